@@ -1,0 +1,80 @@
+"""The ``backproplab`` command: parses arguments and delegates.
+
+Each subcommand lives in its own module under :mod:`backproplab.commands` and
+exposes ``register(subparsers)``, which adds its parser and sets ``func`` to a
+callable taking the parsed arguments and returning an exit status. Heavy imports
+happen inside those callables so that ``backproplab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from backproplab import __version__
+from backproplab.errors import BackproplabError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = (
+    "worked_example",
+    "train",
+    "gradcheck",
+    "data",
+    "sweep",
+    "presets",
+    "reproduce",
+    "bench",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors print one line and exit with status 2."""
+
+    def error(self, message: str) -> None:  # pragma: no cover - exercised via CLI tests
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="backproplab",
+        description="Backpropagation as real software: engines, verification, experiments.",
+    )
+    parser.add_argument("--version", action="version", version=f"backproplab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"backproplab.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"backproplab.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 check failed, 2 bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        status = args.func(args)
+    except BackproplabError as exc:
+        print(f"backproplab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("backproplab: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+def entry() -> None:  # pragma: no cover
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Normalization fitted on the training split only.
+
+The study's write-up scaled every split by its own statistics, which shifts the
+validation data relative to what the network learned. Here a :class:`Normalizer`
+is fitted on the training split and applied unchanged to every other split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from backproplab.errors import BackproplabError
+
+MODES = ("unit", "standardize", "none")
+
+
+@dataclass
+class Normalizer:
+    """Affine map ``(x - shift) / scale`` with statistics from the training split.
+
+    ``mode`` is ``"unit"`` (divide by 255 for images, or by the training range),
+    ``"standardize"`` (per-feature mean and standard deviation) or ``"none"``.
+    """
+
+    mode: str = "standardize"
+    shift: np.ndarray | float = 0.0
+    scale: np.ndarray | float = 1.0
+    fitted: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise BackproplabError(
+                f"unknown normalization {self.mode!r}; choose one of {', '.join(MODES)}"
+            )
+
+    def fit(self, X: np.ndarray) -> "Normalizer":
+        """Compute the statistics from ``X`` (the training split)."""
+        if self.mode == "none":
+            self.shift, self.scale = 0.0, 1.0
+        elif self.mode == "unit":
+            if X.dtype == np.uint8:
+                self.shift, self.scale = 0.0, 255.0
+            else:
+                lo = X.min(axis=0).astype(np.float64)
+                hi = X.max(axis=0).astype(np.float64)
+                self.shift, self.scale = lo, np.where(hi > lo, hi - lo, 1.0)
+        else:
+            mean = X.mean(axis=0, dtype=np.float64)
+            std = X.std(axis=0, dtype=np.float64)
+            # constant features (e.g. MNIST's border pixels) keep scale 1
+            self.shift, self.scale = mean, np.where(std > 1e-12, std, 1.0)
+        self.fitted = True
+        return self
+
+    def transform(self, X: np.ndarray, dtype=np.float32) -> np.ndarray:
+        """Apply the fitted map to ``X``; returns a new array of ``dtype``."""
+        if not self.fitted:
+            raise RuntimeError("Normalizer.transform called before fit")
+        out = np.asarray(X, dtype=dtype)
+        if out is X:
+            out = out.copy()
+        shift = np.asarray(self.shift, dtype=dtype)
+        scale = np.asarray(self.scale, dtype=dtype)
+        if self.mode != "none":
+            out -= shift
+            out /= scale
+        return out
+
+    def state(self) -> dict:
+        """JSON-friendly description of the fitted statistics (for run configs)."""
+        def short(v):
+            v = np.asarray(v)
+            return float(v) if v.ndim == 0 else [float(a) for a in v[:8]] + (["..."] if v.size > 8 else [])
+        return {"mode": self.mode, "shift": short(self.shift), "scale": short(self.scale)}
