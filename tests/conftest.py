@@ -1,0 +1,48 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from backproplab.cli import main
+
+
+class CliResult:
+    def __init__(self, status: int, out: str, err: str):
+        self.status, self.out, self.err = status, out, err
+
+    def json(self) -> dict:
+        """The JSON object on the last line of stdout."""
+        return json.loads(self.out.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``backproplab ARGS`` in-process; returns a CliResult (status, out, err)."""
+
+    def run(*args: str) -> CliResult:
+        try:
+            status = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse usage errors
+            status = exc.code if isinstance(exc.code, int) else 1
+        cap = capsys.readouterr()
+        return CliResult(status, cap.out, cap.err)
+
+    return run
+
+
+def run_subprocess(*args: str, timeout: float = 600, env: dict | None = None, **kw):
+    """Run ``python -m backproplab ARGS`` in a child process (for SIGKILL/exit-code tests)."""
+    full_env = dict(os.environ)
+    full_env.setdefault("OMP_NUM_THREADS", "1")
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "backproplab", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=full_env, **kw,
+    )
