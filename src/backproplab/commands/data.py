@@ -1,0 +1,127 @@
+"""``backproplab data``: list, download and verify the image datasets.
+
+- ``data list [--data-dir DIR]``: each dataset, where it was found, verified or not;
+- ``data download NAME [--force]``: fetch into the cache (verified before it is kept);
+- ``data verify NAME [--data-dir DIR]``: exit 0 when the files are valid (with a note
+  when only their structure could be checked), 2 with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "data", help="list, download and verify MNIST / Fashion-MNIST",
+        description="Find, download and verify the image datasets (MNIST, Fashion-MNIST).",
+    )
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=type(p))
+
+    from backproplab.data.catalog import CATALOG
+
+    names = list(CATALOG)
+
+    pl = sub.add_parser("list", help="each dataset: where it was found, verified or not")
+    pl.add_argument("--data-dir", metavar="DIR", help="look only in DIR")
+    pl.add_argument("--json", action="store_true", help="print one JSON line")
+    pl.set_defaults(func=cmd_list)
+
+    pd = sub.add_parser("download", help="download a dataset into the cache")
+    pd.add_argument("name", choices=names, metavar="NAME", help=" | ".join(names))
+    pd.add_argument("--force", action="store_true",
+                    help="fetch again even when the cache already holds verified files")
+    pd.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                    help="network timeout per request in seconds (default 60)")
+    pd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pd.set_defaults(func=cmd_download)
+
+    pv = sub.add_parser("verify", help="check a dataset's files (exit 0 valid, 2 not)")
+    pv.add_argument("name", choices=names, metavar="NAME", help=" | ".join(names))
+    pv.add_argument("--data-dir", metavar="DIR", help="check the files in DIR instead")
+    pv.add_argument("--json", action="store_true", help="print one JSON line at the end")
+    pv.set_defaults(func=cmd_verify)
+
+
+def _not_found_sentence(spec, data_dir=None) -> str:
+    from backproplab.data.catalog import looked_in
+
+    return (f"not found (looked in {looked_in(spec, data_dir)}); "
+            f"`backproplab data download {spec.name}` fetches it")
+
+
+def cmd_list(args) -> int:
+    from backproplab.data.catalog import CATALOG, locate
+    from backproplab.data.verify import verify_location
+    from backproplab.errors import BackproplabError
+
+    rows = []
+    for spec in CATALOG.values():
+        row = {"dataset": spec.name, "found": False, "directory": None, "source": None,
+               "status": "missing", "verified": False}
+        try:
+            loc = locate(spec, args.data_dir)
+        except BackproplabError as exc:
+            row["summary"] = str(exc)
+            rows.append(row)
+            continue
+        if loc is None:
+            row["summary"] = _not_found_sentence(spec)
+            rows.append(row)
+            continue
+        row.update(found=True, directory=str(loc.directory), source=loc.source)
+        try:
+            ver = verify_location(spec, loc)
+        except BackproplabError as exc:
+            row.update(status="invalid", summary=str(exc))
+        else:
+            row.update(status=ver.status, verified=ver.verified, summary=ver.summary())
+        rows.append(row)
+    if args.json:
+        print(json.dumps({"datasets": rows}))
+        return 0
+    width = max(len(r["dataset"]) for r in rows) + 2
+    for r in rows:
+        where = f"{r['directory']} ({r['source']}): " if r["found"] else ""
+        print(f"{r['dataset']:<{width}}{where}{r['summary']}")
+    return 0
+
+
+def cmd_download(args) -> int:
+    from backproplab.data.download import download
+
+    loc = download(args.name, force=args.force, timeout=args.timeout,
+                   progress=False if args.no_progress else None,
+                   log=lambda line: print(line, file=sys.stderr))
+    print(f"{args.name}: {len(loc.files)} files verified in {loc.directory}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from backproplab.data.catalog import get_spec, locate
+    from backproplab.data.verify import verify_location
+    from backproplab.errors import BackproplabError
+
+    spec = get_spec(args.name)
+    loc = locate(spec, args.data_dir)
+    if loc is None:
+        raise BackproplabError(f"{spec.name} is {_not_found_sentence(spec)}, or pass --data-dir "
+                               "DIR with the files")
+    ver = verify_location(spec, loc)  # structural problems raise -> exit 2 with the reason
+    print(f"{spec.name} in {loc.describe()}")
+    for c in ver.checks.values():
+        print(f"  {c.path.name:<30} {str(c.shape):<16} {c.status:<9} {c.detail}")
+    if ver.verified:
+        print(ver.summary())
+    elif not ver.mismatches:
+        print(f"note: {ver.summary()}")
+    if args.json:
+        print(json.dumps(ver.to_dict()))
+    if ver.mismatches:
+        print(f"backproplab: error: {spec.name}: {ver.summary()}; replace those files with the "
+              "published ones (e.g. `backproplab data download "
+              f"{spec.name}`)", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,231 @@
+"""Downloading a dataset into the cache, safely.
+
+Each file is fetched from the dataset's mirrors in order (see
+:func:`backproplab.data.catalog.mirrors`; the ``BACKPROPLAB_MIRRORS_<NAME>``
+environment variable replaces the list). The response is streamed into a
+temporary file in the cache folder while its MD5 is computed, with a progress
+bar; the file is then checked (published MD5, complete length, IDX structure,
+content hash where known) and only then moved over the final name with
+``os.replace`` (through :func:`backproplab.fileio.atomic_write_with`). A failed,
+corrupt or interrupted download removes its temporary file and leaves whatever
+was in the cache untouched; when every mirror fails, the error lists each
+mirror with its reason and says how to place the files by hand.
+
+No download ever happens at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import socket
+import sys
+import urllib.error
+import urllib.request
+from contextlib import nullcontext
+from pathlib import Path
+
+from backproplab import __version__
+from backproplab.data import catalog
+from backproplab.data.catalog import DatasetSpec, FileSpec, Location, get_spec
+from backproplab.data.idx import decompress, parse_idx
+from backproplab.errors import BackproplabError
+from backproplab.fileio import atomic_write_with
+
+CHUNK = 1 << 16
+
+
+class MirrorFailed(Exception):
+    """One mirror could not deliver one file; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def file_md5(path: Path) -> str:
+    """MD5 of a file on disk, read in chunks."""
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _is_good(path: Path, fs: FileSpec) -> bool:
+    """A cached file that already matches its published MD5 (so nothing to fetch)."""
+    try:
+        return path.is_file() and fs.md5 is not None and file_md5(path) == fs.md5
+    except OSError:
+        return False
+
+
+def _url(base: str, filename: str) -> str:
+    return base if base.endswith(filename) else base.rstrip("/") + "/" + filename
+
+
+def _describe_error(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}".strip()
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return f"timed out after {timeout:g} s"
+        return str(getattr(reason, "strerror", None) or reason)
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return f"timed out after {timeout:g} s"
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"connection closed early ({len(exc.partial)} bytes in the last read)"
+    if isinstance(exc, http.client.HTTPException):
+        return f"connection failed ({type(exc).__name__}: {exc})"
+    if isinstance(exc, ValueError):
+        return f"bad URL ({exc})"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
+def _verify_payload(data: bytes, fs: FileSpec, digest: str, url: str) -> None:
+    """Raise MirrorFailed unless ``data`` is the expected file."""
+    if fs.md5 is not None and digest != fs.md5:
+        raise MirrorFailed(f"MD5 {digest} instead of the published {fs.md5}")
+    try:
+        content = decompress(data, url) if data[:2] == b"\x1f\x8b" else data
+        arr = parse_idx(content, url)
+    except BackproplabError as exc:
+        raise MirrorFailed(f"not a valid IDX file ({exc})") from None
+    if tuple(arr.shape) != tuple(fs.shape):
+        raise MirrorFailed(f"shape {tuple(arr.shape)} instead of {tuple(fs.shape)}")
+    if fs.sha256 is not None and hashlib.sha256(content).hexdigest() != fs.sha256:
+        raise MirrorFailed("content SHA-256 differs from the known one")
+
+
+def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progress=None) -> int:
+    """Fetch ``url`` into ``dest`` atomically, verified against ``fs``; returns the byte count.
+
+    Raises :class:`MirrorFailed` (with ``dest`` untouched and no temporary file
+    left) when the transfer or the verification fails. ``progress`` is a
+    ``rich.progress.Progress`` or None.
+    """
+    req = urllib.request.Request(url, headers={"User-Agent": f"backproplab/{__version__}"})
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 (https/file by design)
+    except Exception as exc:  # network errors come in many types; all mean "this mirror failed"
+        raise MirrorFailed(_describe_error(exc, timeout)) from None
+    with resp:
+        length = resp.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        task = progress.add_task(fs.filename, total=total) if progress is not None else None
+        received = {"n": 0}
+
+        def stream(fh) -> None:
+            h = hashlib.md5(usedforsecurity=False)
+            chunks = []
+            n = 0
+            try:
+                while True:
+                    chunk = resp.read(CHUNK)
+                    if not chunk:
+                        break
+                    fh.write(chunk)
+                    h.update(chunk)
+                    chunks.append(chunk)
+                    n += len(chunk)
+                    if task is not None:
+                        progress.update(task, completed=n)
+            except MirrorFailed:
+                raise
+            except Exception as exc:
+                raise MirrorFailed(f"{_describe_error(exc, timeout)} after {n} bytes") from None
+            if total is not None and n != total:
+                raise MirrorFailed(f"connection closed after {n} of {total} bytes")
+            _verify_payload(b"".join(chunks), fs, h.hexdigest(), url)
+            received["n"] = n
+
+        try:
+            atomic_write_with(dest, stream)
+        finally:
+            if task is not None:
+                progress.remove_task(task)
+    return received["n"]
+
+
+def _progress(enabled: bool | None):
+    """A rich progress display on stderr, or a null context."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                               TimeRemainingColumn, TransferSpeedColumn)
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+def manual_instructions(spec: DatasetSpec) -> str:
+    """How to place the files by hand (a clause ending a sentence)."""
+    first = catalog.mirrors(spec)[0] if catalog.mirrors(spec) else spec.homepage
+    return (f"download {', '.join(spec.filenames)} by hand (e.g. from {first}) into "
+            f"{catalog.cache_dir(spec)} or into a folder you pass with --data-dir")
+
+
+def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
+             progress: bool | None = None, timeout: float = 60.0,
+             log=None) -> Location:
+    """Download a dataset's four files into the cache and return their location.
+
+    Files already in the cache that match their published MD5 are kept (unless
+    ``force``). ``mirrors`` replaces the mirror list (URL prefixes, ``file://``
+    works). ``progress`` shows a progress bar (None: when stderr is a terminal);
+    ``log`` is called with one line per file (e.g. ``print``). Raises
+    BackproplabError when a file cannot be had from any mirror; a good cached
+    file is never replaced by a bad download.
+    """
+    spec = get_spec(name)
+    if catalog.offline():
+        raise BackproplabError(
+            f"cannot download {spec.name}: downloads are off ({catalog.ENV_OFFLINE} is set); "
+            f"unset it, or {manual_instructions(spec)}"
+        )
+    urls = tuple(mirrors) if mirrors is not None else catalog.mirrors(spec)
+    if not urls:
+        raise BackproplabError(f"no download mirrors configured for {spec.name}; "
+                               f"{manual_instructions(spec)}")
+    folder = catalog.cache_dir(spec)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _progress(progress) as bar:
+        for fs in spec.files:
+            dest = folder / fs.filename
+            if not force and _is_good(dest, fs):
+                if log:
+                    log(f"{fs.filename}: already in the cache, MD5 verified")
+                continue
+            failures = []
+            for base in urls:
+                url = _url(base, fs.filename)
+                try:
+                    n = fetch_file(url, dest, fs, timeout=timeout, progress=bar)
+                except MirrorFailed as exc:
+                    failures.append(f"{url}: {exc.reason}")
+                    continue
+                if log:
+                    log(f"{fs.filename}: {n} bytes from {url}, MD5 verified")
+                break
+            else:
+                raise BackproplabError(
+                    f"could not download {spec.name}'s {fs.filename} from any mirror ("
+                    + "; ".join(failures) + f"); {manual_instructions(spec)}"
+                )
+    files = catalog.find_in(spec, folder)
+    location = Location(spec.name, "cache", folder, files)
+    # records the content hashes of MD5-verified files where none is built in
+    from backproplab.data.verify import verify_location
+
+    verify_location(spec, location, record=True)
+    return location
+
+
+__all__ = ["MirrorFailed", "download", "fetch_file", "file_md5", "manual_instructions"]

@@ -1,0 +1,184 @@
+"""Checking a dataset's four IDX files: structure always, checksums where they apply.
+
+Each file ends in one of these states:
+
+``md5``
+    the gzip file is byte-for-byte the published one (its MD5 matches);
+``sha256``
+    the decompressed content matches the known SHA-256 (a re-compressed copy,
+    such as Debian's, or a raw file);
+``structure``
+    only the structure could be checked: the file is not of the canonical size
+    (a subset, say), or no content hash is known yet;
+``mismatch``
+    the file has the canonical size but its content differs from the known
+    hash: usable (it is structurally valid), but not the published data.
+
+The structure is always checked, and a problem there raises
+:class:`~backproplab.errors.BackproplabError`: images are ``uint8`` of shape
+(n, rows, cols), labels ``uint8`` of shape (n,), counts of images and labels
+agree, labels are below the number of classes, and training and test images have
+the same size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from backproplab.data.catalog import DatasetSpec, Location, get_spec, known_sha256, record_hashes
+from backproplab.data.idx import IdxFile, read_idx_file
+from backproplab.errors import BackproplabError
+
+VERIFIED = ("md5", "sha256")
+
+
+@dataclass
+class FileCheck:
+    """The verification result of one file."""
+
+    role: str
+    path: Path
+    status: str
+    detail: str
+    shape: tuple[int, ...]
+
+
+@dataclass
+class Verification:
+    """The result of :func:`verify_location`: per-file checks plus the arrays read."""
+
+    spec: DatasetSpec
+    location: Location
+    checks: dict[str, FileCheck]
+    arrays: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def verified(self) -> bool:
+        """Every file matches a published MD5 or a known content hash."""
+        return all(c.status in VERIFIED for c in self.checks.values())
+
+    @property
+    def mismatches(self) -> list[FileCheck]:
+        return [c for c in self.checks.values() if c.status == "mismatch"]
+
+    @property
+    def status(self) -> str:
+        """``"verified"``, ``"mismatch"`` or ``"structure only"``."""
+        if self.verified:
+            return "verified"
+        return "mismatch" if self.mismatches else "structure only"
+
+    def summary(self) -> str:
+        """One line: what was checked and how."""
+        if self.verified:
+            how = sorted({c.status for c in self.checks.values()})
+            names = {"md5": "published MD5", "sha256": "content SHA-256"}
+            return "verified (" + " and ".join(names[h] for h in how) + ")"
+        if self.mismatches:
+            files = ", ".join(c.path.name for c in self.mismatches)
+            return f"content differs from the published data: {files}"
+        notes = sorted({c.detail for c in self.checks.values() if c.status == "structure"})
+        return "structure valid; " + "; ".join(notes)
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.spec.name,
+            "source": self.location.source,
+            "directory": str(self.location.directory),
+            "status": self.status,
+            "verified": self.verified,
+            "summary": self.summary(),
+            "files": {r: {"path": str(c.path), "status": c.status, "detail": c.detail,
+                          "shape": list(c.shape)} for r, c in self.checks.items()},
+        }
+
+
+def _check_content(spec: DatasetSpec, role: str, f: IdxFile) -> tuple[str, str]:
+    fs = spec.file(role)
+    if f.compressed and fs.md5 and f.file_md5 == fs.md5:
+        return "md5", "matches the published MD5"
+    if tuple(f.array.shape) != tuple(fs.shape):
+        return "structure", (f"not the canonical size (shape {tuple(f.array.shape)}, canonical "
+                             f"{tuple(fs.shape)}), so no checksum applies")
+    expected, origin = known_sha256(spec, role)
+    if expected is None:
+        return "structure", ("no content hash known yet (one is recorded after a download "
+                             "verifies by MD5)")
+    if f.content_sha256 == expected:
+        return "sha256", f"content SHA-256 matches ({origin})"
+    return "mismatch", (f"content SHA-256 {f.content_sha256[:12]}... differs from the "
+                        f"{origin} {expected[:12]}...")
+
+
+def check_structure(spec: DatasetSpec, arrays: dict[str, np.ndarray], paths: dict[str, Path],
+                    where: str) -> None:
+    """Raise BackproplabError unless the four arrays form a consistent image dataset."""
+    for role, arr in arrays.items():
+        name = paths[role].name
+        if role.endswith("images"):
+            if arr.dtype != np.uint8 or arr.ndim != 3 or 0 in arr.shape[1:]:
+                raise BackproplabError(
+                    f"{spec.name} in {where}: {name} holds {arr.dtype} data of shape "
+                    f"{arr.shape}, not uint8 images (n, rows, cols); use the image file there"
+                )
+        elif arr.dtype != np.uint8 or arr.ndim != 1:
+            raise BackproplabError(
+                f"{spec.name} in {where}: {name} holds {arr.dtype} data of shape {arr.shape}, "
+                "not uint8 labels (n,); use the label file there"
+            )
+    for split in ("train", "test"):
+        im, lb = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if im.shape[0] != lb.shape[0]:
+            raise BackproplabError(
+                f"{spec.name} in {where}: {paths[f'{split}_images'].name} holds {im.shape[0]} "
+                f"images but {paths[f'{split}_labels'].name} holds {lb.shape[0]} labels; "
+                "use image and label files from the same set"
+            )
+        if im.shape[0] == 0:
+            raise BackproplabError(f"{spec.name} in {where}: {paths[f'{split}_images'].name} "
+                                   "holds no images; use a non-empty file")
+        top = int(lb.max())
+        if top >= spec.n_classes:
+            raise BackproplabError(
+                f"{spec.name} in {where}: {paths[f'{split}_labels'].name} has label {top}, "
+                f"outside 0-{spec.n_classes - 1}; use the dataset's own label file"
+            )
+    tr, te = arrays["train_images"].shape[1:], arrays["test_images"].shape[1:]
+    if tr != te:
+        raise BackproplabError(f"{spec.name} in {where}: training images are {tr[0]}x{tr[1]} but "
+                               f"test images {te[0]}x{te[1]}; use files from the same set")
+
+
+def verify_location(spec: DatasetSpec | str, location: Location, record: bool = True,
+                    ) -> Verification:
+    """Read and check the four files at ``location``.
+
+    Structural problems raise BackproplabError. When ``record`` is true and a
+    file matches its published MD5, its content SHA-256 is recorded in the cache
+    (for datasets without built-in content hashes), so that re-compressed copies
+    can be checked later.
+    """
+    spec = get_spec(spec)
+    files = {role: read_idx_file(location.files[role]) for role in
+             (f.role for f in spec.files)}
+    arrays = {r: f.array for r, f in files.items()}
+    check_structure(spec, arrays, location.files, str(location.directory))
+    checks = {}
+    for role, f in files.items():
+        status, detail = _check_content(spec, role, f)
+        checks[role] = FileCheck(role, f.path, status, detail, tuple(f.array.shape))
+    if record:
+        to_record = {r: files[r].content_sha256 for r, c in checks.items()
+                     if c.status == "md5" and spec.file(r).sha256 is None}
+        if to_record:
+            try:
+                record_hashes(spec, to_record)
+            except OSError:
+                pass  # a read-only cache only means the hash is not remembered
+    return Verification(spec, location, checks, arrays)
+
+
+__all__ = ["FileCheck", "VERIFIED", "Verification", "check_structure", "verify_location"]
