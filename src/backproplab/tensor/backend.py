@@ -1,0 +1,41 @@
+"""Array-module indirection: the tensor engine runs on NumPy ("cpu") or CuPy ("gpu").
+
+Every array operation in the engine goes through ``model.xp``, the module returned
+by :func:`get_array_module`, so a GPU backend needs no second engine. NumPy is
+the tested path; CuPy is used only where it is installed and asked for.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backproplab.errors import BackproplabError
+
+#: Devices known by name (the CLI's ``--device`` choices).
+DEVICES = ("cpu", "gpu")
+
+
+def get_array_module(device: str = "cpu"):
+    """Return the array module for ``device``: NumPy for ``"cpu"``, CuPy for ``"gpu"``."""
+    if device == "cpu":
+        return np
+    if device == "gpu":
+        try:
+            import cupy
+        except ImportError:
+            raise BackproplabError(
+                'device "gpu" needs CuPy, which is not installed; '
+                'install it with: pip install "backproplab[gpu]"'
+            ) from None
+        return cupy
+    raise BackproplabError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+
+
+def to_numpy(array) -> np.ndarray:
+    """Return ``array`` as a NumPy array (copies from the GPU when it lives there)."""
+    if isinstance(array, np.ndarray):
+        return array
+    get = getattr(array, "get", None)  # cupy.ndarray
+    if get is not None:
+        return get()
+    return np.asarray(array)

@@ -1,0 +1,204 @@
+"""Layers with hand-written forward and backward passes on batches.
+
+Arrays are batch-first: ``X`` has shape (n, features). Every operation is one
+array call over the whole batch (no Python loop over examples), and every
+method takes an optional ``out=`` buffer so that the model can reuse memory
+from one batch to the next.
+
+* :class:`Linear` computes ``X @ W + b`` with ``W`` of shape (fan_in, fan_out).
+* :class:`Sigmoid`, :class:`ReLU`, :class:`Tanh` are the hidden activations;
+  their ``backward`` takes the activation's *output* (which is all they need),
+  so the model can overwrite the pre-activation in place.
+* :class:`SoftmaxCrossEntropy` fuses softmax with the cross-entropy of integer
+  labels (log-sum-exp, mean over the batch); its gradient with respect to the
+  logits is ``(softmax - onehot) / n``.
+
+Sigmoid and softmax never overflow, underflow or warn for finite inputs: the
+sigmoid is ``(1 + tanh(z / 2)) / 2`` and the softmax clips the shifted logits
+before ``exp`` at a floor whose exponential is still a normal number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backproplab.errors import BackproplabError
+
+
+def _xp(array):
+    """The array module of ``array`` (NumPy unless it is a CuPy array)."""
+    return np if isinstance(array, np.ndarray) else __import__("cupy").get_array_module(array)
+
+
+class Linear:
+    """Affine layer ``Y = X @ W + b`` owning ``W`` (fan_in x fan_out), ``b`` and their gradients."""
+
+    def __init__(self, W, b):
+        if W.ndim != 2 or b.shape != (W.shape[1],):
+            raise ValueError(f"Linear needs W (fan_in, fan_out) and b (fan_out,), got {W.shape}, {b.shape}")
+        self.W, self.b = W, b
+        xp = _xp(W)
+        self.dW = xp.zeros_like(W)
+        self.db = xp.zeros_like(b)
+
+    @property
+    def fan_in(self) -> int:
+        return int(self.W.shape[0])
+
+    @property
+    def fan_out(self) -> int:
+        return int(self.W.shape[1])
+
+    def forward(self, X, out=None):
+        """Return ``X @ W + b`` (written into ``out`` when given)."""
+        xp = _xp(X)
+        out = xp.matmul(X, self.W, out=out)
+        out += self.b
+        return out
+
+    def backward(self, X, dY, dX_out=None, need_dX: bool = True):
+        """Fill ``dW = X^T dY`` and ``db = sum_rows dY``; return ``dX = dY W^T``.
+
+        ``X`` is the input the forward pass saw. With ``need_dX=False`` (the
+        first layer: nobody needs the gradient of the data) returns ``None``.
+        """
+        xp = _xp(X)
+        xp.matmul(X.T, dY, out=self.dW)
+        dY.sum(axis=0, out=self.db)
+        if not need_dX:
+            return None
+        return xp.matmul(dY, self.W.T, out=dX_out)
+
+
+class Sigmoid:
+    """Logistic function ``1 / (1 + exp(-z))``, computed as ``(1 + tanh(z/2)) / 2``."""
+
+    name = "sigmoid"
+
+    @staticmethod
+    def forward(Z, out=None):
+        """Return sigmoid(Z); ``out`` may be ``Z`` itself (in place)."""
+        xp = _xp(Z)
+        out = xp.multiply(Z, 0.5, out=out)
+        xp.tanh(out, out=out)
+        out *= 0.5
+        out += 0.5
+        return out
+
+    @staticmethod
+    def backward(dH, H, out=None, tmp=None):
+        """Return ``dZ = dH * H * (1 - H)`` from the output ``H``; ``out`` may be ``dH``.
+
+        ``tmp`` is an optional scratch buffer shaped like ``H``."""
+        xp = _xp(H)
+        tmp = xp.subtract(1.0, H, out=tmp, dtype=H.dtype)
+        tmp *= H
+        return xp.multiply(dH, tmp, out=out)
+
+
+class Tanh:
+    """Hyperbolic tangent."""
+
+    name = "tanh"
+
+    @staticmethod
+    def forward(Z, out=None):
+        """Return tanh(Z); ``out`` may be ``Z`` itself."""
+        return _xp(Z).tanh(Z, out=out)
+
+    @staticmethod
+    def backward(dH, H, out=None, tmp=None):
+        """Return ``dZ = dH * (1 - H^2)`` from the output ``H``; ``out`` may be ``dH``."""
+        xp = _xp(H)
+        tmp = xp.multiply(H, H, out=tmp)
+        xp.subtract(1.0, tmp, out=tmp)
+        return xp.multiply(dH, tmp, out=out)
+
+
+class ReLU:
+    """Rectified linear unit ``max(z, 0)``; its derivative at 0 is taken as 0."""
+
+    name = "relu"
+
+    @staticmethod
+    def forward(Z, out=None):
+        """Return max(Z, 0); ``out`` may be ``Z`` itself."""
+        return _xp(Z).maximum(Z, 0, out=out)
+
+    @staticmethod
+    def backward(dH, H, out=None, tmp=None):
+        """Return ``dZ = dH * (H > 0)`` from the output ``H``; ``out`` may be ``dH``."""
+        xp = _xp(H)
+        mask = xp.greater(H, 0, out=tmp)  # 1.0 / 0.0 when tmp is a float buffer
+        return xp.multiply(dH, mask, out=out)
+
+
+#: Hidden-layer activations by name (the CLI's ``--activation`` choices).
+ACTIVATIONS = {"sigmoid": Sigmoid, "relu": ReLU, "tanh": Tanh}
+
+
+def get_activation(name: str):
+    """The activation class called ``name``; unknown names raise BackproplabError."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise BackproplabError(
+            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}"
+        ) from None
+
+
+def _exp_floor(dtype) -> float:
+    # exp(floor) stays a normal number even after dividing by many classes and a
+    # large batch, so no underflow is ever signalled (float32 min normal ~1.2e-38).
+    return -75.0 if np.dtype(dtype).itemsize <= 4 else -650.0
+
+
+class SoftmaxCrossEntropy:
+    """Softmax fused with the mean cross-entropy ``-log p[y]`` of integer labels."""
+
+    @staticmethod
+    def forward(logits, y, probs_out=None):
+        """Return ``(mean_loss, probs)`` for logits (n, C) and labels y (n,).
+
+        The loss uses log-sum-exp of the max-shifted logits, so it is exact even
+        where a probability underflows; ``probs`` may be written into
+        ``probs_out`` (which may be ``logits`` itself).
+        """
+        xp = _xp(logits)
+        n = logits.shape[0]
+        shifted = xp.subtract(logits, logits.max(axis=1, keepdims=True), out=probs_out)
+        picked = shifted[xp.arange(n), y]  # log-numerator of the target class (copy)
+        xp.maximum(shifted, _exp_floor(shifted.dtype), out=shifted)
+        probs = xp.exp(shifted, out=shifted)
+        total = probs.sum(axis=1, keepdims=True)
+        probs /= total
+        loss = float((xp.log(total[:, 0]) - picked).mean())
+        return loss, probs
+
+    @staticmethod
+    def backward(probs, y, out=None):
+        """Return ``dL/dlogits = (probs - onehot(y)) / n``; ``out`` may be ``probs``."""
+        xp = _xp(probs)
+        n = probs.shape[0]
+        if out is None:
+            out = probs.copy()
+        elif out is not probs:
+            out[...] = probs
+        out[xp.arange(n), y] -= 1.0
+        out *= 1.0 / n
+        return out
+
+
+def softmax(logits):
+    """Row-wise softmax of ``logits`` (n, C), without overflow or underflow."""
+    xp = _xp(logits)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    xp.maximum(shifted, _exp_floor(shifted.dtype), out=shifted)
+    p = xp.exp(shifted, out=shifted)
+    p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+def sigmoid(Z):
+    """The logistic function of ``Z`` (a new array), without overflow for finite input."""
+    return Sigmoid.forward(Z)

@@ -1,0 +1,468 @@
+"""The multilayer perceptron of the tensor engine.
+
+``MLP([784, 300, 10])`` stacks :class:`~backproplab.tensor.layers.Linear`
+layers with a hidden activation between them; the output layer's logits go
+into the fused softmax + cross-entropy. Parameters are named ``W1, b1, W2,
+b2, ...`` (layer index from 1, ``W`` of shape fan_in x fan_out): with one
+hidden layer these are the study's ``W, b, V, c``.
+
+Activations and gradients live in buffers allocated once per batch size and
+reused for every batch of that size, so a training step allocates (almost)
+nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from backproplab.errors import BackproplabError
+from backproplab.fileio import atomic_write_with
+from backproplab.tensor.backend import get_array_module, to_numpy
+from backproplab.tensor.init import INITIALIZERS, init_weights
+from backproplab.tensor.layers import Linear, SoftmaxCrossEntropy, get_activation
+
+#: dtypes a model can use
+DTYPES = ("float32", "float64")
+#: format tag written into every saved file
+FILE_FORMAT = "backproplab.tensor.MLP"
+FILE_VERSION = 1
+#: how many batch sizes keep their buffers at once
+_MAX_WORKSPACES = 4
+
+
+def _dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise BackproplabError(f"unsupported dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    return dt
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _json_array(obj) -> np.ndarray:
+    text = json.dumps(obj, default=_json_default, allow_nan=True)
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def _json_load(array: np.ndarray):
+    return json.loads(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
+
+
+class _Workspace:
+    """Buffers for one batch size: each layer's output and the gradients flowing back."""
+
+    def __init__(self, xp, n: int, sizes: list[int], dtype):
+        self.n = n
+        # outputs of every layer after its activation (hidden) or the logits (last)
+        self.out = [xp.empty((n, s), dtype=dtype) for s in sizes[1:]]
+        # gradient with respect to every hidden layer's output
+        self.grad = [xp.empty((n, s), dtype=dtype) for s in sizes[1:-1]]
+        # scratch for activation derivatives
+        self.tmp = [xp.empty((n, s), dtype=dtype) for s in sizes[1:-1]]
+        self.rows = xp.arange(n)
+
+
+class MLP:
+    """A multilayer perceptron trained with the fused softmax + cross-entropy loss.
+
+    Parameters
+    ----------
+    sizes:
+        layer widths from input to output, e.g. ``[784, 300, 10]`` or
+        ``[784, 512, 256, 10]``; the last entry is the number of classes.
+    activation:
+        hidden activation by name: ``sigmoid``, ``relu`` or ``tanh``.
+    init:
+        weight initializer by name: ``normal`` (the study's, N(0, init_std^2)),
+        ``glorot-uniform``, ``glorot-normal`` or ``he-normal``; biases are zero.
+    dtype:
+        ``"float32"`` (default) or ``"float64"``; parameters, activations and
+        gradients all stay in it.
+    rng, seed:
+        a :class:`numpy.random.Generator` for the initial weights, or an int
+        seed to build one from. With neither, fresh OS entropy is used (like
+        NumPy's ``default_rng()``); there is never any global random state.
+    init_std:
+        standard deviation of the ``normal`` initializer (default 0.1).
+    device:
+        ``"cpu"`` (NumPy) or ``"gpu"`` (CuPy, from ``backproplab[gpu]``).
+    """
+
+    def __init__(self, sizes, activation: str = "sigmoid", init: str = "normal",
+                 dtype="float32", rng: np.random.Generator | None = None,
+                 seed: int | None = None, init_std: float | None = None, device: str = "cpu"):
+        sizes = self._check_sizes(sizes)
+        self.act = get_activation(activation)
+        if init not in INITIALIZERS:
+            raise BackproplabError(
+                f"unknown initializer {init!r}; choose one of {', '.join(INITIALIZERS)}"
+            )
+        self.xp = get_array_module(device)
+        self.device = device
+        self.sizes = sizes
+        self.activation = activation
+        self.init = init
+        self.init_std = None if init_std is None else float(init_std)
+        self.dtype = _dtype(dtype)
+        if rng is not None and seed is not None:
+            raise BackproplabError("give either rng or seed, not both")
+        if rng is None:
+            rng = np.random.default_rng(seed)
+        elif not isinstance(rng, np.random.Generator):
+            raise BackproplabError(
+                f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
+                f"use numpy.random.default_rng(seed) or pass seed="
+            )
+        xp = self.xp
+        self.layers: list[Linear] = []
+        for fan_in, fan_out in itertools.pairwise(sizes):
+            W = init_weights(init, rng, fan_in, fan_out, std=self.init_std)
+            W = xp.asarray(np.ascontiguousarray(W, dtype=self.dtype))
+            b = xp.zeros(fan_out, dtype=self.dtype)
+            self.layers.append(Linear(W, b))
+        self.loss_fn = SoftmaxCrossEntropy()
+        self._workspaces: dict[int, _Workspace] = {}
+        self._fused = None  # state of the fused SGD path (see backproplab.tensor.train)
+
+    # ------------------------------------------------------------------ basics
+    @staticmethod
+    def _check_sizes(sizes) -> list[int]:
+        try:
+            sizes = [int(s) for s in sizes]
+        except (TypeError, ValueError):
+            raise BackproplabError(f"layer sizes must be integers, got {sizes!r}") from None
+        if len(sizes) < 2 or any(s < 1 for s in sizes):
+            raise BackproplabError(
+                f"layer sizes must list at least an input and an output width, all >= 1; got {sizes}"
+            )
+        if sizes[-1] < 2:
+            raise BackproplabError(f"the output layer needs at least 2 classes, got {sizes[-1]}")
+        return sizes
+
+    @property
+    def n_inputs(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_classes(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def params(self) -> dict:
+        """Parameters by name (``W1, b1, W2, b2, ...``), in order; update them in place."""
+        self.sync()
+        out = {}
+        for i, layer in enumerate(self.layers, start=1):
+            out[f"W{i}"] = layer.W
+            out[f"b{i}"] = layer.b
+        return out
+
+    @property
+    def grads(self) -> dict:
+        """Gradients of the mean loss by parameter name, as filled by :meth:`loss_and_grads`."""
+        out = {}
+        for i, layer in enumerate(self.layers, start=1):
+            out[f"W{i}"] = layer.dW
+            out[f"b{i}"] = layer.db
+        return out
+
+    def set_params(self, params) -> None:
+        """Copy arrays into the parameters by name (shapes must match; dtype is converted)."""
+        own = self.params
+        missing = [k for k in own if k not in params]
+        unknown = [k for k in params if k not in own]
+        if missing or unknown:
+            raise BackproplabError(
+                f"parameters do not fit the model {self.sizes}: "
+                f"missing {missing or 'none'}, unknown {unknown or 'none'}"
+            )
+        for k, target in own.items():
+            value = self.xp.asarray(params[k])
+            if tuple(value.shape) != tuple(target.shape):
+                raise BackproplabError(
+                    f"parameter {k} has shape {tuple(value.shape)}, the model needs "
+                    f"{tuple(target.shape)}"
+                )
+            target[...] = value.astype(self.dtype, copy=False)
+
+    def n_parameters(self) -> int:
+        """Number of trainable numbers."""
+        return sum(int(p.size) for p in self.params.values())
+
+    def sync(self) -> None:
+        """Apply any weight updates the fused SGD path still holds back (see :mod:`.train`)."""
+        if self._fused is not None:
+            self._fused.flush(self)
+
+    def __repr__(self) -> str:
+        return (f"MLP(sizes={self.sizes}, activation={self.activation!r}, init={self.init!r}, "
+                f"dtype={self.dtype.name!r}, device={self.device!r})")
+
+    # --------------------------------------------------------------- checking
+    def check_inputs(self, X, y=None, values: bool = True):
+        """Validate a batch or a whole dataset; returns ``(X, y)`` as the model's arrays.
+
+        Checks that ``X`` is 2-D with the model's input width, that ``y`` is a
+        vector of integer labels in ``[0, n_classes)`` with one label per row,
+        and (``values=True``) that ``X`` holds no NaN or infinity. Each problem
+        raises BackproplabError naming it. Call it once per dataset and pass
+        ``check=False`` to the per-batch functions to skip repeated scans.
+        """
+        xp = self.xp
+        X = xp.asarray(X)
+        if X.ndim != 2:
+            raise BackproplabError(
+                f"inputs must be a 2-D array (examples x features), got shape {tuple(X.shape)}"
+            )
+        if X.shape[1] != self.n_inputs:
+            raise BackproplabError(
+                f"inputs have {X.shape[1]} features per example but the model expects "
+                f"{self.n_inputs}; build the model with sizes[0] = {X.shape[1]} or fix the data"
+            )
+        if X.shape[0] == 0:
+            raise BackproplabError("inputs are empty (0 examples); pass at least one example")
+        if X.dtype.kind not in "fiub":
+            raise BackproplabError(f"inputs must be numbers, got dtype {X.dtype}")
+        X = X.astype(self.dtype, copy=False)
+        if values and not bool(xp.isfinite(X).all()):
+            raise BackproplabError(
+                "inputs contain NaN or infinite values; clean or impute the data first"
+            )
+        if y is None:
+            return X, None
+        y = xp.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise BackproplabError(
+                f"labels must be a vector with one label per example: inputs have "
+                f"{X.shape[0]} rows, labels have shape {tuple(y.shape)}"
+            )
+        if y.dtype.kind not in "iu":
+            if y.dtype.kind == "f" and bool(xp.all(y == xp.floor(y))):
+                y = y.astype(np.int64)
+            else:
+                raise BackproplabError(
+                    f"labels must be integer class indices, got dtype {y.dtype}"
+                )
+        if values:
+            lo, hi = int(y.min()), int(y.max())
+            if lo < 0 or hi >= self.n_classes:
+                raise BackproplabError(
+                    f"labels must lie in [0, {self.n_classes}) for a model with "
+                    f"{self.n_classes} outputs, found values from {lo} to {hi}"
+                )
+        return X, y
+
+    # ---------------------------------------------------------------- passes
+    def _workspace(self, n: int) -> _Workspace:
+        ws = self._workspaces.pop(n, None)
+        if ws is None:
+            ws = _Workspace(self.xp, n, self.sizes, self.dtype)
+            while len(self._workspaces) >= _MAX_WORKSPACES:
+                self._workspaces.pop(next(iter(self._workspaces)))
+        self._workspaces[n] = ws  # most recently used last
+        return ws
+
+    def _forward(self, X, ws: _Workspace):
+        """Fill the workspace's layer outputs; returns the logits buffer."""
+        H = X
+        act = self.act
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            out = ws.out[i]
+            layer.forward(H, out=out)
+            if i < last:
+                act.forward(out, out=out)
+            H = out
+        return H
+
+    def _backward(self, X, ws: _Workspace, dlogits) -> None:
+        """Fill every layer's ``dW, db`` from the gradient of the logits."""
+        dY = dlogits
+        for i in range(len(self.layers) - 1, -1, -1):
+            H_in = X if i == 0 else ws.out[i - 1]
+            dH = self.layers[i].backward(H_in, dY, dX_out=ws.grad[i - 1] if i else None,
+                                         need_dX=i > 0)
+            if i:
+                dY = self.act.backward(dH, ws.out[i - 1], out=dH, tmp=ws.tmp[i - 1])
+
+    def forward(self, X, check: bool = True):
+        """Return the logits (n, n_classes) for inputs ``X`` (a new array)."""
+        if check:
+            X, _ = self.check_inputs(X)
+        self.sync()
+        return self._forward(X, self._workspace(X.shape[0])).copy()
+
+    def predict_proba(self, X, batch_size: int = 8192, check: bool = True):
+        """Class probabilities (n, n_classes) for inputs ``X`` (softmax of the logits)."""
+        from backproplab.tensor.layers import softmax
+
+        if check:
+            X, _ = self.check_inputs(X)
+        self.sync()
+        parts = []
+        for s in range(0, X.shape[0], batch_size):
+            Xb = X[s:s + batch_size]
+            parts.append(softmax(self._forward(Xb, self._workspace(Xb.shape[0]))))
+        return parts[0] if len(parts) == 1 else self.xp.concatenate(parts)
+
+    def predict(self, X, batch_size: int = 8192, check: bool = True):
+        """Predicted class (int64) of every row of ``X``."""
+        if check:
+            X, _ = self.check_inputs(X)
+        self.sync()
+        parts = []
+        for s in range(0, X.shape[0], batch_size):
+            Xb = X[s:s + batch_size]
+            parts.append(self._forward(Xb, self._workspace(Xb.shape[0])).argmax(axis=1))
+        out = parts[0] if len(parts) == 1 else self.xp.concatenate(parts)
+        return out.astype(np.int64)
+
+    def loss(self, X, y, check: bool = True) -> float:
+        """Mean cross-entropy of the batch ``(X, y)`` (no gradients)."""
+        if check:
+            X, y = self.check_inputs(X, y)
+        self.sync()
+        ws = self._workspace(X.shape[0])
+        logits = self._forward(X, ws)
+        loss, _ = self.loss_fn.forward(logits, y, probs_out=logits)
+        return loss
+
+    def loss_and_grads(self, X, y, check: bool = True) -> float:
+        """Mean cross-entropy of the batch; fills :attr:`grads` (overwriting them)."""
+        if check:
+            X, y = self.check_inputs(X, y)
+        self.sync()
+        ws = self._workspace(X.shape[0])
+        logits = self._forward(X, ws)
+        loss, probs = self.loss_fn.forward(logits, y, probs_out=logits)
+        dlogits = self.loss_fn.backward(probs, y, out=probs)
+        self._backward(X, ws, dlogits)
+        return loss
+
+    def evaluate(self, X, y, batch_size: int = 8192, check: bool = True) -> tuple[float, float]:
+        """``(mean_loss, accuracy)`` over a whole dataset, in batches of ``batch_size``."""
+        if check:
+            X, y = self.check_inputs(X, y)
+        if batch_size < 1:
+            raise BackproplabError(f"batch_size must be at least 1, got {batch_size}")
+        self.sync()
+        n = X.shape[0]
+        total_loss = 0.0
+        correct = 0
+        for s in range(0, n, batch_size):
+            Xb, yb = X[s:s + batch_size], y[s:s + batch_size]
+            logits = self._forward(Xb, self._workspace(Xb.shape[0]))
+            correct += int((logits.argmax(axis=1) == yb).sum())
+            loss, _ = self.loss_fn.forward(logits, yb, probs_out=logits)
+            total_loss += loss * Xb.shape[0]
+        return total_loss / n, correct / n
+
+    # ------------------------------------------------------------ save / load
+    def config(self) -> dict:
+        """The constructor's settings (without the random generator)."""
+        return {"sizes": list(self.sizes), "activation": self.activation, "init": self.init,
+                "init_std": self.init_std, "dtype": self.dtype.name}
+
+    def save(self, path, optimizer=None, extra: dict | None = None) -> Path:
+        """Write the model (and optionally an optimizer's state and an ``extra`` dict) to ``.npz``.
+
+        ``extra`` must be JSON-serialisable (NumPy scalars and arrays become
+        numbers and lists); floats round-trip exactly. The file is written
+        atomically and read back with ``allow_pickle=False``.
+        """
+        arrays = {"meta": _json_array({"format": FILE_FORMAT, "version": FILE_VERSION,
+                                       **self.config()})}
+        for k, v in self.params.items():
+            arrays[f"param/{k}"] = to_numpy(v)
+        if optimizer is not None:
+            if optimizer.model is not self:
+                raise BackproplabError("the optimizer given to save() belongs to another model")
+            state = optimizer.state_dict()
+            arrays["optim"] = _json_array({"name": state["name"], "hyper": state["hyper"],
+                                           "steps": state["steps"],
+                                           "buffers": sorted(state["buffers"])})
+            for b, bufs in state["buffers"].items():
+                for k, v in bufs.items():
+                    arrays[f"optim/{b}/{k}"] = to_numpy(v)
+        if extra is not None:
+            if not isinstance(extra, dict):
+                raise BackproplabError(f"extra must be a dict, got {type(extra).__name__}")
+            try:
+                arrays["extra"] = _json_array(extra)
+            except TypeError as exc:
+                raise BackproplabError(f"extra cannot be saved as JSON: {exc}") from None
+        return atomic_write_with(path, lambda fh: np.savez(fh, **arrays))
+
+    @classmethod
+    def load_checkpoint(cls, path, device: str = "cpu"):
+        """Read a file written by :meth:`save`: ``(model, optimizer_state or None, extra or {})``.
+
+        Rebuild the optimizer with
+        :func:`backproplab.tensor.optim.optimizer_from_state` (or
+        ``make_optimizer(...).load_state_dict(state)``).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise BackproplabError(f"model file {path} does not exist; check the path")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                files = {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise BackproplabError(
+                f"{path} is not a readable .npz model file ({exc}); re-save or re-train it"
+            ) from None
+        try:
+            meta = _json_load(files["meta"])
+            if meta.get("format") != FILE_FORMAT:
+                raise ValueError(f"format {meta.get('format')!r}")
+            if int(meta.get("version", 0)) > FILE_VERSION:
+                raise ValueError(f"file version {meta.get('version')} is newer than this program")
+            model = cls(meta["sizes"], activation=meta["activation"], init=meta["init"],
+                        dtype=meta["dtype"], seed=0, init_std=meta.get("init_std"), device=device)
+            params = {k[len("param/"):]: v for k, v in files.items() if k.startswith("param/")}
+            for k, v in params.items():
+                if v.dtype != model.dtype:
+                    raise ValueError(f"parameter {k} is {v.dtype}, expected {model.dtype}")
+            model.set_params(params)
+            opt_state = None
+            if "optim" in files:
+                om = _json_load(files["optim"])
+                buffers = {b: {} for b in om["buffers"]}
+                for k, v in files.items():
+                    if k.startswith("optim/"):
+                        _, b, name = k.split("/", 2)
+                        buffers.setdefault(b, {})[name] = v
+                opt_state = {"name": om["name"], "hyper": om["hyper"], "steps": om["steps"],
+                             "buffers": buffers}
+            extra = _json_load(files["extra"]) if "extra" in files else {}
+        except BackproplabError as exc:
+            raise BackproplabError(f"{path}: {exc}") from None
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise BackproplabError(
+                f"{path} is not a valid backproplab model file ({exc}); re-save or re-train it"
+            ) from None
+        return model, opt_state, extra
+
+    @classmethod
+    def load(cls, path, device: str = "cpu") -> MLP:
+        """Read the model saved at ``path`` (any optimizer state and extras are ignored)."""
+        return cls.load_checkpoint(path, device=device)[0]
+
+
+def load_checkpoint(path, device: str = "cpu"):
+    """``(model, optimizer_state or None, extra dict)`` from a file written by :meth:`MLP.save`."""
+    return MLP.load_checkpoint(path, device=device)

@@ -1,0 +1,307 @@
+"""Optimizers that update a model's parameters in place, with PyTorch's update rules.
+
+In order of increasing state:
+
+* :class:`SGD` -- ``p -= lr * g`` (``torch.optim.SGD``);
+* :class:`Momentum` -- heavy-ball or Nesterov momentum (``torch.optim.SGD`` with
+  ``momentum``/``nesterov``): the buffer starts as the first gradient, then
+  ``buf = momentum * buf + (1 - dampening) * g``;
+* :class:`Adam` -- ``torch.optim.Adam`` (bias-corrected moments, ``eps`` added
+  after the square root is bias-corrected).
+
+Each optimizer reads ``model.params`` and ``model.grads`` *by name* at every
+step, so it never holds stale references (for example after the model's arrays
+were replaced). ``state_dict()`` / ``load_state_dict()`` save and restore the
+hyperparameters, the step count and every buffer exactly, so that a resumed run
+continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+from backproplab.errors import BackproplabError
+
+
+def _check_number(name: str, value, low: float = 0.0, low_open: bool = False, high=None) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise BackproplabError(f"{name} must be a number, got {value!r}") from None
+    bad = not math.isfinite(value) or value < low or (low_open and value == low)
+    if high is not None and value >= high:
+        bad = True
+    if bad:
+        rng = f"{'>' if low_open else '>='} {low:g}" + (f" and < {high:g}" if high is not None else "")
+        raise BackproplabError(f"{name} must be a finite number {rng}, got {value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: holds the model, the learning rate, the step count and per-parameter buffers."""
+
+    #: registry name
+    name = "optimizer"
+    #: names of the per-parameter buffers this optimizer keeps
+    buffer_names: tuple = ()
+
+    def __init__(self, model, lr: float):
+        self.model = model
+        self.lr = _check_number("learning rate", lr, 0.0, low_open=True)
+        self.steps = 0
+        self.buffers: dict[str, dict] = {b: {} for b in self.buffer_names}
+        self._scratch: dict[str, object] = {}
+
+    # hyperparameters other than lr (subclasses extend)
+    def hyperparameters(self) -> dict:
+        """The optimizer's settings, as plain numbers (saved with its state)."""
+        return {"lr": self.lr}
+
+    def _tmp(self, name, like):
+        buf = self._scratch.get(name)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+            buf = self.model.xp.empty_like(like)
+            self._scratch[name] = buf
+        return buf
+
+    def step(self) -> None:
+        """Update every parameter in place from ``model.grads``."""
+        self.steps += 1
+        params, grads = self.model.params, self.model.grads
+        for name, p in params.items():
+            self._update(name, p, grads[name])
+
+    def _update(self, name, p, g) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _decayed(self, name, p, g, weight_decay):
+        """``g + weight_decay * p`` (PyTorch's L2 penalty), or ``g`` itself when it is 0."""
+        if not weight_decay:
+            return g
+        d = self._tmp(name + "/decayed", p)
+        self.model.xp.multiply(p, weight_decay, out=d)
+        d += g
+        return d
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: name, hyperparameters, step count, buffers (copied)."""
+        return {
+            "name": self.name,
+            "hyper": self.hyperparameters(),
+            "steps": self.steps,
+            "buffers": {b: {k: v.copy() for k, v in bufs.items()} for b, bufs in self.buffers.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (hyperparameters, step count and buffers)."""
+        if state.get("name") != self.name:
+            raise BackproplabError(
+                f"optimizer state is for {state.get('name')!r}, not {self.name!r}; "
+                f"build the optimizer named in the checkpoint"
+            )
+        for key, value in state.get("hyper", {}).items():
+            self._set_hyper(key, value)
+        self.steps = int(state.get("steps", 0))
+        params = self.model.params
+        xp = self.model.xp
+        buffers = {b: {} for b in self.buffer_names}
+        for b, bufs in state.get("buffers", {}).items():
+            if b not in buffers:
+                raise BackproplabError(f"optimizer state has an unknown buffer {b!r} for {self.name}")
+            for k, v in bufs.items():
+                if k not in params or tuple(v.shape) != tuple(params[k].shape):
+                    raise BackproplabError(
+                        f"optimizer state buffer {b}/{k} does not fit the model; "
+                        f"load the checkpoint's own model with it"
+                    )
+                buffers[b][k] = xp.array(v, dtype=params[k].dtype, copy=True)
+        self.buffers = buffers
+
+    def _set_hyper(self, key, value) -> None:
+        if key == "lr":
+            self.lr = _check_number("learning rate", value, 0.0, low_open=True)
+        elif key == "nesterov":
+            setattr(self, key, bool(value))
+        elif hasattr(self, key):
+            setattr(self, key, float(value))
+        else:
+            raise BackproplabError(f"optimizer state has an unknown setting {key!r} for {self.name}")
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({hp})"
+
+
+class SGD(Optimizer):
+    """Plain stochastic gradient descent: ``p -= lr * (g + weight_decay * p)``."""
+
+    name = "sgd"
+
+    def __init__(self, model, lr: float, weight_decay: float = 0.0):
+        super().__init__(model, lr)
+        self.weight_decay = _check_number("weight_decay", weight_decay)
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def _update(self, name, p, g) -> None:
+        d = self._decayed(name, p, g, self.weight_decay)
+        t = self._tmp(name, p)
+        self.model.xp.multiply(d, self.lr, out=t)
+        p -= t
+
+
+class Momentum(Optimizer):
+    """SGD with momentum, optionally Nesterov's, exactly as ``torch.optim.SGD``."""
+
+    name = "momentum"
+    buffer_names = ("momentum_buffer",)
+
+    def __init__(self, model, lr: float, momentum: float = 0.9, nesterov: bool = False,
+                 dampening: float = 0.0, weight_decay: float = 0.0):
+        super().__init__(model, lr)
+        self.momentum = _check_number("momentum", momentum, 0.0, low_open=True, high=1.0 + 1e-12)
+        self.dampening = _check_number("dampening", dampening, 0.0, high=1.0 + 1e-12)
+        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.dampening:
+            raise BackproplabError("Nesterov momentum needs dampening 0; drop the dampening option")
+        if self.nesterov:
+            self.name = "nesterov"
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "dampening": self.dampening, "weight_decay": self.weight_decay}
+
+    def _update(self, name, p, g) -> None:
+        xp = self.model.xp
+        d = self._decayed(name, p, g, self.weight_decay)
+        bufs = self.buffers["momentum_buffer"]
+        buf = bufs.get(name)
+        if buf is None:
+            buf = bufs[name] = d.copy()  # PyTorch: the first buffer is the gradient itself
+        else:
+            buf *= self.momentum
+            if self.dampening:
+                t = self._tmp(name, p)
+                xp.multiply(d, 1.0 - self.dampening, out=t)
+                buf += t
+            else:
+                buf += d
+        t = self._tmp(name, p)
+        if self.nesterov:
+            xp.multiply(buf, self.momentum, out=t)
+            t += d
+            t *= self.lr
+        else:
+            xp.multiply(buf, self.lr, out=t)
+        p -= t
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), exactly as ``torch.optim.Adam`` with ``amsgrad=False``."""
+
+    name = "adam"
+    buffer_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, model, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(model, lr)
+        self.beta1 = _check_number("beta1", beta1, 0.0, high=1.0)
+        self.beta2 = _check_number("beta2", beta2, 0.0, high=1.0)
+        self.eps = _check_number("eps", eps, 0.0)
+        self.weight_decay = _check_number("weight_decay", weight_decay)
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+    def _update(self, name, p, g) -> None:
+        xp = self.model.xp
+        d = self._decayed(name, p, g, self.weight_decay)
+        m = self.buffers["exp_avg"].get(name)
+        if m is None:
+            m = self.buffers["exp_avg"][name] = xp.zeros_like(p)
+            self.buffers["exp_avg_sq"][name] = xp.zeros_like(p)
+        v = self.buffers["exp_avg_sq"][name]
+        t = self._tmp(name, p)
+        # m = beta1 * m + (1 - beta1) * g
+        m *= self.beta1
+        xp.multiply(d, 1.0 - self.beta1, out=t)
+        m += t
+        # v = beta2 * v + (1 - beta2) * g^2
+        v *= self.beta2
+        xp.multiply(d, d, out=t)
+        t *= 1.0 - self.beta2
+        v += t
+        # p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+        step_size = self.lr / (1.0 - self.beta1 ** self.steps)
+        bc2_sqrt = math.sqrt(1.0 - self.beta2 ** self.steps)
+        xp.sqrt(v, out=t)
+        t /= bc2_sqrt
+        t += self.eps
+        xp.divide(m, t, out=t)
+        t *= step_size
+        p -= t
+
+
+#: Optimizers by name (the CLI's ``--optimizer`` choices).
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Momentum, "adam": Adam}
+
+
+def make_optimizer(name: str, model, lr: float, **options) -> Optimizer:
+    """Build the optimizer called ``name`` for ``model`` with learning rate ``lr``.
+
+    ``options`` are the optimizer's settings (``momentum``, ``weight_decay``,
+    ``beta1``, ``beta2``, ``eps``, ...); unknown names or settings raise
+    BackproplabError listing the valid ones.
+    """
+    if name not in OPTIMIZERS:
+        raise BackproplabError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    cls = OPTIMIZERS[name]
+    import inspect
+
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "model", "lr")]
+    if name == "nesterov":
+        allowed.remove("nesterov")
+        allowed.remove("dampening")
+        options = {**options, "nesterov": True}
+    elif name == "momentum":
+        allowed.remove("nesterov")
+        if options.get("nesterov"):
+            raise BackproplabError("for Nesterov momentum use the optimizer name 'nesterov'")
+    unknown = sorted(set(options) - set(allowed) - ({"nesterov"} if name == "nesterov" else set()))
+    if unknown:
+        raise BackproplabError(
+            f"unknown option(s) {', '.join(unknown)} for optimizer {name!r}; "
+            f"valid: {', '.join(allowed) or 'none'}"
+        )
+    return cls(model, lr, **options)
+
+
+def optimizer_from_state(model, state: dict) -> Optimizer:
+    """Rebuild the optimizer described by ``state`` (from :meth:`Optimizer.state_dict`) for ``model``."""
+    hyper = dict(state.get("hyper", {}))
+    name = state.get("name")
+    if name not in OPTIMIZERS:
+        raise BackproplabError(f"optimizer state names an unknown optimizer {name!r}")
+    lr = hyper.pop("lr", 0.01)
+    if name == "nesterov":
+        hyper.pop("nesterov", None)
+        hyper.pop("dampening", None)
+    elif name == "momentum":
+        hyper.pop("nesterov", None)
+    opt = make_optimizer(name, model, lr, **hyper)
+    opt.load_state_dict(state)
+    return opt
+
+
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "Adam",
+    "Momentum",
+    "Optimizer",
+    "make_optimizer",
+    "optimizer_from_state",
+]
