@@ -1,0 +1,42 @@
+"""The scalar engine: the study's MLP in plain Python floats (``math`` and ``random`` only).
+
+See :mod:`backproplab.scalar.network` for the notation and layout (``W`` is
+``fan_in x fan_out``; parameters ``W1, b1, W2, b2, ...`` where ``W1, b1, W2, b2``
+are the study's ``W, b, V, c``).
+"""
+
+from .network import (
+    DEFAULT_HIDDEN,
+    DEFAULT_INIT_STD,
+    DEFAULT_LR,
+    DEFAULT_SEED,
+    MLP,
+    Gradients,
+    Trace,
+    affine,
+    cross_entropy_from_logits,
+    evaluate,
+    matvec,
+    outer,
+    sigmoid,
+    softmax,
+    train_epoch,
+)
+
+__all__ = [
+    "DEFAULT_HIDDEN",
+    "DEFAULT_INIT_STD",
+    "DEFAULT_LR",
+    "DEFAULT_SEED",
+    "MLP",
+    "Gradients",
+    "Trace",
+    "affine",
+    "cross_entropy_from_logits",
+    "evaluate",
+    "matvec",
+    "outer",
+    "sigmoid",
+    "softmax",
+    "train_epoch",
+]

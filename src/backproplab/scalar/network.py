@@ -1,0 +1,413 @@
+"""The study's network as plain Python floats (Q3-Q4): forward, backward, SGD.
+
+Only ``math`` and ``random`` are used here (a test parses this package and checks
+it). Vectors are lists of floats and matrices are lists of rows, in the layout of
+SPEC.md: the weight matrix of a layer is ``fan_in x fan_out``, so ``W[i][j]``
+connects input ``i`` to unit ``j`` and a layer computes
+``k_j = b_j + sum_i a_i W[i][j]``.
+
+Notation (the study's, generalised to any depth): ``x`` the input, for every
+hidden layer ``k`` the pre-activation and ``h = sigmoid(k)`` the activation,
+``o`` the logits of the output layer, ``y = softmax(o)`` and the loss
+``l = -log y_c`` for the integer target class ``c``. With one hidden layer the
+parameters ``W1, b1, W2, b2`` are the study's ``W, b, V, c``.
+"""
+
+import math
+import random
+
+# Defaults for training the scalar engine on ``synth`` (``train --engine scalar``).
+# With seed 0 they reach about 0.98 validation accuracy after the first epoch
+# over the 60,000 points and stay >= 0.98 through 3 epochs (tests/scalar checks
+# >= 0.93). The initial standard deviation is 1.0 rather than the tensor engine's
+# 0.1: with 2 inputs, N(0, 1) weights give pre-activations of order 1, so the 8
+# sigmoid units start in their sensitive range and pointing in different
+# directions; with 0.1 the units start almost identical and 3 epochs end near
+# 0.93-0.94 (the ellipse is not yet carved out).
+
+#: Hidden layer width (``[2, DEFAULT_HIDDEN, 2]`` for synth).
+DEFAULT_HIDDEN = 8
+#: Learning rate of per-example SGD.
+DEFAULT_LR = 0.1
+#: Standard deviation of the normal initial weights (biases start at zero).
+DEFAULT_INIT_STD = 1.0
+#: Seed of ``random.Random`` for the initial weights.
+DEFAULT_SEED = 0
+
+
+# ---------------------------------------------------------------------------
+# elementary functions
+
+
+def sigmoid(z):
+    """``1 / (1 + exp(-z))`` without overflow for any finite ``z``.
+
+    For ``z < 0`` the equivalent ``exp(z) / (1 + exp(z))`` is used, so ``exp`` is
+    only ever called on a non-positive number.
+    """
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def softmax(o):
+    """``y_i = exp(o_i) / sum_j exp(o_j)``, computed as ``exp(o_i - max o)`` (no overflow)."""
+    m = max(o)
+    e = [math.exp(v - m) for v in o]
+    s = sum(e)
+    return [v / s for v in e]
+
+
+def cross_entropy_from_logits(o, c):
+    """``-log softmax(o)[c]`` via log-sum-exp: ``log(sum_j exp(o_j - m)) - (o_c - m)``.
+
+    Finite even where ``softmax(o)[c]`` underflows to 0.
+    """
+    m = max(o)
+    return math.log(sum([math.exp(v - m) for v in o])) - (o[c] - m)
+
+
+def affine(a, W, b):
+    """``k_j = b_j + sum_i a_i W[i][j]`` for a ``fan_in x fan_out`` matrix ``W``.
+
+    Both branches add the terms in the same order, ``((b_j + a_0 W[0][j]) + a_1
+    W[1][j]) + ...``; which one runs only depends on the shape, for speed: a
+    wide matrix is walked row by row (few long loops), a tall one column by
+    column (``zip(*W)``).
+    """
+    if len(W) <= len(b):
+        k = list(b)
+        for ai, row in zip(a, W):
+            k = [kj + ai * wij for kj, wij in zip(k, row)]
+        return k
+    return [sum([ai * wij for ai, wij in zip(a, col)], bj) for bj, col in zip(b, zip(*W))]
+
+
+def matvec(W, d):
+    """``g_i = sum_j W[i][j] d_j``: the gradient that flows back to a layer's input."""
+    return [sum([wij * dj for wij, dj in zip(row, d)]) for row in W]
+
+
+def outer(a, d):
+    """``G[i][j] = a_i d_j``: the weight gradient of a layer with input ``a``, output grad ``d``."""
+    return [[ai * dj for dj in d] for ai in a]
+
+
+# ---------------------------------------------------------------------------
+# results of a pass
+
+
+class Trace:
+    """Everything a forward pass computed, kept for the backward pass.
+
+    ``k[l]`` and ``h[l]`` are the pre-activation and activation of hidden layer
+    ``l`` (0-based: ``k[0]`` is the study's ``k``); ``o`` the logits, ``y`` the
+    softmax, ``loss = -log y[target]``.
+    """
+
+    __slots__ = ("h", "k", "loss", "o", "target", "x", "y")
+
+    def __init__(self, x, k, h, o, y, loss, target):
+        self.x, self.k, self.h, self.o, self.y = x, k, h, o, y
+        self.loss, self.target = loss, target
+
+
+class Gradients:
+    """Gradients of the loss of one example with respect to everything.
+
+    ``dW[l]`` / ``db[l]``: the weights and biases of layer ``l`` (0-based, so
+    ``dW[0]`` is ``dl/dW1``); ``dk[l]`` / ``dh[l]``: hidden layer ``l``'s
+    pre-activation and activation; ``do``: the logits (``y - onehot(c)``);
+    ``dy``: the softmax outputs (``-1/y_c`` at ``c``, 0 elsewhere); ``dx``: the input.
+    """
+
+    __slots__ = ("dW", "db", "dh", "dk", "do", "dx", "dy")
+
+    def __init__(self, dW, db, dk, dh, do, dy, dx):
+        self.dW, self.db, self.dk, self.dh = dW, db, dk, dh
+        self.do, self.dy, self.dx = do, dy, dx
+
+    def to_dict(self):
+        """Parameter gradients as ``{"W1": [[...]], "b1": [...], ...}`` (copies)."""
+        out = {}
+        for n, (gW, gb) in enumerate(zip(self.dW, self.db), start=1):
+            out[f"W{n}"] = [list(row) for row in gW]
+            out[f"b{n}"] = list(gb)
+        return out
+
+
+# ---------------------------------------------------------------------------
+# the network
+
+
+def _check_number(v, where):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"{where} must be a number, got {v!r}")
+    if not math.isfinite(v):
+        raise ValueError(f"{where} must be finite, got {v!r}")
+    return float(v)
+
+
+def _check_vector(v, n, where):
+    if not isinstance(v, (list, tuple)):
+        raise TypeError(f"{where} must be a list of {n} numbers")
+    if len(v) != n:
+        raise ValueError(f"{where} must have {n} entries, got {len(v)}")
+    return [_check_number(e, f"{where}[{i}]") for i, e in enumerate(v)]
+
+
+def _check_matrix(M, rows, cols, where):
+    if not isinstance(M, (list, tuple)) or len(M) != rows:
+        got = len(M) if isinstance(M, (list, tuple)) else type(M).__name__
+        raise ValueError(f"{where} must be a {rows} x {cols} list of rows, got {got} rows")
+    return [_check_vector(r, cols, f"{where}[{i}]") for i, r in enumerate(M)]
+
+
+class MLP:
+    """A fully connected network: sigmoid hidden layers, softmax output, cross-entropy.
+
+    ``sizes`` lists the layer widths from input to output, e.g. ``[2, 3, 2]`` (the
+    study's Q3 network) or ``[2, 4, 3, 2]``. Weights start as independent normal
+    draws with standard deviation ``init_std`` from ``random.Random(seed)`` (or the
+    given ``rng``), drawn layer by layer and row by row; biases start at zero.
+
+    ``weights[l]`` is layer ``l``'s ``fan_in x fan_out`` matrix (a list of rows),
+    ``biases[l]`` its bias vector; the public names are ``W1, b1, W2, b2, ...``.
+    """
+
+    def __init__(self, sizes, *, seed=DEFAULT_SEED, init_std=DEFAULT_INIT_STD, rng=None):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must list at least two positive widths, got {sizes}")
+        if sizes[-1] < 2:
+            raise ValueError("the softmax output layer needs at least 2 units")
+        if rng is None:
+            rng = random.Random(seed)
+        self.sizes = sizes
+        self.weights = [
+            [[rng.gauss(0.0, init_std) for _ in range(fan_out)] for _ in range(fan_in)]
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:])  # noqa: RUF007 (no itertools here)
+        ]
+        self.biases = [[0.0] * fan_out for fan_out in sizes[1:]]
+
+    # -- construction from explicit values -------------------------------------
+
+    @classmethod
+    def from_weights(cls, weights, biases):
+        """A network with the given matrices (``fan_in x fan_out`` lists of rows) and biases.
+
+        Shapes and values are checked (``ValueError`` or ``TypeError`` naming the
+        offending entry);
+        the lists are copied as floats.
+        """
+        if not isinstance(weights, (list, tuple)) or not weights:
+            raise ValueError("weights must be a non-empty list of matrices")
+        if not isinstance(biases, (list, tuple)) or len(biases) != len(weights):
+            raise ValueError("there must be exactly one bias vector per weight matrix")
+        first = weights[0]
+        if not isinstance(first, (list, tuple)) or not first:
+            raise ValueError("W1 must be a non-empty list of rows")
+        sizes = [len(first)]
+        for n, W in enumerate(weights, start=1):
+            if not isinstance(W, (list, tuple)) or not W or not isinstance(W[0], (list, tuple)):
+                raise ValueError(f"W{n} must be a non-empty list of rows")
+            if len(W[0]) < 1:
+                raise ValueError(f"W{n} must have at least one column")
+            sizes.append(len(W[0]))
+        self = cls.__new__(cls)
+        self.weights = [
+            _check_matrix(W, fi, fo, f"W{n}")
+            for n, (W, fi, fo) in enumerate(zip(weights, sizes[:-1], sizes[1:]), start=1)
+        ]
+        self.biases = [
+            _check_vector(b, fo, f"b{n}") for n, (b, fo) in enumerate(zip(biases, sizes[1:]), 1)
+        ]
+        if sizes[-1] < 2:
+            raise ValueError("the softmax output layer needs at least 2 units")
+        self.sizes = sizes
+        return self
+
+    @classmethod
+    def from_dict(cls, params):
+        """The inverse of :meth:`to_dict`: ``{"W1": [[...]], "b1": [...], ...}``.
+
+        Keys must be exactly ``W1, b1, ..., Wn, bn``; shapes must chain.
+        """
+        if not isinstance(params, dict):
+            raise TypeError("parameters must be a dict of W1, b1, W2, b2, ...")
+        n = len(params) // 2
+        expected = {f"{p}{i}" for i in range(1, n + 1) for p in ("W", "b")}
+        if n < 1 or set(params) != expected:
+            raise ValueError(
+                f"parameter names must be W1, b1, ..., Wn, bn; got {', '.join(sorted(params))}"
+            )
+        return cls.from_weights(
+            [params[f"W{i}"] for i in range(1, n + 1)], [params[f"b{i}"] for i in range(1, n + 1)]
+        )
+
+    def to_dict(self):
+        """Parameters as plain nested lists ``{"W1": [[...]], "b1": [...], ...}`` (copies)."""
+        out = {}
+        for n, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
+            out[f"W{n}"] = [list(row) for row in W]
+            out[f"b{n}"] = list(b)
+        return out
+
+    def copy(self):
+        """An independent copy with the same parameters."""
+        return MLP.from_dict(self.to_dict())
+
+    # -- passes ----------------------------------------------------------------
+
+    def forward(self, x, target):
+        """One forward pass on input ``x`` with integer class ``target``; returns a :class:`Trace`."""
+        n_in, n_out = self.sizes[0], self.sizes[-1]
+        if isinstance(target, bool) or not hasattr(target, "__index__") or not 0 <= target < n_out:
+            raise ValueError(f"target must be a class in 0..{n_out - 1}, got {target!r}")
+        target = target.__index__()
+        if len(x) != n_in:
+            raise ValueError(f"the input must have {n_in} entries, got {len(x)}")
+        ks, hs = [], []
+        a = x
+        last = len(self.weights) - 1
+        for W, b in zip(self.weights[:last], self.biases[:last]):
+            k = affine(a, W, b)
+            a = [sigmoid(v) for v in k]
+            ks.append(k)
+            hs.append(a)
+        o = affine(a, self.weights[last], self.biases[last])
+        y = softmax(o)
+        loss = cross_entropy_from_logits(o, target)
+        return Trace(list(x), ks, hs, o, y, loss, target)
+
+    def backward(self, trace):
+        """The gradients of ``trace.loss`` with respect to every parameter and intermediate.
+
+        The chain rule, layer by layer from the output: ``do = y - onehot(c)``;
+        for each layer with input ``a``: ``dW = a (outer) delta``, ``db = delta``,
+        ``da = W delta``; through a sigmoid: ``dk = dh * h * (1 - h)``.
+        """
+        y, c = trace.y, trace.target
+        do = list(y)
+        do[c] -= 1.0
+        dy = [0.0] * len(y)
+        dy[c] = -1.0 / y[c] if y[c] > 0.0 else -math.inf
+        acts = [trace.x] + trace.h
+        L = len(self.weights)
+        dW, db = [None] * L, [None] * L
+        dk, dh = [None] * (L - 1), [None] * (L - 1)
+        delta = do
+        dx = None
+        for l in range(L - 1, -1, -1):
+            dW[l] = outer(acts[l], delta)
+            db[l] = list(delta)
+            da = matvec(self.weights[l], delta)
+            if l == 0:
+                dx = da
+            else:
+                h = trace.h[l - 1]
+                dh[l - 1] = da
+                delta = [g * hj * (1.0 - hj) for g, hj in zip(da, h)]
+                dk[l - 1] = delta
+        return Gradients(dW, db, dk, dh, do, dy, dx)
+
+    def sgd_step(self, grads, lr):
+        """``p -= lr * dl/dp`` for every weight and bias, in place."""
+        for W, gW, b, gb in zip(self.weights, grads.dW, self.biases, grads.db):
+            for row, grow in zip(W, gW):
+                row[:] = [w - lr * g for w, g in zip(row, grow)]
+            b[:] = [v - lr * g for v, g in zip(b, gb)]
+
+    def train_step(self, x, target, lr):
+        """One SGD step on one example; returns the loss before the update.
+
+        The same arithmetic as ``sgd_step(backward(forward(x, target)), lr)``
+        (bit for bit), fused so that the hot loop of training keeps only the
+        activations and updates each layer as soon as its error signal
+        ``delta`` is known (after the signal for the layer below has been
+        computed with the old weights). No input checks here (this is the hot
+        loop): ``x`` must have ``sizes[0]`` floats and ``target`` be a valid class.
+        """
+        weights, biases = self.weights, self.biases
+        last = len(weights) - 1
+        acts = [x]
+        a = x
+        for l in range(last):
+            a = [sigmoid(v) for v in affine(a, weights[l], biases[l])]
+            acts.append(a)
+        o = affine(a, weights[last], biases[last])
+        m = max(o)
+        e = [math.exp(v - m) for v in o]
+        s = sum(e)
+        loss = math.log(s) - (o[target] - m)
+        delta = [v / s for v in e]  # y, then y - onehot(target) = dl/do
+        delta[target] -= 1.0
+        for l in range(last, -1, -1):
+            W, b, a = weights[l], biases[l], acts[l]
+            if l:
+                da = matvec(W, delta)
+            for ai, row in zip(a, W):
+                row[:] = [w - lr * (ai * dj) for w, dj in zip(row, delta)]
+            b[:] = [v - lr * dj for v, dj in zip(b, delta)]
+            if l:
+                delta = [g * hj * (1.0 - hj) for g, hj in zip(da, a)]
+        return loss
+
+    def loss(self, x, target):
+        """The loss ``-log y_target`` of one example."""
+        return self.forward(x, target).loss
+
+    def logits(self, x):
+        """The output layer's pre-softmax values ``o`` for one input (no intermediates kept)."""
+        weights, biases = self.weights, self.biases
+        last = len(weights) - 1
+        a = x
+        for l in range(last):
+            a = [sigmoid(v) for v in affine(a, weights[l], biases[l])]
+        return affine(a, weights[last], biases[last])
+
+    def predict_proba(self, x):
+        """The softmax output ``y`` for one input."""
+        return softmax(self.logits(x))
+
+    def predict(self, x):
+        """The most probable class for one input (the first one on a tie)."""
+        o = self.logits(x)
+        return o.index(max(o))
+
+
+# ---------------------------------------------------------------------------
+# training and evaluation over a data set
+
+
+def train_epoch(model, X, y, lr, order=None):
+    """One epoch of per-example SGD; returns the per-example losses (before each update).
+
+    ``X`` is a list of input lists, ``y`` a list of integer classes, ``order`` the
+    sequence of example indices to visit (default: ``0..n-1``). Raises
+    ``FloatingPointError`` if a loss is not finite (lower the learning rate).
+    """
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
+    if X and len(X[0]) != model.sizes[0]:
+        raise ValueError(f"inputs must have {model.sizes[0]} features, got {len(X[0])}")
+    if order is None:
+        order = range(len(X))
+    step = model.train_step
+    losses = [step(X[i], y[i], lr) for i in order]
+    if not math.isfinite(sum(losses)):
+        raise FloatingPointError("the training loss became non-finite; lower the learning rate")
+    return losses
+
+
+def evaluate(model, X, y):
+    """``(mean loss, accuracy)`` of ``model`` on inputs ``X`` (list of lists) and classes ``y``."""
+    if not X:
+        raise ValueError("cannot evaluate on an empty data set")
+    total, correct = 0.0, 0
+    for x, c in zip(X, y):
+        o = model.logits(x)
+        total += cross_entropy_from_logits(o, c)
+        correct += o.index(max(o)) == c
+    return total / len(X), correct / len(X)
