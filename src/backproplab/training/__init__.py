@@ -1,0 +1,45 @@
+"""Training: the config of a run, the training loop, run folders, resume, progress.
+
+- :class:`TrainConfig`: every option of a run with its default, validated.
+- :func:`fit`: the tensor engine's training loop for the Python API; returns a
+  :class:`History` of per-epoch records.
+- :func:`run_training`: a whole run written into a run folder (config, metrics,
+  checkpoints, model, summary), resumable bit-identically after a crash.
+
+Example::
+
+    from backproplab.training import TrainConfig, run_training
+    summary = run_training(TrainConfig(dataset="synth", hidden=(16,), lr=0.1,
+    batch_size=16, epochs=3), "runs/synth16")
+    summary["eval_accuracy"]
+"""
+
+from backproplab.training.config import FULL_BATCH, TrainConfig, engine_defaults
+from backproplab.training.loop import History, fit
+from backproplab.training.progress import Progress, make_progress
+from backproplab.training.run import (
+    RUN_FILES,
+    SUMMARY_KEYS,
+    default_run_dir,
+    has_results,
+    load_run_config,
+    run_training,
+)
+from backproplab.training.scalar_loop import fit_scalar
+
+__all__ = [
+    "FULL_BATCH",
+    "RUN_FILES",
+    "SUMMARY_KEYS",
+    "History",
+    "Progress",
+    "TrainConfig",
+    "default_run_dir",
+    "engine_defaults",
+    "fit",
+    "fit_scalar",
+    "has_results",
+    "load_run_config",
+    "make_progress",
+    "run_training",
+]

@@ -1,0 +1,149 @@
+"""Progress display for a training run: rich bars, plain lines, or nothing.
+
+``make_progress("auto")`` picks rich progress bars (epochs and batches) when the
+output is a terminal and plain per-epoch lines otherwise (logs, pipes, CI);
+``"plain"`` and ``"quiet"`` force one or the other. The run calls the same few
+methods whatever the display: :meth:`Progress.message`, :meth:`start`,
+:meth:`batch`, :meth:`epoch_end`, :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO
+
+from backproplab.errors import BackproplabError
+
+MODES = ("auto", "plain", "quiet")
+
+
+def format_epoch(record: dict, epochs: int, eval_split: str = "validation") -> str:
+    """One readable line for an epoch's metrics (the ``metrics.jsonl`` record)."""
+    parts = [f"epoch {record['epoch']}/{epochs}"]
+    if record.get("train_loss") is not None:
+        parts.append(f"train loss {record['train_loss']:.4f}")
+    if record.get("train_accuracy") is not None:
+        parts.append(f"acc {record['train_accuracy']:.4f}")
+    if record.get("eval_loss") is not None:
+        parts.append(f"{eval_split} loss {record['eval_loss']:.4f}")
+    if record.get("eval_accuracy") is not None:
+        parts.append(f"acc {record['eval_accuracy']:.4f}")
+    parts.append(f"({record.get('train_seconds', 0.0):.2f} s train, "
+                 f"{record.get('eval_seconds', 0.0):.2f} s eval)")
+    return "  ".join(parts)
+
+
+class Progress:
+    """The quiet display (prints nothing); the base of the others."""
+
+    def message(self, text: str) -> None:
+        """A line of information (the data's range, where the run resumes...)."""
+
+    def start(self, *, epochs: int, start_epoch: int, batches_per_epoch: int,
+              eval_split: str = "validation") -> None:
+        """Training begins (or resumes after ``start_epoch`` finished epochs)."""
+
+    def batch(self, epoch: int, batch: int, loss: float) -> None:
+        """Batch ``batch`` (1-based) of ``epoch`` finished with this loss."""
+
+    def epoch_end(self, record: dict) -> None:
+        """An epoch finished; ``record`` is its ``metrics.jsonl`` line."""
+
+    def close(self) -> None:
+        """Training ended (normally or not): release the display."""
+
+
+class PlainProgress(Progress):
+    """Plain lines: the data line and one line per epoch, nothing per batch."""
+
+    def __init__(self, stream: IO[str] | None = None):
+        self.stream = stream
+        self.epochs = 0
+        self.eval_split = "validation"
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream or sys.stdout, flush=True)
+
+    def message(self, text: str) -> None:
+        self._print(text)
+
+    def start(self, *, epochs, start_epoch, batches_per_epoch, eval_split="validation"):
+        self.epochs, self.eval_split = epochs, eval_split
+
+    def epoch_end(self, record):
+        self._print(format_epoch(record, self.epochs, self.eval_split))
+
+
+class RichProgress(PlainProgress):
+    """Rich progress bars for epochs and for the batches of the current epoch.
+
+    Batch updates are throttled (at most ~10 per second reach rich) so that the
+    display costs nothing measurable even at thousands of steps per second.
+    """
+
+    def __init__(self, stream: IO[str] | None = None):
+        super().__init__(stream)
+        from rich.console import Console
+
+        self.console = Console(file=stream or sys.stdout)
+        self._bars = None
+
+    def message(self, text):
+        self.console.print(text, highlight=False)
+
+    def start(self, *, epochs, start_epoch, batches_per_epoch, eval_split="validation"):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as Bars
+
+        super().start(epochs=epochs, start_epoch=start_epoch,
+                      batches_per_epoch=batches_per_epoch, eval_split=eval_split)
+        self._bars = Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                          TimeRemainingColumn(), console=self.console, transient=False)
+        self._bars.start()
+        self._epochs = self._bars.add_task("epochs", total=epochs, completed=start_epoch,
+                                           info="")
+        self._batches = self._bars.add_task("batches", total=batches_per_epoch, info="")
+        self._done = 0
+        self._last = 0.0
+
+    def batch(self, epoch, batch, loss):
+        now = time.perf_counter()
+        if now - self._last >= 0.1:
+            self._last = now
+            self._bars.update(self._batches, completed=batch, info=f"loss {loss:.4f}")
+
+    def epoch_end(self, record):
+        self._bars.update(self._batches, completed=0)
+        self._bars.update(self._epochs, completed=record["epoch"])
+        self._bars.console.print(format_epoch(record, self.epochs, self.eval_split),
+                                 highlight=False)
+
+    def close(self):
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None
+
+
+def make_progress(mode: str = "auto", stream: IO[str] | None = None) -> Progress:
+    """The display for ``mode``: ``"auto"`` (bars on a terminal, else plain lines),
+    ``"plain"`` or ``"quiet"``."""
+    if mode not in MODES:
+        raise BackproplabError(f"unknown progress mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "quiet":
+        return Progress()
+    target = stream or sys.stdout
+    if mode == "auto" and getattr(target, "isatty", lambda: False)():
+        return RichProgress(stream)
+    return PlainProgress(stream)
+
+
+__all__ = ["MODES", "PlainProgress", "Progress", "RichProgress", "format_epoch",
+           "make_progress"]

@@ -1,0 +1,470 @@
+"""One training run, written into its run folder, resumable after a crash.
+
+:func:`run_training` is the whole run: validate the config and write it first,
+load the data, build the model and optimizer from the seed, train (with the
+tensor engine through :func:`backproplab.training.fit`, or the scalar engine one
+example at a time), and after every epoch append the metrics and replace the
+checkpoint, so that ``resume=True`` continues where a killed run stopped and
+ends with exactly the weights an uninterrupted run would have.
+
+Run folder (see ``docs/training.md``)::
+
+    config.json     the full validated config, written before anything else
+    metrics.jsonl   one line per epoch (epoch, train/eval loss and accuracy, times, lr)
+    batches.jsonl   one line per step (epoch, step, loss)
+    checkpoint.npz  after every epoch: model, optimizer state, shuffling RNG state, epoch
+    model.npz       the final weights
+    summary.json    the result (the same keys as ``backproplab train --json``)
+    loss.png        written by the command from the files above
+
+Randomness: ``SeedSequence(config.seed)`` is spawned into two generators, one
+for the initial weights and one for the batch order, so trials that share a
+seed share both whatever else they vary (learning rate, optimizer...).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from backproplab.errors import BackproplabError, DivergenceError
+from backproplab.fileio import atomic_write_json, atomic_write_text, atomic_write_with, read_jsonl
+from backproplab.training.config import FULL_BATCH, TrainConfig
+from backproplab.training.progress import Progress, make_progress
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+BATCHES = "batches.jsonl"
+CHECKPOINT = "checkpoint.npz"
+MODEL = "model.npz"
+SUMMARY = "summary.json"
+PLOT = "loss.png"
+#: The files a run folder may hold; ``overwrite=True`` removes exactly these.
+RUN_FILES = [CONFIG, METRICS, BATCHES, CHECKPOINT, MODEL, SUMMARY, PLOT]
+#: Options that may change when a run is resumed (more epochs, another machine).
+RESUMABLE_CHANGES = ("epochs", "threads", "data_dir")
+#: Test-only: seconds to sleep after every batch, so that a test can kill a run
+#: in the middle of an epoch. Not part of the config: it changes no result.
+BATCH_SLEEP_ENV = "BACKPROPLAB_TEST_BATCH_SLEEP"
+#: Keys every summary has (also the ``--json`` line of ``backproplab train``).
+SUMMARY_KEYS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "eval_split",
+                "epochs", "seconds", "run_dir")
+
+
+# ---------------------------------------------------------------------------
+# run folders
+
+
+def default_run_dir(config: TrainConfig, root: str | os.PathLike = "runs") -> Path:
+    """A new folder under ``root`` named from the time and the main options,
+    e.g. ``runs/20240131-142501-synth-tensor-h300-lr0.1-b16-s0``."""
+    cfg = config.resolved()
+    hidden = "x".join(map(str, cfg.hidden))
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}-{cfg.dataset}-{cfg.engine}-h{hidden}-lr{cfg.lr:g}-b{cfg.batch_size}-s{cfg.seed}"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    path, n = Path(root) / name, 2
+    while path.exists():
+        path, n = Path(root) / f"{name}-{n}", n + 1
+    return path
+
+
+def has_results(out_dir: str | os.PathLike) -> bool:
+    """Whether ``out_dir`` already holds any file of a run."""
+    out = Path(out_dir)
+    return out.is_dir() and any((out / f).exists() for f in RUN_FILES)
+
+
+def load_run_config(out_dir: str | os.PathLike) -> TrainConfig:
+    """The config of the run in ``out_dir`` (its ``config.json``)."""
+    path = Path(out_dir) / CONFIG
+    if not path.is_file():
+        raise BackproplabError(
+            f"{out_dir} holds no run to resume (no {CONFIG}); start the run without --resume")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BackproplabError(f"{path} is not readable JSON ({exc}); start again with "
+                               "--overwrite") from None
+    return TrainConfig.from_dict(data)
+
+
+def _prepare_fresh(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise BackproplabError(f"{out} exists and is not a folder; choose another --out")
+    if has_results(out):
+        if not overwrite:
+            raise BackproplabError(
+                f"{out} already holds a run; pass --resume to continue it, --overwrite to "
+                "replace it, or choose another --out")
+        for name in RUN_FILES:
+            try:
+                (out / name).unlink()
+            except FileNotFoundError:
+                pass
+    out.mkdir(parents=True, exist_ok=True)
+
+
+class _Log:
+    """``metrics.jsonl`` and ``batches.jsonl``: kept in memory, and each file
+    atomically replaced at the end of every epoch (a crash leaves the previous
+    complete version; no torn lines)."""
+
+    def __init__(self, out: Path, keep_epochs: int | None):
+        self.out = out
+        self.metrics: list[dict] = []
+        self.batch_text: list[str] = []
+        if keep_epochs is not None:  # resume: drop what the checkpoint does not cover
+            if (out / METRICS).exists():
+                self.metrics = [r for r in read_jsonl(out / METRICS)
+                                if r.get("epoch", math.inf) <= keep_epochs]
+            if (out / BATCHES).exists():
+                self.batch_text = [_batch_line(r["epoch"], r["step"], r["loss"])
+                                   for r in read_jsonl(out / BATCHES)
+                                   if r.get("epoch", math.inf) <= keep_epochs]
+            self._write_metrics()
+            atomic_write_text(out / BATCHES, "".join(self.batch_text))
+        self.pending: list[tuple[int, int, float]] = []
+
+    def add_batch(self, epoch: int, step: int, loss: float) -> None:
+        self.pending.append((epoch, step, loss))
+
+    def end_epoch(self, record: dict) -> None:
+        self.batch_text.append("".join(_batch_line(e, s, v) for e, s, v in self.pending))
+        self.pending.clear()
+        atomic_write_text(self.out / BATCHES, "".join(self.batch_text))
+        self.metrics.append(record)
+        self._write_metrics()
+
+    def _write_metrics(self) -> None:
+        atomic_write_text(self.out / METRICS,
+                          "".join(json.dumps(r) + "\n" for r in self.metrics))
+
+
+def _batch_line(epoch: int, step: int, loss: float) -> str:
+    return f'{{"epoch": {epoch}, "step": {step}, "loss": {float(loss)!r}}}\n'
+
+
+# ---------------------------------------------------------------------------
+# engines: build, train, checkpoint
+
+
+def _seeds(seed: int):
+    """(init SeedSequence, shuffle Generator) for a run's seed."""
+    init_ss, shuffle_ss = np.random.SeedSequence(seed).spawn(2)
+    return init_ss, np.random.default_rng(shuffle_ss)
+
+
+def _optimizer_options(cfg: TrainConfig) -> dict:
+    if cfg.optimizer in ("momentum", "nesterov"):
+        return {"momentum": cfg.momentum}
+    if cfg.optimizer == "adam":
+        return {"beta1": cfg.beta1, "beta2": cfg.beta2, "eps": cfg.eps}
+    return {}
+
+
+class _TensorEngine:
+    """The vectorized engine: :class:`backproplab.tensor.MLP` + an optimizer + :func:`fit`."""
+
+    def __init__(self, cfg: TrainConfig, dataset):
+        self.cfg, self.dataset = cfg, dataset
+
+    def sizes(self) -> list[int]:
+        return [self.dataset.n_features, *self.cfg.hidden, self.dataset.n_classes]
+
+    def build(self, init_ss) -> None:
+        from backproplab import tensor
+
+        cfg = self.cfg
+        options = {}
+        if cfg.init_std is not None:
+            options["init_std"] = cfg.init_std
+        if cfg.device != "cpu":
+            options["device"] = cfg.device
+        self.model = tensor.MLP(self.sizes(), activation=cfg.activation, init=cfg.init,
+                                dtype=cfg.dtype, rng=np.random.default_rng(init_ss), **options)
+        self.optimizer = tensor.make_optimizer(cfg.optimizer, self.model, cfg.lr,
+                                               **_optimizer_options(cfg))
+
+    def restore(self, path: Path) -> dict:
+        from backproplab import tensor
+
+        model, opt_state, extra = tensor.load_checkpoint(path)
+        if list(model.sizes) != self.sizes():
+            raise ValueError(f"layer sizes {list(model.sizes)} differ from the config's "
+                             f"{self.sizes()}")
+        self.model = model
+        self.optimizer = tensor.make_optimizer(self.cfg.optimizer, model, self.cfg.lr,
+                                               **_optimizer_options(self.cfg))
+        if opt_state:
+            self.optimizer.load_state_dict(opt_state)
+        return extra
+
+    def train(self, *, start_epoch, rng, on_batch, on_epoch):
+        from backproplab.training.loop import fit
+
+        d = self.dataset
+        return fit(self.model, self.optimizer, d.X_train, d.y_train, epochs=self.cfg.epochs,
+                   batch_size=self.cfg.batch_size, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
+                   on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch)
+
+    def batches_per_epoch(self) -> int:
+        n = len(self.dataset.X_train)
+        bs = n if self.cfg.batch_size == FULL_BATCH else min(self.cfg.batch_size, n)
+        return -(-n // bs)
+
+    def n_params(self) -> int:
+        return int(sum(p.size for p in self.model.params.values()))
+
+    def save(self, path: Path, extra: dict | None = None, with_optimizer: bool = True) -> None:
+        self.model.save(path, optimizer=self.optimizer if with_optimizer else None, extra=extra)
+
+
+class _ScalarEngine:
+    """The pure-Python engine (study Q4): per-example SGD through
+    :class:`backproplab.scalar.MLP`; weights are saved as ``.npz`` arrays
+    ``W1, b1, ...`` (the tensor engine's names) plus a JSON ``extra``."""
+
+    def __init__(self, cfg: TrainConfig, dataset):
+        self.cfg, self.dataset = cfg, dataset
+
+    def sizes(self) -> list[int]:
+        return [self.dataset.n_features, *self.cfg.hidden, self.dataset.n_classes]
+
+    def build(self, init_ss) -> None:
+        import random
+
+        from backproplab import scalar
+
+        # the scalar engine draws from random.Random; seed it from the run's init stream
+        seed = int(init_ss.generate_state(1, dtype=np.uint64)[0])
+        self.model = scalar.MLP(self.sizes(), rng=random.Random(seed), init_std=self.cfg.init_std)
+
+    def restore(self, path: Path) -> dict:
+        from backproplab import scalar
+
+        with np.load(path, allow_pickle=False) as z:
+            extra = json.loads(str(z["extra"]))
+            n = len(self.sizes()) - 1
+            params = {f"{p}{i}": z[f"{p}{i}"].tolist() for i in range(1, n + 1) for p in "Wb"}
+        self.model = scalar.MLP.from_dict(params)
+        if self.model.sizes != self.sizes():
+            raise ValueError(f"layer sizes {self.model.sizes} differ from the config's "
+                             f"{self.sizes()}")
+        return extra
+
+    def train(self, *, start_epoch, rng, on_batch, on_epoch):
+        from backproplab.training.scalar_loop import fit_scalar
+
+        d = self.dataset
+        return fit_scalar(self.model, d.X_train, d.y_train, epochs=self.cfg.epochs,
+                          lr=self.cfg.lr, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
+                          on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch)
+
+    def batches_per_epoch(self) -> int:
+        return len(self.dataset.X_train)
+
+    def n_params(self) -> int:
+        return sum(len(W) * len(W[0]) + len(b) for W, b in
+                   zip(self.model.weights, self.model.biases))
+
+    def save(self, path: Path, extra: dict | None = None, with_optimizer: bool = True) -> None:
+        arrays = {name: np.asarray(value, dtype=np.float64)
+                  for name, value in self.model.to_dict().items()}
+        arrays["extra"] = np.array(json.dumps(extra or {}))
+        atomic_write_with(path, lambda fh: np.savez(fh, **arrays))
+
+
+_ENGINES = {"tensor": _TensorEngine, "scalar": _ScalarEngine}
+
+
+# ---------------------------------------------------------------------------
+# the run
+
+
+def _merge_resume_config(saved: TrainConfig, config: TrainConfig | None) -> TrainConfig:
+    if config is None:
+        return saved
+    wanted = config.resolved()
+    a, b = saved.to_dict(), wanted.to_dict()
+    differ = sorted(k for k in a if a[k] != b[k] and k not in RESUMABLE_CHANGES)
+    if differ:
+        changes = ", ".join(f"{k} {a[k]!r} -> {b[k]!r}" for k in differ)
+        raise BackproplabError(
+            f"cannot resume with different options ({changes}); resume with the run's own "
+            "options or start a new run with another --out")
+    return wanted
+
+
+def _summarize(metrics: list[dict], cfg: TrainConfig, out: Path, eval_split: str,
+               seconds: float, extra: dict) -> dict:
+    last = metrics[-1]
+    best = max(metrics, key=lambda r: (r["eval_accuracy"] if r["eval_accuracy"] is not None
+                                       else -math.inf, -r["epoch"]))
+    summary = {
+        "train_loss": last["train_loss"],
+        "train_accuracy": last["train_accuracy"],
+        "eval_loss": last["eval_loss"],
+        "eval_accuracy": last["eval_accuracy"],
+        "eval_split": eval_split,
+        "epochs": last["epoch"],
+        "seconds": seconds,
+        "run_dir": str(out),
+        "best_epoch": best["epoch"],
+        "best_eval_accuracy": best["eval_accuracy"],
+        "best_eval_loss": min((r["eval_loss"] for r in metrics if r["eval_loss"] is not None),
+                              default=None),
+        "train_seconds": sum(r["train_seconds"] for r in metrics),
+        "eval_seconds": sum(r["eval_seconds"] for r in metrics),
+        "steps": last.get("steps"),
+        "engine": cfg.engine,
+        "dataset": cfg.dataset,
+    }
+    summary.update(extra)
+    return summary
+
+
+def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
+                 resume: bool = False, overwrite: bool = False,
+                 progress: str | Progress = "auto") -> dict:
+    """Train as ``config`` says, writing the run folder ``out_dir``; returns the summary.
+
+    A folder that already holds a run is refused unless ``resume`` (continue it
+    from its last checkpoint; ``config`` may then be ``None`` to use the saved
+    one, and only ``epochs``, ``threads`` and ``data_dir`` may differ) or
+    ``overwrite`` (remove its run files first). ``progress`` is ``"auto"``,
+    ``"plain"``, ``"quiet"`` or a :class:`~backproplab.training.progress.Progress`.
+
+    Raises :class:`BackproplabError` for bad options or folders and
+    :class:`DivergenceError` when the loss or weights become non-finite (the last
+    good checkpoint stays in place).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from backproplab.data import load_dataset
+
+    t_start = time.perf_counter()
+    if resume and overwrite:
+        raise BackproplabError("--resume and --overwrite contradict each other; choose one")
+    if config is None and not resume:
+        raise BackproplabError("a new run needs a TrainConfig")
+    display = progress if isinstance(progress, Progress) else make_progress(progress)
+    out = Path(out_dir)
+
+    if resume:
+        cfg = _merge_resume_config(load_run_config(out), config)
+        if not (out / CHECKPOINT).is_file():
+            raise BackproplabError(
+                f"{out} has no {CHECKPOINT} to resume from (the run stopped before its first "
+                "epoch ended); start it again with --overwrite")
+    else:
+        cfg = config.resolved()
+        _prepare_fresh(out, overwrite)
+        atomic_write_json(out / CONFIG, cfg.to_dict())
+
+    sleep = float(os.environ.get(BATCH_SLEEP_ENV, "0") or 0)
+    with threadpool_limits(limits=cfg.threads):
+        dataset = load_dataset(
+            cfg.dataset, final=cfg.final, val_size=cfg.val_size, limit=cfg.limit,
+            data_dir=cfg.data_dir, normalize=cfg.normalize, dtype=np.dtype(cfg.dtype),
+            seed=cfg.data_seed)
+        display.message(dataset.describe())
+        engine = _ENGINES[cfg.engine](cfg, dataset)
+        init_ss, shuffle_rng = _seeds(cfg.seed)
+        start_epoch = 0
+        if resume:
+            extra = _read_checkpoint(engine, out / CHECKPOINT, cfg, shuffle_rng)
+            start_epoch = int(extra["epoch"])
+            atomic_write_json(out / CONFIG, cfg.to_dict())  # epochs/threads may have changed
+            display.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
+        else:
+            engine.build(init_ss)
+        log = _Log(out, start_epoch if resume else None)
+        if not resume:
+            atomic_write_text(out / METRICS, "")
+            atomic_write_text(out / BATCHES, "")
+
+        def on_batch(epoch, batch, step, loss):
+            log.add_batch(epoch, step, loss)
+            display.batch(epoch, batch, loss)
+            if sleep:
+                time.sleep(sleep)
+
+        def on_epoch(record):
+            log.end_epoch(record)
+            engine.save(out / CHECKPOINT, extra={
+                "epoch": record["epoch"], "steps": record["steps"],
+                "rng_state": shuffle_rng.bit_generator.state, "config": cfg.to_dict()})
+            display.epoch_end(record)
+
+        if start_epoch < cfg.epochs:
+            display.start(epochs=cfg.epochs, start_epoch=start_epoch,
+                          batches_per_epoch=engine.batches_per_epoch(),
+                          eval_split=dataset.eval_split)
+            try:
+                engine.train(start_epoch=start_epoch, rng=shuffle_rng, on_batch=on_batch,
+                             on_epoch=on_epoch)
+            except DivergenceError as exc:
+                done = log.metrics[-1]["epoch"] if log.metrics else 0
+                kept = (f"the checkpoint of epoch {done} stays in {out}" if done
+                        else "no checkpoint was written")
+                raise DivergenceError(f"{exc}; {kept}") from None
+            finally:
+                display.close()
+
+    engine.save(out / MODEL, extra={"epoch": cfg.epochs, "config": cfg.to_dict()},
+                with_optimizer=False)
+    summary = _summarize(log.metrics, cfg, out, dataset.eval_split,
+                         time.perf_counter() - t_start,
+                         {"n_train": len(dataset.X_train), "n_eval": len(dataset.X_eval),
+                          "n_params": engine.n_params(),
+                          "resumed_from_epoch": start_epoch if resume else None})
+    atomic_write_json(out / SUMMARY, summary)
+    return summary
+
+
+def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
+    """Restore the engine from ``path`` and the shuffling generator's state; returns
+    the checkpoint's ``extra`` (epoch, steps, rng_state, config)."""
+    try:
+        extra = engine.restore(path)
+        if not isinstance(extra, dict):
+            raise TypeError("no run information in it")
+        epoch = int(extra["epoch"])
+        if epoch < 1:
+            raise ValueError(f"epoch {epoch}")
+        shuffle_rng.bit_generator.state = extra["rng_state"]
+    except BackproplabError as exc:
+        raise BackproplabError(f"cannot resume from {path}: {exc}; start again with "
+                               "--overwrite") from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt file fails in many ways (zip, JSON, keys)
+        raise BackproplabError(
+            f"the checkpoint {path} is corrupt or incomplete ({type(exc).__name__}: {exc}); "
+            "start again with --overwrite") from None
+    saved = extra.get("config")
+    if isinstance(saved, dict):
+        now = cfg.to_dict()
+        differ = sorted(k for k in now if k in saved and saved[k] != now[k]
+                        and k not in RESUMABLE_CHANGES)
+        if differ:
+            raise BackproplabError(
+                f"the checkpoint {path} was written with other options than {CONFIG} "
+                f"({', '.join(differ)}); restore the run's {CONFIG} or start again with "
+                "--overwrite")
+    if epoch > cfg.epochs:
+        raise BackproplabError(
+            f"the checkpoint is at epoch {epoch}, beyond the {cfg.epochs} epochs asked for; "
+            f"resume with --epochs {epoch} or more")
+    return extra
+
+
+__all__ = ["BATCHES", "BATCH_SLEEP_ENV", "CHECKPOINT", "CONFIG", "METRICS", "MODEL", "PLOT",
+           "RUN_FILES", "SUMMARY", "SUMMARY_KEYS", "default_run_dir", "has_results",
+           "load_run_config", "run_training"]
