@@ -1,0 +1,445 @@
+"""Aggregation of a sweep: mean and standard deviation across seeds.
+
+Reads run folders only (``config.json``, ``metrics.jsonl``, ``batches.jsonl``,
+``summary.json``, and the sweep's ``status.json`` records); it never trains.
+
+Trials are grouped by their whole config except the seed (and machine options
+such as ``threads``), so a group is one grid point run with several seeds. Only
+finished trials (those with ``summary.json``) are aggregated. For every group:
+
+* per epoch, for every metric of ``metrics.jsonl``: mean and std across seeds;
+* per batch step ``(epoch, step)`` of ``batches.jsonl``: mean and std of the loss;
+* the final epoch (each run's last epoch) and the run time: mean and std.
+
+The standard deviation is the *sample* standard deviation (``ddof=1``, dividing
+by ``n - 1``), the usual ``mean +- std`` over a few seeds; with a single seed
+it is undefined and reported as ``null`` (JSON), an empty cell (CSV) or NaN
+(Python). ``n`` says how many runs each number is over.
+
+Outputs in the sweep folder: ``results.json`` (everything),
+``results.csv`` (one row per group x epoch) and ``results_batches.csv`` (one
+row per group x batch step).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backproplab.errors import BackproplabError
+from backproplab.fileio import atomic_write_json, atomic_write_text, read_jsonl
+
+#: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
+EPOCH_METRICS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
+                 "train_seconds", "eval_seconds", "lr")
+#: Keys that never define a group: the seed varies inside a group, the others
+#: say how a run was computed, not what.
+NOT_GROUP_KEYS = ("seed", "threads")
+#: What the ``std`` numbers are.
+STD_NOTE = ("sample standard deviation across seeds (ddof=1, divides by n-1); "
+            "null when a group has a single run")
+RESULTS_FORMAT = 1
+
+
+@dataclass
+class RunData:
+    """One run folder, as read from disk."""
+
+    name: str
+    path: Path
+    config: dict[str, Any]
+    epochs: list[dict[str, Any]]
+    batches: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+    status: dict[str, Any] | None
+
+    @property
+    def finished(self) -> bool:
+        """A run is finished when its ``summary.json`` exists."""
+        return isinstance(self.summary, dict)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def load_run(path: str | Path) -> RunData | None:
+    """Read a run folder; ``None`` when it has no readable ``config.json``."""
+    path = Path(path)
+    config = _read_json(path / "config.json")
+    if not isinstance(config, dict):
+        return None
+    epochs: list[dict] = []
+    batches: list[dict] = []
+    if (path / "metrics.jsonl").is_file():
+        for row in read_jsonl(path / "metrics.jsonl"):
+            kind = row.get("kind", "epoch")
+            (batches if kind == "batch" else epochs).append(row)
+    if (path / "batches.jsonl").is_file():
+        batches.extend(read_jsonl(path / "batches.jsonl"))
+    summary = _read_json(path / "summary.json")
+    status = _read_json(path / "status.json")
+    return RunData(path.name, path, config, epochs, batches,
+                   summary if isinstance(summary, dict) else None,
+                   status if isinstance(status, dict) else None)
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
+    """``(mean, sample std with ddof=1, n)`` of the finite values; NaN where
+    undefined (no values; std of one value)."""
+    arr = np.asarray([v for v in values if _finite(v)], dtype=np.float64)
+    n = int(arr.size)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = float(arr.mean())
+    std = float(arr.std(ddof=1)) if n > 1 else math.nan
+    return mean, std, n
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _num(x: float) -> float | None:
+    """NaN/inf -> None, for JSON."""
+    return float(x) if _finite(x) else None
+
+
+def _canon(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True)
+
+
+def group_key(config: Mapping[str, Any]) -> str:
+    """What identifies a trial's group: its config without seed and machine options."""
+    return _canon({k: v for k, v in config.items() if k not in NOT_GROUP_KEYS})
+
+
+# ---------------------------------------------------------------------------
+# finding the runs of a sweep
+
+
+def find_runs(sweep_dir: str | Path) -> tuple[list[RunData], list[str], dict | None]:
+    """The runs of a sweep folder, in trial order.
+
+    Returns ``(runs, missing, sweep)``: the readable run folders, the names of
+    trials listed in ``sweep.json`` that have no run folder yet, and the parsed
+    ``sweep.json`` (``None`` when absent: then every sub-folder with a
+    ``config.json`` counts, in name order).
+    """
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        raise BackproplabError(f"sweep folder {root} does not exist; check --out")
+    sweep = _read_json(root / "sweep.json")
+    if isinstance(sweep, dict) and isinstance(sweep.get("trials"), list):
+        names = [t["name"] for t in sweep["trials"] if isinstance(t, dict) and "name" in t]
+    else:
+        sweep = None
+        names = sorted(p.name for p in root.iterdir()
+                       if p.is_dir() and (p / "config.json").is_file())
+    runs, missing = [], []
+    for name in names:
+        run = load_run(root / name)
+        if run is None:
+            missing.append(name)
+        else:
+            runs.append(run)
+    return runs, missing, sweep
+
+
+# ---------------------------------------------------------------------------
+# aggregation
+
+
+def _varying_keys(groups: Sequence[Sequence[RunData]], sweep: Mapping | None) -> list[str]:
+    if sweep is not None and isinstance(sweep.get("grid"), dict):
+        return [k for k in sweep["grid"] if k not in NOT_GROUP_KEYS]
+    configs = [g[0].config for g in groups]
+    keys: list[str] = []
+    for cfg in configs:
+        for k in cfg:
+            if k not in keys and k not in NOT_GROUP_KEYS:
+                keys.append(k)
+    return [k for k in keys if len({_canon(c.get(k)) for c in configs}) > 1]
+
+
+def _sort_key(value: Any) -> tuple:
+    if _finite(value):
+        return (0, float(value), "")
+    return (1, 0.0, _canon(value))
+
+
+def _label(values: Mapping[str, Any]) -> str:
+    if not values:
+        return "all"
+    parts = []
+    for k, v in values.items():
+        if isinstance(v, list):
+            v = ",".join(map(str, v))
+        parts.append(f"{k}={v}")
+    return " ".join(parts)
+
+
+def _epoch_rows(runs: Sequence[RunData]) -> list[dict[str, Any]]:
+    by_epoch: dict[int, list[dict]] = {}
+    for run in runs:
+        for row in run.epochs:
+            if _finite(row.get("epoch")):
+                by_epoch.setdefault(int(row["epoch"]), []).append(row)
+    out = []
+    for epoch in sorted(by_epoch):
+        rows = by_epoch[epoch]
+        entry: dict[str, Any] = {"epoch": epoch, "n": len(rows)}
+        for metric in EPOCH_METRICS:
+            mean, std, n = mean_std(r.get(metric) for r in rows)
+            if n:
+                entry[metric] = {"mean": _num(mean), "std": _num(std), "n": n}
+        out.append(entry)
+    return out
+
+
+def _final(runs: Sequence[RunData]) -> dict[str, Any]:
+    lasts = [max(r.epochs, key=lambda row: row.get("epoch", 0)) for r in runs if r.epochs]
+    entry: dict[str, Any] = {"n": len(runs),
+                             "epochs": sorted({int(row.get("epoch", 0)) for row in lasts})}
+    for metric in EPOCH_METRICS:
+        mean, std, n = mean_std(row.get(metric) for row in lasts)
+        if n:
+            entry[metric] = {"mean": _num(mean), "std": _num(std), "n": n}
+    mean, std, n = mean_std((r.summary or {}).get("seconds") for r in runs)
+    if n:
+        entry["seconds"] = {"mean": _num(mean), "std": _num(std), "n": n}
+    return entry
+
+
+def _batch_stats(runs: Sequence[RunData]) -> dict[str, list]:
+    """Mean/std of the loss per ``(epoch, step)`` across runs (columnar)."""
+    tables = []
+    for run in runs:
+        rows = [r for r in run.batches
+                if _finite(r.get("epoch")) and _finite(r.get("step")) and "loss" in r]
+        if rows:
+            key = np.array([(int(r["epoch"]), int(r["step"])) for r in rows], dtype=np.int64)
+            loss = np.array([r["loss"] if _finite(r["loss"]) else np.nan for r in rows],
+                            dtype=np.float64)
+            tables.append((key, loss))
+    if not tables:
+        return {"epoch": [], "step": [], "n": [], "loss_mean": [], "loss_std": []}
+    keys = np.unique(np.concatenate([k for k, _ in tables]), axis=0)  # sorted (epoch, step)
+    grid = np.full((len(tables), len(keys)), np.nan)
+    for i, (key, loss) in enumerate(tables):
+        # position of each of this run's (epoch, step) in the union
+        idx = _rows_index(keys, key)
+        grid[i, idx] = loss
+    counts = np.sum(np.isfinite(grid), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sums = np.nansum(grid, axis=0)
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        dev = np.where(np.isfinite(grid), grid - means, 0.0)
+        var = np.where(counts > 1, np.sum(dev * dev, axis=0) / np.maximum(counts - 1, 1), np.nan)
+    stds = np.sqrt(var)
+    return {
+        "epoch": keys[:, 0].tolist(),
+        "step": keys[:, 1].tolist(),
+        "n": counts.astype(int).tolist(),
+        "loss_mean": [_num(x) for x in means.tolist()],
+        "loss_std": [_num(x) for x in stds.tolist()],
+    }
+
+
+def _rows_index(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Index of every row of ``rows`` in the lexicographically sorted unique ``keys``."""
+    width = int(max(keys[:, 1].max(), rows[:, 1].max())) + 1
+    flat_keys = keys[:, 0] * width + keys[:, 1]
+    flat_rows = rows[:, 0] * width + rows[:, 1]
+    return np.searchsorted(flat_keys, flat_rows)
+
+
+def aggregate_runs(runs: Sequence[RunData], *, sweep: Mapping | None = None,
+                   missing: Sequence[str] = ()) -> dict[str, Any]:
+    """Group ``runs`` by config without seed and aggregate the finished ones.
+
+    Returns the ``results.json`` structure: ``groups`` (each with ``values``,
+    ``label``, ``seeds``, ``trials``, ``epochs``, ``final`` and ``batches``)
+    and ``trials`` (every trial's status).
+    """
+    finished = [r for r in runs if r.finished]
+    grouped: dict[str, list[RunData]] = {}
+    for run in finished:
+        grouped.setdefault(group_key(run.config), []).append(run)
+    groups = list(grouped.values())
+    varying = _varying_keys(groups, sweep)
+    if sweep is None:  # no grid order to follow: order by the varying values
+        groups.sort(key=lambda g: [_sort_key(g[0].config.get(k)) for k in varying])
+    eval_splits = {r.summary.get("eval_split") for r in finished if r.summary.get("eval_split")}
+
+    out_groups = []
+    for members in groups:
+        values = {k: members[0].config.get(k) for k in varying}
+        base = {k: v for k, v in members[0].config.items() if k not in NOT_GROUP_KEYS}
+        out_groups.append({
+            "label": _label(values),
+            "values": values,
+            "config": base,
+            "seeds": [r.config.get("seed") for r in members],
+            "trials": [r.name for r in members],
+            "n": len(members),
+            "epochs": _epoch_rows(members),
+            "final": _final(members),
+            "batches": _batch_stats(members),
+        })
+
+    trials = []
+    for run in runs:
+        status = (run.status or {}).get("status")
+        if run.finished:
+            status = "ok"
+        elif status is None:
+            status = "incomplete"
+        trials.append({"name": run.name, "status": status,
+                       "error": (run.status or {}).get("error") if status == "failed" else None,
+                       "seconds": _num((run.summary or run.status or {}).get("seconds", math.nan))})
+    trials.extend({"name": name, "status": "not started", "error": None, "seconds": None}
+                  for name in missing)
+    return {
+        "format": RESULTS_FORMAT,
+        "std": STD_NOTE,
+        "varying": varying,
+        "eval_split": eval_splits.pop() if len(eval_splits) == 1 else None,
+        "counts": {s: sum(1 for t in trials if t["status"] == s)
+                   for s in ("ok", "failed", "incomplete", "not started")},
+        "groups": out_groups,
+        "trials": trials,
+    }
+
+
+def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True) -> dict[str, Any]:
+    """Aggregate the run folders of ``sweep_dir``; with ``write``, save
+    ``results.json``, ``results.csv`` and ``results_batches.csv`` there."""
+    root = Path(sweep_dir)
+    runs, missing, sweep = find_runs(root)
+    if not runs and not missing:
+        raise BackproplabError(
+            f"{root} holds no sweep and no run folders; give the --out folder of a sweep")
+    results = aggregate_runs(runs, sweep=sweep, missing=missing)
+    results["sweep_dir"] = str(root.resolve())
+    if write:
+        write_results(root, results)
+    return results
+
+
+# ---------------------------------------------------------------------------
+# output
+
+
+def _fmt_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def epochs_csv(results: Mapping[str, Any]) -> str:
+    """``results.csv``: one row per group x epoch, ``METRIC_mean``/``METRIC_std`` columns."""
+    varying = list(results["varying"])
+    header = ["group", *varying, "epoch", "n"]
+    for metric in EPOCH_METRICS:
+        header += [f"{metric}_mean", f"{metric}_std"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for group in results["groups"]:
+        for row in group["epochs"]:
+            cells = [group["label"], *(_fmt_cell(group["values"].get(k)) for k in varying),
+                     row["epoch"], row["n"]]
+            for metric in EPOCH_METRICS:
+                stat = row.get(metric) or {}
+                cells += [_fmt_cell(stat.get("mean")), _fmt_cell(stat.get("std"))]
+            writer.writerow(cells)
+    return buf.getvalue()
+
+
+def batches_csv(results: Mapping[str, Any]) -> str:
+    """``results_batches.csv``: one row per group x batch step."""
+    varying = list(results["varying"])
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["group", *varying, "epoch", "step", "n", "loss_mean", "loss_std"])
+    for group in results["groups"]:
+        b = group["batches"]
+        fixed = [group["label"], *(_fmt_cell(group["values"].get(k)) for k in varying)]
+        for e, s, n, m, sd in zip(b["epoch"], b["step"], b["n"], b["loss_mean"], b["loss_std"]):
+            writer.writerow([*fixed, e, s, n, _fmt_cell(m), _fmt_cell(sd)])
+    return buf.getvalue()
+
+
+def write_results(sweep_dir: str | Path, results: Mapping[str, Any]) -> Path:
+    """Write ``results.json``, ``results.csv`` and ``results_batches.csv``; returns
+    the path of ``results.json``."""
+    root = Path(sweep_dir)
+    atomic_write_text(root / "results.csv", epochs_csv(results))
+    atomic_write_text(root / "results_batches.csv", batches_csv(results))
+    return atomic_write_json(root / "results.json", results)
+
+
+def _pm(stat: Mapping[str, Any] | None, digits: int = 4) -> str:
+    if not stat or stat.get("mean") is None:
+        return "-"
+    text = f"{stat['mean']:.{digits}f}"
+    if stat.get("std") is not None:
+        text += f" ± {stat['std']:.{digits}f}"
+    return text
+
+
+def results_table(results: Mapping[str, Any]):
+    """A rich table: one row per group, the final epoch's mean ± std."""
+    from rich.table import Table
+
+    split = results.get("eval_split") or "eval"
+    table = Table(title="sweep results (final epoch)",
+                  caption="mean ± sample std (ddof=1) across seeds")
+    varying = list(results["varying"]) or ["group"]
+    for key in varying:
+        table.add_column(key)
+    for name in ("seeds", "epochs", "train loss", f"{split} loss", "train acc",
+                 f"{split} acc", "s/run"):
+        table.add_column(name, justify="right")
+    for group in results["groups"]:
+        final = group["final"]
+        keys = ([_fmt_cell(group["values"].get(k)) for k in results["varying"]]
+                if results["varying"] else [group["label"]])
+        epochs = ",".join(map(str, final.get("epochs", []))) or "-"
+        table.add_row(*keys, str(group["n"]), epochs, _pm(final.get("train_loss")),
+                      _pm(final.get("eval_loss")), _pm(final.get("train_accuracy")),
+                      _pm(final.get("eval_accuracy")), _pm(final.get("seconds"), 1))
+    return table
+
+
+__all__ = [
+    "EPOCH_METRICS",
+    "STD_NOTE",
+    "RunData",
+    "aggregate_runs",
+    "aggregate_sweep",
+    "batches_csv",
+    "epochs_csv",
+    "find_runs",
+    "group_key",
+    "load_run",
+    "mean_std",
+    "results_table",
+    "write_results",
+]

@@ -1,0 +1,412 @@
+"""Executors: where the trials of a sweep run.
+
+The sweep (:mod:`backproplab.experiments.sweep`) decides *what* to run and owns
+the sweep folder; an executor only decides *where* each trial runs. The contract
+is small so that other executors (Ray, a cluster) plug in without touching the
+sweep logic:
+
+* :class:`Trial` -- one run of the sweep: its folder name, its full training
+  config (a ``TrainConfig.to_dict()``), the grid values that make it differ from
+  the other trials, the folder it belongs in on the driver, and whether it
+  continues from a checkpoint left there (``resume``).
+* :class:`TrialResult` -- what came back: ``status`` (``"ok"``, ``"failed"`` or,
+  set by the sweep for trials finished earlier, ``"skipped"``), the run's
+  summary or the error, the seconds it took, and optionally ``files``: the run
+  folder's files as bytes. An executor whose workers cannot write into the
+  driver's folder (no shared filesystem) returns them there, and the sweep
+  writes them atomically into the trial folder (:func:`write_run_files`).
+* :class:`Executor` -- ``run(trials, on_event)`` yields one :class:`TrialResult`
+  per trial, in the order trials finish, and calls ``on_event`` with a
+  :class:`TrialEvent` when a trial starts. A training error never escapes
+  ``run``; it becomes a ``"failed"`` result, so that the other trials finish.
+
+:class:`LocalExecutor` runs trials in worker processes on this machine (or
+in-process with ``workers=1``); :func:`make_executor` builds one by name.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backproplab.errors import BackproplabError
+from backproplab.fileio import atomic_write_bytes
+
+#: Executor names accepted by :func:`make_executor` (and ``--executor``).
+EXECUTORS = ("local", "ray")
+
+#: Environment variables that cap the thread pools of BLAS/OpenMP libraries.
+THREAD_ENV_VARS = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS",
+)
+
+#: The run folder's checkpoint (see docs/architecture.md, "Run folder").
+CHECKPOINT_FILE = "checkpoint.npz"
+
+#: Test hook: a comma-separated list of trial names that raise instead of training.
+#: It lets the test suite make one trial of a real multi-process sweep fail; it
+#: has no use outside tests.
+FAIL_HOOK_ENV = "BACKPROPLAB_TEST_FAIL_TRIALS"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep (see the module docstring)."""
+
+    name: str                 #: folder name under the sweep folder, unique in the sweep
+    config: dict[str, Any]    #: the full training config, ``TrainConfig.to_dict()``
+    values: dict[str, Any]    #: the grid values of this trial, ``seed`` included
+    out_dir: str              #: the trial folder on the driver (absolute path)
+    resume: bool = False      #: continue from the checkpoint in ``out_dir``
+    index: int = 0            #: position in the sweep's trial list
+
+
+@dataclass
+class TrialResult:
+    """What running (or skipping) one trial produced."""
+
+    name: str
+    status: str                              #: "ok" | "failed" | "skipped"
+    summary: dict[str, Any] | None = None    #: ``run_training``'s summary when ok
+    error: str | None = None                 #: one line: exception type and message
+    traceback: str | None = None             #: the full traceback text, when failed
+    seconds: float = 0.0                     #: wall time of the trial
+    attempts: int = 1                        #: how many times it was started
+    files: dict[str, bytes] | None = field(default=None, repr=False)
+    #: the run folder's files (relative path -> bytes), for executors whose
+    #: workers do not share the driver's filesystem; the sweep writes them.
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe record (``files`` left out) for ``status.json``/``results.json``."""
+        return {"name": self.name, "status": self.status, "error": self.error,
+                "seconds": self.seconds, "attempts": self.attempts}
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """A notification from an executor; ``kind`` is ``"started"`` or ``"retry"``."""
+
+    kind: str
+    trial: Trial
+    message: str = ""
+
+
+EventCallback = Callable[[TrialEvent], None]
+
+
+class Executor:
+    """Runs trials somewhere; subclasses implement :meth:`run`.
+
+    ``workers`` is how many trials run at the same time (the progress display
+    and the sweep use it). Executors are context managers; :meth:`close`
+    releases whatever they hold (processes, cluster connections).
+    """
+
+    name = "base"
+    workers = 1
+
+    def run(self, trials: Sequence[Trial],
+            on_event: EventCallback | None = None) -> Iterator[TrialResult]:
+        """Run ``trials``, yielding one result per trial as each finishes.
+
+        A trial that raises becomes a ``"failed"`` result; ``run`` itself only
+        raises for problems of the executor (and ``KeyboardInterrupt``).
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release resources; the default holds none."""
+
+    def __enter__(self) -> Executor:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------
+# running one trial (in whatever process an executor chooses)
+
+
+def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None) -> TrialResult:
+    """Train one trial into ``out_dir`` (default: ``trial.out_dir``) and report.
+
+    The folder belongs to this trial (the sweep checked that): if it holds a
+    checkpoint the run continues from it (``trial.resume``, or a checkpoint left
+    by an attempt that died), otherwise whatever an earlier attempt left there
+    is removed and the run starts fresh.
+
+    Never raises for a failing run: the error and its traceback go into the
+    result. ``KeyboardInterrupt`` and ``SystemExit`` still propagate.
+    """
+    from backproplab.training import TrainConfig, run_training
+
+    start = time.perf_counter()
+    target = Path(out_dir if out_dir is not None else trial.out_dir)
+    try:
+        _maybe_fail_for_tests(trial)
+        config = TrainConfig.from_dict(dict(trial.config))
+        resume = trial.resume or (target / CHECKPOINT_FILE).is_file()
+        if not resume and target.exists():
+            shutil.rmtree(target)
+        summary = run_training(config, target, resume=resume, overwrite=False,
+                               progress="quiet")
+        return TrialResult(trial.name, "ok", summary=dict(summary),
+                           seconds=time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - a failing trial must not stop the others
+        return TrialResult(trial.name, "failed", error=_one_line(exc),
+                           traceback=traceback.format_exc(),
+                           seconds=time.perf_counter() - start)
+
+
+def _maybe_fail_for_tests(trial: Trial) -> None:
+    names = os.environ.get(FAIL_HOOK_ENV, "")
+    if names and trial.name in {n.strip() for n in names.split(",")}:
+        raise RuntimeError(f"trial {trial.name} failed on purpose ({FAIL_HOOK_ENV} is set)")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
+
+
+def read_run_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
+    """Every regular file under ``run_dir`` as ``relative/posix/path -> bytes``
+    (temporary files of interrupted atomic writes are left out).
+
+    An executor whose workers write to a scratch folder uses this to ship the
+    run folder back to the driver.
+    """
+    root = Path(run_dir)
+    files: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not (path.name.startswith(".") and path.name.endswith(".tmp")):
+            files[path.relative_to(root).as_posix()] = path.read_bytes()
+    return files
+
+
+def write_run_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> list[Path]:
+    """Write ``files`` (relative path -> bytes) into ``run_dir``, each atomically.
+
+    Paths must stay inside ``run_dir``; ``config.json`` is written first and
+    ``summary.json`` last, so a reader never sees a summary without its run.
+    """
+    root = Path(run_dir)
+    order = sorted(files, key=lambda n: (n != "config.json", n == "summary.json", n))
+    written = []
+    for name in order:
+        rel = Path(name)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise BackproplabError(
+                f"refusing to write {name!r} outside the trial folder {root}; "
+                "the executor returned a bad file name")
+        written.append(atomic_write_bytes(root / rel, files[name]))
+    return written
+
+
+# ---------------------------------------------------------------------------
+# local executor
+
+
+def default_workers() -> int:
+    """The number of cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_THREAD_LIMITER = None  # kept alive for the lifetime of a worker process
+
+
+def _init_worker(threads: int) -> None:
+    """Pool initializer: cap every BLAS/OpenMP thread pool of this worker."""
+    global _THREAD_LIMITER
+    for var in THREAD_ENV_VARS:  # for libraries loaded later
+        os.environ[var] = str(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        _THREAD_LIMITER = threadpool_limits(limits=threads)  # for libraries already loaded
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        pass
+
+
+def _pool_trial(trial: Trial) -> TrialResult:
+    return execute_trial(trial)
+
+
+class LocalExecutor(Executor):
+    """Runs trials on this machine.
+
+    ``workers > 1``: each trial in a worker process of a pool (``spawn``
+    context: a fresh interpreter, no state inherited from the driver), at most
+    ``workers`` at a time, each worker's BLAS limited to ``threads_per_worker``
+    threads (1 by default, so that the workers do not fight over cores).
+    ``workers == 1``: trials run one after another in this process (handy for
+    debugging and tests).
+
+    If a worker process dies (killed, out of memory), the trials it may have
+    been running are started again, at most ``retries`` more times each, on a
+    fresh pool; a trial that still cannot finish is reported as failed.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, *, threads_per_worker: int = 1,
+                 retries: int = 1, start_method: str = "spawn"):
+        if workers is None:
+            workers = default_workers()
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise BackproplabError(f"--workers must be a positive integer, got {workers!r}")
+        if threads_per_worker < 1:
+            raise BackproplabError(
+                f"threads per worker must be at least 1, got {threads_per_worker}")
+        self.workers = workers
+        self.threads_per_worker = threads_per_worker
+        self.retries = retries
+        self.start_method = start_method
+
+    def run(self, trials: Sequence[Trial],
+            on_event: EventCallback | None = None) -> Iterator[TrialResult]:
+        trials = list(trials)
+        if not trials:
+            return iter(())
+        if self.workers == 1:
+            return self._run_inline(trials, on_event)
+        return self._run_pool(trials, on_event)
+
+    def _run_inline(self, trials: list[Trial],
+                    on_event: EventCallback | None) -> Iterator[TrialResult]:
+        for trial in trials:
+            _notify(on_event, TrialEvent("started", trial))
+            yield execute_trial(trial)
+
+    def _new_pool(self, size: int) -> cf.ProcessPoolExecutor:
+        ctx = multiprocessing.get_context(self.start_method)
+        return cf.ProcessPoolExecutor(max_workers=size, mp_context=ctx,
+                                      initializer=_init_worker,
+                                      initargs=(self.threads_per_worker,))
+
+    def _run_pool(self, trials: list[Trial],
+                  on_event: EventCallback | None) -> Iterator[TrialResult]:
+        size = min(self.workers, len(trials))
+        queue = list(reversed(trials))  # pop() from the end keeps the trial order
+        attempts: dict[str, int] = {}
+        started: dict[str, float] = {}
+        running: dict[cf.Future, Trial] = {}
+        pool = self._new_pool(size)
+        clean_exit = False
+        try:
+            while queue or running:
+                # keep exactly `size` trials in flight: a submitted trial is running
+                while queue and len(running) < size:
+                    trial = queue.pop()
+                    attempts[trial.name] = attempts.get(trial.name, 0) + 1
+                    started.setdefault(trial.name, time.perf_counter())
+                    running[pool.submit(_pool_trial, trial)] = trial
+                    _notify(on_event, TrialEvent("started", trial))
+                done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+                broken: list[Trial] = []
+                for fut in done:
+                    trial = running.pop(fut)
+                    try:
+                        result = fut.result()
+                    except cf.process.BrokenProcessPool:
+                        broken.append(trial)
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
+                        result = TrialResult(trial.name, "failed", error=_one_line(exc),
+                                             traceback="".join(traceback.format_exception(exc)),
+                                             seconds=time.perf_counter() - started[trial.name])
+                    result.attempts = attempts[trial.name]
+                    yield result
+                if broken:
+                    # the pool is unusable: every trial still in it is lost too
+                    broken.extend(running.values())
+                    running.clear()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    for trial in broken:
+                        if attempts[trial.name] <= self.retries:
+                            _notify(on_event, TrialEvent(
+                                "retry", trial, "its worker process died; starting it again"))
+                            queue.append(trial)
+                        else:
+                            yield TrialResult(
+                                trial.name, "failed", attempts=attempts[trial.name],
+                                error="WorkerDied: the worker process running this trial "
+                                      "died (killed or out of memory)",
+                                seconds=time.perf_counter() - started[trial.name])
+                    if queue:
+                        pool = self._new_pool(min(size, len(queue)))
+            clean_exit = True
+        finally:
+            if clean_exit:
+                pool.shutdown(wait=True)
+            else:  # interrupted: stop the workers now; their trials resume next time
+                _terminate_pool(pool)
+
+
+def _terminate_pool(pool: cf.ProcessPoolExecutor) -> None:
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
+
+
+def _notify(on_event: EventCallback | None, event: TrialEvent) -> None:
+    if on_event is not None:
+        on_event(event)
+
+
+def make_executor(name: str = "local", workers: int | None = None, **options: Any) -> Executor:
+    """Build an executor by name (``"local"``; ``"ray"`` once it exists).
+
+    ``workers`` is the number of trials that run at the same time (default:
+    the number of cores); other keyword options go to the executor's class.
+    """
+    if name == "local":
+        return LocalExecutor(workers, **options)
+    if name == "ray":
+        raise BackproplabError(
+            "the ray executor is not available yet; use --executor local")
+    raise BackproplabError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+
+
+def iter_results(executor: Executor, trials: Iterable[Trial],
+                 on_event: EventCallback | None = None) -> Iterator[TrialResult]:
+    """``executor.run`` with a check that it reports every trial exactly once."""
+    trials = list(trials)
+    expected = {t.name for t in trials}
+    seen: set[str] = set()
+    for result in executor.run(trials, on_event):
+        if result.name not in expected or result.name in seen:
+            raise RuntimeError(
+                f"executor {executor.name!r} reported trial {result.name!r} twice or "
+                "for a trial it was not given")
+        seen.add(result.name)
+        yield result
+    missing = expected - seen
+    if missing:
+        raise RuntimeError(
+            f"executor {executor.name!r} returned no result for {len(missing)} trial(s): "
+            + ", ".join(sorted(missing)))
+
+
+__all__ = [
+    "EXECUTORS", "Executor", "LocalExecutor", "Trial", "TrialEvent", "TrialResult",
+    "default_workers", "execute_trial", "iter_results", "make_executor", "read_run_files",
+    "write_run_files",
+]
