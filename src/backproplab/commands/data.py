@@ -112,7 +112,7 @@ def cmd_verify(args) -> int:
     ver = verify_location(spec, loc)  # structural problems raise -> exit 2 with the reason
     print(f"{spec.name} in {loc.describe()}")
     for c in ver.checks.values():
-        print(f"  {c.path.name:<30} {str(c.shape):<16} {c.status:<9} {c.detail}")
+        print(f"  {c.path.name:<30} {c.shape!s:<16} {c.status:<9} {c.detail}")
     if ver.verified:
         print(ver.summary())
     elif not ver.mismatches:

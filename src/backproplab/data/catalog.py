@@ -351,7 +351,23 @@ def known_sha256(spec: DatasetSpec | str, role: str) -> tuple[str | None, str]:
 
 
 __all__ = [
-    "CATALOG", "DatasetSpec", "FASHION_MNIST", "FileSpec", "Location", "MNIST", "ROLES",
-    "cache_dir", "cache_root", "find_in", "get_spec", "known_sha256", "locate", "looked_in",
-    "mirrors", "offline", "record_hashes", "recorded_hashes", "search_path",
+    "CATALOG",
+    "FASHION_MNIST",
+    "MNIST",
+    "ROLES",
+    "DatasetSpec",
+    "FileSpec",
+    "Location",
+    "cache_dir",
+    "cache_root",
+    "find_in",
+    "get_spec",
+    "known_sha256",
+    "locate",
+    "looked_in",
+    "mirrors",
+    "offline",
+    "record_hashes",
+    "recorded_hashes",
+    "search_path",
 ]

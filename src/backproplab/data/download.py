@@ -109,8 +109,8 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
     """
     req = urllib.request.Request(url, headers={"User-Agent": f"backproplab/{__version__}"})
     try:
-        resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 (https/file by design)
-    except Exception as exc:  # network errors come in many types; all mean "this mirror failed"
+        resp = urllib.request.urlopen(req, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 (any network error means "this mirror failed")
         raise MirrorFailed(_describe_error(exc, timeout)) from None
     with resp:
         length = resp.headers.get("Content-Length")
@@ -135,7 +135,7 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
                         progress.update(task, completed=n)
             except MirrorFailed:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (as above)
                 raise MirrorFailed(f"{_describe_error(exc, timeout)} after {n} bytes") from None
             if total is not None and n != total:
                 raise MirrorFailed(f"connection closed after {n} of {total} bytes")
@@ -157,8 +157,14 @@ def _progress(enabled: bool | None):
     if not enabled:
         return nullcontext(None)
     from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TimeRemainingColumn, TransferSpeedColumn)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                     TransferSpeedColumn(), TimeRemainingColumn(),
@@ -168,7 +174,7 @@ def _progress(enabled: bool | None):
 def manual_instructions(spec: DatasetSpec) -> str:
     """How to place the files by hand (a clause ending a sentence)."""
     first = catalog.mirrors(spec)[0] if catalog.mirrors(spec) else spec.homepage
-    return (f"download {', '.join(spec.filenames)} by hand (e.g. from {first}) into "
+    return (f"download {', '.join(spec.filenames)} by hand (for example from {first}) into "
             f"{catalog.cache_dir(spec)} or into a folder you pass with --data-dir")
 
 

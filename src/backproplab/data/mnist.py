@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.data import Dataset
-from backproplab.data.catalog import (Location, get_spec, locate, looked_in, offline)
+from backproplab.data.catalog import Location, get_spec, locate, looked_in, offline
 from backproplab.data.normalize import Normalizer
 from backproplab.data.verify import Verification, verify_location
 from backproplab.errors import BackproplabError
@@ -55,13 +55,13 @@ _MEMO: dict[tuple, ImageSet] = {}
 _MEMO_MAX = 2
 
 
-def _memo_key(loc: Location) -> tuple:
+def _memo_key(spec, loc: Location) -> tuple:
     stats = []
     for role in sorted(loc.files):
         p = Path(loc.files[role])
         st = p.stat()
         stats.append((str(p.resolve()), st.st_mtime_ns, st.st_size))
-    return (loc.dataset, tuple(stats))
+    return (spec, tuple(stats))
 
 
 def find_dataset(name: str, data_dir=None, download: bool = True, progress=None) -> Location:
@@ -74,7 +74,8 @@ def find_dataset(name: str, data_dir=None, download: bool = True, progress=None)
     loc = locate(spec, data_dir)
     if loc is not None:
         return loc
-    from backproplab.data.download import download as do_download, manual_instructions
+    from backproplab.data.download import download as do_download
+    from backproplab.data.download import manual_instructions
 
     where = looked_in(spec)
     if not download or offline():
@@ -100,7 +101,7 @@ def load_images(name: str = "mnist", data_dir=None, download: bool = True,
     """
     spec = get_spec(name)
     loc = find_dataset(spec.name, data_dir, download, progress)
-    key = _memo_key(loc)
+    key = _memo_key(spec, loc)
     if key in _MEMO:
         return _MEMO[key]
     ver = verify_location(spec, loc)
@@ -199,5 +200,12 @@ def load_image_dataset(name: str, final: bool = False, val_size: int = 5000,
                       dtype=dtype, data_dir=data_dir, limit=limit, download=download)
 
 
-__all__ = ["ImageSet", "SPLIT_SEED", "find_dataset", "load_image_dataset", "load_images",
-           "load_mnist", "split_indices"]
+__all__ = [
+    "SPLIT_SEED",
+    "ImageSet",
+    "find_dataset",
+    "load_image_dataset",
+    "load_images",
+    "load_mnist",
+    "split_indices",
+]

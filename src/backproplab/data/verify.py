@@ -181,4 +181,4 @@ def verify_location(spec: DatasetSpec | str, location: Location, record: bool = 
     return Verification(spec, location, checks, arrays)
 
 
-__all__ = ["FileCheck", "VERIFIED", "Verification", "check_structure", "verify_location"]
+__all__ = ["VERIFIED", "FileCheck", "Verification", "check_structure", "verify_location"]

@@ -1,0 +1,200 @@
+"""Downloads into the cache against local mirrors (file:// and an HTTP server on 127.0.0.1).
+
+The mirrors serve small IDX files made here; their MD5s become the expected ones
+through a replaced catalog entry. Nothing reaches the internet.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from backproplab.data import catalog, load_dataset
+from backproplab.data.download import download, fetch_file
+from backproplab.errors import BackproplabError
+
+
+@pytest.fixture
+def mirror(tools, tmp_path, use_spec, no_system_dirs):
+    """Files for three mirrors: ``good`` (the expected files), ``bad`` (valid IDX files
+    with other content, so wrong MD5s) and ``missing`` (nothing: HTTP 404)."""
+    root = tmp_path / "mirror"
+    arrays = tools.image_set(n_train=60, n_test=20, seed=1)
+    good = tools.write_set(root / "good", arrays)
+    tools.write_set(root / "bad", tools.image_set(n_train=60, n_test=20, seed=2))
+    (root / "missing").mkdir()
+    spec = use_spec(tools.spec_for("mnist", arrays, good))
+    return root, spec, {r: p.read_bytes() for r, p in good.items()}
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Static files, plus ``/broken/NAME``: announces the whole file, sends half, hangs up."""
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        if self.path.startswith("/broken/"):
+            data = (self._root / "good" / self.path.rsplit("/", 1)[-1]).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(mirror):
+    root = mirror[0]
+    handler = type("H", (_Handler,), {"_root": root})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
+
+
+def _cache_listing():
+    folder = catalog.cache_dir("mnist")
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def _cache_bytes():
+    folder = catalog.cache_dir("mnist")
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+FILES = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+         "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+
+
+def test_download_from_a_file_mirror(mirror):
+    root, _spec, good = mirror
+    lines = []
+    loc = download("mnist", mirrors=[(root / "good").as_uri() + "/"], progress=False,
+                   log=lines.append)
+    assert loc.source == "cache" and loc.directory == catalog.cache_dir("mnist")
+    assert _cache_listing() == FILES  # no temporary files left
+    for role, data in good.items():
+        assert loc.files[role].read_bytes() == data
+    assert len(lines) == 4 and all("MD5 verified" in line for line in lines)
+    # MNIST has no built-in content hashes: the MD5-verified download recorded them
+    assert set(catalog.recorded_hashes()["mnist"]) == set(catalog.ROLES)
+    # a second call fetches nothing (the mirror list is now useless on purpose)
+    lines.clear()
+    download("mnist", mirrors=[(root / "missing").as_uri()], progress=False, log=lines.append)
+    assert all("already in the cache" in line for line in lines)
+
+
+def test_http_mirrors_are_tried_in_order(mirror, server):
+    _, _, good = mirror
+    mirrors = [f"{server}/missing/", f"{server}/broken/", f"{server}/bad/", f"{server}/good/"]
+    loc = download("mnist", mirrors=mirrors, progress=True, timeout=10)
+    assert _cache_listing() == FILES
+    assert loc.files["train_images"].read_bytes() == good["train_images"]
+
+
+def test_every_mirror_failing_is_reported_and_leaves_nothing(mirror, server):
+    mirrors = [f"{server}/missing/", f"{server}/broken/", f"{server}/bad/"]
+    with pytest.raises(BackproplabError) as info:
+        download("mnist", mirrors=mirrors, progress=False, timeout=10)
+    msg = str(info.value)
+    assert f"{server}/missing/train-images-idx3-ubyte.gz: HTTP 404" in msg
+    assert f"{server}/broken/train-images-idx3-ubyte.gz: connection closed after" in msg
+    assert f"{server}/bad/train-images-idx3-ubyte.gz: MD5 " in msg
+    assert "by hand" in msg and str(catalog.cache_dir("mnist")) in msg
+    assert _cache_listing() == []
+
+
+@pytest.mark.parametrize("where", ["broken", "bad", "missing"])
+def test_failed_forced_download_keeps_the_good_cached_file(mirror, server, where):
+    """An interrupted download, a checksum mismatch or a 404 never touch the cache."""
+    download("mnist", mirrors=[f"{server}/good/"], progress=False)
+    before = _cache_bytes()
+    with pytest.raises(BackproplabError, match="could not download"):
+        download("mnist", mirrors=[f"{server}/{where}/"], force=True, progress=False)
+    assert _cache_bytes() == before
+
+
+def test_interrupt_mid_stream_removes_the_temporary_file(mirror, server):
+    _, spec, _good = mirror
+    download("mnist", mirrors=[f"{server}/good/"], progress=False)
+    before = _cache_bytes()
+
+    class Interrupting:
+        def add_task(self, *a, **k):
+            return 0
+
+        def update(self, *a, **k):
+            raise KeyboardInterrupt
+
+        def remove_task(self, *a):
+            pass
+
+    fs = spec.file("train_images")
+    with pytest.raises(KeyboardInterrupt):
+        fetch_file(f"{server}/good/{fs.filename}", catalog.cache_dir("mnist") / fs.filename, fs,
+                   progress=Interrupting())
+    assert _cache_bytes() == before
+
+
+def test_a_damaged_cached_file_is_replaced(mirror):
+    root, _, good = mirror
+    download("mnist", mirrors=[(root / "good").as_uri()], progress=False)
+    cached = catalog.cache_dir("mnist") / "train-labels-idx1-ubyte.gz"
+    cached.write_bytes(cached.read_bytes()[:-10])
+    download("mnist", mirrors=[(root / "good").as_uri()], progress=False)
+    assert cached.read_bytes() == good["train_labels"]
+
+
+def test_load_dataset_downloads_what_it_cannot_find(mirror, monkeypatch):
+    root, _, _good = mirror
+    monkeypatch.setenv("BACKPROPLAB_MIRRORS_MNIST", (root / "good").as_uri())
+    ds = load_dataset("mnist", val_size=10)
+    assert ds.meta["source"] == "cache" and ds.meta["verification"] == "verified"
+    assert ds.X_train.shape == (50, 784) and ds.y_eval.shape == (10,)
+    assert _cache_listing() == FILES
+
+
+def test_not_found_and_not_downloadable_is_one_clear_sentence(mirror, monkeypatch):
+    root, _, _ = mirror
+    cache = str(catalog.cache_dir("mnist"))
+    with pytest.raises(BackproplabError) as info:
+        load_dataset("mnist", download=False)
+    msg = str(info.value)
+    assert "mnist is not on this machine (looked in" in msg and cache in msg
+    assert "backproplab data download mnist" in msg and "--data-dir" in msg
+    assert msg.count(". ") == 0 and "\n" not in msg
+
+    monkeypatch.setenv(catalog.ENV_OFFLINE, "1")
+    with pytest.raises(BackproplabError, match="BACKPROPLAB_OFFLINE is set"):
+        load_dataset("mnist")
+    monkeypatch.delenv(catalog.ENV_OFFLINE)
+
+    monkeypatch.setenv("BACKPROPLAB_MIRRORS_MNIST", (root / "missing").as_uri())
+    with pytest.raises(BackproplabError) as info:
+        load_dataset("mnist")
+    msg = str(info.value)
+    assert "looked in" in msg and "could not download" in msg and "by hand" in msg
+    assert _cache_listing() == []
+
+
+def test_downloaded_arrays_match_the_served_ones(mirror, tools):
+    root, _, _ = mirror
+    download("mnist", mirrors=[(root / "good").as_uri()], progress=False)
+    ds = load_dataset("mnist", final=True, normalize="none")
+    expected = tools.image_set(n_train=60, n_test=20, seed=1)
+    assert np.array_equal(ds.X_eval.reshape(20, 28, 28), expected["test_images"])
+    assert np.array_equal(ds.y_train, expected["train_labels"])
