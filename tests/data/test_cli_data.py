@@ -1,0 +1,92 @@
+"""``backproplab data list / verify / download``."""
+
+from __future__ import annotations
+
+import gzip
+
+from backproplab.data import catalog
+
+
+def test_verify_a_consistent_subset_exits_0_with_a_note(cli, tools, tmp_path):
+    tools.write_set(tmp_path, tools.image_set(n_train=40, n_test=10))
+    r = cli("data", "verify", "mnist", "--data-dir", tmp_path, "--json")
+    assert r.status == 0, r.err
+    assert "note: structure valid" in r.out and "not the canonical size" in r.out
+    info = r.json()
+    assert info["status"] == "structure only" and info["verified"] is False
+    assert info["files"]["train_images"]["shape"] == [40, 28, 28]
+
+
+def test_verify_a_corrupt_file_exits_2_naming_it(cli, tools, tmp_path):
+    paths = tools.write_set(tmp_path, tools.image_set(n_train=40, n_test=10))
+    data = gzip.decompress(paths["train_images"].read_bytes())
+    paths["train_images"].write_bytes(gzip.compress(data[:-100]))
+    r = cli("data", "verify", "mnist", "--data-dir", tmp_path)
+    assert r.status == 2
+    assert "train-images-idx3-ubyte.gz" in r.err and "truncated" in r.err
+    assert "Traceback" not in r.err
+
+
+def test_verify_mismatching_content_exits_2(cli, tools, tmp_path, use_spec):
+    arrays = tools.image_set(n_train=40, n_test=10)
+    use_spec(tools.spec_for("fashion-mnist", arrays, sha256=True))
+    tools.write_set(tmp_path, dict(arrays, test_images=arrays["test_images"] // 2))
+    r = cli("data", "verify", "fashion-mnist", "--data-dir", tmp_path)
+    assert r.status == 2
+    assert "t10k-images-idx3-ubyte.gz" in r.err and "content differs" in r.err
+    # the same files with the right content verify
+    tools.write_set(tmp_path, arrays)
+    r = cli("data", "verify", "fashion-mnist", "--data-dir", tmp_path)
+    assert r.status == 0 and "verified (content SHA-256)" in r.out
+
+
+def test_verify_missing_dataset_exits_2_saying_where_it_looked(cli, no_system_dirs):
+    r = cli("data", "verify", "mnist")
+    assert r.status == 2
+    assert "looked in" in r.err and str(catalog.cache_dir("mnist")) in r.err
+    assert "backproplab data download mnist" in r.err
+
+
+def test_list_reports_location_and_status(cli, tools, no_system_dirs):
+    tools.write_set(catalog.cache_dir("fashion-mnist"), tools.image_set(n_train=40, n_test=10))
+    r = cli("data", "list", "--json")
+    assert r.status == 0
+    rows = {row["dataset"]: row for row in r.json()["datasets"]}
+    assert rows["mnist"]["found"] is False and "looked in" in rows["mnist"]["summary"]
+    fm = rows["fashion-mnist"]
+    assert fm["found"] and fm["source"] == "cache" and fm["status"] == "structure only"
+    r = cli("data", "list")
+    assert r.status == 0
+    lines = r.out.splitlines()
+    assert lines[0].startswith("mnist") and "not found" in lines[0]
+    assert lines[1].startswith("fashion-mnist") and "(cache)" in lines[1]
+
+
+def test_list_shows_invalid_files(cli, tools, tmp_path):
+    paths = tools.write_set(tmp_path, tools.image_set(n_train=40, n_test=10))
+    paths["test_labels"].write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x05\x01"))
+    r = cli("data", "list", "--data-dir", tmp_path, "--json")
+    rows = {row["dataset"]: row for row in r.json()["datasets"]}
+    assert rows["mnist"]["status"] == "invalid" and "truncated" in rows["mnist"]["summary"]
+
+
+def test_download_command_uses_the_mirror_list(cli, tools, tmp_path, use_spec, monkeypatch):
+    arrays = tools.image_set(n_train=40, n_test=10)
+    good = tools.write_set(tmp_path / "m", arrays)
+    use_spec(tools.spec_for("mnist", arrays, good))
+    monkeypatch.setenv("BACKPROPLAB_MIRRORS_MNIST", (tmp_path / "m").as_uri())
+    r = cli("data", "download", "mnist", "--no-progress")
+    assert r.status == 0, r.err
+    assert f"4 files verified in {catalog.cache_dir('mnist')}" in r.out
+    r = cli("data", "verify", "mnist")
+    assert r.status == 0 and "verified (published MD5)" in r.out
+    monkeypatch.setenv("BACKPROPLAB_MIRRORS_MNIST", (tmp_path / "nothing").as_uri())
+    r = cli("data", "download", "mnist", "--force", "--no-progress")
+    assert r.status == 2 and "could not download" in r.err
+    r = cli("data", "verify", "mnist")  # the good copy survived
+    assert r.status == 0
+
+
+def test_data_without_action_prints_help(cli):
+    r = cli("data")
+    assert r.status == 2 and "verify" in r.out
