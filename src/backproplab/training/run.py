@@ -303,6 +303,15 @@ def _merge_resume_config(saved: TrainConfig, config: TrainConfig | None) -> Trai
     return wanted
 
 
+def _describe(dataset, cfg: TrainConfig) -> str:
+    """The data line printed before training (the study asks to look at the data first)."""
+    text = dataset.describe()
+    raw = dataset.meta.get("raw_range") if isinstance(dataset.meta, dict) else None
+    if raw is not None:
+        text += f"; raw range {raw[0]:.3g} .. {raw[1]:.3g}, normalized: {cfg.normalize}"
+    return text
+
+
 def _summarize(metrics: list[dict], cfg: TrainConfig, out: Path, eval_split: str,
                seconds: float, extra: dict) -> dict:
     last = metrics[-1]
@@ -375,7 +384,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
             cfg.dataset, final=cfg.final, val_size=cfg.val_size, limit=cfg.limit,
             data_dir=cfg.data_dir, normalize=cfg.normalize, dtype=np.dtype(cfg.dtype),
             seed=cfg.data_seed)
-        display.message(dataset.describe())
+        display.message(_describe(dataset, cfg))
         engine = _ENGINES[cfg.engine](cfg, dataset)
         init_ss, shuffle_rng = _seeds(cfg.seed)
         start_epoch = 0

@@ -1,0 +1,177 @@
+"""``backproplab train``: one training run into a run folder.
+
+Every option maps onto a field of :class:`backproplab.training.TrainConfig`;
+options left out keep the config's defaults (or, with ``--resume``, the run's
+saved values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+#: (flag, config field, argparse keyword arguments) for every training option.
+_OPTIONS = (
+    # data
+    ("--dataset", "dataset", {"metavar": "NAME",
+                              "help": "synth | mnist | fashion-mnist (default synth)"}),
+    ("--data-dir", "data_dir", {"metavar": "DIR",
+                                "help": "folder holding the dataset's IDX files"}),
+    ("--val-size", "val_size", {"type": int, "metavar": "N",
+                                "help": "training images held out for validation (default 5000)"}),
+    ("--limit", "limit", {"type": int, "metavar": "N",
+                          "help": "train on the first N training examples only"}),
+    ("--normalize", "normalize", {"metavar": "MODE",
+                                  "help": "unit | standardize | none (default: the dataset's)"}),
+    # model
+    ("--engine", "engine", {"metavar": "NAME",
+                            "help": "tensor (vectorized NumPy, default) | scalar (pure Python, "
+                                    "per-example SGD)"}),
+    ("--hidden", "hidden", {"metavar": "SIZES",
+                            "help": "hidden layer widths, e.g. 300 or 512,256 "
+                                    "(default: tensor 300, scalar 8)"}),
+    ("--activation", "activation", {"metavar": "NAME",
+                                    "help": "sigmoid (default) | relu | tanh"}),
+    ("--init", "init", {"metavar": "NAME",
+                        "help": "normal (default) | glorot-uniform | glorot-normal | he-normal"}),
+    ("--init-std", "init_std", {"type": float, "metavar": "STD",
+                                "help": "std of the normal initializer (default: 1 on synth, "
+                                        "0.1 on images)"}),
+    ("--dtype", "dtype", {"metavar": "TYPE", "help": "float32 (default) | float64"}),
+    # optimizer
+    ("--optimizer", "optimizer", {"metavar": "NAME",
+                                  "help": "sgd (default) | momentum | nesterov | adam"}),
+    ("--lr", "lr", {"type": float, "help": "learning rate (default: 0.1)"}),
+    ("--momentum", "momentum", {"type": float, "help": "momentum / nesterov (default 0.9)"}),
+    ("--beta1", "beta1", {"type": float, "help": "Adam (default 0.9)"}),
+    ("--beta2", "beta2", {"type": float, "help": "Adam (default 0.999)"}),
+    ("--eps", "eps", {"type": float, "help": "Adam (default 1e-8)"}),
+    # loop
+    ("--batch-size", "batch_size", {"metavar": "N|full",
+                                    "help": "examples per step, or 'full' (default: tensor 16, "
+                                            "scalar 1)"}),
+    ("--epochs", "epochs", {"type": int, "help": "passes over the training set (default 5)"}),
+    ("--seed", "seed", {"type": int,
+                        "help": "seed of the initial weights and batch order (default 0)"}),
+    ("--data-seed", "data_seed", {"type": int,
+                                  "help": "seed of the synthetic points (default 0, the study's)"}),
+    # machine
+    ("--threads", "threads", {"type": int,
+                              "help": "BLAS threads (default: all cores)"}),
+    ("--device", "device", {"metavar": "NAME", "help": "cpu (default) | gpu (needs CuPy)"}),
+)
+
+
+def register(subparsers) -> None:
+    """Add the ``train`` subcommand."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a network and write a run folder (metrics, checkpoints, model, plot)",
+        description=(
+            "Train one network on synth, MNIST or Fashion-MNIST. The run folder (--out) "
+            "gets config.json, metrics.jsonl, batches.jsonl, a checkpoint after every "
+            "epoch, model.npz, summary.json and loss.png; --resume continues a run "
+            "that was stopped."
+        ),
+    )
+    for flag, dest, kwargs in _OPTIONS:
+        p.add_argument(flag, dest=dest, default=None, **kwargs)
+    p.add_argument("--final", dest="final", action="store_const", const=True, default=None,
+                   help="train on the full training set and evaluate on the test set")
+    p.add_argument("--out", metavar="DIR",
+                   help="run folder (default: a new folder under runs/)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress output (only the run folder, or the --json line)")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object on the last line of stdout")
+    p.set_defaults(func=run)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``"512,256"`` -> ``(512, 256)``; anything else raises BackproplabError."""
+    from backproplab.errors import BackproplabError
+
+    parts = [t.strip() for t in str(text).split(",")]
+    try:
+        sizes = tuple(int(t) for t in parts)
+    except ValueError:
+        sizes = ()
+    if not sizes or any(s < 1 for s in sizes):
+        raise BackproplabError(
+            f"--hidden must list positive layer widths separated by commas, like 300 or "
+            f"512,256; got {text!r}")
+    return sizes
+
+
+def parse_batch_size(text: str) -> int | str:
+    """``"16"`` -> 16, ``"full"`` -> ``"full"``; anything else raises BackproplabError."""
+    from backproplab.errors import BackproplabError
+
+    if str(text).strip().lower() == "full":
+        return "full"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise BackproplabError(
+            f"--batch-size must be a positive integer or 'full', got {text!r}")
+    return value
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """The config fields given on the command line."""
+    out = {}
+    for _flag, dest, _kw in _OPTIONS:
+        value = getattr(args, dest)
+        if value is not None:
+            out[dest] = value
+    if args.final is not None:
+        out["final"] = True
+    if "hidden" in out:
+        out["hidden"] = parse_hidden(out["hidden"])
+    if "batch_size" in out:
+        out["batch_size"] = parse_batch_size(out["batch_size"])
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; print the data, progress and result; returns 0 (errors raise)."""
+    from backproplab.errors import BackproplabError
+    from backproplab.experiments.plots import plot_run
+    from backproplab.training import (
+        TrainConfig,
+        default_run_dir,
+        load_run_config,
+        run_training,
+    )
+
+    overrides = _overrides(args)
+    if args.resume:
+        if args.overwrite:
+            raise BackproplabError("--resume and --overwrite contradict each other; choose one")
+        if not args.out:
+            raise BackproplabError("--resume needs --out DIR, the run folder to continue")
+        config = load_run_config(args.out).replace(**overrides)
+        out = args.out
+    else:
+        config = TrainConfig(**overrides).resolved()
+        out = args.out or str(default_run_dir(config))
+    progress = "quiet" if args.quiet else "auto"
+    summary = run_training(config, out, resume=args.resume, overwrite=args.overwrite,
+                           progress=progress)
+    plot = plot_run(out)
+    if not args.quiet:
+        print(f"{summary['eval_split']} accuracy {summary['eval_accuracy']:.4f}, "
+              f"loss {summary['eval_loss']:.4f} after {summary['epochs']} epochs "
+              f"({summary['seconds']:.1f} s)")
+        print(f"run folder: {out} (loss plot: {plot.name})")
+    elif not args.json:
+        print(out)
+    if args.json:
+        print(json.dumps(summary))
+    return 0
