@@ -52,11 +52,6 @@ THREAD_ENV_VARS = (
 #: The run folder's checkpoint (see docs/architecture.md, "Run folder").
 CHECKPOINT_FILE = "checkpoint.npz"
 
-#: Test hook: a comma-separated list of trial names that raise instead of training.
-#: It lets the test suite make one trial of a real multi-process sweep fail; it
-#: has no use outside tests.
-FAIL_HOOK_ENV = "BACKPROPLAB_TEST_FAIL_TRIALS"
-
 
 @dataclass(frozen=True)
 class Trial:
@@ -81,6 +76,7 @@ class TrialResult:
     traceback: str | None = None             #: the full traceback text, when failed
     seconds: float = 0.0                     #: wall time of the trial
     attempts: int = 1                        #: how many times it was started
+    resumed: bool = False                    #: continued from a checkpoint
     files: dict[str, bytes] | None = field(default=None, repr=False)
     #: the run folder's files (relative path -> bytes), for executors whose
     #: workers do not share the driver's filesystem; the sweep writes them.
@@ -88,7 +84,7 @@ class TrialResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe record (``files`` left out) for ``status.json``/``results.json``."""
         return {"name": self.name, "status": self.status, "error": self.error,
-                "seconds": self.seconds, "attempts": self.attempts}
+                "seconds": self.seconds, "attempts": self.attempts, "resumed": self.resumed}
 
 
 @dataclass(frozen=True)
@@ -152,26 +148,20 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None) -> Tri
 
     start = time.perf_counter()
     target = Path(out_dir if out_dir is not None else trial.out_dir)
+    resume = False
     try:
-        _maybe_fail_for_tests(trial)
         config = TrainConfig.from_dict(dict(trial.config))
         resume = trial.resume or (target / CHECKPOINT_FILE).is_file()
         if not resume and target.exists():
             shutil.rmtree(target)
         summary = run_training(config, target, resume=resume, overwrite=False,
                                progress="quiet")
-        return TrialResult(trial.name, "ok", summary=dict(summary),
+        return TrialResult(trial.name, "ok", summary=dict(summary), resumed=resume,
                            seconds=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a failing trial must not stop the others
         return TrialResult(trial.name, "failed", error=_one_line(exc),
-                           traceback=traceback.format_exc(),
+                           traceback=traceback.format_exc(), resumed=resume,
                            seconds=time.perf_counter() - start)
-
-
-def _maybe_fail_for_tests(trial: Trial) -> None:
-    names = os.environ.get(FAIL_HOOK_ENV, "")
-    if names and trial.name in {n.strip() for n in names.split(",")}:
-        raise RuntimeError(f"trial {trial.name} failed on purpose ({FAIL_HOOK_ENV} is set)")
 
 
 def _one_line(exc: BaseException) -> str:

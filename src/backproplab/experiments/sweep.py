@@ -396,7 +396,6 @@ def record_result(trial: Trial, result: TrialResult) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     record = result.to_dict()
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    record["resumed"] = trial.resume
     if result.status == "failed":
         atomic_write_text(folder / ERROR_FILE,
                           (result.traceback or result.error or "unknown error") + "\n")
