@@ -60,6 +60,8 @@ _OPTIONS = (
                               "help": "BLAS threads (default: all cores)"}),
     ("--device", "device", {"metavar": "NAME", "help": "cpu (default) | gpu (needs CuPy)"}),
 )
+#: The training options, public for the commands that reuse them (``sweep``).
+RUN_OPTIONS = _OPTIONS
 
 
 def register(subparsers) -> None:
