@@ -1,0 +1,134 @@
+"""The ``worked-example`` and ``gradcheck --engine scalar`` commands."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+H = 0.8807970779778823
+DV = 0.44039853898894116
+
+CASE2 = {
+    "x": [0.5, -1.2],
+    "W": [[0.3, -0.7, 1.1], [0.9, 0.2, -0.4]], "b": [0.1, -0.2, 0.05],
+    "V": [[0.6, -0.3], [-0.8, 0.5], [0.2, 0.9]], "c": [0.05, -0.1],
+}
+
+
+def test_worked_example_tables(cli):
+    r = cli("worked-example")
+    assert r.status == 0, r.err
+    for text in ("0.880797078", "-0.440398539", "0.6931471806", "dl/dV", "dl/dW", "degenerate",
+                 "0.0596"):
+        assert text in r.out
+
+
+def test_worked_example_json_q3(cli):
+    r = cli("worked-example", "--json")
+    assert r.status == 0, r.err
+    d = r.json()
+    assert set(d) >= {"k", "h", "o", "y", "loss", "dW", "db", "dV", "dc"}
+    assert d["k"] == [2.0, 2.0, 2.0]
+    assert d["h"] == pytest.approx([H] * 3, abs=1e-12)
+    assert d["y"] == pytest.approx([0.5, 0.5], abs=1e-12)
+    assert d["loss"] == pytest.approx(math.log(2), abs=1e-12)
+    assert d["dV"] == [pytest.approx([-DV, DV], abs=1e-12)] * 3
+    assert d["dc"] == pytest.approx([-0.5, 0.5], abs=1e-12)
+    assert d["dW"] == [[0.0] * 3] * 2 and d["db"] == [0.0] * 3
+    assert len(r.out.strip().splitlines()) == 1  # --json prints only the object
+
+
+def test_worked_example_target_1(cli):
+    d = cli("worked-example", "--target", "1", "--json").json()
+    assert d["target"] == 1
+    assert d["dV"] == [pytest.approx([DV, -DV], abs=1e-12)] * 3
+    assert d["dc"] == pytest.approx([0.5, -0.5], abs=1e-12)
+
+
+def test_worked_example_weights_file(cli, tmp_path):
+    f = tmp_path / "w.json"
+    f.write_text(json.dumps(CASE2), encoding="utf-8")
+    r = cli("worked-example", "--weights", f, "--json")
+    assert r.status == 0, r.err
+    d = r.json()
+    # shapes in SPEC layout: W, dW 2x3; V, dV 3x2
+    assert len(d["dW"]) == 2 and len(d["dW"][0]) == 3
+    assert len(d["dV"]) == 3 and len(d["dV"][0]) == 2
+    assert d["k"] == pytest.approx([0.5 * 0.3 - 1.2 * 0.9 + 0.1, 0.5 * -0.7 - 1.2 * 0.2 - 0.2,
+                                    0.5 * 1.1 + 1.2 * 0.4 + 0.05], abs=1e-12)
+    assert any(abs(v) > 1e-3 for row in d["dW"] for v in row)  # not degenerate
+    tables = cli("worked-example", "--weights", f)
+    assert tables.status == 0 and "degenerate" not in tables.out
+
+
+BAD_FILES = {
+    "bad JSON": ("{not json", "not valid JSON"),
+    "not an object": ("[1, 2]", "object"),
+    "missing key": (json.dumps({k: v for k, v in CASE2.items() if k != "V"}), "V missing"),
+    "unknown key": (json.dumps({**CASE2, "d": [0]}), "unknown key"),
+    "wrong shape W": (json.dumps({**CASE2, "W": [[0.3, -0.7, 1.1]]}), "W must have 2 rows"),
+    "ragged W": (json.dumps({**CASE2, "W": [[0.3, -0.7, 1.1], [0.9, 0.2]]}), "W[1] must have 3"),
+    "wrong shape b": (json.dumps({**CASE2, "b": [0.1]}), "b must have 3"),
+    "wrong shape V": (json.dumps({**CASE2, "V": [[1, 2], [3, 4]]}), "V must have 3 rows"),
+    "wrong shape c": (json.dumps({**CASE2, "c": [0.0, 0.0, 0.0]}), "c must have 2"),
+    "string": (json.dumps({**CASE2, "x": [0.5, "a"]}), "x[1] must be a finite number"),
+    "boolean": (json.dumps({**CASE2, "b": [True, 0, 0]}), "b[0] must be a finite number"),
+    "NaN": (json.dumps({**CASE2, "c": [0.0, float("nan")]}), "c[1] must be a finite number"),
+    "one class": (json.dumps({**CASE2, "V": [[1], [2], [3]], "c": [0]}), "at least 2"),
+    "empty x": (json.dumps({**CASE2, "x": []}), "x must be a non-empty list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_worked_example_bad_weights_file(cli, tmp_path, case):
+    text, message = BAD_FILES[case]
+    f = tmp_path / "w.json"
+    f.write_text(text, encoding="utf-8")
+    r = cli("worked-example", "--weights", f)
+    assert r.status == 2
+    assert r.err.startswith("backproplab: error:") and message in r.err, r.err
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_worked_example_missing_file_and_bad_target(cli, tmp_path):
+    r = cli("worked-example", "--weights", tmp_path / "nope.json")
+    assert r.status == 2 and "does not exist" in r.err
+    r = cli("worked-example", "--weights", tmp_path)
+    assert r.status == 2 and "cannot read" in r.err
+    for target in ("2", "-1"):
+        r = cli("worked-example", "--target", target)
+        assert r.status == 2 and "--target" in r.err and "Traceback" not in r.err
+
+
+def test_worked_example_bad_input_in_a_real_process(tmp_path):
+    f = tmp_path / "w.json"
+    f.write_text(json.dumps({**CASE2, "W": "oops"}), encoding="utf-8")
+    p = subprocess.run([sys.executable, "-m", "backproplab", "worked-example", "--weights", str(f)],
+                       check=False, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr and "W must be a list of rows" in p.stderr
+
+
+def test_gradcheck_scalar_passes(cli):
+    r = cli("gradcheck", "--engine", "scalar", "--json")
+    assert r.status == 0, r.out + r.err
+    for shape in ("2-3-2", "2-4-3-2"):
+        assert shape in r.out
+    d = r.json()
+    assert d["passed"] and d["engines"][0]["engine"] == "scalar"
+    assert d["engines"][0]["max_rel_error"] < 1e-5
+
+
+def test_gradcheck_fails_with_exit_1_below_the_noise(cli):
+    r = cli("gradcheck", "--engine", "scalar", "--tol", "1e-15", "--seed", "3")
+    assert r.status == 1 and "FAIL" in r.out
+
+
+def test_gradcheck_bad_options(cli):
+    assert cli("gradcheck", "--eps", "0").status == 2
+    assert cli("gradcheck", "--tol", "-1").status == 2
+    assert cli("gradcheck", "--engine", "gpu").status == 2
