@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             sizes = "-".join(str(n) for n in s.sizes)
             verdict = "ok" if s.passed else "FAIL"
             print(f"  {sizes:<12} {s.n_checked:>5} gradients  largest relative error "
-                  f"{s.max_rel_error:.2e}  at {s.worst:<24} {verdict}")
+                  f"{s.max_rel_error:.2e}  at {s.worst:<30} {verdict}")
         print(f"  largest relative error: {res.max_rel_error:.2e} -> "
               f"{'passed' if res.passed else 'FAILED'}")
     ok = all(r.passed for r in results)
