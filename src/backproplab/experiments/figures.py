@@ -1,0 +1,671 @@
+"""Figures of the study, drawn only from run folders (they never train).
+
+Every function takes run folders (the ``--out`` of ``backproplab train`` or the
+trial folders of a sweep), reads ``config.json``, ``metrics.jsonl``,
+``batches.jsonl``, ``summary.json`` and, where a figure needs the network,
+``model.npz``, and writes one PNG atomically; it returns the PNG's path.
+
+Where several runs are given (one configuration, several seeds) a curve is the
+mean across the runs and the shaded band is mean +- one *sample* standard
+deviation (ddof=1), the same statistic as :mod:`backproplab.experiments.aggregate`.
+
+matplotlib is used through its object-oriented API with the Agg canvas only
+(no ``pyplot``, no global state), so figures can be drawn in worker processes
+and on machines without a display.
+
+Functions:
+
+- :func:`batch_loss`: the per-batch training loss, raw and smoothed with a
+  bias-corrected exponential moving average (:func:`ema`).
+- :func:`train_val`: training vs evaluation loss and accuracy per epoch.
+- :func:`compare`: several configurations (learning rates, batch sizes) in
+  panels of (metric, x axis), x being epochs, optimizer steps, examples seen
+  or training wall time.
+- :func:`final_summary`: value per seed and mean +- std of a run's last epoch
+  (e.g. test accuracy of the final runs), with reference lines.
+- :func:`lr_summary`: final evaluation accuracy and loss against the learning
+  rate (log scale), with optional reference points.
+- :func:`confusion`: the confusion matrix of a saved model on its evaluation split.
+- :func:`decision_boundary`: for ``synth``, the learned probability contour over
+  the data, with the true ellipse on top.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backproplab.errors import BackproplabError
+from backproplab.fileio import atomic_write_bytes, read_jsonl
+
+#: Default weight of the exponential moving average of per-batch losses is
+#: chosen per curve (see :func:`ema_beta`); this is the shortest window used.
+MIN_EMA_WINDOW = 20
+#: Most points drawn for a raw per-batch curve (longer curves are thinned).
+MAX_RAW_POINTS = 20_000
+#: Axis labels of the metrics found in ``metrics.jsonl``.
+METRIC_LABELS = {
+    "train_loss": "training loss",
+    "train_accuracy": "training accuracy",
+    "eval_loss": "evaluation loss",
+    "eval_accuracy": "evaluation accuracy",
+}
+#: x axes :func:`compare` can draw against.
+X_AXES = {
+    "epoch": "epoch",
+    "steps": "optimizer steps (weight updates)",
+    "examples": "training examples seen",
+    "seconds": "training wall time (s, steps only, cumulative)",
+}
+#: Fashion-MNIST's class names (label order).
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+
+
+# ---------------------------------------------------------------------------
+# reading run folders
+
+
+class Run:
+    """One run folder as read from disk (files are read on first use)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not (self.path / "config.json").is_file():
+            raise BackproplabError(
+                f"{self.path} is not a run folder (no config.json); give the --out folder "
+                "of a training run")
+        self.config: dict[str, Any] = _read_json(self.path / "config.json")
+        self._epochs: list[dict] | None = None
+        self._batches: list[dict] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def epochs(self) -> list[dict]:
+        """The per-epoch records of ``metrics.jsonl``, in epoch order."""
+        if self._epochs is None:
+            rows = []
+            if (self.path / "metrics.jsonl").is_file():
+                rows = [r for r in read_jsonl(self.path / "metrics.jsonl")
+                        if r.get("kind", "epoch") == "epoch" and "epoch" in r]
+            self._epochs = sorted(rows, key=lambda r: r["epoch"])
+        return self._epochs
+
+    @property
+    def batches(self) -> list[dict]:
+        """The per-batch records (``batches.jsonl``, or ``kind: batch`` lines)."""
+        if self._batches is None:
+            rows = []
+            if (self.path / "batches.jsonl").is_file():
+                rows = read_jsonl(self.path / "batches.jsonl")
+            elif (self.path / "metrics.jsonl").is_file():
+                rows = [r for r in read_jsonl(self.path / "metrics.jsonl")
+                        if r.get("kind") == "batch"]
+            self._batches = sorted(rows, key=lambda r: r["step"])
+        return self._batches
+
+    @property
+    def summary(self) -> dict | None:
+        """``summary.json``, or ``None`` while the run is unfinished."""
+        path = self.path / "summary.json"
+        return _read_json(path) if path.is_file() else None
+
+    def metric(self, name: str) -> np.ndarray:
+        """One per-epoch metric as floats (NaN where missing)."""
+        return np.array([_float(r.get(name)) for r in self.epochs], dtype=np.float64)
+
+    def epoch_numbers(self) -> np.ndarray:
+        return np.array([r["epoch"] for r in self.epochs], dtype=np.float64)
+
+    def x_values(self, axis: str) -> np.ndarray:
+        """The x coordinate of every epoch record on ``axis`` (see :data:`X_AXES`)."""
+        epochs = self.epoch_numbers()
+        if axis == "epoch":
+            return epochs
+        if axis == "steps":
+            steps = self.metric("steps")
+            if np.isnan(steps).any():
+                steps = epochs * self.steps_per_epoch()
+            return steps
+        if axis == "examples":
+            return epochs * self.n_train()
+        if axis == "seconds":
+            return np.nancumsum(self.metric("train_seconds"))
+        raise BackproplabError(f"unknown x axis {axis!r}; choose one of {', '.join(X_AXES)}")
+
+    def n_train(self) -> int:
+        """Training examples per epoch (from the summary, else from the batch log)."""
+        s = self.summary or {}
+        if isinstance(s.get("n_train"), int):
+            return s["n_train"]
+        bs = self.config.get("batch_size")
+        return int(self.steps_per_epoch() * (bs if isinstance(bs, int) else 1))
+
+    def steps_per_epoch(self) -> int:
+        b = self.batches
+        if b:
+            return max(1, sum(1 for r in b if r.get("epoch") == b[0].get("epoch")))
+        return 1
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BackproplabError(f"{path} is not readable JSON ({exc}); rerun the run") from None
+
+
+def _float(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return math.nan
+    return float(v)
+
+
+def _runs(run_dirs: Iterable[str | os.PathLike | Run]) -> list[Run]:
+    runs = [r if isinstance(r, Run) else Run(r) for r in run_dirs]
+    if not runs:
+        raise BackproplabError("no run folders to plot; run the experiment first")
+    return runs
+
+
+def _stack(curves: Sequence[np.ndarray]) -> np.ndarray:
+    """Stack curves of possibly different lengths into (runs, max_len), NaN-padded."""
+    n = max(len(c) for c in curves)
+    out = np.full((len(curves), n), np.nan)
+    for i, c in enumerate(curves):
+        out[i, :len(c)] = c
+    return out
+
+
+def mean_band(curves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(mean, sample std (ddof=1), n)`` across curves at every position; std is NaN
+    where fewer than two curves have a value."""
+    arr = _stack(curves)
+    n = np.sum(np.isfinite(arr), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(arr, axis=0) / np.maximum(n, 1), np.nan)
+        dev = np.where(np.isfinite(arr), arr - mean, 0.0)
+        var = np.where(n > 1, np.sum(dev * dev, axis=0) / np.maximum(n - 1, 1), np.nan)
+    return mean, np.sqrt(var), n
+
+
+# ---------------------------------------------------------------------------
+# smoothing
+
+
+def ema_beta(n_steps: int) -> float:
+    """The EMA weight used for a curve of ``n_steps`` batches: a window of about
+    ``max(20, n_steps / 100)`` batches, ``beta = 1 - 1 / window``."""
+    window = max(MIN_EMA_WINDOW, n_steps / 100.0)
+    return 1.0 - 1.0 / window
+
+
+def ema(values: Sequence[float], beta: float) -> np.ndarray:
+    """Bias-corrected exponential moving average (as in Adam):
+    ``m_t = beta m_{t-1} + (1 - beta) x_t``, reported as ``m_t / (1 - beta^t)``,
+    so the first points are not pulled towards zero. Non-finite values are
+    skipped (the average carries over)."""
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must lie in [0, 1), got {beta}")
+    x = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(x)
+    m, w = 0.0, 0.0
+    for i, v in enumerate(x):
+        if math.isfinite(v):
+            m = beta * m + (1.0 - beta) * v
+            w = beta * w + (1.0 - beta)
+        out[i] = m / w if w > 0 else math.nan
+    return out
+
+
+def _thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_RAW_POINTS):
+    if len(x) <= limit:
+        return x, y
+    stride = math.ceil(len(x) / limit)
+    return x[::stride], y[::stride]
+
+
+# ---------------------------------------------------------------------------
+# drawing helpers
+
+
+def _figure(ncols: int = 1, nrows: int = 1, width: float = 6.0, height: float = 4.0):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height * nrows), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _band(ax, x, mean, std, n, label, color=None, marker=None, lw=1.8):
+    (line,) = ax.plot(x, mean, label=label, color=color, marker=marker, lw=lw,
+                      markersize=4)
+    if np.any(n > 1):
+        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2,
+                        lw=0)
+    return line
+
+
+def _seed_note(n_runs: int) -> str:
+    if n_runs > 1:
+        return f"mean ± std over {n_runs} seeds (band)"
+    return "1 run"
+
+
+def _describe(cfg: Mapping[str, Any]) -> str:
+    parts = [str(cfg.get("dataset", "?"))]
+    if cfg.get("engine") == "scalar":
+        parts.append("scalar engine")
+    hidden = cfg.get("hidden")
+    if hidden:
+        parts.append("hidden " + "-".join(map(str, hidden)) + f" {cfg.get('activation', '')}")
+    if cfg.get("lr") is not None:
+        parts.append(f"lr {cfg['lr']:g}")
+    if cfg.get("batch_size") is not None:
+        parts.append(f"batch {cfg['batch_size']}")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# figures
+
+
+def batch_loss(run_dirs, path, *, beta: float | None = None, title: str | None = None) -> Path:
+    """The per-batch training loss of one configuration: raw and smoothed.
+
+    Raw: the loss of every batch of the first run (before its update), thin
+    and light (thinned to at most :data:`MAX_RAW_POINTS` points). Smoothed: a
+    bias-corrected EMA (:func:`ema`) of each run's curve, then mean +- std
+    across runs. ``beta`` defaults to :func:`ema_beta` of the curve length.
+    Dotted vertical lines mark the epoch boundaries.
+    """
+    runs = _runs(run_dirs)
+    curves = []
+    for run in runs:
+        b = run.batches
+        if not b:
+            raise BackproplabError(f"{run.path} has no per-batch losses (batches.jsonl); "
+                                   "rerun it with this version of backproplab")
+        curves.append((np.array([r["step"] for r in b], dtype=np.float64),
+                       np.array([_float(r.get("loss")) for r in b], dtype=np.float64),
+                       np.array([r.get("epoch", 0) for r in b])))
+    n_steps = max(len(c[0]) for c in curves)
+    beta = ema_beta(n_steps) if beta is None else float(beta)
+    window = 1.0 / (1.0 - beta)
+    fig, axes = _figure(width=8.0, height=4.5)
+    ax = axes[0][0]
+    x0, y0, e0 = curves[0]
+    xt, yt = _thin(x0, y0)
+    ax.plot(xt, yt, lw=0.4, alpha=0.35, color="0.45",
+            label="raw per-batch loss" + (f" (seed {runs[0].config.get('seed')})"
+                                          if len(runs) > 1 else ""))
+    smoothed = [ema(y, beta) for _, y, _ in curves]
+    mean, std, n = mean_band(smoothed)
+    x = np.nanmax(_stack([c[0] for c in curves]), axis=0)
+    label = f"EMA, bias-corrected, β={beta:.4g} (≈{window:.0f}-batch window)"
+    if len(runs) > 1:
+        label += f"; mean ± std over {len(runs)} seeds"
+    xs, ms = _thin(x, mean)
+    _, ss = _thin(x, std)
+    _, ns = _thin(x, n)
+    _band(ax, xs, ms, ss, ns, label, color="C0")
+    boundaries = np.flatnonzero(np.diff(e0)) + 1
+    for i in boundaries:
+        ax.axvline(x0[i] - 0.5, color="0.6", lw=0.6, ls=":")
+    ax.set_xlabel("batch (optimizer step)" + ("; dotted lines: epoch boundaries"
+                                               if len(boundaries) else ""))
+    ax.set_ylabel("training loss (cross-entropy)")
+    finite = y0[np.isfinite(y0)]
+    if finite.size:
+        top = float(np.percentile(finite, 99.5))
+        ax.set_ylim(0, max(top, float(np.nanmax(mean)) if np.isfinite(mean).any() else top) * 1.05)
+    ax.set_title(title or f"Per-batch training loss: {_describe(runs[0].config)}")
+    ax.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = True,
+              log_x: bool = False) -> Path:
+    """Training vs evaluation loss (left) and accuracy (right) per epoch.
+
+    With several runs: mean +- std bands, and each seed as a thin line when
+    ``show_seeds``. The evaluation split (validation or test) is named from the
+    runs' summaries.
+    """
+    runs = _runs(run_dirs)
+    split = (runs[0].summary or {}).get("eval_split") or \
+        ("test" if runs[0].config.get("final") else "validation")
+    fig, axes = _figure(ncols=2, width=5.5, height=4.0)
+    for ax, kind in zip(axes[0], ("loss", "accuracy")):
+        for metric, color, name in ((f"train_{kind}", "C0", "training"),
+                                    (f"eval_{kind}", "C1", split)):
+            curves = [r.metric(metric) for r in runs]
+            if all(np.isnan(c).all() for c in curves):
+                continue
+            xs = _stack([r.epoch_numbers() for r in runs])
+            x = np.nanmax(xs, axis=0)
+            mean, std, n = mean_band(curves)
+            marker = "o" if len(x) <= 30 else None
+            _band(ax, x, mean, std, n, f"{name} {kind}", color=color, marker=marker)
+            if show_seeds and len(runs) > 1:
+                for c, r in zip(curves, runs):
+                    ax.plot(r.epoch_numbers(), c, color=color, lw=0.5, alpha=0.4)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(kind)
+        if log_x:
+            ax.set_xscale("log")
+        elif len(runs[0].epochs) <= 20:
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title or f"Training vs {split}: {_describe(runs[0].config)} "
+                          f"({_seed_note(len(runs))})")
+    return _save(fig, path)
+
+
+def compare(groups: Sequence[tuple[str, Sequence]], path, *,
+            panels: Sequence[tuple[str, str]] = (("eval_loss", "epoch"),
+                                                 ("eval_accuracy", "epoch")),
+            title: str | None = None, log_x: Sequence[str] = ()) -> Path:
+    """Several configurations side by side: one panel per ``(metric, x axis)``.
+
+    ``groups``: ``(label, run_dirs)`` pairs, one per configuration (its seeds);
+    each is drawn as its mean with a +- std band. ``panels``: metrics of
+    ``metrics.jsonl`` against an x axis of :data:`X_AXES` (``epoch``,
+    ``steps``, ``examples``, ``seconds``); with ``seconds`` the x value of a
+    configuration is the mean cumulative training time across its seeds.
+    ``log_x``: the x axes drawn on a log scale.
+    """
+    loaded = [(label, _runs(dirs)) for label, dirs in groups]
+    if not loaded:
+        raise BackproplabError("nothing to compare; run the sweep first")
+    ncols = min(len(panels), 2)
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = _figure(ncols=ncols, nrows=nrows, width=5.5, height=4.0)
+    flat = [ax for row in axes for ax in row]
+    for ax, (metric, axis) in zip(flat, panels):
+        if axis not in X_AXES:
+            raise BackproplabError(f"unknown x axis {axis!r}; choose one of {', '.join(X_AXES)}")
+        for i, (label, runs) in enumerate(loaded):
+            mean, std, n = mean_band([r.metric(metric) for r in runs])
+            xm, _, _ = mean_band([r.x_values(axis) for r in runs])
+            marker = "o" if len(xm) <= 30 else None
+            _band(ax, xm, mean, std, n, f"{label} (n={len(runs)})", color=f"C{i}",
+                  marker=marker)
+        ax.set_xlabel(X_AXES[axis])
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        if axis == "epoch":
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        if axis in log_x:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in flat[len(panels):]:
+        ax.set_visible(False)
+    first = loaded[0][1][0]
+    fig.suptitle(title or f"Comparison: {first.config.get('dataset')} (mean ± std over seeds)")
+    return _save(fig, path)
+
+
+def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
+                  references: Mapping[str, float] | None = None,
+                  title: str | None = None) -> Path:
+    """The last epoch's ``metric`` of every run (one bar per seed) and their
+    mean +- std (last bar, with an error bar), with horizontal reference lines
+    (``references``: label -> value, e.g. the original write-up's number)."""
+    runs = _runs(run_dirs)
+    values = []
+    for r in runs:
+        v = r.metric(metric)
+        values.append(float(v[-1]) if len(v) else math.nan)
+    arr = np.array(values)
+    finite = arr[np.isfinite(arr)]
+    mean = float(finite.mean()) if finite.size else math.nan
+    std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+    fig, axes = _figure(width=7.0, height=4.2)
+    ax = axes[0][0]
+    labels = [f"seed {r.config.get('seed')}" for r in runs] + ["mean ± std"]
+    heights = list(arr) + [mean]
+    colors = ["C0"] * len(runs) + ["C1"]
+    bars = ax.bar(range(len(heights)), heights, color=colors,
+                  yerr=[0.0] * len(runs) + [std], capsize=6)
+    for i, (bar, h) in enumerate(zip(bars, heights)):
+        if math.isfinite(h):
+            last = i == len(heights) - 1
+            text = f"{h:.4f} ± {std:.4f}" if last and len(runs) > 1 else f"{h:.4f}"
+            ax.annotate(text, (bar.get_x() + bar.get_width() / 2, h + (std if last else 0.0)),
+                        ha="center", va="bottom", fontsize=8, xytext=(0, 3),
+                        textcoords="offset points")
+    for i, (label, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color=f"C{i + 2}", ls="--", lw=1.2, label=f"{label}: {value:.4f}")
+    ax.set_xticks(range(len(heights)), labels, rotation=20)
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric).replace(
+        "evaluation", (runs[0].summary or {}).get("eval_split", "evaluation")))
+    lo = min([v for v in list(finite) + list((references or {}).values())] or [0.0])
+    hi = max([v for v in list(finite) + list((references or {}).values())] or [1.0])
+    if "accuracy" in metric:
+        span = max(hi - lo, 0.01)
+        ax.set_ylim(max(0.0, lo - span), min(1.0, hi + span * 0.8))
+    ax.grid(axis="y", alpha=0.3)
+    if references:
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or f"Final result: {_describe(runs[0].config)}")
+    return _save(fig, path)
+
+
+def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
+               references: Mapping[float, float] | None = None,
+               reference_label: str = "reference", title: str | None = None) -> Path:
+    """Last-epoch evaluation accuracy (left) and loss (right) against the
+    learning rate on a log axis: mean with +- std error bars across seeds;
+    ``references`` (lr -> accuracy) are drawn as crosses."""
+    loaded = sorted(((float(lr), _runs(dirs)) for lr, dirs in groups), key=lambda t: t[0])
+    fig, axes = _figure(ncols=2, width=5.0, height=4.0)
+    for ax, metric in zip(axes[0], ("eval_accuracy", "eval_loss")):
+        lrs, means, stds = [], [], []
+        for lr, runs in loaded:
+            vals = [r.metric(metric)[-1] for r in runs if len(r.epochs)]
+            vals = np.array([v for v in vals if math.isfinite(v)])
+            if not vals.size:
+                continue
+            lrs.append(lr)
+            means.append(vals.mean())
+            stds.append(vals.std(ddof=1) if vals.size > 1 else 0.0)
+        n = max((len(r) for _, r in loaded), default=1)
+        ax.errorbar(lrs, means, yerr=stds, marker="o", capsize=5,
+                    label=f"measured, mean ± std ({n} seeds)")
+        if references and metric == "eval_accuracy":
+            rx = sorted(references)
+            ax.plot(rx, [references[k] for k in rx], "x--", color="C3", label=reference_label)
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel(METRIC_LABELS[metric])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    first = loaded[0][1][0] if loaded else None
+    fig.suptitle(title or "Learning rate vs last-epoch result" +
+                 (f": {first.config.get('dataset')}" if first else ""))
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------
+# figures that use the saved network
+
+
+def load_model(run_dir: str | os.PathLike):
+    """The trained network of a run folder as a :class:`backproplab.tensor.MLP`.
+
+    ``model.npz`` of the tensor engine is read with ``MLP.load``; the scalar
+    engine's (arrays ``W1, b1, ...``) is copied into a float64 tensor ``MLP`` of
+    the same sizes (sigmoid hidden layers, as the scalar engine computes).
+    """
+    from backproplab.tensor import MLP
+
+    path = Path(run_dir) / "model.npz"
+    if not path.is_file():
+        raise BackproplabError(f"{run_dir} has no model.npz (the run has not finished); "
+                               "finish or rerun it")
+    cfg = _read_json(Path(run_dir) / "config.json")
+    if cfg.get("engine") != "scalar":
+        return MLP.load(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            params = {k: np.asarray(z[k], dtype=np.float64) for k in z.files
+                      if k[:1] in "Wb" and k[1:].isdigit()}
+    except (OSError, ValueError) as exc:
+        raise BackproplabError(f"{path} is not a readable model file ({exc}); rerun the run") \
+            from None
+    n = len(params) // 2
+    sizes = [params["W1"].shape[0]] + [params[f"W{i}"].shape[1] for i in range(1, n + 1)]
+    model = MLP(sizes, activation="sigmoid", dtype="float64", seed=0)
+    model.set_params(params)
+    return model
+
+
+def _dataset_for(run: Run, *, final: bool | None = None):
+    from backproplab.data import load_dataset
+
+    cfg = run.config
+    return load_dataset(
+        cfg["dataset"], final=cfg.get("final", False) if final is None else final,
+        val_size=cfg.get("val_size", 5000), limit=cfg.get("limit"),
+        data_dir=cfg.get("data_dir"), normalize=cfg.get("normalize"),
+        seed=cfg.get("data_seed", 0), download=False,
+        dtype=np.dtype(cfg.get("dtype") or "float32"))
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts ``C[i, j]`` of examples of class ``i`` predicted as ``j``."""
+    C = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(C, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return C
+
+
+def confusion(run_dir, path, *, title: str | None = None) -> Path:
+    """The confusion matrix of the run's saved model on its evaluation split
+    (the canonical test set for a ``final`` run), rows normalized to the true
+    class, with the counts written in the cells."""
+    run = Run(run_dir)
+    model = load_model(run.path)
+    data = _dataset_for(run)
+    pred = model.predict(data.X_eval)
+    C = confusion_matrix(data.y_eval, pred, data.n_classes)
+    rates = C / np.maximum(C.sum(axis=1, keepdims=True), 1)
+    fig, axes = _figure(width=7.0, height=6.0)
+    ax = axes[0][0]
+    im = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(im, ax=ax, label="fraction of the true class")
+    names = FASHION_CLASSES if run.config.get("dataset") == "fashion-mnist" else \
+        [str(i) for i in range(data.n_classes)]
+    ax.set_xticks(range(data.n_classes), names, rotation=45 if len(names[0]) > 2 else 0,
+                  ha="right" if len(names[0]) > 2 else "center", fontsize=8)
+    ax.set_yticks(range(data.n_classes), names, fontsize=8)
+    for i in range(data.n_classes):
+        for j in range(data.n_classes):
+            if C[i, j]:
+                ax.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    acc = float(np.trace(C) / max(C.sum(), 1))
+    ax.set_title(title or f"Confusion matrix on the {data.eval_split} set "
+                          f"({len(data.y_eval)} images, accuracy {acc:.4f}), seed "
+                          f"{run.config.get('seed')}")
+    return _save(fig, path)
+
+
+def decision_boundary(run_dir, path, *, n_points: int = 3000, resolution: int = 200,
+                      title: str | None = None) -> Path:
+    """For a ``synth`` run: the learned P(class 1) over the plane, the 0.5
+    contour (the learned boundary), evaluation points, and the true ellipse
+    ``x^T Q x = 0.6`` on top.
+
+    Everything is drawn in the *raw* coordinates of the data (before
+    normalization), where the true ellipse is defined: the grid points are
+    passed through the run's own normalizer (fitted on its training split,
+    recomputed from ``config.json``) before the network sees them.
+    """
+    from backproplab.data import synth
+
+    run = Run(run_dir)
+    if run.config.get("dataset") != "synth":
+        raise BackproplabError(
+            f"{run.path} was trained on {run.config.get('dataset')}, not synth; decision "
+            "boundaries are drawn for the 2-D synthetic set only")
+    model = load_model(run.path)
+    data = _dataset_for(run)
+    norm = data.normalizer
+    _, _, X_val, y_val = synth.generate(seed=run.config.get("data_seed", 0))
+    lim = 3.5
+    g = np.linspace(-lim, lim, resolution)
+    gx, gy = np.meshgrid(g, g)
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    Z = norm.transform(grid, np.float64) if norm is not None else grid
+    proba = np.asarray(model.predict_proba(Z.astype(model.dtype)))[:, 1].reshape(gx.shape)
+    fig, axes = _figure(width=6.5, height=6.0)
+    ax = axes[0][0]
+    cf = ax.contourf(gx, gy, proba, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.55)
+    fig.colorbar(cf, ax=ax, label="learned P(class 1)")
+    ax.contour(gx, gy, proba, levels=[0.5], colors="k", linewidths=1.5)
+    k = min(n_points, len(X_val))
+    ax.scatter(X_val[:k, 0], X_val[:k, 1], c=np.where(y_val[:k] == 1, "C3", "C0"), s=4,
+               alpha=0.6, lw=0)
+    ell = synth.boundary()
+    ax.plot(ell[:, 0], ell[:, 1], color="gold", lw=2.2, ls="--")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="k", lw=1.5, label="learned boundary (P = 0.5)"),
+               Line2D([], [], color="gold", lw=2.2, ls="--", label="true ellipse xᵀQx = 0.6"),
+               Line2D([], [], marker="o", ls="", color="C3", label="class 1 (validation)"),
+               Line2D([], [], marker="o", ls="", color="C0", label="class 0 (validation)")]
+    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x₁ (raw coordinates; the network sees them normalized)")
+    ax.set_ylabel("x₂")
+    acc = (run.summary or {}).get("eval_accuracy")
+    ax.set_title(title or f"Decision boundary: {_describe(run.config)}" +
+                 (f"\n{(run.summary or {}).get('eval_split', 'validation')} accuracy {acc:.4f}"
+                  if isinstance(acc, float) else ""), fontsize=10)
+    return _save(fig, path)
+
+
+__all__ = [
+    "FASHION_CLASSES",
+    "MAX_RAW_POINTS",
+    "METRIC_LABELS",
+    "X_AXES",
+    "Run",
+    "batch_loss",
+    "compare",
+    "confusion",
+    "confusion_matrix",
+    "decision_boundary",
+    "ema",
+    "ema_beta",
+    "final_summary",
+    "load_model",
+    "lr_summary",
+    "mean_band",
+    "train_val",
+]
