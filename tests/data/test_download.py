@@ -7,6 +7,7 @@ through a replaced catalog entry. Nothing reaches the internet.
 from __future__ import annotations
 
 import functools
+import gzip
 import socket
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -58,7 +59,8 @@ def server(mirror):
     handler = type("H", (_Handler,), {"_root": root})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -89,7 +91,7 @@ def test_download_from_a_file_mirror(mirror):
     assert _cache_listing() == FILES  # no temporary files left
     for role, data in good.items():
         assert loc.files[role].read_bytes() == data
-    assert len(lines) == 4 and all("MD5 verified" in line for line in lines)
+    assert len(lines) == 4 and all(", verified" in line for line in lines)
     # MNIST has no built-in content hashes: the MD5-verified download recorded them
     assert set(catalog.recorded_hashes()["mnist"]) == set(catalog.ROLES)
     # a second call fetches nothing (the mirror list is now useless on purpose)
@@ -198,3 +200,48 @@ def test_downloaded_arrays_match_the_served_ones(mirror, tools):
     expected = tools.image_set(n_train=60, n_test=20, seed=1)
     assert np.array_equal(ds.X_eval.reshape(20, 28, 28), expected["test_images"])
     assert np.array_equal(ds.y_train, expected["train_labels"])
+
+
+def test_a_recompressed_copy_is_accepted_by_its_content_hash(tools, tmp_path, use_spec,
+                                                              no_system_dirs):
+    """Where the content SHA-256 is known (Fashion-MNIST), a mirror serving a
+    re-compressed copy (other MD5) is accepted; other content is not."""
+    arrays = tools.image_set(n_train=60, n_test=20, seed=3)
+    orig = tools.write_set(tmp_path / "orig", arrays, level=9)
+    use_spec(tools.spec_for("fashion-mnist", arrays, orig, sha256=True))
+    # a re-compressed copy: same content, other gzip header, so other MD5s
+    for path in tools.write_set(tmp_path / "recompressed", arrays, gz=False).values():
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes(), mtime=1))
+    tools.write_set(tmp_path / "other", dict(arrays, train_labels=(arrays["train_labels"] + 1) % 10))
+
+    with pytest.raises(BackproplabError) as info:
+        download("fashion-mnist", mirrors=[(tmp_path / "other").as_uri()], progress=False)
+    assert "train-labels-idx1-ubyte.gz: MD5" in str(info.value)
+    assert "content SHA-256 differs" in str(info.value)
+
+    lines = []
+    loc = download("fashion-mnist", mirrors=[(tmp_path / "recompressed").as_uri()],
+                   progress=False, log=lines.append)
+    # train-images came from "other" (same content, verified by MD5); the failed
+    # train-labels and the files after it come from the re-compressed mirror
+    assert loc.files["train_images"].read_bytes() == orig["train_images"].read_bytes()
+    for role in ("train_labels", "test_images", "test_labels"):
+        assert loc.files[role].read_bytes() != orig[role].read_bytes()
+    ds = load_dataset("fashion-mnist", val_size=10)
+    assert ds.meta["verification_detail"] == "verified (published MD5 and content SHA-256)"
+    # already good by content: nothing fetched the second time
+    lines.clear()
+    download("fashion-mnist", mirrors=[(tmp_path / "nothing").as_uri()], progress=False,
+             log=lines.append)
+    assert len(lines) == 4 and all("already in the cache" in line for line in lines)
+
+
+def test_a_mirror_serving_raw_data_under_a_gz_name_is_refused(tools, tmp_path, use_spec,
+                                                              no_system_dirs):
+    arrays = tools.image_set(n_train=60, n_test=20, seed=3)
+    use_spec(tools.spec_for("fashion-mnist", arrays, sha256=True))
+    for path in tools.write_set(tmp_path / "raw", arrays, gz=False).values():
+        path.rename(path.with_name(path.name + ".gz"))
+    with pytest.raises(BackproplabError, match="not gzip data"):
+        download("fashion-mnist", mirrors=[(tmp_path / "raw").as_uri()], progress=False)
+    assert not any(catalog.cache_dir("fashion-mnist").iterdir())

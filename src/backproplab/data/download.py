@@ -28,7 +28,7 @@ from pathlib import Path
 from backproplab import __version__
 from backproplab.data import catalog
 from backproplab.data.catalog import DatasetSpec, FileSpec, Location, get_spec
-from backproplab.data.idx import decompress, parse_idx
+from backproplab.data.idx import decompress, parse_idx, read_idx_file
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_with
 
@@ -53,10 +53,17 @@ def file_md5(path: Path) -> str:
 
 
 def _is_good(path: Path, fs: FileSpec) -> bool:
-    """A cached file that already matches its published MD5 (so nothing to fetch)."""
+    """A cached file that already matches its published MD5 or known content hash."""
     try:
-        return path.is_file() and fs.md5 is not None and file_md5(path) == fs.md5
-    except OSError:
+        if not path.is_file():
+            return False
+        if fs.md5 is not None and file_md5(path) == fs.md5:
+            return True
+        if fs.sha256 is None:
+            return False
+        f = read_idx_file(path)
+        return tuple(f.array.shape) == tuple(fs.shape) and f.content_sha256 == fs.sha256
+    except (OSError, BackproplabError):
         return False
 
 
@@ -86,17 +93,27 @@ def _describe_error(exc: BaseException, timeout: float) -> str:
 
 
 def _verify_payload(data: bytes, fs: FileSpec, digest: str, url: str) -> None:
-    """Raise MirrorFailed unless ``data`` is the expected file."""
-    if fs.md5 is not None and digest != fs.md5:
+    """Raise MirrorFailed unless ``data`` is the expected file.
+
+    The published MD5 must match, except for a re-compressed copy whose
+    decompressed content matches the known SHA-256 (a stronger check).
+    """
+    md5_ok = fs.md5 is None or digest == fs.md5
+    if not md5_ok and fs.sha256 is None:
         raise MirrorFailed(f"MD5 {digest} instead of the published {fs.md5}")
+    if data[:2] != b"\x1f\x8b":
+        raise MirrorFailed("not gzip data (the file is stored under its .gz name)")
     try:
-        content = decompress(data, url) if data[:2] == b"\x1f\x8b" else data
+        content = decompress(data, url)
         arr = parse_idx(content, url)
     except BackproplabError as exc:
         raise MirrorFailed(f"not a valid IDX file ({exc})") from None
     if tuple(arr.shape) != tuple(fs.shape):
         raise MirrorFailed(f"shape {tuple(arr.shape)} instead of {tuple(fs.shape)}")
     if fs.sha256 is not None and hashlib.sha256(content).hexdigest() != fs.sha256:
+        if not md5_ok:
+            raise MirrorFailed(f"MD5 {digest} instead of the published {fs.md5}, and the "
+                               "content SHA-256 differs from the known one")
         raise MirrorFailed("content SHA-256 differs from the known one")
 
 
@@ -207,7 +224,7 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
             dest = folder / fs.filename
             if not force and _is_good(dest, fs):
                 if log:
-                    log(f"{fs.filename}: already in the cache, MD5 verified")
+                    log(f"{fs.filename}: already in the cache, verified")
                 continue
             failures = []
             for base in urls:
@@ -218,7 +235,7 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
                     failures.append(f"{url}: {exc.reason}")
                     continue
                 if log:
-                    log(f"{fs.filename}: {n} bytes from {url}, MD5 verified")
+                    log(f"{fs.filename}: {n} bytes from {url}, verified")
                 break
             else:
                 raise BackproplabError(
