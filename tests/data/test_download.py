@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import gzip
+import os
 import socket
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -245,3 +247,16 @@ def test_a_mirror_serving_raw_data_under_a_gz_name_is_refused(tools, tmp_path, u
     with pytest.raises(BackproplabError, match="not gzip data"):
         download("fashion-mnist", mirrors=[(tmp_path / "raw").as_uri()], progress=False)
     assert not any(catalog.cache_dir("fashion-mnist").iterdir())
+
+
+def test_leftovers_of_a_killed_download_are_removed_later(mirror):
+    root, _, _ = mirror
+    folder = catalog.cache_dir("mnist")
+    folder.mkdir(parents=True)
+    old = folder / ".train-images-idx3-ubyte.gz.abc123.tmp"
+    fresh = folder / ".t10k-labels-idx1-ubyte.gz.def456.tmp"  # maybe another process's
+    old.write_bytes(b"partial")
+    fresh.write_bytes(b"partial")
+    os.utime(old, (time.time() - 2 * 24 * 3600,) * 2)
+    download("mnist", mirrors=[(root / "good").as_uri()], progress=False)
+    assert not old.exists() and fresh.exists()

@@ -20,6 +20,7 @@ import hashlib
 import http.client
 import socket
 import sys
+import time
 import urllib.error
 import urllib.request
 from contextlib import nullcontext
@@ -188,6 +189,31 @@ def _progress(enabled: bool | None):
                     console=Console(stderr=True), transient=True)
 
 
+#: Temporary files older than this (seconds) are left-overs of a killed download.
+STALE_AFTER = 24 * 3600
+
+
+def remove_stale_temporaries(folder: Path, spec: DatasetSpec, older_than: float = STALE_AFTER,
+                             ) -> list[Path]:
+    """Delete temporary files that a killed download left in ``folder``; returns them.
+
+    A download that is interrupted normally removes its own temporary file; only
+    a process killed outright (SIGKILL, power loss) leaves one behind. Recent
+    ones are kept: another process may still be writing them.
+    """
+    removed = []
+    now = time.time()
+    for fs in spec.files:
+        for tmp in folder.glob(f".{fs.filename}.*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > older_than:
+                    tmp.unlink()
+                    removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
 def manual_instructions(spec: DatasetSpec) -> str:
     """How to place the files by hand (a clause ending a sentence)."""
     first = catalog.mirrors(spec)[0] if catalog.mirrors(spec) else spec.homepage
@@ -219,6 +245,7 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
                                f"{manual_instructions(spec)}")
     folder = catalog.cache_dir(spec)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder, spec)
     with _progress(progress) as bar:
         for fs in spec.files:
             dest = folder / fs.filename
@@ -251,4 +278,5 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
     return location
 
 
-__all__ = ["MirrorFailed", "download", "fetch_file", "file_md5", "manual_instructions"]
+__all__ = ["MirrorFailed", "download", "fetch_file", "file_md5", "manual_instructions",
+           "remove_stale_temporaries"]
