@@ -17,9 +17,9 @@ _OPTIONS = (
                               "help": "synth | mnist | fashion-mnist (default synth)"}),
     ("--data-dir", "data_dir", {"metavar": "DIR",
                                 "help": "folder holding the dataset's IDX files"}),
-    ("--val-size", "val_size", {"type": int, "metavar": "N",
+    ("--val-size", "val_size", {"metavar": "N",
                                 "help": "training images held out for validation (default 5000)"}),
-    ("--limit", "limit", {"type": int, "metavar": "N",
+    ("--limit", "limit", {"metavar": "N",
                           "help": "train on the first N training examples only"}),
     ("--normalize", "normalize", {"metavar": "MODE",
                                   "help": "unit | standardize | none (default: the dataset's)"}),
@@ -34,29 +34,29 @@ _OPTIONS = (
                                     "help": "sigmoid (default) | relu | tanh"}),
     ("--init", "init", {"metavar": "NAME",
                         "help": "normal (default) | glorot-uniform | glorot-normal | he-normal"}),
-    ("--init-std", "init_std", {"type": float, "metavar": "STD",
+    ("--init-std", "init_std", {"metavar": "STD",
                                 "help": "std of the normal initializer (default: 1 on synth, "
                                         "0.1 on images)"}),
     ("--dtype", "dtype", {"metavar": "TYPE", "help": "float32 (default) | float64"}),
     # optimizer
     ("--optimizer", "optimizer", {"metavar": "NAME",
                                   "help": "sgd (default) | momentum | nesterov | adam"}),
-    ("--lr", "lr", {"type": float, "help": "learning rate (default: 0.1)"}),
-    ("--momentum", "momentum", {"type": float, "help": "momentum / nesterov (default 0.9)"}),
-    ("--beta1", "beta1", {"type": float, "help": "Adam (default 0.9)"}),
-    ("--beta2", "beta2", {"type": float, "help": "Adam (default 0.999)"}),
-    ("--eps", "eps", {"type": float, "help": "Adam (default 1e-8)"}),
+    ("--lr", "lr", {"help": "learning rate (default: 0.1)"}),
+    ("--momentum", "momentum", {"help": "momentum / nesterov (default 0.9)"}),
+    ("--beta1", "beta1", {"help": "Adam (default 0.9)"}),
+    ("--beta2", "beta2", {"help": "Adam (default 0.999)"}),
+    ("--eps", "eps", {"help": "Adam (default 1e-8)"}),
     # loop
     ("--batch-size", "batch_size", {"metavar": "N|full",
                                     "help": "examples per step, or 'full' (default: tensor 16, "
                                             "scalar 1)"}),
-    ("--epochs", "epochs", {"type": int, "help": "passes over the training set (default 5)"}),
-    ("--seed", "seed", {"type": int,
+    ("--epochs", "epochs", {"help": "passes over the training set (default 5)"}),
+    ("--seed", "seed", {
                         "help": "seed of the initial weights and batch order (default 0)"}),
-    ("--data-seed", "data_seed", {"type": int,
+    ("--data-seed", "data_seed", {
                                   "help": "seed of the synthetic points (default 0, the study's)"}),
     # machine
-    ("--threads", "threads", {"type": int,
+    ("--threads", "threads", {
                               "help": "BLAS threads (default: all cores)"}),
     ("--device", "device", {"metavar": "NAME", "help": "cpu (default) | gpu (needs CuPy)"}),
 )
@@ -125,13 +125,34 @@ def parse_batch_size(text: str) -> int | str:
     return value
 
 
+#: Options parsed as numbers here (not by argparse), so that a bad value gets the
+#: same one-sentence error as every other bad input.
+_INTS = ("val_size", "limit", "epochs", "seed", "data_seed", "threads")
+_FLOATS = ("init_std", "lr", "momentum", "beta1", "beta2", "eps")
+
+
+def _number(flag: str, text: str, kind):
+    from backproplab.errors import BackproplabError
+
+    try:
+        return kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise BackproplabError(f"{flag} must be {what}, got {text!r}") from None
+
+
 def _overrides(args: argparse.Namespace) -> dict:
     """The config fields given on the command line."""
     out = {}
-    for _flag, dest, _kw in _OPTIONS:
+    for flag, dest, _kw in _OPTIONS:
         value = getattr(args, dest)
-        if value is not None:
-            out[dest] = value
+        if value is None:
+            continue
+        if dest in _INTS:
+            value = _number(flag, value, int)
+        elif dest in _FLOATS:
+            value = _number(flag, value, float)
+        out[dest] = value
     if args.final is not None:
         out["final"] = True
     if "hidden" in out:

@@ -451,8 +451,8 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
             raise ValueError(f"epoch {epoch}")
         shuffle_rng.bit_generator.state = extra["rng_state"]
     except BackproplabError as exc:
-        raise BackproplabError(f"cannot resume from {path}: {exc}; start again with "
-                               "--overwrite") from None
+        raise BackproplabError(f"cannot resume: the checkpoint is corrupt or does not fit the "
+                               f"run ({exc}); start the run again with --overwrite") from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file fails in many ways (zip, JSON, keys)
         raise BackproplabError(
             f"the checkpoint {path} is corrupt or incomplete ({type(exc).__name__}: {exc}); "

@@ -1,0 +1,122 @@
+"""TrainConfig: defaults, validation, resolution and the JSON round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backproplab import scalar
+from backproplab.errors import BackproplabError
+from backproplab.training import TrainConfig
+from backproplab.training.config import ENGINE_DEFAULTS
+
+
+def test_defaults_resolve_to_concrete_values():
+    cfg = TrainConfig().resolved()
+    assert cfg.engine == "tensor" and cfg.dataset == "synth"
+    assert cfg.hidden == ENGINE_DEFAULTS["tensor"]["hidden"]
+    assert cfg.lr == 0.1 and cfg.batch_size == 16 and cfg.dtype == "float32"
+    assert cfg.normalize == "standardize" and cfg.init_std == 1.0
+    assert isinstance(cfg.threads, int) and cfg.threads >= 1
+    # nothing left at None except the options that mean "not given"
+    left = {k for k, v in cfg.to_dict().items() if v is None}
+    assert left <= {"data_dir", "limit"}
+
+
+def test_scalar_defaults_come_from_the_scalar_engine():
+    cfg = TrainConfig(engine="scalar").resolved()
+    assert cfg.hidden == (scalar.DEFAULT_HIDDEN,)
+    assert cfg.lr == scalar.DEFAULT_LR
+    assert cfg.batch_size == 1 and cfg.dtype == "float64"
+    assert cfg.init_std == scalar.DEFAULT_INIT_STD
+
+
+def test_image_datasets_default_to_unit_scaling_and_small_init():
+    cfg = TrainConfig(dataset="fashion-mnist").resolved()
+    assert cfg.normalize == "unit" and cfg.init_std == 0.1
+    # init_std belongs to the normal initializer only
+    assert TrainConfig(dataset="mnist", init="he-normal").resolved().init_std is None
+
+
+def test_explicit_values_win_over_defaults():
+    cfg = TrainConfig(hidden=(5, 4), lr=0.3, batch_size="full", dtype="float64",
+                      threads=1, init_std=0.5).resolved()
+    assert (cfg.hidden, cfg.lr, cfg.batch_size, cfg.dtype, cfg.threads, cfg.init_std) == \
+        ((5, 4), 0.3, "full", "float64", 1, 0.5)
+
+
+def test_round_trip_through_json():
+    cfg = TrainConfig(hidden=(512, 256), optimizer="adam", lr=1e-3, batch_size="full",
+                      limit=100, final=True, seed=7).resolved()
+    data = json.loads(json.dumps(cfg.to_dict()))
+    assert data["hidden"] == [512, 256]
+    back = TrainConfig.from_dict(data)
+    assert back == cfg
+    assert back.to_dict() == cfg.to_dict()
+
+
+def test_from_dict_missing_keys_take_defaults():
+    assert TrainConfig.from_dict({"lr": 0.5}) == TrainConfig(lr=0.5)
+
+
+def test_from_dict_rejects_unknown_keys():
+    with pytest.raises(BackproplabError, match="learning_rate"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+    with pytest.raises(BackproplabError):
+        TrainConfig.from_dict(["not", "a", "dict"])
+
+
+@pytest.mark.parametrize("changes, word", [
+    ({"lr": 0}, "lr"),
+    ({"lr": -0.1}, "lr"),
+    ({"lr": float("nan")}, "lr"),
+    ({"lr": float("inf")}, "lr"),
+    ({"epochs": 0}, "epochs"),
+    ({"epochs": 1.5}, "epochs"),
+    ({"epochs": True}, "epochs"),
+    ({"dataset": "cifar"}, "dataset"),
+    ({"engine": "torch"}, "engine"),
+    ({"activation": "gelu"}, "activation"),
+    ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"init": "uniform"}, "init"),
+    ({"dtype": "float16"}, "dtype"),
+    ({"device": "tpu"}, "device"),
+    ({"normalize": "minmax"}, "normalize"),
+    ({"batch_size": 0}, "batch size"),
+    ({"batch_size": "half"}, "batch size"),
+    ({"batch_size": 2.0}, "batch size"),
+    ({"hidden": ()}, "hidden"),
+    ({"hidden": (16, 0)}, "hidden"),
+    ({"hidden": (16.5,)}, "hidden"),
+    ({"limit": 0}, "limit"),
+    ({"val_size": 0}, "val_size"),
+    ({"seed": -1}, "seed"),
+    ({"threads": 0}, "threads"),
+    ({"momentum": 1.0}, "momentum"),
+    ({"beta2": -0.1}, "beta2"),
+    ({"eps": 0.0}, "eps"),
+    ({"init_std": -1.0}, "init_std"),
+    ({"init": "he-normal", "init_std": 0.5}, "init_std"),
+    ({"final": "yes"}, "final"),
+])
+def test_validate_rejects_bad_values(changes, word):
+    with pytest.raises(BackproplabError, match=word):
+        TrainConfig(**changes).validate()
+
+
+@pytest.mark.parametrize("changes, word", [
+    ({"batch_size": 16}, "batch size"),
+    ({"optimizer": "adam"}, "adam"),
+    ({"activation": "relu"}, "relu"),
+    ({"init": "glorot-uniform"}, "glorot-uniform"),
+    ({"dtype": "float32"}, "float32"),
+])
+def test_scalar_engine_refuses_what_it_cannot_do(changes, word):
+    with pytest.raises(BackproplabError, match=f"scalar engine.*{word}"):
+        TrainConfig(engine="scalar", **changes).validate()
+
+
+def test_validate_returns_self_for_chaining():
+    cfg = TrainConfig()
+    assert cfg.validate() is cfg

@@ -1,0 +1,167 @@
+"""fit (the tensor engine's loop) and fit_scalar: history, determinism, guard, callbacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backproplab import scalar
+from backproplab.data import load_dataset
+from backproplab.errors import BackproplabError, DivergenceError
+from backproplab.tensor import MLP, make_optimizer
+from backproplab.training import History, fit, fit_scalar
+
+RECORD_KEYS = {"epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
+               "train_seconds", "eval_seconds", "lr", "train_loss_running", "steps"}
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return load_dataset("synth", limit=3000)
+
+
+def _model(seed=0, **kw):
+    kw.setdefault("init_std", 1.0)
+    return MLP([2, 16, 2], seed=seed, **kw)
+
+
+def test_fit_returns_a_history_of_epoch_records(synth):
+    model = _model()
+    opt = make_optimizer("sgd", model, lr=0.1)
+    h = fit(model, opt, synth.X_train, synth.y_train, epochs=3, batch_size=16, rng=0,
+            X_eval=synth.X_eval, y_eval=synth.y_eval)
+    assert isinstance(h, History) and len(h) == 3
+    assert [r["epoch"] for r in h] == [1, 2, 3]
+    for r in h:
+        assert set(r) == RECORD_KEYS
+    n_batches = -(-3000 // 16)
+    assert h.metric("steps") == [n_batches, 2 * n_batches, 3 * n_batches]
+    assert h.last is h[-1] and h.metric("lr") == [0.1] * 3
+    # the reported training numbers are a real pass over the training set
+    loss, acc = model.evaluate(synth.X_train, synth.y_train)
+    assert h.last["train_loss"] == pytest.approx(loss) and h.last["train_accuracy"] == acc
+    assert h.last["eval_accuracy"] > 0.8
+    assert h.last["train_loss"] < h[0]["train_loss_running"]
+
+
+def test_fit_with_running_train_loss_only(synth):
+    model = _model()
+    h = fit(model, make_optimizer("sgd", model, lr=0.1), synth.X_train, synth.y_train,
+            epochs=1, batch_size=32, rng=0, eval_train=False)
+    assert h[0]["train_accuracy"] is None
+    assert h[0]["train_loss"] == h[0]["train_loss_running"]
+    assert h[0]["eval_loss"] is None
+
+
+def test_same_seeds_give_identical_weights_and_other_seeds_do_not(synth):
+    def train(init_seed, shuffle_seed):
+        model = _model(init_seed)
+        fit(model, make_optimizer("momentum", model, lr=0.05), synth.X_train, synth.y_train,
+            epochs=2, batch_size=16, rng=np.random.default_rng(shuffle_seed))
+        return {k: v.copy() for k, v in model.params.items()}
+
+    a, b = train(0, 1), train(0, 1)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    c = train(0, 2)  # same start, another batch order
+    assert not np.array_equal(a["W1"], c["W1"])
+
+
+def test_fit_never_modifies_the_data(synth):
+    X, y = synth.X_train.copy(), synth.y_train.copy()
+    model = _model()
+    fit(model, make_optimizer("sgd", model, lr=0.1), synth.X_train, synth.y_train,
+        epochs=1, batch_size=7, rng=0)
+    assert np.array_equal(X, synth.X_train) and np.array_equal(y, synth.y_train)
+
+
+def test_a_partial_last_batch_and_full_batch(synth):
+    model = _model()
+    seen = []
+    fit(model, make_optimizer("sgd", model, lr=0.1), synth.X_train[:10], synth.y_train[:10],
+        epochs=1, batch_size=4, rng=0, on_batch=lambda e, b, s, loss: seen.append((e, b, s)))
+    assert seen == [(1, 1, 1), (1, 2, 2), (1, 3, 3)]
+
+    model = _model()
+    h = fit(model, make_optimizer("sgd", model, lr=0.5), synth.X_train, synth.y_train,
+            epochs=4, batch_size="full", rng=0)
+    assert h.metric("steps") == [1, 2, 3, 4]
+    # full batch gradient descent with a fixed lr lowers the loss
+    assert h.last["train_loss"] < h[0]["train_loss_running"]
+
+
+def test_start_epoch_continues_numbering(synth):
+    model = _model()
+    h = fit(model, make_optimizer("sgd", model, lr=0.1), synth.X_train, synth.y_train,
+            epochs=5, start_epoch=3, batch_size=100, rng=0)
+    assert h.metric("epoch") == [4, 5]
+    assert h.metric("steps") == [4 * 30, 5 * 30]
+
+
+def test_on_epoch_returning_true_stops_training(synth):
+    model = _model()
+    h = fit(model, make_optimizer("sgd", model, lr=0.1), synth.X_train, synth.y_train,
+            epochs=10, batch_size=100, rng=0, on_epoch=lambda r: r["epoch"] == 2)
+    assert len(h) == 2
+
+
+def test_divergence_guard_names_epoch_and_batch(synth):
+    model = MLP([2, 16, 2], activation="relu", init="he-normal", seed=0)
+    with pytest.raises(DivergenceError) as info:
+        fit(model, make_optimizer("sgd", model, lr=1e6), synth.X_train, synth.y_train,
+            epochs=3, batch_size=16, rng=0)
+    msg = str(info.value)
+    assert "epoch 1" in msg and "batch" in msg and "learning rate" in msg
+    assert info.value.epoch == 1 and info.value.batch >= 1
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"epochs": 0}, "epochs"),
+    ({"batch_size": 0}, "batch size"),
+    ({"batch_size": "half"}, "batch size"),
+    ({"epochs": 2, "start_epoch": 3}, "start_epoch"),
+])
+def test_fit_rejects_bad_arguments(synth, kwargs, word):
+    model = _model()
+    kwargs = {"epochs": 1, "batch_size": 16, **kwargs}
+    with pytest.raises(BackproplabError, match=word):
+        fit(model, make_optimizer("sgd", model, lr=0.1), synth.X_train, synth.y_train,
+            rng=0, **kwargs)
+
+
+def test_fit_rejects_bad_data(synth):
+    model = _model()
+    opt = make_optimizer("sgd", model, lr=0.1)
+    with pytest.raises(BackproplabError, match="features"):
+        fit(model, opt, np.zeros((4, 3), np.float32), np.zeros(4, np.int64), epochs=1, rng=0)
+    with pytest.raises(BackproplabError, match="labels"):
+        fit(model, opt, np.zeros((4, 2), np.float32), np.array([0, 1, 2, 0]), epochs=1, rng=0)
+    bad = synth.X_eval[:4].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(BackproplabError, match="NaN"):
+        fit(model, opt, synth.X_train, synth.y_train, epochs=1, rng=0,
+            X_eval=bad, y_eval=synth.y_eval[:4])
+
+
+def test_fit_scalar_mirrors_fit(synth):
+    n = 500
+    model = scalar.MLP([2, 8, 2], seed=0, init_std=1.0)
+    h = fit_scalar(model, synth.X_train[:n], synth.y_train[:n], epochs=2, lr=0.1, rng=0,
+                   X_eval=synth.X_eval[:1000], y_eval=synth.y_eval[:1000])
+    assert len(h) == 2 and set(h[0]) == RECORD_KEYS
+    assert h.metric("steps") == [n, 2 * n]
+    Xl = synth.X_train[:n].astype(np.float64).tolist()
+    loss, acc = scalar.evaluate(model, Xl, synth.y_train[:n].tolist())
+    assert h.last["train_loss"] == pytest.approx(loss) and h.last["train_accuracy"] == acc
+
+    again = scalar.MLP([2, 8, 2], seed=0, init_std=1.0)
+    fit_scalar(again, synth.X_train[:n], synth.y_train[:n], epochs=2, lr=0.1, rng=0)
+    assert again.to_dict() == model.to_dict()
+
+
+def test_fit_scalar_guard_catches_runaway_weights():
+    # a learning rate near the largest float makes the weights overflow within 2 epochs
+    model = scalar.MLP([2, 3, 2], seed=0, init_std=1.0)
+    X = np.array([[1.0, -1.0], [0.5, 1.0]])
+    y = np.array([0, 1])
+    with pytest.raises(DivergenceError, match=r"epoch \d+ at example \d+ of 2.*learning rate"):
+        fit_scalar(model, X, y, epochs=20, lr=1e308, rng=0)
