@@ -144,3 +144,12 @@ def test_offline_flag(monkeypatch):
     for value, expected in (("1", True), ("yes", True), ("0", False), ("", False)):
         monkeypatch.setenv(catalog.ENV_OFFLINE, value)
         assert catalog.offline() is expected
+
+
+def test_looked_in_names_each_place_once(monkeypatch, tmp_path):
+    monkeypatch.setenv(catalog.ENV_DATA_DIR, str(tmp_path / "env"))
+    places = catalog.looked_in("mnist").split(", ")
+    assert places[0] == str(tmp_path / "env")
+    assert places[1] == str(catalog.cache_dir("mnist"))
+    assert "/usr/share/datasets/mnist" in places
+    assert catalog.looked_in("mnist", tmp_path / "d") == str(tmp_path / "d")

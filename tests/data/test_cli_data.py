@@ -90,3 +90,22 @@ def test_download_command_uses_the_mirror_list(cli, tools, tmp_path, use_spec, m
 def test_data_without_action_prints_help(cli):
     r = cli("data")
     assert r.status == 2 and "verify" in r.out
+
+
+def test_exit_status_in_a_real_process(tools, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    paths = tools.write_set(tmp_path / "d", tools.image_set(n_train=40, n_test=10))
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "backproplab", "data", "verify", "mnist", "--data-dir",
+           str(tmp_path / "d")]
+    ok = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120,
+                        check=False)
+    assert ok.returncode == 0 and "note:" in ok.stdout
+    paths["test_labels"].write_bytes(paths["test_labels"].read_bytes()[:20])
+    bad = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120,
+                        check=False)
+    assert bad.returncode == 2
+    assert "t10k-labels-idx1-ubyte.gz" in bad.stderr and "Traceback" not in bad.stderr

@@ -290,12 +290,18 @@ def locate(spec: DatasetSpec | str, data_dir: str | os.PathLike | None = None) -
 
 
 def looked_in(spec: DatasetSpec | str, data_dir=None) -> str:
-    """The searched folders as one short comma-separated phrase (for messages)."""
+    """The searched folders as one short comma-separated phrase (for messages).
+
+    Of a user-given folder only the folder itself is named (its dataset
+    sub-folders would clutter the sentence).
+    """
     spec = get_spec(spec)
     seen = []
+    previous = None
     for source, folder in search_path(spec, data_dir):
-        if source in ("data-dir", "env") and folder.name not in ("", spec.name):
-            continue  # sub-folder variants would only clutter the sentence
+        if source in ("data-dir", "env") and previous == source:
+            continue
+        previous = source
         seen.append(str(folder))
     return ", ".join(dict.fromkeys(seen))
 
