@@ -111,7 +111,7 @@ class RichProgress(PlainProgress):
         self._epochs = self._bars.add_task("epochs", total=epochs, completed=start_epoch,
                                            info="")
         self._batches = self._bars.add_task("batches", total=batches_per_epoch, info="")
-        self._done = 0
+        self._n_batches = batches_per_epoch
         self._last = 0.0
 
     def batch(self, epoch, batch, loss):
@@ -121,8 +121,10 @@ class RichProgress(PlainProgress):
             self._bars.update(self._batches, completed=batch, info=f"loss {loss:.4f}")
 
     def epoch_end(self, record):
-        self._bars.update(self._batches, completed=0)
+        # the batch bar shows the finished epoch until the next epoch's first update
+        self._bars.update(self._batches, completed=self._n_batches)
         self._bars.update(self._epochs, completed=record["epoch"])
+        self._last = 0.0
         self._bars.console.print(format_epoch(record, self.epochs, self.eval_split),
                                  highlight=False)
 

@@ -196,10 +196,13 @@ class _TensorEngine:
     def restore(self, path: Path) -> dict:
         from backproplab import tensor
 
-        model, opt_state, extra = tensor.load_checkpoint(path)
-        if list(model.sizes) != self.sizes():
-            raise ValueError(f"layer sizes {list(model.sizes)} differ from the config's "
-                             f"{self.sizes()}")
+        model, opt_state, extra = tensor.load_checkpoint(path, device=self.cfg.device)
+        want = {"sizes": self.sizes(), "activation": self.cfg.activation,
+                "dtype": self.cfg.dtype}
+        have = {"sizes": list(model.sizes), "activation": model.activation,
+                "dtype": model.dtype.name}
+        if have != want:
+            raise ValueError(f"its model {have} differs from the config's {want}")
         self.model = model
         self.optimizer = tensor.make_optimizer(self.cfg.optimizer, model, self.cfg.lr,
                                                **_optimizer_options(self.cfg))
