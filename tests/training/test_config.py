@@ -120,3 +120,8 @@ def test_scalar_engine_refuses_what_it_cannot_do(changes, word):
 def test_validate_returns_self_for_chaining():
     cfg = TrainConfig()
     assert cfg.validate() is cfg
+
+
+def test_hidden_accepts_a_list_or_a_single_width():
+    assert TrainConfig(hidden=[512, 256]).hidden == (512, 256)
+    assert TrainConfig(hidden=300).hidden == (300,)

@@ -118,6 +118,12 @@ class TrainConfig:
     threads: int | None = None             #: BLAS threads (None: all cores)
     device: str = "cpu"                    #: cpu | gpu (tensor engine)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, list):  # accept [512, 256] as well as (512, 256)
+            self.hidden = tuple(self.hidden)
+        elif isinstance(self.hidden, int) and not isinstance(self.hidden, bool):
+            self.hidden = (self.hidden,)
+
     # ------------------------------------------------------------------ helpers
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -163,10 +169,7 @@ class TrainConfig:
                 f"unknown training option(s) {', '.join(unknown)}; "
                 f"known options are {', '.join(sorted(names))}"
             )
-        values = dict(data)
-        if isinstance(values.get("hidden"), list):
-            values["hidden"] = tuple(values["hidden"])
-        cfg = cls(**values)
+        cfg = cls(**data)
         cfg.validate()
         return cfg
 
