@@ -63,17 +63,35 @@ def _json_load(array: np.ndarray):
 
 
 class _Workspace:
-    """Buffers for one batch size: each layer's output and the gradients flowing back."""
+    """Buffers for one batch size: each layer's output and the gradients flowing back.
+
+    The backward buffers are allocated on first use, so evaluating in large
+    batches costs only the forward buffers.
+    """
 
     def __init__(self, xp, n: int, sizes: list[int], dtype):
-        self.n = n
+        self.n, self._xp, self._sizes, self._dtype = n, xp, sizes, dtype
         # outputs of every layer after its activation (hidden) or the logits (last)
         self.out = [xp.empty((n, s), dtype=dtype) for s in sizes[1:]]
-        # gradient with respect to every hidden layer's output
-        self.grad = [xp.empty((n, s), dtype=dtype) for s in sizes[1:-1]]
-        # scratch for activation derivatives
-        self.tmp = [xp.empty((n, s), dtype=dtype) for s in sizes[1:-1]]
         self.rows = xp.arange(n)
+        self._grad = self._tmp = None
+
+    def _hidden_buffers(self) -> list:
+        return [self._xp.empty((self.n, s), dtype=self._dtype) for s in self._sizes[1:-1]]
+
+    @property
+    def grad(self) -> list:
+        """Gradient with respect to every hidden layer's output."""
+        if self._grad is None:
+            self._grad = self._hidden_buffers()
+        return self._grad
+
+    @property
+    def tmp(self) -> list:
+        """Scratch for the activations' derivatives."""
+        if self._tmp is None:
+            self._tmp = self._hidden_buffers()
+        return self._tmp
 
 
 class MLP:
@@ -136,7 +154,6 @@ class MLP:
             self.layers.append(Linear(W, b))
         self.loss_fn = SoftmaxCrossEntropy()
         self._workspaces: dict[int, _Workspace] = {}
-        self._fused = None  # state of the fused SGD path (see backproplab.tensor.train)
 
     # ------------------------------------------------------------------ basics
     @staticmethod
@@ -164,7 +181,6 @@ class MLP:
     @property
     def params(self) -> dict:
         """Parameters by name (``W1, b1, W2, b2, ...``), in order; update them in place."""
-        self.sync()
         out = {}
         for i, layer in enumerate(self.layers, start=1):
             out[f"W{i}"] = layer.W
@@ -202,11 +218,6 @@ class MLP:
     def n_parameters(self) -> int:
         """Number of trainable numbers."""
         return sum(int(p.size) for p in self.params.values())
-
-    def sync(self) -> None:
-        """Apply any weight updates the fused SGD path still holds back (see :mod:`.train`)."""
-        if self._fused is not None:
-            self._fused.flush(self)
 
     def __repr__(self) -> str:
         return (f"MLP(sizes={self.sizes}, activation={self.activation!r}, init={self.init!r}, "
@@ -303,7 +314,6 @@ class MLP:
         """Return the logits (n, n_classes) for inputs ``X`` (a new array)."""
         if check:
             X, _ = self.check_inputs(X)
-        self.sync()
         return self._forward(X, self._workspace(X.shape[0])).copy()
 
     def predict_proba(self, X, batch_size: int = 8192, check: bool = True):
@@ -312,7 +322,6 @@ class MLP:
 
         if check:
             X, _ = self.check_inputs(X)
-        self.sync()
         parts = []
         for s in range(0, X.shape[0], batch_size):
             Xb = X[s:s + batch_size]
@@ -323,7 +332,6 @@ class MLP:
         """Predicted class (int64) of every row of ``X``."""
         if check:
             X, _ = self.check_inputs(X)
-        self.sync()
         parts = []
         for s in range(0, X.shape[0], batch_size):
             Xb = X[s:s + batch_size]
@@ -335,7 +343,6 @@ class MLP:
         """Mean cross-entropy of the batch ``(X, y)`` (no gradients)."""
         if check:
             X, y = self.check_inputs(X, y)
-        self.sync()
         ws = self._workspace(X.shape[0])
         logits = self._forward(X, ws)
         loss, _ = self.loss_fn.forward(logits, y, probs_out=logits)
@@ -345,7 +352,6 @@ class MLP:
         """Mean cross-entropy of the batch; fills :attr:`grads` (overwriting them)."""
         if check:
             X, y = self.check_inputs(X, y)
-        self.sync()
         ws = self._workspace(X.shape[0])
         logits = self._forward(X, ws)
         loss, probs = self.loss_fn.forward(logits, y, probs_out=logits)
@@ -359,7 +365,6 @@ class MLP:
             X, y = self.check_inputs(X, y)
         if batch_size < 1:
             raise BackproplabError(f"batch_size must be at least 1, got {batch_size}")
-        self.sync()
         n = X.shape[0]
         total_loss = 0.0
         correct = 0

@@ -57,7 +57,6 @@ def _update_buffers(model) -> list:
 def _fused_sgd_step(model, lr: float, X, y) -> float:
     """Forward, backward and ``p -= lr * grad`` for every parameter, fused."""
     xp = model.xp
-    model.sync()
     n = X.shape[0]
     ws = model._workspace(n)
     logits = model._forward(X, ws)
