@@ -11,6 +11,11 @@ import pytest
 
 from backproplab.cli import main
 
+# No test may reach the internet: downloads are off for the whole suite (and for the
+# subprocesses it starts), and plots never need a display.
+os.environ["BACKPROPLAB_OFFLINE"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
 
 class CliResult:
     def __init__(self, status: int, out: str, err: str):
