@@ -10,16 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 
-#: (flag, config field, argparse keyword arguments) for every training option.
+#: (flag, config field, argparse keyword arguments) for every training option. A
+#: ``type`` entry says how the value is parsed; the commands parse it themselves
+#: (not argparse) so that a bad number gets a one-sentence error.
 _OPTIONS = (
     # data
     ("--dataset", "dataset", {"metavar": "NAME",
                               "help": "synth | mnist | fashion-mnist (default synth)"}),
     ("--data-dir", "data_dir", {"metavar": "DIR",
                                 "help": "folder holding the dataset's IDX files"}),
-    ("--val-size", "val_size", {"metavar": "N",
+    ("--val-size", "val_size", {"type": int, "metavar": "N",
                                 "help": "training images held out for validation (default 5000)"}),
-    ("--limit", "limit", {"metavar": "N",
+    ("--limit", "limit", {"type": int, "metavar": "N",
                           "help": "train on the first N training examples only"}),
     ("--normalize", "normalize", {"metavar": "MODE",
                                   "help": "unit | standardize | none (default: the dataset's)"}),
@@ -34,29 +36,29 @@ _OPTIONS = (
                                     "help": "sigmoid (default) | relu | tanh"}),
     ("--init", "init", {"metavar": "NAME",
                         "help": "normal (default) | glorot-uniform | glorot-normal | he-normal"}),
-    ("--init-std", "init_std", {"metavar": "STD",
+    ("--init-std", "init_std", {"type": float, "metavar": "STD",
                                 "help": "std of the normal initializer (default: 1 on synth, "
                                         "0.1 on images)"}),
     ("--dtype", "dtype", {"metavar": "TYPE", "help": "float32 (default) | float64"}),
     # optimizer
     ("--optimizer", "optimizer", {"metavar": "NAME",
                                   "help": "sgd (default) | momentum | nesterov | adam"}),
-    ("--lr", "lr", {"help": "learning rate (default: 0.1)"}),
-    ("--momentum", "momentum", {"help": "momentum / nesterov (default 0.9)"}),
-    ("--beta1", "beta1", {"help": "Adam (default 0.9)"}),
-    ("--beta2", "beta2", {"help": "Adam (default 0.999)"}),
-    ("--eps", "eps", {"help": "Adam (default 1e-8)"}),
+    ("--lr", "lr", {"type": float, "help": "learning rate (default: 0.1)"}),
+    ("--momentum", "momentum", {"type": float, "help": "momentum / nesterov (default 0.9)"}),
+    ("--beta1", "beta1", {"type": float, "help": "Adam (default 0.9)"}),
+    ("--beta2", "beta2", {"type": float, "help": "Adam (default 0.999)"}),
+    ("--eps", "eps", {"type": float, "help": "Adam (default 1e-8)"}),
     # loop
     ("--batch-size", "batch_size", {"metavar": "N|full",
                                     "help": "examples per step, or 'full' (default: tensor 16, "
                                             "scalar 1)"}),
-    ("--epochs", "epochs", {"help": "passes over the training set (default 5)"}),
-    ("--seed", "seed", {
+    ("--epochs", "epochs", {"type": int, "help": "passes over the training set (default 5)"}),
+    ("--seed", "seed", {"type": int,
                         "help": "seed of the initial weights and batch order (default 0)"}),
-    ("--data-seed", "data_seed", {
+    ("--data-seed", "data_seed", {"type": int,
                                   "help": "seed of the synthetic points (default 0, the study's)"}),
     # machine
-    ("--threads", "threads", {
+    ("--threads", "threads", {"type": int,
                               "help": "BLAS threads (default: all cores)"}),
     ("--device", "device", {"metavar": "NAME", "help": "cpu (default) | gpu (needs CuPy)"}),
 )
@@ -77,7 +79,9 @@ def register(subparsers) -> None:
         ),
     )
     for flag, dest, kwargs in _OPTIONS:
-        p.add_argument(flag, dest=dest, default=None, **kwargs)
+        kw = dict(kwargs)
+        kw.pop("type", None)  # numbers are parsed in _overrides, with one-sentence errors
+        p.add_argument(flag, dest=dest, default=None, **kw)
     p.add_argument("--final", dest="final", action="store_const", const=True, default=None,
                    help="train on the full training set and evaluate on the test set")
     p.add_argument("--out", metavar="DIR",
@@ -125,12 +129,6 @@ def parse_batch_size(text: str) -> int | str:
     return value
 
 
-#: Options parsed as numbers here (not by argparse), so that a bad value gets the
-#: same one-sentence error as every other bad input.
-_INTS = ("val_size", "limit", "epochs", "seed", "data_seed", "threads")
-_FLOATS = ("init_std", "lr", "momentum", "beta1", "beta2", "eps")
-
-
 def _number(flag: str, text: str, kind):
     from backproplab.errors import BackproplabError
 
@@ -144,14 +142,12 @@ def _number(flag: str, text: str, kind):
 def _overrides(args: argparse.Namespace) -> dict:
     """The config fields given on the command line."""
     out = {}
-    for flag, dest, _kw in _OPTIONS:
+    for flag, dest, kwargs in _OPTIONS:
         value = getattr(args, dest)
         if value is None:
             continue
-        if dest in _INTS:
-            value = _number(flag, value, int)
-        elif dest in _FLOATS:
-            value = _number(flag, value, float)
+        if "type" in kwargs:
+            value = _number(flag, value, kwargs["type"])
         out[dest] = value
     if args.final is not None:
         out["final"] = True
