@@ -1,0 +1,310 @@
+"""``backproplab sweep``: many runs over seeds x hyperparameters, then mean +- std.
+
+Takes the options of ``train``; a training option given as a comma-separated
+list (or repeated) is swept: ``--lr 0.001,0.003,0.01,0.03 --batch-size 16,32``
+runs every combination, each with every seed of ``--seeds N`` (seeds 0..N-1) or
+``--seed-list 0,3,7``. ``--hidden`` uses commas between the layers of one
+network, so its alternatives are separated by ``;`` (``--hidden "300;512,256"``)
+or given by repeating the flag (``--hidden 300 --hidden 512,256``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+#: Training options that take a single value in a sweep: a path (commas are
+#: legal in it) and a machine setting (it does not change the results).
+SINGLE_VALUED = ("data_dir", "threads")
+#: Options whose alternatives are separated by ";" because "," is part of one value.
+SEMICOLON_SEPARATED = ("hidden",)
+
+
+def register(subparsers) -> None:
+    """Add the ``sweep`` subcommand."""
+    from backproplab.commands.train import RUN_OPTIONS
+
+    p = subparsers.add_parser(
+        "sweep",
+        help="run seeds x hyperparameter grids in parallel, then aggregate mean +- std",
+        description=(
+            "Run a grid of training runs (every combination of the list-valued options, "
+            "each with every seed) on parallel worker processes. Each trial is a run "
+            "folder under --out; sweep.json describes the sweep; results.json, "
+            "results.csv and results_batches.csv hold the mean and sample standard "
+            "deviation (ddof=1) across seeds per epoch and per batch step. Running the "
+            "same sweep again skips finished trials and resumes interrupted ones."
+        ),
+        epilog=(
+            "example: backproplab sweep --dataset mnist --lr 0.001,0.003,0.01,0.03 "
+            "--batch-size 16 --seeds 3 --epochs 5 --out runs/lr-sweep"
+        ),
+    )
+    runs = p.add_argument_group(
+        "training options (a comma-separated list or a repeated flag sweeps the option; "
+        "--hidden separates alternatives with ';')")
+    for flag, dest, kwargs in RUN_OPTIONS:
+        if dest == "seed":
+            continue  # the sweep's --seeds / --seed-list
+        kw = dict(kwargs)
+        kw.pop("type", None)  # values are parsed after splitting the lists
+        if dest in SINGLE_VALUED:
+            runs.add_argument(flag, dest=dest, default=None, **kw)
+        else:
+            runs.add_argument(flag, dest=dest, action="append", default=None, **kw)
+    runs.add_argument("--final", dest="final", action="store_const", const=True, default=None,
+                      help="train on the full training set and evaluate on the test set")
+
+    s = p.add_argument_group("sweep options")
+    seeds = s.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", metavar="N",
+                       help="run every grid point with seeds 0..N-1 (default 1)")
+    seeds.add_argument("--seed-list", metavar="LIST",
+                       help="run every grid point with these seeds, e.g. 0,3,7")
+    s.add_argument("--out", metavar="DIR", required=True,
+                   help="the sweep folder (one run folder per trial inside)")
+    s.add_argument("--workers", metavar="N",
+                   help="trials run at the same time (default: the number of cores)")
+    s.add_argument("--executor", default="local", metavar="NAME",
+                   help="where trials run: local (worker processes, default) | ray")
+    s.add_argument("--overwrite", action="store_true",
+                   help="discard what --out holds and run every trial again")
+    s.add_argument("--aggregate-only", action="store_true",
+                   help="train nothing: aggregate the run folders already in --out")
+    s.add_argument("--quiet", action="store_true",
+                   help="no progress output and no table (errors still go to stderr)")
+    s.add_argument("--json", action="store_true",
+                   help="print one JSON object on the last line of stdout: the sweep "
+                        "folder, counts of ok/failed/skipped trials, the path of results.json")
+    p.set_defaults(func=run)
+
+
+# ---------------------------------------------------------------------------
+# parsing value lists
+
+
+def _flag(dest: str) -> str:
+    from backproplab.commands.train import RUN_OPTIONS
+
+    for flag, d, _kw in RUN_OPTIONS:
+        if d == dest:
+            return flag
+    return "--" + dest.replace("_", "-")
+
+
+def split_values(flag: str, texts: list[str], sep: str = ",") -> list[str]:
+    """The alternatives of a list option: every occurrence split on ``sep``.
+
+    An empty list or an empty item is a :class:`BackproplabError`.
+    """
+    from backproplab.errors import BackproplabError
+
+    items: list[str] = []
+    for text in texts:
+        parts = [t.strip() for t in str(text).split(sep)]
+        if not any(parts):
+            raise BackproplabError(f"{flag} got an empty value list; give values like "
+                                   f"{flag} {_example(flag, sep)}")
+        if not all(parts):
+            raise BackproplabError(f"{flag} {text!r} has an empty item; separate values "
+                                   f"with single '{sep}', like {_example(flag, sep)}")
+        items.extend(parts)
+    return items
+
+
+_EXAMPLES = {"--hidden": '"300;512,256"', "--batch-size": "16,32", "--lr": "0.003,0.01",
+             "--activation": "sigmoid,relu", "--epochs": "5,10", "--optimizer": "sgd,adam",
+             "--seed-list": "0,3,7"}
+
+
+def _example(flag: str, sep: str) -> str:
+    return _EXAMPLES.get(flag, f"VALUE1{sep}VALUE2")
+
+
+def _convert(dest: str, flag: str, text: str, kwargs: dict, *, single: bool = False):
+    """One alternative, parsed as ``train`` would parse it."""
+    from backproplab.commands.train import parse_batch_size, parse_hidden
+    from backproplab.errors import BackproplabError
+
+    if dest == "hidden":
+        return parse_hidden(text)
+    if dest == "batch_size":
+        return parse_batch_size(text)
+    kind = kwargs.get("type", str)
+    try:
+        return kind(text)
+    except ValueError:
+        what = {int: "an integer", float: "a number"}.get(kind, "valid")
+        hint = "" if single else "; give a comma-separated list of them"
+        raise BackproplabError(f"{flag} value {text!r} is not {what}{hint}") from None
+
+
+def parse_int_list(flag: str, text: str) -> list[int]:
+    """``"0,3,7"`` -> ``[0, 3, 7]`` (non-negative integers)."""
+    from backproplab.errors import BackproplabError
+
+    out = []
+    for item in split_values(flag, [text]):
+        try:
+            value = int(item)
+        except ValueError:
+            raise BackproplabError(
+                f"{flag} value {item!r} is not an integer; give seeds like 0,3,7") from None
+        if value < 0:
+            raise BackproplabError(f"{flag} seeds must be integers >= 0, got {value}")
+        out.append(value)
+    return out
+
+
+def parse_seeds(args: argparse.Namespace) -> list[int]:
+    """The seeds of ``--seeds N`` (0..N-1) or ``--seed-list``; default ``[0]``."""
+    from backproplab.errors import BackproplabError
+
+    if args.seed_list is not None:
+        return parse_int_list("--seed-list", args.seed_list)
+    if args.seeds is None:
+        return [0]
+    try:
+        n = int(args.seeds)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise BackproplabError(
+            f"--seeds must be a positive number of seeds, got {args.seeds!r}; "
+            "for specific seeds use --seed-list 0,3,7")
+    return list(range(n))
+
+
+def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
+    """``(base options, grid)`` from the command line: single values go to the
+    base, options given with several values to the grid (in the options' order)."""
+    from backproplab.commands.train import RUN_OPTIONS
+
+    base: dict = {}
+    grid: dict = {}
+    for flag, dest, kwargs in RUN_OPTIONS:
+        if dest == "seed":
+            continue
+        given = getattr(args, dest, None)
+        if given is None:
+            continue
+        if dest in SINGLE_VALUED:
+            base[dest] = _convert(dest, flag, given, kwargs, single=True)
+            continue
+        sep = ";" if dest in SEMICOLON_SEPARATED else ","
+        values = [_convert(dest, flag, t, kwargs) for t in split_values(flag, given, sep)]
+        if len(values) == 1:
+            base[dest] = values[0]
+        else:
+            grid[dest] = values
+    if args.final is not None:
+        base["final"] = True
+    return base, grid
+
+
+def _parse_workers(text: str | None) -> int | None:
+    from backproplab.errors import BackproplabError
+
+    if text is None:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise BackproplabError(f"--workers must be a positive integer, got {text!r}")
+    return n
+
+
+# ---------------------------------------------------------------------------
+# the command
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run (or with ``--aggregate-only`` just aggregate) a sweep; 1 if a trial failed."""
+    from backproplab.errors import BackproplabError
+
+    if args.aggregate_only:
+        return _aggregate_only(args)
+    from backproplab.experiments.executors import make_executor
+    from backproplab.experiments.sweep import Sweep, run_sweep
+    from backproplab.training import TrainConfig
+
+    base, grid = parse_grid(args)
+    seeds = parse_seeds(args)
+    workers = _parse_workers(args.workers)
+    try:
+        base_config = TrainConfig(**base)
+    except TypeError as exc:  # pragma: no cover - options map onto fields
+        raise BackproplabError(f"bad training option: {exc}") from None
+    sweep = Sweep(base_config.validate(), grid, seeds)
+    executor = make_executor(args.executor, workers)
+    with executor:
+        outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
+                            progress="quiet" if args.quiet else "auto")
+    if not args.quiet:
+        _print_table(outcome.aggregate)
+        d = outcome.to_dict()
+        print(f"sweep {d['sweep_dir']}: {d['ok']} ok, {d['failed']} failed, "
+              f"{d['skipped']} finished earlier ({outcome.seconds:.1f} s); "
+              f"results: {d['results']}")
+    if outcome.failed:
+        lines = [f"  {r.name}: {r.error} (see {outcome.out_dir / r.name / 'error.txt'})"
+                 for r in outcome.failed]
+        print(f"backproplab: {len(lines)} of {len(outcome.results)} trial(s) failed:\n"
+              + "\n".join(lines), file=sys.stderr)
+        print("backproplab: fix the cause and run the same command again to retry them",
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps(outcome.to_dict()))
+    return 1 if outcome.failed else 0
+
+
+def _aggregate_only(args: argparse.Namespace) -> int:
+    from backproplab.errors import BackproplabError
+    from backproplab.experiments.aggregate import aggregate_sweep
+
+    extra = [flag for flag, dest, _ in _sweep_run_flags() if getattr(args, dest, None)]
+    if extra or args.overwrite:
+        raise BackproplabError(
+            f"--aggregate-only reads the run folders in --out; drop "
+            f"{', '.join(extra + (['--overwrite'] if args.overwrite else []))}")
+    results = aggregate_sweep(args.out, write=True)
+    if not args.quiet:
+        _print_table(results)
+    from pathlib import Path
+
+    path = Path(args.out) / "results.json"
+    counts = results["counts"]
+    if not args.quiet:
+        print(f"aggregated {counts['ok']} finished trial(s) into {len(results['groups'])} "
+              f"group(s); results: {path}")
+    if args.json:
+        print(json.dumps({"sweep_dir": results["sweep_dir"], "trials": len(results["trials"]),
+                          "ok": counts["ok"], "failed": counts["failed"],
+                          "incomplete": counts["incomplete"] + counts["not started"],
+                          "groups": len(results["groups"]), "results": str(path)}))
+    return 0
+
+
+def _sweep_run_flags():
+    from backproplab.commands.train import RUN_OPTIONS
+
+    yield from ((f, d, k) for f, d, k in RUN_OPTIONS if d != "seed")
+    yield ("--final", "final", {})
+    yield ("--seeds", "seeds", {})
+    yield ("--seed-list", "seed_list", {})
+    yield ("--workers", "workers", {})
+
+
+def _print_table(results) -> None:
+    if not results or not results.get("groups"):
+        return
+    from rich.console import Console
+
+    from backproplab.experiments.aggregate import results_table
+
+    # off a terminal rich assumes 80 columns; let the table take the width it needs
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(results_table(results))
