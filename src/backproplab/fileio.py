@@ -11,11 +11,21 @@ from pathlib import Path
 from typing import Any, Callable, IO
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()
+
+
 def _atomic(path: str | os.PathLike, mode: str, write: Callable[[IO], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _MODE)  # mkstemp makes 0600; files follow the umask like open() does
         with os.fdopen(fd, mode) as fh:
             write(fh)
             fh.flush()

@@ -1,0 +1,46 @@
+"""Atomic writes: content, permissions, and no leftovers on failure."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from backproplab.fileio import atomic_write_json, atomic_write_text, atomic_write_with, read_jsonl
+
+
+def test_write_replaces_and_follows_umask(tmp_path):
+    p = tmp_path / "a.txt"
+    p.write_text("old")
+    atomic_write_text(p, "new")
+    assert p.read_text() == "new"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask  # regression: was 0600 (mkstemp)
+
+
+def test_failed_write_keeps_old_file_and_leaves_no_temporary(tmp_path):
+    p = tmp_path / "m.npz"
+    atomic_write_json(p, {"a": 1})
+
+    def boom(fh):
+        fh.write(b"partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_with(p, boom)
+    assert p.read_text().strip().startswith("{")
+    assert [f.name for f in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_savez_through_atomic_writer(tmp_path):
+    p = tmp_path / "w.npz"
+    atomic_write_with(p, lambda fh: np.savez(fh, w=np.arange(3.0)))
+    with np.load(p, allow_pickle=False) as z:
+        assert z["w"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_read_jsonl_ignores_torn_last_line(tmp_path):
+    p = tmp_path / "m.jsonl"
+    p.write_text('{"a": 1}\n{"a": 2}\n{"a": ')
+    assert read_jsonl(p) == [{"a": 1}, {"a": 2}]
