@@ -62,9 +62,9 @@ def load_synth(
     from backproplab.data import synth
 
     X_train, y_train, X_val, y_val = synth.generate(seed=seed)
-    raw_range = (float(X_train.min()), float(X_train.max()))
     if limit is not None:
         X_train, y_train = X_train[:limit], y_train[:limit]
+    raw_range = (float(X_train.min()), float(X_train.max()))  # of the points trained on
     norm = Normalizer(normalize).fit(X_train)
     return Dataset(
         name="synth",
