@@ -39,7 +39,7 @@ from backproplab.fileio import atomic_write_json, atomic_write_text, read_jsonl
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
 EPOCH_METRICS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
-                 "train_seconds", "eval_seconds", "lr")
+                 "train_seconds", "eval_seconds", "lr", "train_loss_running")
 #: Keys that never define a group: the seed varies inside a group, the others
 #: say how a run was computed, not what.
 NOT_GROUP_KEYS = ("seed", "threads")
