@@ -344,12 +344,13 @@ def batch_loss(run_dirs, path, *, beta: float | None = None, title: str | None =
 
 
 def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = True,
-              log_x: bool = False) -> Path:
+              log_x: bool = False, marks: Mapping[int, str] | None = None) -> Path:
     """Training vs evaluation loss (left) and accuracy (right) per epoch.
 
     With several runs: mean +- std bands, and each seed as a thin line when
     ``show_seeds``. The evaluation split (validation or test) is named from the
-    runs' summaries.
+    runs' summaries. ``marks``: epoch -> label, drawn as dotted vertical lines
+    (epochs beyond the runs are left out).
     """
     runs = _runs(run_dirs)
     split = (runs[0].summary or {}).get("eval_split") or \
@@ -369,6 +370,10 @@ def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = Tr
             if show_seeds and len(runs) > 1:
                 for c, r in zip(curves, runs):
                     ax.plot(r.epoch_numbers(), c, color=color, lw=0.5, alpha=0.4)
+        last_epoch = max((len(r.epochs) and r.epochs[-1]["epoch"]) for r in runs)
+        for epoch, label in (marks or {}).items():
+            if epoch <= last_epoch:
+                ax.axvline(epoch, color="0.4", ls=":", lw=1.2, label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel(kind)
         if log_x:

@@ -1,0 +1,86 @@
+"""``backproplab reproduce``: run every experiment of the study and write the report.
+
+Runs the presets (``backproplab presets`` lists them) in parallel worker
+processes, then the live checks, the figures, ``report.md`` and a self-contained
+``report.html`` in ``--out``. The last line printed is the path of the report.
+Running the same command again resumes; ``--overwrite`` starts over.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reproduce", help="run every experiment of the study and write the report",
+        description=(
+            "Reproduce the whole study: every preset (see `backproplab presets`) on "
+            "parallel worker processes, live checks of the derivations and engines, "
+            "figures, and a report (report.md and a self-contained report.html) that "
+            "answers each question and compares with the original write-up. Without "
+            "--dataset it uses MNIST if it is on this machine, else Fashion-MNIST, else "
+            "the synthetic parts only. Rerunning the same command skips finished runs."),
+        epilog="example: backproplab reproduce --quick --out runs/reproduce-quick",
+    )
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "synth"), default=None,
+                   help="the image dataset of Q7 (default: mnist if found offline, else "
+                        "fashion-mnist, else synthetic parts only)")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer epochs, seeds and training examples: a few minutes on 2 cores")
+    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                   help="at most N training examples per run (default: all; 10000 with "
+                        "--quick)")
+    p.add_argument("--only", action="append", default=None, metavar="NAME[,NAME]",
+                   help="run only these presets (and those they need); repeatable")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default runs/reproduce, or runs/reproduce-quick)")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="runs at the same time (default: the number of cores)")
+    p.add_argument("--executor", default="local", metavar="NAME",
+                   help="where runs execute: local worker processes (default)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder holding the image dataset's files (default: search)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard an earlier reproduction in --out and start over")
+    p.add_argument("--quiet", action="store_true",
+                   help="print only the path of the report (errors still go to stderr)")
+    p.add_argument("--json", action="store_true",
+                   help="end with one JSON line: report paths, dataset, failed runs")
+    p.set_defaults(func=cmd_reproduce)
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def cmd_reproduce(args) -> int:
+    from backproplab.experiments.reproduce import Options, reproduce
+
+    only = None
+    if args.only:
+        only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
+    out = args.out or ("runs/reproduce-quick" if args.quick else "runs/reproduce")
+    options = Options(out=out, dataset=args.dataset, quick=args.quick, limit=args.limit,
+                      only=only or None, workers=args.workers, executor=args.executor,
+                      overwrite=args.overwrite, data_dir=args.data_dir,
+                      progress="quiet" if args.quiet else "auto")
+    outcome = reproduce(options)
+    if not args.quiet and outcome.failed:
+        print(f"{len(outcome.failed)} run(s) failed: {', '.join(outcome.failed)} "
+              "(see error.txt in their folders); the report marks them")
+    if not args.quiet:
+        print(f"report (HTML, self-contained): {outcome.report_html}")
+    if args.json:
+        print(json.dumps(outcome.to_dict()))
+    else:
+        print(outcome.report_md)
+    return 1 if outcome.failed else 0
