@@ -208,3 +208,36 @@ def test_killed_worker_trial_is_retried_and_matches_an_undisturbed_run(tmp_path)
             np.testing.assert_array_equal(got[key], want[key])
         assert load(out / name / "summary.json")["eval_loss"] == \
             load(ref / name / "summary.json")["eval_loss"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_interrupted_sweep_stops_its_workers_and_resumes(tmp_path):
+    out = tmp_path / "s"
+    cmd = [sys.executable, "-m", "backproplab", "sweep", "--limit", "1000", "--epochs", "3",
+           "--hidden", "8", "--lr", "0.1,0.2", "--workers", "2", "--out", str(out)]
+    env = dict(os.environ, BACKPROPLAB_TEST_BATCH_SLEEP="0.01")  # ~0.6 s per epoch
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*/checkpoint.npz")) and time.monotonic() < deadline \
+                and proc.poll() is None:
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "interrupted" in stderr
+    time.sleep(0.2)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()
+             and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert not alive, "worker processes outlived the interrupted sweep"
+    assert not list(out.glob("*/summary.json"))
+
+    r = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=120,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["ok"] == 2
+    assert any(load(f)["resumed"] for f in out.glob("*/status.json"))

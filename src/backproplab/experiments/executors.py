@@ -381,13 +381,19 @@ def iter_results(executor: Executor, trials: Iterable[Trial],
     trials = list(trials)
     expected = {t.name for t in trials}
     seen: set[str] = set()
-    for result in executor.run(trials, on_event):
-        if result.name not in expected or result.name in seen:
-            raise RuntimeError(
-                f"executor {executor.name!r} reported trial {result.name!r} twice or "
-                "for a trial it was not given")
-        seen.add(result.name)
-        yield result
+    stream = executor.run(trials, on_event)
+    try:
+        for result in stream:
+            if result.name not in expected or result.name in seen:
+                raise RuntimeError(
+                    f"executor {executor.name!r} reported trial {result.name!r} twice or "
+                    "for a trial it was not given")
+            seen.add(result.name)
+            yield result
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # a generator's cleanup (stopping workers) runs now, not at GC
     missing = expected - seen
     if missing:
         raise RuntimeError(

@@ -22,6 +22,7 @@ when it failed), and finally aggregates the finished trials into
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -474,9 +475,11 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         results: dict[str, TrialResult] = {r.name: r for r in finished}
         display = SweepProgress(len(trials), len(finished), executor.workers, progress,
                                 console=console, out_dir=root)
-        with display:
+        # closing(): an interrupt stops the executor's workers at once
+        with display, contextlib.closing(
+                iter_results(executor, to_run, display.on_event)) as stream:
             display.note_plan(to_run, finished)
-            for result in iter_results(executor, to_run, display.on_event):
+            for result in stream:
                 record_result(by_name[result.name], result)
                 results[result.name] = result
                 display.finished(result)
