@@ -84,7 +84,9 @@ def test_ten_optimizer_steps_match_torch(name, lr, options):
     model, X, y = _model("tanh", (5, 8, 6, 3), seed=1)
     tp = _torch_params(model)
     topt = _torch_optimizer(name, list(tp.values()), lr, dict(options))
-    opt = make_optimizer(name, model, lr, **options)
+    # one torch parameter group decays every parameter: ask ours to decay biases too
+    decay = {"decay_biases": True} if "weight_decay" in options else {}
+    opt = make_optimizer(name, model, lr, **options, **decay)
     for step in range(10):
         rows = slice(step % 3, step % 3 + 10)  # the batch changes from step to step
         loss = train_step(model, opt, X[rows], y[rows])

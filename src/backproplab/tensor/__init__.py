@@ -34,6 +34,7 @@ from backproplab.tensor.optim import (
     Adam,
     Momentum,
     Optimizer,
+    clip_grad_norm,
     make_optimizer,
     optimizer_from_state,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "Sigmoid",
     "SoftmaxCrossEntropy",
     "Tanh",
+    "clip_grad_norm",
     "get_array_module",
     "load_checkpoint",
     "make_optimizer",

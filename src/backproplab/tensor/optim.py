@@ -9,6 +9,18 @@ In order of increasing state:
 * :class:`Adam` -- ``torch.optim.Adam`` (bias-corrected moments, ``eps`` added
   after the square root is bias-corrected).
 
+Options every optimizer takes:
+
+* ``weight_decay`` -- L2 weight decay: ``weight_decay * p`` is added to the
+  gradient of every *weight* matrix (``W1, W2, ...``) before the update, which
+  with plain SGD equals adding ``(weight_decay / 2) * sum ||W||^2`` to the loss.
+  Biases are not decayed unless ``decay_biases=True`` (then every parameter is,
+  as with one PyTorch parameter group).
+* ``clip_norm`` -- clip the gradients by their global L2 norm over all
+  parameters before each update, like ``torch.nn.utils.clip_grad_norm_`` (see
+  :func:`clip_grad_norm`); ``None`` (default) does not clip. The norm before
+  clipping is kept in ``optimizer.last_grad_norm``.
+
 Each optimizer reads ``model.params`` and ``model.grads`` *by name* at every
 step, so it never holds stale references (for example after the model's arrays
 were replaced). ``state_dict()`` / ``load_state_dict()`` save and restore the
@@ -37,6 +49,38 @@ def _check_number(name: str, value, low: float = 0.0, low_open: bool = False, hi
     return value
 
 
+def _check_clip_norm(value) -> float | None:
+    if value is None:
+        return None
+    return _check_number("clip_norm", value, 0.0, low_open=True)
+
+
+def clip_grad_norm(grads: dict, max_norm: float, xp=None) -> float:
+    """Scale the gradients in place so that their global L2 norm is at most ``max_norm``.
+
+    The norm is taken over all arrays together, ``sqrt(sum_p ||g_p||^2)``; when it
+    exceeds ``max_norm`` every gradient is multiplied by
+    ``max_norm / (norm + 1e-6)``, exactly as ``torch.nn.utils.clip_grad_norm_``
+    does. Returns the norm before clipping (a float; may be ``inf`` or ``nan``,
+    in which case nothing is scaled and the divergence guard of the training
+    loop reports the run).
+    """
+    if xp is None:
+        import numpy as xp
+    total = 0.0
+    for g in grads.values():
+        flat = g.reshape(-1)
+        total += float(xp.dot(flat, flat))
+    norm = math.sqrt(total) if total >= 0 else math.nan
+    if not math.isfinite(norm):
+        return norm
+    coef = max_norm / (norm + 1e-6)
+    if coef < 1.0:  # torch multiplies by min(coef, 1): a factor of 1 changes nothing
+        for g in grads.values():
+            g *= coef
+    return norm
+
+
 class Optimizer:
     """Base class: holds the model, the learning rate, the step count and per-parameter buffers."""
 
@@ -45,9 +89,13 @@ class Optimizer:
     #: names of the per-parameter buffers this optimizer keeps
     buffer_names: tuple = ()
 
-    def __init__(self, model, lr: float):
+    def __init__(self, model, lr: float, decay_biases: bool = False, clip_norm: float | None = None):
         self.model = model
         self.lr = _check_number("learning rate", lr, 0.0, low_open=True)
+        self.decay_biases = bool(decay_biases)
+        self.clip_norm = _check_clip_norm(clip_norm)
+        #: the global gradient norm before clipping at the last step (``clip_norm`` set only)
+        self.last_grad_norm: float | None = None
         self.steps = 0
         self.buffers: dict[str, dict] = {b: {} for b in self.buffer_names}
         self._scratch: dict[str, object] = {}
@@ -55,7 +103,10 @@ class Optimizer:
     # hyperparameters other than lr (subclasses extend)
     def hyperparameters(self) -> dict:
         """The optimizer's settings, as plain numbers (saved with its state)."""
-        return {"lr": self.lr}
+        return {"lr": self.lr, **self._common_hyper()}
+
+    def _common_hyper(self) -> dict:
+        return {"decay_biases": self.decay_biases, "clip_norm": self.clip_norm}
 
     def _tmp(self, name, like):
         buf = self._scratch.get(name)
@@ -68,6 +119,8 @@ class Optimizer:
         """Update every parameter in place from ``model.grads``."""
         self.steps += 1
         params, grads = self.model.params, self.model.grads
+        if self.clip_norm is not None:
+            self.last_grad_norm = clip_grad_norm(grads, self.clip_norm, self.model.xp)
         for name, p in params.items():
             self._update(name, p, grads[name])
 
@@ -75,8 +128,9 @@ class Optimizer:
         raise NotImplementedError
 
     def _decayed(self, name, p, g, weight_decay):
-        """``g + weight_decay * p`` (PyTorch's L2 penalty), or ``g`` itself when it is 0."""
-        if not weight_decay:
+        """``g + weight_decay * p`` (the L2 penalty's gradient) for a weight matrix, or
+        ``g`` itself when the decay is 0 or ``name`` is a bias (unless ``decay_biases``)."""
+        if not weight_decay or (not self.decay_biases and not name.startswith("W")):
             return g
         d = self._tmp(name + "/decayed", p)
         self.model.xp.multiply(p, weight_decay, out=d)
@@ -120,8 +174,10 @@ class Optimizer:
     def _set_hyper(self, key, value) -> None:
         if key == "lr":
             self.lr = _check_number("learning rate", value, 0.0, low_open=True)
-        elif key == "nesterov":
+        elif key in ("nesterov", "decay_biases"):
             setattr(self, key, bool(value))
+        elif key == "clip_norm":
+            self.clip_norm = _check_clip_norm(value)
         elif hasattr(self, key):
             setattr(self, key, float(value))
         else:
@@ -137,12 +193,13 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def __init__(self, model, lr: float, weight_decay: float = 0.0):
-        super().__init__(model, lr)
+    def __init__(self, model, lr: float, weight_decay: float = 0.0, decay_biases: bool = False,
+                 clip_norm: float | None = None):
+        super().__init__(model, lr, decay_biases=decay_biases, clip_norm=clip_norm)
         self.weight_decay = _check_number("weight_decay", weight_decay)
 
     def hyperparameters(self) -> dict:
-        return {"lr": self.lr, "weight_decay": self.weight_decay}
+        return {"lr": self.lr, "weight_decay": self.weight_decay, **self._common_hyper()}
 
     def _update(self, name, p, g) -> None:
         d = self._decayed(name, p, g, self.weight_decay)
@@ -158,8 +215,9 @@ class Momentum(Optimizer):
     buffer_names = ("momentum_buffer",)
 
     def __init__(self, model, lr: float, momentum: float = 0.9, nesterov: bool = False,
-                 dampening: float = 0.0, weight_decay: float = 0.0):
-        super().__init__(model, lr)
+                 dampening: float = 0.0, weight_decay: float = 0.0, decay_biases: bool = False,
+                 clip_norm: float | None = None):
+        super().__init__(model, lr, decay_biases=decay_biases, clip_norm=clip_norm)
         self.momentum = _check_number("momentum", momentum, 0.0, low_open=True, high=1.0 + 1e-12)
         self.dampening = _check_number("dampening", dampening, 0.0, high=1.0 + 1e-12)
         self.weight_decay = _check_number("weight_decay", weight_decay)
@@ -171,7 +229,8 @@ class Momentum(Optimizer):
 
     def hyperparameters(self) -> dict:
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
-                "dampening": self.dampening, "weight_decay": self.weight_decay}
+                "dampening": self.dampening, "weight_decay": self.weight_decay,
+                **self._common_hyper()}
 
     def _update(self, name, p, g) -> None:
         xp = self.model.xp
@@ -205,8 +264,9 @@ class Adam(Optimizer):
     buffer_names = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, model, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.0):
-        super().__init__(model, lr)
+                 eps: float = 1e-8, weight_decay: float = 0.0, decay_biases: bool = False,
+                 clip_norm: float | None = None):
+        super().__init__(model, lr, decay_biases=decay_biases, clip_norm=clip_norm)
         self.beta1 = _check_number("beta1", beta1, 0.0, high=1.0)
         self.beta2 = _check_number("beta2", beta2, 0.0, high=1.0)
         self.eps = _check_number("eps", eps, 0.0)
@@ -214,7 +274,7 @@ class Adam(Optimizer):
 
     def hyperparameters(self) -> dict:
         return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
-                "weight_decay": self.weight_decay}
+                "weight_decay": self.weight_decay, **self._common_hyper()}
 
     def _update(self, name, p, g) -> None:
         xp = self.model.xp
@@ -253,7 +313,7 @@ def make_optimizer(name: str, model, lr: float, **options) -> Optimizer:
     """Build the optimizer called ``name`` for ``model`` with learning rate ``lr``.
 
     ``options`` are the optimizer's settings (``momentum``, ``weight_decay``,
-    ``beta1``, ``beta2``, ``eps``, ...); unknown names or settings raise
+    ``decay_biases``, ``clip_norm``, ``beta1``, ``beta2``, ``eps``, ...); unknown names or settings raise
     BackproplabError listing the valid ones.
     """
     if name not in OPTIMIZERS:
@@ -302,6 +362,7 @@ __all__ = [
     "Adam",
     "Momentum",
     "Optimizer",
+    "clip_grad_norm",
     "make_optimizer",
     "optimizer_from_state",
 ]

@@ -2,8 +2,9 @@
 
 :func:`train_step` is what the training loop calls for every batch. With any
 optimizer it is ``model.loss_and_grads(X, y)`` followed by ``optimizer.step()``.
-For plain SGD (no weight decay) it takes a fused path instead: the gradient of
-the logits is scaled by ``-lr`` once, so that every backward product already
+For plain SGD (no weight decay, no gradient clipping) it takes a fused path
+instead: the gradient of the logits is scaled by ``-lr`` once, so that every
+backward product already
 *is* the update, and each weight matrix gets it added in place without a
 separate gradient array pass. The fused path gives the same results as the
 plain one up to float rounding (a test checks it), and leaves ``model.grads``
@@ -18,7 +19,8 @@ from backproplab.tensor.optim import SGD, Optimizer
 
 def can_fuse(optimizer: Optimizer) -> bool:
     """Whether ``train_step`` may use the fused plain-SGD path for ``optimizer``."""
-    return type(optimizer) is SGD and not optimizer.weight_decay
+    return (type(optimizer) is SGD and not optimizer.weight_decay
+            and getattr(optimizer, "clip_norm", None) is None)
 
 
 def train_step(model, optimizer: Optimizer, X, y, check: bool = True, fused: bool | None = None) -> float:
@@ -36,7 +38,7 @@ def train_step(model, optimizer: Optimizer, X, y, check: bool = True, fused: boo
         fused = can_fuse(optimizer)
     elif fused and not can_fuse(optimizer):
         raise BackproplabError(
-            f"the fused path needs plain SGD without weight decay, not {optimizer!r}"
+            f"the fused path needs plain SGD without weight decay or clipping, not {optimizer!r}"
         )
     if not fused:
         loss = model.loss_and_grads(X, y, check=False)
