@@ -207,3 +207,16 @@ def test_empty_folder_is_a_clear_error(tmp_path: Path):
         aggregate_sweep(tmp_path)
     with pytest.raises(BackproplabError, match="does not exist"):
         aggregate_sweep(tmp_path / "nope")
+
+
+def test_results_json_keeps_value_lists_on_one_line(sweep_dir: Path):
+    from backproplab.experiments.aggregate import dumps_results
+
+    res = aggregate_sweep(sweep_dir)
+    text = (sweep_dir / "results.json").read_text()
+    assert json.loads(text) == json.loads(json.dumps(res))
+    assert '"loss_mean": [1.2' in text
+    obj = {"a": [1, 2.5, None, "x"], "b": {"c": [], "d": {}}, "e": [{"f": 1}], "g": 0.1}
+    assert json.loads(dumps_results(obj)) == obj
+    with pytest.raises(ValueError):
+        dumps_results({"x": float("nan")})

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json, atomic_write_text, read_jsonl
+from backproplab.fileio import atomic_write_text, read_jsonl
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
 EPOCH_METRICS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
@@ -222,47 +222,49 @@ def _final(runs: Sequence[RunData]) -> dict[str, Any]:
     return entry
 
 
+def _column(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    """One field of every row as float64; missing or non-numeric values become NaN."""
+    values = [r.get(key) for r in rows]
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.array([v if _finite(v) else np.nan for v in values], dtype=np.float64)
+
+
 def _batch_stats(runs: Sequence[RunData]) -> dict[str, list]:
     """Mean/std of the loss per ``(epoch, step)`` across runs (columnar)."""
     tables = []
     for run in runs:
-        rows = [r for r in run.batches
-                if _finite(r.get("epoch")) and _finite(r.get("step")) and "loss" in r]
-        if rows:
-            key = np.array([(int(r["epoch"]), int(r["step"])) for r in rows], dtype=np.int64)
-            loss = np.array([r["loss"] if _finite(r["loss"]) else np.nan for r in rows],
-                            dtype=np.float64)
-            tables.append((key, loss))
+        if not run.batches:
+            continue
+        epoch, step = _column(run.batches, "epoch"), _column(run.batches, "step")
+        keep = np.isfinite(epoch) & np.isfinite(step) & (step >= 0)
+        if keep.any():
+            tables.append((epoch[keep].astype(np.int64), step[keep].astype(np.int64),
+                           _column(run.batches, "loss")[keep]))
     if not tables:
         return {"epoch": [], "step": [], "n": [], "loss_mean": [], "loss_std": []}
-    keys = np.unique(np.concatenate([k for k, _ in tables]), axis=0)  # sorted (epoch, step)
+    # (epoch, step) -> one integer that sorts the same way
+    width = max(int(s.max()) for _, s, _ in tables) + 1
+    flat = [e * width + s for e, s, _ in tables]
+    keys = np.unique(np.concatenate(flat))
     grid = np.full((len(tables), len(keys)), np.nan)
-    for i, (key, loss) in enumerate(tables):
-        # position of each of this run's (epoch, step) in the union
-        idx = _rows_index(keys, key)
-        grid[i, idx] = loss
-    counts = np.sum(np.isfinite(grid), axis=0)
+    for i, (f, (_, _, loss)) in enumerate(zip(flat, tables)):
+        grid[i, np.searchsorted(keys, f)] = loss
+    finite = np.isfinite(grid)
+    counts = finite.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sums = np.nansum(grid, axis=0)
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-        dev = np.where(np.isfinite(grid), grid - means, 0.0)
-        var = np.where(counts > 1, np.sum(dev * dev, axis=0) / np.maximum(counts - 1, 1), np.nan)
+        means = np.where(counts > 0, np.where(finite, grid, 0.0).sum(axis=0) / counts, np.nan)
+        dev = np.where(finite, grid - means, 0.0)
+        var = np.where(counts > 1, (dev * dev).sum(axis=0) / (counts - 1), np.nan)
     stds = np.sqrt(var)
     return {
-        "epoch": keys[:, 0].tolist(),
-        "step": keys[:, 1].tolist(),
+        "epoch": (keys // width).tolist(),
+        "step": (keys % width).tolist(),
         "n": counts.astype(int).tolist(),
-        "loss_mean": [_num(x) for x in means.tolist()],
-        "loss_std": [_num(x) for x in stds.tolist()],
+        "loss_mean": [x if math.isfinite(x) else None for x in means.tolist()],
+        "loss_std": [x if math.isfinite(x) else None for x in stds.tolist()],
     }
-
-
-def _rows_index(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Index of every row of ``rows`` in the lexicographically sorted unique ``keys``."""
-    width = int(max(keys[:, 1].max(), rows[:, 1].max())) + 1
-    flat_keys = keys[:, 0] * width + keys[:, 1]
-    flat_rows = rows[:, 0] * width + rows[:, 1]
-    return np.searchsorted(flat_keys, flat_rows)
 
 
 def aggregate_runs(runs: Sequence[RunData], *, sweep: Mapping | None = None,
@@ -392,7 +394,26 @@ def write_results(sweep_dir: str | Path, results: Mapping[str, Any]) -> Path:
     root = Path(sweep_dir)
     atomic_write_text(root / "results.csv", epochs_csv(results))
     atomic_write_text(root / "results_batches.csv", batches_csv(results))
-    return atomic_write_json(root / "results.json", results)
+    return atomic_write_text(root / "results.json", dumps_results(results) + "\n")
+
+
+def dumps_results(obj: Any, indent: int = 2, _level: int = 0) -> str:
+    """JSON like ``json.dumps(obj, indent=2)``, except that a list of plain
+    values (the per-batch columns: hundreds of thousands of numbers) stays on
+    one line, which keeps ``results.json`` several times smaller."""
+    pad, inner = " " * (indent * _level), " " * (indent * (_level + 1))
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k))}: {dumps_results(v, indent, _level + 1)}"
+                 for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, (list, tuple)):
+        if all(not isinstance(v, (dict, list, tuple)) for v in obj):
+            return json.dumps(list(obj), allow_nan=False)
+        return "[\n" + ",\n".join(inner + dumps_results(v, indent, _level + 1)
+                                   for v in obj) + "\n" + pad + "]"
+    return json.dumps(obj, allow_nan=False)
 
 
 def _pm(stat: Mapping[str, Any] | None, digits: int = 4) -> str:
