@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 #: Training options that take a single value in a sweep: a path (commas are
 #: legal in it) and a machine setting (it does not change the results).
@@ -258,6 +259,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.json:
         print(json.dumps(outcome.to_dict()))
+    elif args.quiet:
+        print(outcome.results_path)  # like train --quiet: only where the result is
     return 1 if outcome.failed else 0
 
 
@@ -271,15 +274,14 @@ def _aggregate_only(args: argparse.Namespace) -> int:
             f"--aggregate-only reads the run folders in --out; drop "
             f"{', '.join(extra + (['--overwrite'] if args.overwrite else []))}")
     results = aggregate_sweep(args.out, write=True)
-    if not args.quiet:
-        _print_table(results)
-    from pathlib import Path
-
     path = Path(args.out) / "results.json"
     counts = results["counts"]
     if not args.quiet:
+        _print_table(results)
         print(f"aggregated {counts['ok']} finished trial(s) into {len(results['groups'])} "
               f"group(s); results: {path}")
+    elif not args.json:
+        print(path)
     if args.json:
         print(json.dumps({"sweep_dir": results["sweep_dir"], "trials": len(results["trials"]),
                           "ok": counts["ok"], "failed": counts["failed"],
