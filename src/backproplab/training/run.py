@@ -343,9 +343,22 @@ def _summarize(metrics: list[dict], cfg: TrainConfig, out: Path, eval_split: str
     return summary
 
 
+def load_run_dataset(config: TrainConfig):
+    """The :class:`~backproplab.data.Dataset` a run with ``config`` trains on
+    (the data options of the resolved config, exactly as :func:`run_training`
+    loads them). Executors that load the data once for many runs use this."""
+    from backproplab.data import load_dataset
+
+    cfg = config.resolved()
+    return load_dataset(
+        cfg.dataset, final=cfg.final, val_size=cfg.val_size, limit=cfg.limit,
+        data_dir=cfg.data_dir, normalize=cfg.normalize, dtype=np.dtype(cfg.dtype),
+        seed=cfg.data_seed)
+
+
 def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
                  resume: bool = False, overwrite: bool = False,
-                 progress: str | Progress = "auto") -> dict:
+                 progress: str | Progress = "auto", dataset=None) -> dict:
     """Train as ``config`` says, writing the run folder ``out_dir``; returns the summary.
 
     A folder that already holds a run is refused unless ``resume`` (continue it
@@ -353,14 +366,14 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     one, and only ``epochs``, ``threads`` and ``data_dir`` may differ) or
     ``overwrite`` (remove its run files first). ``progress`` is ``"auto"``,
     ``"plain"``, ``"quiet"`` or a :class:`~backproplab.training.progress.Progress`.
+    ``dataset``: the already loaded data (what :func:`load_run_dataset` returns
+    for this config), e.g. shared by many runs; by default the run loads it.
 
     Raises :class:`BackproplabError` for bad options or folders and
     :class:`DivergenceError` when the loss or weights become non-finite (the last
     good checkpoint stays in place).
     """
     from threadpoolctl import threadpool_limits
-
-    from backproplab.data import load_dataset
 
     t_start = time.perf_counter()
     if resume and overwrite:
@@ -383,10 +396,12 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
 
     sleep = float(os.environ.get(BATCH_SLEEP_ENV, "0") or 0)
     with threadpool_limits(limits=cfg.threads):
-        dataset = load_dataset(
-            cfg.dataset, final=cfg.final, val_size=cfg.val_size, limit=cfg.limit,
-            data_dir=cfg.data_dir, normalize=cfg.normalize, dtype=np.dtype(cfg.dtype),
-            seed=cfg.data_seed)
+        if dataset is None:
+            dataset = load_run_dataset(cfg)
+        elif dataset.name != cfg.dataset:
+            raise BackproplabError(
+                f"the dataset given to the run is {dataset.name!r} but its config asks for "
+                f"{cfg.dataset!r}; pass the data the config describes (or none)")
         display.message(_describe(dataset, cfg))
         engine = _ENGINES[cfg.engine](cfg, dataset)
         init_ss, shuffle_rng = _seeds(cfg.seed)
