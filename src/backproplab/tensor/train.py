@@ -9,11 +9,19 @@ backward product already
 separate gradient array pass. The fused path gives the same results as the
 plain one up to float rounding (a test checks it), and leaves ``model.grads``
 unspecified; call ``loss_and_grads`` when you need the gradients themselves.
+
+On the CPU the weight update is one BLAS call (gemm with beta = 1 into the
+weights, through :mod:`backproplab.tensor.blas`, on NumPy's own OpenBLAS), and a
+step on more than :data:`FUSED_CHUNK_ROWS` examples (a full batch) runs in
+chunks, so that its buffers stay small.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from backproplab.errors import BackproplabError
+from backproplab.tensor import blas
 from backproplab.tensor.optim import SGD, Optimizer
 
 
@@ -49,6 +57,12 @@ def train_step(model, optimizer: Optimizer, X, y, check: bool = True, fused: boo
     return loss
 
 
+#: A fused step on more rows than this (on the CPU) runs in chunks of this many rows:
+#: the update is accumulated chunk by chunk and applied once at the end, so a
+#: full-batch step needs activation buffers for one chunk, not for the whole set.
+FUSED_CHUNK_ROWS = 8192
+
+
 def _update_buffers(model) -> list:
     bufs = getattr(model, "_update_bufs", None)
     if bufs is None or len(bufs) != len(model.layers):
@@ -56,17 +70,39 @@ def _update_buffers(model) -> list:
     return bufs
 
 
+def _add_product(xp, A, dY, C, buf, first: bool = False) -> None:
+    """``C += A.T @ dY`` (``C = A.T @ dY`` when ``first``): one BLAS call where possible.
+
+    The direct call (:mod:`backproplab.tensor.blas`, gemm with beta = 1) reads
+    and writes ``C`` once; otherwise the product goes into ``buf`` and is added.
+    """
+    if xp is np and blas.gemm(A, dY, C, 1.0, 0.0 if first else 1.0, trans_a=True):
+        return
+    if first:
+        xp.matmul(A.T, dY, out=C)
+    else:
+        xp.matmul(A.T, dY, out=buf)
+        C += buf
+
+
+def _logits_direction(model, ws, logits, y, scale):
+    """Loss of the batch, and ``scale * (softmax - onehot(y))`` written over ``logits``."""
+    loss, probs = model.loss_fn.forward(logits, y, probs_out=logits)
+    probs[ws.rows, y] -= 1.0
+    probs *= scale
+    return loss, probs
+
+
 def _fused_sgd_step(model, lr: float, X, y) -> float:
     """Forward, backward and ``p -= lr * grad`` for every parameter, fused."""
     xp = model.xp
     n = X.shape[0]
+    if xp is np and n > FUSED_CHUNK_ROWS:
+        return _fused_sgd_step_chunked(model, lr, X, y, FUSED_CHUNK_ROWS)
     ws = model._workspace(n)
     logits = model._forward(X, ws)
-    loss, probs = model.loss_fn.forward(logits, y, probs_out=logits)
     # dY = -lr * (probs - onehot(y)) / n: the update direction of the logits' layer
-    probs[ws.rows, y] -= 1.0
-    probs *= -lr / n
-    dY = probs
+    loss, dY = _logits_direction(model, ws, logits, y, -lr / n)
     ups = _update_buffers(model)
     act = model.act
     for i in range(len(model.layers) - 1, -1, -1):
@@ -74,10 +110,45 @@ def _fused_sgd_step(model, lr: float, X, y) -> float:
         H_in = X if i == 0 else ws.out[i - 1]
         if i:  # gradient for the layer below, from the weights *before* this update
             dH = xp.matmul(dY, layer.W.T, out=ws.grad[i - 1])
-        xp.matmul(H_in.T, dY, out=ups[i])
-        layer.W += ups[i]
+        _add_product(xp, H_in, dY, layer.W, ups[i])
         dY.sum(axis=0, out=layer.db)
         layer.b += layer.db
         if i:
             dY = act.backward(dH, ws.out[i - 1], out=dH, tmp=ws.tmp[i - 1])
     return loss
+
+
+def _fused_sgd_step_chunked(model, lr: float, X, y, rows: int) -> float:
+    """The fused step over ``rows`` examples at a time, the update applied once at the end.
+
+    Every chunk's forward and backward pass sees the weights from before the
+    step, so the result equals the one-pass step up to float rounding (the
+    sums over examples are taken in a different order).
+    """
+    xp = model.xp
+    n = X.shape[0]
+    scale = -lr / n
+    ups = _update_buffers(model)
+    db_sums = [xp.zeros_like(layer.b) for layer in model.layers]
+    act = model.act
+    total = 0.0
+    for s in range(0, n, rows):
+        Xc, yc = X[s:s + rows], y[s:s + rows]
+        k = Xc.shape[0]
+        ws = model._workspace(k)
+        logits = model._forward(Xc, ws)
+        loss, dY = _logits_direction(model, ws, logits, yc, scale)
+        total += loss * k
+        for i in range(len(model.layers) - 1, -1, -1):
+            layer = model.layers[i]
+            H_in = Xc if i == 0 else ws.out[i - 1]
+            if i:
+                dH = xp.matmul(dY, layer.W.T, out=ws.grad[i - 1])
+            _add_product(xp, H_in, dY, ups[i], layer.dW, first=s == 0)
+            db_sums[i] += dY.sum(axis=0)
+            if i:
+                dY = act.backward(dH, ws.out[i - 1], out=dH, tmp=ws.tmp[i - 1])
+    for layer, up, db in zip(model.layers, ups, db_sums):
+        layer.W += up
+        layer.b += db
+    return total / n
