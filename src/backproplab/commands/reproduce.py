@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true",
                    help="fewer epochs, seeds and training examples: a few minutes on 2 cores")
     p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
-                   help="at most N training examples per run (default: all; 10000 with "
+                   help="at most N training examples per run (default: all; 20000 with "
                         "--quick)")
     p.add_argument("--only", action="append", default=None, metavar="NAME[,NAME]",
                    help="run only these presets (and those they need); repeatable")

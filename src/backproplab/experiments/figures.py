@@ -421,7 +421,10 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
         if axis == "epoch":
             ax.xaxis.get_major_locator().set_params(integer=True)
         if axis in log_x:
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for ax in flat[len(panels):]:

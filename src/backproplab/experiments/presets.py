@@ -32,7 +32,7 @@ from backproplab.errors import BackproplabError
 #: The study's Q7 setting: batch 16, lr 0.01, 5 epochs (SPEC.md).
 STUDY = {"batch_size": 16, "lr": 0.01, "epochs": 5}
 #: Training examples per run in ``--quick`` mode (image presets and q4-synth).
-QUICK_LIMIT = 10_000
+QUICK_LIMIT = 20_000
 #: The learning rates of Q7 (3).
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03)
 #: The batch sizes of the batch-size comparison.

@@ -1,0 +1,281 @@
+"""``backproplab reproduce``: the whole study end to end, resume, overwrite safety,
+the dataset choice, a failing run.
+
+The end-to-end test runs on Debian's Fashion-MNIST (installed by ``.ci/run``) with
+``--quick --limit`` so that it takes well under a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from backproplab.data.catalog import Location
+from backproplab.errors import BackproplabError
+from backproplab.experiments import reproduce as R
+from backproplab.experiments.report import FIGURES, SECTIONS
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+needs_fashion = pytest.mark.skipif(
+    not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's Fashion-MNIST (/usr/share/datasets/fashion-mnist) is not installed")
+
+
+def run_cli(*args, env=None):
+    from tests.conftest import run_subprocess
+
+    return run_subprocess("reproduce", *args, timeout=600, env=env)
+
+
+def check_report(out: Path, *, figures: set[str]) -> tuple[str, str]:
+    md = (out / "report.md").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for title in SECTIONS:
+        assert f"## {title}" in md, f"report.md lacks the section {title!r}"
+        assert ">" + title.replace("&", "&amp;") + "</h2>" in page, f"report.html lacks {title!r}"
+    # the html is self-contained: every figure embedded, none linked
+    assert page.count('src="data:image/png;base64,') == len(figures)
+    assert 'src="figures/' not in page
+    for key in figures:
+        png = out / "figures" / FIGURES[key]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+        assert f"](figures/{FIGURES[key]})" in md
+    checks = json.loads((out / "checks.json").read_text())
+    errors = {k: v["error"] for k, v in checks.items() if isinstance(v, dict) and "error" in v}
+    assert not errors, errors
+    assert "figure not drawn" not in md
+    return md, page
+
+
+@pytest.fixture(scope="module")
+def fashion_repro(tmp_path_factory):
+    if not (FASHION / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Debian's Fashion-MNIST is not installed")
+    out = tmp_path_factory.mktemp("repro") / "out"
+    r = run_cli("--quick", "--dataset", "fashion-mnist", "--limit", "600", "--workers", "2",
+                "--out", out)
+    return out, r
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_reproduce_quick_fashion_end_to_end(fashion_repro):
+    out, r = fashion_repro
+    assert r.returncode == 0, r.stderr[-3000:]
+    # the last line is the path of the report
+    assert r.stdout.strip().splitlines()[-1] == str(out / "report.md")
+    md, _ = check_report(out, figures=set(FIGURES))
+    # Fashion-MNIST: the report says the original numbers are not comparable
+    assert "not directly comparable" in md and "Fashion-MNIST" in md
+    # every row of the original's table is set beside a measured number
+    for original in ("0.0596", "0.394", "0.838", "0.954", "0.9512", "0.9422", "0.9428"):
+        assert original in md.split("## Q1")[0], original
+    manifest = json.loads((out / "reproduce.json").read_text())
+    assert manifest["settings"]["dataset"] == "fashion-mnist" and manifest["quick"]
+    assert manifest["failed_trials"] == [] and manifest["figure_errors"] == {}
+    choice = manifest["final_choice"]
+    final_cfg = json.loads(next((out / "presets" / "final").glob("seed=0/config.json"))
+                           .read_text())
+    assert (final_cfg["lr"], final_cfg["batch_size"]) == (choice["lr"], choice["batch_size"])
+    assert final_cfg["final"] is True
+    assert f"lr {choice['lr']:g}, batch {choice['batch_size']}" in md
+    for name in ("learning-rates", "batch-sizes", "seeds", "final", "q4-synth"):
+        assert (out / "presets" / name / "results.json").is_file()
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_identical_runs_are_trained_once_and_copied(fashion_repro):
+    out, _ = fashion_repro
+    presets = out / "presets"
+    copies = [p for p in presets.glob("*/*/summary.json")
+              if "copied_from" in json.loads(p.read_text())]
+    # the study setting (batch 16, lr 0.01) appears in 5 presets: trained once per seed
+    assert len(copies) >= 4
+    for summary_path in copies:
+        summary = json.loads(summary_path.read_text())
+        src = Path(summary["copied_from"])
+        assert summary["run_dir"] == str(summary_path.parent)
+        assert (src / "metrics.jsonl").read_bytes() == \
+            (summary_path.parent / "metrics.jsonl").read_bytes()
+        assert (src / "model.npz").read_bytes() == (summary_path.parent / "model.npz").read_bytes()
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_rerun_resumes_and_changed_settings_are_refused(fashion_repro):
+    out, _ = fashion_repro
+    model = out / "presets" / "seeds" / "seed=1" / "model.npz"
+    before = model.stat().st_mtime_ns
+    r = run_cli("--quick", "--dataset", "fashion-mnist", "--limit", "600", "--workers", "2",
+                "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "0 to run" in r.stdout and "finished earlier" in r.stdout
+    assert model.stat().st_mtime_ns == before  # not trained again
+    r = run_cli("--quick", "--dataset", "fashion-mnist", "--limit", "700", "--out", out)
+    assert r.returncode == 2
+    assert "other settings" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_reproduce_synthetic_only(tmp_path, cli):
+    out = tmp_path / "synth"
+    r = cli("reproduce", "--dataset", "synth", "--quick", "--limit", "400", "--workers", "1",
+            "--out", out)
+    assert r.status == 0, r.err
+    assert r.out.strip().splitlines()[-1] == str(out / "report.md")
+    md, _ = check_report(out, figures={"q4_train_val", "q4_batch_loss", "q4_boundary"})
+    assert "Only the synthetic parts ran" in md
+    assert md.count("Not run: this reproduction ran on the synthetic data only") == 8
+    assert sorted(p.name for p in (out / "presets").iterdir()) == ["q4-synth"]
+
+
+def test_a_failing_run_is_reported_and_the_rest_finishes(tmp_path, cli, monkeypatch):
+    from backproplab import training
+    from backproplab.errors import DivergenceError
+
+    real = training.run_training
+
+    def diverging_seed_1(config, out_dir, **kw):  # --workers 1 runs trials in this process
+        if config.seed == 1:
+            raise DivergenceError("training diverged in epoch 1 at example 7 (test)")
+        return real(config, out_dir, **kw)
+
+    monkeypatch.setattr(training, "run_training", diverging_seed_1)
+    out = tmp_path / "fail"
+    r = cli("reproduce", "--dataset", "synth", "--only", "q4-synth", "--quick", "--limit",
+            "300", "--workers", "1", "--out", out, "--quiet")
+    assert r.status == 1
+    assert r.out.strip().splitlines() == [str(out / "report.md")]  # --quiet: the path only
+    manifest = json.loads((out / "reproduce.json").read_text())
+    assert manifest["failed_trials"] == ["q4-synth/seed=1"]
+    assert (out / "presets" / "q4-synth" / "seed=1" / "error.txt").is_file()
+    assert (out / "presets" / "q4-synth" / "seed=0" / "summary.json").is_file()
+    md = (out / "report.md").read_text()
+    assert "**Failed runs**: q4-synth/seed=1" in md
+    assert "DivergenceError" in (out / "presets" / "q4-synth" / "seed=1" / "error.txt").read_text()
+    # the fixed run is picked up on the next call, the finished one is kept
+    monkeypatch.setattr(training, "run_training", real)
+    r = cli("reproduce", "--dataset", "synth", "--only", "q4-synth", "--quick", "--limit",
+            "300", "--workers", "1", "--out", out)
+    assert r.status == 0, r.err
+    assert "1 finished earlier" in r.out
+    assert json.loads((out / "reproduce.json").read_text())["failed_trials"] == []
+
+
+# ---------------------------------------------------------------------------
+# the output folder
+
+
+SETTINGS = {"dataset": "synth", "quick": True, "limit": None, "data_dir": None}
+
+
+def test_prepare_out_refuses_a_folder_that_is_not_a_reproduction(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    for overwrite in (False, True):
+        with pytest.raises(BackproplabError, match="holds no reproduction"):
+            R.prepare_out(out, SETTINGS, overwrite)
+    assert (out / "thesis.tex").read_text() == "precious"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BackproplabError, match="is a file"):
+        R.prepare_out(tmp_path / "file", SETTINGS, False)
+
+
+def test_overwrite_removes_only_what_a_reproduction_wrote(tmp_path):
+    out = tmp_path / "out"
+    assert R.prepare_out(out, SETTINGS, False) is None and out.is_dir()
+    (out / R.MANIFEST).write_text(json.dumps({"kind": "backproplab-reproduce",
+                                              "settings": SETTINGS}))
+    for name in ("presets/q4-synth/seed=0", "figures"):
+        (out / name).mkdir(parents=True)
+    (out / "report.md").write_text("old")
+    (out / "notes.txt").write_text("mine")
+    (tmp_path / "sibling.txt").write_text("outside")
+    # same settings, no overwrite: resume (the earlier manifest comes back)
+    assert R.prepare_out(out, SETTINGS, False)["settings"] == SETTINGS
+    with pytest.raises(BackproplabError, match="other settings.*--overwrite"):
+        R.prepare_out(out, {**SETTINGS, "quick": False}, False)
+    assert R.prepare_out(out, {**SETTINGS, "quick": False}, True) is None
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert (tmp_path / "sibling.txt").read_text() == "outside"
+
+
+def test_overwrite_does_not_follow_symlinks(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / R.MANIFEST).write_text(json.dumps({"kind": "backproplab-reproduce",
+                                              "settings": SETTINGS}))
+    os.symlink(outside, out / "figures")
+    R.prepare_out(out, SETTINGS, True)
+    assert not (out / "figures").exists()
+    assert (outside / "keep.txt").read_text() == "keep"
+
+
+# ---------------------------------------------------------------------------
+# which dataset
+
+
+def _fake_locate(available):
+    def locate(spec, data_dir=None):
+        name = spec if isinstance(spec, str) else spec.name
+        if name in available:
+            return Location(name, "system", Path(f"/data/{name}"), {})
+        return None
+    return locate
+
+
+def test_pick_dataset_prefers_mnist_then_fashion_then_synth(monkeypatch):
+    from backproplab.data import catalog
+
+    monkeypatch.setattr(catalog, "locate", _fake_locate({"mnist", "fashion-mnist"}))
+    name, why = R.pick_dataset(None)
+    assert name == "mnist" and "/data/mnist" in why
+    monkeypatch.setattr(catalog, "locate", _fake_locate({"fashion-mnist"}))
+    name, why = R.pick_dataset(None)
+    assert name == "fashion-mnist" and "MNIST is not on this machine" in why
+    monkeypatch.setattr(catalog, "locate", _fake_locate(set()))
+    name, why = R.pick_dataset(None)
+    assert name == "synth" and "synthetic parts" in why and "data download mnist" in why
+
+
+def test_pick_dataset_explicit(monkeypatch):
+    from backproplab.data import catalog
+
+    monkeypatch.setattr(catalog, "locate", _fake_locate({"fashion-mnist"}))
+    assert R.pick_dataset("fashion-mnist")[0] == "fashion-mnist"
+    assert R.pick_dataset("synth")[0] == "synth"
+    with pytest.raises(BackproplabError, match="unknown dataset"):
+        R.pick_dataset("cifar")
+
+
+def test_explicit_missing_dataset_with_downloads_off_is_a_clear_error(monkeypatch, cli,
+                                                                       tmp_path):
+    from backproplab.data import catalog, mnist
+
+    monkeypatch.setattr(catalog, "locate", _fake_locate(set()))
+    monkeypatch.setattr(mnist, "locate", _fake_locate(set()))
+    monkeypatch.setenv("BACKPROPLAB_OFFLINE", "1")
+    out = tmp_path / "never"
+    r = cli("reproduce", "--dataset", "mnist", "--quick", "--out", out)
+    assert r.status == 2 and "mnist" in r.err and "Traceback" not in r.err
+    assert not out.exists()  # nothing written before the inputs were checked
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.undo()
+    r = cli("reproduce", "--dataset", "fashion-mnist", "--data-dir", empty, "--out", out)
+    assert r.status == 2 and "--data-dir" in r.err and not out.exists()
+
+
+def test_bad_options_exit_2(cli, tmp_path):
+    r = cli("reproduce", "--limit", "0", "--out", tmp_path / "x")
+    assert r.status == 2
+    r = cli("reproduce", "--dataset", "synth", "--only", "seeds", "--out", tmp_path / "y")
+    assert r.status == 2 and "MNIST or Fashion-MNIST" in r.err
+    assert not (tmp_path / "y").exists()
