@@ -419,7 +419,8 @@ def _inline(text: str) -> str:
         s = html.escape(part, quote=False)
         s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
         s = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)",
-                   lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>', s)
+                   lambda m: f'<a href="{html.escape(html.unescape(m.group(2)))}">'
+                             f"{m.group(1)}</a>", s)
         out.append(s)
     return "".join(out)
 

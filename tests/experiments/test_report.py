@@ -1,0 +1,129 @@
+"""The report: its document model (Markdown and self-contained HTML), the sections
+it always has, and how it says what did not run."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+from backproplab.experiments import report as rep
+from backproplab.experiments.reproduce import MANIFEST
+
+# a 1x1 PNG
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+
+class _Balance(HTMLParser):
+    """Checks that every opened element (except void ones) is closed in order."""
+
+    VOID = frozenset({"meta", "img", "br", "hr", "link"})
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
+        else:
+            self.stack.pop()
+
+
+def assert_well_formed(page: str) -> None:
+    parser = _Balance()
+    parser.feed(page)
+    assert not parser.errors, parser.errors[:3]
+    assert parser.stack == [], parser.stack
+
+
+def test_doc_renders_markdown_and_self_contained_html(tmp_path):
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "a.png").write_bytes(PNG)
+    doc = rep.Doc("Title <&>")
+    doc.h(2, "Section one")
+    doc.p("Text with `x < y` code, **bold** and a [link](https://example.org/a?b=1&c=2).")
+    doc.note("A <note>.")
+    doc.ul(["one", "two | three"])
+    doc.code("print(1 < 2)")
+    doc.table(["a", "b|c"], [[1, "x|y"]], caption="cap")
+    doc.figure("figures/a.png", "A figure")
+    doc.figure(None, "Missing figure", "no runs")
+    md = doc.markdown()
+    assert md.startswith("# Title <&>\n")
+    assert "## Section one" in md and "| 1 | x\\|y |" in md
+    assert "![A figure](figures/a.png)" in md and "figure not drawn: no runs" in md
+    page = doc.html(tmp_path)
+    assert_well_formed(page)
+    assert "<code>x &lt; y</code>" in page and "<strong>bold</strong>" in page
+    assert '<a href="https://example.org/a?b=1&amp;c=2">link</a>' in page
+    assert "A &lt;note&gt;." in page and "Title &lt;&amp;&gt;" in page
+    assert f'src="data:image/png;base64,{base64.b64encode(PNG).decode()}"' in page
+    assert 'href="#section-one"' in page  # table of contents
+
+
+def test_a_report_without_runs_still_answers_what_needs_no_data(tmp_path):
+    """Only the manifest and the live checks: every section is there, Q1-Q3 and
+    Q5-Q6 are answered, and the experiments say why they did not run."""
+    out = tmp_path / "repro"
+    out.mkdir()
+    (out / MANIFEST).write_text(json.dumps({
+        "kind": "backproplab-reproduce", "settings": {"dataset": "synth"}, "quick": True,
+        "dataset_note": "no image dataset here", "presets": {}}))
+    status = rep.make_checks(out, "synth")
+    assert set(status) == {"derivatives", "worked_example", "engines", "vectorization"}
+    assert all(v == "ok" for v in status.values()), status
+    figures, errors = rep.make_figures(out)
+    assert figures == {} and errors == {}
+    md, page = rep.write_report(out)
+    text = md.read_text()
+    for title in rep.SECTIONS:
+        assert f"## {title}" in text
+    assert_well_formed(page.read_text())
+    # the worked example's values, computed live
+    assert "0.44039853898894116" in text and "0.8807970779778823" in text
+    assert "[-0.0596, 0.0596]" in text and "exactly the original's number" in text
+    assert text.count("Not run: this reproduction ran on the synthetic data only") == 8
+    assert "Not run: it was not selected (`--only`). Run `backproplab reproduce --only " \
+           "q4-synth`" in text
+    summary = text.split("## Q1")[0]
+    assert "Q3 third row of dl/dV" in summary and "mistyped weight" in summary
+
+
+def test_failed_figures_and_checks_are_shown_not_hidden(tmp_path, monkeypatch):
+    out = tmp_path / "repro"
+    out.mkdir()
+    (out / MANIFEST).write_text(json.dumps({
+        "kind": "backproplab-reproduce", "settings": {"dataset": "synth"}, "quick": True,
+        "figures": {}, "figure_errors": {"q4_boundary": "ValueError: broken"}}))
+    from backproplab.experiments import checks
+
+    def broken():
+        raise RuntimeError("worked example exploded")
+
+    monkeypatch.setattr(checks, "worked_example", broken)
+    status = rep.make_checks(out)
+    assert "exploded" in status["worked_example"]
+    md, _ = rep.write_report(out)
+    text = md.read_text()
+    assert "The worked_example check failed: RuntimeError: worked example exploded" in text
+
+
+def test_figure_keys_have_distinct_files():
+    assert len(set(rep.FIGURES.values())) == len(rep.FIGURES)
+    assert all(name.endswith(".png") for name in rep.FIGURES.values())
+
+
+def test_report_links_the_derivations_document(tmp_path):
+    link = rep._derivations_link(tmp_path)
+    src = Path(rep.__file__).resolve().parents[3] / "docs" / "derivations.md"
+    if src.is_file():
+        target = link.split("](")[1].rstrip(")")
+        assert (tmp_path / target).resolve() == src
