@@ -88,8 +88,6 @@ def test_bad_specs_are_clear_errors(grid, seeds, match):
 def test_make_executor():
     assert isinstance(make_executor("local", 3), LocalExecutor)
     assert make_executor("local", 3).workers == 3
-    with pytest.raises(BackproplabError, match="not available yet"):
-        make_executor("ray", 2)
     with pytest.raises(BackproplabError, match="unknown executor"):
         make_executor("slurm", 2)
     with pytest.raises(BackproplabError, match="--workers"):

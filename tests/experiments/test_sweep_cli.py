@@ -81,7 +81,6 @@ def test_hidden_alternatives_use_semicolons_or_repeated_flags(cli, tmp_path):
     (("--activation", "sigmoid,swish"), "unknown activation 'swish'"),
     (("--workers", "0"), "--workers must be a positive integer"),
     (("--executor", "slurm"), "unknown executor 'slurm'"),
-    (("--executor", "ray"), "ray executor is not available yet"),
 ])
 def test_bad_input_is_one_sentence_and_status_2(cli, tmp_path, args, message):
     out = tmp_path / "never"
