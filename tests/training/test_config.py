@@ -19,9 +19,11 @@ def test_defaults_resolve_to_concrete_values():
     assert cfg.lr == 0.1 and cfg.batch_size == 16 and cfg.dtype == "float32"
     assert cfg.normalize == "standardize" and cfg.init_std == 1.0
     assert isinstance(cfg.threads, int) and cfg.threads >= 1
-    # nothing left at None except the options that mean "not given"
+    # nothing left at None except the options that mean "not given" (clip_norm: no
+    # clipping; lr_gamma: only the step and exponential schedules have one)
     left = {k for k, v in cfg.to_dict().items() if v is None}
-    assert left <= {"data_dir", "limit"}
+    assert left <= {"data_dir", "limit", "clip_norm", "lr_gamma"}
+    assert TrainConfig(lr_schedule="step").resolved().lr_gamma == 0.1
 
 
 def test_scalar_defaults_come_from_the_scalar_engine():

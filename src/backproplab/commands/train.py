@@ -48,6 +48,30 @@ _OPTIONS = (
     ("--beta1", "beta1", {"type": float, "help": "Adam (default 0.9)"}),
     ("--beta2", "beta2", {"type": float, "help": "Adam (default 0.999)"}),
     ("--eps", "eps", {"type": float, "help": "Adam (default 1e-8)"}),
+    ("--weight-decay", "weight_decay", {"type": float, "metavar": "X",
+                                        "help": "L2 weight decay of the weights, not the biases: "
+                                                "adds (X/2)*||W||^2 to the loss (default 0)"}),
+    ("--clip-norm", "clip_norm", {"type": float, "metavar": "X",
+                                  "help": "clip the gradients to a global L2 norm of X before "
+                                          "each update (default: off)"}),
+    # learning-rate schedule
+    ("--lr-schedule", "lr_schedule", {"metavar": "NAME",
+                                      "help": "constant (default) | step | exponential | cosine | "
+                                              "invscaling | plateau (see docs/training.md)"}),
+    ("--lr-step-size", "lr_step_size", {"type": int, "metavar": "N",
+                                        "help": "step: epochs between two drops (default 10)"}),
+    ("--lr-gamma", "lr_gamma", {"type": float, "metavar": "X",
+                                "help": "step/exponential: factor in (0, 1] (default 0.1 / 0.9)"}),
+    ("--lr-min", "lr_min", {"type": float, "metavar": "X",
+                            "help": "cosine: the rate it anneals towards (default 0)"}),
+    ("--lr-power", "lr_power", {"type": float, "metavar": "X",
+                                "help": "invscaling: lr / (t + 1)^X, t = examples seen "
+                                        "(default 0.5)"}),
+    ("--lr-patience", "lr_patience", {"type": int, "metavar": "N",
+                                      "help": "plateau: epochs without a lower training loss "
+                                              "(more than N divide the rate by 5; default 10)"}),
+    ("--lr-tol", "lr_tol", {"type": float, "metavar": "X",
+                            "help": "plateau: decrease that counts as lower (default 1e-4)"}),
     # loop
     ("--batch-size", "batch_size", {"metavar": "N|full",
                                     "help": "examples per step, or 'full' (default: tensor 16, "
@@ -57,6 +81,15 @@ _OPTIONS = (
                         "help": "seed of the initial weights and batch order (default 0)"}),
     ("--data-seed", "data_seed", {"type": int,
                                   "help": "seed of the synthetic points (default 0, the study's)"}),
+    # early stopping (with --early-stopping)
+    ("--patience", "patience", {"type": int, "metavar": "N",
+                                "help": "early stopping: stop after N epochs without "
+                                        "improvement (default 5)"}),
+    ("--min-delta", "min_delta", {"type": float, "metavar": "X",
+                                  "help": "early stopping: smallest change that counts as "
+                                          "improvement (default 0)"}),
+    ("--monitor", "monitor", {"metavar": "NAME",
+                              "help": "early stopping: eval_loss (default) | eval_accuracy"}),
     # machine
     ("--threads", "threads", {"type": int,
                               "help": "BLAS threads (default: all cores)"}),
@@ -64,6 +97,13 @@ _OPTIONS = (
 )
 #: The training options, public for the commands that reuse them (``sweep``).
 RUN_OPTIONS = _OPTIONS
+#: Training options that are on/off flags without a value: (flag, config field, help).
+RUN_FLAGS = (
+    ("--early-stopping", "early_stopping",
+     "stop when the validation metric (--monitor) has not improved for --patience epochs"),
+    ("--restore-best", "restore_best",
+     "with --early-stopping: end with the weights of the best epoch"),
+)
 
 
 def register(subparsers) -> None:
@@ -84,6 +124,9 @@ def register(subparsers) -> None:
         p.add_argument(flag, dest=dest, default=None, **kw)
     p.add_argument("--final", dest="final", action="store_const", const=True, default=None,
                    help="train on the full training set and evaluate on the test set")
+    for flag, dest, text in RUN_FLAGS:
+        p.add_argument(flag, dest=dest, action="store_const", const=True, default=None,
+                       help=text)
     p.add_argument("--out", metavar="DIR",
                    help="run folder (default: a new folder under runs/)")
     p.add_argument("--resume", action="store_true",
@@ -151,6 +194,9 @@ def _overrides(args: argparse.Namespace) -> dict:
         out[dest] = value
     if args.final is not None:
         out["final"] = True
+    for _flag, dest, _text in RUN_FLAGS:
+        if getattr(args, dest, None) is not None:
+            out[dest] = True
     if "hidden" in out:
         out["hidden"] = parse_hidden(out["hidden"])
     if "batch_size" in out:
@@ -188,6 +234,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{summary['eval_split']} accuracy {summary['eval_accuracy']:.4f}, "
               f"loss {summary['eval_loss']:.4f} after {summary['epochs']} epochs "
               f"({summary['seconds']:.1f} s)")
+        reason = summary.get("stopped_reason")
+        if reason in ("early_stopping", "lr_plateau"):
+            why = ("early stopping" if reason == "early_stopping"
+                   else "the plateau schedule's rate reached its minimum")
+            print(f"stopped after epoch {summary['stopped_epoch']} ({why})")
+        if summary.get("restored_epoch") is not None:
+            print(f"restored the weights of epoch {summary['restored_epoch']}, the best by "
+                  f"{summary['early_stopping_monitor']}; the numbers above are that epoch's")
         print(f"run folder: {out} (loss plot: {plot.name})")
     elif not args.json:
         print(out)

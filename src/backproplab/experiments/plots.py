@@ -48,9 +48,30 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def _plot_rates(ax, epochs: list, rates: list):
+    """The learning rate each epoch used, as steps on a right-hand axis of ``ax``
+    (log scale when it spans more than a factor of 10); returns the line, or
+    ``None`` when the records carry no rates."""
+    if not epochs or not any(isinstance(r, (int, float)) for r in rates):
+        return None
+    values = np.array([np.nan if r is None else float(r) for r in rates])
+    ax_lr = ax.twinx()
+    (line,) = ax_lr.step(epochs, values, where="mid", color="tab:gray", linestyle="--",
+                         linewidth=1.2, alpha=0.8, label="learning rate (right axis)")
+    finite = values[np.isfinite(values) & (values > 0)]
+    if finite.size and finite.max() > 10 * finite.min():
+        ax_lr.set_yscale("log")
+    elif finite.size:
+        ax_lr.set_ylim(0, finite.max() * 1.15)
+    ax_lr.set_ylabel("learning rate", color="tab:gray")
+    ax_lr.tick_params(axis="y", colors="tab:gray")
+    return line
+
+
 def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write ``loss.png`` for one run folder: the per-batch training loss (raw and
-    smoothed) on the left, training and evaluation loss per epoch on the right.
+    smoothed) on the left, training and evaluation loss per epoch on the right,
+    with the learning rate each epoch used on a second axis.
 
     Reads ``batches.jsonl`` and ``metrics.jsonl`` (and ``config.json`` for the
     title); returns the path written (default ``run_dir/loss.png``).
@@ -109,10 +130,14 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     ax_e.set_xlabel("epoch")
     ax_e.set_ylabel("mean cross-entropy")
     ax_e.set_title("loss per epoch")
+    lr_line = _plot_rates(ax_e, epochs, [r.get("lr") for r in metrics])
     if epochs:
         ax_e.set_xticks(epochs if len(epochs) <= 20 else np.linspace(
             epochs[0], epochs[-1], 11).round().astype(int))
-        ax_e.legend()
+        handles, labels = ax_e.get_legend_handles_labels()
+        if lr_line is not None:
+            handles, labels = [*handles, lr_line], [*labels, lr_line.get_label()]
+        ax_e.legend(handles, labels)
     ax_e.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, out if out is not None else run / "loss.png")

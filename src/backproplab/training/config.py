@@ -28,6 +28,11 @@ from backproplab.tensor import DEVICES as _DEVICES
 from backproplab.tensor import DTYPES as _DTYPES
 from backproplab.tensor import INITIALIZERS as _INITIALIZERS
 from backproplab.tensor import OPTIMIZERS as _OPTIMIZERS
+from backproplab.training.early_stopping import MONITORS as _MONITORS
+from backproplab.training.early_stopping import check_early_stopping_options
+from backproplab.training.schedules import DEFAULT_GAMMA as _DEFAULT_GAMMA
+from backproplab.training.schedules import SCHEDULES as _SCHEDULES
+from backproplab.training.schedules import check_schedule_options
 
 #: Training engines by name.
 ENGINES = ("tensor", "scalar")
@@ -43,6 +48,10 @@ OPTIMIZERS = tuple(_OPTIMIZERS)
 DTYPES = tuple(_DTYPES)
 #: Where the tensor engine computes.
 DEVICES = tuple(_DEVICES)
+#: Learning-rate schedules.
+SCHEDULES = tuple(_SCHEDULES)
+#: Metrics early stopping can monitor.
+MONITORS = tuple(_MONITORS)
 #: ``batch_size`` may be this word instead of a number: the whole training set.
 FULL_BATCH = "full"
 
@@ -110,10 +119,26 @@ class TrainConfig:
     beta1: float = 0.9                     #: Adam
     beta2: float = 0.999                   #: Adam
     eps: float = 1e-8                      #: Adam
+    weight_decay: float = 0.0              #: L2 decay of the weights (not the biases)
+    clip_norm: float | None = None         #: clip gradients to this global L2 norm (None: off)
+    # -- learning-rate schedule (training/schedules.py) ----------------------
+    lr_schedule: str = "constant"          #: constant|step|exponential|cosine|invscaling|plateau
+    lr_step_size: int = 10                 #: step: epochs between two drops
+    lr_gamma: float | None = None          #: step/exponential factor (None: 0.1 / 0.9)
+    lr_min: float = 0.0                    #: cosine: the rate it anneals towards
+    lr_power: float = 0.5                  #: invscaling: exponent (scikit-learn's power_t)
+    lr_patience: int = 10                  #: plateau: scikit-learn's n_iter_no_change
+    lr_tol: float = 1e-4                   #: plateau: scikit-learn's tol
     # -- loop ---------------------------------------------------------------
     batch_size: int | str | None = None    #: examples per step, or "full"
     epochs: int = 5                        #: passes over the training set
     seed: int = 0                          #: initial weights and batch order
+    # -- early stopping (training/early_stopping.py; off by default) ---------
+    early_stopping: bool = False           #: stop when the validation metric stalls
+    patience: int = 5                      #: epochs without improvement before stopping
+    min_delta: float = 0.0                 #: smallest change that counts as improvement
+    monitor: str = "eval_loss"             #: eval_loss | eval_accuracy
+    restore_best: bool = False             #: end with the best epoch's weights
     # -- machine --------------------------------------------------------------
     threads: int | None = None             #: BLAS threads (None: all cores)
     device: str = "cpu"                    #: cpu | gpu (tensor engine)
@@ -144,6 +169,8 @@ class TrainConfig:
                 changes[key] = value
         if self.threads is None:
             changes["threads"] = os.cpu_count() or 1
+        if self.lr_gamma is None and self.lr_schedule in _DEFAULT_GAMMA:
+            changes["lr_gamma"] = _DEFAULT_GAMMA[self.lr_schedule]
         out = self.replace(**changes)
         out.validate()
         return out
@@ -223,6 +250,15 @@ class TrainConfig:
         _fraction("beta1", self.beta1)
         _fraction("beta2", self.beta2)
         _positive("eps", self.eps)
+        if not _number(self.weight_decay) or self.weight_decay < 0:
+            raise BackproplabError(
+                f"weight_decay (--weight-decay) must be a number >= 0, got {self.weight_decay!r}")
+        if self.clip_norm is not None:
+            _positive("clip_norm (--clip-norm)", self.clip_norm)
+        check_schedule_options(self.lr_schedule, lr_step_size=self.lr_step_size,
+                               lr_gamma=self.lr_gamma, lr_min=self.lr_min,
+                               lr_power=self.lr_power, lr_patience=self.lr_patience,
+                               lr_tol=self.lr_tol, lr=self.lr)
         # loop
         bs = self.batch_size
         if bs is not None and bs != FULL_BATCH and (
@@ -231,6 +267,19 @@ class TrainConfig:
                     f"batch size must be a positive integer or 'full', got {self.batch_size!r}")
         _int("epochs", self.epochs, minimum=1)
         _int("seed", self.seed, minimum=0)
+        _bool("early_stopping", self.early_stopping)
+        _bool("restore_best", self.restore_best)
+        check_early_stopping_options(patience=self.patience, min_delta=self.min_delta,
+                                     monitor=self.monitor)
+        if self.early_stopping and self.final:
+            raise BackproplabError(
+                "early stopping monitors the validation split, but --final evaluates on the "
+                "test set (choosing the epoch on it would leak the test set); drop --final or "
+                "--early-stopping")
+        if self.restore_best and not self.early_stopping:
+            raise BackproplabError(
+                "--restore-best keeps the best weights of early stopping; add --early-stopping "
+                "or drop --restore-best")
         # machine
         if self.threads is not None:
             _int("threads", self.threads, minimum=1)
@@ -258,6 +307,14 @@ class TrainConfig:
             raise unsupported(f"dtype {self.dtype} (Python floats are float64)")
         if self.device != "cpu":
             raise unsupported(f"device {self.device}")
+        if self.weight_decay:
+            raise unsupported("weight decay (--weight-decay)")
+        if self.clip_norm is not None:
+            raise unsupported("gradient clipping (--clip-norm)")
+        if self.lr_schedule != "constant":
+            raise unsupported(f"the {self.lr_schedule} learning-rate schedule")
+        if self.early_stopping:
+            raise unsupported("early stopping (--early-stopping)")
 
 
 # ---------------------------------------------------------------------------
@@ -302,4 +359,4 @@ def _fraction(name: str, value: Any) -> None:
 
 __all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINES", "ENGINE_DEFAULTS",
            "FULL_BATCH",
-           "INITS", "OPTIMIZERS", "TrainConfig", "engine_defaults"]
+           "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "engine_defaults"]

@@ -23,6 +23,17 @@ What the per-epoch numbers mean:
   backward, update and the cheap per-batch callback); ``eval_seconds``: both
   evaluation passes.
 
+Learning-rate schedules and early stopping (both optional, see
+:mod:`backproplab.training.schedules` and :mod:`backproplab.training.early_stopping`):
+the schedule sets ``optimizer.lr`` before every epoch (so each record's ``lr``
+is the rate that epoch used) and sees the record afterwards; early stopping
+adds its fields to the record, may end training, and with ``restore_best``
+puts the best epoch's weights back at the end. Both act *before* ``on_epoch``,
+so a checkpoint written there holds their state after the epoch.
+``History.stopped_reason`` says why training ended: ``"epochs"`` (all of them
+ran), ``"early_stopping"``, ``"lr_plateau"`` (the plateau schedule's rate fell
+to its minimum) or ``"callback"`` (``on_epoch`` returned ``True``).
+
 The divergence guard: a non-finite batch loss stops training at once with
 :class:`~backproplab.errors.DivergenceError` naming the epoch and batch; the
 weights are also checked for non-finite values at the end of every epoch, before
@@ -49,7 +60,13 @@ class History(list):
 
     ``history.metric("eval_accuracy")`` gives one metric as a list;
     ``history.last`` the final record (``None`` when empty).
+    ``history.stopped_reason`` says why training ended (see the module
+    docstring) and ``history.restored_epoch`` which epoch's weights early
+    stopping put back (``None`` when it did not).
     """
+
+    stopped_reason: str = "epochs"
+    restored_epoch: int | None = None
 
     def metric(self, name: str) -> list:
         """The values of ``name`` for every epoch (``None`` where missing)."""
@@ -89,7 +106,7 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
         on_batch: Callable[[int, int, int, float], None] | None = None,
         on_epoch: Callable[[dict], bool | None] | None = None,
         start_epoch: int = 0, eval_train: bool = True,
-        eval_batch_size: int = EVAL_BATCH_SIZE) -> History:
+        eval_batch_size: int = EVAL_BATCH_SIZE, schedule=None, early_stopping=None) -> History:
     """Train ``model`` with ``optimizer`` on ``(X, y)``; returns the per-epoch :class:`History`.
 
     ``epochs`` is the number of the last epoch and ``start_epoch`` the number of
@@ -101,8 +118,12 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     ``on_batch(epoch, batch, step, loss)`` runs after every step (``batch`` counts
     from 1 within the epoch, ``step`` from 1 over the whole run); ``on_epoch(record)``
     after every epoch with that epoch's record; if it returns ``True`` training
-    stops after that epoch (early stopping). See the module docstring for what
-    each number in a record means, and for the divergence guard.
+    stops after that epoch. ``schedule`` (a
+    :class:`~backproplab.training.schedules.Schedule`) sets the learning rate of
+    every epoch; ``early_stopping`` (an
+    :class:`~backproplab.training.early_stopping.EarlyStopping`) needs an
+    evaluation set. See the module docstring for what each number in a record
+    means, and for the divergence guard.
 
     Example::
 
@@ -145,9 +166,25 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
         y_buf = xp.empty(bs, dtype=y.dtype)
     step = start_epoch * n_batches
     history = History()
+    if early_stopping is not None and not has_eval:
+        raise BackproplabError(
+            "early stopping needs an evaluation set (X_eval, y_eval) to monitor; pass one or "
+            "drop early stopping")
+    last_epoch = epochs
+    if early_stopping is not None and early_stopping.stopped:
+        history.stopped_reason, last_epoch = "early_stopping", start_epoch  # a finished run
+    elif getattr(schedule, "stopped", False):
+        history.stopped_reason, last_epoch = "lr_plateau", start_epoch
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for epoch in range(start_epoch + 1, epochs + 1):
+        for epoch in range(start_epoch + 1, last_epoch + 1):
+            if schedule is not None:
+                rate = schedule.rate(epoch)
+                if not (isinstance(rate, float) and math.isfinite(rate) and rate > 0):
+                    raise BackproplabError(
+                        f"the {schedule.name} schedule gives the rate {rate!r} for epoch "
+                        f"{epoch}; the rate must stay positive (check --lr-gamma, --lr-min)")
+                optimizer.lr = rate
             t0 = time.perf_counter()
             total = 0.0
             if full:
@@ -211,9 +248,19 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
                 "train_loss_running": running,
                 "steps": step,
             }
+            stop = None
+            if schedule is not None and schedule.observe(record):
+                stop = "lr_plateau"
+            if early_stopping is not None and early_stopping.update(record, model):
+                stop = stop or "early_stopping"
             history.append(record)
             if on_epoch is not None and on_epoch(record) is True:
+                stop = stop or "callback"
+            if stop is not None:
+                history.stopped_reason = stop
                 break
+    if early_stopping is not None:
+        history.restored_epoch = early_stopping.restore(model)
     return history
 
 

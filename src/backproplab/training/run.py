@@ -12,8 +12,10 @@ Run folder (see ``docs/training.md``)::
     config.json     the full validated config, written before anything else
     metrics.jsonl   one line per epoch (epoch, train/eval loss and accuracy, times, lr)
     batches.jsonl   one line per step (epoch, step, loss)
-    checkpoint.npz  after every epoch: model, optimizer state, shuffling RNG state, epoch
-    model.npz       the final weights
+    checkpoint.npz  after every epoch: model, optimizer state, shuffling RNG state, epoch,
+                    the schedule's and early stopping's state
+    best.npz        with --restore-best: the weights of the best epoch so far
+    model.npz       the final weights (the best epoch's with --restore-best)
     summary.json    the result (the same keys as ``backproplab train --json``)
     loss.png        written by the command from the files above
 
@@ -46,8 +48,9 @@ CHECKPOINT = "checkpoint.npz"
 MODEL = "model.npz"
 SUMMARY = "summary.json"
 PLOT = "loss.png"
+BEST = "best.npz"
 #: The files a run folder may hold; ``overwrite=True`` removes exactly these.
-RUN_FILES = [CONFIG, METRICS, BATCHES, CHECKPOINT, MODEL, SUMMARY, PLOT]
+RUN_FILES = [CONFIG, METRICS, BATCHES, CHECKPOINT, MODEL, SUMMARY, PLOT, BEST]
 #: Options that may change when a run is resumed (more epochs, another machine).
 RESUMABLE_CHANGES = ("epochs", "threads", "data_dir")
 #: Test-only: seconds to sleep after every batch, so that a test can kill a run
@@ -163,11 +166,35 @@ def _seeds(seed: int):
 
 
 def _optimizer_options(cfg: TrainConfig) -> dict:
+    common = {}
+    if cfg.weight_decay:
+        common["weight_decay"] = cfg.weight_decay
+    if cfg.clip_norm is not None:
+        common["clip_norm"] = cfg.clip_norm
     if cfg.optimizer in ("momentum", "nesterov"):
-        return {"momentum": cfg.momentum}
+        return {"momentum": cfg.momentum, **common}
     if cfg.optimizer == "adam":
-        return {"beta1": cfg.beta1, "beta2": cfg.beta2, "eps": cfg.eps}
-    return {}
+        return {"beta1": cfg.beta1, "beta2": cfg.beta2, "eps": cfg.eps, **common}
+    return common
+
+
+def _controls(cfg: TrainConfig, n_train: int):
+    """``(schedule, early_stopping)`` of a run, each ``None`` when the config leaves it off
+    (the constant schedule is ``None``: the optimizer's rate is then never touched)."""
+    from backproplab.training.early_stopping import EarlyStopping
+    from backproplab.training.schedules import make_schedule
+
+    schedule = None
+    if cfg.lr_schedule != "constant":
+        schedule = make_schedule(cfg.lr_schedule, cfg.lr, epochs=cfg.epochs,
+                                 samples_per_epoch=n_train, lr_step_size=cfg.lr_step_size,
+                                 lr_gamma=cfg.lr_gamma, lr_min=cfg.lr_min, lr_power=cfg.lr_power,
+                                 lr_patience=cfg.lr_patience, lr_tol=cfg.lr_tol)
+    stopper = None
+    if cfg.early_stopping:
+        stopper = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta,
+                                monitor=cfg.monitor, restore_best=cfg.restore_best)
+    return schedule, stopper
 
 
 class _TensorEngine:
@@ -210,13 +237,14 @@ class _TensorEngine:
             self.optimizer.load_state_dict(opt_state)
         return extra
 
-    def train(self, *, start_epoch, rng, on_batch, on_epoch):
+    def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
         from backproplab.training.loop import fit
 
         d = self.dataset
         return fit(self.model, self.optimizer, d.X_train, d.y_train, epochs=self.cfg.epochs,
                    batch_size=self.cfg.batch_size, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
-                   on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch)
+                   on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch,
+                   schedule=schedule, early_stopping=early_stopping)
 
     def batches_per_epoch(self) -> int:
         n = len(self.dataset.X_train)
@@ -263,7 +291,8 @@ class _ScalarEngine:
                              f"{self.sizes()}")
         return extra
 
-    def train(self, *, start_epoch, rng, on_batch, on_epoch):
+    def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
+        # the config refuses schedules and early stopping for this engine
         from backproplab.training.scalar_loop import fit_scalar
 
         d = self.dataset
@@ -405,10 +434,12 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
         display.message(_describe(dataset, cfg))
         engine = _ENGINES[cfg.engine](cfg, dataset)
         init_ss, shuffle_rng = _seeds(cfg.seed)
+        schedule, stopper = _controls(cfg, len(dataset.X_train))
         start_epoch = 0
         if resume:
             extra = _read_checkpoint(engine, out / CHECKPOINT, cfg, shuffle_rng)
             start_epoch = int(extra["epoch"])
+            _restore_controls(out, extra, schedule, stopper)
             atomic_write_json(out / CONFIG, cfg.to_dict())  # epochs/threads may have changed
             display.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
         else:
@@ -426,18 +457,28 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
 
         def on_epoch(record):
             log.end_epoch(record)
+            if stopper is not None and stopper.restore_best and stopper.improved:
+                engine.save(out / BEST, extra={"epoch": record["epoch"]}, with_optimizer=False)
+            controls = {}
+            if schedule is not None:
+                controls["schedule"] = schedule.state_dict()
+            if stopper is not None:
+                controls["early_stopping"] = stopper.state_dict()
             engine.save(out / CHECKPOINT, extra={
                 "epoch": record["epoch"], "steps": record["steps"],
-                "rng_state": shuffle_rng.bit_generator.state, "config": cfg.to_dict()})
+                "rng_state": shuffle_rng.bit_generator.state, "config": cfg.to_dict(),
+                **controls})
             display.epoch_end(record)
 
+        history = None
         if start_epoch < cfg.epochs:
             display.start(epochs=cfg.epochs, start_epoch=start_epoch,
                           batches_per_epoch=engine.batches_per_epoch(),
                           eval_split=dataset.eval_split)
             try:
-                engine.train(start_epoch=start_epoch, rng=shuffle_rng, on_batch=on_batch,
-                             on_epoch=on_epoch)
+                history = engine.train(start_epoch=start_epoch, rng=shuffle_rng,
+                                       on_batch=on_batch, on_epoch=on_epoch, schedule=schedule,
+                                       early_stopping=stopper)
             except DivergenceError as exc:
                 done = log.metrics[-1]["epoch"] if log.metrics else 0
                 kept = (f"the checkpoint of epoch {done} stays in {out}" if done
@@ -446,15 +487,70 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
             finally:
                 display.close()
 
-    engine.save(out / MODEL, extra={"epoch": cfg.epochs, "config": cfg.to_dict()},
+    if history is None and stopper is not None:
+        stopper.restore(engine.model)  # a finished run resumed: the best weights go back
+    stop = _stop_info(history, stopper, schedule, log.metrics)
+    engine.save(out / MODEL, extra={"epoch": stop.get("restored_epoch") or stop["stopped_epoch"],
+                                    "config": cfg.to_dict()},
                 with_optimizer=False)
     summary = _summarize(log.metrics, cfg, out, dataset.eval_split,
                          time.perf_counter() - t_start,
                          {"n_train": len(dataset.X_train), "n_eval": len(dataset.X_eval),
                           "n_params": engine.n_params(),
                           "resumed_from_epoch": start_epoch if resume else None})
+    summary.update(_stop_summary(stop, log.metrics))
     atomic_write_json(out / SUMMARY, summary)
     return summary
+
+
+def _restore_controls(out: Path, extra: dict, schedule, stopper) -> None:
+    """Put the schedule's and early stopping's state from a checkpoint back (resume)."""
+    if schedule is not None:
+        schedule.load_state_dict(extra.get("schedule") or {})
+    if stopper is not None:
+        state = extra.get("early_stopping") or {}
+        best = None
+        if stopper.restore_best and state.get("best_epoch") is not None:
+            from backproplab import tensor
+
+            if not (out / BEST).is_file():
+                raise BackproplabError(
+                    f"{out} has no {BEST} with the best weights to resume early stopping from; "
+                    "start the run again with --overwrite")
+            best = tensor.MLP.load(out / BEST).params
+        stopper.load_state_dict(state, best)
+
+
+def _stop_info(history, stopper, schedule, metrics: list[dict]) -> dict:
+    """Why and when training ended, and which epoch's weights the model holds."""
+    reason = history.stopped_reason if history is not None else "epochs"
+    if history is None and stopper is not None and stopper.stopped:
+        reason = "early_stopping"
+    elif history is None and getattr(schedule, "stopped", False):
+        reason = "lr_plateau"
+    info = {"stopped_reason": reason, "stopped_epoch": metrics[-1]["epoch"] if metrics else 0}
+    if stopper is not None:
+        info.update(monitor=stopper.monitor, best_epoch=stopper.best_epoch,
+                    best_value=stopper.best,
+                    restored_epoch=stopper.best_epoch if stopper.restore_best else None)
+    return info
+
+
+def _stop_summary(stop: dict, metrics: list[dict]) -> dict:
+    """Summary keys about stopping. With restored weights, the reported losses and
+    accuracies are those of the restored epoch (the weights in model.npz)."""
+    out = {"stopped_reason": stop["stopped_reason"], "stopped_epoch": stop["stopped_epoch"]}
+    if "monitor" in stop:
+        out.update({"best_epoch": stop["best_epoch"], "early_stopping_monitor": stop["monitor"],
+                    "early_stopping_best": stop["best_value"],
+                    "restored_epoch": stop["restored_epoch"]})
+        restored = stop["restored_epoch"]
+        rows = [r for r in metrics if r["epoch"] == restored]
+        if restored is not None and rows:
+            row = rows[-1]
+            out.update({k: row[k] for k in ("train_loss", "train_accuracy", "eval_loss",
+                                             "eval_accuracy")})
+    return out
 
 
 def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
@@ -492,6 +588,6 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
     return extra
 
 
-__all__ = ["BATCHES", "BATCH_SLEEP_ENV", "CHECKPOINT", "CONFIG", "METRICS", "MODEL", "PLOT",
+__all__ = ["BATCHES", "BATCH_SLEEP_ENV", "BEST", "CHECKPOINT", "CONFIG", "METRICS", "MODEL", "PLOT",
            "RUN_FILES", "SUMMARY", "SUMMARY_KEYS", "default_run_dir", "has_results",
            "load_run_config", "run_training"]

@@ -1,0 +1,276 @@
+"""Learning-rate schedules: the rate each epoch of a run trains with.
+
+A schedule gives the rate for an epoch *before* it runs (:meth:`Schedule.rate`,
+epochs counted from 1) and sees the epoch's record afterwards
+(:meth:`Schedule.observe`); the training loop sets ``optimizer.lr`` from it, so
+the ``lr`` of every line of ``metrics.jsonl`` is the rate that epoch used. The
+rate is constant within an epoch. With ``lr0`` the configured rate:
+
+============  ==============================================================
+constant      ``lr0``
+step          ``lr0 * gamma ** ((epoch - 1) // step_size)``  (PyTorch's StepLR)
+exponential   ``lr0 * gamma ** (epoch - 1)``  (PyTorch's ExponentialLR)
+cosine        ``lr_min + (lr0 - lr_min) * (1 + cos(pi * (epoch - 1) / epochs)) / 2``
+              (PyTorch's CosineAnnealingLR with ``T_max = epochs``)
+invscaling    ``lr0 / (t + 1) ** power`` where ``t`` is the number of training
+              examples seen before the epoch, ``(epoch - 1) * n_train``:
+              scikit-learn's ``learning_rate="invscaling"``, whose ``t``
+              (``MLPClassifier.t_``) also counts samples and is updated at the
+              end of every epoch (not per step)
+plateau       scikit-learn's ``learning_rate="adaptive"``: the rate stays
+              ``lr0`` while the training loss keeps decreasing; when the
+              epoch's mean batch loss has not dropped below the best so far
+              minus ``tol`` for more than ``patience`` consecutive epochs
+              (scikit-learn's ``n_iter_no_change``, default 10), the rate is
+              divided by 5 and the count restarts; once the rate is at or below
+              1e-6 such an epoch stops training instead (as scikit-learn does)
+============  ==============================================================
+
+A schedule's own state (only ``plateau`` has any) is saved in every checkpoint
+through :meth:`Schedule.state_dict`, so a resumed run continues it exactly.
+
+Example::
+
+    s = make_schedule("step", lr=0.1, lr_step_size=2, lr_gamma=0.5)
+    [s.rate(e) for e in (1, 2, 3, 4, 5)]   # [0.1, 0.1, 0.05, 0.05, 0.025]
+"""
+
+from __future__ import annotations
+
+import math
+
+from backproplab.errors import BackproplabError
+
+#: Schedules by name (the CLI's ``--lr-schedule`` choices).
+SCHEDULES = ("constant", "step", "exponential", "cosine", "invscaling", "plateau")
+#: ``lr_gamma`` when it is not given, per schedule.
+DEFAULT_GAMMA = {"step": 0.1, "exponential": 0.9}
+#: scikit-learn's ``adaptive`` schedule: the divisor and the rate at which it stops.
+PLATEAU_DIVISOR = 5.0
+PLATEAU_MIN_LR = 1e-6
+
+
+def _finite(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+class Schedule:
+    """Base class: a constant rate. Subclasses override :meth:`rate`."""
+
+    name = "constant"
+
+    def __init__(self, lr: float):
+        if not _finite(lr) or lr <= 0:
+            raise BackproplabError(f"lr must be a positive number, got {lr!r}; try --lr 0.01")
+        self.lr0 = float(lr)
+
+    def rate(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (counted from 1)."""
+        return self.lr0
+
+    def observe(self, record: dict) -> bool:
+        """See an epoch's record after it ran; ``True`` asks the loop to stop training."""
+        return False
+
+    def state_dict(self) -> dict:
+        """What must survive a checkpoint (nothing, for schedules that depend only on the epoch)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+
+    def rates(self, epochs: int) -> list[float]:
+        """The rates of epochs ``1..epochs`` (for schedules that do not depend on the losses)."""
+        return [self.rate(e) for e in range(1, epochs + 1)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr0!r})"
+
+
+class Constant(Schedule):
+    """The same rate every epoch."""
+
+    name = "constant"
+
+
+class Step(Schedule):
+    """Multiply the rate by ``gamma`` every ``step_size`` epochs."""
+
+    name = "step"
+
+    def __init__(self, lr: float, step_size: int, gamma: float):
+        super().__init__(lr)
+        self.step_size, self.gamma = step_size, gamma
+
+    def rate(self, epoch: int) -> float:
+        return self.lr0 * self.gamma ** ((epoch - 1) // self.step_size)
+
+
+class Exponential(Schedule):
+    """Multiply the rate by ``gamma`` every epoch."""
+
+    name = "exponential"
+
+    def __init__(self, lr: float, gamma: float):
+        super().__init__(lr)
+        self.gamma = gamma
+
+    def rate(self, epoch: int) -> float:
+        return self.lr0 * self.gamma ** (epoch - 1)
+
+
+class Cosine(Schedule):
+    """Half a cosine from ``lr0`` (epoch 1) towards ``lr_min`` over ``epochs`` epochs."""
+
+    name = "cosine"
+
+    def __init__(self, lr: float, epochs: int, lr_min: float = 0.0):
+        super().__init__(lr)
+        self.epochs, self.lr_min = epochs, lr_min
+
+    def rate(self, epoch: int) -> float:
+        e = min(epoch - 1, self.epochs)
+        return self.lr_min + (self.lr0 - self.lr_min) * (1 + math.cos(math.pi * e / self.epochs)) / 2
+
+
+class InverseScaling(Schedule):
+    """scikit-learn's ``invscaling``: ``lr0 / (t + 1) ** power``, ``t`` = examples seen so far."""
+
+    name = "invscaling"
+
+    def __init__(self, lr: float, power: float, samples_per_epoch: int):
+        super().__init__(lr)
+        self.power, self.samples_per_epoch = power, samples_per_epoch
+
+    def rate_after(self, samples_seen: int) -> float:
+        """The rate once ``samples_seen`` training examples have been trained on."""
+        return float(self.lr0) / (samples_seen + 1) ** self.power
+
+    def rate(self, epoch: int) -> float:
+        return self.rate_after((epoch - 1) * self.samples_per_epoch)
+
+
+class ReduceOnPlateau(Schedule):
+    """scikit-learn's ``adaptive``: divide the rate by 5 when the training loss stalls.
+
+    ``observe`` reads ``monitor`` (default ``train_loss_running``, the mean of
+    the epoch's batch losses, which is scikit-learn's ``loss_``). An epoch whose
+    loss is above ``best - tol`` counts as one without improvement; more than
+    ``patience`` of them in a row divide the rate by 5 and restart the count,
+    or, when the rate is already at or below 1e-6, stop training.
+    """
+
+    name = "plateau"
+
+    def __init__(self, lr: float, patience: int = 10, tol: float = 1e-4,
+                 monitor: str = "train_loss_running"):
+        super().__init__(lr)
+        self.patience, self.tol, self.monitor = patience, tol, monitor
+        self.lr = self.lr0
+        self.best = math.inf
+        self.bad_epochs = 0
+        self.stopped = False
+
+    def rate(self, epoch: int) -> float:
+        return self.lr
+
+    def observe(self, record: dict) -> bool:
+        loss = record.get(self.monitor)
+        if loss is None:
+            loss = record.get("train_loss")
+        if loss is None:
+            raise BackproplabError(f"the plateau schedule needs {self.monitor} in every epoch's "
+                                   "record")
+        if loss > self.best - self.tol:
+            self.bad_epochs += 1
+        else:
+            self.bad_epochs = 0
+        self.best = min(self.best, loss)
+        if self.bad_epochs > self.patience:
+            if self.lr <= PLATEAU_MIN_LR:
+                self.stopped = True
+                return True
+            self.lr /= PLATEAU_DIVISOR
+            self.bad_epochs = 0
+        return False
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "best": self.best if math.isfinite(self.best) else None,
+                "bad_epochs": self.bad_epochs, "stopped": self.stopped}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not state:
+            return
+        self.lr = float(state["lr"])
+        self.best = math.inf if state.get("best") is None else float(state["best"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.stopped = bool(state.get("stopped", False))
+
+
+def check_schedule_options(lr_schedule: str = "constant", *, lr_step_size: int = 10,
+                           lr_gamma: float | None = None, lr_min: float = 0.0,
+                           lr_power: float = 0.5, lr_patience: int = 10, lr_tol: float = 1e-4,
+                           lr: float | None = None) -> None:
+    """Raise :class:`BackproplabError` naming the first bad schedule option."""
+    if lr_schedule not in SCHEDULES:
+        raise BackproplabError(
+            f"unknown lr_schedule {lr_schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if isinstance(lr_step_size, bool) or not isinstance(lr_step_size, int) or lr_step_size < 1:
+        raise BackproplabError(
+            f"lr_step_size (--lr-step-size) must be an integer >= 1 epoch, got {lr_step_size!r}")
+    if lr_gamma is not None and (not _finite(lr_gamma) or not 0 < lr_gamma <= 1):
+        raise BackproplabError(
+            f"lr_gamma (--lr-gamma) must be a number in (0, 1], the factor the rate is "
+            f"multiplied by; got {lr_gamma!r} (a rate must stay positive)")
+    if not _finite(lr_min) or lr_min < 0:
+        raise BackproplabError(
+            f"lr_min (--lr-min) must be a number >= 0 (a learning rate cannot be negative), "
+            f"got {lr_min!r}")
+    if lr_schedule == "cosine" and lr is not None and _finite(lr) and lr_min >= lr:
+        raise BackproplabError(
+            f"lr_min (--lr-min) {lr_min!r} must be below the learning rate {lr!r} for the "
+            "cosine schedule")
+    if not _finite(lr_power) or lr_power < 0:
+        raise BackproplabError(f"lr_power (--lr-power) must be a number >= 0, got {lr_power!r}")
+    if isinstance(lr_patience, bool) or not isinstance(lr_patience, int) or lr_patience < 1:
+        raise BackproplabError(
+            f"lr_patience (--lr-patience) must be an integer >= 1 epoch, got {lr_patience!r}")
+    if not _finite(lr_tol) or lr_tol < 0:
+        raise BackproplabError(f"lr_tol (--lr-tol) must be a number >= 0, got {lr_tol!r}")
+
+
+def make_schedule(lr_schedule: str, lr: float, *, epochs: int | None = None,
+                  samples_per_epoch: int | None = None, lr_step_size: int = 10,
+                  lr_gamma: float | None = None, lr_min: float = 0.0, lr_power: float = 0.5,
+                  lr_patience: int = 10, lr_tol: float = 1e-4) -> Schedule:
+    """Build the schedule ``lr_schedule`` starting from rate ``lr``.
+
+    The keyword names are :class:`~backproplab.training.TrainConfig`'s fields.
+    ``epochs`` is needed by ``cosine``, ``samples_per_epoch`` (the training set's
+    size) by ``invscaling``. Bad values raise :class:`BackproplabError`.
+    """
+    check_schedule_options(lr_schedule, lr_step_size=lr_step_size, lr_gamma=lr_gamma,
+                           lr_min=lr_min, lr_power=lr_power, lr_patience=lr_patience,
+                           lr_tol=lr_tol, lr=lr)
+    gamma = DEFAULT_GAMMA.get(lr_schedule) if lr_gamma is None else float(lr_gamma)
+    if lr_schedule == "constant":
+        return Constant(lr)
+    if lr_schedule == "step":
+        return Step(lr, lr_step_size, gamma)
+    if lr_schedule == "exponential":
+        return Exponential(lr, gamma)
+    if lr_schedule == "cosine":
+        if not isinstance(epochs, int) or epochs < 1:
+            raise BackproplabError("the cosine schedule needs the number of epochs (>= 1)")
+        return Cosine(lr, epochs, float(lr_min))
+    if lr_schedule == "invscaling":
+        if not isinstance(samples_per_epoch, int) or samples_per_epoch < 1:
+            raise BackproplabError("the invscaling schedule needs the training set's size (>= 1)")
+        return InverseScaling(lr, float(lr_power), samples_per_epoch)
+    return ReduceOnPlateau(lr, patience=lr_patience, tol=float(lr_tol))
+
+
+__all__ = ["DEFAULT_GAMMA", "PLATEAU_DIVISOR", "PLATEAU_MIN_LR", "SCHEDULES", "Constant", "Cosine",
+           "Exponential", "InverseScaling", "ReduceOnPlateau", "Schedule", "Step",
+           "check_schedule_options", "make_schedule"]
