@@ -5,6 +5,8 @@
   :class:`History` of per-epoch records.
 - :func:`run_training`: a whole run written into a run folder (config, metrics,
   checkpoints, model, summary), resumable bit-identically after a crash.
+- :func:`make_schedule` / :class:`EarlyStopping`: learning-rate schedules and
+  early stopping for :func:`fit` (``run_training`` builds them from the config).
 
 Example::
 
@@ -15,6 +17,7 @@ Example::
 """
 
 from backproplab.training.config import FULL_BATCH, TrainConfig, engine_defaults
+from backproplab.training.early_stopping import MONITORS, EarlyStopping
 from backproplab.training.loop import History, fit
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.run import (
@@ -26,13 +29,18 @@ from backproplab.training.run import (
     run_training,
 )
 from backproplab.training.scalar_loop import fit_scalar
+from backproplab.training.schedules import SCHEDULES, Schedule, make_schedule
 
 __all__ = [
     "FULL_BATCH",
+    "MONITORS",
     "RUN_FILES",
+    "SCHEDULES",
     "SUMMARY_KEYS",
+    "EarlyStopping",
     "History",
     "Progress",
+    "Schedule",
     "TrainConfig",
     "default_run_dir",
     "engine_defaults",
@@ -41,5 +49,6 @@ __all__ = [
     "has_results",
     "load_run_config",
     "make_progress",
+    "make_schedule",
     "run_training",
 ]
