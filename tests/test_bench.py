@@ -1,0 +1,148 @@
+"""``backproplab bench``: the JSON it writes, its options and errors (no timing assertions)."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backproplab import bench
+
+ROOT = Path(__file__).resolve().parents[1]
+HAVE = {m: importlib.util.find_spec(m) is not None for m in ("torch", "sklearn")}
+
+
+@pytest.mark.slow
+def test_quick_run_end_to_end_writes_the_documented_json(cli, tmp_path):
+    out = tmp_path / "bench.json"
+    r = cli("bench", "--quick", "--impl", "backproplab,numpy,torch,sklearn-float32",
+            "--batch-sizes", "64,full", "--json-out", out, "--json")
+    assert r.status == 0, r.err
+    res = json.loads(out.read_text())
+    assert res == r.json()  # the file and the --json line carry the same result
+    assert res["format"] == "backproplab.bench.epoch_time" and res["version"] == 1
+    impls = ["backproplab", "numpy"] + [i for i, m in (("torch", "torch"),
+                                                       ("sklearn-float32", "sklearn")) if HAVE[m]]
+    assert res["config"]["impls"] == impls
+    assert res["config"]["batch_sizes"] == ["64", "full"]
+    assert res["config"]["epochs"] == 1 and res["config"]["quick"] is True
+    assert res["config"]["threads"] == bench.cpu_count()
+    n = res["data"]["rows"]
+    assert n == bench.QUICK_ROWS and res["data"]["features"] == 784
+    assert res["data"]["source"] in ("fashion-mnist", "synthetic")
+    assert res["flops_per_epoch"] == bench.flops_per_epoch(n)
+    assert res["matmul_peak"]["gflops"] > 0 and res["matmul_peak"]["numpy"]["n"] == 256
+    assert {"numpy", "backproplab"} <= set(res["libraries"])
+    assert res["threads"]["direct_blas"]["enabled"] in (True, False)
+    assert any(p["user_api"] == "blas" for p in res["threads"]["pools"])
+    for key in ("loadavg_before", "loadavg_after", "others_during_run", "loaded_timings"):
+        assert key in res["load"]
+    # one row per implementation and batch size, in order
+    assert [(x["impl"], x["batch_size"]) for x in res["results"]] == \
+        [(i, bs) for bs in ("64", "full") for i in impls]
+    for row in res["results"]:
+        assert row["steps_per_epoch"] == (-(-n // 64) if row["batch_size"] == "64" else 1)
+        assert len(row["epoch_seconds"]) == 1 and row["median_seconds"] > 0
+        assert row["gflops"] > 0 and row["fraction_of_peak"] > 0
+        assert isinstance(row["loaded"], bool)
+    # ratios: backproplab against every other implementation at every batch size
+    assert sorted((x["vs"], x["batch_size"]) for x in res["ratios"]) == \
+        sorted((i, bs) for i in impls[1:] for bs in ("64", "full"))
+    # peak memory of each implementation in its own process, at the full batch
+    assert [(m["impl"], m["batch_size"]) for m in res["memory"]] == [(i, "full") for i in impls]
+    for m in res["memory"]:
+        assert "error" not in m, m
+        assert m["peak_mb"] >= m["after_load_mb"] > 0
+        assert m["target_mb"] == pytest.approx(1.5 * m["data_mb"] + 100, abs=0.02)
+    assert res["targets"] == []  # quick runs are not judged against the targets
+    assert "seconds per epoch" in r.err and "peak memory" in r.err  # tables on stderr
+
+
+def test_flops_per_epoch_counts_forward_weight_and_input_gradients():
+    # 2n(784*300*2 + 300*10*3): the issue's "about 52.7 GFLOP" per epoch of 55,000 images
+    assert bench.flops_per_epoch(55_000) == 52_734_000_000
+    assert bench.flops_per_epoch(1, (4, 3, 2, 5)) == 2 * (4 * 3 * 2 + 3 * 2 * 3 + 2 * 5 * 3)
+
+
+def test_targets_are_judged_from_the_measured_ratios():
+    res = {
+        "results": [{"impl": "backproplab", "batch_size": "1024", "fraction_of_peak": 0.71}],
+        "ratios": [{"batch_size": "16", "vs": "torch", "ratio": 0.5},
+                   {"batch_size": "128", "vs": "torch", "ratio": 0.71},
+                   {"batch_size": "16", "vs": "sklearn-float64", "ratio": 0.2},
+                   {"batch_size": "16", "vs": "sklearn-float32", "ratio": 0.9}],
+        "memory": [{"impl": "backproplab", "batch_size": "full", "peak_mb": 300.0,
+                    "target_mb": 359.0, "meets_target": True},
+                   {"impl": "torch", "batch_size": "full", "peak_mb": 900.0,
+                    "target_mb": 359.0, "meets_target": False}],
+    }
+    got = {t["target"]: t["met"] for t in bench._targets(res)}
+    assert got == {
+        "epoch time vs torch at batch 16": True,
+        "epoch time vs torch at batch 128": False,
+        "epoch time vs sklearn (float64) at batch 16": True,
+        "fraction of matmul peak at batch 1024": True,
+        "peak memory at batch full (MB)": True,
+    }
+
+
+def test_option_parsing():
+    assert bench.parse_batch_sizes("16, 128,FULL,16") == ["16", "128", "full"]
+    assert bench.parse_impls("backproplab,sklearn") == \
+        ["backproplab", "sklearn-float64", "sklearn-float32"]
+    for bad in ("0", "-3", "big", ","):
+        with pytest.raises(bench.BackproplabError, match="batch size"):
+            bench.parse_batch_sizes(bad)
+    with pytest.raises(bench.BackproplabError, match="unknown implementation 'jax'"):
+        bench.parse_impls("backproplab,jax")
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--batch-sizes", "16,0"), "batch size '0'"),
+    (("--impl", "keras"), "unknown implementation"),
+    (("--epochs", "two"), "--epochs must be an integer"),
+    (("--threads", "0"), "--threads must be at least 1"),
+    (("--lr", "-1"), "--lr must be positive"),
+])
+def test_bad_options_give_one_sentence_and_status_2(cli, args, message):
+    r = cli("bench", "--quick", "--no-memory", *args)
+    assert r.status == 2
+    assert message in r.err and "Traceback" not in r.err
+
+
+def test_gpu_without_cupy_says_how_to_get_it(cli):
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here")
+    r = cli("bench", "--quick", "--device", "gpu", "--impl", "backproplab", "--no-memory")
+    assert r.status == 2
+    assert "CuPy" in r.err and "backproplab[gpu]" in r.err
+
+
+def test_missing_libraries_are_skipped_and_reported(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    ok, skipped = bench.available_impls(["backproplab", "torch", "numpy"])
+    assert ok == ["backproplab", "numpy"]
+    assert skipped == {"torch": "torch is not installed"}
+    ok, skipped = bench.available_impls(["backproplab", "numpy"], device="gpu")
+    assert ok == ["backproplab"] and "CPU only" in skipped["numpy"]
+
+
+def test_load_probe_measures_a_fraction_of_the_machine():
+    probe = bench.LoadProbe().start()
+    sum(i * i for i in range(200_000))  # some work of our own, which must not count
+    got = probe.stop()
+    if got["others"] is None:
+        pytest.skip("no /proc/stat here")
+    assert 0.0 <= got["others"] <= 1.0 and 0.0 <= got["steal"] <= 1.0
+
+
+def test_script_wrapper_shows_the_same_options():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "epoch_time.py"), "--help"],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    for opt in ("--batch-sizes", "--epochs", "--threads", "--impl", "--quick", "--json-out"):
+        assert opt in r.stdout
