@@ -69,6 +69,9 @@ def register(subparsers) -> None:
                    help="trials run at the same time (default: the number of cores)")
     s.add_argument("--executor", default="local", metavar="NAME",
                    help="where trials run: local (worker processes, default) | ray")
+    s.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: the Ray cluster, e.g. 10.0.0.5:6379 (default: "
+                        "$RAY_ADDRESS, else a local Ray instance for this sweep; docs/ray.md)")
     s.add_argument("--overwrite", action="store_true",
                    help="discard what --out holds and run every trial again")
     s.add_argument("--aggregate-only", action="store_true",
@@ -240,7 +243,10 @@ def run(args: argparse.Namespace) -> int:
     except TypeError as exc:  # pragma: no cover - options map onto fields
         raise BackproplabError(f"bad training option: {exc}") from None
     sweep = Sweep(base_config.validate(), grid, seeds)
-    executor = make_executor(args.executor, workers)
+    from backproplab.experiments.ray_executor import executor_options
+
+    executor = make_executor(args.executor, workers,
+                             **executor_options(args.executor, args.ray_address))
     with executor:
         outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
                             progress="quiet" if args.quiet else "auto")

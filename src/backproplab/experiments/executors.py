@@ -133,8 +133,12 @@ class Executor:
 # running one trial (in whatever process an executor chooses)
 
 
-def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None) -> TrialResult:
+def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
+                  dataset: Any = None) -> TrialResult:
     """Train one trial into ``out_dir`` (default: ``trial.out_dir``) and report.
+
+    ``dataset``: the trial's data, already loaded (e.g. shared through Ray's
+    object store); by default the run loads it.
 
     The folder belongs to this trial (the sweep checked that): if it holds a
     checkpoint the run continues from it (``trial.resume``, or a checkpoint left
@@ -155,7 +159,7 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None) -> Tri
         if not resume and target.exists():
             shutil.rmtree(target)
         summary = run_training(config, target, resume=resume, overwrite=False,
-                               progress="quiet")
+                               progress="quiet", dataset=dataset)
         return TrialResult(trial.name, "ok", summary=dict(summary), resumed=resume,
                            seconds=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a failing trial must not stop the others
@@ -362,16 +366,19 @@ def _notify(on_event: EventCallback | None, event: TrialEvent) -> None:
 
 
 def make_executor(name: str = "local", workers: int | None = None, **options: Any) -> Executor:
-    """Build an executor by name (``"local"``; ``"ray"`` once it exists).
+    """Build an executor by name: ``"local"`` or ``"ray"``.
 
     ``workers`` is the number of trials that run at the same time (default:
-    the number of cores); other keyword options go to the executor's class.
+    the number of cores, or the Ray cluster's CPUs); other keyword options go
+    to the executor's class (for Ray: ``address``, ``retries``...; see
+    :class:`backproplab.experiments.ray_executor.RayExecutor`).
     """
     if name == "local":
         return LocalExecutor(workers, **options)
     if name == "ray":
-        raise BackproplabError(
-            "the ray executor is not available yet; use --executor local")
+        from backproplab.experiments.ray_executor import RayExecutor
+
+        return RayExecutor(workers, **options)
     raise BackproplabError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
 
 

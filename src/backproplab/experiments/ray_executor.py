@@ -1,0 +1,502 @@
+"""The Ray executor: the trials of a sweep as tasks on a Ray cluster.
+
+``RayExecutor`` plugs into the executor contract of
+:mod:`backproplab.experiments.executors`; the sweep logic (what to run, what to
+skip, where results go) is unchanged. What it does differently from the local
+executor:
+
+* **Where**: each trial is a Ray task with its resources declared (1 CPU by
+  default, a GPU as well when the trial's config says ``device="gpu"``). The
+  cluster is the one at ``address`` (``--ray-address``), else the one in the
+  ``RAY_ADDRESS`` environment variable, else a local Ray instance started for
+  the run (as many CPUs as ``workers``) and stopped afterwards.
+* **Data**: the driver loads each distinct dataset once (trials that differ
+  only in model or optimizer options share one) and puts it into Ray's object
+  store once; every task gets it as an object reference, so a worker reads the
+  arrays as zero-copy, read-only views and nothing is loaded or shipped per
+  trial.
+* **Files**: a worker trains into a scratch folder of its own and returns the
+  run folder's files as bytes with the result; the sweep on the driver writes
+  them into the trial folder (each file atomically, ``summary.json`` last). The
+  cluster needs no shared filesystem and no copy of the data.
+* **Faults**: when a worker process dies during a trial (killed, out of
+  memory, its node lost), the driver submits the trial again, at most
+  ``retries`` more times; an exception raised *by the trial* is a failed
+  result at once, never retried. A rerun of an interrupted sweep skips the
+  trials whose results reached the driver (the sweep's usual skip logic).
+* **Same numbers**: workers run with one BLAS thread (environment variables
+  for libraries loaded later, ``threadpoolctl`` for those already loaded) and
+  the trial code is the local executor's (:func:`execute_trial`), so a trial's
+  metrics and weights are bit-identical to a local run with the same seed.
+
+The connection is made when the executor is built, before the sweep writes
+anything: an unreachable address fails within about ``connect_timeout``
+seconds (a TCP check of the address first, then Ray's own connection in a
+thread with a deadline) with a :class:`BackproplabError` naming the address.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from backproplab.errors import BackproplabError
+from backproplab.experiments.executors import (
+    THREAD_ENV_VARS,
+    EventCallback,
+    Executor,
+    Trial,
+    TrialEvent,
+    TrialResult,
+    _one_line,
+    default_workers,
+    execute_trial,
+    read_run_files,
+    write_run_files,
+)
+from backproplab.fileio import atomic_write_json
+
+#: How to install the optional dependency.
+INSTALL_HINT = 'pip install "backproplab[ray]"'
+#: The variable Ray itself reads for a cluster address.
+ADDRESS_ENV = "RAY_ADDRESS"
+#: Seconds allowed for connecting to a cluster (overrides ``connect_timeout``).
+CONNECT_TIMEOUT_ENV = "BACKPROPLAB_RAY_CONNECT_TIMEOUT"
+#: Default seconds for Ray's connection to a cluster whose port answered.
+DEFAULT_CONNECT_TIMEOUT = 20.0
+#: Seconds for the TCP check of a cluster address.
+PORT_CHECK_TIMEOUT = 5.0
+#: Ports Ray listens on when an address names none: the GCS, and the Ray client.
+DEFAULT_GCS_PORT = 6379
+DEFAULT_CLIENT_PORT = 10001
+#: Training options that decide which data a trial trains on: trials that agree
+#: on all of them share one dataset object in the object store.
+DATA_OPTIONS = ("dataset", "data_dir", "final", "val_size", "limit", "normalize", "dtype",
+                "data_seed")
+#: Files of a trial folder that the sweep writes itself (never shipped to workers).
+_RECORD_FILES = ("status.json", "error.txt")
+
+
+def import_ray():
+    """The ``ray`` module, or a :class:`BackproplabError` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise BackproplabError(
+            f"the ray executor needs Ray, which is not installed; install it with "
+            f"{INSTALL_HINT} or use --executor local") from None
+    return ray
+
+
+def executor_options(executor: str, ray_address: str | None) -> dict[str, Any]:
+    """``make_executor`` keyword options from the commands' ``--executor`` and
+    ``--ray-address``; ``--ray-address`` without ``--executor ray`` is an error."""
+    if ray_address is not None and executor != "ray":
+        raise BackproplabError(
+            f"--ray-address needs --executor ray (got --executor {executor}); add "
+            "--executor ray or drop --ray-address")
+    return {"address": ray_address} if ray_address is not None else {}
+
+
+# ---------------------------------------------------------------------------
+# addresses and connecting
+
+
+def resolve_address(address: str | None) -> str | None:
+    """The cluster address to use: ``address``, else ``$RAY_ADDRESS``, else
+    ``None`` (start a local instance). ``"local"`` also means a local instance."""
+    if address is None:
+        address = os.environ.get(ADDRESS_ENV)
+    address = (address or "").strip()
+    if not address or address == "local":
+        return None
+    return address
+
+
+def split_address(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``host:port``, ``[ipv6]:port`` or ``ray://host:port``
+    address (Ray's default ports when it names none); ``None`` for ``"auto"``,
+    which Ray resolves itself. A malformed port is a :class:`BackproplabError`."""
+    if address == "auto":
+        return None
+    client = address.startswith("ray://")
+    rest = address[len("ray://"):] if client else address
+    rest = rest.split("/", 1)[0]
+    default = DEFAULT_CLIENT_PORT if client else DEFAULT_GCS_PORT
+    if rest.startswith("["):  # [ipv6]:port
+        host, _, tail = rest[1:].partition("]")
+        port_text = tail[1:] if tail.startswith(":") else ""
+    elif rest.count(":") == 1:
+        host, port_text = rest.split(":")
+    else:
+        host, port_text = rest, ""
+    if not host:
+        raise BackproplabError(
+            f"the Ray address {address!r} names no host; give one like 10.0.0.5:6379")
+    if not port_text:
+        return host, default
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise BackproplabError(
+            f"the Ray address {address!r} has a bad port {port_text!r}; give one like "
+            "10.0.0.5:6379")
+    return host, port
+
+
+def check_reachable(address: str, timeout: float = PORT_CHECK_TIMEOUT) -> None:
+    """Raise :class:`BackproplabError` unless a TCP connection to ``address``'s
+    port opens within ``timeout`` seconds (Ray itself would retry for minutes)."""
+    target = split_address(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise BackproplabError(
+            f"cannot reach the Ray cluster at {address} ({reason}); check --ray-address "
+            f"(or {ADDRESS_ENV}) and that the cluster runs (`ray start --head` on its "
+            "head node)") from None
+
+
+def _connect_with_deadline(ray, address: str, timeout: float, init_options: dict) -> None:
+    """``ray.init(address)`` in a helper thread, given up after ``timeout`` s."""
+    box: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            ray.init(address=address, **init_options)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="backproplab-ray-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise BackproplabError(
+            f"cannot reach the Ray cluster at {address}: no answer within {timeout:g} s "
+            f"although its port is open (is it a Ray head node, with the same Ray version?); "
+            f"check --ray-address (or {ADDRESS_ENV})")
+    if "error" in box:
+        exc = box["error"]
+        text = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise BackproplabError(
+            f"cannot connect to the Ray cluster at {address}: {text}; check --ray-address "
+            f"(or {ADDRESS_ENV}) and that driver and cluster run the same Ray version")
+
+
+def _connect_timeout(value: float | None) -> float:
+    text = os.environ.get(CONNECT_TIMEOUT_ENV)
+    if text:
+        try:
+            value = float(text)
+        except ValueError:
+            raise BackproplabError(
+                f"{CONNECT_TIMEOUT_ENV}={text!r} is not a number of seconds; "
+                "give one like 20") from None
+    value = DEFAULT_CONNECT_TIMEOUT if value is None else float(value)
+    if not value > 0:
+        raise BackproplabError(f"the Ray connect timeout must be positive, got {value:g}")
+    return value
+
+
+# ---------------------------------------------------------------------------
+# the task (runs in a Ray worker process)
+
+
+def data_key(config: Mapping[str, Any]) -> tuple:
+    """What decides a trial's data: the data options of its resolved config."""
+    from backproplab.training import TrainConfig
+
+    resolved = TrainConfig.from_dict(dict(config)).resolved().to_dict()
+    return tuple((name, repr(resolved.get(name))) for name in DATA_OPTIONS)
+
+
+def run_trial_task(trial: Trial, dataset: Any, resume_files: dict[str, bytes] | None,
+                   threads: int) -> TrialResult:
+    """Body of the Ray task: train ``trial`` into a scratch folder and return the
+    result with the run folder's files (also after a failure, as the local
+    executor would leave them in the trial folder).
+
+    ``dataset``: the loaded data (Ray resolves the object reference), or
+    ``None`` to load it here. ``resume_files``: the trial folder's files when the
+    trial continues from a checkpoint.
+    """
+    from threadpoolctl import threadpool_limits
+
+    for var in THREAD_ENV_VARS:  # for libraries loaded after this point
+        os.environ[var] = str(threads)
+    with threadpool_limits(limits=threads), \
+            tempfile.TemporaryDirectory(prefix="backproplab-trial-") as scratch:
+        run_dir = Path(scratch) / "run"
+        if resume_files:
+            write_run_files(run_dir, resume_files)
+        result = execute_trial(trial, run_dir, dataset=dataset)
+        summary_path = run_dir / "summary.json"
+        if result.summary is not None and summary_path.is_file():
+            # the summary names the folder the run ends up in, not this scratch folder
+            result.summary["run_dir"] = trial.out_dir
+            atomic_write_json(summary_path, result.summary)
+        result.files = read_run_files(run_dir) if run_dir.is_dir() else None
+    return result
+
+
+# ---------------------------------------------------------------------------
+# the executor
+
+
+class RayExecutor(Executor):
+    """Runs trials as Ray tasks (see the module docstring).
+
+    ``workers``: trials in flight at a time (default: the cluster's CPUs divided
+    by ``cpus_per_trial``; for a local instance, this machine's cores).
+    ``address``: the cluster (``host:port``, ``ray://host:port``, ``auto``);
+    default ``$RAY_ADDRESS``, else a local instance. In a process where Ray is
+    already initialized, that connection is used. ``cpus_per_trial`` is both
+    the CPUs each task reserves and its BLAS thread count; ``gpus_per_trial`` is
+    reserved by trials whose config has ``device="gpu"``. ``retries``: how
+    many times a trial whose worker died is started again. ``env``: extra
+    environment variables for the workers. ``connect_timeout``: seconds to wait
+    for the cluster (also ``$BACKPROPLAB_RAY_CONNECT_TIMEOUT``).
+
+    Building the executor connects (or starts the local instance); :meth:`close`
+    disconnects (and stops an instance it started).
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, *, address: str | None = None,
+                 cpus_per_trial: int = 1, gpus_per_trial: float = 1, retries: int = 2,
+                 env: Mapping[str, str] | None = None, connect_timeout: float | None = None):
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                    or workers < 1):
+            raise BackproplabError(f"--workers must be a positive integer, got {workers!r}")
+        if isinstance(cpus_per_trial, bool) or not isinstance(cpus_per_trial, int) \
+                or cpus_per_trial < 1:
+            raise BackproplabError(
+                f"CPUs per trial must be a positive integer, got {cpus_per_trial!r}")
+        if not gpus_per_trial > 0:
+            raise BackproplabError(f"GPUs per trial must be positive, got {gpus_per_trial!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise BackproplabError(f"retries must be an integer >= 0, got {retries!r}")
+        self.ray = import_ray()
+        self.cpus_per_trial = cpus_per_trial
+        self.gpus_per_trial = gpus_per_trial
+        self.retries = retries
+        self.env = {var: str(cpus_per_trial) for var in THREAD_ENV_VARS}
+        self.env.update({str(k): str(v) for k, v in (env or {}).items()})
+        #: the data keys put into the object store by the last :meth:`run`
+        self.datasets_put: list[tuple] = []
+        self._owns_connection = False
+        self.started_local = False
+        self.address = self._connect(address, workers, connect_timeout)
+        if workers is None:
+            cpus = int(self.ray.cluster_resources().get("CPU", 1))
+            workers = max(1, cpus // cpus_per_trial)
+        self.workers = workers
+        self._task = self.ray.remote(run_trial_task)
+
+    # -- connection --------------------------------------------------------
+
+    def _connect(self, address: str | None, workers: int | None,
+                 connect_timeout: float | None) -> str:
+        """Connect to (or start) the cluster; returns a description of it."""
+        ray = self.ray
+        if ray.is_initialized():
+            if address is not None and resolve_address(address) is not None:
+                raise BackproplabError(
+                    f"Ray is already initialized in this process, so the address "
+                    f"{address} cannot be used; leave the address out to use that "
+                    "connection, or call ray.shutdown() first")
+            return "the Ray instance this process is connected to"
+        options = {"include_dashboard": False, "log_to_driver": False,
+                   "logging_level": "warning"}
+        target = resolve_address(address)
+        if target is None:
+            cpus = (workers or default_workers()) * self.cpus_per_trial
+            try:
+                ray.init(address="local", num_cpus=cpus, **options)
+            except Exception as exc:  # noqa: BLE001 - any failure to start is the user's to fix
+                text = " ".join(str(exc).split())[:300]
+                raise BackproplabError(
+                    f"could not start a local Ray instance: {text}; check the Ray "
+                    "installation or give a running cluster with --ray-address") from None
+            self._owns_connection = self.started_local = True
+            return f"a local Ray instance with {cpus} CPU(s)"
+        timeout = _connect_timeout(connect_timeout)
+        check_reachable(target, min(PORT_CHECK_TIMEOUT, timeout))
+        _connect_with_deadline(ray, target, timeout, options)
+        self._owns_connection = True
+        return f"the Ray cluster at {target}"
+
+    def close(self) -> None:
+        """Disconnect from the cluster (stopping a local instance this executor
+        started); a connection made before the executor is left open."""
+        if self._owns_connection and self.ray.is_initialized():
+            self.ray.shutdown()
+        self._owns_connection = False
+
+    # -- running -------------------------------------------------------------
+
+    def _options(self, trial: Trial) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "num_cpus": self.cpus_per_trial,
+            "max_retries": 0,            # the driver retries, counting attempts itself
+            "retry_exceptions": False,   # an error raised by a trial is its result
+            "runtime_env": {"env_vars": dict(self.env)},
+            "name": f"backproplab-trial:{trial.name}",
+        }
+        if trial.config.get("device") == "gpu":
+            options["num_gpus"] = self.gpus_per_trial
+        return options
+
+    def _prepare(self, trial: Trial) -> Trial:
+        """The trial as the worker runs it: one BLAS thread per reserved CPU
+        unless its config says otherwise (``threads`` changes no result)."""
+        if trial.config.get("threads") is None:
+            import dataclasses
+
+            return dataclasses.replace(trial, config={**trial.config,
+                                                      "threads": self.cpus_per_trial})
+        return trial
+
+    def _resume_files(self, trial: Trial) -> dict[str, bytes] | None:
+        if not trial.resume or not Path(trial.out_dir).is_dir():
+            return None
+        files = read_run_files(trial.out_dir)
+        return {k: v for k, v in files.items() if k not in _RECORD_FILES}
+
+    def run(self, trials: Sequence[Trial],
+            on_event: EventCallback | None = None) -> Iterator[TrialResult]:
+        trials = list(trials)
+        if not trials:
+            return iter(())
+        return self._run(trials, on_event)
+
+    def _run(self, trials: list[Trial],
+             on_event: EventCallback | None) -> Iterator[TrialResult]:
+        ray = self.ray
+        from ray.exceptions import (
+            RayError,
+            RayTaskError,
+            RuntimeEnvSetupError,
+            TaskCancelledError,
+            TaskUnschedulableError,
+        )
+
+        from backproplab.training import TrainConfig
+        from backproplab.training.run import load_run_dataset
+
+        datasets: dict[tuple, Any] = {}   # data key -> ObjectRef, or the loading error
+        self.datasets_put = []
+        queue = list(reversed(trials))    # pop() from the end keeps the trial order
+        attempts: dict[str, int] = {}
+        started: dict[str, float] = {}
+        running: dict[Any, Trial] = {}
+        clean_exit = False
+
+        def dataset_ref(trial: Trial):
+            key = data_key(trial.config)
+            if key not in datasets:
+                try:
+                    data = load_run_dataset(TrainConfig.from_dict(dict(trial.config)))
+                    datasets[key] = ray.put(data)
+                    self.datasets_put.append(key)
+                    del data  # the object store holds it now
+                except Exception as exc:  # noqa: BLE001 - the trials that need it fail
+                    datasets[key] = exc
+            return datasets[key]
+
+        try:
+            while queue or running:
+                while queue and len(running) < self.workers:
+                    trial = self._prepare(queue.pop())
+                    attempts[trial.name] = attempts.get(trial.name, 0) + 1
+                    started.setdefault(trial.name, time.perf_counter())
+                    data = dataset_ref(trial)
+                    if isinstance(data, Exception):
+                        yield TrialResult(
+                            trial.name, "failed", error=_one_line(data),
+                            traceback="".join(traceback.format_exception(data)),
+                            attempts=attempts[trial.name])
+                        continue
+                    ref = self._task.options(**self._options(trial)).remote(
+                        trial, data, self._resume_files(trial), self.cpus_per_trial)
+                    running[ref] = trial
+                    _notify(on_event, TrialEvent("started", trial))
+                if not running:
+                    continue
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    trial = running.pop(ref)
+                    elapsed = time.perf_counter() - started[trial.name]
+                    try:
+                        result = ray.get(ref)
+                    except (RayTaskError, RuntimeEnvSetupError, TaskUnschedulableError,
+                            TaskCancelledError) as exc:
+                        # raised by the task's own code or by its setup: retrying
+                        # would fail the same way
+                        result = TrialResult(trial.name, "failed", error=_ray_error(exc),
+                                             traceback=str(exc), seconds=elapsed)
+                    except RayError as exc:
+                        # the worker process (or its node) died: start the trial again
+                        if attempts[trial.name] <= self.retries:
+                            _notify(on_event, TrialEvent(
+                                "retry", trial,
+                                f"its Ray worker died ({type(exc).__name__}); starting it "
+                                "again"))
+                            queue.append(trial)
+                            continue
+                        result = TrialResult(
+                            trial.name, "failed", seconds=elapsed, traceback=str(exc),
+                            error=f"WorkerDied: the Ray worker running this trial died "
+                                  f"{attempts[trial.name]} time(s) ({type(exc).__name__}: "
+                                  f"{_first_line(exc)})")
+                    result.attempts = attempts[trial.name]
+                    yield result
+            clean_exit = True
+        finally:
+            if not clean_exit:  # interrupted: stop the trials still running
+                for ref in running:
+                    try:
+                        ray.cancel(ref, force=True)
+                    except Exception:  # noqa: BLE001, S110 - best effort while stopping
+                        pass
+            datasets.clear()  # drop the references: the object store may free them
+
+
+def _notify(on_event: EventCallback | None, event: TrialEvent) -> None:
+    if on_event is not None:
+        on_event(event)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:200] if lines else "(no message)"
+
+
+def _ray_error(exc: BaseException) -> str:
+    """One line for an error raised inside a Ray task (or while setting it up)."""
+    cause = getattr(exc, "cause", None)
+    text = _one_line(cause) if isinstance(cause, BaseException) else \
+        f"{type(exc).__name__}: {_first_line(exc)}"
+    if "No module named 'backproplab'" in str(exc):
+        text += " (install backproplab on every node of the Ray cluster)"
+    return text
+
+
+__all__ = [
+    "ADDRESS_ENV", "CONNECT_TIMEOUT_ENV", "INSTALL_HINT", "RayExecutor", "check_reachable",
+    "data_key", "executor_options", "import_ray", "resolve_address", "run_trial_task", "split_address",
+]
