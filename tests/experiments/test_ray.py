@@ -413,3 +413,37 @@ def test_bad_executor_options_fail_before_connecting(ray_cluster):
     import ray
 
     assert ray.is_initialized()
+
+
+# ---------------------------------------------------------------------------
+# reproduce
+
+
+def test_reproduce_on_ray_matches_local_runs(ray_cluster, cli, tmp_path):
+    args = ["reproduce", "--dataset", "synth", "--only", "q4-synth", "--quick", "--limit",
+            "300", "--quiet"]
+    r = cli(*args, "--executor", "ray", "--out", tmp_path / "ray")
+    assert r.status == 0, r.err
+    r = cli(*args, "--workers", "2", "--out", tmp_path / "local")
+    assert r.status == 0, r.err
+    assert json.loads((tmp_path / "ray" / "reproduce.json").read_text())["executor"] == "ray"
+    runs = sorted(p.name for p in (tmp_path / "local" / "presets" / "q4-synth").iterdir()
+                  if p.is_dir())
+    assert runs
+    for name in runs:
+        assert_same_trial(tmp_path / "ray" / "presets" / "q4-synth" / name,
+                          tmp_path / "local" / "presets" / "q4-synth" / name)
+
+
+def test_reproduce_with_an_unreachable_cluster_writes_nothing(cli, tmp_path):
+    needs_ray()
+    out = tmp_path / "never"
+    start = time.monotonic()
+    r = cli("reproduce", "--dataset", "synth", "--only", "q4-synth", "--quick",
+            "--executor", "ray", "--ray-address", "127.0.0.1:1", "--out", out)
+    assert r.status == 2 and "cannot reach the Ray cluster at 127.0.0.1:1" in r.err
+    assert time.monotonic() - start < 30
+    r = cli("reproduce", "--dataset", "synth", "--only", "q4-synth", "--quick",
+            "--ray-address", "127.0.0.1:1", "--out", out)
+    assert r.status == 2 and "--ray-address needs --executor ray" in r.err
+    assert not out.exists()

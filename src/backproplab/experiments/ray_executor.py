@@ -170,6 +170,16 @@ def check_reachable(address: str, timeout: float = PORT_CHECK_TIMEOUT) -> None:
             "head node)") from None
 
 
+def preflight(address: str | None) -> None:
+    """Fail fast, before a command writes anything, when Ray is missing or the
+    cluster address (``address``, else ``$RAY_ADDRESS``) does not answer; the
+    executor itself connects later. Nothing to check for a local instance."""
+    import_ray()
+    target = resolve_address(address)
+    if target is not None:
+        check_reachable(target)
+
+
 def _connect_with_deadline(ray, address: str, timeout: float, init_options: dict) -> None:
     """``ray.init(address)`` in a helper thread, given up after ``timeout`` s."""
     box: dict[str, BaseException] = {}
@@ -498,5 +508,5 @@ def _ray_error(exc: BaseException) -> str:
 
 __all__ = [
     "ADDRESS_ENV", "CONNECT_TIMEOUT_ENV", "INSTALL_HINT", "RayExecutor", "check_reachable",
-    "data_key", "executor_options", "import_ray", "resolve_address", "run_trial_task", "split_address",
+    "data_key", "executor_options", "import_ray", "preflight", "resolve_address", "run_trial_task", "split_address",
 ]
