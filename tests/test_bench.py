@@ -146,3 +146,36 @@ def test_script_wrapper_shows_the_same_options():
     assert r.returncode == 0, r.stderr
     for opt in ("--batch-sizes", "--epochs", "--threads", "--impl", "--quick", "--json-out"):
         assert opt in r.stdout
+
+
+def _have_gpu() -> bool:
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - no driver, no device
+        return False
+
+
+@pytest.mark.skipif(not _have_gpu(), reason="needs CuPy and a CUDA device")
+def test_gpu_quick_run_times_backproplab_on_cupy(tmp_path):
+    res = bench.run_benchmark(["backproplab", "torch", "numpy"], ["64", "full"], epochs=1,
+                              warmup=0, quick=True, device="gpu", memory_batch_sizes="full")
+    assert res["config"]["device"] == "gpu"
+    assert res["skipped"]["numpy"] == "runs on the CPU only"
+    assert res["matmul_peak"]["cupy"]["library"] == "cupy"
+    assert {r["impl"] for r in res["results"]} >= {"backproplab"}
+    for r in res["results"]:
+        assert r["median_seconds"] > 0
+    for m in res["memory"]:
+        assert "error" not in m, m
+        assert m["device_peak_mb"] > 0
+
+
+def test_gpu_script_fixes_the_device():
+    script = ROOT / "benchmarks" / "gpu_epoch_time.py"
+    r = subprocess.run([sys.executable, str(script), "--device", "cpu"], capture_output=True,
+                       text=True, timeout=120, check=False)
+    assert r.returncode == 2 and "fixed to gpu" in r.stderr

@@ -1052,17 +1052,17 @@ def run_from_args(args, command: str | None = None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``benchmarks/epoch_time.py`` (same options as ``backproplab bench``)."""
+def main(argv: list[str] | None = None, prog: str = "epoch_time.py") -> int:
+    """Entry point of the scripts in ``benchmarks/`` (same options as ``backproplab bench``)."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="epoch_time.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     add_arguments(p)
     args = p.parse_args(argv)
     try:
-        return run_from_args(args, command=command_line(args, "python benchmarks/epoch_time.py"))
+        return run_from_args(args, command=command_line(args, f"python benchmarks/{prog}"))
     except BackproplabError as exc:
-        print(f"epoch_time.py: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
 
 
