@@ -135,16 +135,28 @@ def test_convergence_warning_and_tol_stopping(digits):
 
 def test_early_stopping_keeps_the_best_validation_weights(digits):
     X, y = digits
-    clf = _quiet_fit(MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True,
-                                   n_iter_no_change=2, max_iter=100, random_state=0,
-                                   learning_rate_init=0.01), X, y)
+    kw = {"hidden_layer_sizes": (16,), "early_stopping": True, "random_state": 0,
+          "learning_rate_init": 0.01, "tol": 1e-3}
+    clf = _quiet_fit(MLPClassifier(n_iter_no_change=2, max_iter=100, **kw), X, y)
     scores = clf.validation_scores_
     assert len(scores) == clf.n_iter_ < 100 and clf.best_loss_ is None
     assert clf.best_validation_score_ == max(scores)
-    best = int(np.argmax(scores))
-    # scikit-learn's rule: stopped once n_iter_no_change + 1 epochs failed to beat best + tol
-    assert clf.n_iter_ >= best + 1 + 3 or all(
-        s < clf.best_validation_score_ + clf.tol for s in scores[-3:])
+    # scikit-learn's rule, replayed on the recorded scores: count the epochs that fail to
+    # beat best + tol; stop at the first epoch where the count exceeds n_iter_no_change
+    best, count, stop = -np.inf, 0, None
+    for epoch, score in enumerate(scores, start=1):
+        count = count + 1 if score < best + clf.tol else 0
+        best = max(best, score)
+        if count > 2:
+            stop = epoch
+            break
+    assert stop == clf.n_iter_
+    # the weights are those of the best epoch: the same run cut off there ends with them
+    best_epoch = int(np.argmax(scores)) + 1
+    assert best_epoch < clf.n_iter_
+    cut = _quiet_fit(MLPClassifier(n_iter_no_change=1000, max_iter=best_epoch, **kw), X, y)
+    for a, b in zip(clf.coefs_ + clf.intercepts_, cut.coefs_ + cut.intercepts_):
+        assert a.tobytes() == b.tobytes()
 
 
 def test_same_seed_same_model_other_seed_other_model(digits):
