@@ -213,3 +213,15 @@ def test_early_stopping_from_the_command_line(cli, tmp_path):
     assert (cfg["weight_decay"], cfg["clip_norm"], cfg["lr_schedule"], cfg["lr_gamma"]) == (
         1e-4, 10.0, "step", 0.1)
     assert (out / "loss.png").stat().st_size > 0
+
+
+def test_sweep_passes_the_on_off_flags_to_every_trial(cli, tmp_path):
+    out = tmp_path / "sweep"
+    r = cli("sweep", "--hidden", "8", "--limit", "300", "--batch-size", "32", "--epochs", "6",
+            "--early-stopping", "--patience", "1", "--restore-best", "--lr", "0.3,0.6",
+            "--workers", "1", "--out", str(out), "--quiet", "--json")
+    assert r.status == 0, r.err
+    configs = [json.loads(p.read_text()) for p in sorted(out.glob("*/config.json"))]
+    assert len(configs) == 2
+    assert all(c["early_stopping"] and c["restore_best"] and c["patience"] == 1 for c in configs)
+    assert {c["lr"] for c in configs} == {0.3, 0.6}

@@ -56,6 +56,11 @@ def register(subparsers) -> None:
             runs.add_argument(flag, dest=dest, action="append", default=None, **kw)
     runs.add_argument("--final", dest="final", action="store_const", const=True, default=None,
                       help="train on the full training set and evaluate on the test set")
+    from backproplab.commands.train import RUN_FLAGS
+
+    for flag, dest, text in RUN_FLAGS:  # on/off options: the same in every trial
+        runs.add_argument(flag, dest=dest, action="store_const", const=True, default=None,
+                          help=text)
 
     s = p.add_argument_group("sweep options")
     seeds = s.add_mutually_exclusive_group()
@@ -204,6 +209,11 @@ def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
             grid[dest] = values
     if args.final is not None:
         base["final"] = True
+    from backproplab.commands.train import RUN_FLAGS
+
+    for _flag, dest, _text in RUN_FLAGS:
+        if getattr(args, dest, None) is not None:
+            base[dest] = True
     return base, grid
 
 
@@ -301,6 +311,9 @@ def _sweep_run_flags():
 
     yield from ((f, d, k) for f, d, k in RUN_OPTIONS if d != "seed")
     yield ("--final", "final", {})
+    from backproplab.commands.train import RUN_FLAGS
+
+    yield from ((flag, dest, {}) for flag, dest, _text in RUN_FLAGS)
     yield ("--seeds", "seeds", {})
     yield ("--seed-list", "seed_list", {})
     yield ("--workers", "workers", {})
