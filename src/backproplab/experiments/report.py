@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import math
 import os
@@ -677,7 +678,8 @@ def _q1(ctx: _Ctx) -> None:
         ])
         ok = max(d["softmax_jacobian_max_abs_error"], d["dl_dy_max_rel_error"]) < 1e-6
         _row(ctx, "Q1 softmax and cross-entropy derivatives", "derived by hand",
-             f"finite-difference error ≤ {_sci(max(d['softmax_jacobian_max_abs_error'], d['dl_dy_max_rel_error']))}",
+             "finite-difference error ≤ "
+             f"{_sci(max(d['softmax_jacobian_max_abs_error'], d['dl_dy_max_rel_error']))}",
              "correct" if ok else "**check failed**")
 
 
@@ -936,7 +938,8 @@ def _q6(ctx: _Ctx) -> None:
         return
     s = v["seconds_per_example"]
     doc.table(["forward + backward, 784-300-10, per example (live)", "time"], [
-        [f"tensor engine, batch of {v['batch']} in one call", f"{s['tensor_batched'] * 1e6:.1f} µs"],
+        [f"tensor engine, batch of {v['batch']} in one call",
+         f"{s['tensor_batched'] * 1e6:.1f} µs"],
         ["tensor engine, one example per call", f"{s['tensor_one_by_one'] * 1e6:.1f} µs"],
         ["scalar engine (pure Python), one example", f"{s['scalar_one_by_one'] * 1e3:.1f} ms"],
     ], f"best of {v.get('repeats', 3)}, {v['dtype']}, one BLAS thread, on this machine")
@@ -981,7 +984,8 @@ def _learning_curve(ctx: _Ctx) -> None:
                                  "its weight and window); dotted lines mark the epochs.")
     acc = _final_stat(g, "eval_accuracy")
     doc.p(f"Validation accuracy after epoch {_last_epoch(g)}: {_pm(acc)}.")
-    _row(ctx, "batch 16, lr 0.01, 5 epochs", f"val acc {ORIGINAL['learning_curve']['val_accuracy']}",
+    _row(ctx, "batch 16, lr 0.01, 5 epochs",
+         f"val acc {ORIGINAL['learning_curve']['val_accuracy']}",
          f"val acc {_pm(acc)}" + (f" after {_last_epoch(g)} epochs" if _last_epoch(g) != 5
                                   else ""),
          _compare_phrase(ctx, acc and acc["mean"], ORIGINAL["learning_curve"]["val_accuracy"]))
@@ -1030,8 +1034,24 @@ def _seeds(ctx: _Ctx) -> None:
          f"{o['val_loss'][0]} ± {o['val_loss'][1]}",
          f"val acc {_pm(acc)}, val loss {_pm(loss, n=False)}",
          _compare_phrase(ctx, acc and acc["mean"], o["val_accuracy"][0]) +
-         ("; the spread across seeds is small next to the differences between settings"
-          if acc and acc.get("std") is not None and acc["std"] < 0.01 else ""))
+         _spread_phrase(ctx, acc))
+
+
+def _spread_phrase(ctx: _Ctx, acc: Mapping | None) -> str:
+    """Compare the seed-to-seed spread with the gaps between learning rates."""
+    if not acc or acc.get("std") is None:
+        return ""
+    means = sorted((_final_stat(g, "eval_accuracy") or {}).get("mean")
+                   for g in ctx.folder.groups("learning-rates")
+                   if (_final_stat(g, "eval_accuracy") or {}).get("mean") is not None)
+    if len(means) < 2:
+        return ""
+    gap = min(b - a for a, b in itertools.pairwise(means))
+    if gap > 2 * acc["std"]:
+        return (f"; the seed-to-seed std ({acc['std']:.4f}) is smaller than half the "
+                f"smallest gap between learning rates ({gap:.4f})")
+    return (f"; the seed-to-seed std ({acc['std']:.4f}) is as large as some gaps between "
+            f"learning rates ({gap:.4f}): single runs cannot rank those")
 
 
 def _learning_rates(ctx: _Ctx) -> None:
@@ -1067,8 +1087,9 @@ def _learning_rates(ctx: _Ctx) -> None:
            "converged as far")
     doc.p(f"The best learning rate here is {best['config']['lr']:g} "
           f"({_pm(_final_stat(best, 'eval_accuracy'))}): {why}.")
-    meas = ", ".join(f"{g['config']['lr']:g}: {_f((_final_stat(g, 'eval_accuracy') or {}).get('mean'))}"
-                     for g in groups)
+    meas = ", ".join(
+        f"{g['config']['lr']:g}: {_f((_final_stat(g, 'eval_accuracy') or {}).get('mean'))}"
+        for g in groups)
     verdict = "" if ctx.mnist else "not comparable (original is MNIST); "
     stds = [(_final_stat(g, "eval_accuracy") or {}).get("std") for g in groups
             if g["config"]["lr"] in (0.003, 0.01)]
@@ -1142,7 +1163,9 @@ def _full_batch(ctx: _Ctx) -> None:
     o = ORIGINAL["full_batch"]
     doc.p(f"Gradient descent on the whole training split: one weight update per epoch, lr "
           f"{g['config']['lr']:g}, {last} epochs, {g['n']} seed(s) "
-          f"({ctx.dataset}{', at most ' + str(g['config']['limit']) + ' images' if g['config'].get('limit') else ''}).")
+          f"({ctx.dataset}"
+          + (f", at most {g['config']['limit']} images" if g["config"].get("limit") else "")
+          + ").")
     _epoch_table(ctx, g, [("train_loss", "training loss"), ("eval_loss", "validation loss"),
                           ("train_accuracy", "training acc"), ("eval_accuracy", "validation acc")],
                  every=max(1, last // 10))
@@ -1152,7 +1175,9 @@ def _full_batch(ctx: _Ctx) -> None:
     reach = _first_epoch_reaching(g, "eval_accuracy", o["accuracy"])
     txt = (f"After {o['epochs_run']} epochs: validation accuracy {_pm(at10)}; after {last}: "
            f"{_pm(_final_stat(g, 'eval_accuracy'))}. ")
-    if reach is not None:
+    if not ctx.mnist:
+        txt += f"(The original's {o['accuracy']} is an MNIST number.)"
+    elif reach is not None:
         txt += f"The runs first reach the original's {o['accuracy']} at epoch {reach}."
     else:
         txt += f"The runs never reach the original's {o['accuracy']} in {last} epochs."
@@ -1164,8 +1189,10 @@ def _full_batch(ctx: _Ctx) -> None:
          f"val acc {_f(at10 and at10['mean'])} at epoch {o['epochs_run']}, "
          f"{_f((_final_stat(g, 'eval_accuracy') or {}).get('mean'))} at epoch {last}",
          "original inconsistent: the code ran 10 epochs while the text says 100"
-         + (f"; we first reach {o['accuracy']} at epoch {reach}" if reach else
-            f"; {o['accuracy']} is not reached in {last} epochs here"))
+         + ("" if not ctx.mnist else
+            f"; we first reach {o['accuracy']} at epoch {reach}" if reach else
+            f"; {o['accuracy']} is not reached in {last} epochs here")
+         + ("" if ctx.mnist else "; accuracies not comparable (original is MNIST)"))
 
 
 def _batch_sizes(ctx: _Ctx) -> None:
@@ -1222,8 +1249,8 @@ def _unscaled(ctx: _Ctx) -> None:
     doc.p("The original fed raw pixel values (0-255) to the network. With the study's "
           "initial weights N(0, 0.1²), a hidden unit's pre-activation for an image `x` is "
           "normal with standard deviation 0.1·|x|, which for raw pixels is in the hundreds: "
-          "almost every sigmoid starts saturated (output 0 or 1, derivative near 0), and "
-          "its weights learn only through the few units that are not.")
+          "almost every sigmoid starts saturated (output 0 or 1, derivative near 0), so "
+          "almost no gradient reaches the first layer's weights through it.")
     s = ctx.check("saturation")
     if s:
         un, sc = s["unscaled"], s["scaled"]

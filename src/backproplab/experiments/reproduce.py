@@ -41,7 +41,6 @@ import json
 import os
 import platform
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,7 +77,8 @@ class Options:
     limit: int | None = None            #: training examples per run (overrides --quick's)
     only: list[str] | None = None       #: preset names (their needs are added)
     workers: int | None = None          #: parallel trials (default: cores)
-    executor: str = "local"
+    executor: str = "local"             #: local | ray
+    ray_address: str | None = None      #: with executor "ray": the cluster (docs/ray.md)
     overwrite: bool = False
     progress: str = "auto"              #: auto | rich | plain | quiet
     data_dir: str | None = None         #: where the image files are (default: search)
@@ -342,6 +342,23 @@ def _versions() -> dict[str, str]:
             "platform": platform.platform(), "cpus": str(os.cpu_count())}
 
 
+def _command(options: Options, dataset: str) -> str:
+    """The command line that repeats (and resumes) this reproduction."""
+    import shlex
+
+    parts = ["backproplab", "reproduce", "--dataset", dataset]
+    if options.quick:
+        parts.append("--quick")
+    if options.limit is not None:
+        parts += ["--limit", str(options.limit)]
+    if options.only:
+        parts += ["--only", ",".join(options.only)]
+    if options.data_dir is not None:
+        parts += ["--data-dir", str(options.data_dir)]
+    parts += ["--out", str(options.out)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def _prepare_sweep(preset, sweep, root: Path, say) -> Path:
     """Prepare a preset's sweep folder; ``final``'s is replaced when its chosen
     options changed since the last run (every other change is an error)."""
@@ -391,6 +408,11 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
                   "data_dir": options.data_dir}
     # build every sweep that can be built now (validates all options up front)
     sweeps = {p.name: p.sweep(**sweep_args) for p in selected if not p.needs}
+    from backproplab.experiments.ray_executor import executor_options, preflight
+
+    executor_opts = executor_options(options.executor, options.ray_address)
+    if options.executor == "ray":  # Ray missing or its cluster unreachable: fail before writing
+        preflight(options.ray_address)
     previous = prepare_out(out, settings, options.overwrite)
     say(f"dataset: {dataset_note}")
     say(f"presets: {', '.join(p.name for p in selected)}"
@@ -399,7 +421,7 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
     manifest: dict[str, Any] = {
         "kind": "backproplab-reproduce", "format": FORMAT, "settings": settings,
         "dataset_note": dataset_note, "quick": bool(options.quick),
-        "command": "backproplab " + " ".join(sys.argv[1:]) if sys.argv[1:] else None,
+        "command": _command(options, dataset),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "presets": dict((previous or {}).get("presets", {})),
         "versions": _versions(),
@@ -413,7 +435,7 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
     results: dict[str, dict] = {}
     failed: list[str] = []
     sources: dict[str, Path] = {}  # finished run folders by configuration, across phases
-    executor = make_executor(options.executor, options.workers)
+    executor = make_executor(options.executor, options.workers, **executor_opts)
     manifest["workers"] = executor.workers
     manifest["executor"] = options.executor
     try:
