@@ -505,6 +505,10 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
             rx = sorted(references)
             ax.plot(rx, [references[k] for k in rx], "x--", color="C3", label=reference_label)
         ax.set_xscale("log")
+        from matplotlib.ticker import NullFormatter
+
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])
         ax.set_xlabel("learning rate")
         ax.set_ylabel(METRIC_LABELS[metric])
         ax.grid(alpha=0.3)
