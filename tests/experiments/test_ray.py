@@ -89,9 +89,11 @@ def ray_processes(prefix: str) -> list[int]:
 
 
 def backproplab(*args: str, env: dict | None = None, timeout: float = 120):
-    """``python -m backproplab ARGS`` in a child process."""
+    """``python -m backproplab ARGS`` in a child process (without the Ray
+    settings this process may hold, unless ``env`` gives them)."""
     full = dict(os.environ, OMP_NUM_THREADS="1")
-    full.pop("RAY_ADDRESS", None)
+    for var in ("RAY_ADDRESS", "RAY_AUTH_MODE"):  # ray.init sets RAY_AUTH_MODE here
+        full.pop(var, None)
     full.update(env or {})
     return subprocess.run([sys.executable, "-m", "backproplab", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=full,
@@ -316,7 +318,7 @@ def test_sweep_command_connects_to_a_running_cluster_by_address(ray_cluster, tmp
     out = tmp_path / "s"
     proc = backproplab("sweep", "--limit", "300", "--hidden", "8", "--epochs", "1",
                        "--lr", "0.1,0.2", "--executor", "ray", "--ray-address", ray_cluster,
-                       "--out", out, "--json")
+                       "--out", out, "--json", env={"RAY_AUTH_MODE": "token"})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1])["ok"] == 2
     ref = run_sweep(Sweep(BASE.replace(epochs=1), {"lr": [0.1, 0.2]}, [0]), tmp_path / "ref",
@@ -355,10 +357,12 @@ def test_open_port_that_is_not_ray_times_out_and_writes_nothing(tmp_path):
         start = time.monotonic()
         proc = backproplab("sweep", "--limit", "300", "--epochs", "1", "--executor", "ray",
                            "--ray-address", address, "--out", out,
-                           env={"BACKPROPLAB_RAY_CONNECT_TIMEOUT": "3"}, timeout=60)
+                           env={"BACKPROPLAB_RAY_CONNECT_TIMEOUT": "3"},
+                           timeout=60)
         took = time.monotonic() - start
     assert proc.returncode == 2, proc.stderr
     assert f"cannot reach the Ray cluster at {address}: no answer within 3 s" in proc.stderr
+    assert "set RAY_AUTH_MODE=token" in proc.stderr  # the usual cause with `ray start`
     assert took < 30
     assert not out.exists()
 

@@ -37,6 +37,7 @@ thread with a deadline) with a :class:`BackproplabError` naming the address.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -67,6 +68,9 @@ from backproplab.fileio import atomic_write_json
 INSTALL_HINT = 'pip install "backproplab[ray]"'
 #: The variable Ray itself reads for a cluster address.
 ADDRESS_ENV = "RAY_ADDRESS"
+#: Ray's switch for token authentication; with an explicit address Ray only
+#: sends a token when it is ``token`` (Ray's choice: we do not change it).
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
 #: Seconds allowed for connecting to a cluster (overrides ``connect_timeout``).
 CONNECT_TIMEOUT_ENV = "BACKPROPLAB_RAY_CONNECT_TIMEOUT"
 #: Default seconds for Ray's connection to a cluster whose port answered.
@@ -190,20 +194,42 @@ def _connect_with_deadline(ray, address: str, timeout: float, init_options: dict
         except BaseException as exc:  # noqa: BLE001 - handed to the caller below
             box["error"] = exc
 
+    # Ray warns that it cannot install its SIGTERM handler from a helper thread;
+    # the driver does not need it (an interrupted sweep resumes on its next run)
+    worker_log = logging.getLogger("ray._private.worker")
+    quiet = _DropMessage("SIGTERM handler is not set")
+    worker_log.addFilter(quiet)
     thread = threading.Thread(target=target, name="backproplab-ray-connect", daemon=True)
-    thread.start()
-    thread.join(timeout)
+    try:
+        thread.start()
+        thread.join(timeout)
+    finally:
+        worker_log.removeFilter(quiet)
     if thread.is_alive():
+        auth = "" if os.environ.get(AUTH_MODE_ENV, "").lower() == "token" else (
+            f"; if the cluster uses token authentication (the default of `ray start`), set "
+            f"{AUTH_MODE_ENV}=token and give its token (~/.ray/auth_token or RAY_AUTH_TOKEN)")
         raise BackproplabError(
             f"cannot reach the Ray cluster at {address}: no answer within {timeout:g} s "
             f"although its port is open (is it a Ray head node, with the same Ray version?); "
-            f"check --ray-address (or {ADDRESS_ENV})")
+            f"check --ray-address (or {ADDRESS_ENV}){auth}")
     if "error" in box:
         exc = box["error"]
-        text = " ".join(str(exc).split())[:300] or type(exc).__name__
+        text = " ".join(str(exc).split())[:300].rstrip(".") or type(exc).__name__
         raise BackproplabError(
             f"cannot connect to the Ray cluster at {address}: {text}; check --ray-address "
             f"(or {ADDRESS_ENV}) and that driver and cluster run the same Ray version")
+
+
+class _DropMessage(logging.Filter):
+    """A logging filter that drops records starting with ``prefix``."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(self.prefix)
 
 
 def _connect_timeout(value: float | None) -> float:
