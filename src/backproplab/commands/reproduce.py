@@ -38,7 +38,10 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                    help="runs at the same time (default: the number of cores)")
     p.add_argument("--executor", default="local", metavar="NAME",
-                   help="where runs execute: local worker processes (default)")
+                   help="where runs execute: local worker processes (default) | ray")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: the Ray cluster, e.g. 10.0.0.5:6379 (default: "
+                        "$RAY_ADDRESS, else a local Ray instance; docs/ray.md)")
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="folder holding the image dataset's files (default: search)")
     p.add_argument("--overwrite", action="store_true",
@@ -71,6 +74,7 @@ def cmd_reproduce(args) -> int:
     out = args.out or ("runs/reproduce-quick" if args.quick else "runs/reproduce")
     options = Options(out=out, dataset=args.dataset, quick=args.quick, limit=args.limit,
                       only=only or None, workers=args.workers, executor=args.executor,
+                      ray_address=args.ray_address,
                       overwrite=args.overwrite, data_dir=args.data_dir,
                       progress="quiet" if args.quiet else "auto")
     outcome = reproduce(options)
