@@ -8,6 +8,7 @@ address, unreachable addresses) run ``backproplab sweep`` in a child process.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -414,6 +415,16 @@ def test_bad_executor_options_fail_before_connecting(ray_cluster):
     # the connection this process already has is used and left open
     with RayExecutor(workers=1) as ex:
         assert ex.workers == 1 and not ex.started_local
+        cpu_trial, = Sweep(BASE, {}, [0]).trials("/tmp/unused")
+        gpu_trial = dataclasses.replace(cpu_trial, config={**cpu_trial.config, "device": "gpu"})
+        assert ex._options(cpu_trial)["num_cpus"] == 1
+        assert "num_gpus" not in ex._options(cpu_trial)
+        assert ex._options(gpu_trial)["num_gpus"] == 1
+        assert ex._options(cpu_trial)["max_retries"] == 0  # the driver counts the retries
+        assert ex._options(cpu_trial)["runtime_env"]["env_vars"]["OMP_NUM_THREADS"] == "1"
+        # this instance has no GPU: a GPU trial is refused instead of waiting forever
+        with pytest.raises(BackproplabError, match="ask for a GPU"):
+            list(ex.run([gpu_trial]))
     import ray
 
     assert ray.is_initialized()

@@ -397,6 +397,15 @@ class RayExecutor(Executor):
             options["num_gpus"] = self.gpus_per_trial
         return options
 
+    def _check_gpus(self, trials: Sequence[Trial]) -> None:
+        """Refuse GPU trials on a cluster without GPUs (Ray would wait for one forever)."""
+        wanting = [t.name for t in trials if t.config.get("device") == "gpu"]
+        if wanting and self.ray.cluster_resources().get("GPU", 0) < self.gpus_per_trial:
+            raise BackproplabError(
+                f"{len(wanting)} trial(s) ask for a GPU (device gpu, e.g. {wanting[0]}) but "
+                f"the Ray cluster has {self.ray.cluster_resources().get('GPU', 0):g}; add GPU "
+                "nodes to the cluster or run with --device cpu")
+
     def _prepare(self, trial: Trial) -> Trial:
         """The trial as the worker runs it: one BLAS thread per reserved CPU
         unless its config says otherwise (``threads`` changes no result)."""
@@ -434,6 +443,7 @@ class RayExecutor(Executor):
         from backproplab.training import TrainConfig
         from backproplab.training.run import load_run_dataset
 
+        self._check_gpus(trials)
         datasets: dict[tuple, Any] = {}   # data key -> ObjectRef, or the loading error
         self.datasets_put = []
         queue = list(reversed(trials))    # pop() from the end keeps the trial order
