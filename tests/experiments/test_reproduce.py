@@ -279,3 +279,30 @@ def test_bad_options_exit_2(cli, tmp_path):
     r = cli("reproduce", "--dataset", "synth", "--only", "seeds", "--out", tmp_path / "y")
     assert r.status == 2 and "MNIST or Fashion-MNIST" in r.err
     assert not (tmp_path / "y").exists()
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_report_compares_directly_when_the_runs_are_mnist(fashion_repro, tmp_path):
+    """The MNIST wording of the report (direct comparisons with the original, its
+    reference points drawn in the figures), on a copy of the quick runs relabelled
+    as MNIST: only the wording and the figures are under test here, not the numbers."""
+    import shutil
+
+    from backproplab.experiments.report import make_figures, write_report
+
+    src, _ = fashion_repro
+    out = tmp_path / "as-mnist"
+    shutil.copytree(src, out)
+    manifest = json.loads((out / "reproduce.json").read_text())
+    manifest["settings"]["dataset"] = "mnist"
+    (out / "reproduce.json").write_text(json.dumps(manifest))
+    figures, errors = make_figures(out)
+    assert errors == {} and set(figures) == set(FIGURES)
+    md, _ = write_report(out)
+    text = md.read_text()
+    summary = text.split("## Q1")[0]
+    assert "| experiment | original write-up | measured here (mnist, quick) | verdict |" in summary
+    assert "not comparable" not in text and "not directly comparable" not in text
+    assert any(p in summary for p in ("agrees with the original", "than the original by"))
+    assert "LeCun" in text
