@@ -433,12 +433,18 @@ class RayExecutor(Executor):
              on_event: EventCallback | None) -> Iterator[TrialResult]:
         ray = self.ray
         from ray.exceptions import (
+            LocalRayletDiedError,
+            NodeDiedError,
+            ObjectLostError,
+            OutOfMemoryError,
             RayError,
-            RayTaskError,
-            RuntimeEnvSetupError,
-            TaskCancelledError,
-            TaskUnschedulableError,
+            WorkerCrashedError,
         )
+
+        # the process running the trial (or its node, or the data it held) is gone:
+        # the trial itself did nothing wrong, so it is started again
+        worker_lost = (WorkerCrashedError, NodeDiedError, OutOfMemoryError,
+                       LocalRayletDiedError, ObjectLostError)
 
         from backproplab.training import TrainConfig
         from backproplab.training.run import load_run_dataset
@@ -489,14 +495,7 @@ class RayExecutor(Executor):
                     elapsed = time.perf_counter() - started[trial.name]
                     try:
                         result = ray.get(ref)
-                    except (RayTaskError, RuntimeEnvSetupError, TaskUnschedulableError,
-                            TaskCancelledError) as exc:
-                        # raised by the task's own code or by its setup: retrying
-                        # would fail the same way
-                        result = TrialResult(trial.name, "failed", error=_ray_error(exc),
-                                             traceback=str(exc), seconds=elapsed)
-                    except RayError as exc:
-                        # the worker process (or its node) died: start the trial again
+                    except worker_lost as exc:
                         if attempts[trial.name] <= self.retries:
                             _notify(on_event, TrialEvent(
                                 "retry", trial,
@@ -509,6 +508,12 @@ class RayExecutor(Executor):
                             error=f"WorkerDied: the Ray worker running this trial died "
                                   f"{attempts[trial.name]} time(s) ({type(exc).__name__}: "
                                   f"{_first_line(exc)})")
+                    except RayError as exc:
+                        # raised by the task's own code or while setting it up (a
+                        # missing module, a bad runtime environment): retrying would
+                        # fail the same way
+                        result = TrialResult(trial.name, "failed", error=_ray_error(exc),
+                                             traceback=str(exc), seconds=elapsed)
                     result.attempts = attempts[trial.name]
                     yield result
             clean_exit = True
