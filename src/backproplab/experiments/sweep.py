@@ -447,6 +447,24 @@ class SweepOutcome:
         }
 
 
+def ensure_datasets(base: dict, grid: dict) -> None:
+    """Find (or download, once, in this process) every image dataset the trials use.
+
+    Done before anything is written, so a missing dataset is one clear error
+    instead of one failure per trial, and worker processes never race to download
+    the same files.
+    """
+    names = grid.get("dataset") or [base.get("dataset", "synth")]
+    data_dirs = grid.get("data_dir") or [base.get("data_dir")]
+    for name in dict.fromkeys(names):
+        if name == "synth":
+            continue
+        from backproplab.data.mnist import find_dataset
+
+        for data_dir in dict.fromkeys(data_dirs):
+            find_dataset(name, data_dir=data_dir, download=True)
+
+
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = None,
               workers: int | None = None, overwrite: bool = False, progress: str = "auto",
               aggregate: bool = True, console: Any = None) -> SweepOutcome:
@@ -462,6 +480,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     if executor is None:
         executor = make_executor("local", workers)
     try:
+        ensure_datasets(sweep.base, sweep.grid)
         root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
         trials = sweep.trials(root)
         if executor.workers > 1:
