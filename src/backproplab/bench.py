@@ -441,7 +441,8 @@ def cpu_count() -> int:
 def machine_info() -> dict:
     """CPU, core count, Python, OS and the BLAS-related environment."""
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                      "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "BACKPROPLAB_BLAS")
+                                      "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                      "BACKPROPLAB_BLAS")
            if k in os.environ}
     return {"cpu": _cpu_model(), "cores": cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(), "environment": env}
