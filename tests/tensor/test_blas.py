@@ -81,6 +81,12 @@ def test_environment_setting_turns_the_direct_calls_off():
     assert r.stdout.split() == ["False", "False"]
 
 
+@pytest.fixture(autouse=True)
+def _direct_calls_for_every_matrix(monkeypatch):
+    # the test networks are small: let every weight matrix take the direct call
+    monkeypatch.setattr(train_mod, "DIRECT_GEMM_MIN_SIZE", 1)
+
+
 def _train(dtype, fused, use_direct, batches, chunk=None, monkeypatch=None,
            sizes=(30, 24, 16, 5), activation="sigmoid"):
     model = MLP(list(sizes), activation=activation, dtype=dtype, seed=3, init="glorot-uniform")
@@ -136,3 +142,15 @@ def test_chunked_full_batch_step_uses_buffers_of_one_chunk(monkeypatch):
     (X, y), = _batches("float32", [100])
     train_step(model, make_optimizer("sgd", model, 0.1), X, y)
     assert max(model._workspaces) <= 16
+
+
+@needs_blas
+def test_the_direct_call_is_really_taken_for_large_weight_matrices(monkeypatch):
+    calls = []
+    real = blas.gemm
+    monkeypatch.setattr(blas, "gemm", lambda *a, **k: calls.append(a[2].shape) or real(*a, **k))
+    monkeypatch.setattr(train_mod, "DIRECT_GEMM_MIN_SIZE", 20 * 16)
+    model = MLP([20, 16, 3], seed=0)
+    (X, y), = _batches("float32", [8], n_features=20, classes=3)
+    train_step(model, make_optimizer("sgd", model, 0.1), X, y)
+    assert calls == [(20, 16)]  # W1 by the direct call; W2 (16 x 3) by NumPy

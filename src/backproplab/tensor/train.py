@@ -70,13 +70,19 @@ def _update_buffers(model) -> list:
     return bufs
 
 
+#: Weight matrices with at least this many entries get their update by a direct
+#: gemm call; for smaller ones NumPy's matmul and an add cost less than the call.
+DIRECT_GEMM_MIN_SIZE = 16384
+
+
 def _add_product(xp, A, dY, C, buf, first: bool = False) -> None:
-    """``C += A.T @ dY`` (``C = A.T @ dY`` when ``first``): one BLAS call where possible.
+    """``C += A.T @ dY`` (``C = A.T @ dY`` when ``first``): one BLAS call where it pays.
 
     The direct call (:mod:`backproplab.tensor.blas`, gemm with beta = 1) reads
     and writes ``C`` once; otherwise the product goes into ``buf`` and is added.
     """
-    if xp is np and blas.gemm(A, dY, C, 1.0, 0.0 if first else 1.0, trans_a=True):
+    if xp is np and C.size >= DIRECT_GEMM_MIN_SIZE and \
+            blas.gemm(A, dY, C, 1.0, 0.0 if first else 1.0, trans_a=True):
         return
     if first:
         xp.matmul(A.T, dY, out=C)
