@@ -389,14 +389,21 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
         X_val = y_val = None
         if early:
+            # stratified by class where the classes allow it (each needs 2 samples and the
+            # split a sample of each), else a plain random split (scikit-learn stratifies
+            # only binary problems)
+            seed = int(self._rng.integers(np.iinfo(np.int32).max))
             try:
                 X, X_val, y, y_val = train_test_split(
-                    X, y, random_state=int(self._rng.integers(np.iinfo(np.int32).max)),
-                    test_size=self.validation_fraction, stratify=y)
-            except ValueError as exc:
-                raise _bad(f"early stopping cannot hold out a stratified validation split of "
-                           f"validation_fraction={self.validation_fraction} of {len(y)} samples "
-                           f"({exc}); increase validation_fraction or give more samples") from None
+                    X, y, random_state=seed, test_size=self.validation_fraction, stratify=y)
+            except ValueError:
+                try:
+                    X, X_val, y, y_val = train_test_split(
+                        X, y, random_state=seed, test_size=self.validation_fraction)
+                except ValueError as exc:
+                    raise _bad(f"early stopping cannot hold out validation_fraction="
+                               f"{self.validation_fraction} of {len(y)} samples ({exc}); "
+                               "increase validation_fraction or give more samples") from None
             if X_val.shape[0] < 2:
                 raise _bad("the validation set is too small; increase validation_fraction or "
                            "give more samples")
