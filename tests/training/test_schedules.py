@@ -168,3 +168,22 @@ def test_bad_schedule_options_on_the_command_line(cli, tmp_path):
     assert r.status == 2 and "--lr-gamma" in r.err and "Traceback" not in r.err
     r = cli("train", "--lr-schedule", "cosine", "--lr-min", "abc", "--out", str(tmp_path / "x"))
     assert r.status == 2 and "--lr-min must be a number" in r.err
+
+
+def test_loss_figure_draws_the_rate_of_every_epoch(tmp_path):
+    from matplotlib.figure import Figure
+
+    from backproplab.experiments.plots import _plot_rates, plot_run
+
+    fig = Figure()
+    ax = fig.subplots()
+    rates = make_schedule("exponential", 1.0, lr_gamma=0.1).rates(4)
+    line = _plot_rates(ax, [1, 2, 3, 4], rates)
+    assert list(line.get_ydata()) == pytest.approx(rates)
+    assert line.axes.get_yscale() == "log"  # 1 .. 0.001 spans more than a factor of 10
+    assert _plot_rates(ax, [1, 2], [None, None]) is None
+    flat = _plot_rates(fig.subplots(), [1, 2], [0.1, 0.1])
+    assert flat.axes.get_yscale() == "linear"
+    cfg = TrainConfig(**SMALL, epochs=3, lr=0.4, lr_schedule="step", lr_step_size=1)
+    run_training(cfg, tmp_path / "run", progress="quiet")
+    assert plot_run(tmp_path / "run").stat().st_size > 10_000
