@@ -37,7 +37,8 @@ def test_quick_run_end_to_end_writes_the_documented_json(cli, tmp_path):
     assert {"numpy", "backproplab"} <= set(res["libraries"])
     assert res["threads"]["direct_blas"]["enabled"] in (True, False)
     assert any(p["user_api"] == "blas" for p in res["threads"]["pools"])
-    for key in ("loadavg_before", "loadavg_after", "others_during_run", "loaded_timings"):
+    for key in ("loadavg_before", "loadavg_after", "others_during_run", "loaded_timings",
+                "seconds_waited_for_quiet"):
         assert key in res["load"]
     # one row per implementation and batch size, in order
     assert [(x["impl"], x["batch_size"]) for x in res["results"]] == \
@@ -105,6 +106,8 @@ def test_option_parsing():
     (("--epochs", "two"), "--epochs must be an integer"),
     (("--threads", "0"), "--threads must be at least 1"),
     (("--lr", "-1"), "--lr must be positive"),
+    (("--wait-quiet", "soon"), "--wait-quiet must be a number"),
+    (("--retries", "-1"), "--retries must be at least 0"),
 ])
 def test_bad_options_give_one_sentence_and_status_2(cli, args, message):
     r = cli("bench", "--quick", "--no-memory", *args)
@@ -179,3 +182,8 @@ def test_gpu_script_fixes_the_device():
     r = subprocess.run([sys.executable, str(script), "--device", "cpu"], capture_output=True,
                        text=True, timeout=120, check=False)
     assert r.returncode == 2 and "fixed to gpu" in r.stderr
+
+
+def test_waiting_for_quiet_gives_up_after_the_limit():
+    waited = bench.wait_for_quiet(0.2, window=0.05)
+    assert 0.0 <= waited < 5.0

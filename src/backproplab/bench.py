@@ -419,6 +419,19 @@ class LoadProbe:
                 "steal": round(steal / total, 4)}
 
 
+def wait_for_quiet(max_seconds: float, window: float = 0.5) -> float:
+    """Sleep until other processes use at most :data:`LOAD_FLAG` of the CPUs over a
+    ``window``, or ``max_seconds`` have passed; returns the seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < max_seconds:
+        probe = LoadProbe().start()
+        time.sleep(window)
+        others = probe.stop()["others"]
+        if others is None or others <= LOAD_FLAG:
+            break
+    return time.perf_counter() - start
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -656,6 +669,7 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
                   threads: int | None = None, quick: bool = False, synthetic: bool = False,
                   data_dir=None, limit: int | None = None, lr: float = DEFAULT_LR,
                   seed: int = 0, device: str = "cpu", memory: bool = True, retries: int = 2,
+                  wait_quiet: float = 0.0,
                   memory_batch_sizes=("1024", "full"), peak_size: int | None = None,
                   command: str | None = None,
                   progress: Callable[[str], None] | None = None) -> dict:
@@ -666,6 +680,8 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
     ``threads`` defaults to every core this process may use. A timed epoch
     during which other processes used more than :data:`LOAD_FLAG` of the CPUs
     is run again, up to ``retries`` times (the last try counts either way).
+    With ``wait_quiet`` > 0, every timed epoch first waits up to that many
+    seconds for the other processes to go quiet (see :func:`wait_for_quiet`).
     """
     say = progress or (lambda _msg: None)
     impls = parse_impls(impls)
@@ -731,6 +747,7 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
         say(f"matmul peak ({size} x {size} float32)")
         measure_peak()
         rows: list[dict] = []
+        waited = [0.0]
         for bs in batch_sizes:
             runners = {}
             for impl in run_impls:
@@ -745,6 +762,8 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
             for e in range(epochs):
                 for impl, runner in runners.items():
                     for attempt in range(retries + 1):
+                        if wait_quiet:
+                            waited[0] += wait_for_quiet(wait_quiet)
                         say(f"batch {bs}: epoch {e + 1}/{epochs} {impl}"
                             + (f" (again: other load, try {attempt + 1})" if attempt else ""))
                         probe = LoadProbe().start()
@@ -803,7 +822,8 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
         "command": command,
         "config": {"sizes": list(SIZES), "activation": ACTIVATION, "optimizer": "sgd",
                    "momentum": 0.0, "weight_decay": 0.0, "lr": lr, "dtype": "float32",
-                   "epochs": epochs, "warmup": warmup, "retries": retries, "batch_sizes": batch_sizes,
+                   "epochs": epochs, "warmup": warmup, "retries": retries,
+                   "wait_quiet": wait_quiet, "batch_sizes": batch_sizes,
                    "threads": threads, "device": device, "quick": quick, "seed": seed,
                    "impls": run_impls},
         "skipped": skipped,
@@ -814,6 +834,7 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
         "load": {"loadavg_before": load_before, "loadavg_after": load_after,
                  "others_during_run": overall["others"], "steal_during_run": overall["steal"],
                  "loaded_timings": sum(r["loaded"] for r in results),
+                 "seconds_waited_for_quiet": round(waited[0], 1),
                  "flag_above": LOAD_FLAG},
         "matmul_peak": {**peak, "gflops": peak_gflops},
         "flops_per_epoch": flops,
@@ -991,6 +1012,9 @@ def add_arguments(p) -> None:
     p.add_argument("--retries", default=None, metavar="N",
                    help="run an epoch again up to N times when other processes used more than "
                         f"{LOAD_FLAG * 100:.0f}%% of the CPUs meanwhile (default 2, 0 with --quick)")
+    p.add_argument("--wait-quiet", default=None, metavar="SECONDS",
+                   help="before each timed epoch, wait up to SECONDS for other processes to "
+                        "go quiet (default 0: do not wait; useful on shared machines)")
     p.add_argument("--threads", default=None, metavar="N",
                    help="threads for every library (default: all cores)")
     p.add_argument("--impl", default=",".join(DEFAULT_IMPLS), metavar="LIST",
@@ -1031,8 +1055,8 @@ def _int_option(name: str, value, minimum: int) -> int:
 def command_line(args, prog: str = "backproplab bench") -> str:
     """The command that reproduces a run with these parsed options (recorded in the result)."""
     parts = [prog]
-    for opt in ("batch_sizes", "epochs", "warmup", "retries", "threads", "impl", "device", "data_dir", "lr",
-                "memory_batch_sizes", "json_out"):
+    for opt in ("batch_sizes", "epochs", "warmup", "retries", "wait_quiet", "threads", "impl",
+                "device", "data_dir", "lr", "memory_batch_sizes", "json_out"):
         value = getattr(args, opt, None)
         if value is not None:
             parts.append(f"--{opt.replace('_', '-')} {value}")
@@ -1057,6 +1081,13 @@ def run_from_args(args, command: str | None = None) -> int:
                           else (0 if quick else 2), 0)
     threads = None if args.threads is None else _int_option("--threads", args.threads, 1)
     try:
+        wait_quiet = float(args.wait_quiet or 0)
+    except ValueError:
+        raise BackproplabError(f"--wait-quiet must be a number of seconds, "
+                               f"got {args.wait_quiet!r}") from None
+    if not wait_quiet >= 0:
+        raise BackproplabError(f"--wait-quiet must be >= 0, got {args.wait_quiet}")
+    try:
         lr = float(args.lr)
     except ValueError:
         raise BackproplabError(f"--lr must be a number, got {args.lr!r}") from None
@@ -1069,6 +1100,7 @@ def run_from_args(args, command: str | None = None) -> int:
     result = run_benchmark(
         args.impl, args.batch_sizes, epochs=epochs, warmup=warmup, threads=threads,
         quick=quick, synthetic=args.synthetic, data_dir=args.data_dir, lr=lr, retries=retries,
+        wait_quiet=wait_quiet,
         device=args.device, memory=not args.no_memory, memory_batch_sizes=memory_sizes,
         command=command or command_line(args),
         progress=lambda msg: status.log(msg) if status.is_terminal else None)
