@@ -51,6 +51,8 @@ def test_quick_run_end_to_end_writes_the_documented_json(cli, tmp_path):
     # ratios: backproplab against every other implementation at every batch size
     assert sorted((x["vs"], x["batch_size"]) for x in res["ratios"]) == \
         sorted((i, bs) for i in impls[1:] for bs in ("64", "full"))
+    for x in res["ratios"]:
+        assert x["ratio"] > 0 and x["paired_ratio"] > 0
     # peak memory of each implementation in its own process, at the full batch
     assert [(m["impl"], m["batch_size"]) for m in res["memory"]] == [(i, "full") for i in impls]
     for m in res["memory"]:

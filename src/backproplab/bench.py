@@ -855,14 +855,21 @@ def _find(results, impl, bs):
 
 
 def _ratios(results) -> list[dict]:
-    """backproplab's median epoch time over every other implementation's, per batch size."""
+    """backproplab's median epoch time over every other implementation's, per batch size
+    (``ratio``), and the median of the epoch-by-epoch ratios (``paired_ratio``)."""
     out = []
     for ours in (r for r in results if r["impl"] == "backproplab"):
         for other in results:
             if other["batch_size"] != ours["batch_size"] or other["impl"] == "backproplab":
                 continue
+            # also the median of the per-round ratios: epochs of a round run back to back,
+            # so a slow spell of the machine that hits both cancels out
+            paired = [a / b for a, b in zip(ours["epoch_seconds"], other["epoch_seconds"])
+                      if b > 0]
             out.append({"batch_size": ours["batch_size"], "vs": other["impl"],
-                        "ratio": round(ours["median_seconds"] / other["median_seconds"], 4)})
+                        "ratio": round(ours["median_seconds"] / other["median_seconds"], 4),
+                        "paired_ratio": round(statistics.median(paired), 4) if paired
+                        else None})
     return out
 
 
