@@ -60,7 +60,7 @@ def train_step(model, optimizer: Optimizer, X, y, check: bool = True, fused: boo
 #: A fused step on more rows than this (on the CPU) runs in chunks of this many rows:
 #: the update is accumulated chunk by chunk and applied once at the end, so a
 #: full-batch step needs activation buffers for one chunk, not for the whole set.
-FUSED_CHUNK_ROWS = 8192
+FUSED_CHUNK_ROWS = 4096
 
 
 def _update_buffers(model) -> list:
