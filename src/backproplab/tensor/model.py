@@ -62,6 +62,12 @@ def _json_load(array: np.ndarray):
     return json.loads(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
 
 
+def _all_finite(xp, X, rows: int = 8192) -> bool:
+    """Whether ``X`` holds no NaN or infinity, checked in blocks of rows (a whole
+    data set at once would need a temporary boolean array of its size)."""
+    return all(bool(xp.isfinite(X[s:s + rows]).all()) for s in range(0, X.shape[0], rows))
+
+
 class _Workspace:
     """Buffers for one batch size: each layer's output and the gradients flowing back.
 
@@ -249,7 +255,7 @@ class MLP:
         if X.dtype.kind not in "fiub":
             raise BackproplabError(f"inputs must be numbers, got dtype {X.dtype}")
         X = X.astype(self.dtype, copy=False)
-        if values and not bool(xp.isfinite(X).all()):
+        if values and not _all_finite(xp, X):
             raise BackproplabError(
                 "inputs contain NaN or infinite values; clean or impute the data first"
             )
