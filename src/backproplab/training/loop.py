@@ -86,6 +86,27 @@ def _nonfinite_param(model) -> str | None:
     return None
 
 
+def epoch_record(epoch: int, train: tuple, evaluation: tuple, train_seconds: float,
+                 eval_seconds: float, lr, running: float, steps: int) -> dict:
+    """One line of ``metrics.jsonl``: the keys every engine's epoch reports.
+
+    ``train`` and ``evaluation`` are ``(loss, accuracy)`` pairs (``None`` where not
+    measured); ``running`` is the mean of the batch losses during the epoch.
+    """
+    return {
+        "epoch": epoch,
+        "train_loss": train[0],
+        "train_accuracy": train[1],
+        "eval_loss": evaluation[0],
+        "eval_accuracy": evaluation[1],
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "lr": lr,
+        "train_loss_running": running,
+        "steps": steps,
+    }
+
+
 def _lr_of(optimizer) -> float | None:
     lr = getattr(optimizer, "lr", None)
     return float(lr) if lr is not None else None
@@ -236,18 +257,9 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
                 eval_loss, eval_acc = model.evaluate(X_eval, y_eval,
                                                     batch_size=eval_batch_size, check=False)
                 eval_loss, eval_acc = float(eval_loss), float(eval_acc)
-            record = {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "train_accuracy": train_acc,
-                "eval_loss": eval_loss,
-                "eval_accuracy": eval_acc,
-                "train_seconds": train_seconds,
-                "eval_seconds": time.perf_counter() - t1,
-                "lr": _lr_of(optimizer),
-                "train_loss_running": running,
-                "steps": step,
-            }
+            record = epoch_record(epoch, (train_loss, train_acc), (eval_loss, eval_acc),
+                                  train_seconds, time.perf_counter() - t1, _lr_of(optimizer),
+                                  running, step)
             stop = None
             if schedule is not None and schedule.observe(record):
                 stop = "lr_plateau"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from backproplab.errors import BackproplabError, DivergenceError
-from backproplab.training.loop import History
+from backproplab.training.loop import History, epoch_record
 
 #: What pure-Python arithmetic raises when the numbers run away.
 _NUMERIC_ERRORS = (OverflowError, ZeroDivisionError, FloatingPointError, ValueError)
@@ -110,18 +110,8 @@ def fit_scalar(model, X, y, *, epochs: int, lr: float, rng, X_eval=None, y_eval=
         eval_loss = eval_acc = None
         if has_eval:
             eval_loss, eval_acc = _evaluate(model, Xe, ye, epoch, lr)
-        record = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_accuracy": train_acc,
-            "eval_loss": eval_loss,
-            "eval_accuracy": eval_acc,
-            "train_seconds": train_seconds,
-            "eval_seconds": time.perf_counter() - t1,
-            "lr": float(lr),
-            "train_loss_running": running,
-            "steps": step,
-        }
+        record = epoch_record(epoch, (train_loss, train_acc), (eval_loss, eval_acc),
+                              train_seconds, time.perf_counter() - t1, float(lr), running, step)
         history.append(record)
         if on_epoch is not None and on_epoch(record) is True:
             break
