@@ -47,7 +47,7 @@ def run_subprocess(*args: str, timeout: float = 600, env: dict | None = None, **
     full_env.setdefault("OMP_NUM_THREADS", "1")
     if env:
         full_env.update(env)
-    return subprocess.run(
+    return subprocess.run(  # noqa: PLW1510 - callers read returncode
         [sys.executable, "-m", "backproplab", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=full_env, **kw,
     )

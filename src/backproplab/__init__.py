@@ -10,6 +10,6 @@ See the README for a tour of the command line and the Python API.
 
 __version__ = "0.1.0"
 
-from backproplab.errors import BackproplabError  # noqa: E402
+from backproplab.errors import BackproplabError
 
 __all__ = ["BackproplabError", "__version__"]

@@ -35,7 +35,7 @@ class Normalizer:
                 f"unknown normalization {self.mode!r}; choose one of {', '.join(MODES)}"
             )
 
-    def fit(self, X: np.ndarray) -> "Normalizer":
+    def fit(self, X: np.ndarray) -> Normalizer:
         """Compute the statistics from ``X`` (the training split)."""
         if self.mode == "none":
             self.shift, self.scale = 0.0, 1.0
