@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 OUT    ?= runs/reproduce-quick
 
-.PHONY: run test venv install install-dev clean
+.PHONY: run test lint bench venv install install-dev clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/backproplab bench
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
