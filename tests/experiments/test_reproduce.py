@@ -281,6 +281,21 @@ def test_bad_options_exit_2(cli, tmp_path):
     assert not (tmp_path / "y").exists()
 
 
+@pytest.mark.parametrize("args, words", [
+    # an empty --only once ran the whole study instead of refusing
+    (("--only", ""), "--only got no preset names"),
+    (("--only", ","), "--only got no preset names"),
+    (("--only", "nope"), "unknown preset 'nope'"),
+    # an unknown executor once failed only after reproduce.json was written
+    (("--executor", "nope"), "unknown executor 'nope'"),
+])
+def test_bad_selection_or_executor_exits_2_and_writes_nothing(cli, tmp_path, args, words):
+    out = tmp_path / "out"
+    r = cli("reproduce", "--dataset", "synth", "--quick", *args, "--out", out)
+    assert r.status == 2 and words in r.err and "Traceback" not in r.err
+    assert not out.exists()
+
+
 @needs_fashion
 @pytest.mark.slow
 def test_report_compares_directly_when_the_runs_are_mnist(fashion_repro, tmp_path):

@@ -69,11 +69,11 @@ def cmd_reproduce(args) -> int:
     from backproplab.experiments.reproduce import Options, reproduce
 
     only = None
-    if args.only:
+    if args.only is not None:
         only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
     out = args.out or ("runs/reproduce-quick" if args.quick else "runs/reproduce")
     options = Options(out=out, dataset=args.dataset, quick=args.quick, limit=args.limit,
-                      only=only or None, workers=args.workers, executor=args.executor,
+                      only=only, workers=args.workers, executor=args.executor,
                       ray_address=args.ray_address,
                       overwrite=args.overwrite, data_dir=args.data_dir,
                       progress="quiet" if args.quiet else "auto")

@@ -397,8 +397,17 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
                                       or options.limit < 1):
         raise BackproplabError(f"--limit must be a positive integer, got {options.limit!r}")
     if options.only is not None:
+        if not options.only:
+            raise BackproplabError(
+                "--only got no preset names; give names like --only seeds,learning-rates "
+                "(`backproplab presets` lists them) or drop --only to run them all")
         for name in options.only:
             P.get_preset(name)  # unknown names fail before any work
+    from backproplab.experiments.executors import EXECUTORS
+
+    if options.executor not in EXECUTORS:  # before anything is written
+        raise BackproplabError(f"unknown executor {options.executor!r}; choose one of "
+                               f"{', '.join(EXECUTORS)}")
     dataset, dataset_note = pick_dataset(options.dataset, options.data_dir)
     selected = P.select(options.only, synthetic_only=dataset == "synth")
     out = Path(options.out)
