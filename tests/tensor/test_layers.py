@@ -51,6 +51,30 @@ def test_sigmoid_softmax_and_loss_never_overflow_or_warn(dtype):
     assert np.isfinite(proba).all() and np.isfinite(model_loss)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logits_spread_over_the_whole_finite_range_do_not_warn(dtype):
+    # "any finite input": logits +-max(dtype) make even the max-shift overflow; that must
+    # stay silent, give the right probabilities and an infinite (not NaN) loss
+    f = np.finfo(dtype).max
+    z = np.array([[f, -f], [-f, f], [f, f], [-f, -f], [f / 4, -f / 4]], dtype=dtype)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        s = sigmoid(z)
+        p = softmax(z)
+        loss, probs = SoftmaxCrossEntropy.forward(z.copy(), np.array([0, 1, 0, 1, 0]))
+        worst, _ = SoftmaxCrossEntropy.forward(z.copy(), np.array([1, 0, 0, 1, 1]))
+        big, _ = SoftmaxCrossEntropy.forward(z[4:].repeat(4, axis=0), np.ones(4, int))
+    np.testing.assert_array_equal(s, [[1, 0], [0, 1], [1, 1], [0, 0], [1, 0]])
+    for out in (p, probs):
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, [[1, 0], [0, 1], [0.5, 0.5], [0.5, 0.5], [1, 0]],
+                                   atol=1e-30)
+    # rows 0, 1, 4 predict their target with probability 1; rows 2, 3 are ties: ln 2 each
+    assert loss == pytest.approx(2 * np.log(2.0) / 5, rel=1e-6)
+    assert worst == np.inf  # the target logit 2 * max(dtype) below the best one
+    assert big == np.inf  # each row's loss is max/2; their sum overflows, silently
+
+
 def _numeric_vjp(f, x, g, eps=1e-6):
     """d/dx of sum(g * f(x)) by central differences."""
     out = np.zeros_like(x)

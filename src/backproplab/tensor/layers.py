@@ -15,7 +15,10 @@ from one batch to the next.
 
 Sigmoid and softmax never overflow, underflow or warn for finite inputs: the
 sigmoid is ``(1 + tanh(z / 2)) / 2`` and the softmax clips the shifted logits
-before ``exp`` at a floor whose exponential is still a normal number.
+before ``exp`` at a floor whose exponential is still a normal number. (Logits
+spread wider than the dtype's range, e.g. +-3e38 in float32, make the shift
+itself overflow to ``-inf``; that is silenced and clipped like any other
+value, and the loss of such a row is ``inf``.)
 """
 
 from __future__ import annotations
@@ -166,14 +169,17 @@ class SoftmaxCrossEntropy:
         """
         xp = _xp(logits)
         n = logits.shape[0]
-        shifted = xp.subtract(logits, logits.max(axis=1, keepdims=True), out=probs_out)
-        picked = shifted[xp.arange(n), y]  # log-numerator of the target class (copy)
-        xp.maximum(shifted, _exp_floor(shifted.dtype), out=shifted)
-        probs = xp.exp(shifted, out=shifted)
-        total = probs.sum(axis=1, keepdims=True)
-        probs /= total
-        # mean of log(total) - picked, as two sums (np.mean costs more than the maths here)
-        loss = (float(xp.log(total).sum()) - float(picked.sum())) / n
+        # Overflow is only possible for logits spread wider than the dtype's range (the
+        # shift, or the sum of such rows' losses): it gives -inf / an infinite loss, silently.
+        with np.errstate(over="ignore"):
+            shifted = xp.subtract(logits, logits.max(axis=1, keepdims=True), out=probs_out)
+            picked = shifted[xp.arange(n), y]  # log-numerator of the target class (copy)
+            xp.maximum(shifted, _exp_floor(shifted.dtype), out=shifted)
+            probs = xp.exp(shifted, out=shifted)
+            total = probs.sum(axis=1, keepdims=True)
+            probs /= total
+            # mean of log(total) - picked, as two sums (np.mean costs more than the maths here)
+            loss = (float(xp.log(total).sum()) - float(picked.sum())) / n
         return loss, probs
 
     @staticmethod
@@ -193,7 +199,8 @@ class SoftmaxCrossEntropy:
 def softmax(logits):
     """Row-wise softmax of ``logits`` (n, C), without overflow or underflow."""
     xp = _xp(logits)
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # as in SoftmaxCrossEntropy.forward
+        shifted = logits - logits.max(axis=1, keepdims=True)
     xp.maximum(shifted, _exp_floor(shifted.dtype), out=shifted)
     p = xp.exp(shifted, out=shifted)
     p /= p.sum(axis=1, keepdims=True)
