@@ -1,5 +1,7 @@
 """The MLP: construction by name, input validation, seeds, prediction, save/load."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -124,6 +126,27 @@ def test_bad_inputs_are_named(X, y, match):
     if "label" not in match and "integer" not in match:
         with pytest.raises(BackproplabError, match=match):
             model.predict(X)
+
+
+@pytest.mark.parametrize("X,y,match", [
+    ([[0.0, 1.0], [2.0]], [0, 1], "inputs must be a rectangular array of numbers"),
+    (np.zeros((2, 2)), [[0], [1, 1]], "labels must be a rectangular array of numbers"),
+    (np.zeros((2, 2)), np.array([np.inf, 0.0]), "NaN, infinite or fractional values"),
+    (np.zeros((2, 2)), np.array([np.nan, 0.0]), "NaN, infinite or fractional values"),
+    (np.zeros((2, 2)), np.array([1e30, 0.0]), r"labels must lie in \[0, 2\).*from 0 to 1e\+30"),
+    (np.zeros((2, 2)), np.array([-3.0, 1.0]), r"labels must lie in \[0, 2\).*from -3 to 1"),
+])
+def test_ragged_data_and_float_labels_out_of_range_are_named_without_warnings(X, y, match):
+    # float labels are range-checked before the cast to integers (inf or 1e30 used to wrap
+    # around to -2**63 with a RuntimeWarning); ragged lists used to raise NumPy's ValueError
+    model = MLP([2, 3, 2], seed=0)
+    opt = make_optimizer("sgd", model, 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for call in (lambda: model.check_inputs(X, y), lambda: model.evaluate(X, y),
+                     lambda: train_step(model, opt, X, y), lambda: model.loss(X, y)):
+            with pytest.raises(BackproplabError, match=match):
+                call()
 
 
 def test_check_inputs_converts_and_float_labels_that_are_integers_pass():

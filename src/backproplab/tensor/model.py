@@ -62,6 +62,16 @@ def _json_load(array: np.ndarray):
     return json.loads(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
 
 
+def _as_array(xp, value, what: str):
+    """``xp.asarray(value)``; a ragged or otherwise unconvertible value is a BackproplabError."""
+    try:
+        return xp.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise BackproplabError(
+            f"{what} must be a rectangular array of numbers ({exc}); fix the data"
+        ) from None
+
+
 def _all_finite(xp, X, rows: int = 8192) -> bool:
     """Whether ``X`` holds no NaN or infinity, checked in blocks of rows (a whole
     data set at once would need a temporary boolean array of its size)."""
@@ -240,7 +250,7 @@ class MLP:
         ``check=False`` to the per-batch functions to skip repeated scans.
         """
         xp = self.xp
-        X = xp.asarray(X)
+        X = _as_array(xp, X, "inputs")
         if X.ndim != 2:
             raise BackproplabError(
                 f"inputs must be a 2-D array (examples x features), got shape {tuple(X.shape)}"
@@ -261,27 +271,31 @@ class MLP:
             )
         if y is None:
             return X, None
-        y = xp.asarray(y)
+        y = _as_array(xp, y, "labels")
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise BackproplabError(
                 f"labels must be a vector with one label per example: inputs have "
                 f"{X.shape[0]} rows, labels have shape {tuple(y.shape)}"
             )
         if y.dtype.kind not in "iu":
-            if y.dtype.kind == "f" and bool(xp.all(y == xp.floor(y))):
-                y = y.astype(np.int64)
-            else:
+            if not (y.dtype.kind == "f" and bool(xp.isfinite(y).all())
+                    and bool(xp.all(y == xp.floor(y)))):
                 raise BackproplabError(
                     f"labels must be integer class indices, got dtype {y.dtype}"
+                    + (" with NaN, infinite or fractional values" if y.dtype.kind == "f" else "")
                 )
+            self._check_label_range(float(y.min()), float(y.max()))  # before the cast
+            return X, y.astype(np.int64)
         if values:
-            lo, hi = int(y.min()), int(y.max())
-            if lo < 0 or hi >= self.n_classes:
-                raise BackproplabError(
-                    f"labels must lie in [0, {self.n_classes}) for a model with "
-                    f"{self.n_classes} outputs, found values from {lo} to {hi}"
-                )
+            self._check_label_range(int(y.min()), int(y.max()))
         return X, y
+
+    def _check_label_range(self, lo, hi) -> None:
+        if lo < 0 or hi >= self.n_classes:
+            raise BackproplabError(
+                f"labels must lie in [0, {self.n_classes}) for a model with "
+                f"{self.n_classes} outputs, found values from {lo:g} to {hi:g}"
+            )
 
     # ---------------------------------------------------------------- passes
     def _workspace(self, n: int) -> _Workspace:
