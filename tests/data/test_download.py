@@ -260,3 +260,38 @@ def test_leftovers_of_a_killed_download_are_removed_later(mirror):
     os.utime(old, (time.time() - 2 * 24 * 3600,) * 2)
     download("mnist", mirrors=[(root / "good").as_uri()], progress=False)
     assert not old.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_a_bad_timeout_is_refused_before_anything_is_fetched(mirror, timeout):
+    root, _, _ = mirror
+    with pytest.raises(BackproplabError, match="timeout must be a positive number"):
+        download("mnist", mirrors=[(root / "good").as_uri()], progress=False, timeout=timeout)
+    assert _cache_listing() == []
+
+
+def test_an_unwritable_cache_is_one_clear_error(mirror, monkeypatch, tmp_path):
+    root, _, _ = mirror
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")  # the cache root would have to be created inside a file
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    with pytest.raises(BackproplabError) as info:
+        download("mnist", mirrors=[(root / "good").as_uri()], progress=False)
+    msg = str(info.value)
+    assert "cannot write mnist's files into the cache folder" in msg
+    assert "XDG_CACHE_HOME" in msg and "--data-dir" in msg
+
+
+def test_a_cache_folder_refusing_new_files_is_one_clear_error(mirror, monkeypatch):
+    """A folder that exists but cannot take a temporary file (permissions, say;
+    simulated, since the tests may run as root)."""
+    import tempfile
+
+    root, _, _ = mirror
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(BackproplabError, match=r"cache folder .*\(Permission denied\)"):
+        download("mnist", mirrors=[(root / "good").as_uri()], progress=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import math
 import socket
 import sys
 import time
@@ -234,6 +235,9 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
     file is never replaced by a bad download.
     """
     spec = get_spec(name)
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise BackproplabError(f"the download timeout must be a positive number of seconds, "
+                               f"got {timeout!r}; give one like 60")
     if catalog.offline():
         raise BackproplabError(
             f"cannot download {spec.name}: downloads are off ({catalog.ENV_OFFLINE} is set); "
@@ -244,8 +248,28 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
         raise BackproplabError(f"no download mirrors configured for {spec.name}; "
                                f"{manual_instructions(spec)}")
     folder = catalog.cache_dir(spec)
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(folder, spec)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(folder, spec)
+        _download_files(spec, folder, urls, force, progress, timeout, log)
+    except OSError as exc:  # the cache itself, not a mirror (those become MirrorFailed)
+        raise BackproplabError(
+            f"cannot write {spec.name}'s files into the cache folder {folder} "
+            f"({exc.strerror or exc}); set XDG_CACHE_HOME to a writable folder, or put "
+            f"{', '.join(spec.filenames)} into a folder you pass with --data-dir"
+        ) from None
+    files = catalog.find_in(spec, folder)
+    location = Location(spec.name, "cache", folder, files)
+    # records the content hashes of MD5-verified files where none is built in
+    from backproplab.data.verify import verify_location
+
+    verify_location(spec, location, record=True)
+    return location
+
+
+def _download_files(spec: DatasetSpec, folder: Path, urls, force: bool, progress,
+                    timeout: float, log) -> None:
+    """Fetch each of ``spec``'s files missing from ``folder`` (or all, with ``force``)."""
     with _progress(progress) as bar:
         for fs in spec.files:
             dest = folder / fs.filename
@@ -269,13 +293,6 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
                     f"could not download {spec.name}'s {fs.filename} from any mirror ("
                     + "; ".join(failures) + f"); {manual_instructions(spec)}"
                 )
-    files = catalog.find_in(spec, folder)
-    location = Location(spec.name, "cache", folder, files)
-    # records the content hashes of MD5-verified files where none is built in
-    from backproplab.data.verify import verify_location
-
-    verify_location(spec, location, record=True)
-    return location
 
 
 __all__ = ["MirrorFailed", "download", "fetch_file", "file_md5", "manual_instructions",
