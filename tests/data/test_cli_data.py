@@ -109,3 +109,23 @@ def test_exit_status_in_a_real_process(tools, tmp_path):
                         check=False)
     assert bad.returncode == 2
     assert "t10k-labels-idx1-ubyte.gz" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_download_with_a_bad_timeout_exits_2(cli):
+    r = cli("data", "download", "mnist", "--timeout", "-1", "--no-progress")
+    assert r.status == 2 and "timeout must be a positive number" in r.err
+    assert "Traceback" not in r.err
+    assert not catalog.cache_dir("mnist").exists()
+
+
+def test_download_into_an_unwritable_cache_exits_2(cli, monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    r = cli("data", "download", "mnist", "--no-progress")
+    assert r.status == 2 and "cannot write mnist's files into the cache folder" in r.err
+    assert "Traceback" not in r.err
+
+
+def test_list_with_a_missing_data_dir_exits_2(cli, tmp_path):
+    r = cli("data", "list", "--data-dir", tmp_path / "nowhere")
+    assert r.status == 2 and "is not a folder" in r.err and r.out == ""

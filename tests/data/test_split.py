@@ -118,3 +118,12 @@ def test_split_indices_partition():
     assert sorted(np.concatenate([tr, va])) == list(range(10)) and len(va) == 3
     _tr2, va2 = split_indices(10, 3)
     assert np.array_equal(va, va2)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, "nonsense"])
+def test_a_non_float_dtype_is_a_clear_error(folder, dtype):
+    d, _ = folder
+    with pytest.raises(BackproplabError, match="must be a floating type"):
+        load_mnist("mnist", data_dir=d, dtype=dtype)
+    with pytest.raises(BackproplabError, match="must be a floating type"):
+        load_dataset("synth", limit=10, dtype=dtype)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -57,6 +58,9 @@ def cmd_list(args) -> int:
     from backproplab.data.verify import verify_location
     from backproplab.errors import BackproplabError
 
+    if args.data_dir is not None and not Path(args.data_dir).expanduser().is_dir():
+        raise BackproplabError(f"--data-dir {args.data_dir} is not a folder; pass the folder "
+                               "that holds the dataset files")
     rows = []
     for spec in CATALOG.values():
         row = {"dataset": spec.name, "found": False, "directory": None, "source": None,

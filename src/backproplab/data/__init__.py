@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from backproplab.data.normalize import Normalizer
+from backproplab.data.normalize import Normalizer, float_dtype
 from backproplab.errors import BackproplabError
 
 #: Datasets known by name (the CLI's ``--dataset`` choices).
@@ -92,6 +92,7 @@ def load_dataset(
     """
     if limit is not None and limit < 1:
         raise BackproplabError(f"--limit must be at least 1, got {limit}")
+    dtype = float_dtype(dtype)
     if name == "synth":
         return load_synth(final=final, limit=limit, seed=seed,
                           normalize=normalize or "standardize", dtype=dtype)

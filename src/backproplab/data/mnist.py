@@ -29,7 +29,7 @@ import numpy as np
 
 from backproplab.data import Dataset
 from backproplab.data.catalog import Location, get_spec, locate, looked_in, offline
-from backproplab.data.normalize import Normalizer
+from backproplab.data.normalize import Normalizer, float_dtype
 from backproplab.data.verify import Verification, verify_location
 from backproplab.errors import BackproplabError
 
@@ -147,6 +147,7 @@ def load_mnist(name: str = "mnist", *, final: bool = False, val_size: int = 5000
     """
     if limit is not None and limit < 1:
         raise BackproplabError(f"--limit must be at least 1, got {limit}")
+    dtype = float_dtype(dtype)
     images = load_images(name, data_dir, download, progress)
     Xtr_all, ytr_all = images.train_images, images.train_labels
     n_total = int(Xtr_all.shape[0])

@@ -16,6 +16,19 @@ from backproplab.errors import BackproplabError
 MODES = ("unit", "standardize", "none")
 
 
+def float_dtype(dtype) -> np.dtype:
+    """``dtype`` as a NumPy floating dtype; anything else is a BackproplabError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind != "f":
+        got = dt.name if dt is not None else repr(dtype)
+        raise BackproplabError(f"the data dtype must be a floating type such as float32 or "
+                               f"float64, got {got}")
+    return dt
+
+
 @dataclass
 class Normalizer:
     """Affine map ``(x - shift) / scale`` with statistics from the training split.
