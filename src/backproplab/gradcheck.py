@@ -208,6 +208,7 @@ def check_scalar(
     eps = SCALAR_EPS if eps is None else float(eps)
     tol = SCALAR_TOL if tol is None else float(tol)
     _validate_eps_tol(eps, tol)
+    _validate_seed(seed)
     result = CheckResult("scalar", eps, tol, seed)
     for sizes in shapes or SCALAR_SHAPES:
         sizes = tuple(int(s) for s in sizes)
@@ -231,6 +232,12 @@ def check_scalar(
                     worst, worst_label = err, f"{label} (target {c})"
         result.shapes.append(ShapeCheck(sizes, targets, worst, worst_label, n, worst <= tol))
     return result
+
+
+def _validate_seed(seed) -> None:
+    # NumPy's generators (the tensor check) refuse negative seeds; the scalar check follows
+    if isinstance(seed, bool) or not hasattr(seed, "__index__") or seed.__index__() < 0:
+        raise BackproplabError(f"--seed must be an integer >= 0, got {seed!r}")
 
 
 def _validate_eps_tol(eps: float, tol: float) -> None:
@@ -294,6 +301,7 @@ def check_tensor(
     eps = TENSOR_EPS if eps is None else float(eps)
     tol = TENSOR_TOL if tol is None else float(tol)
     _validate_eps_tol(eps, tol)
+    _validate_seed(seed)
     result = CheckResult("tensor", eps, tol, seed)
     for sizes in shapes or TENSOR_SHAPES:
         sizes = tuple(int(s) for s in sizes)
@@ -354,4 +362,5 @@ def run_checks(engines, *, seed: int = 0, eps: float | None = None,
     if isinstance(engines, str):
         engines = ENGINES if engines == "both" else (engines,)
     checks = [(name, get_check(name)) for name in engines]  # fail before any work
+    _validate_seed(seed)
     return [check(seed=seed, eps=eps, tol=tol) for _, check in checks]

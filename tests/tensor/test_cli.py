@@ -27,3 +27,11 @@ def test_gradcheck_bad_eps_is_exit_2(cli):
     r = cli("gradcheck", "--engine", "tensor", "--eps", "-1")
     assert r.status == 2
     assert "--eps must be a positive number" in r.err
+
+
+def test_negative_seed_is_exit_2_for_every_engine(cli):
+    # NumPy's generators refuse negative seeds: this used to end in a ValueError traceback
+    for engine in ("tensor", "scalar", "both"):
+        r = cli("gradcheck", "--engine", engine, "--seed", "-1")
+        assert r.status == 2, (engine, r.err)
+        assert "--seed must be an integer >= 0, got -1" in r.err and r.out == ""

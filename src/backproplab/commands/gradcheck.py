@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--engine", choices=("scalar", "tensor", "both"), default="scalar",
                    help="which engine to check (default: scalar)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random networks (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random networks, >= 0 (default 0)")
     p.add_argument("--eps", type=float, default=None,
                    help="finite-difference step (default: the engine's, 1e-5 for scalar)")
     p.add_argument("--tol", type=float, default=None,
