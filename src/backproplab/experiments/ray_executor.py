@@ -130,6 +130,12 @@ def split_address(address: str) -> tuple[str, int] | None:
     which Ray resolves itself. A malformed port is a :class:`BackproplabError`."""
     if address == "auto":
         return None
+    scheme = address.split("://", 1)[0] if "://" in address else None
+    if scheme is not None and scheme != "ray":
+        raise BackproplabError(
+            f"the Ray address {address!r} starts with {scheme}://, which Ray cannot connect a "
+            "driver to (the dashboard's http:// address is for job submission); give the "
+            "head node as HOST:6379 or ray://HOST:10001")
     client = address.startswith("ray://")
     rest = address[len("ray://"):] if client else address
     rest = rest.split("/", 1)[0]
@@ -361,6 +367,11 @@ class RayExecutor(Executor):
         target = resolve_address(address)
         if target is None:
             cpus = (workers or default_workers()) * self.cpus_per_trial
+            # Ray's notice that the instance it starts uses a token (nothing to act
+            # on here: this process started it and holds the token)
+            auth_log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+            quiet = _DropMessage("Token authentication is enabled")
+            auth_log.addFilter(quiet)
             try:
                 ray.init(address="local", num_cpus=cpus, **options)
             except Exception as exc:  # noqa: BLE001 - any failure to start is the user's to fix
@@ -368,6 +379,8 @@ class RayExecutor(Executor):
                 raise BackproplabError(
                     f"could not start a local Ray instance: {text}; check the Ray "
                     "installation or give a running cluster with --ray-address") from None
+            finally:
+                auth_log.removeFilter(quiet)
             self._owns_connection = self.started_local = True
             return f"a local Ray instance with {cpus} CPU(s)"
         timeout = _connect_timeout(connect_timeout)
