@@ -78,6 +78,7 @@ def measure(trials: int, workers: int, limit: int, epochs: int, repeat: int = 3)
     from backproplab.experiments.ray_executor import RayExecutor
 
     sweep = _sweep(trials, limit, epochs)
+    load_before = [round(x, 2) for x in os.getloadavg()]
     rows = []
     with tempfile.TemporaryDirectory(prefix="sweep-overhead-") as tmp:
         root = Path(tmp)
@@ -99,14 +100,15 @@ def measure(trials: int, workers: int, limit: int, epochs: int, repeat: int = 3)
         "trial": {"dataset": "synth", "limit": limit, "hidden": [8], "batch_size": 16,
                   "epochs": epochs},
         "repeat": repeat,
-        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "load_average_before": load_before,
         "results": rows,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--trials", type=int, default=16,
+                        help="trials: 4 learning rates x trials/4 seeds (a multiple of 4)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--limit", type=int, default=2000, help="training points per trial")
     parser.add_argument("--epochs", type=int, default=2)
@@ -114,6 +116,9 @@ def main() -> None:
                         help="runs of the local and warm Ray sweeps; the fastest counts")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
+    if args.trials < 4 or args.trials % 4:
+        parser.error(f"--trials must be a positive multiple of 4 (4 learning rates x seeds), "
+                     f"got {args.trials}")
     result = measure(args.trials, args.workers, args.limit, args.epochs, args.repeat)
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:

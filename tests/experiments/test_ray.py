@@ -393,6 +393,9 @@ def test_address_parsing(monkeypatch):
         split_address("head:x")
     with pytest.raises(BackproplabError, match="names no host"):
         split_address(":6379")
+    # the dashboard's address is a common mix-up: named as such, not as a DNS failure
+    with pytest.raises(BackproplabError, match=r"starts with http://.*HOST:6379"):
+        split_address("http://127.0.0.1:8265")
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.9:6379")
     assert resolve_address(None) == "10.0.0.9:6379"
     assert resolve_address("head:1") == "head:1"
@@ -462,3 +465,34 @@ def test_reproduce_with_an_unreachable_cluster_writes_nothing(cli, tmp_path):
             "--ray-address", "127.0.0.1:1", "--out", out)
     assert r.status == 2 and "--ray-address needs --executor ray" in r.err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------
+# the overhead benchmark
+
+
+def test_sweep_overhead_benchmark_runs_and_reports_every_executor(tmp_path):
+    """benchmarks/sweep_overhead.py end to end, tiny (its own driver, which
+    starts a local Ray instance), and without Ray's start-up notice on stderr."""
+    needs_ray()
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "sweep_overhead.py"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for var in ("RAY_ADDRESS", "RAY_AUTH_MODE"):
+        env.pop(var, None)
+    proc = subprocess.run([sys.executable, str(script), "--trials", "4", "--workers", "2",
+                           "--limit", "100", "--epochs", "1", "--repeat", "1", "--json"],
+                          capture_output=True, text=True, timeout=180, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Token authentication is enabled" not in proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    rows = {row["executor"]: row for row in result["results"]}
+    assert list(rows) == ["local", "ray-cold", "ray-warm"]
+    assert all(row["trials"] == 4 for row in rows.values())
+    assert rows["local"]["ratio"] == 1.0 and rows["ray-cold"]["start_s"] > 0
+    for row in rows.values():
+        assert row["sweep_s"] > 0 and row["train_s"] > 0
+        assert "overhead_per_trial_s" in row
+    assert len(result["load_average_before"]) == len(result["load_average_after"]) == 3
+    bad = subprocess.run([sys.executable, str(script), "--trials", "6"], capture_output=True,
+                         text=True, timeout=60, env=env, check=False)
+    assert bad.returncode == 2 and "multiple of 4" in bad.stderr
