@@ -80,6 +80,14 @@ BAD_FILES = {
     "NaN": (json.dumps({**CASE2, "c": [0.0, float("nan")]}), "c[1] must be a finite number"),
     "one class": (json.dumps({**CASE2, "V": [[1], [2], [3]], "c": [0]}), "at least 2"),
     "empty x": (json.dumps({**CASE2, "x": []}), "x must be a non-empty list"),
+    # an integer beyond the float range used to end in an OverflowError traceback
+    "huge integer": (json.dumps(CASE2).replace("0.05, -0.1", "0.05, 1" + "0" * 400),
+                     "c[1] must be a finite number, got 1000"),
+    # finite numbers whose products overflow used to print NaN tables with exit status 0
+    "overflow": (json.dumps({**CASE2, "x": [1e200, -1e200], "W": [[1e200, 1, 1], [1e200, 1, 1]]}),
+                 "overflow double precision (k[0] is nan)"),
+    "overflow to inf": (json.dumps({**CASE2, "x": [1e200, 1.0], "W": [[1e200, 1, 1], [1, 1, 1]]}),
+                        "overflow double precision (k[0] is inf)"),
 }
 
 
@@ -92,6 +100,20 @@ def test_worked_example_bad_weights_file(cli, tmp_path, case):
     assert r.status == 2
     assert r.err.startswith("backproplab: error:") and message in r.err, r.err
     assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_worked_example_extreme_but_representable_case_is_printed(cli, tmp_path):
+    # y_c underflows to 0, so dl/dy_c = -1/y_c is -inf: legitimate, and every other value
+    # (the loss of 1000 from log-sum-exp, the gradients) is finite and printed
+    f = tmp_path / "w.json"
+    f.write_text(json.dumps({**CASE2, "x": [1000.0, -1000.0], "W": [[1, 1, 1], [1, 1, 1]],
+                             "b": [0, 0, 0], "V": [[1000, -1000], [1, 1], [1, 1]]}))
+    r = cli("worked-example", "--weights", f, "--target", "1", "--json")
+    assert r.status == 0, r.err
+    d = r.json()
+    assert d["loss"] == pytest.approx(1000.15, abs=0.01) and d["y"] == [1.0, 0.0]
+    assert d["dy"] == [0.0, -math.inf]
+    assert d["do"] == pytest.approx([1.0, -1.0]) and d["dV"] == [[0.5, -0.5]] * 3
 
 
 def test_worked_example_missing_file_and_bad_target(cli, tmp_path):

@@ -246,6 +246,7 @@ def test_same_seed_same_weights_different_seed_different_weights():
     ({"W1": [[1, "a"]], "b1": [0, 0]}, r"W1\[0\]\[1\] must be a number"),
     ({"W1": [[1, float("nan")]], "b1": [0, 0]}, "finite"),
     ({"W1": [[1, True]], "b1": [0, 0]}, "number"),
+    ({"W1": [[1, 10**400]], "b1": [0, 0]}, "beyond the float range"),  # was an OverflowError
     ({"W": [[1, 2]], "b": [0, 0]}, "names must be W1, b1"),
     ({"W1": [[1], [2]], "b1": [0]}, "at least 2 units"),
 ])

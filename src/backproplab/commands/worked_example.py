@@ -78,8 +78,14 @@ def load_weights(path: str) -> dict:
 
 
 def _number(v, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"{where} must be a finite number, got {json.dumps(v)}; fix that entry")
+    try:  # float() of an integer beyond the float range raises OverflowError
+        ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(float(v))
+    except OverflowError:
+        ok = False
+    if not ok:
+        shown = json.dumps(v)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise ValueError(f"{where} must be a finite number, got {shown}; fix that entry")
     return float(v)
 
 
@@ -153,12 +159,30 @@ def compute(weights: dict, target: int) -> dict:
     model = MLP.from_weights([weights["W"], weights["V"]], [weights["b"], weights["c"]])
     trace = model.forward(weights["x"], target)
     g = model.backward(trace)
-    return {key: _clean(v) for key, v in {
+    result = {key: _clean(v) for key, v in {
         "x": trace.x, "target": target,
         "k": trace.k[0], "h": trace.h[0], "o": trace.o, "y": trace.y, "loss": trace.loss,
         "dy": g.dy, "do": g.do, "dh": g.dh[0], "dk": g.dk[0],
         "dV": g.dW[1], "dc": g.db[1], "dW": g.dW[0], "db": g.db[0],
     }.items()}
+    # dl/dy_c = -1/y_c is -inf, legitimately, when y_c underflows to 0; anything else that
+    # is not finite means the given numbers overflowed double precision
+    for key, value in result.items():
+        for label, v in _entries(key, value) if key != "dy" else ():
+            if not math.isfinite(v):
+                raise BackproplabError(
+                    f"the numbers overflow double precision ({label} is {_fmt(v)}); "
+                    "use smaller values for x, W, b, V and c")
+    return result
+
+
+def _entries(name: str, value, prefix: str = ""):
+    """``(label, number)`` for every number in a nested list (``k[0]``, ``dW[1][2]``, ...)."""
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _entries(name, v, f"{prefix}[{i}]")
+    elif isinstance(value, float):
+        yield f"{name}{prefix}", value
 
 
 # ---------------------------------------------------------------------------

@@ -144,9 +144,13 @@ class Gradients:
 def _check_number(v, where):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise TypeError(f"{where} must be a number, got {v!r}")
-    if not math.isfinite(v):
+    try:
+        f = float(v)
+    except OverflowError:
+        raise ValueError(f"{where} must be finite, got an integer beyond the float range") from None
+    if not math.isfinite(f):
         raise ValueError(f"{where} must be finite, got {v!r}")
-    return float(v)
+    return f
 
 
 def _check_vector(v, n, where):
