@@ -177,3 +177,16 @@ def test_q3_numbers_in_this_document():
     for phrase in ("y_i (delta_ij - y_j)", "-delta_ic / y_c", "dl/do = y - onehot(c)",
                    "h (1 - h)", "degenerate"):
         assert phrase in text
+
+
+def test_every_test_this_document_names_exists():
+    """The document says which test checks each section: those names must stay real."""
+    import re
+
+    named = set(re.findall(r"`(test_\w+)`", DOC.read_text(encoding="utf-8")))
+    assert len(named) >= 7
+    defined = set()
+    for path in Path(__file__).parent.glob("test_*.py"):
+        text = path.read_text(encoding="utf-8")
+        defined |= set(re.findall(r"^def (test_\w+)", text, re.MULTILINE))
+    assert not named - defined, f"docs/derivations.md names missing tests: {named - defined}"
