@@ -107,7 +107,9 @@ def test_option_parsing():
     (("--impl", "keras"), "unknown implementation"),
     (("--epochs", "two"), "--epochs must be an integer"),
     (("--threads", "0"), "--threads must be at least 1"),
-    (("--lr", "-1"), "--lr must be positive"),
+    (("--lr", "-1"), "--lr must be a positive finite number"),
+    (("--lr", "inf"), "--lr must be a positive finite number"),
+    (("--memory-batch-sizes", "1024,0"), "batch size '0' in --memory-batch-sizes"),
     (("--wait-quiet", "soon"), "--wait-quiet must be a number"),
     (("--retries", "-1"), "--retries must be at least 0"),
 ])
@@ -115,6 +117,18 @@ def test_bad_options_give_one_sentence_and_status_2(cli, args, message):
     r = cli("bench", "--quick", "--no-memory", *args)
     assert r.status == 2
     assert message in r.err and "Traceback" not in r.err
+
+
+def test_json_out_that_cannot_be_written_gives_status_2(cli, tmp_path):
+    # a folder is refused before anything is timed
+    r = cli("bench", "--quick", "--no-memory", "--impl", "numpy", "--json-out", tmp_path)
+    assert r.status == 2 and "is a folder" in r.err and "Traceback" not in r.err
+    assert "seconds per epoch" not in r.err + r.out
+    # a path below a file fails when written: one sentence, status 2
+    (tmp_path / "plain").write_text("x")
+    r = cli("bench", "--quick", "--no-memory", "--impl", "numpy", "--batch-sizes", "full",
+            "--json-out", tmp_path / "plain" / "bench.json")
+    assert r.status == 2 and "cannot write --json-out" in r.err and "Traceback" not in r.err
 
 
 def test_gpu_without_cupy_says_how_to_get_it(cli):

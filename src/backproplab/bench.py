@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import platform
 import re
@@ -48,6 +49,7 @@ import time
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 
@@ -86,9 +88,13 @@ MB = 1e6  # memory is reported in MB of 10^6 bytes
 
 
 # ---------------------------------------------------------------- parsing
-def parse_batch_sizes(text) -> list[str]:
-    """``"16,128,full"`` -> ``["16", "128", "full"]`` (each a positive integer or ``full``)."""
+def parse_batch_sizes(text, option: str = "--batch-sizes") -> list[str]:
+    """``"16,128,full"`` -> ``["16", "128", "full"]`` (each a positive integer or ``full``).
+
+    ``option`` is the command-line option named in the error message.
+    """
     items = text.split(",") if isinstance(text, str) else list(text)
+    example = f"{option} 16,128,1024,full"
     out = []
     for item in items:
         item = str(item).strip().lower()
@@ -96,11 +102,11 @@ def parse_batch_sizes(text) -> list[str]:
             continue
         if item != "full" and (not item.isdigit() or int(item) < 1):
             raise BackproplabError(
-                f"batch size {item!r} is neither a positive integer nor 'full'; "
-                f"use e.g. --batch-sizes 16,128,1024,full")
+                f"batch size {item!r} in {option} is neither a positive integer nor 'full'; "
+                f"use e.g. {example}")
         out.append(item if item == "full" else str(int(item)))
     if not out:
-        raise BackproplabError("no batch size given; use e.g. --batch-sizes 16,128,1024,full")
+        raise BackproplabError(f"no batch size given in {option}; use e.g. {example}")
     return list(dict.fromkeys(out))
 
 
@@ -707,7 +713,9 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
         raise BackproplabError(
             "none of the implementations can run here ("
             + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + ")")
-    mem_sizes = parse_batch_sizes(memory_batch_sizes) if memory else []
+    mem_sizes = parse_batch_sizes(memory_batch_sizes, "--memory-batch-sizes")
+    if not memory:
+        mem_sizes = []
 
     # import every library before limiting threads: threadpoolctl only sees loaded ones
     for impl in run_impls:
@@ -1098,8 +1106,11 @@ def run_from_args(args, command: str | None = None) -> int:
         lr = float(args.lr)
     except ValueError:
         raise BackproplabError(f"--lr must be a number, got {args.lr!r}") from None
-    if not lr > 0:
-        raise BackproplabError(f"--lr must be positive, got {args.lr}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise BackproplabError(f"--lr must be a positive finite number, got {args.lr}")
+    if args.json_out and Path(args.json_out).is_dir():  # found now, not after the timings
+        raise BackproplabError(f"--json-out {args.json_out} is a folder; give a file name, "
+                               f"e.g. --json-out {Path(args.json_out) / 'bench.json'}")
     # progress and tables go to stderr when stdout carries the JSON line
     console = Console(stderr=bool(args.json))
     status = Console(stderr=True)
@@ -1113,7 +1124,11 @@ def run_from_args(args, command: str | None = None) -> int:
         progress=lambda msg: status.log(msg) if status.is_terminal else None)
     print_report(result, console)
     if args.json_out:
-        atomic_write_json(args.json_out, result)
+        try:
+            atomic_write_json(args.json_out, result)
+        except OSError as exc:
+            raise BackproplabError(f"cannot write --json-out {args.json_out} "
+                                   f"({exc.strerror or exc}); choose another file") from None
         console.print(f"wrote {args.json_out}")
     if args.json:
         print(json.dumps(result))
