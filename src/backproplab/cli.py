@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from backproplab import __version__
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, BackproplabWarning
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = (
@@ -54,6 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a :class:`BackproplabWarning` as one line (others as Python does)."""
+    if issubclass(category, BackproplabWarning):
+        print(f"backproplab: warning: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 check failed, 2 bad input)."""
     parser = build_parser()
@@ -62,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        status = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            status = args.func(args)
     except BackproplabError as exc:
         print(f"backproplab: error: {exc}", file=sys.stderr)
         return 2

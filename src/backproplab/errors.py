@@ -13,3 +13,9 @@ class BackproplabError(Exception):
 
 class DivergenceError(BackproplabError):
     """Training produced a non-finite loss or weight."""
+
+
+class BackproplabWarning(UserWarning):
+    """Something the user should know that does not stop the work (data that
+    differ from the published files, say); the command line prints it as one
+    ``backproplab: warning: ...`` line."""

@@ -129,3 +129,16 @@ def test_download_into_an_unwritable_cache_exits_2(cli, monkeypatch, tmp_path):
 def test_list_with_a_missing_data_dir_exits_2(cli, tmp_path):
     r = cli("data", "list", "--data-dir", tmp_path / "nowhere")
     assert r.status == 2 and "is not a folder" in r.err and r.out == ""
+
+
+def test_train_on_data_that_differ_warns_in_one_line(cli, tools, tmp_path, use_spec):
+    arrays = tools.image_set(n_train=40, n_test=10)
+    use_spec(tools.spec_for("fashion-mnist", arrays, sha256=True))
+    tools.write_set(tmp_path / "d", dict(arrays, test_labels=(arrays["test_labels"] + 1) % 10))
+    r = cli("train", "--dataset", "fashion-mnist", "--data-dir", tmp_path / "d", "--val-size",
+            "10", "--hidden", "4", "--epochs", "1", "--quiet", "--out", tmp_path / "run")
+    assert r.status == 0, r.err
+    line = ("backproplab: warning: fashion-mnist in " + str(tmp_path / "d")
+            + ": content differs from the published data: t10k-labels-idx1-ubyte.gz")
+    assert line in r.err
+    assert "UserWarning" not in r.err and "load_images(" not in r.err

@@ -31,7 +31,7 @@ from backproplab.data import Dataset
 from backproplab.data.catalog import Location, get_spec, locate, looked_in, offline
 from backproplab.data.normalize import Normalizer, float_dtype
 from backproplab.data.verify import Verification, verify_location
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, BackproplabWarning
 
 #: Seed of the fixed shuffle that picks the validation images (not the run seed:
 #: every run, whatever its seed, validates on the same images).
@@ -107,7 +107,7 @@ def load_images(name: str = "mnist", data_dir=None, download: bool = True,
     ver = verify_location(spec, loc)
     if ver.mismatches:
         warnings.warn(f"{spec.name} in {loc.directory}: {ver.summary()}; results may not be "
-                      "comparable with published ones", UserWarning, stacklevel=2)
+                      "comparable with published ones", BackproplabWarning, stacklevel=2)
     a = ver.arrays
     images = ImageSet(spec.name, a["train_images"], a["train_labels"], a["test_images"],
                       a["test_labels"], loc, ver)
