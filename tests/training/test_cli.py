@@ -188,3 +188,14 @@ def test_default_out_folder_is_created_under_runs(cli, tmp_path, monkeypatch):
     run_dir = r.json()["run_dir"]
     assert run_dir.startswith("runs/") and "synth-tensor-h4-lr0.1-b16-s0" in run_dir
     assert (tmp_path / run_dir / "summary.json").is_file()
+
+
+def test_out_folder_that_cannot_be_created_is_exit_2(cli, tmp_path):
+    # --out below a file used to end in a NotADirectoryError traceback
+    (tmp_path / "file").write_text("x")
+    for out, words in ((tmp_path / "file" / "run", "cannot create the run folder"),
+                       (tmp_path / "file", "is not a folder")):
+        r = cli("train", "--hidden", "4", "--limit", "100", "--epochs", "1", "--quiet",
+                "--out", out)
+        assert r.status == 2 and words in r.err and "--out" in r.err, r.err
+        assert "Traceback" not in r.err

@@ -112,7 +112,12 @@ def _prepare_fresh(out: Path, overwrite: bool) -> None:
                 (out / name).unlink()
             except FileNotFoundError:
                 pass
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, no permission, a read-only disk ...
+        raise BackproplabError(
+            f"cannot create the run folder {out} ({exc.strerror or exc}); choose another --out"
+        ) from None
 
 
 class _Log:
