@@ -127,3 +127,16 @@ def test_validate_returns_self_for_chaining():
 def test_hidden_accepts_a_list_or_a_single_width():
     assert TrainConfig(hidden=[512, 256]).hidden == (512, 256)
     assert TrainConfig(hidden=300).hidden == (300,)
+
+
+def test_default_threads_are_the_cpus_this_process_may_use(monkeypatch):
+    # all cores for a single run means the cores in the affinity mask (taskset, containers),
+    # not every core of the host
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert TrainConfig().resolved().threads == 1
+    assert TrainConfig(threads=4).resolved().threads == 4
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # no affinity API (macOS)
+    assert TrainConfig().resolved().threads == 64

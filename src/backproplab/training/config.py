@@ -168,7 +168,7 @@ class TrainConfig:
             if getattr(self, key) is None and value is not None:
                 changes[key] = value
         if self.threads is None:
-            changes["threads"] = os.cpu_count() or 1
+            changes["threads"] = usable_cpus()
         if self.lr_gamma is None and self.lr_schedule in _DEFAULT_GAMMA:
             changes["lr_gamma"] = _DEFAULT_GAMMA[self.lr_schedule]
         out = self.replace(**changes)
@@ -315,6 +315,17 @@ class TrainConfig:
             raise unsupported(f"the {self.lr_schedule} learning-rate schedule")
         if self.early_stopping:
             raise unsupported("early stopping (--early-stopping)")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which ``taskset`` and
+    container limits narrow; ``os.cpu_count()`` where there is none): the
+    default ``threads`` of a run, so that BLAS does not start more threads than
+    there are cores to run them."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------------------
