@@ -27,6 +27,14 @@ def get_array_module(device: str = "cpu"):
                 'device "gpu" needs CuPy, which is not installed; '
                 'install it with: pip install "backproplab[gpu]"'
             ) from None
+        try:  # CuPy imports without a driver or a device; fail here, not mid-run
+            count, why = int(cupy.cuda.runtime.getDeviceCount()), "no CUDA device"
+        except Exception as exc:  # noqa: BLE001 - CUDARuntimeError, no driver library, ...
+            count, why = 0, f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+        if count < 1:
+            raise BackproplabError(
+                f'device "gpu" needs a CUDA GPU, and CuPy finds none ({why}); '
+                "use --device cpu on this machine")
         return cupy
     raise BackproplabError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
 
