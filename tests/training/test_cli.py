@@ -88,6 +88,18 @@ def test_options_reach_the_config(cli, tmp_path):
     assert json.loads((out / "summary.json").read_text())["eval_split"] == "test"
 
 
+def test_optimizer_settings_reach_the_optimizer_that_uses_them(cli, tmp_path):
+    for args in (("--optimizer", "nesterov", "--momentum", "0.5"),
+                 ("--optimizer", "adam", "--beta1", "0.8", "--beta2", "0.99", "--eps", "1e-7")):
+        out = tmp_path / args[1]
+        r = cli("train", "--hidden", "4", "--limit", "100", "--epochs", "1", "--quiet",
+                "--out", out, *args)
+        assert r.status == 0, r.err
+        cfg = json.loads((out / "config.json").read_text())
+        for flag, value in zip(args[2::2], args[3::2]):
+            assert cfg[flag.lstrip("-")] == float(value)
+
+
 def test_quiet_json_prints_only_the_summary(cli, tmp_path):
     r = cli("train", "--hidden", "4", "--limit", "200", "--epochs", "1", "--quiet", "--json",
             "--out", tmp_path / "q")
@@ -139,6 +151,12 @@ def test_resume_from_the_command_line(cli, tmp_path):
     (("--limit", "0"), "limit"),
     (("--engine", "scalar", "--batch-size", "8"), "scalar engine"),
     (("--engine", "scalar", "--optimizer", "adam"), "scalar engine"),
+    # settings the chosen optimizer would silently ignore
+    (("--momentum", "0.5"), "--momentum applies only to --optimizer momentum or nesterov"),
+    (("--engine", "scalar", "--momentum", "0.5"), "--momentum applies only"),
+    (("--optimizer", "adam", "--momentum", "0.5"), "not adam"),
+    (("--optimizer", "momentum", "--beta1", "0.8"), "--beta1 applies only to --optimizer adam"),
+    (("--eps", "1e-6"), "--eps applies only to --optimizer adam, not sgd"),
     (("--resume",), "--out"),
     (("--resume", "--overwrite", "--out", "x"), "contradict"),
 ])

@@ -172,6 +172,22 @@ def parse_batch_size(text: str) -> int | str:
     return value
 
 
+#: Optimizer settings given on the command line, and the optimizers that use them.
+OPTIMIZER_SETTINGS = {"momentum": ("momentum", "nesterov"), "beta1": ("adam",),
+                      "beta2": ("adam",), "eps": ("adam",)}
+
+
+def check_optimizer_options(overrides: dict, optimizer: str) -> None:
+    """Refuse a setting the chosen optimizer would silently ignore (``--momentum`` with sgd)."""
+    from backproplab.errors import BackproplabError
+
+    for name, users in OPTIMIZER_SETTINGS.items():
+        if name in overrides and optimizer not in users:
+            raise BackproplabError(
+                f"--{name} applies only to --optimizer {' or '.join(users)}, not {optimizer}; "
+                f"drop --{name} or choose that optimizer")
+
+
 def _number(flag: str, text: str, kind):
     from backproplab.errors import BackproplabError
 
@@ -226,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = TrainConfig(**overrides).resolved()
         out = args.out or str(default_run_dir(config))
+    check_optimizer_options(overrides, config.optimizer)
     progress = "quiet" if args.quiet else "auto"
     summary = run_training(config, out, resume=args.resume, overwrite=args.overwrite,
                            progress=progress)
