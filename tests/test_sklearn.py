@@ -122,6 +122,14 @@ def test_fitted_attributes_follow_scikit_learn(digits):
     clf32 = _quiet_fit(MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
                        X.astype(np.float32), y)
     assert clf32.coefs_[0].dtype == np.float32
+    # n_iter_ (docs/sklearn.md): each partial_fit adds one; fit starts again from 0
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == 6 == len(clf.loss_curve_)
+    _quiet_fit(clf, X, y)
+    assert clf.n_iter_ == 5
+    fresh = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+    fresh.partial_fit(X, y, classes=np.unique(y)).partial_fit(X, y)
+    assert fresh.n_iter_ == 2 and fresh.t_ == 2 * len(X)
 
 
 def test_convergence_warning_and_tol_stopping(digits):

@@ -13,7 +13,7 @@ names, same defaults, same meaning) and trains backproplab's vectorized
                                                         random_state=0))
     clf.fit(X_train, y_train).score(X_test, y_test)
 
-It needs the optional extra ``backproplab[sklearn]`` (scikit-learn >= 1.3).
+It needs the optional extra ``backproplab[sklearn]`` (scikit-learn >= 1.6).
 
 What follows scikit-learn exactly (read from its ``_multilayer_perceptron.py``
 and ``_stochastic_optimizers.py``):
