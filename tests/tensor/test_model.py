@@ -171,6 +171,17 @@ def test_predictions_and_evaluate_agree():
     np.testing.assert_allclose(model.predict_proba(X, batch_size=8), proba, rtol=1e-15)
 
 
+@pytest.mark.parametrize("batch_size", [0, -4, 2.5])
+def test_prediction_batch_size_must_be_a_positive_integer(batch_size):
+    model = MLP([2, 3, 2], seed=0)
+    X, y = np.zeros((5, 2)), np.zeros(5, int)
+    for call in (lambda: model.predict(X, batch_size=batch_size),
+                 lambda: model.predict_proba(X, batch_size=batch_size),
+                 lambda: model.evaluate(X, y, batch_size=batch_size)):
+        with pytest.raises(BackproplabError, match="batch_size must be an integer >= 1"):
+            call()
+
+
 def test_returned_arrays_are_not_reused_buffers():
     model = MLP([2, 3, 2], seed=0)
     X1, X2 = np.ones((4, 2)), -np.ones((4, 2))

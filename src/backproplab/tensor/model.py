@@ -72,6 +72,12 @@ def _as_array(xp, value, what: str):
         ) from None
 
 
+def _check_batch_size(batch_size) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise BackproplabError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
 def _all_finite(xp, X, rows: int = 8192) -> bool:
     """Whether ``X`` holds no NaN or infinity, checked in blocks of rows (a whole
     data set at once would need a temporary boolean array of its size)."""
@@ -342,6 +348,7 @@ class MLP:
 
         if check:
             X, _ = self.check_inputs(X)
+        _check_batch_size(batch_size)
         parts = []
         for s in range(0, X.shape[0], batch_size):
             Xb = X[s:s + batch_size]
@@ -352,6 +359,7 @@ class MLP:
         """Predicted class (int64) of every row of ``X``."""
         if check:
             X, _ = self.check_inputs(X)
+        _check_batch_size(batch_size)
         parts = []
         for s in range(0, X.shape[0], batch_size):
             Xb = X[s:s + batch_size]
@@ -383,8 +391,7 @@ class MLP:
         """``(mean_loss, accuracy)`` over a whole dataset, in batches of ``batch_size``."""
         if check:
             X, y = self.check_inputs(X, y)
-        if batch_size < 1:
-            raise BackproplabError(f"batch_size must be at least 1, got {batch_size}")
+        _check_batch_size(batch_size)
         n = X.shape[0]
         total_loss = 0.0
         correct = 0
