@@ -191,6 +191,10 @@ def test_bad_early_stopping_options_name_the_option(options, words):
     (("--early-stopping", "--patience", "two"), "--patience must be an integer"),
     (("--restore-best",), "--early-stopping"),
     (("--early-stopping", "--monitor", "accuracy"), "--monitor"),
+    # settings that only early stopping reads, given without it, would be ignored
+    (("--patience", "3"), "--patience applies only with --early-stopping"),
+    (("--min-delta", "0.01"), "--min-delta applies only with --early-stopping"),
+    (("--monitor", "eval_accuracy"), "--monitor applies only with --early-stopping"),
 ])
 def test_bad_early_stopping_flags_exit_2(cli, tmp_path, args, words):
     r = cli("train", *args, "--out", str(tmp_path / "x"))

@@ -170,6 +170,20 @@ def test_bad_schedule_options_on_the_command_line(cli, tmp_path):
     assert r.status == 2 and "--lr-min must be a number" in r.err
 
 
+@pytest.mark.parametrize("args,words", [
+    (("--lr-step-size", "5"), "--lr-step-size applies only to --lr-schedule step, not constant"),
+    (("--lr-schedule", "cosine", "--lr-gamma", "0.5"), "--lr-schedule step or exponential"),
+    (("--lr-schedule", "step", "--lr-min", "0.01"), "--lr-min applies only to --lr-schedule"),
+    (("--lr-power", "0.3"), "--lr-power applies only to --lr-schedule invscaling"),
+    (("--lr-schedule", "exponential", "--lr-patience", "3"), "--lr-patience applies only"),
+    (("--lr-tol", "0.01"), "--lr-tol applies only to --lr-schedule plateau"),
+])
+def test_a_schedule_option_the_schedule_would_ignore_is_refused(cli, tmp_path, args, words):
+    r = cli("train", "--limit", "100", "--epochs", "1", *args, "--out", str(tmp_path / "x"))
+    assert r.status == 2 and words in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "x").exists()
+
+
 def test_loss_figure_draws_the_rate_of_every_epoch(tmp_path):
     from matplotlib.figure import Figure
 

@@ -188,6 +188,34 @@ def check_optimizer_options(overrides: dict, optimizer: str) -> None:
                 f"drop --{name} or choose that optimizer")
 
 
+#: Schedule settings given on the command line, and the schedules that use them.
+SCHEDULE_SETTINGS = {"lr_step_size": ("step",), "lr_gamma": ("step", "exponential"),
+                     "lr_min": ("cosine",), "lr_power": ("invscaling",),
+                     "lr_patience": ("plateau",), "lr_tol": ("plateau",)}
+#: Settings that only early stopping reads.
+EARLY_STOPPING_SETTINGS = ("patience", "min_delta", "monitor")
+
+
+def check_schedule_and_stopping_options(overrides: dict, config) -> None:
+    """Refuse a schedule or early-stopping setting that ``config`` would silently ignore
+    (``--lr-step-size`` without ``--lr-schedule step``, ``--patience`` without
+    ``--early-stopping``), as :func:`check_optimizer_options` does for the optimizer."""
+    from backproplab.errors import BackproplabError
+
+    for name, users in SCHEDULE_SETTINGS.items():
+        if name in overrides and config.lr_schedule not in users:
+            flag = "--" + name.replace("_", "-")
+            raise BackproplabError(
+                f"{flag} applies only to --lr-schedule {' or '.join(users)}, not "
+                f"{config.lr_schedule}; drop {flag} or choose that schedule")
+    for name in EARLY_STOPPING_SETTINGS:
+        if name in overrides and not config.early_stopping:
+            flag = "--" + name.replace("_", "-")
+            raise BackproplabError(
+                f"{flag} applies only with --early-stopping; add --early-stopping or "
+                f"drop {flag}")
+
+
 def _number(flag: str, text: str, kind):
     from backproplab.errors import BackproplabError
 
@@ -243,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
         config = TrainConfig(**overrides).resolved()
         out = args.out or str(default_run_dir(config))
     check_optimizer_options(overrides, config.optimizer)
+    check_schedule_and_stopping_options(overrides, config)
     progress = "quiet" if args.quiet else "auto"
     summary = run_training(config, out, resume=args.resume, overwrite=args.overwrite,
                            progress=progress)
