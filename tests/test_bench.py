@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from backproplab import bench
@@ -148,6 +149,25 @@ def test_missing_libraries_are_skipped_and_reported(monkeypatch):
     assert skipped == {"torch": "torch is not installed"}
     ok, skipped = bench.available_impls(["backproplab", "numpy"], device="gpu")
     assert ok == ["backproplab"] and "CPU only" in skipped["numpy"]
+
+
+def test_synthetic_data_of_mnists_shape_when_fashion_mnist_is_missing(monkeypatch):
+    from backproplab import data
+
+    def missing(*args, **kwargs):
+        raise bench.BackproplabError("fashion-mnist is not on this machine")
+
+    monkeypatch.setattr(data, "load_dataset", missing)
+    X, y, info = bench.load_data(quick=True)
+    assert X.shape == (bench.QUICK_ROWS, 784) and X.dtype == np.float32
+    assert y.shape == (bench.QUICK_ROWS,) and set(np.unique(y)) <= set(range(10))
+    assert info["source"] == "synthetic" and "not on this machine" in info["why"]
+    assert info["bytes"] == X.nbytes + y.nbytes
+    # an explicit --data-dir that does not hold the data is an error, not a silent fallback
+    with pytest.raises(bench.BackproplabError, match="not on this machine"):
+        bench.load_data(quick=True, data_dir="/nowhere")
+    X, _, info = bench.load_data(limit=100, synthetic=True)
+    assert X.shape == (100, 784) and info["why"] == "synthetic data requested"
 
 
 def test_load_probe_measures_a_fraction_of_the_machine():
