@@ -187,6 +187,21 @@ def test_script_wrapper_shows_the_same_options():
         assert opt in r.stdout
 
 
+def test_scalar_speed_benchmark_measures_both_update_paths():
+    spec = importlib.util.spec_from_file_location("scalar_speed",
+                                                  ROOT / "benchmarks" / "scalar_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.measure(limit=300, hidden=4, repeat=1)
+    assert r["examples"] == 300 and r["sizes"] == [2, 4, 2]
+    assert r["train_step"] > 0 and r["forward+backward+sgd_step"] > 0
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scalar_speed.py"),
+                          "--limit", "200", "--repeat", "1", "--json"], capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["examples"] == 200
+
+
 def _have_gpu() -> bool:
     if importlib.util.find_spec("cupy") is None:
         return False
