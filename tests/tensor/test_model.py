@@ -224,6 +224,32 @@ def test_save_load_round_trip_is_exact(tmp_path):
     assert list(tmp_path.iterdir()) == [path]  # no temporary files left behind
 
 
+def test_a_scalar_engine_runs_model_file_loads_as_the_same_network(cli, tmp_path):
+    # docs/training.md: "model.npz ... (backproplab.tensor.MLP.load reads it)"; a scalar
+    # run's file (arrays W1, b1, ... and extra) used to be refused as "not a valid model"
+    from backproplab.scalar import MLP as ScalarMLP
+
+    out = tmp_path / "run"
+    r = cli("train", "--engine", "scalar", "--hidden", "5,3", "--limit", "200", "--epochs", "1",
+            "--quiet", "--out", out)
+    assert r.status == 0, r.err
+    model, opt_state, extra = load_checkpoint(out / "model.npz")
+    assert model.config()["sizes"] == [2, 5, 3, 2] and model.activation == "sigmoid"
+    assert model.dtype == np.float64 and opt_state is None and extra["epoch"] == 1
+    with np.load(out / "model.npz", allow_pickle=False) as z:
+        scalar = ScalarMLP.from_dict({k: z[k].tolist() for k in z.files if k != "extra"})
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    np.testing.assert_allclose(model.predict_proba(X),
+                               [scalar.predict_proba(x) for x in X.tolist()], rtol=1e-12)
+    assert MLP.load(out / "checkpoint.npz").params["W2"].tobytes() == \
+        model.params["W2"].tobytes()
+    # W/b arrays that do not chain are still refused with the usual sentence
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, W1=np.zeros((2, 3)), b1=np.zeros(3), W2=np.zeros((4, 2)), b2=np.zeros(2))
+    with pytest.raises(BackproplabError, match="W2 has shape"):
+        MLP.load(bad)
+
+
 def test_loading_bad_files_is_a_clear_error(tmp_path):
     with pytest.raises(BackproplabError, match="does not exist"):
         MLP.load(tmp_path / "missing.npz")

@@ -78,6 +78,13 @@ def _check_batch_size(batch_size) -> None:
         raise BackproplabError(f"batch_size must be an integer >= 1, got {batch_size!r}")
 
 
+def _is_scalar_engine_file(files: dict) -> bool:
+    """Whether ``files`` are a scalar-engine run's arrays: ``W1, b1, ..., Wn, bn`` (+ ``extra``)."""
+    names = set(files) - {"extra"}
+    n = len(names) // 2
+    return n >= 1 and names == {f"{p}{i}" for i in range(1, n + 1) for p in "Wb"}
+
+
 def _all_finite(xp, X, rows: int = 8192) -> bool:
     """Whether ``X`` holds no NaN or infinity, checked in blocks of rows (a whole
     data set at once would need a temporary boolean array of its size)."""
@@ -445,7 +452,9 @@ class MLP:
 
         Rebuild the optimizer with
         :func:`backproplab.tensor.optim.optimizer_from_state` (or
-        ``make_optimizer(...).load_state_dict(state)``).
+        ``make_optimizer(...).load_state_dict(state)``). The ``model.npz`` or
+        ``checkpoint.npz`` of a scalar-engine run (arrays ``W1, b1, ...`` and a
+        JSON ``extra``) is read too, as the float64 sigmoid network it computes.
         """
         path = Path(path)
         if not path.is_file():
@@ -458,6 +467,9 @@ class MLP:
                 f"{path} is not a readable .npz model file ({exc}); re-save or re-train it"
             ) from None
         try:
+            if "meta" not in files and _is_scalar_engine_file(files):
+                return cls._from_scalar_engine_file(files, device), None, \
+                    json.loads(str(files["extra"])) if "extra" in files else {}
             meta = _json_load(files["meta"])
             if meta.get("format") != FILE_FORMAT:
                 raise ValueError(f"format {meta.get('format')!r}")
@@ -488,6 +500,20 @@ class MLP:
                 f"{path} is not a valid backproplab model file ({exc}); re-save or re-train it"
             ) from None
         return model, opt_state, extra
+
+    @classmethod
+    def _from_scalar_engine_file(cls, files: dict, device: str) -> MLP:
+        n = (len(files) - ("extra" in files)) // 2
+        Ws = [files[f"W{i}"] for i in range(1, n + 1)]
+        if any(W.ndim != 2 for W in Ws):
+            raise ValueError("weight matrices must be 2-D")
+        params = {k: v for k, v in files.items() if k != "extra"}
+        if any(v.dtype != np.float64 for v in params.values()):
+            raise ValueError("a scalar-engine file holds float64 arrays")
+        model = cls([Ws[0].shape[0], *(W.shape[1] for W in Ws)], activation="sigmoid",
+                    dtype="float64", seed=0, device=device)
+        model.set_params(params)
+        return model
 
     @classmethod
     def load(cls, path, device: str = "cpu") -> MLP:
