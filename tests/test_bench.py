@@ -92,6 +92,35 @@ def test_targets_are_judged_from_the_measured_ratios():
     }
 
 
+def _tiny_result(quick: bool) -> dict:
+    row = {"impl": "backproplab", "batch_size": "full", "median_seconds": 0.5, "loaded": False,
+           "gflops": 10.0, "fraction_of_peak": 0.1}
+    return {
+        "config": {"batch_sizes": ["full"], "impls": ["backproplab"], "epochs": 1,
+                   "sizes": [784, 300, 10], "activation": "sigmoid", "threads": 2,
+                   "device": "cpu", "quick": quick},
+        "data": {"rows": 100, "source": "synthetic", "bytes": 6e6},
+        "matmul_peak": {"gflops": 100.0}, "flops_per_epoch": 5e9, "results": [row],
+        "ratios": [], "targets": [], "skipped": {},
+        "memory": [{"impl": "backproplab", "batch_size": "full", "after_load_mb": 120.0,
+                    "training_peak_mb": 130.0, "peak_mb": 181.0, "target_mb": 109.0}],
+        "load": {"loadavg_before": [0.5], "loadavg_after": [0.6], "others_during_run": 0.0},
+        "machine": {"cpu": "test CPU", "cores": 2}, "libraries": {"numpy": "x"},
+        "threads": {"pools": [], "direct_blas": {"enabled": True}},
+    }
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_memory_table_shows_the_target_only_for_full_runs(quick):
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    bench.print_report(_tiny_result(quick), console)
+    line = next(x for x in console.export_text().splitlines()
+                if "backproplab" in x and "181" in x)
+    assert line.rstrip(" │|").endswith("109") is not quick
+
+
 def test_option_parsing():
     assert bench.parse_batch_sizes("16, 128,FULL,16") == ["16", "128", "full"]
     assert bench.parse_impls("backproplab,sklearn") == \

@@ -975,7 +975,8 @@ def print_report(result: dict, console=None) -> None:
             def fmt(v):
                 return "-" if v is None else f"{v:.0f}"
 
-            target = f"{row['target_mb']:.0f}" if row["impl"] == "backproplab" else ""
+            target = (f"{row['target_mb']:.0f}" if row["impl"] == "backproplab"
+                      and not cfg["quick"] else "")  # quick: data too small to judge
             m.add_row(row["impl"], row["batch_size"], fmt(row["after_load_mb"]),
                       fmt(row["training_peak_mb"]), fmt(row["peak_mb"]), target)
         console.print(m)
