@@ -98,6 +98,48 @@ def test_lr_summary_and_final_summary(tmp_path):
                                references={"original": 0.9428}))
 
 
+def _capture_figures(monkeypatch) -> list:
+    """Keep every matplotlib Figure the figure functions save (they still write the PNG)."""
+    saved = []
+    real_save = F._save
+
+    def keep(fig, path):
+        saved.append(fig)
+        return real_save(fig, path)
+
+    monkeypatch.setattr(F, "_save", keep)
+    return saved
+
+
+def test_final_summary_draws_points_not_bars_cut_off_by_the_zoomed_axis(tmp_path, monkeypatch):
+    # bars on an axis zoomed to 0.81..0.89 once made a 0.004 difference look large
+    saved = _capture_figures(monkeypatch)
+    final = [write_run(tmp_path / "final", f"s{s}", seed=s, final=True) for s in range(3)]
+    assert_png(F.final_summary(final, tmp_path / "final.png", references={"ref": 0.9}))
+    ax = saved[-1].axes[0]
+    from matplotlib.patches import Rectangle
+
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert bars == [], "final_summary draws bars on a zoomed axis"
+    assert ax.get_ylim()[0] > 0  # zoomed: which is why bars would mislead
+    assert ax.get_ylabel() == "test accuracy"
+    values = sorted(float(t.get_text()) for t in ax.texts if "±" not in t.get_text())
+    expected = sorted(0.68 + 0.05 * 4 - 0.01 * s for s in range(3))
+    assert values == pytest.approx(expected, abs=5e-5)
+
+
+def test_comparison_axes_name_the_evaluation_split(tmp_path, monkeypatch):
+    saved = _capture_figures(monkeypatch)
+    groups = [(lr, [write_run(tmp_path / str(lr), f"s{s}", seed=s, lr=lr) for s in range(2)])
+              for lr in (0.003, 0.03)]
+    F.compare([(f"lr {lr}", d) for lr, d in groups], tmp_path / "cmp.png",
+              panels=[("eval_accuracy", "epoch"), ("train_loss", "epoch")])
+    F.lr_summary(groups, tmp_path / "lr.png")
+    labels = [ax.get_ylabel() for fig in saved for ax in fig.axes if ax.get_visible()]
+    assert labels == ["validation accuracy", "training loss", "validation accuracy",
+                      "validation loss"]
+
+
 def test_no_runs_is_a_clear_error(tmp_path):
     with pytest.raises(BackproplabError, match="no run folders"):
         F.train_val([], tmp_path / "x.png")

@@ -73,6 +73,12 @@ def test_reproduce_quick_fashion_end_to_end(fashion_repro):
     # every row of the original's table is set beside a measured number
     for original in ("0.0596", "0.394", "0.838", "0.954", "0.9512", "0.9422", "0.9428"):
         assert original in md.split("## Q1")[0], original
+    # the wording matches what ran: image pixels are divided by 255 (not by a range), the
+    # per-split verdict names the mismatch it measured, references come with the gap
+    assert "pixels divided by 255" in md and "training split's range" not in md
+    assert "not transformed like the training inputs" in md.split("## Q1")[0]
+    assert "Published reference points" in md and " here)" in md
+    assert "only the spreads compare" in md
     manifest = json.loads((out / "reproduce.json").read_text())
     assert manifest["settings"]["dataset"] == "fashion-mnist" and manifest["quick"]
     assert manifest["failed_trials"] == [] and manifest["figure_errors"] == {}

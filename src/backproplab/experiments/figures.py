@@ -270,6 +270,20 @@ def _seed_note(n_runs: int) -> str:
     return "1 run"
 
 
+def _split_of(runs: Sequence[Run]) -> str:
+    """The evaluation split of the runs (``validation`` or ``test``), from their summaries."""
+    for run in runs:
+        split = (run.summary or {}).get("eval_split")
+        if split:
+            return split
+    return "test" if runs and runs[0].config.get("final") else "validation"
+
+
+def _metric_label(metric: str, split: str) -> str:
+    """The axis label of a metric, naming the evaluation split (validation or test)."""
+    return METRIC_LABELS.get(metric, metric).replace("evaluation", split)
+
+
 def _describe(cfg: Mapping[str, Any]) -> str:
     parts = [str(cfg.get("dataset", "?"))]
     if cfg.get("engine") == "scalar":
@@ -417,7 +431,7 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
             _band(ax, xm, mean, std, n, f"{label} (n={len(runs)})", color=f"C{i}",
                   marker=marker)
         ax.set_xlabel(X_AXES[axis])
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.set_ylabel(_metric_label(metric, _split_of(loaded[0][1])))
         if axis == "epoch":
             ax.xaxis.get_major_locator().set_params(integer=True)
         if axis in log_x:
@@ -437,9 +451,13 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
 def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
                   references: Mapping[str, float] | None = None,
                   title: str | None = None) -> Path:
-    """The last epoch's ``metric`` of every run (one bar per seed) and their
-    mean +- std (last bar, with an error bar), with horizontal reference lines
-    (``references``: label -> value, e.g. the original write-up's number)."""
+    """The last epoch's ``metric`` of every run (one point per seed) and their
+    mean +- std (last point, with an error bar), with horizontal reference lines
+    (``references``: label -> value, e.g. the original write-up's number).
+
+    Points, not bars: the axis is zoomed to the values (accuracies of a few
+    runs differ in the third decimal), and bars cut off at a zoomed axis would
+    exaggerate the differences."""
     runs = _runs(run_dirs)
     values = []
     for r in runs:
@@ -452,30 +470,28 @@ def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
     fig, axes = _figure(width=7.0, height=4.2)
     ax = axes[0][0]
     labels = [f"seed {r.config.get('seed')}" for r in runs] + ["mean ± std"]
-    heights = list(arr) + [mean]
-    colors = ["C0"] * len(runs) + ["C1"]
-    bars = ax.bar(range(len(heights)), heights, color=colors,
-                  yerr=[0.0] * len(runs) + [std], capsize=6)
-    for i, (bar, h) in enumerate(zip(bars, heights)):
+    xs = np.arange(len(runs) + 1)
+    ax.plot(xs[:-1], arr, "o", color="C0", markersize=8, label="one run (last epoch)")
+    ax.errorbar([xs[-1]], [mean], yerr=[std], fmt="D", color="C1", markersize=8, capsize=8,
+                lw=1.5, label=f"mean ± std over {len(runs)} run(s)")
+    for x, h in zip(xs, list(arr) + [mean]):
         if math.isfinite(h):
-            last = i == len(heights) - 1
+            last = x == xs[-1]
             text = f"{h:.4f} ± {std:.4f}" if last and len(runs) > 1 else f"{h:.4f}"
-            ax.annotate(text, (bar.get_x() + bar.get_width() / 2, h + (std if last else 0.0)),
-                        ha="center", va="bottom", fontsize=8, xytext=(0, 3),
+            ax.annotate(text, (x, h), ha="left", va="center", fontsize=8, xytext=(9, 0),
                         textcoords="offset points")
     for i, (label, value) in enumerate((references or {}).items()):
         ax.axhline(value, color=f"C{i + 2}", ls="--", lw=1.2, label=f"{label}: {value:.4f}")
-    ax.set_xticks(range(len(heights)), labels, rotation=20)
-    ax.set_ylabel(METRIC_LABELS.get(metric, metric).replace(
-        "evaluation", (runs[0].summary or {}).get("eval_split", "evaluation")))
+    ax.set_xticks(xs, labels, rotation=20)
+    ax.set_xlim(-0.5, len(xs) - 0.2)
+    ax.set_ylabel(_metric_label(metric, _split_of(runs)))
     lo = min([v for v in list(finite) + list((references or {}).values())] or [0.0])
     hi = max([v for v in list(finite) + list((references or {}).values())] or [1.0])
     if "accuracy" in metric:
         span = max(hi - lo, 0.01)
         ax.set_ylim(max(0.0, lo - span), min(1.0, hi + span * 0.8))
     ax.grid(axis="y", alpha=0.3)
-    if references:
-        ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     ax.set_title(title or f"Final result: {_describe(runs[0].config)}")
     return _save(fig, path)
 
@@ -510,7 +526,7 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])
         ax.set_xlabel("learning rate")
-        ax.set_ylabel(METRIC_LABELS[metric])
+        ax.set_ylabel(_metric_label(metric, _split_of(loaded[0][1]) if loaded else "validation"))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     first = loaded[0][1][0] if loaded else None
