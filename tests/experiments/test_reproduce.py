@@ -79,6 +79,10 @@ def test_reproduce_quick_fashion_end_to_end(fashion_repro):
     assert "not transformed like the training inputs" in md.split("## Q1")[0]
     assert "Published reference points" in md and " here)" in md
     assert "only the spreads compare" in md
+    # quick runs are shorter than the original's 5 epochs: every such row says so
+    rows = [line for line in md.split("## Q1")[0].splitlines()
+            if line.startswith(("| 3 runs", "| lr sweep", "| batch 16, lr 0.01"))]
+    assert len(rows) == 3 and all("after 3 epochs" in row for row in rows), rows
     manifest = json.loads((out / "reproduce.json").read_text())
     assert manifest["settings"]["dataset"] == "fashion-mnist" and manifest["quick"]
     assert manifest["failed_trials"] == [] and manifest["figure_errors"] == {}

@@ -1059,7 +1059,8 @@ def _seeds(ctx: _Ctx) -> None:
     _row(ctx, f"{o['n']} runs, 5 epochs",
          f"val acc {o['val_accuracy'][0]} ± {o['val_accuracy'][1]}, val loss "
          f"{o['val_loss'][0]} ± {o['val_loss'][1]}",
-         f"val acc {_pm(acc)}, val loss {_pm(loss, n=False)}",
+         f"val acc {_pm(acc)}, val loss {_pm(loss, n=False)}"
+         + (f" after {_last_epoch(g)} epochs" if _last_epoch(g) != 5 else ""),
          _compare_phrase(ctx, acc and acc["mean"], o["val_accuracy"][0]) +
          _spread_phrase(ctx, acc))
 
@@ -1134,7 +1135,8 @@ def _learning_rates(ctx: _Ctx) -> None:
     _row(ctx, "lr sweep, batch 16",
          " / ".join(f"{v}" for v in ORIGINAL["learning_rates"].values())
          + " for lr " + " / ".join(f"{k:g}" for k in ORIGINAL["learning_rates"]),
-         f"mean val acc {meas} (n={groups[0]['n']} each)",
+         f"mean val acc {meas} (n={groups[0]['n']} each)"
+         + (f" after {_last_epoch(groups[0])} epochs" if _last_epoch(groups[0]) != 5 else ""),
          verdict + f"best here: lr {best['config']['lr']:g}")
 
 
