@@ -277,8 +277,10 @@ def run(args: argparse.Namespace) -> int:
                            progress=progress)
     plot = plot_run(out)
     if not args.quiet:
+        from backproplab.training.progress import format_loss
+
         print(f"{summary['eval_split']} accuracy {summary['eval_accuracy']:.4f}, "
-              f"loss {summary['eval_loss']:.4f} after {summary['epochs']} epochs "
+              f"loss {format_loss(summary['eval_loss'])} after {summary['epochs']} epochs "
               f"({summary['seconds']:.1f} s)")
         reason = summary.get("stopped_reason")
         if reason in ("early_stopping", "lr_plateau"):

@@ -18,15 +18,21 @@ from backproplab.errors import BackproplabError
 MODES = ("auto", "plain", "quiet")
 
 
+def format_loss(value: float) -> str:
+    """A loss for a progress line: 4 decimals, or 4 significant digits with an
+    exponent once it is huge (a run heading for divergence), never 300 digits."""
+    return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
+
+
 def format_epoch(record: dict, epochs: int, eval_split: str = "validation") -> str:
     """One readable line for an epoch's metrics (the ``metrics.jsonl`` record)."""
     parts = [f"epoch {record['epoch']}/{epochs}"]
     if record.get("train_loss") is not None:
-        parts.append(f"train loss {record['train_loss']:.4f}")
+        parts.append(f"train loss {format_loss(record['train_loss'])}")
     if record.get("train_accuracy") is not None:
         parts.append(f"acc {record['train_accuracy']:.4f}")
     if record.get("eval_loss") is not None:
-        parts.append(f"{eval_split} loss {record['eval_loss']:.4f}")
+        parts.append(f"{eval_split} loss {format_loss(record['eval_loss'])}")
     if record.get("eval_accuracy") is not None:
         parts.append(f"acc {record['eval_accuracy']:.4f}")
     parts.append(f"({record.get('train_seconds', 0.0):.2f} s train, "
@@ -118,7 +124,7 @@ class RichProgress(PlainProgress):
         now = time.perf_counter()
         if now - self._last >= 0.1:
             self._last = now
-            self._bars.update(self._batches, completed=batch, info=f"loss {loss:.4f}")
+            self._bars.update(self._batches, completed=batch, info=f"loss {format_loss(loss)}")
 
     def epoch_end(self, record):
         # the batch bar shows the finished epoch until the next epoch's first update
@@ -148,4 +154,4 @@ def make_progress(mode: str = "auto", stream: IO[str] | None = None) -> Progress
 
 
 __all__ = ["MODES", "PlainProgress", "Progress", "RichProgress", "format_epoch",
-           "make_progress"]
+           "format_loss", "make_progress"]
