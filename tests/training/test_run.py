@@ -158,6 +158,33 @@ def test_resume_from_a_corrupt_checkpoint(tmp_path, damage):
     assert load_run_config(out).epochs == 1  # config.json untouched too
 
 
+@pytest.mark.parametrize("name, text", [
+    ("metrics.jsonl", "not json{\n"),         # once: silently resumed with epoch 1 lost
+    ("metrics.jsonl", "[1, 2]\n"),            # once: AttributeError traceback
+    ("metrics.jsonl", '{"epoch": 1}\n'),      # once: KeyError traceback
+    ("batches.jsonl", '{"epoch": 1, "step": 1, "loss": 0.5}\n'),  # steps missing
+    ("batches.jsonl", '{"epoch": 1}\n'),      # once: KeyError traceback
+])
+def test_resume_with_damaged_logs_is_refused_and_changes_nothing(tmp_path, name, text):
+    out = tmp_path / "run"
+    run_training(_cfg(epochs=1), out, progress="quiet")
+    (out / name).write_text(text)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(BackproplabError, match=f"cannot resume: .*{name} is damaged"):
+        run_training(_cfg(epochs=2), out, resume=True, progress="quiet")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_resume_ignores_log_lines_after_the_checkpoint_but_needs_those_before(tmp_path):
+    out = tmp_path / "run"
+    run_training(_cfg(epochs=2), out, progress="quiet")
+    metrics = read_jsonl(out / "metrics.jsonl")
+    # only epoch 2's line is left: epoch 1's numbers would be lost
+    (out / "metrics.jsonl").write_text(json.dumps(metrics[1]) + "\n")
+    with pytest.raises(BackproplabError, match="epochs 1 to 2"):
+        run_training(_cfg(epochs=3), out, resume=True, progress="quiet")
+
+
 @pytest.mark.parametrize("engine_kw", [
     {"optimizer": "adam", "lr": 0.01},
     {"optimizer": "nesterov", "lr": 0.05, "batch_size": "full"},

@@ -125,18 +125,16 @@ class _Log:
     atomically replaced at the end of every epoch (a crash leaves the previous
     complete version; no torn lines)."""
 
-    def __init__(self, out: Path, keep_epochs: int | None):
+    def __init__(self, out: Path, resumed: tuple[list[dict], list[dict]] | None = None):
+        """``resumed``: the ``(metrics, batches)`` rows the checkpoint covers
+        (:func:`_read_logs`); they replace the files at once."""
         self.out = out
         self.metrics: list[dict] = []
         self.batch_text: list[str] = []
-        if keep_epochs is not None:  # resume: drop what the checkpoint does not cover
-            if (out / METRICS).exists():
-                self.metrics = [r for r in read_jsonl(out / METRICS)
-                                if r.get("epoch", math.inf) <= keep_epochs]
-            if (out / BATCHES).exists():
-                self.batch_text = [_batch_line(r["epoch"], r["step"], r["loss"])
-                                   for r in read_jsonl(out / BATCHES)
-                                   if r.get("epoch", math.inf) <= keep_epochs]
+        if resumed is not None:  # resume: drop what the checkpoint does not cover
+            self.metrics = resumed[0]
+            self.batch_text = [_batch_line(r["epoch"], r["step"], r["loss"])
+                               for r in resumed[1]]
             self._write_metrics()
             atomic_write_text(out / BATCHES, "".join(self.batch_text))
         self.pending: list[tuple[int, int, float]] = []
@@ -154,6 +152,38 @@ class _Log:
     def _write_metrics(self) -> None:
         atomic_write_text(self.out / METRICS,
                           "".join(json.dumps(r) + "\n" for r in self.metrics))
+
+
+def _read_logs(out: Path, epochs: int, steps: int | None) -> tuple[list[dict], list[dict]]:
+    """The lines of ``metrics.jsonl`` and ``batches.jsonl`` that a checkpoint after
+    ``epochs`` epochs (and ``steps`` steps, when known) covers; later lines (a run
+    killed between its logs and its checkpoint) are dropped. Logs that do not
+    cover every epoch and step up to the checkpoint (edited, truncated, damaged)
+    are a :class:`BackproplabError`: resuming would silently lose their numbers."""
+    def damaged(name: str, why: str) -> BackproplabError:
+        return BackproplabError(
+            f"cannot resume: {out / name} is damaged ({why}); restore it or start the run "
+            "again with --overwrite")
+
+    def is_int(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    logs = []
+    for name, keys in ((METRICS, ("epoch", "train_loss", "eval_accuracy")),
+                       (BATCHES, ("epoch", "step", "loss"))):
+        rows = read_jsonl(out / name) if (out / name).is_file() else []
+        for i, row in enumerate(rows, 1):
+            if not isinstance(row, dict) or any(k not in row for k in keys) \
+                    or not is_int(row["epoch"]) or (name == BATCHES and not is_int(row["step"])):
+                raise damaged(name, f"line {i} is not a record with {', '.join(keys)}")
+        logs.append([r for r in rows if r["epoch"] <= epochs])
+    metrics, batches = logs
+    if [r["epoch"] for r in metrics] != list(range(1, epochs + 1)):
+        raise damaged(METRICS, f"it does not hold one line for each of epochs 1 to {epochs}")
+    n = steps if is_int(steps) else len(batches)
+    if [r["step"] for r in batches] != list(range(1, n + 1)):
+        raise damaged(BATCHES, f"it does not hold one line for each of steps 1 to {n}")
+    return metrics, batches
 
 
 def _batch_line(epoch: int, step: int, loss: float) -> str:
@@ -444,12 +474,13 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
         if resume:
             extra = _read_checkpoint(engine, out / CHECKPOINT, cfg, shuffle_rng)
             start_epoch = int(extra["epoch"])
+            logs = _read_logs(out, start_epoch, extra.get("steps"))
             _restore_controls(out, extra, schedule, stopper)
             atomic_write_json(out / CONFIG, cfg.to_dict())  # epochs/threads may have changed
             display.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
         else:
             engine.build(init_ss)
-        log = _Log(out, start_epoch if resume else None)
+        log = _Log(out, logs if resume else None)
         if not resume:
             atomic_write_text(out / METRICS, "")
             atomic_write_text(out / BATCHES, "")
