@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from backproplab.errors import BackproplabError
 from backproplab.experiments.aggregate import (
     aggregate_sweep,
     group_key,
@@ -201,8 +202,6 @@ def test_table_renders(sweep_dir: Path):
 
 
 def test_empty_folder_is_a_clear_error(tmp_path: Path):
-    from backproplab.errors import BackproplabError
-
     with pytest.raises(BackproplabError, match="no sweep"):
         aggregate_sweep(tmp_path)
     with pytest.raises(BackproplabError, match="does not exist"):
@@ -220,3 +219,16 @@ def test_results_json_keeps_value_lists_on_one_line(sweep_dir: Path):
     assert json.loads(dumps_results(obj)) == obj
     with pytest.raises(ValueError):
         dumps_results({"x": float("nan")})
+
+
+@pytest.mark.parametrize("name, text", [
+    ("metrics.jsonl", "[1, 2]\n"),                  # once: AttributeError traceback
+    ("metrics.jsonl", '{"epoch": "x"}\n'),          # once: ValueError traceback
+    ("batches.jsonl", '"a string"\n'),              # once: AttributeError traceback
+])
+def test_a_damaged_run_file_is_a_clear_error(sweep_dir: Path, cli, name, text):
+    (sweep_dir / "lr=0.01_seed=1" / name).write_text(text)
+    with pytest.raises(BackproplabError, match=f"{name} is damaged: line 1"):
+        aggregate_sweep(sweep_dir)
+    r = cli("sweep", "--aggregate-only", "--out", sweep_dir)
+    assert r.status == 2 and "is damaged" in r.err and "Traceback" not in r.err

@@ -74,6 +74,19 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+def _records(path: Path) -> list[dict]:
+    """The lines of a run's JSON Lines file; every one must be an object with a
+    whole-number ``epoch`` (else the run folder is damaged: a clear error)."""
+    rows = read_jsonl(path)
+    for i, row in enumerate(rows, 1):
+        epoch = row.get("epoch") if isinstance(row, dict) else None
+        if not _finite(epoch) or epoch != int(epoch):
+            raise BackproplabError(
+                f"{path} is damaged: line {i} is not a record with a whole-number epoch; "
+                "restore the file or move that run folder out of the sweep")
+    return rows
+
+
 def load_run(path: str | Path) -> RunData | None:
     """Read a run folder; ``None`` when it has no readable ``config.json``."""
     path = Path(path)
@@ -83,11 +96,11 @@ def load_run(path: str | Path) -> RunData | None:
     epochs: list[dict] = []
     batches: list[dict] = []
     if (path / "metrics.jsonl").is_file():
-        for row in read_jsonl(path / "metrics.jsonl"):
+        for row in _records(path / "metrics.jsonl"):
             kind = row.get("kind", "epoch")
             (batches if kind == "batch" else epochs).append(row)
     if (path / "batches.jsonl").is_file():
-        batches.extend(read_jsonl(path / "batches.jsonl"))
+        batches.extend(_records(path / "batches.jsonl"))
     summary = _read_json(path / "summary.json")
     status = _read_json(path / "status.json")
     return RunData(path.name, path, config, epochs, batches,
