@@ -119,6 +119,8 @@ def test_cli_lists_presets_with_their_question(cli):
     for p in P.PRESETS:
         line = next(line for line in r.out.splitlines() if line.startswith(p.name + " "))
         assert p.question in line
+        n = p.n_trials(False)
+        assert f"{n} run{'s' if n != 1 else ''} (" in line  # no "1 runs"
 
 
 def test_cli_presets_json(cli):

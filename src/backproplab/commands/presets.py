@@ -61,7 +61,8 @@ def cmd_presets(args) -> int:
     width = max(len(p.name) for p in PRESETS)
     qwidth = max(len(p.question) for p in PRESETS)
     for p in PRESETS:
-        runs = f"{p.n_trials(False)} runs ({p.n_trials(True)} quick)"
+        n = p.n_trials(False)
+        runs = f"{n} run{'s' if n != 1 else ''} ({p.n_trials(True)} quick)"
         print(f"{p.name:<{width}}  {p.question:<{qwidth}}  {runs:<18}  {p.answers}")
     print("\nrun all: backproplab reproduce [--quick]; one: backproplab reproduce --only NAME; "
           "details: backproplab presets NAME")
