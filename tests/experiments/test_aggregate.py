@@ -206,6 +206,9 @@ def test_empty_folder_is_a_clear_error(tmp_path: Path):
         aggregate_sweep(tmp_path)
     with pytest.raises(BackproplabError, match="does not exist"):
         aggregate_sweep(tmp_path / "nope")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BackproplabError, match="is a file, not a sweep folder"):
+        aggregate_sweep(tmp_path / "file")
 
 
 def test_results_json_keeps_value_lists_on_one_line(sweep_dir: Path):

@@ -151,6 +151,8 @@ def find_runs(sweep_dir: str | Path) -> tuple[list[RunData], list[str], dict | N
     ``config.json`` counts, in name order).
     """
     root = Path(sweep_dir)
+    if root.exists() and not root.is_dir():
+        raise BackproplabError(f"{root} is a file, not a sweep folder; check --out")
     if not root.is_dir():
         raise BackproplabError(f"sweep folder {root} does not exist; check --out")
     sweep = _read_json(root / "sweep.json")
