@@ -285,3 +285,26 @@ def test_plain_progress_prints_data_and_epochs(tmp_path, capsys):
 def test_quiet_prints_nothing(tmp_path, capsys):
     run_training(_cfg(epochs=1), tmp_path / "r", progress="quiet")
     assert capsys.readouterr().out == ""
+
+
+def test_missing_dataset_writes_nothing_so_a_retry_is_not_refused(cli, tmp_path):
+    # regression: config.json used to be written before the data was loaded, so the
+    # retry after fixing --data-dir was refused with "already holds a run"
+    out, empty = tmp_path / "run", tmp_path / "empty"
+    empty.mkdir()
+    r = cli("train", "--dataset", "mnist", "--data-dir", empty, "--out", out, "--quiet")
+    assert r.status == 2 and "mnist" in r.err
+    assert not out.exists() or not any(out.iterdir())
+    r = cli("train", "--dataset", "mnist", "--data-dir", empty, "--out", out, "--quiet")
+    assert "already holds a run" not in r.err
+
+
+def test_overwrite_with_missing_dataset_keeps_the_old_run(cli, tmp_path):
+    out, empty = tmp_path / "run", tmp_path / "empty"
+    empty.mkdir()
+    assert cli("train", "--limit", "200", "--epochs", "1", "--out", out, "--quiet").status == 0
+    before = (out / "model.npz").read_bytes()
+    r = cli("train", "--dataset", "mnist", "--data-dir", empty, "--out", out, "--overwrite",
+            "--quiet")
+    assert r.status == 2
+    assert (out / "model.npz").read_bytes() == before

@@ -99,14 +99,19 @@ def load_run_config(out_dir: str | os.PathLike) -> TrainConfig:
     return TrainConfig.from_dict(data)
 
 
-def _prepare_fresh(out: Path, overwrite: bool) -> None:
+def _check_fresh(out: Path, overwrite: bool) -> None:
+    """Refuse, before anything is loaded or written, an --out that can't take a new run."""
     if out.exists() and not out.is_dir():
         raise BackproplabError(f"{out} exists and is not a folder; choose another --out")
+    if has_results(out) and not overwrite:
+        raise BackproplabError(
+            f"{out} already holds a run; pass --resume to continue it, --overwrite to "
+            "replace it, or choose another --out")
+
+
+def _prepare_fresh(out: Path, overwrite: bool) -> None:
+    _check_fresh(out, overwrite)
     if has_results(out):
-        if not overwrite:
-            raise BackproplabError(
-                f"{out} already holds a run; pass --resume to continue it, --overwrite to "
-                "replace it, or choose another --out")
         for name in RUN_FILES:
             try:
                 (out / name).unlink()
@@ -455,6 +460,12 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
                 "epoch ended); start it again with --overwrite")
     else:
         cfg = config.resolved()
+        _check_fresh(out, overwrite)
+        if dataset is None:
+            # load before anything is written or replaced: a missing or corrupt
+            # dataset leaves --out as it was (no half-started run to refuse later)
+            with threadpool_limits(limits=cfg.threads):
+                dataset = load_run_dataset(cfg)
         _prepare_fresh(out, overwrite)
         atomic_write_json(out / CONFIG, cfg.to_dict())
 
