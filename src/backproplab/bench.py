@@ -451,10 +451,9 @@ def _cpu_model() -> str:
 
 def cpu_count() -> int:
     """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    from backproplab.training.config import usable_cpus
+
+    return usable_cpus()
 
 
 def machine_info() -> dict:

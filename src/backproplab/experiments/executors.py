@@ -213,10 +213,9 @@ def write_run_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> list
 
 def default_workers() -> int:
     """The number of cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+    from backproplab.training.config import usable_cpus
+
+    return usable_cpus()
 
 
 _THREAD_LIMITER = None  # kept alive for the lifetime of a worker process
