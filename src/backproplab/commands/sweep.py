@@ -217,6 +217,35 @@ def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
     return base, grid
 
 
+def check_settings_apply(base: dict, grid: dict, base_config) -> None:
+    """Refuse an optimizer, schedule or early-stopping setting that no trial of the
+    grid would use (``--momentum`` with only sgd), as ``train`` does for one run.
+    A setting used by some of the grid's trials (``--momentum 0.5 --optimizer
+    sgd,momentum``) is fine."""
+    from types import SimpleNamespace
+
+    from backproplab.commands.train import (
+        check_optimizer_options,
+        check_schedule_and_stopping_options,
+    )
+
+    given = {**base, **grid}
+    for check, choices in (
+        (check_optimizer_options, grid.get("optimizer") or [base_config.optimizer]),
+        (lambda g, sched: check_schedule_and_stopping_options(g, SimpleNamespace(
+            lr_schedule=sched, early_stopping=base_config.early_stopping)),
+         grid.get("lr_schedule") or [base_config.lr_schedule]),
+    ):
+        errors = []
+        for choice in choices:
+            try:
+                check(given, choice)
+            except Exception as exc:  # noqa: BLE001 - a BackproplabError, kept to re-raise
+                errors.append(exc)
+        if len(errors) == len(choices):
+            raise errors[0]
+
+
 def _parse_workers(text: str | None) -> int | None:
     from backproplab.errors import BackproplabError
 
@@ -252,7 +281,9 @@ def run(args: argparse.Namespace) -> int:
         base_config = TrainConfig(**base)
     except TypeError as exc:  # pragma: no cover - options map onto fields
         raise BackproplabError(f"bad training option: {exc}") from None
-    sweep = Sweep(base_config.validate(), grid, seeds)
+    base_config = base_config.validate()
+    check_settings_apply(base, grid, base_config)
+    sweep = Sweep(base_config, grid, seeds)
     from backproplab.experiments.ray_executor import executor_options
 
     executor = make_executor(args.executor, workers,
