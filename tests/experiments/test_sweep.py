@@ -198,6 +198,17 @@ def test_a_different_sweep_in_the_same_folder_is_refused(lr_sweep, tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_overwrite_never_empties_a_folder_that_holds_no_sweep(tmp_path):
+    # regression: --overwrite used to delete results.* and trial-named folders in any folder
+    sweep = Sweep(BASE.replace(limit=200, epochs=1), {"lr": [0.1, 0.2]}, seeds=[0])
+    (tmp_path / "results.json").write_text("mine")
+    (tmp_path / sweep.trial_names()[0]).mkdir()
+    with pytest.raises(BackproplabError, match="holds no sweep"):
+        run_sweep(sweep, tmp_path, workers=1, progress="quiet", overwrite=True)
+    assert (tmp_path / "results.json").read_text() == "mine"
+    assert (tmp_path / sweep.trial_names()[0]).is_dir()
+
+
 def test_overwrite_replaces_a_different_sweep(tmp_path):
     base = BASE.replace(limit=200, epochs=1)
     run_sweep(Sweep(base, {"lr": [0.1, 0.2]}, seeds=[0]), tmp_path, workers=1,

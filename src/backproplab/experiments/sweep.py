@@ -308,19 +308,21 @@ def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -
 def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = False) -> Path:
     """Check ``out_dir`` against ``sweep`` and write ``sweep.json`` (atomically).
 
-    A folder that holds a different sweep, or other files, is an error unless
-    ``overwrite``; then the earlier sweep's outputs and trial folders (those its
-    ``sweep.json`` lists, and those this sweep will use) are removed first.
+    A folder that holds other files (no ``sweep.json``) is always an error; one
+    that holds a different sweep is an error unless ``overwrite``, and then the
+    earlier sweep's outputs and trial folders (those its ``sweep.json`` lists, and
+    those this sweep will use) are removed first.
     """
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise BackproplabError(f"--out {root} is a file; give a folder for the sweep")
     old = _read_json(root / SWEEP_FILE) if root.is_dir() else None
     if root.is_dir() and any(root.iterdir()):
-        if old is None and not overwrite:
+        if old is None:
+            # --overwrite replaces a sweep, never a folder of other files (as reproduce)
             raise BackproplabError(
-                f"{root} is not empty and holds no sweep; choose a new --out folder "
-                "or pass --overwrite")
+                f"{root} is not empty and holds no sweep (no {SWEEP_FILE}); choose a new "
+                "--out folder")
         if old is not None and not overwrite:
             same, why = sweep.same_as(old) if isinstance(old, dict) else (False, "unreadable")
             if not same:
