@@ -8,6 +8,7 @@ import pytest
     (["--optimizer", "sgd,momentum", "--beta1", "0.8"], "--beta1"),  # no trial uses adam
     (["--lr-step-size", "2"], "--lr-step-size"),                  # constant schedule
     (["--patience", "3"], "--patience"),                          # no early stopping
+    (["--data-dir", "."], "--data-dir"),                          # synth is generated
 ])
 def test_ignored_setting_is_refused_before_anything_is_written(cli, tmp_path, args, flag):
     out = tmp_path / "s"

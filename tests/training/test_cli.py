@@ -217,3 +217,15 @@ def test_out_folder_that_cannot_be_created_is_exit_2(cli, tmp_path):
                 "--out", out)
         assert r.status == 2 and words in r.err and "--out" in r.err, r.err
         assert "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--dataset", "synth", "--data-dir", "."], "--data-dir"),
+    (["--dataset", "synth", "--val-size", "100"], "--val-size"),
+    (["--dataset", "fashion-mnist", "--data-seed", "3"], "--data-seed"),
+])
+def test_data_setting_the_dataset_ignores_is_refused(cli, tmp_path, args, flag):
+    # regression: `--dataset synth --data-dir X` silently ignored the folder
+    r = cli("train", *args, "--out", tmp_path / "r", "--quiet")
+    assert r.status == 2 and flag in r.err
+    assert not (tmp_path / "r").exists()

@@ -218,13 +218,14 @@ def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
 
 
 def check_settings_apply(base: dict, grid: dict, base_config) -> None:
-    """Refuse an optimizer, schedule or early-stopping setting that no trial of the
+    """Refuse a data, optimizer, schedule or early-stopping setting that no trial of the
     grid would use (``--momentum`` with only sgd), as ``train`` does for one run.
     A setting used by some of the grid's trials (``--momentum 0.5 --optimizer
     sgd,momentum``) is fine."""
     from types import SimpleNamespace
 
     from backproplab.commands.train import (
+        check_data_options,
         check_optimizer_options,
         check_schedule_and_stopping_options,
     )
@@ -232,6 +233,7 @@ def check_settings_apply(base: dict, grid: dict, base_config) -> None:
     given = {**base, **grid}
     for check, choices in (
         (check_optimizer_options, grid.get("optimizer") or [base_config.optimizer]),
+        (check_data_options, grid.get("dataset") or [base_config.dataset]),
         (lambda g, sched: check_schedule_and_stopping_options(g, SimpleNamespace(
             lr_schedule=sched, early_stopping=base_config.early_stopping)),
          grid.get("lr_schedule") or [base_config.lr_schedule]),

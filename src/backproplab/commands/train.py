@@ -216,6 +216,24 @@ def check_schedule_and_stopping_options(overrides: dict, config) -> None:
                 f"drop {flag}")
 
 
+#: Data settings given on the command line, and the datasets that read them.
+DATA_SETTINGS = {"data_dir": ("mnist", "fashion-mnist"), "val_size": ("mnist", "fashion-mnist"),
+                 "data_seed": ("synth",)}
+
+
+def check_data_options(overrides: dict, dataset: str) -> None:
+    """Refuse a data setting the chosen dataset would silently ignore
+    (``--data-dir`` with the generated synth set, ``--data-seed`` with MNIST)."""
+    from backproplab.errors import BackproplabError
+
+    for name, users in DATA_SETTINGS.items():
+        if name in overrides and dataset not in users:
+            flag = "--" + name.replace("_", "-")
+            raise BackproplabError(
+                f"{flag} applies only to --dataset {' or '.join(users)}, not {dataset}; "
+                f"drop {flag} or choose that dataset")
+
+
 def _number(flag: str, text: str, kind):
     from backproplab.errors import BackproplabError
 
@@ -271,6 +289,7 @@ def run(args: argparse.Namespace) -> int:
         config = TrainConfig(**overrides).resolved()
         out = args.out or str(default_run_dir(config))
     check_optimizer_options(overrides, config.optimizer)
+    check_data_options(overrides, config.dataset)
     check_schedule_and_stopping_options(overrides, config)
     progress = "quiet" if args.quiet else "auto"
     summary = run_training(config, out, resume=args.resume, overwrite=args.overwrite,
