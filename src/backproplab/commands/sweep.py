@@ -93,15 +93,6 @@ def register(subparsers) -> None:
 # parsing value lists
 
 
-def _flag(dest: str) -> str:
-    from backproplab.commands.train import RUN_OPTIONS
-
-    for flag, d, _kw in RUN_OPTIONS:
-        if d == dest:
-            return flag
-    return "--" + dest.replace("_", "-")
-
-
 def split_values(flag: str, texts: list[str], sep: str = ",") -> list[str]:
     """The alternatives of a list option: every occurrence split on ``sep``.
 
