@@ -32,7 +32,6 @@ Functions:
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -43,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_bytes, read_jsonl
+from backproplab.fileio import read_jsonl
 
 #: Default weight of the exponential moving average of per-batch losses is
 #: chosen per curve (see :func:`ema_beta`); this is the shortest window used.
@@ -250,9 +249,9 @@ def _figure(ncols: int = 1, nrows: int = 1, width: float = 6.0, height: float = 
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return atomic_write_bytes(path, buf.getvalue())
+    from backproplab.experiments.plots import save_figure
+
+    return save_figure(fig, path, dpi=fig.dpi)
 
 
 def _band(ax, x, mean, std, n, label, color=None, marker=None, lw=1.8):
@@ -367,8 +366,7 @@ def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = Tr
     (epochs beyond the runs are left out).
     """
     runs = _runs(run_dirs)
-    split = (runs[0].summary or {}).get("eval_split") or \
-        ("test" if runs[0].config.get("final") else "validation")
+    split = _split_of(runs)
     fig, axes = _figure(ncols=2, width=5.5, height=4.0)
     for ax, kind in zip(axes[0], ("loss", "accuracy")):
         for metric, color, name in ((f"train_{kind}", "C0", "training"),
