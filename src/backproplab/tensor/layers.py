@@ -169,22 +169,22 @@ class SoftmaxCrossEntropy:
         """
         xp = _xp(logits)
         n = logits.shape[0]
-        # Overflow is only possible for logits spread wider than the dtype's range (the
-        # shift, or the sum of such rows' losses): it gives -inf / an infinite loss, silently.
+        shifted = _shift(xp, logits, out=probs_out)
+        picked = shifted[xp.arange(n), y]  # log-numerator of the target class (copy)
+        probs, total = _exp_normalize(xp, shifted)
+        # mean of log(total) - picked, as two sums (np.mean costs more than the maths here);
+        # an infinite shift (logits spread wider than the dtype) gives an infinite loss
         with np.errstate(over="ignore"):
-            shifted = xp.subtract(logits, logits.max(axis=1, keepdims=True), out=probs_out)
-            picked = shifted[xp.arange(n), y]  # log-numerator of the target class (copy)
-            xp.maximum(shifted, _exp_floor(shifted.dtype), out=shifted)
-            probs = xp.exp(shifted, out=shifted)
-            total = probs.sum(axis=1, keepdims=True)
-            probs /= total
-            # mean of log(total) - picked, as two sums (np.mean costs more than the maths here)
             loss = (float(xp.log(total).sum()) - float(picked.sum())) / n
         return loss, probs
 
     @staticmethod
-    def backward(probs, y, out=None):
-        """Return ``dL/dlogits = (probs - onehot(y)) / n``; ``out`` may be ``probs``."""
+    def backward(probs, y, out=None, scale=None):
+        """Return ``dL/dlogits = (probs - onehot(y)) / n``; ``out`` may be ``probs``.
+
+        ``scale`` replaces the factor ``1 / n``: the fused SGD step passes
+        ``-lr / n`` so that the result is already the update direction.
+        """
         xp = _xp(probs)
         n = probs.shape[0]
         if out is None:
@@ -192,19 +192,31 @@ class SoftmaxCrossEntropy:
         elif out is not probs:
             out[...] = probs
         out[xp.arange(n), y] -= 1.0
-        out *= 1.0 / n
+        out *= 1.0 / n if scale is None else scale
         return out
 
 
-def softmax(logits):
-    """Row-wise softmax of ``logits`` (n, C), without overflow or underflow."""
-    xp = _xp(logits)
-    with np.errstate(over="ignore"):  # as in SoftmaxCrossEntropy.forward
-        shifted = logits - logits.max(axis=1, keepdims=True)
+def _shift(xp, logits, out=None):
+    """``logits`` minus each row's maximum (into ``out``, which may be ``logits``)."""
+    # Overflow is only possible for logits spread wider than the dtype's range:
+    # the shift is then -inf, which the floor below clips like any other value.
+    with np.errstate(over="ignore"):
+        return xp.subtract(logits, logits.max(axis=1, keepdims=True), out=out)
+
+
+def _exp_normalize(xp, shifted):
+    """Softmax of max-shifted logits, in place: ``(probs, row_sums_before_division)``."""
     xp.maximum(shifted, _exp_floor(shifted.dtype), out=shifted)
-    p = xp.exp(shifted, out=shifted)
-    p /= p.sum(axis=1, keepdims=True)
-    return p
+    probs = xp.exp(shifted, out=shifted)
+    total = probs.sum(axis=1, keepdims=True)
+    probs /= total
+    return probs, total
+
+
+def softmax(logits):
+    """Row-wise softmax of ``logits`` (n, C) as a new array, without overflow or underflow."""
+    xp = _xp(logits)
+    return _exp_normalize(xp, _shift(xp, logits))[0]
 
 
 def sigmoid(Z):

@@ -24,7 +24,7 @@ from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_with
 from backproplab.tensor.backend import get_array_module, to_numpy
 from backproplab.tensor.init import INITIALIZERS, init_weights
-from backproplab.tensor.layers import Linear, SoftmaxCrossEntropy, get_activation
+from backproplab.tensor.layers import Linear, SoftmaxCrossEntropy, get_activation, softmax
 
 #: dtypes a model can use
 DTYPES = ("float32", "float64")
@@ -102,7 +102,6 @@ class _Workspace:
         self.n, self._xp, self._sizes, self._dtype = n, xp, sizes, dtype
         # outputs of every layer after its activation (hidden) or the logits (last)
         self.out = [xp.empty((n, s), dtype=dtype) for s in sizes[1:]]
-        self.rows = xp.arange(n)
         self._grad = self._tmp = None
 
     def _hidden_buffers(self) -> list:
@@ -349,30 +348,27 @@ class MLP:
             X, _ = self.check_inputs(X)
         return self._forward(X, self._workspace(X.shape[0])).copy()
 
-    def predict_proba(self, X, batch_size: int = 8192, check: bool = True):
-        """Class probabilities (n, n_classes) for inputs ``X`` (softmax of the logits)."""
-        from backproplab.tensor.layers import softmax
+    def _per_batch(self, X, batch_size: int, check: bool, fn):
+        """``fn(logits)`` for every batch of ``batch_size`` rows of ``X``, concatenated.
 
+        ``fn`` must return a new array: the logits live in a reused buffer."""
         if check:
             X, _ = self.check_inputs(X)
         _check_batch_size(batch_size)
         parts = []
         for s in range(0, X.shape[0], batch_size):
             Xb = X[s:s + batch_size]
-            parts.append(softmax(self._forward(Xb, self._workspace(Xb.shape[0]))))
+            parts.append(fn(self._forward(Xb, self._workspace(Xb.shape[0]))))
         return parts[0] if len(parts) == 1 else self.xp.concatenate(parts)
+
+    def predict_proba(self, X, batch_size: int = 8192, check: bool = True):
+        """Class probabilities (n, n_classes) for inputs ``X`` (softmax of the logits)."""
+        return self._per_batch(X, batch_size, check, softmax)
 
     def predict(self, X, batch_size: int = 8192, check: bool = True):
         """Predicted class (int64) of every row of ``X``."""
-        if check:
-            X, _ = self.check_inputs(X)
-        _check_batch_size(batch_size)
-        parts = []
-        for s in range(0, X.shape[0], batch_size):
-            Xb = X[s:s + batch_size]
-            parts.append(self._forward(Xb, self._workspace(Xb.shape[0])).argmax(axis=1))
-        out = parts[0] if len(parts) == 1 else self.xp.concatenate(parts)
-        return out.astype(np.int64)
+        return self._per_batch(X, batch_size, check,
+                               lambda logits: logits.argmax(axis=1)).astype(np.int64)
 
     def loss(self, X, y, check: bool = True) -> float:
         """Mean cross-entropy of the batch ``(X, y)`` (no gradients)."""

@@ -91,12 +91,10 @@ def _add_product(xp, A, dY, C, buf, first: bool = False) -> None:
         C += buf
 
 
-def _logits_direction(model, ws, logits, y, scale):
+def _logits_direction(model, logits, y, scale):
     """Loss of the batch, and ``scale * (softmax - onehot(y))`` written over ``logits``."""
     loss, probs = model.loss_fn.forward(logits, y, probs_out=logits)
-    probs[ws.rows, y] -= 1.0
-    probs *= scale
-    return loss, probs
+    return loss, model.loss_fn.backward(probs, y, out=probs, scale=scale)
 
 
 def _fused_sgd_step(model, lr: float, X, y) -> float:
@@ -108,7 +106,7 @@ def _fused_sgd_step(model, lr: float, X, y) -> float:
     ws = model._workspace(n)
     logits = model._forward(X, ws)
     # dY = -lr * (probs - onehot(y)) / n: the update direction of the logits' layer
-    loss, dY = _logits_direction(model, ws, logits, y, -lr / n)
+    loss, dY = _logits_direction(model, logits, y, -lr / n)
     ups = _update_buffers(model)
     act = model.act
     for i in range(len(model.layers) - 1, -1, -1):
@@ -143,7 +141,7 @@ def _fused_sgd_step_chunked(model, lr: float, X, y, rows: int) -> float:
         k = Xc.shape[0]
         ws = model._workspace(k)
         logits = model._forward(Xc, ws)
-        loss, dY = _logits_direction(model, ws, logits, yc, scale)
+        loss, dY = _logits_direction(model, logits, yc, scale)
         total += loss * k
         for i in range(len(model.layers) - 1, -1, -1):
             layer = model.layers[i]
