@@ -56,6 +56,7 @@ from backproplab.experiments.executors import (
     Trial,
     TrialEvent,
     TrialResult,
+    _notify,
     _one_line,
     default_workers,
     execute_trial,
@@ -84,8 +85,6 @@ DEFAULT_CLIENT_PORT = 10001
 #: on all of them share one dataset object in the object store.
 DATA_OPTIONS = ("dataset", "data_dir", "final", "val_size", "limit", "normalize", "dtype",
                 "data_seed")
-#: Files of a trial folder that the sweep writes itself (never shipped to workers).
-_RECORD_FILES = ("status.json", "error.txt")
 
 
 def import_ray():
@@ -432,8 +431,11 @@ class RayExecutor(Executor):
     def _resume_files(self, trial: Trial) -> dict[str, bytes] | None:
         if not trial.resume or not Path(trial.out_dir).is_dir():
             return None
+        from backproplab.experiments.sweep import TRIAL_RECORD_FILES
+
+        # the sweep's own records stay on the driver
         files = read_run_files(trial.out_dir)
-        return {k: v for k, v in files.items() if k not in _RECORD_FILES}
+        return {k: v for k, v in files.items() if k not in TRIAL_RECORD_FILES}
 
     def run(self, trials: Sequence[Trial],
             on_event: EventCallback | None = None) -> Iterator[TrialResult]:
@@ -538,11 +540,6 @@ class RayExecutor(Executor):
                     except Exception:  # noqa: BLE001, S110 - best effort while stopping
                         pass
             datasets.clear()  # drop the references: the object store may free them
-
-
-def _notify(on_event: EventCallback | None, event: TrialEvent) -> None:
-    if on_event is not None:
-        on_event(event)
 
 
 def _first_line(exc: BaseException) -> str:
