@@ -336,10 +336,11 @@ def _versions() -> dict[str, str]:
     import numpy
 
     from backproplab import __version__
+    from backproplab.training.config import usable_cpus
 
     return {"backproplab": __version__, "python": platform.python_version(),
             "numpy": numpy.__version__, "matplotlib": matplotlib.__version__,
-            "platform": platform.platform(), "cpus": str(os.cpu_count())}
+            "platform": platform.platform(), "cpus": str(usable_cpus())}
 
 
 def _command(options: Options, dataset: str) -> str:
@@ -411,12 +412,11 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
     dataset, dataset_note = pick_dataset(options.dataset, options.data_dir)
     selected = P.select(options.only, synthetic_only=dataset == "synth")
     out = Path(options.out)
+    # the settings a rerun must match are also what every preset's sweep is built from
     settings = {"dataset": dataset, "quick": bool(options.quick), "limit": options.limit,
                 "data_dir": options.data_dir}
-    sweep_args = {"dataset": dataset, "quick": options.quick, "limit": options.limit,
-                  "data_dir": options.data_dir}
     # build every sweep that can be built now (validates all options up front)
-    sweeps = {p.name: p.sweep(**sweep_args) for p in selected if not p.needs}
+    sweeps = {p.name: p.sweep(**settings) for p in selected if not p.needs}
     from backproplab.experiments.ray_executor import executor_options, preflight
 
     executor_opts = executor_options(options.executor, options.ray_address)
@@ -455,7 +455,7 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
                     choice = P.choose_final({n: results.get(n) for n in preset.needs})
                     manifest["final_choice"] = choice
                     say(f"final: {choice['reason']}")
-                    sweeps[preset.name] = preset.sweep(**sweep_args, chosen=choice)
+                    sweeps[preset.name] = preset.sweep(**settings, chosen=choice)
                 root = out / PRESETS_DIR / preset.name
                 _prepare_sweep(preset, sweeps[preset.name], root, say)
                 batch.append((preset, sweeps[preset.name], root))
