@@ -237,14 +237,18 @@ def _controls(cfg: TrainConfig, n_train: int):
     return schedule, stopper
 
 
-class _TensorEngine:
-    """The vectorized engine: :class:`backproplab.tensor.MLP` + an optimizer + :func:`fit`."""
+class _Engine:
+    """What both engines share: the config, the data and the layer sizes they imply."""
 
     def __init__(self, cfg: TrainConfig, dataset):
         self.cfg, self.dataset = cfg, dataset
 
     def sizes(self) -> list[int]:
         return [self.dataset.n_features, *self.cfg.hidden, self.dataset.n_classes]
+
+
+class _TensorEngine(_Engine):
+    """The vectorized engine: :class:`backproplab.tensor.MLP` + an optimizer + :func:`fit`."""
 
     def build(self, init_ss) -> None:
         from backproplab import tensor
@@ -298,16 +302,10 @@ class _TensorEngine:
         self.model.save(path, optimizer=self.optimizer if with_optimizer else None, extra=extra)
 
 
-class _ScalarEngine:
+class _ScalarEngine(_Engine):
     """The pure-Python engine (study Q4): per-example SGD through
     :class:`backproplab.scalar.MLP`; weights are saved as ``.npz`` arrays
     ``W1, b1, ...`` (the tensor engine's names) plus a JSON ``extra``."""
-
-    def __init__(self, cfg: TrainConfig, dataset):
-        self.cfg, self.dataset = cfg, dataset
-
-    def sizes(self) -> list[int]:
-        return [self.dataset.n_features, *self.cfg.hidden, self.dataset.n_classes]
 
     def build(self, init_ss) -> None:
         import random
@@ -361,12 +359,18 @@ _ENGINES = {"tensor": _TensorEngine, "scalar": _ScalarEngine}
 # the run
 
 
+def _fixed_options_changed(before: dict, after: dict) -> list[str]:
+    """The options (present in both) that differ, other than those a resume may change."""
+    return sorted(k for k in after if k in before and before[k] != after[k]
+                  and k not in RESUMABLE_CHANGES)
+
+
 def _merge_resume_config(saved: TrainConfig, config: TrainConfig | None) -> TrainConfig:
     if config is None:
         return saved
     wanted = config.resolved()
     a, b = saved.to_dict(), wanted.to_dict()
-    differ = sorted(k for k in a if a[k] != b[k] and k not in RESUMABLE_CHANGES)
+    differ = _fixed_options_changed(a, b)
     if differ:
         changes = ", ".join(f"{k} {a[k]!r} -> {b[k]!r}" for k in differ)
         raise BackproplabError(
@@ -620,9 +624,7 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
             "start again with --overwrite") from None
     saved = extra.get("config")
     if isinstance(saved, dict):
-        now = cfg.to_dict()
-        differ = sorted(k for k in now if k in saved and saved[k] != now[k]
-                        and k not in RESUMABLE_CHANGES)
+        differ = _fixed_options_changed(saved, cfg.to_dict())
         if differ:
             raise BackproplabError(
                 f"the checkpoint {path} was written with other options than {CONFIG} "
