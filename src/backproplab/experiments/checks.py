@@ -1,10 +1,11 @@
 """Live checks for the report: numbers computed when the report is made, not copied.
 
-``backproplab reproduce`` calls :func:`run_checks` after the training runs and
-saves the result as ``checks.json``; the report only reads that file. Nothing
-here trains: the checks evaluate derivatives, the worked example, the two
-engines against each other and against finite differences, time one batched
-call against per-example calls, and evaluate saved models of finished runs.
+``backproplab reproduce`` runs them after the training runs (through
+:func:`backproplab.experiments.report.make_checks`) and saves them as
+``checks.json``; the report only reads that file. Nothing here trains: the
+checks evaluate derivatives, the worked example, the two engines against each
+other and against finite differences, time one batched call against
+per-example calls, and evaluate saved models of finished runs.
 
 - :func:`derivative_checks` (Q1, Q2): the softmax Jacobian, ``dl/dy_c`` and the
   fused ``dl/do = y - onehot(c)`` against central finite differences, and why

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import html
 import itertools
-import json
 import math
 import os
 import re
@@ -33,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from backproplab.experiments.reproduce import _read_json  # None when unreadable
 from backproplab.fileio import atomic_write_json, atomic_write_text
 
 #: The original write-up's numbers (SPEC.md); all on MNIST, 784-300-10 sigmoid,
@@ -56,7 +56,7 @@ REFERENCES = {
     "fashion-mnist": [(("scikit-learn MLPClassifier (100 ReLU units), Fashion-MNIST paper "
                        "Table 3"), 0.871)],
 }
-#: The presets' figures: key -> (file name, caption).
+#: The presets' figures: key -> file name in ``figures/``.
 FIGURES = {
     "q4_train_val": "q4_train_val.png",
     "q4_batch_loss": "q4_batch_loss.png",
@@ -76,13 +76,6 @@ FIGURES = {
 
 # ---------------------------------------------------------------------------
 # reading the reproduction folder
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 class Folder:
