@@ -520,17 +520,8 @@ def matmul_peak(n: int = 2048, repeats: int = 5, device: str = "cpu") -> dict:
         if xp is not np:
             xp.cuda.Device().synchronize()
 
-    xp.matmul(a, b, out=c)
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        xp.matmul(a, b, out=c)
-        sync()
-        times.append(time.perf_counter() - t0)
-    best = min(times)
-    return {"n": n, "library": "cupy" if xp is not np else "numpy", "seconds": best,
-            "gflops": round(2.0 * n ** 3 / best / 1e9, 2)}
+    return _best_product(lambda: xp.matmul(a, b, out=c), sync, n, repeats,
+                         "cupy" if xp is not np else "numpy")
 
 
 def torch_matmul_peak(n: int = 2048, repeats: int = 5, device: str = "cpu") -> dict:
@@ -546,16 +537,23 @@ def torch_matmul_peak(n: int = 2048, repeats: int = 5, device: str = "cpu") -> d
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    torch.matmul(a, b, out=c)
+    return _best_product(lambda: torch.matmul(a, b, out=c), sync, n, repeats, "torch")
+
+
+def _best_product(product: Callable[[], object], sync: Callable[[], None], n: int,
+                  repeats: int, library: str) -> dict:
+    """Time ``product()`` (an ``n x n`` matrix product) ``repeats`` times after one
+    untimed call; the best time and its GFLOP/s."""
+    product()
     sync()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        torch.matmul(a, b, out=c)
+        product()
         sync()
         times.append(time.perf_counter() - t0)
     best = min(times)
-    return {"n": n, "library": "torch", "seconds": best,
+    return {"n": n, "library": library, "seconds": best,
             "gflops": round(2.0 * n ** 3 / best / 1e9, 2)}
 
 
@@ -691,16 +689,12 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
     say = progress or (lambda _msg: None)
     impls = parse_impls(impls)
     batch_sizes = parse_batch_sizes(batch_sizes)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise BackproplabError(f"--epochs must be an integer >= 1, got {epochs!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise BackproplabError(f"--warmup must be an integer >= 0, got {warmup!r}")
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise BackproplabError(f"--retries must be an integer >= 0, got {retries!r}")
     if threads is None:
         threads = cpu_count()
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise BackproplabError(f"--threads must be an integer >= 1, got {threads!r}")
+    for name, value, minimum in (("--epochs", epochs, 1), ("--warmup", warmup, 0),
+                                 ("--retries", retries, 0), ("--threads", threads, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise BackproplabError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if device not in ("cpu", "gpu"):
         raise BackproplabError(f"unknown device {device!r}; choose cpu or gpu")
     if device == "gpu":
