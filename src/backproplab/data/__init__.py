@@ -16,6 +16,9 @@ from backproplab.errors import BackproplabError
 
 #: Datasets known by name (the CLI's ``--dataset`` choices).
 DATASETS = ("synth", "mnist", "fashion-mnist")
+#: Each dataset's normalization when none is asked for: standardize the synthetic
+#: points (per-feature mean and std), scale pixels to [0, 1].
+DEFAULT_NORMALIZE = {"synth": "standardize", "mnist": "unit", "fashion-mnist": "unit"}
 
 
 @dataclass
@@ -95,15 +98,15 @@ def load_dataset(
     dtype = float_dtype(dtype)
     if name == "synth":
         return load_synth(final=final, limit=limit, seed=seed,
-                          normalize=normalize or "standardize", dtype=dtype)
+                          normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype)
     if name in ("mnist", "fashion-mnist"):
         from backproplab.data.mnist import load_image_dataset
 
         return load_image_dataset(
             name, final=final, val_size=val_size, limit=limit, data_dir=data_dir,
-            normalize=normalize or "unit", dtype=dtype, download=download,
+            normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype, download=download,
         )
     raise BackproplabError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
-__all__ = ["DATASETS", "Dataset", "Normalizer", "load_dataset", "load_synth"]
+__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset", "Normalizer", "load_dataset", "load_synth"]

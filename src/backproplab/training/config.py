@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from backproplab.data import DEFAULT_NORMALIZE as _DEFAULT_NORMALIZE
 from backproplab.errors import BackproplabError
 from backproplab.tensor import ACTIVATIONS as _ACTIVATIONS
 from backproplab.tensor import DEVICES as _DEVICES
@@ -64,16 +65,15 @@ ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 #: Defaults that depend on the dataset, used where the config says ``None`` and
-#: the engine has no default of its own. ``normalize``: standardize the synthetic
-#: points, scale pixels to [0, 1]. ``init_std`` (the "normal" initializer): the
+#: the engine has no default of its own. ``normalize``: the data layer's own
+#: default (:data:`backproplab.data.DEFAULT_NORMALIZE`). ``init_std`` (the "normal" initializer): the
 #: study's synthetic run draws standard normal weights (as the scalar engine
 #: does; with 2 inputs, N(0, 0.1^2) weights leave a sigmoid net on a plateau for
 #: epochs), while for 784-pixel images N(0, 0.1^2) keeps the hidden units out of
 #: saturation.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "synth": {"normalize": "standardize", "init_std": 1.0},
-    "mnist": {"normalize": "unit", "init_std": 0.1},
-    "fashion-mnist": {"normalize": "unit", "init_std": 0.1},
+    name: {"normalize": _DEFAULT_NORMALIZE[name], "init_std": 1.0 if name == "synth" else 0.1}
+    for name in _DEFAULT_NORMALIZE
 }
 
 
