@@ -157,6 +157,19 @@ def test_trials_sharing_a_seed_share_initial_weights_and_batches(lr_sweep):
     assert b1[1]["loss"] != b3[1]["loss"]
 
 
+def test_trials_get_the_blas_threads_their_executor_gives_each_worker(tmp_path):
+    sweep = Sweep(BASE.replace(limit=200, epochs=1), {"lr": [0.1, 0.2]}, seeds=[0])
+    run_sweep(sweep, tmp_path / "two", executor=LocalExecutor(2, threads_per_worker=2),
+              progress="quiet")
+    assert {load(tmp_path / "two" / n / "config.json")["threads"]
+            for n in sweep.trial_names()} == {2}
+    # a config that sets threads keeps them
+    pinned = Sweep(BASE.replace(limit=200, epochs=1, threads=3), {"lr": [0.1, 0.2]}, [0])
+    run_sweep(pinned, tmp_path / "pinned", workers=2, progress="quiet")
+    assert {load(tmp_path / "pinned" / n / "config.json")["threads"]
+            for n in pinned.trial_names()} == {3}
+
+
 def test_shared_seed_gives_identical_initial_model(tmp_path):
     """Directly: a trial's model after zero updates. With a tiny learning rate
     the trials differ; the weights the run starts from must not."""

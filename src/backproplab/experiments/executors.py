@@ -27,6 +27,7 @@ in-process with ``workers=1``); :func:`make_executor` builds one by name.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -168,6 +169,18 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
                            seconds=time.perf_counter() - start)
 
 
+def with_threads(trial: Trial, threads: int) -> Trial:
+    """``trial`` with ``threads`` BLAS threads unless its config sets them.
+
+    An executor that runs trials side by side gives each the threads it
+    reserved for it (``threads`` is a machine option: it changes no result);
+    left unset, a run would start one BLAS thread per core in every worker.
+    """
+    if trial.config.get("threads") is not None:
+        return trial
+    return dataclasses.replace(trial, config={**trial.config, "threads": threads})
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or "(no message)"
     return f"{type(exc).__name__}: {text}"
@@ -244,7 +257,8 @@ class LocalExecutor(Executor):
     ``workers > 1``: each trial in a worker process of a pool (``spawn``
     context: a fresh interpreter, no state inherited from the driver), at most
     ``workers`` at a time, each worker's BLAS limited to ``threads_per_worker``
-    threads (1 by default, so that the workers do not fight over cores).
+    threads (1 by default, so that the workers do not fight over cores; a trial
+    whose config sets ``threads`` keeps its own).
     ``workers == 1``: trials run one after another in this process (handy for
     debugging and tests).
 
@@ -306,7 +320,9 @@ class LocalExecutor(Executor):
                     trial = queue.pop()
                     attempts[trial.name] = attempts.get(trial.name, 0) + 1
                     started.setdefault(trial.name, time.perf_counter())
-                    running[pool.submit(_pool_trial, trial)] = trial
+                    future = pool.submit(_pool_trial,
+                                         with_threads(trial, self.threads_per_worker))
+                    running[future] = trial
                     _notify(on_event, TrialEvent("started", trial))
                 done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
                 broken: list[Trial] = []
@@ -410,5 +426,5 @@ def iter_results(executor: Executor, trials: Iterable[Trial],
 __all__ = [
     "EXECUTORS", "Executor", "LocalExecutor", "Trial", "TrialEvent", "TrialResult",
     "default_workers", "execute_trial", "iter_results", "make_executor", "read_run_files",
-    "write_run_files",
+    "with_threads", "write_run_files",
 ]

@@ -61,6 +61,7 @@ from backproplab.experiments.executors import (
     default_workers,
     execute_trial,
     read_run_files,
+    with_threads,
     write_run_files,
 )
 from backproplab.fileio import atomic_write_json
@@ -418,16 +419,6 @@ class RayExecutor(Executor):
                 f"the Ray cluster has {self.ray.cluster_resources().get('GPU', 0):g}; add GPU "
                 "nodes to the cluster or run with --device cpu")
 
-    def _prepare(self, trial: Trial) -> Trial:
-        """The trial as the worker runs it: one BLAS thread per reserved CPU
-        unless its config says otherwise (``threads`` changes no result)."""
-        if trial.config.get("threads") is None:
-            import dataclasses
-
-            return dataclasses.replace(trial, config={**trial.config,
-                                                      "threads": self.cpus_per_trial})
-        return trial
-
     def _resume_files(self, trial: Trial) -> dict[str, bytes] | None:
         if not trial.resume or not Path(trial.out_dir).is_dir():
             return None
@@ -488,7 +479,8 @@ class RayExecutor(Executor):
         try:
             while queue or running:
                 while queue and len(running) < self.workers:
-                    trial = self._prepare(queue.pop())
+                    # one BLAS thread per reserved CPU unless the config says otherwise
+                    trial = with_threads(queue.pop(), self.cpus_per_trial)
                     attempts[trial.name] = attempts.get(trial.name, 0) + 1
                     started.setdefault(trial.name, time.perf_counter())
                     data = dataset_ref(trial)

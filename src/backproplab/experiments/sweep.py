@@ -484,13 +484,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     try:
         ensure_datasets(sweep.base, sweep.grid)
         root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
-        trials = sweep.trials(root)
-        if executor.workers > 1:
-            # trials run side by side, one per core: one BLAS thread each unless
-            # the config says otherwise (threads does not change the numbers
-            # compared between trials; it is a machine option)
-            trials = [dataclasses.replace(t, config={**t.config, "threads": 1})
-                      if t.config.get("threads") is None else t for t in trials]
+        trials = sweep.trials(root)  # the executor sets the BLAS threads of each
         to_run, finished = plan_trials(trials)
         by_name = {t.name: t for t in trials}
         results: dict[str, TrialResult] = {r.name: r for r in finished}
