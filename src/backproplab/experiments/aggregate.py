@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from backproplab.errors import BackproplabError
+from backproplab.experiments.sweep import MACHINE_OPTIONS
 from backproplab.fileio import atomic_write_text, read_jsonl
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
@@ -42,7 +43,7 @@ EPOCH_METRICS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
                  "train_seconds", "eval_seconds", "lr", "train_loss_running")
 #: Keys that never define a group: the seed varies inside a group, the others
 #: say how a run was computed, not what.
-NOT_GROUP_KEYS = ("seed", "threads")
+NOT_GROUP_KEYS = ("seed", *MACHINE_OPTIONS)
 #: What the ``std`` numbers are.
 STD_NOTE = ("sample standard deviation across seeds (ddof=1, divides by n-1); "
             "null when a group has a single run")
