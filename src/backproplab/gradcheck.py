@@ -205,18 +205,15 @@ def check_scalar(
     """
     from backproplab.scalar import MLP
 
-    eps = SCALAR_EPS if eps is None else float(eps)
-    tol = SCALAR_TOL if tol is None else float(tol)
-    _validate_eps_tol(eps, tol)
-    _validate_seed(seed)
-    result = CheckResult("scalar", eps, tol, seed)
+    result = _new_result("scalar", seed, eps, tol, SCALAR_EPS, SCALAR_TOL)
+    eps = result.eps
     for sizes in shapes or SCALAR_SHAPES:
         sizes = tuple(int(s) for s in sizes)
         rng = random.Random(f"gradcheck-scalar-{seed}-{sizes}")
         model = MLP(sizes, rng=rng, init_std=1.0)
         for b in model.biases:
             b[:] = [rng.gauss(0.0, 0.5) for _ in b]
-        worst, worst_label, n = 0.0, "", 0
+        worst = _Worst()
         targets = tuple(range(sizes[-1]))
         for c in targets:
             x = [rng.gauss(0.0, 1.0) for _ in range(sizes[0])]
@@ -224,14 +221,45 @@ def check_scalar(
             grads = backward(model, trace) if backward else model.backward(trace)
             numeric = scalar_numeric_gradients(model, x, c, eps)
             for label, a, num in _scalar_pairs(grads, numeric):
-                err = relative_error(a, num)
-                if not math.isfinite(err):
-                    err = math.inf
-                n += 1
-                if err > worst or not worst_label:
-                    worst, worst_label = err, f"{label} (target {c})"
-        result.shapes.append(ShapeCheck(sizes, targets, worst, worst_label, n, worst <= tol))
+                if worst.add(a, num):
+                    worst.label = f"{label} (target {c})"
+        result.shapes.append(worst.shape_check(sizes, targets, result.tol))
     return result
+
+
+class _Worst:
+    """The largest relative error seen so far, where, and how many entries were compared."""
+
+    def __init__(self):
+        self.err, self.label, self.n = 0.0, "", 0
+
+    def add(self, analytic: float, numeric: float) -> bool:
+        """Compare one entry; True when it is the new worst (the caller then sets ``label``).
+
+        A NaN error counts as infinite, so that it is never passed over.
+        """
+        err = relative_error(analytic, numeric)
+        if not math.isfinite(err):
+            err = math.inf
+        self.n += 1
+        if err > self.err or self.n == 1:
+            self.err = err
+            return True
+        return False
+
+    def shape_check(self, sizes, targets, tol: float) -> ShapeCheck:
+        return ShapeCheck(sizes, targets, self.err, self.label, self.n, self.err <= tol)
+
+
+def _new_result(engine: str, seed, eps, tol, default_eps: float,
+                default_tol: float) -> CheckResult:
+    """An empty :class:`CheckResult` with the engine's defaults filled in, after
+    checking ``seed``, ``eps`` and ``tol``."""
+    eps = default_eps if eps is None else float(eps)
+    tol = default_tol if tol is None else float(tol)
+    _validate_eps_tol(eps, tol)
+    _validate_seed(seed)
+    return CheckResult(engine, eps, tol, seed)
 
 
 def _validate_seed(seed) -> None:
@@ -298,11 +326,8 @@ def check_tensor(
 
     from backproplab.tensor import ACTIVATIONS, MLP
 
-    eps = TENSOR_EPS if eps is None else float(eps)
-    tol = TENSOR_TOL if tol is None else float(tol)
-    _validate_eps_tol(eps, tol)
-    _validate_seed(seed)
-    result = CheckResult("tensor", eps, tol, seed)
+    result = _new_result("tensor", seed, eps, tol, TENSOR_EPS, TENSOR_TOL)
+    eps = result.eps
     for sizes in shapes or TENSOR_SHAPES:
         sizes = tuple(int(s) for s in sizes)
         for act in activations or tuple(ACTIVATIONS):
@@ -311,7 +336,7 @@ def check_tensor(
             for b in model.params.values():
                 if b.ndim == 1:
                     b[...] = rng.normal(0.0, 0.5, size=b.shape)
-            worst, worst_label, n, targets = 0.0, "", 0, set()
+            worst, targets = _Worst(), set()
             for batch in batch_sizes or TENSOR_BATCHES:
                 X = rng.normal(size=(batch, sizes[0]))
                 y = rng.integers(0, sizes[-1], size=batch)
@@ -321,16 +346,10 @@ def check_tensor(
                 numeric = tensor_numeric_gradients(model, X, y, eps)
                 for name, a in analytic.items():
                     for idx in np.ndindex(a.shape):
-                        err = relative_error(float(a[idx]), float(numeric[name][idx]))
-                        if not math.isfinite(err):
-                            err = math.inf
-                        n += 1
-                        if err > worst or not worst_label:
+                        if worst.add(float(a[idx]), float(numeric[name][idx])):
                             where = ",".join(str(i) for i in idx)
-                            worst, worst_label = err, f"d{name}[{where}] ({act}, batch {batch})"
-            result.shapes.append(
-                ShapeCheck(sizes, tuple(sorted(targets)), worst, worst_label, n, worst <= tol)
-            )
+                            worst.label = f"d{name}[{where}] ({act}, batch {batch})"
+            result.shapes.append(worst.shape_check(sizes, tuple(sorted(targets)), result.tol))
     return result
 
 
