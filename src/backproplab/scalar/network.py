@@ -130,11 +130,16 @@ class Gradients:
 
     def to_dict(self):
         """Parameter gradients as ``{"W1": [[...]], "b1": [...], ...}`` (copies)."""
-        out = {}
-        for n, (gW, gb) in enumerate(zip(self.dW, self.db), start=1):
-            out[f"W{n}"] = [list(row) for row in gW]
-            out[f"b{n}"] = list(gb)
-        return out
+        return _by_name(self.dW, self.db)
+
+
+def _by_name(matrices, vectors):
+    """``{"W1": [[...]], "b1": [...], ...}``: copies of per-layer matrices and vectors."""
+    out = {}
+    for n, (W, b) in enumerate(zip(matrices, vectors), start=1):
+        out[f"W{n}"] = [list(row) for row in W]
+        out[f"b{n}"] = list(b)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -252,11 +257,7 @@ class MLP:
 
     def to_dict(self):
         """Parameters as plain nested lists ``{"W1": [[...]], "b1": [...], ...}`` (copies)."""
-        out = {}
-        for n, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
-            out[f"W{n}"] = [list(row) for row in W]
-            out[f"b{n}"] = list(b)
-        return out
+        return _by_name(self.weights, self.biases)
 
     def copy(self):
         """An independent copy with the same parameters."""
