@@ -106,10 +106,13 @@ def measure(trials: int, workers: int, limit: int, epochs: int, repeat: int = 3)
 
 
 def main() -> None:
+    from backproplab.training.config import usable_cpus
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=16,
                         help="trials: 4 learning rates x trials/4 seeds (a multiple of 4)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=usable_cpus(),
+                        help="trials at a time (default: the cores this process may use)")
     parser.add_argument("--limit", type=int, default=2000, help="training points per trial")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3,
