@@ -198,12 +198,14 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
 
 
 def _trial_key(config: dict[str, Any]) -> str:
-    """What makes two trials the same run: the resolved config without machine options."""
-    from backproplab.training import TrainConfig
+    """What makes two trials the same run: the resolved config without machine
+    options, compared as the sweep machinery compares a run folder's config."""
+    from backproplab.experiments.sweep import _comparable
 
-    resolved = TrainConfig.from_dict(dict(config)).resolved().to_dict()
-    resolved.pop("threads", None)
-    return json.dumps(resolved, sort_keys=True)
+    key = _comparable(config)
+    if key is None:  # the presets' sweeps are validated when built
+        raise BackproplabError(f"trial config {config!r} is not a valid training config")
+    return key
 
 
 def _cost(config: dict[str, Any]) -> float:
