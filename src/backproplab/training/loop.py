@@ -112,11 +112,13 @@ def _lr_of(optimizer) -> float | None:
     return float(lr) if lr is not None else None
 
 
-def _divergence(epoch, batch, n_batches, what, optimizer) -> DivergenceError:
-    lr = _lr_of(optimizer)
+def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: float | None,
+                     unit: str = "batch") -> DivergenceError:
+    """The divergence guard's error: where it happened (``unit`` ``batch`` of
+    ``n_batches``; the scalar engine says ``example``), what, and a smaller rate to try."""
     hint = f" (e.g. --lr {lr / 10:g})" if lr else ""
     err = DivergenceError(
-        f"training diverged in epoch {epoch} at batch {batch} of {n_batches}: {what}; "
+        f"training diverged in epoch {epoch} at {unit} {batch} of {n_batches}: {what}; "
         f"lower the learning rate{hint}")
     err.epoch, err.batch = epoch, batch
     return err
@@ -212,7 +214,7 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
                 loss = float(train_step(model, optimizer, X, y, check=False))
                 step += 1
                 if not math.isfinite(loss):
-                    raise _divergence(epoch, 1, 1, f"the loss is {loss}", optimizer)
+                    raise divergence_error(epoch, 1, 1, f"the loss is {loss}", _lr_of(optimizer))
                 total = loss * n
                 if on_batch is not None:
                     on_batch(epoch, 1, step, loss)
@@ -232,8 +234,8 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
                     loss = float(train_step(model, optimizer, xb, yb, check=False))
                     step += 1
                     if not math.isfinite(loss):
-                        raise _divergence(epoch, b + 1, n_batches, f"the loss is {loss}",
-                                          optimizer)
+                        raise divergence_error(epoch, b + 1, n_batches, f"the loss is {loss}",
+                                               _lr_of(optimizer))
                     total += loss * k
                     if on_batch is not None:
                         on_batch(epoch, b + 1, step, loss)
@@ -241,8 +243,8 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
 
             bad = _nonfinite_param(model)
             if bad is not None:
-                raise _divergence(epoch, n_batches, n_batches,
-                                  f"weight {bad} has non-finite values", optimizer)
+                raise divergence_error(epoch, n_batches, n_batches,
+                                       f"weight {bad} has non-finite values", _lr_of(optimizer))
 
             t1 = time.perf_counter()
             running = total / n

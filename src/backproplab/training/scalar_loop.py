@@ -17,18 +17,14 @@ from collections.abc import Callable
 import numpy as np
 
 from backproplab.errors import BackproplabError, DivergenceError
-from backproplab.training.loop import History, epoch_record
+from backproplab.training.loop import History, divergence_error, epoch_record
 
 #: What pure-Python arithmetic raises when the numbers run away.
 _NUMERIC_ERRORS = (OverflowError, ZeroDivisionError, FloatingPointError, ValueError)
 
 
 def _diverged(epoch, example, n, what, lr) -> DivergenceError:
-    err = DivergenceError(
-        f"training diverged in epoch {epoch} at example {example} of {n}: {what}; "
-        f"lower the learning rate (e.g. --lr {lr / 10:g})")
-    err.epoch, err.batch = epoch, example
-    return err
+    return divergence_error(epoch, example, n, what, lr, unit="example")
 
 
 def _as_lists(X, y, n_inputs, n_classes, what):
