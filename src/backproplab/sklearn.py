@@ -291,6 +291,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return make_optimizer(name, self._model, float(self.learning_rate_init),
                               momentum=float(self.momentum), **common)
 
+    def _start(self, X, hidden: list[int]) -> None:
+        """A fresh start (``classes_`` set): the random generator from ``random_state``,
+        a newly initialized model for ``X``'s features, empty curves."""
+        self._rng = np.random.default_rng(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self._build(X.shape[1], hidden, self._model_dtype(X))
+        self._reset_curves()
+
     def _reset_curves(self) -> None:
         self.n_iter_ = 0
         self.t_ = 0
@@ -317,10 +325,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             if len(self.classes_) < 2:
                 raise _bad(f"MLPClassifier needs samples of at least 2 classes to train; y has "
                            f"1 class ({self.classes_[0]!r})")
-            self._rng = np.random.default_rng(
-                check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            self._build(X.shape[1], hidden, self._model_dtype(X))
-            self._reset_curves()
+            self._start(X, hidden)
         elif set(unique_labels(y)) != set(self.classes_):
             raise _bad(f"warm_start needs y with the same classes as the previous fit, "
                        f"{list(self.classes_)}; got {list(unique_labels(y))}")
@@ -355,10 +360,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             if len(classes) < 2:
                 raise _bad(f"MLPClassifier needs at least 2 classes, got 1 class "
                            f"({classes[0]!r}) in classes")
-            self._rng = np.random.default_rng(
-                check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            self._build(X.shape[1], hidden, self._model_dtype(X))
-            self._reset_curves()
+            self._start(X, hidden)
             self._optimizer = self._new_optimizer()
         else:
             self._check_same_hidden(hidden)
