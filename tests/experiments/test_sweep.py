@@ -22,12 +22,11 @@ from backproplab.experiments.executors import (
 from backproplab.experiments.sweep import (
     Sweep,
     format_value,
-    prepare_sweep_dir,
     run_sweep,
     trial_name,
 )
 from backproplab.fileio import read_jsonl
-from backproplab.training import TrainConfig, run_training
+from backproplab.training import TrainConfig
 
 #: A small, fast run: 2000 synthetic points, 8 hidden units.
 BASE = TrainConfig(dataset="synth", limit=2000, hidden=(8,), batch_size=16, epochs=2)
@@ -260,23 +259,13 @@ def test_failing_trial_is_recorded_and_the_others_finish(tmp_path):
     assert again.count("skipped") == 2 and again.count("failed") == 2
 
 
-def test_interrupted_trial_is_resumed_from_its_checkpoint(tmp_path):
+def test_interrupted_trial_is_resumed_from_its_checkpoint(tmp_path, interrupted_trial):
     base = BASE.replace(limit=400, epochs=3)
     sweep = Sweep(base, {"lr": [0.1, 0.2]}, seeds=[0])
     ref = run_sweep(sweep, tmp_path / "ref", workers=1, progress="quiet")
     assert ref.ok
-    # a sweep killed while a trial was in its second epoch: sweep.json, the trial's
-    # config.json and its checkpoint of epoch 1
     out = tmp_path / "resumed"
-    prepare_sweep_dir(sweep, out)
-    trial = sweep.trials(out)[1]
-    run_training(TrainConfig.from_dict({**trial.config, "epochs": 1}), trial.out_dir,
-                 progress="quiet")
-    cfg = load(Path(trial.out_dir) / "config.json")
-    cfg["epochs"] = 3
-    (Path(trial.out_dir) / "config.json").write_text(json.dumps(cfg))
-    (Path(trial.out_dir) / "summary.json").unlink()
-    (Path(trial.out_dir) / "model.npz").unlink()
+    trial = interrupted_trial(sweep, out)
 
     outcome = run_sweep(sweep, out, workers=1, progress="quiet")
     assert outcome.ok and outcome.count("ok") == 2
