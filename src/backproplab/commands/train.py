@@ -12,8 +12,9 @@ import json
 
 #: (flag, config field, argparse keyword arguments) for every training option. A
 #: ``type`` entry says how the value is parsed; the commands parse it themselves
-#: (not argparse) so that a bad number gets a one-sentence error.
-_OPTIONS = (
+#: (not argparse) so that a bad number gets a one-sentence error. Public: ``sweep``
+#: builds its options from the same table.
+RUN_OPTIONS = (
     # data
     ("--dataset", "dataset", {"metavar": "NAME",
                               "help": "synth | mnist | fashion-mnist (default synth)"}),
@@ -95,8 +96,6 @@ _OPTIONS = (
                               "help": "BLAS threads (default: all cores)"}),
     ("--device", "device", {"metavar": "NAME", "help": "cpu (default) | gpu (needs CuPy)"}),
 )
-#: The training options, public for the commands that reuse them (``sweep``).
-RUN_OPTIONS = _OPTIONS
 #: Training options that are on/off flags without a value: (flag, config field, help).
 RUN_FLAGS = (
     ("--early-stopping", "early_stopping",
@@ -118,7 +117,7 @@ def register(subparsers) -> None:
             "that was stopped."
         ),
     )
-    for flag, dest, kwargs in _OPTIONS:
+    for flag, dest, kwargs in RUN_OPTIONS:
         kw = dict(kwargs)
         kw.pop("type", None)  # numbers are parsed in _overrides, with one-sentence errors
         p.add_argument(flag, dest=dest, default=None, **kw)
@@ -247,7 +246,7 @@ def _number(flag: str, text: str, kind):
 def _overrides(args: argparse.Namespace) -> dict:
     """The config fields given on the command line."""
     out = {}
-    for flag, dest, kwargs in _OPTIONS:
+    for flag, dest, kwargs in RUN_OPTIONS:
         value = getattr(args, dest)
         if value is None:
             continue
