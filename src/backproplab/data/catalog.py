@@ -57,10 +57,6 @@ class FileSpec:
         """The name as distributed (gzip)."""
         return self.stem + ".gz"
 
-    @property
-    def is_images(self) -> bool:
-        return self.role.endswith("images")
-
     def candidates(self) -> tuple[str, ...]:
         """File names accepted for this file, in order of preference."""
         dotted = self.stem.replace("-idx", ".idx")  # train-images.idx3-ubyte

@@ -30,7 +30,7 @@ from pathlib import Path
 from backproplab import __version__
 from backproplab.data import catalog
 from backproplab.data.catalog import DatasetSpec, FileSpec, Location, get_spec
-from backproplab.data.idx import decompress, parse_idx, read_idx_file
+from backproplab.data.idx import GZIP_MAGIC, decompress, parse_idx, read_idx_file
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_with
 
@@ -103,7 +103,7 @@ def _verify_payload(data: bytes, fs: FileSpec, digest: str, url: str) -> None:
     md5_ok = fs.md5 is None or digest == fs.md5
     if not md5_ok and fs.sha256 is None:
         raise MirrorFailed(f"MD5 {digest} instead of the published {fs.md5}")
-    if data[:2] != b"\x1f\x8b":
+    if data[:2] != GZIP_MAGIC:
         raise MirrorFailed("not gzip data (the file is stored under its .gz name)")
     try:
         content = decompress(data, url)
@@ -152,8 +152,6 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
                     n += len(chunk)
                     if task is not None:
                         progress.update(task, completed=n)
-            except MirrorFailed:
-                raise
             except Exception as exc:  # noqa: BLE001 (as above)
                 raise MirrorFailed(f"{_describe_error(exc, timeout)} after {n} bytes") from None
             if total is not None and n != total:
@@ -217,7 +215,7 @@ def remove_stale_temporaries(folder: Path, spec: DatasetSpec, older_than: float 
 
 def manual_instructions(spec: DatasetSpec) -> str:
     """How to place the files by hand (a clause ending a sentence)."""
-    first = catalog.mirrors(spec)[0] if catalog.mirrors(spec) else spec.homepage
+    first = next(iter(catalog.mirrors(spec)), spec.homepage)
     return (f"download {', '.join(spec.filenames)} by hand (for example from {first}) into "
             f"{catalog.cache_dir(spec)} or into a folder you pass with --data-dir")
 

@@ -126,10 +126,6 @@ class IdxFile:
             self._sha = hashlib.sha256(self.content).hexdigest()
         return self._sha
 
-    @property
-    def content_size(self) -> int:
-        return len(self.content)
-
 
 def read_idx_file(path: str | os.PathLike) -> IdxFile:
     """Read an IDX file (gzip or raw) into an :class:`IdxFile`.
