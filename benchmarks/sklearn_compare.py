@@ -61,6 +61,7 @@ def run(epochs: int, seeds: int, solvers: list[str], threads: int, hidden: int,
 
     from backproplab.data import load_dataset
     from backproplab.sklearn import MLPClassifier as OurMLP
+    from backproplab.training.config import usable_cpus
 
     ds = load_dataset("fashion-mnist", final=True, limit=limit, data_dir=data_dir,
                       dtype=np.float32)
@@ -72,7 +73,7 @@ def run(epochs: int, seeds: int, solvers: list[str], threads: int, hidden: int,
         "batch_size": 200, "alpha": 1e-4,
         "python": platform.python_version(), "numpy": np.__version__,
         "scikit_learn": sklearn.__version__, "machine": platform.machine(),
-        "cpu_count": os.cpu_count(), "load_before": list(os.getloadavg()), "solvers": {},
+        "cpu_count": usable_cpus(), "load_before": list(os.getloadavg()), "solvers": {},
     }
     for solver in solvers:
         rows = []
