@@ -17,6 +17,26 @@ os.environ["BACKPROPLAB_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+#: What the optional-dependency tests need; ``.ci/run`` installs all of it and sets
+#: BACKPROPLAB_REQUIRE_EXTRAS=1, so that there a missing piece fails the run at once
+#: instead of letting its tests skip silently (locally they skip).
+REQUIRED_EXTRAS = ("torch", "sklearn", "ray")
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def pytest_sessionstart(session):
+    if os.environ.get("BACKPROPLAB_REQUIRE_EXTRAS") != "1":
+        return
+    import importlib.util
+
+    missing = [m for m in REQUIRED_EXTRAS if importlib.util.find_spec(m) is None]
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        missing.append(f"Debian's dataset-fashion-mnist ({FASHION_MNIST_DIR})")
+    if missing:
+        pytest.exit(f"BACKPROPLAB_REQUIRE_EXTRAS=1 but these are missing: {', '.join(missing)}; "
+                    "their tests would only skip", returncode=1)
+
+
 class CliResult:
     def __init__(self, status: int, out: str, err: str):
         self.status, self.out, self.err = status, out, err

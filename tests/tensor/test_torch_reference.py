@@ -1,21 +1,15 @@
 """The tensor engine against PyTorch (float64): forward, loss, gradients, optimizer steps.
 
-Skipped where torch is not installed (the ``reference`` extra), except with
-``BACKPROPLAB_REQUIRE_TORCH=1`` (set by ``.ci/run``): then a missing or broken
-torch fails the run instead of skipping these tests silently.
+Skipped where torch is not installed (the ``reference`` extra); in CI a missing
+torch fails the whole run instead (``BACKPROPLAB_REQUIRE_EXTRAS``, tests/conftest.py).
 """
-
-import os
 
 import numpy as np
 import pytest
 
 from backproplab.tensor import ACTIVATIONS, MLP, make_optimizer, train_step
 
-if os.environ.get("BACKPROPLAB_REQUIRE_TORCH") == "1":
-    import torch
-else:
-    torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 TORCH_ACT = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}
 
