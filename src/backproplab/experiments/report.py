@@ -774,27 +774,6 @@ def _epoch_table(ctx: _Ctx, group: Mapping, metrics: Sequence[tuple[str, str]],
                   caption or f"mean ± std over {group.get('n', 1)} seed(s) per epoch")
 
 
-def _run_epoch_stats(dirs: Sequence[Path], metric: str) -> dict[int, dict]:
-    """Mean/std/n across runs of a per-epoch metric read from the run folders'
-    ``metrics.jsonl`` (for metrics the aggregation does not keep)."""
-    from backproplab.experiments.aggregate import mean_std
-    from backproplab.fileio import read_jsonl
-
-    values: dict[int, list[float]] = {}
-    for d in dirs:
-        path = Path(d) / "metrics.jsonl"
-        if path.is_file():
-            for row in read_jsonl(path):
-                if row.get("kind", "epoch") == "epoch" and "epoch" in row:
-                    values.setdefault(int(row["epoch"]), []).append(row.get(metric))
-    out = {}
-    for epoch, vals in sorted(values.items()):
-        mean, std, n = mean_std(vals)
-        if n:
-            out[epoch] = {"mean": mean, "std": std if math.isfinite(std) else None, "n": n}
-    return out
-
-
 def _q4(ctx: _Ctx) -> None:
     doc = ctx.doc
     doc.h(2, SECTIONS[4])
@@ -815,10 +794,6 @@ def _q4(ctx: _Ctx) -> None:
           "standard deviation, applied unchanged to the validation split. The training loss "
           "is measured after each epoch over the whole training split; the running mean of "
           "the per-example losses during the epoch is also shown.")
-    running = _run_epoch_stats(runs, "train_loss_running")
-    for row in g.get("epochs", []):
-        if row["epoch"] in running:
-            row["train_loss_running"] = running[row["epoch"]]
     _epoch_table(ctx, g, [("train_loss_running", "running training loss"),
                           ("train_loss", "training loss"), ("train_accuracy", "training acc"),
                           ("eval_loss", "validation loss"), ("eval_accuracy", "validation acc")],
