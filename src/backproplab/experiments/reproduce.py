@@ -258,10 +258,7 @@ def run_presets(batch: list[tuple[Any, Any, Path]], executor, *, progress: str,
     to_run_all = []
     finished_all = []
     for preset, sweep, root in batch:
-        trials = sweep.trials(root)
-        if executor.workers > 1:
-            trials = [dataclasses.replace(t, config={**t.config, "threads": 1})
-                      if t.config.get("threads") is None else t for t in trials]
+        trials = sweep.trials(root)  # the executor sets each trial's BLAS threads
         trials = [dataclasses.replace(t, name=f"{preset.name}/{t.name}") for t in trials]
         to_run, finished = plan_trials(trials)
         all_trials += trials
