@@ -44,3 +44,14 @@ def test_read_jsonl_ignores_torn_last_line(tmp_path):
     p = tmp_path / "m.jsonl"
     p.write_text('{"a": 1}\n{"a": 2}\n{"a": ')
     assert read_jsonl(p) == [{"a": 1}, {"a": 2}]
+
+
+def test_read_json_gives_none_for_missing_or_damaged_files(tmp_path):
+    from backproplab.fileio import read_json
+
+    good, bad = tmp_path / "a.json", tmp_path / "b.json"
+    atomic_write_json(good, {"a": [1, 2]})
+    bad.write_text('{"a": ')
+    assert read_json(good) == {"a": [1, 2]}
+    assert read_json(bad) is None
+    assert read_json(tmp_path / "missing.json") is None

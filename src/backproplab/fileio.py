@@ -63,6 +63,15 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[IO], None]) -> P
     return _atomic(path, "wb", write)
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON in ``path``, or ``None`` when it is missing, unreadable or not JSON
+    (for files a crash or a user may have damaged; callers decide what that means)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """Read a JSON Lines file; a torn last line (from a crash) is ignored."""
     rows = []

@@ -36,7 +36,7 @@ import numpy as np
 
 from backproplab.errors import BackproplabError
 from backproplab.experiments.sweep import MACHINE_OPTIONS
-from backproplab.fileio import atomic_write_text, read_jsonl
+from backproplab.fileio import atomic_write_text, read_json, read_jsonl
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
 EPOCH_METRICS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
@@ -68,13 +68,6 @@ class RunData:
         return isinstance(self.summary, dict)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _records(path: Path) -> list[dict]:
     """The lines of a run's JSON Lines file; every one must be an object with a
     whole-number ``epoch`` (else the run folder is damaged: a clear error)."""
@@ -91,7 +84,7 @@ def _records(path: Path) -> list[dict]:
 def load_run(path: str | Path) -> RunData | None:
     """Read a run folder; ``None`` when it has no readable ``config.json``."""
     path = Path(path)
-    config = _read_json(path / "config.json")
+    config = read_json(path / "config.json")
     if not isinstance(config, dict):
         return None
     epochs: list[dict] = []
@@ -102,8 +95,8 @@ def load_run(path: str | Path) -> RunData | None:
             (batches if kind == "batch" else epochs).append(row)
     if (path / "batches.jsonl").is_file():
         batches.extend(_records(path / "batches.jsonl"))
-    summary = _read_json(path / "summary.json")
-    status = _read_json(path / "status.json")
+    summary = read_json(path / "summary.json")
+    status = read_json(path / "status.json")
     return RunData(path.name, path, config, epochs, batches,
                    summary if isinstance(summary, dict) else None,
                    status if isinstance(status, dict) else None)
@@ -156,7 +149,7 @@ def find_runs(sweep_dir: str | Path) -> tuple[list[RunData], list[str], dict | N
         raise BackproplabError(f"{root} is a file, not a sweep folder; check --out")
     if not root.is_dir():
         raise BackproplabError(f"sweep folder {root} does not exist; check --out")
-    sweep = _read_json(root / "sweep.json")
+    sweep = read_json(root / "sweep.json")
     if isinstance(sweep, dict) and isinstance(sweep.get("trials"), list):
         names = [t["name"] for t in sweep["trials"] if isinstance(t, dict) and "name" in t]
     else:

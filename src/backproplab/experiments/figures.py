@@ -32,7 +32,6 @@ Functions:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import read_jsonl
+from backproplab.fileio import read_json, read_jsonl
 
 #: Default weight of the exponential moving average of per-batch losses is
 #: chosen per curve (see :func:`ema_beta`); this is the shortest window used.
@@ -158,10 +157,11 @@ class Run:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BackproplabError(f"{path} is not readable JSON ({exc}); rerun the run") from None
+    """:func:`backproplab.fileio.read_json`, but a figure cannot do without the file."""
+    data = read_json(path)
+    if data is None:
+        raise BackproplabError(f"{path} is missing or not readable JSON; rerun the run")
+    return data
 
 
 def _float(v: Any) -> float:

@@ -32,8 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from backproplab.experiments.reproduce import _read_json  # None when unreadable
-from backproplab.fileio import atomic_write_json, atomic_write_text
+from backproplab.fileio import atomic_write_json, atomic_write_text, read_json
 
 #: The original write-up's numbers (SPEC.md); all on MNIST, 784-300-10 sigmoid,
 #: plain SGD, unscaled pixels.
@@ -85,8 +84,8 @@ class Folder:
         from backproplab.experiments.reproduce import CHECKS, MANIFEST
 
         self.root = Path(out)
-        self.manifest: dict = _read_json(self.root / MANIFEST) or {}
-        self.checks: dict = _read_json(self.root / CHECKS) or {}
+        self.manifest: dict = read_json(self.root / MANIFEST) or {}
+        self.checks: dict = read_json(self.root / CHECKS) or {}
         self._results: dict[str, dict | None] = {}
 
     @property
@@ -101,7 +100,7 @@ class Folder:
     def results(self, name: str) -> dict | None:
         """The preset's ``results.json`` when at least one of its runs finished."""
         if name not in self._results:
-            res = _read_json(self.preset_dir(name) / "results.json")
+            res = read_json(self.preset_dir(name) / "results.json")
             self._results[name] = res if isinstance(res, dict) and res.get("groups") else None
         return self._results[name]
 
@@ -784,7 +783,7 @@ def _q4(ctx: _Ctx) -> None:
     n_train = None
     runs = ctx.folder.run_dirs("q4-synth")
     if runs:
-        s = _read_json(runs[0] / "summary.json") or {}
+        s = read_json(runs[0] / "summary.json") or {}
         n_train = s.get("n_train")
     doc.p(f"The scalar engine (one example at a time, plain Python floats) trained with "
           f"per-example SGD on the synthetic data: a 2-{'-'.join(map(str, cfg['hidden']))}-2 "
@@ -1137,7 +1136,7 @@ def _final(ctx: _Ctx) -> None:
     acc, loss = _final_stat(g, "eval_accuracy"), _final_stat(g, "eval_loss")
     rows = [[f"seed {s}", "-", "-"] for s in g["seeds"]]
     for i, t in enumerate(g.get("trials", [])):
-        s = _read_json(ctx.folder.preset_dir("final") / t / "summary.json") or {}
+        s = read_json(ctx.folder.preset_dir("final") / t / "summary.json") or {}
         rows[i][1:] = [_f(s.get("eval_accuracy")), _f(s.get("eval_loss"))]
     rows.append(["**mean ± std**", _pm(acc), _pm(loss, n=False)])
     doc.table(["run", "test accuracy", "test loss"], rows)

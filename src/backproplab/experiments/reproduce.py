@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json
+from backproplab.fileio import atomic_write_json, read_json
 
 MANIFEST = "reproduce.json"
 PRESETS_DIR = "presets"
@@ -150,13 +150,6 @@ def pick_dataset(requested: str | None, data_dir: str | None = None) -> tuple[st
 # the output folder
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | None:
     """Check the output folder; returns the earlier manifest when resuming.
 
@@ -167,7 +160,7 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
     """
     if out.exists() and not out.is_dir():
         raise BackproplabError(f"--out {out} is a file; give a folder for the reproduction")
-    manifest = _read_json(out / MANIFEST) if out.is_dir() else None
+    manifest = read_json(out / MANIFEST) if out.is_dir() else None
     if out.is_dir() and any(out.iterdir()):
         if not isinstance(manifest, dict) or manifest.get("kind") != "backproplab-reproduce":
             raise BackproplabError(
@@ -366,7 +359,7 @@ def _prepare_sweep(preset, sweep, root: Path, say) -> Path:
 
     overwrite = False
     if preset.needs and (root / SWEEP_FILE).is_file():
-        old = _read_json(root / SWEEP_FILE)
+        old = read_json(root / SWEEP_FILE)
         same, _ = sweep.same_as(old) if isinstance(old, dict) else (False, "")
         if not same:
             say(f"{preset.name}: the chosen options changed since the last run; "

@@ -47,7 +47,7 @@ from backproplab.experiments.executors import (
     make_executor,
     write_run_files,
 )
-from backproplab.fileio import atomic_write_json, atomic_write_text
+from backproplab.fileio import atomic_write_json, atomic_write_text, read_json
 
 SWEEP_FILE = "sweep.json"
 CONFIG_FILE = "config.json"
@@ -278,13 +278,6 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 # the sweep folder
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _comparable(config: Mapping[str, Any]) -> str | None:
     """A canonical string of a config with defaults resolved and machine options
     dropped, or ``None`` if it is not a valid config."""
@@ -316,7 +309,7 @@ def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fa
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise BackproplabError(f"--out {root} is a file; give a folder for the sweep")
-    old = _read_json(root / SWEEP_FILE) if root.is_dir() else None
+    old = read_json(root / SWEEP_FILE) if root.is_dir() else None
     if root.is_dir() and any(root.iterdir()):
         if old is None:
             # --overwrite replaces a sweep, never a folder of other files (as reproduce)
@@ -358,7 +351,7 @@ def plan_trials(trials: Sequence[Trial]) -> tuple[list[Trial], list[TrialResult]
         if not folder.exists():
             to_run.append(trial)
             continue
-        stored = _read_json(folder / CONFIG_FILE)
+        stored = read_json(folder / CONFIG_FILE)
         if stored is None:
             extra = [p.name for p in folder.iterdir() if p.name not in TRIAL_RECORD_FILES]
             if extra and (folder / CONFIG_FILE).exists():
@@ -375,9 +368,9 @@ def plan_trials(trials: Sequence[Trial]) -> tuple[list[Trial], list[TrialResult]
             raise BackproplabError(
                 f"the trial folder {folder} holds a run with a different config; pass "
                 "--overwrite to run the sweep again from scratch")
-        summary = _read_json(folder / SUMMARY_FILE)
+        summary = read_json(folder / SUMMARY_FILE)
         if isinstance(summary, dict):
-            status = _read_json(folder / STATUS_FILE) or {}
+            status = read_json(folder / STATUS_FILE) or {}
             finished.append(TrialResult(trial.name, "skipped", summary=summary,
                                         seconds=float(status.get("seconds") or 0.0)))
         elif (folder / CHECKPOINT_FILE).is_file():
