@@ -41,11 +41,11 @@ from typing import Any
 import numpy as np
 
 from backproplab.errors import BackproplabError
+from backproplab.experiments.plots import ema, ema_beta
 from backproplab.fileio import read_json, read_jsonl
 
 #: Default weight of the exponential moving average of per-batch losses is
 #: chosen per curve (see :func:`ema_beta`); this is the shortest window used.
-MIN_EMA_WINDOW = 20
 #: Most points drawn for a raw per-batch curve (longer curves are thinned).
 MAX_RAW_POINTS = 20_000
 #: Axis labels of the metrics found in ``metrics.jsonl``.
@@ -200,31 +200,6 @@ def mean_band(curves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.
 
 # ---------------------------------------------------------------------------
 # smoothing
-
-
-def ema_beta(n_steps: int) -> float:
-    """The EMA weight used for a curve of ``n_steps`` batches: a window of about
-    ``max(20, n_steps / 100)`` batches, ``beta = 1 - 1 / window``."""
-    window = max(MIN_EMA_WINDOW, n_steps / 100.0)
-    return 1.0 - 1.0 / window
-
-
-def ema(values: Sequence[float], beta: float) -> np.ndarray:
-    """Bias-corrected exponential moving average (as in Adam):
-    ``m_t = beta m_{t-1} + (1 - beta) x_t``, reported as ``m_t / (1 - beta^t)``,
-    so the first points are not pulled towards zero. Non-finite values are
-    skipped (the average carries over)."""
-    if not 0.0 <= beta < 1.0:
-        raise ValueError(f"beta must lie in [0, 1), got {beta}")
-    x = np.asarray(values, dtype=np.float64)
-    out = np.empty_like(x)
-    m, w = 0.0, 0.0
-    for i, v in enumerate(x):
-        if math.isfinite(v):
-            m = beta * m + (1.0 - beta) * v
-            w = beta * w + (1.0 - beta)
-        out[i] = m / w if w > 0 else math.nan
-    return out
 
 
 def _thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_RAW_POINTS):

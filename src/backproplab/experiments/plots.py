@@ -7,29 +7,43 @@ object API (no global pyplot state), atomically, next to the data it shows.
 from __future__ import annotations
 
 import io
+import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_bytes, read_jsonl
+from backproplab.fileio import atomic_write_bytes, read_json, read_jsonl
+
+#: The shortest smoothing window, in batches.
+MIN_EMA_WINDOW = 20
 
 
-def smooth(values, window: int | None = None) -> np.ndarray:
-    """Trailing moving average of ``values`` (the first points average what exists so far).
+def ema_beta(n_steps: int) -> float:
+    """The EMA weight used for a curve of ``n_steps`` batches: a window of about
+    ``max(20, n_steps / 100)`` batches, ``beta = 1 - 1 / window``."""
+    window = max(MIN_EMA_WINDOW, n_steps / 100.0)
+    return 1.0 - 1.0 / window
 
-    ``window`` defaults to about 2% of the points (at least 1, at most 500).
-    """
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        return v
-    if window is None:
-        window = int(min(500, max(1, v.size // 50)))
-    c = np.concatenate([[0.0], np.cumsum(v)])
-    idx = np.arange(1, v.size + 1)
-    lo = np.maximum(0, idx - window)
-    return (c[idx] - c[lo]) / (idx - lo)
+
+def ema(values: Sequence[float], beta: float) -> np.ndarray:
+    """Bias-corrected exponential moving average (as in Adam):
+    ``m_t = beta m_{t-1} + (1 - beta) x_t``, reported as ``m_t / (1 - beta^t)``,
+    so the first points are not pulled towards zero. Non-finite values are
+    skipped (the average carries over)."""
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must lie in [0, 1), got {beta}")
+    x = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(x)
+    m, w = 0.0, 0.0
+    for i, v in enumerate(x):
+        if math.isfinite(v):
+            m = beta * m + (1.0 - beta) * v
+            w = beta * w + (1.0 - beta)
+        out[i] = m / w if w > 0 else math.nan
+    return out
 
 
 def _figure(width: float, height: float):
@@ -83,25 +97,14 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     metrics = read_jsonl(metrics_path)
     batches = read_jsonl(run / "batches.jsonl") if (run / "batches.jsonl").is_file() else []
     title = run.name
-    if (run / "config.json").is_file():
-        import json
-
-        try:
-            cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
-            hidden = "-".join(str(h) for h in cfg.get("hidden") or [])
-            title = (f"{cfg.get('dataset')} {cfg.get('engine')}  hidden {hidden}  "
-                     f"{cfg.get('optimizer')} lr {cfg.get('lr')}  batch {cfg.get('batch_size')}  "
-                     f"seed {cfg.get('seed')}")
-        except (OSError, ValueError):
-            pass
-    split = "validation"
-    if (run / "summary.json").is_file():
-        import json
-
-        try:
-            split = json.loads((run / "summary.json").read_text())["eval_split"]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+    cfg = read_json(run / "config.json")
+    if isinstance(cfg, dict):
+        hidden = "-".join(str(h) for h in cfg.get("hidden") or [])
+        title = (f"{cfg.get('dataset')} {cfg.get('engine')}  hidden {hidden}  "
+                 f"{cfg.get('optimizer')} lr {cfg.get('lr')}  batch {cfg.get('batch_size')}  "
+                 f"seed {cfg.get('seed')}")
+    summary = read_json(run / "summary.json")
+    split = summary.get("eval_split", "validation") if isinstance(summary, dict) else "validation"
 
     fig = _figure(11, 4.2)
     ax_b, ax_e = fig.subplots(1, 2)
@@ -110,8 +113,9 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
         losses = np.array([r["loss"] for r in batches], dtype=np.float64)
         ax_b.plot(steps, losses, color="tab:blue", alpha=0.25, linewidth=0.6,
                   label="per batch")
-        ax_b.plot(steps, smooth(losses), color="tab:blue", linewidth=1.6,
-                  label="smoothed (moving average)")
+        beta = ema_beta(len(losses))
+        ax_b.plot(steps, ema(losses, beta), color="tab:blue", linewidth=1.6,
+                  label=f"smoothed (EMA, window {1 / (1 - beta):.0f})")
         ax_b.set_xlabel("step")
         ax_b.legend(loc="upper right")
     else:
@@ -143,4 +147,4 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     return save_figure(fig, out if out is not None else run / "loss.png")
 
 
-__all__ = ["plot_run", "save_figure", "smooth"]
+__all__ = ["ema", "ema_beta", "plot_run", "save_figure"]
