@@ -206,23 +206,22 @@ class MLP:
     def n_classes(self) -> int:
         return self.sizes[-1]
 
+    def _by_name(self, weight: str, bias: str) -> dict:
+        out = {}
+        for i, layer in enumerate(self.layers, start=1):
+            out[f"W{i}"] = getattr(layer, weight)
+            out[f"b{i}"] = getattr(layer, bias)
+        return out
+
     @property
     def params(self) -> dict:
         """Parameters by name (``W1, b1, W2, b2, ...``), in order; update them in place."""
-        out = {}
-        for i, layer in enumerate(self.layers, start=1):
-            out[f"W{i}"] = layer.W
-            out[f"b{i}"] = layer.b
-        return out
+        return self._by_name("W", "b")
 
     @property
     def grads(self) -> dict:
         """Gradients of the mean loss by parameter name, as filled by :meth:`loss_and_grads`."""
-        out = {}
-        for i, layer in enumerate(self.layers, start=1):
-            out[f"W{i}"] = layer.dW
-            out[f"b{i}"] = layer.db
-        return out
+        return self._by_name("dW", "db")
 
     def set_params(self, params) -> None:
         """Copy arrays into the parameters by name (shapes must match; dtype is converted)."""
