@@ -1,0 +1,23 @@
+"""The same seeds give the same run folders as the code before the redesign
+(tests/same_results.py holds the commands and how the fingerprints are made)."""
+
+import json
+import os
+
+import pytest
+
+from tests.conftest import FASHION_MNIST_DIR
+from tests.same_results import FIXTURE, RUNS, fingerprint
+
+EXPECTED = json.loads(FIXTURE.read_text())
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_run_folder_is_bit_identical_to_the_baseline(cli, tmp_path, name):
+    args = RUNS[name]
+    if "fashion-mnist" in args and not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip("needs Debian's dataset-fashion-mnist")
+    out = tmp_path / name
+    r = cli("train", *args, "--threads", "1", "--quiet", "--out", out)
+    assert r.status == 0, r.err
+    assert fingerprint(out) == EXPECTED[name]
