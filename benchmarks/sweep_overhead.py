@@ -39,7 +39,7 @@ from pathlib import Path
 
 
 def _sweep(trials: int, limit: int, epochs: int):
-    from backproplab.experiments.sweep import Sweep
+    from backproplab.sweeps import Sweep
     from backproplab.training import TrainConfig
 
     lrs = [0.02, 0.05, 0.1, 0.2]
@@ -49,7 +49,7 @@ def _sweep(trials: int, limit: int, epochs: int):
 
 
 def _measure(name: str, sweep, out: Path, executor, workers: int) -> dict:
-    from backproplab.experiments.sweep import run_sweep
+    from backproplab.sweeps import run_sweep
 
     t0 = time.perf_counter()
     outcome = run_sweep(sweep, out, executor=executor, progress="quiet", aggregate=False)
@@ -74,8 +74,8 @@ def _best(name: str, sweep, root: Path, executor, workers: int, repeat: int) -> 
 
 def measure(trials: int, workers: int, limit: int, epochs: int, repeat: int = 3) -> dict:
     """Run the sweeps (see the module docstring); returns the numbers."""
-    from backproplab.experiments.executors import LocalExecutor
-    from backproplab.experiments.ray_executor import RayExecutor
+    from backproplab.sweeps import LocalExecutor
+    from backproplab.sweeps.ray_executor import RayExecutor
 
     sweep = _sweep(trials, limit, epochs)
     load_before = [round(x, 2) for x in os.getloadavg()]

@@ -24,7 +24,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from backproplab import scalar
 from backproplab.errors import BackproplabError
+from backproplab.scalar import affine, cross_entropy_from_logits, sigmoid
+from backproplab.tensor import ACTIVATIONS, MLP
 
 #: Relative errors are measured against ``max(|analytic|, |numeric|, REL_FLOOR)``,
 #: so that gradients that are (almost) zero are compared absolutely instead of
@@ -101,7 +104,6 @@ class CheckResult:
 
 def _scalar_loss_from(model, layer: int, a: list[float], target: int) -> float:
     """The loss when layer ``layer``'s *input* is ``a`` (run the rest of the network)."""
-    from backproplab.scalar import affine, cross_entropy_from_logits, sigmoid
 
     last = len(model.weights) - 1
     for l in range(layer, last):
@@ -111,7 +113,6 @@ def _scalar_loss_from(model, layer: int, a: list[float], target: int) -> float:
 
 def _scalar_loss_from_k(model, layer: int, k: list[float], target: int) -> float:
     """The loss when hidden layer ``layer - 1``'s pre-activation is ``k``."""
-    from backproplab.scalar import sigmoid
 
     return _scalar_loss_from(model, layer, [sigmoid(v) for v in k], target)
 
@@ -135,7 +136,6 @@ def scalar_numeric_gradients(model, x: list[float], target: int, eps: float) -> 
     intermediate (``k``, ``h``, ``o``) is perturbed by rerunning the network from
     that point on, with everything before it held fixed.
     """
-    from backproplab.scalar import cross_entropy_from_logits
 
     x = list(x)
     trace = model.forward(x, target)
@@ -203,14 +203,13 @@ def check_scalar(
     and input entry. ``backward(model, trace) -> Gradients`` replaces
     ``model.backward`` (to show that a faulty backward pass is caught).
     """
-    from backproplab.scalar import MLP
 
     result = _new_result("scalar", seed, eps, tol, SCALAR_EPS, SCALAR_TOL)
     eps = result.eps
     for sizes in shapes or SCALAR_SHAPES:
         sizes = tuple(int(s) for s in sizes)
         rng = random.Random(f"gradcheck-scalar-{seed}-{sizes}")
-        model = MLP(sizes, rng=rng, init_std=1.0)
+        model = scalar.MLP(sizes, rng=rng, init_std=1.0)
         for b in model.biases:
             b[:] = [rng.gauss(0.0, 0.5) for _ in b]
         worst = _Worst()
@@ -324,7 +323,6 @@ def check_tensor(
     """
     import numpy as np
 
-    from backproplab.tensor import ACTIVATIONS, MLP
 
     result = _new_result("tensor", seed, eps, tol, TENSOR_EPS, TENSOR_TOL)
     eps = result.eps

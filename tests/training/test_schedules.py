@@ -187,7 +187,7 @@ def test_a_schedule_option_the_schedule_would_ignore_is_refused(cli, tmp_path, a
 def test_loss_figure_draws_the_rate_of_every_epoch(tmp_path):
     from matplotlib.figure import Figure
 
-    from backproplab.experiments.plots import _plot_rates, plot_run
+    from backproplab.plots import _plot_rates, plot_run
 
     fig = Figure()
     ax = fig.subplots()

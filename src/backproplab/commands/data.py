@@ -12,6 +12,11 @@ import json
 import sys
 from pathlib import Path
 
+from backproplab.data.catalog import CATALOG, get_spec, locate, looked_in
+from backproplab.data.download import download
+from backproplab.data.verify import verify_location
+from backproplab.errors import BackproplabError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -21,7 +26,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=type(p))
 
-    from backproplab.data.catalog import CATALOG
 
     names = list(CATALOG)
 
@@ -47,16 +51,12 @@ def register(subparsers) -> None:
 
 
 def _not_found_sentence(spec, data_dir=None) -> str:
-    from backproplab.data.catalog import looked_in
 
     return (f"not found (looked in {looked_in(spec, data_dir)}); "
             f"`backproplab data download {spec.name}` fetches it")
 
 
 def cmd_list(args) -> int:
-    from backproplab.data.catalog import CATALOG, locate
-    from backproplab.data.verify import verify_location
-    from backproplab.errors import BackproplabError
 
     if args.data_dir is not None and not Path(args.data_dir).expanduser().is_dir():
         raise BackproplabError(f"--data-dir {args.data_dir} is not a folder; pass the folder "
@@ -94,7 +94,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from backproplab.data.download import download
 
     loc = download(args.name, force=args.force, timeout=args.timeout,
                    progress=False if args.no_progress else None,
@@ -104,9 +103,6 @@ def cmd_download(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from backproplab.data.catalog import get_spec, locate
-    from backproplab.data.verify import verify_location
-    from backproplab.errors import BackproplabError
 
     spec = get_spec(args.name)
     loc = locate(spec, args.data_dir)

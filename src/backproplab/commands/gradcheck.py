@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from backproplab import gradcheck
+
 
 def register(subparsers) -> None:
     """Add the ``gradcheck`` subcommand."""
@@ -31,7 +33,6 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the checks; 0 when all pass, 1 when a gradient is off."""
-    from backproplab import gradcheck
 
     results = gradcheck.run_checks(args.engine, seed=args.seed, eps=args.eps, tol=args.tol)
     for res in results:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from backproplab.study.presets import PRESETS, get_preset
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -32,7 +34,6 @@ def _fmt(value) -> str:
 
 
 def cmd_presets(args) -> int:
-    from backproplab.experiments.presets import PRESETS, get_preset
 
     if args.name:
         preset = get_preset(args.name)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from backproplab.study.reproduce import Options, reproduce
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -66,7 +68,6 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from backproplab.experiments.reproduce import Options, reproduce
 
     only = None
     if args.only is not None:

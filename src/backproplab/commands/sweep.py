@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from backproplab.runs import RESULTS
+
 #: Training options that take a single value in a sweep: a path (commas are
 #: legal in it) and a machine setting (it does not change the results).
 SINGLE_VALUED = ("data_dir", "threads")
@@ -263,8 +265,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.aggregate_only:
         return _aggregate_only(args)
-    from backproplab.experiments.executors import make_executor
-    from backproplab.experiments.sweep import Sweep, run_sweep
+    from backproplab.sweeps import Sweep, make_executor, run_sweep
     from backproplab.training import TrainConfig
 
     base, grid = parse_grid(args)
@@ -277,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
     base_config = base_config.validate()
     check_settings_apply(base, grid, base_config)
     sweep = Sweep(base_config, grid, seeds)
-    from backproplab.experiments.ray_executor import executor_options
+    from backproplab.sweeps.ray_executor import executor_options
 
     executor = make_executor(args.executor, workers,
                              **executor_options(args.executor, args.ray_address))
@@ -306,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _aggregate_only(args: argparse.Namespace) -> int:
     from backproplab.errors import BackproplabError
-    from backproplab.experiments.aggregate import aggregate_sweep
+    from backproplab.sweeps.aggregate import aggregate_sweep
 
     extra = [flag for flag, dest, _ in _sweep_run_flags() if getattr(args, dest, None)]
     if extra or args.overwrite:
@@ -314,7 +315,7 @@ def _aggregate_only(args: argparse.Namespace) -> int:
             f"--aggregate-only reads the run folders in --out; drop "
             f"{', '.join(extra + (['--overwrite'] if args.overwrite else []))}")
     results = aggregate_sweep(args.out, write=True)
-    path = Path(args.out) / "results.json"
+    path = Path(args.out) / RESULTS
     counts = results["counts"]
     if not args.quiet:
         _print_table(results)
@@ -348,7 +349,7 @@ def _print_table(results) -> None:
         return
     from rich.console import Console
 
-    from backproplab.experiments.aggregate import results_table
+    from backproplab.sweeps.aggregate import results_table
 
     # off a terminal rich assumes 80 columns; let the table take the width it needs
     console = Console() if sys.stdout.isatty() else Console(width=200)

@@ -268,7 +268,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Train; print the data, progress and result; returns 0 (errors raise)."""
     from backproplab.errors import BackproplabError
-    from backproplab.experiments.plots import plot_run
+    from backproplab.plots import plot_run
     from backproplab.training import (
         TrainConfig,
         default_run_dir,

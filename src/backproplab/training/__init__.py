@@ -21,11 +21,11 @@ from backproplab.training.early_stopping import MONITORS, EarlyStopping
 from backproplab.training.loop import History, fit
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.run import (
-    RUN_FILES,
     SUMMARY_KEYS,
     default_run_dir,
     has_results,
     load_run_config,
+    load_run_dataset,
     run_training,
 )
 from backproplab.training.scalar_loop import fit_scalar
@@ -34,7 +34,6 @@ from backproplab.training.schedules import SCHEDULES, Schedule, make_schedule
 __all__ = [
     "FULL_BATCH",
     "MONITORS",
-    "RUN_FILES",
     "SCHEDULES",
     "SUMMARY_KEYS",
     "EarlyStopping",
@@ -48,6 +47,7 @@ __all__ = [
     "fit_scalar",
     "has_results",
     "load_run_config",
+    "load_run_dataset",
     "make_progress",
     "make_schedule",
     "run_training",

@@ -38,19 +38,10 @@ import numpy as np
 
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import atomic_write_json, atomic_write_text, atomic_write_with, read_jsonl
+from backproplab.runs import BATCHES, BEST, CHECKPOINT, CONFIG, METRICS, MODEL, PLOT, RUN_FILES, SUMMARY
 from backproplab.training.config import FULL_BATCH, TrainConfig
 from backproplab.training.progress import Progress, make_progress
 
-CONFIG = "config.json"
-METRICS = "metrics.jsonl"
-BATCHES = "batches.jsonl"
-CHECKPOINT = "checkpoint.npz"
-MODEL = "model.npz"
-SUMMARY = "summary.json"
-PLOT = "loss.png"
-BEST = "best.npz"
-#: The files a run folder may hold; ``overwrite=True`` removes exactly these.
-RUN_FILES = [CONFIG, METRICS, BATCHES, CHECKPOINT, MODEL, SUMMARY, PLOT, BEST]
 #: Options that may change when a run is resumed (more epochs, another machine).
 RESUMABLE_CHANGES = ("epochs", "threads", "data_dir")
 #: Test-only: seconds to sleep after every batch, so that a test can kill a run
@@ -637,6 +628,5 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
     return extra
 
 
-__all__ = ["BATCHES", "BATCH_SLEEP_ENV", "BEST", "CHECKPOINT", "CONFIG", "METRICS", "MODEL", "PLOT",
-           "RUN_FILES", "SUMMARY", "SUMMARY_KEYS", "default_run_dir", "has_results",
-           "load_run_config", "run_training"]
+__all__ = ["BATCH_SLEEP_ENV", "SUMMARY_KEYS", "default_run_dir", "has_results",
+           "load_run_config", "load_run_dataset", "run_training"]

@@ -1,6 +1,6 @@
 """Executors: where the trials of a sweep run.
 
-The sweep (:mod:`backproplab.experiments.sweep`) decides *what* to run and owns
+The sweep (:mod:`backproplab.sweeps.driver`) decides *what* to run and owns
 the sweep folder; an executor only decides *where* each trial runs. The contract
 is small so that other executors (Ray, a cluster) plug in without touching the
 sweep logic:
@@ -14,14 +14,15 @@ sweep logic:
   summary or the error, the seconds it took, and optionally ``files``: the run
   folder's files as bytes. An executor whose workers cannot write into the
   driver's folder (no shared filesystem) returns them there, and the sweep
-  writes them atomically into the trial folder (:func:`write_run_files`).
+  writes them atomically into the trial folder (:func:`backproplab.runs.write_run_files`).
 * :class:`Executor` -- ``run(trials, on_event)`` yields one :class:`TrialResult`
   per trial, in the order trials finish, and calls ``on_event`` with a
   :class:`TrialEvent` when a trial starts. A training error never escapes
   ``run``; it becomes a ``"failed"`` result, so that the other trials finish.
 
 :class:`LocalExecutor` runs trials in worker processes on this machine (or
-in-process with ``workers=1``); :func:`make_executor` builds one by name.
+in-process with ``workers=1``); :func:`backproplab.sweeps.driver.make_executor`
+builds one by name.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_bytes
+from backproplab.runs import CHECKPOINT
+from backproplab.training import TrainConfig, run_training
+from backproplab.training.config import usable_cpus
 
 #: Executor names accepted by :func:`make_executor` (and ``--executor``).
 EXECUTORS = ("local", "ray")
@@ -51,7 +54,6 @@ THREAD_ENV_VARS = (
 )
 
 #: The run folder's checkpoint (see docs/architecture.md, "Run folder").
-CHECKPOINT_FILE = "checkpoint.npz"
 
 
 @dataclass(frozen=True)
@@ -149,14 +151,12 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
     Never raises for a failing run: the error and its traceback go into the
     result. ``KeyboardInterrupt`` and ``SystemExit`` still propagate.
     """
-    from backproplab.training import TrainConfig, run_training
-
     start = time.perf_counter()
     target = Path(out_dir if out_dir is not None else trial.out_dir)
     resume = False
     try:
         config = TrainConfig.from_dict(dict(trial.config))
-        resume = trial.resume or (target / CHECKPOINT_FILE).is_file()
+        resume = trial.resume or (target / CHECKPOINT).is_file()
         if not resume and target.exists():
             shutil.rmtree(target)
         summary = run_training(config, target, resume=resume, overwrite=False,
@@ -164,7 +164,7 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
         return TrialResult(trial.name, "ok", summary=dict(summary), resumed=resume,
                            seconds=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a failing trial must not stop the others
-        return TrialResult(trial.name, "failed", error=_one_line(exc),
+        return TrialResult(trial.name, "failed", error=one_line(exc),
                            traceback=traceback.format_exc(), resumed=resume,
                            seconds=time.perf_counter() - start)
 
@@ -181,43 +181,9 @@ def with_threads(trial: Trial, threads: int) -> Trial:
     return dataclasses.replace(trial, config={**trial.config, "threads": threads})
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or "(no message)"
     return f"{type(exc).__name__}: {text}"
-
-
-def read_run_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
-    """Every regular file under ``run_dir`` as ``relative/posix/path -> bytes``
-    (temporary files of interrupted atomic writes are left out).
-
-    An executor whose workers write to a scratch folder uses this to ship the
-    run folder back to the driver.
-    """
-    root = Path(run_dir)
-    files: dict[str, bytes] = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not (path.name.startswith(".") and path.name.endswith(".tmp")):
-            files[path.relative_to(root).as_posix()] = path.read_bytes()
-    return files
-
-
-def write_run_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> list[Path]:
-    """Write ``files`` (relative path -> bytes) into ``run_dir``, each atomically.
-
-    Paths must stay inside ``run_dir``; ``config.json`` is written first and
-    ``summary.json`` last, so a reader never sees a summary without its run.
-    """
-    root = Path(run_dir)
-    order = sorted(files, key=lambda n: (n != "config.json", n == "summary.json", n))
-    written = []
-    for name in order:
-        rel = Path(name)
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-            raise BackproplabError(
-                f"refusing to write {name!r} outside the trial folder {root}; "
-                "the executor returned a bad file name")
-        written.append(atomic_write_bytes(root / rel, files[name]))
-    return written
 
 
 # ---------------------------------------------------------------------------
@@ -226,8 +192,6 @@ def write_run_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> list
 
 def default_workers() -> int:
     """The number of cores this process may use."""
-    from backproplab.training.config import usable_cpus
-
     return usable_cpus()
 
 
@@ -295,7 +259,7 @@ class LocalExecutor(Executor):
     def _run_inline(self, trials: list[Trial],
                     on_event: EventCallback | None) -> Iterator[TrialResult]:
         for trial in trials:
-            _notify(on_event, TrialEvent("started", trial))
+            notify(on_event, TrialEvent("started", trial))
             yield execute_trial(trial)
 
     def _new_pool(self, size: int) -> cf.ProcessPoolExecutor:
@@ -323,7 +287,7 @@ class LocalExecutor(Executor):
                     future = pool.submit(_pool_trial,
                                          with_threads(trial, self.threads_per_worker))
                     running[future] = trial
-                    _notify(on_event, TrialEvent("started", trial))
+                    notify(on_event, TrialEvent("started", trial))
                 done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
                 broken: list[Trial] = []
                 for fut in done:
@@ -334,7 +298,7 @@ class LocalExecutor(Executor):
                         broken.append(trial)
                         continue
                     except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
-                        result = TrialResult(trial.name, "failed", error=_one_line(exc),
+                        result = TrialResult(trial.name, "failed", error=one_line(exc),
                                              traceback="".join(traceback.format_exception(exc)),
                                              seconds=time.perf_counter() - started[trial.name])
                     result.attempts = attempts[trial.name]
@@ -346,7 +310,7 @@ class LocalExecutor(Executor):
                     pool.shutdown(wait=True, cancel_futures=True)
                     for trial in broken:
                         if attempts[trial.name] <= self.retries:
-                            _notify(on_event, TrialEvent(
+                            notify(on_event, TrialEvent(
                                 "retry", trial, "its worker process died; starting it again"))
                             queue.append(trial)
                         else:
@@ -375,26 +339,9 @@ def _terminate_pool(pool: cf.ProcessPoolExecutor) -> None:
         proc.join(timeout=5)
 
 
-def _notify(on_event: EventCallback | None, event: TrialEvent) -> None:
+def notify(on_event: EventCallback | None, event: TrialEvent) -> None:
     if on_event is not None:
         on_event(event)
-
-
-def make_executor(name: str = "local", workers: int | None = None, **options: Any) -> Executor:
-    """Build an executor by name: ``"local"`` or ``"ray"``.
-
-    ``workers`` is the number of trials that run at the same time (default:
-    the number of cores, or the Ray cluster's CPUs); other keyword options go
-    to the executor's class (for Ray: ``address``, ``retries``...; see
-    :class:`backproplab.experiments.ray_executor.RayExecutor`).
-    """
-    if name == "local":
-        return LocalExecutor(workers, **options)
-    if name == "ray":
-        from backproplab.experiments.ray_executor import RayExecutor
-
-        return RayExecutor(workers, **options)
-    raise BackproplabError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
 
 
 def iter_results(executor: Executor, trials: Iterable[Trial],
@@ -425,6 +372,5 @@ def iter_results(executor: Executor, trials: Iterable[Trial],
 
 __all__ = [
     "EXECUTORS", "Executor", "LocalExecutor", "Trial", "TrialEvent", "TrialResult",
-    "default_workers", "execute_trial", "iter_results", "make_executor", "read_run_files",
-    "with_threads", "write_run_files",
+    "default_workers", "execute_trial", "iter_results", "notify", "one_line", "with_threads",
 ]

@@ -1,11 +1,11 @@
 """``backproplab reproduce``: every experiment of the study, one command, one report.
 
-:func:`reproduce` runs the presets (:mod:`backproplab.experiments.presets`) as
+:func:`reproduce` runs the presets (:mod:`backproplab.study.presets`) as
 sweeps, with all their trials in **one** list on one executor, so the worker
 pool stays busy across presets; then the live checks
-(:mod:`backproplab.experiments.checks`), the figures
-(:mod:`backproplab.experiments.figures`) and the report
-(:mod:`backproplab.experiments.report`).
+(:mod:`backproplab.study.checks`), the figures
+(:mod:`backproplab.study.figures`) and the report
+(:mod:`backproplab.study.report`).
 
 The output folder::
 
@@ -37,28 +37,34 @@ one) and starts over. A folder holding anything else is refused.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backproplab import __version__
+from backproplab.data import DATASETS, catalog
+from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, read_json
+from backproplab.runs import SWEEP
+from backproplab.study import presets as P
+from backproplab.study.layout import MANIFEST, OUTPUTS, PRESETS_DIR
+from backproplab.study.outputs import make_checks, make_figures
+from backproplab.study.report import write_report
+from backproplab.sweeps.aggregate import aggregate_sweep
+from backproplab.sweeps.driver import make_executor, run_trials
+from backproplab.sweeps.executors import EXECUTORS
+from backproplab.sweeps.progress import SweepProgress
+from backproplab.sweeps.ray_executor import executor_options, preflight
+from backproplab.sweeps.spec import prepare_sweep_dir
+from backproplab.training.config import usable_cpus
 
-MANIFEST = "reproduce.json"
-PRESETS_DIR = "presets"
-FIGURES_DIR = "figures"
-CHECKS = "checks.json"
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
-#: Everything a reproduction writes in its folder (``--overwrite`` removes these only).
-OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, MANIFEST)
-#: Settings that must match for a rerun to resume the same reproduction.
 SETTINGS = ("dataset", "quick", "limit", "data_dir")
 FORMAT = 1
 #: Image datasets in order of preference when ``--dataset`` is not given.
@@ -117,8 +123,6 @@ def pick_dataset(requested: str | None, data_dir: str | None = None) -> tuple[st
     image dataset that is not on the machine is downloaded (unless downloads
     are off), and a failure names how to get it.
     """
-    from backproplab.data import DATASETS
-    from backproplab.data.catalog import locate, looked_in
 
     if requested is not None and requested not in DATASETS:
         raise BackproplabError(
@@ -127,22 +131,21 @@ def pick_dataset(requested: str | None, data_dir: str | None = None) -> tuple[st
         return "synth", ("--dataset synth: only the synthetic parts of the study run "
                          "(Q1-Q4 and the engine checks); the MNIST experiments of Q7 are skipped")
     if requested is not None:
-        loc = locate(requested, data_dir)
+        loc = catalog.locate(requested, data_dir)
         if loc is not None:
             return requested, f"--dataset {requested}: found in {loc.describe()}"
-        from backproplab.data.mnist import find_dataset
 
         loc = find_dataset(requested, data_dir, download=True)
         return requested, f"--dataset {requested}: {loc.describe()}"
     for name in PREFERENCE:
-        loc = locate(name, data_dir)
+        loc = catalog.locate(name, data_dir)
         if loc is not None:
             why = "" if name == "mnist" else (
-                f" (MNIST is not on this machine: looked in {looked_in('mnist', data_dir)})")
+                f" (MNIST is not on this machine: looked in {catalog.looked_in('mnist', data_dir)})")
             return name, f"{name} found in {loc.describe()}; using it{why}"
     return "synth", (
         "neither MNIST nor Fashion-MNIST is on this machine (looked in "
-        f"{looked_in('mnist', data_dir)} and {looked_in('fashion-mnist', data_dir)}), so only "
+        f"{catalog.looked_in('mnist', data_dir)} and {catalog.looked_in('fashion-mnist', data_dir)}), so only "
         "the synthetic parts of the study run; `backproplab data download mnist` fetches MNIST")
 
 
@@ -190,133 +193,23 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
 # running trials
 
 
-def _trial_key(config: dict[str, Any]) -> str:
-    """What makes two trials the same run: the resolved config without machine
-    options, compared as the sweep machinery compares a run folder's config."""
-    from backproplab.experiments.sweep import _comparable
-
-    key = _comparable(config)
-    if key is None:  # the presets' sweeps are validated when built
-        raise BackproplabError(f"trial config {config!r} is not a valid training config")
-    return key
-
-
-def _cost(config: dict[str, Any]) -> float:
-    """A rough relative cost of a trial (seconds on one core), for ordering only."""
-    n = config.get("limit") or (60_000 if config.get("dataset") == "synth" else 55_000)
-    if config.get("final") and config.get("dataset") != "synth" and not config.get("limit"):
-        n = 60_000
-    epochs = config.get("epochs", 1)
-    if config.get("engine") == "scalar":
-        return epochs * n * 3e-5
-    bs = config.get("batch_size")
-    steps = 1 if bs == "full" else -(-n // int(bs or 16))
-    return epochs * (steps * 2e-4 + n * 1.5e-5)
-
-
-def _copy_run(src: Path, dst: Path) -> dict[str, Any]:
-    """Copy the finished run folder ``src`` into the trial folder ``dst``
-    (atomic writes, ``config.json`` first, ``summary.json`` last); returns the
-    copy's summary (``run_dir`` pointing at ``dst``, ``copied_from`` at ``src``)."""
-    from backproplab.experiments.executors import read_run_files, write_run_files
-    from backproplab.experiments.sweep import TRIAL_RECORD_FILES
-
-    files = {k: v for k, v in read_run_files(src).items() if k not in TRIAL_RECORD_FILES}
-    summary = json.loads(files["summary.json"].decode("utf-8"))
-    summary["run_dir"] = str(dst)
-    summary["copied_from"] = str(src)
-    files["summary.json"] = (json.dumps(summary, indent=2) + "\n").encode("utf-8")
-    if dst.exists():
-        shutil.rmtree(dst)
-    write_run_files(dst, files)
-    return summary
-
-
 def run_presets(batch: list[tuple[Any, Any, Path]], executor, *, progress: str,
                 out: Path, say: Callable[[str], None],
                 sources: dict[str, Path] | None = None) -> list[str]:
-    """Run the trials of several presets as one list on ``executor``.
+    """Run the trials of several presets as one list on ``executor`` with the
+    one sweep driver (:func:`backproplab.sweeps.driver.run_trials`).
 
     ``batch``: ``(preset, sweep, sweep_folder)`` triples (folders prepared).
-    Trials already finished are skipped, interrupted ones resume, identical
-    configurations run once and are copied. ``sources`` maps a configuration
-    (:func:`_trial_key`) to a finished run folder; it is used and extended, so
-    that later calls copy what earlier calls trained. Returns the names of
+    ``sources``: finished run folders by configuration, shared across calls so
+    that later phases copy what earlier ones trained. Returns the names of the
     failed trials (``preset/trial``).
     """
-    from backproplab.experiments.executors import TrialResult, iter_results
-    from backproplab.experiments.sweep import SweepProgress, plan_trials, record_result
-
-    all_trials = []
-    to_run_all = []
-    finished_all = []
-    for preset, sweep, root in batch:
-        trials = sweep.trials(root)  # the executor sets each trial's BLAS threads
-        trials = [dataclasses.replace(t, name=f"{preset.name}/{t.name}") for t in trials]
-        to_run, finished = plan_trials(trials)
-        all_trials += trials
-        to_run_all += to_run
-        finished_all += finished
-    by_name = {t.name: t for t in all_trials}
-
-    # identical configurations: train one, copy it to the others
-    if sources is None:
-        sources = {}
-    for result in finished_all:
-        sources.setdefault(_trial_key(by_name[result.name].config),
-                           Path(by_name[result.name].out_dir))
-    primaries: dict[str, Any] = {}
-    waiting: dict[str, list] = {}
-    copy_now: list[tuple[Any, Path]] = []
-    for trial in to_run_all:
-        key = _trial_key(trial.config)
-        if key in sources:
-            copy_now.append((trial, sources[key]))
-        elif key in primaries:
-            waiting.setdefault(key, []).append(trial)
-        else:
-            primaries[key] = trial
-    queue = sorted(primaries.values(), key=lambda t: -_cost(t.config))
-    n_copies = len(copy_now) + sum(len(v) for v in waiting.values())
-
-    failed: list[str] = []
-    display = SweepProgress(len(all_trials), len(finished_all), executor.workers, progress,
-                            out_dir=out)
-
-    def copy_into(trial, src: Path) -> None:
-        summary = _copy_run(src, Path(trial.out_dir))
-        result = TrialResult(trial.name, "ok", summary=summary, seconds=0.0)
-        record_result(trial, result)
-        display.finished(result)
-
+    trials = [dataclasses.replace(t, name=f"{preset.name}/{t.name}")
+              for preset, sweep, root in batch for t in sweep.trials(root)]
+    display = SweepProgress(len(trials), executor.workers, progress, out_dir=out)
     with display:
-        display.note_plan(queue, finished_all)
-        if n_copies:
-            say(f"{n_copies} trial(s) repeat a configuration of another preset and are "
-                "copied from it instead of trained again")
-        for trial, src in copy_now:
-            copy_into(trial, src)
-        key_of = {t.name: k for k, t in primaries.items()}
-        for result in iter_results(executor, queue, display.on_event):
-            trial = by_name[result.name]
-            record_result(trial, result)
-            display.finished(result)
-            followers = waiting.get(key_of[result.name], [])
-            if result.status == "failed":
-                failed.append(result.name)
-                for other in followers:
-                    copy = TrialResult(other.name, "failed",
-                                       error=f"same configuration as {result.name}, which "
-                                             f"failed: {result.error}",
-                                       traceback=result.traceback)
-                    record_result(other, copy)
-                    display.finished(copy)
-                    failed.append(other.name)
-            else:
-                sources.setdefault(key_of[result.name], Path(trial.out_dir))
-                for other in followers:
-                    copy_into(other, Path(trial.out_dir))
-    return failed
+        results = run_trials(trials, executor, display, sources=sources, say=say)
+    return [t.name for t in trials if results[t.name].status == "failed"]
 
 
 # ---------------------------------------------------------------------------
@@ -327,8 +220,6 @@ def _versions() -> dict[str, str]:
     import matplotlib
     import numpy
 
-    from backproplab import __version__
-    from backproplab.training.config import usable_cpus
 
     return {"backproplab": __version__, "python": platform.python_version(),
             "numpy": numpy.__version__, "matplotlib": matplotlib.__version__,
@@ -355,11 +246,10 @@ def _command(options: Options, dataset: str) -> str:
 def _prepare_sweep(preset, sweep, root: Path, say) -> Path:
     """Prepare a preset's sweep folder; ``final``'s is replaced when its chosen
     options changed since the last run (every other change is an error)."""
-    from backproplab.experiments.sweep import SWEEP_FILE, prepare_sweep_dir
 
     overwrite = False
-    if preset.needs and (root / SWEEP_FILE).is_file():
-        old = read_json(root / SWEEP_FILE)
+    if preset.needs and (root / SWEEP).is_file():
+        old = read_json(root / SWEEP)
         same, _ = sweep.same_as(old) if isinstance(old, dict) else (False, "")
         if not same:
             say(f"{preset.name}: the chosen options changed since the last run; "
@@ -368,23 +258,11 @@ def _prepare_sweep(preset, sweep, root: Path, say) -> Path:
     return prepare_sweep_dir(sweep, root, overwrite=overwrite)
 
 
-def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> Outcome:
-    """Run the study's presets, the checks, the figures and the report (see the
-    module docstring); returns an :class:`Outcome`. Bad options and folders
-    raise :class:`BackproplabError` before anything runs."""
-    from backproplab.experiments import presets as P
-    from backproplab.experiments.aggregate import aggregate_sweep
-    from backproplab.experiments.executors import make_executor
-
-    start = time.perf_counter()
+def _check_options(options: Options) -> None:
+    """Refuse bad options before anything runs or is written."""
     if options.progress not in PROGRESS_MODES:
         raise BackproplabError(f"unknown progress mode {options.progress!r}; choose one of "
                                f"{', '.join(PROGRESS_MODES)}")
-    quiet = options.progress == "quiet"
-    if say is None:
-        def say(text: str) -> None:
-            if not quiet:
-                print(text, flush=True)
     if options.limit is not None and (isinstance(options.limit, bool)
                                       or not isinstance(options.limit, int)
                                       or options.limit < 1):
@@ -396,11 +274,77 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
                 "(`backproplab presets` lists them) or drop --only to run them all")
         for name in options.only:
             P.get_preset(name)  # unknown names fail before any work
-    from backproplab.experiments.executors import EXECUTORS
-
-    if options.executor not in EXECUTORS:  # before anything is written
+    if options.executor not in EXECUTORS:
         raise BackproplabError(f"unknown executor {options.executor!r}; choose one of "
                                f"{', '.join(EXECUTORS)}")
+
+
+def _run_phases(selected, sweeps: dict, settings: dict, executor, options: Options,
+                manifest: dict, say: Callable[[str], None]) -> list[str]:
+    """Run the presets other presets need first, then the rest; record each
+    preset's outcome in the manifest. Returns the failed trials' names."""
+    out = Path(options.out)
+    needed = {n for p in selected for n in p.needs}
+    first = [p for p in selected if p.name in needed]
+    rest = [p for p in selected if p.name not in needed]
+    results: dict[str, dict] = {}
+    failed: list[str] = []
+    sources: dict[str, Path] = {}  # finished run folders by configuration, across phases
+    for phase in ([first, rest] if first else [rest]):
+        batch = []
+        for preset in phase:
+            if preset.needs:
+                choice = P.choose_final({n: results.get(n) for n in preset.needs})
+                manifest["final_choice"] = choice
+                say(f"final: {choice['reason']}")
+                sweeps[preset.name] = preset.sweep(**settings, chosen=choice)
+            root = out / PRESETS_DIR / preset.name
+            _prepare_sweep(preset, sweeps[preset.name], root, say)
+            batch.append((preset, sweeps[preset.name], root))
+        t0 = time.perf_counter()
+        failed += run_presets(batch, executor, progress=options.progress, out=out, say=say,
+                              sources=sources)
+        for preset, _, root in batch:
+            results[preset.name] = aggregate_sweep(root, write=True)
+            counts = results[preset.name]["counts"]
+            manifest["presets"][preset.name] = {
+                "folder": f"{PRESETS_DIR}/{preset.name}", "question": preset.question,
+                "trials": sum(counts.values()), "ok": counts.get("ok", 0),
+                "failed": [t["name"] for t in results[preset.name]["trials"]
+                           if t["status"] != "ok"],
+                "phase_seconds": round(time.perf_counter() - t0, 3)}
+        atomic_write_json(out / MANIFEST, manifest)
+    return failed
+
+
+def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> Outcome:
+    """Run the study's presets, the checks, the figures and the report.
+
+    Parameters
+    ----------
+    options : Options
+        What to run and where (see :class:`Options`).
+    say : callable, optional
+        Where one-line progress messages go (default: stderr, nothing when
+        ``options.progress == "quiet"``).
+
+    Returns
+    -------
+    Outcome
+        The folder, the report's paths, the dataset used and the failed trials.
+
+    Raises
+    ------
+    BackproplabError
+        For bad options or an output folder that holds something else, before
+        anything runs.
+    """
+    start = time.perf_counter()
+    _check_options(options)
+    if say is None:
+        def say(text: str) -> None:
+            if options.progress != "quiet":
+                print(text, file=sys.stderr, flush=True)
     dataset, dataset_note = pick_dataset(options.dataset, options.data_dir)
     selected = P.select(options.only, synthetic_only=dataset == "synth")
     out = Path(options.out)
@@ -409,8 +353,6 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
                 "data_dir": options.data_dir}
     # build every sweep that can be built now (validates all options up front)
     sweeps = {p.name: p.sweep(**settings) for p in selected if not p.needs}
-    from backproplab.experiments.ray_executor import executor_options, preflight
-
     executor_opts = executor_options(options.executor, options.ray_address)
     if options.executor == "ray":  # Ray missing or its cluster unreachable: fail before writing
         preflight(options.ray_address)
@@ -418,7 +360,6 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
     say(f"dataset: {dataset_note}")
     say(f"presets: {', '.join(p.name for p in selected)}"
         + (" (quick mode)" if options.quick else ""))
-
     manifest: dict[str, Any] = {
         "kind": "backproplab-reproduce", "format": FORMAT, "settings": settings,
         "dataset_note": dataset_note, "quick": bool(options.quick),
@@ -428,47 +369,12 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
         "versions": _versions(),
     }
     atomic_write_json(out / MANIFEST, manifest)
-
-    needed = {n for p in selected for n in p.needs}
-    first = [p for p in selected if p.name in needed]
-    rest = [p for p in selected if p.name not in needed]
-    phases = [first, rest] if first else [rest]
-    results: dict[str, dict] = {}
-    failed: list[str] = []
-    sources: dict[str, Path] = {}  # finished run folders by configuration, across phases
     executor = make_executor(options.executor, options.workers, **executor_opts)
-    manifest["workers"] = executor.workers
-    manifest["executor"] = options.executor
+    manifest["workers"], manifest["executor"] = executor.workers, options.executor
     try:
-        for phase in phases:
-            batch = []
-            for preset in phase:
-                if preset.needs:
-                    choice = P.choose_final({n: results.get(n) for n in preset.needs})
-                    manifest["final_choice"] = choice
-                    say(f"final: {choice['reason']}")
-                    sweeps[preset.name] = preset.sweep(**settings, chosen=choice)
-                root = out / PRESETS_DIR / preset.name
-                _prepare_sweep(preset, sweeps[preset.name], root, say)
-                batch.append((preset, sweeps[preset.name], root))
-            t0 = time.perf_counter()
-            failed += run_presets(batch, executor, progress=options.progress, out=out, say=say,
-                                  sources=sources)
-            for preset, _, root in batch:
-                results[preset.name] = aggregate_sweep(root, write=True)
-                counts = results[preset.name]["counts"]
-                manifest["presets"][preset.name] = {
-                    "folder": f"{PRESETS_DIR}/{preset.name}", "question": preset.question,
-                    "trials": sum(counts.values()), "ok": counts.get("ok", 0),
-                    "failed": [t["name"] for t in results[preset.name]["trials"]
-                               if t["status"] != "ok"],
-                    "phase_seconds": round(time.perf_counter() - t0, 3)}
-            atomic_write_json(out / MANIFEST, manifest)
+        failed = _run_phases(selected, sweeps, settings, executor, options, manifest, say)
     finally:
         executor.close()
-
-    from backproplab.experiments.report import make_checks, make_figures, write_report
-
     say("checks: derivatives, worked example, engines, timing")
     manifest["checks"] = make_checks(out, dataset)
     say("figures")
@@ -482,13 +388,6 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
 
 
 __all__ = [
-    "CHECKS",
-    "FIGURES_DIR",
-    "MANIFEST",
-    "OUTPUTS",
-    "PRESETS_DIR",
-    "REPORT_HTML",
-    "REPORT_MD",
     "Options",
     "Outcome",
     "pick_dataset",

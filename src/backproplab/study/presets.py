@@ -17,7 +17,7 @@ chosen by :func:`choose_final` from the validation results of the presets it
 
 Adding a preset: append a :class:`Preset` to :data:`PRESETS` (options are
 :class:`~backproplab.training.TrainConfig` fields) and, if it needs figures or
-its own section in the report, add them in :mod:`backproplab.experiments.report`.
+its own section in the report, add them in :mod:`backproplab.study.report`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backproplab.errors import BackproplabError
+from backproplab.sweeps.driver import Sweep
 
 #: The study's Q7 setting: batch 16, lr 0.01, 5 epochs (SPEC.md).
 STUDY = {"batch_size": 16, "lr": 0.01, "epochs": 5}
@@ -46,6 +47,29 @@ FINAL_RULE = (
     "steps), then to the smaller learning rate")
 #: What ``final`` uses when no sweep result is available (the original's choice).
 FINAL_FALLBACK = {"lr": 0.003, "batch_size": 16}
+
+
+#: The original write-up's numbers (SPEC.md); all on MNIST, 784-300-10 sigmoid,
+#: plain SGD, unscaled pixels.
+ORIGINAL = {
+    "q3_dv_row3": 0.0596,
+    "synth": {"epochs": 10, "lr": 0.01, "train_loss_first": 0.673, "train_loss_last": 0.443,
+              "train_accuracy": 0.81, "val_accuracy": 0.394},
+    "full_batch": {"lr": 0.1, "epochs_run": 10, "epochs_claimed": 100, "accuracy": 0.838},
+    "learning_curve": {"val_accuracy": 0.954},
+    "seeds": {"n": 3, "val_accuracy": (0.9512, 0.0035), "val_loss": (0.1836, 0.0055)},
+    "learning_rates": {0.001: 0.9422, 0.003: 0.9538, 0.01: 0.9508, 0.03: 0.9110},
+    "final": {"lr": 0.003, "batch_size": 16, "epochs": 5, "test_accuracy": 0.9428,
+              "test_loss": 0.2043},
+}
+#: Published reference points (SPEC.md).
+REFERENCES = {
+    "mnist": [("LeCun et al.: 2-layer net, 300 hidden units, squared error", 0.953),
+              ("per-example SGD + cross-entropy, 300 hidden units, 5 epochs (typical)", 0.97),
+              ("scikit-learn MLPClassifier (100 ReLU units)", 0.972)],
+    "fashion-mnist": [(("scikit-learn MLPClassifier (100 ReLU units), Fashion-MNIST paper "
+                       "Table 3"), 0.871)],
+}
 
 
 @dataclass(frozen=True)
@@ -109,8 +133,7 @@ class Preset:
 
     def sweep(self, *, dataset: str, quick: bool = False, limit: int | None = None,
               data_dir: str | None = None, chosen: Mapping[str, Any] | None = None):
-        """The :class:`~backproplab.experiments.sweep.Sweep` that runs this preset."""
-        from backproplab.experiments.sweep import Sweep
+        """The :class:`~backproplab.sweeps.driver.Sweep` that runs this preset."""
 
         base = self.options(dataset=dataset, quick=quick, limit=limit, data_dir=data_dir,
                             chosen=chosen)

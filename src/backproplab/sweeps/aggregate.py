@@ -28,15 +28,15 @@ import io
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.experiments.sweep import MACHINE_OPTIONS
-from backproplab.fileio import atomic_write_text, read_json, read_jsonl
+from backproplab.fileio import atomic_write_text, read_json
+from backproplab.runs import CONFIG, RESULTS, SWEEP, RunFolder
+from backproplab.sweeps.spec import MACHINE_OPTIONS
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
 EPOCH_METRICS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
@@ -48,58 +48,6 @@ NOT_GROUP_KEYS = ("seed", *MACHINE_OPTIONS)
 STD_NOTE = ("sample standard deviation across seeds (ddof=1, divides by n-1); "
             "null when a group has a single run")
 RESULTS_FORMAT = 1
-
-
-@dataclass
-class RunData:
-    """One run folder, as read from disk."""
-
-    name: str
-    path: Path
-    config: dict[str, Any]
-    epochs: list[dict[str, Any]]
-    batches: list[dict[str, Any]]
-    summary: dict[str, Any] | None
-    status: dict[str, Any] | None
-
-    @property
-    def finished(self) -> bool:
-        """A run is finished when its ``summary.json`` exists."""
-        return isinstance(self.summary, dict)
-
-
-def _records(path: Path) -> list[dict]:
-    """The lines of a run's JSON Lines file; every one must be an object with a
-    whole-number ``epoch`` (else the run folder is damaged: a clear error)."""
-    rows = read_jsonl(path)
-    for i, row in enumerate(rows, 1):
-        epoch = row.get("epoch") if isinstance(row, dict) else None
-        if not _finite(epoch) or epoch != int(epoch):
-            raise BackproplabError(
-                f"{path} is damaged: line {i} is not a record with a whole-number epoch; "
-                "restore the file or move that run folder out of the sweep")
-    return rows
-
-
-def load_run(path: str | Path) -> RunData | None:
-    """Read a run folder; ``None`` when it has no readable ``config.json``."""
-    path = Path(path)
-    config = read_json(path / "config.json")
-    if not isinstance(config, dict):
-        return None
-    epochs: list[dict] = []
-    batches: list[dict] = []
-    if (path / "metrics.jsonl").is_file():
-        for row in _records(path / "metrics.jsonl"):
-            kind = row.get("kind", "epoch")
-            (batches if kind == "batch" else epochs).append(row)
-    if (path / "batches.jsonl").is_file():
-        batches.extend(_records(path / "batches.jsonl"))
-    summary = read_json(path / "summary.json")
-    status = read_json(path / "status.json")
-    return RunData(path.name, path, config, epochs, batches,
-                   summary if isinstance(summary, dict) else None,
-                   status if isinstance(status, dict) else None)
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
@@ -136,7 +84,7 @@ def group_key(config: Mapping[str, Any]) -> str:
 # finding the runs of a sweep
 
 
-def find_runs(sweep_dir: str | Path) -> tuple[list[RunData], list[str], dict | None]:
+def find_runs(sweep_dir: str | Path) -> tuple[list[RunFolder], list[str], dict | None]:
     """The runs of a sweep folder, in trial order.
 
     Returns ``(runs, missing, sweep)``: the readable run folders, the names of
@@ -149,20 +97,20 @@ def find_runs(sweep_dir: str | Path) -> tuple[list[RunData], list[str], dict | N
         raise BackproplabError(f"{root} is a file, not a sweep folder; check --out")
     if not root.is_dir():
         raise BackproplabError(f"sweep folder {root} does not exist; check --out")
-    sweep = read_json(root / "sweep.json")
+    sweep = read_json(root / SWEEP)
     if isinstance(sweep, dict) and isinstance(sweep.get("trials"), list):
         names = [t["name"] for t in sweep["trials"] if isinstance(t, dict) and "name" in t]
     else:
         sweep = None
         names = sorted(p.name for p in root.iterdir()
-                       if p.is_dir() and (p / "config.json").is_file())
+                       if p.is_dir() and (p / CONFIG).is_file())
     runs, missing = [], []
     for name in names:
-        run = load_run(root / name)
-        if run is None:
-            missing.append(name)
-        else:
+        run = RunFolder(root / name)
+        if run.is_run():
             runs.append(run)
+        else:
+            missing.append(name)
     return runs, missing, sweep
 
 
@@ -170,7 +118,7 @@ def find_runs(sweep_dir: str | Path) -> tuple[list[RunData], list[str], dict | N
 # aggregation
 
 
-def _varying_keys(groups: Sequence[Sequence[RunData]], sweep: Mapping | None) -> list[str]:
+def _varying_keys(groups: Sequence[Sequence[RunFolder]], sweep: Mapping | None) -> list[str]:
     if sweep is not None and isinstance(sweep.get("grid"), dict):
         return [k for k in sweep["grid"] if k not in NOT_GROUP_KEYS]
     configs = [g[0].config for g in groups]
@@ -199,7 +147,7 @@ def _label(values: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _epoch_rows(runs: Sequence[RunData]) -> list[dict[str, Any]]:
+def _epoch_rows(runs: Sequence[RunFolder]) -> list[dict[str, Any]]:
     by_epoch: dict[int, list[dict]] = {}
     for run in runs:
         for row in run.epochs:
@@ -217,7 +165,7 @@ def _epoch_rows(runs: Sequence[RunData]) -> list[dict[str, Any]]:
     return out
 
 
-def _final(runs: Sequence[RunData]) -> dict[str, Any]:
+def _final(runs: Sequence[RunFolder]) -> dict[str, Any]:
     lasts = [max(r.epochs, key=lambda row: row.get("epoch", 0)) for r in runs if r.epochs]
     entry: dict[str, Any] = {"n": len(runs),
                              "epochs": sorted({int(row.get("epoch", 0)) for row in lasts})}
@@ -240,7 +188,7 @@ def _column(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
         return np.array([v if _finite(v) else np.nan for v in values], dtype=np.float64)
 
 
-def _batch_stats(runs: Sequence[RunData]) -> dict[str, list]:
+def _batch_stats(runs: Sequence[RunFolder]) -> dict[str, list]:
     """Mean/std of the loss per ``(epoch, step)`` across runs (columnar)."""
     tables = []
     for run in runs:
@@ -276,7 +224,7 @@ def _batch_stats(runs: Sequence[RunData]) -> dict[str, list]:
     }
 
 
-def aggregate_runs(runs: Sequence[RunData], *, sweep: Mapping | None = None,
+def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
                    missing: Sequence[str] = ()) -> dict[str, Any]:
     """Group ``runs`` by config without seed and aggregate the finished ones.
 
@@ -285,7 +233,7 @@ def aggregate_runs(runs: Sequence[RunData], *, sweep: Mapping | None = None,
     and ``trials`` (every trial's status).
     """
     finished = [r for r in runs if r.finished]
-    grouped: dict[str, list[RunData]] = {}
+    grouped: dict[str, list[RunFolder]] = {}
     for run in finished:
         grouped.setdefault(group_key(run.config), []).append(run)
     groups = list(grouped.values())
@@ -403,7 +351,7 @@ def write_results(sweep_dir: str | Path, results: Mapping[str, Any]) -> Path:
     root = Path(sweep_dir)
     atomic_write_text(root / "results.csv", epochs_csv(results))
     atomic_write_text(root / "results_batches.csv", batches_csv(results))
-    return atomic_write_text(root / "results.json", dumps_results(results) + "\n")
+    return atomic_write_text(root / RESULTS, dumps_results(results) + "\n")
 
 
 def dumps_results(obj: Any, indent: int = 2, _level: int = 0) -> str:
@@ -461,14 +409,12 @@ def results_table(results: Mapping[str, Any]):
 __all__ = [
     "EPOCH_METRICS",
     "STD_NOTE",
-    "RunData",
     "aggregate_runs",
     "aggregate_sweep",
     "batches_csv",
     "epochs_csv",
     "find_runs",
     "group_key",
-    "load_run",
     "mean_std",
     "results_table",
     "write_results",

@@ -11,20 +11,15 @@ import pytest
 
 from backproplab import tensor
 from backproplab.errors import BackproplabError
-from backproplab.experiments.executors import (
+from backproplab.sweeps.executors import (
     Executor,
     LocalExecutor,
     TrialResult,
     execute_trial,
-    make_executor,
-    read_run_files,
 )
-from backproplab.experiments.sweep import (
-    Sweep,
-    format_value,
-    run_sweep,
-    trial_name,
-)
+from backproplab.runs import read_run_files
+from backproplab.sweeps.driver import make_executor, run_sweep
+from backproplab.sweeps.spec import Sweep, format_value, trial_name
 from backproplab.fileio import read_jsonl
 from backproplab.training import TrainConfig
 

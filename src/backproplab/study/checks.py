@@ -1,7 +1,7 @@
 """Live checks for the report: numbers computed when the report is made, not copied.
 
 ``backproplab reproduce`` runs them after the training runs (through
-:func:`backproplab.experiments.report.make_checks`) and saves them as
+:func:`backproplab.study.report.make_checks`) and saves them as
 ``checks.json``; the report only reads that file. Nothing here trains: the
 checks evaluate derivatives, the worked example, the two engines against each
 other and against finite differences, time one batched call against
@@ -31,6 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from backproplab import gradcheck, scalar
+from backproplab.data import synth
+from backproplab.data.normalize import Normalizer
+from backproplab.runs import RunFolder
+from backproplab.scalar import cross_entropy_from_logits, softmax
+from backproplab.study.figures import dataset_for
+from backproplab.tensor import MLP
 
 #: The worked example of SPEC.md (Q3): W is 2x3 (input i -> hidden j), V is 3x2.
 Q3_X = [1.0, -1.0]
@@ -78,7 +86,6 @@ def derivative_checks(seed: int = 0, n_cases: int = 20, n_classes: int = 5,
     ``dl/do = y - onehot(c)``, also as the chain rule ``J^T dl/dy``. Returns the
     largest absolute error of each, and a stability case for Q2.
     """
-    from backproplab.scalar import cross_entropy_from_logits, softmax
 
     rng = random.Random(seed)
     err_jac = err_dy = err_do = err_chain = 0.0
@@ -127,9 +134,8 @@ def derivative_checks(seed: int = 0, n_cases: int = 20, n_classes: int = 5,
 
 
 def _q3_pass(W) -> dict[str, Any]:
-    from backproplab.scalar import MLP
 
-    net = MLP.from_weights([W, Q3_V], [Q3_B, Q3_C])
+    net = scalar.MLP.from_weights([W, Q3_V], [Q3_B, Q3_C])
     trace = net.forward(Q3_X, Q3_TARGET)
     g = net.backward(trace)
     return {"k": trace.k[0], "h": trace.h[0], "o": trace.o, "y": trace.y, "loss": trace.loss,
@@ -169,8 +175,6 @@ def engine_checks(seed: int = 0) -> dict[str, Any]:
     """Both engines' finite-difference checks, and the tensor engine's gradients
     (float64) against the scalar engine's on the same weights: the Q3 network
     and a random non-symmetric 2-4-3 network."""
-    from backproplab import gradcheck, scalar
-    from backproplab.tensor import MLP
 
     out: dict[str, Any] = {"gradcheck": {}}
     for result in gradcheck.run_checks("both", seed=seed):
@@ -215,8 +219,6 @@ def vectorization_timing(batch: int = 256, sizes=(784, 300, 10), repeats: int = 
 
 
 def _vectorization_timing(batch, sizes, repeats, scalar_examples, seed) -> dict[str, Any]:
-    from backproplab import scalar
-    from backproplab.tensor import MLP
 
     rng = np.random.default_rng(seed)
     X = rng.random((batch, sizes[0])).astype(np.float32)
@@ -258,13 +260,10 @@ def normalization_demo(run_dir: str | Path) -> dict[str, Any]:
     validation split's own statistics (per-split scaling), min/max-scaled to
     [0, 1] by its own range (the original's scaling, while the network was
     trained on standardized inputs), and unscaled."""
-    from backproplab.data import synth
-    from backproplab.data.normalize import Normalizer
-    from backproplab.experiments.figures import Run, _dataset_for, load_model
 
-    run = Run(run_dir)
-    model = load_model(run.path)
-    data = _dataset_for(run)
+    run = RunFolder(run_dir)
+    model = run.load_model()
+    data = dataset_for(run)
     _, _, X_val, y_val = synth.generate(seed=run.config.get("data_seed", 0))
     mode = data.normalizer.mode if data.normalizer is not None else "none"
 
@@ -306,17 +305,16 @@ def saturation(run_dir: str | Path, max_examples: int = 2000) -> dict[str, Any]:
     computed exactly from the data. After training it is counted from the saved
     weights.
     """
-    from backproplab.experiments.figures import Run, _dataset_for, load_model
 
-    run = Run(run_dir)
-    data = _dataset_for(run)
+    run = RunFolder(run_dir)
+    data = dataset_for(run)
     X = np.asarray(data.X_eval[:max_examples], dtype=np.float64)
     std = run.config.get("init_std") or 0.1
     norms = np.linalg.norm(X, axis=1)
     with np.errstate(divide="ignore"):
         z = np.where(norms > 0, SATURATION_K / (std * norms), np.inf)
     at_init = float(np.mean(_phi_tail(z)))
-    model = load_model(run.path)
+    model = run.load_model()
     W1 = np.asarray(model.params["W1"], dtype=np.float64)
     b1 = np.asarray(model.params["b1"], dtype=np.float64)
     k = X @ W1 + b1

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from backproplab.errors import BackproplabError
-from backproplab.experiments.aggregate import (
+from backproplab.sweeps.aggregate import (
     aggregate_sweep,
     group_key,
     mean_std,
@@ -212,7 +212,7 @@ def test_empty_folder_is_a_clear_error(tmp_path: Path):
 
 
 def test_results_json_keeps_value_lists_on_one_line(sweep_dir: Path):
-    from backproplab.experiments.aggregate import dumps_results
+    from backproplab.sweeps.aggregate import dumps_results
 
     res = aggregate_sweep(sweep_dir)
     text = (sweep_dir / "results.json").read_text()

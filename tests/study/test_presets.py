@@ -7,7 +7,7 @@ import json
 import pytest
 
 from backproplab.errors import BackproplabError
-from backproplab.experiments import presets as P
+from backproplab.study import presets as P
 
 # the experiments SPEC.md asks for, by preset name
 REQUIRED = {"q4-synth", "full-batch", "learning-curve", "train-vs-val", "seeds",

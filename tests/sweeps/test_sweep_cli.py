@@ -33,7 +33,7 @@ def test_sweep_runs_aggregates_and_skips_on_rerun(cli, tmp_path):
     summary = r.json()
     assert summary == {**summary, "sweep_dir": str(out), "trials": 4, "ok": 4, "failed": 0,
                        "skipped": 0, "results": str(out / "results.json")}
-    assert "lr=0.1_seed=1" in r.out and "sweep results" in r.out  # progress lines, table
+    assert "lr=0.1_seed=1" in r.err and "sweep results" in r.out  # progress lines, table
     results = load(out / "results.json")
     assert [(g["label"], g["seeds"]) for g in results["groups"]] == [
         ("lr=0.1", [0, 1]), ("lr=0.3", [0, 1])]
@@ -125,7 +125,7 @@ def test_different_sweep_needs_overwrite_and_aggregate_only(cli, tmp_path):
 def test_rich_progress_display(tmp_path):
     from rich.console import Console
 
-    from backproplab.experiments.sweep import Sweep, run_sweep
+    from backproplab.sweeps import Sweep, run_sweep
     from backproplab.training import TrainConfig
 
     buf = io.StringIO()
@@ -160,7 +160,7 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_killed_worker_trial_is_retried_and_matches_an_undisturbed_run(tmp_path):
-    from backproplab.experiments.sweep import Sweep, run_sweep
+    from backproplab.sweeps import Sweep, run_sweep
     from backproplab.training import TrainConfig
 
     options = ["--limit", "1000", "--epochs", "3", "--hidden", "8", "--lr", "0.1,0.2"]
@@ -192,7 +192,7 @@ def test_killed_worker_trial_is_retried_and_matches_an_undisturbed_run(tmp_path)
     assert proc.returncode == 0, stderr
     result = json.loads(stdout.strip().splitlines()[-1])
     assert result["ok"] == 2 and result["failed"] == 0
-    assert "retrying" in stdout
+    assert "retrying" in stderr
     statuses = [load(out / f"lr={lr}_seed=0" / "status.json") for lr in (0.1, 0.2)]
     assert max(s["attempts"] for s in statuses) == 2
 

@@ -15,8 +15,9 @@ import pytest
 
 from backproplab.data.catalog import Location
 from backproplab.errors import BackproplabError
-from backproplab.experiments import reproduce as R
-from backproplab.experiments.report import FIGURES, SECTIONS
+from backproplab.study import reproduce as R
+from backproplab.study.layout import FIGURES, MANIFEST
+from backproplab.study.report import SECTIONS
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(
@@ -123,7 +124,7 @@ def test_rerun_resumes_and_changed_settings_are_refused(fashion_repro):
     r = run_cli("--quick", "--dataset", "fashion-mnist", "--limit", "600", "--workers", "2",
                 "--out", out)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "0 to run" in r.stdout and "finished earlier" in r.stdout
+    assert "0 to run" in r.stderr and "finished earlier" in r.stderr
     assert model.stat().st_mtime_ns == before  # not trained again
     r = run_cli("--quick", "--dataset", "fashion-mnist", "--limit", "700", "--out", out)
     assert r.returncode == 2
@@ -143,17 +144,17 @@ def test_reproduce_synthetic_only(tmp_path, cli):
 
 
 def test_a_failing_run_is_reported_and_the_rest_finishes(tmp_path, cli, monkeypatch):
-    from backproplab import training
     from backproplab.errors import DivergenceError
+    from backproplab.sweeps import executors
 
-    real = training.run_training
+    real = executors.run_training
 
     def diverging_seed_1(config, out_dir, **kw):  # --workers 1 runs trials in this process
         if config.seed == 1:
             raise DivergenceError("training diverged in epoch 1 at example 7 (test)")
         return real(config, out_dir, **kw)
 
-    monkeypatch.setattr(training, "run_training", diverging_seed_1)
+    monkeypatch.setattr(executors, "run_training", diverging_seed_1)
     out = tmp_path / "fail"
     r = cli("reproduce", "--dataset", "synth", "--only", "q4-synth", "--quick", "--limit",
             "300", "--workers", "1", "--out", out, "--quiet")
@@ -167,11 +168,11 @@ def test_a_failing_run_is_reported_and_the_rest_finishes(tmp_path, cli, monkeypa
     assert "**Failed runs**: q4-synth/seed=1" in md
     assert "DivergenceError" in (out / "presets" / "q4-synth" / "seed=1" / "error.txt").read_text()
     # the fixed run is picked up on the next call, the finished one is kept
-    monkeypatch.setattr(training, "run_training", real)
+    monkeypatch.setattr(executors, "run_training", real)
     r = cli("reproduce", "--dataset", "synth", "--only", "q4-synth", "--quick", "--limit",
             "300", "--workers", "1", "--out", out)
     assert r.status == 0, r.err
-    assert "1 finished earlier" in r.out
+    assert "1 finished earlier" in r.err
     assert json.loads((out / "reproduce.json").read_text())["failed_trials"] == []
 
 
@@ -198,7 +199,7 @@ def test_prepare_out_refuses_a_folder_that_is_not_a_reproduction(tmp_path):
 def test_overwrite_removes_only_what_a_reproduction_wrote(tmp_path):
     out = tmp_path / "out"
     assert R.prepare_out(out, SETTINGS, False) is None and out.is_dir()
-    (out / R.MANIFEST).write_text(json.dumps({"kind": "backproplab-reproduce",
+    (out / MANIFEST).write_text(json.dumps({"kind": "backproplab-reproduce",
                                               "settings": SETTINGS}))
     for name in ("presets/q4-synth/seed=0", "figures"):
         (out / name).mkdir(parents=True)
@@ -220,7 +221,7 @@ def test_overwrite_does_not_follow_symlinks(tmp_path):
     (outside / "keep.txt").write_text("keep")
     out = tmp_path / "out"
     out.mkdir()
-    (out / R.MANIFEST).write_text(json.dumps({"kind": "backproplab-reproduce",
+    (out / MANIFEST).write_text(json.dumps({"kind": "backproplab-reproduce",
                                               "settings": SETTINGS}))
     os.symlink(outside, out / "figures")
     R.prepare_out(out, SETTINGS, True)
@@ -314,7 +315,8 @@ def test_report_compares_directly_when_the_runs_are_mnist(fashion_repro, tmp_pat
     as MNIST: only the wording and the figures are under test here, not the numbers."""
     import shutil
 
-    from backproplab.experiments.report import make_figures, write_report
+    from backproplab.study.outputs import make_figures
+    from backproplab.study.report import write_report
 
     src, _ = fashion_repro
     out = tmp_path / "as-mnist"

@@ -23,15 +23,16 @@ import numpy as np
 import pytest
 
 from backproplab.errors import BackproplabError
-from backproplab.experiments.executors import Executor, make_executor
-from backproplab.experiments.ray_executor import (
+from backproplab.sweeps.executors import Executor
+from backproplab.sweeps.driver import make_executor
+from backproplab.sweeps.ray_executor import (
     INSTALL_HINT,
     RayExecutor,
     executor_options,
     resolve_address,
     split_address,
 )
-from backproplab.experiments.sweep import Sweep, run_sweep
+from backproplab.sweeps import Sweep, run_sweep
 from backproplab.fileio import read_jsonl
 from backproplab.training import TrainConfig
 
@@ -222,7 +223,7 @@ def test_killed_worker_is_retried_and_nothing_is_lost_or_duplicated(ray_cluster,
     assert sorted(names) == sorted(sweep.trial_names()) and len(set(names)) == 3
     attempts = {n: load(tmp_path / "ray" / n / "status.json")["attempts"] for n in names}
     assert attempts == {victim_trial: 2, **{n: 1 for n in names if n != victim_trial}}
-    assert f"retrying {victim_trial}: its Ray worker died" in capsys.readouterr().out
+    assert f"retrying {victim_trial}: its Ray worker died" in capsys.readouterr().err
     # the retried trial holds one complete run, equal to an undisturbed local one
     local = run_sweep(sweep, tmp_path / "local", workers=1, progress="quiet")
     assert local.ok

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from backproplab.errors import BackproplabError
-from backproplab.experiments import figures as F
+from backproplab.runs import RunFolder
+from backproplab.study import figures as F
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -101,13 +102,13 @@ def test_lr_summary_and_final_summary(tmp_path):
 def _capture_figures(monkeypatch) -> list:
     """Keep every matplotlib Figure the figure functions save (they still write the PNG)."""
     saved = []
-    real_save = F._save
+    real_save = F.save_figure
 
-    def keep(fig, path):
+    def keep(fig, path, **kwargs):
         saved.append(fig)
-        return real_save(fig, path)
+        return real_save(fig, path, **kwargs)
 
-    monkeypatch.setattr(F, "_save", keep)
+    monkeypatch.setattr(F, "save_figure", keep)
     return saved
 
 
@@ -199,7 +200,7 @@ def test_load_model_matches_the_run_accuracy(synth_runs):
         cfg = json.loads((run / "config.json").read_text())
         summary = json.loads((run / "summary.json").read_text())
         data = load_dataset("synth", limit=cfg["limit"])
-        model = F.load_model(run)
+        model = RunFolder(run).load_model()
         acc = float(np.mean(model.predict(data.X_eval.astype(model.dtype)) == data.y_eval))
         assert acc == pytest.approx(summary["eval_accuracy"], abs=1e-4)
 

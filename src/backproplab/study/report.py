@@ -1,10 +1,10 @@
 """The study's report: ``report.md`` and a self-contained ``report.html``.
 
 Three steps, each reading only the reproduction folder (see
-:mod:`backproplab.experiments.reproduce` for its layout):
+:mod:`backproplab.study.reproduce` for its layout):
 
 - :func:`make_checks` computes the live checks
-  (:mod:`backproplab.experiments.checks`) and saves ``checks.json``;
+  (:mod:`backproplab.study.checks`) and saves ``checks.json``;
 - :func:`make_figures` draws every figure from the presets' run folders into
   ``figures/``;
 - :func:`write_report` writes the report from ``reproduce.json``,
@@ -27,234 +27,18 @@ import itertools
 import math
 import os
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from backproplab.fileio import atomic_write_json, atomic_write_text, read_json
-
-#: The original write-up's numbers (SPEC.md); all on MNIST, 784-300-10 sigmoid,
-#: plain SGD, unscaled pixels.
-ORIGINAL = {
-    "q3_dv_row3": 0.0596,
-    "synth": {"epochs": 10, "lr": 0.01, "train_loss_first": 0.673, "train_loss_last": 0.443,
-              "train_accuracy": 0.81, "val_accuracy": 0.394},
-    "full_batch": {"lr": 0.1, "epochs_run": 10, "epochs_claimed": 100, "accuracy": 0.838},
-    "learning_curve": {"val_accuracy": 0.954},
-    "seeds": {"n": 3, "val_accuracy": (0.9512, 0.0035), "val_loss": (0.1836, 0.0055)},
-    "learning_rates": {0.001: 0.9422, 0.003: 0.9538, 0.01: 0.9508, 0.03: 0.9110},
-    "final": {"lr": 0.003, "batch_size": 16, "epochs": 5, "test_accuracy": 0.9428,
-              "test_loss": 0.2043},
-}
-#: Published reference points (SPEC.md).
-REFERENCES = {
-    "mnist": [("LeCun et al.: 2-layer net, 300 hidden units, squared error", 0.953),
-              ("per-example SGD + cross-entropy, 300 hidden units, 5 epochs (typical)", 0.97),
-              ("scikit-learn MLPClassifier (100 ReLU units)", 0.972)],
-    "fashion-mnist": [(("scikit-learn MLPClassifier (100 ReLU units), Fashion-MNIST paper "
-                       "Table 3"), 0.871)],
-}
-#: The presets' figures: key -> file name in ``figures/``.
-FIGURES = {
-    "q4_train_val": "q4_train_val.png",
-    "q4_batch_loss": "q4_batch_loss.png",
-    "q4_boundary": "q4_boundary.png",
-    "learning_curve": "learning_curve.png",
-    "train_vs_val": "train_vs_val.png",
-    "seeds": "seeds.png",
-    "learning_rates": "learning_rates.png",
-    "learning_rates_final": "learning_rates_final.png",
-    "batch_sizes": "batch_sizes.png",
-    "full_batch": "full_batch.png",
-    "unscaled": "unscaled_pixels.png",
-    "final": "final.png",
-    "final_confusion": "final_confusion.png",
-}
-
-
-# ---------------------------------------------------------------------------
-# reading the reproduction folder
-
-
-class Folder:
-    """A reproduction folder: its manifest, checks, and the presets' results."""
-
-    def __init__(self, out: str | os.PathLike):
-        from backproplab.experiments.reproduce import CHECKS, MANIFEST
-
-        self.root = Path(out)
-        self.manifest: dict = read_json(self.root / MANIFEST) or {}
-        self.checks: dict = read_json(self.root / CHECKS) or {}
-        self._results: dict[str, dict | None] = {}
-
-    @property
-    def dataset(self) -> str:
-        return (self.manifest.get("settings") or {}).get("dataset", "?")
-
-    def preset_dir(self, name: str) -> Path:
-        from backproplab.experiments.reproduce import PRESETS_DIR
-
-        return self.root / PRESETS_DIR / name
-
-    def results(self, name: str) -> dict | None:
-        """The preset's ``results.json`` when at least one of its runs finished."""
-        if name not in self._results:
-            res = read_json(self.preset_dir(name) / "results.json")
-            self._results[name] = res if isinstance(res, dict) and res.get("groups") else None
-        return self._results[name]
-
-    def groups(self, name: str) -> list[dict]:
-        res = self.results(name)
-        return list(res["groups"]) if res else []
-
-    def group_dirs(self, name: str, group: Mapping) -> list[Path]:
-        return [self.preset_dir(name) / t for t in group.get("trials", [])]
-
-    def run_dirs(self, name: str) -> list[Path]:
-        """The finished run folders of a single-configuration preset."""
-        groups = self.groups(name)
-        return self.group_dirs(name, groups[0]) if groups else []
-
-
-# ---------------------------------------------------------------------------
-# checks and figures
-
-
-def make_checks(out: str | os.PathLike, dataset: str | None = None) -> dict[str, Any]:
-    """Run the live checks and save them as ``checks.json`` in ``out``.
-
-    A check that fails with an exception is recorded as ``{"error": ...}`` (the
-    report shows it) so that one broken part does not hide the others. Returns
-    ``{check name: "ok" or the error}``.
-    """
-    from backproplab.experiments import checks as C
-    from backproplab.experiments.reproduce import CHECKS
-
-    folder = Folder(out)
-    todo: dict[str, Callable[[], Any]] = {
-        "derivatives": C.derivative_checks,
-        "worked_example": C.worked_example,
-        "engines": C.engine_checks,
-        "vectorization": C.vectorization_timing,
-    }
-    q4 = folder.run_dirs("q4-synth")
-    if q4:
-        todo["normalization"] = lambda: C.normalization_demo(q4[0])
-    unscaled = folder.run_dirs("unscaled-pixels")
-    scaled = folder.run_dirs("seeds") or folder.run_dirs("train-vs-val")
-    if unscaled and scaled:
-        todo["saturation"] = lambda: {"unscaled": C.saturation(unscaled[0]),
-                                      "scaled": C.saturation(scaled[0])}
-    data: dict[str, Any] = {"computed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    status: dict[str, Any] = {}
-    for name, fn in todo.items():
-        t0 = time.perf_counter()
-        try:
-            data[name] = fn()
-            status[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - recorded and shown in the report
-            data[name] = {"error": f"{type(exc).__name__}: {exc}"}
-            status[name] = data[name]["error"]
-        if isinstance(data[name], dict):
-            data[name]["seconds"] = round(time.perf_counter() - t0, 4)
-    atomic_write_json(Path(out) / CHECKS, data)
-    return status
-
-
-def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]]:
-    """Draw every figure whose runs exist into ``out/figures``.
-
-    Returns ``(figures, errors)``: figure key -> path relative to ``out``, and
-    figure key -> error message for figures that could not be drawn.
-    """
-    from backproplab.experiments import figures as F
-    from backproplab.experiments.reproduce import FIGURES_DIR
-
-    folder = Folder(out)
-    fig_dir = folder.root / FIGURES_DIR
-    made: dict[str, str] = {}
-    errors: dict[str, str] = {}
-    is_mnist = folder.dataset == "mnist"
-
-    def draw(key: str, fn: Callable[[Path], Any]) -> None:
-        path = fig_dir / FIGURES[key]
-        try:
-            fn(path)
-            made[key] = f"{FIGURES_DIR}/{FIGURES[key]}"
-        except Exception as exc:  # noqa: BLE001 - recorded and shown in the report
-            errors[key] = f"{type(exc).__name__}: {exc}"
-
-    q4 = folder.run_dirs("q4-synth")
-    if q4:
-        draw("q4_train_val", lambda p: F.train_val(
-            q4, p, title=f"Q4: scalar engine on synth ({_seeds_phrase(len(q4))})"))
-        draw("q4_batch_loss", lambda p: F.batch_loss(
-            q4, p, title="Q4: per-example loss of the scalar engine (one step per example)"))
-        draw("q4_boundary", lambda p: F.decision_boundary(q4[0], p))
-    lc = folder.run_dirs("learning-curve")
-    if lc:
-        draw("learning_curve", lambda p: F.batch_loss(
-            lc, p, title=f"Q7: per-batch training loss, batch 16, lr 0.01 ({folder.dataset})"))
-    tvv = folder.run_dirs("train-vs-val")
-    if tvv:
-        draw("train_vs_val", lambda p: F.train_val(
-            tvv, p, title=f"Q7 (1): training vs validation ({folder.dataset}, "
-                          f"{_seeds_phrase(len(tvv))})"))
-    seeds = folder.run_dirs("seeds")
-    if seeds:
-        draw("seeds", lambda p: F.train_val(
-            seeds, p, title=f"Q7 (2): {len(seeds)} seeds, mean ± std per epoch "
-                            f"({folder.dataset})"))
-    lr_groups = sorted(folder.groups("learning-rates"), key=lambda g: g["config"]["lr"])
-    if lr_groups:
-        pairs = [(f"lr {g['config']['lr']:g}", folder.group_dirs("learning-rates", g))
-                 for g in lr_groups]
-        draw("learning_rates", lambda p: F.compare(
-            pairs, p, panels=(("eval_loss", "epoch"), ("eval_accuracy", "epoch"),
-                              ("train_loss", "epoch"), ("train_accuracy", "epoch")),
-            title=f"Q7 (3): learning rates, batch 16 ({folder.dataset}; mean ± std over seeds)"))
-        draw("learning_rates_final", lambda p: F.lr_summary(
-            [(g["config"]["lr"], folder.group_dirs("learning-rates", g)) for g in lr_groups], p,
-            references=ORIGINAL["learning_rates"] if is_mnist else None,
-            reference_label="original write-up (1 run each, unscaled pixels)",
-            title=f"Q7 (3): last-epoch validation result vs learning rate ({folder.dataset})"))
-    bs_groups = sorted(folder.groups("batch-sizes"), key=lambda g: g["config"]["batch_size"])
-    if bs_groups:
-        pairs = [(f"batch {g['config']['batch_size']}", folder.group_dirs("batch-sizes", g))
-                 for g in bs_groups]
-        draw("batch_sizes", lambda p: F.compare(
-            pairs, p, panels=(("eval_accuracy", "epoch"), ("eval_accuracy", "steps"),
-                              ("eval_accuracy", "seconds"), ("eval_loss", "epoch")),
-            log_x=("steps",),
-            title=f"Batch sizes at lr 0.01 ({folder.dataset}; mean ± std over seeds)"))
-    fb = folder.run_dirs("full-batch")
-    if fb:
-        draw("full_batch", lambda p: F.train_val(
-            fb, p, show_seeds=False, marks={ORIGINAL["full_batch"]["epochs_run"]:
-                                            "10 epochs (what the original ran)"},
-            title=f"Full-batch gradient descent, lr 0.1 ({folder.dataset}, "
-                  f"{_seeds_phrase(len(fb))})"))
-    un = folder.run_dirs("unscaled-pixels")
-    if un and (seeds or tvv):
-        draw("unscaled", lambda p: F.compare(
-            [("pixels scaled to [0, 1]", seeds or tvv), ("raw 0-255 pixels (the original)", un)],
-            p, panels=(("eval_accuracy", "epoch"), ("eval_loss", "epoch"),
-                       ("train_loss", "epoch"), ("train_accuracy", "epoch")),
-            title=f"Scaled vs unscaled pixels, batch 16, lr 0.01 ({folder.dataset})"))
-    final = folder.run_dirs("final")
-    if final:
-        refs = {}
-        if is_mnist:
-            refs["original write-up (MNIST, unscaled)"] = ORIGINAL["final"]["test_accuracy"]
-        for label, value in REFERENCES.get(folder.dataset, [])[:1]:
-            refs[label.split(":")[0].split(",")[0]] = value
-        draw("final", lambda p: F.final_summary(
-            final, p, references=refs,
-            title=f"Q7 (4): test accuracy of the final runs ({folder.dataset})"))
-        draw("final_confusion", lambda p: F.confusion(final[0], p))
-    return made, errors
-
+from backproplab.fileio import atomic_write_text, read_json
+from backproplab.study.layout import (
+    REPORT_HTML,
+    REPORT_MD,
+    StudyFolder,
+    seeds_phrase,
+)
+from backproplab.study.presets import FINAL_RULE, ORIGINAL, PRESETS, REFERENCES
 
 # ---------------------------------------------------------------------------
 # the document model: blocks rendered to Markdown and to HTML
@@ -446,8 +230,6 @@ def _sci(x: Any) -> str:
     return "-" if x is None else f"{x:.1e}"
 
 
-def _seeds_phrase(n: int) -> str:
-    return "1 run" if n == 1 else f"mean ± std over {n} seeds"
 
 
 def _final_stat(group: Mapping, metric: str) -> dict | None:
@@ -492,9 +274,8 @@ def _derivations_link(root: Path) -> str:
 
 def write_report(out: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``out``; returns their paths."""
-    from backproplab.experiments.reproduce import REPORT_HTML, REPORT_MD
 
-    folder = Folder(out)
+    folder = StudyFolder(out)
     doc = build_report(folder)
     md = atomic_write_text(folder.root / REPORT_MD, doc.markdown())
     page = atomic_write_text(folder.root / REPORT_HTML, doc.html(folder.root))
@@ -526,7 +307,7 @@ SECTIONS = (
 class _Ctx:
     """What the section writers share."""
 
-    def __init__(self, folder: Folder, doc: Doc):
+    def __init__(self, folder: StudyFolder, doc: Doc):
         self.folder, self.doc = folder, doc
         self.m = folder.manifest
         self.figs: dict[str, str] = self.m.get("figures") or {}
@@ -569,7 +350,7 @@ class _Ctx:
         return data
 
 
-def build_report(folder: Folder) -> Doc:
+def build_report(folder: StudyFolder) -> Doc:
     """The whole report as a :class:`Doc`."""
     doc = Doc("backproplab: the backpropagation study, reproduced")
     ctx = _Ctx(folder, doc)
@@ -987,7 +768,7 @@ def _train_vs_val(ctx: _Ctx) -> None:
           "split), so the two curves compare like with like.")
     _epoch_table(ctx, g, [("train_loss", "training loss"), ("eval_loss", "validation loss"),
                           ("train_accuracy", "training acc"), ("eval_accuracy", "validation acc")],
-                 caption=f"{_seeds_phrase(g['n'])} per epoch")
+                 caption=f"{seeds_phrase(g['n'])} per epoch")
     ctx.figure("train_vs_val", "Training vs validation loss and accuracy per epoch.")
     last = _last_epoch(g)
     tl, vl = _epoch_stat(g, last, "train_loss"), _epoch_stat(g, last, "eval_loss")
@@ -1113,7 +894,6 @@ def _final(ctx: _Ctx) -> None:
     choice = ctx.m.get("final_choice")
     if ctx.not_run("final"):
         return
-    from backproplab.experiments.presets import FINAL_RULE
 
     g = ctx.folder.groups("final")[0]
     cfg = g["config"]
@@ -1339,7 +1119,6 @@ def _wrong(ctx: _Ctx) -> None:
 
 
 def _how(ctx: _Ctx) -> None:
-    from backproplab.experiments.presets import PRESETS
 
     doc, m = ctx.doc, ctx.m
     doc.h(2, SECTIONS[16])
@@ -1379,5 +1158,4 @@ def _how(ctx: _Ctx) -> None:
     ])
 
 
-__all__ = ["FIGURES", "ORIGINAL", "REFERENCES", "SECTIONS", "Doc", "Folder", "build_report",
-           "make_checks", "make_figures", "write_report"]
+__all__ = ["SECTIONS", "Doc", "build_report", "write_report"]

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_bytes, read_json, read_jsonl
+from backproplab.fileio import atomic_write_bytes
+from backproplab.runs import METRICS, PLOT, RunFolder
 
 #: The shortest smoothing window, in batches.
 MIN_EMA_WINDOW = 20
@@ -46,13 +47,16 @@ def ema(values: Sequence[float], beta: float) -> np.ndarray:
     return out
 
 
-def _figure(width: float, height: float):
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.0, height: float = 4.0,
+               dpi: float = 100):
+    """A matplotlib ``Figure`` on the Agg canvas (no pyplot, no global state) and its
+    ``nrows x ncols`` axes, each panel ``width x height`` inches; returns ``(fig, axes)``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width * ncols, height * nrows), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
-    return fig
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
@@ -90,24 +94,21 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     Reads ``batches.jsonl`` and ``metrics.jsonl`` (and ``config.json`` for the
     title); returns the path written (default ``run_dir/loss.png``).
     """
-    run = Path(run_dir)
-    metrics_path = run / "metrics.jsonl"
-    if not metrics_path.is_file():
-        raise BackproplabError(f"{run} has no metrics.jsonl to plot; train a run into it first")
-    metrics = read_jsonl(metrics_path)
-    batches = read_jsonl(run / "batches.jsonl") if (run / "batches.jsonl").is_file() else []
+    run = RunFolder(run_dir)
+    if not run.file(METRICS).is_file():
+        raise BackproplabError(f"{run.path} has no {METRICS} to plot; train a run into it first")
+    metrics, batches = run.epochs, run.batches
     title = run.name
-    cfg = read_json(run / "config.json")
-    if isinstance(cfg, dict):
+    if run.is_run():
+        cfg = run.config
         hidden = "-".join(str(h) for h in cfg.get("hidden") or [])
         title = (f"{cfg.get('dataset')} {cfg.get('engine')}  hidden {hidden}  "
                  f"{cfg.get('optimizer')} lr {cfg.get('lr')}  batch {cfg.get('batch_size')}  "
                  f"seed {cfg.get('seed')}")
-    summary = read_json(run / "summary.json")
-    split = summary.get("eval_split", "validation") if isinstance(summary, dict) else "validation"
+    split = (run.summary or {}).get("eval_split", "validation")
 
-    fig = _figure(11, 4.2)
-    ax_b, ax_e = fig.subplots(1, 2)
+    fig, axes = new_figure(ncols=2, width=5.5, height=4.2, dpi=110)
+    ax_b, ax_e = axes[0]
     if batches:
         steps = np.array([r["step"] for r in batches])
         losses = np.array([r["loss"] for r in batches], dtype=np.float64)
@@ -144,7 +145,7 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
         ax_e.legend(handles, labels)
     ax_e.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
-    return save_figure(fig, out if out is not None else run / "loss.png")
+    return save_figure(fig, out if out is not None else run.file(PLOT))
 
 
-__all__ = ["ema", "ema_beta", "plot_run", "save_figure"]
+__all__ = ["ema", "ema_beta", "new_figure", "plot_run", "save_figure"]

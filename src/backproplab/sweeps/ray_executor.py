@@ -1,7 +1,7 @@
 """The Ray executor: the trials of a sweep as tasks on a Ray cluster.
 
 ``RayExecutor`` plugs into the executor contract of
-:mod:`backproplab.experiments.executors`; the sweep logic (what to run, what to
+:mod:`backproplab.sweeps.executors`; the sweep logic (what to run, what to
 skip, where results go) is unchanged. What it does differently from the local
 executor:
 
@@ -49,22 +49,22 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.experiments.executors import (
+from backproplab.fileio import atomic_write_json
+from backproplab.runs import SUMMARY, TRIAL_RECORD_FILES, read_run_files, write_run_files
+from backproplab.sweeps.executors import (
     THREAD_ENV_VARS,
     EventCallback,
     Executor,
     Trial,
     TrialEvent,
     TrialResult,
-    _notify,
-    _one_line,
     default_workers,
     execute_trial,
-    read_run_files,
+    notify,
+    one_line,
     with_threads,
-    write_run_files,
 )
-from backproplab.fileio import atomic_write_json
+from backproplab.training import TrainConfig, load_run_dataset
 
 #: How to install the optional dependency.
 INSTALL_HINT = 'pip install "backproplab[ray]"'
@@ -259,8 +259,6 @@ def _connect_timeout(value: float | None) -> float:
 
 def data_key(config: Mapping[str, Any]) -> tuple:
     """What decides a trial's data: the data options of its resolved config."""
-    from backproplab.training import TrainConfig
-
     resolved = TrainConfig.from_dict(dict(config)).resolved().to_dict()
     return tuple((name, repr(resolved.get(name))) for name in DATA_OPTIONS)
 
@@ -285,7 +283,7 @@ def run_trial_task(trial: Trial, dataset: Any, resume_files: dict[str, bytes] | 
         if resume_files:
             write_run_files(run_dir, resume_files)
         result = execute_trial(trial, run_dir, dataset=dataset)
-        summary_path = run_dir / "summary.json"
+        summary_path = run_dir / SUMMARY
         if result.summary is not None and summary_path.is_file():
             # the summary names the folder the run ends up in, not this scratch folder
             result.summary["run_dir"] = trial.out_dir
@@ -422,8 +420,6 @@ class RayExecutor(Executor):
     def _resume_files(self, trial: Trial) -> dict[str, bytes] | None:
         if not trial.resume or not Path(trial.out_dir).is_dir():
             return None
-        from backproplab.experiments.sweep import TRIAL_RECORD_FILES
-
         # the sweep's own records stay on the driver
         files = read_run_files(trial.out_dir)
         return {k: v for k, v in files.items() if k not in TRIAL_RECORD_FILES}
@@ -452,8 +448,6 @@ class RayExecutor(Executor):
         worker_lost = (WorkerCrashedError, NodeDiedError, OutOfMemoryError,
                        LocalRayletDiedError, ObjectLostError)
 
-        from backproplab.training import TrainConfig
-        from backproplab.training.run import load_run_dataset
 
         self._check_gpus(trials)
         datasets: dict[tuple, Any] = {}   # data key -> ObjectRef, or the loading error
@@ -486,14 +480,14 @@ class RayExecutor(Executor):
                     data = dataset_ref(trial)
                     if isinstance(data, Exception):
                         yield TrialResult(
-                            trial.name, "failed", error=_one_line(data),
+                            trial.name, "failed", error=one_line(data),
                             traceback="".join(traceback.format_exception(data)),
                             attempts=attempts[trial.name])
                         continue
                     ref = self._task.options(**self._options(trial)).remote(
                         trial, data, self._resume_files(trial), self.cpus_per_trial)
                     running[ref] = trial
-                    _notify(on_event, TrialEvent("started", trial))
+                    notify(on_event, TrialEvent("started", trial))
                 if not running:
                     continue
                 done, _ = ray.wait(list(running), num_returns=1)
@@ -504,7 +498,7 @@ class RayExecutor(Executor):
                         result = ray.get(ref)
                     except worker_lost as exc:
                         if attempts[trial.name] <= self.retries:
-                            _notify(on_event, TrialEvent(
+                            notify(on_event, TrialEvent(
                                 "retry", trial,
                                 f"its Ray worker died ({type(exc).__name__}); starting it "
                                 "again"))
@@ -542,7 +536,7 @@ def _first_line(exc: BaseException) -> str:
 def _ray_error(exc: BaseException) -> str:
     """One line for an error raised inside a Ray task (or while setting it up)."""
     cause = getattr(exc, "cause", None)
-    text = _one_line(cause) if isinstance(cause, BaseException) else \
+    text = one_line(cause) if isinstance(cause, BaseException) else \
         f"{type(exc).__name__}: {_first_line(exc)}"
     if "No module named 'backproplab'" in str(exc):
         text += " (install backproplab on every node of the Ray cluster)"

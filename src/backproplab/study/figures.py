@@ -7,7 +7,7 @@ trial folders of a sweep), reads ``config.json``, ``metrics.jsonl``,
 
 Where several runs are given (one configuration, several seeds) a curve is the
 mean across the runs and the shaded band is mean +- one *sample* standard
-deviation (ddof=1), the same statistic as :mod:`backproplab.experiments.aggregate`.
+deviation (ddof=1), the same statistic as :mod:`backproplab.sweeps.aggregate`.
 
 matplotlib is used through its object-oriented API with the Agg canvas only
 (no ``pyplot``, no global state), so figures can be drawn in worker processes
@@ -40,9 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from backproplab.data import load_dataset, synth
 from backproplab.errors import BackproplabError
-from backproplab.experiments.plots import ema, ema_beta
-from backproplab.fileio import read_json, read_jsonl
+from backproplab.plots import ema, ema_beta, new_figure, save_figure
+from backproplab.runs import RunFolder
 
 #: Default weight of the exponential moving average of per-batch losses is
 #: chosen per curve (see :func:`ema_beta`); this is the shortest window used.
@@ -67,111 +68,31 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
                    "Sneaker", "Bag", "Ankle boot")
 
 
-# ---------------------------------------------------------------------------
-# reading run folders
-
-
-class Run:
-    """One run folder as read from disk (files are read on first use)."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        if not (self.path / "config.json").is_file():
-            raise BackproplabError(
-                f"{self.path} is not a run folder (no config.json); give the --out folder "
-                "of a training run")
-        self.config: dict[str, Any] = _read_json(self.path / "config.json")
-        self._epochs: list[dict] | None = None
-        self._batches: list[dict] | None = None
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def epochs(self) -> list[dict]:
-        """The per-epoch records of ``metrics.jsonl``, in epoch order."""
-        if self._epochs is None:
-            rows = []
-            if (self.path / "metrics.jsonl").is_file():
-                rows = [r for r in read_jsonl(self.path / "metrics.jsonl")
-                        if r.get("kind", "epoch") == "epoch" and "epoch" in r]
-            self._epochs = sorted(rows, key=lambda r: r["epoch"])
-        return self._epochs
-
-    @property
-    def batches(self) -> list[dict]:
-        """The per-batch records (``batches.jsonl``, or ``kind: batch`` lines)."""
-        if self._batches is None:
-            rows = []
-            if (self.path / "batches.jsonl").is_file():
-                rows = read_jsonl(self.path / "batches.jsonl")
-            elif (self.path / "metrics.jsonl").is_file():
-                rows = [r for r in read_jsonl(self.path / "metrics.jsonl")
-                        if r.get("kind") == "batch"]
-            self._batches = sorted(rows, key=lambda r: r["step"])
-        return self._batches
-
-    @property
-    def summary(self) -> dict | None:
-        """``summary.json``, or ``None`` while the run is unfinished."""
-        path = self.path / "summary.json"
-        return _read_json(path) if path.is_file() else None
-
-    def metric(self, name: str) -> np.ndarray:
-        """One per-epoch metric as floats (NaN where missing)."""
-        return np.array([_float(r.get(name)) for r in self.epochs], dtype=np.float64)
-
-    def epoch_numbers(self) -> np.ndarray:
-        return np.array([r["epoch"] for r in self.epochs], dtype=np.float64)
-
-    def x_values(self, axis: str) -> np.ndarray:
-        """The x coordinate of every epoch record on ``axis`` (see :data:`X_AXES`)."""
-        epochs = self.epoch_numbers()
-        if axis == "epoch":
-            return epochs
-        if axis == "steps":
-            steps = self.metric("steps")
-            if np.isnan(steps).any():
-                steps = epochs * self.steps_per_epoch()
-            return steps
-        if axis == "examples":
-            return epochs * self.n_train()
-        if axis == "seconds":
-            return np.nancumsum(self.metric("train_seconds"))
-        raise BackproplabError(f"unknown x axis {axis!r}; choose one of {', '.join(X_AXES)}")
-
-    def n_train(self) -> int:
-        """Training examples per epoch (from the summary, else from the batch log)."""
-        s = self.summary or {}
-        if isinstance(s.get("n_train"), int):
-            return s["n_train"]
-        bs = self.config.get("batch_size")
-        return int(self.steps_per_epoch() * (bs if isinstance(bs, int) else 1))
-
-    def steps_per_epoch(self) -> int:
-        b = self.batches
-        if b:
-            return max(1, sum(1 for r in b if r.get("epoch") == b[0].get("epoch")))
-        return 1
-
-
-def _read_json(path: Path) -> Any:
-    """:func:`backproplab.fileio.read_json`, but a figure cannot do without the file."""
-    data = read_json(path)
-    if data is None:
-        raise BackproplabError(f"{path} is missing or not readable JSON; rerun the run")
-    return data
-
-
 def _float(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return math.nan
     return float(v)
 
 
-def _runs(run_dirs: Iterable[str | os.PathLike | Run]) -> list[Run]:
-    runs = [r if isinstance(r, Run) else Run(r) for r in run_dirs]
+def x_values(run: RunFolder, axis: str) -> np.ndarray:
+    """The x coordinate of every epoch record of ``run`` on ``axis`` (see :data:`X_AXES`)."""
+    epochs = run.epoch_numbers()
+    if axis == "epoch":
+        return epochs
+    if axis == "steps":
+        steps = run.metric("steps")
+        if np.isnan(steps).any():
+            steps = epochs * run.steps_per_epoch()
+        return steps
+    if axis == "examples":
+        return epochs * run.n_train()
+    if axis == "seconds":
+        return np.nancumsum(run.metric("train_seconds"))
+    raise BackproplabError(f"unknown x axis {axis!r}; choose one of {', '.join(X_AXES)}")
+
+
+def _runs(run_dirs: Iterable[str | os.PathLike | RunFolder]) -> list[RunFolder]:
+    runs = [r if isinstance(r, RunFolder) else RunFolder(r) for r in run_dirs]
     if not runs:
         raise BackproplabError("no run folders to plot; run the experiment first")
     return runs
@@ -213,22 +134,6 @@ def _thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_RAW_POINTS):
 # drawing helpers
 
 
-def _figure(ncols: int = 1, nrows: int = 1, width: float = 6.0, height: float = 4.0):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width * ncols, height * nrows), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
-
-
-def _save(fig, path: str | os.PathLike) -> Path:
-    from backproplab.experiments.plots import save_figure
-
-    return save_figure(fig, path, dpi=fig.dpi)
-
-
 def _band(ax, x, mean, std, n, label, color=None, marker=None, lw=1.8):
     (line,) = ax.plot(x, mean, label=label, color=color, marker=marker, lw=lw,
                       markersize=4)
@@ -244,7 +149,7 @@ def _seed_note(n_runs: int) -> str:
     return "1 run"
 
 
-def _split_of(runs: Sequence[Run]) -> str:
+def _split_of(runs: Sequence[RunFolder]) -> str:
     """The evaluation split of the runs (``validation`` or ``test``), from their summaries."""
     for run in runs:
         split = (run.summary or {}).get("eval_split")
@@ -298,7 +203,7 @@ def batch_loss(run_dirs, path, *, beta: float | None = None, title: str | None =
     n_steps = max(len(c[0]) for c in curves)
     beta = ema_beta(n_steps) if beta is None else float(beta)
     window = 1.0 / (1.0 - beta)
-    fig, axes = _figure(width=8.0, height=4.5)
+    fig, axes = new_figure(width=8.0, height=4.5)
     ax = axes[0][0]
     x0, y0, e0 = curves[0]
     xt, yt = _thin(x0, y0)
@@ -328,7 +233,7 @@ def batch_loss(run_dirs, path, *, beta: float | None = None, title: str | None =
     ax.set_title(title or f"Per-batch training loss: {_describe(runs[0].config)}")
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=fig.dpi)
 
 
 def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = True,
@@ -342,7 +247,7 @@ def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = Tr
     """
     runs = _runs(run_dirs)
     split = _split_of(runs)
-    fig, axes = _figure(ncols=2, width=5.5, height=4.0)
+    fig, axes = new_figure(ncols=2, width=5.5, height=4.0)
     for ax, kind in zip(axes[0], ("loss", "accuracy")):
         for metric, color, name in ((f"train_{kind}", "C0", "training"),
                                     (f"eval_{kind}", "C1", split)):
@@ -371,7 +276,7 @@ def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = Tr
         ax.legend()
     fig.suptitle(title or f"Training vs {split}: {_describe(runs[0].config)} "
                           f"({_seed_note(len(runs))})")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=fig.dpi)
 
 
 def compare(groups: Sequence[tuple[str, Sequence]], path, *,
@@ -392,14 +297,14 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
         raise BackproplabError("nothing to compare; run the sweep first")
     ncols = min(len(panels), 2)
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = _figure(ncols=ncols, nrows=nrows, width=5.5, height=4.0)
+    fig, axes = new_figure(ncols=ncols, nrows=nrows, width=5.5, height=4.0)
     flat = [ax for row in axes for ax in row]
     for ax, (metric, axis) in zip(flat, panels):
         if axis not in X_AXES:
             raise BackproplabError(f"unknown x axis {axis!r}; choose one of {', '.join(X_AXES)}")
         for i, (label, runs) in enumerate(loaded):
             mean, std, n = mean_band([r.metric(metric) for r in runs])
-            xm, _, _ = mean_band([r.x_values(axis) for r in runs])
+            xm, _, _ = mean_band([x_values(r, axis) for r in runs])
             marker = "o" if len(xm) <= 30 else None
             _band(ax, xm, mean, std, n, f"{label} (n={len(runs)})", color=f"C{i}",
                   marker=marker)
@@ -418,7 +323,7 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
         ax.set_visible(False)
     first = loaded[0][1][0]
     fig.suptitle(title or f"Comparison: {first.config.get('dataset')} (mean ± std over seeds)")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=fig.dpi)
 
 
 def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
@@ -440,7 +345,7 @@ def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
     finite = arr[np.isfinite(arr)]
     mean = float(finite.mean()) if finite.size else math.nan
     std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
-    fig, axes = _figure(width=7.0, height=4.2)
+    fig, axes = new_figure(width=7.0, height=4.2)
     ax = axes[0][0]
     labels = [f"seed {r.config.get('seed')}" for r in runs] + ["mean ± std"]
     xs = np.arange(len(runs) + 1)
@@ -466,7 +371,7 @@ def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.set_title(title or f"Final result: {_describe(runs[0].config)}")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=fig.dpi)
 
 
 def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
@@ -476,7 +381,7 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
     learning rate on a log axis: mean with +- std error bars across seeds;
     ``references`` (lr -> accuracy) are drawn as crosses."""
     loaded = sorted(((float(lr), _runs(dirs)) for lr, dirs in groups), key=lambda t: t[0])
-    fig, axes = _figure(ncols=2, width=5.0, height=4.0)
+    fig, axes = new_figure(ncols=2, width=5.0, height=4.0)
     for ax, metric in zip(axes[0], ("eval_accuracy", "eval_loss")):
         lrs, means, stds = [], [], []
         for lr, runs in loaded:
@@ -505,46 +410,18 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
     first = loaded[0][1][0] if loaded else None
     fig.suptitle(title or "Learning rate vs last-epoch result" +
                  (f": {first.config.get('dataset')}" if first else ""))
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=fig.dpi)
 
 
 # ---------------------------------------------------------------------------
 # figures that use the saved network
 
 
-def load_model(run_dir: str | os.PathLike):
-    """The trained network of a run folder as a :class:`backproplab.tensor.MLP`.
+def dataset_for(run: RunFolder, *, final: bool | None = None):
+    """The dataset a run trained on (its config's data options; never downloads).
 
-    ``model.npz`` of the tensor engine is read with ``MLP.load``; the scalar
-    engine's (arrays ``W1, b1, ...``) is copied into a float64 tensor ``MLP`` of
-    the same sizes (sigmoid hidden layers, as the scalar engine computes).
+    ``final`` overrides the run's own choice of evaluation split (validation or test).
     """
-    from backproplab.tensor import MLP
-
-    path = Path(run_dir) / "model.npz"
-    if not path.is_file():
-        raise BackproplabError(f"{run_dir} has no model.npz (the run has not finished); "
-                               "finish or rerun it")
-    cfg = _read_json(Path(run_dir) / "config.json")
-    if cfg.get("engine") != "scalar":
-        return MLP.load(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            params = {k: np.asarray(z[k], dtype=np.float64) for k in z.files
-                      if k[:1] in "Wb" and k[1:].isdigit()}
-    except (OSError, ValueError) as exc:
-        raise BackproplabError(f"{path} is not a readable model file ({exc}); rerun the run") \
-            from None
-    n = len(params) // 2
-    sizes = [params["W1"].shape[0]] + [params[f"W{i}"].shape[1] for i in range(1, n + 1)]
-    model = MLP(sizes, activation="sigmoid", dtype="float64", seed=0)
-    model.set_params(params)
-    return model
-
-
-def _dataset_for(run: Run, *, final: bool | None = None):
-    from backproplab.data import load_dataset
-
     cfg = run.config
     return load_dataset(
         cfg["dataset"], final=cfg.get("final", False) if final is None else final,
@@ -565,13 +442,13 @@ def confusion(run_dir, path, *, title: str | None = None) -> Path:
     """The confusion matrix of the run's saved model on its evaluation split
     (the canonical test set for a ``final`` run), rows normalized to the true
     class, with the counts written in the cells."""
-    run = Run(run_dir)
-    model = load_model(run.path)
-    data = _dataset_for(run)
+    run = RunFolder(run_dir)
+    model = run.load_model()
+    data = dataset_for(run)
     pred = model.predict(data.X_eval)
     C = confusion_matrix(data.y_eval, pred, data.n_classes)
     rates = C / np.maximum(C.sum(axis=1, keepdims=True), 1)
-    fig, axes = _figure(width=7.0, height=6.0)
+    fig, axes = new_figure(width=7.0, height=6.0)
     ax = axes[0][0]
     im = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(im, ax=ax, label="fraction of the true class")
@@ -591,7 +468,7 @@ def confusion(run_dir, path, *, title: str | None = None) -> Path:
     ax.set_title(title or f"Confusion matrix on the {data.eval_split} set "
                           f"({len(data.y_eval)} images, accuracy {acc:.4f}), seed "
                           f"{run.config.get('seed')}")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=fig.dpi)
 
 
 def decision_boundary(run_dir, path, *, n_points: int = 3000, resolution: int = 200,
@@ -605,15 +482,14 @@ def decision_boundary(run_dir, path, *, n_points: int = 3000, resolution: int = 
     passed through the run's own normalizer (fitted on its training split,
     recomputed from ``config.json``) before the network sees them.
     """
-    from backproplab.data import synth
 
-    run = Run(run_dir)
+    run = RunFolder(run_dir)
     if run.config.get("dataset") != "synth":
         raise BackproplabError(
             f"{run.path} was trained on {run.config.get('dataset')}, not synth; decision "
             "boundaries are drawn for the 2-D synthetic set only")
-    model = load_model(run.path)
-    data = _dataset_for(run)
+    model = run.load_model()
+    data = dataset_for(run)
     norm = data.normalizer
     _, _, X_val, y_val = synth.generate(seed=run.config.get("data_seed", 0))
     lim = 3.5
@@ -622,7 +498,7 @@ def decision_boundary(run_dir, path, *, n_points: int = 3000, resolution: int = 
     grid = np.column_stack([gx.ravel(), gy.ravel()])
     Z = norm.transform(grid, np.float64) if norm is not None else grid
     proba = np.asarray(model.predict_proba(Z.astype(model.dtype)))[:, 1].reshape(gx.shape)
-    fig, axes = _figure(width=6.5, height=6.0)
+    fig, axes = new_figure(width=6.5, height=6.0)
     ax = axes[0][0]
     cf = ax.contourf(gx, gy, proba, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.55)
     fig.colorbar(cf, ax=ax, label="learned P(class 1)")
@@ -648,7 +524,7 @@ def decision_boundary(run_dir, path, *, n_points: int = 3000, resolution: int = 
     ax.set_title(title or f"Decision boundary: {_describe(run.config)}" +
                  (f"\n{(run.summary or {}).get('eval_split', 'validation')} accuracy {acc:.4f}"
                   if isinstance(acc, float) else ""), fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=fig.dpi)
 
 
 __all__ = [
@@ -656,17 +532,17 @@ __all__ = [
     "MAX_RAW_POINTS",
     "METRIC_LABELS",
     "X_AXES",
-    "Run",
     "batch_loss",
     "compare",
     "confusion",
     "confusion_matrix",
+    "dataset_for",
     "decision_boundary",
     "ema",
     "ema_beta",
     "final_summary",
-    "load_model",
     "lr_summary",
     "mean_band",
     "train_val",
+    "x_values",
 ]

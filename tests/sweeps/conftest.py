@@ -14,7 +14,7 @@ def interrupted_trial():
     second epoch of trial ``index`` leaves it (``sweep.json``, that trial's
     ``config.json`` and its checkpoint of epoch 1, no summary, no model);
     returns that trial."""
-    from backproplab.experiments.sweep import prepare_sweep_dir
+    from backproplab.sweeps.spec import prepare_sweep_dir
     from backproplab.training import TrainConfig, run_training
 
     def make(sweep, out: Path, index: int = 1):

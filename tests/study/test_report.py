@@ -8,8 +8,9 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-from backproplab.experiments import report as rep
-from backproplab.experiments.reproduce import MANIFEST
+from backproplab.study import report as rep
+from backproplab.study.layout import FIGURES, MANIFEST
+from backproplab.study.outputs import make_checks, make_figures
 
 # a 1x1 PNG
 PNG = base64.b64decode(
@@ -77,10 +78,10 @@ def test_a_report_without_runs_still_answers_what_needs_no_data(tmp_path):
     (out / MANIFEST).write_text(json.dumps({
         "kind": "backproplab-reproduce", "settings": {"dataset": "synth"}, "quick": True,
         "dataset_note": "no image dataset here", "presets": {}}))
-    status = rep.make_checks(out, "synth")
+    status = make_checks(out, "synth")
     assert set(status) == {"derivatives", "worked_example", "engines", "vectorization"}
     assert all(v == "ok" for v in status.values()), status
-    figures, errors = rep.make_figures(out)
+    figures, errors = make_figures(out)
     assert figures == {} and errors == {}
     md, page = rep.write_report(out)
     text = md.read_text()
@@ -103,13 +104,13 @@ def test_failed_figures_and_checks_are_shown_not_hidden(tmp_path, monkeypatch):
     (out / MANIFEST).write_text(json.dumps({
         "kind": "backproplab-reproduce", "settings": {"dataset": "synth"}, "quick": True,
         "figures": {}, "figure_errors": {"q4_boundary": "ValueError: broken"}}))
-    from backproplab.experiments import checks
+    from backproplab.study import checks
 
     def broken():
         raise RuntimeError("worked example exploded")
 
     monkeypatch.setattr(checks, "worked_example", broken)
-    status = rep.make_checks(out)
+    status = make_checks(out)
     assert "exploded" in status["worked_example"]
     md, _ = rep.write_report(out)
     text = md.read_text()
@@ -117,8 +118,8 @@ def test_failed_figures_and_checks_are_shown_not_hidden(tmp_path, monkeypatch):
 
 
 def test_figure_keys_have_distinct_files():
-    assert len(set(rep.FIGURES.values())) == len(rep.FIGURES)
-    assert all(name.endswith(".png") for name in rep.FIGURES.values())
+    assert len(set(FIGURES.values())) == len(FIGURES)
+    assert all(name.endswith(".png") for name in FIGURES.values())
 
 
 def test_report_links_the_derivations_document(tmp_path):

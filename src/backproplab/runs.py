@@ -1,0 +1,263 @@
+"""The run folder and the sweep folder: every file name, and the one reader.
+
+A *run folder* is what one training run writes (``backproplab train --out``, or
+one trial of a sweep); a *sweep folder* holds a sweep's trial folders and its
+aggregated results. The names of all their files are defined here and nowhere
+else. :class:`RunFolder` is the one way to read a run folder: figures,
+aggregation, plots, the report, sweeps and executors all use it. Readers never
+write; the training code (:mod:`backproplab.training.run`) writes, every file
+atomically (:mod:`backproplab.fileio`), so a reader never sees half a file.
+
+Layout of a run folder::
+
+    config.json      the resolved TrainConfig (written first)
+    metrics.jsonl    one line per epoch
+    batches.jsonl    one line per training step (epoch, step, loss)
+    checkpoint.npz   model + optimizer + history after the last finished epoch
+    best.npz         early stopping's best weights (with --restore-best)
+    model.npz        the trained model (written at the end)
+    summary.json     final metrics (written last: its presence means "finished")
+    loss.png         the run's loss plot
+    status.json      a sweep's record of the trial (ok / failed, seconds)
+    error.txt        a failed trial's traceback
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backproplab.errors import BackproplabError
+from backproplab.fileio import atomic_write_bytes, read_json, read_jsonl
+from backproplab.tensor import MLP
+
+# --- a run folder -----------------------------------------------------------
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+BATCHES = "batches.jsonl"
+CHECKPOINT = "checkpoint.npz"
+MODEL = "model.npz"
+SUMMARY = "summary.json"
+PLOT = "loss.png"
+BEST = "best.npz"
+#: The files a training run writes; ``overwrite=True`` removes exactly these.
+RUN_FILES = (CONFIG, METRICS, BATCHES, CHECKPOINT, MODEL, SUMMARY, PLOT, BEST)
+# --- what a sweep adds to a trial's run folder --------------------------------
+STATUS = "status.json"
+ERROR = "error.txt"
+#: Files the sweep itself writes into a trial folder.
+TRIAL_RECORD_FILES = (STATUS, ERROR)
+# --- a sweep folder -----------------------------------------------------------
+SWEEP = "sweep.json"
+RESULTS = "results.json"
+RESULTS_CSV = "results.csv"
+RESULTS_BATCHES_CSV = "results_batches.csv"
+#: Files a sweep writes into the sweep folder besides the trial folders.
+SWEEP_OUTPUT_FILES = (SWEEP, RESULTS, RESULTS_CSV, RESULTS_BATCHES_CSV)
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary file of an atomic write (see fileio)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _as_float(v: Any) -> float:
+    return float(v) if _finite(v) else math.nan
+
+
+class RunFolder:
+    """One run folder as read from disk; each file is read on first use.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder (``backproplab train --out``, or a sweep's trial folder).
+
+    Raises
+    ------
+    BackproplabError
+        When a file that is asked for is damaged (not JSON, records without a
+        whole-number epoch), naming the file and the fix.
+
+    Examples
+    --------
+    >>> run = RunFolder("runs/example")            # doctest: +SKIP
+    >>> run.finished, run.metric("eval_accuracy")  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        """The folder's name (a trial's name inside a sweep)."""
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        """The path of one of the folder's files (a name defined in this module)."""
+        return self.path / name
+
+    def is_run(self) -> bool:
+        """Whether the folder holds a run: a ``config.json`` that reads as an object."""
+        return isinstance(read_json(self.path / CONFIG), dict)
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """``config.json``: the resolved training config."""
+        data = read_json(self.path / CONFIG)
+        if not isinstance(data, dict):
+            raise BackproplabError(
+                f"{self.path} is not a run folder ({CONFIG} is missing or not a JSON object); "
+                "give the folder of a training run")
+        return data
+
+    def _records(self, name: str) -> list[dict]:
+        """The lines of a JSON Lines file of the run; every one must be an
+        object with a whole-number ``epoch``."""
+        path = self.path / name
+        if not path.is_file():
+            return []
+        rows = read_jsonl(path)
+        for i, row in enumerate(rows, 1):
+            epoch = row.get("epoch") if isinstance(row, dict) else None
+            if not _finite(epoch) or epoch != int(epoch):
+                raise BackproplabError(
+                    f"{path} is damaged: line {i} is not a record with a whole-number epoch; "
+                    "restore the file or rerun the run")
+        return rows
+
+    @cached_property
+    def _metric_rows(self) -> list[dict]:
+        return self._records(METRICS)
+
+    @cached_property
+    def epochs(self) -> list[dict]:
+        """The per-epoch records of ``metrics.jsonl``, in epoch order."""
+        rows = [r for r in self._metric_rows if r.get("kind", "epoch") != "batch"]
+        return sorted(rows, key=lambda r: r["epoch"])
+
+    @cached_property
+    def batches(self) -> list[dict]:
+        """The per-step records (``batches.jsonl``, and ``kind: batch`` lines of
+        older ``metrics.jsonl`` files), in step order."""
+        rows = [r for r in self._metric_rows if r.get("kind") == "batch"]
+        rows += self._records(BATCHES)
+        return sorted(rows, key=lambda r: r.get("step", 0))
+
+    @cached_property
+    def summary(self) -> dict | None:
+        """``summary.json``, or ``None`` while the run is unfinished."""
+        data = read_json(self.path / SUMMARY)
+        return data if isinstance(data, dict) else None
+
+    @cached_property
+    def status(self) -> dict | None:
+        """A sweep's ``status.json`` for this trial, or ``None``."""
+        data = read_json(self.path / STATUS)
+        return data if isinstance(data, dict) else None
+
+    @property
+    def finished(self) -> bool:
+        """A run is finished when its ``summary.json`` exists."""
+        return self.summary is not None
+
+    def metric(self, name: str) -> np.ndarray:
+        """One per-epoch metric as float64 (NaN where missing)."""
+        return np.array([_as_float(r.get(name)) for r in self.epochs], dtype=np.float64)
+
+    def epoch_numbers(self) -> np.ndarray:
+        """The epoch number of every epoch record."""
+        return np.array([r["epoch"] for r in self.epochs], dtype=np.float64)
+
+    def steps_per_epoch(self) -> int:
+        """Training steps in one epoch (from the step log; 1 when there is none)."""
+        b = self.batches
+        if b:
+            return max(1, sum(1 for r in b if r.get("epoch") == b[0].get("epoch")))
+        return 1
+
+    def n_train(self) -> int:
+        """Training examples per epoch (from the summary, else from the step log)."""
+        s = self.summary or {}
+        if isinstance(s.get("n_train"), int):
+            return s["n_train"]
+        bs = self.config.get("batch_size")
+        return int(self.steps_per_epoch() * (bs if isinstance(bs, int) else 1))
+
+    def load_model(self) -> MLP:
+        """The trained network as a :class:`backproplab.tensor.MLP`.
+
+        The tensor engine's ``model.npz`` is read with ``MLP.load``; the scalar
+        engine's (arrays ``W1, b1, ...``) is copied into a float64 tensor ``MLP``
+        of the same sizes (sigmoid hidden layers, as the scalar engine computes).
+        """
+        path = self.path / MODEL
+        if not path.is_file():
+            raise BackproplabError(f"{self.path} has no {MODEL} (the run has not finished); "
+                                   "finish or rerun it")
+        if self.config.get("engine") != "scalar":
+            return MLP.load(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                params = {k: np.asarray(z[k], dtype=np.float64) for k in z.files
+                          if k[:1] in "Wb" and k[1:].isdigit()}
+        except (OSError, ValueError) as exc:
+            raise BackproplabError(f"{path} is not a readable model file ({exc}); "
+                                   "rerun the run") from None
+        n = len(params) // 2
+        sizes = [params["W1"].shape[0]] + [params[f"W{i}"].shape[1] for i in range(1, n + 1)]
+        model = MLP(sizes, activation="sigmoid", dtype="float64", seed=0)
+        model.set_params(params)
+        return model
+
+
+def read_run_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
+    """Every regular file under ``run_dir`` as ``relative/posix/path -> bytes``
+    (temporary files of interrupted atomic writes are left out).
+
+    An executor whose workers write to a scratch folder uses this to ship the
+    run folder back to the driver.
+    """
+    root = Path(run_dir)
+    return {path.relative_to(root).as_posix(): path.read_bytes()
+            for path in sorted(root.rglob("*"))
+            if path.is_file() and not is_temporary(path.name)}
+
+
+def write_run_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> list[Path]:
+    """Write ``files`` (relative path -> bytes) into ``run_dir``, each atomically.
+
+    Paths must stay inside ``run_dir``; ``config.json`` is written first and
+    ``summary.json`` last, so a reader never sees a summary without its run.
+    """
+    root = Path(run_dir)
+    order = sorted(files, key=lambda n: (n != CONFIG, n == SUMMARY, n))
+    written = []
+    for name in order:
+        rel = Path(name)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise BackproplabError(
+                f"refusing to write {name!r} outside the run folder {root}; "
+                "the executor returned a bad file name")
+        written.append(atomic_write_bytes(root / rel, files[name]))
+    return written
+
+
+__all__ = [
+    "BATCHES", "BEST", "CHECKPOINT", "CONFIG", "ERROR", "METRICS", "MODEL", "PLOT", "RESULTS",
+    "RESULTS_BATCHES_CSV", "RESULTS_CSV", "RUN_FILES", "RunFolder", "STATUS", "SUMMARY", "SWEEP",
+    "SWEEP_OUTPUT_FILES", "TRIAL_RECORD_FILES", "is_temporary", "read_run_files",
+    "write_run_files",
+]

@@ -1,0 +1,92 @@
+"""The reproduction folder: its file and folder names, and the reader of what it holds.
+
+Layout of ``reproduce --out OUT``::
+
+    reproduce.json     the manifest: settings, command, versions, presets' status
+    presets/NAME/      one sweep folder per preset (see backproplab.runs)
+    checks.json        the live checks (derivatives, worked example, engines, ...)
+    figures/           the report's PNG figures
+    report.md          the report, figures linked
+    report.html        the same report, self-contained (figures embedded)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from backproplab.fileio import read_json
+from backproplab.runs import RESULTS
+
+MANIFEST = "reproduce.json"
+PRESETS_DIR = "presets"
+FIGURES_DIR = "figures"
+CHECKS = "checks.json"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+#: Everything reproduce writes into its folder.
+OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, MANIFEST)
+#: The presets' figures: key -> file name in ``figures/``.
+FIGURES = {
+    "q4_train_val": "q4_train_val.png",
+    "q4_batch_loss": "q4_batch_loss.png",
+    "q4_boundary": "q4_boundary.png",
+    "learning_curve": "learning_curve.png",
+    "train_vs_val": "train_vs_val.png",
+    "seeds": "seeds.png",
+    "learning_rates": "learning_rates.png",
+    "learning_rates_final": "learning_rates_final.png",
+    "batch_sizes": "batch_sizes.png",
+    "full_batch": "full_batch.png",
+    "unscaled": "unscaled_pixels.png",
+    "final": "final.png",
+    "final_confusion": "final_confusion.png",
+}
+
+
+class StudyFolder:
+    """A reproduction folder: its manifest, checks, and the presets' results."""
+
+    def __init__(self, out: str | os.PathLike):
+
+        self.root = Path(out)
+        self.manifest: dict = read_json(self.root / MANIFEST) or {}
+        self.checks: dict = read_json(self.root / CHECKS) or {}
+        self._results: dict[str, dict | None] = {}
+
+    @property
+    def dataset(self) -> str:
+        return (self.manifest.get("settings") or {}).get("dataset", "?")
+
+    def preset_dir(self, name: str) -> Path:
+
+        return self.root / PRESETS_DIR / name
+
+    def results(self, name: str) -> dict | None:
+        """The preset's ``results.json`` when at least one of its runs finished."""
+        if name not in self._results:
+            res = read_json(self.preset_dir(name) / RESULTS)
+            self._results[name] = res if isinstance(res, dict) and res.get("groups") else None
+        return self._results[name]
+
+    def groups(self, name: str) -> list[dict]:
+        res = self.results(name)
+        return list(res["groups"]) if res else []
+
+    def group_dirs(self, name: str, group: Mapping) -> list[Path]:
+        return [self.preset_dir(name) / t for t in group.get("trials", [])]
+
+    def run_dirs(self, name: str) -> list[Path]:
+        """The finished run folders of a single-configuration preset."""
+        groups = self.groups(name)
+        return self.group_dirs(name, groups[0]) if groups else []
+
+
+def seeds_phrase(n: int) -> str:
+    """How a figure's title says how many runs a curve is over."""
+    return "1 run" if n == 1 else f"mean ± std over {n} seeds"
+
+
+__all__ = ["CHECKS", "FIGURES", "FIGURES_DIR", "MANIFEST", "OUTPUTS", "PRESETS_DIR",
+           "REPORT_HTML", "REPORT_MD", "StudyFolder", "seeds_phrase"]

@@ -1,0 +1,386 @@
+"""The one sweep driver: runs trials on an executor and records what came back.
+
+Both ``backproplab sweep`` (:func:`run_sweep`, one grid) and the study's
+``reproduce`` (many presets' grids as one list) run their trials through
+:func:`run_trials`: trials that finished earlier are skipped, interrupted ones
+resume from their checkpoints, trials with identical configurations (machine
+options aside) train once and are copied, and each trial's outcome is recorded
+in its folder (``status.json``, plus ``error.txt`` with the traceback when it
+failed). :func:`run_sweep` then aggregates the finished trials into
+``results.json`` / ``results.csv`` (:mod:`backproplab.sweeps.aggregate`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backproplab.data.mnist import find_dataset
+from backproplab.errors import BackproplabError
+from backproplab.fileio import atomic_write_json, atomic_write_text, read_json
+from backproplab.runs import (
+    CHECKPOINT,
+    CONFIG,
+    ERROR,
+    RESULTS,
+    STATUS,
+    SUMMARY,
+    TRIAL_RECORD_FILES,
+    read_run_files,
+    write_run_files,
+)
+from backproplab.sweeps.aggregate import aggregate_sweep
+from backproplab.sweeps.executors import (
+    EXECUTORS,
+    Executor,
+    LocalExecutor,
+    Trial,
+    TrialResult,
+    iter_results,
+)
+from backproplab.sweeps.progress import SweepProgress
+from backproplab.sweeps.ray_executor import RayExecutor
+from backproplab.sweeps.spec import Sweep, config_key, configs_match, prepare_sweep_dir
+
+# ---------------------------------------------------------------------------
+# the trial folders
+
+
+def plan_trials(trials: Sequence[Trial]) -> tuple[list[Trial], list[TrialResult]]:
+    """Split trials into those to run and those finished earlier.
+
+    A trial folder with ``summary.json`` and a matching config is finished
+    (a ``"skipped"`` result); one with a checkpoint is continued
+    (``resume=True``); one holding a run with another config is an error.
+    """
+    to_run: list[Trial] = []
+    finished: list[TrialResult] = []
+    for trial in trials:
+        folder = Path(trial.out_dir)
+        if not folder.exists():
+            to_run.append(trial)
+            continue
+        stored = read_json(folder / CONFIG)
+        if stored is None:
+            extra = [p.name for p in folder.iterdir() if p.name not in TRIAL_RECORD_FILES]
+            if extra and (folder / CONFIG).exists():
+                raise BackproplabError(
+                    f"the trial folder {folder} has an unreadable {CONFIG}; pass "
+                    "--overwrite to run the sweep again from scratch")
+            if any(not n.startswith(".") for n in extra):
+                raise BackproplabError(
+                    f"the trial folder {folder} holds files that are not this sweep's; "
+                    "move them away or pass --overwrite")
+            to_run.append(trial)
+            continue
+        if not configs_match(stored, trial.config):
+            raise BackproplabError(
+                f"the trial folder {folder} holds a run with a different config; pass "
+                "--overwrite to run the sweep again from scratch")
+        summary = read_json(folder / SUMMARY)
+        if isinstance(summary, dict):
+            status = read_json(folder / STATUS) or {}
+            finished.append(TrialResult(trial.name, "skipped", summary=summary,
+                                        seconds=float(status.get("seconds") or 0.0)))
+        elif (folder / CHECKPOINT).is_file():
+            to_run.append(dataclasses.replace(trial, resume=True))
+        else:
+            to_run.append(trial)
+    return to_run, finished
+
+
+def record_result(trial: Trial, result: TrialResult) -> None:
+    """Write what came back into the trial folder: the run's files if the
+    executor shipped them, ``status.json``, and ``error.txt`` on failure."""
+    folder = Path(trial.out_dir)
+    if result.files:
+        write_run_files(folder, result.files)
+        result.files = None  # written; do not keep the bytes around
+        if result.summary is not None:
+            result.summary["run_dir"] = str(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = result.to_dict()
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if result.status == "failed":
+        atomic_write_text(folder / ERROR,
+                          (result.traceback or result.error or "unknown error") + "\n")
+    else:
+        (folder / ERROR).unlink(missing_ok=True)
+    atomic_write_json(folder / STATUS, record)
+
+
+# ---------------------------------------------------------------------------
+# running
+
+
+@dataclass
+class SweepOutcome:
+    """What :func:`run_sweep` did."""
+
+    out_dir: Path
+    results: list[TrialResult]           #: one per trial, in trial order
+    results_path: Path | None = None     #: ``results.json`` (None if not aggregated)
+    aggregate: dict[str, Any] | None = field(default=None, repr=False)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        """How many trials ended with ``status`` ("ok", "failed", "skipped")."""
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failed(self) -> list[TrialResult]:
+        """The failed trials' results."""
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        """True when no trial failed."""
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` line of ``backproplab sweep``."""
+        return {
+            "sweep_dir": str(self.out_dir),
+            "trials": len(self.results),
+            "ok": self.count("ok"),
+            "failed": self.count("failed"),
+            "skipped": self.count("skipped"),
+            "failed_trials": [r.name for r in self.failed],
+            "results": str(self.results_path) if self.results_path else None,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def ensure_datasets(base: dict, grid: dict) -> None:
+    """Find (or download, once, in this process) every image dataset the trials use.
+
+    Done before anything is written, so a missing dataset is one clear error
+    instead of one failure per trial, and worker processes never race to download
+    the same files.
+    """
+    names = grid.get("dataset") or [base.get("dataset", "synth")]
+    data_dirs = grid.get("data_dir") or [base.get("data_dir")]
+    for name in dict.fromkeys(names):
+        if name == "synth":
+            continue
+        for data_dir in dict.fromkeys(data_dirs):
+            find_dataset(name, data_dir=data_dir, download=True)
+
+
+# ---------------------------------------------------------------------------
+# running
+
+
+def make_executor(name: str = "local", workers: int | None = None, **options: Any) -> Executor:
+    """Build an executor by name: ``"local"`` or ``"ray"``.
+
+    ``workers`` is the number of trials that run at the same time (default:
+    the number of cores, or the Ray cluster's CPUs); other keyword options go
+    to the executor's class (for Ray: ``address``, ``retries``...; see
+    :class:`backproplab.sweeps.ray_executor.RayExecutor`).
+    """
+    if name == "local":
+        return LocalExecutor(workers, **options)
+    if name == "ray":
+        return RayExecutor(workers, **options)
+    raise BackproplabError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+
+
+def trial_key(config: dict[str, Any]) -> str:
+    """What makes two trials the same run: the resolved config without machine options."""
+    key = config_key(config)
+    if key is None:  # sweeps validate every trial's config when they are built
+        raise BackproplabError(f"trial config {config!r} is not a valid training config")
+    return key
+
+
+def trial_cost(config: dict[str, Any]) -> float:
+    """A rough relative cost of a trial (seconds on one core), to start long ones first."""
+    n = config.get("limit") or (60_000 if config.get("dataset") == "synth" else 55_000)
+    if config.get("final") and config.get("dataset") != "synth" and not config.get("limit"):
+        n = 60_000
+    epochs = config.get("epochs", 1)
+    if config.get("engine") == "scalar":
+        return epochs * n * 3e-5
+    bs = config.get("batch_size")
+    steps = 1 if bs == "full" else -(-n // int(bs or 16))
+    return epochs * (steps * 2e-4 + n * 1.5e-5)
+
+
+def copy_run(src: Path, dst: Path) -> dict[str, Any]:
+    """Copy the finished run folder ``src`` into the trial folder ``dst``
+    (atomic writes, ``config.json`` first, ``summary.json`` last); returns the
+    copy's summary (``run_dir`` pointing at ``dst``, ``copied_from`` at ``src``)."""
+    files = {k: v for k, v in read_run_files(src).items() if k not in TRIAL_RECORD_FILES}
+    summary = json.loads(files[SUMMARY].decode("utf-8"))
+    summary["run_dir"] = str(dst)
+    summary["copied_from"] = str(src)
+    files[SUMMARY] = (json.dumps(summary, indent=2) + "\n").encode("utf-8")
+    if dst.exists():
+        shutil.rmtree(dst)
+    write_run_files(dst, files)
+    return summary
+
+
+@dataclass
+class _Plan:
+    """Which trials train, which are copied from another, which finished earlier."""
+
+    queue: list[Trial]                                   # train these, longest first
+    copy_now: list[tuple[Trial, Path]]                   # copy from a finished run
+    followers: dict[str, list[Trial]]                    # trained name -> its copies
+    finished: list[TrialResult]
+
+    @property
+    def n_copies(self) -> int:
+        return len(self.copy_now) + sum(len(v) for v in self.followers.values())
+
+
+def _plan(trials: Sequence[Trial], sources: dict[str, Path]) -> _Plan:
+    to_run, finished = plan_trials(trials)
+    by_name = {t.name: t for t in trials}
+    for result in finished:
+        sources.setdefault(trial_key(by_name[result.name].config),
+                           Path(by_name[result.name].out_dir))
+    primaries: dict[str, Trial] = {}
+    followers: dict[str, list[Trial]] = {}
+    copy_now: list[tuple[Trial, Path]] = []
+    for trial in to_run:
+        key = trial_key(trial.config)
+        if key in sources:
+            copy_now.append((trial, sources[key]))
+        elif key in primaries:
+            followers.setdefault(primaries[key].name, []).append(trial)
+        else:
+            primaries[key] = trial
+    queue = sorted(primaries.values(), key=lambda t: -trial_cost(t.config))
+    return _Plan(queue, copy_now, followers, finished)
+
+
+def run_trials(trials: Sequence[Trial], executor: Executor, display: SweepProgress, *,
+               sources: dict[str, Path] | None = None,
+               say: Callable[[str], None] | None = None) -> dict[str, TrialResult]:
+    """Run ``trials`` (folders already prepared) on ``executor``; returns name -> result.
+
+    Trials already finished are skipped, interrupted ones resume, identical
+    configurations run once and are copied. ``sources`` maps a configuration
+    (:func:`trial_key`) to a finished run folder; it is used and extended, so
+    that later calls copy what earlier calls trained.
+    """
+    sources = {} if sources is None else sources
+    plan = _plan(trials, sources)
+    results: dict[str, TrialResult] = {r.name: r for r in plan.finished}
+
+    def record(trial: Trial, result: TrialResult) -> None:
+        record_result(trial, result)
+        results[trial.name] = result
+        display.finished(result)
+
+    def copy_into(trial: Trial, src: Path) -> None:
+        record(trial, TrialResult(trial.name, "ok", summary=copy_run(src, Path(trial.out_dir))))
+
+    display.note_plan(plan.queue, plan.finished)
+    if plan.n_copies and say is not None:
+        say(f"{plan.n_copies} trial(s) repeat the configuration of another trial and are "
+            "copied from it instead of trained again")
+    for trial, src in plan.copy_now:
+        copy_into(trial, src)
+    by_name = {t.name: t for t in plan.queue}
+    # closing(): an interrupt stops the executor's workers at once
+    with contextlib.closing(iter_results(executor, plan.queue, display.on_event)) as stream:
+        for result in stream:
+            trial = by_name[result.name]
+            record(trial, result)
+            for other in plan.followers.get(trial.name, []):
+                if result.status == "failed":
+                    record(other, TrialResult(
+                        other.name, "failed", traceback=result.traceback,
+                        error=f"same configuration as {trial.name}, which failed: "
+                              f"{result.error}"))
+                else:
+                    copy_into(other, Path(trial.out_dir))
+            if result.status != "failed":
+                sources.setdefault(trial_key(trial.config), Path(trial.out_dir))
+    return results
+
+
+def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = None,
+              workers: int | None = None, overwrite: bool = False, progress: str = "auto",
+              aggregate: bool = True, console: Any = None) -> SweepOutcome:
+    """Run every trial of ``sweep`` under ``out_dir`` and aggregate the results.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The grid of configs and the seeds.
+    out_dir : str or Path
+        The sweep folder; it gets ``sweep.json``, one run folder per trial and
+        the aggregated ``results.json`` / ``results.csv``.
+    executor : Executor, optional
+        Where trials run (default: a local pool of ``workers`` processes).
+    workers : int, optional
+        Trials run at the same time by the default executor (default: the cores).
+    overwrite : bool
+        Replace a different sweep found in ``out_dir``.
+    progress : {"auto", "rich", "plain", "quiet"}
+        A live bar on a terminal, plain lines (on stderr) otherwise, or nothing.
+    aggregate : bool
+        Write ``results.json`` / ``results.csv`` at the end.
+    console : rich.console.Console, optional
+        Where the live bar is drawn.
+
+    Returns
+    -------
+    SweepOutcome
+        One result per trial; a failing trial does not stop the others (check
+        :attr:`SweepOutcome.ok`).
+
+    Raises
+    ------
+    BackproplabError
+        For a bad sweep folder or a dataset that cannot be found, before any
+        trial runs.
+
+    Examples
+    --------
+    >>> from backproplab.sweeps import Sweep, run_sweep
+    >>> sweep = Sweep({"dataset": "synth", "epochs": 1, "limit": 500},
+    ...               grid={"lr": [0.03, 0.1]}, seeds=[0, 1])
+    >>> outcome = run_sweep(sweep, "runs/lr-sweep", workers=2)   # doctest: +SKIP
+    >>> outcome.ok                                               # doctest: +SKIP
+    True
+    """
+    start = time.perf_counter()
+    own_executor = executor is None
+    if executor is None:
+        executor = make_executor("local", workers)
+    try:
+        ensure_datasets(sweep.base, sweep.grid)
+        root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
+        trials = sweep.trials(root)  # the executor sets the BLAS threads of each
+        display = SweepProgress(len(trials), executor.workers, progress,
+                                console=console, out_dir=root)
+        with display:
+            results = run_trials(trials, executor, display)
+    finally:
+        if own_executor:
+            executor.close()
+    outcome = SweepOutcome(root, [results[t.name] for t in trials])
+    if aggregate:
+        outcome.aggregate = aggregate_sweep(root, write=True)
+        outcome.results_path = root / RESULTS
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+__all__ = [
+    "SweepOutcome", "copy_run", "ensure_datasets", "make_executor", "plan_trials",
+    "record_result", "run_sweep", "run_trials", "trial_cost", "trial_key",
+]

@@ -1,0 +1,314 @@
+"""What a sweep is: a grid of configs and seeds, its trials, and its folder.
+
+A :class:`Sweep` is a base training config, a grid (option -> list of values,
+any :class:`~backproplab.training.TrainConfig` field) and a list of seeds. Its
+trials are the cartesian product of the grid's values, each run once per seed.
+Every trial is an ordinary run folder under the sweep folder, named after what
+makes it differ from the others, e.g. ``lr=0.01_batch_size=16_seed=0``.
+
+Seeds: a trial's ``TrainConfig.seed`` is the sweep seed itself. The training
+code derives the initial weights and the batch order from that seed alone, so
+trials that share a seed start from the same weights and see the same batches
+at every learning rate or batch size: they differ only in what the sweep varies.
+
+:func:`backproplab.sweeps.driver.run_sweep` writes ``sweep.json`` first (base config, grid, seeds, trial
+names), skips trials that finished earlier (their ``summary.json`` exists and
+their config matches), continues trials that left a checkpoint, runs the rest on
+an :class:`~backproplab.sweeps.executors.Executor`, records each trial's
+outcome in its folder (``status.json``, plus ``error.txt`` with the traceback
+when it failed), and finally aggregates the finished trials into
+``results.json`` / ``results.csv`` (:mod:`backproplab.sweeps.aggregate`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from backproplab.errors import BackproplabError
+from backproplab.fileio import atomic_write_json, read_json
+from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES
+from backproplab.sweeps.executors import Trial
+from backproplab.training import TrainConfig
+
+#: Options that say how a run is computed, not what: they may differ between
+#: machines, so they are ignored when trials are compared and grouped.
+MACHINE_OPTIONS = ("threads",)
+#: The version of the ``sweep.json`` layout.
+SWEEP_FORMAT = 1
+#: Longest trial folder name; longer names are shortened with a hash.
+MAX_NAME = 150
+
+
+# ---------------------------------------------------------------------------
+# the sweep spec
+
+
+def _canon(obj: Any) -> Any:
+    """JSON round trip: tuples become lists, so equal configs compare equal."""
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+def format_value(value: Any) -> str:
+    """A value as it appears in a trial folder name (``0.01``, ``300-100``, ``true``)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, (list, tuple)):
+        text = "-".join(format_value(v) for v in value) if value else "none"
+    elif value is None:
+        text = "default"
+    else:
+        text = str(value)
+    safe = "".join(c if c.isalnum() or c in ".+-" else "-" for c in text)
+    return safe or "-"
+
+
+def trial_name(values: Mapping[str, Any]) -> str:
+    """The folder name of a trial: ``key=value`` parts joined by ``_``, seed last."""
+    name = "_".join(f"{key}={format_value(value)}" for key, value in values.items())
+    if len(name) > MAX_NAME:
+        digest = hashlib.sha1(json.dumps(_canon(dict(values)), sort_keys=True).encode())
+        name = f"{name[:MAX_NAME - 12]}_{digest.hexdigest()[:10]}"
+    return name
+
+
+class Sweep:
+    """Seeds x grid of options on top of a base config.
+
+    ``base``: a ``TrainConfig`` (or its dict). ``grid``: option name -> list of
+    values; an option given with a single value simply becomes part of the base.
+    ``seeds``: the seeds every grid point runs with. Every trial's config is
+    validated here, so a bad value fails before anything runs.
+    """
+
+    def __init__(self, base: Any = None, grid: Mapping[str, Sequence[Any]] | None = None,
+                 seeds: Sequence[int] = (0,)):
+
+        if base is None:
+            base = TrainConfig()
+        base_dict = base.to_dict() if hasattr(base, "to_dict") else dict(base)
+        base_dict = TrainConfig.from_dict(base_dict).to_dict()  # validates, fills defaults
+        fields = [f.name for f in dataclasses.fields(TrainConfig)]
+
+        self.seeds = _check_seeds(seeds)
+        clean_grid: dict[str, list[Any]] = {}
+        for key, values in (grid or {}).items():
+            if key == "seed":
+                raise BackproplabError(
+                    "the seed is not a grid option; give the seeds with --seeds N or --seed-list")
+            if key not in fields:
+                raise BackproplabError(
+                    f"unknown sweep option {key!r}; choose among {', '.join(fields)}")
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+                raise BackproplabError(
+                    f"the sweep values of {key} must be a list, got {values!r}")
+            if not values:
+                raise BackproplabError(f"the sweep option {key} has no values; give at least one")
+            canon_values = []
+            for value in values:
+                try:
+                    cfg = TrainConfig.from_dict({**base_dict, key: _as_config_value(key, value)})
+                except TypeError as exc:  # pragma: no cover - from_dict names bad keys first
+                    raise BackproplabError(f"bad value {value!r} for {key}: {exc}") from None
+                canon_values.append(cfg.to_dict()[key])
+            dupes = [v for i, v in enumerate(canon_values) if v in canon_values[:i]]
+            if dupes:
+                raise BackproplabError(
+                    f"the sweep option {key} lists {format_value(dupes[0])} twice; "
+                    "give each value once")
+            if len(canon_values) == 1:
+                base_dict[key] = canon_values[0]
+            else:
+                clean_grid[key] = canon_values
+        base_dict["seed"] = self.seeds[0]
+        self.base = TrainConfig.from_dict(base_dict).to_dict()
+        self.grid = clean_grid
+        self._points = self._make_points()
+
+    # -- trials ------------------------------------------------------------
+
+    def _make_points(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """``(name, values, config)`` for every trial, validated, names unique."""
+
+        keys = list(self.grid)
+        points = []
+        names: dict[str, dict[str, Any]] = {}
+        for combo in itertools.product(*(self.grid[k] for k in keys)):
+            for seed in self.seeds:
+                values = dict(zip(keys, combo))
+                values["seed"] = seed
+                name = trial_name(values)
+                if name in names:
+                    raise BackproplabError(
+                        f"two trials would share the folder name {name!r} "
+                        f"({names[name]} and {values}); give values that differ visibly")
+                names[name] = values
+                merged = {**self.base, **values}
+                try:
+                    config = TrainConfig.from_dict(merged).to_dict()
+                except BackproplabError as exc:
+                    raise BackproplabError(f"trial {name} is invalid: {exc}") from None
+                points.append((name, values, config))
+        return points
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def trial_names(self) -> list[str]:
+        """The trial folder names, in run order."""
+        return [name for name, _, _ in self._points]
+
+    def trials(self, out_dir: str | Path) -> list[Trial]:
+        """The trials, with their folders under ``out_dir``."""
+        root = Path(out_dir).resolve()
+        return [Trial(name=name, config=dict(config), values=dict(values),
+                      out_dir=str(root / name), index=i)
+                for i, (name, values, config) in enumerate(self._points)]
+
+    # -- (de)serialization ----------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``sweep.json`` description: base config, grid, seeds, trials."""
+        base = dict(self.base)
+        base.pop("seed", None)  # every trial sets its own
+        return {
+            "format": SWEEP_FORMAT,
+            "kind": "backproplab-sweep",
+            "base": base,
+            "grid": {k: list(v) for k, v in self.grid.items()},
+            "seeds": list(self.seeds),
+            "trials": [{"name": name, "values": values} for name, values, _ in self._points],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Sweep:
+        """The inverse of :meth:`to_dict`."""
+        if not isinstance(data, Mapping) or data.get("kind") != "backproplab-sweep":
+            raise BackproplabError("this is not a backproplab sweep description (sweep.json)")
+        base = dict(data["base"])
+        base.setdefault("seed", 0)
+        return cls(base, data.get("grid", {}), data.get("seeds", [0]))
+
+    def same_as(self, other: Mapping[str, Any]) -> tuple[bool, str]:
+        """Whether a stored ``sweep.json`` describes the same trials; else why not."""
+        mine = self.to_dict()
+        theirs_base = {k: v for k, v in dict(other.get("base", {})).items()
+                       if k not in MACHINE_OPTIONS}
+        my_base = {k: v for k, v in mine["base"].items() if k not in MACHINE_OPTIONS}
+        try:  # older files may lack newer options: fill in their defaults
+            theirs_base = TrainConfig.from_dict({**theirs_base, "seed": 0}).to_dict()
+            theirs_base.pop("seed")
+            for key in MACHINE_OPTIONS:
+                theirs_base.pop(key, None)
+        except BackproplabError:
+            pass
+        if _canon(theirs_base) != _canon(my_base):
+            diff = sorted(k for k in set(my_base) | set(theirs_base)
+                          if _canon(my_base.get(k)) != _canon(theirs_base.get(k)))
+            return False, f"its base config differs in {', '.join(diff) or 'its layout'}"
+
+        def trial_set(trials: Iterable[Mapping[str, Any]]) -> set[str]:
+            return {json.dumps(_canon([t["name"], t["values"]]), sort_keys=True)
+                    for t in trials}
+
+        if trial_set(mine["trials"]) != trial_set(other.get("trials", [])):
+            return False, "its grid or seeds differ"
+        return True, ""
+
+
+def _as_config_value(key: str, value: Any) -> Any:
+    if key == "hidden" and isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        raise BackproplabError(
+            f"seeds must be a list of integers; for {seeds} seeds use range({seeds})")
+    seeds = list(seeds)
+    if not seeds:
+        raise BackproplabError("a sweep needs at least one seed; use --seeds 1 or more")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise BackproplabError(f"seeds must be integers >= 0, got {seed!r}")
+    if len(set(seeds)) != len(seeds):
+        raise BackproplabError("the seed list repeats a seed; give each seed once")
+    return seeds
+
+
+# ---------------------------------------------------------------------------
+# the sweep folder
+
+
+def config_key(config: Mapping[str, Any]) -> str | None:
+    """A canonical string of a config with defaults resolved and machine options
+    dropped, or ``None`` if it is not a valid config."""
+    try:
+        resolved = TrainConfig.from_dict(dict(config)).resolved().to_dict()
+    except (BackproplabError, TypeError, ValueError):
+        return None
+    for key in MACHINE_OPTIONS:
+        resolved.pop(key, None)
+    return json.dumps(_canon(resolved), sort_keys=True)
+
+
+def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
+    """Whether a run folder's ``config.json`` is the run ``wanted`` describes."""
+    if not isinstance(stored, Mapping):
+        return False
+    a = config_key(stored)
+    return a is not None and a == config_key(wanted)
+
+
+def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Check ``out_dir`` against ``sweep`` and write ``sweep.json`` (atomically).
+
+    A folder that holds other files (no ``sweep.json``) is always an error; one
+    that holds a different sweep is an error unless ``overwrite``, and then the
+    earlier sweep's outputs and trial folders (those its ``sweep.json`` lists, and
+    those this sweep will use) are removed first.
+    """
+    root = Path(out_dir)
+    if root.exists() and not root.is_dir():
+        raise BackproplabError(f"--out {root} is a file; give a folder for the sweep")
+    old = read_json(root / SWEEP) if root.is_dir() else None
+    if root.is_dir() and any(root.iterdir()):
+        if old is None:
+            # --overwrite replaces a sweep, never a folder of other files (as reproduce)
+            raise BackproplabError(
+                f"{root} is not empty and holds no sweep (no {SWEEP}); choose a new "
+                "--out folder")
+        if old is not None and not overwrite:
+            same, why = sweep.same_as(old) if isinstance(old, dict) else (False, "unreadable")
+            if not same:
+                raise BackproplabError(
+                    f"{root} holds a different sweep ({why}); pass --overwrite to replace "
+                    "it or choose another --out")
+        if overwrite:
+            names = set(sweep.trial_names())
+            if isinstance(old, dict):
+                names |= {t.get("name") for t in old.get("trials", []) if isinstance(t, dict)}
+            for name in sorted(n for n in names if isinstance(n, str) and n):
+                target = root / name
+                if target.parent == root and target.is_dir():
+                    shutil.rmtree(target)
+            for name in SWEEP_OUTPUT_FILES:
+                (root / name).unlink(missing_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(root / SWEEP, sweep.to_dict())
+    return root
+
+
+__all__ = ["MACHINE_OPTIONS", "Sweep", "config_key", "configs_match", "format_value",
+           "prepare_sweep_dir", "trial_name"]
