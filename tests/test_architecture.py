@@ -17,7 +17,7 @@ ALLOWED = {
     "experiments": BASE | {"data", "tensor", "scalar", "training", "experiments", "gradcheck"},
     "gradcheck.py": BASE | {"scalar", "tensor", "gradcheck"},
     "sklearn.py": BASE | {"data", "tensor", "training", "sklearn"},
-    "bench.py": BASE | {"data", "tensor", "training", "bench"},
+    "bench": BASE | {"data", "tensor", "training", "bench"},
 }
 
 
