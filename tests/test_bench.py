@@ -276,3 +276,29 @@ def test_waiting_for_quiet_gives_up_after_the_limit():
     assert 0.2 <= waited < 2.0
     # a quiet enough machine ends the wait after the first window
     assert probes.wait_for_quiet(5.0, window=0.05, flag=1.0) < 1.0
+
+
+def test_json_mode_puts_only_json_lines_on_stdout(cli):
+    base = ("bench", "--quick", "--no-memory", "--synthetic", "--impl", "numpy",
+            "--batch-sizes", "full")
+    r = cli(*base, "--json")
+    assert r.status == 0, r.err
+    lines = r.out.splitlines()
+    assert lines and all(line.strip() for line in lines)
+    objects = [json.loads(line) for line in lines]  # every line parses on its own
+    assert len(objects) == 1 and objects[0]["format"] == "backproplab.bench.epoch_time"
+    assert "seconds per epoch" in r.err and "seconds per epoch" not in r.out
+    # without --json the tables are the output, on stdout
+    r = cli(*base)
+    assert r.status == 0, r.err
+    assert "seconds per epoch" in r.out and "seconds per epoch" not in r.err
+
+
+def test_memory_is_measured_in_a_child_given_its_settings_on_stdin():
+    from backproplab.bench.memory import measure_memory
+
+    row = measure_memory("numpy", "full", threads=1, quick=True, synthetic=True, data_dir=None,
+                         limit=256, lr=0.01, seed=0)
+    assert "error" not in row, row
+    assert (row["impl"], row["batch_size"]) == ("numpy", "full")
+    assert row["peak_mb"] >= row["after_load_mb"] > 0 and row["device_peak_mb"] is None
