@@ -21,7 +21,7 @@ Any option of ``epoch_time.py`` can be added (``--epochs 5``,
 
 import sys
 
-from backproplab.bench import main
+from backproplab.commands.bench import main
 
 
 def gpu_main(argv: list[str]) -> int:

@@ -10,6 +10,10 @@ import numpy as np
 import pytest
 
 from backproplab import bench
+from backproplab.bench import probes
+from backproplab.bench.report import judge_targets
+from backproplab.errors import BackproplabError
+from backproplab.training.config import usable_cpus
 
 ROOT = Path(__file__).resolve().parents[1]
 HAVE = {m: importlib.util.find_spec(m) is not None for m in ("torch", "sklearn")}
@@ -29,7 +33,7 @@ def test_quick_run_end_to_end_writes_the_documented_json(cli, tmp_path):
     assert res["config"]["impls"] == impls
     assert res["config"]["batch_sizes"] == ["64", "full"]
     assert res["config"]["epochs"] == 1 and res["config"]["quick"] is True
-    assert res["config"]["threads"] == bench.cpu_count()
+    assert res["config"]["threads"] == usable_cpus()
     n = res["data"]["rows"]
     assert n == bench.QUICK_ROWS and res["data"]["features"] == 784
     assert res["data"]["source"] in ("fashion-mnist", "synthetic")
@@ -82,7 +86,7 @@ def test_targets_are_judged_from_the_measured_ratios():
                    {"impl": "torch", "batch_size": "full", "peak_mb": 900.0,
                     "target_mb": 359.0, "meets_target": False}],
     }
-    got = {t["target"]: t["met"] for t in bench._targets(res)}
+    got = {t["target"]: t["met"] for t in judge_targets(res)}
     assert got == {
         "epoch time vs torch at batch 16": True,
         "epoch time vs torch at batch 128": False,
@@ -126,9 +130,9 @@ def test_option_parsing():
     assert bench.parse_impls("backproplab,sklearn") == \
         ["backproplab", "sklearn-float64", "sklearn-float32"]
     for bad in ("0", "-3", "big", ","):
-        with pytest.raises(bench.BackproplabError, match="batch size"):
+        with pytest.raises(BackproplabError, match="batch size"):
             bench.parse_batch_sizes(bad)
-    with pytest.raises(bench.BackproplabError, match="unknown implementation 'jax'"):
+    with pytest.raises(BackproplabError, match="unknown implementation 'jax'"):
         bench.parse_impls("backproplab,jax")
 
 
@@ -184,7 +188,7 @@ def test_synthetic_data_of_mnists_shape_when_fashion_mnist_is_missing(monkeypatc
     from backproplab import data
 
     def missing(*args, **kwargs):
-        raise bench.BackproplabError("fashion-mnist is not on this machine")
+        raise BackproplabError("fashion-mnist is not on this machine")
 
     monkeypatch.setattr(data, "load_dataset", missing)
     X, y, info = bench.load_data(quick=True)
@@ -193,7 +197,7 @@ def test_synthetic_data_of_mnists_shape_when_fashion_mnist_is_missing(monkeypatc
     assert info["source"] == "synthetic" and "not on this machine" in info["why"]
     assert info["bytes"] == X.nbytes + y.nbytes
     # an explicit --data-dir that does not hold the data is an error, not a silent fallback
-    with pytest.raises(bench.BackproplabError, match="not on this machine"):
+    with pytest.raises(BackproplabError, match="not on this machine"):
         bench.load_data(quick=True, data_dir="/nowhere")
     X, _, info = bench.load_data(limit=100, synthetic=True)
     assert X.shape == (100, 784) and info["why"] == "synthetic data requested"
@@ -264,13 +268,37 @@ def test_gpu_script_fixes_the_device():
     assert r.returncode == 2 and "fixed to gpu" in r.stderr
 
 
-def test_waiting_for_quiet_gives_up_after_the_limit(monkeypatch):
-    if bench._proc_stat() is None:
+def test_waiting_for_quiet_gives_up_after_the_limit():
+    if probes.proc_stat() is None:
         pytest.skip("no /proc/stat here")
     # no load is ever low enough: it must keep probing until the limit, then stop
-    monkeypatch.setattr(bench, "LOAD_FLAG", -1.0)
-    waited = bench.wait_for_quiet(0.2, window=0.05)
+    waited = probes.wait_for_quiet(0.2, window=0.05, flag=-1.0)
     assert 0.2 <= waited < 2.0
     # a quiet enough machine ends the wait after the first window
-    monkeypatch.setattr(bench, "LOAD_FLAG", 1.0)
-    assert bench.wait_for_quiet(5.0, window=0.05) < 1.0
+    assert probes.wait_for_quiet(5.0, window=0.05, flag=1.0) < 1.0
+
+
+def test_json_mode_puts_only_json_lines_on_stdout(cli):
+    base = ("bench", "--quick", "--no-memory", "--synthetic", "--impl", "numpy",
+            "--batch-sizes", "full")
+    r = cli(*base, "--json")
+    assert r.status == 0, r.err
+    lines = r.out.splitlines()
+    assert lines and all(line.strip() for line in lines)
+    objects = [json.loads(line) for line in lines]  # every line parses on its own
+    assert len(objects) == 1 and objects[0]["format"] == "backproplab.bench.epoch_time"
+    assert "seconds per epoch" in r.err and "seconds per epoch" not in r.out
+    # without --json the tables are the output, on stdout
+    r = cli(*base)
+    assert r.status == 0, r.err
+    assert "seconds per epoch" in r.out and "seconds per epoch" not in r.err
+
+
+def test_memory_is_measured_in_a_child_given_its_settings_on_stdin():
+    from backproplab.bench.memory import measure_memory
+
+    row = measure_memory("numpy", "full", threads=1, quick=True, synthetic=True, data_dir=None,
+                         limit=256, lr=0.01, seed=0)
+    assert "error" not in row, row
+    assert (row["impl"], row["batch_size"]) == ("numpy", "full")
+    assert row["peak_mb"] >= row["after_load_mb"] > 0 and row["device_peak_mb"] is None

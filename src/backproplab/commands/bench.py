@@ -1,32 +1,198 @@
-"""``backproplab bench``: epoch time of backproplab, PyTorch and scikit-learn side by side."""
+"""``backproplab bench``: epoch time of backproplab, PyTorch and scikit-learn side by side.
+
+Also the entry point of ``benchmarks/epoch_time.py`` and
+``benchmarks/gpu_epoch_time.py`` (:func:`main`, same options). With ``--json``
+stdout carries only JSON (the result, one object on one line) and the tables go
+to stderr; without it the tables go to stdout. Progress lines go to stderr
+when it is a terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import math
+import sys
+from pathlib import Path
+
+from backproplab.bench.workload import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_EPOCHS,
+    DEFAULT_IMPLS,
+    DEFAULT_LR,
+    DEFAULT_RETRIES,
+    DEFAULT_WARMUP,
+    QUICK_ROWS,
+)
+from backproplab.errors import BackproplabError
+
+DESCRIPTION = (
+    "Train the study's 784-300-10 sigmoid network with plain SGD in float32 on "
+    "Fashion-MNIST's 55,000 training images (random data of that shape where the "
+    "dataset is missing) with every installed implementation, in turns, at several "
+    "batch sizes; print the median seconds per epoch, ratios, GFLOP/s against the "
+    "machine's matmul peak, peak memory (fresh process each) and the load of other "
+    "processes. See docs/performance.md."
+)
 
 
 def register(subparsers) -> None:
     """Add the ``bench`` subcommand."""
-    from backproplab.bench import add_arguments
-
     p = subparsers.add_parser(
         "bench",
         help="time one training epoch of backproplab, NumPy, PyTorch and scikit-learn",
-        description=(
-            "Train the study's 784-300-10 sigmoid network with plain SGD in float32 on "
-            "Fashion-MNIST's 55,000 training images (random data of that shape where the "
-            "dataset is missing) with every installed implementation, in turns, at several "
-            "batch sizes; print the median seconds per epoch, ratios, GFLOP/s against the "
-            "machine's matmul peak, peak memory (fresh process each) and the load of other "
-            "processes. See docs/performance.md."
-        ),
+        description=DESCRIPTION,
     )
     add_arguments(p)
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the benchmark and print its tables; 0 on success."""
-    from backproplab.bench import run_from_args
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The benchmark's options (shared by ``backproplab bench`` and benchmarks/epoch_time.py)."""
+    from backproplab.bench.probes import LOAD_FLAG
 
-    return run_from_args(args)
+    p.add_argument("--batch-sizes", default=",".join(DEFAULT_BATCH_SIZES), metavar="LIST",
+                   help="comma-separated batch sizes, each a number or 'full' "
+                        "(default 16,128,1024,full)")
+    p.add_argument("--epochs", default=None, metavar="N",
+                   help=f"timed epochs per implementation and batch size (default "
+                        f"{DEFAULT_EPOCHS}, 1 with --quick; the median is reported)")
+    p.add_argument("--warmup", default=None, metavar="N",
+                   help=f"untimed epochs first (default {DEFAULT_WARMUP}, 0 with --quick)")
+    p.add_argument("--retries", default=None, metavar="N",
+                   help="run an epoch again up to N times when other processes used more than "
+                        f"{LOAD_FLAG * 100:.0f}%% of the CPUs meanwhile (default "
+                        f"{DEFAULT_RETRIES}, 0 with --quick)")
+    p.add_argument("--wait-quiet", default=None, metavar="SECONDS",
+                   help="before each timed epoch, wait up to SECONDS for other processes to "
+                        "go quiet (default 0: do not wait; useful on shared machines)")
+    p.add_argument("--threads", default=None, metavar="N",
+                   help="threads for every library (default: all cores)")
+    p.add_argument("--impl", default=",".join(DEFAULT_IMPLS), metavar="LIST",
+                   help="implementations: backproplab, numpy, torch, sklearn (= "
+                        "sklearn-float64,sklearn-float32) (default: all of them)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
+                   help="cpu (default) or gpu (backproplab on CuPy vs torch CUDA)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"small data ({QUICK_ROWS} examples), 1 epoch, no warm-up: "
+                        "checks that everything runs, numbers mean little")
+    p.add_argument("--synthetic", action="store_true",
+                   help="use random data of MNIST's shape even where Fashion-MNIST is present")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder holding Fashion-MNIST's IDX files")
+    p.add_argument("--lr", default=str(DEFAULT_LR), metavar="LR",
+                   help=f"learning rate (default {DEFAULT_LR}; does not change the speed)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the peak-memory measurement (fresh processes)")
+    p.add_argument("--memory-batch-sizes", default=None, metavar="LIST",
+                   help="batch sizes at which peak memory is measured (default 1024,full; "
+                        "full with --quick)")
+    p.add_argument("--json-out", default=None, metavar="FILE",
+                   help="write the full result as JSON to FILE")
+    p.add_argument("--json", action="store_true",
+                   help="stdout carries only JSON: the result as one object on one line "
+                        "(the tables go to stderr)")
+
+
+def _int_option(name: str, value, default: int | None, minimum: int) -> int | None:
+    """``value`` (a string, or ``None`` for ``default``) as an integer >= ``minimum``."""
+    if value is None:
+        return default
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise BackproplabError(f"{name} must be an integer, got {value!r}") from None
+    if v < minimum:
+        raise BackproplabError(f"{name} must be at least {minimum}, got {v}")
+    return v
+
+
+def _float_option(name: str, value, what: str, ok) -> float:
+    """``value`` as a float for which ``ok(v)`` holds; else one sentence naming ``what``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise BackproplabError(f"{name} must be {what}, got {value!r}") from None
+    if not ok(v):
+        raise BackproplabError(f"{name} must be {what}, got {value}")
+    return v
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`backproplab.bench.run_benchmark` that the parsed
+    options give (bad values raise :class:`BackproplabError` before anything is timed)."""
+    quick = bool(args.quick)
+    if args.json_out and Path(args.json_out).is_dir():
+        raise BackproplabError(f"--json-out {args.json_out} is a folder; give a file name, "
+                               f"e.g. --json-out {Path(args.json_out) / 'bench.json'}")
+    return {
+        "impls": args.impl, "batch_sizes": args.batch_sizes,
+        "epochs": _int_option("--epochs", args.epochs, 1 if quick else DEFAULT_EPOCHS, 1),
+        "warmup": _int_option("--warmup", args.warmup, 0 if quick else DEFAULT_WARMUP, 0),
+        "retries": _int_option("--retries", args.retries, 0 if quick else DEFAULT_RETRIES, 0),
+        "threads": _int_option("--threads", args.threads, None, 1),
+        "wait_quiet": _float_option("--wait-quiet", args.wait_quiet or 0,
+                                    "a number of seconds >= 0", lambda v: v >= 0),
+        "lr": _float_option("--lr", args.lr, "a positive finite number",
+                            lambda v: v > 0 and math.isfinite(v)),
+        "quick": quick, "synthetic": args.synthetic, "data_dir": args.data_dir,
+        "device": args.device, "memory": not args.no_memory,
+        "memory_batch_sizes": args.memory_batch_sizes or ("full" if quick else "1024,full"),
+    }
+
+
+def command_line(args: argparse.Namespace, prog: str = "backproplab bench") -> str:
+    """The command that reproduces a run with these parsed options (recorded in the result)."""
+    parts = [prog]
+    for opt in ("batch_sizes", "epochs", "warmup", "retries", "wait_quiet", "threads", "impl",
+                "device", "data_dir", "lr", "memory_batch_sizes", "json_out"):
+        value = getattr(args, opt, None)
+        if value is not None:
+            parts.append(f"--{opt.replace('_', '-')} {value}")
+    for flag in ("quick", "synthetic", "no_memory", "json"):
+        if getattr(args, flag, False):
+            parts.append(f"--{flag.replace('_', '-')}")
+    return " ".join(parts)
+
+
+def run(args: argparse.Namespace, command: str | None = None) -> int:
+    """Run the benchmark; print its tables (stdout, or stderr with ``--json``) and, with
+    ``--json``, the result as one JSON line on stdout; 0 on success."""
+    from rich.console import Console
+
+    from backproplab.bench import print_report, run_benchmark
+    from backproplab.fileio import atomic_write_json
+
+    kwargs = settings(args)
+    console = Console(stderr=bool(args.json))
+    status = Console(stderr=True)
+    # with --json nothing but the JSON line may reach stdout, whatever a library prints
+    quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with quiet:
+        result = run_benchmark(
+            **kwargs, command=command or command_line(args),
+            progress=lambda msg: status.log(msg) if status.is_terminal else None)
+    print_report(result, console)
+    if args.json_out:
+        try:
+            atomic_write_json(args.json_out, result)
+        except OSError as exc:
+            raise BackproplabError(f"cannot write --json-out {args.json_out} "
+                                   f"({exc.strerror or exc}); choose another file") from None
+        console.print(f"wrote {args.json_out}")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def main(argv: list[str] | None = None, prog: str = "epoch_time.py") -> int:
+    """Entry point of the scripts in ``benchmarks/`` (same options as ``backproplab bench``)."""
+    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    add_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return run(args, command=command_line(args, f"python benchmarks/{prog}"))
+    except BackproplabError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,228 @@
+"""What ``backproplab bench`` measures about the machine rather than the trainers:
+the CPU and thread pools, the load of other processes (and waiting for it to
+drop), library versions and the matmul peak."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from backproplab.bench.workload import module_for
+
+#: Others' share of the machine's CPU time above which a timing is flagged as loaded.
+LOAD_FLAG = 0.10
+
+
+# ------------------------------------------------------------------ load
+def proc_stat() -> tuple[int, int, int] | None:
+    """(busy, total, steal) jiffies of all CPUs from /proc/stat, or None off Linux."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    total = user + nice + system + idle + iowait + irq + softirq + steal
+    return total - idle - iowait, total, steal
+
+
+def _self_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+class LoadProbe:
+    """The CPU share taken by *other* processes between ``start()`` and ``stop()``.
+
+    ``others`` is a fraction of the whole machine (0.5 on two cores: one core
+    busy elsewhere), from ``/proc/stat`` minus this process's own CPU time;
+    ``None`` where ``/proc/stat`` is missing.
+    """
+
+    def __init__(self):
+        self._hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def start(self) -> LoadProbe:
+        """Take the starting counts; returns ``self``."""
+        self._stat, self._cpu = proc_stat(), _self_cpu()
+        return self
+
+    def stop(self) -> dict:
+        """``{"others": fraction or None, "steal": fraction or None}`` since ``start()``."""
+        stat, cpu = proc_stat(), _self_cpu()
+        if stat is None or self._stat is None or stat[1] <= self._stat[1]:
+            return {"others": None, "steal": None}
+        busy, total, steal = (a - b for a, b in zip(stat, self._stat))
+        own = (cpu - self._cpu) * self._hz
+        return {"others": round(min(1.0, max(0.0, (busy - own) / total)), 4),
+                "steal": round(steal / total, 4)}
+
+
+def is_loaded(others: float | None, flag: float = LOAD_FLAG) -> bool:
+    """Whether other processes' share ``others`` (``None``: unknown) is above ``flag``."""
+    return others is not None and others > flag
+
+
+def wait_for_quiet(max_seconds: float, window: float = 0.5, flag: float = LOAD_FLAG) -> float:
+    """Sleep until other processes use at most ``flag`` of the CPUs over a ``window``,
+    or ``max_seconds`` have passed; returns the seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < max_seconds:
+        probe = LoadProbe().start()
+        time.sleep(window)
+        if not is_loaded(probe.stop()["others"], flag):
+            break
+    return time.perf_counter() - start
+
+
+def loadavg() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, or ``None`` where the OS has none."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+# --------------------------------------------------------------- machine
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    """CPU, core count, Python, OS and the BLAS-related environment."""
+    from backproplab.training.config import usable_cpus
+
+    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                      "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                      "BACKPROPLAB_BLAS")
+           if k in os.environ}
+    return {"cpu": _cpu_model(), "cores": usable_cpus(), "python": platform.python_version(),
+            "platform": platform.platform(), "environment": env}
+
+
+def library_versions(impls) -> dict:
+    """Versions of the libraries the implementations ``impls`` use."""
+    from backproplab import __version__
+
+    out = {"backproplab": __version__, "numpy": np.__version__}
+    mods = {module_for(i) for i in impls}
+    if "torch" in mods:
+        import torch
+
+        out["torch"] = torch.__version__
+    if "sklearn" in mods:
+        import sklearn
+
+        out["scikit-learn"] = sklearn.__version__
+    try:
+        import threadpoolctl
+
+        out["threadpoolctl"] = threadpoolctl.__version__
+    except ImportError:  # pragma: no cover - a dependency
+        pass
+    return out
+
+
+def thread_info(impls) -> dict:
+    """Thread pools as threadpoolctl sees them, direct BLAS, and torch's thread count."""
+    from threadpoolctl import threadpool_info
+
+    from backproplab.tensor import blas
+
+    pools = [{k: i.get(k) for k in ("user_api", "internal_api", "prefix", "version",
+                                    "num_threads", "architecture", "filepath")}
+             for i in threadpool_info()]
+    out = {"pools": pools, "direct_blas": blas.info()}
+    if "torch" in impls:
+        import torch
+
+        out["torch"] = torch.get_num_threads()
+    return out
+
+
+# ------------------------------------------------------------ matmul peak
+def matmul_peak(n: int = 2048, repeats: int = 5, device: str = "cpu") -> dict:
+    """Best GFLOP/s of an ``n x n`` float32 matrix product (NumPy, or CuPy on the GPU)."""
+    from backproplab.tensor.backend import get_array_module
+
+    xp = get_array_module(device)
+    rng = np.random.default_rng(0)
+    a = xp.asarray(rng.random((n, n), dtype=np.float32))
+    b = xp.asarray(rng.random((n, n), dtype=np.float32))
+    c = xp.empty((n, n), dtype=np.float32)
+
+    def sync():
+        if xp is not np:
+            xp.cuda.Device().synchronize()
+
+    return _best_product(lambda: xp.matmul(a, b, out=c), sync, n, repeats,
+                         "cupy" if xp is not np else "numpy")
+
+
+def torch_matmul_peak(n: int = 2048, repeats: int = 5, device: str = "cpu") -> dict:
+    """The same product with PyTorch (its own BLAS), for comparison."""
+    import torch
+
+    dev = torch.device("cuda" if device == "gpu" else "cpu")
+    a = torch.rand(n, n, device=dev)
+    b = torch.rand(n, n, device=dev)
+    c = torch.empty(n, n, device=dev)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    return _best_product(lambda: torch.matmul(a, b, out=c), sync, n, repeats, "torch")
+
+
+def _best_product(product: Callable[[], object], sync: Callable[[], None], n: int,
+                  repeats: int, library: str) -> dict:
+    """Time ``product()`` (an ``n x n`` matrix product) ``repeats`` times after one
+    untimed call; the best time and its GFLOP/s."""
+    product()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        product()
+        sync()
+        times.append(time.perf_counter() - t0)
+    best = min(times)
+    return {"n": n, "library": library, "seconds": best,
+            "gflops": round(2.0 * n ** 3 / best / 1e9, 2)}
+
+
+class MatmulPeak:
+    """The best matmul peak seen so far, per library (NumPy or CuPy, and torch).
+
+    ``measure()`` is called several times during a run: a busy moment can only
+    make a product slower, so the best measurement is the machine's peak.
+    """
+
+    def __init__(self, size: int, device: str, with_torch: bool):
+        self.size, self.device, self.with_torch = size, device, with_torch
+        self.best: dict[str, dict] = {}
+
+    def measure(self) -> None:
+        """Measure every library once more, keeping each one's best."""
+        got = {"numpy" if self.device == "cpu" else "cupy":
+               matmul_peak(self.size, device=self.device)}
+        if self.with_torch:
+            got["torch"] = torch_matmul_peak(self.size, device=self.device)
+        for lib, m in got.items():
+            if lib not in self.best or m["gflops"] > self.best[lib]["gflops"]:
+                self.best[lib] = m
+
+    @property
+    def gflops(self) -> float:
+        """The best GFLOP/s of any library."""
+        return max(p["gflops"] for p in self.best.values())
