@@ -55,6 +55,11 @@ CASES = {
                                         "n_iter_no_change": 1, "max_iter": 25,
                                         "verbose": True, "alpha": 0.001},
                              "steps": [("fit", (0, 200))]},
+    "sgd-invscaling-tol-stop-verbose": {"params": {"solver": "sgd", "learning_rate":
+                                                   "invscaling", "learning_rate_init": 0.5,
+                                                   "tol": 0.05, "n_iter_no_change": 2,
+                                                   "max_iter": 30, "verbose": True},
+                                        "steps": [("fit", (0, 300))]},
     "adam-tol-stop-verbose": {"params": {"tol": 10.0, "n_iter_no_change": 3, "max_iter": 50,
                                          "verbose": True},
                               "steps": [("fit", (0, 300))]},
