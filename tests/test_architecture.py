@@ -16,7 +16,7 @@ ALLOWED = {
     "training": BASE | {"data", "tensor", "scalar", "training"},
     "experiments": BASE | {"data", "tensor", "scalar", "training", "experiments", "gradcheck"},
     "gradcheck.py": BASE | {"scalar", "tensor", "gradcheck"},
-    "sklearn.py": BASE | {"data", "tensor", "training", "sklearn"},
+    "sklearn": BASE | {"data", "tensor", "training", "sklearn"},
     "bench.py": BASE | {"data", "tensor", "training", "bench"},
 }
 
