@@ -31,7 +31,7 @@ ALLOWED = {
     "gradcheck.py": BASE | {"scalar", "tensor", "gradcheck"},
     "sweeps": BASE | ENGINES | {"runs", "training", "sweeps"},
     "study": BASE | ENGINES | {"runs", "plots", "training", "sweeps", "gradcheck", "study"},
-    "sklearn.py": BASE | {"data", "tensor", "training", "sklearn"},
+    "sklearn": BASE | {"data", "tensor", "training", "sklearn"},
     "bench": BASE | ENGINES | {"training", "bench"},
 }
 MAX_MODULE_LINES = 600

@@ -114,6 +114,82 @@ def test_divergence_guard_names_epoch_and_batch(synth):
     assert info.value.epoch == 1 and info.value.batch >= 1
 
 
+def _weights(model):
+    return [v.copy() for v in model.params.values()]
+
+
+def test_shuffle_false_trains_on_consecutive_slices(synth):
+    """shuffle=False: the batches are X[0:4], X[4:8], X[8:10] every epoch, so the weights
+    are those of manual steps on those slices, bit for bit, and the generator is untouched."""
+    from backproplab.tensor import train_step
+
+    X, y = synth.X_train[:10], synth.y_train[:10]
+    model, manual = _model(), _model()
+    rng = np.random.default_rng(5)
+    fit(model, make_optimizer("sgd", model, lr=0.1), X, y, epochs=2, batch_size=4, rng=rng,
+        shuffle=False)
+    opt = make_optimizer("sgd", manual, lr=0.1)
+    for _ in range(2):
+        for s in (slice(0, 4), slice(4, 8), slice(8, 10)):
+            train_step(manual, opt, X[s], y[s])
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(_weights(model), _weights(manual)))
+    assert rng.bit_generator.state == np.random.default_rng(5).bit_generator.state
+
+
+def test_shuffle_true_permutes_a_single_full_batch_every_epoch(synth):
+    """scikit-learn's rule: one batch holding the whole set is still drawn in a fresh
+    order each epoch (the default trains it in the data's order and draws nothing)."""
+    from backproplab.tensor import train_step
+
+    X, y = synth.X_train[:50], synth.y_train[:50]
+    model, manual = _model(dtype="float64"), _model(dtype="float64")
+    rng = np.random.default_rng(3)
+    fit(model, make_optimizer("sgd", model, lr=0.1), X, y, epochs=2, batch_size=64, rng=rng,
+        shuffle=True)
+    ref_rng, opt = np.random.default_rng(3), make_optimizer("sgd", manual, lr=0.1)
+    for _ in range(2):
+        order = ref_rng.permutation(50)
+        train_step(manual, opt, X[order].astype("float64"), y[order])
+    assert rng.bit_generator.state == ref_rng.bit_generator.state
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(_weights(model), _weights(manual)))
+    untouched, other = np.random.default_rng(3), _model()
+    fit(other, make_optimizer("sgd", other, lr=0.1), X, y, epochs=2, batch_size=64,
+        rng=untouched)
+    assert untouched.bit_generator.state == np.random.default_rng(3).bit_generator.state
+
+
+def test_loss_term_is_added_to_every_batch_loss_before_its_step(synth):
+    X, y = synth.X_train[:10], synth.y_train[:10]
+    plain, model = _model(), _model()
+    base, seen, lens = [], [], []
+    fit(plain, make_optimizer("sgd", plain, lr=0.1), X, y, epochs=2, batch_size=4, rng=0,
+        on_batch=lambda e, b, s, loss: base.append(loss), eval_train=False)
+
+    def term(batch_len):
+        lens.append(batch_len)
+        return 0.25 * batch_len
+
+    h = fit(model, make_optimizer("sgd", model, lr=0.1), X, y, epochs=2, batch_size=4, rng=0,
+            on_batch=lambda e, b, s, loss: seen.append(loss), eval_train=False,
+            loss_term=term)
+    assert lens == [4, 4, 2, 4, 4, 2]
+    assert seen == [b + 0.25 * k for b, k in zip(base, lens)]
+    # the running mean is the mean of those losses, weighted by batch length
+    first = sum(loss * k for loss, k in zip(seen[:3], lens[:3])) / 10
+    assert h[0]["train_loss_running"] == pytest.approx(first, rel=1e-15)
+    # a term without a gradient leaves the training itself alone
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(_weights(model), _weights(plain)))
+
+
+def test_a_non_finite_loss_term_trips_the_divergence_guard(synth):
+    model = _model()
+    with pytest.raises(DivergenceError) as info:
+        fit(model, make_optimizer("sgd", model, lr=0.1), synth.X_train[:10],
+            synth.y_train[:10], epochs=1, batch_size=4, rng=0,
+            loss_term=lambda k: float("inf") if k == 2 else 0.0)
+    assert (info.value.epoch, info.value.batch, info.value.what) == (1, 3, "the loss is inf")
+
+
 @pytest.mark.parametrize("kwargs, word", [
     ({"epochs": 0}, "epochs"),
     ({"batch_size": 0}, "batch size"),

@@ -92,6 +92,23 @@ def test_plateau_stops_once_the_rate_is_at_scikit_learns_minimum():
     assert t.lr == 0.1
 
 
+def test_plateau_on_a_score_and_with_an_infinite_minimum_rate():
+    """mode="max": a score below best + tol stalls; min_lr=inf: a plateau stops training
+    at once (scikit-learn's tol rule on the validation score, without adaptive)."""
+    s = ReduceOnPlateau(0.1, patience=1, tol=0.01, monitor="eval_accuracy", mode="max",
+                        min_lr=math.inf)
+    scores = [0.5, 0.8, 0.805, 0.9, 0.9, 0.95, 0.951, 0.9]
+    stops = [s.observe({"epoch": e, "eval_accuracy": v}) for e, v in enumerate(scores, 1)]
+    # epochs 3 (0.805 < 0.81), 5 (0.9 < 0.91) stall once each; 7 and 8 stall twice: stop
+    assert stops == [False] * 7 + [True] and s.stopped
+    assert (s.best, s.lr, s.bad_epochs) == (0.951, 0.1, 2)
+    t = ReduceOnPlateau(0.1, mode="max")
+    t.load_state_dict({"lr": 0.1, "best": None, "bad_epochs": 0})
+    assert t.best == -math.inf
+    with pytest.raises(BackproplabError, match="mode"):
+        ReduceOnPlateau(0.1, mode="up")
+
+
 def test_plateau_state_survives_a_round_trip():
     s = make_schedule("plateau", 0.1, lr_patience=1, lr_tol=0.5)
     for e, loss in enumerate([1.0, 1.0, 1.0], start=1):

@@ -6,7 +6,10 @@ gathered with ``np.take`` into one reused buffer), calls
 :func:`backproplab.tensor.train_step` per batch, evaluates in large batches at
 the end of each epoch and returns the per-epoch records. Run folders,
 checkpoints and progress bars are added by :func:`backproplab.training.run_training`
-through the ``on_batch`` / ``on_epoch`` callbacks.
+through the ``on_batch`` / ``on_epoch`` callbacks; scikit-learn's rules
+(:class:`backproplab.sklearn.MLPClassifier`) through ``shuffle=True``, the
+``loss_term`` hook (its L2 term), a plateau schedule, early stopping that keeps
+the best weights, and ``on_epoch`` (its curves).
 
 What the per-epoch numbers mean:
 
@@ -78,12 +81,13 @@ class History(list):
         return self[-1] if self else None
 
 
-def _nonfinite_param(model) -> str | None:
+def _check_weights(model, optimizer, epoch: int, n_batches: int) -> None:
+    """The divergence guard's end-of-epoch scan of the weights."""
     xp = getattr(model, "xp", np)
     for name, p in model.params.items():
         if not bool(xp.isfinite(p).all()):
-            return name
-    return None
+            raise divergence_error(epoch, n_batches, n_batches,
+                                   f"weight {name} has non-finite values", _lr_of(optimizer))
 
 
 def epoch_record(epoch: int, train: tuple, evaluation: tuple, train_seconds: float,
@@ -120,7 +124,7 @@ def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: floa
     err = DivergenceError(
         f"training diverged in epoch {epoch} at {unit} {batch} of {n_batches}: {what}; "
         f"lower the learning rate{hint}")
-    err.epoch, err.batch = epoch, batch
+    err.epoch, err.batch, err.what = epoch, batch, what
     return err
 
 
@@ -129,14 +133,20 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
         on_batch: Callable[[int, int, int, float], None] | None = None,
         on_epoch: Callable[[dict], bool | None] | None = None,
         start_epoch: int = 0, eval_train: bool = True,
-        eval_batch_size: int = EVAL_BATCH_SIZE, schedule=None, early_stopping=None) -> History:
+        eval_batch_size: int = EVAL_BATCH_SIZE, schedule=None, early_stopping=None,
+        shuffle: bool | None = None,
+        loss_term: Callable[[int], float] | None = None) -> History:
     """Train ``model`` with ``optimizer`` on ``(X, y)``; returns the per-epoch :class:`History`.
 
     ``epochs`` is the number of the last epoch and ``start_epoch`` the number of
     epochs already done (a resumed run passes the checkpoint's epoch), so the
     epochs run are ``start_epoch + 1 .. epochs``. ``batch_size`` is an integer or
-    ``"full"`` (one step per epoch on the whole set, in the data's order). ``rng``
-    (a ``numpy.random.Generator``, or an int seed) draws each epoch's permutation.
+    ``"full"`` (one step per epoch on the whole set). ``rng`` (a
+    ``numpy.random.Generator``, or an int seed) draws each epoch's permutation.
+    ``shuffle``: ``None`` (default) shuffles every epoch unless one batch holds
+    the whole set (which then trains in the data's order); ``True`` shuffles
+    every epoch, also a single batch (scikit-learn's rule); ``False`` never does:
+    the batches are consecutive slices of ``X``.
 
     ``on_batch(epoch, batch, step, loss)`` runs after every step (``batch`` counts
     from 1 within the epoch, ``step`` from 1 over the whole run); ``on_epoch(record)``
@@ -145,8 +155,13 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     :class:`~backproplab.training.schedules.Schedule`) sets the learning rate of
     every epoch; ``early_stopping`` (an
     :class:`~backproplab.training.early_stopping.EarlyStopping`) needs an
-    evaluation set. See the module docstring for what each number in a record
-    means, and for the divergence guard.
+    evaluation set. ``loss_term(batch_len)``, when given, is an extra term of
+    every batch's loss (e.g. an L2 penalty): it runs before each step, with the
+    weights the step starts from, and its value is added to that batch's loss
+    (the ``loss`` of ``on_batch``, the running mean, the divergence guard); the
+    term's gradient is its own business (scikit-learn's ``alpha`` sets
+    ``optimizer.weight_decay`` to ``alpha / batch_len`` there). See the module
+    docstring for what each number in a record means, and for the divergence guard.
 
     Example::
 
@@ -156,43 +171,17 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
                       epochs=3, batch_size=16, rng=1, X_eval=Xv, y_eval=yv)
         history.metric("eval_accuracy")
     """
-    from backproplab.tensor import train_step
-
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise BackproplabError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if not 0 <= start_epoch <= epochs:
-        raise BackproplabError(f"start_epoch must lie in [0, {epochs}], got {start_epoch}")
+    _check_run(epochs, start_epoch, early_stopping, X_eval is not None)
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
     # validate each set once (shapes, label range, NaN/inf; converts to the model's
     # dtype and device), then skip those scans per batch
     X, y = model.check_inputs(X, y)
-    has_eval = X_eval is not None
-    if has_eval:
-        X_eval, y_eval = model.check_inputs(X_eval, y_eval)
-    xp = getattr(model, "xp", np)
-    on_cpu = xp is np
-
-    n = len(X)
-    if batch_size == "full":
-        bs = n
-    elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise BackproplabError(f"batch size must be a positive integer or 'full', "
-                               f"got {batch_size!r}")
-    else:
-        bs = min(int(batch_size), n)
-    full = bs >= n
-    n_batches = -(-n // bs)
-    if not full:
-        X_buf = xp.empty((bs,) + tuple(X.shape[1:]), dtype=X.dtype)
-        y_buf = xp.empty(bs, dtype=y.dtype)
-    step = start_epoch * n_batches
+    evaluation = None if X_eval is None else model.check_inputs(X_eval, y_eval)
+    batches = _Batches(X, y, _batch_len(batch_size, len(X)), shuffle, rng,
+                       getattr(model, "xp", np))
+    step = start_epoch * batches.n_batches
     history = History()
-    if early_stopping is not None and not has_eval:
-        raise BackproplabError(
-            "early stopping needs an evaluation set (X_eval, y_eval) to monitor; pass one or "
-            "drop early stopping")
     last_epoch = epochs
     if early_stopping is not None and early_stopping.stopped:
         history.stopped_reason, last_epoch = "early_stopping", start_epoch  # a finished run
@@ -201,81 +190,144 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(start_epoch + 1, last_epoch + 1):
-            if schedule is not None:
-                rate = schedule.rate(epoch)
-                if not (isinstance(rate, float) and math.isfinite(rate) and rate > 0):
-                    raise BackproplabError(
-                        f"the {schedule.name} schedule gives the rate {rate!r} for epoch "
-                        f"{epoch}; the rate must stay positive (check --lr-gamma, --lr-min)")
-                optimizer.lr = rate
+            _set_rate(schedule, optimizer, epoch)
             t0 = time.perf_counter()
-            total = 0.0
-            if full:
-                loss = float(train_step(model, optimizer, X, y, check=False))
-                step += 1
-                if not math.isfinite(loss):
-                    raise divergence_error(epoch, 1, 1, f"the loss is {loss}", _lr_of(optimizer))
-                total = loss * n
-                if on_batch is not None:
-                    on_batch(epoch, 1, step, loss)
-            else:
-                order = rng.permutation(n)
-                if not on_cpu:
-                    order = xp.asarray(order)  # one transfer per epoch
-                for b in range(n_batches):
-                    idx = order[b * bs:(b + 1) * bs]
-                    k = len(idx)
-                    if on_cpu:  # mode="clip" gathers straight into the buffer (no temporary)
-                        xb = np.take(X, idx, axis=0, out=X_buf[:k], mode="clip")
-                        yb = np.take(y, idx, out=y_buf[:k], mode="clip")
-                    else:
-                        xb = xp.take(X, idx, axis=0, out=X_buf[:k])
-                        yb = xp.take(y, idx, out=y_buf[:k])
-                    loss = float(train_step(model, optimizer, xb, yb, check=False))
-                    step += 1
-                    if not math.isfinite(loss):
-                        raise divergence_error(epoch, b + 1, n_batches, f"the loss is {loss}",
-                                               _lr_of(optimizer))
-                    total += loss * k
-                    if on_batch is not None:
-                        on_batch(epoch, b + 1, step, loss)
+            total, step = _train_epoch(model, optimizer, batches, epoch, step, on_batch,
+                                       loss_term)
             train_seconds = time.perf_counter() - t0
-
-            bad = _nonfinite_param(model)
-            if bad is not None:
-                raise divergence_error(epoch, n_batches, n_batches,
-                                       f"weight {bad} has non-finite values", _lr_of(optimizer))
-
-            t1 = time.perf_counter()
-            running = total / n
-            if eval_train:
-                train_loss, train_acc = model.evaluate(X, y, batch_size=eval_batch_size,
-                                                         check=False)
-                train_loss, train_acc = float(train_loss), float(train_acc)
-            else:
-                train_loss, train_acc = running, None
-            eval_loss = eval_acc = None
-            if has_eval:
-                eval_loss, eval_acc = model.evaluate(X_eval, y_eval,
-                                                    batch_size=eval_batch_size, check=False)
-                eval_loss, eval_acc = float(eval_loss), float(eval_acc)
-            record = epoch_record(epoch, (train_loss, train_acc), (eval_loss, eval_acc),
-                                  train_seconds, time.perf_counter() - t1, _lr_of(optimizer),
-                                  running, step)
-            stop = None
-            if schedule is not None and schedule.observe(record):
-                stop = "lr_plateau"
-            if early_stopping is not None and early_stopping.update(record, model):
-                stop = stop or "early_stopping"
-            history.append(record)
-            if on_epoch is not None and on_epoch(record) is True:
-                stop = stop or "callback"
+            _check_weights(model, optimizer, epoch, batches.n_batches)
+            record = _evaluate_epoch(model, epoch, (X, y) if eval_train else None, evaluation,
+                                     eval_batch_size, total / len(X))
+            record.update(train_seconds=train_seconds, lr=_lr_of(optimizer), steps=step)
+            stop = _end_epoch(model, record, history, schedule, early_stopping, on_epoch)
             if stop is not None:
                 history.stopped_reason = stop
                 break
     if early_stopping is not None:
         history.restored_epoch = early_stopping.restore(model)
     return history
+
+
+def _check_run(epochs, start_epoch, early_stopping, has_eval: bool) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise BackproplabError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if not 0 <= start_epoch <= epochs:
+        raise BackproplabError(f"start_epoch must lie in [0, {epochs}], got {start_epoch}")
+    if early_stopping is not None and not has_eval:
+        raise BackproplabError(
+            "early stopping needs an evaluation set (X_eval, y_eval) to monitor; pass one or "
+            "drop early stopping")
+
+
+def _batch_len(batch_size, n: int) -> int:
+    if batch_size == "full":
+        return n
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise BackproplabError(f"batch size must be a positive integer or 'full', "
+                               f"got {batch_size!r}")
+    return min(int(batch_size), n)
+
+
+class _Batches:
+    """The batches of an epoch: consecutive slices of ``(X, y)`` (no shuffling), or a
+    fresh permutation of the indices gathered with ``take`` into two reused buffers
+    (the data set itself is never copied)."""
+
+    def __init__(self, X, y, bs: int, shuffle: bool | None, rng, xp):
+        n = len(X)
+        self.X, self.y, self.bs, self.n, self.rng, self.xp = X, y, bs, n, rng, xp
+        self.n_batches = -(-n // bs)
+        self.shuffle = bs < n if shuffle is None else bool(shuffle)
+        if self.shuffle:
+            self.X_buf = xp.empty((bs,) + tuple(X.shape[1:]), dtype=X.dtype)
+            self.y_buf = xp.empty(bs, dtype=y.dtype)
+
+    def __iter__(self):
+        X, y, bs, n, xp = self.X, self.y, self.bs, self.n, self.xp
+        if not self.shuffle:
+            for start in range(0, n, bs):
+                yield X[start:start + bs], y[start:start + bs]
+            return
+        order = self.rng.permutation(n)
+        on_cpu = xp is np
+        if not on_cpu:
+            order = xp.asarray(order)  # one transfer per epoch
+        X_buf, y_buf = self.X_buf, self.y_buf
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            k = len(idx)
+            if on_cpu:  # mode="clip" gathers straight into the buffer (no temporary)
+                yield (np.take(X, idx, axis=0, out=X_buf[:k], mode="clip"),
+                       np.take(y, idx, out=y_buf[:k], mode="clip"))
+            else:
+                yield xp.take(X, idx, axis=0, out=X_buf[:k]), xp.take(y, idx, out=y_buf[:k])
+
+
+def _set_rate(schedule, optimizer, epoch: int) -> None:
+    if schedule is None:
+        return
+    rate = schedule.rate(epoch)
+    if not (isinstance(rate, float) and math.isfinite(rate) and rate > 0):
+        raise BackproplabError(
+            f"the {schedule.name} schedule gives the rate {rate!r} for epoch "
+            f"{epoch}; the rate must stay positive (check --lr-gamma, --lr-min)")
+    optimizer.lr = rate
+
+
+def _train_epoch(model, optimizer, batches: _Batches, epoch: int, step: int, on_batch,
+                 loss_term) -> tuple[float, int]:
+    """The steps of one epoch; returns the sum of the batch losses weighted by batch
+    length, and the last step's number."""
+    from backproplab.tensor import train_step
+
+    total = 0.0
+    for b, (xb, yb) in enumerate(batches, start=1):
+        k = len(yb)
+        extra = None if loss_term is None else loss_term(k)
+        loss = float(train_step(model, optimizer, xb, yb, check=False))
+        if extra is not None:
+            loss += extra
+        step += 1
+        if not math.isfinite(loss):
+            raise divergence_error(epoch, b, batches.n_batches, f"the loss is {loss}",
+                                   _lr_of(optimizer))
+        total += loss * k
+        if on_batch is not None:
+            on_batch(epoch, b, step, loss)
+    return total, step
+
+
+def _evaluate_epoch(model, epoch: int, train, evaluation, batch_size: int,
+                    running: float) -> dict:
+    """The epoch's record without ``train_seconds``, ``lr`` and ``steps``: the passes over
+    ``train`` (``None``: skipped, the running mean stands in) and ``evaluation``."""
+    t1 = time.perf_counter()
+    train_loss, train_acc = running, None
+    if train is not None:
+        train_loss, train_acc = model.evaluate(*train, batch_size=batch_size, check=False)
+        train_loss, train_acc = float(train_loss), float(train_acc)
+    eval_loss = eval_acc = None
+    if evaluation is not None:
+        eval_loss, eval_acc = model.evaluate(*evaluation, batch_size=batch_size, check=False)
+        eval_loss, eval_acc = float(eval_loss), float(eval_acc)
+    return epoch_record(epoch, (train_loss, train_acc), (eval_loss, eval_acc), None,
+                        time.perf_counter() - t1, None, running, None)
+
+
+def _end_epoch(model, record: dict, history: History, schedule, early_stopping,
+               on_epoch) -> str | None:
+    """Show the record to the schedule and early stopping, append it to ``history``,
+    then call ``on_epoch``; returns why training stops now, or ``None``."""
+    stop = None
+    if schedule is not None and schedule.observe(record):
+        stop = "lr_plateau"
+    if early_stopping is not None and early_stopping.update(record, model):
+        stop = stop or "early_stopping"
+    history.append(record)
+    if on_epoch is not None and on_epoch(record) is True:
+        stop = stop or "callback"
+    return stop
 
 
 __all__ = ["EVAL_BATCH_SIZE", "History", "fit"]

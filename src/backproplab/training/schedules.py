@@ -156,21 +156,33 @@ class ReduceOnPlateau(Schedule):
 
     ``observe`` reads ``monitor`` (default ``train_loss_running``, the mean of
     the epoch's batch losses, which is scikit-learn's ``loss_``). An epoch whose
-    loss is above ``best - tol`` counts as one without improvement; more than
-    ``patience`` of them in a row divide the rate by 5 and restart the count,
-    or, when the rate is already at or below 1e-6, stop training.
+    value is above ``best - tol`` (``mode="max"``, for a score: below ``best +
+    tol``) counts as one without improvement; more than ``patience`` of them in a
+    row divide the rate by 5 and restart the count, or, when the rate is already
+    at or below ``min_lr`` (1e-6), stop training. ``best`` is the lowest value
+    seen (``mode="max"``: the highest). With ``min_lr=math.inf`` every such
+    plateau stops training: scikit-learn's ``tol`` / ``n_iter_no_change`` rule
+    for its other schedules.
     """
 
     name = "plateau"
 
     def __init__(self, lr: float, patience: int = 10, tol: float = 1e-4,
-                 monitor: str = "train_loss_running"):
+                 monitor: str = "train_loss_running", mode: str = "min",
+                 min_lr: float = PLATEAU_MIN_LR):
         super().__init__(lr)
+        if mode not in ("min", "max"):
+            raise BackproplabError(f"the plateau schedule's mode must be 'min' or 'max', "
+                                   f"got {mode!r}")
         self.patience, self.tol, self.monitor = patience, tol, monitor
+        self.mode, self.min_lr = mode, min_lr
         self.lr = self.lr0
-        self.best = math.inf
+        self.best = self._worst()
         self.bad_epochs = 0
         self.stopped = False
+
+    def _worst(self) -> float:
+        return math.inf if self.mode == "min" else -math.inf
 
     def rate(self, epoch: int) -> float:
         return self.lr
@@ -182,13 +194,15 @@ class ReduceOnPlateau(Schedule):
         if loss is None:
             raise BackproplabError(f"the plateau schedule needs {self.monitor} in every epoch's "
                                    "record")
-        if loss > self.best - self.tol:
-            self.bad_epochs += 1
+        if self.mode == "min":
+            stalled = loss > self.best - self.tol
+            self.best = min(self.best, loss)
         else:
-            self.bad_epochs = 0
-        self.best = min(self.best, loss)
+            stalled = loss < self.best + self.tol
+            self.best = max(self.best, loss)
+        self.bad_epochs = self.bad_epochs + 1 if stalled else 0
         if self.bad_epochs > self.patience:
-            if self.lr <= PLATEAU_MIN_LR:
+            if self.lr <= self.min_lr:
                 self.stopped = True
                 return True
             self.lr /= PLATEAU_DIVISOR
@@ -203,7 +217,7 @@ class ReduceOnPlateau(Schedule):
         if not state:
             return
         self.lr = float(state["lr"])
-        self.best = math.inf if state.get("best") is None else float(state["best"])
+        self.best = self._worst() if state.get("best") is None else float(state["best"])
         self.bad_epochs = int(state["bad_epochs"])
         self.stopped = bool(state.get("stopped", False))
 

@@ -15,40 +15,26 @@ names, same defaults, same meaning) and trains backproplab's vectorized
 
 It needs the optional extra ``backproplab[sklearn]`` (scikit-learn >= 1.6).
 
-What follows scikit-learn exactly (read from its ``_multilayer_perceptron.py``
-and ``_stochastic_optimizers.py``):
+It follows scikit-learn's ``sgd`` and ``adam`` solvers (read from its
+``_multilayer_perceptron.py`` and ``_stochastic_optimizers.py``): shuffled
+mini-batches, ``loss_curve_`` with the L2 term ``(alpha / 2) * sum ||W||^2 /
+batch_len``, ``t_``, the ``tol`` / ``n_iter_no_change`` rule on the training loss
+or (``early_stopping``) the validation accuracy, the ``invscaling`` and
+``adaptive`` rates, ``ConvergenceWarning``, its initialization and exceptions.
+Training runs through :func:`backproplab.training.fit`: the L2 term through its
+``loss_term`` hook, the ``tol`` rule as a
+:class:`~backproplab.training.schedules.ReduceOnPlateau` schedule, the best
+validation weights kept by an
+:class:`~backproplab.training.early_stopping.EarlyStopping`, the curves and the
+``invscaling`` rate in its ``on_epoch`` callback. ``docs/sklearn.md`` lists the
+rules and where this estimator differs (a softmax output also for two classes,
+PyTorch's update rules, no ``lbfgs``, ``partial_fit`` adding up ``n_iter_``).
+Additions: ``init``, ``clip_norm`` and ``dtype``.
 
-- the training loop of the ``sgd`` and ``adam`` solvers: shuffled mini-batches
-  of ``batch_size`` (``"auto"``: ``min(200, n_samples)``), ``loss_curve_`` as
-  the mean batch loss of each epoch including the L2 term
-  ``(alpha / 2) * sum ||W||^2 / batch_len`` (so ``alpha`` acts as weight decay
-  ``alpha / batch_len`` on the weights, never on the biases), ``t_`` counting
-  training samples seen, the ``tol`` / ``n_iter_no_change`` stopping rule on
-  the training loss (or, with ``early_stopping``, on the accuracy of a
-  stratified ``validation_fraction`` split, whose best weights are restored at
-  the end), the ``invscaling`` (``lr / (t_ + 1) ** power_t`` after each epoch)
-  and ``adaptive`` (divide by 5 instead of stopping, stop once the rate is at
-  or below 1e-6) schedules of the ``sgd`` solver, ``ConvergenceWarning`` when
-  ``max_iter`` is reached;
-- initialization (``init=None``): weights *and* biases uniform in
-  ``+-sqrt(6 / (fan_in + fan_out))`` (``sqrt(2 / ...)`` for ``logistic``);
-- the exceptions: ``NotFittedError`` before ``fit``, ``ValueError`` for bad
-  data (through scikit-learn's own ``validate_data``) and bad parameters.
-
-Where it differs (documented in ``docs/sklearn.md``): the output is always a
-softmax over ``n_classes`` units, also for two classes (scikit-learn uses one
-logistic unit there, so ``coefs_[-1]`` has 2 columns here, not 1); the update
-rules are PyTorch's (identical to scikit-learn's momentum and Nesterov updates
-at a constant rate; Adam adds ``eps`` after the bias correction); only
-single-label classification (no multilabel ``y``), no ``lbfgs`` solver and no
-``sample_weight``; ``partial_fit`` accumulates ``n_iter_`` over calls.
-Additions: ``init`` (any backproplab initializer), ``clip_norm`` and ``dtype``.
-
-Persistence: instances pickle (``pickle``/``joblib``) like any estimator, and
-:meth:`MLPClassifier.save` / :meth:`MLPClassifier.load` write and read a
-``.npz`` file (no pickle); either way ``partial_fit`` afterwards continues from
-the learned weights *and* the optimizer's state (the case of scikit-learn bug
-#19626, where it silently did nothing).
+Persistence: instances pickle like any estimator, and :meth:`MLPClassifier.save` /
+:meth:`MLPClassifier.load` write and read a ``.npz`` file (no pickle); either way
+``partial_fit`` afterwards continues from the learned weights *and* the
+optimizer's state (the case of scikit-learn bug #19626).
 """
 
 from __future__ import annotations
@@ -67,6 +53,12 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from backproplab.errors import BackproplabError, DivergenceError
+from backproplab.sklearn._params import (
+    ACTIVATIONS,
+    EstimatorInputError,
+    check_params,
+)
+from backproplab.sklearn._params import bad as _bad
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -74,23 +66,11 @@ except ImportError:  # pragma: no cover - older scikit-learn
     def _validate_data(estimator, X, y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
 
-#: ``activation`` names: scikit-learn's (``logistic``) and backproplab's (``sigmoid``).
-ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "sigmoid": "sigmoid"}
-SOLVERS = ("sgd", "adam")
-LEARNING_RATES = ("constant", "invscaling", "adaptive")
 FILE_KIND = "backproplab.sklearn.MLPClassifier"
-
-
-class EstimatorInputError(BackproplabError, ValueError):
-    """A bad parameter or bad data: both backproplab's error and scikit-learn's ``ValueError``."""
 
 
 class EstimatorDivergenceError(DivergenceError, ValueError):
     """Training produced a non-finite loss (a ``ValueError``, as in scikit-learn)."""
-
-
-def _bad(message: str) -> EstimatorInputError:
-    return EstimatorInputError(message)
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -169,61 +149,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.dtype = dtype
 
     # ------------------------------------------------------------------ checks
-
-    def _check_params(self) -> list[int]:
-        """Validate the constructor arguments (scikit-learn checks them at fit time)."""
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral):
-            sizes = [sizes]
-        try:
-            sizes = list(sizes)
-        except TypeError:
-            raise _bad(f"hidden_layer_sizes must be a tuple of positive integers, got "
-                       f"{self.hidden_layer_sizes!r}") from None
-        if not sizes or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1
-                            for s in sizes):
-            raise _bad(f"hidden_layer_sizes must be a tuple of positive integers, like (100,) "
-                       f"or (64, 32); got {self.hidden_layer_sizes!r}")
-        if self.activation not in ACTIVATIONS:
-            extra = "; 'identity' is not supported" if self.activation == "identity" else ""
-            raise _bad(f"activation must be one of {', '.join(ACTIVATIONS)}, got "
-                       f"{self.activation!r}{extra}")
-        if self.solver not in SOLVERS:
-            extra = " (lbfgs is not supported)" if self.solver == "lbfgs" else ""
-            raise _bad(f"solver must be 'sgd' or 'adam', got {self.solver!r}{extra}")
-        if self.learning_rate not in LEARNING_RATES:
-            raise _bad(f"learning_rate must be one of {', '.join(LEARNING_RATES)}, got "
-                       f"{self.learning_rate!r}")
-        bs = self.batch_size
-        if not (bs == "auto" or (isinstance(bs, numbers.Integral) and not isinstance(bs, bool)
-                                 and bs >= 1)):
-            raise _bad(f"batch_size must be 'auto' or a positive integer, got {bs!r}")
-        _number("alpha", self.alpha, low=0.0)
-        _number("learning_rate_init", self.learning_rate_init, low=0.0, open_low=True)
-        _number("power_t", self.power_t, low=0.0)
-        _integer("max_iter", self.max_iter)
-        _number("tol", self.tol, low=0.0)
-        _number("momentum", self.momentum, low=0.0, high=1.0)
-        _number("validation_fraction", self.validation_fraction, low=0.0, high=1.0,
-                open_high=True)
-        if self.early_stopping and not self.validation_fraction > 0:
-            raise _bad("early_stopping=True needs a validation split: set validation_fraction "
-                       "in (0, 1), e.g. 0.1, or early_stopping=False")
-        _number("beta_1", self.beta_1, low=0.0, high=1.0, open_high=True)
-        _number("beta_2", self.beta_2, low=0.0, high=1.0, open_high=True)
-        _number("epsilon", self.epsilon, low=0.0, open_low=True)
-        _integer("n_iter_no_change", self.n_iter_no_change)
-        if self.clip_norm is not None:
-            _number("clip_norm", self.clip_norm, low=0.0, open_low=True)
-        if self.init is not None:
-            from backproplab.tensor import INITIALIZERS
-
-            if self.init not in INITIALIZERS:
-                raise _bad(f"init must be None (scikit-learn's) or one of "
-                           f"{', '.join(INITIALIZERS)}, got {self.init!r}")
-        if self.dtype not in (None, "float32", "float64"):
-            raise _bad(f"dtype must be None, 'float32' or 'float64', got {self.dtype!r}")
-        return [int(s) for s in sizes]
 
     def _validate_xy(self, X, y, reset: bool):
         """scikit-learn's input validation (dense float arrays, finite, 2-D, n_features_in_,
@@ -317,7 +242,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Train on ``(X, y)`` for up to ``max_iter`` epochs; returns ``self``."""
-        hidden = self._check_params()
+        hidden = check_params(self)
         first = not self.warm_start or getattr(self, "_model", None) is None
         X, y = self._validate_xy(X, y, reset=first)
         if first:
@@ -341,7 +266,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Continues from the current weights and optimizer state, also after a
         pickle or :meth:`save`/:meth:`load` round trip.
         """
-        hidden = self._check_params()
+        hidden = check_params(self)
         if self.early_stopping:
             raise _bad("partial_fit does not support early_stopping=True; set "
                        "early_stopping=False or use fit")
@@ -373,17 +298,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                        f"{tuple(hidden)} since the model was built; refit with warm_start=False")
 
     def _train(self, X, y, incremental: bool) -> None:
-        """scikit-learn's ``_fit_stochastic``, on backproplab's engine."""
-        from sklearn.model_selection import train_test_split
+        """scikit-learn's ``_fit_stochastic``, through :func:`backproplab.training.fit`."""
+        from backproplab.training import fit
 
-        from backproplab.tensor import train_step
-        from backproplab.training.schedules import (
-            PLATEAU_DIVISOR,
-            PLATEAU_MIN_LR,
-            InverseScaling,
-        )
-
-        model, opt = self._model, self._optimizer
         early = self.early_stopping and not incremental
         if not incremental:
             self.n_iter_ = 0  # as scikit-learn: the epochs of this fit (partial_fit adds up)
@@ -391,120 +308,131 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
         X_val = y_val = None
         if early:
-            # stratified by class where the classes allow it (each needs 2 samples and the
-            # split a sample of each), else a plain random split (scikit-learn stratifies
-            # only binary problems)
-            seed = int(self._rng.integers(np.iinfo(np.int32).max))
+            X, X_val, y, y_val = self._validation_split(X, y)
+        plateau = self._plateau_rule(early)
+        n = X.shape[0]
+        try:
+            history = fit(
+                self._model, self._optimizer, X, y, epochs=1 if incremental else int(self.max_iter),
+                batch_size=self._batch_len(n), rng=self._rng, shuffle=bool(self.shuffle),
+                X_eval=X_val, y_eval=y_val, eval_train=False, schedule=plateau,
+                early_stopping=self._best_weights_keeper() if early else None,
+                loss_term=self._l2_term(),
+                on_epoch=lambda record: self._after_epoch(record, n, early, plateau))
+        except DivergenceError as err:
+            raise EstimatorDivergenceError(
+                f"training diverged in iteration {self.n_iter_ + 1}: {err.what}; lower "
+                "learning_rate_init or scale the inputs (e.g. StandardScaler)") from None
+        if history.stopped_reason == "epochs" and not incremental:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                          "reached and the optimization hasn't converged yet.",
+                          ConvergenceWarning, stacklevel=3)
+
+    def _validation_split(self, X, y):
+        """The ``validation_fraction`` held out for early stopping: stratified by class
+        where the classes allow it (each needs 2 samples and the split a sample of each),
+        else a plain random split (scikit-learn stratifies only binary problems)."""
+        from sklearn.model_selection import train_test_split
+
+        seed = int(self._rng.integers(np.iinfo(np.int32).max))
+        try:
+            X, X_val, y, y_val = train_test_split(
+                X, y, random_state=seed, test_size=self.validation_fraction, stratify=y)
+        except ValueError:
             try:
                 X, X_val, y, y_val = train_test_split(
-                    X, y, random_state=seed, test_size=self.validation_fraction, stratify=y)
-            except ValueError:
-                try:
-                    X, X_val, y, y_val = train_test_split(
-                        X, y, random_state=seed, test_size=self.validation_fraction)
-                except ValueError as exc:
-                    raise _bad(f"early stopping cannot hold out validation_fraction="
-                               f"{self.validation_fraction} of {len(y)} samples ({exc}); "
-                               "increase validation_fraction or give more samples") from None
-            if X_val.shape[0] < 2:
-                raise _bad("the validation set is too small; increase validation_fraction or "
-                           "give more samples")
-            X_val, y_val = model.check_inputs(X_val, y_val, values=False)
-            self._best_params = {k: v.copy() for k, v in model.params.items()}
-        X, y = model.check_inputs(X, y, values=False)  # validate_data checked the values
-        n = X.shape[0]
-        if self.batch_size == "auto":
-            bs = min(200, n)
-        else:
-            if self.batch_size > n:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped", stacklevel=3)
-            bs = int(np.clip(self.batch_size, 1, n))
-        X_buf = np.empty((bs, X.shape[1]), dtype=X.dtype)
-        y_buf = np.empty(bs, dtype=np.int64)
-        weights = [p for k, p in model.params.items() if k.startswith("W")]
-        alpha = float(self.alpha)
-        sgd = self.solver == "sgd"
-        invscaling = InverseScaling(float(self.learning_rate_init), float(self.power_t), 1)
-        iterations = 1 if incremental else int(self.max_iter)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for _ in range(iterations):
-                order = self._rng.permutation(n) if self.shuffle else np.arange(n)
-                total = 0.0
-                for start in range(0, n, bs):
-                    idx = order[start:start + bs]
-                    k = len(idx)
-                    xb = np.take(X, idx, axis=0, out=X_buf[:k], mode="clip")
-                    yb = np.take(y, idx, out=y_buf[:k], mode="clip")
-                    penalty = 0.0
-                    if alpha:
-                        opt.weight_decay = alpha / k  # the gradient of the term below
-                        penalty = 0.5 * alpha * sum(float(np.dot(w.ravel(), w.ravel()))
-                                                    for w in weights) / k
-                    loss = float(train_step(model, opt, xb, yb, check=False)) + penalty
-                    if not math.isfinite(loss):
-                        raise EstimatorDivergenceError(
-                            f"training diverged: the loss became {loss} in iteration "
-                            f"{self.n_iter_ + 1}; lower learning_rate_init or scale the inputs "
-                            "(e.g. StandardScaler)")
-                    total += loss * k
-                self.n_iter_ += 1
-                self.loss_ = total / n
-                self.t_ += n
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                self._update_no_improvement_count(early, X_val, y_val)
-                if sgd and self.learning_rate == "invscaling":
-                    opt.lr = invscaling.rate_after(self.t_)
-                if self._no_improvement_count > self.n_iter_no_change:
-                    what = "Validation score" if early else "Training loss"
-                    adaptive = sgd and self.learning_rate == "adaptive"
-                    if not adaptive or opt.lr <= PLATEAU_MIN_LR:
-                        if self.verbose:
-                            print(f"{what} did not improve more than tol={self.tol:f} for "
-                                  f"{self.n_iter_no_change} consecutive epochs. Stopping.")
-                        break
-                    opt.lr /= PLATEAU_DIVISOR
-                    if self.verbose:
-                        print(f"{what} did not improve more than tol={self.tol:f} for "
-                              f"{self.n_iter_no_change} consecutive epochs. Setting learning "
-                              f"rate to {opt.lr:f}")
-                    self._no_improvement_count = 0
-            else:  # every epoch ran without meeting the stopping rule
-                if not incremental:
-                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                                  "reached and the optimization hasn't converged yet.",
-                                  ConvergenceWarning, stacklevel=3)
-        if early:
-            model.set_params(self._best_params)
-            del self._best_params
-        for p in model.params.values():
-            if not np.isfinite(p).all():
-                raise EstimatorDivergenceError(
-                    "training produced non-finite weights; lower learning_rate_init or scale "
-                    "the inputs (e.g. StandardScaler)")
+                    X, y, random_state=seed, test_size=self.validation_fraction)
+            except ValueError as exc:
+                raise _bad(f"early stopping cannot hold out validation_fraction="
+                           f"{self.validation_fraction} of {len(y)} samples ({exc}); "
+                           "increase validation_fraction or give more samples") from None
+        if X_val.shape[0] < 2:
+            raise _bad("the validation set is too small; increase validation_fraction or "
+                       "give more samples")
+        return X, X_val, y, y_val
 
-    def _update_no_improvement_count(self, early: bool, X_val, y_val) -> None:
-        """scikit-learn's rule: count epochs that fail to improve by ``tol``."""
+    def _batch_len(self, n: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped", stacklevel=4)
+        return int(np.clip(self.batch_size, 1, n))
+
+    def _plateau_rule(self, early: bool):
+        """scikit-learn's ``tol`` / ``n_iter_no_change`` rule as a plateau schedule, on the
+        training loss or (early stopping) the validation accuracy, carrying on from the
+        estimator's count, best value and solver's rate: with ``adaptive`` a plateau divides
+        the rate by 5 (and stops training once it is at or below 1e-6), otherwise it stops
+        training."""
+        from backproplab.training.schedules import PLATEAU_MIN_LR, ReduceOnPlateau
+
+        adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
+        plateau = ReduceOnPlateau(
+            self._optimizer.lr, patience=int(self.n_iter_no_change), tol=float(self.tol),
+            monitor="eval_accuracy" if early else "train_loss_running",
+            mode="max" if early else "min", min_lr=PLATEAU_MIN_LR if adaptive else math.inf)
+        plateau.best = self.best_validation_score_ if early else self.best_loss_
+        plateau.bad_epochs = self._no_improvement_count
+        return plateau
+
+    def _best_weights_keeper(self):
+        """Early stopping that only keeps the weights of the best validation accuracy (from
+        those at the start, for a warm start that never beats its previous best); it never
+        stops training (its patience lies beyond ``max_iter``): the plateau rule does."""
+        from backproplab.training.early_stopping import EarlyStopping
+
+        keeper = EarlyStopping(patience=int(self.max_iter) + 1, monitor="eval_accuracy",
+                               restore_best=True)
+        best = self.best_validation_score_
+        keeper.load_state_dict({"best": best if math.isfinite(best) else None},
+                               best_params=self._model.params)
+        return keeper
+
+    def _l2_term(self):
+        """scikit-learn's L2 term ``(alpha / 2) * sum ||W||^2 / batch_len`` for ``fit``'s
+        ``loss_term`` hook; its gradient is weight decay ``alpha / batch_len``."""
+        alpha = float(self.alpha)
+        if not alpha:
+            return None
+        opt = self._optimizer
+        weights = [p for k, p in self._model.params.items() if k.startswith("W")]
+
+        def term(batch_len: int) -> float:
+            opt.weight_decay = alpha / batch_len
+            return 0.5 * alpha * sum(float(np.dot(w.ravel(), w.ravel()))
+                                     for w in weights) / batch_len
+
+        return term
+
+    def _after_epoch(self, record: dict, n: int, early: bool, plateau) -> None:
+        """``fit``'s ``on_epoch``: scikit-learn's curves and counters, the ``invscaling``
+        rate for the next epoch, the verbose lines."""
+        from backproplab.training.schedules import InverseScaling
+
+        self.n_iter_ += 1
+        self.loss_ = record["train_loss_running"]
+        self.t_ += n
+        self.loss_curve_.append(self.loss_)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
         if early:
-            score = float(np.mean(self._model.predict(X_val, check=False) == y_val))
-            self.validation_scores_.append(score)
+            self.validation_scores_.append(record["eval_accuracy"])
+            self.best_validation_score_ = plateau.best
             if self.verbose:
-                print(f"Validation score: {score:f}")
-            if score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_params = {k: v.copy() for k, v in self._model.params.items()}
+                print(f"Validation score: {record['eval_accuracy']:f}")
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+            self.best_loss_ = plateau.best
+        self._no_improvement_count = plateau.bad_epochs
+        if self.verbose and (plateau.stopped or plateau.lr != record["lr"]):  # a plateau
+            what = "Validation score" if early else "Training loss"
+            then = "Stopping." if plateau.stopped else f"Setting learning rate to {plateau.lr:f}"
+            print(f"{what} did not improve more than tol={self.tol:f} for "
+                  f"{self.n_iter_no_change} consecutive epochs. {then}")
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            plateau.lr = InverseScaling(float(self.learning_rate_init), float(self.power_t),
+                                        1).rate_after(self.t_)
+        self._optimizer.lr = plateau.lr  # the solver keeps the rate after the last epoch
 
     # --------------------------------------------------------------- predict
 
@@ -651,24 +579,6 @@ def _unjson(value):
     if isinstance(value, list):
         return [_unjson(v) for v in value]
     return value
-
-
-def _number(name, value, *, low=None, high=None, open_low=False, open_high=False) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if open_low else value >= low
-    if ok and high is not None:
-        ok = value < high if open_high else value <= high
-    if not ok:
-        lo = "" if low is None else f"{'>' if open_low else '>='} {low:g}"
-        hi = "" if high is None else f"{'<' if open_high else '<='} {high:g}"
-        rng = " and ".join(x for x in (lo, hi) if x)
-        raise _bad(f"{name} must be a finite number {rng}, got {value!r}")
-
-
-def _integer(name, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise _bad(f"{name} must be an integer >= 1, got {value!r}")
 
 
 __all__ = ["EstimatorDivergenceError", "EstimatorInputError", "MLPClassifier"]
