@@ -34,11 +34,13 @@ so a checkpoint written there holds their state after the epoch.
 ran), ``"early_stopping"``, ``"lr_plateau"`` (the plateau schedule's rate fell
 to its minimum) or ``"callback"`` (``on_epoch`` returned ``True``).
 
-The divergence guard: a non-finite batch loss stops training at once with
-:class:`~backproplab.errors.DivergenceError` naming the epoch and batch; the
-weights are also checked for non-finite values at the end of every epoch, before
-``on_epoch`` (which writes the checkpoint) runs, so no checkpoint ever holds
-them.
+The divergence guard (:mod:`backproplab.training.divergence`): a non-finite
+batch loss stops training at once with :class:`~backproplab.errors.DivergenceError`
+naming the epoch and batch; the weights are also checked for non-finite values at
+the end of every epoch, before ``on_epoch`` (which writes the checkpoint) runs, so
+no checkpoint ever holds them. With a
+:class:`~backproplab.training.divergence.DivergenceGuard` (``divergence=``),
+a finite loss that stays far above its start stops training too.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from backproplab.errors import BackproplabError, DivergenceError
+from backproplab.errors import BackproplabError
+from backproplab.training.divergence import DivergenceGuard, divergence_error
 
 #: Examples per evaluation batch (large: evaluation is memory bound, not step bound).
 EVAL_BATCH_SIZE = 8192
@@ -112,16 +115,69 @@ def _lr_of(optimizer) -> float | None:
     return float(lr) if lr is not None else None
 
 
-def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: float | None,
-                     unit: str = "batch") -> DivergenceError:
-    """The divergence guard's error: where it happened (``unit`` ``batch`` of
-    ``n_batches``; the scalar engine says ``example``), what, and a smaller rate to try."""
-    hint = f" (e.g. --lr {lr / 10:g})" if lr else ""
-    err = DivergenceError(
-        f"training diverged in epoch {epoch} at {unit} {batch} of {n_batches}: {what}; "
-        f"lower the learning rate{hint}")
-    err.epoch, err.batch = epoch, batch
-    return err
+def _evaluate(model, X, y, batch_size: int) -> tuple[float, float]:
+    loss, acc = model.evaluate(X, y, batch_size=batch_size, check=False)
+    return float(loss), float(acc)
+
+
+def _batch_size(batch_size, n: int) -> int:
+    """The examples per step: ``n`` for ``"full"``, else ``batch_size`` capped at ``n``."""
+    if batch_size == "full":
+        return n
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise BackproplabError(f"batch size must be a positive integer or 'full', "
+                               f"got {batch_size!r}")
+    return min(int(batch_size), n)
+
+
+def _train_epoch(model, optimizer, X, y, *, bs: int, order, buffers, epoch: int, step: int,
+                 on_batch, guard: DivergenceGuard) -> tuple[float, int]:
+    """The steps of one epoch: the whole set at once (``order`` ``None``) or the batches
+    of ``order`` gathered into ``buffers``. The batches between two checks of
+    ``guard`` run as one plain inner loop. Returns ``(sum of batch loss x batch
+    size, step)``."""
+    from backproplab.tensor import train_step
+
+    n = len(X)
+    total = 0.0
+    if order is None:
+        loss = float(train_step(model, optimizer, X, y, check=False))
+        step += 1
+        if not math.isfinite(loss):
+            raise divergence_error(epoch, 1, 1, f"the loss is {loss}", _lr_of(optimizer))
+        total = loss * n
+        if on_batch is not None:
+            on_batch(epoch, 1, step, loss)
+        guard.check(epoch, 1, 1, total, n, _lr_of(optimizer))
+        return total, step
+    xp = getattr(model, "xp", np)
+    on_cpu = xp is np
+    X_buf, y_buf = buffers
+    n_batches = -(-n // bs)
+    done = 0
+    while done < n_batches:
+        upto = guard.next_check(done, n_batches, bs)
+        for b in range(done, upto):
+            idx = order[b * bs:(b + 1) * bs]
+            k = len(idx)
+            if on_cpu:  # mode="clip" gathers straight into the buffer (no temporary)
+                xb = np.take(X, idx, axis=0, out=X_buf[:k], mode="clip")
+                yb = np.take(y, idx, out=y_buf[:k], mode="clip")
+            else:
+                xb = xp.take(X, idx, axis=0, out=X_buf[:k])
+                yb = xp.take(y, idx, out=y_buf[:k])
+            loss = float(train_step(model, optimizer, xb, yb, check=False))
+            step += 1
+            if not math.isfinite(loss):
+                raise divergence_error(epoch, b + 1, n_batches, f"the loss is {loss}",
+                                       _lr_of(optimizer))
+            total += loss * k
+            if on_batch is not None:
+                on_batch(epoch, b + 1, step, loss)
+        guard.check(epoch, upto, n_batches, total, min(upto * bs, n), _lr_of(optimizer))
+        done = upto
+    return total, step
 
 
 def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
@@ -129,7 +185,8 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
         on_batch: Callable[[int, int, int, float], None] | None = None,
         on_epoch: Callable[[dict], bool | None] | None = None,
         start_epoch: int = 0, eval_train: bool = True,
-        eval_batch_size: int = EVAL_BATCH_SIZE, schedule=None, early_stopping=None) -> History:
+        eval_batch_size: int = EVAL_BATCH_SIZE, schedule=None, early_stopping=None,
+        divergence: DivergenceGuard | None = None) -> History:
     """Train ``model`` with ``optimizer`` on ``(X, y)``; returns the per-epoch :class:`History`.
 
     ``epochs`` is the number of the last epoch and ``start_epoch`` the number of
@@ -145,8 +202,11 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     :class:`~backproplab.training.schedules.Schedule`) sets the learning rate of
     every epoch; ``early_stopping`` (an
     :class:`~backproplab.training.early_stopping.EarlyStopping`) needs an
-    evaluation set. See the module docstring for what each number in a record
-    means, and for the divergence guard.
+    evaluation set. ``divergence`` (a
+    :class:`~backproplab.training.divergence.DivergenceGuard`) stops a finite
+    blow-up of the loss; without one only non-finite losses and weights stop
+    training. See the module docstring for what each number in a record means,
+    and for the divergence guard.
 
     Example::
 
@@ -156,8 +216,6 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
                       epochs=3, batch_size=16, rng=1, X_eval=Xv, y_eval=yv)
         history.metric("eval_accuracy")
     """
-    from backproplab.tensor import train_step
-
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise BackproplabError(f"epochs must be an integer >= 1, got {epochs!r}")
     if not 0 <= start_epoch <= epochs:
@@ -171,22 +229,16 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     if has_eval:
         X_eval, y_eval = model.check_inputs(X_eval, y_eval)
     xp = getattr(model, "xp", np)
-    on_cpu = xp is np
+    guard = divergence if divergence is not None else DivergenceGuard(None)
 
     n = len(X)
-    if batch_size == "full":
-        bs = n
-    elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise BackproplabError(f"batch size must be a positive integer or 'full', "
-                               f"got {batch_size!r}")
-    else:
-        bs = min(int(batch_size), n)
+    bs = _batch_size(batch_size, n)
     full = bs >= n
     n_batches = -(-n // bs)
+    buffers = None
     if not full:
-        X_buf = xp.empty((bs,) + tuple(X.shape[1:]), dtype=X.dtype)
-        y_buf = xp.empty(bs, dtype=y.dtype)
+        buffers = (xp.empty((bs,) + tuple(X.shape[1:]), dtype=X.dtype),
+                   xp.empty(bs, dtype=y.dtype))
     step = start_epoch * n_batches
     history = History()
     if early_stopping is not None and not has_eval:
@@ -209,36 +261,14 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
                         f"{epoch}; the rate must stay positive (check --lr-gamma, --lr-min)")
                 optimizer.lr = rate
             t0 = time.perf_counter()
-            total = 0.0
-            if full:
-                loss = float(train_step(model, optimizer, X, y, check=False))
-                step += 1
-                if not math.isfinite(loss):
-                    raise divergence_error(epoch, 1, 1, f"the loss is {loss}", _lr_of(optimizer))
-                total = loss * n
-                if on_batch is not None:
-                    on_batch(epoch, 1, step, loss)
-            else:
+            order = None
+            if not full:
                 order = rng.permutation(n)
-                if not on_cpu:
+                if xp is not np:
                     order = xp.asarray(order)  # one transfer per epoch
-                for b in range(n_batches):
-                    idx = order[b * bs:(b + 1) * bs]
-                    k = len(idx)
-                    if on_cpu:  # mode="clip" gathers straight into the buffer (no temporary)
-                        xb = np.take(X, idx, axis=0, out=X_buf[:k], mode="clip")
-                        yb = np.take(y, idx, out=y_buf[:k], mode="clip")
-                    else:
-                        xb = xp.take(X, idx, axis=0, out=X_buf[:k])
-                        yb = xp.take(y, idx, out=y_buf[:k])
-                    loss = float(train_step(model, optimizer, xb, yb, check=False))
-                    step += 1
-                    if not math.isfinite(loss):
-                        raise divergence_error(epoch, b + 1, n_batches, f"the loss is {loss}",
-                                               _lr_of(optimizer))
-                    total += loss * k
-                    if on_batch is not None:
-                        on_batch(epoch, b + 1, step, loss)
+            total, step = _train_epoch(model, optimizer, X, y, bs=bs, order=order,
+                                       buffers=buffers, epoch=epoch, step=step,
+                                       on_batch=on_batch, guard=guard)
             train_seconds = time.perf_counter() - t0
 
             bad = _nonfinite_param(model)
@@ -248,18 +278,13 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
 
             t1 = time.perf_counter()
             running = total / n
+            train = (running, None)
             if eval_train:
-                train_loss, train_acc = model.evaluate(X, y, batch_size=eval_batch_size,
-                                                         check=False)
-                train_loss, train_acc = float(train_loss), float(train_acc)
-            else:
-                train_loss, train_acc = running, None
-            eval_loss = eval_acc = None
+                train = _evaluate(model, X, y, eval_batch_size)
+            evaluation = (None, None)
             if has_eval:
-                eval_loss, eval_acc = model.evaluate(X_eval, y_eval,
-                                                    batch_size=eval_batch_size, check=False)
-                eval_loss, eval_acc = float(eval_loss), float(eval_acc)
-            record = epoch_record(epoch, (train_loss, train_acc), (eval_loss, eval_acc),
+                evaluation = _evaluate(model, X_eval, y_eval, eval_batch_size)
+            record = epoch_record(epoch, train, evaluation,
                                   train_seconds, time.perf_counter() - t1, _lr_of(optimizer),
                                   running, step)
             stop = None
