@@ -251,7 +251,9 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
         loss = real_step(model, optimizer, X, y, **kw)
         return float("nan") if optimizer.steps > n_batches + 3 else loss
 
-    monkeypatch.setattr(tensor, "train_step", poisoned)
+    from backproplab.training import loop
+
+    monkeypatch.setattr(loop, "train_step", poisoned)
     with pytest.raises(DivergenceError) as info:
         run_training(_cfg(epochs=3), out, progress="quiet")
     msg = str(info.value)

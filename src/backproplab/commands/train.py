@@ -91,6 +91,15 @@ RUN_OPTIONS = (
                                           "improvement (default 0)"}),
     ("--monitor", "monitor", {"metavar": "NAME",
                               "help": "early stopping: eval_loss (default) | eval_accuracy"}),
+    # divergence guard
+    ("--divergence-factor", "divergence_factor", {
+        "type": float, "metavar": "K",
+        "help": "stop when the training loss stays above K x max(initial loss, ln classes); "
+                "0: off (default 10, see docs/training.md)"}),
+    ("--divergence-patience", "divergence_patience", {
+        "type": int, "metavar": "N",
+        "help": "divergence guard: checks in a row above that limit before stopping "
+                "(default 3)"}),
     # machine
     ("--threads", "threads", {"type": int,
                               "help": "BLAS threads (default: all cores)"}),

@@ -29,6 +29,9 @@ from backproplab.tensor import DEVICES as _DEVICES
 from backproplab.tensor import DTYPES as _DTYPES
 from backproplab.tensor import INITIALIZERS as _INITIALIZERS
 from backproplab.tensor import OPTIMIZERS as _OPTIMIZERS
+from backproplab.training.divergence import DEFAULT_FACTOR as _DIVERGENCE_FACTOR
+from backproplab.training.divergence import DEFAULT_PATIENCE as _DIVERGENCE_PATIENCE
+from backproplab.training.divergence import check_divergence_options
 from backproplab.training.early_stopping import MONITORS as _MONITORS
 from backproplab.training.early_stopping import check_early_stopping_options
 from backproplab.training.schedules import DEFAULT_GAMMA as _DEFAULT_GAMMA
@@ -139,6 +142,10 @@ class TrainConfig:
     min_delta: float = 0.0                 #: smallest change that counts as improvement
     monitor: str = "eval_loss"             #: eval_loss | eval_accuracy
     restore_best: bool = False             #: end with the best epoch's weights
+    # -- divergence guard (training/divergence.py; on by default) ------------
+    #: stop when the loss stays above this x max(initial loss, ln classes); None or 0: off
+    divergence_factor: float | None = _DIVERGENCE_FACTOR
+    divergence_patience: int = _DIVERGENCE_PATIENCE  #: checks in a row above that limit
     # -- machine --------------------------------------------------------------
     threads: int | None = None             #: BLAS threads (None: all cores)
     device: str = "cpu"                    #: cpu | gpu (tensor engine)
@@ -280,6 +287,8 @@ class TrainConfig:
             raise BackproplabError(
                 "--restore-best keeps the best weights of early stopping; add --early-stopping "
                 "or drop --restore-best")
+        check_divergence_options(divergence_factor=self.divergence_factor,
+                                 divergence_patience=self.divergence_patience)
         # machine
         if self.threads is not None:
             _int("threads", self.threads, minimum=1)

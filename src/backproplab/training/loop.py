@@ -6,10 +6,7 @@ gathered with ``np.take`` into one reused buffer), calls
 :func:`backproplab.tensor.train_step` per batch, evaluates in large batches at
 the end of each epoch and returns the per-epoch records. Run folders,
 checkpoints and progress bars are added by :func:`backproplab.training.run_training`
-through the ``on_batch`` / ``on_epoch`` callbacks; scikit-learn's rules
-(:class:`backproplab.sklearn.MLPClassifier`) through ``shuffle=True``, the
-``loss_term`` hook (its L2 term), a plateau schedule, early stopping that keeps
-the best weights, and ``on_epoch`` (its curves).
+through the ``on_batch`` / ``on_epoch`` callbacks.
 
 What the per-epoch numbers mean:
 
@@ -37,11 +34,13 @@ so a checkpoint written there holds their state after the epoch.
 ran), ``"early_stopping"``, ``"lr_plateau"`` (the plateau schedule's rate fell
 to its minimum) or ``"callback"`` (``on_epoch`` returned ``True``).
 
-The divergence guard: a non-finite batch loss stops training at once with
-:class:`~backproplab.errors.DivergenceError` naming the epoch and batch; the
-weights are also checked for non-finite values at the end of every epoch, before
-``on_epoch`` (which writes the checkpoint) runs, so no checkpoint ever holds
-them.
+The divergence guard (:mod:`backproplab.training.divergence`): a non-finite
+batch loss stops training at once with :class:`~backproplab.errors.DivergenceError`
+naming the epoch and batch; the weights are also checked for non-finite values at
+the end of every epoch, before ``on_epoch`` (which writes the checkpoint) runs, so
+no checkpoint ever holds them. With a
+:class:`~backproplab.training.divergence.DivergenceGuard` (``divergence=``),
+a finite loss that stays far above its start stops training too.
 """
 
 from __future__ import annotations
@@ -52,7 +51,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from backproplab.errors import BackproplabError, DivergenceError
+from backproplab.errors import BackproplabError
+from backproplab.tensor import train_step
+from backproplab.training.divergence import DivergenceGuard, divergence_error
 
 #: Examples per evaluation batch (large: evaluation is memory bound, not step bound).
 EVAL_BATCH_SIZE = 8192
@@ -116,18 +117,6 @@ def _lr_of(optimizer) -> float | None:
     return float(lr) if lr is not None else None
 
 
-def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: float | None,
-                     unit: str = "batch") -> DivergenceError:
-    """The divergence guard's error: where it happened (``unit`` ``batch`` of
-    ``n_batches``; the scalar engine says ``example``), what, and a smaller rate to try."""
-    hint = f" (e.g. --lr {lr / 10:g})" if lr else ""
-    err = DivergenceError(
-        f"training diverged in epoch {epoch} at {unit} {batch} of {n_batches}: {what}; "
-        f"lower the learning rate{hint}")
-    err.epoch, err.batch, err.what = epoch, batch, what
-    return err
-
-
 def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
         X_eval=None, y_eval=None,
         on_batch: Callable[[int, int, int, float], None] | None = None,
@@ -135,7 +124,8 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
         start_epoch: int = 0, eval_train: bool = True,
         eval_batch_size: int = EVAL_BATCH_SIZE, schedule=None, early_stopping=None,
         shuffle: bool | None = None,
-        loss_term: Callable[[int], float] | None = None) -> History:
+        loss_term: Callable[[int], float] | None = None,
+        divergence: DivergenceGuard | None = None) -> History:
     """Train ``model`` with ``optimizer`` on ``(X, y)``; returns the per-epoch :class:`History`.
 
     ``epochs`` is the number of the last epoch and ``start_epoch`` the number of
@@ -161,7 +151,10 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     (the ``loss`` of ``on_batch``, the running mean, the divergence guard); the
     term's gradient is its own business (scikit-learn's ``alpha`` sets
     ``optimizer.weight_decay`` to ``alpha / batch_len`` there). See the module
-    docstring for what each number in a record means, and for the divergence guard.
+    ``divergence`` (a :class:`~backproplab.training.divergence.DivergenceGuard`)
+    stops a finite blow-up of the loss; without one only non-finite losses and
+    weights stop training. See the module docstring for what each number in a
+    record means, and for the divergence guard.
 
     Example::
 
@@ -181,6 +174,7 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     batches = _Batches(X, y, _batch_len(batch_size, len(X)), shuffle, rng,
                        getattr(model, "xp", np))
     step = start_epoch * batches.n_batches
+    guard = divergence if divergence is not None else DivergenceGuard(None)
     history = History()
     last_epoch = epochs
     if early_stopping is not None and early_stopping.stopped:
@@ -193,7 +187,7 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
             _set_rate(schedule, optimizer, epoch)
             t0 = time.perf_counter()
             total, step = _train_epoch(model, optimizer, batches, epoch, step, on_batch,
-                                       loss_term)
+                                       loss_term, guard)
             train_seconds = time.perf_counter() - t0
             _check_weights(model, optimizer, epoch, batches.n_batches)
             record = _evaluate_epoch(model, epoch, (X, y) if eval_train else None, evaluation,
@@ -276,12 +270,13 @@ def _set_rate(schedule, optimizer, epoch: int) -> None:
 
 
 def _train_epoch(model, optimizer, batches: _Batches, epoch: int, step: int, on_batch,
-                 loss_term) -> tuple[float, int]:
+                 loss_term, guard: DivergenceGuard) -> tuple[float, int]:
     """The steps of one epoch; returns the sum of the batch losses weighted by batch
-    length, and the last step's number."""
-    from backproplab.tensor import train_step
-
+    length, and the last step's number. ``guard`` checks the running loss at the
+    batches it asks for (:meth:`DivergenceGuard.next_check`)."""
     total = 0.0
+    n_batches, bs = batches.n_batches, batches.bs
+    check_at = guard.next_check(0, n_batches, bs)
     for b, (xb, yb) in enumerate(batches, start=1):
         k = len(yb)
         extra = None if loss_term is None else loss_term(k)
@@ -295,6 +290,9 @@ def _train_epoch(model, optimizer, batches: _Batches, epoch: int, step: int, on_
         total += loss * k
         if on_batch is not None:
             on_batch(epoch, b, step, loss)
+        if b == check_at:
+            guard.check(epoch, b, n_batches, total, min(b * bs, batches.n), _lr_of(optimizer))
+            check_at = guard.next_check(b, n_batches, bs)
     return total, step
 
 

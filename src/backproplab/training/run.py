@@ -13,7 +13,7 @@ Run folder (see ``docs/training.md``)::
     metrics.jsonl   one line per epoch (epoch, train/eval loss and accuracy, times, lr)
     batches.jsonl   one line per step (epoch, step, loss)
     checkpoint.npz  after every epoch: model, optimizer state, shuffling RNG state, epoch,
-                    the schedule's and early stopping's state
+                    the schedule's, early stopping's and the divergence guard's state
     best.npz        with --restore-best: the weights of the best epoch so far
     model.npz       the final weights (the best epoch's with --restore-best)
     summary.json    the result (the same keys as ``backproplab train --json``)
@@ -38,12 +38,23 @@ import numpy as np
 
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import atomic_write_json, atomic_write_text, atomic_write_with, read_jsonl
-from backproplab.runs import BATCHES, BEST, CHECKPOINT, CONFIG, METRICS, MODEL, PLOT, RUN_FILES, SUMMARY
+from backproplab.runs import (
+    BATCHES,
+    BEST,
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    MODEL,
+    RUN_FILES,
+    SUMMARY,
+)
 from backproplab.training.config import FULL_BATCH, TrainConfig
+from backproplab.training.divergence import DivergenceGuard
 from backproplab.training.progress import Progress, make_progress
 
-#: Options that may change when a run is resumed (more epochs, another machine).
-RESUMABLE_CHANGES = ("epochs", "threads", "data_dir")
+#: Options that may change when a run is resumed (more epochs, another machine, the
+#: divergence guard's settings: none changes the result of a run that finishes).
+RESUMABLE_CHANGES = ("epochs", "threads", "data_dir", "divergence_factor", "divergence_patience")
 #: Test-only: seconds to sleep after every batch, so that a test can kill a run
 #: in the middle of an epoch. Not part of the config: it changes no result.
 BATCH_SLEEP_ENV = "BACKPROPLAB_TEST_BATCH_SLEEP"
@@ -233,6 +244,8 @@ class _Engine:
 
     def __init__(self, cfg: TrainConfig, dataset):
         self.cfg, self.dataset = cfg, dataset
+        self.guard = DivergenceGuard(cfg.divergence_factor, cfg.divergence_patience,
+                                     n_classes=dataset.n_classes)
 
     def sizes(self) -> list[int]:
         return [self.dataset.n_features, *self.cfg.hidden, self.dataset.n_classes]
@@ -279,7 +292,7 @@ class _TensorEngine(_Engine):
         return fit(self.model, self.optimizer, d.X_train, d.y_train, epochs=self.cfg.epochs,
                    batch_size=self.cfg.batch_size, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
                    on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch,
-                   schedule=schedule, early_stopping=early_stopping)
+                   schedule=schedule, early_stopping=early_stopping, divergence=self.guard)
 
     def batches_per_epoch(self) -> int:
         n = len(self.dataset.X_train)
@@ -327,7 +340,8 @@ class _ScalarEngine(_Engine):
         d = self.dataset
         return fit_scalar(self.model, d.X_train, d.y_train, epochs=self.cfg.epochs,
                           lr=self.cfg.lr, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
-                          on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch)
+                          on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch,
+                          divergence=self.guard)
 
     def batches_per_epoch(self) -> int:
         return len(self.dataset.X_train)
@@ -434,8 +448,9 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     for this config), e.g. shared by many runs; by default the run loads it.
 
     Raises :class:`BackproplabError` for bad options or folders and
-    :class:`DivergenceError` when the loss or weights become non-finite (the last
-    good checkpoint stays in place).
+    :class:`DivergenceError` when the loss or weights become non-finite, or the loss
+    runs away (``divergence_factor``, see :mod:`backproplab.training.divergence`);
+    the last good checkpoint and the metrics up to it stay in place.
     """
     from threadpoolctl import threadpool_limits
 
@@ -482,6 +497,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
             start_epoch = int(extra["epoch"])
             logs = _read_logs(out, start_epoch, extra.get("steps"))
             _restore_controls(out, extra, schedule, stopper)
+            engine.guard.load_state_dict(extra.get("divergence") or {})
             atomic_write_json(out / CONFIG, cfg.to_dict())  # epochs/threads may have changed
             display.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
         else:
@@ -509,7 +525,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
             engine.save(out / CHECKPOINT, extra={
                 "epoch": record["epoch"], "steps": record["steps"],
                 "rng_state": shuffle_rng.bit_generator.state, "config": cfg.to_dict(),
-                **controls})
+                "divergence": engine.guard.state_dict(), **controls})
             display.epoch_end(record)
 
         history = None

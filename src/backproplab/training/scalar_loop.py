@@ -17,7 +17,8 @@ from collections.abc import Callable
 import numpy as np
 
 from backproplab.errors import BackproplabError, DivergenceError
-from backproplab.training.loop import History, divergence_error, epoch_record
+from backproplab.training.divergence import DivergenceGuard, divergence_error
+from backproplab.training.loop import History, epoch_record
 
 #: What pure-Python arithmetic raises when the numbers run away.
 _NUMERIC_ERRORS = (OverflowError, ZeroDivisionError, FloatingPointError, ValueError)
@@ -55,12 +56,14 @@ def _evaluate(model, X, y, epoch, lr):
 def fit_scalar(model, X, y, *, epochs: int, lr: float, rng, X_eval=None, y_eval=None,
                on_batch: Callable[[int, int, int, float], None] | None = None,
                on_epoch: Callable[[dict], bool | None] | None = None,
-               start_epoch: int = 0, eval_train: bool = True) -> History:
+               start_epoch: int = 0, eval_train: bool = True,
+               divergence: DivergenceGuard | None = None) -> History:
     """Per-example SGD on a scalar-engine ``model``; returns the per-epoch :class:`History`.
 
     Arguments and records as in :func:`backproplab.training.fit` (``batch`` in the
-    callbacks is the example's position in the epoch). ``rng`` (a NumPy
-    ``Generator`` or int seed) draws each epoch's visiting order.
+    callbacks is the example's position in the epoch; ``divergence`` checks count
+    examples). ``rng`` (a NumPy ``Generator`` or int seed) draws each epoch's
+    visiting order.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise BackproplabError(f"epochs must be an integer >= 1, got {epochs!r}")
@@ -77,21 +80,28 @@ def fit_scalar(model, X, y, *, epochs: int, lr: float, rng, X_eval=None, y_eval=
     step = start_epoch * n
     train_step = model.train_step
     isfinite = math.isfinite
+    guard = divergence if divergence is not None else DivergenceGuard(None)
     history = History()
     for epoch in range(start_epoch + 1, epochs + 1):
         t0 = time.perf_counter()
         total = 0.0
-        for b, i in enumerate(rng.permutation(n).tolist(), start=1):
-            try:
-                loss = train_step(Xl[i], yl[i], lr)
-            except _NUMERIC_ERRORS as exc:
-                raise _diverged(epoch, b, n, f"the arithmetic failed ({exc})", lr) from None
-            if not isfinite(loss):
-                raise _diverged(epoch, b, n, f"the loss is {loss}", lr)
-            total += loss
-            step += 1
-            if on_batch is not None:
-                on_batch(epoch, b, step, loss)
+        order = rng.permutation(n).tolist()
+        done = 0
+        while done < n:  # the examples between two checks of the guard: one plain loop
+            upto = guard.next_check(done, n, 1)
+            for b, i in enumerate(order[done:upto], start=done + 1):
+                try:
+                    loss = train_step(Xl[i], yl[i], lr)
+                except _NUMERIC_ERRORS as exc:
+                    raise _diverged(epoch, b, n, f"the arithmetic failed ({exc})", lr) from None
+                if not isfinite(loss):
+                    raise _diverged(epoch, b, n, f"the loss is {loss}", lr)
+                total += loss
+                step += 1
+                if on_batch is not None:
+                    on_batch(epoch, b, step, loss)
+            guard.check(epoch, upto, n, total, upto, float(lr), unit="example")
+            done = upto
         train_seconds = time.perf_counter() - t0
         for W, bias in zip(model.weights, model.biases):
             if not all(isfinite(v) for row in W for v in row) or not all(map(isfinite, bias)):
