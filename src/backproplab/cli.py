@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             status = args.func(args)
     except BackproplabError as exc:
-        print(f"backproplab: error: {exc}", file=sys.stderr)
+        from backproplab.commands.options import cli_message
+
+        print(f"backproplab: error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("backproplab: interrupted", file=sys.stderr)

@@ -116,7 +116,7 @@ def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: floa
                      unit: str = "batch") -> DivergenceError:
     """The divergence guard's error: where it happened (``unit`` ``batch`` of
     ``n_batches``; the scalar engine says ``example``), what, and a smaller rate to try."""
-    hint = f" (e.g. --lr {lr / 10:g})" if lr else ""
+    hint = f" (e.g. lr={lr / 10:g})" if lr else ""
     err = DivergenceError(
         f"training diverged in epoch {epoch} at {unit} {batch} of {n_batches}: {what}; "
         f"lower the learning rate{hint}")
@@ -206,7 +206,8 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
                 if not (isinstance(rate, float) and math.isfinite(rate) and rate > 0):
                     raise BackproplabError(
                         f"the {schedule.name} schedule gives the rate {rate!r} for epoch "
-                        f"{epoch}; the rate must stay positive (check --lr-gamma, --lr-min)")
+                        f"{epoch}; the rate must stay positive (check lr_gamma, lr_min)",
+                        settings=("lr_gamma", "lr_min"))
                 optimizer.lr = rate
             t0 = time.perf_counter()
             total = 0.0

@@ -90,23 +90,24 @@ def load_run_config(out_dir: str | os.PathLike) -> TrainConfig:
     path = Path(out_dir) / CONFIG
     if not path.is_file():
         raise BackproplabError(
-            f"{out_dir} holds no run to resume (no {CONFIG}); start the run without --resume")
+            f"{out_dir} holds no run to resume (no {CONFIG}); start the run without resume=True")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BackproplabError(f"{path} is not readable JSON ({exc}); start again with "
-                               "--overwrite") from None
+                               "overwrite=True") from None
     return TrainConfig.from_dict(data)
 
 
 def _check_fresh(out: Path, overwrite: bool) -> None:
-    """Refuse, before anything is loaded or written, an --out that can't take a new run."""
+    """Refuse, before anything is loaded or written, an out_dir that can't take a new run."""
     if out.exists() and not out.is_dir():
-        raise BackproplabError(f"{out} exists and is not a folder; choose another --out")
+        raise BackproplabError(f"{out} exists and is not a folder; choose another out_dir",
+                               settings=("out_dir",))
     if has_results(out) and not overwrite:
         raise BackproplabError(
-            f"{out} already holds a run; pass --resume to continue it, --overwrite to "
-            "replace it, or choose another --out")
+            f"{out} already holds a run; pass resume=True to continue it, overwrite=True to "
+            "replace it, or choose another out_dir", settings=("out_dir",))
 
 
 def _prepare_fresh(out: Path, overwrite: bool) -> None:
@@ -121,8 +122,8 @@ def _prepare_fresh(out: Path, overwrite: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent that is a file, no permission, a read-only disk ...
         raise BackproplabError(
-            f"cannot create the run folder {out} ({exc.strerror or exc}); choose another --out"
-        ) from None
+            f"cannot create the run folder {out} ({exc.strerror or exc}); choose another "
+            "out_dir", settings=("out_dir",)) from None
 
 
 class _Log:
@@ -168,7 +169,7 @@ def _read_logs(out: Path, epochs: int, steps: int | None) -> tuple[list[dict], l
     def damaged(name: str, why: str) -> BackproplabError:
         return BackproplabError(
             f"cannot resume: {out / name} is damaged ({why}); restore it or start the run "
-            "again with --overwrite")
+            "again with overwrite=True")
 
     def is_int(v) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
@@ -375,7 +376,7 @@ def _merge_resume_config(saved: TrainConfig, config: TrainConfig | None) -> Trai
         changes = ", ".join(f"{k} {a[k]!r} -> {b[k]!r}" for k in differ)
         raise BackproplabError(
             f"cannot resume with different options ({changes}); resume with the run's own "
-            "options or start a new run with another --out")
+            "options or start a new run with another out_dir", settings=("out_dir",))
     return wanted
 
 
@@ -450,7 +451,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
 
     t_start = time.perf_counter()
     if resume and overwrite:
-        raise BackproplabError("--resume and --overwrite contradict each other; choose one")
+        raise BackproplabError("resume=True and overwrite=True contradict each other; choose one")
     if config is None and not resume:
         raise BackproplabError("a new run needs a TrainConfig")
     display = progress if isinstance(progress, Progress) else make_progress(progress)
@@ -461,7 +462,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
         if not (out / CHECKPOINT).is_file():
             raise BackproplabError(
                 f"{out} has no {CHECKPOINT} to resume from (the run stopped before its first "
-                "epoch ended); start it again with --overwrite")
+                "epoch ended); start it again with overwrite=True")
     else:
         cfg = config.resolved()
         _check_fresh(out, overwrite)
@@ -567,7 +568,7 @@ def _restore_controls(out: Path, extra: dict, schedule, stopper) -> None:
             if not (out / BEST).is_file():
                 raise BackproplabError(
                     f"{out} has no {BEST} with the best weights to resume early stopping from; "
-                    "start the run again with --overwrite")
+                    "start the run again with overwrite=True")
             best = tensor.MLP.load(out / BEST).params
         stopper.load_state_dict(state, best)
 
@@ -617,11 +618,11 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
         shuffle_rng.bit_generator.state = extra["rng_state"]
     except BackproplabError as exc:
         raise BackproplabError(f"cannot resume: the checkpoint is corrupt or does not fit the "
-                               f"run ({exc}); start the run again with --overwrite") from None
+                               f"run ({exc}); start the run again with overwrite=True") from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file fails in many ways (zip, JSON, keys)
         raise BackproplabError(
             f"the checkpoint {path} is corrupt or incomplete ({type(exc).__name__}: {exc}); "
-            "start again with --overwrite") from None
+            "start again with overwrite=True") from None
     saved = extra.get("config")
     if isinstance(saved, dict):
         differ = _fixed_options_changed(saved, cfg.to_dict())
@@ -629,11 +630,11 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
             raise BackproplabError(
                 f"the checkpoint {path} was written with other options than {CONFIG} "
                 f"({', '.join(differ)}); restore the run's {CONFIG} or start again with "
-                "--overwrite")
+                "overwrite=True")
     if epoch > cfg.epochs:
         raise BackproplabError(
             f"the checkpoint is at epoch {epoch}, beyond the {cfg.epochs} epochs asked for; "
-            f"resume with --epochs {epoch} or more")
+            f"resume with epochs={epoch} or more")
     return extra
 
 
