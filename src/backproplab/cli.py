@@ -14,6 +14,7 @@ import sys
 import warnings
 
 from backproplab import __version__
+from backproplab.commands.options import cli_message
 from backproplab.errors import BackproplabError, BackproplabWarning
 
 #: Subcommand modules, in the order ``--help`` lists them.
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             status = args.func(args)
     except BackproplabError as exc:
-        print(f"backproplab: error: {exc}", file=sys.stderr)
+
+        print(f"backproplab: error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("backproplab: interrupted", file=sys.stderr)

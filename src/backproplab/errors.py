@@ -4,11 +4,34 @@ Every problem that a user can fix (a bad option, a missing or corrupt file, a
 diverging run) raises :class:`BackproplabError` with one sentence that names the
 problem and the fix. The command line prints that sentence and exits with
 status 2, without a traceback.
+
+Messages name settings as Python code does: ``lr``, ``batch_size``,
+``engine='tensor'``, ``early_stopping=True`` (the names of
+:class:`backproplab.training.TrainConfig` and of ``run_training``'s arguments).
+An error that is about particular settings lists them in :attr:`settings`; the
+command line turns those names into its flags (``--lr``, ``--batch-size``,
+``--engine tensor``), so that each audience reads the names it typed.
 """
+
+from __future__ import annotations
 
 
 class BackproplabError(Exception):
-    """An error caused by input the user controls; the message says how to fix it."""
+    """An error caused by input the user controls; the message says how to fix it.
+
+    Parameters
+    ----------
+    message : str
+        One sentence naming the problem and the fix.
+    settings : tuple of str, optional
+        The settings the message is about, by their Python names (``"lr"``,
+        ``"batch_size"``). Each one appearing in the message as a word is a
+        setting, not prose, so the command line may replace it by its flag.
+    """
+
+    def __init__(self, *args, settings: tuple[str, ...] | list[str] = ()):
+        super().__init__(*args)
+        self.settings: tuple[str, ...] = tuple(settings)
 
 
 class DivergenceError(BackproplabError):
@@ -19,3 +42,24 @@ class BackproplabWarning(UserWarning):
     """Something the user should know that does not stop the work (data that
     differ from the published files, say); the command line prints it as one
     ``backproplab: warning: ...`` line."""
+
+
+def choose_from(name: str, choices) -> str:
+    """The fix of a bad name, as Python writes it: ``"optimizer='sgd', 'adam' or 'momentum'"``.
+
+    Parameters
+    ----------
+    name : str
+        The setting, e.g. ``"optimizer"``.
+    choices : iterable of str
+        The names it accepts.
+
+    Returns
+    -------
+    str
+        ``name=`` followed by the quoted choices (the command line turns it into
+        ``--name sgd, adam or momentum``).
+    """
+    quoted = [repr(c) for c in choices]
+    listed = ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0]
+    return f"{name}={listed}"

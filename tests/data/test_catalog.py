@@ -109,7 +109,7 @@ def test_bad_data_dir(tmp_path):
     with pytest.raises(BackproplabError, match="is not a folder"):
         catalog.locate("mnist", tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(BackproplabError, match="no mnist files in --data-dir"):
+    with pytest.raises(BackproplabError, match="no mnist files in data_dir"):
         catalog.locate("mnist", tmp_path / "empty")
 
 

@@ -179,7 +179,8 @@ def test_not_found_and_not_downloadable_is_one_clear_sentence(mirror, monkeypatc
         load_dataset("mnist", download=False)
     msg = str(info.value)
     assert "mnist is not on this machine (looked in" in msg and cache in msg
-    assert "backproplab data download mnist" in msg and "--data-dir" in msg
+    assert "backproplab data download mnist" in msg and "pass as data_dir" in msg
+    assert "--" not in msg and info.value.settings == ("data_dir",)
     assert msg.count(". ") == 0 and "\n" not in msg
 
     monkeypatch.setenv(catalog.ENV_OFFLINE, "1")
@@ -279,7 +280,7 @@ def test_an_unwritable_cache_is_one_clear_error(mirror, monkeypatch, tmp_path):
         download("mnist", mirrors=[(root / "good").as_uri()], progress=False)
     msg = str(info.value)
     assert "cannot write mnist's files into the cache folder" in msg
-    assert "XDG_CACHE_HOME" in msg and "--data-dir" in msg
+    assert "XDG_CACHE_HOME" in msg and "pass as data_dir" in msg
 
 
 def test_a_cache_folder_refusing_new_files_is_one_clear_error(mirror, monkeypatch):

@@ -71,14 +71,14 @@ def test_limit_takes_the_first_training_examples_after_the_split(folder):
     assert lim.X_train.shape == (25, 784)
     assert np.array_equal(lim.X_train, full.X_train[:25])
     assert np.array_equal(lim.X_eval, full.X_eval)  # validation untouched
-    with pytest.raises(BackproplabError, match="--limit"):
+    with pytest.raises(BackproplabError, match="^limit must be at least 1"):
         load_dataset("mnist", data_dir=d, val_size=40, limit=0)
 
 
 @pytest.mark.parametrize("val_size", [N_TRAIN, N_TRAIN + 1, 0, -3])
 def test_bad_val_size_is_a_clear_error(folder, val_size):
     d, _ = folder
-    with pytest.raises(BackproplabError, match=r"--val-size must be between 1 and 199.*--final"):
+    with pytest.raises(BackproplabError, match=r"^val_size must be between 1 and 199.*final=True"):
         load_dataset("mnist", data_dir=d, val_size=val_size)
 
 

@@ -60,10 +60,11 @@ def test_cupy_without_a_device_is_a_clear_error(monkeypatch, cli, tmp_path, coun
     monkeypatch.setitem(sys.modules, "cupy", _stand_in(count))
     with pytest.raises(BackproplabError, match="needs a CUDA GPU") as info:
         get_array_module("gpu")
-    assert words in str(info.value) and "--device cpu" in str(info.value)
+    assert words in str(info.value) and "device='cpu'" in str(info.value)
     r = cli("train", "--limit", "200", "--epochs", "1", "--device", "gpu", "--out",
             tmp_path / "run")
     assert r.status == 2 and "needs a CUDA GPU" in r.err and "Traceback" not in r.err
+    assert "use --device cpu" in r.err  # the command line names its flag
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])

@@ -85,9 +85,9 @@ def test_from_dict_rejects_unknown_keys():
     ({"dtype": "float16"}, "dtype"),
     ({"device": "tpu"}, "device"),
     ({"normalize": "minmax"}, "normalize"),
-    ({"batch_size": 0}, "batch size"),
-    ({"batch_size": "half"}, "batch size"),
-    ({"batch_size": 2.0}, "batch size"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": "half"}, "batch_size"),
+    ({"batch_size": 2.0}, "batch_size"),
     ({"hidden": ()}, "hidden"),
     ({"hidden": (16, 0)}, "hidden"),
     ({"hidden": (16.5,)}, "hidden"),
@@ -108,7 +108,7 @@ def test_validate_rejects_bad_values(changes, word):
 
 
 @pytest.mark.parametrize("changes, word", [
-    ({"batch_size": 16}, "batch size"),
+    ({"batch_size": 16}, "batch_size=16"),
     ({"optimizer": "adam"}, "adam"),
     ({"activation": "relu"}, "relu"),
     ({"init": "glorot-uniform"}, "glorot-uniform"),

@@ -111,7 +111,7 @@ def test_existing_run_is_not_overwritten(tmp_path):
     out = tmp_path / "run"
     run_training(_cfg(epochs=1), out, progress="quiet")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    with pytest.raises(BackproplabError, match="--overwrite"):
+    with pytest.raises(BackproplabError, match="overwrite=True"):
         run_training(_cfg(epochs=1, seed=5), out, progress="quiet")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
@@ -219,7 +219,7 @@ def test_resume_refuses_other_options(tmp_path):
         run_training(_cfg(epochs=2, lr=0.5), out, resume=True, progress="quiet")
     out2 = tmp_path / "run2"
     run_training(_cfg(epochs=2), out2, progress="quiet")
-    with pytest.raises(BackproplabError, match="beyond.*--epochs 2 or more"):
+    with pytest.raises(BackproplabError, match="beyond.*epochs=2 or more"):
         run_training(_cfg(epochs=1), out2, resume=True, progress="quiet")
 
 

@@ -164,13 +164,13 @@ def test_plateau_run_resumes_bit_identically(tmp_path):
 
 @pytest.mark.parametrize("options,words", [
     ({"lr_schedule": "warmup"}, "unknown lr_schedule 'warmup'"),
-    ({"lr_schedule": "step", "lr_gamma": -0.5}, "lr_gamma (--lr-gamma)"),
-    ({"lr_schedule": "exponential", "lr_gamma": 0.0}, "lr_gamma (--lr-gamma)"),
-    ({"lr_schedule": "cosine", "lr_min": -0.01}, "lr_min (--lr-min) must be a number >= 0"),
+    ({"lr_schedule": "step", "lr_gamma": -0.5}, "lr_gamma must be a number in (0, 1]"),
+    ({"lr_schedule": "exponential", "lr_gamma": 0.0}, "lr_gamma must be"),
+    ({"lr_schedule": "cosine", "lr_min": -0.01}, "lr_min must be a number >= 0"),
     ({"lr_schedule": "cosine", "lr": 0.1, "lr_min": 0.2}, "must be below the learning rate"),
-    ({"lr_schedule": "step", "lr_step_size": 0}, "lr_step_size (--lr-step-size)"),
-    ({"lr_schedule": "plateau", "lr_patience": 0}, "lr_patience (--lr-patience)"),
-    ({"lr_schedule": "invscaling", "lr_power": -1.0}, "lr_power (--lr-power)"),
+    ({"lr_schedule": "step", "lr_step_size": 0}, "lr_step_size must be an integer"),
+    ({"lr_schedule": "plateau", "lr_patience": 0}, "lr_patience must be an integer"),
+    ({"lr_schedule": "invscaling", "lr_power": -1.0}, "lr_power must be a number"),
     ({"lr": -0.1}, "lr must be a positive number"),
     ({"engine": "scalar", "lr_schedule": "step"}, "scalar engine does not support"),
 ])

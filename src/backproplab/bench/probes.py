@@ -12,7 +12,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from backproplab import __version__
 from backproplab.bench.workload import module_for
+from backproplab.tensor import blas
+from backproplab.tensor.backend import get_array_module
+from backproplab.training.config import usable_cpus
 
 #: Others' share of the machine's CPU time above which a timing is flagged as loaded.
 LOAD_FLAG = 0.10
@@ -99,7 +103,6 @@ def _cpu_model() -> str:
 
 def machine_info() -> dict:
     """CPU, core count, Python, OS and the BLAS-related environment."""
-    from backproplab.training.config import usable_cpus
 
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                       "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
@@ -111,7 +114,6 @@ def machine_info() -> dict:
 
 def library_versions(impls) -> dict:
     """Versions of the libraries the implementations ``impls`` use."""
-    from backproplab import __version__
 
     out = {"backproplab": __version__, "numpy": np.__version__}
     mods = {module_for(i) for i in impls}
@@ -136,7 +138,6 @@ def thread_info(impls) -> dict:
     """Thread pools as threadpoolctl sees them, direct BLAS, and torch's thread count."""
     from threadpoolctl import threadpool_info
 
-    from backproplab.tensor import blas
 
     pools = [{k: i.get(k) for k in ("user_api", "internal_api", "prefix", "version",
                                     "num_threads", "architecture", "filepath")}
@@ -152,7 +153,6 @@ def thread_info(impls) -> dict:
 # ------------------------------------------------------------ matmul peak
 def matmul_peak(n: int = 2048, repeats: int = 5, device: str = "cpu") -> dict:
     """Best GFLOP/s of an ``n x n`` float32 matrix product (NumPy, or CuPy on the GPU)."""
-    from backproplab.tensor.backend import get_array_module
 
     xp = get_array_module(device)
     rng = np.random.default_rng(0)

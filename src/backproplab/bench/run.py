@@ -48,6 +48,8 @@ from backproplab.bench.workload import (
     parse_impls,
 )
 from backproplab.errors import BackproplabError
+from backproplab.tensor.backend import get_array_module
+from backproplab.training.config import usable_cpus
 
 #: Side of the matmul-peak product by (device, quick).
 _PEAK_SIZES = {("cpu", False): 2048, ("cpu", True): 256, ("gpu", False): 8192,
@@ -74,7 +76,6 @@ def _check_options(epochs, warmup, retries, threads, device) -> None:
     if device not in ("cpu", "gpu"):
         raise BackproplabError(f"unknown device {device!r}; choose cpu or gpu")
     if device == "gpu":
-        from backproplab.tensor.backend import get_array_module
 
         get_array_module("gpu")  # a clear error where CuPy is missing
 
@@ -190,7 +191,6 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
     1024 on the GPU). ``progress`` receives one line per step. Bad settings
     raise :class:`BackproplabError`.
     """
-    from backproplab.training.config import usable_cpus
 
     say = progress or (lambda _msg: None)
     impls = parse_impls(impls)

@@ -17,6 +17,8 @@ import numpy as np
 
 from backproplab.bench.workload import ACTIVATION, GPU_IMPLS, SIZES, batch_rows, module_for
 from backproplab.errors import BackproplabError
+from backproplab.tensor import MLP, make_optimizer
+from backproplab.training.loop import fit
 
 
 class Runner:
@@ -34,7 +36,6 @@ class BackproplabRunner(Runner):
     """This project: :class:`backproplab.tensor.MLP`, plain SGD, :func:`training.loop.fit`."""
 
     def __init__(self, X, y, batch_size: str, lr: float, seed: int, device: str = "cpu"):
-        from backproplab.tensor import MLP, make_optimizer
 
         self.model = MLP(list(SIZES), activation=ACTIVATION, dtype="float32", seed=seed,
                          device=device)
@@ -45,7 +46,6 @@ class BackproplabRunner(Runner):
 
     def epoch(self) -> float:
         """One epoch of :func:`~backproplab.training.loop.fit`; its ``train_seconds``."""
-        from backproplab.training.loop import fit
 
         history = fit(self.model, self.opt, self.X, self.y, epochs=1,
                       batch_size=self.batch_size, rng=self.rng, eval_train=False)

@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 
+from backproplab.data import load_dataset
 from backproplab.errors import BackproplabError
 
 #: The benchmarked network and optimizer.
@@ -140,7 +141,6 @@ def load_data(quick: bool = False, synthetic: bool = False, data_dir=None,
         limit = QUICK_ROWS
     reason = "synthetic data requested"
     if not synthetic:
-        from backproplab.data import load_dataset
 
         try:
             ds = load_dataset("fashion-mnist", limit=limit, data_dir=data_dir, download=False)

@@ -16,6 +16,8 @@ import math
 import sys
 from pathlib import Path
 
+from backproplab.bench import print_report, run_benchmark
+from backproplab.bench.probes import LOAD_FLAG
 from backproplab.bench.workload import (
     DEFAULT_BATCH_SIZES,
     DEFAULT_EPOCHS,
@@ -26,6 +28,7 @@ from backproplab.bench.workload import (
     QUICK_ROWS,
 )
 from backproplab.errors import BackproplabError
+from backproplab.fileio import atomic_write_json
 
 DESCRIPTION = (
     "Train the study's 784-300-10 sigmoid network with plain SGD in float32 on "
@@ -50,7 +53,6 @@ def register(subparsers) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The benchmark's options (shared by ``backproplab bench`` and benchmarks/epoch_time.py)."""
-    from backproplab.bench.probes import LOAD_FLAG
 
     p.add_argument("--batch-sizes", default=",".join(DEFAULT_BATCH_SIZES), metavar="LIST",
                    help="comma-separated batch sizes, each a number or 'full' "
@@ -161,8 +163,6 @@ def run(args: argparse.Namespace, command: str | None = None) -> int:
     ``--json``, the result as one JSON line on stdout; 0 on success."""
     from rich.console import Console
 
-    from backproplab.bench import print_report, run_benchmark
-    from backproplab.fileio import atomic_write_json
 
     kwargs = settings(args)
     console = Console(stderr=bool(args.json))

@@ -15,7 +15,13 @@ import json
 import sys
 from pathlib import Path
 
+from backproplab.commands.options import HelpFormatter, add_training_options, flag
+from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS
+from backproplab.sweeps import Sweep, make_executor, run_sweep
+from backproplab.sweeps.aggregate import aggregate_sweep, results_table
+from backproplab.sweeps.ray_executor import executor_options
+from backproplab.training import TrainConfig, check_settings_apply, settings
 
 #: Training options that take a single value in a sweep: a path (commas are
 #: legal in it) and a machine setting (it does not change the results).
@@ -26,10 +32,10 @@ SEMICOLON_SEPARATED = ("hidden",)
 
 def register(subparsers) -> None:
     """Add the ``sweep`` subcommand."""
-    from backproplab.commands.train import RUN_OPTIONS
 
     p = subparsers.add_parser(
         "sweep",
+        formatter_class=HelpFormatter,
         help="run seeds x hyperparameter grids in parallel, then aggregate mean +- std",
         description=(
             "Run a grid of training runs (every combination of the list-valued options, "
@@ -47,22 +53,8 @@ def register(subparsers) -> None:
     runs = p.add_argument_group(
         "training options (a comma-separated list or a repeated flag sweeps the option; "
         "--hidden separates alternatives with ';')")
-    for flag, dest, kwargs in RUN_OPTIONS:
-        if dest == "seed":
-            continue  # the sweep's --seeds / --seed-list
-        kw = dict(kwargs)
-        kw.pop("type", None)  # values are parsed after splitting the lists
-        if dest in SINGLE_VALUED:
-            runs.add_argument(flag, dest=dest, default=None, **kw)
-        else:
-            runs.add_argument(flag, dest=dest, action="append", default=None, **kw)
-    runs.add_argument("--final", dest="final", action="store_const", const=True, default=None,
-                      help="train on the full training set and evaluate on the test set")
-    from backproplab.commands.train import RUN_FLAGS
-
-    for flag, dest, text in RUN_FLAGS:  # on/off options: the same in every trial
-        runs.add_argument(flag, dest=dest, action="store_const", const=True, default=None,
-                          help=text)
+    # the seed is the sweep's --seeds / --seed-list; on/off options are the same in every trial
+    add_training_options(runs, skip=("seed",), repeatable=True, single=SINGLE_VALUED)
 
     s = p.add_argument_group("sweep options")
     seeds = s.add_mutually_exclusive_group()
@@ -100,7 +92,6 @@ def split_values(flag: str, texts: list[str], sep: str = ",") -> list[str]:
 
     An empty list or an empty item is a :class:`BackproplabError`.
     """
-    from backproplab.errors import BackproplabError
 
     items: list[str] = []
     for text in texts:
@@ -124,27 +115,22 @@ def _example(flag: str, sep: str) -> str:
     return _EXAMPLES.get(flag, f"VALUE1{sep}VALUE2")
 
 
-def _convert(dest: str, flag: str, text: str, kwargs: dict, *, single: bool = False):
+def _convert(setting, text: str, *, single: bool = False):
     """One alternative, parsed as ``train`` would parse it."""
-    from backproplab.commands.train import parse_batch_size, parse_hidden
-    from backproplab.errors import BackproplabError
 
-    if dest == "hidden":
-        return parse_hidden(text)
-    if dest == "batch_size":
-        return parse_batch_size(text)
-    kind = kwargs.get("type", str)
+    if setting.kind not in (int, float):
+        return setting.parse(text)
     try:
-        return kind(text)
+        return setting.kind(text)
     except ValueError:
-        what = {int: "an integer", float: "a number"}.get(kind, "valid")
+        what = "an integer" if setting.kind is int else "a number"
         hint = "" if single else "; give a comma-separated list of them"
-        raise BackproplabError(f"{flag} value {text!r} is not {what}{hint}") from None
+        raise BackproplabError(
+            f"{flag(setting.name)} value {text!r} is not {what}{hint}") from None
 
 
 def parse_int_list(flag: str, text: str) -> list[int]:
     """``"0,3,7"`` -> ``[0, 3, 7]`` (non-negative integers)."""
-    from backproplab.errors import BackproplabError
 
     out = []
     for item in split_values(flag, [text]):
@@ -161,7 +147,6 @@ def parse_int_list(flag: str, text: str) -> list[int]:
 
 def parse_seeds(args: argparse.Namespace) -> list[int]:
     """The seeds of ``--seeds N`` (0..N-1) or ``--seed-list``; default ``[0]``."""
-    from backproplab.errors import BackproplabError
 
     if args.seed_list is not None:
         return parse_int_list("--seed-list", args.seed_list)
@@ -181,68 +166,28 @@ def parse_seeds(args: argparse.Namespace) -> list[int]:
 def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
     """``(base options, grid)`` from the command line: single values go to the
     base, options given with several values to the grid (in the options' order)."""
-    from backproplab.commands.train import RUN_OPTIONS
 
     base: dict = {}
     grid: dict = {}
-    for flag, dest, kwargs in RUN_OPTIONS:
-        if dest == "seed":
+    for s in settings():
+        given = getattr(args, s.name, None)
+        if s.name == "seed" or given is None:
             continue
-        given = getattr(args, dest, None)
-        if given is None:
-            continue
-        if dest in SINGLE_VALUED:
-            base[dest] = _convert(dest, flag, given, kwargs, single=True)
-            continue
-        sep = ";" if dest in SEMICOLON_SEPARATED else ","
-        values = [_convert(dest, flag, t, kwargs) for t in split_values(flag, given, sep)]
-        if len(values) == 1:
-            base[dest] = values[0]
+        if s.kind is bool:
+            base[s.name] = True  # on/off: the same in every trial
+        elif s.name in SINGLE_VALUED:
+            base[s.name] = _convert(s, given, single=True)
         else:
-            grid[dest] = values
-    if args.final is not None:
-        base["final"] = True
-    from backproplab.commands.train import RUN_FLAGS
-
-    for _flag, dest, _text in RUN_FLAGS:
-        if getattr(args, dest, None) is not None:
-            base[dest] = True
+            sep = ";" if s.name in SEMICOLON_SEPARATED else ","
+            values = [_convert(s, t) for t in split_values(flag(s.name), given, sep)]
+            if len(values) == 1:
+                base[s.name] = values[0]
+            else:
+                grid[s.name] = values
     return base, grid
 
 
-def check_settings_apply(base: dict, grid: dict, base_config) -> None:
-    """Refuse a data, optimizer, schedule or early-stopping setting that no trial of the
-    grid would use (``--momentum`` with only sgd), as ``train`` does for one run.
-    A setting used by some of the grid's trials (``--momentum 0.5 --optimizer
-    sgd,momentum``) is fine."""
-    from types import SimpleNamespace
-
-    from backproplab.commands.train import (
-        check_data_options,
-        check_optimizer_options,
-        check_schedule_and_stopping_options,
-    )
-
-    given = {**base, **grid}
-    for check, choices in (
-        (check_optimizer_options, grid.get("optimizer") or [base_config.optimizer]),
-        (check_data_options, grid.get("dataset") or [base_config.dataset]),
-        (lambda g, sched: check_schedule_and_stopping_options(g, SimpleNamespace(
-            lr_schedule=sched, early_stopping=base_config.early_stopping)),
-         grid.get("lr_schedule") or [base_config.lr_schedule]),
-    ):
-        errors = []
-        for choice in choices:
-            try:
-                check(given, choice)
-            except Exception as exc:  # noqa: BLE001 - a BackproplabError, kept to re-raise
-                errors.append(exc)
-        if len(errors) == len(choices):
-            raise errors[0]
-
-
 def _parse_workers(text: str | None) -> int | None:
-    from backproplab.errors import BackproplabError
 
     if text is None:
         return None
@@ -261,12 +206,9 @@ def _parse_workers(text: str | None) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or with ``--aggregate-only`` just aggregate) a sweep; 1 if a trial failed."""
-    from backproplab.errors import BackproplabError
 
     if args.aggregate_only:
         return _aggregate_only(args)
-    from backproplab.sweeps import Sweep, make_executor, run_sweep
-    from backproplab.training import TrainConfig
 
     base, grid = parse_grid(args)
     seeds = parse_seeds(args)
@@ -276,9 +218,8 @@ def run(args: argparse.Namespace) -> int:
     except TypeError as exc:  # pragma: no cover - options map onto fields
         raise BackproplabError(f"bad training option: {exc}") from None
     base_config = base_config.validate()
-    check_settings_apply(base, grid, base_config)
+    check_settings_apply({**base, **grid}, base_config, grid)
     sweep = Sweep(base_config, grid, seeds)
-    from backproplab.sweeps.ray_executor import executor_options
 
     executor = make_executor(args.executor, workers,
                              **executor_options(args.executor, args.ray_address))
@@ -306,8 +247,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _aggregate_only(args: argparse.Namespace) -> int:
-    from backproplab.errors import BackproplabError
-    from backproplab.sweeps.aggregate import aggregate_sweep
 
     extra = [flag for flag, dest, _ in _sweep_run_flags() if getattr(args, dest, None)]
     if extra or args.overwrite:
@@ -332,13 +271,8 @@ def _aggregate_only(args: argparse.Namespace) -> int:
 
 
 def _sweep_run_flags():
-    from backproplab.commands.train import RUN_OPTIONS
 
-    yield from ((f, d, k) for f, d, k in RUN_OPTIONS if d != "seed")
-    yield ("--final", "final", {})
-    from backproplab.commands.train import RUN_FLAGS
-
-    yield from ((flag, dest, {}) for flag, dest, _text in RUN_FLAGS)
+    yield from ((flag(s.name), s.name, {}) for s in settings() if s.name != "seed")
     yield ("--seeds", "seeds", {})
     yield ("--seed-list", "seed_list", {})
     yield ("--workers", "workers", {})
@@ -349,7 +283,6 @@ def _print_table(results) -> None:
         return
     from rich.console import Console
 
-    from backproplab.sweeps.aggregate import results_table
 
     # off a terminal rich assumes 80 columns; let the table take the width it needs
     console = Console() if sys.stdout.isatty() else Console(width=200)

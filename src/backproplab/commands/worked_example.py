@@ -14,6 +14,7 @@ import json
 import math
 
 from backproplab.errors import BackproplabError
+from backproplab.scalar import MLP
 
 #: The Q3 network of SPEC.md (W is 2x3: input i -> hidden j; V is 3x2: hidden j -> output k).
 Q3 = {
@@ -149,7 +150,6 @@ def compute(weights: dict, target: int) -> dict:
     db`` (gradients of the loss), in SPEC.md's layout (``W``/``dW`` inputs x hidden,
     ``V``/``dV`` hidden x outputs).
     """
-    from backproplab.scalar import MLP
 
     n_out = len(weights["c"])
     if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < n_out:

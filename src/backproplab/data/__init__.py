@@ -94,7 +94,7 @@ def load_dataset(
     (after the validation split is taken).
     """
     if limit is not None and limit < 1:
-        raise BackproplabError(f"--limit must be at least 1, got {limit}")
+        raise BackproplabError(f"limit must be at least 1, got {limit}", settings=("limit",))
     dtype = float_dtype(dtype)
     if name == "synth":
         return load_synth(final=final, limit=limit, seed=seed,

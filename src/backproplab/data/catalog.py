@@ -261,8 +261,8 @@ def locate(spec: DatasetSpec | str, data_dir: str | os.PathLike | None = None) -
     if data_dir is not None:
         base = Path(data_dir).expanduser()
         if not base.is_dir():
-            raise BackproplabError(f"--data-dir {base} is not a folder; pass the folder that "
-                                   f"holds the {spec.name} files")
+            raise BackproplabError(f"data_dir {base} is not a folder; pass the folder that "
+                                   f"holds the {spec.name} files", settings=("data_dir",))
     partial: tuple[Path, dict] | None = None
     for source, folder in search_path(spec, data_dir):
         found = find_in(spec, folder)
@@ -279,9 +279,8 @@ def locate(spec: DatasetSpec | str, data_dir: str | os.PathLike | None = None) -
                 f"{', '.join(missing)}); put all four there (.gz or raw)"
             )
         raise BackproplabError(
-            f"no {spec.name} files in --data-dir {data_dir}; put "
-            f"{', '.join(spec.filenames)} (.gz or raw) there"
-        )
+            f"no {spec.name} files in data_dir {data_dir}; put "
+            f"{', '.join(spec.filenames)} (.gz or raw) there", settings=("data_dir",))
     return None
 
 

@@ -217,7 +217,7 @@ def manual_instructions(spec: DatasetSpec) -> str:
     """How to place the files by hand (a clause ending a sentence)."""
     first = next(iter(catalog.mirrors(spec)), spec.homepage)
     return (f"download {', '.join(spec.filenames)} by hand (for example from {first}) into "
-            f"{catalog.cache_dir(spec)} or into a folder you pass with --data-dir")
+            f"{catalog.cache_dir(spec)} or into a folder you pass as data_dir")
 
 
 def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
@@ -239,12 +239,11 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
     if catalog.offline():
         raise BackproplabError(
             f"cannot download {spec.name}: downloads are off ({catalog.ENV_OFFLINE} is set); "
-            f"unset it, or {manual_instructions(spec)}"
-        )
+            f"unset it, or {manual_instructions(spec)}", settings=("data_dir",))
     urls = tuple(mirrors) if mirrors is not None else catalog.mirrors(spec)
     if not urls:
         raise BackproplabError(f"no download mirrors configured for {spec.name}; "
-                               f"{manual_instructions(spec)}")
+                               f"{manual_instructions(spec)}", settings=("data_dir",))
     folder = catalog.cache_dir(spec)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -254,8 +253,8 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
         raise BackproplabError(
             f"cannot write {spec.name}'s files into the cache folder {folder} "
             f"({exc.strerror or exc}); set XDG_CACHE_HOME to a writable folder, or put "
-            f"{', '.join(spec.filenames)} into a folder you pass with --data-dir"
-        ) from None
+            f"{', '.join(spec.filenames)} into a folder you pass as data_dir",
+            settings=("data_dir",)) from None
     files = catalog.find_in(spec, folder)
     location = Location(spec.name, "cache", folder, files)
     # records the content hashes of MD5-verified files where none is built in
@@ -289,8 +288,8 @@ def _download_files(spec: DatasetSpec, folder: Path, urls, force: bool, progress
             else:
                 raise BackproplabError(
                     f"could not download {spec.name}'s {fs.filename} from any mirror ("
-                    + "; ".join(failures) + f"); {manual_instructions(spec)}"
-                )
+                    + "; ".join(failures) + f"); {manual_instructions(spec)}",
+                    settings=("data_dir",))
 
 
 __all__ = ["MirrorFailed", "download", "fetch_file", "file_md5", "manual_instructions",

@@ -83,13 +83,12 @@ def find_dataset(name: str, data_dir=None, download: bool = True, progress=None)
         raise BackproplabError(
             f"{spec.name} is not on this machine (looked in {where}) and {why}; run "
             f"`backproplab data download {spec.name}` where the internet is reachable, or "
-            f"{manual_instructions(spec)}"
-        )
+            f"{manual_instructions(spec)}", settings=("data_dir",))
     try:
         return do_download(spec, progress=progress)
     except BackproplabError as exc:
         raise BackproplabError(f"{spec.name} is not on this machine (looked in {where}) and "
-                               f"{exc}") from None
+                               f"{exc}", settings=exc.settings) from None
 
 
 def load_images(name: str = "mnist", data_dir=None, download: bool = True,
@@ -121,10 +120,9 @@ def split_indices(n: int, val_size: int, seed: int = SPLIT_SEED) -> tuple[np.nda
     """Shuffle ``range(n)`` with ``seed``; return (training indices, the last ``val_size``)."""
     if not 1 <= val_size < n:
         raise BackproplabError(
-            f"--val-size must be between 1 and {n - 1} (the training set has {n} images), got "
-            f"{val_size}; choose a smaller validation set, or use --final to evaluate on the "
-            "test set instead"
-        )
+            f"val_size must be between 1 and {n - 1} (the training set has {n} images), got "
+            f"{val_size}; choose a smaller validation set, or use final=True to evaluate on the "
+            "test set instead", settings=("val_size",))
     perm = np.random.Generator(np.random.PCG64(seed)).permutation(n)
     return perm[: n - val_size], perm[n - val_size:]
 
@@ -146,7 +144,7 @@ def load_mnist(name: str = "mnist", *, final: bool = False, val_size: int = 5000
     - ``data_dir``: look only there (any consistent IDX set, e.g. a subset).
     """
     if limit is not None and limit < 1:
-        raise BackproplabError(f"--limit must be at least 1, got {limit}")
+        raise BackproplabError(f"limit must be at least 1, got {limit}", settings=("limit",))
     dtype = float_dtype(dtype)
     images = load_images(name, data_dir, download, progress)
     Xtr_all, ytr_all = images.train_images, images.train_labels

@@ -59,6 +59,10 @@ from backproplab.sklearn._params import (
     check_params,
 )
 from backproplab.sklearn._params import bad as _bad
+from backproplab.tensor import MLP, load_checkpoint, make_optimizer, optimizer_from_state
+from backproplab.training import fit
+from backproplab.training.early_stopping import EarlyStopping
+from backproplab.training.schedules import PLATEAU_MIN_LR, InverseScaling, ReduceOnPlateau
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -181,7 +185,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return "float32" if X.dtype == np.float32 else "float64"
 
     def _build(self, n_features: int, hidden: list[int], dtype: str) -> None:
-        from backproplab.tensor import MLP
 
         sizes = [n_features, *hidden, len(self.classes_)]
         act = ACTIVATIONS[self.activation]
@@ -203,7 +206,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.out_activation_ = "softmax"
 
     def _new_optimizer(self):
-        from backproplab.tensor import make_optimizer
 
         common = {} if self.clip_norm is None else {"clip_norm": float(self.clip_norm)}
         if self.solver == "adam":
@@ -299,7 +301,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _train(self, X, y, incremental: bool) -> None:
         """scikit-learn's ``_fit_stochastic``, through :func:`backproplab.training.fit`."""
-        from backproplab.training import fit
 
         early = self.early_stopping and not incremental
         if not incremental:
@@ -365,7 +366,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         estimator's count, best value and solver's rate: with ``adaptive`` a plateau divides
         the rate by 5 (and stops training once it is at or below 1e-6), otherwise it stops
         training."""
-        from backproplab.training.schedules import PLATEAU_MIN_LR, ReduceOnPlateau
 
         adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
         plateau = ReduceOnPlateau(
@@ -380,7 +380,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """Early stopping that only keeps the weights of the best validation accuracy (from
         those at the start, for a warm start that never beats its previous best); it never
         stops training (its patience lies beyond ``max_iter``): the plateau rule does."""
-        from backproplab.training.early_stopping import EarlyStopping
 
         keeper = EarlyStopping(patience=int(self.max_iter) + 1, monitor="eval_accuracy",
                                restore_best=True)
@@ -408,7 +407,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _after_epoch(self, record: dict, n: int, early: bool, plateau) -> None:
         """``fit``'s ``on_epoch``: scikit-learn's curves and counters, the ``invscaling``
         rate for the next epoch, the verbose lines."""
-        from backproplab.training.schedules import InverseScaling
 
         self.n_iter_ += 1
         self.loss_ = record["train_loss_running"]
@@ -493,7 +491,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._restore_engine(saved["config"], saved["params"], saved["optimizer"])
 
     def _restore_engine(self, config: dict, params: dict, opt_state) -> None:
-        from backproplab.tensor import MLP, optimizer_from_state
 
         model = MLP(config["sizes"], activation=config["activation"], init=config["init"],
                     dtype=config["dtype"], seed=0, init_std=config.get("init_std"))
@@ -534,7 +531,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path) -> MLPClassifier:
         """Read an estimator written by :meth:`save`."""
-        from backproplab.tensor import load_checkpoint
 
         model, opt_state, extra = load_checkpoint(path)
         state = extra.get("estimator") if isinstance(extra, dict) else None

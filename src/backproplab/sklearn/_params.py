@@ -7,6 +7,7 @@ import math
 import numbers
 
 from backproplab.errors import BackproplabError
+from backproplab.tensor import INITIALIZERS
 
 #: ``activation`` names: scikit-learn's (``logistic``) and backproplab's (``sigmoid``).
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "sigmoid": "sigmoid"}
@@ -85,7 +86,6 @@ def check_params(est) -> list[int]:
     if est.clip_norm is not None:
         _number("clip_norm", est.clip_norm, low=0.0, open_low=True)
     if est.init is not None:
-        from backproplab.tensor import INITIALIZERS
 
         if est.init not in INITIALIZERS:
             raise bad(f"init must be None (scikit-learn's) or one of "

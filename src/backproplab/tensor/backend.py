@@ -34,7 +34,7 @@ def get_array_module(device: str = "cpu"):
         if count < 1:
             raise BackproplabError(
                 f'device "gpu" needs a CUDA GPU, and CuPy finds none ({why}); '
-                "use --device cpu on this machine")
+                "use device='cpu' on this machine")
         return cupy
     raise BackproplabError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
 

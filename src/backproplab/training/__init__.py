@@ -7,6 +7,9 @@
   checkpoints, model, summary), resumable bit-identically after a crash.
 - :func:`make_schedule` / :class:`EarlyStopping`: learning-rate schedules and
   early stopping for :func:`fit` (``run_training`` builds them from the config).
+- :func:`settings` / :func:`check_settings_apply` (``training/options.py``): the
+  options as data (type, default, help, choices) and the rule that refuses a
+  setting the run would ignore (``momentum`` with ``optimizer='sgd'``).
 
 Example::
 
@@ -19,6 +22,7 @@ Example::
 from backproplab.training.config import FULL_BATCH, TrainConfig, engine_defaults
 from backproplab.training.early_stopping import MONITORS, EarlyStopping
 from backproplab.training.loop import History, fit
+from backproplab.training.options import Setting, check_settings_apply, settings
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.run import (
     SUMMARY_KEYS,
@@ -40,7 +44,9 @@ __all__ = [
     "History",
     "Progress",
     "Schedule",
+    "Setting",
     "TrainConfig",
+    "check_settings_apply",
     "default_run_dir",
     "engine_defaults",
     "fit",
@@ -51,4 +57,5 @@ __all__ = [
     "make_progress",
     "make_schedule",
     "run_training",
+    "settings",
 ]

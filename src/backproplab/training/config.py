@@ -1,29 +1,52 @@
-"""Every option of a training run, with its default, in one visible place.
+"""Every option of a training run, with its default and its documentation, in one place.
 
-:class:`TrainConfig` is what ``backproplab train`` builds from its flags, what the
-sweeps vary, and what a run folder's ``config.json`` holds. A few options default
-to ``None``, meaning "the engine's default" (:data:`ENGINE_DEFAULTS`): the
-scalar engine trains a small 2-8-2 network one example at a time, the tensor
-engine the study's 300-unit network in mini-batches. :meth:`TrainConfig.resolved`
-(and, for the tensor engine, :data:`DATASET_DEFAULTS`) fills those in; a run
-folder always stores the resolved, validated config.
+:class:`TrainConfig` is what ``backproplab train`` builds from its flags (or
+reads with ``--config``), what the sweeps vary, and what a run folder's
+``config.json`` holds. A few options default to ``None``, meaning "the engine's
+default" (:data:`ENGINE_DEFAULTS`): the scalar engine trains a small 2-8-2
+network one example at a time, the tensor engine the study's 300-unit network in
+mini-batches. :meth:`TrainConfig.resolved` (and, for the tensor engine,
+:data:`DATASET_DEFAULTS`) fills those in; a run folder always stores the
+resolved, validated config.
 
-Adding an option: add a field with its default below, a check in
-:meth:`TrainConfig.validate` (in the section it belongs to), and use it where it
-acts. ``to_dict``/``from_dict`` and the run folder pick it up automatically, and
-older ``config.json`` files without the field load with its default.
+Each field is declared with :func:`option`: its default, one phrase of help,
+and where it applies, as data. Everything else is derived from that
+declaration: the command line's flags of ``train`` and ``sweep`` (flag
+``--name-with-dashes``, ``--help`` text with the default and the choices, the
+value's type from the annotation), the choices that :meth:`TrainConfig.validate`
+accepts, and the rules of :func:`backproplab.training.options.check_settings_apply`
+(a setting given for a run that would ignore it is refused).
+
+Adding an option is one change here: a field in its section, declared with
+:func:`option`::
+
+    divergence_patience: int = option(3, "non-finite epochs tolerated before stopping")
+
+with ``choices=`` a registry tuple (validated and listed in ``--help``),
+``applies=("optimizer", ("adam",))`` when only some runs read it, ``none=``
+what a ``None`` default means, and ``metavar=`` / ``parse=`` for values
+written other than as a number or a word. Then add the checks of its value in
+:meth:`TrainConfig.validate` (in the section it belongs to) and use it where it
+acts. ``to_dict``/``from_dict``, ``config.json``, ``train --config`` and the
+flags pick it up by themselves; older ``config.json`` files without the field
+load with its default.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from backproplab import scalar
+from backproplab.data import DATASETS as _DATASETS
 from backproplab.data import DEFAULT_NORMALIZE as _DEFAULT_NORMALIZE
-from backproplab.errors import BackproplabError
+from backproplab.data.normalize import MODES as _NORMALIZE_MODES
+from backproplab.errors import BackproplabError, choose_from
 from backproplab.tensor import ACTIVATIONS as _ACTIVATIONS
 from backproplab.tensor import DEVICES as _DEVICES
 from backproplab.tensor import DTYPES as _DTYPES
@@ -35,6 +58,7 @@ from backproplab.training.divergence import check_divergence_options
 from backproplab.training.early_stopping import MONITORS as _MONITORS
 from backproplab.training.early_stopping import check_early_stopping_options
 from backproplab.training.schedules import DEFAULT_GAMMA as _DEFAULT_GAMMA
+from backproplab.training.schedules import PLATEAU_DIVISOR as _PLATEAU_DIVISOR
 from backproplab.training.schedules import SCHEDULES as _SCHEDULES
 from backproplab.training.schedules import check_schedule_options
 
@@ -81,7 +105,6 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 def _scalar_defaults() -> dict[str, Any]:
-    from backproplab import scalar
 
     return {"hidden": (int(scalar.DEFAULT_HIDDEN),), "lr": float(scalar.DEFAULT_LR)}
 
@@ -89,11 +112,80 @@ def _scalar_defaults() -> dict[str, Any]:
 def engine_defaults(engine: str) -> dict[str, Any]:
     """The defaults of ``engine`` for the options left at ``None``."""
     if engine not in ENGINES:
-        raise BackproplabError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        raise BackproplabError(f"unknown engine {engine!r}; choose {choose_from('engine', ENGINES)}")
     out = dict(ENGINE_DEFAULTS[engine])
     if engine == "scalar":
         out.update(_scalar_defaults())
     return out
+
+
+# ---------------------------------------------------------------------------
+# values written as text (the command line, sweeps)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``"512,256"`` -> ``(512, 256)``; anything else raises :class:`BackproplabError`."""
+    parts = [t.strip() for t in str(text).split(",")]
+    try:
+        sizes = tuple(int(t) for t in parts)
+    except ValueError:
+        sizes = ()
+    if not sizes or any(s < 1 for s in sizes):
+        raise BackproplabError(
+            f"hidden must list positive layer widths separated by commas, like 300 or "
+            f"512,256; got {text!r}", settings=("hidden",))
+    return sizes
+
+
+def parse_batch_size(text: str) -> int | str:
+    """``"16"`` -> 16, ``"full"`` -> ``"full"``; anything else raises :class:`BackproplabError`."""
+    if str(text).strip().lower() == FULL_BATCH:
+        return FULL_BATCH
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise BackproplabError(
+            f"batch_size must be a positive integer or 'full', got {text!r}",
+            settings=("batch_size",))
+    return value
+
+
+def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
+           applies: tuple[str, tuple] | None = None, none: str | None = None,
+           metavar: str | None = None, parse=None) -> Any:
+    """Declare a :class:`TrainConfig` field: its default and its documentation.
+
+    Parameters
+    ----------
+    default : object
+        The default value (immutable).
+    help : str
+        One phrase saying what the option does.
+    choices : tuple of str, optional
+        The names it accepts (a registry); :meth:`TrainConfig.validate` checks them.
+    applies : (str, tuple), optional
+        ``(setting, values)``: the option is read only when ``setting`` has one of
+        ``values``, e.g. ``("optimizer", ("adam",))``.
+    none : str, optional
+        What a ``None`` default means, when no defaults table says it.
+    metavar : str, optional
+        How the value is written on the command line, e.g. ``"SIZES"``.
+    parse : callable, optional
+        Text -> value, for values that are not a number or a word.
+
+    Returns
+    -------
+    dataclasses.Field
+    """
+    meta = {"help": help, "choices": choices, "applies": applies, "none": none,
+            "metavar": metavar, "parse": parse}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+_IMAGES = ("mnist", "fashion-mnist")
+_EARLY = ("early_stopping", (True,))
 
 
 @dataclass
@@ -101,54 +193,80 @@ class TrainConfig:
     """All options of one training run (see the module docstring for ``None`` defaults)."""
 
     # -- data ---------------------------------------------------------------
-    dataset: str = "synth"                 #: synth | mnist | fashion-mnist
-    data_dir: str | None = None            #: where the image files are (None: search)
-    final: bool = False                    #: train on all training data, evaluate on test
-    val_size: int = 5000                   #: images held out for validation (final=False)
-    limit: int | None = None               #: keep only the first N training examples
-    normalize: str | None = None           #: unit | standardize | none (None: dataset's)
-    data_seed: int = 0                     #: the synthetic set's generator seed (study: 0)
+    dataset: str = option("synth", "the data to train on", choices=_DATASETS)
+    data_dir: str | None = option(None, "folder holding the dataset's IDX files",
+                                  applies=("dataset", _IMAGES), metavar="DIR",
+                                  none="search the usual folders")
+    final: bool = option(False, "train on all training data and evaluate on the test set")
+    val_size: int = option(5000, "training images held out for validation",
+                           applies=("dataset", _IMAGES))
+    limit: int | None = option(None, "keep only the first N training examples", none="all")
+    normalize: str | None = option(None, "input scaling (statistics of the training split)",
+                                   choices=_NORMALIZE_MODES)
+    data_seed: int = option(0, "seed of the synthetic points (0: the study's)",
+                            applies=("dataset", ("synth",)))
     # -- model --------------------------------------------------------------
-    engine: str = "tensor"                 #: tensor | scalar
-    hidden: tuple[int, ...] | None = None  #: hidden widths, e.g. (512, 256)
-    activation: str = "sigmoid"            #: hidden activation
-    init: str = "normal"                   #: weight initializer (biases start at zero)
-    init_std: float | None = None          #: std of the "normal" initializer (None: engine's)
-    dtype: str | None = None               #: float32 | float64
+    engine: str = option("tensor", "which engine trains (scalar: pure Python, per-example SGD)",
+                         choices=ENGINES)
+    hidden: tuple[int, ...] | None = option(None, "hidden layer widths, e.g. 300 or 512,256",
+                                            metavar="SIZES", parse=parse_hidden)
+    activation: str = option("sigmoid", "hidden-layer activation", choices=ACTIVATIONS)
+    init: str = option("normal", "weight initializer (biases start at zero)", choices=INITS)
+    init_std: float | None = option(None, "standard deviation of the normal initializer",
+                                    applies=("init", ("normal",)), metavar="STD")
+    dtype: str | None = option(None, "floating-point type", choices=DTYPES)
     # -- optimizer ------------------------------------------------------------
-    optimizer: str = "sgd"                 #: sgd | momentum | nesterov | adam
-    lr: float | None = None                #: learning rate
-    momentum: float = 0.9                  #: for momentum / nesterov
-    beta1: float = 0.9                     #: Adam
-    beta2: float = 0.999                   #: Adam
-    eps: float = 1e-8                      #: Adam
-    weight_decay: float = 0.0              #: L2 decay of the weights (not the biases)
-    clip_norm: float | None = None         #: clip gradients to this global L2 norm (None: off)
+    optimizer: str = option("sgd", "the update rule", choices=OPTIMIZERS)
+    lr: float | None = option(None, "learning rate")
+    momentum: float = option(0.9, "momentum factor", applies=("optimizer", ("momentum", "nesterov")))
+    beta1: float = option(0.9, "Adam's decay of the mean gradient", applies=("optimizer", ("adam",)))
+    beta2: float = option(0.999, "Adam's decay of the squared gradient",
+                          applies=("optimizer", ("adam",)))
+    eps: float = option(1e-8, "Adam's term added to the denominator",
+                        applies=("optimizer", ("adam",)))
+    weight_decay: float = option(0.0, "L2 decay X of the weights, not the biases: adds "
+                                      "(X/2)*||W||^2 to the loss")
+    clip_norm: float | None = option(None, "clip the gradients to this global L2 norm before "
+                                           "each update", none="off")
     # -- learning-rate schedule (training/schedules.py) ----------------------
-    lr_schedule: str = "constant"          #: constant|step|exponential|cosine|invscaling|plateau
-    lr_step_size: int = 10                 #: step: epochs between two drops
-    lr_gamma: float | None = None          #: step/exponential factor (None: 0.1 / 0.9)
-    lr_min: float = 0.0                    #: cosine: the rate it anneals towards
-    lr_power: float = 0.5                  #: invscaling: exponent (scikit-learn's power_t)
-    lr_patience: int = 10                  #: plateau: scikit-learn's n_iter_no_change
-    lr_tol: float = 1e-4                   #: plateau: scikit-learn's tol
+    lr_schedule: str = option("constant", "how the rate changes between epochs "
+                                          "(docs/training.md)", choices=SCHEDULES)
+    lr_step_size: int = option(10, "epochs between two drops", applies=("lr_schedule", ("step",)))
+    lr_gamma: float | None = option(
+        None, "factor in (0, 1] the rate is multiplied by",
+        applies=("lr_schedule", tuple(_DEFAULT_GAMMA)),
+        none=", ".join(f"{k} {v:g}" for k, v in _DEFAULT_GAMMA.items()))
+    lr_min: float = option(0.0, "the rate cosine anneals towards", applies=("lr_schedule", ("cosine",)))
+    lr_power: float = option(0.5, "exponent X of lr / (t + 1)^X, t = examples seen "
+                                  "(scikit-learn's power_t)",
+                             applies=("lr_schedule", ("invscaling",)))
+    lr_patience: int = option(10, f"epochs without a lower training loss; more divide the rate "
+                                  f"by {_PLATEAU_DIVISOR:g} (scikit-learn's n_iter_no_change)",
+                              applies=("lr_schedule", ("plateau",)))
+    lr_tol: float = option(1e-4, "decrease of the training loss that counts as lower "
+                                 "(scikit-learn's tol)", applies=("lr_schedule", ("plateau",)))
     # -- loop ---------------------------------------------------------------
-    batch_size: int | str | None = None    #: examples per step, or "full"
-    epochs: int = 5                        #: passes over the training set
-    seed: int = 0                          #: initial weights and batch order
+    batch_size: int | str | None = option(None, "examples per step, or 'full'",
+                                          metavar="N|full", parse=parse_batch_size)
+    epochs: int = option(5, "passes over the training set")
+    seed: int = option(0, "seed of the initial weights and batch order")
     # -- early stopping (training/early_stopping.py; off by default) ---------
-    early_stopping: bool = False           #: stop when the validation metric stalls
-    patience: int = 5                      #: epochs without improvement before stopping
-    min_delta: float = 0.0                 #: smallest change that counts as improvement
-    monitor: str = "eval_loss"             #: eval_loss | eval_accuracy
-    restore_best: bool = False             #: end with the best epoch's weights
+    early_stopping: bool = option(False, "stop when the validation metric stops improving")
+    patience: int = option(5, "epochs without improvement before stopping", applies=_EARLY)
+    min_delta: float = option(0.0, "smallest change that counts as improvement", applies=_EARLY)
+    monitor: str = option("eval_loss", "the validation metric watched", choices=MONITORS,
+                          applies=_EARLY)
+    restore_best: bool = option(False, "end with the weights of the best epoch", applies=_EARLY)
     # -- divergence guard (training/divergence.py; on by default) ------------
-    #: stop when the loss stays above this x max(initial loss, ln classes); None or 0: off
-    divergence_factor: float | None = _DIVERGENCE_FACTOR
-    divergence_patience: int = _DIVERGENCE_PATIENCE  #: checks in a row above that limit
+    divergence_factor: float | None = option(
+        _DIVERGENCE_FACTOR, "stop when the training loss stays above this x max(initial loss, "
+        "ln classes); 0 turns the guard off", none="off")
+    divergence_patience: int = option(
+        _DIVERGENCE_PATIENCE, "checks in a row above that limit before the run stops")
     # -- machine --------------------------------------------------------------
-    threads: int | None = None             #: BLAS threads (None: all cores)
-    device: str = "cpu"                    #: cpu | gpu (tensor engine)
+    threads: int | None = option(None, "BLAS threads", none="all usable cores")
+    device: str = option("cpu", "where the tensor engine computes (gpu needs CuPy)",
+                         choices=DEVICES)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):  # accept [512, 256] as well as (512, 256)
@@ -207,6 +325,31 @@ class TrainConfig:
         cfg.validate()
         return cfg
 
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> TrainConfig:
+        """The config in the JSON file ``path``, e.g. a run folder's ``config.json``.
+
+        Missing keys take their defaults (:meth:`from_dict`). A file that cannot
+        be read, is not JSON, or holds an unknown option or a bad value raises
+        :class:`BackproplabError` naming the file.
+        """
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise BackproplabError(f"cannot read the config file {path} ({why}); give a "
+                                   "JSON file of options, such as a run's config.json") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise BackproplabError(f"the config file {path} is not JSON ({exc}); give a JSON "
+                                   "object of options, such as a run's config.json") from None
+        try:
+            return cls.from_dict(data)
+        except (BackproplabError, TypeError) as exc:
+            raise BackproplabError(f"the config file {path} is not a valid training config: "
+                                   f"{exc}") from None
+
     # -------------------------------------------------------------- validation
 
     def validate(self) -> TrainConfig:
@@ -214,54 +357,38 @@ class TrainConfig:
 
         Returns ``self`` so that ``TrainConfig(...).validate()`` chains.
         """
-        from backproplab.data import DATASETS
-        from backproplab.data.normalize import MODES
-
+        for f in dataclasses.fields(self):  # the options that take a name from a registry
+            value = getattr(self, f.name)
+            if f.metadata["choices"] and not (value is None and f.default is None):
+                _choice(f.name, value, f.metadata["choices"])
         # data
-        _choice("dataset", self.dataset, DATASETS)
         _optional_str("data_dir", self.data_dir)
         _bool("final", self.final)
         _int("val_size", self.val_size, minimum=1)
         if self.limit is not None:
             _int("limit", self.limit, minimum=1)
-        if self.normalize is not None:
-            _choice("normalize", self.normalize, MODES)
         _int("data_seed", self.data_seed, minimum=0)
         # model
-        _choice("engine", self.engine, ENGINES)
         if self.hidden is not None:
-            if not isinstance(self.hidden, tuple) or not self.hidden:
-                raise BackproplabError(
-                    f"hidden must list at least one layer width, like 300 or 512,256; "
-                    f"got {self.hidden!r}")
-            for width in self.hidden:
-                if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-                    raise BackproplabError(
-                        f"hidden layer widths must be positive integers, like 512,256; "
-                        f"got {','.join(map(str, self.hidden))}")
-        _choice("activation", self.activation, ACTIVATIONS)
-        _choice("init", self.init, INITS)
+            _check_hidden(self.hidden)
         if self.init_std is not None:
             _positive("init_std", self.init_std)
             if self.init != "normal":
                 raise BackproplabError(
-                    f"init_std applies only to the normal initializer, not {self.init!r}; "
-                    "drop --init-std")
-        if self.dtype is not None:
-            _choice("dtype", self.dtype, DTYPES)
+                    f"init_std applies only to init='normal', not {self.init!r}; "
+                    "drop init_std", settings=("init_std",))
         # optimizer
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.lr is not None:
-            _positive("lr", self.lr, hint="try --lr 0.01")
+            _positive("lr", self.lr, hint="try lr=0.01")
         _fraction("momentum", self.momentum)
         _fraction("beta1", self.beta1)
         _fraction("beta2", self.beta2)
         _positive("eps", self.eps)
         if not _number(self.weight_decay) or self.weight_decay < 0:
-            raise BackproplabError(
-                f"weight_decay (--weight-decay) must be a number >= 0, got {self.weight_decay!r}")
+            raise BackproplabError(f"weight_decay must be a number >= 0, got "
+                                   f"{self.weight_decay!r}", settings=("weight_decay",))
         if self.clip_norm is not None:
-            _positive("clip_norm (--clip-norm)", self.clip_norm)
+            _positive("clip_norm", self.clip_norm)
         check_schedule_options(self.lr_schedule, lr_step_size=self.lr_step_size,
                                lr_gamma=self.lr_gamma, lr_min=self.lr_min,
                                lr_power=self.lr_power, lr_patience=self.lr_patience,
@@ -270,60 +397,62 @@ class TrainConfig:
         bs = self.batch_size
         if bs is not None and bs != FULL_BATCH and (
                 isinstance(bs, bool) or not isinstance(bs, int) or bs < 1):
-            raise BackproplabError(
-                    f"batch size must be a positive integer or 'full', got {self.batch_size!r}")
+            raise BackproplabError(f"batch_size must be a positive integer or 'full', got "
+                                   f"{bs!r}", settings=("batch_size",))
         _int("epochs", self.epochs, minimum=1)
         _int("seed", self.seed, minimum=0)
+        self._validate_early_stopping()
+        check_divergence_options(divergence_factor=self.divergence_factor,
+                                 divergence_patience=self.divergence_patience)
+        # machine
+        if self.threads is not None:
+            _int("threads", self.threads, minimum=1)
+        # what the scalar engine can do: the study's per-example SGD, sigmoid, normal init
+        if self.engine == "scalar":
+            self._validate_scalar()
+        return self
+
+    def _validate_early_stopping(self) -> None:
         _bool("early_stopping", self.early_stopping)
         _bool("restore_best", self.restore_best)
         check_early_stopping_options(patience=self.patience, min_delta=self.min_delta,
                                      monitor=self.monitor)
         if self.early_stopping and self.final:
             raise BackproplabError(
-                "early stopping monitors the validation split, but --final evaluates on the "
-                "test set (choosing the epoch on it would leak the test set); drop --final or "
-                "--early-stopping")
+                "early stopping monitors the validation split, but final=True evaluates on the "
+                "test set (choosing the epoch on it would leak the test set); drop final=True "
+                "or early_stopping=True")
         if self.restore_best and not self.early_stopping:
             raise BackproplabError(
-                "--restore-best keeps the best weights of early stopping; add --early-stopping "
-                "or drop --restore-best")
-        check_divergence_options(divergence_factor=self.divergence_factor,
-                                 divergence_patience=self.divergence_patience)
-        # machine
-        if self.threads is not None:
-            _int("threads", self.threads, minimum=1)
-        _choice("device", self.device, DEVICES)
-        # what the scalar engine can do: the study's per-example SGD, sigmoid, normal init
-        if self.engine == "scalar":
-            self._validate_scalar()
-        return self
+                "restore_best keeps the best weights of early stopping; add "
+                "early_stopping=True or drop restore_best", settings=("restore_best",))
 
     def _validate_scalar(self) -> None:
         def unsupported(what: str) -> BackproplabError:
             return BackproplabError(
-                f"the scalar engine does not support {what}; drop that option or use "
-                "--engine tensor")
+                f"the scalar engine does not support {what}; drop it or use engine='tensor'")
 
         if self.batch_size not in (None, 1):
-            raise unsupported(f"batch size {self.batch_size} (it trains one example at a time)")
+            raise unsupported(f"batch_size={self.batch_size!r} (it trains one example at a "
+                              "time)")
         if self.optimizer != "sgd":
-            raise unsupported(f"the {self.optimizer} optimizer (plain SGD only)")
+            raise unsupported(f"optimizer={self.optimizer!r} (plain SGD only)")
         if self.activation != "sigmoid":
-            raise unsupported(f"the {self.activation} activation (sigmoid only)")
+            raise unsupported(f"activation={self.activation!r} (sigmoid only)")
         if self.init != "normal":
-            raise unsupported(f"the {self.init} initializer (normal only)")
+            raise unsupported(f"init={self.init!r} (normal only)")
         if self.dtype not in (None, "float64"):
-            raise unsupported(f"dtype {self.dtype} (Python floats are float64)")
+            raise unsupported(f"dtype={self.dtype!r} (Python floats are float64)")
         if self.device != "cpu":
-            raise unsupported(f"device {self.device}")
+            raise unsupported(f"device={self.device!r}")
         if self.weight_decay:
-            raise unsupported("weight decay (--weight-decay)")
+            raise unsupported(f"weight decay (weight_decay={self.weight_decay!r})")
         if self.clip_norm is not None:
-            raise unsupported("gradient clipping (--clip-norm)")
+            raise unsupported(f"gradient clipping (clip_norm={self.clip_norm!r})")
         if self.lr_schedule != "constant":
-            raise unsupported(f"the {self.lr_schedule} learning-rate schedule")
+            raise unsupported(f"a learning-rate schedule (lr_schedule={self.lr_schedule!r})")
         if self.early_stopping:
-            raise unsupported("early stopping (--early-stopping)")
+            raise unsupported("early stopping (early_stopping=True)")
 
 
 def usable_cpus() -> int:
@@ -338,27 +467,39 @@ def usable_cpus() -> int:
 
 
 # ---------------------------------------------------------------------------
-# small checks with uniform messages
+# small checks with uniform messages (each names the setting as Python does)
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise BackproplabError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+        raise BackproplabError(f"unknown {name} {value!r}; choose {choose_from(name, choices)}")
+
+
+def _check_hidden(hidden: Any) -> None:
+    if not isinstance(hidden, tuple) or not hidden:
+        raise BackproplabError(f"hidden must list at least one layer width, like 300 or "
+                               f"512,256; got {hidden!r}", settings=("hidden",))
+    for width in hidden:
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise BackproplabError(
+                f"hidden layer widths must be positive integers, like 512,256; "
+                f"got {','.join(map(str, hidden))}", settings=("hidden",))
 
 
 def _bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise BackproplabError(f"{name} must be true or false, got {value!r}")
+        raise BackproplabError(f"{name} must be true or false, got {value!r}", settings=(name,))
 
 
 def _optional_str(name: str, value: Any) -> None:
     if value is not None and not isinstance(value, str):
-        raise BackproplabError(f"{name} must be a path string, got {value!r}")
+        raise BackproplabError(f"{name} must be a path string, got {value!r}", settings=(name,))
 
 
 def _int(name: str, value: Any, *, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BackproplabError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise BackproplabError(f"{name} must be an integer >= {minimum}, got {value!r}",
+                               settings=(name,))
 
 
 def _number(value: Any) -> bool:
@@ -369,14 +510,16 @@ def _number(value: Any) -> bool:
 def _positive(name: str, value: Any, hint: str = "") -> None:
     if not _number(value) or value <= 0:
         raise BackproplabError(
-            f"{name} must be a positive number, got {value!r}" + (f"; {hint}" if hint else ""))
+            f"{name} must be a positive number, got {value!r}" + (f"; {hint}" if hint else ""),
+            settings=(name,))
 
 
 def _fraction(name: str, value: Any) -> None:
     if not _number(value) or not 0 <= value < 1:
-        raise BackproplabError(f"{name} must be a number in [0, 1), got {value!r}")
+        raise BackproplabError(f"{name} must be a number in [0, 1), got {value!r}",
+                               settings=(name,))
 
 
 __all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINES", "ENGINE_DEFAULTS",
-           "FULL_BATCH",
-           "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "engine_defaults"]
+           "FULL_BATCH", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig",
+           "engine_defaults", "option", "parse_batch_size", "parse_hidden", "usable_cpus"]

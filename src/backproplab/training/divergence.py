@@ -80,13 +80,13 @@ def check_divergence_options(*, divergence_factor, divergence_patience) -> None:
     if factor is not None and not (number and (factor == 0 or (math.isfinite(factor)
                                                                 and factor > 1))):
         raise BackproplabError(
-            f"divergence_factor (--divergence-factor) must be a number above 1, or 0 to turn "
-            f"the divergence guard off; got {factor!r}")
+            f"divergence_factor must be a number above 1, or 0 to turn the divergence guard "
+            f"off; got {factor!r}", settings=("divergence_factor",))
     patience = divergence_patience
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise BackproplabError(
-            f"divergence_patience (--divergence-patience) must be an integer >= 1, "
-            f"got {patience!r}")
+            f"divergence_patience must be an integer >= 1, got {patience!r}",
+            settings=("divergence_patience",))
 
 
 class DivergenceGuard:

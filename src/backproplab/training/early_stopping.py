@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, choose_from
 
 #: Metrics early stopping can watch, and whether lower or higher is better.
 MONITORS = {"eval_loss": "min", "eval_accuracy": "max"}
@@ -75,7 +75,7 @@ class EarlyStopping:
         if self.monitor not in record or record[self.monitor] is None:
             raise BackproplabError(
                 f"early stopping monitors {self.monitor} but the epoch has no such value; "
-                "train with a validation set (not --final)")
+                "train with a validation set (not final=True)")
         value = float(record[self.monitor])
         self.improved = self._better(value)
         if self.improved:
@@ -125,14 +125,14 @@ def check_early_stopping_options(*, patience=5, min_delta=0.0, monitor="eval_los
     """Raise :class:`BackproplabError` naming the first bad early-stopping option."""
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise BackproplabError(
-            f"patience (--patience) must be an integer >= 1 epoch, got {patience!r}")
+            f"patience must be an integer >= 1 epoch, got {patience!r}", settings=("patience",))
     if (isinstance(min_delta, bool) or not isinstance(min_delta, (int, float))
             or not math.isfinite(min_delta) or min_delta < 0):
         raise BackproplabError(
-            f"min_delta (--min-delta) must be a number >= 0, got {min_delta!r}")
+            f"min_delta must be a number >= 0, got {min_delta!r}", settings=("min_delta",))
     if monitor not in MONITORS:
         raise BackproplabError(
-            f"unknown monitor {monitor!r} (--monitor); choose one of {', '.join(MONITORS)}")
+            f"unknown monitor {monitor!r}; choose {choose_from('monitor', MONITORS)}")
 
 
 __all__ = ["MONITORS", "EarlyStopping", "check_early_stopping_options"]

@@ -265,7 +265,8 @@ def _set_rate(schedule, optimizer, epoch: int) -> None:
     if not (isinstance(rate, float) and math.isfinite(rate) and rate > 0):
         raise BackproplabError(
             f"the {schedule.name} schedule gives the rate {rate!r} for epoch "
-            f"{epoch}; the rate must stay positive (check --lr-gamma, --lr-min)")
+            f"{epoch}; the rate must stay positive (check lr_gamma, lr_min)",
+            settings=("lr_gamma", "lr_min"))
     optimizer.lr = rate
 
 

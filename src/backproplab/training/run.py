@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from backproplab import scalar, tensor
+from backproplab.data import load_dataset
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import atomic_write_json, atomic_write_text, atomic_write_with, read_jsonl
 from backproplab.runs import (
@@ -50,7 +52,11 @@ from backproplab.runs import (
 )
 from backproplab.training.config import FULL_BATCH, TrainConfig
 from backproplab.training.divergence import DivergenceGuard
+from backproplab.training.early_stopping import EarlyStopping
+from backproplab.training.loop import fit
 from backproplab.training.progress import Progress, make_progress
+from backproplab.training.scalar_loop import fit_scalar
+from backproplab.training.schedules import make_schedule
 
 #: Options that may change when a run is resumed (more epochs, another machine, the
 #: divergence guard's settings: none changes the result of a run that finishes).
@@ -92,23 +98,24 @@ def load_run_config(out_dir: str | os.PathLike) -> TrainConfig:
     path = Path(out_dir) / CONFIG
     if not path.is_file():
         raise BackproplabError(
-            f"{out_dir} holds no run to resume (no {CONFIG}); start the run without --resume")
+            f"{out_dir} holds no run to resume (no {CONFIG}); start the run without resume=True")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BackproplabError(f"{path} is not readable JSON ({exc}); start again with "
-                               "--overwrite") from None
+                               "overwrite=True") from None
     return TrainConfig.from_dict(data)
 
 
 def _check_fresh(out: Path, overwrite: bool) -> None:
-    """Refuse, before anything is loaded or written, an --out that can't take a new run."""
+    """Refuse, before anything is loaded or written, an out_dir that can't take a new run."""
     if out.exists() and not out.is_dir():
-        raise BackproplabError(f"{out} exists and is not a folder; choose another --out")
+        raise BackproplabError(f"{out} exists and is not a folder; choose another out_dir",
+                               settings=("out_dir",))
     if has_results(out) and not overwrite:
         raise BackproplabError(
-            f"{out} already holds a run; pass --resume to continue it, --overwrite to "
-            "replace it, or choose another --out")
+            f"{out} already holds a run; pass resume=True to continue it, overwrite=True to "
+            "replace it, or choose another out_dir", settings=("out_dir",))
 
 
 def _prepare_fresh(out: Path, overwrite: bool) -> None:
@@ -123,8 +130,8 @@ def _prepare_fresh(out: Path, overwrite: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent that is a file, no permission, a read-only disk ...
         raise BackproplabError(
-            f"cannot create the run folder {out} ({exc.strerror or exc}); choose another --out"
-        ) from None
+            f"cannot create the run folder {out} ({exc.strerror or exc}); choose another "
+            "out_dir", settings=("out_dir",)) from None
 
 
 class _Log:
@@ -170,7 +177,7 @@ def _read_logs(out: Path, epochs: int, steps: int | None) -> tuple[list[dict], l
     def damaged(name: str, why: str) -> BackproplabError:
         return BackproplabError(
             f"cannot resume: {out / name} is damaged ({why}); restore it or start the run "
-            "again with --overwrite")
+            "again with overwrite=True")
 
     def is_int(v) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
@@ -223,8 +230,6 @@ def _optimizer_options(cfg: TrainConfig) -> dict:
 def _controls(cfg: TrainConfig, n_train: int):
     """``(schedule, early_stopping)`` of a run, each ``None`` when the config leaves it off
     (the constant schedule is ``None``: the optimizer's rate is then never touched)."""
-    from backproplab.training.early_stopping import EarlyStopping
-    from backproplab.training.schedules import make_schedule
 
     schedule = None
     if cfg.lr_schedule != "constant":
@@ -255,7 +260,6 @@ class _TensorEngine(_Engine):
     """The vectorized engine: :class:`backproplab.tensor.MLP` + an optimizer + :func:`fit`."""
 
     def build(self, init_ss) -> None:
-        from backproplab import tensor
 
         cfg = self.cfg
         options = {}
@@ -269,7 +273,6 @@ class _TensorEngine(_Engine):
                                                **_optimizer_options(cfg))
 
     def restore(self, path: Path) -> dict:
-        from backproplab import tensor
 
         model, opt_state, extra = tensor.load_checkpoint(path, device=self.cfg.device)
         want = {"sizes": self.sizes(), "activation": self.cfg.activation,
@@ -286,7 +289,6 @@ class _TensorEngine(_Engine):
         return extra
 
     def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
-        from backproplab.training.loop import fit
 
         d = self.dataset
         return fit(self.model, self.optimizer, d.X_train, d.y_train, epochs=self.cfg.epochs,
@@ -314,14 +316,12 @@ class _ScalarEngine(_Engine):
     def build(self, init_ss) -> None:
         import random
 
-        from backproplab import scalar
 
         # the scalar engine draws from random.Random; seed it from the run's init stream
         seed = int(init_ss.generate_state(1, dtype=np.uint64)[0])
         self.model = scalar.MLP(self.sizes(), rng=random.Random(seed), init_std=self.cfg.init_std)
 
     def restore(self, path: Path) -> dict:
-        from backproplab import scalar
 
         with np.load(path, allow_pickle=False) as z:
             extra = json.loads(str(z["extra"]))
@@ -335,7 +335,6 @@ class _ScalarEngine(_Engine):
 
     def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
         # the config refuses schedules and early stopping for this engine
-        from backproplab.training.scalar_loop import fit_scalar
 
         d = self.dataset
         return fit_scalar(self.model, d.X_train, d.y_train, epochs=self.cfg.epochs,
@@ -380,7 +379,7 @@ def _merge_resume_config(saved: TrainConfig, config: TrainConfig | None) -> Trai
         changes = ", ".join(f"{k} {a[k]!r} -> {b[k]!r}" for k in differ)
         raise BackproplabError(
             f"cannot resume with different options ({changes}); resume with the run's own "
-            "options or start a new run with another --out")
+            "options or start a new run with another out_dir", settings=("out_dir",))
     return wanted
 
 
@@ -425,7 +424,6 @@ def load_run_dataset(config: TrainConfig):
     """The :class:`~backproplab.data.Dataset` a run with ``config`` trains on
     (the data options of the resolved config, exactly as :func:`run_training`
     loads them). Executors that load the data once for many runs use this."""
-    from backproplab.data import load_dataset
 
     cfg = config.resolved()
     return load_dataset(
@@ -456,7 +454,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
 
     t_start = time.perf_counter()
     if resume and overwrite:
-        raise BackproplabError("--resume and --overwrite contradict each other; choose one")
+        raise BackproplabError("resume=True and overwrite=True contradict each other; choose one")
     if config is None and not resume:
         raise BackproplabError("a new run needs a TrainConfig")
     display = progress if isinstance(progress, Progress) else make_progress(progress)
@@ -467,7 +465,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
         if not (out / CHECKPOINT).is_file():
             raise BackproplabError(
                 f"{out} has no {CHECKPOINT} to resume from (the run stopped before its first "
-                "epoch ended); start it again with --overwrite")
+                "epoch ended); start it again with overwrite=True")
     else:
         cfg = config.resolved()
         _check_fresh(out, overwrite)
@@ -569,12 +567,11 @@ def _restore_controls(out: Path, extra: dict, schedule, stopper) -> None:
         state = extra.get("early_stopping") or {}
         best = None
         if stopper.restore_best and state.get("best_epoch") is not None:
-            from backproplab import tensor
 
             if not (out / BEST).is_file():
                 raise BackproplabError(
                     f"{out} has no {BEST} with the best weights to resume early stopping from; "
-                    "start the run again with --overwrite")
+                    "start the run again with overwrite=True")
             best = tensor.MLP.load(out / BEST).params
         stopper.load_state_dict(state, best)
 
@@ -624,11 +621,11 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
         shuffle_rng.bit_generator.state = extra["rng_state"]
     except BackproplabError as exc:
         raise BackproplabError(f"cannot resume: the checkpoint is corrupt or does not fit the "
-                               f"run ({exc}); start the run again with --overwrite") from None
+                               f"run ({exc}); start the run again with overwrite=True") from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file fails in many ways (zip, JSON, keys)
         raise BackproplabError(
             f"the checkpoint {path} is corrupt or incomplete ({type(exc).__name__}: {exc}); "
-            "start again with --overwrite") from None
+            "start again with overwrite=True") from None
     saved = extra.get("config")
     if isinstance(saved, dict):
         differ = _fixed_options_changed(saved, cfg.to_dict())
@@ -636,11 +633,11 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
             raise BackproplabError(
                 f"the checkpoint {path} was written with other options than {CONFIG} "
                 f"({', '.join(differ)}); restore the run's {CONFIG} or start again with "
-                "--overwrite")
+                "overwrite=True")
     if epoch > cfg.epochs:
         raise BackproplabError(
             f"the checkpoint is at epoch {epoch}, beyond the {cfg.epochs} epochs asked for; "
-            f"resume with --epochs {epoch} or more")
+            f"resume with epochs={epoch} or more")
     return extra
 
 

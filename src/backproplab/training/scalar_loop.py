@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from backproplab import scalar
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.training.divergence import DivergenceGuard, divergence_error
 from backproplab.training.loop import History, epoch_record
@@ -44,7 +45,6 @@ def _as_lists(X, y, n_inputs, n_classes, what):
 
 
 def _evaluate(model, X, y, epoch, lr):
-    from backproplab import scalar
 
     try:
         loss, acc = scalar.evaluate(model, X, y)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, choose_from
 
 #: Schedules by name (the CLI's ``--lr-schedule`` choices).
 SCHEDULES = ("constant", "step", "exponential", "cosine", "invscaling", "plateau")
@@ -62,7 +62,8 @@ class Schedule:
 
     def __init__(self, lr: float):
         if not _finite(lr) or lr <= 0:
-            raise BackproplabError(f"lr must be a positive number, got {lr!r}; try --lr 0.01")
+            raise BackproplabError(f"lr must be a positive number, got {lr!r}; try lr=0.01",
+                                   settings=("lr",))
         self.lr0 = float(lr)
 
     def rate(self, epoch: int) -> float:
@@ -229,29 +230,33 @@ def check_schedule_options(lr_schedule: str = "constant", *, lr_step_size: int =
     """Raise :class:`BackproplabError` naming the first bad schedule option."""
     if lr_schedule not in SCHEDULES:
         raise BackproplabError(
-            f"unknown lr_schedule {lr_schedule!r}; choose one of {', '.join(SCHEDULES)}")
+            f"unknown lr_schedule {lr_schedule!r}; choose {choose_from('lr_schedule', SCHEDULES)}")
     if isinstance(lr_step_size, bool) or not isinstance(lr_step_size, int) or lr_step_size < 1:
         raise BackproplabError(
-            f"lr_step_size (--lr-step-size) must be an integer >= 1 epoch, got {lr_step_size!r}")
+            f"lr_step_size must be an integer >= 1 epoch, got {lr_step_size!r}",
+            settings=("lr_step_size",))
     if lr_gamma is not None and (not _finite(lr_gamma) or not 0 < lr_gamma <= 1):
         raise BackproplabError(
-            f"lr_gamma (--lr-gamma) must be a number in (0, 1], the factor the rate is "
-            f"multiplied by; got {lr_gamma!r} (a rate must stay positive)")
+            f"lr_gamma must be a number in (0, 1], the factor the rate is "
+            f"multiplied by; got {lr_gamma!r} (a rate must stay positive)", settings=("lr_gamma",))
     if not _finite(lr_min) or lr_min < 0:
         raise BackproplabError(
-            f"lr_min (--lr-min) must be a number >= 0 (a learning rate cannot be negative), "
-            f"got {lr_min!r}")
+            f"lr_min must be a number >= 0 (a learning rate cannot be negative), "
+            f"got {lr_min!r}", settings=("lr_min",))
     if lr_schedule == "cosine" and lr is not None and _finite(lr) and lr_min >= lr:
         raise BackproplabError(
-            f"lr_min (--lr-min) {lr_min!r} must be below the learning rate {lr!r} for the "
+            f"lr_min={lr_min!r} must be below the learning rate lr={lr!r} for the "
             "cosine schedule")
     if not _finite(lr_power) or lr_power < 0:
-        raise BackproplabError(f"lr_power (--lr-power) must be a number >= 0, got {lr_power!r}")
+        raise BackproplabError(f"lr_power must be a number >= 0, got {lr_power!r}",
+                               settings=("lr_power",))
     if isinstance(lr_patience, bool) or not isinstance(lr_patience, int) or lr_patience < 1:
         raise BackproplabError(
-            f"lr_patience (--lr-patience) must be an integer >= 1 epoch, got {lr_patience!r}")
+            f"lr_patience must be an integer >= 1 epoch, got {lr_patience!r}",
+            settings=("lr_patience",))
     if not _finite(lr_tol) or lr_tol < 0:
-        raise BackproplabError(f"lr_tol (--lr-tol) must be a number >= 0, got {lr_tol!r}")
+        raise BackproplabError(f"lr_tol must be a number >= 0, got {lr_tol!r}",
+                               settings=("lr_tol",))
 
 
 def make_schedule(lr_schedule: str, lr: float, *, epochs: int | None = None,

@@ -1,0 +1,141 @@
+"""The training options on the command line, and where setting names become flags.
+
+The flags of ``train`` and ``sweep`` are made from
+:func:`backproplab.training.options.settings` (one per field of ``TrainConfig``:
+``batch_size`` -> ``--batch-size``, its help with the default and the choices).
+
+The library's messages name settings as Python does (``lr``, ``batch_size``,
+``engine='tensor'``, ``early_stopping=True``); :func:`cli_message` is the one
+place that rewrites them into the flags a command-line user typed (``--lr``,
+``--batch-size``, ``--engine tensor``, ``--early-stopping``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import textwrap
+from typing import Any
+
+from backproplab.errors import BackproplabError
+from backproplab.training.options import Setting, settings
+
+#: Settings whose flag is not ``--`` followed by the name with dashes.
+FLAG_NAMES = {"out_dir": "--out"}
+#: ``run_training``'s own arguments, which ``train`` offers as flags too.
+RUN_ARGUMENTS = ("out_dir", "resume", "overwrite")
+
+
+def flag(name: str) -> str:
+    """The flag of a setting: ``"batch_size"`` -> ``"--batch-size"``, ``"out_dir"`` -> ``"--out"``."""
+    return FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, without breaking lines inside hyphenated words, so
+    that flags (``--lr-schedule``) and names (``fashion-mnist``) stay whole."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def help_text(s: Setting) -> str:
+    """``--help`` text of a setting: its help, choices, when it applies, and its default."""
+    text = s.help
+    if s.choices:
+        text += ": " + " | ".join(s.choices)
+    if s.applies:
+        decider, users = s.applies
+        text += f"; with {flag(decider)}" if users == (True,) else (
+            f"; with {flag(decider)} {' or '.join(map(str, users))}")
+    if s.kind is not bool:
+        text += f" (default: {s.default_text})"
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+def add_training_options(parser, *, skip: tuple[str, ...] = (), repeatable: bool = False,
+                         single: tuple[str, ...] = ()) -> None:
+    """Add a flag for every training option to ``parser`` (a parser or argument group).
+
+    Values stay text (:func:`given_options` parses them, so that a bad number is a
+    one-sentence error). On/off options (``bool`` fields) are flags without a
+    value. ``skip``: options left out; ``repeatable``: value options collect a
+    list (``action="append"``), except those in ``single``.
+    """
+    for s in settings():
+        if s.name in skip:
+            continue
+        if s.kind is bool:
+            parser.add_argument(flag(s.name), dest=s.name, action="store_const", const=True,
+                                default=None, help=help_text(s))
+            continue
+        action = "append" if repeatable and s.name not in single else "store"
+        parser.add_argument(flag(s.name), dest=s.name, action=action, default=None,
+                            metavar=s.metavar, help=help_text(s))
+
+
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The training options given on the command line, parsed into config values."""
+    out = {}
+    for s in settings():
+        value = getattr(args, s.name, None)
+        if value is not None:
+            out[s.name] = True if s.kind is bool else s.parse(value)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# setting names -> flags in messages
+
+_QUOTED = r"'[^']*'|\"[^\"]*\""
+# a number or a constant, not followed by more of a word (``lr=0.2_seed=0`` is a folder name)
+_PLAIN = r"-?\d[\w.+-]*(?![\w.+=-])|True\b|False\b|None\b"
+_EDGE = r"(?<![\w.\-/'\"=])"
+
+
+def _pattern(assigned: set[str], bare: set[str]) -> re.Pattern:
+    def names(group):
+        return "|".join(sorted(map(re.escape, group), key=len, reverse=True)) or r"(?!x)x"
+
+    return re.compile(
+        rf"{_EDGE}(?P<name>{names(assigned)})=(?P<value>{_QUOTED}|{_PLAIN})"
+        rf"(?P<more>(?:(?:, not |, | or | not )(?:{_QUOTED}))*)"
+        rf"|{_EDGE}(?P<bare>{names(bare)})(?![\w\-'\"/=]|\.\w)")
+
+
+def _unquote(text: str) -> str:
+    return re.sub(_QUOTED, lambda m: m.group(0)[1:-1], text)
+
+
+def _as_flags(match: re.Match) -> str:
+    if match.group("bare"):
+        return flag(match.group("bare"))
+    value = match.group("value")
+    if value in ("False", "None"):
+        return match.group(0)  # no flag says "off"; leave the Python words
+    head = flag(match.group("name"))
+    if value != "True":
+        head += " " + _unquote(value)
+    return head + _unquote(match.group("more") or "")
+
+
+def cli_message(exc: BaseException) -> str:
+    """The message of ``exc`` with its settings named by their flags.
+
+    ``name=value`` becomes ``--name value`` for every training option and
+    ``run_training`` argument (``engine='tensor'`` -> ``--engine tensor``,
+    ``optimizer='momentum' or 'nesterov'`` -> ``--optimizer momentum or nesterov``,
+    ``early_stopping=True`` -> ``--early-stopping``); a bare name becomes its flag
+    where the error lists it in ``settings`` (``lr must be ...`` -> ``--lr must be ...``),
+    so that the same word used as prose elsewhere is left alone.
+    """
+    text = str(exc)
+    bare = set(getattr(exc, "settings", ()) or ())
+    if not isinstance(exc, BackproplabError):
+        return text
+    assigned = {s.name for s in settings()} | set(RUN_ARGUMENTS) | bare
+    return _pattern(assigned, bare).sub(_as_flags, text)
+
+
+__all__ = ["FLAG_NAMES", "RUN_ARGUMENTS", "HelpFormatter", "add_training_options", "cli_message", "flag",
+           "given_options", "help_text"]

@@ -1,0 +1,178 @@
+"""The options of a training run as data, for every tool that offers them.
+
+:func:`settings` describes each field of :class:`~backproplab.training.TrainConfig`
+as a :class:`Setting` (type, default, help, choices, and the runs that read it),
+all derived from the field's declaration in ``training/config.py``; the command
+line builds its flags from it. :func:`check_settings_apply` refuses a setting
+that the run (or every run of a sweep's grid) would silently ignore, such as
+``momentum`` with ``optimizer='sgd'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from backproplab.errors import BackproplabError, choose_from
+from backproplab.training.config import DATASET_DEFAULTS, ENGINES, TrainConfig, engine_defaults
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option of a training run, as its field in :class:`TrainConfig` declares it."""
+
+    #: the field's name, e.g. ``"batch_size"``
+    name: str
+    #: ``int``, ``float``, ``str`` or ``bool`` (the value's type without ``None``);
+    #: ``None`` where ``parser`` reads the value
+    kind: type | None
+    #: the field's default
+    default: Any
+    #: one phrase saying what it does
+    help: str
+    #: the names it accepts, or ``None``
+    choices: tuple[str, ...] | None
+    #: ``(setting, values)``: only runs whose ``setting`` is one of ``values`` read it
+    applies: tuple[str, tuple] | None
+    #: how the value is written (``"N"``, ``"X"``, ``"NAME"``, ``"SIZES"`` ...)
+    metavar: str
+    #: the default in words: ``"0.9"``, ``"tensor 16, scalar 1"``, ``"off"``
+    default_text: str
+    #: text -> value for values that are not a number or a word, or ``None``
+    parser: Callable[[str], Any] | None = None
+
+    def parse(self, text: str) -> Any:
+        """The value written as ``text`` (a command-line word), checked for its type.
+
+        Raises
+        ------
+        BackproplabError
+            When ``text`` is not a value of this setting's type.
+        """
+        if self.parser is not None:
+            return self.parser(text)
+        if self.kind in (int, float):
+            try:
+                return self.kind(text)
+            except ValueError:
+                what = "an integer" if self.kind is int else "a number"
+                raise BackproplabError(f"{self.name} must be {what}, got {text!r}",
+                                       settings=(self.name,)) from None
+        return text
+
+
+def _kind(annotation: Any) -> type | None:
+    """``float | None`` -> ``float``; ``None`` for unions of several types."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = args[0] if len(args) == 1 else None
+    return annotation if annotation in (int, float, str, bool) else None
+
+
+def _word(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _grouped(values: dict[str, Any]) -> str:
+    """``{"synth": 1.0, "mnist": 0.1, "fashion-mnist": 0.1}`` -> ``"synth 1, mnist and
+    fashion-mnist 0.1"``; one value for all -> that value."""
+    groups: dict[str, list[str]] = {}
+    for key, value in values.items():
+        groups.setdefault(_word(value), []).append(key)
+    if len(groups) == 1:
+        return next(iter(groups))
+    return ", ".join(f"{' and '.join(keys)} {word}" for word, keys in groups.items())
+
+
+def describe_default(field: dataclasses.Field) -> str:
+    """The default of ``field`` in words, from its value or, for ``None``, from the
+    field's ``none`` text, the engines' defaults or the datasets' defaults."""
+    if field.default is not None:
+        return "off" if field.default is False else _word(field.default)
+    if field.metadata.get("none"):
+        return field.metadata["none"]
+    by_engine = {e: engine_defaults(e).get(field.name) for e in ENGINES}
+    if any(v is not None for v in by_engine.values()):
+        return _grouped(by_engine)
+    by_dataset = {d: v[field.name] for d, v in DATASET_DEFAULTS.items() if field.name in v}
+    return _grouped(by_dataset) if by_dataset else "none"
+
+
+def _metavar(kind: type | None, field: dataclasses.Field) -> str:
+    if field.metadata.get("metavar"):
+        return field.metadata["metavar"]
+    if field.metadata.get("choices"):
+        return "NAME"
+    return {int: "N", float: "X"}.get(kind, "TEXT")
+
+
+@functools.lru_cache(maxsize=1)
+def settings() -> tuple[Setting, ...]:
+    """Every option of :class:`TrainConfig`, in the order of its fields."""
+    hints = typing.get_type_hints(TrainConfig)
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        kind = _kind(hints[f.name])
+        meta = f.metadata
+        out.append(Setting(
+            name=f.name, kind=None if meta.get("parse") else kind, default=f.default,
+            help=meta["help"], choices=meta.get("choices"), applies=meta.get("applies"),
+            metavar=_metavar(kind, f), default_text=describe_default(f),
+            parser=meta.get("parse")))
+    return tuple(out)
+
+
+def setting(name: str) -> Setting:
+    """The :class:`Setting` called ``name``."""
+    for s in settings():
+        if s.name == name:
+            return s
+    raise BackproplabError(f"unknown training option {name!r}")
+
+
+def check_settings_apply(given, config: TrainConfig, grid: dict | None = None) -> None:
+    """Refuse a setting that the run would silently ignore.
+
+    Parameters
+    ----------
+    given : iterable of str
+        The settings the user chose explicitly (flags, keys of a sweep's base or grid).
+    config : TrainConfig
+        The run's options (for a sweep: its base options).
+    grid : dict, optional
+        A sweep's grid, ``name -> list of values``: a setting is fine when some
+        trial reads it (``momentum`` with ``optimizer`` ``['sgd', 'momentum']``).
+
+    Raises
+    ------
+    BackproplabError
+        Naming the first given setting that no run reads (``momentum`` with only
+        ``optimizer='sgd'``, ``patience`` without ``early_stopping=True``), and the fix.
+    """
+    given = set(given)
+    grid = grid or {}
+    for s in settings():
+        if s.name not in given or s.applies is None:
+            continue
+        decider, users = s.applies
+        values = grid.get(decider) or [getattr(config, decider)]
+        if any(v in users for v in values):
+            continue
+        if users == (True,):
+            raise BackproplabError(
+                f"{s.name} applies only with {decider}=True; add {decider}=True or drop "
+                f"{s.name}", settings=(s.name,))
+        raise BackproplabError(
+            f"{s.name} applies only to {choose_from(decider, users)}, not "
+            f"{' or '.join(repr(v) for v in values)}; drop {s.name} or choose one of those",
+            settings=(s.name,))
+
+
+__all__ = ["Setting", "check_settings_apply", "describe_default", "setting", "settings"]

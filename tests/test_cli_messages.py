@@ -1,0 +1,69 @@
+"""The one place where the command line turns setting names into flags
+(commands/options.py's ``cli_message``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from backproplab.commands.options import cli_message, flag
+from backproplab.errors import BackproplabError, DivergenceError
+
+
+def test_flags_of_settings():
+    assert flag("lr") == "--lr"
+    assert flag("batch_size") == "--batch-size"
+    assert flag("out_dir") == "--out"
+
+
+@pytest.mark.parametrize("message, settings, shown", [
+    ("lr must be a positive number, got -1; try lr=0.01", ("lr",),
+     "--lr must be a positive number, got -1; try --lr 0.01"),
+    (("momentum applies only to optimizer='momentum' or 'nesterov', not 'sgd'; drop momentum "
+      "or choose one of those"), ("momentum",),
+     ("--momentum applies only to --optimizer momentum or nesterov, not sgd; drop --momentum "
+      "or choose one of those")),
+    ("patience applies only with early_stopping=True; add early_stopping=True or drop patience",
+     ("patience",),
+     "--patience applies only with --early-stopping; add --early-stopping or drop --patience"),
+    # a declared setting is translated; the same word as prose ("engine") is not
+    ("the scalar engine does not support batch_size=8; drop it or use engine='tensor'", (),
+     "the scalar engine does not support --batch-size 8; drop it or use --engine tensor"),
+    ("unknown activation 'gelu'; choose activation='sigmoid', 'relu' or 'tanh'", (),
+     "unknown activation 'gelu'; choose --activation sigmoid, relu or tanh"),
+    (("/r already holds a run; pass resume=True to continue it, overwrite=True to replace it, "
+      "or choose another out_dir"), ("out_dir",),
+     ("/r already holds a run; pass --resume to continue it, --overwrite to replace it, or "
+      "choose another --out")),
+    ("resume with epochs=3 or more", (), "resume with --epochs 3 or more"),
+    # folder names, paths and file names that contain a setting's name stay as they are
+    ("trial lr=0.2_seed=0 failed; see /runs/lr/x and lr.png", ("lr",),
+     "trial lr=0.2_seed=0 failed; see /runs/lr/x and lr.png"),
+    # no flag means "off": the Python words stay
+    ("it needs final=False", (), "it needs final=False"),
+])
+def test_settings_in_messages_become_flags(message, settings, shown):
+    assert cli_message(BackproplabError(message, settings=settings)) == shown
+
+
+def test_subclasses_and_pickled_errors_translate_too():
+    err = DivergenceError("training diverged; lower the learning rate (e.g. lr=0.01)")
+    assert cli_message(err).endswith("(e.g. --lr 0.01)")
+    assert cli_message(ValueError("lr=0.1")) == "lr=0.1"  # not ours: untouched
+
+
+@pytest.mark.parametrize("args, shown", [
+    (("--lr", "-1"),
+     "backproplab: error: --lr must be a positive number, got -1.0; try --lr 0.01"),
+    (("--engine", "scalar", "--batch-size", "8"),
+     ("does not support --batch-size 8 (it trains one example at a time); drop it or use "
+      "--engine tensor")),
+    (("--restore-best",),
+     ("--restore-best keeps the best weights of early stopping; add --early-stopping or "
+      "drop --restore-best")),
+    (("--init", "he-normal", "--init-std", "0.5"),
+     "--init-std applies only to --init normal, not he-normal; drop --init-std"),
+])
+def test_the_command_line_names_its_flags(cli, tmp_path, args, shown):
+    r = cli("train", "--quiet", *args, "--out", tmp_path / "r")
+    assert r.status == 2 and shown in r.err
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
