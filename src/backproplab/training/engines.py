@@ -1,0 +1,189 @@
+"""The two training engines behind a run: build the model, train it, checkpoint it.
+
+:class:`TensorEngine` wraps :class:`backproplab.tensor.MLP`, an optimizer and
+:func:`backproplab.training.fit`; :class:`ScalarEngine` wraps the pure-Python
+:class:`backproplab.scalar.MLP` and :func:`backproplab.training.fit_scalar`. Both
+offer the same small interface, which :func:`backproplab.training.run_training`
+drives; :data:`ENGINES` maps the config's ``engine`` name to its class.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from backproplab import scalar, tensor
+from backproplab.fileio import atomic_write_with
+from backproplab.training.config import FULL_BATCH, TrainConfig
+from backproplab.training.divergence import DivergenceGuard
+from backproplab.training.early_stopping import EarlyStopping
+from backproplab.training.loop import fit
+from backproplab.training.scalar_loop import fit_scalar
+from backproplab.training.schedules import make_schedule
+
+#: Options that may change when a run is resumed (more epochs, another machine, the
+#: divergence guard's settings: none changes the result of a run that finishes).
+RESUMABLE_CHANGES = ("epochs", "threads", "data_dir", "divergence_factor", "divergence_patience")
+#: Test-only: seconds to sleep after every batch, so that a test can kill a run
+#: in the middle of an epoch. Not part of the config: it changes no result.
+BATCH_SLEEP_ENV = "BACKPROPLAB_TEST_BATCH_SLEEP"
+#: Keys every summary has (also the ``--json`` line of ``backproplab train``).
+SUMMARY_KEYS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "eval_split",
+                "epochs", "seconds", "run_dir")
+
+
+
+def run_seeds(seed: int):
+    """(init SeedSequence, shuffle Generator) for a run's seed."""
+    init_ss, shuffle_ss = np.random.SeedSequence(seed).spawn(2)
+    return init_ss, np.random.default_rng(shuffle_ss)
+
+
+def optimizer_options(cfg: TrainConfig) -> dict:
+    common = {}
+    if cfg.weight_decay:
+        common["weight_decay"] = cfg.weight_decay
+    if cfg.clip_norm is not None:
+        common["clip_norm"] = cfg.clip_norm
+    if cfg.optimizer in ("momentum", "nesterov"):
+        return {"momentum": cfg.momentum, **common}
+    if cfg.optimizer == "adam":
+        return {"beta1": cfg.beta1, "beta2": cfg.beta2, "eps": cfg.eps, **common}
+    return common
+
+
+def run_controls(cfg: TrainConfig, n_train: int):
+    """``(schedule, early_stopping)`` of a run, each ``None`` when the config leaves it off
+    (the constant schedule is ``None``: the optimizer's rate is then never touched)."""
+
+    schedule = None
+    if cfg.lr_schedule != "constant":
+        schedule = make_schedule(cfg.lr_schedule, cfg.lr, epochs=cfg.epochs,
+                                 samples_per_epoch=n_train, lr_step_size=cfg.lr_step_size,
+                                 lr_gamma=cfg.lr_gamma, lr_min=cfg.lr_min, lr_power=cfg.lr_power,
+                                 lr_patience=cfg.lr_patience, lr_tol=cfg.lr_tol)
+    stopper = None
+    if cfg.early_stopping:
+        stopper = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta,
+                                monitor=cfg.monitor, restore_best=cfg.restore_best)
+    return schedule, stopper
+
+
+class Engine:
+    """What both engines share: the config, the data and the layer sizes they imply."""
+
+    def __init__(self, cfg: TrainConfig, dataset):
+        self.cfg, self.dataset = cfg, dataset
+        self.guard = DivergenceGuard(cfg.divergence_factor, cfg.divergence_patience,
+                                     n_classes=dataset.n_classes)
+
+    def sizes(self) -> list[int]:
+        return [self.dataset.n_features, *self.cfg.hidden, self.dataset.n_classes]
+
+
+class TensorEngine(Engine):
+    """The vectorized engine: :class:`backproplab.tensor.MLP` + an optimizer + :func:`fit`."""
+
+    def build(self, init_ss) -> None:
+
+        cfg = self.cfg
+        options = {}
+        if cfg.init_std is not None:
+            options["init_std"] = cfg.init_std
+        if cfg.device != "cpu":
+            options["device"] = cfg.device
+        self.model = tensor.MLP(self.sizes(), activation=cfg.activation, init=cfg.init,
+                                dtype=cfg.dtype, rng=np.random.default_rng(init_ss), **options)
+        self.optimizer = tensor.make_optimizer(cfg.optimizer, self.model, cfg.lr,
+                                               **optimizer_options(cfg))
+
+    def restore(self, path: Path) -> dict:
+
+        model, opt_state, extra = tensor.load_checkpoint(path, device=self.cfg.device)
+        want = {"sizes": self.sizes(), "activation": self.cfg.activation,
+                "dtype": self.cfg.dtype}
+        have = {"sizes": list(model.sizes), "activation": model.activation,
+                "dtype": model.dtype.name}
+        if have != want:
+            raise ValueError(f"its model {have} differs from the config's {want}")
+        self.model = model
+        self.optimizer = tensor.make_optimizer(self.cfg.optimizer, model, self.cfg.lr,
+                                               **optimizer_options(self.cfg))
+        if opt_state:
+            self.optimizer.load_state_dict(opt_state)
+        return extra
+
+    def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
+
+        d = self.dataset
+        return fit(self.model, self.optimizer, d.X_train, d.y_train, epochs=self.cfg.epochs,
+                   batch_size=self.cfg.batch_size, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
+                   on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch,
+                   schedule=schedule, early_stopping=early_stopping, divergence=self.guard)
+
+    def batches_per_epoch(self) -> int:
+        n = len(self.dataset.X_train)
+        bs = n if self.cfg.batch_size == FULL_BATCH else min(self.cfg.batch_size, n)
+        return -(-n // bs)
+
+    def n_params(self) -> int:
+        return int(sum(p.size for p in self.model.params.values()))
+
+    def save(self, path: Path, extra: dict | None = None, with_optimizer: bool = True) -> None:
+        self.model.save(path, optimizer=self.optimizer if with_optimizer else None, extra=extra)
+
+
+class ScalarEngine(Engine):
+    """The pure-Python engine (study Q4): per-example SGD through
+    :class:`backproplab.scalar.MLP`; weights are saved as ``.npz`` arrays
+    ``W1, b1, ...`` (the tensor engine's names) plus a JSON ``extra``."""
+
+    def build(self, init_ss) -> None:
+        import random
+
+
+        # the scalar engine draws from random.Random; seed it from the run's init stream
+        seed = int(init_ss.generate_state(1, dtype=np.uint64)[0])
+        self.model = scalar.MLP(self.sizes(), rng=random.Random(seed), init_std=self.cfg.init_std)
+
+    def restore(self, path: Path) -> dict:
+
+        with np.load(path, allow_pickle=False) as z:
+            extra = json.loads(str(z["extra"]))
+            n = len(self.sizes()) - 1
+            params = {f"{p}{i}": z[f"{p}{i}"].tolist() for i in range(1, n + 1) for p in "Wb"}
+        self.model = scalar.MLP.from_dict(params)
+        if self.model.sizes != self.sizes():
+            raise ValueError(f"layer sizes {self.model.sizes} differ from the config's "
+                             f"{self.sizes()}")
+        return extra
+
+    def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
+        # the config refuses schedules and early stopping for this engine
+
+        d = self.dataset
+        return fit_scalar(self.model, d.X_train, d.y_train, epochs=self.cfg.epochs,
+                          lr=self.cfg.lr, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
+                          on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch,
+                          divergence=self.guard)
+
+    def batches_per_epoch(self) -> int:
+        return len(self.dataset.X_train)
+
+    def n_params(self) -> int:
+        return sum(len(W) * len(W[0]) + len(b) for W, b in
+                   zip(self.model.weights, self.model.biases))
+
+    def save(self, path: Path, extra: dict | None = None, with_optimizer: bool = True) -> None:
+        arrays = {name: np.asarray(value, dtype=np.float64)
+                  for name, value in self.model.to_dict().items()}
+        arrays["extra"] = np.array(json.dumps(extra or {}))
+        atomic_write_with(path, lambda fh: np.savez(fh, **arrays))
+
+
+ENGINES = {"tensor": TensorEngine, "scalar": ScalarEngine}
+
+
+__all__ = ["ENGINES", "Engine", "ScalarEngine", "TensorEngine", "run_controls", "run_seeds"]
