@@ -1,7 +1,8 @@
 """One training run, written into its run folder, resumable after a crash.
 
-:func:`run_training` is the whole run: validate the config and write it first,
-load the data, build the model and optimizer from the seed, train (with the
+:func:`run_training` is the whole run: validate the config, load the data, check
+that the model fits in memory (:mod:`backproplab.tensor.memory`), write the
+config, build the model and optimizer from the seed, train (with the
 tensor engine through :func:`backproplab.training.fit`, or the scalar engine one
 example at a time), and after every epoch append the metrics and replace the
 checkpoint, so that ``resume=True`` continues where a killed run stopped and
@@ -246,6 +247,20 @@ class _Engine:
     def sizes(self) -> list[int]:
         return [self.dataset.n_features, *self.cfg.hidden, self.dataset.n_classes]
 
+    def check_memory(self) -> None:
+        """Refuse a model too large for the memory at hand, before anything is allocated."""
+        from backproplab.tensor.memory import PYTHON_FLOAT_BYTES, check_training_memory
+        from backproplab.training.loop import EVAL_BATCH_SIZE
+
+        cfg, n = self.cfg, len(self.dataset.X_train)
+        if cfg.engine == "scalar":  # one example at a time; every number a Python float
+            check_training_memory(self.sizes(), 1, eval_batch_size=1,
+                                  bytes_per_number=PYTHON_FLOAT_BYTES)
+            return
+        rows = n if cfg.batch_size == FULL_BATCH else min(cfg.batch_size, n)
+        check_training_memory(self.sizes(), rows, dtype=cfg.dtype, optimizer=cfg.optimizer,
+                              eval_batch_size=min(EVAL_BATCH_SIZE, max(n, len(self.dataset.X_eval))))
+
 
 class _TensorEngine(_Engine):
     """The vectorized engine: :class:`backproplab.tensor.MLP` + an optimizer + :func:`fit`."""
@@ -470,6 +485,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
             # dataset leaves --out as it was (no half-started run to refuse later)
             with threadpool_limits(limits=cfg.threads):
                 dataset = load_run_dataset(cfg)
+        _ENGINES[cfg.engine](cfg, dataset).check_memory()  # a model too large writes nothing
         _prepare_fresh(out, overwrite)
         atomic_write_json(out / CONFIG, cfg.to_dict())
 
