@@ -87,15 +87,16 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSON Lines file; a torn last line (from a crash) is ignored."""
+    """Read a JSON Lines file; a torn last line (from a crash) is ignored, and so is
+    everything from the first line that is not JSON (or not UTF-8) on."""
     rows = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         for line in fh:
             line = line.strip()
             if not line:
                 continue
             try:
-                rows.append(parse_json(line))
-            except ValueError:
+                rows.append(parse_json(line.decode("utf-8")))
+            except ValueError:  # UnicodeDecodeError is one
                 break
     return rows

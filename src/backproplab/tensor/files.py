@@ -59,13 +59,17 @@ def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
                          f"only {info.compress_size}")
     with zf.open(info) as fh:
         if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
-            return  # not an array: np.load returns its bytes
+            raise ValueError(f"member {info.filename} is not an array")
     with zf.open(info) as fh:
         version = np.lib.format.read_magic(fh)
         if version not in _HEADER_READERS:
             raise ValueError(f"member {info.filename} has .npy format version {version}, "
                              "which model files do not use")
-        shape, _, dtype = _HEADER_READERS[version](fh)
+        try:
+            shape, _, dtype = _HEADER_READERS[version](fh)
+        except Exception as exc:  # noqa: BLE001 - NumPy's header parser fails in many ways
+            raise ValueError(f"member {info.filename} has a damaged .npy header "
+                             f"({type(exc).__name__}: {exc})") from None
         declared = math.prod(shape) * dtype.itemsize
         if declared > info.file_size:
             raise ValueError(f"array {info.filename} declares shape {shape} of {dtype} "
