@@ -123,9 +123,23 @@ def test_a_model_beyond_rlimit_as_is_refused_before_the_run_folder(tmp_path):
 
 
 def test_check_names_the_widths_and_both_figures(monkeypatch):
-    monkeypatch.setattr(memory, "available_memory", lambda: (1 << 30, "a test"))
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": (1 << 30, "a test"))
     with pytest.raises(BackproplabError) as info:
         check_training_memory([784, 512, 100_000, 10], 64)
     msg = str(info.value)
     assert msg.startswith("hidden 512,100000 needs about ") and "but only 1 GiB" in msg
     assert "(a test)" in msg and "--hidden" in msg
+
+
+def test_on_the_gpu_the_check_uses_cudas_free_memory(monkeypatch):
+    class Runtime:
+        @staticmethod
+        def memGetInfo():  # CUDA's name
+            return 1 << 30, 8 << 30
+
+    fake = type("FakeCupy", (), {"cuda": type("Cuda", (), {"runtime": Runtime})})
+    monkeypatch.setattr(memory, "get_array_module", lambda device: fake)
+    assert available_memory("gpu") == (1 << 30, "free memory on the GPU")
+    with pytest.raises(BackproplabError, match=r"but only 1 GiB .*\(free memory on the GPU\)"):
+        check_training_memory([784, 100_000, 10], 64, "gpu")
+    assert check_training_memory([784, 300, 10], 64, "gpu").total < 1 << 30

@@ -7,7 +7,8 @@ initialization's float64 draw of the largest weight matrix, and the activation
 buffers of one training batch (forward outputs, backward gradients and scratch)
 and of one evaluation batch (forward outputs). :func:`available_memory` is the
 smaller of ``MemAvailable`` (``/proc/meminfo``) and what ``RLIMIT_AS`` still
-allows this process. :func:`check_training_memory` compares the two before
+allows this process (on a GPU: the free memory CUDA reports).
+:func:`check_training_memory` compares the two before
 anything is allocated, so a mistyped ``--hidden 1000000000`` is one sentence
 instead of a process the kernel kills.
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backproplab.errors import BackproplabError
+from backproplab.tensor.backend import get_array_module
 
 GIB = 1 << 30
 #: extra state per parameter, in parameter-sized buffers (SGD: the fused path's update buffers)
@@ -107,13 +109,17 @@ def _address_space_used(path: str = "/proc/self/status") -> int:
     return 0
 
 
-def available_memory() -> tuple[int, str] | None:
+def available_memory(device: str = "cpu") -> tuple[int, str] | None:
     """``(bytes, where the figure comes from)``: what this process can still allocate.
 
-    The smaller of ``MemAvailable`` from ``/proc/meminfo`` and, where a soft
-    ``RLIMIT_AS`` is set, that limit less the address space already in use
-    (``VmSize``). ``None`` where neither is known (not Linux, no limit).
+    For ``device="cpu"`` the smaller of ``MemAvailable`` from ``/proc/meminfo``
+    and, where a soft ``RLIMIT_AS`` is set, that limit less the address space
+    already in use (``VmSize``); ``None`` where neither is known (not Linux, no
+    limit). For ``"gpu"``, the free memory CUDA reports for the current device.
     """
+    if device != "cpu":
+        free, _total = get_array_module(device).cuda.runtime.memGetInfo()
+        return int(free), "free memory on the GPU"
     found = []
     mem = _meminfo_available()
     if mem is not None:
@@ -130,15 +136,17 @@ def available_memory() -> tuple[int, str] | None:
     return min(found) if found else None
 
 
-def check_training_memory(sizes, batch_size: int, **options) -> MemoryEstimate:
+def check_training_memory(sizes, batch_size: int, device: str = "cpu",
+                          **options) -> MemoryEstimate:
     """Raise BackproplabError when training an MLP of ``sizes`` cannot fit in memory.
 
+    ``device`` is where the arrays will live (``"cpu"`` or ``"gpu"``);
     ``options`` are :func:`training_memory`'s. The sentence names the hidden
     widths, the estimate and what is available, in GiB. Returns the estimate
     (also when the available memory is unknown and nothing is checked).
     """
     estimate = training_memory(sizes, batch_size, **options)
-    available = available_memory()
+    available = available_memory(device)
     if available is not None and estimate.total > available[0]:
         hidden = ",".join(str(int(s)) for s in list(sizes)[1:-1])
         raise BackproplabError(

@@ -258,7 +258,8 @@ class _Engine:
                                   bytes_per_number=PYTHON_FLOAT_BYTES)
             return
         rows = n if cfg.batch_size == FULL_BATCH else min(cfg.batch_size, n)
-        check_training_memory(self.sizes(), rows, dtype=cfg.dtype, optimizer=cfg.optimizer,
+        check_training_memory(self.sizes(), rows, cfg.device, dtype=cfg.dtype,
+                              optimizer=cfg.optimizer,
                               eval_batch_size=min(EVAL_BATCH_SIZE, max(n, len(self.dataset.X_eval))))
 
 
