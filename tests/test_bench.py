@@ -185,12 +185,12 @@ def test_missing_libraries_are_skipped_and_reported(monkeypatch):
 
 
 def test_synthetic_data_of_mnists_shape_when_fashion_mnist_is_missing(monkeypatch):
-    from backproplab import data
+    from backproplab.bench import workload
 
     def missing(*args, **kwargs):
         raise BackproplabError("fashion-mnist is not on this machine")
 
-    monkeypatch.setattr(data, "load_dataset", missing)
+    monkeypatch.setattr(workload, "load_dataset", missing)
     X, y, info = bench.load_data(quick=True)
     assert X.shape == (bench.QUICK_ROWS, 784) and X.dtype == np.float32
     assert y.shape == (bench.QUICK_ROWS,) and set(np.unique(y)) <= set(range(10))

@@ -6,7 +6,14 @@ import stat
 import numpy as np
 import pytest
 
-from backproplab.fileio import atomic_write_json, atomic_write_text, atomic_write_with, read_jsonl
+from backproplab.fileio import (
+    atomic_write_json,
+    atomic_write_text,
+    atomic_write_with,
+    parse_json,
+    read_json,
+    read_jsonl,
+)
 
 
 def test_write_replaces_and_follows_umask(tmp_path):
@@ -55,3 +62,16 @@ def test_read_json_gives_none_for_missing_or_damaged_files(tmp_path):
     assert read_json(good) == {"a": [1, 2]}
     assert read_json(bad) is None
     assert read_json(tmp_path / "missing.json") is None
+
+
+def test_deeply_nested_json_is_a_value_error_not_a_recursion_error(tmp_path):
+    """Regression: ``json.loads`` raises RecursionError on ``[[[[...`` thousands deep;
+    the readers report it like any other invalid JSON."""
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parse_json(deep)
+    assert parse_json("[[1]]") == [[1]]
+    (tmp_path / "a.json").write_text(deep)
+    assert read_json(tmp_path / "a.json") is None
+    (tmp_path / "m.jsonl").write_text('{"a": 1}\n' + deep + "\n")
+    assert read_jsonl(tmp_path / "m.jsonl") == [{"a": 1}]

@@ -63,25 +63,40 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[IO], None]) -> P
     return _atomic(path, "wb", write)
 
 
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads(text)``, where every way the text can fail raises ``ValueError``.
+
+    ``json.loads`` raises ``RecursionError`` on deeply nested arrays or objects
+    (``[[[[...`` a few thousand deep): that becomes a ``ValueError`` saying so, as
+    invalid JSON and undecodable bytes already are (``JSONDecodeError`` and
+    ``UnicodeDecodeError`` are ``ValueError`` subclasses).
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("arrays or objects nested too deeply to read") from None
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """The JSON in ``path``, or ``None`` when it is missing, unreadable or not JSON
     (for files a crash or a user may have damaged; callers decide what that means)."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return parse_json(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSON Lines file; a torn last line (from a crash) is ignored."""
+    """Read a JSON Lines file; a torn last line (from a crash) is ignored, and so is
+    everything from the first line that is not JSON (or not UTF-8) on."""
     rows = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         for line in fh:
             line = line.strip()
             if not line:
                 continue
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
+                rows.append(parse_json(line.decode("utf-8")))
+            except ValueError:  # UnicodeDecodeError is one
                 break
     return rows

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,18 @@ def write_set(folder: Path, arrays: dict, gz: bool = True, level: int = 9) -> di
     return paths
 
 
+def gzip_bomb(shape, zeros: int) -> bytes:
+    """A gzip stream: an IDX header for uint8 ``shape``, then ``zeros`` zero bytes
+    (compressed about 1000:1), made in chunks so that the test itself stays small."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    parts = [packer.compress(struct.pack(f">HBB{len(shape)}I", 0, 8, len(shape), *shape))]
+    block = bytes(1 << 20)
+    for _ in range(zeros // len(block)):
+        parts.append(packer.compress(block))
+    parts.append(packer.compress(bytes(zeros % len(block))))
+    return b"".join(parts) + packer.flush()
+
+
 def spec_for(name: str, arrays: dict, paths: dict | None = None, sha256: bool = False,
              **changes) -> catalog.DatasetSpec:
     """The catalog spec of ``name`` with canonical shapes (and MD5s of ``paths``) of a test set.
@@ -113,4 +127,4 @@ def tools():
     from types import SimpleNamespace
 
     return SimpleNamespace(image_set=image_set, write_set=write_set, spec_for=spec_for,
-                           NAMES=NAMES)
+                           gzip_bomb=gzip_bomb, NAMES=NAMES)

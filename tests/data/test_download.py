@@ -6,12 +6,14 @@ through a replaced catalog entry. Nothing reaches the internet.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import os
 import socket
 import threading
 import time
+import tracemalloc
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -36,14 +38,37 @@ def mirror(tools, tmp_path, use_spec, no_system_dirs):
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Static files, plus ``/broken/NAME``: announces the whole file, sends half, hangs up."""
+    """Static files, plus ``/broken/NAME``: announces the whole file, sends half, hangs up;
+    ``/endless/NAME``: the file's first bytes, then zeros without end and no Content-Length;
+    ``/huge/NAME``: announces a terabyte."""
 
     def log_message(self, *args):  # keep test output clean
         pass
 
+    def _endless(self, name: str) -> None:
+        self.send_response(200)
+        self.end_headers()
+        head = (self._root / "good" / name).read_bytes()[:100]
+        block = bytes(1 << 16)
+        try:
+            self.wfile.write(head)
+            while True:  # until the client hangs up
+                self.wfile.write(block)
+        except OSError:
+            self.close_connection = True
+
     def do_GET(self):
+        name = self.path.rsplit("/", 1)[-1]
+        if self.path.startswith("/endless/"):
+            return self._endless(name)
+        if self.path.startswith("/huge/"):
+            self.send_response(200)
+            self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+            self.close_connection = True
+            return None
         if self.path.startswith("/broken/"):
-            data = (self._root / "good" / self.path.rsplit("/", 1)[-1]).read_bytes()
+            data = (self._root / "good" / name).read_bytes()
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -296,3 +321,47 @@ def test_a_cache_folder_refusing_new_files_is_one_clear_error(mirror, monkeypatc
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(BackproplabError, match=r"cache folder .*\(Permission denied\)"):
         download("mnist", mirrors=[(root / "good").as_uri()], progress=False)
+
+
+def _with_published_sizes(use_spec, spec, good):
+    """``spec`` with the served files' lengths as the published sizes."""
+    files = tuple(dataclasses.replace(f, size=len(good[f.role])) for f in spec.files)
+    return use_spec(dataclasses.replace(spec, files=files))
+
+
+def test_a_mirror_streaming_without_end_is_abandoned_at_the_files_size(mirror, server, use_spec):
+    """Regression: a mirror streaming without end (no Content-Length) used 2 GB of memory
+    and a 1 GiB temporary file. The download stops one chunk past the published size,
+    says so, and leaves no temporary file."""
+    _, spec, good = mirror
+    _with_published_sizes(use_spec, spec, good)
+    tracemalloc.start()
+    try:
+        with pytest.raises(BackproplabError) as info:
+            download("mnist", mirrors=[f"{server}/endless/"], progress=False, timeout=10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    size = len(good["train_images"])
+    assert (f"{server}/endless/train-images-idx3-ubyte.gz: sent more than the {size} bytes "
+            "train-images-idx3-ubyte.gz can take") in str(info.value)
+    assert _cache_listing() == []
+    assert peak < size + (1 << 20)
+
+
+def test_a_mirror_announcing_too_much_is_refused_before_reading(mirror, server):
+    _, spec, _ = mirror
+    limit = spec.file("train_images").max_download_bytes()
+    assert limit == 9_912_422  # MNIST's published size (no content hash is built in)
+    with pytest.raises(BackproplabError, match=f"announces {10**12} bytes, more than the {limit}"):
+        download("mnist", mirrors=[f"{server}/huge/"], progress=False, timeout=10)
+    assert _cache_listing() == []
+
+
+def test_download_bounds_follow_the_catalog():
+    fm = catalog.FASHION_MNIST.file("train_images")
+    assert fm.size == 26_421_880 and fm.max_data_bytes == 60_000 * 28 * 28
+    # a re-compressed copy is accepted by content hash: room for the content stored raw
+    assert fm.max_download_bytes() > 60_000 * 28 * 28 + 16
+    mn = catalog.MNIST.file("test_labels")
+    assert mn.max_download_bytes() == mn.size == 4_542

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -154,3 +155,51 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
     write_idx(path, np.arange(7, dtype=np.uint8))
     assert read_idx(path).shape == (7,)
     assert [p.name for p in tmp_path.iterdir()] == ["a.gz"]
+
+
+def _peak_bytes(fn) -> tuple[int, str]:
+    """``(peak bytes traced, error message)`` of ``fn()``, which must raise BackproplabError."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(BackproplabError) as info:
+            fn()
+        return tracemalloc.get_traced_memory()[1], str(info.value)
+    finally:
+        tracemalloc.stop()
+
+
+def test_gzip_bomb_declaring_too_much_is_refused_before_decompression(tools, tmp_path):
+    """Regression: a 2 MB gzip bomb given to `data verify` used 4.1 GB for 18 s. A header
+    declaring more than the bound is refused after reading only the header."""
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    path.write_bytes(tools.gzip_bomb((60_000_000, 28, 28), 64 << 20))
+    peak, msg = _peak_bytes(lambda: read_idx(path, max_bytes=60_000 * 28 * 28))
+    assert "declares shape (60000000, 28, 28)" in msg and "more than the 47040000 bytes" in msg
+    assert peak < (2 << 20) + path.stat().st_size
+
+
+def test_gzip_bomb_holding_more_than_its_header_stops_one_chunk_after(tools, tmp_path):
+    """Regression (same bug): an honest-looking header followed by 64 MB of zeros; with
+    or without a bound, decompression stops just past the declared size."""
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(tools.gzip_bomb((40, 28, 28), 64 << 20))
+    for bound in (None, 1 << 20):
+        peak, msg = _peak_bytes(lambda: read_idx(path, max_bytes=bound))  # noqa: B023
+        assert "oversized: at least" in msg and "(40, 28, 28)" in msg
+        assert peak < (4 << 20) + path.stat().st_size
+
+
+def test_a_header_declaring_terabytes_with_no_data_allocates_nothing(tools, tmp_path):
+    path = tmp_path / "liar.gz"
+    path.write_bytes(tools.gzip_bomb((2**32 - 1, 2**32 - 1), 10))
+    peak, msg = _peak_bytes(lambda: read_idx(path))
+    assert "truncated" in msg and "only 10 data bytes" in msg
+    assert peak < 4 << 20
+
+
+def test_a_raw_file_larger_than_the_bound_is_refused_unread(tmp_path):
+    path = tmp_path / "big-idx1-ubyte"
+    path.write_bytes(encode_idx(np.zeros(5000, dtype=np.uint8)))
+    with pytest.raises(BackproplabError, match="bytes on disk, more than an IDX file of at most 10"):
+        read_idx(path, max_bytes=10)
+    assert read_idx(path, max_bytes=5000).shape == (5000,)

@@ -88,6 +88,8 @@ BAD_FILES = {
                  "overflow double precision (k[0] is nan)"),
     "overflow to inf": (json.dumps({**CASE2, "x": [1e200, 1.0], "W": [[1e200, 1, 1], [1, 1, 1]]}),
                         "overflow double precision (k[0] is inf)"),
+    # regression: deeply nested JSON raised RecursionError (a traceback)
+    "nested too deeply": ("[" * 100_000 + "]" * 100_000, "nested too deeply to read"),
 }
 
 
@@ -100,6 +102,22 @@ def test_worked_example_bad_weights_file(cli, tmp_path, case):
     assert r.status == 2
     assert r.err.startswith("backproplab: error:") and message in r.err, r.err
     assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_worked_example_weights_nested_near_the_parsers_limit_is_one_sentence(cli, tmp_path):
+    """Regression (deep JSON): just shallow enough to parse, the nesting used to raise
+    RecursionError again while the message quoted the bad entry. Where exactly the parser
+    gives up depends on the stack, so every depth around the limit is tried."""
+    f = tmp_path / "w.json"
+    seen = set()
+    limit = sys.getrecursionlimit()
+    for depth in range(limit - 150, limit + 10, 2):
+        f.write_text(json.dumps({**CASE2, "x": "X"}).replace('"X"', "[" * depth + "]" * depth))
+        r = cli("worked-example", "--weights", f)
+        assert r.status == 2 and "Traceback" not in r.err and len(r.err.splitlines()) == 1
+        seen.add("finite number" if "x[0] must be a finite number" in r.err else
+                 "too deep" if "nested too deeply" in r.err else r.err)
+    assert seen == {"finite number", "too deep"}
 
 
 def test_worked_example_extreme_but_representable_case_is_printed(cli, tmp_path):

@@ -1,6 +1,10 @@
 """The MLP: construction by name, input validation, seeds, prediction, save/load."""
 
+import io
+import json
+import tracemalloc
 import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -265,6 +269,47 @@ def test_loading_bad_files_is_a_clear_error(tmp_path):
     np.savez(pickled, meta=np.array([{"format": "x"}], dtype=object))
     with pytest.raises(BackproplabError):
         MLP.load(pickled)
+
+
+def _refused_in_small_memory(path, *words) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(BackproplabError) as info:
+            MLP.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    for w in words:
+        assert w in str(info.value)
+    assert peak < 1 << 20
+
+
+def test_model_metadata_claiming_huge_layers_is_refused_before_allocating(tmp_path):
+    """Regression: a 1 KB model.npz whose metadata claimed layers [2, 11000, 11000, 2]
+    made MLP.load allocate 1.4 GB before refusing; the sizes are now checked against
+    the stored arrays first."""
+    path = MLP([2, 3, 2], seed=0).save(tmp_path / "model.npz")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    arrays["meta"] = np.frombuffer(json.dumps({**meta, "sizes": [2, 11000, 11000, 2]}).encode(),
+                                   dtype=np.uint8)
+    np.savez(path, **arrays)
+    assert path.stat().st_size < 2048
+    _refused_in_small_memory(path, "declares layers [2, 11000, 11000, 2]",
+                             "W1 (2, 3) instead of (2, 11000)")
+
+
+def test_an_array_header_declaring_more_than_its_bytes_is_refused_before_allocating(tmp_path):
+    """Same bug, one level down: NumPy allocates the shape an .npy header declares
+    before it reads the data, so a few bytes could ask for terabytes."""
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f4", "fortran_order": False,
+                                                "shape": (10**6, 10**6)})
+    path = tmp_path / "model.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("param/W1.npy", head.getvalue() + bytes(16))
+    _refused_in_small_memory(path, "declares shape (1000000, 1000000)", "only 144 bytes")
 
 
 def test_set_params_checks_shapes():

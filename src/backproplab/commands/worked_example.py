@@ -14,6 +14,7 @@ import json
 import math
 
 from backproplab.errors import BackproplabError
+from backproplab.fileio import parse_json
 from backproplab.scalar import MLP
 
 #: The Q3 network of SPEC.md (W is 2x3: input i -> hidden j; V is 3x2: hidden j -> output k).
@@ -66,12 +67,12 @@ def load_weights(path: str) -> dict:
             f"cannot read weights file {path} ({reason}); pass a readable UTF-8 JSON file"
         ) from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BackproplabError(
-            f"weights file {path} is not valid JSON ({exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno}); fix the file"
-        ) from None
+        data = parse_json(text)
+    except ValueError as exc:
+        where = (f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+                 if isinstance(exc, json.JSONDecodeError) else str(exc))
+        raise BackproplabError(f"weights file {path} is not valid JSON ({where}); fix the file"
+                               ) from None
     try:
         return validate_weights(data)
     except (TypeError, ValueError) as exc:
@@ -84,7 +85,10 @@ def _number(v, where: str) -> float:
     except OverflowError:
         ok = False
     if not ok:
-        shown = json.dumps(v)
+        try:
+            shown = json.dumps(v)
+        except RecursionError:  # a list nested about as deep as the parser allows
+            shown = "[[[..."
         shown = shown if len(shown) <= 40 else shown[:37] + "..."
         raise ValueError(f"{where} must be a finite number, got {shown}; fix that entry")
     return float(v)

@@ -19,10 +19,12 @@ torchvision-style ``DIR/MNIST/raw``; each may be gzip (``*-ubyte.gz``) or raw
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backproplab.data.idx import gzip_bound
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
 
@@ -43,7 +45,8 @@ class FileSpec:
 
     ``md5`` is the published MD5 of the gzip file as distributed; ``sha256`` the
     SHA-256 of the decompressed IDX bytes (None where not known yet: it is then
-    recorded after a download verified by MD5). ``shape`` is the canonical shape.
+    recorded after a download verified by MD5). ``shape`` is the canonical shape;
+    ``size`` the published gzip file's length in bytes (None where not known).
     """
 
     role: str
@@ -51,6 +54,30 @@ class FileSpec:
     md5: str | None
     sha256: str | None
     shape: tuple[int, ...]
+    size: int | None = None
+
+    @property
+    def max_data_bytes(self) -> int:
+        """The most data bytes a good copy holds: the canonical shape's, as uint8 (a
+        subset holds fewer); the bound the IDX reader applies to the header."""
+        return math.prod(self.shape)
+
+    @property
+    def limit_reason(self) -> str:
+        """Where :attr:`max_data_bytes` comes from, for messages."""
+        return f"the full {self.stem} holds shape {tuple(self.shape)} of uint8"
+
+    def max_download_bytes(self) -> int:
+        """The most bytes a download of this file may take before it is abandoned.
+
+        Where only the published file is accepted (no content hash known) and its
+        length is known, that length; otherwise (a re-compressed copy may be larger)
+        the most a gzip file of the canonical content can take.
+        """
+        if self.size is not None and self.sha256 is None:
+            return self.size
+        bound = gzip_bound(4 + 4 * len(self.shape) + self.max_data_bytes)
+        return max(bound, self.size or 0)
 
     @property
     def filename(self) -> str:
@@ -93,12 +120,12 @@ class DatasetSpec:
         return tuple(f.filename for f in self.files)
 
 
-def _files(md5s, sha256s, n_train=60_000, n_test=10_000, rows=28, cols=28):
+def _files(md5s, sha256s, sizes, n_train=60_000, n_test=10_000, rows=28, cols=28):
     stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
     shapes = ((n_train, rows, cols), (n_train,), (n_test, rows, cols), (n_test,))
-    return tuple(FileSpec(role, stem, md5, sha, shape)
-                 for role, stem, md5, sha, shape in zip(ROLES, stems, md5s, sha256s, shapes))
+    return tuple(FileSpec(role, stem, md5, sha, shape, size) for role, stem, md5, sha, shape, size
+                 in zip(ROLES, stems, md5s, sha256s, shapes, sizes))
 
 
 MNIST = DatasetSpec(
@@ -111,6 +138,7 @@ MNIST = DatasetSpec(
         # hashes are recorded in the cache after a download verified by MD5, and
         # re-compressed copies are then checked against them.
         sha256s=(None, None, None, None),
+        sizes=(9_912_422, 28_881, 1_648_877, 4_542),
     ),
     mirrors=(
         "https://ossci-datasets.s3.amazonaws.com/mnist/",  # torchvision's first mirror
@@ -132,6 +160,7 @@ FASHION_MNIST = DatasetSpec(
                  "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
                  "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
                  "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        sizes=(26_421_880, 29_515, 4_422_102, 5_148),
     ),
     mirrors=(
         # the published bucket (its website endpoint is plain HTTP; this is its HTTPS one)

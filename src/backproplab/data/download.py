@@ -4,7 +4,9 @@ Each file is fetched from the dataset's mirrors in order (see
 :func:`backproplab.data.catalog.mirrors`; the ``BACKPROPLAB_MIRRORS_<NAME>``
 environment variable replaces the list). The response is streamed into a
 temporary file in the cache folder while its MD5 is computed, with a progress
-bar; the file is then checked (published MD5, complete length, IDX structure,
+bar, and abandoned as soon as it grows past the most the file can take (its
+published size, or the size of its canonical content gzipped: see
+:meth:`~backproplab.data.catalog.FileSpec.max_download_bytes`); the file is then checked (published MD5, complete length, IDX structure,
 content hash where known) and only then moved over the final name with
 ``os.replace`` (through :func:`backproplab.fileio.atomic_write_with`). A failed,
 corrupt or interrupted download removes its temporary file and leaves whatever
@@ -30,7 +32,8 @@ from pathlib import Path
 from backproplab import __version__
 from backproplab.data import catalog
 from backproplab.data.catalog import DatasetSpec, FileSpec, Location, get_spec
-from backproplab.data.idx import GZIP_MAGIC, decompress, parse_idx, read_idx_file
+from backproplab.data.idx import GZIP_MAGIC, inflate_idx, parse_idx, read_idx_file
+from backproplab.data.verify import verify_location
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_with
 
@@ -63,7 +66,7 @@ def _is_good(path: Path, fs: FileSpec) -> bool:
             return True
         if fs.sha256 is None:
             return False
-        f = read_idx_file(path)
+        f = read_idx_file(path, fs.max_data_bytes, fs.limit_reason)
         return tuple(f.array.shape) == tuple(fs.shape) and f.content_sha256 == fs.sha256
     except (OSError, BackproplabError):
         return False
@@ -106,7 +109,7 @@ def _verify_payload(data: bytes, fs: FileSpec, digest: str, url: str) -> None:
     if data[:2] != GZIP_MAGIC:
         raise MirrorFailed("not gzip data (the file is stored under its .gz name)")
     try:
-        content = decompress(data, url)
+        content = inflate_idx(data, url, fs.max_data_bytes, fs.limit_reason)
         arr = parse_idx(content, url)
     except BackproplabError as exc:
         raise MirrorFailed(f"not a valid IDX file ({exc})") from None
@@ -123,7 +126,9 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
     """Fetch ``url`` into ``dest`` atomically, verified against ``fs``; returns the byte count.
 
     Raises :class:`MirrorFailed` (with ``dest`` untouched and no temporary file
-    left) when the transfer or the verification fails. ``progress`` is a
+    left) when the transfer or the verification fails, and as soon as the
+    mirror sends (or announces) more than :meth:`FileSpec.max_download_bytes`:
+    the response is streamed in chunks and never held beyond that bound. ``progress`` is a
     ``rich.progress.Progress`` or None.
     """
     req = urllib.request.Request(url, headers={"User-Agent": f"backproplab/{__version__}"})
@@ -131,9 +136,13 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
         resp = urllib.request.urlopen(req, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 (any network error means "this mirror failed")
         raise MirrorFailed(_describe_error(exc, timeout)) from None
+    limit = fs.max_download_bytes()
     with resp:
         length = resp.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        if total is not None and total > limit:
+            raise MirrorFailed(f"announces {total} bytes, more than the {limit} bytes "
+                               f"{fs.filename} can take")
         task = progress.add_task(fs.filename, total=total) if progress is not None else None
         received = {"n": 0}
 
@@ -143,15 +152,20 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
             n = 0
             try:
                 while True:
-                    chunk = resp.read(CHUNK)
+                    chunk = resp.read(min(CHUNK, limit + 1 - n))
                     if not chunk:
                         break
+                    n += len(chunk)
+                    if n > limit:
+                        raise MirrorFailed(f"sent more than the {limit} bytes {fs.filename} "
+                                           "can take (a broken or hostile mirror); abandoned")
                     fh.write(chunk)
                     h.update(chunk)
                     chunks.append(chunk)
-                    n += len(chunk)
                     if task is not None:
                         progress.update(task, completed=n)
+            except MirrorFailed:
+                raise
             except Exception as exc:  # noqa: BLE001 (as above)
                 raise MirrorFailed(f"{_describe_error(exc, timeout)} after {n} bytes") from None
             if total is not None and n != total:
@@ -258,7 +272,6 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
     files = catalog.find_in(spec, folder)
     location = Location(spec.name, "cache", folder, files)
     # records the content hashes of MD5-verified files where none is built in
-    from backproplab.data.verify import verify_location
 
     verify_location(spec, location, record=True)
     return location

@@ -12,6 +12,12 @@ the header announces: a truncated file, one with trailing bytes, a wrong magic
 number or a ``.gz`` name on something that is not gzip all raise
 :class:`~backproplab.errors.BackproplabError` naming the file and the problem.
 
+Memory stays bounded by what the header declares: gzip data is decompressed in
+chunks after the header has been read, and never beyond the declared size (a
+gzip bomb stops one chunk past it); a caller that knows the largest legitimate
+file (the catalog's datasets) passes ``max_bytes`` and a larger declared size is
+refused before any data is decompressed.
+
 The array is a view on the decompressed bytes (``np.frombuffer``), so reading
 makes no copy beyond decompression; it is therefore read-only. Multi-byte types
 are converted to the native byte order (which needs a copy anyway).
@@ -21,6 +27,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import math
 import os
 import struct
 import zlib
@@ -45,16 +53,21 @@ CODE_TO_DTYPE = {
 DTYPE_TO_CODE = {dt.newbyteorder("="): code for code, dt in CODE_TO_DTYPE.items()}
 
 GZIP_MAGIC = b"\x1f\x8b"
+#: Bytes decompressed at a time.
+CHUNK = 1 << 20
+#: The longest IDX header (255 dimensions).
+IDX_MAX_HEADER = 4 + 4 * 255
 
 
 def _fail(path, problem: str, fix: str = "replace it with a good copy") -> BackproplabError:
     return BackproplabError(f"IDX file {path}: {problem}; {fix}")
 
 
-def parse_idx(content: bytes | bytearray | memoryview, source: str | os.PathLike = "<bytes>") -> np.ndarray:
-    """Parse uncompressed IDX bytes into an array (a view on ``content`` for 1-byte types).
+def _header(content, source) -> tuple[int, np.dtype, tuple[int, ...], int]:
+    """``(header length, dtype, shape, data bytes)`` from the first bytes of an IDX file.
 
-    ``source`` names the file in error messages.
+    ``content`` must hold at least the 4-byte magic number; when it is too short
+    for the sizes, the shape is empty and the data bytes are -1.
     """
     n_bytes = len(content)
     if n_bytes < 4:
@@ -69,14 +82,30 @@ def parse_idx(content: bytes | bytearray | memoryview, source: str | os.PathLike
         raise _fail(source, f"unknown dtype code 0x{code:02X} in the magic number (known: {known})")
     header = 4 + 4 * ndim
     if n_bytes < header:
-        raise _fail(source, f"header announces {ndim} dimensions but the file ends after "
-                            f"{n_bytes} bytes (truncated)")
+        return header, CODE_TO_DTYPE[code], (), -1
     shape = struct.unpack_from(f">{ndim}I", content, 4)
-    dtype = CODE_TO_DTYPE[code]
-    count = 1
-    for s in shape:
-        count *= s
-    expected = count * dtype.itemsize
+    return header, CODE_TO_DTYPE[code], shape, math.prod(shape) * CODE_TO_DTYPE[code].itemsize
+
+
+def _check_declared(source, shape, expected: int, max_bytes: int | None, why: str) -> None:
+    if max_bytes is not None and expected > max_bytes:
+        raise _fail(source, f"header declares shape {tuple(shape)} ({expected} data bytes), more "
+                            f"than the {max_bytes} bytes this file may hold ({why})")
+
+
+def parse_idx(content: bytes | bytearray | memoryview, source: str | os.PathLike = "<bytes>",
+              max_bytes: int | None = None, why: str = "a limit set by the caller") -> np.ndarray:
+    """Parse uncompressed IDX bytes into an array (a view on ``content`` for 1-byte types).
+
+    ``source`` names the file in error messages; a header declaring more than
+    ``max_bytes`` data bytes is refused (``why`` says where the limit comes from).
+    """
+    n_bytes = len(content)
+    header, dtype, shape, expected = _header(content, source)
+    if expected < 0:
+        raise _fail(source, f"header announces {header // 4 - 1} dimensions but the file ends "
+                            f"after {n_bytes} bytes (truncated)")
+    _check_declared(source, shape, expected, max_bytes, why)
     actual = n_bytes - header
     if actual < expected:
         raise _fail(source, f"truncated: header says shape {tuple(shape)} ({expected} data bytes) "
@@ -84,18 +113,60 @@ def parse_idx(content: bytes | bytearray | memoryview, source: str | os.PathLike
     if actual > expected:
         raise _fail(source, f"oversized: {actual - expected} bytes after the {expected} data bytes "
                             f"the header announces for shape {tuple(shape)}")
-    arr = np.frombuffer(content, dtype=dtype, count=count, offset=header).reshape(shape)
+    arr = np.frombuffer(content, dtype=dtype, count=expected // dtype.itemsize,
+                        offset=header).reshape(shape)
     if dtype.itemsize > 1 and not dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
     return arr
 
 
-def decompress(data: bytes, source: str | os.PathLike = "<bytes>") -> bytes:
-    """Gunzip ``data``; a damaged or truncated gzip stream raises BackproplabError."""
+def _read_exactly(stream, buf: bytearray, n: int) -> None:
+    """Append up to ``n`` bytes of ``stream`` to ``buf``, in chunks (fewer at its end)."""
+    goal = len(buf) + n
+    while len(buf) < goal:
+        chunk = stream.read(min(CHUNK, goal - len(buf)))
+        if not chunk:
+            return
+        buf += chunk
+
+
+def inflate_idx(data: bytes | memoryview, source: str | os.PathLike = "<bytes>",
+                max_bytes: int | None = None, why: str = "a limit set by the caller",
+                ) -> memoryview:
+    """The uncompressed IDX bytes in the gzip stream ``data``, read-only, decompressed in chunks.
+
+    The header is read first; a header declaring more than ``max_bytes`` data
+    bytes is refused before anything else is decompressed, and decompression
+    stops one chunk after the declared size, so a gzip bomb never expands in
+    memory beyond what its header announces. A damaged stream, one holding more
+    or fewer bytes than declared, raises BackproplabError.
+    """
+    buf = bytearray()
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            _read_exactly(stream, buf, 4)
+            header, _, _, _ = _header(buf, source)
+            _read_exactly(stream, buf, header - len(buf))
+            _, _, shape, expected = _header(buf, source)
+            if expected < 0:
+                return memoryview(bytes(buf))  # too short: parse_idx names the problem
+            _check_declared(source, shape, expected, max_bytes, why)
+            _read_exactly(stream, buf, expected)
+            if len(buf) == header + expected:
+                extra = len(stream.read(CHUNK))
+                if extra:
+                    more = "at least " if extra == CHUNK else ""
+                    raise _fail(source, f"oversized: {more}{extra} bytes after the {expected} "
+                                        f"data bytes the header announces for shape {shape}")
     except (OSError, EOFError, zlib.error) as exc:
         raise _fail(source, f"damaged gzip data ({exc})") from None
+    return memoryview(buf).toreadonly()
+
+
+def gzip_bound(n: int) -> int:
+    """The most bytes a gzip file of ``n`` bytes of content takes (deflate's stored blocks,
+    the header with a file name and the trailer), with room to spare."""
+    return n + n // 1000 + 5 * (n // 16384 + 1) + 1024
 
 
 @dataclass
@@ -110,7 +181,7 @@ class IdxFile:
     array: np.ndarray
     compressed: bool
     file_bytes: bytes = field(repr=False)
-    content: bytes = field(repr=False)
+    content: bytes | memoryview = field(repr=False)
     _md5: str | None = field(default=None, repr=False)
     _sha: str | None = field(default=None, repr=False)
 
@@ -127,32 +198,52 @@ class IdxFile:
         return self._sha
 
 
-def read_idx_file(path: str | os.PathLike) -> IdxFile:
-    """Read an IDX file (gzip or raw) into an :class:`IdxFile`.
-
-    A file whose name ends in ``.gz`` must be gzip; a file with another name is
-    decompressed too when it starts with the gzip signature.
-    """
-    path = Path(path)
+def _read_bounded(path: Path, max_bytes: int | None, why: str) -> bytes:
+    """The bytes of ``path``, refused unread when larger than an IDX file under
+    ``max_bytes`` data bytes could be (raw or gzip)."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            if max_bytes is not None:
+                size = os.fstat(fh.fileno()).st_size
+                if size > gzip_bound(max_bytes + IDX_MAX_HEADER):
+                    raise _fail(path, f"{size} bytes on disk, more than an IDX file of at most "
+                                      f"{max_bytes} data bytes can be ({why})")
+            return fh.read()
     except FileNotFoundError:
         raise BackproplabError(f"IDX file {path} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise BackproplabError(f"IDX file {path} is a folder; pass the file") from None
     except OSError as exc:
         raise BackproplabError(f"cannot read IDX file {path} ({exc.strerror}); "
                                "check its permissions") from None
+
+
+def read_idx_file(path: str | os.PathLike, max_bytes: int | None = None,
+                  why: str = "a limit set by the caller") -> IdxFile:
+    """Read an IDX file (gzip or raw) into an :class:`IdxFile`.
+
+    A file whose name ends in ``.gz`` must be gzip; a file with another name is
+    decompressed too when it starts with the gzip signature. ``max_bytes``
+    bounds the data bytes the header may declare (``why`` says where the bound
+    comes from, for the message): a larger file is refused before its data is
+    read or decompressed. Whatever the bound, gzip data is decompressed in
+    chunks and never beyond the size its header declares.
+    """
+    path = Path(path)
+    data = _read_bounded(path, max_bytes, why)
     is_gzip = data[:2] == GZIP_MAGIC
     if path.suffix == ".gz" and not is_gzip:
         raise _fail(path, "named .gz but it is not gzip data",
                     "decompress it by hand or rename it without .gz if it is a raw IDX file")
-    content = decompress(data, path) if is_gzip else data
-    array = parse_idx(content, path)
+    content = inflate_idx(data, path, max_bytes, why) if is_gzip else data
+    array = parse_idx(content, path, max_bytes, why)
     return IdxFile(path=path, array=array, compressed=is_gzip, file_bytes=data, content=content)
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (gzip or raw) and return its array (read-only for 1-byte types)."""
-    return read_idx_file(path).array
+def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarray:
+    """Read an IDX file (gzip or raw) and return its array (read-only for 1-byte types);
+    ``max_bytes`` bounds its data bytes as in :func:`read_idx_file`."""
+    return read_idx_file(path, max_bytes).array
 
 
 def encode_idx(array: np.ndarray) -> bytes:
@@ -187,5 +278,5 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
     return atomic_write_bytes(path, data)
 
 
-__all__ = ["IdxFile", "decompress", "encode_idx", "parse_idx", "read_idx", "read_idx_file",
-           "write_idx"]
+__all__ = ["IdxFile", "encode_idx", "gzip_bound", "inflate_idx", "parse_idx",
+           "read_idx", "read_idx_file", "write_idx"]

@@ -27,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from backproplab.data import Dataset
 from backproplab.data.catalog import Location, get_spec, locate, looked_in, offline
+from backproplab.data.dataset import Dataset
+from backproplab.data.download import download as do_download
+from backproplab.data.download import manual_instructions
 from backproplab.data.normalize import Normalizer, float_dtype
 from backproplab.data.verify import Verification, verify_location
 from backproplab.errors import BackproplabError, BackproplabWarning
@@ -74,8 +76,6 @@ def find_dataset(name: str, data_dir=None, download: bool = True, progress=None)
     loc = locate(spec, data_dir)
     if loc is not None:
         return loc
-    from backproplab.data.download import download as do_download
-    from backproplab.data.download import manual_instructions
 
     where = looked_in(spec)
     if not download or offline():

@@ -156,14 +156,17 @@ def verify_location(spec: DatasetSpec | str, location: Location, record: bool = 
                     ) -> Verification:
     """Read and check the four files at ``location``.
 
-    Structural problems raise BackproplabError. When ``record`` is true and a
-    file matches its published MD5, its content SHA-256 is recorded in the cache
-    (for datasets without built-in content hashes), so that re-compressed copies
-    can be checked later.
+    No file may declare more data than the dataset's canonical file holds
+    (:attr:`~backproplab.data.catalog.FileSpec.max_data_bytes`), so a damaged
+    or hostile file is refused before it is decompressed. Structural problems
+    raise BackproplabError. When ``record`` is true and a file matches its
+    published MD5, its content SHA-256 is recorded in the cache (for datasets
+    without built-in content hashes), so that re-compressed copies can be
+    checked later.
     """
     spec = get_spec(spec)
-    files = {role: read_idx_file(location.files[role]) for role in
-             (f.role for f in spec.files)}
+    files = {fs.role: read_idx_file(location.files[fs.role], fs.max_data_bytes, fs.limit_reason)
+             for fs in spec.files}
     arrays = {r: f.array for r, f in files.items()}
     check_structure(spec, arrays, location.files, str(location.directory))
     checks = {}

@@ -14,15 +14,14 @@ nothing.
 from __future__ import annotations
 
 import itertools
-import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_with
+from backproplab.fileio import atomic_write_with, parse_json
 from backproplab.tensor.backend import get_array_module, to_numpy
+from backproplab.tensor.files import check_layer_arrays, json_array, json_load, read_npz
 from backproplab.tensor.init import INITIALIZERS, init_weights
 from backproplab.tensor.layers import Linear, SoftmaxCrossEntropy, get_activation, softmax
 
@@ -43,23 +42,6 @@ def _dtype(dtype) -> np.dtype:
     if dt is None or dt.name not in DTYPES:
         raise BackproplabError(f"unsupported dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     return dt
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-def _json_array(obj) -> np.ndarray:
-    text = json.dumps(obj, default=_json_default, allow_nan=True)
-    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-
-
-def _json_load(array: np.ndarray):
-    return json.loads(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
 
 
 def _as_array(xp, value, what: str):
@@ -418,17 +400,17 @@ class MLP:
         numbers and lists); floats round-trip exactly. The file is written
         atomically and read back with ``allow_pickle=False``.
         """
-        arrays = {"meta": _json_array({"format": FILE_FORMAT, "version": FILE_VERSION,
-                                       **self.config()})}
+        arrays = {"meta": json_array({"format": FILE_FORMAT, "version": FILE_VERSION,
+                                      **self.config()})}
         for k, v in self.params.items():
             arrays[f"param/{k}"] = to_numpy(v)
         if optimizer is not None:
             if optimizer.model is not self:
                 raise BackproplabError("the optimizer given to save() belongs to another model")
             state = optimizer.state_dict()
-            arrays["optim"] = _json_array({"name": state["name"], "hyper": state["hyper"],
-                                           "steps": state["steps"],
-                                           "buffers": sorted(state["buffers"])})
+            arrays["optim"] = json_array({"name": state["name"], "hyper": state["hyper"],
+                                          "steps": state["steps"],
+                                          "buffers": sorted(state["buffers"])})
             for b, bufs in state["buffers"].items():
                 for k, v in bufs.items():
                     arrays[f"optim/{b}/{k}"] = to_numpy(v)
@@ -436,7 +418,7 @@ class MLP:
             if not isinstance(extra, dict):
                 raise BackproplabError(f"extra must be a dict, got {type(extra).__name__}")
             try:
-                arrays["extra"] = _json_array(extra)
+                arrays["extra"] = json_array(extra)
             except TypeError as exc:
                 raise BackproplabError(f"extra cannot be saved as JSON: {exc}") from None
         return atomic_write_with(path, lambda fh: np.savez(fh, **arrays))
@@ -452,34 +434,27 @@ class MLP:
         JSON ``extra``) is read too, as the float64 sigmoid network it computes.
         """
         path = Path(path)
-        if not path.is_file():
-            raise BackproplabError(f"model file {path} does not exist; check the path")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                files = {k: data[k] for k in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise BackproplabError(
-                f"{path} is not a readable .npz model file ({exc}); re-save or re-train it"
-            ) from None
+        files = read_npz(path)
         try:
             if "meta" not in files and _is_scalar_engine_file(files):
                 return cls._from_scalar_engine_file(files, device), None, \
-                    json.loads(str(files["extra"])) if "extra" in files else {}
-            meta = _json_load(files["meta"])
-            if meta.get("format") != FILE_FORMAT:
-                raise ValueError(f"format {meta.get('format')!r}")
+                    parse_json(str(files["extra"])) if "extra" in files else {}
+            meta = json_load(files["meta"])
+            if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
+                raise ValueError("no backproplab model metadata in it")
             if int(meta.get("version", 0)) > FILE_VERSION:
                 raise ValueError(f"file version {meta.get('version')} is newer than this program")
+            params = {k[len("param/"):]: v for k, v in files.items() if k.startswith("param/")}
+            check_layer_arrays(meta["sizes"], params)  # before anything is allocated
             model = cls(meta["sizes"], activation=meta["activation"], init=meta["init"],
                         dtype=meta["dtype"], seed=0, init_std=meta.get("init_std"), device=device)
-            params = {k[len("param/"):]: v for k, v in files.items() if k.startswith("param/")}
             for k, v in params.items():
                 if v.dtype != model.dtype:
                     raise ValueError(f"parameter {k} is {v.dtype}, expected {model.dtype}")
             model.set_params(params)
             opt_state = None
             if "optim" in files:
-                om = _json_load(files["optim"])
+                om = json_load(files["optim"])
                 buffers = {b: {} for b in om["buffers"]}
                 for k, v in files.items():
                     if k.startswith("optim/"):
@@ -487,7 +462,7 @@ class MLP:
                         buffers.setdefault(b, {})[name] = v
                 opt_state = {"name": om["name"], "hyper": om["hyper"], "steps": om["steps"],
                              "buffers": buffers}
-            extra = _json_load(files["extra"]) if "extra" in files else {}
+            extra = json_load(files["extra"]) if "extra" in files else {}
         except BackproplabError as exc:
             raise BackproplabError(f"{path}: {exc}") from None
         except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:

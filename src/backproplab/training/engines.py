@@ -16,10 +16,11 @@ import numpy as np
 
 from backproplab import scalar, tensor
 from backproplab.fileio import atomic_write_with
+from backproplab.tensor.memory import PYTHON_FLOAT_BYTES, check_training_memory
 from backproplab.training.config import FULL_BATCH, TrainConfig
 from backproplab.training.divergence import DivergenceGuard
 from backproplab.training.early_stopping import EarlyStopping
-from backproplab.training.loop import fit
+from backproplab.training.loop import EVAL_BATCH_SIZE, fit
 from backproplab.training.scalar_loop import fit_scalar
 from backproplab.training.schedules import make_schedule
 
@@ -81,6 +82,19 @@ class Engine:
 
     def sizes(self) -> list[int]:
         return [self.dataset.n_features, *self.cfg.hidden, self.dataset.n_classes]
+
+    def check_memory(self) -> None:
+        """Refuse a model too large for the memory at hand, before anything is allocated."""
+        cfg, n = self.cfg, len(self.dataset.X_train)
+        if cfg.engine == "scalar":  # one example at a time; every number a Python float
+            check_training_memory(self.sizes(), 1, eval_batch_size=1,
+                                  bytes_per_number=PYTHON_FLOAT_BYTES)
+            return
+        rows = n if cfg.batch_size == FULL_BATCH else min(cfg.batch_size, n)
+        check_training_memory(self.sizes(), rows, cfg.device, dtype=cfg.dtype,
+                              optimizer=cfg.optimizer,
+                              eval_batch_size=min(EVAL_BATCH_SIZE,
+                                                  max(n, len(self.dataset.X_eval))))
 
 
 class TensorEngine(Engine):

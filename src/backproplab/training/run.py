@@ -315,6 +315,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
             # dataset leaves --out as it was (no half-started run to refuse later)
             with threadpool_limits(limits=cfg.threads):
                 dataset = load_run_dataset(cfg)
+        ENGINES[cfg.engine](cfg, dataset).check_memory()  # a model too large writes nothing
         _prepare_fresh(out, overwrite)
         atomic_write_json(out / CONFIG, cfg.to_dict())
 

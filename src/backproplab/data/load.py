@@ -1,0 +1,69 @@
+"""Loading a dataset by name: the one entry point the training code uses."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backproplab.data import synth
+from backproplab.data.dataset import DATASETS, DEFAULT_NORMALIZE, Dataset
+from backproplab.data.mnist import load_image_dataset
+from backproplab.data.normalize import Normalizer, float_dtype
+from backproplab.errors import BackproplabError
+
+
+def load_synth(
+    *, final: bool = False, limit: int | None = None, seed: int = 0,
+    normalize: str = "standardize", dtype=np.float32,
+) -> Dataset:
+    """The study's synthetic set (see :mod:`backproplab.data.synth`).
+
+    The set has no separate test split, so ``final`` only changes the label of
+    the evaluation split. ``limit`` keeps the first ``limit`` training points.
+    Normalization statistics come from the (limited) training split only.
+    """
+
+    X_train, y_train, X_val, y_val = synth.generate(seed=seed)
+    if limit is not None:
+        X_train, y_train = X_train[:limit], y_train[:limit]
+    raw_range = (float(X_train.min()), float(X_train.max()))  # of the points trained on
+    norm = Normalizer(normalize).fit(X_train)
+    return Dataset(
+        name="synth",
+        X_train=norm.transform(X_train, dtype),
+        y_train=y_train,
+        X_eval=norm.transform(X_val, dtype),
+        y_eval=y_val,
+        eval_split="test" if final else "validation",
+        n_classes=2,
+        normalizer=norm,
+        meta={"seed": seed, "raw_range": raw_range},
+    )
+
+
+def load_dataset(
+    name: str, *, final: bool = False, val_size: int = 5000, limit: int | None = None,
+    data_dir=None, normalize: str | None = None, dtype=np.float32, seed: int = 0,
+    download: bool = True,
+) -> Dataset:
+    """Load a dataset by name, split and normalized, as float arrays of ``dtype``.
+
+    ``normalize=None`` picks the dataset's default (``"standardize"`` for synth,
+    ``"unit"`` for images). ``limit`` keeps the first ``limit`` training examples
+    (after the validation split is taken).
+    """
+    if limit is not None and limit < 1:
+        raise BackproplabError(f"limit must be at least 1, got {limit}", settings=("limit",))
+    dtype = float_dtype(dtype)
+    if name == "synth":
+        return load_synth(final=final, limit=limit, seed=seed,
+                          normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype)
+    if name in ("mnist", "fashion-mnist"):
+
+        return load_image_dataset(
+            name, final=final, val_size=val_size, limit=limit, data_dir=data_dir,
+            normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype, download=download,
+        )
+    raise BackproplabError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+__all__ = ["load_dataset", "load_synth"]

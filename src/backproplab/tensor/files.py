@@ -1,0 +1,129 @@
+"""The ``.npz`` files of models and checkpoints: JSON kept in byte arrays, and a reader
+that checks what a file declares against what it stores before allocating anything.
+
+An ``.npz`` is a zip of ``.npy`` members; each member's header declares a shape and
+a dtype, and NumPy allocates the whole declared array before reading its bytes. A
+damaged or hostile file can therefore ask for gigabytes in a few bytes: a header
+declaring a shape larger than the bytes stored, or a zip entry claiming a size its
+compressed data cannot hold. :func:`read_npz` refuses both before ``np.load`` runs,
+and turns every way a damaged file fails into one
+:class:`~backproplab.errors.BackproplabError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from backproplab.errors import BackproplabError
+from backproplab.fileio import parse_json
+
+#: deflate never expands more than about 1032:1
+_DEFLATE_RATIO = 1032
+_NPY_MAGIC = b"\x93NUMPY"
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def json_array(obj) -> np.ndarray:
+    """``obj`` as JSON text in a uint8 array (NumPy scalars and arrays become numbers and lists)."""
+    text = json.dumps(obj, default=_json_default, allow_nan=True)
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def json_load(array: np.ndarray):
+    """The object :func:`json_array` stored; a damaged one raises ``ValueError``."""
+    return parse_json(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
+
+
+def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Raise ValueError when a zip member declares more than it can store."""
+    most = info.compress_size
+    if info.compress_type != zipfile.ZIP_STORED:
+        most = info.compress_size * _DEFLATE_RATIO + 1024
+    if info.file_size > most:
+        raise ValueError(f"member {info.filename} claims {info.file_size} bytes but stores "
+                         f"only {info.compress_size}")
+    with zf.open(info) as fh:
+        if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+            raise ValueError(f"member {info.filename} is not an array")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in _HEADER_READERS:
+            raise ValueError(f"member {info.filename} has .npy format version {version}, "
+                             "which model files do not use")
+        try:
+            shape, _, dtype = _HEADER_READERS[version](fh)
+        except Exception as exc:  # noqa: BLE001 - NumPy's header parser fails in many ways
+            raise ValueError(f"member {info.filename} has a damaged .npy header "
+                             f"({type(exc).__name__}: {exc})") from None
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > info.file_size:
+            raise ValueError(f"array {info.filename} declares shape {shape} of {dtype} "
+                             f"({declared} bytes) but only {info.file_size} bytes are stored")
+
+
+#: how damaged zip, .npy and JSON data fail (and a member too large to allocate)
+_DAMAGE = (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error,
+           NotImplementedError, RuntimeError, OverflowError, MemoryError, SyntaxError)
+
+
+def read_npz(path: str | Path, what: str = "model") -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, read with ``allow_pickle=False``.
+
+    Each member's declared size is checked against the bytes stored for it
+    first, so nothing larger than the file can hold is ever allocated. A missing
+    file or any damage raises BackproplabError naming the file (``what`` says
+    what kind of file it should be).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BackproplabError(f"{what} file {path} does not exist; check the path")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                _check_member(zf, info)
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except _DAMAGE as exc:
+        raise BackproplabError(
+            f"{path} is not a readable .npz {what} file ({type(exc).__name__}: {exc}); "
+            "re-save or re-train it") from None
+
+
+def check_layer_arrays(sizes, params: dict) -> None:
+    """Raise ValueError unless ``params`` are exactly the arrays of an MLP of ``sizes``.
+
+    ``sizes`` comes from a file's metadata: checking it against the stored arrays
+    before a model is built means metadata claiming huge layers allocates nothing.
+    """
+    if not isinstance(sizes, list) or len(sizes) < 2 or \
+            not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes):
+        raise ValueError(f"layer sizes {sizes!r} are not a list of integers")
+    want = {}
+    for i in range(1, len(sizes)):
+        want[f"W{i}"] = (sizes[i - 1], sizes[i])
+        want[f"b{i}"] = (sizes[i],)
+    have = {k: tuple(np.shape(v)) for k, v in params.items()}
+    if have != want:
+        wrong = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        shown = ", ".join(f"{k} {have.get(k, 'missing')} instead of {want.get(k, 'none')}"
+                          for k in wrong[:4])
+        raise ValueError(f"its metadata declares layers {sizes} but the stored arrays differ "
+                         f"({shown})")
+
+
+__all__ = ["check_layer_arrays", "json_array", "json_load", "read_npz"]

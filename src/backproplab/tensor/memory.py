@@ -1,0 +1,167 @@
+"""How much memory training an MLP needs, and how much this process can have.
+
+:func:`training_memory` adds up what a run allocates: the parameters, their
+gradients, the optimizer's state (the fused SGD path keeps one update buffer per
+weight matrix, momentum one buffer per parameter, Adam two), the random
+initialization's float64 draw of the largest weight matrix, and the activation
+buffers of one training batch (forward outputs, backward gradients and scratch)
+and of one evaluation batch (forward outputs). :func:`available_memory` is the
+smaller of ``MemAvailable`` (``/proc/meminfo``) and what ``RLIMIT_AS`` still
+allows this process (on a GPU: the free memory CUDA reports).
+:func:`check_training_memory` compares the two before
+anything is allocated, so a mistyped ``--hidden 1000000000`` is one sentence
+instead of a process the kernel kills.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from backproplab.errors import BackproplabError
+from backproplab.tensor.backend import get_array_module
+
+GIB = 1 << 30
+#: extra state per parameter, in parameter-sized buffers (SGD: the fused path's update buffers)
+OPTIMIZER_BUFFERS = {"sgd": 1, "momentum": 1, "nesterov": 1, "adam": 2}
+#: what one number costs where no NumPy dtype applies (a Python float and its list slot)
+PYTHON_FLOAT_BYTES = 32
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes a training run needs, by kind; :attr:`total` is their sum."""
+
+    parameters: int
+    gradients: int
+    optimizer: int
+    initialization: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return (self.parameters + self.gradients + self.optimizer + self.initialization
+                + self.activations)
+
+
+def training_memory(sizes, batch_size: int, *, dtype="float32", optimizer: str = "sgd",
+                    eval_batch_size: int = 8192, bytes_per_number: int | None = None,
+                    ) -> MemoryEstimate:
+    """Estimate the memory of training an MLP of layer widths ``sizes``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths from input to output, e.g. ``[784, 300, 10]``.
+    batch_size : int
+        Rows of one training batch (the whole training set for full batches).
+    dtype : str or numpy.dtype
+        The model's float type; sets the bytes per number.
+    optimizer : str
+        ``sgd``, ``momentum``, ``nesterov`` or ``adam`` (its state buffers).
+    eval_batch_size : int
+        Rows of one evaluation batch (0 when nothing is evaluated).
+    bytes_per_number : int, optional
+        Overrides the dtype's size (:data:`PYTHON_FLOAT_BYTES` for the scalar engine).
+
+    Returns
+    -------
+    MemoryEstimate
+        The bytes of each kind; Python integers, so huge sizes do not overflow.
+    """
+    sizes = [int(s) for s in sizes]
+    item = int(bytes_per_number or np.dtype(dtype).itemsize)
+    n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    largest = max(a * b for a, b in itertools.pairwise(sizes))
+    outputs, hidden = sum(sizes[1:]), sum(sizes[1:-1])
+    rows = int(batch_size) * (outputs + 2 * hidden) + int(eval_batch_size) * outputs
+    return MemoryEstimate(
+        parameters=n_params * item,
+        gradients=n_params * item,
+        optimizer=OPTIMIZER_BUFFERS.get(optimizer, 2) * n_params * item,
+        initialization=largest * 8,
+        activations=rows * item,
+    )
+
+
+def _meminfo_available(path: str = "/proc/meminfo") -> int | None:
+    try:
+        with open(path, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _address_space_used(path: str = "/proc/self/status") -> int:
+    try:
+        with open(path, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def available_memory(device: str = "cpu") -> tuple[int, str] | None:
+    """``(bytes, where the figure comes from)``: what this process can still allocate.
+
+    For ``device="cpu"`` the smaller of ``MemAvailable`` from ``/proc/meminfo``
+    and, where a soft ``RLIMIT_AS`` is set, that limit less the address space
+    already in use (``VmSize``); ``None`` where neither is known (not Linux, no
+    limit). For ``"gpu"``, the free memory CUDA reports for the current device.
+    """
+    if device != "cpu":
+        free, _total = get_array_module(device).cuda.runtime.memGetInfo()
+        return int(free), "free memory on the GPU"
+    found = []
+    mem = _meminfo_available()
+    if mem is not None:
+        found.append((mem, "MemAvailable in /proc/meminfo"))
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return min(found) if found else None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        used = _address_space_used()
+        why = f"RLIMIT_AS of {_gib(soft)} GiB less the {_gib(used)} GiB this process already maps"
+        found.append((max(soft - used, 0), why))
+    return min(found) if found else None
+
+
+def check_training_memory(sizes, batch_size: int, device: str = "cpu",
+                          **options) -> MemoryEstimate:
+    """Raise BackproplabError when training an MLP of ``sizes`` cannot fit in memory.
+
+    ``device`` is where the arrays will live (``"cpu"`` or ``"gpu"``);
+    ``options`` are :func:`training_memory`'s. The sentence names the hidden
+    widths, the estimate and what is available, in GiB. Returns the estimate
+    (also when the available memory is unknown and nothing is checked).
+    """
+    estimate = training_memory(sizes, batch_size, **options)
+    available = available_memory(device)
+    if available is not None and estimate.total > available[0]:
+        hidden = ",".join(str(int(s)) for s in list(sizes)[1:-1])
+        raise BackproplabError(
+            f"hidden {hidden} needs about {_gib(estimate.total)} GiB to train (parameters, "
+            f"gradients, optimizer state and a batch's activations) but only "
+            f"{_gib(available[0])} GiB are available ({available[1]}); choose smaller hidden "
+            "widths (--hidden) or a smaller --batch-size")
+    return estimate
+
+
+def _gib(n: int) -> str:
+    """``n`` bytes in GiB, readable at any size (``0.3``, ``12``, ``2.9e+04``)."""
+    g = n / GIB
+    return f"{g:.2g}" if g < 10 or not math.isfinite(g) or g >= 1e6 else f"{g:.0f}"
+
+
+__all__ = ["GIB", "MemoryEstimate", "available_memory", "check_training_memory",
+           "training_memory"]
