@@ -150,7 +150,7 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     weights the step starts from, and its value is added to that batch's loss
     (the ``loss`` of ``on_batch``, the running mean, the divergence guard); the
     term's gradient is its own business (scikit-learn's ``alpha`` sets
-    ``optimizer.weight_decay`` to ``alpha / batch_len`` there). See the module
+    ``optimizer.weight_decay`` to ``alpha / batch_len`` there).
     ``divergence`` (a :class:`~backproplab.training.divergence.DivergenceGuard`)
     stops a finite blow-up of the loss; without one only non-finite losses and
     weights stop training. See the module docstring for what each number in a
@@ -167,8 +167,7 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     _check_run(epochs, start_epoch, early_stopping, X_eval is not None)
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
-    # validate each set once (shapes, label range, NaN/inf; converts to the model's
-    # dtype and device), then skip those scans per batch
+    # validate each set once (shapes, labels, NaN/inf, dtype, device), not per batch
     X, y = model.check_inputs(X, y)
     evaluation = None if X_eval is None else model.check_inputs(X_eval, y_eval)
     batches = _Batches(X, y, _batch_len(batch_size, len(X)), shuffle, rng,
@@ -176,11 +175,9 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     step = start_epoch * batches.n_batches
     guard = divergence if divergence is not None else DivergenceGuard(None)
     history = History()
-    last_epoch = epochs
-    if early_stopping is not None and early_stopping.stopped:
-        history.stopped_reason, last_epoch = "early_stopping", start_epoch  # a finished run
-    elif getattr(schedule, "stopped", False):
-        history.stopped_reason, last_epoch = "lr_plateau", start_epoch
+    stopped = _stopped_before(early_stopping, schedule)  # a finished, resumed run
+    history.stopped_reason = stopped or history.stopped_reason
+    last_epoch = start_epoch if stopped else epochs
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(start_epoch + 1, last_epoch + 1):
@@ -200,6 +197,15 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     if early_stopping is not None:
         history.restored_epoch = early_stopping.restore(model)
     return history
+
+
+def _stopped_before(early_stopping, schedule) -> str | None:
+    """Why a resumed run had already stopped (its controls' state says so), or ``None``."""
+    if early_stopping is not None and early_stopping.stopped:
+        return "early_stopping"
+    if getattr(schedule, "stopped", False):
+        return "lr_plateau"
+    return None
 
 
 def _check_run(epochs, start_epoch, early_stopping, has_eval: bool) -> None:
