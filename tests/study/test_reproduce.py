@@ -256,6 +256,30 @@ def test_pick_dataset_prefers_mnist_then_fashion_then_synth(monkeypatch):
     assert name == "synth" and "synthetic parts" in why and "data download mnist" in why
 
 
+def test_reproduce_downloads_mnist_when_the_network_answers(monkeypatch):
+    from backproplab.data import catalog
+
+    monkeypatch.setattr(catalog, "locate", _fake_locate({"fashion-mnist"}))
+    name, why = R.pick_dataset(None)  # tests run with BACKPROPLAB_OFFLINE=1: no download tried
+    assert name == "fashion-mnist" and "downloads are off" in why
+    monkeypatch.delenv("BACKPROPLAB_OFFLINE")
+    asked = []
+
+    def unreachable(name, **kwargs):
+        asked.append((name, kwargs["timeout"]))
+        raise BackproplabError("could not download mnist's files from any mirror (timed out "
+                               "after 5 s); download them by hand")
+
+    monkeypatch.setattr(R, "download", unreachable)
+    name, why = R.pick_dataset(None)
+    assert asked == [("mnist", R.DOWNLOAD_TIMEOUT)] and name == "fashion-mnist"
+    assert "the download failed: could not download mnist" in why and "by hand" not in why
+    monkeypatch.setattr(R, "download", lambda name, **kw: Location(name, "cache",
+                                                                    Path("/cache/mnist"), {}))
+    name, why = R.pick_dataset(None)
+    assert name == "mnist" and "/cache/mnist" in why
+
+
 def test_pick_dataset_explicit(monkeypatch):
     from backproplab.data import catalog
 

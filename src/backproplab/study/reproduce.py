@@ -49,6 +49,7 @@ from typing import Any
 
 from backproplab import __version__
 from backproplab.data import DATASETS, catalog
+from backproplab.data.download import download
 from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, read_json
@@ -68,7 +69,8 @@ from backproplab.training.config import usable_cpus
 SETTINGS = ("dataset", "quick", "limit", "data_dir")
 FORMAT = 1
 #: Image datasets in order of preference when ``--dataset`` is not given.
-PREFERENCE = ("mnist", "fashion-mnist")
+#: Seconds the network may stay silent before reproduce gives up downloading MNIST.
+DOWNLOAD_TIMEOUT = 5.0
 #: Progress modes.
 PROGRESS_MODES = ("auto", "rich", "plain", "quiet")
 
@@ -118,8 +120,10 @@ class Outcome:
 def pick_dataset(requested: str | None, data_dir: str | None = None) -> tuple[str, str]:
     """The dataset to reproduce on and one sentence saying why.
 
-    ``requested=None``: MNIST if it is on this machine (no download is tried),
-    else Fashion-MNIST, else the synthetic parts only. An explicitly requested
+    ``requested=None``: MNIST if it is on this machine, or if it downloads (the
+    network must answer within :data:`DOWNLOAD_TIMEOUT` seconds; checksums are
+    verified), else Fashion-MNIST, else the synthetic parts only; the sentence
+    says why MNIST was not used. An explicitly requested
     image dataset that is not on the machine is downloaded (unless downloads
     are off), and a failure names how to get it.
     """
@@ -137,16 +141,34 @@ def pick_dataset(requested: str | None, data_dir: str | None = None) -> tuple[st
 
         loc = find_dataset(requested, data_dir, download=True)
         return requested, f"--dataset {requested}: {loc.describe()}"
-    for name in PREFERENCE:
-        loc = catalog.locate(name, data_dir)
-        if loc is not None:
-            why = "" if name == "mnist" else (
-                f" (MNIST is not on this machine: looked in {catalog.looked_in('mnist', data_dir)})")
-            return name, f"{name} found in {loc.describe()}; using it{why}"
+    mnist = catalog.locate("mnist", data_dir)
+    note = ""
+    if mnist is None:
+        mnist, note = _try_mnist_download()
+    if mnist is not None:
+        return "mnist", f"mnist found in {mnist.describe()}; using it"
+    fashion = catalog.locate("fashion-mnist", data_dir)
+    if fashion is not None:
+        return "fashion-mnist", (f"fashion-mnist found in {fashion.describe()}; using it (MNIST "
+                                 f"is not on this machine: looked in "
+                                 f"{catalog.looked_in('mnist', data_dir)}; {note})")
     return "synth", (
         "neither MNIST nor Fashion-MNIST is on this machine (looked in "
-        f"{catalog.looked_in('mnist', data_dir)} and {catalog.looked_in('fashion-mnist', data_dir)}), so only "
-        "the synthetic parts of the study run; `backproplab data download mnist` fetches MNIST")
+        f"{catalog.looked_in('mnist', data_dir)} and "
+        f"{catalog.looked_in('fashion-mnist', data_dir)}; {note}), so only the synthetic "
+        "parts of the study run; `backproplab data download mnist` fetches MNIST")
+
+
+def _try_mnist_download():
+    """Download MNIST (checksums verified, as ``data download`` does) when the network
+    answers within :data:`DOWNLOAD_TIMEOUT` seconds; returns ``(location or None, note)``."""
+    if catalog.offline():
+        return None, f"downloads are off ({catalog.ENV_OFFLINE} is set)"
+    try:
+        return download("mnist", progress=False, timeout=DOWNLOAD_TIMEOUT), "downloaded"
+    except BackproplabError as exc:
+        reason = str(exc).split(";")[0]
+        return None, f"the download failed: {reason[:200]}"
 
 
 # ---------------------------------------------------------------------------
