@@ -35,7 +35,7 @@ import numpy as np
 
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text, read_json
-from backproplab.runs import CONFIG, RESULTS, SWEEP, RunFolder
+from backproplab.runs import CONFIG, RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, SWEEP, RunFolder
 from backproplab.sweeps.spec import MACHINE_OPTIONS
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
@@ -349,8 +349,8 @@ def write_results(sweep_dir: str | Path, results: Mapping[str, Any]) -> Path:
     """Write ``results.json``, ``results.csv`` and ``results_batches.csv``; returns
     the path of ``results.json``."""
     root = Path(sweep_dir)
-    atomic_write_text(root / "results.csv", epochs_csv(results))
-    atomic_write_text(root / "results_batches.csv", batches_csv(results))
+    atomic_write_text(root / RESULTS_CSV, epochs_csv(results))
+    atomic_write_text(root / RESULTS_BATCHES_CSV, batches_csv(results))
     return atomic_write_text(root / RESULTS, dumps_results(results) + "\n")
 
 
