@@ -278,18 +278,46 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
                  progress: str | Progress = "auto", dataset=None) -> dict:
     """Train as ``config`` says, writing the run folder ``out_dir``; returns the summary.
 
-    A folder that already holds a run is refused unless ``resume`` (continue it
-    from its last checkpoint; ``config`` may then be ``None`` to use the saved
-    one, and only ``epochs``, ``threads`` and ``data_dir`` may differ) or
-    ``overwrite`` (remove its run files first). ``progress`` is ``"auto"``,
-    ``"plain"``, ``"quiet"`` or a :class:`~backproplab.training.progress.Progress`.
-    ``dataset``: the already loaded data (what :func:`load_run_dataset` returns
-    for this config), e.g. shared by many runs; by default the run loads it.
+    Parameters
+    ----------
+    config : TrainConfig or None
+        The run's options; ``None`` only with ``resume`` (use the saved config).
+    out_dir : str or Path
+        The run folder (files named in :mod:`backproplab.runs`). A folder that
+        already holds a run is refused unless ``resume`` or ``overwrite``.
+    resume : bool, default=False
+        Continue from the last checkpoint, bit-identically; only ``epochs``,
+        ``threads`` and ``data_dir`` may differ from the saved config.
+    overwrite : bool, default=False
+        Remove the folder's run files first.
+    progress : {"auto", "plain", "quiet"} or Progress, default="auto"
+        How progress is shown (on stderr).
+    dataset : Dataset, optional
+        The data already loaded (what :func:`load_run_dataset` returns for this
+        config), e.g. shared by many runs; by default the run loads it.
 
-    Raises :class:`BackproplabError` for bad options or folders and
-    :class:`DivergenceError` when the loss or weights become non-finite, or the loss
-    runs away (``divergence_factor``, see :mod:`backproplab.training.divergence`);
-    the last good checkpoint and the metrics up to it stay in place.
+    Returns
+    -------
+    dict
+        The summary (:data:`SUMMARY_KEYS`: final losses and accuracies,
+        ``epochs``, ``seconds``, ``run_dir``, why training stopped), also written
+        to the folder's summary file.
+
+    Raises
+    ------
+    BackproplabError
+        For bad options or folders. ``DivergenceError`` when the loss or weights
+        become non-finite, or the loss runs away (``divergence_factor``, see
+        :mod:`backproplab.training.divergence`); the last good checkpoint and the
+        metrics up to it stay in place.
+
+    Examples
+    --------
+    >>> from backproplab.training import TrainConfig, run_training
+    >>> config = TrainConfig(dataset="synth", hidden=(16,), lr=0.1, epochs=3)
+    >>> summary = run_training(config, "runs/synth16")       # doctest: +SKIP
+    >>> summary["eval_accuracy"] > 0.9                       # doctest: +SKIP
+    True
     """
     from threadpoolctl import threadpool_limits
 
