@@ -82,65 +82,28 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(100,)
-        The hidden layers' widths.
-    activation : {"relu", "tanh", "logistic"}, default="relu"
-        Hidden activation (``"sigmoid"`` is accepted for ``"logistic"``).
-    solver : {"sgd", "adam"}, default="adam"
-    alpha : float, default=1e-4
-        L2 penalty ``(alpha / 2) ||W||^2 / batch_len`` on the weights.
-    batch_size : int or "auto", default="auto"
-        ``"auto"`` is ``min(200, n_samples)``.
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        The rate's schedule (``sgd`` only).
-    learning_rate_init : float, default=0.001
-    power_t : float, default=0.5
-        Exponent of ``invscaling``.
-    max_iter : int, default=200
-        Epochs of ``fit``; ``partial_fit`` always runs one.
-    shuffle : bool, default=True
-    random_state : None, int or numpy.random.RandomState, default=None
-    tol : float, default=1e-4
-    verbose : bool, default=False
-    warm_start : bool, default=False
-    momentum : float, default=0.9
-        ``sgd`` only; 0 is plain SGD.
-    nesterovs_momentum : bool, default=True
-    early_stopping : bool, default=False
-    validation_fraction : float, default=0.1
-    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
-        Adam's.
-    n_iter_no_change : int, default=10
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, \
+learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, \
+warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction, \
+beta_1, beta_2, epsilon, n_iter_no_change
+        scikit-learn's ``MLPClassifier`` arguments, same defaults and meaning
+        (``activation="sigmoid"`` is accepted for ``"logistic"``; ``alpha`` is
+        the L2 penalty ``(alpha / 2) ||W||^2 / batch_len`` on the weights).
     init : str, optional
         ``None``: scikit-learn's Glorot-uniform weights and biases; or a
-        backproplab initializer (``"glorot-uniform"``, ``"he-normal"``, ...;
-        biases then start at zero). Not in scikit-learn.
+        backproplab initializer (``"he-normal"``, ...; biases then start at zero).
     clip_norm : float, optional
-        Clip the gradients to this global L2 norm. Not in scikit-learn.
+        Clip the gradients to this global L2 norm.
     dtype : {None, "float32", "float64"}, default=None
-        ``None``: as the input (float32 stays float32, anything else becomes
-        float64), like scikit-learn. Not in scikit-learn.
-
-    All but the last three are scikit-learn's ``MLPClassifier`` arguments with
-    the same defaults and meaning.
+        ``None``: as the input (float32 stays float32, anything else float64).
 
     Attributes
     ----------
-    classes_ : ndarray
-        The class labels seen by ``fit``.
     coefs_, intercepts_ : list of ndarray
         ``W`` and ``b`` of each layer (the model's own arrays, not copies).
-    loss_, best_loss_ : float
-        The last epoch's training loss; the best one (``None`` with early stopping).
-    loss_curve_, validation_scores_ : list of float
-        Per epoch (validation scores only with early stopping).
-    best_validation_score_ : float
-        With early stopping.
-    n_iter_, t_ : int
-        Epochs run; training examples seen.
-    n_features_in_, n_layers_, n_outputs_ : int
-    out_activation_ : str
-        ``"softmax"``.
+    classes_, loss_, best_loss_, loss_curve_, validation_scores_, \
+best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_activation_
+        As scikit-learn's (``best_loss_`` is ``None`` with early stopping).
 
     Raises
     ------

@@ -283,33 +283,23 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     config : TrainConfig or None
         The run's options; ``None`` only with ``resume`` (use the saved config).
     out_dir : str or Path
-        The run folder (files named in :mod:`backproplab.runs`). A folder that
-        already holds a run is refused unless ``resume`` or ``overwrite``.
-    resume : bool, default=False
-        Continue from the last checkpoint, bit-identically; only ``epochs``,
-        ``threads`` and ``data_dir`` may differ from the saved config.
-    overwrite : bool, default=False
-        Remove the folder's run files first.
+        The run folder; one that already holds a run is refused unless
+        ``resume`` (continue from the last checkpoint, bit-identically; only
+        ``epochs``, ``threads``, ``data_dir`` may change) or ``overwrite``.
     progress : {"auto", "plain", "quiet"} or Progress, default="auto"
-        How progress is shown (on stderr).
     dataset : Dataset, optional
-        The data already loaded (what :func:`load_run_dataset` returns for this
-        config), e.g. shared by many runs; by default the run loads it.
+        The data already loaded (:func:`load_run_dataset`), e.g. shared by runs.
 
     Returns
     -------
     dict
-        The summary (:data:`SUMMARY_KEYS`: final losses and accuracies,
-        ``epochs``, ``seconds``, ``run_dir``, why training stopped), also written
-        to the folder's summary file.
+        The summary (:data:`SUMMARY_KEYS`), also written into the folder.
 
     Raises
     ------
     BackproplabError
-        For bad options or folders. ``DivergenceError`` when the loss or weights
-        become non-finite, or the loss runs away (``divergence_factor``, see
-        :mod:`backproplab.training.divergence`); the last good checkpoint and the
-        metrics up to it stay in place.
+        For bad options or folders; ``DivergenceError`` when training diverges
+        (the last good checkpoint and its metrics stay in place).
 
     Examples
     --------
