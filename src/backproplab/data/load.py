@@ -47,9 +47,50 @@ def load_dataset(
 ) -> Dataset:
     """Load a dataset by name, split and normalized, as float arrays of ``dtype``.
 
-    ``normalize=None`` picks the dataset's default (``"standardize"`` for synth,
-    ``"unit"`` for images). ``limit`` keeps the first ``limit`` training examples
-    (after the validation split is taken).
+    Parameters
+    ----------
+    name : {"synth", "mnist", "fashion-mnist"}
+        The data set.
+    final : bool, default=False
+        Train on all training data and evaluate on the test set; otherwise
+        ``val_size`` training examples are held out for validation (images).
+    val_size : int, default=5000
+        Examples held out for validation (images only).
+    limit : int, optional
+        Keep the first ``limit`` training examples (after the validation split
+        is taken).
+    data_dir : str or Path, optional
+        Folder holding the IDX files; by default the usual folders are searched.
+    normalize : str, optional
+        Input scaling, with statistics of the training split only; ``None``
+        picks the dataset's default (``"standardize"`` for synth, ``"unit"``
+        for images).
+    dtype : numpy float dtype, default=numpy.float32
+        The features' dtype (labels are int64).
+    seed : int, default=0
+        Seed of the synthetic points (0: the study's).
+    download : bool, default=True
+        Fetch missing image files (checked against their known digests).
+
+    Returns
+    -------
+    Dataset
+        ``X_train, y_train, X_eval, y_eval``, ``eval_split`` (``"validation"``
+        or ``"test"``), ``n_classes``, ``normalizer`` and ``meta``.
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown name, a bad ``limit``, or image files that are missing
+        (with ``download=False``), damaged or cannot be fetched.
+
+    Examples
+    --------
+    >>> from backproplab.data import load_dataset
+    >>> d = load_dataset("synth", limit=100)
+    >>> d.X_train.shape, d.X_train.dtype, d.n_classes, d.eval_split
+    ((100, 2), dtype('float32'), 2, 'validation')
+    >>> mnist = load_dataset("mnist", limit=1000)   # doctest: +SKIP
     """
     if limit is not None and limit < 1:
         raise BackproplabError(f"limit must be at least 1, got {limit}", settings=("limit",))

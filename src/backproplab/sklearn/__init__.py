@@ -80,43 +80,46 @@ class EstimatorDivergenceError(DivergenceError, ValueError):
 class MLPClassifier(ClassifierMixin, BaseEstimator):
     """Multilayer perceptron classifier, scikit-learn's interface on backproplab's engine.
 
-    Parameters (scikit-learn's, same defaults)
-    ------------------------------------------
-    hidden_layer_sizes : tuple of int, default (100,)
-    activation : {"relu", "tanh", "logistic"}, default "relu" (``"sigmoid"`` = ``"logistic"``)
-    solver : {"sgd", "adam"}, default "adam"
-    alpha : float, default 1e-4. L2 penalty ``(alpha / 2) ||W||^2 / batch_len`` on the weights.
-    batch_size : int or "auto", default "auto" (``min(200, n_samples)``)
-    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant" (``sgd`` only)
-    learning_rate_init : float, default 0.001
-    power_t : float, default 0.5 (``invscaling``)
-    max_iter : int, default 200. Epochs (``fit``); ``partial_fit`` always runs one.
-    shuffle : bool, default True
-    random_state : None, int or ``numpy.random.RandomState``
-    tol : float, default 1e-4
-    verbose : bool, default False
-    warm_start : bool, default False
-    momentum : float, default 0.9 (``sgd``; 0 is plain SGD)
-    nesterovs_momentum : bool, default True
-    early_stopping : bool, default False
-    validation_fraction : float, default 0.1
-    beta_1, beta_2, epsilon : Adam's, defaults 0.9, 0.999, 1e-8
-    n_iter_no_change : int, default 10
-
-    Additional parameters
-    ---------------------
-    init : None or str, default None. None: scikit-learn's Glorot-uniform weights
-        and biases; or a backproplab initializer (``"glorot-uniform"``,
-        ``"he-normal"``, ...; biases then start at zero).
-    clip_norm : None or float, default None. Clip the gradients to this global L2 norm.
-    dtype : None, "float32" or "float64", default None: as the input
-        (float32 stays float32, anything else becomes float64), like scikit-learn.
+    Parameters
+    ----------
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, \
+learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, \
+warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction, \
+beta_1, beta_2, epsilon, n_iter_no_change
+        scikit-learn's ``MLPClassifier`` arguments, same defaults and meaning
+        (``activation="sigmoid"`` is accepted for ``"logistic"``; ``alpha`` is
+        the L2 penalty ``(alpha / 2) ||W||^2 / batch_len`` on the weights).
+    init : str, optional
+        ``None``: scikit-learn's Glorot-uniform weights and biases; or a
+        backproplab initializer (``"he-normal"``, ...; biases then start at zero).
+    clip_norm : float, optional
+        Clip the gradients to this global L2 norm.
+    dtype : {None, "float32", "float64"}, default=None
+        ``None``: as the input (float32 stays float32, anything else float64).
 
     Attributes
     ----------
-    classes_, n_features_in_, loss_, loss_curve_, best_loss_, validation_scores_,
-    best_validation_score_, t_, n_iter_, n_layers_, n_outputs_, out_activation_,
-    coefs_, intercepts_ (the model's own arrays: lists of ``W`` and ``b`` per layer).
+    coefs_, intercepts_ : list of ndarray
+        ``W`` and ``b`` of each layer (the model's own arrays, not copies).
+    classes_, loss_, best_loss_, loss_curve_, validation_scores_, \
+best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_activation_
+        As scikit-learn's (``best_loss_`` is ``None`` with early stopping).
+
+    Raises
+    ------
+    EstimatorInputError
+        (a ``BackproplabError`` and a ``ValueError``) from ``fit`` for bad
+        parameters or data; ``NotFittedError`` from predicting before ``fit``.
+
+    Examples
+    --------
+    >>> from backproplab.data import load_dataset
+    >>> from backproplab.sklearn import MLPClassifier
+    >>> d = load_dataset("synth", limit=300)
+    >>> clf = MLPClassifier((8,), max_iter=5, random_state=0).fit(d.X_train, d.y_train)
+    >>> clf.predict(d.X_eval[:4]).shape, clf.n_iter_, [W.shape for W in clf.coefs_]
+    ((4,), 5, [(2, 8), (8, 2)])
+    >>> clf.save("model.npz")                                  # doctest: +SKIP
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",

@@ -83,10 +83,42 @@ def trial_name(values: Mapping[str, Any]) -> str:
 class Sweep:
     """Seeds x grid of options on top of a base config.
 
-    ``base``: a ``TrainConfig`` (or its dict). ``grid``: option name -> list of
-    values; an option given with a single value simply becomes part of the base.
-    ``seeds``: the seeds every grid point runs with. Every trial's config is
-    validated here, so a bad value fails before anything runs.
+    Parameters
+    ----------
+    base : TrainConfig or dict, optional
+        The options every trial shares (default: ``TrainConfig()``).
+    grid : dict of str to list, optional
+        Option name -> the values to try; an option given with a single value
+        simply becomes part of the base.
+    seeds : sequence of int, default=(0,)
+        The seeds every grid point runs with.
+
+    Attributes
+    ----------
+    base : dict
+        The validated base config, defaults filled in.
+    grid : dict of str to list
+        The options that vary, values canonical (as ``TrainConfig.to_dict``).
+    seeds : list of int
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown option, an empty or repeated value list, ``seed`` in the
+        grid, bad seeds, or any trial config that fails validation: every
+        trial's config is validated here, so a bad value fails before anything
+        runs.
+
+    Examples
+    --------
+    >>> from backproplab.sweeps import Sweep
+    >>> sweep = Sweep({"dataset": "synth", "epochs": 1}, grid={"lr": [0.03, 0.1]},
+    ...               seeds=[0, 1])
+    >>> trials = sweep.trials("runs/lr-sweep")
+    >>> [t.name for t in trials]
+    ['lr=0.03_seed=0', 'lr=0.03_seed=1', 'lr=0.1_seed=0', 'lr=0.1_seed=1']
+    >>> trials[0].config["lr"], trials[0].config["seed"]
+    (0.03, 0)
     """
 
     def __init__(self, base: Any = None, grid: Mapping[str, Sequence[Any]] | None = None,

@@ -109,25 +109,57 @@ class MLP:
 
     Parameters
     ----------
-    sizes:
-        layer widths from input to output, e.g. ``[784, 300, 10]`` or
+    sizes : sequence of int
+        Layer widths from input to output, e.g. ``[784, 300, 10]`` or
         ``[784, 512, 256, 10]``; the last entry is the number of classes.
-    activation:
-        hidden activation by name: ``sigmoid``, ``relu`` or ``tanh``.
-    init:
-        weight initializer by name: ``normal`` (the study's, N(0, init_std^2)),
-        ``glorot-uniform``, ``glorot-normal`` or ``he-normal``; biases are zero.
-    dtype:
-        ``"float32"`` (default) or ``"float64"``; parameters, activations and
-        gradients all stay in it.
-    rng, seed:
-        a :class:`numpy.random.Generator` for the initial weights, or an int
-        seed to build one from. With neither, fresh OS entropy is used (like
-        NumPy's ``default_rng()``); there is never any global random state.
-    init_std:
-        standard deviation of the ``normal`` initializer (default 0.1).
-    device:
-        ``"cpu"`` (NumPy) or ``"gpu"`` (CuPy, from ``backproplab[gpu]``).
+    activation : {"sigmoid", "relu", "tanh"}, default="sigmoid"
+        The hidden layers' activation.
+    init : {"normal", "glorot-uniform", "glorot-normal", "he-normal"}, default="normal"
+        Weight initializer (``normal`` is the study's, N(0, init_std^2));
+        biases start at zero.
+    dtype : {"float32", "float64"}, default="float32"
+        Parameters, activations and gradients all stay in it.
+    rng : numpy.random.Generator, optional
+        Draws the initial weights.
+    seed : int, optional
+        Seed to build ``rng`` from (give ``rng`` or ``seed``, not both). With
+        neither, fresh OS entropy is used; there is never any global random state.
+    init_std : float, optional
+        Standard deviation of the ``normal`` initializer (default 0.1).
+    device : {"cpu", "gpu"}, default="cpu"
+        NumPy, or CuPy (from ``backproplab[gpu]``) through ``model.xp``.
+
+    Attributes
+    ----------
+    params : dict of str to array
+        ``W1, b1, W2, b2, ...`` in layer order (``W`` is fan_in x fan_out);
+        with one hidden layer these are the study's ``W, b, V, c``.
+    grads : dict of str to array
+        Same names as ``params``, overwritten by :meth:`loss_and_grads`.
+    sizes : list of int
+        The layer widths, input to output.
+
+    Raises
+    ------
+    BackproplabError
+        For bad sizes, an unknown activation, initializer, dtype or device, or
+        both ``rng`` and ``seed``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backproplab.tensor import MLP
+    >>> model = MLP([2, 8, 3], activation="relu", seed=0)
+    >>> list(model.params)
+    ['W1', 'b1', 'W2', 'b2']
+    >>> model.params["W1"].shape, model.params["W1"].dtype
+    ((2, 8), dtype('float32'))
+    >>> X = np.zeros((4, 2), dtype=np.float32)
+    >>> model.predict_proba(X).shape
+    (4, 3)
+    >>> loss = model.loss_and_grads(X, np.array([0, 1, 2, 0]))
+    >>> model.grads["W2"].shape
+    (8, 3)
     """
 
     def __init__(self, sizes, activation: str = "sigmoid", init: str = "normal",

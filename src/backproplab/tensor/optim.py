@@ -312,9 +312,45 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Momentum, "adam": Ad
 def make_optimizer(name: str, model, lr: float, **options) -> Optimizer:
     """Build the optimizer called ``name`` for ``model`` with learning rate ``lr``.
 
-    ``options`` are the optimizer's settings (``momentum``, ``weight_decay``,
-    ``decay_biases``, ``clip_norm``, ``beta1``, ``beta2``, ``eps``, ...); unknown names or settings raise
-    BackproplabError listing the valid ones.
+    Parameters
+    ----------
+    name : {"sgd", "momentum", "nesterov", "adam"}
+        The update rule (PyTorch's, see the module docstring).
+    model : MLP
+        The model whose ``params`` / ``grads`` the optimizer reads by name.
+    lr : float
+        The learning rate (``optimizer.lr``; schedules change it between epochs).
+    **options
+        The optimizer's settings: ``weight_decay``, ``decay_biases`` and
+        ``clip_norm`` (all), ``momentum`` and ``dampening`` (momentum),
+        ``momentum`` (nesterov), ``beta1``, ``beta2``, ``eps`` (adam).
+
+    Returns
+    -------
+    Optimizer
+        With ``step()``, ``state_dict()`` and ``load_state_dict(state)``.
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown name or a setting the optimizer does not take (the
+        message lists the valid ones).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backproplab.tensor import MLP, make_optimizer
+    >>> model = MLP([2, 4, 2], seed=0)
+    >>> opt = make_optimizer("momentum", model, lr=0.1, momentum=0.5)
+    >>> before = model.params["W1"].copy()
+    >>> loss = model.loss_and_grads(np.ones((3, 2)), np.array([0, 1, 1]))
+    >>> opt.step()
+    >>> bool(np.allclose(model.params["W1"], before - 0.1 * model.grads["W1"]))
+    True
+    >>> make_optimizer("adam", model, lr=0.1, momentum=0.9)
+    Traceback (most recent call last):
+    ...
+    backproplab.errors.BackproplabError: unknown option(s) momentum for optimizer 'adam'; valid: beta1, beta2, eps, weight_decay, decay_biases, clip_norm
     """
     if name not in OPTIMIZERS:
         raise BackproplabError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")

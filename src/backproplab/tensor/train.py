@@ -32,12 +32,49 @@ def can_fuse(optimizer: Optimizer) -> bool:
 
 
 def train_step(model, optimizer: Optimizer, X, y, check: bool = True, fused: bool | None = None) -> float:
-    """Train ``model`` on one batch ``(X, y)`` with ``optimizer``; returns the batch's mean loss.
+    """Train ``model`` on one batch ``(X, y)`` with ``optimizer``: forward, backward, update.
 
-    ``check=False`` skips the scan of the batch for NaN and out-of-range labels
-    (call ``model.check_inputs`` once per dataset instead); shapes are always
-    checked. ``fused`` forces (True) or forbids (False) the fused SGD path;
-    by default it is used whenever the optimizer is plain SGD.
+    Parameters
+    ----------
+    model : MLP
+        Updated in place.
+    optimizer : Optimizer
+        Built for ``model`` (by :func:`make_optimizer`).
+    X : array of shape (n, sizes[0])
+        The batch's inputs.
+    y : array of int, shape (n,)
+        Its labels, in ``[0, sizes[-1])``.
+    check : bool, default=True
+        Scan the batch for NaN and out-of-range labels; ``False`` skips the scan
+        (call ``model.check_inputs`` once per dataset instead). Shapes are always
+        checked.
+    fused : bool, optional
+        Force (``True``) or forbid (``False``) the fused SGD path; by default it
+        is used whenever the optimizer is plain SGD. After a fused step
+        ``model.grads`` is unspecified.
+
+    Returns
+    -------
+    float
+        The batch's mean cross-entropy loss, before the update.
+
+    Raises
+    ------
+    BackproplabError
+        For an optimizer built for another model, bad inputs, or ``fused=True``
+        with an optimizer the fused path cannot run.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backproplab.tensor import MLP, make_optimizer, train_step
+    >>> model = MLP([2, 4, 2], seed=0)
+    >>> opt = make_optimizer("sgd", model, lr=0.5)
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0]]); y = np.array([0, 1])
+    >>> first = train_step(model, opt, X, y)
+    >>> losses = [train_step(model, opt, X, y) for _ in range(20)]
+    >>> losses[-1] < first
+    True
     """
     if optimizer.model is not model:
         raise BackproplabError("the optimizer was built for another model; build it for this one")

@@ -190,7 +190,51 @@ _EARLY = ("early_stopping", (True,))
 
 @dataclass
 class TrainConfig:
-    """All options of one training run (see the module docstring for ``None`` defaults)."""
+    """All options of one training run, with their defaults, validated.
+
+    Every option is a dataclass field declared once with :func:`option` (its
+    default, one phrase of help, its choices and where it applies); the flags of
+    ``backproplab train`` / ``sweep``, ``--help``, :meth:`validate`'s choices and
+    the applicability rules are all derived from those declarations. The help
+    of each option is not repeated here: see :func:`backproplab.training.settings`
+    (the options as data) or ``backproplab train --help``.
+
+    Parameters
+    ----------
+    **options
+        Any field, by keyword, grouped as: data (``dataset``, ``data_dir``,
+        ``final``, ``val_size``, ``limit``, ``normalize``, ``data_seed``); model
+        (``engine``, ``hidden``, ``activation``, ``init``, ``init_std``,
+        ``dtype``); optimizer (``optimizer``, ``lr``, ``momentum``, ``beta1``,
+        ``beta2``, ``eps``, ``weight_decay``, ``clip_norm``); learning-rate
+        schedule (``lr_schedule``, ``lr_*``); loop (``batch_size``, ``epochs``,
+        ``seed``); early stopping (``early_stopping``, ``patience``,
+        ``min_delta``, ``monitor``, ``restore_best``); divergence guard
+        (``divergence_factor``, ``divergence_patience``); machine (``threads``,
+        ``device``). A ``None`` default means "the engine's default" (see the
+        module docstring), filled in by :meth:`resolved`.
+
+    Raises
+    ------
+    BackproplabError
+        From :meth:`validate` (and :meth:`from_dict`) for a bad value or an
+        unknown option, naming the setting by its Python name.
+
+    Examples
+    --------
+    >>> from backproplab.training import TrainConfig, settings
+    >>> config = TrainConfig(dataset="synth", lr=0.1, epochs=3)
+    >>> config.resolved().hidden
+    (300,)
+    >>> TrainConfig.from_dict(config.to_dict()) == config
+    True
+    >>> settings()[0].name, settings()[0].default
+    ('dataset', 'synth')
+    >>> TrainConfig(lr=-1).validate()
+    Traceback (most recent call last):
+    ...
+    backproplab.errors.BackproplabError: lr must be a positive number, got -1; try lr=0.01
+    """
 
     # -- data ---------------------------------------------------------------
     dataset: str = option("synth", "the data to train on", choices=_DATASETS)

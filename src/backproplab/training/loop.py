@@ -8,6 +8,28 @@ the end of each epoch and returns the per-epoch records. Run folders,
 checkpoints and progress bars are added by :func:`backproplab.training.run_training`
 through the ``on_batch`` / ``on_epoch`` callbacks.
 
+The arguments of ``fit`` in more detail:
+
+- ``epochs`` is the number of the last epoch and ``start_epoch`` the number of
+  epochs already done (a resumed run passes the checkpoint's epoch), so the
+  epochs run are ``start_epoch + 1 .. epochs``. ``batch_size`` is an integer or
+  ``"full"`` (one step per epoch on the whole set).
+- ``shuffle``: ``None`` (default) shuffles every epoch unless one batch holds
+  the whole set (which then trains in the data's order); ``True`` shuffles
+  every epoch, also a single batch (scikit-learn's rule); ``False`` never does:
+  the batches are consecutive slices of ``X``.
+- ``on_batch(epoch, batch, step, loss)``: ``batch`` counts from 1 within the
+  epoch, ``step`` from 1 over the whole run. ``on_epoch(record)`` gets each
+  epoch's record; if it returns ``True`` training stops after that epoch.
+- ``loss_term(batch_len)``, when given, is an extra term of every batch's loss
+  (e.g. an L2 penalty): it runs before each step, with the weights the step
+  starts from, and its value is added to that batch's loss (the ``loss`` of
+  ``on_batch``, the running mean, the divergence guard); the term's gradient
+  is its own business (scikit-learn's ``alpha`` sets ``optimizer.weight_decay``
+  to ``alpha / batch_len`` there).
+- ``eval_train=False`` skips the pass over the training set (below);
+  ``eval_batch_size`` is the batch size of both evaluation passes.
+
 What the per-epoch numbers mean:
 
 - ``train_loss`` / ``train_accuracy``: a separate pass over the whole training
@@ -126,47 +148,48 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
         shuffle: bool | None = None,
         loss_term: Callable[[int], float] | None = None,
         divergence: DivergenceGuard | None = None) -> History:
-    """Train ``model`` with ``optimizer`` on ``(X, y)``; returns the per-epoch :class:`History`.
+    """Train ``model`` with ``optimizer`` on ``(X, y)``, epochs ``start_epoch + 1 .. epochs``.
 
-    ``epochs`` is the number of the last epoch and ``start_epoch`` the number of
-    epochs already done (a resumed run passes the checkpoint's epoch), so the
-    epochs run are ``start_epoch + 1 .. epochs``. ``batch_size`` is an integer or
-    ``"full"`` (one step per epoch on the whole set). ``rng`` (a
-    ``numpy.random.Generator``, or an int seed) draws each epoch's permutation.
-    ``shuffle``: ``None`` (default) shuffles every epoch unless one batch holds
-    the whole set (which then trains in the data's order); ``True`` shuffles
-    every epoch, also a single batch (scikit-learn's rule); ``False`` never does:
-    the batches are consecutive slices of ``X``.
+    Parameters
+    ----------
+    model, optimizer : MLP, Optimizer
+        From :mod:`backproplab.tensor`; ``model`` is trained in place.
+    X, y, X_eval, y_eval : arrays
+        Training examples and labels; the optional evaluation set.
+    epochs, start_epoch : int
+        The last epoch's number; the epochs already done (a resume).
+    batch_size : int or "full", default=16
+    rng : numpy.random.Generator or int
+        Draws each epoch's permutation.
+    on_batch, on_epoch : callable, optional
+        Called after every step and every epoch (see the module docstring).
+    schedule, early_stopping, divergence : optional
+        A ``Schedule``, an ``EarlyStopping`` (needs ``X_eval``), a ``DivergenceGuard``.
+    shuffle, eval_train, eval_batch_size, loss_term
+        See the module docstring.
 
-    ``on_batch(epoch, batch, step, loss)`` runs after every step (``batch`` counts
-    from 1 within the epoch, ``step`` from 1 over the whole run); ``on_epoch(record)``
-    after every epoch with that epoch's record; if it returns ``True`` training
-    stops after that epoch. ``schedule`` (a
-    :class:`~backproplab.training.schedules.Schedule`) sets the learning rate of
-    every epoch; ``early_stopping`` (an
-    :class:`~backproplab.training.early_stopping.EarlyStopping`) needs an
-    evaluation set. ``loss_term(batch_len)``, when given, is an extra term of
-    every batch's loss (e.g. an L2 penalty): it runs before each step, with the
-    weights the step starts from, and its value is added to that batch's loss
-    (the ``loss`` of ``on_batch``, the running mean, the divergence guard); the
-    term's gradient is its own business (scikit-learn's ``alpha`` sets
-    ``optimizer.weight_decay`` to ``alpha / batch_len`` there).
-    ``divergence`` (a :class:`~backproplab.training.divergence.DivergenceGuard`)
-    stops a finite blow-up of the loss; without one only non-finite losses and
-    weights stop training. See the module docstring for what each number in a
-    record means, and for the divergence guard.
+    Returns
+    -------
+    History
+        One record per epoch, with ``stopped_reason`` and ``restored_epoch``.
 
-    Example::
+    Raises
+    ------
+    BackproplabError
+        For bad settings or data; ``DivergenceError`` when training diverges.
 
-        from backproplab.tensor import MLP, make_optimizer
-        model = MLP([2, 16, 2], seed=0)
-        history = fit(model, make_optimizer("sgd", model, lr=0.1), X, y,
-                      epochs=3, batch_size=16, rng=1, X_eval=Xv, y_eval=yv)
-        history.metric("eval_accuracy")
+    Examples
+    --------
+    >>> from backproplab.data import load_dataset
+    >>> from backproplab.tensor import MLP, make_optimizer
+    >>> d, model = load_dataset("synth", limit=256), MLP([2, 8, 2], seed=0)
+    >>> h = fit(model, make_optimizer("sgd", model, lr=0.1), d.X_train, d.y_train,
+    ...         epochs=2, batch_size=32, rng=0, X_eval=d.X_eval, y_eval=d.y_eval)
+    >>> [r["epoch"] for r in h], h.stopped_reason
+    ([1, 2], 'epochs')
     """
     _check_run(epochs, start_epoch, early_stopping, X_eval is not None)
-    if not isinstance(rng, np.random.Generator):
-        rng = np.random.default_rng(rng)
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     # validate each set once (shapes, labels, NaN/inf, dtype, device), not per batch
     X, y = model.check_inputs(X, y)
     evaluation = None if X_eval is None else model.check_inputs(X_eval, y_eval)
@@ -177,10 +200,8 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str = 16, rng,
     history = History()
     stopped = _stopped_before(early_stopping, schedule)  # a finished, resumed run
     history.stopped_reason = stopped or history.stopped_reason
-    last_epoch = start_epoch if stopped else epochs
-
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for epoch in range(start_epoch + 1, last_epoch + 1):
+        for epoch in range(start_epoch + 1, (start_epoch if stopped else epochs) + 1):
             _set_rate(schedule, optimizer, epoch)
             t0 = time.perf_counter()
             total, step = _train_epoch(model, optimizer, batches, epoch, step, on_batch,

@@ -278,18 +278,36 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
                  progress: str | Progress = "auto", dataset=None) -> dict:
     """Train as ``config`` says, writing the run folder ``out_dir``; returns the summary.
 
-    A folder that already holds a run is refused unless ``resume`` (continue it
-    from its last checkpoint; ``config`` may then be ``None`` to use the saved
-    one, and only ``epochs``, ``threads`` and ``data_dir`` may differ) or
-    ``overwrite`` (remove its run files first). ``progress`` is ``"auto"``,
-    ``"plain"``, ``"quiet"`` or a :class:`~backproplab.training.progress.Progress`.
-    ``dataset``: the already loaded data (what :func:`load_run_dataset` returns
-    for this config), e.g. shared by many runs; by default the run loads it.
+    Parameters
+    ----------
+    config : TrainConfig or None
+        The run's options; ``None`` only with ``resume`` (use the saved config).
+    out_dir : str or Path
+        The run folder; one that already holds a run is refused unless
+        ``resume`` (continue from the last checkpoint, bit-identically; only
+        ``epochs``, ``threads``, ``data_dir`` may change) or ``overwrite``.
+    progress : {"auto", "plain", "quiet"} or Progress, default="auto"
+    dataset : Dataset, optional
+        The data already loaded (:func:`load_run_dataset`), e.g. shared by runs.
 
-    Raises :class:`BackproplabError` for bad options or folders and
-    :class:`DivergenceError` when the loss or weights become non-finite, or the loss
-    runs away (``divergence_factor``, see :mod:`backproplab.training.divergence`);
-    the last good checkpoint and the metrics up to it stay in place.
+    Returns
+    -------
+    dict
+        The summary (:data:`SUMMARY_KEYS`), also written into the folder.
+
+    Raises
+    ------
+    BackproplabError
+        For bad options or folders; ``DivergenceError`` when training diverges
+        (the last good checkpoint and its metrics stay in place).
+
+    Examples
+    --------
+    >>> from backproplab.training import TrainConfig, run_training
+    >>> config = TrainConfig(dataset="synth", hidden=(16,), lr=0.1, epochs=3)
+    >>> summary = run_training(config, "runs/synth16")       # doctest: +SKIP
+    >>> summary["eval_accuracy"] > 0.9                       # doctest: +SKIP
+    True
     """
     from threadpoolctl import threadpool_limits
 
