@@ -5,7 +5,6 @@ import json
 import os
 
 import pytest
-
 from tests.conftest import FASHION_MNIST_DIR
 from tests.same_results import FIXTURE, RUNS, fingerprint
 

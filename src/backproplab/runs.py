@@ -256,8 +256,25 @@ def write_run_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> list
 
 
 __all__ = [
-    "BATCHES", "BEST", "CHECKPOINT", "CONFIG", "ERROR", "METRICS", "MODEL", "PLOT", "RESULTS",
-    "RESULTS_BATCHES_CSV", "RESULTS_CSV", "RUN_FILES", "RunFolder", "STATUS", "SUMMARY", "SWEEP",
-    "SWEEP_OUTPUT_FILES", "TRIAL_RECORD_FILES", "is_temporary", "read_run_files",
+    "BATCHES",
+    "BEST",
+    "CHECKPOINT",
+    "CONFIG",
+    "ERROR",
+    "METRICS",
+    "MODEL",
+    "PLOT",
+    "RESULTS",
+    "RESULTS_BATCHES_CSV",
+    "RESULTS_CSV",
+    "RUN_FILES",
+    "STATUS",
+    "SUMMARY",
+    "SWEEP",
+    "SWEEP_OUTPUT_FILES",
+    "TRIAL_RECORD_FILES",
+    "RunFolder",
+    "is_temporary",
+    "read_run_files",
     "write_run_files",
 ]

@@ -23,8 +23,10 @@ import numpy as np
 import pytest
 
 from backproplab.errors import BackproplabError
-from backproplab.sweeps.executors import Executor
+from backproplab.fileio import read_jsonl
+from backproplab.sweeps import Sweep, run_sweep
 from backproplab.sweeps.driver import make_executor
+from backproplab.sweeps.executors import Executor
 from backproplab.sweeps.ray_executor import (
     INSTALL_HINT,
     RayExecutor,
@@ -32,8 +34,6 @@ from backproplab.sweeps.ray_executor import (
     resolve_address,
     split_address,
 )
-from backproplab.sweeps import Sweep, run_sweep
-from backproplab.fileio import read_jsonl
 from backproplab.training import TrainConfig
 
 #: A tiny run: 300 synthetic points, 8 hidden units, 19 batches per epoch.

@@ -85,11 +85,9 @@ def check_params(est) -> list[int]:
     _integer("n_iter_no_change", est.n_iter_no_change)
     if est.clip_norm is not None:
         _number("clip_norm", est.clip_norm, low=0.0, open_low=True)
-    if est.init is not None:
-
-        if est.init not in INITIALIZERS:
-            raise bad(f"init must be None (scikit-learn's) or one of "
-                      f"{', '.join(INITIALIZERS)}, got {est.init!r}")
+    if est.init is not None and est.init not in INITIALIZERS:
+        raise bad(f"init must be None (scikit-learn's) or one of "
+                  f"{', '.join(INITIALIZERS)}, got {est.init!r}")
     if est.dtype not in (None, "float32", "float64"):
         raise bad(f"dtype must be None, 'float32' or 'float64', got {est.dtype!r}")
     return [int(s) for s in sizes]
