@@ -123,4 +123,5 @@ def load_dataset(
     raise BackproplabError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
-__all__ = ["CLASS_NAMES", "DATASETS", "DEFAULT_NORMALIZE", "Dataset", "FASHION_CLASSES", "Normalizer", "load_dataset", "load_synth"]
+__all__ = ["CLASS_NAMES", "DATASETS", "DEFAULT_NORMALIZE", "FASHION_CLASSES", "Dataset",
+           "Normalizer", "load_dataset", "load_synth"]
