@@ -27,10 +27,11 @@ ALLOWED = {
     "data": BASE | {"data"},
     "runs.py": BASE | {"tensor", "runs"},
     "plots.py": BASE | {"runs", "plots"},
+    "inspect.py": BASE | ENGINES | {"runs", "plots", "inspect"},
     "training": BASE | ENGINES | {"runs", "training"},
     "gradcheck.py": BASE | {"scalar", "tensor", "gradcheck"},
     "sweeps": BASE | ENGINES | {"runs", "training", "sweeps"},
-    "study": BASE | ENGINES | {"runs", "plots", "training", "sweeps", "gradcheck", "study"},
+    "study": BASE | ENGINES | {"runs", "plots", "inspect", "training", "sweeps", "gradcheck", "study"},
     "sklearn": BASE | {"data", "tensor", "training", "sklearn"},
     "bench": BASE | ENGINES | {"training", "bench"},
 }

@@ -21,6 +21,7 @@ from backproplab.errors import BackproplabError, BackproplabWarning
 COMMANDS = (
     "worked_example",
     "train",
+    "plot",
     "gradcheck",
     "data",
     "sweep",

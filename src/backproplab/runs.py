@@ -18,6 +18,9 @@ Layout of a run folder::
     model.npz        the trained model (written at the end)
     summary.json     final metrics (written last: its presence means "finished")
     loss.png         the run's loss plot
+    inspect.npz      with --inspect: snapshots at init and after every epoch
+                     (training/snapshots.py)
+    inspect_*.png    the inspection figures, and inspect_boundary.gif (backproplab plot)
     status.json      a sweep's record of the trial (ok / failed, seconds)
     error.txt        a failed trial's traceback
 """
@@ -45,8 +48,21 @@ MODEL = "model.npz"
 SUMMARY = "summary.json"
 PLOT = "loss.png"
 BEST = "best.npz"
-#: The files a training run writes; ``overwrite=True`` removes exactly these.
-RUN_FILES = (CONFIG, METRICS, BATCHES, CHECKPOINT, MODEL, SUMMARY, PLOT, BEST)
+INSPECT = "inspect.npz"
+# --- the inspection figures (backproplab.inspect; backproplab plot) ------------
+EXAMPLES_FIGURE = "inspect_examples.png"
+ERRORS_FIGURE = "inspect_errors.png"
+WEIGHTS_FIGURE = "inspect_weights.png"
+ACTIVATIONS_FIGURE = "inspect_activations.png"
+CONFUSION_FIGURE = "inspect_confusion.png"
+BOUNDARY_FIGURE = "inspect_boundary.png"
+BOUNDARY_ANIMATION = "inspect_boundary.gif"
+#: The inspection figures ``backproplab plot`` may write into a run folder.
+INSPECT_FIGURES = (EXAMPLES_FIGURE, ERRORS_FIGURE, WEIGHTS_FIGURE, ACTIVATIONS_FIGURE,
+                   CONFUSION_FIGURE, BOUNDARY_FIGURE, BOUNDARY_ANIMATION)
+#: The files of a run (its training and its plots); ``overwrite=True`` removes exactly these.
+RUN_FILES = (CONFIG, METRICS, BATCHES, CHECKPOINT, MODEL, SUMMARY, PLOT, BEST, INSPECT,
+             *INSPECT_FIGURES)
 # --- what a sweep adds to a trial's run folder --------------------------------
 STATUS = "status.json"
 ERROR = "error.txt"
@@ -196,6 +212,19 @@ class RunFolder:
         bs = self.config.get("batch_size")
         return int(self.steps_per_epoch() * (bs if isinstance(bs, int) else 1))
 
+    def arrays(self, name: str) -> dict[str, np.ndarray] | None:
+        """The arrays of one ``.npz`` file of the run (e.g. :data:`INSPECT`), or
+        ``None`` when the run has no such file; read without pickle."""
+        path = self.path / name
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise BackproplabError(f"{path} is not a readable .npz file ({exc}); delete it "
+                                   "or rerun the run") from None
+
     def load_model(self) -> MLP:
         """The trained network as a :class:`backproplab.tensor.MLP`.
 
@@ -256,11 +285,19 @@ def write_run_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> list
 
 
 __all__ = [
+    "ACTIVATIONS_FIGURE",
     "BATCHES",
     "BEST",
+    "BOUNDARY_ANIMATION",
+    "BOUNDARY_FIGURE",
     "CHECKPOINT",
     "CONFIG",
+    "CONFUSION_FIGURE",
     "ERROR",
+    "ERRORS_FIGURE",
+    "EXAMPLES_FIGURE",
+    "INSPECT",
+    "INSPECT_FIGURES",
     "METRICS",
     "MODEL",
     "PLOT",
@@ -273,6 +310,7 @@ __all__ = [
     "SWEEP",
     "SWEEP_OUTPUT_FILES",
     "TRIAL_RECORD_FILES",
+    "WEIGHTS_FIGURE",
     "RunFolder",
     "is_temporary",
     "read_run_files",

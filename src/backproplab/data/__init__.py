@@ -5,8 +5,15 @@
 the training split only.
 """
 
-from backproplab.data.dataset import DATASETS, DEFAULT_NORMALIZE, Dataset
+from backproplab.data.dataset import (
+    CLASS_NAMES,
+    DATASETS,
+    DEFAULT_NORMALIZE,
+    FASHION_CLASSES,
+    Dataset,
+)
 from backproplab.data.load import load_dataset, load_synth
 from backproplab.data.normalize import Normalizer
 
-__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset", "Normalizer", "load_dataset", "load_synth"]
+__all__ = ["CLASS_NAMES", "DATASETS", "DEFAULT_NORMALIZE", "FASHION_CLASSES", "Dataset",
+           "Normalizer", "load_dataset", "load_synth"]

@@ -13,6 +13,12 @@ DATASETS = ("synth", "mnist", "fashion-mnist")
 #: Each dataset's normalization when none is asked for: standardize the synthetic
 #: points (per-feature mean and std), scale pixels to [0, 1].
 DEFAULT_NORMALIZE = {"synth": "standardize", "mnist": "unit", "fashion-mnist": "unit"}
+#: Fashion-MNIST's class names, in label order.
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+#: Each dataset's class names, in label order (synth: class 1 lies outside the ellipse).
+CLASS_NAMES = {"synth": ("inside", "outside"), "mnist": tuple(str(d) for d in range(10)),
+               "fashion-mnist": FASHION_CLASSES}
 
 
 @dataclass
@@ -37,6 +43,14 @@ class Dataset:
     def n_features(self) -> int:
         return int(self.X_train.shape[1])
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names in label order (``"0"``, ``"1"``, ... for a dataset without names)."""
+        names = CLASS_NAMES.get(self.name)
+        if names is not None and len(names) == self.n_classes:
+            return names
+        return tuple(str(i) for i in range(self.n_classes))
+
     def describe(self) -> str:
         """One line with sizes and value ranges (the study asks to look at the data first)."""
         return (
@@ -46,4 +60,4 @@ class Dataset:
         )
 
 
-__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset"]
+__all__ = ["CLASS_NAMES", "DATASETS", "DEFAULT_NORMALIZE", "FASHION_CLASSES", "Dataset"]

@@ -18,6 +18,8 @@ Q = np.array([[1.0, -0.05], [1.0, 0.4]])
 THRESHOLD = 0.6
 N_TRAIN = 60_000
 N_VAL = 10_000
+#: Half-width of the square of raw coordinates over which boundaries are drawn.
+GRID_LIMIT = 3.5
 
 
 def quadratic_form(X: np.ndarray) -> np.ndarray:
@@ -55,3 +57,15 @@ def boundary(n_points: int = 400) -> np.ndarray:
     t = np.linspace(0.0, 2.0 * np.pi, n_points)
     u = np.stack([np.cos(t), np.sin(t)], axis=1)
     return np.sqrt(THRESHOLD) * (u / np.sqrt(evals)) @ evecs.T
+
+
+def grid(resolution: int = 100, limit: float = GRID_LIMIT):
+    """A square grid of raw points over ``[-limit, limit]^2``.
+
+    Returns ``(gx, gy, points)``: the (resolution, resolution) coordinate arrays
+    of ``numpy.meshgrid`` and the same points as rows (resolution**2, 2), row
+    ``i * resolution + j`` being ``(gx[i, j], gy[i, j])``.
+    """
+    g = np.linspace(-limit, limit, resolution)
+    gx, gy = np.meshgrid(g, g)
+    return gx, gy, np.column_stack([gx.ravel(), gy.ravel()])

@@ -25,9 +25,9 @@ Functions:
   (e.g. test accuracy of the final runs), with reference lines.
 - :func:`lr_summary`: final evaluation accuracy and loss against the learning
   rate (log scale), with optional reference points.
-- :func:`confusion`: the confusion matrix of a saved model on its evaluation split.
-- :func:`decision_boundary`: for ``synth``, the learned probability contour over
-  the data, with the true ellipse on top.
+- :func:`confusion` and :func:`decision_boundary` (and :func:`dataset_for`,
+  :func:`confusion_matrix`) live in :mod:`backproplab.inspect` with the other
+  figures of what a network learned; they are re-exported here for the report.
 """
 
 from __future__ import annotations
@@ -40,8 +40,15 @@ from typing import Any
 
 import numpy as np
 
-from backproplab.data import load_dataset, synth
+from backproplab.data import FASHION_CLASSES
 from backproplab.errors import BackproplabError
+from backproplab.inspect import (
+    confusion,
+    confusion_matrix,
+    dataset_for,
+    decision_boundary,
+    describe_config,
+)
 from backproplab.plots import ema, ema_beta, new_figure, save_figure
 from backproplab.runs import RunFolder
 
@@ -63,9 +70,6 @@ X_AXES = {
     "examples": "training examples seen",
     "seconds": "training wall time (s, steps only, cumulative)",
 }
-#: Fashion-MNIST's class names (label order).
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                   "Sneaker", "Bag", "Ankle boot")
 
 
 def _float(v: Any) -> float:
@@ -163,20 +167,6 @@ def _metric_label(metric: str, split: str) -> str:
     return METRIC_LABELS.get(metric, metric).replace("evaluation", split)
 
 
-def _describe(cfg: Mapping[str, Any]) -> str:
-    parts = [str(cfg.get("dataset", "?"))]
-    if cfg.get("engine") == "scalar":
-        parts.append("scalar engine")
-    hidden = cfg.get("hidden")
-    if hidden:
-        parts.append("hidden " + "-".join(map(str, hidden)) + f" {cfg.get('activation', '')}")
-    if cfg.get("lr") is not None:
-        parts.append(f"lr {cfg['lr']:g}")
-    if cfg.get("batch_size") is not None:
-        parts.append(f"batch {cfg['batch_size']}")
-    return ", ".join(parts)
-
-
 # ---------------------------------------------------------------------------
 # figures
 
@@ -230,7 +220,7 @@ def batch_loss(run_dirs, path, *, beta: float | None = None, title: str | None =
     if finite.size:
         top = float(np.percentile(finite, 99.5))
         ax.set_ylim(0, max(top, float(np.nanmax(mean)) if np.isfinite(mean).any() else top) * 1.05)
-    ax.set_title(title or f"Per-batch training loss: {_describe(runs[0].config)}")
+    ax.set_title(title or f"Per-batch training loss: {describe_config(runs[0].config)}")
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
     return save_figure(fig, path, dpi=fig.dpi)
@@ -274,7 +264,7 @@ def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = Tr
             ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(title or f"Training vs {split}: {_describe(runs[0].config)} "
+    fig.suptitle(title or f"Training vs {split}: {describe_config(runs[0].config)} "
                           f"({_seed_note(len(runs))})")
     return save_figure(fig, path, dpi=fig.dpi)
 
@@ -370,7 +360,7 @@ def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
         ax.set_ylim(max(0.0, lo - span), min(1.0, hi + span * 0.8))
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    ax.set_title(title or f"Final result: {_describe(runs[0].config)}")
+    ax.set_title(title or f"Final result: {describe_config(runs[0].config)}")
     return save_figure(fig, path, dpi=fig.dpi)
 
 
@@ -410,120 +400,6 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
     first = loaded[0][1][0] if loaded else None
     fig.suptitle(title or "Learning rate vs last-epoch result" +
                  (f": {first.config.get('dataset')}" if first else ""))
-    return save_figure(fig, path, dpi=fig.dpi)
-
-
-# ---------------------------------------------------------------------------
-# figures that use the saved network
-
-
-def dataset_for(run: RunFolder, *, final: bool | None = None):
-    """The dataset a run trained on (its config's data options; never downloads).
-
-    ``final`` overrides the run's own choice of evaluation split (validation or test).
-    """
-    cfg = run.config
-    return load_dataset(
-        cfg["dataset"], final=cfg.get("final", False) if final is None else final,
-        val_size=cfg.get("val_size", 5000), limit=cfg.get("limit"),
-        data_dir=cfg.get("data_dir"), normalize=cfg.get("normalize"),
-        seed=cfg.get("data_seed", 0), download=False,
-        dtype=np.dtype(cfg.get("dtype") or "float32"))
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts ``C[i, j]`` of examples of class ``i`` predicted as ``j``."""
-    C = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(C, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return C
-
-
-def confusion(run_dir, path, *, title: str | None = None) -> Path:
-    """The confusion matrix of the run's saved model on its evaluation split
-    (the canonical test set for a ``final`` run), rows normalized to the true
-    class, with the counts written in the cells."""
-    run = RunFolder(run_dir)
-    model = run.load_model()
-    data = dataset_for(run)
-    pred = model.predict(data.X_eval)
-    C = confusion_matrix(data.y_eval, pred, data.n_classes)
-    rates = C / np.maximum(C.sum(axis=1, keepdims=True), 1)
-    fig, axes = new_figure(width=7.0, height=6.0)
-    ax = axes[0][0]
-    im = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(im, ax=ax, label="fraction of the true class")
-    names = FASHION_CLASSES if run.config.get("dataset") == "fashion-mnist" else \
-        [str(i) for i in range(data.n_classes)]
-    ax.set_xticks(range(data.n_classes), names, rotation=45 if len(names[0]) > 2 else 0,
-                  ha="right" if len(names[0]) > 2 else "center", fontsize=8)
-    ax.set_yticks(range(data.n_classes), names, fontsize=8)
-    for i in range(data.n_classes):
-        for j in range(data.n_classes):
-            if C[i, j]:
-                ax.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=6,
-                        color="white" if rates[i, j] > 0.5 else "black")
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    acc = float(np.trace(C) / max(C.sum(), 1))
-    ax.set_title(title or f"Confusion matrix on the {data.eval_split} set "
-                          f"({len(data.y_eval)} images, accuracy {acc:.4f}), seed "
-                          f"{run.config.get('seed')}")
-    return save_figure(fig, path, dpi=fig.dpi)
-
-
-def decision_boundary(run_dir, path, *, n_points: int = 3000, resolution: int = 200,
-                      title: str | None = None) -> Path:
-    """For a ``synth`` run: the learned P(class 1) over the plane, the 0.5
-    contour (the learned boundary), evaluation points, and the true ellipse
-    ``x^T Q x = 0.6`` on top.
-
-    Everything is drawn in the *raw* coordinates of the data (before
-    normalization), where the true ellipse is defined: the grid points are
-    passed through the run's own normalizer (fitted on its training split,
-    recomputed from ``config.json``) before the network sees them.
-    """
-
-    run = RunFolder(run_dir)
-    if run.config.get("dataset") != "synth":
-        raise BackproplabError(
-            f"{run.path} was trained on {run.config.get('dataset')}, not synth; decision "
-            "boundaries are drawn for the 2-D synthetic set only")
-    model = run.load_model()
-    data = dataset_for(run)
-    norm = data.normalizer
-    _, _, X_val, y_val = synth.generate(seed=run.config.get("data_seed", 0))
-    lim = 3.5
-    g = np.linspace(-lim, lim, resolution)
-    gx, gy = np.meshgrid(g, g)
-    grid = np.column_stack([gx.ravel(), gy.ravel()])
-    Z = norm.transform(grid, np.float64) if norm is not None else grid
-    proba = np.asarray(model.predict_proba(Z.astype(model.dtype)))[:, 1].reshape(gx.shape)
-    fig, axes = new_figure(width=6.5, height=6.0)
-    ax = axes[0][0]
-    cf = ax.contourf(gx, gy, proba, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.55)
-    fig.colorbar(cf, ax=ax, label="learned P(class 1)")
-    ax.contour(gx, gy, proba, levels=[0.5], colors="k", linewidths=1.5)
-    k = min(n_points, len(X_val))
-    ax.scatter(X_val[:k, 0], X_val[:k, 1], c=np.where(y_val[:k] == 1, "C3", "C0"), s=4,
-               alpha=0.6, lw=0)
-    ell = synth.boundary()
-    ax.plot(ell[:, 0], ell[:, 1], color="gold", lw=2.2, ls="--")
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], color="k", lw=1.5, label="learned boundary (P = 0.5)"),
-               Line2D([], [], color="gold", lw=2.2, ls="--", label="true ellipse xᵀQx = 0.6"),
-               Line2D([], [], marker="o", ls="", color="C3", label="class 1 (validation)"),
-               Line2D([], [], marker="o", ls="", color="C0", label="class 0 (validation)")]
-    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_xlabel("x₁ (raw coordinates; the network sees them normalized)")
-    ax.set_ylabel("x₂")
-    acc = (run.summary or {}).get("eval_accuracy")
-    ax.set_title(title or f"Decision boundary: {_describe(run.config)}" +
-                 (f"\n{(run.summary or {}).get('eval_split', 'validation')} accuracy {acc:.4f}"
-                  if isinstance(acc, float) else ""), fontsize=10)
     return save_figure(fig, path, dpi=fig.dpi)
 
 

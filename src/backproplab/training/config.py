@@ -307,6 +307,10 @@ class TrainConfig:
         "ln classes); 0 turns the guard off", none="off")
     divergence_patience: int = option(
         _DIVERGENCE_PATIENCE, "checks in a row above that limit before the run stops")
+    # -- inspection (training/snapshots.py; off by default) -----------------
+    inspect: bool = option(False, "store snapshots for the inspection figures (first-layer "
+                                  "weights, hidden activations, synth's boundary) in "
+                                  "inspect.npz at init and after every epoch")
     # -- machine --------------------------------------------------------------
     threads: int | None = option(None, "BLAS threads", none="all usable cores")
     device: str = option("cpu", "where the tensor engine computes (gpu needs CuPy)",
@@ -408,6 +412,7 @@ class TrainConfig:
         # data
         _optional_str("data_dir", self.data_dir)
         _bool("final", self.final)
+        _bool("inspect", self.inspect)
         _int("val_size", self.val_size, minimum=1)
         if self.limit is not None:
             _int("limit", self.limit, minimum=1)

@@ -16,6 +16,7 @@ import numpy as np
 
 from backproplab import scalar, tensor
 from backproplab.fileio import atomic_write_with
+from backproplab.tensor.backend import to_numpy
 from backproplab.tensor.memory import PYTHON_FLOAT_BYTES, check_training_memory
 from backproplab.training.config import FULL_BATCH, TrainConfig
 from backproplab.training.divergence import DivergenceGuard
@@ -145,6 +146,10 @@ class TensorEngine(Engine):
     def n_params(self) -> int:
         return int(sum(p.size for p in self.model.params.values()))
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters as NumPy arrays ``W1, b1, ...`` (for snapshots)."""
+        return {name: np.array(to_numpy(value)) for name, value in self.model.params.items()}
+
     def save(self, path: Path, extra: dict | None = None, with_optimizer: bool = True) -> None:
         self.model.save(path, optimizer=self.optimizer if with_optimizer else None, extra=extra)
 
@@ -190,9 +195,13 @@ class ScalarEngine(Engine):
         return sum(len(W) * len(W[0]) + len(b) for W, b in
                    zip(self.model.weights, self.model.biases))
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The parameters as float64 NumPy arrays ``W1, b1, ...`` (the tensor engine's layout)."""
+        return {name: np.asarray(value, dtype=np.float64)
+                for name, value in self.model.to_dict().items()}
+
     def save(self, path: Path, extra: dict | None = None, with_optimizer: bool = True) -> None:
-        arrays = {name: np.asarray(value, dtype=np.float64)
-                  for name, value in self.model.to_dict().items()}
+        arrays = self.arrays()
         arrays["extra"] = np.array(json.dumps(extra or {}))
         atomic_write_with(path, lambda fh: np.savez(fh, **arrays))
 

@@ -53,6 +53,7 @@ from backproplab.runs import (
 from backproplab.training.config import TrainConfig
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
 from backproplab.training.progress import Progress, make_progress
+from backproplab.training.snapshots import Snapshots
 
 #: Options that may change when a run is resumed (more epochs, another machine, the
 #: divergence guard's settings: none changes the result of a run that finishes).
@@ -364,6 +365,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
         if not resume:
             atomic_write_text(out / METRICS, "")
             atomic_write_text(out / BATCHES, "")
+        snaps = Snapshots.start(cfg, dataset, engine, out, start_epoch)  # None unless inspect
 
         def on_batch(epoch, batch, step, loss):
             log.add_batch(epoch, step, loss)
@@ -373,6 +375,8 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
 
         def on_epoch(record):
             log.end_epoch(record)
+            if snaps is not None:
+                snaps.record(engine, record["epoch"])
             if stopper is not None and stopper.restore_best and stopper.improved:
                 engine.save(out / BEST, extra={"epoch": record["epoch"]}, with_optimizer=False)
             controls = {}

@@ -1,0 +1,214 @@
+"""--inspect snapshots (training/snapshots.py), the inspection figures
+(backproplab.inspect) and ``backproplab plot``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from tests.conftest import FASHION_MNIST_DIR
+
+from backproplab import inspect as I
+from backproplab.data import FASHION_CLASSES, load_synth
+from backproplab.errors import BackproplabError
+from backproplab.runs import INSPECT, RunFolder
+from backproplab.training import TrainConfig, run_training
+from backproplab.training.snapshots import HIST_BINS, PROBE_SIZE, histogram, histogram_edges
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+needs_fashion = pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
+                                   reason="needs Debian's dataset-fashion-mnist")
+
+
+def assert_png(path: Path, min_bytes: int = 5_000) -> None:
+    data = Path(path).read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    assert len(data) > min_bytes
+    assert not list(Path(path).parent.glob(".*.tmp"))
+
+
+def snapshots(run_dir) -> dict:
+    with np.load(Path(run_dir) / INSPECT, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.fixture(scope="module")
+def synth_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "run"
+    cfg = TrainConfig(dataset="synth", inspect=True, limit=500, epochs=2, threads=1)
+    run_training(cfg, out, progress="quiet")
+    return out
+
+
+@pytest.fixture(scope="module")
+def fashion_run(tmp_path_factory):
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip("needs Debian's dataset-fashion-mnist")
+    out = tmp_path_factory.mktemp("fashion") / "run"
+    cfg = TrainConfig(dataset="fashion-mnist", data_dir=FASHION_MNIST_DIR, inspect=True,
+                      limit=600, epochs=1, hidden=(64,), threads=1)
+    run_training(cfg, out, progress="quiet")
+    return out
+
+
+# --- the snapshots -----------------------------------------------------------
+
+def test_histogram_counts_fixed_bins_and_clips():
+    edges = histogram_edges("sigmoid")
+    assert len(edges) == HIST_BINS + 1 and edges[0] == 0 and edges[-1] == 1
+    counts = histogram(np.array([0.0, 0.001, 0.5, 0.999, 1.0, 7.0]), edges)
+    assert counts.sum() == 6 and counts[0] == 2 and counts[25] == 1 and counts[-1] == 3
+
+
+def test_synth_snapshots_cover_init_and_every_epoch(synth_run):
+    z = snapshots(synth_run)
+    assert z["epochs"].tolist() == [0, 1, 2]
+    assert z["boundary"].shape == (3, 100, 100) and z["boundary"].dtype == np.float16
+    assert z["weights_init"].dtype == np.float16 and z["weights_init"].shape == (2, 64)
+    # the histograms count every hidden output of the probe batch (300 units, 512 examples)
+    assert (z["hist_counts"].sum(axis=-1) == 300 * PROBE_SIZE).all()
+    assert not np.array_equal(z["boundary"][0], z["boundary"][-1])
+    assert (synth_run / INSPECT).stat().st_size < 300_000
+
+
+def test_snapshots_store_what_the_model_holds(synth_run):
+    z = snapshots(synth_run)
+    W1 = RunFolder(synth_run).load_model().params["W1"]
+    np.testing.assert_array_equal(z["weights_last"], W1[:, :64].astype(np.float16))
+
+
+def test_inspect_does_not_change_results(tmp_path, synth_run):
+    cfg = TrainConfig(dataset="synth", limit=500, epochs=2, threads=1)
+    run_training(cfg, tmp_path / "plain", progress="quiet")
+    assert not (tmp_path / "plain" / INSPECT).exists()
+    a, b = RunFolder(synth_run).load_model(), RunFolder(tmp_path / "plain").load_model()
+    for name in a.params:
+        np.testing.assert_array_equal(a.params[name], b.params[name])
+    assert (synth_run / "batches.jsonl").read_text() == \
+        (tmp_path / "plain" / "batches.jsonl").read_text()
+
+
+def test_resume_keeps_the_earlier_snapshots(tmp_path, synth_run):
+    out = tmp_path / "resumed"
+    cfg = TrainConfig(dataset="synth", inspect=True, limit=500, epochs=1, threads=1)
+    run_training(cfg, out, progress="quiet")
+    first = snapshots(out)
+    run_training(cfg.replace(epochs=2), out, resume=True, progress="quiet")
+    z, whole = snapshots(out), snapshots(synth_run)
+    assert z["epochs"].tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(z["boundary"][:2], first["boundary"])
+    for key in ("boundary", "hist_counts", "weights_init", "weights_last"):
+        np.testing.assert_array_equal(z[key], whole[key])
+
+
+def test_scalar_engine_snapshots(tmp_path):
+    cfg = TrainConfig(dataset="synth", engine="scalar", inspect=True, limit=200, epochs=1,
+                      threads=1)
+    run_training(cfg, tmp_path / "s", progress="quiet")
+    z = snapshots(tmp_path / "s")
+    assert z["epochs"].tolist() == [0, 1] and z["weights_last"].shape == (2, 8)
+
+
+# --- the figures ---------------------------------------------------------------
+
+def test_synth_figures_and_gif_frames(tmp_path, synth_run):
+    paths = I.plot_all(synth_run, tmp_path / "figs")
+    names = sorted(p.name for p in paths)
+    assert names == ["inspect_activations.png", "inspect_boundary.gif", "inspect_boundary.png",
+                     "inspect_confusion.png", "loss.png"]
+    for p in paths:
+        if p.suffix == ".png":
+            assert_png(p)
+    gif = Image.open(tmp_path / "figs" / "inspect_boundary.gif")
+    assert gif.format == "GIF" and gif.n_frames == 3
+
+
+@needs_fashion
+def test_fashion_figures(tmp_path, fashion_run):
+    assert (fashion_run / INSPECT).stat().st_size < 300_000
+    paths = I.plot_all(fashion_run)
+    assert sorted(p.name for p in paths) == [
+        "inspect_activations.png", "inspect_confusion.png", "inspect_errors.png",
+        "inspect_examples.png", "inspect_weights.png", "loss.png"]
+    assert all(p.parent == fashion_run for p in paths)
+    for p in paths:
+        assert_png(p)
+
+
+@needs_fashion
+def test_weights_without_snapshots_show_only_after(tmp_path, fashion_run):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in fashion_run.iterdir():
+        if f.name != INSPECT:
+            (copy / f.name).write_bytes(f.read_bytes())
+    names = [n for n, _ in I.available(copy)]
+    assert "inspect_activations.png" not in names and "inspect_weights.png" in names
+    assert_png(I.weights(copy, tmp_path / "w.png"))
+    with pytest.raises(BackproplabError, match="--inspect"):
+        I.activations(copy, tmp_path / "a.png")
+
+
+def test_confusion_matrix_counts():
+    C = I.confusion_matrix([0, 0, 1, 2, 2], [0, 1, 1, 2, 0], 3)
+    assert C.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
+
+
+def test_class_names():
+    assert load_synth(limit=10).classes == ("inside", "outside")
+    assert FASHION_CLASSES[0] == "T-shirt/top" and FASHION_CLASSES[-1] == "Ankle boot"
+
+
+def test_image_figures_refuse_synth(tmp_path, synth_run):
+    with pytest.raises(BackproplabError, match="image datasets only"):
+        I.examples(synth_run, tmp_path / "x.png")
+    with pytest.raises(BackproplabError, match="image datasets only"):
+        I.weights(synth_run, tmp_path / "x.png")
+
+
+# --- the command -----------------------------------------------------------------
+
+def test_plot_command_on_a_run_without_inspect(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("train", "--limit", "300", "--epochs", "1", "--hidden", "8", "--threads", "1",
+               "--quiet", "--out", out).status == 0
+    (out / "loss.png").unlink()
+    r = cli("plot", out, "--json")
+    assert r.status == 0, r.err
+    result = r.json()
+    names = sorted(Path(p).name for p in result["figures"])
+    assert names == ["inspect_boundary.png", "inspect_confusion.png", "loss.png"]
+    for p in result["figures"]:
+        assert_png(Path(p))
+    plain = cli("plot", out, "--out", tmp_path / "elsewhere")
+    assert plain.status == 0
+    assert plain.out.splitlines() == [str(tmp_path / "elsewhere" / n) for n in
+                                      ("loss.png", "inspect_boundary.png",
+                                       "inspect_confusion.png")]
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "file", "bad_config"])
+def test_plot_command_refuses_bad_folders(cli, tmp_path, make):
+    target = tmp_path / "x"
+    if make == "empty":
+        target.mkdir()
+    elif make == "file":
+        target.write_text("not a folder")
+    elif make == "bad_config":
+        target.mkdir()
+        (target / "config.json").write_text("{not json")
+    r = cli("plot", target)
+    assert r.status == 2
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and "is not a run folder" in lines[0] and "Traceback" not in r.err
+
+
+def test_plot_command_on_a_run_without_metrics(cli, tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps({"dataset": "synth"}))
+    r = cli("plot", tmp_path / "r")
+    assert r.status == 2 and len(r.err.strip().splitlines()) == 1
