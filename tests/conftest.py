@@ -22,6 +22,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 #: instead of letting its tests skip silently (locally they skip).
 REQUIRED_EXTRAS = ("torch", "sklearn", "ray")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+#: Debian's Chromium, for the report's real-browser test (tests/study/html_checks.py).
+CHROMIUM = "/usr/bin/chromium"
 
 
 def pytest_sessionstart(session):
@@ -32,6 +34,8 @@ def pytest_sessionstart(session):
     missing = [m for m in REQUIRED_EXTRAS if importlib.util.find_spec(m) is None]
     if not os.path.isdir(FASHION_MNIST_DIR):
         missing.append(f"Debian's dataset-fashion-mnist ({FASHION_MNIST_DIR})")
+    if not os.path.exists(CHROMIUM):
+        missing.append(f"Debian's chromium ({CHROMIUM})")
     if missing:
         pytest.exit(f"BACKPROPLAB_REQUIRE_EXTRAS=1 but these are missing: {', '.join(missing)}; "
                     "their tests would only skip", returncode=1)

@@ -11,6 +11,7 @@ from pathlib import Path
 from backproplab.study import report as rep
 from backproplab.study.layout import FIGURES, MANIFEST
 from backproplab.study.outputs import make_checks, make_figures
+from backproplab.study.report.q1_q3 import DERIVATIONS, derivations_link
 
 # a 1x1 PNG
 PNG = base64.b64decode(
@@ -70,6 +71,27 @@ def test_doc_renders_markdown_and_self_contained_html(tmp_path):
     assert 'href="#section-one"' in page  # table of contents
 
 
+def test_html_renders_bold_around_code_and_italics(tmp_path):
+    """Regression: the hand-written inline renderer left ``**`code`**`` and
+    ``*italics*`` as raw asterisks in report.html (Q2, Q3, the closing list)."""
+    doc = rep.Doc("t")
+    doc.p("that is **`dl/do = y - onehot(c)`**, see section *The original's pixels*.")
+    doc.ul(["**Q3, the third row of `dl/dV`**: *mistyped*", "2 * 3 and `a*b*c`"])
+    doc.table(["a"], [["**`x`** and *y*"]], caption="*cap*")
+    doc.note("**Only** *this*")
+    page = doc.html(tmp_path)
+    assert_well_formed(page)
+    assert "<strong><code>dl/do = y - onehot(c)</code></strong>" in page
+    assert "<em>The original's pixels</em>" in page
+    assert "<li><strong>Q3, the third row of <code>dl/dV</code></strong>: <em>mistyped</em></li>" \
+        in page
+    assert "<li>2 * 3 and <code>a*b*c</code></li>" in page
+    assert "<td><strong><code>x</code></strong> and <em>y</em></td>" in page
+    assert "<caption><em>cap</em></caption>" in page
+    assert '<div class="note"><p><strong>Only</strong> <em>this</em></p>' in page
+    assert "**" not in page.split("</style>")[1]
+
+
 def test_a_report_without_runs_still_answers_what_needs_no_data(tmp_path):
     """Only the manifest and the live checks: every section is there, Q1-Q3 and
     Q5-Q6 are answered, and the experiments say why they did not run."""
@@ -123,8 +145,9 @@ def test_figure_keys_have_distinct_files():
 
 
 def test_report_links_the_derivations_document(tmp_path):
-    link = rep._derivations_link(tmp_path)
-    src = Path(rep.__file__).resolve().parents[3] / "docs" / "derivations.md"
+    link = derivations_link(tmp_path)
+    src = Path(__file__).resolve().parents[2] / "docs" / "derivations.md"
+    assert DERIVATIONS == src  # the report finds the source tree it runs from
     if src.is_file():
         target = link.split("](")[1].rstrip(")")
         assert (tmp_path / target).resolve() == src

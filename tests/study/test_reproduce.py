@@ -12,6 +12,13 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.study.html_checks import (
+    needs_chromium,
+    open_in_chromium,
+    problems_in_browser,
+    raw_markdown,
+    visible_text,
+)
 
 from backproplab.data.catalog import Location
 from backproplab.errors import BackproplabError
@@ -40,6 +47,7 @@ def check_report(out: Path, *, figures: set[str]) -> tuple[str, str]:
     # the html is self-contained: every figure embedded, none linked
     assert page.count('src="data:image/png;base64,') == len(figures)
     assert 'src="figures/' not in page
+    assert raw_markdown(visible_text(page)) == []
     for key in figures:
         png = out / "figures" / FIGURES[key]
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
@@ -95,6 +103,16 @@ def test_reproduce_quick_fashion_end_to_end(fashion_repro):
     assert f"lr {choice['lr']:g}, batch {choice['batch_size']}" in md
     for name in ("learning-rates", "batch-sizes", "seeds", "final", "q4-synth"):
         assert (out / "presets" / name / "results.json").is_file()
+
+
+@needs_fashion
+@needs_chromium
+@pytest.mark.slow
+def test_quick_fashion_report_opens_cleanly_in_chromium(fashion_repro, tmp_path):
+    out, _ = fashion_repro
+    result = open_in_chromium(out / "report.html", tmp_path)
+    assert problems_in_browser(result) == []
+    assert result["images"] == len(FIGURES)
 
 
 @needs_fashion

@@ -1,7 +1,7 @@
 """Live checks for the report: numbers computed when the report is made, not copied.
 
 ``backproplab reproduce`` runs them after the training runs (through
-:func:`backproplab.study.report.make_checks`) and saves them as
+:func:`backproplab.study.outputs.make_checks`) and saves them as
 ``checks.json``; the report only reads that file. Nothing here trains: the
 checks evaluate derivatives, the worked example, the two engines against each
 other and against finite differences, time one batched call against

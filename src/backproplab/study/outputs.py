@@ -59,6 +59,11 @@ def make_checks(out: str | os.PathLike, dataset: str | None = None) -> dict[str,
     return status
 
 
+#: ``draw(key, fn)``: draw the figure ``key`` with ``fn(path)``, recording the
+#: path or the error.
+Draw = Callable[[str, Callable[[Path], Any]], None]
+
+
 def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]]:
     """Draw every figure whose runs exist into ``out/figures``.
 
@@ -70,7 +75,6 @@ def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]
     fig_dir = folder.root / FIGURES_DIR
     made: dict[str, str] = {}
     errors: dict[str, str] = {}
-    is_mnist = folder.dataset == "mnist"
 
     def draw(key: str, fn: Callable[[Path], Any]) -> None:
         path = fig_dir / FIGURES[key]
@@ -80,6 +84,13 @@ def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]
         except Exception as exc:  # noqa: BLE001 - recorded and shown in the report
             errors[key] = f"{type(exc).__name__}: {exc}"
 
+    for group in (_q4_figures, _q7_figures, _learning_rate_figures, _batch_size_figures,
+                  _extra_figures, _final_figures):
+        group(folder, draw)
+    return made, errors
+
+
+def _q4_figures(folder: StudyFolder, draw: Draw) -> None:
     q4 = folder.run_dirs("q4-synth")
     if q4:
         draw("q4_train_val", lambda p: F.train_val(
@@ -87,6 +98,9 @@ def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]
         draw("q4_batch_loss", lambda p: F.batch_loss(
             q4, p, title="Q4: per-example loss of the scalar engine (one step per example)"))
         draw("q4_boundary", lambda p: F.decision_boundary(q4[0], p))
+
+
+def _q7_figures(folder: StudyFolder, draw: Draw) -> None:
     lc = folder.run_dirs("learning-curve")
     if lc:
         draw("learning_curve", lambda p: F.batch_loss(
@@ -101,19 +115,26 @@ def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]
         draw("seeds", lambda p: F.train_val(
             seeds, p, title=f"Q7 (2): {len(seeds)} seeds, mean ± std per epoch "
                             f"({folder.dataset})"))
+
+
+def _learning_rate_figures(folder: StudyFolder, draw: Draw) -> None:
     lr_groups = sorted(folder.groups("learning-rates"), key=lambda g: g["config"]["lr"])
-    if lr_groups:
-        pairs = [(f"lr {g['config']['lr']:g}", folder.group_dirs("learning-rates", g))
-                 for g in lr_groups]
-        draw("learning_rates", lambda p: F.compare(
-            pairs, p, panels=(("eval_loss", "epoch"), ("eval_accuracy", "epoch"),
-                              ("train_loss", "epoch"), ("train_accuracy", "epoch")),
-            title=f"Q7 (3): learning rates, batch 16 ({folder.dataset}; mean ± std over seeds)"))
-        draw("learning_rates_final", lambda p: F.lr_summary(
-            [(g["config"]["lr"], folder.group_dirs("learning-rates", g)) for g in lr_groups], p,
-            references=ORIGINAL["learning_rates"] if is_mnist else None,
-            reference_label="original write-up (1 run each, unscaled pixels)",
-            title=f"Q7 (3): last-epoch validation result vs learning rate ({folder.dataset})"))
+    if not lr_groups:
+        return
+    pairs = [(f"lr {g['config']['lr']:g}", folder.group_dirs("learning-rates", g))
+             for g in lr_groups]
+    draw("learning_rates", lambda p: F.compare(
+        pairs, p, panels=(("eval_loss", "epoch"), ("eval_accuracy", "epoch"),
+                          ("train_loss", "epoch"), ("train_accuracy", "epoch")),
+        title=f"Q7 (3): learning rates, batch 16 ({folder.dataset}; mean ± std over seeds)"))
+    draw("learning_rates_final", lambda p: F.lr_summary(
+        [(g["config"]["lr"], folder.group_dirs("learning-rates", g)) for g in lr_groups], p,
+        references=ORIGINAL["learning_rates"] if folder.dataset == "mnist" else None,
+        reference_label="original write-up (1 run each, unscaled pixels)",
+        title=f"Q7 (3): last-epoch validation result vs learning rate ({folder.dataset})"))
+
+
+def _batch_size_figures(folder: StudyFolder, draw: Draw) -> None:
     bs_groups = sorted(folder.groups("batch-sizes"), key=lambda g: g["config"]["batch_size"])
     if bs_groups:
         pairs = [(f"batch {g['config']['batch_size']}", folder.group_dirs("batch-sizes", g))
@@ -123,6 +144,10 @@ def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]
                               ("eval_accuracy", "seconds"), ("eval_loss", "epoch")),
             log_x=("steps",),
             title=f"Batch sizes at lr 0.01 ({folder.dataset}; mean ± std over seeds)"))
+
+
+def _extra_figures(folder: StudyFolder, draw: Draw) -> None:
+    """Full-batch gradient descent, and scaled vs unscaled pixels."""
     fb = folder.run_dirs("full-batch")
     if fb:
         draw("full_batch", lambda p: F.train_val(
@@ -131,24 +156,28 @@ def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]
             title=f"Full-batch gradient descent, lr 0.1 ({folder.dataset}, "
                   f"{seeds_phrase(len(fb))})"))
     un = folder.run_dirs("unscaled-pixels")
-    if un and (seeds or tvv):
+    scaled = folder.run_dirs("seeds") or folder.run_dirs("train-vs-val")
+    if un and scaled:
         draw("unscaled", lambda p: F.compare(
-            [("pixels scaled to [0, 1]", seeds or tvv), ("raw 0-255 pixels (the original)", un)],
+            [("pixels scaled to [0, 1]", scaled), ("raw 0-255 pixels (the original)", un)],
             p, panels=(("eval_accuracy", "epoch"), ("eval_loss", "epoch"),
                        ("train_loss", "epoch"), ("train_accuracy", "epoch")),
             title=f"Scaled vs unscaled pixels, batch 16, lr 0.01 ({folder.dataset})"))
+
+
+def _final_figures(folder: StudyFolder, draw: Draw) -> None:
     final = folder.run_dirs("final")
-    if final:
-        refs = {}
-        if is_mnist:
-            refs["original write-up (MNIST, unscaled)"] = ORIGINAL["final"]["test_accuracy"]
-        for label, value in REFERENCES.get(folder.dataset, [])[:1]:
-            refs[label.split(":")[0].split(",")[0]] = value
-        draw("final", lambda p: F.final_summary(
-            final, p, references=refs,
-            title=f"Q7 (4): test accuracy of the final runs ({folder.dataset})"))
-        draw("final_confusion", lambda p: F.confusion(final[0], p))
-    return made, errors
+    if not final:
+        return
+    refs = {}
+    if folder.dataset == "mnist":
+        refs["original write-up (MNIST, unscaled)"] = ORIGINAL["final"]["test_accuracy"]
+    for label, value in REFERENCES.get(folder.dataset, [])[:1]:
+        refs[label.split(":")[0].split(",")[0]] = value
+    draw("final", lambda p: F.final_summary(
+        final, p, references=refs,
+        title=f"Q7 (4): test accuracy of the final runs ({folder.dataset})"))
+    draw("final_confusion", lambda p: F.confusion(final[0], p))
 
 
 __all__ = ["make_checks", "make_figures"]

@@ -1,0 +1,61 @@
+"""The whole report: its sections in order, written into ``report.md`` and
+``report.html``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from backproplab.fileio import atomic_write_text
+from backproplab.study.layout import REPORT_HTML, REPORT_MD, StudyFolder
+from backproplab.study.report import closing, extras, q1_q3, q4, q5_q6, q7, summary
+from backproplab.study.report.context import Ctx
+from backproplab.study.report.document import Doc
+
+#: The section writers after the summary table, in the report's order (the
+#: titles are :data:`~backproplab.study.report.context.SECTIONS`).
+WRITERS: tuple[Callable[[Ctx], None], ...] = (
+    q1_q3.q1, q1_q3.q2, q1_q3.q3,
+    q4.q4,
+    q5_q6.q5, q5_q6.q6,
+    q7.learning_curve, q7.train_vs_val, q7.seeds, q7.learning_rates, q7.final,
+    extras.full_batch, extras.batch_sizes, extras.unscaled_pixels,
+    closing.what_was_wrong, closing.how_it_was_made,
+)
+
+
+def build_report(folder: StudyFolder) -> Doc:
+    """The whole report as a :class:`~backproplab.study.report.document.Doc`.
+
+    Parameters
+    ----------
+    folder : StudyFolder
+        The reproduction folder; only read.
+    """
+    doc = Doc("backproplab: the backpropagation study, reproduced")
+    ctx = Ctx(folder, doc)
+    summary.intro(ctx)
+    # sections are written first, the summary table (which collects their
+    # numbers) is inserted after the introduction
+    intro_len = len(doc.blocks)
+    for write in WRITERS:
+        write(ctx)
+    body = doc.blocks[intro_len:]
+    doc.blocks = doc.blocks[:intro_len]
+    summary.summary_table(ctx)
+    doc.blocks += body
+    return doc
+
+
+def write_report(out: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``out``; returns their paths."""
+
+    folder = StudyFolder(out)
+    doc = build_report(folder)
+    md = atomic_write_text(folder.root / REPORT_MD, doc.markdown())
+    page = atomic_write_text(folder.root / REPORT_HTML, doc.html(folder.root))
+    return md, page
+
+
+__all__ = ["WRITERS", "build_report", "write_report"]

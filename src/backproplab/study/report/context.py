@@ -1,0 +1,103 @@
+"""What the report's section writers share: the section titles, and :class:`Ctx`
+(the reproduction folder being reported, the document being written, the rows
+of the summary table collected on the way)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from backproplab.study.layout import StudyFolder
+from backproplab.study.report.document import Doc
+from backproplab.study.report.format import last_epoch, pm
+
+#: The sections every report has, in order (``tests`` check that they are all there).
+SECTIONS = (
+    "Summary: measured here vs the original write-up",
+    "Q1: local derivatives of softmax and cross-entropy",
+    "Q2: the derivative with respect to the logits",
+    "Q3: the worked example",
+    "Q4: the scalar engine on the synthetic data",
+    "Q5: the NumPy (tensor) engine",
+    "Q6: vectorized batches",
+    "Q7: the per-batch learning curve",
+    "Q7 (1): training vs validation",
+    "Q7 (2): random initializations",
+    "Q7 (3): learning rates",
+    "Q7 (4): the final run on the test set",
+    "Extra: full-batch gradient descent",
+    "Extra: batch sizes",
+    "The original's unscaled pixels",
+    "Where the original write-up was wrong, and why",
+    "How this report was made",
+)
+
+
+class Ctx:
+    """What the section writers share."""
+
+    def __init__(self, folder: StudyFolder, doc: Doc):
+        self.folder, self.doc = folder, doc
+        self.m = folder.manifest
+        self.figs: dict[str, str] = self.m.get("figures") or {}
+        self.fig_errors: dict[str, str] = self.m.get("figure_errors") or {}
+        self.dataset = folder.dataset
+        self.mnist = self.dataset == "mnist"
+        self.image = self.dataset in ("mnist", "fashion-mnist")
+        self.quick = bool(self.m.get("quick"))
+        self.summary_rows: list[list[str]] = []
+
+    def row(self, experiment: str, original: str, measured: str, verdict: str) -> None:
+        """Add a row to the summary table (written at the top of the report)."""
+        self.summary_rows.append([experiment, original, measured, verdict])
+
+    def figure(self, key: str, caption: str) -> None:
+        """The figure ``key`` if it was drawn, or why it was not (nothing if never tried)."""
+        if key in self.figs:
+            self.doc.figure(self.figs[key], caption)
+        elif key in self.fig_errors:
+            self.doc.figure(None, caption, self.fig_errors[key])
+
+    def not_run(self, preset: str) -> bool:
+        """Say why a preset's results are missing; True when they are."""
+        if self.folder.results(preset):
+            return False
+        info = (self.m.get("presets") or {}).get(preset)
+        if not self.image and preset != "q4-synth":
+            why = ("this reproduction ran on the synthetic data only "
+                   f"({self.m.get('dataset_note', 'no image dataset')})")
+        elif info and info.get("failed"):
+            why = f"its runs failed ({', '.join(info['failed'][:3])}); see their error.txt"
+        else:
+            why = "it was not selected (`--only`)"
+        self.doc.note(f"Not run: {why}. Run `backproplab reproduce --only {preset}` "
+                      "to add it.")
+        return True
+
+    def check(self, name: str) -> dict | None:
+        """The live check ``name`` from ``checks.json``; a note and ``None`` if it failed."""
+        data = self.folder.checks.get(name)
+        if not isinstance(data, dict):
+            return None
+        if "error" in data:
+            self.doc.note(f"The {name} check failed: {data['error']}")
+            return None
+        return data
+
+
+def epoch_table(ctx: Ctx, group: Mapping, metrics: Sequence[tuple[str, str]],
+                caption: str | None = None, every: int = 1) -> None:
+    """A table of ``metrics`` (key, column label) per epoch of ``group``: every
+    ``every``-th epoch, plus the first and the last."""
+    rows = []
+    epochs = group.get("epochs", [])
+    last = last_epoch(group)
+    for row in epochs:
+        e = row["epoch"]
+        if e % every and e != last and e != 1:
+            continue
+        rows.append([str(e)] + [pm(row.get(key), n=False) for key, _ in metrics])
+    ctx.doc.table(["epoch"] + [label for _, label in metrics], rows,
+                  caption or f"mean ± std over {group.get('n', 1)} seed(s) per epoch")
+
+
+__all__ = ["SECTIONS", "Ctx", "epoch_table"]

@@ -1,0 +1,109 @@
+"""Q4: the scalar engine on the synthetic data, and what normalizing the splits
+differently costs (the original's below-chance validation accuracy)."""
+
+from __future__ import annotations
+
+from backproplab.fileio import read_json
+from backproplab.study.presets import ORIGINAL
+from backproplab.study.report.context import SECTIONS, Ctx, epoch_table
+from backproplab.study.report.format import epoch_stat, final_stat, fmt, last_epoch, pm
+
+
+def q4(ctx: Ctx) -> None:
+    doc = ctx.doc
+    doc.h(2, SECTIONS[4])
+    if ctx.not_run("q4-synth"):
+        return
+    g = ctx.folder.groups("q4-synth")[0]
+    cfg = g["config"]
+    n_train = None
+    runs = ctx.folder.run_dirs("q4-synth")
+    if runs:
+        s = read_json(runs[0] / "summary.json") or {}
+        n_train = s.get("n_train")
+    doc.p(f"The scalar engine (one example at a time, plain Python floats) trained with "
+          f"per-example SGD on the synthetic data: a 2-{'-'.join(map(str, cfg['hidden']))}-2 "
+          f"sigmoid network, normal initial weights (std {cfg.get('init_std')}), zero biases, "
+          f"lr {cfg['lr']:g}, {cfg['epochs']} epochs over {n_train or '?'} training points, "
+          f"{g['n']} seed(s). The inputs are standardized with the training split's mean and "
+          "standard deviation, applied unchanged to the validation split. The training loss "
+          "is measured after each epoch over the whole training split; the running mean of "
+          "the per-example losses during the epoch is also shown.")
+    epoch_table(ctx, g, [("train_loss_running", "running training loss"),
+                         ("train_loss", "training loss"), ("train_accuracy", "training acc"),
+                         ("eval_loss", "validation loss"), ("eval_accuracy", "validation acc")],
+                every=1)
+    ctx.figure("q4_train_val", "Q4: training and validation loss and accuracy per epoch "
+                               "(scalar engine).")
+    ctx.figure("q4_batch_loss", "Q4: the loss of every example before its update, raw and "
+                                "smoothed; the loss drops.")
+    ctx.figure("q4_boundary", "Q4: the learned decision boundary (P = 0.5, black) over the "
+                              "validation points, with the true ellipse x^T Q x = 0.6 (dashed) "
+                              "on top, in the raw coordinates of the data.")
+    first = epoch_stat(g, 1, "train_loss_running")
+    last = epoch_stat(g, last_epoch(g), "train_loss_running")
+    drop = first and last and last["mean"] < first["mean"]
+    doc.p(f"The loss drops: running training loss {pm(first, n=False)} in epoch 1, "
+          f"{pm(last, n=False)} in the last epoch." if drop else
+          "**The loss did not drop**: check the runs.")
+    o = ORIGINAL["synth"]
+    ne = normalization(ctx)
+    measured = (f"train loss {fmt(first and first['mean'], 3)} -> {fmt(last and last['mean'], 3)}, "
+                f"train acc {pm(final_stat(g, 'train_accuracy'), 3, n=False)}, val acc "
+                f"{pm(final_stat(g, 'eval_accuracy'))}"
+                + (f" after {cfg['epochs']} epochs" if cfg["epochs"] != o["epochs"] else ""))
+    verdict = ("original wrong: a validation accuracy below the majority-class rate means "
+               "the validation inputs were not transformed like the training inputs")
+    if ne:
+        verdict += f"; {ne}"
+    ctx.row(f"synthetic, {o['epochs']} epochs, lr {o['lr']}",
+            f"train loss {o['train_loss_first']} -> {o['train_loss_last']}, train acc "
+            f"{o['train_accuracy']}, val acc {o['val_accuracy']}", measured, verdict)
+
+
+def normalization(ctx: Ctx) -> str | None:
+    """The normalization demonstration (in the Q4 section); returns a phrase for
+    the summary with the wrongly-scaled accuracies (``None`` without them)."""
+    n = ctx.check("normalization")
+    if not n:
+        return None
+    acc = n["accuracy"]
+    rows = [[k, fmt(v)] for k, v in acc.items()]
+    rows.append(["(always answering the majority class)", fmt(n["majority_class_rate"])])
+    ctx.doc.p("**Normalization, and the original's below-chance validation accuracy.** The "
+              f"original reports {ORIGINAL['synth']['val_accuracy']} validation accuracy, below "
+              f"the {n['majority_class_rate']:.3f} of always answering the majority class: the "
+              "network is worse than useless on inputs it should classify as well as the "
+              "training inputs. The trained model of seed 0 (live), evaluated on the validation "
+              "split scaled in different ways:")
+    ctx.doc.table(["validation inputs", "validation accuracy"], rows)
+    right = next(iter(acc.values()))
+    wrong = {k: v for k, v in acc.items() if "min/max" in k}
+    own = {k: v for k, v in acc.items() if "own statistics" in k}
+    text = []
+    if own:
+        v = next(iter(own.values()))
+        text.append(f"Scaling the validation split by its own statistics gives {v:.4f} here "
+                    f"against {right:.4f}: on this data both splits come from the same "
+                    "distribution, so their statistics nearly agree and the harm is small; it "
+                    "is still wrong, since the network must see one fixed transformation.")
+    if wrong:
+        v = next(iter(wrong.values()))
+        text.append(f"The damage appears when the validation inputs end up on another scale "
+                    f"than the training inputs, as when one split is min/max-scaled to [0, 1] "
+                    f"and the other standardized: {v:.4f}, "
+                    + ("below the majority-class rate like the original's."
+                       if v < n["majority_class_rate"] else "far below the correct value."))
+    ctx.doc.p(" ".join(text) + " backproplab fits the normalization on the training split only "
+                               "and applies it unchanged to every other split.")
+    if not wrong:
+        return None
+    phrase = (f"our model drops to {min(wrong.values()):.3f} when its validation inputs are "
+              "min/max-scaled while it was trained on standardized ones")
+    if own:
+        phrase += (f" (standardizing each split by its own statistics costs little here: "
+                   f"{next(iter(own.values())):.3f})")
+    return phrase
+
+
+__all__ = ["normalization", "q4"]
