@@ -15,6 +15,7 @@ import warnings
 
 from backproplab import __version__
 from backproplab.commands.options import cli_message
+from backproplab.commands.output import json_stdout
 from backproplab.errors import BackproplabError, BackproplabWarning
 
 #: Subcommand modules, in the order ``--help`` lists them.
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with warnings.catch_warnings():
+        # with --json, stdout carries only the command's JSON lines (commands/output.py)
+        with warnings.catch_warnings(), json_stdout(bool(getattr(args, "json", False))):
             warnings.showwarning = _show_warning
             status = args.func(args)
     except BackproplabError as exc:

@@ -12,7 +12,7 @@ def test_verify_a_consistent_subset_exits_0_with_a_note(cli, tools, tmp_path):
     tools.write_set(tmp_path, tools.image_set(n_train=40, n_test=10))
     r = cli("data", "verify", "mnist", "--data-dir", tmp_path, "--json")
     assert r.status == 0, r.err
-    assert "note: structure valid" in r.out and "not the canonical size" in r.out
+    assert "note: structure valid" in r.err and "not the canonical size" in r.err  # --json
     info = r.json()
     assert info["status"] == "structure only" and info["verified"] is False
     assert info["files"]["train_images"]["shape"] == [40, 28, 28]

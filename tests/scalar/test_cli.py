@@ -157,7 +157,8 @@ def test_gradcheck_scalar_passes(cli):
     r = cli("gradcheck", "--engine", "scalar", "--json")
     assert r.status == 0, r.out + r.err
     for shape in ("2-3-2", "2-4-3-2"):
-        assert shape in r.out
+        assert shape in r.err  # --json: the table goes to stderr
+    assert len(r.out.splitlines()) == 1
     d = r.json()
     assert d["passed"] and d["engines"][0]["engine"] == "scalar"
     assert d["engines"][0]["max_rel_error"] < 1e-5

@@ -33,7 +33,9 @@ def test_sweep_runs_aggregates_and_skips_on_rerun(cli, tmp_path):
     summary = r.json()
     assert summary == {**summary, "sweep_dir": str(out), "trials": 4, "ok": 4, "failed": 0,
                        "skipped": 0, "results": str(out / "results.json")}
-    assert "lr=0.1_seed=1" in r.err and "sweep results" in r.out  # progress lines, table
+    # --json: progress lines and the table on stderr, stdout holds only the JSON line
+    assert "lr=0.1_seed=1" in r.err and "sweep results" in r.err
+    assert len(r.out.splitlines()) == 1
     results = load(out / "results.json")
     assert [(g["label"], g["seeds"]) for g in results["groups"]] == [
         ("lr=0.1", [0, 1]), ("lr=0.3", [0, 1])]
@@ -55,6 +57,22 @@ def test_failing_trial_gives_status_1_and_names_it(cli, tmp_path):
     assert "lr=1e+30_seed=0: DivergenceError" in r.err and "Traceback" not in r.err
     assert load(out / "lr=1e+30_seed=0" / "status.json")["status"] == "failed"
     assert load(out / "results.json")["groups"][0]["label"] == "lr=0.1"
+
+
+def test_a_failed_trial_names_the_settings_by_their_flags(cli, tmp_path, monkeypatch):
+    from backproplab.errors import BackproplabError
+    from backproplab.sweeps import executors
+
+    def refuse(config, out_dir, **kw):  # --workers 1 runs trials in this process
+        raise BackproplabError("the step schedule gives the rate 0.0 for epoch 2; check "
+                               "lr_gamma, lr_min (lr_schedule='step')",
+                               settings=("lr_gamma", "lr_min"))
+
+    monkeypatch.setattr(executors, "run_training", refuse)
+    r = cli("sweep", *SMALL, "--workers", "1", "--out", tmp_path / "s", "--json")
+    assert r.status == 1 and r.json()["failed"] == 1
+    assert ("seed=0: BackproplabError: the step schedule gives the rate 0.0 for epoch 2; "
+            "check --lr-gamma, --lr-min (--lr-schedule step) (see " in r.err)
 
 
 def test_hidden_alternatives_use_semicolons_or_repeated_flags(cli, tmp_path):
@@ -113,7 +131,7 @@ def test_different_sweep_needs_overwrite_and_aggregate_only(cli, tmp_path):
     r = cli("sweep", "--aggregate-only", "--out", out, "--json")
     assert r.status == 0, r.err
     assert r.json()["groups"] == 2 and r.json()["ok"] == 2
-    assert (out / "results.csv").is_file() and "sweep results" in r.out
+    assert (out / "results.csv").is_file() and "sweep results" in r.err
     assert load(out / "results.json")["varying"] == ["lr"]
 
     r = cli("sweep", "--aggregate-only", "--out", out, "--lr", "0.5")

@@ -26,8 +26,10 @@ def test_tensor_engine_reaches_the_synth_target(cli, tmp_path):
     assert summary["eval_split"] == "validation" and summary["epochs"] == 3
     assert summary["run_dir"] == str(out)
     assert json.loads((out / "summary.json").read_text()) == summary
-    # the data's range comes first, then one line per epoch, then the result
-    lines = r.out.splitlines()
+    # --json: the summary is all of stdout; on stderr the data's range comes first,
+    # then one line per epoch, then the result
+    assert len(r.out.splitlines()) == 1
+    lines = r.err.splitlines()
     assert lines[0].startswith("synth: train 60000 x 2") and "range" in lines[0]
     assert sum(line.startswith("epoch ") for line in lines) == 3
     png = (out / "loss.png").read_bytes()
@@ -126,7 +128,7 @@ def test_resume_from_the_command_line(cli, tmp_path):
                "--out", out).status == 0
     r = cli("train", "--out", out, "--resume", "--epochs", "3", "--json")
     assert r.status == 0, r.err
-    assert "resuming" in r.out and r.json()["epochs"] == 3
+    assert "resuming" in r.err and r.json()["epochs"] == 3
     assert r.json()["resumed_from_epoch"] == 2
 
 

@@ -277,7 +277,9 @@ def test_divergence_with_a_huge_learning_rate(tmp_path):
 
 def test_plain_progress_prints_data_and_epochs(tmp_path, capsys):
     run_training(_cfg(epochs=2), tmp_path / "r", progress="plain")
-    lines = capsys.readouterr().out.splitlines()
+    cap = capsys.readouterr()
+    assert cap.out == ""  # progress goes to stderr, stdout keeps the results
+    lines = cap.err.splitlines()
     assert lines[0].startswith("synth: train 600 x 2 (range")
     assert "raw range" in lines[0]
     assert lines[1].startswith("epoch 1/2") and lines[2].startswith("epoch 2/2")
@@ -286,7 +288,8 @@ def test_plain_progress_prints_data_and_epochs(tmp_path, capsys):
 
 def test_quiet_prints_nothing(tmp_path, capsys):
     run_training(_cfg(epochs=1), tmp_path / "r", progress="quiet")
-    assert capsys.readouterr().out == ""
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err == ""
 
 
 def test_missing_dataset_writes_nothing_so_a_retry_is_not_refused(cli, tmp_path):

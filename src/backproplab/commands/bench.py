@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from backproplab.bench.workload import (
     DEFAULT_WARMUP,
     QUICK_ROWS,
 )
+from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
 
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace, command: str | None = None) -> int:
                                    f"({exc.strerror or exc}); choose another file") from None
         console.print(f"wrote {args.json_out}")
     if args.json:
-        print(json.dumps(result))
+        print_json(result)
     return 0
 
 

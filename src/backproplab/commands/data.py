@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from backproplab.commands.output import print_json
 from backproplab.data.catalog import CATALOG, get_spec, locate, looked_in
 from backproplab.data.download import download
 from backproplab.data.verify import verify_location
@@ -46,7 +46,9 @@ def register(subparsers) -> None:
     pv = sub.add_parser("verify", help="check a dataset's files (exit 0 valid, 2 not)")
     pv.add_argument("name", choices=names, metavar="NAME", help=" | ".join(names))
     pv.add_argument("--data-dir", metavar="DIR", help="check the files in DIR instead")
-    pv.add_argument("--json", action="store_true", help="print one JSON line at the end")
+    pv.add_argument("--json", action="store_true",
+                    help="print the result as one JSON line, the only line on stdout "
+                         "(the table goes to stderr)")
     pv.set_defaults(func=cmd_verify)
 
 
@@ -84,7 +86,7 @@ def cmd_list(args) -> int:
             row.update(status=ver.status, verified=ver.verified, summary=ver.summary())
         rows.append(row)
     if args.json:
-        print(json.dumps({"datasets": rows}))
+        print_json({"datasets": rows})
         return 0
     width = max(len(r["dataset"]) for r in rows) + 2
     for r in rows:
@@ -118,7 +120,7 @@ def cmd_verify(args) -> int:
     elif not ver.mismatches:
         print(f"note: {ver.summary()}")
     if args.json:
-        print(json.dumps(ver.to_dict()))
+        print_json(ver.to_dict())
     if ver.mismatches:
         print(f"backproplab: error: {spec.name}: {ver.summary()}; replace those files with the "
               "published ones (e.g. `backproplab data download "

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from backproplab import gradcheck
+from backproplab.commands.output import print_json
 
 
 def register(subparsers) -> None:
@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--tol", type=float, default=None,
                    help="largest relative error allowed (default: the engine's, 1e-5 for scalar)")
     p.add_argument("--json", action="store_true",
-                   help="print one JSON object (the results) as the last line of stdout")
+                   help="print the results as one JSON object, the only line on stdout "
+                        "(the table goes to stderr)")
     p.set_defaults(func=run)
 
 
@@ -46,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
               f"{'passed' if res.passed else 'FAILED'}")
     ok = all(r.passed for r in results)
     if args.json:
-        print(json.dumps({"passed": ok, "engines": [r.to_dict() for r in results]}))
+        print_json({"passed": ok, "engines": [r.to_dict() for r in results]})
     return 0 if ok else 1

@@ -129,13 +129,32 @@ def cli_message(exc: BaseException) -> str:
     where the error lists it in ``settings`` (``lr must be ...`` -> ``--lr must be ...``),
     so that the same word used as prose elsewhere is left alone.
     """
-    text = str(exc)
-    bare = set(getattr(exc, "settings", ()) or ())
     if not isinstance(exc, BackproplabError):
-        return text
+        return str(exc)
+    return cli_text(str(exc), getattr(exc, "settings", ()) or ())
+
+
+def cli_text(text: str, settings_named: tuple[str, ...] | list[str] = ()) -> str:
+    """The text of a :class:`~backproplab.errors.BackproplabError` with its settings
+    named by their flags, as :func:`cli_message` does, for an error that arrives as
+    text (a failed sweep trial's error, with the ``settings`` the error listed).
+
+    Parameters
+    ----------
+    text : str
+        The library's message.
+    settings_named : sequence of str
+        The error's ``settings``: bare names of these become flags too.
+
+    Returns
+    -------
+    str
+        The message a command-line user reads.
+    """
+    bare = set(settings_named)
     assigned = {s.name for s in settings()} | set(RUN_ARGUMENTS) | bare
     return _pattern(assigned, bare).sub(_as_flags, text)
 
 
-__all__ = ["FLAG_NAMES", "RUN_ARGUMENTS", "HelpFormatter", "add_training_options", "cli_message", "flag",
-           "given_options", "help_text"]
+__all__ = ["FLAG_NAMES", "RUN_ARGUMENTS", "HelpFormatter", "add_training_options", "cli_message",
+           "cli_text", "flag", "given_options", "help_text"]

@@ -9,8 +9,7 @@ unknown name exits with status 2. Run presets with ``backproplab reproduce
 
 from __future__ import annotations
 
-import json
-
+from backproplab.commands.output import print_json
 from backproplab.study.presets import PRESETS, get_preset
 
 
@@ -39,7 +38,7 @@ def cmd_presets(args) -> int:
         preset = get_preset(args.name)
         info = preset.to_dict()
         if args.json:
-            print(json.dumps(info))
+            print_json(info)
             return 0
         print(f"{preset.name}  [{preset.question}]")
         print(f"  answers:  {preset.answers}")
@@ -57,7 +56,7 @@ def cmd_presets(args) -> int:
         print(f"  run it:   backproplab reproduce --only {preset.name}")
         return 0
     if args.json:
-        print(json.dumps({"presets": [p.to_dict() for p in PRESETS]}))
+        print_json({"presets": [p.to_dict() for p in PRESETS]})
         return 0
     width = max(len(p.name) for p in PRESETS)
     qwidth = max(len(p.question) for p in PRESETS)

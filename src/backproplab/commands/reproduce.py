@@ -8,8 +8,7 @@ Running the same command again resumes; ``--overwrite`` starts over.
 
 from __future__ import annotations
 
-import json
-
+from backproplab.commands.output import print_json
 from backproplab.study.reproduce import Options, reproduce
 
 
@@ -51,7 +50,8 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true",
                    help="print only the path of the report (errors still go to stderr)")
     p.add_argument("--json", action="store_true",
-                   help="end with one JSON line: report paths, dataset, failed runs")
+                   help="print one JSON line, the only line on stdout: the output folder, "
+                        "report paths, dataset, failed runs (progress goes to stderr)")
     p.set_defaults(func=cmd_reproduce)
 
 
@@ -85,7 +85,7 @@ def cmd_reproduce(args) -> int:
     if not args.quiet:
         print(f"report (HTML, self-contained): {outcome.report_html}")
     if args.json:
-        print(json.dumps(outcome.to_dict()))
+        print_json(outcome.to_dict())
     else:
         print(outcome.report_md)
     return 1 if outcome.failed else 0

@@ -11,11 +11,11 @@ or given by repeating the flag (``--hidden 300 --hidden 512,256``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from backproplab.commands.options import HelpFormatter, add_training_options, flag
+from backproplab.commands.options import HelpFormatter, add_training_options, cli_text, flag
+from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS
 from backproplab.sweeps import Sweep, make_executor, run_sweep
@@ -78,8 +78,9 @@ def register(subparsers) -> None:
     s.add_argument("--quiet", action="store_true",
                    help="no progress output and no table (errors still go to stderr)")
     s.add_argument("--json", action="store_true",
-                   help="print one JSON object on the last line of stdout: the sweep "
-                        "folder, counts of ok/failed/skipped trials, the path of results.json")
+                   help="print one JSON object, the only line on stdout: the sweep folder, "
+                        "counts of ok/failed/skipped trials, the path of results.json "
+                        "(progress and the table go to stderr)")
     p.set_defaults(func=run)
 
 
@@ -233,17 +234,30 @@ def run(args: argparse.Namespace) -> int:
               f"{d['skipped']} finished earlier ({outcome.seconds:.1f} s); "
               f"results: {d['results']}")
     if outcome.failed:
-        lines = [f"  {r.name}: {r.error} (see {outcome.out_dir / r.name / 'error.txt'})"
+        lines = [f"  {r.name}: {trial_error(r)} (see {outcome.out_dir / r.name / 'error.txt'})"
                  for r in outcome.failed]
         print(f"backproplab: {len(lines)} of {len(outcome.results)} trial(s) failed:\n"
               + "\n".join(lines), file=sys.stderr)
         print("backproplab: fix the cause and run the same command again to retry them",
               file=sys.stderr)
     if args.json:
-        print(json.dumps(outcome.to_dict()))
+        print_json(outcome.to_dict())
     elif args.quiet:
         print(outcome.results_path)  # like train --quiet: only where the result is
     return 1 if outcome.failed else 0
+
+
+def trial_error(result) -> str:
+    """A failed trial's one-line error (``Type: message``) as the command line shows
+    it: for a library error (:class:`~backproplab.errors.BackproplabError`) the
+    settings in the message are named by their flags (``lr_gamma`` ->
+    ``--lr-gamma``, :func:`~backproplab.commands.options.cli_text`); any other
+    error (a bug, a dead worker) as recorded."""
+
+    if result.settings is None or not result.error:
+        return result.error or ""
+    kind, _, text = result.error.partition(": ")
+    return f"{kind}: {cli_text(text, result.settings)}"
 
 
 def _aggregate_only(args: argparse.Namespace) -> int:
@@ -263,10 +277,10 @@ def _aggregate_only(args: argparse.Namespace) -> int:
     elif not args.json:
         print(path)
     if args.json:
-        print(json.dumps({"sweep_dir": results["sweep_dir"], "trials": len(results["trials"]),
-                          "ok": counts["ok"], "failed": counts["failed"],
-                          "incomplete": counts["incomplete"] + counts["not started"],
-                          "groups": len(results["groups"]), "results": str(path)}))
+        print_json({"sweep_dir": results["sweep_dir"], "trials": len(results["trials"]),
+                    "ok": counts["ok"], "failed": counts["failed"],
+                    "incomplete": counts["incomplete"] + counts["not started"],
+                    "groups": len(results["groups"]), "results": str(path)})
     return 0
 
 

@@ -10,9 +10,9 @@ saved values.
 from __future__ import annotations
 
 import argparse
-import json
 
 from backproplab.commands.options import HelpFormatter, add_training_options, given_options
+from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.plots import plot_run
 from backproplab.training import (
@@ -51,7 +51,8 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true",
                    help="no progress output (only the run folder, or the --json line)")
     p.add_argument("--json", action="store_true",
-                   help="print the summary as one JSON object on the last line of stdout")
+                   help="print the summary as one JSON object, the only line on stdout "
+                        "(progress and the result text go to stderr)")
     p.set_defaults(func=run)
 
 
@@ -104,5 +105,5 @@ def run(args: argparse.Namespace) -> int:
     elif not args.json:
         print(out)
     if args.json:
-        print(json.dumps(summary))
+        print_json(summary)
     return 0

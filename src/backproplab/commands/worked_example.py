@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 
+from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import parse_json
 from backproplab.scalar import MLP
@@ -278,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
     weights = Q3 if args.weights is None else load_weights(args.weights)
     result = compute(weights, args.target)
     if args.json:
-        print(json.dumps(result))
+        print_json(result)
     else:
         _print_tables(weights, result, is_q3=args.weights is None)
     return 0

@@ -76,6 +76,9 @@ class TrialResult:
     status: str                              #: "ok" | "failed" | "skipped"
     summary: dict[str, Any] | None = None    #: ``run_training``'s summary when ok
     error: str | None = None                 #: one line: exception type and message
+    #: for a :class:`BackproplabError` (the user's to fix), the settings it names
+    #: (its ``settings``; the sweep command shows them as flags); None otherwise
+    settings: tuple[str, ...] | None = None
     traceback: str | None = None             #: the full traceback text, when failed
     seconds: float = 0.0                     #: wall time of the trial
     attempts: int = 1                        #: how many times it was started
@@ -165,6 +168,7 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
                            seconds=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a failing trial must not stop the others
         return TrialResult(trial.name, "failed", error=one_line(exc),
+                           settings=exc.settings if isinstance(exc, BackproplabError) else None,
                            traceback=traceback.format_exc(), resumed=resume,
                            seconds=time.perf_counter() - start)
 

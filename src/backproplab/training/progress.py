@@ -2,7 +2,9 @@
 
 ``make_progress("auto")`` picks rich progress bars (epochs and batches) when the
 output is a terminal and plain per-epoch lines otherwise (logs, pipes, CI);
-``"plain"`` and ``"quiet"`` force one or the other. The run calls the same few
+``"plain"`` and ``"quiet"`` force one or the other. Like every progress display
+of the project it writes to stderr unless given another stream, so that stdout
+keeps the results (and only JSON with ``--json``). The run calls the same few
 methods whatever the display: :meth:`Progress.message`, :meth:`start`,
 :meth:`batch`, :meth:`epoch_end`, :meth:`close`.
 """
@@ -69,7 +71,7 @@ class PlainProgress(Progress):
         self.eval_split = "validation"
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream or sys.stdout, flush=True)
+        print(text, file=self.stream or sys.stderr, flush=True)
 
     def message(self, text: str) -> None:
         self._print(text)
@@ -92,7 +94,7 @@ class RichProgress(PlainProgress):
         super().__init__(stream)
         from rich.console import Console
 
-        self.console = Console(file=stream or sys.stdout)
+        self.console = Console(file=stream) if stream is not None else Console(stderr=True)
         self._bars = None
 
     def message(self, text):
@@ -142,12 +144,12 @@ class RichProgress(PlainProgress):
 
 def make_progress(mode: str = "auto", stream: IO[str] | None = None) -> Progress:
     """The display for ``mode``: ``"auto"`` (bars on a terminal, else plain lines),
-    ``"plain"`` or ``"quiet"``."""
+    ``"plain"`` or ``"quiet"``, writing to ``stream`` (default: stderr)."""
     if mode not in MODES:
         raise BackproplabError(f"unknown progress mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "quiet":
         return Progress()
-    target = stream or sys.stdout
+    target = stream or sys.stderr
     if mode == "auto" and getattr(target, "isatty", lambda: False)():
         return RichProgress(stream)
     return PlainProgress(stream)

@@ -1,0 +1,56 @@
+"""What ``--json`` means for every command: stdout carries only JSON.
+
+With ``--json`` a command's stdout holds nothing but JSON objects, one per line
+(``backproplab train ... --json | jq .`` works); its progress lines and human
+tables go to stderr. :func:`json_stdout` gives that guarantee in one place (the
+command line runs every command inside it): while it is active, anything
+printed to ``sys.stdout`` goes to stderr instead, and :func:`print_json` is the
+one way to reach the real stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+#: The real stdouts of the active :func:`json_stdout` blocks (innermost last).
+_JSON_STREAMS: list[IO[str]] = []
+
+
+@contextlib.contextmanager
+def json_stdout(enabled: bool) -> Iterator[None]:
+    """Keep stdout for :func:`print_json` alone while the block runs.
+
+    Parameters
+    ----------
+    enabled : bool
+        The command's ``--json`` flag. When false the block runs unchanged
+        (results and tables on stdout, progress on stderr).
+    """
+    if not enabled:
+        yield
+        return
+    _JSON_STREAMS.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _JSON_STREAMS.pop()
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as one JSON line on stdout (the real one inside :func:`json_stdout`).
+
+    Parameters
+    ----------
+    obj : Any
+        A JSON-serialisable object (a command's result).
+    """
+    stream = _JSON_STREAMS[-1] if _JSON_STREAMS else sys.stdout
+    print(json.dumps(obj), file=stream, flush=True)
+
+
+__all__ = ["json_stdout", "print_json"]
