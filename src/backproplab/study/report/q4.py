@@ -3,7 +3,7 @@ differently costs (the original's below-chance validation accuracy)."""
 
 from __future__ import annotations
 
-from backproplab.fileio import read_json
+from backproplab.runs import RunFolder
 from backproplab.study.presets import ORIGINAL
 from backproplab.study.report.context import SECTIONS, Ctx, epoch_table
 from backproplab.study.report.format import epoch_stat, final_stat, fmt, last_epoch, pm
@@ -19,7 +19,7 @@ def q4(ctx: Ctx) -> None:
     n_train = None
     runs = ctx.folder.run_dirs("q4-synth")
     if runs:
-        s = read_json(runs[0] / "summary.json") or {}
+        s = RunFolder(runs[0]).summary or {}
         n_train = s.get("n_train")
     doc.p(f"The scalar engine (one example at a time, plain Python floats) trained with "
           f"per-example SGD on the synthetic data: a 2-{'-'.join(map(str, cfg['hidden']))}-2 "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 
-from backproplab.fileio import read_json
+from backproplab.runs import RunFolder
 from backproplab.study.layout import seeds_phrase
 from backproplab.study.presets import FINAL_RULE, ORIGINAL, REFERENCES
 from backproplab.study.report.context import SECTIONS, Ctx, epoch_table
@@ -220,7 +220,7 @@ def final(ctx: Ctx) -> None:
     acc, loss = final_stat(g, "eval_accuracy"), final_stat(g, "eval_loss")
     rows = [[f"seed {s}", "-", "-"] for s in g["seeds"]]
     for i, t in enumerate(g.get("trials", [])):
-        s = read_json(ctx.folder.preset_dir("final") / t / "summary.json") or {}
+        s = RunFolder(ctx.folder.preset_dir("final") / t).summary or {}
         rows[i][1:] = [fmt(s.get("eval_accuracy")), fmt(s.get("eval_loss"))]
     rows.append(["**mean ± std**", pm(acc), pm(loss, n=False)])
     doc.table(["run", "test accuracy", "test loss"], rows)
