@@ -27,6 +27,9 @@ COMMANDS = (
     "presets",
     "reproduce",
     "bench",
+    "predict",
+    "evaluate",
+    "export",
 )
 
 

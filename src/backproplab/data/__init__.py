@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from backproplab.data import synth
+from backproplab.data.catalog import CATALOG
 from backproplab.data.normalize import Normalizer, float_dtype
 from backproplab.errors import BackproplabError
 
@@ -19,6 +21,14 @@ DATASETS = ("synth", "mnist", "fashion-mnist")
 #: Each dataset's normalization when none is asked for: standardize the synthetic
 #: points (per-feature mean and std), scale pixels to [0, 1].
 DEFAULT_NORMALIZE = {"synth": "standardize", "mnist": "unit", "fashion-mnist": "unit"}
+
+
+def class_names(name: str, n_classes: int) -> tuple[str, ...]:
+    """The class names of dataset ``name`` in label order (``"0", "1", ...`` for a
+    dataset without names, or names that do not fit ``n_classes``)."""
+    names = synth.CLASSES if name == "synth" else \
+        CATALOG[name].classes if name in CATALOG else ()
+    return tuple(names) if len(names) == n_classes else tuple(str(i) for i in range(n_classes))
 
 
 @dataclass
@@ -43,6 +53,12 @@ class Dataset:
     def n_features(self) -> int:
         return int(self.X_train.shape[1])
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names in label order (e.g. ``"T-shirt/top"`` for label 0 of
+        Fashion-MNIST, ``"inside"``/``"outside"`` the ellipse for synth)."""
+        return class_names(self.name, self.n_classes)
+
     def describe(self) -> str:
         """One line with sizes and value ranges (the study asks to look at the data first)."""
         return (
@@ -62,8 +78,6 @@ def load_synth(
     the evaluation split. ``limit`` keeps the first ``limit`` training points.
     Normalization statistics come from the (limited) training split only.
     """
-    from backproplab.data import synth
-
     X_train, y_train, X_val, y_val = synth.generate(seed=seed)
     if limit is not None:
         X_train, y_train = X_train[:limit], y_train[:limit]
@@ -109,4 +123,5 @@ def load_dataset(
     raise BackproplabError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
-__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset", "Normalizer", "load_dataset", "load_synth"]
+__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset", "Normalizer", "class_names", "load_dataset",
+           "load_synth"]

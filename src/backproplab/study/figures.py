@@ -43,6 +43,7 @@ import numpy as np
 from backproplab.data import load_dataset, synth
 from backproplab.errors import BackproplabError
 from backproplab.plots import ema, ema_beta, new_figure, save_figure
+from backproplab.predict import confusion_matrix
 from backproplab.runs import RunFolder
 
 #: Default weight of the exponential moving average of per-batch losses is
@@ -63,9 +64,6 @@ X_AXES = {
     "examples": "training examples seen",
     "seconds": "training wall time (s, steps only, cumulative)",
 }
-#: Fashion-MNIST's class names (label order).
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                   "Sneaker", "Bag", "Ankle boot")
 
 
 def _float(v: Any) -> float:
@@ -431,13 +429,6 @@ def dataset_for(run: RunFolder, *, final: bool | None = None):
         dtype=np.dtype(cfg.get("dtype") or "float32"))
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts ``C[i, j]`` of examples of class ``i`` predicted as ``j``."""
-    C = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(C, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return C
-
-
 def confusion(run_dir, path, *, title: str | None = None) -> Path:
     """The confusion matrix of the run's saved model on its evaluation split
     (the canonical test set for a ``final`` run), rows normalized to the true
@@ -452,8 +443,7 @@ def confusion(run_dir, path, *, title: str | None = None) -> Path:
     ax = axes[0][0]
     im = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(im, ax=ax, label="fraction of the true class")
-    names = FASHION_CLASSES if run.config.get("dataset") == "fashion-mnist" else \
-        [str(i) for i in range(data.n_classes)]
+    names = data.classes
     ax.set_xticks(range(data.n_classes), names, rotation=45 if len(names[0]) > 2 else 0,
                   ha="right" if len(names[0]) > 2 else "center", fontsize=8)
     ax.set_yticks(range(data.n_classes), names, fontsize=8)
@@ -528,7 +518,6 @@ def decision_boundary(run_dir, path, *, n_points: int = 3000, resolution: int = 
 
 
 __all__ = [
-    "FASHION_CLASSES",
     "MAX_RAW_POINTS",
     "METRIC_LABELS",
     "X_AXES",
