@@ -222,3 +222,16 @@ def test_evaluate_cli_json_and_table(cli, tiny_fashion_run):
 def test_evaluate_refuses_another_dataset(cli, tiny_fashion_run):
     res = cli("evaluate", tiny_fashion_run, "--dataset", "mnist")
     assert res.status == 2 and "trained on fashion-mnist, not mnist" in res.err
+
+
+def test_scalar_engine_model_predicts(tmp_path):
+    """A scalar-engine run's model.npz (arrays W1, b1, ... and a JSON extra) carries the
+    record too, and predicts through the float64 tensor MLP."""
+    from backproplab.training import TrainConfig, run_training
+
+    run_training(TrainConfig(dataset="synth", engine="scalar", hidden=(4,), epochs=1,
+                             limit=200, threads=1), tmp_path / "s", progress="quiet")
+    pred = load_predictor(tmp_path / "s")
+    assert pred.model.dtype == np.float64 and pred.classes == ("inside", "outside")
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert evaluate(pred, "synth")["accuracy"] == summary["eval_accuracy"]
