@@ -20,7 +20,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 #: What the optional-dependency tests need; ``.ci/run`` installs all of it and sets
 #: BACKPROPLAB_REQUIRE_EXTRAS=1, so that there a missing piece fails the run at once
 #: instead of letting its tests skip silently (locally they skip).
-REQUIRED_EXTRAS = ("torch", "sklearn", "ray")
+REQUIRED_EXTRAS = ("torch", "sklearn", "ray", "PIL", "onnx", "onnxruntime")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 #: Debian's Chromium, for the report's real-browser test (tests/study/html_checks.py).
 CHROMIUM = "/usr/bin/chromium"
@@ -75,3 +75,31 @@ def run_subprocess(*args: str, timeout: float = 600, env: dict | None = None, **
         [sys.executable, "-m", "backproplab", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=full_env, **kw,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_synth_run(tmp_path_factory):
+    """A run folder: a small synth model (tanh, standardized inputs), trained briefly."""
+    from backproplab.training import TrainConfig, run_training
+
+    out = tmp_path_factory.mktemp("tiny") / "synth"
+    run_training(TrainConfig(dataset="synth", hidden=(8,), activation="tanh", lr=0.5,
+                             batch_size=32, epochs=2, limit=1000, threads=1),
+                 out, progress="quiet")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_fashion_run(tmp_path_factory):
+    """A run folder: a small Fashion-MNIST model (relu, per-pixel standardization) trained
+    on 300 images; skips where the data is not installed."""
+    from backproplab.training import TrainConfig, run_training
+
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip("Fashion-MNIST is not installed")
+    out = tmp_path_factory.mktemp("tiny") / "fashion"
+    run_training(TrainConfig(dataset="fashion-mnist", hidden=(16,), activation="relu",
+                             normalize="standardize", lr=0.05, batch_size=50, epochs=1,
+                             limit=300, threads=1, data_dir=FASHION_MNIST_DIR),
+                 out, progress="quiet")
+    return out

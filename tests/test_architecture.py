@@ -31,7 +31,9 @@ ALLOWED = {
     "training": BASE | ENGINES | {"runs", "training"},
     "gradcheck.py": BASE | {"scalar", "tensor", "gradcheck"},
     "sweeps": BASE | ENGINES | {"runs", "training", "sweeps"},
-    "study": BASE | ENGINES | {"runs", "plots", "inspect", "training", "sweeps", "gradcheck", "study"},
+    "predict": BASE | ENGINES | {"runs", "plots", "inspect", "training", "predict"},
+    "study": BASE | ENGINES | {"runs", "plots", "inspect", "training", "sweeps", "gradcheck",
+                              "predict", "study"},
     "sklearn": BASE | {"data", "tensor", "training", "sklearn"},
     "bench": BASE | ENGINES | {"training", "bench"},
 }

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 
+import numpy as np
 import pytest
 from tests.conftest import FASHION_MNIST_DIR, run_subprocess
 
@@ -30,6 +31,10 @@ ARGS = {
     "data verify": ("fashion-mnist", "--data-dir", FASHION_MNIST_DIR),
     "bench": ("--quick", "--no-memory", "--synthetic", "--impl", "numpy",
               "--batch-sizes", "full"),
+    # commands that use a trained model: ``{run}`` is a small finished synth run
+    "predict": ("{run}", "{tmp}/points.npy"),
+    "evaluate": ("{run}", "--dataset", "synth"),
+    "plot": ("{run}", "--out", "{tmp}/figures"),
 }
 #: Text each command's progress lines or tables show (on stderr with --json).
 ON_STDERR = {
@@ -62,11 +67,24 @@ def test_the_parser_yields_every_json_command():
     assert set(ARGS) <= set(COMMANDS) and set(ON_STDERR) <= set(COMMANDS)
 
 
+@pytest.fixture(scope="module")
+def synth_run(tmp_path_factory):
+    """A finished small synth run folder."""
+    from backproplab.training import TrainConfig, run_training
+
+    out = tmp_path_factory.mktemp("json") / "run"
+    run_training(TrainConfig(dataset="synth", limit=300, epochs=1, hidden=(8,)), out,
+                 progress="quiet")
+    return out
+
+
 @pytest.mark.parametrize("command", COMMANDS)
-def test_json_stdout_holds_only_json_objects(command, tmp_path):
+def test_json_stdout_holds_only_json_objects(command, tmp_path, synth_run):
     if command == "data verify" and not os.path.isdir(FASHION_MNIST_DIR):
         pytest.skip("Debian's Fashion-MNIST is not installed")
-    args = [a.replace("{tmp}", str(tmp_path)) for a in ARGS.get(command, ())]
+    np.save(tmp_path / "points.npy", np.array([[0.1, 0.2], [2.0, -1.5]]))
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{run}", str(synth_run))
+            for a in ARGS.get(command, ())]
     r = run_subprocess(*command.split(), *args, "--json", timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     lines = r.stdout.splitlines()

@@ -13,7 +13,7 @@ from PIL import Image
 from tests.conftest import FASHION_MNIST_DIR
 
 from backproplab import inspect as I
-from backproplab.data import FASHION_CLASSES, load_synth
+from backproplab.data import class_names, load_synth
 from backproplab.errors import BackproplabError
 from backproplab.runs import INSPECT, RunFolder
 from backproplab.training import TrainConfig, run_training
@@ -160,7 +160,9 @@ def test_confusion_matrix_counts():
 
 def test_class_names():
     assert load_synth(limit=10).classes == ("inside", "outside")
-    assert FASHION_CLASSES[0] == "T-shirt/top" and FASHION_CLASSES[-1] == "Ankle boot"
+    fashion = class_names("fashion-mnist", 10)
+    assert fashion[0] == "T-shirt/top" and fashion[-1] == "Ankle boot"
+    assert class_names("mnist", 10) == tuple("0123456789") and class_names("mnist", 3) == ("0", "1", "2")
 
 
 def test_image_figures_refuse_synth(tmp_path, synth_run):

@@ -29,6 +29,9 @@ COMMANDS = (
     "presets",
     "reproduce",
     "bench",
+    "predict",
+    "evaluate",
+    "export",
 )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backproplab import inspect as I
 from backproplab.errors import BackproplabError
 from backproplab.runs import RunFolder
 from backproplab.study import figures as F
@@ -167,11 +168,6 @@ def test_mean_band_uses_sample_std():
     assert list(n) == [3, 2]
 
 
-def test_confusion_matrix_counts():
-    C = F.confusion_matrix([0, 0, 1, 2, 2], [0, 1, 1, 2, 0], 3)
-    assert C.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
-
-
 @pytest.fixture(scope="module")
 def synth_runs(tmp_path_factory):
     from backproplab.training import TrainConfig, run_training
@@ -188,7 +184,7 @@ def synth_runs(tmp_path_factory):
 
 def test_decision_boundary_both_engines(tmp_path, synth_runs):
     for run in synth_runs:
-        assert_png(F.decision_boundary(run, tmp_path / f"{run.name}.png"), min_bytes=20_000)
+        assert_png(I.decision_boundary(run, tmp_path / f"{run.name}.png"), min_bytes=20_000)
 
 
 def test_load_model_matches_the_run_accuracy(synth_runs):
@@ -206,9 +202,9 @@ def test_load_model_matches_the_run_accuracy(synth_runs):
 
 
 def test_confusion_png_from_a_saved_model(tmp_path, synth_runs):
-    assert_png(F.confusion(synth_runs[0], tmp_path / "confusion.png"))
+    assert_png(I.confusion(synth_runs[0], tmp_path / "confusion.png"))
 
 
 def test_decision_boundary_refuses_image_runs(tmp_path, seeds):
     with pytest.raises(BackproplabError, match="synth"):
-        F.decision_boundary(seeds[0], tmp_path / "x.png")
+        I.decision_boundary(seeds[0], tmp_path / "x.png")

@@ -11,8 +11,8 @@ object. A folder that holds no run exits with status 2.
 from __future__ import annotations
 
 import argparse
-import json
 
+from backproplab.commands.output import print_json
 from backproplab.inspect import plot_all
 
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     """Write the figures; 0 when done."""
     paths = plot_all(args.run_dir, args.out)
     if args.json:
-        print(json.dumps({"run_dir": args.run_dir, "figures": [str(p) for p in paths]}))
+        print_json({"run_dir": args.run_dir, "figures": [str(p) for p in paths]})
     else:
         for path in paths:
             print(path)

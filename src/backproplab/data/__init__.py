@@ -5,15 +5,9 @@
 the training split only.
 """
 
-from backproplab.data.dataset import (
-    CLASS_NAMES,
-    DATASETS,
-    DEFAULT_NORMALIZE,
-    FASHION_CLASSES,
-    Dataset,
-)
+from backproplab.data.dataset import DATASETS, DEFAULT_NORMALIZE, Dataset, class_names
 from backproplab.data.load import load_dataset, load_synth
 from backproplab.data.normalize import Normalizer
 
-__all__ = ["CLASS_NAMES", "DATASETS", "DEFAULT_NORMALIZE", "FASHION_CLASSES", "Dataset",
-           "Normalizer", "load_dataset", "load_synth"]
+__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset", "Normalizer", "class_names", "load_dataset",
+           "load_synth"]

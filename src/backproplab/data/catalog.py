@@ -97,7 +97,8 @@ class DatasetSpec:
 
     ``mirrors`` are URL prefixes; a file's URL is ``prefix + filename``.
     ``folder_names`` are extra sub-folder names used by other tools
-    (torchvision keeps ``ROOT/MNIST/raw``).
+    (torchvision keeps ``ROOT/MNIST/raw``). ``classes`` names every label, in
+    label order.
     """
 
     name: str
@@ -106,8 +107,13 @@ class DatasetSpec:
     mirrors: tuple[str, ...]
     system_dirs: tuple[str, ...]
     homepage: str
-    n_classes: int = 10
+    classes: tuple[str, ...]
     folder_names: tuple[str, ...] = ()
+
+    @property
+    def n_classes(self) -> int:
+        """How many classes the labels name (``len(classes)``)."""
+        return len(self.classes)
 
     def file(self, role: str) -> FileSpec:
         for f in self.files:
@@ -147,6 +153,7 @@ MNIST = DatasetSpec(
     ),
     system_dirs=("/usr/share/datasets/mnist", "/usr/local/share/datasets/mnist"),
     homepage="https://yann.lecun.com/exdb/mnist/",
+    classes=tuple(str(d) for d in range(10)),
     folder_names=("MNIST",),
 )
 
@@ -170,6 +177,8 @@ FASHION_MNIST = DatasetSpec(
     ),
     system_dirs=("/usr/share/datasets/fashion-mnist", "/usr/local/share/datasets/fashion-mnist"),
     homepage="https://github.com/zalandoresearch/fashion-mnist",
+    classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+             "Sneaker", "Bag", "Ankle boot"),
     folder_names=("FashionMNIST", "fashion"),
 )
 

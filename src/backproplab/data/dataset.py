@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from backproplab.data import synth
+from backproplab.data.catalog import CATALOG
 from backproplab.data.normalize import Normalizer
 
 #: Datasets known by name (the CLI's ``--dataset`` choices).
@@ -13,12 +15,15 @@ DATASETS = ("synth", "mnist", "fashion-mnist")
 #: Each dataset's normalization when none is asked for: standardize the synthetic
 #: points (per-feature mean and std), scale pixels to [0, 1].
 DEFAULT_NORMALIZE = {"synth": "standardize", "mnist": "unit", "fashion-mnist": "unit"}
-#: Fashion-MNIST's class names, in label order.
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                   "Sneaker", "Bag", "Ankle boot")
-#: Each dataset's class names, in label order (synth: class 1 lies outside the ellipse).
-CLASS_NAMES = {"synth": ("inside", "outside"), "mnist": tuple(str(d) for d in range(10)),
-               "fashion-mnist": FASHION_CLASSES}
+
+
+
+def class_names(name: str, n_classes: int) -> tuple[str, ...]:
+    """The class names of dataset ``name`` in label order: the catalog's for MNIST and
+    Fashion-MNIST, :data:`backproplab.data.synth.CLASSES` for synth (``"0", "1", ...``
+    for a dataset without names, or names that do not fit ``n_classes``)."""
+    names = synth.CLASSES if name == "synth" else CATALOG[name].classes if name in CATALOG else ()
+    return tuple(names) if len(names) == n_classes else tuple(str(i) for i in range(n_classes))
 
 
 @dataclass
@@ -46,10 +51,7 @@ class Dataset:
     @property
     def classes(self) -> tuple[str, ...]:
         """The class names in label order (``"0"``, ``"1"``, ... for a dataset without names)."""
-        names = CLASS_NAMES.get(self.name)
-        if names is not None and len(names) == self.n_classes:
-            return names
-        return tuple(str(i) for i in range(self.n_classes))
+        return class_names(self.name, self.n_classes)
 
     def describe(self) -> str:
         """One line with sizes and value ranges (the study asks to look at the data first)."""
@@ -60,4 +62,4 @@ class Dataset:
         )
 
 
-__all__ = ["CLASS_NAMES", "DATASETS", "DEFAULT_NORMALIZE", "FASHION_CLASSES", "Dataset"]
+__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset", "class_names"]

@@ -87,3 +87,38 @@ class Normalizer:
             v = np.asarray(v)
             return float(v) if v.ndim == 0 else [float(a) for a in v[:8]] + (["..."] if v.size > 8 else [])
         return {"mode": self.mode, "shift": short(self.shift), "scale": short(self.scale)}
+
+    def to_record(self) -> dict:
+        """The fitted map in full, JSON-friendly (every statistic, exact floats).
+
+        :meth:`from_record` rebuilds a Normalizer whose :meth:`transform` gives
+        bit-identical results (JSON round-trips float64 exactly).
+        """
+        if not self.fitted:
+            raise RuntimeError("Normalizer.to_record called before fit")
+
+        def full(v):
+            v = np.asarray(v, dtype=np.float64)
+            return float(v) if v.ndim == 0 else [float(a) for a in v]
+        return {"mode": self.mode, "shift": full(self.shift), "scale": full(self.scale)}
+
+    @classmethod
+    def from_record(cls, record: dict) -> Normalizer:
+        """A fitted Normalizer from :meth:`to_record`'s dict; a malformed one is a
+        BackproplabError."""
+        try:
+            mode = record["mode"]
+            shift = np.asarray(record["shift"], dtype=np.float64)
+            scale = np.asarray(record["scale"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BackproplabError(f"the saved normalization is damaged ({exc}); retrain the "
+                                   "model or restore its file") from None
+        if shift.ndim > 1 or scale.ndim > 1 or not (np.isfinite(shift).all()
+                                                    and np.isfinite(scale).all()):
+            raise BackproplabError("the saved normalization is damaged (statistics are not "
+                                   "finite vectors); retrain the model or restore its file")
+        norm = cls(mode)
+        norm.shift = float(shift) if shift.ndim == 0 else shift
+        norm.scale = float(scale) if scale.ndim == 0 else scale
+        norm.fitted = True
+        return norm

@@ -16,6 +16,8 @@ import numpy as np
 Q = np.array([[1.0, -0.05], [1.0, 0.4]])
 #: Class 1 where ``x^T Q x > THRESHOLD``.
 THRESHOLD = 0.6
+#: The class names, in label order: 0 inside the ellipse, 1 outside it.
+CLASSES = ("inside", "outside")
 N_TRAIN = 60_000
 N_VAL = 10_000
 #: Half-width of the square of raw coordinates over which boundaries are drawn.

@@ -35,9 +35,9 @@ import numpy as np
 from backproplab import gradcheck, scalar
 from backproplab.data import synth
 from backproplab.data.normalize import Normalizer
+from backproplab.inspect import dataset_for
 from backproplab.runs import RunFolder
 from backproplab.scalar import cross_entropy_from_logits, softmax
-from backproplab.study.figures import dataset_for
 from backproplab.tensor import MLP
 
 #: The worked example of SPEC.md (Q3): W is 2x3 (input i -> hidden j), V is 3x2.

@@ -25,9 +25,8 @@ Functions:
   (e.g. test accuracy of the final runs), with reference lines.
 - :func:`lr_summary`: final evaluation accuracy and loss against the learning
   rate (log scale), with optional reference points.
-- :func:`confusion` and :func:`decision_boundary` (and :func:`dataset_for`,
-  :func:`confusion_matrix`) live in :mod:`backproplab.inspect` with the other
-  figures of what a network learned; they are re-exported here for the report.
+- The figures of what one network learned (the confusion matrix, the decision
+  boundary, weights, activations, examples) live in :mod:`backproplab.inspect`.
 """
 
 from __future__ import annotations
@@ -40,15 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from backproplab.data import FASHION_CLASSES
 from backproplab.errors import BackproplabError
-from backproplab.inspect import (
-    confusion,
-    confusion_matrix,
-    dataset_for,
-    decision_boundary,
-    describe_config,
-)
+from backproplab.inspect import describe_config
 from backproplab.plots import ema, ema_beta, new_figure, save_figure
 from backproplab.runs import RunFolder
 
@@ -404,16 +396,11 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
 
 
 __all__ = [
-    "FASHION_CLASSES",
     "MAX_RAW_POINTS",
     "METRIC_LABELS",
     "X_AXES",
     "batch_loss",
     "compare",
-    "confusion",
-    "confusion_matrix",
-    "dataset_for",
-    "decision_boundary",
     "ema",
     "ema_beta",
     "final_summary",

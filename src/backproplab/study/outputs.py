@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from backproplab import inspect as I
 from backproplab.fileio import atomic_write_json
 from backproplab.study import checks as C
 from backproplab.study import figures as F
@@ -97,7 +98,7 @@ def _q4_figures(folder: StudyFolder, draw: Draw) -> None:
             q4, p, title=f"Q4: scalar engine on synth ({seeds_phrase(len(q4))})"))
         draw("q4_batch_loss", lambda p: F.batch_loss(
             q4, p, title="Q4: per-example loss of the scalar engine (one step per example)"))
-        draw("q4_boundary", lambda p: F.decision_boundary(q4[0], p))
+        draw("q4_boundary", lambda p: I.decision_boundary(q4[0], p))
 
 
 def _q7_figures(folder: StudyFolder, draw: Draw) -> None:
@@ -177,7 +178,7 @@ def _final_figures(folder: StudyFolder, draw: Draw) -> None:
     draw("final", lambda p: F.final_summary(
         final, p, references=refs,
         title=f"Q7 (4): test accuracy of the final runs ({folder.dataset})"))
-    draw("final_confusion", lambda p: F.confusion(final[0], p))
+    draw("final_confusion", lambda p: I.confusion(final[0], p))
 
 
 __all__ = ["make_checks", "make_figures"]

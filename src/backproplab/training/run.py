@@ -15,7 +15,8 @@ Run folder (see ``docs/training.md``)::
     checkpoint.npz  after every epoch: model, optimizer state, shuffling RNG state, epoch,
                     the schedule's, early stopping's and the divergence guard's state
     best.npz        with --restore-best: the weights of the best epoch so far
-    model.npz       the final weights (the best epoch's with --restore-best)
+    model.npz       the final weights (the best epoch's with --restore-best) and the
+                    preprocessing of the data (backproplab.data.preprocess), for predict
     summary.json    the result (the same keys as ``backproplab train --json``)
     loss.png        written by the command from the files above
 
@@ -38,6 +39,7 @@ import numpy as np
 
 from backproplab import tensor
 from backproplab.data import load_dataset
+from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import atomic_write_json, atomic_write_text, read_jsonl
 from backproplab.runs import (
@@ -411,7 +413,8 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
         stopper.restore(engine.model)  # a finished run resumed: the best weights go back
     stop = _stop_info(history, stopper, schedule, log.metrics)
     engine.save(out / MODEL, extra={"epoch": stop.get("restored_epoch") or stop["stopped_epoch"],
-                                    "config": cfg.to_dict()},
+                                    "config": cfg.to_dict(),
+                                    "preprocessing": Preprocessing.from_dataset(dataset).to_dict()},
                 with_optimizer=False)
     summary = _summarize(log.metrics, cfg, out, dataset.eval_split,
                          time.perf_counter() - t_start,

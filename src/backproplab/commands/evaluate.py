@@ -1,0 +1,68 @@
+"""``backproplab evaluate``: a saved model's loss, accuracy and confusion matrix."""
+
+from __future__ import annotations
+
+import argparse
+
+from backproplab.commands.output import print_json
+from backproplab.data import DATASETS
+from backproplab.predict import evaluate, load_predictor
+
+
+def register(subparsers) -> None:
+    """Add the ``evaluate`` subcommand."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="loss, accuracy, per-class accuracy and confusion matrix of a trained model",
+        description=(
+            "Evaluate a model (a run folder or its model.npz) on the validation split of its "
+            "dataset (the split its run validated on), or on the test split with --final, "
+            "using the preprocessing recorded with the model."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="a run folder or a model.npz")
+    p.add_argument("--dataset", required=True, choices=DATASETS,
+                   help="the dataset (must be the one the model was trained on)")
+    p.add_argument("--final", action="store_true",
+                   help="evaluate on the test split instead of the validation split")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where the dataset's files are (default: the usual places)")
+    p.add_argument("--json", action="store_true",
+                   help="print the results as one JSON object on stdout, and nothing else")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the evaluation; 0 on success."""
+    result = evaluate(load_predictor(args.model), args.dataset, final=args.final,
+                      data_dir=args.data_dir)
+    if args.json:
+        print_json(result)
+    else:
+        print_tables(result)
+    return 0
+
+
+def print_tables(result: dict) -> None:
+    """The evaluation as two rich tables: per class, then the confusion matrix."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(100, 12 * len(result["classes"]) + 24))
+    console.print(f"{result['model']} on the {result['split']} split of {result['dataset']} "
+                  f"({result['n']} examples): loss {result['loss']:.4f}, "
+                  f"accuracy {result['accuracy']:.4f}")
+    per_class = Table(title="per class")
+    for col in ("label", "class", "examples", "accuracy"):
+        per_class.add_column(col, justify="left" if col == "class" else "right")
+    for i, (name, acc) in enumerate(zip(result["classes"], result["per_class_accuracy"])):
+        per_class.add_row(str(i), name, str(sum(result["confusion"][i])),
+                          "-" if acc is None else f"{acc:.4f}")
+    console.print(per_class)
+    confusion = Table(title="confusion matrix (rows: true class, columns: predicted label)")
+    confusion.add_column("true \\ predicted")
+    for i in range(len(result["classes"])):
+        confusion.add_column(str(i), justify="right")
+    for name, row in zip(result["classes"], result["confusion"]):
+        confusion.add_row(name, *map(str, row))
+    console.print(confusion)

@@ -1,0 +1,64 @@
+"""``backproplab predict``: classify raw inputs with a trained model."""
+
+from __future__ import annotations
+
+import argparse
+
+from backproplab.commands.output import print_json
+from backproplab.errors import BackproplabError
+from backproplab.predict import load_predictor, read_input, top_k
+
+
+def register(subparsers) -> None:
+    """Add the ``predict`` subcommand."""
+    p = subparsers.add_parser(
+        "predict",
+        help="classify images, .npy arrays or IDX files with a trained model",
+        description=(
+            "Load a model (a run folder or its model.npz) with the preprocessing its "
+            "training used, and print for every example the predicted class and the top-K "
+            "probabilities. Images (PNG, JPEG; needs backproplab[images]) are converted to "
+            "grayscale and must have the training images' size (28x28); they are not "
+            "inverted: the datasets are light objects on a black background (--invert for "
+            "dark-on-light drawings). .npy and IDX files hold raw values (pixels 0-255)."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="a run folder or a model.npz")
+    p.add_argument("inputs", metavar="INPUT", nargs="+",
+                   help="image (.png, .jpg), .npy array or IDX file; each may hold many examples")
+    p.add_argument("--top", type=int, default=3, metavar="K",
+                   help="how many of the most probable classes to print (default 3)")
+    p.add_argument("--invert", action="store_true",
+                   help="use 255 - pixel (for dark drawings on a light background)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per example on stdout, and nothing else")
+    p.set_defaults(func=run)
+
+
+def predictions(predictor, paths, top: int, invert: bool = False):
+    """``(input name, label, [(label, probability), ...])`` for every example in ``paths``;
+    an input holding several examples names them ``PATH[i]``."""
+    shape = predictor.preprocessing.input_shape
+    for path in paths:
+        raw = read_input(path, shape, invert=invert)
+        ranked = top_k(predictor.predict_proba(raw, source=str(path)), top)
+        for i, row in enumerate(ranked):
+            name = str(path) if len(ranked) == 1 else f"{path}[{i}]"
+            yield name, row[0][0], row
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the predictions; 0 on success."""
+    if args.top < 1:
+        raise BackproplabError(f"--top must be at least 1, got {args.top}")
+    predictor = load_predictor(args.model)
+    classes = predictor.classes
+    for name, label, ranked in predictions(predictor, args.inputs, args.top, args.invert):
+        if args.json:
+            print_json({"input": name, "label": label, "class": classes[label],
+                              "top": [{"label": j, "class": classes[j], "probability": p}
+                                      for j, p in ranked]})
+        else:
+            best = ", ".join(f"{classes[j]} {p:.3f}" for j, p in ranked)
+            print(f"{name}: {classes[label]}  ({best})")
+    return 0

@@ -1,0 +1,156 @@
+"""What training did to the raw data, recorded so that a saved model can be used.
+
+A :class:`Preprocessing` is fitted with the data (:meth:`from_dataset`): the
+dataset's name and class names, the shape of one raw example (``[28, 28]`` for
+the image sets, ``[2]`` for synth), the range raw values come in, the colour
+(``"grayscale"`` for images), and the normalization with its statistics from
+the training split. Runs save it as JSON in ``model.npz``
+(:meth:`to_dict` / :meth:`from_dict`); :meth:`transform` then applies exactly
+what training applied to new raw examples.
+
+Images are used as the datasets store them: light objects on a dark background
+(0 = black background, 255 = full ink). Nothing here inverts an image; a dark
+drawing on white paper must be inverted by its owner first (``predict
+--invert``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from backproplab.data.normalize import Normalizer
+from backproplab.errors import BackproplabError
+
+#: The version of the record written into model files.
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The raw-input contract of a trained model and the map training applied.
+
+    Attributes
+    ----------
+    dataset : str
+        The dataset the model was trained on (``synth``, ``mnist``, ``fashion-mnist``).
+    classes : tuple of str
+        Class names in label order.
+    input_shape : tuple of int
+        Shape of one raw example (``(28, 28)`` or ``(2,)``).
+    raw_range : tuple of float or None
+        The range raw values must lie in (``(0, 255)`` for images), or None (any).
+    color : str or None
+        ``"grayscale"`` for images (colour images are converted to it), else None.
+    normalizer : Normalizer
+        The fitted normalization (statistics from the training split).
+    split : dict
+        How the evaluation split was drawn (``val_size``, ``seed``), for ``evaluate``.
+    """
+
+    dataset: str
+    classes: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    raw_range: tuple[float, float] | None
+    color: str | None
+    normalizer: Normalizer
+    split: dict
+
+    @property
+    def n_features(self) -> int:
+        """Inputs of the network: the raw example flattened."""
+        return math.prod(self.input_shape)
+
+    @property
+    def is_image(self) -> bool:
+        return self.color is not None
+
+    @classmethod
+    def from_dataset(cls, dataset) -> Preprocessing:
+        """The record of a loaded :class:`~backproplab.data.Dataset` (its fitted normalizer)."""
+        meta = dataset.meta if isinstance(dataset.meta, dict) else {}
+        image_shape = meta.get("image_shape")
+        is_image = image_shape is not None
+        if is_image and math.prod(image_shape) != dataset.n_features:
+            image_shape = None  # not flattened images: keep the rows as they are
+        normalizer = dataset.normalizer if dataset.normalizer is not None else \
+            Normalizer("none").fit(dataset.X_train[:1])
+        return cls(
+            dataset=dataset.name,
+            classes=tuple(dataset.classes),
+            input_shape=tuple(image_shape) if image_shape else (dataset.n_features,),
+            raw_range=(0.0, 255.0) if is_image else None,
+            color="grayscale" if is_image else None,
+            normalizer=normalizer,
+            split={"val_size": meta.get("val_size"), "seed": meta.get("seed")},
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-friendly record (what ``model.npz`` stores under ``preprocessing``)."""
+        return {"version": RECORD_VERSION, "dataset": self.dataset, "classes": list(self.classes),
+                "input_shape": list(self.input_shape), "n_features": self.n_features,
+                "raw_range": None if self.raw_range is None else list(self.raw_range),
+                "color": self.color, "inverted": False,
+                "normalize": self.normalizer.to_record(), "split": dict(self.split)}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Preprocessing:
+        """Rebuild from :meth:`to_dict`'s record; a malformed record is a BackproplabError."""
+        try:
+            if int(record.get("version", 0)) > RECORD_VERSION:
+                raise ValueError(f"record version {record['version']} is newer than this program")
+            raw = record.get("raw_range")
+            return cls(dataset=str(record["dataset"]),
+                       classes=tuple(str(c) for c in record["classes"]),
+                       input_shape=tuple(int(d) for d in record["input_shape"]),
+                       raw_range=None if raw is None else (float(raw[0]), float(raw[1])),
+                       color=record.get("color"),
+                       normalizer=Normalizer.from_record(record["normalize"]),
+                       split=dict(record.get("split") or {}))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BackproplabError(f"the model's saved preprocessing is damaged ({exc}); "
+                                   "retrain the model or restore its file") from None
+
+    def as_rows(self, raw, source: str = "the input") -> np.ndarray:
+        """Raw examples as a float64 matrix (n, n_features), checked against the contract.
+
+        Accepts one example (``input_shape``, or a flat vector) or a stack of
+        them (``(n, *input_shape)`` or ``(n, n_features)``).
+        """
+        X = np.asarray(raw)
+        if X.dtype.kind not in "fiub":
+            raise BackproplabError(f"{source} holds {X.dtype} values, not numbers; give "
+                                   "numeric data")
+        shape, n = tuple(X.shape), self.n_features
+        if shape in (self.input_shape, (n,)):
+            X = X.reshape(1, n)
+        elif X.ndim >= 2 and (shape[1:] == self.input_shape or shape[1:] == (n,)):
+            X = X.reshape(shape[0], n)
+        else:
+            what = "image" if self.is_image else "example"
+            want = "x".join(map(str, self.input_shape))
+            raise BackproplabError(
+                f"{source} has shape {shape}, but the model was trained on {self.dataset} with "
+                f"{n} features per example ({what} shape {want}); give inputs of that shape")
+        if X.shape[0] == 0:
+            raise BackproplabError(f"{source} holds no examples; give at least one")
+        X = X.astype(np.float64)
+        if not np.isfinite(X).all():
+            raise BackproplabError(f"{source} contains NaN or infinite values; clean it first")
+        if self.raw_range is not None:
+            lo, hi = self.raw_range
+            if X.min() < lo or X.max() > hi:
+                raise BackproplabError(
+                    f"{source} has values from {X.min():g} to {X.max():g}, outside the raw "
+                    f"range {lo:g}..{hi:g} the model was trained on; give raw pixel values "
+                    f"(0-255), not already scaled ones")
+        return X
+
+    def transform(self, raw, dtype=np.float32, source: str = "the input") -> np.ndarray:
+        """Raw examples, checked (:meth:`as_rows`) and normalized as in training."""
+        return self.normalizer.transform(self.as_rows(raw, source), dtype)
+
+
+__all__ = ["RECORD_VERSION", "Preprocessing"]
