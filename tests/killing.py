@@ -29,7 +29,7 @@ def start_train(*args, sleep: float = 0.01, preexec_fn=None) -> subprocess.Popen
     env = {**os.environ, BATCH_SLEEP_ENV: str(sleep), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "backproplab", "train", *map(str, args),
                              "--quiet"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, preexec_fn=preexec_fn)
+                            stderr=subprocess.PIPE, preexec_fn=preexec_fn)  # noqa: PLW1509 - no threads
 
 
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60) -> None:

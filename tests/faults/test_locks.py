@@ -10,11 +10,11 @@ import time
 
 import numpy as np
 import pytest
+from tests.killing import ARGS, CONFIG, params, start_train, stop, wait_for
 
 from backproplab.errors import BackproplabError
 from backproplab.runs import LOCK, check_out_folder, lock_folder, read_run_files
 from backproplab.training import TrainConfig, run_training
-from tests.killing import ARGS, CONFIG, params, start_train, stop, wait_for
 
 IN_USE = re.compile(r"is in use by another backproplab process \(pid (\d+)\)")
 

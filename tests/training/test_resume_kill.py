@@ -6,9 +6,9 @@ import signal
 import time
 
 import pytest
+from tests.killing import ARGS, assert_same_run, reference_run, start_train, stop, wait_for
 
 from backproplab.fileio import read_jsonl
-from tests.killing import ARGS, assert_same_run, reference_run, start_train, stop, wait_for
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
