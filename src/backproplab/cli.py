@@ -14,9 +14,15 @@ import sys
 import warnings
 
 from backproplab import __version__
-from backproplab.commands.options import cli_message
-from backproplab.commands.output import json_stdout
-from backproplab.errors import BackproplabError, BackproplabWarning
+
+try:  # Ctrl-C while the libraries load: one line and status 130, no traceback
+    from backproplab.commands.failures import decode_error_message, os_error_message
+    from backproplab.commands.options import cli_message
+    from backproplab.commands.output import json_stdout
+    from backproplab.errors import BackproplabError, BackproplabWarning
+except KeyboardInterrupt:  # pragma: no cover - timing dependent (tests/faults)
+    print("backproplab: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = (
@@ -73,30 +79,52 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 check failed, 2 bad input)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    """Run the command line; returns the exit status (0 ok, 1 check failed, 2 bad input,
+    130 interrupted).
+
+    The one error handler: a :class:`BackproplabError`, an operating-system error
+    a user can cause (full or read-only disk, no permission, a path that is a
+    file) and a file that is not UTF-8 text print one ``backproplab: error:``
+    sentence naming the problem and the fix and return 2; Ctrl-C prints one line
+    and returns 130. None prints a traceback.
+    """
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         # with --json, stdout carries only the command's JSON lines (commands/output.py)
         with warnings.catch_warnings(), json_stdout(bool(getattr(args, "json", False))):
             warnings.showwarning = _show_warning
             status = args.func(args)
     except BackproplabError as exc:
-
-        print(f"backproplab: error: {cli_message(exc)}", file=sys.stderr)
-        return 2
+        return _error(cli_message(exc))
+    except OSError as exc:
+        return _error(os_error_message(exc))
+    except UnicodeDecodeError as exc:
+        return _error(decode_error_message(exc))
     except KeyboardInterrupt:
         print("backproplab: interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
 
 
-def entry() -> None:  # pragma: no cover
-    sys.exit(main())
+def _error(sentence: str) -> int:
+    print(f"backproplab: error: {sentence}", file=sys.stderr)
+    return 2
+
+
+def entry() -> None:  # pragma: no cover - exercised in subprocesses (tests/faults)
+    """The ``backproplab`` console script: :func:`main`, and status 130 with one
+    line for a Ctrl-C that comes before or after it."""
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        print("backproplab: interrupted", file=sys.stderr)
+        status = 130
+    sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

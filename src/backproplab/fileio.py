@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from backproplab.errors import BackproplabError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -32,11 +34,14 @@ def _atomic(path: str | os.PathLike, mode: str, write: Callable[[IO], None]) -> 
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # a failed write() names no file: name the one being written (disk full ...)
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
     return path
 
@@ -87,16 +92,30 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSON Lines file; a torn last line (from a crash) is ignored, and so is
-    everything from the first line that is not JSON (or not UTF-8) on."""
+    """Read a JSON Lines file; a torn last line (from a crash) is ignored.
+
+    Raises
+    ------
+    BackproplabError
+        When a line before the last is not UTF-8 text (a damaged file), naming
+        the file, the line and the fix.
+    """
     rows = []
     with open(path, "rb") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rows.append(parse_json(line.decode("utf-8")))
-            except ValueError:  # UnicodeDecodeError is one
+        lines = fh.read().split(b"\n")
+    for i, raw in enumerate(lines, 1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            if i == len(lines):  # the last line, without its newline: torn
                 break
+            raise BackproplabError(
+                f"{path} is damaged: line {i} is not UTF-8 text; restore the file, or delete "
+                "the folder and run again") from None
+        if not line:
+            continue
+        try:
+            rows.append(parse_json(line))
+        except ValueError:  # not JSON (a torn line): what follows is not trusted
+            break
     return rows

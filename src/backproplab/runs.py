@@ -23,15 +23,23 @@ Layout of a run folder::
     inspect_*.png    the inspection figures, and inspect_boundary.gif (backproplab plot)
     status.json      a sweep's record of the trial (ok / failed, seconds)
     error.txt        a failed trial's traceback
+    .lock            held (``flock``) by the one process writing the folder
+
+A run folder, a sweep folder and a reproduce folder each have one writer at a
+time: :func:`lock_folder` takes an OS lock on the folder's ``.lock`` file before
+anything is written and keeps it for the whole command; the kernel drops it when
+the process ends, however it ends. Readers never take it and ignore the file.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import math
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 
@@ -77,9 +85,165 @@ RESULTS_BATCHES_CSV = "results_batches.csv"
 SWEEP_OUTPUT_FILES = (SWEEP, RESULTS, RESULTS_CSV, RESULTS_BATCHES_CSV)
 
 
+#: The lock file of a folder being written (see :func:`lock_folder`); readers skip it.
+LOCK = ".lock"
+
+
 def is_temporary(name: str) -> bool:
     """Whether ``name`` is a temporary file of an atomic write (see fileio)."""
     return name.startswith(".") and name.endswith(".tmp")
+
+
+def is_bookkeeping(name: str) -> bool:
+    """Whether ``name`` is the lock file or a temporary file: nothing a reader
+    reads, nothing that makes a folder "hold" something."""
+    return name == LOCK or is_temporary(name)
+
+
+def check_out_folder(path: str | os.PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, refused when it is empty, the root
+    folder or the home folder (a run or sweep there would mix with everything else).
+
+    Raises
+    ------
+    BackproplabError
+        Naming the folder and asking for a folder of its own (``out_dir``).
+    """
+    if not str(path).strip():
+        raise BackproplabError("out_dir is empty; give a folder of its own for the results",
+                               settings=("out_dir",))
+    folder = Path(path).expanduser()
+    resolved = folder.resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise BackproplabError(
+            f"out_dir {str(path)!r} is the {'root' if resolved == Path(resolved.anchor) else 'home'}"
+            " folder; give a folder of its own for the results, e.g. runs/NAME",
+            settings=("out_dir",))
+    return folder
+
+
+@final
+class FolderLock:
+    """The writer's lock on a run, sweep or reproduce folder (see :func:`lock_folder`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder; it is created when missing (and removed again on release when
+        nothing but the lock was put into it).
+    what : str
+        What the folder holds, for the message (``"run"``, ``"sweep"``...).
+    """
+
+    def __init__(self, path: str | os.PathLike, what: str = "run"):
+        self.path = check_out_folder(path)
+        self.what = what
+        self.fd: int | None = None
+        self.created = False
+
+    def acquire(self) -> FolderLock:
+        """Take the lock, write this process's pid into the lock file and remove
+        the temporary files an interrupted writer left behind.
+
+        Raises
+        ------
+        BackproplabError
+            When another process holds the lock (naming its pid), or the path is a file.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise BackproplabError(f"{self.path} exists and is not a folder; choose another "
+                                   "out_dir", settings=("out_dir",))
+        self.created = not self.path.exists()
+        while self.fd is None:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a parent that is a file, no permission, read-only disk
+                raise BackproplabError(
+                    f"cannot create the {self.what} folder {self.path} ({exc.strerror or exc}); "
+                    "choose another out_dir", settings=("out_dir",)) from None
+            lock = self.path / LOCK
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # the last holder removed the folder it had made
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                raise BackproplabError(
+                    f"the {self.what} folder {self.path} is in use by another backproplab "
+                    f"process (pid {_holder(lock)}); wait for it to finish or stop it, or "
+                    "choose another out_dir", settings=("out_dir",)) from None
+            try:
+                same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:  # the last holder removed it before we locked
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            self.fd = fd
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()}\n".encode())
+        remove_temporary(self.path)
+        return self
+
+    def release(self) -> None:
+        """Drop the lock (the lock file stays, unless the folder was created for
+        this lock and holds nothing else: then both go)."""
+        if self.fd is None:
+            return
+        try:
+            if self.created and [p.name for p in self.path.iterdir()] == [LOCK]:
+                (self.path / LOCK).unlink()
+                self.path.rmdir()
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)  # closing the only descriptor drops the flock
+            self.fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self if self.fd is not None else self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _holder(lock: Path) -> str:
+    """The pid written into a lock file (``"unknown"`` while it is being written)."""
+    try:
+        return lock.read_text(encoding="ascii").strip() or "unknown"
+    except (OSError, ValueError):
+        return "unknown"
+
+
+def lock_folder(path: str | os.PathLike, what: str = "run") -> FolderLock:
+    """Take the writer's lock on ``path``; use it as a context manager.
+
+    ``fcntl.flock(LOCK_EX | LOCK_NB)`` on ``path/.lock``: a second writer is refused
+    at once, and the kernel releases the lock when the holder exits or is killed
+    (no stale lock to clean up). Taking it also removes the temporary files of
+    atomic writes that an interrupted writer left in ``path``.
+
+    Examples
+    --------
+    >>> with lock_folder("runs/example", "run"):     # doctest: +SKIP
+    ...     ...                                     # write the run folder
+    """
+    return FolderLock(path, what).acquire()
+
+
+def remove_temporary(folder: str | os.PathLike) -> list[str]:
+    """Remove the temporary files of interrupted atomic writes directly in
+    ``folder`` (only its writer may call this); returns their names."""
+    removed = []
+    for path in Path(folder).iterdir():
+        if is_temporary(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return sorted(removed)
 
 
 def _finite(v: Any) -> bool:
@@ -254,7 +418,7 @@ class RunFolder:
 
 def read_run_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
     """Every regular file under ``run_dir`` as ``relative/posix/path -> bytes``
-    (temporary files of interrupted atomic writes are left out).
+    (the lock file and temporary files of interrupted atomic writes are left out).
 
     An executor whose workers write to a scratch folder uses this to ship the
     run folder back to the driver.
@@ -262,7 +426,7 @@ def read_run_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
     root = Path(run_dir)
     return {path.relative_to(root).as_posix(): path.read_bytes()
             for path in sorted(root.rglob("*"))
-            if path.is_file() and not is_temporary(path.name)}
+            if path.is_file() and not is_bookkeeping(path.name)}
 
 
 def write_run_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> list[Path]:
@@ -298,6 +462,7 @@ __all__ = [
     "EXAMPLES_FIGURE",
     "INSPECT",
     "INSPECT_FIGURES",
+    "LOCK",
     "METRICS",
     "MODEL",
     "PLOT",
@@ -311,8 +476,13 @@ __all__ = [
     "SWEEP_OUTPUT_FILES",
     "TRIAL_RECORD_FILES",
     "WEIGHTS_FIGURE",
+    "FolderLock",
     "RunFolder",
+    "check_out_folder",
+    "is_bookkeeping",
     "is_temporary",
+    "lock_folder",
     "read_run_files",
+    "remove_temporary",
     "write_run_files",
 ]

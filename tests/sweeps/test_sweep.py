@@ -12,7 +12,7 @@ import pytest
 from backproplab import tensor
 from backproplab.errors import BackproplabError
 from backproplab.fileio import read_jsonl
-from backproplab.runs import read_run_files
+from backproplab.runs import is_bookkeeping, read_run_files
 from backproplab.sweeps.driver import make_executor, run_sweep
 from backproplab.sweeps.executors import (
     Executor,
@@ -294,7 +294,9 @@ def test_executor_results_with_files_are_written_by_the_sweep(tmp_path):
     assert outcome.ok and local.ok
     for name in sweep.trial_names():
         a, b = tmp_path / "a" / name, tmp_path / "b" / name
-        assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+        # the lock file is the local trainer's, not part of the run (never shipped)
+        assert (sorted(p.name for p in a.iterdir() if not is_bookkeeping(p.name))
+                == sorted(p.name for p in b.iterdir() if not is_bookkeeping(p.name)))
         assert (a / "metrics.jsonl").is_file()
         x, y = tensor.MLP.load(a / "model.npz"), tensor.MLP.load(b / "model.npz")
         np.testing.assert_array_equal(x.params["W1"], y.params["W1"])

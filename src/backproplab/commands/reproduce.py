@@ -72,7 +72,7 @@ def cmd_reproduce(args) -> int:
     only = None
     if args.only is not None:
         only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
-    out = args.out or ("runs/reproduce-quick" if args.quick else "runs/reproduce")
+    out = args.out if args.out is not None else ("runs/reproduce-quick" if args.quick else "runs/reproduce")
     options = Options(out=out, dataset=args.dataset, quick=args.quick, limit=args.limit,
                       only=only, workers=args.workers, executor=args.executor,
                       ray_address=args.ray_address,

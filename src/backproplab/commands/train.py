@@ -15,6 +15,7 @@ from backproplab.commands.options import HelpFormatter, add_training_options, gi
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.plots import plot_run
+from backproplab.runs import check_out_folder
 from backproplab.training import (
     TrainConfig,
     check_settings_apply,
@@ -66,8 +67,9 @@ def build_config(args: argparse.Namespace):
     if args.resume:
         if args.overwrite:
             raise BackproplabError("--resume and --overwrite contradict each other; choose one")
-        if not args.out:
+        if args.out is None:
             raise BackproplabError("--resume needs --out DIR, the run folder to continue")
+        check_out_folder(args.out)
         if args.config:
             raise BackproplabError("--resume continues with the run's own config.json; "
                                    "drop --config")
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     """Train; print the data, progress and result; returns 0 (errors raise)."""
 
     config = build_config(args)
-    out = args.out or str(default_run_dir(config))
+    out = args.out if args.out is not None else str(default_run_dir(config))
     progress = "quiet" if args.quiet else "auto"
     summary = run_training(config, out, resume=args.resume, overwrite=args.overwrite,
                            progress=progress)

@@ -53,7 +53,7 @@ from backproplab.data.download import download
 from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, read_json
-from backproplab.runs import SWEEP
+from backproplab.runs import SWEEP, is_bookkeeping, lock_folder
 from backproplab.study import presets as P
 from backproplab.study.layout import MANIFEST, OUTPUTS, PRESETS_DIR
 from backproplab.study.outputs import make_checks, make_figures
@@ -186,7 +186,7 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
     if out.exists() and not out.is_dir():
         raise BackproplabError(f"--out {out} is a file; give a folder for the reproduction")
     manifest = read_json(out / MANIFEST) if out.is_dir() else None
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(not is_bookkeeping(p.name) for p in out.iterdir()):
         if not isinstance(manifest, dict) or manifest.get("kind") != "backproplab-reproduce":
             raise BackproplabError(
                 f"{out} is not empty and holds no reproduction ({MANIFEST} is missing); "
@@ -378,35 +378,36 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
     executor_opts = executor_options(options.executor, options.ray_address)
     if options.executor == "ray":  # Ray missing or its cluster unreachable: fail before writing
         preflight(options.ray_address)
-    previous = prepare_out(out, settings, options.overwrite)
-    say(f"dataset: {dataset_note}")
-    say(f"presets: {', '.join(p.name for p in selected)}"
-        + (" (quick mode)" if options.quick else ""))
-    manifest: dict[str, Any] = {
-        "kind": "backproplab-reproduce", "format": FORMAT, "settings": settings,
-        "dataset_note": dataset_note, "quick": bool(options.quick),
-        "command": _command(options, dataset),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "presets": dict((previous or {}).get("presets", {})),
-        "versions": _versions(),
-    }
-    atomic_write_json(out / MANIFEST, manifest)
-    executor = make_executor(options.executor, options.workers, **executor_opts)
-    manifest["workers"], manifest["executor"] = executor.workers, options.executor
-    try:
-        failed = _run_phases(selected, sweeps, settings, executor, options, manifest, say)
-    finally:
-        executor.close()
-    say("checks: derivatives, worked example, engines, timing")
-    manifest["checks"] = make_checks(out, dataset)
-    say("figures")
-    manifest["figures"], manifest["figure_errors"] = make_figures(out)
-    manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    manifest["seconds"] = round(time.perf_counter() - start, 3)
-    manifest["failed_trials"] = failed
-    atomic_write_json(out / MANIFEST, manifest)
-    md, html = write_report(out)
-    return Outcome(out, md, html, dataset, failed, time.perf_counter() - start)
+    with lock_folder(out, "reproduction"):  # one reproduction at a time in --out
+        previous = prepare_out(out, settings, options.overwrite)
+        say(f"dataset: {dataset_note}")
+        say(f"presets: {', '.join(p.name for p in selected)}"
+            + (" (quick mode)" if options.quick else ""))
+        manifest: dict[str, Any] = {
+            "kind": "backproplab-reproduce", "format": FORMAT, "settings": settings,
+            "dataset_note": dataset_note, "quick": bool(options.quick),
+            "command": _command(options, dataset),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "presets": dict((previous or {}).get("presets", {})),
+            "versions": _versions(),
+        }
+        atomic_write_json(out / MANIFEST, manifest)
+        executor = make_executor(options.executor, options.workers, **executor_opts)
+        manifest["workers"], manifest["executor"] = executor.workers, options.executor
+        try:
+            failed = _run_phases(selected, sweeps, settings, executor, options, manifest, say)
+        finally:
+            executor.close()
+        say("checks: derivatives, worked example, engines, timing")
+        manifest["checks"] = make_checks(out, dataset)
+        say("figures")
+        manifest["figures"], manifest["figure_errors"] = make_figures(out)
+        manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        manifest["seconds"] = round(time.perf_counter() - start, 3)
+        manifest["failed_trials"] = failed
+        atomic_write_json(out / MANIFEST, manifest)
+        md, html = write_report(out)
+        return Outcome(out, md, html, dataset, failed, time.perf_counter() - start)
 
 
 __all__ = [

@@ -33,6 +33,7 @@ from backproplab.runs import (
     STATUS,
     SUMMARY,
     TRIAL_RECORD_FILES,
+    lock_folder,
     read_run_files,
     write_run_files,
 )
@@ -363,19 +364,21 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         executor = make_executor("local", workers)
     try:
         ensure_datasets(sweep.base, sweep.grid)
-        root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
-        trials = sweep.trials(root)  # the executor sets the BLAS threads of each
-        display = SweepProgress(len(trials), executor.workers, progress,
-                                console=console, out_dir=root)
-        with display:
-            results = run_trials(trials, executor, display)
+        # one sweep at a time in a folder; each trial's run locks its own folder
+        with lock_folder(out_dir, "sweep"):
+            root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
+            trials = sweep.trials(root)  # the executor sets the BLAS threads of each
+            display = SweepProgress(len(trials), executor.workers, progress,
+                                    console=console, out_dir=root)
+            with display:
+                results = run_trials(trials, executor, display)
+            outcome = SweepOutcome(root, [results[t.name] for t in trials])
+            if aggregate:
+                outcome.aggregate = aggregate_sweep(root, write=True)
+                outcome.results_path = root / RESULTS
     finally:
         if own_executor:
             executor.close()
-    outcome = SweepOutcome(root, [results[t.name] for t in trials])
-    if aggregate:
-        outcome.aggregate = aggregate_sweep(root, write=True)
-        outcome.results_path = root / RESULTS
     outcome.seconds = time.perf_counter() - start
     return outcome
 

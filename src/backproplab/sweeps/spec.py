@@ -33,7 +33,7 @@ from typing import Any
 
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, read_json
-from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES
+from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, is_bookkeeping
 from backproplab.sweeps.executors import Trial
 from backproplab.training import TrainConfig
 
@@ -315,7 +315,7 @@ def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fa
     if root.exists() and not root.is_dir():
         raise BackproplabError(f"--out {root} is a file; give a folder for the sweep")
     old = read_json(root / SWEEP) if root.is_dir() else None
-    if root.is_dir() and any(root.iterdir()):
+    if root.is_dir() and any(not is_bookkeeping(p.name) for p in root.iterdir()):
         if old is None:
             # --overwrite replaces a sweep, never a folder of other files (as reproduce)
             raise BackproplabError(

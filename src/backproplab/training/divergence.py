@@ -63,7 +63,7 @@ def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: floa
     hint = f" lr (now {lr:g}; try {lr / 10:g})" if lr else ""
     err = DivergenceError(
         f"training diverged in epoch {epoch} at {unit} {batch} of {n_batches}: {what}; "
-        f"lower the learning rate{hint}")
+        f"lower the learning rate{hint}", settings=("lr",) if lr else ())
     err.epoch, err.batch, err.what = epoch, batch, what
     return err
 

@@ -51,6 +51,8 @@ from backproplab.runs import (
     MODEL,
     RUN_FILES,
     SUMMARY,
+    check_out_folder,
+    lock_folder,
 )
 from backproplab.training.config import TrainConfig
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
@@ -301,8 +303,18 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     Raises
     ------
     BackproplabError
-        For bad options or folders; ``DivergenceError`` when training diverges
-        (the last good checkpoint and its metrics stay in place).
+        For bad options or folders, including a folder another process is
+        writing. ``DivergenceError`` when the loss or weights become non-finite,
+        or the loss runs away (``divergence_factor``, see
+        :mod:`backproplab.training.divergence`); the last good checkpoint and the
+        metrics up to it stay in place.
+
+    Notes
+    -----
+    The run holds the folder's lock (:func:`backproplab.runs.lock_folder`) from
+    before its first write to its end: a second run, resume or sweep on the same
+    folder is refused at once, naming the process that holds it. ``out_dir`` may
+    not be empty, the root or the home folder.
 
     Examples
     --------
@@ -312,15 +324,25 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     >>> summary["eval_accuracy"] > 0.9                       # doctest: +SKIP
     True
     """
-    from threadpoolctl import threadpool_limits
-
-    t_start = time.perf_counter()
     if resume and overwrite:
         raise BackproplabError("resume=True and overwrite=True contradict each other; choose one")
     if config is None and not resume:
         raise BackproplabError("a new run needs a TrainConfig")
+    out = check_out_folder(out_dir)
+    if not resume:
+        _check_fresh(out, overwrite)  # refused before the folder is created or locked
+    with lock_folder(out, "run"):
+        return _train(config, out, resume=resume, overwrite=overwrite, progress=progress,
+                      dataset=dataset)
+
+
+def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bool,
+           progress: str | Progress, dataset) -> dict:
+    """:func:`run_training` in the locked folder ``out``."""
+    from threadpoolctl import threadpool_limits
+
+    t_start = time.perf_counter()
     display = progress if isinstance(progress, Progress) else make_progress(progress)
-    out = Path(out_dir)
 
     if resume:
         cfg = _merge_resume_config(load_run_config(out), config)
@@ -357,7 +379,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
             extra = _read_checkpoint(engine, out / CHECKPOINT, cfg, shuffle_rng)
             start_epoch = int(extra["epoch"])
             logs = _read_logs(out, start_epoch, extra.get("steps"))
-            _restore_controls(out, extra, schedule, stopper)
+            _restore_controls(out, extra, schedule, stopper, engine)
             engine.guard.load_state_dict(extra.get("divergence") or {})
             atomic_write_json(out / CONFIG, cfg.to_dict())  # epochs/threads may have changed
             display.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
@@ -379,8 +401,6 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
             log.end_epoch(record)
             if snaps is not None:
                 snaps.record(engine, record["epoch"])
-            if stopper is not None and stopper.restore_best and stopper.improved:
-                engine.save(out / BEST, extra={"epoch": record["epoch"]}, with_optimizer=False)
             controls = {}
             if schedule is not None:
                 controls["schedule"] = schedule.state_dict()
@@ -390,6 +410,10 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
                 "epoch": record["epoch"], "steps": record["steps"],
                 "rng_state": shuffle_rng.bit_generator.state, "config": cfg.to_dict(),
                 "divergence": engine.guard.state_dict(), **controls})
+            # after the checkpoint: a run stopped in between finds the best weights
+            # in the checkpoint (see _restore_controls)
+            if stopper is not None and stopper.restore_best and stopper.improved:
+                engine.save(out / BEST, extra={"epoch": record["epoch"]}, with_optimizer=False)
             display.epoch_end(record)
 
         history = None
@@ -405,7 +429,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
                 done = log.metrics[-1]["epoch"] if log.metrics else 0
                 kept = (f"the checkpoint of epoch {done} stays in {out}" if done
                         else "no checkpoint was written")
-                raise DivergenceError(f"{exc}; {kept}") from None
+                raise DivergenceError(f"{exc}; {kept}", settings=exc.settings) from None
             finally:
                 display.close()
 
@@ -426,20 +450,30 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     return summary
 
 
-def _restore_controls(out: Path, extra: dict, schedule, stopper) -> None:
-    """Put the schedule's and early stopping's state from a checkpoint back (resume)."""
+def _restore_controls(out: Path, extra: dict, schedule, stopper, engine) -> None:
+    """Put the schedule's and early stopping's state from a checkpoint back (resume).
+
+    The best weights are the checkpoint's own when the best epoch is the
+    checkpoint's epoch (``best.npz`` is written after the checkpoint, so a run
+    stopped between the two has an older one); otherwise ``best.npz``, which
+    must be of the best epoch."""
     if schedule is not None:
         schedule.load_state_dict(extra.get("schedule") or {})
     if stopper is not None:
         state = extra.get("early_stopping") or {}
-        best = None
-        if stopper.restore_best and state.get("best_epoch") is not None:
-
-            if not (out / BEST).is_file():
+        best, best_epoch = None, state.get("best_epoch")
+        if stopper.restore_best and best_epoch == extra.get("epoch"):
+            best = engine.model.params
+        elif stopper.restore_best and best_epoch is not None:
+            saved = None
+            if (out / BEST).is_file():
+                model, _, best_extra = tensor.load_checkpoint(out / BEST)
+                saved = (best_extra or {}).get("epoch")
+            if saved != best_epoch:
                 raise BackproplabError(
-                    f"{out} has no {BEST} with the best weights to resume early stopping from; "
-                    "start the run again with overwrite=True")
-            best = tensor.MLP.load(out / BEST).params
+                    f"{out} has no {BEST} with the weights of the best epoch {best_epoch} to "
+                    "resume early stopping from; start the run again with overwrite=True")
+            best = model.params
         stopper.load_state_dict(state, best)
 
 

@@ -1,0 +1,68 @@
+"""Real signals: SIGKILL at random points and resume; Ctrl-C at any time."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+import pytest
+from tests.killing import ARGS, assert_same_run, reference_run, start_train, stop, wait_for
+
+from backproplab.fileio import read_jsonl
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+
+
+def _kill_and_resume(tmp_path, cli, n: int, seed: int) -> None:
+    """Kill a training process ``n`` times at random points (startup, mid-epoch,
+    between writes), restarting or resuming after each kill; then finish it."""
+    reference = reference_run(tmp_path / "reference")
+    out, rng, landed = tmp_path / "killed", random.Random(seed), []
+    for _ in range(n):
+        # a finished run starts again, so that every kill interrupts real work
+        resumable = (out / "checkpoint.npz").exists() and not (out / "summary.json").exists()
+        mode = "--resume" if resumable else "--overwrite"
+        args = ("--out", out, mode) if mode == "--resume" else (*ARGS, "--out", out, mode)
+        proc = start_train(*args, sleep=0.02)  # about 1 s per epoch, 4 epochs
+        time.sleep(rng.uniform(0.05, 3.0))
+        code = stop(proc, signal.SIGKILL)
+        epochs = len(read_jsonl(out / "metrics.jsonl")) if (out / "metrics.jsonl").exists() else 0
+        landed.append("finished" if code == 0 else f"epoch {epochs}")
+    r = cli("train", "--out", out, "--resume", "--json") if (out / "checkpoint.npz").exists() \
+        else cli("train", *ARGS, "--out", out, "--overwrite", "--json")
+    assert r.status == 0, r.err
+    assert_same_run(reference, out)
+    print(f"\n{n} SIGKILLs landed at: {', '.join(landed)}; the resumed run is bit-identical "
+          "to the uninterrupted one")
+
+
+def test_five_random_sigkills_then_resume_is_bit_identical(tmp_path, cli):
+    _kill_and_resume(tmp_path, cli, 5, seed=0)
+
+
+@pytest.mark.slow
+def test_twenty_random_sigkills_then_resume_is_bit_identical(tmp_path, cli):
+    _kill_and_resume(tmp_path, cli, 20, seed=1)
+
+
+@pytest.mark.parametrize("delay", [0.06, 0.12, 0.25, 0.5])
+def test_ctrl_c_while_starting_is_one_line_and_130(delay, tmp_path):
+    # the imports take a few tenths of a second: the signal lands in them (or in
+    # the data loading and first batches for the longer delays)
+    proc = start_train(*ARGS, "--out", tmp_path / "run")
+    time.sleep(delay)
+    code = stop(proc, signal.SIGINT)
+    err = proc.stderr.read().decode()
+    assert code == 130 and err == "backproplab: interrupted\n", (code, err)
+
+
+def test_ctrl_c_while_training_is_one_line_and_the_run_resumes(tmp_path, cli):
+    out = tmp_path / "run"
+    proc = start_train(*ARGS, "--out", out, sleep=0.01)
+    wait_for(out / "checkpoint.npz", proc)
+    code = stop(proc, signal.SIGINT)
+    err = proc.stderr.read().decode()
+    assert code == 130 and err == "backproplab: interrupted\n", (code, err)
+    r = cli("train", "--out", out, "--resume", "--json")
+    assert r.status == 0 and r.json()["epochs"] == 4, r.err
