@@ -229,9 +229,15 @@ def test_results_json_keeps_value_lists_on_one_line(sweep_dir: Path):
     ("metrics.jsonl", '{"epoch": "x"}\n'),          # once: ValueError traceback
     ("batches.jsonl", '"a string"\n'),              # once: AttributeError traceback
 ])
-def test_a_damaged_run_file_is_a_clear_error(sweep_dir: Path, cli, name, text):
+def test_a_damaged_run_file_fails_its_trial_with_a_clear_reason(sweep_dir: Path, cli, name,
+                                                                 text):
     (sweep_dir / "lr=0.01_seed=1" / name).write_text(text)
-    with pytest.raises(BackproplabError, match=f"{name} is damaged: line 1"):
-        aggregate_sweep(sweep_dir)
+    res = aggregate_sweep(sweep_dir)
+    trial = next(t for t in res["trials"] if t["name"] == "lr=0.01_seed=1")
+    assert trial["status"] == "failed" and f"{name} is damaged: line 1" in trial["error"]
+    group = res["groups"][0]
+    assert group["seeds"] == [0, 2] and group["n"] == 2 and not res["complete"]
+    assert group["missing"] == [{"trial": "lr=0.01_seed=1", "seed": 1, "status": "failed"}]
     r = cli("sweep", "--aggregate-only", "--out", sweep_dir)
-    assert r.status == 2 and "is damaged" in r.err and "Traceback" not in r.err
+    assert r.status == 1 and "is damaged" in r.err and "Traceback" not in r.err
+    assert len(r.err.strip().splitlines()) == 1

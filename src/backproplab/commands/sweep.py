@@ -20,6 +20,7 @@ from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS
 from backproplab.sweeps import Sweep, make_executor, run_sweep
 from backproplab.sweeps.aggregate import aggregate_sweep, results_table
+from backproplab.sweeps.damage import incomplete_message
 from backproplab.sweeps.ray_executor import executor_options
 from backproplab.training import TrainConfig, check_settings_apply, settings
 
@@ -206,7 +207,8 @@ def _parse_workers(text: str | None) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run (or with ``--aggregate-only`` just aggregate) a sweep; 1 if a trial failed."""
+    """Run (or with ``--aggregate-only`` just aggregate) a sweep; 1 if a trial failed
+    or the results miss a trial (failed, damaged, unfinished)."""
 
     if args.aggregate_only:
         return _aggregate_only(args)
@@ -240,11 +242,15 @@ def run(args: argparse.Namespace) -> int:
               + "\n".join(lines), file=sys.stderr)
         print("backproplab: fix the cause and run the same command again to retry them",
               file=sys.stderr)
+    # damage found only by the aggregation (e.g. a finished trial's logs): one line
+    damaged = incomplete_message(outcome.aggregate or {}, skip={r.name for r in outcome.failed})
+    if damaged:
+        print(f"backproplab: {damaged}", file=sys.stderr)
     if args.json:
         print_json(outcome.to_dict())
     elif args.quiet:
         print(outcome.results_path)  # like train --quiet: only where the result is
-    return 1 if outcome.failed else 0
+    return 1 if outcome.failed or damaged else 0
 
 
 def trial_error(result) -> str:
@@ -280,8 +286,12 @@ def _aggregate_only(args: argparse.Namespace) -> int:
         print_json({"sweep_dir": results["sweep_dir"], "trials": len(results["trials"]),
                     "ok": counts["ok"], "failed": counts["failed"],
                     "incomplete": counts["incomplete"] + counts["not started"],
-                    "groups": len(results["groups"]), "results": str(path)})
-    return 0
+                    "groups": len(results["groups"]), "results": str(path),
+                    "complete": results["complete"]})
+    message = incomplete_message(results)
+    if message:  # a result that misses trials must not pass for a whole one
+        print(f"backproplab: {message}", file=sys.stderr)
+    return 1 if message else 0
 
 
 def _sweep_run_flags():

@@ -36,6 +36,7 @@ import numpy as np
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text, read_json
 from backproplab.runs import CONFIG, RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, SWEEP, RunFolder
+from backproplab.sweeps.damage import run_damage
 from backproplab.sweeps.spec import MACHINE_OPTIONS
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
@@ -224,15 +225,58 @@ def _batch_stats(runs: Sequence[RunFolder]) -> dict[str, list]:
     }
 
 
+def _trial_records(runs: Sequence[RunFolder], damage: Mapping[str, str],
+                   missing: Sequence[str]) -> list[dict[str, Any]]:
+    """Every trial's entry of ``results.json``: status, error, seconds."""
+    trials = []
+    for run in runs:
+        status = (run.status or {}).get("status")
+        error = (run.status or {}).get("error") if status == "failed" else None
+        if run.name in damage:
+            status, error = "failed", damage[run.name]
+        elif run.finished:
+            status = "ok"
+        elif status is None or status == "ok":  # "ok" without a summary: not finished
+            status = "incomplete"
+        seconds = (run.summary or run.status or {}).get("seconds", math.nan)
+        trials.append({"name": run.name, "status": status, "error": error,
+                       "seconds": _num(seconds if run.name not in damage else math.nan)})
+    trials.extend({"name": name, "status": "not started", "error": None, "seconds": None}
+                  for name in missing)
+    return trials
+
+
+def _members(runs: Sequence[RunFolder], sweep: Mapping | None, missing: Sequence[str], varying: Sequence[str]) -> dict[str, list[tuple]]:
+    """Grid point (its varying values, canonical) -> ``(trial, seed)`` of every
+    trial of it: the run folders' configs, and ``sweep.json`` for trials with none."""
+    out: dict[str, list[tuple]] = {}
+    for run in runs:
+        out.setdefault(_canon({k: run.config.get(k) for k in varying}), []).append(
+            (run.name, run.config.get("seed")))
+    listed = {t["name"]: t.get("values") or {} for t in (sweep or {}).get("trials", [])
+              if isinstance(t, dict) and "name" in t}
+    for name in missing:
+        values = listed.get(name, {})
+        out.setdefault(_canon({k: values.get(k) for k in varying}), []).append(
+            (name, values.get("seed")))
+    return out
+
+
 def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
                    missing: Sequence[str] = ()) -> dict[str, Any]:
     """Group ``runs`` by config without seed and aggregate the finished ones.
 
+    A run whose files cannot be read (:func:`backproplab.sweeps.damage.run_damage`)
+    is not aggregated: its trial is ``"failed"`` with the reason as its error.
+
     Returns the ``results.json`` structure: ``groups`` (each with ``values``,
-    ``label``, ``seeds``, ``trials``, ``epochs``, ``final`` and ``batches``)
-    and ``trials`` (every trial's status).
+    ``label``, ``seeds``, ``trials``, ``n`` -- the seeds aggregated --,
+    ``missing`` -- the trials of the group that are not, with their seed and
+    status --, ``epochs``, ``final`` and ``batches``), ``trials`` (every
+    trial's status) and ``complete`` (every trial aggregated).
     """
-    finished = [r for r in runs if r.finished]
+    damage = {r.name: why for r in runs if (why := run_damage(r)) is not None}
+    finished = [r for r in runs if r.finished and r.name not in damage]
     grouped: dict[str, list[RunFolder]] = {}
     for run in finished:
         grouped.setdefault(group_key(run.config), []).append(run)
@@ -241,35 +285,28 @@ def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
     if sweep is None:  # no grid order to follow: order by the varying values
         groups.sort(key=lambda g: [_sort_key(g[0].config.get(k)) for k in varying])
     eval_splits = {r.summary.get("eval_split") for r in finished if r.summary.get("eval_split")}
+    trials = _trial_records(runs, damage, missing)
+    status_of = {t["name"]: t["status"] for t in trials}
+    members = _members(runs, sweep, missing, varying)
 
     out_groups = []
-    for members in groups:
-        values = {k: members[0].config.get(k) for k in varying}
-        base = {k: v for k, v in members[0].config.items() if k not in NOT_GROUP_KEYS}
+    for group in groups:
+        values = {k: group[0].config.get(k) for k in varying}
+        names = {r.name for r in group}
         out_groups.append({
             "label": _label(values),
             "values": values,
-            "config": base,
-            "seeds": [r.config.get("seed") for r in members],
-            "trials": [r.name for r in members],
-            "n": len(members),
-            "epochs": _epoch_rows(members),
-            "final": _final(members),
-            "batches": _batch_stats(members),
+            "config": {k: v for k, v in group[0].config.items() if k not in NOT_GROUP_KEYS},
+            "seeds": [r.config.get("seed") for r in group],
+            "trials": [r.name for r in group],
+            "n": len(group),
+            "missing": [{"trial": name, "seed": seed, "status": status_of[name]}
+                        for name, seed in members.get(_canon(values), [])
+                        if name not in names],
+            "epochs": _epoch_rows(group),
+            "final": _final(group),
+            "batches": _batch_stats(group),
         })
-
-    trials = []
-    for run in runs:
-        status = (run.status or {}).get("status")
-        if run.finished:
-            status = "ok"
-        elif status is None:
-            status = "incomplete"
-        trials.append({"name": run.name, "status": status,
-                       "error": (run.status or {}).get("error") if status == "failed" else None,
-                       "seconds": _num((run.summary or run.status or {}).get("seconds", math.nan))})
-    trials.extend({"name": name, "status": "not started", "error": None, "seconds": None}
-                  for name in missing)
     return {
         "format": RESULTS_FORMAT,
         "std": STD_NOTE,
@@ -277,6 +314,7 @@ def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
         "eval_split": eval_splits.pop() if len(eval_splits) == 1 else None,
         "counts": {s: sum(1 for t in trials if t["status"] == s)
                    for s in ("ok", "failed", "incomplete", "not started")},
+        "complete": all(t["status"] == "ok" for t in trials),
         "groups": out_groups,
         "trials": trials,
     }

@@ -41,6 +41,7 @@ from typing import Any
 
 from backproplab.errors import BackproplabError
 from backproplab.runs import CHECKPOINT
+from backproplab.sweeps.lifetime import guard_worker, sigterm_interrupts
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.config import usable_cpus
 
@@ -202,9 +203,12 @@ def default_workers() -> int:
 _THREAD_LIMITER = None  # kept alive for the lifetime of a worker process
 
 
-def _init_worker(threads: int) -> None:
-    """Pool initializer: cap every BLAS/OpenMP thread pool of this worker."""
+def _init_worker(threads: int, parent_pid: int | None = None) -> None:
+    """Pool initializer: end with the driver ``parent_pid`` (see
+    :mod:`backproplab.sweeps.lifetime`); cap every BLAS/OpenMP thread pool."""
     global _THREAD_LIMITER
+    if parent_pid is not None:
+        guard_worker(parent_pid)
     for var in THREAD_ENV_VARS:  # for libraries loaded later
         os.environ[var] = str(threads)
     try:
@@ -270,67 +274,106 @@ class LocalExecutor(Executor):
         ctx = multiprocessing.get_context(self.start_method)
         return cf.ProcessPoolExecutor(max_workers=size, mp_context=ctx,
                                       initializer=_init_worker,
-                                      initargs=(self.threads_per_worker,))
+                                      initargs=(self.threads_per_worker, os.getpid()))
 
     def _run_pool(self, trials: list[Trial],
                   on_event: EventCallback | None) -> Iterator[TrialResult]:
-        size = min(self.workers, len(trials))
-        queue = list(reversed(trials))  # pop() from the end keeps the trial order
-        attempts: dict[str, int] = {}
-        started: dict[str, float] = {}
-        running: dict[cf.Future, Trial] = {}
-        pool = self._new_pool(size)
+        run = _PoolRun(self, trials, on_event)
         clean_exit = False
         try:
-            while queue or running:
-                # keep exactly `size` trials in flight: a submitted trial is running
-                while queue and len(running) < size:
-                    trial = queue.pop()
-                    attempts[trial.name] = attempts.get(trial.name, 0) + 1
-                    started.setdefault(trial.name, time.perf_counter())
-                    future = pool.submit(_pool_trial,
-                                         with_threads(trial, self.threads_per_worker))
-                    running[future] = trial
-                    notify(on_event, TrialEvent("started", trial))
-                done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
-                broken: list[Trial] = []
-                for fut in done:
-                    trial = running.pop(fut)
-                    try:
-                        result = fut.result()
-                    except cf.process.BrokenProcessPool:
-                        broken.append(trial)
-                        continue
-                    except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
-                        result = TrialResult(trial.name, "failed", error=one_line(exc),
-                                             traceback="".join(traceback.format_exception(exc)),
-                                             seconds=time.perf_counter() - started[trial.name])
-                    result.attempts = attempts[trial.name]
-                    yield result
-                if broken:
-                    # the pool is unusable: every trial still in it is lost too
-                    broken.extend(running.values())
-                    running.clear()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    for trial in broken:
-                        if attempts[trial.name] <= self.retries:
-                            notify(on_event, TrialEvent(
-                                "retry", trial, "its worker process died; starting it again"))
-                            queue.append(trial)
-                        else:
-                            yield TrialResult(
-                                trial.name, "failed", attempts=attempts[trial.name],
-                                error="WorkerDied: the worker process running this trial "
-                                      "died (killed or out of memory)",
-                                seconds=time.perf_counter() - started[trial.name])
-                    if queue:
-                        pool = self._new_pool(min(size, len(queue)))
+            with sigterm_interrupts():  # SIGTERM stops the workers like Ctrl-C does
+                while run.queue or run.running:
+                    pool_broken = not run.fill()
+                    done = run.wait() if not pool_broken else []
+                    lost: list[Trial] = []
+                    for fut in done:
+                        result = run.collect(fut, lost)
+                        if result is not None:
+                            yield result
+                    if lost or pool_broken:
+                        yield from run.restart(lost)
             clean_exit = True
         finally:
             if clean_exit:
-                pool.shutdown(wait=True)
+                run.pool.shutdown(wait=True)
             else:  # interrupted: stop the workers now; their trials resume next time
-                _terminate_pool(pool)
+                _terminate_pool(run.pool)
+
+
+class _PoolRun:
+    """The state of :meth:`LocalExecutor._run_pool`: its pool, the trials
+    waiting (``queue``), those in flight (``running``) and their attempts.
+
+    A worker process that dies breaks the whole pool: every trial in flight is
+    lost, and ``submit`` itself raises from then on. Both are handled here:
+    the pool is replaced and the lost trials are queued again (at most
+    ``retries`` more times each), so that a dead worker never ends the sweep.
+    """
+
+    def __init__(self, executor: LocalExecutor, trials: list[Trial],
+                 on_event: EventCallback | None):
+        self.executor = executor
+        self.on_event = on_event
+        self.size = min(executor.workers, len(trials))
+        self.queue = list(reversed(trials))  # pop() from the end keeps the trial order
+        self.attempts: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+        self.running: dict[cf.Future, Trial] = {}
+        self.pool = executor._new_pool(self.size)
+
+    def fill(self) -> bool:
+        """Keep ``size`` trials in flight; False when the pool turned out broken."""
+        while self.queue and len(self.running) < self.size:
+            trial = self.queue[-1]
+            try:
+                future = self.pool.submit(
+                    _pool_trial, with_threads(trial, self.executor.threads_per_worker))
+            except cf.process.BrokenProcessPool:
+                return False  # a worker died between two submissions; `trial` stays queued
+            self.queue.pop()
+            self.attempts[trial.name] = self.attempts.get(trial.name, 0) + 1
+            self.started.setdefault(trial.name, time.perf_counter())
+            self.running[future] = trial
+            notify(self.on_event, TrialEvent("started", trial))
+        return True
+
+    def wait(self) -> set[cf.Future]:
+        done, _ = cf.wait(list(self.running), return_when=cf.FIRST_COMPLETED)
+        return done
+
+    def collect(self, fut: cf.Future, lost: list[Trial]) -> TrialResult | None:
+        """The result of a finished future, or None (appending its trial to
+        ``lost``) when its worker died."""
+        trial = self.running.pop(fut)
+        try:
+            result = fut.result()
+        except cf.process.BrokenProcessPool:
+            lost.append(trial)
+            return None
+        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
+            result = TrialResult(trial.name, "failed", error=one_line(exc),
+                                 traceback="".join(traceback.format_exception(exc)),
+                                 seconds=time.perf_counter() - self.started[trial.name])
+        result.attempts = self.attempts[trial.name]
+        return result
+
+    def restart(self, lost: list[Trial]) -> Iterator[TrialResult]:
+        """Replace the broken pool; queue the lost trials again or fail them."""
+        lost = lost + list(self.running.values())  # every trial in the pool is lost
+        self.running.clear()
+        _terminate_pool(self.pool)
+        for trial in lost:
+            if self.attempts[trial.name] <= self.executor.retries:
+                notify(self.on_event, TrialEvent(
+                    "retry", trial, "its worker process died; starting it again"))
+                self.queue.append(trial)
+            else:
+                yield TrialResult(
+                    trial.name, "failed", attempts=self.attempts[trial.name],
+                    error="WorkerDied: the worker process running this trial "
+                          "died (killed or out of memory)",
+                    seconds=time.perf_counter() - self.started[trial.name])
+        self.pool = self.executor._new_pool(self.size)
 
 
 def _terminate_pool(pool: cf.ProcessPoolExecutor) -> None:
