@@ -431,23 +431,24 @@ class RayExecutor(Executor):
             return iter(())
         return self._run(trials, on_event)
 
+    def _dataset_ref(self, trial: Trial, datasets: dict):
+        """The trial's data in the object store (put once per data key), or the error
+        that loading it raised (the trials that need it fail)."""
+        key = data_key(trial.config)
+        if key not in datasets:
+            try:
+                data = load_run_dataset(TrainConfig.from_dict(dict(trial.config)))
+                datasets[key] = self.ray.put(data)
+                self.datasets_put.append(key)
+                del data  # the object store holds it now
+            except Exception as exc:  # noqa: BLE001 - the trials that need it fail
+                datasets[key] = exc
+        return datasets[key]
+
     def _run(self, trials: list[Trial],
              on_event: EventCallback | None) -> Iterator[TrialResult]:
         ray = self.ray
-        from ray.exceptions import (
-            LocalRayletDiedError,
-            NodeDiedError,
-            ObjectLostError,
-            OutOfMemoryError,
-            RayError,
-            WorkerCrashedError,
-        )
-
-        # the process running the trial (or its node, or the data it held) is gone:
-        # the trial itself did nothing wrong, so it is started again
-        worker_lost = (WorkerCrashedError, NodeDiedError, OutOfMemoryError,
-                       LocalRayletDiedError, ObjectLostError)
-
+        worker_lost, RayError = _ray_errors()
 
         self._check_gpus(trials)
         datasets: dict[tuple, Any] = {}   # data key -> ObjectRef, or the loading error
@@ -458,18 +459,6 @@ class RayExecutor(Executor):
         running: dict[Any, Trial] = {}
         clean_exit = False
 
-        def dataset_ref(trial: Trial):
-            key = data_key(trial.config)
-            if key not in datasets:
-                try:
-                    data = load_run_dataset(TrainConfig.from_dict(dict(trial.config)))
-                    datasets[key] = ray.put(data)
-                    self.datasets_put.append(key)
-                    del data  # the object store holds it now
-                except Exception as exc:  # noqa: BLE001 - the trials that need it fail
-                    datasets[key] = exc
-            return datasets[key]
-
         try:
             while queue or running:
                 while queue and len(running) < self.workers:
@@ -477,7 +466,7 @@ class RayExecutor(Executor):
                     trial = with_threads(queue.pop(), self.cpus_per_trial)
                     attempts[trial.name] = attempts.get(trial.name, 0) + 1
                     started.setdefault(trial.name, time.perf_counter())
-                    data = dataset_ref(trial)
+                    data = self._dataset_ref(trial, datasets)
                     if isinstance(data, Exception):
                         yield TrialResult(
                             trial.name, "failed", error=one_line(data),
@@ -526,6 +515,23 @@ class RayExecutor(Executor):
                     except Exception:  # noqa: BLE001, S110 - best effort while stopping
                         pass
             datasets.clear()  # drop the references: the object store may free them
+
+
+def _ray_errors():
+    """``(worker_lost, RayError)``: the errors that mean the process running a trial
+    (or its node, or the data it held) is gone -- the trial itself did nothing
+    wrong, so it is started again -- and Ray's base error."""
+    from ray.exceptions import (
+        LocalRayletDiedError,
+        NodeDiedError,
+        ObjectLostError,
+        OutOfMemoryError,
+        RayError,
+        WorkerCrashedError,
+    )
+
+    return (WorkerCrashedError, NodeDiedError, OutOfMemoryError, LocalRayletDiedError,
+            ObjectLostError), RayError
 
 
 def _first_line(exc: BaseException) -> str:

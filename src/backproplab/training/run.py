@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from backproplab import tensor
 from backproplab.data import load_dataset
@@ -339,30 +340,9 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
 def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bool,
            progress: str | Progress, dataset) -> dict:
     """:func:`run_training` in the locked folder ``out``."""
-    from threadpoolctl import threadpool_limits
-
     t_start = time.perf_counter()
     display = progress if isinstance(progress, Progress) else make_progress(progress)
-
-    if resume:
-        cfg = _merge_resume_config(load_run_config(out), config)
-        if not (out / CHECKPOINT).is_file():
-            raise BackproplabError(
-                f"{out} has no {CHECKPOINT} to resume from (the run stopped before its first "
-                "epoch ended); start it again with overwrite=True")
-    else:
-        cfg = config.resolved()
-        _check_fresh(out, overwrite)
-        if dataset is None:
-            # load before anything is written or replaced: a missing or corrupt
-            # dataset leaves --out as it was (no half-started run to refuse later)
-            with threadpool_limits(limits=cfg.threads):
-                dataset = load_run_dataset(cfg)
-        ENGINES[cfg.engine](cfg, dataset).check_memory()  # a model too large writes nothing
-        _prepare_fresh(out, overwrite)
-        atomic_write_json(out / CONFIG, cfg.to_dict())
-
-    sleep = float(os.environ.get(BATCH_SLEEP_ENV, "0") or 0)
+    cfg, dataset = _prepare(config, out, resume=resume, overwrite=overwrite, dataset=dataset)
     with threadpool_limits(limits=cfg.threads):
         if dataset is None:
             dataset = load_run_dataset(cfg)
@@ -371,83 +351,123 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
                 f"the dataset given to the run is {dataset.name!r} but its config asks for "
                 f"{cfg.dataset!r}; pass the data the config describes (or none)")
         display.message(_describe(dataset, cfg))
-        engine = ENGINES[cfg.engine](cfg, dataset)
-        init_ss, shuffle_rng = run_seeds(cfg.seed)
-        schedule, stopper = run_controls(cfg, len(dataset.X_train))
-        start_epoch = 0
+        run = _Run(cfg, dataset, out, display, resume)
+        history = run.train()
+    return run.finish(history, time.perf_counter() - t_start)
+
+
+def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bool, dataset):
+    """The run's resolved config, checked against the folder; a new run's folder is
+    cleared and gets ``config.json``. Returns ``(config, dataset or None)``."""
+    if resume:
+        cfg = _merge_resume_config(load_run_config(out), config)
+        if not (out / CHECKPOINT).is_file():
+            raise BackproplabError(
+                f"{out} has no {CHECKPOINT} to resume from (the run stopped before its first "
+                "epoch ended); start it again with overwrite=True")
+        return cfg, dataset
+    cfg = config.resolved()
+    _check_fresh(out, overwrite)
+    if dataset is None:
+        # load before anything is written or replaced: a missing or corrupt
+        # dataset leaves --out as it was (no half-started run to refuse later)
+        with threadpool_limits(limits=cfg.threads):
+            dataset = load_run_dataset(cfg)
+    ENGINES[cfg.engine](cfg, dataset).check_memory()  # a model too large writes nothing
+    _prepare_fresh(out, overwrite)
+    atomic_write_json(out / CONFIG, cfg.to_dict())
+    return cfg, dataset
+
+
+class _Run:
+    """One run in its folder: the engine, its controls, the logs, and what each
+    epoch writes (metrics, checkpoint, best weights, inspection snapshots)."""
+
+    def __init__(self, cfg: TrainConfig, dataset, out: Path, display: Progress, resume: bool):
+        self.cfg, self.dataset, self.out, self.display = cfg, dataset, out, display
+        self.sleep = float(os.environ.get(BATCH_SLEEP_ENV, "0") or 0)
+        self.engine = engine = ENGINES[cfg.engine](cfg, dataset)
+        init_ss, self.shuffle_rng = run_seeds(cfg.seed)
+        self.schedule, self.stopper = run_controls(cfg, len(dataset.X_train))
+        self.start_epoch, self.resumed_from, logs = 0, None, None
         if resume:
-            extra = _read_checkpoint(engine, out / CHECKPOINT, cfg, shuffle_rng)
-            start_epoch = int(extra["epoch"])
-            logs = _read_logs(out, start_epoch, extra.get("steps"))
-            _restore_controls(out, extra, schedule, stopper, engine)
+            extra = _read_checkpoint(engine, out / CHECKPOINT, cfg, self.shuffle_rng)
+            self.start_epoch = self.resumed_from = int(extra["epoch"])
+            logs = _read_logs(out, self.start_epoch, extra.get("steps"))
+            _restore_controls(out, extra, self.schedule, self.stopper, engine)
             engine.guard.load_state_dict(extra.get("divergence") or {})
             atomic_write_json(out / CONFIG, cfg.to_dict())  # epochs/threads may have changed
-            display.message(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
+            display.message(f"resuming {out} after epoch {self.start_epoch} of {cfg.epochs}")
         else:
             engine.build(init_ss)
-        log = _Log(out, logs if resume else None)
-        if not resume:
             atomic_write_text(out / METRICS, "")
             atomic_write_text(out / BATCHES, "")
-        snaps = Snapshots.start(cfg, dataset, engine, out, start_epoch)  # None unless inspect
+        self.log = _Log(out, logs)
+        self.snaps = Snapshots.start(cfg, dataset, engine, out, self.start_epoch)
 
-        def on_batch(epoch, batch, step, loss):
-            log.add_batch(epoch, step, loss)
-            display.batch(epoch, batch, loss)
-            if sleep:
-                time.sleep(sleep)
+    def on_batch(self, epoch: int, batch: int, step: int, loss: float) -> None:
+        self.log.add_batch(epoch, step, loss)
+        self.display.batch(epoch, batch, loss)
+        if self.sleep:
+            time.sleep(self.sleep)
 
-        def on_epoch(record):
-            log.end_epoch(record)
-            if snaps is not None:
-                snaps.record(engine, record["epoch"])
-            controls = {}
-            if schedule is not None:
-                controls["schedule"] = schedule.state_dict()
-            if stopper is not None:
-                controls["early_stopping"] = stopper.state_dict()
-            engine.save(out / CHECKPOINT, extra={
-                "epoch": record["epoch"], "steps": record["steps"],
-                "rng_state": shuffle_rng.bit_generator.state, "config": cfg.to_dict(),
-                "divergence": engine.guard.state_dict(), **controls})
-            # after the checkpoint: a run stopped in between finds the best weights
-            # in the checkpoint (see _restore_controls)
-            if stopper is not None and stopper.restore_best and stopper.improved:
-                engine.save(out / BEST, extra={"epoch": record["epoch"]}, with_optimizer=False)
-            display.epoch_end(record)
+    def on_epoch(self, record: dict) -> None:
+        self.log.end_epoch(record)
+        if self.snaps is not None:
+            self.snaps.record(self.engine, record["epoch"])
+        controls = {}
+        if self.schedule is not None:
+            controls["schedule"] = self.schedule.state_dict()
+        if self.stopper is not None:
+            controls["early_stopping"] = self.stopper.state_dict()
+        self.engine.save(self.out / CHECKPOINT, extra={
+            "epoch": record["epoch"], "steps": record["steps"],
+            "rng_state": self.shuffle_rng.bit_generator.state, "config": self.cfg.to_dict(),
+            "divergence": self.engine.guard.state_dict(), **controls})
+        # after the checkpoint: a run stopped in between finds the best weights
+        # in the checkpoint (see _restore_controls)
+        if self.stopper is not None and self.stopper.restore_best and self.stopper.improved:
+            self.engine.save(self.out / BEST, extra={"epoch": record["epoch"]},
+                             with_optimizer=False)
+        self.display.epoch_end(record)
 
-        history = None
-        if start_epoch < cfg.epochs:
-            display.start(epochs=cfg.epochs, start_epoch=start_epoch,
-                          batches_per_epoch=engine.batches_per_epoch(),
-                          eval_split=dataset.eval_split)
-            try:
-                history = engine.train(start_epoch=start_epoch, rng=shuffle_rng,
-                                       on_batch=on_batch, on_epoch=on_epoch, schedule=schedule,
-                                       early_stopping=stopper)
-            except DivergenceError as exc:
-                done = log.metrics[-1]["epoch"] if log.metrics else 0
-                kept = (f"the checkpoint of epoch {done} stays in {out}" if done
-                        else "no checkpoint was written")
-                raise DivergenceError(f"{exc}; {kept}", settings=exc.settings) from None
-            finally:
-                display.close()
+    def train(self):
+        """The epochs still to run; returns fit's history (``None`` when none were left)."""
+        if self.start_epoch >= self.cfg.epochs:
+            return None
+        self.display.start(epochs=self.cfg.epochs, start_epoch=self.start_epoch,
+                           batches_per_epoch=self.engine.batches_per_epoch(),
+                           eval_split=self.dataset.eval_split)
+        try:
+            return self.engine.train(start_epoch=self.start_epoch, rng=self.shuffle_rng,
+                                     on_batch=self.on_batch, on_epoch=self.on_epoch,
+                                     schedule=self.schedule, early_stopping=self.stopper)
+        except DivergenceError as exc:
+            done = self.log.metrics[-1]["epoch"] if self.log.metrics else 0
+            kept = (f"the checkpoint of epoch {done} stays in {self.out}" if done
+                    else "no checkpoint was written")
+            raise DivergenceError(f"{exc}; {kept}", settings=exc.settings) from None
+        finally:
+            self.display.close()
 
-    if history is None and stopper is not None:
-        stopper.restore(engine.model)  # a finished run resumed: the best weights go back
-    stop = _stop_info(history, stopper, schedule, log.metrics)
-    engine.save(out / MODEL, extra={"epoch": stop.get("restored_epoch") or stop["stopped_epoch"],
-                                    "config": cfg.to_dict(),
-                                    "preprocessing": Preprocessing.from_dataset(dataset).to_dict()},
-                with_optimizer=False)
-    summary = _summarize(log.metrics, cfg, out, dataset.eval_split,
-                         time.perf_counter() - t_start,
-                         {"n_train": len(dataset.X_train), "n_eval": len(dataset.X_eval),
-                          "n_params": engine.n_params(),
-                          "resumed_from_epoch": start_epoch if resume else None})
-    summary.update(_stop_summary(stop, log.metrics))
-    atomic_write_json(out / SUMMARY, summary)
-    return summary
+    def finish(self, history, seconds: float) -> dict:
+        """Write ``model.npz`` and, last, ``summary.json``; returns the summary."""
+        cfg, dataset, engine, metrics = self.cfg, self.dataset, self.engine, self.log.metrics
+        if history is None and self.stopper is not None:
+            self.stopper.restore(engine.model)  # a finished run resumed: the best weights
+        stop = _stop_info(history, self.stopper, self.schedule, metrics)
+        engine.save(self.out / MODEL, extra={
+            "epoch": stop.get("restored_epoch") or stop["stopped_epoch"],
+            "config": cfg.to_dict(),
+            "preprocessing": Preprocessing.from_dataset(dataset).to_dict()},
+            with_optimizer=False)
+        summary = _summarize(metrics, cfg, self.out, dataset.eval_split, seconds,
+                             {"n_train": len(dataset.X_train), "n_eval": len(dataset.X_eval),
+                              "n_params": engine.n_params(),
+                              "resumed_from_epoch": self.resumed_from})
+        summary.update(_stop_summary(stop, metrics))
+        atomic_write_json(self.out / SUMMARY, summary)
+        return summary
 
 
 def _restore_controls(out: Path, extra: dict, schedule, stopper, engine) -> None:
