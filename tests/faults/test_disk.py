@@ -111,9 +111,11 @@ def test_a_non_utf8_line_is_one_sentence_on_resume_and_aggregate(tmp_path, cli):
     r = cli("train", "--out", out, "--resume", "--epochs", "3", "--quiet")
     assert r.status == 2 and r.err.count("\n") == 1, r.err
     assert f"{out / 'batches.jsonl'} is damaged: line 3 is not UTF-8 text" in r.err, r.err
+    # aggregation marks the trial failed with that reason, and says the result is
+    # incomplete (exit 1) in one line (sweeps/damage.py)
     r = cli("sweep", "--out", tmp_path / "sweep", "--aggregate-only")
-    assert r.status == 2 and "line 3 is not UTF-8 text" in r.err, r.err
-    assert "Traceback" not in r.err
+    assert r.status == 1 and "line 3 is not UTF-8 text" in r.err, r.err
+    assert "results are incomplete: 1 of 1 trial(s)" in r.err and "Traceback" not in r.err
 
 
 @pytest.mark.parametrize("code,words", [

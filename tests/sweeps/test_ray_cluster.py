@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tests.same_results import fingerprint
 
-from backproplab.runs import is_temporary
+from backproplab.runs import is_bookkeeping, is_temporary
 from backproplab.sweeps import Sweep, run_sweep
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.training import TrainConfig
@@ -147,7 +147,8 @@ def test_sweep_survives_losing_a_node(cluster, tmp_path):
     for name in SWEEP.trial_names():
         a, b = out / name, tmp_path / "local" / name
         assert fingerprint(a) == fingerprint(b), name
-        assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+        assert sorted(p.name for p in a.iterdir() if not is_bookkeeping(p.name)) == \
+            sorted(p.name for p in b.iterdir() if not is_bookkeeping(p.name))
         assert not [p for p in a.iterdir() if is_temporary(p.name)]
         assert not half_written(a)
         sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
