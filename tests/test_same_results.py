@@ -20,3 +20,17 @@ def test_run_folder_is_bit_identical_to_the_baseline(cli, tmp_path, name):
     r = cli("train", *args, "--threads", "1", "--quiet", "--out", out)
     assert r.status == 0, r.err
     assert fingerprint(out) == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", ["synth-scalar", "fmnist-mom"])
+def test_inspect_snapshots_leave_the_results_unchanged(cli, tmp_path, name):
+    """The study's presets train with ``inspect`` on: the snapshots only read the
+    model, so the run folder matches the same baseline fingerprints."""
+    args = RUNS[name]
+    if "fashion-mnist" in args and not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip("needs Debian's dataset-fashion-mnist")
+    out = tmp_path / name
+    r = cli("train", *args, "--inspect", "--threads", "1", "--quiet", "--out", out)
+    assert r.status == 0, r.err
+    assert (out / "inspect.npz").is_file()
+    assert fingerprint(out) == EXPECTED[name]

@@ -187,11 +187,12 @@ def _first_layer(run: RunFolder, snaps: dict | None, units: int):
     return [("after training (no inspect.npz: no initial weights)", W1[:, :units])]
 
 
-def weights(run_dir, path=None, *, units: int = 64) -> Path:
+def weights(run_dir, path=None, *, units: int = 64, label: str | None = None) -> Path:
     """The first layer's incoming weights of the first ``units`` hidden units as
     image tiles (diverging colormap centred on 0, symmetric limits per panel):
     at initialization and after training from ``inspect.npz``, or only after
-    training from ``model.npz``. For image datasets."""
+    training from ``model.npz``. For image datasets; ``label`` (what the run
+    is) replaces the run's description in the title."""
     run = _run(run_dir)
     snaps = run.arrays(INSPECT)
     panels = _first_layer(run, snaps, units)
@@ -204,13 +205,13 @@ def weights(run_dir, path=None, *, units: int = 64) -> Path:
     cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.75")
     ncols = min(8, panels[0][1].shape[1])
     fig, axes = new_figure(ncols=len(panels), width=5.0, height=5.4)
-    for ax, (label, W) in zip(axes[0], panels):
+    for ax, (when, W) in zip(axes[0], panels):
         m = float(np.max(np.abs(W))) or 1.0
         im = ax.imshow(_mosaic(W, side, ncols), cmap=cmap, vmin=-m, vmax=m)
         fig.colorbar(im, ax=ax, shrink=0.8, label="weight")
         _off(ax)
-        ax.set_title(f"{label}\n(units 1-{W.shape[1]}, limits ±{m:.3g})", fontsize=9)
-    fig.suptitle(f"First-layer weights: {describe_config(run.config)}", fontsize=10)
+        ax.set_title(f"{when}\n(units 1-{W.shape[1]}, limits ±{m:.3g})", fontsize=9)
+    fig.suptitle(f"First-layer weights: {label or describe_config(run.config)}", fontsize=10)
     return save_figure(fig, _target(run, path, WEIGHTS_FIGURE))
 
 
@@ -222,10 +223,11 @@ def _need_snapshots(run: RunFolder, what: str) -> dict:
     return snaps
 
 
-def activations(run_dir, path=None) -> Path:
+def activations(run_dir, path=None, *, label: str | None = None) -> Path:
     """Histograms of every hidden layer's activations on the probe examples
     (the first evaluation examples), at initialization and after each epoch,
-    one curve per snapshot (from ``inspect.npz``)."""
+    one curve per snapshot (from ``inspect.npz``); ``label`` (what the run is)
+    goes into the title."""
     import matplotlib
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -249,8 +251,8 @@ def activations(run_dir, path=None) -> Path:
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax,
                      label="epoch (0 = initialization, dashed)")
     probe = int(counts[0, 0].sum()) // _width(run, 0)
-    fig.suptitle(f"Hidden activations on the first {probe} {run.config.get('dataset')} "
-                 "evaluation examples", fontsize=10)
+    fig.suptitle(f"Hidden activations{', ' + label if label else ''} on the first {probe} "
+                 f"{run.config.get('dataset')} evaluation examples", fontsize=10)
     return save_figure(fig, _target(run, path, ACTIVATIONS_FIGURE))
 
 

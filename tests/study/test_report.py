@@ -8,9 +8,12 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from backproplab.study import report as rep
 from backproplab.study.layout import FIGURES, MANIFEST
 from backproplab.study.outputs import make_checks, make_figures
+from backproplab.study.report.document import IMAGE_TYPES
 from backproplab.study.report.q1_q3 import DERIVATIONS, derivations_link
 
 # a 1x1 PNG
@@ -141,7 +144,29 @@ def test_failed_figures_and_checks_are_shown_not_hidden(tmp_path, monkeypatch):
 
 def test_figure_keys_have_distinct_files():
     assert len(set(FIGURES.values())) == len(FIGURES)
-    assert all(name.endswith(".png") for name in FIGURES.values())
+    assert all(Path(name).suffix in IMAGE_TYPES for name in FIGURES.values())
+    assert [k for k, name in FIGURES.items() if name.endswith(".gif")] == \
+        ["q4_boundary_animation"]
+
+
+def test_html_embeds_a_gif_with_its_mime_type(tmp_path):
+    """An animated GIF is embedded as image/gif (a browser plays it in place);
+    a file of another kind is refused rather than mislabelled."""
+    from PIL import Image
+
+    (tmp_path / "figures").mkdir()
+    frames = [Image.new("RGB", (8, 8), color) for color in ("red", "blue", "green")]
+    frames[0].save(tmp_path / "figures" / "anim.gif", save_all=True,
+                   append_images=frames[1:], duration=500, loop=0)
+    (tmp_path / "figures" / "a.svg").write_text("<svg/>")
+    doc = rep.Doc("t")
+    doc.figure("figures/anim.gif", "An animation")
+    data = base64.b64encode((tmp_path / "figures" / "anim.gif").read_bytes()).decode()
+    assert f'src="data:image/gif;base64,{data}"' in doc.html(tmp_path)
+    assert "![An animation](figures/anim.gif)" in doc.markdown()
+    doc.figure("figures/a.svg", "A drawing")
+    with pytest.raises(ValueError, match="embeddable image types .png, .gif"):
+        doc.html(tmp_path)
 
 
 def test_report_links_the_derivations_document(tmp_path):

@@ -44,19 +44,55 @@ def check_report(out: Path, *, figures: set[str]) -> tuple[str, str]:
     for title in SECTIONS:
         assert f"## {title}" in md, f"report.md lacks the section {title!r}"
         assert ">" + title.replace("&", "&amp;") + "</h2>" in page, f"report.html lacks {title!r}"
-    # the html is self-contained: every figure embedded, none linked
-    assert page.count('src="data:image/png;base64,') == len(figures)
+    # the html is self-contained: every figure embedded (the animation as a GIF), none linked
+    gifs = {key for key in figures if FIGURES[key].endswith(".gif")}
+    assert page.count('src="data:image/png;base64,') == len(figures - gifs)
+    assert page.count('src="data:image/gif;base64,') == len(gifs)
     assert 'src="figures/' not in page
     assert raw_markdown(visible_text(page)) == []
     for key in figures:
-        png = out / "figures" / FIGURES[key]
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+        image = out / "figures" / FIGURES[key]
+        magic = b"GIF89a" if key in gifs else b"\x89PNG\r\n\x1a\n"
+        assert image.read_bytes()[:len(magic)] == magic and image.stat().st_size > 5000
         assert f"](figures/{FIGURES[key]})" in md
     checks = json.loads((out / "checks.json").read_text())
     errors = {k: v["error"] for k, v in checks.items() if isinstance(v, dict) and "error" in v}
     assert not errors, errors
     assert "figure not drawn" not in md
     return md, page
+
+
+def frames(path: Path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.n_frames
+
+
+def section(md: str, title: str) -> str:
+    """The Markdown of the report's section ``title`` (up to the next section)."""
+    return md.split(f"## {title}\n")[1].split("\n## ")[0]
+
+
+def check_inspection_figures(out: Path, md: str) -> None:
+    """The inspection figures are in the sections that discuss them, the boundary
+    animation has a frame per snapshot, the numbers come from checks.json."""
+    q4_epochs = json.loads((out / "presets" / "q4-synth" / "seed=0" / "config.json")
+                           .read_text())["epochs"]
+    assert frames(out / "figures" / FIGURES["q4_boundary_animation"]) == q4_epochs + 1 > 1
+    where = {SECTIONS[4]: ["q4_boundary_animation"],
+             SECTIONS[14]: ["weights_scaled", "weights_unscaled", "activations_scaled",
+                            "activations_unscaled"],
+             SECTIONS[11]: ["final_confusion", "examples", "misclassified"]}
+    for title, keys in where.items():
+        for key in keys:
+            assert f"](figures/{FIGURES[key]})" in section(md, title), (key, title)
+    assert f"The animation has {q4_epochs + 1} frames" in section(md, SECTIONS[4])
+    sat = json.loads((out / "checks.json").read_text())["saturation"]
+    text = section(md, SECTIONS[14])
+    assert f"{sat['unscaled']['saturated_at_init']:.1%} of the units saturated" in text
+    assert f"by {sat['scaled']['weight_change']:.1%} of their initial" in text
+    assert f"by {sat['unscaled']['weight_change']:.1%} with raw pixels" in text
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +113,7 @@ def test_reproduce_quick_fashion_end_to_end(fashion_repro):
     # the last line is the path of the report
     assert r.stdout.strip().splitlines()[-1] == str(out / "report.md")
     md, _ = check_report(out, figures=set(FIGURES))
+    check_inspection_figures(out, md)
     # Fashion-MNIST: the report says the original numbers are not comparable
     assert "not directly comparable" in md and "Fashion-MNIST" in md
     # every row of the original's table is set beside a measured number
@@ -155,7 +192,9 @@ def test_reproduce_synthetic_only(tmp_path, cli):
             "--out", out)
     assert r.status == 0, r.err
     assert r.out.strip().splitlines()[-1] == str(out / "report.md")
-    md, _ = check_report(out, figures={"q4_train_val", "q4_batch_loss", "q4_boundary"})
+    md, _ = check_report(out, figures={"q4_train_val", "q4_batch_loss", "q4_boundary",
+                                       "q4_boundary_animation"})
+    assert frames(out / "figures" / FIGURES["q4_boundary_animation"]) > 1
     assert "Only the synthetic parts ran" in md
     assert md.count("Not run: this reproduction ran on the synthetic data only") == 8
     assert sorted(p.name for p in (out / "presets").iterdir()) == ["q4-synth"]

@@ -36,7 +36,7 @@ from backproplab import gradcheck, scalar
 from backproplab.data import synth
 from backproplab.data.normalize import Normalizer
 from backproplab.inspect import dataset_for
-from backproplab.runs import RunFolder
+from backproplab.runs import INSPECT, RunFolder
 from backproplab.scalar import cross_entropy_from_logits, softmax
 from backproplab.tensor import MLP
 
@@ -303,7 +303,9 @@ def saturation(run_dir: str | Path, max_examples: int = 2000) -> dict[str, Any]:
     pre-activation for input ``x`` is N(0, (s |x|)^2), so the expected fraction
     of saturated units is the mean over inputs of P(|N(0,1)| > ln(99) / (s |x|)),
     computed exactly from the data. After training it is counted from the saved
-    weights.
+    weights. For a run with ``inspect.npz``, ``weight_change`` is how far the
+    shown first-layer units moved in training, ``||W_last - W_init|| / ||W_init||``
+    (Frobenius norms); ``None`` without the snapshots.
     """
 
     run = RunFolder(run_dir)
@@ -323,10 +325,21 @@ def saturation(run_dir: str | Path, max_examples: int = 2000) -> dict[str, Any]:
             "input_range": [float(X.min()), float(X.max())],
             "mean_input_norm": float(norms.mean()),
             "saturated_at_init": at_init, "saturated_after_training": trained,
-            "examples": len(X),
+            "examples": len(X), "weight_change": weight_change(run),
             "eval_accuracy": (run.summary or {}).get("eval_accuracy")}
+
+
+def weight_change(run: RunFolder) -> float | None:
+    """``||W_last - W_init|| / ||W_init||`` of the first-layer units kept in the
+    run's ``inspect.npz`` (``None`` when the run has no snapshots)."""
+    snaps = run.arrays(INSPECT)
+    if snaps is None:
+        return None
+    w0 = snaps["weights_init"].astype(np.float64)
+    w1 = snaps["weights_last"].astype(np.float64)
+    return float(np.linalg.norm(w1 - w0) / max(np.linalg.norm(w0), 1e-300))
 
 
 __all__ = ["Q3_EXPECTED", "Q3_ORIGINAL_DV_ROW3", "Q3_W_MISTYPED", "SATURATION_K",
            "derivative_checks", "engine_checks", "normalization_demo", "saturation",
-           "vectorization_timing", "worked_example"]
+           "vectorization_timing", "weight_change", "worked_example"]

@@ -5,7 +5,7 @@ Layout of ``reproduce --out OUT``::
     reproduce.json     the manifest: settings, command, versions, presets' status
     presets/NAME/      one sweep folder per preset (see backproplab.runs)
     checks.json        the live checks (derivatives, worked example, engines, ...)
-    figures/           the report's PNG figures
+    figures/           the report's figures (PNG, and one animated GIF)
     report.md          the report, figures linked
     report.html        the same report, self-contained (figures embedded)
 """
@@ -27,11 +27,13 @@ REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 #: Everything reproduce writes into its folder.
 OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, MANIFEST)
-#: The presets' figures: key -> file name in ``figures/``.
+#: The presets' figures: key -> file name in ``figures/`` (PNG; the boundary
+#: animation a GIF).
 FIGURES = {
     "q4_train_val": "q4_train_val.png",
     "q4_batch_loss": "q4_batch_loss.png",
     "q4_boundary": "q4_boundary.png",
+    "q4_boundary_animation": "q4_boundary_epochs.gif",
     "learning_curve": "learning_curve.png",
     "train_vs_val": "train_vs_val.png",
     "seeds": "seeds.png",
@@ -40,8 +42,14 @@ FIGURES = {
     "batch_sizes": "batch_sizes.png",
     "full_batch": "full_batch.png",
     "unscaled": "unscaled_pixels.png",
+    "weights_scaled": "weights_scaled.png",
+    "weights_unscaled": "weights_unscaled.png",
+    "activations_scaled": "activations_scaled.png",
+    "activations_unscaled": "activations_unscaled.png",
     "final": "final.png",
     "final_confusion": "final_confusion.png",
+    "examples": "examples.png",
+    "misclassified": "misclassified.png",
 }
 
 

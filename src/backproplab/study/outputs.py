@@ -86,7 +86,7 @@ def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]
             errors[key] = f"{type(exc).__name__}: {exc}"
 
     for group in (_q4_figures, _q7_figures, _learning_rate_figures, _batch_size_figures,
-                  _extra_figures, _final_figures):
+                  _extra_figures, _pixel_inspection_figures, _final_figures):
         group(folder, draw)
     return made, errors
 
@@ -99,6 +99,7 @@ def _q4_figures(folder: StudyFolder, draw: Draw) -> None:
         draw("q4_batch_loss", lambda p: F.batch_loss(
             q4, p, title="Q4: per-example loss of the scalar engine (one step per example)"))
         draw("q4_boundary", lambda p: I.decision_boundary(q4[0], p))
+        draw("q4_boundary_animation", lambda p: I.boundary_animation(q4[0], p))
 
 
 def _q7_figures(folder: StudyFolder, draw: Draw) -> None:
@@ -179,6 +180,22 @@ def _final_figures(folder: StudyFolder, draw: Draw) -> None:
         final, p, references=refs,
         title=f"Q7 (4): test accuracy of the final runs ({folder.dataset})"))
     draw("final_confusion", lambda p: I.confusion(final[0], p))
+    draw("examples", lambda p: I.examples(final[0], p))
+    draw("misclassified", lambda p: I.misclassified(final[0], p))
+
+
+def _pixel_inspection_figures(folder: StudyFolder, draw: Draw) -> None:
+    """First-layer weights and hidden-activation histograms (``inspect.npz``) of
+    the first scaled-pixel run and the first unscaled-pixel run."""
+    runs = {"scaled": ((folder.run_dirs("seeds") or folder.run_dirs("train-vs-val"))[:1],
+                       "pixels scaled to [0, 1]"),
+            "unscaled": (folder.run_dirs("unscaled-pixels")[:1], "raw 0-255 pixels")}
+    for which, (run, pixels) in runs.items():
+        if run:
+            draw(f"weights_{which}", lambda p, r=run[0], px=pixels: I.weights(
+                r, p, label=f"{px} ({folder.dataset})"))
+            draw(f"activations_{which}", lambda p, r=run[0], px=pixels: I.activations(
+                r, p, label=px))
 
 
 __all__ = ["make_checks", "make_figures"]

@@ -32,6 +32,11 @@ from backproplab.sweeps.driver import Sweep
 
 #: The study's Q7 setting: batch 16, lr 0.01, 5 epochs (SPEC.md).
 STUDY = {"batch_size": 16, "lr": 0.01, "epochs": 5}
+#: The snapshots the report's inspection figures read (``inspect.npz``: first-layer
+#: weights, hidden activations, synth's boundary after each epoch). Snapshots only
+#: read the model, so results are the same; every preset that trains the study
+#: setting takes them, so that its identical runs still match and are copied.
+INSPECT = {"inspect": True}
 #: Training examples per run in ``--quick`` mode (image presets and q4-synth).
 QUICK_LIMIT = 20_000
 #: The learning rates of Q7 (3).
@@ -171,7 +176,7 @@ PRESETS: tuple[Preset, ...] = (
         answers="the scalar (pure-Python) engine trained with per-example SGD on the "
                 "synthetic ellipse data, 10 epochs at lr 0.01 (the original's setting): "
                 "the loss must drop; loss/accuracy per epoch and the learned boundary",
-        base={"engine": "scalar", "lr": 0.01, "epochs": 10},
+        base={"engine": "scalar", "lr": 0.01, "epochs": 10, **INSPECT},
         seeds=3, quick={"epochs": 3}, quick_seeds=2, synthetic=True,
     ),
     Preset(
@@ -179,28 +184,28 @@ PRESETS: tuple[Preset, ...] = (
         question="Q7",
         answers="the per-batch training loss over 5 epochs at batch 16, lr 0.01, raw and "
                 "smoothed",
-        base=dict(STUDY), seeds=1, quick={"epochs": 3}, quick_seeds=1,
+        base={**STUDY, **INSPECT}, seeds=1, quick={"epochs": 3}, quick_seeds=1,
     ),
     Preset(
         name="train-vs-val",
         question="Q7 (1)",
         answers="training vs validation loss and accuracy per epoch over 5 epochs "
                 "(batch 16, lr 0.01)",
-        base=dict(STUDY), seeds=1, quick={"epochs": 3}, quick_seeds=1,
+        base={**STUDY, **INSPECT}, seeds=1, quick={"epochs": 3}, quick_seeds=1,
     ),
     Preset(
         name="seeds",
         question="Q7 (2)",
         answers="how much the result depends on the random initialization and batch order: "
                 "5 seeds, mean and standard deviation per epoch",
-        base=dict(STUDY), seeds=5, quick={"epochs": 3}, quick_seeds=2,
+        base={**STUDY, **INSPECT}, seeds=5, quick={"epochs": 3}, quick_seeds=2,
     ),
     Preset(
         name="learning-rates",
         question="Q7 (3)",
         answers="learning rates 0.001, 0.003, 0.01, 0.03 at batch 16, 3 seeds each: "
                 "validation curves and last-epoch mean +- std",
-        base={"batch_size": 16, "epochs": 5},
+        base={"batch_size": 16, "epochs": 5, **INSPECT},
         grid={"lr": LEARNING_RATES}, seeds=3, quick={"epochs": 3}, quick_seeds=2,
     ),
     Preset(
@@ -208,7 +213,7 @@ PRESETS: tuple[Preset, ...] = (
         question="extra (batch sizes)",
         answers="batch sizes 8, 16, 32, 64 at lr 0.01, 3 seeds each: validation accuracy "
                 "against epochs, weight updates and training wall time",
-        base={"lr": 0.01, "epochs": 5},
+        base={"lr": 0.01, "epochs": 5, **INSPECT},
         grid={"batch_size": BATCH_SIZES}, seeds=3, quick={"epochs": 3}, quick_seeds=2,
     ),
     Preset(
@@ -226,7 +231,7 @@ PRESETS: tuple[Preset, ...] = (
         answers="the original's missing pixel scaling: raw 0-255 pixels at batch 16, "
                 "lr 0.01, 5 epochs, against the scaled runs, with how many sigmoid "
                 "units saturate",
-        base={**STUDY, "normalize": "none"},
+        base={**STUDY, "normalize": "none", **INSPECT},
         seeds=3, quick={"epochs": 3}, quick_seeds=1,
     ),
     Preset(
@@ -340,6 +345,7 @@ __all__ = [
     "BATCH_SIZES",
     "FINAL_FALLBACK",
     "FINAL_RULE",
+    "INSPECT",
     "LEARNING_RATES",
     "PRESETS",
     "QUICK_LIMIT",

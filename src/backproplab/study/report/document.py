@@ -5,7 +5,7 @@ Text in the blocks is Markdown (CommonMark: ``**bold**``, ``*italics*``,
 :meth:`Doc.html` renders every block's Markdown with markdown-it-py (tables
 on, raw HTML off, so any ``<`` in the text is shown, not interpreted) into one
 self-contained page: its CSS inline and every figure embedded as a base64
-data URI.
+data URI (PNG, or an animated GIF, which a browser plays in place).
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from markdown_it import MarkdownIt
+
+#: The image files a figure may be, by extension: their MIME types in the data URI.
+IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif"}
 
 #: The one Markdown renderer: CommonMark with tables, raw HTML escaped.
 MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -81,8 +84,8 @@ class Doc:
         Parameters
         ----------
         root : Path
-            The folder the figure paths are relative to; their PNG files are
-            embedded as base64 data URIs.
+            The folder the figure paths are relative to; their image files
+            are embedded as base64 data URIs (:data:`IMAGE_TYPES`).
         """
         body = [html_block(kind, value, root) for kind, value in self.blocks]
         toc = [f'<li><a href="#{value[2]}">{inline(value[1])}</a></li>'
@@ -148,11 +151,16 @@ def html_block(kind: str, value: Any, root: Path) -> str:
 
 
 def figure_html(path: str | None, caption: str, error: str | None, root: Path) -> str:
-    """A ``<figure>`` with the PNG embedded, or a line saying why there is none."""
+    """A ``<figure>`` with the image embedded (its MIME type from its extension,
+    :data:`IMAGE_TYPES`), or a line saying why there is none."""
     if path and (root / path).is_file():
+        mime = IMAGE_TYPES.get(Path(path).suffix.lower())
+        if mime is None:
+            raise ValueError(f"figure {path}: not one of the embeddable image types "
+                             f"{', '.join(IMAGE_TYPES)}")
         data = base64.b64encode((root / path).read_bytes()).decode("ascii")
         return (f'<figure><img alt="{html.escape(plain(caption))}" '
-                f'src="data:image/png;base64,{data}">'
+                f'src="data:{mime};base64,{data}">'
                 f"<figcaption>{inline(caption)}</figcaption></figure>")
     return (f'<p class="missing">(figure not drawn: '
             f"{html.escape(error or 'no runs')}) {inline(caption)}</p>")
@@ -197,4 +205,4 @@ figcaption{font-size:.9rem;color:#555;margin-top:.3rem}
 .note p{margin:.2rem 0}.missing{color:#a33}nav ol{columns:2;font-size:.95rem}
 """
 
-__all__ = ["CSS", "MARKDOWN", "Doc", "inline", "markdown_block", "plain", "slug"]
+__all__ = ["CSS", "IMAGE_TYPES", "MARKDOWN", "Doc", "inline", "markdown_block", "plain", "slug"]

@@ -136,6 +136,7 @@ def unscaled_pixels(ctx: Ctx) -> None:
     doc.table(["inputs (batch 16, lr 0.01)", "validation acc (last epoch)", "validation loss"],
               rows)
     ctx.figure("unscaled", "Scaled vs raw pixels at the same settings (mean ± std over seeds).")
+    pixel_inspection(ctx, s)
     if ref:
         a = (final_stat(ref, "eval_accuracy") or {}).get("mean")
         b = (final_stat(g, "eval_accuracy") or {}).get("mean")
@@ -163,4 +164,36 @@ def unscaled_pixels(ctx: Ctx) -> None:
                     f"original wrong: pixels must be scaled, the sigmoids saturate; {effect}")
 
 
-__all__ = ["batch_sizes", "full_batch", "unscaled_pixels"]
+def pixel_inspection(ctx: Ctx, s: dict | None) -> None:
+    """What the first layer learned and how its units' outputs are spread, for
+    scaled and raw pixels (the snapshots of the first run of each), with the
+    live saturation check's numbers."""
+    doc = ctx.doc
+    ctx.figure("weights_scaled", "First-layer weights, pixels scaled to [0, 1]: the incoming "
+                                 "weights of the first 64 hidden units as 28x28 tiles, at "
+                                 "initialization (left) and after training (right).")
+    ctx.figure("weights_unscaled", "First-layer weights, raw 0-255 pixels: the same units, "
+                                   "at initialization (left) and after training (right).")
+    change = s and (s["scaled"].get("weight_change"), s["unscaled"].get("weight_change"))
+    if change and None not in change:
+        doc.p("Each tile shows which pixels excite (red) or inhibit (blue) one hidden unit. "
+              f"In training these units' weights moved by {change[0]:.1%} of their initial "
+              f"norm with scaled pixels and by {change[1]:.1%} with raw pixels "
+              "(‖W after − W at initialization‖ / ‖W at initialization‖, live): a tile that "
+              "still looks like its initial noise belongs to a unit that learned little.")
+    ctx.figure("activations_scaled", "Hidden activations, pixels scaled to [0, 1]: histogram "
+                                     "of the sigmoid outputs at initialization (dashed) and "
+                                     "after each epoch.")
+    ctx.figure("activations_unscaled", "Hidden activations, raw 0-255 pixels: the same "
+                                       "histograms.")
+    if s:
+        un, sc = s["unscaled"], s["scaled"]
+        doc.p("A saturated unit's output lies in the outermost bins of these histograms, at 0 "
+              "or 1, where the sigmoid's derivative is near 0. The saturation table above "
+              f"counts {un['saturated_at_init']:.1%} of the units saturated at initialization "
+              f"(expected) and {un['saturated_after_training']:.1%} after training with raw "
+              f"pixels, against {sc['saturated_at_init']:.1%} and "
+              f"{sc['saturated_after_training']:.1%} with scaled pixels.")
+
+
+__all__ = ["batch_sizes", "full_batch", "pixel_inspection", "unscaled_pixels"]

@@ -40,6 +40,7 @@ def q4(ctx: Ctx) -> None:
     ctx.figure("q4_boundary", "Q4: the learned decision boundary (P = 0.5, black) over the "
                               "validation points, with the true ellipse x^T Q x = 0.6 (dashed) "
                               "on top, in the raw coordinates of the data.")
+    boundary_animation(ctx, g)
     first = epoch_stat(g, 1, "train_loss_running")
     last = epoch_stat(g, last_epoch(g), "train_loss_running")
     drop = first and last and last["mean"] < first["mean"]
@@ -59,6 +60,26 @@ def q4(ctx: Ctx) -> None:
     ctx.row(f"synthetic, {o['epochs']} epochs, lr {o['lr']}",
             f"train loss {o['train_loss_first']} -> {o['train_loss_last']}, train acc "
             f"{o['train_accuracy']}, val acc {o['val_accuracy']}", measured, verdict)
+
+
+def boundary_animation(ctx: Ctx, g) -> None:
+    """The boundary after each epoch (an animated GIF), with the validation
+    accuracy it goes through."""
+    if "q4_boundary_animation" not in ctx.figs and "q4_boundary_animation" not in ctx.fig_errors:
+        return
+    ctx.figure("q4_boundary_animation",
+               "Q4: the learned P(class 1) and its 0.5 contour of seed 0 at initialization and "
+               "after each epoch, one frame per snapshot (an animation that steps through the "
+               "epochs), with the true ellipse dashed.")
+    first = epoch_stat(g, 1, "eval_accuracy")
+    last = epoch_stat(g, last_epoch(g), "eval_accuracy")
+    if first and last:
+        ctx.doc.p(f"The animation has {last_epoch(g) + 1} frames: the untrained network's "
+                  "probability surface, then the surface after each epoch, so the 0.5 contour "
+                  "(black) can be followed against the true ellipse (dashed) epoch by epoch. "
+                  "Over "
+                  f"the seeds, validation accuracy goes from {pm(first, n=False)} after epoch "
+                  f"1 to {pm(last, n=False)} after epoch {last_epoch(g)}.")
 
 
 def normalization(ctx: Ctx) -> str | None:
@@ -106,4 +127,4 @@ def normalization(ctx: Ctx) -> str | None:
     return phrase
 
 
-__all__ = ["normalization", "q4"]
+__all__ = ["boundary_animation", "normalization", "q4"]

@@ -226,7 +226,10 @@ def final(ctx: Ctx) -> None:
     doc.table(["run", "test accuracy", "test loss"], rows)
     ctx.figure("final", "Test accuracy of each final run and their mean ± std, with reference "
                         "lines.")
-    ctx.figure("final_confusion", "Confusion matrix of the first final run on the test set.")
+    ctx.figure("final_confusion", "Confusion matrix of the first final run on the test set: "
+                                  "each cell gives the count and the fraction of its true "
+                                  "class; the diagonal holds the correct answers.")
+    final_examples(ctx)
     refs = REFERENCES.get(ctx.dataset, [])
     if refs:
         mean = (acc or {}).get("mean")
@@ -245,5 +248,19 @@ def final(ctx: Ctx) -> None:
             compare_phrase(ctx, acc and acc["mean"], o["test_accuracy"]))
 
 
-__all__ = ["PIXELS", "compare_phrase", "final", "learning_curve", "learning_rates", "q7_setting",
+def final_examples(ctx: Ctx) -> None:
+    """The classes as the network sees them, and the first final run's worst
+    mistakes on the test set."""
+    ctx.figure("examples", f"Training images of {ctx.dataset}, one row per class with its name.")
+    ctx.figure("misclassified", "The misclassified test images with the highest loss "
+                                "(-ln p(true class)) of the first final run, each with its "
+                                "true class and the predicted class with its probability.")
+    if "misclassified" in ctx.figs:
+        ctx.doc.p("These are the mistakes the network is most sure of: each image names the "
+                  "true class and the predicted one with the probability the network gave "
+                  "it, to be set beside the largest off-diagonal cells of the confusion "
+                  "matrix above; the figure's title says how many test images are wrong.")
+
+
+__all__ = ["PIXELS", "compare_phrase", "final", "final_examples", "learning_curve", "learning_rates", "q7_setting",
            "seeds", "spread_phrase", "train_vs_val"]
