@@ -257,10 +257,11 @@ show(inspect.activations(synth_run))
 
 # %% [markdown]
 # For Fashion-MNIST: a few training images per class; the first layer's
-# incoming weights as 28x28 tiles, before and after training (the units start as
-# noise and pick up shapes of clothes); the validation images the network is
-# most confidently wrong about; and the confusion matrix (shirts, T-shirts,
-# pullovers and coats are the usual mix-ups).
+# incoming weights as 28x28 tiles, before and after training (after two short
+# epochs they still look like their random start: 3,000 images move them
+# little; train on all images for more epochs to see shapes of clothes appear);
+# the validation images the network is most confidently wrong about; and the
+# confusion matrix (shirts, T-shirts, pullovers and coats are the usual mix-ups).
 
 # %%
 if fashion_run is not None:
