@@ -30,7 +30,7 @@ test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks docs
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/backproplab bench
