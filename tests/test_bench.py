@@ -139,13 +139,13 @@ def test_option_parsing():
 @pytest.mark.parametrize("args,message", [
     (("--batch-sizes", "16,0"), "batch size '0'"),
     (("--impl", "keras"), "unknown implementation"),
-    (("--epochs", "two"), "--epochs must be an integer"),
-    (("--threads", "0"), "--threads must be at least 1"),
+    (("--epochs", "two"), "--epochs must be a positive integer"),
+    (("--threads", "0"), "--threads must be a positive integer"),
     (("--lr", "-1"), "--lr must be a positive finite number"),
     (("--lr", "inf"), "--lr must be a positive finite number"),
     (("--memory-batch-sizes", "1024,0"), "batch size '0' in --memory-batch-sizes"),
     (("--wait-quiet", "soon"), "--wait-quiet must be a number"),
-    (("--retries", "-1"), "--retries must be at least 0"),
+    (("--retries", "-1"), "--retries must be an integer >= 0"),
 ])
 def test_bad_options_give_one_sentence_and_status_2(cli, args, message):
     r = cli("bench", "--quick", "--no-memory", *args)

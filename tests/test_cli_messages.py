@@ -67,3 +67,25 @@ def test_the_command_line_names_its_flags(cli, tmp_path, args, shown):
     r = cli("train", "--quiet", *args, "--out", tmp_path / "r")
     assert r.status == 2 and shown in r.err
     assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+def test_one_integer_parser_for_every_command(cli, tmp_path):
+    # bench, sweep and reproduce share commands.options.int_option (no private copies)
+    from backproplab.commands.options import int_option
+    from backproplab.errors import BackproplabError
+
+    assert int_option("--workers", "3") == 3 and int_option("--workers", None, 5) == 5
+    assert int_option("--warmup", "0", minimum=0) == 0
+    for text, minimum, words in (("0", 1, "a positive integer"), ("x", 1, "a positive integer"),
+                                 ("-1", 0, "an integer >= 0")):
+        try:
+            int_option("--n", text, minimum=minimum)
+        except BackproplabError as exc:
+            assert str(exc) == f"--n must be {words}, got {text!r}"
+        else:
+            raise AssertionError("accepted a bad integer")
+    for args in (("reproduce", "--workers", "0", "--out", tmp_path / "r"),
+                 ("sweep", "--workers", "0", "--out", tmp_path / "s"),
+                 ("bench", "--threads", "0")):
+        r = cli(*args)
+        assert r.status == 2 and f"{args[1]} must be a positive integer" in r.err, r.err

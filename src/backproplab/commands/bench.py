@@ -26,6 +26,7 @@ from backproplab.bench.workload import (
     DEFAULT_WARMUP,
     QUICK_ROWS,
 )
+from backproplab.commands.options import int_option
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
@@ -97,19 +98,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(the tables go to stderr)")
 
 
-def _int_option(name: str, value, default: int | None, minimum: int) -> int | None:
-    """``value`` (a string, or ``None`` for ``default``) as an integer >= ``minimum``."""
-    if value is None:
-        return default
-    try:
-        v = int(value)
-    except (TypeError, ValueError):
-        raise BackproplabError(f"{name} must be an integer, got {value!r}") from None
-    if v < minimum:
-        raise BackproplabError(f"{name} must be at least {minimum}, got {v}")
-    return v
-
-
 def _float_option(name: str, value, what: str, ok) -> float:
     """``value`` as a float for which ``ok(v)`` holds; else one sentence naming ``what``."""
     try:
@@ -130,10 +118,10 @@ def settings(args: argparse.Namespace) -> dict:
                                f"e.g. --json-out {Path(args.json_out) / 'bench.json'}")
     return {
         "impls": args.impl, "batch_sizes": args.batch_sizes,
-        "epochs": _int_option("--epochs", args.epochs, 1 if quick else DEFAULT_EPOCHS, 1),
-        "warmup": _int_option("--warmup", args.warmup, 0 if quick else DEFAULT_WARMUP, 0),
-        "retries": _int_option("--retries", args.retries, 0 if quick else DEFAULT_RETRIES, 0),
-        "threads": _int_option("--threads", args.threads, None, 1),
+        "epochs": int_option("--epochs", args.epochs, 1 if quick else DEFAULT_EPOCHS, 1),
+        "warmup": int_option("--warmup", args.warmup, 0 if quick else DEFAULT_WARMUP, 0),
+        "retries": int_option("--retries", args.retries, 0 if quick else DEFAULT_RETRIES, 0),
+        "threads": int_option("--threads", args.threads, None, 1),
         "wait_quiet": _float_option("--wait-quiet", args.wait_quiet or 0,
                                     "a number of seconds >= 0", lambda v: v >= 0),
         "lr": _float_option("--lr", args.lr, "a positive finite number",

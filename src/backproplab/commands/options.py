@@ -119,6 +119,21 @@ def _as_flags(match: re.Match) -> str:
     return head + _unquote(match.group("more") or "")
 
 
+def int_option(flag: str, text: Any, default: int | None = None, minimum: int = 1) -> int | None:
+    """A command-line integer: ``text`` (``None`` gives ``default``) as an int >= ``minimum``;
+    else one sentence naming the flag (:class:`BackproplabError`, exit 2)."""
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise BackproplabError(f"{flag} must be {what}, got {text!r}")
+    return value
+
+
 def cli_message(exc: BaseException) -> str:
     """The message of ``exc`` with its settings named by their flags.
 

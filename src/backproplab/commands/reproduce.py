@@ -8,6 +8,7 @@ Running the same command again resumes; ``--overwrite`` starts over.
 
 from __future__ import annotations
 
+from backproplab.commands.options import int_option
 from backproplab.commands.output import print_json
 from backproplab.study.reproduce import Options, reproduce
 
@@ -29,14 +30,14 @@ def register(subparsers) -> None:
                         "fashion-mnist, else synthetic parts only)")
     p.add_argument("--quick", action="store_true",
                    help="fewer epochs, seeds and training examples: a few minutes on 2 cores")
-    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--limit", default=None, metavar="N",
                    help="at most N training examples per run (default: all; 20000 with "
                         "--quick)")
     p.add_argument("--only", action="append", default=None, metavar="NAME[,NAME]",
                    help="run only these presets (and those they need); repeatable")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default runs/reproduce, or runs/reproduce-quick)")
-    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--workers", default=None, metavar="N",
                    help="runs at the same time (default: the number of cores)")
     p.add_argument("--executor", default="local", metavar="NAME",
                    help="where runs execute: local worker processes (default) | ray")
@@ -55,26 +56,14 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_reproduce)
 
 
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def cmd_reproduce(args) -> int:
 
     only = None
     if args.only is not None:
         only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
     out = args.out if args.out is not None else ("runs/reproduce-quick" if args.quick else "runs/reproduce")
-    options = Options(out=out, dataset=args.dataset, quick=args.quick, limit=args.limit,
-                      only=only, workers=args.workers, executor=args.executor,
+    options = Options(out=out, dataset=args.dataset, quick=args.quick, limit=int_option("--limit", args.limit),
+                      only=only, workers=int_option("--workers", args.workers), executor=args.executor,
                       ray_address=args.ray_address,
                       overwrite=args.overwrite, data_dir=args.data_dir,
                       progress="quiet" if args.quiet else "auto")

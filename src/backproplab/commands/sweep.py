@@ -14,7 +14,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from backproplab.commands.options import HelpFormatter, add_training_options, cli_text, flag
+from backproplab.commands.options import (
+    HelpFormatter,
+    add_training_options,
+    cli_text,
+    flag,
+    int_option,
+)
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS
@@ -189,19 +195,6 @@ def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
     return base, grid
 
 
-def _parse_workers(text: str | None) -> int | None:
-
-    if text is None:
-        return None
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise BackproplabError(f"--workers must be a positive integer, got {text!r}")
-    return n
-
-
 # ---------------------------------------------------------------------------
 # the command
 
@@ -215,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
 
     base, grid = parse_grid(args)
     seeds = parse_seeds(args)
-    workers = _parse_workers(args.workers)
+    workers = int_option("--workers", args.workers)
     try:
         base_config = TrainConfig(**base)
     except TypeError as exc:  # pragma: no cover - options map onto fields
