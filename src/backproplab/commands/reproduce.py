@@ -26,8 +26,9 @@ def register(subparsers) -> None:
         epilog="example: backproplab reproduce --quick --out runs/reproduce-quick",
     )
     p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "synth"), default=None,
-                   help="the image dataset of Q7 (default: mnist if found offline, else "
-                        "fashion-mnist, else synthetic parts only)")
+                   help="the image dataset of Q7 (default: mnist, found on this machine or "
+                        "downloaded if the network answers within 5 s; else fashion-mnist, "
+                        "else the synthetic parts only)")
     p.add_argument("--quick", action="store_true",
                    help="fewer epochs, seeds and training examples: a few minutes on 2 cores")
     p.add_argument("--limit", default=None, metavar="N",

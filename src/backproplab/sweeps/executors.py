@@ -54,9 +54,6 @@ THREAD_ENV_VARS = (
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS",
 )
 
-#: The run folder's checkpoint (see docs/architecture.md, "Run folder").
-
-
 @dataclass(frozen=True)
 class Trial:
     """One run of a sweep (see the module docstring)."""
