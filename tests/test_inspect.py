@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +105,27 @@ def test_resume_keeps_the_earlier_snapshots(tmp_path, synth_run):
     np.testing.assert_array_equal(z["boundary"][:2], first["boundary"])
     for key in ("boundary", "hist_counts", "weights_init", "weights_last"):
         np.testing.assert_array_equal(z[key], whole[key])
+
+
+@pytest.mark.parametrize("damage", ["garbage", "huge_header"])
+def test_resume_with_a_damaged_snapshot_file_names_it(tmp_path, damage):
+    """A damaged inspect.npz is refused with the fix (delete it); one whose array header
+    declares more than it stores is refused before NumPy allocates it (read_npz)."""
+    out = tmp_path / "run"
+    cfg = TrainConfig(dataset="synth", inspect=True, limit=200, epochs=1, threads=1)
+    run_training(cfg, out, progress="quiet")
+    if damage == "garbage":
+        (out / INSPECT).write_bytes(b"not a zip file" * 10)
+    else:
+        head = io.BytesIO()
+        np.lib.format.write_array_header_1_0(head, {"descr": "<i4", "fortran_order": False,
+                                                    "shape": (10**6, 10**6)})
+        with zipfile.ZipFile(out / INSPECT, "w") as zf:
+            zf.writestr("epochs.npy", head.getvalue() + bytes(16))
+    with pytest.raises(BackproplabError, match=f"{INSPECT} is damaged .*delete it") as info:
+        run_training(cfg.replace(epochs=2), out, resume=True, progress="quiet")
+    if damage == "huge_header":
+        assert "declares shape (1000000, 1000000)" in str(info.value)
 
 
 def test_scalar_engine_snapshots(tmp_path):

@@ -24,6 +24,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from backproplab import scalar
 from backproplab.errors import BackproplabError
 from backproplab.scalar import affine, cross_entropy_from_logits, sigmoid
@@ -104,7 +106,6 @@ class CheckResult:
 
 def _scalar_loss_from(model, layer: int, a: list[float], target: int) -> float:
     """The loss when layer ``layer``'s *input* is ``a`` (run the rest of the network)."""
-
     last = len(model.weights) - 1
     for l in range(layer, last):
         a = [sigmoid(v) for v in affine(a, model.weights[l], model.biases[l])]
@@ -113,7 +114,6 @@ def _scalar_loss_from(model, layer: int, a: list[float], target: int) -> float:
 
 def _scalar_loss_from_k(model, layer: int, k: list[float], target: int) -> float:
     """The loss when hidden layer ``layer - 1``'s pre-activation is ``k``."""
-
     return _scalar_loss_from(model, layer, [sigmoid(v) for v in k], target)
 
 
@@ -136,7 +136,6 @@ def scalar_numeric_gradients(model, x: list[float], target: int, eps: float) -> 
     intermediate (``k``, ``h``, ``o``) is perturbed by rerunning the network from
     that point on, with everything before it held fixed.
     """
-
     x = list(x)
     trace = model.forward(x, target)
     loss = functools.partial(model.loss, x, target)
@@ -203,7 +202,6 @@ def check_scalar(
     and input entry. ``backward(model, trace) -> Gradients`` replaces
     ``model.backward`` (to show that a faulty backward pass is caught).
     """
-
     result = _new_result("scalar", seed, eps, tol, SCALAR_EPS, SCALAR_TOL)
     eps = result.eps
     for sizes in shapes or SCALAR_SHAPES:
@@ -321,9 +319,6 @@ def check_tensor(
     batches of each size in ``batch_sizes`` (default 1 and 7): the gradient of the
     batch's mean loss with respect to every weight and bias.
     """
-    import numpy as np
-
-
     result = _new_result("tensor", seed, eps, tol, TENSOR_EPS, TENSOR_TOL)
     eps = result.eps
     for sizes in shapes or TENSOR_SHAPES:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backproplab.data import load_dataset, load_synth, synth
+from backproplab.data import DATASETS, DEFAULT_NORMALIZE, catalog, load_dataset, load_synth, synth
+from backproplab.errors import BackproplabError
 
 
 def _expected_labels(X: np.ndarray) -> np.ndarray:
@@ -74,3 +75,17 @@ def test_load_dataset_defaults_and_data_seed():
     np.testing.assert_allclose(other.X_train * other.normalizer.scale + other.normalizer.shift,
                                X1, rtol=1e-6, atol=1e-6)
     assert load_dataset("synth", final=True, limit=10).eval_split == "test"
+
+
+@pytest.mark.parametrize("limit", [0, -5])
+def test_load_synth_refuses_a_limit_below_one(limit):
+    """Regression: only load_dataset checked ``limit``; load_synth(limit=-5) silently
+    dropped the last 5 points and limit=0 failed with a bare NumPy ValueError."""
+    with pytest.raises(BackproplabError, match="^limit must be at least 1"):
+        load_synth(limit=limit)
+
+
+def test_dataset_names_come_from_the_catalog():
+    assert DATASETS == ("synth", *catalog.CATALOG)
+    assert set(DEFAULT_NORMALIZE) == set(DATASETS)
+    assert load_synth(limit=10).classes == synth.CLASSES

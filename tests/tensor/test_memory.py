@@ -77,6 +77,7 @@ def test_a_huge_hidden_layer_is_one_sentence_and_writes_no_run_folder(cli, tmp_p
             "--out", out)
     assert r.status == 2 and "Traceback" not in r.err and len(r.err.splitlines()) == 1
     assert "hidden 1000000000 needs about" in r.err and "GiB are available" in r.err
+    assert "smaller widths in --hidden or a smaller --batch-size" in r.err  # flags on the CLI
     assert not out.exists()
     # the scalar engine (lists of Python floats) is checked too
     r = cli("train", "--engine", "scalar", "--dataset", "synth", "--hidden", "1000000000",
@@ -128,7 +129,8 @@ def test_check_names_the_widths_and_both_figures(monkeypatch):
         check_training_memory([784, 512, 100_000, 10], 64)
     msg = str(info.value)
     assert msg.startswith("hidden 512,100000 needs about ") and "but only 1 GiB" in msg
-    assert "(a test)" in msg and "--hidden" in msg
+    assert "(a test)" in msg and msg.endswith("smaller widths in hidden or a smaller batch_size")
+    assert "--" not in msg and info.value.settings == ("hidden", "batch_size")
 
 
 def test_on_the_gpu_the_check_uses_cudas_free_memory(monkeypatch):

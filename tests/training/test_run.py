@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -156,6 +158,26 @@ def test_resume_from_a_corrupt_checkpoint(tmp_path, damage):
         run_training(_cfg(epochs=3), out, resume=True, progress="quiet")
     assert (out / "metrics.jsonl").read_bytes() == metrics_before
     assert load_run_config(out).epochs == 1  # config.json untouched too
+
+
+def test_resume_refuses_a_scalar_checkpoint_declaring_more_than_it_stores(tmp_path):
+    """Regression: the scalar engine read its checkpoint with a bare ``np.load``, which
+    allocates whatever an .npy header declares; it now goes through ``read_npz``."""
+    out = tmp_path / "run"
+    kw = {"engine": "scalar", "hidden": (4,), "batch_size": None, "limit": 50}
+    run_training(_cfg(epochs=1, **kw), out, progress="quiet")
+    ck = out / "checkpoint.npz"
+    with zipfile.ZipFile(ck) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False,
+                                                "shape": (10**6, 10**6)})
+    members["W1.npy"] = head.getvalue() + bytes(16)
+    with zipfile.ZipFile(ck, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(BackproplabError, match=r"cannot resume: .*declares shape \(1000000"):
+        run_training(_cfg(epochs=2, **kw), out, resume=True, progress="quiet")
 
 
 @pytest.mark.parametrize("name, text", [

@@ -9,13 +9,19 @@ import numpy as np
 from backproplab.data import synth
 from backproplab.data.catalog import CATALOG
 from backproplab.data.normalize import Normalizer
+from backproplab.errors import BackproplabError
 
-#: Datasets known by name (the CLI's ``--dataset`` choices).
-DATASETS = ("synth", "mnist", "fashion-mnist")
+#: Datasets known by name (the CLI's ``--dataset`` choices): synth and the catalog's images.
+DATASETS = ("synth", *CATALOG)
 #: Each dataset's normalization when none is asked for: standardize the synthetic
 #: points (per-feature mean and std), scale pixels to [0, 1].
-DEFAULT_NORMALIZE = {"synth": "standardize", "mnist": "unit", "fashion-mnist": "unit"}
+DEFAULT_NORMALIZE = {"synth": "standardize", **{name: "unit" for name in CATALOG}}
 
+
+def check_limit(limit: int | None) -> None:
+    """Refuse a ``limit`` (training examples kept) below 1; ``None`` keeps them all."""
+    if limit is not None and limit < 1:
+        raise BackproplabError(f"limit must be at least 1, got {limit}", settings=("limit",))
 
 
 def class_names(name: str, n_classes: int) -> tuple[str, ...]:
@@ -62,4 +68,4 @@ class Dataset:
         )
 
 
-__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset", "class_names"]
+__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset", "check_limit", "class_names"]

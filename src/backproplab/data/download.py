@@ -272,7 +272,6 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
     files = catalog.find_in(spec, folder)
     location = Location(spec.name, "cache", folder, files)
     # records the content hashes of MD5-verified files where none is built in
-
     verify_location(spec, location, record=True)
     return location
 

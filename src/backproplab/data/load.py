@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from backproplab.data import synth
-from backproplab.data.dataset import DATASETS, DEFAULT_NORMALIZE, Dataset
+from backproplab.data.catalog import CATALOG
+from backproplab.data.dataset import DATASETS, DEFAULT_NORMALIZE, Dataset, check_limit
 from backproplab.data.mnist import load_image_dataset
 from backproplab.data.normalize import Normalizer, float_dtype
 from backproplab.errors import BackproplabError
@@ -13,7 +14,7 @@ from backproplab.errors import BackproplabError
 
 def load_synth(
     *, final: bool = False, limit: int | None = None, seed: int = 0,
-    normalize: str = "standardize", dtype=np.float32,
+    normalize: str = DEFAULT_NORMALIZE["synth"], dtype=np.float32,
 ) -> Dataset:
     """The study's synthetic set (see :mod:`backproplab.data.synth`).
 
@@ -21,7 +22,8 @@ def load_synth(
     the evaluation split. ``limit`` keeps the first ``limit`` training points.
     Normalization statistics come from the (limited) training split only.
     """
-
+    check_limit(limit)
+    dtype = float_dtype(dtype)
     X_train, y_train, X_val, y_val = synth.generate(seed=seed)
     if limit is not None:
         X_train, y_train = X_train[:limit], y_train[:limit]
@@ -34,7 +36,7 @@ def load_synth(
         X_eval=norm.transform(X_val, dtype),
         y_eval=y_val,
         eval_split="test" if final else "validation",
-        n_classes=2,
+        n_classes=len(synth.CLASSES),
         normalizer=norm,
         meta={"seed": seed, "raw_range": raw_range},
     )
@@ -92,14 +94,10 @@ def load_dataset(
     ((100, 2), dtype('float32'), 2, 'validation')
     >>> mnist = load_dataset("mnist", limit=1000)   # doctest: +SKIP
     """
-    if limit is not None and limit < 1:
-        raise BackproplabError(f"limit must be at least 1, got {limit}", settings=("limit",))
-    dtype = float_dtype(dtype)
     if name == "synth":
         return load_synth(final=final, limit=limit, seed=seed,
                           normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype)
-    if name in ("mnist", "fashion-mnist"):
-
+    if name in CATALOG:
         return load_image_dataset(
             name, final=final, val_size=val_size, limit=limit, data_dir=data_dir,
             normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype, download=download,

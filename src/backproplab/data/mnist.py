@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.data.catalog import Location, get_spec, locate, looked_in, offline
-from backproplab.data.dataset import Dataset
+from backproplab.data.dataset import Dataset, check_limit
 from backproplab.data.download import download as do_download
 from backproplab.data.download import manual_instructions
 from backproplab.data.normalize import Normalizer, float_dtype
@@ -143,8 +143,7 @@ def load_mnist(name: str = "mnist", *, final: bool = False, val_size: int = 5000
       and standard deviation) or ``"none"``; statistics from the training split only.
     - ``data_dir``: look only there (any consistent IDX set, e.g. a subset).
     """
-    if limit is not None and limit < 1:
-        raise BackproplabError(f"limit must be at least 1, got {limit}", settings=("limit",))
+    check_limit(limit)
     dtype = float_dtype(dtype)
     images = load_images(name, data_dir, download, progress)
     Xtr_all, ytr_all = images.train_images, images.train_labels

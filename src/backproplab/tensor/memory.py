@@ -152,8 +152,8 @@ def check_training_memory(sizes, batch_size: int, device: str = "cpu",
         raise BackproplabError(
             f"hidden {hidden} needs about {_gib(estimate.total)} GiB to train (parameters, "
             f"gradients, optimizer state and a batch's activations) but only "
-            f"{_gib(available[0])} GiB are available ({available[1]}); choose smaller hidden "
-            "widths (--hidden) or a smaller --batch-size")
+            f"{_gib(available[0])} GiB are available ({available[1]}); choose smaller widths "
+            "in hidden or a smaller batch_size", settings=("hidden", "batch_size"))
     return estimate
 
 

@@ -45,6 +45,7 @@ from typing import Any
 from backproplab import scalar
 from backproplab.data import DATASETS as _DATASETS
 from backproplab.data import DEFAULT_NORMALIZE as _DEFAULT_NORMALIZE
+from backproplab.data.catalog import CATALOG as _CATALOG
 from backproplab.data.normalize import MODES as _NORMALIZE_MODES
 from backproplab.errors import BackproplabError, choose_from
 from backproplab.tensor import ACTIVATIONS as _ACTIVATIONS
@@ -105,7 +106,6 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 def _scalar_defaults() -> dict[str, Any]:
-
     return {"hidden": (int(scalar.DEFAULT_HIDDEN),), "lr": float(scalar.DEFAULT_LR)}
 
 
@@ -184,7 +184,7 @@ def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
     return dataclasses.field(default=default, metadata=meta)
 
 
-_IMAGES = ("mnist", "fashion-mnist")
+_IMAGES = tuple(_CATALOG)  # the image datasets
 _EARLY = ("early_stopping", (True,))
 
 

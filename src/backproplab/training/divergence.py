@@ -21,9 +21,10 @@ Either way the loop raises :class:`~backproplab.errors.DivergenceError` with one
 sentence naming the epoch and batch (``example`` for the scalar engine), what
 went wrong and the fix: a smaller learning rate ``lr``.
 
-The guard costs nothing per batch: the loops run the batches between two checks
-as one uninterrupted inner loop and hand the guard the running sum of the batch
-losses they keep anyway.
+The guard costs next to nothing per batch: :func:`~backproplab.training.fit` compares
+the batch number with the next check's, :func:`~backproplab.training.fit_scalar` runs
+the examples between two checks as one plain inner loop, and both hand the guard
+the running sum of the batch losses they keep anyway.
 """
 
 from __future__ import annotations

@@ -10,13 +10,15 @@ drives; :data:`ENGINES` maps the config's ``engine`` name to its class.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
 
 from backproplab import scalar, tensor
-from backproplab.fileio import atomic_write_with
+from backproplab.fileio import atomic_write_with, parse_json
 from backproplab.tensor.backend import to_numpy
+from backproplab.tensor.files import read_npz
 from backproplab.tensor.memory import PYTHON_FLOAT_BYTES, check_training_memory
 from backproplab.training.config import FULL_BATCH, TrainConfig
 from backproplab.training.divergence import DivergenceGuard
@@ -24,17 +26,6 @@ from backproplab.training.early_stopping import EarlyStopping
 from backproplab.training.loop import EVAL_BATCH_SIZE, fit
 from backproplab.training.scalar_loop import fit_scalar
 from backproplab.training.schedules import make_schedule
-
-#: Options that may change when a run is resumed (more epochs, another machine, the
-#: divergence guard's settings: none changes the result of a run that finishes).
-RESUMABLE_CHANGES = ("epochs", "threads", "data_dir", "divergence_factor", "divergence_patience")
-#: Test-only: seconds to sleep after every batch, so that a test can kill a run
-#: in the middle of an epoch. Not part of the config: it changes no result.
-BATCH_SLEEP_ENV = "BACKPROPLAB_TEST_BATCH_SLEEP"
-#: Keys every summary has (also the ``--json`` line of ``backproplab train``).
-SUMMARY_KEYS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "eval_split",
-                "epochs", "seconds", "run_dir")
-
 
 
 def run_seeds(seed: int):
@@ -84,25 +75,25 @@ class Engine:
     def sizes(self) -> list[int]:
         return [self.dataset.n_features, *self.cfg.hidden, self.dataset.n_classes]
 
-    def check_memory(self) -> None:
-        """Refuse a model too large for the memory at hand, before anything is allocated."""
-        cfg, n = self.cfg, len(self.dataset.X_train)
-        if cfg.engine == "scalar":  # one example at a time; every number a Python float
-            check_training_memory(self.sizes(), 1, eval_batch_size=1,
-                                  bytes_per_number=PYTHON_FLOAT_BYTES)
-            return
-        rows = n if cfg.batch_size == FULL_BATCH else min(cfg.batch_size, n)
-        check_training_memory(self.sizes(), rows, cfg.device, dtype=cfg.dtype,
-                              optimizer=cfg.optimizer,
-                              eval_batch_size=min(EVAL_BATCH_SIZE,
-                                                  max(n, len(self.dataset.X_eval))))
 
 
 class TensorEngine(Engine):
     """The vectorized engine: :class:`backproplab.tensor.MLP` + an optimizer + :func:`fit`."""
 
-    def build(self, init_ss) -> None:
+    def batch_rows(self) -> int:
+        """Examples per training step (``batch_size``, or the whole set for ``"full"``)."""
+        n = len(self.dataset.X_train)
+        return n if self.cfg.batch_size == FULL_BATCH else min(self.cfg.batch_size, n)
 
+    def check_memory(self) -> None:
+        """Refuse a model too large for the memory at hand, before anything is allocated."""
+        cfg, n = self.cfg, len(self.dataset.X_train)
+        check_training_memory(self.sizes(), self.batch_rows(), cfg.device, dtype=cfg.dtype,
+                              optimizer=cfg.optimizer,
+                              eval_batch_size=min(EVAL_BATCH_SIZE,
+                                                  max(n, len(self.dataset.X_eval))))
+
+    def build(self, init_ss) -> None:
         cfg = self.cfg
         options = {}
         if cfg.init_std is not None:
@@ -115,7 +106,6 @@ class TensorEngine(Engine):
                                                **optimizer_options(cfg))
 
     def restore(self, path: Path) -> dict:
-
         model, opt_state, extra = tensor.load_checkpoint(path, device=self.cfg.device)
         want = {"sizes": self.sizes(), "activation": self.cfg.activation,
                 "dtype": self.cfg.dtype}
@@ -131,7 +121,6 @@ class TensorEngine(Engine):
         return extra
 
     def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
-
         d = self.dataset
         return fit(self.model, self.optimizer, d.X_train, d.y_train, epochs=self.cfg.epochs,
                    batch_size=self.cfg.batch_size, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
@@ -139,9 +128,7 @@ class TensorEngine(Engine):
                    schedule=schedule, early_stopping=early_stopping, divergence=self.guard)
 
     def batches_per_epoch(self) -> int:
-        n = len(self.dataset.X_train)
-        bs = n if self.cfg.batch_size == FULL_BATCH else min(self.cfg.batch_size, n)
-        return -(-n // bs)
+        return -(-len(self.dataset.X_train) // self.batch_rows())
 
     def n_params(self) -> int:
         return int(sum(p.size for p in self.model.params.values()))
@@ -160,19 +147,21 @@ class ScalarEngine(Engine):
     ``W1, b1, ...`` (the tensor engine's names) plus a JSON ``extra``."""
 
     def build(self, init_ss) -> None:
-        import random
-
-
         # the scalar engine draws from random.Random; seed it from the run's init stream
         seed = int(init_ss.generate_state(1, dtype=np.uint64)[0])
         self.model = scalar.MLP(self.sizes(), rng=random.Random(seed), init_std=self.cfg.init_std)
 
-    def restore(self, path: Path) -> dict:
+    def check_memory(self) -> None:
+        """Refuse a model too large for the memory at hand: one example at a time, every
+        number a Python float."""
+        check_training_memory(self.sizes(), 1, eval_batch_size=1,
+                              bytes_per_number=PYTHON_FLOAT_BYTES)
 
-        with np.load(path, allow_pickle=False) as z:
-            extra = json.loads(str(z["extra"]))
-            n = len(self.sizes()) - 1
-            params = {f"{p}{i}": z[f"{p}{i}"].tolist() for i in range(1, n + 1) for p in "Wb"}
+    def restore(self, path: Path) -> dict:
+        files = read_npz(path, "checkpoint")  # sizes checked against the bytes stored
+        extra = parse_json(str(files["extra"]))
+        n = len(self.sizes()) - 1
+        params = {f"{p}{i}": files[f"{p}{i}"].tolist() for i in range(1, n + 1) for p in "Wb"}
         self.model = scalar.MLP.from_dict(params)
         if self.model.sizes != self.sizes():
             raise ValueError(f"layer sizes {self.model.sizes} differ from the config's "
@@ -181,7 +170,6 @@ class ScalarEngine(Engine):
 
     def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
         # the config refuses schedules and early stopping for this engine
-
         d = self.dataset
         return fit_scalar(self.model, d.X_train, d.y_train, epochs=self.cfg.epochs,
                           lr=self.cfg.lr, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,

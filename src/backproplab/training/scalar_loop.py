@@ -45,7 +45,6 @@ def _as_lists(X, y, n_inputs, n_classes, what):
 
 
 def _evaluate(model, X, y, epoch, lr):
-
     try:
         loss, acc = scalar.evaluate(model, X, y)
     except _NUMERIC_ERRORS as exc:

@@ -32,6 +32,7 @@ from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_with
 from backproplab.runs import INSPECT
 from backproplab.tensor import ACTIVATIONS, softmax
+from backproplab.tensor.files import read_npz
 
 #: First-layer units whose incoming weights are kept.
 SHOWN_UNITS = 64
@@ -159,8 +160,7 @@ class Snapshots:
         if not self.path.is_file():
             return False
         try:
-            with np.load(self.path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
+            data = read_npz(self.path, "inspection")
             keep = data["epochs"] <= upto
             if not keep.any():
                 return False
@@ -169,7 +169,7 @@ class Snapshots:
             if self.grid is not None:
                 self.rows["boundary"] = list(data["boundary"][keep])
             self.weights_init, self.weights_last = data["weights_init"], data["weights_last"]
-        except (OSError, ValueError, KeyError) as exc:
+        except (BackproplabError, ValueError, KeyError) as exc:
             raise BackproplabError(
                 f"cannot resume: {self.path} is damaged ({exc}); delete it to resume without "
                 "the earlier snapshots") from None
