@@ -40,7 +40,8 @@ def intro(ctx: Ctx) -> None:
                  "machine (`backproplab data download mnist`) and run again to compare.")
     elif not ctx.image:
         doc.note("**Only the synthetic parts ran** (see **Dataset** above): the sections of "
-                 "Q7 and the extra experiments need MNIST and say so; the rest is complete.")
+                 "Q7 and the extra experiments need MNIST or Fashion-MNIST and say so; the rest "
+                 "is complete.")
 
 
 def summary_table(ctx: Ctx) -> None:
