@@ -117,8 +117,9 @@ def test_a_report_without_runs_still_answers_what_needs_no_data(tmp_path):
     assert "0.44039853898894116" in text and "0.8807970779778823" in text
     assert "[-0.0596, 0.0596]" in text and "exactly the original's number" in text
     assert text.count("Not run: this reproduction ran on the synthetic data only") == 8
+    assert "with `--dataset mnist` into a new `--out` folder runs it" in text
     assert "Not run: it was not selected (`--only`). Run `backproplab reproduce --only " \
-           "q4-synth`" in text
+           "q4-synth` to add it." in text
     summary = text.split("## Q1")[0]
     assert "Q3 third row of dl/dV" in summary and "mistyped weight" in summary
 
@@ -178,3 +179,62 @@ def test_report_links_the_derivations_document(tmp_path):
         assert (tmp_path / target).resolve() == src
     else:  # installed without the source tree: the name, not a dead link
         assert link == "`docs/derivations.md` (in the backproplab source tree)"
+
+
+def test_not_run_names_this_reproductions_command_with_the_preset(tmp_path):
+    """The command that adds a missing preset keeps this reproduction's settings
+    and folder, replacing its --only (or adding one)."""
+    from backproplab.study.layout import StudyFolder
+    from backproplab.study.report.context import Ctx
+
+    out = tmp_path / "repro"
+    out.mkdir()
+    command = "backproplab reproduce --dataset mnist --quick --only seeds --out 'my runs'"
+    (out / MANIFEST).write_text(json.dumps({
+        "settings": {"dataset": "mnist"}, "command": command,
+        "presets": {"final": {"failed": ["final/seed=0"]}}}))
+    ctx = Ctx(StudyFolder(out), rep.Doc("t"))
+    assert ctx.command_for("final") == \
+        "backproplab reproduce --dataset mnist --quick --only final --out 'my runs'"
+    assert ctx.not_run("final") and ctx.not_run("learning-rates")
+    text = ctx.doc.markdown()
+    assert "Not run: its runs failed (final/seed=0); see their error.txt. Run " \
+           "`backproplab reproduce --dataset mnist --quick --only final --out 'my runs'` " \
+           "to add it." in text
+    assert "--only learning-rates --out 'my runs'` to add it." in text
+    ctx.m.pop("command")
+    assert ctx.command_for("seeds") == "backproplab reproduce --only seeds"
+
+
+def test_normalization_demo_of_a_model_stuck_at_the_majority_class(tmp_path):
+    """A model that answers one class gets the same accuracy under every scaling:
+    the report says the table shows nothing, and claims no drop."""
+    from backproplab.study.layout import CHECKS, StudyFolder
+    from backproplab.study.report.context import Ctx
+    from backproplab.study.report.q4 import normalization
+
+    out = tmp_path / "repro"
+    out.mkdir()
+    (out / MANIFEST).write_text(json.dumps({"settings": {"dataset": "synth"}}))
+    accuracy = {"training statistics (correct)": 0.5622,
+                "validation split's own statistics (standardize)": 0.5622,
+                "validation min/max-scaled to [0, 1] by its own range": 0.5622}
+    (out / CHECKS).write_text(json.dumps({"normalization": {
+        "accuracy": accuracy, "majority_class_rate": 0.5622}}))
+    ctx = Ctx(StudyFolder(out), rep.Doc("t"))
+    assert normalization(ctx) is None
+    text = ctx.doc.markdown()
+    assert "no better than always answering the majority class (0.5622 against 0.5622)" in text
+    assert "damage appears" not in text
+    accuracy["training statistics (correct)"] = 0.97
+    accuracy["validation min/max-scaled to [0, 1] by its own range"] = 0.41
+    (out / CHECKS).write_text(json.dumps({"normalization": {
+        "accuracy": accuracy, "majority_class_rate": 0.5622}}))
+    ctx = Ctx(StudyFolder(out), rep.Doc("t"))
+    assert normalization(ctx) == (
+        "our model gives 0.410 instead of 0.970 when its validation inputs are min/max-scaled "
+        "while it was trained on standardized ones (standardizing each split by its own "
+        "statistics gives 0.562)")
+    text = ctx.doc.markdown()
+    assert "0.4100 against 0.9700, below the majority-class rate" in text
+    assert "gives 0.5622 here against 0.9700." in text and "harm is small" not in text

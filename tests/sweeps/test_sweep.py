@@ -314,3 +314,32 @@ def test_an_executor_that_loses_a_trial_is_caught(tmp_path):
     sweep = Sweep(BASE.replace(limit=200, epochs=1), {"lr": [0.1, 0.2]}, seeds=[0])
     with pytest.raises(RuntimeError, match="no result"):
         run_sweep(sweep, tmp_path, executor=LyingExecutor(), progress="quiet")
+
+
+def test_plan_trials_reads_trial_folders_like_run_folder(tmp_path):
+    """A trial folder holding only bookkeeping (a lock, an interrupted write) is
+    run; one holding a foreign file, or an unreadable config, is refused; a
+    finished one is skipped with the seconds of its status record."""
+    from backproplab.runs import CONFIG, LOCK, STATUS, SUMMARY
+    from backproplab.sweeps.driver import plan_trials
+
+    sweep = Sweep(BASE, {}, seeds=[0])
+    (trial,) = sweep.trials(tmp_path)
+    folder = Path(trial.out_dir)
+    folder.mkdir()
+    (folder / LOCK).write_text("1\n")
+    (folder / ".summary.json.abc.tmp").write_text("{")
+    assert plan_trials([trial]) == ([trial], [])
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(BackproplabError, match="not this sweep's"):
+        plan_trials([trial])
+    (folder / "notes.txt").unlink()
+    (folder / CONFIG).write_text("{not json")
+    with pytest.raises(BackproplabError, match="unreadable"):
+        plan_trials([trial])
+    (folder / CONFIG).write_text(json.dumps(trial.config))
+    (folder / SUMMARY).write_text(json.dumps({"eval_accuracy": 0.5}))
+    (folder / STATUS).write_text(json.dumps({"status": "ok", "seconds": 2.5}))
+    to_run, finished = plan_trials([trial])
+    assert to_run == [] and [(r.name, r.status, r.seconds) for r in finished] == [
+        (trial.name, "skipped", 2.5)]

@@ -42,7 +42,7 @@ import numpy as np
 from backproplab.errors import BackproplabError
 from backproplab.inspect import describe_config
 from backproplab.plots import ema, ema_beta, new_figure, save_figure
-from backproplab.runs import RunFolder
+from backproplab.runs import BATCHES, RunFolder
 
 #: Default weight of the exponential moving average of per-batch losses is
 #: chosen per curve (see :func:`ema_beta`); this is the shortest window used.
@@ -177,7 +177,7 @@ def batch_loss(run_dirs, path, *, beta: float | None = None, title: str | None =
     for run in runs:
         b = run.batches
         if not b:
-            raise BackproplabError(f"{run.path} has no per-batch losses (batches.jsonl); "
+            raise BackproplabError(f"{run.path} has no per-batch losses ({BATCHES}); "
                                    "rerun it with this version of backproplab")
         curves.append((np.array([r["step"] for r in b], dtype=np.float64),
                        np.array([_float(r.get("loss")) for r in b], dtype=np.float64),

@@ -68,7 +68,6 @@ from backproplab.training.config import usable_cpus
 
 SETTINGS = ("dataset", "quick", "limit", "data_dir")
 FORMAT = 1
-#: Image datasets in order of preference when ``--dataset`` is not given.
 #: Seconds the network may stay silent before reproduce gives up downloading MNIST.
 DOWNLOAD_TIMEOUT = 5.0
 #: Progress modes.
@@ -127,7 +126,6 @@ def pick_dataset(requested: str | None, data_dir: str | None = None) -> tuple[st
     image dataset that is not on the machine is downloaded (unless downloads
     are off), and a failure names how to get it.
     """
-
     if requested is not None and requested not in DATASETS:
         raise BackproplabError(
             f"unknown dataset {requested!r}; choose one of {', '.join(DATASETS)}")
@@ -138,7 +136,6 @@ def pick_dataset(requested: str | None, data_dir: str | None = None) -> tuple[st
         loc = catalog.locate(requested, data_dir)
         if loc is not None:
             return requested, f"--dataset {requested}: found in {loc.describe()}"
-
         loc = find_dataset(requested, data_dir, download=True)
         return requested, f"--dataset {requested}: {loc.describe()}"
     mnist = catalog.locate("mnist", data_dir)
@@ -242,7 +239,6 @@ def _versions() -> dict[str, str]:
     import matplotlib
     import numpy
 
-
     return {"backproplab": __version__, "python": platform.python_version(),
             "numpy": numpy.__version__, "matplotlib": matplotlib.__version__,
             "platform": platform.platform(), "cpus": str(usable_cpus())}
@@ -268,7 +264,6 @@ def _command(options: Options, dataset: str) -> str:
 def _prepare_sweep(preset, sweep, root: Path, say) -> Path:
     """Prepare a preset's sweep folder; ``final``'s is replaced when its chosen
     options changed since the last run (every other change is an error)."""
-
     overwrite = False
     if preset.needs and (root / SWEEP).is_file():
         old = read_json(root / SWEEP)

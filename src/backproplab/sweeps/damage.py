@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import read_json, read_jsonl
+from backproplab.fileio import read_jsonl
 from backproplab.runs import BATCHES, METRICS, SUMMARY, RunFolder
 
 #: What to do about a damaged trial folder.
@@ -38,7 +38,7 @@ def run_damage(run: RunFolder) -> str | None:
     JSON at all (the reader skips those, as a crash may tear a last line, but
     a finished run's logs are written whole) or no epoch record at all.
     """
-    if run.file(SUMMARY).exists() and not isinstance(read_json(run.file(SUMMARY)), dict):
+    if run.summary is None and run.file(SUMMARY).exists():
         return f"{run.file(SUMMARY)} is damaged (not a JSON object); {DAMAGE_FIX}"
     try:
         epochs, batches = run.epochs, run.batches

@@ -24,7 +24,7 @@ from typing import Any
 
 from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json, atomic_write_text, read_json
+from backproplab.fileio import atomic_write_json, atomic_write_text
 from backproplab.runs import (
     CHECKPOINT,
     CONFIG,
@@ -33,6 +33,8 @@ from backproplab.runs import (
     STATUS,
     SUMMARY,
     TRIAL_RECORD_FILES,
+    RunFolder,
+    is_bookkeeping,
     lock_folder,
     read_run_files,
     write_run_files,
@@ -64,33 +66,30 @@ def plan_trials(trials: Sequence[Trial]) -> tuple[list[Trial], list[TrialResult]
     to_run: list[Trial] = []
     finished: list[TrialResult] = []
     for trial in trials:
-        folder = Path(trial.out_dir)
-        if not folder.exists():
+        run = RunFolder(trial.out_dir)
+        if not run.path.exists():
             to_run.append(trial)
             continue
-        stored = read_json(folder / CONFIG)
-        if stored is None:
-            extra = [p.name for p in folder.iterdir() if p.name not in TRIAL_RECORD_FILES]
-            if extra and (folder / CONFIG).exists():
+        if not run.is_run():
+            extra = [p.name for p in run.path.iterdir() if p.name not in TRIAL_RECORD_FILES]
+            if extra and run.file(CONFIG).exists():
                 raise BackproplabError(
-                    f"the trial folder {folder} has an unreadable {CONFIG}; pass "
+                    f"the trial folder {run.path} has an unreadable {CONFIG}; pass "
                     "--overwrite to run the sweep again from scratch")
-            if any(not n.startswith(".") for n in extra):
+            if any(not is_bookkeeping(n) for n in extra):
                 raise BackproplabError(
-                    f"the trial folder {folder} holds files that are not this sweep's; "
+                    f"the trial folder {run.path} holds files that are not this sweep's; "
                     "move them away or pass --overwrite")
             to_run.append(trial)
             continue
-        if not configs_match(stored, trial.config):
+        if not configs_match(run.config, trial.config):
             raise BackproplabError(
-                f"the trial folder {folder} holds a run with a different config; pass "
+                f"the trial folder {run.path} holds a run with a different config; pass "
                 "--overwrite to run the sweep again from scratch")
-        summary = read_json(folder / SUMMARY)
-        if isinstance(summary, dict):
-            status = read_json(folder / STATUS) or {}
-            finished.append(TrialResult(trial.name, "skipped", summary=summary,
-                                        seconds=float(status.get("seconds") or 0.0)))
-        elif (folder / CHECKPOINT).is_file():
+        if run.finished:
+            finished.append(TrialResult(trial.name, "skipped", summary=run.summary,
+                                        seconds=float((run.status or {}).get("seconds") or 0.0)))
+        elif run.file(CHECKPOINT).is_file():
             to_run.append(dataclasses.replace(trial, resume=True))
         else:
             to_run.append(trial)
@@ -118,7 +117,7 @@ def record_result(trial: Trial, result: TrialResult) -> None:
 
 
 # ---------------------------------------------------------------------------
-# running
+# what a sweep did
 
 
 @dataclass

@@ -7,17 +7,14 @@ Every trial is an ordinary run folder under the sweep folder, named after what
 makes it differ from the others, e.g. ``lr=0.01_batch_size=16_seed=0``.
 
 Seeds: a trial's ``TrainConfig.seed`` is the sweep seed itself. The training
-code derives the initial weights and the batch order from that seed alone, so
-trials that share a seed start from the same weights and see the same batches
-at every learning rate or batch size: they differ only in what the sweep varies.
+code derives the initial weights and the order of the examples from that seed
+alone, so trials that share a seed start from the same weights and see the
+examples in the same order at every learning rate or batch size: they differ
+only in what the sweep varies.
 
-:func:`backproplab.sweeps.driver.run_sweep` writes ``sweep.json`` first (base config, grid, seeds, trial
-names), skips trials that finished earlier (their ``summary.json`` exists and
-their config matches), continues trials that left a checkpoint, runs the rest on
-an :class:`~backproplab.sweeps.executors.Executor`, records each trial's
-outcome in its folder (``status.json``, plus ``error.txt`` with the traceback
-when it failed), and finally aggregates the finished trials into
-``results.json`` / ``results.csv`` (:mod:`backproplab.sweeps.aggregate`).
+:func:`prepare_sweep_dir` writes ``sweep.json`` (base config, grid, seeds,
+trial names) before any trial runs; running the trials and recording their
+outcomes is the driver's (:mod:`backproplab.sweeps.driver`).
 """
 
 from __future__ import annotations
@@ -321,7 +318,7 @@ def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fa
             raise BackproplabError(
                 f"{root} is not empty and holds no sweep (no {SWEEP}); choose a new "
                 "--out folder")
-        if old is not None and not overwrite:
+        if not overwrite:
             same, why = sweep.same_as(old) if isinstance(old, dict) else (False, "unreadable")
             if not same:
                 raise BackproplabError(

@@ -3,6 +3,8 @@ report was made."""
 
 from __future__ import annotations
 
+from backproplab.runs import BATCHES, CONFIG, METRICS, MODEL, RESULTS, RESULTS_CSV, SUMMARY
+from backproplab.study.layout import CHECKS, FIGURES_DIR, PRESETS_DIR
 from backproplab.study.presets import ORIGINAL, PRESETS
 from backproplab.study.report.context import SECTIONS, Ctx
 
@@ -37,15 +39,14 @@ def what_was_wrong(ctx: Ctx) -> None:
 
 
 def how_it_was_made(ctx: Ctx) -> None:
-
     doc, m = ctx.doc, ctx.m
     doc.h(2, SECTIONS[16])
+    files = ", ".join(f"`{name}`" for name in (CONFIG, METRICS, BATCHES, MODEL, SUMMARY))
     doc.p("Every number above was computed by `backproplab reproduce` in this folder: the "
-          "runs are in `presets/NAME/` (one run folder per trial with `config.json`, "
-          "`metrics.jsonl`, `batches.jsonl`, `model.npz`, `summary.json`), the aggregated "
-          "results in `presets/NAME/results.json` and `results.csv`, the live checks in "
-          "`checks.json`, the figures in `figures/`. Rerunning the same command resumes "
-          "(finished runs are skipped); `--overwrite` starts over.")
+          f"runs are in `{PRESETS_DIR}/NAME/` (one run folder per trial with {files}), the "
+          f"aggregated results in `{PRESETS_DIR}/NAME/{RESULTS}` and `{RESULTS_CSV}`, the live "
+          f"checks in `{CHECKS}`, the figures in `{FIGURES_DIR}/`. Rerunning the same command "
+          "resumes (finished runs are skipped); `--overwrite` starts over.")
     if m.get("command"):
         doc.code(m["command"])
     rows = []
@@ -61,17 +62,18 @@ def how_it_was_made(ctx: Ctx) -> None:
         grid = "; ".join(f"{k} in {', '.join(map(str, v))}" for k, v in p.grid.items()) or "-"
         seeds = p.quick_seeds if ctx.quick else p.seeds
         rows.append([f"`{p.name}`", p.question, grid, str(seeds), state,
-                     f"`presets/{p.name}`" if info or res else "-"])
+                     f"`{PRESETS_DIR}/{p.name}`" if info or res else "-"])
     doc.table(["preset", "answers", "varies", "seeds", "runs", "folder"], rows)
     doc.ul([
         ("Statistics: mean and sample standard deviation (ddof=1, dividing by n-1) across "
         "seeds; `n` is the number of seeds."),
-        ("Seeds: a seed fixes the initial weights and the batch order; trials that share a "
-        "seed start from the same weights and see the same batches, whatever else differs."),
+        ("Seeds: a seed fixes the initial weights and the order of the examples; trials that "
+        "share a seed start from the same weights and see the examples in the same order, "
+        "at every learning rate and batch size."),
         ("Per-batch curves are smoothed with a bias-corrected exponential moving average; the "
         "figure legends give its weight."),
         ("Identical configurations in several presets are trained once and copied (their "
-        "`summary.json` says `copied_from`)."),
+        f"`{SUMMARY}` says `copied_from`)."),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items()),
     ])
 

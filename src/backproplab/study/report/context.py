@@ -4,8 +4,10 @@ of the summary table collected on the way)."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 
+from backproplab.runs import ERROR
 from backproplab.study.layout import StudyFolder
 from backproplab.study.report.document import Doc
 from backproplab.study.report.format import last_epoch, pm
@@ -63,15 +65,27 @@ class Ctx:
             return False
         info = (self.m.get("presets") or {}).get(preset)
         if not self.image and preset != "q4-synth":
-            why = ("this reproduction ran on the synthetic data only "
-                   f"({self.m.get('dataset_note', 'no image dataset')})")
-        elif info and info.get("failed"):
-            why = f"its runs failed ({', '.join(info['failed'][:3])}); see their error.txt"
+            self.doc.note("Not run: this reproduction ran on the synthetic data only (see "
+                          "**Dataset** above). It needs MNIST (`backproplab data download "
+                          "mnist`) or Fashion-MNIST: a reproduction with `--dataset mnist` "
+                          "into a new `--out` folder runs it.")
+            return True
+        if info and info.get("failed"):
+            why = f"its runs failed ({', '.join(info['failed'][:3])}); see their {ERROR}"
         else:
             why = "it was not selected (`--only`)"
-        self.doc.note(f"Not run: {why}. Run `backproplab reproduce --only {preset}` "
-                      "to add it.")
+        self.doc.note(f"Not run: {why}. Run `{self.command_for(preset)}` to add it.")
         return True
+
+    def command_for(self, preset: str) -> str:
+        """This reproduction's command (from the manifest) with ``--only preset``:
+        the same settings and folder, so the preset's results join this report."""
+        parts = shlex.split(self.m.get("command") or "backproplab reproduce")
+        if "--only" in parts[:-1]:
+            parts[parts.index("--only") + 1] = preset
+        else:
+            parts[2:2] = ["--only", preset]
+        return shlex.join(parts)
 
     def check(self, name: str) -> dict | None:
         """The live check ``name`` from ``checks.json``; a note and ``None`` if it failed."""

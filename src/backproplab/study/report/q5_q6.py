@@ -33,7 +33,7 @@ def q5(ctx: Ctx) -> None:
     passed = all(g["passed"] for g in e["gradcheck"].values()) and \
         all(d < 1e-12 for d in e["scalar_vs_tensor_max_abs_diff"].values())
     ctx.row("Q5 gradients of both engines", "no check reported",
-            "finite differences and engine vs engine (this section)",
+            "finite differences and engine vs engine (section Q5)",
             "correct" if passed else "**a check failed**")
 
 

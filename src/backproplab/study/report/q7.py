@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 
-from backproplab.runs import RunFolder
+from backproplab.runs import BATCHES, RunFolder
 from backproplab.study.layout import seeds_phrase
 from backproplab.study.presets import FINAL_RULE, ORIGINAL, REFERENCES
 from backproplab.study.report.context import SECTIONS, Ctx, epoch_table
@@ -48,7 +48,7 @@ def learning_curve(ctx: Ctx) -> None:
         return
     g = ctx.folder.groups("learning-curve")[0]
     doc.p(f"Setting: {q7_setting(ctx, g)}. The loss of every batch (before its update) is "
-          "recorded in the run's `batches.jsonl`.")
+          f"recorded in the run's `{BATCHES}`.")
     ctx.figure("learning_curve", "Per-batch training loss: raw (grey) and smoothed with a "
                                  "bias-corrected exponential moving average (the legend gives "
                                  "its weight and window); dotted lines mark the epochs.")

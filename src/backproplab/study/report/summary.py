@@ -3,6 +3,7 @@ summary table setting every measured number beside the original write-up's."""
 
 from __future__ import annotations
 
+from backproplab.runs import ERROR
 from backproplab.study.presets import REFERENCES
 from backproplab.study.report.context import SECTIONS, Ctx
 from backproplab.study.report.format import fmt
@@ -26,7 +27,7 @@ def intro(ctx: Ctx) -> None:
         facts.append(f"**Training examples per run**: at most {settings['limit']} (`--limit`)")
     if m.get("failed_trials"):
         facts.append(f"**Failed runs**: {', '.join(m['failed_trials'])} (their folders hold "
-                     "`error.txt`)")
+                     f"`{ERROR}`)")
     doc.ul(facts)
     if ctx.dataset == "fashion-mnist":
         doc.note("**This reproduction ran on Fashion-MNIST, not MNIST.** Every number of the "
@@ -38,8 +39,9 @@ def intro(ctx: Ctx) -> None:
                  f"{REFERENCES['mnist'][2][1]} on MNIST). Put the MNIST files on this "
                  "machine (`backproplab data download mnist`) and run again to compare.")
     elif not ctx.image:
-        doc.note("**Only the synthetic parts ran** (no MNIST or Fashion-MNIST on this machine). "
-                 "Sections Q7 and the extra experiments say so; the rest is complete.")
+        doc.note("**Only the synthetic parts ran** (see **Dataset** above): the sections of "
+                 "Q7 and the extra experiments need MNIST or Fashion-MNIST and say so; the rest "
+                 "is complete.")
 
 
 def summary_table(ctx: Ctx) -> None:
