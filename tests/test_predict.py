@@ -240,6 +240,14 @@ def test_evaluate_cli_json_and_table(cli, tiny_fashion_run):
     assert f"accuracy {summary['eval_accuracy']:.4f}" in val.out
 
 
+def test_evaluate_defaults_to_the_models_dataset(cli, tiny_synth_run):
+    res = cli("evaluate", tiny_synth_run, "--json")
+    assert res.status == 0, res.err
+    summary = json.loads((tiny_synth_run / "summary.json").read_text())
+    assert res.json()["dataset"] == "synth"
+    assert res.json()["accuracy"] == summary["eval_accuracy"]
+
+
 def test_evaluate_refuses_another_dataset(cli, tiny_fashion_run):
     res = cli("evaluate", tiny_fashion_run, "--dataset", "mnist")
     assert res.status == 2 and "trained on fashion-mnist, not mnist" in res.err
