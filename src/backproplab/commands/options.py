@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 from backproplab.errors import BackproplabError
@@ -134,6 +135,18 @@ def int_option(flag: str, text: Any, default: int | None = None, minimum: int = 
     return value
 
 
+def float_option(flag: str, text: Any, what: str, ok: Callable[[float], bool]) -> float:
+    """A command-line number: ``text`` as a float for which ``ok`` holds; else one
+    sentence naming the flag and ``what`` it must be (:class:`BackproplabError`, exit 2)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not ok(value):
+        raise BackproplabError(f"{flag} must be {what}, got {text!r}")
+    return value
+
+
 def cli_message(exc: BaseException) -> str:
     """The message of ``exc`` with its settings named by their flags.
 
@@ -172,4 +185,4 @@ def cli_text(text: str, settings_named: tuple[str, ...] | list[str] = ()) -> str
 
 
 __all__ = ["FLAG_NAMES", "RUN_ARGUMENTS", "HelpFormatter", "add_training_options", "cli_message",
-           "cli_text", "flag", "given_options", "help_text"]
+           "cli_text", "flag", "float_option", "given_options", "help_text", "int_option"]
