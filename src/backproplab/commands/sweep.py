@@ -261,7 +261,7 @@ def trial_error(result) -> str:
 
 def _aggregate_only(args: argparse.Namespace) -> int:
 
-    extra = [flag for flag, dest, _ in _sweep_run_flags() if getattr(args, dest, None)]
+    extra = [flag for flag, dest in _sweep_run_flags() if getattr(args, dest, None)]
     if extra or args.overwrite:
         raise BackproplabError(
             f"--aggregate-only reads the run folders in --out; drop "
@@ -288,18 +288,15 @@ def _aggregate_only(args: argparse.Namespace) -> int:
 
 
 def _sweep_run_flags():
-
-    yield from ((flag(s.name), s.name, {}) for s in settings() if s.name != "seed")
-    yield ("--seeds", "seeds", {})
-    yield ("--seed-list", "seed_list", {})
-    yield ("--workers", "workers", {})
+    """``(flag, dest)`` of every option that only a sweep that trains uses."""
+    yield from ((flag(s.name), s.name) for s in settings() if s.name != "seed")
+    yield from (("--seeds", "seeds"), ("--seed-list", "seed_list"), ("--workers", "workers"))
 
 
 def _print_table(results) -> None:
     if not results or not results.get("groups"):
         return
     from rich.console import Console
-
 
     # off a terminal rich assumes 80 columns; let the table take the width it needs
     console = Console() if sys.stdout.isatty() else Console(width=200)
