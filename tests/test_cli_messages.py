@@ -121,3 +121,19 @@ def test_bench_script_json_keeps_stdout_for_json(monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert json.loads(out)["command"].startswith("python benchmarks/epoch_time.py")
     assert "a library talking" in err and "table" in err
+
+
+@pytest.mark.parametrize("command", ["sweep", "reproduce", "predict", "plot"])
+def test_help_keeps_flags_whole(command, capsys):
+    # every parser formats with commands.options.HelpFormatter, epilogs included
+    from backproplab.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert not [line for line in out.splitlines() if line.rstrip().endswith("-")
+                and not line.rstrip().endswith(" -")], out
+    if command == "sweep":
+        assert "--batch-size 16 --seeds 3" in " ".join(out.split())
+    if command in ("sweep", "reproduce"):  # the executor flags, from options.add_executor_options
+        assert "where trials execute" in out or "where runs execute" in out

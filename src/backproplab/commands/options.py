@@ -39,6 +39,10 @@ class HelpFormatter(argparse.HelpFormatter):
     def _split_lines(self, text: str, width: int) -> list[str]:
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
+    def _fill_text(self, text: str, width: int, indent: str) -> str:  # description, epilog
+        return textwrap.fill(" ".join(text.split()), width, initial_indent=indent,
+                             subsequent_indent=indent, break_on_hyphens=False)
+
 
 def help_text(s: Setting) -> str:
     """``--help`` text of a setting: its help, choices, when it applies, and its default."""
@@ -73,6 +77,18 @@ def add_training_options(parser, *, skip: tuple[str, ...] = (), repeatable: bool
         action = "append" if repeatable and s.name not in single else "store"
         parser.add_argument(flag(s.name), dest=s.name, action=action, default=None,
                             metavar=s.metavar, help=help_text(s))
+
+
+def add_executor_options(parser, unit: str) -> None:
+    """Add ``--workers``, ``--executor`` and ``--ray-address`` (``sweep`` and
+    ``reproduce``); ``unit`` names what runs in parallel ("trials", "runs")."""
+    parser.add_argument("--workers", default=None, metavar="N",
+                        help=f"{unit} at the same time (default: the number of cores)")
+    parser.add_argument("--executor", default="local", metavar="NAME",
+                        help=f"where {unit} execute: local worker processes (default) | ray")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="with --executor ray: the Ray cluster, e.g. 10.0.0.5:6379 "
+                             "(default: $RAY_ADDRESS, else a local Ray instance; docs/ray.md)")
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,5 +200,6 @@ def cli_text(text: str, settings_named: tuple[str, ...] | list[str] = ()) -> str
     return _pattern(assigned, bare).sub(_as_flags, text)
 
 
-__all__ = ["FLAG_NAMES", "RUN_ARGUMENTS", "HelpFormatter", "add_training_options", "cli_message",
+__all__ = ["FLAG_NAMES", "RUN_ARGUMENTS", "HelpFormatter", "add_executor_options",
+           "add_training_options", "cli_message",
            "cli_text", "flag", "float_option", "given_options", "help_text", "int_option"]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from backproplab.commands.options import (
-    HelpFormatter,
+    add_executor_options,
     add_training_options,
     cli_text,
     flag,
@@ -42,7 +42,6 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "sweep",
-        formatter_class=HelpFormatter,
         help="run seeds x hyperparameter grids in parallel, then aggregate mean +- std",
         description=(
             "Run a grid of training runs (every combination of the list-valued options, "
@@ -71,13 +70,7 @@ def register(subparsers) -> None:
                        help="run every grid point with these seeds, e.g. 0,3,7")
     s.add_argument("--out", metavar="DIR", required=True,
                    help="the sweep folder (one run folder per trial inside)")
-    s.add_argument("--workers", metavar="N",
-                   help="trials run at the same time (default: the number of cores)")
-    s.add_argument("--executor", default="local", metavar="NAME",
-                   help="where trials run: local (worker processes, default) | ray")
-    s.add_argument("--ray-address", default=None, metavar="ADDR",
-                   help="with --executor ray: the Ray cluster, e.g. 10.0.0.5:6379 (default: "
-                        "$RAY_ADDRESS, else a local Ray instance for this sweep; docs/ray.md)")
+    add_executor_options(s, "trials")
     s.add_argument("--overwrite", action="store_true",
                    help="discard what --out holds and run every trial again")
     s.add_argument("--aggregate-only", action="store_true",

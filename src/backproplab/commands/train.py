@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from backproplab.commands.options import HelpFormatter, add_training_options, given_options
+from backproplab.commands.options import add_training_options, given_options
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.plots import plot_run
@@ -30,7 +30,6 @@ def register(subparsers) -> None:
     """Add the ``train`` subcommand."""
     p = subparsers.add_parser(
         "train",
-        formatter_class=HelpFormatter,
         help="train a network and write a run folder (metrics, checkpoints, model, plot)",
         description=(
             "Train one network on synth, MNIST or Fashion-MNIST. The run folder (--out) "
