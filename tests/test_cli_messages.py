@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from backproplab.commands.options import cli_message, flag
@@ -89,3 +91,49 @@ def test_one_integer_parser_for_every_command(cli, tmp_path):
                  ("bench", "--threads", "0")):
         r = cli(*args)
         assert r.status == 2 and f"{args[1]} must be a positive integer" in r.err, r.err
+
+
+def test_one_number_parser(cli):
+    from backproplab.commands.options import float_option
+    from backproplab.errors import BackproplabError
+
+    assert float_option("--lr", "0.5", "a positive number", lambda v: v > 0) == 0.5
+    for text in ("-1", "x", None):
+        with pytest.raises(BackproplabError) as info:
+            float_option("--lr", text, "a positive number", lambda v: v > 0)
+        assert str(info.value) == f"--lr must be a positive number, got {text!r}"
+    r = cli("bench", "--lr", "inf")
+    assert r.status == 2 and r.err == ("backproplab: error: --lr must be a positive finite "
+                                       "number, got 'inf'\n")
+
+
+def test_bench_script_json_keeps_stdout_for_json(monkeypatch, capsys):
+    # benchmarks/epoch_time.py runs outside the command line: main gives --json its meaning
+    from backproplab.commands import bench
+
+    def noisy(**kwargs):
+        print("a library talking")
+        return {"command": kwargs["command"]}
+
+    monkeypatch.setattr(bench, "run_benchmark", noisy)
+    monkeypatch.setattr(bench, "print_report", lambda result, console: console.print("table"))
+    assert bench.main(["--quick", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["command"].startswith("python benchmarks/epoch_time.py")
+    assert "a library talking" in err and "table" in err
+
+
+@pytest.mark.parametrize("command", ["sweep", "reproduce", "predict", "plot"])
+def test_help_keeps_flags_whole(command, capsys):
+    # every parser formats with commands.options.HelpFormatter, epilogs included
+    from backproplab.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert not [line for line in out.splitlines() if line.rstrip().endswith("-")
+                and not line.rstrip().endswith(" -")], out
+    if command == "sweep":
+        assert "--batch-size 16 --seeds 3" in " ".join(out.split())
+    if command in ("sweep", "reproduce"):  # the executor flags, from options.add_executor_options
+        assert "where trials execute" in out or "where runs execute" in out

@@ -192,6 +192,27 @@ def test_predict_unknown_file_type(cli, tmp_path, tiny_synth_run):
     assert res.status == 2 and ".npy" in res.err
 
 
+def test_predict_refuses_a_folder_as_input(cli, tmp_path, tiny_synth_run):
+    res = cli("predict", tiny_synth_run, tmp_path)
+    assert res.status == 2 and res.out == ""
+    assert res.err == f"backproplab: error: input {tmp_path} is a folder; give the files in it instead\n"
+
+
+def test_predict_refuses_a_bad_top_in_one_sentence(cli, tmp_path, tiny_synth_run):
+    np.save(tmp_path / "x.npy", np.zeros((1, 2)))
+    for bad in ("0", "x"):
+        res = cli("predict", tiny_synth_run, tmp_path / "x.npy", "--top", bad)
+        assert res.status == 2 and res.out == ""
+        assert res.err == f"backproplab: error: --top must be a positive integer, got '{bad}'\n"
+
+
+def test_predict_names_a_file_that_is_not_npy_without_pickle_advice(cli, tmp_path,
+                                                                   tiny_synth_run):
+    (tmp_path / "x.npy").write_text("{\n")
+    res = cli("predict", tiny_synth_run, tmp_path / "x.npy")
+    assert res.status == 2 and "not a .npy file" in res.err and "allow_pickle" not in res.err
+
+
 # --- evaluate ---------------------------------------------------------------
 
 def test_evaluate_reproduces_the_run_numbers(tiny_synth_run):
@@ -217,6 +238,14 @@ def test_evaluate_cli_json_and_table(cli, tiny_fashion_run):
               "--data-dir", FASHION_MNIST_DIR)
     assert val.status == 0 and "Ankle boot" in val.out
     assert f"accuracy {summary['eval_accuracy']:.4f}" in val.out
+
+
+def test_evaluate_defaults_to_the_models_dataset(cli, tiny_synth_run):
+    res = cli("evaluate", tiny_synth_run, "--json")
+    assert res.status == 0, res.err
+    summary = json.loads((tiny_synth_run / "summary.json").read_text())
+    assert res.json()["dataset"] == "synth"
+    assert res.json()["accuracy"] == summary["eval_accuracy"]
 
 
 def test_evaluate_refuses_another_dataset(cli, tiny_fashion_run):

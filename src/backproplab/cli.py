@@ -17,7 +17,7 @@ from backproplab import __version__
 
 try:  # Ctrl-C while the libraries load: one line and status 130, no traceback
     from backproplab.commands.failures import decode_error_message, os_error_message
-    from backproplab.commands.options import cli_message
+    from backproplab.commands.options import HelpFormatter, cli_message
     from backproplab.commands.output import json_stdout
     from backproplab.errors import BackproplabError, BackproplabWarning
 except KeyboardInterrupt:  # pragma: no cover - timing dependent (tests/faults)
@@ -42,7 +42,12 @@ COMMANDS = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors print one line and exit with status 2."""
+    """argparse, but usage errors print one line and exit with status 2, and help
+    keeps flags whole (:class:`~backproplab.commands.options.HelpFormatter`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # pragma: no cover - exercised via CLI tests
         self.print_usage(sys.stderr)

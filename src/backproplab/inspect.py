@@ -70,14 +70,11 @@ def describe_config(cfg: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def dataset_for(run: RunFolder, *, final: bool | None = None):
-    """The dataset a run trained on (its config's data options; never downloads).
-
-    ``final`` overrides the run's own choice of evaluation split (validation or test).
-    """
+def dataset_for(run: RunFolder):
+    """The dataset a run trained on (its config's data options; never downloads)."""
     cfg = run.config
     return load_dataset(
-        cfg["dataset"], final=cfg.get("final", False) if final is None else final,
+        cfg["dataset"], final=cfg.get("final", False),
         val_size=cfg.get("val_size", 5000), limit=cfg.get("limit"),
         data_dir=cfg.get("data_dir"), normalize=cfg.get("normalize"),
         seed=cfg.get("data_seed", 0), download=False,

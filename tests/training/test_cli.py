@@ -231,3 +231,10 @@ def test_data_setting_the_dataset_ignores_is_refused(cli, tmp_path, args, flag):
     r = cli("train", *args, "--out", tmp_path / "r", "--quiet")
     assert r.status == 2 and flag in r.err
     assert not (tmp_path / "r").exists()
+
+
+def test_the_result_line_counts_epochs_in_words(cli, tmp_path):
+    for epochs, words in (("1", "after 1 epoch ("), ("2", "after 2 epochs (")):
+        r = cli("train", "--dataset", "synth", "--hidden", "4", "--limit", "200",
+                "--epochs", epochs, "--out", tmp_path / epochs)
+        assert r.status == 0 and words in r.out, r.out

@@ -10,7 +10,6 @@ when it is a terminal.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import sys
 from pathlib import Path
@@ -26,8 +25,8 @@ from backproplab.bench.workload import (
     DEFAULT_WARMUP,
     QUICK_ROWS,
 )
-from backproplab.commands.options import int_option
-from backproplab.commands.output import print_json
+from backproplab.commands.options import float_option, int_option
+from backproplab.commands.output import json_stdout, print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
 
@@ -98,17 +97,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(the tables go to stderr)")
 
 
-def _float_option(name: str, value, what: str, ok) -> float:
-    """``value`` as a float for which ``ok(v)`` holds; else one sentence naming ``what``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise BackproplabError(f"{name} must be {what}, got {value!r}") from None
-    if not ok(v):
-        raise BackproplabError(f"{name} must be {what}, got {value}")
-    return v
-
-
 def settings(args: argparse.Namespace) -> dict:
     """The keyword arguments of :func:`backproplab.bench.run_benchmark` that the parsed
     options give (bad values raise :class:`BackproplabError` before anything is timed)."""
@@ -122,10 +110,10 @@ def settings(args: argparse.Namespace) -> dict:
         "warmup": int_option("--warmup", args.warmup, 0 if quick else DEFAULT_WARMUP, 0),
         "retries": int_option("--retries", args.retries, 0 if quick else DEFAULT_RETRIES, 0),
         "threads": int_option("--threads", args.threads, None, 1),
-        "wait_quiet": _float_option("--wait-quiet", args.wait_quiet or 0,
-                                    "a number of seconds >= 0", lambda v: v >= 0),
-        "lr": _float_option("--lr", args.lr, "a positive finite number",
-                            lambda v: v > 0 and math.isfinite(v)),
+        "wait_quiet": float_option("--wait-quiet", args.wait_quiet or 0,
+                                   "a number of seconds >= 0", lambda v: v >= 0),
+        "lr": float_option("--lr", args.lr, "a positive finite number",
+                           lambda v: v > 0 and math.isfinite(v)),
         "quick": quick, "synthetic": args.synthetic, "data_dir": args.data_dir,
         "device": args.device, "memory": not args.no_memory,
         "memory_batch_sizes": args.memory_batch_sizes or ("full" if quick else "1024,full"),
@@ -155,12 +143,8 @@ def run(args: argparse.Namespace, command: str | None = None) -> int:
     kwargs = settings(args)
     console = Console(stderr=bool(args.json))
     status = Console(stderr=True)
-    # with --json nothing but the JSON line may reach stdout, whatever a library prints
-    quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-    with quiet:
-        result = run_benchmark(
-            **kwargs, command=command or command_line(args),
-            progress=lambda msg: status.log(msg) if status.is_terminal else None)
+    result = run_benchmark(**kwargs, command=command or command_line(args),
+                           progress=lambda msg: status.log(msg) if status.is_terminal else None)
     print_report(result, console)
     if args.json_out:
         try:
@@ -180,7 +164,9 @@ def main(argv: list[str] | None = None, prog: str = "epoch_time.py") -> int:
     add_arguments(p)
     args = p.parse_args(argv)
     try:
-        return run(args, command=command_line(args, f"python benchmarks/{prog}"))
+        # with --json nothing but the JSON line may reach stdout, as under the command line
+        with json_stdout(args.json):
+            return run(args, command=command_line(args, f"python benchmarks/{prog}"))
     except BackproplabError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

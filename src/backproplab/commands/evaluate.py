@@ -21,8 +21,9 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("model", metavar="MODEL", help="a run folder or a model.npz")
-    p.add_argument("--dataset", required=True, choices=DATASETS,
-                   help="the dataset (must be the one the model was trained on)")
+    p.add_argument("--dataset", default=None, choices=DATASETS,
+                   help="the dataset; must be the one the model was trained on (default: "
+                        "that one, as recorded with the model)")
     p.add_argument("--final", action="store_true",
                    help="evaluate on the test split instead of the validation split")
     p.add_argument("--data-dir", default=None, metavar="DIR",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 from backproplab.errors import BackproplabError
@@ -37,6 +38,10 @@ class HelpFormatter(argparse.HelpFormatter):
 
     def _split_lines(self, text: str, width: int) -> list[str]:
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:  # description, epilog
+        return textwrap.fill(" ".join(text.split()), width, initial_indent=indent,
+                             subsequent_indent=indent, break_on_hyphens=False)
 
 
 def help_text(s: Setting) -> str:
@@ -72,6 +77,18 @@ def add_training_options(parser, *, skip: tuple[str, ...] = (), repeatable: bool
         action = "append" if repeatable and s.name not in single else "store"
         parser.add_argument(flag(s.name), dest=s.name, action=action, default=None,
                             metavar=s.metavar, help=help_text(s))
+
+
+def add_executor_options(parser, unit: str) -> None:
+    """Add ``--workers``, ``--executor`` and ``--ray-address`` (``sweep`` and
+    ``reproduce``); ``unit`` names what runs in parallel ("trials", "runs")."""
+    parser.add_argument("--workers", default=None, metavar="N",
+                        help=f"{unit} at the same time (default: the number of cores)")
+    parser.add_argument("--executor", default="local", metavar="NAME",
+                        help=f"where {unit} execute: local worker processes (default) | ray")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="with --executor ray: the Ray cluster, e.g. 10.0.0.5:6379 "
+                             "(default: $RAY_ADDRESS, else a local Ray instance; docs/ray.md)")
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -134,6 +151,18 @@ def int_option(flag: str, text: Any, default: int | None = None, minimum: int = 
     return value
 
 
+def float_option(flag: str, text: Any, what: str, ok: Callable[[float], bool]) -> float:
+    """A command-line number: ``text`` as a float for which ``ok`` holds; else one
+    sentence naming the flag and ``what`` it must be (:class:`BackproplabError`, exit 2)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not ok(value):
+        raise BackproplabError(f"{flag} must be {what}, got {text!r}")
+    return value
+
+
 def cli_message(exc: BaseException) -> str:
     """The message of ``exc`` with its settings named by their flags.
 
@@ -171,5 +200,6 @@ def cli_text(text: str, settings_named: tuple[str, ...] | list[str] = ()) -> str
     return _pattern(assigned, bare).sub(_as_flags, text)
 
 
-__all__ = ["FLAG_NAMES", "RUN_ARGUMENTS", "HelpFormatter", "add_training_options", "cli_message",
-           "cli_text", "flag", "given_options", "help_text"]
+__all__ = ["FLAG_NAMES", "RUN_ARGUMENTS", "HelpFormatter", "add_executor_options",
+           "add_training_options", "cli_message",
+           "cli_text", "flag", "float_option", "given_options", "help_text", "int_option"]

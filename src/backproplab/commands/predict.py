@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from backproplab.commands.options import int_option
 from backproplab.commands.output import print_json
-from backproplab.errors import BackproplabError
 from backproplab.predict import load_predictor, read_input, top_k
 
 
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     p.add_argument("model", metavar="MODEL", help="a run folder or a model.npz")
     p.add_argument("inputs", metavar="INPUT", nargs="+",
                    help="image (.png, .jpg), .npy array or IDX file; each may hold many examples")
-    p.add_argument("--top", type=int, default=3, metavar="K",
+    p.add_argument("--top", default=None, metavar="K",
                    help="how many of the most probable classes to print (default 3)")
     p.add_argument("--invert", action="store_true",
                    help="use 255 - pixel (for dark drawings on a light background)")
@@ -49,15 +49,14 @@ def predictions(predictor, paths, top: int, invert: bool = False):
 
 def run(args: argparse.Namespace) -> int:
     """Print the predictions; 0 on success."""
-    if args.top < 1:
-        raise BackproplabError(f"--top must be at least 1, got {args.top}")
+    top = int_option("--top", args.top, default=3)
     predictor = load_predictor(args.model)
     classes = predictor.classes
-    for name, label, ranked in predictions(predictor, args.inputs, args.top, args.invert):
+    for name, label, ranked in predictions(predictor, args.inputs, top, args.invert):
         if args.json:
             print_json({"input": name, "label": label, "class": classes[label],
-                              "top": [{"label": j, "class": classes[j], "probability": p}
-                                      for j, p in ranked]})
+                        "top": [{"label": j, "class": classes[j], "probability": p}
+                                for j, p in ranked]})
         else:
             best = ", ".join(f"{classes[j]} {p:.3f}" for j, p in ranked)
             print(f"{name}: {classes[label]}  ({best})")

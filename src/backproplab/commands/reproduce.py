@@ -8,7 +8,7 @@ Running the same command again resumes; ``--overwrite`` starts over.
 
 from __future__ import annotations
 
-from backproplab.commands.options import int_option
+from backproplab.commands.options import add_executor_options, int_option
 from backproplab.commands.output import print_json
 from backproplab.study.reproduce import Options, reproduce
 
@@ -38,13 +38,7 @@ def register(subparsers) -> None:
                    help="run only these presets (and those they need); repeatable")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default runs/reproduce, or runs/reproduce-quick)")
-    p.add_argument("--workers", default=None, metavar="N",
-                   help="runs at the same time (default: the number of cores)")
-    p.add_argument("--executor", default="local", metavar="NAME",
-                   help="where runs execute: local worker processes (default) | ray")
-    p.add_argument("--ray-address", default=None, metavar="ADDR",
-                   help="with --executor ray: the Ray cluster, e.g. 10.0.0.5:6379 (default: "
-                        "$RAY_ADDRESS, else a local Ray instance; docs/ray.md)")
+    add_executor_options(p, "runs")
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="folder holding the image dataset's files (default: search)")
     p.add_argument("--overwrite", action="store_true",

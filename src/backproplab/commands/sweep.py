@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from backproplab.commands.options import (
-    HelpFormatter,
+    add_executor_options,
     add_training_options,
     cli_text,
     flag,
@@ -42,7 +42,6 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "sweep",
-        formatter_class=HelpFormatter,
         help="run seeds x hyperparameter grids in parallel, then aggregate mean +- std",
         description=(
             "Run a grid of training runs (every combination of the list-valued options, "
@@ -71,13 +70,7 @@ def register(subparsers) -> None:
                        help="run every grid point with these seeds, e.g. 0,3,7")
     s.add_argument("--out", metavar="DIR", required=True,
                    help="the sweep folder (one run folder per trial inside)")
-    s.add_argument("--workers", metavar="N",
-                   help="trials run at the same time (default: the number of cores)")
-    s.add_argument("--executor", default="local", metavar="NAME",
-                   help="where trials run: local (worker processes, default) | ray")
-    s.add_argument("--ray-address", default=None, metavar="ADDR",
-                   help="with --executor ray: the Ray cluster, e.g. 10.0.0.5:6379 (default: "
-                        "$RAY_ADDRESS, else a local Ray instance for this sweep; docs/ray.md)")
+    add_executor_options(s, "trials")
     s.add_argument("--overwrite", action="store_true",
                    help="discard what --out holds and run every trial again")
     s.add_argument("--aggregate-only", action="store_true",
@@ -261,7 +254,7 @@ def trial_error(result) -> str:
 
 def _aggregate_only(args: argparse.Namespace) -> int:
 
-    extra = [flag for flag, dest, _ in _sweep_run_flags() if getattr(args, dest, None)]
+    extra = [flag for flag, dest in _sweep_run_flags() if getattr(args, dest, None)]
     if extra or args.overwrite:
         raise BackproplabError(
             f"--aggregate-only reads the run folders in --out; drop "
@@ -288,18 +281,15 @@ def _aggregate_only(args: argparse.Namespace) -> int:
 
 
 def _sweep_run_flags():
-
-    yield from ((flag(s.name), s.name, {}) for s in settings() if s.name != "seed")
-    yield ("--seeds", "seeds", {})
-    yield ("--seed-list", "seed_list", {})
-    yield ("--workers", "workers", {})
+    """``(flag, dest)`` of every option that only a sweep that trains uses."""
+    yield from ((flag(s.name), s.name) for s in settings() if s.name != "seed")
+    yield from (("--seeds", "seeds"), ("--seed-list", "seed_list"), ("--workers", "workers"))
 
 
 def _print_table(results) -> None:
     if not results or not results.get("groups"):
         return
     from rich.console import Console
-
 
     # off a terminal rich assumes 80 columns; let the table take the width it needs
     console = Console() if sys.stdout.isatty() else Console(width=200)

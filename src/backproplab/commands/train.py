@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from backproplab.commands.options import HelpFormatter, add_training_options, given_options
+from backproplab.commands.options import add_training_options, given_options
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.plots import plot_run
@@ -30,7 +30,6 @@ def register(subparsers) -> None:
     """Add the ``train`` subcommand."""
     p = subparsers.add_parser(
         "train",
-        formatter_class=HelpFormatter,
         help="train a network and write a run folder (metrics, checkpoints, model, plot)",
         description=(
             "Train one network on synth, MNIST or Fashion-MNIST. The run folder (--out) "
@@ -83,7 +82,6 @@ def build_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Train; print the data, progress and result; returns 0 (errors raise)."""
-
     config = build_config(args)
     out = args.out if args.out is not None else str(default_run_dir(config))
     progress = "quiet" if args.quiet else "auto"
@@ -91,10 +89,10 @@ def run(args: argparse.Namespace) -> int:
                            progress=progress)
     plot = plot_run(out)
     if not args.quiet:
-
+        epochs = summary["epochs"]
         print(f"{summary['eval_split']} accuracy {summary['eval_accuracy']:.4f}, "
-              f"loss {format_loss(summary['eval_loss'])} after {summary['epochs']} epochs "
-              f"({summary['seconds']:.1f} s)")
+              f"loss {format_loss(summary['eval_loss'])} after {epochs} "
+              f"epoch{'' if epochs == 1 else 's'} ({summary['seconds']:.1f} s)")
         reason = summary.get("stopped_reason")
         if reason in ("early_stopping", "lr_plateau"):
             why = ("early stopping" if reason == "early_stopping"

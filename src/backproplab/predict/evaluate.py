@@ -15,19 +15,18 @@ from backproplab.errors import BackproplabError
 from backproplab.inspect import confusion_matrix
 from backproplab.predict.predictor import Predictor
 
-#: The validation size used when the model's record does not say.
-DEFAULT_VAL_SIZE = 5000
 
-
-def evaluate(predictor: Predictor, dataset: str, *, final: bool = False, data_dir=None) -> dict:
+def evaluate(predictor: Predictor, dataset: str | None = None, *, final: bool = False,
+             data_dir=None) -> dict:
     """The model's loss, accuracy, per-class accuracy and confusion matrix.
 
     Parameters
     ----------
     predictor : Predictor
         From :func:`~backproplab.predict.load_predictor`.
-    dataset : str
-        The dataset to evaluate on; it must be the one the model was trained on.
+    dataset : str, optional
+        The dataset to evaluate on; it must be the one the model was trained on
+        (the default).
     final : bool
         Evaluate on the canonical test split instead of the validation split.
     data_dir : path, optional
@@ -41,14 +40,15 @@ def evaluate(predictor: Predictor, dataset: str, *, final: bool = False, data_di
         class, columns: predicted), all JSON-friendly.
     """
     pre = predictor.preprocessing
+    dataset = pre.dataset if dataset is None else dataset
     if dataset != pre.dataset:
         raise BackproplabError(
             f"the model was trained on {pre.dataset}, not {dataset}; evaluate it with "
             f"--dataset {pre.dataset}", settings=("dataset",))
-    split = pre.split
+    # the split as recorded (val_size, seed); what is not recorded keeps load_dataset's default
+    split = {k: pre.split[k] for k in ("val_size", "seed") if pre.split.get(k) is not None}
     data = load_dataset(dataset, final=final, limit=1, data_dir=data_dir, normalize="none",
-                        dtype=np.float64, val_size=split.get("val_size") or DEFAULT_VAL_SIZE,
-                        seed=split.get("seed") or 0)
+                        dtype=np.float64, **split)
     X = predictor.transform(data.X_eval, source=f"the {data.eval_split} split of {dataset}")
     y = data.y_eval
     loss, accuracy = predictor.model.evaluate(X, y)

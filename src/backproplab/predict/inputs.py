@@ -70,7 +70,9 @@ def read_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise BackproplabError(f"{path} is not a readable .npy array ({exc}); save it with "
+        # numpy reports any file without the .npy header as "pickled data"
+        why = "not a .npy file, or an array of objects" if "pickle" in str(exc) else exc
+        raise BackproplabError(f"{path} is not a readable .npy array ({why}); save it with "
                                "numpy.save (no object arrays)") from None
 
 
@@ -81,6 +83,8 @@ def read_input(path: str | os.PathLike, input_shape: tuple[int, ...],
     ``invert`` (images and arrays of pixels alike) maps every value v to 255 - v.
     """
     path = Path(path)
+    if path.is_dir():
+        raise BackproplabError(f"input {path} is a folder; give the files in it instead")
     if not path.is_file():
         raise BackproplabError(f"input {path} does not exist; check the path")
     name = path.name.lower()
