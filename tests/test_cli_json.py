@@ -112,3 +112,16 @@ def test_without_json_train_prints_results_on_stdout_and_progress_on_stderr(cli,
     assert r.status == 0, r.err
     assert "validation accuracy" in r.out and "run folder:" in r.out
     assert "epoch 1/1" in r.err and "epoch 1/1" not in r.out
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """``backproplab ... --json | head -c 1``: stdout's reader is gone before the
+    command writes; it stops quietly (status 141, as for SIGPIPE), no message."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "backproplab", "presets", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # long before the interpreter has imported backproplab
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141 and err == b"", err.decode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             status = args.func(args)
     except BackproplabError as exc:
         return _error(cli_message(exc))
+    except BrokenPipeError:  # the reader of stdout left (`| head`): stop quietly
+        _silence_stdout()
+        return 141  # as a shell reports a process ended by SIGPIPE
     except OSError as exc:
         return _error(os_error_message(exc))
     except UnicodeDecodeError as exc:
@@ -113,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         print("backproplab: interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _error(sentence: str) -> int:
