@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from backproplab.data import load_dataset, synth
+from backproplab.data import load_configured, synth
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_bytes
 from backproplab.plots import new_figure, plot_run, save_figure
@@ -72,13 +72,7 @@ def describe_config(cfg: Mapping[str, Any]) -> str:
 
 def dataset_for(run: RunFolder):
     """The dataset a run trained on (its config's data options; never downloads)."""
-    cfg = run.config
-    return load_dataset(
-        cfg["dataset"], final=cfg.get("final", False),
-        val_size=cfg.get("val_size", 5000), limit=cfg.get("limit"),
-        data_dir=cfg.get("data_dir"), normalize=cfg.get("normalize"),
-        seed=cfg.get("data_seed", 0), download=False,
-        dtype=np.dtype(cfg.get("dtype") or "float32"))
+    return load_configured(run.config, download=False)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

@@ -6,8 +6,9 @@ the training split only.
 """
 
 from backproplab.data.dataset import DATASETS, DEFAULT_NORMALIZE, Dataset, class_names
-from backproplab.data.load import load_dataset, load_synth
+from backproplab.data.load import load_configured, load_dataset, load_synth
 from backproplab.data.normalize import Normalizer
 
-__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset", "Normalizer", "class_names", "load_dataset",
+__all__ = ["DATASETS", "DEFAULT_NORMALIZE", "Dataset", "Normalizer", "class_names", "load_configured",
+           "load_dataset",
            "load_synth"]

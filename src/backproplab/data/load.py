@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from backproplab.data import synth
@@ -105,4 +108,23 @@ def load_dataset(
     raise BackproplabError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
-__all__ = ["load_dataset", "load_synth"]
+#: ``config.json`` keys that describe a run's data -> :func:`load_dataset`'s arguments.
+CONFIG_KEYS = {"final": "final", "val_size": "val_size", "limit": "limit",
+               "data_dir": "data_dir", "normalize": "normalize", "data_seed": "seed"}
+
+
+def load_configured(config: Mapping[str, Any], *, download: bool = True) -> Dataset:
+    """The dataset a run's config describes (its ``dataset``, ``final``, ``val_size``,
+    ``limit``, ``data_dir``, ``normalize``, ``data_seed`` and ``dtype``; keys an older
+    config lacks take :func:`load_dataset`'s defaults).
+
+    The one way a run's data is rebuilt: training, executors, figures and the
+    predictor all come here. ``download=False`` never fetches a missing dataset
+    (figures and checks only read what training had).
+    """
+    options = {arg: config[key] for key, arg in CONFIG_KEYS.items() if key in config}
+    dtype = np.dtype(config.get("dtype") or "float32")
+    return load_dataset(config["dataset"], dtype=dtype, download=download, **options)
+
+
+__all__ = ["CONFIG_KEYS", "load_configured", "load_dataset", "load_synth"]

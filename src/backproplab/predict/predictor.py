@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from backproplab.data import load_configured
 from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError
 from backproplab.runs import MODEL, RunFolder
 from backproplab.tensor import MLP, load_checkpoint
-from backproplab.training import TrainConfig, load_run_dataset
 
 
 @dataclass
@@ -103,7 +103,7 @@ def _preprocessing_of(extra: dict, run: RunFolder | None, model_file: Path) -> P
             f"{model_file} does not record the preprocessing its training used (it was saved "
             "by an older backproplab); give its run folder instead (the preprocessing is then "
             "rebuilt from config.json), or retrain the model")
-    dataset = load_run_dataset(TrainConfig.from_dict(run.config))
+    dataset = load_configured(run.config, download=False)  # what training had
     return Preprocessing.from_dataset(dataset)
 
 

@@ -35,11 +35,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
 from backproplab import tensor
-from backproplab.data import load_dataset
+from backproplab.data import load_configured
 from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import atomic_write_json, atomic_write_text, read_jsonl
@@ -267,16 +266,12 @@ def _summarize(metrics: list[dict], cfg: TrainConfig, out: Path, eval_split: str
     return summary
 
 
-def load_run_dataset(config: TrainConfig):
+def load_run_dataset(config: TrainConfig, *, download: bool = True):
     """The :class:`~backproplab.data.Dataset` a run with ``config`` trains on
     (the data options of the resolved config, exactly as :func:`run_training`
-    loads them). Executors that load the data once for many runs use this."""
-
-    cfg = config.resolved()
-    return load_dataset(
-        cfg.dataset, final=cfg.final, val_size=cfg.val_size, limit=cfg.limit,
-        data_dir=cfg.data_dir, normalize=cfg.normalize, dtype=np.dtype(cfg.dtype),
-        seed=cfg.data_seed)
+    loads them; :func:`backproplab.data.load_configured`). Executors that load
+    the data once for many runs use this."""
+    return load_configured(config.resolved().to_dict(), download=download)
 
 
 def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
