@@ -86,3 +86,19 @@ def test_rerun_trains_the_broken_trial_again_and_reports_the_rest(damaged: Path,
     results = load(damaged / "results.json")
     assert results["groups"][0]["seeds"] == [0, 2]
     assert isinstance(load(damaged / BROKEN / "summary.json"), dict)
+
+
+def test_a_damaged_config_is_a_failed_trial_not_one_that_never_started(tmp_path: Path, cli):
+    out = tmp_path / "sweep"
+    assert run_sweep(SWEEP, out, workers=1, progress="quiet").ok
+    victim = "lr=0.2_seed=1"
+    (out / victim / "config.json").write_text('{"dataset": "synth", "lr"')  # cut short
+    r = cli("sweep", "--aggregate-only", "--out", out, "--json")
+    assert r.status == 1 and "Traceback" not in r.err
+    assert f"{victim} (failed: " in r.err and "config.json is damaged" in r.err
+    trials = {t["name"]: t for t in load(out / "results.json")["trials"]}
+    assert trials[victim]["status"] == "failed"
+    assert "config.json is damaged (not a JSON object)" in trials[victim]["error"]
+    group = next(g for g in load(out / "results.json")["groups"] if g["values"]["lr"] == 0.2)
+    assert group["n"] == 2 and group["missing"] == [
+        {"trial": victim, "seed": 1, "status": "failed"}]

@@ -36,7 +36,7 @@ import numpy as np
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text, read_json
 from backproplab.runs import CONFIG, RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, SWEEP, RunFolder
-from backproplab.sweeps.damage import run_damage
+from backproplab.sweeps.damage import config_damage, run_damage
 from backproplab.sweeps.spec import MACHINE_OPTIONS
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
@@ -85,11 +85,14 @@ def group_key(config: Mapping[str, Any]) -> str:
 # finding the runs of a sweep
 
 
-def find_runs(sweep_dir: str | Path) -> tuple[list[RunFolder], list[str], dict | None]:
+def find_runs(sweep_dir: str | Path) -> tuple[list[RunFolder], dict[str, str | None],
+                                               dict | None]:
     """The runs of a sweep folder, in trial order.
 
-    Returns ``(runs, missing, sweep)``: the readable run folders, the names of
-    trials listed in ``sweep.json`` that have no run folder yet, and the parsed
+    Returns ``(runs, missing, sweep)``: the readable run folders, the trials
+    listed in ``sweep.json`` that are not readable runs (name -> ``None`` when the
+    trial has not started, or the damage when its ``config.json`` is there but
+    unreadable: :func:`backproplab.sweeps.damage.config_damage`), and the parsed
     ``sweep.json`` (``None`` when absent: then every sub-folder with a
     ``config.json`` counts, in name order).
     """
@@ -105,13 +108,14 @@ def find_runs(sweep_dir: str | Path) -> tuple[list[RunFolder], list[str], dict |
         sweep = None
         names = sorted(p.name for p in root.iterdir()
                        if p.is_dir() and (p / CONFIG).is_file())
-    runs, missing = [], []
+    runs: list[RunFolder] = []
+    missing: dict[str, str | None] = {}
     for name in names:
         run = RunFolder(root / name)
         if run.is_run():
             runs.append(run)
         else:
-            missing.append(name)
+            missing[name] = config_damage(run)
     return runs, missing, sweep
 
 
@@ -226,7 +230,7 @@ def _batch_stats(runs: Sequence[RunFolder]) -> dict[str, list]:
 
 
 def _trial_records(runs: Sequence[RunFolder], damage: Mapping[str, str],
-                   missing: Sequence[str]) -> list[dict[str, Any]]:
+                   missing: Mapping[str, str | None]) -> list[dict[str, Any]]:
     """Every trial's entry of ``results.json``: status, error, seconds."""
     trials = []
     for run in runs:
@@ -241,12 +245,13 @@ def _trial_records(runs: Sequence[RunFolder], damage: Mapping[str, str],
         seconds = (run.summary or run.status or {}).get("seconds", math.nan)
         trials.append({"name": run.name, "status": status, "error": error,
                        "seconds": _num(seconds if run.name not in damage else math.nan)})
-    trials.extend({"name": name, "status": "not started", "error": None, "seconds": None}
-                  for name in missing)
+    trials.extend({"name": name, "status": "failed" if why else "not started", "error": why,
+                   "seconds": None} for name, why in missing.items())
     return trials
 
 
-def _members(runs: Sequence[RunFolder], sweep: Mapping | None, missing: Sequence[str], varying: Sequence[str]) -> dict[str, list[tuple]]:
+def _members(runs: Sequence[RunFolder], sweep: Mapping | None, missing: Iterable[str],
+             varying: Sequence[str]) -> dict[str, list[tuple]]:
     """Grid point (its varying values, canonical) -> ``(trial, seed)`` of every
     trial of it: the run folders' configs, and ``sweep.json`` for trials with none."""
     out: dict[str, list[tuple]] = {}
@@ -263,7 +268,7 @@ def _members(runs: Sequence[RunFolder], sweep: Mapping | None, missing: Sequence
 
 
 def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
-                   missing: Sequence[str] = ()) -> dict[str, Any]:
+                   missing: Mapping[str, str | None] | Sequence[str] = ()) -> dict[str, Any]:
     """Group ``runs`` by config without seed and aggregate the finished ones.
 
     A run whose files cannot be read (:func:`backproplab.sweeps.damage.run_damage`)
@@ -275,6 +280,8 @@ def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
     status --, ``epochs``, ``final`` and ``batches``), ``trials`` (every
     trial's status) and ``complete`` (every trial aggregated).
     """
+    if not isinstance(missing, Mapping):  # names only: trials not started
+        missing = dict.fromkeys(missing)
     damage = {r.name: why for r in runs if (why := run_damage(r)) is not None}
     finished = [r for r in runs if r.finished and r.name not in damage]
     grouped: dict[str, list[RunFolder]] = {}

@@ -16,7 +16,7 @@ from typing import Any
 
 from backproplab.errors import BackproplabError
 from backproplab.fileio import read_jsonl
-from backproplab.runs import BATCHES, METRICS, SUMMARY, RunFolder
+from backproplab.runs import BATCHES, CONFIG, METRICS, SUMMARY, RunFolder
 
 #: What to do about a damaged trial folder.
 DAMAGE_FIX = "delete the trial folder and run the sweep again"
@@ -27,6 +27,15 @@ def _lines(path: Path) -> int:
     if not path.is_file():
         return 0
     return sum(1 for line in path.read_bytes().splitlines() if line.strip())
+
+
+def config_damage(run: RunFolder) -> str | None:
+    """Why a trial folder that is not a readable run cannot be one: its
+    ``config.json`` is there but not a JSON object; ``None`` when it has none (the
+    trial has not started)."""
+    if run.file(CONFIG).exists():
+        return f"{run.file(CONFIG)} is damaged (not a JSON object); {DAMAGE_FIX}"
+    return None
 
 
 def run_damage(run: RunFolder) -> str | None:
@@ -76,4 +85,5 @@ def incomplete_message(results: Mapping[str, Any], skip: Collection[str] = ()) -
             f"not aggregated: " + "; ".join(parts))
 
 
-__all__ = ["DAMAGE_FIX", "incomplete_message", "incomplete_trials", "run_damage"]
+__all__ = ["DAMAGE_FIX", "config_damage", "incomplete_message", "incomplete_trials",
+           "run_damage"]
