@@ -59,6 +59,12 @@ class Ctx:
         elif key in self.fig_errors:
             self.doc.figure(None, caption, self.fig_errors[key])
 
+    def section(self, index: int, preset: str) -> list[dict] | None:
+        """Open section ``SECTIONS[index]`` about ``preset``: its heading, then its
+        result groups, or ``None`` (after a note saying why) when it did not run."""
+        self.doc.h(2, SECTIONS[index])
+        return None if self.not_run(preset) else self.folder.groups(preset)
+
     def not_run(self, preset: str) -> bool:
         """Say why a preset's results are missing; True when they are."""
         if self.folder.results(preset):

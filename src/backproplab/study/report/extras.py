@@ -4,7 +4,7 @@ original's unscaled pixels."""
 from __future__ import annotations
 
 from backproplab.study.presets import ORIGINAL
-from backproplab.study.report.context import SECTIONS, Ctx, epoch_table
+from backproplab.study.report.context import Ctx, epoch_table
 from backproplab.study.report.format import (
     epoch_stat,
     final_stat,
@@ -17,10 +17,10 @@ from backproplab.study.report.format import (
 
 def full_batch(ctx: Ctx) -> None:
     doc = ctx.doc
-    doc.h(2, SECTIONS[12])
-    if ctx.not_run("full-batch"):
+    groups = ctx.section(12, "full-batch")
+    if groups is None:
         return
-    g = ctx.folder.groups("full-batch")[0]
+    g = groups[0]
     last = last_epoch(g)
     o = ORIGINAL["full_batch"]
     doc.p(f"Gradient descent on the whole training split: one weight update per epoch, lr "
@@ -59,10 +59,10 @@ def full_batch(ctx: Ctx) -> None:
 
 def batch_sizes(ctx: Ctx) -> None:
     doc = ctx.doc
-    doc.h(2, SECTIONS[13])
-    if ctx.not_run("batch-sizes"):
+    groups = ctx.section(13, "batch-sizes")
+    if groups is None:
         return
-    groups = sorted(ctx.folder.groups("batch-sizes"), key=lambda g: g["config"]["batch_size"])
+    groups = sorted(groups, key=lambda g: g["config"]["batch_size"])
     doc.p(f"Batch sizes {', '.join(str(g['config']['batch_size']) for g in groups)} at lr "
           f"{groups[0]['config']['lr']:g}, {groups[0]['n']} seeds each, same seeds at every "
           "size. The figure shows validation accuracy against **epochs** (examples seen: "
@@ -105,10 +105,10 @@ def batch_sizes(ctx: Ctx) -> None:
 
 def unscaled_pixels(ctx: Ctx) -> None:
     doc = ctx.doc
-    doc.h(2, SECTIONS[14])
-    if ctx.not_run("unscaled-pixels"):
+    groups = ctx.section(14, "unscaled-pixels")
+    if groups is None:
         return
-    g = ctx.folder.groups("unscaled-pixels")[0]
+    g = groups[0]
     ref_name = "seeds" if ctx.folder.results("seeds") else "train-vs-val"
     ref = ctx.folder.groups(ref_name)[0] if ctx.folder.results(ref_name) else None
     doc.p("The original fed raw pixel values (0-255) to the network. With the study's "

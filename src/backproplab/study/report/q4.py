@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from backproplab.runs import RunFolder
 from backproplab.study.presets import ORIGINAL
-from backproplab.study.report.context import SECTIONS, Ctx, epoch_table
+from backproplab.study.report.context import Ctx, epoch_table
 from backproplab.study.report.format import epoch_stat, final_stat, fmt, last_epoch, pm
 
 
 def q4(ctx: Ctx) -> None:
     doc = ctx.doc
-    doc.h(2, SECTIONS[4])
-    if ctx.not_run("q4-synth"):
+    groups = ctx.section(4, "q4-synth")
+    if groups is None:
         return
-    g = ctx.folder.groups("q4-synth")[0]
+    g = groups[0]
     cfg = g["config"]
     n_train = None
     runs = ctx.folder.run_dirs("q4-synth")

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from backproplab.runs import BATCHES, RunFolder
 from backproplab.study.layout import seeds_phrase
 from backproplab.study.presets import FINAL_RULE, ORIGINAL, REFERENCES
-from backproplab.study.report.context import SECTIONS, Ctx, epoch_table
+from backproplab.study.report.context import Ctx, epoch_table
 from backproplab.study.report.format import epoch_stat, final_stat, fmt, last_epoch, pm
 
 #: How the image runs' ``normalize`` option treats the pixels (uint8 images).
@@ -43,10 +43,10 @@ def compare_phrase(ctx: Ctx, measured: float | None, original: float) -> str:
 
 def learning_curve(ctx: Ctx) -> None:
     doc = ctx.doc
-    doc.h(2, SECTIONS[7])
-    if ctx.not_run("learning-curve"):
+    groups = ctx.section(7, "learning-curve")
+    if groups is None:
         return
-    g = ctx.folder.groups("learning-curve")[0]
+    g = groups[0]
     doc.p(f"Setting: {q7_setting(ctx, g)}. The loss of every batch (before its update) is "
           f"recorded in the run's `{BATCHES}`.")
     ctx.figure("learning_curve", "Per-batch training loss: raw (grey) and smoothed with a "
@@ -63,10 +63,10 @@ def learning_curve(ctx: Ctx) -> None:
 
 def train_vs_val(ctx: Ctx) -> None:
     doc = ctx.doc
-    doc.h(2, SECTIONS[8])
-    if ctx.not_run("train-vs-val"):
+    groups = ctx.section(8, "train-vs-val")
+    if groups is None:
         return
-    g = ctx.folder.groups("train-vs-val")[0]
+    g = groups[0]
     doc.p(f"Setting: {q7_setting(ctx, g)}. Both losses are measured at the end of each epoch "
           "with the same weights (the training loss in a separate pass over the training "
           "split), so the two curves compare like with like.")
@@ -87,10 +87,10 @@ def train_vs_val(ctx: Ctx) -> None:
 
 def seeds(ctx: Ctx) -> None:
     doc = ctx.doc
-    doc.h(2, SECTIONS[9])
-    if ctx.not_run("seeds"):
+    groups = ctx.section(9, "seeds")
+    if groups is None:
         return
-    g = ctx.folder.groups("seeds")[0]
+    g = groups[0]
     doc.p(f"Setting: {q7_setting(ctx, g)}; {g['n']} seeds ({', '.join(map(str, g['seeds']))}). "
           "A seed fixes both the initial weights and the batch order. Mean ± sample standard "
           "deviation (ddof=1) across seeds:")
@@ -136,10 +136,10 @@ def spread_phrase(ctx: Ctx, acc: Mapping | None) -> str:
 
 def learning_rates(ctx: Ctx) -> None:
     doc = ctx.doc
-    doc.h(2, SECTIONS[10])
-    if ctx.not_run("learning-rates"):
+    groups = ctx.section(10, "learning-rates")
+    if groups is None:
         return
-    groups = sorted(ctx.folder.groups("learning-rates"), key=lambda g: g["config"]["lr"])
+    groups = sorted(groups, key=lambda g: g["config"]["lr"])
     lr0 = groups[0]["config"]["lr"]
     setting = q7_setting(ctx, groups[0]).replace(f"lr {lr0:g}", "lr varied")
     doc.p(f"Setting: {setting}; {groups[0]['n']} seeds per learning rate (the same seeds at "
@@ -194,12 +194,11 @@ def learning_rates(ctx: Ctx) -> None:
 
 def final(ctx: Ctx) -> None:
     doc = ctx.doc
-    doc.h(2, SECTIONS[11])
-    choice = ctx.m.get("final_choice")
-    if ctx.not_run("final"):
+    groups = ctx.section(11, "final")
+    if groups is None:
         return
-
-    g = ctx.folder.groups("final")[0]
+    choice = ctx.m.get("final_choice")
+    g = groups[0]
     cfg = g["config"]
     doc.p(f"**The rule**: {FINAL_RULE}.")
     if choice:
