@@ -8,6 +8,7 @@ distributions (Student's t, noncentral t, the permutation test).
 * :func:`welch_test`, :func:`paired_test`, :func:`permutation_test`,
   :func:`one_sample_test` -- is a difference between two groups (or between a
   group and a fixed number) more than seed-to-seed noise?
+* :func:`spread_test` -- the F-test of two spreads (standard deviations).
 * :func:`holm` -- Holm's step-down correction of the p-values of many comparisons.
 * :func:`seeds_needed` -- how many seeds per group a two-sample t-test needs to
   detect the observed difference with 80% power at the observed spread (from
@@ -329,6 +330,46 @@ def one_sample_test(values: Sequence[float], reference: float,
                      confidence)
 
 
+def spread_test(std: float, n: int, std_ref: float, n_ref: int,
+                confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """The two-sided F-test of equal variances, from two sample standard deviations.
+
+    Parameters
+    ----------
+    std, n : float, int
+        Sample standard deviation (``ddof=1``) and count of the values here.
+    std_ref, n_ref : float, int
+        The same for the values compared with (e.g. a published ``mean ± std``
+        over ``n_ref`` runs).
+    confidence : float
+        Coverage of the interval.
+
+    Returns
+    -------
+    dict
+        ``ratio`` (``std / std_ref``), ``ci95`` (its interval, from the F
+        distribution with ``n - 1`` and ``n_ref - 1`` degrees of freedom),
+        ``p_value`` and ``note`` (why they are ``None``). The test assumes
+        normally distributed values and is sensitive to outliers.
+
+    Examples
+    --------
+    >>> r = spread_test(0.004, 5, 0.002, 3)
+    >>> print(f"{r['ratio']:.1f} p={r['p_value']:.2f}")
+    2.0 p=0.42
+    """
+    out: dict[str, Any] = {"ratio": None, "ci95": None, "p_value": None, "note": None}
+    if min(n, n_ref) < 2:
+        return {**out, "note": FEW_SEEDS}
+    if not (std > 0 and std_ref > 0):
+        return {**out, "note": NO_SPREAD}
+    f, d1, d2 = (std / std_ref) ** 2, n - 1, n_ref - 1
+    p = min(1.0, 2 * min(float(sps.f.cdf(f, d1, d2)), float(sps.f.sf(f, d1, d2))))
+    tail = (1 - confidence) / 2
+    ci = (math.sqrt(f / sps.f.ppf(1 - tail, d1, d2)), math.sqrt(f / sps.f.ppf(tail, d1, d2)))
+    return {**out, "ratio": std / std_ref, "ci95": list(ci), "p_value": p}
+
+
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm's step-down adjustment of p-values for multiple comparisons.
 
@@ -496,10 +537,17 @@ def describe(c: Mapping[str, Any], digits: int = 4) -> str:
     if needed is not None and needed > have:
         text += (f"; too few seeds to decide: about {needed} seeds per group would detect a "
                  "difference this large 80% of the time")
+    elif needed is not None:
+        text += (f"; too few seeds to decide: run more than {have} per group (a power "
+                 f"calculation at the spread seen here asks for {needed}, but so few seeds "
+                 "measure a spread poorly)")
+    elif f"more than {MAX_SEEDS}" in (c.get("note") or ""):
+        text += (f"; a difference this small would take more than {MAX_SEEDS} seeds per group "
+                 "to detect")
     return text
 
 
 __all__ = ["ALPHA", "CONFIDENCE", "FEW_SEEDS", "MAX_SEEDS", "NO_SPREAD", "POWER", "TESTS",
            "TEST_NAMES", "TestResult", "compare_groups", "describe", "holm", "mean_ci",
            "one_sample_test", "paired_test", "permutation_test", "power", "seeds_needed",
-           "seeds_needed_against", "t_interval", "welch_test"]
+           "seeds_needed_against", "spread_test", "t_interval", "welch_test"]
