@@ -124,7 +124,7 @@ def test_reproduce_quick_fashion_end_to_end(fashion_repro):
     # per-split verdict names the mismatch it measured, references come with the gap
     assert "pixels divided by 255" in md and "training split's range" not in md
     assert "not transformed like the training inputs" in md.split("## Q1")[0]
-    assert "Published reference points" in md and " here)" in md
+    assert "Published reference points" in md and "(here - reference = " in md
     assert "only the spreads compare" in md
     # quick runs are shorter than the original's 5 epochs: every such row says so
     rows = [line for line in md.split("## Q1")[0].splitlines()
