@@ -40,12 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from backproplab.errors import BackproplabError, choose_from
+from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text
 from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
 from backproplab.sweeps.damage import config_damage, run_damage
 from backproplab.sweeps.spec import MACHINE_OPTIONS
-from backproplab.sweeps.stats import TEST_NAMES, TESTS, compare_groups, t_interval
+from backproplab.sweeps.stats import TEST_NAMES, check_test, compare_groups, t_interval
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
 EPOCH_METRICS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
@@ -380,8 +380,7 @@ def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
     BackproplabError
         For a folder that holds no sweep, or an unknown ``test``.
     """
-    if test not in TESTS:
-        raise BackproplabError(f"unknown test {test!r}; {choose_from('test', TESTS)}")
+    check_test(test)
     root = Path(sweep_dir)
     folder = SweepFolder(root).check()
     if not folder.trials:
@@ -538,9 +537,9 @@ def comparisons_table(results: Mapping[str, Any], metric: str = "eval_accuracy")
 
 
 __all__ = [
-    "EPOCH_METRICS",
     "CI_NOTE",
     "COMPARED",
+    "EPOCH_METRICS",
     "STD_NOTE",
     "aggregate_runs",
     "aggregate_sweep",

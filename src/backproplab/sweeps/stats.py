@@ -405,6 +405,29 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return out
 
 
+def check_test(test: str) -> str:
+    """``test`` if it names one of :data:`TESTS`.
+
+    Parameters
+    ----------
+    test : str
+        The test's name.
+
+    Returns
+    -------
+    str
+        ``test``.
+
+    Raises
+    ------
+    BackproplabError
+        For another name (the message lists the choices).
+    """
+    if test not in TESTS:
+        raise BackproplabError(f"unknown test {test!r}; {choose_from('test', TESTS)}")
+    return test
+
+
 def _run_test(test: str, a, b, seeds_a, seeds_b) -> TestResult:
     if test == "welch":
         return welch_test(a, b)
@@ -460,8 +483,7 @@ def compare_groups(groups: Mapping[str, Sequence[float]], metric: str, *,
     >>> [(c["a"], c["b"], c["significant"]) for c in out]
     [('x', 'y', True), ('x', 'z', False), ('y', 'z', True)]
     """
-    if test not in TESTS:
-        raise BackproplabError(f"unknown test {test!r}; {choose_from('test', TESTS)}")
+    check_test(test)
     seeds = seeds or {}
     out = []
     for a, b in itertools.combinations(groups, 2):
@@ -548,6 +570,6 @@ def describe(c: Mapping[str, Any], digits: int = 4) -> str:
 
 
 __all__ = ["ALPHA", "CONFIDENCE", "FEW_SEEDS", "MAX_SEEDS", "NO_SPREAD", "POWER", "TESTS",
-           "TEST_NAMES", "TestResult", "compare_groups", "describe", "holm", "mean_ci",
-           "one_sample_test", "paired_test", "permutation_test", "power", "seeds_needed",
-           "seeds_needed_against", "spread_test", "t_interval", "welch_test"]
+           "TEST_NAMES", "TestResult", "check_test", "compare_groups", "describe", "holm",
+           "mean_ci", "one_sample_test", "paired_test", "permutation_test", "power",
+           "seeds_needed", "seeds_needed_against", "spread_test", "t_interval", "welch_test"]
