@@ -35,7 +35,7 @@ import numpy as np
 from backproplab import gradcheck, scalar
 from backproplab.data import synth
 from backproplab.data.normalize import Normalizer
-from backproplab.inspect import dataset_for
+from backproplab.inspection import dataset_for
 from backproplab.runs import INSPECT, RunFolder
 from backproplab.scalar import cross_entropy_from_logits, softmax
 from backproplab.tensor import MLP
