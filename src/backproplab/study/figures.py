@@ -96,8 +96,29 @@ def batch_loss(run_dirs, path, *, beta: float | None = None, title: str | None =
 
     Drawn by :func:`backproplab.plots.panels.batch_loss_panel` (raw loss of the
     first run, bias-corrected EMA of every run, mean +- std across runs, epoch
-    boundaries). ``beta`` defaults to :func:`~backproplab.plots.curves.ema_beta`
-    of the curve length.
+    boundaries), the same panel as the left one of a run's ``loss.png``.
+
+    Parameters
+    ----------
+    run_dirs : iterable of path-like or RunFolder
+        The seeds of one configuration.
+    path : path-like
+        Where to write the PNG.
+    beta : float, optional
+        The EMA weight; default :func:`~backproplab.plots.curves.ema_beta` of
+        the curve length.
+    title : str, optional
+        Replaces the default title (the configuration's description).
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        If there is no run, or a run has no per-batch losses.
     """
     runs = _runs(run_dirs)
     for run in runs:
@@ -115,11 +136,36 @@ def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = Tr
               log_x: bool = False, marks: Mapping[int, str] | None = None) -> Path:
     """Training vs evaluation loss (left) and accuracy (right) per epoch.
 
-    Each panel is :func:`backproplab.plots.panels.train_eval_panel`: with
-    several runs, mean +- std bands, and each seed as a thin line when
-    ``show_seeds``. The evaluation split (validation or test) is named from the
-    runs' summaries. ``marks``: epoch -> label, drawn as dotted vertical lines
-    (epochs beyond the runs are left out).
+    Each panel is :func:`backproplab.plots.panels.train_eval_panel` (the right
+    panel of a run's ``loss.png`` is the same): with several runs, mean +- std
+    bands. The evaluation split (validation or test) is named from the runs'
+    summaries.
+
+    Parameters
+    ----------
+    run_dirs : iterable of path-like or RunFolder
+        The seeds of one configuration.
+    path : path-like
+        Where to write the PNG.
+    title : str, optional
+        Replaces the default title.
+    show_seeds : bool
+        Also draw each seed as a thin line.
+    log_x : bool
+        Epochs on a log axis.
+    marks : mapping of int to str, optional
+        Epoch -> label, drawn as dotted vertical lines (epochs beyond the runs
+        are left out).
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        If there is no run.
     """
     runs = _runs(run_dirs)
     split = eval_split(runs)
