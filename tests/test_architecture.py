@@ -25,7 +25,7 @@ ALLOWED = {
     "scalar": {"scalar"},  # the standard library only (tests/scalar/test_purity.py)
     "tensor": BASE | {"tensor"},
     "data": BASE | {"data"},
-    "runs.py": BASE | {"tensor", "runs"},
+    "runs": BASE | {"tensor", "runs"},
     "locks.py": BASE | {"runs", "locks"},
     "plots.py": BASE | {"runs", "plots"},
     "inspect.py": BASE | ENGINES | {"runs", "plots", "inspect"},

@@ -49,8 +49,13 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json
-from backproplab.runs import SUMMARY, TRIAL_RECORD_FILES, read_run_files, write_run_files
+from backproplab.runs import (
+    SUMMARY,
+    TRIAL_RECORD_FILES,
+    read_run_files,
+    rewrite_summary,
+    write_run_files,
+)
 from backproplab.sweeps.executors import (
     THREAD_ENV_VARS,
     EventCallback,
@@ -283,12 +288,10 @@ def run_trial_task(trial: Trial, dataset: Any, resume_files: dict[str, bytes] | 
         if resume_files:
             write_run_files(run_dir, resume_files)
         result = execute_trial(trial, run_dir, dataset=dataset)
-        summary_path = run_dir / SUMMARY
-        if result.summary is not None and summary_path.is_file():
-            # the summary names the folder the run ends up in, not this scratch folder
-            result.summary["run_dir"] = trial.out_dir
-            atomic_write_json(summary_path, result.summary)
         result.files = read_run_files(run_dir) if run_dir.is_dir() else None
+        if result.summary is not None and SUMMARY in (result.files or {}):
+            # the summary names the folder the run ends up in, not this scratch folder
+            result.summary = rewrite_summary(result.files, trial.out_dir)
     return result
 
 
