@@ -31,7 +31,7 @@ time: :func:`backproplab.locks.lock_folder` takes an OS lock on the folder's
 """
 
 from backproplab.runs.folder import RunFolder, read_run_files, rewrite_summary, write_run_files
-from backproplab.runs.logs import DamagedFile, RunLog, is_finite_number, read_log, resume_logs
+from backproplab.runs.logs import DamagedFile, RunLog, read_log, resume_logs
 from backproplab.runs.names import (
     ACTIVATIONS_FIGURE,
     BATCHES,
@@ -101,7 +101,6 @@ __all__ = [
     "SweepFolder",
     "check_out_folder",
     "is_bookkeeping",
-    "is_finite_number",
     "is_temporary",
     "read_log",
     "read_run_files",

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_bytes, parse_json, read_json
-from backproplab.runs.logs import is_finite_number, read_log
+from backproplab.fileio import atomic_write_bytes, is_finite_number, parse_json, read_json
+from backproplab.runs.logs import read_log
 from backproplab.runs.names import BATCHES, CONFIG, METRICS, MODEL, STATUS, SUMMARY, is_bookkeeping
 from backproplab.tensor import MLP
 

@@ -11,14 +11,13 @@ is named (:class:`DamagedFile`) instead of being read short. Resuming
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_text, parse_json
+from backproplab.fileio import atomic_write_text, is_finite_number, parse_json
 from backproplab.runs.names import BATCHES, METRICS
 
 #: What every line of a log must hold when a run is resumed from it.
@@ -48,18 +47,6 @@ class DamagedFile(BackproplabError):
     def with_fix(self, fix: str, prefix: str = "") -> BackproplabError:
         """The same damage with another fix (and a prefix such as ``"cannot resume: "``)."""
         return BackproplabError(f"{prefix}{self.path} is damaged: {self.why}; {fix}")
-
-
-def is_finite_number(value: Any) -> bool:
-    """Whether ``value`` is an ``int`` or ``float`` (not a ``bool``) and finite.
-
-    Examples
-    --------
-    >>> is_finite_number(0.5), is_finite_number(True), is_finite_number(float("nan"))
-    (True, False, False)
-    """
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
 
 
 def _whole(value: Any) -> bool:
@@ -194,5 +181,5 @@ class RunLog:
                           "".join(json.dumps(r) + "\n" for r in self.metrics))
 
 
-__all__ = ["BATCHES_FIELDS", "METRICS_FIELDS", "RERUN_FIX", "DamagedFile", "RunLog",
-           "is_finite_number", "read_log", "resume_logs"]
+__all__ = ["BATCHES_FIELDS", "METRICS_FIELDS", "RERUN_FIX", "DamagedFile", "RunLog", "read_log",
+           "resume_logs"]
