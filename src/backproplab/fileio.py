@@ -72,6 +72,15 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[IO], None]) -> P
 def is_finite_number(value: Any) -> bool:
     """Whether ``value`` (e.g. read from JSON) is an ``int`` or ``float``, not a ``bool``, and finite.
 
+    Parameters
+    ----------
+    value : object
+        Anything.
+
+    Returns
+    -------
+    bool
+
     Examples
     --------
     >>> is_finite_number(0.5), is_finite_number(True), is_finite_number(float("nan"))

@@ -109,6 +109,22 @@ def resume_logs(folder: str | os.PathLike, epochs: int,
     when known) covers; later lines (a run killed between its logs and its
     checkpoint) are dropped.
 
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The run folder.
+    epochs : int
+        The checkpoint's epoch.
+    steps : int or None
+        The checkpoint's step count (``None`` for older checkpoints: then the
+        step log only has to be numbered without gaps).
+
+    Returns
+    -------
+    (list of dict, list of dict)
+        The ``metrics.jsonl`` and ``batches.jsonl`` records to keep (what
+        :class:`RunLog` starts from).
+
     Raises
     ------
     BackproplabError

@@ -136,7 +136,24 @@ def preflight(address: str | None) -> None:
 
 
 def connect_with_deadline(ray, address: str, timeout: float, init_options: dict) -> None:
-    """``ray.init(address)`` in a helper thread, given up after ``timeout`` s."""
+    """``ray.init(address)`` in a helper thread, given up after ``timeout`` s.
+
+    Parameters
+    ----------
+    ray : module
+        The ``ray`` module.
+    address : str
+        The cluster's address.
+    timeout : float
+        Seconds to wait for Ray's answer.
+    init_options : dict
+        More ``ray.init`` keyword options.
+
+    Raises
+    ------
+    BackproplabError
+        When there is no answer in time, or Ray refuses the connection.
+    """
     box: dict[str, BaseException] = {}
 
     def target() -> None:
@@ -173,7 +190,13 @@ def connect_with_deadline(ray, address: str, timeout: float, init_options: dict)
 
 
 class DropMessage(logging.Filter):
-    """A logging filter that drops records starting with ``prefix``."""
+    """A logging filter that drops records starting with ``prefix``.
+
+    Parameters
+    ----------
+    prefix : str
+        The start of the messages to drop (Ray's notices that ask nothing of the user).
+    """
 
     def __init__(self, prefix: str):
         super().__init__()
@@ -185,7 +208,22 @@ class DropMessage(logging.Filter):
 
 def connect_timeout(value: float | None) -> float:
     """Seconds allowed for connecting: ``$BACKPROPLAB_RAY_CONNECT_TIMEOUT``, else
-    ``value``, else :data:`DEFAULT_CONNECT_TIMEOUT`; refused unless positive."""
+    ``value``, else :data:`DEFAULT_CONNECT_TIMEOUT`.
+
+    Parameters
+    ----------
+    value : float or None
+        The executor's ``connect_timeout``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    BackproplabError
+        When the variable is not a number, or the result is not positive.
+    """
     text = os.environ.get(CONNECT_TIMEOUT_ENV)
     if text:
         try:

@@ -127,8 +127,18 @@ def check_layer_arrays(sizes, params: dict) -> None:
 
 
 def is_scalar_engine_file(files: dict) -> bool:
-    """Whether ``files`` (:func:`read_npz`) are a scalar-engine run's arrays:
-    ``W1, b1, ..., Wn, bn`` (and a JSON ``extra``)."""
+    """Whether ``files`` are a scalar-engine run's arrays: ``W1, b1, ..., Wn, bn``
+    (and a JSON ``extra``), by their names alone.
+
+    Parameters
+    ----------
+    files : dict of str to numpy.ndarray
+        A file's arrays, as :func:`read_npz` returns them.
+
+    Returns
+    -------
+    bool
+    """
     names = set(files) - {"extra"}
     n = len(names) // 2
     return n >= 1 and names == {f"{p}{i}" for i in range(1, n + 1) for p in "Wb"}
