@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from backproplab.fileio import is_finite_number
+
 #: Significance level of every test.
 ALPHA = 0.05
 #: The power :func:`seeds_needed` plans for.
@@ -33,15 +35,11 @@ NO_SPREAD = "every seed gave the same value, so the spread is 0 and a t-test is 
 NO_DIFFERENCE = "the means are equal: there is no difference to detect"
 
 
-def is_finite(v: Any) -> bool:
-    """Whether ``v`` is a finite real number (not a bool, None or NaN)."""
-    return (isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-            and math.isfinite(v))
-
-
 def finite_values(values: Iterable[Any]) -> np.ndarray:
-    """The finite numbers of ``values`` as float64 (NaN, inf and None left out)."""
-    return np.asarray([float(v) for v in values if is_finite(v)], dtype=np.float64)
+    """The finite numbers of ``values`` (a list, or a NumPy array) as float64;
+    NaN, inf, None and booleans are left out."""
+    items = (v.item() if isinstance(v, np.generic) else v for v in values)
+    return np.asarray([float(v) for v in items if is_finite_number(v)], dtype=np.float64)
 
 
 def power(n: int, effect: float, alpha: float = ALPHA, *, samples: int = 2) -> float:
@@ -176,4 +174,4 @@ def seeds_needed_against(values: Iterable[float], reference: float, *,
 
 
 __all__ = ["ALPHA", "FEW_SEEDS", "MAX_SEEDS", "NO_DIFFERENCE", "NO_SPREAD", "POWER",
-           "finite_values", "is_finite", "power", "seeds_needed", "seeds_needed_against"]
+           "finite_values", "power", "seeds_needed", "seeds_needed_against"]

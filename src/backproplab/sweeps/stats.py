@@ -56,7 +56,6 @@ from backproplab.sweeps.power import (
     NO_SPREAD,
     POWER,
     finite_values,
-    is_finite,
     power,
     seeds_needed,
     seeds_needed_against,
@@ -243,7 +242,7 @@ def paired_test(a: Sequence[float], b: Sequence[float],
     if len(a) != len(b):
         raise BackproplabError(f"a paired test needs one value per seed in both groups, got "
                                f"{len(a)} and {len(b)}; pair the values by seed")
-    d = finite_values([x - y if is_finite(x) and is_finite(y) else math.nan for x, y in zip(a, b)])
+    d = finite_values(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
     n = (int(d.size), int(d.size))
     if d.size < 2:
         return TestResult("paired", float(d.mean()) if d.size else math.nan, None, None, n,
