@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from backproplab.fileio import is_finite_number
 
@@ -33,6 +32,14 @@ MAX_SEEDS = 100_000
 FEW_SEEDS = "needs at least 2 seeds in each group"
 NO_SPREAD = "every seed gave the same value, so the spread is 0 and a t-test is undefined"
 NO_DIFFERENCE = "the means are equal: there is no difference to detect"
+
+
+def scipy_stats():
+    """``scipy.stats``, imported on first use: it takes seconds to import, which
+    ``backproplab --help`` and commands without statistics should not pay."""
+    from scipy import stats
+
+    return stats
 
 
 def finite_values(values: Iterable[Any]) -> np.ndarray:
@@ -70,11 +77,11 @@ def power(n: int, effect: float, alpha: float = ALPHA, *, samples: int = 2) -> f
     0.807 0.803
     """
     df = 2 * n - 2 if samples == 2 else n - 1
-    crit = float(sps.t.ppf(1 - alpha / 2, df))
+    crit = float(scipy_stats().t.ppf(1 - alpha / 2, df))
     ncp = abs(effect) * math.sqrt(n / 2 if samples == 2 else n)
     # the far tail P(T < -crit) as P(T' > crit) with T' of noncentrality -ncp: SciPy's
     # cdf returns NaN for some tiny values there
-    return float(sps.nct.sf(crit, df, ncp) + sps.nct.sf(crit, df, -ncp))
+    return float(scipy_stats().nct.sf(crit, df, ncp) + scipy_stats().nct.sf(crit, df, -ncp))
 
 
 def _fewest(effect: float, power_wanted: float, alpha: float,
@@ -174,4 +181,4 @@ def seeds_needed_against(values: Iterable[float], reference: float, *,
 
 
 __all__ = ["ALPHA", "FEW_SEEDS", "MAX_SEEDS", "NO_DIFFERENCE", "NO_SPREAD", "POWER",
-           "finite_values", "power", "seeds_needed", "seeds_needed_against"]
+           "finite_values", "power", "scipy_stats", "seeds_needed", "seeds_needed_against"]

@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from backproplab.errors import BackproplabError, choose_from
 from backproplab.sweeps.power import (
@@ -57,6 +56,7 @@ from backproplab.sweeps.power import (
     POWER,
     finite_values,
     power,
+    scipy_stats,
     seeds_needed,
     seeds_needed_against,
 )
@@ -129,7 +129,7 @@ def t_interval(mean: float, std: float, n: int,
     """
     if n < 2 or not (math.isfinite(mean) and math.isfinite(std)):
         return None
-    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+    half = float(scipy_stats().t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
     return mean - half, mean + half
 
 
@@ -170,8 +170,8 @@ def _t_result(test: str, diff: float, se: float, df: float, n: tuple[int, int],
     of freedom (Student t)."""
     if not se > 0:
         return TestResult(test, diff, None, None, n, NO_SPREAD)
-    p = float(2 * sps.t.sf(abs(diff) / se, df))
-    half = float(sps.t.ppf(0.5 + confidence / 2, df)) * se
+    p = float(2 * scipy_stats().t.sf(abs(diff) / se, df))
+    half = float(scipy_stats().t.ppf(0.5 + confidence / 2, df)) * se
     return TestResult(test, diff, (diff - half, diff + half), p, n)
 
 
@@ -287,7 +287,7 @@ def permutation_test(a: Sequence[float], b: Sequence[float],
     x, y = finite_values(a), finite_values(b)
     if min(x.size, y.size) < 1 or x.size + y.size < 3:
         return TestResult("permutation", welch.difference, None, None, welch.n, FEW_SEEDS)
-    res = sps.permutation_test(
+    res = scipy_stats().permutation_test(
         (x, y), lambda u, v, axis: np.mean(u, axis=axis) - np.mean(v, axis=axis),
         permutation_type="independent", alternative="two-sided", n_resamples=resamples,
         vectorized=True, rng=np.random.default_rng(seed))
@@ -363,9 +363,9 @@ def spread_test(std: float, n: int, std_ref: float, n_ref: int,
     if not (std > 0 and std_ref > 0):
         return {**out, "note": NO_SPREAD}
     f, d1, d2 = (std / std_ref) ** 2, n - 1, n_ref - 1
-    p = min(1.0, 2 * min(float(sps.f.cdf(f, d1, d2)), float(sps.f.sf(f, d1, d2))))
+    p = min(1.0, 2 * min(float(scipy_stats().f.cdf(f, d1, d2)), float(scipy_stats().f.sf(f, d1, d2))))
     tail = (1 - confidence) / 2
-    ci = (math.sqrt(f / sps.f.ppf(1 - tail, d1, d2)), math.sqrt(f / sps.f.ppf(tail, d1, d2)))
+    ci = (math.sqrt(f / scipy_stats().f.ppf(1 - tail, d1, d2)), math.sqrt(f / scipy_stats().f.ppf(tail, d1, d2)))
     return {**out, "ratio": std / std_ref, "ci95": list(ci), "p_value": p}
 
 
