@@ -219,3 +219,15 @@ def test_spread_test_is_the_two_sided_f_test():
         g = f / ratio ** 2
         assert bool(2 * min(sps.f.cdf(g, 4, 2), sps.f.sf(g, 4, 2)) > 0.05) is inside
     assert S.spread_test(0.01, 1, 0.01, 3)["note"] == S.FEW_SEEDS
+
+
+def test_the_command_line_loads_scipy_only_to_compute_statistics():
+    import subprocess
+    import sys
+
+    code = ("import sys; from backproplab.cli import build_parser; build_parser(); "
+            "import backproplab.sweeps.stats as s; before = 'scipy.stats' in sys.modules; "
+            "s.mean_ci([1.0, 2.0]); print(before, 'scipy.stats' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True"]
