@@ -16,16 +16,8 @@ import math
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import parse_json
-from backproplab.scalar import MLP
+from backproplab.scalar import Q3, worked_pass
 
-#: The Q3 network of SPEC.md (W is 2x3: input i -> hidden j; V is 3x2: hidden j -> output k).
-Q3 = {
-    "x": [1.0, -1.0],
-    "W": [[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]],
-    "b": [0.0, 0.0, 0.0],
-    "V": [[1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0]],
-    "c": [0.0, 0.0],
-}
 #: The keys a ``--weights`` file must have.
 KEYS = ("x", "W", "b", "V", "c")
 
@@ -161,15 +153,10 @@ def compute(weights: dict, target: int) -> dict:
         raise BackproplabError(
             f"--target must be a class between 0 and {n_out - 1} for this network, got {target}"
         )
-    model = MLP.from_weights([weights["W"], weights["V"]], [weights["b"], weights["c"]])
-    trace = model.forward(weights["x"], target)
-    g = model.backward(trace)
-    result = {key: _clean(v) for key, v in {
-        "x": trace.x, "target": target,
-        "k": trace.k[0], "h": trace.h[0], "o": trace.o, "y": trace.y, "loss": trace.loss,
-        "dy": g.dy, "do": g.do, "dh": g.dh[0], "dk": g.dk[0],
-        "dV": g.dW[1], "dc": g.db[1], "dW": g.dW[0], "db": g.db[0],
-    }.items()}
+    passed = worked_pass(weights["x"], weights["W"], weights["b"], weights["V"], weights["c"],
+                         target)
+    result = {key: _clean(passed[key]) for key in (
+        "x", "target", "k", "h", "o", "y", "loss", "dy", "do", "dh", "dk", "dV", "dc", "dW", "db")}
     # dl/dy_c = -1/y_c is -inf, legitimately, when y_c underflows to 0; anything else that
     # is not finite means the given numbers overflowed double precision
     for key, value in result.items():
