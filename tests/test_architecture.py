@@ -33,9 +33,11 @@ ALLOWED = {
     "sweeps": BASE | ENGINES | {"runs", "training", "sweeps"},
     "predict": BASE | ENGINES | {"runs", "plots", "inspect", "training", "predict"},
     "study": BASE | ENGINES | {"runs", "plots", "inspect", "training", "sweeps", "gradcheck",
-                              "predict", "study"},
+                              "predict", "graph", "study"},
     "sklearn": BASE | {"data", "tensor", "training", "sklearn"},
     "bench": BASE | ENGINES | {"training", "bench"},
+    "graph.py": BASE | {"graph"},
+    "check": BASE | {"scalar", "check"},
 }
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80

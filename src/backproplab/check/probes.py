@@ -61,6 +61,7 @@ class Probe:
     def payload(self) -> dict:
         """The probe as plain JSON data for the process that runs the learner's file."""
         return {"name": self.name, "batch": self.batch, "X": self.X, "T": self.T,
+                "tolerate_errors": self.name == LARGE_LOGITS,
                 **{k: getattr(self, k) for k in PARAMS}}
 
     @property

@@ -65,7 +65,8 @@ def plain(value, budget):
 def error_record(exc):
     """The exception's type, message and the learner's part of its traceback."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if os.path.abspath(f.filename) != os.path.abspath(__file__)]
+              if os.path.abspath(f.filename) != os.path.abspath(__file__)
+              and not f.filename.startswith("<frozen")]
     lines = traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
     code = exc.code if isinstance(exc, SystemExit) else None
     return {"type": type(exc).__name__, "message": str(exc)[:500],
@@ -91,7 +92,7 @@ def call(fn, name, probe):
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the learner's mistake, reported
         return {"error": error_record(exc)}
     if not (hasattr(out, "keys") and hasattr(out, "__getitem__")):
-        return {"returned": type(out).__name__}
+        return {"returned": "None" if out is None else f"a {type(out).__name__}"}
     try:
         budget = [MAX_ENTRIES]
         keys = [str(k) for k in out.keys()]
@@ -99,6 +100,17 @@ def call(fn, name, probe):
                                         if k in keys}}
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a mapping that fails to read
         return {"error": error_record(exc)}
+
+
+def run_probes(module, found, probes, calls):
+    """Call each function on its probes; stop at the first failure a probe does not tolerate."""
+    for i, probe in enumerate(probes):
+        for name in found:
+            if (name == "backward_batch") == probe["batch"]:
+                record = call(getattr(module, name), name, probe)
+                calls.append({"probe": i, "function": name, **record})
+                if "error" in record and not probe.get("tolerate_errors"):
+                    return
 
 
 def main(argv):
@@ -119,11 +131,7 @@ def main(argv):
     else:
         found = [n for n in FUNCTIONS if callable(getattr(module, n, None))]
         result["functions"] = found
-        for i, probe in enumerate(probes):
-            for name in found:
-                if (name == "backward_batch") == probe["batch"]:
-                    record = call(getattr(module, name), name, probe)
-                    result["calls"].append({"probe": i, "function": name, **record})
+        run_probes(module, found, probes, result["calls"])
     sys.stdout.flush()
     result_stream.write(json.dumps(result))
     result_stream.flush()

@@ -5,6 +5,7 @@ gradient as tables, computed by the scalar engine. ``--json`` prints one JSON
 object instead (keys ``k, h, o, y, loss, dW, db, dV, dc`` and a few more).
 ``--weights FILE.json`` runs another one-hidden-layer case: a JSON object with
 ``x`` (the input), ``W`` (inputs x hidden), ``b``, ``V`` (hidden x outputs), ``c``.
+``--graph FILE`` also draws the computation graph (:mod:`backproplab.graph`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import json
 import math
 
+from backproplab import graph
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import parse_json
@@ -38,6 +40,9 @@ def register(subparsers) -> None:
                    help="JSON object with x, W (inputs x hidden), b, V (hidden x outputs), c")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (all values, SPEC layout) instead of tables")
+    p.add_argument("--graph", metavar="FILE", default=None,
+                   help="also draw the computation graph, every scalar with its value and "
+                        "gradient (.svg, .png or .pdf; needs Graphviz)")
     p.set_defaults(func=run)
 
 
@@ -144,7 +149,7 @@ def compute(weights: dict, target: int) -> dict:
     """One forward and backward pass of the scalar engine; every value as nested lists.
 
     Keys: ``x, target, k, h, o, y, loss`` (forward), ``dy, do, dh, dk, dV, dc, dW,
-    db`` (gradients of the loss), in SPEC.md's layout (``W``/``dW`` inputs x hidden,
+    db, dx`` (gradients of the loss), in SPEC.md's layout (``W``/``dW`` inputs x hidden,
     ``V``/``dV`` hidden x outputs).
     """
 
@@ -156,7 +161,8 @@ def compute(weights: dict, target: int) -> dict:
     passed = worked_pass(weights["x"], weights["W"], weights["b"], weights["V"], weights["c"],
                          target)
     result = {key: _clean(passed[key]) for key in (
-        "x", "target", "k", "h", "o", "y", "loss", "dy", "do", "dh", "dk", "dV", "dc", "dW", "db")}
+        "x", "target", "k", "h", "o", "y", "loss", "dy", "do", "dh", "dk", "dV", "dc", "dW", "db",
+        "dx")}
     # dl/dy_c = -1/y_c is -inf, legitimately, when y_c underflows to 0; anything else that
     # is not finite means the given numbers overflowed double precision
     for key, value in result.items():
@@ -264,7 +270,12 @@ def _print_tables(weights: dict, r: dict, is_q3: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     """Compute the worked example and print it (tables, or one JSON line with ``--json``)."""
     weights = Q3 if args.weights is None else load_weights(args.weights)
+    if args.graph is not None:
+        graph.check_format(args.graph)
     result = compute(weights, args.target)
+    if args.graph is not None:
+        graph.render(graph.build({**result, **weights}), args.graph)
+        print(f"computation graph: {args.graph}")
     if args.json:
         print_json(result)
     else:

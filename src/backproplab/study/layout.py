@@ -28,7 +28,7 @@ REPORT_HTML = "report.html"
 #: Everything reproduce writes into its folder.
 OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, MANIFEST)
 #: The presets' figures: key -> file name in ``figures/`` (PNG; the boundary
-#: animation a GIF).
+#: animation a GIF; the Q3 computation graph an SVG).
 FIGURES = {
     "q4_train_val": "q4_train_val.png",
     "q4_batch_loss": "q4_batch_loss.png",
@@ -50,6 +50,7 @@ FIGURES = {
     "final_confusion": "final_confusion.png",
     "examples": "examples.png",
     "misclassified": "misclassified.png",
+    "q3_graph": "q3_graph.svg",
 }
 
 
