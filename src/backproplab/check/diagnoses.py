@@ -184,6 +184,16 @@ def _transposed_message(qs: list[str], results: dict[str, QuantityResult]) -> st
             (", and once transposed the values are right." if right else "."))
 
 
+def _overflow_message(qs: list[str], results: dict[str, QuantityResult]) -> str:
+    failed = sorted({f"{o.function}() raised {o.failed}" for q in qs
+                     for o in results[q].observations if o.failed})
+    what = f"{_names(qs)} {'is' if len(qs) == 1 else 'are'} nan or inf"
+    if failed:
+        what = "; ".join(failed) + f" instead of returning {_names(qs)}"
+    return (f"{what} at logits of order 1,000, where the exact values are finite: subtract "
+            "max(o) before exp, and compute the loss as log(sum(exp(o - max o))) - (o_t - max o).")
+
+
 def _text(sentence: str) -> Callable[[list[str], dict[str, QuantityResult]], str]:
     def message(qs: list[str], results: dict[str, QuantityResult]) -> str:
         one = len(qs) == 1
@@ -218,10 +228,7 @@ DIAGNOSES: dict[str, Diagnosis] = {d.id: d for d in (
         "{q} from backward_batch {are} N times too large (summed over the batch, not "
         "averaged): divide by the batch size N.")),
     Diagnosis("transposed", _transposed, _transposed_message),
-    Diagnosis("softmax-overflow", _overflow, _text(
-        "{q} {are} nan or inf (or the call failed) at logits of order 1,000 where the exact "
-        "values are finite: subtract max(o) before exp, and compute the loss as "
-        "log(sum(exp(o - max o))) - (o_t - max o).")),
+    Diagnosis("softmax-overflow", _overflow, _overflow_message),
 )}
 
 
