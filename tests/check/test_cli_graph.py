@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_subprocess
+from tests.conftest import needs_graphviz, run_subprocess
 
 from backproplab.graph import DIFFERS
 
@@ -27,6 +28,7 @@ def svg_nodes(path: Path) -> dict[str, tuple[list[str], str | None]]:
     return nodes
 
 
+@needs_graphviz
 def test_worked_example_graph_holds_the_q3_values_and_gradients(cli, tmp_path):
     out = tmp_path / "q3.svg"
     r = cli("worked-example", "--graph", out)
@@ -51,6 +53,7 @@ def test_worked_example_graph_holds_the_q3_values_and_gradients(cli, tmp_path):
         texts[0] for texts, _ in nodes.values()}
 
 
+@needs_graphviz
 def test_worked_example_graph_as_png_with_weights(cli, tmp_path):
     w = tmp_path / "w.json"
     w.write_text('{"x": [0.5], "W": [[1, -1]], "b": [0, 0.5], "V": [[1, 0, 2], [0, 1, -1]], '
@@ -60,6 +63,7 @@ def test_worked_example_graph_as_png_with_weights(cli, tmp_path):
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@needs_graphviz
 def test_check_graph_marks_the_nodes_that_differ(cli, tmp_path):
     out = tmp_path / "mine.svg"
     r = cli("check", LEARNERS / "mistakes" / "sigmoid_derivative_at_preactivation.py",
@@ -75,6 +79,7 @@ def test_check_graph_marks_the_nodes_that_differ(cli, tmp_path):
     assert texts[0] == "h[0]" and texts[2] == texts[1].replace("value", "yours")
 
 
+@pytest.mark.skipif(importlib.util.find_spec("graphviz") is None, reason="no graphviz")
 def test_missing_dot_is_one_sentence(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
@@ -86,8 +91,8 @@ def test_missing_dot_is_one_sentence(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("worked-example", "--graph", "g.txt"), "cannot draw a graph as g.txt; give the file a "
-                                             ".svg, .png or .pdf extension"),
+    (("worked-example", "--graph", "g.txt"), ("cannot draw a graph as g.txt; give the file a "
+                                             ".svg, .png or .pdf extension")),
     (("check",), "give a learner's file or a folder to check, or --template"),
     (("check", "nowhere.py"), "nowhere.py does not exist; pass a learner's .py file"),
     (("check", LEARNERS / "correct_lists.py", "--timeout", "-1"),

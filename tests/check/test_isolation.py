@@ -20,18 +20,18 @@ LIMITS = {"timeout": 4.0, "memory_mb": 256}
 UNUSABLE = {
     "syntax_error": ("the file cannot be imported: SyntaxError: expected ':'",
                      "def backward(x, t, W, b, V, c)"),
-    "missing_function": ("the file defines neither backward(x, t, W, b, V, c) nor "
-                         "backward_batch", None),
-    "returns_none": ("backward() returned None on the probe 'the study's Q3 network'; it "
-                     "must return a mapping", None),
-    "wrong_shapes": ("backward() returned the wrong shape on the probe 'the study's Q3 "
+    "missing_function": (("the file defines neither backward(x, t, W, b, V, c) nor "
+                         "backward_batch"), None),
+    "returns_none": (("backward() returned None on the probe 'the study's Q3 network'; it "
+                     "must return a mapping"), None),
+    "wrong_shapes": (("backward() returned the wrong shape on the probe 'the study's Q3 "
                      "network' (d=2 inputs, m=3 hidden units, C=2 classes): dW has the shape "
-                     "7, not 2 x 3 (inputs x hidden)", None),
-    "raises": ("backward() on the probe 'the study's Q3 network' raised ZeroDivisionError: "
-               "float division by zero", "return 1.0 / (h - h)"),
+                     "7, not 2 x 3 (inputs x hidden)"), None),
+    "raises": (("backward() on the probe 'the study's Q3 network' raised ZeroDivisionError: "
+               "float division by zero"), "return 1.0 / (h - h)"),
     "endless_loop": ("the file could not be checked: it ran past the time limit of 4 s", None),
-    "memory_hog": ("backward() on the probe 'the study's Q3 network' ran out of memory (the "
-                   "limit is 256 MiB, --memory)", "hoard.append([1.0] * 25_000_000)"),
+    "memory_hog": (("backward() on the probe 'the study's Q3 network' ran out of memory (the "
+                   "limit is 256 MiB, --memory)"), "hoard.append([1.0] * 25_000_000)"),
     "calls_exit": ("backward() on the probe 'the study's Q3 network' called sys.exit(3)",
                    "sys.exit(3)"),
 }

@@ -15,6 +15,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from backproplab.check import worker
 from backproplab.check.compare import (
     QUANTITIES,
     REQUIRED,
@@ -27,7 +28,6 @@ from backproplab.check.compare import (
 )
 from backproplab.check.diagnoses import Finding, diagnose
 from backproplab.check.probes import LARGE_LOGITS, Probe
-from backproplab.check import worker
 from backproplab.check.runner import RawRun
 
 #: Exit status of each verdict.

@@ -35,7 +35,7 @@ def limit_resources(timeout_s, memory_mb):
         import resource
     except ImportError:  # not a POSIX system: the parent's wall-clock limit still holds
         return
-    cpu = int(math.ceil(timeout_s)) + 1
+    cpu = math.ceil(timeout_s) + 1
     limits = [(resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, 16 * 2**20)]
     if memory_mb > 0:
         limits.append((resource.RLIMIT_AS, int(memory_mb) * 2**20))
@@ -95,7 +95,7 @@ def call(fn, name, probe):
         return {"returned": "None" if out is None else f"a {type(out).__name__}"}
     try:
         budget = [MAX_ENTRIES]
-        keys = [str(k) for k in out.keys()]
+        keys = [str(k) for k in out.keys()]  # noqa: SIM118 - any mapping, not only a dict
         return {"keys": keys, "value": {k: plain(out[k], budget) for k in KEYS[name]
                                         if k in keys}}
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a mapping that fails to read

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import os
 
 from backproplab import graph
@@ -124,7 +125,7 @@ def _draw(report: FileReport, raw, out: str) -> None:
 
 
 def _fmt_error(value: float) -> str:
-    return f"{value:.2e}" if value == value and value != float("inf") else "not finite"
+    return f"{value:.2e}" if math.isfinite(value) else "not finite"
 
 
 def print_report(report: FileReport) -> None:

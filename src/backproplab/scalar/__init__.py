@@ -26,11 +26,11 @@ from .worked import FORWARD_KEYS, GRADIENT_KEYS, Q3, Q3_TARGET, worked_pass
 
 __all__ = [
     "DEFAULT_HIDDEN",
-    "FORWARD_KEYS",
-    "GRADIENT_KEYS",
     "DEFAULT_INIT_STD",
     "DEFAULT_LR",
     "DEFAULT_SEED",
+    "FORWARD_KEYS",
+    "GRADIENT_KEYS",
     "MLP",
     "Q3",
     "Q3_TARGET",

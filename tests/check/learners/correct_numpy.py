@@ -24,19 +24,19 @@ def _passes(X, T, W, b, V, c):
 
 
 def forward(x, W, b, V, c):
-    K, H, O, Y, *_ = _passes(np.asarray([x], dtype=float), np.asarray([0]), W, b, V, c)
+    K, H, O, Y = _passes(np.asarray([x], dtype=float), np.asarray([0]), W, b, V, c)[:4]
     return {"k": K[0], "h": H[0], "o": O[0], "y": Y[0]}
 
 
 def backward(x, t, W, b, V, c):
     X = np.asarray([x], dtype=float)
-    K, H, O, Y, loss, dO, dH, dK = _passes(X, np.asarray([t]), W, b, V, c)
+    _, H, _, _, loss, dO, dH, dK = _passes(X, np.asarray([t]), W, b, V, c)
     return {"loss": loss[0], "do": dO[0], "dh": dH[0], "dk": dK[0],
             "dV": H.T @ dO, "dc": dO[0], "dW": X.T @ dK, "db": dK[0]}
 
 
 def backward_batch(X, T, W, b, V, c):
-    K, H, O, Y, loss, dO, dH, dK = _passes(X, T, W, b, V, c)
+    _, H, _, _, loss, dO, _, dK = _passes(X, T, W, b, V, c)
     n = len(X)
     return {"loss": loss.mean(), "dV": H.T @ dO / n, "dc": dO.mean(axis=0),
             "dW": X.T @ dK / n, "db": dK.mean(axis=0)}

@@ -14,7 +14,7 @@ def forward(x, W, b, V, c):
 
 def backward(x, t, W, b, V, c):
     f = forward(x, W, b, V, c)
-    k, h, y = f["k"], f["h"], f["y"]
+    h, y = f["h"], f["y"]
     do = [(1.0 if n == t else 0.0) - yn for n, yn in enumerate(y)]  # MISTAKE
     dV = [[hj * dn for dn in do] for hj in h]
     dh = [sum(V[j][n] * do[n] for n in range(len(do))) for j in range(len(h))]
