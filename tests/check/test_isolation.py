@@ -15,7 +15,7 @@ from tests.conftest import run_subprocess
 from backproplab.check import check_files, collect_files
 
 LEARNERS = Path(__file__).parent / "learners"
-LIMITS = {"timeout": 4.0, "memory_mb": 256}
+LIMITS = {"timeout": 4.0, "memory_mb": 384}
 #: file -> (the start of the reason, a line the traceback must hold or None)
 UNUSABLE = {
     "syntax_error": ("the file cannot be imported: SyntaxError: expected ':'",
@@ -31,7 +31,7 @@ UNUSABLE = {
                "float division by zero"), "return 1.0 / (h - h)"),
     "endless_loop": ("the file could not be checked: it ran past the time limit of 4 s", None),
     "memory_hog": (("backward() on the probe 'the study's Q3 network' ran out of memory (the "
-                   "limit is 256 MiB, --memory)"), "hoard.append([1.0] * 25_000_000)"),
+                   "limit is 384 MiB, --memory)"), "hoard.append([1.0] * 25_000_000)"),
     "calls_exit": ("backward() on the probe 'the study's Q3 network' called sys.exit(3)",
                    "sys.exit(3)"),
 }
@@ -92,7 +92,7 @@ def test_folder_mode_with_a_mix(tmp_path):
         shutil.copy(src, folder / name)
     (folder / "notes.txt").write_text("not a python file")
     r = run_subprocess("check", folder, "--json", "--csv", tmp_path / "rows.csv",
-                       "--workers", "3", "--timeout", "4", "--memory", "256", timeout=120)
+                       "--workers", "3", "--timeout", "4", "--memory", "384", timeout=120)
     assert r.returncode == 2, r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [Path(d["file"]).name for d in lines] == sorted(picks)

@@ -102,8 +102,10 @@ def _died(raw: RawRun, timeout: float, memory_mb: int) -> str:
     if code == -signal.SIGXCPU:
         return f"it used more than {math.ceil(timeout) + 1} s of CPU time (raise --timeout)"
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals.__members__.values() \
-            else str(-code)
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
         return (f"its process was killed by {name} (it may have used more than the memory "
                 f"limit of {memory_mb} MiB, --memory)")
     return (f"its process ended with exit status {code} before returning any result (does it "
