@@ -90,6 +90,9 @@ def test_folder_mode_with_a_mix(tmp_path):
              "g_numpy.py": LEARNERS / "correct_numpy.py"}
     for name, src in picks.items():
         shutil.copy(src, folder / name)
+    # a helper the broken file imports, and a package marker: not submissions, skipped
+    shutil.copy(LEARNERS / "mistakes" / "_network.py", folder / "_network.py")
+    (folder / "__init__.py").write_text("")
     (folder / "notes.txt").write_text("not a python file")
     r = run_subprocess("check", folder, "--json", "--csv", tmp_path / "rows.csv",
                        "--workers", "3", "--timeout", "4", "--memory", "384", timeout=120)

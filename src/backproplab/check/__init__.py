@@ -59,7 +59,8 @@ def check_file(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
 
 
 def collect_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """The files to check: each file given, and the ``*.py`` files directly in each folder.
+    """The files to check: each file given, and the ``*.py`` files directly in each folder
+    (but for helpers whose names start with ``_``, such as ``__init__.py``).
 
     Parameters
     ----------
@@ -79,7 +80,7 @@ def collect_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.glob("*.py") if f.is_file())
+            found = sorted(f for f in p.glob("*.py") if f.is_file() and not f.name.startswith("_"))
             if not found:
                 raise BackproplabError(f"folder {p} holds no .py files; pass a folder of "
                                        "learners' files or the files themselves")

@@ -1,23 +1,11 @@
 """The original write-up's mistake: the sigmoid's derivative taken at the pre-activation k."""
 
-import math
+from _network import backprop, forward  # forward is right, and checked too
 
-
-def forward(x, W, b, V, c):
-    k = [b[j] + sum(x[i] * W[i][j] for i in range(len(x))) for j in range(len(b))]
-    h = [1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v)) for v in k]
-    o = [c[n] + sum(h[j] * V[j][n] for j in range(len(h))) for n in range(len(c))]
-    top = max(o)
-    e = [math.exp(v - top) for v in o]
-    return {"k": k, "h": h, "o": o, "y": [v / sum(e) for v in e]}
+__all__ = ["backward", "forward"]
 
 
 def backward(x, t, W, b, V, c):
-    f = forward(x, W, b, V, c)
-    k, h, y = f["k"], f["h"], f["y"]
-    do = [yn - (1.0 if n == t else 0.0) for n, yn in enumerate(y)]
-    dV = [[hj * dn for dn in do] for hj in h]
-    dh = [sum(V[j][n] * do[n] for n in range(len(do))) for j in range(len(h))]
-    dk = [g * kj * (1.0 - kj) for g, kj in zip(dh, k)]  # MISTAKE: k(1 - k), not h(1 - h)
-    dW = [[xi * dj for dj in dk] for xi in x]
-    return {"do": do, "dV": dV, "dc": do, "dh": dh, "dk": dk, "dW": dW, "db": dk}
+    # MISTAKE: dk = dh * k(1 - k), not dh * h(1 - h)
+    return backprop(x, t, W, b, V, c,
+                    dk=lambda f, dh: [g * kj * (1.0 - kj) for g, kj in zip(dh, f["k"])])
