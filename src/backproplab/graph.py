@@ -169,7 +169,18 @@ def render(graph: Any, path: str | os.PathLike) -> Path:
 
 
 def check_format(path: str | os.PathLike) -> None:
-    """Refuse an unknown graph extension before any work is done (see :func:`render`)."""
+    """Refuse an unknown graph extension before any work is done.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where a graph is to be written.
+
+    Raises
+    ------
+    BackproplabError
+        When its extension is not one of :data:`FORMATS`.
+    """
     if Path(path).suffix.lower().lstrip(".") not in FORMATS:
         raise BackproplabError(f"cannot draw a graph as {Path(path).name}; give the file a "
                                ".svg, .png or .pdf extension")

@@ -28,10 +28,10 @@ class ShapeError(ValueError):
     """A returned value that cannot be read as the quantity's shape."""
 
 
-def shape_of(ref: Any) -> tuple[int, ...]:
+def _shape_of(ref: Any) -> tuple[int, ...]:
     """The shape of a nested list of floats (``()`` for a number)."""
     if isinstance(ref, list):
-        return (len(ref), *(shape_of(ref[0]) if ref else ()))
+        return (len(ref), *(_shape_of(ref[0]) if ref else ()))
     return ()
 
 
@@ -83,10 +83,10 @@ def fit_shape(value: Any, ref: Any, name: str) -> tuple[Any, bool]:
         When the value holds something other than numbers or has another shape.
     """
     _numbers(value, name)
-    want = shape_of(ref)
+    want = _shape_of(ref)
     if len(want) < 2:
         value = _squeeze(value, scalar=not want)
-    got = shape_of(value) if _rectangular(value) else None
+    got = _shape_of(value) if _rectangular(value) else None
     if got == want:
         return value, False
     if len(want) == 2 and got == want[::-1]:
@@ -105,13 +105,27 @@ def _rectangular(value: Any) -> bool:
 
 
 def flat(value: Any) -> list[float]:
-    """The numbers of a nested list, row by row."""
+    """The numbers of a nested list, row by row.
+
+    Parameters
+    ----------
+    value : float or nested lists of float
+
+    Returns
+    -------
+    list of float
+
+    Examples
+    --------
+    >>> flat([[1.0, 2.0], [3.0, 4.0]])
+    [1.0, 2.0, 3.0, 4.0]
+    """
     if isinstance(value, list):
         return [x for v in value for x in flat(v)]
     return [value]
 
 
-def entry_error(mine: float, ref: float) -> float:
+def _entry_error(mine: float, ref: float) -> float:
     """``|mine - ref|``; infinite where ``mine`` is not finite and ``ref`` is."""
     if not math.isfinite(mine):
         return 0.0 if mine == ref else math.inf
@@ -119,24 +133,65 @@ def entry_error(mine: float, ref: float) -> float:
 
 
 def close(mine: Any, ref: Any) -> bool:
-    """Whether every entry is within ``ATOL + RTOL * |ref|`` (same shapes assumed)."""
-    return all(entry_error(a, r) <= ATOL + RTOL * abs(r) for a, r in zip(flat(mine), flat(ref)))
+    """Whether every entry is within ``ATOL + RTOL * |ref|`` of the reference.
+
+    Parameters
+    ----------
+    mine, ref : float or nested lists of float
+        Of the same shape; a non-finite entry of ``mine`` matches only an equal one.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> close([1.0, 2.0], [1.0, 2.0000001]), close([float("nan")], [0.0])
+    (True, False)
+    """
+    return all(_entry_error(a, r) <= ATOL + RTOL * abs(r) for a, r in zip(flat(mine), flat(ref)))
 
 
-def largest_error(mine: Any, ref: Any) -> float:
-    """The largest entry's :func:`entry_error`."""
-    return max((entry_error(a, r) for a, r in zip(flat(mine), flat(ref))), default=0.0)
+def _largest_error(mine: Any, ref: Any) -> float:
+    """The largest entry's error (:func:`_entry_error`)."""
+    return max((_entry_error(a, r) for a, r in zip(flat(mine), flat(ref))), default=0.0)
 
 
 def mean_of(values: list) -> Any:
-    """The entry-by-entry mean of equally shaped nested lists."""
+    """The entry-by-entry mean of equally shaped nested lists (or of numbers).
+
+    Parameters
+    ----------
+    values : list
+        Numbers, or nested lists all of one shape.
+
+    Returns
+    -------
+    float or nested lists of float
+
+    Examples
+    --------
+    >>> mean_of([[1.0, 2.0], [3.0, 6.0]])
+    [2.0, 4.0]
+    """
     if isinstance(values[0], list):
         return [mean_of(list(col)) for col in zip(*values)]
     return sum(values) / len(values)
 
 
 def reference(probe: Probe, name: str) -> Any:
-    """The reference value of ``name`` on ``probe``: the example's, or the batch mean."""
+    """The reference value of a quantity on a probe: the example's, or the batch mean.
+
+    Parameters
+    ----------
+    probe : Probe
+    name : str
+        ``k``, ``h``, ..., ``dW``.
+
+    Returns
+    -------
+    float or nested lists of float
+    """
     return mean_of([e[name] for e in probe.examples])
 
 
@@ -207,15 +262,24 @@ class QuantityResult:
 
 
 def summarize(observations: list[Observation]) -> QuantityResult:
-    """One :class:`QuantityResult` from a quantity's observations (in probe order)."""
+    """How a quantity fared, from its observations.
+
+    Parameters
+    ----------
+    observations : list of Observation
+        One quantity's, in probe order.
+
+    Returns
+    -------
+    QuantityResult
+    """
     wrong = [o for o in observations if not o.ok]
     where = [f for f in ("forward", "backward", "backward_batch")
              if any(o.function == f for o in wrong)]
-    err = max((largest_error(o.mine, o.ref) for o in observations), default=0.0)
+    err = max((_largest_error(o.mine, o.ref) for o in observations), default=0.0)
     return QuantityResult(not wrong, err, where, wrong[0].probe.name if wrong else None,
                           observations)
 
 
 __all__ = ["ATOL", "QUANTITIES", "REQUIRED", "RTOL", "Observation", "QuantityResult",
-           "ShapeError", "close", "entry_error", "fit_shape", "flat", "largest_error",
-           "mean_of", "reference", "shape_of", "summarize"]
+           "ShapeError", "close", "fit_shape", "flat", "mean_of", "reference", "summarize"]

@@ -123,7 +123,7 @@ def _preactivation_as_input(e: Example) -> Example:
     return {"dV": outer(e["k"], e["do"])}
 
 
-def by_prediction(mistake: Callable[[Example], Example]) -> Callable[..., bool]:
+def _by_prediction(mistake: Callable[[Example], Example]) -> Callable[..., bool]:
     """``explains`` for a mistake given as ``mistake(example) -> {quantity: value}``.
 
     The learner's value must equal the mistaken one (the batch mean of it for
@@ -206,22 +206,22 @@ def _text(sentence: str) -> Callable[[list[str], dict[str, QuantityResult]], str
 
 #: The known mistakes, by id, in the order they are tried.
 DIAGNOSES: dict[str, Diagnosis] = {d.id: d for d in (
-    Diagnosis("sigmoid-derivative-at-preactivation", by_prediction(_at_preactivation), _text(
+    Diagnosis("sigmoid-derivative-at-preactivation", _by_prediction(_at_preactivation), _text(
         "{q} {match} the sigmoid's derivative evaluated at the pre-activation, k(1 - k), "
         "instead of at its output, h(1 - h) (the original write-up's mistake): use "
         "dk = dh * h * (1 - h).")),
-    Diagnosis("missing-sigmoid-derivative", by_prediction(_no_sigmoid_derivative), _text(
+    Diagnosis("missing-sigmoid-derivative", _by_prediction(_no_sigmoid_derivative), _text(
         "{q} {match} dk = dh, without the sigmoid's derivative: multiply by h * (1 - h).")),
-    Diagnosis("sign-flipped", by_prediction(_sign_flipped), _text(
+    Diagnosis("sign-flipped", _by_prediction(_sign_flipped), _text(
         "{q} {have} the opposite sign (as from onehot(t) - y instead of y - onehot(t)): "
         "they are gradients of the loss, not of its negative.")),
-    Diagnosis("target-class-only", by_prediction(_target_class_only), _text(
+    Diagnosis("target-class-only", _by_prediction(_target_class_only), _text(
         "{q} {match} carrying only the target class's dl/do back to the hidden layer (the "
         "write-up's Q2 claim): every class's dl/do_k = y_k - onehot(t)_k reaches h, so "
         "dh = V dl/do over all k.")),
-    Diagnosis("target-not-subtracted", by_prediction(_target_not_subtracted), _text(
+    Diagnosis("target-not-subtracted", _by_prediction(_target_not_subtracted), _text(
         "{q} {match} dl/do = y instead of y - onehot(t): subtract 1 at the target class.")),
-    Diagnosis("preactivation-as-layer-input", by_prediction(_preactivation_as_input), _text(
+    Diagnosis("preactivation-as-layer-input", _by_prediction(_preactivation_as_input), _text(
         "{q} {match} using the pre-activation k as the output layer's input: dV = h (outer) "
         "dl/do, with h = sigmoid(k).")),
     Diagnosis("summed-not-averaged", _summed, _text(
@@ -264,5 +264,4 @@ def diagnose(results: dict[str, QuantityResult]) -> list[Finding]:
     return found
 
 
-__all__ = ["DIAGNOSES", "FIRST_DIFFERENCE", "Diagnosis", "Finding", "by_prediction",
-           "diagnose"]
+__all__ = ["DIAGNOSES", "FIRST_DIFFERENCE", "Diagnosis", "Finding", "diagnose"]

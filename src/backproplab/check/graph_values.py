@@ -18,7 +18,19 @@ from backproplab.check.verdict import FileReport
 
 
 def pick_probe(report: FileReport, probes: list[Probe]) -> int:
-    """The index of the first single-example probe on which a quantity is wrong (else 0)."""
+    """The probe the graph shows: the first single-example one on which something is wrong.
+
+    Parameters
+    ----------
+    report : FileReport
+    probes : list of Probe
+        The probes the file ran on, in order.
+
+    Returns
+    -------
+    int
+        Its index in ``probes`` (0, the study's Q3 network, when nothing is wrong).
+    """
     index = {p.name: i for i, p in enumerate(probes)}
     wrong = [index[o.probe.name] for r in report.quantities.values() for o in r.observations
              if not o.ok and not o.probe.batch]

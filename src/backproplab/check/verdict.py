@@ -39,7 +39,15 @@ TRACEBACK_LINES = 12
 
 
 class Unusable(Exception):
-    """Raised while judging: the file cannot be checked (one sentence, and a traceback)."""
+    """Raised while judging: the file cannot be checked.
+
+    Parameters
+    ----------
+    reason : str
+        One sentence saying why.
+    traceback : str, optional
+        The learner's traceback or output, when there is one.
+    """
 
     def __init__(self, reason: str, traceback: str = "") -> None:
         super().__init__(reason)

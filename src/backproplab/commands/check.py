@@ -80,7 +80,23 @@ def _options(args: argparse.Namespace) -> tuple[int, float, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the files; returns the worst verdict's status (0, 1 or 2)."""
+    """Check the files (or print the template) and report them.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``check`` options.
+
+    Returns
+    -------
+    int
+        The worst verdict's exit status: 0 correct, 1 wrong, 2 unusable.
+
+    Raises
+    ------
+    BackproplabError
+        No file given, a path that does not exist, or a bad option value.
+    """
     if args.template:
         print(TEMPLATE, end="")
         return 0
@@ -146,7 +162,7 @@ def print_report(report: FileReport) -> None:
     print(f"  {'quantity':<9}{'matches':<9}{'largest error':<15}first differs on")
     for q, r in report.quantities.items():
         first = f"'{r.first_probe}' ({', '.join(r.where)})" if r.first_probe else ""
-        print(f"  {q:<9}{'yes' if r.ok else 'NO':<9}{_fmt_error(r.max_error):<15}{first}")
+        print(f"  {q:<9}{'yes' if r.ok else 'NO':<9}{_fmt_error(r.max_error):<15}{first}".rstrip())
     for d in report.diagnoses:
         print(f"  diagnosis [{d.id}]: {d.message}")
 
@@ -169,7 +185,7 @@ def print_summary(reports: list[FileReport]) -> None:
     print(f"{'file':<{width}}  {'status':<9}  diagnoses or reason")
     for r in reports:
         row = _row(r)
-        print(f"{r.file:<{width}}  {r.status:<9}  {row['diagnoses'] or row['reason']}")
+        print(f"{r.file:<{width}}  {r.status:<9}  {row['diagnoses'] or row['reason']}".rstrip())
     counts = {s: sum(r.status == s for r in reports) for s in ("correct", "wrong", "unusable")}
     print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" ({len(reports)} files)")
 
