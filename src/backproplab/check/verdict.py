@@ -107,7 +107,8 @@ def _died(raw: RawRun, timeout: float, memory_mb: int) -> str:
         return (f"it ran past the time limit of {timeout:g} s (an endless loop, or too slow; "
                 "raise --timeout if it is only slow)")
     code = raw.returncode or 0
-    if code == -signal.SIGXCPU:
+    xcpu = getattr(signal, "SIGXCPU", None)  # POSIX only
+    if xcpu is not None and code == -xcpu:
         return f"it used more than {math.ceil(timeout) + 1} s of CPU time (raise --timeout)"
     if code < 0:
         try:
