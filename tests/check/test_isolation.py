@@ -24,7 +24,7 @@ UNUSABLE = {
                          "backward_batch"), None),
     "returns_none": (("backward() returned None on the probe 'the study's Q3 network'; it "
                      "must return a mapping"), None),
-    "wrong_shapes": (("backward() returned the wrong shape on the probe 'the study's Q3 "
+    "wrong_shapes": (("backward() returned the wrong shape or type on the probe 'the study's Q3 "
                      "network' (d=2 inputs, m=3 hidden units, C=2 classes): dW has the shape "
                      "7, not 2 x 3 (inputs x hidden)"), None),
     "raises": (("backward() on the probe 'the study's Q3 network' raised ZeroDivisionError: "
@@ -112,3 +112,20 @@ def test_folder_mode_with_a_mix(tmp_path):
     assert [(Path(row["file"]).name, row["status"]) for row in rows] == sorted(status.items())
     assert rows[3]["diagnoses"] == "sigmoid-derivative-at-preactivation"
     assert rows[3]["wrong"] == "dk db dW"
+
+
+@pytest.mark.parametrize("body, reason", [
+    ("{'dW': W, 'db': b, 'dV': [['a'] * len(c) for _ in b], 'dc': c}",
+     ("backward() returned the wrong shape or type on the probe 'the study's Q3 network' (d=2 "
+     "inputs, m=3 hidden units, C=2 classes): dV holds a str instead of numbers")),
+    ("{'dW': W, 'loss': 0.0}",
+     ("the mapping backward() returned has no db, dV, dc; it must have dW, db, dV, dc (it has: "
+     "dW, loss)")),
+    ("[W, b, V, c]", ("backward() returned a list on the probe 'the study's Q3 network'; it must "
+                     "return a mapping (a dict) of named values")),
+])
+def test_results_that_cannot_be_read(tmp_path, body, reason):
+    f = tmp_path / "odd.py"
+    f.write_text(f"def backward(x, t, W, b, V, c):\n    return {body}\n")
+    [r] = check_files([f], **LIMITS)
+    assert (r.status, r.reason) == ("unusable", reason)

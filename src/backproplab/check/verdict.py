@@ -156,7 +156,7 @@ def _observe(call: dict, probe: Probe, memory_mb: int) -> list[Observation]:
         try:
             mine, transposed = fit_shape(value, ref, q)
         except ShapeError as exc:
-            raise Unusable(f"{fn}() returned the wrong shape on the probe '{probe.name}' "
+            raise Unusable(f"{fn}() returned the wrong shape or type on the probe '{probe.name}' "
                            f"(d={len(probe.W)} inputs, m={len(probe.b)} hidden units, "
                            f"C={len(probe.c)} classes): {exc}") from None
         out.append(Observation(q, probe, fn, mine, ref, transposed))
@@ -167,7 +167,7 @@ def _nan_like(v: Any) -> Any:
     return [_nan_like(e) for e in v] if isinstance(v, list) else math.nan
 
 
-def _usable(file: str, raw: RawRun, timeout: float, memory_mb: int) -> list[str]:
+def _usable(raw: RawRun, timeout: float, memory_mb: int) -> list[str]:
     """The functions the file defines, or :class:`Unusable`."""
     data = raw.data
     if data is None:
@@ -211,7 +211,7 @@ def judge(file: str, raw: RawRun, probes: list[Probe], timeout: float,
     """
     functions: list[str] = []
     try:
-        functions = _usable(file, raw, timeout, memory_mb)
+        functions = _usable(raw, timeout, memory_mb)
         observed: dict[str, list[Observation]] = {}
         for call in raw.data["calls"]:
             for o in _observe(call, probes[call["probe"]], memory_mb):
