@@ -32,14 +32,16 @@ def register(subparsers) -> None:
         description=(
             "One forward and one backward pass of a 1-hidden-layer sigmoid network with "
             "softmax output and cross-entropy loss, by the scalar engine. Without "
-            "--weights it is the study's Q3 network (x = [1, -1], 2-3-2)."
+            "--weights it is the study's Q3 network (x = [1, -1], 2-3-2), as described "
+            "in docs/study.md (also beside every report of backproplab reproduce)."
         ),
     )
     p.add_argument("--target", type=int, default=0, help="target class c (default 0)")
     p.add_argument("--weights", metavar="FILE.json", default=None,
                    help="JSON object with x, W (inputs x hidden), b, V (hidden x outputs), c")
     p.add_argument("--json", action="store_true",
-                   help="print one JSON object (all values, SPEC layout) instead of tables")
+                   help="print one JSON object (all values; W and dW inputs x hidden, V and dV "
+                        "hidden x outputs, as in docs/study.md) instead of tables")
     p.add_argument("--graph", metavar="FILE", default=None,
                    help="also draw the computation graph, every scalar with its value and "
                         "gradient (.svg, .png or .pdf; needs Graphviz)")
@@ -149,7 +151,8 @@ def compute(weights: dict, target: int) -> dict:
     """One forward and backward pass of the scalar engine; every value as nested lists.
 
     Keys: ``x, target, k, h, o, y, loss`` (forward), ``dy, do, dh, dk, dV, dc, dW,
-    db, dx`` (gradients of the loss), in SPEC.md's layout (``W``/``dW`` inputs x hidden,
+    db, dx`` (gradients of the loss), in the layout of docs/study.md (``W``/``dW`` inputs x
+    hidden,
     ``V``/``dV`` hidden x outputs).
     """
 
