@@ -37,7 +37,7 @@ ARGS = {
     "predict": ("{run}", "{tmp}/points.npy"),
     "evaluate": ("{run}", "--dataset", "synth"),
     "plot": ("{run}", "--out", "{tmp}/figures"),
-    "check": (str(LEARNERS),),  # its two correct files
+    "check": (str(LEARNERS),),  # its three correct files
 }
 #: Text each command's progress lines or tables show (on stderr with --json).
 ON_STDERR = {
@@ -47,7 +47,7 @@ ON_STDERR = {
     "gradcheck": ("largest relative error",),
     "data verify": ("fashion-mnist in ", "train-images-idx3-ubyte.gz"),
     "bench": ("seconds per epoch",),
-    "check": ("2 correct, 0 wrong, 0 unusable",),
+    "check": ("3 correct, 0 wrong, 0 unusable",),
 }
 
 
