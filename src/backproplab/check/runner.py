@@ -1,7 +1,7 @@
 """Running a learner's file in its own process, with limits.
 
-Each file runs in a fresh Python process (:mod:`backproplab.check.worker`, started
-with ``python -I``) that caps its own CPU time, address space and file sizes; the
+Each file runs in a fresh Python process (:mod:`backproplab.check.worker`, run as
+a script by this interpreter) that caps its own CPU time, address space and file sizes; the
 parent adds a wall-clock limit and kills the process's whole group when it is
 passed. The child's answer is one JSON object on its stdout (never a pickle); the
 learner's own output goes to a temporary file, of which only the end is kept. A
@@ -79,8 +79,7 @@ def run_isolated(path: str | os.PathLike, probes: list[dict], timeout: float = D
     RawRun
     """
     path = Path(path).resolve()
-    cmd = [sys.executable, "-I", worker.__file__, str(path), repr(float(timeout)),
-           str(int(memory_mb))]
+    cmd = [sys.executable, worker.__file__, str(path), repr(float(timeout)), str(int(memory_mb))]
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                                 cwd=path.parent, env={**os.environ, **ONE_THREAD},

@@ -1,6 +1,6 @@
 """The child process that runs one learner's file (started by :mod:`backproplab.check.runner`).
 
-Run as a script, ``python -I worker.py FILE TIMEOUT_S MEMORY_MB``, it limits its
+Run as a script, ``python worker.py FILE TIMEOUT_S MEMORY_MB``, it limits its
 own CPU time, memory and file sizes, reads the probes as one JSON object on
 stdin, imports the learner's file, calls its functions on every probe and
 writes one JSON object with what they returned (as plain lists of numbers) to
@@ -116,6 +116,8 @@ def run_probes(module, found, probes, calls):
 def main(argv):
     """Run the learner's file named in ``argv`` on the probes read from stdin."""
     path, timeout_s, memory_mb = argv[1], float(argv[2]), int(argv[3])
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]  # not importable
     probes = json.loads(sys.stdin.read())
     result_stream = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # the learner's prints go to stderr
