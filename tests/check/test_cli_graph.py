@@ -79,6 +79,14 @@ def test_check_graph_marks_the_nodes_that_differ(cli, tmp_path):
     assert texts[0] == "h[0]" and texts[2] == texts[1].replace("value", "yours")
 
 
+@needs_graphviz
+def test_check_graph_of_a_batch_only_file_shows_the_reference(cli, tmp_path):
+    r = cli("check", LEARNERS / "correct_columns.py", "--graph", tmp_path / "g.svg")
+    assert r.status == 0
+    assert "graph of the probe 'the study's Q3 network' (the reference only" in r.out
+    assert svg_nodes(tmp_path / "g.svg")["loss_"][0] == ["loss", "value 0.6931", "grad 1"]
+
+
 @pytest.mark.skipif(importlib.util.find_spec("graphviz") is None, reason="no graphviz")
 def test_missing_dot_is_one_sentence(tmp_path):
     empty = tmp_path / "bin"

@@ -136,8 +136,9 @@ def _draw(report: FileReport, raw, out: str) -> None:
         return
     values, theirs, differs = learner_graph(report, raw, make_probes())
     graph.render(graph.build(values, theirs, differs), out)
-    print(f"graph of the probe '{values['probe']}' (reference and yours, differing nodes "
-          f"marked): {out}")
+    shown = ("the reference only: the file returns nothing for one example" if theirs is None
+             else "reference and yours, differing nodes marked")
+    print(f"graph of the probe '{values['probe']}' ({shown}): {out}")
 
 
 def _fmt_error(value: float) -> str:
