@@ -25,9 +25,10 @@ from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS
 from backproplab.sweeps import Sweep, make_executor, run_sweep
-from backproplab.sweeps.aggregate import aggregate_sweep, results_table
+from backproplab.sweeps.aggregate import aggregate_sweep, comparisons_table, results_table
 from backproplab.sweeps.damage import incomplete_message
 from backproplab.sweeps.ray_connect import executor_options
+from backproplab.sweeps.stats import TESTS
 from backproplab.training import TrainConfig, check_settings_apply, settings
 
 #: Training options that take a single value in a sweep: a path (commas are
@@ -47,8 +48,9 @@ def register(subparsers) -> None:
             "Run a grid of training runs (every combination of the list-valued options, "
             "each with every seed) on parallel worker processes. Each trial is a run "
             "folder under --out; sweep.json describes the sweep; results.json, "
-            "results.csv and results_batches.csv hold the mean and sample standard "
-            "deviation (ddof=1) across seeds per epoch and per batch step. Running the "
+            "results.csv and results_batches.csv hold the mean, sample standard "
+            "deviation (ddof=1) and 95% interval across seeds per epoch and per batch step, "
+            "and results.json tests every pair of groups (--test). Running the "
             "same sweep again skips finished trials and resumes interrupted ones."
         ),
         epilog=(
@@ -75,6 +77,10 @@ def register(subparsers) -> None:
                    help="discard what --out holds and run every trial again")
     s.add_argument("--aggregate-only", action="store_true",
                    help="train nothing: aggregate the run folders already in --out")
+    s.add_argument("--test", choices=TESTS, default="welch",
+                   help="how results.json compares every pair of groups (final validation "
+                        "accuracy and loss, Holm-adjusted): welch (default: Welch's t-test), "
+                        "paired (t-test on the seeds both groups ran) or permutation")
     s.add_argument("--quiet", action="store_true",
                    help="no progress output and no table (errors still go to stderr)")
     s.add_argument("--json", action="store_true",
@@ -214,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
                              **executor_options(args.executor, args.ray_address))
     with executor:
         outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
-                            progress="quiet" if args.quiet else "auto")
+                            progress="quiet" if args.quiet else "auto", test=args.test)
     if not args.quiet:
         _print_table(outcome.aggregate)
         d = outcome.to_dict()
@@ -259,7 +265,7 @@ def _aggregate_only(args: argparse.Namespace) -> int:
         raise BackproplabError(
             f"--aggregate-only reads the run folders in --out; drop "
             f"{', '.join(extra + (['--overwrite'] if args.overwrite else []))}")
-    results = aggregate_sweep(args.out, write=True)
+    results = aggregate_sweep(args.out, write=True, test=args.test)
     path = Path(args.out) / RESULTS
     counts = results["counts"]
     if not args.quiet:
@@ -294,3 +300,5 @@ def _print_table(results) -> None:
     # off a terminal rich assumes 80 columns; let the table take the width it needs
     console = Console() if sys.stdout.isatty() else Console(width=200)
     console.print(results_table(results))
+    if results.get("comparisons"):
+        console.print(comparisons_table(results))
