@@ -19,6 +19,7 @@ from backproplab.commands.options import (
     add_training_options,
     cli_text,
     flag,
+    float_option,
     int_option,
 )
 from backproplab.commands.output import print_json
@@ -73,6 +74,10 @@ def register(subparsers) -> None:
     s.add_argument("--out", metavar="DIR", required=True,
                    help="the sweep folder (one run folder per trial inside)")
     add_executor_options(s, "trials")
+    s.add_argument("--trial-timeout", metavar="SECONDS", default=None,
+                   help="stop a trial that runs longer than this and report it failed (a hung "
+                        "or stopped worker cannot stall the sweep; the same command resumes "
+                        "it; default: no limit)")
     s.add_argument("--overwrite", action="store_true",
                    help="discard what --out holds and run every trial again")
     s.add_argument("--aggregate-only", action="store_true",
@@ -216,8 +221,12 @@ def run(args: argparse.Namespace) -> int:
     check_settings_apply({**base, **grid}, base_config, grid)
     sweep = Sweep(base_config, grid, seeds)
 
-    executor = make_executor(args.executor, workers,
-                             **executor_options(args.executor, args.ray_address))
+    options = executor_options(args.executor, args.ray_address)
+    if args.trial_timeout is not None:
+        options["trial_timeout"] = float_option(
+            "--trial-timeout", args.trial_timeout, "a positive number of seconds",
+            lambda v: 0 < v < float("inf"))
+    executor = make_executor(args.executor, workers, **options)
     with executor:
         outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
                             progress="quiet" if args.quiet else "auto", test=args.test)
@@ -289,7 +298,8 @@ def _aggregate_only(args: argparse.Namespace) -> int:
 def _sweep_run_flags():
     """``(flag, dest)`` of every option that only a sweep that trains uses."""
     yield from ((flag(s.name), s.name) for s in settings() if s.name != "seed")
-    yield from (("--seeds", "seeds"), ("--seed-list", "seed_list"), ("--workers", "workers"))
+    yield from (("--seeds", "seeds"), ("--seed-list", "seed_list"), ("--workers", "workers"),
+                ("--trial-timeout", "trial_timeout"))
 
 
 def _print_table(results) -> None:
