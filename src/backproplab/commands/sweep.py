@@ -28,6 +28,7 @@ from backproplab.runs import RESULTS
 from backproplab.sweeps import Sweep, make_executor, run_sweep
 from backproplab.sweeps.aggregate import aggregate_sweep, comparisons_table, results_table
 from backproplab.sweeps.damage import incomplete_message
+from backproplab.sweeps.lifetime import sigterm_interrupts
 from backproplab.sweeps.ray_connect import executor_options
 from backproplab.sweeps.stats import TESTS
 from backproplab.training import TrainConfig, check_settings_apply, settings
@@ -226,10 +227,12 @@ def run(args: argparse.Namespace) -> int:
         options["trial_timeout"] = float_option(
             "--trial-timeout", args.trial_timeout, "a positive number of seconds",
             lambda v: 0 < v < float("inf"))
-    executor = make_executor(args.executor, workers, **options)
-    with executor:
-        outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
-                            progress="quiet" if args.quiet else "auto", test=args.test)
+    # SIGTERM at any moment (a Ray instance starting or stopping too): one line, status 130
+    with sigterm_interrupts():
+        executor = make_executor(args.executor, workers, **options)
+        with executor:
+            outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
+                                progress="quiet" if args.quiet else "auto", test=args.test)
     if not args.quiet:
         _print_table(outcome.aggregate)
         d = outcome.to_dict()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 from typing import Any
@@ -282,6 +283,7 @@ def connect(ray, address: str | None, *, cpus: int,
         auth_log = logging.getLogger("ray._private.authentication.authentication_token_setup")
         quiet = DropMessage("Token authentication is enabled")
         auth_log.addFilter(quiet)
+        sigterm = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address="local", num_cpus=cpus, **options)
         except Exception as exc:  # noqa: BLE001 - any failure to start is the user's to fix
@@ -291,6 +293,9 @@ def connect(ray, address: str | None, *, cpus: int,
                 "installation or give a running cluster with --ray-address") from None
         finally:
             auth_log.removeFilter(quiet)
+            if sigterm is not None and threading.current_thread() is threading.main_thread():
+                # Ray's own handler prints a stack dump and exits 1; the caller's stays
+                signal.signal(signal.SIGTERM, sigterm)
         return f"a local Ray instance with {cpus} CPU(s)", True, True
     seconds = connect_timeout(timeout)
     check_reachable(target, min(PORT_CHECK_TIMEOUT, seconds))

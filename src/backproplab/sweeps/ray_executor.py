@@ -66,7 +66,7 @@ from backproplab.sweeps.executors import (
     timeout_error,
     with_threads,
 )
-from backproplab.sweeps.lifetime import sigterm_interrupts
+from backproplab.sweeps.lifetime import sigterm_interrupts, start_reaper
 from backproplab.sweeps.ray_connect import connect, import_ray
 from backproplab.training import TrainConfig, load_run_dataset
 
@@ -166,6 +166,8 @@ class RayExecutor(Executor):
         self.address, self._owns_connection, self.started_local = connect(
             self.ray, address, cpus=(workers or default_workers()) * cpus_per_trial,
             timeout=connect_timeout)
+        # the instance's agents are its raylet's children: they end with this process
+        self._reaper = start_reaper() if self.started_local else None
         if workers is None:
             cpus = int(self.ray.cluster_resources().get("CPU", 1))
             workers = max(1, cpus // cpus_per_trial)
@@ -178,6 +180,10 @@ class RayExecutor(Executor):
         if self._owns_connection and self.ray.is_initialized():
             self.ray.shutdown()
         self._owns_connection = False
+        if self._reaper is not None:  # it kills what shutdown left running
+            self._reaper.stdin.close()
+            self._reaper.wait(timeout=30)
+            self._reaper = None
 
     # -- running -------------------------------------------------------------
 
