@@ -23,13 +23,15 @@ from backproplab.commands.options import (
     int_option,
 )
 from backproplab.commands.output import print_json
+from backproplab.commands.supervise import enter_child, is_child, run_supervised
 from backproplab.errors import BackproplabError
-from backproplab.runs import RESULTS
+from backproplab.runs import RESULTS, RunFolder
 from backproplab.sweeps import Sweep, make_executor, run_sweep
 from backproplab.sweeps.aggregate import aggregate_sweep, comparisons_table, results_table
 from backproplab.sweeps.damage import incomplete_message
 from backproplab.sweeps.lifetime import sigterm_interrupts
-from backproplab.sweeps.ray_connect import executor_options
+from backproplab.sweeps.pool import how_it_ended
+from backproplab.sweeps.ray_connect import executor_options, preflight, ray_in_use
 from backproplab.sweeps.stats import TESTS
 from backproplab.training import TrainConfig, check_settings_apply, settings
 
@@ -221,6 +223,10 @@ def run(args: argparse.Namespace) -> int:
     base_config = base_config.validate()
     check_settings_apply({**base, **grid}, base_config, grid)
     sweep = Sweep(base_config, grid, seeds)
+    if is_child():
+        enter_child()
+    elif args.executor == "ray" and getattr(args, "argv", None) and not ray_in_use():
+        return _run_watched(args, sweep)
 
     options = executor_options(args.executor, args.ray_address)
     if args.trial_timeout is not None:
@@ -255,6 +261,25 @@ def run(args: argparse.Namespace) -> int:
     elif args.quiet:
         print(outcome.results_path)  # like train --quiet: only where the result is
     return 1 if outcome.failed or damaged else 0
+
+
+def _run_watched(args: argparse.Namespace, sweep: Sweep) -> int:
+    """The sweep in a watched child process (:mod:`backproplab.commands.supervise`):
+    a Ray node that dies ends the child, and this process says what is left."""
+    preflight(args.ray_address)  # Ray missing or no cluster: one sentence, from here
+    status, normal = run_supervised(args.argv)
+    if normal:
+        return status
+    left = [name for name in sweep.trial_names()
+            if not RunFolder(Path(args.out) / name).finished]
+    shown = ", ".join(left[:5]) + (", ..." if len(left) > 5 else "")
+    print(f"backproplab: the sweep's Ray driver process ended before the sweep did "
+          f"({how_it_ended(status)}; Ray ends it when a process of its node dies, such as the "
+          f"raylet or its RuntimeEnvAgent or DashboardAgent); {len(left)} of "
+          f"{len(sweep.trial_names())} "
+          f"trial(s) are left to run ({shown or 'none'}); run the same command again to run "
+          "them", file=sys.stderr)
+    return 1
 
 
 def trial_error(result) -> str:

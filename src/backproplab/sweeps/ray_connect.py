@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -47,6 +48,18 @@ def import_ray():
             f"the ray executor needs Ray, which is not installed; install it with "
             f"{INSTALL_HINT} or use --executor local") from None
     return ray
+
+
+def ray_in_use() -> bool:
+    """Whether this process is already connected to Ray (then that connection is used).
+
+    Returns
+    -------
+    bool
+        False also when Ray is not installed or not imported yet.
+    """
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
 
 
 def executor_options(executor: str, ray_address: str | None) -> dict[str, Any]:
@@ -306,4 +319,5 @@ def connect(ray, address: str | None, *, cpus: int,
 __all__ = ["ADDRESS_ENV", "AUTH_MODE_ENV", "CONNECT_TIMEOUT_ENV", "DEFAULT_CLIENT_PORT",
            "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_GCS_PORT", "INSTALL_HINT", "PORT_CHECK_TIMEOUT",
            "DropMessage", "check_reachable", "connect", "connect_timeout", "connect_with_deadline",
-           "executor_options", "import_ray", "preflight", "resolve_address", "split_address"]
+           "executor_options", "import_ray", "preflight", "ray_in_use", "resolve_address",
+           "split_address"]
