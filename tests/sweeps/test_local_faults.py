@@ -95,12 +95,13 @@ def trial_of(pid: int) -> str | None:
 
 
 def wait_for_worker(proc: subprocess.Popen, *, not_on: set[str] = frozenset(),
-                    timeout: float = 60) -> tuple[int, str]:
-    """``(pid, trial)`` of a worker of ``proc`` that runs a trial not in ``not_on``."""
+                    not_pids: set[int] = frozenset(), timeout: float = 60) -> tuple[int, str]:
+    """``(pid, trial)`` of a worker of ``proc`` (not one of ``not_pids``) that runs a
+    trial not in ``not_on``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1]
-        for pid in workers_of(proc.pid):
+        for pid in set(workers_of(proc.pid)) - set(not_pids):
             trial = trial_of(pid)
             if trial is not None and trial not in not_on:
                 return pid, trial
@@ -177,8 +178,10 @@ def test_each_death_is_charged_only_to_its_own_trial(tmp_path, reference):
     proc = start_sweep(out, "0.01")  # ~0.6 s per epoch
     try:
         first, killed_a = wait_for_worker(proc)
+        there = set(workers_of(proc.pid))
         os.kill(first, signal.SIGKILL)
-        second, killed_b = wait_for_worker(proc, not_on={killed_a})
+        # the second kill: a worker started after the first, running another trial
+        second, killed_b = wait_for_worker(proc, not_on={killed_a}, not_pids=there)
         os.kill(second, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
