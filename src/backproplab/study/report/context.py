@@ -35,7 +35,29 @@ SECTIONS = (
 
 
 class Ctx:
-    """What the section writers share."""
+    """What the section writers share: the folder, the document, the summary rows.
+
+    Parameters
+    ----------
+    folder : StudyFolder
+        The reproduction folder being reported (only read).
+    doc : Doc
+        The document the sections are appended to.
+
+    Attributes
+    ----------
+    m : dict
+        The folder's manifest (``reproduce.json``).
+    figs, fig_errors : dict of str to str
+        The figures drawn (key -> path) and those that failed (key -> why).
+    dataset : str
+        The dataset of the reproduction; ``mnist`` and ``image`` say whether it is
+        MNIST and whether it is an image dataset.
+    quick : bool
+        Whether the reproduction ran in quick mode.
+    summary_rows : list of list of str
+        The summary table's rows, added by :meth:`row`.
+    """
 
     def __init__(self, folder: StudyFolder, doc: Doc):
         self.folder, self.doc = folder, doc
@@ -106,8 +128,22 @@ class Ctx:
 
 def epoch_table(ctx: Ctx, group: Mapping, metrics: Sequence[tuple[str, str]],
                 caption: str | None = None, every: int = 1) -> None:
-    """A table of ``metrics`` (key, column label) per epoch of ``group``: every
-    ``every``-th epoch, plus the first and the last."""
+    """Add a table of ``metrics`` per epoch of ``group``: every ``every``-th epoch,
+    plus the first and the last, each cell ``mean ± std``.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    group : mapping
+        One configuration of a preset's ``results.json``.
+    metrics : sequence of (str, str)
+        ``(metric key, column label)`` pairs.
+    caption : str, optional
+        Default: ``"mean ± std over N seed(s) per epoch"``.
+    every : int, default 1
+        Keep every ``every``-th epoch.
+    """
     rows = []
     epochs = group.get("epochs", [])
     last = last_epoch(group)

@@ -16,6 +16,14 @@ from backproplab.study.report.format import (
 
 
 def full_batch(ctx: Ctx) -> None:
+    """Write the full-batch gradient descent section (the ``full-batch`` preset,
+    10 and 100 epochs against the original's claim), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(12, "full-batch")
     if groups is None:
@@ -58,6 +66,13 @@ def full_batch(ctx: Ctx) -> None:
 
 
 def batch_sizes(ctx: Ctx) -> None:
+    """Write the batch sizes section (the ``batch-sizes`` preset), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(13, "batch-sizes")
     if groups is None:
@@ -104,6 +119,15 @@ def batch_sizes(ctx: Ctx) -> None:
 
 
 def unscaled_pixels(ctx: Ctx) -> None:
+    """Write the section on the original's unscaled pixels (the ``unscaled-pixels``
+    preset, the weights and activations it learns, the live saturation check),
+    with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(14, "unscaled-pixels")
     if groups is None:
@@ -136,7 +160,7 @@ def unscaled_pixels(ctx: Ctx) -> None:
     doc.table(["inputs (batch 16, lr 0.01)", "validation acc (last epoch)", "validation loss"],
               rows)
     ctx.figure("unscaled", "Scaled vs raw pixels at the same settings (mean ± std over seeds).")
-    pixel_inspection(ctx, s)
+    _pixel_inspection(ctx, s)
     if ref:
         a = (final_stat(ref, "eval_accuracy") or {}).get("mean")
         b = (final_stat(g, "eval_accuracy") or {}).get("mean")
@@ -164,7 +188,7 @@ def unscaled_pixels(ctx: Ctx) -> None:
                     f"original wrong: pixels must be scaled, the sigmoids saturate; {effect}")
 
 
-def pixel_inspection(ctx: Ctx, s: dict | None) -> None:
+def _pixel_inspection(ctx: Ctx, s: dict | None) -> None:
     """What the first layer learned and how its units' outputs are spread, for
     scaled and raw pixels (the snapshots of the first run of each), with the
     live saturation check's numbers."""
@@ -199,4 +223,4 @@ def pixel_inspection(ctx: Ctx, s: dict | None) -> None:
               f"{sc['saturated_after_training']:.1%} with scaled pixels.")
 
 
-__all__ = ["batch_sizes", "full_batch", "pixel_inspection", "unscaled_pixels"]
+__all__ = ["batch_sizes", "full_batch", "unscaled_pixels"]

@@ -13,16 +13,16 @@ from backproplab.study.report.context import Ctx, epoch_table
 from backproplab.study.report.format import epoch_stat, final_stat, fmt, last_epoch, pm
 
 #: How the image runs' ``normalize`` option treats the pixels (uint8 images).
-PIXELS = {
+_PIXELS = {
     "unit": "pixels divided by 255 (one fixed scale for every split)",
     "standardize": "pixels standardized with the training split's mean and standard deviation",
     "none": "raw 0-255 pixels (not scaled)",
 }
 
 
-def q7_setting(ctx: Ctx, group: Mapping) -> str:
+def _q7_setting(ctx: Ctx, group: Mapping) -> str:
     cfg = group["config"]
-    pixels = PIXELS.get(cfg.get("normalize") or "unit", f"normalize={cfg.get('normalize')}")
+    pixels = _PIXELS.get(cfg.get("normalize") or "unit", f"normalize={cfg.get('normalize')}")
     return (f"{ctx.dataset}, 784-{'-'.join(map(str, cfg.get('hidden') or []))}-10 "
             f"{cfg.get('activation')}, plain SGD, batch {cfg.get('batch_size')}, lr "
             f"{cfg.get('lr'):g}, {cfg.get('epochs')} epochs, normal initial weights (std "
@@ -30,7 +30,7 @@ def q7_setting(ctx: Ctx, group: Mapping) -> str:
             + (f", at most {cfg['limit']} training images" if cfg.get("limit") else ""))
 
 
-def compare_phrase(ctx: Ctx, measured: float | None, original: float) -> str:
+def _compare_phrase(ctx: Ctx, measured: float | None, original: float) -> str:
     if measured is None:
         return "-"
     if not ctx.mnist:
@@ -42,12 +42,20 @@ def compare_phrase(ctx: Ctx, measured: float | None, original: float) -> str:
 
 
 def learning_curve(ctx: Ctx) -> None:
+    """Write section Q7: the per-batch learning curve of the ``learning-curve``
+    preset, with its summary row against the original's accuracy.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(7, "learning-curve")
     if groups is None:
         return
     g = groups[0]
-    doc.p(f"Setting: {q7_setting(ctx, g)}. The loss of every batch (before its update) is "
+    doc.p(f"Setting: {_q7_setting(ctx, g)}. The loss of every batch (before its update) is "
           f"recorded in the run's `{BATCHES}`.")
     ctx.figure("learning_curve", "Per-batch training loss: raw (grey) and smoothed with a "
                                  "bias-corrected exponential moving average (the legend gives "
@@ -58,16 +66,24 @@ def learning_curve(ctx: Ctx) -> None:
             f"val acc {ORIGINAL['learning_curve']['val_accuracy']}",
             f"val acc {pm(acc)}" + (f" after {last_epoch(g)} epochs" if last_epoch(g) != 5
                                      else ""),
-            compare_phrase(ctx, acc and acc["mean"], ORIGINAL["learning_curve"]["val_accuracy"]))
+            _compare_phrase(ctx, acc and acc["mean"], ORIGINAL["learning_curve"]["val_accuracy"]))
 
 
 def train_vs_val(ctx: Ctx) -> None:
+    """Write section Q7 (1): training vs validation loss and accuracy per epoch
+    (the ``train-vs-val`` preset).
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(8, "train-vs-val")
     if groups is None:
         return
     g = groups[0]
-    doc.p(f"Setting: {q7_setting(ctx, g)}. Both losses are measured at the end of each epoch "
+    doc.p(f"Setting: {_q7_setting(ctx, g)}. Both losses are measured at the end of each epoch "
           "with the same weights (the training loss in a separate pass over the training "
           "split), so the two curves compare like with like.")
     epoch_table(ctx, g, [("train_loss", "training loss"), ("eval_loss", "validation loss"),
@@ -86,12 +102,20 @@ def train_vs_val(ctx: Ctx) -> None:
 
 
 def seeds(ctx: Ctx) -> None:
+    """Write section Q7 (2): the spread over random initializations (the ``seeds``
+    preset), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(9, "seeds")
     if groups is None:
         return
     g = groups[0]
-    doc.p(f"Setting: {q7_setting(ctx, g)}; {g['n']} seeds ({', '.join(map(str, g['seeds']))}). "
+    doc.p(f"Setting: {_q7_setting(ctx, g)}; {g['n']} seeds ({', '.join(map(str, g['seeds']))}). "
           "A seed fixes both the initial weights and the batch order. Mean ± sample standard "
           "deviation (ddof=1) across seeds:")
     epoch_table(ctx, g, [("train_loss", "training loss"), ("eval_loss", "validation loss"),
@@ -113,11 +137,11 @@ def seeds(ctx: Ctx) -> None:
             f"{o['val_loss'][0]} ± {o['val_loss'][1]}",
             f"val acc {pm(acc)}, val loss {pm(loss, n=False)}"
             + (f" after {last_epoch(g)} epochs" if last_epoch(g) != 5 else ""),
-            compare_phrase(ctx, acc and acc["mean"], o["val_accuracy"][0]) +
-            spread_phrase(ctx, acc))
+            _compare_phrase(ctx, acc and acc["mean"], o["val_accuracy"][0]) +
+            _spread_phrase(ctx, acc))
 
 
-def spread_phrase(ctx: Ctx, acc: Mapping | None) -> str:
+def _spread_phrase(ctx: Ctx, acc: Mapping | None) -> str:
     """Compare the seed-to-seed spread with the gaps between learning rates."""
     if not acc or acc.get("std") is None:
         return ""
@@ -135,13 +159,21 @@ def spread_phrase(ctx: Ctx, acc: Mapping | None) -> str:
 
 
 def learning_rates(ctx: Ctx) -> None:
+    """Write section Q7 (3): the learning-rate comparison (the ``learning-rates``
+    preset, mean ± std over seeds per rate), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(10, "learning-rates")
     if groups is None:
         return
     groups = sorted(groups, key=lambda g: g["config"]["lr"])
     lr0 = groups[0]["config"]["lr"]
-    setting = q7_setting(ctx, groups[0]).replace(f"lr {lr0:g}", "lr varied")
+    setting = _q7_setting(ctx, groups[0]).replace(f"lr {lr0:g}", "lr varied")
     doc.p(f"Setting: {setting}; {groups[0]['n']} seeds per learning rate (the same seeds at "
           "every rate, so the runs differ only in the learning rate).")
     rows = []
@@ -193,6 +225,15 @@ def learning_rates(ctx: Ctx) -> None:
 
 
 def final(ctx: Ctx) -> None:
+    """Write section Q7 (4): the final runs on the test set (the ``final`` preset),
+    their confusion matrix, example and misclassified images and reference
+    points, with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(11, "final")
     if groups is None:
@@ -228,7 +269,7 @@ def final(ctx: Ctx) -> None:
     ctx.figure("final_confusion", "Confusion matrix of the first final run on the test set: "
                                   "each cell gives the count and the fraction of its true "
                                   "class; the diagonal holds the correct answers.")
-    final_examples(ctx)
+    _final_examples(ctx)
     refs = REFERENCES.get(ctx.dataset, [])
     if refs:
         mean = (acc or {}).get("mean")
@@ -244,10 +285,10 @@ def final(ctx: Ctx) -> None:
             f"test acc {o['test_accuracy']}, test loss {o['test_loss']}",
             f"lr {cfg['lr']:g}, batch {cfg['batch_size']}, {cfg['epochs']} epochs: test acc "
             f"{pm(acc)}, test loss {pm(loss, n=False)}",
-            compare_phrase(ctx, acc and acc["mean"], o["test_accuracy"]))
+            _compare_phrase(ctx, acc and acc["mean"], o["test_accuracy"]))
 
 
-def final_examples(ctx: Ctx) -> None:
+def _final_examples(ctx: Ctx) -> None:
     """The classes as the network sees them, and the first final run's worst
     mistakes on the test set."""
     ctx.figure("examples", f"Training images of {ctx.dataset}, one row per class with its name.")
@@ -261,5 +302,4 @@ def final_examples(ctx: Ctx) -> None:
                   "matrix above; the figure's title says how many test images are wrong.")
 
 
-__all__ = ["PIXELS", "compare_phrase", "final", "final_examples", "learning_curve", "learning_rates", "q7_setting",
-           "seeds", "spread_phrase", "train_vs_val"]
+__all__ = ["final", "learning_curve", "learning_rates", "seeds", "train_vs_val"]
