@@ -52,7 +52,7 @@ from backproplab.runs import (
 )
 
 #: Frames per second of the boundary animation.
-GIF_FPS = 2
+_GIF_FPS = 2
 
 
 def dataset_for(run: RunFolder):
@@ -60,7 +60,7 @@ def dataset_for(run: RunFolder):
     return load_configured(run.config, download=False)
 
 
-def image_side(n_features: int) -> int | None:
+def _image_side(n_features: int) -> int | None:
     """The side of square images with ``n_features`` pixels (28 for 784), else ``None``."""
     side = math.isqrt(n_features)
     return side if side > 1 and side * side == n_features else None
@@ -76,7 +76,7 @@ def _target(run: RunFolder, path, name: str) -> Path:
 
 def _image_data(run: RunFolder, what: str):
     data = dataset_for(run)
-    side = image_side(data.n_features)
+    side = _image_side(data.n_features)
     if side is None:
         raise BackproplabError(f"{run.path} was trained on {data.name}, whose examples are not "
                                f"images; {what} is drawn for image datasets only")
@@ -254,7 +254,7 @@ def weights(run_dir, path=None, *, units: int = 64, label: str | None = None,
     """
     run = _run(run_dir)
     panels = _first_layer(run, run.arrays(INSPECT), units, raw)
-    side = image_side(panels[0][1].shape[0])
+    side = _image_side(panels[0][1].shape[0])
     if side is None:
         raise BackproplabError(f"{run.path}'s inputs are not images ({panels[0][1].shape[0]} "
                                "features); weight tiles are drawn for image datasets only")
@@ -418,7 +418,7 @@ def decision_boundary(run_dir, path=None, *, n_points: int = 3000, resolution: i
     return save_figure(fig, _target(run, path, BOUNDARY_FIGURE), dpi=fig.dpi)
 
 
-def boundary_animation(run_dir, path=None, *, n_points: int = 2000, fps: int = GIF_FPS) -> Path:
+def boundary_animation(run_dir, path=None, *, n_points: int = 2000, fps: int = _GIF_FPS) -> Path:
     """For a ``synth`` run trained with ``--inspect``: an animated GIF, one frame
     per snapshot (initialization, then each epoch), of the learned P(class 1),
     its 0.5 contour and the true ellipse (written with matplotlib's PillowWriter)."""
@@ -522,6 +522,17 @@ def plot_all(run_dir, out: str | os.PathLike | None = None, *,
     return paths
 
 
-__all__ = ["GIF_FPS", "activations", "available", "boundary_animation", "confusion",
-           "dataset_for", "decision_boundary", "examples", "first_layer_change", "image_side",
-           "misclassified", "plot_all", "tile_limits", "weights"]
+__all__ = [
+    "activations",
+    "available",
+    "boundary_animation",
+    "confusion",
+    "dataset_for",
+    "decision_boundary",
+    "examples",
+    "first_layer_change",
+    "misclassified",
+    "plot_all",
+    "tile_limits",
+    "weights",
+]

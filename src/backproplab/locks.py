@@ -83,7 +83,7 @@ class FolderLock:
             self.fd = fd
         os.ftruncate(self.fd, 0)
         os.write(self.fd, f"{os.getpid()}\n".encode())
-        remove_temporary(self.path)
+        _remove_temporary(self.path)
         return self
 
     def release(self) -> None:
@@ -132,7 +132,7 @@ def lock_folder(path: str | os.PathLike, what: str = "run") -> FolderLock:
     return FolderLock(path, what).acquire()
 
 
-def remove_temporary(folder: str | os.PathLike) -> list[str]:
+def _remove_temporary(folder: str | os.PathLike) -> list[str]:
     """Remove the temporary files of interrupted atomic writes directly in
     ``folder`` (only its writer may call this); returns their names."""
     removed = []
@@ -143,4 +143,4 @@ def remove_temporary(folder: str | os.PathLike) -> list[str]:
     return sorted(removed)
 
 
-__all__ = ["FolderLock", "lock_folder", "remove_temporary"]
+__all__ = ["FolderLock", "lock_folder"]

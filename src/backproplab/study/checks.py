@@ -48,20 +48,20 @@ Q3_B = [0.0, 0.0, 0.0]
 Q3_V = [[1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0]]
 Q3_C = [0.0, 0.0]
 #: docs/study.md's correct values for the worked example.
-Q3_EXPECTED = {
+_Q3_EXPECTED = {
     "h": 0.8807970779778823,
     "loss": math.log(2.0),
     "dV_row": [-0.44039853898894116, 0.44039853898894116],
     "dc": [-0.5, 0.5],
 }
 #: What the original write-up printed as the third row of dV.
-Q3_ORIGINAL_DV_ROW3 = 0.0596
+_Q3_ORIGINAL_DV_ROW3 = 0.0596
 #: The mistyped first-layer weights that reproduce the original's third dV row:
 #: the third hidden unit's incoming weights with their signs flipped.
-Q3_W_MISTYPED = [[1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]]
+_Q3_W_MISTYPED = [[1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]]
 #: A sigmoid unit counts as saturated when its output is below 0.01 or above
 #: 0.99, i.e. |pre-activation| > ln(99); its derivative is then below 0.0099.
-SATURATION_K = math.log(99.0)
+_SATURATION_K = math.log(99.0)
 
 
 def _central(f, x: list[float], i: int, eps: float) -> float:
@@ -147,8 +147,8 @@ def worked_example() -> dict[str, Any]:
     """The Q3 network through the scalar engine, compared with docs/study.md's values,
     plus the pass with the mistyped weights that gives the original's dV row."""
     right = _q3_pass(Q3_W)
-    wrong = _q3_pass(Q3_W_MISTYPED)
-    exp = Q3_EXPECTED
+    wrong = _q3_pass(_Q3_W_MISTYPED)
+    exp = _Q3_EXPECTED
     err = max([abs(v - exp["h"]) for v in right["h"]] + [abs(right["loss"] - exp["loss"])]
               + [abs(a - b) for row in right["dV"] for a, b in zip(row, exp["dV_row"])]
               + [abs(a - b) for a, b in zip(right["dc"], exp["dc"])]
@@ -159,10 +159,10 @@ def worked_example() -> dict[str, Any]:
         "expected": exp,
         "max_abs_error_vs_spec": err,
         "matches_spec": err < 1e-12,
-        "original_dV_row3": Q3_ORIGINAL_DV_ROW3,
-        "mistyped": {"W": Q3_W_MISTYPED, "result": wrong,
+        "original_dV_row3": _Q3_ORIGINAL_DV_ROW3,
+        "mistyped": {"W": _Q3_W_MISTYPED, "result": wrong,
                      "dV_row3": wrong["dV"][2],
-                     "reproduces_original": abs(abs(wrong["dV"][2][0]) - Q3_ORIGINAL_DV_ROW3)
+                     "reproduces_original": abs(abs(wrong["dV"][2][0]) - _Q3_ORIGINAL_DV_ROW3)
                      < 5e-5},
     }
 
@@ -314,13 +314,13 @@ def saturation(run_dir: str | Path, max_examples: int = 2000) -> dict[str, Any]:
     std = run.config.get("init_std") or 0.1
     norms = np.linalg.norm(X, axis=1)
     with np.errstate(divide="ignore"):
-        z = np.where(norms > 0, SATURATION_K / (std * norms), np.inf)
+        z = np.where(norms > 0, _SATURATION_K / (std * norms), np.inf)
     at_init = float(np.mean(_phi_tail(z)))
     model = run.load_model()
     W1 = np.asarray(model.params["W1"], dtype=np.float64)
     b1 = np.asarray(model.params["b1"], dtype=np.float64)
     k = X @ W1 + b1
-    trained = float(np.mean(np.abs(k) > SATURATION_K))
+    trained = float(np.mean(np.abs(k) > _SATURATION_K))
     return {"run": str(run.path), "normalize": run.config.get("normalize"),
             "input_range": [float(X.min()), float(X.max())],
             "mean_input_norm": float(norms.mean()),
@@ -340,6 +340,12 @@ def weight_change(run: RunFolder) -> float | None:
     return float(np.linalg.norm(w1 - w0) / max(np.linalg.norm(w0), 1e-300))
 
 
-__all__ = ["Q3_EXPECTED", "Q3_ORIGINAL_DV_ROW3", "Q3_W_MISTYPED", "SATURATION_K",
-           "derivative_checks", "engine_checks", "normalization_demo", "saturation",
-           "vectorization_timing", "weight_change", "worked_example"]
+__all__ = [
+    "derivative_checks",
+    "engine_checks",
+    "normalization_demo",
+    "saturation",
+    "vectorization_timing",
+    "weight_change",
+    "worked_example",
+]

@@ -57,7 +57,7 @@ X_AXES = {
 }
 
 
-def x_values(run: RunFolder, axis: str) -> np.ndarray:
+def _x_values(run: RunFolder, axis: str) -> np.ndarray:
     """The x coordinate of every epoch record of ``run`` on ``axis`` (see :data:`X_AXES`)."""
     epochs = run.epoch_numbers()
     if axis == "epoch":
@@ -209,7 +209,7 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
             raise BackproplabError(f"unknown x axis {axis!r}; choose one of {', '.join(X_AXES)}")
         for i, (label, runs) in enumerate(loaded):
             mean, std, n = mean_band([r.metric(metric) for r in runs])
-            xm, _, _ = mean_band([x_values(r, axis) for r in runs])
+            xm, _, _ = mean_band([_x_values(r, axis) for r in runs])
             marker = "o" if len(xm) <= 30 else None
             band(ax, xm, mean, std, n, f"{label} (n={len(runs)})", color=f"C{i}",
                   marker=marker)
@@ -318,12 +318,4 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
     return save_figure(fig, path, dpi=fig.dpi)
 
 
-__all__ = [
-    "X_AXES",
-    "batch_loss",
-    "compare",
-    "final_summary",
-    "lr_summary",
-    "train_val",
-    "x_values",
-]
+__all__ = ["X_AXES", "batch_loss", "compare", "final_summary", "lr_summary", "train_val"]

@@ -31,7 +31,7 @@ from backproplab.errors import BackproplabError
 from backproplab.sweeps.driver import Sweep
 
 #: The study's Q7 setting: batch 16, lr 0.01, 5 epochs (docs/study.md).
-STUDY = {"batch_size": 16, "lr": 0.01, "epochs": 5}
+_STUDY = {"batch_size": 16, "lr": 0.01, "epochs": 5}
 #: The snapshots the report's inspection figures read (``inspect.npz``: first-layer
 #: weights, hidden activations, synth's boundary after each epoch). Snapshots only
 #: read the model, so results are the same; every preset that trains the study
@@ -42,7 +42,7 @@ QUICK_LIMIT = 20_000
 #: The learning rates of Q7 (3).
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03)
 #: The batch sizes of the batch-size comparison.
-BATCH_SIZES = (8, 16, 32, 64)
+_BATCH_SIZES = (8, 16, 32, 64)
 #: How ``final`` chooses its learning rate and batch size.
 FINAL_RULE = (
     "among every (learning rate, batch size) evaluated by the learning-rates and "
@@ -51,7 +51,7 @@ FINAL_RULE = (
     "smaller standard deviation across seeds, then to the larger batch (fewer "
     "steps), then to the smaller learning rate")
 #: What ``final`` uses when no sweep result is available (the original's choice).
-FINAL_FALLBACK = {"lr": 0.003, "batch_size": 16}
+_FINAL_FALLBACK = {"lr": 0.003, "batch_size": 16}
 
 
 #: The original write-up's numbers (docs/study.md); all on MNIST, 784-300-10 sigmoid,
@@ -132,7 +132,7 @@ class Preset:
         if limit is not None:
             opts["limit"] = int(limit)
         if self.needs:
-            picked = chosen if chosen is not None else FINAL_FALLBACK
+            picked = chosen if chosen is not None else _FINAL_FALLBACK
             opts.update({key: picked[key] for key in ("lr", "batch_size")})
         return opts
 
@@ -184,21 +184,21 @@ PRESETS: tuple[Preset, ...] = (
         question="Q7",
         answers="the per-batch training loss over 5 epochs at batch 16, lr 0.01, raw and "
                 "smoothed",
-        base={**STUDY, **INSPECT}, seeds=1, quick={"epochs": 3}, quick_seeds=1,
+        base={**_STUDY, **INSPECT}, seeds=1, quick={"epochs": 3}, quick_seeds=1,
     ),
     Preset(
         name="train-vs-val",
         question="Q7 (1)",
         answers="training vs validation loss and accuracy per epoch over 5 epochs "
                 "(batch 16, lr 0.01)",
-        base={**STUDY, **INSPECT}, seeds=1, quick={"epochs": 3}, quick_seeds=1,
+        base={**_STUDY, **INSPECT}, seeds=1, quick={"epochs": 3}, quick_seeds=1,
     ),
     Preset(
         name="seeds",
         question="Q7 (2)",
         answers="how much the result depends on the random initialization and batch order: "
                 "5 seeds, mean and standard deviation per epoch",
-        base={**STUDY, **INSPECT}, seeds=5, quick={"epochs": 3}, quick_seeds=2,
+        base={**_STUDY, **INSPECT}, seeds=5, quick={"epochs": 3}, quick_seeds=2,
     ),
     Preset(
         name="learning-rates",
@@ -214,7 +214,7 @@ PRESETS: tuple[Preset, ...] = (
         answers="batch sizes 8, 16, 32, 64 at lr 0.01, 3 seeds each: validation accuracy "
                 "against epochs, weight updates and training wall time",
         base={"lr": 0.01, "epochs": 5, **INSPECT},
-        grid={"batch_size": BATCH_SIZES}, seeds=3, quick={"epochs": 3}, quick_seeds=2,
+        grid={"batch_size": _BATCH_SIZES}, seeds=3, quick={"epochs": 3}, quick_seeds=2,
     ),
     Preset(
         name="full-batch",
@@ -231,7 +231,7 @@ PRESETS: tuple[Preset, ...] = (
         answers="the original's missing pixel scaling: raw 0-255 pixels at batch 16, "
                 "lr 0.01, 5 epochs, against the scaled runs, with how many sigmoid "
                 "units saturate",
-        base={**STUDY, "normalize": "none", **INSPECT},
+        base={**_STUDY, "normalize": "none", **INSPECT},
         seeds=3, quick={"epochs": 3}, quick_seeds=1,
     ),
     Preset(
@@ -322,7 +322,7 @@ def choose_final(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
     ranked = sorted(candidates.values(), key=order)
     if not ranked:
-        return {**FINAL_FALLBACK, "fallback": True, "candidates": [],
+        return {**_FINAL_FALLBACK, "fallback": True, "candidates": [],
                 "reason": "no learning-rate or batch-size sweep results were available, so "
                           "the final run uses the original write-up's choice (lr 0.003, "
                           "batch 16)"}
@@ -342,14 +342,11 @@ def choose_final(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 
 __all__ = [
-    "BATCH_SIZES",
-    "FINAL_FALLBACK",
     "FINAL_RULE",
     "INSPECT",
     "LEARNING_RATES",
     "PRESETS",
     "QUICK_LIMIT",
-    "STUDY",
     "Preset",
     "choose_final",
     "get_preset",

@@ -213,7 +213,7 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
 # running trials
 
 
-def run_presets(batch: list[tuple[Any, Any, Path]], executor, *, progress: str,
+def _run_presets(batch: list[tuple[Any, Any, Path]], executor, *, progress: str,
                 out: Path, say: Callable[[str], None],
                 sources: dict[str, Path] | None = None) -> list[str]:
     """Run the trials of several presets as one list on ``executor`` with the
@@ -320,7 +320,7 @@ def _run_phases(selected, sweeps: dict, settings: dict, executor, options: Optio
             _prepare_sweep(preset, sweeps[preset.name], root, say)
             batch.append((preset, sweeps[preset.name], root))
         t0 = time.perf_counter()
-        failed += run_presets(batch, executor, progress=options.progress, out=out, say=say,
+        failed += _run_presets(batch, executor, progress=options.progress, out=out, say=say,
                               sources=sources)
         for preset, _, root in batch:
             results[preset.name] = aggregate_sweep(root, write=True)
@@ -406,11 +406,4 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
         return Outcome(out, md, html, dataset, failed, time.perf_counter() - start)
 
 
-__all__ = [
-    "Options",
-    "Outcome",
-    "pick_dataset",
-    "prepare_out",
-    "reproduce",
-    "run_presets",
-]
+__all__ = ["Options", "Outcome", "pick_dataset", "prepare_out", "reproduce"]

@@ -24,7 +24,7 @@ import numpy as np
 from backproplab.errors import BackproplabError
 from backproplab.tensor.backend import get_array_module
 
-GIB = 1 << 30
+_GIB = 1 << 30
 #: extra state per parameter, in parameter-sized buffers (SGD: the fused path's update buffers)
 OPTIMIZER_BUFFERS = {"sgd": 1, "momentum": 1, "nesterov": 1, "adam": 2}
 #: what one number costs where no NumPy dtype applies (a Python float and its list slot)
@@ -159,9 +159,8 @@ def check_training_memory(sizes, batch_size: int, device: str = "cpu",
 
 def _gib(n: int) -> str:
     """``n`` bytes in GiB, readable at any size (``0.3``, ``12``, ``2.9e+04``)."""
-    g = n / GIB
+    g = n / _GIB
     return f"{g:.2g}" if g < 10 or not math.isfinite(g) or g >= 1e6 else f"{g:.0f}"
 
 
-__all__ = ["GIB", "MemoryEstimate", "available_memory", "check_training_memory",
-           "training_memory"]
+__all__ = ["MemoryEstimate", "available_memory", "check_training_memory", "training_memory"]
