@@ -74,8 +74,13 @@ def _sections(obj) -> set[str]:
 
 
 def _own_body(func) -> list[ast.AST]:
-    """The nodes of ``func``'s body, not those of functions or classes inside it."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(func))).body[0]
+    """The nodes of ``func``'s body, not those of functions or classes inside it
+    (none for a generated function, such as a dataclass's ``__init__``)."""
+    try:
+        source = inspect.getsource(func)
+    except OSError:
+        return []
+    tree = ast.parse(textwrap.dedent(source)).body[0]
     nodes, todo = [], list(tree.body)
     while todo:
         node = todo.pop()
@@ -194,12 +199,23 @@ def test_wanted_sections_read_the_signature_and_the_source():
     assert wanted_sections(Made) == {"Parameters"}
 
 
+def test_example_finder_leaves_out_skipped_examples():
+    assert _runs_examples("    >>> f()\n    1\n")
+    assert not _runs_examples("    >>> f()  # doctest: +SKIP\n    >> g()\n")
+
+
+def _runs_examples(source: str) -> bool:
+    """Whether ``source`` has an example that doctest runs (not only ``+SKIP`` ones)."""
+    return any(line.lstrip().startswith(">>> ") and "+SKIP" not in line
+               for line in source.splitlines())
+
+
 def _doctest_modules() -> list[str]:
     names = []
     for package in CHECKED:
         try:
             names += [m for m in _modules(package)
-                      if ">>> " in inspect.getsource(importlib.import_module(m))]
+                      if _runs_examples(inspect.getsource(importlib.import_module(m)))]
         except ImportError:
             continue
     return names

@@ -144,14 +144,20 @@ def _error(sentence: str) -> int:
 
 
 def entry() -> None:  # pragma: no cover - exercised in subprocesses (tests/faults)
-    """The ``backproplab`` console script: :func:`main`, and status 130 with one
-    line for a Ctrl-C that comes before or after it."""
+    """The ``backproplab`` console script: :func:`main`, then ``sys.exit`` with its status.
+
+    A Ctrl-C that comes before or after :func:`main` prints one line and exits
+    with status 130.
+    """
     try:
         status = main()
     except KeyboardInterrupt:
         print("backproplab: interrupted", file=sys.stderr)
         status = 130
     sys.exit(status)
+
+
+__all__ = ["COMMANDS", "build_parser", "entry", "main"]
 
 
 if __name__ == "__main__":  # pragma: no cover

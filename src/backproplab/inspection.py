@@ -56,7 +56,21 @@ _GIF_FPS = 2
 
 
 def dataset_for(run: RunFolder):
-    """The dataset a run trained on (its config's data options; never downloads)."""
+    """The dataset a run trained on, from its config's data options (never downloads).
+
+    Parameters
+    ----------
+    run : RunFolder
+
+    Returns
+    -------
+    backproplab.data.Dataset
+
+    Raises
+    ------
+    BackproplabError
+        When the dataset's files are not on this machine or do not match.
+    """
     return load_configured(run.config, download=False)
 
 
@@ -89,8 +103,28 @@ def _off(ax) -> None:
 
 
 def examples(run_dir, path=None, *, per_class: int = 8) -> Path:
-    """A grid of training images, one row per class (the first ``per_class`` of
-    each), with the class names; for image datasets. Returns the PNG's path."""
+    """A grid of training images, one row per class (the first ``per_class`` of each),
+    labelled with the class names.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder (image datasets only).
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_examples.png``.
+    per_class : int, default 8
+        Images per row.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        When the run's dataset is not made of square images.
+    """
     run = _run(run_dir)
     data, side = _image_data(run, "a grid of examples")
     fig, axes = new_figure(ncols=per_class, nrows=data.n_classes, width=0.9, height=0.9)
@@ -108,7 +142,29 @@ def examples(run_dir, path=None, *, per_class: int = 8) -> Path:
 def misclassified(run_dir, path=None, *, n: int = 24, ncols: int = 6) -> Path:
     """The ``n`` misclassified evaluation images with the highest loss
     (``-ln p(true class)``), each titled with its true class and the predicted
-    class with its probability; for image datasets with a saved model."""
+    class with its probability.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder (image datasets only, with a saved model).
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_errors.png``.
+    n : int, default 24
+        At most this many images.
+    ncols : int, default 6
+        Images per row.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        When the dataset is not made of images or the model cannot be read.
+    """
     run = _run(run_dir)
     data, side = _image_data(run, "the misclassified examples")
     proba = np.asarray(run.load_model().predict_proba(data.X_eval), dtype=np.float64)
@@ -287,10 +343,29 @@ def _need_snapshots(run: RunFolder, what: str) -> dict:
 
 
 def activations(run_dir, path=None, *, label: str | None = None) -> Path:
-    """Histograms of every hidden layer's activations on the probe examples
-    (the first evaluation examples), at initialization and after each epoch,
-    one curve per snapshot (from ``inspect.npz``); ``label`` (what the run is)
-    goes into the title."""
+    """Histograms of every hidden layer's activations on the probe examples (the
+    first evaluation examples), at initialization and after each epoch, one curve
+    per snapshot of ``inspect.npz``.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder, trained with ``inspect=True``.
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_activations.png``.
+    label : str, optional
+        What the run is, added to the title.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        When the run has no ``inspect.npz``.
+    """
     import matplotlib
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -327,7 +402,22 @@ def _width(run: RunFolder, layer: int) -> int:
 def confusion(run_dir, path=None, *, title: str | None = None) -> Path:
     """The confusion matrix of the run's saved model on its evaluation split (the
     test set for a ``final`` run): cells coloured by the fraction of the true
-    class, each with its count and that rate written in it."""
+    class, each with its count and that rate written in it.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder, with a saved model.
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_confusion.png``.
+    title : str, optional
+        Replaces the title (which names the split, its size, the accuracy and the seed).
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+    """
     run = _run(run_dir)
     data = dataset_for(run)
     C = confusion_matrix(data.y_eval, run.load_model().predict(data.X_eval), data.n_classes)
@@ -395,10 +485,35 @@ def _draw_proba(ax, gx, gy, proba) -> list:
 
 def decision_boundary(run_dir, path=None, *, n_points: int = 3000, resolution: int = 200,
                       title: str | None = None) -> Path:
-    """For a ``synth`` run: the learned P(class 1) over the plane (from
-    ``model.npz``), its 0.5 contour, validation points and the true ellipse
-    ``x^T Q x = 0.6``, in the *raw* coordinates of the data (the grid passes
-    through the run's own normalizer, refitted from ``config.json``)."""
+    """For a ``synth`` run: the learned P(class 1) over the plane, its 0.5 contour,
+    validation points and the true ellipse ``x^T Q x = 0.6``.
+
+    Drawn in the *raw* coordinates of the data: the grid passes through the run's
+    own normalizer, refitted from ``config.json``, before the saved model sees it.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder of a ``synth`` run, with a saved model.
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_boundary.png``.
+    n_points : int, default 3000
+        Validation points drawn.
+    resolution : int, default 200
+        Grid points per axis.
+    title : str, optional
+        Replaces the title (the run's description and its accuracy).
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        When the run did not train on ``synth``.
+    """
     run = _run(run_dir)
     _check_synth(run)
     model = run.load_model()
@@ -419,9 +534,32 @@ def decision_boundary(run_dir, path=None, *, n_points: int = 3000, resolution: i
 
 
 def boundary_animation(run_dir, path=None, *, n_points: int = 2000, fps: int = _GIF_FPS) -> Path:
-    """For a ``synth`` run trained with ``--inspect``: an animated GIF, one frame
-    per snapshot (initialization, then each epoch), of the learned P(class 1),
-    its 0.5 contour and the true ellipse (written with matplotlib's PillowWriter)."""
+    """For a ``synth`` run trained with ``inspect=True``: an animated GIF of the
+    learned P(class 1), its 0.5 contour and the true ellipse, one frame per
+    snapshot (initialization, then each epoch).
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder.
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_boundary.gif``.
+    n_points : int, default 2000
+        Validation points drawn.
+    fps : int, default 2
+        Frames per second.
+
+    Returns
+    -------
+    pathlib.Path
+        The GIF written (atomically).
+
+    Raises
+    ------
+    BackproplabError
+        When the run did not train on ``synth``, or its ``inspect.npz`` is missing
+        or holds no boundary grids.
+    """
     from matplotlib.animation import PillowWriter
 
     run = _run(run_dir)
@@ -457,8 +595,24 @@ def boundary_animation(run_dir, path=None, *, n_points: int = 2000, fps: int = _
 
 
 def available(run_dir) -> list[tuple[str, Callable[..., Path]]]:
-    """``[(file name, figure function)]``: every inspection figure the run's files
-    and data allow (images or synth, a saved model, ``inspect.npz``)."""
+    """Every inspection figure the run's files and data allow.
+
+    Synth runs get the boundary and confusion figures (with a saved model) and the
+    animation (with ``inspect.npz``); image runs get the examples, and with a
+    saved model the misclassified images and the confusion matrix, and the weight
+    tiles with a model or ``inspect.npz``; the activation histograms need
+    ``inspect.npz``.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+
+    Returns
+    -------
+    list of (str, callable)
+        ``(file name, figure function)`` pairs, each function called as
+        ``draw(run_dir, path)``.
+    """
     run = _run(run_dir)
     cfg = run.config
     has_model = run.file(MODEL).is_file()

@@ -124,6 +124,24 @@ def lock_folder(path: str | os.PathLike, what: str = "run") -> FolderLock:
     (no stale lock to clean up). Taking it also removes the temporary files of
     atomic writes that an interrupted writer left in ``path``.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder (created if missing).
+    what : str, default "run"
+        What the folder holds (``"run"``, ``"sweep"``, ``"reproduction"``), for the
+        error message.
+
+    Returns
+    -------
+    FolderLock
+        Held; leaving the ``with`` block (or ``release()``) gives it back.
+
+    Raises
+    ------
+    BackproplabError
+        When ``path`` is not a folder, or another process holds the lock.
+
     Examples
     --------
     >>> with lock_folder("runs/example", "run"):     # doctest: +SKIP
