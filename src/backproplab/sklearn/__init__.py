@@ -81,7 +81,11 @@ FILE_KIND = "backproplab.sklearn.MLPClassifier"
 
 
 class EstimatorDivergenceError(DivergenceError, ValueError):
-    """Training produced a non-finite loss (a ``ValueError``, as in scikit-learn)."""
+    """Training produced a non-finite loss (a ``ValueError``, as in scikit-learn).
+
+    Raised by ``fit`` and ``partial_fit``; the message names the iteration and
+    suggests a lower ``learning_rate_init`` or scaled inputs.
+    """
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -231,7 +235,30 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
     # ------------------------------------------------------------------- fit
 
     def fit(self, X, y):
-        """Train on ``(X, y)`` for up to ``max_iter`` epochs; returns ``self``."""
+        """Train on ``(X, y)`` for up to ``max_iter`` epochs.
+
+        A fresh model unless ``warm_start`` and already fitted; a fresh solver either
+        way, as scikit-learn does.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,)
+            Class labels (at least 2 classes).
+
+        Returns
+        -------
+        MLPClassifier
+            ``self``.
+
+        Raises
+        ------
+        EstimatorInputError
+            For bad parameters or data, one class only, or (with ``warm_start``) other
+            classes or hidden sizes than the previous fit.
+        EstimatorDivergenceError
+            When the loss becomes non-finite.
+        """
         hidden = check_params(self)
         first = not self.warm_start or getattr(self, "_model", None) is None
         X, y = self._validate_xy(X, y, reset=first)
@@ -251,10 +278,27 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
         return self
 
     def partial_fit(self, X, y, classes=None):
-        """One epoch over ``(X, y)``; ``classes`` (all labels) is required on the first call.
+        """One epoch over ``(X, y)``, continuing from the current weights and optimizer state.
 
-        Continues from the current weights and optimizer state, also after a
-        pickle or :meth:`save`/:meth:`load` round trip.
+        Also after a pickle or :meth:`save` / :meth:`load` round trip.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,)
+        classes : array-like, optional
+            Every class label; required on the first call, and the same on later ones.
+
+        Returns
+        -------
+        MLPClassifier
+            ``self``.
+
+        Raises
+        ------
+        EstimatorInputError
+            For bad parameters or data, ``early_stopping=True``, a missing or changed
+            ``classes``, or labels not in ``classes_``.
         """
         hidden = check_params(self)
         if self.early_stopping:
@@ -352,18 +396,47 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
     # --------------------------------------------------------------- predict
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        """Class probabilities, columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_classes)
+            Rows sum to 1; float32 or float64 as the model.
+        """
         check_is_fitted(self)
         X = self._validate_x(X)
         return np.asarray(self._model.predict_proba(X, check=False))
 
     def predict_log_proba(self, X):
-        """``log(predict_proba(X))``."""
+        """``log(predict_proba(X))`` (``-inf`` where a probability is 0).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_classes)
+        """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        """The most probable class of every row (labels from ``classes_``)."""
+        """The most probable class of every row.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray, shape (n_samples,)
+            Labels from ``classes_``.
+        """
         check_is_fitted(self)
         X = self._validate_x(X)
         return self.classes_[np.asarray(self._model.predict(X, check=False))]
@@ -418,9 +491,25 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
     # ------------------------------------------------------ save / load (.npz)
 
     def save(self, path):
-        """Write the fitted estimator to ``path`` (``.npz``, no pickle): its parameters,
-        weights, optimizer state, curves and random generator, so that :meth:`load`
-        followed by ``partial_fit`` continues exactly where this one is."""
+        """Write the fitted estimator to ``path`` as ``.npz`` (no pickle).
+
+        Its parameters, weights, optimizer state, curves and random generator, so
+        that :meth:`load` followed by ``partial_fit`` continues exactly where this one is.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        EstimatorInputError
+            When the labels are neither numbers nor strings (pickle the estimator instead).
+        """
         check_is_fitted(self)
         params = self.get_params(deep=False)
         if not isinstance(params["random_state"], (numbers.Integral, type(None))):
@@ -447,7 +536,22 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
 
     @classmethod
     def load(cls, path) -> MLPClassifier:
-        """Read an estimator written by :meth:`save`."""
+        """Read an estimator written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        MLPClassifier
+            Fitted, ready for ``predict`` or ``partial_fit``.
+
+        Raises
+        ------
+        BackproplabError
+            When the file is missing, damaged or holds no saved ``MLPClassifier``.
+        """
 
         model, opt_state, extra = load_checkpoint(path)
         state = extra.get("estimator") if isinstance(extra, dict) else None

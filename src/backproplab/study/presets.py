@@ -81,13 +81,28 @@ REFERENCES = {
 class Preset:
     """One experiment of the study, as data.
 
-    ``base``: training options (``TrainConfig`` fields) it fixes; ``grid``:
-    option -> values it varies; ``seeds``: how many seeds (0, 1, ...) every
-    grid point runs with. ``quick``: options ``--quick`` changes, and
-    ``quick_seeds`` its seed count. ``synthetic``: always runs on ``synth``
-    (else on the reproduction's image dataset). ``needs``: presets whose
-    results it uses. ``question``: the part of docs/study.md it answers;
-    ``answers``: one sentence on what it shows.
+    Attributes
+    ----------
+    name : str
+        How ``--only`` and the report call it.
+    question : str
+        The part of docs/study.md it answers.
+    answers : str
+        One sentence on what it shows.
+    base : mapping
+        Training options (``TrainConfig`` fields) it fixes.
+    grid : mapping of str to sequence, default {}
+        Option -> values it varies.
+    seeds : int, default 1
+        How many seeds (0, 1, ...) every grid point runs with.
+    quick : mapping, default {}
+        Options ``--quick`` changes.
+    quick_seeds : int, default 1
+        The seed count with ``--quick``.
+    synthetic : bool, default False
+        Always runs on ``synth`` (else on the reproduction's image dataset).
+    needs : tuple of str, default ()
+        Presets whose results it uses.
     """
 
     name: str
@@ -250,12 +265,36 @@ _BY_NAME = {p.name: p for p in PRESETS}
 
 
 def preset_names() -> list[str]:
-    """The preset names, in report order."""
+    """The preset names, in report order.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> preset_names()[:2]
+    ['q4-synth', 'learning-curve']
+    """
     return [p.name for p in PRESETS]
 
 
 def get_preset(name: str) -> Preset:
-    """The preset called ``name``; ``BackproplabError`` naming the known ones otherwise."""
+    """The preset called ``name``.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    Preset
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown name, listing the known ones.
+    """
     try:
         return _BY_NAME[name]
     except KeyError:
@@ -265,9 +304,25 @@ def get_preset(name: str) -> Preset:
 
 
 def select(names: Sequence[str] | None, *, synthetic_only: bool = False) -> list[Preset]:
-    """The presets to run for ``names`` (``None``: all), with the presets they
-    need added, in report order. With ``synthetic_only`` the image presets are
-    left out of a full selection and refused in an explicit one."""
+    """The presets to run for ``names``, with the presets they need added, in report order.
+
+    Parameters
+    ----------
+    names : sequence of str or None
+        Preset names; ``None`` or empty: all.
+    synthetic_only : bool, default False
+        Leave the image presets out of a full selection, and refuse them in an
+        explicit one.
+
+    Returns
+    -------
+    list of Preset
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown name, or an image preset with ``synthetic_only``.
+    """
     if not names:
         chosen = [p for p in PRESETS if p.synthetic or not synthetic_only]
     else:
@@ -290,10 +345,19 @@ def select(names: Sequence[str] | None, *, synthetic_only: bool = False) -> list
 def choose_final(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Choose the final run's learning rate and batch size (:data:`FINAL_RULE`).
 
-    ``results``: preset name -> its sweep's ``results.json`` (as loaded), for
-    the presets ``final`` needs. Returns ``{"lr", "batch_size", "reason",
-    "candidates", "fallback"}``; ``candidates`` lists every configuration
-    considered with its last-epoch validation accuracy (mean, std, n), best first.
+    Parameters
+    ----------
+    results : mapping of str to mapping
+        Preset name -> its sweep's ``results.json`` (as loaded), for the presets
+        ``final`` needs (``learning-rates``, ``batch-sizes``).
+
+    Returns
+    -------
+    dict
+        ``{"lr", "batch_size", "reason", "candidates", "fallback"}``: ``candidates``
+        lists every configuration considered with its last-epoch validation
+        accuracy (mean, std, n), best first; without any, the original write-up's
+        choice with ``fallback`` true.
     """
     candidates: dict[tuple[float, Any], dict[str, Any]] = {}
     for preset_name in ("learning-rates", "batch-sizes"):
