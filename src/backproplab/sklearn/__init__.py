@@ -39,9 +39,6 @@ optimizer's state (the case of scikit-learn bug #19626).
 
 from __future__ import annotations
 
-import json
-import math
-import numbers
 import warnings
 
 import numpy as np
@@ -51,13 +48,22 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
-from backproplab.errors import BackproplabError, DivergenceError
+from backproplab.errors import DivergenceError
 from backproplab.sklearn._params import (
     ACTIVATIONS,
     EstimatorInputError,
     check_params,
 )
 from backproplab.sklearn._params import bad as _bad
+from backproplab.sklearn._persist import (
+    CURVES,
+    file_record,
+    read_record,
+    record_classes,
+    record_curves,
+    record_params,
+    record_rng,
+)
 from backproplab.sklearn._solver import (
     batch_len,
     best_weights_keeper,
@@ -67,7 +73,7 @@ from backproplab.sklearn._solver import (
     plateau_rule,
     validation_split,
 )
-from backproplab.tensor import MLP, load_checkpoint, optimizer_from_state
+from backproplab.tensor import MLP, optimizer_from_state
 from backproplab.training import fit
 from backproplab.training.schedules import InverseScaling
 
@@ -76,9 +82,6 @@ try:  # scikit-learn >= 1.6
 except ImportError:  # pragma: no cover - older scikit-learn
     def _validate_data(estimator, X, y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
-
-FILE_KIND = "backproplab.sklearn.MLPClassifier"
-
 
 class EstimatorDivergenceError(DivergenceError, ValueError):
     """Training produced a non-finite loss (a ``ValueError``, as in scikit-learn).
@@ -511,28 +514,10 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
             When the labels are neither numbers nor strings (pickle the estimator instead).
         """
         check_is_fitted(self)
-        params = self.get_params(deep=False)
-        if not isinstance(params["random_state"], (numbers.Integral, type(None))):
-            params["random_state"] = None  # the generator's state is saved below
-        params["hidden_layer_sizes"] = list(np.atleast_1d(params["hidden_layer_sizes"]).tolist())
-        classes = self.classes_
-        try:
-            json.dumps(classes.tolist())
-        except TypeError:
-            raise _bad("save() stores the labels as JSON, and these labels are not numbers or "
-                       "strings; pickle the estimator instead") from None
-        state = {
-            "kind": FILE_KIND, "params": params,
-            "classes": classes.tolist(), "classes_dtype": classes.dtype.str,
-            "n_features_in": int(self.n_features_in_),
-            "feature_names_in": (None if not hasattr(self, "feature_names_in_")
-                                 else [str(f) for f in self.feature_names_in_]),
-            "rng_state": self._rng.bit_generator.state,
-            "curves": {k: _jsonable(getattr(self, k, None)) for k in (
-                "n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
-                "best_validation_score_", "_no_improvement_count")},
-        }
-        return self._model.save(path, optimizer=self._optimizer, extra={"estimator": state})
+        record = file_record(self.get_params(deep=False), self.classes_, self.n_features_in_,
+                             getattr(self, "feature_names_in_", None), self._rng,
+                             {k: getattr(self, k, None) for k in CURVES})
+        return self._model.save(path, optimizer=self._optimizer, extra={"estimator": record})
 
     @classmethod
     def load(cls, path) -> MLPClassifier:
@@ -553,49 +538,20 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
             When the file is missing, damaged or holds no saved ``MLPClassifier``.
         """
 
-        model, opt_state, extra = load_checkpoint(path)
-        state = extra.get("estimator") if isinstance(extra, dict) else None
-        if not isinstance(state, dict) or state.get("kind") != FILE_KIND:
-            raise BackproplabError(f"{path} holds no saved MLPClassifier (it may be a plain "
-                                   "model file: load it with backproplab.tensor.MLP.load)")
-        params = dict(state["params"])
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        est = cls(**params)
-        kind = np.dtype(state["classes_dtype"])
-        est.classes_ = np.array(state["classes"], dtype=object if kind == object else kind)
-        est.n_features_in_ = state["n_features_in"]
-        if state.get("feature_names_in") is not None:
-            est.feature_names_in_ = np.array(state["feature_names_in"], dtype=object)
-        for key, value in state["curves"].items():
-            if value is not None or key in ("validation_scores_", "best_validation_score_",
-                                            "best_loss_"):
-                setattr(est, key, _unjson(value))
-        rng = np.random.default_rng()
-        rng.bit_generator.state = state["rng_state"]
-        est._rng = rng
+        model, opt_state, record = read_record(path)
+        est = cls(**record_params(record))
+        est.classes_ = record_classes(record)
+        est.n_features_in_ = record["n_features_in"]
+        if record.get("feature_names_in") is not None:
+            est.feature_names_in_ = np.array(record["feature_names_in"], dtype=object)
+        for key, value in record_curves(record).items():
+            setattr(est, key, value)
+        est._rng = record_rng(record)
         est._restore_engine(model.config(), model.params, opt_state)
         est.n_layers_ = len(model.sizes)
         est.n_outputs_ = model.sizes[-1]
         est.out_activation_ = "softmax"
         return est
-
-
-def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"float": repr(value)}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    return value
-
-
-def _unjson(value):
-    if isinstance(value, dict) and "float" in value:
-        return float(value["float"])
-    if isinstance(value, list):
-        return [_unjson(v) for v in value]
-    return value
 
 
 __all__ = ["EstimatorDivergenceError", "EstimatorInputError", "MLPClassifier"]
