@@ -20,7 +20,6 @@ from .network import (
     outer,
     sigmoid,
     softmax,
-    train_epoch,
 )
 
 __all__ = [
@@ -38,5 +37,4 @@ __all__ = [
     "outer",
     "sigmoid",
     "softmax",
-    "train_epoch",
 ]

@@ -498,10 +498,6 @@ class TrainConfig:
             raise unsupported(f"weight decay (weight_decay={self.weight_decay!r})")
         if self.clip_norm is not None:
             raise unsupported(f"gradient clipping (clip_norm={self.clip_norm!r})")
-        if self.lr_schedule != "constant":
-            raise unsupported(f"a learning-rate schedule (lr_schedule={self.lr_schedule!r})")
-        if self.early_stopping:
-            raise unsupported("early stopping (early_stopping=True)")
 
 
 def usable_cpus() -> int:
