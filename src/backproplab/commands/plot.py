@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.inspect import plot_all
 
@@ -29,8 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a training run")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="folder to write the figures into (default: RUN_DIR)")
-    p.add_argument("--json", action="store_true",
-                   help='print one JSON object {"run_dir": ..., "figures": [paths]}')
+    add_json_option(p, 'one JSON object {"run_dir": ..., "figures": [paths]}')
     p.set_defaults(func=run)
 
 

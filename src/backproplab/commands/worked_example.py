@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 
+from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import parse_json
@@ -44,8 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--target", type=int, default=0, help="target class c (default 0)")
     p.add_argument("--weights", metavar="FILE.json", default=None,
                    help="JSON object with x, W (inputs x hidden), b, V (hidden x outputs), c")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object (all values, SPEC layout) instead of tables")
+    add_json_option(p, "one JSON object (all values, SPEC layout) instead of tables")
     p.set_defaults(func=run)
 
 

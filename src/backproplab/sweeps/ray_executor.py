@@ -65,6 +65,9 @@ from backproplab.sweeps.executors import (
     with_threads,
 )
 from backproplab.training import TrainConfig, load_run_dataset
+# the options that decide a trial's data: trials that agree on all of them share
+# one dataset object in the object store
+from backproplab.training.options import DATA_OPTIONS
 
 #: How to install the optional dependency.
 INSTALL_HINT = 'pip install "backproplab[ray]"'
@@ -82,10 +85,6 @@ PORT_CHECK_TIMEOUT = 5.0
 #: Ports Ray listens on when an address names none: the GCS, and the Ray client.
 DEFAULT_GCS_PORT = 6379
 DEFAULT_CLIENT_PORT = 10001
-#: Training options that decide which data a trial trains on: trials that agree
-#: on all of them share one dataset object in the object store.
-DATA_OPTIONS = ("dataset", "data_dir", "final", "val_size", "limit", "normalize", "dtype",
-                "data_seed")
 
 
 def import_ray():

@@ -21,10 +21,11 @@ from backproplab.fileio import atomic_write_with, parse_json
 from backproplab.tensor.backend import to_numpy
 from backproplab.tensor.files import read_npz
 from backproplab.tensor.memory import PYTHON_FLOAT_BYTES, check_training_memory
-from backproplab.training.config import FULL_BATCH, TrainConfig
+from backproplab.training.config import ENGINE_NAMES, FULL_BATCH, TrainConfig
 from backproplab.training.divergence import DivergenceGuard
 from backproplab.training.early_stopping import EarlyStopping
 from backproplab.training.loop import EVAL_BATCH_SIZE, fit
+from backproplab.training.options import optimizer_options
 from backproplab.training.scalar_loop import ScalarSGD, scalar_params, set_scalar_params
 from backproplab.training.schedules import make_schedule
 
@@ -33,19 +34,6 @@ def run_seeds(seed: int):
     """(init SeedSequence, shuffle Generator) for a run's seed."""
     init_ss, shuffle_ss = np.random.SeedSequence(seed).spawn(2)
     return init_ss, np.random.default_rng(shuffle_ss)
-
-
-def optimizer_options(cfg: TrainConfig) -> dict:
-    common = {}
-    if cfg.weight_decay:
-        common["weight_decay"] = cfg.weight_decay
-    if cfg.clip_norm is not None:
-        common["clip_norm"] = cfg.clip_norm
-    if cfg.optimizer in ("momentum", "nesterov"):
-        return {"momentum": cfg.momentum, **common}
-    if cfg.optimizer == "adam":
-        return {"beta1": cfg.beta1, "beta2": cfg.beta2, "eps": cfg.eps, **common}
-    return common
 
 
 def run_controls(cfg: TrainConfig, n_train: int):
@@ -206,7 +194,11 @@ class ScalarEngine(Engine):
         atomic_write_with(path, lambda fh: np.savez(fh, **arrays))
 
 
+#: The training engines by name: the one registry of engines (its names are
+#: :data:`~backproplab.training.config.ENGINE_NAMES`, the ``engine`` option's choices).
 ENGINES = {"tensor": TensorEngine, "scalar": ScalarEngine}
+if tuple(ENGINES) != ENGINE_NAMES:  # pragma: no cover - a programming error, at import
+    raise ImportError(f"the engines {tuple(ENGINES)} differ from ENGINE_NAMES {ENGINE_NAMES}")
 
 
 __all__ = ["ENGINES", "Engine", "ScalarEngine", "TensorEngine", "run_controls", "run_seeds"]

@@ -55,12 +55,10 @@ from backproplab.runs import (
 )
 from backproplab.training.config import TrainConfig
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
+from backproplab.training.options import RESUMABLE_CHANGES
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.snapshots import Snapshots
 
-#: Options that may change when a run is resumed (more epochs, another machine, the
-#: divergence guard's settings: none changes the result of a run that finishes).
-RESUMABLE_CHANGES = ("epochs", "threads", "data_dir", "divergence_factor", "divergence_patience")
 #: Test-only: seconds to sleep after every batch, so that a test can kill a run
 #: in the middle of an epoch. Not part of the config: it changes no result.
 BATCH_SLEEP_ENV = "BACKPROPLAB_TEST_BATCH_SLEEP"
