@@ -104,21 +104,26 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str | None = N
     ([1, 2], 'epochs')
     """
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    trainer = _trainer(model, optimizer, (X, y), (X_eval, y_eval), rng, batch_size=batch_size,
+                       shuffle=shuffle, loss_term=loss_term, eval_batch_size=eval_batch_size)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return run_epochs(trainer, epochs=epochs, start_epoch=start_epoch, on_batch=on_batch,
+                          on_epoch=on_epoch, eval_train=eval_train, schedule=schedule,
+                          early_stopping=early_stopping, divergence=divergence)
+
+
+def _trainer(model, optimizer, train, evaluation, rng, *, batch_size, shuffle, loss_term,
+             eval_batch_size):
+    """The trainer of ``model``'s engine (:func:`fit`'s arguments)."""
     if isinstance(model, scalar.MLP):
         if batch_size not in (None, 1) or shuffle is False or loss_term is not None:
             raise BackproplabError(
                 "the scalar engine trains on one example at a time, in a fresh order every "
                 "epoch; drop batch_size, shuffle and loss_term")
-        trainer = ScalarTrainer(model, optimizer, X, y, X_eval, y_eval, rng)
-    else:
-        trainer = TensorTrainer(model, optimizer, X, y, X_eval, y_eval, rng,
-                                batch_size=16 if batch_size is None else batch_size,
-                                shuffle=shuffle, loss_term=loss_term,
-                                eval_batch_size=eval_batch_size)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return run_epochs(trainer, epochs=epochs, start_epoch=start_epoch, on_batch=on_batch,
-                          on_epoch=on_epoch, eval_train=eval_train, schedule=schedule,
-                          early_stopping=early_stopping, divergence=divergence)
+        return ScalarTrainer(model, optimizer, *train, *evaluation, rng)
+    return TensorTrainer(model, optimizer, *train, *evaluation, rng,
+                         batch_size=16 if batch_size is None else batch_size, shuffle=shuffle,
+                         loss_term=loss_term, eval_batch_size=eval_batch_size)
 
 
 class TensorTrainer:
