@@ -238,3 +238,29 @@ def test_normalization_demo_of_a_model_stuck_at_the_majority_class(tmp_path):
     text = ctx.doc.markdown()
     assert "0.4100 against 0.9700, below the majority-class rate" in text
     assert "gives 0.5622 here against 0.9700." in text and "harm is small" not in text
+
+
+def test_report_links_the_study_notes_copied_beside_it(tmp_path):
+    """The report cites the study's questions through a relative link to study.md,
+    and writing the report puts that file (the package's copy of docs/study.md)
+    in the report's folder, so the link works from an installed wheel too."""
+    import re
+
+    from backproplab.study.layout import STUDY_NOTES
+
+    out = tmp_path / "repro"
+    out.mkdir()
+    (out / MANIFEST).write_text(json.dumps({
+        "kind": "backproplab-reproduce", "settings": {"dataset": "synth"}, "quick": True,
+        "presets": {}}))
+    md, page = rep.write_report(out)
+    text, html = md.read_text(), page.read_text()
+    assert "SPEC.md" not in text and "SPEC.md" not in html
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert STUDY_NOTES in links
+    assert f'href="{STUDY_NOTES}"' in html
+    for target in (md.parent / STUDY_NOTES, page.parent / STUDY_NOTES):
+        assert target.is_file()
+    docs = Path(__file__).resolve().parents[2] / "docs" / "study.md"
+    assert (out / STUDY_NOTES).read_bytes() == docs.read_bytes()
+    assert "## Where the write-up was wrong" in (out / STUDY_NOTES).read_text()

@@ -19,7 +19,7 @@ from backproplab.errors import BackproplabError
 from backproplab.fileio import parse_json
 from backproplab.scalar import MLP
 
-#: The Q3 network of SPEC.md (W is 2x3: input i -> hidden j; V is 3x2: hidden j -> output k).
+#: The Q3 network of docs/study.md (W is 2x3: input i -> hidden j; V is 3x2: hidden j -> output k).
 Q3 = {
     "x": [1.0, -1.0],
     "W": [[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]],
@@ -39,13 +39,15 @@ def register(subparsers) -> None:
         description=(
             "One forward and one backward pass of a 1-hidden-layer sigmoid network with "
             "softmax output and cross-entropy loss, by the scalar engine. Without "
-            "--weights it is the study's Q3 network (x = [1, -1], 2-3-2)."
+            "--weights it is the study's Q3 network (x = [1, -1], 2-3-2), as described "
+            "in docs/study.md (also beside every report of backproplab reproduce)."
         ),
     )
     p.add_argument("--target", type=int, default=0, help="target class c (default 0)")
     p.add_argument("--weights", metavar="FILE.json", default=None,
                    help="JSON object with x, W (inputs x hidden), b, V (hidden x outputs), c")
-    add_json_option(p, "one JSON object (all values, SPEC layout) instead of tables")
+    add_json_option(p, "one JSON object (all values; W and dW inputs x hidden, V and dV "
+                       "hidden x outputs, as in docs/study.md) instead of tables")
     p.set_defaults(func=run)
 
 
@@ -152,7 +154,7 @@ def compute(weights: dict, target: int) -> dict:
     """One forward and backward pass of the scalar engine; every value as nested lists.
 
     Keys: ``x, target, k, h, o, y, loss`` (forward), ``dy, do, dh, dk, dV, dc, dW,
-    db`` (gradients of the loss), in SPEC.md's layout (``W``/``dW`` inputs x hidden,
+    db`` (gradients of the loss), in the layout of docs/study.md (``W``/``dW`` inputs x hidden,
     ``V``/``dV`` hidden x outputs).
     """
 

@@ -8,6 +8,8 @@ Layout of ``reproduce --out OUT``::
     figures/           the report's figures (PNG, and one animated GIF)
     report.md          the report, figures linked
     report.html        the same report, self-contained (figures embedded)
+    study.md           the study's questions and the original write-up's claims (a copy
+                       of the package's own, which the report links to)
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ FIGURES_DIR = "figures"
 CHECKS = "checks.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+#: The study's questions and the original write-up's claims, beside the report.
+STUDY_NOTES = "study.md"
 #: Everything reproduce writes into its folder.
-OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, MANIFEST)
+OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, STUDY_NOTES, MANIFEST)
 #: The presets' figures: key -> file name in ``figures/`` (PNG; the boundary
 #: animation a GIF).
 FIGURES = {
@@ -97,4 +101,4 @@ def seeds_phrase(n: int) -> str:
 
 
 __all__ = ["CHECKS", "FIGURES", "FIGURES_DIR", "MANIFEST", "OUTPUTS", "PRESETS_DIR",
-           "REPORT_HTML", "REPORT_MD", "StudyFolder", "seeds_phrase"]
+           "REPORT_HTML", "REPORT_MD", "STUDY_NOTES", "StudyFolder", "seeds_phrase"]

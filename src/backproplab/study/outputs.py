@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backproplab import inspect as I
+from backproplab import inspection as I
 from backproplab.fileio import atomic_write_json
 from backproplab.study import checks as C
 from backproplab.study import figures as F

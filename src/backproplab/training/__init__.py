@@ -31,7 +31,6 @@ from backproplab.training.run import (
     SUMMARY_KEYS,
     default_run_dir,
     has_results,
-    load_run_config,
     load_run_dataset,
     run_training,
 )
@@ -55,7 +54,6 @@ __all__ = [
     "engine_defaults",
     "fit",
     "has_results",
-    "load_run_config",
     "load_run_dataset",
     "make_progress",
     "make_schedule",

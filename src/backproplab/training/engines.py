@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from backproplab import scalar, tensor
-from backproplab.fileio import atomic_write_with, parse_json
+from backproplab.fileio import atomic_write_with
 from backproplab.tensor.backend import to_numpy
-from backproplab.tensor.files import read_npz
+from backproplab.tensor.files import read_npz, scalar_engine_arrays
 from backproplab.tensor.memory import PYTHON_FLOAT_BYTES, check_training_memory
 from backproplab.training.config import ENGINE_NAMES, FULL_BATCH, TrainConfig
 from backproplab.training.divergence import DivergenceGuard
@@ -159,10 +159,8 @@ class ScalarEngine(Engine):
     def read_weights(self, path: Path) -> tuple[dict, dict]:
         """``(parameters, extra)`` of a file :meth:`save` wrote: float64 arrays
         ``W1, b1, ...`` and the JSON ``extra``."""
-        files = read_npz(path, "checkpoint")  # sizes checked against the bytes stored
-        n = len(self.sizes()) - 1
-        params = {f"{p}{i}": files[f"{p}{i}"] for i in range(1, n + 1) for p in "Wb"}
-        return params, parse_json(str(files["extra"]))
+        # sizes checked against the bytes stored, then the layout
+        return scalar_engine_arrays(read_npz(path, "checkpoint"))
 
     def restore(self, path: Path) -> dict:
         params, extra = self.read_weights(path)
