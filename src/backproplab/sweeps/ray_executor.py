@@ -66,10 +66,7 @@ from backproplab.sweeps.executors import (
 )
 from backproplab.sweeps.ray_connect import connect, import_ray
 from backproplab.training import TrainConfig, load_run_dataset
-
-# the options that decide a trial's data: trials that agree on all of them share
-# one dataset object in the object store
-from backproplab.training.options import DATA_OPTIONS
+from backproplab.training.options import DATA_OPTIONS  # trials agreeing on them share data
 
 # ---------------------------------------------------------------------------
 # the task (runs in a Ray worker process)
