@@ -35,8 +35,16 @@ from backproplab.training.config import (
 
 
 def options_in(group: str) -> tuple[str, ...]:
-    """The names of the options declared in ``group`` (:data:`~backproplab.training.config.GROUPS`),
-    in the order of the fields.
+    """The names of the options declared in ``group``, in the order of the fields.
+
+    Parameters
+    ----------
+    group : str
+        One of :data:`~backproplab.training.config.GROUPS`.
+
+    Returns
+    -------
+    tuple of str
 
     Examples
     --------
@@ -225,6 +233,14 @@ def optimizer_options(config: TrainConfig) -> dict[str, Any]:
 
     Every ``optimizer`` option other than ``optimizer`` and ``lr`` (the function's
     own arguments) that applies to ``config.optimizer`` and is set (not ``None``).
+
+    Parameters
+    ----------
+    config : TrainConfig
+
+    Returns
+    -------
+    dict
 
     Examples
     --------

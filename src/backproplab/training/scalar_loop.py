@@ -54,14 +54,35 @@ class ScalarSGD:
 
 
 def scalar_params(model) -> dict[str, np.ndarray]:
-    """The parameters of a scalar-engine ``model`` as float64 arrays ``W1, b1, ...``
-    (copies, in the tensor engine's layout)."""
+    """The parameters of a scalar-engine ``model`` as float64 arrays (copies).
+
+    Parameters
+    ----------
+    model : backproplab.scalar.MLP
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``W1, b1, ...`` in the tensor engine's layout (``W`` fan_in x fan_out).
+    """
     return {name: np.asarray(value, dtype=np.float64) for name, value in model.to_dict().items()}
 
 
 def set_scalar_params(model, params: dict) -> None:
-    """Put the arrays ``params`` (``W1, b1, ...``, as :func:`scalar_params` gives them)
-    into the scalar-engine ``model``, as Python floats; shapes must match."""
+    """Put arrays of weights into a scalar-engine model, as Python floats.
+
+    Parameters
+    ----------
+    model : backproplab.scalar.MLP
+        Changed in place.
+    params : dict of str to array
+        ``W1, b1, ...`` as :func:`scalar_params` gives them.
+
+    Raises
+    ------
+    BackproplabError
+        When the arrays describe other layer sizes than the model's.
+    """
     loaded = scalar.MLP.from_dict({name: np.asarray(v).tolist() for name, v in params.items()})
     if loaded.sizes != model.sizes:
         raise BackproplabError(f"the weights have layer sizes {loaded.sizes}, the model "
