@@ -251,6 +251,10 @@ def test_the_scalar_engine_stops_early_and_resumes_to_the_same_end(tmp_path):
             return {k: z[k].tobytes() for k in z.files if k != "extra"}
 
     assert weights("full") == weights("half") and len(weights("full")) == 4
+    # resuming the finished run trains nothing and puts the best weights back again
+    again = run_training(None, tmp_path / "half", resume=True, progress="quiet")
+    assert again["stopped_epoch"] == stop and again["restored_epoch"] == best
+    assert weights("half") == weights("full")
     # the weights of the best epoch: the same run trained for exactly that many epochs
     plain = {k: v for k, v in base.items() if k not in ("early_stopping", "patience",
                                                          "min_delta", "restore_best")}
