@@ -150,12 +150,16 @@ def run_epochs(trainer, *, epochs: int, start_epoch: int = 0,
     Returns
     -------
     History
-        One record per epoch, with ``stopped_reason`` and ``restored_epoch``.
+        The records of the epochs run (:func:`epoch_record`, plus early
+        stopping's fields), why training ended and which epoch's weights it
+        put back.
 
     Raises
     ------
     BackproplabError
-        For bad arguments; ``DivergenceError`` when training diverges.
+        For bad ``epochs`` / ``start_epoch``, or early stopping without an
+        evaluation set; :class:`~backproplab.errors.DivergenceError` when the
+        loss or the weights run away (see the module docstring).
     """
     _check_run(epochs, start_epoch, early_stopping, trainer.has_eval)
     guard = divergence if divergence is not None else DivergenceGuard(None)
