@@ -24,6 +24,7 @@
 # | Q3 | one forward and backward pass of the study's 2-3-2 network, by hand-sized numbers |
 # | Q4 | train the pure-Python scalar engine on a few hundred synthetic points |
 # | check | compare every gradient of both engines with finite differences |
+# | your own | check your own backprop and get the mistake named |
 # | Q5-Q6 | train the NumPy tensor engine on `synth` and on Fashion-MNIST |
 # | inspect | look at what the networks learned: boundaries, weights, mistakes |
 # | Q7 | a small sweep over learning rates and seeds, mean ± std |
@@ -48,6 +49,7 @@ import numpy as np
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from backproplab import gradcheck, inspection, scalar
+from backproplab.check import check_file
 from backproplab.data import load_dataset
 from backproplab.data.catalog import locate
 from backproplab.fileio import read_json
@@ -202,6 +204,48 @@ broken = gradcheck.check_scalar(seed=0, backward=broken_backward)
 print(f"broken backward: passed={broken.passed}, "
       f"largest relative error {broken.max_rel_error:.2f}")
 assert not broken.passed
+
+# %% [markdown]
+# ## Check your own implementation
+#
+# Finite differences tell you *that* a gradient is wrong. `backproplab check`
+# (here its Python form, `backproplab.check.check_file`) tells you *which
+# mistake* you made. It runs your `backward(x, t, W, b, V, c)` in its own process
+# on several probe networks, compares every quantity with the scalar engine, and
+# matches what is wrong against known mistakes (see [`check.md`](check.md)).
+#
+# Below, a learner's file makes the original write-up's mistake: the sigmoid's
+# derivative taken at the pre-activation, `k(1 - k)`, instead of `h(1 - h)`. The
+# study's Q3 network cannot reveal it (there `dl/dh = 0`); the other probes do.
+
+# %%
+mine = WORK / "my_backprop.py"
+mine.write_text("""
+import math
+
+def backward(x, t, W, b, V, c):
+    k = [b[j] + sum(x[i] * W[i][j] for i in range(len(x))) for j in range(len(b))]
+    h = [1 / (1 + math.exp(-v)) for v in k]
+    o = [c[n] + sum(h[j] * V[j][n] for j in range(len(h))) for n in range(len(c))]
+    e = [math.exp(v - max(o)) for v in o]
+    do = [v / sum(e) - (n == t) for n, v in enumerate(e)]
+    dh = [sum(V[j][n] * do[n] for n in range(len(do))) for j in range(len(h))]
+    dk = [g * kj * (1 - kj) for g, kj in zip(dh, k)]  # the write-up's k(1 - k)
+    return {"dW": [[xi * d for d in dk] for xi in x], "db": dk,
+            "dV": [[hj * d for d in do] for hj in h], "dc": do}
+""")
+report, _ = check_file(mine)
+print(report.status)
+for name, quantity in report.quantities.items():
+    print(f"  {name:<3} {'ok' if quantity.ok else 'WRONG'}  largest error {quantity.max_error:.2g}")
+for finding in report.diagnoses:
+    print(f"[{finding.id}] {finding.message}")
+assert [f.id for f in report.diagnoses] == ["sigmoid-derivative-at-preactivation"]
+
+# %% [markdown]
+# The same from the command line: `backproplab check my_backprop.py` (add
+# `--graph mine.svg` to see your values beside the reference on the computation
+# graph, or give a folder to check a whole class's files).
 
 # %% [markdown]
 # ## Q5-Q6: the tensor engine, a whole run at a time

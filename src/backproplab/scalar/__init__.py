@@ -21,13 +21,18 @@ from .network import (
     sigmoid,
     softmax,
 )
+from .worked import FORWARD_KEYS, GRADIENT_KEYS, Q3, Q3_TARGET, worked_pass
 
 __all__ = [
     "DEFAULT_HIDDEN",
     "DEFAULT_INIT_STD",
     "DEFAULT_LR",
     "DEFAULT_SEED",
+    "FORWARD_KEYS",
+    "GRADIENT_KEYS",
     "MLP",
+    "Q3",
+    "Q3_TARGET",
     "Gradients",
     "Trace",
     "affine",
@@ -37,4 +42,5 @@ __all__ = [
     "outer",
     "sigmoid",
     "softmax",
+    "worked_pass",
 ]
