@@ -24,6 +24,7 @@
 # | Q3 | one forward and backward pass of the study's 2-3-2 network, by hand-sized numbers |
 # | Q4 | train the pure-Python scalar engine on a few hundred synthetic points |
 # | check | compare every gradient of both engines with finite differences |
+# | your own | check your own backprop and get the mistake named |
 # | Q5-Q6 | train the NumPy tensor engine on `synth` and on Fashion-MNIST |
 # | inspect | look at what the networks learned: boundaries, weights, mistakes |
 # | Q7 | a small sweep over learning rates and seeds, mean ± std |
@@ -48,13 +49,14 @@ import numpy as np
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from backproplab import gradcheck, inspection, scalar
+from backproplab.check import check_file
 from backproplab.data import load_dataset
 from backproplab.data.catalog import locate
 from backproplab.fileio import read_json
 from backproplab.runs import RESULTS, RunFolder
 from backproplab.study.figures import compare
 from backproplab.sweeps import Sweep, run_sweep
-from backproplab.training import TrainConfig, fit_scalar, run_training
+from backproplab.training import ScalarSGD, TrainConfig, fit, run_training
 
 workdir = tempfile.TemporaryDirectory(prefix="backproplab-tutorial-")
 WORK = Path(workdir.name)
@@ -156,9 +158,10 @@ assert all(v == 0.0 for row in dW for v in row) and all(v == 0.0 for v in db)
 # The synthetic set has two standard-normal features; the label is 1 outside an
 # ellipse (`x^T Q x > 0.6`). `load_dataset("synth", limit=...)` keeps the first
 # training points and standardizes every split with statistics of the training
-# split only. `fit_scalar` runs the study's per-example SGD on a 2-8-2 scalar
-# network (normal initial weights, zero biases) and records loss and accuracy
-# per epoch; the loss must drop.
+# split only. `fit` with `ScalarSGD` runs the study's per-example SGD on a 2-8-2
+# scalar network (normal initial weights, zero biases) and records loss and
+# accuracy per epoch, through the same epoch loop as the tensor engine; the loss
+# must drop.
 
 # %%
 synth = load_dataset("synth", limit=400)
@@ -166,8 +169,8 @@ print("first points:\n", synth.X_train[:3], "\nlabels:", synth.y_train[:3])
 print("class 1 share:", synth.y_train.mean().round(3))
 
 small = scalar.MLP([2, 8, 2], seed=0)
-history = fit_scalar(small, synth.X_train, synth.y_train, epochs=8, lr=0.1, rng=0,
-                     X_eval=synth.X_eval[:2000], y_eval=synth.y_eval[:2000])
+history = fit(small, ScalarSGD(0.1), synth.X_train, synth.y_train, epochs=8, rng=0,
+              X_eval=synth.X_eval[:2000], y_eval=synth.y_eval[:2000])
 for record in history:
     print(f"epoch {record['epoch']}: train loss {record['train_loss']:.3f}, "
           f"validation accuracy {record['eval_accuracy']:.3f}")
@@ -201,6 +204,48 @@ broken = gradcheck.check_scalar(seed=0, backward=broken_backward)
 print(f"broken backward: passed={broken.passed}, "
       f"largest relative error {broken.max_rel_error:.2f}")
 assert not broken.passed
+
+# %% [markdown]
+# ## Check your own implementation
+#
+# Finite differences tell you *that* a gradient is wrong. `backproplab check`
+# (here its Python form, `backproplab.check.check_file`) tells you *which
+# mistake* you made. It runs your `backward(x, t, W, b, V, c)` in its own process
+# on several probe networks, compares every quantity with the scalar engine, and
+# matches what is wrong against known mistakes (see [`check.md`](check.md)).
+#
+# Below, a learner's file makes the original write-up's mistake: the sigmoid's
+# derivative taken at the pre-activation, `k(1 - k)`, instead of `h(1 - h)`. The
+# study's Q3 network cannot reveal it (there `dl/dh = 0`); the other probes do.
+
+# %%
+mine = WORK / "my_backprop.py"
+mine.write_text("""
+import math
+
+def backward(x, t, W, b, V, c):
+    k = [b[j] + sum(x[i] * W[i][j] for i in range(len(x))) for j in range(len(b))]
+    h = [1 / (1 + math.exp(-v)) for v in k]
+    o = [c[n] + sum(h[j] * V[j][n] for j in range(len(h))) for n in range(len(c))]
+    e = [math.exp(v - max(o)) for v in o]
+    do = [v / sum(e) - (n == t) for n, v in enumerate(e)]
+    dh = [sum(V[j][n] * do[n] for n in range(len(do))) for j in range(len(h))]
+    dk = [g * kj * (1 - kj) for g, kj in zip(dh, k)]  # the write-up's k(1 - k)
+    return {"dW": [[xi * d for d in dk] for xi in x], "db": dk,
+            "dV": [[hj * d for d in do] for hj in h], "dc": do}
+""")
+report, _ = check_file(mine)
+print(report.status)
+for name, quantity in report.quantities.items():
+    print(f"  {name:<3} {'ok' if quantity.ok else 'WRONG'}  largest error {quantity.max_error:.2g}")
+for finding in report.diagnoses:
+    print(f"[{finding.id}] {finding.message}")
+assert [f.id for f in report.diagnoses] == ["sigmoid-derivative-at-preactivation"]
+
+# %% [markdown]
+# The same from the command line: `backproplab check my_backprop.py` (add
+# `--graph mine.svg` to see your values beside the reference on the computation
+# graph, or give a folder to check a whole class's files).
 
 # %% [markdown]
 # ## Q5-Q6: the tensor engine, a whole run at a time

@@ -34,9 +34,11 @@ ALLOWED = {
     "sweeps": BASE | ENGINES | {"runs", "locks", "training", "sweeps"},
     "predict": BASE | ENGINES | {"runs", "training", "predict"},
     "study": BASE | ENGINES | {"runs", "locks", "plots", "inspection", "training", "sweeps",
-                              "gradcheck", "predict", "study"},
+                              "gradcheck", "predict", "graph", "study"},
     "sklearn": BASE | {"data", "tensor", "training", "sklearn"},
     "bench": BASE | ENGINES | {"training", "bench"},
+    "graph.py": BASE | {"graph"},
+    "check": BASE | {"scalar", "check"},
 }
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80

@@ -22,6 +22,7 @@ from itertools import pairwise
 import pytest
 
 import backproplab
+from backproplab.check import check_file, compare
 from backproplab.data import load, load_dataset
 from backproplab.sweeps import Sweep, run_sweep, spec
 from backproplab.training import TrainConfig, config, fit, loop, run_training
@@ -230,7 +231,7 @@ def test_examples_run(name, tmp_path, monkeypatch):
 
 
 # Outside CHECKED so far: the entry points that already have examples, and their modules.
-ENTRY_POINTS = [fit, load_dataset, TrainConfig, run_training, Sweep, run_sweep]
+ENTRY_POINTS = [fit, load_dataset, TrainConfig, run_training, Sweep, run_sweep, check_file]
 
 
 @pytest.mark.parametrize("obj", ENTRY_POINTS, ids=lambda o: o.__name__)
@@ -240,7 +241,8 @@ def test_entry_points_have_examples(obj):
     assert wanted <= sections, f"{obj.__name__} lacks {sorted(wanted - sections)}"
 
 
-@pytest.mark.parametrize("module", [load, spec, config, loop], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [load, spec, config, loop, compare],
+                         ids=lambda m: m.__name__)
 def test_entry_point_doctests_pass(module, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

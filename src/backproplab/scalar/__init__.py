@@ -15,16 +15,20 @@ from .network import (
     Gradients,
     Trace,
     evaluate,
-    train_epoch,
 )
 from .ops import affine, cross_entropy_from_logits, matvec, outer, sigmoid, softmax
+from .worked import FORWARD_KEYS, GRADIENT_KEYS, Q3, Q3_TARGET, worked_pass
 
 __all__ = [
     "DEFAULT_HIDDEN",
     "DEFAULT_INIT_STD",
     "DEFAULT_LR",
     "DEFAULT_SEED",
+    "FORWARD_KEYS",
+    "GRADIENT_KEYS",
     "MLP",
+    "Q3",
+    "Q3_TARGET",
     "Gradients",
     "Trace",
     "affine",
@@ -34,5 +38,5 @@ __all__ = [
     "outer",
     "sigmoid",
     "softmax",
-    "train_epoch",
+    "worked_pass",
 ]

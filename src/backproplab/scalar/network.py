@@ -389,47 +389,6 @@ class MLP:
 # training and evaluation over a data set
 
 
-def train_epoch(model, X, y, lr, order=None):
-    """One epoch of per-example SGD, in ``order``.
-
-    Parameters
-    ----------
-    model : MLP
-        Updated in place.
-    X : list of list of float
-        The inputs, ``sizes[0]`` floats each.
-    y : list of int
-        The classes.
-    lr : float
-        Learning rate.
-    order : sequence of int, optional
-        The example indices to visit (default: ``0..n-1``); an index may repeat.
-
-    Returns
-    -------
-    list of float
-        The loss of each visited example, before its update.
-
-    Raises
-    ------
-    ValueError
-        If ``X`` and ``y`` differ in length or the inputs have the wrong width.
-    FloatingPointError
-        If a loss is not finite (lower the learning rate).
-    """
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
-    if X and len(X[0]) != model.sizes[0]:
-        raise ValueError(f"inputs must have {model.sizes[0]} features, got {len(X[0])}")
-    if order is None:
-        order = range(len(X))
-    step = model.train_step
-    losses = [step(X[i], y[i], lr) for i in order]
-    if not math.isfinite(sum(losses)):
-        raise FloatingPointError("the training loss became non-finite; lower the learning rate")
-    return losses
-
-
 def evaluate(model, X, y):
     """Mean loss and accuracy of ``model`` on a data set.
 

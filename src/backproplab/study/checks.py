@@ -40,13 +40,10 @@ from backproplab.runs import INSPECT, RunFolder
 from backproplab.scalar import cross_entropy_from_logits, softmax
 from backproplab.tensor import MLP
 
-#: The worked example of docs/study.md (Q3): W is 2x3 (input i -> hidden j), V is 3x2.
-Q3_X = [1.0, -1.0]
-Q3_TARGET = 0
-Q3_W = [[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]]
-Q3_B = [0.0, 0.0, 0.0]
-Q3_V = [[1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0]]
-Q3_C = [0.0, 0.0]
+#: The worked example of docs/study.md (Q3), from the scalar engine: W is 2x3 (input i ->
+#: hidden j), V is 3x2.
+Q3_X, Q3_W, Q3_B, Q3_V, Q3_C = (scalar.Q3[k] for k in ("x", "W", "b", "V", "c"))
+Q3_TARGET = scalar.Q3_TARGET
 #: docs/study.md's correct values for the worked example.
 _Q3_EXPECTED = {
     "h": 0.8807970779778823,
@@ -155,13 +152,9 @@ def derivative_checks(seed: int = 0, n_cases: int = 20, n_classes: int = 5,
 
 
 def _q3_pass(W) -> dict[str, Any]:
-
-    net = scalar.MLP.from_weights([W, Q3_V], [Q3_B, Q3_C])
-    trace = net.forward(Q3_X, Q3_TARGET)
-    g = net.backward(trace)
-    return {"k": trace.k[0], "h": trace.h[0], "o": trace.o, "y": trace.y, "loss": trace.loss,
-            "dW": g.dW[0], "db": g.db[0], "dV": g.dW[1], "dc": g.db[1], "dh": g.dh[0],
-            "do": g.do}
+    r = scalar.worked_pass(Q3_X, W, Q3_B, Q3_V, Q3_C, Q3_TARGET)
+    return {key: r[key] for key in ("k", "h", "o", "y", "loss", "dW", "db", "dV", "dc", "dh",
+                                    "do")}
 
 
 def worked_example() -> dict[str, Any]:

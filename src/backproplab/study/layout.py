@@ -32,7 +32,7 @@ STUDY_NOTES = "study.md"
 #: Everything reproduce writes into its folder.
 OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, STUDY_NOTES, MANIFEST)
 #: The presets' figures: key -> file name in ``figures/`` (PNG; the boundary
-#: animation a GIF).
+#: animation a GIF; the Q3 computation graph an SVG).
 FIGURES = {
     "q4_train_val": "q4_train_val.png",
     "q4_batch_loss": "q4_batch_loss.png",
@@ -54,6 +54,7 @@ FIGURES = {
     "final_confusion": "final_confusion.png",
     "examples": "examples.png",
     "misclassified": "misclassified.png",
+    "q3_graph": "q3_graph.svg",
 }
 
 

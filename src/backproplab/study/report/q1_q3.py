@@ -141,6 +141,8 @@ def q3(ctx: Ctx) -> None:
     rows += [[f"`dl/dW` row {j + 1}", vec(row)] for j, row in enumerate(r["dW"])]
     rows.append(["`dl/db`", vec(r["db"])])
     doc.table(["quantity", "value"], rows)
+    ctx.figure("q3_graph", "The Q3 network's computation graph: every scalar with its value and "
+                           "its gradient dl/dnode (`backproplab worked-example --graph FILE`).")
     doc.p(("These equal study.md's values" if w["matches_spec"] else
            "**These differ from study.md's values**") +
           f" (largest difference {w['max_abs_error_vs_spec']:.1e}). `dl/dW` and `dl/db` are 0 "
