@@ -158,8 +158,19 @@ def epoch_table(ctx: Ctx, group: Mapping, metrics: Sequence[tuple[str, str]],
 
 
 def comparisons_table(ctx: Ctx, preset: str, what: str) -> None:
-    """Every pair of ``preset``'s groups on the last-epoch validation accuracy: the
-    difference, its interval, the p-values and the seeds a decision would need."""
+    """Add a table of every pair of ``preset``'s groups on the last-epoch validation
+    accuracy: the difference, its interval, the p-values and the seeds a decision
+    would need (nothing when the preset has no comparisons).
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    preset : str
+        The preset whose ``results.json`` holds the comparisons.
+    what : str
+        What the groups are, for the caption (``"learning rates"``).
+    """
     res = ctx.folder.results(preset) or {}
     rows = [c for c in res.get("comparisons") or [] if c["metric"] == "eval_accuracy"]
     if not rows:
@@ -179,7 +190,24 @@ def comparisons_table(ctx: Ctx, preset: str, what: str) -> None:
 
 
 def best_against_next(ctx: Ctx, preset: str, groups: Sequence[Mapping], best: Mapping) -> str:
-    """The best group against the next best, from the preset's comparisons."""
+    """The best group against the next best, from the preset's comparisons.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    preset : str
+    groups : sequence of mapping
+        The preset's result groups.
+    best : mapping
+        The best group (its ``label`` is looked up).
+
+    Returns
+    -------
+    str
+        ``"; against the next best, ..."``, or ``""`` with fewer than two groups
+        or no such comparison.
+    """
     ranked = sorted(groups, key=lambda g: -((final_stat(g, "eval_accuracy") or {})
                                              .get("mean") or -1))
     if len(ranked) < 2:
