@@ -21,6 +21,8 @@ Layout of a run folder::
     inspect.npz      with --inspect: snapshots at init and after every epoch
                      (training/snapshots.py)
     inspect_*.png    the inspection figures, and inspect_boundary.gif (backproplab plot)
+    tensorboard/     with --tensorboard: TensorBoard event files, written as the run goes
+                     (training/board.py)
     status.json      a sweep's record of the trial (ok / failed, seconds)
     error.txt        a failed trial's traceback
     .lock            held (``flock``) by the one process writing the folder
@@ -71,6 +73,10 @@ INSPECT_FIGURES = (EXAMPLES_FIGURE, ERRORS_FIGURE, WEIGHTS_FIGURE, ACTIVATIONS_F
 #: The files of a run (its training and its plots); ``overwrite=True`` removes exactly these.
 RUN_FILES = (CONFIG, METRICS, BATCHES, CHECKPOINT, MODEL, SUMMARY, PLOT, BEST, INSPECT,
              *INSPECT_FIGURES)
+#: The folder of a run's TensorBoard event files (``tensorboard=True``).
+TENSORBOARD = "tensorboard"
+#: The folders of a run; ``overwrite=True`` removes them with the files.
+RUN_FOLDERS = (TENSORBOARD,)
 # --- what a sweep adds to a trial's run folder --------------------------------
 STATUS = "status.json"
 ERROR = "error.txt"
@@ -470,10 +476,12 @@ __all__ = [
     "RESULTS_BATCHES_CSV",
     "RESULTS_CSV",
     "RUN_FILES",
+    "RUN_FOLDERS",
     "STATUS",
     "SUMMARY",
     "SWEEP",
     "SWEEP_OUTPUT_FILES",
+    "TENSORBOARD",
     "TRIAL_RECORD_FILES",
     "WEIGHTS_FIGURE",
     "FolderLock",

@@ -34,9 +34,10 @@ from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, is_bookkeeping
 from backproplab.sweeps.executors import Trial
 from backproplab.training import TrainConfig
 
-#: Options that say how a run is computed, not what: they may differ between
-#: machines, so they are ignored when trials are compared and grouped.
-MACHINE_OPTIONS = ("threads",)
+#: Options that say how a run is computed or what else it writes, not what it
+#: computes: they may differ between machines and reruns, so they are ignored
+#: when trials are compared and grouped.
+MACHINE_OPTIONS = ("threads", "tensorboard")
 #: The version of the ``sweep.json`` layout.
 SWEEP_FORMAT = 1
 #: Longest trial folder name; longer names are shortened with a hash.

@@ -311,6 +311,11 @@ class TrainConfig:
     inspect: bool = option(False, "store snapshots for the inspection figures (first-layer "
                                   "weights, hidden activations, synth's boundary) in "
                                   "inspect.npz at init and after every epoch")
+    # -- output (training/board.py; off by default) ----------------------------
+    tensorboard: bool = option(False, "write TensorBoard event files (per-step loss, every "
+                                      "epoch's metrics, the config; first-layer weight "
+                                      "histograms with inspect) into the run's tensorboard/ "
+                                      "folder as it trains; needs the tensorboard extra")
     # -- machine --------------------------------------------------------------
     threads: int | None = option(None, "BLAS threads", none="all usable cores")
     device: str = option("cpu", "where the tensor engine computes (gpu needs CuPy)",
@@ -413,6 +418,7 @@ class TrainConfig:
         _optional_str("data_dir", self.data_dir)
         _bool("final", self.final)
         _bool("inspect", self.inspect)
+        _bool("tensorboard", self.tensorboard)
         _int("val_size", self.val_size, minimum=1)
         if self.limit is not None:
             _int("limit", self.limit, minimum=1)
