@@ -28,20 +28,20 @@ Layout of a run folder::
     .lock            held (``flock``) by the one process writing the folder
 
 A run folder, a sweep folder and a reproduce folder each have one writer at a
-time: :func:`lock_folder` takes an OS lock on the folder's ``.lock`` file before
-anything is written and keeps it for the whole command; the kernel drops it when
-the process ends, however it ends. Readers never take it and ignore the file.
+time: :func:`backproplab.locks.lock_folder` takes an OS lock on the folder's
+``.lock`` file (:data:`LOCK`); readers never take it and ignore the file.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
+import json
 import math
 import os
+from collections.abc import Collection
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, final
+from typing import Any
 
 import numpy as np
 
@@ -126,130 +126,6 @@ def check_out_folder(path: str | os.PathLike) -> Path:
             " folder; give a folder of its own for the results, e.g. runs/NAME",
             settings=("out_dir",))
     return folder
-
-
-@final
-class FolderLock:
-    """The writer's lock on a run, sweep or reproduce folder (see :func:`lock_folder`).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The folder; it is created when missing (and removed again on release when
-        nothing but the lock was put into it).
-    what : str
-        What the folder holds, for the message (``"run"``, ``"sweep"``...).
-    """
-
-    def __init__(self, path: str | os.PathLike, what: str = "run"):
-        self.path = check_out_folder(path)
-        self.what = what
-        self.fd: int | None = None
-        self.created = False
-
-    def acquire(self) -> FolderLock:
-        """Take the lock, write this process's pid into the lock file and remove
-        the temporary files an interrupted writer left behind.
-
-        Raises
-        ------
-        BackproplabError
-            When another process holds the lock (naming its pid), or the path is a file.
-        """
-        if self.path.exists() and not self.path.is_dir():
-            raise BackproplabError(f"{self.path} exists and is not a folder; choose another "
-                                   "out_dir", settings=("out_dir",))
-        self.created = not self.path.exists()
-        while self.fd is None:
-            try:
-                self.path.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:  # a parent that is a file, no permission, read-only disk
-                raise BackproplabError(
-                    f"cannot create the {self.what} folder {self.path} ({exc.strerror or exc}); "
-                    "choose another out_dir", settings=("out_dir",)) from None
-            lock = self.path / LOCK
-            try:
-                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-            except FileNotFoundError:  # the last holder removed the folder it had made
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(fd)
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                raise BackproplabError(
-                    f"the {self.what} folder {self.path} is in use by another backproplab "
-                    f"process (pid {_holder(lock)}); wait for it to finish or stop it, or "
-                    "choose another out_dir", settings=("out_dir",)) from None
-            try:
-                same = os.stat(lock).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:  # the last holder removed it before we locked
-                same = False
-            if not same:
-                os.close(fd)
-                continue
-            self.fd = fd
-        os.ftruncate(self.fd, 0)
-        os.write(self.fd, f"{os.getpid()}\n".encode())
-        remove_temporary(self.path)
-        return self
-
-    def release(self) -> None:
-        """Drop the lock (the lock file stays, unless the folder was created for
-        this lock and holds nothing else: then both go)."""
-        if self.fd is None:
-            return
-        try:
-            if self.created and [p.name for p in self.path.iterdir()] == [LOCK]:
-                (self.path / LOCK).unlink()
-                self.path.rmdir()
-        except OSError:
-            pass
-        finally:
-            os.close(self.fd)  # closing the only descriptor drops the flock
-            self.fd = None
-
-    def __enter__(self) -> FolderLock:
-        return self if self.fd is not None else self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def _holder(lock: Path) -> str:
-    """The pid written into a lock file (``"unknown"`` while it is being written)."""
-    try:
-        return lock.read_text(encoding="ascii").strip() or "unknown"
-    except (OSError, ValueError):
-        return "unknown"
-
-
-def lock_folder(path: str | os.PathLike, what: str = "run") -> FolderLock:
-    """Take the writer's lock on ``path``; use it as a context manager.
-
-    ``fcntl.flock(LOCK_EX | LOCK_NB)`` on ``path/.lock``: a second writer is refused
-    at once, and the kernel releases the lock when the holder exits or is killed
-    (no stale lock to clean up). Taking it also removes the temporary files of
-    atomic writes that an interrupted writer left in ``path``.
-
-    Examples
-    --------
-    >>> with lock_folder("runs/example", "run"):     # doctest: +SKIP
-    ...     ...                                     # write the run folder
-    """
-    return FolderLock(path, what).acquire()
-
-
-def remove_temporary(folder: str | os.PathLike) -> list[str]:
-    """Remove the temporary files of interrupted atomic writes directly in
-    ``folder`` (only its writer may call this); returns their names."""
-    removed = []
-    for path in Path(folder).iterdir():
-        if is_temporary(path.name) and path.is_file():
-            path.unlink(missing_ok=True)
-            removed.append(path.name)
-    return sorted(removed)
 
 
 def _finite(v: Any) -> bool:
@@ -422,6 +298,176 @@ class RunFolder:
         return model
 
 
+@dataclass(frozen=True)
+class GridPoint:
+    """One point of a sweep's grid and its trial folders, one per seed.
+
+    Parameters
+    ----------
+    values : dict of str to object
+        The swept settings' values at this point (the seed excluded), as stored.
+    seeds : tuple
+        The seed of every trial of the point (``None`` where unknown).
+    trials : tuple of RunFolder
+        The trial folders, in the order of ``seeds``.
+    """
+
+    values: dict[str, Any]
+    seeds: tuple[Any, ...]
+    trials: tuple[RunFolder, ...]
+
+    def by_seed(self) -> dict[Any, RunFolder]:
+        """Seed -> trial folder."""
+        return dict(zip(self.seeds, self.trials))
+
+    @property
+    def finished(self) -> bool:
+        """Whether every trial of the point has finished (has its ``summary.json``)."""
+        return all(t.finished for t in self.trials)
+
+
+class SweepFolder:
+    """One sweep folder as read from disk: its ``sweep.json`` and trial folders.
+
+    The trials are those ``sweep.json`` lists, in run order; a folder without a
+    readable ``sweep.json`` counts every sub-folder with a ``config.json``, in
+    name order, and takes the settings and values from the trials' configs.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The sweep folder (``backproplab sweep --out``).
+
+    Examples
+    --------
+    >>> sweep = SweepFolder("runs/lr-sweep")                    # doctest: +SKIP
+    >>> sweep.settings()                                         # doctest: +SKIP
+    {'lr': [0.03, 0.1]}
+    >>> [(p.values, p.seeds) for p in sweep.groups()]            # doctest: +SKIP
+    [({'lr': 0.03}, (0, 1)), ({'lr': 0.1}, (0, 1))]
+    >>> [t.name for t in sweep.trials if not t.finished]         # doctest: +SKIP
+    []
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"SweepFolder({str(self.path)!r})"
+
+    def check(self) -> SweepFolder:
+        """The folder itself, refused when it is missing or a file.
+
+        Raises
+        ------
+        BackproplabError
+            Naming the path and asking for a sweep's ``out_dir``.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise BackproplabError(f"{self.path} is a file, not a sweep folder; check --out")
+        if not self.path.is_dir():
+            raise BackproplabError(f"sweep folder {self.path} does not exist; check --out")
+        return self
+
+    @cached_property
+    def description(self) -> dict[str, Any] | None:
+        """``sweep.json`` as stored (base config, grid, seeds, trials), or ``None``
+        when it is missing or not a JSON object."""
+        data = read_json(self.path / SWEEP)
+        return data if isinstance(data, dict) else None
+
+    @property
+    def listed(self) -> bool:
+        """Whether ``sweep.json`` lists the trials (else they are found by folder)."""
+        return isinstance((self.description or {}).get("trials"), list)
+
+    @cached_property
+    def _listed_values(self) -> dict[str, dict[str, Any]]:
+        """Trial name -> its values (settings and seed) as ``sweep.json`` lists them."""
+        if not self.listed:
+            return {}
+        return {t["name"]: dict(t.get("values") or {}) for t in self.description["trials"]
+                if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"]}
+
+    def trial_names(self) -> list[str]:
+        """The trial folder names, in run order."""
+        if self.listed:
+            return list(self._listed_values)
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir()
+                      if p.is_dir() and (p / CONFIG).is_file())
+
+    @cached_property
+    def trials(self) -> list[RunFolder]:
+        """Every trial's folder, in run order (started or not, readable or not)."""
+        return [RunFolder(self.path / name) for name in self.trial_names()]
+
+    def settings(self, ignore: Collection[str] = ()) -> dict[str, list[Any]]:
+        """The swept settings and their values, in grid order.
+
+        Parameters
+        ----------
+        ignore : collection of str
+            Settings left out (the seed always is), e.g. the options that say how
+            a run is computed, not what.
+
+        Returns
+        -------
+        dict of str to list
+            ``sweep.json``'s grid; without one, every config key whose value
+            differs between the readable trials, values in trial order.
+        """
+        skip = {"seed", *ignore}
+        grid = (self.description or {}).get("grid")
+        if self.listed and isinstance(grid, dict):
+            return {k: list(v) for k, v in grid.items() if k not in skip}
+        configs = [t.config for t in self.trials if t.is_run()]
+        found: dict[str, list[Any]] = {}
+        for config in configs:
+            for key, value in config.items():
+                if key not in skip and value not in found.setdefault(key, []):
+                    found[key].append(value)
+        return {k: v for k, v in found.items() if len(v) > 1}
+
+    def values(self, trial: RunFolder | str, settings: Collection[str]) -> dict[str, Any]:
+        """The values of ``settings`` and the seed of one trial: as ``sweep.json``
+        lists them, else from its config (``{}`` when it has no readable one)."""
+        name = trial if isinstance(trial, str) else trial.name
+        if self.listed:
+            stored = self._listed_values.get(name, {})
+        else:
+            run = RunFolder(self.path / name)
+            stored = run.config if run.is_run() else {}
+        if not stored:
+            return {}
+        return {**{k: stored.get(k) for k in settings}, "seed": stored.get("seed")}
+
+    def groups(self, ignore: Collection[str] = ()) -> list[GridPoint]:
+        """The grid points (trials that differ only in their seed), in run order.
+
+        Parameters
+        ----------
+        ignore : collection of str
+            As for :meth:`settings`.
+        """
+        keys = list(self.settings(ignore))
+        points: dict[str, tuple[dict, list, list]] = {}
+        for run in self.trials:
+            values = self.values(run, keys)
+            seed = values.pop("seed", None)
+            values = {k: values.get(k) for k in keys}
+            entry = points.setdefault(json.dumps(values, sort_keys=True), (values, [], []))
+            entry[1].append(seed)
+            entry[2].append(run)
+        return [GridPoint(v, tuple(s), tuple(t)) for v, s, t in points.values()]
+
+    @property
+    def finished(self) -> bool:
+        """Whether every trial has finished (has its ``summary.json``)."""
+        return all(t.finished for t in self.trials)
+
+
 def read_run_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
     """Every regular file under ``run_dir`` as ``relative/posix/path -> bytes``
     (the lock file and temporary files of interrupted atomic writes are left out).
@@ -484,13 +530,12 @@ __all__ = [
     "TENSORBOARD",
     "TRIAL_RECORD_FILES",
     "WEIGHTS_FIGURE",
-    "FolderLock",
+    "GridPoint",
     "RunFolder",
+    "SweepFolder",
     "check_out_folder",
     "is_bookkeeping",
     "is_temporary",
-    "lock_folder",
     "read_run_files",
-    "remove_temporary",
     "write_run_files",
 ]

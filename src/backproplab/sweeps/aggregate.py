@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_text, read_json
-from backproplab.runs import CONFIG, RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, SWEEP, RunFolder
+from backproplab.fileio import atomic_write_text
+from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
 from backproplab.sweeps.damage import config_damage, run_damage
 from backproplab.sweeps.spec import MACHINE_OPTIONS
 
@@ -82,50 +82,12 @@ def group_key(config: Mapping[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------
-# finding the runs of a sweep
-
-
-def find_runs(sweep_dir: str | Path) -> tuple[list[RunFolder], dict[str, str | None],
-                                               dict | None]:
-    """The runs of a sweep folder, in trial order.
-
-    Returns ``(runs, missing, sweep)``: the readable run folders, the trials
-    listed in ``sweep.json`` that are not readable runs (name -> ``None`` when the
-    trial has not started, or the damage when its ``config.json`` is there but
-    unreadable: :func:`backproplab.sweeps.damage.config_damage`), and the parsed
-    ``sweep.json`` (``None`` when absent: then every sub-folder with a
-    ``config.json`` counts, in name order).
-    """
-    root = Path(sweep_dir)
-    if root.exists() and not root.is_dir():
-        raise BackproplabError(f"{root} is a file, not a sweep folder; check --out")
-    if not root.is_dir():
-        raise BackproplabError(f"sweep folder {root} does not exist; check --out")
-    sweep = read_json(root / SWEEP)
-    if isinstance(sweep, dict) and isinstance(sweep.get("trials"), list):
-        names = [t["name"] for t in sweep["trials"] if isinstance(t, dict) and "name" in t]
-    else:
-        sweep = None
-        names = sorted(p.name for p in root.iterdir()
-                       if p.is_dir() and (p / CONFIG).is_file())
-    runs: list[RunFolder] = []
-    missing: dict[str, str | None] = {}
-    for name in names:
-        run = RunFolder(root / name)
-        if run.is_run():
-            runs.append(run)
-        else:
-            missing[name] = config_damage(run)
-    return runs, missing, sweep
-
-
-# ---------------------------------------------------------------------------
 # aggregation
 
 
-def _varying_keys(groups: Sequence[Sequence[RunFolder]], sweep: Mapping | None) -> list[str]:
-    if sweep is not None and isinstance(sweep.get("grid"), dict):
-        return [k for k in sweep["grid"] if k not in NOT_GROUP_KEYS]
+def _varying_keys(groups: Sequence[Sequence[RunFolder]], folder: SweepFolder) -> list[str]:
+    if folder.listed:
+        return list(folder.settings(ignore=NOT_GROUP_KEYS))
     configs = [g[0].config for g in groups]
     keys: list[str] = []
     for cfg in configs:
@@ -250,7 +212,7 @@ def _trial_records(runs: Sequence[RunFolder], damage: Mapping[str, str],
     return trials
 
 
-def _members(runs: Sequence[RunFolder], sweep: Mapping | None, missing: Iterable[str],
+def _members(runs: Sequence[RunFolder], folder: SweepFolder, missing: Iterable[str],
              varying: Sequence[str]) -> dict[str, list[tuple]]:
     """Grid point (its varying values, canonical) -> ``(trial, seed)`` of every
     trial of it: the run folders' configs, and ``sweep.json`` for trials with none."""
@@ -258,21 +220,25 @@ def _members(runs: Sequence[RunFolder], sweep: Mapping | None, missing: Iterable
     for run in runs:
         out.setdefault(_canon({k: run.config.get(k) for k in varying}), []).append(
             (run.name, run.config.get("seed")))
-    listed = {t["name"]: t.get("values") or {} for t in (sweep or {}).get("trials", [])
-              if isinstance(t, dict) and "name" in t}
     for name in missing:
-        values = listed.get(name, {})
+        values = folder.values(name, varying)
         out.setdefault(_canon({k: values.get(k) for k in varying}), []).append(
             (name, values.get("seed")))
     return out
 
 
-def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
-                   missing: Mapping[str, str | None] | Sequence[str] = ()) -> dict[str, Any]:
-    """Group ``runs`` by config without seed and aggregate the finished ones.
+def aggregate_runs(folder: SweepFolder) -> dict[str, Any]:
+    """Group the runs of ``folder`` by config without seed and aggregate the finished ones.
 
-    A run whose files cannot be read (:func:`backproplab.sweeps.damage.run_damage`)
-    is not aggregated: its trial is ``"failed"`` with the reason as its error.
+    A trial whose files cannot be read (:func:`backproplab.sweeps.damage.run_damage`,
+    :func:`~backproplab.sweeps.damage.config_damage`) is not aggregated: it is
+    ``"failed"`` with the reason as its error; a trial without a config is
+    ``"not started"``.
+
+    Parameters
+    ----------
+    folder : SweepFolder
+        The sweep folder (its trials, and ``sweep.json``'s grid order when it has one).
 
     Returns the ``results.json`` structure: ``groups`` (each with ``values``,
     ``label``, ``seeds``, ``trials``, ``n`` -- the seeds aggregated --,
@@ -280,21 +246,21 @@ def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
     status --, ``epochs``, ``final`` and ``batches``), ``trials`` (every
     trial's status) and ``complete`` (every trial aggregated).
     """
-    if not isinstance(missing, Mapping):  # names only: trials not started
-        missing = dict.fromkeys(missing)
+    runs = [run for run in folder.trials if run.is_run()]
+    missing = {run.name: config_damage(run) for run in folder.trials if not run.is_run()}
     damage = {r.name: why for r in runs if (why := run_damage(r)) is not None}
     finished = [r for r in runs if r.finished and r.name not in damage]
     grouped: dict[str, list[RunFolder]] = {}
     for run in finished:
         grouped.setdefault(group_key(run.config), []).append(run)
     groups = list(grouped.values())
-    varying = _varying_keys(groups, sweep)
-    if sweep is None:  # no grid order to follow: order by the varying values
+    varying = _varying_keys(groups, folder)
+    if not folder.listed:  # no grid order to follow: order by the varying values
         groups.sort(key=lambda g: [_sort_key(g[0].config.get(k)) for k in varying])
     eval_splits = {r.summary.get("eval_split") for r in finished if r.summary.get("eval_split")}
     trials = _trial_records(runs, damage, missing)
     status_of = {t["name"]: t["status"] for t in trials}
-    members = _members(runs, sweep, missing, varying)
+    members = _members(runs, folder, missing, varying)
 
     out_groups = []
     for group in groups:
@@ -331,11 +297,11 @@ def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True) -> dict[str, A
     """Aggregate the run folders of ``sweep_dir``; with ``write``, save
     ``results.json``, ``results.csv`` and ``results_batches.csv`` there."""
     root = Path(sweep_dir)
-    runs, missing, sweep = find_runs(root)
-    if not runs and not missing:
+    folder = SweepFolder(root).check()
+    if not folder.trials:
         raise BackproplabError(
             f"{root} holds no sweep and no run folders; give the --out folder of a sweep")
-    results = aggregate_runs(runs, sweep=sweep, missing=missing)
+    results = aggregate_runs(folder)
     results["sweep_dir"] = str(root.resolve())
     if write:
         write_results(root, results)
@@ -458,7 +424,6 @@ __all__ = [
     "aggregate_sweep",
     "batches_csv",
     "epochs_csv",
-    "find_runs",
     "group_key",
     "mean_std",
     "results_table",

@@ -25,6 +25,7 @@ from typing import Any
 from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, atomic_write_text
+from backproplab.locks import lock_folder
 from backproplab.runs import (
     CHECKPOINT,
     CONFIG,
@@ -35,7 +36,6 @@ from backproplab.runs import (
     TRIAL_RECORD_FILES,
     RunFolder,
     is_bookkeeping,
-    lock_folder,
     read_run_files,
     write_run_files,
 )

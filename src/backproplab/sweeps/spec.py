@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json, read_json
-from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, is_bookkeeping
+from backproplab.fileio import atomic_write_json
+from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, SweepFolder, is_bookkeeping
 from backproplab.sweeps.executors import Trial
 from backproplab.training import TrainConfig
 
@@ -312,7 +312,8 @@ def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fa
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise BackproplabError(f"--out {root} is a file; give a folder for the sweep")
-    old = read_json(root / SWEEP) if root.is_dir() else None
+    folder = SweepFolder(root)
+    old = folder.description
     if root.is_dir() and any(not is_bookkeeping(p.name) for p in root.iterdir()):
         if old is None:
             # --overwrite replaces a sweep, never a folder of other files (as reproduce)
@@ -320,16 +321,14 @@ def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fa
                 f"{root} is not empty and holds no sweep (no {SWEEP}); choose a new "
                 "--out folder")
         if not overwrite:
-            same, why = sweep.same_as(old) if isinstance(old, dict) else (False, "unreadable")
+            same, why = sweep.same_as(old)
             if not same:
                 raise BackproplabError(
                     f"{root} holds a different sweep ({why}); pass --overwrite to replace "
                     "it or choose another --out")
         if overwrite:
-            names = set(sweep.trial_names())
-            if isinstance(old, dict):
-                names |= {t.get("name") for t in old.get("trials", []) if isinstance(t, dict)}
-            for name in sorted(n for n in names if isinstance(n, str) and n):
+            names = set(sweep.trial_names()) | set(folder.trial_names() if folder.listed else ())
+            for name in sorted(names):
                 target = root / name
                 if target.parent == root and target.is_dir():
                     shutil.rmtree(target)

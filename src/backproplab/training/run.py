@@ -43,6 +43,7 @@ from backproplab.data import load_configured
 from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import atomic_write_json, atomic_write_text, read_jsonl
+from backproplab.locks import lock_folder
 from backproplab.runs import (
     BATCHES,
     BEST,
@@ -54,7 +55,6 @@ from backproplab.runs import (
     RUN_FOLDERS,
     SUMMARY,
     check_out_folder,
-    lock_folder,
 )
 from backproplab.training import board
 from backproplab.training.config import TrainConfig
@@ -313,7 +313,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
 
     Notes
     -----
-    The run holds the folder's lock (:func:`backproplab.runs.lock_folder`) from
+    The run holds the folder's lock (:func:`backproplab.locks.lock_folder`) from
     before its first write to its end: a second run, resume or sweep on the same
     folder is refused at once, naming the process that holds it. ``out_dir`` may
     not be empty, the root or the home folder.
