@@ -28,6 +28,7 @@ ALLOWED = {
     "runs.py": BASE | {"tensor", "runs"},
     "locks.py": BASE | {"runs", "locks"},
     "plots.py": BASE | {"runs", "plots"},
+    "sweep_plots.py": BASE | {"runs", "plots", "sweep_plots"},
     "inspect.py": BASE | ENGINES | {"runs", "plots", "inspect"},
     "training": BASE | ENGINES | {"runs", "locks", "training"},
     "gradcheck.py": BASE | {"scalar", "tensor", "gradcheck"},

@@ -87,8 +87,12 @@ SWEEP = "sweep.json"
 RESULTS = "results.json"
 RESULTS_CSV = "results.csv"
 RESULTS_BATCHES_CSV = "results_batches.csv"
+#: The sweep's figure (``backproplab plot SWEEP_DIR``).
+SWEEP_FIGURE = "sweep.png"
+#: Where ``backproplab compare`` writes its figure unless told (in the current folder).
+COMPARE_FIGURE = "compare.png"
 #: Files a sweep writes into the sweep folder besides the trial folders.
-SWEEP_OUTPUT_FILES = (SWEEP, RESULTS, RESULTS_CSV, RESULTS_BATCHES_CSV)
+SWEEP_OUTPUT_FILES = (SWEEP, RESULTS, RESULTS_CSV, RESULTS_BATCHES_CSV, SWEEP_FIGURE)
 
 
 #: The lock file of a folder being written (see :func:`lock_folder`); readers skip it.
@@ -468,6 +472,44 @@ class SweepFolder:
         return all(t.finished for t in self.trials)
 
 
+def open_folder(path: str | os.PathLike) -> RunFolder | SweepFolder:
+    """The run or the sweep that ``path`` holds, for commands that take either.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A run folder (it has a readable ``config.json``) or a sweep folder (a
+        ``sweep.json`` listing trials, or trial folders).
+
+    Returns
+    -------
+    RunFolder or SweepFolder
+
+    Raises
+    ------
+    BackproplabError
+        When ``path`` is missing, a file, or a folder that holds neither (or a run
+        whose ``config.json`` is damaged).
+    """
+    folder = Path(path)
+    fix = "give the folder of a training run or of a sweep"
+    if not folder.exists():
+        raise BackproplabError(f"{folder} does not exist; {fix}")
+    if not folder.is_dir():
+        raise BackproplabError(f"{folder} is a file, not a folder; {fix}")
+    run = RunFolder(folder)
+    if run.is_run():
+        return run
+    sweep = SweepFolder(folder)
+    if sweep.trials:
+        return sweep
+    if run.file(CONFIG).exists():
+        raise BackproplabError(f"{run.file(CONFIG)} is damaged (not a JSON object), so {folder} "
+                               "is not a readable run; restore the file or rerun the run")
+    raise BackproplabError(f"{folder} holds no run ({CONFIG}) and no sweep ({SWEEP} or trial "
+                           f"folders); {fix}")
+
+
 def read_run_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
     """Every regular file under ``run_dir`` as ``relative/posix/path -> bytes``
     (the lock file and temporary files of interrupted atomic writes are left out).
@@ -507,6 +549,7 @@ __all__ = [
     "BOUNDARY_ANIMATION",
     "BOUNDARY_FIGURE",
     "CHECKPOINT",
+    "COMPARE_FIGURE",
     "CONFIG",
     "CONFUSION_FIGURE",
     "ERROR",
@@ -526,6 +569,7 @@ __all__ = [
     "STATUS",
     "SUMMARY",
     "SWEEP",
+    "SWEEP_FIGURE",
     "SWEEP_OUTPUT_FILES",
     "TENSORBOARD",
     "TRIAL_RECORD_FILES",
@@ -536,6 +580,7 @@ __all__ = [
     "check_out_folder",
     "is_bookkeeping",
     "is_temporary",
+    "open_folder",
     "read_run_files",
     "write_run_files",
 ]

@@ -21,7 +21,7 @@ from backproplab.commands.options import (
     flag,
     int_option,
 )
-from backproplab.commands.output import print_json
+from backproplab.commands.output import print_json, rich_console
 from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS
 from backproplab.sweeps import Sweep, make_executor, run_sweep
@@ -289,8 +289,4 @@ def _sweep_run_flags():
 def _print_table(results) -> None:
     if not results or not results.get("groups"):
         return
-    from rich.console import Console
-
-    # off a terminal rich assumes 80 columns; let the table take the width it needs
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    console.print(results_table(results))
+    rich_console().print(results_table(results))

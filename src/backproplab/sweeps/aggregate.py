@@ -227,7 +227,28 @@ def _members(runs: Sequence[RunFolder], folder: SweepFolder, missing: Iterable[s
     return out
 
 
-def aggregate_runs(folder: SweepFolder) -> dict[str, Any]:
+def summarize_runs(runs: Sequence[RunFolder]) -> dict[str, Any]:
+    """The statistics of one group's runs (readable ones; see :func:`aggregate_runs`).
+
+    Parameters
+    ----------
+    runs : sequence of RunFolder
+        The runs of one group (e.g. one grid point's seeds, or a single run).
+
+    Returns
+    -------
+    dict
+        ``seeds``, ``trials``, ``n`` and ``final`` over the finished runs;
+        ``epochs`` and ``batches`` over every run, each epoch (step) over the
+        runs that have finished it; ``running``: the runs without a summary.
+    """
+    done = [r for r in runs if r.finished]
+    return {"seeds": [r.config.get("seed") for r in done], "trials": [r.name for r in done],
+            "n": len(done), "epochs": _epoch_rows(runs), "final": _final(done),
+            "batches": _batch_stats(runs), "running": [r.name for r in runs if not r.finished]}
+
+
+def aggregate_runs(folder: SweepFolder, *, running: bool = False) -> dict[str, Any]:
     """Group the runs of ``folder`` by config without seed and aggregate the finished ones.
 
     A trial whose files cannot be read (:func:`backproplab.sweeps.damage.run_damage`,
@@ -239,6 +260,11 @@ def aggregate_runs(folder: SweepFolder) -> dict[str, Any]:
     ----------
     folder : SweepFolder
         The sweep folder (its trials, and ``sweep.json``'s grid order when it has one).
+    running : bool, default=False
+        Also put the finished epochs of the trials still being written (readable,
+        no summary yet) into their group's ``epochs`` and ``batches`` (a live
+        figure); they are named in the group's ``running``, and ``final``,
+        ``seeds``, ``trials`` and ``n`` stay those of the finished trials.
 
     Returns the ``results.json`` structure: ``groups`` (each with ``values``,
     ``label``, ``seeds``, ``trials``, ``n`` -- the seeds aggregated --,
@@ -250,8 +276,10 @@ def aggregate_runs(folder: SweepFolder) -> dict[str, Any]:
     missing = {run.name: config_damage(run) for run in folder.trials if not run.is_run()}
     damage = {r.name: why for r in runs if (why := run_damage(r)) is not None}
     finished = [r for r in runs if r.finished and r.name not in damage]
+    partial = [r for r in runs if running and not r.finished and r.name not in damage
+               and r.epochs]
     grouped: dict[str, list[RunFolder]] = {}
-    for run in finished:
+    for run in finished + partial:
         grouped.setdefault(group_key(run.config), []).append(run)
     groups = list(grouped.values())
     varying = _varying_keys(groups, folder)
@@ -265,21 +293,20 @@ def aggregate_runs(folder: SweepFolder) -> dict[str, Any]:
     out_groups = []
     for group in groups:
         values = {k: group[0].config.get(k) for k in varying}
-        names = {r.name for r in group}
+        stats = summarize_runs(group)
+        listed = stats["trials"] + stats["running"]
         out_groups.append({
             "label": _label(values),
             "values": values,
             "config": {k: v for k, v in group[0].config.items() if k not in NOT_GROUP_KEYS},
-            "seeds": [r.config.get("seed") for r in group],
-            "trials": [r.name for r in group],
-            "n": len(group),
+            **{k: stats.pop(k) for k in ("seeds", "trials", "n")},
             "missing": [{"trial": name, "seed": seed, "status": status_of[name]}
                         for name, seed in members.get(_canon(values), [])
-                        if name not in names],
-            "epochs": _epoch_rows(group),
-            "final": _final(group),
-            "batches": _batch_stats(group),
+                        if name not in listed],
+            **stats,
         })
+        if not running:
+            del out_groups[-1]["running"]
     return {
         "format": RESULTS_FORMAT,
         "std": STD_NOTE,
@@ -293,15 +320,17 @@ def aggregate_runs(folder: SweepFolder) -> dict[str, Any]:
     }
 
 
-def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True) -> dict[str, Any]:
+def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
+                    running: bool = False) -> dict[str, Any]:
     """Aggregate the run folders of ``sweep_dir``; with ``write``, save
-    ``results.json``, ``results.csv`` and ``results_batches.csv`` there."""
+    ``results.json``, ``results.csv`` and ``results_batches.csv`` there
+    (``running``: see :func:`aggregate_runs`)."""
     root = Path(sweep_dir)
     folder = SweepFolder(root).check()
     if not folder.trials:
         raise BackproplabError(
             f"{root} holds no sweep and no run folders; give the --out folder of a sweep")
-    results = aggregate_runs(folder)
+    results = aggregate_runs(folder, running=running)
     results["sweep_dir"] = str(root.resolve())
     if write:
         write_results(root, results)
@@ -427,5 +456,6 @@ __all__ = [
     "group_key",
     "mean_std",
     "results_table",
+    "summarize_runs",
     "write_results",
 ]
