@@ -13,6 +13,7 @@ import pytest
 from scipy import stats as sps
 
 from backproplab.errors import BackproplabError
+from backproplab.sweeps import power as P
 from backproplab.sweeps import stats as S
 
 A = [0.912, 0.905, 0.918, 0.909, 0.915]
@@ -20,9 +21,10 @@ B = [0.861, 0.874, 0.858, 0.869, 0.866, 0.871]
 C = [0.910, 0.902, 0.921, 0.899, 0.914]
 
 
-def test_doctests_pass():
-    result = doctest.testmod(S, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 10 and result.failed == 0
+@pytest.mark.parametrize("module", [S, P], ids=lambda m: m.__name__)
+def test_doctests_pass(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0
 
 
 @pytest.mark.parametrize("values", [A, B, [1.0, 3.0], [2.5, 2.5, 2.6]])
@@ -164,6 +166,21 @@ def test_seeds_needed_reaches_80_percent_power_with_the_fewest_seeds(d, n):
     got, why = S.seeds_needed(a, b)
     assert (got, why) == (n, None)
     assert power_by_hand(got, d) >= 0.8 > power_by_hand(got - 1, d)
+
+
+# one-sample t-test, two-tailed, alpha 0.05, power 0.8 (G*Power: 34 for d = 0.5, 10 for 1)
+@pytest.mark.parametrize("d, want", [(0.5, 34), (1.0, 10), (2.5, None)])
+def test_seeds_needed_against_a_number_is_the_one_sample_power(d, want):
+    values = [d - 1.0, d, d + 1.0]  # std 1, mean d above the reference 0
+    n, why = S.seeds_needed_against(values, 0.0)
+    assert why is None and (want is None or n == want)
+
+    def one_sample_power(k):
+        crit = sps.t.isf(0.025, k - 1)
+        return sps.nct.sf(crit, k - 1, d * math.sqrt(k)) + sps.nct.sf(crit, k - 1,
+                                                                      -d * math.sqrt(k))
+    assert one_sample_power(n) >= 0.8 and (n == 2 or one_sample_power(n - 1) < 0.8)
+    assert S.seeds_needed_against([0.9], 0.8) == (None, "needs at least 2 seeds")
 
 
 def test_seeds_needed_uses_the_pooled_spread():

@@ -25,9 +25,10 @@ from backproplab.commands.output import print_json, rich_console
 from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS
 from backproplab.sweeps import Sweep, make_executor, run_sweep
-from backproplab.sweeps.aggregate import aggregate_sweep, results_table
+from backproplab.sweeps.aggregate import aggregate_sweep, comparisons_table, results_table
 from backproplab.sweeps.damage import incomplete_message
 from backproplab.sweeps.ray_executor import executor_options
+from backproplab.sweeps.stats import TESTS
 from backproplab.training import TrainConfig, check_settings_apply, settings
 
 #: Training options that take a single value in a sweep: a path (commas are
@@ -75,6 +76,10 @@ def register(subparsers) -> None:
                    help="discard what --out holds and run every trial again")
     s.add_argument("--aggregate-only", action="store_true",
                    help="train nothing: aggregate the run folders already in --out")
+    s.add_argument("--test", choices=TESTS, default="welch",
+                   help="how results.json compares every pair of groups (final validation "
+                        "accuracy and loss, Holm-adjusted): welch (default: Welch's t-test), "
+                        "paired (t-test on the seeds both groups ran) or permutation")
     s.add_argument("--quiet", action="store_true",
                    help="no progress output and no table (errors still go to stderr)")
     s.add_argument("--json", action="store_true",
@@ -214,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
                              **executor_options(args.executor, args.ray_address))
     with executor:
         outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
-                            progress="quiet" if args.quiet else "auto")
+                            progress="quiet" if args.quiet else "auto", test=args.test)
     if not args.quiet:
         _print_table(outcome.aggregate)
         d = outcome.to_dict()
@@ -259,7 +264,7 @@ def _aggregate_only(args: argparse.Namespace) -> int:
         raise BackproplabError(
             f"--aggregate-only reads the run folders in --out; drop "
             f"{', '.join(extra + (['--overwrite'] if args.overwrite else []))}")
-    results = aggregate_sweep(args.out, write=True)
+    results = aggregate_sweep(args.out, write=True, test=args.test)
     path = Path(args.out) / RESULTS
     counts = results["counts"]
     if not args.quiet:
@@ -289,4 +294,7 @@ def _sweep_run_flags():
 def _print_table(results) -> None:
     if not results or not results.get("groups"):
         return
-    rich_console().print(results_table(results))
+    console = rich_console()
+    console.print(results_table(results))
+    if results.get("comparisons"):
+        console.print(comparisons_table(results))

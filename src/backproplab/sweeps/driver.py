@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.data.mnist import find_dataset
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, choose_from
 from backproplab.fileio import atomic_write_json, atomic_write_text
 from backproplab.locks import lock_folder
 from backproplab.runs import (
@@ -51,6 +51,7 @@ from backproplab.sweeps.executors import (
 from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.sweeps.spec import Sweep, config_key, configs_match, prepare_sweep_dir
+from backproplab.sweeps.stats import TESTS
 from backproplab.training import board
 
 # ---------------------------------------------------------------------------
@@ -314,7 +315,8 @@ def run_trials(trials: Sequence[Trial], executor: Executor, display: SweepProgre
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = None,
               workers: int | None = None, overwrite: bool = False, progress: str = "auto",
-              aggregate: bool = True, console: Any = None) -> SweepOutcome:
+              aggregate: bool = True, console: Any = None,
+              test: str = "welch") -> SweepOutcome:
     """Run every trial of ``sweep`` under ``out_dir`` and aggregate the results.
 
     Parameters
@@ -336,6 +338,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         Write ``results.json`` / ``results.csv`` at the end.
     console : rich.console.Console, optional
         Where the live bar is drawn.
+    test : {"welch", "paired", "permutation"}
+        How the aggregate compares the groups (:mod:`backproplab.sweeps.stats`):
+        Welch's t-test, the paired t-test over shared seeds, or a permutation test.
 
     Returns
     -------
@@ -346,8 +351,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     Raises
     ------
     BackproplabError
-        For a bad sweep folder or a dataset that cannot be found, before any
-        trial runs.
+        For a bad sweep folder, a dataset that cannot be found or an unknown
+        ``test``, before any trial runs.
 
     Examples
     --------
@@ -359,6 +364,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     True
     """
     start = time.perf_counter()
+    if test not in TESTS:
+        raise BackproplabError(f"unknown test {test!r}; {choose_from('test', TESTS)}")
     own_executor = executor is None
     if executor is None:
         executor = make_executor("local", workers)
@@ -376,7 +383,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
                 results = run_trials(trials, executor, display)
             outcome = SweepOutcome(root, [results[t.name] for t in trials])
             if aggregate:
-                outcome.aggregate = aggregate_sweep(root, write=True)
+                outcome.aggregate = aggregate_sweep(root, write=True, test=test)
                 outcome.results_path = root / RESULTS
     finally:
         if own_executor:

@@ -10,7 +10,8 @@ distributions (Student's t, noncentral t, the permutation test).
   group and a fixed number) more than seed-to-seed noise?
 * :func:`holm` -- Holm's step-down correction of the p-values of many comparisons.
 * :func:`seeds_needed` -- how many seeds per group a two-sample t-test needs to
-  detect the observed difference with 80% power at the observed spread.
+  detect the observed difference with 80% power at the observed spread (from
+  :mod:`backproplab.sweeps.power`).
 * :func:`compare_groups` -- every pair of groups compared, Holm-adjusted: the
   ``"comparisons"`` of a sweep's ``results.json``.
 * :func:`describe` -- one comparison as a sentence fragment for reports.
@@ -47,24 +48,28 @@ import numpy as np
 from scipy import stats as sps
 
 from backproplab.errors import BackproplabError, choose_from
+from backproplab.sweeps.power import (
+    ALPHA,
+    FEW_SEEDS,
+    MAX_SEEDS,
+    NO_SPREAD,
+    POWER,
+    finite_values,
+    is_finite,
+    power,
+    seeds_needed,
+    seeds_needed_against,
+)
 
 #: The tests :func:`compare_groups` offers (``results.json`` records the choice).
 TESTS = ("welch", "paired", "permutation")
 #: Their names in sentences.
 TEST_NAMES = {"welch": "Welch t-test", "paired": "paired t-test",
               "permutation": "permutation test", "one-sample": "one-sample t-test"}
-#: Confidence of every interval; significance level of every test.
+#: Confidence of every interval.
 CONFIDENCE = 0.95
-ALPHA = 0.05
-#: The power :func:`seeds_needed` plans for.
-POWER = 0.8
-#: :func:`seeds_needed` stops looking beyond this many seeds per group.
-MAX_SEEDS = 100_000
 #: Resamples of the permutation test when the exact one would need more.
 PERMUTATIONS = 9999
-
-FEW_SEEDS = "needs at least 2 seeds in each group"
-NO_SPREAD = "every seed gave the same value, so the spread is 0 and a t-test is undefined"
 
 
 @dataclass(frozen=True)
@@ -95,16 +100,6 @@ class TestResult:
     p_value: float | None
     n: tuple[int, int]
     note: str | None = None
-
-
-def _finite(v: Any) -> bool:
-    return (isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-            and math.isfinite(v))
-
-
-def _values(values: Any) -> np.ndarray:
-    """The finite values of a sequence as float64 (NaN, inf and None left out)."""
-    return np.asarray([float(v) for v in values if _finite(v)], dtype=np.float64)
 
 
 def t_interval(mean: float, std: float, n: int,
@@ -163,7 +158,7 @@ def mean_ci(values: Sequence[float],
     >>> mean_ci([1.0]) is None
     True
     """
-    x = _values(values)
+    x = finite_values(values)
     if x.size < 2:
         return None
     return t_interval(float(x.mean()), float(x.std(ddof=1)), int(x.size), confidence)
@@ -204,7 +199,7 @@ def welch_test(a: Sequence[float], b: Sequence[float],
     >>> print(f"{r.difference:.2f} p={r.p_value:.4f}")
     -3.50 p=0.0101
     """
-    x, y = _values(a), _values(b)
+    x, y = finite_values(a), finite_values(b)
     n = (int(x.size), int(y.size))
     if min(n) < 2:
         diff = float(x.mean() - y.mean()) if min(n) else math.nan
@@ -247,7 +242,7 @@ def paired_test(a: Sequence[float], b: Sequence[float],
     if len(a) != len(b):
         raise BackproplabError(f"a paired test needs one value per seed in both groups, got "
                                f"{len(a)} and {len(b)}; pair the values by seed")
-    d = _values([x - y if _finite(x) and _finite(y) else math.nan for x, y in zip(a, b)])
+    d = finite_values([x - y if is_finite(x) and is_finite(y) else math.nan for x, y in zip(a, b)])
     n = (int(d.size), int(d.size))
     if d.size < 2:
         return TestResult("paired", float(d.mean()) if d.size else math.nan, None, None, n,
@@ -289,7 +284,7 @@ def permutation_test(a: Sequence[float], b: Sequence[float],
     p=0.100
     """
     welch = welch_test(a, b, confidence)
-    x, y = _values(a), _values(b)
+    x, y = finite_values(a), finite_values(b)
     if min(x.size, y.size) < 1 or x.size + y.size < 3:
         return TestResult("permutation", welch.difference, None, None, welch.n, FEW_SEEDS)
     res = sps.permutation_test(
@@ -324,7 +319,7 @@ def one_sample_test(values: Sequence[float], reference: float,
     >>> print(f"{r.difference:+.2f} p={r.p_value:.3f}")
     +0.02 p=0.074
     """
-    x = _values(values)
+    x = finite_values(values)
     n = (int(x.size), 0)
     if x.size < 2:
         return TestResult("one-sample", float(x.mean()) - reference if x.size else math.nan,
@@ -367,96 +362,6 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (m - rank) * p))
         out[i] = running
     return out
-
-
-def power(n: int, effect: float, alpha: float = ALPHA) -> float:
-    """Power of the two-sided two-sample t-test with ``n`` values per group.
-
-    Parameters
-    ----------
-    n : int
-        Values per group (``n >= 2``).
-    effect : float
-        The standardized difference (Cohen's d): difference / common std.
-    alpha : float
-        Significance level.
-
-    Returns
-    -------
-    float
-        The chance of ``p < alpha`` when the true difference is ``effect``
-        standard deviations, from the noncentral t distribution (``2n - 2``
-        degrees of freedom, noncentrality ``effect * sqrt(n / 2)``).
-
-    Examples
-    --------
-    >>> print(f"{power(17, 1.0):.3f}")
-    0.807
-    """
-    df = 2 * n - 2
-    crit = float(sps.t.ppf(1 - alpha / 2, df))
-    ncp = abs(effect) * math.sqrt(n / 2)
-    # the far tail P(T < -crit) as P(T' > crit) with T' of noncentrality -ncp: SciPy's
-    # cdf returns NaN for some tiny values there
-    return float(sps.nct.sf(crit, df, ncp) + sps.nct.sf(crit, df, -ncp))
-
-
-def seeds_needed(a: Sequence[float], b: Sequence[float], *, power_wanted: float = POWER,
-                 alpha: float = ALPHA) -> tuple[int | None, str | None]:
-    """Seeds per group a two-sample t-test needs to detect the observed difference.
-
-    The difference ``mean(a) - mean(b)`` and the pooled sample standard
-    deviation of the two groups are taken as the truth; the answer is the
-    smallest ``n`` (same in both groups) whose :func:`power` reaches
-    ``power_wanted`` at level ``alpha`` (before any correction for multiple
-    comparisons).
-
-    Parameters
-    ----------
-    a, b : sequence of float
-        Per-seed values of the two groups.
-    power_wanted : float
-        The chance of detecting the difference (0.8 is customary).
-    alpha : float
-        Significance level.
-
-    Returns
-    -------
-    tuple
-        ``(n, None)``, or ``(None, reason)`` when there is no number: fewer than
-        2 seeds in a group, no spread, no difference, or more than
-        :data:`MAX_SEEDS`.
-
-    Examples
-    --------
-    >>> seeds_needed([0.90, 0.91, 0.92], [0.89, 0.90, 0.91])   # d = 1: 17 per group
-    (17, None)
-    >>> seeds_needed([0.9], [0.8])
-    (None, 'needs at least 2 seeds in each group')
-    """
-    x, y = _values(a), _values(b)
-    if min(x.size, y.size) < 2:
-        return None, FEW_SEEDS
-    diff = float(x.mean() - y.mean())
-    pooled = math.sqrt(((x.size - 1) * x.var(ddof=1) + (y.size - 1) * y.var(ddof=1))
-                       / (x.size + y.size - 2))
-    if diff == 0:
-        return None, "the groups' means are equal: there is no difference to detect"
-    if pooled == 0:
-        return None, NO_SPREAD
-    effect = diff / pooled
-    if power(MAX_SEEDS, effect, alpha) < power_wanted:
-        return None, f"more than {MAX_SEEDS} seeds per group"
-    lo, hi = 2, 2
-    while not power(hi, effect, alpha) >= power_wanted:  # power grows with n
-        lo, hi = hi + 1, min(2 * hi, MAX_SEEDS)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if power(mid, effect, alpha) >= power_wanted:  # NaN counts as not reached
-            hi = mid
-        else:
-            lo = mid + 1
-    return hi, None
 
 
 def _run_test(test: str, a, b, seeds_a, seeds_b) -> TestResult:
@@ -524,7 +429,7 @@ def compare_groups(groups: Mapping[str, Sequence[float]], metric: str, *,
         notes = [f"p-value and interval: {r.note}"] if r.note else []
         if why and (r.note is None or why != r.note):
             notes.append(f"seeds needed: {why}")
-        xa, xb = _values(groups[a]), _values(groups[b])
+        xa, xb = finite_values(groups[a]), finite_values(groups[b])
         out.append({
             "a": a, "b": b, "metric": metric, "n_a": int(xa.size), "n_b": int(xb.size),
             "mean_a": float(xa.mean()) if xa.size else None,
@@ -594,6 +499,7 @@ def describe(c: Mapping[str, Any], digits: int = 4) -> str:
     return text
 
 
-__all__ = ["ALPHA", "CONFIDENCE", "MAX_SEEDS", "POWER", "TESTS", "TEST_NAMES", "TestResult",
-           "compare_groups", "describe", "holm", "mean_ci", "one_sample_test", "paired_test",
-           "permutation_test", "power", "seeds_needed", "t_interval", "welch_test"]
+__all__ = ["ALPHA", "CONFIDENCE", "FEW_SEEDS", "MAX_SEEDS", "NO_SPREAD", "POWER", "TESTS",
+           "TEST_NAMES", "TestResult", "compare_groups", "describe", "holm", "mean_ci",
+           "one_sample_test", "paired_test", "permutation_test", "power", "seeds_needed",
+           "seeds_needed_against", "t_interval", "welch_test"]
