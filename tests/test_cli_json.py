@@ -35,6 +35,7 @@ ARGS = {
     "predict": ("{run}", "{tmp}/points.npy"),
     "evaluate": ("{run}", "--dataset", "synth"),
     "plot": ("{run}", "--out", "{tmp}/figures"),
+    "compare": ("{run}", "--out", "{tmp}/compare.png"),
 }
 #: Text each command's progress lines or tables show (on stderr with --json).
 ON_STDERR = {

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tests.conftest import run_subprocess
 
 pytest.importorskip("tensorboard")
@@ -120,9 +119,9 @@ def test_missing_package_is_one_sentence_and_writes_nothing(tmp_path):
     r = run_subprocess("train", *SMALL, "--epochs", "1", "--tensorboard", "--out", out,
                        env={"PYTHONPATH": f"{shadow.parent}:{src}"}, timeout=120)
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == [
+    assert r.stderr.strip().splitlines() == [(
         "backproplab: error: --tensorboard needs the tensorboard package; install it with "
-        "`pip install 'backproplab[tensorboard]'` or run without --tensorboard"]
+        "`pip install 'backproplab[tensorboard]'` or run without --tensorboard")]
     assert not (out / "config.json").exists()
     r = run_subprocess("sweep", *SMALL, "--epochs", "1", "--tensorboard", "--out", out,
                        env={"PYTHONPATH": f"{shadow.parent}:{src}"}, timeout=120)

@@ -568,9 +568,9 @@ def comparisons_table(results: Mapping[str, Any], metric: str = "eval_accuracy")
 
 
 __all__ = [
-    "EPOCH_METRICS",
     "CI_NOTE",
     "COMPARED",
+    "EPOCH_METRICS",
     "STD_NOTE",
     "aggregate_runs",
     "aggregate_sweep",
