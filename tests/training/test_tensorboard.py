@@ -19,14 +19,19 @@ SMALL = ("--dataset", "synth", "--limit", "600", "--hidden", "8", "--batch-size"
 
 
 def read_events(run_dir: Path) -> dict[str, list[tuple[int, np.ndarray]]]:
-    """tag -> [(step, value)] of the run's ``tensorboard/`` folder, read by TensorBoard."""
+    """tag -> [(step, value)] of the run's ``tensorboard/`` folder, read by TensorBoard
+    (scalars as float32 values; text and histograms as the tensors they are)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util.tensor_util import make_ndarray
 
-    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"tensors": 0})
+    acc = EventAccumulator(str(run_dir / "tensorboard"),
+                           size_guidance={"tensors": 0, "scalars": 0})
     acc.Reload()
-    return {tag: [(e.step, make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
-            for tag in acc.Tags()["tensors"]}
+    events = {tag: [(e.step, make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
+              for tag in acc.Tags()["tensors"]}
+    events.update({tag: [(e.step, np.float32(e.value)) for e in acc.Scalars(tag)]
+                   for tag in acc.Tags()["scalars"]})
+    return events
 
 
 def lines(path: Path) -> list[dict]:
@@ -127,3 +132,19 @@ def test_missing_package_is_one_sentence_and_writes_nothing(tmp_path):
                        env={"PYTHONPATH": f"{shadow.parent}:{src}"}, timeout=120)
     assert r.returncode == 2 and "`pip install 'backproplab[tensorboard]'`" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_each_epoch_is_on_disk_when_it_ends(tmp_path):
+    # what `tensorboard --logdir` shows while the run goes on: the writer is still open
+    from backproplab.training.board import Board
+
+    board = Board(tmp_path)
+    for step in (1, 2, 3):
+        board.step(step, 1.0 / step)
+    assert "step/loss" not in read_events(tmp_path)  # kept in memory during the epoch
+    board.epoch({"epoch": 1, "steps": 3, "train_loss": 0.25, "lr": 0.1, "eval_loss": None})
+    events = read_events(tmp_path)
+    assert [(s, float(v)) for s, v in events["step/loss"]] == [
+        (1, 1.0), (2, float(np.float32(0.5))), (3, float(np.float32(1 / 3)))]
+    assert events["epoch/lr"] == [(3, np.float32(0.1))] and "epoch/eval_loss" not in events
+    board.close()
