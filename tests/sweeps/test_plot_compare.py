@@ -210,3 +210,14 @@ def test_compare_refuses_a_folder_given_twice(sweep_dir: Path, tmp_path: Path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         f"backproplab: error: {sweep_dir}/ is given twice; give each folder once"]
+
+
+def test_compare_refuses_a_damaged_run_folder_in_one_sentence(sweep_dir: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(sweep_dir / "lr=2.0_seed=0", run)
+    (run / "metrics.jsonl").write_text("garbage \x00 not json\n")
+    r = run_subprocess("compare", run, "--out", tmp_path / "c.png", timeout=60)
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"backproplab: error: {run / 'metrics.jsonl'} is damaged")
+    assert not (tmp_path / "c.png").exists()
