@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from backproplab.errors import BackproplabError
-from backproplab.runs import SweepFolder
+from backproplab.runs import DamagedFile, RunFolder, SweepFolder, read_log, rewrite_summary
 from backproplab.sweeps.spec import Sweep, prepare_sweep_dir
+from backproplab.training import TrainConfig
 
 
 def _run(folder: Path, config: dict, *, finished: bool) -> None:
@@ -69,3 +70,55 @@ def test_a_missing_sweep_folder_is_named(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(BackproplabError, match="is a file"):
         SweepFolder(tmp_path / "file").check()
+
+
+@pytest.mark.parametrize("text, why", [
+    (b'{"epoch": 1, "step": 1}\nnot json\n', "line 2 is not JSON"),
+    (b'{"epoch": 1, "step": 1}\n\xff\xfe\n{"epoch": 2}\n', "line 2 is not UTF-8 text"),
+    (b'[1, 2]\n', "line 1 is not a record with epoch, step"),
+    (b'{"epoch": 1.5, "step": 1}\n', "line 1 is not a record with epoch, step"),
+    (b'{"epoch": true, "step": 1}\n', "line 1 is not a record with epoch, step"),
+    (b'{"epoch": 1}\n', "line 1 is not a record with epoch, step"),
+])
+def test_read_log_names_the_first_damaged_line(tmp_path, text, why):
+    path = tmp_path / "batches.jsonl"
+    path.write_bytes(text)
+    with pytest.raises(DamagedFile, match=why) as info:
+        read_log(path, ("epoch", "step"))
+    assert info.value.path == path and str(info.value).startswith(f"{path} is damaged: {why}")
+    assert str(info.value.with_fix("do this", "cannot go on: ")) == (
+        f"cannot go on: {path} is damaged: {info.value.why}; do this")
+
+
+def test_read_log_leaves_out_a_torn_last_line_only_when_asked(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1}\n\n{"epoch": 2.0}\n{"epoch": 3, "tr')
+    assert read_log(path, torn_tail=True) == [{"epoch": 1}, {"epoch": 2.0}]
+    with pytest.raises(DamagedFile, match="line 4 is not JSON"):
+        read_log(path)
+    assert read_log(tmp_path / "missing.jsonl") == []
+
+
+def test_rewrite_summary_points_a_moved_run_at_its_folder(tmp_path):
+    files = {"summary.json": b'{"eval_accuracy": 0.75, "run_dir": "/scratch/run"}\n',
+             "config.json": b"{}"}
+    summary = rewrite_summary(files, tmp_path / "home", copied_from="/elsewhere")
+    assert summary == {"eval_accuracy": 0.75, "run_dir": str(tmp_path / "home"),
+                       "copied_from": "/elsewhere"}
+    assert json.loads(files["summary.json"]) == summary and files["config.json"] == b"{}"
+    with pytest.raises(BackproplabError, match="no readable summary.json"):
+        rewrite_summary({"summary.json": b"{torn"}, tmp_path)
+
+
+def test_train_config_reads_config_json_strictly(tmp_path):
+    run = RunFolder(tmp_path)
+    with pytest.raises(BackproplabError, match="holds no run to resume"):
+        run.train_config(TrainConfig)
+    (tmp_path / "config.json").write_text('{"dataset": "synth", "lr"')
+    with pytest.raises(BackproplabError, match="is not readable JSON"):
+        run.train_config(TrainConfig)
+    (tmp_path / "config.json").write_text("[1]")
+    with pytest.raises(BackproplabError, match="is not a JSON object"):
+        run.train_config(TrainConfig)
+    (tmp_path / "config.json").write_text(json.dumps(TrainConfig(lr=0.25).to_dict()))
+    assert run.train_config(TrainConfig) == TrainConfig(lr=0.25)

@@ -32,6 +32,7 @@ COMMANDS = (
     "plot",
     "compare",
     "gradcheck",
+    "check",
     "data",
     "sweep",
     "presets",

@@ -19,7 +19,7 @@ from scipy import stats
 from tests.conftest import run_subprocess
 
 from backproplab.plots import new_figure
-from backproplab.sweep_plots import curve_panel, final_panel
+from backproplab.plots.sweeps import curve_panel, final_panel
 from backproplab.sweeps import Sweep, run_sweep
 from backproplab.sweeps.aggregate import aggregate_sweep
 from backproplab.training import TrainConfig, run_training

@@ -2,7 +2,7 @@
 
 Overlays runs and sweep groups from several folders in one figure (each group's
 mean curve with its 95% interval over seeds as a band, and its final accuracy
-with the interval as error bars; :mod:`backproplab.sweep_plots`), and prints the
+with the interval as error bars; :mod:`backproplab.plots.sweeps`), and prints the
 table of final metrics and every pair of groups tested
 (:func:`backproplab.sweeps.aggregate.comparisons`: Welch's t-test by default,
 Holm-adjusted). A run folder is a group of one run; a sweep folder gives its
@@ -20,8 +20,8 @@ from pathlib import Path
 from backproplab.commands.output import print_json, rich_console
 from backproplab.commands.plot import read_sweep
 from backproplab.errors import BackproplabError
+from backproplab.plots.sweeps import plot_groups
 from backproplab.runs import COMPARE_FIGURE, RunFolder, open_folder
-from backproplab.sweep_plots import plot_groups
 from backproplab.sweeps.aggregate import (
     COMPARED,
     comparisons,

@@ -1,11 +1,12 @@
-"""``backproplab plot RUN_OR_SWEEP [--out DIR] [--json]``: figures from a folder.
+"""``backproplab plot RUN_OR_SWEEP [--out DIR] [--raw-weights] [--json]``: figures from a folder.
 
 For a run folder: ``loss.png`` and every inspection figure the run's files and
-data allow (:func:`backproplab.inspect.plot_all`: examples, misclassified
-examples, first-layer weights, activation histograms, confusion matrix; for
-synth the decision boundary, and its animation after each epoch for a run
-trained with ``--inspect``). For a sweep folder: ``sweep.png``
-(:func:`backproplab.sweep_plots.plot_sweep`: each group's curves with a band over
+data allow (:func:`backproplab.inspection.plot_all`: examples, misclassified
+examples, the first-layer weights' learned change (``--raw-weights``: the raw
+weights), activation histograms, confusion matrix; for synth the decision
+boundary, and its animation after each epoch for a run trained with
+``--inspect``). For a sweep folder: ``sweep.png``
+(:func:`backproplab.plots.sweeps.plot_sweep`: each group's curves with a band over
 the 95% interval of the mean over seeds, and the final accuracy against the
 swept value with the interval as error bars), drawn from what is finished so far
 (every finished epoch of every trial, the final metrics of the finished trials).
@@ -22,9 +23,9 @@ from pathlib import Path
 
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
-from backproplab.inspect import plot_all
+from backproplab.inspection import plot_all
+from backproplab.plots.sweeps import plot_sweep
 from backproplab.runs import SWEEP_FIGURE, RunFolder, open_folder
-from backproplab.sweep_plots import plot_sweep
 from backproplab.sweeps.aggregate import aggregate_sweep
 from backproplab.sweeps.damage import incomplete_message
 
@@ -34,7 +35,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "plot", help="draw a run's or a sweep's figures from its folder",
         description="For a run: draw loss.png and every inspection figure the run allows "
-                    "(examples, misclassified examples, first-layer weights, hidden-activation "
+                    "(examples, misclassified examples, the first-layer weights' learned change, "
+                    "hidden-activation "
                     "histograms, confusion matrix, synth's decision boundary and, for runs "
                     "trained with --inspect, its animation after each epoch). For a sweep: "
                     "draw sweep.png (each group's curves with a band over the 95%% interval "
@@ -45,6 +47,9 @@ def register(subparsers) -> None:
                    help="the folder of a training run (train --out) or of a sweep (sweep --out)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="folder to write the figures into (default: the folder plotted)")
+    p.add_argument("--raw-weights", action="store_true",
+                   help="a run: draw the raw first-layer weights (at initialization and after "
+                        "training) instead of their learned change W - W_init")
     p.add_argument("--json", action="store_true",
                    help='print one JSON object {"run_dir" or "sweep_dir": ..., '
                         '"figures": [paths]} on stdout')
@@ -75,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     """Write the figures; 0 when done."""
     folder = open_folder(args.run_dir)
     if isinstance(folder, RunFolder):
-        key, paths = "run_dir", plot_all(args.run_dir, args.out)
+        key = "run_dir"
+        paths = plot_all(args.run_dir, args.out, raw_weights=args.raw_weights)
     else:
         key, paths = "sweep_dir", [plot_sweep_folder(args.run_dir, args.out)]
     if args.json:

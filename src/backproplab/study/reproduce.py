@@ -63,7 +63,7 @@ from backproplab.sweeps.aggregate import aggregate_sweep
 from backproplab.sweeps.driver import make_executor, run_trials
 from backproplab.sweeps.executors import EXECUTORS
 from backproplab.sweeps.progress import SweepProgress
-from backproplab.sweeps.ray_executor import executor_options, preflight
+from backproplab.sweeps.ray_connect import executor_options, preflight
 from backproplab.sweeps.spec import prepare_sweep_dir
 from backproplab.training.config import usable_cpus
 

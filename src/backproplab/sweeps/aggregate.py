@@ -40,12 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from backproplab.errors import BackproplabError, choose_from
-from backproplab.fileio import atomic_write_text
+from backproplab.errors import BackproplabError
+from backproplab.fileio import atomic_write_text, is_finite_number
 from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
 from backproplab.sweeps.damage import config_damage, run_damage
+from backproplab.sweeps.power import finite_values
 from backproplab.sweeps.spec import MACHINE_OPTIONS
-from backproplab.sweeps.stats import TEST_NAMES, TESTS, compare_groups, t_interval
+from backproplab.sweeps.stats import TEST_NAMES, check_test, compare_groups, t_interval
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
 EPOCH_METRICS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
@@ -67,7 +68,7 @@ RESULTS_FORMAT = 1
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
     """``(mean, sample std with ddof=1, n)`` of the finite values; NaN where
     undefined (no values; std of one value)."""
-    arr = np.asarray([v for v in values if _finite(v)], dtype=np.float64)
+    arr = finite_values(values)
     n = int(arr.size)
     if n == 0:
         return math.nan, math.nan, 0
@@ -85,22 +86,19 @@ def _stat(values: Iterable[float]) -> dict[str, Any] | None:
     return {"mean": _num(mean), "std": _num(std), "n": n, "ci95": list(ci) if ci else None}
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _num(x: float) -> float | None:
     """NaN/inf -> None, for JSON."""
-    return float(x) if _finite(x) else None
+    return float(x) if is_finite_number(x) else None
 
 
-def _canon(obj: Any) -> str:
+def _json_key(obj: Any) -> str:
+    """``obj`` as sorted JSON text: a key under which equal values meet."""
     return json.dumps(obj, sort_keys=True)
 
 
 def group_key(config: Mapping[str, Any]) -> str:
     """What identifies a trial's group: its config without seed and machine options."""
-    return _canon({k: v for k, v in config.items() if k not in NOT_GROUP_KEYS})
+    return _json_key({k: v for k, v in config.items() if k not in NOT_GROUP_KEYS})
 
 
 # ---------------------------------------------------------------------------
@@ -116,13 +114,13 @@ def _varying_keys(groups: Sequence[Sequence[RunFolder]], folder: SweepFolder) ->
         for k in cfg:
             if k not in keys and k not in NOT_GROUP_KEYS:
                 keys.append(k)
-    return [k for k in keys if len({_canon(c.get(k)) for c in configs}) > 1]
+    return [k for k in keys if len({_json_key(c.get(k)) for c in configs}) > 1]
 
 
 def _sort_key(value: Any) -> tuple:
-    if _finite(value):
+    if is_finite_number(value):
         return (0, float(value), "")
-    return (1, 0.0, _canon(value))
+    return (1, 0.0, _json_key(value))
 
 
 def _label(values: Mapping[str, Any]) -> str:
@@ -140,7 +138,7 @@ def _epoch_rows(runs: Sequence[RunFolder]) -> list[dict[str, Any]]:
     by_epoch: dict[int, list[dict]] = {}
     for run in runs:
         for row in run.epochs:
-            if _finite(row.get("epoch")):
+            if is_finite_number(row.get("epoch")):
                 by_epoch.setdefault(int(row["epoch"]), []).append(row)
     out = []
     for epoch in sorted(by_epoch):
@@ -160,7 +158,7 @@ def _final(runs: Sequence[RunFolder]) -> dict[str, Any]:
              for r in runs]
     entry: dict[str, Any] = {"n": len(runs),
                              "epochs": sorted({int(row["epoch"]) for row in lasts
-                                               if _finite(row.get("epoch"))})}
+                                               if is_finite_number(row.get("epoch"))})}
     for metric in EPOCH_METRICS:
         if stat := _stat(row.get(metric) for row in lasts):
             entry[metric] = {**stat, "values": [_num(row.get(metric, math.nan))
@@ -206,7 +204,7 @@ def _column(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
     try:
         return np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
-        return np.array([v if _finite(v) else np.nan for v in values], dtype=np.float64)
+        return np.array([v if is_finite_number(v) else np.nan for v in values], dtype=np.float64)
 
 
 def _batch_stats(runs: Sequence[RunFolder]) -> dict[str, list]:
@@ -272,11 +270,11 @@ def _members(runs: Sequence[RunFolder], folder: SweepFolder, missing: Iterable[s
     trial of it: the run folders' configs, and ``sweep.json`` for trials with none."""
     out: dict[str, list[tuple]] = {}
     for run in runs:
-        out.setdefault(_canon({k: run.config.get(k) for k in varying}), []).append(
+        out.setdefault(_json_key({k: run.config.get(k) for k in varying}), []).append(
             (run.name, run.config.get("seed")))
     for name in missing:
         values = folder.values(name, varying)
-        out.setdefault(_canon({k: values.get(k) for k in varying}), []).append(
+        out.setdefault(_json_key({k: values.get(k) for k in varying}), []).append(
             (name, values.get("seed")))
     return out
 
@@ -321,7 +319,8 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
         Also put the finished epochs of the trials still being written (readable,
         no summary yet) into their group's ``epochs`` and ``batches`` (a live
         figure); they are named in the group's ``running``, and ``final``,
-        ``seeds``, ``trials`` and ``n`` stay those of the finished trials.
+        ``seeds``, ``trials``, ``n`` and the comparisons stay those of the
+        finished trials.
 
     Returns
     -------
@@ -362,7 +361,7 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
             "config": {k: v for k, v in group[0].config.items() if k not in NOT_GROUP_KEYS},
             **{k: stats.pop(k) for k in ("seeds", "trials", "n")},
             "missing": [{"trial": name, "seed": seed, "status": status_of[name]}
-                        for name, seed in members.get(_canon(values), [])
+                        for name, seed in members.get(_json_key(values), [])
                         if name not in listed],
             **stats,
         })
@@ -410,8 +409,7 @@ def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
     BackproplabError
         For a folder that holds no sweep, or an unknown ``test``.
     """
-    if test not in TESTS:
-        raise BackproplabError(f"unknown test {test!r}; {choose_from('test', TESTS)}")
+    check_test(test)
     root = Path(sweep_dir)
     folder = SweepFolder(root).check()
     if not folder.trials:

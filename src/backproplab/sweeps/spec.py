@@ -48,7 +48,7 @@ MAX_NAME = 150
 # the sweep spec
 
 
-def _canon(obj: Any) -> Any:
+def _plain_json(obj: Any) -> Any:
     """JSON round trip: tuples become lists, so equal configs compare equal."""
     return json.loads(json.dumps(obj, sort_keys=True))
 
@@ -73,7 +73,7 @@ def trial_name(values: Mapping[str, Any]) -> str:
     """The folder name of a trial: ``key=value`` parts joined by ``_``, seed last."""
     name = "_".join(f"{key}={format_value(value)}" for key, value in values.items())
     if len(name) > MAX_NAME:
-        digest = hashlib.sha1(json.dumps(_canon(dict(values)), sort_keys=True).encode())
+        digest = hashlib.sha1(json.dumps(_plain_json(dict(values)), sort_keys=True).encode())
         name = f"{name[:MAX_NAME - 12]}_{digest.hexdigest()[:10]}"
     return name
 
@@ -240,13 +240,13 @@ class Sweep:
                 theirs_base.pop(key, None)
         except BackproplabError:
             pass
-        if _canon(theirs_base) != _canon(my_base):
+        if _plain_json(theirs_base) != _plain_json(my_base):
             diff = sorted(k for k in set(my_base) | set(theirs_base)
-                          if _canon(my_base.get(k)) != _canon(theirs_base.get(k)))
+                          if _plain_json(my_base.get(k)) != _plain_json(theirs_base.get(k)))
             return False, f"its base config differs in {', '.join(diff) or 'its layout'}"
 
         def trial_set(trials: Iterable[Mapping[str, Any]]) -> set[str]:
-            return {json.dumps(_canon([t["name"], t["values"]]), sort_keys=True)
+            return {json.dumps(_plain_json([t["name"], t["values"]]), sort_keys=True)
                     for t in trials}
 
         if trial_set(mine["trials"]) != trial_set(other.get("trials", [])):
@@ -290,7 +290,7 @@ def config_key(config: Mapping[str, Any]) -> str | None:
         return None
     for key in MACHINE_OPTIONS:
         resolved.pop(key, None)
-    return json.dumps(_canon(resolved), sort_keys=True)
+    return json.dumps(_plain_json(resolved), sort_keys=True)
 
 
 def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:

@@ -11,8 +11,9 @@ module computes none, it only draws them:
   the mean; where a group has one seed there is no interval, and no band;
 * the final metric against the swept value, with the interval as error bars.
 
-Like :mod:`backproplab.plots`, every figure uses matplotlib's object API and is
-written atomically (:func:`~backproplab.plots.save_figure`).
+Like every figure of :mod:`backproplab.plots`, they use matplotlib's object API,
+the shared panels' labels and bands (:mod:`~backproplab.plots.panels`), and are
+written atomically (:func:`~backproplab.plots.figure.save_figure`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from backproplab.plots import new_figure, save_figure
+from backproplab.plots.figure import new_figure, save_figure
+from backproplab.plots.panels import interval_band, metric_label
 
 #: The per-epoch metrics drawn as curves, and the final metric drawn against the setting.
 CURVES = ("eval_loss", "eval_accuracy")
@@ -34,13 +36,10 @@ FINAL = "eval_accuracy"
 BAND_NOTE = ("line: mean over seeds; band and bars: 95% Student-t interval of the mean "
              "(none with a single seed)")
 _MARKERS = ("o", "s", "^", "D", "v", "P")
-_LABELS = {"eval_loss": "{split} loss", "eval_accuracy": "{split} accuracy",
-           "train_loss": "training loss", "train_accuracy": "training accuracy"}
 
 
-def metric_label(metric: str, split: str | None) -> str:
-    """How a metric is named on an axis: ``eval_accuracy`` -> ``validation accuracy``."""
-    return _LABELS.get(metric, metric).format(split=split or "evaluation")
+def _name(metric: str, split: str | None) -> str:
+    return metric_label(metric, split or "evaluation")
 
 
 def _stat(entry: Mapping[str, Any] | None) -> tuple[float, float, float]:
@@ -74,15 +73,12 @@ def curve_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str, *,
             continue
         epochs = np.array([r["epoch"] for r in rows], dtype=np.float64)
         mean, lo, hi = np.array([_stat(r[metric]) for r in rows]).T
-        color = f"C{i % 10}"
-        ax.plot(epochs, mean, "o-", color=color, markersize=3, linewidth=1.4,
-                label=group["label"])
-        if np.isfinite(lo).any():
-            ax.fill_between(epochs, lo, hi, color=color, alpha=0.2, linewidth=0)
+        interval_band(ax, epochs, mean, lo, hi, group["label"], color=f"C{i % 10}",
+                      marker="o", lw=1.4)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(metric_label(metric, split))
-    ax.set_title(f"{metric_label(metric, split)} per epoch")
+    ax.set_ylabel(_name(metric, split))
+    ax.set_title(f"{_name(metric, split)} per epoch")
     ax.grid(alpha=0.3)
 
 
@@ -150,8 +146,8 @@ def final_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str = FINAL, *,
     if setting and len(series) > 1:
         ax.legend(fontsize=8)
     ax.set_xlabel(setting or "group")
-    ax.set_ylabel(f"final {metric_label(metric, split)}")
-    ax.set_title(f"final {metric_label(metric, split)}" + (f" vs {setting}" if setting else ""))
+    ax.set_ylabel(f"final {_name(metric, split)}")
+    ax.set_title(f"final {_name(metric, split)}" + (f" vs {setting}" if setting else ""))
     ax.grid(alpha=0.3)
 
 
@@ -219,5 +215,5 @@ def plot_sweep(results: Mapping[str, Any], path: str | os.PathLike) -> Path:
                        split=results.get("eval_split"))
 
 
-__all__ = ["BAND_NOTE", "CURVES", "FINAL", "curve_panel", "final_panel", "metric_label",
-           "plot_groups", "plot_sweep"]
+__all__ = ["BAND_NOTE", "CURVES", "FINAL", "curve_panel", "final_panel", "plot_groups",
+           "plot_sweep"]
