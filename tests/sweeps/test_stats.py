@@ -203,3 +203,31 @@ def test_describe_says_what_the_seeds_support():
     assert "not significant" in text
     assert f"about {undecided['seeds_needed']} seeds per group" in text
     assert undecided["seeds_needed"] > 5
+
+
+def test_spread_test_is_the_two_sided_f_test():
+    a = np.array([0.91, 0.93, 0.90, 0.95, 0.92])
+    sd, ref_sd = a.std(ddof=1), 0.004
+    r = S.spread_test(sd, 5, ref_sd, 3)
+    f = sd ** 2 / ref_sd ** 2
+    p = 2 * min(sps.f.cdf(f, 4, 2), sps.f.sf(f, 4, 2))
+    assert r["ratio"] == pytest.approx(sd / ref_sd) and r["p_value"] == pytest.approx(p)
+    # the interval holds the ratios whose test would not reject at 5%
+    lo, hi = r["ci95"]
+    for ratio, inside in ((lo * 1.001, True), (hi * 0.999, True), (lo * 0.99, False),
+                          (hi * 1.01, False)):
+        g = f / ratio ** 2
+        assert bool(2 * min(sps.f.cdf(g, 4, 2), sps.f.sf(g, 4, 2)) > 0.05) is inside
+    assert S.spread_test(0.01, 1, 0.01, 3)["note"] == S.FEW_SEEDS
+
+
+def test_the_command_line_loads_scipy_only_to_compute_statistics():
+    import subprocess
+    import sys
+
+    code = ("import sys; from backproplab.cli import build_parser; build_parser(); "
+            "import backproplab.sweeps.stats as s; before = 'scipy.stats' in sys.modules; "
+            "s.mean_ci([1.0, 2.0]); print(before, 'scipy.stats' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True"]

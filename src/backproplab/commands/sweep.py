@@ -48,8 +48,9 @@ def register(subparsers) -> None:
             "Run a grid of training runs (every combination of the list-valued options, "
             "each with every seed) on parallel worker processes. Each trial is a run "
             "folder under --out; sweep.json describes the sweep; results.json, "
-            "results.csv and results_batches.csv hold the mean and sample standard "
-            "deviation (ddof=1) across seeds per epoch and per batch step. Running the "
+            "results.csv and results_batches.csv hold the mean, sample standard "
+            "deviation (ddof=1) and 95% interval across seeds per epoch and per batch step, "
+            "and results.json tests every pair of groups (--test). Running the "
             "same sweep again skips finished trials and resumes interrupted ones."
         ),
         epilog=(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.data.mnist import find_dataset
-from backproplab.errors import BackproplabError, choose_from
+from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, atomic_write_text
 from backproplab.locks import lock_folder
 from backproplab.runs import (
@@ -50,7 +50,7 @@ from backproplab.sweeps.executors import (
 from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.sweeps.spec import Sweep, config_key, configs_match, prepare_sweep_dir
-from backproplab.sweeps.stats import TESTS
+from backproplab.sweeps.stats import check_test
 from backproplab.training import board
 
 # ---------------------------------------------------------------------------
@@ -360,8 +360,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     True
     """
     start = time.perf_counter()
-    if test not in TESTS:
-        raise BackproplabError(f"unknown test {test!r}; {choose_from('test', TESTS)}")
+    check_test(test)
     own_executor = executor is None
     if executor is None:
         executor = make_executor("local", workers)

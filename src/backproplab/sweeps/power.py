@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
+
+from backproplab.fileio import is_finite_number
 
 #: Significance level of every test.
 ALPHA = 0.05
@@ -33,15 +34,19 @@ NO_SPREAD = "every seed gave the same value, so the spread is 0 and a t-test is 
 NO_DIFFERENCE = "the means are equal: there is no difference to detect"
 
 
-def is_finite(v: Any) -> bool:
-    """Whether ``v`` is a finite real number (not a bool, None or NaN)."""
-    return (isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-            and math.isfinite(v))
+def scipy_stats():
+    """``scipy.stats``, imported on first use: it takes seconds to import, which
+    ``backproplab --help`` and commands without statistics should not pay."""
+    from scipy import stats
+
+    return stats
 
 
 def finite_values(values: Iterable[Any]) -> np.ndarray:
-    """The finite numbers of ``values`` as float64 (NaN, inf and None left out)."""
-    return np.asarray([float(v) for v in values if is_finite(v)], dtype=np.float64)
+    """The finite numbers of ``values`` (a list, or a NumPy array) as float64;
+    NaN, inf, None and booleans are left out."""
+    items = (v.item() if isinstance(v, np.generic) else v for v in values)
+    return np.asarray([float(v) for v in items if is_finite_number(v)], dtype=np.float64)
 
 
 def power(n: int, effect: float, alpha: float = ALPHA, *, samples: int = 2) -> float:
@@ -72,11 +77,11 @@ def power(n: int, effect: float, alpha: float = ALPHA, *, samples: int = 2) -> f
     0.807 0.803
     """
     df = 2 * n - 2 if samples == 2 else n - 1
-    crit = float(sps.t.ppf(1 - alpha / 2, df))
+    crit = float(scipy_stats().t.ppf(1 - alpha / 2, df))
     ncp = abs(effect) * math.sqrt(n / 2 if samples == 2 else n)
     # the far tail P(T < -crit) as P(T' > crit) with T' of noncentrality -ncp: SciPy's
     # cdf returns NaN for some tiny values there
-    return float(sps.nct.sf(crit, df, ncp) + sps.nct.sf(crit, df, -ncp))
+    return float(scipy_stats().nct.sf(crit, df, ncp) + scipy_stats().nct.sf(crit, df, -ncp))
 
 
 def _fewest(effect: float, power_wanted: float, alpha: float,
@@ -176,4 +181,4 @@ def seeds_needed_against(values: Iterable[float], reference: float, *,
 
 
 __all__ = ["ALPHA", "FEW_SEEDS", "MAX_SEEDS", "NO_DIFFERENCE", "NO_SPREAD", "POWER",
-           "finite_values", "is_finite", "power", "seeds_needed", "seeds_needed_against"]
+           "finite_values", "power", "scipy_stats", "seeds_needed", "seeds_needed_against"]

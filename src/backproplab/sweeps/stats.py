@@ -8,6 +8,7 @@ distributions (Student's t, noncentral t, the permutation test).
 * :func:`welch_test`, :func:`paired_test`, :func:`permutation_test`,
   :func:`one_sample_test` -- is a difference between two groups (or between a
   group and a fixed number) more than seed-to-seed noise?
+* :func:`spread_test` -- the F-test of two spreads (standard deviations).
 * :func:`holm` -- Holm's step-down correction of the p-values of many comparisons.
 * :func:`seeds_needed` -- how many seeds per group a two-sample t-test needs to
   detect the observed difference with 80% power at the observed spread (from
@@ -45,7 +46,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from backproplab.errors import BackproplabError, choose_from
 from backproplab.sweeps.power import (
@@ -55,8 +55,8 @@ from backproplab.sweeps.power import (
     NO_SPREAD,
     POWER,
     finite_values,
-    is_finite,
     power,
+    scipy_stats,
     seeds_needed,
     seeds_needed_against,
 )
@@ -129,7 +129,7 @@ def t_interval(mean: float, std: float, n: int,
     """
     if n < 2 or not (math.isfinite(mean) and math.isfinite(std)):
         return None
-    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+    half = float(scipy_stats().t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
     return mean - half, mean + half
 
 
@@ -170,8 +170,8 @@ def _t_result(test: str, diff: float, se: float, df: float, n: tuple[int, int],
     of freedom (Student t)."""
     if not se > 0:
         return TestResult(test, diff, None, None, n, NO_SPREAD)
-    p = float(2 * sps.t.sf(abs(diff) / se, df))
-    half = float(sps.t.ppf(0.5 + confidence / 2, df)) * se
+    p = float(2 * scipy_stats().t.sf(abs(diff) / se, df))
+    half = float(scipy_stats().t.ppf(0.5 + confidence / 2, df)) * se
     return TestResult(test, diff, (diff - half, diff + half), p, n)
 
 
@@ -242,7 +242,7 @@ def paired_test(a: Sequence[float], b: Sequence[float],
     if len(a) != len(b):
         raise BackproplabError(f"a paired test needs one value per seed in both groups, got "
                                f"{len(a)} and {len(b)}; pair the values by seed")
-    d = finite_values([x - y if is_finite(x) and is_finite(y) else math.nan for x, y in zip(a, b)])
+    d = finite_values(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
     n = (int(d.size), int(d.size))
     if d.size < 2:
         return TestResult("paired", float(d.mean()) if d.size else math.nan, None, None, n,
@@ -287,7 +287,7 @@ def permutation_test(a: Sequence[float], b: Sequence[float],
     x, y = finite_values(a), finite_values(b)
     if min(x.size, y.size) < 1 or x.size + y.size < 3:
         return TestResult("permutation", welch.difference, None, None, welch.n, FEW_SEEDS)
-    res = sps.permutation_test(
+    res = scipy_stats().permutation_test(
         (x, y), lambda u, v, axis: np.mean(u, axis=axis) - np.mean(v, axis=axis),
         permutation_type="independent", alternative="two-sided", n_resamples=resamples,
         vectorized=True, rng=np.random.default_rng(seed))
@@ -329,6 +329,46 @@ def one_sample_test(values: Sequence[float], reference: float,
                      confidence)
 
 
+def spread_test(std: float, n: int, std_ref: float, n_ref: int,
+                confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """The two-sided F-test of equal variances, from two sample standard deviations.
+
+    Parameters
+    ----------
+    std, n : float, int
+        Sample standard deviation (``ddof=1``) and count of the values here.
+    std_ref, n_ref : float, int
+        The same for the values compared with (e.g. a published ``mean ± std``
+        over ``n_ref`` runs).
+    confidence : float
+        Coverage of the interval.
+
+    Returns
+    -------
+    dict
+        ``ratio`` (``std / std_ref``), ``ci95`` (its interval, from the F
+        distribution with ``n - 1`` and ``n_ref - 1`` degrees of freedom),
+        ``p_value`` and ``note`` (why they are ``None``). The test assumes
+        normally distributed values and is sensitive to outliers.
+
+    Examples
+    --------
+    >>> r = spread_test(0.004, 5, 0.002, 3)
+    >>> print(f"{r['ratio']:.1f} p={r['p_value']:.2f}")
+    2.0 p=0.42
+    """
+    out: dict[str, Any] = {"ratio": None, "ci95": None, "p_value": None, "note": None}
+    if min(n, n_ref) < 2:
+        return {**out, "note": FEW_SEEDS}
+    if not (std > 0 and std_ref > 0):
+        return {**out, "note": NO_SPREAD}
+    f, d1, d2 = (std / std_ref) ** 2, n - 1, n_ref - 1
+    p = min(1.0, 2 * min(float(scipy_stats().f.cdf(f, d1, d2)), float(scipy_stats().f.sf(f, d1, d2))))
+    tail = (1 - confidence) / 2
+    ci = (math.sqrt(f / scipy_stats().f.ppf(1 - tail, d1, d2)), math.sqrt(f / scipy_stats().f.ppf(tail, d1, d2)))
+    return {**out, "ratio": std / std_ref, "ci95": list(ci), "p_value": p}
+
+
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm's step-down adjustment of p-values for multiple comparisons.
 
@@ -362,6 +402,29 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (m - rank) * p))
         out[i] = running
     return out
+
+
+def check_test(test: str) -> str:
+    """``test`` if it names one of :data:`TESTS`.
+
+    Parameters
+    ----------
+    test : str
+        The test's name.
+
+    Returns
+    -------
+    str
+        ``test``.
+
+    Raises
+    ------
+    BackproplabError
+        For another name (the message lists the choices).
+    """
+    if test not in TESTS:
+        raise BackproplabError(f"unknown test {test!r}; {choose_from('test', TESTS)}")
+    return test
 
 
 def _run_test(test: str, a, b, seeds_a, seeds_b) -> TestResult:
@@ -419,8 +482,7 @@ def compare_groups(groups: Mapping[str, Sequence[float]], metric: str, *,
     >>> [(c["a"], c["b"], c["significant"]) for c in out]
     [('x', 'y', True), ('x', 'z', False), ('y', 'z', True)]
     """
-    if test not in TESTS:
-        raise BackproplabError(f"unknown test {test!r}; {choose_from('test', TESTS)}")
+    check_test(test)
     seeds = seeds or {}
     out = []
     for a, b in itertools.combinations(groups, 2):
@@ -496,10 +558,17 @@ def describe(c: Mapping[str, Any], digits: int = 4) -> str:
     if needed is not None and needed > have:
         text += (f"; too few seeds to decide: about {needed} seeds per group would detect a "
                  "difference this large 80% of the time")
+    elif needed is not None:
+        text += (f"; too few seeds to decide: run more than {have} per group (a power "
+                 f"calculation at the spread seen here asks for {needed}, but so few seeds "
+                 "measure a spread poorly)")
+    elif f"more than {MAX_SEEDS}" in (c.get("note") or ""):
+        text += (f"; a difference this small would take more than {MAX_SEEDS} seeds per group "
+                 "to detect")
     return text
 
 
 __all__ = ["ALPHA", "CONFIDENCE", "FEW_SEEDS", "MAX_SEEDS", "NO_SPREAD", "POWER", "TESTS",
-           "TEST_NAMES", "TestResult", "compare_groups", "describe", "holm", "mean_ci",
-           "one_sample_test", "paired_test", "permutation_test", "power", "seeds_needed",
-           "seeds_needed_against", "t_interval", "welch_test"]
+           "TEST_NAMES", "TestResult", "check_test", "compare_groups", "describe", "holm",
+           "mean_ci", "one_sample_test", "paired_test", "permutation_test", "power",
+           "seeds_needed", "seeds_needed_against", "spread_test", "t_interval", "welch_test"]
