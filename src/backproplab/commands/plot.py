@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", default=None,
                    help="folder to write the figures into (default: the folder plotted)")
     p.add_argument("--raw-weights", action="store_true",
-                   help="a run: draw the raw first-layer weights (at initialization and after "
+                   help="draw the raw first-layer weights (at initialization and after "
                         "training) instead of their learned change W - W_init")
     p.add_argument("--json", action="store_true",
                    help='print one JSON object {"run_dir" or "sweep_dir": ..., '

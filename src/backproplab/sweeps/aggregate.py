@@ -316,11 +316,9 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
     test : {"welch", "paired", "permutation"}
         The test of the ``comparisons`` (:func:`comparisons`).
     running : bool, default=False
-        Also put the finished epochs of the trials still being written (readable,
-        no summary yet) into their group's ``epochs`` and ``batches`` (a live
-        figure); they are named in the group's ``running``, and ``final``,
-        ``seeds``, ``trials``, ``n`` and the comparisons stay those of the
-        finished trials.
+        Also put the finished epochs of trials still running (no summary yet) into
+        their group's ``epochs`` and ``batches``, naming them in its ``running``;
+        ``final``, ``n`` and the comparisons stay over finished trials.
 
     Returns
     -------
