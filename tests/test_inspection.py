@@ -295,8 +295,12 @@ def test_plot_command_on_a_run_without_inspect(cli, tmp_path):
                                        "inspect_confusion.png")]
 
 
-@pytest.mark.parametrize("make", ["missing", "empty", "file", "bad_config"])
-def test_plot_command_refuses_bad_folders(cli, tmp_path, make):
+@pytest.mark.parametrize("make, says", [
+    ("missing", "does not exist; give the folder of a training run or of a sweep"),
+    ("empty", "holds no run (config.json) and no sweep (sweep.json or trial folders)"),
+    ("file", "is a file, not a folder; give the folder of a training run or of a sweep"),
+    ("bad_config", "config.json is damaged (not a JSON object)")])
+def test_plot_command_refuses_bad_folders(cli, tmp_path, make, says):
     target = tmp_path / "x"
     if make == "empty":
         target.mkdir()
@@ -308,7 +312,7 @@ def test_plot_command_refuses_bad_folders(cli, tmp_path, make):
     r = cli("plot", target)
     assert r.status == 2
     lines = r.err.strip().splitlines()
-    assert len(lines) == 1 and "is not a run folder" in lines[0] and "Traceback" not in r.err
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in r.err
 
 
 def test_plot_command_on_a_run_without_metrics(cli, tmp_path):

@@ -30,6 +30,7 @@ COMMANDS = (
     "worked_example",
     "train",
     "plot",
+    "compare",
     "gradcheck",
     "check",
     "data",
