@@ -206,7 +206,7 @@ def test_weight_tiles_show_w_minus_w_init_each_on_its_own_symmetric_scale(
     assert epoch == 1 and delta.shape == (784, 64)
     np.testing.assert_array_equal(delta, W.astype(np.float64) - W_init.astype(np.float64))
 
-    saved = capture_figures(monkeypatch, I)
+    saved = capture_figures(monkeypatch, I.images)
     I.weights(fashion_run, tmp_path / "w.png")
     (ax, _colorbar) = saved[-1].axes
     (image,) = ax.get_images()
@@ -223,7 +223,7 @@ def test_weight_tiles_show_w_minus_w_init_each_on_its_own_symmetric_scale(
 
 @needs_fashion
 def test_raw_weight_tiles_are_an_option(tmp_path, fashion_run, monkeypatch):
-    saved = capture_figures(monkeypatch, I)
+    saved = capture_figures(monkeypatch, I.images)
     paths = I.plot_all(fashion_run, tmp_path / "raw", raw_weights=True)
     assert tmp_path / "raw" / "inspect_weights.png" in paths
     fig = next(f for f in saved if "First-layer weights" in f.get_suptitle())
@@ -243,7 +243,7 @@ def test_tile_limits():
 
 @needs_fashion
 def test_activation_figure_keeps_its_title_on_the_canvas(tmp_path, fashion_run, monkeypatch):
-    saved = capture_figures(monkeypatch, I)
+    saved = capture_figures(monkeypatch, I.images)
     I.activations(fashion_run, tmp_path / "a.png", label="pixels scaled to [0, 1]")
     title = saved[-1].get_suptitle()
     assert "pixels scaled to [0, 1]" in title and "first 512" in title

@@ -22,7 +22,7 @@ from backproplab.plots.curves import ema, ema_beta, mean_band, stack_curves, thi
 from backproplab.runs import RunFolder
 
 #: Axis labels of the metrics found in ``metrics.jsonl``.
-METRIC_LABELS = {
+_METRIC_LABELS = {
     "train_loss": "training loss",
     "train_accuracy": "training accuracy",
     "eval_loss": "evaluation loss",
@@ -56,7 +56,7 @@ def metric_label(metric: str, split: str) -> str:
     Parameters
     ----------
     metric : str
-        A key of :data:`METRIC_LABELS` (others pass through).
+        A key of :data:`_METRIC_LABELS` (others pass through).
     split : str
         ``"validation"`` or ``"test"``.
 
@@ -65,7 +65,7 @@ def metric_label(metric: str, split: str) -> str:
     str
         For example ``"test accuracy"`` for ``eval_accuracy`` on the test split.
     """
-    return METRIC_LABELS.get(metric, metric).replace("evaluation", split)
+    return _METRIC_LABELS.get(metric, metric).replace("evaluation", split)
 
 
 def band(ax, x, mean, std, n, label: str, color=None, marker=None, lw: float = 1.8):
@@ -300,5 +300,5 @@ def legend_below(ax, handles: list | None = None, labels: list | None = None, nc
                      ncols=ncols, fontsize=8, frameon=False)
 
 
-__all__ = ["METRIC_LABELS", "band", "batch_loss_panel", "eval_split", "interval_band",
-           "legend_below", "metric_label", "rate_axis", "train_eval_panel"]
+__all__ = ["band", "batch_loss_panel", "eval_split", "interval_band", "legend_below",
+           "metric_label", "rate_axis", "train_eval_panel"]

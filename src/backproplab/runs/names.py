@@ -61,19 +61,58 @@ LOCK = ".lock"
 
 
 def is_temporary(name: str) -> bool:
-    """Whether ``name`` is a temporary file of an atomic write (see fileio)."""
+    """Whether ``name`` is a temporary file of an atomic write (see fileio).
+
+    Parameters
+    ----------
+    name : str
+        A file name, without its folder.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_temporary(".config.json.1a2b.tmp"), is_temporary("config.json")
+    (True, False)
+    """
     return name.startswith(".") and name.endswith(".tmp")
 
 
 def is_bookkeeping(name: str) -> bool:
-    """Whether ``name`` is the lock file or a temporary file: nothing a reader
-    reads, nothing that makes a folder "hold" something."""
+    """Whether ``name`` is the lock file or a temporary file: nothing a reader reads,
+    nothing that makes a folder "hold" something.
+
+    Parameters
+    ----------
+    name : str
+        A file name, without its folder.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_bookkeeping(".lock"), is_bookkeeping("metrics.jsonl")
+    (True, False)
+    """
     return name == LOCK or is_temporary(name)
 
 
 def check_out_folder(path: str | os.PathLike) -> Path:
     """``path`` as a :class:`~pathlib.Path`, refused when it is empty, the root
     folder or the home folder (a run or sweep there would mix with everything else).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output folder a user gave (``~`` is expanded).
+
+    Returns
+    -------
+    pathlib.Path
 
     Raises
     ------
