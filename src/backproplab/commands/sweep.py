@@ -16,13 +16,14 @@ from pathlib import Path
 
 from backproplab.commands.options import (
     add_executor_options,
+    add_json_option,
     add_training_options,
     cli_text,
     flag,
     float_option,
     int_option,
 )
-from backproplab.commands.output import print_json
+from backproplab.commands.output import print_json, rich_console
 from backproplab.commands.supervise import enter_child, is_child, run_supervised
 from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS, RunFolder
@@ -91,10 +92,9 @@ def register(subparsers) -> None:
                         "paired (t-test on the seeds both groups ran) or permutation")
     s.add_argument("--quiet", action="store_true",
                    help="no progress output and no table (errors still go to stderr)")
-    s.add_argument("--json", action="store_true",
-                   help="print one JSON object, the only line on stdout: the sweep folder, "
-                        "counts of ok/failed/skipped trials, the path of results.json "
-                        "(progress and the table go to stderr)")
+    add_json_option(s, "one JSON object, the only line on stdout: the sweep folder, "
+                       "counts of ok/failed/skipped trials, the path of results.json "
+                       "(progress and the table go to stderr)")
     p.set_defaults(func=run)
 
 
@@ -128,20 +128,6 @@ _EXAMPLES = {"--hidden": '"300;512,256"', "--batch-size": "16,32", "--lr": "0.00
 
 def _example(flag: str, sep: str) -> str:
     return _EXAMPLES.get(flag, f"VALUE1{sep}VALUE2")
-
-
-def _convert(setting, text: str, *, single: bool = False):
-    """One alternative, parsed as ``train`` would parse it."""
-
-    if setting.kind not in (int, float):
-        return setting.parse(text)
-    try:
-        return setting.kind(text)
-    except ValueError:
-        what = "an integer" if setting.kind is int else "a number"
-        hint = "" if single else "; give a comma-separated list of them"
-        raise BackproplabError(
-            f"{flag(setting.name)} value {text!r} is not {what}{hint}") from None
 
 
 def parse_int_list(flag: str, text: str) -> list[int]:
@@ -180,7 +166,8 @@ def parse_seeds(args: argparse.Namespace) -> list[int]:
 
 def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
     """``(base options, grid)`` from the command line: single values go to the
-    base, options given with several values to the grid (in the options' order)."""
+    base, options given with several values to the grid (in the options' order);
+    each value is read as ``train`` reads it (:meth:`~backproplab.training.Setting.parse`)."""
 
     base: dict = {}
     grid: dict = {}
@@ -191,10 +178,10 @@ def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
         if s.kind is bool:
             base[s.name] = True  # on/off: the same in every trial
         elif s.name in SINGLE_VALUED:
-            base[s.name] = _convert(s, given, single=True)
+            base[s.name] = s.parse(given)
         else:
             sep = ";" if s.name in SEMICOLON_SEPARATED else ","
-            values = [_convert(s, t) for t in split_values(flag(s.name), given, sep)]
+            values = [s.parse(t) for t in split_values(flag(s.name), given, sep)]
             if len(values) == 1:
                 base[s.name] = values[0]
             else:
@@ -333,10 +320,7 @@ def _sweep_run_flags():
 def _print_table(results) -> None:
     if not results or not results.get("groups"):
         return
-    from rich.console import Console
-
-    # off a terminal rich assumes 80 columns; let the table take the width it needs
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console = rich_console()
     console.print(results_table(results))
     if results.get("comparisons"):
         console.print(comparisons_table(results))
