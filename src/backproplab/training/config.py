@@ -53,6 +53,13 @@ from backproplab.tensor import DEVICES as _DEVICES
 from backproplab.tensor import DTYPES as _DTYPES
 from backproplab.tensor import INITIALIZERS as _INITIALIZERS
 from backproplab.tensor import OPTIMIZERS as _OPTIMIZERS
+from backproplab.training.threads import (
+    MAX_THREADS,
+    choose_threads,
+    machine_facts,
+    step_work,
+    usable_cpus,
+)
 from backproplab.training.divergence import DEFAULT_FACTOR as _DIVERGENCE_FACTOR
 from backproplab.training.divergence import DEFAULT_PATIENCE as _DIVERGENCE_PATIENCE
 from backproplab.training.divergence import check_divergence_options
@@ -312,7 +319,7 @@ class TrainConfig:
                                   "weights, hidden activations, synth's boundary) in "
                                   "inspect.npz at init and after every epoch")
     # -- machine --------------------------------------------------------------
-    threads: int | None = option(None, "BLAS threads", none="all usable cores")
+    threads: int | None = option(None, "BLAS threads", none="the free cores at the start; 1 for small steps")
     device: str = option("cpu", "where the tensor engine computes (gpu needs CuPy)",
                          choices=DEVICES)
 
@@ -340,11 +347,11 @@ class TrainConfig:
         for key, value in defaults.items():
             if getattr(self, key) is None and value is not None:
                 changes[key] = value
-        if self.threads is None:
-            changes["threads"] = usable_cpus()
         if self.lr_gamma is None and self.lr_schedule in _DEFAULT_GAMMA:
             changes["lr_gamma"] = _DEFAULT_GAMMA[self.lr_schedule]
         out = self.replace(**changes)
+        if out.threads is None:  # last: the rule needs the filled-in network and batch
+            out = out.replace(threads=default_threads(out))
         out.validate()
         return out
 
@@ -455,7 +462,7 @@ class TrainConfig:
                                  divergence_patience=self.divergence_patience)
         # machine
         if self.threads is not None:
-            _int("threads", self.threads, minimum=1)
+            _int("threads", self.threads, minimum=1, maximum=MAX_THREADS)
         # what the scalar engine can do: the study's per-example SGD, sigmoid, normal init
         if self.engine == "scalar":
             self._validate_scalar()
@@ -504,15 +511,21 @@ class TrainConfig:
             raise unsupported("early stopping (early_stopping=True)")
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, which ``taskset`` and
-    container limits narrow; ``os.cpu_count()`` where there is none): the
-    default ``threads`` of a run, so that BLAS does not start more threads than
-    there are cores to run them."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+def default_threads(cfg: TrainConfig) -> int:
+    """The ``threads`` of a run that sets none: what the machine can give now, and one
+    thread for steps too small to share (:func:`backproplab.training.threads.choose_threads`).
+
+    ``cfg`` has its engine defaults filled in. The scalar engine uses no BLAS: 1.
+    """
+    if cfg.engine == "scalar":
+        return 1
+    spec = _CATALOG.get(cfg.dataset)
+    n_in = math.prod(spec.files[0].shape[1:]) if spec else 2
+    n_out = spec.n_classes if spec else 2
+    rows = cfg.limit or (spec.files[0].shape[0] if spec else 60_000)
+    batch = rows if cfg.batch_size == FULL_BATCH else min(int(cfg.batch_size or 1), rows)
+    work = step_work((n_in, *(cfg.hidden or ()), n_out), batch)
+    return choose_threads(machine_facts(), work)[0]
 
 
 # ---------------------------------------------------------------------------
@@ -545,9 +558,13 @@ def _optional_str(name: str, value: Any) -> None:
         raise BackproplabError(f"{name} must be a path string, got {value!r}", settings=(name,))
 
 
-def _int(name: str, value: Any, *, minimum: int) -> None:
+def _int(name: str, value: Any, *, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise BackproplabError(f"{name} must be an integer >= {minimum}, got {value!r}",
+                               settings=(name,))
+    if maximum is not None and value > maximum:
+        raise BackproplabError(f"{name} must be at most {maximum}, got {value}; give the "
+                               "cores you have (or leave it out to use what is free)",
                                settings=(name,))
 
 
@@ -571,4 +588,5 @@ def _fraction(name: str, value: Any) -> None:
 
 __all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINES", "ENGINE_DEFAULTS",
            "FULL_BATCH", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig",
-           "engine_defaults", "option", "parse_batch_size", "parse_hidden", "usable_cpus"]
+           "default_threads", "engine_defaults", "option", "parse_batch_size", "parse_hidden",
+           "usable_cpus"]
