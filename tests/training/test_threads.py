@@ -145,3 +145,41 @@ def test_threads_are_recorded_and_change_weights_only_at_float32_rounding(cli, t
     r = cli("train", "--config", tmp_path / "b" / "config.json", "--quiet", "--out", replay)
     assert r.status == 0, r.err
     assert fingerprint(replay) == prints["b"]
+
+
+@pytest.mark.parametrize(("trials", "cores", "work", "workers", "want"), [
+    (10, 2, BIG, None, (2, 1)),      # two 1-thread trials, not one 2-thread trial
+    (1, 2, BIG, None, (1, 2)),       # one trial: the spare core becomes a thread
+    (1, 2, SMALL, None, (1, 1)),     # ... unless its steps are too small for one
+    (3, 8, BIG, None, (3, 2)),
+    (10, 1, BIG, None, (1, 1)),      # one free core (the others busy)
+    (10, 4, BIG, 1, (1, 4)),         # workers asked for: only the threads are chosen
+    (10, 4, None, 8, (8, 1)),
+])
+def test_a_sweep_splits_the_cores_into_workers_and_threads(trials, cores, work, workers, want):
+    assert threads.split_cores(trials, cores, work, workers) == want
+
+
+def test_the_local_executor_plans_workers_and_threads_per_trial(monkeypatch):
+    from backproplab.sweeps import executors
+    from backproplab.sweeps.spec import Sweep
+
+    monkeypatch.setattr(executors, "machine_facts", lambda: MachineFacts(2))
+    base = TrainConfig(dataset="fashion-mnist", limit=1000)
+    trials = Sweep(base, {"batch_size": [16, 128]}, [0, 1]).trials("/tmp/unused")
+    ex = executors.LocalExecutor()
+    ex.plan(trials)
+    assert (ex.workers, ex.threads_per_worker) == (2, 1)
+    ex.plan(trials[-1:])  # a single trial at batch 128: both cores as threads
+    assert (ex.workers, ex.threads_per_worker) == (1, 2)
+    ex.plan(trials[:1] + trials[-1:])
+    assert [ex.trial_threads(t) for t in trials] == [1, 1, 1, 1]
+    ex.plan([trials[0]])  # batch 16 alone: too small for a second thread
+    assert (ex.workers, ex.threads_per_worker) == (1, 1)
+    monkeypatch.setattr(executors, "machine_facts", lambda: MachineFacts(2, others_busy=1.0))
+    ex.plan(trials[-1:])
+    assert (ex.workers, ex.threads_per_worker) == (1, 1)  # one core is taken
+    fixed = executors.LocalExecutor(2, threads_per_worker=2)
+    fixed.plan(trials)
+    assert (fixed.workers, fixed.threads_per_worker) == (2, 2)
+    assert {fixed.trial_threads(t) for t in trials} == {2}  # asked for: kept

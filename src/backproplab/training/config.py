@@ -511,21 +511,30 @@ class TrainConfig:
             raise unsupported("early stopping (early_stopping=True)")
 
 
-def default_threads(cfg: TrainConfig) -> int:
-    """The ``threads`` of a run that sets none: what the machine can give now, and one
-    thread for steps too small to share (:func:`backproplab.training.threads.choose_threads`).
-
-    ``cfg`` has its engine defaults filled in. The scalar engine uses no BLAS: 1.
-    """
+def config_step_work(cfg: TrainConfig) -> int | None:
+    """Multiply-adds of one training step of ``cfg`` (engine defaults filled in), from
+    the dataset's shape in the catalog; ``None`` for the scalar engine (no BLAS)."""
     if cfg.engine == "scalar":
-        return 1
+        return None
     spec = _CATALOG.get(cfg.dataset)
     n_in = math.prod(spec.files[0].shape[1:]) if spec else 2
     n_out = spec.n_classes if spec else 2
     rows = cfg.limit or (spec.files[0].shape[0] if spec else 60_000)
-    batch = rows if cfg.batch_size == FULL_BATCH else min(int(cfg.batch_size or 1), rows)
-    work = step_work((n_in, *(cfg.hidden or ()), n_out), batch)
-    return choose_threads(machine_facts(), work)[0]
+    defaults = engine_defaults(cfg.engine)
+    bs = cfg.batch_size or defaults["batch_size"]
+    batch = rows if bs == FULL_BATCH else min(int(bs), rows)
+    hidden = cfg.hidden or defaults["hidden"]
+    return step_work((n_in, *hidden, n_out), batch)
+
+
+def default_threads(cfg: TrainConfig) -> int:
+    """The ``threads`` of a run that sets none: what the machine can give now, and one
+    thread for steps too small to share (:func:`backproplab.training.threads.choose_threads`).
+
+    The scalar engine uses no BLAS: 1.
+    """
+    work = config_step_work(cfg)
+    return 1 if work is None else choose_threads(machine_facts(), work)[0]
 
 
 # ---------------------------------------------------------------------------
@@ -588,5 +597,5 @@ def _fraction(name: str, value: Any) -> None:
 
 __all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINES", "ENGINE_DEFAULTS",
            "FULL_BATCH", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig",
-           "default_threads", "engine_defaults", "option", "parse_batch_size", "parse_hidden",
+           "config_step_work", "default_threads", "engine_defaults", "option", "parse_batch_size", "parse_hidden",
            "usable_cpus"]
