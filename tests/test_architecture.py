@@ -35,7 +35,7 @@ ALLOWED = {
     "study": BASE | ENGINES | {"runs", "plots", "inspect", "training", "sweeps", "gradcheck",
                               "predict", "study"},
     "sklearn": BASE | {"data", "tensor", "training", "sklearn"},
-    "bench": BASE | ENGINES | {"training", "bench"},
+    "bench": BASE | ENGINES | {"runs", "training", "bench"},
 }
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80

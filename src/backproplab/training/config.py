@@ -57,7 +57,7 @@ from backproplab.training.threads import (
     MAX_THREADS,
     choose_threads,
     machine_facts,
-    step_work,
+    network_step_work,
     usable_cpus,
 )
 from backproplab.training.divergence import DEFAULT_FACTOR as _DIVERGENCE_FACTOR
@@ -512,19 +512,13 @@ class TrainConfig:
 
 
 def config_step_work(cfg: TrainConfig) -> int | None:
-    """Multiply-adds of one training step of ``cfg`` (engine defaults filled in), from
-    the dataset's shape in the catalog; ``None`` for the scalar engine (no BLAS)."""
+    """Multiply-adds of one training step of ``cfg`` (:func:`~backproplab.training.threads.
+    network_step_work`); ``None`` for the scalar engine (no BLAS)."""
     if cfg.engine == "scalar":
         return None
-    spec = _CATALOG.get(cfg.dataset)
-    n_in = math.prod(spec.files[0].shape[1:]) if spec else 2
-    n_out = spec.n_classes if spec else 2
-    rows = cfg.limit or (spec.files[0].shape[0] if spec else 60_000)
     defaults = engine_defaults(cfg.engine)
-    bs = cfg.batch_size or defaults["batch_size"]
-    batch = rows if bs == FULL_BATCH else min(int(bs), rows)
-    hidden = cfg.hidden or defaults["hidden"]
-    return step_work((n_in, *hidden, n_out), batch)
+    return network_step_work(cfg.dataset, cfg.hidden or defaults["hidden"],
+                             cfg.batch_size or defaults["batch_size"], cfg.limit)
 
 
 def default_threads(cfg: TrainConfig) -> int:

@@ -48,6 +48,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from backproplab.data.catalog import CATALOG
+
 #: Multiply-adds per step below which a second BLAS thread gains nothing (see above).
 SECOND_THREAD_MIN_WORK = 5_000_000
 #: The most threads a run may ask for (thread pools take a C ``int``; no machine has more).
@@ -251,6 +253,17 @@ def step_work(sizes, batch_rows: int) -> int:
     return batch_rows * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
+def network_step_work(dataset: str, hidden, batch_size: int | str, limit: int | None) -> int:
+    """:func:`step_work` of a run on ``dataset`` (its shape from the catalog; the
+    synthetic set has 2 features, 2 classes and 60,000 points) with ``hidden``
+    layers, at ``batch_size`` (a number or ``"full"``) on ``limit`` examples."""
+    spec = CATALOG.get(dataset)
+    n_in, n_out = (math.prod(spec.files[0].shape[1:]), spec.n_classes) if spec else (2, 2)
+    rows = limit or (spec.files[0].shape[0] if spec else 60_000)
+    batch = rows if batch_size == "full" else min(int(batch_size), rows)
+    return step_work((n_in, *hidden, n_out), batch)
+
+
 def free_cores(facts: MachineFacts) -> tuple[int, str]:
     """The cores a run may plan on: usable CPUs, capped by the quota, less the cores
     others keep busy (at least 1); and why, in words.
@@ -349,5 +362,5 @@ def split_cores(trials: int, cores: int, work_per_step: int | None = None,
 
 __all__ = ["FACTS_MAX_AGE", "LOAD_SAMPLE_SECONDS", "MAX_THREADS", "SECOND_THREAD_MIN_WORK",
            "MachineFacts", "cgroup_cpu_quota", "choose_threads", "cpu_jiffies", "free_cores",
-           "machine_facts", "others_busy_cores", "own_cpu_seconds", "split_cores", "step_work",
+           "machine_facts", "network_step_work", "others_busy_cores", "own_cpu_seconds", "split_cores", "step_work",
            "usable_cpus"]
