@@ -306,7 +306,8 @@ class LocalExecutor(Executor):
                     on_event: EventCallback | None) -> Iterator[TrialResult]:
         for trial in trials:
             notify(on_event, TrialEvent("started", trial))
-            yield execute_trial(trial)
+            yield execute_trial(with_threads(trial, self.trial_threads(trial))
+                                if self.asked[1] else trial)
 
     def _new_pool(self, size: int) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context(self.start_method)
