@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
 
+from backproplab.bench.probes import machine_info
 from backproplab.data import load_synth
 from backproplab.scalar import DEFAULT_HIDDEN, DEFAULT_LR, MLP, train_epoch
 
@@ -41,7 +41,7 @@ def measure(limit: int, hidden: int, repeat: int, lr: float = DEFAULT_LR) -> dic
     ds = load_synth(limit=limit, dtype=np.float64)
     X, y = ds.X_train.tolist(), ds.y_train.tolist()
     result = {
-        "python": platform.python_version(),
+        "machine": machine_info(),
         "examples": len(X),
         "sizes": [2, hidden, 2],
         "repeat": repeat,

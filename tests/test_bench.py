@@ -120,7 +120,7 @@ def test_targets_are_judged_from_the_measured_rows():
 
 def test_peers_planned_per_thread_count():
     plan = plan_peers
-    names = lambda peers: [(p.name, p.threads) for p in peers]  # noqa: E731
+    names = lambda peers: [(p.name, p.threads) for p in peers]
     assert names(plan(["train", "backproplab", "torch", "numpy"], "cpu", None, 0, 2)) == [
         ("train", None), ("backproplab", None), ("torch-1t", 1), ("torch-2t", 2), ("numpy", 2)]
     assert names(plan(["train", "torch"], "cpu", None, 0, 1)) == [("train", None),
@@ -295,11 +295,46 @@ def test_gpu_quick_run_times_backproplab_on_cupy(tmp_path):
         assert m["device_peak_mb"] > 0
 
 
-def test_gpu_script_fixes_the_device():
+def _script(name: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return mod
+
+
+@pytest.mark.skipif(_have_gpu(), reason="checks the message where there is no GPU")
+def test_gpu_script_without_cuda_stops_with_one_sentence():
     script = ROOT / "benchmarks" / "gpu_epoch_time.py"
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpu_epoch_time.py: ")
+    assert "CUDA" in lines[0] and "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, str(script), "--device", "cpu"], capture_output=True,
                        text=True, timeout=120, check=False)
-    assert r.returncode == 2 and "fixed to gpu" in r.stderr
+    assert r.returncode == 2 and "unrecognized arguments: --device" in r.stderr
+
+
+def test_gpu_script_names_what_is_missing():
+    mod = _script("gpu_epoch_time")
+    assert "cupy is not installed" in mod.cuda_problem(lambda name: None)
+    no_torch = mod.cuda_problem(lambda name: None if name == "torch" else object())
+    assert "torch is not installed" in no_torch
+
+
+def test_gpu_targets_are_judged_against_pytorch_cuda():
+    results = [_row("train", "16", 0.4), _row("torch", "16", 1.0),
+               _row("train", "1024", 0.95, fraction=0.1), _row("torch", "1024", 1.0)]
+    res = {"config": {"device": "gpu"}, "results": results,
+           "ratios": compute_ratios(results), "memory": []}
+    got = {t["target"]: t["met"] for t in judge_targets(res)}
+    assert got == {"train vs PyTorch CUDA at batch 16": True,
+                   "train vs PyTorch CUDA at batch 1024": False}
 
 
 def test_waiting_for_quiet_gives_up_after_the_limit():

@@ -133,7 +133,7 @@ class BusyLoad:
         self.n = n
         self.procs: list[subprocess.Popen] = []
 
-    def __enter__(self) -> BusyLoad:
+    def __enter__(self) -> BusyLoad:  # noqa: PYI034
         for _ in range(self.n):
             self.procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"],
                                                stdin=subprocess.DEVNULL))

@@ -8,6 +8,7 @@ import statistics
 from backproplab.bench.probes import LOAD_FLAG
 from backproplab.bench.workload import (
     BUSY_RATIO_TARGET,
+    GPU_TORCH_RATIO_TARGETS,
     LOOP_RATIO_TARGET,
     MB,
     PEAK_FRACTION_BATCH,
@@ -85,6 +86,9 @@ def _busy_targets(results: list[dict]) -> list[dict]:
 def judge_targets(result: dict) -> list[dict]:
     """Issue 19's targets, each with the measured value and whether it is met.
 
+    On a GPU (``config.device``) the PyTorch targets are the GPU ones and the
+    GEMM-rate target is left out.
+
     Parameters
     ----------
     result : dict
@@ -97,12 +101,13 @@ def judge_targets(result: dict) -> list[dict]:
     """
     name, out = ours(result["results"]), []
     ratios = result["ratios"]
-    for bs, limit in TORCH_RATIO_TARGETS.items():
+    gpu = result.get("config", {}).get("device") == "gpu"
+    peer = "PyTorch CUDA" if gpu else "PyTorch (faster of 1/2 threads)"
+    for bs, limit in (GPU_TORCH_RATIO_TARGETS if gpu else TORCH_RATIO_TARGETS).items():
         r = next((x for x in ratios if x["vs"] == TORCH_BEST and x["batch_size"] == bs), None)
         if r:
-            out.append(_target(f"{name} vs PyTorch (faster of 1/2 threads) at batch {bs}",
-                               r["ratio"], limit, "<="))
-    mine = find(result["results"], name, PEAK_FRACTION_BATCH)
+            out.append(_target(f"{name} vs {peer} at batch {bs}", r["ratio"], limit, "<="))
+    mine = None if gpu else find(result["results"], name, PEAK_FRACTION_BATCH)
     if mine:
         out.append(_target(f"{name}: fraction of NumPy's best GEMM rate at batch "
                            f"{PEAK_FRACTION_BATCH}", mine["fraction_of_peak"],
@@ -206,7 +211,7 @@ def _machine_lines(result: dict) -> list[str]:
     lines = [f"machine: {machine['cpu']} ({', '.join(machine.get('cpu_flags') or []) or '?'}), "
              f"{machine['cores']} usable cores"
              + (f", cgroup quota {quota:g} CPUs" if quota else "")
-             + f"; libraries: " + ", ".join(f"{k} {v}" for k, v in result["libraries"].items())]
+             + "; libraries: " + ", ".join(f"{k} {v}" for k, v in result["libraries"].items())]
     env = machine.get("environment") or {}
     if env:
         lines.append("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()))

@@ -34,6 +34,8 @@ GPU_IMPLS = ("train", "backproplab", "torch")
 #: Targets (issue 19), on the train path with its default threads: ours / PyTorch's
 #: (the faster of 1 and 2 threads) at most these ratios, per batch size.
 TORCH_RATIO_TARGETS = {"16": 0.40, "128": 0.60, "1024": 0.90}
+#: ... on a GPU, against PyTorch CUDA.
+GPU_TORCH_RATIO_TARGETS = {"16": 0.5, "1024": 0.9}
 #: ... at least this fraction of NumPy's best GEMM rate at PEAK_FRACTION_BATCH.
 PEAK_FRACTION_TARGET = 0.80
 PEAK_FRACTION_BATCH = "1024"

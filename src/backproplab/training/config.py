@@ -53,13 +53,6 @@ from backproplab.tensor import DEVICES as _DEVICES
 from backproplab.tensor import DTYPES as _DTYPES
 from backproplab.tensor import INITIALIZERS as _INITIALIZERS
 from backproplab.tensor import OPTIMIZERS as _OPTIMIZERS
-from backproplab.training.threads import (
-    MAX_THREADS,
-    choose_threads,
-    machine_facts,
-    network_step_work,
-    usable_cpus,
-)
 from backproplab.training.divergence import DEFAULT_FACTOR as _DIVERGENCE_FACTOR
 from backproplab.training.divergence import DEFAULT_PATIENCE as _DIVERGENCE_PATIENCE
 from backproplab.training.divergence import check_divergence_options
@@ -69,6 +62,13 @@ from backproplab.training.schedules import DEFAULT_GAMMA as _DEFAULT_GAMMA
 from backproplab.training.schedules import PLATEAU_DIVISOR as _PLATEAU_DIVISOR
 from backproplab.training.schedules import SCHEDULES as _SCHEDULES
 from backproplab.training.schedules import check_schedule_options
+from backproplab.training.threads import (
+    MAX_THREADS,
+    choose_threads,
+    machine_facts,
+    network_step_work,
+    usable_cpus,
+)
 
 #: Training engines by name.
 ENGINES = ("tensor", "scalar")

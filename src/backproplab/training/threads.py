@@ -41,6 +41,7 @@ and the fingerprint tests (tests/test_same_results.py) pin ``--threads 1``
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import resource
@@ -250,7 +251,7 @@ def machine_facts(sample_seconds: float = LOAD_SAMPLE_SECONDS) -> MachineFacts:
 def step_work(sizes, batch_rows: int) -> int:
     """Multiply-adds of one step's forward products: ``batch_rows`` x the sum of
     fan-in x fan-out over the layers of ``sizes`` (input, hidden..., output)."""
-    return batch_rows * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return batch_rows * sum(a * b for a, b in itertools.pairwise(sizes))
 
 
 def network_step_work(dataset: str, hidden, batch_size: int | str, limit: int | None) -> int:
