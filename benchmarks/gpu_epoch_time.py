@@ -22,6 +22,7 @@ import sys
 
 from epoch_time import parser, run
 
+
 def cuda_problem(find_spec=importlib.util.find_spec) -> str | None:
     """Why this machine cannot run the GPU table (one sentence), or ``None``."""
     for module, pip in (("cupy", "cupy-cuda12x"), ("torch", "torch with CUDA")):
