@@ -49,15 +49,22 @@ def _sweep(trials: int, limit: int, epochs: int):
     return Sweep(base, {"lr": lrs}, seeds=list(range(seeds)))
 
 
-def _measure(name: str, sweep, out: Path, executor, workers: int) -> dict:
+def timed_sweep(name: str, sweep, out: Path, executor):
+    """Run ``sweep`` into ``out`` quietly; ``(outcome, wall seconds)``; a failed trial
+    ends the script naming ``name``."""
     from backproplab.sweeps import run_sweep
 
     t0 = time.perf_counter()
     outcome = run_sweep(sweep, out, executor=executor, progress="quiet", aggregate=False)
-    sweep_s = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
     if not outcome.ok:
         raise SystemExit(f"{name}: {len(outcome.failed)} trial(s) failed: "
                          f"{outcome.failed[0].error}")
+    return outcome, seconds
+
+
+def _measure(name: str, sweep, out: Path, executor, workers: int) -> dict:
+    outcome, sweep_s = timed_sweep(name, sweep, out, executor)
     train_s = sum(float(r.summary["seconds"]) for r in outcome.results)
     n = len(outcome.results)
     return {"executor": name, "trials": n, "sweep_s": round(sweep_s, 3),

@@ -25,11 +25,12 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from sweep_overhead import timed_sweep
+
 from backproplab.bench.probes import loadavg, machine_info
-from backproplab.sweeps import LocalExecutor, Sweep, run_sweep
+from backproplab.sweeps import LocalExecutor, Sweep
 from backproplab.training import TrainConfig
 from backproplab.training.threads import free_cores, machine_facts, usable_cpus
 
@@ -49,12 +50,7 @@ def _sweep(batch_size: int, trials: int, limit: int | None, epochs: int) -> Swee
 
 
 def _time(sweep: Sweep, out: Path, executor: LocalExecutor) -> dict:
-    t0 = time.perf_counter()
-    outcome = run_sweep(sweep, out, executor=executor, progress="quiet", aggregate=False)
-    seconds = time.perf_counter() - t0
-    if not outcome.ok:
-        raise SystemExit(f"sweep_split.py: {len(outcome.failed)} trial(s) failed: "
-                         f"{outcome.failed[0].error}")
+    outcome, seconds = timed_sweep("sweep_split.py", sweep, out, executor)
     n = len(outcome.results)
     return {"workers": executor.workers, "threads": executor.threads_per_worker,
             "trials": n, "seconds": round(seconds, 3),
