@@ -125,6 +125,10 @@ def cpu_flags() -> list[str]:
     return []
 
 
+#: A loop that keeps one core busy until its parent (the benchmark) is gone.
+_BUSY_LOOP = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass\n"
+
+
 class BusyLoad:
     """``with BusyLoad(n):`` runs ``n`` processes that keep one core busy each (a pure
     Python loop), the competing load of the busy-machine target; ended on exit."""
@@ -135,7 +139,7 @@ class BusyLoad:
 
     def __enter__(self) -> BusyLoad:  # noqa: PYI034
         for _ in range(self.n):
-            self.procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"],
+            self.procs.append(subprocess.Popen([sys.executable, "-c", _BUSY_LOOP],
                                                stdin=subprocess.DEVNULL))
         if self.n:
             time.sleep(0.5)  # running before anything is measured

@@ -55,6 +55,9 @@ from backproplab.errors import BackproplabError
 from backproplab.tensor.backend import get_array_module
 from backproplab.training.threads import MAX_THREADS, usable_cpus
 
+#: The fixed part of a result's ``config``: the network and the optimizer.
+_WORKLOAD = {"sizes": list(SIZES), "activation": ACTIVATION, "optimizer": "sgd",
+             "momentum": 0.0, "weight_decay": 0.0, "dtype": "float32"}
 #: Side of the matmul-peak product by (device, quick).
 _PEAK_SIZES = {("cpu", False): 2048, ("cpu", True): 256, ("gpu", False): 8192,
                ("gpu", True): 1024}
@@ -265,31 +268,24 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
     Parameters
     ----------
     impls, batch_sizes : list or comma-separated str
-        Implementations (missing libraries are listed under ``"skipped"``) and
-        batch sizes (numbers or ``"full"``).
+        Implementations (missing libraries go to ``"skipped"``); batch sizes.
     epochs, warmup, retries : int
-        Timed epochs (the median is reported), untimed ones first, and how often
-        an epoch loaded by other processes is run again.
+        Timed epochs (median reported), untimed ones, re-runs of loaded epochs.
     threads : int, optional
-        One thread count for every peer; default: ``train`` picks its own, PyTorch
-        runs at 1 and 2, the others use every core.
+        One count for every row; default: ``train`` picks its own, PyTorch runs
+        at 1 and 2, the others use every core.
     load : int
-        Busy processes to run meanwhile (the busy-machine target; no retries).
-    quick, synthetic, data_dir, limit, lr, seed, device
-        The data and the training (``quick``: 2,048 examples).
-    memory, memory_batch_sizes
-        Peak memory per implementation, in a fresh process each.
-    wait_quiet : float
-        Before each timed epoch, wait up to this many seconds for quiet.
-    peak_size : int, optional
-        Side of the matmul-peak product (default 2048; 256 quick; 8192 / 1024 GPU).
-    command, progress
-        Recorded command line; a callable receiving one line per step.
+        Busy processes meanwhile (the busy-machine target; no retries).
+    quick, synthetic, data_dir, limit, lr, seed, device, memory, memory_batch_sizes,
+    wait_quiet, peak_size, command, progress
+        Data, training, peak memory (fresh process each), waiting for quiet
+        (seconds), the matmul-peak side, the recorded command line, and a
+        callable receiving one line per step.
 
     Returns
     -------
     dict
-        The result (see docs/performance.md, "Reproducing and reading the JSON").
+        See docs/performance.md, "Reproducing and reading the JSON".
 
     Raises
     ------
@@ -302,7 +298,6 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
     cores = usable_cpus()
     run_impls, skipped = _runnable(impls, device)
     mem_sizes = parse_batch_sizes(memory_batch_sizes, "--memory-batch-sizes")  # checked anyway
-    say("loading data")
     limit = QUICK_ROWS if quick and limit is None else limit
     X, y, data = load_data(quick=quick, synthetic=synthetic, data_dir=data_dir, limit=limit)
     n = int(X.shape[0])
@@ -316,40 +311,36 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
     timing = _Timing(epochs, warmup, 0 if load else retries, wait_quiet, say)
     peak = MatmulPeak(peak_size or _PEAK_SIZES[device, quick], device, with_torch=False)
     with BusyLoad(load):
-        load_before, whole = loadavg(), LoadProbe().start()
+        before, whole = loadavg(), LoadProbe().start()
         results = _time_all(peers, batch_sizes, n, settings=settings, cores=cores,
                             timing=timing, peak=peak)
-        load_after, overall = loadavg(), whole.stop()
+        load_record = _load_record(before, whole, load, results, timing)
     mem_rows = _memory_rows(run_impls, mem_sizes if memory else [], data, say,
                             threads=threads or cores, quick=quick, synthetic=synthetic,
                             data_dir=data_dir, limit=limit, lr=lr, seed=seed, device=device)
-    result = _result(locals(), peers, results, mem_rows, data, n)
+    result = {
+        "format": RESULT_FORMAT, "version": RESULT_VERSION, "started": started,
+        "command": command,
+        "config": {**_WORKLOAD, "lr": lr, "epochs": epochs, "warmup": warmup,
+                   "retries": timing.retries, "wait_quiet": wait_quiet,
+                   "batch_sizes": batch_sizes, "threads": threads, "load": load,
+                   "device": device, "quick": quick, "seed": seed,
+                   "impls": [p.name for p in peers]},
+        "skipped": skipped, "data": data, "machine": machine_info(),
+        "libraries": library_versions(run_impls), "load": load_record,
+        "matmul_peak": {**peak.best, "gflops": peak.gflops}, "flops_per_epoch": flops_per_epoch(n),
+        "results": results, "ratios": compute_ratios(results), "memory": mem_rows,
+    }
     # the targets are about the full data set; a quick run's numbers mean little
     result["targets"] = [] if quick else judge_targets(result)
     return result
 
 
-def _result(v: dict, peers, results, mem_rows, data, n) -> dict:
-    """The result dict from :func:`run_benchmark`'s settings and measurements ``v``."""
-    timing, peak, overall = v["timing"], v["peak"], v["overall"]
-    return {
-        "format": RESULT_FORMAT, "version": RESULT_VERSION, "started": v["started"],
-        "command": v["command"],
-        "config": {"sizes": list(SIZES), "activation": ACTIVATION, "optimizer": "sgd",
-                   "momentum": 0.0, "weight_decay": 0.0, "lr": v["lr"], "dtype": "float32",
-                   "epochs": v["epochs"], "warmup": v["warmup"], "retries": timing.retries,
-                   "wait_quiet": v["wait_quiet"], "batch_sizes": v["batch_sizes"],
-                   "threads": v["threads"], "load": v["load"], "device": v["device"],
-                   "quick": v["quick"], "seed": v["seed"], "impls": [p.name for p in peers]},
-        "skipped": v["skipped"], "data": data, "machine": machine_info(),
-        "libraries": library_versions(v["run_impls"]),
-        "load": {"loadavg_before": v["load_before"], "loadavg_after": v["load_after"],
-                 "others_during_run": overall["others"], "steal_during_run": overall["steal"],
-                 "busy_processes": v["load"],
-                 "loaded_timings": sum(r["loaded"] for r in results),
-                 "seconds_waited_for_quiet": round(timing.waited, 1),
-                 "flag_above": LOAD_FLAG},
-        "matmul_peak": {**peak.best, "gflops": peak.gflops},
-        "flops_per_epoch": flops_per_epoch(n), "results": results,
-        "ratios": compute_ratios(results), "memory": mem_rows,
-    }
+def _load_record(before, whole: LoadProbe, busy: int, results: list[dict],
+                 timing: _Timing) -> dict:
+    """The ``load`` part of a result: load averages, others' share, flagged timings."""
+    overall = whole.stop()
+    return {"loadavg_before": before, "loadavg_after": loadavg(),
+            "others_during_run": overall["others"], "steal_during_run": overall["steal"],
+            "busy_processes": busy, "loaded_timings": sum(r["loaded"] for r in results),
+            "seconds_waited_for_quiet": round(timing.waited, 1), "flag_above": LOAD_FLAG}
