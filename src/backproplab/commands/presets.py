@@ -1,6 +1,6 @@
 """``backproplab presets [NAME] [--json]``: the experiments of the study.
 
-Without a name: one line per preset with the question of SPEC.md it answers and
+Without a name: one line per preset with the question of docs/study.md it answers and
 its size (runs in full and ``--quick`` mode). With a name: that preset's
 options, grid and seeds. ``--json`` prints the same as one JSON line. An
 unknown name exits with status 2. Run presets with ``backproplab reproduce
@@ -9,6 +9,7 @@ unknown name exits with status 2. Run presets with ``backproplab reproduce
 
 from __future__ import annotations
 
+from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.study.presets import PRESETS, get_preset
 
@@ -20,7 +21,7 @@ def register(subparsers) -> None:
                     "answers. Run them with `backproplab reproduce --only NAME`.",
     )
     p.add_argument("name", nargs="?", metavar="NAME", help="show one preset in detail")
-    p.add_argument("--json", action="store_true", help="print one JSON line")
+    add_json_option(p, "one JSON line")
     p.set_defaults(func=cmd_presets)
 
 

@@ -20,15 +20,19 @@ from .network import (
     outer,
     sigmoid,
     softmax,
-    train_epoch,
 )
+from .worked import FORWARD_KEYS, GRADIENT_KEYS, Q3, Q3_TARGET, worked_pass
 
 __all__ = [
     "DEFAULT_HIDDEN",
     "DEFAULT_INIT_STD",
     "DEFAULT_LR",
     "DEFAULT_SEED",
+    "FORWARD_KEYS",
+    "GRADIENT_KEYS",
     "MLP",
+    "Q3",
+    "Q3_TARGET",
     "Gradients",
     "Trace",
     "affine",
@@ -38,5 +42,5 @@ __all__ = [
     "outer",
     "sigmoid",
     "softmax",
-    "train_epoch",
+    "worked_pass",
 ]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -25,18 +24,18 @@ from typing import Any
 from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, atomic_write_text
+from backproplab.locks import lock_folder
 from backproplab.runs import (
     CHECKPOINT,
     CONFIG,
     ERROR,
     RESULTS,
     STATUS,
-    SUMMARY,
     TRIAL_RECORD_FILES,
     RunFolder,
     is_bookkeeping,
-    lock_folder,
     read_run_files,
+    rewrite_summary,
     write_run_files,
 )
 from backproplab.sweeps.aggregate import aggregate_sweep
@@ -51,6 +50,7 @@ from backproplab.sweeps.executors import (
 from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.sweeps.spec import Sweep, config_key, configs_match, prepare_sweep_dir
+from backproplab.sweeps.stats import check_test
 
 # ---------------------------------------------------------------------------
 # the trial folders
@@ -219,10 +219,7 @@ def copy_run(src: Path, dst: Path) -> dict[str, Any]:
     (atomic writes, ``config.json`` first, ``summary.json`` last); returns the
     copy's summary (``run_dir`` pointing at ``dst``, ``copied_from`` at ``src``)."""
     files = {k: v for k, v in read_run_files(src).items() if k not in TRIAL_RECORD_FILES}
-    summary = json.loads(files[SUMMARY].decode("utf-8"))
-    summary["run_dir"] = str(dst)
-    summary["copied_from"] = str(src)
-    files[SUMMARY] = (json.dumps(summary, indent=2) + "\n").encode("utf-8")
+    summary = rewrite_summary(files, dst, copied_from=str(src))
     if dst.exists():
         shutil.rmtree(dst)
     write_run_files(dst, files)
@@ -313,7 +310,8 @@ def run_trials(trials: Sequence[Trial], executor: Executor, display: SweepProgre
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = None,
               workers: int | None = None, overwrite: bool = False, progress: str = "auto",
-              aggregate: bool = True, console: Any = None) -> SweepOutcome:
+              aggregate: bool = True, console: Any = None,
+              test: str = "welch") -> SweepOutcome:
     """Run every trial of ``sweep`` under ``out_dir`` and aggregate the results.
 
     Parameters
@@ -335,6 +333,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         Write ``results.json`` / ``results.csv`` at the end.
     console : rich.console.Console, optional
         Where the live bar is drawn.
+    test : {"welch", "paired", "permutation"}
+        How the aggregate compares the groups (:mod:`backproplab.sweeps.stats`):
+        Welch's t-test, the paired t-test over shared seeds, or a permutation test.
 
     Returns
     -------
@@ -345,8 +346,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     Raises
     ------
     BackproplabError
-        For a bad sweep folder or a dataset that cannot be found, before any
-        trial runs.
+        For a bad sweep folder, a dataset that cannot be found or an unknown
+        ``test``, before any trial runs.
 
     Examples
     --------
@@ -358,6 +359,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     True
     """
     start = time.perf_counter()
+    check_test(test)
     own_executor = executor is None
     if executor is None:
         executor = make_executor("local", workers)
@@ -374,7 +376,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
                 results = run_trials(trials, executor, display)
             outcome = SweepOutcome(root, [results[t.name] for t in trials])
             if aggregate:
-                outcome.aggregate = aggregate_sweep(root, write=True)
+                outcome.aggregate = aggregate_sweep(root, write=True, test=test)
                 outcome.results_path = root / RESULTS
     finally:
         if own_executor:
