@@ -272,11 +272,13 @@ class LocalExecutor(Executor):
         self.workers = workers or default_workers()
         self.threads_per_worker = threads_per_worker or 1
         self.small_steps = False
+        self.planned_for: tuple[str, ...] | None = None
         self.retries = retries
         self.start_method = start_method
 
     def plan(self, trials: Sequence[Trial]) -> None:
         """Choose the workers and threads the options left open, for these trials."""
+        self.planned_for = tuple(t.name for t in trials)
         workers, threads = self.asked
         works = [w for w in (_step_work(t) for t in trials) if w is not None]
         if (workers is None or threads is None) and trials:
@@ -297,7 +299,8 @@ class LocalExecutor(Executor):
         trials = list(trials)
         if not trials:
             return iter(())
-        self.plan(trials)
+        if self.planned_for != tuple(t.name for t in trials):  # run_sweep plans first
+            self.plan(trials)
         if self.asked[0] == 1:
             return self._run_inline(trials, on_event)
         return self._run_pool(trials, on_event)
