@@ -71,7 +71,7 @@ def main() -> None:
         print(json.dumps(r))
         return
     print(f"scalar engine, sizes {r['sizes']}, {r['examples']} examples per pass, "
-          f"Python {r['python']}, best of {r['repeat']}")
+          f"Python {r['machine']['python']} on {r['machine']['cpu']}, best of {r['repeat']}")
     for name in ("train_step", "forward+backward+sgd_step"):
         print(f"  {name:<28} {r[name]:>9,} examples/s")
 

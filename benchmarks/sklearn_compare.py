@@ -110,7 +110,8 @@ def table(result: dict) -> str:
               f"784-{result['hidden'][0]}-10 ReLU, batch 200, alpha 1e-4, {result['epochs']} "
               f"epochs, seeds {result['seeds']}, {result['threads']} BLAS thread(s), float32"),
              (f"load average before {result['load_before'][0]:.2f}, after "
-              f"{result['load_after'][0]:.2f} ({result['cpu_count']} cores)"),
+              f"{result['load_after'][0]:.2f} ({result['machine']['cpu']}, "
+              f"{result['machine']['cores']} cores)"),
              "",
              f"{'solver':<6} {'library':<13} {'test accuracy':>16} {'s/epoch':>8}",
              "-" * 47]
