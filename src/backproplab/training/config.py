@@ -440,8 +440,19 @@ class TrainConfig:
 
 
 def config_step_work(cfg: TrainConfig) -> int | None:
-    """Multiply-adds of one training step of ``cfg`` (:func:`~backproplab.training.threads.
-    network_step_work`); ``None`` for the scalar engine (no BLAS)."""
+    """Multiply-adds of one training step of ``cfg``.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Unset network and batch size take the engine's defaults.
+
+    Returns
+    -------
+    int or None
+        :func:`~backproplab.training.threads.network_step_work`; ``None`` for the
+        scalar engine (it uses no BLAS).
+    """
     if cfg.engine == "scalar":
         return None
     defaults = engine_defaults(cfg.engine)
@@ -450,10 +461,18 @@ def config_step_work(cfg: TrainConfig) -> int | None:
 
 
 def default_threads(cfg: TrainConfig) -> int:
-    """The ``threads`` of a run that sets none: what the machine can give now, and one
-    thread for steps too small to share (:func:`backproplab.training.threads.choose_threads`).
+    """The ``threads`` of a run that sets none.
 
-    The scalar engine uses no BLAS: 1.
+    Parameters
+    ----------
+    cfg : TrainConfig
+
+    Returns
+    -------
+    int
+        What the machine can give now, and one thread for steps too small to
+        share (:func:`backproplab.training.threads.choose_threads`); 1 for the
+        scalar engine (no BLAS).
     """
     work = config_step_work(cfg)
     return 1 if work is None else choose_threads(machine_facts(), work)[0]

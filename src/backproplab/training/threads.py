@@ -249,15 +249,46 @@ def machine_facts(sample_seconds: float = LOAD_SAMPLE_SECONDS) -> MachineFacts:
 
 
 def step_work(sizes, batch_rows: int) -> int:
-    """Multiply-adds of one step's forward products: ``batch_rows`` x the sum of
-    fan-in x fan-out over the layers of ``sizes`` (input, hidden..., output)."""
+    """Multiply-adds of one step's forward products.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths: input, hidden..., output.
+    batch_rows : int
+        Examples per step.
+
+    Returns
+    -------
+    int
+        ``batch_rows`` x the sum of fan-in x fan-out over the layers.
+
+    Example
+    -------
+    >>> step_work((784, 300, 10), 16)
+    3811200
+    """
     return batch_rows * sum(a * b for a, b in itertools.pairwise(sizes))
 
 
 def network_step_work(dataset: str, hidden, batch_size: int | str, limit: int | None) -> int:
-    """:func:`step_work` of a run on ``dataset`` (its shape from the catalog; the
-    synthetic set has 2 features, 2 classes and 60,000 points) with ``hidden``
-    layers, at ``batch_size`` (a number or ``"full"``) on ``limit`` examples."""
+    """:func:`step_work` of a run on a dataset of the project.
+
+    Parameters
+    ----------
+    dataset : str
+        A dataset name: its shape comes from the catalog (the synthetic set
+        has 2 features, 2 classes and 60,000 points).
+    hidden : sequence of int
+        Hidden layer widths.
+    batch_size : int or "full"
+    limit : int or None
+        Training examples kept (``None``: all).
+
+    Returns
+    -------
+    int
+    """
     spec = CATALOG.get(dataset)
     n_in, n_out = (math.prod(spec.files[0].shape[1:]), spec.n_classes) if spec else (2, 2)
     rows = limit or (spec.files[0].shape[0] if spec else 60_000)
