@@ -372,6 +372,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         with lock_folder(out_dir, "sweep"):
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
             trials = sweep.trials(root)  # the executor sets the BLAS threads of each
+            executor.plan(trials)  # workers x threads for these trials and this machine
             display = SweepProgress(len(trials), executor.workers, progress,
                                     console=console, out_dir=root)
             with display:
