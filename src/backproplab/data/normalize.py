@@ -67,12 +67,16 @@ class Normalizer:
         self.fitted = True
         return self
 
-    def transform(self, X: np.ndarray, dtype=np.float32) -> np.ndarray:
-        """Apply the fitted map to ``X``; returns a new array of ``dtype``."""
+    def transform(self, X: np.ndarray, dtype=np.float32, *, copy: bool = True) -> np.ndarray:
+        """Apply the fitted map to ``X``; returns an array of ``dtype``.
+
+        A new array, unless ``copy=False`` and ``X`` already has ``dtype``: then
+        ``X`` itself is scaled in place (for arrays nothing else holds).
+        """
         if not self.fitted:
             raise RuntimeError("Normalizer.transform called before fit")
         out = np.asarray(X, dtype=dtype)
-        if out is X:
+        if out is X and copy:
             out = out.copy()
         shift = np.asarray(self.shift, dtype=dtype)
         scale = np.asarray(self.scale, dtype=dtype)

@@ -85,7 +85,7 @@ DEFAULT_CLIENT_PORT = 10001
 #: Training options that decide which data a trial trains on: trials that agree
 #: on all of them share one dataset object in the object store.
 DATA_OPTIONS = ("dataset", "data_dir", "final", "val_size", "limit", "normalize", "dtype",
-                "data_seed")
+                "data_seed", "target", "val_fraction", "test")
 
 
 def import_ray():

@@ -46,6 +46,8 @@ from backproplab import scalar
 from backproplab.data import DATASETS as _DATASETS
 from backproplab.data import DEFAULT_NORMALIZE as _DEFAULT_NORMALIZE
 from backproplab.data.catalog import CATALOG as _CATALOG
+from backproplab.data.files import DEFAULT_VAL_FRACTION as _VAL_FRACTION
+from backproplab.data.files import check_file_options, is_file_dataset
 from backproplab.data.normalize import MODES as _NORMALIZE_MODES
 from backproplab.errors import BackproplabError, choose_from
 from backproplab.tensor import ACTIVATIONS as _ACTIVATIONS
@@ -203,7 +205,8 @@ class TrainConfig:
     ----------
     **options
         Any field, by keyword, grouped as: data (``dataset``, ``data_dir``,
-        ``final``, ``val_size``, ``limit``, ``normalize``, ``data_seed``); model
+        ``final``, ``val_size``, ``limit``, ``normalize``, ``data_seed``,
+        ``target``, ``val_fraction``, ``test``); model
         (``engine``, ``hidden``, ``activation``, ``init``, ``init_std``,
         ``dtype``); optimizer (``optimizer``, ``lr``, ``momentum``, ``beta1``,
         ``beta2``, ``eps``, ``weight_decay``, ``clip_norm``); learning-rate
@@ -237,7 +240,9 @@ class TrainConfig:
     """
 
     # -- data ---------------------------------------------------------------
-    dataset: str = option("synth", "the data to train on", choices=_DATASETS)
+    dataset: str = option("synth", "the data to train on: a built-in name, or the PATH of a "
+                                   ".csv/.tsv file, an .npz file or a folder of class "
+                                   "subfolders of images (docs/datasets.md)", choices=_DATASETS)
     data_dir: str | None = option(None, "folder holding the dataset's IDX files",
                                   applies=("dataset", _IMAGES), metavar="DIR",
                                   none="search the usual folders")
@@ -249,6 +254,14 @@ class TrainConfig:
                                    choices=_NORMALIZE_MODES)
     data_seed: int = option(0, "seed of the synthetic points (0: the study's)",
                             applies=("dataset", ("synth",)))
+    target: str | None = option(None, "a CSV/TSV dataset's label column", metavar="NAME",
+                                none="the last column")
+    val_fraction: float = option(_VAL_FRACTION, "share of every class of a dataset PATH held "
+                                                "out for validation (stratified, fixed seed)")
+    test: str | None = option(None, "the held-out set of a dataset PATH that final evaluates "
+                                    "on (a file or folder of the same form)",
+                              applies=("final", (True,)), metavar="PATH",
+                              none="an .npz dataset's own X_test and y_test")
     # -- model --------------------------------------------------------------
     engine: str = option("tensor", "which engine trains (scalar: pure Python, per-example SGD)",
                          choices=ENGINES)
@@ -342,6 +355,10 @@ class TrainConfig:
                 changes[key] = value
         if self.threads is None:
             changes["threads"] = usable_cpus()
+        if is_file_dataset(self.dataset):  # a path: absolute, so any folder can replay it
+            changes["dataset"] = str(Path(self.dataset).expanduser().absolute())
+            if self.test is not None:
+                changes["test"] = str(Path(self.test).expanduser().absolute())
         if self.lr_gamma is None and self.lr_schedule in _DEFAULT_GAMMA:
             changes["lr_gamma"] = _DEFAULT_GAMMA[self.lr_schedule]
         out = self.replace(**changes)
@@ -407,10 +424,13 @@ class TrainConfig:
         """
         for f in dataclasses.fields(self):  # the options that take a name from a registry
             value = getattr(self, f.name)
-            if f.metadata["choices"] and not (value is None and f.default is None):
+            if f.metadata["choices"] and not (value is None and f.default is None) and not (
+                    f.name == "dataset" and isinstance(value, str) and is_file_dataset(value)):
                 _choice(f.name, value, f.metadata["choices"])
         # data
         _optional_str("data_dir", self.data_dir)
+        check_file_options(self.dataset, target=self.target, val_fraction=self.val_fraction,
+                           test=self.test)
         _bool("final", self.final)
         _bool("inspect", self.inspect)
         _int("val_size", self.val_size, minimum=1)

@@ -1,0 +1,325 @@
+"""The user's own data as one more kind of dataset: CSV/TSV, ``.npz``, image folders.
+
+``load_dataset(PATH)`` comes here for anything that is not a built-in name:
+
+- a ``.csv``/``.tsv`` file with a header row (:func:`backproplab.data.tables.read_table`);
+- an ``.npz`` file with ``X`` and ``y`` (:func:`backproplab.data.tables.read_npz`);
+- a folder of class subfolders of images (:mod:`backproplab.data.images`).
+
+The validation split is stratified: every class gives the same share
+``val_fraction`` of its rows, drawn with the fixed
+:data:`backproplab.data.mnist.SPLIT_SEED` (the same for every run, as for the
+image datasets). With ``final=True`` the model
+trains on every row and is evaluated on ``test`` (a file of any of the three
+forms) or on an npz's own ``X_test``/``y_test``. Features are standardized, and
+images scaled to [0, 1], with statistics of the training split only. Class names
+are the labels as written (sorted: numerically for integer labels), an npz's
+``class_names`` or the folder names.
+
+A file is refused from its size, before it is read, when the arrays it would
+become (:func:`estimate`) do not fit the memory the caller says is available.
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from backproplab.data.dataset import DATASETS, Dataset, check_limit
+from backproplab.data.images import image_size, list_image_folder, read_image_folder
+from backproplab.data.mnist import SPLIT_SEED
+from backproplab.data.normalize import Normalizer, float_dtype
+from backproplab.data.tables import SEPARATORS, RawData, read_npz, read_table
+from backproplab.errors import BackproplabError
+
+#: Share of every class held out for validation when none is asked for.
+DEFAULT_VAL_FRACTION = 0.1
+#: Peak memory of loading, in multiples of the finished arrays (``benchmarks/csv_load.py``).
+LOAD_PEAK = 3
+#: Bytes of a table's head read to estimate its rows from its size.
+HEAD_BYTES = 1 << 20
+
+
+def is_file_dataset(name: str) -> bool:
+    """Whether ``name`` names a user's file or folder rather than a built-in dataset."""
+    return str(name) not in DATASETS
+
+
+def check_file_options(dataset: str, *, target=None, val_fraction=DEFAULT_VAL_FRACTION,
+                       test=None) -> None:
+    """Check the options of a dataset PATH: ``target`` and ``test`` are paths or names
+    given only with a path, ``val_fraction`` lies in (0, 1).
+
+    Raises
+    ------
+    BackproplabError
+        Naming the bad option by its Python name.
+    """
+    for name, value in (("target", target), ("test", test)):
+        if value is not None and not isinstance(value, str):
+            raise BackproplabError(f"{name} must be a string, got {value!r}", settings=(name,))
+        if value is not None and not is_file_dataset(dataset):
+            raise BackproplabError(f"{name} applies only to a dataset given as a PATH, not "
+                                   f"dataset={dataset!r}; drop {name}", settings=(name,))
+    if (isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float))
+            or not 0 < val_fraction < 1):
+        raise BackproplabError(f"val_fraction must be a number between 0 and 1, got "
+                               f"{val_fraction!r}", settings=("val_fraction",))
+
+
+def source_kind(path: str | Path) -> str:
+    """``"table"``, ``"npz"`` or ``"images"``: how ``path`` is read; else one sentence."""
+    path = Path(path)
+    if path.is_dir():
+        return "images"
+    if not path.exists():
+        raise BackproplabError(
+            f"dataset {str(path)!r} is neither a built-in dataset ({', '.join(DATASETS)}) nor an "
+            "existing file or folder; give one of those names, or the path of a .csv/.tsv "
+            "file, an .npz file or a folder of class subfolders of images",
+            settings=("dataset",))
+    suffix = path.suffix.lower()
+    if suffix in SEPARATORS:
+        return "table"
+    if suffix == ".npz":
+        return "npz"
+    raise BackproplabError(f"cannot tell how to read {path}; give a .csv or .tsv file with a "
+                           "header row, an .npz file with X and y, or a folder of class "
+                           "subfolders of images", settings=("dataset",))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a file will become in memory, known before it is read."""
+
+    rows: int
+    features: int
+    array_bytes: int
+    how: str
+
+    @property
+    def peak_bytes(self) -> int:
+        """The most memory loading takes (:data:`LOAD_PEAK` times the arrays)."""
+        return LOAD_PEAK * self.array_bytes
+
+
+def _table_estimate(path: Path, itemsize: int) -> Estimate:
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    whole = head[:head.rfind(b"\n") + 1] if len(head) < size else head
+    lines = whole.splitlines()
+    if not lines:
+        return Estimate(0, 0, 0, "an empty file")
+    columns = lines[0].count(SEPARATORS[path.suffix.lower()].encode()) + 1
+    body = len(whole) - len(lines[0]) - 1
+    per_row = body / (len(lines) - 1) if len(lines) > 1 and body > 0 else max(len(whole), 1)
+    rows = math.ceil(max(size - len(lines[0]) - 1, 0) / max(per_row, 1))
+    return Estimate(rows, columns - 1, rows * (max(columns - 1, 1) * itemsize + 8),
+                    f"estimated from its size of {size / 2**20:.3g} MiB")
+
+
+def _npy_shape(z: zipfile.ZipFile, member: str) -> tuple[int, ...]:
+    with z.open(member) as fh:
+        version = np.lib.format.read_magic(fh)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _, _ = read(fh)
+    return tuple(shape)
+
+
+def _npz_estimate(path: Path, itemsize: int) -> Estimate:
+    try:
+        with zipfile.ZipFile(path) as z:
+            shapes = {m[:-4]: _npy_shape(z, m) for m in z.namelist()
+                      if m[:-4] in ("X", "X_test")}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise BackproplabError(f"{path} is not a readable .npz file ({exc}); save the arrays "
+                               "with numpy.savez(path, X=..., y=...)") from None
+    rows = sum(s[0] for s in shapes.values() if s)
+    features = math.prod(shapes["X"][1:]) if shapes.get("X") else 0
+    return Estimate(rows, features, rows * (features * itemsize + 8), "from its array headers")
+
+
+def estimate(path: str | Path, dtype=np.float32) -> Estimate:
+    """Rows, features and bytes of the arrays ``path`` will become, without reading it
+    (a table's rows from its size and first lines, an npz's from its headers, a
+    folder's from its file count and first image)."""
+    path, itemsize = Path(path), np.dtype(dtype).itemsize
+    kind = source_kind(path)
+    if kind == "table":
+        return _table_estimate(path, itemsize)
+    if kind == "npz":
+        return _npz_estimate(path, itemsize)
+    listing = list_image_folder(path)
+    rows, cols = image_size(listing.files[0])
+    n = len(listing.files)
+    return Estimate(n, rows * cols, n * (rows * cols * (1 + itemsize) + 8),
+                    f"{n} images of {cols}x{rows} pixels")
+
+
+def check_fits(path: str | Path, max_bytes: int | None, dtype=np.float32) -> Estimate:
+    """Refuse ``path`` when loading it would take more than ``max_bytes`` (None: no check)."""
+    est = estimate(path, dtype)
+    if max_bytes is not None and est.peak_bytes > max_bytes:
+        raise BackproplabError(
+            f"{path} is too large for memory: about {est.rows} rows x {est.features} features "
+            f"({est.how}) need about {est.peak_bytes / 2**30:.3g} GiB to load but "
+            f"{max_bytes / 2**30:.3g} GiB are available; use a part of it or a machine with "
+            "more memory")
+    return est
+
+
+def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32,
+                features: tuple[str, ...] | None = None, max_bytes: int | None = None
+                ) -> RawData:
+    """The raw examples of a user's file or folder (see the module docstring).
+
+    ``features``: a table's columns are matched to these names (a model's).
+    """
+    path = Path(path)
+    kind = source_kind(path)
+    check_fits(path, max_bytes, dtype)
+    if target is not None and kind != "table":
+        raise BackproplabError(f"target names the label column of a CSV/TSV file, but {path} "
+                               "is not one; drop target", settings=("target",))
+    if kind == "table":
+        return read_table(path, target=target, dtype=dtype, features=features)
+    if kind == "npz":
+        return read_npz(path, dtype=dtype)
+    listing = list_image_folder(path)
+    X, shape = read_image_folder(listing)
+    labels = np.asarray(listing.classes)[listing.labels]
+    return RawData(X, labels, None, path, "images", image_shape=shape, classes=listing.classes)
+
+
+def class_order(labels: np.ndarray) -> tuple[str, ...]:
+    """The classes of ``labels`` in label order: sorted (numerically for integers)."""
+    return tuple(str(v) for v in np.unique(labels))
+
+
+def encode(labels: np.ndarray, classes: tuple[str, ...], source) -> np.ndarray:
+    """Each label's index in ``classes`` (int64); a label not among them is an error."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    index = {name: i for i, name in enumerate(classes)}
+    unseen = [str(v) for v in values if str(v) not in index]
+    if unseen:
+        raise BackproplabError(
+            f"{source} has the label {unseen[0]!r}, which the training data never had (its "
+            f"classes are {', '.join(classes)}); drop those rows or retrain with them")
+    return np.asarray([index[str(v)] for v in values], dtype=np.int64)[inverse.reshape(-1)]
+
+
+def stratified_split(y: np.ndarray, n_classes: int, fraction: float,
+                     seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """``(training rows, validation rows)``: ``fraction`` of every class, rounded, held out.
+
+    Each class keeps at least one training row; the rows are drawn with ``seed``
+    and returned in file order.
+    """
+    rng = np.random.Generator(np.random.PCG64(seed))
+    order = np.argsort(y, kind="stable")
+    counts = np.bincount(y, minlength=n_classes)
+    val = []
+    for rows in np.split(order, np.cumsum(counts)[:-1]):
+        k = min(int(math.floor(fraction * len(rows) + 0.5)), len(rows) - 1)
+        val.append(rng.permutation(rows)[:k])
+    val_rows = np.sort(np.concatenate(val))
+    keep = np.ones(len(y), dtype=bool)
+    keep[val_rows] = False
+    return np.flatnonzero(keep), val_rows
+
+
+def _classes_of(raw: RawData) -> tuple[str, ...]:
+    classes = raw.classes if raw.classes is not None else class_order(raw.labels)
+    if len(classes) < 2:
+        raise BackproplabError(f"{raw.path} holds only one class ({classes[0]!r}); a "
+                               "classifier needs examples of at least two classes")
+    return classes
+
+
+def _held_out(raw: RawData, test, *, dtype, max_bytes) -> RawData:
+    """The test examples for ``final=True``: the file ``test``, or the npz's own."""
+    if test is not None:
+        other = read_source(test, target=raw.target, dtype=dtype, features=raw.feature_names
+                            if raw.kind == "table" else None, max_bytes=max_bytes)
+    elif raw.test is not None:
+        other = raw.test
+    else:
+        raise BackproplabError(
+            f"final=True evaluates on a test set, but {raw.path} holds none; give test=PATH "
+            "(a file or folder of the same form) or drop final=True", settings=("test",))
+    if other.X.shape[1] != raw.X.shape[1] or other.image_shape != raw.image_shape:
+        raise BackproplabError(f"the test data {other.path} has {other.X.shape[1]} features per "
+                               f"example but the training data {raw.path} has "
+                               f"{raw.X.shape[1]}; give test data of the same form")
+    return other
+
+
+def split_file(raw: RawData, *, final: bool, val_fraction: float, test, dtype,
+               max_bytes) -> tuple[tuple[str, ...], tuple, tuple]:
+    """``(classes, (X_train, y_train), (X_eval, y_eval))`` of raw data, unscaled."""
+    classes = _classes_of(raw)
+    y = encode(raw.labels, classes, raw.path)
+    if final:
+        other = _held_out(raw, test, dtype=dtype, max_bytes=max_bytes)
+        return classes, (raw.X, y), (other.X, encode(other.labels, classes, other.path))
+    if test is not None:
+        raise BackproplabError("test is the held-out set of final=True; add final=True or drop "
+                               "test", settings=("test",))
+    check_file_options(str(raw.path), val_fraction=val_fraction)
+    tr, va = stratified_split(y, len(classes), val_fraction)
+    if len(va) == 0:
+        raise BackproplabError(
+            f"{raw.path} has too few rows ({raw.n}) for a validation split of val_fraction="
+            f"{val_fraction:g}; add rows, raise val_fraction, or use final=True with test=PATH",
+            settings=("val_fraction",))
+    return classes, (raw.X[tr], y[tr]), (raw.X[va], y[va])
+
+
+def load_file_dataset(path: str | Path, *, target: str | None = None, final: bool = False,
+                      val_fraction: float = DEFAULT_VAL_FRACTION, test=None,
+                      limit: int | None = None, normalize: str | None = None, dtype=np.float32,
+                      max_bytes: int | None = None) -> Dataset:
+    """A user's file or folder as a :class:`~backproplab.data.Dataset` (split, scaled).
+
+    The entry point :func:`backproplab.data.load_dataset` uses for a path; its
+    arguments are those of ``load_dataset`` (see there).
+    """
+    check_limit(limit)
+    dtype = float_dtype(dtype)
+    raw = read_source(path, target=target, dtype=dtype, max_bytes=max_bytes)
+    classes, (X_train, y_train), (X_eval, y_eval) = split_file(
+        raw, final=final, val_fraction=val_fraction, test=test, dtype=dtype, max_bytes=max_bytes)
+    image = raw.image_shape is not None
+    raw.X = None  # the splits are copies: let the whole go before scaling
+    if limit is not None:
+        X_train, y_train = X_train[:limit], y_train[:limit]
+    norm = Normalizer(normalize or ("unit" if image else "standardize")).fit(X_train)
+    meta = {"source": "file", "kind": raw.kind, "path": str(raw.path), "classes": list(classes),
+            "feature_names": None if raw.feature_names is None else list(raw.feature_names),
+            "target": raw.target, "val_fraction": None if final else val_fraction,
+            "split_seed": None if final else SPLIT_SEED, "test": None if test is None else str(test),
+            "raw_range": (float(X_train.min()), float(X_train.max()))}
+    if image:
+        meta["image_shape"] = list(raw.image_shape)
+    return Dataset(
+        name=str(path),
+        X_train=norm.transform(X_train, dtype, copy=False),
+        y_train=y_train,
+        X_eval=norm.transform(X_eval, dtype, copy=False),
+        y_eval=y_eval,
+        eval_split="test" if final else "validation",
+        n_classes=len(classes),
+        normalizer=norm,
+        meta=meta,
+    )
+
+
+__all__ = ["DEFAULT_VAL_FRACTION", "LOAD_PEAK", "Estimate", "check_file_options", "check_fits",
+           "class_order", "encode", "estimate", "is_file_dataset", "load_file_dataset",
+           "read_source", "source_kind", "split_file", "stratified_split"]
