@@ -251,8 +251,8 @@ def _held_out(raw: RawData, test, *, dtype, max_bytes) -> RawData:
         other = raw.test
     else:
         raise BackproplabError(
-            f"final=True evaluates on a test set, but {raw.path} holds none; give test=PATH "
-            "(a file or folder of the same form) or drop final=True", settings=("test",))
+            f"final=True evaluates on a test set, but {raw.path} holds none; give test (a file "
+            "or folder of the same form) or drop final=True", settings=("test",))
     if other.X.shape[1] != raw.X.shape[1] or other.image_shape != raw.image_shape:
         raise BackproplabError(f"the test data {other.path} has {other.X.shape[1]} features per "
                                f"example but the training data {raw.path} has "
@@ -276,8 +276,8 @@ def split_file(raw: RawData, *, final: bool, val_fraction: float, test, dtype,
     if len(va) == 0:
         raise BackproplabError(
             f"{raw.path} has too few rows ({raw.n}) for a validation split of val_fraction="
-            f"{val_fraction:g}; add rows, raise val_fraction, or use final=True with test=PATH",
-            settings=("val_fraction",))
+            f"{val_fraction:g}; add rows, raise val_fraction, or use final=True and give a "
+            "test file as test", settings=("val_fraction", "test"))
     return classes, (raw.X[tr], y[tr]), (raw.X[va], y[va])
 
 

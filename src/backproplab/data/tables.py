@@ -114,7 +114,9 @@ def _pandas_error(path: Path, exc: Exception) -> BackproplabError:
                             "TSV file with a header row")
 
 
-def _read_csv(path: Path, **options):
+def read_csv(path: Path, **options):
+    """``pandas.read_csv`` of a CSV/TSV file (separator from its suffix, UTF-8), with
+    one sentence for an empty, ragged, unparsable or non-UTF-8 file."""
     pd = pandas()
     try:
         return pd.read_csv(path, sep=SEPARATORS[path.suffix.lower()], encoding="utf-8",
@@ -125,7 +127,7 @@ def _read_csv(path: Path, **options):
 
 def table_columns(path: Path) -> list[str]:
     """The column names in the header row of a CSV/TSV file."""
-    return [str(c) for c in _read_csv(path, nrows=0).columns]
+    return [str(c) for c in read_csv(path, nrows=0).columns]
 
 
 def pick_target(path: Path, columns: list[str], target: str | None) -> str:
@@ -145,7 +147,7 @@ def pick_target(path: Path, columns: list[str], target: str | None) -> str:
 def _text_column(path: Path, features: list[str]) -> BackproplabError:
     """The sentence for the first feature column holding text (read again as text)."""
     pd = pandas()
-    frame = _read_csv(path, usecols=features, dtype=str, keep_default_na=False)
+    frame = read_csv(path, usecols=features, dtype=str, keep_default_na=False)
     for name in features:
         column = frame[name]
         bad = pd.to_numeric(column.replace("", "nan"), errors="coerce").isna() & (column != "")
@@ -208,7 +210,7 @@ def read_table(path: str | Path, *, target: str | None = None, dtype=np.float32,
             target = None if not labelled else pick_target(path, columns, target)
     dtypes = {name: dtype for name in names}
     try:
-        frame = _read_csv(path, usecols=names + ([target] if target else []), dtype=dtypes)
+        frame = read_csv(path, dtype=dtypes)  # every column: a row too long is ragged
     except ValueError as exc:
         if isinstance(exc, BackproplabError):
             raise
@@ -320,4 +322,4 @@ def read_npz(path: str | Path, *, dtype=np.float32) -> RawData:
 
 
 __all__ = ["SEPARATORS", "RawData", "encoding_hint", "first_missing", "pandas", "pick_target",
-           "read_npz", "read_table", "table_columns"]
+           "read_csv", "read_npz", "read_table", "table_columns"]
