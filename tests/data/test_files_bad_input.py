@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import resource
+
 import numpy as np
 import pytest
+
+from tests.conftest import run_subprocess
 
 pytest.importorskip("pandas")
 
@@ -56,16 +60,26 @@ def test_text_that_is_not_utf8_names_the_encoding(cli, tmp_path, encoding, words
     _refused(cli("train", "--dataset", path, "--out", out), out, *words)
 
 
-def test_a_file_too_large_is_refused_from_its_size(cli, tmp_path):
+def _address_space(limit: int):
+    def apply():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return apply
+
+
+def test_a_file_too_large_is_refused_from_its_size(tmp_path):
     path = tmp_path / "huge.csv"
     with open(path, "wb") as fh:  # a sparse file: 1 TB that takes no disk
         fh.write(b"a,b,y\n1,2,p\n3,4,q\n")
         fh.truncate(10**12)
     out = tmp_path / "run"
-    _refused(cli("train", "--dataset", path, "--out", out), out, "too large for memory",
-             "GiB are available")
-    res = cli("data", "describe", path)
-    assert res.status == 2 and "too large for memory" in res.err
+    # in a child whose address space is capped: were the file read, it would fail there
+    cap = _address_space(8 << 30)
+    res = run_subprocess("train", "--dataset", path, "--out", out, preexec_fn=cap, timeout=120)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "too large for memory" in res.stderr and "GiB are available" in res.stderr
+    assert not out.exists()
+    res = run_subprocess("data", "describe", path, preexec_fn=cap, timeout=120)
+    assert res.returncode == 2 and "too large for memory" in res.stderr
 
 
 def test_unknown_label_at_evaluate_and_bad_columns_at_predict(cli, tmp_path):

@@ -33,15 +33,21 @@ from backproplab.data.dataset import DATASETS, Dataset, check_limit
 from backproplab.data.images import image_size, list_image_folder, read_image_folder
 from backproplab.data.mnist import SPLIT_SEED
 from backproplab.data.normalize import Normalizer, float_dtype
-from backproplab.data.tables import SEPARATORS, RawData, read_npz, read_table
+from backproplab.data.tables import (
+    CHUNK_ROWS,
+    HEAD_BYTES,
+    SEPARATORS,
+    RawData,
+    estimated_rows,
+    read_npz,
+    read_table,
+)
 from backproplab.errors import BackproplabError
 
 #: Share of every class held out for validation when none is asked for.
 DEFAULT_VAL_FRACTION = 0.1
 #: Peak memory of loading, in multiples of the finished arrays (``benchmarks/csv_load.py``).
 LOAD_PEAK = 3
-#: Bytes of a table's head read to estimate its rows from its size.
-HEAD_BYTES = 1 << 20
 
 
 def is_file_dataset(name: str) -> bool:
@@ -108,19 +114,12 @@ class Estimate:
 
 
 def _table_estimate(path: Path, itemsize: int) -> Estimate:
-    size = path.stat().st_size
     with open(path, "rb") as fh:
-        head = fh.read(HEAD_BYTES)
-    whole = head[:head.rfind(b"\n") + 1] if len(head) < size else head
-    lines = whole.splitlines()
-    if not lines:
-        return Estimate(0, 0, 0, "an empty file")
-    columns = lines[0].count(SEPARATORS[path.suffix.lower()].encode()) + 1
-    body = len(whole) - len(lines[0]) - 1
-    per_row = body / (len(lines) - 1) if len(lines) > 1 and body > 0 else max(len(whole), 1)
-    rows = math.ceil(max(size - len(lines[0]) - 1, 0) / max(per_row, 1))
+        header = fh.readline(HEAD_BYTES)
+    columns = header.count(SEPARATORS[path.suffix.lower()].encode()) + 1
+    rows = max(estimated_rows(path) - 1, 0)  # less the header
     return Estimate(rows, columns - 1, rows * (max(columns - 1, 1) * itemsize + 8),
-                    f"estimated from its size of {size / 2**20:.3g} MiB")
+                    f"estimated from its size of {path.stat().st_size / 2**20:.3g} MiB")
 
 
 def _npy_shape(z: zipfile.ZipFile, member: str) -> tuple[int, ...]:
@@ -202,16 +201,25 @@ def class_order(labels: np.ndarray) -> tuple[str, ...]:
     return tuple(str(v) for v in np.unique(labels))
 
 
-def encode(labels: np.ndarray, classes: tuple[str, ...], source) -> np.ndarray:
-    """Each label's index in ``classes`` (int64); a label not among them is an error."""
+def encode(labels: np.ndarray, classes: tuple[str, ...] | None, source
+           ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``(each label's index in classes (int64), classes)``.
+
+    ``classes=None`` takes the sorted labels (:func:`class_order`); a label not
+    among given ``classes`` is an error naming it.
+    """
     values, inverse = np.unique(labels, return_inverse=True)
+    names = [str(v) for v in values]
+    if classes is None:
+        return inverse.reshape(-1).astype(np.int64), tuple(names)
     index = {name: i for i, name in enumerate(classes)}
-    unseen = [str(v) for v in values if str(v) not in index]
+    unseen = [name for name in names if name not in index]
     if unseen:
         raise BackproplabError(
             f"{source} has the label {unseen[0]!r}, which the training data never had (its "
             f"classes are {', '.join(classes)}); drop those rows or retrain with them")
-    return np.asarray([index[str(v)] for v in values], dtype=np.int64)[inverse.reshape(-1)]
+    codes = np.asarray([index[name] for name in names], dtype=np.int64)
+    return codes[inverse.reshape(-1)], tuple(classes)
 
 
 def stratified_split(y: np.ndarray, n_classes: int, fraction: float,
@@ -234,12 +242,12 @@ def stratified_split(y: np.ndarray, n_classes: int, fraction: float,
     return np.flatnonzero(keep), val_rows
 
 
-def _classes_of(raw: RawData) -> tuple[str, ...]:
-    classes = raw.classes if raw.classes is not None else class_order(raw.labels)
+def _encoded(raw: RawData) -> tuple[np.ndarray, tuple[str, ...]]:
+    y, classes = encode(raw.labels, raw.classes, raw.path)
     if len(classes) < 2:
         raise BackproplabError(f"{raw.path} holds only one class ({classes[0]!r}); a "
                                "classifier needs examples of at least two classes")
-    return classes
+    return y, classes
 
 
 def _held_out(raw: RawData, test, *, dtype, max_bytes) -> RawData:
@@ -263,11 +271,10 @@ def _held_out(raw: RawData, test, *, dtype, max_bytes) -> RawData:
 def split_file(raw: RawData, *, final: bool, val_fraction: float, test, dtype,
                max_bytes) -> tuple[tuple[str, ...], tuple, tuple]:
     """``(classes, (X_train, y_train), (X_eval, y_eval))`` of raw data, unscaled."""
-    classes = _classes_of(raw)
-    y = encode(raw.labels, classes, raw.path)
+    y, classes = _encoded(raw)
     if final:
         other = _held_out(raw, test, dtype=dtype, max_bytes=max_bytes)
-        return classes, (raw.X, y), (other.X, encode(other.labels, classes, other.path))
+        return classes, (raw.X, y), (other.X, encode(other.labels, classes, other.path)[0])
     if test is not None:
         raise BackproplabError("test is the held-out set of final=True; add final=True or drop "
                                "test", settings=("test",))
@@ -299,7 +306,8 @@ def load_file_dataset(path: str | Path, *, target: str | None = None, final: boo
     raw.X = None  # the splits are copies: let the whole go before scaling
     if limit is not None:
         X_train, y_train = X_train[:limit], y_train[:limit]
-    norm = Normalizer(normalize or ("unit" if image else "standardize")).fit(X_train)
+    norm = Normalizer(normalize or ("unit" if image else "standardize")).fit(
+        X_train, block_rows=CHUNK_ROWS)
     meta = {"source": "file", "kind": raw.kind, "path": str(raw.path), "classes": list(classes),
             "feature_names": None if raw.feature_names is None else list(raw.feature_names),
             "target": raw.target, "val_fraction": None if final else val_fraction,

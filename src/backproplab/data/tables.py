@@ -28,6 +28,10 @@ from backproplab.errors import BackproplabError
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
 #: Bytes looked at to tell a file's encoding when it is not UTF-8.
 SNIFF_BYTES = 1 << 16
+#: Rows pandas parses at a time (a file is read in chunks of this many rows).
+CHUNK_ROWS = 1 << 16
+#: Bytes of a table's head read to estimate its rows from its size.
+HEAD_BYTES = 1 << 20
 
 
 @dataclass
@@ -125,6 +129,21 @@ def read_csv(path: Path, **options):
         raise _pandas_error(path, exc) from None
 
 
+def read_chunks(path: Path, **options):
+    """The frames of :func:`read_csv` in chunks of :data:`CHUNK_ROWS` rows (so that a
+    large file never exists twice in memory), with the same sentences."""
+    pd = pandas()
+    reader = read_csv(path, chunksize=CHUNK_ROWS, **options)
+    with reader:
+        while True:
+            try:
+                yield next(reader)
+            except StopIteration:
+                return
+            except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+                raise _pandas_error(path, exc) from None
+
+
 def table_columns(path: Path) -> list[str]:
     """The column names in the header row of a CSV/TSV file."""
     return [str(c) for c in read_csv(path, nrows=0).columns]
@@ -208,32 +227,85 @@ def read_table(path: str | Path, *, target: str | None = None, dtype=np.float32,
         _check_columns(path, columns, names, target)
         if target not in columns:
             target = None if not labelled else pick_target(path, columns, target)
-    dtypes = {name: dtype for name in names}
-    try:
-        frame = read_csv(path, dtype=dtypes)  # every column: a row too long is ragged
+    rows = RowBuffer(path, len(names), dtype)
+    labels = []
+    try:  # every column, so that a row too long is ragged
+        for frame in read_chunks(path, dtype={name: dtype for name in names}):
+            rows.add(_checked_features(frame, names, dtype, path, rows.n))
+            if target is not None:
+                labels.append(_checked_labels(frame[target], path, rows.n - len(frame)))
     except ValueError as exc:
         if isinstance(exc, BackproplabError):
             raise
         raise _text_column(path, names) from None
-    if len(frame) == 0:
+    if rows.n == 0:
         raise BackproplabError(f"{path} has a header but no rows; add one row per example")
+    if labels and any(part.dtype.kind not in "iu" for part in labels):
+        labels = [part.astype(str) for part in labels]
+    labels = np.concatenate(labels) if labels else None
+    return RawData(rows.array(), labels, tuple(names), path, "table", target=target)
+
+
+class RowBuffer:
+    """Rows appended chunk by chunk into one array sized from the file's estimated row
+    count (:func:`estimated_rows`), so that the chunks are never joined in a second copy;
+    it grows by half when the estimate was short."""
+
+    def __init__(self, path: Path, width: int, dtype):
+        self.buffer = np.empty((estimated_rows(path), width), dtype=dtype)
+        self.n = 0
+
+    def add(self, block: np.ndarray) -> None:
+        """Append the rows of ``block``."""
+        end = self.n + len(block)
+        if end > len(self.buffer):
+            grown = np.empty((max(end, len(self.buffer) * 3 // 2), self.buffer.shape[1]),
+                             dtype=self.buffer.dtype)
+            grown[:self.n] = self.buffer[:self.n]
+            self.buffer = grown
+        self.buffer[self.n:end] = block
+        self.n = end
+
+    def array(self) -> np.ndarray:
+        """The rows appended (a view of the buffer)."""
+        return self.buffer[:self.n]
+
+
+def estimated_rows(path: Path) -> int:
+    """A table's rows (header included), estimated from its size and the complete lines
+    of its first MiB (5% more, so that the estimate is rarely short)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    whole = head[:head.rfind(b"\n") + 1]
+    lines = whole.count(b"\n")
+    if len(head) == size:
+        return lines + (not head.endswith(b"\n"))
+    if lines == 0:  # no line ends in the first MiB: lines are at least that long
+        return size // max(len(head), 1) + 1
+    return int(size / (len(whole) / lines) * 1.05) + 1
+
+
+def _checked_features(frame, names: list[str], dtype, path: Path, offset: int) -> np.ndarray:
+    """A chunk's features as an array; a missing value is named by its row and column."""
     X = frame[names].to_numpy(dtype=dtype)
     missing = first_missing(X)
     if missing is not None:
-        row, col = missing
+        row, col = missing[0] + offset, missing[1]
         raise BackproplabError(f"{path} has a missing or non-finite value in column "
                                f"{names[col]!r} at row {row + 1} (line {row + 2}); fill it in "
                                "or drop that row")
-    labels = None
-    if target is not None:
-        column = frame[target]
-        if column.isna().any():
-            row = int(np.argmax(column.isna().to_numpy()))
-            raise BackproplabError(f"{path} has no label in column {target!r} at row {row + 1} "
-                                   f"(line {row + 2}); fill it in or drop that row")
-        labels = column.to_numpy()
-        labels = labels if labels.dtype.kind in "iu" else labels.astype(str)
-    return RawData(X, labels, tuple(names), path, "table", target=target)
+    return X
+
+
+def _checked_labels(column, path: Path, offset: int) -> np.ndarray:
+    """A chunk's labels as written (integers, or text); a missing one is named."""
+    if column.isna().any():
+        row = int(np.argmax(column.isna().to_numpy())) + offset
+        raise BackproplabError(f"{path} has no label in column {column.name!r} at row "
+                               f"{row + 1} (line {row + 2}); fill it in or drop that row")
+    labels = column.to_numpy()
+    return labels if labels.dtype.kind in "iu" else labels.astype(str)
 
 
 def _check_columns(path: Path, columns: list[str], names: list[str], target: str | None) -> None:
@@ -321,5 +393,5 @@ def read_npz(path: str | Path, *, dtype=np.float32) -> RawData:
     return data
 
 
-__all__ = ["SEPARATORS", "RawData", "encoding_hint", "first_missing", "pandas", "pick_target",
-           "read_csv", "read_npz", "read_table", "table_columns"]
+__all__ = ["CHUNK_ROWS", "HEAD_BYTES", "SEPARATORS", "RowBuffer", "estimated_rows", "RawData", "encoding_hint", "first_missing", "pandas", "pick_target",
+           "read_chunks", "read_csv", "read_npz", "read_table", "table_columns"]

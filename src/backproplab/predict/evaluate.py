@@ -33,7 +33,7 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
                                          and _same_path(dataset, pre.dataset)):
         raw = read_source(dataset, target=target or pre.target, dtype=np.float64,
                           features=pre.features, max_bytes=max_bytes)
-        return raw.X, encode(raw.labels, pre.classes, raw.path), "whole"
+        return raw.X, encode(raw.labels, pre.classes, raw.path)[0], "whole"
     if dataset != pre.dataset and not is_file_dataset(dataset):
         raise BackproplabError(
             f"the model was trained on {pre.dataset}, not {dataset}; evaluate it with "
