@@ -30,7 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.data.dataset import DATASETS, Dataset, check_limit
-from backproplab.data.images import image_size, list_image_folder, read_image_folder
+from backproplab.data.images import (
+    FolderListing,
+    image_size,
+    list_image_folder,
+    read_image_folder,
+)
 from backproplab.data.mnist import SPLIT_SEED
 from backproplab.data.normalize import Normalizer, float_dtype
 from backproplab.data.tables import (
@@ -144,26 +149,29 @@ def _npz_estimate(path: Path, itemsize: int) -> Estimate:
     return Estimate(rows, features, rows * (features * itemsize + 8), "from its array headers")
 
 
-def estimate(path: str | Path, dtype=np.float32) -> Estimate:
+def estimate(path: str | Path, dtype=np.float32, listing: FolderListing | None = None
+             ) -> Estimate:
     """Rows, features and bytes of the arrays ``path`` will become, without reading it
     (a table's rows from its size and first lines, an npz's from its headers, a
-    folder's from its file count and first image)."""
+    folder's from its file count and first image; ``listing``: the folder's, if
+    already made)."""
     path, itemsize = Path(path), np.dtype(dtype).itemsize
     kind = source_kind(path)
     if kind == "table":
         return _table_estimate(path, itemsize)
     if kind == "npz":
         return _npz_estimate(path, itemsize)
-    listing = list_image_folder(path)
+    listing = listing or list_image_folder(path)
     rows, cols = image_size(listing.files[0])
     n = len(listing.files)
     return Estimate(n, rows * cols, n * (rows * cols * (1 + itemsize) + 8),
                     f"{n} images of {cols}x{rows} pixels")
 
 
-def check_fits(path: str | Path, max_bytes: int | None, dtype=np.float32) -> Estimate:
+def check_fits(path: str | Path, max_bytes: int | None, dtype=np.float32,
+               listing: FolderListing | None = None) -> Estimate:
     """Refuse ``path`` when loading it would take more than ``max_bytes`` (None: no check)."""
-    est = estimate(path, dtype)
+    est = estimate(path, dtype, listing)
     if max_bytes is not None and est.peak_bytes > max_bytes:
         raise BackproplabError(
             f"{path} is too large for memory: about {est.rows} rows x {est.features} features "
@@ -182,7 +190,8 @@ def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32
     """
     path = Path(path)
     kind = source_kind(path)
-    check_fits(path, max_bytes, dtype)
+    listing = list_image_folder(path) if kind == "images" else None
+    check_fits(path, max_bytes, dtype, listing)
     if target is not None and kind != "table":
         raise BackproplabError(f"target names the label column of a CSV/TSV file, but {path} "
                                "is not one; drop target", settings=("target",))
@@ -190,7 +199,6 @@ def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32
         return read_table(path, target=target, dtype=dtype, features=features)
     if kind == "npz":
         return read_npz(path, dtype=dtype)
-    listing = list_image_folder(path)
     X, shape = read_image_folder(listing)
     labels = np.asarray(listing.classes)[listing.labels]
     return RawData(X, labels, None, path, "images", image_shape=shape, classes=listing.classes)

@@ -12,7 +12,6 @@ them, so the same ``"unit"`` normalization applies.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +21,6 @@ from backproplab.errors import BackproplabError
 
 #: File name endings read as images (through Pillow).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-#: Threads that decode a folder's images (Pillow releases the GIL while it decodes).
-DECODE_THREADS = 8
 
 
 def pillow():
@@ -99,12 +96,15 @@ def list_image_folder(root: str | os.PathLike) -> FolderListing:
     """
     root = Path(root)
     classes, files, labels = [], [], []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        images = sorted(p for p in sub.iterdir()
-                        if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+    with os.scandir(root) as entries:  # scandir: the file types come without a stat each
+        subs = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    for sub in subs:
+        with os.scandir(root / sub) as entries:
+            images = sorted(root / sub / e.name for e in entries
+                            if e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES))
         if images:
             labels += [len(classes)] * len(images)
-            classes.append(sub.name)
+            classes.append(sub)
             files += images
     if not files:
         raise BackproplabError(
@@ -113,26 +113,31 @@ def list_image_folder(root: str | os.PathLike) -> FolderListing:
     return FolderListing(root, tuple(classes), tuple(files), np.asarray(labels, dtype=np.int64))
 
 
+def decode_files(files: list[Path], shape: tuple[int, int]) -> tuple[np.ndarray, dict]:
+    """The images ``files`` as rows of one uint8 matrix, and ``{other shape: a file of
+    it}`` for those whose size is not ``shape`` (their rows are left unset)."""
+    out = np.empty((len(files), shape[0] * shape[1]), dtype=np.uint8)
+    wrong: dict[tuple[int, int], Path] = {}
+    for i, path in enumerate(files):
+        gray = read_gray(path)
+        if gray.shape == shape:
+            out[i] = gray.reshape(-1)
+        else:
+            wrong.setdefault(gray.shape, path)
+    return out, wrong
+
+
 def read_image_folder(listing: FolderListing) -> tuple[np.ndarray, tuple[int, int]]:
     """Every image of ``listing`` as one uint8 matrix (n, rows*cols) and the image shape.
 
-    The images are decoded in parallel threads straight into the result. All must
-    have one size: otherwise one file of each of two sizes is named.
+    The images are decoded one after the other straight into the result, at
+    Pillow's own rate (``benchmarks/csv_load.py``; Pillow holds Python's lock for
+    much of its work, so threads do not help, and a sweep already loads its trials'
+    data in parallel processes). All images must have one size: otherwise one file
+    of each of two sizes is named.
     """
     shape = image_size(listing.files[0])
-    out = np.empty((len(listing.files), shape[0] * shape[1]), dtype=np.uint8)
-    wrong: dict[tuple[int, int], Path] = {}
-
-    def decode(i: int) -> None:
-        gray = read_gray(listing.files[i])
-        if gray.shape != shape:
-            wrong.setdefault(gray.shape, listing.files[i])
-            return
-        out[i] = gray.reshape(-1)
-
-    with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
-        for _ in pool.map(decode, range(len(listing.files))):
-            pass
+    out, wrong = decode_files(list(listing.files), shape)
     if wrong:
         other, path = next(iter(wrong.items()))
         raise BackproplabError(
@@ -142,4 +147,5 @@ def read_image_folder(listing: FolderListing) -> tuple[np.ndarray, tuple[int, in
     return out, shape
 
 
-__all__ = ["DECODE_THREADS", "IMAGE_SUFFIXES", "FolderListing", "image_size", "list_image_folder", "pillow", "read_gray", "read_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "FolderListing", "decode_files", "image_size", "list_image_folder",
+           "pillow", "read_gray", "read_image_folder"]
