@@ -6,7 +6,6 @@ import resource
 
 import numpy as np
 import pytest
-
 from tests.conftest import run_subprocess
 
 pytest.importorskip("pandas")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tests.conftest import FASHION_MNIST_DIR, run_subprocess
 
 from backproplab.data import load_dataset

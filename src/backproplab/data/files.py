@@ -242,7 +242,7 @@ def stratified_split(y: np.ndarray, n_classes: int, fraction: float,
     counts = np.bincount(y, minlength=n_classes)
     val = []
     for rows in np.split(order, np.cumsum(counts)[:-1]):
-        k = min(int(math.floor(fraction * len(rows) + 0.5)), len(rows) - 1)
+        k = min(math.floor(fraction * len(rows) + 0.5), len(rows) - 1)
         val.append(rng.permutation(rows)[:k])
     val_rows = np.sort(np.concatenate(val))
     keep = np.ones(len(y), dtype=bool)

@@ -13,7 +13,6 @@ from backproplab.data.dataset import DEFAULT_NORMALIZE, Dataset, check_limit
 from backproplab.data.files import DEFAULT_VAL_FRACTION, load_file_dataset
 from backproplab.data.mnist import load_image_dataset
 from backproplab.data.normalize import Normalizer, float_dtype
-from backproplab.errors import BackproplabError
 
 
 def load_synth(

@@ -393,5 +393,20 @@ def read_npz(path: str | Path, *, dtype=np.float32) -> RawData:
     return data
 
 
-__all__ = ["CHUNK_ROWS", "HEAD_BYTES", "SEPARATORS", "RowBuffer", "estimated_rows", "RawData", "encoding_hint", "first_missing", "pandas", "pick_target",
-           "read_chunks", "read_csv", "read_npz", "read_table", "table_columns"]
+__all__ = [
+    "CHUNK_ROWS",
+    "HEAD_BYTES",
+    "SEPARATORS",
+    "RawData",
+    "RowBuffer",
+    "encoding_hint",
+    "estimated_rows",
+    "first_missing",
+    "pandas",
+    "pick_target",
+    "read_chunks",
+    "read_csv",
+    "read_npz",
+    "read_table",
+    "table_columns",
+]

@@ -43,7 +43,6 @@ from backproplab.data.files import is_file_dataset
 from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import atomic_write_json, atomic_write_text, read_jsonl
-from backproplab.tensor.memory import available_memory
 from backproplab.runs import (
     BATCHES,
     BEST,
@@ -56,6 +55,7 @@ from backproplab.runs import (
     check_out_folder,
     lock_folder,
 )
+from backproplab.tensor.memory import available_memory
 from backproplab.training.config import TrainConfig
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
 from backproplab.training.progress import Progress, make_progress
