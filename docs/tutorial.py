@@ -24,12 +24,15 @@
 # | Q3 | one forward and backward pass of the study's 2-3-2 network, by hand-sized numbers |
 # | Q4 | train the pure-Python scalar engine on a few hundred synthetic points |
 # | check | compare every gradient of both engines with finite differences |
+# | your own | check your own backprop and get the mistake named |
 # | Q5-Q6 | train the NumPy tensor engine on `synth` and on Fashion-MNIST |
 # | inspect | look at what the networks learned: boundaries, weights, mistakes |
 # | Q7 | a small sweep over learning rates and seeds, mean ± std |
 #
-# Everything it writes goes into a temporary folder that is removed at the end.
-# It runs in well under a minute on two cores. Open it with `jupyter lab
+# The runs it trains go into a temporary folder that is removed at the end; the
+# figures it draws are kept in `backproplab-tutorial-figures/` in the current
+# folder, and every one is printed with its path. It runs in well under a minute
+# on two cores. Open it with `jupyter lab
 # docs/tutorial.ipynb` (after `pip install jupyterlab`) or run the same code as a
 # script: `python docs/tutorial.py`. The notebook is generated from that script
 # by jupytext (`jupytext --to ipynb docs/tutorial.py`): edit the script.
@@ -45,7 +48,8 @@ import numpy as np
 # Plots are written to files; no display is needed (inline plots are not used).
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from backproplab import gradcheck, inspect, scalar
+from backproplab import gradcheck, inspection, scalar
+from backproplab.check import check_file
 from backproplab.data import load_dataset
 from backproplab.data.catalog import locate
 from backproplab.fileio import read_json
@@ -56,10 +60,13 @@ from backproplab.training import TrainConfig, fit_scalar, run_training
 
 workdir = tempfile.TemporaryDirectory(prefix="backproplab-tutorial-")
 WORK = Path(workdir.name)
+FIGURES = Path("backproplab-tutorial-figures").resolve()
+FIGURES.mkdir(exist_ok=True)
 
 
 def show(path):
-    """Display an image inline in a notebook; print its path when run as a script."""
+    """Print where a figure is; in a notebook, display it inline too."""
+    print("figure:", path)
     try:
         from IPython import get_ipython
         from IPython.display import Image, display
@@ -67,11 +74,9 @@ def show(path):
         get_ipython = None
     if get_ipython is not None and get_ipython() is not None:
         display(Image(filename=str(path)))
-    else:
-        print("figure:", path)
 
 
-print("working in", WORK)
+print("runs in", WORK, "(temporary); figures in", FIGURES)
 
 # %% [markdown]
 # ## Q1-Q2: the derivative of softmax followed by cross-entropy
@@ -200,6 +205,48 @@ print(f"broken backward: passed={broken.passed}, "
 assert not broken.passed
 
 # %% [markdown]
+# ## Check your own implementation
+#
+# Finite differences tell you *that* a gradient is wrong. `backproplab check`
+# (here its Python form, `backproplab.check.check_file`) tells you *which
+# mistake* you made. It runs your `backward(x, t, W, b, V, c)` in its own process
+# on several probe networks, compares every quantity with the scalar engine, and
+# matches what is wrong against known mistakes (see [`check.md`](check.md)).
+#
+# Below, a learner's file makes the original write-up's mistake: the sigmoid's
+# derivative taken at the pre-activation, `k(1 - k)`, instead of `h(1 - h)`. The
+# study's Q3 network cannot reveal it (there `dl/dh = 0`); the other probes do.
+
+# %%
+mine = WORK / "my_backprop.py"
+mine.write_text("""
+import math
+
+def backward(x, t, W, b, V, c):
+    k = [b[j] + sum(x[i] * W[i][j] for i in range(len(x))) for j in range(len(b))]
+    h = [1 / (1 + math.exp(-v)) for v in k]
+    o = [c[n] + sum(h[j] * V[j][n] for j in range(len(h))) for n in range(len(c))]
+    e = [math.exp(v - max(o)) for v in o]
+    do = [v / sum(e) - (n == t) for n, v in enumerate(e)]
+    dh = [sum(V[j][n] * do[n] for n in range(len(do))) for j in range(len(h))]
+    dk = [g * kj * (1 - kj) for g, kj in zip(dh, k)]  # the write-up's k(1 - k)
+    return {"dW": [[xi * d for d in dk] for xi in x], "db": dk,
+            "dV": [[hj * d for d in do] for hj in h], "dc": do}
+""")
+report, _ = check_file(mine)
+print(report.status)
+for name, quantity in report.quantities.items():
+    print(f"  {name:<3} {'ok' if quantity.ok else 'WRONG'}  largest error {quantity.max_error:.2g}")
+for finding in report.diagnoses:
+    print(f"[{finding.id}] {finding.message}")
+assert [f.id for f in report.diagnoses] == ["sigmoid-derivative-at-preactivation"]
+
+# %% [markdown]
+# The same from the command line: `backproplab check my_backprop.py` (add
+# `--graph mine.svg` to see your values beside the reference on the computation
+# graph, or give a folder to check a whole class's files).
+
+# %% [markdown]
 # ## Q5-Q6: the tensor engine, a whole run at a time
 #
 # The tensor engine computes whole mini-batches in single NumPy calls.
@@ -246,31 +293,35 @@ else:
 # %% [markdown]
 # ## What the networks learned
 #
-# `backproplab.inspect` draws figures from run folders only (it never trains).
+# `backproplab.inspection` draws figures from run folders only (it never trains);
+# given a path, it writes the figure there (here: into the figures folder).
 # For the synthetic run: the learned probability of class 1 with the true
 # ellipse drawn over it, and how the hidden activations spread out over the
 # epochs.
 
 # %%
-show(inspect.decision_boundary(synth_run))
-show(inspect.activations(synth_run))
+show(inspection.decision_boundary(synth_run, FIGURES / "synth_boundary.png"))
+show(inspection.activations(synth_run, FIGURES / "synth_activations.png"))
 
 # %% [markdown]
-# For Fashion-MNIST: a few training images per class; the first layer's
-# incoming weights as 28x28 tiles, before and after training (after two short
-# epochs they still look like their random start: 3,000 images move them
-# little; train on all images for more epochs to see shapes of clothes appear);
-# the validation images the network is most confidently wrong about; and the
-# confusion matrix (shirts, T-shirts, pullovers and coats are the usual mix-ups).
+# For Fashion-MNIST: a few training images per class; what the first layer
+# learned, the change `W - W_init` of each hidden unit's incoming weights as a
+# 28x28 tile on its own symmetric scale (the raw weights would look like the
+# same random noise before and after two short epochs; their change already
+# shows outlines of clothes; `inspection.weights(run, raw=True)` draws the raw
+# ones); the validation images the network is most confidently wrong about;
+# and the confusion matrix (shirts, T-shirts, pullovers and coats are the usual
+# mix-ups).
 
 # %%
 if fashion_run is not None:
-    for figure in (inspect.examples, inspect.weights, inspect.misclassified,
-                   inspect.confusion):
-        show(figure(fashion_run))
+    for name, figure in (("examples", inspection.examples), ("weights", inspection.weights),
+                         ("errors", inspection.misclassified),
+                         ("confusion", inspection.confusion)):
+        show(figure(fashion_run, FIGURES / f"fashion_{name}.png"))
 
 # %% [markdown]
-# `inspect.plot_all(run_folder)` writes every figure a run allows at once (it is
+# `inspection.plot_all(run_folder)` writes every figure a run allows at once (it is
 # what the `backproplab plot` command does), including an animated GIF of the
 # synthetic boundary epoch by epoch.
 #
@@ -314,7 +365,7 @@ for group in results["groups"]:
 
 groups = [(group["label"], [sweep_dir / name for name in group["trials"]])
           for group in results["groups"]]
-show(compare(groups, WORK / "sweep.png", title="synth, 2-16-2: learning rates over 3 seeds"))
+show(compare(groups, FIGURES / "sweep.png", title="synth, 2-16-2: learning rates over 3 seeds"))
 assert np.isfinite(results["groups"][0]["final"]["eval_accuracy"]["std"])
 
 # %% [markdown]
@@ -354,10 +405,14 @@ assert summary["eval_accuracy"] > 0.8
 # %% [markdown]
 # ## Clean up
 #
-# Everything above lived in a temporary folder; removing it leaves nothing
-# behind. To go further: `backproplab reproduce` runs every experiment of the
-# study and writes a report (see [`experiments.md`](experiments.md)).
+# The runs lived in a temporary folder, removed here; the figures stay in the
+# figures folder (delete it when done). To go further: `backproplab reproduce`
+# runs every experiment of the study and writes a report (see
+# [`experiments.md`](experiments.md)).
 
 # %%
 workdir.cleanup()
 print("removed", WORK)
+print("figures kept in", FIGURES)
+for path in sorted(FIGURES.iterdir()):
+    print("   ", path.name)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -20,22 +22,30 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 #: What the optional-dependency tests need; ``.ci/run`` installs all of it and sets
 #: BACKPROPLAB_REQUIRE_EXTRAS=1, so that there a missing piece fails the run at once
 #: instead of letting its tests skip silently (locally they skip).
-REQUIRED_EXTRAS = ("torch", "sklearn", "ray", "PIL", "onnx", "onnxruntime", "pandas")
+REQUIRED_EXTRAS = ("torch", "sklearn", "ray", "PIL", "onnx", "onnxruntime", "graphviz",
+                   "pandas")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 #: Debian's Chromium, for the report's real-browser test (tests/study/html_checks.py).
 CHROMIUM = "/usr/bin/chromium"
 
 
+#: Graphviz (the ``graph`` extra and its ``dot`` program), for the computation graph.
+HAS_GRAPHVIZ = importlib.util.find_spec("graphviz") is not None and shutil.which("dot") is not None
+needs_graphviz = pytest.mark.skipif(not HAS_GRAPHVIZ, reason="Graphviz (graph extra, dot) "
+                                    "is not installed")
+
+
 def pytest_sessionstart(session):
     if os.environ.get("BACKPROPLAB_REQUIRE_EXTRAS") != "1":
         return
-    import importlib.util
 
     missing = [m for m in REQUIRED_EXTRAS if importlib.util.find_spec(m) is None]
     if not os.path.isdir(FASHION_MNIST_DIR):
         missing.append(f"Debian's dataset-fashion-mnist ({FASHION_MNIST_DIR})")
     if not os.path.exists(CHROMIUM):
         missing.append(f"Debian's chromium ({CHROMIUM})")
+    if shutil.which("dot") is None:
+        missing.append("Graphviz's dot (Debian's graphviz)")
     if missing:
         pytest.exit(f"BACKPROPLAB_REQUIRE_EXTRAS=1 but these are missing: {', '.join(missing)}; "
                     "their tests would only skip", returncode=1)

@@ -25,17 +25,20 @@ ALLOWED = {
     "scalar": {"scalar"},  # the standard library only (tests/scalar/test_purity.py)
     "tensor": BASE | {"tensor"},
     "data": BASE | {"data"},
-    "runs.py": BASE | {"tensor", "runs"},
-    "plots.py": BASE | {"runs", "plots"},
-    "inspect.py": BASE | ENGINES | {"runs", "plots", "inspect"},
-    "training": BASE | ENGINES | {"runs", "training"},
+    "runs": BASE | {"tensor", "runs"},
+    "locks.py": BASE | {"runs", "locks"},
+    "plots": BASE | {"runs", "plots"},
+    "inspection.py": BASE | ENGINES | {"runs", "plots", "predict", "inspection"},
+    "training": BASE | ENGINES | {"runs", "locks", "training"},
     "gradcheck.py": BASE | {"scalar", "tensor", "gradcheck"},
-    "sweeps": BASE | ENGINES | {"runs", "training", "sweeps"},
-    "predict": BASE | ENGINES | {"runs", "plots", "inspect", "training", "predict"},
-    "study": BASE | ENGINES | {"runs", "plots", "inspect", "training", "sweeps", "gradcheck",
-                              "predict", "study"},
+    "sweeps": BASE | ENGINES | {"runs", "locks", "training", "sweeps"},
+    "predict": BASE | ENGINES | {"runs", "training", "predict"},
+    "study": BASE | ENGINES | {"runs", "locks", "plots", "inspection", "training", "sweeps",
+                              "gradcheck", "predict", "graph", "study"},
     "sklearn": BASE | {"data", "tensor", "training", "sklearn"},
     "bench": BASE | ENGINES | {"training", "bench"},
+    "graph.py": BASE | {"graph"},
+    "check": BASE | {"scalar", "check"},
 }
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80

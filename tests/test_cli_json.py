@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from tests.conftest import FASHION_MNIST_DIR, run_subprocess
 from backproplab.cli import build_parser
 from backproplab.commands.output import json_stdout, print_json
 
+LEARNERS = Path(__file__).parent / "check" / "learners"
 SMALL = ("--dataset", "synth", "--limit", "300", "--epochs", "1")
 
 #: Arguments per command path (``{tmp}`` is a fresh folder); commands left out run bare.
@@ -35,6 +37,7 @@ ARGS = {
     "predict": ("{run}", "{tmp}/points.npy"),
     "evaluate": ("{run}", "--dataset", "synth"),
     "plot": ("{run}", "--out", "{tmp}/figures"),
+    "check": (str(LEARNERS),),  # its three correct files
 }
 #: Text each command's progress lines or tables show (on stderr with --json).
 ON_STDERR = {
@@ -44,6 +47,7 @@ ON_STDERR = {
     "gradcheck": ("largest relative error",),
     "data verify": ("fashion-mnist in ", "train-images-idx3-ubyte.gz"),
     "bench": ("seconds per epoch",),
+    "check": ("3 correct, 0 wrong, 0 unusable",),
 }
 
 

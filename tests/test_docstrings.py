@@ -8,13 +8,15 @@ from itertools import pairwise
 
 import pytest
 
+from backproplab.check import check_file, compare
 from backproplab.data import load, load_dataset
+from backproplab.scalar import worked, worked_pass
 from backproplab.sweeps import Sweep, run_sweep, spec
 from backproplab.tensor import MLP, make_optimizer, model, optim, train, train_step
 from backproplab.training import TrainConfig, config, fit, loop, run_training
 
 PUBLIC = [MLP, make_optimizer, train_step, fit, load_dataset, TrainConfig, run_training,
-          Sweep, run_sweep]
+          Sweep, run_sweep, worked_pass, check_file]
 
 
 def _sections(obj) -> set[str]:
@@ -54,7 +56,8 @@ def test_section_finder_sees_a_missing_section():
     assert _sections(f) == {"Parameters", "Returns"}
 
 
-@pytest.mark.parametrize("module", [model, optim, train, loop, load, config, spec], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [model, optim, train, loop, load, config, spec, worked,
+                                    compare], ids=lambda m: m.__name__)
 def test_doctests_pass(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

@@ -21,6 +21,8 @@ SOURCE = ROOT / "docs" / "tutorial.py"
 NOTEBOOK = ROOT / "docs" / "tutorial.ipynb"
 #: Where the kernel must import backproplab from: this checkout's source.
 PACKAGE_DIR = Path(backproplab.__file__).resolve().parent
+#: The folder, in the working folder, where the tutorial keeps the figures it draws.
+FIGURES = "backproplab-tutorial-figures"
 #: Appended to the notebook when it runs: reports which Python and which backproplab ran.
 PROBE = "import sys, backproplab\nprint(sys.executable)\nprint(backproplab.__file__)"
 
@@ -82,9 +84,21 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     images = [out for cell in notebook.cells for out in cell.get("outputs", [])
               if "image/png" in out.get("data", {})]
     assert len(images) >= 3
-    # everything the notebook wrote lived in its temporary folder, now removed
+    # the runs lived in a temporary folder, now removed; the figures stay, each printed
     assert list(scratch.iterdir()) == []
-    assert list(cwd.iterdir()) == []
+    assert_figures_kept(cwd, text)
+
+
+def assert_figures_kept(cwd: Path, printed: str) -> list[str]:
+    """Only the figures folder is left in ``cwd``: PNGs, each printed with its path,
+    and the closing list of them. Returns their names."""
+    assert [p.name for p in cwd.iterdir()] == [FIGURES]
+    kept = sorted((cwd / FIGURES).iterdir())
+    assert kept and all(p.suffix == ".png" and p.read_bytes()[:4] == b"\x89PNG" for p in kept)
+    for p in kept:
+        assert f"figure: {p}" in printed
+    assert f"figures kept in {cwd / FIGURES}" in printed
+    return [p.name for p in kept]
 
 
 #: Runs the script given as argument as ``__main__`` with Fashion-MNIST reported missing.
@@ -97,28 +111,31 @@ runpy.run_path(sys.argv[1], run_name="__main__")
 
 def _run_script(tmp_path, monkeypatch, *args: str) -> subprocess.CompletedProcess:
     """Run ``python ARGS`` as the kernel would run (this checkout's source, a private
-    temporary folder, an empty working folder); checks that nothing is left behind."""
+    temporary folder, an empty working folder); checks that only the figures are left;
+    returns the run and the names of the figures kept."""
     scratch = _kernel_env(tmp_path, monkeypatch)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     done = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=170, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert list(scratch.iterdir()) == [] and list(cwd.iterdir()) == []
-    return done
+    assert list(scratch.iterdir()) == []
+    return done, assert_figures_kept(cwd, done.stdout)
 
 
 def test_source_runs_as_a_plain_script(tmp_path, monkeypatch):
-    out = _run_script(tmp_path, monkeypatch, str(SOURCE)).stdout
+    done, figures = _run_script(tmp_path, monkeypatch, str(SOURCE))
+    out = done.stdout
     assert "[-0.44039853898894116, 0.44039853898894116]" in out
     assert "all ok: True" in out
     if catalog.locate("fashion-mnist") is not None:
         assert "Fashion-MNIST: validation accuracy" in out
-        assert "inspect_errors.png" in out
+        assert "fashion_weights.png" in figures and "fashion_errors.png" in figures
 
 
 def test_without_fashion_mnist_it_says_so_and_uses_synth(tmp_path, monkeypatch):
-    out = _run_script(tmp_path, monkeypatch, "-c", WITHOUT_FASHION, str(SOURCE)).stdout
+    done, figures = _run_script(tmp_path, monkeypatch, "-c", WITHOUT_FASHION, str(SOURCE))
+    out = done.stdout
     assert "Fashion-MNIST was not found on this machine" in out
-    assert "inspect_boundary.png" in out and "inspect_errors.png" not in out
+    assert figures == ["sweep.png", "synth_activations.png", "synth_boundary.png"]
     assert "all ok: True" in out

@@ -31,6 +31,7 @@ COMMANDS = (
     "train",
     "plot",
     "gradcheck",
+    "check",
     "data",
     "sweep",
     "presets",

@@ -5,6 +5,7 @@ crash never destroys the previous version."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -66,6 +67,27 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[IO], None]) -> P
 
     Use it for writers that want a file object, such as ``numpy.savez``."""
     return _atomic(path, "wb", write)
+
+
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` (e.g. read from JSON) is an ``int`` or ``float``, not a ``bool``, and finite.
+
+    Parameters
+    ----------
+    value : object
+        Anything.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_finite_number(0.5), is_finite_number(True), is_finite_number(float("nan"))
+    (True, False, False)
+    """
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def parse_json(text: str | bytes) -> Any:

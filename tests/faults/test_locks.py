@@ -13,7 +13,8 @@ import pytest
 from tests.killing import ARGS, CONFIG, params, start_train, stop, wait_for
 
 from backproplab.errors import BackproplabError
-from backproplab.runs import LOCK, check_out_folder, lock_folder, read_run_files
+from backproplab.locks import lock_folder
+from backproplab.runs import LOCK, check_out_folder, read_run_files
 from backproplab.training import TrainConfig, run_training
 
 IN_USE = re.compile(r"is in use by another backproplab process \(pid (\d+)\)")
@@ -60,7 +61,7 @@ def test_resume_or_overwrite_while_a_run_trains_is_refused_naming_its_pid(tmp_pa
     assert r.status == 0, r.err
 
 
-HOLD = ("import sys, time\nfrom backproplab.runs import lock_folder\n"
+HOLD = ("import sys, time\nfrom backproplab.locks import lock_folder\n"
         "lock = lock_folder(sys.argv[1], 'sweep')\nprint('held', flush=True)\ntime.sleep(60)\n")
 
 

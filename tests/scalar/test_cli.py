@@ -55,7 +55,7 @@ def test_worked_example_weights_file(cli, tmp_path):
     r = cli("worked-example", "--weights", f, "--json")
     assert r.status == 0, r.err
     d = r.json()
-    # shapes in SPEC layout: W, dW 2x3; V, dV 3x2
+    # shapes in docs/study.md's layout: W, dW 2x3; V, dV 3x2
     assert len(d["dW"]) == 2 and len(d["dW"][0]) == 3
     assert len(d["dV"]) == 3 and len(d["dV"][0]) == 2
     assert d["k"] == pytest.approx([0.5 * 0.3 - 1.2 * 0.9 + 0.1, 0.5 * -0.7 - 1.2 * 0.2 - 0.2,

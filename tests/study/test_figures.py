@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.figure_checks import capture_figures, texts_off_the_canvas
 
-from backproplab import inspect as I
+from backproplab import inspection as I
 from backproplab.errors import BackproplabError
+from backproplab.plots import ema, ema_beta, mean_band
 from backproplab.runs import RunFolder
 from backproplab.study import figures as F
 
@@ -100,22 +102,9 @@ def test_lr_summary_and_final_summary(tmp_path):
                                references={"original": 0.9428}))
 
 
-def _capture_figures(monkeypatch) -> list:
-    """Keep every matplotlib Figure the figure functions save (they still write the PNG)."""
-    saved = []
-    real_save = F.save_figure
-
-    def keep(fig, path, **kwargs):
-        saved.append(fig)
-        return real_save(fig, path, **kwargs)
-
-    monkeypatch.setattr(F, "save_figure", keep)
-    return saved
-
-
 def test_final_summary_draws_points_not_bars_cut_off_by_the_zoomed_axis(tmp_path, monkeypatch):
     # bars on an axis zoomed to 0.81..0.89 once made a 0.004 difference look large
-    saved = _capture_figures(monkeypatch)
+    saved = capture_figures(monkeypatch, F)
     final = [write_run(tmp_path / "final", f"s{s}", seed=s, final=True) for s in range(3)]
     assert_png(F.final_summary(final, tmp_path / "final.png", references={"ref": 0.9}))
     ax = saved[-1].axes[0]
@@ -131,7 +120,7 @@ def test_final_summary_draws_points_not_bars_cut_off_by_the_zoomed_axis(tmp_path
 
 
 def test_comparison_axes_name_the_evaluation_split(tmp_path, monkeypatch):
-    saved = _capture_figures(monkeypatch)
+    saved = capture_figures(monkeypatch, F)
     groups = [(lr, [write_run(tmp_path / str(lr), f"s{s}", seed=s, lr=lr) for s in range(2)])
               for lr in (0.003, 0.03)]
     F.compare([(f"lr {lr}", d) for lr, d in groups], tmp_path / "cmp.png",
@@ -152,17 +141,17 @@ def test_no_runs_is_a_clear_error(tmp_path):
 
 def test_ema_is_bias_corrected():
     # a constant series stays constant from the first point on (no pull towards 0)
-    assert np.allclose(F.ema([2.0] * 50, 0.98), 2.0)
+    assert np.allclose(ema([2.0] * 50, 0.98), 2.0)
     # by hand: m1 = 0.5*1, w1 = 0.5 -> 1; m2 = 0.5*0.5 + 0.5*3 = 1.75, w2 = 0.75 -> 7/3
-    assert np.allclose(F.ema([1.0, 3.0], 0.5), [1.0, 7.0 / 3.0])
+    assert np.allclose(ema([1.0, 3.0], 0.5), [1.0, 7.0 / 3.0])
     # NaN points are skipped, the average carries over
-    out = F.ema([1.0, float("nan"), 1.0], 0.5)
+    out = ema([1.0, float("nan"), 1.0], 0.5)
     assert np.allclose(out, [1.0, 1.0, 1.0])
-    assert 0.9 < F.ema_beta(100) < F.ema_beta(100_000) < 1.0
+    assert 0.9 < ema_beta(100) < ema_beta(100_000) < 1.0
 
 
 def test_mean_band_uses_sample_std():
-    mean, std, n = F.mean_band([np.array([1.0, 2.0]), np.array([3.0]), np.array([5.0, 4.0])])
+    mean, std, n = mean_band([np.array([1.0, 2.0]), np.array([3.0]), np.array([5.0, 4.0])])
     assert np.allclose(mean, [3.0, 3.0])
     assert np.allclose(std, [2.0, math.sqrt(2.0)])  # ddof=1: sqrt(8/2), sqrt(2/1)
     assert list(n) == [3, 2]
@@ -208,3 +197,49 @@ def test_confusion_png_from_a_saved_model(tmp_path, synth_runs):
 def test_decision_boundary_refuses_image_runs(tmp_path, seeds):
     with pytest.raises(BackproplabError, match="synth"):
         I.decision_boundary(seeds[0], tmp_path / "x.png")
+
+
+# --- the panels shared by loss.png and the study's figures ---------------------
+
+def test_loss_png_and_the_study_draw_the_same_panels(tmp_path, monkeypatch):
+    """One run's loss.png and the study's figures draw their curves with the same
+    panel functions: the same lines, point for point."""
+    from backproplab.plots import run as plots_run
+
+    run = write_run(tmp_path, "one", lr=0.05)
+    own = capture_figures(monkeypatch, plots_run)
+    study = capture_figures(monkeypatch, F)
+    plots_run.plot_run(run, tmp_path / "loss.png")
+    F.batch_loss([run], tmp_path / "batch.png")
+    F.train_val([run], tmp_path / "tv.png")
+
+    def same_lines(a, b):
+        assert [line.get_label() for line in a.get_lines()] == \
+            [line.get_label() for line in b.get_lines()]
+        for p, q in zip(a.get_lines(), b.get_lines()):
+            np.testing.assert_array_equal(np.asarray(p.get_xydata()), np.asarray(q.get_xydata()))
+
+    loss_png = own[-1].axes
+    same_lines(loss_png[0], study[0].axes[0])  # raw + EMA per batch, epoch boundaries
+    same_lines(loss_png[1], study[1].axes[0])  # training vs validation loss
+    assert [line.get_label() for line in loss_png[1].get_lines()] == ["training loss",
+                                                                     "validation loss"]
+
+
+def test_loss_png_legend_sits_where_the_rate_line_cannot_cross_it(tmp_path, monkeypatch):
+    from backproplab.plots import run as plots_run
+
+    run = write_run(tmp_path, "one", lr=0.05)
+    saved = capture_figures(monkeypatch, plots_run)
+    assert_png(plots_run.plot_run(run, tmp_path / "loss.png"))
+    fig = saved[-1]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax_epochs = fig.axes[1]
+    legend = ax_epochs.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["training loss", "validation loss", "learning rate (right axis)"]
+    # the rate's twin axis covers exactly the panel: a legend outside it is crossed by no line
+    box, panel = legend.get_window_extent(renderer), ax_epochs.get_window_extent(renderer)
+    assert box.y1 < panel.y0
+    assert texts_off_the_canvas(fig) == []

@@ -9,7 +9,7 @@ import pytest
 from backproplab.errors import BackproplabError
 from backproplab.study import presets as P
 
-# the experiments SPEC.md asks for, by preset name
+# the experiments docs/study.md asks for, by preset name
 REQUIRED = {"q4-synth", "full-batch", "learning-curve", "train-vs-val", "seeds",
             "learning-rates", "batch-sizes", "final"}
 

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from tests.conftest import HAS_GRAPHVIZ
 
 from backproplab.study import report as rep
 from backproplab.study.layout import FIGURES, MANIFEST
@@ -107,7 +108,13 @@ def test_a_report_without_runs_still_answers_what_needs_no_data(tmp_path):
     assert set(status) == {"derivatives", "worked_example", "engines", "vectorization"}
     assert all(v == "ok" for v in status.values()), status
     figures, errors = make_figures(out)
-    assert figures == {} and errors == {}
+    # no runs: only the Q3 computation graph, which needs none (drawn by Graphviz's dot;
+    # where Graphviz is missing, the reason is recorded and the report says it)
+    if HAS_GRAPHVIZ:
+        assert figures == {"q3_graph": "figures/q3_graph.svg"} and errors == {}
+        assert "0.8808" in (out / figures["q3_graph"]).read_text()
+    else:
+        assert figures == {} and "install" in errors["q3_graph"]
     md, page = rep.write_report(out)
     text = md.read_text()
     for title in rep.SECTIONS:
@@ -151,22 +158,26 @@ def test_figure_keys_have_distinct_files():
 
 
 def test_html_embeds_a_gif_with_its_mime_type(tmp_path):
-    """An animated GIF is embedded as image/gif (a browser plays it in place);
-    a file of another kind is refused rather than mislabelled."""
+    """An animated GIF is embedded as image/gif (a browser plays it in place), an SVG
+    as image/svg+xml; a file of another kind is refused rather than mislabelled."""
     from PIL import Image
 
     (tmp_path / "figures").mkdir()
     frames = [Image.new("RGB", (8, 8), color) for color in ("red", "blue", "green")]
     frames[0].save(tmp_path / "figures" / "anim.gif", save_all=True,
                    append_images=frames[1:], duration=500, loop=0)
-    (tmp_path / "figures" / "a.svg").write_text("<svg/>")
+    (tmp_path / "figures" / "a.bmp").write_bytes(b"BM")
+    (tmp_path / "figures" / "g.svg").write_text("<svg/>")
     doc = rep.Doc("t")
     doc.figure("figures/anim.gif", "An animation")
     data = base64.b64encode((tmp_path / "figures" / "anim.gif").read_bytes()).decode()
     assert f'src="data:image/gif;base64,{data}"' in doc.html(tmp_path)
     assert "![An animation](figures/anim.gif)" in doc.markdown()
-    doc.figure("figures/a.svg", "A drawing")
-    with pytest.raises(ValueError, match="embeddable image types .png, .gif"):
+    doc.figure("figures/g.svg", "A graph")  # the Q3 computation graph is an SVG
+    svg = base64.b64encode(b"<svg/>").decode()
+    assert f'src="data:image/svg+xml;base64,{svg}"' in doc.html(tmp_path)
+    doc.figure("figures/a.bmp", "A bitmap")
+    with pytest.raises(ValueError, match="embeddable image types .png, .gif, .svg"):
         doc.html(tmp_path)
 
 
@@ -238,3 +249,29 @@ def test_normalization_demo_of_a_model_stuck_at_the_majority_class(tmp_path):
     text = ctx.doc.markdown()
     assert "0.4100 against 0.9700, below the majority-class rate" in text
     assert "gives 0.5622 here against 0.9700." in text and "harm is small" not in text
+
+
+def test_report_links_the_study_notes_copied_beside_it(tmp_path):
+    """The report cites the study's questions through a relative link to study.md,
+    and writing the report puts that file (the package's copy of docs/study.md)
+    in the report's folder, so the link works from an installed wheel too."""
+    import re
+
+    from backproplab.study.layout import STUDY_NOTES
+
+    out = tmp_path / "repro"
+    out.mkdir()
+    (out / MANIFEST).write_text(json.dumps({
+        "kind": "backproplab-reproduce", "settings": {"dataset": "synth"}, "quick": True,
+        "presets": {}}))
+    md, page = rep.write_report(out)
+    text, html = md.read_text(), page.read_text()
+    assert "SPEC.md" not in text and "SPEC.md" not in html
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert STUDY_NOTES in links
+    assert f'href="{STUDY_NOTES}"' in html
+    for target in (md.parent / STUDY_NOTES, page.parent / STUDY_NOTES):
+        assert target.is_file()
+    docs = Path(__file__).resolve().parents[2] / "docs" / "study.md"
+    assert (out / STUDY_NOTES).read_bytes() == docs.read_bytes()
+    assert "## Where the write-up was wrong" in (out / STUDY_NOTES).read_text()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from tests.conftest import run_subprocess
+from tests.conftest import HAS_GRAPHVIZ, run_subprocess
 from tests.study.html_checks import (
     needs_chromium,
     open_in_chromium,
@@ -65,9 +65,10 @@ def test_raw_markdown_finds_what_a_renderer_left(page, found):
 def test_report_opens_cleanly_in_chromium(synth_report, tmp_path):
     result = open_in_chromium(synth_report, tmp_path)
     assert problems_in_browser(result) == []
-    # the four Q4 figures, embedded, the boundary animation a GIF that decodes (the
-    # check counts an image as broken unless it loaded with a width)
-    assert result["images"] == 4
+    # the Q3 computation graph (an SVG) and the four Q4 figures, embedded, the boundary
+    # animation a GIF that decodes (the check counts an image as broken unless it loaded
+    # with a width)
+    assert result["images"] == 4 + HAS_GRAPHVIZ
     assert result["links"] >= 17  # the table of contents: one link per section
     assert "Q3: the worked example" in result["text"]
 

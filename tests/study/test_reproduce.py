@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.conftest import HAS_GRAPHVIZ
 from tests.study.html_checks import (
     needs_chromium,
     open_in_chromium,
@@ -44,15 +45,18 @@ def check_report(out: Path, *, figures: set[str]) -> tuple[str, str]:
     for title in SECTIONS:
         assert f"## {title}" in md, f"report.md lacks the section {title!r}"
         assert ">" + title.replace("&", "&amp;") + "</h2>" in page, f"report.html lacks {title!r}"
-    # the html is self-contained: every figure embedded (the animation as a GIF), none linked
+    # the html is self-contained: every figure embedded (the animation as a GIF, the Q3
+    # computation graph as an SVG), none linked
     gifs = {key for key in figures if FIGURES[key].endswith(".gif")}
-    assert page.count('src="data:image/png;base64,') == len(figures - gifs)
+    svgs = {key for key in figures if FIGURES[key].endswith(".svg")}
+    assert page.count('src="data:image/png;base64,') == len(figures - gifs - svgs)
     assert page.count('src="data:image/gif;base64,') == len(gifs)
+    assert page.count('src="data:image/svg+xml;base64,') == len(svgs)
     assert 'src="figures/' not in page
     assert raw_markdown(visible_text(page)) == []
     for key in figures:
         image = out / "figures" / FIGURES[key]
-        magic = b"GIF89a" if key in gifs else b"\x89PNG\r\n\x1a\n"
+        magic = b"GIF89a" if key in gifs else b"<?xml" if key in svgs else b"\x89PNG\r\n\x1a\n"
         assert image.read_bytes()[:len(magic)] == magic and image.stat().st_size > 5000
         assert f"](figures/{FIGURES[key]})" in md
     checks = json.loads((out / "checks.json").read_text())
@@ -193,7 +197,8 @@ def test_reproduce_synthetic_only(tmp_path, cli):
     assert r.status == 0, r.err
     assert r.out.strip().splitlines()[-1] == str(out / "report.md")
     md, _ = check_report(out, figures={"q4_train_val", "q4_batch_loss", "q4_boundary",
-                                       "q4_boundary_animation"})
+                                       "q4_boundary_animation"} | ({"q3_graph"} if HAS_GRAPHVIZ
+                                                                   else set()))
     assert frames(out / "figures" / FIGURES["q4_boundary_animation"]) > 1
     assert "Only the synthetic parts ran" in md
     assert md.count("Not run: this reproduction ran on the synthetic data only") == 8

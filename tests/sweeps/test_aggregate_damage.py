@@ -50,7 +50,7 @@ def test_aggregate_only_marks_damaged_trials_failed_and_exits_1(damaged: Path, c
     results = load(damaged / "results.json")
     status = {t["name"]: t for t in results["trials"]}
     assert status[GARBAGE]["status"] == status[BROKEN]["status"] == "failed"
-    assert "metrics.jsonl is damaged (a line is not JSON)" in status[GARBAGE]["error"]
+    assert "metrics.jsonl is damaged: line 1 is not JSON" in status[GARBAGE]["error"]
     assert "summary.json is damaged (not a JSON object)" in status[BROKEN]["error"]
     assert sum(t["status"] == "ok" for t in results["trials"]) == 4
     assert results["complete"] is False and results["counts"]["failed"] == 2

@@ -28,13 +28,13 @@ from backproplab.runs import is_bookkeeping
 from backproplab.sweeps import Sweep, run_sweep
 from backproplab.sweeps.driver import make_executor
 from backproplab.sweeps.executors import Executor
-from backproplab.sweeps.ray_executor import (
+from backproplab.sweeps.ray_connect import (
     INSTALL_HINT,
-    RayExecutor,
     executor_options,
     resolve_address,
     split_address,
 )
+from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.training import TrainConfig
 
 #: A tiny run: 300 synthetic points, 8 hidden units, 19 batches per epoch.

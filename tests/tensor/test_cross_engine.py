@@ -40,7 +40,7 @@ def test_q3_network():
     assert loss == pytest.approx(math.log(2), abs=1e-15)
     assert loss == pytest.approx(ref_loss, abs=1e-12)
     g = model.grads
-    # SPEC.md: dl/dV = [-0.44039853898894116, 0.44039853898894116] in each of the 3 rows
+    # docs/study.md: dl/dV = [-0.44039853898894116, 0.44039853898894116] in each of the 3 rows
     np.testing.assert_allclose(g["W2"], [[-0.44039853898894116, 0.44039853898894116]] * 3,
                                rtol=1e-15)
     np.testing.assert_allclose(g["b2"], [-0.5, 0.5], rtol=1e-15)

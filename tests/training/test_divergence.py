@@ -13,7 +13,8 @@ from backproplab import scalar, tensor
 from backproplab.data import load_dataset
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import read_jsonl
-from backproplab.training import TrainConfig, fit, fit_scalar, load_run_config, run_training
+from backproplab.runs import RunFolder
+from backproplab.training import TrainConfig, fit, fit_scalar, run_training
 from backproplab.training.divergence import CHECK_EXAMPLES, DivergenceGuard
 from backproplab.training.run import load_run_dataset
 
@@ -168,7 +169,7 @@ def test_a_run_that_blows_up_keeps_a_valid_folder(tmp_path):
         run_training(TrainConfig(**SYNTH_BLOW_UP), out, progress="quiet")
     msg = str(info.value)
     assert "epoch 3 at batch 38 of 38" in msg and "checkpoint of epoch 2" in msg
-    assert load_run_config(out).lr == 1e3
+    assert RunFolder(out).train_config(TrainConfig).lr == 1e3
     assert [m["epoch"] for m in read_jsonl(out / "metrics.jsonl")] == [1, 2]
     assert {b["epoch"] for b in read_jsonl(out / "batches.jsonl")} == {1, 2}
     _, _, extra = tensor.load_checkpoint(out / "checkpoint.npz")

@@ -12,7 +12,8 @@ import pytest
 from backproplab import tensor
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import read_jsonl
-from backproplab.training import SUMMARY_KEYS, TrainConfig, load_run_config, run_training
+from backproplab.runs import RunFolder
+from backproplab.training import SUMMARY_KEYS, TrainConfig, run_training
 
 METRIC_KEYS = {"epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
                "train_seconds", "eval_seconds", "lr"}
@@ -48,7 +49,7 @@ def test_run_folder_contents(tmp_path):
 
     cfg = json.loads((out / "config.json").read_text())
     assert TrainConfig.from_dict(cfg) == _cfg().resolved()
-    assert load_run_config(out) == _cfg().resolved()
+    assert RunFolder(out).train_config(TrainConfig) == _cfg().resolved()
 
     metrics = read_jsonl(out / "metrics.jsonl")
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
@@ -119,7 +120,7 @@ def test_existing_run_is_not_overwritten(tmp_path):
 
     summary = run_training(_cfg(epochs=2, seed=5), out, overwrite=True, progress="quiet")
     assert summary["epochs"] == 2
-    assert load_run_config(out).seed == 5
+    assert RunFolder(out).train_config(TrainConfig).seed == 5
     assert len(read_jsonl(out / "metrics.jsonl")) == 2
 
 
@@ -157,7 +158,7 @@ def test_resume_from_a_corrupt_checkpoint(tmp_path, damage):
     with pytest.raises(BackproplabError, match="checkpoint"):
         run_training(_cfg(epochs=3), out, resume=True, progress="quiet")
     assert (out / "metrics.jsonl").read_bytes() == metrics_before
-    assert load_run_config(out).epochs == 1  # config.json untouched too
+    assert RunFolder(out).train_config(TrainConfig).epochs == 1  # config.json untouched too
 
 
 def test_resume_refuses_a_scalar_checkpoint_declaring_more_than_it_stores(tmp_path):

@@ -204,16 +204,16 @@ def test_a_schedule_option_the_schedule_would_ignore_is_refused(cli, tmp_path, a
 def test_loss_figure_draws_the_rate_of_every_epoch(tmp_path):
     from matplotlib.figure import Figure
 
-    from backproplab.plots import _plot_rates, plot_run
+    from backproplab.plots import plot_run, rate_axis
 
     fig = Figure()
     ax = fig.subplots()
     rates = make_schedule("exponential", 1.0, lr_gamma=0.1).rates(4)
-    line = _plot_rates(ax, [1, 2, 3, 4], rates)
+    line = rate_axis(ax, [1, 2, 3, 4], rates)
     assert list(line.get_ydata()) == pytest.approx(rates)
     assert line.axes.get_yscale() == "log"  # 1 .. 0.001 spans more than a factor of 10
-    assert _plot_rates(ax, [1, 2], [None, None]) is None
-    flat = _plot_rates(fig.subplots(), [1, 2], [0.1, 0.1])
+    assert rate_axis(ax, [1, 2], [None, None]) is None
+    flat = rate_axis(fig.subplots(), [1, 2], [0.1, 0.1])
     assert flat.axes.get_yscale() == "linear"
     cfg = TrainConfig(**SMALL, epochs=3, lr=0.4, lr_schedule="step", lr_step_size=1)
     run_training(cfg, tmp_path / "run", progress="quiet")

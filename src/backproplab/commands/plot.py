@@ -1,8 +1,9 @@
-"""``backproplab plot RUN_DIR [--out DIR] [--json]``: a run's figures from its folder.
+"""``backproplab plot RUN_DIR [--out DIR] [--raw-weights] [--json]``: a run's figures.
 
 Writes ``loss.png`` and every inspection figure the run's files and data allow
-(:func:`backproplab.inspect.plot_all`: examples, misclassified examples, first-layer
-weights, activation histograms, confusion matrix; for synth the decision boundary,
+(:func:`backproplab.inspection.plot_all`: examples, misclassified examples, the
+first-layer weights' learned change (``--raw-weights``: the raw weights),
+activation histograms, confusion matrix; for synth the decision boundary,
 and its animation after each epoch for a run trained with ``--inspect``) into
 RUN_DIR, or into ``--out``. Prints one path a line, or with ``--json`` one JSON
 object. A folder that holds no run exits with status 2.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from backproplab.commands.output import print_json
-from backproplab.inspect import plot_all
+from backproplab.inspection import plot_all
 
 
 def register(subparsers) -> None:
@@ -29,6 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a training run")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="folder to write the figures into (default: RUN_DIR)")
+    p.add_argument("--raw-weights", action="store_true",
+                   help="draw the raw first-layer weights (at initialization and after "
+                        "training) instead of their learned change W - W_init")
     p.add_argument("--json", action="store_true",
                    help='print one JSON object {"run_dir": ..., "figures": [paths]}')
     p.set_defaults(func=run)
@@ -36,7 +40,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the figures; 0 when done."""
-    paths = plot_all(args.run_dir, args.out)
+    paths = plot_all(args.run_dir, args.out, raw_weights=args.raw_weights)
     if args.json:
         print_json({"run_dir": args.run_dir, "figures": [str(p) for p in paths]})
     else:

@@ -1,6 +1,6 @@
 """``backproplab presets [NAME] [--json]``: the experiments of the study.
 
-Without a name: one line per preset with the question of SPEC.md it answers and
+Without a name: one line per preset with the question of docs/study.md it answers and
 its size (runs in full and ``--quick`` mode). With a name: that preset's
 options, grid and seeds. ``--json`` prints the same as one JSON line. An
 unknown name exits with status 2. Run presets with ``backproplab reproduce

@@ -27,7 +27,7 @@ from backproplab.runs import RESULTS
 from backproplab.sweeps import Sweep, make_executor, run_sweep
 from backproplab.sweeps.aggregate import aggregate_sweep, results_table
 from backproplab.sweeps.damage import incomplete_message
-from backproplab.sweeps.ray_executor import executor_options
+from backproplab.sweeps.ray_connect import executor_options
 from backproplab.training import TrainConfig, check_settings_apply, settings
 
 #: Training options that take a single value in a sweep: a path (commas are

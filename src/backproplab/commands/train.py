@@ -15,12 +15,11 @@ from backproplab.commands.options import add_training_options, given_options
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.plots import plot_run
-from backproplab.runs import check_out_folder
+from backproplab.runs import RunFolder, check_out_folder
 from backproplab.training import (
     TrainConfig,
     check_settings_apply,
     default_run_dir,
-    load_run_config,
     run_training,
 )
 from backproplab.training.progress import format_loss
@@ -72,7 +71,7 @@ def build_config(args: argparse.Namespace):
         if args.config:
             raise BackproplabError("--resume continues with the run's own config.json; "
                                    "drop --config")
-        config = load_run_config(args.out).replace(**overrides)
+        config = RunFolder(args.out).train_config(TrainConfig).replace(**overrides)
     else:
         base = TrainConfig.from_json(args.config) if args.config else TrainConfig()
         config = base.replace(**overrides).resolved()

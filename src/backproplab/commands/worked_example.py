@@ -5,6 +5,7 @@ gradient as tables, computed by the scalar engine. ``--json`` prints one JSON
 object instead (keys ``k, h, o, y, loss, dW, db, dV, dc`` and a few more).
 ``--weights FILE.json`` runs another one-hidden-layer case: a JSON object with
 ``x`` (the input), ``W`` (inputs x hidden), ``b``, ``V`` (hidden x outputs), ``c``.
+``--graph FILE`` also draws the computation graph (:mod:`backproplab.graph`).
 """
 
 from __future__ import annotations
@@ -13,19 +14,12 @@ import argparse
 import json
 import math
 
+from backproplab import graph
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import parse_json
-from backproplab.scalar import MLP
+from backproplab.scalar import Q3, worked_pass
 
-#: The Q3 network of SPEC.md (W is 2x3: input i -> hidden j; V is 3x2: hidden j -> output k).
-Q3 = {
-    "x": [1.0, -1.0],
-    "W": [[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]],
-    "b": [0.0, 0.0, 0.0],
-    "V": [[1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0]],
-    "c": [0.0, 0.0],
-}
 #: The keys a ``--weights`` file must have.
 KEYS = ("x", "W", "b", "V", "c")
 
@@ -38,14 +32,19 @@ def register(subparsers) -> None:
         description=(
             "One forward and one backward pass of a 1-hidden-layer sigmoid network with "
             "softmax output and cross-entropy loss, by the scalar engine. Without "
-            "--weights it is the study's Q3 network (x = [1, -1], 2-3-2)."
+            "--weights it is the study's Q3 network (x = [1, -1], 2-3-2), as described "
+            "in docs/study.md (also beside every report of backproplab reproduce)."
         ),
     )
     p.add_argument("--target", type=int, default=0, help="target class c (default 0)")
     p.add_argument("--weights", metavar="FILE.json", default=None,
                    help="JSON object with x, W (inputs x hidden), b, V (hidden x outputs), c")
     p.add_argument("--json", action="store_true",
-                   help="print one JSON object (all values, SPEC layout) instead of tables")
+                   help="print one JSON object (all values; W and dW inputs x hidden, V and dV "
+                        "hidden x outputs, as in docs/study.md) instead of tables")
+    p.add_argument("--graph", metavar="FILE", default=None,
+                   help="also draw the computation graph, every scalar with its value and "
+                        "gradient (.svg, .png or .pdf; needs Graphviz)")
     p.set_defaults(func=run)
 
 
@@ -152,7 +151,8 @@ def compute(weights: dict, target: int) -> dict:
     """One forward and backward pass of the scalar engine; every value as nested lists.
 
     Keys: ``x, target, k, h, o, y, loss`` (forward), ``dy, do, dh, dk, dV, dc, dW,
-    db`` (gradients of the loss), in SPEC.md's layout (``W``/``dW`` inputs x hidden,
+    db, dx`` (gradients of the loss), in the layout of docs/study.md (``W``/``dW`` inputs x
+    hidden,
     ``V``/``dV`` hidden x outputs).
     """
 
@@ -161,15 +161,11 @@ def compute(weights: dict, target: int) -> dict:
         raise BackproplabError(
             f"--target must be a class between 0 and {n_out - 1} for this network, got {target}"
         )
-    model = MLP.from_weights([weights["W"], weights["V"]], [weights["b"], weights["c"]])
-    trace = model.forward(weights["x"], target)
-    g = model.backward(trace)
-    result = {key: _clean(v) for key, v in {
-        "x": trace.x, "target": target,
-        "k": trace.k[0], "h": trace.h[0], "o": trace.o, "y": trace.y, "loss": trace.loss,
-        "dy": g.dy, "do": g.do, "dh": g.dh[0], "dk": g.dk[0],
-        "dV": g.dW[1], "dc": g.db[1], "dW": g.dW[0], "db": g.db[0],
-    }.items()}
+    passed = worked_pass(weights["x"], weights["W"], weights["b"], weights["V"], weights["c"],
+                         target)
+    result = {key: _clean(passed[key]) for key in (
+        "x", "target", "k", "h", "o", "y", "loss", "dy", "do", "dh", "dk", "dV", "dc", "dW", "db",
+        "dx")}
     # dl/dy_c = -1/y_c is -inf, legitimately, when y_c underflows to 0; anything else that
     # is not finite means the given numbers overflowed double precision
     for key, value in result.items():
@@ -277,7 +273,12 @@ def _print_tables(weights: dict, r: dict, is_q3: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     """Compute the worked example and print it (tables, or one JSON line with ``--json``)."""
     weights = Q3 if args.weights is None else load_weights(args.weights)
+    if args.graph is not None:
+        graph.check_format(args.graph)
     result = compute(weights, args.target)
+    if args.graph is not None:
+        graph.render(graph.build({**result, **weights}), args.graph)
+        print(f"computation graph: {args.graph}")
     if args.json:
         print_json(result)
     else:

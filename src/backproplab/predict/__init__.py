@@ -4,7 +4,8 @@
   the network plus the preprocessing its training applied, and
   ``predict_proba(raw_inputs)``;
 - :func:`read_input`: images (Pillow, ``backproplab[images]``), ``.npy`` and IDX files;
-- :func:`evaluate`: loss, accuracy, per-class accuracy and confusion matrix;
+- :func:`evaluate`: loss, accuracy, per-class accuracy and confusion matrix
+  (:func:`confusion_matrix`);
 - :func:`export`: ONNX (``backproplab[onnx]``) or a PyTorch ``state_dict``.
 
 This layer sits above ``runs``, ``data``, ``tensor`` and ``training`` (it rebuilds
@@ -13,10 +14,10 @@ the preprocessing of an old run from its config); the study uses it.
 
 from __future__ import annotations
 
-from backproplab.predict.evaluate import evaluate
+from backproplab.predict.evaluate import confusion_matrix, evaluate
 from backproplab.predict.export import FORMATS, export, onnx_model, torch_sequential
 from backproplab.predict.inputs import read_input
 from backproplab.predict.predictor import Predictor, load_predictor, top_k
 
-__all__ = ["FORMATS", "Predictor", "evaluate", "export", "load_predictor",
+__all__ = ["FORMATS", "Predictor", "confusion_matrix", "evaluate", "export", "load_predictor",
            "onnx_model", "read_input", "top_k", "torch_sequential"]

@@ -18,7 +18,6 @@ import numpy as np
 from backproplab.data import load_dataset
 from backproplab.data.files import encode, is_file_dataset, read_source
 from backproplab.errors import BackproplabError
-from backproplab.inspect import confusion_matrix
 from backproplab.predict.predictor import Predictor
 from backproplab.tensor.memory import available_memory
 
@@ -48,6 +47,32 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
     data = load_dataset(pre.dataset, final=final, limit=1, data_dir=data_dir, normalize="none",
                         dtype=np.float64, **split)
     return data.X_eval, data.y_eval, data.eval_split
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """Counts of examples of each true class predicted as each class.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int
+        The true and the predicted labels, in ``[0, n_classes)``.
+    n_classes : int
+        The number of classes.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape ``(n_classes, n_classes)``: ``C[i, j]`` examples of class
+        ``i`` predicted as ``j`` (rows: true class).
+
+    Example
+    -------
+    >>> confusion_matrix([0, 0, 1], [0, 1, 1], 2).tolist()
+    [[1, 1], [0, 1]]
+    """
+    C = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(C, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return C
 
 
 def evaluate(predictor: Predictor, dataset: str | None = None, *, final: bool = False,
@@ -99,4 +124,4 @@ def evaluate(predictor: Predictor, dataset: str | None = None, *, final: bool = 
             "model": str(predictor.source)}
 
 
-__all__ = ["evaluate"]
+__all__ = ["confusion_matrix", "evaluate"]

@@ -22,13 +22,18 @@ from .network import (
     softmax,
     train_epoch,
 )
+from .worked import FORWARD_KEYS, GRADIENT_KEYS, Q3, Q3_TARGET, worked_pass
 
 __all__ = [
     "DEFAULT_HIDDEN",
     "DEFAULT_INIT_STD",
     "DEFAULT_LR",
     "DEFAULT_SEED",
+    "FORWARD_KEYS",
+    "GRADIENT_KEYS",
     "MLP",
+    "Q3",
+    "Q3_TARGET",
     "Gradients",
     "Trace",
     "affine",
@@ -39,4 +44,5 @@ __all__ = [
     "sigmoid",
     "softmax",
     "train_epoch",
+    "worked_pass",
 ]

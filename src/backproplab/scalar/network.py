@@ -2,7 +2,7 @@
 
 Only ``math`` and ``random`` are used here (a test parses this package and checks
 it). Vectors are lists of floats and matrices are lists of rows, in the layout of
-SPEC.md: the weight matrix of a layer is ``fan_in x fan_out``, so ``W[i][j]``
+docs/study.md: the weight matrix of a layer is ``fan_in x fan_out``, so ``W[i][j]``
 connects input ``i`` to unit ``j`` and a layer computes
 ``k_j = b_j + sum_i a_i W[i][j]``.
 

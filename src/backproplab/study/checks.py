@@ -10,7 +10,7 @@ per-example calls, and evaluate saved models of finished runs.
 - :func:`derivative_checks` (Q1, Q2): the softmax Jacobian, ``dl/dy_c`` and the
   fused ``dl/do = y - onehot(c)`` against central finite differences, and why
   the fused form is preferred (a case where the unfused one fails).
-- :func:`worked_example` (Q3): the 2-3-2 network of SPEC.md through the scalar
+- :func:`worked_example` (Q3): the 2-3-2 network of docs/study.md through the scalar
   engine, and the same network with the third hidden unit's weights mistyped,
   which reproduces the original's wrong ``dV`` row.
 - :func:`engine_checks` (Q5, Q6): both engines' gradient checks
@@ -35,19 +35,16 @@ import numpy as np
 from backproplab import gradcheck, scalar
 from backproplab.data import synth
 from backproplab.data.normalize import Normalizer
-from backproplab.inspect import dataset_for
+from backproplab.inspection import dataset_for
 from backproplab.runs import INSPECT, RunFolder
 from backproplab.scalar import cross_entropy_from_logits, softmax
 from backproplab.tensor import MLP
 
-#: The worked example of SPEC.md (Q3): W is 2x3 (input i -> hidden j), V is 3x2.
-Q3_X = [1.0, -1.0]
-Q3_TARGET = 0
-Q3_W = [[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]]
-Q3_B = [0.0, 0.0, 0.0]
-Q3_V = [[1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0]]
-Q3_C = [0.0, 0.0]
-#: SPEC.md's correct values for the worked example.
+#: The worked example of docs/study.md (Q3), from the scalar engine: W is 2x3 (input i ->
+#: hidden j), V is 3x2.
+Q3_X, Q3_W, Q3_B, Q3_V, Q3_C = (scalar.Q3[k] for k in ("x", "W", "b", "V", "c"))
+Q3_TARGET = scalar.Q3_TARGET
+#: docs/study.md's correct values for the worked example.
 Q3_EXPECTED = {
     "h": 0.8807970779778823,
     "loss": math.log(2.0),
@@ -134,17 +131,13 @@ def derivative_checks(seed: int = 0, n_cases: int = 20, n_classes: int = 5,
 
 
 def _q3_pass(W) -> dict[str, Any]:
-
-    net = scalar.MLP.from_weights([W, Q3_V], [Q3_B, Q3_C])
-    trace = net.forward(Q3_X, Q3_TARGET)
-    g = net.backward(trace)
-    return {"k": trace.k[0], "h": trace.h[0], "o": trace.o, "y": trace.y, "loss": trace.loss,
-            "dW": g.dW[0], "db": g.db[0], "dV": g.dW[1], "dc": g.db[1], "dh": g.dh[0],
-            "do": g.do}
+    r = scalar.worked_pass(Q3_X, W, Q3_B, Q3_V, Q3_C, Q3_TARGET)
+    return {key: r[key] for key in ("k", "h", "o", "y", "loss", "dW", "db", "dV", "dc", "dh",
+                                    "do")}
 
 
 def worked_example() -> dict[str, Any]:
-    """The Q3 network through the scalar engine, compared with SPEC.md's values,
+    """The Q3 network through the scalar engine, compared with docs/study.md's values,
     plus the pass with the mistyped weights that gives the original's dV row."""
     right = _q3_pass(Q3_W)
     wrong = _q3_pass(Q3_W_MISTYPED)

@@ -8,15 +8,13 @@ trial folders of a sweep), reads ``config.json``, ``metrics.jsonl``,
 Where several runs are given (one configuration, several seeds) a curve is the
 mean across the runs and the shaded band is mean +- one *sample* standard
 deviation (ddof=1), the same statistic as :mod:`backproplab.sweeps.aggregate`.
-
-matplotlib is used through its object-oriented API with the Agg canvas only
-(no ``pyplot``, no global state), so figures can be drawn in worker processes
-and on machines without a display.
+The panels, the smoothing and the bands are :mod:`backproplab.plots`' own,
+shared with one run's ``loss.png``.
 
 Functions:
 
 - :func:`batch_loss`: the per-batch training loss, raw and smoothed with a
-  bias-corrected exponential moving average (:func:`ema`).
+  bias-corrected exponential moving average (:func:`backproplab.plots.ema`).
 - :func:`train_val`: training vs evaluation loss and accuracy per epoch.
 - :func:`compare`: several configurations (learning rates, batch sizes) in
   panels of (metric, x axis), x being epochs, optimizer steps, examples seen
@@ -26,7 +24,7 @@ Functions:
 - :func:`lr_summary`: final evaluation accuracy and loss against the learning
   rate (log scale), with optional reference points.
 - The figures of what one network learned (the confusion matrix, the decision
-  boundary, weights, activations, examples) live in :mod:`backproplab.inspect`.
+  boundary, weights, activations, examples) live in :mod:`backproplab.inspection`.
 """
 
 from __future__ import annotations
@@ -35,26 +33,21 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.inspect import describe_config
-from backproplab.plots import ema, ema_beta, new_figure, save_figure
+from backproplab.plots.curves import mean_band
+from backproplab.plots.figure import describe_config, new_figure, save_figure
+from backproplab.plots.panels import (
+    band,
+    batch_loss_panel,
+    eval_split,
+    metric_label,
+    train_eval_panel,
+)
 from backproplab.runs import BATCHES, RunFolder
 
-#: Default weight of the exponential moving average of per-batch losses is
-#: chosen per curve (see :func:`ema_beta`); this is the shortest window used.
-#: Most points drawn for a raw per-batch curve (longer curves are thinned).
-MAX_RAW_POINTS = 20_000
-#: Axis labels of the metrics found in ``metrics.jsonl``.
-METRIC_LABELS = {
-    "train_loss": "training loss",
-    "train_accuracy": "training accuracy",
-    "eval_loss": "evaluation loss",
-    "eval_accuracy": "evaluation accuracy",
-}
 #: x axes :func:`compare` can draw against.
 X_AXES = {
     "epoch": "epoch",
@@ -62,12 +55,6 @@ X_AXES = {
     "examples": "training examples seen",
     "seconds": "training wall time (s, steps only, cumulative)",
 }
-
-
-def _float(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return math.nan
-    return float(v)
 
 
 def x_values(run: RunFolder, axis: str) -> np.ndarray:
@@ -94,69 +81,10 @@ def _runs(run_dirs: Iterable[str | os.PathLike | RunFolder]) -> list[RunFolder]:
     return runs
 
 
-def _stack(curves: Sequence[np.ndarray]) -> np.ndarray:
-    """Stack curves of possibly different lengths into (runs, max_len), NaN-padded."""
-    n = max(len(c) for c in curves)
-    out = np.full((len(curves), n), np.nan)
-    for i, c in enumerate(curves):
-        out[i, :len(c)] = c
-    return out
-
-
-def mean_band(curves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(mean, sample std (ddof=1), n)`` across curves at every position; std is NaN
-    where fewer than two curves have a value."""
-    arr = _stack(curves)
-    n = np.sum(np.isfinite(arr), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n > 0, np.nansum(arr, axis=0) / np.maximum(n, 1), np.nan)
-        dev = np.where(np.isfinite(arr), arr - mean, 0.0)
-        var = np.where(n > 1, np.sum(dev * dev, axis=0) / np.maximum(n - 1, 1), np.nan)
-    return mean, np.sqrt(var), n
-
-
-# ---------------------------------------------------------------------------
-# smoothing
-
-
-def _thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_RAW_POINTS):
-    if len(x) <= limit:
-        return x, y
-    stride = math.ceil(len(x) / limit)
-    return x[::stride], y[::stride]
-
-
-# ---------------------------------------------------------------------------
-# drawing helpers
-
-
-def _band(ax, x, mean, std, n, label, color=None, marker=None, lw=1.8):
-    (line,) = ax.plot(x, mean, label=label, color=color, marker=marker, lw=lw,
-                      markersize=4)
-    if np.any(n > 1):
-        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2,
-                        lw=0)
-    return line
-
-
 def _seed_note(n_runs: int) -> str:
     if n_runs > 1:
         return f"mean ± std over {n_runs} seeds (band)"
     return "1 run"
-
-
-def _split_of(runs: Sequence[RunFolder]) -> str:
-    """The evaluation split of the runs (``validation`` or ``test``), from their summaries."""
-    for run in runs:
-        split = (run.summary or {}).get("eval_split")
-        if split:
-            return split
-    return "test" if runs and runs[0].config.get("final") else "validation"
-
-
-def _metric_label(metric: str, split: str) -> str:
-    """The axis label of a metric, naming the evaluation split (validation or test)."""
-    return METRIC_LABELS.get(metric, metric).replace("evaluation", split)
 
 
 # ---------------------------------------------------------------------------
@@ -166,55 +94,41 @@ def _metric_label(metric: str, split: str) -> str:
 def batch_loss(run_dirs, path, *, beta: float | None = None, title: str | None = None) -> Path:
     """The per-batch training loss of one configuration: raw and smoothed.
 
-    Raw: the loss of every batch of the first run (before its update), thin
-    and light (thinned to at most :data:`MAX_RAW_POINTS` points). Smoothed: a
-    bias-corrected EMA (:func:`ema`) of each run's curve, then mean +- std
-    across runs. ``beta`` defaults to :func:`ema_beta` of the curve length.
-    Dotted vertical lines mark the epoch boundaries.
+    Drawn by :func:`backproplab.plots.panels.batch_loss_panel` (raw loss of the
+    first run, bias-corrected EMA of every run, mean +- std across runs, epoch
+    boundaries), the same panel as the left one of a run's ``loss.png``.
+
+    Parameters
+    ----------
+    run_dirs : iterable of path-like or RunFolder
+        The seeds of one configuration.
+    path : path-like
+        Where to write the PNG.
+    beta : float, optional
+        The EMA weight; default :func:`~backproplab.plots.curves.ema_beta` of
+        the curve length.
+    title : str, optional
+        Replaces the default title (the configuration's description).
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        If there is no run, or a run has no per-batch losses.
     """
     runs = _runs(run_dirs)
-    curves = []
     for run in runs:
-        b = run.batches
-        if not b:
+        if not run.batches:
             raise BackproplabError(f"{run.path} has no per-batch losses ({BATCHES}); "
                                    "rerun it with this version of backproplab")
-        curves.append((np.array([r["step"] for r in b], dtype=np.float64),
-                       np.array([_float(r.get("loss")) for r in b], dtype=np.float64),
-                       np.array([r.get("epoch", 0) for r in b])))
-    n_steps = max(len(c[0]) for c in curves)
-    beta = ema_beta(n_steps) if beta is None else float(beta)
-    window = 1.0 / (1.0 - beta)
     fig, axes = new_figure(width=8.0, height=4.5)
     ax = axes[0][0]
-    x0, y0, e0 = curves[0]
-    xt, yt = _thin(x0, y0)
-    ax.plot(xt, yt, lw=0.4, alpha=0.35, color="0.45",
-            label="raw per-batch loss" + (f" (seed {runs[0].config.get('seed')})"
-                                          if len(runs) > 1 else ""))
-    smoothed = [ema(y, beta) for _, y, _ in curves]
-    mean, std, n = mean_band(smoothed)
-    x = np.nanmax(_stack([c[0] for c in curves]), axis=0)
-    label = f"EMA, bias-corrected, β={beta:.4g} (≈{window:.0f}-batch window)"
-    if len(runs) > 1:
-        label += f"; mean ± std over {len(runs)} seeds"
-    xs, ms = _thin(x, mean)
-    _, ss = _thin(x, std)
-    _, ns = _thin(x, n)
-    _band(ax, xs, ms, ss, ns, label, color="C0")
-    boundaries = np.flatnonzero(np.diff(e0)) + 1
-    for i in boundaries:
-        ax.axvline(x0[i] - 0.5, color="0.6", lw=0.6, ls=":")
-    ax.set_xlabel("batch (optimizer step)" + ("; dotted lines: epoch boundaries"
-                                               if len(boundaries) else ""))
-    ax.set_ylabel("training loss (cross-entropy)")
-    finite = y0[np.isfinite(y0)]
-    if finite.size:
-        top = float(np.percentile(finite, 99.5))
-        ax.set_ylim(0, max(top, float(np.nanmax(mean)) if np.isfinite(mean).any() else top) * 1.05)
+    batch_loss_panel(ax, runs, beta=beta)
     ax.set_title(title or f"Per-batch training loss: {describe_config(runs[0].config)}")
-    ax.legend(loc="upper right")
-    ax.grid(alpha=0.3)
     return save_figure(fig, path, dpi=fig.dpi)
 
 
@@ -222,39 +136,48 @@ def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = Tr
               log_x: bool = False, marks: Mapping[int, str] | None = None) -> Path:
     """Training vs evaluation loss (left) and accuracy (right) per epoch.
 
-    With several runs: mean +- std bands, and each seed as a thin line when
-    ``show_seeds``. The evaluation split (validation or test) is named from the
-    runs' summaries. ``marks``: epoch -> label, drawn as dotted vertical lines
-    (epochs beyond the runs are left out).
+    Each panel is :func:`backproplab.plots.panels.train_eval_panel` (the right
+    panel of a run's ``loss.png`` is the same): with several runs, mean +- std
+    bands. The evaluation split (validation or test) is named from the runs'
+    summaries.
+
+    Parameters
+    ----------
+    run_dirs : iterable of path-like or RunFolder
+        The seeds of one configuration.
+    path : path-like
+        Where to write the PNG.
+    title : str, optional
+        Replaces the default title.
+    show_seeds : bool
+        Also draw each seed as a thin line.
+    log_x : bool
+        Epochs on a log axis.
+    marks : mapping of int to str, optional
+        Epoch -> label, drawn as dotted vertical lines (epochs beyond the runs
+        are left out).
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        If there is no run.
     """
     runs = _runs(run_dirs)
-    split = _split_of(runs)
+    split = eval_split(runs)
     fig, axes = new_figure(ncols=2, width=5.5, height=4.0)
+    last_epoch = max((len(r.epochs) and r.epochs[-1]["epoch"]) for r in runs)
     for ax, kind in zip(axes[0], ("loss", "accuracy")):
-        for metric, color, name in ((f"train_{kind}", "C0", "training"),
-                                    (f"eval_{kind}", "C1", split)):
-            curves = [r.metric(metric) for r in runs]
-            if all(np.isnan(c).all() for c in curves):
-                continue
-            xs = _stack([r.epoch_numbers() for r in runs])
-            x = np.nanmax(xs, axis=0)
-            mean, std, n = mean_band(curves)
-            marker = "o" if len(x) <= 30 else None
-            _band(ax, x, mean, std, n, f"{name} {kind}", color=color, marker=marker)
-            if show_seeds and len(runs) > 1:
-                for c, r in zip(curves, runs):
-                    ax.plot(r.epoch_numbers(), c, color=color, lw=0.5, alpha=0.4)
-        last_epoch = max((len(r.epochs) and r.epochs[-1]["epoch"]) for r in runs)
+        train_eval_panel(ax, runs, kind, split=split, show_seeds=show_seeds)
         for epoch, label in (marks or {}).items():
             if epoch <= last_epoch:
                 ax.axvline(epoch, color="0.4", ls=":", lw=1.2, label=label)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(kind)
         if log_x:
             ax.set_xscale("log")
-        elif len(runs[0].epochs) <= 20:
-            ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title or f"Training vs {split}: {describe_config(runs[0].config)} "
                           f"({_seed_note(len(runs))})")
@@ -288,10 +211,10 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
             mean, std, n = mean_band([r.metric(metric) for r in runs])
             xm, _, _ = mean_band([x_values(r, axis) for r in runs])
             marker = "o" if len(xm) <= 30 else None
-            _band(ax, xm, mean, std, n, f"{label} (n={len(runs)})", color=f"C{i}",
+            band(ax, xm, mean, std, n, f"{label} (n={len(runs)})", color=f"C{i}",
                   marker=marker)
         ax.set_xlabel(X_AXES[axis])
-        ax.set_ylabel(_metric_label(metric, _split_of(loaded[0][1])))
+        ax.set_ylabel(metric_label(metric, eval_split(loaded[0][1])))
         if axis == "epoch":
             ax.xaxis.get_major_locator().set_params(integer=True)
         if axis in log_x:
@@ -344,7 +267,7 @@ def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
         ax.axhline(value, color=f"C{i + 2}", ls="--", lw=1.2, label=f"{label}: {value:.4f}")
     ax.set_xticks(xs, labels, rotation=20)
     ax.set_xlim(-0.5, len(xs) - 0.2)
-    ax.set_ylabel(_metric_label(metric, _split_of(runs)))
+    ax.set_ylabel(metric_label(metric, eval_split(runs)))
     lo = min([v for v in list(finite) + list((references or {}).values())] or [0.0])
     hi = max([v for v in list(finite) + list((references or {}).values())] or [1.0])
     if "accuracy" in metric:
@@ -386,7 +309,7 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])
         ax.set_xlabel("learning rate")
-        ax.set_ylabel(_metric_label(metric, _split_of(loaded[0][1]) if loaded else "validation"))
+        ax.set_ylabel(metric_label(metric, eval_split(loaded[0][1]) if loaded else "validation"))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     first = loaded[0][1][0] if loaded else None
@@ -396,16 +319,11 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
 
 
 __all__ = [
-    "MAX_RAW_POINTS",
-    "METRIC_LABELS",
     "X_AXES",
     "batch_loss",
     "compare",
-    "ema",
-    "ema_beta",
     "final_summary",
     "lr_summary",
-    "mean_band",
     "train_val",
     "x_values",
 ]

@@ -8,6 +8,8 @@ Layout of ``reproduce --out OUT``::
     figures/           the report's figures (PNG, and one animated GIF)
     report.md          the report, figures linked
     report.html        the same report, self-contained (figures embedded)
+    study.md           the study's questions and the original write-up's claims (a copy
+                       of the package's own, which the report links to)
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ FIGURES_DIR = "figures"
 CHECKS = "checks.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+#: The study's questions and the original write-up's claims, beside the report.
+STUDY_NOTES = "study.md"
 #: Everything reproduce writes into its folder.
-OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, MANIFEST)
+OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, STUDY_NOTES, MANIFEST)
 #: The presets' figures: key -> file name in ``figures/`` (PNG; the boundary
-#: animation a GIF).
+#: animation a GIF; the Q3 computation graph an SVG).
 FIGURES = {
     "q4_train_val": "q4_train_val.png",
     "q4_batch_loss": "q4_batch_loss.png",
@@ -50,6 +54,7 @@ FIGURES = {
     "final_confusion": "final_confusion.png",
     "examples": "examples.png",
     "misclassified": "misclassified.png",
+    "q3_graph": "q3_graph.svg",
 }
 
 
@@ -97,4 +102,4 @@ def seeds_phrase(n: int) -> str:
 
 
 __all__ = ["CHECKS", "FIGURES", "FIGURES_DIR", "MANIFEST", "OUTPUTS", "PRESETS_DIR",
-           "REPORT_HTML", "REPORT_MD", "StudyFolder", "seeds_phrase"]
+           "REPORT_HTML", "REPORT_MD", "STUDY_NOTES", "StudyFolder", "seeds_phrase"]

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backproplab import inspect as I
+from backproplab import graph, scalar
+from backproplab import inspection as I
 from backproplab.fileio import atomic_write_json
 from backproplab.study import checks as C
 from backproplab.study import figures as F
@@ -66,7 +67,7 @@ Draw = Callable[[str, Callable[[Path], Any]], None]
 
 
 def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]]:
-    """Draw every figure whose runs exist into ``out/figures``.
+    """Draw every figure whose runs exist, and the Q3 computation graph, into ``out/figures``.
 
     Returns ``(figures, errors)``: figure key -> path relative to ``out``, and
     figure key -> error message for figures that could not be drawn.
@@ -85,10 +86,16 @@ def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]
         except Exception as exc:  # noqa: BLE001 - recorded and shown in the report
             errors[key] = f"{type(exc).__name__}: {exc}"
 
-    for group in (_q4_figures, _q7_figures, _learning_rate_figures, _batch_size_figures,
+    for group in (_q3_figures, _q4_figures, _q7_figures, _learning_rate_figures, _batch_size_figures,
                   _extra_figures, _pixel_inspection_figures, _final_figures):
         group(folder, draw)
     return made, errors
+
+
+def _q3_figures(folder: StudyFolder, draw: Draw) -> None:
+    """The Q3 network's computation graph (needs Graphviz; the reason is recorded if not)."""
+    values = {**scalar.worked_pass(target=scalar.Q3_TARGET, **scalar.Q3), **scalar.Q3}
+    draw("q3_graph", lambda p: graph.render(graph.build(values), p))
 
 
 def _q4_figures(folder: StudyFolder, draw: Draw) -> None:

@@ -1,6 +1,6 @@
 """Presets: every experiment of the study as data (a base config, a grid, seeds).
 
-A :class:`Preset` says which question of the study (SPEC.md) it answers, which
+A :class:`Preset` says which question of the study (docs/study.md) it answers, which
 training options it fixes (``base``), which it varies (``grid``), how many seeds
 each grid point runs with, and how ``--quick`` shrinks it. :func:`get_preset`
 and :data:`PRESETS` are the registry shared by ``backproplab presets``,
@@ -30,7 +30,7 @@ from typing import Any
 from backproplab.errors import BackproplabError
 from backproplab.sweeps.driver import Sweep
 
-#: The study's Q7 setting: batch 16, lr 0.01, 5 epochs (SPEC.md).
+#: The study's Q7 setting: batch 16, lr 0.01, 5 epochs (docs/study.md).
 STUDY = {"batch_size": 16, "lr": 0.01, "epochs": 5}
 #: The snapshots the report's inspection figures read (``inspect.npz``: first-layer
 #: weights, hidden activations, synth's boundary after each epoch). Snapshots only
@@ -54,7 +54,7 @@ FINAL_RULE = (
 FINAL_FALLBACK = {"lr": 0.003, "batch_size": 16}
 
 
-#: The original write-up's numbers (SPEC.md); all on MNIST, 784-300-10 sigmoid,
+#: The original write-up's numbers (docs/study.md); all on MNIST, 784-300-10 sigmoid,
 #: plain SGD, unscaled pixels.
 ORIGINAL = {
     "q3_dv_row3": 0.0596,
@@ -67,7 +67,7 @@ ORIGINAL = {
     "final": {"lr": 0.003, "batch_size": 16, "epochs": 5, "test_accuracy": 0.9428,
               "test_loss": 0.2043},
 }
-#: Published reference points (SPEC.md).
+#: Published reference points (docs/study.md).
 REFERENCES = {
     "mnist": [("LeCun et al.: 2-layer net, 300 hidden units, squared error", 0.953),
               ("per-example SGD + cross-entropy, 300 hidden units, 5 epochs (typical)", 0.97),
@@ -86,7 +86,7 @@ class Preset:
     grid point runs with. ``quick``: options ``--quick`` changes, and
     ``quick_seeds`` its seed count. ``synthetic``: always runs on ``synth``
     (else on the reproduction's image dataset). ``needs``: presets whose
-    results it uses. ``question``: the part of SPEC.md it answers;
+    results it uses. ``question``: the part of docs/study.md it answers;
     ``answers``: one sentence on what it shows.
     """
 

@@ -53,7 +53,8 @@ from backproplab.data.download import download
 from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, read_json
-from backproplab.runs import SWEEP, is_bookkeeping, lock_folder
+from backproplab.locks import lock_folder
+from backproplab.runs import SWEEP, SweepFolder, is_bookkeeping
 from backproplab.study import presets as P
 from backproplab.study.layout import MANIFEST, OUTPUTS, PRESETS_DIR
 from backproplab.study.outputs import make_checks, make_figures
@@ -62,7 +63,7 @@ from backproplab.sweeps.aggregate import aggregate_sweep
 from backproplab.sweeps.driver import make_executor, run_trials
 from backproplab.sweeps.executors import EXECUTORS
 from backproplab.sweeps.progress import SweepProgress
-from backproplab.sweeps.ray_executor import executor_options, preflight
+from backproplab.sweeps.ray_connect import executor_options, preflight
 from backproplab.sweeps.spec import prepare_sweep_dir
 from backproplab.training.config import usable_cpus
 
@@ -265,9 +266,9 @@ def _prepare_sweep(preset, sweep, root: Path, say) -> Path:
     """Prepare a preset's sweep folder; ``final``'s is replaced when its chosen
     options changed since the last run (every other change is an error)."""
     overwrite = False
+    old = SweepFolder(root).description
     if preset.needs and (root / SWEEP).is_file():
-        old = read_json(root / SWEEP)
-        same, _ = sweep.same_as(old) if isinstance(old, dict) else (False, "")
+        same = old is not None and sweep.same_as(old)[0]
         if not same:
             say(f"{preset.name}: the chosen options changed since the last run; "
                 "its runs start again")

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_text, read_json
-from backproplab.runs import CONFIG, RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, SWEEP, RunFolder
+from backproplab.fileio import atomic_write_text, is_finite_number
+from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
 from backproplab.sweeps.damage import config_damage, run_damage
 from backproplab.sweeps.spec import MACHINE_OPTIONS
 
@@ -54,7 +54,7 @@ RESULTS_FORMAT = 1
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
     """``(mean, sample std with ddof=1, n)`` of the finite values; NaN where
     undefined (no values; std of one value)."""
-    arr = np.asarray([v for v in values if _finite(v)], dtype=np.float64)
+    arr = np.asarray([v for v in values if is_finite_number(v)], dtype=np.float64)
     n = int(arr.size)
     if n == 0:
         return math.nan, math.nan, 0
@@ -63,82 +63,41 @@ def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
     return mean, std, n
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _num(x: float) -> float | None:
     """NaN/inf -> None, for JSON."""
-    return float(x) if _finite(x) else None
+    return float(x) if is_finite_number(x) else None
 
 
-def _canon(obj: Any) -> str:
+def _json_key(obj: Any) -> str:
+    """``obj`` as sorted JSON text: a key under which equal values meet."""
     return json.dumps(obj, sort_keys=True)
 
 
 def group_key(config: Mapping[str, Any]) -> str:
     """What identifies a trial's group: its config without seed and machine options."""
-    return _canon({k: v for k, v in config.items() if k not in NOT_GROUP_KEYS})
-
-
-# ---------------------------------------------------------------------------
-# finding the runs of a sweep
-
-
-def find_runs(sweep_dir: str | Path) -> tuple[list[RunFolder], dict[str, str | None],
-                                               dict | None]:
-    """The runs of a sweep folder, in trial order.
-
-    Returns ``(runs, missing, sweep)``: the readable run folders, the trials
-    listed in ``sweep.json`` that are not readable runs (name -> ``None`` when the
-    trial has not started, or the damage when its ``config.json`` is there but
-    unreadable: :func:`backproplab.sweeps.damage.config_damage`), and the parsed
-    ``sweep.json`` (``None`` when absent: then every sub-folder with a
-    ``config.json`` counts, in name order).
-    """
-    root = Path(sweep_dir)
-    if root.exists() and not root.is_dir():
-        raise BackproplabError(f"{root} is a file, not a sweep folder; check --out")
-    if not root.is_dir():
-        raise BackproplabError(f"sweep folder {root} does not exist; check --out")
-    sweep = read_json(root / SWEEP)
-    if isinstance(sweep, dict) and isinstance(sweep.get("trials"), list):
-        names = [t["name"] for t in sweep["trials"] if isinstance(t, dict) and "name" in t]
-    else:
-        sweep = None
-        names = sorted(p.name for p in root.iterdir()
-                       if p.is_dir() and (p / CONFIG).is_file())
-    runs: list[RunFolder] = []
-    missing: dict[str, str | None] = {}
-    for name in names:
-        run = RunFolder(root / name)
-        if run.is_run():
-            runs.append(run)
-        else:
-            missing[name] = config_damage(run)
-    return runs, missing, sweep
+    return _json_key({k: v for k, v in config.items() if k not in NOT_GROUP_KEYS})
 
 
 # ---------------------------------------------------------------------------
 # aggregation
 
 
-def _varying_keys(groups: Sequence[Sequence[RunFolder]], sweep: Mapping | None) -> list[str]:
-    if sweep is not None and isinstance(sweep.get("grid"), dict):
-        return [k for k in sweep["grid"] if k not in NOT_GROUP_KEYS]
+def _varying_keys(groups: Sequence[Sequence[RunFolder]], folder: SweepFolder) -> list[str]:
+    if folder.listed:
+        return list(folder.settings(ignore=NOT_GROUP_KEYS))
     configs = [g[0].config for g in groups]
     keys: list[str] = []
     for cfg in configs:
         for k in cfg:
             if k not in keys and k not in NOT_GROUP_KEYS:
                 keys.append(k)
-    return [k for k in keys if len({_canon(c.get(k)) for c in configs}) > 1]
+    return [k for k in keys if len({_json_key(c.get(k)) for c in configs}) > 1]
 
 
 def _sort_key(value: Any) -> tuple:
-    if _finite(value):
+    if is_finite_number(value):
         return (0, float(value), "")
-    return (1, 0.0, _canon(value))
+    return (1, 0.0, _json_key(value))
 
 
 def _label(values: Mapping[str, Any]) -> str:
@@ -156,7 +115,7 @@ def _epoch_rows(runs: Sequence[RunFolder]) -> list[dict[str, Any]]:
     by_epoch: dict[int, list[dict]] = {}
     for run in runs:
         for row in run.epochs:
-            if _finite(row.get("epoch")):
+            if is_finite_number(row.get("epoch")):
                 by_epoch.setdefault(int(row["epoch"]), []).append(row)
     out = []
     for epoch in sorted(by_epoch):
@@ -190,7 +149,7 @@ def _column(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
     try:
         return np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
-        return np.array([v if _finite(v) else np.nan for v in values], dtype=np.float64)
+        return np.array([v if is_finite_number(v) else np.nan for v in values], dtype=np.float64)
 
 
 def _batch_stats(runs: Sequence[RunFolder]) -> dict[str, list]:
@@ -250,29 +209,33 @@ def _trial_records(runs: Sequence[RunFolder], damage: Mapping[str, str],
     return trials
 
 
-def _members(runs: Sequence[RunFolder], sweep: Mapping | None, missing: Iterable[str],
+def _members(runs: Sequence[RunFolder], folder: SweepFolder, missing: Iterable[str],
              varying: Sequence[str]) -> dict[str, list[tuple]]:
     """Grid point (its varying values, canonical) -> ``(trial, seed)`` of every
     trial of it: the run folders' configs, and ``sweep.json`` for trials with none."""
     out: dict[str, list[tuple]] = {}
     for run in runs:
-        out.setdefault(_canon({k: run.config.get(k) for k in varying}), []).append(
+        out.setdefault(_json_key({k: run.config.get(k) for k in varying}), []).append(
             (run.name, run.config.get("seed")))
-    listed = {t["name"]: t.get("values") or {} for t in (sweep or {}).get("trials", [])
-              if isinstance(t, dict) and "name" in t}
     for name in missing:
-        values = listed.get(name, {})
-        out.setdefault(_canon({k: values.get(k) for k in varying}), []).append(
+        values = folder.values(name, varying)
+        out.setdefault(_json_key({k: values.get(k) for k in varying}), []).append(
             (name, values.get("seed")))
     return out
 
 
-def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
-                   missing: Mapping[str, str | None] | Sequence[str] = ()) -> dict[str, Any]:
-    """Group ``runs`` by config without seed and aggregate the finished ones.
+def aggregate_runs(folder: SweepFolder) -> dict[str, Any]:
+    """Group the runs of ``folder`` by config without seed and aggregate the finished ones.
 
-    A run whose files cannot be read (:func:`backproplab.sweeps.damage.run_damage`)
-    is not aggregated: its trial is ``"failed"`` with the reason as its error.
+    A trial whose files cannot be read (:func:`backproplab.sweeps.damage.run_damage`,
+    :func:`~backproplab.sweeps.damage.config_damage`) is not aggregated: it is
+    ``"failed"`` with the reason as its error; a trial without a config is
+    ``"not started"``.
+
+    Parameters
+    ----------
+    folder : SweepFolder
+        The sweep folder (its trials, and ``sweep.json``'s grid order when it has one).
 
     Returns the ``results.json`` structure: ``groups`` (each with ``values``,
     ``label``, ``seeds``, ``trials``, ``n`` -- the seeds aggregated --,
@@ -280,21 +243,21 @@ def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
     status --, ``epochs``, ``final`` and ``batches``), ``trials`` (every
     trial's status) and ``complete`` (every trial aggregated).
     """
-    if not isinstance(missing, Mapping):  # names only: trials not started
-        missing = dict.fromkeys(missing)
+    runs = [run for run in folder.trials if run.is_run()]
+    missing = {run.name: config_damage(run) for run in folder.trials if not run.is_run()}
     damage = {r.name: why for r in runs if (why := run_damage(r)) is not None}
     finished = [r for r in runs if r.finished and r.name not in damage]
     grouped: dict[str, list[RunFolder]] = {}
     for run in finished:
         grouped.setdefault(group_key(run.config), []).append(run)
     groups = list(grouped.values())
-    varying = _varying_keys(groups, sweep)
-    if sweep is None:  # no grid order to follow: order by the varying values
+    varying = _varying_keys(groups, folder)
+    if not folder.listed:  # no grid order to follow: order by the varying values
         groups.sort(key=lambda g: [_sort_key(g[0].config.get(k)) for k in varying])
     eval_splits = {r.summary.get("eval_split") for r in finished if r.summary.get("eval_split")}
     trials = _trial_records(runs, damage, missing)
     status_of = {t["name"]: t["status"] for t in trials}
-    members = _members(runs, sweep, missing, varying)
+    members = _members(runs, folder, missing, varying)
 
     out_groups = []
     for group in groups:
@@ -308,7 +271,7 @@ def aggregate_runs(runs: Sequence[RunFolder], *, sweep: Mapping | None = None,
             "trials": [r.name for r in group],
             "n": len(group),
             "missing": [{"trial": name, "seed": seed, "status": status_of[name]}
-                        for name, seed in members.get(_canon(values), [])
+                        for name, seed in members.get(_json_key(values), [])
                         if name not in names],
             "epochs": _epoch_rows(group),
             "final": _final(group),
@@ -331,11 +294,11 @@ def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True) -> dict[str, A
     """Aggregate the run folders of ``sweep_dir``; with ``write``, save
     ``results.json``, ``results.csv`` and ``results_batches.csv`` there."""
     root = Path(sweep_dir)
-    runs, missing, sweep = find_runs(root)
-    if not runs and not missing:
+    folder = SweepFolder(root).check()
+    if not folder.trials:
         raise BackproplabError(
             f"{root} holds no sweep and no run folders; give the --out folder of a sweep")
-    results = aggregate_runs(runs, sweep=sweep, missing=missing)
+    results = aggregate_runs(folder)
     results["sweep_dir"] = str(root.resolve())
     if write:
         write_results(root, results)
@@ -458,7 +421,6 @@ __all__ = [
     "aggregate_sweep",
     "batches_csv",
     "epochs_csv",
-    "find_runs",
     "group_key",
     "mean_std",
     "results_table",

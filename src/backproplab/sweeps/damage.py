@@ -3,7 +3,7 @@
 Aggregation (:mod:`backproplab.sweeps.aggregate`) must not average what it
 cannot read: :func:`run_damage` says why a trial folder cannot be aggregated
 (a damaged ``summary.json``, a log that is not JSON records, a finished run
-whose logs lost lines), and :func:`incomplete_message` turns the trials of a
+without epoch records), and :func:`incomplete_message` turns the trials of a
 ``results.json`` that did not make it into the results into one line for the
 command's stderr.
 """
@@ -11,22 +11,12 @@ command's stderr.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from pathlib import Path
 from typing import Any
 
-from backproplab.errors import BackproplabError
-from backproplab.fileio import read_jsonl
-from backproplab.runs import BATCHES, CONFIG, METRICS, SUMMARY, RunFolder
+from backproplab.runs import CONFIG, METRICS, SUMMARY, DamagedFile, RunFolder
 
 #: What to do about a damaged trial folder.
 DAMAGE_FIX = "delete the trial folder and run the sweep again"
-
-
-def _lines(path: Path) -> int:
-    """Non-blank lines of a log file (0 when it is missing)."""
-    if not path.is_file():
-        return 0
-    return sum(1 for line in path.read_bytes().splitlines() if line.strip())
 
 
 def config_damage(run: RunFolder) -> str | None:
@@ -42,26 +32,18 @@ def run_damage(run: RunFolder) -> str | None:
     """Why the files of ``run`` cannot be aggregated, or ``None`` when they can.
 
     Damage is: a ``summary.json`` that is there but not a JSON object; a log
-    line that is not a record with a whole-number epoch (what
-    :class:`RunFolder` refuses); and, for a finished run, a log line that is not
-    JSON at all (the reader skips those, as a crash may tear a last line, but
-    a finished run's logs are written whole) or no epoch record at all.
+    line that is not UTF-8 text, not JSON or not a record with a whole-number
+    epoch (:func:`backproplab.runs.logs.read_log`, through :class:`RunFolder`);
+    and a finished run without any epoch record.
     """
     if run.summary is None and run.file(SUMMARY).exists():
         return f"{run.file(SUMMARY)} is damaged (not a JSON object); {DAMAGE_FIX}"
     try:
-        epochs, batches = run.epochs, run.batches
-    except BackproplabError as exc:
-        return str(exc)
-    if not run.finished:
-        return None
-    metrics = run.file(METRICS)
-    if metrics.is_file() and len(read_jsonl(metrics)) < _lines(metrics):
-        return f"{metrics} is damaged (a line is not JSON); {DAMAGE_FIX}"
-    if len(epochs) + len(batches) < _lines(metrics) + _lines(run.file(BATCHES)):
-        return f"{run.file(BATCHES)} is damaged (a line is not JSON); {DAMAGE_FIX}"
-    if not epochs:
-        return f"{metrics} holds no epoch record although the run finished; {DAMAGE_FIX}"
+        epochs, _ = run.epochs, run.batches
+    except DamagedFile as exc:
+        return str(exc.with_fix(DAMAGE_FIX))
+    if run.finished and not epochs:
+        return f"{run.file(METRICS)} holds no epoch record although the run finished; {DAMAGE_FIX}"
     return None
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -26,18 +25,18 @@ from backproplab.data.files import is_file_dataset, read_source
 from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, atomic_write_text
+from backproplab.locks import lock_folder
 from backproplab.runs import (
     CHECKPOINT,
     CONFIG,
     ERROR,
     RESULTS,
     STATUS,
-    SUMMARY,
     TRIAL_RECORD_FILES,
     RunFolder,
     is_bookkeeping,
-    lock_folder,
     read_run_files,
+    rewrite_summary,
     write_run_files,
 )
 from backproplab.sweeps.aggregate import aggregate_sweep
@@ -228,10 +227,7 @@ def copy_run(src: Path, dst: Path) -> dict[str, Any]:
     (atomic writes, ``config.json`` first, ``summary.json`` last); returns the
     copy's summary (``run_dir`` pointing at ``dst``, ``copied_from`` at ``src``)."""
     files = {k: v for k, v in read_run_files(src).items() if k not in TRIAL_RECORD_FILES}
-    summary = json.loads(files[SUMMARY].decode("utf-8"))
-    summary["run_dir"] = str(dst)
-    summary["copied_from"] = str(src)
-    files[SUMMARY] = (json.dumps(summary, indent=2) + "\n").encode("utf-8")
+    summary = rewrite_summary(files, dst, copied_from=str(src))
     if dst.exists():
         shutil.rmtree(dst)
     write_run_files(dst, files)

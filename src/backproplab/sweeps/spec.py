@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json, read_json
-from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, is_bookkeeping
+from backproplab.fileio import atomic_write_json
+from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, SweepFolder, is_bookkeeping
 from backproplab.sweeps.executors import Trial
 from backproplab.training import TrainConfig
 
@@ -47,7 +47,7 @@ MAX_NAME = 150
 # the sweep spec
 
 
-def _canon(obj: Any) -> Any:
+def _plain_json(obj: Any) -> Any:
     """JSON round trip: tuples become lists, so equal configs compare equal."""
     return json.loads(json.dumps(obj, sort_keys=True))
 
@@ -72,7 +72,7 @@ def trial_name(values: Mapping[str, Any]) -> str:
     """The folder name of a trial: ``key=value`` parts joined by ``_``, seed last."""
     name = "_".join(f"{key}={format_value(value)}" for key, value in values.items())
     if len(name) > MAX_NAME:
-        digest = hashlib.sha1(json.dumps(_canon(dict(values)), sort_keys=True).encode())
+        digest = hashlib.sha1(json.dumps(_plain_json(dict(values)), sort_keys=True).encode())
         name = f"{name[:MAX_NAME - 12]}_{digest.hexdigest()[:10]}"
     return name
 
@@ -239,13 +239,13 @@ class Sweep:
                 theirs_base.pop(key, None)
         except BackproplabError:
             pass
-        if _canon(theirs_base) != _canon(my_base):
+        if _plain_json(theirs_base) != _plain_json(my_base):
             diff = sorted(k for k in set(my_base) | set(theirs_base)
-                          if _canon(my_base.get(k)) != _canon(theirs_base.get(k)))
+                          if _plain_json(my_base.get(k)) != _plain_json(theirs_base.get(k)))
             return False, f"its base config differs in {', '.join(diff) or 'its layout'}"
 
         def trial_set(trials: Iterable[Mapping[str, Any]]) -> set[str]:
-            return {json.dumps(_canon([t["name"], t["values"]]), sort_keys=True)
+            return {json.dumps(_plain_json([t["name"], t["values"]]), sort_keys=True)
                     for t in trials}
 
         if trial_set(mine["trials"]) != trial_set(other.get("trials", [])):
@@ -289,7 +289,7 @@ def config_key(config: Mapping[str, Any]) -> str | None:
         return None
     for key in MACHINE_OPTIONS:
         resolved.pop(key, None)
-    return json.dumps(_canon(resolved), sort_keys=True)
+    return json.dumps(_plain_json(resolved), sort_keys=True)
 
 
 def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
@@ -311,7 +311,8 @@ def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fa
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise BackproplabError(f"--out {root} is a file; give a folder for the sweep")
-    old = read_json(root / SWEEP) if root.is_dir() else None
+    folder = SweepFolder(root)
+    old = folder.description
     if root.is_dir() and any(not is_bookkeeping(p.name) for p in root.iterdir()):
         if old is None:
             # --overwrite replaces a sweep, never a folder of other files (as reproduce)
@@ -319,16 +320,14 @@ def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fa
                 f"{root} is not empty and holds no sweep (no {SWEEP}); choose a new "
                 "--out folder")
         if not overwrite:
-            same, why = sweep.same_as(old) if isinstance(old, dict) else (False, "unreadable")
+            same, why = sweep.same_as(old)
             if not same:
                 raise BackproplabError(
                     f"{root} holds a different sweep ({why}); pass --overwrite to replace "
                     "it or choose another --out")
         if overwrite:
-            names = set(sweep.trial_names())
-            if isinstance(old, dict):
-                names |= {t.get("name") for t in old.get("trials", []) if isinstance(t, dict)}
-            for name in sorted(n for n in names if isinstance(n, str) and n):
+            names = set(sweep.trial_names()) | set(folder.trial_names() if folder.listed else ())
+            for name in sorted(names):
                 target = root / name
                 if target.parent == root and target.is_dir():
                     shutil.rmtree(target)

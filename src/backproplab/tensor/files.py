@@ -126,4 +126,54 @@ def check_layer_arrays(sizes, params: dict) -> None:
                          f"({shown})")
 
 
-__all__ = ["check_layer_arrays", "json_array", "json_load", "read_npz"]
+def is_scalar_engine_file(files: dict) -> bool:
+    """Whether ``files`` are a scalar-engine run's arrays: ``W1, b1, ..., Wn, bn``
+    (and a JSON ``extra``), by their names alone.
+
+    Parameters
+    ----------
+    files : dict of str to numpy.ndarray
+        A file's arrays, as :func:`read_npz` returns them.
+
+    Returns
+    -------
+    bool
+    """
+    names = set(files) - {"extra"}
+    n = len(names) // 2
+    return n >= 1 and names == {f"{p}{i}" for i in range(1, n + 1) for p in "Wb"}
+
+
+def scalar_engine_arrays(files: dict) -> tuple[dict[str, np.ndarray], dict]:
+    """The parameters and the ``extra`` of a scalar-engine run's ``.npz``: the one
+    reader of that layout (the scalar engine's resume, and :meth:`MLP.load` of it).
+
+    Parameters
+    ----------
+    files : dict of str to numpy.ndarray
+        The file's arrays, as :func:`read_npz` returns them.
+
+    Returns
+    -------
+    (dict of str to numpy.ndarray, dict)
+        The float64 arrays ``W1, b1, ...`` (fan_in x fan_out weights) and the
+        parsed ``extra`` (``{}`` when there is none).
+
+    Raises
+    ------
+    ValueError
+        When the arrays are not that layout: other names, a weight matrix that is
+        not 2-D, an array that is not float64, or an ``extra`` that is not JSON.
+    """
+    if not is_scalar_engine_file(files):
+        raise ValueError("not the arrays W1, b1, ... of a scalar-engine run")
+    params = {k: v for k, v in files.items() if k != "extra"}
+    if any(params[f"W{i}"].ndim != 2 for i in range(1, len(params) // 2 + 1)):
+        raise ValueError("weight matrices must be 2-D")
+    if any(v.dtype != np.float64 for v in params.values()):
+        raise ValueError("a scalar-engine file holds float64 arrays")
+    return params, parse_json(str(files["extra"])) if "extra" in files else {}
+
+
+__all__ = ["check_layer_arrays", "is_scalar_engine_file", "json_array", "json_load", "read_npz",
+           "scalar_engine_arrays"]

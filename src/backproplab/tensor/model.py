@@ -19,9 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_with, parse_json
+from backproplab.fileio import atomic_write_with
 from backproplab.tensor.backend import get_array_module, to_numpy
-from backproplab.tensor.files import check_layer_arrays, json_array, json_load, read_npz
+from backproplab.tensor.files import (
+    check_layer_arrays,
+    is_scalar_engine_file,
+    json_array,
+    json_load,
+    read_npz,
+    scalar_engine_arrays,
+)
 from backproplab.tensor.init import INITIALIZERS, init_weights
 from backproplab.tensor.layers import Linear, SoftmaxCrossEntropy, get_activation, softmax
 
@@ -58,13 +65,6 @@ def _check_batch_size(batch_size) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
         raise BackproplabError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-
-
-def _is_scalar_engine_file(files: dict) -> bool:
-    """Whether ``files`` are a scalar-engine run's arrays: ``W1, b1, ..., Wn, bn`` (+ ``extra``)."""
-    names = set(files) - {"extra"}
-    n = len(names) // 2
-    return n >= 1 and names == {f"{p}{i}" for i in range(1, n + 1) for p in "Wb"}
 
 
 def _all_finite(xp, X, rows: int = 8192) -> bool:
@@ -468,9 +468,9 @@ class MLP:
         path = Path(path)
         files = read_npz(path)
         try:
-            if "meta" not in files and _is_scalar_engine_file(files):
-                return cls._from_scalar_engine_file(files, device), None, \
-                    parse_json(str(files["extra"])) if "extra" in files else {}
+            if "meta" not in files and is_scalar_engine_file(files):
+                params, extra = scalar_engine_arrays(files)
+                return cls._from_scalar_engine_params(params, device), None, extra
             meta = json_load(files["meta"])
             if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
                 raise ValueError("no backproplab model metadata in it")
@@ -504,14 +504,8 @@ class MLP:
         return model, opt_state, extra
 
     @classmethod
-    def _from_scalar_engine_file(cls, files: dict, device: str) -> MLP:
-        n = (len(files) - ("extra" in files)) // 2
-        Ws = [files[f"W{i}"] for i in range(1, n + 1)]
-        if any(W.ndim != 2 for W in Ws):
-            raise ValueError("weight matrices must be 2-D")
-        params = {k: v for k, v in files.items() if k != "extra"}
-        if any(v.dtype != np.float64 for v in params.values()):
-            raise ValueError("a scalar-engine file holds float64 arrays")
+    def _from_scalar_engine_params(cls, params: dict, device: str) -> MLP:
+        Ws = [params[f"W{i}"] for i in range(1, len(params) // 2 + 1)]
         model = cls([Ws[0].shape[0], *(W.shape[1] for W in Ws)], activation="sigmoid",
                     dtype="float64", seed=0, device=device)
         model.set_params(params)

@@ -28,7 +28,6 @@ from backproplab.training.run import (
     SUMMARY_KEYS,
     default_run_dir,
     has_results,
-    load_run_config,
     load_run_dataset,
     run_training,
 )
@@ -52,7 +51,6 @@ __all__ = [
     "fit",
     "fit_scalar",
     "has_results",
-    "load_run_config",
     "load_run_dataset",
     "make_progress",
     "make_schedule",

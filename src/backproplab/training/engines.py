@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from backproplab import scalar, tensor
-from backproplab.fileio import atomic_write_with, parse_json
+from backproplab.fileio import atomic_write_with
 from backproplab.tensor.backend import to_numpy
-from backproplab.tensor.files import read_npz
+from backproplab.tensor.files import read_npz, scalar_engine_arrays
 from backproplab.tensor.memory import PYTHON_FLOAT_BYTES, check_training_memory
 from backproplab.training.config import FULL_BATCH, TrainConfig
 from backproplab.training.divergence import DivergenceGuard
@@ -158,11 +158,9 @@ class ScalarEngine(Engine):
                               bytes_per_number=PYTHON_FLOAT_BYTES)
 
     def restore(self, path: Path) -> dict:
-        files = read_npz(path, "checkpoint")  # sizes checked against the bytes stored
-        extra = parse_json(str(files["extra"]))
-        n = len(self.sizes()) - 1
-        params = {f"{p}{i}": files[f"{p}{i}"].tolist() for i in range(1, n + 1) for p in "Wb"}
-        self.model = scalar.MLP.from_dict(params)
+        # sizes checked against the bytes stored, then the layout
+        arrays, extra = scalar_engine_arrays(read_npz(path, "checkpoint"))
+        self.model = scalar.MLP.from_dict({k: v.tolist() for k, v in arrays.items()})
         if self.model.sizes != self.sizes():
             raise ValueError(f"layer sizes {self.model.sizes} differ from the config's "
                              f"{self.sizes()}")

@@ -27,7 +27,6 @@ seed share both whatever else they vary (learning rate, optimizer...).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -42,18 +41,19 @@ from backproplab.data import load_configured
 from backproplab.data.files import is_file_dataset
 from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError, DivergenceError
-from backproplab.fileio import atomic_write_json, atomic_write_text, read_jsonl
+from backproplab.fileio import atomic_write_json
+from backproplab.locks import lock_folder
 from backproplab.runs import (
-    BATCHES,
     BEST,
     CHECKPOINT,
     CONFIG,
-    METRICS,
     MODEL,
     RUN_FILES,
     SUMMARY,
+    RunFolder,
+    RunLog,
     check_out_folder,
-    lock_folder,
+    resume_logs,
 )
 from backproplab.tensor.memory import available_memory
 from backproplab.training.config import TrainConfig
@@ -97,20 +97,6 @@ def has_results(out_dir: str | os.PathLike) -> bool:
     return out.is_dir() and any((out / f).exists() for f in RUN_FILES)
 
 
-def load_run_config(out_dir: str | os.PathLike) -> TrainConfig:
-    """The config of the run in ``out_dir`` (its ``config.json``)."""
-    path = Path(out_dir) / CONFIG
-    if not path.is_file():
-        raise BackproplabError(
-            f"{out_dir} holds no run to resume (no {CONFIG}); start the run without resume=True")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BackproplabError(f"{path} is not readable JSON ({exc}); start again with "
-                               "overwrite=True") from None
-    return TrainConfig.from_dict(data)
-
-
 def _check_fresh(out: Path, overwrite: bool) -> None:
     """Refuse, before anything is loaded or written, an out_dir that can't take a new run."""
     if out.exists() and not out.is_dir():
@@ -136,76 +122,6 @@ def _prepare_fresh(out: Path, overwrite: bool) -> None:
         raise BackproplabError(
             f"cannot create the run folder {out} ({exc.strerror or exc}); choose another "
             "out_dir", settings=("out_dir",)) from None
-
-
-class _Log:
-    """``metrics.jsonl`` and ``batches.jsonl``: kept in memory, and each file
-    atomically replaced at the end of every epoch (a crash leaves the previous
-    complete version; no torn lines)."""
-
-    def __init__(self, out: Path, resumed: tuple[list[dict], list[dict]] | None = None):
-        """``resumed``: the ``(metrics, batches)`` rows the checkpoint covers
-        (:func:`_read_logs`); they replace the files at once."""
-        self.out = out
-        self.metrics: list[dict] = []
-        self.batch_text: list[str] = []
-        if resumed is not None:  # resume: drop what the checkpoint does not cover
-            self.metrics = resumed[0]
-            self.batch_text = [_batch_line(r["epoch"], r["step"], r["loss"])
-                               for r in resumed[1]]
-            self._write_metrics()
-            atomic_write_text(out / BATCHES, "".join(self.batch_text))
-        self.pending: list[tuple[int, int, float]] = []
-
-    def add_batch(self, epoch: int, step: int, loss: float) -> None:
-        self.pending.append((epoch, step, loss))
-
-    def end_epoch(self, record: dict) -> None:
-        self.batch_text.append("".join(_batch_line(e, s, v) for e, s, v in self.pending))
-        self.pending.clear()
-        atomic_write_text(self.out / BATCHES, "".join(self.batch_text))
-        self.metrics.append(record)
-        self._write_metrics()
-
-    def _write_metrics(self) -> None:
-        atomic_write_text(self.out / METRICS,
-                          "".join(json.dumps(r) + "\n" for r in self.metrics))
-
-
-def _read_logs(out: Path, epochs: int, steps: int | None) -> tuple[list[dict], list[dict]]:
-    """The lines of ``metrics.jsonl`` and ``batches.jsonl`` that a checkpoint after
-    ``epochs`` epochs (and ``steps`` steps, when known) covers; later lines (a run
-    killed between its logs and its checkpoint) are dropped. Logs that do not
-    cover every epoch and step up to the checkpoint (edited, truncated, damaged)
-    are a :class:`BackproplabError`: resuming would silently lose their numbers."""
-    def damaged(name: str, why: str) -> BackproplabError:
-        return BackproplabError(
-            f"cannot resume: {out / name} is damaged ({why}); restore it or start the run "
-            "again with overwrite=True")
-
-    def is_int(v) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    logs = []
-    for name, keys in ((METRICS, ("epoch", "train_loss", "eval_accuracy")),
-                       (BATCHES, ("epoch", "step", "loss"))):
-        rows = read_jsonl(out / name) if (out / name).is_file() else []
-        for i, row in enumerate(rows, 1):
-            if not isinstance(row, dict) or any(k not in row for k in keys) \
-                    or not is_int(row["epoch"]) or (name == BATCHES and not is_int(row["step"])):
-                raise damaged(name, f"line {i} is not a record with {', '.join(keys)}")
-        logs.append([r for r in rows if r["epoch"] <= epochs])
-    metrics, batches = logs
-    if [r["epoch"] for r in metrics] != list(range(1, epochs + 1)):
-        raise damaged(METRICS, f"it does not hold one line for each of epochs 1 to {epochs}")
-    n = steps if is_int(steps) else len(batches)
-    if [r["step"] for r in batches] != list(range(1, n + 1)):
-        raise damaged(BATCHES, f"it does not hold one line for each of steps 1 to {n}")
-    return metrics, batches
-
-
-def _batch_line(epoch: int, step: int, loss: float) -> str:
-    return f'{{"epoch": {epoch}, "step": {step}, "loss": {float(loss)!r}}}\n'
 
 
 # ---------------------------------------------------------------------------
@@ -315,7 +231,7 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
 
     Notes
     -----
-    The run holds the folder's lock (:func:`backproplab.runs.lock_folder`) from
+    The run holds the folder's lock (:func:`backproplab.locks.lock_folder`) from
     before its first write to its end: a second run, resume or sweep on the same
     folder is refused at once, naming the process that holds it. ``out_dir`` may
     not be empty, the root or the home folder.
@@ -363,7 +279,7 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
     """The run's resolved config, checked against the folder; a new run's folder is
     cleared and gets ``config.json``. Returns ``(config, dataset or None)``."""
     if resume:
-        cfg = _merge_resume_config(load_run_config(out), config)
+        cfg = _merge_resume_config(RunFolder(out).train_config(TrainConfig), config)
         if not (out / CHECKPOINT).is_file():
             raise BackproplabError(
                 f"{out} has no {CHECKPOINT} to resume from (the run stopped before its first "
@@ -396,16 +312,14 @@ class _Run:
         if resume:
             extra = _read_checkpoint(engine, out / CHECKPOINT, cfg, self.shuffle_rng)
             self.start_epoch = self.resumed_from = int(extra["epoch"])
-            logs = _read_logs(out, self.start_epoch, extra.get("steps"))
+            logs = resume_logs(out, self.start_epoch, extra.get("steps"))
             _restore_controls(out, extra, self.schedule, self.stopper, engine)
             engine.guard.load_state_dict(extra.get("divergence") or {})
             atomic_write_json(out / CONFIG, cfg.to_dict())  # epochs/threads may have changed
             display.message(f"resuming {out} after epoch {self.start_epoch} of {cfg.epochs}")
         else:
             engine.build(init_ss)
-            atomic_write_text(out / METRICS, "")
-            atomic_write_text(out / BATCHES, "")
-        self.log = _Log(out, logs)
+        self.log = RunLog(out, logs)
         self.snaps = Snapshots.start(cfg, dataset, engine, out, self.start_epoch)
 
     def on_batch(self, epoch: int, batch: int, step: int, loss: float) -> None:
@@ -566,4 +480,4 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
 
 
 __all__ = ["BATCH_SLEEP_ENV", "SUMMARY_KEYS", "default_run_dir", "has_results",
-           "load_run_config", "load_run_dataset", "run_training"]
+           "load_run_dataset", "run_training"]

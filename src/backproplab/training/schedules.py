@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 
 from backproplab.errors import BackproplabError, choose_from
+from backproplab.fileio import is_finite_number
 
 #: Schedules by name (the CLI's ``--lr-schedule`` choices).
 SCHEDULES = ("constant", "step", "exponential", "cosine", "invscaling", "plateau")
@@ -50,18 +51,13 @@ PLATEAU_DIVISOR = 5.0
 PLATEAU_MIN_LR = 1e-6
 
 
-def _finite(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
 class Schedule:
     """Base class: a constant rate. Subclasses override :meth:`rate`."""
 
     name = "constant"
 
     def __init__(self, lr: float):
-        if not _finite(lr) or lr <= 0:
+        if not is_finite_number(lr) or lr <= 0:
             raise BackproplabError(f"lr must be a positive number, got {lr!r}; try lr=0.01",
                                    settings=("lr",))
         self.lr0 = float(lr)
@@ -235,26 +231,26 @@ def check_schedule_options(lr_schedule: str = "constant", *, lr_step_size: int =
         raise BackproplabError(
             f"lr_step_size must be an integer >= 1 epoch, got {lr_step_size!r}",
             settings=("lr_step_size",))
-    if lr_gamma is not None and (not _finite(lr_gamma) or not 0 < lr_gamma <= 1):
+    if lr_gamma is not None and (not is_finite_number(lr_gamma) or not 0 < lr_gamma <= 1):
         raise BackproplabError(
             f"lr_gamma must be a number in (0, 1], the factor the rate is "
             f"multiplied by; got {lr_gamma!r} (a rate must stay positive)", settings=("lr_gamma",))
-    if not _finite(lr_min) or lr_min < 0:
+    if not is_finite_number(lr_min) or lr_min < 0:
         raise BackproplabError(
             f"lr_min must be a number >= 0 (a learning rate cannot be negative), "
             f"got {lr_min!r}", settings=("lr_min",))
-    if lr_schedule == "cosine" and lr is not None and _finite(lr) and lr_min >= lr:
+    if lr_schedule == "cosine" and lr is not None and is_finite_number(lr) and lr_min >= lr:
         raise BackproplabError(
             f"lr_min={lr_min!r} must be below the learning rate lr={lr!r} for the "
             "cosine schedule")
-    if not _finite(lr_power) or lr_power < 0:
+    if not is_finite_number(lr_power) or lr_power < 0:
         raise BackproplabError(f"lr_power must be a number >= 0, got {lr_power!r}",
                                settings=("lr_power",))
     if isinstance(lr_patience, bool) or not isinstance(lr_patience, int) or lr_patience < 1:
         raise BackproplabError(
             f"lr_patience must be an integer >= 1 epoch, got {lr_patience!r}",
             settings=("lr_patience",))
-    if not _finite(lr_tol) or lr_tol < 0:
+    if not is_finite_number(lr_tol) or lr_tol < 0:
         raise BackproplabError(f"lr_tol must be a number >= 0, got {lr_tol!r}",
                                settings=("lr_tol",))
 

@@ -8,8 +8,10 @@ only (read with ``allow_pickle=False``) and is replaced atomically each epoch:
 
 ``epochs``              int32 (n,): the epoch of each snapshot, 0 = initialization
 ``units``               int32 (k,): the first-layer units shown (the first :data:`SHOWN_UNITS`)
-``weights_init``        float16 (inputs, k): their incoming weights at initialization
-``weights_last``        float16 (inputs, k): the same after the last snapshot's epoch
+``weights_init``        (inputs, k), the model's dtype: their incoming weights at initialization
+``weights_last``        (inputs, k), the model's dtype: the same after the last snapshot's epoch
+                        (full precision, so ``weights_last - weights_init`` is the exact
+                        change the figures draw)
 ``hist_edges``          float32 (bins + 1,): the fixed bins of the activation histograms
 ``hist_counts``         int32 (n, hidden layers, bins): hidden activations of the first
                         :data:`PROBE_SIZE` evaluation examples, counted per bin (values
@@ -121,7 +123,7 @@ class Snapshots:
     def record(self, engine, epoch: int) -> None:
         """Take a snapshot of ``engine``'s model after ``epoch`` and rewrite the file."""
         params = engine.arrays()
-        shown = params["W1"][:, :SHOWN_UNITS].astype(np.float16)
+        shown = np.array(params["W1"][:, :SHOWN_UNITS])
         if self.weights_init is None:
             self.weights_init = shown
         self.weights_last = shown

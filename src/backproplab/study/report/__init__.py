@@ -7,7 +7,8 @@ the presets' ``results.json`` and the figures
 twice: Markdown (figures linked) and HTML (rendered with markdown-it-py, figures
 embedded as base64 PNG, no external file needed).
 
-The report answers every question of SPEC.md (Q1-Q7 and the extra
+The report answers every question of the study (docs/study.md, copied beside the
+report as study.md: Q1-Q7 and the extra
 experiments) with the numbers measured in the folder, and sets them beside the
 original write-up's numbers, saying where the original was wrong and why. No
 number in it is typed in here except the original write-up's and the

@@ -1,14 +1,16 @@
 """The whole report: its sections in order, written into ``report.md`` and
-``report.html``."""
+``report.html``, with ``study.md`` (the study's questions, which the report
+cites) copied beside them from the package."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 from backproplab.fileio import atomic_write_text
-from backproplab.study.layout import REPORT_HTML, REPORT_MD, StudyFolder
+from backproplab.study.layout import REPORT_HTML, REPORT_MD, STUDY_NOTES, StudyFolder
 from backproplab.study.report import closing, extras, q1_q3, q4, q5_q6, q7, summary
 from backproplab.study.report.context import Ctx
 from backproplab.study.report.document import Doc
@@ -48,14 +50,41 @@ def build_report(folder: StudyFolder) -> Doc:
     return doc
 
 
-def write_report(out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into ``out``; returns their paths."""
+def study_notes() -> str:
+    """The text of ``study.md``: the study's questions Q1-Q7, what the original
+    write-up reported and where it was wrong (``docs/study.md``, shipped in the
+    package as ``backproplab/study/study.md``).
 
+    Returns
+    -------
+    str
+        The Markdown text.
+    """
+    return resources.files("backproplab.study").joinpath(STUDY_NOTES).read_text(
+        encoding="utf-8")
+
+
+def write_report(out: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``out``, and ``study.md`` beside them.
+
+    Parameters
+    ----------
+    out : path-like
+        The reproduction folder (only read, apart from the three files written).
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The paths of ``report.md`` and ``report.html``. The report links to
+        ``study.md`` by its bare name, so the link works wherever the folder is
+        (the file comes from the installed package, not from a checkout).
+    """
     folder = StudyFolder(out)
     doc = build_report(folder)
+    atomic_write_text(folder.root / STUDY_NOTES, study_notes())
     md = atomic_write_text(folder.root / REPORT_MD, doc.markdown())
     page = atomic_write_text(folder.root / REPORT_HTML, doc.html(folder.root))
     return md, page
 
 
-__all__ = ["WRITERS", "build_report", "write_report"]
+__all__ = ["WRITERS", "build_report", "study_notes", "write_report"]

@@ -20,7 +20,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 #: The image files a figure may be, by extension: their MIME types in the data URI.
-IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif"}
+IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml"}
 
 #: The one Markdown renderer: CommonMark with tables, raw HTML escaped.
 MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")

@@ -169,18 +169,21 @@ def pixel_inspection(ctx: Ctx, s: dict | None) -> None:
     scaled and raw pixels (the snapshots of the first run of each), with the
     live saturation check's numbers."""
     doc = ctx.doc
-    ctx.figure("weights_scaled", "First-layer weights, pixels scaled to [0, 1]: the incoming "
-                                 "weights of the first 64 hidden units as 28x28 tiles, at "
-                                 "initialization (left) and after training (right).")
-    ctx.figure("weights_unscaled", "First-layer weights, raw 0-255 pixels: the same units, "
-                                   "at initialization (left) and after training (right).")
+    ctx.figure("weights_scaled", "First-layer weights, pixels scaled to [0, 1]: what "
+                                 "training changed, W − W_init of the incoming weights of "
+                                 "the first 64 hidden units as 28x28 tiles, each on its own "
+                                 "symmetric scale (the raw weights look like noise: the "
+                                 "change is small beside the random start).")
+    ctx.figure("weights_unscaled", "First-layer weights, raw 0-255 pixels: the same units' "
+                                   "change W − W_init, drawn the same way.")
     change = s and (s["scaled"].get("weight_change"), s["unscaled"].get("weight_change"))
     if change and None not in change:
-        doc.p("Each tile shows which pixels excite (red) or inhibit (blue) one hidden unit. "
+        doc.p("Each tile shows which pixels training made excite (red) or inhibit (blue) "
+              "one hidden unit; every tile is scaled to its own largest change, so compare "
+              "their shapes, not their colours. "
               f"In training these units' weights moved by {change[0]:.1%} of their initial "
               f"norm with scaled pixels and by {change[1]:.1%} with raw pixels "
-              "(‖W after − W at initialization‖ / ‖W at initialization‖, live): a tile that "
-              "still looks like its initial noise belongs to a unit that learned little.")
+              "(‖W after − W at initialization‖ / ‖W at initialization‖, live).")
     ctx.figure("activations_scaled", "Hidden activations, pixels scaled to [0, 1]: histogram "
                                      "of the sigmoid outputs at initialization (dashed) and "
                                      "after each epoch.")

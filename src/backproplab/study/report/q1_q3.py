@@ -85,7 +85,7 @@ def q3(ctx: Ctx) -> None:
     if not w:
         return
     r, i = w["result"], w["inputs"]
-    doc.p(f"The 2-3-2 network of SPEC.md through the scalar engine (plain Python and `math`): "
+    doc.p(f"The 2-3-2 network of study.md through the scalar engine (plain Python and `math`): "
           f"input `x = {i['x']}`, class {i['target']}, `W = {i['W']}`, `b = {i['b']}`, "
           f"`V = {i['V']}`, `c = {i['c']}`, sigmoid hidden layer, softmax output. Computed "
           "live:")
@@ -101,8 +101,10 @@ def q3(ctx: Ctx) -> None:
     rows += [[f"`dl/dW` row {j + 1}", vec(row)] for j, row in enumerate(r["dW"])]
     rows.append(["`dl/db`", vec(r["db"])])
     doc.table(["quantity", "value"], rows)
-    doc.p(("These equal SPEC.md's values" if w["matches_spec"] else
-           "**These differ from SPEC.md's values**") +
+    ctx.figure("q3_graph", "The Q3 network's computation graph: every scalar with its value and "
+                           "its gradient dl/dnode (`backproplab worked-example --graph FILE`).")
+    doc.p(("These equal study.md's values" if w["matches_spec"] else
+           "**These differ from study.md's values**") +
           f" (largest difference {w['max_abs_error_vs_spec']:.1e}). `dl/dW` and `dl/db` are 0 "
           "because the two output columns of `V` are equal, so `dl/dh = V (y - onehot)` is 0: "
           "the example is degenerate, which is why the tests also check a non-symmetric "

@@ -4,6 +4,7 @@ summary table setting every measured number beside the original write-up's."""
 from __future__ import annotations
 
 from backproplab.runs import ERROR
+from backproplab.study.layout import STUDY_NOTES
 from backproplab.study.presets import REFERENCES
 from backproplab.study.report.context import SECTIONS, Ctx
 from backproplab.study.report.format import fmt
@@ -13,9 +14,10 @@ def intro(ctx: Ctx) -> None:
     m, doc = ctx.m, ctx.doc
     settings = m.get("settings") or {}
     mode = "quick" if ctx.quick else "full"
-    doc.p("This report answers every question of the study (SPEC.md: Q1-Q7 and the extra "
-          "experiments) with numbers measured in this folder, and sets them beside the "
-          "numbers of the original student write-up, saying where that write-up was wrong.")
+    doc.p(f"This report answers every question of the study ([{STUDY_NOTES}]({STUDY_NOTES}), "
+          "beside this report: Q1-Q7 and the extra experiments) with numbers measured in "
+          "this folder, and sets them beside the numbers of the original student write-up, "
+          "saying where that write-up was wrong.")
     facts = [f"**Dataset**: {m.get('dataset_note', ctx.dataset)}",
              f"**Mode**: {mode}" + (
                  " (fewer epochs, seeds and examples than the study: the numbers show the "
@@ -49,8 +51,8 @@ def summary_table(ctx: Ctx) -> None:
     doc.h(2, SECTIONS[0])
     orig = "original (MNIST)" if ctx.dataset != "mnist" else "original write-up"
     here = f"measured here ({ctx.dataset}{', quick' if ctx.quick else ''})"
-    doc.p("The original's numbers are from its write-up (SPEC.md): MNIST, 784-300-10 sigmoid "
-          "network, plain SGD, **unscaled pixels**. Accuracies are on the validation split "
+    doc.p(f"The original's numbers are from its write-up (see {STUDY_NOTES}): MNIST, "
+          "784-300-10 sigmoid network, plain SGD, **unscaled pixels**. Accuracies are on the validation split "
           "unless the row says test; `mean ± std (n=k)` is over k seeds, with the sample "
           "standard deviation (ddof=1).")
     doc.table(["experiment", orig, here, "verdict"], ctx.summary_rows)

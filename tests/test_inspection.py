@@ -1,5 +1,5 @@
 """--inspect snapshots (training/snapshots.py), the inspection figures
-(backproplab.inspect) and ``backproplab plot``."""
+(backproplab.inspection) and ``backproplab plot``."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image
 from tests.conftest import FASHION_MNIST_DIR
+from tests.figure_checks import capture_figures, texts_off_the_canvas
 
-from backproplab import inspect as I
+from backproplab import inspection as I
 from backproplab.data import class_names, load_synth
 from backproplab.errors import BackproplabError
+from backproplab.predict import confusion_matrix
 from backproplab.runs import INSPECT, RunFolder
+from backproplab.tensor import MLP
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.snapshots import HIST_BINS, PROBE_SIZE, histogram, histogram_edges
 
@@ -70,7 +73,8 @@ def test_synth_snapshots_cover_init_and_every_epoch(synth_run):
     z = snapshots(synth_run)
     assert z["epochs"].tolist() == [0, 1, 2]
     assert z["boundary"].shape == (3, 100, 100) and z["boundary"].dtype == np.float16
-    assert z["weights_init"].dtype == np.float16 and z["weights_init"].shape == (2, 64)
+    # the first-layer weights at the model's own precision: W - W_init is exact
+    assert z["weights_init"].dtype == np.float32 and z["weights_init"].shape == (2, 64)
     # the histograms count every hidden output of the probe batch (300 units, 512 examples)
     assert (z["hist_counts"].sum(axis=-1) == 300 * PROBE_SIZE).all()
     assert not np.array_equal(z["boundary"][0], z["boundary"][-1])
@@ -80,7 +84,7 @@ def test_synth_snapshots_cover_init_and_every_epoch(synth_run):
 def test_snapshots_store_what_the_model_holds(synth_run):
     z = snapshots(synth_run)
     W1 = RunFolder(synth_run).load_model().params["W1"]
-    np.testing.assert_array_equal(z["weights_last"], W1[:, :64].astype(np.float16))
+    np.testing.assert_array_equal(z["weights_last"], W1[:, :64])
 
 
 def test_inspect_does_not_change_results(tmp_path, synth_run):
@@ -152,7 +156,8 @@ def test_synth_figures_and_gif_frames(tmp_path, synth_run):
 
 @needs_fashion
 def test_fashion_figures(tmp_path, fashion_run):
-    assert (fashion_run / INSPECT).stat().st_size < 300_000
+    # two float32 (784, 64) weight snapshots are most of it
+    assert (fashion_run / INSPECT).stat().st_size < 450_000
     paths = I.plot_all(fashion_run)
     assert sorted(p.name for p in paths) == [
         "inspect_activations.png", "inspect_confusion.png", "inspect_errors.png",
@@ -176,8 +181,82 @@ def test_weights_without_snapshots_show_only_after(tmp_path, fashion_run):
         I.activations(copy, tmp_path / "a.png")
 
 
+def _initial_first_layer(run_dir) -> np.ndarray:
+    """The run's initial W1, rebuilt here from its seed as the documented contract
+    says (SeedSequence(seed) spawned in two, the first for the initialization)."""
+    cfg = RunFolder(run_dir).config
+    init_ss = np.random.SeedSequence(cfg["seed"]).spawn(2)[0]
+    model = MLP([784, *cfg["hidden"], 10], activation=cfg["activation"], init=cfg["init"],
+                init_std=cfg["init_std"], dtype=cfg["dtype"], rng=np.random.default_rng(init_ss))
+    return np.asarray(model.params["W1"])
+
+
+def _tile(image: np.ndarray, u: int, ncols: int = 8, side: int = 28) -> np.ndarray:
+    r, c = divmod(u, ncols)
+    return image[r * (side + 1):r * (side + 1) + side, c * (side + 1):c * (side + 1) + side]
+
+
+@needs_fashion
+def test_weight_tiles_show_w_minus_w_init_each_on_its_own_symmetric_scale(
+        tmp_path, fashion_run, monkeypatch):
+    W_init = _initial_first_layer(fashion_run)[:, :64]
+    W = np.asarray(RunFolder(fashion_run).load_model().params["W1"])[:, :64]
+    assert not np.array_equal(W, W_init)
+    delta, epoch = I.first_layer_change(fashion_run)
+    assert epoch == 1 and delta.shape == (784, 64)
+    np.testing.assert_array_equal(delta, W.astype(np.float64) - W_init.astype(np.float64))
+
+    saved = capture_figures(monkeypatch, I)
+    I.weights(fashion_run, tmp_path / "w.png")
+    (ax, _colorbar) = saved[-1].axes
+    (image,) = ax.get_images()
+    assert image.get_clim() == (-1.0, 1.0)
+    shown = np.ma.getdata(image.get_array())
+    for u in range(64):
+        limit = np.max(np.abs(delta[:, u]))
+        np.testing.assert_array_equal(_tile(shown, u), delta[:, u].reshape(28, 28) / limit)
+        assert np.max(np.abs(_tile(shown, u))) == 1.0  # each tile fills its own ±1 scale
+    title = ax.get_title()
+    assert "W − W_init" in title and "own symmetric scale" in title
+    assert texts_off_the_canvas(saved[-1]) == []
+
+
+@needs_fashion
+def test_raw_weight_tiles_are_an_option(tmp_path, fashion_run, monkeypatch):
+    saved = capture_figures(monkeypatch, I)
+    paths = I.plot_all(fashion_run, tmp_path / "raw", raw_weights=True)
+    assert tmp_path / "raw" / "inspect_weights.png" in paths
+    fig = next(f for f in saved if "First-layer weights" in f.get_suptitle())
+    panels = [ax for ax in fig.axes if ax.get_images() and ax.get_title()]
+    images = [ax.get_images()[0] for ax in panels]
+    z = snapshots(fashion_run)
+    for image, key in zip(images, ("weights_init", "weights_last")):
+        m = float(np.max(np.abs(z[key].astype(np.float64))))
+        assert image.get_clim() == (-m, m)
+    assert len(images) == 2 and all("raw weights" in ax.get_title() for ax in panels)
+
+
+def test_tile_limits():
+    W = np.array([[0.5, 0.0, -2.0], [-1.0, 0.0, 1.0]])
+    assert I.tile_limits(W).tolist() == [1.0, 1.0, 2.0]  # a column of zeros: 1, drawn white
+
+
+@needs_fashion
+def test_activation_figure_keeps_its_title_on_the_canvas(tmp_path, fashion_run, monkeypatch):
+    saved = capture_figures(monkeypatch, I)
+    I.activations(fashion_run, tmp_path / "a.png", label="pixels scaled to [0, 1]")
+    title = saved[-1].get_suptitle()
+    assert "pixels scaled to [0, 1]" in title and "first 512" in title
+    assert texts_off_the_canvas(saved[-1]) == []
+
+
+def test_plot_command_draws_raw_weights_on_request(cli, tmp_path):
+    r = cli("plot", "--help")
+    assert r.status == 0 and "--raw-weights" in r.out and "W - W_init" in r.out
+
+
 def test_confusion_matrix_counts():
-    C = I.confusion_matrix([0, 0, 1, 2, 2], [0, 1, 1, 2, 0], 3)
+    C = confusion_matrix([0, 0, 1, 2, 2], [0, 1, 1, 2, 0], 3)
     assert C.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
 
 

@@ -9,8 +9,9 @@ the run folder under its name from :mod:`backproplab.runs`. None trains.
 - :func:`examples`: training images, a row per class, named (image datasets).
 - :func:`misclassified`: the evaluation images the network gets wrong with the
   highest loss, with the true class, the predicted one and its probability.
-- :func:`weights`: the first layer's incoming weights as 28x28 tiles, at
-  initialization and after training (only "after" without ``inspect.npz``).
+- :func:`weights`: what the first layer learned, ``W - W_init`` of each unit's
+  incoming weights as a 28x28 tile on its own symmetric scale (needs
+  ``inspect.npz``); the raw weights with ``raw=True`` or without it.
 - :func:`activations`: histograms of the hidden activations at initialization
   and after each epoch (needs ``inspect.npz``).
 - :func:`confusion`: the confusion matrix with counts and rates in every cell.
@@ -25,16 +26,16 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from backproplab.data import load_configured, synth
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_bytes
-from backproplab.plots import new_figure, plot_run, save_figure
+from backproplab.plots import describe_config, new_figure, plot_run, save_figure
+from backproplab.predict import confusion_matrix
 from backproplab.runs import (
     ACTIVATIONS_FIGURE,
     BOUNDARY_ANIMATION,
@@ -54,32 +55,9 @@ from backproplab.runs import (
 GIF_FPS = 2
 
 
-def describe_config(cfg: Mapping[str, Any]) -> str:
-    """A short description of a run's config for titles:
-    ``"mnist, hidden 300 sigmoid, lr 0.1, batch 16"``."""
-    parts = [str(cfg.get("dataset", "?"))]
-    if cfg.get("engine") == "scalar":
-        parts.append("scalar engine")
-    hidden = cfg.get("hidden")
-    if hidden:
-        parts.append("hidden " + "-".join(map(str, hidden)) + f" {cfg.get('activation', '')}")
-    if cfg.get("lr") is not None:
-        parts.append(f"lr {cfg['lr']:g}")
-    if cfg.get("batch_size") is not None:
-        parts.append(f"batch {cfg['batch_size']}")
-    return ", ".join(parts)
-
-
 def dataset_for(run: RunFolder):
     """The dataset a run trained on (its config's data options; never downloads)."""
     return load_configured(run.config, download=False)
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts ``C[i, j]`` of examples of class ``i`` predicted as ``j``."""
-    C = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(C, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return C
 
 
 def image_side(n_features: int) -> int | None:
@@ -168,25 +146,114 @@ def _mosaic(W: np.ndarray, side: int, ncols: int) -> np.ndarray:
     return out
 
 
-def _first_layer(run: RunFolder, snaps: dict | None, units: int):
-    """``[(label, W)]``: the shown units' incoming weights at init and after training."""
+def first_layer_change(run_dir, units: int | None = None) -> tuple[np.ndarray, int]:
+    """What the first layer learned: ``W - W_init`` of the units kept in ``inspect.npz``.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        A run trained with ``--inspect`` (its ``inspect.npz`` holds the first
+        units' incoming weights at initialization and after the last epoch, in
+        the model's own precision).
+    units : int, optional
+        Keep only the first ``units`` units (default: every unit kept).
+
+    Returns
+    -------
+    tuple
+        ``(delta, epoch)``: ``delta`` float64 of shape ``(inputs, units)``,
+        ``weights_last - weights_init`` computed exactly in float64, and the
+        epoch after which ``weights_last`` was taken.
+
+    Raises
+    ------
+    BackproplabError
+        If the run has no ``inspect.npz``.
+    """
+    run = _run(run_dir)
+    snaps = _need_snapshots(run, "the learned change of the first-layer weights")
+    delta = (snaps["weights_last"].astype(np.float64)
+             - snaps["weights_init"].astype(np.float64))
+    return delta[:, :units], int(snaps["epochs"][-1])
+
+
+def tile_limits(W: np.ndarray) -> np.ndarray:
+    """Each tile's symmetric colour limit: the largest ``|value|`` of its column.
+
+    Parameters
+    ----------
+    W : numpy.ndarray
+        ``(inputs, units)``, one tile per column.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(units,)``: ``max |W[:, u]|``, or 1 for a column of zeros (drawn white).
+    """
+    m = np.max(np.abs(W), axis=0)
+    return np.where(m > 0, m, 1.0)
+
+
+def _first_layer(run: RunFolder, snaps: dict | None, units: int, raw: bool):
+    """``[(panel title, W, per_tile)]``: what the weight figure draws."""
+    if snaps is not None and not raw:
+        delta, last = first_layer_change(run, units)
+        lim = tile_limits(delta)
+        title = (f"learned change W − W_init after epoch {last}\neach tile on its own "
+                 f"symmetric scale ±max|ΔW| of that unit\n(from {lim.min():.2g} to "
+                 f"{lim.max():.2g}; white: no change)")
+        return [(title, delta, True)]
     if snaps is not None:
         last = int(snaps["epochs"][-1])
-        return [("at initialization", snaps["weights_init"].astype(np.float64)),
-                (f"after epoch {last}", snaps["weights_last"].astype(np.float64))]
+        return [(f"raw weights at initialization\n(units 1-{units})",
+                 snaps["weights_init"][:, :units].astype(np.float64), False),
+                (f"raw weights after epoch {last}\n(units 1-{units})",
+                 snaps["weights_last"][:, :units].astype(np.float64), False)]
     W1 = np.asarray(run.load_model().params["W1"], dtype=np.float64)
-    return [("after training (no inspect.npz: no initial weights)", W1[:, :units])]
+    title = ("raw weights after training\n(no inspect.npz, so no initial weights: "
+             "train with --inspect\nto see the learned change W − W_init)")
+    return [(title, W1[:, :units], False)]
 
 
-def weights(run_dir, path=None, *, units: int = 64, label: str | None = None) -> Path:
-    """The first layer's incoming weights of the first ``units`` hidden units as
-    image tiles (diverging colormap centred on 0, symmetric limits per panel):
-    at initialization and after training from ``inspect.npz``, or only after
-    training from ``model.npz``. For image datasets; ``label`` (what the run
-    is) replaces the run's description in the title."""
+def weights(run_dir, path=None, *, units: int = 64, label: str | None = None,
+            raw: bool = False) -> Path:
+    """The first layer's incoming weights of the first ``units`` hidden units as image tiles.
+
+    By default (a run with ``inspect.npz``) it shows what training changed,
+    ``W - W_init`` (:func:`first_layer_change`), each tile on its own
+    symmetric colour scale ``±max|ΔW|`` of that unit (:func:`tile_limits`):
+    the change is small beside the random initial weights, so raw tiles look
+    like noise before and after training, while the change shows the shapes
+    the units learned. ``raw=True`` (or a run without ``inspect.npz``) draws
+    the raw weights instead, one symmetric scale per panel. A diverging
+    colormap centred on 0; the titles say which scale is used.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder (image datasets only).
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_weights.png``.
+    units : int
+        How many hidden units to show (at most the 64 ``inspect.npz`` keeps).
+    label : str, optional
+        What the run is; replaces the run's description in the title.
+    raw : bool
+        Draw the raw weights (at initialization and after training) instead
+        of their change.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        If the run's inputs are not square images, or it has no weights to draw.
+    """
     run = _run(run_dir)
-    snaps = run.arrays(INSPECT)
-    panels = _first_layer(run, snaps, units)
+    panels = _first_layer(run, run.arrays(INSPECT), units, raw)
     side = image_side(panels[0][1].shape[0])
     if side is None:
         raise BackproplabError(f"{run.path}'s inputs are not images ({panels[0][1].shape[0]} "
@@ -196,13 +263,18 @@ def weights(run_dir, path=None, *, units: int = 64, label: str | None = None) ->
     cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.75")
     ncols = min(8, panels[0][1].shape[1])
     fig, axes = new_figure(ncols=len(panels), width=5.0, height=5.4)
-    for ax, (when, W) in zip(axes[0], panels):
-        m = float(np.max(np.abs(W))) or 1.0
-        im = ax.imshow(_mosaic(W, side, ncols), cmap=cmap, vmin=-m, vmax=m)
-        fig.colorbar(im, ax=ax, shrink=0.8, label="weight")
+    for ax, (when, W, per_tile) in zip(axes[0], panels):
+        if per_tile:
+            im = ax.imshow(_mosaic(W / tile_limits(W), side, ncols), cmap=cmap, vmin=-1, vmax=1)
+            fig.colorbar(im, ax=ax, shrink=0.8, label="ΔW ÷ max|ΔW| of its tile")
+        else:
+            m = float(np.max(np.abs(W))) or 1.0
+            im = ax.imshow(_mosaic(W, side, ncols), cmap=cmap, vmin=-m, vmax=m)
+            fig.colorbar(im, ax=ax, shrink=0.8, label="weight")
+            when += f", one scale: ±{m:.3g}"
         _off(ax)
-        ax.set_title(f"{when}\n(units 1-{W.shape[1]}, limits ±{m:.3g})", fontsize=9)
-    fig.suptitle(f"First-layer weights: {label or describe_config(run.config)}", fontsize=10)
+        ax.set_title(when, fontsize=9)
+    fig.suptitle(f"First-layer weights\n{label or describe_config(run.config)}", fontsize=10)
     return save_figure(fig, _target(run, path, WEIGHTS_FIGURE))
 
 
@@ -242,7 +314,7 @@ def activations(run_dir, path=None, *, label: str | None = None) -> Path:
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax,
                      label="epoch (0 = initialization, dashed)")
     probe = int(counts[0, 0].sum()) // _width(run, 0)
-    fig.suptitle(f"Hidden activations{', ' + label if label else ''} on the first {probe} "
+    fig.suptitle(f"Hidden activations{': ' + label if label else ''}\non the first {probe} "
                  f"{run.config.get('dataset')} evaluation examples", fontsize=10)
     return save_figure(fig, _target(run, path, ACTIVATIONS_FIGURE))
 
@@ -408,9 +480,30 @@ def available(run_dir) -> list[tuple[str, Callable[..., Path]]]:
     return out
 
 
-def plot_all(run_dir, out: str | os.PathLike | None = None) -> list[Path]:
-    """Write ``loss.png`` and every inspection figure of :func:`available` into
-    ``out`` (default: the run folder); returns the paths written."""
+def plot_all(run_dir, out: str | os.PathLike | None = None, *,
+             raw_weights: bool = False) -> list[Path]:
+    """Write ``loss.png`` and every inspection figure of :func:`available`.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder.
+    out : path-like, optional
+        The folder to write into (created if needed); default the run folder.
+    raw_weights : bool
+        Draw the raw first-layer weights instead of their learned change
+        (:func:`weights`' ``raw``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The paths written, ``loss.png`` first.
+
+    Raises
+    ------
+    BackproplabError
+        If ``run_dir`` holds no run or ``out`` cannot be created.
+    """
     run = _run(run_dir)
     if not run.is_run():
         raise BackproplabError(f"{run.path} is not a run folder (no readable {CONFIG}); "
@@ -424,10 +517,11 @@ def plot_all(run_dir, out: str | os.PathLike | None = None) -> list[Path]:
                                "choose another --out") from None
     paths = [plot_run(run.path, folder / PLOT)]
     for name, draw in figures:
-        paths.append(draw(run, folder / name))
+        options = {"raw": raw_weights} if draw is weights else {}
+        paths.append(draw(run, folder / name, **options))
     return paths
 
 
 __all__ = ["GIF_FPS", "activations", "available", "boundary_animation", "confusion",
-           "confusion_matrix", "dataset_for", "decision_boundary", "describe_config",
-           "examples", "image_side", "misclassified", "plot_all", "weights"]
+           "dataset_for", "decision_boundary", "examples", "first_layer_change", "image_side",
+           "misclassified", "plot_all", "tile_limits", "weights"]

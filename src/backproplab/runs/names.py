@@ -1,0 +1,93 @@
+"""The names of every file in a run folder and a sweep folder, and which are bookkeeping.
+
+No other module writes one of these names as a literal.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from backproplab.errors import BackproplabError
+
+# --- a run folder -----------------------------------------------------------
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+BATCHES = "batches.jsonl"
+CHECKPOINT = "checkpoint.npz"
+MODEL = "model.npz"
+SUMMARY = "summary.json"
+PLOT = "loss.png"
+BEST = "best.npz"
+INSPECT = "inspect.npz"
+# --- the inspection figures (backproplab.inspect; backproplab plot) ------------
+EXAMPLES_FIGURE = "inspect_examples.png"
+ERRORS_FIGURE = "inspect_errors.png"
+WEIGHTS_FIGURE = "inspect_weights.png"
+ACTIVATIONS_FIGURE = "inspect_activations.png"
+CONFUSION_FIGURE = "inspect_confusion.png"
+BOUNDARY_FIGURE = "inspect_boundary.png"
+BOUNDARY_ANIMATION = "inspect_boundary.gif"
+#: The inspection figures ``backproplab plot`` may write into a run folder.
+INSPECT_FIGURES = (EXAMPLES_FIGURE, ERRORS_FIGURE, WEIGHTS_FIGURE, ACTIVATIONS_FIGURE,
+                   CONFUSION_FIGURE, BOUNDARY_FIGURE, BOUNDARY_ANIMATION)
+#: The files of a run (its training and its plots); ``overwrite=True`` removes exactly these.
+RUN_FILES = (CONFIG, METRICS, BATCHES, CHECKPOINT, MODEL, SUMMARY, PLOT, BEST, INSPECT,
+             *INSPECT_FIGURES)
+# --- what a sweep adds to a trial's run folder --------------------------------
+STATUS = "status.json"
+ERROR = "error.txt"
+#: Files the sweep itself writes into a trial folder.
+TRIAL_RECORD_FILES = (STATUS, ERROR)
+# --- a sweep folder -----------------------------------------------------------
+SWEEP = "sweep.json"
+RESULTS = "results.json"
+RESULTS_CSV = "results.csv"
+RESULTS_BATCHES_CSV = "results_batches.csv"
+#: Files a sweep writes into the sweep folder besides the trial folders.
+SWEEP_OUTPUT_FILES = (SWEEP, RESULTS, RESULTS_CSV, RESULTS_BATCHES_CSV)
+
+
+#: The lock file of a folder being written (see :func:`backproplab.locks.lock_folder`); readers skip it.
+LOCK = ".lock"
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary file of an atomic write (see fileio)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def is_bookkeeping(name: str) -> bool:
+    """Whether ``name`` is the lock file or a temporary file: nothing a reader
+    reads, nothing that makes a folder "hold" something."""
+    return name == LOCK or is_temporary(name)
+
+
+def check_out_folder(path: str | os.PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, refused when it is empty, the root
+    folder or the home folder (a run or sweep there would mix with everything else).
+
+    Raises
+    ------
+    BackproplabError
+        Naming the folder and asking for a folder of its own (``out_dir``).
+    """
+    if not str(path).strip():
+        raise BackproplabError("out_dir is empty; give a folder of its own for the results",
+                               settings=("out_dir",))
+    folder = Path(path).expanduser()
+    resolved = folder.resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise BackproplabError(
+            f"out_dir {str(path)!r} is the {'root' if resolved == Path(resolved.anchor) else 'home'}"
+            " folder; give a folder of its own for the results, e.g. runs/NAME",
+            settings=("out_dir",))
+    return folder
+
+
+__all__ = ["ACTIVATIONS_FIGURE", "BATCHES", "BEST", "BOUNDARY_ANIMATION", "BOUNDARY_FIGURE",
+           "CHECKPOINT", "CONFIG", "CONFUSION_FIGURE", "ERROR", "ERRORS_FIGURE",
+           "EXAMPLES_FIGURE", "INSPECT", "INSPECT_FIGURES", "LOCK", "METRICS", "MODEL", "PLOT",
+           "RESULTS", "RESULTS_BATCHES_CSV", "RESULTS_CSV", "RUN_FILES", "STATUS", "SUMMARY",
+           "SWEEP", "SWEEP_OUTPUT_FILES", "TRIAL_RECORD_FILES", "WEIGHTS_FIGURE",
+           "check_out_folder", "is_bookkeeping", "is_temporary"]

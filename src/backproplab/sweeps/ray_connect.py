@@ -1,0 +1,304 @@
+"""Reaching a Ray cluster: its address, a fast check that it answers, and the connection.
+
+:func:`connect` connects the sweep's driver to the cluster at an address
+(``--ray-address``, else ``$RAY_ADDRESS``) or starts a local instance; an
+unreachable address fails within about ``connect_timeout`` seconds (a TCP check
+of the address first, then Ray's own connection in a thread with a deadline)
+with a :class:`BackproplabError` naming the address. :func:`preflight` checks
+the same before a command writes anything. Running trials on the cluster is
+:mod:`backproplab.sweeps.ray_executor`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from backproplab.errors import BackproplabError
+
+#: How to install the optional dependency.
+INSTALL_HINT = 'pip install "backproplab[ray]"'
+#: The variable Ray itself reads for a cluster address.
+ADDRESS_ENV = "RAY_ADDRESS"
+#: Ray's switch for token authentication; with an explicit address Ray only
+#: sends a token when it is ``token`` (Ray's choice: we do not change it).
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+#: Seconds allowed for connecting to a cluster (overrides ``connect_timeout``).
+CONNECT_TIMEOUT_ENV = "BACKPROPLAB_RAY_CONNECT_TIMEOUT"
+#: Default seconds for Ray's connection to a cluster whose port answered.
+DEFAULT_CONNECT_TIMEOUT = 20.0
+#: Seconds for the TCP check of a cluster address.
+PORT_CHECK_TIMEOUT = 5.0
+#: Ports Ray listens on when an address names none: the GCS, and the Ray client.
+DEFAULT_GCS_PORT = 6379
+DEFAULT_CLIENT_PORT = 10001
+
+
+def import_ray():
+    """The ``ray`` module, or a :class:`BackproplabError` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise BackproplabError(
+            f"the ray executor needs Ray, which is not installed; install it with "
+            f"{INSTALL_HINT} or use --executor local") from None
+    return ray
+
+
+def executor_options(executor: str, ray_address: str | None) -> dict[str, Any]:
+    """``make_executor`` keyword options from the commands' ``--executor`` and
+    ``--ray-address``; ``--ray-address`` without ``--executor ray`` is an error."""
+    if ray_address is not None and executor != "ray":
+        raise BackproplabError(
+            f"--ray-address needs --executor ray (got --executor {executor}); add "
+            "--executor ray or drop --ray-address")
+    return {"address": ray_address} if ray_address is not None else {}
+
+
+def resolve_address(address: str | None) -> str | None:
+    """The cluster address to use: ``address``, else ``$RAY_ADDRESS``, else
+    ``None`` (start a local instance). ``"local"`` also means a local instance."""
+    if address is None:
+        address = os.environ.get(ADDRESS_ENV)
+    address = (address or "").strip()
+    if not address or address == "local":
+        return None
+    return address
+
+
+def split_address(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``host:port``, ``[ipv6]:port`` or ``ray://host:port``
+    address (Ray's default ports when it names none); ``None`` for ``"auto"``,
+    which Ray resolves itself. A malformed port is a :class:`BackproplabError`."""
+    if address == "auto":
+        return None
+    scheme = address.split("://", 1)[0] if "://" in address else None
+    if scheme is not None and scheme != "ray":
+        raise BackproplabError(
+            f"the Ray address {address!r} starts with {scheme}://, which Ray cannot connect a "
+            "driver to (the dashboard's http:// address is for job submission); give the "
+            "head node as HOST:6379 or ray://HOST:10001")
+    client = address.startswith("ray://")
+    rest = address[len("ray://"):] if client else address
+    rest = rest.split("/", 1)[0]
+    default = DEFAULT_CLIENT_PORT if client else DEFAULT_GCS_PORT
+    if rest.startswith("["):  # [ipv6]:port
+        host, _, tail = rest[1:].partition("]")
+        port_text = tail[1:] if tail.startswith(":") else ""
+    elif rest.count(":") == 1:
+        host, port_text = rest.split(":")
+    else:
+        host, port_text = rest, ""
+    if not host:
+        raise BackproplabError(
+            f"the Ray address {address!r} names no host; give one like 10.0.0.5:6379")
+    if not port_text:
+        return host, default
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise BackproplabError(
+            f"the Ray address {address!r} has a bad port {port_text!r}; give one like "
+            "10.0.0.5:6379")
+    return host, port
+
+
+def check_reachable(address: str, timeout: float = PORT_CHECK_TIMEOUT) -> None:
+    """Raise :class:`BackproplabError` unless a TCP connection to ``address``'s
+    port opens within ``timeout`` seconds (Ray itself would retry for minutes)."""
+    target = split_address(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise BackproplabError(
+            f"cannot reach the Ray cluster at {address} ({reason}); check --ray-address "
+            f"(or {ADDRESS_ENV}) and that the cluster runs (`ray start --head` on its "
+            "head node)") from None
+
+
+def preflight(address: str | None) -> None:
+    """Fail fast, before a command writes anything, when Ray is missing or the
+    cluster address (``address``, else ``$RAY_ADDRESS``) does not answer; the
+    executor itself connects later. Nothing to check for a local instance."""
+    import_ray()
+    target = resolve_address(address)
+    if target is not None:
+        check_reachable(target)
+
+
+def connect_with_deadline(ray, address: str, timeout: float, init_options: dict) -> None:
+    """``ray.init(address)`` in a helper thread, given up after ``timeout`` s.
+
+    Parameters
+    ----------
+    ray : module
+        The ``ray`` module.
+    address : str
+        The cluster's address.
+    timeout : float
+        Seconds to wait for Ray's answer.
+    init_options : dict
+        More ``ray.init`` keyword options.
+
+    Raises
+    ------
+    BackproplabError
+        When there is no answer in time, or Ray refuses the connection.
+    """
+    box: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            ray.init(address=address, **init_options)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            box["error"] = exc
+
+    # Ray warns that it cannot install its SIGTERM handler from a helper thread;
+    # the driver does not need it (an interrupted sweep resumes on its next run)
+    worker_log = logging.getLogger("ray._private.worker")
+    quiet = DropMessage("SIGTERM handler is not set")
+    worker_log.addFilter(quiet)
+    thread = threading.Thread(target=target, name="backproplab-ray-connect", daemon=True)
+    try:
+        thread.start()
+        thread.join(timeout)
+    finally:
+        worker_log.removeFilter(quiet)
+    if thread.is_alive():
+        auth = "" if os.environ.get(AUTH_MODE_ENV, "").lower() == "token" else (
+            f"; if the cluster uses token authentication (the default of `ray start`), set "
+            f"{AUTH_MODE_ENV}=token and give its token (~/.ray/auth_token or RAY_AUTH_TOKEN)")
+        raise BackproplabError(
+            f"cannot reach the Ray cluster at {address}: no answer within {timeout:g} s "
+            f"although its port is open (is it a Ray head node, with the same Ray version?); "
+            f"check --ray-address (or {ADDRESS_ENV}){auth}")
+    if "error" in box:
+        exc = box["error"]
+        text = " ".join(str(exc).split())[:300].rstrip(".") or type(exc).__name__
+        raise BackproplabError(
+            f"cannot connect to the Ray cluster at {address}: {text}; check --ray-address "
+            f"(or {ADDRESS_ENV}) and that driver and cluster run the same Ray version")
+
+
+class DropMessage(logging.Filter):
+    """A logging filter that drops records starting with ``prefix``.
+
+    Parameters
+    ----------
+    prefix : str
+        The start of the messages to drop (Ray's notices that ask nothing of the user).
+    """
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(self.prefix)
+
+
+def connect_timeout(value: float | None) -> float:
+    """Seconds allowed for connecting: ``$BACKPROPLAB_RAY_CONNECT_TIMEOUT``, else
+    ``value``, else :data:`DEFAULT_CONNECT_TIMEOUT`.
+
+    Parameters
+    ----------
+    value : float or None
+        The executor's ``connect_timeout``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    BackproplabError
+        When the variable is not a number, or the result is not positive.
+    """
+    text = os.environ.get(CONNECT_TIMEOUT_ENV)
+    if text:
+        try:
+            value = float(text)
+        except ValueError:
+            raise BackproplabError(
+                f"{CONNECT_TIMEOUT_ENV}={text!r} is not a number of seconds; "
+                "give one like 20") from None
+    value = DEFAULT_CONNECT_TIMEOUT if value is None else float(value)
+    if not value > 0:
+        raise BackproplabError(f"the Ray connect timeout must be positive, got {value:g}")
+    return value
+
+
+def connect(ray, address: str | None, *, cpus: int,
+            timeout: float | None = None) -> tuple[str, bool, bool]:
+    """Connect this process to the cluster at ``address`` (:func:`resolve_address`),
+    or start a local Ray instance with ``cpus`` CPUs when there is none.
+
+    Parameters
+    ----------
+    ray : module
+        The ``ray`` module (:func:`import_ray`).
+    address : str or None
+        The cluster's address, ``None`` or ``"local"``.
+    cpus : int
+        CPUs of a local instance.
+    timeout : float, optional
+        Seconds for the connection (:func:`connect_timeout`).
+
+    Returns
+    -------
+    (str, bool, bool)
+        A description of the cluster, whether this call made the connection
+        (and so should close it), and whether it started a local instance.
+
+    Raises
+    ------
+    BackproplabError
+        When the cluster cannot be reached or a local instance not started, or
+        Ray is already connected in this process and another address is given.
+    """
+    if ray.is_initialized():
+        if address is not None and resolve_address(address) is not None:
+            raise BackproplabError(
+                f"Ray is already initialized in this process, so the address "
+                f"{address} cannot be used; leave the address out to use that "
+                "connection, or call ray.shutdown() first")
+        return "the Ray instance this process is connected to", False, False
+    options = {"include_dashboard": False, "log_to_driver": False,
+               "logging_level": "warning"}
+    target = resolve_address(address)
+    if target is None:
+        # Ray's notice that the instance it starts uses a token (nothing to act
+        # on here: this process started it and holds the token)
+        auth_log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+        quiet = DropMessage("Token authentication is enabled")
+        auth_log.addFilter(quiet)
+        try:
+            ray.init(address="local", num_cpus=cpus, **options)
+        except Exception as exc:  # noqa: BLE001 - any failure to start is the user's to fix
+            text = " ".join(str(exc).split())[:300]
+            raise BackproplabError(
+                f"could not start a local Ray instance: {text}; check the Ray "
+                "installation or give a running cluster with --ray-address") from None
+        finally:
+            auth_log.removeFilter(quiet)
+        return f"a local Ray instance with {cpus} CPU(s)", True, True
+    seconds = connect_timeout(timeout)
+    check_reachable(target, min(PORT_CHECK_TIMEOUT, seconds))
+    connect_with_deadline(ray, target, seconds, options)
+    return f"the Ray cluster at {target}", True, False
+
+
+__all__ = ["ADDRESS_ENV", "AUTH_MODE_ENV", "CONNECT_TIMEOUT_ENV", "DEFAULT_CLIENT_PORT",
+           "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_GCS_PORT", "INSTALL_HINT", "PORT_CHECK_TIMEOUT",
+           "DropMessage", "check_reachable", "connect", "connect_timeout", "connect_with_deadline",
+           "executor_options", "import_ray", "preflight", "resolve_address", "split_address"]

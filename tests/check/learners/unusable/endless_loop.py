@@ -1,0 +1,6 @@
+"""Never returns."""
+
+
+def backward(x, t, W, b, V, c):
+    while True:
+        pass
