@@ -140,3 +140,65 @@ def test_csv_without_pandas_names_the_extra(tmp_path, iris_csv, monkeypatch):
 def test_a_name_that_is_neither_dataset_nor_file():
     with pytest.raises(BackproplabError, match="neither a built-in dataset"):
         load_dataset("mnistt")
+
+
+def _pngs(root, n_per_class=6, size=(6, 8)):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(("dark", "light")):
+        (root / name).mkdir(parents=True)
+        for i in range(n_per_class):
+            pixels = rng.integers(0, 100, size, dtype=np.uint8) + 150 * k
+            Image.fromarray(pixels).convert("RGB").save(root / name / f"{i}.png")
+
+
+def test_image_folder_grayscale_unit_scaled_and_described(tmp_path):
+    pytest.importorskip("PIL")
+    _pngs(tmp_path / "pics")
+    ds = load_dataset(str(tmp_path / "pics"), val_fraction=0.5)
+    assert ds.classes == ("dark", "light") and ds.meta["image_shape"] == [6, 8]
+    assert ds.n_features == 48 and ds.normalizer.mode == "unit" and ds.normalizer.scale == 255.0
+    assert np.bincount(ds.y_eval).tolist() == [3, 3]
+    pre = Preprocessing.from_dataset(ds)
+    assert pre.input_shape == (6, 8) and pre.color == "grayscale" and pre.raw_range == (0, 255)
+    info = describe_source(tmp_path / "pics")
+    assert (info["rows"], info["features"], info["image_shape"]) == (12, 48, [6, 8])
+    assert info["balance"] == {"dark": 6, "light": 6} and info["missing"] == {}
+
+
+def test_a_model_of_an_image_folder_predicts_images_of_its_own_size(cli, tmp_path):
+    pytest.importorskip("PIL")
+    _pngs(tmp_path / "pics")
+    run = tmp_path / "run"
+    assert cli("train", "--dataset", tmp_path / "pics", "--hidden", "4", "--epochs", "2",
+               "--val-fraction", "0.5", "--out", run, "--quiet").status == 0
+    res = cli("predict", run, tmp_path / "pics" / "light" / "0.png", "--json")
+    assert res.status == 0 and res.json()["class"] in ("dark", "light")
+    from PIL import Image
+
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "big.png")
+    res = cli("predict", run, tmp_path / "big.png")
+    assert res.status == 2 and "trained on 8x6 images" in res.err
+
+
+def test_evaluate_final_uses_the_recorded_test_file(cli, tmp_path, iris_csv):
+    test = tmp_path / "test.csv"
+    iris_frame().iloc[::3].to_csv(test, index=False)
+    run = tmp_path / "run"
+    res = cli("train", "--dataset", iris_csv, "--final", "--test", test, "--hidden", "8",
+              "--epochs", "3", "--out", run, "--quiet", "--json")
+    assert res.status == 0, res.err
+    summary = res.json()
+    result = cli("evaluate", run, "--final", "--json").json()
+    assert result["split"] == "test" and result["n"] == 50
+    assert result["accuracy"] == summary["eval_accuracy"]
+
+
+def test_describe_an_npz_counts_non_finite_values(tmp_path):
+    X = np.ones((10, 3))
+    X[2, 1] = np.nan
+    np.savez(tmp_path / "a.npz", X=X, y=np.arange(10) % 2, feature_names=np.array(["p", "q", "r"]))
+    info = describe_source(tmp_path / "a.npz")
+    assert info["missing"] == {"q": 1} and info["balance"] == {"0": 5, "1": 5}
+    assert info["feature_names"] == ["p", "q", "r"] and info["kind"] == "npz"

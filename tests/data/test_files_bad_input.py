@@ -127,3 +127,15 @@ def test_options_of_a_path_only_with_a_path(cli, tmp_path):
     _refused(cli("train", "--dataset", path, "--final", "--out", out), out, "--test")
     _refused(cli("train", "--dataset", path, "--val-fraction", "1.5", "--out", out), out,
              "--val-fraction must be")
+
+
+def test_an_npz_with_a_nan_names_its_row_and_column(cli, tmp_path):
+    X = np.ones((20, 3))
+    X[4, 2] = np.inf
+    np.savez(tmp_path / "a.npz", X=X, y=np.arange(20) % 2)
+    out = tmp_path / "run"
+    _refused(cli("train", "--dataset", tmp_path / "a.npz", "--out", out), out,
+             "non-finite value at row 4, column 2")
+    np.savez(tmp_path / "b.npz", X=X)
+    _refused(cli("train", "--dataset", tmp_path / "b.npz", "--out", out), out,
+             "no array 'y'")

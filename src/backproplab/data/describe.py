@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.data.files import check_fits, class_order, read_source, source_kind
-from backproplab.data.tables import pandas, pick_target, read_csv, table_columns
+from backproplab.data.tables import pandas, pick_target, read_csv, read_npz, table_columns
 from backproplab.errors import BackproplabError
 
 
@@ -80,7 +80,8 @@ def describe_source(path: str | Path, *, target: str | None = None, dtype=np.flo
         if target is not None:
             raise BackproplabError(f"target names the label column of a CSV/TSV file, but "
                                    f"{path} is not one; drop target", settings=("target",))
-        raw = read_source(path, dtype=dtype)
+        raw = read_npz(path, dtype=dtype, strict=False) if kind == "npz" else \
+            read_source(path, dtype=dtype)
         bad = ~np.isfinite(raw.X) if raw.X.dtype.kind == "f" else np.zeros(raw.X.shape, bool)
         names = raw.feature_names or [f"x{i}" for i in range(raw.X.shape[1])]
         out.update(rows=raw.n, features=int(raw.X.shape[1]), balance=_balance(raw.labels,

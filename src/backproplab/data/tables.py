@@ -328,7 +328,8 @@ def _npz_array(z, name: str, path: Path) -> np.ndarray:
                                "strings with numpy.savez") from None
 
 
-def _npz_part(z, path: Path, xname: str, yname: str, class_names, dtype) -> RawData:
+def _npz_part(z, path: Path, xname: str, yname: str, class_names, dtype,
+              strict: bool = True) -> RawData:
     X, y = _npz_array(z, xname, path), _npz_array(z, yname, path)
     if X.dtype.kind not in "fiub" or X.ndim < 2:
         raise BackproplabError(f"{xname} in {path} must be a numeric array with one row per "
@@ -345,17 +346,23 @@ def _npz_part(z, path: Path, xname: str, yname: str, class_names, dtype) -> RawD
     shape = tuple(int(s) for s in X.shape[1:]) if image else None
     flat = X.reshape(len(X), -1)
     X = flat if image else flat.astype(dtype, copy=False)
+    missing = first_missing(X) if strict and X.dtype.kind == "f" else None
+    if missing is not None:
+        raise BackproplabError(f"{xname} in {path} has a missing or non-finite value at row "
+                               f"{missing[0]}, column {missing[1]} (counting from 0); fill it "
+                               "in or drop that row")
     return RawData(X, y if y.dtype.kind in "iu" else y.astype(str), None, path, "npz",
                    image_shape=shape)
 
 
-def read_npz(path: str | Path, *, dtype=np.float32) -> RawData:
+def read_npz(path: str | Path, *, dtype=np.float32, strict: bool = True) -> RawData:
     """The arrays of an ``.npz`` file: ``X``, ``y`` and the optional ``X_test``,
     ``y_test``, ``class_names`` and ``feature_names``.
 
     ``X`` has one row per example (a 3-D uint8 ``X`` is a stack of grayscale
     images, scaled as the image datasets are); ``y`` holds integers or strings,
-    or indices into ``class_names`` when that is given.
+    or indices into ``class_names`` when that is given. ``strict=False`` keeps
+    missing (NaN) and infinite values instead of refusing the first one.
 
     Raises
     ------
@@ -378,12 +385,12 @@ def read_npz(path: str | Path, *, dtype=np.float32) -> RawData:
             if "class_names" in z.files else None
         names = tuple(str(c) for c in _npz_array(z, "feature_names", path)) \
             if "feature_names" in z.files else None
-        data = _npz_part(z, path, "X", "y", classes, dtype)
+        data = _npz_part(z, path, "X", "y", classes, dtype, strict)
         if ("X_test" in z.files) != ("y_test" in z.files):
             raise BackproplabError(f"{path} has only one of X_test and y_test; save both or "
                                    "neither")
         if "X_test" in z.files:
-            data.test = _npz_part(z, path, "X_test", "y_test", classes, dtype)
+            data.test = _npz_part(z, path, "X_test", "y_test", classes, dtype, strict)
     if names is not None and len(names) != data.X.shape[1]:
         raise BackproplabError(f"feature_names in {path} lists {len(names)} names but X has "
                                f"{data.X.shape[1]} features; give one name per feature")
