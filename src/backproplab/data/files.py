@@ -23,6 +23,7 @@ become (:func:`estimate`) do not fit the memory the caller says is available.
 from __future__ import annotations
 
 import math
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ from backproplab.data.tables import (
     read_npz,
     read_table,
 )
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, choose_from
 
 #: Share of every class held out for validation when none is asked for.
 DEFAULT_VAL_FRACTION = 0.1
@@ -60,16 +61,29 @@ def is_file_dataset(name: str) -> bool:
     return str(name) not in DATASETS
 
 
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` is meant as a path: it exists, names a folder, or ends in a
+    suffix of the forms (a bare word like ``cifar`` is a mistyped dataset name)."""
+    return (os.sep in name or Path(name).suffix.lower() in (*SEPARATORS, ".npz")
+            or Path(name).exists())
+
+
 def check_file_options(dataset: str, *, target=None, val_fraction=DEFAULT_VAL_FRACTION,
                        test=None) -> None:
-    """Check the options of a dataset PATH: ``target`` and ``test`` are paths or names
-    given only with a path, ``val_fraction`` lies in (0, 1).
+    """Check the options of a dataset PATH: a dataset that is no built-in name looks
+    like a path (:func:`looks_like_path`), ``target`` and ``test`` are strings given
+    only with a path, ``val_fraction`` lies in (0, 1).
 
     Raises
     ------
     BackproplabError
         Naming the bad option by its Python name.
     """
+    if is_file_dataset(dataset) and not looks_like_path(dataset):
+        raise BackproplabError(
+            f"unknown dataset {dataset!r}; choose {choose_from('dataset', DATASETS)}, or give "
+            "the path of a .csv/.tsv file, an .npz file or a folder of images",
+            settings=("dataset",))
     for name, value in (("target", target), ("test", test)):
         if value is not None and not isinstance(value, str):
             raise BackproplabError(f"{name} must be a string, got {value!r}", settings=(name,))
@@ -338,4 +352,4 @@ def load_file_dataset(path: str | Path, *, target: str | None = None, final: boo
 
 __all__ = ["DEFAULT_VAL_FRACTION", "LOAD_PEAK", "Estimate", "check_file_options", "check_fits",
            "class_order", "encode", "estimate", "is_file_dataset", "load_file_dataset",
-           "read_source", "source_kind", "split_file", "stratified_split"]
+           "looks_like_path", "read_source", "source_kind", "split_file", "stratified_split"]
