@@ -13,9 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from backproplab.data.files import check_fits, class_order, read_source, source_kind
+from backproplab.data.files import (
+    check_fits,
+    check_target,
+    class_order,
+    read_source,
+    source_kind,
+)
 from backproplab.data.tables import pandas, pick_target, read_csv, read_npz, table_columns
-from backproplab.errors import BackproplabError
 
 
 def _balance(labels: np.ndarray, classes: tuple[str, ...] | None) -> dict[str, int]:
@@ -77,9 +82,7 @@ def describe_source(path: str | Path, *, target: str | None = None, dtype=np.flo
     if kind == "table":
         out.update(_describe_table(path, target))
     else:
-        if target is not None:
-            raise BackproplabError(f"target names the label column of a CSV/TSV file, but "
-                                   f"{path} is not one; drop target", settings=("target",))
+        check_target(path, kind, target)
         raw = read_npz(path, dtype=dtype, strict=False) if kind == "npz" else \
             read_source(path, dtype=dtype)
         bad = ~np.isfinite(raw.X) if raw.X.dtype.kind == "f" else np.zeros(raw.X.shape, bool)

@@ -45,6 +45,7 @@ from backproplab.data.tables import (
     SEPARATORS,
     RawData,
     estimated_rows,
+    npz_error,
     read_npz,
     read_table,
 )
@@ -156,8 +157,7 @@ def _npz_estimate(path: Path, itemsize: int) -> Estimate:
             shapes = {m[:-4]: _npy_shape(z, m) for m in z.namelist()
                       if m[:-4] in ("X", "X_test")}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise BackproplabError(f"{path} is not a readable .npz file ({exc}); save the arrays "
-                               "with numpy.savez(path, X=..., y=...)") from None
+        raise npz_error(path, exc) from None
     rows = sum(s[0] for s in shapes.values() if s)
     features = math.prod(shapes["X"][1:]) if shapes.get("X") else 0
     return Estimate(rows, features, rows * (features * itemsize + 8), "from its array headers")
@@ -195,6 +195,13 @@ def check_fits(path: str | Path, max_bytes: int | None, dtype=np.float32,
     return est
 
 
+def check_target(path: Path, kind: str, target: str | None) -> None:
+    """Refuse ``target`` (a table's label column) for an npz or an image folder."""
+    if target is not None and kind != "table":
+        raise BackproplabError(f"target names the label column of a CSV/TSV file, but {path} "
+                               "is not one; drop target", settings=("target",))
+
+
 def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32,
                 features: tuple[str, ...] | None = None, max_bytes: int | None = None
                 ) -> RawData:
@@ -206,9 +213,7 @@ def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32
     kind = source_kind(path)
     listing = list_image_folder(path) if kind == "images" else None
     check_fits(path, max_bytes, dtype, listing)
-    if target is not None and kind != "table":
-        raise BackproplabError(f"target names the label column of a CSV/TSV file, but {path} "
-                               "is not one; drop target", settings=("target",))
+    check_target(path, kind, target)
     if kind == "table":
         return read_table(path, target=target, dtype=dtype, features=features)
     if kind == "npz":
@@ -351,5 +356,6 @@ def load_file_dataset(path: str | Path, *, target: str | None = None, final: boo
 
 
 __all__ = ["DEFAULT_VAL_FRACTION", "LOAD_PEAK", "Estimate", "check_file_options", "check_fits",
+           "check_target",
            "class_order", "encode", "estimate", "is_file_dataset", "load_file_dataset",
            "looks_like_path", "read_source", "source_kind", "split_file", "stratified_split"]

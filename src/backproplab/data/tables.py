@@ -355,6 +355,12 @@ def _npz_part(z, path: Path, xname: str, yname: str, class_names, dtype,
                    image_shape=shape)
 
 
+def npz_error(path: Path, exc: Exception) -> BackproplabError:
+    """The sentence for an ``.npz`` file that cannot be opened."""
+    return BackproplabError(f"{path} is not a readable .npz file ({exc}); save the arrays "
+                            "with numpy.savez(path, X=..., y=...)")
+
+
 def read_npz(path: str | Path, *, dtype=np.float32, strict: bool = True) -> RawData:
     """The arrays of an ``.npz`` file: ``X``, ``y`` and the optional ``X_test``,
     ``y_test``, ``class_names`` and ``feature_names``.
@@ -373,8 +379,7 @@ def read_npz(path: str | Path, *, dtype=np.float32, strict: bool = True) -> RawD
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise BackproplabError(f"{path} is not a readable .npz file ({exc}); save the arrays "
-                               "with numpy.savez(path, X=..., y=...)") from None
+        raise npz_error(path, exc) from None
     with z:
         missing = [k for k in ("X", "y") if k not in z.files]
         if missing:
@@ -409,6 +414,7 @@ __all__ = [
     "encoding_hint",
     "estimated_rows",
     "first_missing",
+    "npz_error",
     "pandas",
     "pick_target",
     "read_chunks",
