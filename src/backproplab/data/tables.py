@@ -230,7 +230,7 @@ def read_table(path: str | Path, *, target: str | None = None, dtype=np.float32,
     rows = RowBuffer(path, len(names), dtype)
     labels = []
     try:  # every column, so that a row too long is ragged
-        for frame in read_chunks(path, dtype={name: dtype for name in names}):
+        for frame in read_chunks(path):  # parsed as pandas does, cast once while copied
             rows.add(_checked_features(frame, names, dtype, path, rows.n))
             if target is not None:
                 labels.append(_checked_labels(frame[target], path, rows.n - len(frame)))
@@ -287,8 +287,12 @@ def estimated_rows(path: Path) -> int:
 
 
 def _checked_features(frame, names: list[str], dtype, path: Path, offset: int) -> np.ndarray:
-    """A chunk's features as an array; a missing value is named by its row and column."""
-    X = frame[names].to_numpy(dtype=dtype)
+    """A chunk's features as an array; a missing value is named by its row and column,
+    a column of text by its first value that is not a number."""
+    features = frame[names]
+    if len(frame) and not all(t.kind in "fiub" for t in features.dtypes):
+        raise _text_column(path, names)
+    X = features.to_numpy(dtype=dtype)
     missing = first_missing(X)
     if missing is not None:
         row, col = missing[0] + offset, missing[1]
