@@ -242,7 +242,8 @@ class TrainConfig:
     # -- data ---------------------------------------------------------------
     dataset: str = option("synth", "the data to train on: a built-in name, or the PATH of a "
                                    ".csv/.tsv file, an .npz file or a folder of class "
-                                   "subfolders of images (docs/datasets.md)", choices=_DATASETS)
+                                   "subfolders of images (docs/datasets.md)", choices=_DATASETS,
+                          metavar="NAME|PATH")
     data_dir: str | None = option(None, "folder holding the dataset's IDX files",
                                   applies=("dataset", _IMAGES), metavar="DIR",
                                   none="search the usual folders")
@@ -258,8 +259,8 @@ class TrainConfig:
                                 none="the last column")
     val_fraction: float = option(_VAL_FRACTION, "share of every class of a dataset PATH held "
                                                 "out for validation (stratified, fixed seed)")
-    test: str | None = option(None, "the held-out set of a dataset PATH that final evaluates "
-                                    "on (a file or folder of the same form)",
+    test: str | None = option(None, "the held-out test set of a dataset PATH (a file or folder "
+                                    "of the same form)",
                               applies=("final", (True,)), metavar="PATH",
                               none="an .npz dataset's own X_test and y_test")
     # -- model --------------------------------------------------------------
