@@ -6,6 +6,8 @@ the statistics are recomputed with NumPy from the file's own numbers.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -202,3 +204,12 @@ def test_describe_an_npz_counts_non_finite_values(tmp_path):
     info = describe_source(tmp_path / "a.npz")
     assert info["missing"] == {"q": 1} and info["balance"] == {"0": 5, "1": 5}
     assert info["feature_names"] == ["p", "q", "r"] and info["kind"] == "npz"
+
+
+def test_the_scalar_engine_trains_on_a_csv_with_the_images_init_std(cli, tmp_path, iris_csv):
+    res = cli("train", "--dataset", iris_csv, "--engine", "scalar", "--hidden", "4",
+              "--epochs", "2", "--out", tmp_path / "run", "--quiet", "--json")
+    assert res.status == 0, res.err
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["init_std"] == 0.1 and config["normalize"] is None
+    assert res.json()["epochs"] == 2 and res.json()["engine"] == "scalar"

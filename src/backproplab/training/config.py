@@ -100,11 +100,13 @@ ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
 #: study's synthetic run draws standard normal weights (as the scalar engine
 #: does; with 2 inputs, N(0, 0.1^2) weights leave a sigmoid net on a plateau for
 #: epochs), while for 784-pixel images N(0, 0.1^2) keeps the hidden units out of
-#: saturation.
+#: saturation. A dataset PATH (``FILE_DEFAULTS``) takes the images' N(0, 0.1^2); its
+#: normalization is left to the data layer, which picks it by the file's kind.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     name: {"normalize": _DEFAULT_NORMALIZE[name], "init_std": 1.0 if name == "synth" else 0.1}
     for name in _DEFAULT_NORMALIZE
 }
+FILE_DEFAULTS: dict[str, Any] = {"init_std": 0.1}
 
 
 def _scalar_defaults() -> dict[str, Any]:
@@ -347,7 +349,7 @@ class TrainConfig:
         thread count); this is what a run folder records."""
         self.validate()
         changes: dict[str, Any] = {}
-        defaults = dict(DATASET_DEFAULTS.get(self.dataset, {}))
+        defaults = dict(DATASET_DEFAULTS.get(self.dataset, FILE_DEFAULTS))
         defaults.update({k: v for k, v in engine_defaults(self.engine).items() if v is not None})
         if self.init != "normal":
             defaults.pop("init_std", None)
@@ -591,5 +593,5 @@ def _fraction(name: str, value: Any) -> None:
 
 
 __all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINES", "ENGINE_DEFAULTS",
-           "FULL_BATCH", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig",
+           "FILE_DEFAULTS", "FULL_BATCH", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig",
            "engine_defaults", "option", "parse_batch_size", "parse_hidden", "usable_cpus"]
