@@ -140,7 +140,7 @@ def test_csv_without_pandas_names_the_extra(tmp_path, iris_csv, monkeypatch):
 
 
 def test_a_name_that_is_neither_dataset_nor_file():
-    with pytest.raises(BackproplabError, match="neither a built-in dataset"):
+    with pytest.raises(BackproplabError, match="neither a built-in name"):
         load_dataset("mnistt")
 
 

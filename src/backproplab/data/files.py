@@ -104,7 +104,7 @@ def source_kind(path: str | Path) -> str:
         return "images"
     if not path.exists():
         raise BackproplabError(
-            f"dataset {str(path)!r} is neither a built-in dataset ({', '.join(DATASETS)}) nor an "
+            f"dataset {str(path)!r} is neither a built-in name ({', '.join(DATASETS)}) nor an "
             "existing file or folder; give one of those names, or the path of a .csv/.tsv "
             "file, an .npz file or a folder of class subfolders of images",
             settings=("dataset",))
