@@ -115,7 +115,7 @@ def test_test_file_for_final_and_labels_matched_by_name(tmp_path, iris_csv):
     frame = iris_frame()
     test = tmp_path / "test.csv"
     frame.iloc[::-1][list(frame.columns[::-1])].to_csv(test, index=False)  # other column order
-    ds = load_dataset(str(iris_csv), final=True, test=str(test), target="species")
+    ds = load_dataset(str(iris_csv), final=True, test_data=str(test), target="species")
     assert ds.eval_split == "test" and len(ds.y_eval) == 150
     assert np.array_equal(ds.X_eval, ds.X_train[::-1])
     assert np.array_equal(ds.y_eval, ds.y_train[::-1])
@@ -188,7 +188,7 @@ def test_evaluate_final_uses_the_recorded_test_file(cli, tmp_path, iris_csv):
     test = tmp_path / "test.csv"
     iris_frame().iloc[::3].to_csv(test, index=False)
     run = tmp_path / "run"
-    res = cli("train", "--dataset", iris_csv, "--final", "--test", test, "--hidden", "8",
+    res = cli("train", "--dataset", iris_csv, "--final", "--test-data", test, "--hidden", "8",
               "--epochs", "3", "--out", run, "--quiet", "--json")
     assert res.status == 0, res.err
     summary = res.json()

@@ -124,7 +124,7 @@ def test_options_of_a_path_only_with_a_path(cli, tmp_path):
     _refused(cli("train", "--dataset", "synth", "--target", "y", "--out", out), out,
              "--target applies only")
     path = _table(tmp_path, GOOD)
-    _refused(cli("train", "--dataset", path, "--final", "--out", out), out, "--test")
+    _refused(cli("train", "--dataset", path, "--final", "--out", out), out, "--test-data")
     _refused(cli("train", "--dataset", path, "--val-fraction", "1.5", "--out", out), out,
              "--val-fraction must be")
 

@@ -129,7 +129,7 @@ def test_fashion_mnist_as_a_folder_of_pngs(tmp_path):
         (root / names[label]).mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(root / names[label] / f"{i:05d}.png")
 
-    folder = load_dataset(str(root), normalize="none", final=True, test=str(root))
+    folder = load_dataset(str(root), normalize="none", final=True, test_data=str(root))
     order = np.argsort(np.asarray(names)[fashion.y_train], kind="stable")  # class, then name
     assert folder.classes == tuple(sorted(names))
     assert np.array_equal(folder.X_train, fashion.X_train[order])

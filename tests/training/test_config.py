@@ -21,9 +21,9 @@ def test_defaults_resolve_to_concrete_values():
     assert isinstance(cfg.threads, int) and cfg.threads >= 1
     # nothing left at None except the options that mean "not given" (clip_norm: no
     # clipping; lr_gamma: only the step and exponential schedules have one; target and
-    # test: only a dataset PATH has them)
+    # test_data: only a dataset PATH has them)
     left = {k for k, v in cfg.to_dict().items() if v is None}
-    assert left <= {"data_dir", "limit", "clip_norm", "lr_gamma", "target", "test"}
+    assert left <= {"data_dir", "limit", "clip_norm", "lr_gamma", "target", "test_data"}
     assert TrainConfig(lr_schedule="step").resolved().lr_gamma == 0.1
 
 

@@ -10,7 +10,7 @@ The validation split is stratified: every class gives the same share
 ``val_fraction`` of its rows, drawn with the fixed
 :data:`backproplab.data.mnist.SPLIT_SEED` (the same for every run, as for the
 image datasets). With ``final=True`` the model
-trains on every row and is evaluated on ``test`` (a file of any of the three
+trains on every row and is evaluated on ``test_data`` (a file of any of the three
 forms) or on an npz's own ``X_test``/``y_test``. Features are standardized, and
 images scaled to [0, 1], with statistics of the training split only. Class names
 are the labels as written (sorted: numerically for integer labels), an npz's
@@ -70,9 +70,9 @@ def looks_like_path(name: str) -> bool:
 
 
 def check_file_options(dataset: str, *, target=None, val_fraction=DEFAULT_VAL_FRACTION,
-                       test=None) -> None:
+                       test_data=None) -> None:
     """Check the options of a dataset PATH: a dataset that is no built-in name looks
-    like a path (:func:`looks_like_path`), ``target`` and ``test`` are strings given
+    like a path (:func:`looks_like_path`), ``target`` and ``test_data`` are strings given
     only with a path, ``val_fraction`` lies in (0, 1).
 
     Raises
@@ -85,7 +85,7 @@ def check_file_options(dataset: str, *, target=None, val_fraction=DEFAULT_VAL_FR
             f"unknown dataset {dataset!r}; choose {choose_from('dataset', DATASETS)}, or give "
             "the path of a .csv/.tsv file, an .npz file or a folder of images",
             settings=("dataset",))
-    for name, value in (("target", target), ("test", test)):
+    for name, value in (("target", target), ("test_data", test_data)):
         if value is not None and not isinstance(value, str):
             raise BackproplabError(f"{name} must be a string, got {value!r}", settings=(name,))
         if value is not None and not is_file_dataset(dataset):
@@ -277,17 +277,17 @@ def _encoded(raw: RawData) -> tuple[np.ndarray, tuple[str, ...]]:
     return y, classes
 
 
-def _held_out(raw: RawData, test, *, dtype, max_bytes) -> RawData:
-    """The test examples for ``final=True``: the file ``test``, or the npz's own."""
-    if test is not None:
-        other = read_source(test, target=raw.target, dtype=dtype, features=raw.feature_names
+def _held_out(raw: RawData, test_data, *, dtype, max_bytes) -> RawData:
+    """The test examples for ``final=True``: the file ``test_data``, or the npz's own."""
+    if test_data is not None:
+        other = read_source(test_data, target=raw.target, dtype=dtype, features=raw.feature_names
                             if raw.kind == "table" else None, max_bytes=max_bytes)
     elif raw.test is not None:
         other = raw.test
     else:
         raise BackproplabError(
-            f"final=True evaluates on a test set, but {raw.path} holds none; give test (a file "
-            "or folder of the same form) or drop final=True", settings=("test",))
+            f"final=True evaluates on a test set, but {raw.path} holds none; give test_data (a "
+            "file or folder of the same form) or drop final=True", settings=("test_data",))
     if other.X.shape[1] != raw.X.shape[1] or other.image_shape != raw.image_shape:
         raise BackproplabError(f"the test data {other.path} has {other.X.shape[1]} features per "
                                f"example but the training data {raw.path} has "
@@ -295,28 +295,28 @@ def _held_out(raw: RawData, test, *, dtype, max_bytes) -> RawData:
     return other
 
 
-def split_file(raw: RawData, *, final: bool, val_fraction: float, test, dtype,
+def split_file(raw: RawData, *, final: bool, val_fraction: float, test_data, dtype,
                max_bytes) -> tuple[tuple[str, ...], tuple, tuple]:
     """``(classes, (X_train, y_train), (X_eval, y_eval))`` of raw data, unscaled."""
     y, classes = _encoded(raw)
     if final:
-        other = _held_out(raw, test, dtype=dtype, max_bytes=max_bytes)
+        other = _held_out(raw, test_data, dtype=dtype, max_bytes=max_bytes)
         return classes, (raw.X, y), (other.X, encode(other.labels, classes, other.path)[0])
-    if test is not None:
-        raise BackproplabError("test is the held-out set of final=True; add final=True or drop "
-                               "test", settings=("test",))
+    if test_data is not None:
+        raise BackproplabError("test_data is the held-out set of final=True; add final=True or "
+                               "drop test_data", settings=("test_data",))
     check_file_options(str(raw.path), val_fraction=val_fraction)
     tr, va = stratified_split(y, len(classes), val_fraction)
     if len(va) == 0:
         raise BackproplabError(
             f"{raw.path} has too few rows ({raw.n}) for a validation split of val_fraction="
             f"{val_fraction:g}; add rows, raise val_fraction, or use final=True and give a "
-            "test file as test", settings=("val_fraction", "test"))
+            "test file as test_data", settings=("val_fraction", "test_data"))
     return classes, (raw.X[tr], y[tr]), (raw.X[va], y[va])
 
 
 def load_file_dataset(path: str | Path, *, target: str | None = None, final: bool = False,
-                      val_fraction: float = DEFAULT_VAL_FRACTION, test=None,
+                      val_fraction: float = DEFAULT_VAL_FRACTION, test_data=None,
                       limit: int | None = None, normalize: str | None = None, dtype=np.float32,
                       max_bytes: int | None = None) -> Dataset:
     """A user's file or folder as a :class:`~backproplab.data.Dataset` (split, scaled).
@@ -328,7 +328,8 @@ def load_file_dataset(path: str | Path, *, target: str | None = None, final: boo
     dtype = float_dtype(dtype)
     raw = read_source(path, target=target, dtype=dtype, max_bytes=max_bytes)
     classes, (X_train, y_train), (X_eval, y_eval) = split_file(
-        raw, final=final, val_fraction=val_fraction, test=test, dtype=dtype, max_bytes=max_bytes)
+        raw, final=final, val_fraction=val_fraction, test_data=test_data, dtype=dtype,
+        max_bytes=max_bytes)
     image = raw.image_shape is not None
     raw.X = None  # the splits are copies: let the whole go before scaling
     if limit is not None:
@@ -338,7 +339,7 @@ def load_file_dataset(path: str | Path, *, target: str | None = None, final: boo
     meta = {"source": "file", "kind": raw.kind, "path": str(raw.path), "classes": list(classes),
             "feature_names": None if raw.feature_names is None else list(raw.feature_names),
             "target": raw.target, "val_fraction": None if final else val_fraction,
-            "split_seed": None if final else SPLIT_SEED, "test": None if test is None else str(test),
+            "split_seed": None if final else SPLIT_SEED, "test_data": None if test_data is None else str(test_data),
             "raw_range": (float(X_train.min()), float(X_train.max()))}
     if image:
         meta["image_shape"] = list(raw.image_shape)

@@ -49,7 +49,7 @@ def load_dataset(
     name: str, *, final: bool = False, val_size: int = 5000, limit: int | None = None,
     data_dir=None, normalize: str | None = None, dtype=np.float32, seed: int = 0,
     download: bool = True, target: str | None = None,
-    val_fraction: float = DEFAULT_VAL_FRACTION, test=None, max_bytes: int | None = None,
+    val_fraction: float = DEFAULT_VAL_FRACTION, test_data=None, max_bytes: int | None = None,
 ) -> Dataset:
     """Load a dataset by name or path, split and normalized, as float arrays of ``dtype``.
 
@@ -85,7 +85,7 @@ def load_dataset(
     val_fraction : float, default=0.1
         A user's file: the share of every class held out for validation
         (stratified, with a fixed seed).
-    test : str or Path, optional
+    test_data : str or Path, optional
         A user's file: the held-out set ``final=True`` evaluates on (any of the
         three forms; an npz may hold its own ``X_test``, ``y_test``).
     max_bytes : int, optional
@@ -123,14 +123,14 @@ def load_dataset(
             normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype, download=download,
         )
     return load_file_dataset(name, target=target, final=final, val_fraction=val_fraction,
-                             test=test, limit=limit, normalize=normalize, dtype=dtype,
+                             test_data=test_data, limit=limit, normalize=normalize, dtype=dtype,
                              max_bytes=max_bytes)
 
 
 #: ``config.json`` keys that describe a run's data -> :func:`load_dataset`'s arguments.
 CONFIG_KEYS = {"final": "final", "val_size": "val_size", "limit": "limit",
                "data_dir": "data_dir", "normalize": "normalize", "data_seed": "seed",
-               "target": "target", "val_fraction": "val_fraction", "test": "test"}
+               "target": "target", "val_fraction": "val_fraction", "test_data": "test_data"}
 
 
 def load_configured(config: Mapping[str, Any], *, download: bool = True,

@@ -48,7 +48,7 @@ class Preprocessing:
         The fitted normalization (statistics from the training split).
     split : dict
         How the evaluation split was drawn (``val_size``, ``seed``; for a user's
-        file ``val_fraction`` or the ``test`` file), for ``evaluate``.
+        file ``val_fraction`` or the ``test_data`` file), for ``evaluate``.
     features : tuple of str or None
         A table's feature columns in the order the network takes them (``predict``
         matches a CSV file's columns to them by name); None where the data names none.
@@ -92,7 +92,7 @@ class Preprocessing:
             raw_range=(0.0, 255.0) if is_image else None,
             color="grayscale" if is_image else None,
             normalizer=normalizer,
-            split={k: meta.get(k) for k in ("val_size", "seed", "val_fraction", "test")
+            split={k: meta.get(k) for k in ("val_size", "seed", "val_fraction", "test_data")
                    if k in ("val_size", "seed") or meta.get(k) is not None},
             features=tuple(meta["feature_names"]) if meta.get("feature_names") else None,
             target=meta.get("target"),

@@ -4,7 +4,7 @@ The data is loaded raw and passed through the model's own recorded
 preprocessing (not refitted), so the numbers are those of the model as it
 would be used; the split is the one the model's run validated on
 (``val_size`` and, for synth, the data seed; for a user's file its
-``val_fraction``, or its ``test`` file, as recorded). Any other labelled file or
+``val_fraction``, or its ``test_data`` file, as recorded). Any other labelled file or
 folder (``dataset=PATH``) is evaluated whole, its labels matched to the
 model's classes by name.
 """
@@ -38,7 +38,7 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
             f"the model was trained on {pre.dataset}, not {dataset}; evaluate it with "
             f"--dataset {pre.dataset} or on a labelled file", settings=("dataset",))
     # the split as recorded; what is not recorded keeps load_dataset's default
-    keys = ("val_size", "seed", "val_fraction", "test")
+    keys = ("val_size", "seed", "val_fraction", "test_data")
     split = {k: pre.split[k] for k in keys if pre.split.get(k) is not None}
     if is_file_dataset(pre.dataset):
         split.pop("val_size", None)

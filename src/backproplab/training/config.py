@@ -206,7 +206,7 @@ class TrainConfig:
     **options
         Any field, by keyword, grouped as: data (``dataset``, ``data_dir``,
         ``final``, ``val_size``, ``limit``, ``normalize``, ``data_seed``,
-        ``target``, ``val_fraction``, ``test``); model
+        ``target``, ``val_fraction``, ``test_data``); model
         (``engine``, ``hidden``, ``activation``, ``init``, ``init_std``,
         ``dtype``); optimizer (``optimizer``, ``lr``, ``momentum``, ``beta1``,
         ``beta2``, ``eps``, ``weight_decay``, ``clip_norm``); learning-rate
@@ -262,10 +262,10 @@ class TrainConfig:
     val_fraction: float = option(_VAL_FRACTION, "share of every class of a dataset PATH held "
                                                 "out for validation (stratified, fixed seed)",
                                  group="data")
-    test: str | None = option(None, "the held-out test set of a dataset PATH (a file or folder "
-                                    "of the same form)",
-                              applies=("final", (True,)), metavar="PATH",
-                              none="an .npz dataset's own X_test and y_test", group="data")
+    test_data: str | None = option(None, "the held-out test set of a dataset PATH (a file or "
+                                         "folder of the same form)",
+                                   applies=("final", (True,)), metavar="PATH",
+                                   none="an .npz dataset's own X_test and y_test", group="data")
     # -- model --------------------------------------------------------------
     engine: str = option("tensor", "which engine trains (scalar: pure Python, per-example SGD)",
                          choices=ENGINE_NAMES, group="model")
@@ -384,8 +384,8 @@ class TrainConfig:
             changes["threads"] = usable_cpus()
         if is_file_dataset(self.dataset):  # a path: absolute, so any folder can replay it
             changes["dataset"] = str(Path(self.dataset).expanduser().absolute())
-            if self.test is not None:
-                changes["test"] = str(Path(self.test).expanduser().absolute())
+            if self.test_data is not None:
+                changes["test_data"] = str(Path(self.test_data).expanduser().absolute())
         if self.lr_gamma is None and self.lr_schedule in _DEFAULT_GAMMA:
             changes["lr_gamma"] = _DEFAULT_GAMMA[self.lr_schedule]
         out = self.replace(**changes)

@@ -80,7 +80,7 @@ def validate_config(cfg) -> None:
     # data (a dataset PATH and its options: backproplab.data.files)
     _optional_str("data_dir", cfg.data_dir)
     check_file_options(cfg.dataset, target=cfg.target, val_fraction=cfg.val_fraction,
-                       test=cfg.test)
+                       test_data=cfg.test_data)
     _bool("final", cfg.final)
     _bool("inspect", cfg.inspect)
     _bool("tensorboard", cfg.tensorboard)
