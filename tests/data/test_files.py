@@ -213,3 +213,12 @@ def test_the_scalar_engine_trains_on_a_csv_with_the_images_init_std(cli, tmp_pat
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["init_std"] == 0.1 and config["normalize"] is None
     assert res.json()["epochs"] == 2 and res.json()["engine"] == "scalar"
+
+
+def test_a_spreadsheet_export_with_bom_crlf_and_quoted_labels(tmp_path):
+    path = tmp_path / "export.csv"
+    rows = "".join(f'{i},{i % 5},"{"cat, big" if i % 2 else "dog"}"\r\n' for i in range(20))
+    path.write_bytes(("\ufeffx,y,label\r\n" + rows).encode("utf-8"))
+    ds = load_dataset(str(path), val_fraction=0.2)
+    assert ds.classes == ("cat, big", "dog") and ds.meta["feature_names"] == ["x", "y"]
+    assert len(ds.y_train) == 16 and np.bincount(ds.y_eval).tolist() == [2, 2]
