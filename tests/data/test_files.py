@@ -13,7 +13,7 @@ import pytest
 
 from backproplab.data import load_dataset
 from backproplab.data.describe import describe_source
-from backproplab.data.files import estimate, stratified_split
+from backproplab.data.files import estimate, split_in_place, stratified_split
 from backproplab.data.mnist import SPLIT_SEED
 from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError
@@ -49,14 +49,29 @@ def test_csv_string_labels_stratified_split_and_training_statistics(iris_csv):
     tr, va = stratified_split(y, 3, 0.2, seed=SPLIT_SEED)
     X = raw.iloc[:, :4].to_numpy(dtype=np.float32)
     mean, std = X[tr].astype(np.float64).mean(0), X[tr].astype(np.float64).std(0)
-    np.testing.assert_allclose(ds.X_train, (X[tr] - mean) / std, rtol=0, atol=2e-6)
     np.testing.assert_allclose(ds.X_eval, (X[va] - mean) / std, rtol=0, atol=2e-6)
     assert np.array_equal(ds.y_eval, y[va])
+    # the training rows: the others, in file order but for those moved into the
+    # validation rows' places (split_in_place); compared as sets of (row, label)
+    expected = np.column_stack([(X[tr] - mean) / std, y[tr]])
+    got = np.column_stack([ds.X_train, ds.y_train])
+    by_row = lambda a: a[np.lexsort(a.T[::-1])]
+    np.testing.assert_allclose(by_row(got), by_row(expected), rtol=0, atol=2e-6)
     # the record a model stores: features, target, statistics, split
     pre = Preprocessing.from_dict(Preprocessing.from_dataset(ds).to_dict())
     assert pre.features == tuple(raw.columns[:4]) and pre.target == "species"
     assert pre.split["val_fraction"] == 0.2 and pre.input_shape == (4,)
     np.testing.assert_array_equal(pre.normalizer.shift, mean)
+
+
+def test_split_in_place_moves_tail_rows_into_the_validation_places():
+    X = np.arange(10.0).reshape(10, 1)
+    y = np.arange(10)
+    (X_tr, y_tr), (X_va, y_va) = split_in_place(X, y, np.array([0, 2, 3, 5, 6, 8, 9]),
+                                                np.array([1, 4, 7]))
+    assert X_va.ravel().tolist() == [1, 4, 7] and y_va.tolist() == [1, 4, 7]
+    assert X_tr.ravel().tolist() == [0, 8, 2, 3, 9, 5, 6] and y_tr.tolist() == [0, 8, 2, 3, 9, 5, 6]
+    assert X_tr.base is X or X_tr.base is X.base  # a view: no second copy
 
 
 def test_split_is_seeded_a_partition_and_keeps_a_training_row_per_class():

@@ -228,6 +228,18 @@ def class_order(labels: np.ndarray) -> tuple[str, ...]:
     return tuple(str(v) for v in np.unique(labels))
 
 
+def _unique(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(labels, return_inverse=True)``, by counting for small non-negative
+    integers (no sort of every row)."""
+    if labels.dtype.kind in "iu" and len(labels) and 0 <= labels.min() \
+            and labels.max() < max(1 << 16, len(labels)):
+        present = np.bincount(labels) > 0
+        values = np.flatnonzero(present)
+        code = np.cumsum(present) - 1
+        return values.astype(labels.dtype), code[labels]
+    return np.unique(labels, return_inverse=True)
+
+
 def encode(labels: np.ndarray, classes: tuple[str, ...] | None, source
            ) -> tuple[np.ndarray, tuple[str, ...]]:
     """``(each label's index in classes (int64), classes)``.
@@ -235,7 +247,7 @@ def encode(labels: np.ndarray, classes: tuple[str, ...] | None, source
     ``classes=None`` takes the sorted labels (:func:`class_order`); a label not
     among given ``classes`` is an error naming it.
     """
-    values, inverse = np.unique(labels, return_inverse=True)
+    values, inverse = _unique(labels)
     names = [str(v) for v in values]
     if classes is None:
         return inverse.reshape(-1).astype(np.int64), tuple(names)
@@ -257,10 +269,13 @@ def stratified_split(y: np.ndarray, n_classes: int, fraction: float,
     and returned in file order.
     """
     rng = np.random.Generator(np.random.PCG64(seed))
-    order = np.argsort(y, kind="stable")
-    counts = np.bincount(y, minlength=n_classes)
+    if n_classes <= 64:  # one pass per class beats sorting every row
+        groups = [np.flatnonzero(y == c) for c in range(n_classes)]
+    else:
+        order = np.argsort(y, kind="stable")
+        groups = np.split(order, np.cumsum(np.bincount(y, minlength=n_classes))[:-1])
     val = []
-    for rows in np.split(order, np.cumsum(counts)[:-1]):
+    for rows in groups:
         k = min(math.floor(fraction * len(rows) + 0.5), len(rows) - 1)
         val.append(rng.permutation(rows)[:k])
     val_rows = np.sort(np.concatenate(val))
@@ -295,9 +310,29 @@ def _held_out(raw: RawData, test_data, *, dtype, max_bytes) -> RawData:
     return other
 
 
+def split_in_place(X: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray
+                   ) -> tuple[tuple, tuple]:
+    """``((X_train, y_train), (X_eval, y_eval))`` with the training rows gathered at the
+    head of ``X`` itself (``X_train`` is a view: no second copy of a large table).
+
+    ``val`` and ``train`` are sorted row indices. The validation rows are copied out;
+    each of them that lies in the first ``len(train)`` rows is overwritten by a
+    training row from beyond them, in order: the training rows keep file order
+    except that those from the tail fill the validation rows' places.
+    """
+    X_eval, y_eval = X[val], y[val]
+    n = len(train)
+    holes, movers = val[val < n], train[train >= n]  # as many of one as of the other
+    X[holes] = X[movers]
+    y = y.copy()
+    y[holes] = y[movers]
+    return (X[:n], y[:n]), (X_eval, y_eval)
+
+
 def split_file(raw: RawData, *, final: bool, val_fraction: float, test_data, dtype,
                max_bytes) -> tuple[tuple[str, ...], tuple, tuple]:
-    """``(classes, (X_train, y_train), (X_eval, y_eval))`` of raw data, unscaled."""
+    """``(classes, (X_train, y_train), (X_eval, y_eval))`` of raw data, unscaled
+    (the training rows gathered in ``raw.X`` itself: :func:`split_in_place`)."""
     y, classes = _encoded(raw)
     if final:
         other = _held_out(raw, test_data, dtype=dtype, max_bytes=max_bytes)
@@ -312,7 +347,7 @@ def split_file(raw: RawData, *, final: bool, val_fraction: float, test_data, dty
             f"{raw.path} has too few rows ({raw.n}) for a validation split of val_fraction="
             f"{val_fraction:g}; add rows, raise val_fraction, or use final=True and give a "
             "test file as test_data", settings=("val_fraction", "test_data"))
-    return classes, (raw.X[tr], y[tr]), (raw.X[va], y[va])
+    return (classes, *split_in_place(raw.X, y, tr, va))
 
 
 def load_file_dataset(path: str | Path, *, target: str | None = None, final: bool = False,
@@ -331,7 +366,7 @@ def load_file_dataset(path: str | Path, *, target: str | None = None, final: boo
         raw, final=final, val_fraction=val_fraction, test_data=test_data, dtype=dtype,
         max_bytes=max_bytes)
     image = raw.image_shape is not None
-    raw.X = None  # the splits are copies: let the whole go before scaling
+    raw.X = None  # X_train is all of it that is still needed
     if limit is not None:
         X_train, y_train = X_train[:limit], y_train[:limit]
     norm = Normalizer(normalize or ("unit" if image else "standardize")).fit(
@@ -359,4 +394,5 @@ def load_file_dataset(path: str | Path, *, target: str | None = None, final: boo
 __all__ = ["DEFAULT_VAL_FRACTION", "LOAD_PEAK", "Estimate", "check_file_options", "check_fits",
            "check_target",
            "class_order", "encode", "estimate", "is_file_dataset", "load_file_dataset",
-           "looks_like_path", "read_source", "source_kind", "split_file", "stratified_split"]
+           "looks_like_path", "read_source", "source_kind", "split_file", "split_in_place",
+           "stratified_split"]

@@ -133,7 +133,7 @@ def read_chunks(path: Path, **options):
     """The frames of :func:`read_csv` in chunks of :data:`CHUNK_ROWS` rows (so that a
     large file never exists twice in memory), with the same sentences."""
     pd = pandas()
-    reader = read_csv(path, chunksize=CHUNK_ROWS, **options)
+    reader = read_csv(path, chunksize=CHUNK_ROWS, low_memory=False, **options)
     with reader:
         while True:
             try:
@@ -287,12 +287,15 @@ def estimated_rows(path: Path) -> int:
 
 
 def _checked_features(frame, names: list[str], dtype, path: Path, offset: int) -> np.ndarray:
-    """A chunk's features as an array; a missing value is named by its row and column,
-    a column of text by its first value that is not a number."""
+    """A chunk's features as an array, in the type pandas parsed (a view where it can:
+    :class:`RowBuffer` casts while it copies); a missing value is named by its row
+    and column, a column of text by its first value that is not a number."""
+    if not len(frame):
+        return np.empty((0, len(names)), dtype=dtype)
     features = frame[names]
-    if len(frame) and not all(t.kind in "fiub" for t in features.dtypes):
+    if not all(t.kind in "fiub" for t in features.dtypes):
         raise _text_column(path, names)
-    X = features.to_numpy(dtype=dtype)
+    X = features.to_numpy(dtype=np.result_type(*features.dtypes))
     missing = first_missing(X)
     if missing is not None:
         row, col = missing[0] + offset, missing[1]
