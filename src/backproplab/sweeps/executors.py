@@ -42,7 +42,13 @@ from backproplab.runs import CHECKPOINT
 from backproplab.sweeps.lifetime import guard_worker, sigterm_interrupts
 from backproplab.sweeps.pool import WorkerPool
 from backproplab.training import TrainConfig, run_training
-from backproplab.training.config import usable_cpus
+from backproplab.training.config import config_step_work, usable_cpus
+from backproplab.training.threads import (
+    SECOND_THREAD_MIN_WORK,
+    free_cores,
+    machine_facts,
+    split_cores,
+)
 
 #: Executor names accepted by :func:`make_executor` (and ``--executor``).
 EXECUTORS = ("local", "ray")
@@ -121,6 +127,9 @@ class Executor:
         raises for problems of the executor (and ``KeyboardInterrupt``).
         """
         raise NotImplementedError
+
+    def plan(self, trials: Sequence[Trial]) -> None:
+        """Settle ``workers`` for these trials before they run (the default keeps it)."""
 
     def close(self) -> None:
         """Release resources; the default holds none."""
@@ -226,6 +235,14 @@ def default_workers() -> int:
     return usable_cpus()
 
 
+def _step_work(trial: Trial) -> int | None:
+    """Multiply-adds per step of ``trial`` (``None``: scalar engine or a bad config)."""
+    try:
+        return config_step_work(TrainConfig.from_dict(dict(trial.config)))
+    except (BackproplabError, TypeError, ValueError):
+        return None
+
+
 _THREAD_LIMITER = None  # kept alive for the lifetime of a worker process
 
 
@@ -255,10 +272,15 @@ class LocalExecutor(Executor):
     ``workers > 1``: each trial in a worker process of a pool (``spawn``
     context: a fresh interpreter, no state inherited from the driver), at most
     ``workers`` at a time, each worker's BLAS limited to ``threads_per_worker``
-    threads (1 by default, so that the workers do not fight over cores; a trial
-    whose config sets ``threads`` keeps its own).
+    threads (a trial whose config sets ``threads`` keeps its own).
     ``workers == 1``: trials run one after another in this process (handy for
     debugging and tests).
+
+    Left out, ``workers`` and ``threads_per_worker`` are chosen by :meth:`plan`
+    when the trials are known, from the cores free at that moment
+    (:func:`backproplab.training.threads.split_cores`: one worker per free core,
+    at most one per trial, cores left over as threads; 1 thread for trials
+    whose steps are too small for a second).
 
     If a worker process dies (killed, out of memory), the one trial it was
     running is started again on a fresh worker, at most ``retries`` more times;
@@ -270,28 +292,50 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def __init__(self, workers: int | None = None, *, threads_per_worker: int = 1,
+    def __init__(self, workers: int | None = None, *, threads_per_worker: int | None = None,
                  retries: int = 1, start_method: str = "spawn",
                  trial_timeout: float | None = None):
-        if workers is None:
-            workers = default_workers()
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                    or workers < 1):
             raise BackproplabError(f"--workers must be a positive integer, got {workers!r}")
-        if threads_per_worker < 1:
+        if threads_per_worker is not None and threads_per_worker < 1:
             raise BackproplabError(
                 f"threads per worker must be at least 1, got {threads_per_worker}")
-        self.workers = workers
-        self.threads_per_worker = threads_per_worker
+        self.asked = (workers, threads_per_worker)
+        self.workers = workers or default_workers()
+        self.threads_per_worker = threads_per_worker or 1
+        self.small_steps = False
+        self.planned_for: tuple[str, ...] | None = None
         self.retries = retries
         self.start_method = start_method
         self.trial_timeout = check_trial_timeout(trial_timeout)
+
+    def plan(self, trials: Sequence[Trial]) -> None:
+        """Choose the workers and threads the options left open, for these trials."""
+        self.planned_for = tuple(t.name for t in trials)
+        workers, threads = self.asked
+        works = [w for w in (_step_work(t) for t in trials) if w is not None]
+        if (workers is None or threads is None) and trials:
+            auto_w, auto_t = split_cores(len(trials), free_cores(machine_facts())[0],
+                                         max(works) if works else None, workers)
+            self.workers, self.threads_per_worker = auto_w, threads or auto_t
+        self.small_steps = threads is None and bool(works) and \
+            min(works) < SECOND_THREAD_MIN_WORK
+
+    def trial_threads(self, trial: Trial) -> int:
+        """The BLAS threads ``trial`` gets: the worker's, or 1 for small steps."""
+        work = _step_work(trial) if self.small_steps else None
+        return 1 if work is not None and work < SECOND_THREAD_MIN_WORK \
+            else self.threads_per_worker
 
     def run(self, trials: Sequence[Trial],
             on_event: EventCallback | None = None) -> Iterator[TrialResult]:
         trials = list(trials)
         if not trials:
             return iter(())
-        if self.workers == 1 and self.trial_timeout is None:
+        if self.planned_for != tuple(t.name for t in trials):  # run_sweep plans first
+            self.plan(trials)
+        if self.asked[0] == 1 and self.trial_timeout is None:
             return self._run_inline(trials, on_event)
         return self._run_pool(trials, on_event)
 
@@ -299,7 +343,8 @@ class LocalExecutor(Executor):
                     on_event: EventCallback | None) -> Iterator[TrialResult]:
         for trial in trials:
             notify(on_event, TrialEvent("started", trial))
-            yield execute_trial(trial)
+            yield execute_trial(with_threads(trial, self.trial_threads(trial))
+                                if self.asked[1] else trial)
 
     def _run_pool(self, trials: list[Trial],
                   on_event: EventCallback | None) -> Iterator[TrialResult]:
@@ -348,7 +393,7 @@ class _PoolRun:
         """Keep every worker busy while trials wait."""
         while self.queue and len(self.running) < self.pool.size:
             trial = self.queue.pop()
-            self.pool.submit(trial.name, with_threads(trial, self.executor.threads_per_worker))
+            self.pool.submit(trial.name, with_threads(trial, self.executor.trial_threads(trial)))
             self.attempts[trial.name] = self.attempts.get(trial.name, 0) + 1
             self.started.setdefault(trial.name, time.perf_counter())
             if self.executor.trial_timeout is not None:
