@@ -16,19 +16,23 @@ KeyboardInterrupt`` not enough:
 
 :func:`catch_interrupts` installs a handler that remembers every Ctrl-C and
 raises ``KeyboardInterrupt`` only outside string-run code (inside it, the
-signal is sent again a moment later, by when that code has returned);
-:func:`interrupted` then lets the command's error handler read any exception
-that follows a Ctrl-C as that Ctrl-C, and :func:`report_interrupt` prints the
-one line with ``SIGINT`` ignored, so that a second Ctrl-C cannot end the
-process on its way out.
+interrupt is raised a moment later, from a ``SIGALRM`` timer, by when that code
+has returned); :func:`interrupted` then lets the command's error handler read
+any exception that follows a Ctrl-C as that Ctrl-C, and
+:func:`report_interrupt` prints the one line with ``SIGINT`` ignored, so that a
+second Ctrl-C cannot end the process on its way out.
+
+This module is the first thing ``python -m backproplab`` imports, and it
+imports nothing that Python's start-up has not loaded already: until its handler
+is in place a Ctrl-C gets Python's answer. Hence ``_signal``, the C module under
+:mod:`signal` (whose enum classes take milliseconds to build), and a timer
+instead of a thread.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+import _signal  # not `signal`: see above
 import sys
-import threading
 from types import FrameType
 
 #: The exit status of an interrupted command (as a shell reports ``SIGINT``).
@@ -38,7 +42,7 @@ RETRY_SECONDS = 0.01
 #: The file name Python gives code compiled from a string by ``exec``/``eval``.
 STRING_CODE = "<string>"
 
-_STATE = {"installed": False, "received": False, "reported": False}
+_STATE = {"installed": False, "received": False, "reported": False, "waiting": False}
 
 
 def _inside_string_code(frame: FrameType | None) -> bool:
@@ -51,18 +55,24 @@ def _inside_string_code(frame: FrameType | None) -> bool:
     return False
 
 
-def _send_again() -> None:
-    timer = threading.Timer(RETRY_SECONDS, os.kill, (os.getpid(), signal.SIGINT))
-    timer.daemon = True
-    timer.start()
-
-
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    """The handler of ``SIGINT`` and, while an interrupt waits, of ``SIGALRM``."""
     _STATE["received"] = True
-    if _inside_string_code(frame):
-        _send_again()
+    if _inside_string_code(frame):  # again in RETRY_SECONDS
+        _STATE["waiting"] = True
+        _signal.signal(_signal.SIGALRM, _on_sigint)
+        _signal.setitimer(_signal.ITIMER_REAL, RETRY_SECONDS)
         return
+    _stop_waiting()
     raise KeyboardInterrupt
+
+
+def _stop_waiting() -> None:
+    """Disarm the timer of an interrupt that waited (its ``SIGALRM`` handler too)."""
+    if _STATE["waiting"]:
+        _STATE["waiting"] = False
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
 
 
 def catch_interrupts() -> None:
@@ -77,11 +87,12 @@ def catch_interrupts() -> None:
     -------
     >>> catch_interrupts()  # doctest: +SKIP
     """
-    if threading.current_thread() is not threading.main_thread():
+    try:
+        if _signal.getsignal(_signal.SIGINT) == _signal.SIG_IGN:
+            return
+        _signal.signal(_signal.SIGINT, _on_sigint)
+    except ValueError:  # not the main thread
         return
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        return
-    signal.signal(signal.SIGINT, _on_sigint)
     _STATE["installed"] = True
 
 
@@ -110,7 +121,8 @@ def report_interrupt() -> int:
         130.
     """
     if _STATE["installed"]:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+        _stop_waiting()
     _STATE["reported"] = True
     print("backproplab: interrupted", file=sys.stderr)
     return INTERRUPTED
@@ -153,7 +165,7 @@ def final_status(status: int) -> int:
     int
     """
     if _STATE["installed"]:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
     return report_interrupt() if _STATE["received"] and not _STATE["reported"] else status
 
 
