@@ -40,6 +40,7 @@ CHECKED = [
     "backproplab.errors",
     "backproplab.fileio",
     "backproplab.cli",
+    "backproplab.training",
 ]
 OPTIONAL = {"backproplab.sklearn": "sklearn"}  # packages that need an extra to import
 #: the project's errors: a public callable raising one says so under Raises

@@ -114,7 +114,30 @@ def _scalar_defaults() -> dict[str, Any]:
 
 
 def engine_defaults(engine: str) -> dict[str, Any]:
-    """The defaults of ``engine`` for the options left at ``None``."""
+    """The defaults of ``engine`` for the options left at ``None``.
+
+    Parameters
+    ----------
+    engine : str
+        ``"tensor"`` or ``"scalar"`` (:data:`ENGINE_NAMES`).
+
+    Returns
+    -------
+    dict
+        ``hidden``, ``lr``, ``batch_size`` and ``dtype`` for that engine (a new
+        dict; the scalar engine's ``hidden`` and ``lr`` come from
+        :mod:`backproplab.scalar`'s constants).
+
+    Raises
+    ------
+    BackproplabError
+        If ``engine`` is not an engine's name.
+
+    Examples
+    --------
+    >>> engine_defaults("tensor")
+    {'hidden': (300,), 'lr': 0.1, 'batch_size': 16, 'dtype': 'float32'}
+    """
     if engine not in ENGINE_NAMES:
         raise BackproplabError(
             f"unknown engine {engine!r}; choose {choose_from('engine', ENGINE_NAMES)}")
@@ -433,10 +456,17 @@ class TrainConfig:
 
 
 def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, which ``taskset`` and
-    container limits narrow; ``os.cpu_count()`` where there is none): the
-    default ``threads`` of a run, so that BLAS does not start more threads than
-    there are cores to run them."""
+    """The CPUs this process may run on: the default ``threads`` of a run.
+
+    Read from the process's affinity mask, which ``taskset`` and container
+    limits narrow (``os.cpu_count()`` where there is none), so that BLAS does
+    not start more threads than there are cores to run them.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
