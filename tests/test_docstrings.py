@@ -41,6 +41,7 @@ CHECKED = [
     "backproplab.fileio",
     "backproplab.cli",
     "backproplab.training",
+    "backproplab.sweeps",
 ]
 OPTIONAL = {"backproplab.sklearn": "sklearn"}  # packages that need an extra to import
 #: the project's errors: a public callable raising one says so under Raises

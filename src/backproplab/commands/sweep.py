@@ -26,10 +26,11 @@ from backproplab.commands.output import print_json, rich_console
 from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS
 from backproplab.sweeps import Sweep, make_executor, run_sweep
-from backproplab.sweeps.aggregate import aggregate_sweep, comparisons_table, results_table
+from backproplab.sweeps.aggregate import aggregate_sweep
 from backproplab.sweeps.damage import incomplete_message
 from backproplab.sweeps.ray_connect import executor_options
 from backproplab.sweeps.stats import TESTS
+from backproplab.sweeps.tables import comparisons_table, results_table
 from backproplab.training import TrainConfig, check_settings_apply, settings
 
 #: Training options that take a single value in a sweep: a path (commas are
@@ -40,7 +41,14 @@ SEMICOLON_SEPARATED = ("hidden",)
 
 
 def register(subparsers) -> None:
-    """Add the ``sweep`` subcommand."""
+    """Add the ``sweep`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
 
     p = subparsers.add_parser(
         "sweep",
@@ -186,8 +194,36 @@ def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run (or with ``--aggregate-only`` just aggregate) a sweep; 1 if a trial failed
-    or the results miss a trial (failed, damaged, unfinished)."""
+    """``backproplab sweep``: run a grid of training runs over seeds, or only aggregate one.
+
+    Runs every trial into its folder under ``--out`` on the chosen executor
+    (finished trials are skipped, interrupted ones resume), aggregates them into
+    ``results.json``, ``results.csv`` and ``results_batches.csv``, and prints
+    the results table and one line of counts; with ``--quiet`` only the path of
+    ``results.json``. With ``--json`` standard output holds only one JSON
+    object (the sweep's counts and paths; the other lines go to standard
+    error). Failed trials and trials the results miss are named on standard
+    error. ``--aggregate-only`` reads the existing trial folders and only
+    aggregates.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``sweep`` options.
+
+    Returns
+    -------
+    int
+        0 when every trial is in the results; 1 when a trial failed or the
+        results miss one (failed, damaged, unfinished). Bad options and a
+        folder holding another sweep raise
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+
+    Raises
+    ------
+    BackproplabError
+        When the training options do not map onto :class:`TrainConfig`.
+    """
 
     if args.aggregate_only:
         return _aggregate_only(args)

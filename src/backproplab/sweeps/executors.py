@@ -56,7 +56,23 @@ THREAD_ENV_VARS = (
 
 @dataclass(frozen=True)
 class Trial:
-    """One run of a sweep (see the module docstring)."""
+    """One run of a sweep (see the module docstring).
+
+    Attributes
+    ----------
+    name : str
+        The folder name under the sweep folder, unique in the sweep.
+    config : dict
+        The full training config, ``TrainConfig.to_dict()``.
+    values : dict
+        The grid values of this trial, ``seed`` included.
+    out_dir : str
+        The trial folder on the driver (absolute path).
+    resume : bool, default False
+        Continue from the checkpoint in ``out_dir``.
+    index : int, default 0
+        Position in the sweep's trial list.
+    """
 
     name: str                 #: folder name under the sweep folder, unique in the sweep
     config: dict[str, Any]    #: the full training config, ``TrainConfig.to_dict()``
@@ -68,7 +84,33 @@ class Trial:
 
 @dataclass
 class TrialResult:
-    """What running (or skipping) one trial produced."""
+    """What running (or skipping) one trial produced.
+
+    Attributes
+    ----------
+    name : str
+        The trial's name.
+    status : {"ok", "failed", "skipped"}
+        How it ended (``"skipped"``: finished by an earlier sweep).
+    summary : dict or None
+        :func:`run_training`'s summary when ok.
+    error : str or None
+        One line: the exception's type and message.
+    settings : tuple of str or None
+        For a :class:`BackproplabError` (the user's to fix), the settings it
+        names (the sweep command shows them as flags); ``None`` otherwise.
+    traceback : str or None
+        The full traceback text, when failed.
+    seconds : float
+        The trial's wall time.
+    attempts : int
+        How many times it was started.
+    resumed : bool
+        Whether it continued from a checkpoint.
+    files : dict of str to bytes or None
+        The run folder's files (relative path -> bytes), for executors whose
+        workers do not share the driver's filesystem; the sweep writes them.
+    """
 
     name: str
     status: str                              #: "ok" | "failed" | "skipped"
@@ -93,7 +135,17 @@ class TrialResult:
 
 @dataclass(frozen=True)
 class TrialEvent:
-    """A notification from an executor; ``kind`` is ``"started"`` or ``"retry"``."""
+    """A notification from an executor.
+
+    Attributes
+    ----------
+    kind : {"started", "retry"}
+        What happened to the trial.
+    trial : Trial
+        The trial.
+    message : str, default ""
+        Why a trial is retried.
+    """
 
     kind: str
     trial: Trial
@@ -139,18 +191,29 @@ class Executor:
 
 def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
                   dataset: Any = None) -> TrialResult:
-    """Train one trial into ``out_dir`` (default: ``trial.out_dir``) and report.
-
-    ``dataset``: the trial's data, already loaded (e.g. shared through Ray's
-    object store); by default the run loads it.
+    """Train one trial into ``out_dir`` and report.
 
     The folder belongs to this trial (the sweep checked that): if it holds a
     checkpoint the run continues from it (``trial.resume``, or a checkpoint left
     by an attempt that died), otherwise whatever an earlier attempt left there
     is removed and the run starts fresh.
 
-    Never raises for a failing run: the error and its traceback go into the
-    result. ``KeyboardInterrupt`` and ``SystemExit`` still propagate.
+    Parameters
+    ----------
+    trial : Trial
+        The trial.
+    out_dir : str, os.PathLike or None, default None
+        The run folder; ``None`` for ``trial.out_dir``.
+    dataset : backproplab.data.Dataset or None, default None
+        The trial's data, already loaded (e.g. shared through Ray's object
+        store); ``None``: the run loads it.
+
+    Returns
+    -------
+    TrialResult
+        ``"ok"`` with the run's summary, or ``"failed"`` with the error and its
+        traceback: a failing run never raises (``KeyboardInterrupt`` and
+        ``SystemExit`` still propagate).
     """
     start = time.perf_counter()
     target = Path(out_dir if out_dir is not None else trial.out_dir)
@@ -177,6 +240,19 @@ def with_threads(trial: Trial, threads: int) -> Trial:
     An executor that runs trials side by side gives each the threads it
     reserved for it (``threads`` is a machine option: it changes no result);
     left unset, a run would start one BLAS thread per core in every worker.
+
+    Parameters
+    ----------
+    trial : Trial
+        The trial.
+    threads : int
+        The threads reserved for it.
+
+    Returns
+    -------
+    Trial
+        ``trial`` itself when its config sets ``threads``, else a copy whose
+        config does.
     """
     if trial.config.get("threads") is not None:
         return trial
@@ -184,6 +260,23 @@ def with_threads(trial: Trial, threads: int) -> Trial:
 
 
 def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type, then its message with white space squeezed.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception.
+
+    Returns
+    -------
+    str
+        ``"TYPE: message"`` (``"(no message)"`` for an empty one).
+
+    Examples
+    --------
+    >>> one_line(ValueError("bad\\n  value"))
+    'ValueError: bad value'
+    """
     text = " ".join(str(exc).split()) or "(no message)"
     return f"{type(exc).__name__}: {text}"
 
@@ -193,7 +286,13 @@ def one_line(exc: BaseException) -> str:
 
 
 def default_workers() -> int:
-    """The number of cores this process may use."""
+    """The number of cores this process may use (the default ``workers``).
+
+    Returns
+    -------
+    int
+        :func:`backproplab.training.config.usable_cpus`.
+    """
     return usable_cpus()
 
 
@@ -225,15 +324,29 @@ class LocalExecutor(Executor):
 
     ``workers > 1``: each trial in a worker process of a pool (``spawn``
     context: a fresh interpreter, no state inherited from the driver), at most
-    ``workers`` at a time, each worker's BLAS limited to ``threads_per_worker``
-    threads (1 by default, so that the workers do not fight over cores; a trial
-    whose config sets ``threads`` keeps its own).
-    ``workers == 1``: trials run one after another in this process (handy for
-    debugging and tests).
+    ``workers`` at a time. ``workers == 1``: trials run one after another in
+    this process (handy for debugging and tests).
 
     If a worker process dies (killed, out of memory), the trials it may have
     been running are started again, at most ``retries`` more times each, on a
     fresh pool; a trial that still cannot finish is reported as failed.
+
+    Parameters
+    ----------
+    workers : int or None, default None
+        Trials at a time; ``None`` for :func:`default_workers`.
+    threads_per_worker : int, default 1
+        The BLAS threads of each worker's trials (so that the workers do not
+        fight over cores; a trial whose config sets ``threads`` keeps its own).
+    retries : int, default 1
+        How many more times a trial whose worker died is started.
+    start_method : str, default "spawn"
+        The :mod:`multiprocessing` start method of the pool.
+
+    Raises
+    ------
+    BackproplabError
+        If ``workers`` or ``threads_per_worker`` is not a positive integer.
     """
 
     name = "local"
@@ -384,13 +497,43 @@ def _terminate_pool(pool: cf.ProcessPoolExecutor) -> None:
 
 
 def notify(on_event: EventCallback | None, event: TrialEvent) -> None:
+    """Call ``on_event`` with ``event``, if there is a callback.
+
+    Parameters
+    ----------
+    on_event : callable or None
+        An executor's event callback.
+    event : TrialEvent
+        What happened.
+    """
     if on_event is not None:
         on_event(event)
 
 
 def iter_results(executor: Executor, trials: Iterable[Trial],
                  on_event: EventCallback | None = None) -> Iterator[TrialResult]:
-    """``executor.run`` with a check that it reports every trial exactly once."""
+    """``executor.run`` with a check that it reports every trial exactly once.
+
+    Parameters
+    ----------
+    executor : Executor
+        Runs the trials.
+    trials : iterable of Trial
+        The trials.
+    on_event : callable or None, default None
+        Passed to ``executor.run``.
+
+    Yields
+    ------
+    TrialResult
+        Each trial's result as it finishes.
+
+    Raises
+    ------
+    RuntimeError
+        If the executor reports a trial twice, one it was not given, or none
+        for some trial.
+    """
     trials = list(trials)
     expected = {t.name for t in trials}
     seen: set[str] = set()

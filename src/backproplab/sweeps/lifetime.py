@@ -5,10 +5,10 @@ are child processes of the driver. Whatever way the driver ends, they must not
 outlive it (a worker left behind would finish its trial into the folder and
 then wait forever for work that never comes). Two guards in every worker:
 
-* :func:`die_with_parent` asks the Linux kernel (``prctl(PR_SET_PDEATHSIG)``)
+* :func:`_die_with_parent` asks the Linux kernel (``prctl(PR_SET_PDEATHSIG)``)
   to send the worker ``SIGKILL`` the moment its parent dies -- also when the
   parent was killed with ``SIGKILL`` and could run no code of its own;
-* :func:`watch_parent` starts a daemon thread that ends the worker when its
+* :func:`_watch_parent` starts a daemon thread that ends the worker when its
   parent process changes (the fallback where ``prctl`` is not available).
 
 And one in the driver: :func:`sigterm_interrupts` turns ``SIGTERM`` into a
@@ -40,7 +40,7 @@ class SweepTerminated(KeyboardInterrupt):
     """The sweep's process received ``SIGTERM``; handled like an interrupt."""
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> bool:
+def _die_with_parent(sig: int = signal.SIGKILL) -> bool:
     """Have the kernel send ``sig`` to this process when its parent dies.
 
     Returns whether it could be arranged (Linux only). The signal is tied to
@@ -57,7 +57,7 @@ def die_with_parent(sig: int = signal.SIGKILL) -> bool:
         return False
 
 
-def watch_parent(parent_pid: int, interval: float = WATCH_INTERVAL) -> threading.Thread | None:
+def _watch_parent(parent_pid: int, interval: float = WATCH_INTERVAL) -> threading.Thread | None:
     """End this process (``os._exit``) as soon as its parent is no longer ``parent_pid``.
 
     Exits at once if the parent is already gone (it died before the guards
@@ -79,9 +79,18 @@ def watch_parent(parent_pid: int, interval: float = WATCH_INTERVAL) -> threading
 
 
 def guard_worker(parent_pid: int) -> None:
-    """Both guards for a worker process whose parent is ``parent_pid``."""
-    die_with_parent()
-    watch_parent(parent_pid)
+    """Both guards for a worker process whose parent is ``parent_pid``.
+
+    The kernel is asked to kill the worker when its parent dies (Linux), and a
+    daemon thread ends it once its parent is no longer ``parent_pid``.
+
+    Parameters
+    ----------
+    parent_pid : int
+        The sweep's process id, as the parent saw it.
+    """
+    _die_with_parent()
+    _watch_parent(parent_pid)
 
 
 @contextlib.contextmanager
@@ -90,6 +99,11 @@ def sigterm_interrupts() -> Iterator[None]:
 
     Does nothing outside the main thread (only it may set signal handlers);
     the previous handler is restored on exit.
+
+    Yields
+    ------
+    None
+        Use it as a context manager: ``with sigterm_interrupts(): ...``.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -105,5 +119,4 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-__all__ = ["SweepTerminated", "die_with_parent", "guard_worker", "sigterm_interrupts",
-           "watch_parent"]
+__all__ = ["SweepTerminated", "guard_worker", "sigterm_interrupts"]

@@ -51,7 +51,23 @@ def _plain_json(obj: Any) -> Any:
 
 
 def format_value(value: Any) -> str:
-    """A value as it appears in a trial folder name (``0.01``, ``300-100``, ``true``)."""
+    """A value as it appears in a trial folder name.
+
+    Parameters
+    ----------
+    value : object
+        A grid value.
+
+    Returns
+    -------
+    str
+        Letters, digits and ``.+-`` only (others become ``-``).
+
+    Examples
+    --------
+    >>> [format_value(v) for v in (0.01, (300, 100), True, None)]
+    ['0.01', '300-100', 'true', 'default']
+    """
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, float):
@@ -67,7 +83,25 @@ def format_value(value: Any) -> str:
 
 
 def trial_name(values: Mapping[str, Any]) -> str:
-    """The folder name of a trial: ``key=value`` parts joined by ``_``, seed last."""
+    """The folder name of a trial: ``key=value`` parts joined by ``_``, seed last.
+
+    Names longer than :data:`MAX_NAME` characters are cut and end with a hash
+    of the values, so that they stay unique.
+
+    Parameters
+    ----------
+    values : Mapping
+        The trial's grid values, in grid order, ``seed`` last.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> trial_name({"lr": 0.1, "hidden": (300,), "seed": 0})
+    'lr=0.1_hidden=300_seed=0'
+    """
     name = "_".join(f"{key}={format_value(value)}" for key, value in values.items())
     if len(name) > MAX_NAME:
         digest = hashlib.sha1(json.dumps(_plain_json(dict(values)), sort_keys=True).encode())
@@ -279,8 +313,23 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 
 
 def config_key(config: Mapping[str, Any]) -> str | None:
-    """A canonical string of a config with defaults resolved and machine options
-    dropped, or ``None`` if it is not a valid config."""
+    """A canonical string of a config with defaults resolved and machine options dropped.
+
+    Parameters
+    ----------
+    config : Mapping
+        A training config (``TrainConfig.to_dict()`` or ``config.json``).
+
+    Returns
+    -------
+    str or None
+        Sorted JSON, or ``None`` if ``config`` is not a valid config.
+
+    Examples
+    --------
+    >>> config_key({"lr": 0.1, "threads": 2}) == config_key({"lr": 0.1})
+    True
+    """
     try:
         resolved = TrainConfig.from_dict(dict(config)).resolved().to_dict()
     except (BackproplabError, TypeError, ValueError):
@@ -291,7 +340,20 @@ def config_key(config: Mapping[str, Any]) -> str | None:
 
 
 def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
-    """Whether a run folder's ``config.json`` is the run ``wanted`` describes."""
+    """Whether a run folder's ``config.json`` is the run ``wanted`` describes.
+
+    Parameters
+    ----------
+    stored : Mapping or None
+        The stored config (anything else than a mapping does not match).
+    wanted : Mapping
+        The trial's config.
+
+    Returns
+    -------
+    bool
+        Whether both are valid and equal once resolved, machine options aside.
+    """
     if not isinstance(stored, Mapping):
         return False
     a = config_key(stored)
@@ -305,6 +367,26 @@ def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fa
     that holds a different sweep is an error unless ``overwrite``, and then the
     earlier sweep's outputs and trial folders (those its ``sweep.json`` lists, and
     those this sweep will use) are removed first.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sweep to run there.
+    out_dir : str or pathlib.Path
+        The sweep folder (created when missing).
+    overwrite : bool, default False
+        Replace a different sweep found there.
+
+    Returns
+    -------
+    pathlib.Path
+        The sweep folder.
+
+    Raises
+    ------
+    BackproplabError
+        If ``out_dir`` is a file, holds files but no sweep, or holds a
+        different sweep without ``overwrite``.
     """
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
