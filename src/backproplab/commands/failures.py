@@ -44,6 +44,17 @@ FIXES = {
 def os_error_message(exc: OSError) -> str:
     """The one sentence for ``exc``: what happened to which path, and the fix.
 
+    Parameters
+    ----------
+    exc : OSError
+        The error; its ``errno`` picks the sentence (:data:`FIXES`), its
+        ``filename`` (and ``filename2``) the path.
+
+    Returns
+    -------
+    str
+        The problem and the fix, for ``backproplab: error:``.
+
     Examples
     --------
     >>> import errno
@@ -62,8 +73,21 @@ def os_error_message(exc: OSError) -> str:
 
 
 def decode_error_message(exc: UnicodeDecodeError) -> str:
-    """The one sentence for a file that is not UTF-8 text (no path is known here:
-    readers that know it raise :class:`~backproplab.errors.BackproplabError`)."""
+    """The one sentence for a file that is not UTF-8 text.
+
+    No path is known here: readers that know it raise
+    :class:`~backproplab.errors.BackproplabError` themselves.
+
+    Parameters
+    ----------
+    exc : UnicodeDecodeError
+        The error (its ``start`` and ``reason`` are named).
+
+    Returns
+    -------
+    str
+        The problem and the fix, for ``backproplab: error:``.
+    """
     return (f"a file that should hold UTF-8 text does not (byte {exc.start}: {exc.reason}); "
             "restore the damaged file or start again with --overwrite")
 
