@@ -46,6 +46,7 @@ CHECKED = [
     "backproplab.check",
     "backproplab.graph",
     "backproplab.commands",
+    "backproplab.bench",
 ]
 OPTIONAL = {"backproplab.sklearn": "sklearn"}  # packages that need an extra to import
 #: the project's errors: a public callable raising one says so under Raises

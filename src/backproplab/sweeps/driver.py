@@ -39,18 +39,12 @@ from backproplab.runs import (
     write_run_files,
 )
 from backproplab.sweeps.aggregate import aggregate_sweep
-from backproplab.sweeps.executors import (
-    EXECUTORS,
-    Executor,
-    LocalExecutor,
-    Trial,
-    TrialResult,
-    iter_results,
-)
+from backproplab.sweeps.executors import EXECUTORS, LocalExecutor
 from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.sweeps.spec import Sweep, config_key, configs_match, prepare_sweep_dir
 from backproplab.sweeps.stats import check_test
+from backproplab.sweeps.trials import Executor, Trial, TrialResult, iter_results
 from backproplab.training import board
 
 # ---------------------------------------------------------------------------
@@ -439,6 +433,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         with lock_folder(out_dir, "sweep"):
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
             trials = sweep.trials(root)  # the executor sets the BLAS threads of each
+            executor.plan(trials)  # workers x threads for these trials and this machine
             display = SweepProgress(len(trials), executor.workers, progress,
                                     console=console, out_dir=root)
             with display:

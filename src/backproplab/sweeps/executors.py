@@ -1,28 +1,15 @@
 """Executors: where the trials of a sweep run.
 
 The sweep (:mod:`backproplab.sweeps.driver`) decides *what* to run and owns
-the sweep folder; an executor only decides *where* each trial runs. The contract
-is small so that other executors (Ray, a cluster) plug in without touching the
-sweep logic:
+the sweep folder; an executor only decides *where* each trial runs, under the
+small contract of :mod:`backproplab.sweeps.trials` (:class:`Trial`,
+:class:`TrialResult`, :class:`TrialEvent`, :class:`Executor`), so that other
+executors (Ray, a cluster) plug in without touching the sweep logic.
 
-* :class:`Trial` -- one run of the sweep: its folder name, its full training
-  config (a ``TrainConfig.to_dict()``), the grid values that make it differ from
-  the other trials, the folder it belongs in on the driver, and whether it
-  continues from a checkpoint left there (``resume``).
-* :class:`TrialResult` -- what came back: ``status`` (``"ok"``, ``"failed"`` or,
-  set by the sweep for trials finished earlier, ``"skipped"``), the run's
-  summary or the error, the seconds it took, and optionally ``files``: the run
-  folder's files as bytes. An executor whose workers cannot write into the
-  driver's folder (no shared filesystem) returns them there, and the sweep
-  writes them atomically into the trial folder (:func:`backproplab.runs.write_run_files`).
-* :class:`Executor` -- ``run(trials, on_event)`` yields one :class:`TrialResult`
-  per trial, in the order trials finish, and calls ``on_event`` with a
-  :class:`TrialEvent` when a trial starts. A training error never escapes
-  ``run``; it becomes a ``"failed"`` result, so that the other trials finish.
-
-:class:`LocalExecutor` runs trials in worker processes on this machine (or
-in-process with ``workers=1``); :func:`backproplab.sweeps.driver.make_executor`
-builds one by name.
+This module runs one trial in whatever process an executor chooses
+(:func:`execute_trial`), and holds :class:`LocalExecutor`, which runs trials in
+worker processes on this machine (or in-process with ``workers=1``);
+:func:`backproplab.sweeps.driver.make_executor` builds one by name.
 """
 
 from __future__ import annotations
@@ -34,16 +21,29 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
 from backproplab.runs import CHECKPOINT
 from backproplab.sweeps.lifetime import guard_worker, sigterm_interrupts
+from backproplab.sweeps.trials import (
+    EventCallback,
+    Executor,
+    Trial,
+    TrialEvent,
+    TrialResult,
+    notify,
+)
 from backproplab.training import TrainConfig, run_training
-from backproplab.training.config import usable_cpus
+from backproplab.training.config import config_step_work, usable_cpus
+from backproplab.training.threads import (
+    SECOND_THREAD_MIN_WORK,
+    free_cores,
+    machine_facts,
+    split_cores,
+)
 
 #: Executor names accepted by :func:`make_executor` (and ``--executor``).
 EXECUTORS = ("local", "ray")
@@ -53,137 +53,6 @@ THREAD_ENV_VARS = (
     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS",
 )
-
-@dataclass(frozen=True)
-class Trial:
-    """One run of a sweep (see the module docstring).
-
-    Attributes
-    ----------
-    name : str
-        The folder name under the sweep folder, unique in the sweep.
-    config : dict
-        The full training config, ``TrainConfig.to_dict()``.
-    values : dict
-        The grid values of this trial, ``seed`` included.
-    out_dir : str
-        The trial folder on the driver (absolute path).
-    resume : bool, default False
-        Continue from the checkpoint in ``out_dir``.
-    index : int, default 0
-        Position in the sweep's trial list.
-    """
-
-    name: str                 #: folder name under the sweep folder, unique in the sweep
-    config: dict[str, Any]    #: the full training config, ``TrainConfig.to_dict()``
-    values: dict[str, Any]    #: the grid values of this trial, ``seed`` included
-    out_dir: str              #: the trial folder on the driver (absolute path)
-    resume: bool = False      #: continue from the checkpoint in ``out_dir``
-    index: int = 0            #: position in the sweep's trial list
-
-
-@dataclass
-class TrialResult:
-    """What running (or skipping) one trial produced.
-
-    Attributes
-    ----------
-    name : str
-        The trial's name.
-    status : {"ok", "failed", "skipped"}
-        How it ended (``"skipped"``: finished by an earlier sweep).
-    summary : dict or None
-        :func:`run_training`'s summary when ok.
-    error : str or None
-        One line: the exception's type and message.
-    settings : tuple of str or None
-        For a :class:`BackproplabError` (the user's to fix), the settings it
-        names (the sweep command shows them as flags); ``None`` otherwise.
-    traceback : str or None
-        The full traceback text, when failed.
-    seconds : float
-        The trial's wall time.
-    attempts : int
-        How many times it was started.
-    resumed : bool
-        Whether it continued from a checkpoint.
-    files : dict of str to bytes or None
-        The run folder's files (relative path -> bytes), for executors whose
-        workers do not share the driver's filesystem; the sweep writes them.
-    """
-
-    name: str
-    status: str                              #: "ok" | "failed" | "skipped"
-    summary: dict[str, Any] | None = None    #: ``run_training``'s summary when ok
-    error: str | None = None                 #: one line: exception type and message
-    #: for a :class:`BackproplabError` (the user's to fix), the settings it names
-    #: (its ``settings``; the sweep command shows them as flags); None otherwise
-    settings: tuple[str, ...] | None = None
-    traceback: str | None = None             #: the full traceback text, when failed
-    seconds: float = 0.0                     #: wall time of the trial
-    attempts: int = 1                        #: how many times it was started
-    resumed: bool = False                    #: continued from a checkpoint
-    files: dict[str, bytes] | None = field(default=None, repr=False)
-    #: the run folder's files (relative path -> bytes), for executors whose
-    #: workers do not share the driver's filesystem; the sweep writes them.
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe record (``files`` left out) for ``status.json``/``results.json``."""
-        return {"name": self.name, "status": self.status, "error": self.error,
-                "seconds": self.seconds, "attempts": self.attempts, "resumed": self.resumed}
-
-
-@dataclass(frozen=True)
-class TrialEvent:
-    """A notification from an executor.
-
-    Attributes
-    ----------
-    kind : {"started", "retry"}
-        What happened to the trial.
-    trial : Trial
-        The trial.
-    message : str, default ""
-        Why a trial is retried.
-    """
-
-    kind: str
-    trial: Trial
-    message: str = ""
-
-
-EventCallback = Callable[[TrialEvent], None]
-
-
-class Executor:
-    """Runs trials somewhere; subclasses implement :meth:`run`.
-
-    ``workers`` is how many trials run at the same time (the progress display
-    and the sweep use it). Executors are context managers; :meth:`close`
-    releases whatever they hold (processes, cluster connections).
-    """
-
-    name = "base"
-    workers = 1
-
-    def run(self, trials: Sequence[Trial],
-            on_event: EventCallback | None = None) -> Iterator[TrialResult]:
-        """Run ``trials``, yielding one result per trial as each finishes.
-
-        A trial that raises becomes a ``"failed"`` result; ``run`` itself only
-        raises for problems of the executor (and ``KeyboardInterrupt``).
-        """
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release resources; the default holds none."""
-
-    def __enter__(self) -> Executor:  # noqa: PYI034
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 # ---------------------------------------------------------------------------
 # running one trial (in whatever process an executor chooses)
@@ -291,9 +160,17 @@ def default_workers() -> int:
     Returns
     -------
     int
-        :func:`backproplab.training.config.usable_cpus`.
+        :func:`backproplab.training.threads.usable_cpus`.
     """
     return usable_cpus()
+
+
+def _step_work(trial: Trial) -> int | None:
+    """Multiply-adds per step of ``trial`` (``None``: scalar engine or a bad config)."""
+    try:
+        return config_step_work(TrainConfig.from_dict(dict(trial.config)))
+    except (BackproplabError, TypeError, ValueError):
+        return None
 
 
 _THREAD_LIMITER = None  # kept alive for the lifetime of a worker process
@@ -324,8 +201,16 @@ class LocalExecutor(Executor):
 
     ``workers > 1``: each trial in a worker process of a pool (``spawn``
     context: a fresh interpreter, no state inherited from the driver), at most
-    ``workers`` at a time. ``workers == 1``: trials run one after another in
-    this process (handy for debugging and tests).
+    ``workers`` at a time, each worker's BLAS limited to ``threads_per_worker``
+    threads (a trial whose config sets ``threads`` keeps its own).
+    ``workers == 1``: trials run one after another in this process (handy for
+    debugging and tests).
+
+    Left out, ``workers`` and ``threads_per_worker`` are chosen by :meth:`plan`
+    when the trials are known, from the cores free at that moment
+    (:func:`backproplab.training.threads.split_cores`: one worker per free core,
+    at most one per trial, cores left over as threads; 1 thread for trials
+    whose steps are too small for a second).
 
     If a worker process dies (killed, out of memory), the trials it may have
     been running are started again, at most ``retries`` more times each, on a
@@ -334,10 +219,11 @@ class LocalExecutor(Executor):
     Parameters
     ----------
     workers : int or None, default None
-        Trials at a time; ``None`` for :func:`default_workers`.
-    threads_per_worker : int, default 1
-        The BLAS threads of each worker's trials (so that the workers do not
-        fight over cores; a trial whose config sets ``threads`` keeps its own).
+        Trials at a time; ``None``: chosen by :meth:`plan` (before it,
+        :func:`default_workers`).
+    threads_per_worker : int or None, default None
+        The BLAS threads of each worker's trials; ``None``: chosen by
+        :meth:`plan` (before it, 1).
     retries : int, default 1
         How many more times a trial whose worker died is started.
     start_method : str, default "spawn"
@@ -351,26 +237,48 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def __init__(self, workers: int | None = None, *, threads_per_worker: int = 1,
+    def __init__(self, workers: int | None = None, *, threads_per_worker: int | None = None,
                  retries: int = 1, start_method: str = "spawn"):
-        if workers is None:
-            workers = default_workers()
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                    or workers < 1):
             raise BackproplabError(f"--workers must be a positive integer, got {workers!r}")
-        if threads_per_worker < 1:
+        if threads_per_worker is not None and threads_per_worker < 1:
             raise BackproplabError(
                 f"threads per worker must be at least 1, got {threads_per_worker}")
-        self.workers = workers
-        self.threads_per_worker = threads_per_worker
+        self.asked = (workers, threads_per_worker)
+        self.workers = workers or default_workers()
+        self.threads_per_worker = threads_per_worker or 1
+        self.small_steps = False
+        self.planned_for: tuple[str, ...] | None = None
         self.retries = retries
         self.start_method = start_method
+
+    def plan(self, trials: Sequence[Trial]) -> None:
+        """Choose the workers and threads the options left open, for these trials."""
+        self.planned_for = tuple(t.name for t in trials)
+        workers, threads = self.asked
+        works = [w for w in (_step_work(t) for t in trials) if w is not None]
+        if (workers is None or threads is None) and trials:
+            auto_w, auto_t = split_cores(len(trials), free_cores(machine_facts())[0],
+                                         max(works) if works else None, workers)
+            self.workers, self.threads_per_worker = auto_w, threads or auto_t
+        self.small_steps = threads is None and bool(works) and \
+            min(works) < SECOND_THREAD_MIN_WORK
+
+    def trial_threads(self, trial: Trial) -> int:
+        """The BLAS threads ``trial`` gets: the worker's, or 1 for small steps."""
+        work = _step_work(trial) if self.small_steps else None
+        return 1 if work is not None and work < SECOND_THREAD_MIN_WORK \
+            else self.threads_per_worker
 
     def run(self, trials: Sequence[Trial],
             on_event: EventCallback | None = None) -> Iterator[TrialResult]:
         trials = list(trials)
         if not trials:
             return iter(())
-        if self.workers == 1:
+        if self.planned_for != tuple(t.name for t in trials):  # run_sweep plans first
+            self.plan(trials)
+        if self.asked[0] == 1:
             return self._run_inline(trials, on_event)
         return self._run_pool(trials, on_event)
 
@@ -378,7 +286,8 @@ class LocalExecutor(Executor):
                     on_event: EventCallback | None) -> Iterator[TrialResult]:
         for trial in trials:
             notify(on_event, TrialEvent("started", trial))
-            yield execute_trial(trial)
+            yield execute_trial(with_threads(trial, self.trial_threads(trial))
+                                if self.asked[1] else trial)
 
     def _new_pool(self, size: int) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context(self.start_method)
@@ -437,7 +346,7 @@ class _PoolRun:
             trial = self.queue[-1]
             try:
                 future = self.pool.submit(
-                    _pool_trial, with_threads(trial, self.executor.threads_per_worker))
+                    _pool_trial, with_threads(trial, self.executor.trial_threads(trial)))
             except cf.process.BrokenProcessPool:
                 return False  # a worker died between two submissions; `trial` stays queued
             self.queue.pop()
@@ -496,68 +405,5 @@ def _terminate_pool(pool: cf.ProcessPoolExecutor) -> None:
         proc.join(timeout=5)
 
 
-def notify(on_event: EventCallback | None, event: TrialEvent) -> None:
-    """Call ``on_event`` with ``event``, if there is a callback.
-
-    Parameters
-    ----------
-    on_event : callable or None
-        An executor's event callback.
-    event : TrialEvent
-        What happened.
-    """
-    if on_event is not None:
-        on_event(event)
-
-
-def iter_results(executor: Executor, trials: Iterable[Trial],
-                 on_event: EventCallback | None = None) -> Iterator[TrialResult]:
-    """``executor.run`` with a check that it reports every trial exactly once.
-
-    Parameters
-    ----------
-    executor : Executor
-        Runs the trials.
-    trials : iterable of Trial
-        The trials.
-    on_event : callable or None, default None
-        Passed to ``executor.run``.
-
-    Yields
-    ------
-    TrialResult
-        Each trial's result as it finishes.
-
-    Raises
-    ------
-    RuntimeError
-        If the executor reports a trial twice, one it was not given, or none
-        for some trial.
-    """
-    trials = list(trials)
-    expected = {t.name for t in trials}
-    seen: set[str] = set()
-    stream = executor.run(trials, on_event)
-    try:
-        for result in stream:
-            if result.name not in expected or result.name in seen:
-                raise RuntimeError(
-                    f"executor {executor.name!r} reported trial {result.name!r} twice or "
-                    "for a trial it was not given")
-            seen.add(result.name)
-            yield result
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()  # a generator's cleanup (stopping workers) runs now, not at GC
-    missing = expected - seen
-    if missing:
-        raise RuntimeError(
-            f"executor {executor.name!r} returned no result for {len(missing)} trial(s): "
-            + ", ".join(sorted(missing)))
-
-
-__all__ = [
-    "EXECUTORS", "Executor", "LocalExecutor", "Trial", "TrialEvent", "TrialResult",
-    "default_workers", "execute_trial", "iter_results", "notify", "one_line", "with_threads",
-]
+__all__ = ["EXECUTORS", "THREAD_ENV_VARS", "LocalExecutor", "default_workers", "execute_trial",
+           "one_line", "with_threads"]

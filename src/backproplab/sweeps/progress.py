@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.sweeps.executors import Trial, TrialEvent, TrialResult
+from backproplab.sweeps.trials import Trial, TrialEvent, TrialResult
 
 
 class SweepProgress:

@@ -53,18 +53,20 @@ from backproplab.runs import (
 )
 from backproplab.sweeps.executors import (
     THREAD_ENV_VARS,
+    default_workers,
+    execute_trial,
+    one_line,
+    with_threads,
+)
+from backproplab.sweeps.ray_connect import connect, import_ray
+from backproplab.sweeps.trials import (
     EventCallback,
     Executor,
     Trial,
     TrialEvent,
     TrialResult,
-    default_workers,
-    execute_trial,
     notify,
-    one_line,
-    with_threads,
 )
-from backproplab.sweeps.ray_connect import connect, import_ray
 from backproplab.training import TrainConfig, load_run_dataset
 from backproplab.training.options import DATA_OPTIONS  # trials agreeing on them share data
 

@@ -31,7 +31,7 @@ from typing import Any
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
 from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, SweepFolder, is_bookkeeping
-from backproplab.sweeps.executors import Trial
+from backproplab.sweeps.trials import Trial
 from backproplab.training import TrainConfig
 from backproplab.training.options import MACHINE_OPTIONS  # how a run computes, not what
 

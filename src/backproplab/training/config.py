@@ -60,6 +60,12 @@ from backproplab.training.early_stopping import MONITORS as _MONITORS
 from backproplab.training.schedules import DEFAULT_GAMMA as _DEFAULT_GAMMA
 from backproplab.training.schedules import PLATEAU_DIVISOR as _PLATEAU_DIVISOR
 from backproplab.training.schedules import SCHEDULES as _SCHEDULES
+from backproplab.training.threads import (
+    choose_threads,
+    machine_facts,
+    network_step_work,
+    usable_cpus,
+)
 from backproplab.training.validation import (
     FULL_BATCH,
     parse_batch_size,
@@ -357,7 +363,8 @@ class TrainConfig:
                                       "folder as it trains; needs the tensorboard extra",
                                group="output", resumable=True)
     # -- machine --------------------------------------------------------------
-    threads: int | None = option(None, "BLAS threads", none="all usable cores",
+    threads: int | None = option(None, "BLAS threads",
+                                 none="the free cores at the start; 1 for small steps",
                                  group="machine", resumable=True)
     device: str = option("cpu", "where the tensor engine computes (gpu needs CuPy)",
                          choices=DEVICES, group="machine")
@@ -386,11 +393,11 @@ class TrainConfig:
         for key, value in defaults.items():
             if getattr(self, key) is None and value is not None:
                 changes[key] = value
-        if self.threads is None:
-            changes["threads"] = usable_cpus()
         if self.lr_gamma is None and self.lr_schedule in _DEFAULT_GAMMA:
             changes["lr_gamma"] = _DEFAULT_GAMMA[self.lr_schedule]
         out = self.replace(**changes)
+        if out.threads is None:  # last: the rule needs the filled-in network and batch
+            out = out.replace(threads=default_threads(out))
         out.validate()
         return out
 
@@ -455,24 +462,46 @@ class TrainConfig:
         return self
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on: the default ``threads`` of a run.
+def config_step_work(cfg: TrainConfig) -> int | None:
+    """Multiply-adds of one training step of ``cfg``.
 
-    Read from the process's affinity mask, which ``taskset`` and container
-    limits narrow (``os.cpu_count()`` where there is none), so that BLAS does
-    not start more threads than there are cores to run them.
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Unset network and batch size take the engine's defaults.
+
+    Returns
+    -------
+    int or None
+        :func:`~backproplab.training.threads.network_step_work`; ``None`` for the
+        scalar engine (it uses no BLAS).
+    """
+    if cfg.engine == "scalar":
+        return None
+    defaults = engine_defaults(cfg.engine)
+    return network_step_work(cfg.dataset, cfg.hidden or defaults["hidden"],
+                             cfg.batch_size or defaults["batch_size"], cfg.limit)
+
+
+def default_threads(cfg: TrainConfig) -> int:
+    """The ``threads`` of a run that sets none.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
 
     Returns
     -------
     int
-        At least 1.
+        What the machine can give now, and one thread for steps too small to
+        share (:func:`backproplab.training.threads.choose_threads`); 1 for the
+        scalar engine (no BLAS).
     """
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    work = config_step_work(cfg)
+    return 1 if work is None else choose_threads(machine_facts(), work)[0]
 
 
 __all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINE_DEFAULTS", "ENGINE_NAMES",
            "FULL_BATCH", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig",
-           "engine_defaults", "option", "parse_batch_size", "parse_hidden", "usable_cpus"]
+           "config_step_work", "default_threads", "engine_defaults", "option",
+           "parse_batch_size", "parse_hidden", "usable_cpus"]
