@@ -47,6 +47,8 @@ CHECKED = [
     "backproplab.graph",
     "backproplab.commands",
     "backproplab.bench",
+    "backproplab.data",
+    "backproplab.predict",
 ]
 OPTIONAL = {"backproplab.sklearn": "sklearn"}  # packages that need an extra to import
 #: the project's errors: a public callable raising one says so under Raises
