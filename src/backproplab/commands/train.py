@@ -10,12 +10,13 @@ saved values.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from backproplab.commands.options import add_training_options, given_options
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.plots import plot_run
-from backproplab.runs import RunFolder, check_out_folder
+from backproplab.runs import SWEEP, RunFolder, check_out_folder
 from backproplab.training import (
     TrainConfig,
     check_settings_apply,
@@ -79,8 +80,26 @@ def build_config(args: argparse.Namespace):
     return config
 
 
+def refuse_trial_folder(out: str | None) -> None:
+    """Refuse an ``--out`` that is a trial folder of a sweep: the sweep writes it.
+
+    Raises
+    ------
+    BackproplabError
+        Naming the sweep folder.
+    """
+    if out is None:
+        return
+    parent = Path(out).expanduser().absolute().parent
+    if (parent / SWEEP).is_file():
+        raise BackproplabError(
+            f"{out} is a trial folder of the sweep in {parent}, which writes it; run that "
+            "sweep again to finish it, or choose another out_dir", settings=("out_dir",))
+
+
 def run(args: argparse.Namespace) -> int:
     """Train; print the data, progress and result; returns 0 (errors raise)."""
+    refuse_trial_folder(args.out)
     config = build_config(args)
     out = args.out if args.out is not None else str(default_run_dir(config))
     progress = "quiet" if args.quiet else "auto"

@@ -61,6 +61,7 @@ from backproplab.runs.names import (
     TRIAL_RECORD_FILES,
     WEIGHTS_FIGURE,
     check_out_folder,
+    inside,
     is_bookkeeping,
     is_temporary,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "RunLog",
     "SweepFolder",
     "check_out_folder",
+    "inside",
     "is_bookkeeping",
     "is_temporary",
     "read_log",

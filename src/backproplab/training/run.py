@@ -49,9 +49,11 @@ from backproplab.runs import (
     MODEL,
     RUN_FILES,
     SUMMARY,
+    TRIAL_RECORD_FILES,
     RunFolder,
     RunLog,
     check_out_folder,
+    is_bookkeeping,
     resume_logs,
 )
 from backproplab.training.config import TrainConfig
@@ -103,6 +105,13 @@ def _check_fresh(out: Path, overwrite: bool) -> None:
         raise BackproplabError(
             f"{out} already holds a run; pass resume=True to continue it, overwrite=True to "
             "replace it, or choose another out_dir", settings=("out_dir",))
+    others = sorted(p.name for p in out.iterdir() if not is_bookkeeping(p.name)
+                    and p.name not in TRIAL_RECORD_FILES) if out.is_dir() else []
+    if others and not has_results(out):
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise BackproplabError(
+            f"{out} is not empty and holds no run ({shown}); it is not backproplab's to "
+            "write into: choose a new or empty out_dir", settings=("out_dir",))
 
 
 def _prepare_fresh(out: Path, overwrite: bool) -> None:
@@ -241,9 +250,9 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     if config is None and not resume:
         raise BackproplabError("a new run needs a TrainConfig")
     out = check_out_folder(out_dir)
-    if not resume:
-        _check_fresh(out, overwrite)  # refused before the folder is created or locked
-    with lock_folder(out, "run"):
+    # refused before the folder is created or locked, and again under the lock
+    check = None if resume else (lambda path: _check_fresh(path, overwrite))
+    with lock_folder(out, "run", check):
         return _train(config, out, resume=resume, overwrite=overwrite, progress=progress,
                       dataset=dataset)
 
