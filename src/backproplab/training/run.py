@@ -315,7 +315,6 @@ class _Run:
             self.start_epoch = self.resumed_from = int(extra["epoch"])
             logs = resume_logs(out, self.start_epoch, extra.get("steps"))
             _restore_controls(out, extra, self.schedule, self.stopper, engine)
-            engine.guard.load_state_dict(extra.get("divergence") or {})
             atomic_write_json(out / CONFIG, cfg.to_dict())  # epochs/threads may have changed
             display.message(f"resuming {out} after epoch {self.start_epoch} of {cfg.epochs}")
         else:
@@ -447,6 +446,21 @@ def _stop_summary(stop: dict, metrics: list[dict]) -> dict:
     return out
 
 
+def _check_steps(engine, extra: dict, epoch: int) -> None:
+    """The checkpoint's step count (and its optimizer's) must be the steps that
+    ``epoch`` epochs of this config take; a checkpoint without one (older) passes."""
+    steps = extra.get("steps")
+    if steps is None:
+        return
+    want = epoch * engine.batches_per_epoch()
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps != want:
+        raise ValueError(f"its step count {steps!r} is not the {want} steps of {epoch} "
+                         "epoch(s) of this config")
+    optimizer = getattr(engine, "optimizer", None)
+    if optimizer is not None and optimizer.steps != want:
+        raise ValueError(f"its optimizer took {optimizer.steps} steps, not {want}")
+
+
 def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
     """Restore the engine from ``path`` and the shuffling generator's state; returns
     the checkpoint's ``extra`` (epoch, steps, rng_state, config)."""
@@ -458,6 +472,8 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
         if epoch < 1:
             raise ValueError(f"epoch {epoch}")
         shuffle_rng.bit_generator.state = extra["rng_state"]
+        _check_steps(engine, extra, epoch)
+        engine.guard.load_state_dict(extra.get("divergence", {}))
     except BackproplabError as exc:
         raise BackproplabError(f"cannot resume: the checkpoint is corrupt or does not fit the "
                                f"run ({exc}); start the run again with overwrite=True") from None
