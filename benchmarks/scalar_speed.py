@@ -4,7 +4,7 @@ Trains a fresh ``[2, hidden, 2]`` network for one pass over the first ``--limit`
 synth training points, one example at a time, and prints examples/second for
 
 - ``train_step``: the engine's fused step (:meth:`MLP.train_step`, what
-  :func:`backproplab.scalar.train_epoch` uses), and
+  ``train --engine scalar`` uses), and
 - ``forward+backward+sgd_step``: the same update through the general-purpose
   passes that keep every intermediate and gradient.
 
@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from backproplab.data import load_synth
-from backproplab.scalar import DEFAULT_HIDDEN, DEFAULT_LR, MLP, train_epoch
+from backproplab.scalar import DEFAULT_HIDDEN, DEFAULT_LR, MLP
 
 
 def _generic_epoch(model, X, y, lr):
@@ -33,7 +33,9 @@ def _generic_epoch(model, X, y, lr):
 
 
 def _fused_epoch(model, X, y, lr):
-    train_epoch(model, X, y, lr)
+    step = model.train_step
+    for x, c in zip(X, y):
+        step(x, c, lr)
 
 
 def measure(limit: int, hidden: int, repeat: int, lr: float = DEFAULT_LR) -> dict:

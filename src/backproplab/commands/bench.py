@@ -25,7 +25,7 @@ from backproplab.bench.workload import (
     DEFAULT_WARMUP,
     QUICK_ROWS,
 )
-from backproplab.commands.options import float_option, int_option
+from backproplab.commands.options import add_json_option, float_option, int_option
 from backproplab.commands.output import json_stdout, print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
@@ -92,9 +92,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "full with --quick)")
     p.add_argument("--json-out", default=None, metavar="FILE",
                    help="write the full result as JSON to FILE")
-    p.add_argument("--json", action="store_true",
-                   help="stdout carries only JSON: the result as one object on one line "
-                        "(the tables go to stderr)")
+    add_json_option(p, "the result as one JSON object on one line, the only output on stdout "
+                       "(the tables go to stderr)")
 
 
 def settings(args: argparse.Namespace) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.inspection import plot_all
 
@@ -33,8 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--raw-weights", action="store_true",
                    help="draw the raw first-layer weights (at initialization and after "
                         "training) instead of their learned change W - W_init")
-    p.add_argument("--json", action="store_true",
-                   help='print one JSON object {"run_dir": ..., "figures": [paths]}')
+    add_json_option(p, 'one JSON object {"run_dir": ..., "figures": [paths]}')
     p.set_defaults(func=run)
 
 

@@ -20,7 +20,6 @@ from .network import (
     outer,
     sigmoid,
     softmax,
-    train_epoch,
 )
 from .worked import FORWARD_KEYS, GRADIENT_KEYS, Q3, Q3_TARGET, worked_pass
 
@@ -43,6 +42,5 @@ __all__ = [
     "outer",
     "sigmoid",
     "softmax",
-    "train_epoch",
     "worked_pass",
 ]

@@ -386,26 +386,6 @@ class MLP:
 # training and evaluation over a data set
 
 
-def train_epoch(model, X, y, lr, order=None):
-    """One epoch of per-example SGD; returns the per-example losses (before each update).
-
-    ``X`` is a list of input lists, ``y`` a list of integer classes, ``order`` the
-    sequence of example indices to visit (default: ``0..n-1``). Raises
-    ``FloatingPointError`` if a loss is not finite (lower the learning rate).
-    """
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
-    if X and len(X[0]) != model.sizes[0]:
-        raise ValueError(f"inputs must have {model.sizes[0]} features, got {len(X[0])}")
-    if order is None:
-        order = range(len(X))
-    step = model.train_step
-    losses = [step(X[i], y[i], lr) for i in order]
-    if not math.isfinite(sum(losses)):
-        raise FloatingPointError("the training loss became non-finite; lower the learning rate")
-    return losses
-
-
 def evaluate(model, X, y):
     """``(mean loss, accuracy)`` of ``model`` on inputs ``X`` (list of lists) and classes ``y``."""
     if not X:

@@ -308,6 +308,7 @@ def choose_final(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             key = (float(cfg.get("lr")), cfg.get("batch_size"))
             entry = {"lr": key[0], "batch_size": key[1], "mean": float(acc["mean"]),
                      "std": acc.get("std"), "n": int(acc.get("n") or 0),
+                     "values": acc.get("values") or [],
                      "epochs": (group.get("final") or {}).get("epochs"),
                      "from": [preset_name]}
             if key in candidates:  # the same configuration in both sweeps: same runs

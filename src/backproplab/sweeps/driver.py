@@ -53,6 +53,7 @@ from backproplab.sweeps.executors import (
 from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.sweeps.spec import Sweep, check_sweep_dir, prepare_sweep_dir
+from backproplab.sweeps.stats import check_test
 
 # ---------------------------------------------------------------------------
 # the trial folders
@@ -318,7 +319,8 @@ def run_trials(trials: Sequence[Trial], executor: Executor, display: SweepProgre
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = None,
               workers: int | None = None, overwrite: bool = False, progress: str = "auto",
-              aggregate: bool = True, console: Any = None) -> SweepOutcome:
+              aggregate: bool = True, console: Any = None,
+              test: str = "welch") -> SweepOutcome:
     """Run every trial of ``sweep`` under ``out_dir`` and aggregate the results.
 
     Parameters
@@ -340,6 +342,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         Write ``results.json`` / ``results.csv`` at the end.
     console : rich.console.Console, optional
         Where the live bar is drawn.
+    test : {"welch", "paired", "permutation"}
+        How the aggregate compares the groups (:mod:`backproplab.sweeps.stats`):
+        Welch's t-test, the paired t-test over shared seeds, or a permutation test.
 
     Returns
     -------
@@ -350,8 +355,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     Raises
     ------
     BackproplabError
-        For a bad sweep folder or a dataset that cannot be found, before any
-        trial runs.
+        For a bad sweep folder, a dataset that cannot be found or an unknown
+        ``test``, before any trial runs.
 
     Examples
     --------
@@ -363,6 +368,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     True
     """
     start = time.perf_counter()
+    check_test(test)
     own_executor = executor is None
     if executor is None:
         executor = make_executor("local", workers)
@@ -379,7 +385,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
                 results = run_trials(trials, executor, display)
             outcome = SweepOutcome(root, [results[t.name] for t in trials])
             if aggregate:
-                outcome.aggregate = aggregate_sweep(root, write=True)
+                outcome.aggregate = aggregate_sweep(root, write=True, test=test)
                 outcome.results_path = root / RESULTS
     finally:
         if own_executor:

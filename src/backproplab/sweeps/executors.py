@@ -45,6 +45,7 @@ from backproplab.runs import CHECKPOINT, CONFIG, RunFolder
 from backproplab.sweeps.lifetime import guard_worker, sigterm_interrupts
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.config import usable_cpus
+from backproplab.training.options import MACHINE_OPTIONS
 
 #: Executor names accepted by :func:`make_executor` (and ``--executor``).
 EXECUTORS = ("local", "ray")
@@ -54,11 +55,6 @@ THREAD_ENV_VARS = (
     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS",
 )
-
-#: Options that say how a run is computed, not what: they may differ between
-#: machines, so they are ignored when trials are compared and grouped.
-MACHINE_OPTIONS = ("threads",)
-
 
 def plain_json(obj: Any) -> Any:
     """JSON round trip: tuples become lists, so equal configs compare equal."""
@@ -466,7 +462,6 @@ def iter_results(executor: Executor, trials: Iterable[Trial],
 
 __all__ = [
     "EXECUTORS",
-    "MACHINE_OPTIONS",
     "Executor",
     "LocalExecutor",
     "Trial",

@@ -31,12 +31,9 @@ from typing import Any
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
 from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, SweepFolder, is_bookkeeping
-from backproplab.sweeps.executors import (
-    MACHINE_OPTIONS,
-    Trial,
-    plain_json,
-)
+from backproplab.sweeps.executors import Trial, plain_json
 from backproplab.training import TrainConfig
+from backproplab.training.options import MACHINE_OPTIONS  # how a run computes, not what
 
 #: The version of the ``sweep.json`` layout.
 SWEEP_FORMAT = 1

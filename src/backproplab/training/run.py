@@ -36,7 +36,6 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from backproplab import tensor
 from backproplab.data import load_configured
 from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError, DivergenceError
@@ -58,12 +57,10 @@ from backproplab.runs import (
 )
 from backproplab.training.config import TrainConfig
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
+from backproplab.training.options import RESUMABLE_CHANGES
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.snapshots import Snapshots
 
-#: Options that may change when a run is resumed (more epochs, another machine, the
-#: divergence guard's settings: none changes the result of a run that finishes).
-RESUMABLE_CHANGES = ("epochs", "threads", "data_dir", "divergence_factor", "divergence_patience")
 #: Test-only: seconds to sleep after every batch, so that a test can kill a run
 #: in the middle of an epoch. Not part of the config: it changes no result.
 BATCH_SLEEP_ENV = "BACKPROPLAB_TEST_BATCH_SLEEP"
@@ -371,7 +368,7 @@ class _Run:
         """Write ``model.npz`` and, last, ``summary.json``; returns the summary."""
         cfg, dataset, engine, metrics = self.cfg, self.dataset, self.engine, self.log.metrics
         if history is None and self.stopper is not None:
-            self.stopper.restore(engine.model)  # a finished run resumed: the best weights
+            self.stopper.restore(engine)  # a finished run resumed: the best weights
         stop = _stop_info(history, self.stopper, self.schedule, metrics)
         engine.save(self.out / MODEL, extra={
             "epoch": stop.get("restored_epoch") or stop["stopped_epoch"],
@@ -400,17 +397,16 @@ def _restore_controls(out: Path, extra: dict, schedule, stopper, engine) -> None
         state = extra.get("early_stopping") or {}
         best, best_epoch = None, state.get("best_epoch")
         if stopper.restore_best and best_epoch == extra.get("epoch"):
-            best = engine.model.params
+            best = engine.arrays()
         elif stopper.restore_best and best_epoch is not None:
             saved = None
             if (out / BEST).is_file():
-                model, _, best_extra = tensor.load_checkpoint(out / BEST)
-                saved = (best_extra or {}).get("epoch")
+                best, best_extra = engine.read_weights(out / BEST)
+                saved = best_extra.get("epoch")
             if saved != best_epoch:
                 raise BackproplabError(
                     f"{out} has no {BEST} with the weights of the best epoch {best_epoch} to "
                     "resume early stopping from; start the run again with overwrite=True")
-            best = model.params
         stopper.load_state_dict(state, best)
 
 
@@ -456,8 +452,8 @@ def _check_steps(engine, extra: dict, epoch: int) -> None:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps != want:
         raise ValueError(f"its step count {steps!r} is not the {want} steps of {epoch} "
                          "epoch(s) of this config")
-    optimizer = getattr(engine, "optimizer", None)
-    if optimizer is not None and optimizer.steps != want:
+    optimizer = getattr(engine, "optimizer", None)  # the scalar engine's counts no steps
+    if getattr(optimizer, "steps", want) != want:
         raise ValueError(f"its optimizer took {optimizer.steps} steps, not {want}")
 
 

@@ -3,16 +3,27 @@ original's unscaled pixels."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from backproplab.study.presets import ORIGINAL
-from backproplab.study.report.context import Ctx, epoch_table
+from backproplab.study.report.context import (
+    Ctx,
+    best_against_next,
+    comparisons_table,
+    epoch_table,
+)
 from backproplab.study.report.format import (
     epoch_stat,
     final_stat,
+    final_values,
     first_epoch_reaching,
     fmt,
     last_epoch,
     pm,
+    single_test,
+    versus,
 )
+from backproplab.sweeps.stats import describe
 
 
 def full_batch(ctx: Ctx) -> None:
@@ -80,27 +91,35 @@ def batch_sizes(ctx: Ctx) -> None:
     ctx.figure("batch_sizes", "Batch sizes: validation accuracy against epochs, optimizer "
                               "steps (log scale) and training wall time; validation loss per "
                               "epoch (mean ± std over seeds).")
+    comparisons_table(ctx, "batch-sizes", "batch sizes")
     best = max(groups, key=lambda g: (final_stat(g, "eval_accuracy") or {}).get("mean") or -1)
-    text = (f"After the same number of epochs the best batch size here is "
-            f"{best['config']['batch_size']}")
+    text = (f"After the same number of epochs the highest mean validation accuracy here is "
+            f"with batch size {best['config']['batch_size']}"
+            + best_against_next(ctx, "batch-sizes", groups, best) + ".")
     if best is groups[0]:
-        text += (": at a fixed learning rate a smaller batch makes more weight updates per "
-                 "pass over the data")
+        text += (" At a fixed learning rate a smaller batch makes more weight updates per "
+                 "pass over the data.")
     times = [((g.get("final") or {}).get("train_seconds") or {}).get("mean") for g in groups]
     if all(t is not None for t in times):
         fast = groups[times.index(min(times))]
         slow = groups[times.index(max(times))]
-        text += (f". One epoch of training took {min(times):.2f} s with batch "
+        text += (f" One epoch of training took {min(times):.2f} s with batch "
                  f"{fast['config']['batch_size']} and {max(times):.2f} s with batch "
-                 f"{slow['config']['batch_size']} (mean over seeds, last epoch)")
+                 f"{slow['config']['batch_size']} (mean over seeds, last epoch; "
+                 + versus(final_values(slow, "train_seconds"),
+                          final_values(fast, "train_seconds"), f"batch "
+                          f"{slow['config']['batch_size']}", f"batch "
+                          f"{fast['config']['batch_size']}", "train_seconds") + ")")
         if (ctx.m.get("workers") or 1) > 1:
             text += (f"; these times were measured while {ctx.m['workers']} runs shared the "
                      "machine, so they are rough (their ± shows the noise)")
-    doc.p(text + ".")
+    doc.p(text + ("" if text.endswith(".") else "."))
     ctx.row("batch sizes 8 / 16 / 32 / 64", "plot only",
             ", ".join(f"{g['config']['batch_size']}: "
                       f"{fmt((final_stat(g, 'eval_accuracy') or {}).get('mean'))}" for g in groups),
-            f"numbers with mean ± std; best per epoch: batch {best['config']['batch_size']}")
+            f"numbers with mean ± std; highest mean per epoch: batch "
+            f"{best['config']['batch_size']}"
+            + best_against_next(ctx, "batch-sizes", groups, best))
 
 
 def unscaled_pixels(ctx: Ctx) -> None:
@@ -141,18 +160,7 @@ def unscaled_pixels(ctx: Ctx) -> None:
         a = (final_stat(ref, "eval_accuracy") or {}).get("mean")
         b = (final_stat(g, "eval_accuracy") or {}).get("mean")
         if a is not None and b is not None:
-            if a - b > 0.005:
-                effect = (f"raw pixels cost {a - b:.4f} of validation accuracy at these "
-                          "settings")
-            elif b - a > 0.005:
-                still = (f" (still {s['unscaled']['saturated_after_training']:.0%} after "
-                         "training)" if s else "")
-                effect = (f"raw pixels did not cost accuracy at these settings (they are "
-                          f"{b - a:.4f} higher): with almost every hidden unit stuck at 0 or "
-                          f"1{still} the hidden layer acts as a binary code on which the output "
-                          "layer still learns")
-            else:
-                effect = "raw and scaled pixels end within 0.005 of each other at these settings"
+            effect = pixel_effect(ref, g, s)
             doc.p(f"Last-epoch validation accuracy: {a:.4f} with scaled pixels, {b:.4f} with "
                   f"raw pixels; {effect}.")
             sat = ""
@@ -162,6 +170,22 @@ def unscaled_pixels(ctx: Ctx) -> None:
             ctx.row("pixel scaling", "none (raw 0-255)",
                     f"val acc {b:.4f} raw vs {a:.4f} scaled{sat}",
                     f"original wrong: pixels must be scaled, the sigmoids saturate; {effect}")
+
+
+def pixel_effect(scaled: Mapping, raw: Mapping, s: Mapping | None) -> str:
+    """What raw pixels cost in validation accuracy, by a Welch test over seeds."""
+    a, b = final_values(scaled, "eval_accuracy"), final_values(raw, "eval_accuracy")
+    c = single_test(a, b, "scaled", "raw")
+    test = describe(c)
+    if c["p_value"] is None or c["p_value"] >= 0.05:
+        return f"with these seeds the two cannot be told apart: {test}"
+    if c["difference"] > 0:
+        return f"raw pixels cost validation accuracy at these settings: {test}"
+    still = (f" (still {s['unscaled']['saturated_after_training']:.0%} after training)"
+             if s else "")
+    return (f"raw pixels did not cost accuracy at these settings, they are higher ({test}): "
+            f"with almost every hidden unit stuck at 0 or 1{still} the hidden layer acts as a "
+            "binary code on which the output layer still learns")
 
 
 def pixel_inspection(ctx: Ctx, s: dict | None) -> None:
@@ -199,4 +223,4 @@ def pixel_inspection(ctx: Ctx, s: dict | None) -> None:
               f"{sc['saturated_after_training']:.1%} with scaled pixels.")
 
 
-__all__ = ["batch_sizes", "full_batch", "pixel_inspection", "unscaled_pixels"]
+__all__ = ["batch_sizes", "full_batch", "pixel_effect", "pixel_inspection", "unscaled_pixels"]

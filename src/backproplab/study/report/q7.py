@@ -3,14 +3,35 @@ seeds, learning rates) and the final run on the test set."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from backproplab.runs import BATCHES, RunFolder
 from backproplab.study.layout import seeds_phrase
 from backproplab.study.presets import FINAL_RULE, ORIGINAL, REFERENCES
-from backproplab.study.report.context import Ctx, epoch_table
-from backproplab.study.report.format import epoch_stat, final_stat, fmt, last_epoch, pm
+from backproplab.study.report.context import (
+    Ctx,
+    best_against_next,
+    comparisons_table,
+    epoch_table,
+)
+from backproplab.study.report.format import (
+    against,
+    epoch_stat,
+    final_stat,
+    final_values,
+    find_comparison,
+    fmt,
+    last_epoch,
+    pm,
+    versus,
+)
+from backproplab.sweeps.stats import (
+    TEST_NAMES,
+    describe,
+    one_sample_test,
+    paired_test,
+    spread_test,
+)
 
 #: How the image runs' ``normalize`` option treats the pixels (uint8 images).
 PIXELS = {
@@ -30,15 +51,30 @@ def q7_setting(ctx: Ctx, group: Mapping) -> str:
             + (f", at most {cfg['limit']} training images" if cfg.get("limit") else ""))
 
 
-def compare_phrase(ctx: Ctx, measured: float | None, original: float) -> str:
-    if measured is None:
+def compare_phrase(ctx: Ctx, values: Sequence[float], original: float, where: str = "") -> str:
+    """The measured per-seed ``values`` against the original's single number: a
+    one-sample t-test (the original's run taken as a fixed number); ``where``
+    says which runs the values come from."""
+    if not values:
         return "-"
     if not ctx.mnist:
         return "not comparable (original is MNIST)"
-    d = measured - original
-    if abs(d) < 0.002:
-        return "agrees with the original"
-    return f"{'higher' if d > 0 else 'lower'} than the original by {abs(d):.4f}"
+    r = one_sample_test(values, original)
+    if r.p_value is None or r.p_value >= 0.05:
+        verdict = "no difference from the original shown"
+    else:
+        verdict = f"{'higher' if r.difference > 0 else 'lower'} than the original"
+    return f"{verdict}{where}: {against(values, original, 'here', 'original')}"
+
+
+def same_setting(ctx: Ctx, group: Mapping) -> tuple[Mapping, str]:
+    """The group whose seeds test a single-seed preset's claims: the seeds preset
+    (Q7 (2): the same settings with more seeds) when it ran, else ``group``; and
+    where its numbers come from, for the sentence."""
+    ref = ctx.folder.groups("seeds")
+    if group.get("n", 1) < 2 and ref and ref[0]["config"] == group["config"]:
+        return ref[0], f" (over the {ref[0]['n']} seeds of Q7 (2), the same setting)"
+    return group, ""
 
 
 def learning_curve(ctx: Ctx) -> None:
@@ -54,11 +90,13 @@ def learning_curve(ctx: Ctx) -> None:
                                  "its weight and window); dotted lines mark the epochs.")
     acc = final_stat(g, "eval_accuracy")
     doc.p(f"Validation accuracy after epoch {last_epoch(g)}: {pm(acc)}.")
+    ref, where = same_setting(ctx, g)
     ctx.row("batch 16, lr 0.01, 5 epochs",
             f"val acc {ORIGINAL['learning_curve']['val_accuracy']}",
             f"val acc {pm(acc)}" + (f" after {last_epoch(g)} epochs" if last_epoch(g) != 5
                                      else ""),
-            compare_phrase(ctx, acc and acc["mean"], ORIGINAL["learning_curve"]["val_accuracy"]))
+            compare_phrase(ctx, final_values(ref, "eval_accuracy"),
+                           ORIGINAL["learning_curve"]["val_accuracy"], where))
 
 
 def train_vs_val(ctx: Ctx) -> None:
@@ -77,12 +115,28 @@ def train_vs_val(ctx: Ctx) -> None:
     last = last_epoch(g)
     tl, vl = epoch_stat(g, last, "train_loss"), epoch_stat(g, last, "eval_loss")
     if tl and vl:
-        gap = vl["mean"] - tl["mean"]
         doc.p(f"After {last} epochs the validation loss is {vl['mean']:.4f} and the training "
-              f"loss {tl['mean']:.4f} (gap {gap:+.4f}): " +
-              ("the network has started to fit the training split more closely than it "
-               "generalizes." if gap > 0.02 else
-               "no sign of overfitting yet; the two curves still fall together."))
+              f"loss {tl['mean']:.4f}. " + loss_gap(ctx, g))
+
+
+def loss_gap(ctx: Ctx, g: Mapping) -> str:
+    """Whether the validation loss is above the training loss beyond seed noise: a
+    paired t-test over seeds (each seed's two losses come from the same network)."""
+    ref, where = same_setting(ctx, g)
+    val, train = final_values(ref, "eval_loss"), final_values(ref, "train_loss")
+    if not val or len(val) != len(train):
+        return ""
+    r = paired_test(val, train)
+    text = describe({"a": "validation", "b": "training loss", "difference": r.difference,
+                     "ci95": r.ci95, "p_value": r.p_value, "test": r.test, "note": r.note})
+    if r.p_value is not None and r.p_value < 0.05 and r.difference > 0:
+        verdict = ("the network has started to fit the training split more closely than it "
+                   "generalizes")
+    elif r.p_value is not None and r.p_value < 0.05:
+        verdict = "the validation loss is still below the training loss"
+    else:
+        verdict = "no gap shown between the two losses yet"
+    return f"At the last epoch{where}: {text}; {verdict}."
 
 
 def seeds(ctx: Ctx) -> None:
@@ -105,33 +159,43 @@ def seeds(ctx: Ctx) -> None:
               f"{o['val_accuracy'][0]} ± {o['val_accuracy'][1]} (accuracy) and "
               f"{o['val_loss'][0]} ± {o['val_loss'][1]} (loss) over {o['n']} runs"
               + ("" if ctx.mnist else " on MNIST, a different level; only the spreads compare")
-              + ". A standard deviation over a handful of seeds is itself rough (over 3 "
-                "seeds it can easily be off by a factor of 2), so spreads that differ by less "
-                "than that agree.")
+              + ". " + spread_sentence(acc, o))
     ctx.row(f"{o['n']} runs, 5 epochs",
             f"val acc {o['val_accuracy'][0]} ± {o['val_accuracy'][1]}, val loss "
             f"{o['val_loss'][0]} ± {o['val_loss'][1]}",
             f"val acc {pm(acc)}, val loss {pm(loss, n=False)}"
             + (f" after {last_epoch(g)} epochs" if last_epoch(g) != 5 else ""),
-            compare_phrase(ctx, acc and acc["mean"], o["val_accuracy"][0]) +
-            spread_phrase(ctx, acc))
+            compare_phrase(ctx, final_values(g, "eval_accuracy"), o["val_accuracy"][0]) +
+            lr_pairs_phrase(ctx))
 
 
-def spread_phrase(ctx: Ctx, acc: Mapping | None) -> str:
-    """Compare the seed-to-seed spread with the gaps between learning rates."""
-    if not acc or acc.get("std") is None:
+def spread_sentence(acc: Mapping, o: Mapping) -> str:
+    """The spread across seeds against the original's: an F-test of the two variances."""
+    r = spread_test(acc["std"], acc["n"], o["val_accuracy"][1], o["n"])
+    if r["p_value"] is None:
+        return f"The two spreads cannot be compared: {r['note']}."
+    lo, hi = r["ci95"]
+    verdict = ("the spreads differ" if r["p_value"] < 0.05 else
+               "these seeds cannot tell the two spreads apart")
+    return (f"The standard deviation here is {r['ratio']:.2f} times the original's (95% CI "
+            f"[{lo:.2f}, {hi:.2f}]; F-test of equal variances p = {r['p_value']:.2g}): "
+            f"{verdict}. A standard deviation over a handful of seeds is itself rough, which "
+            "is why the interval is wide.")
+
+
+def lr_pairs_phrase(ctx: Ctx) -> str:
+    """How many pairs of learning rates the sweep's seeds tell apart (Holm-adjusted)."""
+    res = ctx.folder.results("learning-rates") or {}
+    pairs = [c for c in res.get("comparisons") or [] if c["metric"] == "eval_accuracy"]
+    if not pairs:
         return ""
-    means = sorted((final_stat(g, "eval_accuracy") or {}).get("mean")
-                   for g in ctx.folder.groups("learning-rates")
-                   if (final_stat(g, "eval_accuracy") or {}).get("mean") is not None)
-    if len(means) < 2:
-        return ""
-    gap = min(b - a for a, b in itertools.pairwise(means))
-    if gap > 2 * acc["std"]:
-        return (f"; the seed-to-seed std ({acc['std']:.4f}) is smaller than half the "
-                f"smallest gap between learning rates ({gap:.4f})")
-    return (f"; the seed-to-seed std ({acc['std']:.4f}) is as large as some gaps between "
-            f"learning rates ({gap:.4f}): single runs cannot rank those")
+    tested = [c for c in pairs if c["significant"] is not None]
+    return (f"; with these seeds {sum(1 for c in tested if c['significant'])} of the "
+            f"{len(pairs)} pairs of learning rates differ in validation accuracy "
+            f"({TEST_NAMES[pairs[0]['test']]}, Holm-adjusted p < 0.05; the table of Q7 (3) "
+            "gives each p-value and interval)"
+            + (f", {len(pairs) - len(tested)} have too few seeds to test"
+               if len(tested) < len(pairs) else ""))
 
 
 def learning_rates(ctx: Ctx) -> None:
@@ -160,36 +224,37 @@ def learning_rates(ctx: Ctx) -> None:
     ctx.figure("learning_rates_final", "Last-epoch validation accuracy and loss against the "
                                        "learning rate" + (", with the original's single runs"
                                                           if ctx.mnist else "") + ".")
+    comparisons_table(ctx, "learning-rates", "learning rates")
     best = max(groups, key=lambda g: (final_stat(g, "eval_accuracy") or {}).get("mean") or -1)
     why = (f"in {last_epoch(groups[0])} epochs plain SGD with smaller steps has not converged "
            "as far" if best is groups[-1] else
            "larger rates take steps too large for the sigmoid network, smaller ones have not "
            "converged as far")
+    runner_up = best_against_next(ctx, "learning-rates", groups, best)
     edge = ""
     if len(groups) > 1 and (best is groups[-1] or best is groups[0]):
         edge = (f" It is the {'largest' if best is groups[-1] else 'smallest'} rate of the "
                 "study's grid, so the best rate may lie beyond it: a wider grid would tell "
                 "(the grid is kept as the study set it, and the final run's choice below is "
                 "limited to it).")
-    doc.p(f"The best learning rate here is {best['config']['lr']:g} "
-          f"({pm(final_stat(best, 'eval_accuracy'))}): {why}.{edge}")
+    doc.p(f"The highest mean validation accuracy here is at learning rate "
+          f"{best['config']['lr']:g} ({pm(final_stat(best, 'eval_accuracy'))}){runner_up}. "
+          f"The curves above suggest why: {why}.{edge}")
     meas = ", ".join(
         f"{g['config']['lr']:g}: {fmt((final_stat(g, 'eval_accuracy') or {}).get('mean'))}"
         for g in groups)
     verdict = "" if ctx.mnist else "not comparable (original is MNIST); "
-    stds = [(final_stat(g, "eval_accuracy") or {}).get("std") for g in groups
-            if g["config"]["lr"] in (0.003, 0.01)]
-    stds = [x for x in stds if x is not None]
-    gap = abs(ORIGINAL["learning_rates"][0.003] - ORIGINAL["learning_rates"][0.01])
-    if ctx.mnist and stds and max(stds) >= gap / 2:
-        verdict += (f"the original ranked lr 0.003 above 0.01 from single runs {gap:.4f} apart, "
-                    f"while the seed-to-seed std here is up to {max(stds):.4f}; ")
+    c = find_comparison(ctx.folder.results("learning-rates"), "eval_accuracy", "lr=0.003",
+                        "lr=0.01")
+    if c:
+        verdict += (f"the original ranked lr 0.003 above 0.01 from single runs; here "
+                    f"{describe(c)}; ")
     ctx.row("lr sweep, batch 16",
             " / ".join(f"{v}" for v in ORIGINAL["learning_rates"].values())
             + " for lr " + " / ".join(f"{k:g}" for k in ORIGINAL["learning_rates"]),
             f"mean val acc {meas} (n={groups[0]['n']} each)"
             + (f" after {last_epoch(groups[0])} epochs" if last_epoch(groups[0]) != 5 else ""),
-            verdict + f"best here: lr {best['config']['lr']:g}")
+            verdict + f"highest mean here: lr {best['config']['lr']:g}")
 
 
 def final(ctx: Ctx) -> None:
@@ -203,7 +268,7 @@ def final(ctx: Ctx) -> None:
     doc.p(f"**The rule**: {FINAL_RULE}.")
     if choice:
         doc.p(f"**The choice**: lr {choice['lr']:g}, batch {choice['batch_size']}, because "
-              f"{choice['reason']}.")
+              f"{choice['reason']}.{choice_test(choice)}")
         cands = choice.get("candidates") or []
         if cands:
             doc.table(["rank", "lr", "batch", "validation acc (last epoch)", "from"],
@@ -230,12 +295,13 @@ def final(ctx: Ctx) -> None:
                                   "class; the diagonal holds the correct answers.")
     final_examples(ctx)
     refs = REFERENCES.get(ctx.dataset, [])
+    values = final_values(g, "eval_accuracy")
     if refs:
-        mean = (acc or {}).get("mean")
         doc.p("Published reference points for this dataset (test accuracy; the difference is "
-              "the final runs' mean minus the reference): " + "; ".join(
-                  f"{label}: {value}" + (f" ({mean - value:+.4f} here)" if mean is not None
-                                         else "") for label, value in refs)
+              "the final runs' mean minus the reference, tested with a one-sample t-test "
+              "that takes the reference as a fixed number): " + "; ".join(
+                  f"{label}: {value}" + (f" ({against(values, value, 'here', 'reference')})"
+                                         if values else "") for label, value in refs)
               + ". They were trained differently (other hidden units, losses or optimizers, "
                 "and often many more epochs than the study's 5), so they show what to expect "
                 "of such a network, not a like-for-like comparison.")
@@ -244,7 +310,18 @@ def final(ctx: Ctx) -> None:
             f"test acc {o['test_accuracy']}, test loss {o['test_loss']}",
             f"lr {cfg['lr']:g}, batch {cfg['batch_size']}, {cfg['epochs']} epochs: test acc "
             f"{pm(acc)}, test loss {pm(loss, n=False)}",
-            compare_phrase(ctx, acc and acc["mean"], o["test_accuracy"]))
+            compare_phrase(ctx, values, o["test_accuracy"]))
+
+
+def choice_test(choice: Mapping) -> str:
+    """The chosen configuration against the runner-up: a Welch test over their seeds."""
+    cands = choice.get("candidates") or []
+    if len(cands) < 2 or not cands[0].get("values") or not cands[1].get("values"):
+        return ""
+    a, b = cands[0], cands[1]
+    return (" Whether the choice beats the runner-up beyond seed noise: " + versus(
+        a["values"], b["values"], f"lr {a['lr']:g}, batch {a['batch_size']}",
+        f"lr {b['lr']:g}, batch {b['batch_size']}") + " (a single test, not adjusted).")
 
 
 def final_examples(ctx: Ctx) -> None:
@@ -261,5 +338,7 @@ def final_examples(ctx: Ctx) -> None:
                   "matrix above; the figure's title says how many test images are wrong.")
 
 
-__all__ = ["PIXELS", "compare_phrase", "final", "final_examples", "learning_curve", "learning_rates", "q7_setting",
-           "seeds", "spread_phrase", "train_vs_val"]
+__all__ = ["PIXELS", "choice_test", "compare_phrase",
+           "final", "final_examples", "learning_curve", "learning_rates", "loss_gap",
+           "lr_pairs_phrase", "q7_setting", "same_setting", "seeds", "spread_sentence",
+           "train_vs_val"]
