@@ -27,6 +27,7 @@ seed share both whatever else they vary (learning rate, optimizer...).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -34,6 +35,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from threadpoolctl import threadpool_limits
 
 from backproplab.data import load_configured
@@ -64,6 +66,8 @@ from backproplab.training.snapshots import Snapshots
 #: Test-only: seconds to sleep after every batch, so that a test can kill a run
 #: in the middle of an epoch. Not part of the config: it changes no result.
 BATCH_SLEEP_ENV = "BACKPROPLAB_TEST_BATCH_SLEEP"
+#: The key of the data's fingerprint (:func:`data_fingerprint`) in checkpoints and summaries.
+DATA_KEY = "data_sha256"
 #: Keys every summary has (also the ``--json`` line of ``backproplab train``).
 SUMMARY_KEYS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "eval_split",
                 "epochs", "seconds", "run_dir")
@@ -198,7 +202,8 @@ def load_run_dataset(config: TrainConfig, *, download: bool = True):
 
 def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
                  resume: bool = False, overwrite: bool = False,
-                 progress: str | Progress = "auto", dataset=None) -> dict:
+                 progress: str | Progress = "auto", dataset=None,
+                 data_sha256: str | None = None, allow_changed_data: bool = False) -> dict:
     """Train as ``config`` says, writing the run folder ``out_dir``; returns the summary.
 
     Parameters
@@ -212,6 +217,12 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     progress : {"auto", "plain", "quiet"} or Progress, default="auto"
     dataset : Dataset, optional
         The data already loaded (:func:`load_run_dataset`), e.g. shared by runs.
+    data_sha256 : str, optional
+        The fingerprint (:func:`data_fingerprint`) the data must have: a replayed
+        run's (its ``summary.json``'s ``data_sha256``).
+    allow_changed_data : bool, default=False
+        Train on data that differs from ``data_sha256``, or with ``resume`` from
+        the data the checkpoint was trained on, instead of refusing it.
 
     Returns
     -------
@@ -225,7 +236,9 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
         writing. ``DivergenceError`` when the loss or weights become non-finite,
         or the loss runs away (``divergence_factor``, see
         :mod:`backproplab.training.divergence`); the last good checkpoint and the
-        metrics up to it stay in place.
+        metrics up to it stay in place. Data that differs from the run's
+        (``resume``) or from ``data_sha256`` is refused before anything is
+        written, unless ``allow_changed_data``.
 
     Notes
     -----
@@ -251,15 +264,17 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     check = None if resume else (lambda path: _check_fresh(path, overwrite))
     with lock_folder(out, "run", check):
         return _train(config, out, resume=resume, overwrite=overwrite, progress=progress,
-                      dataset=dataset)
+                      dataset=dataset, data=(data_sha256, allow_changed_data))
 
 
 def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bool,
-           progress: str | Progress, dataset) -> dict:
-    """:func:`run_training` in the locked folder ``out``."""
+           progress: str | Progress, dataset, data: tuple[str | None, bool]) -> dict:
+    """:func:`run_training` in the locked folder ``out``; ``data`` is
+    ``(data_sha256, allow_changed_data)``."""
     t_start = time.perf_counter()
     display = progress if isinstance(progress, Progress) else make_progress(progress)
-    cfg, dataset = _prepare(config, out, resume=resume, overwrite=overwrite, dataset=dataset)
+    cfg, dataset = _prepare(config, out, resume=resume, overwrite=overwrite, dataset=dataset,
+                            data=data)
     with threadpool_limits(limits=cfg.threads):
         if dataset is None:
             dataset = load_run_dataset(cfg)
@@ -268,12 +283,13 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
                 f"the dataset given to the run is {dataset.name!r} but its config asks for "
                 f"{cfg.dataset!r}; pass the data the config describes (or none)")
         display.message(_describe(dataset, cfg))
-        run = _Run(cfg, dataset, out, display, resume)
+        run = _Run(cfg, dataset, out, display, resume, allow_changed_data=data[1])
         history = run.train()
     return run.finish(history, time.perf_counter() - t_start)
 
 
-def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bool, dataset):
+def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bool, dataset,
+             data: tuple[str | None, bool]):
     """The run's resolved config, checked against the folder; a new run's folder is
     cleared and gets ``config.json``. Returns ``(config, dataset or None)``."""
     if resume:
@@ -290,6 +306,8 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
         # dataset leaves --out as it was (no half-started run to refuse later)
         with threadpool_limits(limits=cfg.threads):
             dataset = load_run_dataset(cfg)
+    if data[0] is not None:  # a replay: the data must be the replayed run's
+        check_same_data(data[0], data_fingerprint(dataset), "the run replayed", data[1])
     ENGINES[cfg.engine](cfg, dataset).check_memory()  # a model too large writes nothing
     _prepare_fresh(out, overwrite)
     atomic_write_json(out / CONFIG, cfg.to_dict())
@@ -300,8 +318,10 @@ class _Run:
     """One run in its folder: the engine, its controls, the logs, and what each
     epoch writes (metrics, checkpoint, best weights, inspection snapshots)."""
 
-    def __init__(self, cfg: TrainConfig, dataset, out: Path, display: Progress, resume: bool):
+    def __init__(self, cfg: TrainConfig, dataset, out: Path, display: Progress, resume: bool,
+                 allow_changed_data: bool = False):
         self.cfg, self.dataset, self.out, self.display = cfg, dataset, out, display
+        self.data_sha256 = data_fingerprint(dataset)
         self.sleep = float(os.environ.get(BATCH_SLEEP_ENV, "0") or 0)
         self.engine = engine = ENGINES[cfg.engine](cfg, dataset)
         init_ss, self.shuffle_rng = run_seeds(cfg.seed)
@@ -309,6 +329,8 @@ class _Run:
         self.start_epoch, self.resumed_from, logs = 0, None, None
         if resume:
             extra = _read_checkpoint(engine, out / CHECKPOINT, cfg, self.shuffle_rng)
+            check_same_data(extra.get(DATA_KEY), self.data_sha256, f"the run in {out}",
+                            allow_changed_data)
             self.start_epoch = self.resumed_from = int(extra["epoch"])
             logs = resume_logs(out, self.start_epoch, extra.get("steps"))
             _restore_controls(out, extra, self.schedule, self.stopper, engine)
@@ -337,7 +359,8 @@ class _Run:
         self.engine.save(self.out / CHECKPOINT, extra={
             "epoch": record["epoch"], "steps": record["steps"],
             "rng_state": self.shuffle_rng.bit_generator.state, "config": self.cfg.to_dict(),
-            "divergence": self.engine.guard.state_dict(), **controls})
+            "divergence": self.engine.guard.state_dict(), DATA_KEY: self.data_sha256,
+            **controls})
         # after the checkpoint: a run stopped in between finds the best weights
         # in the checkpoint (see _restore_controls)
         if self.stopper is not None and self.stopper.restore_best and self.stopper.improved:
@@ -378,10 +401,61 @@ class _Run:
         summary = _summarize(metrics, cfg, self.out, dataset.eval_split, seconds,
                              {"n_train": len(dataset.X_train), "n_eval": len(dataset.X_eval),
                               "n_params": engine.n_params(),
-                              "resumed_from_epoch": self.resumed_from})
+                              "resumed_from_epoch": self.resumed_from,
+                              DATA_KEY: self.data_sha256})
         summary.update(_stop_summary(stop, metrics))
         atomic_write_json(self.out / SUMMARY, summary)
         return summary
+
+
+def data_fingerprint(dataset) -> str:
+    """The SHA-256 of a dataset's arrays as a run trains on them (both splits,
+    with their shapes and types): it changes when a data file is edited.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The loaded data (:func:`load_run_dataset`).
+
+    Returns
+    -------
+    str
+        The hex digest, kept as ``data_sha256`` in a run's checkpoint and summary.
+    """
+    digest = hashlib.sha256()
+    for array in (dataset.X_train, dataset.y_train, dataset.X_eval, dataset.y_eval):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(array.data)
+    return digest.hexdigest()
+
+
+def check_same_data(expected: str | None, actual: str, what: str, allow: bool) -> None:
+    """Refuse data whose fingerprint is not the one ``what`` was trained on.
+
+    Parameters
+    ----------
+    expected : str or None
+        The recorded fingerprint (``None``: none was recorded, nothing to check).
+    actual : str
+        The fingerprint of the data loaded now.
+    what : str
+        The run, for the message (``"the run in runs/x"``).
+    allow : bool
+        ``allow_changed_data``: accept the difference.
+
+    Raises
+    ------
+    BackproplabError
+        Naming both fingerprints and ``allow_changed_data``.
+    """
+    if expected is None or expected == actual or allow:
+        return
+    raise BackproplabError(
+        f"the data differs from the data {what} was trained on (SHA-256 {str(expected)[:12]}... "
+        f"then, {actual[:12]}... now: a data file was edited or replaced); restore that data, "
+        "or pass allow_changed_data=True to train on the data as it is now",
+        settings=("allow_changed_data",))
 
 
 def _restore_controls(out: Path, extra: dict, schedule, stopper, engine) -> None:
@@ -492,5 +566,14 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
     return extra
 
 
-__all__ = ["BATCH_SLEEP_ENV", "SUMMARY_KEYS", "default_run_dir", "has_results",
-           "load_run_dataset", "run_training"]
+__all__ = [
+    "BATCH_SLEEP_ENV",
+    "DATA_KEY",
+    "SUMMARY_KEYS",
+    "check_same_data",
+    "data_fingerprint",
+    "default_run_dir",
+    "has_results",
+    "load_run_dataset",
+    "run_training",
+]
