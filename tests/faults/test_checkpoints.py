@@ -7,26 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from tests.conftest import run_subprocess
+from tests.faults.damage import edit_checkpoint
 from tests.killing import CONFIG
 
-from backproplab.tensor.files import json_array, json_load
 from backproplab.training import run_training
-
-
-def edit_checkpoint(path: Path, edit) -> None:
-    """Rewrite ``path`` (an .npz) with ``edit(arrays, extra, optim)`` applied."""
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    extra, optim = json_load(arrays["extra"]), json_load(arrays["optim"])
-    edit(arrays, extra, optim)
-    arrays["extra"], arrays["optim"] = json_array(extra), json_array(optim)
-    if optim.get("_drop"):
-        del arrays["optim"]
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
 
 
 def drop_buffers(arrays, extra, optim):
