@@ -28,7 +28,7 @@ ALLOWED = {
     "runs": BASE | {"tensor", "runs"},
     "locks.py": BASE | {"runs", "locks"},
     "plots": BASE | {"runs", "plots"},
-    "inspection.py": BASE | ENGINES | {"runs", "plots", "predict", "inspection"},
+    "inspection": BASE | ENGINES | {"runs", "plots", "predict", "inspection"},
     "training": BASE | ENGINES | {"runs", "locks", "training"},
     "gradcheck.py": BASE | {"scalar", "tensor", "gradcheck"},
     "sweeps": BASE | ENGINES | {"runs", "locks", "training", "sweeps"},

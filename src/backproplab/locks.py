@@ -97,7 +97,7 @@ class FolderLock:
             os.write(self.fd, f"{os.getpid()}\n".encode())
             hold_folder(self.path, self.what)
             _HELD[_identity(self.path)] = self
-            remove_temporary(self.path)
+            _remove_temporary(self.path)
         except BaseException:
             self.release()
             raise
@@ -118,12 +118,11 @@ class FolderLock:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except FileNotFoundError:  # the last holder removed the folder it had made
             return None
-        except OSError as exc:
-            why = ("is a symbolic link, which is never followed; remove it"
-                   if exc.errno == errno.ELOOP else
-                   f"cannot be opened ({exc.strerror or exc}); choose another out_dir")
-            raise BackproplabError(f"the lock file {lock} {why}",
-                                   settings=("out_dir",)) from None
+        except OSError as exc:  # a read-only disk, no permission: the command says which
+            if exc.errno != errno.ELOOP:
+                raise
+            raise BackproplabError(f"the lock file {lock} is a symbolic link, which is never "
+                                   "followed; remove it", settings=("out_dir",)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -225,6 +224,28 @@ def lock_folder(path: str | os.PathLike, what: str = "run",
     (:func:`backproplab.fileio.hold_folder`). A process that holds the lock
     already gets a nested lock that releases nothing.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder (created if missing).
+    what : str, default "run"
+        What the folder holds (``"run"``, ``"sweep"``, ``"reproduction"``), for the
+        error message.
+    check : callable, optional
+        ``check(path)`` refuses a folder this command may not write (see
+        :class:`FolderLock`); it runs before anything is created.
+
+    Returns
+    -------
+    FolderLock
+        Held; leaving the ``with`` block (or ``release()``) gives it back.
+
+    Raises
+    ------
+    BackproplabError
+        When ``path`` is not a folder, another process holds the lock, the lock
+        file is a link, or ``check`` refuses the folder.
+
     Examples
     --------
     >>> with lock_folder("runs/example", "run"):     # doctest: +SKIP
@@ -233,7 +254,7 @@ def lock_folder(path: str | os.PathLike, what: str = "run",
     return FolderLock(path, what, check).acquire()
 
 
-def remove_temporary(folder: str | os.PathLike) -> list[str]:
+def _remove_temporary(folder: str | os.PathLike) -> list[str]:
     """Remove the temporary files of interrupted atomic writes directly in
     ``folder`` (only its writer may call this); returns their names."""
     removed = []
@@ -244,4 +265,4 @@ def remove_temporary(folder: str | os.PathLike) -> list[str]:
     return sorted(removed)
 
 
-__all__ = ["FolderLock", "lock_folder", "remove_temporary"]
+__all__ = ["FolderLock", "lock_folder"]

@@ -62,8 +62,9 @@ def test_the_data_loader_reads_every_data_option():
 
 def test_resumable_and_machine_options_come_from_the_declarations():
     assert set(RESUMABLE_CHANGES) == {"epochs", "threads", "data_dir", "divergence_factor",
-                                      "divergence_patience"}
-    assert MACHINE_OPTIONS == spec.MACHINE_OPTIONS == ("threads",)  # device changes results
+                                      "divergence_patience", "tensorboard"}
+    # device changes results; tensorboard (output) only writes more files
+    assert MACHINE_OPTIONS == spec.MACHINE_OPTIONS == ("threads", "tensorboard")
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -22,7 +22,7 @@ from backproplab.commands.options import (
     flag,
     int_option,
 )
-from backproplab.commands.output import print_json
+from backproplab.commands.output import print_json, rich_console
 from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS
 from backproplab.sweeps import Sweep, make_executor, run_sweep
@@ -282,10 +282,7 @@ def _sweep_run_flags():
 def _print_table(results) -> None:
     if not results or not results.get("groups"):
         return
-    from rich.console import Console
-
-    # off a terminal rich assumes 80 columns; let the table take the width it needs
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console = rich_console()
     console.print(results_table(results))
     if results.get("comparisons"):
         console.print(comparisons_table(results))

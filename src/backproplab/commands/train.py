@@ -23,9 +23,9 @@ from backproplab.training import (
     default_run_dir,
     run_training,
 )
+from backproplab.training.data_identity import DATA_KEY
 from backproplab.training.options import DATA_OPTIONS
 from backproplab.training.progress import format_loss
-from backproplab.training.run import DATA_KEY
 
 
 def register(subparsers) -> None:

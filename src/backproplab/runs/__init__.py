@@ -21,6 +21,8 @@ Layout of a run folder::
     inspect.npz      with --inspect: snapshots at init and after every epoch
                      (training/snapshots.py)
     inspect_*.png    the inspection figures, and inspect_boundary.gif (backproplab plot)
+    tensorboard/     with --tensorboard: TensorBoard event files, written as the run goes
+                     (training/board.py)
     status.json      a sweep's record of the trial (ok / failed, seconds)
     error.txt        a failed trial's traceback
     .lock            held (``flock``) by the one process writing the folder
@@ -39,6 +41,7 @@ from backproplab.runs.names import (
     BOUNDARY_ANIMATION,
     BOUNDARY_FIGURE,
     CHECKPOINT,
+    COMPARE_FIGURE,
     CONFIG,
     CONFUSION_FIGURE,
     ERROR,
@@ -54,10 +57,13 @@ from backproplab.runs.names import (
     RESULTS_BATCHES_CSV,
     RESULTS_CSV,
     RUN_FILES,
+    RUN_FOLDERS,
     STATUS,
     SUMMARY,
     SWEEP,
+    SWEEP_FIGURE,
     SWEEP_OUTPUT_FILES,
+    TENSORBOARD,
     TRIAL_RECORD_FILES,
     WEIGHTS_FIGURE,
     check_out_folder,
@@ -65,7 +71,7 @@ from backproplab.runs.names import (
     is_bookkeeping,
     is_temporary,
 )
-from backproplab.runs.sweep import GridPoint, SweepFolder
+from backproplab.runs.sweep import GridPoint, SweepFolder, open_folder
 
 __all__ = [
     "ACTIVATIONS_FIGURE",
@@ -74,6 +80,7 @@ __all__ = [
     "BOUNDARY_ANIMATION",
     "BOUNDARY_FIGURE",
     "CHECKPOINT",
+    "COMPARE_FIGURE",
     "CONFIG",
     "CONFUSION_FIGURE",
     "ERROR",
@@ -89,10 +96,13 @@ __all__ = [
     "RESULTS_BATCHES_CSV",
     "RESULTS_CSV",
     "RUN_FILES",
+    "RUN_FOLDERS",
     "STATUS",
     "SUMMARY",
     "SWEEP",
+    "SWEEP_FIGURE",
     "SWEEP_OUTPUT_FILES",
+    "TENSORBOARD",
     "TRIAL_RECORD_FILES",
     "WEIGHTS_FIGURE",
     "DamagedFile",
@@ -104,6 +114,7 @@ __all__ = [
     "inside",
     "is_bookkeeping",
     "is_temporary",
+    "open_folder",
     "read_log",
     "read_run_files",
     "resume_logs",

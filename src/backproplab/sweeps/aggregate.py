@@ -281,7 +281,29 @@ def _members(runs: Sequence[RunFolder], folder: SweepFolder, missing: Iterable[s
     return out
 
 
-def aggregate_runs(folder: SweepFolder, *, test: str = "welch") -> dict[str, Any]:
+def summarize_runs(runs: Sequence[RunFolder]) -> dict[str, Any]:
+    """The statistics of one group's runs (readable ones; see :func:`aggregate_runs`).
+
+    Parameters
+    ----------
+    runs : sequence of RunFolder
+        The runs of one group (e.g. one grid point's seeds, or a single run).
+
+    Returns
+    -------
+    dict
+        ``seeds``, ``trials``, ``n`` and ``final`` over the finished runs;
+        ``epochs`` and ``batches`` over every run, each epoch (step) over the
+        runs that have finished it; ``running``: the runs without a summary.
+    """
+    done = [r for r in runs if r.finished]
+    return {"seeds": [r.config.get("seed") for r in done], "trials": [r.name for r in done],
+            "n": len(done), "epochs": _epoch_rows(runs), "final": _final(done),
+            "batches": _batch_stats(runs), "running": [r.name for r in runs if not r.finished]}
+
+
+def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
+                   running: bool = False) -> dict[str, Any]:
     """Group the runs of ``folder`` by config without seed and aggregate the finished ones.
 
     A trial whose files cannot be read, or whose finished run is not provably
@@ -296,6 +318,10 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch") -> dict[str, Any
         The sweep folder (its trials, and ``sweep.json``'s grid order when it has one).
     test : {"welch", "paired", "permutation"}
         The test of the ``comparisons`` (:func:`comparisons`).
+    running : bool, default=False
+        Also put the finished epochs of trials still running (no summary yet) into
+        their group's ``epochs`` and ``batches``, naming them in its ``running``;
+        ``final``, ``n`` and the comparisons stay over finished trials.
 
     Returns
     -------
@@ -311,8 +337,10 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch") -> dict[str, Any
     missing = {run.name: config_damage(run) for run in folder.trials if not run.is_run()}
     damage = trial_damage(folder, runs)  # damaged, or finished but not provably whole
     finished = [r for r in runs if r.finished and r.name not in damage]
+    partial = [r for r in runs if running and not r.finished and r.name not in damage
+               and r.epochs]
     grouped: dict[str, list[RunFolder]] = {}
-    for run in finished:
+    for run in finished + partial:
         grouped.setdefault(group_key(run.config), []).append(run)
     groups = list(grouped.values())
     varying = _varying_keys(groups, folder)
@@ -326,21 +354,20 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch") -> dict[str, Any
     out_groups = []
     for group in groups:
         values = {k: group[0].config.get(k) for k in varying}
-        names = {r.name for r in group}
+        stats = summarize_runs(group)
+        listed = stats["trials"] + stats["running"]
         out_groups.append({
             "label": _label(values),
             "values": values,
             "config": {k: v for k, v in group[0].config.items() if k not in NOT_GROUP_KEYS},
-            "seeds": [r.config.get("seed") for r in group],
-            "trials": [r.name for r in group],
-            "n": len(group),
+            **{k: stats.pop(k) for k in ("seeds", "trials", "n")},
             "missing": [{"trial": name, "seed": seed, "status": status_of[name]}
                         for name, seed in members.get(_json_key(values), [])
-                        if name not in names],
-            "epochs": _epoch_rows(group),
-            "final": _final(group),
-            "batches": _batch_stats(group),
+                        if name not in listed],
+            **stats,
         })
+        if not running:
+            del out_groups[-1]["running"]
     return {
         "format": RESULTS_FORMAT,
         "std": STD_NOTE,
@@ -358,7 +385,7 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch") -> dict[str, Any
 
 
 def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
-                    test: str = "welch") -> dict[str, Any]:
+                    test: str = "welch", running: bool = False) -> dict[str, Any]:
     """Aggregate the run folders of ``sweep_dir``; with ``write``, save
     ``results.json``, ``results.csv`` and ``results_batches.csv`` there.
 
@@ -370,6 +397,8 @@ def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
         Write the result files.
     test : {"welch", "paired", "permutation"}
         The test comparing the groups (recorded in ``results.json``).
+    running : bool
+        Also draw on the finished epochs of trials still running (:func:`aggregate_runs`).
 
     Returns
     -------
@@ -387,7 +416,7 @@ def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
     if not folder.trials:
         raise BackproplabError(
             f"{root} holds no sweep and no run folders; give the --out folder of a sweep")
-    results = aggregate_runs(folder, test=test)
+    results = aggregate_runs(folder, test=test, running=running)
     results["sweep_dir"] = str(root.resolve())
     if write:
         write_results(root, results)
@@ -551,5 +580,6 @@ __all__ = [
     "group_key",
     "mean_std",
     "results_table",
+    "summarize_runs",
     "write_results",
 ]

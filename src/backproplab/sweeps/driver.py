@@ -54,6 +54,7 @@ from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.sweeps.spec import Sweep, check_sweep_dir, prepare_sweep_dir
 from backproplab.sweeps.stats import check_test
+from backproplab.training import board
 
 # ---------------------------------------------------------------------------
 # the trial folders
@@ -374,6 +375,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         executor = make_executor("local", workers)
     try:
         ensure_datasets(sweep.base, sweep.grid)
+        if sweep.base.get("tensorboard") or any(sweep.grid.get("tensorboard", ())):
+            board.require()  # one sentence, not one failure per trial
         # one sweep at a time in a folder; each trial's run locks its own folder
         with lock_folder(out_dir, "sweep",
                          lambda path: check_sweep_dir(sweep, path, overwrite=overwrite)):

@@ -327,6 +327,12 @@ class TrainConfig:
     inspect: bool = option(False, "store snapshots for the inspection figures (first-layer "
                                   "weights, hidden activations, synth's boundary) in "
                                   "inspect.npz at init and after every epoch", group="output")
+    # -- output (training/board.py; off by default; changes no result) --------
+    tensorboard: bool = option(False, "write TensorBoard event files (per-step loss, every "
+                                      "epoch's metrics, the config; first-layer weight "
+                                      "histograms with inspect) into the run's tensorboard/ "
+                                      "folder as it trains; needs the tensorboard extra",
+                               group="output", resumable=True)
     # -- machine --------------------------------------------------------------
     threads: int | None = option(None, "BLAS threads", none="all usable cores",
                                  group="machine", resumable=True)

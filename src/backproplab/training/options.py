@@ -60,9 +60,11 @@ DATA_OPTIONS = options_in("data")
 #: result of a run that finishes.
 RESUMABLE_CHANGES = tuple(f.name for f in dataclasses.fields(TrainConfig)
                           if f.metadata["resumable"])
-#: Machine options that change no result (``machine`` and ``resumable``): they may
-#: differ between machines, so sweeps ignore them when comparing and grouping trials.
-MACHINE_OPTIONS = tuple(name for name in options_in("machine") if name in RESUMABLE_CHANGES)
+#: Machine and output options that change no result (group ``machine`` or ``output``,
+#: and ``resumable``): they may differ between machines and reruns, so sweeps ignore
+#: them when comparing and grouping trials.
+MACHINE_OPTIONS = tuple(name for name in options_in("machine") + options_in("output")
+                        if name in RESUMABLE_CHANGES)
 
 
 @dataclass(frozen=True)

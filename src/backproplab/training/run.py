@@ -27,15 +27,14 @@ seed share both whatever else they vary (learning rate, optimizer...).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
 from backproplab.data import load_configured
@@ -49,6 +48,7 @@ from backproplab.runs import (
     CONFIG,
     MODEL,
     RUN_FILES,
+    RUN_FOLDERS,
     SUMMARY,
     TRIAL_RECORD_FILES,
     RunFolder,
@@ -57,7 +57,9 @@ from backproplab.runs import (
     is_bookkeeping,
     resume_logs,
 )
+from backproplab.training import board
 from backproplab.training.config import TrainConfig
+from backproplab.training.data_identity import DATA_KEY, check_same_data, data_fingerprint
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
 from backproplab.training.options import RESUMABLE_CHANGES
 from backproplab.training.progress import Progress, make_progress
@@ -66,8 +68,6 @@ from backproplab.training.snapshots import Snapshots
 #: Test-only: seconds to sleep after every batch, so that a test can kill a run
 #: in the middle of an epoch. Not part of the config: it changes no result.
 BATCH_SLEEP_ENV = "BACKPROPLAB_TEST_BATCH_SLEEP"
-#: The key of the data's fingerprint (:func:`data_fingerprint`) in checkpoints and summaries.
-DATA_KEY = "data_sha256"
 #: Keys every summary has (also the ``--json`` line of ``backproplab train``).
 SUMMARY_KEYS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "eval_split",
                 "epochs", "seconds", "run_dir")
@@ -94,7 +94,7 @@ def default_run_dir(config: TrainConfig, root: str | os.PathLike = "runs") -> Pa
 def has_results(out_dir: str | os.PathLike) -> bool:
     """Whether ``out_dir`` already holds any file of a run."""
     out = Path(out_dir)
-    return out.is_dir() and any((out / f).exists() for f in RUN_FILES)
+    return out.is_dir() and any((out / f).exists() for f in (*RUN_FILES, *RUN_FOLDERS))
 
 
 def _check_fresh(out: Path, overwrite: bool) -> None:
@@ -123,6 +123,8 @@ def _prepare_fresh(out: Path, overwrite: bool) -> None:
                 (out / name).unlink()
             except FileNotFoundError:
                 pass
+        for name in RUN_FOLDERS:
+            shutil.rmtree(out / name, ignore_errors=True)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent that is a file, no permission, a read-only disk ...
@@ -294,6 +296,8 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
     cleared and gets ``config.json``. Returns ``(config, dataset or None)``."""
     if resume:
         cfg = _merge_resume_config(RunFolder(out).train_config(TrainConfig), config)
+        if cfg.tensorboard:
+            board.require()
         if not (out / CHECKPOINT).is_file():
             raise BackproplabError(
                 f"{out} has no {CHECKPOINT} to resume from (the run stopped before its first "
@@ -301,6 +305,8 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
         return cfg, dataset
     cfg = config.resolved()
     _check_fresh(out, overwrite)
+    if cfg.tensorboard:
+        board.require()  # a missing package writes nothing
     if dataset is None:
         # load before anything is written or replaced: a missing or corrupt
         # dataset leaves --out as it was (no half-started run to refuse later)
@@ -340,6 +346,7 @@ class _Run:
             engine.build(init_ss)
         self.log = RunLog(out, logs)
         self.snaps = Snapshots.start(cfg, dataset, engine, out, self.start_epoch)
+        self.board = None
 
     def on_batch(self, epoch: int, batch: int, step: int, loss: float) -> None:
         self.log.add_batch(epoch, step, loss)
@@ -347,8 +354,17 @@ class _Run:
         if self.sleep:
             time.sleep(self.sleep)
 
+    def on_batch_board(self, epoch: int, batch: int, step: int, loss: float) -> None:
+        """:meth:`on_batch`, and the step's loss to TensorBoard (``tensorboard=True``)."""
+        self.on_batch(epoch, batch, step, loss)
+        self.board.step(step, loss)
+
     def on_epoch(self, record: dict) -> None:
         self.log.end_epoch(record)
+        if self.board is not None:
+            if self.snaps is not None:
+                self.board.weights(record["steps"], self.engine.arrays()["W1"])
+            self.board.epoch(record)
         if self.snaps is not None:
             self.snaps.record(self.engine, record["epoch"])
         controls = {}
@@ -372,12 +388,17 @@ class _Run:
         """The epochs still to run; returns fit's history (``None`` when none were left)."""
         if self.start_epoch >= self.cfg.epochs:
             return None
+        done = self.log.metrics[-1]["steps"] if self.log.metrics else 0
+        self.board = board.open_board(self.cfg, self.out, done)
+        if self.board is not None and self.snaps is not None and not self.start_epoch:
+            self.board.weights(0, self.engine.arrays()["W1"])
         self.display.start(epochs=self.cfg.epochs, start_epoch=self.start_epoch,
                            batches_per_epoch=self.engine.batches_per_epoch(),
                            eval_split=self.dataset.eval_split)
+        on_batch = self.on_batch if self.board is None else self.on_batch_board
         try:
             return self.engine.train(start_epoch=self.start_epoch, rng=self.shuffle_rng,
-                                     on_batch=self.on_batch, on_epoch=self.on_epoch,
+                                     on_batch=on_batch, on_epoch=self.on_epoch,
                                      schedule=self.schedule, early_stopping=self.stopper)
         except DivergenceError as exc:
             done = self.log.metrics[-1]["epoch"] if self.log.metrics else 0
@@ -386,6 +407,8 @@ class _Run:
             raise DivergenceError(f"{exc}; {kept}", settings=exc.settings) from None
         finally:
             self.display.close()
+            if self.board is not None:
+                self.board.close()
 
     def finish(self, history, seconds: float) -> dict:
         """Write ``model.npz`` and, last, ``summary.json``; returns the summary."""
@@ -406,56 +429,6 @@ class _Run:
         summary.update(_stop_summary(stop, metrics))
         atomic_write_json(self.out / SUMMARY, summary)
         return summary
-
-
-def data_fingerprint(dataset) -> str:
-    """The SHA-256 of a dataset's arrays as a run trains on them (both splits,
-    with their shapes and types): it changes when a data file is edited.
-
-    Parameters
-    ----------
-    dataset : Dataset
-        The loaded data (:func:`load_run_dataset`).
-
-    Returns
-    -------
-    str
-        The hex digest, kept as ``data_sha256`` in a run's checkpoint and summary.
-    """
-    digest = hashlib.sha256()
-    for array in (dataset.X_train, dataset.y_train, dataset.X_eval, dataset.y_eval):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape};".encode())
-        digest.update(array.data)
-    return digest.hexdigest()
-
-
-def check_same_data(expected: str | None, actual: str, what: str, allow: bool) -> None:
-    """Refuse data whose fingerprint is not the one ``what`` was trained on.
-
-    Parameters
-    ----------
-    expected : str or None
-        The recorded fingerprint (``None``: none was recorded, nothing to check).
-    actual : str
-        The fingerprint of the data loaded now.
-    what : str
-        The run, for the message (``"the run in runs/x"``).
-    allow : bool
-        ``allow_changed_data``: accept the difference.
-
-    Raises
-    ------
-    BackproplabError
-        Naming both fingerprints and ``allow_changed_data``.
-    """
-    if expected is None or expected == actual or allow:
-        return
-    raise BackproplabError(
-        f"the data differs from the data {what} was trained on (SHA-256 {str(expected)[:12]}... "
-        f"then, {actual[:12]}... now: a data file was edited or replaced); restore that data, "
-        "or pass allow_changed_data=True to train on the data as it is now",
-        settings=("allow_changed_data",))
 
 
 def _restore_controls(out: Path, extra: dict, schedule, stopper, engine) -> None:
@@ -568,10 +541,7 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
 
 __all__ = [
     "BATCH_SLEEP_ENV",
-    "DATA_KEY",
     "SUMMARY_KEYS",
-    "check_same_data",
-    "data_fingerprint",
     "default_run_dir",
     "has_results",
     "load_run_dataset",

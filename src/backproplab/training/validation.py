@@ -79,6 +79,7 @@ def validate_config(cfg) -> None:
     _optional_str("data_dir", cfg.data_dir)
     _bool("final", cfg.final)
     _bool("inspect", cfg.inspect)
+    _bool("tensorboard", cfg.tensorboard)
     _int("val_size", cfg.val_size, minimum=1)
     if cfg.limit is not None:
         _int("limit", cfg.limit, minimum=1)

@@ -10,6 +10,13 @@ from backproplab.study.report.context import SECTIONS, Ctx
 
 
 def what_was_wrong(ctx: Ctx) -> None:
+    """Write the section listing where the original write-up was wrong, and why.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     doc.h(2, SECTIONS[15])
     w = ctx.folder.checks.get("worked_example") or {}
@@ -40,6 +47,14 @@ def what_was_wrong(ctx: Ctx) -> None:
 
 
 def how_it_was_made(ctx: Ctx) -> None:
+    """Write the closing section: the command, the files of the folder and the
+    software versions behind every number.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc, m = ctx.doc, ctx.m
     doc.h(2, SECTIONS[16])
     files = ", ".join(f"`{name}`" for name in (CONFIG, METRICS, BATCHES, MODEL, SUMMARY))

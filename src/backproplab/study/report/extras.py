@@ -27,6 +27,14 @@ from backproplab.sweeps.stats import describe
 
 
 def full_batch(ctx: Ctx) -> None:
+    """Write the full-batch gradient descent section (the ``full-batch`` preset,
+    10 and 100 epochs against the original's claim), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(12, "full-batch")
     if groups is None:
@@ -69,6 +77,13 @@ def full_batch(ctx: Ctx) -> None:
 
 
 def batch_sizes(ctx: Ctx) -> None:
+    """Write the batch sizes section (the ``batch-sizes`` preset), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(13, "batch-sizes")
     if groups is None:
@@ -123,6 +138,15 @@ def batch_sizes(ctx: Ctx) -> None:
 
 
 def unscaled_pixels(ctx: Ctx) -> None:
+    """Write the section on the original's unscaled pixels (the ``unscaled-pixels``
+    preset, the weights and activations it learns, the live saturation check),
+    with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(14, "unscaled-pixels")
     if groups is None:
@@ -155,12 +179,12 @@ def unscaled_pixels(ctx: Ctx) -> None:
     doc.table(["inputs (batch 16, lr 0.01)", "validation acc (last epoch)", "validation loss"],
               rows)
     ctx.figure("unscaled", "Scaled vs raw pixels at the same settings (mean ± std over seeds).")
-    pixel_inspection(ctx, s)
+    _pixel_inspection(ctx, s)
     if ref:
         a = (final_stat(ref, "eval_accuracy") or {}).get("mean")
         b = (final_stat(g, "eval_accuracy") or {}).get("mean")
         if a is not None and b is not None:
-            effect = pixel_effect(ref, g, s)
+            effect = _pixel_effect(ref, g, s)
             doc.p(f"Last-epoch validation accuracy: {a:.4f} with scaled pixels, {b:.4f} with "
                   f"raw pixels; {effect}.")
             sat = ""
@@ -172,7 +196,7 @@ def unscaled_pixels(ctx: Ctx) -> None:
                     f"original wrong: pixels must be scaled, the sigmoids saturate; {effect}")
 
 
-def pixel_effect(scaled: Mapping, raw: Mapping, s: Mapping | None) -> str:
+def _pixel_effect(scaled: Mapping, raw: Mapping, s: Mapping | None) -> str:
     """What raw pixels cost in validation accuracy, by a Welch test over seeds."""
     a, b = final_values(scaled, "eval_accuracy"), final_values(raw, "eval_accuracy")
     c = single_test(a, b, "scaled", "raw")
@@ -188,7 +212,7 @@ def pixel_effect(scaled: Mapping, raw: Mapping, s: Mapping | None) -> str:
             "binary code on which the output layer still learns")
 
 
-def pixel_inspection(ctx: Ctx, s: dict | None) -> None:
+def _pixel_inspection(ctx: Ctx, s: dict | None) -> None:
     """What the first layer learned and how its units' outputs are spread, for
     scaled and raw pixels (the snapshots of the first run of each), with the
     live saturation check's numbers."""
@@ -223,4 +247,4 @@ def pixel_inspection(ctx: Ctx, s: dict | None) -> None:
               f"{sc['saturated_after_training']:.1%} with scaled pixels.")
 
 
-__all__ = ["batch_sizes", "full_batch", "pixel_effect", "pixel_inspection", "unscaled_pixels"]
+__all__ = ["batch_sizes", "full_batch", "unscaled_pixels"]

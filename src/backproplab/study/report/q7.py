@@ -34,16 +34,16 @@ from backproplab.sweeps.stats import (
 )
 
 #: How the image runs' ``normalize`` option treats the pixels (uint8 images).
-PIXELS = {
+_PIXELS = {
     "unit": "pixels divided by 255 (one fixed scale for every split)",
     "standardize": "pixels standardized with the training split's mean and standard deviation",
     "none": "raw 0-255 pixels (not scaled)",
 }
 
 
-def q7_setting(ctx: Ctx, group: Mapping) -> str:
+def _q7_setting(ctx: Ctx, group: Mapping) -> str:
     cfg = group["config"]
-    pixels = PIXELS.get(cfg.get("normalize") or "unit", f"normalize={cfg.get('normalize')}")
+    pixels = _PIXELS.get(cfg.get("normalize") or "unit", f"normalize={cfg.get('normalize')}")
     return (f"{ctx.dataset}, 784-{'-'.join(map(str, cfg.get('hidden') or []))}-10 "
             f"{cfg.get('activation')}, plain SGD, batch {cfg.get('batch_size')}, lr "
             f"{cfg.get('lr'):g}, {cfg.get('epochs')} epochs, normal initial weights (std "
@@ -51,7 +51,7 @@ def q7_setting(ctx: Ctx, group: Mapping) -> str:
             + (f", at most {cfg['limit']} training images" if cfg.get("limit") else ""))
 
 
-def compare_phrase(ctx: Ctx, values: Sequence[float], original: float, where: str = "") -> str:
+def _compare_phrase(ctx: Ctx, values: Sequence[float], original: float, where: str = "") -> str:
     """The measured per-seed ``values`` against the original's single number: a
     one-sample t-test (the original's run taken as a fixed number); ``where``
     says which runs the values come from."""
@@ -67,7 +67,7 @@ def compare_phrase(ctx: Ctx, values: Sequence[float], original: float, where: st
     return f"{verdict}{where}: {against(values, original, 'here', 'original')}"
 
 
-def same_setting(ctx: Ctx, group: Mapping) -> tuple[Mapping, str]:
+def _same_setting(ctx: Ctx, group: Mapping) -> tuple[Mapping, str]:
     """The group whose seeds test a single-seed preset's claims: the seeds preset
     (Q7 (2): the same settings with more seeds) when it ran, else ``group``; and
     where its numbers come from, for the sentence."""
@@ -78,34 +78,50 @@ def same_setting(ctx: Ctx, group: Mapping) -> tuple[Mapping, str]:
 
 
 def learning_curve(ctx: Ctx) -> None:
+    """Write section Q7: the per-batch learning curve of the ``learning-curve``
+    preset, with its summary row against the original's accuracy.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(7, "learning-curve")
     if groups is None:
         return
     g = groups[0]
-    doc.p(f"Setting: {q7_setting(ctx, g)}. The loss of every batch (before its update) is "
+    doc.p(f"Setting: {_q7_setting(ctx, g)}. The loss of every batch (before its update) is "
           f"recorded in the run's `{BATCHES}`.")
     ctx.figure("learning_curve", "Per-batch training loss: raw (grey) and smoothed with a "
                                  "bias-corrected exponential moving average (the legend gives "
                                  "its weight and window); dotted lines mark the epochs.")
     acc = final_stat(g, "eval_accuracy")
     doc.p(f"Validation accuracy after epoch {last_epoch(g)}: {pm(acc)}.")
-    ref, where = same_setting(ctx, g)
+    ref, where = _same_setting(ctx, g)
     ctx.row("batch 16, lr 0.01, 5 epochs",
             f"val acc {ORIGINAL['learning_curve']['val_accuracy']}",
             f"val acc {pm(acc)}" + (f" after {last_epoch(g)} epochs" if last_epoch(g) != 5
                                      else ""),
-            compare_phrase(ctx, final_values(ref, "eval_accuracy"),
+            _compare_phrase(ctx, final_values(ref, "eval_accuracy"),
                            ORIGINAL["learning_curve"]["val_accuracy"], where))
 
 
 def train_vs_val(ctx: Ctx) -> None:
+    """Write section Q7 (1): training vs validation loss and accuracy per epoch
+    (the ``train-vs-val`` preset).
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(8, "train-vs-val")
     if groups is None:
         return
     g = groups[0]
-    doc.p(f"Setting: {q7_setting(ctx, g)}. Both losses are measured at the end of each epoch "
+    doc.p(f"Setting: {_q7_setting(ctx, g)}. Both losses are measured at the end of each epoch "
           "with the same weights (the training loss in a separate pass over the training "
           "split), so the two curves compare like with like.")
     epoch_table(ctx, g, [("train_loss", "training loss"), ("eval_loss", "validation loss"),
@@ -116,13 +132,13 @@ def train_vs_val(ctx: Ctx) -> None:
     tl, vl = epoch_stat(g, last, "train_loss"), epoch_stat(g, last, "eval_loss")
     if tl and vl:
         doc.p(f"After {last} epochs the validation loss is {vl['mean']:.4f} and the training "
-              f"loss {tl['mean']:.4f}. " + loss_gap(ctx, g))
+              f"loss {tl['mean']:.4f}. " + _loss_gap(ctx, g))
 
 
-def loss_gap(ctx: Ctx, g: Mapping) -> str:
+def _loss_gap(ctx: Ctx, g: Mapping) -> str:
     """Whether the validation loss is above the training loss beyond seed noise: a
     paired t-test over seeds (each seed's two losses come from the same network)."""
-    ref, where = same_setting(ctx, g)
+    ref, where = _same_setting(ctx, g)
     val, train = final_values(ref, "eval_loss"), final_values(ref, "train_loss")
     if not val or len(val) != len(train):
         return ""
@@ -140,12 +156,20 @@ def loss_gap(ctx: Ctx, g: Mapping) -> str:
 
 
 def seeds(ctx: Ctx) -> None:
+    """Write section Q7 (2): the spread over random initializations (the ``seeds``
+    preset), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(9, "seeds")
     if groups is None:
         return
     g = groups[0]
-    doc.p(f"Setting: {q7_setting(ctx, g)}; {g['n']} seeds ({', '.join(map(str, g['seeds']))}). "
+    doc.p(f"Setting: {_q7_setting(ctx, g)}; {g['n']} seeds ({', '.join(map(str, g['seeds']))}). "
           "A seed fixes both the initial weights and the batch order. Mean ± sample standard "
           "deviation (ddof=1) across seeds:")
     epoch_table(ctx, g, [("train_loss", "training loss"), ("eval_loss", "validation loss"),
@@ -159,17 +183,17 @@ def seeds(ctx: Ctx) -> None:
               f"{o['val_accuracy'][0]} ± {o['val_accuracy'][1]} (accuracy) and "
               f"{o['val_loss'][0]} ± {o['val_loss'][1]} (loss) over {o['n']} runs"
               + ("" if ctx.mnist else " on MNIST, a different level; only the spreads compare")
-              + ". " + spread_sentence(acc, o))
+              + ". " + _spread_sentence(acc, o))
     ctx.row(f"{o['n']} runs, 5 epochs",
             f"val acc {o['val_accuracy'][0]} ± {o['val_accuracy'][1]}, val loss "
             f"{o['val_loss'][0]} ± {o['val_loss'][1]}",
             f"val acc {pm(acc)}, val loss {pm(loss, n=False)}"
             + (f" after {last_epoch(g)} epochs" if last_epoch(g) != 5 else ""),
-            compare_phrase(ctx, final_values(g, "eval_accuracy"), o["val_accuracy"][0]) +
-            lr_pairs_phrase(ctx))
+            _compare_phrase(ctx, final_values(g, "eval_accuracy"), o["val_accuracy"][0]) +
+            _lr_pairs_phrase(ctx))
 
 
-def spread_sentence(acc: Mapping, o: Mapping) -> str:
+def _spread_sentence(acc: Mapping, o: Mapping) -> str:
     """The spread across seeds against the original's: an F-test of the two variances."""
     r = spread_test(acc["std"], acc["n"], o["val_accuracy"][1], o["n"])
     if r["p_value"] is None:
@@ -183,7 +207,7 @@ def spread_sentence(acc: Mapping, o: Mapping) -> str:
             "is why the interval is wide.")
 
 
-def lr_pairs_phrase(ctx: Ctx) -> str:
+def _lr_pairs_phrase(ctx: Ctx) -> str:
     """How many pairs of learning rates the sweep's seeds tell apart (Holm-adjusted)."""
     res = ctx.folder.results("learning-rates") or {}
     pairs = [c for c in res.get("comparisons") or [] if c["metric"] == "eval_accuracy"]
@@ -199,13 +223,21 @@ def lr_pairs_phrase(ctx: Ctx) -> str:
 
 
 def learning_rates(ctx: Ctx) -> None:
+    """Write section Q7 (3): the learning-rate comparison (the ``learning-rates``
+    preset, mean ± std over seeds per rate), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(10, "learning-rates")
     if groups is None:
         return
     groups = sorted(groups, key=lambda g: g["config"]["lr"])
     lr0 = groups[0]["config"]["lr"]
-    setting = q7_setting(ctx, groups[0]).replace(f"lr {lr0:g}", "lr varied")
+    setting = _q7_setting(ctx, groups[0]).replace(f"lr {lr0:g}", "lr varied")
     doc.p(f"Setting: {setting}; {groups[0]['n']} seeds per learning rate (the same seeds at "
           "every rate, so the runs differ only in the learning rate).")
     rows = []
@@ -258,6 +290,15 @@ def learning_rates(ctx: Ctx) -> None:
 
 
 def final(ctx: Ctx) -> None:
+    """Write section Q7 (4): the final runs on the test set (the ``final`` preset),
+    their confusion matrix, example and misclassified images and reference
+    points, with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(11, "final")
     if groups is None:
@@ -268,7 +309,7 @@ def final(ctx: Ctx) -> None:
     doc.p(f"**The rule**: {FINAL_RULE}.")
     if choice:
         doc.p(f"**The choice**: lr {choice['lr']:g}, batch {choice['batch_size']}, because "
-              f"{choice['reason']}.{choice_test(choice)}")
+              f"{choice['reason']}.{_choice_test(choice)}")
         cands = choice.get("candidates") or []
         if cands:
             doc.table(["rank", "lr", "batch", "validation acc (last epoch)", "from"],
@@ -293,7 +334,7 @@ def final(ctx: Ctx) -> None:
     ctx.figure("final_confusion", "Confusion matrix of the first final run on the test set: "
                                   "each cell gives the count and the fraction of its true "
                                   "class; the diagonal holds the correct answers.")
-    final_examples(ctx)
+    _final_examples(ctx)
     refs = REFERENCES.get(ctx.dataset, [])
     values = final_values(g, "eval_accuracy")
     if refs:
@@ -310,10 +351,10 @@ def final(ctx: Ctx) -> None:
             f"test acc {o['test_accuracy']}, test loss {o['test_loss']}",
             f"lr {cfg['lr']:g}, batch {cfg['batch_size']}, {cfg['epochs']} epochs: test acc "
             f"{pm(acc)}, test loss {pm(loss, n=False)}",
-            compare_phrase(ctx, values, o["test_accuracy"]))
+            _compare_phrase(ctx, values, o["test_accuracy"]))
 
 
-def choice_test(choice: Mapping) -> str:
+def _choice_test(choice: Mapping) -> str:
     """The chosen configuration against the runner-up: a Welch test over their seeds."""
     cands = choice.get("candidates") or []
     if len(cands) < 2 or not cands[0].get("values") or not cands[1].get("values"):
@@ -324,7 +365,7 @@ def choice_test(choice: Mapping) -> str:
         f"lr {b['lr']:g}, batch {b['batch_size']}") + " (a single test, not adjusted).")
 
 
-def final_examples(ctx: Ctx) -> None:
+def _final_examples(ctx: Ctx) -> None:
     """The classes as the network sees them, and the first final run's worst
     mistakes on the test set."""
     ctx.figure("examples", f"Training images of {ctx.dataset}, one row per class with its name.")
@@ -338,7 +379,4 @@ def final_examples(ctx: Ctx) -> None:
                   "matrix above; the figure's title says how many test images are wrong.")
 
 
-__all__ = ["PIXELS", "choice_test", "compare_phrase",
-           "final", "final_examples", "learning_curve", "learning_rates", "loss_gap",
-           "lr_pairs_phrase", "q7_setting", "same_setting", "seeds", "spread_sentence",
-           "train_vs_val"]
+__all__ = ["final", "learning_curve", "learning_rates", "seeds", "train_vs_val"]
