@@ -30,6 +30,7 @@ from typing import Any
 
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
+from backproplab.locks import lock_folder
 from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, SweepFolder, is_bookkeeping
 from backproplab.sweeps.executors import Trial, plain_json
 from backproplab.training import TrainConfig
@@ -320,7 +321,8 @@ def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fa
         for name in sorted(names):
             target = root / name
             if target.parent == root and target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
+                with lock_folder(target, "trial"):  # not while another process writes it
+                    shutil.rmtree(target)
         for name in SWEEP_OUTPUT_FILES:
             (root / name).unlink(missing_ok=True)
     root.mkdir(parents=True, exist_ok=True)
