@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
 
+from backproplab.bench.probes import machine_info
 from backproplab.data import load_synth
 from backproplab.scalar import DEFAULT_HIDDEN, DEFAULT_LR, MLP
 
@@ -43,7 +43,7 @@ def measure(limit: int, hidden: int, repeat: int, lr: float = DEFAULT_LR) -> dic
     ds = load_synth(limit=limit, dtype=np.float64)
     X, y = ds.X_train.tolist(), ds.y_train.tolist()
     result = {
-        "python": platform.python_version(),
+        "machine": machine_info(),
         "examples": len(X),
         "sizes": [2, hidden, 2],
         "repeat": repeat,
@@ -71,7 +71,7 @@ def main() -> None:
         print(json.dumps(r))
         return
     print(f"scalar engine, sizes {r['sizes']}, {r['examples']} examples per pass, "
-          f"Python {r['python']}, best of {r['repeat']}")
+          f"Python {r['machine']['python']} on {r['machine']['cpu']}, best of {r['repeat']}")
     for name in ("train_step", "forward+backward+sgd_step"):
         print(f"  {name:<28} {r[name]:>9,} examples/s")
 

@@ -36,7 +36,7 @@ ALLOWED = {
     "study": BASE | ENGINES | {"runs", "locks", "plots", "inspection", "training", "sweeps",
                               "gradcheck", "predict", "graph", "study"},
     "sklearn": BASE | {"data", "tensor", "training", "sklearn"},
-    "bench": BASE | ENGINES | {"training", "bench"},
+    "bench": BASE | ENGINES | {"runs", "training", "bench"},
     "graph.py": BASE | {"graph"},
     "check": BASE | {"scalar", "check"},
 }

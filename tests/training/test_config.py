@@ -20,9 +20,10 @@ def test_defaults_resolve_to_concrete_values():
     assert cfg.normalize == "standardize" and cfg.init_std == 1.0
     assert isinstance(cfg.threads, int) and cfg.threads >= 1
     # nothing left at None except the options that mean "not given" (clip_norm: no
-    # clipping; lr_gamma: only the step and exponential schedules have one)
+    # clipping; lr_gamma: only the step and exponential schedules have one; target and
+    # test_data: only a dataset PATH has them)
     left = {k for k, v in cfg.to_dict().items() if v is None}
-    assert left <= {"data_dir", "limit", "clip_norm", "lr_gamma"}
+    assert left <= {"data_dir", "limit", "clip_norm", "lr_gamma", "target", "test_data"}
     assert TrainConfig(lr_schedule="step").resolved().lr_gamma == 0.1
 
 
@@ -131,12 +132,18 @@ def test_hidden_accepts_a_list_or_a_single_width():
 
 def test_default_threads_are_the_cpus_this_process_may_use(monkeypatch):
     # all cores for a single run means the cores in the affinity mask (taskset, containers),
-    # not every core of the host
+    # not every core of the host (the quota and others' load: tests/training/test_threads.py)
     import os
 
+    from backproplab.training import threads
+
+    monkeypatch.setattr(threads, "FACTS_MAX_AGE", 0)  # sample every time
+    monkeypatch.setattr(threads, "others_busy_cores", lambda seconds: 0.0)
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: None)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
-    assert TrainConfig().resolved().threads == 1
+    big_steps = TrainConfig(dataset="fashion-mnist", batch_size=1024)
+    assert big_steps.resolved().threads == 1
     assert TrainConfig(threads=4).resolved().threads == 4
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # no affinity API (macOS)
-    assert TrainConfig().resolved().threads == 64
+    assert big_steps.resolved().threads == 64

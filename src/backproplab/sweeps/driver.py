@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backproplab.data.files import is_file_dataset, read_source
 from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, atomic_write_text
@@ -54,6 +55,7 @@ from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.sweeps.spec import Sweep, check_sweep_dir, prepare_sweep_dir
 from backproplab.sweeps.stats import check_test
+from backproplab.tensor.memory import available_memory
 from backproplab.training import board
 
 # ---------------------------------------------------------------------------
@@ -163,7 +165,8 @@ class SweepOutcome:
 
 
 def ensure_datasets(base: dict, grid: dict) -> None:
-    """Find (or download, once, in this process) every image dataset the trials use.
+    """Find (or download, once, in this process) every image dataset the trials use,
+    and read every user's file once (each bad input is one sentence).
 
     Done before anything is written, so a missing dataset is one clear error
     instead of one failure per trial, and worker processes never race to download
@@ -171,8 +174,14 @@ def ensure_datasets(base: dict, grid: dict) -> None:
     """
     names = grid.get("dataset") or [base.get("dataset", "synth")]
     data_dirs = grid.get("data_dir") or [base.get("data_dir")]
+    available = available_memory()
     for name in dict.fromkeys(names):
         if name == "synth":
+            continue
+        if is_file_dataset(name):
+            for target in dict.fromkeys(grid.get("target") or [base.get("target")]):
+                read_source(name, target=target,
+                            max_bytes=None if available is None else available[0])
             continue
         for data_dir in dict.fromkeys(data_dirs):
             find_dataset(name, data_dir=data_dir, download=True)
@@ -382,6 +391,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
                          lambda path: check_sweep_dir(sweep, path, overwrite=overwrite)):
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
             trials = sweep.trials(root)  # the executor sets the BLAS threads of each
+            executor.plan(trials)  # workers x threads for these trials and this machine
             display = SweepProgress(len(trials), executor.workers, progress,
                                     console=console, out_dir=root)
             with display:

@@ -16,10 +16,12 @@ import dataclasses
 import math
 from typing import Any
 
+from backproplab.data.files import check_file_options, is_file_dataset
 from backproplab.errors import BackproplabError, choose_from
 from backproplab.training.divergence import check_divergence_options
 from backproplab.training.early_stopping import check_early_stopping_options
 from backproplab.training.schedules import check_schedule_options
+from backproplab.training.threads import MAX_THREADS
 
 #: ``batch_size`` may be this word instead of a number: the whole training set.
 FULL_BATCH = "full"
@@ -73,10 +75,13 @@ def validate_config(cfg) -> None:
     """
     for f in dataclasses.fields(cfg):  # the options that take a name from a registry
         value = getattr(cfg, f.name)
-        if f.metadata["choices"] and not (value is None and f.default is None):
+        if f.metadata["choices"] and not (value is None and f.default is None) and not (
+                f.name == "dataset" and isinstance(value, str) and is_file_dataset(value)):
             _choice(f.name, value, f.metadata["choices"])
-    # data
+    # data (a dataset PATH and its options: backproplab.data.files)
     _optional_str("data_dir", cfg.data_dir)
+    check_file_options(cfg.dataset, target=cfg.target, val_fraction=cfg.val_fraction,
+                       test_data=cfg.test_data)
     _bool("final", cfg.final)
     _bool("inspect", cfg.inspect)
     _bool("tensorboard", cfg.tensorboard)
@@ -122,7 +127,7 @@ def validate_config(cfg) -> None:
                              divergence_patience=cfg.divergence_patience)
     # machine
     if cfg.threads is not None:
-        _int("threads", cfg.threads, minimum=1)
+        _int("threads", cfg.threads, minimum=1, maximum=MAX_THREADS)
     # what the scalar engine can do: the study's per-example SGD, sigmoid, normal init
     if cfg.engine == "scalar":
         _validate_scalar(cfg)
@@ -197,9 +202,13 @@ def _optional_str(name: str, value: Any) -> None:
         raise BackproplabError(f"{name} must be a path string, got {value!r}", settings=(name,))
 
 
-def _int(name: str, value: Any, *, minimum: int) -> None:
+def _int(name: str, value: Any, *, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise BackproplabError(f"{name} must be an integer >= {minimum}, got {value!r}",
+                               settings=(name,))
+    if maximum is not None and value > maximum:
+        raise BackproplabError(f"{name} must be at most {maximum}, got {value}; give the "
+                               "cores you have (or leave it out to use what is free)",
                                settings=(name,))
 
 
