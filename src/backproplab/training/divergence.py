@@ -179,8 +179,8 @@ class DivergenceGuard:
         TypeError
             When ``state`` is not a dict.
         ValueError
-            When ``initial`` not ``None`` or a finite
-            number, ``strikes`` not a whole number of at least 0.
+            When ``initial`` is not ``None`` or a finite number, or ``strikes``
+            is not a whole number of at least 0.
         """
         if not isinstance(state, dict):
             raise TypeError(f"the divergence guard's state is {state!r}, not an object")
