@@ -282,20 +282,13 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
 
     Parameters
     ----------
-    out : pathlib.Path
-    settings : dict
-        This reproduction's settings (compared by the keys of ``SETTINGS``).
-    overwrite : bool
+    out, settings, overwrite
+        As for :func:`check_out`, which refuses the folder first.
 
     Returns
     -------
     dict or None
         The earlier manifest to resume from; ``None`` for a fresh start.
-
-    Raises
-    ------
-    BackproplabError
-        As :func:`check_out`.
     """
     manifest = check_out(out, settings, overwrite)
     if manifest is not None and overwrite:
