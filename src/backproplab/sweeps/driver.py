@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backproplab.data.files import is_file_dataset, read_source
+from backproplab.data.files import is_file_dataset
 from backproplab.data.mnist import find_dataset
+from backproplab.data.sources import read_source
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, atomic_write_text
 from backproplab.locks import lock_folder
@@ -30,6 +31,7 @@ from backproplab.runs import (
     CHECKPOINT,
     CONFIG,
     ERROR,
+    LOCK,
     RESULTS,
     STATUS,
     TRIAL_RECORD_FILES,
@@ -40,10 +42,10 @@ from backproplab.runs import (
     write_run_files,
 )
 from backproplab.sweeps.aggregate import aggregate_sweep
-from backproplab.sweeps.executors import EXECUTORS, LocalExecutor
+from backproplab.sweeps.executors import EXECUTORS, LocalExecutor, config_key, configs_match
 from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
-from backproplab.sweeps.spec import Sweep, config_key, configs_match, prepare_sweep_dir
+from backproplab.sweeps.spec import Sweep, check_sweep_dir, prepare_sweep_dir
 from backproplab.sweeps.stats import check_test
 from backproplab.sweeps.trials import Executor, Trial, TrialResult, iter_results
 from backproplab.tensor.memory import available_memory
@@ -114,20 +116,20 @@ def _record_result(trial: Trial, result: TrialResult) -> None:
     """Write what came back into the trial folder: the run's files if the
     executor shipped them, ``status.json``, and ``error.txt`` on failure."""
     folder = Path(trial.out_dir)
-    if result.files:
-        write_run_files(folder, result.files)
-        result.files = None  # written; do not keep the bytes around
-        if result.summary is not None:
-            result.summary["run_dir"] = str(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    record = result.to_dict()
-    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if result.status == "failed":
-        atomic_write_text(folder / ERROR,
-                          (result.traceback or result.error or "unknown error") + "\n")
-    else:
-        (folder / ERROR).unlink(missing_ok=True)
-    atomic_write_json(folder / STATUS, record)
+    with lock_folder(folder, "trial"):  # never written without the trial's lock
+        if result.files:
+            write_run_files(folder, result.files)
+            result.files = None  # written; do not keep the bytes around
+            if result.summary is not None:
+                result.summary["run_dir"] = str(folder)
+        record = result.to_dict()
+        record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        if result.status == "failed":
+            atomic_write_text(folder / ERROR,
+                              (result.traceback or result.error or "unknown error") + "\n")
+        else:
+            (folder / ERROR).unlink(missing_ok=True)
+        atomic_write_json(folder / STATUS, record)
 
 
 # ---------------------------------------------------------------------------
@@ -272,9 +274,15 @@ def _copy_run(src: Path, dst: Path) -> dict[str, Any]:
     copy's summary (``run_dir`` pointing at ``dst``, ``copied_from`` at ``src``)."""
     files = {k: v for k, v in read_run_files(src).items() if k not in TRIAL_RECORD_FILES}
     summary = rewrite_summary(files, dst, copied_from=str(src))
-    if dst.exists():
-        shutil.rmtree(dst)
-    write_run_files(dst, files)
+    with lock_folder(dst, "trial"):  # what an earlier attempt left goes, under the lock
+        for path in dst.iterdir():
+            if path.name == LOCK:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        write_run_files(dst, files)
     return summary
 
 
@@ -439,7 +447,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         if sweep.base.get("tensorboard") or any(sweep.grid.get("tensorboard", ())):
             board.require()  # one sentence, not one failure per trial
         # one sweep at a time in a folder; each trial's run locks its own folder
-        with lock_folder(out_dir, "sweep"):
+        with lock_folder(out_dir, "sweep",
+                         lambda path: check_sweep_dir(sweep, path, overwrite=overwrite)):
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
             trials = sweep.trials(root)  # the executor sets the BLAS threads of each
             executor.plan(trials)  # workers x threads for these trials and this machine
@@ -458,4 +467,6 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     return outcome
 
 
-__all__ = ["SweepOutcome", "make_executor", "plan_trials", "run_sweep", "run_trials"]
+__all__ = [
+    "SweepOutcome", "make_executor", "plan_trials",
+    "run_sweep", "run_trials", ]

@@ -15,16 +15,17 @@ worker processes on this machine (or in-process with ``workers=1``);
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-import shutil
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.runs import CHECKPOINT
+from backproplab.locks import lock_folder
+from backproplab.runs import CHECKPOINT, CONFIG, RunFolder
 from backproplab.sweeps.lifetime import guard_worker, sigterm_interrupts
 from backproplab.sweeps.pool import WorkerPool
 from backproplab.sweeps.trials import (
@@ -37,6 +38,7 @@ from backproplab.sweeps.trials import (
 )
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.config import config_step_work, usable_cpus
+from backproplab.training.options import MACHINE_OPTIONS
 from backproplab.training.threads import (
     SECOND_THREAD_MIN_WORK,
     free_cores,
@@ -53,6 +55,76 @@ THREAD_ENV_VARS = (
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS",
 )
 
+
+def plain_json(obj: Any) -> Any:
+    """A JSON round trip: tuples become lists, so equal configs compare equal.
+
+    Parameters
+    ----------
+    obj : object
+        A JSON-serializable value.
+
+    Returns
+    -------
+    object
+        The value as :func:`json.loads` gives it back (keys sorted).
+
+    Examples
+    --------
+    >>> plain_json({"hidden": (300,), "lr": 0.1})
+    {'hidden': [300], 'lr': 0.1}
+    """
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+def config_key(config: Mapping[str, Any]) -> str | None:
+    """A canonical string of a config with defaults resolved and machine options dropped.
+
+    Parameters
+    ----------
+    config : Mapping
+        A training config (``TrainConfig.to_dict()`` or ``config.json``).
+
+    Returns
+    -------
+    str or None
+        Sorted JSON, or ``None`` if ``config`` is not a valid config.
+
+    Examples
+    --------
+    >>> config_key({"lr": 0.1, "threads": 2}) == config_key({"lr": 0.1})
+    True
+    """
+    try:
+        resolved = TrainConfig.from_dict(dict(config)).resolved().to_dict()
+    except (BackproplabError, TypeError, ValueError):
+        return None
+    for key in MACHINE_OPTIONS:
+        resolved.pop(key, None)
+    return json.dumps(plain_json(resolved), sort_keys=True)
+
+
+def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
+    """Whether a run folder's ``config.json`` is the run ``wanted`` describes.
+
+    Parameters
+    ----------
+    stored : Mapping or None
+        The stored config (anything else than a mapping does not match).
+    wanted : Mapping
+        The trial's config.
+
+    Returns
+    -------
+    bool
+        Whether both are valid and equal once resolved, machine options aside.
+    """
+    if not isinstance(stored, Mapping):
+        return False
+    a = config_key(stored)
+    return a is not None and a == config_key(wanted)
+
+
 # ---------------------------------------------------------------------------
 # running one trial (in whatever process an executor chooses)
 
@@ -61,10 +133,12 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
                   dataset: Any = None) -> TrialResult:
     """Train one trial into ``out_dir`` and report.
 
-    The folder belongs to this trial (the sweep checked that): if it holds a
-    checkpoint the run continues from it (``trial.resume``, or a checkpoint left
-    by an attempt that died), otherwise whatever an earlier attempt left there
-    is removed and the run starts fresh.
+    The trial's lock on the folder is taken before anything in it is read or
+    removed. The folder must belong to this trial: a run with another config
+    (e.g. ``train --out`` got there first) fails the trial and is left alone. If
+    it holds a checkpoint the run continues from it (``trial.resume``, or a
+    checkpoint left by an attempt that died), otherwise the files an earlier
+    attempt left there are removed and the run starts fresh.
 
     Parameters
     ----------
@@ -88,11 +162,12 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
     resume = False
     try:
         config = TrainConfig.from_dict(dict(trial.config))
-        resume = trial.resume or (target / CHECKPOINT).is_file()
-        if not resume and target.exists():
-            shutil.rmtree(target)
-        summary = run_training(config, target, resume=resume, overwrite=False,
-                               progress="quiet", dataset=dataset)
+        # the lock first: nothing in the folder is read or removed without it
+        with lock_folder(target, "trial") as lock, lock.lend():
+            resume = trial.resume or (target / CHECKPOINT).is_file()
+            _check_trial_folder(target, trial)
+            summary = run_training(config, target, resume=resume, overwrite=not resume,
+                                   progress="quiet", dataset=dataset)
         return TrialResult(trial.name, "ok", summary=dict(summary), resumed=resume,
                            seconds=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a failing trial must not stop the others
@@ -100,6 +175,22 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
                            settings=exc.settings if isinstance(exc, BackproplabError) else None,
                            traceback=traceback.format_exc(), resumed=resume,
                            seconds=time.perf_counter() - start)
+
+
+def _check_trial_folder(folder: Path, trial: Trial) -> None:
+    """Refuse a trial folder that holds a run of another config than ``trial``'s.
+
+    Raises
+    ------
+    BackproplabError
+        Naming the folder; the run in it is left as it is.
+    """
+    run = RunFolder(folder)
+    if run.file(CONFIG).exists() and not (run.is_run()
+                                          and configs_match(run.config, trial.config)):
+        raise BackproplabError(
+            f"the trial folder {folder} holds a run that is not this trial's (another "
+            "process wrote it); move that run away and run the sweep again")
 
 
 def with_threads(trial: Trial, threads: int) -> Trial:
@@ -441,5 +532,5 @@ def timeout_error(seconds: float) -> str:
             "checkpoint, with a larger --trial-timeout if it needs more time")
 
 
-__all__ = ["EXECUTORS", "THREAD_ENV_VARS", "LocalExecutor", "check_trial_timeout",
-           "default_workers", "execute_trial", "one_line", "timeout_error", "with_threads"]
+__all__ = ["EXECUTORS", "THREAD_ENV_VARS", "LocalExecutor", "check_trial_timeout", "config_key", "configs_match", "default_workers",
+           "execute_trial", "one_line", "plain_json", "timeout_error", "with_threads"]
