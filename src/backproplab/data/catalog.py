@@ -18,7 +18,6 @@ torchvision-style ``DIR/MNIST/raw``; each may be gzip (``*-ubyte.gz``) or raw
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from backproplab.data.idx import gzip_bound
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json
+from backproplab.fileio import atomic_write_json, read_json
 
 #: The four files of a dataset, in the usual order.
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
@@ -348,10 +347,7 @@ def recorded_hashes_path() -> Path:
 def recorded_hashes() -> dict[str, dict[str, str]]:
     """Content SHA-256s recorded in the cache: ``{dataset: {role: sha256}}``."""
     path = recorded_hashes_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, OSError):
-        return {}
+    data = read_json(path)
     if not isinstance(data, dict):
         return {}
     return {k: {r: h for r, h in v.items() if isinstance(h, str)}
