@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     sentence naming the problem and the fix and return 2; Ctrl-C prints one line
     and returns 130. None prints a traceback.
     """
+    _escape_unencodable()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -118,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         print("backproplab: interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
+
+
+def _escape_unencodable() -> None:
+    """Print what stdout's encoding cannot hold (a file name that is not UTF-8, read as
+    surrogates; a character outside ``PYTHONIOENCODING``) as ``\\udcff`` escapes, as
+    Python's stderr does, instead of failing after the work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            reconfigure(errors="backslashreplace")
 
 
 def _silence_stdout() -> None:

@@ -24,12 +24,16 @@ def _umask() -> int:
 
 
 _MODE = 0o666 & ~_umask()
+#: the most bytes of a file's name kept in its temporary name (255 bytes in all at most)
+_TMP_NAME_BYTES = 200
 
 
 def _atomic(path: str | os.PathLike, mode: str, write: Callable[[IO], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # ".NAME.XXXXXXXX.tmp" adds 14 bytes: a name near the 255-byte limit is shortened in it
+    name = os.fsdecode(os.fsencode(path.name)[:_TMP_NAME_BYTES])
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, _MODE)  # mkstemp makes 0600; files follow the umask like open() does
         with os.fdopen(fd, mode) as fh:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,9 +206,28 @@ def mirrors(spec: DatasetSpec) -> tuple[str, ...]:
     URL prefixes separated by spaces or commas (``file://`` works too).
     """
     env = os.environ.get(mirror_env_var(spec))
-    if env and env.strip():
-        return tuple(u for u in env.replace(",", " ").split() if u)
-    return spec.mirrors
+    if not (env and env.strip()):
+        return spec.mirrors
+    urls = tuple(u for u in env.replace(",", " ").split() if u)
+    for url in urls:
+        problem = _url_problem(url)
+        if problem:
+            raise BackproplabError(
+                f"{mirror_env_var(spec)} holds {url!r}, which is {problem}; give URL prefixes "
+                "like https://example.org/mnist/ separated by spaces or commas")
+    return urls
+
+
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a mirror URL, in words, or None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        return f"a malformed URL ({exc})"
+    if parts.scheme == "file" or (parts.scheme in ("http", "https") and parts.hostname):
+        return None
+    return "not an http://, https:// or file:// URL"
 
 
 def mirror_env_var(spec: DatasetSpec) -> str:
