@@ -15,19 +15,23 @@ Every reader returns raw values (0-255 for images); the
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from backproplab.data.idx import read_idx
+from backproplab.data.idx import iter_idx, read_idx
 from backproplab.errors import BackproplabError
 
 #: File name endings read as images (through Pillow).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 #: File name endings read as IDX files.
 IDX_SUFFIXES = ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")
+#: Examples read and classified at a time (:func:`input_batches`).
+BATCH_ROWS = 4096
 
 
 def _pillow():
@@ -65,10 +69,11 @@ def read_image(path: Path, input_shape: tuple[int, ...], invert: bool = False) -
     return 255 - gray if invert else gray
 
 
-def read_npy(path: Path) -> np.ndarray:
-    """The array of a ``.npy`` file (never unpickled)."""
+def read_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    """The array of a ``.npy`` file (never unpickled; with ``mmap``, mapped read-only
+    instead of read, so that only what is used is loaded)."""
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         # numpy reports any file without the .npy header as "pickled data"
         why = "not a .npy file, or an array of objects" if "pickle" in str(exc) else exc
@@ -77,10 +82,11 @@ def read_npy(path: Path) -> np.ndarray:
 
 
 def read_input(path: str | os.PathLike, input_shape: tuple[int, ...],
-               invert: bool = False) -> np.ndarray:
+               invert: bool = False, mmap: bool = False) -> np.ndarray:
     """The raw examples in one file: an image, a ``.npy`` array or an IDX file.
 
-    ``invert`` (images and arrays of pixels alike) maps every value v to 255 - v.
+    ``invert`` (images and arrays of pixels alike) maps every value v to 255 - v;
+    ``mmap`` maps a ``.npy`` file instead of reading it (:func:`read_npy`).
     """
     path = Path(path)
     if path.is_dir():
@@ -91,7 +97,7 @@ def read_input(path: str | os.PathLike, input_shape: tuple[int, ...],
     if name.endswith(IMAGE_SUFFIXES):
         return read_image(path, input_shape, invert)
     if name.endswith(".npy"):
-        array = read_npy(path)
+        array = read_npy(path, mmap)
     elif name.endswith(IDX_SUFFIXES):
         array = read_idx(path)
     else:
@@ -103,4 +109,54 @@ def read_input(path: str | os.PathLike, input_shape: tuple[int, ...],
     return array
 
 
-__all__ = ["IDX_SUFFIXES", "IMAGE_SUFFIXES", "read_image", "read_input", "read_npy"]
+def input_batches(path: str | os.PathLike, input_shape: tuple[int, ...], invert: bool = False,
+                  rows: int = BATCH_ROWS) -> tuple[int, Iterator[np.ndarray]]:
+    """The raw examples in one file, in batches of at most ``rows``, and how many there are.
+
+    An IDX file is read and decompressed one batch at a time (its header gives
+    the count), a ``.npy`` file is mapped rather than read, so a file of a
+    million images costs one batch of memory; an image is one batch of one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An image, a ``.npy`` array or an IDX file (as :func:`read_input`).
+    input_shape : tuple of int
+        The shape of one example (``Preprocessing.input_shape``).
+    invert : bool
+        Map every value v to 255 - v.
+    rows : int
+        The most examples per batch.
+
+    Returns
+    -------
+    (int, iterator of numpy.ndarray)
+        The number of examples, and the batches: each one example of
+        ``input_shape`` (or flat), or a stack of them.
+
+    Raises
+    ------
+    BackproplabError
+        As :func:`read_input`.
+    """
+    path = Path(path)
+    n = math.prod(input_shape)
+    if path.is_file() and path.name.lower().endswith(IDX_SUFFIXES):
+        shape, pieces = iter_idx(path, rows)
+        if shape and shape not in (tuple(input_shape), (n,)):
+            count = shape[0]
+        else:  # one example (small by definition), or a 0-dimensional file
+            pieces.close()
+            count, pieces = 1, iter([read_idx(path)])
+    else:
+        array = read_input(path, input_shape, mmap=True)
+        if tuple(array.shape) in (tuple(input_shape), (n,)) or array.ndim == 0:
+            count, pieces = 1, iter([array])
+        else:
+            count = len(array)
+            pieces = (array[i:i + rows] for i in range(0, count, rows))
+    return count, ((255 - np.asarray(p, dtype=np.float64)) if invert else p for p in pieces)
+
+
+__all__ = ["BATCH_ROWS", "IDX_SUFFIXES", "IMAGE_SUFFIXES", "input_batches", "read_image",
+           "read_input", "read_npy"]
