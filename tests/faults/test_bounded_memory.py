@@ -6,11 +6,16 @@ what the old readers took, so a regression fails fast instead of eating the mach
 from __future__ import annotations
 
 import gzip
+import math
 import resource
 import struct
+import zipfile
 
+import numpy as np
 import pytest
-from tests.conftest import run_subprocess
+from tests.conftest import FASHION_MNIST_DIR, run_subprocess
+
+from backproplab.tensor.files import MAX_NPZ_BYTES, json_array, json_load
 
 #: the child's address space: Python, NumPy and the model fit; the old readers did not
 LIMIT = 700 << 20
@@ -65,3 +70,72 @@ def test_an_idx_file_of_one_image_is_one_example(tiny_fashion_run, tmp_path, suf
     r = backproplab("predict", tiny_fashion_run, one, "--top", "1")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"{one}: ") and len(r.stdout.splitlines()) == 1
+
+
+def zeros_model(source, out, hidden: int) -> int:
+    """A copy of the model file ``source`` whose network has ``hidden`` hidden units, all
+    weights zero and deflated (a few KB per MB); returns the bytes it declares."""
+    with np.load(source, allow_pickle=False) as z:
+        files = {k: z[k] for k in z.files}
+    meta = json_load(files["meta"])
+    meta["sizes"] = [meta["sizes"][0], hidden, meta["sizes"][-1]]
+    files["meta"] = json_array(meta)
+    shapes = {"param/W1": (meta["sizes"][0], hidden), "param/b1": (hidden,),
+              "param/W2": (hidden, meta["sizes"][-1]), "param/b2": (meta["sizes"][-1],)}
+    declared = 0
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, array in files.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as fh:
+                if name not in shapes:
+                    np.lib.format.write_array(fh, array, allow_pickle=False)
+                    continue
+                np.lib.format.write_array_header_1_0(
+                    fh, {"descr": "<f4", "fortran_order": False, "shape": shapes[name]})
+                left = math.prod(shapes[name]) * 4
+                declared += left
+                while left:
+                    k = min(left, 1 << 24)
+                    fh.write(bytes(k))
+                    left -= k
+    return declared
+
+
+@pytest.fixture(scope="module")
+def zeros_npz(tiny_fashion_run, tmp_path_factory):
+    """The issue's case (929 KB declaring about 950 MB of zero weights), a little smaller:
+    a model.npz of 2.5 MB declaring 564 MB (deflate at level 1 is quicker to write)."""
+    out = tmp_path_factory.mktemp("zeros") / "model.npz"
+    declared = zeros_model(tiny_fashion_run / "model.npz", out, 180_000)
+    assert out.stat().st_size < 3_000_000 and declared > MAX_NPZ_BYTES
+    return out
+
+
+def test_a_model_of_compressed_zeros_is_refused_before_decompressing(zeros_npz, tmp_path):
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, np.zeros((2, 28, 28), dtype=np.uint8))
+    for args in (("predict", zeros_npz, inputs), ("evaluate", zeros_npz),
+                 ("export", zeros_npz, "--format", "onnx", "--out", tmp_path / "m.onnx")):
+        r = backproplab(*args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
+        assert r.stderr.count("\n") == 1, r.stderr
+        assert str(zeros_npz) in r.stderr and f"more than the {MAX_NPZ_BYTES} bytes" in r.stderr
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_model_under_the_bound_still_loads(tiny_fashion_run, tmp_path):
+    model = tmp_path / "model.npz"
+    zeros_model(tiny_fashion_run / "model.npz", model, 64)
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, np.zeros((2, 28, 28), dtype=np.uint8))
+    r = backproplab("predict", model, inputs, "--top", "1")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 2
+
+
+def test_training_refuses_a_network_whose_checkpoint_could_not_be_read(tmp_path):
+    out = tmp_path / "run"
+    r = backproplab("train", "--dataset", "fashion-mnist", "--data-dir", FASHION_MNIST_DIR,
+                    "--hidden", "100000", "--epochs", "1", "--out", out)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "--hidden 100000 makes checkpoints of about 0.59 GiB" in r.stderr
+    assert not out.exists()

@@ -22,6 +22,7 @@ from backproplab.fileio import (
 from backproplab.runs.logs import read_log
 from backproplab.runs.names import BATCHES, CONFIG, METRICS, MODEL, STATUS, SUMMARY, is_bookkeeping
 from backproplab.tensor import MLP
+from backproplab.tensor.files import read_npz
 
 #: The config class :meth:`RunFolder.train_config` builds.
 C = TypeVar("C")
@@ -192,12 +193,7 @@ class RunFolder:
         path = self.path / name
         if not path.is_file():
             return None
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise BackproplabError(f"{path} is not a readable .npz file ({exc}); delete it "
-                                   "or rerun the run") from None
+        return read_npz(path, "run")
 
     def load_model(self) -> MLP:
         """The trained network (``model.npz``) as a :class:`backproplab.tensor.MLP`;

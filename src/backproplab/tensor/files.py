@@ -23,6 +23,10 @@ import numpy as np
 from backproplab.errors import BackproplabError
 from backproplab.fileio import parse_json
 
+#: The most bytes the arrays of a model or checkpoint file may declare in all: several
+#: hundred times the study's largest network, and what :func:`read_npz` allocates at most
+#: (training refuses a network whose checkpoint would be larger).
+MAX_NPZ_BYTES = 512 << 20
 #: deflate never expands more than about 1032:1
 _DEFLATE_RATIO = 1032
 _NPY_MAGIC = b"\x93NUMPY"
@@ -49,8 +53,9 @@ def json_load(array: np.ndarray):
     return parse_json(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
 
 
-def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
-    """Raise ValueError when a zip member declares more than it can store."""
+def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """The bytes a zip member's array declares; ValueError when it declares more than it
+    can store."""
     most = info.compress_size
     if info.compress_type != zipfile.ZIP_STORED:
         most = info.compress_size * _DEFLATE_RATIO + 1024
@@ -74,6 +79,7 @@ def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         if declared > info.file_size:
             raise ValueError(f"array {info.filename} declares shape {shape} of {dtype} "
                              f"({declared} bytes) but only {info.file_size} bytes are stored")
+    return declared
 
 
 #: how damaged zip, .npy and JSON data fail (and a member too large to allocate)
@@ -81,21 +87,50 @@ _DAMAGE = (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFil
            NotImplementedError, RuntimeError, OverflowError, MemoryError, SyntaxError)
 
 
-def read_npz(path: str | Path, what: str = "model") -> dict[str, np.ndarray]:
+def read_npz(path: str | Path, what: str = "model",
+             max_bytes: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path``, read with ``allow_pickle=False``.
 
-    Each member's declared size is checked against the bytes stored for it
-    first, so nothing larger than the file can hold is ever allocated. A missing
+    Each member's declared size is checked against the bytes stored for it, and
+    the sizes all members declare together against ``max_bytes``, before
+    anything is decompressed, so nothing larger than the file can hold, and
+    nothing larger than ``max_bytes`` in all, is ever allocated. A missing
     file or any damage raises BackproplabError naming the file (``what`` says
     what kind of file it should be).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npz`` file.
+    what : str
+        What the file should be, for messages (``"model"``).
+    max_bytes : int
+        The most bytes its arrays may declare in all (default :data:`MAX_NPZ_BYTES`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+
+    Raises
+    ------
+    BackproplabError
+        When the file is missing, damaged, or declares more than ``max_bytes``.
     """
     path = Path(path)
     if not path.is_file():
         raise BackproplabError(f"{what} file {path} does not exist; check the path")
     try:
         with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                _check_member(zf, info)
+            total = sum(_check_member(zf, info) for info in zf.infolist())
+    except _DAMAGE as exc:
+        raise BackproplabError(
+            f"{path} is not a readable .npz {what} file ({type(exc).__name__}: {exc}); "
+            "re-save or re-train it") from None
+    if total > max_bytes:
+        raise BackproplabError(
+            f"{path} declares arrays of {total} bytes in all, more than the {max_bytes} bytes "
+            f"a {what} file may hold; give a smaller {what} (or a file that is not damaged)")
+    try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except _DAMAGE as exc:
@@ -175,5 +210,5 @@ def scalar_engine_arrays(files: dict) -> tuple[dict[str, np.ndarray], dict]:
     return params, parse_json(str(files["extra"])) if "extra" in files else {}
 
 
-__all__ = ["check_layer_arrays", "is_scalar_engine_file", "json_array", "json_load", "read_npz",
-           "scalar_engine_arrays"]
+__all__ = ["MAX_NPZ_BYTES", "check_layer_arrays", "is_scalar_engine_file", "json_array",
+           "json_load", "read_npz", "scalar_engine_arrays"]
