@@ -13,8 +13,10 @@ import zipfile
 
 import numpy as np
 import pytest
-from tests.conftest import FASHION_MNIST_DIR, run_subprocess
+from tests.conftest import run_subprocess
 
+from backproplab.errors import BackproplabError
+from backproplab.tensor import memory
 from backproplab.tensor.files import MAX_NPZ_BYTES, json_array, json_load
 
 #: the child's address space: Python, NumPy and the model fit; the old readers did not
@@ -132,10 +134,9 @@ def test_a_model_under_the_bound_still_loads(tiny_fashion_run, tmp_path):
     assert len(r.stdout.splitlines()) == 2
 
 
-def test_training_refuses_a_network_whose_checkpoint_could_not_be_read(tmp_path):
-    out = tmp_path / "run"
-    r = backproplab("train", "--dataset", "fashion-mnist", "--data-dir", FASHION_MNIST_DIR,
-                    "--hidden", "100000", "--epochs", "1", "--out", out)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert "--hidden 100000 makes checkpoints of about 0.59 GiB" in r.stderr
-    assert not out.exists()
+def test_training_refuses_a_network_whose_checkpoint_could_not_be_read(monkeypatch):
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": None)
+    with pytest.raises(BackproplabError, match="hidden 100000 makes checkpoints of about "
+                       r"0.59 GiB .* more than the 0.5 GiB a model file may hold"):
+        memory.check_training_memory([784, 100_000, 10], 16)
+    assert memory.check_training_memory([784, 50_000, 10], 16).parameters < MAX_NPZ_BYTES
