@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import FASHION_MNIST_DIR, run_subprocess
 
 from backproplab.errors import DivergenceError
+from backproplab.study.presets import PRESETS, select
 from backproplab.training.divergence import BLOWUP, DivergenceGuard
 
 needs_fashion = pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
@@ -38,3 +39,16 @@ def test_one_check_far_above_the_limit_stops_without_patience():
     with pytest.raises(DivergenceError, match="more than 10 times the limit 6.931"):
         guard.check(1, 3, 100, total=0.5 + BLOWUP * limit * 0.99 + BLOWUP * limit * 1.01,
                     seen=3, lr=0.1)
+
+
+def test_presets_prints_the_names_only_accepts(cli):
+    listing = cli("presets")
+    assert listing.status == 0
+    names = [line.split()[0] for line in listing.out.split("\n\n")[0].splitlines()]
+    assert names == [p.name for p in PRESETS]
+    assert [p.name for p in select(names)] == names  # what --only takes
+    # a name as it shows where a line's first letter is capitalized, and any other case
+    assert [p.name for p in select(["Q4-synth", "Learning-Rates"])] == ["q4-synth",
+                                                                        "learning-rates"]
+    shown = cli("presets", "Q4-synth")
+    assert shown.status == 0 and shown.out.startswith("q4-synth  [Q4]")

@@ -255,9 +255,11 @@ def preset_names() -> list[str]:
 
 
 def get_preset(name: str) -> Preset:
-    """The preset called ``name``; ``BackproplabError`` naming the known ones otherwise."""
+    """The preset called ``name``, in any case (``Q4-synth`` is ``q4-synth``, as a listing
+    whose lines start capitalized shows it); ``BackproplabError`` naming the known ones
+    otherwise."""
     try:
-        return _BY_NAME[name]
+        return _BY_NAME[name.strip().lower()]
     except KeyError:
         raise BackproplabError(
             f"unknown preset {name!r}; choose one of {', '.join(preset_names())} "
