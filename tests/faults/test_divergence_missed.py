@@ -1,4 +1,5 @@
-"""Divergence the guard used to miss, and the smaller misleading outputs of issue 21."""
+"""Divergence the guard used to miss, and the smaller misleading outputs of issue 21: a
+full disk that promised --resume where it would refuse, and preset names."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 
 import pytest
 from tests.conftest import FASHION_MNIST_DIR, run_subprocess
+from tests.faults.test_disk import small_disk  # noqa: F401 - the fixture
 
 from backproplab.errors import DivergenceError
 from backproplab.study.presets import PRESETS, select
@@ -52,3 +54,21 @@ def test_presets_prints_the_names_only_accepts(cli):
                                                                         "learning-rates"]
     shown = cli("presets", "Q4-synth")
     assert shown.status == 0 and shown.out.startswith("q4-synth  [Q4]")
+
+
+@needs_fashion
+def test_a_disk_full_before_the_first_checkpoint_does_not_promise_resume(request):
+    """A 784-32-10 network's checkpoint does not fit where its config and first log
+    lines do: --resume would refuse (no checkpoint), so the sentence names --overwrite."""
+    folder, preexec, kind = request.getfixturevalue("small_disk")  # tests/faults/test_disk.py
+    out = folder / "run"
+    args = ("--dataset", "fashion-mnist", "--data-dir", FASHION_MNIST_DIR, "--limit", "500",
+            "--hidden", "32", "--epochs", "2", "--threads", "1", "--quiet", "--out", out)
+    r = run_subprocess("train", *args, preexec_fn=preexec, timeout=300)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, (kind, r.stderr)
+    assert "checkpoint.npz" in r.stderr and "--resume" not in r.stderr, r.stderr
+    assert r.stderr.rstrip().endswith("the run stopped before its first checkpoint, so start "
+                                      "it again with --overwrite")
+    assert (out / "config.json").is_file() and not (out / "checkpoint.npz").exists()
+    resumed = run_subprocess("train", "--resume", "--out", out, "--quiet", timeout=120)
+    assert resumed.returncode == 2 and "no checkpoint.npz to resume from" in resumed.stderr
