@@ -1,5 +1,5 @@
 """Inputs that declare far more than they store (a gzip IDX of a hundred thousand blank
-images, a model.npz of compressed zeros, an image of huge dimensions) cost a bounded
+images, a model.npz of compressed zeros, a PNG of huge dimensions) cost a bounded
 amount of memory: each CLI run is a real process whose address space is capped well below
 what the old readers took, so a regression fails fast instead of eating the machine."""
 
@@ -10,12 +10,14 @@ import math
 import resource
 import struct
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
 from tests.conftest import run_subprocess
 
 from backproplab.errors import BackproplabError
+from backproplab.predict.inputs import MAX_IMAGE_PIXELS
 from backproplab.tensor import memory
 from backproplab.tensor.files import MAX_NPZ_BYTES, json_array, json_load
 
@@ -140,3 +142,34 @@ def test_training_refuses_a_network_whose_checkpoint_could_not_be_read(monkeypat
                        r"0.59 GiB .* more than the 0.5 GiB a model file may hold"):
         memory.check_training_memory([784, 100_000, 10], 16)
     assert memory.check_training_memory([784, 50_000, 10], 16).parameters < MAX_NPZ_BYTES
+
+
+def png_header(path, width: int, height: int) -> None:
+    """A PNG file declaring ``width`` x ``height`` grayscale pixels but holding only one row:
+    what is refused must be refused from the header, before any decoding."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(bytes(width + 1))) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [10_000, 20_000])
+def test_an_image_of_huge_dimensions_is_refused_at_open(tiny_fashion_run, tmp_path, side):
+    pytest.importorskip("PIL")
+    image = tmp_path / f"big{side}.png"
+    png_header(image, side, side)
+    r = backproplab("predict", tiny_fashion_run, image)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "DecompressionBomb" not in r.stderr and "Traceback" not in r.stderr
+    assert f"{image} declares more than {MAX_IMAGE_PIXELS} pixels" in r.stderr
+
+
+def test_an_image_of_the_wrong_size_is_refused_from_its_header(tiny_fashion_run, tmp_path):
+    pytest.importorskip("PIL")
+    image = tmp_path / "wide.png"
+    png_header(image, 4000, 4000)  # under the pixel bound; its pixels are not even there
+    r = backproplab("predict", tiny_fashion_run, image)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"{image} is 4000x4000 pixels but the model was trained on 28x28" in r.stderr

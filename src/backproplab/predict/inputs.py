@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,9 @@ from backproplab.errors import BackproplabError
 
 #: File name endings read as images (through Pillow).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: The most pixels an image may declare (Pillow's ``MAX_IMAGE_PIXELS`` while backproplab
+#: reads images): Pillow refuses a larger one when it opens it, before decoding.
+MAX_IMAGE_PIXELS = 1 << 24
 #: File name endings read as IDX files.
 IDX_SUFFIXES = ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")
 #: Examples read and classified at a time (:func:`input_batches`).
@@ -41,6 +45,7 @@ def _pillow():
         raise BackproplabError(
             "reading images needs Pillow; install it with `pip install 'backproplab[images]'` "
             "(or give the pixels as .npy)") from None
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow refuses more at open, before decoding
     return Image
 
 
@@ -55,17 +60,24 @@ def read_image(path: Path, input_shape: tuple[int, ...], invert: bool = False) -
             f"{path} is an image but the model takes {input_shape[0]} numbers per example, "
             "not images; give a .npy file of examples")
     Image = _pillow()
+    h, w = input_shape
     try:
-        with Image.open(path) as img:
-            gray = np.asarray(img.convert("L"), dtype=np.uint8)
+        with warnings.catch_warnings():  # over MAX_IMAGE_PIXELS Pillow only warns: refuse
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if tuple(img.size) != (w, h):  # from the header: nothing is decoded yet
+                    raise BackproplabError(
+                        f"{path} is {img.size[0]}x{img.size[1]} pixels but the model was "
+                        f"trained on {w}x{h} images; resize it to {w}x{h} first (the tool "
+                        "does not resize)")
+                gray = np.asarray(img.convert("L"), dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BackproplabError(
+            f"{path} declares more than {MAX_IMAGE_PIXELS} pixels, far more than the {w}x{h} "
+            f"images the model was trained on; resize it to {w}x{h} first") from None
     except (OSError, ValueError) as exc:
         raise BackproplabError(f"{path} is not a readable image ({exc}); give a PNG or "
                                "JPEG file") from None
-    if gray.shape != tuple(input_shape):
-        h, w = input_shape
-        raise BackproplabError(
-            f"{path} is {gray.shape[1]}x{gray.shape[0]} pixels but the model was trained on "
-            f"{w}x{h} images; resize it to {w}x{h} first (the tool does not resize)")
     return 255 - gray if invert else gray
 
 
@@ -158,5 +170,5 @@ def input_batches(path: str | os.PathLike, input_shape: tuple[int, ...], invert:
     return count, ((255 - np.asarray(p, dtype=np.float64)) if invert else p for p in pieces)
 
 
-__all__ = ["BATCH_ROWS", "IDX_SUFFIXES", "IMAGE_SUFFIXES", "input_batches", "read_image",
-           "read_input", "read_npy"]
+__all__ = ["BATCH_ROWS", "IDX_SUFFIXES", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "input_batches",
+           "read_image", "read_input", "read_npy"]
