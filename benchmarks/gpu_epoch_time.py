@@ -1,38 +1,57 @@
-"""Seconds per training epoch on a GPU: backproplab on CuPy vs PyTorch CUDA.
+"""Seconds per training epoch on a GPU: `backproplab train` and the bare loop on CuPy
+against PyTorch CUDA, with the GPU targets of issue 19 (met / not met), in one command.
 
-The same benchmark as ``benchmarks/epoch_time.py`` (:mod:`backproplab.bench`)
-with ``--device gpu --impl backproplab,torch``: the 784-300-10 sigmoid network,
-plain SGD, float32, Fashion-MNIST's 55,000 training images (random data of the
-same shape where the dataset is missing) moved to the device once, batches
-gathered on the device, at batch sizes 16 / 128 / 1024 / full; the matmul peak
-is an 8192 x 8192 float32 product on the device. Peak host memory (and device
-memory: PyTorch's ``max_memory_allocated``, CuPy's memory-pool size) is
-measured per implementation in a fresh process.
+The 784-300-10 sigmoid network, plain SGD, float32, Fashion-MNIST's 55,000
+training images moved to the device once, at batch 16 / 128 / 1024 / full, each
+row in its own process, the matmul peak an 8192 x 8192 float32 product on the
+device; then the targets: at most 0.5x PyTorch CUDA's epoch at batch 16 and at
+most 0.9x at batch 1024. About two minutes on a GPU::
 
-Run it on a machine with a CUDA GPU, then copy the table into
-docs/performance.md ("GPU")::
-
-    pip install -e ".[gpu,reference]"       # CuPy for CUDA 12 and PyTorch with CUDA
+    pip install -e ".[gpu,reference]"        # CuPy for CUDA 12, PyTorch with CUDA
     python benchmarks/gpu_epoch_time.py --json-out gpu-bench.json
 
-Any option of ``epoch_time.py`` can be added (``--epochs 5``,
-``--batch-sizes 16,1024``, ``--quick`` for a smoke test).
+Without CuPy, PyTorch CUDA or a CUDA device it stops at once with one sentence
+(exit status 2). Options as ``benchmarks/epoch_time.py`` (``--quick`` for a
+smoke test); the device is fixed.
 """
 
+from __future__ import annotations
+
+import importlib.util
 import sys
 
-from backproplab.commands.bench import main
+from epoch_time import parser, run
 
 
-def gpu_main(argv: list[str]) -> int:
-    """Run the benchmark on the GPU with ``argv``'s extra options."""
-    if any(a == "--device" or a.startswith("--device=") for a in argv):
-        print("gpu_epoch_time.py: --device is fixed to gpu here", file=sys.stderr)
+def cuda_problem(find_spec=importlib.util.find_spec) -> str | None:
+    """Why this machine cannot run the GPU table (one sentence), or ``None``."""
+    for module, pip in (("cupy", "cupy-cuda12x"), ("torch", "torch with CUDA")):
+        if find_spec(module) is None:
+            return (f"{module} is not installed; install it (pip install {pip!r}, or "
+                    "pip install -e '.[gpu,reference]') on a machine with a CUDA GPU")
+    import cupy
+    import torch
+
+    try:
+        devices = cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # noqa: BLE001 - no driver, no runtime: both mean no GPU here
+        devices = 0
+    if devices < 1 or not torch.cuda.is_available():
+        return ("no CUDA device is visible to CuPy and PyTorch here; run this on a machine "
+                "with an NVIDIA GPU and its driver")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check for CUDA, then run the table on the GPU and print it with its targets."""
+    args = parser("gpu_epoch_time.py", __doc__.split("\n\n")[0]).parse_args(argv)
+    problem = cuda_problem()
+    if problem:
+        print(f"gpu_epoch_time.py: {problem}", file=sys.stderr)
         return 2
-    has_impl = any(a == "--impl" or a.startswith("--impl=") for a in argv)
-    extra = [] if has_impl else ["--impl", "backproplab,torch"]
-    return main(["--device", "gpu", *extra, *argv], prog="gpu_epoch_time.py")
+    return run(args, "python benchmarks/gpu_epoch_time.py " + " ".join(argv or sys.argv[1:]),
+               device="gpu", impls=args.impl or "train,backproplab,torch")
 
 
 if __name__ == "__main__":
-    sys.exit(gpu_main(sys.argv[1:]))
+    sys.exit(main())

@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from backproplab.bench.probes import loadavg, machine_info
 from backproplab.sweeps import Sweep, run_sweep
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.training import TrainConfig
@@ -77,14 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         row["speedup"] = round(rows[0]["sweep_s"] / row["sweep_s"], 2)
     report = {"trials": args.trials, "limit": args.limit, "epochs": args.epochs,
-              "machine_cores": os.cpu_count(), "load_average": list(os.getloadavg()),
-              "results": rows}
+              "machine": machine_info(), "load_average": loadavg(), "results": rows}
     if args.json:
         print(json.dumps(report))
         return 0
     print(f"{args.trials} synth trials ({args.limit} points, {args.epochs} epochs, hidden 32) "
-          f"on simulated nodes of {args.cpus_per_node} CPU; this machine has "
-          f"{os.cpu_count()} cores")
+          f"on simulated nodes of {args.cpus_per_node} CPU; this machine: "
+          f"{report['machine']['cpu']}, {report['machine']['cores']} usable cores, "
+          f"load average {report['load_average']}")
     print(f"{'nodes':>5} {'start s':>8} {'sweep s':>8} {'speed-up':>8} {'train s (sum)':>14}")
     for row in rows:
         print(f"{row['nodes']:>5} {row['start_s']:>8} {row['sweep_s']:>8} "

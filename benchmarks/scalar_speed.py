@@ -4,7 +4,7 @@ Trains a fresh ``[2, hidden, 2]`` network for one pass over the first ``--limit`
 synth training points, one example at a time, and prints examples/second for
 
 - ``train_step``: the engine's fused step (:meth:`MLP.train_step`, what
-  :func:`backproplab.scalar.train_epoch` uses), and
+  ``train --engine scalar`` uses), and
 - ``forward+backward+sgd_step``: the same update through the general-purpose
   passes that keep every intermediate and gradient.
 
@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
 
+from backproplab.bench.probes import machine_info
 from backproplab.data import load_synth
-from backproplab.scalar import DEFAULT_HIDDEN, DEFAULT_LR, MLP, train_epoch
+from backproplab.scalar import DEFAULT_HIDDEN, DEFAULT_LR, MLP
 
 
 def _generic_epoch(model, X, y, lr):
@@ -33,7 +33,9 @@ def _generic_epoch(model, X, y, lr):
 
 
 def _fused_epoch(model, X, y, lr):
-    train_epoch(model, X, y, lr)
+    step = model.train_step
+    for x, c in zip(X, y):
+        step(x, c, lr)
 
 
 def measure(limit: int, hidden: int, repeat: int, lr: float = DEFAULT_LR) -> dict:
@@ -41,7 +43,7 @@ def measure(limit: int, hidden: int, repeat: int, lr: float = DEFAULT_LR) -> dic
     ds = load_synth(limit=limit, dtype=np.float64)
     X, y = ds.X_train.tolist(), ds.y_train.tolist()
     result = {
-        "python": platform.python_version(),
+        "machine": machine_info(),
         "examples": len(X),
         "sizes": [2, hidden, 2],
         "repeat": repeat,
@@ -69,7 +71,7 @@ def main() -> None:
         print(json.dumps(r))
         return
     print(f"scalar engine, sizes {r['sizes']}, {r['examples']} examples per pass, "
-          f"Python {r['python']}, best of {r['repeat']}")
+          f"Python {r['machine']['python']} on {r['machine']['cpu']}, best of {r['repeat']}")
     for name in ("train_step", "forward+backward+sgd_step"):
         print(f"  {name:<28} {r[name]:>9,} examples/s")
 

@@ -12,7 +12,7 @@ BLAS threads. For each solver and seed it reports the test accuracy and the
 mean seconds per epoch (``fit`` time / ``n_iter_``), then the mean over seeds,
 the accuracy difference and the epoch-time ratio (scikit-learn / backproplab).
 
-The machine's load average is recorded before and after (``os.getloadavg``):
+The machine's load average is recorded before and after (:func:`backproplab.bench.probes.loadavg`):
 epoch times are only comparable on a quiet machine. Usage::
 
     python benchmarks/sklearn_compare.py [--epochs 10] [--seeds 2] [--solvers adam,sgd]
@@ -22,14 +22,14 @@ epoch times are only comparable on a quiet machine. Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
 import warnings
 
 import numpy as np
+
+from backproplab.bench.probes import loadavg, machine_info
 
 #: Per-solver settings, identical for both libraries.
 SOLVERS = {
@@ -61,7 +61,6 @@ def run(epochs: int, seeds: int, solvers: list[str], threads: int, hidden: int,
 
     from backproplab.data import load_dataset
     from backproplab.sklearn import MLPClassifier as OurMLP
-    from backproplab.training.config import usable_cpus
 
     ds = load_dataset("fashion-mnist", final=True, limit=limit, data_dir=data_dir,
                       dtype=np.float32)
@@ -71,9 +70,8 @@ def run(epochs: int, seeds: int, solvers: list[str], threads: int, hidden: int,
         "eval_split": ds.eval_split, "hidden": [hidden], "activation": "relu",
         "epochs": epochs, "seeds": list(range(seeds)), "threads": threads, "dtype": "float32",
         "batch_size": 200, "alpha": 1e-4,
-        "python": platform.python_version(), "numpy": np.__version__,
-        "scikit_learn": sklearn.__version__, "machine": platform.machine(),
-        "cpu_count": usable_cpus(), "load_before": list(os.getloadavg()), "solvers": {},
+        "numpy": np.__version__, "scikit_learn": sklearn.__version__,
+        "machine": machine_info(), "load_before": loadavg(), "solvers": {},
     }
     for solver in solvers:
         rows = []
@@ -102,7 +100,7 @@ def run(epochs: int, seeds: int, solvers: list[str], threads: int, hidden: int,
                                        / summary["backproplab"]["epoch_seconds_mean"])
         result["solvers"][solver] = {"runs": rows, "summary": summary,
                                      "settings": SOLVERS[solver]}
-    result["load_after"] = list(os.getloadavg())
+    result["load_after"] = loadavg()
     return result
 
 
@@ -112,7 +110,8 @@ def table(result: dict) -> str:
               f"784-{result['hidden'][0]}-10 ReLU, batch 200, alpha 1e-4, {result['epochs']} "
               f"epochs, seeds {result['seeds']}, {result['threads']} BLAS thread(s), float32"),
              (f"load average before {result['load_before'][0]:.2f}, after "
-              f"{result['load_after'][0]:.2f} ({result['cpu_count']} cores)"),
+              f"{result['load_after'][0]:.2f} ({result['machine']['cpu']}, "
+              f"{result['machine']['cores']} cores)"),
              "",
              f"{'solver':<6} {'library':<13} {'test accuracy':>16} {'s/epoch':>8}",
              "-" * 47]

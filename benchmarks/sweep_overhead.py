@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
+
+from backproplab.bench.probes import loadavg, machine_info
+from backproplab.training.threads import usable_cpus
 
 
 def _sweep(trials: int, limit: int, epochs: int):
@@ -48,15 +49,22 @@ def _sweep(trials: int, limit: int, epochs: int):
     return Sweep(base, {"lr": lrs}, seeds=list(range(seeds)))
 
 
-def _measure(name: str, sweep, out: Path, executor, workers: int) -> dict:
+def timed_sweep(name: str, sweep, out: Path, executor):
+    """Run ``sweep`` into ``out`` quietly; ``(outcome, wall seconds)``; a failed trial
+    ends the script naming ``name``."""
     from backproplab.sweeps import run_sweep
 
     t0 = time.perf_counter()
     outcome = run_sweep(sweep, out, executor=executor, progress="quiet", aggregate=False)
-    sweep_s = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
     if not outcome.ok:
         raise SystemExit(f"{name}: {len(outcome.failed)} trial(s) failed: "
                          f"{outcome.failed[0].error}")
+    return outcome, seconds
+
+
+def _measure(name: str, sweep, out: Path, executor, workers: int) -> dict:
+    outcome, sweep_s = timed_sweep(name, sweep, out, executor)
     train_s = sum(float(r.summary["seconds"]) for r in outcome.results)
     n = len(outcome.results)
     return {"executor": name, "trials": n, "sweep_s": round(sweep_s, 3),
@@ -78,7 +86,7 @@ def measure(trials: int, workers: int, limit: int, epochs: int, repeat: int = 3)
     from backproplab.sweeps.ray_executor import RayExecutor
 
     sweep = _sweep(trials, limit, epochs)
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = loadavg()
     rows = []
     with tempfile.TemporaryDirectory(prefix="sweep-overhead-") as tmp:
         root = Path(tmp)
@@ -94,8 +102,7 @@ def measure(trials: int, workers: int, limit: int, epochs: int, repeat: int = 3)
     for row in rows:
         row["ratio"] = round(row["sweep_s"] / local_s, 2)
     return {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
+        "machine": machine_info(),
         "workers": workers,
         "trial": {"dataset": "synth", "limit": limit, "hidden": [8], "batch_size": 16,
                   "epochs": epochs},
@@ -106,8 +113,6 @@ def measure(trials: int, workers: int, limit: int, epochs: int, repeat: int = 3)
 
 
 def main() -> None:
-    from backproplab.training.config import usable_cpus
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=16,
                         help="trials: 4 learning rates x trials/4 seeds (a multiple of 4)")
@@ -123,7 +128,7 @@ def main() -> None:
         parser.error(f"--trials must be a positive multiple of 4 (4 learning rates x seeds), "
                      f"got {args.trials}")
     result = measure(args.trials, args.workers, args.limit, args.epochs, args.repeat)
-    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["load_average_after"] = loadavg()
     if args.json:
         print(json.dumps(result))
         return

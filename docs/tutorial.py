@@ -56,7 +56,7 @@ from backproplab.fileio import read_json
 from backproplab.runs import RESULTS, RunFolder
 from backproplab.study.figures import compare
 from backproplab.sweeps import Sweep, run_sweep
-from backproplab.training import TrainConfig, fit_scalar, run_training
+from backproplab.training import ScalarSGD, TrainConfig, fit, run_training
 
 workdir = tempfile.TemporaryDirectory(prefix="backproplab-tutorial-")
 WORK = Path(workdir.name)
@@ -158,9 +158,10 @@ assert all(v == 0.0 for row in dW for v in row) and all(v == 0.0 for v in db)
 # The synthetic set has two standard-normal features; the label is 1 outside an
 # ellipse (`x^T Q x > 0.6`). `load_dataset("synth", limit=...)` keeps the first
 # training points and standardizes every split with statistics of the training
-# split only. `fit_scalar` runs the study's per-example SGD on a 2-8-2 scalar
-# network (normal initial weights, zero biases) and records loss and accuracy
-# per epoch; the loss must drop.
+# split only. `fit` with `ScalarSGD` runs the study's per-example SGD on a 2-8-2
+# scalar network (normal initial weights, zero biases) and records loss and
+# accuracy per epoch, through the same epoch loop as the tensor engine; the loss
+# must drop.
 
 # %%
 synth = load_dataset("synth", limit=400)
@@ -168,8 +169,8 @@ print("first points:\n", synth.X_train[:3], "\nlabels:", synth.y_train[:3])
 print("class 1 share:", synth.y_train.mean().round(3))
 
 small = scalar.MLP([2, 8, 2], seed=0)
-history = fit_scalar(small, synth.X_train, synth.y_train, epochs=8, lr=0.1, rng=0,
-                     X_eval=synth.X_eval[:2000], y_eval=synth.y_eval[:2000])
+history = fit(small, ScalarSGD(0.1), synth.X_train, synth.y_train, epochs=8, rng=0,
+              X_eval=synth.X_eval[:2000], y_eval=synth.y_eval[:2000])
 for record in history:
     print(f"epoch {record['epoch']}: train loss {record['train_loss']:.3f}, "
           f"validation accuracy {record['eval_accuracy']:.3f}")

@@ -22,7 +22,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 #: What the optional-dependency tests need; ``.ci/run`` installs all of it and sets
 #: BACKPROPLAB_REQUIRE_EXTRAS=1, so that there a missing piece fails the run at once
 #: instead of letting its tests skip silently (locally they skip).
-REQUIRED_EXTRAS = ("torch", "sklearn", "ray", "PIL", "onnx", "onnxruntime", "graphviz")
+REQUIRED_EXTRAS = ("torch", "sklearn", "ray", "PIL", "onnx", "onnxruntime", "graphviz",
+                   "tensorboard")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 #: Debian's Chromium, for the report's real-browser test (tests/study/html_checks.py).
 CHROMIUM = "/usr/bin/chromium"

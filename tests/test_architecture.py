@@ -28,7 +28,7 @@ ALLOWED = {
     "runs": BASE | {"tensor", "runs"},
     "locks.py": BASE | {"runs", "locks"},
     "plots": BASE | {"runs", "plots"},
-    "inspection.py": BASE | ENGINES | {"runs", "plots", "predict", "inspection"},
+    "inspection": BASE | ENGINES | {"runs", "plots", "predict", "inspection"},
     "training": BASE | ENGINES | {"runs", "locks", "training"},
     "gradcheck.py": BASE | {"scalar", "tensor", "gradcheck"},
     "sweeps": BASE | ENGINES | {"runs", "locks", "training", "sweeps"},
@@ -36,7 +36,7 @@ ALLOWED = {
     "study": BASE | ENGINES | {"runs", "locks", "plots", "inspection", "training", "sweeps",
                               "gradcheck", "predict", "graph", "study"},
     "sklearn": BASE | {"data", "tensor", "training", "sklearn"},
-    "bench": BASE | ENGINES | {"training", "bench"},
+    "bench": BASE | ENGINES | {"runs", "training", "bench"},
     "graph.py": BASE | {"graph"},
     "check": BASE | {"scalar", "check"},
 }

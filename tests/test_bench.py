@@ -11,7 +11,8 @@ import pytest
 
 from backproplab import bench
 from backproplab.bench import probes
-from backproplab.bench.report import judge_targets
+from backproplab.bench.report import compute_ratios, judge_targets
+from backproplab.bench.run import plan_peers
 from backproplab.errors import BackproplabError
 from backproplab.training.config import usable_cpus
 
@@ -22,44 +23,56 @@ HAVE = {m: importlib.util.find_spec(m) is not None for m in ("torch", "sklearn")
 @pytest.mark.slow
 def test_quick_run_end_to_end_writes_the_documented_json(cli, tmp_path):
     out = tmp_path / "bench.json"
-    r = cli("bench", "--quick", "--impl", "backproplab,numpy,torch,sklearn-float32",
+    r = cli("bench", "--quick", "--impl", "train,backproplab,numpy,torch,sklearn-float32",
             "--batch-sizes", "64,full", "--json-out", out, "--json")
     assert r.status == 0, r.err
     res = json.loads(out.read_text())
     assert res == r.json()  # the file and the --json line carry the same result
-    assert res["format"] == "backproplab.bench.epoch_time" and res["version"] == 1
-    impls = ["backproplab", "numpy"] + [i for i, m in (("torch", "torch"),
-                                                       ("sklearn-float32", "sklearn")) if HAVE[m]]
-    assert res["config"]["impls"] == impls
+    assert res["format"] == "backproplab.bench.epoch_time" and res["version"] == 2
+    fashion = res["data"]["source"] == "fashion-mnist"
+    torch_rows = ["torch-1t", "torch-2t"][:usable_cpus()] if HAVE["torch"] else []
+    rows = (["train"] if fashion else []) + ["backproplab", "numpy"] + torch_rows + \
+        (["sklearn-float32"] if HAVE["sklearn"] else [])
+    assert res["config"]["impls"] == rows
     assert res["config"]["batch_sizes"] == ["64", "full"]
     assert res["config"]["epochs"] == 1 and res["config"]["quick"] is True
-    assert res["config"]["threads"] == usable_cpus()
+    assert res["config"]["threads"] is None and res["config"]["load"] == 0
     n = res["data"]["rows"]
     assert n == bench.QUICK_ROWS and res["data"]["features"] == 784
-    assert res["data"]["source"] in ("fashion-mnist", "synthetic")
     assert res["flops_per_epoch"] == bench.flops_per_epoch(n)
     assert res["matmul_peak"]["gflops"] > 0 and res["matmul_peak"]["numpy"]["n"] == 256
     assert {"numpy", "backproplab"} <= set(res["libraries"])
-    assert res["threads"]["direct_blas"]["enabled"] in (True, False)
-    assert any(p["user_api"] == "blas" for p in res["threads"]["pools"])
+    assert res["machine"]["cores"] == usable_cpus() and "free_now" in res["machine"]
     for key in ("loadavg_before", "loadavg_after", "others_during_run", "loaded_timings",
-                "seconds_waited_for_quiet"):
+                "seconds_waited_for_quiet", "busy_processes"):
         assert key in res["load"]
-    # one row per implementation and batch size, in order
+    # one row per peer and batch size, in order, each with the threads its process used
     assert [(x["impl"], x["batch_size"]) for x in res["results"]] == \
-        [(i, bs) for bs in ("64", "full") for i in impls]
+        [(i, bs) for bs in ("64", "full") for i in rows]
+    by = {(x["impl"], x["batch_size"]): x for x in res["results"]}
     for row in res["results"]:
         assert row["steps_per_epoch"] == (-(-n // 64) if row["batch_size"] == "64" else 1)
-        assert len(row["epoch_seconds"]) == 1 and row["median_seconds"] > 0
-        assert row["gflops"] > 0 and row["fraction_of_peak"] > 0
-        assert isinstance(row["loaded"], bool)
-    # ratios: backproplab against every other implementation at every batch size
-    assert sorted((x["vs"], x["batch_size"]) for x in res["ratios"]) == \
-        sorted((i, bs) for i in impls[1:] for bs in ("64", "full"))
+        assert len(row["epoch_seconds"]) == len(row["epoch_wall_seconds"]) == 1
+        assert row["median_seconds"] > 0 and row["gflops"] > 0 and row["fraction_of_peak"] > 0
+        assert isinstance(row["loaded"], bool) and row["threads"] >= 1 and row["pools"]
+    for bs in ("64", "full"):
+        if fashion:  # the bare loop runs with the threads train chose
+            assert by["backproplab", bs]["threads"] == by["train", bs]["threads"]
+            # train's epoch time is its train_seconds; the wall adds evaluation and checkpoint
+            assert by["train", bs]["epoch_wall_seconds"][0] > by["train", bs]["epoch_seconds"][0]
+        for name in torch_rows:
+            assert by[name, bs]["threads"] == int(name[6])
+    # ratios: ours (train, else the bare loop) against every other row, and torch's best
+    mine = rows[0]
+    want = [(i, bs) for i in rows[1:] for bs in ("64", "full")]
+    want += [("torch (best)", bs) for bs in ("64", "full")] if torch_rows else []
+    assert sorted((x["vs"], x["batch_size"]) for x in res["ratios"]) == sorted(want)
     for x in res["ratios"]:
-        assert x["ratio"] > 0 and x["paired_ratio"] > 0
-    # peak memory of each implementation in its own process, at the full batch
-    assert [(m["impl"], m["batch_size"]) for m in res["memory"]] == [(i, "full") for i in impls]
+        assert x["of"] == mine and x["ratio"] > 0 and x["paired_ratio"] > 0
+    # peak memory of each runner in its own process, at the full batch
+    assert [(m["impl"], m["batch_size"]) for m in res["memory"]] == \
+        [(i, "full") for i in ["backproplab", "numpy"] + (["torch"] if HAVE["torch"] else [])
+         + (["sklearn-float32"] if HAVE["sklearn"] else [])]
     for m in res["memory"]:
         assert "error" not in m, m
         assert m["peak_mb"] >= m["after_load_mb"] > 0
@@ -74,26 +87,47 @@ def test_flops_per_epoch_counts_forward_weight_and_input_gradients():
     assert bench.flops_per_epoch(1, (4, 3, 2, 5)) == 2 * (4 * 3 * 2 + 3 * 2 * 3 + 2 * 5 * 3)
 
 
-def test_targets_are_judged_from_the_measured_ratios():
-    res = {
-        "results": [{"impl": "backproplab", "batch_size": "1024", "fraction_of_peak": 0.71}],
-        "ratios": [{"batch_size": "16", "vs": "torch", "ratio": 0.5},
-                   {"batch_size": "128", "vs": "torch", "ratio": 0.71},
-                   {"batch_size": "16", "vs": "sklearn-float64", "ratio": 0.2},
-                   {"batch_size": "16", "vs": "sklearn-float32", "ratio": 0.9}],
-        "memory": [{"impl": "backproplab", "batch_size": "full", "peak_mb": 300.0,
-                    "target_mb": 359.0, "meets_target": True},
-                   {"impl": "torch", "batch_size": "full", "peak_mb": 900.0,
-                    "target_mb": 359.0, "meets_target": False}],
-    }
-    got = {t["target"]: t["met"] for t in judge_targets(res)}
+def _row(impl, bs, seconds, library=None, fraction=0.5):
+    return {"impl": impl, "library": library or impl, "batch_size": bs,
+            "median_seconds": seconds, "epoch_seconds": [seconds], "fraction_of_peak": fraction}
+
+
+def test_targets_are_judged_from_the_measured_rows():
+    results = [_row("train", "16", 0.39), _row("backproplab", "16", 0.38),
+               _row("torch-1t", "16", 1.0, "torch"), _row("torch-2t", "16", 2.0, "torch"),
+               _row("train", "128", 0.62), _row("backproplab", "128", 0.5),
+               _row("torch-1t", "128", 1.5, "torch"), _row("torch-2t", "128", 1.0, "torch"),
+               _row("train", "1024", 0.3, fraction=0.79),
+               _row("train-1t", "1024", 0.25, "train"), _row("train-2t", "1024", 0.5, "train")]
+    res = {"results": results, "ratios": compute_ratios(results),
+           "memory": [{"impl": "backproplab", "batch_size": "full", "peak_mb": 300.0,
+                       "target_mb": 359.0, "meets_target": True},
+                      {"impl": "torch", "batch_size": "full", "peak_mb": 900.0,
+                       "target_mb": 359.0, "meets_target": False}]}
+    best = {(r["batch_size"], r["vs"]): r["ratio"] for r in res["ratios"]}
+    assert best["16", "torch (best)"] == 0.39 and best["128", "torch (best)"] == 0.62
+    got = {t["target"]: (t["value"], t["met"]) for t in judge_targets(res)}
     assert got == {
-        "epoch time vs torch at batch 16": True,
-        "epoch time vs torch at batch 128": False,
-        "epoch time vs sklearn (float64) at batch 16": True,
-        "fraction of matmul peak at batch 1024": True,
-        "peak memory at batch full (MB)": True,
+        "train vs PyTorch (faster of 1/2 threads) at batch 16": (0.39, True),
+        "train vs PyTorch (faster of 1/2 threads) at batch 128": (0.62, False),
+        "train: fraction of NumPy's best GEMM rate at batch 1024": (0.79, False),
+        "train vs the bare loop at batch 16": (1.0263, True),
+        "train vs the bare loop at batch 128": (1.24, False),
+        "busy machine: default threads vs best of 1 and 2 at batch 1024": (1.2, True),
+        "peak memory at batch full (MB)": (300.0, True),
     }
+
+
+def test_peers_planned_per_thread_count():
+    plan = plan_peers
+    names = lambda peers: [(p.name, p.threads) for p in peers]
+    assert names(plan(["train", "backproplab", "torch", "numpy"], "cpu", None, 0, 2)) == [
+        ("train", None), ("backproplab", None), ("torch-1t", 1), ("torch-2t", 2), ("numpy", 2)]
+    assert names(plan(["train", "torch"], "cpu", None, 0, 1)) == [("train", None),
+                                                                  ("torch-1t", 1)]
+    assert names(plan(["train", "torch"], "cpu", 3, 0, 2)) == [("train", 3), ("torch", 3)]
+    assert names(plan(["train"], "cpu", None, 1, 2)) == [("train", None), ("train-1t", 1),
+                                                         ("train-2t", 2)]
 
 
 def _tiny_result(quick: bool) -> dict:
@@ -261,11 +295,46 @@ def test_gpu_quick_run_times_backproplab_on_cupy(tmp_path):
         assert m["device_peak_mb"] > 0
 
 
-def test_gpu_script_fixes_the_device():
+def _script(name: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return mod
+
+
+@pytest.mark.skipif(_have_gpu(), reason="checks the message where there is no GPU")
+def test_gpu_script_without_cuda_stops_with_one_sentence():
     script = ROOT / "benchmarks" / "gpu_epoch_time.py"
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpu_epoch_time.py: ")
+    assert "CUDA" in lines[0] and "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, str(script), "--device", "cpu"], capture_output=True,
                        text=True, timeout=120, check=False)
-    assert r.returncode == 2 and "fixed to gpu" in r.stderr
+    assert r.returncode == 2 and "unrecognized arguments: --device" in r.stderr
+
+
+def test_gpu_script_names_what_is_missing():
+    mod = _script("gpu_epoch_time")
+    assert "cupy is not installed" in mod.cuda_problem(lambda name: None)
+    no_torch = mod.cuda_problem(lambda name: None if name == "torch" else object())
+    assert "torch is not installed" in no_torch
+
+
+def test_gpu_targets_are_judged_against_pytorch_cuda():
+    results = [_row("train", "16", 0.4), _row("torch", "16", 1.0),
+               _row("train", "1024", 0.95, fraction=0.1), _row("torch", "1024", 1.0)]
+    res = {"config": {"device": "gpu"}, "results": results,
+           "ratios": compute_ratios(results), "memory": []}
+    got = {t["target"]: t["met"] for t in judge_targets(res)}
+    assert got == {"train vs PyTorch CUDA at batch 16": True,
+                   "train vs PyTorch CUDA at batch 1024": False}
 
 
 def test_waiting_for_quiet_gives_up_after_the_limit():

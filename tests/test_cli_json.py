@@ -37,6 +37,7 @@ ARGS = {
     "predict": ("{run}", "{tmp}/points.npy"),
     "evaluate": ("{run}", "--dataset", "synth"),
     "plot": ("{run}", "--out", "{tmp}/figures"),
+    "compare": ("{run}", "--out", "{tmp}/compare.png"),
     "check": (str(LEARNERS),),  # its three correct files
 }
 #: Text each command's progress lines or tables show (on stderr with --json).

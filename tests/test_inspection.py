@@ -206,7 +206,7 @@ def test_weight_tiles_show_w_minus_w_init_each_on_its_own_symmetric_scale(
     assert epoch == 1 and delta.shape == (784, 64)
     np.testing.assert_array_equal(delta, W.astype(np.float64) - W_init.astype(np.float64))
 
-    saved = capture_figures(monkeypatch, I)
+    saved = capture_figures(monkeypatch, I.images)
     I.weights(fashion_run, tmp_path / "w.png")
     (ax, _colorbar) = saved[-1].axes
     (image,) = ax.get_images()
@@ -223,7 +223,7 @@ def test_weight_tiles_show_w_minus_w_init_each_on_its_own_symmetric_scale(
 
 @needs_fashion
 def test_raw_weight_tiles_are_an_option(tmp_path, fashion_run, monkeypatch):
-    saved = capture_figures(monkeypatch, I)
+    saved = capture_figures(monkeypatch, I.images)
     paths = I.plot_all(fashion_run, tmp_path / "raw", raw_weights=True)
     assert tmp_path / "raw" / "inspect_weights.png" in paths
     fig = next(f for f in saved if "First-layer weights" in f.get_suptitle())
@@ -243,7 +243,7 @@ def test_tile_limits():
 
 @needs_fashion
 def test_activation_figure_keeps_its_title_on_the_canvas(tmp_path, fashion_run, monkeypatch):
-    saved = capture_figures(monkeypatch, I)
+    saved = capture_figures(monkeypatch, I.images)
     I.activations(fashion_run, tmp_path / "a.png", label="pixels scaled to [0, 1]")
     title = saved[-1].get_suptitle()
     assert "pixels scaled to [0, 1]" in title and "first 512" in title
@@ -295,8 +295,12 @@ def test_plot_command_on_a_run_without_inspect(cli, tmp_path):
                                        "inspect_confusion.png")]
 
 
-@pytest.mark.parametrize("make", ["missing", "empty", "file", "bad_config"])
-def test_plot_command_refuses_bad_folders(cli, tmp_path, make):
+@pytest.mark.parametrize("make, says", [
+    ("missing", "does not exist; give the folder of a training run or of a sweep"),
+    ("empty", "holds no run (config.json) and no sweep (sweep.json or trial folders)"),
+    ("file", "is a file, not a folder; give the folder of a training run or of a sweep"),
+    ("bad_config", "config.json is damaged (not a JSON object)")])
+def test_plot_command_refuses_bad_folders(cli, tmp_path, make, says):
     target = tmp_path / "x"
     if make == "empty":
         target.mkdir()
@@ -308,7 +312,7 @@ def test_plot_command_refuses_bad_folders(cli, tmp_path, make):
     r = cli("plot", target)
     assert r.status == 2
     lines = r.err.strip().splitlines()
-    assert len(lines) == 1 and "is not a run folder" in lines[0] and "Traceback" not in r.err
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in r.err
 
 
 def test_plot_command_on_a_run_without_metrics(cli, tmp_path):

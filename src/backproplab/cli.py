@@ -30,6 +30,7 @@ COMMANDS = (
     "worked_example",
     "train",
     "plot",
+    "compare",
     "gradcheck",
     "check",
     "data",
@@ -57,6 +58,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``backproplab`` argument parser, with every subcommand of :data:`COMMANDS`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Its ``parse_args`` gives a namespace whose ``func(args)`` runs the chosen
+        subcommand and returns its exit status.
+    """
     parser = _Parser(
         prog="backproplab",
         description="Backpropagation as real software: engines, verification, experiments.",
@@ -64,13 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"backproplab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"backproplab.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"backproplab.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"backproplab.commands.{name}").register(sub)
     return parser
 
 
@@ -86,14 +89,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 check failed, 2 bad input,
-    130 interrupted).
+    """Run the command line and return its exit status.
 
     The one error handler: a :class:`BackproplabError`, an operating-system error
     a user can cause (full or read-only disk, no permission, a path that is a
     file) and a file that is not UTF-8 text print one ``backproplab: error:``
     sentence naming the problem and the fix and return 2; Ctrl-C prints one line
     and returns 130. None prints a traceback.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; ``None`` reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        0 done, 1 a check failed, 2 bad input (or no command given), 130
+        interrupted, 141 stdout closed by its reader.
     """
     _escape_unencodable()
     try:
@@ -144,14 +157,20 @@ def _error(sentence: str) -> int:
 
 
 def entry() -> None:  # pragma: no cover - exercised in subprocesses (tests/faults)
-    """The ``backproplab`` console script: :func:`main`, and status 130 with one
-    line for a Ctrl-C that comes before or after it."""
+    """The ``backproplab`` console script: :func:`main`, then ``sys.exit`` with its status.
+
+    A Ctrl-C that comes before or after :func:`main` prints one line and exits
+    with status 130.
+    """
     try:
         status = main()
     except KeyboardInterrupt:
         print("backproplab: interrupted", file=sys.stderr)
         status = 130
     sys.exit(status)
+
+
+__all__ = ["COMMANDS", "build_parser", "entry", "main"]
 
 
 if __name__ == "__main__":  # pragma: no cover

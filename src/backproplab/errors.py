@@ -35,7 +35,11 @@ class BackproplabError(Exception):
 
 
 class DivergenceError(BackproplabError):
-    """Training produced a non-finite loss or weight."""
+    """Training produced a non-finite loss or weight.
+
+    Raised by the training loop's divergence guard; constructed as
+    :class:`BackproplabError`.
+    """
 
 
 class BackproplabWarning(UserWarning):
@@ -63,3 +67,6 @@ def choose_from(name: str, choices) -> str:
     quoted = [repr(c) for c in choices]
     listed = ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0]
     return f"{name}={listed}"
+
+
+__all__ = ["BackproplabError", "BackproplabWarning", "DivergenceError", "choose_from"]

@@ -54,24 +54,77 @@ def _atomic(path: str | os.PathLike, mode: str, write: Callable[[IO], None]) -> 
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
+    """Write ``data`` to ``path`` atomically (creating its folder).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    data : bytes
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     return _atomic(path, "wb", lambda fh: fh.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    """Write ``text`` (UTF-8) to ``path`` atomically (creating its folder).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    text : str
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     return _atomic(path, "w", lambda fh: fh.write(text))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    """Write ``obj`` as JSON indented by 2, with a final newline, to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    obj : object
+        JSON-serializable.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> print(atomic_write_json("out/run.json", {"lr": 0.1}).read_text(), end="")
+    {
+      "lr": 0.1
+    }
+    """
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def atomic_write_with(path: str | os.PathLike, write: Callable[[IO], None]) -> Path:
     """Atomically write ``path`` by calling ``write(binary_file_handle)``.
 
-    Use it for writers that want a file object, such as ``numpy.savez``."""
+    Use it for writers that want a file object, such as ``numpy.savez``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    write : callable
+        Called once with the temporary file opened for binary writing.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     return _atomic(path, "wb", write)
 
 
@@ -179,6 +232,19 @@ def parse_json(text: str | bytes, max_depth: int = JSON_MAX_DEPTH) -> Any:
     on nesting a few thousand deep, and that becomes a ``ValueError`` too, as
     invalid JSON and undecodable bytes already are (``JSONDecodeError`` and
     ``UnicodeDecodeError`` are ``ValueError`` subclasses).
+
+    Parameters
+    ----------
+    text : str or bytes
+
+    Returns
+    -------
+    object
+
+    Raises
+    ------
+    ValueError
+        For text that is not JSON.
     """
     try:
         value = json.loads(text)
@@ -220,8 +286,18 @@ def load_json(path: str | os.PathLike, max_bytes: int = JSON_MAX_BYTES) -> Any:
 
 def read_json(path: str | os.PathLike) -> Any:
     """The JSON in ``path``, or ``None`` when it is missing, unreadable, refused by
-    :func:`load_json` or not JSON (for files a crash or a user may have damaged;
-    callers decide what that means)."""
+    :func:`load_json` or not JSON.
+
+    For files a crash or a user may have damaged; callers decide what ``None`` means.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    object or None
+    """
     try:
         return load_json(path)
     except (OSError, ValueError):
@@ -231,11 +307,25 @@ def read_json(path: str | os.PathLike) -> Any:
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """Read a JSON Lines file; a torn last line (from a crash) is ignored.
 
+    Reading stops at the first line that is not JSON: what follows a torn line is
+    not trusted. Blank lines are skipped.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    list
+        One object per line.
+
     Raises
     ------
     BackproplabError
         When a line before the last is not UTF-8 text (a damaged file), naming
         the file, the line and the fix.
+    OSError
+        When the file cannot be read.
     """
     rows = []
     lines = read_bounded(path).split(b"\n")
@@ -255,3 +345,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
         except ValueError:  # not JSON (a torn line): what follows is not trusted
             break
     return rows
+
+
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "atomic_write_with",
+           "is_finite_number", "parse_json", "read_json", "read_jsonl"]

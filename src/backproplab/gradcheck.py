@@ -47,13 +47,46 @@ SCALAR_SHAPES = ((2, 3, 2), (2, 4, 3, 2), (3, 5, 4), (1, 2, 2), (4, 3, 5, 3))
 
 
 def relative_error(analytic: float, numeric: float, floor: float = REL_FLOOR) -> float:
-    """``|analytic - numeric| / max(|analytic|, |numeric|, floor)``."""
+    """``|analytic - numeric| / max(|analytic|, |numeric|, floor)``.
+
+    Parameters
+    ----------
+    analytic, numeric : float
+        The two values of one gradient entry.
+    floor : float, default REL_FLOOR
+        Below this magnitude the error is in effect absolute.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> relative_error(2.0, 1.0), relative_error(0.0, 5e-5)
+    (0.5, 0.5)
+    """
     return abs(analytic - numeric) / max(abs(analytic), abs(numeric), floor)
 
 
 @dataclass
 class ShapeCheck:
-    """The outcome for one network shape (all of its targets and quantities)."""
+    """The outcome for one network shape (all of its targets and quantities).
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Layer widths of the checked network.
+    targets : tuple of int
+        The target classes checked.
+    max_rel_error : float
+        The largest relative error (:func:`relative_error`) over every entry.
+    worst : str
+        Which gradient entry had it, e.g. ``"dW2[1][0] (target 1)"``.
+    n_checked : int
+        The number of gradient entries compared.
+    passed : bool
+        Whether ``max_rel_error`` is within the tolerance.
+    """
 
     sizes: tuple[int, ...]
     targets: tuple[int, ...]
@@ -73,7 +106,18 @@ class ShapeCheck:
 
 @dataclass
 class CheckResult:
-    """The outcome of one engine's check over several shapes."""
+    """The outcome of one engine's check over several shapes.
+
+    Attributes
+    ----------
+    engine : str
+        ``"scalar"`` or ``"tensor"``.
+    eps, tol : float
+        The finite-difference step and the tolerance used.
+    seed : int
+    shapes : list of ShapeCheck
+        One per network shape; :attr:`max_rel_error` and :attr:`passed` sum them up.
+    """
 
     engine: str
     eps: float
@@ -131,10 +175,24 @@ def _central(f: Callable[[], float], vec: list[float], i: int, eps: float) -> fl
 def scalar_numeric_gradients(model, x: list[float], target: int, eps: float) -> dict:
     """Central finite differences of the loss for every parameter and intermediate.
 
-    Returns ``{"dW": [...], "db": [...], "dk": [...], "dh": [...], "do": [...],
-    "dx": [...]}`` in the layout of :class:`backproplab.scalar.Gradients`. An
-    intermediate (``k``, ``h``, ``o``) is perturbed by rerunning the network from
-    that point on, with everything before it held fixed.
+    An intermediate (``k``, ``h``, ``o``) is perturbed by rerunning the network
+    from that point on, with everything before it held fixed.
+
+    Parameters
+    ----------
+    model : backproplab.scalar.MLP
+    x : list of float
+        One input.
+    target : int
+        Its class.
+    eps : float
+        The step of ``(l(p + eps) - l(p - eps)) / (2 eps)``.
+
+    Returns
+    -------
+    dict
+        ``{"dW", "db", "dk", "dh", "do", "dx"}`` in the layout of
+        :class:`backproplab.scalar.Gradients`.
     """
     x = list(x)
     trace = model.forward(x, target)
@@ -195,12 +253,36 @@ def check_scalar(
 ) -> CheckResult:
     """Check the scalar engine's backward pass against central finite differences.
 
-    For every shape in ``shapes`` (default :data:`SCALAR_SHAPES`) a random network
-    (weights N(0, 1), biases N(0, 0.5^2), from ``random.Random`` seeded by
-    ``seed`` and the shape) is checked on one random input per target class: the
-    gradients of every weight, bias, pre-activation ``k``, activation ``h``, logit
-    and input entry. ``backward(model, trace) -> Gradients`` replaces
-    ``model.backward`` (to show that a faulty backward pass is caught).
+    For every shape a random network (weights N(0, 1), biases N(0, 0.5^2), from
+    ``random.Random`` seeded by ``seed`` and the shape) is checked on one random
+    input per target class: the gradients of every weight, bias, pre-activation
+    ``k``, activation ``h``, logit and input entry.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        >= 0.
+    eps, tol : float, optional
+        Default :data:`SCALAR_EPS` and :data:`SCALAR_TOL`; both > 0.
+    shapes : sequence of sequence of int, optional
+        Default :data:`SCALAR_SHAPES`.
+    backward : callable, optional
+        ``backward(model, trace) -> Gradients`` replaces ``model.backward`` (to show
+        that a faulty backward pass is caught).
+
+    Returns
+    -------
+    CheckResult
+
+    Raises
+    ------
+    BackproplabError
+        For a negative seed or a non-positive ``eps`` or ``tol``.
+
+    Examples
+    --------
+    >>> check_scalar(shapes=[(2, 3, 2)]).passed
+    True
     """
     result = _new_result("scalar", seed, eps, tol, SCALAR_EPS, SCALAR_TOL)
     eps = result.eps
@@ -289,9 +371,22 @@ TENSOR_BATCHES = (1, 7)
 
 
 def tensor_numeric_gradients(model, X, y, eps: float) -> dict:
-    """Central finite differences of ``model.loss(X, y)`` for every parameter, by name."""
-    import numpy as np
+    """Central finite differences of ``model.loss(X, y)`` for every parameter, by name.
 
+    Parameters
+    ----------
+    model : backproplab.tensor.MLP
+        Best in float64; its parameters are perturbed in place and restored.
+    X : ndarray, shape (n, n_features)
+    y : ndarray of int, shape (n,)
+    eps : float
+        The step.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Shaped like ``model.params``.
+    """
     out = {}
     for name, p in model.params.items():
         num = np.zeros_like(p)
@@ -313,11 +408,36 @@ def check_tensor(
 ) -> CheckResult:
     """Check the tensor engine's backward pass (float64) against central finite differences.
 
-    For every shape in ``shapes`` (default :data:`TENSOR_SHAPES`) and every
-    activation (default: all of :data:`backproplab.tensor.ACTIVATIONS`), a random
-    network (Glorot-normal weights, biases N(0, 0.5^2)) is checked on random
-    batches of each size in ``batch_sizes`` (default 1 and 7): the gradient of the
-    batch's mean loss with respect to every weight and bias.
+    For every shape and every activation a random network (Glorot-normal weights,
+    biases N(0, 0.5^2)) is checked on random batches of each size: the gradient of
+    the batch's mean loss with respect to every weight and bias.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        >= 0.
+    eps, tol : float, optional
+        Default :data:`TENSOR_EPS` and :data:`TENSOR_TOL`; both > 0.
+    shapes : sequence of sequence of int, optional
+        Default :data:`TENSOR_SHAPES`.
+    activations : sequence of str, optional
+        Default: all of :data:`backproplab.tensor.ACTIVATIONS`.
+    batch_sizes : sequence of int, optional
+        Default :data:`TENSOR_BATCHES` (1 and 7).
+
+    Returns
+    -------
+    CheckResult
+
+    Raises
+    ------
+    BackproplabError
+        For a negative seed or a non-positive ``eps`` or ``tol``.
+
+    Examples
+    --------
+    >>> check_tensor(shapes=[(2, 3, 2)], activations=["tanh"], batch_sizes=[2]).passed
+    True
     """
     result = _new_result("tensor", seed, eps, tol, TENSOR_EPS, TENSOR_TOL)
     eps = result.eps
@@ -346,33 +466,49 @@ def check_tensor(
     return result
 
 
-#: Engine name -> check function.
+#: Engine name -> check function: every engine has one (``both`` = all of them).
 CHECKS: dict[str, Callable[..., CheckResult]] = {"scalar": check_scalar, "tensor": check_tensor}
 
-#: Engine names the command line accepts (``both`` = scalar and tensor).
-ENGINES = ("scalar", "tensor")
 
-
-def get_check(engine: str) -> Callable[..., CheckResult]:
-    """The check function of ``engine``; ``BackproplabError`` if it is unknown or not built."""
-    if engine not in ENGINES:
+def _get_check(engine: str) -> Callable[..., CheckResult]:
+    """The check function of ``engine``; ``BackproplabError`` if it is unknown."""
+    if engine not in CHECKS:
         raise BackproplabError(
-            f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)} or both"
+            f"unknown engine {engine!r}; choose one of {', '.join(CHECKS)} or both"
         )
-    check = CHECKS.get(engine)
-    if check is None:
-        raise BackproplabError(
-            f"the {engine} engine check is unavailable in this version "
-            f"(gradcheck.check_{engine} is not built yet); use --engine scalar"
-        )
-    return check
+    return CHECKS[engine]
 
 
 def run_checks(engines, *, seed: int = 0, eps: float | None = None,
                tol: float | None = None) -> list[CheckResult]:
-    """Run the checks of ``engines`` (names, or ``"both"``) and return their results."""
+    """Run the checks of ``engines`` and return their results.
+
+    Parameters
+    ----------
+    engines : str or sequence of str
+        ``"scalar"``, ``"tensor"``, ``"both"``, or a sequence of engine names.
+    seed : int, default 0
+    eps, tol : float, optional
+        Each engine's default where ``None``.
+
+    Returns
+    -------
+    list of CheckResult
+        One per engine, in order.
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown engine or a bad setting, before any check runs.
+    """
     if isinstance(engines, str):
-        engines = ENGINES if engines == "both" else (engines,)
-    checks = [(name, get_check(name)) for name in engines]  # fail before any work
+        engines = tuple(CHECKS) if engines == "both" else (engines,)
+    checks = [(name, _get_check(name)) for name in engines]  # fail before any work
     _validate_seed(seed)
     return [check(seed=seed, eps=eps, tol=tol) for _, check in checks]
+
+
+__all__ = ["CHECKS", "REL_FLOOR", "SCALAR_EPS", "SCALAR_SHAPES", "SCALAR_TOL",
+           "TENSOR_BATCHES", "TENSOR_EPS", "TENSOR_SHAPES", "TENSOR_TOL", "CheckResult",
+           "ShapeCheck", "check_scalar", "check_tensor", "relative_error", "run_checks",
+           "scalar_numeric_gradients", "tensor_numeric_gradients"]

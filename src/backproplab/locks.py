@@ -83,7 +83,7 @@ class FolderLock:
             self.fd = fd
         os.ftruncate(self.fd, 0)
         os.write(self.fd, f"{os.getpid()}\n".encode())
-        remove_temporary(self.path)
+        _remove_temporary(self.path)
         return self
 
     def release(self) -> None:
@@ -124,6 +124,24 @@ def lock_folder(path: str | os.PathLike, what: str = "run") -> FolderLock:
     (no stale lock to clean up). Taking it also removes the temporary files of
     atomic writes that an interrupted writer left in ``path``.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder (created if missing).
+    what : str, default "run"
+        What the folder holds (``"run"``, ``"sweep"``, ``"reproduction"``), for the
+        error message.
+
+    Returns
+    -------
+    FolderLock
+        Held; leaving the ``with`` block (or ``release()``) gives it back.
+
+    Raises
+    ------
+    BackproplabError
+        When ``path`` is not a folder, or another process holds the lock.
+
     Examples
     --------
     >>> with lock_folder("runs/example", "run"):     # doctest: +SKIP
@@ -132,7 +150,7 @@ def lock_folder(path: str | os.PathLike, what: str = "run") -> FolderLock:
     return FolderLock(path, what).acquire()
 
 
-def remove_temporary(folder: str | os.PathLike) -> list[str]:
+def _remove_temporary(folder: str | os.PathLike) -> list[str]:
     """Remove the temporary files of interrupted atomic writes directly in
     ``folder`` (only its writer may call this); returns their names."""
     removed = []
@@ -143,4 +161,4 @@ def remove_temporary(folder: str | os.PathLike) -> list[str]:
     return sorted(removed)
 
 
-__all__ = ["FolderLock", "lock_folder", "remove_temporary"]
+__all__ = ["FolderLock", "lock_folder"]

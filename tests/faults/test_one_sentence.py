@@ -73,3 +73,13 @@ def test_an_export_name_near_the_255_byte_limit(tiny_synth_run, tmp_path):
     assert r.returncode == 0, r.stderr
     assert out.stat().st_size > 0
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary left
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_threads_beyond_any_machine(tmp_path, command):
+    # was a ctypes OverflowError from the BLAS thread limit; the bound is h-perf's
+    # (training.threads.MAX_THREADS), checked once, with the other options
+    r = run_subprocess(command, "--threads", "100000000000000000000", "--out", tmp_path / "o",
+                       timeout=60)
+    assert_one_sentence(r, "--threads must be at most")
+    assert not (tmp_path / "o").exists()

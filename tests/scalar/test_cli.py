@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from backproplab.errors import BackproplabError
 from backproplab.fileio import JSON_MAX_DEPTH
 
 H = 0.8807970779778823
@@ -178,10 +179,17 @@ def test_gradcheck_bad_options(cli):
     assert cli("gradcheck", "--engine", "gpu").status == 2
 
 
-def test_gradcheck_engine_without_a_check_is_a_clear_error(cli, monkeypatch):
+@pytest.mark.parametrize("seed", ["x", "-1", "1.5"])
+def test_gradcheck_seed_is_the_shared_integer_option(cli, seed):
+    r = cli("gradcheck", "--seed", seed)
+    assert r.status == 2 and f"--seed must be an integer >= 0, got '{seed}'" in r.err
+    assert r.out == "" and "Traceback" not in r.err  # nothing ran before the error
+
+
+def test_gradcheck_knows_every_engine_and_no_other():
     from backproplab import gradcheck
 
-    monkeypatch.delitem(gradcheck.CHECKS, "tensor", raising=False)
-    r = cli("gradcheck", "--engine", "both")
-    assert r.status == 2 and "tensor engine check is unavailable" in r.err
-    assert r.out == ""  # nothing ran before the error
+    assert set(gradcheck.CHECKS) == {"scalar", "tensor"}
+    with pytest.raises(BackproplabError, match="unknown engine 'gpu'; choose one of scalar, "
+                                               "tensor or both"):
+        gradcheck.run_checks("gpu")

@@ -15,7 +15,6 @@ from backproplab.scalar import (
     DEFAULT_SEED,
     MLP,
     evaluate,
-    train_epoch,
 )
 
 
@@ -32,7 +31,7 @@ def _train(X, y, Xv, yv, epochs, seed=DEFAULT_SEED):
     for _ in range(epochs):
         order = list(range(len(X)))
         order_rng.shuffle(order)
-        losses = train_epoch(model, X, y, DEFAULT_LR, order)
+        losses = [model.train_step(X[i], y[i], DEFAULT_LR) for i in order]
         history.append((sum(losses) / len(losses), *evaluate(model, Xv, yv)))
     return model, history
 
@@ -57,16 +56,6 @@ def test_same_seed_gives_identical_training_twice_and_another_seed_differs():
     assert m3.to_dict() != m1.to_dict()
 
 
-def test_train_epoch_follows_the_given_order_and_returns_losses_before_each_update():
-    X = [[0.1, 0.2], [-1.0, 0.5], [0.3, -0.7]]
-    y = [0, 1, 1]
-    a, b = MLP([2, 3, 2], seed=4), MLP([2, 3, 2], seed=4)
-    losses = train_epoch(a, X, y, 0.5, order=[2, 0, 2])
-    expected = [b.train_step(X[i], y[i], 0.5) for i in (2, 0, 2)]
-    assert losses == expected and a.to_dict() == b.to_dict()
-    assert losses[0] == MLP([2, 3, 2], seed=4).loss(X[2], y[2])
-
-
 def test_evaluate_matches_forward():
     X = [[0.1, 0.2], [-1.0, 0.5], [0.3, -0.7], [2.0, 1.0]]
     y = [0, 1, 1, 0]
@@ -78,18 +67,6 @@ def test_evaluate_matches_forward():
     assert [m.predict(x) for x in X] == [t.y.index(max(t.y)) for t in traces]
 
 
-def test_training_input_errors():
-    m = MLP([2, 3, 2])
-    with pytest.raises(ValueError, match="labels"):
-        train_epoch(m, [[0.0, 0.0]], [0, 1], 0.1)
-    with pytest.raises(ValueError, match="features"):
-        train_epoch(m, [[0.0, 0.0, 0.0]], [0], 0.1)
+def test_evaluate_refuses_an_empty_set():
     with pytest.raises(ValueError, match="empty"):
-        evaluate(m, [], [])
-
-
-def test_divergence_is_reported():
-    m = MLP([2, 3, 2], seed=0)
-    m.weights[1][0][0] = float("inf")
-    with pytest.raises(FloatingPointError, match="learning rate"):
-        train_epoch(m, [[1.0, 1.0]], [1], 0.1)
+        evaluate(MLP([2, 3, 2]), [], [])

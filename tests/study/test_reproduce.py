@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,7 @@ def test_reproduce_quick_fashion_end_to_end(fashion_repro):
     # per-split verdict names the mismatch it measured, references come with the gap
     assert "pixels divided by 255" in md and "training split's range" not in md
     assert "not transformed like the training inputs" in md.split("## Q1")[0]
-    assert "Published reference points" in md and " here)" in md
+    assert "Published reference points" in md and "(here - reference = " in md
     assert "only the spreads compare" in md
     # quick runs are shorter than the original's 5 epochs: every such row says so
     rows = [line for line in md.split("## Q1")[0].splitlines()
@@ -144,6 +145,66 @@ def test_reproduce_quick_fashion_end_to_end(fashion_repro):
     assert f"lr {choice['lr']:g}, batch {choice['batch_size']}" in md
     for name in ("learning-rates", "batch-sizes", "seeds", "final", "q4-synth"):
         assert (out / "presets" / name / "results.json").is_file()
+
+
+#: What marks a sentence that compares measured numbers (with each other, or with
+#: the original's or a published number).
+COMPARATIVE = re.compile(r"highest mean|next best|ranked|runner-up|raw pixels (did not )?cost|"
+                         r"told apart|times the original|validation - training|took [0-9.]+ s|"
+                         r"original:|than the original|here - reference|pairs of learning rates", re.IGNORECASE)
+#: The sections of the comparisons issue 18 names (training vs validation, seeds,
+#: learning rates, the final run, batch sizes, unscaled pixels).
+COMPARING = (8, 9, 10, 11, 13, 14)
+
+
+def comparative_sentences(md: str) -> list[str]:
+    """The sentences of the report's paragraphs and summary rows that compare numbers."""
+    lines = [line for i in COMPARING for line in section(md, SECTIONS[i]).splitlines()
+             if line and not line.startswith(("|", "*", "!", "#", "<"))]
+    lines += [row.split(" | ")[-1] for row in md.split("## Q1")[0].splitlines()
+              if row.startswith("| ")]
+    return [s for line in lines for s in re.split(r"(?<=\.)\s+(?=[A-Z])", line)
+            if COMPARATIVE.search(s)]
+
+
+def check_comparisons_are_tested(out: Path, md: str) -> None:
+    """Every comparative sentence states its test, p-value and interval, or says that
+    the seeds are too few (and how many it would take); the rule of thumb is gone; the
+    pairwise tables show results.json's numbers."""
+    sentences = comparative_sentences(md)
+    assert len(sentences) >= 8, sentences
+    for s in sentences:
+        tested = re.search(r"(t-test|F-test)[^;]* p = [0-9.e-]+", s) and "95% CI [" in s
+        undecided = "too few seeds to decide" in s or "cannot be compared" in s
+        tested = tested or "gives each p-value and interval" in s  # a count of the tests
+        assert tested or undecided, s
+        if "not significant" in s and "seeds to decide" in s:
+            assert re.search(r"about \d+ seeds per group|run more than \d+ per group", s), s
+    assert "half the" not in md and "smallest gap" not in md
+    for preset, i in (("learning-rates", 10), ("batch-sizes", 13)):
+        res = json.loads((out / "presets" / preset / "results.json").read_text())
+        acc = [c for c in res["comparisons"] if c["metric"] == "eval_accuracy"]
+        assert len(acc) == 6  # 4 settings: every pair
+        rows = [r for r in section(md, SECTIONS[i]).splitlines() if r.startswith("| ")]
+        header = rows.index("| a | b | a - b | 95% CI | p | p (Holm) | significant | "
+                            "seeds needed |")
+        for c, row in zip(acc, rows[header + 1:header + 7], strict=True):
+            cells = row.strip("| ").split(" | ")
+            assert cells[:2] == [c["a"], c["b"]]
+            assert cells[4:6] == [f"{c['p_value']:.2g}", f"{c['p_adjusted']:.2g}"]
+            assert cells[6] == ("yes" if c["significant"] else "no")
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_the_reports_comparisons_carry_their_tests(fashion_repro):
+    out, _ = fashion_repro
+    md = (out / "report.md").read_text(encoding="utf-8")
+    check_comparisons_are_tested(out, md)
+    # 2 seeds per learning rate in quick mode: the report says what more seeds would take
+    assert "too few seeds to decide" in md
+    # the train/validation gap is tested over the seeds preset's runs of the same setting
+    assert "paired t-test p = " in section(md, SECTIONS[8])
 
 
 @needs_fashion
@@ -417,5 +478,8 @@ def test_report_compares_directly_when_the_runs_are_mnist(fashion_repro, tmp_pat
     summary = text.split("## Q1")[0]
     assert "| experiment | original write-up | measured here (mnist, quick) | verdict |" in summary
     assert "not comparable" not in text and "not directly comparable" not in text
-    assert any(p in summary for p in ("agrees with the original", "than the original by"))
+    assert any(p in summary for p in ("no difference from the original shown",
+                                      "than the original"))
+    assert summary.count("here - original = ") >= 3  # learning curve, seeds, final run
+    check_comparisons_are_tested(out, text)
     assert "LeCun" in text

@@ -8,7 +8,9 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats as sps
 
 from backproplab.errors import BackproplabError
 from backproplab.sweeps.aggregate import (
@@ -111,7 +113,7 @@ def test_groups_epochs_and_final_match_hand_computation(sweep_dir: Path):
     e1 = g1["epochs"][0]
     assert e1["train_loss"]["mean"] == pytest.approx(0.72, rel=1e-15)
     assert e1["train_loss"]["std"] == pytest.approx(0.02, rel=1e-12)
-    assert e1["lr"] == {"mean": 0.01, "std": 0.0, "n": 3}
+    assert e1["lr"] == {"mean": 0.01, "std": 0.0, "n": 3, "ci95": [0.01, 0.01]}
     # two seeds: std of (0.95, 0.93) = |0.95-0.93| / sqrt(2)
     f2 = g2["final"]
     assert f2["n"] == 2 and f2["epochs"] == [2]
@@ -163,13 +165,67 @@ def test_single_seed_std_is_null(tmp_path: Path):
               [{"epoch": 1, "step": 1, "loss": 0.5}])
     res = aggregate_sweep(root)
     (g,) = res["groups"]
-    assert g["label"] == "all" and g["final"]["eval_loss"] == {"mean": 0.4, "std": None, "n": 1}
+    assert g["label"] == "all" and g["final"]["eval_loss"] == {
+        "mean": 0.4, "std": None, "n": 1, "ci95": None, "values": [0.4]}
+    assert res["comparisons"] == []  # one group: nothing to compare
     assert g["batches"]["loss_std"] == [None]
     text = (root / "results.json").read_text()
     assert "NaN" not in text
     with open(root / "results.csv", newline="") as fh:
         row = next(csv.DictReader(fh))
     assert row["eval_loss_mean"] == "0.4" and row["eval_loss_std"] == ""
+    assert row["eval_loss_ci95_lo"] == row["eval_loss_ci95_hi"] == ""
+
+
+def test_intervals_and_comparisons_match_scipy(sweep_dir: Path):
+    res = aggregate_sweep(sweep_dir)
+    g1, g2 = res["groups"]
+    acc1, acc2 = [0.90, 0.92, 0.97], [0.95, 0.93]
+    assert g1["final"]["eval_accuracy"]["values"] == acc1
+    assert g2["final"]["eval_accuracy"]["values"] == acc2
+    for group, acc in ((g1, acc1), (g2, acc2)):
+        want = sps.t.interval(0.95, len(acc) - 1, loc=np.mean(acc), scale=sps.sem(acc))
+        assert group["final"]["eval_accuracy"]["ci95"] == pytest.approx(want, rel=1e-12)
+        assert group["epochs"][1]["eval_accuracy"]["ci95"] == pytest.approx(want, rel=1e-12)
+    assert "Student-t" in res["ci95"] and res["test"] == "welch"
+    # one pair of groups, two metrics: Holm over one comparison leaves p unchanged
+    acc, loss = res["comparisons"]
+    assert (acc["a"], acc["b"], acc["metric"], loss["metric"]) == (
+        "lr=0.01", "lr=0.1", "eval_accuracy", "eval_loss")
+    want = sps.ttest_ind(acc1, acc2, equal_var=False)
+    ci = want.confidence_interval(0.95)
+    assert acc["difference"] == pytest.approx(np.mean(acc1) - np.mean(acc2), rel=1e-12)
+    assert acc["ci95"] == pytest.approx([ci.low, ci.high], rel=1e-10)
+    assert acc["p_value"] == pytest.approx(want.pvalue, rel=1e-10) == acc["p_adjusted"]
+    assert acc["significant"] is False and acc["test"] == "welch"
+    assert loss["p_value"] == pytest.approx(
+        sps.ttest_ind([0.40, 0.44, 0.39], [0.35, 0.33], equal_var=False).pvalue, rel=1e-10)
+    with open(sweep_dir / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    lo, hi = g1["epochs"][1]["eval_accuracy"]["ci95"]
+    assert (float(rows[1]["eval_accuracy_ci95_lo"]), float(rows[1]["eval_accuracy_ci95_hi"])
+            ) == (lo, hi)
+    # the paired test pairs seeds 0 and 1, the seeds both groups finished
+    paired = aggregate_sweep(sweep_dir, write=False, test="paired")["comparisons"][0]
+    assert paired["test"] == "paired" and paired["p_value"] == pytest.approx(
+        sps.ttest_rel(acc1[:2], acc2).pvalue, rel=1e-10)
+    with pytest.raises(BackproplabError, match="unknown test 'z'"):
+        aggregate_sweep(sweep_dir, test="z")
+
+
+def test_one_seed_per_group_compares_with_a_reason_instead_of_numbers(tmp_path: Path):
+    root = tmp_path / "s"
+    for lr, acc in ((0.1, 0.9), (0.2, 0.8)):
+        write_run(root, f"lr{lr}", {"lr": lr, "seed": 0}, [epoch_row(1, 0.5, 0.4, acc, lr)],
+                  [{"epoch": 1, "step": 1, "loss": 0.5}])
+    aggregate_sweep(root)
+    res = json.loads((root / "results.json").read_text())
+    acc, loss = res["comparisons"]
+    assert acc["difference"] == pytest.approx(0.1) and acc["n_a"] == acc["n_b"] == 1
+    for c in (acc, loss):
+        assert c["ci95"] is c["p_value"] is c["p_adjusted"] is None
+        assert c["significant"] is c["seeds_needed"] is None
+        assert c["note"] == "p-value and interval: needs at least 2 seeds in each group"
 
 
 def test_groups_without_sweep_json_use_the_keys_that_differ(tmp_path: Path):

@@ -83,7 +83,7 @@ def ray_processes(prefix: str) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
             if cmd.startswith(prefix) and _parent(_parent(entry.name)) == os.getpid():

@@ -87,7 +87,8 @@ def test_hidden_alternatives_use_semicolons_or_repeated_flags(cli, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (("--lr", ""), "--lr got an empty value list"),
     (("--lr", "0.1,,x"), "has an empty item"),
-    (("--lr", "0.1,x"), "'x' is not a number"),
+    (("--lr", "0.1,x"), "--lr must be a number, got 'x'"),
+    (("--threads", "two"), "--threads must be an integer, got 'two'"),
     (("--lr", "0.1,-1"), "lr must be a positive number"),
     (("--batch-size", "16,zero"), "--batch-size must be a positive integer or 'full'"),
     (("--hidden", "300;;"), "has an empty item"),

@@ -34,4 +34,4 @@ def test_negative_seed_is_exit_2_for_every_engine(cli):
     for engine in ("tensor", "scalar", "both"):
         r = cli("gradcheck", "--engine", engine, "--seed", "-1")
         assert r.status == 2, (engine, r.err)
-        assert "--seed must be an integer >= 0, got -1" in r.err and r.out == ""
+        assert "--seed must be an integer >= 0, got '-1'" in r.err and r.out == ""

@@ -131,12 +131,18 @@ def test_hidden_accepts_a_list_or_a_single_width():
 
 def test_default_threads_are_the_cpus_this_process_may_use(monkeypatch):
     # all cores for a single run means the cores in the affinity mask (taskset, containers),
-    # not every core of the host
+    # not every core of the host (the quota and others' load: tests/training/test_threads.py)
     import os
 
+    from backproplab.training import threads
+
+    monkeypatch.setattr(threads, "FACTS_MAX_AGE", 0)  # sample every time
+    monkeypatch.setattr(threads, "others_busy_cores", lambda seconds: 0.0)
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: None)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
-    assert TrainConfig().resolved().threads == 1
+    big_steps = TrainConfig(dataset="fashion-mnist", batch_size=1024)
+    assert big_steps.resolved().threads == 1
     assert TrainConfig(threads=4).resolved().threads == 4
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # no affinity API (macOS)
-    assert TrainConfig().resolved().threads == 64
+    assert big_steps.resolved().threads == 64

@@ -14,7 +14,7 @@ from backproplab.data import load_dataset
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import read_jsonl
 from backproplab.runs import RunFolder
-from backproplab.training import TrainConfig, fit, fit_scalar, run_training
+from backproplab.training import ScalarSGD, TrainConfig, fit, run_training
 from backproplab.training.divergence import CHECK_EXAMPLES, DivergenceGuard
 from backproplab.training.run import load_run_dataset
 
@@ -135,13 +135,13 @@ def test_fit_full_batch_checks_once_per_epoch(synth):
             epochs=10, batch_size="full", rng=0, divergence=guard)
 
 
-def test_fit_scalar_stops_a_finite_blow_up(synth):
+def test_fit_stops_a_scalar_model_s_finite_blow_up(synth):
     model = scalar.MLP([2, 8, 2], seed=0, init_std=1.0)
     guard = DivergenceGuard(10.0, 3, n_classes=2)
     with pytest.raises(DivergenceError, match=r"epoch 1 at example \d+ of 3000: .*above the "
                                               r"limit .*lr \(now 50;"):
-        fit_scalar(model, synth.X_train[:3000], synth.y_train[:3000], epochs=2, lr=50.0,
-                   rng=0, divergence=guard)
+        fit(model, ScalarSGD(50.0), synth.X_train[:3000], synth.y_train[:3000], epochs=2,
+            rng=0, divergence=guard)
 
 
 def test_the_guard_changes_no_result_of_a_healthy_run(synth):

@@ -177,7 +177,6 @@ def test_an_early_stopping_run_resumes_to_the_same_end(tmp_path):
     ({"early_stopping": True, "min_delta": -0.1}, "min_delta must be a number >= 0"),
     ({"early_stopping": True, "monitor": "train_loss"}, "unknown monitor 'train_loss'"),
     ({"restore_best": True}, "add early_stopping=True"),
-    ({"engine": "scalar", "early_stopping": True}, "scalar engine does not support"),
 ])
 def test_bad_early_stopping_options_name_the_option(options, words):
     with pytest.raises(BackproplabError) as err:
@@ -229,3 +228,35 @@ def test_sweep_passes_the_on_off_flags_to_every_trial(cli, tmp_path):
     assert len(configs) == 2
     assert all(c["early_stopping"] and c["restore_best"] and c["patience"] == 1 for c in configs)
     assert {c["lr"] for c in configs} == {0.3, 0.6}
+
+
+def test_the_scalar_engine_stops_early_and_resumes_to_the_same_end(tmp_path):
+    # the scalar engine runs the same epoch loop: schedules and early stopping included
+    base = {"engine": "scalar", "limit": 300, "threads": 1, "lr": 0.5, "early_stopping": True,
+            "patience": 2, "min_delta": 0.01, "restore_best": True, "lr_schedule": "step",
+            "lr_step_size": 2}
+    full = run_training(TrainConfig(**base, epochs=30), tmp_path / "full", progress="quiet")
+    stop, best = full["stopped_epoch"], full["best_epoch"]
+    assert full["stopped_reason"] == "early_stopping" and stop == best + 2 < 30
+    metrics = read_jsonl(tmp_path / "full" / "metrics.jsonl")
+    assert [r["lr"] for r in metrics[:4]] == pytest.approx([0.5, 0.5, 0.05, 0.05])
+    run_training(TrainConfig(**base, epochs=stop - 1), tmp_path / "half", progress="quiet")
+    half = run_training(TrainConfig(**base, epochs=30), tmp_path / "half", resume=True,
+                        progress="quiet")
+    keep = ("stopped_reason", "stopped_epoch", "best_epoch", "restored_epoch", "eval_loss")
+    assert {k: half[k] for k in keep} == {k: full[k] for k in keep}
+
+    def weights(name):
+        with np.load(tmp_path / name / "model.npz", allow_pickle=False) as z:
+            return {k: z[k].tobytes() for k in z.files if k != "extra"}
+
+    assert weights("full") == weights("half") and len(weights("full")) == 4
+    # resuming the finished run trains nothing and puts the best weights back again
+    again = run_training(None, tmp_path / "half", resume=True, progress="quiet")
+    assert again["stopped_epoch"] == stop and again["restored_epoch"] == best
+    assert weights("half") == weights("full")
+    # the weights of the best epoch: the same run trained for exactly that many epochs
+    plain = {k: v for k, v in base.items() if k not in ("early_stopping", "patience",
+                                                         "min_delta", "restore_best")}
+    run_training(TrainConfig(**plain, epochs=best), tmp_path / "plain", progress="quiet")
+    assert weights("plain") == weights("full")

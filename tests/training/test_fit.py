@@ -1,6 +1,8 @@
-"""fit (the tensor engine's loop) and fit_scalar: history, determinism, guard, callbacks."""
+"""fit, the one epoch loop of both engines: history, determinism, guard, callbacks, stops."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from backproplab import scalar
 from backproplab.data import load_dataset
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.tensor import MLP, make_optimizer
-from backproplab.training import History, fit, fit_scalar
+from backproplab.training import EarlyStopping, History, ScalarSGD, fit, make_schedule
 
 RECORD_KEYS = {"epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
                "train_seconds", "eval_seconds", "lr", "train_loss_running", "steps"}
@@ -218,26 +220,82 @@ def test_fit_rejects_bad_data(synth):
             X_eval=bad, y_eval=synth.y_eval[:4])
 
 
-def test_fit_scalar_mirrors_fit(synth):
+def _scalar_model():
+    return scalar.MLP([2, 8, 2], seed=0, init_std=1.0)
+
+
+def test_fit_trains_a_scalar_model_one_example_at_a_time(synth):
     n = 500
-    model = scalar.MLP([2, 8, 2], seed=0, init_std=1.0)
-    h = fit_scalar(model, synth.X_train[:n], synth.y_train[:n], epochs=2, lr=0.1, rng=0,
-                   X_eval=synth.X_eval[:1000], y_eval=synth.y_eval[:1000])
-    assert len(h) == 2 and set(h[0]) == RECORD_KEYS
-    assert h.metric("steps") == [n, 2 * n]
+    model = _scalar_model()
+    h = fit(model, ScalarSGD(0.1), synth.X_train[:n], synth.y_train[:n], epochs=2, rng=0,
+            X_eval=synth.X_eval[:1000], y_eval=synth.y_eval[:1000])
+    assert len(h) == 2 and set(h[0]) == RECORD_KEYS and h.stopped_reason == "epochs"
+    assert h.metric("steps") == [n, 2 * n] and h.metric("lr") == [0.1, 0.1]
     Xl = synth.X_train[:n].astype(np.float64).tolist()
     loss, acc = scalar.evaluate(model, Xl, synth.y_train[:n].tolist())
-    assert h.last["train_loss"] == pytest.approx(loss) and h.last["train_accuracy"] == acc
+    assert h.last["train_loss"] == loss and h.last["train_accuracy"] == acc
 
-    again = scalar.MLP([2, 8, 2], seed=0, init_std=1.0)
-    fit_scalar(again, synth.X_train[:n], synth.y_train[:n], epochs=2, lr=0.1, rng=0)
-    assert again.to_dict() == model.to_dict()
+    # the same order of examples by hand: the model's own step, at the same rate
+    by_hand = _scalar_model()
+    rng = np.random.default_rng(0)
+    yl = synth.y_train[:n].tolist()
+    for _ in range(2):
+        for i in rng.permutation(n).tolist():
+            by_hand.train_step(Xl[i], yl[i], 0.1)
+    assert by_hand.to_dict() == model.to_dict()
 
 
-def test_fit_scalar_guard_catches_runaway_weights():
+def _stop_after_first(record):
+    return True
+
+
+@pytest.mark.parametrize("engine", ["tensor", "scalar"])
+def test_a_callback_stop_is_reported_as_callback_by_both_engines(synth, engine):
+    # regression: the scalar engine's own loop (fit_scalar) stopped on a callback
+    # without saying so (stopped_reason stayed "epochs")
+    if engine == "scalar":
+        model, opt = _scalar_model(), ScalarSGD(0.1)
+    else:
+        model = _model()
+        opt = make_optimizer("sgd", model, lr=0.1)
+    h = fit(model, opt, synth.X_train[:300], synth.y_train[:300], epochs=3, rng=0,
+            on_epoch=_stop_after_first)
+    assert [r["epoch"] for r in h] == [1] and h.stopped_reason == "callback"
+
+
+def test_the_scalar_engine_follows_a_schedule_and_early_stopping(synth):
+    n = 300
+    X, y, Xv, yv = synth.X_train[:n], synth.y_train[:n], synth.X_eval[:300], synth.y_eval[:300]
+    step = make_schedule("step", 0.5, epochs=6, samples_per_epoch=n, lr_step_size=2,
+                         lr_gamma=0.1)
+    h = fit(_scalar_model(), ScalarSGD(0.5), X, y, epochs=6, rng=0, schedule=step)
+    assert h.metric("lr") == pytest.approx([0.5, 0.5, 0.05, 0.05, 0.005, 0.005])
+
+    # a huge min_delta: no epoch after the first improves, so epoch 3 stops and the
+    # first epoch's weights come back
+    model = _scalar_model()
+    seen = []
+    es = EarlyStopping(patience=2, min_delta=10.0, restore_best=True)
+    h = fit(model, ScalarSGD(0.1), X, y, epochs=6, rng=0, X_eval=Xv, y_eval=yv,
+            early_stopping=es, on_epoch=lambda r: seen.append(copy.deepcopy(model.to_dict())))
+    assert h.stopped_reason == "early_stopping" and len(h) == 3 and h.restored_epoch == 1
+    assert model.to_dict() == seen[0] != seen[-1]
+
+
+def test_fit_refuses_what_the_scalar_engine_cannot_do(synth):
+    with pytest.raises(BackproplabError, match="one example at a time"):
+        fit(_scalar_model(), ScalarSGD(0.1), synth.X_train, synth.y_train, epochs=1, rng=0,
+            batch_size=16)
+    with pytest.raises(BackproplabError, match="ScalarSGD"):
+        fit(_scalar_model(), None, synth.X_train, synth.y_train, epochs=1, rng=0)
+    with pytest.raises(BackproplabError, match="lr must be a positive number"):
+        ScalarSGD(0.0)
+
+
+def test_the_guard_catches_a_scalar_model_s_runaway_weights():
     # a learning rate near the largest float makes the weights overflow within 2 epochs
     model = scalar.MLP([2, 3, 2], seed=0, init_std=1.0)
     X = np.array([[1.0, -1.0], [0.5, 1.0]])
     y = np.array([0, 1])
     with pytest.raises(DivergenceError, match=r"epoch \d+ at example \d+ of 2.*learning rate"):
-        fit_scalar(model, X, y, epochs=20, lr=1e308, rng=0)
+        fit(model, ScalarSGD(1e308), X, y, epochs=20, rng=0)

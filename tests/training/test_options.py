@@ -116,7 +116,7 @@ def test_a_new_field_is_a_new_flag_with_its_help(monkeypatch, cli):
     @dataclasses.dataclass
     class Extended(TrainConfig):
         divergence_patience: int = option(3, "non-finite epochs tolerated before stopping",
-                                          applies=("optimizer", ("adam",)))
+                                          applies=("optimizer", ("adam",)), group="stopping")
 
     monkeypatch.setattr(options_module, "TrainConfig", Extended)
     options_module.settings.cache_clear()

@@ -172,7 +172,6 @@ def test_plateau_run_resumes_bit_identically(tmp_path):
     ({"lr_schedule": "plateau", "lr_patience": 0}, "lr_patience must be an integer"),
     ({"lr_schedule": "invscaling", "lr_power": -1.0}, "lr_power must be a number"),
     ({"lr": -0.1}, "lr must be a positive number"),
-    ({"engine": "scalar", "lr_schedule": "step"}, "scalar engine does not support"),
 ])
 def test_bad_schedule_options_name_the_option(options, words):
     with pytest.raises(BackproplabError) as err:

@@ -1,33 +1,32 @@
-"""Epoch time of small-MLP trainers, side by side in one process (``backproplab bench``).
+"""Epoch time of small-MLP trainers, side by side, each in its own process (``backproplab bench``).
 
 The workload is the study's network on image data: 784-300-10, sigmoid hidden
 layer, softmax + cross-entropy, plain SGD (no momentum, no weight decay),
 float32, on the 55,000 Fashion-MNIST training images (synthetic data of the
-same shape where the dataset is not on the machine). The same configuration is
-trained by
+same shape where the dataset is not on the machine). Each row runs in a fresh
+process of its own and the rows are timed in turns:
 
-- ``backproplab``: this project's tensor engine and training loop
-  (:func:`backproplab.training.loop.fit`, which reports each epoch's
-  ``train_seconds``: shuffling, batch gathering and the steps);
-- ``numpy``: a straightforward NumPy float32 loop (what one would write first;
-  it shows what the engine's work buys);
-- ``torch``: PyTorch on the CPU, the usual ``zero_grad / backward / step`` loop;
+- ``train``: ``backproplab train`` itself (:func:`backproplab.training.run_training`
+  with its run folder, logs, progress, divergence guard and checkpoint, at its
+  default threads); its epoch time is the ``train_seconds`` of ``metrics.jsonl``;
+- ``backproplab``: the bare loop (:func:`backproplab.training.loop.fit`);
+- ``numpy``: a straightforward NumPy float32 loop (what one would write first);
+- ``torch``: PyTorch on the CPU at 1 and at 2 threads (rows ``torch-1t``,
+  ``torch-2t``), the usual ``zero_grad / backward / step`` loop;
 - ``sklearn-float64`` / ``sklearn-float32``: scikit-learn's ``MLPClassifier``
-  (solver ``sgd``, no momentum, ``alpha=0``) given float64 data (its default)
-  or float32 data, one ``partial_fit`` call per epoch.
+  (solver ``sgd``, no momentum, ``alpha=0``), one ``partial_fit`` per epoch.
 
-Reported per implementation and batch size: the median seconds per epoch,
-GFLOP/s of matrix work, and the fraction of the machine's matmul peak (a
-2048 x 2048 float32 product measured in the same run). Also recorded: threads
-used, library versions, and the load of other processes during each timed
-epoch (from ``/proc/stat``), because a shared machine can make any number here
-meaningless. Peak memory is measured in a fresh child process per
-implementation and batch size.
+Reported per row and batch size: the median seconds per epoch, the threads,
+GFLOP/s of matrix work and its fraction of NumPy's best GEMM rate, the load of
+other processes during each timed epoch, the machine's facts and the targets
+of issue 19 (met / not met). ``load=N`` runs N busy processes meanwhile. Peak
+memory is measured in a fresh child process per implementation and batch size.
 
 The modules:
 
 - :mod:`~backproplab.bench.workload`: the network, names, defaults, targets, the data;
 - :mod:`~backproplab.bench.runners`: one trainer class per implementation;
+- :mod:`~backproplab.bench.peers`: a process per row, driven epoch by epoch;
 - :mod:`~backproplab.bench.probes`: the machine (CPU, thread pools, load, matmul peak);
 - :mod:`~backproplab.bench.memory`: peak memory in a fresh process;
 - :mod:`~backproplab.bench.run`: :func:`run_benchmark`, the whole run;

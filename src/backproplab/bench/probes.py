@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -16,7 +17,13 @@ from backproplab import __version__
 from backproplab.bench.workload import module_for
 from backproplab.tensor import blas
 from backproplab.tensor.backend import get_array_module
-from backproplab.training.config import usable_cpus
+from backproplab.training.threads import (
+    cgroup_cpu_quota,
+    cpu_jiffies,
+    machine_facts,
+    own_cpu_seconds,
+    usable_cpus,
+)
 
 #: Others' share of the machine's CPU time above which a timing is flagged as loaded.
 LOAD_FLAG = 0.10
@@ -25,19 +32,7 @@ LOAD_FLAG = 0.10
 # ------------------------------------------------------------------ load
 def proc_stat() -> tuple[int, int, int] | None:
     """(busy, total, steal) jiffies of all CPUs from /proc/stat, or None off Linux."""
-    try:
-        with open("/proc/stat") as fh:
-            fields = [int(v) for v in fh.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    total = user + nice + system + idle + iowait + irq + softirq + steal
-    return total - idle - iowait, total, steal
-
-
-def _self_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+    return cpu_jiffies()
 
 
 class LoadProbe:
@@ -53,12 +48,12 @@ class LoadProbe:
 
     def start(self) -> LoadProbe:
         """Take the starting counts; returns ``self``."""
-        self._stat, self._cpu = proc_stat(), _self_cpu()
+        self._stat, self._cpu = proc_stat(), own_cpu_seconds()
         return self
 
     def stop(self) -> dict:
         """``{"others": fraction or None, "steal": fraction or None}`` since ``start()``."""
-        stat, cpu = proc_stat(), _self_cpu()
+        stat, cpu = proc_stat(), own_cpu_seconds()
         if stat is None or self._stat is None or stat[1] <= self._stat[1]:
             return {"others": None, "steal": None}
         busy, total, steal = (a - b for a, b in zip(stat, self._stat))
@@ -102,14 +97,60 @@ def _cpu_model() -> str:
 
 
 def machine_info() -> dict:
-    """CPU, core count, Python, OS and the BLAS-related environment."""
+    """CPU (model, vector instructions), usable cores, cgroup quota, what the
+    default-threads rule sees now (``free_now``), Python, OS and the BLAS-related
+    environment."""
 
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                       "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                       "BACKPROPLAB_BLAS")
            if k in os.environ}
-    return {"cpu": _cpu_model(), "cores": usable_cpus(), "python": platform.python_version(),
-            "platform": platform.platform(), "environment": env}
+    return {"cpu": _cpu_model(), "cores": usable_cpus(), "cpu_quota": cgroup_cpu_quota(),
+            "cpu_flags": cpu_flags(), "free_now": machine_facts().to_dict(),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "environment": env}
+
+
+def cpu_flags() -> list[str]:
+    """The vector instruction sets the CPU has (``avx2``, ``avx512f``...), from /proc/cpuinfo."""
+    wanted = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "neon", "sve")
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features")):
+                    have = set(line.split(":", 1)[1].split())
+                    return [f for f in wanted if f in have]
+    except OSError:
+        pass
+    return []
+
+
+#: A loop that keeps one core busy until its parent (the benchmark) is gone.
+_BUSY_LOOP = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass\n"
+
+
+class BusyLoad:
+    """``with BusyLoad(n):`` runs ``n`` processes that keep one core busy each (a pure
+    Python loop), the competing load of the busy-machine target; ended on exit."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> BusyLoad:  # noqa: PYI034
+        for _ in range(self.n):
+            self.procs.append(subprocess.Popen([sys.executable, "-c", _BUSY_LOOP],
+                                               stdin=subprocess.DEVNULL))
+        if self.n:
+            time.sleep(0.5)  # running before anything is measured
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            proc.kill()
+        for proc in self.procs:
+            proc.wait()
+        self.procs = []
 
 
 def library_versions(impls) -> dict:

@@ -1,34 +1,37 @@
-"""The benchmark run: every implementation at every batch size, timed in turns.
+"""The benchmark run: every peer at every batch size, each in its own process, timed in turns.
 
-For every batch size all implementations are warmed up, then timed *in turns*
-(epoch 1 of each, epoch 2 of each, ...), so that a change in the machine's load
-hits all of them alike. A timed epoch during which other processes used more
-than :data:`~backproplab.bench.probes.LOAD_FLAG` of the CPUs is run again, up
-to ``retries`` times.
+For every batch size each peer (an implementation at a thread count, see
+:mod:`~backproplab.bench.peers`) starts in a fresh process and is warmed up;
+then the peers are timed *in turns* (epoch 1 of each, epoch 2 of each, ...), so
+that a change in the machine's load hits all of them alike. A timed epoch
+during which other processes used more than
+:data:`~backproplab.bench.probes.LOAD_FLAG` of the CPUs is run again, up to
+``retries`` times. With ``load=N``, N busy processes run throughout (the
+busy-machine target); epochs are then not retried.
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from backproplab.bench.memory import judge_memory, measure_memory
+from backproplab.bench.peers import Peer, PeerProcess, peer_settings, settle
 from backproplab.bench.probes import (
     LOAD_FLAG,
+    BusyLoad,
     LoadProbe,
     MatmulPeak,
     is_loaded,
     library_versions,
     loadavg,
     machine_info,
-    thread_info,
     wait_for_quiet,
 )
 from backproplab.bench.report import compute_ratios, judge_targets
-from backproplab.bench.runners import available_impls, import_libraries, make_runner
+from backproplab.bench.runners import available_impls
 from backproplab.bench.workload import (
     ACTIVATION,
     DEFAULT_BATCH_SIZES,
@@ -38,6 +41,7 @@ from backproplab.bench.workload import (
     DEFAULT_MEMORY_BATCH_SIZES,
     DEFAULT_RETRIES,
     DEFAULT_WARMUP,
+    QUICK_ROWS,
     RESULT_FORMAT,
     RESULT_VERSION,
     SIZES,
@@ -49,8 +53,11 @@ from backproplab.bench.workload import (
 )
 from backproplab.errors import BackproplabError
 from backproplab.tensor.backend import get_array_module
-from backproplab.training.config import usable_cpus
+from backproplab.training.threads import MAX_THREADS, usable_cpus
 
+#: The fixed part of a result's ``config``: the network and the optimizer.
+_WORKLOAD = {"sizes": list(SIZES), "activation": ACTIVATION, "optimizer": "sgd",
+             "momentum": 0.0, "weight_decay": 0.0, "dtype": "float32"}
 #: Side of the matmul-peak product by (device, quick).
 _PEAK_SIZES = {("cpu", False): 2048, ("cpu", True): 256, ("gpu", False): 8192,
                ("gpu", True): 1024}
@@ -68,15 +75,60 @@ class _Timing:
     waited: float = 0.0
 
 
-def _check_options(epochs, warmup, retries, threads, device) -> None:
+def plan_peers(impls: list[str], device: str, threads: int | None, load: int,
+               cores: int) -> list[Peer]:
+    """The rows to time: each implementation at its thread counts.
+
+    ``train`` runs with its own default threads (or ``threads``); under a
+    ``load`` it also runs at 1 and 2 threads (the busy-machine target).
+    ``backproplab`` (the bare loop) uses the threads ``train`` chose.
+    PyTorch on the CPU runs at 1 and at 2 threads (its best is the reference),
+    unless ``threads`` forces one count. The others use ``threads`` or every core.
+
+    Parameters
+    ----------
+    impls : list of str
+        Implementation names (:data:`~backproplab.bench.workload.IMPLS`).
+    device : {"cpu", "gpu"}
+    threads : int or None
+        ``--threads``: one count for everything.
+    load : int
+        Busy processes running meanwhile.
+    cores : int
+        Usable CPUs.
+
+    Returns
+    -------
+    list of Peer
+    """
+    out = []
+    for impl in impls:
+        if impl == "train":
+            out.append(Peer("train", "train", threads))
+            if load and threads is None and device == "cpu":
+                out += [Peer(f"train-{n}t", "train", n) for n in (1, 2)]
+        elif impl == "backproplab":
+            out.append(Peer(impl, impl, threads))
+        elif impl == "torch" and threads is None and device == "cpu":
+            out += [Peer(f"torch-{n}t", "torch", n) for n in (1, 2) if n == 1 or cores >= 2]
+        else:
+            out.append(Peer(impl, impl, threads or cores))
+    return out
+
+
+def _check_options(epochs, warmup, retries, threads, load, device) -> None:
     for name, value, minimum in (("--epochs", epochs, 1), ("--warmup", warmup, 0),
-                                 ("--retries", retries, 0), ("--threads", threads, 1)):
+                                 ("--retries", retries, 0), ("--threads", threads or 1, 1),
+                                 ("--load", load, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise BackproplabError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    for name, value in (("--threads", threads or 1), ("--load", load)):
+        if value > MAX_THREADS:
+            raise BackproplabError(f"{name} must be at most {MAX_THREADS}, got {value}; "
+                                   "give the cores you have")
     if device not in ("cpu", "gpu"):
         raise BackproplabError(f"unknown device {device!r}; choose cpu or gpu")
     if device == "gpu":
-
         get_array_module("gpu")  # a clear error where CuPy is missing
 
 
@@ -89,150 +141,206 @@ def _runnable(impls: list[str], device: str) -> tuple[list[str], dict]:
     return run_impls, skipped
 
 
-def _timed_epoch(runner, timing: _Timing, label: str) -> tuple[float, dict, int]:
+def _timed_epoch(proc: PeerProcess, timing: _Timing, label: str) -> tuple[dict, int]:
     """One timed epoch, run again while others loaded the machine (up to ``retries``
-    times; the last try counts either way): seconds, load, tries."""
+    times; the last try counts either way): the peer's answer, and the tries."""
     for attempt in range(timing.retries + 1):
         if timing.wait_quiet:
             timing.waited += wait_for_quiet(timing.wait_quiet)
         timing.say(label + (f" (again: other load, try {attempt + 1})" if attempt else ""))
-        probe = LoadProbe().start()
-        t0 = time.perf_counter()
-        own = runner.epoch()
-        wall = time.perf_counter() - t0
-        load = probe.stop()
-        if not is_loaded(load["others"]):
+        settle()
+        got = proc.epoch()
+        if not is_loaded(got["others"]):
             break
-    return (float(own) if own is not None else wall), load, attempt + 1
+    return got, attempt + 1
 
 
-def _time_batch_size(runners: dict, bs: str, n: int, timing: _Timing) -> list[dict]:
-    """Warm up every runner, time them in turns; one result row per implementation."""
-    for impl, runner in runners.items():
-        for w in range(timing.warmup):
-            timing.say(f"batch {bs}: warm-up {w + 1}/{timing.warmup} {impl}")
-            runner.epoch()
-    times: dict[str, list[float]] = {impl: [] for impl in runners}
-    others: dict[str, list[float]] = {impl: [] for impl in runners}
-    tries = dict.fromkeys(runners, 0)
-    for e in range(timing.epochs):
-        for impl, runner in runners.items():
-            seconds, load, k = _timed_epoch(runner, timing,
-                                            f"batch {bs}: epoch {e + 1}/{timing.epochs} {impl}")
-            times[impl].append(seconds)
-            tries[impl] += k
-            if load["others"] is not None:
-                others[impl].append(load["others"])
-    return [{"impl": impl, "batch_size": bs, "steps_per_epoch": -(-n // batch_rows(bs, n)),
-             "epoch_seconds": [round(t, 5) for t in times[impl]],
-             "median_seconds": round(statistics.median(times[impl]), 5),
-             "epochs_run": tries[impl],
-             "others_load": round(max(others[impl]), 4) if others[impl] else None,
-             "loaded": bool(others[impl]) and is_loaded(max(others[impl]))}
-            for impl in runners]
+def _start_peers(peers: list[Peer], settings: dict, cores: int, say) -> dict:
+    """A process per peer (``train`` first: the bare loop takes the threads it chose)."""
+    procs: dict[str, PeerProcess] = {}
+    chosen = None
+    try:
+        for peer in sorted(peers, key=lambda p: p.impl != "train"):
+            if peer.impl == "backproplab" and peer.threads is None:
+                peer = Peer(peer.name, peer.impl, chosen or cores)
+            say(f"batch {settings['batch_size']}: starting {peer.name}")
+            procs[peer.name] = PeerProcess(peer, settings)
+            if peer.name == "train":
+                chosen = procs[peer.name].info["threads"]
+    except BaseException:
+        for proc in procs.values():
+            proc.close()
+        raise
+    return {p.name: procs[p.name] for p in peers}
 
 
-def _time_all(run_impls, batch_sizes, X, y, *, lr, seed, device, threads, timing,
-              peak: MatmulPeak) -> tuple[list[dict], dict]:
-    """Every batch size in turn, the matmul peak measured before and after each;
-    the result rows (with GFLOP/s) and the thread pools used."""
-    from threadpoolctl import threadpool_limits
+def _row(name: str, proc: PeerProcess, bs: str, n: int, got: list[dict], tries: int) -> dict:
+    others = [g["others"] for g in got if g["others"] is not None]
+    times = [g["seconds"] for g in got]
+    pools = proc.info["pools"]
+    return {"impl": name, "library": proc.peer.impl, "threads": proc.info["threads"],
+            "pools": [f"{p['internal_api']} {p['num_threads']}" for p in pools["pools"]]
+            + ([f"torch {pools['torch']}"] if "torch" in pools else []),
+            "direct_blas": pools["direct_blas"]["enabled"],
+            "batch_size": bs, "steps_per_epoch": -(-n // batch_rows(bs, n)),
+            "epoch_seconds": [round(t, 5) for t in times],
+            "epoch_wall_seconds": [round(g["wall"], 5) for g in got],
+            "median_seconds": round(statistics.median(times), 5), "epochs_run": tries,
+            "others_load": round(max(others), 4) if others else None,
+            "loaded": bool(others) and is_loaded(max(others))}
 
-    n = int(X.shape[0])
+
+def _time_batch_size(peers: list[Peer], settings: dict, n: int, cores: int,
+                     timing: _Timing) -> list[dict]:
+    """Start every peer, warm each up, time them in turns; one result row per peer."""
+    bs = settings["batch_size"]
+    procs = _start_peers(peers, settings, cores, timing.say)
+    try:
+        for name, proc in procs.items():
+            for w in range(timing.warmup):
+                timing.say(f"batch {bs}: warm-up {w + 1}/{timing.warmup} {name}")
+                settle()
+                proc.epoch()
+        got: dict[str, list[dict]] = {name: [] for name in procs}
+        tries = dict.fromkeys(procs, 0)
+        for e in range(timing.epochs):
+            for name, proc in procs.items():
+                answer, k = _timed_epoch(proc, timing,
+                                         f"batch {bs}: epoch {e + 1}/{timing.epochs} {name}")
+                got[name].append(answer)
+                tries[name] += k
+        return [_row(name, proc, bs, n, got[name], tries[name]) for name, proc in procs.items()]
+    finally:
+        for proc in procs.values():
+            proc.close()
+
+
+def _time_all(peers, batch_sizes, n, *, settings, cores, timing, peak: MatmulPeak) -> list[dict]:
+    """Every batch size in turn, the matmul peak measured before and after each; the
+    result rows (with GFLOP/s and the fraction of NumPy's best GEMM rate)."""
     rows: list[dict] = []
-    with threadpool_limits(limits=threads):
-        if "torch" in run_impls:
-            import torch
-
-            torch.set_num_threads(threads)
-        threads_used = thread_info(run_impls)
-        timing.say(f"matmul peak ({peak.size} x {peak.size} float32)")
+    timing.say(f"matmul peak ({peak.size} x {peak.size} float32)")
+    peak.measure()
+    for bs in batch_sizes:
+        rows += _time_batch_size(peers, {**settings, "batch_size": bs}, n, cores, timing)
         peak.measure()
-        for bs in batch_sizes:
-            runners = {impl: make_runner(impl, X, y, bs, lr, seed, device) for impl in run_impls}
-            rows += _time_batch_size(runners, bs, n, timing)
-            del runners
-            peak.measure()
     flops = flops_per_epoch(n)
     for row in rows:
         gflops = flops / row["median_seconds"] / 1e9
         row["gflops"] = round(gflops, 2)
         row["fraction_of_peak"] = round(gflops / peak.gflops, 4)
-    return rows, threads_used
+    return rows
 
 
 def _memory_rows(run_impls, mem_sizes, data: dict, say, **settings) -> list[dict]:
     rows = []
     for bs in mem_sizes:
         for impl in run_impls:
+            if impl == "train":  # the bare loop's process stands for it
+                continue
             say(f"memory: {impl} at batch {bs} (fresh process)")
             rows.append(judge_memory(measure_memory(impl, bs, **settings), data["bytes"]))
     return rows
 
 
+def _runnable_here(run_impls: list[str], skipped: dict, data: dict) -> list[str]:
+    """``train`` needs the real dataset (it loads it the way a run does)."""
+    if "train" in run_impls and data["source"] != "fashion-mnist":
+        skipped["train"] = "needs Fashion-MNIST on this machine (the run loads it)"
+        run_impls = [i for i in run_impls if i != "train"]
+    if not run_impls:
+        raise BackproplabError("none of the implementations can run here ("
+                               + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + ")")
+    return run_impls
+
+
 def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
                   epochs: int = DEFAULT_EPOCHS, warmup: int = DEFAULT_WARMUP,
-                  threads: int | None = None, quick: bool = False, synthetic: bool = False,
-                  data_dir=None, limit: int | None = None, lr: float = DEFAULT_LR,
-                  seed: int = 0, device: str = "cpu", memory: bool = True,
-                  retries: int = DEFAULT_RETRIES, wait_quiet: float = 0.0,
-                  memory_batch_sizes=DEFAULT_MEMORY_BATCH_SIZES, peak_size: int | None = None,
-                  command: str | None = None,
+                  threads: int | None = None, load: int = 0, quick: bool = False,
+                  synthetic: bool = False, data_dir=None, limit: int | None = None,
+                  lr: float = DEFAULT_LR, seed: int = 0, device: str = "cpu",
+                  memory: bool = True, retries: int = DEFAULT_RETRIES,
+                  wait_quiet: float = 0.0, memory_batch_sizes=DEFAULT_MEMORY_BATCH_SIZES,
+                  peak_size: int | None = None, command: str | None = None,
                   progress: Callable[[str], None] | None = None) -> dict:
-    """Time every implementation at every batch size; returns the result dict.
+    """Time every peer at every batch size, each in its own process; returns the result.
 
-    ``impls`` and ``batch_sizes`` take lists or comma-separated strings.
-    Implementations whose library is missing are listed under ``"skipped"``.
-    ``threads`` defaults to every core this process may use. With
-    ``wait_quiet`` > 0, every timed epoch first waits up to that many seconds
-    for the other processes to go quiet (see
-    :func:`~backproplab.bench.probes.wait_for_quiet`). ``peak_size`` is the
-    side of the matmul-peak product (default 2048, 256 with ``quick``; 8192 and
-    1024 on the GPU). ``progress`` receives one line per step. Bad settings
-    raise :class:`BackproplabError`.
+    Parameters
+    ----------
+    impls, batch_sizes : list or comma-separated str
+        Implementations (missing libraries go to ``"skipped"``); batch sizes.
+    epochs, warmup, retries : int
+        Timed epochs (median reported), untimed ones, re-runs of loaded epochs.
+    threads : int, optional
+        One count for every row; default: ``train`` picks its own, PyTorch runs
+        at 1 and 2, the others use every core.
+    load : int
+        Busy processes meanwhile (the busy-machine target; no retries).
+    quick, synthetic, data_dir, limit, lr, seed, device, memory, memory_batch_sizes,
+    wait_quiet, peak_size, command, progress
+        Data, training, peak memory (fresh process each), waiting for quiet
+        (seconds), the matmul-peak side, the recorded command line, and a
+        callable receiving one line per step.
+
+    Returns
+    -------
+    dict
+        See docs/performance.md, "Reproducing and reading the JSON".
+
+    Raises
+    ------
+    BackproplabError
+        Bad settings, nothing runnable, or a peer process that failed.
     """
-
     say = progress or (lambda _msg: None)
-    impls = parse_impls(impls)
-    batch_sizes = parse_batch_sizes(batch_sizes)
-    threads = usable_cpus() if threads is None else threads
-    _check_options(epochs, warmup, retries, threads, device)
+    impls, batch_sizes = parse_impls(impls), parse_batch_sizes(batch_sizes)
+    _check_options(epochs, warmup, retries, threads, load, device)
+    cores = usable_cpus()
     run_impls, skipped = _runnable(impls, device)
     mem_sizes = parse_batch_sizes(memory_batch_sizes, "--memory-batch-sizes")  # checked anyway
-    mem_sizes = mem_sizes if memory else []
-    import_libraries(run_impls)  # before limiting threads: threadpoolctl sees loaded ones only
-    say("loading data")
+    limit = QUICK_ROWS if quick and limit is None else limit
     X, y, data = load_data(quick=quick, synthetic=synthetic, data_dir=data_dir, limit=limit)
+    n = int(X.shape[0])
+    del X, y  # every peer loads its own copy
+    run_impls = _runnable_here(run_impls, skipped, data)
+    peers = plan_peers(run_impls, device, threads, load, cores)
+    settings = peer_settings("", lr=lr, seed=seed, device=device, quick=quick,
+                             synthetic=synthetic, data_dir=data_dir, limit=limit,
+                             max_epochs=warmup + epochs * (retries + 1) + 1)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    load_before, whole = loadavg(), LoadProbe().start()
-    timing = _Timing(epochs, warmup, retries, wait_quiet, say)
-    peak = MatmulPeak(peak_size or _PEAK_SIZES[device, quick], device, "torch" in run_impls)
-    results, threads_used = _time_all(run_impls, batch_sizes, X, y, lr=lr, seed=seed,
-                                      device=device, threads=threads, timing=timing, peak=peak)
-    load_after, overall = loadavg(), whole.stop()
-    mem_rows = _memory_rows(run_impls, mem_sizes, data, say, threads=threads, quick=quick,
-                            synthetic=synthetic, data_dir=data_dir, limit=limit, lr=lr,
-                            seed=seed, device=device)
+    timing = _Timing(epochs, warmup, 0 if load else retries, wait_quiet, say)
+    peak = MatmulPeak(peak_size or _PEAK_SIZES[device, quick], device, with_torch=False)
+    with BusyLoad(load):
+        before, whole = loadavg(), LoadProbe().start()
+        results = _time_all(peers, batch_sizes, n, settings=settings, cores=cores,
+                            timing=timing, peak=peak)
+        load_record = _load_record(before, whole, load, results, timing)
+    mem_rows = _memory_rows(run_impls, mem_sizes if memory else [], data, say,
+                            threads=threads or cores, quick=quick, synthetic=synthetic,
+                            data_dir=data_dir, limit=limit, lr=lr, seed=seed, device=device)
     result = {
         "format": RESULT_FORMAT, "version": RESULT_VERSION, "started": started,
         "command": command,
-        "config": {"sizes": list(SIZES), "activation": ACTIVATION, "optimizer": "sgd",
-                   "momentum": 0.0, "weight_decay": 0.0, "lr": lr, "dtype": "float32",
-                   "epochs": epochs, "warmup": warmup, "retries": retries,
-                   "wait_quiet": wait_quiet, "batch_sizes": batch_sizes,
-                   "threads": threads, "device": device, "quick": quick, "seed": seed,
-                   "impls": run_impls},
+        "config": {**_WORKLOAD, "lr": lr, "epochs": epochs, "warmup": warmup,
+                   "retries": timing.retries, "wait_quiet": wait_quiet,
+                   "batch_sizes": batch_sizes, "threads": threads, "load": load,
+                   "device": device, "quick": quick, "seed": seed,
+                   "impls": [p.name for p in peers]},
         "skipped": skipped, "data": data, "machine": machine_info(),
-        "libraries": library_versions(run_impls), "threads": threads_used,
-        "load": {"loadavg_before": load_before, "loadavg_after": load_after,
-                 "others_during_run": overall["others"], "steal_during_run": overall["steal"],
-                 "loaded_timings": sum(r["loaded"] for r in results),
-                 "seconds_waited_for_quiet": round(timing.waited, 1),
-                 "flag_above": LOAD_FLAG},
-        "matmul_peak": {**peak.best, "gflops": peak.gflops},
-        "flops_per_epoch": flops_per_epoch(int(X.shape[0])), "results": results,
-        "ratios": compute_ratios(results), "memory": mem_rows,
+        "libraries": library_versions(run_impls), "load": load_record,
+        "matmul_peak": {**peak.best, "gflops": peak.gflops}, "flops_per_epoch": flops_per_epoch(n),
+        "results": results, "ratios": compute_ratios(results), "memory": mem_rows,
     }
     # the targets are about the full data set; a quick run's numbers mean little
     result["targets"] = [] if quick else judge_targets(result)
     return result
+
+
+def _load_record(before, whole: LoadProbe, busy: int, results: list[dict],
+                 timing: _Timing) -> dict:
+    """The ``load`` part of a result: load averages, others' share, flagged timings."""
+    overall = whole.stop()
+    return {"loadavg_before": before, "loadavg_after": loadavg(),
+            "others_during_run": overall["others"], "steal_during_run": overall["steal"],
+            "busy_processes": busy, "loaded_timings": sum(r["loaded"] for r in results),
+            "seconds_waited_for_quiet": round(timing.waited, 1), "flag_above": LOAD_FLAG}

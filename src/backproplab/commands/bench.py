@@ -25,18 +25,19 @@ from backproplab.bench.workload import (
     DEFAULT_WARMUP,
     QUICK_ROWS,
 )
-from backproplab.commands.options import float_option, int_option
+from backproplab.commands.options import add_json_option, float_option, int_option
 from backproplab.commands.output import json_stdout, print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
 
 DESCRIPTION = (
     "Train the study's 784-300-10 sigmoid network with plain SGD in float32 on "
-    "Fashion-MNIST's 55,000 training images (random data of that shape where the "
-    "dataset is missing) with every installed implementation, in turns, at several "
-    "batch sizes; print the median seconds per epoch, ratios, GFLOP/s against the "
-    "machine's matmul peak, peak memory (fresh process each) and the load of other "
-    "processes. See docs/performance.md."
+    "Fashion-MNIST's 55,000 training images with `backproplab train` itself, the bare "
+    "training loop and every installed peer (PyTorch at 1 and 2 threads, NumPy, "
+    "scikit-learn), each in its own fresh process, timed in turns at several batch "
+    "sizes; print the median seconds per epoch, ratios, GFLOP/s against NumPy's best "
+    "GEMM rate, peak memory, the machine's facts and the load of other processes, and "
+    "whether each target of issue 19 is met. See docs/performance.md."
 )
 
 
@@ -70,10 +71,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="before each timed epoch, wait up to SECONDS for other processes to "
                         "go quiet (default 0: do not wait; useful on shared machines)")
     p.add_argument("--threads", default=None, metavar="N",
-                   help="threads for every library (default: all cores)")
-    p.add_argument("--impl", default=",".join(DEFAULT_IMPLS), metavar="LIST",
-                   help="implementations: backproplab, numpy, torch, sklearn (= "
-                        "sklearn-float64,sklearn-float32) (default: all of them)")
+                   help="threads for every row (default: train picks its own, the bare loop "
+                        "takes train's, PyTorch runs at 1 and at 2, the others use all cores)")
+    p.add_argument("--load", default=None, metavar="N",
+                   help="run N busy processes meanwhile and time train at its default threads "
+                        "and at 1 and 2 (the busy-machine target; default 0)")
+    p.add_argument("--impl", default=None, metavar="LIST",
+                   help="implementations: train, backproplab (the bare loop), numpy, torch, "
+                        "sklearn (= sklearn-float64,sklearn-float32) (default: all of them; "
+                        "with --load: train)")
     p.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
                    help="cpu (default) or gpu (backproplab on CuPy vs torch CUDA)")
     p.add_argument("--quick", action="store_true",
@@ -92,9 +98,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "full with --quick)")
     p.add_argument("--json-out", default=None, metavar="FILE",
                    help="write the full result as JSON to FILE")
-    p.add_argument("--json", action="store_true",
-                   help="stdout carries only JSON: the result as one object on one line "
-                        "(the tables go to stderr)")
+    add_json_option(p, "the result as one JSON object on one line, the only output on stdout "
+                       "(the tables go to stderr)")
 
 
 def settings(args: argparse.Namespace) -> dict:
@@ -104,8 +109,10 @@ def settings(args: argparse.Namespace) -> dict:
     if args.json_out and Path(args.json_out).is_dir():
         raise BackproplabError(f"--json-out {args.json_out} is a folder; give a file name, "
                                f"e.g. --json-out {Path(args.json_out) / 'bench.json'}")
+    load = int_option("--load", args.load, 0, 0)
     return {
-        "impls": args.impl, "batch_sizes": args.batch_sizes,
+        "impls": args.impl or ("train" if load else DEFAULT_IMPLS),
+        "batch_sizes": args.batch_sizes, "load": load,
         "epochs": int_option("--epochs", args.epochs, 1 if quick else DEFAULT_EPOCHS, 1),
         "warmup": int_option("--warmup", args.warmup, 0 if quick else DEFAULT_WARMUP, 0),
         "retries": int_option("--retries", args.retries, 0 if quick else DEFAULT_RETRIES, 0),
@@ -123,7 +130,8 @@ def settings(args: argparse.Namespace) -> dict:
 def command_line(args: argparse.Namespace, prog: str = "backproplab bench") -> str:
     """The command that reproduces a run with these parsed options (recorded in the result)."""
     parts = [prog]
-    for opt in ("batch_sizes", "epochs", "warmup", "retries", "wait_quiet", "threads", "impl",
+    for opt in ("batch_sizes", "epochs", "warmup", "retries", "wait_quiet", "threads", "load",
+                "impl",
                 "device", "data_dir", "lr", "memory_batch_sizes", "json_out"):
         value = getattr(args, opt, None)
         if value is not None:

@@ -27,7 +27,7 @@ from backproplab.check import (
     make_probes,
 )
 from backproplab.check.graph_values import learner_graph
-from backproplab.commands.options import float_option, int_option
+from backproplab.commands.options import add_json_option, float_option, int_option
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text
@@ -53,8 +53,7 @@ def register(subparsers) -> None:
                    help="learners' files, or folders whose .py files are checked")
     p.add_argument("--template", action="store_true",
                    help="print a starting file with the functions' contract and exit")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object per file on stdout, one per line")
+    add_json_option(p, "one JSON object per file on stdout, one per line")
     p.add_argument("--csv", metavar="FILE.csv", default=None,
                    help="also write one row per file (file, status, wrong, diagnoses, reason)")
     p.add_argument("--workers", metavar="N", default=None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.data.catalog import CATALOG, get_spec, locate, looked_in
 from backproplab.data.download import download
@@ -31,7 +32,7 @@ def register(subparsers) -> None:
 
     pl = sub.add_parser("list", help="each dataset: where it was found, verified or not")
     pl.add_argument("--data-dir", metavar="DIR", help="look only in DIR")
-    pl.add_argument("--json", action="store_true", help="print one JSON line")
+    add_json_option(pl, "one JSON line")
     pl.set_defaults(func=cmd_list)
 
     pd = sub.add_parser("download", help="download a dataset into the cache")
@@ -46,9 +47,8 @@ def register(subparsers) -> None:
     pv = sub.add_parser("verify", help="check a dataset's files (exit 0 valid, 2 not)")
     pv.add_argument("name", choices=names, metavar="NAME", help=" | ".join(names))
     pv.add_argument("--data-dir", metavar="DIR", help="check the files in DIR instead")
-    pv.add_argument("--json", action="store_true",
-                    help="print the result as one JSON line, the only line on stdout "
-                         "(the table goes to stderr)")
+    add_json_option(pv, "the result as one JSON line, the only line on stdout "
+                        "(the table goes to stderr)")
     pv.set_defaults(func=cmd_verify)
 
 

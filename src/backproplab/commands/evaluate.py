@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.data import DATASETS
 from backproplab.predict import evaluate, load_predictor
@@ -28,8 +29,7 @@ def register(subparsers) -> None:
                    help="evaluate on the test split instead of the validation split")
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="where the dataset's files are (default: the usual places)")
-    p.add_argument("--json", action="store_true",
-                   help="print the results as one JSON object on stdout, and nothing else")
+    add_json_option(p, "the results as one JSON object on stdout, and nothing else")
     p.set_defaults(func=run)
 
 

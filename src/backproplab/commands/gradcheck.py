@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from backproplab import gradcheck
+from backproplab.commands.options import add_json_option, int_option
 from backproplab.commands.output import print_json
 
 
@@ -19,23 +20,24 @@ def register(subparsers) -> None:
             "shape. Exit status 1 when any error exceeds the tolerance."
         ),
     )
-    p.add_argument("--engine", choices=("scalar", "tensor", "both"), default="scalar",
+    p.add_argument("--engine", choices=(*gradcheck.CHECKS, "both"), default="scalar",
                    help="which engine to check (default: scalar)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random networks, >= 0 (default 0)")
+    p.add_argument("--seed", metavar="N", default=None,
+                   help="seed of the random networks, >= 0 (default 0)")
     p.add_argument("--eps", type=float, default=None,
                    help="finite-difference step (default: the engine's, 1e-5 for scalar)")
     p.add_argument("--tol", type=float, default=None,
                    help="largest relative error allowed (default: the engine's, 1e-5 for scalar)")
-    p.add_argument("--json", action="store_true",
-                   help="print the results as one JSON object, the only line on stdout "
-                        "(the table goes to stderr)")
+    add_json_option(p, "the results as one JSON object, the only line on stdout "
+                       "(the table goes to stderr)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the checks; 0 when all pass, 1 when a gradient is off."""
 
-    results = gradcheck.run_checks(args.engine, seed=args.seed, eps=args.eps, tol=args.tol)
+    seed = int_option("--seed", args.seed, default=0, minimum=0)
+    results = gradcheck.run_checks(args.engine, seed=seed, eps=args.eps, tol=args.tol)
     for res in results:
         print(f"{res.engine} engine (seed {res.seed}, eps {res.eps:g}, tol {res.tol:g}):")
         for s in res.shapes:

@@ -136,6 +136,19 @@ def _as_flags(match: re.Match) -> str:
     return head + _unquote(match.group("more") or "")
 
 
+def add_json_option(parser, what: str) -> None:
+    """Add the ``--json`` flag to a command's ``parser``: the one declaration of it.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser or argument group
+    what : str
+        What the command then prints, after the word "print" (e.g. ``"the
+        summary as one JSON object, the only line on stdout"``).
+    """
+    parser.add_argument("--json", action="store_true", help=f"print {what}")
+
+
 def int_option(flag: str, text: Any, default: int | None = None, minimum: int = 1) -> int | None:
     """A command-line integer: ``text`` (``None`` gives ``default``) as an int >= ``minimum``;
     else one sentence naming the flag (:class:`BackproplabError`, exit 2)."""

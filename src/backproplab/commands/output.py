@@ -53,4 +53,12 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj), file=stream, flush=True)
 
 
-__all__ = ["json_stdout", "print_json"]
+def rich_console():
+    """A ``rich.console.Console`` on stdout for a command's tables: the terminal's
+    width, or 200 columns off a terminal (rich would assume 80 and wrap the tables)."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+__all__ = ["json_stdout", "print_json", "rich_console"]

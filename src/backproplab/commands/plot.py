@@ -1,48 +1,90 @@
-"""``backproplab plot RUN_DIR [--out DIR] [--raw-weights] [--json]``: a run's figures.
+"""``backproplab plot RUN_OR_SWEEP [--out DIR] [--raw-weights] [--json]``: figures from a folder.
 
-Writes ``loss.png`` and every inspection figure the run's files and data allow
-(:func:`backproplab.inspection.plot_all`: examples, misclassified examples, the
-first-layer weights' learned change (``--raw-weights``: the raw weights),
-activation histograms, confusion matrix; for synth the decision boundary,
-and its animation after each epoch for a run trained with ``--inspect``) into
-RUN_DIR, or into ``--out``. Prints one path a line, or with ``--json`` one JSON
-object. A folder that holds no run exits with status 2.
+For a run folder: ``loss.png`` and every inspection figure the run's files and
+data allow (:func:`backproplab.inspection.plot_all`: examples, misclassified
+examples, the first-layer weights' learned change (``--raw-weights``: the raw
+weights), activation histograms, confusion matrix; for synth the decision
+boundary, and its animation after each epoch for a run trained with
+``--inspect``). For a sweep folder: ``sweep.png``
+(:func:`backproplab.plots.sweeps.plot_sweep`: each group's curves with a band over
+the 95% interval of the mean over seeds, and the final accuracy against the
+swept value with the interval as error bars), drawn from what is finished so far
+(every finished epoch of every trial, the final metrics of the finished trials).
+The figures go into the folder, or into ``--out``. Prints one path a line, or
+with ``--json`` one JSON object. A folder that holds no run and no sweep exits
+with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
+from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
+from backproplab.errors import BackproplabError
 from backproplab.inspection import plot_all
+from backproplab.plots.sweeps import plot_sweep
+from backproplab.runs import SWEEP_FIGURE, RunFolder, open_folder
+from backproplab.sweeps.aggregate import aggregate_sweep
+from backproplab.sweeps.damage import incomplete_message
 
 
 def register(subparsers) -> None:
     """Add the ``plot`` subcommand."""
     p = subparsers.add_parser(
-        "plot", help="draw a run's loss plot and inspection figures from its folder",
-        description="Draw loss.png and every inspection figure the run allows (examples, "
-                    "misclassified examples, first-layer weights, hidden-activation "
+        "plot", help="draw a run's or a sweep's figures from its folder",
+        description="For a run: draw loss.png and every inspection figure the run allows "
+                    "(examples, misclassified examples, the first-layer weights' learned change, "
+                    "hidden-activation "
                     "histograms, confusion matrix, synth's decision boundary and, for runs "
-                    "trained with --inspect, its animation after each epoch). Reads the run "
-                    "folder only; never trains.",
+                    "trained with --inspect, its animation after each epoch). For a sweep: "
+                    "draw sweep.png (each group's curves with a band over the 95%% interval "
+                    "of the mean over seeds, and the final accuracy against the swept value), "
+                    "from what has finished so far. Reads the folder only; never trains.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the folder of a training run")
+    p.add_argument("run_dir", metavar="RUN_OR_SWEEP",
+                   help="the folder of a training run (train --out) or of a sweep (sweep --out)")
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="folder to write the figures into (default: RUN_DIR)")
+                   help="folder to write the figures into (default: the folder plotted)")
     p.add_argument("--raw-weights", action="store_true",
                    help="draw the raw first-layer weights (at initialization and after "
                         "training) instead of their learned change W - W_init")
-    p.add_argument("--json", action="store_true",
-                   help='print one JSON object {"run_dir": ..., "figures": [paths]}')
+    add_json_option(p, 'one JSON object {"run_dir" or "sweep_dir": ..., "figures": [paths]}')
     p.set_defaults(func=run)
+
+
+def read_sweep(path: str) -> dict:
+    """The aggregated results of the sweep folder ``path`` as far as it is finished
+    (trials still running give their finished epochs); the trials left out (not
+    started, running, failed, damaged) are named in one line on stderr."""
+    results = aggregate_sweep(path, write=False, running=True)
+    message = incomplete_message(results)
+    if message:
+        print(f"backproplab: {path}: {message}", file=sys.stderr)
+    return results
+
+
+def plot_sweep_folder(path: str, out: str | None) -> Path:
+    """Draw ``sweep.png`` of the sweep folder ``path`` (into ``out`` when given)."""
+    results = read_sweep(path)
+    if not any(g["epochs"] for g in results["groups"]):
+        raise BackproplabError(f"no trial of the sweep {path} has finished an epoch yet; "
+                               "plot it again once one has")
+    return plot_sweep(results, Path(out if out is not None else path) / SWEEP_FIGURE)
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the figures; 0 when done."""
-    paths = plot_all(args.run_dir, args.out, raw_weights=args.raw_weights)
+    folder = open_folder(args.run_dir)
+    if isinstance(folder, RunFolder):
+        key = "run_dir"
+        paths = plot_all(args.run_dir, args.out, raw_weights=args.raw_weights)
+    else:
+        key, paths = "sweep_dir", [plot_sweep_folder(args.run_dir, args.out)]
     if args.json:
-        print_json({"run_dir": args.run_dir, "figures": [str(p) for p in paths]})
+        print_json({key: args.run_dir, "figures": [str(p) for p in paths]})
     else:
         for path in paths:
             print(path)

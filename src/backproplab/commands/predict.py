@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from backproplab.commands.options import int_option
+from backproplab.commands.options import add_json_option, int_option
 from backproplab.commands.output import print_json
 from backproplab.predict import input_batches, load_predictor, top_k
 
@@ -30,8 +30,7 @@ def register(subparsers) -> None:
                    help="how many of the most probable classes to print (default 3)")
     p.add_argument("--invert", action="store_true",
                    help="use 255 - pixel (for dark drawings on a light background)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object per example on stdout, and nothing else")
+    add_json_option(p, "one JSON object per example on stdout, and nothing else")
     p.set_defaults(func=run)
 
 

@@ -9,6 +9,7 @@ unknown name exits with status 2. Run presets with ``backproplab reproduce
 
 from __future__ import annotations
 
+from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.study.presets import PRESETS, get_preset
 
@@ -20,7 +21,7 @@ def register(subparsers) -> None:
                     "answers. Run them with `backproplab reproduce --only NAME`.",
     )
     p.add_argument("name", nargs="?", metavar="NAME", help="show one preset in detail")
-    p.add_argument("--json", action="store_true", help="print one JSON line")
+    add_json_option(p, "one JSON line")
     p.set_defaults(func=cmd_presets)
 
 

@@ -8,7 +8,7 @@ Running the same command again resumes; ``--overwrite`` starts over.
 
 from __future__ import annotations
 
-from backproplab.commands.options import add_executor_options, int_option
+from backproplab.commands.options import add_executor_options, add_json_option, int_option
 from backproplab.commands.output import print_json
 from backproplab.study.reproduce import Options, reproduce
 
@@ -45,9 +45,8 @@ def register(subparsers) -> None:
                    help="discard an earlier reproduction in --out and start over")
     p.add_argument("--quiet", action="store_true",
                    help="print only the path of the report (errors still go to stderr)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON line, the only line on stdout: the output folder, "
-                        "report paths, dataset, failed runs (progress goes to stderr)")
+    add_json_option(p, "one JSON line, the only line on stdout: the output folder, "
+                       "report paths, dataset, failed runs (progress goes to stderr)")
     p.set_defaults(func=cmd_reproduce)
 
 

@@ -16,18 +16,20 @@ from pathlib import Path
 
 from backproplab.commands.options import (
     add_executor_options,
+    add_json_option,
     add_training_options,
     cli_text,
     flag,
     int_option,
 )
-from backproplab.commands.output import print_json
+from backproplab.commands.output import print_json, rich_console
 from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS
 from backproplab.sweeps import Sweep, make_executor, run_sweep
-from backproplab.sweeps.aggregate import aggregate_sweep, results_table
+from backproplab.sweeps.aggregate import aggregate_sweep, comparisons_table, results_table
 from backproplab.sweeps.damage import incomplete_message
 from backproplab.sweeps.ray_connect import executor_options
+from backproplab.sweeps.stats import TESTS
 from backproplab.training import TrainConfig, check_settings_apply, settings
 
 #: Training options that take a single value in a sweep: a path (commas are
@@ -47,8 +49,9 @@ def register(subparsers) -> None:
             "Run a grid of training runs (every combination of the list-valued options, "
             "each with every seed) on parallel worker processes. Each trial is a run "
             "folder under --out; sweep.json describes the sweep; results.json, "
-            "results.csv and results_batches.csv hold the mean and sample standard "
-            "deviation (ddof=1) across seeds per epoch and per batch step. Running the "
+            "results.csv and results_batches.csv hold the mean, sample standard "
+            "deviation (ddof=1) and 95% interval across seeds per epoch and per batch step, "
+            "and results.json tests every pair of groups (--test). Running the "
             "same sweep again skips finished trials and resumes interrupted ones."
         ),
         epilog=(
@@ -75,12 +78,15 @@ def register(subparsers) -> None:
                    help="discard what --out holds and run every trial again")
     s.add_argument("--aggregate-only", action="store_true",
                    help="train nothing: aggregate the run folders already in --out")
+    s.add_argument("--test", choices=TESTS, default="welch",
+                   help="how results.json compares every pair of groups (final validation "
+                        "accuracy and loss, Holm-adjusted): welch (default: Welch's t-test), "
+                        "paired (t-test on the seeds both groups ran) or permutation")
     s.add_argument("--quiet", action="store_true",
                    help="no progress output and no table (errors still go to stderr)")
-    s.add_argument("--json", action="store_true",
-                   help="print one JSON object, the only line on stdout: the sweep folder, "
-                        "counts of ok/failed/skipped trials, the path of results.json "
-                        "(progress and the table go to stderr)")
+    add_json_option(s, "one JSON object, the only line on stdout: the sweep folder, "
+                       "counts of ok/failed/skipped trials, the path of results.json "
+                       "(progress and the table go to stderr)")
     p.set_defaults(func=run)
 
 
@@ -114,20 +120,6 @@ _EXAMPLES = {"--hidden": '"300;512,256"', "--batch-size": "16,32", "--lr": "0.00
 
 def _example(flag: str, sep: str) -> str:
     return _EXAMPLES.get(flag, f"VALUE1{sep}VALUE2")
-
-
-def _convert(setting, text: str, *, single: bool = False):
-    """One alternative, parsed as ``train`` would parse it."""
-
-    if setting.kind not in (int, float):
-        return setting.parse(text)
-    try:
-        return setting.kind(text)
-    except ValueError:
-        what = "an integer" if setting.kind is int else "a number"
-        hint = "" if single else "; give a comma-separated list of them"
-        raise BackproplabError(
-            f"{flag(setting.name)} value {text!r} is not {what}{hint}") from None
 
 
 def parse_int_list(flag: str, text: str) -> list[int]:
@@ -166,7 +158,8 @@ def parse_seeds(args: argparse.Namespace) -> list[int]:
 
 def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
     """``(base options, grid)`` from the command line: single values go to the
-    base, options given with several values to the grid (in the options' order)."""
+    base, options given with several values to the grid (in the options' order);
+    each value is read as ``train`` reads it (:meth:`~backproplab.training.Setting.parse`)."""
 
     base: dict = {}
     grid: dict = {}
@@ -177,10 +170,10 @@ def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
         if s.kind is bool:
             base[s.name] = True  # on/off: the same in every trial
         elif s.name in SINGLE_VALUED:
-            base[s.name] = _convert(s, given, single=True)
+            base[s.name] = s.parse(given)
         else:
             sep = ";" if s.name in SEMICOLON_SEPARATED else ","
-            values = [_convert(s, t) for t in split_values(flag(s.name), given, sep)]
+            values = [s.parse(t) for t in split_values(flag(s.name), given, sep)]
             if len(values) == 1:
                 base[s.name] = values[0]
             else:
@@ -214,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
                              **executor_options(args.executor, args.ray_address))
     with executor:
         outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
-                            progress="quiet" if args.quiet else "auto")
+                            progress="quiet" if args.quiet else "auto", test=args.test)
     if not args.quiet:
         _print_table(outcome.aggregate)
         d = outcome.to_dict()
@@ -259,7 +252,7 @@ def _aggregate_only(args: argparse.Namespace) -> int:
         raise BackproplabError(
             f"--aggregate-only reads the run folders in --out; drop "
             f"{', '.join(extra + (['--overwrite'] if args.overwrite else []))}")
-    results = aggregate_sweep(args.out, write=True)
+    results = aggregate_sweep(args.out, write=True, test=args.test)
     path = Path(args.out) / RESULTS
     counts = results["counts"]
     if not args.quiet:
@@ -289,8 +282,7 @@ def _sweep_run_flags():
 def _print_table(results) -> None:
     if not results or not results.get("groups"):
         return
-    from rich.console import Console
-
-    # off a terminal rich assumes 80 columns; let the table take the width it needs
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console = rich_console()
     console.print(results_table(results))
+    if results.get("comparisons"):
+        console.print(comparisons_table(results))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from backproplab.commands.failures import os_error_message
-from backproplab.commands.options import add_training_options, given_options
+from backproplab.commands.options import add_json_option, add_training_options, given_options
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.plots import plot_run
@@ -50,9 +50,8 @@ def register(subparsers) -> None:
                    help="replace the run already in --out")
     p.add_argument("--quiet", action="store_true",
                    help="no progress output (only the run folder, or the --json line)")
-    p.add_argument("--json", action="store_true",
-                   help="print the summary as one JSON object, the only line on stdout "
-                        "(progress and the result text go to stderr)")
+    add_json_option(p, "the summary as one JSON object, the only line on stdout "
+                       "(progress and the result text go to stderr)")
     p.set_defaults(func=run)
 
 

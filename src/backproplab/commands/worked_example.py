@@ -15,6 +15,7 @@ import json
 import math
 
 from backproplab import graph
+from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import load_json
@@ -39,9 +40,8 @@ def register(subparsers) -> None:
     p.add_argument("--target", type=int, default=0, help="target class c (default 0)")
     p.add_argument("--weights", metavar="FILE.json", default=None,
                    help="JSON object with x, W (inputs x hidden), b, V (hidden x outputs), c")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object (all values; W and dW inputs x hidden, V and dV "
-                        "hidden x outputs, as in docs/study.md) instead of tables")
+    add_json_option(p, "one JSON object (all values; W and dW inputs x hidden, V and dV "
+                       "hidden x outputs, as in docs/study.md) instead of tables")
     p.add_argument("--graph", metavar="FILE", default=None,
                    help="also draw the computation graph, every scalar with its value and "
                         "gradient (.svg, .png or .pdf; needs Graphviz)")

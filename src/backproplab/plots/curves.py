@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 #: The shortest smoothing window, in batches.
-MIN_EMA_WINDOW = 20
+_MIN_EMA_WINDOW = 20
 #: Most points drawn for a raw per-batch curve (longer curves are thinned).
 MAX_RAW_POINTS = 20_000
 
@@ -36,7 +36,7 @@ def ema_beta(n_steps: int) -> float:
     >>> ema_beta(100)
     0.95
     """
-    window = max(MIN_EMA_WINDOW, n_steps / 100.0)
+    window = max(_MIN_EMA_WINDOW, n_steps / 100.0)
     return 1.0 - 1.0 / window
 
 
@@ -152,5 +152,4 @@ def thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_RAW_POINTS):
     return x[::stride], y[::stride]
 
 
-__all__ = ["MAX_RAW_POINTS", "MIN_EMA_WINDOW", "ema", "ema_beta", "mean_band", "stack_curves",
-           "thin"]
+__all__ = ["MAX_RAW_POINTS", "ema", "ema_beta", "mean_band", "stack_curves", "thin"]

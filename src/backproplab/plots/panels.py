@@ -7,7 +7,7 @@ with these, so a curve looks and means the same wherever it appears:
 - :func:`batch_loss_panel`: the per-batch training loss, raw and smoothed
   (bias-corrected EMA), mean +- std across runs;
 - :func:`train_eval_panel`: training vs evaluation loss or accuracy per epoch;
-- :func:`band`: a mean curve with its +- std band;
+- :func:`band`: a mean curve with its +- std band (:func:`interval_band`: with any band);
 - :func:`rate_axis`: the learning rate of every epoch on a right-hand axis;
 - :func:`legend_below`: a legend under the axes, where no curve can cross it.
 """
@@ -22,7 +22,7 @@ from backproplab.plots.curves import ema, ema_beta, mean_band, stack_curves, thi
 from backproplab.runs import RunFolder
 
 #: Axis labels of the metrics found in ``metrics.jsonl``.
-METRIC_LABELS = {
+_METRIC_LABELS = {
     "train_loss": "training loss",
     "train_accuracy": "training accuracy",
     "eval_loss": "evaluation loss",
@@ -56,7 +56,7 @@ def metric_label(metric: str, split: str) -> str:
     Parameters
     ----------
     metric : str
-        A key of :data:`METRIC_LABELS` (others pass through).
+        A key of :data:`_METRIC_LABELS` (others pass through).
     split : str
         ``"validation"`` or ``"test"``.
 
@@ -65,7 +65,7 @@ def metric_label(metric: str, split: str) -> str:
     str
         For example ``"test accuracy"`` for ``eval_accuracy`` on the test split.
     """
-    return METRIC_LABELS.get(metric, metric).replace("evaluation", split)
+    return _METRIC_LABELS.get(metric, metric).replace("evaluation", split)
 
 
 def band(ax, x, mean, std, n, label: str, color=None, marker=None, lw: float = 1.8):
@@ -89,9 +89,37 @@ def band(ax, x, mean, std, n, label: str, color=None, marker=None, lw: float = 1
     matplotlib.lines.Line2D
         The mean's line.
     """
+    spread = np.where(np.asarray(n) > 1, std, np.nan)
+    return interval_band(ax, x, mean, mean - spread, mean + spread, label, color=color,
+                         marker=marker, lw=lw)
+
+
+def interval_band(ax, x, mean, lo, hi, label: str, color=None, marker=None, lw: float = 1.8):
+    """A mean curve and a band from ``lo`` to ``hi`` where they are finite (e.g. a
+    confidence interval, or mean +- std as :func:`band` draws it).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    x, mean, lo, hi : array-like
+        The curve and its band's edges (NaN: no band at that point).
+    label : str
+        The legend's entry.
+    color, marker : optional
+        matplotlib's line color and marker.
+    lw : float
+        The line's width.
+
+    Returns
+    -------
+    matplotlib.lines.Line2D
+        The mean's line.
+    """
     (line,) = ax.plot(x, mean, label=label, color=color, marker=marker, lw=lw, markersize=4)
-    if np.any(np.asarray(n) > 1):
-        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    if np.isfinite(lo).any():
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
     return line
 
 
@@ -272,5 +300,5 @@ def legend_below(ax, handles: list | None = None, labels: list | None = None, nc
                      ncols=ncols, fontsize=8, frameon=False)
 
 
-__all__ = ["METRIC_LABELS", "band", "batch_loss_panel", "eval_split", "legend_below",
+__all__ = ["band", "batch_loss_panel", "eval_split", "interval_band", "legend_below",
            "metric_label", "rate_axis", "train_eval_panel"]

@@ -21,6 +21,8 @@ Layout of a run folder::
     inspect.npz      with --inspect: snapshots at init and after every epoch
                      (training/snapshots.py)
     inspect_*.png    the inspection figures, and inspect_boundary.gif (backproplab plot)
+    tensorboard/     with --tensorboard: TensorBoard event files, written as the run goes
+                     (training/board.py)
     status.json      a sweep's record of the trial (ok / failed, seconds)
     error.txt        a failed trial's traceback
     .lock            held (``flock``) by the one process writing the folder
@@ -39,6 +41,7 @@ from backproplab.runs.names import (
     BOUNDARY_ANIMATION,
     BOUNDARY_FIGURE,
     CHECKPOINT,
+    COMPARE_FIGURE,
     CONFIG,
     CONFUSION_FIGURE,
     ERROR,
@@ -54,17 +57,20 @@ from backproplab.runs.names import (
     RESULTS_BATCHES_CSV,
     RESULTS_CSV,
     RUN_FILES,
+    RUN_FOLDERS,
     STATUS,
     SUMMARY,
     SWEEP,
+    SWEEP_FIGURE,
     SWEEP_OUTPUT_FILES,
+    TENSORBOARD,
     TRIAL_RECORD_FILES,
     WEIGHTS_FIGURE,
     check_out_folder,
     is_bookkeeping,
     is_temporary,
 )
-from backproplab.runs.sweep import GridPoint, SweepFolder
+from backproplab.runs.sweep import GridPoint, SweepFolder, open_folder
 
 __all__ = [
     "ACTIVATIONS_FIGURE",
@@ -73,6 +79,7 @@ __all__ = [
     "BOUNDARY_ANIMATION",
     "BOUNDARY_FIGURE",
     "CHECKPOINT",
+    "COMPARE_FIGURE",
     "CONFIG",
     "CONFUSION_FIGURE",
     "ERROR",
@@ -88,10 +95,13 @@ __all__ = [
     "RESULTS_BATCHES_CSV",
     "RESULTS_CSV",
     "RUN_FILES",
+    "RUN_FOLDERS",
     "STATUS",
     "SUMMARY",
     "SWEEP",
+    "SWEEP_FIGURE",
     "SWEEP_OUTPUT_FILES",
+    "TENSORBOARD",
     "TRIAL_RECORD_FILES",
     "WEIGHTS_FIGURE",
     "DamagedFile",
@@ -102,6 +112,7 @@ __all__ = [
     "check_out_folder",
     "is_bookkeeping",
     "is_temporary",
+    "open_folder",
     "read_log",
     "read_run_files",
     "resume_logs",

@@ -207,11 +207,20 @@ class RunFolder:
 
 
 def read_run_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
-    """Every regular file under ``run_dir`` as ``relative/posix/path -> bytes``
-    (the lock file and temporary files of interrupted atomic writes are left out).
+    """Every regular file under ``run_dir``, to ship a run folder elsewhere.
 
-    An executor whose workers write to a scratch folder uses this to ship the
-    run folder back to the driver.
+    An executor whose workers write to a scratch folder uses this to ship the run
+    folder back to the driver. The lock file and temporary files of interrupted
+    atomic writes are left out.
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+
+    Returns
+    -------
+    dict of str to bytes
+        ``relative/posix/path -> contents``, sorted by path.
     """
     root = Path(run_dir)
     return {path.relative_to(root).as_posix(): path.read_bytes()
@@ -256,10 +265,26 @@ def rewrite_summary(files: dict[str, bytes], run_dir: str | os.PathLike,
 
 
 def write_run_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> list[Path]:
-    """Write ``files`` (relative path -> bytes) into ``run_dir``, each atomically.
+    """Write ``files`` into ``run_dir``, each atomically.
 
-    Paths must stay inside ``run_dir``; ``config.json`` is written first and
-    ``summary.json`` last, so a reader never sees a summary without its run.
+    ``config.json`` is written first and ``summary.json`` last, so a reader never
+    sees a summary without its run.
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+    files : dict of str to bytes
+        Relative path -> contents (as :func:`read_run_files` gives them).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The paths written, in that order.
+
+    Raises
+    ------
+    BackproplabError
+        When a path is absolute, empty or climbs out of ``run_dir`` with ``..``.
     """
     root = Path(run_dir)
     order = sorted(files, key=lambda n: (n != CONFIG, n == SUMMARY, n))

@@ -21,10 +21,10 @@ from backproplab.fileio import atomic_write_text, is_finite_number, parse_json, 
 from backproplab.runs.names import BATCHES, METRICS
 
 #: What every line of a log must hold when a run is resumed from it.
-METRICS_FIELDS = ("epoch", "train_loss", "eval_accuracy")
-BATCHES_FIELDS = ("epoch", "step", "loss")
+_METRICS_FIELDS = ("epoch", "train_loss", "eval_accuracy")
+_BATCHES_FIELDS = ("epoch", "step", "loss")
 #: What to do about a damaged file of a run, unless the reader says otherwise.
-RERUN_FIX = "restore the file or rerun the run"
+_RERUN_FIX = "restore the file or rerun the run"
 
 
 class DamagedFile(BackproplabError):
@@ -36,11 +36,11 @@ class DamagedFile(BackproplabError):
         The file.
     why : str
         What is wrong with it (``"line 3 is not JSON"``).
-    fix : str, default=RERUN_FIX
+    fix : str, default=_RERUN_FIX
         What the user can do; readers with another context use :meth:`with_fix`.
     """
 
-    def __init__(self, path: str | os.PathLike, why: str, fix: str = RERUN_FIX):
+    def __init__(self, path: str | os.PathLike, why: str, fix: str = _RERUN_FIX):
         self.path, self.why = Path(path), why
         super().__init__(f"{path} is damaged: {why}; {fix}")
 
@@ -134,9 +134,9 @@ def resume_logs(folder: str | os.PathLike, epochs: int,
     out = Path(folder)
     fix, prefix = "restore it or start the run again with overwrite=True", "cannot resume: "
     try:
-        metrics = [r for r in read_log(out / METRICS, METRICS_FIELDS, torn_tail=True)
+        metrics = [r for r in read_log(out / METRICS, _METRICS_FIELDS, torn_tail=True)
                    if r["epoch"] <= epochs]
-        batches = [r for r in read_log(out / BATCHES, BATCHES_FIELDS, torn_tail=True)
+        batches = [r for r in read_log(out / BATCHES, _BATCHES_FIELDS, torn_tail=True)
                    if r["epoch"] <= epochs]
         if [r["epoch"] for r in metrics] != list(range(1, epochs + 1)):
             raise DamagedFile(out / METRICS,
@@ -197,5 +197,4 @@ class RunLog:
                           "".join(json.dumps(r) + "\n" for r in self.metrics))
 
 
-__all__ = ["BATCHES_FIELDS", "METRICS_FIELDS", "RERUN_FIX", "DamagedFile", "RunLog", "read_log",
-           "resume_logs"]
+__all__ = ["DamagedFile", "RunLog", "read_log", "resume_logs"]

@@ -34,6 +34,10 @@ INSPECT_FIGURES = (EXAMPLES_FIGURE, ERRORS_FIGURE, WEIGHTS_FIGURE, ACTIVATIONS_F
 #: The files of a run (its training and its plots); ``overwrite=True`` removes exactly these.
 RUN_FILES = (CONFIG, METRICS, BATCHES, CHECKPOINT, MODEL, SUMMARY, PLOT, BEST, INSPECT,
              *INSPECT_FIGURES)
+#: The folder of a run's TensorBoard event files (``tensorboard=True``).
+TENSORBOARD = "tensorboard"
+#: The folders of a run; ``overwrite=True`` removes them with the files.
+RUN_FOLDERS = (TENSORBOARD,)
 # --- what a sweep adds to a trial's run folder --------------------------------
 STATUS = "status.json"
 ERROR = "error.txt"
@@ -44,8 +48,12 @@ SWEEP = "sweep.json"
 RESULTS = "results.json"
 RESULTS_CSV = "results.csv"
 RESULTS_BATCHES_CSV = "results_batches.csv"
+#: The sweep's figure (``backproplab plot SWEEP_DIR``).
+SWEEP_FIGURE = "sweep.png"
+#: Where ``backproplab compare`` writes its figure unless told (in the current folder).
+COMPARE_FIGURE = "compare.png"
 #: Files a sweep writes into the sweep folder besides the trial folders.
-SWEEP_OUTPUT_FILES = (SWEEP, RESULTS, RESULTS_CSV, RESULTS_BATCHES_CSV)
+SWEEP_OUTPUT_FILES = (SWEEP, RESULTS, RESULTS_CSV, RESULTS_BATCHES_CSV, SWEEP_FIGURE)
 
 
 #: The lock file of a folder being written (see :func:`backproplab.locks.lock_folder`); readers skip it.
@@ -53,13 +61,43 @@ LOCK = ".lock"
 
 
 def is_temporary(name: str) -> bool:
-    """Whether ``name`` is a temporary file of an atomic write (see fileio)."""
+    """Whether ``name`` is a temporary file of an atomic write (see fileio).
+
+    Parameters
+    ----------
+    name : str
+        A file name, without its folder.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_temporary(".config.json.1a2b.tmp"), is_temporary("config.json")
+    (True, False)
+    """
     return name.startswith(".") and name.endswith(".tmp")
 
 
 def is_bookkeeping(name: str) -> bool:
-    """Whether ``name`` is the lock file or a temporary file: nothing a reader
-    reads, nothing that makes a folder "hold" something."""
+    """Whether ``name`` is the lock file or a temporary file: nothing a reader reads,
+    nothing that makes a folder "hold" something.
+
+    Parameters
+    ----------
+    name : str
+        A file name, without its folder.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_bookkeeping(".lock"), is_bookkeeping("metrics.jsonl")
+    (True, False)
+    """
     return name == LOCK or is_temporary(name)
 
 
@@ -67,6 +105,15 @@ def check_out_folder(path: str | os.PathLike) -> Path:
     """``path`` as a :class:`~pathlib.Path`, refused when it is empty, the root
     folder or the home folder (a run or sweep there would mix with everything else),
     or a loop of symbolic links.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output folder a user gave (``~`` is expanded).
+
+    Returns
+    -------
+    pathlib.Path
 
     Raises
     ------
@@ -91,8 +138,9 @@ def check_out_folder(path: str | os.PathLike) -> Path:
 
 
 __all__ = ["ACTIVATIONS_FIGURE", "BATCHES", "BEST", "BOUNDARY_ANIMATION", "BOUNDARY_FIGURE",
-           "CHECKPOINT", "CONFIG", "CONFUSION_FIGURE", "ERROR", "ERRORS_FIGURE",
-           "EXAMPLES_FIGURE", "INSPECT", "INSPECT_FIGURES", "LOCK", "METRICS", "MODEL", "PLOT",
-           "RESULTS", "RESULTS_BATCHES_CSV", "RESULTS_CSV", "RUN_FILES", "STATUS", "SUMMARY",
-           "SWEEP", "SWEEP_OUTPUT_FILES", "TRIAL_RECORD_FILES", "WEIGHTS_FIGURE",
+           "CHECKPOINT", "COMPARE_FIGURE", "CONFIG", "CONFUSION_FIGURE", "ERROR",
+           "ERRORS_FIGURE", "EXAMPLES_FIGURE", "INSPECT", "INSPECT_FIGURES", "LOCK", "METRICS",
+           "MODEL", "PLOT", "RESULTS", "RESULTS_BATCHES_CSV", "RESULTS_CSV", "RUN_FILES",
+           "RUN_FOLDERS", "STATUS", "SUMMARY", "SWEEP", "SWEEP_FIGURE", "SWEEP_OUTPUT_FILES",
+           "TENSORBOARD", "TRIAL_RECORD_FILES", "WEIGHTS_FIGURE",
            "check_out_folder", "is_bookkeeping", "is_temporary"]

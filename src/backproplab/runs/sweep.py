@@ -186,4 +186,42 @@ class SweepFolder:
         return all(t.finished for t in self.trials)
 
 
-__all__ = ["GridPoint", "SweepFolder"]
+def open_folder(path: str | os.PathLike) -> RunFolder | SweepFolder:
+    """The run or the sweep that ``path`` holds, for commands that take either.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A run folder (it has a readable ``config.json``) or a sweep folder (a
+        ``sweep.json`` listing trials, or trial folders).
+
+    Returns
+    -------
+    RunFolder or SweepFolder
+
+    Raises
+    ------
+    BackproplabError
+        When ``path`` is missing, a file, or a folder that holds neither (or a run
+        whose ``config.json`` is damaged).
+    """
+    folder = Path(path)
+    fix = "give the folder of a training run or of a sweep"
+    if not folder.exists():
+        raise BackproplabError(f"{folder} does not exist; {fix}")
+    if not folder.is_dir():
+        raise BackproplabError(f"{folder} is a file, not a folder; {fix}")
+    run = RunFolder(folder)
+    if run.is_run():
+        return run
+    sweep = SweepFolder(folder)
+    if sweep.trials:
+        return sweep
+    if run.file(CONFIG).exists():
+        raise BackproplabError(f"{run.file(CONFIG)} is damaged (not a JSON object), so {folder} "
+                               "is not a readable run; restore the file or rerun the run")
+    raise BackproplabError(f"{folder} holds no run ({CONFIG}) and no sweep ({SWEEP} or trial "
+                           f"folders); {fix}")
+
+
+__all__ = ["GridPoint", "SweepFolder", "open_folder"]

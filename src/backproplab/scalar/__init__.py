@@ -1,6 +1,7 @@
 """The scalar engine: the study's MLP in plain Python floats (``math`` and ``random`` only).
 
-See :mod:`backproplab.scalar.network` for the notation and layout (``W`` is
+See :mod:`backproplab.scalar.network` for the notation and layout, and
+:mod:`backproplab.scalar.ops` for the list operations it is made of (``W`` is
 ``fan_in x fan_out``; parameters ``W1, b1, W2, b2, ...`` where ``W1, b1, W2, b2``
 are the study's ``W, b, V, c``).
 """
@@ -13,15 +14,9 @@ from .network import (
     MLP,
     Gradients,
     Trace,
-    affine,
-    cross_entropy_from_logits,
     evaluate,
-    matvec,
-    outer,
-    sigmoid,
-    softmax,
-    train_epoch,
 )
+from .ops import affine, cross_entropy_from_logits, matvec, outer, sigmoid, softmax
 from .worked import FORWARD_KEYS, GRADIENT_KEYS, Q3, Q3_TARGET, worked_pass
 
 __all__ = [
@@ -43,6 +38,5 @@ __all__ = [
     "outer",
     "sigmoid",
     "softmax",
-    "train_epoch",
     "worked_pass",
 ]

@@ -16,6 +16,8 @@ parameters ``W1, b1, W2, b2`` are the study's ``W, b, V, c``.
 import math
 import random
 
+from .ops import affine, cross_entropy_from_logits, matvec, outer, sigmoid, softmax
+
 # Defaults for training the scalar engine on ``synth`` (``train --engine scalar``).
 # With seed 0 they reach about 0.98 validation accuracy after the first epoch
 # over the 60,000 points and stay >= 0.98 through 3 epochs (tests/scalar checks
@@ -36,74 +38,29 @@ DEFAULT_SEED = 0
 
 
 # ---------------------------------------------------------------------------
-# elementary functions
-
-
-def sigmoid(z):
-    """``1 / (1 + exp(-z))`` without overflow for any finite ``z``.
-
-    For ``z < 0`` the equivalent ``exp(z) / (1 + exp(z))`` is used, so ``exp`` is
-    only ever called on a non-positive number.
-    """
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-def softmax(o):
-    """``y_i = exp(o_i) / sum_j exp(o_j)``, computed as ``exp(o_i - max o)`` (no overflow)."""
-    m = max(o)
-    e = [math.exp(v - m) for v in o]
-    s = sum(e)
-    return [v / s for v in e]
-
-
-def cross_entropy_from_logits(o, c):
-    """``-log softmax(o)[c]`` via log-sum-exp: ``log(sum_j exp(o_j - m)) - (o_c - m)``.
-
-    Finite even where ``softmax(o)[c]`` underflows to 0.
-    """
-    m = max(o)
-    return math.log(sum([math.exp(v - m) for v in o])) - (o[c] - m)
-
-
-def affine(a, W, b):
-    """``k_j = b_j + sum_i a_i W[i][j]`` for a ``fan_in x fan_out`` matrix ``W``.
-
-    Both branches add the terms in the same order, ``((b_j + a_0 W[0][j]) + a_1
-    W[1][j]) + ...``; which one runs only depends on the shape, for speed: a
-    wide matrix is walked row by row (few long loops), a tall one column by
-    column (``zip(*W)``).
-    """
-    if len(W) <= len(b):
-        k = list(b)
-        for ai, row in zip(a, W):
-            k = [kj + ai * wij for kj, wij in zip(k, row)]
-        return k
-    return [sum([ai * wij for ai, wij in zip(a, col)], bj) for bj, col in zip(b, zip(*W))]
-
-
-def matvec(W, d):
-    """``g_i = sum_j W[i][j] d_j``: the gradient that flows back to a layer's input."""
-    return [sum([wij * dj for wij, dj in zip(row, d)]) for row in W]
-
-
-def outer(a, d):
-    """``G[i][j] = a_i d_j``: the weight gradient of a layer with input ``a``, output grad ``d``."""
-    return [[ai * dj for dj in d] for ai in a]
-
-
-# ---------------------------------------------------------------------------
 # results of a pass
 
 
 class Trace:
     """Everything a forward pass computed, kept for the backward pass.
 
-    ``k[l]`` and ``h[l]`` are the pre-activation and activation of hidden layer
-    ``l`` (0-based: ``k[0]`` is the study's ``k``); ``o`` the logits, ``y`` the
-    softmax, ``loss = -log y[target]``.
+    Made by :meth:`MLP.forward`; the parameters are stored as the attributes.
+
+    Parameters
+    ----------
+    x : list of float
+        A copy of the input.
+    k, h : list of list of float
+        ``k[l]`` and ``h[l]`` are the pre-activation and activation of hidden layer
+        ``l`` (0-based: ``k[0]`` is the study's ``k``).
+    o : list of float
+        The logits.
+    y : list of float
+        ``softmax(o)``.
+    loss : float
+        ``-log y[target]``.
+    target : int
+        The target class.
     """
 
     __slots__ = ("h", "k", "loss", "o", "target", "x", "y")
@@ -116,10 +73,23 @@ class Trace:
 class Gradients:
     """Gradients of the loss of one example with respect to everything.
 
-    ``dW[l]`` / ``db[l]``: the weights and biases of layer ``l`` (0-based, so
-    ``dW[0]`` is ``dl/dW1``); ``dk[l]`` / ``dh[l]``: hidden layer ``l``'s
-    pre-activation and activation; ``do``: the logits (``y - onehot(c)``);
-    ``dy``: the softmax outputs (``-1/y_c`` at ``c``, 0 elsewhere); ``dx``: the input.
+    Made by :meth:`MLP.backward`; the parameters are stored as the attributes.
+    Layers are 0-based here, so ``dW[0]`` is ``dl/dW1``.
+
+    Parameters
+    ----------
+    dW, db : list
+        The weights' (``fan_in x fan_out`` lists of rows) and the biases' gradients,
+        one per layer.
+    dk, dh : list of list of float
+        Each hidden layer's pre-activation and activation gradients.
+    do : list of float
+        The logits' gradient, ``y - onehot(c)``.
+    dy : list of float
+        The softmax outputs' gradient: ``-1/y_c`` at ``c`` (``-inf`` where ``y_c``
+        is 0), 0 elsewhere.
+    dx : list of float
+        The input's gradient.
     """
 
     __slots__ = ("dW", "db", "dh", "dk", "do", "dx", "dy")
@@ -176,13 +146,46 @@ def _check_matrix(M, rows, cols, where):
 class MLP:
     """A fully connected network: sigmoid hidden layers, softmax output, cross-entropy.
 
-    ``sizes`` lists the layer widths from input to output, e.g. ``[2, 3, 2]`` (the
-    study's Q3 network) or ``[2, 4, 3, 2]``. Weights start as independent normal
-    draws with standard deviation ``init_std`` from ``random.Random(seed)`` (or the
-    given ``rng``), drawn layer by layer and row by row; biases start at zero.
+    Weights start as independent normal draws, layer by layer and row by row;
+    biases start at zero. :meth:`from_weights` and :meth:`from_dict` build one from
+    given values instead.
 
-    ``weights[l]`` is layer ``l``'s ``fan_in x fan_out`` matrix (a list of rows),
-    ``biases[l]`` its bias vector; the public names are ``W1, b1, W2, b2, ...``.
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths from input to output, e.g. ``[2, 3, 2]`` (the study's Q3
+        network) or ``[2, 4, 3, 2]``; the output needs at least 2 units.
+    seed : int, default 0
+        Seed of the ``random.Random`` the weights are drawn from.
+    init_std : float, default 1.0
+        Standard deviation of the initial weights.
+    rng : random.Random, optional
+        Draw from this generator instead (``seed`` is then ignored).
+
+    Attributes
+    ----------
+    sizes : list of int
+    weights : list of list of list of float
+        ``weights[l]`` is layer ``l``'s ``fan_in x fan_out`` matrix (a list of
+        rows); the public names are ``W1, W2, ...``.
+    biases : list of list of float
+        ``biases[l]`` is layer ``l``'s bias vector (``b1, b2, ...``).
+
+    Raises
+    ------
+    ValueError
+        For fewer than two sizes, a size below 1, or a one-unit output.
+
+    Examples
+    --------
+    >>> net = MLP([2, 3, 2], seed=0)
+    >>> trace = net.forward([0.5, -1.0], 1)
+    >>> grads = net.backward(trace)
+    >>> [len(W) for W in grads.dW], round(sum(trace.y), 12)
+    ([2, 3], 1.0)
+    >>> loss = net.train_step([0.5, -1.0], 1, lr=0.1)   # the loss before the update
+    >>> loss == trace.loss, net.loss([0.5, -1.0], 1) < loss
+    (True, True)
     """
 
     def __init__(self, sizes, *, seed=DEFAULT_SEED, init_std=DEFAULT_INIT_STD, rng=None):
@@ -386,28 +389,33 @@ class MLP:
 # training and evaluation over a data set
 
 
-def train_epoch(model, X, y, lr, order=None):
-    """One epoch of per-example SGD; returns the per-example losses (before each update).
-
-    ``X`` is a list of input lists, ``y`` a list of integer classes, ``order`` the
-    sequence of example indices to visit (default: ``0..n-1``). Raises
-    ``FloatingPointError`` if a loss is not finite (lower the learning rate).
-    """
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
-    if X and len(X[0]) != model.sizes[0]:
-        raise ValueError(f"inputs must have {model.sizes[0]} features, got {len(X[0])}")
-    if order is None:
-        order = range(len(X))
-    step = model.train_step
-    losses = [step(X[i], y[i], lr) for i in order]
-    if not math.isfinite(sum(losses)):
-        raise FloatingPointError("the training loss became non-finite; lower the learning rate")
-    return losses
-
-
 def evaluate(model, X, y):
-    """``(mean loss, accuracy)`` of ``model`` on inputs ``X`` (list of lists) and classes ``y``."""
+    """Mean loss and accuracy of ``model`` on a data set.
+
+    Parameters
+    ----------
+    model : MLP
+    X : list of list of float
+        The inputs (at least one).
+    y : list of int
+        The classes.
+
+    Returns
+    -------
+    tuple of float
+        ``(mean loss, accuracy)``; a tie between logits counts as the first class.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is empty.
+
+    Examples
+    --------
+    >>> net = MLP.from_dict({"W1": [[1.0, -1.0]], "b1": [0.0, 0.0]})
+    >>> evaluate(net, [[2.0], [-2.0]], [0, 1])[1]
+    1.0
+    """
     if not X:
         raise ValueError("cannot evaluate on an empty data set")
     total, correct = 0.0, 0

@@ -39,10 +39,6 @@ optimizer's state (the case of scikit-learn bug #19626).
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
-import numbers
 import warnings
 
 import numpy as np
@@ -52,17 +48,34 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
-from backproplab.errors import BackproplabError, DivergenceError
+from backproplab.errors import DivergenceError
 from backproplab.sklearn._params import (
     ACTIVATIONS,
     EstimatorInputError,
     check_params,
 )
 from backproplab.sklearn._params import bad as _bad
-from backproplab.tensor import MLP, load_checkpoint, make_optimizer, optimizer_from_state
+from backproplab.sklearn._persist import (
+    CURVES,
+    file_record,
+    read_record,
+    record_classes,
+    record_curves,
+    record_params,
+    record_rng,
+)
+from backproplab.sklearn._solver import (
+    batch_len,
+    best_weights_keeper,
+    glorot_model,
+    l2_term,
+    new_optimizer,
+    plateau_rule,
+    validation_split,
+)
+from backproplab.tensor import MLP, optimizer_from_state
 from backproplab.training import fit
-from backproplab.training.early_stopping import EarlyStopping
-from backproplab.training.schedules import PLATEAU_MIN_LR, InverseScaling, ReduceOnPlateau
+from backproplab.training.schedules import InverseScaling
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -70,11 +83,12 @@ except ImportError:  # pragma: no cover - older scikit-learn
     def _validate_data(estimator, X, y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
 
-FILE_KIND = "backproplab.sklearn.MLPClassifier"
-
-
 class EstimatorDivergenceError(DivergenceError, ValueError):
-    """Training produced a non-finite loss (a ``ValueError``, as in scikit-learn)."""
+    """Training produced a non-finite loss (a ``ValueError``, as in scikit-learn).
+
+    Raised by ``fit`` and ``partial_fit``; the message names the iteration and
+    suggests a lower ``learning_rate_init`` or scaled inputs.
+    """
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -188,38 +202,16 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
         return "float32" if X.dtype == np.float32 else "float64"
 
     def _build(self, n_features: int, hidden: list[int], dtype: str) -> None:
-
         sizes = [n_features, *hidden, len(self.classes_)]
         act = ACTIVATIONS[self.activation]
-        rng = self._rng
         if self.init is None:
-            model = MLP(sizes, activation=act, init="glorot-uniform", dtype=dtype, seed=0)
-            factor = 2.0 if act == "sigmoid" else 6.0
-            params = {}
-            for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes), start=1):
-                bound = math.sqrt(factor / (fan_in + fan_out))
-                params[f"W{i}"] = rng.uniform(-bound, bound, (fan_in, fan_out))
-                params[f"b{i}"] = rng.uniform(-bound, bound, fan_out)
-            model.set_params(params)
+            model = glorot_model(sizes, act, dtype, self._rng)
         else:
-            model = MLP(sizes, activation=act, init=self.init, dtype=dtype, rng=rng)
+            model = MLP(sizes, activation=act, init=self.init, dtype=dtype, rng=self._rng)
         self._model = model
         self.n_layers_ = len(sizes)
         self.n_outputs_ = len(self.classes_)
         self.out_activation_ = "softmax"
-
-    def _new_optimizer(self):
-
-        common = {} if self.clip_norm is None else {"clip_norm": float(self.clip_norm)}
-        if self.solver == "adam":
-            return make_optimizer("adam", self._model, float(self.learning_rate_init),
-                                  beta1=float(self.beta_1), beta2=float(self.beta_2),
-                                  eps=float(self.epsilon), **common)
-        if self.momentum == 0:
-            return make_optimizer("sgd", self._model, float(self.learning_rate_init), **common)
-        name = "nesterov" if self.nesterovs_momentum else "momentum"
-        return make_optimizer(name, self._model, float(self.learning_rate_init),
-                              momentum=float(self.momentum), **common)
 
     def _start(self, X, hidden: list[int]) -> None:
         """A fresh start (``classes_`` set): the random generator from ``random_state``,
@@ -246,7 +238,30 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
     # ------------------------------------------------------------------- fit
 
     def fit(self, X, y):
-        """Train on ``(X, y)`` for up to ``max_iter`` epochs; returns ``self``."""
+        """Train on ``(X, y)`` for up to ``max_iter`` epochs.
+
+        A fresh model unless ``warm_start`` and already fitted; a fresh solver either
+        way, as scikit-learn does.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,)
+            Class labels (at least 2 classes).
+
+        Returns
+        -------
+        MLPClassifier
+            ``self``.
+
+        Raises
+        ------
+        EstimatorInputError
+            For bad parameters or data, one class only, or (with ``warm_start``) other
+            classes or hidden sizes than the previous fit.
+        EstimatorDivergenceError
+            When the loss becomes non-finite.
+        """
         hidden = check_params(self)
         first = not self.warm_start or getattr(self, "_model", None) is None
         X, y = self._validate_xy(X, y, reset=first)
@@ -261,15 +276,32 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
                        f"{list(self.classes_)}; got {list(unique_labels(y))}")
         else:
             self._check_same_hidden(hidden)
-        self._optimizer = self._new_optimizer()  # as scikit-learn: a fresh solver per fit
+        self._optimizer = new_optimizer(self, self._model)  # as scikit-learn: fresh per fit
         self._train(X, self._encode(y), incremental=False)
         return self
 
     def partial_fit(self, X, y, classes=None):
-        """One epoch over ``(X, y)``; ``classes`` (all labels) is required on the first call.
+        """One epoch over ``(X, y)``, continuing from the current weights and optimizer state.
 
-        Continues from the current weights and optimizer state, also after a
-        pickle or :meth:`save`/:meth:`load` round trip.
+        Also after a pickle or :meth:`save` / :meth:`load` round trip.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,)
+        classes : array-like, optional
+            Every class label; required on the first call, and the same on later ones.
+
+        Returns
+        -------
+        MLPClassifier
+            ``self``.
+
+        Raises
+        ------
+        EstimatorInputError
+            For bad parameters or data, ``early_stopping=True``, a missing or changed
+            ``classes``, or labels not in ``classes_``.
         """
         hidden = check_params(self)
         if self.early_stopping:
@@ -291,7 +323,7 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
                 raise _bad(f"MLPClassifier needs at least 2 classes, got 1 class "
                            f"({classes[0]!r}) in classes")
             self._start(X, hidden)
-            self._optimizer = self._new_optimizer()
+            self._optimizer = new_optimizer(self, self._model)
         else:
             self._check_same_hidden(hidden)
         self._train(X, self._encode(y), incremental=True)
@@ -312,16 +344,20 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
         X_val = y_val = None
         if early:
-            X, X_val, y, y_val = self._validation_split(X, y)
-        plateau = self._plateau_rule(early)
+            X, X_val, y, y_val = validation_split(X, y, self.validation_fraction, self._rng)
+        plateau = plateau_rule(self, self._optimizer.lr,
+                               self.best_validation_score_ if early else self.best_loss_,
+                               self._no_improvement_count, early)
+        keeper = (best_weights_keeper(self.max_iter, self.best_validation_score_,
+                                      self._model.params) if early else None)
         n = X.shape[0]
         try:
             history = fit(
                 self._model, self._optimizer, X, y, epochs=1 if incremental else int(self.max_iter),
-                batch_size=self._batch_len(n), rng=self._rng, shuffle=bool(self.shuffle),
-                X_eval=X_val, y_eval=y_val, eval_train=False, schedule=plateau,
-                early_stopping=self._best_weights_keeper() if early else None,
-                loss_term=self._l2_term(),
+                batch_size=batch_len(self.batch_size, n), rng=self._rng,
+                shuffle=bool(self.shuffle), X_eval=X_val, y_eval=y_val, eval_train=False,
+                schedule=plateau, early_stopping=keeper,
+                loss_term=l2_term(self.alpha, self._optimizer, self._model.params),
                 on_epoch=lambda record: self._after_epoch(record, n, early, plateau))
         except DivergenceError as err:
             raise EstimatorDivergenceError(
@@ -331,81 +367,6 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                           "reached and the optimization hasn't converged yet.",
                           ConvergenceWarning, stacklevel=3)
-
-    def _validation_split(self, X, y):
-        """The ``validation_fraction`` held out for early stopping: stratified by class
-        where the classes allow it (each needs 2 samples and the split a sample of each),
-        else a plain random split (scikit-learn stratifies only binary problems)."""
-        from sklearn.model_selection import train_test_split
-
-        seed = int(self._rng.integers(np.iinfo(np.int32).max))
-        try:
-            X, X_val, y, y_val = train_test_split(
-                X, y, random_state=seed, test_size=self.validation_fraction, stratify=y)
-        except ValueError:
-            try:
-                X, X_val, y, y_val = train_test_split(
-                    X, y, random_state=seed, test_size=self.validation_fraction)
-            except ValueError as exc:
-                raise _bad(f"early stopping cannot hold out validation_fraction="
-                           f"{self.validation_fraction} of {len(y)} samples ({exc}); "
-                           "increase validation_fraction or give more samples") from None
-        if X_val.shape[0] < 2:
-            raise _bad("the validation set is too small; increase validation_fraction or "
-                       "give more samples")
-        return X, X_val, y, y_val
-
-    def _batch_len(self, n: int) -> int:
-        if self.batch_size == "auto":
-            return min(200, n)
-        if self.batch_size > n:
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                          "going to be clipped", stacklevel=4)
-        return int(np.clip(self.batch_size, 1, n))
-
-    def _plateau_rule(self, early: bool):
-        """scikit-learn's ``tol`` / ``n_iter_no_change`` rule as a plateau schedule, on the
-        training loss or (early stopping) the validation accuracy, carrying on from the
-        estimator's count, best value and solver's rate: with ``adaptive`` a plateau divides
-        the rate by 5 (and stops training once it is at or below 1e-6), otherwise it stops
-        training."""
-
-        adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
-        plateau = ReduceOnPlateau(
-            self._optimizer.lr, patience=int(self.n_iter_no_change), tol=float(self.tol),
-            monitor="eval_accuracy" if early else "train_loss_running",
-            mode="max" if early else "min", min_lr=PLATEAU_MIN_LR if adaptive else math.inf)
-        plateau.best = self.best_validation_score_ if early else self.best_loss_
-        plateau.bad_epochs = self._no_improvement_count
-        return plateau
-
-    def _best_weights_keeper(self):
-        """Early stopping that only keeps the weights of the best validation accuracy (from
-        those at the start, for a warm start that never beats its previous best); it never
-        stops training (its patience lies beyond ``max_iter``): the plateau rule does."""
-
-        keeper = EarlyStopping(patience=int(self.max_iter) + 1, monitor="eval_accuracy",
-                               restore_best=True)
-        best = self.best_validation_score_
-        keeper.load_state_dict({"best": best if math.isfinite(best) else None},
-                               best_params=self._model.params)
-        return keeper
-
-    def _l2_term(self):
-        """scikit-learn's L2 term ``(alpha / 2) * sum ||W||^2 / batch_len`` for ``fit``'s
-        ``loss_term`` hook; its gradient is weight decay ``alpha / batch_len``."""
-        alpha = float(self.alpha)
-        if not alpha:
-            return None
-        opt = self._optimizer
-        weights = [p for k, p in self._model.params.items() if k.startswith("W")]
-
-        def term(batch_len: int) -> float:
-            opt.weight_decay = alpha / batch_len
-            return 0.5 * alpha * sum(float(np.dot(w.ravel(), w.ravel()))
-                                     for w in weights) / batch_len
-
-        return term
 
     def _after_epoch(self, record: dict, n: int, early: bool, plateau) -> None:
         """``fit``'s ``on_epoch``: scikit-learn's curves and counters, the ``invscaling``
@@ -438,18 +399,47 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
     # --------------------------------------------------------------- predict
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        """Class probabilities, columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_classes)
+            Rows sum to 1; float32 or float64 as the model.
+        """
         check_is_fitted(self)
         X = self._validate_x(X)
         return np.asarray(self._model.predict_proba(X, check=False))
 
     def predict_log_proba(self, X):
-        """``log(predict_proba(X))``."""
+        """``log(predict_proba(X))`` (``-inf`` where a probability is 0).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_classes)
+        """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        """The most probable class of every row (labels from ``classes_``)."""
+        """The most probable class of every row.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray, shape (n_samples,)
+            Labels from ``classes_``.
+        """
         check_is_fitted(self)
         X = self._validate_x(X)
         return self.classes_[np.asarray(self._model.predict(X, check=False))]
@@ -504,80 +494,64 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
     # ------------------------------------------------------ save / load (.npz)
 
     def save(self, path):
-        """Write the fitted estimator to ``path`` (``.npz``, no pickle): its parameters,
-        weights, optimizer state, curves and random generator, so that :meth:`load`
-        followed by ``partial_fit`` continues exactly where this one is."""
+        """Write the fitted estimator to ``path`` as ``.npz`` (no pickle).
+
+        Its parameters, weights, optimizer state, curves and random generator, so
+        that :meth:`load` followed by ``partial_fit`` continues exactly where this one is.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        EstimatorInputError
+            When the labels are neither numbers nor strings (pickle the estimator instead).
+        """
         check_is_fitted(self)
-        params = self.get_params(deep=False)
-        if not isinstance(params["random_state"], (numbers.Integral, type(None))):
-            params["random_state"] = None  # the generator's state is saved below
-        params["hidden_layer_sizes"] = list(np.atleast_1d(params["hidden_layer_sizes"]).tolist())
-        classes = self.classes_
-        try:
-            json.dumps(classes.tolist())
-        except TypeError:
-            raise _bad("save() stores the labels as JSON, and these labels are not numbers or "
-                       "strings; pickle the estimator instead") from None
-        state = {
-            "kind": FILE_KIND, "params": params,
-            "classes": classes.tolist(), "classes_dtype": classes.dtype.str,
-            "n_features_in": int(self.n_features_in_),
-            "feature_names_in": (None if not hasattr(self, "feature_names_in_")
-                                 else [str(f) for f in self.feature_names_in_]),
-            "rng_state": self._rng.bit_generator.state,
-            "curves": {k: _jsonable(getattr(self, k, None)) for k in (
-                "n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
-                "best_validation_score_", "_no_improvement_count")},
-        }
-        return self._model.save(path, optimizer=self._optimizer, extra={"estimator": state})
+        record = file_record(self.get_params(deep=False), self.classes_, self.n_features_in_,
+                             getattr(self, "feature_names_in_", None), self._rng,
+                             {k: getattr(self, k, None) for k in CURVES})
+        return self._model.save(path, optimizer=self._optimizer, extra={"estimator": record})
 
     @classmethod
     def load(cls, path) -> MLPClassifier:
-        """Read an estimator written by :meth:`save`."""
+        """Read an estimator written by :meth:`save`.
 
-        model, opt_state, extra = load_checkpoint(path)
-        state = extra.get("estimator") if isinstance(extra, dict) else None
-        if not isinstance(state, dict) or state.get("kind") != FILE_KIND:
-            raise BackproplabError(f"{path} holds no saved MLPClassifier (it may be a plain "
-                                   "model file: load it with backproplab.tensor.MLP.load)")
-        params = dict(state["params"])
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        est = cls(**params)
-        kind = np.dtype(state["classes_dtype"])
-        est.classes_ = np.array(state["classes"], dtype=object if kind == object else kind)
-        est.n_features_in_ = state["n_features_in"]
-        if state.get("feature_names_in") is not None:
-            est.feature_names_in_ = np.array(state["feature_names_in"], dtype=object)
-        for key, value in state["curves"].items():
-            if value is not None or key in ("validation_scores_", "best_validation_score_",
-                                            "best_loss_"):
-                setattr(est, key, _unjson(value))
-        rng = np.random.default_rng()
-        rng.bit_generator.state = state["rng_state"]
-        est._rng = rng
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        MLPClassifier
+            Fitted, ready for ``predict`` or ``partial_fit``.
+
+        Raises
+        ------
+        BackproplabError
+            When the file is missing, damaged or holds no saved ``MLPClassifier``.
+        """
+
+        model, opt_state, record = read_record(path)
+        est = cls(**record_params(record))
+        est.classes_ = record_classes(record)
+        est.n_features_in_ = record["n_features_in"]
+        if record.get("feature_names_in") is not None:
+            est.feature_names_in_ = np.array(record["feature_names_in"], dtype=object)
+        for key, value in record_curves(record).items():
+            setattr(est, key, value)
+        est._rng = record_rng(record)
         est._restore_engine(model.config(), model.params, opt_state)
         est.n_layers_ = len(model.sizes)
         est.n_outputs_ = model.sizes[-1]
         est.out_activation_ = "softmax"
         return est
-
-
-def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"float": repr(value)}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    return value
-
-
-def _unjson(value):
-    if isinstance(value, dict) and "float" in value:
-        return float(value["float"])
-    if isinstance(value, list):
-        return [_unjson(v) for v in value]
-    return value
 
 
 __all__ = ["EstimatorDivergenceError", "EstimatorInputError", "MLPClassifier"]

@@ -45,20 +45,20 @@ from backproplab.tensor import MLP
 Q3_X, Q3_W, Q3_B, Q3_V, Q3_C = (scalar.Q3[k] for k in ("x", "W", "b", "V", "c"))
 Q3_TARGET = scalar.Q3_TARGET
 #: docs/study.md's correct values for the worked example.
-Q3_EXPECTED = {
+_Q3_EXPECTED = {
     "h": 0.8807970779778823,
     "loss": math.log(2.0),
     "dV_row": [-0.44039853898894116, 0.44039853898894116],
     "dc": [-0.5, 0.5],
 }
 #: What the original write-up printed as the third row of dV.
-Q3_ORIGINAL_DV_ROW3 = 0.0596
+_Q3_ORIGINAL_DV_ROW3 = 0.0596
 #: The mistyped first-layer weights that reproduce the original's third dV row:
 #: the third hidden unit's incoming weights with their signs flipped.
-Q3_W_MISTYPED = [[1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]]
+_Q3_W_MISTYPED = [[1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]]
 #: A sigmoid unit counts as saturated when its output is below 0.01 or above
 #: 0.99, i.e. |pre-activation| > ln(99); its derivative is then below 0.0099.
-SATURATION_K = math.log(99.0)
+_SATURATION_K = math.log(99.0)
 
 
 def _central(f, x: list[float], i: int, eps: float) -> float:
@@ -77,11 +77,32 @@ def derivative_checks(seed: int = 0, n_cases: int = 20, n_classes: int = 5,
                       eps: float = 1e-6) -> dict[str, Any]:
     """Check the local derivatives of Q1/Q2 against central finite differences.
 
-    For random logits ``o`` and classes ``c``: the softmax Jacobian
+    For random logits ``o`` (N(0, 2^2)) and classes ``c``: the softmax Jacobian
     ``dy_i/do_j = y_i (delta_ij - y_j)``; ``dl/dy_c = -1/y_c`` for
     ``l = -log y_c`` (and 0 for the other outputs); the fused
-    ``dl/do = y - onehot(c)``, also as the chain rule ``J^T dl/dy``. Returns the
-    largest absolute error of each, and a stability case for Q2.
+    ``dl/do = y - onehot(c)``, also as the chain rule ``J^T dl/dy``.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seeds the ``random.Random`` the cases are drawn from.
+    n_cases : int, default 20
+    n_classes : int, default 5
+    eps : float, default 1e-6
+        The finite-difference step.
+
+    Returns
+    -------
+    dict
+        The largest error of each quantity (``softmax_jacobian_max_abs_error``,
+        ``dl_dy_max_rel_error``, ``dl_do_max_abs_error``,
+        ``chain_rule_vs_fused_max_abs_error``), the settings, and a
+        ``stability_case`` where the unfused loss overflows and the fused one does not.
+
+    Examples
+    --------
+    >>> derivative_checks(n_cases=3)["dl_do_max_abs_error"] < 1e-6
+    True
     """
 
     rng = random.Random(seed)
@@ -138,10 +159,25 @@ def _q3_pass(W) -> dict[str, Any]:
 
 def worked_example() -> dict[str, Any]:
     """The Q3 network through the scalar engine, compared with docs/study.md's values,
-    plus the pass with the mistyped weights that gives the original's dV row."""
+    plus the pass with the mistyped weights that gives the original's ``dV`` row.
+
+    Returns
+    -------
+    dict
+        ``inputs``, ``result`` (the pass: ``h``, ``loss``, ``dV``, ``dc``, ``dW``,
+        ``db``, ...), ``expected``, ``max_abs_error_vs_spec``, ``matches_spec``
+        (error below 1e-12), ``original_dV_row3`` and ``mistyped`` (the weights,
+        their pass and whether it reproduces the original's row).
+
+    Examples
+    --------
+    >>> w = worked_example()
+    >>> w["matches_spec"], w["mistyped"]["reproduces_original"]
+    (True, True)
+    """
     right = _q3_pass(Q3_W)
-    wrong = _q3_pass(Q3_W_MISTYPED)
-    exp = Q3_EXPECTED
+    wrong = _q3_pass(_Q3_W_MISTYPED)
+    exp = _Q3_EXPECTED
     err = max([abs(v - exp["h"]) for v in right["h"]] + [abs(right["loss"] - exp["loss"])]
               + [abs(a - b) for row in right["dV"] for a, b in zip(row, exp["dV_row"])]
               + [abs(a - b) for a, b in zip(right["dc"], exp["dc"])]
@@ -152,10 +188,10 @@ def worked_example() -> dict[str, Any]:
         "expected": exp,
         "max_abs_error_vs_spec": err,
         "matches_spec": err < 1e-12,
-        "original_dV_row3": Q3_ORIGINAL_DV_ROW3,
-        "mistyped": {"W": Q3_W_MISTYPED, "result": wrong,
+        "original_dV_row3": _Q3_ORIGINAL_DV_ROW3,
+        "mistyped": {"W": _Q3_W_MISTYPED, "result": wrong,
                      "dV_row3": wrong["dV"][2],
-                     "reproduces_original": abs(abs(wrong["dV"][2][0]) - Q3_ORIGINAL_DV_ROW3)
+                     "reproduces_original": abs(abs(wrong["dV"][2][0]) - _Q3_ORIGINAL_DV_ROW3)
                      < 5e-5},
     }
 
@@ -166,8 +202,21 @@ def worked_example() -> dict[str, Any]:
 
 def engine_checks(seed: int = 0) -> dict[str, Any]:
     """Both engines' finite-difference checks, and the tensor engine's gradients
-    (float64) against the scalar engine's on the same weights: the Q3 network
-    and a random non-symmetric 2-4-3 network."""
+    (float64) against the scalar engine's on the same weights: the Q3 network and
+    a random non-symmetric 2-4-3 network.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the finite-difference checks and of the random network.
+
+    Returns
+    -------
+    dict
+        ``gradcheck``: per engine ``passed``, ``max_rel_error``, ``tol``, ``eps``,
+        ``shapes``, ``n_checked``; ``scalar_vs_tensor_max_abs_diff``: per network,
+        the largest absolute difference over every weight and bias gradient.
+    """
 
     out: dict[str, Any] = {"gradcheck": {}}
     for result in gradcheck.run_checks("both", seed=seed):
@@ -199,11 +248,30 @@ def engine_checks(seed: int = 0) -> dict[str, Any]:
 
 def vectorization_timing(batch: int = 256, sizes=(784, 300, 10), repeats: int = 5,
                          scalar_examples: int = 2, seed: int = 0) -> dict[str, Any]:
-    """Forward + backward time per example on the study's 784-300-10 network:
-    the tensor engine on a whole batch in one call, the tensor engine one
-    example at a time, and the scalar engine (pure Python) one example at a time.
-    Best of ``repeats``; random inputs in [0, 1]. BLAS is limited to one thread
-    (a fair comparison with the one-example calls, and stable on a busy machine).
+    """Forward + backward time per example on the study's 784-300-10 network.
+
+    The tensor engine on a whole batch in one call, the tensor engine one example
+    at a time, and the scalar engine (pure Python) one example at a time. Best of
+    ``repeats``; random inputs in [0, 1], float32 for the tensor engine. BLAS is
+    limited to one thread (a fair comparison with the one-example calls, and
+    stable on a busy machine).
+
+    Parameters
+    ----------
+    batch : int, default 256
+    sizes : sequence of int, default (784, 300, 10)
+    repeats : int, default 5
+        Timings of the tensor engine; the best counts.
+    scalar_examples : int, default 2
+        Examples timed once through the scalar engine.
+    seed : int, default 0
+
+    Returns
+    -------
+    dict
+        ``seconds_per_example`` (``tensor_batched``, ``tensor_one_by_one``,
+        ``scalar_one_by_one``), the two speed-ups of the batched call, and the
+        settings.
     """
     from threadpoolctl import threadpool_limits
 
@@ -248,11 +316,24 @@ def _vectorization_timing(batch, sizes, repeats, scalar_examples, seed) -> dict[
 
 
 def normalization_demo(run_dir: str | Path) -> dict[str, Any]:
-    """Evaluate a finished ``synth`` run's model on the validation split scaled
-    four ways: with the training split's statistics (right), with the
-    validation split's own statistics (per-split scaling), min/max-scaled to
-    [0, 1] by its own range (the original's scaling, while the network was
-    trained on standardized inputs), and unscaled."""
+    """Evaluate a finished ``synth`` run's model on the validation split scaled four ways.
+
+    With the training split's statistics (right), with the validation split's own
+    statistics (per-split scaling), min/max-scaled to [0, 1] by its own range (the
+    original's scaling, while the network was trained on standardized inputs), and
+    unscaled.
+
+    Parameters
+    ----------
+    run_dir : str or pathlib.Path
+        A finished ``synth`` run with a saved model and a normalizer.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (variant -> validation accuracy), ``majority_class_rate``,
+        ``minority_class_rate``, ``train_normalization`` and ``run``.
+    """
 
     run = RunFolder(run_dir)
     model = run.load_model()
@@ -289,16 +370,30 @@ def _phi_tail(z: np.ndarray) -> np.ndarray:
 
 
 def saturation(run_dir: str | Path, max_examples: int = 2000) -> dict[str, Any]:
-    """How saturated the first hidden layer's sigmoid units are for a finished
-    image run, on (up to ``max_examples`` of) its evaluation split.
+    """How saturated the first hidden layer's sigmoid units are for a finished image
+    run, on (up to ``max_examples`` of) its evaluation split.
 
-    At initialization (normal weights with std ``s``, zero biases) a unit's
-    pre-activation for input ``x`` is N(0, (s |x|)^2), so the expected fraction
-    of saturated units is the mean over inputs of P(|N(0,1)| > ln(99) / (s |x|)),
+    A unit counts as saturated where ``|k| > ln(99)`` (its output beyond 0.01 or
+    0.99). At initialization (normal weights with std ``s``, zero biases) a unit's
+    pre-activation for input ``x`` is N(0, (s |x|)^2), so the expected fraction of
+    saturated units is the mean over inputs of P(|N(0,1)| > ln(99) / (s |x|)),
     computed exactly from the data. After training it is counted from the saved
-    weights. For a run with ``inspect.npz``, ``weight_change`` is how far the
-    shown first-layer units moved in training, ``||W_last - W_init|| / ||W_init||``
-    (Frobenius norms); ``None`` without the snapshots.
+    weights.
+
+    Parameters
+    ----------
+    run_dir : str or pathlib.Path
+        A finished image run with a saved model.
+    max_examples : int, default 2000
+
+    Returns
+    -------
+    dict
+        ``saturated_at_init``, ``saturated_after_training``, ``input_range``,
+        ``mean_input_norm``, ``examples``, ``eval_accuracy``, ``normalize``, ``run``
+        and ``weight_change``: for a run with ``inspect.npz``, how far the kept
+        first-layer units moved, ``||W_last - W_init|| / ||W_init||`` (Frobenius
+        norms); ``None`` without the snapshots.
     """
 
     run = RunFolder(run_dir)
@@ -307,22 +402,22 @@ def saturation(run_dir: str | Path, max_examples: int = 2000) -> dict[str, Any]:
     std = run.config.get("init_std") or 0.1
     norms = np.linalg.norm(X, axis=1)
     with np.errstate(divide="ignore"):
-        z = np.where(norms > 0, SATURATION_K / (std * norms), np.inf)
+        z = np.where(norms > 0, _SATURATION_K / (std * norms), np.inf)
     at_init = float(np.mean(_phi_tail(z)))
     model = run.load_model()
     W1 = np.asarray(model.params["W1"], dtype=np.float64)
     b1 = np.asarray(model.params["b1"], dtype=np.float64)
     k = X @ W1 + b1
-    trained = float(np.mean(np.abs(k) > SATURATION_K))
+    trained = float(np.mean(np.abs(k) > _SATURATION_K))
     return {"run": str(run.path), "normalize": run.config.get("normalize"),
             "input_range": [float(X.min()), float(X.max())],
             "mean_input_norm": float(norms.mean()),
             "saturated_at_init": at_init, "saturated_after_training": trained,
-            "examples": len(X), "weight_change": weight_change(run),
+            "examples": len(X), "weight_change": _weight_change(run),
             "eval_accuracy": (run.summary or {}).get("eval_accuracy")}
 
 
-def weight_change(run: RunFolder) -> float | None:
+def _weight_change(run: RunFolder) -> float | None:
     """``||W_last - W_init|| / ||W_init||`` of the first-layer units kept in the
     run's ``inspect.npz`` (``None`` when the run has no snapshots)."""
     snaps = run.arrays(INSPECT)
@@ -333,6 +428,11 @@ def weight_change(run: RunFolder) -> float | None:
     return float(np.linalg.norm(w1 - w0) / max(np.linalg.norm(w0), 1e-300))
 
 
-__all__ = ["Q3_EXPECTED", "Q3_ORIGINAL_DV_ROW3", "Q3_W_MISTYPED", "SATURATION_K",
-           "derivative_checks", "engine_checks", "normalization_demo", "saturation",
-           "vectorization_timing", "weight_change", "worked_example"]
+__all__ = [
+    "derivative_checks",
+    "engine_checks",
+    "normalization_demo",
+    "saturation",
+    "vectorization_timing",
+    "worked_example",
+]

@@ -57,7 +57,7 @@ X_AXES = {
 }
 
 
-def x_values(run: RunFolder, axis: str) -> np.ndarray:
+def _x_values(run: RunFolder, axis: str) -> np.ndarray:
     """The x coordinate of every epoch record of ``run`` on ``axis`` (see :data:`X_AXES`)."""
     epochs = run.epoch_numbers()
     if axis == "epoch":
@@ -190,12 +190,32 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
             title: str | None = None, log_x: Sequence[str] = ()) -> Path:
     """Several configurations side by side: one panel per ``(metric, x axis)``.
 
-    ``groups``: ``(label, run_dirs)`` pairs, one per configuration (its seeds);
-    each is drawn as its mean with a +- std band. ``panels``: metrics of
-    ``metrics.jsonl`` against an x axis of :data:`X_AXES` (``epoch``,
-    ``steps``, ``examples``, ``seconds``); with ``seconds`` the x value of a
-    configuration is the mean cumulative training time across its seeds.
-    ``log_x``: the x axes drawn on a log scale.
+    Each configuration is drawn as its mean over its seeds with a ± std band;
+    with the ``seconds`` axis its x value is the mean cumulative training time
+    across its seeds.
+
+    Parameters
+    ----------
+    groups : sequence of (str, sequence of path-like)
+        ``(label, run folders)`` pairs, one per configuration (its seeds).
+    path : path-like
+        The PNG to write.
+    panels : sequence of (str, str), default eval loss and accuracy against epochs
+        Metrics of ``metrics.jsonl`` against an x axis of :data:`X_AXES`
+        (``epoch``, ``steps``, ``examples``, ``seconds``).
+    title : str, optional
+    log_x : sequence of str, default ()
+        The x axes drawn on a log scale.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        When ``groups`` is empty or a panel names an unknown x axis.
     """
     loaded = [(label, _runs(dirs)) for label, dirs in groups]
     if not loaded:
@@ -209,7 +229,7 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
             raise BackproplabError(f"unknown x axis {axis!r}; choose one of {', '.join(X_AXES)}")
         for i, (label, runs) in enumerate(loaded):
             mean, std, n = mean_band([r.metric(metric) for r in runs])
-            xm, _, _ = mean_band([x_values(r, axis) for r in runs])
+            xm, _, _ = mean_band([_x_values(r, axis) for r in runs])
             marker = "o" if len(xm) <= 30 else None
             band(ax, xm, mean, std, n, f"{label} (n={len(runs)})", color=f"C{i}",
                   marker=marker)
@@ -234,13 +254,29 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
 def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
                   references: Mapping[str, float] | None = None,
                   title: str | None = None) -> Path:
-    """The last epoch's ``metric`` of every run (one point per seed) and their
-    mean +- std (last point, with an error bar), with horizontal reference lines
-    (``references``: label -> value, e.g. the original write-up's number).
+    """The last epoch's ``metric`` of every run and their mean ± std, with reference lines.
 
-    Points, not bars: the axis is zoomed to the values (accuracies of a few
-    runs differ in the third decimal), and bars cut off at a zoomed axis would
-    exaggerate the differences."""
+    One point per seed, then the mean with a ± std error bar as the last point.
+    Points, not bars: the axis is zoomed to the values (accuracies of a few runs
+    differ in the third decimal), and bars cut off at a zoomed axis would
+    exaggerate the differences.
+
+    Parameters
+    ----------
+    run_dirs : sequence of path-like
+        The runs (one per seed).
+    path : path-like
+        The PNG to write.
+    metric : str, default "eval_accuracy"
+    references : mapping of str to float, optional
+        Horizontal lines, label -> value (e.g. the original write-up's number).
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+    """
     runs = _runs(run_dirs)
     values = []
     for r in runs:
@@ -282,9 +318,28 @@ def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
 def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
                references: Mapping[float, float] | None = None,
                reference_label: str = "reference", title: str | None = None) -> Path:
-    """Last-epoch evaluation accuracy (left) and loss (right) against the
-    learning rate on a log axis: mean with +- std error bars across seeds;
-    ``references`` (lr -> accuracy) are drawn as crosses."""
+    """Last-epoch evaluation accuracy (left) and loss (right) against the learning rate.
+
+    The learning rate on a log axis; per rate the mean over its seeds with ± std
+    error bars (non-finite values left out).
+
+    Parameters
+    ----------
+    groups : sequence of (float, sequence of path-like)
+        ``(learning rate, run folders)`` pairs.
+    path : path-like
+        The PNG to write.
+    references : mapping of float to float, optional
+        Learning rate -> accuracy, drawn as crosses.
+    reference_label : str, default "reference"
+        Their legend entry.
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+    """
     loaded = sorted(((float(lr), _runs(dirs)) for lr, dirs in groups), key=lambda t: t[0])
     fig, axes = new_figure(ncols=2, width=5.0, height=4.0)
     for ax, metric in zip(axes[0], ("eval_accuracy", "eval_loss")):
@@ -318,12 +373,4 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
     return save_figure(fig, path, dpi=fig.dpi)
 
 
-__all__ = [
-    "X_AXES",
-    "batch_loss",
-    "compare",
-    "final_summary",
-    "lr_summary",
-    "train_val",
-    "x_values",
-]
+__all__ = ["X_AXES", "batch_loss", "compare", "final_summary", "lr_summary", "train_val"]

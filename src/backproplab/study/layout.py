@@ -59,7 +59,21 @@ FIGURES = {
 
 
 class StudyFolder:
-    """A reproduction folder: its manifest, checks, and the presets' results."""
+    """A reproduction folder: its manifest, checks, and the presets' results (only read).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The folder ``backproplab reproduce`` wrote.
+
+    Attributes
+    ----------
+    root : pathlib.Path
+    manifest : dict
+        ``reproduce.json`` (empty when missing or damaged).
+    checks : dict
+        ``checks.json`` (empty when missing or damaged).
+    """
 
     def __init__(self, out: str | os.PathLike):
 
@@ -97,7 +111,22 @@ class StudyFolder:
 
 
 def seeds_phrase(n: int) -> str:
-    """How a figure's title says how many runs a curve is over."""
+    """How a figure's title says how many runs a curve is over.
+
+    Parameters
+    ----------
+    n : int
+        The number of runs.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> seeds_phrase(1), seeds_phrase(3)
+    ('1 run', 'mean ± std over 3 seeds')
+    """
     return "1 run" if n == 1 else f"mean ± std over {n} seeds"
 
 

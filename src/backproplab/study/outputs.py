@@ -25,9 +25,23 @@ from backproplab.study.presets import ORIGINAL, REFERENCES
 def make_checks(out: str | os.PathLike, dataset: str | None = None) -> dict[str, Any]:
     """Run the live checks and save them as ``checks.json`` in ``out``.
 
-    A check that fails with an exception is recorded as ``{"error": ...}`` (the
-    report shows it) so that one broken part does not hide the others. Returns
-    ``{check name: "ok" or the error}``.
+    The derivative, worked-example, engine and vectorization checks always run;
+    the normalization demonstration and the saturation check run when the runs
+    they read exist. A check that fails with an exception is recorded as
+    ``{"error": ...}`` (the report shows it) so that one broken part does not hide
+    the others.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The reproduction folder.
+    dataset : str, optional
+        The reproduction's dataset.
+
+    Returns
+    -------
+    dict
+        Check name -> ``"ok"`` or its error message.
     """
 
     folder = StudyFolder(out)
@@ -69,8 +83,16 @@ Draw = Callable[[str, Callable[[Path], Any]], None]
 def make_figures(out: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]]:
     """Draw every figure whose runs exist, and the Q3 computation graph, into ``out/figures``.
 
-    Returns ``(figures, errors)``: figure key -> path relative to ``out``, and
-    figure key -> error message for figures that could not be drawn.
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The reproduction folder.
+
+    Returns
+    -------
+    tuple of (dict, dict)
+        ``(figures, errors)``: figure key -> path relative to ``out``, and figure
+        key -> error message for figures that could not be drawn.
     """
 
     folder = StudyFolder(out)

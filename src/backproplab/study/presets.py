@@ -31,7 +31,7 @@ from backproplab.errors import BackproplabError
 from backproplab.sweeps.driver import Sweep
 
 #: The study's Q7 setting: batch 16, lr 0.01, 5 epochs (docs/study.md).
-STUDY = {"batch_size": 16, "lr": 0.01, "epochs": 5}
+_STUDY = {"batch_size": 16, "lr": 0.01, "epochs": 5}
 #: The snapshots the report's inspection figures read (``inspect.npz``: first-layer
 #: weights, hidden activations, synth's boundary after each epoch). Snapshots only
 #: read the model, so results are the same; every preset that trains the study
@@ -42,7 +42,7 @@ QUICK_LIMIT = 20_000
 #: The learning rates of Q7 (3).
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03)
 #: The batch sizes of the batch-size comparison.
-BATCH_SIZES = (8, 16, 32, 64)
+_BATCH_SIZES = (8, 16, 32, 64)
 #: How ``final`` chooses its learning rate and batch size.
 FINAL_RULE = (
     "among every (learning rate, batch size) evaluated by the learning-rates and "
@@ -51,7 +51,7 @@ FINAL_RULE = (
     "smaller standard deviation across seeds, then to the larger batch (fewer "
     "steps), then to the smaller learning rate")
 #: What ``final`` uses when no sweep result is available (the original's choice).
-FINAL_FALLBACK = {"lr": 0.003, "batch_size": 16}
+_FINAL_FALLBACK = {"lr": 0.003, "batch_size": 16}
 
 
 #: The original write-up's numbers (docs/study.md); all on MNIST, 784-300-10 sigmoid,
@@ -81,13 +81,28 @@ REFERENCES = {
 class Preset:
     """One experiment of the study, as data.
 
-    ``base``: training options (``TrainConfig`` fields) it fixes; ``grid``:
-    option -> values it varies; ``seeds``: how many seeds (0, 1, ...) every
-    grid point runs with. ``quick``: options ``--quick`` changes, and
-    ``quick_seeds`` its seed count. ``synthetic``: always runs on ``synth``
-    (else on the reproduction's image dataset). ``needs``: presets whose
-    results it uses. ``question``: the part of docs/study.md it answers;
-    ``answers``: one sentence on what it shows.
+    Attributes
+    ----------
+    name : str
+        How ``--only`` and the report call it.
+    question : str
+        The part of docs/study.md it answers.
+    answers : str
+        One sentence on what it shows.
+    base : mapping
+        Training options (``TrainConfig`` fields) it fixes.
+    grid : mapping of str to sequence, default {}
+        Option -> values it varies.
+    seeds : int, default 1
+        How many seeds (0, 1, ...) every grid point runs with.
+    quick : mapping, default {}
+        Options ``--quick`` changes.
+    quick_seeds : int, default 1
+        The seed count with ``--quick``.
+    synthetic : bool, default False
+        Always runs on ``synth`` (else on the reproduction's image dataset).
+    needs : tuple of str, default ()
+        Presets whose results it uses.
     """
 
     name: str
@@ -132,7 +147,7 @@ class Preset:
         if limit is not None:
             opts["limit"] = int(limit)
         if self.needs:
-            picked = chosen if chosen is not None else FINAL_FALLBACK
+            picked = chosen if chosen is not None else _FINAL_FALLBACK
             opts.update({key: picked[key] for key in ("lr", "batch_size")})
         return opts
 
@@ -184,21 +199,21 @@ PRESETS: tuple[Preset, ...] = (
         question="Q7",
         answers="the per-batch training loss over 5 epochs at batch 16, lr 0.01, raw and "
                 "smoothed",
-        base={**STUDY, **INSPECT}, seeds=1, quick={"epochs": 3}, quick_seeds=1,
+        base={**_STUDY, **INSPECT}, seeds=1, quick={"epochs": 3}, quick_seeds=1,
     ),
     Preset(
         name="train-vs-val",
         question="Q7 (1)",
         answers="training vs validation loss and accuracy per epoch over 5 epochs "
                 "(batch 16, lr 0.01)",
-        base={**STUDY, **INSPECT}, seeds=1, quick={"epochs": 3}, quick_seeds=1,
+        base={**_STUDY, **INSPECT}, seeds=1, quick={"epochs": 3}, quick_seeds=1,
     ),
     Preset(
         name="seeds",
         question="Q7 (2)",
         answers="how much the result depends on the random initialization and batch order: "
                 "5 seeds, mean and standard deviation per epoch",
-        base={**STUDY, **INSPECT}, seeds=5, quick={"epochs": 3}, quick_seeds=2,
+        base={**_STUDY, **INSPECT}, seeds=5, quick={"epochs": 3}, quick_seeds=2,
     ),
     Preset(
         name="learning-rates",
@@ -214,7 +229,7 @@ PRESETS: tuple[Preset, ...] = (
         answers="batch sizes 8, 16, 32, 64 at lr 0.01, 3 seeds each: validation accuracy "
                 "against epochs, weight updates and training wall time",
         base={"lr": 0.01, "epochs": 5, **INSPECT},
-        grid={"batch_size": BATCH_SIZES}, seeds=3, quick={"epochs": 3}, quick_seeds=2,
+        grid={"batch_size": _BATCH_SIZES}, seeds=3, quick={"epochs": 3}, quick_seeds=2,
     ),
     Preset(
         name="full-batch",
@@ -231,7 +246,7 @@ PRESETS: tuple[Preset, ...] = (
         answers="the original's missing pixel scaling: raw 0-255 pixels at batch 16, "
                 "lr 0.01, 5 epochs, against the scaled runs, with how many sigmoid "
                 "units saturate",
-        base={**STUDY, "normalize": "none", **INSPECT},
+        base={**_STUDY, "normalize": "none", **INSPECT},
         seeds=3, quick={"epochs": 3}, quick_seeds=1,
     ),
     Preset(
@@ -250,14 +265,37 @@ _BY_NAME = {p.name: p for p in PRESETS}
 
 
 def preset_names() -> list[str]:
-    """The preset names, in report order."""
+    """The preset names, in report order.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> preset_names()[:2]
+    ['q4-synth', 'learning-curve']
+    """
     return [p.name for p in PRESETS]
 
 
 def get_preset(name: str) -> Preset:
-    """The preset called ``name``, in any case (``Q4-synth`` is ``q4-synth``, as a listing
-    whose lines start capitalized shows it); ``BackproplabError`` naming the known ones
-    otherwise."""
+    """The preset called ``name``, in any case (``Q4-synth`` is ``q4-synth``, as a
+    listing whose lines start capitalized shows it).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    Preset
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown name, listing the known ones.
+    """
     try:
         return _BY_NAME[name.strip().lower()]
     except KeyError:
@@ -267,9 +305,25 @@ def get_preset(name: str) -> Preset:
 
 
 def select(names: Sequence[str] | None, *, synthetic_only: bool = False) -> list[Preset]:
-    """The presets to run for ``names`` (``None``: all), with the presets they
-    need added, in report order. With ``synthetic_only`` the image presets are
-    left out of a full selection and refused in an explicit one."""
+    """The presets to run for ``names``, with the presets they need added, in report order.
+
+    Parameters
+    ----------
+    names : sequence of str or None
+        Preset names; ``None`` or empty: all.
+    synthetic_only : bool, default False
+        Leave the image presets out of a full selection, and refuse them in an
+        explicit one.
+
+    Returns
+    -------
+    list of Preset
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown name, or an image preset with ``synthetic_only``.
+    """
     if not names:
         chosen = [p for p in PRESETS if p.synthetic or not synthetic_only]
     else:
@@ -292,10 +346,19 @@ def select(names: Sequence[str] | None, *, synthetic_only: bool = False) -> list
 def choose_final(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Choose the final run's learning rate and batch size (:data:`FINAL_RULE`).
 
-    ``results``: preset name -> its sweep's ``results.json`` (as loaded), for
-    the presets ``final`` needs. Returns ``{"lr", "batch_size", "reason",
-    "candidates", "fallback"}``; ``candidates`` lists every configuration
-    considered with its last-epoch validation accuracy (mean, std, n), best first.
+    Parameters
+    ----------
+    results : mapping of str to mapping
+        Preset name -> its sweep's ``results.json`` (as loaded), for the presets
+        ``final`` needs (``learning-rates``, ``batch-sizes``).
+
+    Returns
+    -------
+    dict
+        ``{"lr", "batch_size", "reason", "candidates", "fallback"}``: ``candidates``
+        lists every configuration considered with its last-epoch validation
+        accuracy (mean, std, n), best first; without any, the original write-up's
+        choice with ``fallback`` true.
     """
     candidates: dict[tuple[float, Any], dict[str, Any]] = {}
     for preset_name in ("learning-rates", "batch-sizes"):
@@ -310,6 +373,7 @@ def choose_final(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             key = (float(cfg.get("lr")), cfg.get("batch_size"))
             entry = {"lr": key[0], "batch_size": key[1], "mean": float(acc["mean"]),
                      "std": acc.get("std"), "n": int(acc.get("n") or 0),
+                     "values": acc.get("values") or [],
                      "epochs": (group.get("final") or {}).get("epochs"),
                      "from": [preset_name]}
             if key in candidates:  # the same configuration in both sweeps: same runs
@@ -324,7 +388,7 @@ def choose_final(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
     ranked = sorted(candidates.values(), key=order)
     if not ranked:
-        return {**FINAL_FALLBACK, "fallback": True, "candidates": [],
+        return {**_FINAL_FALLBACK, "fallback": True, "candidates": [],
                 "reason": "no learning-rate or batch-size sweep results were available, so "
                           "the final run uses the original write-up's choice (lr 0.003, "
                           "batch 16)"}
@@ -344,14 +408,11 @@ def choose_final(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 
 __all__ = [
-    "BATCH_SIZES",
-    "FINAL_FALLBACK",
     "FINAL_RULE",
     "INSPECT",
     "LEARNING_RATES",
     "PRESETS",
     "QUICK_LIMIT",
-    "STUDY",
     "Preset",
     "choose_final",
     "get_preset",

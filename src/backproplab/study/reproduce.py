@@ -77,24 +77,62 @@ PROGRESS_MODES = ("auto", "rich", "plain", "quiet")
 
 @dataclass
 class Options:
-    """What ``backproplab reproduce`` was asked to do."""
+    """What ``backproplab reproduce`` was asked to do.
+
+    Attributes
+    ----------
+    out : str or os.PathLike, default "runs/reproduce"
+        The reproduction folder.
+    dataset : str, optional
+        ``"mnist"``, ``"fashion-mnist"``, ``"synth"``, or ``None`` to pick
+        (:func:`pick_dataset`).
+    quick : bool, default False
+        Fewer epochs, seeds and examples.
+    limit : int, optional
+        Training examples per run (overrides ``quick``'s).
+    only : list of str, optional
+        Preset names (the presets they need are added).
+    workers : int, optional
+        Parallel trials (default: the cores).
+    executor : {"local", "ray"}, default "local"
+    ray_address : str, optional
+        With the ``"ray"`` executor: the cluster (docs/ray.md).
+    overwrite : bool, default False
+        Replace an earlier reproduction in ``out``.
+    progress : {"auto", "rich", "plain", "quiet"}, default "auto"
+    data_dir : str, optional
+        Where the image files are (default: search the usual places).
+    """
 
     out: str | os.PathLike = "runs/reproduce"
-    dataset: str | None = None          #: mnist | fashion-mnist | synth | None (pick)
-    quick: bool = False                 #: fewer epochs, seeds and examples
-    limit: int | None = None            #: training examples per run (overrides --quick's)
-    only: list[str] | None = None       #: preset names (their needs are added)
-    workers: int | None = None          #: parallel trials (default: cores)
-    executor: str = "local"             #: local | ray
-    ray_address: str | None = None      #: with executor "ray": the cluster (docs/ray.md)
+    dataset: str | None = None
+    quick: bool = False
+    limit: int | None = None
+    only: list[str] | None = None
+    workers: int | None = None
+    executor: str = "local"
+    ray_address: str | None = None
     overwrite: bool = False
-    progress: str = "auto"              #: auto | rich | plain | quiet
-    data_dir: str | None = None         #: where the image files are (default: search)
+    progress: str = "auto"
+    data_dir: str | None = None
 
 
 @dataclass
 class Outcome:
-    """What :func:`reproduce` did."""
+    """What :func:`reproduce` did.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+    report_md, report_html : pathlib.Path
+        The report's two renderings.
+    dataset : str
+        The dataset used.
+    failed : list of str
+        The trials that failed (``ok`` is true when there are none).
+    seconds : float
+        Wall-clock time.
+    """
 
     out_dir: Path
     report_md: Path
@@ -123,9 +161,26 @@ def pick_dataset(requested: str | None, data_dir: str | None = None) -> tuple[st
     ``requested=None``: MNIST if it is on this machine, or if it downloads (the
     network must answer within :data:`DOWNLOAD_TIMEOUT` seconds; checksums are
     verified), else Fashion-MNIST, else the synthetic parts only; the sentence
-    says why MNIST was not used. An explicitly requested
-    image dataset that is not on the machine is downloaded (unless downloads
-    are off), and a failure names how to get it.
+    says why MNIST was not used. An explicitly requested image dataset that is
+    not on the machine is downloaded (unless downloads are off).
+
+    Parameters
+    ----------
+    requested : str or None
+        ``"mnist"``, ``"fashion-mnist"``, ``"synth"`` or ``None`` (pick).
+    data_dir : str, optional
+        Where the image files are (default: the usual places).
+
+    Returns
+    -------
+    tuple of (str, str)
+        The dataset name and the sentence.
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown dataset, or a requested one that cannot be found or
+        downloaded (the message names how to get it).
     """
     if requested is not None and requested not in DATASETS:
         raise BackproplabError(
@@ -177,9 +232,27 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
     """Check the output folder; returns the earlier manifest when resuming.
 
     A folder that holds files but no ``reproduce.json`` is refused (even with
-    ``--overwrite``: it is not ours to delete). With ``--overwrite`` an earlier
+    ``overwrite``: it is not ours to delete). With ``overwrite`` an earlier
     reproduction's entries (:data:`OUTPUTS`) are removed; without it, the
-    earlier settings must match.
+    earlier settings must match. A missing folder is created.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+    settings : dict
+        This reproduction's settings (compared by the keys of ``SETTINGS``).
+    overwrite : bool
+
+    Returns
+    -------
+    dict or None
+        The earlier manifest to resume from; ``None`` for a fresh start.
+
+    Raises
+    ------
+    BackproplabError
+        When ``out`` is a file, holds something else, or holds a reproduction
+        with other settings (without ``overwrite``).
     """
     if out.exists() and not out.is_dir():
         raise BackproplabError(f"--out {out} is a file; give a folder for the reproduction")
@@ -213,7 +286,7 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
 # running trials
 
 
-def run_presets(batch: list[tuple[Any, Any, Path]], executor, *, progress: str,
+def _run_presets(batch: list[tuple[Any, Any, Path]], executor, *, progress: str,
                 out: Path, say: Callable[[str], None],
                 sources: dict[str, Path] | None = None) -> list[str]:
     """Run the trials of several presets as one list on ``executor`` with the
@@ -320,7 +393,7 @@ def _run_phases(selected, sweeps: dict, settings: dict, executor, options: Optio
             _prepare_sweep(preset, sweeps[preset.name], root, say)
             batch.append((preset, sweeps[preset.name], root))
         t0 = time.perf_counter()
-        failed += run_presets(batch, executor, progress=options.progress, out=out, say=say,
+        failed += _run_presets(batch, executor, progress=options.progress, out=out, say=say,
                               sources=sources)
         for preset, _, root in batch:
             results[preset.name] = aggregate_sweep(root, write=True)
@@ -406,11 +479,4 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
         return Outcome(out, md, html, dataset, failed, time.perf_counter() - start)
 
 
-__all__ = [
-    "Options",
-    "Outcome",
-    "pick_dataset",
-    "prepare_out",
-    "reproduce",
-    "run_presets",
-]
+__all__ = ["Options", "Outcome", "pick_dataset", "prepare_out", "reproduce"]

@@ -9,12 +9,19 @@ finished trials (those with ``summary.json``) are aggregated. For every group:
 
 * per epoch, for every metric of ``metrics.jsonl``: mean and std across seeds;
 * per batch step ``(epoch, step)`` of ``batches.jsonl``: mean and std of the loss;
-* the final epoch (each run's last epoch) and the run time: mean and std.
+* the final epoch (each run's last epoch, with every seed's value) and the run
+  time: mean and std;
+* ``comparisons``: every pair of groups tested on the final ``eval_accuracy`` and
+  ``eval_loss`` (:func:`backproplab.sweeps.stats.compare_groups`: Welch's t-test by
+  default, Holm-adjusted over the pairs of each metric, with the seeds a
+  decision would need).
 
 The standard deviation is the *sample* standard deviation (``ddof=1``, dividing
 by ``n - 1``), the usual ``mean +- std`` over a few seeds; with a single seed
 it is undefined and reported as ``null`` (JSON), an empty cell (CSV) or NaN
-(Python). ``n`` says how many runs each number is over.
+(Python). ``n`` says how many runs each number is over. Every ``{mean, std, n}``
+also has ``ci95``: the 95% Student-t interval of the mean, ``[lo, hi]``
+(:func:`backproplab.sweeps.stats.mean_ci`), ``null`` below 2 seeds.
 
 Outputs in the sweep folder: ``results.json`` (everything),
 ``results.csv`` (one row per group x epoch) and ``results_batches.csv`` (one
@@ -37,7 +44,9 @@ from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text, is_finite_number
 from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
 from backproplab.sweeps.damage import config_damage, run_damage
+from backproplab.sweeps.power import finite_values
 from backproplab.sweeps.spec import MACHINE_OPTIONS
+from backproplab.sweeps.stats import TEST_NAMES, check_test, compare_groups, t_interval
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
 EPOCH_METRICS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
@@ -48,19 +57,33 @@ NOT_GROUP_KEYS = ("seed", *MACHINE_OPTIONS)
 #: What the ``std`` numbers are.
 STD_NOTE = ("sample standard deviation across seeds (ddof=1, divides by n-1); "
             "null when a group has a single run")
+#: What the ``ci95`` intervals are.
+CI_NOTE = ("95% Student-t interval of the mean across seeds, [lo, hi]: mean -+ "
+           "t(0.975, n-1) * std / sqrt(n); null when a group has a single run")
+#: The final metrics every pair of groups is compared on.
+COMPARED = ("eval_accuracy", "eval_loss")
 RESULTS_FORMAT = 1
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
     """``(mean, sample std with ddof=1, n)`` of the finite values; NaN where
     undefined (no values; std of one value)."""
-    arr = np.asarray([v for v in values if is_finite_number(v)], dtype=np.float64)
+    arr = finite_values(values)
     n = int(arr.size)
     if n == 0:
         return math.nan, math.nan, 0
     mean = float(arr.mean())
     std = float(arr.std(ddof=1)) if n > 1 else math.nan
     return mean, std, n
+
+
+def _stat(values: Iterable[float]) -> dict[str, Any] | None:
+    """``{"mean", "std", "n", "ci95"}`` of the finite values; ``None`` with none."""
+    mean, std, n = mean_std(values)
+    if not n:
+        return None
+    ci = t_interval(mean, std, n)
+    return {"mean": _num(mean), "std": _num(std), "n": n, "ci95": list(ci) if ci else None}
 
 
 def _num(x: float) -> float | None:
@@ -122,25 +145,57 @@ def _epoch_rows(runs: Sequence[RunFolder]) -> list[dict[str, Any]]:
         rows = by_epoch[epoch]
         entry: dict[str, Any] = {"epoch": epoch, "n": len(rows)}
         for metric in EPOCH_METRICS:
-            mean, std, n = mean_std(r.get(metric) for r in rows)
-            if n:
-                entry[metric] = {"mean": _num(mean), "std": _num(std), "n": n}
+            if stat := _stat(r.get(metric) for r in rows):
+                entry[metric] = stat
         out.append(entry)
     return out
 
 
 def _final(runs: Sequence[RunFolder]) -> dict[str, Any]:
-    lasts = [max(r.epochs, key=lambda row: row.get("epoch", 0)) for r in runs if r.epochs]
+    """The last epoch of each run: every metric's statistics, with ``values`` (each
+    run's own, in the order of the group's ``seeds``; ``null`` where it has none)."""
+    lasts = [max(r.epochs, key=lambda row: row.get("epoch", 0)) if r.epochs else {}
+             for r in runs]
     entry: dict[str, Any] = {"n": len(runs),
-                             "epochs": sorted({int(row.get("epoch", 0)) for row in lasts})}
+                             "epochs": sorted({int(row["epoch"]) for row in lasts
+                                               if is_finite_number(row.get("epoch"))})}
     for metric in EPOCH_METRICS:
-        mean, std, n = mean_std(row.get(metric) for row in lasts)
-        if n:
-            entry[metric] = {"mean": _num(mean), "std": _num(std), "n": n}
-    mean, std, n = mean_std((r.summary or {}).get("seconds") for r in runs)
-    if n:
-        entry["seconds"] = {"mean": _num(mean), "std": _num(std), "n": n}
+        if stat := _stat(row.get(metric) for row in lasts):
+            entry[metric] = {**stat, "values": [_num(row.get(metric, math.nan))
+                                                for row in lasts]}
+    if stat := _stat((r.summary or {}).get("seconds") for r in runs):
+        entry["seconds"] = stat
     return entry
+
+
+def comparisons(groups: Sequence[Mapping[str, Any]], *,
+                test: str = "welch") -> list[dict[str, Any]]:
+    """Every pair of ``groups`` (entries of ``results.json``) compared on each
+    final metric of :data:`COMPARED`, Holm-adjusted per metric.
+
+    Parameters
+    ----------
+    groups : sequence of mapping
+        The ``groups`` of :func:`aggregate_runs` (their ``final`` values and seeds).
+    test : {"welch", "paired", "permutation"}
+        The test (:func:`backproplab.sweeps.stats.compare_groups`); ``"paired"``
+        pairs the runs of two groups by seed.
+
+    Returns
+    -------
+    list of dict
+        The entries of :func:`~backproplab.sweeps.stats.compare_groups`, the
+        metrics one after the other.
+    """
+    labels = [g["label"] for g in groups]
+    out: list[dict[str, Any]] = []
+    for metric in COMPARED:
+        values = {g["label"]: ((g.get("final") or {}).get(metric) or {}).get("values") or []
+                  for g in groups}
+        seeds = {g["label"]: g.get("seeds") or [] for g in groups}
+        if len(set(labels)) == len(labels) > 1:
+            out += compare_groups(values, metric, test=test, seeds=seeds)
+    return out
 
 
 def _column(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
@@ -224,7 +279,29 @@ def _members(runs: Sequence[RunFolder], folder: SweepFolder, missing: Iterable[s
     return out
 
 
-def aggregate_runs(folder: SweepFolder) -> dict[str, Any]:
+def summarize_runs(runs: Sequence[RunFolder]) -> dict[str, Any]:
+    """The statistics of one group's runs (readable ones; see :func:`aggregate_runs`).
+
+    Parameters
+    ----------
+    runs : sequence of RunFolder
+        The runs of one group (e.g. one grid point's seeds, or a single run).
+
+    Returns
+    -------
+    dict
+        ``seeds``, ``trials``, ``n`` and ``final`` over the finished runs;
+        ``epochs`` and ``batches`` over every run, each epoch (step) over the
+        runs that have finished it; ``running``: the runs without a summary.
+    """
+    done = [r for r in runs if r.finished]
+    return {"seeds": [r.config.get("seed") for r in done], "trials": [r.name for r in done],
+            "n": len(done), "epochs": _epoch_rows(runs), "final": _final(done),
+            "batches": _batch_stats(runs), "running": [r.name for r in runs if not r.finished]}
+
+
+def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
+                   running: bool = False) -> dict[str, Any]:
     """Group the runs of ``folder`` by config without seed and aggregate the finished ones.
 
     A trial whose files cannot be read (:func:`backproplab.sweeps.damage.run_damage`,
@@ -236,19 +313,31 @@ def aggregate_runs(folder: SweepFolder) -> dict[str, Any]:
     ----------
     folder : SweepFolder
         The sweep folder (its trials, and ``sweep.json``'s grid order when it has one).
+    test : {"welch", "paired", "permutation"}
+        The test of the ``comparisons`` (:func:`comparisons`).
+    running : bool, default=False
+        Also put the finished epochs of trials still running (no summary yet) into
+        their group's ``epochs`` and ``batches``, naming them in its ``running``;
+        ``final``, ``n`` and the comparisons stay over finished trials.
 
-    Returns the ``results.json`` structure: ``groups`` (each with ``values``,
-    ``label``, ``seeds``, ``trials``, ``n`` -- the seeds aggregated --,
-    ``missing`` -- the trials of the group that are not, with their seed and
-    status --, ``epochs``, ``final`` and ``batches``), ``trials`` (every
-    trial's status) and ``complete`` (every trial aggregated).
+    Returns
+    -------
+    dict
+        The ``results.json`` structure: ``groups`` (each with ``values``,
+        ``label``, ``seeds``, ``trials``, ``n`` -- the seeds aggregated --,
+        ``missing`` -- the trials of the group that are not, with their seed
+        and status --, ``epochs``, ``final`` and ``batches``), ``comparisons``,
+        ``trials`` (every trial's status) and ``complete`` (every trial
+        aggregated).
     """
     runs = [run for run in folder.trials if run.is_run()]
     missing = {run.name: config_damage(run) for run in folder.trials if not run.is_run()}
     damage = {r.name: why for r in runs if (why := run_damage(r)) is not None}
     finished = [r for r in runs if r.finished and r.name not in damage]
+    partial = [r for r in runs if running and not r.finished and r.name not in damage
+               and r.epochs]
     grouped: dict[str, list[RunFolder]] = {}
-    for run in finished:
+    for run in finished + partial:
         grouped.setdefault(group_key(run.config), []).append(run)
     groups = list(grouped.values())
     varying = _varying_keys(groups, folder)
@@ -262,43 +351,69 @@ def aggregate_runs(folder: SweepFolder) -> dict[str, Any]:
     out_groups = []
     for group in groups:
         values = {k: group[0].config.get(k) for k in varying}
-        names = {r.name for r in group}
+        stats = summarize_runs(group)
+        listed = stats["trials"] + stats["running"]
         out_groups.append({
             "label": _label(values),
             "values": values,
             "config": {k: v for k, v in group[0].config.items() if k not in NOT_GROUP_KEYS},
-            "seeds": [r.config.get("seed") for r in group],
-            "trials": [r.name for r in group],
-            "n": len(group),
+            **{k: stats.pop(k) for k in ("seeds", "trials", "n")},
             "missing": [{"trial": name, "seed": seed, "status": status_of[name]}
                         for name, seed in members.get(_json_key(values), [])
-                        if name not in names],
-            "epochs": _epoch_rows(group),
-            "final": _final(group),
-            "batches": _batch_stats(group),
+                        if name not in listed],
+            **stats,
         })
+        if not running:
+            del out_groups[-1]["running"]
     return {
         "format": RESULTS_FORMAT,
         "std": STD_NOTE,
+        "ci95": CI_NOTE,
+        "test": test,
         "varying": varying,
         "eval_split": eval_splits.pop() if len(eval_splits) == 1 else None,
         "counts": {s: sum(1 for t in trials if t["status"] == s)
                    for s in ("ok", "failed", "incomplete", "not started")},
         "complete": all(t["status"] == "ok" for t in trials),
         "groups": out_groups,
+        "comparisons": comparisons(out_groups, test=test),
         "trials": trials,
     }
 
 
-def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True) -> dict[str, Any]:
+def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
+                    test: str = "welch", running: bool = False) -> dict[str, Any]:
     """Aggregate the run folders of ``sweep_dir``; with ``write``, save
-    ``results.json``, ``results.csv`` and ``results_batches.csv`` there."""
+    ``results.json``, ``results.csv`` and ``results_batches.csv`` there.
+
+    Parameters
+    ----------
+    sweep_dir : str or Path
+        The sweep folder.
+    write : bool
+        Write the result files.
+    test : {"welch", "paired", "permutation"}
+        The test comparing the groups (recorded in ``results.json``).
+    running : bool
+        Also draw on the finished epochs of trials still running (:func:`aggregate_runs`).
+
+    Returns
+    -------
+    dict
+        The ``results.json`` structure (:func:`aggregate_runs`).
+
+    Raises
+    ------
+    BackproplabError
+        For a folder that holds no sweep, or an unknown ``test``.
+    """
+    check_test(test)
     root = Path(sweep_dir)
     folder = SweepFolder(root).check()
     if not folder.trials:
         raise BackproplabError(
             f"{root} holds no sweep and no run folders; give the --out folder of a sweep")
-    results = aggregate_runs(folder)
+    results = aggregate_runs(folder, test=test, running=running)
     results["sweep_dir"] = str(root.resolve())
     if write:
         write_results(root, results)
@@ -320,11 +435,13 @@ def _fmt_cell(value: Any) -> str:
 
 
 def epochs_csv(results: Mapping[str, Any]) -> str:
-    """``results.csv``: one row per group x epoch, ``METRIC_mean``/``METRIC_std`` columns."""
+    """``results.csv``: one row per group x epoch, ``METRIC_mean``, ``METRIC_std``,
+    ``METRIC_ci95_lo`` and ``METRIC_ci95_hi`` columns (the interval's cells are
+    empty below 2 seeds)."""
     varying = list(results["varying"])
     header = ["group", *varying, "epoch", "n"]
     for metric in EPOCH_METRICS:
-        header += [f"{metric}_mean", f"{metric}_std"]
+        header += [f"{metric}_mean", f"{metric}_std", f"{metric}_ci95_lo", f"{metric}_ci95_hi"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -334,7 +451,9 @@ def epochs_csv(results: Mapping[str, Any]) -> str:
                      row["epoch"], row["n"]]
             for metric in EPOCH_METRICS:
                 stat = row.get(metric) or {}
-                cells += [_fmt_cell(stat.get("mean")), _fmt_cell(stat.get("std"))]
+                lo, hi = stat.get("ci95") or (None, None)
+                cells += [_fmt_cell(stat.get("mean")), _fmt_cell(stat.get("std")),
+                          _fmt_cell(lo), _fmt_cell(hi)]
             writer.writerow(cells)
     return buf.getvalue()
 
@@ -414,15 +533,50 @@ def results_table(results: Mapping[str, Any]):
     return table
 
 
+def _p_cell(p: float | None) -> str:
+    return "-" if p is None else (f"{p:.3g}" if p >= 0.001 else f"{p:.1e}")
+
+
+def comparisons_table(results: Mapping[str, Any], metric: str = "eval_accuracy"):
+    """A rich table of ``results["comparisons"]`` on ``metric``: one row per pair
+    of groups, the difference with its 95% interval, the raw and Holm-adjusted
+    p-values, the verdict and the seeds per group a decision would need."""
+    from rich.table import Table
+
+    split = results.get("eval_split") or "eval"
+    rows = [c for c in results.get("comparisons") or [] if c["metric"] == metric]
+    name = metric.replace("eval_", f"{split} ").replace("accuracy", "acc")
+    test = rows[0]["test"] if rows else results.get("test", "welch")
+    table = Table(title=f"{name}: every pair of groups ({TEST_NAMES.get(test, test)}, "
+                        f"Holm-adjusted)",
+                  caption="a - b with its 95% interval; significant: adjusted p < 0.05; "
+                          "seeds needed: per group for 80% power at the observed spread")
+    for col in ("a", "b", "a - b", "95% CI", "p", "p (Holm)", "significant", "seeds needed"):
+        table.add_column(col, justify="left" if col in ("a", "b") else "right")
+    for c in rows:
+        ci = "-" if c["ci95"] is None else f"[{c['ci95'][0]:.4f}, {c['ci95'][1]:.4f}]"
+        verdict = {True: "yes", False: "no", None: "-"}[c["significant"]]
+        needed = "-" if c["seeds_needed"] is None else str(c["seeds_needed"])
+        table.add_row(c["a"], c["b"], "-" if c["difference"] is None
+                      else f"{c['difference']:+.4f}", ci, _p_cell(c["p_value"]),
+                      _p_cell(c["p_adjusted"]), verdict, needed)
+    return table
+
+
 __all__ = [
+    "CI_NOTE",
+    "COMPARED",
     "EPOCH_METRICS",
     "STD_NOTE",
     "aggregate_runs",
     "aggregate_sweep",
     "batches_csv",
+    "comparisons",
+    "comparisons_table",
     "epochs_csv",
     "group_key",
     "mean_std",
     "results_table",
+    "summarize_runs",
     "write_results",
 ]

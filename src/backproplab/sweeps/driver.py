@@ -50,6 +50,8 @@ from backproplab.sweeps.executors import (
 from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.sweeps.spec import Sweep, config_key, configs_match, prepare_sweep_dir
+from backproplab.sweeps.stats import check_test
+from backproplab.training import board
 
 # ---------------------------------------------------------------------------
 # the trial folders
@@ -309,7 +311,8 @@ def run_trials(trials: Sequence[Trial], executor: Executor, display: SweepProgre
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = None,
               workers: int | None = None, overwrite: bool = False, progress: str = "auto",
-              aggregate: bool = True, console: Any = None) -> SweepOutcome:
+              aggregate: bool = True, console: Any = None,
+              test: str = "welch") -> SweepOutcome:
     """Run every trial of ``sweep`` under ``out_dir`` and aggregate the results.
 
     Parameters
@@ -331,6 +334,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         Write ``results.json`` / ``results.csv`` at the end.
     console : rich.console.Console, optional
         Where the live bar is drawn.
+    test : {"welch", "paired", "permutation"}
+        How the aggregate compares the groups (:mod:`backproplab.sweeps.stats`):
+        Welch's t-test, the paired t-test over shared seeds, or a permutation test.
 
     Returns
     -------
@@ -341,8 +347,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     Raises
     ------
     BackproplabError
-        For a bad sweep folder or a dataset that cannot be found, before any
-        trial runs.
+        For a bad sweep folder, a dataset that cannot be found or an unknown
+        ``test``, before any trial runs.
 
     Examples
     --------
@@ -354,22 +360,26 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     True
     """
     start = time.perf_counter()
+    check_test(test)
     own_executor = executor is None
     if executor is None:
         executor = make_executor("local", workers)
     try:
         ensure_datasets(sweep.base, sweep.grid)
+        if sweep.base.get("tensorboard") or any(sweep.grid.get("tensorboard", ())):
+            board.require()  # one sentence, not one failure per trial
         # one sweep at a time in a folder; each trial's run locks its own folder
         with lock_folder(out_dir, "sweep"):
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
             trials = sweep.trials(root)  # the executor sets the BLAS threads of each
+            executor.plan(trials)  # workers x threads for these trials and this machine
             display = SweepProgress(len(trials), executor.workers, progress,
                                     console=console, out_dir=root)
             with display:
                 results = run_trials(trials, executor, display)
             outcome = SweepOutcome(root, [results[t.name] for t in trials])
             if aggregate:
-                outcome.aggregate = aggregate_sweep(root, write=True)
+                outcome.aggregate = aggregate_sweep(root, write=True, test=test)
                 outcome.results_path = root / RESULTS
     finally:
         if own_executor:

@@ -43,7 +43,13 @@ from backproplab.errors import BackproplabError
 from backproplab.runs import CHECKPOINT
 from backproplab.sweeps.lifetime import guard_worker, sigterm_interrupts
 from backproplab.training import TrainConfig, run_training
-from backproplab.training.config import usable_cpus
+from backproplab.training.config import config_step_work, usable_cpus
+from backproplab.training.threads import (
+    SECOND_THREAD_MIN_WORK,
+    free_cores,
+    machine_facts,
+    split_cores,
+)
 
 #: Executor names accepted by :func:`make_executor` (and ``--executor``).
 EXECUTORS = ("local", "ray")
@@ -123,6 +129,9 @@ class Executor:
         """
         raise NotImplementedError
 
+    def plan(self, trials: Sequence[Trial]) -> None:
+        """Settle ``workers`` for these trials before they run (the default keeps it)."""
+
     def close(self) -> None:
         """Release resources; the default holds none."""
 
@@ -197,6 +206,14 @@ def default_workers() -> int:
     return usable_cpus()
 
 
+def _step_work(trial: Trial) -> int | None:
+    """Multiply-adds per step of ``trial`` (``None``: scalar engine or a bad config)."""
+    try:
+        return config_step_work(TrainConfig.from_dict(dict(trial.config)))
+    except (BackproplabError, TypeError, ValueError):
+        return None
+
+
 _THREAD_LIMITER = None  # kept alive for the lifetime of a worker process
 
 
@@ -226,10 +243,15 @@ class LocalExecutor(Executor):
     ``workers > 1``: each trial in a worker process of a pool (``spawn``
     context: a fresh interpreter, no state inherited from the driver), at most
     ``workers`` at a time, each worker's BLAS limited to ``threads_per_worker``
-    threads (1 by default, so that the workers do not fight over cores; a trial
-    whose config sets ``threads`` keeps its own).
+    threads (a trial whose config sets ``threads`` keeps its own).
     ``workers == 1``: trials run one after another in this process (handy for
     debugging and tests).
+
+    Left out, ``workers`` and ``threads_per_worker`` are chosen by :meth:`plan`
+    when the trials are known, from the cores free at that moment
+    (:func:`backproplab.training.threads.split_cores`: one worker per free core,
+    at most one per trial, cores left over as threads; 1 thread for trials
+    whose steps are too small for a second).
 
     If a worker process dies (killed, out of memory), the trials it may have
     been running are started again, at most ``retries`` more times each, on a
@@ -238,26 +260,48 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def __init__(self, workers: int | None = None, *, threads_per_worker: int = 1,
+    def __init__(self, workers: int | None = None, *, threads_per_worker: int | None = None,
                  retries: int = 1, start_method: str = "spawn"):
-        if workers is None:
-            workers = default_workers()
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                    or workers < 1):
             raise BackproplabError(f"--workers must be a positive integer, got {workers!r}")
-        if threads_per_worker < 1:
+        if threads_per_worker is not None and threads_per_worker < 1:
             raise BackproplabError(
                 f"threads per worker must be at least 1, got {threads_per_worker}")
-        self.workers = workers
-        self.threads_per_worker = threads_per_worker
+        self.asked = (workers, threads_per_worker)
+        self.workers = workers or default_workers()
+        self.threads_per_worker = threads_per_worker or 1
+        self.small_steps = False
+        self.planned_for: tuple[str, ...] | None = None
         self.retries = retries
         self.start_method = start_method
+
+    def plan(self, trials: Sequence[Trial]) -> None:
+        """Choose the workers and threads the options left open, for these trials."""
+        self.planned_for = tuple(t.name for t in trials)
+        workers, threads = self.asked
+        works = [w for w in (_step_work(t) for t in trials) if w is not None]
+        if (workers is None or threads is None) and trials:
+            auto_w, auto_t = split_cores(len(trials), free_cores(machine_facts())[0],
+                                         max(works) if works else None, workers)
+            self.workers, self.threads_per_worker = auto_w, threads or auto_t
+        self.small_steps = threads is None and bool(works) and \
+            min(works) < SECOND_THREAD_MIN_WORK
+
+    def trial_threads(self, trial: Trial) -> int:
+        """The BLAS threads ``trial`` gets: the worker's, or 1 for small steps."""
+        work = _step_work(trial) if self.small_steps else None
+        return 1 if work is not None and work < SECOND_THREAD_MIN_WORK \
+            else self.threads_per_worker
 
     def run(self, trials: Sequence[Trial],
             on_event: EventCallback | None = None) -> Iterator[TrialResult]:
         trials = list(trials)
         if not trials:
             return iter(())
-        if self.workers == 1:
+        if self.planned_for != tuple(t.name for t in trials):  # run_sweep plans first
+            self.plan(trials)
+        if self.asked[0] == 1:
             return self._run_inline(trials, on_event)
         return self._run_pool(trials, on_event)
 
@@ -265,7 +309,8 @@ class LocalExecutor(Executor):
                     on_event: EventCallback | None) -> Iterator[TrialResult]:
         for trial in trials:
             notify(on_event, TrialEvent("started", trial))
-            yield execute_trial(trial)
+            yield execute_trial(with_threads(trial, self.trial_threads(trial))
+                                if self.asked[1] else trial)
 
     def _new_pool(self, size: int) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context(self.start_method)
@@ -324,7 +369,7 @@ class _PoolRun:
             trial = self.queue[-1]
             try:
                 future = self.pool.submit(
-                    _pool_trial, with_threads(trial, self.executor.threads_per_worker))
+                    _pool_trial, with_threads(trial, self.executor.trial_threads(trial)))
             except cf.process.BrokenProcessPool:
                 return False  # a worker died between two submissions; `trial` stays queued
             self.queue.pop()

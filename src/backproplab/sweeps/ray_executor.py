@@ -66,12 +66,7 @@ from backproplab.sweeps.executors import (
 )
 from backproplab.sweeps.ray_connect import connect, import_ray
 from backproplab.training import TrainConfig, load_run_dataset
-
-#: Training options that decide which data a trial trains on: trials that agree
-#: on all of them share one dataset object in the object store.
-DATA_OPTIONS = ("dataset", "data_dir", "final", "val_size", "limit", "normalize", "dtype",
-                "data_seed")
-
+from backproplab.training.options import DATA_OPTIONS  # trials agreeing on them share data
 
 # ---------------------------------------------------------------------------
 # the task (runs in a Ray worker process)

@@ -33,10 +33,8 @@ from backproplab.fileio import atomic_write_json
 from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, SweepFolder, is_bookkeeping
 from backproplab.sweeps.executors import Trial
 from backproplab.training import TrainConfig
+from backproplab.training.options import MACHINE_OPTIONS  # how a run computes, not what
 
-#: Options that say how a run is computed, not what: they may differ between
-#: machines, so they are ignored when trials are compared and grouped.
-MACHINE_OPTIONS = ("threads",)
 #: The version of the ``sweep.json`` layout.
 SWEEP_FORMAT = 1
 #: Longest trial folder name; longer names are shortened with a hash.

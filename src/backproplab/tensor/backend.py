@@ -16,7 +16,27 @@ DEVICES = ("cpu", "gpu")
 
 
 def get_array_module(device: str = "cpu"):
-    """Return the array module for ``device``: NumPy for ``"cpu"``, CuPy for ``"gpu"``."""
+    """The array module for ``device``: NumPy for ``"cpu"``, CuPy for ``"gpu"``.
+
+    Parameters
+    ----------
+    device : {"cpu", "gpu"}, default "cpu"
+
+    Returns
+    -------
+    module
+        ``numpy``, or ``cupy`` once a CUDA device is found.
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown device, or ``"gpu"`` without CuPy or without a CUDA device.
+
+    Examples
+    --------
+    >>> get_array_module("cpu").__name__
+    'numpy'
+    """
     if device == "cpu":
         return np
     if device == "gpu":

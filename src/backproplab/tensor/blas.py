@@ -166,12 +166,27 @@ def _library() -> _Gemm | None:
 
 
 def available() -> bool:
-    """Whether direct GEMM calls are found and switched on."""
+    """Whether direct GEMM calls are found and switched on.
+
+    Returns
+    -------
+    bool
+        ``False`` where no OpenBLAS library that NumPy uses passes the self-test, or
+        inside ``use_blas(False)``.
+    """
     return _ENABLED and _library() is not None
 
 
 def info() -> dict:
-    """What :func:`gemm` uses: ``{"enabled", "library", "symbols", "int_bits"}`` (for reports)."""
+    """What :func:`gemm` uses, for reports.
+
+    Returns
+    -------
+    dict
+        ``{"enabled", "library", "symbols", "int_bits"}``: whether the direct calls
+        run, the library's path, the ``gemm`` symbols bound and the width of its
+        integers (``None`` for the last three where no library was bound).
+    """
     lib = _library()
     return {"enabled": bool(_ENABLED and lib is not None),
             "library": lib.path if lib else None,
@@ -180,12 +195,26 @@ def info() -> dict:
 
 
 def gemm(a, b, c, alpha: float = 1.0, beta: float = 1.0, trans_a: bool = False) -> bool:
-    """``c = alpha * op(a) @ b + beta * c`` in place, in one BLAS call; returns whether it ran.
+    """``c = alpha * op(a) @ b + beta * c`` in place, in one BLAS call.
 
-    ``op(a)`` is ``a.T`` with ``trans_a``. All three must be C-contiguous NumPy
-    arrays of the same float dtype, ``c`` writable and not overlapping ``a`` or
-    ``b``. Returns ``False`` (and leaves ``c`` untouched) when that does not
-    hold or the library is unavailable; the caller then computes it with NumPy.
+    ``op(a)`` is ``a.T`` with ``trans_a``. When a condition below does not hold or
+    the library is unavailable, nothing is written and the caller computes the
+    product with NumPy.
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray
+        C-contiguous, 2-D, of the same float dtype (float32 or float64) as ``c``.
+    c : numpy.ndarray
+        C-contiguous and writable, not overlapping ``a`` or ``b``.
+    alpha, beta : float, default 1.0
+    trans_a : bool, default False
+        Multiply by ``a.T`` instead of ``a``.
+
+    Returns
+    -------
+    bool
+        Whether the call ran (``c`` was written).
     """
     if not _ENABLED or not isinstance(c, np.ndarray):
         return False
@@ -197,7 +226,23 @@ def gemm(a, b, c, alpha: float = 1.0, beta: float = 1.0, trans_a: bool = False) 
 
 @contextmanager
 def use_blas(enabled: bool):
-    """Turn the direct BLAS calls on or off inside a ``with`` block (for tests and timing)."""
+    """Turn the direct BLAS calls on or off inside a ``with`` block (for tests and timing).
+
+    Parameters
+    ----------
+    enabled : bool
+
+    Yields
+    ------
+    None
+        The previous setting comes back when the block ends.
+
+    Examples
+    --------
+    >>> with use_blas(False):
+    ...     available()
+    False
+    """
     global _ENABLED
     old = _ENABLED
     _ENABLED = bool(enabled)

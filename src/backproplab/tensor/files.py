@@ -43,13 +43,45 @@ def _json_default(obj):
 
 
 def json_array(obj) -> np.ndarray:
-    """``obj`` as JSON text in a uint8 array (NumPy scalars and arrays become numbers and lists)."""
+    """``obj`` as JSON text in a uint8 array, to store in an ``.npz`` without pickle.
+
+    Parameters
+    ----------
+    obj : object
+        JSON-serializable, where NumPy scalars and arrays count as numbers and lists.
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D uint8, the UTF-8 bytes of the JSON text.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> json_load(json_array({"sizes": np.array([2, 3])}))
+    {'sizes': [2, 3]}
+    """
     text = json.dumps(obj, default=_json_default, allow_nan=True)
     return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
 
 
 def json_load(array: np.ndarray):
-    """The object :func:`json_array` stored; a damaged one raises ``ValueError``."""
+    """The object :func:`json_array` stored.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        The uint8 array read back from the file.
+
+    Returns
+    -------
+    object
+
+    Raises
+    ------
+    ValueError
+        When the bytes are not UTF-8 JSON text (a damaged file).
+    """
     return parse_json(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
 
 
@@ -94,27 +126,26 @@ def read_npz(path: str | Path, what: str = "model",
     Each member's declared size is checked against the bytes stored for it, and
     the sizes all members declare together against ``max_bytes``, before
     anything is decompressed, so nothing larger than the file can hold, and
-    nothing larger than ``max_bytes`` in all, is ever allocated. A missing
-    file or any damage raises BackproplabError naming the file (``what`` says
-    what kind of file it should be).
+    nothing larger than ``max_bytes`` in all, is ever allocated.
 
     Parameters
     ----------
-    path : str or Path
-        The ``.npz`` file.
-    what : str
-        What the file should be, for messages (``"model"``).
-    max_bytes : int
-        The most bytes its arrays may declare in all (default :data:`MAX_NPZ_BYTES`).
+    path : str or pathlib.Path
+    what : str, default "model"
+        What kind of file it should be, for the error message.
+    max_bytes : int, default MAX_NPZ_BYTES
+        The most bytes its arrays may declare in all.
 
     Returns
     -------
     dict of str to numpy.ndarray
+        The arrays by name.
 
     Raises
     ------
     BackproplabError
-        When the file is missing, damaged, or declares more than ``max_bytes``.
+        When the file is missing or damaged, or declares more than ``max_bytes``
+        (naming the file).
     """
     path = Path(path)
     if not path.is_file():
@@ -140,10 +171,23 @@ def read_npz(path: str | Path, what: str = "model",
 
 
 def check_layer_arrays(sizes, params: dict) -> None:
-    """Raise ValueError unless ``params`` are exactly the arrays of an MLP of ``sizes``.
+    """Check that ``params`` are exactly the arrays of an MLP of layer widths ``sizes``.
 
     ``sizes`` comes from a file's metadata: checking it against the stored arrays
     before a model is built means metadata claiming huge layers allocates nothing.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Layer widths from input to output, as the file declares them.
+    params : dict of str to array
+        The stored arrays, ``W1, b1, ..., Wn, bn``.
+
+    Raises
+    ------
+    ValueError
+        When ``sizes`` is not a list of at least two integers, or an array is
+        missing, extra or of another shape (up to four are named).
     """
     if not isinstance(sizes, list) or len(sizes) < 2 or \
             not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes):

@@ -34,7 +34,25 @@ def _xp(array):
 
 
 class Linear:
-    """Affine layer ``Y = X @ W + b`` owning ``W`` (fan_in x fan_out), ``b`` and their gradients."""
+    """Affine layer ``Y = X @ W + b`` owning ``W``, ``b`` and their gradients.
+
+    Parameters
+    ----------
+    W : array, shape (fan_in, fan_out)
+    b : array, shape (fan_out,)
+        Kept, not copied: the layer updates these arrays in place.
+
+    Attributes
+    ----------
+    W, b : array
+    dW, db : array
+        Their gradients, zero until the first backward pass, overwritten by each.
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not match.
+    """
 
     def __init__(self, W, b):
         if W.ndim != 2 or b.shape != (W.shape[1],):
@@ -214,11 +232,44 @@ def _exp_normalize(xp, shifted):
 
 
 def softmax(logits):
-    """Row-wise softmax of ``logits`` (n, C) as a new array, without overflow or underflow."""
+    """Row-wise softmax of ``logits``, without overflow or underflow.
+
+    Parameters
+    ----------
+    logits : array, shape (n, C)
+
+    Returns
+    -------
+    array, shape (n, C)
+        A new array; each row sums to 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> softmax(np.array([[0.0, 0.0], [1000.0, 1000.0]]))
+    array([[0.5, 0.5],
+           [0.5, 0.5]])
+    """
     xp = _xp(logits)
     return _exp_normalize(xp, _shift(xp, logits))[0]
 
 
 def sigmoid(Z):
-    """The logistic function of ``Z`` (a new array), without overflow for finite input."""
+    """The logistic function ``1 / (1 + exp(-Z))``, without overflow for finite input.
+
+    Parameters
+    ----------
+    Z : array
+
+    Returns
+    -------
+    array
+        A new array of ``Z``'s shape, in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sigmoid(np.array([0.0, -1000.0]))
+    array([0.5, 0. ])
+    """
     return Sigmoid.forward(Z)

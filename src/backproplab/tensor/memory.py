@@ -25,7 +25,7 @@ from backproplab.errors import BackproplabError
 from backproplab.tensor.backend import get_array_module
 from backproplab.tensor.files import MAX_NPZ_BYTES
 
-GIB = 1 << 30
+_GIB = 1 << 30
 #: extra state per parameter, in parameter-sized buffers (SGD: the fused path's update buffers)
 OPTIMIZER_BUFFERS = {"sgd": 1, "momentum": 1, "nesterov": 1, "adam": 2}
 #: what one number costs where no NumPy dtype applies (a Python float and its list slot)
@@ -34,7 +34,21 @@ PYTHON_FLOAT_BYTES = 32
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Bytes a training run needs, by kind; :attr:`total` is their sum."""
+    """Bytes a training run needs, by kind; :attr:`total` is their sum.
+
+    Attributes
+    ----------
+    parameters : int
+        The weights and biases.
+    gradients : int
+        Their gradients.
+    optimizer : int
+        The optimizer's buffers.
+    initialization : int
+        The float64 draw of the largest weight matrix at initialization.
+    activations : int
+        The buffers of one training batch and one evaluation batch.
+    """
 
     parameters: int
     gradients: int
@@ -111,12 +125,22 @@ def _address_space_used(path: str = "/proc/self/status") -> int:
 
 
 def available_memory(device: str = "cpu") -> tuple[int, str] | None:
-    """``(bytes, where the figure comes from)``: what this process can still allocate.
+    """What this process can still allocate, and where the figure comes from.
 
     For ``device="cpu"`` the smaller of ``MemAvailable`` from ``/proc/meminfo``
     and, where a soft ``RLIMIT_AS`` is set, that limit less the address space
-    already in use (``VmSize``); ``None`` where neither is known (not Linux, no
-    limit). For ``"gpu"``, the free memory CUDA reports for the current device.
+    already in use (``VmSize``). For ``"gpu"``, the free memory CUDA reports for
+    the current device.
+
+    Parameters
+    ----------
+    device : {"cpu", "gpu"}, default "cpu"
+
+    Returns
+    -------
+    tuple of (int, str) or None
+        ``(bytes, where the figure comes from)``; ``None`` where neither is known
+        (not Linux, no limit).
     """
     if device != "cpu":
         free, _total = get_array_module(device).cuda.runtime.memGetInfo()
@@ -139,13 +163,32 @@ def available_memory(device: str = "cpu") -> tuple[int, str] | None:
 
 def check_training_memory(sizes, batch_size: int, device: str = "cpu",
                           **options) -> MemoryEstimate:
-    """Raise BackproplabError when training an MLP of ``sizes`` cannot fit in memory,
-    or would save checkpoints larger than a model file may be (:data:`MAX_NPZ_BYTES`).
+    """Check, before anything is allocated, that training an MLP of ``sizes`` fits in
+    memory and saves checkpoints a model file may hold (:data:`MAX_NPZ_BYTES`).
 
-    ``device`` is where the arrays will live (``"cpu"`` or ``"gpu"``);
-    ``options`` are :func:`training_memory`'s. The sentence names the hidden
-    widths, the estimate and what is available, in GiB. Returns the estimate
-    (also when the available memory is unknown and only the checkpoint's size is checked).
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths from input to output.
+    batch_size : int
+        Rows of one training batch.
+    device : {"cpu", "gpu"}, default "cpu"
+        Where the arrays will live.
+    **options
+        :func:`training_memory`'s keyword arguments (``dtype``, ``optimizer``, ...).
+
+    Returns
+    -------
+    MemoryEstimate
+        Also when the available memory is unknown and only the checkpoint's size is
+        checked.
+
+    Raises
+    ------
+    BackproplabError
+        When the estimate exceeds what is available (the sentence names the hidden
+        widths, the estimate and what is available, in GiB), or the parameters and
+        optimizer state exceed :data:`MAX_NPZ_BYTES`.
     """
     estimate = training_memory(sizes, batch_size, **options)
     available = available_memory(device)
@@ -170,9 +213,8 @@ def _hidden(sizes) -> str:
 
 def _gib(n: int) -> str:
     """``n`` bytes in GiB, readable at any size (``0.3``, ``12``, ``2.9e+04``)."""
-    g = n / GIB
+    g = n / _GIB
     return f"{g:.2g}" if g < 10 or not math.isfinite(g) or g >= 1e6 else f"{g:.0f}"
 
 
-__all__ = ["GIB", "MemoryEstimate", "available_memory", "check_training_memory",
-           "training_memory"]
+__all__ = ["MemoryEstimate", "available_memory", "check_training_memory", "training_memory"]

@@ -518,5 +518,23 @@ class MLP:
 
 
 def load_checkpoint(path, device: str = "cpu"):
-    """``(model, optimizer_state or None, extra dict)`` from a file written by :meth:`MLP.save`."""
+    """Read a file written by :meth:`MLP.save`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    device : {"cpu", "gpu"}, default "cpu"
+        Where the model's arrays live.
+
+    Returns
+    -------
+    tuple
+        ``(model, optimizer state or None, extra dict)``; rebuild the optimizer
+        with :func:`~backproplab.tensor.optim.optimizer_from_state`.
+
+    Raises
+    ------
+    BackproplabError
+        When the file is missing, damaged or not a model file (see :meth:`MLP.load_checkpoint`).
+    """
     return MLP.load_checkpoint(path, device=device)

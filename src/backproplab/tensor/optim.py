@@ -61,9 +61,28 @@ def clip_grad_norm(grads: dict, max_norm: float, xp=None) -> float:
     The norm is taken over all arrays together, ``sqrt(sum_p ||g_p||^2)``; when it
     exceeds ``max_norm`` every gradient is multiplied by
     ``max_norm / (norm + 1e-6)``, exactly as ``torch.nn.utils.clip_grad_norm_``
-    does. Returns the norm before clipping (a float; may be ``inf`` or ``nan``,
-    in which case nothing is scaled and the divergence guard of the training
-    loop reports the run).
+    does.
+
+    Parameters
+    ----------
+    grads : dict of str to array
+        Scaled in place.
+    max_norm : float
+    xp : module, optional
+        The array module (default NumPy).
+
+    Returns
+    -------
+    float
+        The norm before clipping; where it is ``inf`` or ``nan`` nothing is scaled
+        (the training loop's divergence guard reports the run).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = {"W1": np.array([3.0, 4.0])}
+    >>> clip_grad_norm(g, 1.0), np.round(g["W1"], 6)
+    (5.0, array([0.6, 0.8]))
     """
     if xp is None:
         import numpy as xp
@@ -82,7 +101,36 @@ def clip_grad_norm(grads: dict, max_norm: float, xp=None) -> float:
 
 
 class Optimizer:
-    """Base class: holds the model, the learning rate, the step count and per-parameter buffers."""
+    """Base class: holds the model, the learning rate, the step count and per-parameter buffers.
+
+    Subclasses implement the update of one parameter; :meth:`step` applies it to
+    every parameter of the model from its ``grads`` (after clipping them).
+
+    Parameters
+    ----------
+    model : MLP
+        The model whose ``params`` are updated in place.
+    lr : float
+        Learning rate, > 0.
+    decay_biases : bool, default False
+        Apply weight decay to the biases too (only to the ``W`` matrices otherwise).
+    clip_norm : float, optional
+        Clip the gradients to this global L2 norm before each step.
+
+    Attributes
+    ----------
+    steps : int
+        Steps taken.
+    buffers : dict of str to dict
+        Per-parameter state (``buffer_names``), by parameter name.
+    last_grad_norm : float or None
+        The gradients' norm before clipping at the last step (``clip_norm`` set only).
+
+    Raises
+    ------
+    BackproplabError
+        For a non-finite or non-positive ``lr`` or ``clip_norm``.
+    """
 
     #: registry name
     name = "optimizer"
@@ -189,7 +237,30 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Plain stochastic gradient descent: ``p -= lr * (g + weight_decay * p)``."""
+    """Plain stochastic gradient descent: ``p -= lr * (g + weight_decay * p)``.
+
+    Parameters
+    ----------
+    model : MLP
+    lr : float
+        Learning rate, > 0.
+    weight_decay : float, default 0.0
+        L2 penalty coefficient, >= 0.
+    decay_biases, clip_norm
+        As :class:`Optimizer`.
+
+    Raises
+    ------
+    BackproplabError
+        For an out-of-range setting.
+
+    Examples
+    --------
+    >>> from backproplab.tensor import MLP
+    >>> model = MLP([2, 3, 2], seed=0)
+    >>> SGD(model, lr=0.1).hyperparameters()
+    {'lr': 0.1, 'weight_decay': 0.0, 'decay_biases': False, 'clip_norm': None}
+    """
 
     name = "sgd"
 
@@ -209,7 +280,29 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """SGD with momentum, optionally Nesterov's, exactly as ``torch.optim.SGD``."""
+    """SGD with momentum, optionally Nesterov's, exactly as ``torch.optim.SGD``.
+
+    Parameters
+    ----------
+    model : MLP
+    lr : float
+        Learning rate, > 0.
+    momentum : float, default 0.9
+        In (0, 1].
+    nesterov : bool, default False
+        Nesterov's momentum (its ``name`` is then ``"nesterov"``).
+    dampening : float, default 0.0
+        In [0, 1]; must be 0 with ``nesterov``.
+    weight_decay : float, default 0.0
+        L2 penalty coefficient, >= 0.
+    decay_biases, clip_norm
+        As :class:`Optimizer`.
+
+    Raises
+    ------
+    BackproplabError
+        For an out-of-range setting, or Nesterov momentum with dampening.
+    """
 
     name = "momentum"
     buffer_names = ("momentum_buffer",)
@@ -258,7 +351,27 @@ class Momentum(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), exactly as ``torch.optim.Adam`` with ``amsgrad=False``."""
+    """Adam (Kingma & Ba), exactly as ``torch.optim.Adam`` with ``amsgrad=False``.
+
+    Parameters
+    ----------
+    model : MLP
+    lr : float, default 0.001
+        Learning rate, > 0.
+    beta1, beta2 : float, default 0.9 and 0.999
+        Decay rates of the first and second moment estimates, in [0, 1).
+    eps : float, default 1e-8
+        Added to the denominator, >= 0.
+    weight_decay : float, default 0.0
+        L2 penalty coefficient, >= 0 (added to the gradient, not decoupled).
+    decay_biases, clip_norm
+        As :class:`Optimizer`.
+
+    Raises
+    ------
+    BackproplabError
+        For an out-of-range setting.
+    """
 
     name = "adam"
     buffer_names = ("exp_avg", "exp_avg_sq")
@@ -376,7 +489,34 @@ def make_optimizer(name: str, model, lr: float, **options) -> Optimizer:
 
 
 def optimizer_from_state(model, state: dict) -> Optimizer:
-    """Rebuild the optimizer described by ``state`` (from :meth:`Optimizer.state_dict`) for ``model``."""
+    """Rebuild the optimizer described by ``state`` for ``model``.
+
+    Parameters
+    ----------
+    model : MLP
+        The model it will update (with the parameters the state was saved with).
+    state : dict
+        From :meth:`Optimizer.state_dict`: its name, hyperparameters, step count
+        and buffers.
+
+    Returns
+    -------
+    Optimizer
+        Of the saved kind, its buffers loaded.
+
+    Raises
+    ------
+    BackproplabError
+        When ``state`` names an unknown optimizer.
+
+    Examples
+    --------
+    >>> from backproplab.tensor import MLP, make_optimizer
+    >>> model = MLP([2, 3, 2], seed=0)
+    >>> opt = make_optimizer("adam", model, 0.01)
+    >>> optimizer_from_state(model, opt.state_dict()).hyperparameters() == opt.hyperparameters()
+    True
+    """
     hyper = dict(state.get("hyper", {}))
     name = state.get("name")
     if name not in OPTIMIZERS:

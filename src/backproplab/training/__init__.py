@@ -1,12 +1,14 @@
 """Training: the config of a run, the training loop, run folders, resume, progress.
 
 - :class:`TrainConfig`: every option of a run with its default, validated.
-- :func:`fit`: the tensor engine's training loop for the Python API; returns a
-  :class:`History` of per-epoch records.
+- :func:`fit`: the training loop for the Python API, for either engine's model
+  (the scalar engine's with :class:`ScalarSGD`); returns a :class:`History` of
+  per-epoch records. Both engines run one epoch loop (``training/epochs.py``).
 - :func:`run_training`: a whole run written into a run folder (config, metrics,
   checkpoints, model, summary), resumable bit-identically after a crash.
 - :func:`make_schedule` / :class:`EarlyStopping`: learning-rate schedules and
-  early stopping for :func:`fit` (``run_training`` builds them from the config).
+  early stopping for :func:`fit`, with either engine (``run_training`` builds them
+  from the config).
 - :func:`settings` / :func:`check_settings_apply` (``training/options.py``): the
   options as data (type, default, help, choices) and the rule that refuses a
   setting the run would ignore (``momentum`` with ``optimizer='sgd'``).
@@ -21,7 +23,8 @@ Example::
 
 from backproplab.training.config import FULL_BATCH, TrainConfig, engine_defaults
 from backproplab.training.early_stopping import MONITORS, EarlyStopping
-from backproplab.training.loop import History, fit
+from backproplab.training.epochs import History
+from backproplab.training.loop import fit
 from backproplab.training.options import Setting, check_settings_apply, settings
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.run import (
@@ -31,7 +34,7 @@ from backproplab.training.run import (
     load_run_dataset,
     run_training,
 )
-from backproplab.training.scalar_loop import fit_scalar
+from backproplab.training.scalar_loop import ScalarSGD
 from backproplab.training.schedules import SCHEDULES, Schedule, make_schedule
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "EarlyStopping",
     "History",
     "Progress",
+    "ScalarSGD",
     "Schedule",
     "Setting",
     "TrainConfig",
@@ -49,7 +53,6 @@ __all__ = [
     "default_run_dir",
     "engine_defaults",
     "fit",
-    "fit_scalar",
     "has_results",
     "load_run_dataset",
     "make_progress",

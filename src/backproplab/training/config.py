@@ -20,14 +20,16 @@ accepts, and the rules of :func:`backproplab.training.options.check_settings_app
 Adding an option is one change here: a field in its section, declared with
 :func:`option`::
 
-    divergence_patience: int = option(3, "non-finite epochs tolerated before stopping")
+    divergence_patience: int = option(3, "checks in a row above the limit", group="stopping")
 
-with ``choices=`` a registry tuple (validated and listed in ``--help``),
+with ``group=`` its job (:data:`GROUPS`; a ``"data"`` option joins the key under
+which Ray trials share a dataset by itself), ``resumable=True`` when a resumed run
+may change it, ``choices=`` a registry tuple (validated and listed in ``--help``),
 ``applies=("optimizer", ("adam",))`` when only some runs read it, ``none=``
 what a ``None`` default means, and ``metavar=`` / ``parse=`` for values
-written other than as a number or a word. Then add the checks of its value in
-:meth:`TrainConfig.validate` (in the section it belongs to) and use it where it
-acts. ``to_dict``/``from_dict``, ``config.json``, ``train --config`` and the
+written other than as a number or a word. Then add the checks of its value to
+:func:`~backproplab.training.validation.validate_config` (in the section it
+belongs to) and use it where it acts. ``to_dict``/``from_dict``, ``config.json``, ``train --config`` and the
 flags pick it up by themselves; older ``config.json`` files without the field
 load with its default.
 """
@@ -35,7 +37,6 @@ load with its default.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -54,16 +55,23 @@ from backproplab.tensor import INITIALIZERS as _INITIALIZERS
 from backproplab.tensor import OPTIMIZERS as _OPTIMIZERS
 from backproplab.training.divergence import DEFAULT_FACTOR as _DIVERGENCE_FACTOR
 from backproplab.training.divergence import DEFAULT_PATIENCE as _DIVERGENCE_PATIENCE
-from backproplab.training.divergence import check_divergence_options
 from backproplab.training.early_stopping import MONITORS as _MONITORS
-from backproplab.training.early_stopping import check_early_stopping_options
 from backproplab.training.schedules import DEFAULT_GAMMA as _DEFAULT_GAMMA
 from backproplab.training.schedules import PLATEAU_DIVISOR as _PLATEAU_DIVISOR
 from backproplab.training.schedules import SCHEDULES as _SCHEDULES
-from backproplab.training.schedules import check_schedule_options
+from backproplab.training.threads import (
+    choose_threads,
+    machine_facts,
+    network_step_work,
+    usable_cpus,
+)
+from backproplab.training.validation import (
+    FULL_BATCH,
+    parse_batch_size,
+    parse_hidden,
+    validate_config,
+)
 
-#: Training engines by name.
-ENGINES = ("tensor", "scalar")
 # The names below are the tensor engine's registries (one vocabulary for the
 # CLI, configs and code); the scalar engine supports a subset (sigmoid, normal, sgd).
 #: Hidden-layer activations.
@@ -80,16 +88,18 @@ DEVICES = tuple(_DEVICES)
 SCHEDULES = tuple(_SCHEDULES)
 #: Metrics early stopping can monitor.
 MONITORS = tuple(_MONITORS)
-#: ``batch_size`` may be this word instead of a number: the whole training set.
-FULL_BATCH = "full"
 
-#: Defaults that depend on the engine, used where the config says ``None``.
+#: Defaults that depend on the engine, used where the config says ``None``; its keys
+#: are the engines' names (:data:`ENGINE_NAMES`; the engines themselves are
+#: :data:`backproplab.training.engines.ENGINES`).
 ENGINE_DEFAULTS: dict[str, dict[str, Any]] = {
     # the study's MNIST network (Q5): one hidden layer of 300 sigmoid units
     "tensor": {"hidden": (300,), "lr": 0.1, "batch_size": 16, "dtype": "float32"},
     # the study's synthetic run (Q4): hidden and lr from backproplab.scalar's constants
     "scalar": {"hidden": None, "lr": None, "batch_size": 1, "dtype": "float64"},
 }
+#: The names of the training engines (the ``engine`` option's choices).
+ENGINE_NAMES = tuple(ENGINE_DEFAULTS)
 
 #: Defaults that depend on the dataset, used where the config says ``None`` and
 #: the engine has no default of its own. ``normalize``: the data layer's own
@@ -110,51 +120,31 @@ def _scalar_defaults() -> dict[str, Any]:
 
 def engine_defaults(engine: str) -> dict[str, Any]:
     """The defaults of ``engine`` for the options left at ``None``."""
-    if engine not in ENGINES:
-        raise BackproplabError(f"unknown engine {engine!r}; choose {choose_from('engine', ENGINES)}")
+    if engine not in ENGINE_NAMES:
+        raise BackproplabError(
+            f"unknown engine {engine!r}; choose {choose_from('engine', ENGINE_NAMES)}")
     out = dict(ENGINE_DEFAULTS[engine])
     if engine == "scalar":
         out.update(_scalar_defaults())
     return out
 
 
-# ---------------------------------------------------------------------------
-# values written as text (the command line, sweeps)
+#: The groups of options (:func:`option`'s ``group``), in the order of the fields:
+#: ``data`` decides the dataset (trials that agree on every data option share one
+#: loaded dataset), ``model`` the network, ``optimizer`` the update rule and its
+#: arguments (``optimizer`` and ``lr`` are :func:`~backproplab.tensor.make_optimizer`'s
+#: own, every other one a keyword of it), ``schedule`` the learning rate between
+#: epochs, ``loop`` the batches, epochs and seed, ``stopping`` when training ends,
+#: ``output`` what a run writes besides its results, ``machine`` where and how it
+#: computes.
+GROUPS = ("data", "model", "optimizer", "schedule", "loop", "stopping", "output", "machine")
 
 
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """``"512,256"`` -> ``(512, 256)``; anything else raises :class:`BackproplabError`."""
-    parts = [t.strip() for t in str(text).split(",")]
-    try:
-        sizes = tuple(int(t) for t in parts)
-    except ValueError:
-        sizes = ()
-    if not sizes or any(s < 1 for s in sizes):
-        raise BackproplabError(
-            f"hidden must list positive layer widths separated by commas, like 300 or "
-            f"512,256; got {text!r}", settings=("hidden",))
-    return sizes
-
-
-def parse_batch_size(text: str) -> int | str:
-    """``"16"`` -> 16, ``"full"`` -> ``"full"``; anything else raises :class:`BackproplabError`."""
-    if str(text).strip().lower() == FULL_BATCH:
-        return FULL_BATCH
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise BackproplabError(
-            f"batch_size must be a positive integer or 'full', got {text!r}",
-            settings=("batch_size",))
-    return value
-
-
-def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
+def option(default: Any, help: str, *, group: str, resumable: bool = False,
+           choices: tuple[str, ...] | None = None,
            applies: tuple[str, tuple] | None = None, none: str | None = None,
            metavar: str | None = None, parse=None) -> Any:
-    """Declare a :class:`TrainConfig` field: its default and its documentation.
+    """Declare a :class:`TrainConfig` field: its default, its group and its documentation.
 
     Parameters
     ----------
@@ -162,6 +152,13 @@ def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
         The default value (immutable).
     help : str
         One phrase saying what the option does.
+    group : str
+        One of :data:`GROUPS`; the lists of options by job (the data that
+        decide a dataset, the optimizer's arguments, the machine options) are
+        derived from it (:mod:`backproplab.training.options`).
+    resumable : bool, default=False
+        Whether a resumed run may change it (it changes no result of a run
+        that finishes: ``epochs``, ``threads``, ...).
     choices : tuple of str, optional
         The names it accepts (a registry); :meth:`TrainConfig.validate` checks them.
     applies : (str, tuple), optional
@@ -177,9 +174,16 @@ def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
     Returns
     -------
     dataclasses.Field
+
+    Raises
+    ------
+    ValueError
+        For a group not in :data:`GROUPS` (a programming error, at import).
     """
-    meta = {"help": help, "choices": choices, "applies": applies, "none": none,
-            "metavar": metavar, "parse": parse}
+    if group not in GROUPS:
+        raise ValueError(f"unknown option group {group!r}; choose one of {', '.join(GROUPS)}")
+    meta = {"help": help, "group": group, "resumable": resumable, "choices": choices,
+            "applies": applies, "none": none, "metavar": metavar, "parse": parse}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -236,84 +240,110 @@ class TrainConfig:
     """
 
     # -- data ---------------------------------------------------------------
-    dataset: str = option("synth", "the data to train on", choices=_DATASETS)
+    dataset: str = option("synth", "the data to train on", choices=_DATASETS, group="data")
     data_dir: str | None = option(None, "folder holding the dataset's IDX files",
                                   applies=("dataset", _IMAGES), metavar="DIR",
-                                  none="search the usual folders")
-    final: bool = option(False, "train on all training data and evaluate on the test set")
+                                  none="search the usual folders", group="data", resumable=True)
+    final: bool = option(False, "train on all training data and evaluate on the test set",
+                         group="data")
     val_size: int = option(5000, "training images held out for validation",
-                           applies=("dataset", _IMAGES))
-    limit: int | None = option(None, "keep only the first N training examples", none="all")
+                           applies=("dataset", _IMAGES), group="data")
+    limit: int | None = option(None, "keep only the first N training examples", none="all",
+                               group="data")
     normalize: str | None = option(None, "input scaling (statistics of the training split)",
-                                   choices=_NORMALIZE_MODES)
+                                   choices=_NORMALIZE_MODES, group="data")
     data_seed: int = option(0, "seed of the synthetic points (0: the study's)",
-                            applies=("dataset", ("synth",)))
+                            applies=("dataset", ("synth",)), group="data")
     # -- model --------------------------------------------------------------
     engine: str = option("tensor", "which engine trains (scalar: pure Python, per-example SGD)",
-                         choices=ENGINES)
+                         choices=ENGINE_NAMES, group="model")
     hidden: tuple[int, ...] | None = option(None, "hidden layer widths, e.g. 300 or 512,256",
-                                            metavar="SIZES", parse=parse_hidden)
-    activation: str = option("sigmoid", "hidden-layer activation", choices=ACTIVATIONS)
-    init: str = option("normal", "weight initializer (biases start at zero)", choices=INITS)
+                                            metavar="SIZES", parse=parse_hidden, group="model")
+    activation: str = option("sigmoid", "hidden-layer activation", choices=ACTIVATIONS,
+                             group="model")
+    init: str = option("normal", "weight initializer (biases start at zero)", choices=INITS,
+                       group="model")
     init_std: float | None = option(None, "standard deviation of the normal initializer",
-                                    applies=("init", ("normal",)), metavar="STD")
-    dtype: str | None = option(None, "floating-point type", choices=DTYPES)
+                                    applies=("init", ("normal",)), metavar="STD", group="model")
+    # the data's arrays come in this type too: a data option (two dtypes, two datasets)
+    dtype: str | None = option(None, "floating-point type", choices=DTYPES, group="data")
     # -- optimizer ------------------------------------------------------------
-    optimizer: str = option("sgd", "the update rule", choices=OPTIMIZERS)
-    lr: float | None = option(None, "learning rate")
-    momentum: float = option(0.9, "momentum factor", applies=("optimizer", ("momentum", "nesterov")))
-    beta1: float = option(0.9, "Adam's decay of the mean gradient", applies=("optimizer", ("adam",)))
+    optimizer: str = option("sgd", "the update rule", choices=OPTIMIZERS, group="optimizer")
+    lr: float | None = option(None, "learning rate", group="optimizer")
+    momentum: float = option(0.9, "momentum factor",
+                             applies=("optimizer", ("momentum", "nesterov")),
+                             group="optimizer")
+    beta1: float = option(0.9, "Adam's decay of the mean gradient",
+                          applies=("optimizer", ("adam",)),
+                          group="optimizer")
     beta2: float = option(0.999, "Adam's decay of the squared gradient",
-                          applies=("optimizer", ("adam",)))
+                          applies=("optimizer", ("adam",)), group="optimizer")
     eps: float = option(1e-8, "Adam's term added to the denominator",
-                        applies=("optimizer", ("adam",)))
+                        applies=("optimizer", ("adam",)), group="optimizer")
     weight_decay: float = option(0.0, "L2 decay X of the weights, not the biases: adds "
-                                      "(X/2)*||W||^2 to the loss")
+                                      "(X/2)*||W||^2 to the loss", group="optimizer")
     clip_norm: float | None = option(None, "clip the gradients to this global L2 norm before "
-                                           "each update", none="off")
+                                           "each update", none="off", group="optimizer")
     # -- learning-rate schedule (training/schedules.py) ----------------------
     lr_schedule: str = option("constant", "how the rate changes between epochs "
-                                          "(docs/training.md)", choices=SCHEDULES)
-    lr_step_size: int = option(10, "epochs between two drops", applies=("lr_schedule", ("step",)))
+                                          "(docs/training.md)", choices=SCHEDULES, group="schedule")
+    lr_step_size: int = option(10, "epochs between two drops", applies=("lr_schedule", ("step",)),
+                               group="schedule")
     lr_gamma: float | None = option(
         None, "factor in (0, 1] the rate is multiplied by",
         applies=("lr_schedule", tuple(_DEFAULT_GAMMA)),
-        none=", ".join(f"{k} {v:g}" for k, v in _DEFAULT_GAMMA.items()))
-    lr_min: float = option(0.0, "the rate cosine anneals towards", applies=("lr_schedule", ("cosine",)))
+        none=", ".join(f"{k} {v:g}" for k, v in _DEFAULT_GAMMA.items()), group="schedule")
+    lr_min: float = option(0.0, "the rate cosine anneals towards",
+                           applies=("lr_schedule", ("cosine",)),
+                           group="schedule")
     lr_power: float = option(0.5, "exponent X of lr / (t + 1)^X, t = examples seen "
                                   "(scikit-learn's power_t)",
-                             applies=("lr_schedule", ("invscaling",)))
+                             applies=("lr_schedule", ("invscaling",)), group="schedule")
     lr_patience: int = option(10, f"epochs without a lower training loss; more divide the rate "
                                   f"by {_PLATEAU_DIVISOR:g} (scikit-learn's n_iter_no_change)",
-                              applies=("lr_schedule", ("plateau",)))
+                              applies=("lr_schedule", ("plateau",)), group="schedule")
     lr_tol: float = option(1e-4, "decrease of the training loss that counts as lower "
-                                 "(scikit-learn's tol)", applies=("lr_schedule", ("plateau",)))
+                                 "(scikit-learn's tol)", applies=("lr_schedule", ("plateau",)),
+        group="schedule")
     # -- loop ---------------------------------------------------------------
     batch_size: int | str | None = option(None, "examples per step, or 'full'",
-                                          metavar="N|full", parse=parse_batch_size)
-    epochs: int = option(5, "passes over the training set")
-    seed: int = option(0, "seed of the initial weights and batch order")
+                                          metavar="N|full", parse=parse_batch_size, group="loop")
+    epochs: int = option(5, "passes over the training set", group="loop", resumable=True)
+    seed: int = option(0, "seed of the initial weights and batch order", group="loop")
     # -- early stopping (training/early_stopping.py; off by default) ---------
-    early_stopping: bool = option(False, "stop when the validation metric stops improving")
-    patience: int = option(5, "epochs without improvement before stopping", applies=_EARLY)
-    min_delta: float = option(0.0, "smallest change that counts as improvement", applies=_EARLY)
+    early_stopping: bool = option(False, "stop when the validation metric stops improving",
+                                  group="stopping")
+    patience: int = option(5, "epochs without improvement before stopping", applies=_EARLY,
+                           group="stopping")
+    min_delta: float = option(0.0, "smallest change that counts as improvement", applies=_EARLY,
+                              group="stopping")
     monitor: str = option("eval_loss", "the validation metric watched", choices=MONITORS,
-                          applies=_EARLY)
-    restore_best: bool = option(False, "end with the weights of the best epoch", applies=_EARLY)
+                          applies=_EARLY, group="stopping")
+    restore_best: bool = option(False, "end with the weights of the best epoch", applies=_EARLY,
+                                group="stopping")
     # -- divergence guard (training/divergence.py; on by default) ------------
     divergence_factor: float | None = option(
         _DIVERGENCE_FACTOR, "stop when the training loss stays above this x max(initial loss, "
-        "ln classes); 0 turns the guard off", none="off")
+        "ln classes); 0 turns the guard off", none="off", group="stopping", resumable=True)
     divergence_patience: int = option(
-        _DIVERGENCE_PATIENCE, "checks in a row above that limit before the run stops")
+        _DIVERGENCE_PATIENCE, "checks in a row above that limit before the run stops",
+        group="stopping", resumable=True)
     # -- inspection (training/snapshots.py; off by default) -----------------
     inspect: bool = option(False, "store snapshots for the inspection figures (first-layer "
                                   "weights, hidden activations, synth's boundary) in "
-                                  "inspect.npz at init and after every epoch")
+                                  "inspect.npz at init and after every epoch", group="output")
+    # -- output (training/board.py; off by default; changes no result) --------
+    tensorboard: bool = option(False, "write TensorBoard event files (per-step loss, every "
+                                      "epoch's metrics, the config; first-layer weight "
+                                      "histograms with inspect) into the run's tensorboard/ "
+                                      "folder as it trains; needs the tensorboard extra",
+                               group="output", resumable=True)
     # -- machine --------------------------------------------------------------
-    threads: int | None = option(None, "BLAS threads", none="all usable cores")
+    threads: int | None = option(None, "BLAS threads",
+                                 none="the free cores at the start; 1 for small steps",
+                                 group="machine", resumable=True)
     device: str = option("cpu", "where the tensor engine computes (gpu needs CuPy)",
-                         choices=DEVICES)
+                         choices=DEVICES, group="machine")
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):  # accept [512, 256] as well as (512, 256)
@@ -339,11 +369,11 @@ class TrainConfig:
         for key, value in defaults.items():
             if getattr(self, key) is None and value is not None:
                 changes[key] = value
-        if self.threads is None:
-            changes["threads"] = usable_cpus()
         if self.lr_gamma is None and self.lr_schedule in _DEFAULT_GAMMA:
             changes["lr_gamma"] = _DEFAULT_GAMMA[self.lr_schedule]
         out = self.replace(**changes)
+        if out.threads is None:  # last: the rule needs the filled-in network and batch
+            out = out.replace(threads=default_threads(out))
         out.validate()
         return out
 
@@ -396,176 +426,56 @@ class TrainConfig:
                                    f"{exc}") from None
 
     # -------------------------------------------------------------- validation
-
     def validate(self) -> TrainConfig:
-        """Check every option; raise :class:`BackproplabError` naming the bad one.
+        """Check every option; raise :class:`BackproplabError` naming the bad one
+        (:func:`backproplab.training.validation.validate_config`).
 
         Returns ``self`` so that ``TrainConfig(...).validate()`` chains.
         """
-        for f in dataclasses.fields(self):  # the options that take a name from a registry
-            value = getattr(self, f.name)
-            if f.metadata["choices"] and not (value is None and f.default is None):
-                _choice(f.name, value, f.metadata["choices"])
-        # data
-        _optional_str("data_dir", self.data_dir)
-        _bool("final", self.final)
-        _bool("inspect", self.inspect)
-        _int("val_size", self.val_size, minimum=1)
-        if self.limit is not None:
-            _int("limit", self.limit, minimum=1)
-        _int("data_seed", self.data_seed, minimum=0)
-        # model
-        if self.hidden is not None:
-            _check_hidden(self.hidden)
-        if self.init_std is not None:
-            _positive("init_std", self.init_std)
-            if self.init != "normal":
-                raise BackproplabError(
-                    f"init_std applies only to init='normal', not {self.init!r}; "
-                    "drop init_std", settings=("init_std",))
-        # optimizer
-        if self.lr is not None:
-            _positive("lr", self.lr, hint="try lr=0.01")
-        _fraction("momentum", self.momentum)
-        _fraction("beta1", self.beta1)
-        _fraction("beta2", self.beta2)
-        _positive("eps", self.eps)
-        if not _number(self.weight_decay) or self.weight_decay < 0:
-            raise BackproplabError(f"weight_decay must be a number >= 0, got "
-                                   f"{self.weight_decay!r}", settings=("weight_decay",))
-        if self.clip_norm is not None:
-            _positive("clip_norm", self.clip_norm)
-        check_schedule_options(self.lr_schedule, lr_step_size=self.lr_step_size,
-                               lr_gamma=self.lr_gamma, lr_min=self.lr_min,
-                               lr_power=self.lr_power, lr_patience=self.lr_patience,
-                               lr_tol=self.lr_tol, lr=self.lr)
-        # loop
-        bs = self.batch_size
-        if bs is not None and bs != FULL_BATCH and (
-                isinstance(bs, bool) or not isinstance(bs, int) or bs < 1):
-            raise BackproplabError(f"batch_size must be a positive integer or 'full', got "
-                                   f"{bs!r}", settings=("batch_size",))
-        _int("epochs", self.epochs, minimum=1)
-        _int("seed", self.seed, minimum=0)
-        self._validate_early_stopping()
-        check_divergence_options(divergence_factor=self.divergence_factor,
-                                 divergence_patience=self.divergence_patience)
-        # machine
-        if self.threads is not None:
-            _int("threads", self.threads, minimum=1)
-        # what the scalar engine can do: the study's per-example SGD, sigmoid, normal init
-        if self.engine == "scalar":
-            self._validate_scalar()
+        validate_config(self)
         return self
 
-    def _validate_early_stopping(self) -> None:
-        _bool("early_stopping", self.early_stopping)
-        _bool("restore_best", self.restore_best)
-        check_early_stopping_options(patience=self.patience, min_delta=self.min_delta,
-                                     monitor=self.monitor)
-        if self.early_stopping and self.final:
-            raise BackproplabError(
-                "early stopping monitors the validation split, but final=True evaluates on the "
-                "test set (choosing the epoch on it would leak the test set); drop final=True "
-                "or early_stopping=True")
-        if self.restore_best and not self.early_stopping:
-            raise BackproplabError(
-                "restore_best keeps the best weights of early stopping; add "
-                "early_stopping=True or drop restore_best", settings=("restore_best",))
 
-    def _validate_scalar(self) -> None:
-        def unsupported(what: str) -> BackproplabError:
-            return BackproplabError(
-                f"the scalar engine does not support {what}; drop it or use engine='tensor'")
+def config_step_work(cfg: TrainConfig) -> int | None:
+    """Multiply-adds of one training step of ``cfg``.
 
-        if self.batch_size not in (None, 1):
-            raise unsupported(f"batch_size={self.batch_size!r} (it trains one example at a "
-                              "time)")
-        if self.optimizer != "sgd":
-            raise unsupported(f"optimizer={self.optimizer!r} (plain SGD only)")
-        if self.activation != "sigmoid":
-            raise unsupported(f"activation={self.activation!r} (sigmoid only)")
-        if self.init != "normal":
-            raise unsupported(f"init={self.init!r} (normal only)")
-        if self.dtype not in (None, "float64"):
-            raise unsupported(f"dtype={self.dtype!r} (Python floats are float64)")
-        if self.device != "cpu":
-            raise unsupported(f"device={self.device!r}")
-        if self.weight_decay:
-            raise unsupported(f"weight decay (weight_decay={self.weight_decay!r})")
-        if self.clip_norm is not None:
-            raise unsupported(f"gradient clipping (clip_norm={self.clip_norm!r})")
-        if self.lr_schedule != "constant":
-            raise unsupported(f"a learning-rate schedule (lr_schedule={self.lr_schedule!r})")
-        if self.early_stopping:
-            raise unsupported("early stopping (early_stopping=True)")
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Unset network and batch size take the engine's defaults.
+
+    Returns
+    -------
+    int or None
+        :func:`~backproplab.training.threads.network_step_work`; ``None`` for the
+        scalar engine (it uses no BLAS).
+    """
+    if cfg.engine == "scalar":
+        return None
+    defaults = engine_defaults(cfg.engine)
+    return network_step_work(cfg.dataset, cfg.hidden or defaults["hidden"],
+                             cfg.batch_size or defaults["batch_size"], cfg.limit)
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, which ``taskset`` and
-    container limits narrow; ``os.cpu_count()`` where there is none): the
-    default ``threads`` of a run, so that BLAS does not start more threads than
-    there are cores to run them."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+def default_threads(cfg: TrainConfig) -> int:
+    """The ``threads`` of a run that sets none.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+
+    Returns
+    -------
+    int
+        What the machine can give now, and one thread for steps too small to
+        share (:func:`backproplab.training.threads.choose_threads`); 1 for the
+        scalar engine (no BLAS).
+    """
+    work = config_step_work(cfg)
+    return 1 if work is None else choose_threads(machine_facts(), work)[0]
 
 
-# ---------------------------------------------------------------------------
-# small checks with uniform messages (each names the setting as Python does)
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise BackproplabError(f"unknown {name} {value!r}; choose {choose_from(name, choices)}")
-
-
-def _check_hidden(hidden: Any) -> None:
-    if not isinstance(hidden, tuple) or not hidden:
-        raise BackproplabError(f"hidden must list at least one layer width, like 300 or "
-                               f"512,256; got {hidden!r}", settings=("hidden",))
-    for width in hidden:
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise BackproplabError(
-                f"hidden layer widths must be positive integers, like 512,256; "
-                f"got {','.join(map(str, hidden))}", settings=("hidden",))
-
-
-def _bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise BackproplabError(f"{name} must be true or false, got {value!r}", settings=(name,))
-
-
-def _optional_str(name: str, value: Any) -> None:
-    if value is not None and not isinstance(value, str):
-        raise BackproplabError(f"{name} must be a path string, got {value!r}", settings=(name,))
-
-
-def _int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BackproplabError(f"{name} must be an integer >= {minimum}, got {value!r}",
-                               settings=(name,))
-
-
-def _number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _positive(name: str, value: Any, hint: str = "") -> None:
-    if not _number(value) or value <= 0:
-        raise BackproplabError(
-            f"{name} must be a positive number, got {value!r}" + (f"; {hint}" if hint else ""),
-            settings=(name,))
-
-
-def _fraction(name: str, value: Any) -> None:
-    if not _number(value) or not 0 <= value < 1:
-        raise BackproplabError(f"{name} must be a number in [0, 1), got {value!r}",
-                               settings=(name,))
-
-
-__all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINES", "ENGINE_DEFAULTS",
-           "FULL_BATCH", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig",
-           "engine_defaults", "option", "parse_batch_size", "parse_hidden", "usable_cpus"]
+__all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINE_DEFAULTS", "ENGINE_NAMES",
+           "FULL_BATCH", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig",
+           "config_step_work", "default_threads", "engine_defaults", "option",
+           "parse_batch_size", "parse_hidden", "usable_cpus"]

@@ -1,7 +1,7 @@
 """The divergence guard of both training loops: when a run stops because its loss ran away.
 
-Two rules, checked by :func:`backproplab.training.fit` and
-:func:`backproplab.training.fit_scalar` alike:
+Two rules, checked by the one epoch loop of both engines
+(:func:`backproplab.training.epochs.run_epochs`):
 
 1. **Non-finite** (always on): a batch loss that is NaN or infinite stops
    training at once; so do weights that became non-finite by the end of an
@@ -24,10 +24,9 @@ Either way the loop raises :class:`~backproplab.errors.DivergenceError` with one
 sentence naming the epoch and batch (``example`` for the scalar engine), what
 went wrong and the fix: a smaller learning rate ``lr``.
 
-The guard costs next to nothing per batch: :func:`~backproplab.training.fit` compares
-the batch number with the next check's, :func:`~backproplab.training.fit_scalar` runs
-the examples between two checks as one plain inner loop, and both hand the guard
-the running sum of the batch losses they keep anyway.
+The guard costs next to nothing per batch: the loop compares the batch number
+with the next check's and hands the guard the running sum of the batch losses
+it keeps anyway.
 """
 
 from __future__ import annotations

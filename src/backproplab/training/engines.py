@@ -1,10 +1,11 @@
 """The two training engines behind a run: build the model, train it, checkpoint it.
 
-:class:`TensorEngine` wraps :class:`backproplab.tensor.MLP`, an optimizer and
-:func:`backproplab.training.fit`; :class:`ScalarEngine` wraps the pure-Python
-:class:`backproplab.scalar.MLP` and :func:`backproplab.training.fit_scalar`. Both
-offer the same small interface, which :func:`backproplab.training.run_training`
-drives; :data:`ENGINES` maps the config's ``engine`` name to its class.
+:class:`TensorEngine` wraps :class:`backproplab.tensor.MLP` and an optimizer,
+:class:`ScalarEngine` the pure-Python :class:`backproplab.scalar.MLP` and
+:class:`~backproplab.training.scalar_loop.ScalarSGD`; both train through
+:func:`backproplab.training.fit` (the one epoch loop). Both offer the same small
+interface, which :func:`backproplab.training.run_training` drives; :data:`ENGINES`
+maps the config's ``engine`` name to its class.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from backproplab.fileio import atomic_write_with
 from backproplab.tensor.backend import to_numpy
 from backproplab.tensor.files import read_npz, scalar_engine_arrays
 from backproplab.tensor.memory import PYTHON_FLOAT_BYTES, check_training_memory
-from backproplab.training.config import FULL_BATCH, TrainConfig
+from backproplab.training.config import ENGINE_NAMES, FULL_BATCH, TrainConfig
 from backproplab.training.divergence import DivergenceGuard
 from backproplab.training.early_stopping import EarlyStopping
 from backproplab.training.loop import EVAL_BATCH_SIZE, fit
-from backproplab.training.scalar_loop import fit_scalar
+from backproplab.training.options import optimizer_options
+from backproplab.training.scalar_loop import ScalarSGD, scalar_params, set_scalar_params
 from backproplab.training.schedules import make_schedule
 
 
@@ -32,19 +34,6 @@ def run_seeds(seed: int):
     """(init SeedSequence, shuffle Generator) for a run's seed."""
     init_ss, shuffle_ss = np.random.SeedSequence(seed).spawn(2)
     return init_ss, np.random.default_rng(shuffle_ss)
-
-
-def optimizer_options(cfg: TrainConfig) -> dict:
-    common = {}
-    if cfg.weight_decay:
-        common["weight_decay"] = cfg.weight_decay
-    if cfg.clip_norm is not None:
-        common["clip_norm"] = cfg.clip_norm
-    if cfg.optimizer in ("momentum", "nesterov"):
-        return {"momentum": cfg.momentum, **common}
-    if cfg.optimizer == "adam":
-        return {"beta1": cfg.beta1, "beta2": cfg.beta2, "eps": cfg.eps, **common}
-    return common
 
 
 def run_controls(cfg: TrainConfig, n_train: int):
@@ -75,6 +64,13 @@ class Engine:
     def sizes(self) -> list[int]:
         return [self.dataset.n_features, *self.cfg.hidden, self.dataset.n_classes]
 
+    def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
+        """Train the built (or restored) model through :func:`fit`; returns its history."""
+        d = self.dataset
+        return fit(self.model, self.optimizer, d.X_train, d.y_train, epochs=self.cfg.epochs,
+                   batch_size=self.cfg.batch_size, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
+                   on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch,
+                   schedule=schedule, early_stopping=early_stopping, divergence=self.guard)
 
 
 class TensorEngine(Engine):
@@ -120,13 +116,6 @@ class TensorEngine(Engine):
             self.optimizer.load_state_dict(opt_state)
         return extra
 
-    def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
-        d = self.dataset
-        return fit(self.model, self.optimizer, d.X_train, d.y_train, epochs=self.cfg.epochs,
-                   batch_size=self.cfg.batch_size, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
-                   on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch,
-                   schedule=schedule, early_stopping=early_stopping, divergence=self.guard)
-
     def batches_per_epoch(self) -> int:
         return -(-len(self.dataset.X_train) // self.batch_rows())
 
@@ -136,6 +125,15 @@ class TensorEngine(Engine):
     def arrays(self) -> dict[str, np.ndarray]:
         """Copies of the parameters as NumPy arrays ``W1, b1, ...`` (for snapshots)."""
         return {name: np.array(to_numpy(value)) for name, value in self.model.params.items()}
+
+    def set_params(self, params: dict) -> None:
+        """Copy the arrays ``params`` into the model by name (early stopping's best weights)."""
+        self.model.set_params(params)
+
+    def read_weights(self, path: Path) -> tuple[dict, dict]:
+        """``(parameters, extra)`` of a weights file this engine saved (``best.npz``)."""
+        model, _, extra = tensor.load_checkpoint(path)
+        return model.params, extra or {}
 
     def save(self, path: Path, extra: dict | None = None, with_optimizer: bool = True) -> None:
         self.model.save(path, optimizer=self.optimizer if with_optimizer else None, extra=extra)
@@ -150,6 +148,7 @@ class ScalarEngine(Engine):
         # the scalar engine draws from random.Random; seed it from the run's init stream
         seed = int(init_ss.generate_state(1, dtype=np.uint64)[0])
         self.model = scalar.MLP(self.sizes(), rng=random.Random(seed), init_std=self.cfg.init_std)
+        self.optimizer = ScalarSGD(self.cfg.lr)
 
     def check_memory(self) -> None:
         """Refuse a model too large for the memory at hand: one example at a time, every
@@ -157,22 +156,20 @@ class ScalarEngine(Engine):
         check_training_memory(self.sizes(), 1, eval_batch_size=1,
                               bytes_per_number=PYTHON_FLOAT_BYTES)
 
-    def restore(self, path: Path) -> dict:
+    def read_weights(self, path: Path) -> tuple[dict, dict]:
+        """``(parameters, extra)`` of a file :meth:`save` wrote: float64 arrays
+        ``W1, b1, ...`` and the JSON ``extra``."""
         # sizes checked against the bytes stored, then the layout
-        arrays, extra = scalar_engine_arrays(read_npz(path, "checkpoint"))
-        self.model = scalar.MLP.from_dict({k: v.tolist() for k, v in arrays.items()})
+        return scalar_engine_arrays(read_npz(path, "checkpoint"))
+
+    def restore(self, path: Path) -> dict:
+        params, extra = self.read_weights(path)
+        self.model = scalar.MLP.from_dict({k: v.tolist() for k, v in params.items()})
         if self.model.sizes != self.sizes():
             raise ValueError(f"layer sizes {self.model.sizes} differ from the config's "
                              f"{self.sizes()}")
+        self.optimizer = ScalarSGD(self.cfg.lr)
         return extra
-
-    def train(self, *, start_epoch, rng, on_batch, on_epoch, schedule=None, early_stopping=None):
-        # the config refuses schedules and early stopping for this engine
-        d = self.dataset
-        return fit_scalar(self.model, d.X_train, d.y_train, epochs=self.cfg.epochs,
-                          lr=self.cfg.lr, rng=rng, X_eval=d.X_eval, y_eval=d.y_eval,
-                          on_batch=on_batch, on_epoch=on_epoch, start_epoch=start_epoch,
-                          divergence=self.guard)
 
     def batches_per_epoch(self) -> int:
         return len(self.dataset.X_train)
@@ -183,8 +180,11 @@ class ScalarEngine(Engine):
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The parameters as float64 NumPy arrays ``W1, b1, ...`` (the tensor engine's layout)."""
-        return {name: np.asarray(value, dtype=np.float64)
-                for name, value in self.model.to_dict().items()}
+        return scalar_params(self.model)
+
+    def set_params(self, params: dict) -> None:
+        """Put the arrays ``params`` into the model as Python floats (early stopping)."""
+        set_scalar_params(self.model, params)
 
     def save(self, path: Path, extra: dict | None = None, with_optimizer: bool = True) -> None:
         arrays = self.arrays()
@@ -192,7 +192,11 @@ class ScalarEngine(Engine):
         atomic_write_with(path, lambda fh: np.savez(fh, **arrays))
 
 
+#: The training engines by name: the one registry of engines (its names are
+#: :data:`~backproplab.training.config.ENGINE_NAMES`, the ``engine`` option's choices).
 ENGINES = {"tensor": TensorEngine, "scalar": ScalarEngine}
+if tuple(ENGINES) != ENGINE_NAMES:  # pragma: no cover - a programming error, at import
+    raise ImportError(f"the engines {tuple(ENGINES)} differ from ENGINE_NAMES {ENGINE_NAMES}")
 
 
 __all__ = ["ENGINES", "Engine", "ScalarEngine", "TensorEngine", "run_controls", "run_seeds"]

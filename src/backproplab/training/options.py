@@ -1,11 +1,18 @@
 """The options of a training run as data, for every tool that offers them.
 
 :func:`settings` describes each field of :class:`~backproplab.training.TrainConfig`
-as a :class:`Setting` (type, default, help, choices, and the runs that read it),
-all derived from the field's declaration in ``training/config.py``; the command
+as a :class:`Setting` (type, default, help, choices, group, and the runs that read
+it), all derived from the field's declaration in ``training/config.py``; the command
 line builds its flags from it. :func:`check_settings_apply` refuses a setting
 that the run (or every run of a sweep's grid) would silently ignore, such as
 ``momentum`` with ``optimizer='sgd'``.
+
+The lists of options by job are derived from the declarations' ``group`` and
+``resumable`` too, never written out: :data:`DATA_OPTIONS` (what decides a run's
+dataset: Ray trials that agree on all of them share one), :data:`RESUMABLE_CHANGES`
+(what a resume may change), :data:`MACHINE_OPTIONS` (machine options that change
+no result: sweeps ignore them when they compare and group trials) and
+:func:`optimizer_options` (the optimizer's keyword arguments of a config).
 """
 
 from __future__ import annotations
@@ -19,7 +26,45 @@ from dataclasses import dataclass
 from typing import Any
 
 from backproplab.errors import BackproplabError, choose_from
-from backproplab.training.config import DATASET_DEFAULTS, ENGINES, TrainConfig, engine_defaults
+from backproplab.training.config import (
+    DATASET_DEFAULTS,
+    ENGINE_NAMES,
+    TrainConfig,
+    engine_defaults,
+)
+
+
+def options_in(group: str) -> tuple[str, ...]:
+    """The names of the options declared in ``group``, in the order of the fields.
+
+    Parameters
+    ----------
+    group : str
+        One of :data:`~backproplab.training.config.GROUPS`.
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> options_in("machine")
+    ('threads', 'device')
+    """
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["group"] == group)
+
+
+#: Options that decide which data a run trains on (the ``data`` group).
+DATA_OPTIONS = options_in("data")
+#: Options a resumed run may change (declared ``resumable``): none changes the
+#: result of a run that finishes.
+RESUMABLE_CHANGES = tuple(f.name for f in dataclasses.fields(TrainConfig)
+                          if f.metadata["resumable"])
+#: Machine and output options that change no result (group ``machine`` or ``output``,
+#: and ``resumable``): they may differ between machines and reruns, so sweeps ignore
+#: them when comparing and grouping trials.
+MACHINE_OPTIONS = tuple(name for name in options_in("machine") + options_in("output")
+                        if name in RESUMABLE_CHANGES)
 
 
 @dataclass(frozen=True)
@@ -45,6 +90,18 @@ class Setting:
     default_text: str
     #: text -> value for values that are not a number or a word, or ``None``
     parser: Callable[[str], Any] | None = None
+    #: its group (:data:`~backproplab.training.config.GROUPS`)
+    group: str = "model"
+    #: whether a resumed run may change it
+    resumable: bool = False
+
+    def applies_to(self, config: TrainConfig, grid: dict | None = None) -> bool:
+        """Whether a run with ``config`` (or some trial of a sweep's ``grid``) reads it."""
+        if self.applies is None:
+            return True
+        decider, users = self.applies
+        values = (grid or {}).get(decider) or [getattr(config, decider)]
+        return any(v in users for v in values)
 
     def parse(self, text: str) -> Any:
         """The value written as ``text`` (a command-line word), checked for its type.
@@ -98,7 +155,7 @@ def describe_default(field: dataclasses.Field) -> str:
         return "off" if field.default is False else _word(field.default)
     if field.metadata.get("none"):
         return field.metadata["none"]
-    by_engine = {e: engine_defaults(e).get(field.name) for e in ENGINES}
+    by_engine = {e: engine_defaults(e).get(field.name) for e in ENGINE_NAMES}
     if any(v is not None for v in by_engine.values()):
         return _grouped(by_engine)
     by_dataset = {d: v[field.name] for d, v in DATASET_DEFAULTS.items() if field.name in v}
@@ -125,7 +182,7 @@ def settings() -> tuple[Setting, ...]:
             name=f.name, kind=None if meta.get("parse") else kind, default=f.default,
             help=meta["help"], choices=meta.get("choices"), applies=meta.get("applies"),
             metavar=_metavar(kind, f), default_text=describe_default(f),
-            parser=meta.get("parse")))
+            parser=meta.get("parse"), group=meta["group"], resumable=meta["resumable"]))
     return tuple(out)
 
 
@@ -159,12 +216,10 @@ def check_settings_apply(given, config: TrainConfig, grid: dict | None = None) -
     given = set(given)
     grid = grid or {}
     for s in settings():
-        if s.name not in given or s.applies is None:
+        if s.name not in given or s.applies_to(config, grid):
             continue
         decider, users = s.applies
         values = grid.get(decider) or [getattr(config, decider)]
-        if any(v in users for v in values):
-            continue
         if users == (True,):
             raise BackproplabError(
                 f"{s.name} applies only with {decider}=True; add {decider}=True or drop "
@@ -175,4 +230,30 @@ def check_settings_apply(given, config: TrainConfig, grid: dict | None = None) -
             settings=(s.name,))
 
 
-__all__ = ["Setting", "check_settings_apply", "describe_default", "setting", "settings"]
+def optimizer_options(config: TrainConfig) -> dict[str, Any]:
+    """The keyword arguments of :func:`~backproplab.tensor.make_optimizer` for ``config``.
+
+    Every ``optimizer`` option other than ``optimizer`` and ``lr`` (the function's
+    own arguments) that applies to ``config.optimizer`` and is set (not ``None``).
+
+    Parameters
+    ----------
+    config : TrainConfig
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> optimizer_options(TrainConfig(optimizer="momentum", momentum=0.5))
+    {'momentum': 0.5, 'weight_decay': 0.0}
+    """
+    return {s.name: getattr(config, s.name) for s in settings()
+            if s.group == "optimizer" and s.name not in ("optimizer", "lr")
+            and s.applies_to(config) and getattr(config, s.name) is not None}
+
+
+__all__ = ["DATA_OPTIONS", "MACHINE_OPTIONS", "RESUMABLE_CHANGES", "Setting",
+           "check_settings_apply", "describe_default", "optimizer_options", "options_in",
+           "setting", "settings"]

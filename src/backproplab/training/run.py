@@ -30,13 +30,13 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from backproplab import tensor
 from backproplab.data import load_configured
 from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError, DivergenceError
@@ -48,20 +48,20 @@ from backproplab.runs import (
     CONFIG,
     MODEL,
     RUN_FILES,
+    RUN_FOLDERS,
     SUMMARY,
     RunFolder,
     RunLog,
     check_out_folder,
     resume_logs,
 )
+from backproplab.training import board
 from backproplab.training.config import TrainConfig
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
+from backproplab.training.options import RESUMABLE_CHANGES
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.snapshots import Snapshots
 
-#: Options that may change when a run is resumed (more epochs, another machine, the
-#: divergence guard's settings: none changes the result of a run that finishes).
-RESUMABLE_CHANGES = ("epochs", "threads", "data_dir", "divergence_factor", "divergence_patience")
 #: Test-only: seconds to sleep after every batch, so that a test can kill a run
 #: in the middle of an epoch. Not part of the config: it changes no result.
 BATCH_SLEEP_ENV = "BACKPROPLAB_TEST_BATCH_SLEEP"
@@ -91,7 +91,7 @@ def default_run_dir(config: TrainConfig, root: str | os.PathLike = "runs") -> Pa
 def has_results(out_dir: str | os.PathLike) -> bool:
     """Whether ``out_dir`` already holds any file of a run."""
     out = Path(out_dir)
-    return out.is_dir() and any((out / f).exists() for f in RUN_FILES)
+    return out.is_dir() and any((out / f).exists() for f in (*RUN_FILES, *RUN_FOLDERS))
 
 
 def _check_fresh(out: Path, overwrite: bool) -> None:
@@ -113,6 +113,8 @@ def _prepare_fresh(out: Path, overwrite: bool) -> None:
                 (out / name).unlink()
             except FileNotFoundError:
                 pass
+        for name in RUN_FOLDERS:
+            shutil.rmtree(out / name, ignore_errors=True)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent that is a file, no permission, a read-only disk ...
@@ -272,6 +274,8 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
     cleared and gets ``config.json``. Returns ``(config, dataset or None)``."""
     if resume:
         cfg = _merge_resume_config(RunFolder(out).train_config(TrainConfig), config)
+        if cfg.tensorboard:
+            board.require()
         if not (out / CHECKPOINT).is_file():
             raise BackproplabError(
                 f"{out} has no {CHECKPOINT} to resume from (the run stopped before its first "
@@ -279,6 +283,8 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
         return cfg, dataset
     cfg = config.resolved()
     _check_fresh(out, overwrite)
+    if cfg.tensorboard:
+        board.require()  # a missing package writes nothing
     if dataset is None:
         # load before anything is written or replaced: a missing or corrupt
         # dataset leaves --out as it was (no half-started run to refuse later)
@@ -313,6 +319,7 @@ class _Run:
             engine.build(init_ss)
         self.log = RunLog(out, logs)
         self.snaps = Snapshots.start(cfg, dataset, engine, out, self.start_epoch)
+        self.board = None
 
     def on_batch(self, epoch: int, batch: int, step: int, loss: float) -> None:
         self.log.add_batch(epoch, step, loss)
@@ -320,8 +327,17 @@ class _Run:
         if self.sleep:
             time.sleep(self.sleep)
 
+    def on_batch_board(self, epoch: int, batch: int, step: int, loss: float) -> None:
+        """:meth:`on_batch`, and the step's loss to TensorBoard (``tensorboard=True``)."""
+        self.on_batch(epoch, batch, step, loss)
+        self.board.step(step, loss)
+
     def on_epoch(self, record: dict) -> None:
         self.log.end_epoch(record)
+        if self.board is not None:
+            if self.snaps is not None:
+                self.board.weights(record["steps"], self.engine.arrays()["W1"])
+            self.board.epoch(record)
         if self.snaps is not None:
             self.snaps.record(self.engine, record["epoch"])
         controls = {}
@@ -344,12 +360,17 @@ class _Run:
         """The epochs still to run; returns fit's history (``None`` when none were left)."""
         if self.start_epoch >= self.cfg.epochs:
             return None
+        done = self.log.metrics[-1]["steps"] if self.log.metrics else 0
+        self.board = board.open_board(self.cfg, self.out, done)
+        if self.board is not None and self.snaps is not None and not self.start_epoch:
+            self.board.weights(0, self.engine.arrays()["W1"])
         self.display.start(epochs=self.cfg.epochs, start_epoch=self.start_epoch,
                            batches_per_epoch=self.engine.batches_per_epoch(),
                            eval_split=self.dataset.eval_split)
+        on_batch = self.on_batch if self.board is None else self.on_batch_board
         try:
             return self.engine.train(start_epoch=self.start_epoch, rng=self.shuffle_rng,
-                                     on_batch=self.on_batch, on_epoch=self.on_epoch,
+                                     on_batch=on_batch, on_epoch=self.on_epoch,
                                      schedule=self.schedule, early_stopping=self.stopper)
         except DivergenceError as exc:
             done = self.log.metrics[-1]["epoch"] if self.log.metrics else 0
@@ -358,12 +379,14 @@ class _Run:
             raise DivergenceError(f"{exc}; {kept}", settings=exc.settings) from None
         finally:
             self.display.close()
+            if self.board is not None:
+                self.board.close()
 
     def finish(self, history, seconds: float) -> dict:
         """Write ``model.npz`` and, last, ``summary.json``; returns the summary."""
         cfg, dataset, engine, metrics = self.cfg, self.dataset, self.engine, self.log.metrics
         if history is None and self.stopper is not None:
-            self.stopper.restore(engine.model)  # a finished run resumed: the best weights
+            self.stopper.restore(engine)  # a finished run resumed: the best weights
         stop = _stop_info(history, self.stopper, self.schedule, metrics)
         engine.save(self.out / MODEL, extra={
             "epoch": stop.get("restored_epoch") or stop["stopped_epoch"],
@@ -392,17 +415,16 @@ def _restore_controls(out: Path, extra: dict, schedule, stopper, engine) -> None
         state = extra.get("early_stopping") or {}
         best, best_epoch = None, state.get("best_epoch")
         if stopper.restore_best and best_epoch == extra.get("epoch"):
-            best = engine.model.params
+            best = engine.arrays()
         elif stopper.restore_best and best_epoch is not None:
             saved = None
             if (out / BEST).is_file():
-                model, _, best_extra = tensor.load_checkpoint(out / BEST)
-                saved = (best_extra or {}).get("epoch")
+                best, best_extra = engine.read_weights(out / BEST)
+                saved = best_extra.get("epoch")
             if saved != best_epoch:
                 raise BackproplabError(
                     f"{out} has no {BEST} with the weights of the best epoch {best_epoch} to "
                     "resume early stopping from; start the run again with overwrite=True")
-            best = model.params
         stopper.load_state_dict(state, best)
 
 

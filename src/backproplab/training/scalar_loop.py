@@ -1,32 +1,93 @@
-"""The training loop of the scalar engine (study Q4): per-example SGD in plain Python.
+"""The scalar engine's side of the training loop (study Q4): per-example SGD in plain Python.
 
-:func:`fit_scalar` mirrors :func:`backproplab.training.fit` for a
-:class:`backproplab.scalar.MLP`: the same callbacks, the same per-epoch records
-and the same divergence guard, with one "batch" per example. The data arrive as
-NumPy arrays and are turned into lists of Python floats once; the visiting order
-comes from a NumPy generator (the training layer may use NumPy, the scalar engine
-itself does not).
+:class:`ScalarTrainer` is the adapter that lets the one epoch loop,
+:func:`backproplab.training.epochs.run_epochs`, train a
+:class:`backproplab.scalar.MLP`: its batches hold one example each, so the
+callbacks, the per-epoch records, the divergence guard, learning-rate schedules
+and early stopping are those of the tensor engine. :class:`ScalarSGD` is its
+optimizer: nothing but the learning rate, which a schedule may change between
+epochs. The data arrive as NumPy arrays and are turned into lists of Python
+floats once; the visiting order comes from a NumPy generator (the training layer
+may use NumPy, the scalar engine itself does not).
+
+Example::
+
+    from backproplab import scalar
+    from backproplab.training import ScalarSGD, fit
+    model = scalar.MLP([2, 8, 2], seed=0)
+    history = fit(model, ScalarSGD(0.1), X, y, epochs=3, rng=0, X_eval=Xv, y_eval=yv)
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 
 import numpy as np
 
 from backproplab import scalar
-from backproplab.errors import BackproplabError, DivergenceError
-from backproplab.training.divergence import DivergenceGuard, divergence_error
-from backproplab.training.loop import History, epoch_record
-
-#: What pure-Python arithmetic raises when the numbers run away.
-_NUMERIC_ERRORS = (OverflowError, ZeroDivisionError, FloatingPointError, ValueError)
+from backproplab.errors import BackproplabError
 
 
-def _diverged(epoch, example, n, what, lr) -> DivergenceError:
-    return divergence_error(epoch, example, n, what, lr, unit="example")
+class ScalarSGD:
+    """The scalar engine's optimizer: ``p -= lr * dl/dp`` after every example.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate (positive); a schedule sets ``lr`` between epochs.
+
+    Raises
+    ------
+    BackproplabError
+        When ``lr`` is not a positive number.
+    """
+
+    def __init__(self, lr: float):
+        if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr)
+                                        and lr > 0):
+            raise BackproplabError(f"lr must be a positive number, got {lr!r}",
+                                   settings=("lr",))
+        self.lr = float(lr)
+
+    def __repr__(self) -> str:
+        return f"ScalarSGD(lr={self.lr!r})"
+
+
+def scalar_params(model) -> dict[str, np.ndarray]:
+    """The parameters of a scalar-engine ``model`` as float64 arrays (copies).
+
+    Parameters
+    ----------
+    model : backproplab.scalar.MLP
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``W1, b1, ...`` in the tensor engine's layout (``W`` fan_in x fan_out).
+    """
+    return {name: np.asarray(value, dtype=np.float64) for name, value in model.to_dict().items()}
+
+
+def set_scalar_params(model, params: dict) -> None:
+    """Put arrays of weights into a scalar-engine model, as Python floats.
+
+    Parameters
+    ----------
+    model : backproplab.scalar.MLP
+        Changed in place.
+    params : dict of str to array
+        ``W1, b1, ...`` as :func:`scalar_params` gives them.
+
+    Raises
+    ------
+    BackproplabError
+        When the arrays describe other layer sizes than the model's.
+    """
+    loaded = scalar.MLP.from_dict({name: np.asarray(v).tolist() for name, v in params.items()})
+    if loaded.sizes != model.sizes:
+        raise BackproplabError(f"the weights have layer sizes {loaded.sizes}, the model "
+                               f"{model.sizes}; give weights of this model")
+    model.weights, model.biases = loaded.weights, loaded.biases
 
 
 def _as_lists(X, y, n_inputs, n_classes, what):
@@ -44,83 +105,88 @@ def _as_lists(X, y, n_inputs, n_classes, what):
     return X.tolist(), [int(c) for c in y]
 
 
-def _evaluate(model, X, y, epoch, lr):
-    try:
-        loss, acc = scalar.evaluate(model, X, y)
-    except _NUMERIC_ERRORS as exc:
-        raise _diverged(epoch, len(X), len(X), f"evaluation failed ({exc})", lr) from None
-    return float(loss), float(acc)
+class ScalarTrainer:
+    """A :class:`backproplab.scalar.MLP`, its :class:`ScalarSGD` and its data, for
+    :func:`~backproplab.training.epochs.run_epochs`: one example per batch.
 
+    Parameters
+    ----------
+    model : scalar.MLP
+        Trained in place.
+    optimizer : ScalarSGD
+    X, y, X_eval, y_eval : arrays
+        The training set and the optional evaluation set (turned into lists once).
+    rng : numpy.random.Generator
+        Draws each epoch's visiting order.
 
-def fit_scalar(model, X, y, *, epochs: int, lr: float, rng, X_eval=None, y_eval=None,
-               on_batch: Callable[[int, int, int, float], None] | None = None,
-               on_epoch: Callable[[dict], bool | None] | None = None,
-               start_epoch: int = 0, eval_train: bool = True,
-               divergence: DivergenceGuard | None = None) -> History:
-    """Per-example SGD on a scalar-engine ``model``; returns the per-epoch :class:`History`.
-
-    Arguments and records as in :func:`backproplab.training.fit` (``batch`` in the
-    callbacks is the example's position in the epoch; ``divergence`` checks count
-    examples). ``rng`` (a NumPy ``Generator`` or int seed) draws each epoch's
-    visiting order.
+    Raises
+    ------
+    BackproplabError
+        For data that do not fit the model, or an optimizer that is not a
+        :class:`ScalarSGD`.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise BackproplabError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise BackproplabError(f"lr must be a positive number, got {lr!r}")
-    if not isinstance(rng, np.random.Generator):
-        rng = np.random.default_rng(rng)
-    n_inputs, n_classes = model.sizes[0], model.sizes[-1]
-    Xl, yl = _as_lists(X, y, n_inputs, n_classes, "training")
-    has_eval = X_eval is not None
-    if has_eval:
-        Xe, ye = _as_lists(X_eval, y_eval, n_inputs, n_classes, "evaluation")
-    n = len(Xl)
-    step = start_epoch * n
-    train_step = model.train_step
-    isfinite = math.isfinite
-    guard = divergence if divergence is not None else DivergenceGuard(None)
-    history = History()
-    for epoch in range(start_epoch + 1, epochs + 1):
-        t0 = time.perf_counter()
-        total = 0.0
-        order = rng.permutation(n).tolist()
-        done = 0
-        while done < n:  # the examples between two checks of the guard: one plain loop
-            upto = guard.next_check(done, n, 1)
-            for b, i in enumerate(order[done:upto], start=done + 1):
-                try:
-                    loss = train_step(Xl[i], yl[i], lr)
-                except _NUMERIC_ERRORS as exc:
-                    raise _diverged(epoch, b, n, f"the arithmetic failed ({exc})", lr) from None
-                if not isfinite(loss):
-                    raise _diverged(epoch, b, n, f"the loss is {loss}", lr)
-                total += loss
-                step += 1
-                if on_batch is not None:
-                    on_batch(epoch, b, step, loss)
-            guard.check(epoch, upto, n, total, upto, float(lr), unit="example")
-            done = upto
-        train_seconds = time.perf_counter() - t0
-        for W, bias in zip(model.weights, model.biases):
-            if not all(isfinite(v) for row in W for v in row) or not all(map(isfinite, bias)):
-                raise _diverged(epoch, n, n, "a weight became non-finite", lr)
 
-        t1 = time.perf_counter()
-        running = total / n
-        if eval_train:
-            train_loss, train_acc = _evaluate(model, Xl, yl, epoch, lr)
-        else:
-            train_loss, train_acc = running, None
-        eval_loss = eval_acc = None
-        if has_eval:
-            eval_loss, eval_acc = _evaluate(model, Xe, ye, epoch, lr)
-        record = epoch_record(epoch, (train_loss, train_acc), (eval_loss, eval_acc),
-                              train_seconds, time.perf_counter() - t1, float(lr), running, step)
-        history.append(record)
-        if on_epoch is not None and on_epoch(record) is True:
-            break
-    return history
+    unit = "example"
+    batch_size = 1
+    #: what pure-Python arithmetic raises when the numbers run away
+    numeric_errors = (OverflowError, ZeroDivisionError, FloatingPointError, ValueError)
+
+    def __init__(self, model, optimizer, X, y, X_eval, y_eval, rng):
+        if not isinstance(optimizer, ScalarSGD):
+            raise BackproplabError(f"a scalar-engine model trains with ScalarSGD(lr), not "
+                                   f"{optimizer!r}; pass one as the optimizer")
+        self.model, self.optimizer, self.rng = model, optimizer, rng
+        n_inputs, n_classes = model.sizes[0], model.sizes[-1]
+        self.train = _as_lists(X, y, n_inputs, n_classes, "training")
+        self.evaluation = (None if X_eval is None
+                           else _as_lists(X_eval, y_eval, n_inputs, n_classes, "evaluation"))
+        self.has_eval = self.evaluation is not None
+        self.n = self.n_batches = len(self.train[0])
+
+    @property
+    def lr(self) -> float:
+        """The learning rate in use."""
+        return self.optimizer.lr
+
+    @lr.setter
+    def lr(self, rate: float) -> None:
+        self.optimizer.lr = rate
+
+    def batches(self):
+        """One epoch's examples ``(x, c, 1)`` in a fresh random order."""
+        X, y = self.train
+        for i in self.rng.permutation(self.n).tolist():
+            yield X[i], y[i], 1
+
+    @property
+    def step(self):
+        """``step(x, c) -> loss``: the model's fused SGD step at this epoch's rate."""
+        train_step, lr = self.model.train_step, self.optimizer.lr
+
+        def step(x, c):
+            return train_step(x, c, lr)
+        return step
+
+    def evaluate(self, split: str) -> tuple[float, float]:
+        """``(mean loss, accuracy)`` on ``"train"`` or ``"eval"``."""
+        loss, acc = scalar.evaluate(self.model, *(self.train if split == "train"
+                                                  else self.evaluation))
+        return float(loss), float(acc)
+
+    def weights_finite(self) -> bool:
+        """Whether every weight and bias is finite."""
+        isfinite = math.isfinite
+        return all(isfinite(v) for W, b in zip(self.model.weights, self.model.biases)
+                   for values in (*W, b) for v in values)
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters as arrays (:func:`scalar_params`)."""
+        return scalar_params(self.model)
+
+    def set_params(self, params: dict) -> None:
+        """Put ``params`` back into the model (:func:`set_scalar_params`)."""
+        set_scalar_params(self.model, params)
 
 
-__all__ = ["fit_scalar"]
+__all__ = ["ScalarSGD", "ScalarTrainer", "scalar_params", "set_scalar_params"]

@@ -17,7 +17,7 @@ from backproplab.study.report.document import Doc
 
 #: The section writers after the summary table, in the report's order (the
 #: titles are :data:`~backproplab.study.report.context.SECTIONS`).
-WRITERS: tuple[Callable[[Ctx], None], ...] = (
+_WRITERS: tuple[Callable[[Ctx], None], ...] = (
     q1_q3.q1, q1_q3.q2, q1_q3.q3,
     q4.q4,
     q5_q6.q5, q5_q6.q6,
@@ -30,10 +30,18 @@ WRITERS: tuple[Callable[[Ctx], None], ...] = (
 def build_report(folder: StudyFolder) -> Doc:
     """The whole report as a :class:`~backproplab.study.report.document.Doc`.
 
+    The introduction, then the summary table (filled by the sections written
+    after it), then every section in :data:`SECTIONS` order.
+
     Parameters
     ----------
     folder : StudyFolder
         The reproduction folder; only read.
+
+    Returns
+    -------
+    Doc
+        Render it with ``Doc.markdown()`` or ``Doc.html(root)``.
     """
     doc = Doc("backproplab: the backpropagation study, reproduced")
     ctx = Ctx(folder, doc)
@@ -41,7 +49,7 @@ def build_report(folder: StudyFolder) -> Doc:
     # sections are written first, the summary table (which collects their
     # numbers) is inserted after the introduction
     intro_len = len(doc.blocks)
-    for write in WRITERS:
+    for write in _WRITERS:
         write(ctx)
     body = doc.blocks[intro_len:]
     doc.blocks = doc.blocks[:intro_len]
@@ -50,7 +58,7 @@ def build_report(folder: StudyFolder) -> Doc:
     return doc
 
 
-def study_notes() -> str:
+def _study_notes() -> str:
     """The text of ``study.md``: the study's questions Q1-Q7, what the original
     write-up reported and where it was wrong (``docs/study.md``, shipped in the
     package as ``backproplab/study/study.md``).
@@ -81,10 +89,10 @@ def write_report(out: str | os.PathLike) -> tuple[Path, Path]:
     """
     folder = StudyFolder(out)
     doc = build_report(folder)
-    atomic_write_text(folder.root / STUDY_NOTES, study_notes())
+    atomic_write_text(folder.root / STUDY_NOTES, _study_notes())
     md = atomic_write_text(folder.root / REPORT_MD, doc.markdown())
     page = atomic_write_text(folder.root / REPORT_HTML, doc.html(folder.root))
     return md, page
 
 
-__all__ = ["WRITERS", "build_report", "study_notes", "write_report"]
+__all__ = ["build_report", "write_report"]

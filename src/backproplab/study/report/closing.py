@@ -10,6 +10,13 @@ from backproplab.study.report.context import SECTIONS, Ctx
 
 
 def what_was_wrong(ctx: Ctx) -> None:
+    """Write the section listing where the original write-up was wrong, and why.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     doc.h(2, SECTIONS[15])
     w = ctx.folder.checks.get("worked_example") or {}
@@ -33,12 +40,21 @@ def what_was_wrong(ctx: Ctx) -> None:
         "both)."),
         ("**Single runs**: the learning-rate comparison used one run per rate, so differences "
         "smaller than the seed-to-seed spread (section Q7 (2)) were read as real; here every "
-        "comparison is a mean ± std over seeds."),
+        "comparison is tested over seeds, with its p-value and 95% interval, and where the "
+        "seeds are too few to decide the report says how many would be needed."),
     ]
     doc.ul(items)
 
 
 def how_it_was_made(ctx: Ctx) -> None:
+    """Write the closing section: the command, the files of the folder and the
+    software versions behind every number.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc, m = ctx.doc, ctx.m
     doc.h(2, SECTIONS[16])
     files = ", ".join(f"`{name}`" for name in (CONFIG, METRICS, BATCHES, MODEL, SUMMARY))
@@ -66,7 +82,13 @@ def how_it_was_made(ctx: Ctx) -> None:
     doc.table(["preset", "answers", "varies", "seeds", "runs", "folder"], rows)
     doc.ul([
         ("Statistics: mean and sample standard deviation (ddof=1, dividing by n-1) across "
-        "seeds; `n` is the number of seeds."),
+        "seeds; `n` is the number of seeds. Two configurations are compared with Welch's "
+        "two-sided t-test on their per-seed last-epoch values, with the 95% Student-t "
+        "interval of the difference; within a sweep the p-values are adjusted with Holm's "
+        "method over all its pairs (significant: adjusted p < 0.05). A single number of the "
+        "original is compared with a one-sample t-test. Seeds needed: per group, for an 80% "
+        "chance of detecting the observed difference at the observed spread (noncentral t). "
+        "`docs/experiments.md` explains these."),
         ("Seeds: a seed fixes the initial weights and the order of the examples; trials that "
         "share a seed start from the same weights and see the examples in the same order, "
         "at every learning rate and batch size."),

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from backproplab.runs import ERROR
 from backproplab.study.layout import StudyFolder
 from backproplab.study.report.document import Doc
-from backproplab.study.report.format import last_epoch, pm
+from backproplab.study.report.format import final_stat, find_comparison, fmt, last_epoch, pm
+from backproplab.sweeps.stats import TEST_NAMES, describe
 
 #: The sections every report has, in order (``tests`` check that they are all there).
 SECTIONS = (
@@ -35,7 +36,29 @@ SECTIONS = (
 
 
 class Ctx:
-    """What the section writers share."""
+    """What the section writers share: the folder, the document, the summary rows.
+
+    Parameters
+    ----------
+    folder : StudyFolder
+        The reproduction folder being reported (only read).
+    doc : Doc
+        The document the sections are appended to.
+
+    Attributes
+    ----------
+    m : dict
+        The folder's manifest (``reproduce.json``).
+    figs, fig_errors : dict of str to str
+        The figures drawn (key -> path) and those that failed (key -> why).
+    dataset : str
+        The dataset of the reproduction; ``mnist`` and ``image`` say whether it is
+        MNIST and whether it is an image dataset.
+    quick : bool
+        Whether the reproduction ran in quick mode.
+    summary_rows : list of list of str
+        The summary table's rows, added by :meth:`row`.
+    """
 
     def __init__(self, folder: StudyFolder, doc: Doc):
         self.folder, self.doc = folder, doc
@@ -106,8 +129,22 @@ class Ctx:
 
 def epoch_table(ctx: Ctx, group: Mapping, metrics: Sequence[tuple[str, str]],
                 caption: str | None = None, every: int = 1) -> None:
-    """A table of ``metrics`` (key, column label) per epoch of ``group``: every
-    ``every``-th epoch, plus the first and the last."""
+    """Add a table of ``metrics`` per epoch of ``group``: every ``every``-th epoch,
+    plus the first and the last, each cell ``mean ± std``.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    group : mapping
+        One configuration of a preset's ``results.json``.
+    metrics : sequence of (str, str)
+        ``(metric key, column label)`` pairs.
+    caption : str, optional
+        Default: ``"mean ± std over N seed(s) per epoch"``.
+    every : int, default 1
+        Keep every ``every``-th epoch.
+    """
     rows = []
     epochs = group.get("epochs", [])
     last = last_epoch(group)
@@ -120,4 +157,64 @@ def epoch_table(ctx: Ctx, group: Mapping, metrics: Sequence[tuple[str, str]],
                   caption or f"mean ± std over {group.get('n', 1)} seed(s) per epoch")
 
 
-__all__ = ["SECTIONS", "Ctx", "epoch_table"]
+def comparisons_table(ctx: Ctx, preset: str, what: str) -> None:
+    """Add a table of every pair of ``preset``'s groups on the last-epoch validation
+    accuracy: the difference, its interval, the p-values and the seeds a decision
+    would need (nothing when the preset has no comparisons).
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    preset : str
+        The preset whose ``results.json`` holds the comparisons.
+    what : str
+        What the groups are, for the caption (``"learning rates"``).
+    """
+    res = ctx.folder.results(preset) or {}
+    rows = [c for c in res.get("comparisons") or [] if c["metric"] == "eval_accuracy"]
+    if not rows:
+        return
+    ctx.doc.table(
+        ["a", "b", "a - b", "95% CI", "p", "p (Holm)", "significant", "seeds needed"],
+        [[c["a"], c["b"], fmt(c["difference"]),
+          "-" if c["ci95"] is None else f"[{fmt(c['ci95'][0])}, {fmt(c['ci95'][1])}]",
+          "-" if c["p_value"] is None else f"{c['p_value']:.2g}",
+          "-" if c["p_adjusted"] is None else f"{c['p_adjusted']:.2g}",
+          {True: "yes", False: "no", None: "-"}[c["significant"]],
+          "-" if c["seeds_needed"] is None else str(c["seeds_needed"])] for c in rows],
+        f"every pair of {what}, last-epoch validation accuracy: {TEST_NAMES[rows[0]['test']]} "
+        f"over seeds, p adjusted with Holm's method over the {len(rows)} pairs; significant: "
+        "adjusted p < 0.05; seeds needed: per group, to detect this difference 80% of the "
+        "time at the spread seen here")
+
+
+def best_against_next(ctx: Ctx, preset: str, groups: Sequence[Mapping], best: Mapping) -> str:
+    """The best group against the next best, from the preset's comparisons.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    preset : str
+    groups : sequence of mapping
+        The preset's result groups.
+    best : mapping
+        The best group (its ``label`` is looked up).
+
+    Returns
+    -------
+    str
+        ``"; against the next best, ..."``, or ``""`` with fewer than two groups
+        or no such comparison.
+    """
+    ranked = sorted(groups, key=lambda g: -((final_stat(g, "eval_accuracy") or {})
+                                             .get("mean") or -1))
+    if len(ranked) < 2:
+        return ""
+    c = find_comparison(ctx.folder.results(preset), "eval_accuracy", best["label"],
+                        ranked[1]["label"])
+    return f"; against the next best, {describe(c)}" if c else ""
+
+
+__all__ = ["SECTIONS", "Ctx", "best_against_next", "comparisons_table", "epoch_table"]

@@ -23,7 +23,7 @@ from markdown_it import MarkdownIt
 IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml"}
 
 #: The one Markdown renderer: CommonMark with tables, raw HTML escaped.
-MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 class Doc:
@@ -41,7 +41,7 @@ class Doc:
 
     def h(self, level: int, text: str, anchor: str | None = None) -> None:
         """A heading; level-2 headings make the HTML table of contents."""
-        self.blocks.append(("h", (level, text, anchor or slug(text))))
+        self.blocks.append(("h", (level, text, anchor or _slug(text))))
 
     def p(self, text: str) -> None:
         """A paragraph."""
@@ -75,7 +75,7 @@ class Doc:
         """The report as Markdown, figures linked by their relative paths."""
         out = [f"# {self.title}", ""]
         for kind, value in self.blocks:
-            out += markdown_block(kind, value)
+            out += _markdown_block(kind, value)
         return "\n".join(out).rstrip() + "\n"
 
     def html(self, root: Path) -> str:
@@ -99,7 +99,7 @@ class Doc:
                 + "\n".join(body) + "</main></body></html>\n")
 
 
-def markdown_block(kind: str, value: Any) -> list[str]:
+def _markdown_block(kind: str, value: Any) -> list[str]:
     """The Markdown lines of one block (a blank line after it)."""
     if kind == "h":
         level, text, _anchor = value
@@ -131,17 +131,17 @@ def table_lines(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
 
 
 def html_block(kind: str, value: Any, root: Path) -> str:
-    """The HTML of one block, its Markdown rendered by :data:`MARKDOWN`."""
+    """The HTML of one block, its Markdown rendered by :data:`_MARKDOWN`."""
     if kind == "h":
         level, text, anchor = value
         return f'<h{level} id="{html.escape(anchor)}">{inline(text)}</h{level}>'
     if kind in ("p", "ul", "code"):
-        return MARKDOWN.render("\n".join(markdown_block(kind, value)))
+        return _MARKDOWN.render("\n".join(_markdown_block(kind, value)))
     if kind == "note":
-        return f'<div class="note">{MARKDOWN.render(value)}</div>'
+        return f'<div class="note">{_MARKDOWN.render(value)}</div>'
     if kind == "table":
         headers, rows, caption = value
-        page = MARKDOWN.render("\n".join(table_lines(headers, rows)))
+        page = _MARKDOWN.render("\n".join(table_lines(headers, rows)))
         if caption:
             page = page.replace("<table>", f"<table><caption>{inline(caption)}</caption>", 1)
         return page
@@ -167,11 +167,25 @@ def figure_html(path: str | None, caption: str, error: str | None, root: Path) -
 
 
 def inline(text: str) -> str:
-    """One line of Markdown as inline HTML (no enclosing paragraph)."""
-    return MARKDOWN.renderInline(str(text))
+    """One line of Markdown as inline HTML (no enclosing paragraph).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> inline("**bold** and `x < 1`")
+    '<strong>bold</strong> and <code>x &lt; 1</code>'
+    """
+    return _MARKDOWN.renderInline(str(text))
 
 
-def slug(text: str) -> str:
+def _slug(text: str) -> str:
     """An HTML id from a heading: lower case, runs of other characters as ``-``."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
 
@@ -182,7 +196,21 @@ def md_cell(text: str) -> str:
 
 
 def plain(text: str) -> str:
-    """Text without its Markdown (links as their text, no ``**`` or backquotes)."""
+    """Text without its Markdown (links as their text, no ``**`` or backquotes).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> plain("**Q3**: see [the notes](study.md) and `dl/dV`")
+    'Q3: see the notes and dl/dV'
+    """
     text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
     return text.replace("**", "").replace("`", "")
 
@@ -205,4 +233,4 @@ figcaption{font-size:.9rem;color:#555;margin-top:.3rem}
 .note p{margin:.2rem 0}.missing{color:#a33}nav ol{columns:2;font-size:.95rem}
 """
 
-__all__ = ["CSS", "IMAGE_TYPES", "MARKDOWN", "Doc", "inline", "markdown_block", "plain", "slug"]
+__all__ = ["CSS", "IMAGE_TYPES", "Doc", "inline", "plain"]

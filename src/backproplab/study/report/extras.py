@@ -3,19 +3,38 @@ original's unscaled pixels."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from backproplab.study.presets import ORIGINAL
-from backproplab.study.report.context import Ctx, epoch_table
+from backproplab.study.report.context import (
+    Ctx,
+    best_against_next,
+    comparisons_table,
+    epoch_table,
+)
 from backproplab.study.report.format import (
     epoch_stat,
     final_stat,
+    final_values,
     first_epoch_reaching,
     fmt,
     last_epoch,
     pm,
+    single_test,
+    versus,
 )
+from backproplab.sweeps.stats import describe
 
 
 def full_batch(ctx: Ctx) -> None:
+    """Write the full-batch gradient descent section (the ``full-batch`` preset,
+    10 and 100 epochs against the original's claim), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(12, "full-batch")
     if groups is None:
@@ -58,6 +77,13 @@ def full_batch(ctx: Ctx) -> None:
 
 
 def batch_sizes(ctx: Ctx) -> None:
+    """Write the batch sizes section (the ``batch-sizes`` preset), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(13, "batch-sizes")
     if groups is None:
@@ -80,30 +106,47 @@ def batch_sizes(ctx: Ctx) -> None:
     ctx.figure("batch_sizes", "Batch sizes: validation accuracy against epochs, optimizer "
                               "steps (log scale) and training wall time; validation loss per "
                               "epoch (mean ± std over seeds).")
+    comparisons_table(ctx, "batch-sizes", "batch sizes")
     best = max(groups, key=lambda g: (final_stat(g, "eval_accuracy") or {}).get("mean") or -1)
-    text = (f"After the same number of epochs the best batch size here is "
-            f"{best['config']['batch_size']}")
+    text = (f"After the same number of epochs the highest mean validation accuracy here is "
+            f"with batch size {best['config']['batch_size']}"
+            + best_against_next(ctx, "batch-sizes", groups, best) + ".")
     if best is groups[0]:
-        text += (": at a fixed learning rate a smaller batch makes more weight updates per "
-                 "pass over the data")
+        text += (" At a fixed learning rate a smaller batch makes more weight updates per "
+                 "pass over the data.")
     times = [((g.get("final") or {}).get("train_seconds") or {}).get("mean") for g in groups]
     if all(t is not None for t in times):
         fast = groups[times.index(min(times))]
         slow = groups[times.index(max(times))]
-        text += (f". One epoch of training took {min(times):.2f} s with batch "
+        text += (f" One epoch of training took {min(times):.2f} s with batch "
                  f"{fast['config']['batch_size']} and {max(times):.2f} s with batch "
-                 f"{slow['config']['batch_size']} (mean over seeds, last epoch)")
+                 f"{slow['config']['batch_size']} (mean over seeds, last epoch; "
+                 + versus(final_values(slow, "train_seconds"),
+                          final_values(fast, "train_seconds"), f"batch "
+                          f"{slow['config']['batch_size']}", f"batch "
+                          f"{fast['config']['batch_size']}", "train_seconds") + ")")
         if (ctx.m.get("workers") or 1) > 1:
             text += (f"; these times were measured while {ctx.m['workers']} runs shared the "
                      "machine, so they are rough (their ± shows the noise)")
-    doc.p(text + ".")
+    doc.p(text + ("" if text.endswith(".") else "."))
     ctx.row("batch sizes 8 / 16 / 32 / 64", "plot only",
             ", ".join(f"{g['config']['batch_size']}: "
                       f"{fmt((final_stat(g, 'eval_accuracy') or {}).get('mean'))}" for g in groups),
-            f"numbers with mean ± std; best per epoch: batch {best['config']['batch_size']}")
+            f"numbers with mean ± std; highest mean per epoch: batch "
+            f"{best['config']['batch_size']}"
+            + best_against_next(ctx, "batch-sizes", groups, best))
 
 
 def unscaled_pixels(ctx: Ctx) -> None:
+    """Write the section on the original's unscaled pixels (the ``unscaled-pixels``
+    preset, the weights and activations it learns, the live saturation check),
+    with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(14, "unscaled-pixels")
     if groups is None:
@@ -136,23 +179,12 @@ def unscaled_pixels(ctx: Ctx) -> None:
     doc.table(["inputs (batch 16, lr 0.01)", "validation acc (last epoch)", "validation loss"],
               rows)
     ctx.figure("unscaled", "Scaled vs raw pixels at the same settings (mean ± std over seeds).")
-    pixel_inspection(ctx, s)
+    _pixel_inspection(ctx, s)
     if ref:
         a = (final_stat(ref, "eval_accuracy") or {}).get("mean")
         b = (final_stat(g, "eval_accuracy") or {}).get("mean")
         if a is not None and b is not None:
-            if a - b > 0.005:
-                effect = (f"raw pixels cost {a - b:.4f} of validation accuracy at these "
-                          "settings")
-            elif b - a > 0.005:
-                still = (f" (still {s['unscaled']['saturated_after_training']:.0%} after "
-                         "training)" if s else "")
-                effect = (f"raw pixels did not cost accuracy at these settings (they are "
-                          f"{b - a:.4f} higher): with almost every hidden unit stuck at 0 or "
-                          f"1{still} the hidden layer acts as a binary code on which the output "
-                          "layer still learns")
-            else:
-                effect = "raw and scaled pixels end within 0.005 of each other at these settings"
+            effect = _pixel_effect(ref, g, s)
             doc.p(f"Last-epoch validation accuracy: {a:.4f} with scaled pixels, {b:.4f} with "
                   f"raw pixels; {effect}.")
             sat = ""
@@ -164,7 +196,23 @@ def unscaled_pixels(ctx: Ctx) -> None:
                     f"original wrong: pixels must be scaled, the sigmoids saturate; {effect}")
 
 
-def pixel_inspection(ctx: Ctx, s: dict | None) -> None:
+def _pixel_effect(scaled: Mapping, raw: Mapping, s: Mapping | None) -> str:
+    """What raw pixels cost in validation accuracy, by a Welch test over seeds."""
+    a, b = final_values(scaled, "eval_accuracy"), final_values(raw, "eval_accuracy")
+    c = single_test(a, b, "scaled", "raw")
+    test = describe(c)
+    if c["p_value"] is None or c["p_value"] >= 0.05:
+        return f"with these seeds the two cannot be told apart: {test}"
+    if c["difference"] > 0:
+        return f"raw pixels cost validation accuracy at these settings: {test}"
+    still = (f" (still {s['unscaled']['saturated_after_training']:.0%} after training)"
+             if s else "")
+    return (f"raw pixels did not cost accuracy at these settings, they are higher ({test}): "
+            f"with almost every hidden unit stuck at 0 or 1{still} the hidden layer acts as a "
+            "binary code on which the output layer still learns")
+
+
+def _pixel_inspection(ctx: Ctx, s: dict | None) -> None:
     """What the first layer learned and how its units' outputs are spread, for
     scaled and raw pixels (the snapshots of the first run of each), with the
     live saturation check's numbers."""
@@ -199,4 +247,4 @@ def pixel_inspection(ctx: Ctx, s: dict | None) -> None:
               f"{sc['saturated_after_training']:.1%} with scaled pixels.")
 
 
-__all__ = ["batch_sizes", "full_batch", "pixel_inspection", "unscaled_pixels"]
+__all__ = ["batch_sizes", "full_batch", "unscaled_pixels"]

@@ -16,7 +16,19 @@ DERIVATIONS = Path(__file__).resolve().parents[4] / "docs" / "derivations.md"
 
 
 def derivations_link(root: Path) -> str:
-    """A link to docs/derivations.md when the source tree is at hand, else its name."""
+    """A link to docs/derivations.md when the source tree is at hand, else its name.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The folder the report is written in (the link is relative to it).
+
+    Returns
+    -------
+    str
+        A Markdown link, or the file's name in backquotes with where to find it
+        (in an installed package, which does not ship ``docs/``).
+    """
     if DERIVATIONS.is_file():
         try:
             rel = os.path.relpath(DERIVATIONS, root.resolve())
@@ -27,6 +39,16 @@ def derivations_link(root: Path) -> str:
 
 
 def q1(ctx: Ctx) -> None:
+    """Write section Q1: the local derivatives of softmax and cross-entropy.
+
+    With the live ``derivatives`` check's finite-difference errors when it ran,
+    and their row of the summary table.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     doc.h(2, SECTIONS[1])
     doc.p(f"The derivations, step by step, are in {derivations_link(ctx.folder.root)}. "
@@ -51,6 +73,15 @@ def q1(ctx: Ctx) -> None:
 
 
 def q2(ctx: Ctx) -> None:
+    """Write section Q2: the fused gradient ``dl/do = y - onehot(c)`` with respect to the logits.
+
+    With the live check's errors when it ran, and their row of the summary table.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     doc.h(2, SECTIONS[2])
     doc.p("Chaining the two results of Q1 gives `dl/do_j = sum_i dl/dy_i dy_i/do_j = "
@@ -79,6 +110,15 @@ def q2(ctx: Ctx) -> None:
 
 
 def q3(ctx: Ctx) -> None:
+    """Write section Q3: the worked 2-3-2 example, the engine's gradients against the
+    original's, and the mistyped weight that explains the original's third row of
+    ``dl/dV`` (from the live ``worked_example`` check), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     doc.h(2, SECTIONS[3])
     w = ctx.check("worked_example")

@@ -10,6 +10,15 @@ from backproplab.study.report.format import epoch_stat, final_stat, fmt, last_ep
 
 
 def q4(ctx: Ctx) -> None:
+    """Write section Q4: the scalar engine on the synthetic data (its ``q4-synth``
+    results, figures, boundary animation and the normalization demonstration),
+    with its summary row; a note instead when the preset did not run.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(4, "q4-synth")
     if groups is None:
@@ -40,7 +49,7 @@ def q4(ctx: Ctx) -> None:
     ctx.figure("q4_boundary", "Q4: the learned decision boundary (P = 0.5, black) over the "
                               "validation points, with the true ellipse x^T Q x = 0.6 (dashed) "
                               "on top, in the raw coordinates of the data.")
-    boundary_animation(ctx, g)
+    _boundary_animation(ctx, g)
     first = epoch_stat(g, 1, "train_loss_running")
     last = epoch_stat(g, last_epoch(g), "train_loss_running")
     drop = first and last and last["mean"] < first["mean"]
@@ -62,7 +71,7 @@ def q4(ctx: Ctx) -> None:
             f"{o['train_accuracy']}, val acc {o['val_accuracy']}", measured, verdict)
 
 
-def boundary_animation(ctx: Ctx, g) -> None:
+def _boundary_animation(ctx: Ctx, g) -> None:
     """The boundary after each epoch (an animated GIF), with the validation
     accuracy it goes through."""
     if "q4_boundary_animation" not in ctx.figs and "q4_boundary_animation" not in ctx.fig_errors:
@@ -87,8 +96,20 @@ SMALL_HARM = 0.02
 
 
 def normalization(ctx: Ctx) -> str | None:
-    """The normalization demonstration (in the Q4 section); returns a phrase for
-    the summary with the wrongly-scaled accuracies (``None`` without them)."""
+    """Write the normalization demonstration (in the Q4 section) from the live
+    ``normalization`` check: the validation accuracy of each way of scaling the splits.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+
+    Returns
+    -------
+    str or None
+        A phrase for the summary with the wrongly scaled accuracies, or ``None``
+        when the check is missing or failed.
+    """
     n = ctx.check("normalization")
     if not n:
         return None
@@ -143,4 +164,4 @@ def normalization(ctx: Ctx) -> str | None:
     return phrase
 
 
-__all__ = ["boundary_animation", "normalization", "q4"]
+__all__ = ["normalization", "q4"]

@@ -8,6 +8,14 @@ from backproplab.study.report.format import sci
 
 
 def q5(ctx: Ctx) -> None:
+    """Write section Q5: the NumPy (tensor) engine, its gradients checked against
+    finite differences and against the scalar engine (live checks), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     doc.h(2, SECTIONS[5])
     doc.p("The tensor engine (`backproplab.tensor`) is the NumPy network of Q5: a linear "
@@ -38,6 +46,15 @@ def q5(ctx: Ctx) -> None:
 
 
 def q6(ctx: Ctx) -> None:
+    """Write section Q6: vectorized batches, the time per example of the tensor
+    engine (batched and one at a time) and of the scalar engine, from the live
+    ``vectorization`` check.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     doc.h(2, SECTIONS[6])
     doc.p("The tensor engine's forward and backward passes take a whole batch in single "

@@ -3,26 +3,47 @@ seeds, learning rates) and the final run on the test set."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from backproplab.runs import BATCHES, RunFolder
 from backproplab.study.layout import seeds_phrase
 from backproplab.study.presets import FINAL_RULE, ORIGINAL, REFERENCES
-from backproplab.study.report.context import Ctx, epoch_table
-from backproplab.study.report.format import epoch_stat, final_stat, fmt, last_epoch, pm
+from backproplab.study.report.context import (
+    Ctx,
+    best_against_next,
+    comparisons_table,
+    epoch_table,
+)
+from backproplab.study.report.format import (
+    against,
+    epoch_stat,
+    final_stat,
+    final_values,
+    find_comparison,
+    fmt,
+    last_epoch,
+    pm,
+    versus,
+)
+from backproplab.sweeps.stats import (
+    TEST_NAMES,
+    describe,
+    one_sample_test,
+    paired_test,
+    spread_test,
+)
 
 #: How the image runs' ``normalize`` option treats the pixels (uint8 images).
-PIXELS = {
+_PIXELS = {
     "unit": "pixels divided by 255 (one fixed scale for every split)",
     "standardize": "pixels standardized with the training split's mean and standard deviation",
     "none": "raw 0-255 pixels (not scaled)",
 }
 
 
-def q7_setting(ctx: Ctx, group: Mapping) -> str:
+def _q7_setting(ctx: Ctx, group: Mapping) -> str:
     cfg = group["config"]
-    pixels = PIXELS.get(cfg.get("normalize") or "unit", f"normalize={cfg.get('normalize')}")
+    pixels = _PIXELS.get(cfg.get("normalize") or "unit", f"normalize={cfg.get('normalize')}")
     return (f"{ctx.dataset}, 784-{'-'.join(map(str, cfg.get('hidden') or []))}-10 "
             f"{cfg.get('activation')}, plain SGD, batch {cfg.get('batch_size')}, lr "
             f"{cfg.get('lr'):g}, {cfg.get('epochs')} epochs, normal initial weights (std "
@@ -30,44 +51,77 @@ def q7_setting(ctx: Ctx, group: Mapping) -> str:
             + (f", at most {cfg['limit']} training images" if cfg.get("limit") else ""))
 
 
-def compare_phrase(ctx: Ctx, measured: float | None, original: float) -> str:
-    if measured is None:
+def _compare_phrase(ctx: Ctx, values: Sequence[float], original: float, where: str = "") -> str:
+    """The measured per-seed ``values`` against the original's single number: a
+    one-sample t-test (the original's run taken as a fixed number); ``where``
+    says which runs the values come from."""
+    if not values:
         return "-"
     if not ctx.mnist:
         return "not comparable (original is MNIST)"
-    d = measured - original
-    if abs(d) < 0.002:
-        return "agrees with the original"
-    return f"{'higher' if d > 0 else 'lower'} than the original by {abs(d):.4f}"
+    r = one_sample_test(values, original)
+    if r.p_value is None or r.p_value >= 0.05:
+        verdict = "no difference from the original shown"
+    else:
+        verdict = f"{'higher' if r.difference > 0 else 'lower'} than the original"
+    return f"{verdict}{where}: {against(values, original, 'here', 'original')}"
+
+
+def _same_setting(ctx: Ctx, group: Mapping) -> tuple[Mapping, str]:
+    """The group whose seeds test a single-seed preset's claims: the seeds preset
+    (Q7 (2): the same settings with more seeds) when it ran, else ``group``; and
+    where its numbers come from, for the sentence."""
+    ref = ctx.folder.groups("seeds")
+    if group.get("n", 1) < 2 and ref and ref[0]["config"] == group["config"]:
+        return ref[0], f" (over the {ref[0]['n']} seeds of Q7 (2), the same setting)"
+    return group, ""
 
 
 def learning_curve(ctx: Ctx) -> None:
+    """Write section Q7: the per-batch learning curve of the ``learning-curve``
+    preset, with its summary row against the original's accuracy.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(7, "learning-curve")
     if groups is None:
         return
     g = groups[0]
-    doc.p(f"Setting: {q7_setting(ctx, g)}. The loss of every batch (before its update) is "
+    doc.p(f"Setting: {_q7_setting(ctx, g)}. The loss of every batch (before its update) is "
           f"recorded in the run's `{BATCHES}`.")
     ctx.figure("learning_curve", "Per-batch training loss: raw (grey) and smoothed with a "
                                  "bias-corrected exponential moving average (the legend gives "
                                  "its weight and window); dotted lines mark the epochs.")
     acc = final_stat(g, "eval_accuracy")
     doc.p(f"Validation accuracy after epoch {last_epoch(g)}: {pm(acc)}.")
+    ref, where = _same_setting(ctx, g)
     ctx.row("batch 16, lr 0.01, 5 epochs",
             f"val acc {ORIGINAL['learning_curve']['val_accuracy']}",
             f"val acc {pm(acc)}" + (f" after {last_epoch(g)} epochs" if last_epoch(g) != 5
                                      else ""),
-            compare_phrase(ctx, acc and acc["mean"], ORIGINAL["learning_curve"]["val_accuracy"]))
+            _compare_phrase(ctx, final_values(ref, "eval_accuracy"),
+                           ORIGINAL["learning_curve"]["val_accuracy"], where))
 
 
 def train_vs_val(ctx: Ctx) -> None:
+    """Write section Q7 (1): training vs validation loss and accuracy per epoch
+    (the ``train-vs-val`` preset).
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(8, "train-vs-val")
     if groups is None:
         return
     g = groups[0]
-    doc.p(f"Setting: {q7_setting(ctx, g)}. Both losses are measured at the end of each epoch "
+    doc.p(f"Setting: {_q7_setting(ctx, g)}. Both losses are measured at the end of each epoch "
           "with the same weights (the training loss in a separate pass over the training "
           "split), so the two curves compare like with like.")
     epoch_table(ctx, g, [("train_loss", "training loss"), ("eval_loss", "validation loss"),
@@ -77,21 +131,45 @@ def train_vs_val(ctx: Ctx) -> None:
     last = last_epoch(g)
     tl, vl = epoch_stat(g, last, "train_loss"), epoch_stat(g, last, "eval_loss")
     if tl and vl:
-        gap = vl["mean"] - tl["mean"]
         doc.p(f"After {last} epochs the validation loss is {vl['mean']:.4f} and the training "
-              f"loss {tl['mean']:.4f} (gap {gap:+.4f}): " +
-              ("the network has started to fit the training split more closely than it "
-               "generalizes." if gap > 0.02 else
-               "no sign of overfitting yet; the two curves still fall together."))
+              f"loss {tl['mean']:.4f}. " + _loss_gap(ctx, g))
+
+
+def _loss_gap(ctx: Ctx, g: Mapping) -> str:
+    """Whether the validation loss is above the training loss beyond seed noise: a
+    paired t-test over seeds (each seed's two losses come from the same network)."""
+    ref, where = _same_setting(ctx, g)
+    val, train = final_values(ref, "eval_loss"), final_values(ref, "train_loss")
+    if not val or len(val) != len(train):
+        return ""
+    r = paired_test(val, train)
+    text = describe({"a": "validation", "b": "training loss", "difference": r.difference,
+                     "ci95": r.ci95, "p_value": r.p_value, "test": r.test, "note": r.note})
+    if r.p_value is not None and r.p_value < 0.05 and r.difference > 0:
+        verdict = ("the network has started to fit the training split more closely than it "
+                   "generalizes")
+    elif r.p_value is not None and r.p_value < 0.05:
+        verdict = "the validation loss is still below the training loss"
+    else:
+        verdict = "no gap shown between the two losses yet"
+    return f"At the last epoch{where}: {text}; {verdict}."
 
 
 def seeds(ctx: Ctx) -> None:
+    """Write section Q7 (2): the spread over random initializations (the ``seeds``
+    preset), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(9, "seeds")
     if groups is None:
         return
     g = groups[0]
-    doc.p(f"Setting: {q7_setting(ctx, g)}; {g['n']} seeds ({', '.join(map(str, g['seeds']))}). "
+    doc.p(f"Setting: {_q7_setting(ctx, g)}; {g['n']} seeds ({', '.join(map(str, g['seeds']))}). "
           "A seed fixes both the initial weights and the batch order. Mean ± sample standard "
           "deviation (ddof=1) across seeds:")
     epoch_table(ctx, g, [("train_loss", "training loss"), ("eval_loss", "validation loss"),
@@ -105,43 +183,61 @@ def seeds(ctx: Ctx) -> None:
               f"{o['val_accuracy'][0]} ± {o['val_accuracy'][1]} (accuracy) and "
               f"{o['val_loss'][0]} ± {o['val_loss'][1]} (loss) over {o['n']} runs"
               + ("" if ctx.mnist else " on MNIST, a different level; only the spreads compare")
-              + ". A standard deviation over a handful of seeds is itself rough (over 3 "
-                "seeds it can easily be off by a factor of 2), so spreads that differ by less "
-                "than that agree.")
+              + ". " + _spread_sentence(acc, o))
     ctx.row(f"{o['n']} runs, 5 epochs",
             f"val acc {o['val_accuracy'][0]} ± {o['val_accuracy'][1]}, val loss "
             f"{o['val_loss'][0]} ± {o['val_loss'][1]}",
             f"val acc {pm(acc)}, val loss {pm(loss, n=False)}"
             + (f" after {last_epoch(g)} epochs" if last_epoch(g) != 5 else ""),
-            compare_phrase(ctx, acc and acc["mean"], o["val_accuracy"][0]) +
-            spread_phrase(ctx, acc))
+            _compare_phrase(ctx, final_values(g, "eval_accuracy"), o["val_accuracy"][0]) +
+            _lr_pairs_phrase(ctx))
 
 
-def spread_phrase(ctx: Ctx, acc: Mapping | None) -> str:
-    """Compare the seed-to-seed spread with the gaps between learning rates."""
-    if not acc or acc.get("std") is None:
+def _spread_sentence(acc: Mapping, o: Mapping) -> str:
+    """The spread across seeds against the original's: an F-test of the two variances."""
+    r = spread_test(acc["std"], acc["n"], o["val_accuracy"][1], o["n"])
+    if r["p_value"] is None:
+        return f"The two spreads cannot be compared: {r['note']}."
+    lo, hi = r["ci95"]
+    verdict = ("the spreads differ" if r["p_value"] < 0.05 else
+               "these seeds cannot tell the two spreads apart")
+    return (f"The standard deviation here is {r['ratio']:.2f} times the original's (95% CI "
+            f"[{lo:.2f}, {hi:.2f}]; F-test of equal variances p = {r['p_value']:.2g}): "
+            f"{verdict}. A standard deviation over a handful of seeds is itself rough, which "
+            "is why the interval is wide.")
+
+
+def _lr_pairs_phrase(ctx: Ctx) -> str:
+    """How many pairs of learning rates the sweep's seeds tell apart (Holm-adjusted)."""
+    res = ctx.folder.results("learning-rates") or {}
+    pairs = [c for c in res.get("comparisons") or [] if c["metric"] == "eval_accuracy"]
+    if not pairs:
         return ""
-    means = sorted((final_stat(g, "eval_accuracy") or {}).get("mean")
-                   for g in ctx.folder.groups("learning-rates")
-                   if (final_stat(g, "eval_accuracy") or {}).get("mean") is not None)
-    if len(means) < 2:
-        return ""
-    gap = min(b - a for a, b in itertools.pairwise(means))
-    if gap > 2 * acc["std"]:
-        return (f"; the seed-to-seed std ({acc['std']:.4f}) is smaller than half the "
-                f"smallest gap between learning rates ({gap:.4f})")
-    return (f"; the seed-to-seed std ({acc['std']:.4f}) is as large as some gaps between "
-            f"learning rates ({gap:.4f}): single runs cannot rank those")
+    tested = [c for c in pairs if c["significant"] is not None]
+    return (f"; with these seeds {sum(1 for c in tested if c['significant'])} of the "
+            f"{len(pairs)} pairs of learning rates differ in validation accuracy "
+            f"({TEST_NAMES[pairs[0]['test']]}, Holm-adjusted p < 0.05; the table of Q7 (3) "
+            "gives each p-value and interval)"
+            + (f", {len(pairs) - len(tested)} have too few seeds to test"
+               if len(tested) < len(pairs) else ""))
 
 
 def learning_rates(ctx: Ctx) -> None:
+    """Write section Q7 (3): the learning-rate comparison (the ``learning-rates``
+    preset, mean ± std over seeds per rate), with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(10, "learning-rates")
     if groups is None:
         return
     groups = sorted(groups, key=lambda g: g["config"]["lr"])
     lr0 = groups[0]["config"]["lr"]
-    setting = q7_setting(ctx, groups[0]).replace(f"lr {lr0:g}", "lr varied")
+    setting = _q7_setting(ctx, groups[0]).replace(f"lr {lr0:g}", "lr varied")
     doc.p(f"Setting: {setting}; {groups[0]['n']} seeds per learning rate (the same seeds at "
           "every rate, so the runs differ only in the learning rate).")
     rows = []
@@ -160,39 +256,49 @@ def learning_rates(ctx: Ctx) -> None:
     ctx.figure("learning_rates_final", "Last-epoch validation accuracy and loss against the "
                                        "learning rate" + (", with the original's single runs"
                                                           if ctx.mnist else "") + ".")
+    comparisons_table(ctx, "learning-rates", "learning rates")
     best = max(groups, key=lambda g: (final_stat(g, "eval_accuracy") or {}).get("mean") or -1)
     why = (f"in {last_epoch(groups[0])} epochs plain SGD with smaller steps has not converged "
            "as far" if best is groups[-1] else
            "larger rates take steps too large for the sigmoid network, smaller ones have not "
            "converged as far")
+    runner_up = best_against_next(ctx, "learning-rates", groups, best)
     edge = ""
     if len(groups) > 1 and (best is groups[-1] or best is groups[0]):
         edge = (f" It is the {'largest' if best is groups[-1] else 'smallest'} rate of the "
                 "study's grid, so the best rate may lie beyond it: a wider grid would tell "
                 "(the grid is kept as the study set it, and the final run's choice below is "
                 "limited to it).")
-    doc.p(f"The best learning rate here is {best['config']['lr']:g} "
-          f"({pm(final_stat(best, 'eval_accuracy'))}): {why}.{edge}")
+    doc.p(f"The highest mean validation accuracy here is at learning rate "
+          f"{best['config']['lr']:g} ({pm(final_stat(best, 'eval_accuracy'))}){runner_up}. "
+          f"The curves above suggest why: {why}.{edge}")
     meas = ", ".join(
         f"{g['config']['lr']:g}: {fmt((final_stat(g, 'eval_accuracy') or {}).get('mean'))}"
         for g in groups)
     verdict = "" if ctx.mnist else "not comparable (original is MNIST); "
-    stds = [(final_stat(g, "eval_accuracy") or {}).get("std") for g in groups
-            if g["config"]["lr"] in (0.003, 0.01)]
-    stds = [x for x in stds if x is not None]
-    gap = abs(ORIGINAL["learning_rates"][0.003] - ORIGINAL["learning_rates"][0.01])
-    if ctx.mnist and stds and max(stds) >= gap / 2:
-        verdict += (f"the original ranked lr 0.003 above 0.01 from single runs {gap:.4f} apart, "
-                    f"while the seed-to-seed std here is up to {max(stds):.4f}; ")
+    c = find_comparison(ctx.folder.results("learning-rates"), "eval_accuracy", "lr=0.003",
+                        "lr=0.01")
+    if c:
+        verdict += (f"the original ranked lr 0.003 above 0.01 from single runs; here "
+                    f"{describe(c)}; ")
     ctx.row("lr sweep, batch 16",
             " / ".join(f"{v}" for v in ORIGINAL["learning_rates"].values())
             + " for lr " + " / ".join(f"{k:g}" for k in ORIGINAL["learning_rates"]),
             f"mean val acc {meas} (n={groups[0]['n']} each)"
             + (f" after {last_epoch(groups[0])} epochs" if last_epoch(groups[0]) != 5 else ""),
-            verdict + f"best here: lr {best['config']['lr']:g}")
+            verdict + f"highest mean here: lr {best['config']['lr']:g}")
 
 
 def final(ctx: Ctx) -> None:
+    """Write section Q7 (4): the final runs on the test set (the ``final`` preset),
+    their confusion matrix, example and misclassified images and reference
+    points, with its summary row.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     groups = ctx.section(11, "final")
     if groups is None:
@@ -203,7 +309,7 @@ def final(ctx: Ctx) -> None:
     doc.p(f"**The rule**: {FINAL_RULE}.")
     if choice:
         doc.p(f"**The choice**: lr {choice['lr']:g}, batch {choice['batch_size']}, because "
-              f"{choice['reason']}.")
+              f"{choice['reason']}.{_choice_test(choice)}")
         cands = choice.get("candidates") or []
         if cands:
             doc.table(["rank", "lr", "batch", "validation acc (last epoch)", "from"],
@@ -228,14 +334,15 @@ def final(ctx: Ctx) -> None:
     ctx.figure("final_confusion", "Confusion matrix of the first final run on the test set: "
                                   "each cell gives the count and the fraction of its true "
                                   "class; the diagonal holds the correct answers.")
-    final_examples(ctx)
+    _final_examples(ctx)
     refs = REFERENCES.get(ctx.dataset, [])
+    values = final_values(g, "eval_accuracy")
     if refs:
-        mean = (acc or {}).get("mean")
         doc.p("Published reference points for this dataset (test accuracy; the difference is "
-              "the final runs' mean minus the reference): " + "; ".join(
-                  f"{label}: {value}" + (f" ({mean - value:+.4f} here)" if mean is not None
-                                         else "") for label, value in refs)
+              "the final runs' mean minus the reference, tested with a one-sample t-test "
+              "that takes the reference as a fixed number): " + "; ".join(
+                  f"{label}: {value}" + (f" ({against(values, value, 'here', 'reference')})"
+                                         if values else "") for label, value in refs)
               + ". They were trained differently (other hidden units, losses or optimizers, "
                 "and often many more epochs than the study's 5), so they show what to expect "
                 "of such a network, not a like-for-like comparison.")
@@ -244,10 +351,21 @@ def final(ctx: Ctx) -> None:
             f"test acc {o['test_accuracy']}, test loss {o['test_loss']}",
             f"lr {cfg['lr']:g}, batch {cfg['batch_size']}, {cfg['epochs']} epochs: test acc "
             f"{pm(acc)}, test loss {pm(loss, n=False)}",
-            compare_phrase(ctx, acc and acc["mean"], o["test_accuracy"]))
+            _compare_phrase(ctx, values, o["test_accuracy"]))
 
 
-def final_examples(ctx: Ctx) -> None:
+def _choice_test(choice: Mapping) -> str:
+    """The chosen configuration against the runner-up: a Welch test over their seeds."""
+    cands = choice.get("candidates") or []
+    if len(cands) < 2 or not cands[0].get("values") or not cands[1].get("values"):
+        return ""
+    a, b = cands[0], cands[1]
+    return (" Whether the choice beats the runner-up beyond seed noise: " + versus(
+        a["values"], b["values"], f"lr {a['lr']:g}, batch {a['batch_size']}",
+        f"lr {b['lr']:g}, batch {b['batch_size']}") + " (a single test, not adjusted).")
+
+
+def _final_examples(ctx: Ctx) -> None:
     """The classes as the network sees them, and the first final run's worst
     mistakes on the test set."""
     ctx.figure("examples", f"Training images of {ctx.dataset}, one row per class with its name.")
@@ -261,5 +379,4 @@ def final_examples(ctx: Ctx) -> None:
                   "matrix above; the figure's title says how many test images are wrong.")
 
 
-__all__ = ["PIXELS", "compare_phrase", "final", "final_examples", "learning_curve", "learning_rates", "q7_setting",
-           "seeds", "spread_phrase", "train_vs_val"]
+__all__ = ["final", "learning_curve", "learning_rates", "seeds", "train_vs_val"]

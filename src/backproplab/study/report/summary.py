@@ -11,6 +11,14 @@ from backproplab.study.report.format import fmt
 
 
 def intro(ctx: Ctx) -> None:
+    """Write the introduction: what the report is, the dataset, mode, time and
+    workers of the reproduction, and notes when it ran on other data than MNIST.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     m, doc = ctx.m, ctx.doc
     settings = m.get("settings") or {}
     mode = "quick" if ctx.quick else "full"
@@ -47,6 +55,16 @@ def intro(ctx: Ctx) -> None:
 
 
 def summary_table(ctx: Ctx) -> None:
+    """Write the summary section: the rows the other sections collected with
+    :meth:`Ctx.row` (the original's number, the measured one, the verdict).
+
+    Written after the other sections, which fill ``ctx.summary_rows``.
+
+    Parameters
+    ----------
+    ctx : Ctx
+        The report being written.
+    """
     doc = ctx.doc
     doc.h(2, SECTIONS[0])
     orig = "original (MNIST)" if ctx.dataset != "mnist" else "original write-up"

@@ -1,82 +1,38 @@
-"""Inspection figures: what the network learned, drawn from a run folder only.
-
-Every function reads a run folder (through :class:`backproplab.runs.RunFolder`:
-its ``config.json``, ``model.npz`` and, for a run trained with ``--inspect``,
-``inspect.npz``; see :mod:`backproplab.training.snapshots`), reloads the run's
-data where it needs examples, and writes one figure atomically, by default into
-the run folder under its name from :mod:`backproplab.runs`. None trains.
-
-- :func:`examples`: training images, a row per class, named (image datasets).
-- :func:`misclassified`: the evaluation images the network gets wrong with the
-  highest loss, with the true class, the predicted one and its probability.
-- :func:`weights`: what the first layer learned, ``W - W_init`` of each unit's
-  incoming weights as a 28x28 tile on its own symmetric scale (needs
-  ``inspect.npz``); the raw weights with ``raw=True`` or without it.
-- :func:`activations`: histograms of the hidden activations at initialization
-  and after each epoch (needs ``inspect.npz``).
-- :func:`confusion`: the confusion matrix with counts and rates in every cell.
-- :func:`decision_boundary` (synth): the learned P(class 1) and the true ellipse;
-  :func:`boundary_animation` (synth, ``inspect.npz``): the same after each epoch, a GIF.
-- :func:`available` and :func:`plot_all`: every figure a run's files allow
-  (what ``backproplab plot`` writes).
-"""
+"""The inspection figures of image runs: examples, misclassified images, the first
+layer's weights as tiles, activation histograms (also for synth runs) and the
+confusion matrix (also for synth runs)."""
 
 from __future__ import annotations
 
-import io
 import math
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from backproplab.data import load_configured, synth
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_bytes
-from backproplab.plots import describe_config, new_figure, plot_run, save_figure
+from backproplab.inspection.folder import dataset_for, figure_path, need_snapshots, run_folder
+from backproplab.plots import describe_config, new_figure, save_figure
 from backproplab.predict import confusion_matrix
 from backproplab.runs import (
     ACTIVATIONS_FIGURE,
-    BOUNDARY_ANIMATION,
-    BOUNDARY_FIGURE,
-    CONFIG,
     CONFUSION_FIGURE,
     ERRORS_FIGURE,
     EXAMPLES_FIGURE,
     INSPECT,
-    MODEL,
-    PLOT,
     WEIGHTS_FIGURE,
     RunFolder,
 )
 
-#: Frames per second of the boundary animation.
-GIF_FPS = 2
 
-
-def dataset_for(run: RunFolder):
-    """The dataset a run trained on (its config's data options; never downloads)."""
-    return load_configured(run.config, download=False)
-
-
-def image_side(n_features: int) -> int | None:
+def _image_side(n_features: int) -> int | None:
     """The side of square images with ``n_features`` pixels (28 for 784), else ``None``."""
     side = math.isqrt(n_features)
     return side if side > 1 and side * side == n_features else None
 
 
-def _run(run_dir) -> RunFolder:
-    return run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
-
-
-def _target(run: RunFolder, path, name: str) -> Path:
-    return Path(path) if path is not None else run.file(name)
-
-
 def _image_data(run: RunFolder, what: str):
     data = dataset_for(run)
-    side = image_side(data.n_features)
+    side = _image_side(data.n_features)
     if side is None:
         raise BackproplabError(f"{run.path} was trained on {data.name}, whose examples are not "
                                f"images; {what} is drawn for image datasets only")
@@ -89,9 +45,29 @@ def _off(ax) -> None:
 
 
 def examples(run_dir, path=None, *, per_class: int = 8) -> Path:
-    """A grid of training images, one row per class (the first ``per_class`` of
-    each), with the class names; for image datasets. Returns the PNG's path."""
-    run = _run(run_dir)
+    """A grid of training images, one row per class (the first ``per_class`` of each),
+    labelled with the class names.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder (image datasets only).
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_examples.png``.
+    per_class : int, default 8
+        Images per row.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        When the run's dataset is not made of square images.
+    """
+    run = run_folder(run_dir)
     data, side = _image_data(run, "a grid of examples")
     fig, axes = new_figure(ncols=per_class, nrows=data.n_classes, width=0.9, height=0.9)
     for c, name in enumerate(data.classes):
@@ -102,14 +78,36 @@ def examples(run_dir, path=None, *, per_class: int = 8) -> Path:
                 ax.imshow(data.X_train[idx[j]].reshape(side, side), cmap="gray_r")
         axes[c][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle(f"{data.name}: training examples by class", fontsize=11)
-    return save_figure(fig, _target(run, path, EXAMPLES_FIGURE))
+    return save_figure(fig, figure_path(run, path, EXAMPLES_FIGURE))
 
 
 def misclassified(run_dir, path=None, *, n: int = 24, ncols: int = 6) -> Path:
     """The ``n`` misclassified evaluation images with the highest loss
     (``-ln p(true class)``), each titled with its true class and the predicted
-    class with its probability; for image datasets with a saved model."""
-    run = _run(run_dir)
+    class with its probability.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder (image datasets only, with a saved model).
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_errors.png``.
+    n : int, default 24
+        At most this many images.
+    ncols : int, default 6
+        Images per row.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        When the dataset is not made of images or the model cannot be read.
+    """
+    run = run_folder(run_dir)
     data, side = _image_data(run, "the misclassified examples")
     proba = np.asarray(run.load_model().predict_proba(data.X_eval), dtype=np.float64)
     pred = proba.argmax(axis=1)
@@ -131,7 +129,7 @@ def misclassified(run_dir, path=None, *, n: int = 24, ncols: int = 6) -> Path:
                         transform=axes[0][0].transAxes)
     fig.suptitle(f"The {len(worst)} misclassified {data.eval_split} images with the highest "
                  f"loss ({len(wrong)} of {len(pred)} wrong)", fontsize=10)
-    return save_figure(fig, _target(run, path, ERRORS_FIGURE))
+    return save_figure(fig, figure_path(run, path, ERRORS_FIGURE))
 
 
 def _mosaic(W: np.ndarray, side: int, ncols: int) -> np.ndarray:
@@ -170,8 +168,8 @@ def first_layer_change(run_dir, units: int | None = None) -> tuple[np.ndarray, i
     BackproplabError
         If the run has no ``inspect.npz``.
     """
-    run = _run(run_dir)
-    snaps = _need_snapshots(run, "the learned change of the first-layer weights")
+    run = run_folder(run_dir)
+    snaps = need_snapshots(run, "the learned change of the first-layer weights")
     delta = (snaps["weights_last"].astype(np.float64)
              - snaps["weights_init"].astype(np.float64))
     return delta[:, :units], int(snaps["epochs"][-1])
@@ -252,9 +250,9 @@ def weights(run_dir, path=None, *, units: int = 64, label: str | None = None,
     BackproplabError
         If the run's inputs are not square images, or it has no weights to draw.
     """
-    run = _run(run_dir)
+    run = run_folder(run_dir)
     panels = _first_layer(run, run.arrays(INSPECT), units, raw)
-    side = image_side(panels[0][1].shape[0])
+    side = _image_side(panels[0][1].shape[0])
     if side is None:
         raise BackproplabError(f"{run.path}'s inputs are not images ({panels[0][1].shape[0]} "
                                "features); weight tiles are drawn for image datasets only")
@@ -275,28 +273,39 @@ def weights(run_dir, path=None, *, units: int = 64, label: str | None = None,
         _off(ax)
         ax.set_title(when, fontsize=9)
     fig.suptitle(f"First-layer weights\n{label or describe_config(run.config)}", fontsize=10)
-    return save_figure(fig, _target(run, path, WEIGHTS_FIGURE))
-
-
-def _need_snapshots(run: RunFolder, what: str) -> dict:
-    snaps = run.arrays(INSPECT)
-    if snaps is None:
-        raise BackproplabError(f"{run.path} has no {INSPECT}; train the run with --inspect "
-                               f"to draw {what}", settings=("inspect",))
-    return snaps
+    return save_figure(fig, figure_path(run, path, WEIGHTS_FIGURE))
 
 
 def activations(run_dir, path=None, *, label: str | None = None) -> Path:
-    """Histograms of every hidden layer's activations on the probe examples
-    (the first evaluation examples), at initialization and after each epoch,
-    one curve per snapshot (from ``inspect.npz``); ``label`` (what the run is)
-    goes into the title."""
+    """Histograms of every hidden layer's activations on the probe examples (the
+    first evaluation examples), at initialization and after each epoch, one curve
+    per snapshot of ``inspect.npz``.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder, trained with ``inspect=True``.
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_activations.png``.
+    label : str, optional
+        What the run is, added to the title.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        When the run has no ``inspect.npz``.
+    """
     import matplotlib
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    run = _run(run_dir)
-    snaps = _need_snapshots(run, "the activation histograms")
+    run = run_folder(run_dir)
+    snaps = need_snapshots(run, "the activation histograms")
     edges, counts, epochs = snaps["hist_edges"], snaps["hist_counts"], snaps["epochs"]
     centers = (edges[:-1] + edges[1:]) / 2
     norm = Normalize(vmin=int(epochs.min()), vmax=max(int(epochs.max()), 1))
@@ -316,7 +325,7 @@ def activations(run_dir, path=None, *, label: str | None = None) -> Path:
     probe = int(counts[0, 0].sum()) // _width(run, 0)
     fig.suptitle(f"Hidden activations{': ' + label if label else ''}\non the first {probe} "
                  f"{run.config.get('dataset')} evaluation examples", fontsize=10)
-    return save_figure(fig, _target(run, path, ACTIVATIONS_FIGURE))
+    return save_figure(fig, figure_path(run, path, ACTIVATIONS_FIGURE))
 
 
 def _width(run: RunFolder, layer: int) -> int:
@@ -327,8 +336,23 @@ def _width(run: RunFolder, layer: int) -> int:
 def confusion(run_dir, path=None, *, title: str | None = None) -> Path:
     """The confusion matrix of the run's saved model on its evaluation split (the
     test set for a ``final`` run): cells coloured by the fraction of the true
-    class, each with its count and that rate written in it."""
-    run = _run(run_dir)
+    class, each with its count and that rate written in it.
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+        The run folder, with a saved model.
+    path : path-like, optional
+        Where to write; default the run folder's ``inspect_confusion.png``.
+    title : str, optional
+        Replaces the title (which names the split, its size, the accuracy and the seed).
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+    """
+    run = run_folder(run_dir)
     data = dataset_for(run)
     C = confusion_matrix(data.y_eval, run.load_model().predict(data.X_eval), data.n_classes)
     rates = C / np.maximum(C.sum(axis=1, keepdims=True), 1)
@@ -353,175 +377,9 @@ def confusion(run_dir, path=None, *, title: str | None = None) -> Path:
     ax.set_title(title or f"Confusion matrix on the {data.eval_split} set ({len(data.y_eval)} "
                           f"examples, accuracy {acc:.4f}), seed {run.config.get('seed')}",
                  fontsize=10)
-    return save_figure(fig, _target(run, path, CONFUSION_FIGURE), dpi=fig.dpi)
+    return save_figure(fig, figure_path(run, path, CONFUSION_FIGURE), dpi=fig.dpi)
 
 
-def _check_synth(run: RunFolder) -> None:
-    if run.config.get("dataset") != "synth":
-        raise BackproplabError(
-            f"{run.path} was trained on {run.config.get('dataset')}, not synth; decision "
-            "boundaries are drawn for the 2-D synthetic set only")
 
-
-def _boundary_axes(fig, ax, run: RunFolder, n_points: int, limit: float):
-    """The static part of a boundary figure: validation points, the true
-    ellipse, the legend and the axes' limits and labels."""
-    from matplotlib.lines import Line2D
-
-    _, _, X_val, y_val = synth.generate(seed=run.config.get("data_seed", 0))
-    k = min(n_points, len(X_val))
-    ax.scatter(X_val[:k, 0], X_val[:k, 1], c=np.where(y_val[:k] == 1, "C3", "C0"), s=4,
-               alpha=0.6, lw=0)
-    ell = synth.boundary()
-    ax.plot(ell[:, 0], ell[:, 1], color="gold", lw=2.2, ls="--")
-    handles = [Line2D([], [], color="k", lw=1.5, label="learned boundary (P = 0.5)"),
-               Line2D([], [], color="gold", lw=2.2, ls="--", label="true ellipse xᵀQx = 0.6"),
-               Line2D([], [], marker="o", ls="", color="C3", label="class 1 (validation)"),
-               Line2D([], [], marker="o", ls="", color="C0", label="class 0 (validation)")]
-    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
-    ax.set_xlim(-limit, limit)
-    ax.set_ylim(-limit, limit)
-    ax.set_aspect("equal")
-    ax.set_xlabel("x₁ (raw coordinates; the network sees them normalized)")
-    ax.set_ylabel("x₂")
-
-
-def _draw_proba(ax, gx, gy, proba) -> list:
-    """The filled P(class 1) and its 0.5 contour; returns the two artists."""
-    cf = ax.contourf(gx, gy, proba, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.55)
-    line = ax.contour(gx, gy, proba, levels=[0.5], colors="k", linewidths=1.5)
-    return [cf, line]
-
-
-def decision_boundary(run_dir, path=None, *, n_points: int = 3000, resolution: int = 200,
-                      title: str | None = None) -> Path:
-    """For a ``synth`` run: the learned P(class 1) over the plane (from
-    ``model.npz``), its 0.5 contour, validation points and the true ellipse
-    ``x^T Q x = 0.6``, in the *raw* coordinates of the data (the grid passes
-    through the run's own normalizer, refitted from ``config.json``)."""
-    run = _run(run_dir)
-    _check_synth(run)
-    model = run.load_model()
-    norm = dataset_for(run).normalizer
-    gx, gy, grid = synth.grid(resolution)
-    Z = norm.transform(grid, np.float64) if norm is not None else grid
-    proba = np.asarray(model.predict_proba(Z.astype(model.dtype)))[:, 1].reshape(gx.shape)
-    fig, axes = new_figure(width=6.5, height=6.0)
-    ax = axes[0][0]
-    cf, _ = _draw_proba(ax, gx, gy, proba)
-    fig.colorbar(cf, ax=ax, label="learned P(class 1)")
-    _boundary_axes(fig, ax, run, n_points, synth.GRID_LIMIT)
-    acc = (run.summary or {}).get("eval_accuracy")
-    ax.set_title(title or f"Decision boundary: {describe_config(run.config)}" +
-                 (f"\n{(run.summary or {}).get('eval_split', 'validation')} accuracy {acc:.4f}"
-                  if isinstance(acc, float) else ""), fontsize=10)
-    return save_figure(fig, _target(run, path, BOUNDARY_FIGURE), dpi=fig.dpi)
-
-
-def boundary_animation(run_dir, path=None, *, n_points: int = 2000, fps: int = GIF_FPS) -> Path:
-    """For a ``synth`` run trained with ``--inspect``: an animated GIF, one frame
-    per snapshot (initialization, then each epoch), of the learned P(class 1),
-    its 0.5 contour and the true ellipse (written with matplotlib's PillowWriter)."""
-    from matplotlib.animation import PillowWriter
-
-    run = _run(run_dir)
-    _check_synth(run)
-    snaps = _need_snapshots(run, "the boundary after each epoch")
-    if "boundary" not in snaps:
-        raise BackproplabError(f"{run.file(INSPECT)} holds no boundary grids; rerun the run "
-                               "with --inspect")
-    grids, epochs = snaps["boundary"].astype(np.float64), snaps["epochs"]
-    gx, gy, _ = synth.grid(grids.shape[1], float(snaps["grid_limit"]))
-    fig, axes = new_figure(width=6.0, height=5.6, dpi=80)
-    ax = axes[0][0]
-    artists = _draw_proba(ax, gx, gy, grids[0])
-    fig.colorbar(artists[0], ax=ax, label="learned P(class 1)")
-    _boundary_axes(fig, ax, run, n_points, float(snaps["grid_limit"]))
-    target = _target(run, path, BOUNDARY_ANIMATION)
-    writer = PillowWriter(fps=fps)
-    writer.setup(fig, str(target), dpi=fig.dpi)
-    for s, epoch in enumerate(epochs):
-        if s:
-            for artist in artists:
-                artist.remove()
-            artists = _draw_proba(ax, gx, gy, grids[s])
-        ax.set_title(f"{describe_config(run.config)}\n"
-                     + ("at initialization" if epoch == 0 else f"after epoch {epoch}"),
-                     fontsize=10)
-        writer.grab_frame()
-    buf = io.BytesIO()
-    buf.name = target.name  # Pillow picks the GIF format from the name
-    writer.outfile = buf  # written in memory, then to disk atomically
-    writer.finish()
-    return atomic_write_bytes(target, buf.getvalue())
-
-
-def available(run_dir) -> list[tuple[str, Callable[..., Path]]]:
-    """``[(file name, figure function)]``: every inspection figure the run's files
-    and data allow (images or synth, a saved model, ``inspect.npz``)."""
-    run = _run(run_dir)
-    cfg = run.config
-    has_model = run.file(MODEL).is_file()
-    has_snaps = run.file(INSPECT).is_file()
-    out = []
-    if cfg.get("dataset") == "synth":
-        if has_model:
-            out += [(BOUNDARY_FIGURE, decision_boundary), (CONFUSION_FIGURE, confusion)]
-        if has_snaps:
-            out += [(BOUNDARY_ANIMATION, boundary_animation)]
-    else:
-        out.append((EXAMPLES_FIGURE, examples))
-        if has_model:
-            out += [(ERRORS_FIGURE, misclassified), (CONFUSION_FIGURE, confusion)]
-        if has_model or has_snaps:
-            out.append((WEIGHTS_FIGURE, weights))
-    if has_snaps:
-        out.append((ACTIVATIONS_FIGURE, activations))
-    return out
-
-
-def plot_all(run_dir, out: str | os.PathLike | None = None, *,
-             raw_weights: bool = False) -> list[Path]:
-    """Write ``loss.png`` and every inspection figure of :func:`available`.
-
-    Parameters
-    ----------
-    run_dir : path-like or RunFolder
-        The run folder.
-    out : path-like, optional
-        The folder to write into (created if needed); default the run folder.
-    raw_weights : bool
-        Draw the raw first-layer weights instead of their learned change
-        (:func:`weights`' ``raw``).
-
-    Returns
-    -------
-    list of pathlib.Path
-        The paths written, ``loss.png`` first.
-
-    Raises
-    ------
-    BackproplabError
-        If ``run_dir`` holds no run or ``out`` cannot be created.
-    """
-    run = _run(run_dir)
-    if not run.is_run():
-        raise BackproplabError(f"{run.path} is not a run folder (no readable {CONFIG}); "
-                               "give the folder of a training run")
-    folder = Path(out) if out is not None else run.path
-    figures = available(run)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BackproplabError(f"cannot create the folder {folder} ({exc.strerror or exc}); "
-                               "choose another --out") from None
-    paths = [plot_run(run.path, folder / PLOT)]
-    for name, draw in figures:
-        options = {"raw": raw_weights} if draw is weights else {}
-        paths.append(draw(run, folder / name, **options))
-    return paths
-
-
-__all__ = ["GIF_FPS", "activations", "available", "boundary_animation", "confusion",
-           "dataset_for", "decision_boundary", "examples", "first_layer_change", "image_side",
-           "misclassified", "plot_all", "tile_limits", "weights"]
+__all__ = ["activations", "confusion", "examples", "first_layer_change", "misclassified",
+           "tile_limits", "weights"]

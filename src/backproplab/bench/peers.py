@@ -1,0 +1,217 @@
+"""Every benchmarked trainer in its own fresh process, driven epoch by epoch in turns.
+
+A *peer* is one row of the benchmark: an implementation at a thread count.
+Each runs in a process of its own (``spawn``: a fresh interpreter), so no
+library pays for another's thread pools (NumPy's OpenBLAS threads keep
+spinning after their last product and took the cores PyTorch's threads needed
+when both ran in one process: docs/performance.md). The parent sends ``"go"``,
+the peer trains one epoch and answers with its seconds and the load other
+processes put on the machine meanwhile (measured in the peer: its own CPU time
+is not "other"); the parent waits :data:`SETTLE_SECONDS` before each epoch so
+that the previous peer's spinning threads have gone to sleep.
+
+The ``train`` peer is ``backproplab train`` itself: :func:`run_training` in a
+temporary run folder with its logs, progress display, divergence guard,
+evaluation and checkpoint. Its epoch time is the ``train_seconds`` it wrote to
+``metrics.jsonl``; ``wall`` is the whole epoch (evaluation passes, checkpoint
+and logs included), from the end of one epoch to the end of the next.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from backproplab.bench.probes import LoadProbe, thread_info
+from backproplab.bench.runners import make_runner
+from backproplab.bench.workload import ACTIVATION, SIZES, load_data
+from backproplab.errors import BackproplabError
+from backproplab.runs import CONFIG, METRICS
+from backproplab.training import TrainConfig, run_training
+from backproplab.training.progress import PlainProgress
+
+#: Seconds the parent waits before each epoch (idle thread pools stop spinning).
+SETTLE_SECONDS = 0.3
+#: Seconds a peer may take to start or to train one epoch before it is given up.
+PEER_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One row: ``impl`` (``"train"`` or a runner's name) at ``threads`` (``None``:
+    the train path's own default; for the bare loop: the threads ``train`` chose)."""
+
+    name: str
+    impl: str
+    threads: int | None
+
+
+class _Stop(Exception):
+    """The parent ended the peer."""
+
+
+def _wait_go(conn) -> None:
+    msg = conn.recv()
+    if msg != "go":
+        raise _Stop
+
+
+class _GatedProgress(PlainProgress):
+    """The train peer's progress display: a plain one (to /dev/null) that, after each
+    epoch, reports the epoch from ``metrics.jsonl`` and waits for the next ``"go"``."""
+
+    def __init__(self, conn, out: Path, stream):
+        super().__init__(stream)
+        self.conn, self.out = conn, out
+        self.t0, self.probe = 0.0, LoadProbe()
+
+    def start(self, **kw):
+        super().start(**kw)
+        threads = json.loads((self.out / CONFIG).read_text())["threads"]
+        self.conn.send({"ready": True, "threads": threads, "pools": thread_info([])})
+        self._next()
+
+    def _next(self) -> None:
+        _wait_go(self.conn)
+        self.probe.start()
+        self.t0 = time.perf_counter()
+
+    def epoch_end(self, record):
+        super().epoch_end(record)
+        wall = time.perf_counter() - self.t0
+        load = self.probe.stop()
+        last = (self.out / METRICS).read_text().strip().splitlines()[-1]
+        self.conn.send({"seconds": float(json.loads(last)["train_seconds"]), "wall": wall,
+                        **load})
+        self._next()
+
+
+def _train_peer(conn, peer: Peer, s: dict) -> None:
+    cfg = TrainConfig(dataset="fashion-mnist", data_dir=s["data_dir"], limit=s["limit"],
+                      hidden=SIZES[1:-1], activation=ACTIVATION, optimizer="sgd", lr=s["lr"],
+                      batch_size="full" if s["batch_size"] == "full" else int(s["batch_size"]),
+                      epochs=s["max_epochs"], seed=s["seed"], dtype="float32",
+                      threads=peer.threads, device=s["device"])
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp, \
+            open(os.devnull, "w") as devnull:
+        out = Path(tmp) / "run"
+        run_training(cfg, out, progress=_GatedProgress(conn, out, devnull))
+
+
+def _runner_peer(conn, peer: Peer, s: dict) -> None:
+    from threadpoolctl import threadpool_limits
+
+    X, y, _ = load_data(quick=s["quick"], synthetic=s["synthetic"], data_dir=s["data_dir"],
+                        limit=s["limit"])
+    with threadpool_limits(limits=peer.threads):
+        if peer.impl == "torch":
+            import torch
+
+            torch.set_num_threads(peer.threads)
+        runner = make_runner(peer.impl, X, y, s["batch_size"], s["lr"], s["seed"], s["device"])
+        conn.send({"ready": True, "threads": peer.threads, "pools": thread_info([peer.impl])})
+        probe = LoadProbe()
+        while True:
+            _wait_go(conn)
+            probe.start()
+            t0 = time.perf_counter()
+            own = runner.epoch()
+            wall = time.perf_counter() - t0
+            conn.send({"seconds": wall if own is None else float(own), "wall": wall,
+                       **probe.stop()})
+
+
+def peer_main(conn, peer: Peer, settings: dict) -> None:
+    """The peer process: set up ``peer``, then one epoch per ``"go"`` until ``"stop"``.
+
+    Parameters
+    ----------
+    conn : multiprocessing.connection.Connection
+        The pipe to the parent.
+    peer : Peer
+    settings : dict
+        ``batch_size``, ``lr``, ``seed``, ``device``, ``quick``, ``synthetic``,
+        ``data_dir``, ``limit``, ``max_epochs``.
+    """
+    try:
+        if peer.impl == "train":
+            _train_peer(conn, peer, settings)
+        else:
+            _runner_peer(conn, peer, settings)
+    except (_Stop, EOFError, BrokenPipeError):
+        pass
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        conn.send({"error": f"{peer.name}: {exc}"})
+    finally:
+        conn.close()
+
+
+class PeerProcess:
+    """A running peer: ``epoch()`` times one epoch in it, ``close()`` ends it."""
+
+    def __init__(self, peer: Peer, settings: dict):
+        ctx = multiprocessing.get_context("spawn")
+        self.peer = peer
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=peer_main, args=(child, peer, settings), daemon=True,
+                                name=f"bench-{peer.name}")
+        self.proc.start()
+        child.close()
+        self.info = self._receive()
+
+    def _receive(self) -> dict:
+        if not self.conn.poll(PEER_TIMEOUT):
+            self.close()
+            raise BackproplabError(f"the benchmark's {self.peer.name} process gave no answer "
+                                   f"in {PEER_TIMEOUT:.0f} s; rerun with fewer --batch-sizes")
+        try:
+            msg = self.conn.recv()
+        except EOFError:
+            code = self.proc.exitcode
+            raise BackproplabError(f"the benchmark's {self.peer.name} process ended "
+                                   f"(exit status {code}); rerun it, or leave it out "
+                                   "with --impl") from None
+        if "error" in msg:
+            self.close()
+            raise BackproplabError(f"the benchmark's {msg['error']}; fix that, or leave it "
+                                   "out with --impl")
+        return msg
+
+    def epoch(self) -> dict:
+        """Train one epoch in the peer: ``seconds``, ``wall``, ``others``, ``steal``."""
+        self.conn.send("go")
+        return self._receive()
+
+    def close(self) -> None:
+        """Tell the peer to stop; end it if it does not within 10 seconds."""
+        try:
+            self.conn.send("stop")
+        except (OSError, ValueError):
+            pass
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)
+        self.conn.close()
+
+
+def peer_settings(batch_size: str, *, lr: float, seed: int, device: str, quick: bool,
+                  synthetic: bool, data_dir, limit, max_epochs: int) -> dict:
+    """The settings every peer of one batch size gets (see :func:`peer_main`)."""
+    return {"batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "quick": quick,
+            "synthetic": synthetic, "data_dir": str(data_dir) if data_dir else None,
+            "limit": limit, "max_epochs": max_epochs}
+
+
+def settle() -> None:
+    """Wait :data:`SETTLE_SECONDS` (the last peer's thread pools go to sleep)."""
+    time.sleep(SETTLE_SECONDS)
+
+
+__all__ = ["PEER_TIMEOUT", "SETTLE_SECONDS", "Peer", "PeerProcess", "peer_main",
+           "peer_settings", "settle"]

@@ -1,0 +1,88 @@
+"""What every inspection figure reads: the run folder, where its figure goes, the
+run's dataset and its ``inspect.npz`` snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backproplab.data import load_configured
+from backproplab.errors import BackproplabError
+from backproplab.runs import INSPECT, RunFolder
+
+
+def dataset_for(run: RunFolder):
+    """The dataset a run trained on, from its config's data options (never downloads).
+
+    Parameters
+    ----------
+    run : RunFolder
+
+    Returns
+    -------
+    backproplab.data.Dataset
+
+    Raises
+    ------
+    BackproplabError
+        When the dataset's files are not on this machine or do not match.
+    """
+    return load_configured(run.config, download=False)
+
+
+def run_folder(run_dir) -> RunFolder:
+    """``run_dir`` as a :class:`RunFolder` (itself if it is one).
+
+    Parameters
+    ----------
+    run_dir : path-like or RunFolder
+
+    Returns
+    -------
+    RunFolder
+    """
+    return run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+
+
+def figure_path(run: RunFolder, path, name: str) -> Path:
+    """Where a figure goes: ``path`` when given, else the run folder's file ``name``.
+
+    Parameters
+    ----------
+    run : RunFolder
+    path : path-like or None
+    name : str
+        The figure's file name in a run folder (from :mod:`backproplab.runs`).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return Path(path) if path is not None else run.file(name)
+
+
+def need_snapshots(run: RunFolder, what: str) -> dict:
+    """The run's ``inspect.npz`` snapshots, which drawing ``what`` needs.
+
+    Parameters
+    ----------
+    run : RunFolder
+    what : str
+        The figure, for the error message (``"the activation histograms"``).
+
+    Returns
+    -------
+    dict of str to ndarray
+
+    Raises
+    ------
+    BackproplabError
+        When the run was trained without ``inspect=True``.
+    """
+    snaps = run.arrays(INSPECT)
+    if snaps is None:
+        raise BackproplabError(f"{run.path} has no {INSPECT}; train the run with --inspect "
+                               f"to draw {what}", settings=("inspect",))
+    return snaps
+
+
+__all__ = ["dataset_for", "figure_path", "need_snapshots", "run_folder"]
