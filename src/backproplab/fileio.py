@@ -10,6 +10,7 @@ import math
 import os
 import stat
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -302,6 +303,80 @@ def read_json(path: str | os.PathLike) -> Any:
         return load_json(path)
     except (OSError, ValueError):
         return None
+
+
+#: deflate never expands more than about 1032:1
+_DEFLATE_RATIO = 1032
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], Any]:
+    """``(shape, dtype)`` from the ``.npy`` header of one zip member (nothing else read)."""
+    import numpy as np  # NumPy's own .npy header readers; fileio itself stays light
+
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    with zf.open(info) as fh:
+        if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+            raise ValueError(f"member {info.filename} is not an array")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in readers:
+            raise ValueError(f"member {info.filename} has .npy format version {version}, "
+                             "which backproplab does not read")
+        try:
+            shape, _, dtype = readers[version](fh)
+        except Exception as exc:  # noqa: BLE001 - NumPy's header parser fails in many ways
+            raise ValueError(f"member {info.filename} has a damaged .npy header "
+                             f"({type(exc).__name__}: {exc})") from None
+    return tuple(shape), dtype
+
+
+def npz_members(path: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], Any, int]]:
+    """What each array of an ``.npz`` file declares, read from the zip directory and the
+    ``.npy`` headers alone, before anything is decompressed.
+
+    An ``.npz`` is a zip of ``.npy`` members, and NumPy allocates the whole
+    declared array before it reads a byte of it: a damaged or hostile file can ask
+    for gigabytes in a few bytes. Every member is checked here: its zip entry may
+    not claim more than its stored bytes can hold (deflate expands at most about
+    1032:1), and its array header may not declare more than the entry holds. A
+    caller then bounds the total.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+
+    Returns
+    -------
+    dict
+        ``{name: (shape, dtype, declared bytes)}``, names without ``.npy``.
+
+    Raises
+    ------
+    OSError, ValueError, zipfile.BadZipFile
+        When the file cannot be read, is not a zip of arrays, or a member claims
+        or declares more than it stores.
+    """
+    members = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            most = info.compress_size
+            if info.compress_type != zipfile.ZIP_STORED:
+                most = info.compress_size * _DEFLATE_RATIO + 1024
+            if info.file_size > most:
+                raise ValueError(f"member {info.filename} claims {info.file_size} bytes but "
+                                 f"stores only {info.compress_size}")
+            shape, dtype = _npy_header(zf, info)
+            declared = math.prod(shape) * dtype.itemsize
+            if declared > info.file_size:
+                raise ValueError(f"array {info.filename} declares shape {shape} of {dtype} "
+                                 f"({declared} bytes) but only {info.file_size} bytes are "
+                                 "stored")
+            name = info.filename.removesuffix(".npy")
+            members[name] = (shape, dtype, declared)
+    return members
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from tests.conftest import run_subprocess
 
+from backproplab.data.images import MAX_IMAGE_PIXELS
 from backproplab.errors import BackproplabError
-from backproplab.predict.inputs import MAX_IMAGE_PIXELS
 from backproplab.tensor import memory
 from backproplab.tensor.files import MAX_NPZ_BYTES, json_array, json_load
 
@@ -175,3 +175,33 @@ def test_an_image_of_the_wrong_size_is_refused_from_its_header(tiny_fashion_run,
     r = backproplab("predict", tiny_fashion_run, image)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert f"{image} is 4000x4000 pixels but the model was trained on 28x28" in r.stderr
+
+
+def test_a_dataset_npz_whose_labels_declare_hundreds_of_mb_is_refused(tmp_path):
+    data = tmp_path / "data.npz"
+    n = 40_000_000  # int64 labels: 320 MB declared, 1.3 MB stored
+    with zipfile.ZipFile(data, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        with zf.open("X.npy", "w") as fh:
+            np.lib.format.write_array(fh, np.zeros((10, 4), dtype=np.float32))
+        with zf.open("y.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(
+                fh, {"descr": "<i8", "fortran_order": False, "shape": (n,)})
+            for _ in range(n * 8 // (1 << 24)):
+                fh.write(bytes(1 << 24))
+            fh.write(bytes(n * 8 % (1 << 24)))
+    r = backproplab("train", "--dataset", data, "--epochs", "1", "--out", tmp_path / "run")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr[-2000:]
+    assert f"{data} is too large for memory" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_image_folder_with_an_image_of_huge_dimensions(tmp_path):
+    image = pytest.importorskip("PIL.Image")
+    for label in ("a", "b"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        image.new("L", (28, 28)).save(tmp_path / "imgs" / label / "0.png")
+    png_header(tmp_path / "imgs" / "b" / "1.png", 20_000, 20_000)
+    r = backproplab("train", "--dataset", tmp_path / "imgs", "--epochs", "1",
+                    "--out", tmp_path / "run")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr[-2000:]
+    assert f"{tmp_path / 'imgs' / 'b' / '1.png'} declares more than" in r.stderr

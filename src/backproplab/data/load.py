@@ -9,10 +9,10 @@ import numpy as np
 
 from backproplab.data import synth
 from backproplab.data.catalog import CATALOG
-from backproplab.data.dataset import DATASETS, DEFAULT_NORMALIZE, Dataset, check_limit
+from backproplab.data.dataset import DEFAULT_NORMALIZE, Dataset, check_limit
+from backproplab.data.files import DEFAULT_VAL_FRACTION, load_file_dataset
 from backproplab.data.mnist import load_image_dataset
 from backproplab.data.normalize import Normalizer, float_dtype
-from backproplab.errors import BackproplabError
 
 
 def load_synth(
@@ -48,14 +48,18 @@ def load_synth(
 def load_dataset(
     name: str, *, final: bool = False, val_size: int = 5000, limit: int | None = None,
     data_dir=None, normalize: str | None = None, dtype=np.float32, seed: int = 0,
-    download: bool = True,
+    download: bool = True, target: str | None = None,
+    val_fraction: float = DEFAULT_VAL_FRACTION, test_data=None, max_bytes: int | None = None,
 ) -> Dataset:
-    """Load a dataset by name, split and normalized, as float arrays of ``dtype``.
+    """Load a dataset by name or path, split and normalized, as float arrays of ``dtype``.
 
     Parameters
     ----------
-    name : {"synth", "mnist", "fashion-mnist"}
-        The data set.
+    name : {"synth", "mnist", "fashion-mnist"} or path
+        The data set: a built-in name, or the path of a user's ``.csv``/``.tsv``
+        file (header row), ``.npz`` file (``X``, ``y``) or folder of class
+        subfolders of images (see :mod:`backproplab.data.files` and
+        ``docs/datasets.md``).
     final : bool, default=False
         Train on all training data and evaluate on the test set; otherwise
         ``val_size`` training examples are held out for validation (images).
@@ -76,6 +80,17 @@ def load_dataset(
         Seed of the synthetic points (0: the study's).
     download : bool, default=True
         Fetch missing image files (checked against their known digests).
+    target : str, optional
+        A CSV/TSV file's label column (default: the last column).
+    val_fraction : float, default=0.1
+        A user's file: the share of every class held out for validation
+        (stratified, with a fixed seed).
+    test_data : str or Path, optional
+        A user's file: the held-out set ``final=True`` evaluates on (any of the
+        three forms; an npz may hold its own ``X_test``, ``y_test``).
+    max_bytes : int, optional
+        A user's file: refuse it, from its size and before reading it, when
+        loading would take more memory than this (None: no limit).
 
     Returns
     -------
@@ -87,7 +102,8 @@ def load_dataset(
     ------
     BackproplabError
         For an unknown name, a bad ``limit``, or image files that are missing
-        (with ``download=False``), damaged or cannot be fetched.
+        (with ``download=False``), damaged or cannot be fetched; for a user's
+        file that cannot be used (``docs/datasets.md`` lists the cases).
 
     Examples
     --------
@@ -96,6 +112,7 @@ def load_dataset(
     >>> d.X_train.shape, d.X_train.dtype, d.n_classes, d.eval_split
     ((100, 2), dtype('float32'), 2, 'validation')
     >>> mnist = load_dataset("mnist", limit=1000)   # doctest: +SKIP
+    >>> table = load_dataset("iris.csv", target="species")   # doctest: +SKIP
     """
     if name == "synth":
         return load_synth(final=final, limit=limit, seed=seed,
@@ -105,26 +122,32 @@ def load_dataset(
             name, final=final, val_size=val_size, limit=limit, data_dir=data_dir,
             normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype, download=download,
         )
-    raise BackproplabError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return load_file_dataset(name, target=target, final=final, val_fraction=val_fraction,
+                             test_data=test_data, limit=limit, normalize=normalize, dtype=dtype,
+                             max_bytes=max_bytes)
 
 
 #: ``config.json`` keys that describe a run's data -> :func:`load_dataset`'s arguments.
 CONFIG_KEYS = {"final": "final", "val_size": "val_size", "limit": "limit",
-               "data_dir": "data_dir", "normalize": "normalize", "data_seed": "seed"}
+               "data_dir": "data_dir", "normalize": "normalize", "data_seed": "seed",
+               "target": "target", "val_fraction": "val_fraction", "test_data": "test_data"}
 
 
-def load_configured(config: Mapping[str, Any], *, download: bool = True) -> Dataset:
-    """The dataset a run's config describes (its ``dataset``, ``final``, ``val_size``,
-    ``limit``, ``data_dir``, ``normalize``, ``data_seed`` and ``dtype``; keys an older
-    config lacks take :func:`load_dataset`'s defaults).
+def load_configured(config: Mapping[str, Any], *, download: bool = True,
+                    max_bytes: int | None = None) -> Dataset:
+    """The dataset a run's config describes (its ``dataset``, ``dtype`` and the keys of
+    :data:`CONFIG_KEYS`; keys an older config lacks take :func:`load_dataset`'s defaults).
 
     The one way a run's data is rebuilt: training, executors, figures and the
     predictor all come here. ``download=False`` never fetches a missing dataset
-    (figures and checks only read what training had).
+    (figures and checks only read what training had); ``max_bytes`` refuses a
+    user's file too large for that much memory.
     """
-    options = {arg: config[key] for key, arg in CONFIG_KEYS.items() if key in config}
+    options = {arg: config[key] for key, arg in CONFIG_KEYS.items()
+               if key in config and config[key] is not None}
     dtype = np.dtype(config.get("dtype") or "float32")
-    return load_dataset(config["dataset"], dtype=dtype, download=download, **options)
+    return load_dataset(config["dataset"], dtype=dtype, download=download, max_bytes=max_bytes,
+                        **options)
 
 
 __all__ = ["CONFIG_KEYS", "load_configured", "load_dataset", "load_synth"]

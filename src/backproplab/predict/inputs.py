@@ -1,13 +1,17 @@
-"""Reading raw examples from files: images, ``.npy`` arrays and IDX files.
+"""Reading raw examples from files: images, ``.npy`` arrays, IDX files and tables.
 
 - PNG and JPEG (and anything else Pillow opens) through Pillow, the optional
-  extra ``backproplab[images]``. Colour images are converted to grayscale with
+  extra ``backproplab[images]``, as :func:`backproplab.data.images.read_gray`
+  reads them for training. Colour images are converted to grayscale with
   Pillow's ``"L"`` mode (ITU-R 601-2 luma; an alpha channel is dropped). Images
   are *not* resized and *not* inverted: the image datasets are light objects on
   a black background, 28x28; give images like that, or pass ``invert=True``
   for a dark drawing on a light background (pixel -> 255 - pixel).
 - ``.npy``: one example or a stack (read with ``allow_pickle=False``).
 - IDX files (``*-ubyte``, ``*.idx``, gzip or raw), e.g. the datasets' own image files.
+- CSV/TSV files with a header row, for a model trained on a table: the columns
+  are matched to the model's features by name, the label column is ignored
+  (:func:`backproplab.data.tables.read_table`).
 
 Every reader returns raw values (0-255 for images); the
 :class:`~backproplab.predict.Predictor` normalizes them.
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,28 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.data.idx import iter_idx, read_idx
+from backproplab.data.images import IMAGE_SUFFIXES, image_size, read_gray
+from backproplab.data.preprocess import Preprocessing
+from backproplab.data.tables import SEPARATORS, read_table
 from backproplab.errors import BackproplabError
 
-#: File name endings read as images (through Pillow).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-#: The most pixels an image may declare (Pillow's ``MAX_IMAGE_PIXELS`` while backproplab
-#: reads images): Pillow refuses a larger one when it opens it, before decoding.
-MAX_IMAGE_PIXELS = 1 << 24
 #: File name endings read as IDX files.
 IDX_SUFFIXES = ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")
 #: Examples read and classified at a time (:func:`input_batches`).
 BATCH_ROWS = 4096
-
-
-def _pillow():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise BackproplabError(
-            "reading images needs Pillow; install it with `pip install 'backproplab[images]'` "
-            "(or give the pixels as .npy)") from None
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow refuses more at open, before decoding
-    return Image
 
 
 def read_image(path: Path, input_shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
@@ -59,25 +49,13 @@ def read_image(path: Path, input_shape: tuple[int, ...], invert: bool = False) -
         raise BackproplabError(
             f"{path} is an image but the model takes {input_shape[0]} numbers per example, "
             "not images; give a .npy file of examples")
-    Image = _pillow()
     h, w = input_shape
-    try:
-        with warnings.catch_warnings():  # over MAX_IMAGE_PIXELS Pillow only warns: refuse
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if tuple(img.size) != (w, h):  # from the header: nothing is decoded yet
-                    raise BackproplabError(
-                        f"{path} is {img.size[0]}x{img.size[1]} pixels but the model was "
-                        f"trained on {w}x{h} images; resize it to {w}x{h} first (the tool "
-                        "does not resize)")
-                gray = np.asarray(img.convert("L"), dtype=np.uint8)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    rows, cols = image_size(path)  # from the header: nothing is decoded yet
+    if (rows, cols) != (h, w):
         raise BackproplabError(
-            f"{path} declares more than {MAX_IMAGE_PIXELS} pixels, far more than the {w}x{h} "
-            f"images the model was trained on; resize it to {w}x{h} first") from None
-    except (OSError, ValueError) as exc:
-        raise BackproplabError(f"{path} is not a readable image ({exc}); give a PNG or "
-                               "JPEG file") from None
+            f"{path} is {cols}x{rows} pixels but the model was trained on {w}x{h} images; "
+            f"resize it to {w}x{h} first (the tool does not resize)")
+    gray = read_gray(path)
     return 255 - gray if invert else gray
 
 
@@ -93,11 +71,23 @@ def read_npy(path: Path, mmap: bool = False) -> np.ndarray:
                                "numpy.save (no object arrays)") from None
 
 
-def read_input(path: str | os.PathLike, input_shape: tuple[int, ...],
-               invert: bool = False, mmap: bool = False) -> np.ndarray:
-    """The raw examples in one file: an image, a ``.npy`` array or an IDX file.
+def read_rows(path: Path, preprocessing: Preprocessing) -> np.ndarray:
+    """The rows of a CSV/TSV file as the model's features (float64, in its column order)."""
+    if preprocessing.features is None:
+        raise BackproplabError(
+            f"{path} is a table, but the model was trained on {preprocessing.dataset}, which "
+            "names no feature columns; give the examples as a .npy array instead")
+    return read_table(path, target=preprocessing.target, dtype=np.float64,
+                      features=preprocessing.features, labelled=False).X
 
-    ``invert`` (images and arrays of pixels alike) maps every value v to 255 - v;
+
+def read_input(path: str | os.PathLike, input_shape: tuple[int, ...],
+               invert: bool = False, preprocessing: Preprocessing | None = None,
+               mmap: bool = False) -> np.ndarray:
+    """The raw examples in one file: an image, a ``.npy`` array, an IDX file or a table.
+
+    ``invert`` (images and arrays of pixels alike) maps every value v to 255 - v.
+    A CSV/TSV file needs the model's ``preprocessing`` (its feature names);
     ``mmap`` maps a ``.npy`` file instead of reading it (:func:`read_npy`).
     """
     path = Path(path)
@@ -112,16 +102,19 @@ def read_input(path: str | os.PathLike, input_shape: tuple[int, ...],
         array = read_npy(path, mmap)
     elif name.endswith(IDX_SUFFIXES):
         array = read_idx(path)
+    elif path.suffix.lower() in SEPARATORS and preprocessing is not None:
+        array = read_rows(path, preprocessing)
     else:
         raise BackproplabError(
-            f"cannot tell how to read {path}; give a .png/.jpg image, a .npy array or an IDX "
-            "file (*-ubyte, *.idx, optionally .gz)")
+            f"cannot tell how to read {path}; give a .png/.jpg image, a .npy array, an IDX "
+            "file (*-ubyte, *.idx, optionally .gz) or a .csv/.tsv table")
     if invert:
         array = 255 - np.asarray(array, dtype=np.float64)
     return array
 
 
 def input_batches(path: str | os.PathLike, input_shape: tuple[int, ...], invert: bool = False,
+                  preprocessing: Preprocessing | None = None,
                   rows: int = BATCH_ROWS) -> tuple[int, Iterator[np.ndarray]]:
     """The raw examples in one file, in batches of at most ``rows``, and how many there are.
 
@@ -132,11 +125,13 @@ def input_batches(path: str | os.PathLike, input_shape: tuple[int, ...], invert:
     Parameters
     ----------
     path : str or os.PathLike
-        An image, a ``.npy`` array or an IDX file (as :func:`read_input`).
+        An image, a ``.npy`` array, an IDX file or a table (as :func:`read_input`).
     input_shape : tuple of int
         The shape of one example (``Preprocessing.input_shape``).
     invert : bool
         Map every value v to 255 - v.
+    preprocessing : Preprocessing, optional
+        The model's, for a CSV/TSV file (its feature names).
     rows : int
         The most examples per batch.
 
@@ -161,7 +156,7 @@ def input_batches(path: str | os.PathLike, input_shape: tuple[int, ...], invert:
             pieces.close()
             count, pieces = 1, iter([read_idx(path)])
     else:
-        array = read_input(path, input_shape, mmap=True)
+        array = read_input(path, input_shape, preprocessing=preprocessing, mmap=True)
         if tuple(array.shape) in (tuple(input_shape), (n,)) or array.ndim == 0:
             count, pieces = 1, iter([array])
         else:
@@ -170,5 +165,5 @@ def input_batches(path: str | os.PathLike, input_shape: tuple[int, ...], invert:
     return count, ((255 - np.asarray(p, dtype=np.float64)) if invert else p for p in pieces)
 
 
-__all__ = ["BATCH_ROWS", "IDX_SUFFIXES", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "input_batches",
-           "read_image", "read_input", "read_npy"]
+__all__ = ["BATCH_ROWS", "IDX_SUFFIXES", "IMAGE_SUFFIXES", "input_batches", "read_image",
+           "read_input", "read_npy", "read_rows"]

@@ -13,7 +13,6 @@ and turns every way a damaged file fails into one
 from __future__ import annotations
 
 import json
-import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -21,17 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import parse_json
+from backproplab.fileio import npz_members, parse_json
 
 #: The most bytes the arrays of a model or checkpoint file may declare in all: several
 #: hundred times the study's largest network, and what :func:`read_npz` allocates at most
 #: (training refuses a network whose checkpoint would be larger).
 MAX_NPZ_BYTES = 512 << 20
-#: deflate never expands more than about 1032:1
-_DEFLATE_RATIO = 1032
-_NPY_MAGIC = b"\x93NUMPY"
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
-                   (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def _json_default(obj):
@@ -85,35 +79,6 @@ def json_load(array: np.ndarray):
     return parse_json(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
 
 
-def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
-    """The bytes a zip member's array declares; ValueError when it declares more than it
-    can store."""
-    most = info.compress_size
-    if info.compress_type != zipfile.ZIP_STORED:
-        most = info.compress_size * _DEFLATE_RATIO + 1024
-    if info.file_size > most:
-        raise ValueError(f"member {info.filename} claims {info.file_size} bytes but stores "
-                         f"only {info.compress_size}")
-    with zf.open(info) as fh:
-        if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
-            raise ValueError(f"member {info.filename} is not an array")
-    with zf.open(info) as fh:
-        version = np.lib.format.read_magic(fh)
-        if version not in _HEADER_READERS:
-            raise ValueError(f"member {info.filename} has .npy format version {version}, "
-                             "which model files do not use")
-        try:
-            shape, _, dtype = _HEADER_READERS[version](fh)
-        except Exception as exc:  # noqa: BLE001 - NumPy's header parser fails in many ways
-            raise ValueError(f"member {info.filename} has a damaged .npy header "
-                             f"({type(exc).__name__}: {exc})") from None
-        declared = math.prod(shape) * dtype.itemsize
-        if declared > info.file_size:
-            raise ValueError(f"array {info.filename} declares shape {shape} of {dtype} "
-                             f"({declared} bytes) but only {info.file_size} bytes are stored")
-    return declared
-
-
 #: how damaged zip, .npy and JSON data fail (and a member too large to allocate)
 _DAMAGE = (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error,
            NotImplementedError, RuntimeError, OverflowError, MemoryError, SyntaxError)
@@ -151,8 +116,7 @@ def read_npz(path: str | Path, what: str = "model",
     if not path.is_file():
         raise BackproplabError(f"{what} file {path} does not exist; check the path")
     try:
-        with zipfile.ZipFile(path) as zf:
-            total = sum(_check_member(zf, info) for info in zf.infolist())
+        total = sum(declared for _, _, declared in npz_members(path).values())
     except _DAMAGE as exc:
         raise BackproplabError(
             f"{path} is not a readable .npz {what} file ({type(exc).__name__}: {exc}); "
