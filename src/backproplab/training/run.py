@@ -58,7 +58,7 @@ from backproplab.runs import (
 from backproplab.training import board
 from backproplab.training.config import TrainConfig
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
-from backproplab.training.options import RESUMABLE_CHANGES
+from backproplab.training.options import RESUMABLE_CHANGES, data_options
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.snapshots import Snapshots
 
@@ -189,7 +189,7 @@ def load_run_dataset(config: TrainConfig, *, download: bool = True):
     (the data options of the resolved config, exactly as :func:`run_training`
     loads them; :func:`backproplab.data.load_configured`). Executors that load
     the data once for many runs use this."""
-    return load_configured(config.resolved().to_dict(), download=download)
+    return load_configured(data_options(config.resolved().to_dict()), download=download)
 
 
 def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
