@@ -51,7 +51,8 @@ def _stat(entry: Mapping[str, Any] | None) -> tuple[float, float, float]:
 
 
 def curve_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str, *,
-                split: str | None = None) -> None:
+                split: str | None = None, x: Sequence[Mapping[int, float]] | None = None,
+                x_label: str = "epoch") -> None:
     """Draw every group's mean curve of ``metric`` per epoch, with its interval as a band.
 
     Parameters
@@ -64,6 +65,11 @@ def curve_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str, *,
         A per-epoch metric, e.g. ``"eval_loss"``.
     split : str, optional
         The evaluation split's name, for the axis label.
+    x : sequence of mapping of int to float, optional
+        Per group, epoch -> where that epoch is drawn (optimizer steps, seconds...);
+        by default the epoch itself.
+    x_label : str, default "epoch"
+        The x axis's label.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -71,14 +77,16 @@ def curve_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str, *,
         rows = [r for r in group.get("epochs", []) if metric in r]
         if not rows:
             continue
-        epochs = np.array([r["epoch"] for r in rows], dtype=np.float64)
+        at = {r["epoch"]: r["epoch"] for r in rows} if x is None else x[i]
+        xs = np.array([at.get(r["epoch"], math.nan) for r in rows], dtype=np.float64)
         mean, lo, hi = np.array([_stat(r[metric]) for r in rows]).T
-        interval_band(ax, epochs, mean, lo, hi, group["label"], color=f"C{i % 10}",
-                      marker="o", lw=1.4)
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        interval_band(ax, xs, mean, lo, hi, group["label"], color=f"C{i % 10}",
+                      marker="o" if len(rows) <= 30 else None, lw=1.4)
+    ax.set_xlabel(x_label)
+    if x is None:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(_name(metric, split))
-    ax.set_title(f"{_name(metric, split)} per epoch")
+    ax.set_title(f"{_name(metric, split)} " + ("per epoch" if x is None else f"vs {x_label}"))
     ax.grid(alpha=0.3)
 
 
