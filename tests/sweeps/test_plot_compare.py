@@ -187,6 +187,7 @@ def test_compare_overlays_runs_and_sweeps_and_tests_them_as_scipy_does(sweep_dir
     r = run_subprocess("compare", sweep_dir, run, "--out", tmp_path / "x.png", timeout=120)
     assert r.returncode == 0, r.stderr
     assert "p (Holm)" in r.stdout and f"figure: {tmp_path / 'x.png'}" in r.stdout
+    assert "compared groups (final epoch)" in r.stdout and "sweep results" not in r.stdout
     assert math.isfinite(welch.pvalue)
 
 
