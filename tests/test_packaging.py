@@ -1,5 +1,5 @@
-"""Packaging: the sdist carries docs/, the wheel carries the documents the
-report links to (study.md, derivations.md), and building raises no deprecation warning about the license.
+"""Packaging: the sdist carries docs/, the wheel carries the documents the report
+links to (study.md, derivations.md), and building raises no license deprecation.
 
 Built offline from a copy of the source tree with the environment's own
 setuptools (``python -m build --no-isolation``; the dev extra installs both).
