@@ -31,6 +31,7 @@ ARGS = {
     "reproduce": ("--dataset", "synth", "--quick", "--limit", "300", "--workers", "1",
                   "--out", "{tmp}/reproduce"),
     "data verify": ("fashion-mnist", "--data-dir", FASHION_MNIST_DIR),
+    "data describe": ("{tmp}/table.csv",),
     "bench": ("--quick", "--no-memory", "--synthetic", "--impl", "numpy",
               "--batch-sizes", "full"),
     # commands that use a trained model: ``{run}`` is a small finished synth run
@@ -88,6 +89,7 @@ def test_json_stdout_holds_only_json_objects(command, tmp_path, synth_run):
     if command == "data verify" and not os.path.isdir(FASHION_MNIST_DIR):
         pytest.skip("Debian's Fashion-MNIST is not installed")
     np.save(tmp_path / "points.npy", np.array([[0.1, 0.2], [2.0, -1.5]]))
+    (tmp_path / "table.csv").write_text("a,b,y\n1,2,p\n3,4,q\n")
     args = [a.replace("{tmp}", str(tmp_path)).replace("{run}", str(synth_run))
             for a in ARGS.get(command, ())]
     r = run_subprocess(*command.split(), *args, "--json", timeout=300)

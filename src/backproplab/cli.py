@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # to run it again
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

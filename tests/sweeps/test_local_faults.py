@@ -71,12 +71,42 @@ def workers_of(pid: int) -> list[int]:
     return out
 
 
-def start_sweep(out: Path, sleep: str) -> subprocess.Popen:
+def start_sweep(out: Path, sleep: str, *extra: str, session: bool = False) -> subprocess.Popen:
+    """``backproplab sweep`` of ``OPTIONS`` on 2 workers (``session``: in a process
+    group of its own, so that a Ctrl-C can go to the whole group as a terminal's does)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", **{SLEEP_ENV: sleep})
     return subprocess.Popen(
         [sys.executable, "-m", "backproplab", "sweep", *OPTIONS, "--workers", "2",
-         "--out", str(out), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+         "--out", str(out), "--json", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=session)
+
+
+def trial_of(pid: int) -> str | None:
+    """The trial a worker process runs: the folder whose ``.lock`` it holds open."""
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd)
+            if target.endswith("/.lock"):
+                return Path(target).parent.name
+    except OSError:
+        pass
+    return None
+
+
+def wait_for_worker(proc: subprocess.Popen, *, not_on: set[str] = frozenset(),
+                    not_pids: set[int] = frozenset(), timeout: float = 60) -> tuple[int, str]:
+    """``(pid, trial)`` of a worker of ``proc`` (not one of ``not_pids``) that runs a
+    trial not in ``not_on``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        for pid in set(workers_of(proc.pid)) - set(not_pids):
+            trial = trial_of(pid)
+            if trial is not None and trial not in not_on:
+                return pid, trial
+        time.sleep(0.01)
+    raise AssertionError(f"no worker ran a trial other than {sorted(not_on)} in {timeout} s")
 
 
 def assert_matches(out: Path, reference: dict[str, dict]) -> None:
@@ -139,6 +169,88 @@ def test_workers_killed_at_random_moments_never_crash_the_sweep(tmp_path, refere
         summary = json.loads(stdout.strip().splitlines()[-1])
         assert (summary["ok"], summary["failed"]) == (4, 0)
         assert_matches(out, reference)
+
+
+def test_each_death_is_charged_only_to_its_own_trial(tmp_path, reference):
+    # regression: one death was charged to every trial in flight, and one retry is
+    # allowed, so the second kill failed a trial whose own worker never died
+    out = tmp_path / "s"
+    proc = start_sweep(out, "0.01")  # ~0.6 s per epoch
+    try:
+        first, killed_a = wait_for_worker(proc)
+        there = set(workers_of(proc.pid))
+        os.kill(first, signal.SIGKILL)
+        # the second kill: a worker started after the first, running another trial
+        second, killed_b = wait_for_worker(proc, not_on={killed_a}, not_pids=there)
+        os.kill(second, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert json.loads(stdout.strip().splitlines()[-1])["failed"] == 0
+    attempts = {name: load(out / name / "status.json")["attempts"] for name in reference}
+    assert attempts[killed_a] == attempts[killed_b] == 2
+    assert sorted(attempts.values()) == [1, 1, 2, 2], attempts
+    assert_matches(out, reference)
+
+
+def test_a_stopped_worker_times_out_alone_and_the_rerun_resumes_it(tmp_path, reference):
+    out = tmp_path / "s"
+    proc = start_sweep(out, "0.01", "--trial-timeout", "15")
+    try:
+        stopped, trial = wait_for_worker(proc)
+        os.kill(stopped, signal.SIGSTOP)  # a hung worker: only a timeout ends its trial
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1 and "Traceback" not in stderr, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert (summary["ok"], summary["failed_trials"]) == (3, [trial])
+    assert f"  {trial}: TrialTimeout: the trial ran longer than the trial timeout of 15 s" \
+        in stderr
+    assert not alive(stopped)
+    rerun = start_sweep(out, "0")
+    stdout, stderr = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, stderr
+    assert_matches(out, reference)
+
+
+def test_ctrl_c_at_any_moment_is_one_line_and_130(tmp_path):
+    # a terminal's Ctrl-C goes to the whole process group: workers that were still
+    # starting printed KeyboardInterrupt tracebacks, and the sweep more than one line
+    # (Ctrl-C while the libraries load: tests/faults/test_signals.py)
+    landed = []
+    for i, delay in enumerate([0.0, 0.05, 0.15, 0.3, 0.6, 1.2]):  # after the first worker
+        proc = start_sweep(tmp_path / f"try{i}", "0.003", session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not workers_of(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(delay)
+            landed.append(len(workers_of(proc.pid)))
+            os.killpg(proc.pid, signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, (i, stderr)
+        assert stderr.endswith("backproplab: interrupted\n"), (i, stderr)
+        assert stderr.count("interrupted") == 1 and "Traceback" not in stderr, (i, stderr)
+        deadline = time.monotonic() + 10  # and nothing of the sweep is left running
+        while time.monotonic() < deadline and group_alive(proc.pid):
+            time.sleep(0.05)
+        assert not group_alive(proc.pid), i
+    print(f"\nworkers running when each Ctrl-C landed: {landed}")
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------

@@ -20,9 +20,10 @@ def test_defaults_resolve_to_concrete_values():
     assert cfg.normalize == "standardize" and cfg.init_std == 1.0
     assert isinstance(cfg.threads, int) and cfg.threads >= 1
     # nothing left at None except the options that mean "not given" (clip_norm: no
-    # clipping; lr_gamma: only the step and exponential schedules have one)
+    # clipping; lr_gamma: only the step and exponential schedules have one; target and
+    # test_data: only a dataset PATH has them)
     left = {k for k, v in cfg.to_dict().items() if v is None}
-    assert left <= {"data_dir", "limit", "clip_norm", "lr_gamma"}
+    assert left <= {"data_dir", "limit", "clip_norm", "lr_gamma", "target", "test_data"}
     assert TrainConfig(lr_schedule="step").resolved().lr_gamma == 0.1
 
 

@@ -49,10 +49,10 @@ def test_exactly_the_data_options_decide_the_ray_data_key():
 def test_a_new_data_field_joins_the_data_options():
     @dataclasses.dataclass
     class Extended(TrainConfig):
-        target: str = option("label", "which column is the label", group="data")
+        sheet: str = option("Sheet1", "which sheet of a workbook to read", group="data")
 
     fields = [f.name for f in dataclasses.fields(Extended) if f.metadata["group"] == "data"]
-    assert fields == [*DATA_OPTIONS, "target"]
+    assert fields == [*DATA_OPTIONS, "sheet"]
 
 
 def test_the_data_loader_takes_exactly_the_data_options():

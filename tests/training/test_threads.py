@@ -183,3 +183,11 @@ def test_the_local_executor_plans_workers_and_threads_per_trial(monkeypatch):
     fixed.plan(trials)
     assert (fixed.workers, fixed.threads_per_worker) == (2, 2)
     assert {fixed.trial_threads(t) for t in trials} == {2}  # asked for: kept
+
+
+def test_a_users_file_is_not_held_to_one_thread_by_the_small_step_rule():
+    # its shape is unknown until it is read, so the step counts as large enough to share
+    from backproplab.training.threads import SECOND_THREAD_MIN_WORK, network_step_work
+
+    assert network_step_work("/data/table.csv", (8,), 16, None) == SECOND_THREAD_MIN_WORK
+    assert network_step_work("synth", (8,), 16, None) < SECOND_THREAD_MIN_WORK

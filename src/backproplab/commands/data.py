@@ -1,9 +1,11 @@
-"""``backproplab data``: list, download and verify the image datasets.
+"""``backproplab data``: list, download and verify the image datasets; describe a user's file.
 
 - ``data list [--data-dir DIR]``: each dataset, where it was found, verified or not;
 - ``data download NAME [--force]``: fetch into the cache (verified before it is kept);
 - ``data verify NAME [--data-dir DIR]``: exit 0 when the files are valid (with a note
-  when only their structure could be checked), 2 with the reason otherwise.
+  when only their structure could be checked), 2 with the reason otherwise;
+- ``data describe PATH [--target NAME]``: rows, features, classes, class balance,
+  missing values and memory of a CSV/TSV file, .npz file or image folder.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ from pathlib import Path
 from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.data.catalog import CATALOG, get_spec, locate, looked_in
+from backproplab.data.describe import describe_source
 from backproplab.data.download import download
 from backproplab.data.verify import verify_location
 from backproplab.errors import BackproplabError
+from backproplab.tensor.memory import available_memory
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "data", help="list, download and verify MNIST / Fashion-MNIST",
-        description="Find, download and verify the image datasets (MNIST, Fashion-MNIST).",
+        "data", help="list, download and verify MNIST / Fashion-MNIST; describe your own data",
+        description="Find, download and verify the image datasets (MNIST, Fashion-MNIST); "
+                    "describe a CSV/TSV file, .npz file or image folder before training on it.",
     )
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=type(p))
@@ -50,6 +55,17 @@ def register(subparsers) -> None:
     add_json_option(pv, "the result as one JSON line, the only line on stdout "
                         "(the table goes to stderr)")
     pv.set_defaults(func=cmd_verify)
+
+    pdesc = sub.add_parser(
+        "describe", help="rows, features, classes, balance, missing values and memory of a file",
+        description="Describe your own data before training on it: a .csv/.tsv file with a "
+                    "header row, an .npz file with X and y, or a folder of class subfolders "
+                    "of images (docs/datasets.md).")
+    pdesc.add_argument("path", metavar="PATH", help="the file or folder")
+    pdesc.add_argument("--target", metavar="NAME",
+                       help="a table's label column (default: the last column)")
+    pdesc.add_argument("--json", action="store_true", help="print one JSON object")
+    pdesc.set_defaults(func=cmd_describe)
 
 
 def _not_found_sentence(spec, data_dir=None) -> str:
@@ -126,4 +142,40 @@ def cmd_verify(args) -> int:
               "published ones (e.g. `backproplab data download "
               f"{spec.name}`)", file=sys.stderr)
         return 2
+    return 0
+
+
+def _size(n: int) -> str:
+    """``n`` bytes in the largest unit that keeps a number >= 1 (B, KiB, MiB, GiB)."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.3g} {unit}"
+    return f"{n} B"
+
+
+def cmd_describe(args) -> int:
+    """Print what the file holds; 0, or 2 with the sentence when it cannot be read."""
+    available = available_memory()
+    info = describe_source(args.path, target=args.target,
+                           max_bytes=None if available is None else available[0])
+    if args.json:
+        print_json(info)
+        return 0
+    shape = f", images {info['image_shape'][1]}x{info['image_shape'][0]}" \
+        if info["image_shape"] else ""
+    print(f"{info['path']} ({info['kind']}): {info['rows']} rows, {info['features']} features"
+          f"{shape}, {len(info['classes'])} classes"
+          + (f" in column {info['target']!r}" if info["target"] else ""))
+    if info["test_rows"] is not None:
+        print(f"  test set in the file: {info['test_rows']} rows")
+    total = max(info["rows"], 1)
+    for name, count in info["balance"].items():
+        print(f"  class {name!r}: {count} ({100 * count / total:.1f}%)")
+    missing = ", ".join(f"{c!r} {n}" for c, n in info["missing"].items())
+    print(f"missing values: {missing or 'none'}")
+    if info["text_columns"]:
+        print("text columns (encode them as numbers or drop them before training): "
+              + ", ".join(repr(c) for c in info["text_columns"]))
+    print(f"memory: {_size(info['memory_bytes'])} as float32 arrays, about "
+          f"{_size(info['peak_bytes'])} at most while loading")
     return 0

@@ -18,13 +18,17 @@ def register(subparsers) -> None:
         description=(
             "Evaluate a model (a run folder or its model.npz) on the validation split of its "
             "dataset (the split its run validated on), or on the test split with --final, "
-            "using the preprocessing recorded with the model."
+            "or on all of a labelled file or folder (--dataset PATH), using the "
+            "preprocessing recorded with the model."
         ),
     )
     p.add_argument("model", metavar="MODEL", help="a run folder or a model.npz")
-    p.add_argument("--dataset", default=None, choices=DATASETS,
-                   help="the dataset; must be the one the model was trained on (default: "
-                        "that one, as recorded with the model)")
+    p.add_argument("--dataset", default=None, metavar="NAME|PATH",
+                   help=f"the model's own dataset ({' | '.join(DATASETS)} or the path it was "
+                        "trained on; default: as recorded with the model), or any labelled "
+                        ".csv/.tsv file, .npz file or image folder, evaluated whole")
+    p.add_argument("--target", default=None, metavar="NAME",
+                   help="the label column of a CSV/TSV --dataset (default: the model's)")
     p.add_argument("--final", action="store_true",
                    help="evaluate on the test split instead of the validation split")
     p.add_argument("--data-dir", default=None, metavar="DIR",
@@ -36,7 +40,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the evaluation; 0 on success."""
     result = evaluate(load_predictor(args.model), args.dataset, final=args.final,
-                      data_dir=args.data_dir)
+                      data_dir=args.data_dir, target=args.target)
     if args.json:
         print_json(result)
     else:

@@ -13,19 +13,23 @@ def register(subparsers) -> None:
     """Add the ``predict`` subcommand."""
     p = subparsers.add_parser(
         "predict",
-        help="classify images, .npy arrays or IDX files with a trained model",
+        help="classify images, .npy arrays, IDX files or CSV/TSV rows with a trained model",
         description=(
             "Load a model (a run folder or its model.npz) with the preprocessing its "
             "training used, and print for every example the predicted class and the top-K "
             "probabilities. Images (PNG, JPEG; needs backproplab[images]) are converted to "
             "grayscale and must have the training images' size (28x28); they are not "
             "inverted: the datasets are light objects on a black background (--invert for "
-            "dark-on-light drawings). .npy and IDX files hold raw values (pixels 0-255)."
+            "dark-on-light drawings). .npy and IDX files hold raw values (pixels 0-255). A "
+            "model trained on a table predicts every row of a .csv/.tsv file: its columns "
+            "are matched to the model's features by name, and the label column, if present, "
+            "is ignored."
         ),
     )
     p.add_argument("model", metavar="MODEL", help="a run folder or a model.npz")
     p.add_argument("inputs", metavar="INPUT", nargs="+",
-                   help="image (.png, .jpg), .npy array or IDX file; each may hold many examples")
+                   help="image (.png, .jpg), .npy array, IDX file or .csv/.tsv table; each may "
+                        "hold many examples")
     p.add_argument("--top", default=None, metavar="K",
                    help="how many of the most probable classes to print (default 3)")
     p.add_argument("--invert", action="store_true",
@@ -39,7 +43,7 @@ def predictions(predictor, paths, top: int, invert: bool = False):
     an input holding several examples names them ``PATH[i]``."""
     shape = predictor.preprocessing.input_shape
     for path in paths:
-        raw = read_input(path, shape, invert=invert)
+        raw = read_input(path, shape, invert=invert, preprocessing=predictor.preprocessing)
         ranked = top_k(predictor.predict_proba(raw, source=str(path)), top)
         for i, row in enumerate(ranked):
             name = str(path) if len(ranked) == 1 else f"{path}[{i}]"

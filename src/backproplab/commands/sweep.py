@@ -20,15 +20,19 @@ from backproplab.commands.options import (
     add_training_options,
     cli_text,
     flag,
+    float_option,
     int_option,
 )
 from backproplab.commands.output import print_json, rich_console
+from backproplab.commands.supervise import enter_child, is_child, run_supervised
 from backproplab.errors import BackproplabError
-from backproplab.runs import RESULTS
+from backproplab.runs import RESULTS, RunFolder
 from backproplab.sweeps import Sweep, make_executor, run_sweep
 from backproplab.sweeps.aggregate import aggregate_sweep, comparisons_table, results_table
 from backproplab.sweeps.damage import incomplete_message
-from backproplab.sweeps.ray_connect import executor_options
+from backproplab.sweeps.lifetime import sigterm_interrupts
+from backproplab.sweeps.pool import how_it_ended
+from backproplab.sweeps.ray_connect import executor_options, preflight, ray_in_use
 from backproplab.sweeps.stats import TESTS
 from backproplab.training import TrainConfig, check_settings_apply, settings
 
@@ -74,6 +78,10 @@ def register(subparsers) -> None:
     s.add_argument("--out", metavar="DIR", required=True,
                    help="the sweep folder (one run folder per trial inside)")
     add_executor_options(s, "trials")
+    s.add_argument("--trial-timeout", metavar="SECONDS", default=None,
+                   help="stop a trial that runs longer than this and report it failed (a hung "
+                        "or stopped worker cannot stall the sweep; the same command resumes "
+                        "it; default: no limit)")
     s.add_argument("--overwrite", action="store_true",
                    help="discard what --out holds and run every trial again")
     s.add_argument("--aggregate-only", action="store_true",
@@ -202,12 +210,22 @@ def run(args: argparse.Namespace) -> int:
     base_config = base_config.validate()
     check_settings_apply({**base, **grid}, base_config, grid)
     sweep = Sweep(base_config, grid, seeds)
+    if is_child():
+        enter_child()
+    elif args.executor == "ray" and getattr(args, "argv", None) and not ray_in_use():
+        return _run_watched(args, sweep)
 
-    executor = make_executor(args.executor, workers,
-                             **executor_options(args.executor, args.ray_address))
-    with executor:
-        outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
-                            progress="quiet" if args.quiet else "auto", test=args.test)
+    options = executor_options(args.executor, args.ray_address)
+    if args.trial_timeout is not None:
+        options["trial_timeout"] = float_option(
+            "--trial-timeout", args.trial_timeout, "a positive number of seconds",
+            lambda v: 0 < v < float("inf"))
+    # SIGTERM at any moment (a Ray instance starting or stopping too): one line, status 130
+    with sigterm_interrupts():
+        executor = make_executor(args.executor, workers, **options)
+        with executor:
+            outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
+                                progress="quiet" if args.quiet else "auto", test=args.test)
     if not args.quiet:
         _print_table(outcome.aggregate)
         d = outcome.to_dict()
@@ -230,6 +248,25 @@ def run(args: argparse.Namespace) -> int:
     elif args.quiet:
         print(outcome.results_path)  # like train --quiet: only where the result is
     return 1 if outcome.failed or damaged else 0
+
+
+def _run_watched(args: argparse.Namespace, sweep: Sweep) -> int:
+    """The sweep in a watched child process (:mod:`backproplab.commands.supervise`):
+    a Ray node that dies ends the child, and this process says what is left."""
+    preflight(args.ray_address)  # Ray missing or no cluster: one sentence, from here
+    status, normal = run_supervised(args.argv)
+    if normal:
+        return status
+    left = [name for name in sweep.trial_names()
+            if not RunFolder(Path(args.out) / name).finished]
+    shown = ", ".join(left[:5]) + (", ..." if len(left) > 5 else "")
+    print(f"backproplab: the sweep's Ray driver process ended before the sweep did "
+          f"({how_it_ended(status)}; Ray ends it when a process of its node dies, such as the "
+          f"raylet or its RuntimeEnvAgent or DashboardAgent); {len(left)} of "
+          f"{len(sweep.trial_names())} "
+          f"trial(s) are left to run ({shown or 'none'}); run the same command again to run "
+          "them", file=sys.stderr)
+    return 1
 
 
 def trial_error(result) -> str:
@@ -276,7 +313,8 @@ def _aggregate_only(args: argparse.Namespace) -> int:
 def _sweep_run_flags():
     """``(flag, dest)`` of every option that only a sweep that trains uses."""
     yield from ((flag(s.name), s.name) for s in settings() if s.name != "seed")
-    yield from (("--seeds", "seeds"), ("--seed-list", "seed_list"), ("--workers", "workers"))
+    yield from (("--seeds", "seeds"), ("--seed-list", "seed_list"), ("--workers", "workers"),
+                ("--trial-timeout", "trial_timeout"))
 
 
 def _print_table(results) -> None:

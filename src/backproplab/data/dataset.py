@@ -56,7 +56,10 @@ class Dataset:
 
     @property
     def classes(self) -> tuple[str, ...]:
-        """The class names in label order (``"0"``, ``"1"``, ... for a dataset without names)."""
+        """The class names in label order (a user's file: as written in it; ``"0"``,
+        ``"1"``, ... for a dataset without names)."""
+        if isinstance(self.meta, dict) and self.meta.get("classes"):
+            return tuple(self.meta["classes"])
         return class_names(self.name, self.n_classes)
 
     def describe(self) -> str:

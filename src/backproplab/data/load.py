@@ -9,10 +9,10 @@ import numpy as np
 
 from backproplab.data import synth
 from backproplab.data.catalog import CATALOG
-from backproplab.data.dataset import DATASETS, DEFAULT_NORMALIZE, Dataset, check_limit
+from backproplab.data.dataset import DEFAULT_NORMALIZE, Dataset, check_limit
+from backproplab.data.files import DEFAULT_VAL_FRACTION, load_file_dataset
 from backproplab.data.mnist import load_image_dataset
 from backproplab.data.normalize import Normalizer, float_dtype
-from backproplab.errors import BackproplabError
 
 
 def load_synth(
@@ -48,14 +48,18 @@ def load_synth(
 def load_dataset(
     name: str, *, final: bool = False, val_size: int = 5000, limit: int | None = None,
     data_dir=None, normalize: str | None = None, dtype=np.float32, seed: int = 0,
-    download: bool = True,
+    download: bool = True, target: str | None = None,
+    val_fraction: float = DEFAULT_VAL_FRACTION, test_data=None, max_bytes: int | None = None,
 ) -> Dataset:
-    """Load a dataset by name, split and normalized, as float arrays of ``dtype``.
+    """Load a dataset by name or path, split and normalized, as float arrays of ``dtype``.
 
     Parameters
     ----------
-    name : {"synth", "mnist", "fashion-mnist"}
-        The data set.
+    name : {"synth", "mnist", "fashion-mnist"} or path
+        The data set: a built-in name, or the path of a user's ``.csv``/``.tsv``
+        file (header row), ``.npz`` file (``X``, ``y``) or folder of class
+        subfolders of images (see :mod:`backproplab.data.files` and
+        ``docs/datasets.md``).
     final : bool, default=False
         Train on all training data and evaluate on the test set; otherwise
         ``val_size`` training examples are held out for validation (images).
@@ -76,6 +80,17 @@ def load_dataset(
         Seed of the synthetic points (0: the study's).
     download : bool, default=True
         Fetch missing image files (checked against their known digests).
+    target : str, optional
+        A CSV/TSV file's label column (default: the last column).
+    val_fraction : float, default=0.1
+        A user's file: the share of every class held out for validation
+        (stratified, with a fixed seed).
+    test_data : str or Path, optional
+        A user's file: the held-out set ``final=True`` evaluates on (any of the
+        three forms; an npz may hold its own ``X_test``, ``y_test``).
+    max_bytes : int, optional
+        A user's file: refuse it, from its size and before reading it, when
+        loading would take more memory than this (None: no limit).
 
     Returns
     -------
@@ -87,7 +102,8 @@ def load_dataset(
     ------
     BackproplabError
         For an unknown name, a bad ``limit``, or image files that are missing
-        (with ``download=False``), damaged or cannot be fetched.
+        (with ``download=False``), damaged or cannot be fetched; for a user's
+        file that cannot be used (``docs/datasets.md`` lists the cases).
 
     Examples
     --------
@@ -96,6 +112,7 @@ def load_dataset(
     >>> d.X_train.shape, d.X_train.dtype, d.n_classes, d.eval_split
     ((100, 2), dtype('float32'), 2, 'validation')
     >>> mnist = load_dataset("mnist", limit=1000)   # doctest: +SKIP
+    >>> table = load_dataset("iris.csv", target="species")   # doctest: +SKIP
     """
     if name == "synth":
         return load_synth(final=final, limit=limit, seed=seed,
@@ -105,14 +122,17 @@ def load_dataset(
             name, final=final, val_size=val_size, limit=limit, data_dir=data_dir,
             normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype, download=download,
         )
-    raise BackproplabError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return load_file_dataset(name, target=target, final=final, val_fraction=val_fraction,
+                             test_data=test_data, limit=limit, normalize=normalize, dtype=dtype,
+                             max_bytes=max_bytes)
 
 
 #: Data options whose :func:`load_dataset` argument has another name.
 _ARGUMENT_NAMES = {"data_seed": "seed"}
 
 
-def load_configured(options: Mapping[str, Any], *, download: bool = True) -> Dataset:
+def load_configured(options: Mapping[str, Any], *, download: bool = True,
+                    max_bytes: int | None = None) -> Dataset:
     """The dataset a run's data options describe: the one way a run's data is rebuilt.
 
     Training, executors, figures and the predictor all come here, each with the
@@ -124,11 +144,13 @@ def load_configured(options: Mapping[str, Any], *, download: bool = True) -> Dat
     Parameters
     ----------
     options : mapping of str to object
-        ``dataset`` and any other data options; one an older config lacks takes
-        :func:`load_dataset`'s default.
+        ``dataset`` and any other data options; one an older config lacks, or
+        ``None``, takes :func:`load_dataset`'s default.
     download : bool, default=True
         ``False`` never fetches a missing dataset (figures and checks only read
         what training had).
+    max_bytes : int, optional
+        Refuse a user's file too large for that much memory.
 
     Returns
     -------
@@ -147,9 +169,10 @@ def load_configured(options: Mapping[str, Any], *, download: bool = True) -> Dat
     (10, 2)
     """
     arguments = {_ARGUMENT_NAMES.get(key, key): value for key, value in options.items()
-                 if key not in ("dataset", "dtype")}
+                 if key not in ("dataset", "dtype") and value is not None}
     dtype = np.dtype(options.get("dtype") or "float32")
-    return load_dataset(options["dataset"], dtype=dtype, download=download, **arguments)
+    return load_dataset(options["dataset"], dtype=dtype, download=download, max_bytes=max_bytes,
+                        **arguments)
 
 
 __all__ = ["load_configured", "load_dataset", "load_synth"]

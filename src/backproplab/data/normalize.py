@@ -29,6 +29,16 @@ def float_dtype(dtype) -> np.dtype:
     return dt
 
 
+def _blocked_std(X: np.ndarray, mean: np.ndarray, block_rows: int) -> np.ndarray:
+    """Per-column population standard deviation of ``X`` about ``mean``, one block of
+    rows at a time (float64 sums)."""
+    total = np.zeros(X.shape[1:], dtype=np.float64)
+    for start in range(0, len(X), block_rows):
+        d = X[start:start + block_rows] - mean
+        total += np.einsum("ij,ij->j", d, d) if d.ndim == 2 else (d * d).sum(axis=0)
+    return np.sqrt(total / max(len(X), 1))
+
+
 @dataclass
 class Normalizer:
     """Affine map ``(x - shift) / scale`` with statistics from the training split.
@@ -48,8 +58,14 @@ class Normalizer:
                 f"unknown normalization {self.mode!r}; choose one of {', '.join(MODES)}"
             )
 
-    def fit(self, X: np.ndarray) -> Normalizer:
-        """Compute the statistics from ``X`` (the training split)."""
+    def fit(self, X: np.ndarray, *, block_rows: int | None = None) -> Normalizer:
+        """Compute the statistics from ``X`` (the training split).
+
+        ``block_rows``: compute the standard deviation over blocks of that many
+        rows, so that no float64 copy of all of ``X`` is made (a user's large
+        file); the float64 sums then differ from the one-pass result in the last
+        bits at most. ``None`` keeps NumPy's one pass (the built-in datasets).
+        """
         if self.mode == "none":
             self.shift, self.scale = 0.0, 1.0
         elif self.mode == "unit":
@@ -61,18 +77,23 @@ class Normalizer:
                 self.shift, self.scale = lo, np.where(hi > lo, hi - lo, 1.0)
         else:
             mean = X.mean(axis=0, dtype=np.float64)
-            std = X.std(axis=0, dtype=np.float64)
+            std = X.std(axis=0, dtype=np.float64) if block_rows is None else \
+                _blocked_std(X, mean, block_rows)
             # constant features (e.g. MNIST's border pixels) keep scale 1
             self.shift, self.scale = mean, np.where(std > 1e-12, std, 1.0)
         self.fitted = True
         return self
 
-    def transform(self, X: np.ndarray, dtype=np.float32) -> np.ndarray:
-        """Apply the fitted map to ``X``; returns a new array of ``dtype``."""
+    def transform(self, X: np.ndarray, dtype=np.float32, *, copy: bool = True) -> np.ndarray:
+        """Apply the fitted map to ``X``; returns an array of ``dtype``.
+
+        A new array, unless ``copy=False`` and ``X`` already has ``dtype``: then
+        ``X`` itself is scaled in place (for arrays nothing else holds).
+        """
         if not self.fitted:
             raise RuntimeError("Normalizer.transform called before fit")
         out = np.asarray(X, dtype=dtype)
-        if out is X:
+        if out is X and copy:
             out = out.copy()
         shift = np.asarray(self.shift, dtype=dtype)
         scale = np.asarray(self.scale, dtype=dtype)

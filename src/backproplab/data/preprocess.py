@@ -47,7 +47,13 @@ class Preprocessing:
     normalizer : Normalizer
         The fitted normalization (statistics from the training split).
     split : dict
-        How the evaluation split was drawn (``val_size``, ``seed``), for ``evaluate``.
+        How the evaluation split was drawn (``val_size``, ``seed``; for a user's
+        file ``val_fraction`` or the ``test_data`` file), for ``evaluate``.
+    features : tuple of str or None
+        A table's feature columns in the order the network takes them (``predict``
+        matches a CSV file's columns to them by name); None where the data names none.
+    target : str or None
+        A table's label column (ignored when a file given to ``predict`` has it).
     """
 
     dataset: str
@@ -57,6 +63,8 @@ class Preprocessing:
     color: str | None
     normalizer: Normalizer
     split: dict
+    features: tuple[str, ...] | None = None
+    target: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -84,16 +92,25 @@ class Preprocessing:
             raw_range=(0.0, 255.0) if is_image else None,
             color="grayscale" if is_image else None,
             normalizer=normalizer,
-            split={"val_size": meta.get("val_size"), "seed": meta.get("seed")},
+            split={k: meta.get(k) for k in ("val_size", "seed", "val_fraction", "test_data")
+                   if k in ("val_size", "seed") or meta.get(k) is not None},
+            features=tuple(meta["feature_names"]) if meta.get("feature_names") else None,
+            target=meta.get("target"),
         )
 
     def to_dict(self) -> dict:
         """JSON-friendly record (what ``model.npz`` stores under ``preprocessing``)."""
-        return {"version": RECORD_VERSION, "dataset": self.dataset, "classes": list(self.classes),
-                "input_shape": list(self.input_shape), "n_features": self.n_features,
-                "raw_range": None if self.raw_range is None else list(self.raw_range),
-                "color": self.color, "inverted": False,
-                "normalize": self.normalizer.to_record(), "split": dict(self.split)}
+        record = {"version": RECORD_VERSION, "dataset": self.dataset,
+                  "classes": list(self.classes), "input_shape": list(self.input_shape),
+                  "n_features": self.n_features,
+                  "raw_range": None if self.raw_range is None else list(self.raw_range),
+                  "color": self.color, "inverted": False,
+                  "normalize": self.normalizer.to_record(), "split": dict(self.split)}
+        if self.features is not None:  # a table's (built-in datasets record neither)
+            record["features"] = list(self.features)
+        if self.target is not None:
+            record["target"] = self.target
+        return record
 
     @classmethod
     def from_dict(cls, record: dict) -> Preprocessing:
@@ -108,7 +125,10 @@ class Preprocessing:
                        raw_range=None if raw is None else (float(raw[0]), float(raw[1])),
                        color=record.get("color"),
                        normalizer=Normalizer.from_record(record["normalize"]),
-                       split=dict(record.get("split") or {}))
+                       split=dict(record.get("split") or {}),
+                       features=None if record.get("features") is None
+                       else tuple(str(f) for f in record["features"]),
+                       target=None if record.get("target") is None else str(record["target"]))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BackproplabError(f"the model's saved preprocessing is damaged ({exc}); "
                                    "retrain the model or restore its file") from None

@@ -3,16 +3,50 @@
 The data is loaded raw and passed through the model's own recorded
 preprocessing (not refitted), so the numbers are those of the model as it
 would be used; the split is the one the model's run validated on
-(``val_size`` and, for synth, the data seed, as recorded).
+(``val_size`` and, for synth, the data seed; for a user's file its
+``val_fraction``, or its ``test_data`` file, as recorded). Any other labelled file or
+folder (``dataset=PATH``) is evaluated whole, its labels matched to the
+model's classes by name.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from backproplab.data import load_dataset
+from backproplab.data.files import encode, is_file_dataset, read_source
 from backproplab.errors import BackproplabError
 from backproplab.predict.predictor import Predictor
+from backproplab.tensor.memory import available_memory
+
+
+def _same_path(a: str, b: str) -> bool:
+    return Path(a).expanduser().absolute() == Path(b).expanduser().absolute()
+
+
+def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
+    """``(raw X, y, split name)`` of the data the model is evaluated on."""
+    if is_file_dataset(dataset) and not (is_file_dataset(pre.dataset)
+                                         and _same_path(dataset, pre.dataset)):
+        raw = read_source(dataset, target=target or pre.target, dtype=np.float64,
+                          features=pre.features, max_bytes=max_bytes)
+        return raw.X, encode(raw.labels, pre.classes, raw.path)[0], "whole"
+    if dataset != pre.dataset and not is_file_dataset(dataset):
+        raise BackproplabError(
+            f"the model was trained on {pre.dataset}, not {dataset}; evaluate it with "
+            f"--dataset {pre.dataset} or on a labelled file", settings=("dataset",))
+    # the split as recorded; what is not recorded keeps load_dataset's default
+    keys = ("val_size", "seed", "val_fraction", "test_data")
+    split = {k: pre.split[k] for k in keys if pre.split.get(k) is not None}
+    if is_file_dataset(pre.dataset):
+        split.pop("val_size", None)
+        split.pop("seed", None)
+        split.update(target=pre.target, max_bytes=max_bytes)
+    data = load_dataset(pre.dataset, final=final, limit=1, data_dir=data_dir, normalize="none",
+                        dtype=np.float64, **split)
+    return data.X_eval, data.y_eval, data.eval_split
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
@@ -42,7 +76,7 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
 
 
 def evaluate(predictor: Predictor, dataset: str | None = None, *, final: bool = False,
-             data_dir=None) -> dict:
+             data_dir=None, target: str | None = None) -> dict:
     """The model's loss, accuracy, per-class accuracy and confusion matrix.
 
     Parameters
@@ -50,12 +84,15 @@ def evaluate(predictor: Predictor, dataset: str | None = None, *, final: bool = 
     predictor : Predictor
         From :func:`~backproplab.predict.load_predictor`.
     dataset : str, optional
-        The dataset to evaluate on; it must be the one the model was trained on
-        (the default).
+        The dataset to evaluate on: the one the model was trained on (the
+        default; its validation split, or its test split with ``final``), or the
+        path of any labelled CSV/TSV file, .npz file or image folder (all of it).
     final : bool
         Evaluate on the canonical test split instead of the validation split.
     data_dir : path, optional
         Where the dataset's files are (as for training).
+    target : str, optional
+        The label column of a CSV/TSV ``dataset`` (default: the model's).
 
     Returns
     -------
@@ -63,25 +100,25 @@ def evaluate(predictor: Predictor, dataset: str | None = None, *, final: bool = 
         ``dataset, split, n, loss, accuracy, classes, per_class_accuracy``
         (None for a class without examples) and ``confusion`` (rows: true
         class, columns: predicted), all JSON-friendly.
+
+    Raises
+    ------
+    BackproplabError
+        For another built-in dataset, a file the model cannot read (other
+        features, a label it never saw: named), or a file too large for memory.
     """
     pre = predictor.preprocessing
-    dataset = pre.dataset if dataset is None else dataset
-    if dataset != pre.dataset:
-        raise BackproplabError(
-            f"the model was trained on {pre.dataset}, not {dataset}; evaluate it with "
-            f"--dataset {pre.dataset}", settings=("dataset",))
-    # the split as recorded (val_size, seed); what is not recorded keeps load_dataset's default
-    split = {k: pre.split[k] for k in ("val_size", "seed") if pre.split.get(k) is not None}
-    data = load_dataset(dataset, final=final, limit=1, data_dir=data_dir, normalize="none",
-                        dtype=np.float64, **split)
-    X = predictor.transform(data.X_eval, source=f"the {data.eval_split} split of {dataset}")
-    y = data.y_eval
+    dataset = pre.dataset if dataset is None else str(dataset)
+    available = available_memory()
+    X, y, split = _eval_data(pre, dataset, final=final, data_dir=data_dir, target=target,
+                             max_bytes=None if available is None else available[0])
+    X = predictor.transform(X, source=f"the {split} split of {dataset}")
     loss, accuracy = predictor.model.evaluate(X, y)
     pred = predictor.model.predict(X)
     C = confusion_matrix(y, pred, len(pre.classes))
     totals = C.sum(axis=1)
     per_class = [float(C[i, i] / t) if t else None for i, t in enumerate(totals)]
-    return {"dataset": dataset, "split": data.eval_split, "n": len(y),
+    return {"dataset": dataset, "split": split, "n": len(y),
             "loss": float(loss), "accuracy": float(accuracy), "classes": list(pre.classes),
             "per_class_accuracy": per_class, "confusion": C.tolist(),
             "model": str(predictor.source)}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backproplab.data.files import is_file_dataset, read_source
 from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, atomic_write_text
@@ -51,6 +52,7 @@ from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.sweeps.spec import Sweep, config_key, configs_match, prepare_sweep_dir
 from backproplab.sweeps.stats import check_test
+from backproplab.tensor.memory import available_memory
 from backproplab.training import board
 
 # ---------------------------------------------------------------------------
@@ -160,7 +162,8 @@ class SweepOutcome:
 
 
 def ensure_datasets(base: dict, grid: dict) -> None:
-    """Find (or download, once, in this process) every image dataset the trials use.
+    """Find (or download, once, in this process) every image dataset the trials use,
+    and read every user's file once (each bad input is one sentence).
 
     Done before anything is written, so a missing dataset is one clear error
     instead of one failure per trial, and worker processes never race to download
@@ -168,8 +171,14 @@ def ensure_datasets(base: dict, grid: dict) -> None:
     """
     names = grid.get("dataset") or [base.get("dataset", "synth")]
     data_dirs = grid.get("data_dir") or [base.get("data_dir")]
+    available = available_memory()
     for name in dict.fromkeys(names):
         if name == "synth":
+            continue
+        if is_file_dataset(name):
+            for target in dict.fromkeys(grid.get("target") or [base.get("target")]):
+                read_source(name, target=target,
+                            max_bytes=None if available is None else available[0])
             continue
         for data_dir in dict.fromkeys(data_dirs):
             find_dataset(name, data_dir=data_dir, download=True)

@@ -27,9 +27,7 @@ builds one by name.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
-import multiprocessing
 import os
 import shutil
 import time
@@ -42,6 +40,7 @@ from typing import Any
 from backproplab.errors import BackproplabError
 from backproplab.runs import CHECKPOINT
 from backproplab.sweeps.lifetime import guard_worker, sigterm_interrupts
+from backproplab.sweeps.pool import WorkerPool
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.config import config_step_work, usable_cpus
 from backproplab.training.threads import (
@@ -201,6 +200,36 @@ def one_line(exc: BaseException) -> str:
 # local executor
 
 
+def check_trial_timeout(seconds: float | None) -> float | None:
+    """``seconds`` as a per-trial timeout: None (no limit) or a positive number.
+
+    Parameters
+    ----------
+    seconds : float or None
+        The timeout to check.
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    BackproplabError
+        When ``seconds`` is not a positive finite number.
+    """
+    if seconds is None:
+        return None
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise BackproplabError(
+            f"trial_timeout must be a positive number of seconds, got {seconds!r}; give one "
+            "like 600, or leave it out for no limit")
+    return value
+
+
 def default_workers() -> int:
     """The number of cores this process may use."""
     return usable_cpus()
@@ -253,15 +282,19 @@ class LocalExecutor(Executor):
     at most one per trial, cores left over as threads; 1 thread for trials
     whose steps are too small for a second).
 
-    If a worker process dies (killed, out of memory), the trials it may have
-    been running are started again, at most ``retries`` more times each, on a
-    fresh pool; a trial that still cannot finish is reported as failed.
+    If a worker process dies (killed, out of memory), the one trial it was
+    running is started again on a fresh worker, at most ``retries`` more times;
+    a trial that still cannot finish is reported as failed, and the other
+    trials are not affected. ``trial_timeout`` (seconds, default none): a trial
+    running longer has its worker killed and fails (with a timeout, trials run
+    in a worker process also when ``workers == 1``).
     """
 
     name = "local"
 
     def __init__(self, workers: int | None = None, *, threads_per_worker: int | None = None,
-                 retries: int = 1, start_method: str = "spawn"):
+                 retries: int = 1, start_method: str = "spawn",
+                 trial_timeout: float | None = None):
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                     or workers < 1):
             raise BackproplabError(f"--workers must be a positive integer, got {workers!r}")
@@ -275,6 +308,7 @@ class LocalExecutor(Executor):
         self.planned_for: tuple[str, ...] | None = None
         self.retries = retries
         self.start_method = start_method
+        self.trial_timeout = check_trial_timeout(trial_timeout)
 
     def plan(self, trials: Sequence[Trial]) -> None:
         """Choose the workers and threads the options left open, for these trials."""
@@ -301,7 +335,7 @@ class LocalExecutor(Executor):
             return iter(())
         if self.planned_for != tuple(t.name for t in trials):  # run_sweep plans first
             self.plan(trials)
-        if self.asked[0] == 1:
+        if self.asked[0] == 1 and self.trial_timeout is None:
             return self._run_inline(trials, on_event)
         return self._run_pool(trials, on_event)
 
@@ -312,12 +346,6 @@ class LocalExecutor(Executor):
             yield execute_trial(with_threads(trial, self.trial_threads(trial))
                                 if self.asked[1] else trial)
 
-    def _new_pool(self, size: int) -> cf.ProcessPoolExecutor:
-        ctx = multiprocessing.get_context(self.start_method)
-        return cf.ProcessPoolExecutor(max_workers=size, mp_context=ctx,
-                                      initializer=_init_worker,
-                                      initargs=(self.threads_per_worker, os.getpid()))
-
     def _run_pool(self, trials: list[Trial],
                   on_event: EventCallback | None) -> Iterator[TrialResult]:
         run = _PoolRun(self, trials, on_event)
@@ -325,107 +353,104 @@ class LocalExecutor(Executor):
         try:
             with sigterm_interrupts():  # SIGTERM stops the workers like Ctrl-C does
                 while run.queue or run.running:
-                    pool_broken = not run.fill()
-                    done = run.wait() if not pool_broken else []
-                    lost: list[Trial] = []
-                    for fut in done:
-                        result = run.collect(fut, lost)
-                        if result is not None:
-                            yield result
-                    if lost or pool_broken:
-                        yield from run.restart(lost)
+                    run.fill()
+                    yield from run.wait()
             clean_exit = True
         finally:
             if clean_exit:
-                run.pool.shutdown(wait=True)
+                run.pool.close()
             else:  # interrupted: stop the workers now; their trials resume next time
-                _terminate_pool(run.pool)
+                run.pool.terminate()
 
 
 class _PoolRun:
-    """The state of :meth:`LocalExecutor._run_pool`: its pool, the trials
-    waiting (``queue``), those in flight (``running``) and their attempts.
+    """The state of :meth:`LocalExecutor._run_pool`: its workers
+    (:class:`~backproplab.sweeps.pool.WorkerPool`), the trials waiting
+    (``queue``), those in flight (``running``) and their attempts.
 
-    A worker process that dies breaks the whole pool: every trial in flight is
-    lost, and ``submit`` itself raises from then on. Both are handled here:
-    the pool is replaced and the lost trials are queued again (at most
-    ``retries`` more times each), so that a dead worker never ends the sweep.
+    A worker process that dies costs only the trial it was running: that trial
+    is queued again (at most ``retries`` more times) on a fresh worker while
+    the others go on. A trial that runs longer than ``trial_timeout`` seconds
+    has its worker killed and fails (a stopped or hung worker cannot stall
+    the sweep).
     """
 
     def __init__(self, executor: LocalExecutor, trials: list[Trial],
                  on_event: EventCallback | None):
         self.executor = executor
         self.on_event = on_event
-        self.size = min(executor.workers, len(trials))
         self.queue = list(reversed(trials))  # pop() from the end keeps the trial order
         self.attempts: dict[str, int] = {}
         self.started: dict[str, float] = {}
-        self.running: dict[cf.Future, Trial] = {}
-        self.pool = executor._new_pool(self.size)
+        self.deadline: dict[str, float] = {}
+        self.running: dict[str, Trial] = {}
+        self.pool = WorkerPool(min(executor.workers, len(trials)), _pool_trial,
+                               initializer=_init_worker,
+                               initargs=(executor.threads_per_worker, os.getpid()),
+                               start_method=executor.start_method)
 
-    def fill(self) -> bool:
-        """Keep ``size`` trials in flight; False when the pool turned out broken."""
-        while self.queue and len(self.running) < self.size:
-            trial = self.queue[-1]
-            try:
-                future = self.pool.submit(
-                    _pool_trial, with_threads(trial, self.executor.trial_threads(trial)))
-            except cf.process.BrokenProcessPool:
-                return False  # a worker died between two submissions; `trial` stays queued
-            self.queue.pop()
+    def fill(self) -> None:
+        """Keep every worker busy while trials wait."""
+        while self.queue and len(self.running) < self.pool.size:
+            trial = self.queue.pop()
+            self.pool.submit(trial.name, with_threads(trial, self.executor.trial_threads(trial)))
             self.attempts[trial.name] = self.attempts.get(trial.name, 0) + 1
             self.started.setdefault(trial.name, time.perf_counter())
-            self.running[future] = trial
+            if self.executor.trial_timeout is not None:
+                self.deadline[trial.name] = time.monotonic() + self.executor.trial_timeout
+            self.running[trial.name] = trial
             notify(self.on_event, TrialEvent("started", trial))
-        return True
 
-    def wait(self) -> set[cf.Future]:
-        done, _ = cf.wait(list(self.running), return_when=cf.FIRST_COMPLETED)
-        return done
+    def wait(self) -> Iterator[TrialResult]:
+        """Wait for a trial to finish, a worker to die or a trial's time to run out."""
+        deadlines = [self.deadline[name] for name in self.running if name in self.deadline]
+        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        for outcome in self.pool.wait(timeout):
+            trial = self.running.pop(outcome.key)
+            self.deadline.pop(trial.name, None)
+            if outcome.died:
+                yield from self._died(trial, outcome.value)
+            else:
+                yield self._result(trial, *outcome.value)
+        now = time.monotonic()
+        for name in [n for n, t in self.deadline.items() if t <= now and n in self.running]:
+            self.pool.stop(name)
+            trial = self.running.pop(name)
+            del self.deadline[name]
+            yield self._failed(trial, timeout_error(self.executor.trial_timeout))
 
-    def collect(self, fut: cf.Future, lost: list[Trial]) -> TrialResult | None:
-        """The result of a finished future, or None (appending its trial to
-        ``lost``) when its worker died."""
-        trial = self.running.pop(fut)
-        try:
-            result = fut.result()
-        except cf.process.BrokenProcessPool:
-            lost.append(trial)
-            return None
-        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
-            result = TrialResult(trial.name, "failed", error=one_line(exc),
-                                 traceback="".join(traceback.format_exception(exc)),
+    def _result(self, trial: Trial, ok: bool, value: Any) -> TrialResult:
+        if ok:
+            result = value
+        else:  # raised outside the trial's own code, e.g. an unpicklable result
+            lines = [line for line in str(value).strip().splitlines() if line.strip()]
+            result = TrialResult(trial.name, "failed", traceback=str(value),
+                                 error=lines[-1].strip() if lines else "unknown error",
                                  seconds=time.perf_counter() - self.started[trial.name])
         result.attempts = self.attempts[trial.name]
         return result
 
-    def restart(self, lost: list[Trial]) -> Iterator[TrialResult]:
-        """Replace the broken pool; queue the lost trials again or fail them."""
-        lost = lost + list(self.running.values())  # every trial in the pool is lost
-        self.running.clear()
-        _terminate_pool(self.pool)
-        for trial in lost:
-            if self.attempts[trial.name] <= self.executor.retries:
-                notify(self.on_event, TrialEvent(
-                    "retry", trial, "its worker process died; starting it again"))
-                self.queue.append(trial)
-            else:
-                yield TrialResult(
-                    trial.name, "failed", attempts=self.attempts[trial.name],
-                    error="WorkerDied: the worker process running this trial "
-                          "died (killed or out of memory)",
-                    seconds=time.perf_counter() - self.started[trial.name])
-        self.pool = self.executor._new_pool(self.size)
+    def _died(self, trial: Trial, how: str) -> Iterator[TrialResult]:
+        if self.attempts[trial.name] <= self.executor.retries:
+            notify(self.on_event, TrialEvent(
+                "retry", trial, f"its worker process died ({how}); starting it again"))
+            self.queue.append(trial)
+            return
+        yield self._failed(trial, (
+            f"WorkerDied: the worker process running this trial died ({how}; killed or out "
+            f"of memory), {self.attempts[trial.name]} time(s)"))
+
+    def _failed(self, trial: Trial, error: str) -> TrialResult:
+        return TrialResult(trial.name, "failed", attempts=self.attempts[trial.name],
+                           error=error,
+                           seconds=time.perf_counter() - self.started[trial.name])
 
 
-def _terminate_pool(pool: cf.ProcessPoolExecutor) -> None:
-    processes = list(getattr(pool, "_processes", {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in processes:
-        if proc.is_alive():
-            proc.terminate()
-    for proc in processes:
-        proc.join(timeout=5)
+def timeout_error(seconds: float) -> str:
+    """The error of a trial stopped by the per-trial timeout."""
+    return (f"TrialTimeout: the trial ran longer than the trial timeout of {seconds:g} s, so "
+            "its worker was stopped; run the same command again to resume it from its "
+            "checkpoint, with a larger --trial-timeout if it needs more time")
 
 
 def notify(on_event: EventCallback | None, event: TrialEvent) -> None:
@@ -461,5 +486,6 @@ def iter_results(executor: Executor, trials: Iterable[Trial],
 
 __all__ = [
     "EXECUTORS", "Executor", "LocalExecutor", "Trial", "TrialEvent", "TrialResult",
-    "default_workers", "execute_trial", "iter_results", "notify", "one_line", "with_threads",
+    "check_trial_timeout", "default_workers", "execute_trial", "iter_results", "notify",
+    "one_line", "timeout_error", "with_threads",
 ]

@@ -15,6 +15,11 @@ And one in the driver: :func:`sigterm_interrupts` turns ``SIGTERM`` into a
 :class:`SweepTerminated` exception (a ``KeyboardInterrupt``), so that a
 terminated sweep stops its workers exactly as an interrupted one does, and the
 trial folders stay resumable.
+
+Processes the driver does not start itself (a local Ray instance's agents,
+started by its raylet) cannot be given those guards; :func:`start_reaper`
+starts a small watchdog process that notes every descendant of the driver and
+kills those still running the moment the driver ends, however it ends.
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import select
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 #: ``prctl`` option: the signal a process gets when its parent dies (linux/prctl.h).
 PR_SET_PDEATHSIG = 1
@@ -105,5 +113,93 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-__all__ = ["SweepTerminated", "die_with_parent", "guard_worker", "sigterm_interrupts",
-           "watch_parent"]
+# ---------------------------------------------------------------------------
+# the processes a driver's children start
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """``pid -> (parent pid, start time)`` of every process (from Linux's /proc)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":  # a zombie is already gone
+            table[int(entry.name)] = (int(fields[1]), fields[19])
+    return table
+
+
+def descendants(pid: int, table: dict[int, tuple[int, str]] | None = None) -> dict[int, str]:
+    """Every living descendant of ``pid``: ``pid -> start time`` (Linux only).
+
+    Parameters
+    ----------
+    pid : int
+        The ancestor.
+    table : dict, optional
+        A process table as :func:`_process_table` reads it (read now by default).
+
+    Returns
+    -------
+    dict
+        Process id -> its start time (to tell it from a later process with the same id).
+    """
+    table = _process_table() if table is None else table
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in table.items():
+        children.setdefault(parent, []).append(child)
+    found, todo = {}, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found[child] = table[child][1]
+                todo.append(child)
+    return found
+
+
+def reap(driver: int, interval: float = WATCH_INTERVAL) -> None:
+    """Body of the watchdog of :func:`start_reaper`: note the descendants of
+    ``driver`` every ``interval`` seconds until standard input closes (the driver
+    ended), then kill every one of them still running."""
+    me = os.getpid()
+    noted: dict[int, str] = {}
+    while True:
+        ready, _, _ = select.select([sys.stdin.fileno()], [], [], interval)
+        if ready and not os.read(sys.stdin.fileno(), 4096):
+            break
+        noted.update({p: t for p, t in descendants(driver).items() if p != me})
+    table = _process_table()
+    for pid, started in noted.items():
+        if pid in table and table[pid][1] == started:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def start_reaper() -> subprocess.Popen | None:
+    """Start a watchdog that kills this process's descendants when it ends.
+
+    The watchdog (:func:`reap`) runs in a session of its own (a Ctrl-C for the
+    driver's terminal does not reach it) and learns of the driver's end when
+    the pipe to it closes, which the kernel does however the driver ends.
+
+    Returns
+    -------
+    subprocess.Popen or None
+        The watchdog; None where there is no /proc to find the processes in.
+
+    Example
+    -------
+    >>> reaper = start_reaper()   # doctest: +SKIP
+    """
+    if not Path("/proc/self/stat").exists():
+        return None
+    code = f"from backproplab.sweeps.lifetime import reap; reap({os.getpid()})"
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+
+
+__all__ = ["SweepTerminated", "descendants", "die_with_parent", "guard_worker", "reap",
+           "sigterm_interrupts", "start_reaper", "watch_parent"]

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -46,6 +48,18 @@ def import_ray():
             f"the ray executor needs Ray, which is not installed; install it with "
             f"{INSTALL_HINT} or use --executor local") from None
     return ray
+
+
+def ray_in_use() -> bool:
+    """Whether this process is already connected to Ray (then that connection is used).
+
+    Returns
+    -------
+    bool
+        False also when Ray is not installed or not imported yet.
+    """
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
 
 
 def executor_options(executor: str, ray_address: str | None) -> dict[str, Any]:
@@ -282,6 +296,7 @@ def connect(ray, address: str | None, *, cpus: int,
         auth_log = logging.getLogger("ray._private.authentication.authentication_token_setup")
         quiet = DropMessage("Token authentication is enabled")
         auth_log.addFilter(quiet)
+        sigterm = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address="local", num_cpus=cpus, **options)
         except Exception as exc:  # noqa: BLE001 - any failure to start is the user's to fix
@@ -291,6 +306,9 @@ def connect(ray, address: str | None, *, cpus: int,
                 "installation or give a running cluster with --ray-address") from None
         finally:
             auth_log.removeFilter(quiet)
+            if sigterm is not None and threading.current_thread() is threading.main_thread():
+                # Ray's own handler prints a stack dump and exits 1; the caller's stays
+                signal.signal(signal.SIGTERM, sigterm)
         return f"a local Ray instance with {cpus} CPU(s)", True, True
     seconds = connect_timeout(timeout)
     check_reachable(target, min(PORT_CHECK_TIMEOUT, seconds))
@@ -301,4 +319,5 @@ def connect(ray, address: str | None, *, cpus: int,
 __all__ = ["ADDRESS_ENV", "AUTH_MODE_ENV", "CONNECT_TIMEOUT_ENV", "DEFAULT_CLIENT_PORT",
            "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_GCS_PORT", "INSTALL_HINT", "PORT_CHECK_TIMEOUT",
            "DropMessage", "check_reachable", "connect", "connect_timeout", "connect_with_deadline",
-           "executor_options", "import_ray", "preflight", "resolve_address", "split_address"]
+           "executor_options", "import_ray", "preflight", "ray_in_use", "resolve_address",
+           "split_address"]

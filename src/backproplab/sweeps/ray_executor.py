@@ -58,12 +58,15 @@ from backproplab.sweeps.executors import (
     Trial,
     TrialEvent,
     TrialResult,
+    check_trial_timeout,
     default_workers,
     execute_trial,
     notify,
     one_line,
+    timeout_error,
     with_threads,
 )
+from backproplab.sweeps.lifetime import sigterm_interrupts, start_reaper
 from backproplab.sweeps.ray_connect import connect, import_ray
 from backproplab.training import TrainConfig, load_run_dataset
 from backproplab.training.options import DATA_OPTIONS  # trials agreeing on them share data
@@ -121,7 +124,9 @@ class RayExecutor(Executor):
     reserved by trials whose config has ``device="gpu"``. ``retries``: how
     many times a trial whose worker died is started again. ``env``: extra
     environment variables for the workers. ``connect_timeout``: seconds to wait
-    for the cluster (also ``$BACKPROPLAB_RAY_CONNECT_TIMEOUT``).
+    for the cluster (also ``$BACKPROPLAB_RAY_CONNECT_TIMEOUT``). ``trial_timeout``:
+    seconds after which a running trial's task is cancelled and the trial failed
+    (default: no limit).
 
     Building the executor connects (or starts the local instance); :meth:`close`
     disconnects (and stops an instance it started).
@@ -131,7 +136,8 @@ class RayExecutor(Executor):
 
     def __init__(self, workers: int | None = None, *, address: str | None = None,
                  cpus_per_trial: int = 1, gpus_per_trial: float = 1, retries: int = 2,
-                 env: Mapping[str, str] | None = None, connect_timeout: float | None = None):
+                 env: Mapping[str, str] | None = None, connect_timeout: float | None = None,
+                 trial_timeout: float | None = None):
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                     or workers < 1):
             raise BackproplabError(f"--workers must be a positive integer, got {workers!r}")
@@ -143,6 +149,7 @@ class RayExecutor(Executor):
             raise BackproplabError(f"GPUs per trial must be positive, got {gpus_per_trial!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise BackproplabError(f"retries must be an integer >= 0, got {retries!r}")
+        self.trial_timeout = check_trial_timeout(trial_timeout)
         self.ray = import_ray()
         self.cpus_per_trial = cpus_per_trial
         self.gpus_per_trial = gpus_per_trial
@@ -154,6 +161,8 @@ class RayExecutor(Executor):
         self.address, self._owns_connection, self.started_local = connect(
             self.ray, address, cpus=(workers or default_workers()) * cpus_per_trial,
             timeout=connect_timeout)
+        # the instance's agents are its raylet's children: they end with this process
+        self._reaper = start_reaper() if self.started_local else None
         if workers is None:
             cpus = int(self.ray.cluster_resources().get("CPU", 1))
             workers = max(1, cpus // cpus_per_trial)
@@ -166,6 +175,10 @@ class RayExecutor(Executor):
         if self._owns_connection and self.ray.is_initialized():
             self.ray.shutdown()
         self._owns_connection = False
+        if self._reaper is not None:  # it kills what shutdown left running
+            self._reaper.stdin.close()
+            self._reaper.wait(timeout=30)
+            self._reaper = None
 
     # -- running -------------------------------------------------------------
 
@@ -220,74 +233,112 @@ class RayExecutor(Executor):
 
     def _run(self, trials: list[Trial],
              on_event: EventCallback | None) -> Iterator[TrialResult]:
-        ray = self.ray
-        worker_lost, RayError = _ray_errors()
-
         self._check_gpus(trials)
-        datasets: dict[tuple, Any] = {}   # data key -> ObjectRef, or the loading error
         self.datasets_put = []
-        queue = list(reversed(trials))    # pop() from the end keeps the trial order
-        attempts: dict[str, int] = {}
-        started: dict[str, float] = {}
-        running: dict[Any, Trial] = {}
+        run = _RayRun(self, trials, on_event)
         clean_exit = False
-
         try:
-            while queue or running:
-                while queue and len(running) < self.workers:
-                    # one BLAS thread per reserved CPU unless the config says otherwise
-                    trial = with_threads(queue.pop(), self.cpus_per_trial)
-                    attempts[trial.name] = attempts.get(trial.name, 0) + 1
-                    started.setdefault(trial.name, time.perf_counter())
-                    data = self._dataset_ref(trial, datasets)
-                    if isinstance(data, Exception):
-                        yield TrialResult(
-                            trial.name, "failed", error=one_line(data),
-                            traceback="".join(traceback.format_exception(data)),
-                            attempts=attempts[trial.name])
-                        continue
-                    ref = self._task.options(**self._options(trial)).remote(
-                        trial, data, self._resume_files(trial), self.cpus_per_trial)
-                    running[ref] = trial
-                    notify(on_event, TrialEvent("started", trial))
-                if not running:
-                    continue
-                done, _ = ray.wait(list(running), num_returns=1)
-                for ref in done:
-                    trial = running.pop(ref)
-                    elapsed = time.perf_counter() - started[trial.name]
-                    try:
-                        result = ray.get(ref)
-                    except worker_lost as exc:
-                        if attempts[trial.name] <= self.retries:
-                            notify(on_event, TrialEvent(
-                                "retry", trial,
-                                f"its Ray worker died ({type(exc).__name__}); starting it "
-                                "again"))
-                            queue.append(trial)
-                            continue
-                        result = TrialResult(
-                            trial.name, "failed", seconds=elapsed, traceback=str(exc),
-                            error=f"WorkerDied: the Ray worker running this trial died "
-                                  f"{attempts[trial.name]} time(s) ({type(exc).__name__}: "
-                                  f"{_first_line(exc)})")
-                    except RayError as exc:
-                        # raised by the task's own code or while setting it up (a
-                        # missing module, a bad runtime environment): retrying would
-                        # fail the same way
-                        result = TrialResult(trial.name, "failed", error=_ray_error(exc),
-                                             traceback=str(exc), seconds=elapsed)
-                    result.attempts = attempts[trial.name]
-                    yield result
+            with sigterm_interrupts():  # SIGTERM: one line and the trials cancelled
+                while run.queue or run.running:
+                    yield from run.fill()
+                    if run.running:
+                        yield from run.wait()
             clean_exit = True
         finally:
             if not clean_exit:  # interrupted: stop the trials still running
-                for ref in running:
-                    try:
-                        ray.cancel(ref, force=True)
-                    except Exception:  # noqa: BLE001, S110 - best effort while stopping
-                        pass
-            datasets.clear()  # drop the references: the object store may free them
+                for ref in run.running:
+                    run.cancel(ref)
+            run.datasets.clear()  # drop the references: the object store may free them
+
+
+class _RayRun:
+    """The state of :meth:`RayExecutor._run`: trials waiting (``queue``), tasks in
+    flight (``running``), attempts, deadlines and the datasets put."""
+
+    def __init__(self, executor: RayExecutor, trials: list[Trial],
+                 on_event: EventCallback | None):
+        self.executor = executor
+        self.ray = executor.ray
+        self.on_event = on_event
+        self.worker_lost, self.RayError = _ray_errors()
+        self.datasets: dict[tuple, Any] = {}   # data key -> ObjectRef, or the loading error
+        self.queue = list(reversed(trials))    # pop() from the end keeps the trial order
+        self.attempts: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+        self.deadline: dict[Any, float] = {}
+        self.running: dict[Any, Trial] = {}
+
+    def fill(self) -> Iterator[TrialResult]:
+        """Submit trials while fewer than ``workers`` are in flight."""
+        ex = self.executor
+        while self.queue and len(self.running) < ex.workers:
+            # one BLAS thread per reserved CPU unless the config says otherwise
+            trial = with_threads(self.queue.pop(), ex.cpus_per_trial)
+            self.attempts[trial.name] = self.attempts.get(trial.name, 0) + 1
+            self.started.setdefault(trial.name, time.perf_counter())
+            data = ex._dataset_ref(trial, self.datasets)
+            if isinstance(data, Exception):
+                yield TrialResult(trial.name, "failed", error=one_line(data),
+                                  traceback="".join(traceback.format_exception(data)),
+                                  attempts=self.attempts[trial.name])
+                continue
+            ref = ex._task.options(**ex._options(trial)).remote(
+                trial, data, ex._resume_files(trial), ex.cpus_per_trial)
+            self.running[ref] = trial
+            if ex.trial_timeout is not None:
+                self.deadline[ref] = time.monotonic() + ex.trial_timeout
+            notify(self.on_event, TrialEvent("started", trial))
+
+    def wait(self) -> Iterator[TrialResult]:
+        """Wait for one task to end, or for a trial's time to run out."""
+        timeout = None
+        if self.deadline:
+            timeout = max(0.0, min(self.deadline.values()) - time.monotonic())
+        done, _ = self.ray.wait(list(self.running), num_returns=1, timeout=timeout)
+        for ref in done:
+            self.deadline.pop(ref, None)
+            result = self._collect(ref, self.running.pop(ref))
+            if result is not None:
+                yield result
+        now = time.monotonic()
+        for ref in [r for r, t in self.deadline.items() if t <= now]:
+            del self.deadline[ref]
+            trial = self.running.pop(ref)
+            self.cancel(ref)
+            yield TrialResult(trial.name, "failed", attempts=self.attempts[trial.name],
+                              error=timeout_error(self.executor.trial_timeout),
+                              seconds=time.perf_counter() - self.started[trial.name])
+
+    def cancel(self, ref: Any) -> None:
+        try:
+            self.ray.cancel(ref, force=True)
+        except Exception:  # noqa: BLE001, S110 - best effort while stopping
+            pass
+
+    def _collect(self, ref: Any, trial: Trial) -> TrialResult | None:
+        """The finished task's result; None when its trial was queued again."""
+        elapsed = time.perf_counter() - self.started[trial.name]
+        attempts = self.attempts[trial.name]
+        try:
+            result = self.ray.get(ref)
+        except self.worker_lost as exc:
+            if attempts <= self.executor.retries:
+                notify(self.on_event, TrialEvent(
+                    "retry", trial,
+                    f"its Ray worker died ({type(exc).__name__}); starting it again"))
+                self.queue.append(trial)
+                return None
+            result = TrialResult(
+                trial.name, "failed", seconds=elapsed, traceback=str(exc),
+                error=f"WorkerDied: the Ray worker running this trial died {attempts} "
+                      f"time(s) ({type(exc).__name__}: {_first_line(exc)})")
+        except self.RayError as exc:
+            # raised by the task's own code or while setting it up (a missing
+            # module, a bad runtime environment): retrying would fail the same way
+            result = TrialResult(trial.name, "failed", error=_ray_error(exc),
+                                 traceback=str(exc), seconds=elapsed)
+        result.attempts = attempts
+        return result
 
 
 def _ray_errors():

@@ -47,6 +47,8 @@ from backproplab import scalar
 from backproplab.data import DATASETS as _DATASETS
 from backproplab.data import DEFAULT_NORMALIZE as _DEFAULT_NORMALIZE
 from backproplab.data.catalog import CATALOG as _CATALOG
+from backproplab.data.files import DEFAULT_VAL_FRACTION as _VAL_FRACTION
+from backproplab.data.files import is_file_dataset
 from backproplab.data.normalize import MODES as _NORMALIZE_MODES
 from backproplab.errors import BackproplabError, choose_from
 from backproplab.tensor import ACTIVATIONS as _ACTIVATIONS
@@ -108,11 +110,13 @@ ENGINE_NAMES = tuple(ENGINE_DEFAULTS)
 #: study's synthetic run draws standard normal weights (as the scalar engine
 #: does; with 2 inputs, N(0, 0.1^2) weights leave a sigmoid net on a plateau for
 #: epochs), while for 784-pixel images N(0, 0.1^2) keeps the hidden units out of
-#: saturation.
+#: saturation. A dataset PATH (``FILE_DEFAULTS``) takes the images' N(0, 0.1^2); its
+#: normalization is left to the data layer, which picks it by the file's kind.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     name: {"normalize": _DEFAULT_NORMALIZE[name], "init_std": 1.0 if name == "synth" else 0.1}
     for name in _DEFAULT_NORMALIZE
 }
+FILE_DEFAULTS: dict[str, Any] = {"init_std": 0.1}
 
 
 def _scalar_defaults() -> dict[str, Any]:
@@ -207,7 +211,8 @@ class TrainConfig:
     ----------
     **options
         Any field, by keyword, grouped as: data (``dataset``, ``data_dir``,
-        ``final``, ``val_size``, ``limit``, ``normalize``, ``data_seed``); model
+        ``final``, ``val_size``, ``limit``, ``normalize``, ``data_seed``,
+        ``target``, ``val_fraction``, ``test_data``); model
         (``engine``, ``hidden``, ``activation``, ``init``, ``init_std``,
         ``dtype``); optimizer (``optimizer``, ``lr``, ``momentum``, ``beta1``,
         ``beta2``, ``eps``, ``weight_decay``, ``clip_norm``); learning-rate
@@ -241,7 +246,10 @@ class TrainConfig:
     """
 
     # -- data ---------------------------------------------------------------
-    dataset: str = option("synth", "the data to train on", choices=_DATASETS, group="data")
+    dataset: str = option("synth", "the data to train on: a built-in name, or the PATH of a "
+                                   ".csv/.tsv file, an .npz file or a folder of class "
+                                   "subfolders of images (docs/datasets.md)", choices=_DATASETS,
+                          metavar="NAME|PATH", group="data")
     data_dir: str | None = option(None, "folder holding the dataset's IDX files",
                                   applies=("dataset", _IMAGES), metavar="DIR",
                                   none="search the usual folders", group="data", resumable=True)
@@ -255,6 +263,15 @@ class TrainConfig:
                                    choices=_NORMALIZE_MODES, group="data")
     data_seed: int = option(0, "seed of the synthetic points (0: the study's)",
                             applies=("dataset", ("synth",)), group="data")
+    target: str | None = option(None, "a CSV/TSV dataset's label column", metavar="NAME",
+                                none="the last column", group="data")
+    val_fraction: float = option(_VAL_FRACTION, "share of every class of a dataset PATH held "
+                                                "out for validation (stratified, fixed seed)",
+                                 group="data")
+    test_data: str | None = option(None, "the held-out test set of a dataset PATH (a file or "
+                                         "folder of the same form)",
+                                   applies=("final", (True,)), metavar="PATH",
+                                   none="an .npz dataset's own X_test and y_test", group="data")
     # -- model --------------------------------------------------------------
     engine: str = option("tensor", "which engine trains (scalar: pure Python, per-example SGD)",
                          choices=ENGINE_NAMES, group="model")
@@ -363,13 +380,17 @@ class TrainConfig:
         thread count); this is what a run folder records."""
         self.validate()
         changes: dict[str, Any] = {}
-        defaults = dict(DATASET_DEFAULTS.get(self.dataset, {}))
+        defaults = dict(DATASET_DEFAULTS.get(self.dataset, FILE_DEFAULTS))
         defaults.update({k: v for k, v in engine_defaults(self.engine).items() if v is not None})
         if self.init != "normal":
             defaults.pop("init_std", None)
         for key, value in defaults.items():
             if getattr(self, key) is None and value is not None:
                 changes[key] = value
+        if is_file_dataset(self.dataset):  # a path: absolute, so any folder can replay it
+            changes["dataset"] = str(Path(self.dataset).expanduser().absolute())
+            if self.test_data is not None:
+                changes["test_data"] = str(Path(self.test_data).expanduser().absolute())
         if self.lr_gamma is None and self.lr_schedule in _DEFAULT_GAMMA:
             changes["lr_gamma"] = _DEFAULT_GAMMA[self.lr_schedule]
         out = self.replace(**changes)
@@ -479,6 +500,6 @@ def default_threads(cfg: TrainConfig) -> int:
 
 
 __all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINE_DEFAULTS", "ENGINE_NAMES",
-           "FULL_BATCH", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES", "TrainConfig",
-           "config_step_work", "default_threads", "engine_defaults", "option",
+           "FILE_DEFAULTS", "FULL_BATCH", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES",
+           "TrainConfig", "config_step_work", "default_threads", "engine_defaults", "option",
            "parse_batch_size", "parse_hidden", "usable_cpus"]

@@ -38,6 +38,7 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from backproplab.data import load_configured
+from backproplab.data.files import is_file_dataset
 from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import atomic_write_json
@@ -55,6 +56,7 @@ from backproplab.runs import (
     check_out_folder,
     resume_logs,
 )
+from backproplab.tensor.memory import available_memory
 from backproplab.training import board
 from backproplab.training.config import TrainConfig
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
@@ -80,7 +82,8 @@ def default_run_dir(config: TrainConfig, root: str | os.PathLike = "runs") -> Pa
     cfg = config.resolved()
     hidden = "x".join(map(str, cfg.hidden))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = f"{stamp}-{cfg.dataset}-{cfg.engine}-h{hidden}-lr{cfg.lr:g}-b{cfg.batch_size}-s{cfg.seed}"
+    data = Path(cfg.dataset).stem if is_file_dataset(cfg.dataset) else cfg.dataset
+    name = f"{stamp}-{data}-{cfg.engine}-h{hidden}-lr{cfg.lr:g}-b{cfg.batch_size}-s{cfg.seed}"
     name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
     path, n = Path(root) / name, 2
     while path.exists():
@@ -152,7 +155,8 @@ def _describe(dataset, cfg: TrainConfig) -> str:
     text = dataset.describe()
     raw = dataset.meta.get("raw_range") if isinstance(dataset.meta, dict) else None
     if raw is not None:
-        text += f"; raw range {raw[0]:.3g} .. {raw[1]:.3g}, normalized: {cfg.normalize}"
+        mode = dataset.normalizer.mode if dataset.normalizer is not None else cfg.normalize
+        text += f"; raw range {raw[0]:.3g} .. {raw[1]:.3g}, normalized: {mode}"
     return text
 
 
@@ -188,8 +192,12 @@ def load_run_dataset(config: TrainConfig, *, download: bool = True):
     """The :class:`~backproplab.data.Dataset` a run with ``config`` trains on
     (the data options of the resolved config, exactly as :func:`run_training`
     loads them; :func:`backproplab.data.load_configured`). Executors that load
-    the data once for many runs use this."""
-    return load_configured(data_options(config.resolved().to_dict()), download=download)
+    the data once for many runs use this. A user's file too large for the memory
+    available (:func:`backproplab.tensor.memory.available_memory`) is refused
+    before it is read."""
+    available = available_memory()
+    return load_configured(data_options(config.resolved().to_dict()), download=download,
+                           max_bytes=None if available is None else available[0])
 
 
 def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,

@@ -278,7 +278,9 @@ def network_step_work(dataset: str, hidden, batch_size: int | str, limit: int | 
     ----------
     dataset : str
         A dataset name: its shape comes from the catalog (the synthetic set
-        has 2 features, 2 classes and 60,000 points).
+        has 2 features, 2 classes and 60,000 points). A user's file (any other
+        name) is not read here: its step counts as large enough to share, so
+        the small-step rule never holds back its threads.
     hidden : sequence of int
         Hidden layer widths.
     batch_size : int or "full"
@@ -290,6 +292,8 @@ def network_step_work(dataset: str, hidden, batch_size: int | str, limit: int | 
     int
     """
     spec = CATALOG.get(dataset)
+    if spec is None and dataset != "synth":  # a user's file: shape unknown before it is read
+        return SECOND_THREAD_MIN_WORK
     n_in, n_out = (math.prod(spec.files[0].shape[1:]), spec.n_classes) if spec else (2, 2)
     rows = limit or (spec.files[0].shape[0] if spec else 60_000)
     batch = rows if batch_size == "full" else min(int(batch_size), rows)

@@ -16,6 +16,7 @@ import dataclasses
 import math
 from typing import Any
 
+from backproplab.data.files import check_file_options, is_file_dataset
 from backproplab.errors import BackproplabError, choose_from
 from backproplab.training.divergence import check_divergence_options
 from backproplab.training.early_stopping import check_early_stopping_options
@@ -74,10 +75,13 @@ def validate_config(cfg) -> None:
     """
     for f in dataclasses.fields(cfg):  # the options that take a name from a registry
         value = getattr(cfg, f.name)
-        if f.metadata["choices"] and not (value is None and f.default is None):
+        if f.metadata["choices"] and not (value is None and f.default is None) and not (
+                f.name == "dataset" and isinstance(value, str) and is_file_dataset(value)):
             _choice(f.name, value, f.metadata["choices"])
-    # data
+    # data (a dataset PATH and its options: backproplab.data.files)
     _optional_str("data_dir", cfg.data_dir)
+    check_file_options(cfg.dataset, target=cfg.target, val_fraction=cfg.val_fraction,
+                       test_data=cfg.test_data)
     _bool("final", cfg.final)
     _bool("inspect", cfg.inspect)
     _bool("tensorboard", cfg.tensorboard)

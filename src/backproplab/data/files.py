@@ -1,0 +1,398 @@
+"""The user's own data as one more kind of dataset: CSV/TSV, ``.npz``, image folders.
+
+``load_dataset(PATH)`` comes here for anything that is not a built-in name:
+
+- a ``.csv``/``.tsv`` file with a header row (:func:`backproplab.data.tables.read_table`);
+- an ``.npz`` file with ``X`` and ``y`` (:func:`backproplab.data.tables.read_npz`);
+- a folder of class subfolders of images (:mod:`backproplab.data.images`).
+
+The validation split is stratified: every class gives the same share
+``val_fraction`` of its rows, drawn with the fixed
+:data:`backproplab.data.mnist.SPLIT_SEED` (the same for every run, as for the
+image datasets). With ``final=True`` the model
+trains on every row and is evaluated on ``test_data`` (a file of any of the three
+forms) or on an npz's own ``X_test``/``y_test``. Features are standardized, and
+images scaled to [0, 1], with statistics of the training split only. Class names
+are the labels as written (sorted: numerically for integer labels), an npz's
+``class_names`` or the folder names.
+
+A file is refused from its size, before it is read, when the arrays it would
+become (:func:`estimate`) do not fit the memory the caller says is available.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from backproplab.data.dataset import DATASETS, Dataset, check_limit
+from backproplab.data.images import (
+    FolderListing,
+    image_size,
+    list_image_folder,
+    read_image_folder,
+)
+from backproplab.data.mnist import SPLIT_SEED
+from backproplab.data.normalize import Normalizer, float_dtype
+from backproplab.data.tables import (
+    CHUNK_ROWS,
+    HEAD_BYTES,
+    SEPARATORS,
+    RawData,
+    estimated_rows,
+    npz_error,
+    read_npz,
+    read_table,
+)
+from backproplab.errors import BackproplabError, choose_from
+
+#: Share of every class held out for validation when none is asked for.
+DEFAULT_VAL_FRACTION = 0.1
+#: Peak memory of loading, in multiples of the finished arrays (``benchmarks/csv_load.py``).
+LOAD_PEAK = 3
+
+
+def is_file_dataset(name: str) -> bool:
+    """Whether ``name`` names a user's file or folder rather than a built-in dataset."""
+    return str(name) not in DATASETS
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` is meant as a path: it exists, names a folder, or ends in a
+    suffix of the forms (a bare word like ``cifar`` is a mistyped dataset name)."""
+    return (os.sep in name or Path(name).suffix.lower() in (*SEPARATORS, ".npz")
+            or Path(name).exists())
+
+
+def check_file_options(dataset: str, *, target=None, val_fraction=DEFAULT_VAL_FRACTION,
+                       test_data=None) -> None:
+    """Check the options of a dataset PATH: a dataset that is no built-in name looks
+    like a path (:func:`looks_like_path`), ``target`` and ``test_data`` are strings given
+    only with a path, ``val_fraction`` lies in (0, 1).
+
+    Raises
+    ------
+    BackproplabError
+        Naming the bad option by its Python name.
+    """
+    if is_file_dataset(dataset) and not looks_like_path(dataset):
+        raise BackproplabError(
+            f"unknown dataset {dataset!r}; choose {choose_from('dataset', DATASETS)}, or give "
+            "the path of a .csv/.tsv file, an .npz file or a folder of images",
+            settings=("dataset",))
+    for name, value in (("target", target), ("test_data", test_data)):
+        if value is not None and not isinstance(value, str):
+            raise BackproplabError(f"{name} must be a string, got {value!r}", settings=(name,))
+        if value is not None and not is_file_dataset(dataset):
+            raise BackproplabError(f"{name} applies only to a dataset given as a PATH, not "
+                                   f"dataset={dataset!r}; drop {name}", settings=(name,))
+    if (isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float))
+            or not 0 < val_fraction < 1):
+        raise BackproplabError(f"val_fraction must be a number between 0 and 1, got "
+                               f"{val_fraction!r}", settings=("val_fraction",))
+
+
+def source_kind(path: str | Path) -> str:
+    """``"table"``, ``"npz"`` or ``"images"``: how ``path`` is read; else one sentence."""
+    path = Path(path)
+    if path.is_dir():
+        return "images"
+    if not path.exists():
+        raise BackproplabError(
+            f"dataset {str(path)!r} is neither a built-in name ({', '.join(DATASETS)}) nor an "
+            "existing file or folder; give one of those names, or the path of a .csv/.tsv "
+            "file, an .npz file or a folder of class subfolders of images",
+            settings=("dataset",))
+    suffix = path.suffix.lower()
+    if suffix in SEPARATORS:
+        return "table"
+    if suffix == ".npz":
+        return "npz"
+    raise BackproplabError(f"cannot tell how to read {path}; give a .csv or .tsv file with a "
+                           "header row, an .npz file with X and y, or a folder of class "
+                           "subfolders of images", settings=("dataset",))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a file will become in memory, known before it is read."""
+
+    rows: int
+    features: int
+    array_bytes: int
+    how: str
+
+    @property
+    def peak_bytes(self) -> int:
+        """The most memory loading takes (:data:`LOAD_PEAK` times the arrays)."""
+        return LOAD_PEAK * self.array_bytes
+
+
+def _table_estimate(path: Path, itemsize: int) -> Estimate:
+    with open(path, "rb") as fh:
+        header = fh.readline(HEAD_BYTES)
+    columns = header.count(SEPARATORS[path.suffix.lower()].encode()) + 1
+    rows = max(estimated_rows(path) - 1, 0)  # less the header
+    return Estimate(rows, columns - 1, rows * (max(columns - 1, 1) * itemsize + 8),
+                    f"estimated from its size of {path.stat().st_size / 2**20:.3g} MiB")
+
+
+def _npy_shape(z: zipfile.ZipFile, member: str) -> tuple[int, ...]:
+    with z.open(member) as fh:
+        version = np.lib.format.read_magic(fh)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _, _ = read(fh)
+    return tuple(shape)
+
+
+def _npz_estimate(path: Path, itemsize: int) -> Estimate:
+    try:
+        with zipfile.ZipFile(path) as z:
+            shapes = {m[:-4]: _npy_shape(z, m) for m in z.namelist()
+                      if m[:-4] in ("X", "X_test")}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise npz_error(path, exc) from None
+    rows = sum(s[0] for s in shapes.values() if s)
+    features = math.prod(shapes["X"][1:]) if shapes.get("X") else 0
+    return Estimate(rows, features, rows * (features * itemsize + 8), "from its array headers")
+
+
+def estimate(path: str | Path, dtype=np.float32, listing: FolderListing | None = None
+             ) -> Estimate:
+    """Rows, features and bytes of the arrays ``path`` will become, without reading it
+    (a table's rows from its size and first lines, an npz's from its headers, a
+    folder's from its file count and first image; ``listing``: the folder's, if
+    already made)."""
+    path, itemsize = Path(path), np.dtype(dtype).itemsize
+    kind = source_kind(path)
+    if kind == "table":
+        return _table_estimate(path, itemsize)
+    if kind == "npz":
+        return _npz_estimate(path, itemsize)
+    listing = listing or list_image_folder(path)
+    rows, cols = image_size(listing.files[0])
+    n = len(listing.files)
+    return Estimate(n, rows * cols, n * (rows * cols * (1 + itemsize) + 8),
+                    f"{n} images of {cols}x{rows} pixels")
+
+
+def check_fits(path: str | Path, max_bytes: int | None, dtype=np.float32,
+               listing: FolderListing | None = None) -> Estimate:
+    """Refuse ``path`` when loading it would take more than ``max_bytes`` (None: no check)."""
+    est = estimate(path, dtype, listing)
+    if max_bytes is not None and est.peak_bytes > max_bytes:
+        raise BackproplabError(
+            f"{path} is too large for memory: about {est.rows} rows x {est.features} features "
+            f"({est.how}) need about {est.peak_bytes / 2**30:.3g} GiB to load but "
+            f"{max_bytes / 2**30:.3g} GiB are available; use a part of it or a machine with "
+            "more memory")
+    return est
+
+
+def check_target(path: Path, kind: str, target: str | None) -> None:
+    """Refuse ``target`` (a table's label column) for an npz or an image folder."""
+    if target is not None and kind != "table":
+        raise BackproplabError(f"target names the label column of a CSV/TSV file, but {path} "
+                               "is not one; drop target", settings=("target",))
+
+
+def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32,
+                features: tuple[str, ...] | None = None, max_bytes: int | None = None
+                ) -> RawData:
+    """The raw examples of a user's file or folder (see the module docstring).
+
+    ``features``: a table's columns are matched to these names (a model's).
+    """
+    path = Path(path)
+    kind = source_kind(path)
+    listing = list_image_folder(path) if kind == "images" else None
+    check_fits(path, max_bytes, dtype, listing)
+    check_target(path, kind, target)
+    if kind == "table":
+        return read_table(path, target=target, dtype=dtype, features=features)
+    if kind == "npz":
+        return read_npz(path, dtype=dtype)
+    X, shape = read_image_folder(listing)
+    labels = np.asarray(listing.classes)[listing.labels]
+    return RawData(X, labels, None, path, "images", image_shape=shape, classes=listing.classes)
+
+
+def class_order(labels: np.ndarray) -> tuple[str, ...]:
+    """The classes of ``labels`` in label order: sorted (numerically for integers)."""
+    return tuple(str(v) for v in np.unique(labels))
+
+
+def _unique(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(labels, return_inverse=True)``, by counting for small non-negative
+    integers (no sort of every row)."""
+    if labels.dtype.kind in "iu" and len(labels) and 0 <= labels.min() \
+            and labels.max() < max(1 << 16, len(labels)):
+        present = np.bincount(labels) > 0
+        values = np.flatnonzero(present)
+        code = np.cumsum(present) - 1
+        return values.astype(labels.dtype), code[labels]
+    return np.unique(labels, return_inverse=True)
+
+
+def encode(labels: np.ndarray, classes: tuple[str, ...] | None, source
+           ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``(each label's index in classes (int64), classes)``.
+
+    ``classes=None`` takes the sorted labels (:func:`class_order`); a label not
+    among given ``classes`` is an error naming it.
+    """
+    values, inverse = _unique(labels)
+    names = [str(v) for v in values]
+    if classes is None:
+        return inverse.reshape(-1).astype(np.int64), tuple(names)
+    index = {name: i for i, name in enumerate(classes)}
+    unseen = [name for name in names if name not in index]
+    if unseen:
+        raise BackproplabError(
+            f"{source} has the label {unseen[0]!r}, which the training data never had (its "
+            f"classes are {', '.join(classes)}); drop those rows or retrain with them")
+    codes = np.asarray([index[name] for name in names], dtype=np.int64)
+    return codes[inverse.reshape(-1)], tuple(classes)
+
+
+def stratified_split(y: np.ndarray, n_classes: int, fraction: float,
+                     seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """``(training rows, validation rows)``: ``fraction`` of every class, rounded, held out.
+
+    Each class keeps at least one training row; the rows are drawn with ``seed``
+    and returned in file order.
+    """
+    rng = np.random.Generator(np.random.PCG64(seed))
+    if n_classes <= 64:  # one pass per class beats sorting every row
+        groups = [np.flatnonzero(y == c) for c in range(n_classes)]
+    else:
+        order = np.argsort(y, kind="stable")
+        groups = np.split(order, np.cumsum(np.bincount(y, minlength=n_classes))[:-1])
+    val = []
+    for rows in groups:
+        k = min(math.floor(fraction * len(rows) + 0.5), len(rows) - 1)
+        val.append(rng.permutation(rows)[:k])
+    val_rows = np.sort(np.concatenate(val))
+    keep = np.ones(len(y), dtype=bool)
+    keep[val_rows] = False
+    return np.flatnonzero(keep), val_rows
+
+
+def _encoded(raw: RawData) -> tuple[np.ndarray, tuple[str, ...]]:
+    y, classes = encode(raw.labels, raw.classes, raw.path)
+    if len(classes) < 2:
+        raise BackproplabError(f"{raw.path} holds only one class ({classes[0]!r}); a "
+                               "classifier needs examples of at least two classes")
+    return y, classes
+
+
+def _held_out(raw: RawData, test_data, *, dtype, max_bytes) -> RawData:
+    """The test examples for ``final=True``: the file ``test_data``, or the npz's own."""
+    if test_data is not None:
+        other = read_source(test_data, target=raw.target, dtype=dtype, features=raw.feature_names
+                            if raw.kind == "table" else None, max_bytes=max_bytes)
+    elif raw.test is not None:
+        other = raw.test
+    else:
+        raise BackproplabError(
+            f"final=True evaluates on a test set, but {raw.path} holds none; give test_data (a "
+            "file or folder of the same form) or drop final=True", settings=("test_data",))
+    if other.X.shape[1] != raw.X.shape[1] or other.image_shape != raw.image_shape:
+        raise BackproplabError(f"the test data {other.path} has {other.X.shape[1]} features per "
+                               f"example but the training data {raw.path} has "
+                               f"{raw.X.shape[1]}; give test data of the same form")
+    return other
+
+
+def split_in_place(X: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray
+                   ) -> tuple[tuple, tuple]:
+    """``((X_train, y_train), (X_eval, y_eval))`` with the training rows gathered at the
+    head of ``X`` itself (``X_train`` is a view: no second copy of a large table).
+
+    ``val`` and ``train`` are sorted row indices. The validation rows are copied out;
+    each of them that lies in the first ``len(train)`` rows is overwritten by a
+    training row from beyond them, in order: the training rows keep file order
+    except that those from the tail fill the validation rows' places.
+    """
+    X_eval, y_eval = X[val], y[val]
+    n = len(train)
+    holes, movers = val[val < n], train[train >= n]  # as many of one as of the other
+    X[holes] = X[movers]
+    y = y.copy()
+    y[holes] = y[movers]
+    return (X[:n], y[:n]), (X_eval, y_eval)
+
+
+def split_file(raw: RawData, *, final: bool, val_fraction: float, test_data, dtype,
+               max_bytes) -> tuple[tuple[str, ...], tuple, tuple]:
+    """``(classes, (X_train, y_train), (X_eval, y_eval))`` of raw data, unscaled
+    (the training rows gathered in ``raw.X`` itself: :func:`split_in_place`)."""
+    y, classes = _encoded(raw)
+    if final:
+        other = _held_out(raw, test_data, dtype=dtype, max_bytes=max_bytes)
+        return classes, (raw.X, y), (other.X, encode(other.labels, classes, other.path)[0])
+    if test_data is not None:
+        raise BackproplabError("test_data is the held-out set of final=True; add final=True or "
+                               "drop test_data", settings=("test_data",))
+    check_file_options(str(raw.path), val_fraction=val_fraction)
+    tr, va = stratified_split(y, len(classes), val_fraction)
+    if len(va) == 0:
+        raise BackproplabError(
+            f"{raw.path} has too few rows ({raw.n}) for a validation split of val_fraction="
+            f"{val_fraction:g}; add rows, raise val_fraction, or use final=True and give a "
+            "test file as test_data", settings=("val_fraction", "test_data"))
+    return (classes, *split_in_place(raw.X, y, tr, va))
+
+
+def load_file_dataset(path: str | Path, *, target: str | None = None, final: bool = False,
+                      val_fraction: float = DEFAULT_VAL_FRACTION, test_data=None,
+                      limit: int | None = None, normalize: str | None = None, dtype=np.float32,
+                      max_bytes: int | None = None) -> Dataset:
+    """A user's file or folder as a :class:`~backproplab.data.Dataset` (split, scaled).
+
+    The entry point :func:`backproplab.data.load_dataset` uses for a path; its
+    arguments are those of ``load_dataset`` (see there).
+    """
+    check_limit(limit)
+    dtype = float_dtype(dtype)
+    raw = read_source(path, target=target, dtype=dtype, max_bytes=max_bytes)
+    classes, (X_train, y_train), (X_eval, y_eval) = split_file(
+        raw, final=final, val_fraction=val_fraction, test_data=test_data, dtype=dtype,
+        max_bytes=max_bytes)
+    image = raw.image_shape is not None
+    raw.X = None  # X_train is all of it that is still needed
+    if limit is not None:
+        X_train, y_train = X_train[:limit], y_train[:limit]
+    norm = Normalizer(normalize or ("unit" if image else "standardize")).fit(
+        X_train, block_rows=CHUNK_ROWS)
+    meta = {"source": "file", "kind": raw.kind, "path": str(raw.path), "classes": list(classes),
+            "feature_names": None if raw.feature_names is None else list(raw.feature_names),
+            "target": raw.target, "val_fraction": None if final else val_fraction,
+            "split_seed": None if final else SPLIT_SEED, "test_data": None if test_data is None else str(test_data),
+            "raw_range": (float(X_train.min()), float(X_train.max()))}
+    if image:
+        meta["image_shape"] = list(raw.image_shape)
+    return Dataset(
+        name=str(path),
+        X_train=norm.transform(X_train, dtype, copy=False),
+        y_train=y_train,
+        X_eval=norm.transform(X_eval, dtype, copy=False),
+        y_eval=y_eval,
+        eval_split="test" if final else "validation",
+        n_classes=len(classes),
+        normalizer=norm,
+        meta=meta,
+    )
+
+
+__all__ = ["DEFAULT_VAL_FRACTION", "LOAD_PEAK", "Estimate", "check_file_options", "check_fits",
+           "check_target",
+           "class_order", "encode", "estimate", "is_file_dataset", "load_file_dataset",
+           "looks_like_path", "read_source", "source_kind", "split_file", "split_in_place",
+           "stratified_split"]
