@@ -44,7 +44,8 @@ from backproplab.plots.figure import describe_config, new_figure, save_figure
 from backproplab.plots.panels import batch_loss_panel, eval_split, metric_label, train_eval_panel
 from backproplab.plots.sweeps import BAND_NOTE, curve_panel, final_panel
 from backproplab.runs import BATCHES, RunFolder
-from backproplab.sweeps.aggregate import summarize_runs
+from backproplab.study.layout import seeds_phrase
+from backproplab.sweeps.aggregate import mean_std, summarize_runs
 
 #: x axes :func:`compare` can draw against.
 X_AXES = {
@@ -93,12 +94,6 @@ def _epoch_x(runs: Sequence[RunFolder], axis: str) -> dict[int, float]:
             if math.isfinite(x):
                 by_epoch.setdefault(int(epoch), []).append(float(x))
     return {epoch: float(np.mean(xs)) for epoch, xs in by_epoch.items()}
-
-
-def _seed_note(n_runs: int) -> str:
-    if n_runs > 1:
-        return f"mean ± std over {n_runs} seeds (band)"
-    return "1 run"
 
 
 # ---------------------------------------------------------------------------
@@ -194,7 +189,7 @@ def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = Tr
             ax.set_xscale("log")
         ax.legend()
     fig.suptitle(title or f"Training vs {split}: {describe_config(runs[0].config)} "
-                          f"({_seed_note(len(runs))})")
+                          f"({seeds_phrase(len(runs))})")
     return save_figure(fig, path, dpi=fig.dpi)
 
 
@@ -297,8 +292,8 @@ def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
         values.append(float(v[-1]) if len(v) else math.nan)
     arr = np.array(values)
     finite = arr[np.isfinite(arr)]
-    mean = float(finite.mean()) if finite.size else math.nan
-    std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+    mean, std, _ = mean_std(arr)
+    std = std if math.isfinite(std) else 0.0
     fig, axes = new_figure(width=7.0, height=4.2)
     ax = axes[0][0]
     labels = [f"seed {r.config.get('seed')}" for r in runs] + ["mean ± std"]

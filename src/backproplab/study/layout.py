@@ -137,5 +137,6 @@ def seeds_phrase(n: int) -> str:
     return "1 run" if n == 1 else f"mean ± std over {n} seeds"
 
 
-__all__ = ["CHECKS", "FIGURES", "FIGURES_DIR", "MANIFEST", "OUTPUTS", "PRESETS_DIR",
-           "REPORT_HTML", "REPORT_MD", "STUDY_NOTES", "StudyFolder", "seeds_phrase"]
+__all__ = ["CHECKS", "DERIVATIONS", "FIGURES", "FIGURES_DIR", "MANIFEST", "NOTES", "OUTPUTS",
+           "PRESETS_DIR", "REPORT_HTML", "REPORT_MD", "STUDY_NOTES", "StudyFolder",
+           "seeds_phrase"]
