@@ -23,10 +23,61 @@ def _umask() -> int:
 
 _MODE = 0o666 & ~_umask()
 
+#: The folders this process writes under their lock (:mod:`backproplab.locks`):
+#: absolute path -> (device, inode, what the folder holds).
+_HELD: dict[str, tuple[int, int, str]] = {}
+
+
+def hold_folder(path: str | os.PathLike, what: str) -> None:
+    """Tie the atomic writes into ``path`` to the folder there now (its lock holder calls this).
+
+    From then on a write into ``path`` never creates it again: when the folder was
+    moved or deleted (or another one took its place), the write raises instead.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder, as the writer names it.
+    what : str
+        What the folder holds, for the message (``"run"``, ``"sweep"``...).
+    """
+    st = os.stat(path)
+    _HELD[os.path.abspath(path)] = (st.st_dev, st.st_ino, what)
+
+
+def release_folder(path: str | os.PathLike) -> None:
+    """Undo :func:`hold_folder` (the lock was released)."""
+    _HELD.pop(os.path.abspath(path), None)
+
+
+def check_held(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is held by this process (:func:`hold_folder`).
+
+    Raises
+    ------
+    BackproplabError
+        When it is held but the folder at that path is gone or another one.
+    """
+    held = _HELD.get(os.path.abspath(folder))
+    if held is None:
+        return False
+    try:
+        st = os.stat(folder)
+        same = (st.st_dev, st.st_ino) == held[:2]
+    except OSError:
+        same = False
+    if not same:
+        raise BackproplabError(
+            f"the {held[2]} folder {folder} was moved or deleted while this process was "
+            "writing it, so nothing more is written there; put it back and resume, or start "
+            "again")
+    return True
+
 
 def _atomic(path: str | os.PathLike, mode: str, write: Callable[[IO], None]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not check_held(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, _MODE)  # mkstemp makes 0600; files follow the umask like open() does
@@ -34,6 +85,7 @@ def _atomic(path: str | os.PathLike, mode: str, write: Callable[[IO], None]) -> 
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        check_held(path.parent)  # not into a folder that took the place of the held one
         os.replace(tmp, path)
     except BaseException as exc:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from tests.killing import ARGS, assert_same_run, reference_run, start_train, stop, wait_for
@@ -46,11 +47,27 @@ def test_twenty_random_sigkills_then_resume_is_bit_identical(tmp_path, cli):
     _kill_and_resume(tmp_path, cli, 20, seed=1)
 
 
+def _wait_for_the_interpreter(proc, timeout: float = 30) -> None:
+    """Wait until the child's Python catches SIGINT (its runtime is up), so that a
+    delay counts from there and not from the fork: on a loaded machine the bare
+    interpreter start alone can outlast the shortest delay, and a signal in it
+    gets the interpreter's answer, not backproplab's."""
+    status = Path(f"/proc/{proc.pid}/status")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        caught = next((line for line in status.read_text().splitlines()
+                       if line.startswith("SigCgt:")), "SigCgt: 0")
+        if int(caught.split()[1], 16) & (1 << (signal.SIGINT - 1)):
+            return
+        time.sleep(0.002)
+
+
 @pytest.mark.parametrize("delay", [0.06, 0.12, 0.25, 0.5])
 def test_ctrl_c_while_starting_is_one_line_and_130(delay, tmp_path):
     # the imports take a few tenths of a second: the signal lands in them (or in
     # the data loading and first batches for the longer delays)
     proc = start_train(*ARGS, "--out", tmp_path / "run")
+    _wait_for_the_interpreter(proc)  # before it, no program could answer: Python's start-up
     time.sleep(delay)
     code = stop(proc, signal.SIGINT)
     err = proc.stderr.read().decode()

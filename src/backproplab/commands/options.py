@@ -24,7 +24,7 @@ from backproplab.training.options import Setting, settings
 #: Settings whose flag is not ``--`` followed by the name with dashes.
 FLAG_NAMES = {"out_dir": "--out"}
 #: ``run_training``'s own arguments, which ``train`` offers as flags too.
-RUN_ARGUMENTS = ("out_dir", "resume", "overwrite")
+RUN_ARGUMENTS = ("out_dir", "resume", "overwrite", "allow_changed_data")
 
 
 def flag(name: str) -> str:

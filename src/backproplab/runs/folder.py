@@ -13,9 +13,24 @@ import numpy as np
 
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_bytes, is_finite_number, parse_json, read_json
-from backproplab.runs.logs import read_log
-from backproplab.runs.names import BATCHES, CONFIG, METRICS, MODEL, STATUS, SUMMARY, is_bookkeeping
+from backproplab.runs.logs import DamagedFile, read_log
+from backproplab.runs.names import (
+    BATCHES,
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    MODEL,
+    STATUS,
+    SUMMARY,
+    is_bookkeeping,
+)
 from backproplab.tensor import MLP
+from backproplab.tensor.files import (
+    is_scalar_engine_file,
+    json_load,
+    read_npz,
+    scalar_engine_arrays,
+)
 
 #: The config class :meth:`RunFolder.train_config` builds.
 C = TypeVar("C")
@@ -191,6 +206,29 @@ class RunFolder:
         except (OSError, ValueError) as exc:
             raise BackproplabError(f"{path} is not a readable .npz file ({exc}); delete it "
                                    "or rerun the run") from None
+
+    def checkpoint_extra(self) -> dict[str, Any] | None:
+        """The run information ``checkpoint.npz`` holds (``epoch``, ``steps``, ...),
+        or ``None`` when the run has no checkpoint.
+
+        Raises
+        ------
+        DamagedFile
+            When the file is there but is not a checkpoint with that information.
+        """
+        path = self.path / CHECKPOINT
+        if not path.is_file():
+            return None
+        try:
+            files = read_npz(path, "checkpoint")
+            extra = (scalar_engine_arrays(files)[1] if is_scalar_engine_file(files)
+                     else json_load(files["extra"]))
+        except (BackproplabError, KeyError, ValueError) as exc:
+            raise DamagedFile(path, f"it is not a checkpoint with its run information ({exc})",
+                              ) from None
+        if not isinstance(extra, dict):
+            raise DamagedFile(path, "its run information is not a JSON object")
+        return extra
 
     def load_model(self) -> MLP:
         """The trained network (``model.npz``) as a :class:`backproplab.tensor.MLP`;

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from backproplab.fileio import read_json
-from backproplab.runs import RESULTS
+from backproplab.runs import RESULTS, inside
 
 MANIFEST = "reproduce.json"
 PRESETS_DIR = "presets"
@@ -109,7 +109,11 @@ class StudyFolder:
         return list(res["groups"]) if res else []
 
     def group_dirs(self, name: str, group: Mapping) -> list[Path]:
-        return [self.preset_dir(name) / t for t in group.get("trials", [])]
+        """The trial folders of one group of a preset's ``results.json``; a name that
+        leads outside the preset's folder is refused
+        (:func:`backproplab.runs.inside`)."""
+        folder = self.preset_dir(name)
+        return [inside(folder, t, folder / RESULTS) for t in group.get("trials", [])]
 
     def run_dirs(self, name: str) -> list[Path]:
         """The finished run folders of a single-configuration preset."""

@@ -43,7 +43,7 @@ import numpy as np
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text, is_finite_number
 from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
-from backproplab.sweeps.damage import config_damage, run_damage
+from backproplab.sweeps.damage import config_damage, trial_damage
 from backproplab.sweeps.power import finite_values
 from backproplab.sweeps.spec import MACHINE_OPTIONS
 from backproplab.sweeps.stats import TEST_NAMES, check_test, compare_groups, t_interval
@@ -267,11 +267,13 @@ def _trial_records(runs: Sequence[RunFolder], damage: Mapping[str, str],
 def _members(runs: Sequence[RunFolder], folder: SweepFolder, missing: Iterable[str],
              varying: Sequence[str]) -> dict[str, list[tuple]]:
     """Grid point (its varying values, canonical) -> ``(trial, seed)`` of every
-    trial of it: the run folders' configs, and ``sweep.json`` for trials with none."""
+    trial of it: ``sweep.json``'s values where it lists them, else the run folders' configs."""
     out: dict[str, list[tuple]] = {}
-    for run in runs:
-        out.setdefault(_json_key({k: run.config.get(k) for k in varying}), []).append(
-            (run.name, run.config.get("seed")))
+    for run in runs:  # where sweep.json lists the trial, its values (a config may be another's)
+        values = (folder.values(run.name, varying) if folder.listed else {}) or {
+            **{k: run.config.get(k) for k in varying}, "seed": run.config.get("seed")}
+        out.setdefault(_json_key({k: values.get(k) for k in varying}), []).append(
+            (run.name, values.get("seed")))
     for name in missing:
         values = folder.values(name, varying)
         out.setdefault(_json_key({k: values.get(k) for k in varying}), []).append(
@@ -304,8 +306,9 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
                    running: bool = False) -> dict[str, Any]:
     """Group the runs of ``folder`` by config without seed and aggregate the finished ones.
 
-    A trial whose files cannot be read (:func:`backproplab.sweeps.damage.run_damage`,
-    :func:`~backproplab.sweeps.damage.config_damage`) is not aggregated: it is
+    A trial whose files cannot be read, or whose finished run is not provably
+    one whole run of its config (:func:`backproplab.sweeps.damage.trial_damage`,
+    :func:`~backproplab.sweeps.damage.config_damage`), is not aggregated: it is
     ``"failed"`` with the reason as its error; a trial without a config is
     ``"not started"``.
 
@@ -332,7 +335,7 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
     """
     runs = [run for run in folder.trials if run.is_run()]
     missing = {run.name: config_damage(run) for run in folder.trials if not run.is_run()}
-    damage = {r.name: why for r in runs if (why := run_damage(r)) is not None}
+    damage = trial_damage(folder, runs)  # damaged, or finished but not provably whole
     finished = [r for r in runs if r.finished and r.name not in damage]
     partial = [r for r in runs if running and not r.finished and r.name not in damage
                and r.epochs]

@@ -30,6 +30,7 @@ from backproplab.runs import (
     CHECKPOINT,
     CONFIG,
     ERROR,
+    LOCK,
     RESULTS,
     STATUS,
     TRIAL_RECORD_FILES,
@@ -46,11 +47,13 @@ from backproplab.sweeps.executors import (
     LocalExecutor,
     Trial,
     TrialResult,
+    config_key,
+    configs_match,
     iter_results,
 )
 from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
-from backproplab.sweeps.spec import Sweep, config_key, configs_match, prepare_sweep_dir
+from backproplab.sweeps.spec import Sweep, check_sweep_dir, prepare_sweep_dir
 from backproplab.sweeps.stats import check_test
 from backproplab.tensor.memory import available_memory
 from backproplab.training import board
@@ -103,20 +106,20 @@ def record_result(trial: Trial, result: TrialResult) -> None:
     """Write what came back into the trial folder: the run's files if the
     executor shipped them, ``status.json``, and ``error.txt`` on failure."""
     folder = Path(trial.out_dir)
-    if result.files:
-        write_run_files(folder, result.files)
-        result.files = None  # written; do not keep the bytes around
-        if result.summary is not None:
-            result.summary["run_dir"] = str(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    record = result.to_dict()
-    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if result.status == "failed":
-        atomic_write_text(folder / ERROR,
-                          (result.traceback or result.error or "unknown error") + "\n")
-    else:
-        (folder / ERROR).unlink(missing_ok=True)
-    atomic_write_json(folder / STATUS, record)
+    with lock_folder(folder, "trial"):  # never written without the trial's lock
+        if result.files:
+            write_run_files(folder, result.files)
+            result.files = None  # written; do not keep the bytes around
+            if result.summary is not None:
+                result.summary["run_dir"] = str(folder)
+        record = result.to_dict()
+        record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        if result.status == "failed":
+            atomic_write_text(folder / ERROR,
+                              (result.traceback or result.error or "unknown error") + "\n")
+        else:
+            (folder / ERROR).unlink(missing_ok=True)
+        atomic_write_json(folder / STATUS, record)
 
 
 # ---------------------------------------------------------------------------
@@ -230,9 +233,15 @@ def copy_run(src: Path, dst: Path) -> dict[str, Any]:
     copy's summary (``run_dir`` pointing at ``dst``, ``copied_from`` at ``src``)."""
     files = {k: v for k, v in read_run_files(src).items() if k not in TRIAL_RECORD_FILES}
     summary = rewrite_summary(files, dst, copied_from=str(src))
-    if dst.exists():
-        shutil.rmtree(dst)
-    write_run_files(dst, files)
+    with lock_folder(dst, "trial"):  # what an earlier attempt left goes, under the lock
+        for path in dst.iterdir():
+            if path.name == LOCK:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        write_run_files(dst, files)
     return summary
 
 
@@ -378,7 +387,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         if sweep.base.get("tensorboard") or any(sweep.grid.get("tensorboard", ())):
             board.require()  # one sentence, not one failure per trial
         # one sweep at a time in a folder; each trial's run locks its own folder
-        with lock_folder(out_dir, "sweep"):
+        with lock_folder(out_dir, "sweep",
+                         lambda path: check_sweep_dir(sweep, path, overwrite=overwrite)):
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
             trials = sweep.trials(root)  # the executor sets the BLAS threads of each
             executor.plan(trials)  # workers x threads for these trials and this machine

@@ -28,21 +28,23 @@ builds one by name.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.runs import CHECKPOINT
+from backproplab.locks import lock_folder
+from backproplab.runs import CHECKPOINT, CONFIG, RunFolder
 from backproplab.sweeps.lifetime import guard_worker, sigterm_interrupts
 from backproplab.sweeps.pool import WorkerPool
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.config import config_step_work, usable_cpus
+from backproplab.training.options import MACHINE_OPTIONS
 from backproplab.training.threads import (
     SECOND_THREAD_MIN_WORK,
     free_cores,
@@ -58,6 +60,32 @@ THREAD_ENV_VARS = (
     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS",
 )
+
+
+def plain_json(obj: Any) -> Any:
+    """JSON round trip: tuples become lists, so equal configs compare equal."""
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+def config_key(config: Mapping[str, Any]) -> str | None:
+    """A canonical string of a config with defaults resolved and machine options
+    dropped, or ``None`` if it is not a valid config."""
+    try:
+        resolved = TrainConfig.from_dict(dict(config)).resolved().to_dict()
+    except (BackproplabError, TypeError, ValueError):
+        return None
+    for key in MACHINE_OPTIONS:
+        resolved.pop(key, None)
+    return json.dumps(plain_json(resolved), sort_keys=True)
+
+
+def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
+    """Whether a run folder's ``config.json`` is the run ``wanted`` describes."""
+    if not isinstance(stored, Mapping):
+        return False
+    a = config_key(stored)
+    return a is not None and a == config_key(wanted)
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -152,10 +180,12 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
     ``dataset``: the trial's data, already loaded (e.g. shared through Ray's
     object store); by default the run loads it.
 
-    The folder belongs to this trial (the sweep checked that): if it holds a
-    checkpoint the run continues from it (``trial.resume``, or a checkpoint left
-    by an attempt that died), otherwise whatever an earlier attempt left there
-    is removed and the run starts fresh.
+    The trial's lock on the folder is taken before anything in it is read or
+    removed. The folder must belong to this trial: a run with another config
+    (e.g. ``train --out`` got there first) fails the trial and is left alone. If
+    it holds a checkpoint the run continues from it (``trial.resume``, or a
+    checkpoint left by an attempt that died), otherwise the files an earlier
+    attempt left there are removed and the run starts fresh.
 
     Never raises for a failing run: the error and its traceback go into the
     result. ``KeyboardInterrupt`` and ``SystemExit`` still propagate.
@@ -165,11 +195,12 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
     resume = False
     try:
         config = TrainConfig.from_dict(dict(trial.config))
-        resume = trial.resume or (target / CHECKPOINT).is_file()
-        if not resume and target.exists():
-            shutil.rmtree(target)
-        summary = run_training(config, target, resume=resume, overwrite=False,
-                               progress="quiet", dataset=dataset)
+        # the lock first: nothing in the folder is read or removed without it
+        with lock_folder(target, "trial") as lock, lock.lend():
+            resume = trial.resume or (target / CHECKPOINT).is_file()
+            check_trial_folder(target, trial)
+            summary = run_training(config, target, resume=resume, overwrite=not resume,
+                                   progress="quiet", dataset=dataset)
         return TrialResult(trial.name, "ok", summary=dict(summary), resumed=resume,
                            seconds=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a failing trial must not stop the others
@@ -177,6 +208,22 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
                            settings=exc.settings if isinstance(exc, BackproplabError) else None,
                            traceback=traceback.format_exc(), resumed=resume,
                            seconds=time.perf_counter() - start)
+
+
+def check_trial_folder(folder: Path, trial: Trial) -> None:
+    """Refuse a trial folder that holds a run of another config than ``trial``'s.
+
+    Raises
+    ------
+    BackproplabError
+        Naming the folder; the run in it is left as it is.
+    """
+    run = RunFolder(folder)
+    if run.file(CONFIG).exists() and not (run.is_run()
+                                          and configs_match(run.config, trial.config)):
+        raise BackproplabError(
+            f"the trial folder {folder} holds a run that is not this trial's (another "
+            "process wrote it); move that run away and run the sweep again")
 
 
 def with_threads(trial: Trial, threads: int) -> Trial:
@@ -486,6 +533,7 @@ def iter_results(executor: Executor, trials: Iterable[Trial],
 
 __all__ = [
     "EXECUTORS", "Executor", "LocalExecutor", "Trial", "TrialEvent", "TrialResult",
-    "check_trial_timeout", "default_workers", "execute_trial", "iter_results", "notify",
-    "one_line", "timeout_error", "with_threads",
+    "check_trial_folder", "check_trial_timeout", "config_key", "configs_match",
+    "default_workers", "execute_trial", "iter_results", "notify", "one_line", "plain_json",
+    "timeout_error", "with_threads",
 ]

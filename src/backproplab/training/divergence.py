@@ -172,9 +172,25 @@ class DivergenceGuard:
         return {"initial": self.initial, "strikes": self.strikes}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict` (an empty dict leaves the fresh state)."""
-        self.initial = state.get("initial", self.initial)
-        self.strikes = int(state.get("strikes", self.strikes))
+        """Restore :meth:`state_dict` (an empty dict leaves the fresh state).
+
+        Raises
+        ------
+        TypeError
+            When ``state`` is not a dict.
+        ValueError
+            When ``initial`` is not ``None`` or a finite number, or ``strikes``
+            is not a whole number of at least 0.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"the divergence guard's state is {state!r}, not an object")
+        initial, strikes = state.get("initial", self.initial), state.get("strikes", self.strikes)
+        if initial is not None and (isinstance(initial, bool) or not isinstance(
+                initial, (int, float)) or not math.isfinite(initial)):
+            raise ValueError(f"the divergence guard's initial loss is {initial!r}")
+        if isinstance(strikes, bool) or not isinstance(strikes, int) or strikes < 0:
+            raise ValueError(f"the divergence guard's strike count is {strikes!r}")
+        self.initial, self.strikes = initial, strikes
 
 
 __all__ = ["CHECK_EXAMPLES", "DEFAULT_FACTOR", "DEFAULT_PATIENCE", "DivergenceGuard",

@@ -112,8 +112,9 @@ class TensorEngine(Engine):
         self.model = model
         self.optimizer = tensor.make_optimizer(self.cfg.optimizer, model, self.cfg.lr,
                                                **optimizer_options(self.cfg))
-        if opt_state:
-            self.optimizer.load_state_dict(opt_state)
+        if not opt_state:
+            raise ValueError(f"it holds no state of the {self.cfg.optimizer} optimizer")
+        self.optimizer.load_state_dict(opt_state)
         return extra
 
     def batches_per_epoch(self) -> int:

@@ -326,8 +326,8 @@ def final(ctx: Ctx) -> None:
           "above has seen.")
     acc, loss = final_stat(g, "eval_accuracy"), final_stat(g, "eval_loss")
     rows = [[f"seed {s}", "-", "-"] for s in g["seeds"]]
-    for i, t in enumerate(g.get("trials", [])):
-        s = RunFolder(ctx.folder.preset_dir("final") / t).summary or {}
+    for i, t in enumerate(ctx.folder.group_dirs("final", g)):
+        s = RunFolder(t).summary or {}
         rows[i][1:] = [fmt(s.get("eval_accuracy")), fmt(s.get("eval_loss"))]
     rows.append(["**mean ± std**", pm(acc), pm(loss, n=False)])
     doc.table(["run", "test accuracy", "test loss"], rows)
