@@ -10,6 +10,7 @@ from backproplab.study.presets import ORIGINAL
 from backproplab.study.report.context import SECTIONS, Ctx
 from backproplab.study.report.format import fmt, sci, vec
 
+
 def q1(ctx: Ctx) -> None:
     """Write section Q1: the local derivatives of softmax and cross-entropy.
 
