@@ -19,7 +19,7 @@ from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import load_json
-from backproplab.scalar import Q3, worked_pass
+from backproplab.scalar import Q3, labelled_entries, worked_pass
 
 #: The keys a ``--weights`` file must have.
 KEYS = ("x", "W", "b", "V", "c")
@@ -168,21 +168,12 @@ def compute(weights: dict, target: int) -> dict:
     # dl/dy_c = -1/y_c is -inf, legitimately, when y_c underflows to 0; anything else that
     # is not finite means the given numbers overflowed double precision
     for key, value in result.items():
-        for label, v in _entries(key, value) if key != "dy" else ():
+        for label, v in labelled_entries(key, value) if key != "dy" else ():
             if not math.isfinite(v):
                 raise BackproplabError(
                     f"the numbers overflow double precision ({label} is {_fmt(v)}); "
                     "use smaller values for x, W, b, V and c")
     return result
-
-
-def _entries(name: str, value, prefix: str = ""):
-    """``(label, number)`` for every number in a nested list (``k[0]``, ``dW[1][2]``, ...)."""
-    if isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _entries(name, v, f"{prefix}[{i}]")
-    elif isinstance(value, float):
-        yield f"{name}{prefix}", value
 
 
 # ---------------------------------------------------------------------------

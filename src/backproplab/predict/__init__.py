@@ -18,7 +18,8 @@ from __future__ import annotations
 from backproplab.predict.evaluate import confusion_matrix, evaluate
 from backproplab.predict.export import FORMATS, export, onnx_model, torch_sequential
 from backproplab.predict.inputs import input_batches, read_input
-from backproplab.predict.predictor import Predictor, load_predictor, top_k
+from backproplab.predict.predictor import Predictor, load_predictor, run_dataset, top_k
 
 __all__ = ["FORMATS", "Predictor", "confusion_matrix", "evaluate", "export", "input_batches",
-           "load_predictor", "onnx_model", "read_input", "top_k", "torch_sequential"]
+           "load_predictor", "onnx_model", "read_input", "run_dataset", "top_k",
+           "torch_sequential"]

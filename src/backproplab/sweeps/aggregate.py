@@ -512,12 +512,24 @@ def _pm(stat: Mapping[str, Any] | None, digits: int = 4) -> str:
     return text
 
 
-def results_table(results: Mapping[str, Any]):
-    """A rich table: one row per group, the final epoch's mean ± std."""
+def results_table(results: Mapping[str, Any], title: str = "sweep results"):
+    """A rich table: one row per group, the final epoch's mean ± std.
+
+    Parameters
+    ----------
+    results : mapping
+        :func:`aggregate_runs`'s result (``varying``, ``groups``, ``eval_split``).
+    title : str, default "sweep results"
+        What the rows are; the table's title adds "(final epoch)".
+
+    Returns
+    -------
+    rich.table.Table
+    """
     from rich.table import Table
 
     split = results.get("eval_split") or "eval"
-    table = Table(title="sweep results (final epoch)",
+    table = Table(title=f"{title} (final epoch)",
                   caption="mean ± sample std (ddof=1) across seeds")
     varying = list(results["varying"]) or ["group"]
     for key in varying:
