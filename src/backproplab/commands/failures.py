@@ -41,8 +41,17 @@ FIXES = {
 }
 
 
-def os_error_message(exc: OSError) -> str:
+#: how the fixes above end where the run folder has no checkpoint yet
+NOT_RESUMABLE = ("the run stopped before its first checkpoint, so start it again with "
+                 "--overwrite")
+
+
+def os_error_message(exc: OSError, resumable: bool = True) -> str:
     """The one sentence for ``exc``: what happened to which path, and the fix.
+
+    ``resumable`` False says the run stopped before it wrote a checkpoint, so
+    the fix names ``--overwrite`` where it would name ``--resume`` (which would
+    then refuse).
 
     Examples
     --------
@@ -58,6 +67,8 @@ def os_error_message(exc: OSError) -> str:
     if problem is None:
         reason = exc.strerror or type(exc).__name__
         return f"{path}: {reason.lower()}; check the path, its permissions and its disk"
+    if not resumable:
+        fix = fix.replace("a run continues with --resume", NOT_RESUMABLE)
     return f"{problem.format(path=path)}; {fix}"
 
 
@@ -68,4 +79,4 @@ def decode_error_message(exc: UnicodeDecodeError) -> str:
             "restore the damaged file or start again with --overwrite")
 
 
-__all__ = ["FIXES", "decode_error_message", "os_error_message"]
+__all__ = ["FIXES", "NOT_RESUMABLE", "decode_error_message", "os_error_message"]

@@ -18,7 +18,7 @@ from backproplab import graph
 from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
-from backproplab.fileio import parse_json
+from backproplab.fileio import load_json
 from backproplab.scalar import Q3, labelled_entries, worked_pass
 
 #: The keys a ``--weights`` file must have.
@@ -55,20 +55,19 @@ def register(subparsers) -> None:
 def load_weights(path: str) -> dict:
     """Read and validate a weights file; returns ``{x, W, b, V, c}`` as lists of floats."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        data = load_json(path)
     except FileNotFoundError:
         raise BackproplabError(
             f"weights file {path} does not exist; pass a JSON file with keys x, W, b, V, c"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+    except OSError as exc:
         raise BackproplabError(
-            f"cannot read weights file {path} ({reason}); pass a readable UTF-8 JSON file"
-        ) from None
-    try:
-        data = parse_json(text)
+            f"cannot read weights file {path} ({exc.strerror or exc}); pass a readable UTF-8 "
+            "JSON file") from None
     except ValueError as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            raise BackproplabError(f"cannot read weights file {path} (UnicodeDecodeError); "
+                                   "pass a readable UTF-8 JSON file") from None
         where = (f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
                  if isinstance(exc, json.JSONDecodeError) else str(exc))
         raise BackproplabError(f"weights file {path} is not valid JSON ({where}); fix the file"
