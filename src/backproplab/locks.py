@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import final
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import check_held, hold_folder, release_folder
+from backproplab.fileio import check_held, hold_folder, read_bounded, release_folder
 from backproplab.runs import LOCK, check_out_folder, is_temporary
 
 #: How many times a lock file that vanished between its creation and its lock
@@ -205,7 +205,7 @@ def _identity(path: Path) -> tuple[int, int]:
 def _holder(lock: Path) -> str:
     """The pid written into a lock file (``"unknown"`` while it is being written)."""
     try:
-        return lock.read_text(encoding="ascii").strip() or "unknown"
+        return read_bounded(lock, 64).decode("ascii").strip() or "unknown"
     except (OSError, ValueError):
         return "unknown"
 

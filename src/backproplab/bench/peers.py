@@ -19,7 +19,6 @@ and logs included), from the end of one epoch to the end of the next.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import tempfile
@@ -31,6 +30,7 @@ from backproplab.bench.probes import LoadProbe, thread_info
 from backproplab.bench.runners import make_runner
 from backproplab.bench.workload import ACTIVATION, SIZES, load_data
 from backproplab.errors import BackproplabError
+from backproplab.fileio import load_json, read_jsonl
 from backproplab.runs import CONFIG, METRICS
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.progress import PlainProgress
@@ -82,7 +82,7 @@ class _GatedProgress(PlainProgress):
 
     def start(self, **kw):
         super().start(**kw)
-        threads = json.loads((self.out / CONFIG).read_text())["threads"]
+        threads = load_json(self.out / CONFIG)["threads"]
         self.conn.send({"ready": True, "threads": threads, "pools": thread_info([])})
         self._next()
 
@@ -95,8 +95,8 @@ class _GatedProgress(PlainProgress):
         super().epoch_end(record)
         wall = time.perf_counter() - self.t0
         load = self.probe.stop()
-        last = (self.out / METRICS).read_text().strip().splitlines()[-1]
-        self.conn.send({"seconds": float(json.loads(last)["train_seconds"]), "wall": wall,
+        last = read_jsonl(self.out / METRICS)[-1]
+        self.conn.send({"seconds": float(last["train_seconds"]), "wall": wall,
                         **load})
         self._next()
 

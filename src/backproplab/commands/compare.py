@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                     "comparisons": results["comparisons"]})
         return 0
     console = rich_console()
-    console.print(results_table(results))
+    console.print(results_table(results, title="compared groups"))
     if results["comparisons"]:
         for metric in COMPARED:
             console.print(comparisons_table(results, metric))

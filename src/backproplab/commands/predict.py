@@ -6,7 +6,7 @@ import argparse
 
 from backproplab.commands.options import add_json_option, int_option
 from backproplab.commands.output import print_json
-from backproplab.predict import load_predictor, read_input, top_k
+from backproplab.predict import input_batches, load_predictor, top_k
 
 
 def register(subparsers) -> None:
@@ -50,11 +50,13 @@ def predictions(predictor, paths, top: int, invert: bool = False):
     an input holding several examples names them ``PATH[i]``."""
     shape = predictor.preprocessing.input_shape
     for path in paths:
-        raw = read_input(path, shape, invert=invert, preprocessing=predictor.preprocessing)
-        ranked = top_k(predictor.predict_proba(raw, source=str(path)), top)
-        for i, row in enumerate(ranked):
-            name = str(path) if len(ranked) == 1 else f"{path}[{i}]"
-            yield name, row[0][0], row
+        count, batches = input_batches(path, shape, invert=invert,
+                                       preprocessing=predictor.preprocessing)
+        i = 0
+        for raw in batches:  # a large input is read and classified a batch at a time
+            for row in top_k(predictor.predict_proba(raw, source=str(path)), top):
+                yield (str(path) if count == 1 else f"{path}[{i}]"), row[0][0], row
+                i += 1
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from backproplab.commands.failures import os_error_message
 from backproplab.commands.options import add_json_option, add_training_options, given_options
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.plots import plot_run
-from backproplab.runs import CONFIG, SWEEP, RunFolder, check_out_folder
+from backproplab.runs import CHECKPOINT, CONFIG, SWEEP, RunFolder, check_out_folder
 from backproplab.training import (
     TrainConfig,
     check_settings_apply,
@@ -157,9 +158,14 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     out = args.out if args.out is not None else str(default_run_dir(config))
     progress = "quiet" if args.quiet else "auto"
-    summary = run_training(config, out, resume=args.resume, overwrite=args.overwrite,
-                           progress=progress, data_sha256=replayed_data(args, config),
-                           allow_changed_data=args.allow_changed_data)
+    try:
+        summary = run_training(config, out, resume=args.resume, overwrite=args.overwrite,
+                               progress=progress, data_sha256=replayed_data(args, config),
+                               allow_changed_data=args.allow_changed_data)
+    except OSError as exc:  # a full disk: --resume works only from a checkpoint
+        if RunFolder(out).file(CHECKPOINT).is_file():
+            raise
+        raise BackproplabError(os_error_message(exc, resumable=False)) from None
     plot = plot_run(out)
     if not args.quiet:
         epochs = summary["epochs"]

@@ -18,15 +18,15 @@ torchvision-style ``DIR/MNIST/raw``; each may be gzip (``*-ubyte.gz``) or raw
 
 from __future__ import annotations
 
-import json
 import math
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from backproplab.data.idx import gzip_bound
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json
+from backproplab.fileio import atomic_write_json, read_json
 
 #: The four files of a dataset, in the usual order.
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
@@ -260,11 +260,35 @@ def mirrors(spec: DatasetSpec) -> tuple[str, ...]:
     -------
     tuple of str
         URL prefixes.
+
+    Raises
+    ------
+    BackproplabError
+        If the variable holds something that is not a URL prefix.
     """
     env = os.environ.get(mirror_env_var(spec))
-    if env and env.strip():
-        return tuple(u for u in env.replace(",", " ").split() if u)
-    return spec.mirrors
+    if not (env and env.strip()):
+        return spec.mirrors
+    urls = tuple(u for u in env.replace(",", " ").split() if u)
+    for url in urls:
+        problem = _url_problem(url)
+        if problem:
+            raise BackproplabError(
+                f"{mirror_env_var(spec)} holds {url!r}, which is {problem}; give URL prefixes "
+                "like https://example.org/mnist/ separated by spaces or commas")
+    return urls
+
+
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a mirror URL, in words, or None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        return f"a malformed URL ({exc})"
+    if parts.scheme == "file" or (parts.scheme in ("http", "https") and parts.hostname):
+        return None
+    return "not an http://, https:// or file:// URL"
 
 
 def mirror_env_var(spec: DatasetSpec) -> str:
@@ -495,10 +519,7 @@ def recorded_hashes() -> dict[str, dict[str, str]]:
         unreadable.
     """
     path = recorded_hashes_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, OSError):
-        return {}
+    data = read_json(path)
     if not isinstance(data, dict):
         return {}
     return {k: {r: h for r, h in v.items() if isinstance(h, str)}

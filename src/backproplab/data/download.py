@@ -170,8 +170,8 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
         announces) more than the bound; ``dest`` is untouched and no temporary
         file is left.
     """
-    req = urllib.request.Request(url, headers={"User-Agent": f"backproplab/{__version__}"})
     try:
+        req = urllib.request.Request(url, headers={"User-Agent": f"backproplab/{__version__}"})
         resp = urllib.request.urlopen(req, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 (any network error means "this mirror failed")
         raise MirrorFailed(_describe_error(exc, timeout)) from None

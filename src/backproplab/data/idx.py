@@ -32,6 +32,7 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,11 @@ IDX_MAX_HEADER = 4 + 4 * 255
 
 def _fail(path, problem: str, fix: str = "replace it with a good copy") -> BackproplabError:
     return BackproplabError(f"IDX file {path}: {problem}; {fix}")
+
+
+def _not_gzip(path) -> BackproplabError:
+    return _fail(path, "named .gz but it is not gzip data",
+                 "decompress it by hand or rename it without .gz if it is a raw IDX file")
 
 
 def _header(content, source) -> tuple[int, np.dtype, tuple[int, ...], int]:
@@ -262,17 +268,10 @@ class IdxFile:
         return self._sha
 
 
-def _read_bounded(path: Path, max_bytes: int | None, why: str) -> bytes:
-    """The bytes of ``path``, refused unread when larger than an IDX file under
-    ``max_bytes`` data bytes could be (raw or gzip)."""
+def _open(path: Path):
+    """``open(path, "rb")``, its failures as one sentence naming the file."""
     try:
-        with open(path, "rb") as fh:
-            if max_bytes is not None:
-                size = os.fstat(fh.fileno()).st_size
-                if size > gzip_bound(max_bytes + IDX_MAX_HEADER):
-                    raise _fail(path, f"{size} bytes on disk, more than an IDX file of at most "
-                                      f"{max_bytes} data bytes can be ({why})")
-            return fh.read()
+        return open(path, "rb")
     except FileNotFoundError:
         raise BackproplabError(f"IDX file {path} does not exist; check the path") from None
     except IsADirectoryError:
@@ -280,6 +279,22 @@ def _read_bounded(path: Path, max_bytes: int | None, why: str) -> bytes:
     except OSError as exc:
         raise BackproplabError(f"cannot read IDX file {path} ({exc.strerror}); "
                                "check its permissions") from None
+
+
+def _read_bounded(path: Path, max_bytes: int | None, why: str) -> bytes:
+    """The bytes of ``path``, refused unread when larger than an IDX file under
+    ``max_bytes`` data bytes could be (raw or gzip)."""
+    with _open(path) as fh:
+        if max_bytes is not None:
+            size = os.fstat(fh.fileno()).st_size
+            if size > gzip_bound(max_bytes + IDX_MAX_HEADER):
+                raise _fail(path, f"{size} bytes on disk, more than an IDX file of at most "
+                                  f"{max_bytes} data bytes can be ({why})")
+        try:
+            return fh.read()
+        except OSError as exc:
+            raise BackproplabError(f"cannot read IDX file {path} ({exc.strerror}); "
+                                   "check its permissions") from None
 
 
 def read_idx_file(path: str | os.PathLike, max_bytes: int | None = None,
@@ -315,8 +330,7 @@ def read_idx_file(path: str | os.PathLike, max_bytes: int | None = None,
     data = _read_bounded(path, max_bytes, why)
     is_gzip = data[:2] == GZIP_MAGIC
     if path.suffix == ".gz" and not is_gzip:
-        raise _fail(path, "named .gz but it is not gzip data",
-                    "decompress it by hand or rename it without .gz if it is a raw IDX file")
+        raise _not_gzip(path)
     content = inflate_idx(data, path, max_bytes, why) if is_gzip else data
     array = parse_idx(content, path, max_bytes, why)
     return IdxFile(path=path, array=array, compressed=is_gzip, file_bytes=data, content=content)
@@ -338,6 +352,97 @@ def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarra
         Read-only for 1-byte types.
     """
     return read_idx_file(path, max_bytes).array
+
+
+def _open_idx(path: Path):
+    """``(raw file, stream, compressed)`` of the IDX file at ``path``, gzip or raw."""
+    fh = _open(path)
+    is_gzip = fh.read(2) == GZIP_MAGIC
+    fh.seek(0)
+    if path.suffix == ".gz" and not is_gzip:
+        fh.close()
+        raise _not_gzip(path)
+    return fh, (gzip.GzipFile(fileobj=fh) if is_gzip else fh), is_gzip
+
+
+def iter_idx(path: str | os.PathLike, rows: int, max_bytes: int | None = None,
+             ) -> tuple[tuple[int, ...], Iterator[np.ndarray]]:
+    """The declared shape of an IDX file (gzip or raw) and its array in pieces.
+
+    Only the header is read here; each piece (at most ``rows`` entries along the
+    first axis) is read and decompressed when the iterator reaches it, so memory
+    stays at one piece whatever the file declares. A raw file's size is checked
+    against its header at once; a gzip file that holds fewer or more bytes than
+    declared raises when the iterator reaches the difference.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    rows : int
+        Entries of the first axis per piece (a 0-dimensional file is one piece).
+    max_bytes : int, optional
+        The most data bytes the header may declare.
+
+    Returns
+    -------
+    (tuple of int, iterator of numpy.ndarray)
+        The shape, and the pieces (native byte order) in file order.
+
+    Raises
+    ------
+    BackproplabError
+        When the file is missing, its header is damaged or declares too much, or
+        (raw files, at once) its size differs from the declared one.
+    """
+    path = Path(path)
+    fh, stream, is_gzip = _open_idx(path)
+    try:
+        buf = bytearray()
+        _read_exactly(stream, buf, 4)
+        header, dtype, _, _ = _header(buf, path)
+        _read_exactly(stream, buf, header - len(buf))
+        _, dtype, shape, expected = _header(buf, path)
+        if expected < 0:
+            raise _fail(path, f"header announces {header // 4 - 1} dimensions but the file "
+                              f"ends after {len(buf)} bytes (truncated)")
+        _check_declared(path, shape, expected, max_bytes, "a limit set by the caller")
+        if not is_gzip:
+            size = os.fstat(fh.fileno()).st_size
+            if size != header + expected:
+                what = "truncated" if size < header + expected else "oversized"
+                raise _fail(path, f"{what}: header says shape {tuple(shape)} ({expected} data "
+                                  f"bytes) but {size - header} data bytes are present")
+    except (OSError, EOFError, zlib.error) as exc:
+        fh.close()
+        raise _fail(path, f"damaged gzip data ({exc})") from None
+    except BaseException:
+        fh.close()
+        raise
+    return tuple(shape), _pieces(path, fh, stream, tuple(shape), dtype, rows)
+
+
+def _pieces(path: Path, fh, stream, shape: tuple[int, ...], dtype: np.dtype,
+            rows: int) -> Iterator[np.ndarray]:
+    """The array of an IDX file whose header ``stream`` has passed, ``rows`` entries at a time."""
+    n, inner = (shape[0], shape[1:]) if shape else (1, ())
+    per = math.prod(inner) * dtype.itemsize
+    with fh, stream:
+        try:
+            for start in range(0, n, max(1, rows)):
+                k = min(rows, n - start)
+                buf = bytearray()
+                _read_exactly(stream, buf, k * per)
+                if len(buf) < k * per:
+                    raise _fail(path, f"truncated: header says shape {shape} but the data ends "
+                                      f"in entry {start + len(buf) // max(per, 1)}")
+                piece = np.frombuffer(buf, dtype=dtype).reshape((k, *inner) if shape else ())
+                yield piece.astype(dtype.newbyteorder("=")) if not dtype.isnative else piece
+            if stream.read(1):
+                raise _fail(path, f"oversized: bytes after the data the header announces for "
+                                  f"shape {shape}")
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _fail(path, f"damaged gzip data ({exc})") from None
 
 
 def encode_idx(array: np.ndarray) -> bytes:
@@ -408,5 +513,5 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
     return atomic_write_bytes(path, data)
 
 
-__all__ = ["IdxFile", "encode_idx", "gzip_bound", "inflate_idx", "parse_idx",
+__all__ = ["IdxFile", "encode_idx", "gzip_bound", "inflate_idx", "iter_idx", "parse_idx",
            "read_idx", "read_idx_file", "write_idx"]

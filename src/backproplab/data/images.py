@@ -11,7 +11,9 @@ them, so the same ``"unit"`` normalization applies.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +23,15 @@ from backproplab.errors import BackproplabError
 
 #: File name endings read as images (through Pillow).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: The most pixels an image may declare (Pillow's ``MAX_IMAGE_PIXELS`` while backproplab
+#: reads images): a larger one is refused when it is opened, before it is decoded.
+MAX_IMAGE_PIXELS = 1 << 24
 
 
 def pillow():
     """Pillow's ``Image`` module, imported on first use.
+
+    Its ``MAX_IMAGE_PIXELS`` is set to :data:`MAX_IMAGE_PIXELS`.
 
     Returns
     -------
@@ -42,7 +49,27 @@ def pillow():
         raise BackproplabError(
             "reading images needs Pillow; install it with `pip install 'backproplab[images]'` "
             "(or give the pixels as .npy)") from None
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     return Image
+
+
+@contextlib.contextmanager
+def _opened(path: str | os.PathLike):
+    """The image at ``path`` as Pillow opened it (its header read, nothing decoded); an
+    image over :data:`MAX_IMAGE_PIXELS`, or any failure while it is open, is one sentence."""
+    Image = pillow()
+    try:
+        with warnings.catch_warnings():  # between 1x and 2x the bound Pillow only warns
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                yield img
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BackproplabError(
+            f"{path} declares more than {MAX_IMAGE_PIXELS} pixels, more than an image may "
+            "have; resize it first") from None
+    except (OSError, ValueError) as exc:
+        raise BackproplabError(f"{path} is not a readable image ({exc}); give a PNG or "
+                               "JPEG file") from None
 
 
 def read_gray(path: str | os.PathLike) -> np.ndarray:
@@ -63,13 +90,8 @@ def read_gray(path: str | os.PathLike) -> np.ndarray:
     BackproplabError
         When Pillow is missing or the file is not a readable image.
     """
-    Image = pillow()
-    try:
-        with Image.open(path) as img:  # an image already grayscale is not copied again
-            return np.asarray(img if img.mode == "L" else img.convert("L"))
-    except (OSError, ValueError) as exc:
-        raise BackproplabError(f"{path} is not a readable image ({exc}); give a PNG or "
-                               "JPEG file") from None
+    with _opened(path) as img:  # an image already grayscale is not copied again
+        return np.asarray(img if img.mode == "L" else img.convert("L"))
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -87,15 +109,11 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     Raises
     ------
     BackproplabError
-        If Pillow is missing or the file is not a readable image.
+        If Pillow is missing, the file is not a readable image, or it declares
+        more than :data:`MAX_IMAGE_PIXELS` pixels.
     """
-    Image = pillow()
-    try:
-        with Image.open(path) as img:
-            return int(img.size[1]), int(img.size[0])
-    except (OSError, ValueError) as exc:
-        raise BackproplabError(f"{path} is not a readable image ({exc}); give a PNG or "
-                               "JPEG file") from None
+    with _opened(path) as img:
+        return int(img.size[1]), int(img.size[0])
 
 
 @dataclass(frozen=True)
@@ -210,5 +228,5 @@ def read_image_folder(listing: FolderListing) -> tuple[np.ndarray, tuple[int, in
     return out, shape
 
 
-__all__ = ["IMAGE_SUFFIXES", "FolderListing", "image_size", "list_image_folder",
-           "pillow", "read_gray", "read_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "FolderListing", "image_size",
+           "list_image_folder", "pillow", "read_gray", "read_image_folder"]

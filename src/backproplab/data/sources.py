@@ -33,6 +33,7 @@ from backproplab.data.tables import (
     read_table,
 )
 from backproplab.errors import BackproplabError
+from backproplab.fileio import npz_members
 
 #: Peak memory of loading, in multiples of the finished arrays (``benchmarks/csv_load.py``).
 LOAD_PEAK = 3
@@ -110,25 +111,18 @@ def _table_estimate(path: Path, itemsize: int) -> Estimate:
                     f"estimated from its size of {path.stat().st_size / 2**20:.3g} MiB")
 
 
-def _npy_shape(z: zipfile.ZipFile, member: str) -> tuple[int, ...]:
-    with z.open(member) as fh:
-        version = np.lib.format.read_magic(fh)
-        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                else np.lib.format.read_array_header_2_0)
-        shape, _, _ = read(fh)
-    return tuple(shape)
-
-
 def _npz_estimate(path: Path, itemsize: int) -> Estimate:
-    try:
-        with zipfile.ZipFile(path) as z:
-            shapes = {m[:-4]: _npy_shape(z, m) for m in z.namelist()
-                      if m[:-4] in ("X", "X_test")}
+    try:  # every member's declared size is checked against what it stores
+        members = npz_members(path)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise npz_error(path, exc) from None
+    shapes = {name: shape for name, (shape, _, _) in members.items()
+              if name in ("X", "X_test")}
+    others = sum(declared for name, (_, _, declared) in members.items() if name not in shapes)
     rows = sum(s[0] for s in shapes.values() if s)
     features = math.prod(shapes["X"][1:]) if shapes.get("X") else 0
-    return Estimate(rows, features, rows * (features * itemsize + 8), "from its array headers")
+    return Estimate(rows, features, rows * (features * itemsize + 8) + others,
+                    "from its array headers")
 
 
 def estimate(path: str | Path, dtype=np.float32, listing: FolderListing | None = None

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.errors import BackproplabError
+from backproplab.fileio import npz_members
 
 #: File name endings read as tables, and their column separators.
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
@@ -487,6 +488,7 @@ def read_npz(path: str | Path, *, dtype=np.float32, strict: bool = True) -> RawD
     """
     path = Path(path)
     try:
+        npz_members(path)  # no member declares more than it stores
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise npz_error(path, exc) from None

@@ -24,6 +24,7 @@ from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError
 from backproplab.runs import MODEL, RunFolder
 from backproplab.tensor import MLP, load_checkpoint
+from backproplab.training.options import data_options
 
 
 @dataclass
@@ -103,7 +104,7 @@ def _preprocessing_of(extra: dict, run: RunFolder | None, model_file: Path) -> P
             f"{model_file} does not record the preprocessing its training used (it was saved "
             "by an older backproplab); give its run folder instead (the preprocessing is then "
             "rebuilt from config.json), or retrain the model")
-    dataset = load_configured(run.config, download=False)  # what training had
+    dataset = run_dataset(run)
     return Preprocessing.from_dataset(dataset)
 
 
@@ -170,4 +171,26 @@ def top_k(probs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
     return [[(int(j), float(row[j])) for j in idx] for row, idx in zip(probs, order)]
 
 
-__all__ = ["Predictor", "load_predictor", "top_k"]
+def run_dataset(run: RunFolder):
+    """The dataset a run trained on, from the data options of its ``config.json``.
+
+    Never downloads (only what training had is read): the predictor rebuilds an
+    old model's preprocessing from it, and the inspection figures draw it.
+
+    Parameters
+    ----------
+    run : RunFolder
+
+    Returns
+    -------
+    backproplab.data.Dataset
+
+    Raises
+    ------
+    BackproplabError
+        When the dataset's files are not on this machine or do not match.
+    """
+    return load_configured(data_options(run.config), download=False)
+
+
+__all__ = ["Predictor", "load_predictor", "run_dataset", "top_k"]

@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_bytes, is_finite_number, parse_json, read_json
+from backproplab.fileio import (
+    atomic_write_bytes,
+    is_finite_number,
+    load_json,
+    parse_json,
+    read_json,
+)
 from backproplab.runs.logs import DamagedFile, read_log
 from backproplab.runs.names import (
     BATCHES,
@@ -122,9 +128,10 @@ class RunFolder:
             raise BackproplabError(f"{self.path} holds no run to resume (no {CONFIG}); start "
                                    "the run without resume=True")
         try:
-            data = parse_json(path.read_text(encoding="utf-8"))
+            data = load_json(path)
         except (OSError, ValueError) as exc:
-            raise BackproplabError(f"{path} is not readable JSON ({exc}); start again with "
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise BackproplabError(f"{path} is not readable JSON ({why}); start again with "
                                    "overwrite=True") from None
         if not isinstance(data, dict):
             raise BackproplabError(f"{path} is not a JSON object; start again with "
@@ -200,12 +207,7 @@ class RunFolder:
         path = self.path / name
         if not path.is_file():
             return None
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise BackproplabError(f"{path} is not a readable .npz file ({exc}); delete it "
-                                   "or rerun the run") from None
+        return read_npz(path, "run")
 
     def checkpoint_extra(self) -> dict[str, Any] | None:
         """The run information ``checkpoint.npz`` holds (``epoch``, ``steps``, ...),

@@ -146,7 +146,8 @@ def inside(folder: str | os.PathLike, name: Any, source: str | os.PathLike) -> P
 
 def check_out_folder(path: str | os.PathLike) -> Path:
     """``path`` as a :class:`~pathlib.Path`, refused when it is empty, the root
-    folder or the home folder (a run or sweep there would mix with everything else).
+    folder or the home folder (a run or sweep there would mix with everything else),
+    or a loop of symbolic links.
 
     Parameters
     ----------
@@ -166,7 +167,11 @@ def check_out_folder(path: str | os.PathLike) -> Path:
         raise BackproplabError("out_dir is empty; give a folder of its own for the results",
                                settings=("out_dir",))
     folder = Path(path).expanduser()
-    resolved = folder.resolve()
+    try:
+        resolved = folder.resolve()
+    except (RuntimeError, OSError):  # a loop of symbolic links (RuntimeError before 3.13)
+        raise BackproplabError(f"out_dir {str(path)!r} is a loop of symbolic links; remove the "
+                               "links or give another folder", settings=("out_dir",)) from None
     if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
         raise BackproplabError(
             f"out_dir {str(path)!r} is the {'root' if resolved == Path(resolved.anchor) else 'home'}"

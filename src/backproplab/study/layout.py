@@ -8,8 +8,9 @@ Layout of ``reproduce --out OUT``::
     figures/           the report's figures (PNG, and one animated GIF)
     report.md          the report, figures linked
     report.html        the same report, self-contained (figures embedded)
-    study.md           the study's questions and the original write-up's claims (a copy
-                       of the package's own, which the report links to)
+    study.md           the study's questions and the original write-up's claims
+    derivations.md     the derivatives of Q1-Q3, step by step
+                       (both copies of the package's own, which the report links to)
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 #: The study's questions and the original write-up's claims, beside the report.
 STUDY_NOTES = "study.md"
+#: The derivations of Q1-Q3, step by step, beside the report.
+DERIVATIONS = "derivations.md"
+#: The documents the report links to: docs/ files shipped in the package (as
+#: ``backproplab/study/NAME``) and copied beside the report, so its links work
+#: from an installed wheel.
+NOTES = (STUDY_NOTES, DERIVATIONS)
 #: Everything reproduce writes into its folder.
-OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, STUDY_NOTES, MANIFEST)
+OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, *NOTES, MANIFEST)
 #: The presets' figures: key -> file name in ``figures/`` (PNG; the boundary
 #: animation a GIF; the Q3 computation graph an SVG).
 FIGURES = {
@@ -134,5 +141,6 @@ def seeds_phrase(n: int) -> str:
     return "1 run" if n == 1 else f"mean ± std over {n} seeds"
 
 
-__all__ = ["CHECKS", "FIGURES", "FIGURES_DIR", "MANIFEST", "OUTPUTS", "PRESETS_DIR",
-           "REPORT_HTML", "REPORT_MD", "STUDY_NOTES", "StudyFolder", "seeds_phrase"]
+__all__ = ["CHECKS", "DERIVATIONS", "FIGURES", "FIGURES_DIR", "MANIFEST", "NOTES", "OUTPUTS",
+           "PRESETS_DIR", "REPORT_HTML", "REPORT_MD", "STUDY_NOTES", "StudyFolder",
+           "seeds_phrase"]

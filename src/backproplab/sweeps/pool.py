@@ -212,11 +212,7 @@ class WorkerPool:
 
     def _bury(self, worker: _Worker) -> str:
         """Forget a dead (or stopped) worker; how it ended, in words."""
-        worker.process.join(LEAVE_TIMEOUT)
-        if worker.process.is_alive():
-            worker.process.kill()
-            worker.process.join()
-        worker.conn.close()
+        _reap(worker)
         self.workers.remove(worker)
         return how_it_ended(worker.process.exitcode)
 
@@ -247,11 +243,16 @@ class WorkerPool:
                 with contextlib.suppress(OSError):
                     worker.process.kill()
         for worker in workers:
-            worker.process.join(LEAVE_TIMEOUT)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.conn.close()
+            _reap(worker)
+
+
+def _reap(worker: _Worker) -> None:
+    """Wait a moment for ``worker``'s process to end, kill it if it stays, close its pipe."""
+    worker.process.join(LEAVE_TIMEOUT)
+    if worker.process.is_alive():
+        worker.process.kill()
+        worker.process.join()
+    worker.conn.close()
 
 
 __all__ = ["LEAVE_TIMEOUT", "Outcome", "WorkerPool", "how_it_ended"]

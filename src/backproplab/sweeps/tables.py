@@ -24,14 +24,16 @@ def _pm(stat: Mapping[str, Any] | None, digits: int = 4) -> str:
     return text
 
 
-def results_table(results: Mapping[str, Any]):
+def results_table(results: Mapping[str, Any], title: str = "sweep results"):
     """A rich table of a sweep's results: one row per group, the final epoch's mean ± std.
 
     Parameters
     ----------
     results : Mapping
         A sweep's aggregate (``results.json``'s content, as
-        :func:`aggregate_runs` returns it).
+        :func:`~backproplab.sweeps.aggregate.aggregate_runs` returns it).
+    title : str, default "sweep results"
+        What the rows are; the table's title adds "(final epoch)".
 
     Returns
     -------
@@ -42,7 +44,7 @@ def results_table(results: Mapping[str, Any]):
     from rich.table import Table
 
     split = results.get("eval_split") or "eval"
-    table = Table(title="sweep results (final epoch)",
+    table = Table(title=f"{title} (final epoch)",
                   caption="mean ± sample std (ddof=1) across seeds")
     varying = list(results["varying"]) or ["group"]
     for key in varying:

@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,30 @@ def options_in(group: str) -> tuple[str, ...]:
 
 #: Options that decide which data a run trains on (the ``data`` group).
 DATA_OPTIONS = options_in("data")
+
+
+def data_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The data options of a run's config: what :func:`backproplab.data.load_configured` takes.
+
+    Parameters
+    ----------
+    config : mapping of str to object
+        A config as a dict (``TrainConfig.to_dict()``, or a run's ``config.json``
+        as read: the options an older run lacks are left out).
+
+    Returns
+    -------
+    dict
+        Its options of the ``data`` group (:data:`DATA_OPTIONS`).
+
+    Examples
+    --------
+    >>> data_options({"dataset": "synth", "limit": 100, "lr": 0.5})
+    {'dataset': 'synth', 'limit': 100}
+    """
+    return {name: config[name] for name in DATA_OPTIONS if name in config}
+
+
 #: Options a resumed run may change (declared ``resumable``): none changes the
 #: result of a run that finishes.
 RESUMABLE_CHANGES = tuple(f.name for f in dataclasses.fields(TrainConfig)
@@ -303,5 +327,5 @@ def optimizer_options(config: TrainConfig) -> dict[str, Any]:
 
 
 __all__ = ["DATA_OPTIONS", "MACHINE_OPTIONS", "RESUMABLE_CHANGES", "Setting",
-           "check_settings_apply", "optimizer_options", "options_in",
+           "check_settings_apply", "data_options", "optimizer_options", "options_in",
            "setting", "settings"]

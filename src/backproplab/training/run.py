@@ -63,7 +63,7 @@ from backproplab.training import board
 from backproplab.training.config import TrainConfig
 from backproplab.training.data_identity import DATA_KEY, check_same_data, data_fingerprint
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
-from backproplab.training.options import RESUMABLE_CHANGES
+from backproplab.training.options import RESUMABLE_CHANGES, data_options
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.snapshots import Snapshots
 
@@ -236,7 +236,7 @@ def load_run_dataset(config: TrainConfig, *, download: bool = True):
     backproplab.data.Dataset
     """
     available = available_memory()
-    return load_configured(config.resolved().to_dict(), download=download,
+    return load_configured(data_options(config.resolved().to_dict()), download=download,
                            max_bytes=None if available is None else available[0])
 
 
