@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed ``evaluate`` options (``model``, ``dataset``, ``final``,
-        ``data_dir``, ``json``).
+        The parsed ``evaluate`` options (``model``, ``dataset``: a name or a
+        user's file, ``final``, ``data_dir``, ``target``, ``json``).
 
     Returns
     -------
