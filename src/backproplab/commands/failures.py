@@ -53,6 +53,19 @@ def os_error_message(exc: OSError, resumable: bool = True) -> str:
     the fix names ``--overwrite`` where it would name ``--resume`` (which would
     then refuse).
 
+    Parameters
+    ----------
+    exc : OSError
+        The error; its ``errno`` picks the sentence (:data:`FIXES`), its
+        ``filename`` (and ``filename2``) the path.
+    resumable : bool, default True
+        Whether the run can be resumed (it wrote a checkpoint).
+
+    Returns
+    -------
+    str
+        The problem and the fix, for ``backproplab: error:``.
+
     Examples
     --------
     >>> import errno
@@ -73,8 +86,21 @@ def os_error_message(exc: OSError, resumable: bool = True) -> str:
 
 
 def decode_error_message(exc: UnicodeDecodeError) -> str:
-    """The one sentence for a file that is not UTF-8 text (no path is known here:
-    readers that know it raise :class:`~backproplab.errors.BackproplabError`)."""
+    """The one sentence for a file that is not UTF-8 text.
+
+    No path is known here: readers that know it raise
+    :class:`~backproplab.errors.BackproplabError` themselves.
+
+    Parameters
+    ----------
+    exc : UnicodeDecodeError
+        The error (its ``start`` and ``reason`` are named).
+
+    Returns
+    -------
+    str
+        The problem and the fix, for ``backproplab: error:``.
+    """
     return (f"a file that should hold UTF-8 text does not (byte {exc.start}: {exc.reason}); "
             "restore the damaged file or start again with --overwrite")
 

@@ -10,7 +10,14 @@ from backproplab.predict import input_batches, load_predictor, top_k
 
 
 def register(subparsers) -> None:
-    """Add the ``predict`` subcommand."""
+    """Add the ``predict`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "predict",
         help="classify images, .npy arrays, IDX files or CSV/TSV rows with a trained model",
@@ -53,7 +60,25 @@ def predictions(predictor, paths, top: int, invert: bool = False):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the predictions; 0 on success."""
+    """``backproplab predict``: classify images, ``.npy`` arrays or IDX files with a trained model.
+
+    Prints one line per example: its name (``PATH``, or ``PATH[i]`` for a file of
+    several), the predicted class and the ``--top`` most probable classes with
+    their probabilities; with ``--json`` one JSON object per example
+    (``input``, ``label``, ``class``, ``top``). Writes nothing.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``predict`` options (``model``, ``inputs``, ``top``,
+        ``invert``, ``json``).
+
+    Returns
+    -------
+    int
+        0. An unreadable model or input, or one of the wrong size, raises
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+    """
     top = int_option("--top", args.top, default=3)
     predictor = load_predictor(args.model)
     classes = predictor.classes

@@ -30,7 +30,14 @@ from backproplab.training.progress import format_loss
 
 
 def register(subparsers) -> None:
-    """Add the ``train`` subcommand."""
+    """Add the ``train`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "train",
         help="train a network and write a run folder (metrics, checkpoints, model, plot)",
@@ -121,7 +128,32 @@ def replayed_data(args: argparse.Namespace, config) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train; print the data, progress and result; returns 0 (errors raise)."""
+    """``backproplab train``: train one network into a run folder and draw its loss plot.
+
+    Refuses an ``--out`` that is a sweep's trial folder, builds the config
+    (:func:`build_config`), trains with :func:`~backproplab.training.run_training`
+    into ``--out`` (default: a new folder under ``runs/``,
+    :func:`~backproplab.training.default_run_dir`) and writes ``loss.png`` there. Progress goes to standard error (none with
+    ``--quiet``). On standard output: the evaluation accuracy and loss, why
+    training stopped early and which epoch's weights were restored, if so, and
+    the run folder; with ``--quiet`` only the run folder. With ``--json``
+    standard output holds only the summary as one JSON object (the other lines
+    go to standard error).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``train`` options.
+
+    Returns
+    -------
+    int
+        0. Bad options, a run folder that is not this run's (or is a sweep's
+        trial folder), a replay or resume whose data changed (unless
+        ``--allow-changed-data``) and a diverging run raise
+        :class:`~backproplab.errors.BackproplabError`, which the CLI prints as
+        one line with exit status 2.
+    """
     refuse_trial_folder(args.out)
     config = build_config(args)
     out = args.out if args.out is not None else str(default_run_dir(config))

@@ -26,7 +26,14 @@ KEYS = ("x", "W", "b", "V", "c")
 
 
 def register(subparsers) -> None:
-    """Add the ``worked-example`` subcommand."""
+    """Add the ``worked-example`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "worked-example",
         help="the study's Q3 network: every intermediate and gradient of one example",
@@ -261,7 +268,26 @@ def _print_tables(weights: dict, r: dict, is_q3: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Compute the worked example and print it (tables, or one JSON line with ``--json``)."""
+    """``backproplab worked-example``: the study's Q3 network's forward and backward pass, by hand.
+
+    Prints the tables of every value of the pass (inputs, activations,
+    probabilities, gradients), or with ``--json`` one JSON object of all of
+    them. With ``--graph FILE`` it also writes the computation graph there
+    (Graphviz) and prints its path (on standard error with ``--json``).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``worked-example`` options (``target``, ``weights``,
+        ``graph``, ``json``); ``--weights FILE.json`` replaces the study's
+        weights.
+
+    Returns
+    -------
+    int
+        0. An unreadable weights file or a bad ``--graph`` format raises
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+    """
     weights = Q3 if args.weights is None else load_weights(args.weights)
     if args.graph is not None:
         graph.check_format(args.graph)

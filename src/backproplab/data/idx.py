@@ -101,10 +101,30 @@ def _check_declared(source, shape, expected: int, max_bytes: int | None, why: st
 
 def parse_idx(content: bytes | bytearray | memoryview, source: str | os.PathLike = "<bytes>",
               max_bytes: int | None = None, why: str = "a limit set by the caller") -> np.ndarray:
-    """Parse uncompressed IDX bytes into an array (a view on ``content`` for 1-byte types).
+    """Parse uncompressed IDX bytes into an array.
 
-    ``source`` names the file in error messages; a header declaring more than
-    ``max_bytes`` data bytes is refused (``why`` says where the limit comes from).
+    Parameters
+    ----------
+    content : bytes, bytearray or memoryview
+        The IDX bytes.
+    source : str or os.PathLike, default "<bytes>"
+        Names the file in error messages.
+    max_bytes : int or None, default None
+        The most data bytes the header may declare.
+    why : str, default "a limit set by the caller"
+        Where ``max_bytes`` comes from, for the message.
+
+    Returns
+    -------
+    numpy.ndarray
+        In the header's shape and dtype (native byte order); a view on
+        ``content`` for 1-byte types.
+
+    Raises
+    ------
+    BackproplabError
+        For a bad header, truncated or oversized data, or a header over
+        ``max_bytes``.
     """
     n_bytes = len(content)
     header, dtype, shape, expected = _header(content, source)
@@ -144,8 +164,28 @@ def inflate_idx(data: bytes | memoryview, source: str | os.PathLike = "<bytes>",
     The header is read first; a header declaring more than ``max_bytes`` data
     bytes is refused before anything else is decompressed, and decompression
     stops one chunk after the declared size, so a gzip bomb never expands in
-    memory beyond what its header announces. A damaged stream, one holding more
-    or fewer bytes than declared, raises BackproplabError.
+    memory beyond what its header announces.
+
+    Parameters
+    ----------
+    data : bytes or memoryview
+        The gzip stream.
+    source : str or os.PathLike, default "<bytes>"
+        Names the file in error messages.
+    max_bytes : int or None, default None
+        The most data bytes the header may declare.
+    why : str, default "a limit set by the caller"
+        Where ``max_bytes`` comes from, for the message.
+
+    Returns
+    -------
+    memoryview
+
+    Raises
+    ------
+    BackproplabError
+        For a damaged stream, one holding more or fewer bytes than declared, or
+        a header over ``max_bytes``.
     """
     buf = bytearray()
     try:
@@ -170,8 +210,19 @@ def inflate_idx(data: bytes | memoryview, source: str | os.PathLike = "<bytes>",
 
 
 def gzip_bound(n: int) -> int:
-    """The most bytes a gzip file of ``n`` bytes of content takes (deflate's stored blocks,
-    the header with a file name and the trailer), with room to spare."""
+    """The most bytes a gzip file of ``n`` bytes of content takes, with room to spare.
+
+    Counts deflate's stored blocks, the header with a file name and the trailer.
+
+    Parameters
+    ----------
+    n : int
+        The content's length in bytes.
+
+    Returns
+    -------
+    int
+    """
     return n + n // 1000 + 5 * (n // 16384 + 1) + 1024
 
 
@@ -181,6 +232,19 @@ class IdxFile:
 
     ``file_md5`` hashes the bytes on disk (compressed or not), ``content_sha256``
     the decompressed IDX bytes; both are computed on first use.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file.
+    array : numpy.ndarray
+        Its array.
+    compressed : bool
+        Whether the file is gzip.
+    file_bytes : bytes
+        The bytes on disk.
+    content : bytes or memoryview
+        The decompressed IDX bytes.
     """
 
     path: Path
@@ -238,11 +302,29 @@ def read_idx_file(path: str | os.PathLike, max_bytes: int | None = None,
     """Read an IDX file (gzip or raw) into an :class:`IdxFile`.
 
     A file whose name ends in ``.gz`` must be gzip; a file with another name is
-    decompressed too when it starts with the gzip signature. ``max_bytes``
-    bounds the data bytes the header may declare (``why`` says where the bound
-    comes from, for the message): a larger file is refused before its data is
-    read or decompressed. Whatever the bound, gzip data is decompressed in
-    chunks and never beyond the size its header declares.
+    decompressed too when it starts with the gzip signature. Whatever the
+    bound, gzip data is decompressed in chunks and never beyond the size its
+    header declares.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    max_bytes : int or None, default None
+        The most data bytes the header may declare: a larger file is refused
+        before its data is read or decompressed.
+    why : str, default "a limit set by the caller"
+        Where ``max_bytes`` comes from, for the message.
+
+    Returns
+    -------
+    IdxFile
+
+    Raises
+    ------
+    BackproplabError
+        For a file that is missing, damaged, truncated, oversized, over the bound, or
+        named ``.gz`` without being gzip.
     """
     path = Path(path)
     data = _read_bounded(path, max_bytes, why)
@@ -255,8 +337,20 @@ def read_idx_file(path: str | os.PathLike, max_bytes: int | None = None,
 
 
 def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarray:
-    """Read an IDX file (gzip or raw) and return its array (read-only for 1-byte types);
-    ``max_bytes`` bounds its data bytes as in :func:`read_idx_file`."""
+    """Read an IDX file (gzip or raw) and return its array.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    max_bytes : int or None, default None
+        Bounds its data bytes, as in :func:`read_idx_file`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Read-only for 1-byte types.
+    """
     return read_idx_file(path, max_bytes).array
 
 
@@ -352,7 +446,29 @@ def _pieces(path: Path, fh, stream, shape: tuple[int, ...], dtype: np.dtype,
 
 
 def encode_idx(array: np.ndarray) -> bytes:
-    """The uncompressed IDX bytes of ``array`` (any shape, a supported dtype)."""
+    """The uncompressed IDX bytes of ``array``.
+
+    Parameters
+    ----------
+    array : array_like
+        Any shape, of dtype uint8, int8, int16, int32, float32 or float64.
+
+    Returns
+    -------
+    bytes
+        The header (big-endian sizes) and the data.
+
+    Raises
+    ------
+    BackproplabError
+        For another dtype, more than 255 dimensions or a size of 2**32 or more.
+
+    Examples
+    --------
+    >>> data = encode_idx(np.arange(6, dtype=np.uint8).reshape(2, 3))
+    >>> len(data), parse_idx(data).tolist()
+    (18, [[0, 1, 2], [3, 4, 5]])
+    """
     array = np.asarray(array)
     native = array.dtype.newbyteorder("=")
     if native not in DTYPE_TO_CODE:
@@ -370,9 +486,23 @@ def encode_idx(array: np.ndarray) -> bytes:
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> Path:
-    """Write ``array`` as an IDX file, atomically; gzip when ``compress`` (default: name ends in .gz).
+    """Write ``array`` as an IDX file, atomically.
 
     Gzip output is deterministic (no timestamp in the header).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    array : numpy.ndarray
+        As in :func:`encode_idx`.
+    compress : bool or None, default None
+        Gzip it; ``None``: when the name ends in ``.gz``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
     """
     path = Path(path)
     if compress is None:

@@ -21,9 +21,24 @@ def load_synth(
 ) -> Dataset:
     """The study's synthetic set (see :mod:`backproplab.data.synth`).
 
-    The set has no separate test split, so ``final`` only changes the label of
-    the evaluation split. ``limit`` keeps the first ``limit`` training points.
-    Normalization statistics come from the (limited) training split only.
+    Parameters
+    ----------
+    final : bool, default False
+        The set has no separate test split: this only changes the label of the
+        evaluation split (``"test"``).
+    limit : int or None, default None
+        Keep the first ``limit`` training points.
+    seed : int, default 0
+        The generator's seed.
+    normalize : str, default DEFAULT_NORMALIZE["synth"]
+        As in :class:`Normalizer`; statistics from the (limited) training split
+        only.
+    dtype : numpy dtype, default numpy.float32
+        The features' dtype.
+
+    Returns
+    -------
+    Dataset
     """
     check_limit(limit)
     dtype = float_dtype(dtype)

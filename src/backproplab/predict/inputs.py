@@ -39,7 +39,7 @@ IDX_SUFFIXES = ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")
 BATCH_ROWS = 4096
 
 
-def read_image(path: Path, input_shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
+def _read_image(path: Path, input_shape: tuple[int, ...], invert: bool = False) -> np.ndarray:
     """One image as a uint8 grayscale array of ``input_shape`` (rows, cols).
 
     Raises BackproplabError when the model does not take images, the file is not
@@ -59,7 +59,7 @@ def read_image(path: Path, input_shape: tuple[int, ...], invert: bool = False) -
     return 255 - gray if invert else gray
 
 
-def read_npy(path: Path, mmap: bool = False) -> np.ndarray:
+def _read_npy(path: Path, mmap: bool = False) -> np.ndarray:
     """The array of a ``.npy`` file (never unpickled; with ``mmap``, mapped read-only
     instead of read, so that only what is used is loaded)."""
     try:
@@ -71,7 +71,7 @@ def read_npy(path: Path, mmap: bool = False) -> np.ndarray:
                                "numpy.save (no object arrays)") from None
 
 
-def read_rows(path: Path, preprocessing: Preprocessing) -> np.ndarray:
+def _read_rows(path: Path, preprocessing: Preprocessing) -> np.ndarray:
     """The rows of a CSV/TSV file as the model's features (float64, in its column order)."""
     if preprocessing.features is None:
         raise BackproplabError(
@@ -86,9 +86,30 @@ def read_input(path: str | os.PathLike, input_shape: tuple[int, ...],
                mmap: bool = False) -> np.ndarray:
     """The raw examples in one file: an image, a ``.npy`` array, an IDX file or a table.
 
-    ``invert`` (images and arrays of pixels alike) maps every value v to 255 - v.
-    A CSV/TSV file needs the model's ``preprocessing`` (its feature names);
-    ``mmap`` maps a ``.npy`` file instead of reading it (:func:`read_npy`).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its suffix says how to read it.
+    input_shape : tuple of int
+        The model's input shape: ``(rows, cols)`` for images.
+    invert : bool, default False
+        Map every value v to 255 - v (images and arrays of pixels alike).
+    preprocessing : Preprocessing or None, default None
+        The model's preprocessing; a CSV/TSV file needs it (its feature names).
+    mmap : bool, default False
+        Map a ``.npy`` file instead of reading it.
+
+    Returns
+    -------
+    numpy.ndarray
+        The raw values (pixels 0-255), one example per row; a single image as
+        ``(rows, cols)``.
+
+    Raises
+    ------
+    BackproplabError
+        For a folder, a missing file, a file of unknown kind, or one that
+        cannot be read as the model's input.
     """
     path = Path(path)
     if path.is_dir():
@@ -97,13 +118,13 @@ def read_input(path: str | os.PathLike, input_shape: tuple[int, ...],
         raise BackproplabError(f"input {path} does not exist; check the path")
     name = path.name.lower()
     if name.endswith(IMAGE_SUFFIXES):
-        return read_image(path, input_shape, invert)
+        return _read_image(path, input_shape, invert)
     if name.endswith(".npy"):
-        array = read_npy(path, mmap)
+        array = _read_npy(path, mmap)
     elif name.endswith(IDX_SUFFIXES):
         array = read_idx(path)
     elif path.suffix.lower() in SEPARATORS and preprocessing is not None:
-        array = read_rows(path, preprocessing)
+        array = _read_rows(path, preprocessing)
     else:
         raise BackproplabError(
             f"cannot tell how to read {path}; give a .png/.jpg image, a .npy array, an IDX "
@@ -165,5 +186,4 @@ def input_batches(path: str | os.PathLike, input_shape: tuple[int, ...], invert:
     return count, ((255 - np.asarray(p, dtype=np.float64)) if invert else p for p in pieces)
 
 
-__all__ = ["BATCH_ROWS", "IDX_SUFFIXES", "IMAGE_SUFFIXES", "input_batches", "read_image",
-           "read_input", "read_npy", "read_rows"]
+__all__ = ["BATCH_ROWS", "IDX_SUFFIXES", "IMAGE_SUFFIXES", "input_batches", "read_input"]

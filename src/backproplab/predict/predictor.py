@@ -139,8 +139,31 @@ def load_predictor(model_or_run_dir: str | os.PathLike) -> Predictor:
 
 
 def top_k(probs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-    """For every row of ``probs``, the ``k`` most probable ``(label, probability)``
-    pairs, most probable first (ties: the smaller label first)."""
+    """The ``k`` most probable ``(label, probability)`` pairs of every row.
+
+    Parameters
+    ----------
+    probs : numpy.ndarray
+        Probabilities, shape (n, n_classes).
+    k : int
+        How many, >= 1 (at most ``n_classes`` are given).
+
+    Returns
+    -------
+    list of list of tuple
+        Per row, ``(label, probability)`` pairs, most probable first (ties: the
+        smaller label first).
+
+    Raises
+    ------
+    BackproplabError
+        If ``k`` is below 1.
+
+    Examples
+    --------
+    >>> top_k(np.array([[0.2, 0.5, 0.3]]), 2)
+    [[(1, 0.5), (2, 0.3)]]
+    """
     if k < 1:
         raise BackproplabError(f"top must be at least 1, got {k}", settings=("top",))
     k = min(k, probs.shape[1])

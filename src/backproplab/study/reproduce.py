@@ -228,7 +228,7 @@ def _try_mnist_download():
 # the output folder
 
 
-def check_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | None:
+def _check_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | None:
     """Refuse an output folder that is not this reproduction's, writing nothing;
     returns its manifest when it holds a reproduction.
 
@@ -275,7 +275,7 @@ def check_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | No
 
 
 def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | None:
-    """Check the output folder (:func:`check_out`) and make it ready.
+    """Check the output folder (:func:`_check_out`) and make it ready.
 
     With ``overwrite`` an earlier reproduction's entries (:data:`OUTPUTS`) are
     removed; a missing folder is created.
@@ -283,14 +283,14 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
     Parameters
     ----------
     out, settings, overwrite
-        As for :func:`check_out`, which refuses the folder first.
+        As for :func:`_check_out`, which refuses the folder first.
 
     Returns
     -------
     dict or None
         The earlier manifest to resume from; ``None`` for a fresh start.
     """
-    manifest = check_out(out, settings, overwrite)
+    manifest = _check_out(out, settings, overwrite)
     if manifest is not None and overwrite:
         for name in OUTPUTS:
             target = out / name
@@ -469,7 +469,7 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
     if options.executor == "ray":  # Ray missing or its cluster unreachable: fail before writing
         preflight(options.ray_address)
     # one reproduction at a time in --out; someone else's folder is refused before the lock
-    with lock_folder(out, "reproduction", lambda path: check_out(path, settings, options.overwrite)):
+    with lock_folder(out, "reproduction", lambda path: _check_out(path, settings, options.overwrite)):
         previous = prepare_out(out, settings, options.overwrite)
         say(f"dataset: {dataset_note}")
         say(f"presets: {', '.join(p.name for p in selected)}"
@@ -501,4 +501,4 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
         return Outcome(out, md, html, dataset, failed, time.perf_counter() - start)
 
 
-__all__ = ["Options", "Outcome", "check_out", "pick_dataset", "prepare_out", "reproduce"]
+__all__ = ["Options", "Outcome", "pick_dataset", "prepare_out", "reproduce"]

@@ -35,9 +35,19 @@ DAMAGE_FIX = "delete the trial folder and run the sweep again"
 
 
 def config_damage(run: RunFolder) -> str | None:
-    """Why a trial folder that is not a readable run cannot be one: its
-    ``config.json`` is there but not a JSON object; ``None`` when it has none (the
-    trial has not started)."""
+    """Why a trial folder that is not a readable run cannot be one.
+
+    Parameters
+    ----------
+    run : RunFolder
+        The trial folder.
+
+    Returns
+    -------
+    str or None
+        A sentence when its ``config.json`` is there but not a JSON object;
+        ``None`` when it has none (the trial has not started).
+    """
     if run.file(CONFIG).exists():
         return f"{run.file(CONFIG)} is damaged (not a JSON object); {DAMAGE_FIX}"
     return None
@@ -50,6 +60,17 @@ def run_damage(run: RunFolder) -> str | None:
     line that is not UTF-8 text, not JSON or not a record with a whole-number
     epoch (:func:`backproplab.runs.logs.read_log`, through :class:`RunFolder`);
     and a finished run without any epoch record.
+
+    Parameters
+    ----------
+    run : RunFolder
+        A trial's run folder.
+
+    Returns
+    -------
+    str or None
+        One sentence naming the damaged file and the fix
+        (:data:`DAMAGE_FIX`), or ``None``.
     """
     if run.summary is None and run.file(SUMMARY).exists():
         return f"{run.file(SUMMARY)} is damaged (not a JSON object); {DAMAGE_FIX}"
@@ -63,9 +84,23 @@ def run_damage(run: RunFolder) -> str | None:
 
 
 def trial_damage(folder: SweepFolder, runs: Collection[RunFolder]) -> dict[str, str]:
-    """Trial name -> why its files cannot be aggregated, for every run of ``folder``
-    in ``runs`` that is damaged (:func:`run_damage`) or, finished, not provably
-    whole (:func:`completeness_damage`)."""
+    """Why the files of each damaged trial of a sweep cannot be aggregated.
+
+    A run is damaged when :func:`run_damage` says so or, finished, when it is
+    not provably one whole run of its trial (:func:`completeness_damage`).
+
+    Parameters
+    ----------
+    folder : SweepFolder
+        The sweep folder (its ``sweep.json`` says each trial's values).
+    runs : collection of RunFolder
+        Its trials' run folders.
+
+    Returns
+    -------
+    dict of str to str
+        Trial name -> one sentence, for the damaged trials only.
+    """
     settings = list(folder.settings())
     damage = {}
     for run in runs:
@@ -182,7 +217,7 @@ def completeness_damage(run: RunFolder, expected: Mapping[str, Any] | None = Non
     return None if why is None else f"{why}; {DAMAGE_FIX}"
 
 
-def incomplete_trials(results: Mapping[str, Any],
+def _incomplete_trials(results: Mapping[str, Any],
                       skip: Collection[str] = ()) -> list[dict[str, Any]]:
     """The trials of ``results`` (a ``results.json``) that were not aggregated,
     except those named in ``skip``."""
@@ -191,9 +226,22 @@ def incomplete_trials(results: Mapping[str, Any],
 
 
 def incomplete_message(results: Mapping[str, Any], skip: Collection[str] = ()) -> str | None:
-    """One line naming the trials missing from ``results`` and why (those in
-    ``skip`` left out: already reported); ``None`` when there are none."""
-    missing = incomplete_trials(results, skip)
+    """One line naming the trials missing from ``results`` and why.
+
+    Parameters
+    ----------
+    results : Mapping
+        A sweep's aggregate (``results.json``'s content), with its ``trials``.
+    skip : collection of str, default ()
+        Names of trials to leave out (already reported).
+
+    Returns
+    -------
+    str or None
+        ``"results are incomplete: ..."`` with each missing trial's status and
+        error, or ``None`` when every other trial was aggregated.
+    """
+    missing = _incomplete_trials(results, skip)
     if not missing:
         return None
     parts = [f"{t['name']} ({t['status']}" + (f": {t['error']})" if t.get("error") else ")")
@@ -203,4 +251,4 @@ def incomplete_message(results: Mapping[str, Any], skip: Collection[str] = ()) -
 
 
 __all__ = ["CORE_METRICS", "DAMAGE_FIX", "OTHER_NUMBERS", "completeness_damage", "config_damage",
-           "incomplete_message", "incomplete_trials", "run_damage", "trial_damage"]
+           "incomplete_message", "run_damage", "trial_damage"]

@@ -47,7 +47,23 @@ MAX_NAME = 150
 
 
 def format_value(value: Any) -> str:
-    """A value as it appears in a trial folder name (``0.01``, ``300-100``, ``true``)."""
+    """A value as it appears in a trial folder name.
+
+    Parameters
+    ----------
+    value : object
+        A grid value.
+
+    Returns
+    -------
+    str
+        Letters, digits and ``.+-`` only (others become ``-``).
+
+    Examples
+    --------
+    >>> [format_value(v) for v in (0.01, (300, 100), True, None)]
+    ['0.01', '300-100', 'true', 'default']
+    """
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, float):
@@ -63,7 +79,25 @@ def format_value(value: Any) -> str:
 
 
 def trial_name(values: Mapping[str, Any]) -> str:
-    """The folder name of a trial: ``key=value`` parts joined by ``_``, seed last."""
+    """The folder name of a trial: ``key=value`` parts joined by ``_``, seed last.
+
+    Names longer than :data:`MAX_NAME` characters are cut and end with a hash
+    of the values, so that they stay unique.
+
+    Parameters
+    ----------
+    values : Mapping
+        The trial's grid values, in grid order, ``seed`` last.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> trial_name({"lr": 0.1, "hidden": (300,), "seed": 0})
+    'lr=0.1_hidden=300_seed=0'
+    """
     name = "_".join(f"{key}={format_value(value)}" for key, value in values.items())
     if len(name) > MAX_NAME:
         digest = hashlib.sha1(json.dumps(plain_json(dict(values)), sort_keys=True).encode())
@@ -281,6 +315,15 @@ def check_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fals
     run or a reproduction) is always refused; one that holds a different sweep
     is refused unless ``overwrite``.
 
+    Parameters
+    ----------
+    sweep : Sweep
+        The sweep to run there.
+    out_dir : str or pathlib.Path
+        The sweep folder; a missing or empty one is fine.
+    overwrite : bool, default False
+        Accept a different sweep there (it will be replaced).
+
     Raises
     ------
     BackproplabError
@@ -306,12 +349,31 @@ def check_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = Fals
 
 
 def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = False) -> Path:
-    """Check ``out_dir`` against ``sweep`` (:func:`check_sweep_dir`) and write
-    ``sweep.json`` (atomically).
+    """Check ``out_dir`` against ``sweep`` (:func:`check_sweep_dir`) and write ``sweep.json`` (atomically).
 
     With ``overwrite``, an earlier different sweep's outputs and trial folders
     (those its ``sweep.json`` lists, and those this sweep will use) are removed
-    first.
+    first, each trial folder under its lock.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sweep to run there.
+    out_dir : str or pathlib.Path
+        The sweep folder (created when missing).
+    overwrite : bool, default False
+        Replace a different sweep found there.
+
+    Returns
+    -------
+    pathlib.Path
+        The sweep folder.
+
+    Raises
+    ------
+    BackproplabError
+        Through :func:`check_sweep_dir`: if ``out_dir`` is a file, holds files
+        but no sweep, or holds a different sweep without ``overwrite``.
     """
     root = Path(out_dir)
     check_sweep_dir(sweep, root, overwrite=overwrite)

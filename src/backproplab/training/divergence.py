@@ -76,9 +76,18 @@ def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: floa
 def check_divergence_options(*, divergence_factor, divergence_patience) -> None:
     """Refuse guard settings that make no sense, naming the option and the fix.
 
-    ``divergence_factor`` must be ``None``, ``0`` (both: off) or a number above 1
-    (at 1 or below a healthy run would trip it); ``divergence_patience`` an
-    integer >= 1.
+    Parameters
+    ----------
+    divergence_factor : float, int or None
+        ``None`` or ``0`` (both: the guard is off) or a finite number above 1
+        (at 1 or below a healthy run would trip it).
+    divergence_patience : int
+        An integer >= 1.
+
+    Raises
+    ------
+    BackproplabError
+        If either is out of range.
     """
     factor = divergence_factor
     number = isinstance(factor, (int, float)) and not isinstance(factor, bool)

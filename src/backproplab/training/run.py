@@ -80,8 +80,24 @@ SUMMARY_KEYS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "e
 
 
 def default_run_dir(config: TrainConfig, root: str | os.PathLike = "runs") -> Path:
-    """A new folder under ``root`` named from the time and the main options,
-    e.g. ``runs/20240131-142501-synth-tensor-h300-lr0.1-b16-s0``."""
+    """A new folder under ``root`` named from the time and the main options.
+
+    The name is ``STAMP-DATASET-ENGINE-hHIDDEN-lrLR-bBATCH-sSEED`` (local time,
+    characters outside ``A-Za-z0-9._-`` replaced by ``_``), with ``-2``, ``-3``
+    ... added when that folder exists. Nothing is created.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config (resolved here for the engine's defaults).
+    root : str or os.PathLike, default "runs"
+        The folder the run folder goes in.
+
+    Returns
+    -------
+    pathlib.Path
+        E.g. ``runs/20240131-142501-synth-tensor-h300-lr0.1-b16-s0``.
+    """
     cfg = config.resolved()
     hidden = "x".join(map(str, cfg.hidden))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -94,7 +110,7 @@ def default_run_dir(config: TrainConfig, root: str | os.PathLike = "runs") -> Pa
     return path
 
 
-def has_results(out_dir: str | os.PathLike) -> bool:
+def _has_results(out_dir: str | os.PathLike) -> bool:
     """Whether ``out_dir`` already holds any file of a run."""
     out = Path(out_dir)
     return out.is_dir() and any((out / f).exists() for f in (*RUN_FILES, *RUN_FOLDERS))
@@ -105,13 +121,13 @@ def _check_fresh(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise BackproplabError(f"{out} exists and is not a folder; choose another out_dir",
                                settings=("out_dir",))
-    if has_results(out) and not overwrite:
+    if _has_results(out) and not overwrite:
         raise BackproplabError(
             f"{out} already holds a run; pass resume=True to continue it, overwrite=True to "
             "replace it, or choose another out_dir", settings=("out_dir",))
     others = sorted(p.name for p in out.iterdir() if not is_bookkeeping(p.name)
                     and p.name not in TRIAL_RECORD_FILES) if out.is_dir() else []
-    if others and not has_results(out):
+    if others and not _has_results(out):
         shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
         raise BackproplabError(
             f"{out} is not empty and holds no run ({shown}); it is not backproplab's to "
@@ -120,7 +136,7 @@ def _check_fresh(out: Path, overwrite: bool) -> None:
 
 def _prepare_fresh(out: Path, overwrite: bool) -> None:
     _check_fresh(out, overwrite)
-    if has_results(out):
+    if _has_results(out):
         for name in RUN_FILES:
             try:
                 (out / name).unlink()
@@ -199,12 +215,26 @@ def _summarize(metrics: list[dict], cfg: TrainConfig, out: Path, eval_split: str
 
 
 def load_run_dataset(config: TrainConfig, *, download: bool = True):
-    """The :class:`~backproplab.data.Dataset` a run with ``config`` trains on
-    (the data options of the resolved config, exactly as :func:`run_training`
-    loads them; :func:`backproplab.data.load_configured`). Executors that load
-    the data once for many runs use this. A user's file too large for the memory
-    available (:func:`backproplab.tensor.memory.available_memory`) is refused
-    before it is read."""
+    """The :class:`~backproplab.data.Dataset` a run with ``config`` trains on.
+
+    The data options of the resolved config, loaded exactly as
+    :func:`run_training` loads them (:func:`backproplab.data.load_configured`).
+    Executors that load the data once for many runs use this. A user's file
+    too large for the memory available
+    (:func:`backproplab.tensor.memory.available_memory`) is refused before it
+    is read.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config.
+    download : bool, default True
+        Whether a dataset missing from the cache may be downloaded.
+
+    Returns
+    -------
+    backproplab.data.Dataset
+    """
     available = available_memory()
     return load_configured(data_options(config.resolved().to_dict()), download=download,
                            max_bytes=None if available is None else available[0])
@@ -551,7 +581,6 @@ __all__ = [
     "BATCH_SLEEP_ENV",
     "SUMMARY_KEYS",
     "default_run_dir",
-    "has_results",
     "load_run_dataset",
     "run_training",
 ]
