@@ -356,7 +356,7 @@ for group in results["groups"]:
 
 # %% [markdown]
 # Each trial is an ordinary run folder, so `RunFolder` reads any one seed's
-# curve, and `study.figures.compare` draws the groups as mean ± std bands.
+# curve, and `study.figures.compare` draws the groups as mean curves with 95% interval bands.
 
 # %%
 for group in results["groups"]:

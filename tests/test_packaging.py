@@ -1,5 +1,5 @@
-"""Packaging: the sdist carries docs/, the wheel carries the study's notes the
-report links to, and building raises no deprecation warning about the license.
+"""Packaging: the sdist carries docs/, the wheel carries the documents the report
+links to (study.md, derivations.md), and building raises no license deprecation.
 
 Built offline from a copy of the source tree with the environment's own
 setuptools (``python -m build --no-isolation``; the dev extra installs both).
@@ -15,6 +15,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from backproplab.study.layout import NOTES
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What is not source: never copied into the build's tree.
@@ -50,16 +52,17 @@ def test_sdist_carries_the_docs(built):
         assert member.isfile()
     docs = {str(p.relative_to(ROOT)) for p in (ROOT / "docs").iterdir() if p.is_file()}
     assert docs and docs <= names
-    assert {"LICENSE", "README.md", "pyproject.toml", "src/backproplab/study/study.md"} <= names
+    assert {"LICENSE", "README.md", "pyproject.toml"} <= names
+    assert {f"src/backproplab/study/{name}" for name in NOTES} <= names
 
 
-def test_wheel_carries_the_study_notes_and_the_license(built):
+def test_wheel_carries_the_documents_the_report_copies_and_the_license(built):
     _, wheel, _ = built
     with zipfile.ZipFile(wheel) as zf:
-        notes = zf.read("backproplab/study/study.md")
+        notes = {name: zf.read(f"backproplab/study/{name}") for name in NOTES}
         info = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         metadata = zf.read(info).decode()
         licenses = [n for n in zf.namelist() if ".dist-info/licenses/" in n]
-    assert notes == (ROOT / "docs" / "study.md").read_bytes()
+    assert notes == {name: (ROOT / "docs" / name).read_bytes() for name in NOTES}
     assert "License-Expression: MIT" in metadata.splitlines()
     assert [Path(n).name for n in licenses] == ["LICENSE"]

@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         0 done, 1 a check failed, 2 bad input (or no command given), 130
         interrupted, 141 stdout closed by its reader.
     """
+    _escape_unencodable()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -148,6 +149,16 @@ def _failure(exc: Exception) -> int:
     if isinstance(exc, UnicodeDecodeError):
         return _error(decode_error_message(exc))
     raise exc
+
+
+def _escape_unencodable() -> None:
+    """Print what stdout's encoding cannot hold (a file name that is not UTF-8, read as
+    surrogates; a character outside ``PYTHONIOENCODING``) as ``\\udcff`` escapes, as
+    Python's stderr does, instead of failing after the work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            reconfigure(errors="backslashreplace")
 
 
 def _silence_stdout() -> None:

@@ -4,10 +4,13 @@ crash never destroys the previous version."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -22,18 +25,74 @@ def _umask() -> int:
 
 
 _MODE = 0o666 & ~_umask()
+#: the most bytes of a file's name kept in its temporary name (255 bytes in all at most)
+_TMP_NAME_BYTES = 200
+
+#: The folders this process writes under their lock (:mod:`backproplab.locks`):
+#: absolute path -> (device, inode, what the folder holds).
+_HELD: dict[str, tuple[int, int, str]] = {}
+
+
+def hold_folder(path: str | os.PathLike, what: str) -> None:
+    """Tie the atomic writes into ``path`` to the folder there now (its lock holder calls this).
+
+    From then on a write into ``path`` never creates it again: when the folder was
+    moved or deleted (or another one took its place), the write raises instead.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder, as the writer names it.
+    what : str
+        What the folder holds, for the message (``"run"``, ``"sweep"``...).
+    """
+    st = os.stat(path)
+    _HELD[os.path.abspath(path)] = (st.st_dev, st.st_ino, what)
+
+
+def release_folder(path: str | os.PathLike) -> None:
+    """Undo :func:`hold_folder` (the lock was released)."""
+    _HELD.pop(os.path.abspath(path), None)
+
+
+def check_held(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is held by this process (:func:`hold_folder`).
+
+    Raises
+    ------
+    BackproplabError
+        When it is held but the folder at that path is gone or another one.
+    """
+    held = _HELD.get(os.path.abspath(folder))
+    if held is None:
+        return False
+    try:
+        st = os.stat(folder)
+        same = (st.st_dev, st.st_ino) == held[:2]
+    except OSError:
+        same = False
+    if not same:
+        raise BackproplabError(
+            f"the {held[2]} folder {folder} was moved or deleted while this process was "
+            "writing it, so nothing more is written there; put it back and resume, or start "
+            "again")
+    return True
 
 
 def _atomic(path: str | os.PathLike, mode: str, write: Callable[[IO], None]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if not check_held(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # ".NAME.XXXXXXXX.tmp" adds 14 bytes: a name near the 255-byte limit is shortened in it
+    name = os.fsdecode(os.fsencode(path.name)[:_TMP_NAME_BYTES])
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, _MODE)  # mkstemp makes 0600; files follow the umask like open() does
         with os.fdopen(fd, mode) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        check_held(path.parent)  # not into a folder that took the place of the held one
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -143,11 +202,87 @@ def is_finite_number(value: Any) -> bool:
             and math.isfinite(value))
 
 
-def parse_json(text: str | bytes) -> Any:
+#: The most bytes a JSON file may hold (config.json, summary.json, sweep.json, a
+#: weights file): thousands of times what any of them needs, and small enough that
+#: parsing it costs a few hundred MB at worst.
+JSON_MAX_BYTES = 16 << 20
+#: The deepest nesting of arrays and objects a JSON document may have (the
+#: project's files nest four deep at most).
+JSON_MAX_DEPTH = 64
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_bounded(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
+    """The bytes of the regular file ``path``, refused before they are read when the
+    file is not a regular file or holds more than ``max_bytes``.
+
+    The file is opened without blocking, so a FIFO with no writer is refused
+    instead of waiting forever, and a device such as ``/dev/zero`` is refused
+    instead of read until memory runs out.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    max_bytes : int or None
+        The most bytes to read; ``None`` reads what a regular file holds.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    OSError
+        When the file cannot be opened (missing, no permission), is not a regular
+        file (``errno.EINVAL``: a FIFO, a device, a folder), or holds more than
+        ``max_bytes`` (``errno.EFBIG``); ``strerror`` says which, in words.
+
+    Examples
+    --------
+    >>> read_bounded("/dev/zero")
+    Traceback (most recent call last):
+    ...
+    OSError: [Errno 22] it is a device, not a regular file: '/dev/zero'
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+            raise OSError(errno.EINVAL, f"it is {kind}, not a regular file", str(path))
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fh:
+        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise OSError(errno.EFBIG, f"it holds more than {max_bytes} bytes, the most such a "
+                      "file may hold", str(path))
+    return data
+
+
+def _check_depth(value: Any, max_depth: int) -> None:
+    """Raise ValueError when arrays or objects in ``value`` nest deeper than ``max_depth``
+    (walked with a list, not recursion)."""
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > max_depth:
+            raise ValueError(f"arrays or objects nested more than {max_depth} deep")
+        todo.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+
+
+def parse_json(text: str | bytes, max_depth: int = JSON_MAX_DEPTH) -> Any:
     """``json.loads(text)``, where every way the text can fail raises ``ValueError``.
 
-    ``json.loads`` raises ``RecursionError`` on deeply nested arrays or objects
-    (``[[[[...`` a few thousand deep): that becomes a ``ValueError`` saying so, as
+    Arrays or objects nested deeper than ``max_depth`` are refused, so that no
+    reader recurses through them later; ``json.loads`` raises ``RecursionError``
+    on nesting a few thousand deep, and that becomes a ``ValueError`` too, as
     invalid JSON and undecodable bytes already are (``JSONDecodeError`` and
     ``UnicodeDecodeError`` are ``ValueError`` subclasses).
 
@@ -165,13 +300,46 @@ def parse_json(text: str | bytes) -> Any:
         For text that is not JSON.
     """
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except RecursionError:
         raise ValueError("arrays or objects nested too deeply to read") from None
+    if isinstance(value, (dict, list)):
+        _check_depth(value, max_depth)
+    return value
+
+
+def load_json(path: str | os.PathLike, max_bytes: int = JSON_MAX_BYTES) -> Any:
+    """The JSON document in the file ``path``, read with a bound on its size and depth.
+
+    The one reader of the project's JSON files (configs, summaries, sweep.json,
+    weights files): :func:`read_bounded` (a regular file of at most ``max_bytes``),
+    then UTF-8 and :func:`parse_json` (at most :data:`JSON_MAX_DEPTH` deep).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    max_bytes : int
+        The largest file accepted (default :data:`JSON_MAX_BYTES`).
+
+    Returns
+    -------
+    object
+        What the file holds.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read, or is refused (see :func:`read_bounded`).
+    ValueError
+        When it is not UTF-8 JSON, or nests too deep.
+    """
+    return parse_json(read_bounded(path, max_bytes).decode("utf-8"))
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """The JSON in ``path``, or ``None`` when it is missing, unreadable or not JSON.
+    """The JSON in ``path``, or ``None`` when it is missing, unreadable, refused by
+    :func:`load_json` or not JSON.
 
     For files a crash or a user may have damaged; callers decide what ``None`` means.
 
@@ -184,9 +352,83 @@ def read_json(path: str | os.PathLike) -> Any:
     object or None
     """
     try:
-        return parse_json(Path(path).read_text(encoding="utf-8"))
+        return load_json(path)
     except (OSError, ValueError):
         return None
+
+
+#: deflate never expands more than about 1032:1
+_DEFLATE_RATIO = 1032
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], Any]:
+    """``(shape, dtype)`` from the ``.npy`` header of one zip member (nothing else read)."""
+    import numpy as np  # NumPy's own .npy header readers; fileio itself stays light
+
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    with zf.open(info) as fh:
+        if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+            raise ValueError(f"member {info.filename} is not an array")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in readers:
+            raise ValueError(f"member {info.filename} has .npy format version {version}, "
+                             "which backproplab does not read")
+        try:
+            shape, _, dtype = readers[version](fh)
+        except Exception as exc:  # noqa: BLE001 - NumPy's header parser fails in many ways
+            raise ValueError(f"member {info.filename} has a damaged .npy header "
+                             f"({type(exc).__name__}: {exc})") from None
+    return tuple(shape), dtype
+
+
+def npz_members(path: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], Any, int]]:
+    """What each array of an ``.npz`` file declares, read from the zip directory and the
+    ``.npy`` headers alone, before anything is decompressed.
+
+    An ``.npz`` is a zip of ``.npy`` members, and NumPy allocates the whole
+    declared array before it reads a byte of it: a damaged or hostile file can ask
+    for gigabytes in a few bytes. Every member is checked here: its zip entry may
+    not claim more than its stored bytes can hold (deflate expands at most about
+    1032:1), and its array header may not declare more than the entry holds. A
+    caller then bounds the total.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+
+    Returns
+    -------
+    dict
+        ``{name: (shape, dtype, declared bytes)}``, names without ``.npy``.
+
+    Raises
+    ------
+    OSError, ValueError, zipfile.BadZipFile
+        When the file cannot be read, is not a zip of arrays, or a member claims
+        or declares more than it stores.
+    """
+    members = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            most = info.compress_size
+            if info.compress_type != zipfile.ZIP_STORED:
+                most = info.compress_size * _DEFLATE_RATIO + 1024
+            if info.file_size > most:
+                raise ValueError(f"member {info.filename} claims {info.file_size} bytes but "
+                                 f"stores only {info.compress_size}")
+            shape, dtype = _npy_header(zf, info)
+            declared = math.prod(shape) * dtype.itemsize
+            if declared > info.file_size:
+                raise ValueError(f"array {info.filename} declares shape {shape} of {dtype} "
+                                 f"({declared} bytes) but only {info.file_size} bytes are "
+                                 "stored")
+            name = info.filename.removesuffix(".npy")
+            members[name] = (shape, dtype, declared)
+    return members
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
@@ -213,8 +455,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
         When the file cannot be read.
     """
     rows = []
-    with open(path, "rb") as fh:
-        lines = fh.read().split(b"\n")
+    lines = read_bounded(path).split(b"\n")
     for i, raw in enumerate(lines, 1):
         try:
             line = raw.decode("utf-8").strip()

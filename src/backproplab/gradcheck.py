@@ -28,7 +28,7 @@ import numpy as np
 
 from backproplab import scalar
 from backproplab.errors import BackproplabError
-from backproplab.scalar import affine, cross_entropy_from_logits, sigmoid
+from backproplab.scalar import affine, cross_entropy_from_logits, labelled_entries, sigmoid
 from backproplab.tensor import ACTIVATIONS, MLP
 
 #: Relative errors are measured against ``max(|analytic|, |numeric|, REL_FLOOR)``,
@@ -216,15 +216,6 @@ def scalar_numeric_gradients(model, x: list[float], target: int, eps: float) -> 
     return out
 
 
-def _flatten(name: str, value, prefix: str = ""):
-    """Yield ``(label, number)`` for every entry of a nested list."""
-    if isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _flatten(name, v, f"{prefix}[{i}]")
-    else:
-        yield f"{name}{prefix}", value
-
-
 def _scalar_pairs(grads, numeric: dict):
     """``(label, analytic, numeric)`` for every checked gradient entry."""
     for l, (gW, nW) in enumerate(zip(grads.dW, numeric["dW"]), start=1):
@@ -240,7 +231,7 @@ def _scalar_pairs(grads, numeric: dict):
 
 
 def _zip_labeled(name: str, analytic, numeric):
-    a_items, n_items = list(_flatten(name, analytic)), list(_flatten(name, numeric))
+    a_items, n_items = list(labelled_entries(name, analytic)), list(labelled_entries(name, numeric))
     if len(a_items) != len(n_items):
         raise ValueError(f"{name}: analytic and numeric gradients differ in shape")
     for (label, a), (_, n) in zip(a_items, n_items):

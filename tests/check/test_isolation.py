@@ -68,6 +68,15 @@ def test_os_exit_at_import_is_reported(tmp_path):
                         "import?)")
 
 
+def test_a_flood_on_the_real_stdout_is_bounded_and_unusable(tmp_path):
+    # regression: the worker's stdout was a pipe read whole into the checker's memory;
+    # it is a file now, held to the worker's 16 MiB file-size limit
+    f = tmp_path / "floods.py"
+    f.write_text("import os\nchunk = b'x' * 2**20\nfor _ in range(64):\n    os.write(1, chunk)\n")
+    [r] = check_files([f], **LIMITS)
+    assert r.status == "unusable" and r.exit_status == 2, r.reason
+
+
 def test_prints_do_not_disturb_the_result(tmp_path):
     f = tmp_path / "chatty.py"
     f.write_text((LEARNERS / "correct_lists.py").read_text().replace(

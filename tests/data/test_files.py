@@ -13,9 +13,10 @@ import pytest
 
 from backproplab.data import load_dataset
 from backproplab.data.describe import describe_source
-from backproplab.data.files import estimate, split_in_place, stratified_split
+from backproplab.data.files import split_in_place, stratified_split
 from backproplab.data.mnist import SPLIT_SEED
 from backproplab.data.preprocess import Preprocessing
+from backproplab.data.sources import estimate
 from backproplab.errors import BackproplabError
 
 pd = pytest.importorskip("pandas")

@@ -54,3 +54,26 @@ def damaged(draw, data: bytes) -> bytes:
         return draw(st.binary(max_size=256))
     return {"truncate": _truncate, "flip": _flip_bits, "set": _set_bytes,
             "splice": _splice}[how](draw, data)
+
+
+def edit_checkpoint(path, edit) -> None:
+    """Rewrite the checkpoint ``path`` (an .npz written by training) with
+    ``edit(arrays, extra, optim)`` applied: ``extra`` and ``optim`` are its run
+    information and optimizer metadata as dicts (``optim`` is ``None`` when it
+    has none; set ``optim["_drop"]`` to remove it)."""
+    import numpy as np
+
+    from backproplab.tensor.files import json_array, json_load
+
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    extra = json_load(arrays["extra"])
+    optim = json_load(arrays["optim"]) if "optim" in arrays else None
+    edit(arrays, extra, optim)
+    arrays["extra"] = json_array(extra)
+    if optim is not None:
+        arrays["optim"] = json_array(optim)
+        if optim.get("_drop"):
+            del arrays["optim"]
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)

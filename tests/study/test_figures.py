@@ -127,8 +127,31 @@ def test_comparison_axes_name_the_evaluation_split(tmp_path, monkeypatch):
               panels=[("eval_accuracy", "epoch"), ("train_loss", "epoch")])
     F.lr_summary(groups, tmp_path / "lr.png")
     labels = [ax.get_ylabel() for fig in saved for ax in fig.axes if ax.get_visible()]
-    assert labels == ["validation accuracy", "training loss", "validation accuracy",
-                      "validation loss"]
+    assert labels == ["validation accuracy", "training loss", "final validation accuracy",
+                      "final validation loss"]
+
+
+def test_comparisons_draw_the_95_percent_interval_of_the_mean(tmp_path, monkeypatch):
+    # compare and lr_summary draw through the sweeps' panels: the band (compare) and the
+    # error bars (lr_summary) are the Student-t interval of the mean over the seeds
+    from scipy import stats
+
+    saved = capture_figures(monkeypatch, F)
+    groups = [(lr, [write_run(tmp_path / str(lr), f"s{s}", seed=s, lr=lr) for s in range(3)])
+              for lr in (0.003, 0.03)]
+    F.compare([(f"lr {lr}", d) for lr, d in groups], tmp_path / "cmp.png",
+              panels=[("eval_accuracy", "epoch")])
+    F.lr_summary(groups, tmp_path / "lr.png")
+    seeds = np.array([0.68 + 0.05 * 4 - 0.01 * s for s in range(3)])  # last epoch
+    half = stats.t.ppf(0.975, 2) * seeds.std(ddof=1) / math.sqrt(3)
+    band = saved[0].axes[0].collections[0].get_paths()[0].vertices
+    at_last = band[np.isclose(band[:, 0], 4.0), 1]
+    assert at_last.min() == pytest.approx(seeds.mean() - half)
+    assert at_last.max() == pytest.approx(seeds.mean() + half)
+    (bar,) = saved[1].axes[0].containers[0].lines[2]
+    (_, lo), (_, hi) = bar.get_segments()[0]
+    assert (lo, hi) == pytest.approx((seeds.mean() - half, seeds.mean() + half))
+    assert "95%" in saved[0].texts[0].get_text() and "95%" in saved[1].texts[0].get_text()
 
 
 def test_no_runs_is_a_clear_error(tmp_path):

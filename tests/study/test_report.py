@@ -15,7 +15,6 @@ from backproplab.study import report as rep
 from backproplab.study.layout import FIGURES, MANIFEST
 from backproplab.study.outputs import make_checks, make_figures
 from backproplab.study.report.document import IMAGE_TYPES
-from backproplab.study.report.q1_q3 import DERIVATIONS, derivations_link
 
 # a 1x1 PNG
 PNG = base64.b64decode(
@@ -181,17 +180,6 @@ def test_html_embeds_a_gif_with_its_mime_type(tmp_path):
         doc.html(tmp_path)
 
 
-def test_report_links_the_derivations_document(tmp_path):
-    link = derivations_link(tmp_path)
-    src = Path(__file__).resolve().parents[2] / "docs" / "derivations.md"
-    assert DERIVATIONS == src  # the report finds the source tree it runs from
-    if src.is_file():
-        target = link.split("](")[1].rstrip(")")
-        assert (tmp_path / target).resolve() == src
-    else:  # installed without the source tree: the name, not a dead link
-        assert link == "`docs/derivations.md` (in the backproplab source tree)"
-
-
 def test_not_run_names_this_reproductions_command_with_the_preset(tmp_path):
     """The command that adds a missing preset keeps this reproduction's settings
     and folder, replacing its --only (or adding one)."""
@@ -251,13 +239,14 @@ def test_normalization_demo_of_a_model_stuck_at_the_majority_class(tmp_path):
     assert "gives 0.5622 here against 0.9700." in text and "harm is small" not in text
 
 
-def test_report_links_the_study_notes_copied_beside_it(tmp_path):
-    """The report cites the study's questions through a relative link to study.md,
-    and writing the report puts that file (the package's copy of docs/study.md)
-    in the report's folder, so the link works from an installed wheel too."""
+def test_every_link_of_the_report_resolves_to_a_file_in_its_folder(tmp_path):
+    """The report cites study.md and derivations.md through relative links, and
+    writing the report puts those files (the package's copies of docs/) in the
+    report's folder, so every link works from an installed wheel too, and wherever
+    the folder is moved."""
     import re
 
-    from backproplab.study.layout import STUDY_NOTES
+    from backproplab.study.layout import DERIVATIONS, NOTES, STUDY_NOTES
 
     out = tmp_path / "repro"
     out.mkdir()
@@ -265,13 +254,20 @@ def test_report_links_the_study_notes_copied_beside_it(tmp_path):
         "kind": "backproplab-reproduce", "settings": {"dataset": "synth"}, "quick": True,
         "presets": {}}))
     md, page = rep.write_report(out)
-    text, html = md.read_text(), page.read_text()
+    (tmp_path / "elsewhere").mkdir()
+    moved = out.rename(tmp_path / "elsewhere" / "report")
+    text, html = (moved / md.name).read_text(), (moved / page.name).read_text()
     assert "SPEC.md" not in text and "SPEC.md" not in html
-    links = re.findall(r"\]\(([^)\s]+)\)", text)
-    assert STUDY_NOTES in links
-    assert f'href="{STUDY_NOTES}"' in html
-    for target in (md.parent / STUDY_NOTES, page.parent / STUDY_NOTES):
-        assert target.is_file()
-    docs = Path(__file__).resolve().parents[2] / "docs" / "study.md"
-    assert (out / STUDY_NOTES).read_bytes() == docs.read_bytes()
-    assert "## Where the write-up was wrong" in (out / STUDY_NOTES).read_text()
+    links = {link for link in re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(
+        r'href="([^"]+)"', html) if "://" not in link and not link.startswith("#")}
+    assert {STUDY_NOTES, DERIVATIONS} <= links
+    assert f'href="{STUDY_NOTES}"' in html and f'href="{DERIVATIONS}"' in html
+    for link in links:
+        target = (moved / link).resolve()
+        assert target.is_file() and moved.resolve() in target.parents, link
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    for name in NOTES:
+        assert (moved / name).read_bytes() == (docs / name).read_bytes()
+    assert "## Where the write-up was wrong" in (moved / STUDY_NOTES).read_text()
+    # study.md's own link to the derivations resolves there as well
+    assert "](derivations.md)" in (moved / STUDY_NOTES).read_text()

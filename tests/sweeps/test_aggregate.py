@@ -17,8 +17,8 @@ from backproplab.sweeps.aggregate import (
     aggregate_sweep,
     group_key,
     mean_std,
-    results_table,
 )
+from backproplab.sweeps.tables import results_table
 
 
 def write_run(root: Path, name: str, config: dict, epochs: list[dict], batches: list[dict],

@@ -112,6 +112,26 @@ def test_the_bands_are_the_t_intervals_over_seeds(sweep_dir: Path):
         np.testing.assert_allclose(sorted(segment[:, 1]), t_interval(final), rtol=1e-9)
 
 
+def test_an_interval_wider_than_the_metric_is_cut_at_its_range():
+    # two seeds: t(0.975, 1) = 12.7 stretches an accuracy's interval far beyond [0, 1]
+    a, b = 0.2, 0.8
+    lo, hi = t_interval([a, b])
+    assert lo < 0 and hi > 1
+    group = {"label": "g", "values": {"lr": 0.1},
+             "epochs": [{"epoch": 1, "eval_accuracy": {"mean": 0.5, "ci95": [lo, hi]},
+                         "eval_loss": {"mean": 0.1, "ci95": [-0.2, 0.4]}}],
+             "final": {"eval_accuracy": {"mean": 0.5, "ci95": [lo, hi]}}}
+    _, axes = new_figure(ncols=3)
+    curve_panel(axes[0][0], [group], "eval_accuracy")
+    curve_panel(axes[0][1], [group], "eval_loss")
+    final_panel(axes[0][2], [group], "eval_accuracy", setting="lr")
+    for ax, want in zip(axes[0][:2], ((0.0, 1.0), (0.0, 0.4))):
+        ys = ax.collections[0].get_paths()[0].vertices[:, 1]
+        assert (min(ys), max(ys)) == want
+    segment = axes[0][2].containers[0].lines[2][0].get_segments()[0]
+    assert sorted(segment[:, 1]) == [0.0, 1.0]
+
+
 def test_plot_and_compare_read_a_sweep_mid_run(copy: Path, tmp_path: Path):
     catch_mid_run(copy)
     r = run_subprocess("plot", copy, "--json", timeout=120)
@@ -187,6 +207,7 @@ def test_compare_overlays_runs_and_sweeps_and_tests_them_as_scipy_does(sweep_dir
     r = run_subprocess("compare", sweep_dir, run, "--out", tmp_path / "x.png", timeout=120)
     assert r.returncode == 0, r.stderr
     assert "p (Holm)" in r.stdout and f"figure: {tmp_path / 'x.png'}" in r.stdout
+    assert "compared groups (final epoch)" in r.stdout and "sweep results" not in r.stdout
     assert math.isfinite(welch.pvalue)
 
 

@@ -27,7 +27,6 @@ from backproplab.fileio import read_jsonl
 from backproplab.runs import is_bookkeeping
 from backproplab.sweeps import Sweep, run_sweep
 from backproplab.sweeps.driver import make_executor
-from backproplab.sweeps.executors import Executor
 from backproplab.sweeps.ray_connect import (
     INSTALL_HINT,
     executor_options,
@@ -35,6 +34,7 @@ from backproplab.sweeps.ray_connect import (
     split_address,
 )
 from backproplab.sweeps.ray_executor import RayExecutor
+from backproplab.sweeps.trials import Executor
 from backproplab.training import TrainConfig
 
 #: A tiny run: 300 synthetic points, 8 hidden units, 19 batches per epoch.

@@ -14,13 +14,9 @@ from backproplab.errors import BackproplabError
 from backproplab.fileio import read_jsonl
 from backproplab.runs import is_bookkeeping, read_run_files
 from backproplab.sweeps.driver import make_executor, run_sweep
-from backproplab.sweeps.executors import (
-    Executor,
-    LocalExecutor,
-    TrialResult,
-    execute_trial,
-)
+from backproplab.sweeps.executors import LocalExecutor, execute_trial
 from backproplab.sweeps.spec import Sweep, format_value, trial_name
+from backproplab.sweeps.trials import Executor, TrialResult
 from backproplab.training import TrainConfig
 
 #: A small, fast run: 2000 synthetic points, 8 hidden units.

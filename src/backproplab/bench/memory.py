@@ -68,11 +68,22 @@ def _device_peak_mb(impl: str) -> float:
 def memory_probe(spec: dict) -> dict:
     """Load the data, train one epoch of one implementation, and report memory in MB.
 
-    Meant to run in a fresh process (see :func:`measure_memory`). ``load_peak``:
-    the peak while importing and loading; ``after_load``: resident size once the
-    data is in memory; ``training_peak``: the peak from then on, through building
-    the model and one epoch (``None`` where the peak cannot be reset); ``peak``:
-    the whole process's peak.
+    Meant to run in a fresh process (see :func:`measure_memory`).
+
+    Parameters
+    ----------
+    spec : dict
+        ``impl``, ``batch_size``, ``threads``, ``quick``, ``synthetic``,
+        ``data_dir``, ``limit``, ``lr``, ``seed`` and ``device``.
+
+    Returns
+    -------
+    dict
+        ``impl``, ``batch_size``; ``load_peak_mb``: the peak while importing and
+        loading; ``after_load_mb``: resident size once the data is in memory;
+        ``training_peak_mb``: the peak from then on, through building the model
+        and one epoch (``None`` where the peak cannot be reset); ``peak_mb``: the
+        whole process's peak; ``device_peak_mb`` on the GPU.
     """
     impl, threads = spec["impl"], spec["threads"]
     if module_for(impl) != "numpy":
@@ -112,6 +123,25 @@ def measure_memory(impl: str, batch_size: str, *, threads: int, quick: bool, syn
                    data_dir, limit, lr: float, seed: int, device: str = "cpu",
                    timeout: float = 900) -> dict:
     """Peak memory of one implementation training one epoch, in a fresh Python process.
+
+    Parameters
+    ----------
+    impl : str
+        The implementation (:data:`~backproplab.bench.workload.IMPLS`).
+    batch_size : str
+        A batch size, or ``"full"``.
+    threads : int
+        Its BLAS threads (also set as the child's thread variables).
+    quick, synthetic, data_dir, limit
+        The data, as in :func:`~backproplab.bench.workload.load_data`.
+    lr : float
+        The learning rate.
+    seed : int
+        The seed.
+    device : str, default "cpu"
+        Where it trains.
+    timeout : float, default 900
+        Seconds the child may take.
 
     Returns
     -------

@@ -19,7 +19,6 @@ and logs included), from the end of one epoch to the end of the next.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import tempfile
@@ -31,6 +30,7 @@ from backproplab.bench.probes import LoadProbe, thread_info
 from backproplab.bench.runners import make_runner
 from backproplab.bench.workload import ACTIVATION, SIZES, load_data
 from backproplab.errors import BackproplabError
+from backproplab.fileio import load_json, read_jsonl
 from backproplab.runs import CONFIG, METRICS
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.progress import PlainProgress
@@ -43,8 +43,18 @@ PEER_TIMEOUT = 900.0
 
 @dataclass(frozen=True)
 class Peer:
-    """One row: ``impl`` (``"train"`` or a runner's name) at ``threads`` (``None``:
-    the train path's own default; for the bare loop: the threads ``train`` chose)."""
+    """One row of the benchmark: an implementation at a thread count.
+
+    Attributes
+    ----------
+    name : str
+        The row's name.
+    impl : str
+        ``"train"`` (``backproplab train`` itself) or a runner's name.
+    threads : int or None
+        Its threads; ``None``: the train path's own default (for the bare loop:
+        the threads ``train`` chose).
+    """
 
     name: str
     impl: str
@@ -72,7 +82,7 @@ class _GatedProgress(PlainProgress):
 
     def start(self, **kw):
         super().start(**kw)
-        threads = json.loads((self.out / CONFIG).read_text())["threads"]
+        threads = load_json(self.out / CONFIG)["threads"]
         self.conn.send({"ready": True, "threads": threads, "pools": thread_info([])})
         self._next()
 
@@ -85,8 +95,8 @@ class _GatedProgress(PlainProgress):
         super().epoch_end(record)
         wall = time.perf_counter() - self.t0
         load = self.probe.stop()
-        last = (self.out / METRICS).read_text().strip().splitlines()[-1]
-        self.conn.send({"seconds": float(json.loads(last)["train_seconds"]), "wall": wall,
+        last = read_jsonl(self.out / METRICS)[-1]
+        self.conn.send({"seconds": float(last["train_seconds"]), "wall": wall,
                         **load})
         self._next()
 
@@ -126,7 +136,7 @@ def _runner_peer(conn, peer: Peer, s: dict) -> None:
                        **probe.stop()})
 
 
-def peer_main(conn, peer: Peer, settings: dict) -> None:
+def _peer_main(conn, peer: Peer, settings: dict) -> None:
     """The peer process: set up ``peer``, then one epoch per ``"go"`` until ``"stop"``.
 
     Parameters
@@ -152,13 +162,28 @@ def peer_main(conn, peer: Peer, settings: dict) -> None:
 
 
 class PeerProcess:
-    """A running peer: ``epoch()`` times one epoch in it, ``close()`` ends it."""
+    """A running peer: ``epoch()`` times one epoch in it, ``close()`` ends it.
+
+    Starting it spawns the process and waits for its first answer.
+
+    Parameters
+    ----------
+    peer : Peer
+        What it runs.
+    settings : dict
+        As :func:`peer_settings` gives them.
+
+    Raises
+    ------
+    BackproplabError
+        When the peer gives no answer in time, ends, or reports an error.
+    """
 
     def __init__(self, peer: Peer, settings: dict):
         ctx = multiprocessing.get_context("spawn")
         self.peer = peer
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=peer_main, args=(child, peer, settings), daemon=True,
+        self.proc = ctx.Process(target=_peer_main, args=(child, peer, settings), daemon=True,
                                 name=f"bench-{peer.name}")
         self.proc.start()
         child.close()
@@ -202,7 +227,28 @@ class PeerProcess:
 
 def peer_settings(batch_size: str, *, lr: float, seed: int, device: str, quick: bool,
                   synthetic: bool, data_dir, limit, max_epochs: int) -> dict:
-    """The settings every peer of one batch size gets (see :func:`peer_main`)."""
+    """The settings every peer process of one batch size gets.
+
+    Parameters
+    ----------
+    batch_size : str
+        A batch size, or ``"full"``.
+    lr : float
+        The learning rate.
+    seed : int
+        The seed.
+    device : str
+        Where it trains.
+    quick, synthetic, data_dir, limit
+        The data, as in :func:`~backproplab.bench.workload.load_data`.
+    max_epochs : int
+        The most epochs a peer trains.
+
+    Returns
+    -------
+    dict
+        The same values by name (``data_dir`` as text or ``None``).
+    """
     return {"batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "quick": quick,
             "synthetic": synthetic, "data_dir": str(data_dir) if data_dir else None,
             "limit": limit, "max_epochs": max_epochs}
@@ -213,5 +259,4 @@ def settle() -> None:
     time.sleep(SETTLE_SECONDS)
 
 
-__all__ = ["PEER_TIMEOUT", "SETTLE_SECONDS", "Peer", "PeerProcess", "peer_main",
-           "peer_settings", "settle"]
+__all__ = ["PEER_TIMEOUT", "SETTLE_SECONDS", "Peer", "PeerProcess", "peer_settings", "settle"]

@@ -68,8 +68,22 @@ def is_loaded(others: float | None, flag: float = LOAD_FLAG) -> bool:
 
 
 def wait_for_quiet(max_seconds: float, window: float = 0.5, flag: float = LOAD_FLAG) -> float:
-    """Sleep until other processes use at most ``flag`` of the CPUs over a ``window``,
-    or ``max_seconds`` have passed; returns the seconds waited."""
+    """Sleep until other processes use at most ``flag`` of the CPUs over a ``window``.
+
+    Parameters
+    ----------
+    max_seconds : float
+        Give up waiting after this long.
+    window : float, default 0.5
+        Seconds each load measurement spans.
+    flag : float, default LOAD_FLAG
+        The share of the CPUs other processes may use.
+
+    Returns
+    -------
+    float
+        The seconds waited.
+    """
     start = time.perf_counter()
     while time.perf_counter() - start < max_seconds:
         probe = LoadProbe().start()
@@ -97,9 +111,16 @@ def _cpu_model() -> str:
 
 
 def machine_info() -> dict:
-    """CPU (model, vector instructions), usable cores, cgroup quota, what the
-    default-threads rule sees now (``free_now``), Python, OS and the BLAS-related
-    environment."""
+    """What the benchmark records about the machine.
+
+    Returns
+    -------
+    dict
+        ``cpu`` (model), ``cores`` (usable), ``cpu_quota`` (cgroup),
+        ``cpu_flags`` (vector instructions), ``free_now`` (what the
+        default-threads rule sees now), ``python``, ``platform`` and
+        ``environment`` (the BLAS-related variables that are set).
+    """
 
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                       "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
@@ -193,7 +214,23 @@ def thread_info(impls) -> dict:
 
 # ------------------------------------------------------------ matmul peak
 def matmul_peak(n: int = 2048, repeats: int = 5, device: str = "cpu") -> dict:
-    """Best GFLOP/s of an ``n x n`` float32 matrix product (NumPy, or CuPy on the GPU)."""
+    """The best GFLOP/s of an ``n x n`` float32 matrix product (NumPy, or CuPy on the GPU).
+
+    Parameters
+    ----------
+    n : int, default 2048
+        The matrices' size.
+    repeats : int, default 5
+        Products timed; the fastest counts.
+    device : {"cpu", "gpu"}, default "cpu"
+        Where the product runs.
+
+    Returns
+    -------
+    dict
+        ``n``, ``library`` (``"numpy"`` or ``"cupy"``), ``seconds`` (the
+        fastest product) and ``gflops`` (``2 n**3`` operations over it).
+    """
 
     xp = get_array_module(device)
     rng = np.random.default_rng(0)

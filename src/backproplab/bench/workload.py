@@ -65,13 +65,23 @@ def parse_batch_sizes(text, option: str = "--batch-sizes") -> list[str]:
     ----------
     text : str or list
         Comma-separated batch sizes, or a list of them.
-    option : str
+    option : str, default "--batch-sizes"
         The command-line option named in the error message.
 
     Returns
     -------
     list of str
         The batch sizes, duplicates dropped, order kept.
+
+    Raises
+    ------
+    BackproplabError
+        For an item that is neither a positive integer nor ``full``, or none.
+
+    Examples
+    --------
+    >>> parse_batch_sizes("16,0128,full,16")
+    ['16', '128', 'full']
     """
     example = f"{option} 16,128,1024,full"
     out = []
@@ -97,6 +107,12 @@ def parse_impls(text) -> list[str]:
     Returns
     -------
     list of str
+        Duplicates dropped.
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown name, or none.
     """
     out: list[str] = []
     for item in _items(text):
@@ -123,6 +139,22 @@ def flops_per_epoch(n: int, sizes=SIZES) -> float:
     Per layer of fan-in ``a`` and fan-out ``b``: ``2nab`` for the forward
     product, ``2nab`` for the weight gradient and, above the first layer,
     ``2nab`` for the gradient of the layer's input.
+
+    Parameters
+    ----------
+    n : int
+        The examples trained on.
+    sizes : sequence of int, default SIZES
+        The layer sizes, inputs first.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> flops_per_epoch(10, (4, 3, 2))
+    840.0
     """
     total = 0
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
@@ -137,14 +169,30 @@ def batch_rows(batch_size: str, n: int) -> int:
 
 def load_data(quick: bool = False, synthetic: bool = False, data_dir=None,
               limit: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The training images ``(X float32, y int64, description)``.
+    """The benchmark's training images: ``(X float32, y int64, description)``.
 
     Fashion-MNIST's 55,000 training images (unit-scaled, via
     :func:`backproplab.data.load_dataset`, never downloading) where they are on
     this machine; otherwise, or with ``synthetic``, uniform random pixels and
-    random labels of the same shape. ``quick`` keeps :data:`QUICK_ROWS` rows.
-    An explicit ``data_dir`` that does not hold the data raises
-    :class:`BackproplabError` instead of falling back.
+    random labels of the same shape (seed 0).
+
+    Parameters
+    ----------
+    quick : bool, default False
+        Keep :data:`QUICK_ROWS` rows (unless ``limit`` is given).
+    synthetic : bool, default False
+        Use random data even where the images are on this machine.
+    data_dir : str, os.PathLike or None, default None
+        Where the images are; a folder that does not hold them raises
+        instead of falling back to random data.
+    limit : int or None, default None
+        Keep the first ``limit`` rows.
+
+    Returns
+    -------
+    tuple
+        ``(X, y, description)``: ``description`` says the source, the rows, the
+        features, the bytes and where the data came from (or why it is random).
     """
     if quick and limit is None:
         limit = QUICK_ROWS

@@ -17,7 +17,7 @@ from backproplab.check.runner import RawRun
 from backproplab.check.verdict import FileReport
 
 
-def pick_probe(report: FileReport, probes: list[Probe]) -> int:
+def _pick_probe(report: FileReport, probes: list[Probe]) -> int:
     """The probe the graph shows: the first single-example one on which something is wrong.
 
     Parameters
@@ -58,7 +58,7 @@ def learner_graph(report: FileReport, raw: RawRun, probes: list[Probe]
         name, or ``None`` when it returned none on that probe;
         ``differs(name, index)``: whether that entry of the learner's differs.
     """
-    i = pick_probe(report, probes)
+    i = _pick_probe(report, probes)
     values = {**probes[i].examples[0], "probe": probes[i].name}
     theirs: dict[str, Any] = {}
     for call in (raw.data or {}).get("calls", ()):
@@ -80,4 +80,4 @@ def learner_graph(report: FileReport, raw: RawRun, probes: list[Probe]
     return values, (theirs or None), differs
 
 
-__all__ = ["learner_graph", "pick_probe"]
+__all__ = ["learner_graph"]

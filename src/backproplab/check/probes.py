@@ -70,7 +70,7 @@ class Probe:
         return f"{len(self.W)}-{len(self.b)}-{len(self.c)}"
 
 
-def make_probe(name: str, X, T, W, b, V, c, batch: bool = False) -> Probe:
+def _make_probe(name: str, X, T, W, b, V, c, batch: bool = False) -> Probe:
     """A :class:`Probe` with its reference values computed by the scalar engine.
 
     Parameters
@@ -106,7 +106,7 @@ def _random(rng: random.Random, name: str, d: int, m: int, C: int, n: int = 1,
     c = [rng.gauss(0.0, 0.5 * v_scale) for _ in range(C)]
     X = _matrix(rng, n, d, 1.0)
     T = [rng.randrange(C) for _ in range(n)]
-    return make_probe(name, X, T, W, b, V, c, batch)
+    return _make_probe(name, X, T, W, b, V, c, batch)
 
 
 def _large_logits() -> Probe:
@@ -117,7 +117,7 @@ def _large_logits() -> Probe:
     V = [[400.0, -300.0, 700.0, -100.0, 250.0], [-200.0, 500.0, 100.0, 300.0, -400.0],
          [350.0, -150.0, 600.0, 50.0, 200.0], [300.0, 100.0, 450.0, -250.0, -350.0]]
     c = [10.0, -20.0, 30.0, 0.0, -5.0]
-    return make_probe(LARGE_LOGITS, [[1.0, -0.5, 0.25]], [1], W, b, V, c)
+    return _make_probe(LARGE_LOGITS, [[1.0, -0.5, 0.25]], [1], W, b, V, c)
 
 
 def _saturated() -> Probe:
@@ -126,7 +126,7 @@ def _saturated() -> Probe:
     b = [2.0, -3.0, 1.0]
     V = [[1.5, -0.5], [-1.0, 2.0], [0.5, 1.0]]
     c = [0.1, -0.2]
-    return make_probe("saturated sigmoids", [[1.0, -1.0, 0.5, 0.75]], [0], W, b, V, c)
+    return _make_probe("saturated sigmoids", [[1.0, -1.0, 0.5, 0.75]], [0], W, b, V, c)
 
 
 def make_probes(seed: int = SEED) -> list[Probe]:
@@ -145,7 +145,7 @@ def make_probes(seed: int = SEED) -> list[Probe]:
         batch probes of :data:`BATCH_SIZES`.
     """
     rng = random.Random(seed)
-    probes = [make_probe("the study's Q3 network", [Q3["x"]], [Q3_TARGET],
+    probes = [_make_probe("the study's Q3 network", [Q3["x"]], [Q3_TARGET],
                          *(Q3[k] for k in PARAMS)),
               _random(rng, "non-symmetric 2-4-3", 2, 4, 3)]
     probes += [_random(rng, f"random {d}-{m}-{C}", d, m, C) for d, m, C in RANDOM_SIZES]
@@ -156,4 +156,4 @@ def make_probes(seed: int = SEED) -> list[Probe]:
 
 
 __all__ = ["BATCH_SIZES", "LARGE_LOGITS", "PARAMS", "RANDOM_SIZES", "SEED", "Probe",
-           "make_probe", "make_probes"]
+           "make_probes"]

@@ -58,6 +58,11 @@ class RawRun:
     output: str
 
 
+#: The most bytes of results read back from a learner's process (the worker's own
+#: file-size limit, 16 MiB, already stops it from writing more).
+MAX_RESULT_BYTES = 16 * 2**20
+
+
 def run_isolated(path: str | os.PathLike, probes: list[dict], timeout: float = DEFAULT_TIMEOUT,
                  memory_mb: int = DEFAULT_MEMORY_MB) -> RawRun:
     """Run the learner's file ``path`` on ``probes`` in its own limited process.
@@ -80,22 +85,24 @@ def run_isolated(path: str | os.PathLike, probes: list[dict], timeout: float = D
     """
     path = Path(path).resolve()
     cmd = [sys.executable, worker.__file__, str(path), repr(float(timeout)), str(int(memory_mb))]
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+    # stdout is a file, not a pipe: the worker's file-size limit then bounds what a
+    # learner's code can write to it, and nothing unbounded is held in memory here
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out_file:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out_file, stderr=err,
                                 cwd=path.parent, env={**os.environ, **ONE_THREAD},
                                 start_new_session=True)
         timed_out = False
         try:
-            out, _ = proc.communicate(json.dumps(probes).encode(), timeout=timeout)
+            proc.communicate(json.dumps(probes).encode(), timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc)
-            out, _ = proc.communicate()
-        _kill_group(proc)  # anything the learner's code left running
+        _kill_group(proc)  # a timed-out learner, or anything its code left running
         err.seek(max(0, err.seek(0, os.SEEK_END) - OUTPUT_TAIL))
         output = err.read().decode("utf-8", "replace")
+        out_file.seek(0)
+        out = out_file.read(MAX_RESULT_BYTES + 1)
     data = None
-    if out and not timed_out:
+    if out and not timed_out and len(out) <= MAX_RESULT_BYTES:
         try:
             data = parse_json(out)
         except ValueError:

@@ -42,7 +42,14 @@ DESCRIPTION = (
 
 
 def register(subparsers) -> None:
-    """Add the ``bench`` subcommand."""
+    """Add the ``bench`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "bench",
         help="time one training epoch of backproplab, NumPy, PyTorch and scikit-learn",
@@ -143,8 +150,32 @@ def command_line(args: argparse.Namespace, prog: str = "backproplab bench") -> s
 
 
 def run(args: argparse.Namespace, command: str | None = None) -> int:
-    """Run the benchmark; print its tables (stdout, or stderr with ``--json``) and, with
-    ``--json``, the result as one JSON line on stdout; 0 on success."""
+    """``backproplab bench``: time one training epoch of backproplab and its peers.
+
+    Runs :func:`~backproplab.bench.run.run_benchmark` with the options given and
+    prints its tables (on standard error with ``--json``; progress notes go to
+    standard error on a terminal). ``--json-out FILE`` also writes the result
+    there (atomically); ``--json`` prints it as one JSON line on standard
+    output.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``bench`` options.
+    command : str or None, default None
+        The command line recorded in the result; ``None``: rebuilt from ``args``.
+
+    Returns
+    -------
+    int
+        0. Bad options and a ``--json-out`` that cannot be written raise
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+
+    Raises
+    ------
+    BackproplabError
+        If ``--json-out`` cannot be written.
+    """
     from rich.console import Console
 
 
@@ -167,7 +198,21 @@ def run(args: argparse.Namespace, command: str | None = None) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str = "epoch_time.py") -> int:
-    """Entry point of the scripts in ``benchmarks/`` (same options as ``backproplab bench``)."""
+    """Entry point of the scripts in ``benchmarks/`` (same options as ``backproplab bench``).
+
+    Parameters
+    ----------
+    argv : list of str or None, default None
+        The arguments; ``None`` reads ``sys.argv``.
+    prog : str, default "epoch_time.py"
+        The script's name, for ``--help`` and error lines.
+
+    Returns
+    -------
+    int
+        :func:`run`'s status, or 2 after printing ``PROG: error: ...`` for a
+        :class:`~backproplab.errors.BackproplabError`.
+    """
     p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     add_arguments(p)
     args = p.parse_args(argv)

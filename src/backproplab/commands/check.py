@@ -37,7 +37,14 @@ CSV_COLUMNS = ("file", "status", "wrong", "diagnoses", "reason")
 
 
 def register(subparsers) -> None:
-    """Add the ``check`` subcommand."""
+    """Add the ``check`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "check",
         help="check your own backprop (backward(x, t, W, b, V, c)) and name the mistake",

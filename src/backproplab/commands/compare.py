@@ -25,16 +25,22 @@ from backproplab.runs import COMPARE_FIGURE, RunFolder, open_folder
 from backproplab.sweeps.aggregate import (
     COMPARED,
     comparisons,
-    comparisons_table,
-    results_table,
     summarize_runs,
 )
 from backproplab.sweeps.damage import run_damage
 from backproplab.sweeps.stats import TESTS
+from backproplab.sweeps.tables import comparisons_table, results_table
 
 
 def register(subparsers) -> None:
-    """Add the ``compare`` subcommand."""
+    """Add the ``compare`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "compare", help="overlay runs and sweeps in one figure and test their differences",
         description="Draw the runs and sweep groups of several folders together (mean curves "
@@ -98,7 +104,25 @@ def _group_json(group: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the figure and print the tables; 0 when done."""
+    """``backproplab compare``: overlay runs and sweep groups in one figure, test their differences.
+
+    Writes the figure (``--out``), then prints the table of every group's final
+    metrics, the tables of the pairwise tests (``--test``, Holm-adjusted) when
+    there are groups to compare, and the figure's path; with ``--json`` one JSON
+    object ``{"figure", "groups", "comparisons"}`` instead. Reads the folders as
+    far as they are finished; never trains.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``compare`` options (``folders``, ``out``, ``test``, ``json``).
+
+    Returns
+    -------
+    int
+        0. A folder given twice, a damaged run, or folders without a finished
+        epoch raise :class:`~backproplab.errors.BackproplabError` (exit status 2).
+    """
     groups, split = gather(args.folders)
     results = {"varying": [], "eval_split": split, "groups": groups,
                "comparisons": comparisons(groups, test=args.test) if len(groups) > 1 else []}
@@ -109,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                     "comparisons": results["comparisons"]})
         return 0
     console = rich_console()
-    console.print(results_table(results))
+    console.print(results_table(results, title="compared groups"))
     if results["comparisons"]:
         for metric in COMPARED:
             console.print(comparisons_table(results, metric))

@@ -24,6 +24,18 @@ from backproplab.tensor.memory import available_memory
 
 
 def register(subparsers) -> None:
+    """Add the ``data`` subcommand and its actions (``list``, ``download``, ``verify``,
+    ``describe``) to the ``backproplab`` parser.
+
+    ``backproplab data`` without an action prints its help and exits with
+    status 2.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; each action's
+        ``func`` is its ``cmd_*`` function.
+    """
     p = subparsers.add_parser(
         "data", help="list, download and verify MNIST / Fashion-MNIST; describe your own data",
         description="Find, download and verify the image datasets (MNIST, Fashion-MNIST); "
@@ -76,6 +88,27 @@ def _not_found_sentence(spec, data_dir=None) -> str:
 
 def cmd_list(args) -> int:
 
+    """``backproplab data list``: each image dataset, where it was found and whether it verifies.
+
+    Prints one line per dataset (its folder and source, then the verification's
+    summary, or why it was not found or is invalid); with ``--json`` one JSON
+    object ``{"datasets": [...]}``. Writes nothing.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options (``data_dir``, ``json``).
+
+    Returns
+    -------
+    int
+        0, also for a missing or invalid dataset (the line says so).
+
+    Raises
+    ------
+    BackproplabError
+        If ``--data-dir`` is not a folder (exit status 2).
+    """
     if args.data_dir is not None and not Path(args.data_dir).expanduser().is_dir():
         raise BackproplabError(f"--data-dir {args.data_dir} is not a folder; pass the folder "
                                "that holds the dataset files")
@@ -113,6 +146,22 @@ def cmd_list(args) -> int:
 
 def cmd_download(args) -> int:
 
+    """``backproplab data download NAME``: fetch a dataset into the cache, verified.
+
+    One line per file goes to standard error, then one line with the files and
+    their folder to standard output.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options (``name``, ``force``, ``timeout``, ``no_progress``).
+
+    Returns
+    -------
+    int
+        0. A dataset that cannot be had from any mirror raises
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+    """
     loc = download(args.name, force=args.force, timeout=args.timeout,
                    progress=False if args.no_progress else None,
                    log=lambda line: print(line, file=sys.stderr))
@@ -122,6 +171,30 @@ def cmd_download(args) -> int:
 
 def cmd_verify(args) -> int:
 
+    """``backproplab data verify NAME``: check a dataset's files.
+
+    Prints the folder, one line per file (shape, how it was checked, detail)
+    and the verdict; with ``--json`` the result as one JSON object on standard
+    output (the lines go to standard error). Writes nothing.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options (``name``, ``data_dir``, ``json``).
+
+    Returns
+    -------
+    int
+        0 when the files are valid (with a note when only their structure could
+        be checked), 2 when their content differs from the published data (the
+        reason on standard error).
+
+    Raises
+    ------
+    BackproplabError
+        When the dataset is not found; structural problems raise too (exit
+        status 2 with the reason).
+    """
     spec = get_spec(args.name)
     loc = locate(spec, args.data_dir)
     if loc is None:
@@ -154,7 +227,25 @@ def _size(n: int) -> str:
 
 
 def cmd_describe(args) -> int:
-    """Print what the file holds; 0, or 2 with the sentence when it cannot be read."""
+    """``backproplab data describe PATH``: what a user's file or folder holds, before training on it.
+
+    Prints its kind, rows, features, image size, classes (and the target
+    column), a test set in the file, every class's share, missing values, text
+    columns and the memory it takes; with ``--json`` one JSON object. Writes
+    nothing.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options (``path``, ``target``, ``json``).
+
+    Returns
+    -------
+    int
+        0. A file that cannot be read, or is too large for the memory
+        available, raises :class:`~backproplab.errors.BackproplabError` (exit
+        status 2).
+    """
     available = available_memory()
     info = describe_source(args.path, target=args.target,
                            max_bytes=None if available is None else available[0])

@@ -11,7 +11,14 @@ from backproplab.predict import evaluate, load_predictor
 
 
 def register(subparsers) -> None:
-    """Add the ``evaluate`` subcommand."""
+    """Add the ``evaluate`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "evaluate",
         help="loss, accuracy, per-class accuracy and confusion matrix of a trained model",
@@ -38,7 +45,25 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the evaluation; 0 on success."""
+    """``backproplab evaluate``: a trained model's loss, accuracy, per-class accuracy
+    and confusion matrix on its dataset's validation split (``--final``: test).
+
+    Prints two rich tables (per class, then the confusion matrix) after a line
+    with the loss and accuracy, or with ``--json`` one JSON object. Writes
+    nothing.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``evaluate`` options (``model``, ``dataset``: a name or a
+        user's file, ``final``, ``data_dir``, ``target``, ``json``).
+
+    Returns
+    -------
+    int
+        0. A model or dataset that cannot be read or does not match raises
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+    """
     result = evaluate(load_predictor(args.model), args.dataset, final=args.final,
                       data_dir=args.data_dir, target=args.target)
     if args.json:

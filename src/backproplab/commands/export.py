@@ -9,7 +9,14 @@ from backproplab.predict import FORMATS, export, load_predictor
 
 
 def register(subparsers) -> None:
-    """Add the ``export`` subcommand."""
+    """Add the ``export`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "export",
         help="export a trained network to ONNX or a PyTorch state_dict",
@@ -32,7 +39,23 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the export; prints the files written (stdout) and 0."""
+    """``backproplab export``: write a trained network as ONNX or a PyTorch state_dict.
+
+    Writes the file (``--out``, default beside ``model.npz``; for ``torch`` also
+    ``NAME.preprocessing.json``), prints every file written on standard output,
+    one per line, and the network's shape on standard error.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``export`` options (``model``, ``format``, ``out``).
+
+    Returns
+    -------
+    int
+        0. An unreadable model or a missing extra (``onnx``, ``torch``) raises
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+    """
     predictor = load_predictor(args.model)
     for path in export(predictor, args.format, args.out):
         print(path)

@@ -41,8 +41,30 @@ FIXES = {
 }
 
 
-def os_error_message(exc: OSError) -> str:
+#: how the fixes above end where the run folder has no checkpoint yet
+NOT_RESUMABLE = ("the run stopped before its first checkpoint, so start it again with "
+                 "--overwrite")
+
+
+def os_error_message(exc: OSError, resumable: bool = True) -> str:
     """The one sentence for ``exc``: what happened to which path, and the fix.
+
+    ``resumable`` False says the run stopped before it wrote a checkpoint, so
+    the fix names ``--overwrite`` where it would name ``--resume`` (which would
+    then refuse).
+
+    Parameters
+    ----------
+    exc : OSError
+        The error; its ``errno`` picks the sentence (:data:`FIXES`), its
+        ``filename`` (and ``filename2``) the path.
+    resumable : bool, default True
+        Whether the run can be resumed (it wrote a checkpoint).
+
+    Returns
+    -------
+    str
+        The problem and the fix, for ``backproplab: error:``.
 
     Examples
     --------
@@ -58,14 +80,29 @@ def os_error_message(exc: OSError) -> str:
     if problem is None:
         reason = exc.strerror or type(exc).__name__
         return f"{path}: {reason.lower()}; check the path, its permissions and its disk"
+    if not resumable:
+        fix = fix.replace("a run continues with --resume", NOT_RESUMABLE)
     return f"{problem.format(path=path)}; {fix}"
 
 
 def decode_error_message(exc: UnicodeDecodeError) -> str:
-    """The one sentence for a file that is not UTF-8 text (no path is known here:
-    readers that know it raise :class:`~backproplab.errors.BackproplabError`)."""
+    """The one sentence for a file that is not UTF-8 text.
+
+    No path is known here: readers that know it raise
+    :class:`~backproplab.errors.BackproplabError` themselves.
+
+    Parameters
+    ----------
+    exc : UnicodeDecodeError
+        The error (its ``start`` and ``reason`` are named).
+
+    Returns
+    -------
+    str
+        The problem and the fix, for ``backproplab: error:``.
+    """
     return (f"a file that should hold UTF-8 text does not (byte {exc.start}: {exc.reason}); "
             "restore the damaged file or start again with --overwrite")
 
 
-__all__ = ["FIXES", "decode_error_message", "os_error_message"]
+__all__ = ["FIXES", "NOT_RESUMABLE", "decode_error_message", "os_error_message"]

@@ -10,7 +10,14 @@ from backproplab.commands.output import print_json
 
 
 def register(subparsers) -> None:
-    """Add the ``gradcheck`` subcommand."""
+    """Add the ``gradcheck`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "gradcheck",
         help="check the engines' gradients against central finite differences",
@@ -34,7 +41,25 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the checks; 0 when all pass, 1 when a gradient is off."""
+    """``backproplab gradcheck``: compare the engines' gradients with central finite differences.
+
+    Prints, per engine and network shape, the gradients checked and the largest
+    relative error with where it is, then the engine's verdict; with ``--json``
+    the table goes to standard error and standard output gets one JSON object
+    ``{"passed", "engines"}``. Writes nothing.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``gradcheck`` options (``engine``, ``seed``, ``eps``, ``tol``).
+
+    Returns
+    -------
+    int
+        0 when every gradient is within the tolerance, 1 when one is not. A bad
+        ``--seed`` raises :class:`~backproplab.errors.BackproplabError` (exit
+        status 2).
+    """
 
     seed = int_option("--seed", args.seed, default=0, minimum=0)
     results = gradcheck.run_checks(args.engine, seed=seed, eps=args.eps, tol=args.tol)

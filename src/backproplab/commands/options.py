@@ -24,11 +24,27 @@ from backproplab.training.options import Setting, settings
 #: Settings whose flag is not ``--`` followed by the name with dashes.
 FLAG_NAMES = {"out_dir": "--out"}
 #: ``run_training``'s own arguments, which ``train`` offers as flags too.
-RUN_ARGUMENTS = ("out_dir", "resume", "overwrite")
+RUN_ARGUMENTS = ("out_dir", "resume", "overwrite", "allow_changed_data")
 
 
 def flag(name: str) -> str:
-    """The flag of a setting: ``"batch_size"`` -> ``"--batch-size"``, ``"out_dir"`` -> ``"--out"``."""
+    """The flag of a setting: ``"batch_size"`` -> ``"--batch-size"``, ``"out_dir"`` -> ``"--out"``.
+
+    Parameters
+    ----------
+    name : str
+        A setting's Python name.
+
+    Returns
+    -------
+    str
+        Its flag (:data:`FLAG_NAMES` for those named otherwise).
+
+    Examples
+    --------
+    >>> flag("batch_size"), flag("out_dir")
+    ('--batch-size', '--out')
+    """
     return FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
 
 
@@ -45,7 +61,18 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 def help_text(s: Setting) -> str:
-    """``--help`` text of a setting: its help, choices, when it applies, and its default."""
+    """The ``--help`` text of a setting: its help, choices, when it applies, and its default.
+
+    Parameters
+    ----------
+    s : Setting
+        The setting.
+
+    Returns
+    -------
+    str
+        The text, with ``%`` doubled for argparse.
+    """
     text = s.help
     if s.choices:
         text += ": " + " | ".join(s.choices)
@@ -64,8 +91,18 @@ def add_training_options(parser, *, skip: tuple[str, ...] = (), repeatable: bool
 
     Values stay text (:func:`given_options` parses them, so that a bad number is a
     one-sentence error). On/off options (``bool`` fields) are flags without a
-    value. ``skip``: options left out; ``repeatable``: value options collect a
-    list (``action="append"``), except those in ``single``.
+    value.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser or argument group
+        Where the flags go.
+    skip : tuple of str, default ()
+        Options left out.
+    repeatable : bool, default False
+        Value options collect a list (``action="append"``; ``sweep``'s grid).
+    single : tuple of str, default ()
+        With ``repeatable``, options that still take one value.
     """
     for s in settings():
         if s.name in skip:
@@ -80,8 +117,15 @@ def add_training_options(parser, *, skip: tuple[str, ...] = (), repeatable: bool
 
 
 def add_executor_options(parser, unit: str) -> None:
-    """Add ``--workers``, ``--executor`` and ``--ray-address`` (``sweep`` and
-    ``reproduce``); ``unit`` names what runs in parallel ("trials", "runs")."""
+    """Add ``--workers``, ``--executor`` and ``--ray-address`` (``sweep`` and ``reproduce``).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+    unit : str
+        What runs in parallel, in the help texts (``"trials"``, ``"runs"``).
+    """
     parser.add_argument("--workers", default=None, metavar="N",
                         help=f"{unit} at the same time (default: the number of cores)")
     parser.add_argument("--executor", default="local", metavar="NAME",
@@ -92,7 +136,19 @@ def add_executor_options(parser, unit: str) -> None:
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The training options given on the command line, parsed into config values."""
+    """The training options given on the command line, parsed into config values.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by a parser with :func:`add_training_options`.
+
+    Returns
+    -------
+    dict
+        Option name -> value (:meth:`Setting.parse`), for the options given
+        only; on/off flags give ``True``.
+    """
     out = {}
     for s in settings():
         value = getattr(args, s.name, None)
@@ -150,8 +206,35 @@ def add_json_option(parser, what: str) -> None:
 
 
 def int_option(flag: str, text: Any, default: int | None = None, minimum: int = 1) -> int | None:
-    """A command-line integer: ``text`` (``None`` gives ``default``) as an int >= ``minimum``;
-    else one sentence naming the flag (:class:`BackproplabError`, exit 2)."""
+    """A command-line integer: ``text`` as an int >= ``minimum``.
+
+    Parameters
+    ----------
+    flag : str
+        The flag, named in the error.
+    text : object
+        The value as given (text), or ``None``.
+    default : int or None, default None
+        What ``None`` gives.
+    minimum : int, default 1
+        The smallest value allowed.
+
+    Returns
+    -------
+    int or None
+        The value, or ``default``.
+
+    Raises
+    ------
+    BackproplabError
+        One sentence naming the flag (exit status 2), for text that is not an
+        integer >= ``minimum``.
+
+    Examples
+    --------
+    >>> int_option("--top", "5"), int_option("--top", None, default=3)
+    (5, 3)
+    """
     if text is None:
         return default
     try:
@@ -165,8 +248,29 @@ def int_option(flag: str, text: Any, default: int | None = None, minimum: int = 
 
 
 def float_option(flag: str, text: Any, what: str, ok: Callable[[float], bool]) -> float:
-    """A command-line number: ``text`` as a float for which ``ok`` holds; else one
-    sentence naming the flag and ``what`` it must be (:class:`BackproplabError`, exit 2)."""
+    """A command-line number: ``text`` as a float for which ``ok`` holds.
+
+    Parameters
+    ----------
+    flag : str
+        The flag, named in the error.
+    text : object
+        The value as given (text, or ``None``).
+    what : str
+        What it must be, for the error (``"a positive number of seconds"``).
+    ok : callable
+        ``ok(value)`` is true for an acceptable value.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    BackproplabError
+        One sentence naming the flag and ``what`` it must be (exit status 2),
+        for text that is no number or a number ``ok`` refuses.
+    """
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -185,6 +289,16 @@ def cli_message(exc: BaseException) -> str:
     ``early_stopping=True`` -> ``--early-stopping``); a bare name becomes its flag
     where the error lists it in ``settings`` (``lr must be ...`` -> ``--lr must be ...``),
     so that the same word used as prose elsewhere is left alone.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error; anything but a :class:`BackproplabError` keeps its text.
+
+    Returns
+    -------
+    str
+        The sentence the CLI prints after ``backproplab: error:``.
     """
     if not isinstance(exc, BackproplabError):
         return str(exc)

@@ -29,6 +29,12 @@ def json_stdout(enabled: bool) -> Iterator[None]:
     enabled : bool
         The command's ``--json`` flag. When false the block runs unchanged
         (results and tables on stdout, progress on stderr).
+
+    Yields
+    ------
+    None
+        Inside the block, ``print`` goes to stderr and :func:`print_json`
+        to the real stdout.
     """
     if not enabled:
         yield
@@ -54,8 +60,14 @@ def print_json(obj: Any) -> None:
 
 
 def rich_console():
-    """A ``rich.console.Console`` on stdout for a command's tables: the terminal's
-    width, or 200 columns off a terminal (rich would assume 80 and wrap the tables)."""
+    """A ``rich.console.Console`` on stdout for a command's tables.
+
+    Returns
+    -------
+    rich.console.Console
+        The terminal's width, or 200 columns off a terminal (rich would assume
+        80 and wrap the tables).
+    """
     from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=200)

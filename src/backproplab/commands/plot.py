@@ -32,7 +32,14 @@ from backproplab.sweeps.damage import incomplete_message
 
 
 def register(subparsers) -> None:
-    """Add the ``plot`` subcommand."""
+    """Add the ``plot`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "plot", help="draw a run's or a sweep's figures from its folder",
         description="For a run: draw loss.png and every inspection figure the run allows "
@@ -76,7 +83,27 @@ def plot_sweep_folder(path: str, out: str | None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the figures; 0 when done."""
+    """``backproplab plot``: draw the figures of a run folder or of a sweep folder.
+
+    For a run, ``loss.png`` and every inspection figure the run allows; for a
+    sweep, ``sweep.png`` from the trials finished so far (trials left out are
+    named on standard error). The figures go into ``--out`` (default: the folder
+    plotted); their paths are printed, one per line, or with ``--json`` as one
+    JSON object ``{"run_dir" or "sweep_dir", "figures"}``. Never trains.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``plot`` options (``run_dir``, ``out``, ``raw_weights``,
+        ``json``).
+
+    Returns
+    -------
+    int
+        0. A folder that is neither a run nor a sweep, or a sweep without a
+        finished epoch, raises :class:`~backproplab.errors.BackproplabError`
+        (exit status 2).
+    """
     folder = open_folder(args.run_dir)
     if isinstance(folder, RunFolder):
         key = "run_dir"

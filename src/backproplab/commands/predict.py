@@ -6,11 +6,18 @@ import argparse
 
 from backproplab.commands.options import add_json_option, int_option
 from backproplab.commands.output import print_json
-from backproplab.predict import load_predictor, read_input, top_k
+from backproplab.predict import input_batches, load_predictor, top_k
 
 
 def register(subparsers) -> None:
-    """Add the ``predict`` subcommand."""
+    """Add the ``predict`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "predict",
         help="classify images, .npy arrays, IDX files or CSV/TSV rows with a trained model",
@@ -43,15 +50,35 @@ def predictions(predictor, paths, top: int, invert: bool = False):
     an input holding several examples names them ``PATH[i]``."""
     shape = predictor.preprocessing.input_shape
     for path in paths:
-        raw = read_input(path, shape, invert=invert, preprocessing=predictor.preprocessing)
-        ranked = top_k(predictor.predict_proba(raw, source=str(path)), top)
-        for i, row in enumerate(ranked):
-            name = str(path) if len(ranked) == 1 else f"{path}[{i}]"
-            yield name, row[0][0], row
+        count, batches = input_batches(path, shape, invert=invert,
+                                       preprocessing=predictor.preprocessing)
+        i = 0
+        for raw in batches:  # a large input is read and classified a batch at a time
+            for row in top_k(predictor.predict_proba(raw, source=str(path)), top):
+                yield (str(path) if count == 1 else f"{path}[{i}]"), row[0][0], row
+                i += 1
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the predictions; 0 on success."""
+    """``backproplab predict``: classify images, ``.npy`` arrays or IDX files with a trained model.
+
+    Prints one line per example: its name (``PATH``, or ``PATH[i]`` for a file of
+    several), the predicted class and the ``--top`` most probable classes with
+    their probabilities; with ``--json`` one JSON object per example
+    (``input``, ``label``, ``class``, ``top``). Writes nothing.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``predict`` options (``model``, ``inputs``, ``top``,
+        ``invert``, ``json``).
+
+    Returns
+    -------
+    int
+        0. An unreadable model or input, or one of the wrong size, raises
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+    """
     top = int_option("--top", args.top, default=3)
     predictor = load_predictor(args.model)
     classes = predictor.classes

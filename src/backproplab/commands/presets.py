@@ -15,6 +15,14 @@ from backproplab.study.presets import PRESETS, get_preset
 
 
 def register(subparsers) -> None:
+    """Add the ``presets`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`cmd_presets`.
+    """
     p = subparsers.add_parser(
         "presets", help="list the study's experiments (run them with `reproduce --only`)",
         description="List the experiment presets of the study, each with the question it "
@@ -35,6 +43,24 @@ def _fmt(value) -> str:
 
 def cmd_presets(args) -> int:
 
+    """``backproplab presets``: list the study's experiment presets, or show one.
+
+    Without a name: one line per preset (its name, question, runs, full and
+    ``--quick``, and what it answers); with ``NAME``: the preset in detail (data,
+    options, grid, seeds, ``--quick`` changes, what it needs). With ``--json``
+    one JSON object instead. Writes nothing.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``presets`` options (``name``, ``json``).
+
+    Returns
+    -------
+    int
+        0. An unknown preset name raises
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+    """
     if args.name:
         preset = get_preset(args.name)
         info = preset.to_dict()

@@ -14,6 +14,14 @@ from backproplab.study.reproduce import Options, reproduce
 
 
 def register(subparsers) -> None:
+    """Add the ``reproduce`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`cmd_reproduce`.
+    """
     p = subparsers.add_parser(
         "reproduce", help="run every experiment of the study and write the report",
         description=(
@@ -52,6 +60,28 @@ def register(subparsers) -> None:
 
 def cmd_reproduce(args) -> int:
 
+    """``backproplab reproduce``: run the study's experiments and write its report.
+
+    Runs every preset (or those of ``--only`` and what they need) into ``--out``
+    (default ``runs/reproduce``, or ``runs/reproduce-quick``), with the live
+    checks and figures, and writes ``report.md`` and a self-contained
+    ``report.html`` there. Prints the failed runs and the HTML report's path
+    (not with ``--quiet``), then the Markdown report's path; with ``--json`` one
+    JSON object (output folder, report paths, dataset, failed runs) instead of
+    that last line, the only line on standard output.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``reproduce`` options.
+
+    Returns
+    -------
+    int
+        0 when every run finished, 1 when a run failed (the report is still
+        written). Bad options raise :class:`~backproplab.errors.BackproplabError`
+        (exit status 2).
+    """
     only = None
     if args.only is not None:
         only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]

@@ -29,7 +29,13 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
 
 def is_child() -> bool:
-    """Whether this process is a supervised child (of :func:`run_supervised`)."""
+    """Whether this process is a supervised child (of :func:`run_supervised`).
+
+    Returns
+    -------
+    bool
+        True when the supervisor's environment variable is set.
+    """
     return bool(os.environ.get(SUPERVISOR_ENV))
 
 

@@ -28,12 +28,13 @@ from backproplab.commands.supervise import enter_child, is_child, run_supervised
 from backproplab.errors import BackproplabError
 from backproplab.runs import RESULTS, RunFolder
 from backproplab.sweeps import Sweep, make_executor, run_sweep
-from backproplab.sweeps.aggregate import aggregate_sweep, comparisons_table, results_table
+from backproplab.sweeps.aggregate import aggregate_sweep
 from backproplab.sweeps.damage import incomplete_message
 from backproplab.sweeps.lifetime import sigterm_interrupts
 from backproplab.sweeps.pool import how_it_ended
 from backproplab.sweeps.ray_connect import executor_options, preflight, ray_in_use
 from backproplab.sweeps.stats import TESTS
+from backproplab.sweeps.tables import comparisons_table, results_table
 from backproplab.training import TrainConfig, check_settings_apply, settings
 
 #: Training options that take a single value in a sweep: a path (commas are
@@ -44,7 +45,14 @@ SEMICOLON_SEPARATED = ("hidden",)
 
 
 def register(subparsers) -> None:
-    """Add the ``sweep`` subcommand."""
+    """Add the ``sweep`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
 
     p = subparsers.add_parser(
         "sweep",
@@ -194,8 +202,41 @@ def parse_grid(args: argparse.Namespace) -> tuple[dict, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run (or with ``--aggregate-only`` just aggregate) a sweep; 1 if a trial failed
-    or the results miss a trial (failed, damaged, unfinished)."""
+    """``backproplab sweep``: run a grid of training runs over seeds, or only aggregate one.
+
+    Runs every trial into its folder under ``--out`` on the chosen executor
+    (finished trials are skipped, interrupted ones resume), aggregates them into
+    ``results.json``, ``results.csv`` and ``results_batches.csv``, and prints
+    the results table and one line of counts; with ``--quiet`` only the path of
+    ``results.json``. With ``--json`` standard output holds only one JSON
+    object (the sweep's counts and paths; the other lines go to standard
+    error). Failed trials and trials the results miss are named on standard
+    error. ``--aggregate-only`` reads the existing trial folders and only
+    aggregates. With ``--executor ray`` the sweep runs in a watched child
+    process (:mod:`backproplab.commands.supervise`): when Ray ends it (a node's
+    process died), one line names the trials left to run.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``sweep`` options.
+
+    Returns
+    -------
+    int
+        0 when every trial is in the results; 1 when a trial failed, the
+        results miss one (failed, damaged, unfinished) or Ray ended the
+        watched child (``SIGTERM`` raises
+        :class:`~backproplab.sweeps.lifetime.SweepTerminated`, which the CLI
+        reports with status 130). Bad options and a
+        folder holding another sweep raise
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+
+    Raises
+    ------
+    BackproplabError
+        When the training options do not map onto :class:`TrainConfig`.
+    """
 
     if args.aggregate_only:
         return _aggregate_only(args)
@@ -226,6 +267,11 @@ def run(args: argparse.Namespace) -> int:
         with executor:
             outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
                                 progress="quiet" if args.quiet else "auto", test=args.test)
+    return _report(args, outcome)
+
+
+def _report(args: argparse.Namespace, outcome) -> int:
+    """Print what a finished sweep gives (see :func:`run`); its exit status."""
     if not args.quiet:
         _print_table(outcome.aggregate)
         d = outcome.to_dict()

@@ -18,15 +18,22 @@ from backproplab import graph
 from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
-from backproplab.fileio import parse_json
-from backproplab.scalar import Q3, worked_pass
+from backproplab.fileio import load_json
+from backproplab.scalar import Q3, labelled_entries, worked_pass
 
 #: The keys a ``--weights`` file must have.
 KEYS = ("x", "W", "b", "V", "c")
 
 
 def register(subparsers) -> None:
-    """Add the ``worked-example`` subcommand."""
+    """Add the ``worked-example`` subcommand and its options to the ``backproplab`` parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of :func:`backproplab.cli.build_parser`; the new parser's
+        ``func`` is :func:`run`.
+    """
     p = subparsers.add_parser(
         "worked-example",
         help="the study's Q3 network: every intermediate and gradient of one example",
@@ -55,20 +62,19 @@ def register(subparsers) -> None:
 def load_weights(path: str) -> dict:
     """Read and validate a weights file; returns ``{x, W, b, V, c}`` as lists of floats."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        data = load_json(path)
     except FileNotFoundError:
         raise BackproplabError(
             f"weights file {path} does not exist; pass a JSON file with keys x, W, b, V, c"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+    except OSError as exc:
         raise BackproplabError(
-            f"cannot read weights file {path} ({reason}); pass a readable UTF-8 JSON file"
-        ) from None
-    try:
-        data = parse_json(text)
+            f"cannot read weights file {path} ({exc.strerror or exc}); pass a readable UTF-8 "
+            "JSON file") from None
     except ValueError as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            raise BackproplabError(f"cannot read weights file {path} (UnicodeDecodeError); "
+                                   "pass a readable UTF-8 JSON file") from None
         where = (f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
                  if isinstance(exc, json.JSONDecodeError) else str(exc))
         raise BackproplabError(f"weights file {path} is not valid JSON ({where}); fix the file"
@@ -169,21 +175,12 @@ def compute(weights: dict, target: int) -> dict:
     # dl/dy_c = -1/y_c is -inf, legitimately, when y_c underflows to 0; anything else that
     # is not finite means the given numbers overflowed double precision
     for key, value in result.items():
-        for label, v in _entries(key, value) if key != "dy" else ():
+        for label, v in labelled_entries(key, value) if key != "dy" else ():
             if not math.isfinite(v):
                 raise BackproplabError(
                     f"the numbers overflow double precision ({label} is {_fmt(v)}); "
                     "use smaller values for x, W, b, V and c")
     return result
-
-
-def _entries(name: str, value, prefix: str = ""):
-    """``(label, number)`` for every number in a nested list (``k[0]``, ``dW[1][2]``, ...)."""
-    if isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _entries(name, v, f"{prefix}[{i}]")
-    elif isinstance(value, float):
-        yield f"{name}{prefix}", value
 
 
 # ---------------------------------------------------------------------------
@@ -271,7 +268,26 @@ def _print_tables(weights: dict, r: dict, is_q3: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Compute the worked example and print it (tables, or one JSON line with ``--json``)."""
+    """``backproplab worked-example``: the study's Q3 network's forward and backward pass, by hand.
+
+    Prints the tables of every value of the pass (inputs, activations,
+    probabilities, gradients), or with ``--json`` one JSON object of all of
+    them. With ``--graph FILE`` it also writes the computation graph there
+    (Graphviz) and prints its path (on standard error with ``--json``).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``worked-example`` options (``target``, ``weights``,
+        ``graph``, ``json``); ``--weights FILE.json`` replaces the study's
+        weights.
+
+    Returns
+    -------
+    int
+        0. An unreadable weights file or a bad ``--graph`` format raises
+        :class:`~backproplab.errors.BackproplabError` (exit status 2).
+    """
     weights = Q3 if args.weights is None else load_weights(args.weights)
     if args.graph is not None:
         graph.check_format(args.graph)

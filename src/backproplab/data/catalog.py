@@ -18,15 +18,15 @@ torchvision-style ``DIR/MNIST/raw``; each may be gzip (``*-ubyte.gz``) or raw
 
 from __future__ import annotations
 
-import json
 import math
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from backproplab.data.idx import gzip_bound
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json
+from backproplab.fileio import atomic_write_json, read_json
 
 #: The four files of a dataset, in the usual order.
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
@@ -43,10 +43,21 @@ RECORDED_HASHES = "content-sha256.json"
 class FileSpec:
     """One of a dataset's four files.
 
-    ``md5`` is the published MD5 of the gzip file as distributed; ``sha256`` the
-    SHA-256 of the decompressed IDX bytes (None where not known yet: it is then
-    recorded after a download verified by MD5). ``shape`` is the canonical shape;
-    ``size`` the published gzip file's length in bytes (None where not known).
+    Attributes
+    ----------
+    role : str
+        Which file it is (``"train_images"``, ``"test_labels"`` ...).
+    stem : str
+        The file name without ``.gz``.
+    md5 : str or None
+        The published MD5 of the gzip file as distributed.
+    sha256 : str or None
+        The SHA-256 of the decompressed IDX bytes (``None`` where not known yet:
+        it is then recorded after a download verified by MD5).
+    shape : tuple of int
+        The canonical array shape.
+    size : int or None, default None
+        The published gzip file's length in bytes (``None`` where not known).
     """
 
     role: str
@@ -95,10 +106,25 @@ class FileSpec:
 class DatasetSpec:
     """A dataset of the catalog: its files, download mirrors and system locations.
 
-    ``mirrors`` are URL prefixes; a file's URL is ``prefix + filename``.
-    ``folder_names`` are extra sub-folder names used by other tools
-    (torchvision keeps ``ROOT/MNIST/raw``). ``classes`` names every label, in
-    label order.
+    Attributes
+    ----------
+    name : str
+        The dataset's name (``"mnist"``, ``"fashion-mnist"``).
+    title : str
+        Its name in prose.
+    files : tuple of FileSpec
+        Its four files.
+    mirrors : tuple of str
+        URL prefixes; a file's URL is ``prefix + filename``.
+    system_dirs : tuple of str
+        Folders where system packages install the files.
+    homepage : str
+        Where the dataset is published.
+    classes : tuple of str
+        Every label's name, in label order.
+    folder_names : tuple of str, default ()
+        Extra sub-folder names used by other tools (torchvision keeps
+        ``ROOT/MNIST/raw``).
     """
 
     name: str
@@ -187,7 +213,27 @@ CATALOG: dict[str, DatasetSpec] = {s.name: s for s in (MNIST, FASHION_MNIST)}
 
 
 def get_spec(name: str | DatasetSpec) -> DatasetSpec:
-    """The catalog entry for ``name`` (a DatasetSpec passes through unchanged)."""
+    """The catalog entry for ``name``.
+
+    Parameters
+    ----------
+    name : str or DatasetSpec
+        A dataset's name; a :class:`DatasetSpec` passes through unchanged.
+
+    Returns
+    -------
+    DatasetSpec
+
+    Raises
+    ------
+    BackproplabError
+        For a name the catalog does not hold.
+
+    Examples
+    --------
+    >>> get_spec("mnist").n_classes
+    10
+    """
     if isinstance(name, DatasetSpec):
         return name
     try:
@@ -204,11 +250,45 @@ def mirrors(spec: DatasetSpec) -> tuple[str, ...]:
     The environment variable ``BACKPROPLAB_MIRRORS_<NAME>`` (name upper-cased,
     ``-`` as ``_``, e.g. ``BACKPROPLAB_MIRRORS_FASHION_MNIST``) replaces the list:
     URL prefixes separated by spaces or commas (``file://`` works too).
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        The dataset.
+
+    Returns
+    -------
+    tuple of str
+        URL prefixes.
+
+    Raises
+    ------
+    BackproplabError
+        If the variable holds something that is not a URL prefix.
     """
     env = os.environ.get(mirror_env_var(spec))
-    if env and env.strip():
-        return tuple(u for u in env.replace(",", " ").split() if u)
-    return spec.mirrors
+    if not (env and env.strip()):
+        return spec.mirrors
+    urls = tuple(u for u in env.replace(",", " ").split() if u)
+    for url in urls:
+        problem = _url_problem(url)
+        if problem:
+            raise BackproplabError(
+                f"{mirror_env_var(spec)} holds {url!r}, which is {problem}; give URL prefixes "
+                "like https://example.org/mnist/ separated by spaces or commas")
+    return urls
+
+
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a mirror URL, in words, or None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        return f"a malformed URL ({exc})"
+    if parts.scheme == "file" or (parts.scheme in ("http", "https") and parts.hostname):
+        return None
+    return "not an http://, https:// or file:// URL"
 
 
 def mirror_env_var(spec: DatasetSpec) -> str:
@@ -216,19 +296,42 @@ def mirror_env_var(spec: DatasetSpec) -> str:
 
 
 def offline() -> bool:
-    """True when ``BACKPROPLAB_OFFLINE`` is set to a true value: no downloads."""
+    """Whether downloads are off: ``BACKPROPLAB_OFFLINE`` is set to a true value.
+
+    Returns
+    -------
+    bool
+        False when it is unset, empty, ``0``, ``false`` or ``no``.
+    """
     return os.environ.get(ENV_OFFLINE, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def cache_root() -> Path:
-    """``$XDG_CACHE_HOME/backproplab``, default ``~/.cache/backproplab``."""
+    """The cache folder of backproplab: ``$XDG_CACHE_HOME/backproplab``, default ``~/.cache/backproplab``.
+
+    Returns
+    -------
+    pathlib.Path
+        A relative ``XDG_CACHE_HOME`` is ignored.
+    """
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "backproplab"
 
 
 def cache_dir(spec: DatasetSpec | str) -> Path:
-    """The cache folder of one dataset (downloads go there)."""
+    """The cache folder of one dataset (downloads go there).
+
+    Parameters
+    ----------
+    spec : DatasetSpec or str
+        The dataset or its name.
+
+    Returns
+    -------
+    pathlib.Path
+        ``cache_root() / name``.
+    """
     return cache_root() / get_spec(spec).name
 
 
@@ -236,8 +339,17 @@ def cache_dir(spec: DatasetSpec | str) -> Path:
 class Location:
     """Where a dataset's four files were found.
 
-    ``source`` is ``"data-dir"`` (``--data-dir``), ``"env"``
-    (``BACKPROPLAB_DATA_DIR``), ``"cache"``, ``"system"`` or ``"download"``.
+    Attributes
+    ----------
+    dataset : str
+        The dataset's name.
+    source : str
+        ``"data-dir"`` (``--data-dir``), ``"env"`` (``BACKPROPLAB_DATA_DIR``),
+        ``"cache"``, ``"system"`` or ``"download"``.
+    directory : pathlib.Path
+        The folder.
+    files : dict of str to pathlib.Path
+        Role -> file.
     """
 
     dataset: str
@@ -261,7 +373,20 @@ def search_path(spec: DatasetSpec | str, data_dir: str | os.PathLike | None = No
                 ) -> list[tuple[str, Path]]:
     """The ``(source, folder)`` pairs searched for ``spec``, in order.
 
-    With ``data_dir`` only that folder (and its dataset sub-folders) is searched.
+    Without ``data_dir``: ``$BACKPROPLAB_DATA_DIR`` (and its dataset
+    sub-folders), the cache, then the system folders.
+
+    Parameters
+    ----------
+    spec : DatasetSpec or str
+        The dataset or its name.
+    data_dir : str, os.PathLike or None, default None
+        Search only this folder (and its dataset sub-folders).
+
+    Returns
+    -------
+    list of tuple
+        ``(source, folder)`` with ``source`` as in :class:`Location`.
     """
     spec = get_spec(spec)
     if data_dir is not None:
@@ -276,7 +401,20 @@ def search_path(spec: DatasetSpec | str, data_dir: str | os.PathLike | None = No
 
 
 def find_in(spec: DatasetSpec, folder: Path) -> dict[str, Path]:
-    """The dataset's files present in ``folder`` (role -> path; may be fewer than four)."""
+    """The dataset's files present in ``folder``.
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        The dataset.
+    folder : pathlib.Path
+        The folder searched (each file as ``.gz`` or raw).
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        Role -> path; may hold fewer than four (none for a missing folder).
+    """
     found: dict[str, Path] = {}
     if not folder.is_dir():
         return found
@@ -290,10 +428,25 @@ def find_in(spec: DatasetSpec, folder: Path) -> dict[str, Path]:
 
 
 def locate(spec: DatasetSpec | str, data_dir: str | os.PathLike | None = None) -> Location | None:
-    """The first folder of :func:`search_path` holding all four files, or None.
+    """The first folder of :func:`search_path` holding all four files, or ``None``.
 
-    With ``data_dir``, a folder holding only some of the files is an error (it
-    names the missing ones), and so is a ``data_dir`` that does not exist.
+    Parameters
+    ----------
+    spec : DatasetSpec or str
+        The dataset or its name.
+    data_dir : str, os.PathLike or None, default None
+        Search only this folder (and its dataset sub-folders).
+
+    Returns
+    -------
+    Location or None
+        ``None`` when no folder holds all four files (never with ``data_dir``).
+
+    Raises
+    ------
+    BackproplabError
+        With ``data_dir``: when it is not a folder, holds only some of the
+        files (naming the missing ones), or none of them.
     """
     spec = get_spec(spec)
     if data_dir is not None:
@@ -327,6 +480,17 @@ def looked_in(spec: DatasetSpec | str, data_dir=None) -> str:
 
     Of a user-given folder only the folder itself is named (its dataset
     sub-folders would clutter the sentence).
+
+    Parameters
+    ----------
+    spec : DatasetSpec or str
+        The dataset or its name.
+    data_dir : str, os.PathLike or None, default None
+        As in :func:`search_path`.
+
+    Returns
+    -------
+    str
     """
     spec = get_spec(spec)
     seen = []
@@ -346,12 +510,16 @@ def recorded_hashes_path() -> Path:
 
 
 def recorded_hashes() -> dict[str, dict[str, str]]:
-    """Content SHA-256s recorded in the cache: ``{dataset: {role: sha256}}``."""
+    """Content SHA-256s recorded in the cache.
+
+    Returns
+    -------
+    dict
+        ``{dataset: {role: sha256}}``; empty when the file is missing or
+        unreadable.
+    """
     path = recorded_hashes_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, OSError):
-        return {}
+    data = read_json(path)
     if not isinstance(data, dict):
         return {}
     return {k: {r: h for r, h in v.items() if isinstance(h, str)}
@@ -359,10 +527,17 @@ def recorded_hashes() -> dict[str, dict[str, str]]:
 
 
 def record_hashes(spec: DatasetSpec | str, hashes: dict[str, str]) -> None:
-    """Store content SHA-256s (role -> hex) of files verified by their published MD5.
+    """Store content SHA-256s of files verified by their published MD5 in the cache.
 
     Only roles without a built-in hash are stored; nothing is written when there
-    is nothing new.
+    is nothing new (the file is replaced atomically otherwise).
+
+    Parameters
+    ----------
+    spec : DatasetSpec or str
+        The dataset or its name.
+    hashes : dict of str to str
+        Role -> SHA-256 hex digest of the decompressed content.
     """
     spec = get_spec(spec)
     new = {r: h for r, h in hashes.items() if spec.file(r).sha256 is None}
@@ -377,7 +552,17 @@ def record_hashes(spec: DatasetSpec | str, hashes: dict[str, str]) -> None:
 def known_sha256(spec: DatasetSpec | str, role: str) -> tuple[str | None, str]:
     """The expected content SHA-256 of a file and where it comes from.
 
-    Returns ``(hex, "built-in")``, ``(hex, "recorded")`` or ``(None, "unknown")``.
+    Parameters
+    ----------
+    spec : DatasetSpec or str
+        The dataset or its name.
+    role : str
+        The file's role.
+
+    Returns
+    -------
+    tuple
+        ``(hex, "built-in")``, ``(hex, "recorded")`` or ``(None, "unknown")``.
     """
     spec = get_spec(spec)
     built_in = spec.file(role).sha256

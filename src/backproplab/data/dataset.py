@@ -19,15 +19,44 @@ DEFAULT_NORMALIZE = {"synth": "standardize", **{name: "unit" for name in CATALOG
 
 
 def check_limit(limit: int | None) -> None:
-    """Refuse a ``limit`` (training examples kept) below 1; ``None`` keeps them all."""
+    """Refuse a ``limit`` (training examples kept) below 1; ``None`` keeps them all.
+
+    Parameters
+    ----------
+    limit : int or None
+        The limit.
+
+    Raises
+    ------
+    BackproplabError
+        If ``limit`` is below 1.
+    """
     if limit is not None and limit < 1:
         raise BackproplabError(f"limit must be at least 1, got {limit}", settings=("limit",))
 
 
 def class_names(name: str, n_classes: int) -> tuple[str, ...]:
-    """The class names of dataset ``name`` in label order: the catalog's for MNIST and
-    Fashion-MNIST, :data:`backproplab.data.synth.CLASSES` for synth (``"0", "1", ...``
-    for a dataset without names, or names that do not fit ``n_classes``)."""
+    """The class names of dataset ``name`` in label order.
+
+    Parameters
+    ----------
+    name : str
+        The dataset's name.
+    n_classes : int
+        How many classes it has.
+
+    Returns
+    -------
+    tuple of str
+        The catalog's names for MNIST and Fashion-MNIST,
+        :data:`backproplab.data.synth.CLASSES` for synth; ``"0", "1", ...`` for
+        a dataset without names, or names that do not fit ``n_classes``.
+
+    Examples
+    --------
+    >>> class_names("other", 3)
+    ('0', '1', '2')
+    """
     names = synth.CLASSES if name == "synth" else CATALOG[name].classes if name in CATALOG else ()
     return tuple(names) if len(names) == n_classes else tuple(str(i) for i in range(n_classes))
 
@@ -36,8 +65,23 @@ def class_names(name: str, n_classes: int) -> tuple[str, ...]:
 class Dataset:
     """A training split and an evaluation split, ready to train on.
 
-    ``eval_split`` is ``"validation"`` (held out from the training data) or
-    ``"test"`` (the canonical test set, with ``final=True``).
+    Attributes
+    ----------
+    name : str
+        The dataset's name.
+    X_train, X_eval : numpy.ndarray
+        Features, shape (n, n_features), normalized.
+    y_train, y_eval : numpy.ndarray
+        Integer labels in ``0 .. n_classes - 1``, shape (n,).
+    eval_split : str
+        ``"validation"`` (held out from the training data) or ``"test"`` (the
+        canonical test set, with ``final=True``).
+    n_classes : int
+        How many classes the labels count.
+    normalizer : Normalizer or None, default None
+        The normalization fitted on the training split.
+    meta : dict
+        Where the data came from (files, verification, split, value range...).
     """
 
     name: str

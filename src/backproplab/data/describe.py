@@ -13,13 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from backproplab.data.files import (
-    check_fits,
-    check_target,
-    class_order,
-    read_source,
-    source_kind,
-)
+from backproplab.data.files import class_order
+from backproplab.data.sources import check_fits, check_target, read_source, source_kind
 from backproplab.data.tables import pandas, pick_target, read_csv, read_npz, table_columns
 
 

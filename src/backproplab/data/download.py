@@ -41,7 +41,13 @@ CHUNK = 1 << 16
 
 
 class MirrorFailed(Exception):
-    """One mirror could not deliver one file; ``reason`` says why."""
+    """One mirror could not deliver one file.
+
+    Parameters
+    ----------
+    reason : str
+        Why (also the exception's message, as ``reason``).
+    """
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -49,7 +55,18 @@ class MirrorFailed(Exception):
 
 
 def file_md5(path: Path) -> str:
-    """MD5 of a file on disk, read in chunks."""
+    """The MD5 of a file on disk, read in chunks.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -123,16 +140,38 @@ def _verify_payload(data: bytes, fs: FileSpec, digest: str, url: str) -> None:
 
 
 def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progress=None) -> int:
-    """Fetch ``url`` into ``dest`` atomically, verified against ``fs``; returns the byte count.
+    """Fetch ``url`` into ``dest`` atomically, verified against ``fs``.
 
-    Raises :class:`MirrorFailed` (with ``dest`` untouched and no temporary file
-    left) when the transfer or the verification fails, and as soon as the
-    mirror sends (or announces) more than :meth:`FileSpec.max_download_bytes`:
-    the response is streamed in chunks and never held beyond that bound. ``progress`` is a
-    ``rich.progress.Progress`` or None.
+    The response is streamed in chunks and never held beyond
+    :meth:`FileSpec.max_download_bytes`.
+
+    Parameters
+    ----------
+    url : str
+        The file's URL.
+    dest : pathlib.Path
+        Where it goes (replaced only by a verified file).
+    fs : FileSpec
+        What the file must be (size bound, MD5 or content SHA-256, shape).
+    timeout : float, default 60.0
+        Seconds the mirror may stay silent.
+    progress : rich.progress.Progress or None, default None
+        A progress display to add the file's task to.
+
+    Returns
+    -------
+    int
+        The bytes received.
+
+    Raises
+    ------
+    MirrorFailed
+        When the transfer or the verification fails, or the mirror sends (or
+        announces) more than the bound; ``dest`` is untouched and no temporary
+        file is left.
     """
-    req = urllib.request.Request(url, headers={"User-Agent": f"backproplab/{__version__}"})
     try:
+        req = urllib.request.Request(url, headers={"User-Agent": f"backproplab/{__version__}"})
         resp = urllib.request.urlopen(req, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 (any network error means "this mirror failed")
         raise MirrorFailed(_describe_error(exc, timeout)) from None
@@ -206,7 +245,7 @@ def _progress(enabled: bool | None):
 STALE_AFTER = 24 * 3600
 
 
-def remove_stale_temporaries(folder: Path, spec: DatasetSpec, older_than: float = STALE_AFTER,
+def _remove_stale_temporaries(folder: Path, spec: DatasetSpec, older_than: float = STALE_AFTER,
                              ) -> list[Path]:
     """Delete temporary files that a killed download left in ``folder``; returns them.
 
@@ -228,7 +267,19 @@ def remove_stale_temporaries(folder: Path, spec: DatasetSpec, older_than: float 
 
 
 def manual_instructions(spec: DatasetSpec) -> str:
-    """How to place the files by hand (a clause ending a sentence)."""
+    """How to place a dataset's files by hand (a clause ending a sentence).
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        The dataset.
+
+    Returns
+    -------
+    str
+        Names the files, a mirror (or the homepage) and the folders they may go
+        into.
+    """
     first = next(iter(catalog.mirrors(spec)), spec.homepage)
     return (f"download {', '.join(spec.filenames)} by hand (for example from {first}) into "
             f"{catalog.cache_dir(spec)} or into a folder you pass as data_dir")
@@ -240,11 +291,36 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
     """Download a dataset's four files into the cache and return their location.
 
     Files already in the cache that match their published MD5 are kept (unless
-    ``force``). ``mirrors`` replaces the mirror list (URL prefixes, ``file://``
-    works). ``progress`` shows a progress bar (None: when stderr is a terminal);
-    ``log`` is called with one line per file (e.g. ``print``). Raises
-    BackproplabError when a file cannot be had from any mirror; a good cached
-    file is never replaced by a bad download.
+    ``force``); a good cached file is never replaced by a bad download. The
+    content hashes of MD5-verified files are recorded
+    (:func:`~backproplab.data.catalog.record_hashes`).
+
+    Parameters
+    ----------
+    name : str or DatasetSpec
+        The dataset.
+    force : bool, default False
+        Download every file again.
+    mirrors : sequence of str or None, default None
+        Replaces the mirror list (URL prefixes, ``file://`` works).
+    progress : bool or None, default None
+        Show a progress bar; ``None``: when stderr is a terminal.
+    timeout : float, default 60.0
+        Seconds a mirror may stay silent.
+    log : callable or None, default None
+        Called with one line per file (e.g. ``print``).
+
+    Returns
+    -------
+    Location
+        The cache folder, ``source="cache"``.
+
+    Raises
+    ------
+    BackproplabError
+        For a bad ``timeout``, when downloads are off (``BACKPROPLAB_OFFLINE``)
+        or no mirror is configured, when the cache cannot be written, or when a
+        file cannot be had from any mirror.
     """
     spec = get_spec(name)
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
@@ -261,7 +337,7 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
     folder = catalog.cache_dir(spec)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(folder, spec)
+        _remove_stale_temporaries(folder, spec)
         _download_files(spec, folder, urls, force, progress, timeout, log)
     except OSError as exc:  # the cache itself, not a mirror (those become MirrorFailed)
         raise BackproplabError(
@@ -304,5 +380,4 @@ def _download_files(spec: DatasetSpec, folder: Path, urls, force: bool, progress
                     settings=("data_dir",))
 
 
-__all__ = ["MirrorFailed", "download", "fetch_file", "file_md5", "manual_instructions",
-           "remove_stale_temporaries"]
+__all__ = ["MirrorFailed", "download", "fetch_file", "file_md5", "manual_instructions"]

@@ -17,52 +17,55 @@ are the labels as written (sorted: numerically for integer labels), an npz's
 ``class_names`` or the folder names.
 
 A file is refused from its size, before it is read, when the arrays it would
-become (:func:`estimate`) do not fit the memory the caller says is available.
+become (:func:`backproplab.data.sources.estimate`) do not fit the memory the
+caller says is available; :mod:`backproplab.data.sources` reads it.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from backproplab.data.dataset import DATASETS, Dataset, check_limit
-from backproplab.data.images import (
-    FolderListing,
-    image_size,
-    list_image_folder,
-    read_image_folder,
-)
 from backproplab.data.mnist import SPLIT_SEED
 from backproplab.data.normalize import Normalizer, float_dtype
+from backproplab.data.sources import read_source
 from backproplab.data.tables import (
     CHUNK_ROWS,
-    HEAD_BYTES,
     SEPARATORS,
     RawData,
-    estimated_rows,
-    npz_error,
-    read_npz,
-    read_table,
 )
 from backproplab.errors import BackproplabError, choose_from
 
 #: Share of every class held out for validation when none is asked for.
 DEFAULT_VAL_FRACTION = 0.1
-#: Peak memory of loading, in multiples of the finished arrays (``benchmarks/csv_load.py``).
-LOAD_PEAK = 3
 
 
 def is_file_dataset(name: str) -> bool:
-    """Whether ``name`` names a user's file or folder rather than a built-in dataset."""
+    """Whether ``name`` names a user's file or folder rather than a built-in dataset.
+
+    Parameters
+    ----------
+    name : str
+        The ``dataset`` option.
+
+    Returns
+    -------
+    bool
+        True for anything that is not a name of :data:`DATASETS`.
+
+    Examples
+    --------
+    >>> is_file_dataset("mnist"), is_file_dataset("data/iris.csv")
+    (False, True)
+    """
     return str(name) not in DATASETS
 
 
-def looks_like_path(name: str) -> bool:
+def _looks_like_path(name: str) -> bool:
     """Whether ``name`` is meant as a path: it exists, names a folder, or ends in a
     suffix of the forms (a bare word like ``cifar`` is a mistyped dataset name)."""
     return (os.sep in name or Path(name).suffix.lower() in (*SEPARATORS, ".npz")
@@ -71,16 +74,30 @@ def looks_like_path(name: str) -> bool:
 
 def check_file_options(dataset: str, *, target=None, val_fraction=DEFAULT_VAL_FRACTION,
                        test_data=None) -> None:
-    """Check the options of a dataset PATH: a dataset that is no built-in name looks
-    like a path (:func:`looks_like_path`), ``target`` and ``test_data`` are strings given
-    only with a path, ``val_fraction`` lies in (0, 1).
+    """Check the options of a dataset PATH.
+
+    A dataset that is no built-in name must look like a path (it exists, holds
+    a path separator, or ends in ``.csv``, ``.tsv`` or ``.npz``: a bare word like
+    ``cifar`` is a mistyped name); ``target`` and ``test_data`` must be strings
+    given only with a path; ``val_fraction`` must lie in (0, 1).
+
+    Parameters
+    ----------
+    dataset : str
+        The ``dataset`` option.
+    target : str or None, default None
+        A table's label column.
+    val_fraction : float, default DEFAULT_VAL_FRACTION
+        The share of every class held out for validation.
+    test_data : str or None, default None
+        The held-out file of ``final=True``.
 
     Raises
     ------
     BackproplabError
         Naming the bad option by its Python name.
     """
-    if is_file_dataset(dataset) and not looks_like_path(dataset):
+    if is_file_dataset(dataset) and not _looks_like_path(dataset):
         raise BackproplabError(
             f"unknown dataset {dataset!r}; choose {choose_from('dataset', DATASETS)}, or give "
             "the path of a .csv/.tsv file, an .npz file or a folder of images",
@@ -97,134 +114,23 @@ def check_file_options(dataset: str, *, target=None, val_fraction=DEFAULT_VAL_FR
                                f"{val_fraction!r}", settings=("val_fraction",))
 
 
-def source_kind(path: str | Path) -> str:
-    """``"table"``, ``"npz"`` or ``"images"``: how ``path`` is read; else one sentence."""
-    path = Path(path)
-    if path.is_dir():
-        return "images"
-    if not path.exists():
-        raise BackproplabError(
-            f"dataset {str(path)!r} is neither a built-in name ({', '.join(DATASETS)}) nor an "
-            "existing file or folder; give one of those names, or the path of a .csv/.tsv "
-            "file, an .npz file or a folder of class subfolders of images",
-            settings=("dataset",))
-    suffix = path.suffix.lower()
-    if suffix in SEPARATORS:
-        return "table"
-    if suffix == ".npz":
-        return "npz"
-    raise BackproplabError(f"cannot tell how to read {path}; give a .csv or .tsv file with a "
-                           "header row, an .npz file with X and y, or a folder of class "
-                           "subfolders of images", settings=("dataset",))
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What a file will become in memory, known before it is read."""
-
-    rows: int
-    features: int
-    array_bytes: int
-    how: str
-
-    @property
-    def peak_bytes(self) -> int:
-        """The most memory loading takes (:data:`LOAD_PEAK` times the arrays)."""
-        return LOAD_PEAK * self.array_bytes
-
-
-def _table_estimate(path: Path, itemsize: int) -> Estimate:
-    with open(path, "rb") as fh:
-        header = fh.readline(HEAD_BYTES)
-    columns = header.count(SEPARATORS[path.suffix.lower()].encode()) + 1
-    rows = max(estimated_rows(path) - 1, 0)  # less the header
-    return Estimate(rows, columns - 1, rows * (max(columns - 1, 1) * itemsize + 8),
-                    f"estimated from its size of {path.stat().st_size / 2**20:.3g} MiB")
-
-
-def _npy_shape(z: zipfile.ZipFile, member: str) -> tuple[int, ...]:
-    with z.open(member) as fh:
-        version = np.lib.format.read_magic(fh)
-        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                else np.lib.format.read_array_header_2_0)
-        shape, _, _ = read(fh)
-    return tuple(shape)
-
-
-def _npz_estimate(path: Path, itemsize: int) -> Estimate:
-    try:
-        with zipfile.ZipFile(path) as z:
-            shapes = {m[:-4]: _npy_shape(z, m) for m in z.namelist()
-                      if m[:-4] in ("X", "X_test")}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise npz_error(path, exc) from None
-    rows = sum(s[0] for s in shapes.values() if s)
-    features = math.prod(shapes["X"][1:]) if shapes.get("X") else 0
-    return Estimate(rows, features, rows * (features * itemsize + 8), "from its array headers")
-
-
-def estimate(path: str | Path, dtype=np.float32, listing: FolderListing | None = None
-             ) -> Estimate:
-    """Rows, features and bytes of the arrays ``path`` will become, without reading it
-    (a table's rows from its size and first lines, an npz's from its headers, a
-    folder's from its file count and first image; ``listing``: the folder's, if
-    already made)."""
-    path, itemsize = Path(path), np.dtype(dtype).itemsize
-    kind = source_kind(path)
-    if kind == "table":
-        return _table_estimate(path, itemsize)
-    if kind == "npz":
-        return _npz_estimate(path, itemsize)
-    listing = listing or list_image_folder(path)
-    rows, cols = image_size(listing.files[0])
-    n = len(listing.files)
-    return Estimate(n, rows * cols, n * (rows * cols * (1 + itemsize) + 8),
-                    f"{n} images of {cols}x{rows} pixels")
-
-
-def check_fits(path: str | Path, max_bytes: int | None, dtype=np.float32,
-               listing: FolderListing | None = None) -> Estimate:
-    """Refuse ``path`` when loading it would take more than ``max_bytes`` (None: no check)."""
-    est = estimate(path, dtype, listing)
-    if max_bytes is not None and est.peak_bytes > max_bytes:
-        raise BackproplabError(
-            f"{path} is too large for memory: about {est.rows} rows x {est.features} features "
-            f"({est.how}) need about {est.peak_bytes / 2**30:.3g} GiB to load but "
-            f"{max_bytes / 2**30:.3g} GiB are available; use a part of it or a machine with "
-            "more memory")
-    return est
-
-
-def check_target(path: Path, kind: str, target: str | None) -> None:
-    """Refuse ``target`` (a table's label column) for an npz or an image folder."""
-    if target is not None and kind != "table":
-        raise BackproplabError(f"target names the label column of a CSV/TSV file, but {path} "
-                               "is not one; drop target", settings=("target",))
-
-
-def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32,
-                features: tuple[str, ...] | None = None, max_bytes: int | None = None
-                ) -> RawData:
-    """The raw examples of a user's file or folder (see the module docstring).
-
-    ``features``: a table's columns are matched to these names (a model's).
-    """
-    path = Path(path)
-    kind = source_kind(path)
-    listing = list_image_folder(path) if kind == "images" else None
-    check_fits(path, max_bytes, dtype, listing)
-    check_target(path, kind, target)
-    if kind == "table":
-        return read_table(path, target=target, dtype=dtype, features=features)
-    if kind == "npz":
-        return read_npz(path, dtype=dtype)
-    X, shape = read_image_folder(listing)
-    labels = np.asarray(listing.classes)[listing.labels]
-    return RawData(X, labels, None, path, "images", image_shape=shape, classes=listing.classes)
-
-
 def class_order(labels: np.ndarray) -> tuple[str, ...]:
-    """The classes of ``labels`` in label order: sorted (numerically for integers)."""
+    """The classes of ``labels`` in label order: sorted (numerically for integers).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        The labels as written.
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> class_order(np.array([10, 2, 2, 1]))
+    ('1', '2', '10')
+    """
     return tuple(str(v) for v in np.unique(labels))
 
 
@@ -242,10 +148,32 @@ def _unique(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def encode(labels: np.ndarray, classes: tuple[str, ...] | None, source
            ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """``(each label's index in classes (int64), classes)``.
+    """Labels as indices into ``classes``.
 
-    ``classes=None`` takes the sorted labels (:func:`class_order`); a label not
-    among given ``classes`` is an error naming it.
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        The labels as written.
+    classes : tuple of str or None
+        The class names in label order; ``None`` takes the sorted labels
+        (:func:`class_order`).
+    source : object
+        Names the data in the error message.
+
+    Returns
+    -------
+    tuple
+        ``(indices, classes)``: int64 indices, shape ``(n,)``, and the classes.
+
+    Raises
+    ------
+    BackproplabError
+        For a label not among the given ``classes``, naming it.
+
+    Examples
+    --------
+    >>> encode(np.array(["b", "a", "b"]), None, "x.csv")
+    (array([1, 0, 1]), ('a', 'b'))
     """
     values, inverse = _unique(labels)
     names = [str(v) for v in values]
@@ -263,10 +191,32 @@ def encode(labels: np.ndarray, classes: tuple[str, ...] | None, source
 
 def stratified_split(y: np.ndarray, n_classes: int, fraction: float,
                      seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """``(training rows, validation rows)``: ``fraction`` of every class, rounded, held out.
+    """The training and validation rows: ``fraction`` of every class, rounded, held out.
 
     Each class keeps at least one training row; the rows are drawn with ``seed``
     and returned in file order.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Label indices, ``0 .. n_classes - 1``.
+    n_classes : int
+        How many classes.
+    fraction : float
+        The share of every class held out.
+    seed : int, default SPLIT_SEED
+        The draw's seed (PCG64).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(training rows, validation rows)``, sorted.
+
+    Examples
+    --------
+    >>> train, val = stratified_split(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 2, 0.25)
+    >>> len(train), len(val), sorted(np.array([0, 0, 0, 0, 1, 1, 1, 1])[val].tolist())
+    (6, 2, [0, 1])
     """
     rng = np.random.Generator(np.random.PCG64(seed))
     if n_classes <= 64:  # one pass per class beats sorting every row
@@ -312,13 +262,29 @@ def _held_out(raw: RawData, test_data, *, dtype, max_bytes) -> RawData:
 
 def split_in_place(X: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray
                    ) -> tuple[tuple, tuple]:
-    """``((X_train, y_train), (X_eval, y_eval))`` with the training rows gathered at the
-    head of ``X`` itself (``X_train`` is a view: no second copy of a large table).
+    """Split ``X`` and ``y`` with the training rows gathered at the head of ``X`` itself.
 
-    ``val`` and ``train`` are sorted row indices. The validation rows are copied out;
-    each of them that lies in the first ``len(train)`` rows is overwritten by a
-    training row from beyond them, in order: the training rows keep file order
-    except that those from the tail fill the validation rows' places.
+    ``X_train`` is a view: no second copy of a large table. The validation rows
+    are copied out; each of them that lies in the first ``len(train)`` rows is
+    overwritten by a training row from beyond them, in order: the training rows
+    keep file order except that those from the tail fill the validation rows'
+    places. ``X`` is changed; ``y`` is not.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The features, shape (n, n_features).
+    y : numpy.ndarray
+        The labels, shape (n,).
+    train : numpy.ndarray
+        Sorted training row indices.
+    val : numpy.ndarray
+        Sorted validation row indices.
+
+    Returns
+    -------
+    tuple
+        ``((X_train, y_train), (X_eval, y_eval))``.
     """
     X_eval, y_eval = X[val], y[val]
     n = len(train)
@@ -329,7 +295,7 @@ def split_in_place(X: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndar
     return (X[:n], y[:n]), (X_eval, y_eval)
 
 
-def split_file(raw: RawData, *, final: bool, val_fraction: float, test_data, dtype,
+def _split_file(raw: RawData, *, final: bool, val_fraction: float, test_data, dtype,
                max_bytes) -> tuple[tuple[str, ...], tuple, tuple]:
     """``(classes, (X_train, y_train), (X_eval, y_eval))`` of raw data, unscaled
     (the training rows gathered in ``raw.X`` itself: :func:`split_in_place`)."""
@@ -356,13 +322,44 @@ def load_file_dataset(path: str | Path, *, target: str | None = None, final: boo
                       max_bytes: int | None = None) -> Dataset:
     """A user's file or folder as a :class:`~backproplab.data.Dataset` (split, scaled).
 
-    The entry point :func:`backproplab.data.load_dataset` uses for a path; its
-    arguments are those of ``load_dataset`` (see there).
+    The entry point :func:`backproplab.data.load_dataset` uses for a path.
+    Features are standardized and images scaled to [0, 1] (unless
+    ``normalize`` says otherwise), with statistics of the training split only.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.csv``/``.tsv`` file, an ``.npz`` file or a folder of class
+        subfolders of images.
+    target : str or None, default None
+        A table's label column.
+    final : bool, default False
+        Train on every row and evaluate on ``test_data`` (or an npz's own
+        ``X_test``/``y_test``).
+    val_fraction : float, default DEFAULT_VAL_FRACTION
+        Without ``final``: the share of every class held out for validation.
+    test_data : str, os.PathLike or None, default None
+        With ``final``: the held-out file or folder, of the same form.
+    limit : int or None, default None
+        Keep the first ``limit`` training examples.
+    normalize : str or None, default None
+        As in :class:`Normalizer`; ``None``: ``"unit"`` for images,
+        ``"standardize"`` otherwise.
+    dtype : numpy dtype, default numpy.float32
+        The features' dtype.
+    max_bytes : int or None, default None
+        Refuse a file that would not fit this much memory.
+
+    Returns
+    -------
+    Dataset
+        Its ``name`` is the path; ``meta`` records the kind, classes, feature
+        names, target and split.
     """
     check_limit(limit)
     dtype = float_dtype(dtype)
     raw = read_source(path, target=target, dtype=dtype, max_bytes=max_bytes)
-    classes, (X_train, y_train), (X_eval, y_eval) = split_file(
+    classes, (X_train, y_train), (X_eval, y_eval) = _split_file(
         raw, final=final, val_fraction=val_fraction, test_data=test_data, dtype=dtype,
         max_bytes=max_bytes)
     image = raw.image_shape is not None
@@ -391,8 +388,5 @@ def load_file_dataset(path: str | Path, *, target: str | None = None, final: boo
     )
 
 
-__all__ = ["DEFAULT_VAL_FRACTION", "LOAD_PEAK", "Estimate", "check_file_options", "check_fits",
-           "check_target",
-           "class_order", "encode", "estimate", "is_file_dataset", "load_file_dataset",
-           "looks_like_path", "read_source", "source_kind", "split_file", "split_in_place",
-           "stratified_split"]
+__all__ = ["DEFAULT_VAL_FRACTION", "check_file_options", "class_order", "encode",
+           "is_file_dataset", "load_file_dataset", "split_in_place", "stratified_split"]

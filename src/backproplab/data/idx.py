@@ -32,6 +32,7 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,11 @@ IDX_MAX_HEADER = 4 + 4 * 255
 
 def _fail(path, problem: str, fix: str = "replace it with a good copy") -> BackproplabError:
     return BackproplabError(f"IDX file {path}: {problem}; {fix}")
+
+
+def _not_gzip(path) -> BackproplabError:
+    return _fail(path, "named .gz but it is not gzip data",
+                 "decompress it by hand or rename it without .gz if it is a raw IDX file")
 
 
 def _header(content, source) -> tuple[int, np.dtype, tuple[int, ...], int]:
@@ -95,10 +101,30 @@ def _check_declared(source, shape, expected: int, max_bytes: int | None, why: st
 
 def parse_idx(content: bytes | bytearray | memoryview, source: str | os.PathLike = "<bytes>",
               max_bytes: int | None = None, why: str = "a limit set by the caller") -> np.ndarray:
-    """Parse uncompressed IDX bytes into an array (a view on ``content`` for 1-byte types).
+    """Parse uncompressed IDX bytes into an array.
 
-    ``source`` names the file in error messages; a header declaring more than
-    ``max_bytes`` data bytes is refused (``why`` says where the limit comes from).
+    Parameters
+    ----------
+    content : bytes, bytearray or memoryview
+        The IDX bytes.
+    source : str or os.PathLike, default "<bytes>"
+        Names the file in error messages.
+    max_bytes : int or None, default None
+        The most data bytes the header may declare.
+    why : str, default "a limit set by the caller"
+        Where ``max_bytes`` comes from, for the message.
+
+    Returns
+    -------
+    numpy.ndarray
+        In the header's shape and dtype (native byte order); a view on
+        ``content`` for 1-byte types.
+
+    Raises
+    ------
+    BackproplabError
+        For a bad header, truncated or oversized data, or a header over
+        ``max_bytes``.
     """
     n_bytes = len(content)
     header, dtype, shape, expected = _header(content, source)
@@ -138,8 +164,28 @@ def inflate_idx(data: bytes | memoryview, source: str | os.PathLike = "<bytes>",
     The header is read first; a header declaring more than ``max_bytes`` data
     bytes is refused before anything else is decompressed, and decompression
     stops one chunk after the declared size, so a gzip bomb never expands in
-    memory beyond what its header announces. A damaged stream, one holding more
-    or fewer bytes than declared, raises BackproplabError.
+    memory beyond what its header announces.
+
+    Parameters
+    ----------
+    data : bytes or memoryview
+        The gzip stream.
+    source : str or os.PathLike, default "<bytes>"
+        Names the file in error messages.
+    max_bytes : int or None, default None
+        The most data bytes the header may declare.
+    why : str, default "a limit set by the caller"
+        Where ``max_bytes`` comes from, for the message.
+
+    Returns
+    -------
+    memoryview
+
+    Raises
+    ------
+    BackproplabError
+        For a damaged stream, one holding more or fewer bytes than declared, or
+        a header over ``max_bytes``.
     """
     buf = bytearray()
     try:
@@ -164,8 +210,19 @@ def inflate_idx(data: bytes | memoryview, source: str | os.PathLike = "<bytes>",
 
 
 def gzip_bound(n: int) -> int:
-    """The most bytes a gzip file of ``n`` bytes of content takes (deflate's stored blocks,
-    the header with a file name and the trailer), with room to spare."""
+    """The most bytes a gzip file of ``n`` bytes of content takes, with room to spare.
+
+    Counts deflate's stored blocks, the header with a file name and the trailer.
+
+    Parameters
+    ----------
+    n : int
+        The content's length in bytes.
+
+    Returns
+    -------
+    int
+    """
     return n + n // 1000 + 5 * (n // 16384 + 1) + 1024
 
 
@@ -175,6 +232,19 @@ class IdxFile:
 
     ``file_md5`` hashes the bytes on disk (compressed or not), ``content_sha256``
     the decompressed IDX bytes; both are computed on first use.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file.
+    array : numpy.ndarray
+        Its array.
+    compressed : bool
+        Whether the file is gzip.
+    file_bytes : bytes
+        The bytes on disk.
+    content : bytes or memoryview
+        The decompressed IDX bytes.
     """
 
     path: Path
@@ -198,17 +268,10 @@ class IdxFile:
         return self._sha
 
 
-def _read_bounded(path: Path, max_bytes: int | None, why: str) -> bytes:
-    """The bytes of ``path``, refused unread when larger than an IDX file under
-    ``max_bytes`` data bytes could be (raw or gzip)."""
+def _open(path: Path):
+    """``open(path, "rb")``, its failures as one sentence naming the file."""
     try:
-        with open(path, "rb") as fh:
-            if max_bytes is not None:
-                size = os.fstat(fh.fileno()).st_size
-                if size > gzip_bound(max_bytes + IDX_MAX_HEADER):
-                    raise _fail(path, f"{size} bytes on disk, more than an IDX file of at most "
-                                      f"{max_bytes} data bytes can be ({why})")
-            return fh.read()
+        return open(path, "rb")
     except FileNotFoundError:
         raise BackproplabError(f"IDX file {path} does not exist; check the path") from None
     except IsADirectoryError:
@@ -218,36 +281,194 @@ def _read_bounded(path: Path, max_bytes: int | None, why: str) -> bytes:
                                "check its permissions") from None
 
 
+def _read_bounded(path: Path, max_bytes: int | None, why: str) -> bytes:
+    """The bytes of ``path``, refused unread when larger than an IDX file under
+    ``max_bytes`` data bytes could be (raw or gzip)."""
+    with _open(path) as fh:
+        if max_bytes is not None:
+            size = os.fstat(fh.fileno()).st_size
+            if size > gzip_bound(max_bytes + IDX_MAX_HEADER):
+                raise _fail(path, f"{size} bytes on disk, more than an IDX file of at most "
+                                  f"{max_bytes} data bytes can be ({why})")
+        try:
+            return fh.read()
+        except OSError as exc:
+            raise BackproplabError(f"cannot read IDX file {path} ({exc.strerror}); "
+                                   "check its permissions") from None
+
+
 def read_idx_file(path: str | os.PathLike, max_bytes: int | None = None,
                   why: str = "a limit set by the caller") -> IdxFile:
     """Read an IDX file (gzip or raw) into an :class:`IdxFile`.
 
     A file whose name ends in ``.gz`` must be gzip; a file with another name is
-    decompressed too when it starts with the gzip signature. ``max_bytes``
-    bounds the data bytes the header may declare (``why`` says where the bound
-    comes from, for the message): a larger file is refused before its data is
-    read or decompressed. Whatever the bound, gzip data is decompressed in
-    chunks and never beyond the size its header declares.
+    decompressed too when it starts with the gzip signature. Whatever the
+    bound, gzip data is decompressed in chunks and never beyond the size its
+    header declares.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    max_bytes : int or None, default None
+        The most data bytes the header may declare: a larger file is refused
+        before its data is read or decompressed.
+    why : str, default "a limit set by the caller"
+        Where ``max_bytes`` comes from, for the message.
+
+    Returns
+    -------
+    IdxFile
+
+    Raises
+    ------
+    BackproplabError
+        For a file that is missing, damaged, truncated, oversized, over the bound, or
+        named ``.gz`` without being gzip.
     """
     path = Path(path)
     data = _read_bounded(path, max_bytes, why)
     is_gzip = data[:2] == GZIP_MAGIC
     if path.suffix == ".gz" and not is_gzip:
-        raise _fail(path, "named .gz but it is not gzip data",
-                    "decompress it by hand or rename it without .gz if it is a raw IDX file")
+        raise _not_gzip(path)
     content = inflate_idx(data, path, max_bytes, why) if is_gzip else data
     array = parse_idx(content, path, max_bytes, why)
     return IdxFile(path=path, array=array, compressed=is_gzip, file_bytes=data, content=content)
 
 
 def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarray:
-    """Read an IDX file (gzip or raw) and return its array (read-only for 1-byte types);
-    ``max_bytes`` bounds its data bytes as in :func:`read_idx_file`."""
+    """Read an IDX file (gzip or raw) and return its array.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    max_bytes : int or None, default None
+        Bounds its data bytes, as in :func:`read_idx_file`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Read-only for 1-byte types.
+    """
     return read_idx_file(path, max_bytes).array
 
 
+def _open_idx(path: Path):
+    """``(raw file, stream, compressed)`` of the IDX file at ``path``, gzip or raw."""
+    fh = _open(path)
+    is_gzip = fh.read(2) == GZIP_MAGIC
+    fh.seek(0)
+    if path.suffix == ".gz" and not is_gzip:
+        fh.close()
+        raise _not_gzip(path)
+    return fh, (gzip.GzipFile(fileobj=fh) if is_gzip else fh), is_gzip
+
+
+def iter_idx(path: str | os.PathLike, rows: int, max_bytes: int | None = None,
+             ) -> tuple[tuple[int, ...], Iterator[np.ndarray]]:
+    """The declared shape of an IDX file (gzip or raw) and its array in pieces.
+
+    Only the header is read here; each piece (at most ``rows`` entries along the
+    first axis) is read and decompressed when the iterator reaches it, so memory
+    stays at one piece whatever the file declares. A raw file's size is checked
+    against its header at once; a gzip file that holds fewer or more bytes than
+    declared raises when the iterator reaches the difference.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    rows : int
+        Entries of the first axis per piece (a 0-dimensional file is one piece).
+    max_bytes : int, optional
+        The most data bytes the header may declare.
+
+    Returns
+    -------
+    (tuple of int, iterator of numpy.ndarray)
+        The shape, and the pieces (native byte order) in file order.
+
+    Raises
+    ------
+    BackproplabError
+        When the file is missing, its header is damaged or declares too much, or
+        (raw files, at once) its size differs from the declared one.
+    """
+    path = Path(path)
+    fh, stream, is_gzip = _open_idx(path)
+    try:
+        buf = bytearray()
+        _read_exactly(stream, buf, 4)
+        header, dtype, _, _ = _header(buf, path)
+        _read_exactly(stream, buf, header - len(buf))
+        _, dtype, shape, expected = _header(buf, path)
+        if expected < 0:
+            raise _fail(path, f"header announces {header // 4 - 1} dimensions but the file "
+                              f"ends after {len(buf)} bytes (truncated)")
+        _check_declared(path, shape, expected, max_bytes, "a limit set by the caller")
+        if not is_gzip:
+            size = os.fstat(fh.fileno()).st_size
+            if size != header + expected:
+                what = "truncated" if size < header + expected else "oversized"
+                raise _fail(path, f"{what}: header says shape {tuple(shape)} ({expected} data "
+                                  f"bytes) but {size - header} data bytes are present")
+    except (OSError, EOFError, zlib.error) as exc:
+        fh.close()
+        raise _fail(path, f"damaged gzip data ({exc})") from None
+    except BaseException:
+        fh.close()
+        raise
+    return tuple(shape), _pieces(path, fh, stream, tuple(shape), dtype, rows)
+
+
+def _pieces(path: Path, fh, stream, shape: tuple[int, ...], dtype: np.dtype,
+            rows: int) -> Iterator[np.ndarray]:
+    """The array of an IDX file whose header ``stream`` has passed, ``rows`` entries at a time."""
+    n, inner = (shape[0], shape[1:]) if shape else (1, ())
+    per = math.prod(inner) * dtype.itemsize
+    with fh, stream:
+        try:
+            for start in range(0, n, max(1, rows)):
+                k = min(rows, n - start)
+                buf = bytearray()
+                _read_exactly(stream, buf, k * per)
+                if len(buf) < k * per:
+                    raise _fail(path, f"truncated: header says shape {shape} but the data ends "
+                                      f"in entry {start + len(buf) // max(per, 1)}")
+                piece = np.frombuffer(buf, dtype=dtype).reshape((k, *inner) if shape else ())
+                yield piece.astype(dtype.newbyteorder("=")) if not dtype.isnative else piece
+            if stream.read(1):
+                raise _fail(path, f"oversized: bytes after the data the header announces for "
+                                  f"shape {shape}")
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _fail(path, f"damaged gzip data ({exc})") from None
+
+
 def encode_idx(array: np.ndarray) -> bytes:
-    """The uncompressed IDX bytes of ``array`` (any shape, a supported dtype)."""
+    """The uncompressed IDX bytes of ``array``.
+
+    Parameters
+    ----------
+    array : array_like
+        Any shape, of dtype uint8, int8, int16, int32, float32 or float64.
+
+    Returns
+    -------
+    bytes
+        The header (big-endian sizes) and the data.
+
+    Raises
+    ------
+    BackproplabError
+        For another dtype, more than 255 dimensions or a size of 2**32 or more.
+
+    Examples
+    --------
+    >>> data = encode_idx(np.arange(6, dtype=np.uint8).reshape(2, 3))
+    >>> len(data), parse_idx(data).tolist()
+    (18, [[0, 1, 2], [3, 4, 5]])
+    """
     array = np.asarray(array)
     native = array.dtype.newbyteorder("=")
     if native not in DTYPE_TO_CODE:
@@ -265,9 +486,23 @@ def encode_idx(array: np.ndarray) -> bytes:
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> Path:
-    """Write ``array`` as an IDX file, atomically; gzip when ``compress`` (default: name ends in .gz).
+    """Write ``array`` as an IDX file, atomically.
 
     Gzip output is deterministic (no timestamp in the header).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    array : numpy.ndarray
+        As in :func:`encode_idx`.
+    compress : bool or None, default None
+        Gzip it; ``None``: when the name ends in ``.gz``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
     """
     path = Path(path)
     if compress is None:
@@ -278,5 +513,5 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
     return atomic_write_bytes(path, data)
 
 
-__all__ = ["IdxFile", "encode_idx", "gzip_bound", "inflate_idx", "parse_idx",
+__all__ = ["IdxFile", "encode_idx", "gzip_bound", "inflate_idx", "iter_idx", "parse_idx",
            "read_idx", "read_idx_file", "write_idx"]

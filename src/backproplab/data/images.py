@@ -11,7 +11,9 @@ them, so the same ``"unit"`` normalization applies.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,17 +23,53 @@ from backproplab.errors import BackproplabError
 
 #: File name endings read as images (through Pillow).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: The most pixels an image may declare (Pillow's ``MAX_IMAGE_PIXELS`` while backproplab
+#: reads images): a larger one is refused when it is opened, before it is decoded.
+MAX_IMAGE_PIXELS = 1 << 24
 
 
 def pillow():
-    """Pillow's ``Image`` module, or one sentence saying how to install it."""
+    """Pillow's ``Image`` module, imported on first use.
+
+    Its ``MAX_IMAGE_PIXELS`` is set to :data:`MAX_IMAGE_PIXELS`.
+
+    Returns
+    -------
+    module
+        :mod:`PIL.Image`.
+
+    Raises
+    ------
+    BackproplabError
+        If Pillow is not installed (naming the ``images`` extra).
+    """
     try:
         from PIL import Image
     except ImportError:
         raise BackproplabError(
             "reading images needs Pillow; install it with `pip install 'backproplab[images]'` "
             "(or give the pixels as .npy)") from None
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     return Image
+
+
+@contextlib.contextmanager
+def _opened(path: str | os.PathLike):
+    """The image at ``path`` as Pillow opened it (its header read, nothing decoded); an
+    image over :data:`MAX_IMAGE_PIXELS`, or any failure while it is open, is one sentence."""
+    Image = pillow()
+    try:
+        with warnings.catch_warnings():  # between 1x and 2x the bound Pillow only warns
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                yield img
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BackproplabError(
+            f"{path} declares more than {MAX_IMAGE_PIXELS} pixels, more than an image may "
+            "have; resize it first") from None
+    except (OSError, ValueError) as exc:
+        raise BackproplabError(f"{path} is not a readable image ({exc}); give a PNG or "
+                               "JPEG file") from None
 
 
 def read_gray(path: str | os.PathLike) -> np.ndarray:
@@ -52,32 +90,46 @@ def read_gray(path: str | os.PathLike) -> np.ndarray:
     BackproplabError
         When Pillow is missing or the file is not a readable image.
     """
-    Image = pillow()
-    try:
-        with Image.open(path) as img:  # an image already grayscale is not copied again
-            return np.asarray(img if img.mode == "L" else img.convert("L"))
-    except (OSError, ValueError) as exc:
-        raise BackproplabError(f"{path} is not a readable image ({exc}); give a PNG or "
-                               "JPEG file") from None
+    with _opened(path) as img:  # an image already grayscale is not copied again
+        return np.asarray(img if img.mode == "L" else img.convert("L"))
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(rows, cols)`` of an image from its header, without decoding its pixels."""
-    Image = pillow()
-    try:
-        with Image.open(path) as img:
-            return int(img.size[1]), int(img.size[0])
-    except (OSError, ValueError) as exc:
-        raise BackproplabError(f"{path} is not a readable image ({exc}); give a PNG or "
-                               "JPEG file") from None
+    """``(rows, cols)`` of an image from its header, without decoding its pixels.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image file.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    BackproplabError
+        If Pillow is missing, the file is not a readable image, or it declares
+        more than :data:`MAX_IMAGE_PIXELS` pixels.
+    """
+    with _opened(path) as img:
+        return int(img.size[1]), int(img.size[0])
 
 
 @dataclass(frozen=True)
 class FolderListing:
     """The image files of a class-folder tree, in a fixed order.
 
-    ``files[i]`` is an image of class ``classes[labels[i]]``; classes are the
-    subfolder names, sorted; files within a class are sorted by name.
+    Attributes
+    ----------
+    root : pathlib.Path
+        The folder.
+    classes : tuple of str
+        The subfolder names holding images, sorted.
+    files : tuple of pathlib.Path
+        The images; within a class sorted by name.
+    labels : numpy.ndarray
+        int64, ``files[i]`` is an image of class ``classes[labels[i]]``.
     """
 
     root: Path
@@ -88,6 +140,18 @@ class FolderListing:
 
 def list_image_folder(root: str | os.PathLike) -> FolderListing:
     """The images of ``ROOT/CLASS/*`` (suffixes :data:`IMAGE_SUFFIXES`, any case).
+
+    Hidden subfolders (a name starting with ``.``) and subfolders without an
+    image are left out.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The folder of class subfolders.
+
+    Returns
+    -------
+    FolderListing
 
     Raises
     ------
@@ -114,7 +178,7 @@ def list_image_folder(root: str | os.PathLike) -> FolderListing:
     return FolderListing(root, tuple(classes), tuple(files), np.asarray(labels, dtype=np.int64))
 
 
-def decode_files(files: list[Path], shape: tuple[int, int]) -> tuple[np.ndarray, dict]:
+def _decode_files(files: list[Path], shape: tuple[int, int]) -> tuple[np.ndarray, dict]:
     """The images ``files`` as rows of one uint8 matrix, and ``{other shape: a file of
     it}`` for those whose size is not ``shape`` (their rows are left unset)."""
     out = np.empty((len(files), shape[0] * shape[1]), dtype=np.uint8)
@@ -134,11 +198,27 @@ def read_image_folder(listing: FolderListing) -> tuple[np.ndarray, tuple[int, in
     The images are decoded one after the other straight into the result, at
     Pillow's own rate (``benchmarks/csv_load.py``; Pillow holds Python's lock for
     much of its work, so threads do not help, and a sweep already loads its trials'
-    data in parallel processes). All images must have one size: otherwise one file
-    of each of two sizes is named.
+    data in parallel processes).
+
+    Parameters
+    ----------
+    listing : FolderListing
+        The images, as :func:`list_image_folder` found them.
+
+    Returns
+    -------
+    tuple
+        ``(pixels, (rows, cols))``, rows in the listing's order, converted to
+        grayscale.
+
+    Raises
+    ------
+    BackproplabError
+        When the images differ in size (one file of each of two sizes is
+        named), or one is not a readable image.
     """
     shape = image_size(listing.files[0])
-    out, wrong = decode_files(list(listing.files), shape)
+    out, wrong = _decode_files(list(listing.files), shape)
     if wrong:
         other, path = next(iter(wrong.items()))
         raise BackproplabError(
@@ -148,5 +228,5 @@ def read_image_folder(listing: FolderListing) -> tuple[np.ndarray, tuple[int, in
     return out, shape
 
 
-__all__ = ["IMAGE_SUFFIXES", "FolderListing", "decode_files", "image_size", "list_image_folder",
-           "pillow", "read_gray", "read_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "FolderListing", "image_size",
+           "list_image_folder", "pillow", "read_gray", "read_image_folder"]

@@ -21,9 +21,24 @@ def load_synth(
 ) -> Dataset:
     """The study's synthetic set (see :mod:`backproplab.data.synth`).
 
-    The set has no separate test split, so ``final`` only changes the label of
-    the evaluation split. ``limit`` keeps the first ``limit`` training points.
-    Normalization statistics come from the (limited) training split only.
+    Parameters
+    ----------
+    final : bool, default False
+        The set has no separate test split: this only changes the label of the
+        evaluation split (``"test"``).
+    limit : int or None, default None
+        Keep the first ``limit`` training points.
+    seed : int, default 0
+        The generator's seed.
+    normalize : str, default DEFAULT_NORMALIZE["synth"]
+        As in :class:`Normalizer`; statistics from the (limited) training split
+        only.
+    dtype : numpy dtype, default numpy.float32
+        The features' dtype.
+
+    Returns
+    -------
+    Dataset
     """
     check_limit(limit)
     dtype = float_dtype(dtype)
@@ -127,27 +142,52 @@ def load_dataset(
                              max_bytes=max_bytes)
 
 
-#: ``config.json`` keys that describe a run's data -> :func:`load_dataset`'s arguments.
-CONFIG_KEYS = {"final": "final", "val_size": "val_size", "limit": "limit",
-               "data_dir": "data_dir", "normalize": "normalize", "data_seed": "seed",
-               "target": "target", "val_fraction": "val_fraction", "test_data": "test_data"}
+#: Data options whose :func:`load_dataset` argument has another name.
+_ARGUMENT_NAMES = {"data_seed": "seed"}
 
 
-def load_configured(config: Mapping[str, Any], *, download: bool = True,
+def load_configured(options: Mapping[str, Any], *, download: bool = True,
                     max_bytes: int | None = None) -> Dataset:
-    """The dataset a run's config describes (its ``dataset``, ``dtype`` and the keys of
-    :data:`CONFIG_KEYS`; keys an older config lacks take :func:`load_dataset`'s defaults).
+    """The dataset a run's data options describe: the one way a run's data is rebuilt.
 
-    The one way a run's data is rebuilt: training, executors, figures and the
-    predictor all come here. ``download=False`` never fetches a missing dataset
-    (figures and checks only read what training had); ``max_bytes`` refuses a
-    user's file too large for that much memory.
+    Training, executors, figures and the predictor all come here, each with the
+    options of the ``data`` group of a run's config (``training.options.data_options``
+    picks them by the group declared on each field; this layer sits below training and
+    keeps no list of its own). Every option goes to :func:`load_dataset` under its own
+    name (``dataset`` as the name, ``data_seed`` as ``seed``).
+
+    Parameters
+    ----------
+    options : mapping of str to object
+        ``dataset`` and any other data options; one an older config lacks, or
+        ``None``, takes :func:`load_dataset`'s default.
+    download : bool, default=True
+        ``False`` never fetches a missing dataset (figures and checks only read
+        what training had).
+    max_bytes : int, optional
+        Refuse a user's file too large for that much memory.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    BackproplabError
+        As :func:`load_dataset` does.
+    TypeError
+        For a key that is not a data option (a whole config passed by mistake).
+
+    Examples
+    --------
+    >>> load_configured({"dataset": "synth", "limit": 10, "data_seed": 0}).X_train.shape
+    (10, 2)
     """
-    options = {arg: config[key] for key, arg in CONFIG_KEYS.items()
-               if key in config and config[key] is not None}
-    dtype = np.dtype(config.get("dtype") or "float32")
-    return load_dataset(config["dataset"], dtype=dtype, download=download, max_bytes=max_bytes,
-                        **options)
+    arguments = {_ARGUMENT_NAMES.get(key, key): value for key, value in options.items()
+                 if key not in ("dataset", "dtype") and value is not None}
+    dtype = np.dtype(options.get("dtype") or "float32")
+    return load_dataset(options["dataset"], dtype=dtype, download=download, max_bytes=max_bytes,
+                        **arguments)
 
 
-__all__ = ["CONFIG_KEYS", "load_configured", "load_dataset", "load_synth"]
+__all__ = ["load_configured", "load_dataset", "load_synth"]

@@ -42,7 +42,21 @@ SPLIT_SEED = 20_240_517
 
 @dataclass
 class ImageSet:
-    """A dataset's four arrays as stored (uint8), with where they came from."""
+    """A dataset's four arrays as stored (uint8), with where they came from.
+
+    Attributes
+    ----------
+    name : str
+        The dataset's name.
+    train_images, test_images : numpy.ndarray
+        uint8 images, shape (n, rows, cols).
+    train_labels, test_labels : numpy.ndarray
+        uint8 labels, shape (n,).
+    location : Location
+        Where the files were found.
+    verification : Verification
+        How they were checked.
+    """
 
     name: str
     train_images: np.ndarray
@@ -69,8 +83,26 @@ def _memo_key(spec, loc: Location) -> tuple:
 def find_dataset(name: str, data_dir=None, download: bool = True, progress=None) -> Location:
     """Where the dataset's files are: found offline, else downloaded into the cache.
 
-    Raises BackproplabError with one sentence saying where the tool looked and
-    how to get the files when neither works.
+    Parameters
+    ----------
+    name : str
+        The dataset's name.
+    data_dir : str, os.PathLike or None, default None
+        Look only there.
+    download : bool, default True
+        Whether a dataset not found may be downloaded.
+    progress : bool or None, default None
+        The download's progress bar, as in :func:`backproplab.data.download.download`.
+
+    Returns
+    -------
+    Location
+
+    Raises
+    ------
+    BackproplabError
+        One sentence saying where it looked and how to get the files, when
+        they are not found and cannot be downloaded.
     """
     spec = get_spec(name)
     loc = locate(spec, data_dir)
@@ -96,7 +128,23 @@ def load_images(name: str = "mnist", data_dir=None, download: bool = True,
     """The dataset's four arrays (uint8, as stored), found, verified and cached in memory.
 
     A file of canonical size whose content differs from the known hash gives a
-    warning, not an error (the data is structurally valid).
+    :class:`~backproplab.errors.BackproplabWarning`, not an error (the data is
+    structurally valid).
+
+    Parameters
+    ----------
+    name : str, default "mnist"
+        The dataset's name.
+    data_dir : str, os.PathLike or None, default None
+        Look only there.
+    download : bool, default True
+        Whether a missing dataset may be downloaded.
+    progress : bool or None, default None
+        The download's progress bar.
+
+    Returns
+    -------
+    ImageSet
     """
     spec = get_spec(name)
     loc = find_dataset(spec.name, data_dir, download, progress)
@@ -117,7 +165,33 @@ def load_images(name: str = "mnist", data_dir=None, download: bool = True,
 
 
 def split_indices(n: int, val_size: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffle ``range(n)`` with ``seed``; return (training indices, the last ``val_size``)."""
+    """Shuffle ``range(n)`` with ``seed`` and split off the last ``val_size`` indices.
+
+    Parameters
+    ----------
+    n : int
+        The training images.
+    val_size : int
+        The validation split's size, 1 to ``n - 1``.
+    seed : int, default SPLIT_SEED
+        The shuffle's seed (PCG64).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(training indices, validation indices)``.
+
+    Raises
+    ------
+    BackproplabError
+        If ``val_size`` is out of range.
+
+    Examples
+    --------
+    >>> train, val = split_indices(10, 3)
+    >>> len(train), len(val), sorted([*train, *val]) == list(range(10))
+    (7, 3, True)
+    """
     if not 1 <= val_size < n:
         raise BackproplabError(
             f"val_size must be between 1 and {n - 1} (the training set has {n} images), got "
@@ -127,21 +201,64 @@ def split_indices(n: int, val_size: int, seed: int = SPLIT_SEED) -> tuple[np.nda
     return perm[: n - val_size], perm[n - val_size:]
 
 
+def _provenance(images: ImageSet, val_size: int | None) -> dict:
+    """The ``meta`` of an image dataset: where its files are, how they were verified,
+    how it was split (``val_size`` ``None``: the test set, no split) and its sizes."""
+    loc, ver, X = images.location, images.verification, images.train_images
+    return {
+        "source": loc.source,
+        "directory": str(loc.directory),
+        "files": {r: str(p) for r, p in loc.files.items()},
+        "verification": ver.status,
+        "verification_detail": ver.summary(),
+        "split_seed": None if val_size is None else SPLIT_SEED,
+        "val_size": val_size,
+        "n_train_available": int(X.shape[0]),
+        "n_test": int(images.test_images.shape[0]),
+        "image_shape": list(X.shape[1:]),
+        "raw_range": (float(X.min()), float(X.max())),
+    }
+
+
 def load_mnist(name: str = "mnist", *, final: bool = False, val_size: int = 5000,
                flatten: bool = True, normalize: str = "unit", dtype=np.float32,
                data_dir=None, limit: int | None = None, download: bool = True,
                progress=None) -> Dataset:
     """Load MNIST or Fashion-MNIST with the study's split, normalized, as a :class:`Dataset`.
 
-    - ``final=False``: the training images are shuffled with the fixed
-      :data:`SPLIT_SEED` and the last ``val_size`` become the validation set
-      (``eval_split="validation"``); ``final=True``: all training images, and
-      the canonical test set (``eval_split="test"``; ``val_size`` is unused).
-    - ``limit`` keeps the first ``limit`` training examples after the split.
-    - ``flatten``: images as rows of ``rows*cols`` features (else (n, rows, cols)).
-    - ``normalize``: ``"unit"`` (divide by 255), ``"standardize"`` (per-pixel mean
-      and standard deviation) or ``"none"``; statistics from the training split only.
-    - ``data_dir``: look only there (any consistent IDX set, e.g. a subset).
+    Parameters
+    ----------
+    name : str, default "mnist"
+        ``"mnist"`` or ``"fashion-mnist"``.
+    final : bool, default False
+        ``False``: the training images are shuffled with the fixed
+        :data:`SPLIT_SEED` and the last ``val_size`` become the validation set
+        (``eval_split="validation"``); ``True``: all training images, and the
+        canonical test set (``eval_split="test"``; ``val_size`` is unused).
+    val_size : int, default 5000
+        The validation split's size.
+    flatten : bool, default True
+        Images as rows of ``rows*cols`` features (else (n, rows, cols)).
+    normalize : str, default "unit"
+        ``"unit"`` (divide by 255), ``"standardize"`` (per-pixel mean and
+        standard deviation) or ``"none"``; statistics from the training split
+        only.
+    dtype : numpy dtype, default numpy.float32
+        The features' dtype.
+    data_dir : str, os.PathLike or None, default None
+        Look only there (any consistent IDX set, e.g. a subset).
+    limit : int or None, default None
+        Keep the first ``limit`` training examples after the split.
+    download : bool, default True
+        Whether a missing dataset may be downloaded.
+    progress : bool or None, default None
+        The download's progress bar.
+
+    Returns
+    -------
+    Dataset
+        int64 labels; ``meta`` says where the files came from and how they were
+        verified.
     """
     check_limit(limit)
     dtype = float_dtype(dtype)
@@ -163,20 +280,7 @@ def load_mnist(name: str = "mnist", *, final: bool = False, val_size: int = 5000
         X_train = X_train.reshape(X_train.shape[0], -1)
         X_eval = X_eval.reshape(X_eval.shape[0], -1)
     norm = Normalizer(normalize).fit(X_train)
-    loc, ver = images.location, images.verification
-    meta = {
-        "source": loc.source,
-        "directory": str(loc.directory),
-        "files": {r: str(p) for r, p in loc.files.items()},
-        "verification": ver.status,
-        "verification_detail": ver.summary(),
-        "split_seed": None if final else SPLIT_SEED,
-        "val_size": val_used,
-        "n_train_available": n_total,
-        "n_test": int(images.test_images.shape[0]),
-        "image_shape": list(images.train_images.shape[1:]),
-        "raw_range": (float(Xtr_all.min()), float(Xtr_all.max())),
-    }
+    meta = _provenance(images, val_used)
     return Dataset(
         name=images.name,
         X_train=norm.transform(X_train, dtype),
@@ -193,7 +297,31 @@ def load_mnist(name: str = "mnist", *, final: bool = False, val_size: int = 5000
 def load_image_dataset(name: str, final: bool = False, val_size: int = 5000,
                        limit: int | None = None, data_dir=None, normalize: str = "unit",
                        dtype=np.float32, download: bool = True) -> Dataset:
-    """The entry point :func:`backproplab.data.load_dataset` uses (flattened images)."""
+    """The entry point :func:`backproplab.data.load_dataset` uses: :func:`load_mnist` with flattened images.
+
+    Parameters
+    ----------
+    name : str
+        ``"mnist"`` or ``"fashion-mnist"``.
+    final : bool, default False
+        Evaluate on the test set instead of the validation split.
+    val_size : int, default 5000
+        The validation split's size.
+    limit : int or None, default None
+        Keep the first ``limit`` training examples.
+    data_dir : str, os.PathLike or None, default None
+        Look only there.
+    normalize : str, default "unit"
+        As in :func:`load_mnist`.
+    dtype : numpy dtype, default numpy.float32
+        The features' dtype.
+    download : bool, default True
+        Whether a missing dataset may be downloaded.
+
+    Returns
+    -------
+    Dataset
+    """
     return load_mnist(name, final=final, val_size=val_size, flatten=True, normalize=normalize,
                       dtype=dtype, data_dir=data_dir, limit=limit, download=download)
 

@@ -43,8 +43,21 @@ def _blocked_std(X: np.ndarray, mean: np.ndarray, block_rows: int) -> np.ndarray
 class Normalizer:
     """Affine map ``(x - shift) / scale`` with statistics from the training split.
 
-    ``mode`` is ``"unit"`` (divide by 255 for images, or by the training range),
-    ``"standardize"`` (per-feature mean and standard deviation) or ``"none"``.
+    Attributes
+    ----------
+    mode : str, default "standardize"
+        ``"unit"`` (divide by 255 for images, or by the training range),
+        ``"standardize"`` (per-feature mean and standard deviation) or
+        ``"none"``.
+    shift : numpy.ndarray or float, default 0.0
+        Subtracted first (set by :meth:`fit`).
+    scale : numpy.ndarray or float, default 1.0
+        Divided by then (set by :meth:`fit`).
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown ``mode``.
     """
 
     mode: str = "standardize"

@@ -119,19 +119,25 @@ class Preprocessing:
             if int(record.get("version", 0)) > RECORD_VERSION:
                 raise ValueError(f"record version {record['version']} is newer than this program")
             raw = record.get("raw_range")
-            return cls(dataset=str(record["dataset"]),
-                       classes=tuple(str(c) for c in record["classes"]),
-                       input_shape=tuple(int(d) for d in record["input_shape"]),
-                       raw_range=None if raw is None else (float(raw[0]), float(raw[1])),
-                       color=record.get("color"),
-                       normalizer=Normalizer.from_record(record["normalize"]),
-                       split=dict(record.get("split") or {}),
-                       features=None if record.get("features") is None
-                       else tuple(str(f) for f in record["features"]),
-                       target=None if record.get("target") is None else str(record["target"]))
+            pre = cls(dataset=str(record["dataset"]),
+                      classes=tuple(str(c) for c in record["classes"]),
+                      input_shape=tuple(int(d) for d in record["input_shape"]),
+                      raw_range=None if raw is None else (float(raw[0]), float(raw[1])),
+                      color=record.get("color"),
+                      normalizer=Normalizer.from_record(record["normalize"]),
+                      split=dict(record.get("split") or {}),
+                      features=None if record.get("features") is None
+                      else tuple(str(f) for f in record["features"]),
+                      target=None if record.get("target") is None else str(record["target"]))
+            for name in ("shift", "scale"):
+                size = np.size(getattr(pre.normalizer, name))
+                if size not in (1, pre.n_features):
+                    raise ValueError(f"the normalization {name} has {size} values for "
+                                     f"{pre.n_features} features")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BackproplabError(f"the model's saved preprocessing is damaged ({exc}); "
                                    "retrain the model or restore its file") from None
+        return pre
 
     def as_rows(self, raw, source: str = "the input") -> np.ndarray:
         """Raw examples as a float64 matrix (n, n_features), checked against the contract.

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.errors import BackproplabError
+from backproplab.fileio import npz_members
 
 #: File name endings read as tables, and their column separators.
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
@@ -78,7 +79,18 @@ class RawData:
 
 
 def pandas():
-    """The pandas module, or one sentence naming the extra that provides it."""
+    """The pandas module, imported on first use.
+
+    Returns
+    -------
+    module
+        :mod:`pandas`.
+
+    Raises
+    ------
+    BackproplabError
+        If pandas is not installed (naming the ``data`` extra).
+    """
     try:
         import pandas
     except ImportError:
@@ -88,7 +100,7 @@ def pandas():
     return pandas
 
 
-def encoding_hint(path: Path) -> str:
+def _encoding_hint(path: Path) -> str:
     """Why ``path`` is not UTF-8 text and how to convert it, from its first bytes."""
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
@@ -103,7 +115,7 @@ def encoding_hint(path: Path) -> str:
 def _pandas_error(path: Path, exc: Exception) -> BackproplabError:
     """The one sentence for an error pandas raised while reading ``path``."""
     if isinstance(exc, UnicodeDecodeError):
-        return BackproplabError(f"{path} is not UTF-8 text: {encoding_hint(path)}, then "
+        return BackproplabError(f"{path} is not UTF-8 text: {_encoding_hint(path)}, then "
                                 "read it again")
     text = str(exc)
     if "No columns to parse" in text:
@@ -119,8 +131,27 @@ def _pandas_error(path: Path, exc: Exception) -> BackproplabError:
 
 
 def read_csv(path: Path, **options):
-    """``pandas.read_csv`` of a CSV/TSV file (separator from its suffix, UTF-8), with
-    one sentence for an empty, ragged, unparsable or non-UTF-8 file."""
+    """``pandas.read_csv`` of a CSV/TSV file: separator from its suffix, UTF-8.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A ``.csv`` or ``.tsv`` file.
+    **options
+        More keyword arguments of ``pandas.read_csv`` (``nrows``,
+        ``chunksize`` ...).
+
+    Returns
+    -------
+    pandas.DataFrame or pandas.io.parsers.TextFileReader
+        The frame, or a reader of chunks with ``chunksize``.
+
+    Raises
+    ------
+    BackproplabError
+        One sentence for an empty, ragged, unparsable or non-UTF-8 file (or
+        when pandas is missing).
+    """
     pd = pandas()
     try:
         return pd.read_csv(path, sep=SEPARATORS[path.suffix.lower()], encoding="utf-8",
@@ -129,7 +160,7 @@ def read_csv(path: Path, **options):
         raise _pandas_error(path, exc) from None
 
 
-def read_chunks(path: Path, **options):
+def _read_chunks(path: Path, **options):
     """The frames of :func:`read_csv` in chunks of :data:`CHUNK_ROWS` rows (so that a
     large file never exists twice in memory), with the same sentences."""
     pd = pandas()
@@ -145,12 +176,47 @@ def read_chunks(path: Path, **options):
 
 
 def table_columns(path: Path) -> list[str]:
-    """The column names in the header row of a CSV/TSV file."""
+    """The column names in the header row of a CSV/TSV file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A ``.csv`` or ``.tsv`` file.
+
+    Returns
+    -------
+    list of str
+    """
     return [str(c) for c in read_csv(path, nrows=0).columns]
 
 
 def pick_target(path: Path, columns: list[str], target: str | None) -> str:
-    """The label column: ``target``, or the last column; an unknown name is an error."""
+    """The label column of a table: ``target``, or the last column.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The table, for the messages.
+    columns : list of str
+        Its column names.
+    target : str or None
+        The ``target`` option.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    BackproplabError
+        For a ``target`` that is no column, or a table of one column and no
+        ``target``.
+
+    Examples
+    --------
+    >>> pick_target(Path("t.csv"), ["x1", "x2", "label"], None)
+    'label'
+    """
     if len(columns) < 2 and target is None:
         raise BackproplabError(f"{path} has only the column {columns[0]!r}; a table needs at "
                                "least one feature column and a label column")
@@ -179,7 +245,7 @@ def _text_column(path: Path, features: list[str]) -> BackproplabError:
     return BackproplabError(f"{path} holds a value that is not a number; give numbers only")
 
 
-def first_missing(X: np.ndarray) -> tuple[int, int] | None:
+def _first_missing(X: np.ndarray) -> tuple[int, int] | None:
     """``(row, column)`` of the first value that is NaN or infinite, or None."""
     finite = np.isfinite(X)
     if finite.all():
@@ -227,10 +293,10 @@ def read_table(path: str | Path, *, target: str | None = None, dtype=np.float32,
         _check_columns(path, columns, names, target)
         if target not in columns:
             target = None if not labelled else pick_target(path, columns, target)
-    rows = RowBuffer(path, len(names), dtype)
+    rows = _RowBuffer(path, len(names), dtype)
     labels = []
     try:  # every column, so that a row too long is ragged
-        for frame in read_chunks(path):  # parsed as pandas does, cast once while copied
+        for frame in _read_chunks(path):  # parsed as pandas does, cast once while copied
             rows.add(_checked_features(frame, names, dtype, path, rows.n))
             if target is not None:
                 labels.append(_checked_labels(frame[target], path, rows.n - len(frame)))
@@ -246,7 +312,7 @@ def read_table(path: str | Path, *, target: str | None = None, dtype=np.float32,
     return RawData(rows.array(), labels, tuple(names), path, "table", target=target)
 
 
-class RowBuffer:
+class _RowBuffer:
     """Rows appended chunk by chunk into one array sized from the file's estimated row
     count (:func:`estimated_rows`), so that the chunks are never joined in a second copy;
     it grows by half when the estimate was short."""
@@ -272,8 +338,19 @@ class RowBuffer:
 
 
 def estimated_rows(path: Path) -> int:
-    """A table's rows (header included), estimated from its size and the complete lines
-    of its first MiB (5% more, so that the estimate is rarely short)."""
+    """A table's rows (header included), estimated from its size and the complete
+    lines of its first MiB (5% more, so that the estimate is rarely short).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    int
+        Exact for a file of at most :data:`HEAD_BYTES` bytes.
+    """
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(HEAD_BYTES)
@@ -288,7 +365,7 @@ def estimated_rows(path: Path) -> int:
 
 def _checked_features(frame, names: list[str], dtype, path: Path, offset: int) -> np.ndarray:
     """A chunk's features as an array, in the type pandas parsed (a view where it can:
-    :class:`RowBuffer` casts while it copies); a missing value is named by its row
+    :class:`_RowBuffer` casts while it copies); a missing value is named by its row
     and column, a column of text by its first value that is not a number."""
     if not len(frame):
         return np.empty((0, len(names)), dtype=dtype)
@@ -296,7 +373,7 @@ def _checked_features(frame, names: list[str], dtype, path: Path, offset: int) -
     if not all(t.kind in "fiub" for t in features.dtypes):
         raise _text_column(path, names)
     X = features.to_numpy(dtype=np.result_type(*features.dtypes))
-    missing = first_missing(X)
+    missing = _first_missing(X)
     if missing is not None:
         row, col = missing[0] + offset, missing[1]
         raise BackproplabError(f"{path} has a missing or non-finite value in column "
@@ -353,7 +430,7 @@ def _npz_part(z, path: Path, xname: str, yname: str, class_names, dtype,
     shape = tuple(int(s) for s in X.shape[1:]) if image else None
     flat = X.reshape(len(X), -1)
     X = flat if image else flat.astype(dtype, copy=False)
-    missing = first_missing(X) if strict and X.dtype.kind == "f" else None
+    missing = _first_missing(X) if strict and X.dtype.kind == "f" else None
     if missing is not None:
         raise BackproplabError(f"{xname} in {path} has a missing or non-finite value at row "
                                f"{missing[0]}, column {missing[1]} (counting from 0); fill it "
@@ -363,27 +440,55 @@ def _npz_part(z, path: Path, xname: str, yname: str, class_names, dtype,
 
 
 def npz_error(path: Path, exc: Exception) -> BackproplabError:
-    """The sentence for an ``.npz`` file that cannot be opened."""
+    """The error for an ``.npz`` file that cannot be opened.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    exc : Exception
+        What NumPy raised.
+
+    Returns
+    -------
+    BackproplabError
+        One sentence naming the file, the cause and how to save the arrays.
+    """
     return BackproplabError(f"{path} is not a readable .npz file ({exc}); save the arrays "
                             "with numpy.savez(path, X=..., y=...)")
 
 
 def read_npz(path: str | Path, *, dtype=np.float32, strict: bool = True) -> RawData:
-    """The arrays of an ``.npz`` file: ``X``, ``y`` and the optional ``X_test``,
-    ``y_test``, ``class_names`` and ``feature_names``.
+    """The arrays of an ``.npz`` file, never unpickled.
 
     ``X`` has one row per example (a 3-D uint8 ``X`` is a stack of grayscale
     images, scaled as the image datasets are); ``y`` holds integers or strings,
-    or indices into ``class_names`` when that is given. ``strict=False`` keeps
-    missing (NaN) and infinite values instead of refusing the first one.
+    or indices into ``class_names`` when that is given.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file: ``X``, ``y`` and the optional ``X_test``, ``y_test``,
+        ``class_names`` and ``feature_names``.
+    dtype : numpy dtype, default numpy.float32
+        The features' dtype.
+    strict : bool, default True
+        Refuse the first missing (NaN) or infinite value; ``False`` keeps them.
+
+    Returns
+    -------
+    RawData
+        With ``test`` set when the file holds ``X_test`` and ``y_test``.
 
     Raises
     ------
     BackproplabError
-        For a file that is not an npz, lacks ``X`` or ``y``, or whose arrays do not fit.
+        For a file that is not an npz, lacks ``X`` or ``y``, holds only one of
+        ``X_test`` and ``y_test``, or whose arrays do not fit together.
     """
     path = Path(path)
     try:
+        npz_members(path)  # no member declares more than it stores
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise npz_error(path, exc) from None
@@ -417,14 +522,10 @@ __all__ = [
     "HEAD_BYTES",
     "SEPARATORS",
     "RawData",
-    "RowBuffer",
-    "encoding_hint",
     "estimated_rows",
-    "first_missing",
     "npz_error",
     "pandas",
     "pick_target",
-    "read_chunks",
     "read_csv",
     "read_npz",
     "read_table",

@@ -37,7 +37,22 @@ VERIFIED = ("md5", "sha256")
 
 @dataclass
 class FileCheck:
-    """The verification result of one file."""
+    """The verification result of one file.
+
+    Attributes
+    ----------
+    role : str
+        The file's role.
+    path : pathlib.Path
+        The file.
+    status : str
+        ``"md5"`` or ``"sha256"`` (verified that way), ``"mismatch"`` or
+        ``"structure"`` (only its structure could be checked).
+    detail : str
+        What was found, in words.
+    shape : tuple of int
+        Its array's shape.
+    """
 
     role: str
     path: Path
@@ -48,7 +63,19 @@ class FileCheck:
 
 @dataclass
 class Verification:
-    """The result of :func:`verify_location`: per-file checks plus the arrays read."""
+    """The result of :func:`verify_location`: per-file checks plus the arrays read.
+
+    Attributes
+    ----------
+    spec : DatasetSpec
+        The dataset.
+    location : Location
+        Where its files are.
+    checks : dict of str to FileCheck
+        Role -> check.
+    arrays : dict of str to numpy.ndarray
+        Role -> array.
+    """
 
     spec: DatasetSpec
     location: Location
@@ -113,7 +140,7 @@ def _check_content(spec: DatasetSpec, role: str, f: IdxFile) -> tuple[str, str]:
                         f"{origin} {expected[:12]}...")
 
 
-def check_structure(spec: DatasetSpec, arrays: dict[str, np.ndarray], paths: dict[str, Path],
+def _check_structure(spec: DatasetSpec, arrays: dict[str, np.ndarray], paths: dict[str, Path],
                     where: str) -> None:
     """Raise BackproplabError unless the four arrays form a consistent image dataset."""
     for role, arr in arrays.items():
@@ -158,17 +185,34 @@ def verify_location(spec: DatasetSpec | str, location: Location, record: bool = 
 
     No file may declare more data than the dataset's canonical file holds
     (:attr:`~backproplab.data.catalog.FileSpec.max_data_bytes`), so a damaged
-    or hostile file is refused before it is decompressed. Structural problems
-    raise BackproplabError. When ``record`` is true and a file matches its
-    published MD5, its content SHA-256 is recorded in the cache (for datasets
-    without built-in content hashes), so that re-compressed copies can be
-    checked later.
+    or hostile file is refused before it is decompressed.
+
+    Parameters
+    ----------
+    spec : DatasetSpec or str
+        The dataset or its name.
+    location : Location
+        Where its files are.
+    record : bool, default True
+        When a file matches its published MD5, record its content SHA-256 in
+        the cache (for datasets without built-in content hashes), so that
+        re-compressed copies can be checked later.
+
+    Returns
+    -------
+    Verification
+
+    Raises
+    ------
+    BackproplabError
+        For an unreadable or damaged file, or four arrays that do not form a
+        consistent image dataset.
     """
     spec = get_spec(spec)
     files = {fs.role: read_idx_file(location.files[fs.role], fs.max_data_bytes, fs.limit_reason)
              for fs in spec.files}
     arrays = {r: f.array for r, f in files.items()}
-    check_structure(spec, arrays, location.files, str(location.directory))
+    _check_structure(spec, arrays, location.files, str(location.directory))
     checks = {}
     for role, f in files.items():
         status, detail = _check_content(spec, role, f)
@@ -184,4 +228,4 @@ def verify_location(spec: DatasetSpec | str, location: Location, record: bool = 
     return Verification(spec, location, checks, arrays)
 
 
-__all__ = ["VERIFIED", "FileCheck", "Verification", "check_structure", "verify_location"]
+__all__ = ["VERIFIED", "FileCheck", "Verification", "verify_location"]

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from backproplab.errors import BackproplabError
 from backproplab.inspection.boundary import boundary_animation, decision_boundary
-from backproplab.inspection.folder import dataset_for, run_folder
+from backproplab.inspection.folder import run_folder
 from backproplab.inspection.images import (
     activations,
     confusion,
@@ -146,7 +146,6 @@ __all__ = [
     "available",
     "boundary_animation",
     "confusion",
-    "dataset_for",
     "decision_boundary",
     "examples",
     "first_layer_change",

@@ -11,8 +11,9 @@ import numpy as np
 from backproplab.data import synth
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_bytes
-from backproplab.inspection.folder import dataset_for, figure_path, need_snapshots, run_folder
+from backproplab.inspection.folder import figure_path, need_snapshots, run_folder
 from backproplab.plots import describe_config, new_figure, save_figure
+from backproplab.predict import run_dataset
 from backproplab.runs import (
     BOUNDARY_ANIMATION,
     BOUNDARY_FIGURE,
@@ -95,7 +96,7 @@ def decision_boundary(run_dir, path=None, *, n_points: int = 3000, resolution: i
     run = run_folder(run_dir)
     _check_synth(run)
     model = run.load_model()
-    norm = dataset_for(run).normalizer
+    norm = run_dataset(run).normalizer
     gx, gy, grid = synth.grid(resolution)
     Z = norm.transform(grid, np.float64) if norm is not None else grid
     proba = np.asarray(model.predict_proba(Z.astype(model.dtype)))[:, 1].reshape(gx.shape)

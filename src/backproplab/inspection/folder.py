@@ -1,32 +1,12 @@
-"""What every inspection figure reads: the run folder, where its figure goes, the
-run's dataset and its ``inspect.npz`` snapshots."""
+"""What every inspection figure reads: the run folder, where its figure goes and its
+``inspect.npz`` snapshots (the run's dataset: :func:`backproplab.predict.run_dataset`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from backproplab.data import load_configured
 from backproplab.errors import BackproplabError
 from backproplab.runs import INSPECT, RunFolder
-
-
-def dataset_for(run: RunFolder):
-    """The dataset a run trained on, from its config's data options (never downloads).
-
-    Parameters
-    ----------
-    run : RunFolder
-
-    Returns
-    -------
-    backproplab.data.Dataset
-
-    Raises
-    ------
-    BackproplabError
-        When the dataset's files are not on this machine or do not match.
-    """
-    return load_configured(run.config, download=False)
 
 
 def run_folder(run_dir) -> RunFolder:
@@ -85,4 +65,4 @@ def need_snapshots(run: RunFolder, what: str) -> dict:
     return snaps
 
 
-__all__ = ["dataset_for", "figure_path", "need_snapshots", "run_folder"]
+__all__ = ["figure_path", "need_snapshots", "run_folder"]

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.inspection.folder import dataset_for, figure_path, need_snapshots, run_folder
+from backproplab.inspection.folder import figure_path, need_snapshots, run_folder
 from backproplab.plots import describe_config, new_figure, save_figure
-from backproplab.predict import confusion_matrix
+from backproplab.predict import confusion_matrix, run_dataset
 from backproplab.runs import (
     ACTIVATIONS_FIGURE,
     CONFUSION_FIGURE,
@@ -31,7 +31,7 @@ def _image_side(n_features: int) -> int | None:
 
 
 def _image_data(run: RunFolder, what: str):
-    data = dataset_for(run)
+    data = run_dataset(run)
     side = _image_side(data.n_features)
     if side is None:
         raise BackproplabError(f"{run.path} was trained on {data.name}, whose examples are not "
@@ -353,7 +353,7 @@ def confusion(run_dir, path=None, *, title: str | None = None) -> Path:
         The PNG written.
     """
     run = run_folder(run_dir)
-    data = dataset_for(run)
+    data = run_dataset(run)
     C = confusion_matrix(data.y_eval, run.load_model().predict(data.X_eval), data.n_classes)
     rates = C / np.maximum(C.sum(axis=1, keepdims=True), 1)
     n = data.n_classes

@@ -33,8 +33,8 @@ from backproplab.plots.panels import interval_band, metric_label
 CURVES = ("eval_loss", "eval_accuracy")
 FINAL = "eval_accuracy"
 #: What the bands and bars are, said on every figure.
-BAND_NOTE = ("line: mean over seeds; band and bars: 95% Student-t interval of the mean "
-             "(none with a single seed)")
+BAND_NOTE = ("line: mean over seeds; band and bars: 95% Student-t interval of the mean, "
+             "cut at the metric's range (none with a single seed)")
 _MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
@@ -42,16 +42,28 @@ def _name(metric: str, split: str | None) -> str:
     return metric_label(metric, split or "evaluation")
 
 
-def _stat(entry: Mapping[str, Any] | None) -> tuple[float, float, float]:
-    """``(mean, lo, hi)`` of a ``{"mean", "ci95"}`` entry; NaN where there is none."""
+def _stat(entry: Mapping[str, Any] | None, metric: str) -> tuple[float, float, float]:
+    """``(mean, lo, hi)`` of a ``{"mean", "ci95"}`` entry; NaN where there is none.
+
+    The interval is cut at the values ``metric`` can take (an accuracy lies in
+    [0, 1], a loss or a time is not negative): with two or three seeds the t
+    interval can be wider than that, and the axis would show impossible values.
+    """
     entry = entry or {}
     mean = entry.get("mean")
     ci = entry.get("ci95") or (None, None)
-    return tuple(math.nan if v is None else float(v) for v in (mean, *ci))
+    mean, lo, hi = (math.nan if v is None else float(v) for v in (mean, *ci))
+    low, high = -math.inf, math.inf
+    if "accuracy" in metric:
+        low, high = 0.0, 1.0
+    elif metric.endswith(("loss", "seconds")):
+        low = 0.0
+    return mean, min(max(lo, low), high), min(max(hi, low), high)  # NaN stays NaN
 
 
 def curve_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str, *,
-                split: str | None = None) -> None:
+                split: str | None = None, x: Sequence[Mapping[int, float]] | None = None,
+                x_label: str = "epoch") -> None:
     """Draw every group's mean curve of ``metric`` per epoch, with its interval as a band.
 
     Parameters
@@ -64,6 +76,11 @@ def curve_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str, *,
         A per-epoch metric, e.g. ``"eval_loss"``.
     split : str, optional
         The evaluation split's name, for the axis label.
+    x : sequence of mapping of int to float, optional
+        Per group, epoch -> where that epoch is drawn (optimizer steps, seconds...);
+        by default the epoch itself.
+    x_label : str, default "epoch"
+        The x axis's label.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -71,14 +88,16 @@ def curve_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str, *,
         rows = [r for r in group.get("epochs", []) if metric in r]
         if not rows:
             continue
-        epochs = np.array([r["epoch"] for r in rows], dtype=np.float64)
-        mean, lo, hi = np.array([_stat(r[metric]) for r in rows]).T
-        interval_band(ax, epochs, mean, lo, hi, group["label"], color=f"C{i % 10}",
-                      marker="o", lw=1.4)
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        at = {r["epoch"]: r["epoch"] for r in rows} if x is None else x[i]
+        xs = np.array([at.get(r["epoch"], math.nan) for r in rows], dtype=np.float64)
+        mean, lo, hi = np.array([_stat(r[metric], metric) for r in rows]).T
+        interval_band(ax, xs, mean, lo, hi, group["label"], color=f"C{i % 10}",
+                      marker="o" if len(rows) <= 30 else None, lw=1.4)
+    ax.set_xlabel(x_label)
+    if x is None:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(_name(metric, split))
-    ax.set_title(f"{_name(metric, split)} per epoch")
+    ax.set_title(f"{_name(metric, split)} " + ("per epoch" if x is None else f"vs {x_label}"))
     ax.grid(alpha=0.3)
 
 
@@ -125,7 +144,8 @@ def final_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str = FINAL, *,
     for (i, g), x in zip(done, xs):
         rest = " ".join(f"{k}={_text(v)}" for k, v in g.get("values", {}).items()
                         if k != setting)
-        series.setdefault(rest if setting else "", []).append((x, i, _stat(g["final"][metric])))
+        series.setdefault(rest if setting else "", []).append(
+            (x, i, _stat(g["final"][metric], metric)))
     for n, (key, points) in enumerate(series.items()):
         points.sort(key=lambda p: p[0])
         marker = _MARKERS[n % len(_MARKERS)]

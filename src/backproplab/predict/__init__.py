@@ -4,6 +4,7 @@
   the network plus the preprocessing its training applied, and
   ``predict_proba(raw_inputs)``;
 - :func:`read_input`: images (Pillow, ``backproplab[images]``), ``.npy`` and IDX files;
+  :func:`input_batches` reads them a batch at a time;
 - :func:`evaluate`: loss, accuracy, per-class accuracy and confusion matrix
   (:func:`confusion_matrix`);
 - :func:`export`: ONNX (``backproplab[onnx]``) or a PyTorch ``state_dict``.
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 from backproplab.predict.evaluate import confusion_matrix, evaluate
 from backproplab.predict.export import FORMATS, export, onnx_model, torch_sequential
-from backproplab.predict.inputs import read_input
-from backproplab.predict.predictor import Predictor, load_predictor, top_k
+from backproplab.predict.inputs import input_batches, read_input
+from backproplab.predict.predictor import Predictor, load_predictor, run_dataset, top_k
 
-__all__ = ["FORMATS", "Predictor", "confusion_matrix", "evaluate", "export", "load_predictor",
-           "onnx_model", "read_input", "top_k", "torch_sequential"]
+__all__ = ["FORMATS", "Predictor", "confusion_matrix", "evaluate", "export", "input_batches",
+           "load_predictor", "onnx_model", "read_input", "run_dataset", "top_k",
+           "torch_sequential"]

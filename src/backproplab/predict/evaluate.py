@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.data import load_dataset
-from backproplab.data.files import encode, is_file_dataset, read_source
+from backproplab.data.files import encode, is_file_dataset
+from backproplab.data.sources import read_source
 from backproplab.errors import BackproplabError
 from backproplab.predict.predictor import Predictor
 from backproplab.tensor.memory import available_memory

@@ -74,7 +74,27 @@ def _activation(predictor: Predictor) -> tuple[str, str]:
 
 
 def onnx_model(predictor: Predictor):
-    """The network as an ``onnx.ModelProto`` (checked with ``onnx.checker``)."""
+    """The network as an ``onnx.ModelProto``, checked with ``onnx.checker``.
+
+    MatMul and Add per layer, the activation between layers, Softmax at the
+    end; float32 input ``(N, n_features)``, the preprocessed features. The
+    preprocessing and the class names are in the model's metadata.
+
+    Parameters
+    ----------
+    predictor : Predictor
+        The trained model with its preprocessing.
+
+    Returns
+    -------
+    onnx.ModelProto
+
+    Raises
+    ------
+    BackproplabError
+        If the ``onnx`` extra is not installed, or the activation has no ONNX
+        operator.
+    """
     onnx = _optional("onnx", "onnx")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -107,7 +127,28 @@ def onnx_model(predictor: Predictor):
 
 
 def torch_sequential(sizes, activation: str):
-    """The ``torch.nn.Sequential`` a PyTorch export loads into (float32)."""
+    """The ``torch.nn.Sequential`` a PyTorch export loads into (float32).
+
+    ``Linear`` layers with the activation between them and ``Softmax(dim=1)`` at
+    the end, so the state_dict's keys are ``0.weight``, ``0.bias``,
+    ``2.weight`` ...
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The layer sizes, inputs first.
+    activation : str
+        The hidden layers' activation.
+
+    Returns
+    -------
+    torch.nn.Sequential
+
+    Raises
+    ------
+    BackproplabError
+        If PyTorch is not installed, or the activation has no PyTorch module.
+    """
     nn = _optional("torch.nn", "reference")
     if activation not in ACTIVATION_OPS:
         raise BackproplabError(f"no PyTorch equivalent for activation {activation!r}")
@@ -119,7 +160,7 @@ def torch_sequential(sizes, activation: str):
     return nn.Sequential(*modules)
 
 
-def torch_state_dict(predictor: Predictor) -> dict:
+def _torch_state_dict(predictor: Predictor) -> dict:
     """The state_dict of :func:`torch_sequential` holding the model's weights."""
     torch = _optional("torch", "reference")
     _activation(predictor)
@@ -129,10 +170,30 @@ def torch_state_dict(predictor: Predictor) -> dict:
 
 
 def export(predictor: Predictor, fmt: str, out: str | os.PathLike | None = None) -> list[Path]:
-    """Write the export of ``predictor`` in format ``fmt``; returns the files written.
+    """Write the export of ``predictor`` in format ``fmt``.
 
-    ``out`` defaults to the model file's name with the format's suffix
-    (``model.onnx``, ``model.pt``) next to it.
+    Parameters
+    ----------
+    predictor : Predictor
+        The trained model with its preprocessing.
+    fmt : {"onnx", "torch"}
+        ONNX, or a PyTorch state_dict for :func:`torch_sequential` (then also
+        ``NAME.preprocessing.json`` beside it: activation, sizes and
+        preprocessing).
+    out : str, os.PathLike or None, default None
+        The file; ``None``: the model file's name with the format's suffix
+        (``model.onnx``, ``model.pt``) next to it.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (atomically).
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown format, an ``out`` that is a folder, a missing extra
+        (``onnx``, ``reference``) or an activation without an equivalent.
     """
     if fmt not in FORMATS:
         raise BackproplabError(f"unknown export format {fmt!r}; choose one of "
@@ -144,7 +205,7 @@ def export(predictor: Predictor, fmt: str, out: str | os.PathLike | None = None)
     if fmt == "onnx":
         return [atomic_write_bytes(path, onnx_model(predictor).SerializeToString())]
     torch = _optional("torch", "reference")
-    state = torch_state_dict(predictor)
+    state = _torch_state_dict(predictor)
     written = [atomic_write_with(path, lambda fh: torch.save(state, fh))]
     side = path.with_name(path.stem + PREPROCESSING_SUFFIX)
     record = {"activation": predictor.model.activation, "sizes": list(predictor.model.sizes),
@@ -153,5 +214,4 @@ def export(predictor: Predictor, fmt: str, out: str | os.PathLike | None = None)
     return written
 
 
-__all__ = ["FORMATS", "PREPROCESSING_SUFFIX", "export", "onnx_model", "torch_sequential",
-           "torch_state_dict"]
+__all__ = ["FORMATS", "PREPROCESSING_SUFFIX", "export", "onnx_model", "torch_sequential"]

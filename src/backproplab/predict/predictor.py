@@ -24,6 +24,7 @@ from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError
 from backproplab.runs import MODEL, RunFolder
 from backproplab.tensor import MLP, load_checkpoint
+from backproplab.training.options import data_options
 
 
 @dataclass
@@ -103,7 +104,7 @@ def _preprocessing_of(extra: dict, run: RunFolder | None, model_file: Path) -> P
             f"{model_file} does not record the preprocessing its training used (it was saved "
             "by an older backproplab); give its run folder instead (the preprocessing is then "
             "rebuilt from config.json), or retrain the model")
-    dataset = load_configured(run.config, download=False)  # what training had
+    dataset = run_dataset(run)
     return Preprocessing.from_dataset(dataset)
 
 
@@ -138,8 +139,31 @@ def load_predictor(model_or_run_dir: str | os.PathLike) -> Predictor:
 
 
 def top_k(probs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-    """For every row of ``probs``, the ``k`` most probable ``(label, probability)``
-    pairs, most probable first (ties: the smaller label first)."""
+    """The ``k`` most probable ``(label, probability)`` pairs of every row.
+
+    Parameters
+    ----------
+    probs : numpy.ndarray
+        Probabilities, shape (n, n_classes).
+    k : int
+        How many, >= 1 (at most ``n_classes`` are given).
+
+    Returns
+    -------
+    list of list of tuple
+        Per row, ``(label, probability)`` pairs, most probable first (ties: the
+        smaller label first).
+
+    Raises
+    ------
+    BackproplabError
+        If ``k`` is below 1.
+
+    Examples
+    --------
+    >>> top_k(np.array([[0.2, 0.5, 0.3]]), 2)
+    [[(1, 0.5), (2, 0.3)]]
+    """
     if k < 1:
         raise BackproplabError(f"top must be at least 1, got {k}", settings=("top",))
     k = min(k, probs.shape[1])
@@ -147,4 +171,26 @@ def top_k(probs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
     return [[(int(j), float(row[j])) for j in idx] for row, idx in zip(probs, order)]
 
 
-__all__ = ["Predictor", "load_predictor", "top_k"]
+def run_dataset(run: RunFolder):
+    """The dataset a run trained on, from the data options of its ``config.json``.
+
+    Never downloads (only what training had is read): the predictor rebuilds an
+    old model's preprocessing from it, and the inspection figures draw it.
+
+    Parameters
+    ----------
+    run : RunFolder
+
+    Returns
+    -------
+    backproplab.data.Dataset
+
+    Raises
+    ------
+    BackproplabError
+        When the dataset's files are not on this machine or do not match.
+    """
+    return load_configured(data_options(run.config), download=False)
+
+
+__all__ = ["Predictor", "load_predictor", "run_dataset", "top_k"]

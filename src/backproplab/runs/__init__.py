@@ -67,6 +67,7 @@ from backproplab.runs.names import (
     TRIAL_RECORD_FILES,
     WEIGHTS_FIGURE,
     check_out_folder,
+    inside,
     is_bookkeeping,
     is_temporary,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "RunLog",
     "SweepFolder",
     "check_out_folder",
+    "inside",
     "is_bookkeeping",
     "is_temporary",
     "open_folder",

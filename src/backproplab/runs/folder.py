@@ -12,10 +12,31 @@ from typing import Any, TypeVar
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_bytes, is_finite_number, parse_json, read_json
-from backproplab.runs.logs import read_log
-from backproplab.runs.names import BATCHES, CONFIG, METRICS, MODEL, STATUS, SUMMARY, is_bookkeeping
+from backproplab.fileio import (
+    atomic_write_bytes,
+    is_finite_number,
+    load_json,
+    parse_json,
+    read_json,
+)
+from backproplab.runs.logs import DamagedFile, read_log
+from backproplab.runs.names import (
+    BATCHES,
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    MODEL,
+    STATUS,
+    SUMMARY,
+    is_bookkeeping,
+)
 from backproplab.tensor import MLP
+from backproplab.tensor.files import (
+    is_scalar_engine_file,
+    json_load,
+    read_npz,
+    scalar_engine_arrays,
+)
 
 #: The config class :meth:`RunFolder.train_config` builds.
 C = TypeVar("C")
@@ -107,9 +128,10 @@ class RunFolder:
             raise BackproplabError(f"{self.path} holds no run to resume (no {CONFIG}); start "
                                    "the run without resume=True")
         try:
-            data = parse_json(path.read_text(encoding="utf-8"))
+            data = load_json(path)
         except (OSError, ValueError) as exc:
-            raise BackproplabError(f"{path} is not readable JSON ({exc}); start again with "
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise BackproplabError(f"{path} is not readable JSON ({why}); start again with "
                                    "overwrite=True") from None
         if not isinstance(data, dict):
             raise BackproplabError(f"{path} is not a JSON object; start again with "
@@ -185,12 +207,30 @@ class RunFolder:
         path = self.path / name
         if not path.is_file():
             return None
+        return read_npz(path, "run")
+
+    def checkpoint_extra(self) -> dict[str, Any] | None:
+        """The run information ``checkpoint.npz`` holds (``epoch``, ``steps``, ...),
+        or ``None`` when the run has no checkpoint.
+
+        Raises
+        ------
+        DamagedFile
+            When the file is there but is not a checkpoint with that information.
+        """
+        path = self.path / CHECKPOINT
+        if not path.is_file():
+            return None
         try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise BackproplabError(f"{path} is not a readable .npz file ({exc}); delete it "
-                                   "or rerun the run") from None
+            files = read_npz(path, "checkpoint")
+            extra = (scalar_engine_arrays(files)[1] if is_scalar_engine_file(files)
+                     else json_load(files["extra"]))
+        except (BackproplabError, KeyError, ValueError) as exc:
+            raise DamagedFile(path, f"it is not a checkpoint with its run information ({exc})",
+                              ) from None
+        if not isinstance(extra, dict):
+            raise DamagedFile(path, "its run information is not a JSON object")
+        return extra
 
     def load_model(self) -> MLP:
         """The trained network (``model.npz``) as a :class:`backproplab.tensor.MLP`;

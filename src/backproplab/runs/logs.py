@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_text, is_finite_number, parse_json
+from backproplab.fileio import atomic_write_text, is_finite_number, parse_json, read_bounded
 from backproplab.runs.names import BATCHES, METRICS
 
 #: What every line of a log must hold when a run is resumed from it.
@@ -82,7 +82,7 @@ def read_log(path: str | os.PathLike, fields: Sequence[str] = ("epoch",), *,
     if not path.is_file():
         return []
     rows = []
-    lines = path.read_bytes().split(b"\n")
+    lines = read_bounded(path).split(b"\n")
     for i, raw in enumerate(lines, 1):
         try:
             line = raw.decode("utf-8").strip()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from backproplab.errors import BackproplabError
 
@@ -101,9 +102,52 @@ def is_bookkeeping(name: str) -> bool:
     return name == LOCK or is_temporary(name)
 
 
+def inside(folder: str | os.PathLike, name: Any, source: str | os.PathLike) -> Path:
+    """``folder / name`` for a ``name`` read from a file, refused unless it stays inside ``folder``.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder the name must stay in (a sweep folder, a reproduction's).
+    name : object
+        The name as read (a trial name in ``sweep.json``...): a relative path.
+    source : str or os.PathLike
+        The file it was read from, for the message.
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder / name``.
+
+    Raises
+    ------
+    BackproplabError
+        When ``name`` is not a non-empty string, is absolute, has a ``..`` part,
+        or resolves (through links) outside ``folder``.
+
+    Examples
+    --------
+    >>> inside("runs/sweep", "lr=0.1_seed=0", "runs/sweep/sweep.json").as_posix()
+    'runs/sweep/lr=0.1_seed=0'
+    """
+    root = Path(folder)
+    rel = Path(name) if isinstance(name, str) and name.strip() and "\0" not in name else None
+    path = root / rel if rel is not None else root
+    bad = rel is None or rel.is_absolute() or ".." in rel.parts or path == root
+    if not bad:
+        target, base = path.resolve(), root.resolve()
+        bad = target == base or base not in target.parents
+    if bad:
+        raise BackproplabError(
+            f"{source} names {name!r}, which is not a path inside {root}; the file was edited "
+            "or damaged: restore it, or run again into a new folder")
+    return path
+
+
 def check_out_folder(path: str | os.PathLike) -> Path:
     """``path`` as a :class:`~pathlib.Path`, refused when it is empty, the root
-    folder or the home folder (a run or sweep there would mix with everything else).
+    folder or the home folder (a run or sweep there would mix with everything else),
+    or a loop of symbolic links.
 
     Parameters
     ----------
@@ -123,7 +167,11 @@ def check_out_folder(path: str | os.PathLike) -> Path:
         raise BackproplabError("out_dir is empty; give a folder of its own for the results",
                                settings=("out_dir",))
     folder = Path(path).expanduser()
-    resolved = folder.resolve()
+    try:
+        resolved = folder.resolve()
+    except (RuntimeError, OSError):  # a loop of symbolic links (RuntimeError before 3.13)
+        raise BackproplabError(f"out_dir {str(path)!r} is a loop of symbolic links; remove the "
+                               "links or give another folder", settings=("out_dir",)) from None
     if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
         raise BackproplabError(
             f"out_dir {str(path)!r} is the {'root' if resolved == Path(resolved.anchor) else 'home'}"
@@ -138,4 +186,4 @@ __all__ = ["ACTIVATIONS_FIGURE", "BATCHES", "BEST", "BOUNDARY_ANIMATION", "BOUND
            "MODEL", "PLOT", "RESULTS", "RESULTS_BATCHES_CSV", "RESULTS_CSV", "RUN_FILES",
            "RUN_FOLDERS", "STATUS", "SUMMARY", "SWEEP", "SWEEP_FIGURE", "SWEEP_OUTPUT_FILES",
            "TENSORBOARD", "TRIAL_RECORD_FILES", "WEIGHTS_FIGURE",
-           "check_out_folder", "is_bookkeeping", "is_temporary"]
+           "check_out_folder", "inside", "is_bookkeeping", "is_temporary"]

@@ -13,7 +13,7 @@ from typing import Any
 from backproplab.errors import BackproplabError
 from backproplab.fileio import read_json
 from backproplab.runs.folder import RunFolder
-from backproplab.runs.names import CONFIG, SWEEP
+from backproplab.runs.names import CONFIG, SWEEP, inside
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,15 @@ class SweepFolder:
 
     @cached_property
     def _listed_values(self) -> dict[str, dict[str, Any]]:
-        """Trial name -> its values (settings and seed) as ``sweep.json`` lists them."""
+        """Trial name -> its values (settings and seed) as ``sweep.json`` lists them;
+        a name that leads outside the sweep folder is refused (:func:`inside`)."""
         if not self.listed:
             return {}
-        return {t["name"]: dict(t.get("values") or {}) for t in self.description["trials"]
-                if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"]}
+        listed = {t["name"]: dict(t.get("values") or {}) for t in self.description["trials"]
+                  if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"]}
+        for name in listed:
+            inside(self.path, name, self.path / SWEEP)
+        return listed
 
     def trial_names(self) -> list[str]:
         """The trial folder names, in run order."""

@@ -16,7 +16,15 @@ from .network import (
     Trace,
     evaluate,
 )
-from .ops import affine, cross_entropy_from_logits, matvec, outer, sigmoid, softmax
+from .ops import (
+    affine,
+    cross_entropy_from_logits,
+    labelled_entries,
+    matvec,
+    outer,
+    sigmoid,
+    softmax,
+)
 from .worked import FORWARD_KEYS, GRADIENT_KEYS, Q3, Q3_TARGET, worked_pass
 
 __all__ = [
@@ -34,6 +42,7 @@ __all__ = [
     "affine",
     "cross_entropy_from_logits",
     "evaluate",
+    "labelled_entries",
     "matvec",
     "outer",
     "sigmoid",

@@ -165,3 +165,32 @@ def outer(a, d):
     [[3.0, 4.0], [6.0, 8.0]]
     """
     return [[ai * dj for dj in d] for ai in a]
+
+
+def labelled_entries(name, value, prefix=""):
+    """Every number of nested lists with its label: ``dW[1][2]``, ``k[0]``, ``loss``.
+
+    Parameters
+    ----------
+    name : str
+        The label's stem.
+    value : float or nested list of float
+        A number, a vector or a matrix (lists of rows).
+    prefix : str, default ""
+        The indices so far (the recursion's; callers leave it out).
+
+    Yields
+    ------
+    tuple of (str, float)
+        ``(label, number)``, row by row.
+
+    Examples
+    --------
+    >>> list(labelled_entries("W", [[1.0, 2.0], [3.0, 4.0]]))[1:3]
+    [('W[0][1]', 2.0), ('W[1][0]', 3.0)]
+    """
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from labelled_entries(name, v, f"{prefix}[{i}]")
+    else:
+        yield f"{name}{prefix}", value

@@ -35,7 +35,7 @@ import numpy as np
 from backproplab import gradcheck, scalar
 from backproplab.data import synth
 from backproplab.data.normalize import Normalizer
-from backproplab.inspection import dataset_for
+from backproplab.predict import run_dataset
 from backproplab.runs import INSPECT, RunFolder
 from backproplab.scalar import cross_entropy_from_logits, softmax
 from backproplab.tensor import MLP
@@ -337,7 +337,7 @@ def normalization_demo(run_dir: str | Path) -> dict[str, Any]:
 
     run = RunFolder(run_dir)
     model = run.load_model()
-    data = dataset_for(run)
+    data = run_dataset(run)
     _, _, X_val, y_val = synth.generate(seed=run.config.get("data_seed", 0))
     mode = data.normalizer.mode if data.normalizer is not None else "none"
 
@@ -397,7 +397,7 @@ def saturation(run_dir: str | Path, max_examples: int = 2000) -> dict[str, Any]:
     """
 
     run = RunFolder(run_dir)
-    data = dataset_for(run)
+    data = run_dataset(run)
     X = np.asarray(data.X_eval[:max_examples], dtype=np.float64)
     std = run.config.get("init_std") or 0.1
     norms = np.linalg.norm(X, axis=1)

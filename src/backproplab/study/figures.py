@@ -5,11 +5,14 @@ trial folders of a sweep), reads ``config.json``, ``metrics.jsonl``,
 ``batches.jsonl``, ``summary.json`` and, where a figure needs the network,
 ``model.npz``, and writes one PNG atomically; it returns the PNG's path.
 
-Where several runs are given (one configuration, several seeds) a curve is the
-mean across the runs and the shaded band is mean +- one *sample* standard
-deviation (ddof=1), the same statistic as :mod:`backproplab.sweeps.aggregate`.
-The panels, the smoothing and the bands are :mod:`backproplab.plots`' own,
-shared with one run's ``loss.png``.
+Where several runs of one configuration are given (its seeds), :func:`batch_loss`
+and :func:`train_val` draw the panels of one run's ``loss.png``
+(:mod:`backproplab.plots.panels`): the mean across the runs with a band of +- one
+*sample* standard deviation (ddof=1), the spread of the seeds. The figures that
+put several configurations side by side, :func:`compare` and :func:`lr_summary`,
+draw them as a sweep's groups are drawn (:mod:`backproplab.plots.sweeps`, with the
+statistics of :func:`backproplab.sweeps.aggregate.summarize_runs`): the mean with
+its 95% interval, the precision of the comparison.
 
 Functions:
 
@@ -22,7 +25,7 @@ Functions:
 - :func:`final_summary`: value per seed and mean +- std of a run's last epoch
   (e.g. test accuracy of the final runs), with reference lines.
 - :func:`lr_summary`: final evaluation accuracy and loss against the learning
-  rate (log scale), with optional reference points.
+  rate (log scale) with 95% intervals, with optional reference points.
 - The figures of what one network learned (the confusion matrix, the decision
   boundary, weights, activations, examples) live in :mod:`backproplab.inspection`.
 """
@@ -37,16 +40,12 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.plots.curves import mean_band
 from backproplab.plots.figure import describe_config, new_figure, save_figure
-from backproplab.plots.panels import (
-    band,
-    batch_loss_panel,
-    eval_split,
-    metric_label,
-    train_eval_panel,
-)
+from backproplab.plots.panels import batch_loss_panel, eval_split, metric_label, train_eval_panel
+from backproplab.plots.sweeps import BAND_NOTE, curve_panel, final_panel
 from backproplab.runs import BATCHES, RunFolder
+from backproplab.study.layout import seeds_phrase
+from backproplab.sweeps.aggregate import mean_std, summarize_runs
 
 #: x axes :func:`compare` can draw against.
 X_AXES = {
@@ -81,10 +80,20 @@ def _runs(run_dirs: Iterable[str | os.PathLike | RunFolder]) -> list[RunFolder]:
     return runs
 
 
-def _seed_note(n_runs: int) -> str:
-    if n_runs > 1:
-        return f"mean ± std over {n_runs} seeds (band)"
-    return "1 run"
+def _group(label: str, runs: Sequence[RunFolder], values: Mapping | None = None) -> dict:
+    """``runs`` (one configuration's seeds) as an aggregated group, the form the
+    sweeps' panels draw (:mod:`backproplab.plots.sweeps`)."""
+    return {"label": label, "values": dict(values or {}), **summarize_runs(runs)}
+
+
+def _epoch_x(runs: Sequence[RunFolder], axis: str) -> dict[int, float]:
+    """Epoch -> the mean over ``runs`` of its coordinate on ``axis`` (finite values)."""
+    by_epoch: dict[int, list[float]] = {}
+    for run in runs:
+        for epoch, x in zip(run.epoch_numbers(), _x_values(run, axis)):
+            if math.isfinite(x):
+                by_epoch.setdefault(int(epoch), []).append(float(x))
+    return {epoch: float(np.mean(xs)) for epoch, xs in by_epoch.items()}
 
 
 # ---------------------------------------------------------------------------
@@ -180,7 +189,7 @@ def train_val(run_dirs, path, *, title: str | None = None, show_seeds: bool = Tr
             ax.set_xscale("log")
         ax.legend()
     fig.suptitle(title or f"Training vs {split}: {describe_config(runs[0].config)} "
-                          f"({_seed_note(len(runs))})")
+                          f"({seeds_phrase(len(runs))})")
     return save_figure(fig, path, dpi=fig.dpi)
 
 
@@ -190,9 +199,11 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
             title: str | None = None, log_x: Sequence[str] = ()) -> Path:
     """Several configurations side by side: one panel per ``(metric, x axis)``.
 
-    Each configuration is drawn as its mean over its seeds with a ± std band;
-    with the ``seconds`` axis its x value is the mean cumulative training time
-    across its seeds.
+    Each configuration is aggregated over its seeds as a sweep's group is
+    (:func:`backproplab.sweeps.aggregate.summarize_runs`) and drawn by the sweeps'
+    own panel (:func:`backproplab.plots.sweeps.curve_panel`): the mean with a band
+    over its 95% interval. With an x axis other than ``epoch`` an epoch is drawn at
+    the mean of its x values across the seeds (e.g. cumulative training time).
 
     Parameters
     ----------
@@ -220,34 +231,31 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
     loaded = [(label, _runs(dirs)) for label, dirs in groups]
     if not loaded:
         raise BackproplabError("nothing to compare; run the sweep first")
-    ncols = min(len(panels), 2)
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = new_figure(ncols=ncols, nrows=nrows, width=5.5, height=4.0)
-    flat = [ax for row in axes for ax in row]
-    for ax, (metric, axis) in zip(flat, panels):
+    for _, axis in panels:
         if axis not in X_AXES:
             raise BackproplabError(f"unknown x axis {axis!r}; choose one of {', '.join(X_AXES)}")
-        for i, (label, runs) in enumerate(loaded):
-            mean, std, n = mean_band([r.metric(metric) for r in runs])
-            xm, _, _ = mean_band([_x_values(r, axis) for r in runs])
-            marker = "o" if len(xm) <= 30 else None
-            band(ax, xm, mean, std, n, f"{label} (n={len(runs)})", color=f"C{i}",
-                  marker=marker)
-        ax.set_xlabel(X_AXES[axis])
-        ax.set_ylabel(metric_label(metric, eval_split(loaded[0][1])))
-        if axis == "epoch":
-            ax.xaxis.get_major_locator().set_params(integer=True)
+    stats = [_group(f"{label} (n={len(runs)})", runs) for label, runs in loaded]
+    ncols = min(len(panels), 2)
+    fig, axes = new_figure(ncols=ncols, nrows=math.ceil(len(panels) / ncols),
+                           width=5.5, height=4.0)
+    flat = [ax for row in axes for ax in row]
+    for ax, (metric, axis) in zip(flat, panels):
+        x = None if axis == "epoch" else [_epoch_x(runs, axis) for _, runs in loaded]
+        curve_panel(ax, stats, metric, split=eval_split(loaded[0][1]), x=x,
+                    x_label=X_AXES[axis])
+        if axis != "epoch":  # the axis's label says the rest
+            ax.set_title(f"{ax.get_ylabel()} vs {axis}")
         if axis in log_x:
             from matplotlib.ticker import NullFormatter
 
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for ax in flat[len(panels):]:
         ax.set_visible(False)
     first = loaded[0][1][0]
-    fig.suptitle(title or f"Comparison: {first.config.get('dataset')} (mean ± std over seeds)")
+    fig.suptitle(f"{title or 'Comparison: ' + str(first.config.get('dataset'))}\n{BAND_NOTE}",
+                 fontsize=10)
     return save_figure(fig, path, dpi=fig.dpi)
 
 
@@ -284,8 +292,8 @@ def final_summary(run_dirs, path, *, metric: str = "eval_accuracy",
         values.append(float(v[-1]) if len(v) else math.nan)
     arr = np.array(values)
     finite = arr[np.isfinite(arr)]
-    mean = float(finite.mean()) if finite.size else math.nan
-    std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+    mean, std, _ = mean_std(arr)
+    std = std if math.isfinite(std) else 0.0
     fig, axes = new_figure(width=7.0, height=4.2)
     ax = axes[0][0]
     labels = [f"seed {r.config.get('seed')}" for r in runs] + ["mean ± std"]
@@ -320,8 +328,10 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
                reference_label: str = "reference", title: str | None = None) -> Path:
     """Last-epoch evaluation accuracy (left) and loss (right) against the learning rate.
 
-    The learning rate on a log axis; per rate the mean over its seeds with ± std
-    error bars (non-finite values left out).
+    Per rate the mean over its finished seeds with its 95% interval as error bars,
+    drawn by the sweeps' own panel (:func:`backproplab.plots.sweeps.final_panel`)
+    from the statistics of :func:`backproplab.sweeps.aggregate.summarize_runs`
+    (non-finite values left out); rates spanning a factor of 10 on a log axis.
 
     Parameters
     ----------
@@ -339,37 +349,27 @@ def lr_summary(groups: Sequence[tuple[float, Sequence]], path, *,
     -------
     pathlib.Path
         The PNG written.
+
+    Raises
+    ------
+    BackproplabError
+        When a group has no run folder.
     """
     loaded = sorted(((float(lr), _runs(dirs)) for lr, dirs in groups), key=lambda t: t[0])
+    stats = [_group(f"lr {lr:g}", runs, {"lr": lr}) for lr, runs in loaded]
+    split = eval_split(loaded[0][1]) if loaded else "validation"
     fig, axes = new_figure(ncols=2, width=5.0, height=4.0)
     for ax, metric in zip(axes[0], ("eval_accuracy", "eval_loss")):
-        lrs, means, stds = [], [], []
-        for lr, runs in loaded:
-            vals = [r.metric(metric)[-1] for r in runs if len(r.epochs)]
-            vals = np.array([v for v in vals if math.isfinite(v)])
-            if not vals.size:
-                continue
-            lrs.append(lr)
-            means.append(vals.mean())
-            stds.append(vals.std(ddof=1) if vals.size > 1 else 0.0)
-        n = max((len(r) for _, r in loaded), default=1)
-        ax.errorbar(lrs, means, yerr=stds, marker="o", capsize=5,
-                    label=f"measured, mean ± std ({n} seeds)")
+        final_panel(ax, stats, metric, setting="lr", split=split)
         if references and metric == "eval_accuracy":
             rx = sorted(references)
             ax.plot(rx, [references[k] for k in rx], "x--", color="C3", label=reference_label)
-        ax.set_xscale("log")
-        from matplotlib.ticker import NullFormatter
-
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])
+            ax.legend(fontsize=8)
         ax.set_xlabel("learning rate")
-        ax.set_ylabel(metric_label(metric, eval_split(loaded[0][1]) if loaded else "validation"))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     first = loaded[0][1][0] if loaded else None
-    fig.suptitle(title or "Learning rate vs last-epoch result" +
-                 (f": {first.config.get('dataset')}" if first else ""))
+    default = "Learning rate vs last-epoch result" + (
+        f": {first.config.get('dataset')}" if first else "")
+    fig.suptitle(f"{title or default}\n{BAND_NOTE}", fontsize=10)
     return save_figure(fig, path, dpi=fig.dpi)
 
 

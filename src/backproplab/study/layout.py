@@ -8,8 +8,9 @@ Layout of ``reproduce --out OUT``::
     figures/           the report's figures (PNG, and one animated GIF)
     report.md          the report, figures linked
     report.html        the same report, self-contained (figures embedded)
-    study.md           the study's questions and the original write-up's claims (a copy
-                       of the package's own, which the report links to)
+    study.md           the study's questions and the original write-up's claims
+    derivations.md     the derivatives of Q1-Q3, step by step
+                       (both copies of the package's own, which the report links to)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from backproplab.fileio import read_json
-from backproplab.runs import RESULTS
+from backproplab.runs import RESULTS, inside
 
 MANIFEST = "reproduce.json"
 PRESETS_DIR = "presets"
@@ -29,8 +30,14 @@ REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 #: The study's questions and the original write-up's claims, beside the report.
 STUDY_NOTES = "study.md"
+#: The derivations of Q1-Q3, step by step, beside the report.
+DERIVATIONS = "derivations.md"
+#: The documents the report links to: docs/ files shipped in the package (as
+#: ``backproplab/study/NAME``) and copied beside the report, so its links work
+#: from an installed wheel.
+NOTES = (STUDY_NOTES, DERIVATIONS)
 #: Everything reproduce writes into its folder.
-OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, STUDY_NOTES, MANIFEST)
+OUTPUTS = (PRESETS_DIR, FIGURES_DIR, CHECKS, REPORT_MD, REPORT_HTML, *NOTES, MANIFEST)
 #: The presets' figures: key -> file name in ``figures/`` (PNG; the boundary
 #: animation a GIF; the Q3 computation graph an SVG).
 FIGURES = {
@@ -102,7 +109,11 @@ class StudyFolder:
         return list(res["groups"]) if res else []
 
     def group_dirs(self, name: str, group: Mapping) -> list[Path]:
-        return [self.preset_dir(name) / t for t in group.get("trials", [])]
+        """The trial folders of one group of a preset's ``results.json``; a name that
+        leads outside the preset's folder is refused
+        (:func:`backproplab.runs.inside`)."""
+        folder = self.preset_dir(name)
+        return [inside(folder, t, folder / RESULTS) for t in group.get("trials", [])]
 
     def run_dirs(self, name: str) -> list[Path]:
         """The finished run folders of a single-configuration preset."""
@@ -130,5 +141,6 @@ def seeds_phrase(n: int) -> str:
     return "1 run" if n == 1 else f"mean ± std over {n} seeds"
 
 
-__all__ = ["CHECKS", "FIGURES", "FIGURES_DIR", "MANIFEST", "OUTPUTS", "PRESETS_DIR",
-           "REPORT_HTML", "REPORT_MD", "STUDY_NOTES", "StudyFolder", "seeds_phrase"]
+__all__ = ["CHECKS", "DERIVATIONS", "FIGURES", "FIGURES_DIR", "MANIFEST", "NOTES", "OUTPUTS",
+           "PRESETS_DIR", "REPORT_HTML", "REPORT_MD", "STUDY_NOTES", "StudyFolder",
+           "seeds_phrase"]

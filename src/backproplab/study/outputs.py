@@ -157,7 +157,7 @@ def _learning_rate_figures(folder: StudyFolder, draw: Draw) -> None:
     draw("learning_rates", lambda p: F.compare(
         pairs, p, panels=(("eval_loss", "epoch"), ("eval_accuracy", "epoch"),
                           ("train_loss", "epoch"), ("train_accuracy", "epoch")),
-        title=f"Q7 (3): learning rates, batch 16 ({folder.dataset}; mean ± std over seeds)"))
+        title=f"Q7 (3): learning rates, batch 16 ({folder.dataset})"))
     draw("learning_rates_final", lambda p: F.lr_summary(
         [(g["config"]["lr"], folder.group_dirs("learning-rates", g)) for g in lr_groups], p,
         references=ORIGINAL["learning_rates"] if folder.dataset == "mnist" else None,
@@ -174,7 +174,7 @@ def _batch_size_figures(folder: StudyFolder, draw: Draw) -> None:
             pairs, p, panels=(("eval_accuracy", "epoch"), ("eval_accuracy", "steps"),
                               ("eval_accuracy", "seconds"), ("eval_loss", "epoch")),
             log_x=("steps",),
-            title=f"Batch sizes at lr 0.01 ({folder.dataset}; mean ± std over seeds)"))
+            title=f"Batch sizes at lr 0.01 ({folder.dataset})"))
 
 
 def _extra_figures(folder: StudyFolder, draw: Draw) -> None:

@@ -280,7 +280,8 @@ def preset_names() -> list[str]:
 
 
 def get_preset(name: str) -> Preset:
-    """The preset called ``name``.
+    """The preset called ``name``, in any case (``Q4-synth`` is ``q4-synth``, as a
+    listing whose lines start capitalized shows it).
 
     Parameters
     ----------
@@ -296,7 +297,7 @@ def get_preset(name: str) -> Preset:
         For an unknown name, listing the known ones.
     """
     try:
-        return _BY_NAME[name]
+        return _BY_NAME[name.strip().lower()]
     except KeyError:
         raise BackproplabError(
             f"unknown preset {name!r}; choose one of {', '.join(preset_names())} "

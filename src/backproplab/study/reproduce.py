@@ -228,13 +228,13 @@ def _try_mnist_download():
 # the output folder
 
 
-def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | None:
-    """Check the output folder; returns the earlier manifest when resuming.
+def _check_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | None:
+    """Refuse an output folder that is not this reproduction's, writing nothing;
+    returns its manifest when it holds a reproduction.
 
     A folder that holds files but no ``reproduce.json`` is refused (even with
-    ``overwrite``: it is not ours to delete). With ``overwrite`` an earlier
-    reproduction's entries (:data:`OUTPUTS`) are removed; without it, the
-    earlier settings must match. A missing folder is created.
+    ``overwrite``: it is not ours to delete); without ``overwrite``, an earlier
+    reproduction's settings must match.
 
     Parameters
     ----------
@@ -246,7 +246,7 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
     Returns
     -------
     dict or None
-        The earlier manifest to resume from; ``None`` for a fresh start.
+        The earlier manifest; ``None`` when the folder is missing or empty.
 
     Raises
     ------
@@ -256,30 +256,51 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
     """
     if out.exists() and not out.is_dir():
         raise BackproplabError(f"--out {out} is a file; give a folder for the reproduction")
-    manifest = read_json(out / MANIFEST) if out.is_dir() else None
-    if out.is_dir() and any(not is_bookkeeping(p.name) for p in out.iterdir()):
-        if not isinstance(manifest, dict) or manifest.get("kind") != "backproplab-reproduce":
-            raise BackproplabError(
-                f"{out} is not empty and holds no reproduction ({MANIFEST} is missing); "
-                "choose a new or empty --out folder")
-        if overwrite:
-            for name in OUTPUTS:
-                target = out / name
-                if target.is_dir() and not target.is_symlink():
-                    shutil.rmtree(target)
-                elif target.exists() or target.is_symlink():
-                    target.unlink()
-            return None
-        old = manifest.get("settings", {})
-        differ = [k for k in SETTINGS if old.get(k) != settings.get(k)]
-        if differ:
-            change = ", ".join(f"{k} {old.get(k)!r} -> {settings.get(k)!r}" for k in differ)
-            raise BackproplabError(
-                f"{out} holds a reproduction with other settings ({change}); pass "
-                "--overwrite to replace it or choose another --out")
-        return manifest
+    if not out.is_dir() or all(is_bookkeeping(p.name) for p in out.iterdir()):
+        return None
+    manifest = read_json(out / MANIFEST)
+    if not isinstance(manifest, dict) or manifest.get("kind") != "backproplab-reproduce":
+        raise BackproplabError(
+            f"{out} is not empty and holds no reproduction ({MANIFEST} is missing); "
+            "choose a new or empty --out folder")
+    old = manifest.get("settings", {})
+    differ = [k for k in SETTINGS if not isinstance(old, dict) or old.get(k) != settings.get(k)]
+    if differ and not overwrite:
+        change = ", ".join(f"{k} {(old if isinstance(old, dict) else {}).get(k)!r} -> "
+                           f"{settings.get(k)!r}" for k in differ)
+        raise BackproplabError(
+            f"{out} holds a reproduction with other settings ({change}); pass "
+            "--overwrite to replace it or choose another --out")
+    return manifest
+
+
+def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | None:
+    """Check the output folder (:func:`_check_out`) and make it ready.
+
+    With ``overwrite`` an earlier reproduction's entries (:data:`OUTPUTS`) are
+    removed; a missing folder is created.
+
+    Parameters
+    ----------
+    out, settings, overwrite
+        As for :func:`_check_out`, which refuses the folder first.
+
+    Returns
+    -------
+    dict or None
+        The earlier manifest to resume from; ``None`` for a fresh start.
+    """
+    manifest = _check_out(out, settings, overwrite)
+    if manifest is not None and overwrite:
+        for name in OUTPUTS:
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+        manifest = None
     out.mkdir(parents=True, exist_ok=True)
-    return None
+    return manifest
 
 
 # ---------------------------------------------------------------------------
@@ -447,7 +468,8 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
     executor_opts = executor_options(options.executor, options.ray_address)
     if options.executor == "ray":  # Ray missing or its cluster unreachable: fail before writing
         preflight(options.ray_address)
-    with lock_folder(out, "reproduction"):  # one reproduction at a time in --out
+    # one reproduction at a time in --out; someone else's folder is refused before the lock
+    with lock_folder(out, "reproduction", lambda path: _check_out(path, settings, options.overwrite)):
         previous = prepare_out(out, settings, options.overwrite)
         say(f"dataset: {dataset_note}")
         say(f"presets: {', '.join(p.name for p in selected)}"

@@ -10,8 +10,9 @@ processes or a Ray cluster (:mod:`~backproplab.sweeps.executors`,
 
 from backproplab.sweeps.aggregate import aggregate_sweep
 from backproplab.sweeps.driver import SweepOutcome, make_executor, run_sweep, run_trials
-from backproplab.sweeps.executors import Executor, LocalExecutor, Trial, TrialResult
+from backproplab.sweeps.executors import LocalExecutor
 from backproplab.sweeps.spec import Sweep
+from backproplab.sweeps.trials import Executor, Trial, TrialResult
 
 __all__ = ["Executor", "LocalExecutor", "Sweep", "SweepOutcome", "Trial", "TrialResult",
            "aggregate_sweep", "make_executor", "run_sweep", "run_trials"]

@@ -43,10 +43,10 @@ import numpy as np
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text, is_finite_number
 from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
-from backproplab.sweeps.damage import config_damage, run_damage
+from backproplab.sweeps.damage import config_damage, trial_damage
 from backproplab.sweeps.power import finite_values
 from backproplab.sweeps.spec import MACHINE_OPTIONS
-from backproplab.sweeps.stats import TEST_NAMES, check_test, compare_groups, t_interval
+from backproplab.sweeps.stats import check_test, compare_groups, t_interval
 
 #: Per-epoch metrics aggregated (the columns of ``metrics.jsonl``).
 EPOCH_METRICS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
@@ -66,8 +66,26 @@ RESULTS_FORMAT = 1
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
-    """``(mean, sample std with ddof=1, n)`` of the finite values; NaN where
-    undefined (no values; std of one value)."""
+    """The mean, sample standard deviation and count of the finite values.
+
+    Parameters
+    ----------
+    values : iterable of float
+        NaN, inf, ``None`` and booleans are left out.
+
+    Returns
+    -------
+    tuple
+        ``(mean, std, n)``: ``std`` with ddof=1; ``mean`` and ``std`` are NaN
+        where undefined (no values; the std of one value).
+
+    Examples
+    --------
+    >>> mean_std([1.0, 2.0, 3.0, float("nan")])
+    (2.0, 1.0, 3)
+    >>> mean_std([2.0])
+    (2.0, nan, 1)
+    """
     arr = finite_values(values)
     n = int(arr.size)
     if n == 0:
@@ -97,7 +115,23 @@ def _json_key(obj: Any) -> str:
 
 
 def group_key(config: Mapping[str, Any]) -> str:
-    """What identifies a trial's group: its config without seed and machine options."""
+    """What identifies a trial's group: its config without seed and machine options.
+
+    Parameters
+    ----------
+    config : Mapping
+        A trial's config (``config.json``).
+
+    Returns
+    -------
+    str
+        A canonical JSON string; trials with equal keys are seeds of one group.
+
+    Examples
+    --------
+    >>> group_key({"lr": 0.1, "seed": 0}) == group_key({"lr": 0.1, "seed": 7})
+    True
+    """
     return _json_key({k: v for k, v in config.items() if k not in NOT_GROUP_KEYS})
 
 
@@ -267,11 +301,13 @@ def _trial_records(runs: Sequence[RunFolder], damage: Mapping[str, str],
 def _members(runs: Sequence[RunFolder], folder: SweepFolder, missing: Iterable[str],
              varying: Sequence[str]) -> dict[str, list[tuple]]:
     """Grid point (its varying values, canonical) -> ``(trial, seed)`` of every
-    trial of it: the run folders' configs, and ``sweep.json`` for trials with none."""
+    trial of it: ``sweep.json``'s values where it lists them, else the run folders' configs."""
     out: dict[str, list[tuple]] = {}
-    for run in runs:
-        out.setdefault(_json_key({k: run.config.get(k) for k in varying}), []).append(
-            (run.name, run.config.get("seed")))
+    for run in runs:  # where sweep.json lists the trial, its values (a config may be another's)
+        values = (folder.values(run.name, varying) if folder.listed else {}) or {
+            **{k: run.config.get(k) for k in varying}, "seed": run.config.get("seed")}
+        out.setdefault(_json_key({k: values.get(k) for k in varying}), []).append(
+            (run.name, values.get("seed")))
     for name in missing:
         values = folder.values(name, varying)
         out.setdefault(_json_key({k: values.get(k) for k in varying}), []).append(
@@ -304,8 +340,9 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
                    running: bool = False) -> dict[str, Any]:
     """Group the runs of ``folder`` by config without seed and aggregate the finished ones.
 
-    A trial whose files cannot be read (:func:`backproplab.sweeps.damage.run_damage`,
-    :func:`~backproplab.sweeps.damage.config_damage`) is not aggregated: it is
+    A trial whose files cannot be read, or whose finished run is not provably
+    one whole run of its config (:func:`backproplab.sweeps.damage.trial_damage`,
+    :func:`~backproplab.sweeps.damage.config_damage`), is not aggregated: it is
     ``"failed"`` with the reason as its error; a trial without a config is
     ``"not started"``.
 
@@ -332,7 +369,7 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
     """
     runs = [run for run in folder.trials if run.is_run()]
     missing = {run.name: config_damage(run) for run in folder.trials if not run.is_run()}
-    damage = {r.name: why for r in runs if (why := run_damage(r)) is not None}
+    damage = trial_damage(folder, runs)  # damaged, or finished but not provably whole
     finished = [r for r in runs if r.finished and r.name not in damage]
     partial = [r for r in runs if running and not r.finished and r.name not in damage
                and r.epochs]
@@ -416,7 +453,7 @@ def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
     results = aggregate_runs(folder, test=test, running=running)
     results["sweep_dir"] = str(root.resolve())
     if write:
-        write_results(root, results)
+        _write_results(root, results)
     return results
 
 
@@ -424,7 +461,25 @@ def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
 # output
 
 
-def _fmt_cell(value: Any) -> str:
+def format_cell(value: Any) -> str:
+    """A value as a cell of the results' CSV files and tables.
+
+    Parameters
+    ----------
+    value : object
+        A number, a list (of hidden sizes), a string or ``None``.
+
+    Returns
+    -------
+    str
+        ``""`` for ``None``, ``repr`` of a float (every digit), a list's items
+        joined by commas, ``str`` of anything else.
+
+    Examples
+    --------
+    >>> [format_cell(v) for v in (None, 0.1, [300, 100], "sgd")]
+    ['', '0.1', '300,100', 'sgd']
+    """
     if value is None:
         return ""
     if isinstance(value, float):
@@ -434,7 +489,7 @@ def _fmt_cell(value: Any) -> str:
     return str(value)
 
 
-def epochs_csv(results: Mapping[str, Any]) -> str:
+def _epochs_csv(results: Mapping[str, Any]) -> str:
     """``results.csv``: one row per group x epoch, ``METRIC_mean``, ``METRIC_std``,
     ``METRIC_ci95_lo`` and ``METRIC_ci95_hi`` columns (the interval's cells are
     empty below 2 seeds)."""
@@ -447,18 +502,18 @@ def epochs_csv(results: Mapping[str, Any]) -> str:
     writer.writerow(header)
     for group in results["groups"]:
         for row in group["epochs"]:
-            cells = [group["label"], *(_fmt_cell(group["values"].get(k)) for k in varying),
+            cells = [group["label"], *(format_cell(group["values"].get(k)) for k in varying),
                      row["epoch"], row["n"]]
             for metric in EPOCH_METRICS:
                 stat = row.get(metric) or {}
                 lo, hi = stat.get("ci95") or (None, None)
-                cells += [_fmt_cell(stat.get("mean")), _fmt_cell(stat.get("std")),
-                          _fmt_cell(lo), _fmt_cell(hi)]
+                cells += [format_cell(stat.get("mean")), format_cell(stat.get("std")),
+                          format_cell(lo), format_cell(hi)]
             writer.writerow(cells)
     return buf.getvalue()
 
 
-def batches_csv(results: Mapping[str, Any]) -> str:
+def _batches_csv(results: Mapping[str, Any]) -> str:
     """``results_batches.csv``: one row per group x batch step."""
     varying = list(results["varying"])
     buf = io.StringIO()
@@ -466,18 +521,18 @@ def batches_csv(results: Mapping[str, Any]) -> str:
     writer.writerow(["group", *varying, "epoch", "step", "n", "loss_mean", "loss_std"])
     for group in results["groups"]:
         b = group["batches"]
-        fixed = [group["label"], *(_fmt_cell(group["values"].get(k)) for k in varying)]
+        fixed = [group["label"], *(format_cell(group["values"].get(k)) for k in varying)]
         for e, s, n, m, sd in zip(b["epoch"], b["step"], b["n"], b["loss_mean"], b["loss_std"]):
-            writer.writerow([*fixed, e, s, n, _fmt_cell(m), _fmt_cell(sd)])
+            writer.writerow([*fixed, e, s, n, format_cell(m), format_cell(sd)])
     return buf.getvalue()
 
 
-def write_results(sweep_dir: str | Path, results: Mapping[str, Any]) -> Path:
+def _write_results(sweep_dir: str | Path, results: Mapping[str, Any]) -> Path:
     """Write ``results.json``, ``results.csv`` and ``results_batches.csv``; returns
     the path of ``results.json``."""
     root = Path(sweep_dir)
-    atomic_write_text(root / RESULTS_CSV, epochs_csv(results))
-    atomic_write_text(root / RESULTS_BATCHES_CSV, batches_csv(results))
+    atomic_write_text(root / RESULTS_CSV, _epochs_csv(results))
+    atomic_write_text(root / RESULTS_BATCHES_CSV, _batches_csv(results))
     return atomic_write_text(root / RESULTS, dumps_results(results) + "\n")
 
 
@@ -500,69 +555,6 @@ def dumps_results(obj: Any, indent: int = 2, _level: int = 0) -> str:
     return json.dumps(obj, allow_nan=False)
 
 
-def _pm(stat: Mapping[str, Any] | None, digits: int = 4) -> str:
-    if not stat or stat.get("mean") is None:
-        return "-"
-    text = f"{stat['mean']:.{digits}f}"
-    if stat.get("std") is not None:
-        text += f" ± {stat['std']:.{digits}f}"
-    return text
-
-
-def results_table(results: Mapping[str, Any]):
-    """A rich table: one row per group, the final epoch's mean ± std."""
-    from rich.table import Table
-
-    split = results.get("eval_split") or "eval"
-    table = Table(title="sweep results (final epoch)",
-                  caption="mean ± sample std (ddof=1) across seeds")
-    varying = list(results["varying"]) or ["group"]
-    for key in varying:
-        table.add_column(key)
-    for name in ("seeds", "epochs", "train loss", f"{split} loss", "train acc",
-                 f"{split} acc", "s/run"):
-        table.add_column(name, justify="right")
-    for group in results["groups"]:
-        final = group["final"]
-        keys = ([_fmt_cell(group["values"].get(k)) for k in results["varying"]]
-                if results["varying"] else [group["label"]])
-        epochs = ",".join(map(str, final.get("epochs", []))) or "-"
-        table.add_row(*keys, str(group["n"]), epochs, _pm(final.get("train_loss")),
-                      _pm(final.get("eval_loss")), _pm(final.get("train_accuracy")),
-                      _pm(final.get("eval_accuracy")), _pm(final.get("seconds"), 1))
-    return table
-
-
-def _p_cell(p: float | None) -> str:
-    return "-" if p is None else (f"{p:.3g}" if p >= 0.001 else f"{p:.1e}")
-
-
-def comparisons_table(results: Mapping[str, Any], metric: str = "eval_accuracy"):
-    """A rich table of ``results["comparisons"]`` on ``metric``: one row per pair
-    of groups, the difference with its 95% interval, the raw and Holm-adjusted
-    p-values, the verdict and the seeds per group a decision would need."""
-    from rich.table import Table
-
-    split = results.get("eval_split") or "eval"
-    rows = [c for c in results.get("comparisons") or [] if c["metric"] == metric]
-    name = metric.replace("eval_", f"{split} ").replace("accuracy", "acc")
-    test = rows[0]["test"] if rows else results.get("test", "welch")
-    table = Table(title=f"{name}: every pair of groups ({TEST_NAMES.get(test, test)}, "
-                        f"Holm-adjusted)",
-                  caption="a - b with its 95% interval; significant: adjusted p < 0.05; "
-                          "seeds needed: per group for 80% power at the observed spread")
-    for col in ("a", "b", "a - b", "95% CI", "p", "p (Holm)", "significant", "seeds needed"):
-        table.add_column(col, justify="left" if col in ("a", "b") else "right")
-    for c in rows:
-        ci = "-" if c["ci95"] is None else f"[{c['ci95'][0]:.4f}, {c['ci95'][1]:.4f}]"
-        verdict = {True: "yes", False: "no", None: "-"}[c["significant"]]
-        needed = "-" if c["seeds_needed"] is None else str(c["seeds_needed"])
-        table.add_row(c["a"], c["b"], "-" if c["difference"] is None
-                      else f"{c['difference']:+.4f}", ci, _p_cell(c["p_value"]),
-                      _p_cell(c["p_adjusted"]), verdict, needed)
-    return table
-
-
 __all__ = [
     "CI_NOTE",
     "COMPARED",
@@ -570,13 +562,9 @@ __all__ = [
     "STD_NOTE",
     "aggregate_runs",
     "aggregate_sweep",
-    "batches_csv",
     "comparisons",
-    "comparisons_table",
-    "epochs_csv",
+    "format_cell",
     "group_key",
     "mean_std",
-    "results_table",
     "summarize_runs",
-    "write_results",
-]
+    ]

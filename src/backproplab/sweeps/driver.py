@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backproplab.data.files import is_file_dataset, read_source
+from backproplab.data.files import is_file_dataset
 from backproplab.data.mnist import find_dataset
+from backproplab.data.sources import read_source
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, atomic_write_text
 from backproplab.locks import lock_folder
@@ -30,6 +31,7 @@ from backproplab.runs import (
     CHECKPOINT,
     CONFIG,
     ERROR,
+    LOCK,
     RESULTS,
     STATUS,
     TRIAL_RECORD_FILES,
@@ -40,18 +42,12 @@ from backproplab.runs import (
     write_run_files,
 )
 from backproplab.sweeps.aggregate import aggregate_sweep
-from backproplab.sweeps.executors import (
-    EXECUTORS,
-    Executor,
-    LocalExecutor,
-    Trial,
-    TrialResult,
-    iter_results,
-)
+from backproplab.sweeps.executors import EXECUTORS, LocalExecutor, config_key, configs_match
 from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_executor import RayExecutor
-from backproplab.sweeps.spec import Sweep, config_key, configs_match, prepare_sweep_dir
+from backproplab.sweeps.spec import Sweep, check_sweep_dir, prepare_sweep_dir
 from backproplab.sweeps.stats import check_test
+from backproplab.sweeps.trials import Executor, Trial, TrialResult, iter_results
 from backproplab.tensor.memory import available_memory
 from backproplab.training import board
 
@@ -64,7 +60,24 @@ def plan_trials(trials: Sequence[Trial]) -> tuple[list[Trial], list[TrialResult]
 
     A trial folder with ``summary.json`` and a matching config is finished
     (a ``"skipped"`` result); one with a checkpoint is continued
-    (``resume=True``); one holding a run with another config is an error.
+    (``resume=True``); a missing, empty or half-written one starts afresh.
+
+    Parameters
+    ----------
+    trials : sequence of Trial
+        The sweep's trials, their folders named by ``out_dir``.
+
+    Returns
+    -------
+    tuple
+        ``(to_run, finished)``: the trials to run (in the given order) and a
+        ``"skipped"`` :class:`TrialResult` for each finished one.
+
+    Raises
+    ------
+    BackproplabError
+        If a trial folder holds a run with another config, an unreadable
+        ``config.json`` or files that are not this sweep's.
     """
     to_run: list[Trial] = []
     finished: list[TrialResult] = []
@@ -99,24 +112,24 @@ def plan_trials(trials: Sequence[Trial]) -> tuple[list[Trial], list[TrialResult]
     return to_run, finished
 
 
-def record_result(trial: Trial, result: TrialResult) -> None:
+def _record_result(trial: Trial, result: TrialResult) -> None:
     """Write what came back into the trial folder: the run's files if the
     executor shipped them, ``status.json``, and ``error.txt`` on failure."""
     folder = Path(trial.out_dir)
-    if result.files:
-        write_run_files(folder, result.files)
-        result.files = None  # written; do not keep the bytes around
-        if result.summary is not None:
-            result.summary["run_dir"] = str(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    record = result.to_dict()
-    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if result.status == "failed":
-        atomic_write_text(folder / ERROR,
-                          (result.traceback or result.error or "unknown error") + "\n")
-    else:
-        (folder / ERROR).unlink(missing_ok=True)
-    atomic_write_json(folder / STATUS, record)
+    with lock_folder(folder, "trial"):  # never written without the trial's lock
+        if result.files:
+            write_run_files(folder, result.files)
+            result.files = None  # written; do not keep the bytes around
+            if result.summary is not None:
+                result.summary["run_dir"] = str(folder)
+        record = result.to_dict()
+        record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        if result.status == "failed":
+            atomic_write_text(folder / ERROR,
+                              (result.traceback or result.error or "unknown error") + "\n")
+        else:
+            (folder / ERROR).unlink(missing_ok=True)
+        atomic_write_json(folder / STATUS, record)
 
 
 # ---------------------------------------------------------------------------
@@ -125,7 +138,21 @@ def record_result(trial: Trial, result: TrialResult) -> None:
 
 @dataclass
 class SweepOutcome:
-    """What :func:`run_sweep` did."""
+    """What :func:`run_sweep` did.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+        The sweep folder.
+    results : list of TrialResult
+        One per trial, in trial order.
+    results_path : pathlib.Path or None, default None
+        ``results.json``, or ``None`` when the sweep was not aggregated.
+    aggregate : dict or None, default None
+        The aggregate written there.
+    seconds : float, default 0.0
+        The sweep's wall time.
+    """
 
     out_dir: Path
     results: list[TrialResult]           #: one per trial, in trial order
@@ -161,7 +188,7 @@ class SweepOutcome:
         }
 
 
-def ensure_datasets(base: dict, grid: dict) -> None:
+def _ensure_datasets(base: dict, grid: dict) -> None:
     """Find (or download, once, in this process) every image dataset the trials use,
     and read every user's file once (each bad input is one sentence).
 
@@ -191,10 +218,27 @@ def ensure_datasets(base: dict, grid: dict) -> None:
 def make_executor(name: str = "local", workers: int | None = None, **options: Any) -> Executor:
     """Build an executor by name: ``"local"`` or ``"ray"``.
 
-    ``workers`` is the number of trials that run at the same time (default:
-    the number of cores, or the Ray cluster's CPUs); other keyword options go
-    to the executor's class (for Ray: ``address``, ``retries``...; see
-    :class:`backproplab.sweeps.ray_executor.RayExecutor`).
+    Parameters
+    ----------
+    name : {"local", "ray"}, default "local"
+        The executor (:data:`EXECUTORS`).
+    workers : int or None, default None
+        Trials that run at the same time; ``None`` for the number of cores, or
+        the Ray cluster's CPUs.
+    **options
+        Passed to the executor's class (for Ray: ``address``, ``retries``...;
+        see :class:`backproplab.sweeps.ray_executor.RayExecutor`).
+
+    Returns
+    -------
+    Executor
+        A :class:`LocalExecutor` or a connected :class:`RayExecutor`; close it
+        (it is a context manager).
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown ``name`` (and, from the executor, bad ``workers``).
     """
     if name == "local":
         return LocalExecutor(workers, **options)
@@ -203,7 +247,7 @@ def make_executor(name: str = "local", workers: int | None = None, **options: An
     raise BackproplabError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
 
 
-def trial_key(config: dict[str, Any]) -> str:
+def _trial_key(config: dict[str, Any]) -> str:
     """What makes two trials the same run: the resolved config without machine options."""
     key = config_key(config)
     if key is None:  # sweeps validate every trial's config when they are built
@@ -211,7 +255,7 @@ def trial_key(config: dict[str, Any]) -> str:
     return key
 
 
-def trial_cost(config: dict[str, Any]) -> float:
+def _trial_cost(config: dict[str, Any]) -> float:
     """A rough relative cost of a trial (seconds on one core), to start long ones first."""
     n = config.get("limit") or (60_000 if config.get("dataset") == "synth" else 55_000)
     if config.get("final") and config.get("dataset") != "synth" and not config.get("limit"):
@@ -224,15 +268,21 @@ def trial_cost(config: dict[str, Any]) -> float:
     return epochs * (steps * 2e-4 + n * 1.5e-5)
 
 
-def copy_run(src: Path, dst: Path) -> dict[str, Any]:
+def _copy_run(src: Path, dst: Path) -> dict[str, Any]:
     """Copy the finished run folder ``src`` into the trial folder ``dst``
     (atomic writes, ``config.json`` first, ``summary.json`` last); returns the
     copy's summary (``run_dir`` pointing at ``dst``, ``copied_from`` at ``src``)."""
     files = {k: v for k, v in read_run_files(src).items() if k not in TRIAL_RECORD_FILES}
     summary = rewrite_summary(files, dst, copied_from=str(src))
-    if dst.exists():
-        shutil.rmtree(dst)
-    write_run_files(dst, files)
+    with lock_folder(dst, "trial"):  # what an earlier attempt left goes, under the lock
+        for path in dst.iterdir():
+            if path.name == LOCK:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        write_run_files(dst, files)
     return summary
 
 
@@ -254,44 +304,63 @@ def _plan(trials: Sequence[Trial], sources: dict[str, Path]) -> _Plan:
     to_run, finished = plan_trials(trials)
     by_name = {t.name: t for t in trials}
     for result in finished:
-        sources.setdefault(trial_key(by_name[result.name].config),
+        sources.setdefault(_trial_key(by_name[result.name].config),
                            Path(by_name[result.name].out_dir))
     primaries: dict[str, Trial] = {}
     followers: dict[str, list[Trial]] = {}
     copy_now: list[tuple[Trial, Path]] = []
     for trial in to_run:
-        key = trial_key(trial.config)
+        key = _trial_key(trial.config)
         if key in sources:
             copy_now.append((trial, sources[key]))
         elif key in primaries:
             followers.setdefault(primaries[key].name, []).append(trial)
         else:
             primaries[key] = trial
-    queue = sorted(primaries.values(), key=lambda t: -trial_cost(t.config))
+    queue = sorted(primaries.values(), key=lambda t: -_trial_cost(t.config))
     return _Plan(queue, copy_now, followers, finished)
 
 
 def run_trials(trials: Sequence[Trial], executor: Executor, display: SweepProgress, *,
                sources: dict[str, Path] | None = None,
                say: Callable[[str], None] | None = None) -> dict[str, TrialResult]:
-    """Run ``trials`` (folders already prepared) on ``executor``; returns name -> result.
+    """Run ``trials`` (folders already prepared) on ``executor``.
 
     Trials already finished are skipped, interrupted ones resume, identical
-    configurations run once and are copied. ``sources`` maps a configuration
-    (:func:`trial_key`) to a finished run folder; it is used and extended, so
-    that later calls copy what earlier calls trained.
+    configurations run once and are copied. Every result is written into its
+    trial folder (``status.json``, ``error.txt`` on failure) as it comes back.
+
+    Parameters
+    ----------
+    trials : sequence of Trial
+        The trials to run.
+    executor : Executor
+        Where they run.
+    display : SweepProgress
+        Told of the plan, of every start and of every result.
+    sources : dict or None, default None
+        Maps a configuration (the resolved config without machine options) to a
+        finished run folder to copy instead of training; it is used and
+        extended, so that later calls copy what earlier calls trained.
+    say : callable or None, default None
+        Called with a line of information (how many trials are copies).
+
+    Returns
+    -------
+    dict of str to TrialResult
+        Every trial's result by name.
     """
     sources = {} if sources is None else sources
     plan = _plan(trials, sources)
     results: dict[str, TrialResult] = {r.name: r for r in plan.finished}
 
     def record(trial: Trial, result: TrialResult) -> None:
-        record_result(trial, result)
+        _record_result(trial, result)
         results[trial.name] = result
         display.finished(result)
 
     def copy_into(trial: Trial, src: Path) -> None:
-        record(trial, TrialResult(trial.name, "ok", summary=copy_run(src, Path(trial.out_dir))))
+        record(trial, TrialResult(trial.name, "ok", summary=_copy_run(src, Path(trial.out_dir))))
 
     display.note_plan(plan.queue, plan.finished)
     if plan.n_copies and say is not None:
@@ -314,7 +383,7 @@ def run_trials(trials: Sequence[Trial], executor: Executor, display: SweepProgre
                 else:
                     copy_into(other, Path(trial.out_dir))
             if result.status != "failed":
-                sources.setdefault(trial_key(trial.config), Path(trial.out_dir))
+                sources.setdefault(_trial_key(trial.config), Path(trial.out_dir))
     return results
 
 
@@ -374,11 +443,12 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     if executor is None:
         executor = make_executor("local", workers)
     try:
-        ensure_datasets(sweep.base, sweep.grid)
+        _ensure_datasets(sweep.base, sweep.grid)
         if sweep.base.get("tensorboard") or any(sweep.grid.get("tensorboard", ())):
             board.require()  # one sentence, not one failure per trial
         # one sweep at a time in a folder; each trial's run locks its own folder
-        with lock_folder(out_dir, "sweep"):
+        with lock_folder(out_dir, "sweep",
+                         lambda path: check_sweep_dir(sweep, path, overwrite=overwrite)):
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
             trials = sweep.trials(root)  # the executor sets the BLAS threads of each
             executor.plan(trials)  # workers x threads for these trials and this machine
@@ -398,6 +468,5 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
 
 
 __all__ = [
-    "SweepOutcome", "copy_run", "ensure_datasets", "make_executor", "plan_trials",
-    "record_result", "run_sweep", "run_trials", "trial_cost", "trial_key",
-]
+    "SweepOutcome", "make_executor", "plan_trials",
+    "run_sweep", "run_trials", ]

@@ -1,48 +1,44 @@
 """Executors: where the trials of a sweep run.
 
 The sweep (:mod:`backproplab.sweeps.driver`) decides *what* to run and owns
-the sweep folder; an executor only decides *where* each trial runs. The contract
-is small so that other executors (Ray, a cluster) plug in without touching the
-sweep logic:
+the sweep folder; an executor only decides *where* each trial runs, under the
+small contract of :mod:`backproplab.sweeps.trials` (:class:`Trial`,
+:class:`TrialResult`, :class:`TrialEvent`, :class:`Executor`), so that other
+executors (Ray, a cluster) plug in without touching the sweep logic.
 
-* :class:`Trial` -- one run of the sweep: its folder name, its full training
-  config (a ``TrainConfig.to_dict()``), the grid values that make it differ from
-  the other trials, the folder it belongs in on the driver, and whether it
-  continues from a checkpoint left there (``resume``).
-* :class:`TrialResult` -- what came back: ``status`` (``"ok"``, ``"failed"`` or,
-  set by the sweep for trials finished earlier, ``"skipped"``), the run's
-  summary or the error, the seconds it took, and optionally ``files``: the run
-  folder's files as bytes. An executor whose workers cannot write into the
-  driver's folder (no shared filesystem) returns them there, and the sweep
-  writes them atomically into the trial folder (:func:`backproplab.runs.write_run_files`).
-* :class:`Executor` -- ``run(trials, on_event)`` yields one :class:`TrialResult`
-  per trial, in the order trials finish, and calls ``on_event`` with a
-  :class:`TrialEvent` when a trial starts. A training error never escapes
-  ``run``; it becomes a ``"failed"`` result, so that the other trials finish.
-
-:class:`LocalExecutor` runs trials in worker processes on this machine (or
-in-process with ``workers=1``); :func:`backproplab.sweeps.driver.make_executor`
-builds one by name.
+This module runs one trial in whatever process an executor chooses
+(:func:`execute_trial`), and holds :class:`LocalExecutor`, which runs trials in
+worker processes on this machine (or in-process with ``workers=1``);
+:func:`backproplab.sweeps.driver.make_executor` builds one by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.runs import CHECKPOINT
+from backproplab.locks import lock_folder
+from backproplab.runs import CHECKPOINT, CONFIG, RunFolder
 from backproplab.sweeps.lifetime import guard_worker, sigterm_interrupts
 from backproplab.sweeps.pool import WorkerPool
+from backproplab.sweeps.trials import (
+    EventCallback,
+    Executor,
+    Trial,
+    TrialEvent,
+    TrialResult,
+    notify,
+)
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.config import config_step_work, usable_cpus
+from backproplab.training.options import MACHINE_OPTIONS
 from backproplab.training.threads import (
     SECOND_THREAD_MIN_WORK,
     free_cores,
@@ -59,86 +55,74 @@ THREAD_ENV_VARS = (
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS",
 )
 
-@dataclass(frozen=True)
-class Trial:
-    """One run of a sweep (see the module docstring)."""
 
-    name: str                 #: folder name under the sweep folder, unique in the sweep
-    config: dict[str, Any]    #: the full training config, ``TrainConfig.to_dict()``
-    values: dict[str, Any]    #: the grid values of this trial, ``seed`` included
-    out_dir: str              #: the trial folder on the driver (absolute path)
-    resume: bool = False      #: continue from the checkpoint in ``out_dir``
-    index: int = 0            #: position in the sweep's trial list
+def plain_json(obj: Any) -> Any:
+    """A JSON round trip: tuples become lists, so equal configs compare equal.
 
+    Parameters
+    ----------
+    obj : object
+        A JSON-serializable value.
 
-@dataclass
-class TrialResult:
-    """What running (or skipping) one trial produced."""
+    Returns
+    -------
+    object
+        The value as :func:`json.loads` gives it back (keys sorted).
 
-    name: str
-    status: str                              #: "ok" | "failed" | "skipped"
-    summary: dict[str, Any] | None = None    #: ``run_training``'s summary when ok
-    error: str | None = None                 #: one line: exception type and message
-    #: for a :class:`BackproplabError` (the user's to fix), the settings it names
-    #: (its ``settings``; the sweep command shows them as flags); None otherwise
-    settings: tuple[str, ...] | None = None
-    traceback: str | None = None             #: the full traceback text, when failed
-    seconds: float = 0.0                     #: wall time of the trial
-    attempts: int = 1                        #: how many times it was started
-    resumed: bool = False                    #: continued from a checkpoint
-    files: dict[str, bytes] | None = field(default=None, repr=False)
-    #: the run folder's files (relative path -> bytes), for executors whose
-    #: workers do not share the driver's filesystem; the sweep writes them.
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe record (``files`` left out) for ``status.json``/``results.json``."""
-        return {"name": self.name, "status": self.status, "error": self.error,
-                "seconds": self.seconds, "attempts": self.attempts, "resumed": self.resumed}
-
-
-@dataclass(frozen=True)
-class TrialEvent:
-    """A notification from an executor; ``kind`` is ``"started"`` or ``"retry"``."""
-
-    kind: str
-    trial: Trial
-    message: str = ""
-
-
-EventCallback = Callable[[TrialEvent], None]
-
-
-class Executor:
-    """Runs trials somewhere; subclasses implement :meth:`run`.
-
-    ``workers`` is how many trials run at the same time (the progress display
-    and the sweep use it). Executors are context managers; :meth:`close`
-    releases whatever they hold (processes, cluster connections).
+    Examples
+    --------
+    >>> plain_json({"hidden": (300,), "lr": 0.1})
+    {'hidden': [300], 'lr': 0.1}
     """
+    return json.loads(json.dumps(obj, sort_keys=True))
 
-    name = "base"
-    workers = 1
 
-    def run(self, trials: Sequence[Trial],
-            on_event: EventCallback | None = None) -> Iterator[TrialResult]:
-        """Run ``trials``, yielding one result per trial as each finishes.
+def config_key(config: Mapping[str, Any]) -> str | None:
+    """A canonical string of a config with defaults resolved and machine options dropped.
 
-        A trial that raises becomes a ``"failed"`` result; ``run`` itself only
-        raises for problems of the executor (and ``KeyboardInterrupt``).
-        """
-        raise NotImplementedError
+    Parameters
+    ----------
+    config : Mapping
+        A training config (``TrainConfig.to_dict()`` or ``config.json``).
 
-    def plan(self, trials: Sequence[Trial]) -> None:
-        """Settle ``workers`` for these trials before they run (the default keeps it)."""
+    Returns
+    -------
+    str or None
+        Sorted JSON, or ``None`` if ``config`` is not a valid config.
 
-    def close(self) -> None:
-        """Release resources; the default holds none."""
+    Examples
+    --------
+    >>> config_key({"lr": 0.1, "threads": 2}) == config_key({"lr": 0.1})
+    True
+    """
+    try:
+        resolved = TrainConfig.from_dict(dict(config)).resolved().to_dict()
+    except (BackproplabError, TypeError, ValueError):
+        return None
+    for key in MACHINE_OPTIONS:
+        resolved.pop(key, None)
+    return json.dumps(plain_json(resolved), sort_keys=True)
 
-    def __enter__(self) -> Executor:  # noqa: PYI034
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
+    """Whether a run folder's ``config.json`` is the run ``wanted`` describes.
+
+    Parameters
+    ----------
+    stored : Mapping or None
+        The stored config (anything else than a mapping does not match).
+    wanted : Mapping
+        The trial's config.
+
+    Returns
+    -------
+    bool
+        Whether both are valid and equal once resolved, machine options aside.
+    """
+    if not isinstance(stored, Mapping):
+        return False
+    a = config_key(stored)
+    return a is not None and a == config_key(wanted)
 
 
 # ---------------------------------------------------------------------------
@@ -147,29 +131,43 @@ class Executor:
 
 def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
                   dataset: Any = None) -> TrialResult:
-    """Train one trial into ``out_dir`` (default: ``trial.out_dir``) and report.
+    """Train one trial into ``out_dir`` and report.
 
-    ``dataset``: the trial's data, already loaded (e.g. shared through Ray's
-    object store); by default the run loads it.
+    The trial's lock on the folder is taken before anything in it is read or
+    removed. The folder must belong to this trial: a run with another config
+    (e.g. ``train --out`` got there first) fails the trial and is left alone. If
+    it holds a checkpoint the run continues from it (``trial.resume``, or a
+    checkpoint left by an attempt that died), otherwise the files an earlier
+    attempt left there are removed and the run starts fresh.
 
-    The folder belongs to this trial (the sweep checked that): if it holds a
-    checkpoint the run continues from it (``trial.resume``, or a checkpoint left
-    by an attempt that died), otherwise whatever an earlier attempt left there
-    is removed and the run starts fresh.
+    Parameters
+    ----------
+    trial : Trial
+        The trial.
+    out_dir : str, os.PathLike or None, default None
+        The run folder; ``None`` for ``trial.out_dir``.
+    dataset : backproplab.data.Dataset or None, default None
+        The trial's data, already loaded (e.g. shared through Ray's object
+        store); ``None``: the run loads it.
 
-    Never raises for a failing run: the error and its traceback go into the
-    result. ``KeyboardInterrupt`` and ``SystemExit`` still propagate.
+    Returns
+    -------
+    TrialResult
+        ``"ok"`` with the run's summary, or ``"failed"`` with the error and its
+        traceback: a failing run never raises (``KeyboardInterrupt`` and
+        ``SystemExit`` still propagate).
     """
     start = time.perf_counter()
     target = Path(out_dir if out_dir is not None else trial.out_dir)
     resume = False
     try:
         config = TrainConfig.from_dict(dict(trial.config))
-        resume = trial.resume or (target / CHECKPOINT).is_file()
-        if not resume and target.exists():
-            shutil.rmtree(target)
-        summary = run_training(config, target, resume=resume, overwrite=False,
-                               progress="quiet", dataset=dataset)
+        # the lock first: nothing in the folder is read or removed without it
+        with lock_folder(target, "trial") as lock, lock.lend():
+            resume = trial.resume or (target / CHECKPOINT).is_file()
+            _check_trial_folder(target, trial)
+            summary = run_training(config, target, resume=resume, overwrite=not resume,
+                                   progress="quiet", dataset=dataset)
         return TrialResult(trial.name, "ok", summary=dict(summary), resumed=resume,
                            seconds=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a failing trial must not stop the others
@@ -179,12 +177,41 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
                            seconds=time.perf_counter() - start)
 
 
+def _check_trial_folder(folder: Path, trial: Trial) -> None:
+    """Refuse a trial folder that holds a run of another config than ``trial``'s.
+
+    Raises
+    ------
+    BackproplabError
+        Naming the folder; the run in it is left as it is.
+    """
+    run = RunFolder(folder)
+    if run.file(CONFIG).exists() and not (run.is_run()
+                                          and configs_match(run.config, trial.config)):
+        raise BackproplabError(
+            f"the trial folder {folder} holds a run that is not this trial's (another "
+            "process wrote it); move that run away and run the sweep again")
+
+
 def with_threads(trial: Trial, threads: int) -> Trial:
     """``trial`` with ``threads`` BLAS threads unless its config sets them.
 
     An executor that runs trials side by side gives each the threads it
     reserved for it (``threads`` is a machine option: it changes no result);
     left unset, a run would start one BLAS thread per core in every worker.
+
+    Parameters
+    ----------
+    trial : Trial
+        The trial.
+    threads : int
+        The threads reserved for it.
+
+    Returns
+    -------
+    Trial
+        ``trial`` itself when its config sets ``threads``, else a copy whose
+        config does.
     """
     if trial.config.get("threads") is not None:
         return trial
@@ -192,6 +219,23 @@ def with_threads(trial: Trial, threads: int) -> Trial:
 
 
 def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type, then its message with white space squeezed.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception.
+
+    Returns
+    -------
+    str
+        ``"TYPE: message"`` (``"(no message)"`` for an empty one).
+
+    Examples
+    --------
+    >>> one_line(ValueError("bad\\n  value"))
+    'ValueError: bad value'
+    """
     text = " ".join(str(exc).split()) or "(no message)"
     return f"{type(exc).__name__}: {text}"
 
@@ -231,7 +275,13 @@ def check_trial_timeout(seconds: float | None) -> float | None:
 
 
 def default_workers() -> int:
-    """The number of cores this process may use."""
+    """The number of cores this process may use (the default ``workers``).
+
+    Returns
+    -------
+    int
+        :func:`backproplab.training.threads.usable_cpus`.
+    """
     return usable_cpus()
 
 
@@ -276,18 +326,36 @@ class LocalExecutor(Executor):
     ``workers == 1``: trials run one after another in this process (handy for
     debugging and tests).
 
-    Left out, ``workers`` and ``threads_per_worker`` are chosen by :meth:`plan`
-    when the trials are known, from the cores free at that moment
-    (:func:`backproplab.training.threads.split_cores`: one worker per free core,
-    at most one per trial, cores left over as threads; 1 thread for trials
-    whose steps are too small for a second).
-
     If a worker process dies (killed, out of memory), the one trial it was
     running is started again on a fresh worker, at most ``retries`` more times;
     a trial that still cannot finish is reported as failed, and the other
-    trials are not affected. ``trial_timeout`` (seconds, default none): a trial
-    running longer has its worker killed and fails (with a timeout, trials run
-    in a worker process also when ``workers == 1``).
+    trials are not affected.
+
+    Parameters
+    ----------
+    workers : int or None, default None
+        Trials at a time; ``None``: chosen by :meth:`plan` when the trials are
+        known, from the cores free at that moment
+        (:func:`backproplab.training.threads.split_cores`: one worker per free
+        core, at most one per trial; before it, :func:`default_workers`).
+    threads_per_worker : int or None, default None
+        The BLAS threads of each worker's trials; ``None``: chosen by
+        :meth:`plan` (cores left over as threads; 1 thread for trials whose
+        steps are too small for a second).
+    retries : int, default 1
+        How many more times a trial whose worker died is started.
+    start_method : str, default "spawn"
+        The :mod:`multiprocessing` start method of the workers.
+    trial_timeout : float or None, default None
+        Seconds a trial may run; one running longer has its worker killed and
+        fails (with a timeout, trials run in a worker process also when
+        ``workers == 1``). ``None``: no limit.
+
+    Raises
+    ------
+    BackproplabError
+        If ``workers`` or ``threads_per_worker`` is not a positive integer, or
+        ``trial_timeout`` not a positive number.
     """
 
     name = "local"
@@ -447,45 +515,22 @@ class _PoolRun:
 
 
 def timeout_error(seconds: float) -> str:
-    """The error of a trial stopped by the per-trial timeout."""
+    """The error of a trial stopped by the per-trial timeout.
+
+    Parameters
+    ----------
+    seconds : float
+        The timeout.
+
+    Returns
+    -------
+    str
+        One line (``TrialTimeout: ...``) saying how to resume the trial.
+    """
     return (f"TrialTimeout: the trial ran longer than the trial timeout of {seconds:g} s, so "
             "its worker was stopped; run the same command again to resume it from its "
             "checkpoint, with a larger --trial-timeout if it needs more time")
 
 
-def notify(on_event: EventCallback | None, event: TrialEvent) -> None:
-    if on_event is not None:
-        on_event(event)
-
-
-def iter_results(executor: Executor, trials: Iterable[Trial],
-                 on_event: EventCallback | None = None) -> Iterator[TrialResult]:
-    """``executor.run`` with a check that it reports every trial exactly once."""
-    trials = list(trials)
-    expected = {t.name for t in trials}
-    seen: set[str] = set()
-    stream = executor.run(trials, on_event)
-    try:
-        for result in stream:
-            if result.name not in expected or result.name in seen:
-                raise RuntimeError(
-                    f"executor {executor.name!r} reported trial {result.name!r} twice or "
-                    "for a trial it was not given")
-            seen.add(result.name)
-            yield result
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()  # a generator's cleanup (stopping workers) runs now, not at GC
-    missing = expected - seen
-    if missing:
-        raise RuntimeError(
-            f"executor {executor.name!r} returned no result for {len(missing)} trial(s): "
-            + ", ".join(sorted(missing)))
-
-
-__all__ = [
-    "EXECUTORS", "Executor", "LocalExecutor", "Trial", "TrialEvent", "TrialResult",
-    "check_trial_timeout", "default_workers", "execute_trial", "iter_results", "notify",
-    "one_line", "timeout_error", "with_threads",
-]
+__all__ = ["EXECUTORS", "THREAD_ENV_VARS", "LocalExecutor", "check_trial_timeout", "config_key", "configs_match", "default_workers",
+           "execute_trial", "one_line", "plain_json", "timeout_error", "with_threads"]

@@ -5,10 +5,10 @@ are child processes of the driver. Whatever way the driver ends, they must not
 outlive it (a worker left behind would finish its trial into the folder and
 then wait forever for work that never comes). Two guards in every worker:
 
-* :func:`die_with_parent` asks the Linux kernel (``prctl(PR_SET_PDEATHSIG)``)
+* :func:`_die_with_parent` asks the Linux kernel (``prctl(PR_SET_PDEATHSIG)``)
   to send the worker ``SIGKILL`` the moment its parent dies -- also when the
   parent was killed with ``SIGKILL`` and could run no code of its own;
-* :func:`watch_parent` starts a daemon thread that ends the worker when its
+* :func:`_watch_parent` starts a daemon thread that ends the worker when its
   parent process changes (the fallback where ``prctl`` is not available).
 
 And one in the driver: :func:`sigterm_interrupts` turns ``SIGTERM`` into a
@@ -48,7 +48,7 @@ class SweepTerminated(KeyboardInterrupt):
     """The sweep's process received ``SIGTERM``; handled like an interrupt."""
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> bool:
+def _die_with_parent(sig: int = signal.SIGKILL) -> bool:
     """Have the kernel send ``sig`` to this process when its parent dies.
 
     Returns whether it could be arranged (Linux only). The signal is tied to
@@ -65,7 +65,7 @@ def die_with_parent(sig: int = signal.SIGKILL) -> bool:
         return False
 
 
-def watch_parent(parent_pid: int, interval: float = WATCH_INTERVAL) -> threading.Thread | None:
+def _watch_parent(parent_pid: int, interval: float = WATCH_INTERVAL) -> threading.Thread | None:
     """End this process (``os._exit``) as soon as its parent is no longer ``parent_pid``.
 
     Exits at once if the parent is already gone (it died before the guards
@@ -87,9 +87,18 @@ def watch_parent(parent_pid: int, interval: float = WATCH_INTERVAL) -> threading
 
 
 def guard_worker(parent_pid: int) -> None:
-    """Both guards for a worker process whose parent is ``parent_pid``."""
-    die_with_parent()
-    watch_parent(parent_pid)
+    """Both guards for a worker process whose parent is ``parent_pid``.
+
+    The kernel is asked to kill the worker when its parent dies (Linux), and a
+    daemon thread ends it once its parent is no longer ``parent_pid``.
+
+    Parameters
+    ----------
+    parent_pid : int
+        The sweep's process id, as the parent saw it.
+    """
+    _die_with_parent()
+    _watch_parent(parent_pid)
 
 
 @contextlib.contextmanager
@@ -98,6 +107,11 @@ def sigterm_interrupts() -> Iterator[None]:
 
     Does nothing outside the main thread (only it may set signal handlers);
     the previous handler is restored on exit.
+
+    Yields
+    ------
+    None
+        Use it as a context manager: ``with sigterm_interrupts(): ...``.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -132,7 +146,7 @@ def _process_table() -> dict[int, tuple[int, str]]:
     return table
 
 
-def descendants(pid: int, table: dict[int, tuple[int, str]] | None = None) -> dict[int, str]:
+def _descendants(pid: int, table: dict[int, tuple[int, str]] | None = None) -> dict[int, str]:
     """Every living descendant of ``pid``: ``pid -> start time`` (Linux only).
 
     Parameters
@@ -161,16 +175,26 @@ def descendants(pid: int, table: dict[int, tuple[int, str]] | None = None) -> di
 
 
 def reap(driver: int, interval: float = WATCH_INTERVAL) -> None:
-    """Body of the watchdog of :func:`start_reaper`: note the descendants of
-    ``driver`` every ``interval`` seconds until standard input closes (the driver
-    ended), then kill every one of them still running."""
+    """Body of the watchdog of :func:`start_reaper`.
+
+    Notes the descendants of ``driver`` every ``interval`` seconds until standard
+    input closes (the driver ended), then kills every one of them still running
+    (a process whose id was reused since is left alone).
+
+    Parameters
+    ----------
+    driver : int
+        The driver's process id.
+    interval : float, default WATCH_INTERVAL
+        Seconds between two looks at the process table.
+    """
     me = os.getpid()
     noted: dict[int, str] = {}
     while True:
         ready, _, _ = select.select([sys.stdin.fileno()], [], [], interval)
         if ready and not os.read(sys.stdin.fileno(), 4096):
             break
-        noted.update({p: t for p, t in descendants(driver).items() if p != me})
+        noted.update({p: t for p, t in _descendants(driver).items() if p != me})
     table = _process_table()
     for pid, started in noted.items():
         if pid in table and table[pid][1] == started:
@@ -201,5 +225,5 @@ def start_reaper() -> subprocess.Popen | None:
                             stdout=subprocess.DEVNULL, start_new_session=True)
 
 
-__all__ = ["SweepTerminated", "descendants", "die_with_parent", "guard_worker", "reap",
-           "sigterm_interrupts", "start_reaper", "watch_parent"]
+__all__ = ["SweepTerminated", "guard_worker", "reap", "sigterm_interrupts",
+           "start_reaper"]

@@ -42,9 +42,16 @@ class _Worker:
 class Outcome:
     """What :meth:`WorkerPool.wait` reports for one task.
 
-    ``died`` is False and ``value`` the task's return value when it finished;
-    ``died`` is True and ``value`` a short description (how the process ended)
-    when its worker died before answering.
+    Attributes
+    ----------
+    key : str
+        The task's key, as given to :meth:`WorkerPool.submit`.
+    died : bool
+        Whether its worker died before answering.
+    value : object
+        When it finished: ``(True, result)``, or ``(False, traceback text)``
+        when the task raised; when its worker died: how the process ended, in
+        words (:func:`how_it_ended`).
     """
 
     key: str
@@ -52,7 +59,7 @@ class Outcome:
     value: Any
 
 
-def serve(conn: Connection, fn: Callable[[Any], Any], initializer: Callable[..., None],
+def _serve(conn: Connection, fn: Callable[[Any], Any], initializer: Callable[..., None],
           initargs: tuple) -> None:
     """Body of a worker process: ``initializer(*initargs)``, then run ``fn`` on each
     task received from ``conn`` and send back ``(True, result)``, or ``(False,
@@ -90,7 +97,22 @@ def _signals_blocked() -> Iterator[None]:
 
 
 def how_it_ended(exitcode: int | None) -> str:
-    """``"killed by SIGKILL"``, ``"exit status 70"``...: a dead worker's end in words."""
+    """A dead worker's end in words.
+
+    Parameters
+    ----------
+    exitcode : int or None
+        :attr:`multiprocessing.Process.exitcode` (negative: the signal).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> how_it_ended(-9), how_it_ended(70), how_it_ended(None)
+    ('killed by SIGKILL', 'exit status 70', 'ended')
+    """
     if exitcode is None:
         return "ended"
     if exitcode < 0:
@@ -148,7 +170,7 @@ class WorkerPool:
             # started now, not within start(): it unblocks SIGINT after starting itself
             multiprocessing.resource_tracker.ensure_running()
         mine, theirs = self.ctx.Pipe(duplex=True)
-        process = self.ctx.Process(target=serve, name="backproplab-worker", daemon=True,
+        process = self.ctx.Process(target=_serve, name="backproplab-worker", daemon=True,
                                    args=(theirs, self.fn, self.initializer, self.initargs))
         with _signals_blocked():
             process.start()
@@ -190,11 +212,7 @@ class WorkerPool:
 
     def _bury(self, worker: _Worker) -> str:
         """Forget a dead (or stopped) worker; how it ended, in words."""
-        worker.process.join(LEAVE_TIMEOUT)
-        if worker.process.is_alive():
-            worker.process.kill()
-            worker.process.join()
-        worker.conn.close()
+        _reap(worker)
         self.workers.remove(worker)
         return how_it_ended(worker.process.exitcode)
 
@@ -225,11 +243,16 @@ class WorkerPool:
                 with contextlib.suppress(OSError):
                     worker.process.kill()
         for worker in workers:
-            worker.process.join(LEAVE_TIMEOUT)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.conn.close()
+            _reap(worker)
 
 
-__all__ = ["LEAVE_TIMEOUT", "Outcome", "WorkerPool", "how_it_ended", "serve"]
+def _reap(worker: _Worker) -> None:
+    """Wait a moment for ``worker``'s process to end, kill it if it stays, close its pipe."""
+    worker.process.join(LEAVE_TIMEOUT)
+    if worker.process.is_alive():
+        worker.process.kill()
+        worker.process.join()
+    worker.conn.close()
+
+
+__all__ = ["LEAVE_TIMEOUT", "Outcome", "WorkerPool", "how_it_ended"]

@@ -35,16 +35,39 @@ NO_DIFFERENCE = "the means are equal: there is no difference to detect"
 
 
 def scipy_stats():
-    """``scipy.stats``, imported on first use: it takes seconds to import, which
-    ``backproplab --help`` and commands without statistics should not pay."""
+    """``scipy.stats``, imported on first use.
+
+    It takes seconds to import, which ``backproplab --help`` and commands
+    without statistics should not pay.
+
+    Returns
+    -------
+    module
+        :mod:`scipy.stats`.
+    """
     from scipy import stats
 
     return stats
 
 
 def finite_values(values: Iterable[Any]) -> np.ndarray:
-    """The finite numbers of ``values`` (a list, or a NumPy array) as float64;
-    NaN, inf, None and booleans are left out."""
+    """The finite numbers of ``values`` as float64.
+
+    Parameters
+    ----------
+    values : iterable
+        A list, or a NumPy array; NaN, inf, ``None`` and booleans are left out.
+
+    Returns
+    -------
+    numpy.ndarray
+        A 1-D float64 array.
+
+    Examples
+    --------
+    >>> finite_values([1, None, float("inf"), True, np.float32(2.5)])
+    array([1. , 2.5])
+    """
     items = (v.item() if isinstance(v, np.generic) else v for v in values)
     return np.asarray([float(v) for v in items if is_finite_number(v)], dtype=np.float64)
 

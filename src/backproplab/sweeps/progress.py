@@ -9,12 +9,35 @@ from pathlib import Path
 from typing import Any
 
 from backproplab.errors import BackproplabError
-from backproplab.sweeps.executors import Trial, TrialEvent, TrialResult
+from backproplab.sweeps.trials import Trial, TrialEvent, TrialResult
 
 
 class SweepProgress:
-    """Trials done / running / failed and time left: a rich bar on a terminal,
-    one plain line per finished trial otherwise, nothing with ``"quiet"``."""
+    """Trials done / running / failed and time left.
+
+    A rich bar on a terminal, one plain line per finished trial otherwise,
+    nothing with ``"quiet"``. Use it as a context manager (the bar is live
+    inside it).
+
+    Parameters
+    ----------
+    total : int
+        The sweep's number of trials.
+    workers : int
+        Trials that run at the same time (shown in the plan line).
+    mode : {"auto", "rich", "plain", "quiet"}, default "auto"
+        ``"auto"``: ``"rich"`` when standard error is a terminal, else
+        ``"plain"``.
+    console : rich.console.Console or None, default None
+        The console the bar draws on; ``None`` for one on standard error.
+    out_dir : pathlib.Path or None, default None
+        The sweep folder, named in the plan line.
+
+    Raises
+    ------
+    BackproplabError
+        For an unknown ``mode``.
+    """
 
     def __init__(self, total: int, workers: int, mode: str = "auto",
                  console: Any = None, out_dir: Path | None = None):

@@ -40,7 +40,19 @@ DEFAULT_CLIENT_PORT = 10001
 
 
 def import_ray():
-    """The ``ray`` module, or a :class:`BackproplabError` saying how to install it."""
+    """The ``ray`` module, or an error saying how to install it.
+
+    Returns
+    -------
+    module
+        :mod:`ray`.
+
+    Raises
+    ------
+    BackproplabError
+        If Ray is not installed (naming the extra to install, or
+        ``--executor local``).
+    """
     try:
         import ray
     except ImportError:
@@ -63,8 +75,25 @@ def ray_in_use() -> bool:
 
 
 def executor_options(executor: str, ray_address: str | None) -> dict[str, Any]:
-    """``make_executor`` keyword options from the commands' ``--executor`` and
-    ``--ray-address``; ``--ray-address`` without ``--executor ray`` is an error."""
+    """:func:`make_executor`'s keyword options from ``--executor`` and ``--ray-address``.
+
+    Parameters
+    ----------
+    executor : str
+        The ``--executor`` value.
+    ray_address : str or None
+        The ``--ray-address`` value, ``None`` when not given.
+
+    Returns
+    -------
+    dict
+        ``{"address": ray_address}``, or empty without an address.
+
+    Raises
+    ------
+    BackproplabError
+        If ``--ray-address`` comes without ``--executor ray``.
+    """
     if ray_address is not None and executor != "ray":
         raise BackproplabError(
             f"--ray-address needs --executor ray (got --executor {executor}); add "
@@ -73,8 +102,18 @@ def executor_options(executor: str, ray_address: str | None) -> dict[str, Any]:
 
 
 def resolve_address(address: str | None) -> str | None:
-    """The cluster address to use: ``address``, else ``$RAY_ADDRESS``, else
-    ``None`` (start a local instance). ``"local"`` also means a local instance."""
+    """The cluster address to use: ``address``, else ``$RAY_ADDRESS``, else ``None``.
+
+    Parameters
+    ----------
+    address : str or None
+        The address given; ``"local"`` (like nothing) means a local instance.
+
+    Returns
+    -------
+    str or None
+        The address, stripped, or ``None`` to start a local instance.
+    """
     if address is None:
         address = os.environ.get(ADDRESS_ENV)
     address = (address or "").strip()
@@ -84,9 +123,31 @@ def resolve_address(address: str | None) -> str | None:
 
 
 def split_address(address: str) -> tuple[str, int] | None:
-    """``(host, port)`` of a ``host:port``, ``[ipv6]:port`` or ``ray://host:port``
-    address (Ray's default ports when it names none); ``None`` for ``"auto"``,
-    which Ray resolves itself. A malformed port is a :class:`BackproplabError`."""
+    """The host and port a Ray address names.
+
+    Parameters
+    ----------
+    address : str
+        ``host:port``, ``[ipv6]:port`` or ``ray://host:port``; without a port,
+        Ray's default port (:data:`DEFAULT_GCS_PORT`, or
+        :data:`DEFAULT_CLIENT_PORT` for ``ray://``).
+
+    Returns
+    -------
+    tuple or None
+        ``(host, port)``, or ``None`` for ``"auto"``, which Ray resolves itself.
+
+    Raises
+    ------
+    BackproplabError
+        For a scheme other than ``ray://``, no host, or a port outside
+        1..65535.
+
+    Examples
+    --------
+    >>> split_address("10.0.0.5"), split_address("ray://head"), split_address("[::1]:7000")
+    (('10.0.0.5', 6379), ('head', 10001), ('::1', 7000))
+    """
     if address == "auto":
         return None
     scheme = address.split("://", 1)[0] if "://" in address else None
@@ -122,7 +183,7 @@ def split_address(address: str) -> tuple[str, int] | None:
     return host, port
 
 
-def check_reachable(address: str, timeout: float = PORT_CHECK_TIMEOUT) -> None:
+def _check_reachable(address: str, timeout: float = PORT_CHECK_TIMEOUT) -> None:
     """Raise :class:`BackproplabError` unless a TCP connection to ``address``'s
     port opens within ``timeout`` seconds (Ray itself would retry for minutes)."""
     target = split_address(address)
@@ -141,15 +202,29 @@ def check_reachable(address: str, timeout: float = PORT_CHECK_TIMEOUT) -> None:
 
 def preflight(address: str | None) -> None:
     """Fail fast, before a command writes anything, when Ray is missing or the
-    cluster address (``address``, else ``$RAY_ADDRESS``) does not answer; the
-    executor itself connects later. Nothing to check for a local instance."""
+    cluster does not answer.
+
+    The executor itself connects later. Nothing to check for a local instance.
+
+    Parameters
+    ----------
+    address : str or None
+        The cluster's address; ``None`` for ``$RAY_ADDRESS``, and without it
+        (or with ``"local"``) a local instance.
+
+    Raises
+    ------
+    BackproplabError
+        If Ray is not installed, the address is malformed, or its port does
+        not accept a TCP connection within :data:`PORT_CHECK_TIMEOUT` seconds.
+    """
     import_ray()
     target = resolve_address(address)
     if target is not None:
-        check_reachable(target)
+        _check_reachable(target)
 
 
-def connect_with_deadline(ray, address: str, timeout: float, init_options: dict) -> None:
+def _connect_with_deadline(ray, address: str, timeout: float, init_options: dict) -> None:
     """``ray.init(address)`` in a helper thread, given up after ``timeout`` s.
 
     Parameters
@@ -179,7 +254,7 @@ def connect_with_deadline(ray, address: str, timeout: float, init_options: dict)
     # Ray warns that it cannot install its SIGTERM handler from a helper thread;
     # the driver does not need it (an interrupted sweep resumes on its next run)
     worker_log = logging.getLogger("ray._private.worker")
-    quiet = DropMessage("SIGTERM handler is not set")
+    quiet = _DropMessage("SIGTERM handler is not set")
     worker_log.addFilter(quiet)
     thread = threading.Thread(target=target, name="backproplab-ray-connect", daemon=True)
     try:
@@ -203,7 +278,7 @@ def connect_with_deadline(ray, address: str, timeout: float, init_options: dict)
             f"(or {ADDRESS_ENV}) and that driver and cluster run the same Ray version")
 
 
-class DropMessage(logging.Filter):
+class _DropMessage(logging.Filter):
     """A logging filter that drops records starting with ``prefix``.
 
     Parameters
@@ -294,7 +369,7 @@ def connect(ray, address: str | None, *, cpus: int,
         # Ray's notice that the instance it starts uses a token (nothing to act
         # on here: this process started it and holds the token)
         auth_log = logging.getLogger("ray._private.authentication.authentication_token_setup")
-        quiet = DropMessage("Token authentication is enabled")
+        quiet = _DropMessage("Token authentication is enabled")
         auth_log.addFilter(quiet)
         sigterm = signal.getsignal(signal.SIGTERM)
         try:
@@ -311,13 +386,12 @@ def connect(ray, address: str | None, *, cpus: int,
                 signal.signal(signal.SIGTERM, sigterm)
         return f"a local Ray instance with {cpus} CPU(s)", True, True
     seconds = connect_timeout(timeout)
-    check_reachable(target, min(PORT_CHECK_TIMEOUT, seconds))
-    connect_with_deadline(ray, target, seconds, options)
+    _check_reachable(target, min(PORT_CHECK_TIMEOUT, seconds))
+    _connect_with_deadline(ray, target, seconds, options)
     return f"the Ray cluster at {target}", True, False
 
 
 __all__ = ["ADDRESS_ENV", "AUTH_MODE_ENV", "CONNECT_TIMEOUT_ENV", "DEFAULT_CLIENT_PORT",
            "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_GCS_PORT", "INSTALL_HINT", "PORT_CHECK_TIMEOUT",
-           "DropMessage", "check_reachable", "connect", "connect_timeout", "connect_with_deadline",
-           "executor_options", "import_ray", "preflight", "ray_in_use", "resolve_address",
-           "split_address"]
+           "connect", "connect_timeout", "executor_options", "import_ray", "preflight",
+           "ray_in_use", "resolve_address", "split_address"]

@@ -53,21 +53,23 @@ from backproplab.runs import (
 )
 from backproplab.sweeps.executors import (
     THREAD_ENV_VARS,
-    EventCallback,
-    Executor,
-    Trial,
-    TrialEvent,
-    TrialResult,
     check_trial_timeout,
     default_workers,
     execute_trial,
-    notify,
     one_line,
     timeout_error,
     with_threads,
 )
 from backproplab.sweeps.lifetime import sigterm_interrupts, start_reaper
 from backproplab.sweeps.ray_connect import connect, import_ray
+from backproplab.sweeps.trials import (
+    EventCallback,
+    Executor,
+    Trial,
+    TrialEvent,
+    TrialResult,
+    notify,
+)
 from backproplab.training import TrainConfig, load_run_dataset
 from backproplab.training.options import DATA_OPTIONS  # trials agreeing on them share data
 
@@ -76,12 +78,26 @@ from backproplab.training.options import DATA_OPTIONS  # trials agreeing on them
 
 
 def data_key(config: Mapping[str, Any]) -> tuple:
-    """What decides a trial's data: the data options of its resolved config."""
+    """What decides a trial's data: the data options of its resolved config.
+
+    Trials with equal keys share one copy of the dataset in Ray's object
+    store.
+
+    Parameters
+    ----------
+    config : Mapping
+        A trial's config.
+
+    Returns
+    -------
+    tuple
+        ``(name, repr(value))`` pairs, one per data option.
+    """
     resolved = TrainConfig.from_dict(dict(config)).resolved().to_dict()
     return tuple((name, repr(resolved.get(name))) for name in DATA_OPTIONS)
 
 
-def run_trial_task(trial: Trial, dataset: Any, resume_files: dict[str, bytes] | None,
+def _run_trial_task(trial: Trial, dataset: Any, resume_files: dict[str, bytes] | None,
                    threads: int) -> TrialResult:
     """Body of the Ray task: train ``trial`` into a scratch folder and return the
     result with the run folder's files (also after a failure, as the local
@@ -115,21 +131,38 @@ def run_trial_task(trial: Trial, dataset: Any, resume_files: dict[str, bytes] | 
 class RayExecutor(Executor):
     """Runs trials as Ray tasks (see the module docstring).
 
-    ``workers``: trials in flight at a time (default: the cluster's CPUs divided
-    by ``cpus_per_trial``; for a local instance, this machine's cores).
-    ``address``: the cluster (``host:port``, ``ray://host:port``, ``auto``);
-    default ``$RAY_ADDRESS``, else a local instance. In a process where Ray is
-    already initialized, that connection is used. ``cpus_per_trial`` is both
-    the CPUs each task reserves and its BLAS thread count; ``gpus_per_trial`` is
-    reserved by trials whose config has ``device="gpu"``. ``retries``: how
-    many times a trial whose worker died is started again. ``env``: extra
-    environment variables for the workers. ``connect_timeout``: seconds to wait
-    for the cluster (also ``$BACKPROPLAB_RAY_CONNECT_TIMEOUT``). ``trial_timeout``:
-    seconds after which a running trial's task is cancelled and the trial failed
-    (default: no limit).
-
     Building the executor connects (or starts the local instance); :meth:`close`
-    disconnects (and stops an instance it started).
+    disconnects (and stops an instance it started). In a process where Ray is
+    already initialized, that connection is used.
+
+    Parameters
+    ----------
+    workers : int or None, default None
+        Trials in flight at a time; ``None`` for the cluster's CPUs divided by
+        ``cpus_per_trial``.
+    address : str or None, default None
+        The cluster (``host:port``, ``ray://host:port``, ``auto``); ``None`` for
+        ``$RAY_ADDRESS``, else a local instance.
+    cpus_per_trial : int, default 1
+        The CPUs each task reserves, and its BLAS thread count.
+    gpus_per_trial : float, default 1
+        The GPUs reserved by trials whose config has ``device="gpu"``.
+    retries : int, default 2
+        How many times a trial whose worker died is started again.
+    env : Mapping or None, default None
+        Extra environment variables for the workers.
+    connect_timeout : float or None, default None
+        Seconds to wait for the cluster (also
+        ``$BACKPROPLAB_RAY_CONNECT_TIMEOUT``).
+    trial_timeout : float or None, default None
+        Seconds after which a running trial's task is cancelled and the trial
+        failed; ``None``: no limit.
+
+    Raises
+    ------
+    BackproplabError
+        If ``workers``, ``cpus_per_trial``, ``gpus_per_trial`` or ``retries`` is
+        out of range, Ray is not installed, or the cluster cannot be reached.
     """
 
     name = "ray"
@@ -167,7 +200,7 @@ class RayExecutor(Executor):
             cpus = int(self.ray.cluster_resources().get("CPU", 1))
             workers = max(1, cpus // cpus_per_trial)
         self.workers = workers
-        self._task = self.ray.remote(run_trial_task)
+        self._task = self.ray.remote(_run_trial_task)
 
     def close(self) -> None:
         """Disconnect from the cluster (stopping a local instance this executor
@@ -373,4 +406,4 @@ def _ray_error(exc: BaseException) -> str:
     return text
 
 
-__all__ = ["RayExecutor", "data_key", "run_trial_task"]
+__all__ = ["RayExecutor", "data_key"]

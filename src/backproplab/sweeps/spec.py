@@ -30,8 +30,9 @@ from typing import Any
 
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
+from backproplab.locks import lock_folder
 from backproplab.runs import SWEEP, SWEEP_OUTPUT_FILES, SweepFolder, is_bookkeeping
-from backproplab.sweeps.executors import Trial
+from backproplab.sweeps.executors import Trial, plain_json
 from backproplab.training import TrainConfig
 from backproplab.training.options import MACHINE_OPTIONS  # how a run computes, not what
 
@@ -45,13 +46,24 @@ MAX_NAME = 150
 # the sweep spec
 
 
-def _plain_json(obj: Any) -> Any:
-    """JSON round trip: tuples become lists, so equal configs compare equal."""
-    return json.loads(json.dumps(obj, sort_keys=True))
-
-
 def format_value(value: Any) -> str:
-    """A value as it appears in a trial folder name (``0.01``, ``300-100``, ``true``)."""
+    """A value as it appears in a trial folder name.
+
+    Parameters
+    ----------
+    value : object
+        A grid value.
+
+    Returns
+    -------
+    str
+        Letters, digits and ``.+-`` only (others become ``-``).
+
+    Examples
+    --------
+    >>> [format_value(v) for v in (0.01, (300, 100), True, None)]
+    ['0.01', '300-100', 'true', 'default']
+    """
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, float):
@@ -67,10 +79,28 @@ def format_value(value: Any) -> str:
 
 
 def trial_name(values: Mapping[str, Any]) -> str:
-    """The folder name of a trial: ``key=value`` parts joined by ``_``, seed last."""
+    """The folder name of a trial: ``key=value`` parts joined by ``_``, seed last.
+
+    Names longer than :data:`MAX_NAME` characters are cut and end with a hash
+    of the values, so that they stay unique.
+
+    Parameters
+    ----------
+    values : Mapping
+        The trial's grid values, in grid order, ``seed`` last.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> trial_name({"lr": 0.1, "hidden": (300,), "seed": 0})
+    'lr=0.1_hidden=300_seed=0'
+    """
     name = "_".join(f"{key}={format_value(value)}" for key, value in values.items())
     if len(name) > MAX_NAME:
-        digest = hashlib.sha1(json.dumps(_plain_json(dict(values)), sort_keys=True).encode())
+        digest = hashlib.sha1(json.dumps(plain_json(dict(values)), sort_keys=True).encode())
         name = f"{name[:MAX_NAME - 12]}_{digest.hexdigest()[:10]}"
     return name
 
@@ -237,13 +267,13 @@ class Sweep:
                 theirs_base.pop(key, None)
         except BackproplabError:
             pass
-        if _plain_json(theirs_base) != _plain_json(my_base):
+        if plain_json(theirs_base) != plain_json(my_base):
             diff = sorted(k for k in set(my_base) | set(theirs_base)
-                          if _plain_json(my_base.get(k)) != _plain_json(theirs_base.get(k)))
+                          if plain_json(my_base.get(k)) != plain_json(theirs_base.get(k)))
             return False, f"its base config differs in {', '.join(diff) or 'its layout'}"
 
         def trial_set(trials: Iterable[Mapping[str, Any]]) -> set[str]:
-            return {json.dumps(_plain_json([t["name"], t["values"]]), sort_keys=True)
+            return {json.dumps(plain_json([t["name"], t["values"]]), sort_keys=True)
                     for t in trials}
 
         if trial_set(mine["trials"]) != trial_set(other.get("trials", [])):
@@ -278,63 +308,88 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 # the sweep folder
 
 
-def config_key(config: Mapping[str, Any]) -> str | None:
-    """A canonical string of a config with defaults resolved and machine options
-    dropped, or ``None`` if it is not a valid config."""
-    try:
-        resolved = TrainConfig.from_dict(dict(config)).resolved().to_dict()
-    except (BackproplabError, TypeError, ValueError):
-        return None
-    for key in MACHINE_OPTIONS:
-        resolved.pop(key, None)
-    return json.dumps(_plain_json(resolved), sort_keys=True)
+def check_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = False) -> None:
+    """Refuse ``out_dir`` for ``sweep`` without writing or deleting anything.
 
+    A folder that holds other files (no ``sweep.json``: someone else's files, a
+    run or a reproduction) is always refused; one that holds a different sweep
+    is refused unless ``overwrite``.
 
-def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
-    """Whether a run folder's ``config.json`` is the run ``wanted`` describes."""
-    if not isinstance(stored, Mapping):
-        return False
-    a = config_key(stored)
-    return a is not None and a == config_key(wanted)
+    Parameters
+    ----------
+    sweep : Sweep
+        The sweep to run there.
+    out_dir : str or pathlib.Path
+        The sweep folder; a missing or empty one is fine.
+    overwrite : bool, default False
+        Accept a different sweep there (it will be replaced).
 
-
-def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = False) -> Path:
-    """Check ``out_dir`` against ``sweep`` and write ``sweep.json`` (atomically).
-
-    A folder that holds other files (no ``sweep.json``) is always an error; one
-    that holds a different sweep is an error unless ``overwrite``, and then the
-    earlier sweep's outputs and trial folders (those its ``sweep.json`` lists, and
-    those this sweep will use) are removed first.
+    Raises
+    ------
+    BackproplabError
+        Naming the folder and what to do.
     """
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise BackproplabError(f"--out {root} is a file; give a folder for the sweep")
-    folder = SweepFolder(root)
-    old = folder.description
-    if root.is_dir() and any(not is_bookkeeping(p.name) for p in root.iterdir()):
-        if old is None:
-            # --overwrite replaces a sweep, never a folder of other files (as reproduce)
+    if not root.is_dir() or all(is_bookkeeping(p.name) for p in root.iterdir()):
+        return
+    old = SweepFolder(root).description
+    if old is None:
+        # --overwrite replaces a sweep, never a folder of other files (as reproduce)
+        raise BackproplabError(
+            f"{root} is not empty and holds no sweep (no {SWEEP}); choose a new "
+            "--out folder")
+    if not overwrite:
+        same, why = sweep.same_as(old)
+        if not same:
             raise BackproplabError(
-                f"{root} is not empty and holds no sweep (no {SWEEP}); choose a new "
-                "--out folder")
-        if not overwrite:
-            same, why = sweep.same_as(old)
-            if not same:
-                raise BackproplabError(
-                    f"{root} holds a different sweep ({why}); pass --overwrite to replace "
-                    "it or choose another --out")
-        if overwrite:
-            names = set(sweep.trial_names()) | set(folder.trial_names() if folder.listed else ())
-            for name in sorted(names):
-                target = root / name
-                if target.parent == root and target.is_dir():
+                f"{root} holds a different sweep ({why}); pass --overwrite to replace "
+                "it or choose another --out")
+
+
+def prepare_sweep_dir(sweep: Sweep, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Check ``out_dir`` against ``sweep`` (:func:`check_sweep_dir`) and write ``sweep.json`` (atomically).
+
+    With ``overwrite``, an earlier different sweep's outputs and trial folders
+    (those its ``sweep.json`` lists, and those this sweep will use) are removed
+    first, each trial folder under its lock.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sweep to run there.
+    out_dir : str or pathlib.Path
+        The sweep folder (created when missing).
+    overwrite : bool, default False
+        Replace a different sweep found there.
+
+    Returns
+    -------
+    pathlib.Path
+        The sweep folder.
+
+    Raises
+    ------
+    BackproplabError
+        Through :func:`check_sweep_dir`: if ``out_dir`` is a file, holds files
+        but no sweep, or holds a different sweep without ``overwrite``.
+    """
+    root = Path(out_dir)
+    check_sweep_dir(sweep, root, overwrite=overwrite)
+    folder = SweepFolder(root)
+    if overwrite and folder.description is not None:
+        names = set(sweep.trial_names()) | set(folder.trial_names() if folder.listed else ())
+        for name in sorted(names):
+            target = root / name
+            if target.parent == root and target.is_dir() and not target.is_symlink():
+                with lock_folder(target, "trial"):  # not while another process writes it
                     shutil.rmtree(target)
-            for name in SWEEP_OUTPUT_FILES:
-                (root / name).unlink(missing_ok=True)
+        for name in SWEEP_OUTPUT_FILES:
+            (root / name).unlink(missing_ok=True)
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(root / SWEEP, sweep.to_dict())
     return root
 
 
-__all__ = ["MACHINE_OPTIONS", "Sweep", "config_key", "configs_match", "format_value",
-           "prepare_sweep_dir", "trial_name"]
+__all__ = ["Sweep", "check_sweep_dir", "format_value", "prepare_sweep_dir", "trial_name"]

@@ -13,7 +13,6 @@ and turns every way a damaged file fails into one
 from __future__ import annotations
 
 import json
-import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -21,13 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import parse_json
+from backproplab.fileio import npz_members, parse_json
 
-#: deflate never expands more than about 1032:1
-_DEFLATE_RATIO = 1032
-_NPY_MAGIC = b"\x93NUMPY"
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
-                   (2, 0): np.lib.format.read_array_header_2_0}
+#: The most bytes the arrays of a model or checkpoint file may declare in all: several
+#: hundred times the study's largest network, and what :func:`read_npz` allocates at most
+#: (training refuses a network whose checkpoint would be larger).
+MAX_NPZ_BYTES = 512 << 20
 
 
 def _json_default(obj):
@@ -81,49 +79,27 @@ def json_load(array: np.ndarray):
     return parse_json(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
 
 
-def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
-    """Raise ValueError when a zip member declares more than it can store."""
-    most = info.compress_size
-    if info.compress_type != zipfile.ZIP_STORED:
-        most = info.compress_size * _DEFLATE_RATIO + 1024
-    if info.file_size > most:
-        raise ValueError(f"member {info.filename} claims {info.file_size} bytes but stores "
-                         f"only {info.compress_size}")
-    with zf.open(info) as fh:
-        if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
-            raise ValueError(f"member {info.filename} is not an array")
-    with zf.open(info) as fh:
-        version = np.lib.format.read_magic(fh)
-        if version not in _HEADER_READERS:
-            raise ValueError(f"member {info.filename} has .npy format version {version}, "
-                             "which model files do not use")
-        try:
-            shape, _, dtype = _HEADER_READERS[version](fh)
-        except Exception as exc:  # noqa: BLE001 - NumPy's header parser fails in many ways
-            raise ValueError(f"member {info.filename} has a damaged .npy header "
-                             f"({type(exc).__name__}: {exc})") from None
-        declared = math.prod(shape) * dtype.itemsize
-        if declared > info.file_size:
-            raise ValueError(f"array {info.filename} declares shape {shape} of {dtype} "
-                             f"({declared} bytes) but only {info.file_size} bytes are stored")
-
-
 #: how damaged zip, .npy and JSON data fail (and a member too large to allocate)
 _DAMAGE = (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error,
            NotImplementedError, RuntimeError, OverflowError, MemoryError, SyntaxError)
 
 
-def read_npz(path: str | Path, what: str = "model") -> dict[str, np.ndarray]:
+def read_npz(path: str | Path, what: str = "model",
+             max_bytes: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path``, read with ``allow_pickle=False``.
 
-    Each member's declared size is checked against the bytes stored for it
-    first, so nothing larger than the file can hold is ever allocated.
+    Each member's declared size is checked against the bytes stored for it, and
+    the sizes all members declare together against ``max_bytes``, before
+    anything is decompressed, so nothing larger than the file can hold, and
+    nothing larger than ``max_bytes`` in all, is ever allocated.
 
     Parameters
     ----------
     path : str or pathlib.Path
     what : str, default "model"
         What kind of file it should be, for the error message.
+    max_bytes : int, default MAX_NPZ_BYTES
+        The most bytes its arrays may declare in all.
 
     Returns
     -------
@@ -133,15 +109,23 @@ def read_npz(path: str | Path, what: str = "model") -> dict[str, np.ndarray]:
     Raises
     ------
     BackproplabError
-        When the file is missing or damaged (naming the file).
+        When the file is missing or damaged, or declares more than ``max_bytes``
+        (naming the file).
     """
     path = Path(path)
     if not path.is_file():
         raise BackproplabError(f"{what} file {path} does not exist; check the path")
     try:
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                _check_member(zf, info)
+        total = sum(declared for _, _, declared in npz_members(path).values())
+    except _DAMAGE as exc:
+        raise BackproplabError(
+            f"{path} is not a readable .npz {what} file ({type(exc).__name__}: {exc}); "
+            "re-save or re-train it") from None
+    if total > max_bytes:
+        raise BackproplabError(
+            f"{path} declares arrays of {total} bytes in all, more than the {max_bytes} bytes "
+            f"a {what} file may hold; give a smaller {what} (or a file that is not damaged)")
+    try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except _DAMAGE as exc:
@@ -234,5 +218,5 @@ def scalar_engine_arrays(files: dict) -> tuple[dict[str, np.ndarray], dict]:
     return params, parse_json(str(files["extra"])) if "extra" in files else {}
 
 
-__all__ = ["check_layer_arrays", "is_scalar_engine_file", "json_array", "json_load", "read_npz",
-           "scalar_engine_arrays"]
+__all__ = ["MAX_NPZ_BYTES", "check_layer_arrays", "is_scalar_engine_file", "json_array",
+           "json_load", "read_npz", "scalar_engine_arrays"]

@@ -23,6 +23,7 @@ import numpy as np
 
 from backproplab.errors import BackproplabError
 from backproplab.tensor.backend import get_array_module
+from backproplab.tensor.files import MAX_NPZ_BYTES
 
 _GIB = 1 << 30
 #: extra state per parameter, in parameter-sized buffers (SGD: the fused path's update buffers)
@@ -162,7 +163,8 @@ def available_memory(device: str = "cpu") -> tuple[int, str] | None:
 
 def check_training_memory(sizes, batch_size: int, device: str = "cpu",
                           **options) -> MemoryEstimate:
-    """Check, before anything is allocated, that training an MLP of ``sizes`` fits in memory.
+    """Check, before anything is allocated, that training an MLP of ``sizes`` fits in
+    memory and saves checkpoints a model file may hold (:data:`MAX_NPZ_BYTES`).
 
     Parameters
     ----------
@@ -178,24 +180,35 @@ def check_training_memory(sizes, batch_size: int, device: str = "cpu",
     Returns
     -------
     MemoryEstimate
-        Also when the available memory is unknown and nothing is checked.
+        Also when the available memory is unknown and only the checkpoint's size is
+        checked.
 
     Raises
     ------
     BackproplabError
-        When the estimate exceeds what is available; the sentence names the hidden
-        widths, the estimate and what is available, in GiB.
+        When the estimate exceeds what is available (the sentence names the hidden
+        widths, the estimate and what is available, in GiB), or the parameters and
+        optimizer state exceed :data:`MAX_NPZ_BYTES`.
     """
     estimate = training_memory(sizes, batch_size, **options)
     available = available_memory(device)
     if available is not None and estimate.total > available[0]:
-        hidden = ",".join(str(int(s)) for s in list(sizes)[1:-1])
         raise BackproplabError(
-            f"hidden {hidden} needs about {_gib(estimate.total)} GiB to train (parameters, "
-            f"gradients, optimizer state and a batch's activations) but only "
+            f"hidden {_hidden(sizes)} needs about {_gib(estimate.total)} GiB to train "
+            f"(parameters, gradients, optimizer state and a batch's activations) but only "
             f"{_gib(available[0])} GiB are available ({available[1]}); choose smaller widths "
             "in hidden or a smaller batch_size", settings=("hidden", "batch_size"))
+    saved = estimate.parameters + estimate.optimizer  # what a checkpoint holds, at most
+    if saved > MAX_NPZ_BYTES:
+        raise BackproplabError(
+            f"hidden {_hidden(sizes)} makes checkpoints of about {_gib(saved)} GiB (parameters "
+            f"and optimizer state), more than the {_gib(MAX_NPZ_BYTES)} GiB a model file may "
+            "hold; choose smaller widths in hidden", settings=("hidden",))
     return estimate
+
+
+def _hidden(sizes) -> str:
+    return ",".join(str(int(s)) for s in list(sizes)[1:-1])
 
 
 def _gib(n: int) -> str:

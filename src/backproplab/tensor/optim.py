@@ -195,15 +195,28 @@ class Optimizer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict` (hyperparameters, step count and buffers)."""
+        """Restore a :meth:`state_dict` (hyperparameters, step count and buffers).
+
+        Raises
+        ------
+        BackproplabError
+            When the state is another optimizer's, its step count is not a whole
+            number of at least 0, a buffer does not fit the model, or a buffer
+            that every step fills is missing after steps were taken.
+        """
         if state.get("name") != self.name:
             raise BackproplabError(
                 f"optimizer state is for {state.get('name')!r}, not {self.name!r}; "
                 f"build the optimizer named in the checkpoint"
             )
+        steps = state.get("steps", 0)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise BackproplabError(
+                f"optimizer state has the step count {steps!r}, not a whole number of at least "
+                "0; use a checkpoint that backproplab wrote")
         for key, value in state.get("hyper", {}).items():
             self._set_hyper(key, value)
-        self.steps = int(state.get("steps", 0))
+        self.steps = steps
         params = self.model.params
         xp = self.model.xp
         buffers = {b: {} for b in self.buffer_names}
@@ -217,6 +230,15 @@ class Optimizer:
                         f"load the checkpoint's own model with it"
                     )
                 buffers[b][k] = xp.array(v, dtype=params[k].dtype, copy=True)
+        # every step fills every buffer of every parameter: a state after steps without
+        # them would continue as a different optimizer
+        missing = [f"{b}/{k}" for b in self.buffer_names for k in params
+                   if steps and k not in buffers[b]]
+        if missing:
+            raise BackproplabError(
+                f"optimizer state after {steps} steps of {self.name} lacks the buffers "
+                f"{', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}; use a "
+                "complete checkpoint")
         self.buffers = buffers
 
     def _set_hyper(self, key, value) -> None:

@@ -30,7 +30,6 @@ from backproplab.training.progress import Progress, make_progress
 from backproplab.training.run import (
     SUMMARY_KEYS,
     default_run_dir,
-    has_results,
     load_run_dataset,
     run_training,
 )
@@ -53,7 +52,6 @@ __all__ = [
     "default_run_dir",
     "engine_defaults",
     "fit",
-    "has_results",
     "load_run_dataset",
     "make_progress",
     "make_schedule",

@@ -95,7 +95,8 @@ class Board:
     Examples
     --------
     >>> board = Board("runs/example")                    # doctest: +SKIP
-    >>> board.step(1, 2.30); board.epoch({"epoch": 1, "steps": 1, "train_loss": 2.2})
+    >>> board.step(1, 2.30)                              # doctest: +SKIP
+    >>> board.epoch({"epoch": 1, "steps": 1, "train_loss": 2.2})  # doctest: +SKIP
     >>> board.close()                                    # doctest: +SKIP
     """
 
@@ -176,8 +177,24 @@ class Board:
 
 
 def open_board(cfg, run_dir, start_step: int = 0) -> Board | None:
-    """The run's :class:`Board` (its config logged at ``start_step``), or ``None``
-    when ``cfg.tensorboard`` is off."""
+    """The run's :class:`Board`, its config logged at ``start_step``, or ``None``
+    when ``cfg.tensorboard`` is off.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run's resolved config; ``cfg.tensorboard`` decides, and
+        ``cfg.to_dict()`` is logged as the ``config`` text.
+    run_dir : str or os.PathLike
+        The run folder (events go to its ``tensorboard/`` folder).
+    start_step : int, default 0
+        The last step already done (a resumed run's checkpoint).
+
+    Returns
+    -------
+    Board or None
+        The open event file, or ``None`` when TensorBoard is off.
+    """
     if not cfg.tensorboard:
         return None
     board = Board(run_dir, start_step)

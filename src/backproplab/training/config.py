@@ -37,7 +37,6 @@ load with its default.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,7 @@ from backproplab.data.files import DEFAULT_VAL_FRACTION as _VAL_FRACTION
 from backproplab.data.files import is_file_dataset
 from backproplab.data.normalize import MODES as _NORMALIZE_MODES
 from backproplab.errors import BackproplabError, choose_from
+from backproplab.fileio import load_json
 from backproplab.tensor import ACTIVATIONS as _ACTIVATIONS
 from backproplab.tensor import DEVICES as _DEVICES
 from backproplab.tensor import DTYPES as _DTYPES
@@ -124,7 +124,30 @@ def _scalar_defaults() -> dict[str, Any]:
 
 
 def engine_defaults(engine: str) -> dict[str, Any]:
-    """The defaults of ``engine`` for the options left at ``None``."""
+    """The defaults of ``engine`` for the options left at ``None``.
+
+    Parameters
+    ----------
+    engine : str
+        ``"tensor"`` or ``"scalar"`` (:data:`ENGINE_NAMES`).
+
+    Returns
+    -------
+    dict
+        ``hidden``, ``lr``, ``batch_size`` and ``dtype`` for that engine (a new
+        dict; the scalar engine's ``hidden`` and ``lr`` come from
+        :mod:`backproplab.scalar`'s constants).
+
+    Raises
+    ------
+    BackproplabError
+        If ``engine`` is not an engine's name.
+
+    Examples
+    --------
+    >>> engine_defaults("tensor")
+    {'hidden': (300,), 'lr': 0.1, 'batch_size': 16, 'dtype': 'float32'}
+    """
     if engine not in ENGINE_NAMES:
         raise BackproplabError(
             f"unknown engine {engine!r}; choose {choose_from('engine', ENGINE_NAMES)}")
@@ -395,7 +418,7 @@ class TrainConfig:
             changes["lr_gamma"] = _DEFAULT_GAMMA[self.lr_schedule]
         out = self.replace(**changes)
         if out.threads is None:  # last: the rule needs the filled-in network and batch
-            out = out.replace(threads=default_threads(out))
+            out = out.replace(threads=_default_threads(out))
         out.validate()
         return out
 
@@ -433,13 +456,11 @@ class TrainConfig:
         :class:`BackproplabError` naming the file.
         """
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise BackproplabError(f"cannot read the config file {path} ({why}); give a "
-                                   "JSON file of options, such as a run's config.json") from None
-        try:
-            data = json.loads(text)
+            data = load_json(path)
+        except OSError as exc:
+            raise BackproplabError(f"cannot read the config file {path} ({exc.strerror or exc}); "
+                                   "give a JSON file of options, such as a run's config.json"
+                                   ) from None
         except ValueError as exc:
             raise BackproplabError(f"the config file {path} is not JSON ({exc}); give a JSON "
                                    "object of options, such as a run's config.json") from None
@@ -481,7 +502,7 @@ def config_step_work(cfg: TrainConfig) -> int | None:
                              cfg.batch_size or defaults["batch_size"], cfg.limit)
 
 
-def default_threads(cfg: TrainConfig) -> int:
+def _default_threads(cfg: TrainConfig) -> int:
     """The ``threads`` of a run that sets none.
 
     Parameters
@@ -501,5 +522,5 @@ def default_threads(cfg: TrainConfig) -> int:
 
 __all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINE_DEFAULTS", "ENGINE_NAMES",
            "FILE_DEFAULTS", "FULL_BATCH", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES",
-           "TrainConfig", "config_step_work", "default_threads", "engine_defaults", "option",
+           "TrainConfig", "config_step_work", "engine_defaults", "option",
            "parse_batch_size", "parse_hidden", "usable_cpus"]

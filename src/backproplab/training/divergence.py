@@ -14,8 +14,11 @@ Two rules, checked by the one epoch loop of both engines
    reference is the loss of the run's very first batch (the initial weights) or
    the loss of guessing, ``ln(n_classes)``, whichever is larger; training stops
    when the mean stays above ``divergence_factor`` times that reference at
-   ``divergence_patience`` checks in a row. ``divergence_factor`` ``None`` or
-   ``0`` turns this rule off.
+   ``divergence_patience`` checks in a row, and at once when one check's mean
+   is above :data:`BLOWUP` times that limit (a relu network whose batch losses
+   jumped into the millions and then settled at seven to ten times chance, at
+   chance accuracy, would otherwise pass every later check). ``divergence_factor``
+   ``None`` or ``0`` turns this rule off.
 
 Either way the loop raises :class:`~backproplab.errors.DivergenceError` with one
 sentence naming the epoch and batch (``example`` for the scalar engine), what
@@ -38,6 +41,8 @@ DEFAULT_FACTOR = 10.0
 DEFAULT_PATIENCE = 3
 #: Training examples between two checks within an epoch (rounded up to whole batches).
 CHECK_EXAMPLES = 1000
+#: A check whose mean loss is this many times the limit stops the run without patience.
+BLOWUP = 10.0
 
 
 def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: float | None,
@@ -71,9 +76,18 @@ def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: floa
 def check_divergence_options(*, divergence_factor, divergence_patience) -> None:
     """Refuse guard settings that make no sense, naming the option and the fix.
 
-    ``divergence_factor`` must be ``None``, ``0`` (both: off) or a number above 1
-    (at 1 or below a healthy run would trip it); ``divergence_patience`` an
-    integer >= 1.
+    Parameters
+    ----------
+    divergence_factor : float, int or None
+        ``None`` or ``0`` (both: the guard is off) or a finite number above 1
+        (at 1 or below a healthy run would trip it).
+    divergence_patience : int
+        An integer >= 1.
+
+    Raises
+    ------
+    BackproplabError
+        If either is out of range.
     """
     factor = divergence_factor
     number = isinstance(factor, (int, float)) and not isinstance(factor, bool)
@@ -159,23 +173,42 @@ class DivergenceGuard:
             return
         limit = self.limit
         self.strikes = self.strikes + 1 if mean > limit else 0
-        if self.strikes >= self.patience:
+        blowup = mean > BLOWUP * limit
+        if self.strikes >= self.patience or blowup:
+            how = (f"more than {BLOWUP:g} times the limit {limit:.4g}" if blowup else
+                   f"above the limit {limit:.4g}")
             raise divergence_error(
                 epoch, batch, n_batches,
-                f"the mean training loss of the last {count} examples is {mean:.4g}, above "
-                f"the limit {limit:.4g} (divergence_factor {self.factor:g} x max(initial loss "
-                f"{self.initial:.4g}, chance ln {self.n_classes} = {self.chance:.4g})) at "
-                f"{self.strikes} checks in a row", lr, unit)
+                f"the mean training loss of the last {count} examples is {mean:.4g}, {how} "
+                f"(divergence_factor {self.factor:g} x max(initial loss {self.initial:.4g}, "
+                f"chance ln {self.n_classes} = {self.chance:.4g}))"
+                + ("" if blowup else f" at {self.strikes} checks in a row"), lr, unit)
 
     def state_dict(self) -> dict:
         """The state a checkpoint keeps (JSON-safe)."""
         return {"initial": self.initial, "strikes": self.strikes}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict` (an empty dict leaves the fresh state)."""
-        self.initial = state.get("initial", self.initial)
-        self.strikes = int(state.get("strikes", self.strikes))
+        """Restore :meth:`state_dict` (an empty dict leaves the fresh state).
+
+        Raises
+        ------
+        TypeError
+            When ``state`` is not a dict.
+        ValueError
+            When ``initial`` is not ``None`` or a finite number, or ``strikes``
+            is not a whole number of at least 0.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"the divergence guard's state is {state!r}, not an object")
+        initial, strikes = state.get("initial", self.initial), state.get("strikes", self.strikes)
+        if initial is not None and (isinstance(initial, bool) or not isinstance(
+                initial, (int, float)) or not math.isfinite(initial)):
+            raise ValueError(f"the divergence guard's initial loss is {initial!r}")
+        if isinstance(strikes, bool) or not isinstance(strikes, int) or strikes < 0:
+            raise ValueError(f"the divergence guard's strike count is {strikes!r}")
+        self.initial, self.strikes = initial, strikes
 
 
-__all__ = ["CHECK_EXAMPLES", "DEFAULT_FACTOR", "DEFAULT_PATIENCE", "DivergenceGuard",
+__all__ = ["BLOWUP", "CHECK_EXAMPLES", "DEFAULT_FACTOR", "DEFAULT_PATIENCE", "DivergenceGuard",
            "check_divergence_options", "divergence_error"]

@@ -33,7 +33,27 @@ MONITORS = {"eval_loss": "min", "eval_accuracy": "max"}
 
 
 class EarlyStopping:
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs."""
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    Parameters
+    ----------
+    patience : int, default 5
+        Epochs without improvement after which :meth:`update` asks to stop.
+    min_delta : float, default 0.0
+        How much better than the best value an epoch must be to count as an
+        improvement (>= 0).
+    monitor : str, default "eval_loss"
+        The epoch record's key that is watched, one of :data:`MONITORS` (which
+        says whether it should go down or up).
+    restore_best : bool, default False
+        Keep a copy of the parameters of the best epoch (``best_params``) for the
+        loop to put back when training stops.
+
+    Raises
+    ------
+    BackproplabError
+        Through :func:`check_early_stopping_options`, for a bad option.
+    """
 
     def __init__(self, patience: int = 5, min_delta: float = 0.0, monitor: str = "eval_loss",
                  restore_best: bool = False):
@@ -122,7 +142,22 @@ class EarlyStopping:
 
 
 def check_early_stopping_options(*, patience=5, min_delta=0.0, monitor="eval_loss") -> None:
-    """Raise :class:`BackproplabError` naming the first bad early-stopping option."""
+    """Raise :class:`BackproplabError` naming the first bad early-stopping option.
+
+    Parameters
+    ----------
+    patience : int, default 5
+        An integer >= 1 (epochs).
+    min_delta : float, default 0.0
+        A finite number >= 0.
+    monitor : str, default "eval_loss"
+        One of :data:`MONITORS`.
+
+    Raises
+    ------
+    BackproplabError
+        For the first option out of range, naming it.
+    """
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise BackproplabError(
             f"patience must be an integer >= 1 epoch, got {patience!r}", settings=("patience",))

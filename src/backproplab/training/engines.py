@@ -31,14 +31,42 @@ from backproplab.training.schedules import make_schedule
 
 
 def run_seeds(seed: int):
-    """(init SeedSequence, shuffle Generator) for a run's seed."""
+    """The two random streams of a run, spawned from its seed.
+
+    Parameters
+    ----------
+    seed : int
+        The run's ``seed``.
+
+    Returns
+    -------
+    tuple
+        ``(init, shuffle)``: a :class:`numpy.random.SeedSequence` for the
+        weights' initialization and a :class:`numpy.random.Generator` for the
+        batches' shuffling.
+    """
     init_ss, shuffle_ss = np.random.SeedSequence(seed).spawn(2)
     return init_ss, np.random.default_rng(shuffle_ss)
 
 
 def run_controls(cfg: TrainConfig, n_train: int):
-    """``(schedule, early_stopping)`` of a run, each ``None`` when the config leaves it off
-    (the constant schedule is ``None``: the optimizer's rate is then never touched)."""
+    """The schedule and the early stopping of a run, each ``None`` when the config leaves it off.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run's resolved config (``lr_schedule`` and its options,
+        ``early_stopping`` and its options).
+    n_train : int
+        The training set's size (the ``invscaling`` schedule counts examples).
+
+    Returns
+    -------
+    tuple
+        ``(schedule, early_stopping)``: a :class:`Schedule` or ``None`` (the
+        constant schedule is ``None``: the optimizer's rate is then never
+        touched), and an :class:`EarlyStopping` or ``None``.
+    """
 
     schedule = None
     if cfg.lr_schedule != "constant":
@@ -54,7 +82,15 @@ def run_controls(cfg: TrainConfig, n_train: int):
 
 
 class Engine:
-    """What both engines share: the config, the data and the layer sizes they imply."""
+    """What both engines share: the config, the data and the layer sizes they imply.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run's resolved config.
+    dataset : backproplab.data.Dataset
+        The data the run trains and evaluates on.
+    """
 
     def __init__(self, cfg: TrainConfig, dataset):
         self.cfg, self.dataset = cfg, dataset
@@ -112,8 +148,9 @@ class TensorEngine(Engine):
         self.model = model
         self.optimizer = tensor.make_optimizer(self.cfg.optimizer, model, self.cfg.lr,
                                                **optimizer_options(self.cfg))
-        if opt_state:
-            self.optimizer.load_state_dict(opt_state)
+        if not opt_state:
+            raise ValueError(f"it holds no state of the {self.cfg.optimizer} optimizer")
+        self.optimizer.load_state_dict(opt_state)
         return extra
 
     def batches_per_epoch(self) -> int:

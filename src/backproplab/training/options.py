@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,30 @@ def options_in(group: str) -> tuple[str, ...]:
 
 #: Options that decide which data a run trains on (the ``data`` group).
 DATA_OPTIONS = options_in("data")
+
+
+def data_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The data options of a run's config: what :func:`backproplab.data.load_configured` takes.
+
+    Parameters
+    ----------
+    config : mapping of str to object
+        A config as a dict (``TrainConfig.to_dict()``, or a run's ``config.json``
+        as read: the options an older run lacks are left out).
+
+    Returns
+    -------
+    dict
+        Its options of the ``data`` group (:data:`DATA_OPTIONS`).
+
+    Examples
+    --------
+    >>> data_options({"dataset": "synth", "limit": 100, "lr": 0.5})
+    {'dataset': 'synth', 'limit': 100}
+    """
+    return {name: config[name] for name in DATA_OPTIONS if name in config}
+
+
 #: Options a resumed run may change (declared ``resumable``): none changes the
 #: result of a run that finishes.
 RESUMABLE_CHANGES = tuple(f.name for f in dataclasses.fields(TrainConfig)
@@ -69,7 +93,35 @@ MACHINE_OPTIONS = tuple(name for name in options_in("machine") + options_in("out
 
 @dataclass(frozen=True)
 class Setting:
-    """One option of a training run, as its field in :class:`TrainConfig` declares it."""
+    """One option of a training run, as its field in :class:`TrainConfig` declares it.
+
+    Attributes
+    ----------
+    name : str
+        The field's name, e.g. ``"batch_size"``.
+    kind : type or None
+        ``int``, ``float``, ``str`` or ``bool`` (the value's type without
+        ``None``); ``None`` where ``parser`` reads the value.
+    default : object
+        The field's default.
+    help : str
+        One phrase saying what it does.
+    choices : tuple of str or None
+        The names it accepts, or ``None``.
+    applies : tuple or None
+        ``(setting, values)``: only runs whose ``setting`` is one of ``values``
+        read it; ``None`` for every run.
+    metavar : str
+        How the value is written (``"N"``, ``"X"``, ``"NAME"``, ``"SIZES"`` ...).
+    default_text : str
+        The default in words: ``"0.9"``, ``"tensor 16, scalar 1"``, ``"off"``.
+    parser : callable or None, default None
+        Text -> value for values that are not a number or a word.
+    group : str, default "model"
+        Its group (:data:`~backproplab.training.config.GROUPS`).
+    resumable : bool, default False
+        Whether a resumed run may change it.
+    """
 
     #: the field's name, e.g. ``"batch_size"``
     name: str
@@ -148,7 +200,7 @@ def _grouped(values: dict[str, Any]) -> str:
     return ", ".join(f"{' and '.join(keys)} {word}" for word, keys in groups.items())
 
 
-def describe_default(field: dataclasses.Field) -> str:
+def _describe_default(field: dataclasses.Field) -> str:
     """The default of ``field`` in words, from its value or, for ``None``, from the
     field's ``none`` text, the engines' defaults or the datasets' defaults."""
     if field.default is not None:
@@ -181,13 +233,33 @@ def settings() -> tuple[Setting, ...]:
         out.append(Setting(
             name=f.name, kind=None if meta.get("parse") else kind, default=f.default,
             help=meta["help"], choices=meta.get("choices"), applies=meta.get("applies"),
-            metavar=_metavar(kind, f), default_text=describe_default(f),
+            metavar=_metavar(kind, f), default_text=_describe_default(f),
             parser=meta.get("parse"), group=meta["group"], resumable=meta["resumable"]))
     return tuple(out)
 
 
 def setting(name: str) -> Setting:
-    """The :class:`Setting` called ``name``."""
+    """The :class:`Setting` called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A :class:`TrainConfig` field's name, e.g. ``"batch_size"``.
+
+    Returns
+    -------
+    Setting
+
+    Raises
+    ------
+    BackproplabError
+        If no training option has that name.
+
+    Examples
+    --------
+    >>> setting("lr_schedule").choices
+    ('constant', 'step', 'exponential', 'cosine', 'invscaling', 'plateau')
+    """
     for s in settings():
         if s.name == name:
             return s
@@ -255,5 +327,5 @@ def optimizer_options(config: TrainConfig) -> dict[str, Any]:
 
 
 __all__ = ["DATA_OPTIONS", "MACHINE_OPTIONS", "RESUMABLE_CHANGES", "Setting",
-           "check_settings_apply", "describe_default", "optimizer_options", "options_in",
+           "check_settings_apply", "data_options", "optimizer_options", "options_in",
            "setting", "settings"]

@@ -22,12 +22,49 @@ MODES = ("auto", "plain", "quiet")
 
 def format_loss(value: float) -> str:
     """A loss for a progress line: 4 decimals, or 4 significant digits with an
-    exponent once it is huge (a run heading for divergence), never 300 digits."""
+    exponent once it is huge (a run heading for divergence), never 300 digits.
+
+    Parameters
+    ----------
+    value : float
+        The loss.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_loss(0.123456), format_loss(123456.7)
+    ('0.1235', '1.235e+05')
+    """
     return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
 
 
 def format_epoch(record: dict, epochs: int, eval_split: str = "validation") -> str:
-    """One readable line for an epoch's metrics (the ``metrics.jsonl`` record)."""
+    """One readable line for an epoch's metrics (the ``metrics.jsonl`` record).
+
+    Parameters
+    ----------
+    record : dict
+        The epoch's record: ``epoch`` and, where present, ``train_loss``,
+        ``train_accuracy``, ``eval_loss``, ``eval_accuracy``,
+        ``train_seconds``, ``eval_seconds``.
+    epochs : int
+        The run's number of epochs (the line says ``epoch E/EPOCHS``).
+    eval_split : str, default "validation"
+        What the evaluation split is called on the line.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_epoch({"epoch": 2, "train_loss": 0.5, "eval_loss": 0.25,
+    ...               "eval_accuracy": 0.9}, 5)
+    'epoch 2/5  train loss 0.5000  validation loss 0.2500  acc 0.9000  (0.00 s train, 0.00 s eval)'
+    """
     parts = [f"epoch {record['epoch']}/{epochs}"]
     if record.get("train_loss") is not None:
         parts.append(f"train loss {format_loss(record['train_loss'])}")
@@ -63,7 +100,14 @@ class Progress:
 
 
 class PlainProgress(Progress):
-    """Plain lines: the data line and one line per epoch, nothing per batch."""
+    """Plain lines: the data line and one line per epoch, nothing per batch.
+
+    Parameters
+    ----------
+    stream : file object or None, default None
+        Where the lines go; ``None`` for standard error (looked up when a line
+        is printed).
+    """
 
     def __init__(self, stream: IO[str] | None = None):
         self.stream = stream
@@ -88,6 +132,11 @@ class RichProgress(PlainProgress):
 
     Batch updates are throttled (at most ~10 per second reach rich) so that the
     display costs nothing measurable even at thousands of steps per second.
+
+    Parameters
+    ----------
+    stream : file object or None, default None
+        Where the bars are drawn; ``None`` for standard error.
     """
 
     def __init__(self, stream: IO[str] | None = None):
@@ -143,8 +192,27 @@ class RichProgress(PlainProgress):
 
 
 def make_progress(mode: str = "auto", stream: IO[str] | None = None) -> Progress:
-    """The display for ``mode``: ``"auto"`` (bars on a terminal, else plain lines),
-    ``"plain"`` or ``"quiet"``, writing to ``stream`` (default: stderr)."""
+    """The display for ``mode``.
+
+    Parameters
+    ----------
+    mode : {"auto", "plain", "quiet"}, default "auto"
+        ``"auto"``: bars on a terminal, else plain lines; ``"plain"``: one line
+        per epoch; ``"quiet"``: nothing.
+    stream : file object or None, default None
+        Where it writes; ``None`` for standard error.
+
+    Returns
+    -------
+    Progress
+        A :class:`RichProgress`, :class:`PlainProgress` or the silent
+        :class:`Progress`.
+
+    Raises
+    ------
+    BackproplabError
+        If ``mode`` is not one of :data:`MODES`.
+    """
     if mode not in MODES:
         raise BackproplabError(f"unknown progress mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "quiet":

@@ -51,16 +51,19 @@ from backproplab.runs import (
     RUN_FILES,
     RUN_FOLDERS,
     SUMMARY,
+    TRIAL_RECORD_FILES,
     RunFolder,
     RunLog,
     check_out_folder,
+    is_bookkeeping,
     resume_logs,
 )
 from backproplab.tensor.memory import available_memory
 from backproplab.training import board
 from backproplab.training.config import TrainConfig
+from backproplab.training.data_identity import DATA_KEY, check_same_data, data_fingerprint
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
-from backproplab.training.options import RESUMABLE_CHANGES
+from backproplab.training.options import RESUMABLE_CHANGES, data_options
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.snapshots import Snapshots
 
@@ -77,8 +80,24 @@ SUMMARY_KEYS = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "e
 
 
 def default_run_dir(config: TrainConfig, root: str | os.PathLike = "runs") -> Path:
-    """A new folder under ``root`` named from the time and the main options,
-    e.g. ``runs/20240131-142501-synth-tensor-h300-lr0.1-b16-s0``."""
+    """A new folder under ``root`` named from the time and the main options.
+
+    The name is ``STAMP-DATASET-ENGINE-hHIDDEN-lrLR-bBATCH-sSEED`` (local time,
+    characters outside ``A-Za-z0-9._-`` replaced by ``_``), with ``-2``, ``-3``
+    ... added when that folder exists. Nothing is created.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config (resolved here for the engine's defaults).
+    root : str or os.PathLike, default "runs"
+        The folder the run folder goes in.
+
+    Returns
+    -------
+    pathlib.Path
+        E.g. ``runs/20240131-142501-synth-tensor-h300-lr0.1-b16-s0``.
+    """
     cfg = config.resolved()
     hidden = "x".join(map(str, cfg.hidden))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -91,7 +110,7 @@ def default_run_dir(config: TrainConfig, root: str | os.PathLike = "runs") -> Pa
     return path
 
 
-def has_results(out_dir: str | os.PathLike) -> bool:
+def _has_results(out_dir: str | os.PathLike) -> bool:
     """Whether ``out_dir`` already holds any file of a run."""
     out = Path(out_dir)
     return out.is_dir() and any((out / f).exists() for f in (*RUN_FILES, *RUN_FOLDERS))
@@ -102,15 +121,22 @@ def _check_fresh(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise BackproplabError(f"{out} exists and is not a folder; choose another out_dir",
                                settings=("out_dir",))
-    if has_results(out) and not overwrite:
+    if _has_results(out) and not overwrite:
         raise BackproplabError(
             f"{out} already holds a run; pass resume=True to continue it, overwrite=True to "
             "replace it, or choose another out_dir", settings=("out_dir",))
+    others = sorted(p.name for p in out.iterdir() if not is_bookkeeping(p.name)
+                    and p.name not in TRIAL_RECORD_FILES) if out.is_dir() else []
+    if others and not _has_results(out):
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise BackproplabError(
+            f"{out} is not empty and holds no run ({shown}); it is not backproplab's to "
+            "write into: choose a new or empty out_dir", settings=("out_dir",))
 
 
 def _prepare_fresh(out: Path, overwrite: bool) -> None:
     _check_fresh(out, overwrite)
-    if has_results(out):
+    if _has_results(out):
         for name in RUN_FILES:
             try:
                 (out / name).unlink()
@@ -189,20 +215,35 @@ def _summarize(metrics: list[dict], cfg: TrainConfig, out: Path, eval_split: str
 
 
 def load_run_dataset(config: TrainConfig, *, download: bool = True):
-    """The :class:`~backproplab.data.Dataset` a run with ``config`` trains on
-    (the data options of the resolved config, exactly as :func:`run_training`
-    loads them; :func:`backproplab.data.load_configured`). Executors that load
-    the data once for many runs use this. A user's file too large for the memory
-    available (:func:`backproplab.tensor.memory.available_memory`) is refused
-    before it is read."""
+    """The :class:`~backproplab.data.Dataset` a run with ``config`` trains on.
+
+    The data options of the resolved config, loaded exactly as
+    :func:`run_training` loads them (:func:`backproplab.data.load_configured`).
+    Executors that load the data once for many runs use this. A user's file
+    too large for the memory available
+    (:func:`backproplab.tensor.memory.available_memory`) is refused before it
+    is read.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config.
+    download : bool, default True
+        Whether a dataset missing from the cache may be downloaded.
+
+    Returns
+    -------
+    backproplab.data.Dataset
+    """
     available = available_memory()
-    return load_configured(config.resolved().to_dict(), download=download,
+    return load_configured(data_options(config.resolved().to_dict()), download=download,
                            max_bytes=None if available is None else available[0])
 
 
 def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
                  resume: bool = False, overwrite: bool = False,
-                 progress: str | Progress = "auto", dataset=None) -> dict:
+                 progress: str | Progress = "auto", dataset=None,
+                 data_sha256: str | None = None, allow_changed_data: bool = False) -> dict:
     """Train as ``config`` says, writing the run folder ``out_dir``; returns the summary.
 
     Parameters
@@ -216,6 +257,12 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     progress : {"auto", "plain", "quiet"} or Progress, default="auto"
     dataset : Dataset, optional
         The data already loaded (:func:`load_run_dataset`), e.g. shared by runs.
+    data_sha256 : str, optional
+        The fingerprint (:func:`data_fingerprint`) the data must have: a replayed
+        run's (its ``summary.json``'s ``data_sha256``).
+    allow_changed_data : bool, default=False
+        Train on data that differs from ``data_sha256``, or with ``resume`` from
+        the data the checkpoint was trained on, instead of refusing it.
 
     Returns
     -------
@@ -229,7 +276,9 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
         writing. ``DivergenceError`` when the loss or weights become non-finite,
         or the loss runs away (``divergence_factor``, see
         :mod:`backproplab.training.divergence`); the last good checkpoint and the
-        metrics up to it stay in place.
+        metrics up to it stay in place. Data that differs from the run's
+        (``resume``) or from ``data_sha256`` is refused before anything is
+        written, unless ``allow_changed_data``.
 
     Notes
     -----
@@ -251,19 +300,21 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     if config is None and not resume:
         raise BackproplabError("a new run needs a TrainConfig")
     out = check_out_folder(out_dir)
-    if not resume:
-        _check_fresh(out, overwrite)  # refused before the folder is created or locked
-    with lock_folder(out, "run"):
+    # refused before the folder is created or locked, and again under the lock
+    check = None if resume else (lambda path: _check_fresh(path, overwrite))
+    with lock_folder(out, "run", check):
         return _train(config, out, resume=resume, overwrite=overwrite, progress=progress,
-                      dataset=dataset)
+                      dataset=dataset, data=(data_sha256, allow_changed_data))
 
 
 def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bool,
-           progress: str | Progress, dataset) -> dict:
-    """:func:`run_training` in the locked folder ``out``."""
+           progress: str | Progress, dataset, data: tuple[str | None, bool]) -> dict:
+    """:func:`run_training` in the locked folder ``out``; ``data`` is
+    ``(data_sha256, allow_changed_data)``."""
     t_start = time.perf_counter()
     display = progress if isinstance(progress, Progress) else make_progress(progress)
-    cfg, dataset = _prepare(config, out, resume=resume, overwrite=overwrite, dataset=dataset)
+    cfg, dataset = _prepare(config, out, resume=resume, overwrite=overwrite, dataset=dataset,
+                            data=data)
     with threadpool_limits(limits=cfg.threads):
         if dataset is None:
             dataset = load_run_dataset(cfg)
@@ -272,12 +323,13 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
                 f"the dataset given to the run is {dataset.name!r} but its config asks for "
                 f"{cfg.dataset!r}; pass the data the config describes (or none)")
         display.message(_describe(dataset, cfg))
-        run = _Run(cfg, dataset, out, display, resume)
+        run = _Run(cfg, dataset, out, display, resume, allow_changed_data=data[1])
         history = run.train()
     return run.finish(history, time.perf_counter() - t_start)
 
 
-def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bool, dataset):
+def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bool, dataset,
+             data: tuple[str | None, bool]):
     """The run's resolved config, checked against the folder; a new run's folder is
     cleared and gets ``config.json``. Returns ``(config, dataset or None)``."""
     if resume:
@@ -298,6 +350,8 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
         # dataset leaves --out as it was (no half-started run to refuse later)
         with threadpool_limits(limits=cfg.threads):
             dataset = load_run_dataset(cfg)
+    if data[0] is not None:  # a replay: the data must be the replayed run's
+        check_same_data(data[0], data_fingerprint(dataset), "the run replayed", data[1])
     ENGINES[cfg.engine](cfg, dataset).check_memory()  # a model too large writes nothing
     _prepare_fresh(out, overwrite)
     atomic_write_json(out / CONFIG, cfg.to_dict())
@@ -308,8 +362,10 @@ class _Run:
     """One run in its folder: the engine, its controls, the logs, and what each
     epoch writes (metrics, checkpoint, best weights, inspection snapshots)."""
 
-    def __init__(self, cfg: TrainConfig, dataset, out: Path, display: Progress, resume: bool):
+    def __init__(self, cfg: TrainConfig, dataset, out: Path, display: Progress, resume: bool,
+                 allow_changed_data: bool = False):
         self.cfg, self.dataset, self.out, self.display = cfg, dataset, out, display
+        self.data_sha256 = data_fingerprint(dataset)
         self.sleep = float(os.environ.get(BATCH_SLEEP_ENV, "0") or 0)
         self.engine = engine = ENGINES[cfg.engine](cfg, dataset)
         init_ss, self.shuffle_rng = run_seeds(cfg.seed)
@@ -317,10 +373,11 @@ class _Run:
         self.start_epoch, self.resumed_from, logs = 0, None, None
         if resume:
             extra = _read_checkpoint(engine, out / CHECKPOINT, cfg, self.shuffle_rng)
+            check_same_data(extra.get(DATA_KEY), self.data_sha256, f"the run in {out}",
+                            allow_changed_data)
             self.start_epoch = self.resumed_from = int(extra["epoch"])
             logs = resume_logs(out, self.start_epoch, extra.get("steps"))
             _restore_controls(out, extra, self.schedule, self.stopper, engine)
-            engine.guard.load_state_dict(extra.get("divergence") or {})
             atomic_write_json(out / CONFIG, cfg.to_dict())  # epochs/threads may have changed
             display.message(f"resuming {out} after epoch {self.start_epoch} of {cfg.epochs}")
         else:
@@ -356,7 +413,8 @@ class _Run:
         self.engine.save(self.out / CHECKPOINT, extra={
             "epoch": record["epoch"], "steps": record["steps"],
             "rng_state": self.shuffle_rng.bit_generator.state, "config": self.cfg.to_dict(),
-            "divergence": self.engine.guard.state_dict(), **controls})
+            "divergence": self.engine.guard.state_dict(), DATA_KEY: self.data_sha256,
+            **controls})
         # after the checkpoint: a run stopped in between finds the best weights
         # in the checkpoint (see _restore_controls)
         if self.stopper is not None and self.stopper.restore_best and self.stopper.improved:
@@ -404,7 +462,8 @@ class _Run:
         summary = _summarize(metrics, cfg, self.out, dataset.eval_split, seconds,
                              {"n_train": len(dataset.X_train), "n_eval": len(dataset.X_eval),
                               "n_params": engine.n_params(),
-                              "resumed_from_epoch": self.resumed_from})
+                              "resumed_from_epoch": self.resumed_from,
+                              DATA_KEY: self.data_sha256})
         summary.update(_stop_summary(stop, metrics))
         atomic_write_json(self.out / SUMMARY, summary)
         return summary
@@ -468,6 +527,21 @@ def _stop_summary(stop: dict, metrics: list[dict]) -> dict:
     return out
 
 
+def _check_steps(engine, extra: dict, epoch: int) -> None:
+    """The checkpoint's step count (and its optimizer's) must be the steps that
+    ``epoch`` epochs of this config take; a checkpoint without one (older) passes."""
+    steps = extra.get("steps")
+    if steps is None:
+        return
+    want = epoch * engine.batches_per_epoch()
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps != want:
+        raise ValueError(f"its step count {steps!r} is not the {want} steps of {epoch} "
+                         "epoch(s) of this config")
+    optimizer = getattr(engine, "optimizer", None)  # the scalar engine's counts no steps
+    if getattr(optimizer, "steps", want) != want:
+        raise ValueError(f"its optimizer took {optimizer.steps} steps, not {want}")
+
+
 def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
     """Restore the engine from ``path`` and the shuffling generator's state; returns
     the checkpoint's ``extra`` (epoch, steps, rng_state, config)."""
@@ -479,6 +553,8 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
         if epoch < 1:
             raise ValueError(f"epoch {epoch}")
         shuffle_rng.bit_generator.state = extra["rng_state"]
+        _check_steps(engine, extra, epoch)
+        engine.guard.load_state_dict(extra.get("divergence", {}))
     except BackproplabError as exc:
         raise BackproplabError(f"cannot resume: the checkpoint is corrupt or does not fit the "
                                f"run ({exc}); start the run again with overwrite=True") from None
@@ -501,5 +577,10 @@ def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
     return extra
 
 
-__all__ = ["BATCH_SLEEP_ENV", "SUMMARY_KEYS", "default_run_dir", "has_results",
-           "load_run_dataset", "run_training"]
+__all__ = [
+    "BATCH_SLEEP_ENV",
+    "SUMMARY_KEYS",
+    "default_run_dir",
+    "load_run_dataset",
+    "run_training",
+]

@@ -52,7 +52,18 @@ PLATEAU_MIN_LR = 1e-6
 
 
 class Schedule:
-    """Base class: a constant rate. Subclasses override :meth:`rate`."""
+    """Base class: a constant rate. Subclasses override :meth:`rate`.
+
+    Parameters
+    ----------
+    lr : float
+        The configured learning rate ``lr0``, a finite number > 0.
+
+    Raises
+    ------
+    BackproplabError
+        If ``lr`` is not a finite positive number.
+    """
 
     name = "constant"
 
@@ -92,7 +103,22 @@ class Constant(Schedule):
 
 
 class Step(Schedule):
-    """Multiply the rate by ``gamma`` every ``step_size`` epochs."""
+    """Multiply the rate by ``gamma`` every ``step_size`` epochs.
+
+    Parameters
+    ----------
+    lr : float
+        The rate of the first ``step_size`` epochs.
+    step_size : int
+        Epochs between two multiplications by ``gamma``.
+    gamma : float
+        The factor, in (0, 1].
+
+    Examples
+    --------
+    >>> [Step(0.1, 2, 0.5).rate(e) for e in (1, 2, 3, 5)]
+    [0.1, 0.1, 0.05, 0.025]
+    """
 
     name = "step"
 
@@ -105,7 +131,15 @@ class Step(Schedule):
 
 
 class Exponential(Schedule):
-    """Multiply the rate by ``gamma`` every epoch."""
+    """Multiply the rate by ``gamma`` every epoch.
+
+    Parameters
+    ----------
+    lr : float
+        The rate of epoch 1.
+    gamma : float
+        The factor between two epochs' rates, in (0, 1].
+    """
 
     name = "exponential"
 
@@ -118,7 +152,18 @@ class Exponential(Schedule):
 
 
 class Cosine(Schedule):
-    """Half a cosine from ``lr0`` (epoch 1) towards ``lr_min`` over ``epochs`` epochs."""
+    """Half a cosine from ``lr0`` (epoch 1) towards ``lr_min`` over ``epochs`` epochs.
+
+    Parameters
+    ----------
+    lr : float
+        The rate of epoch 1.
+    epochs : int
+        The run's number of epochs (PyTorch's ``T_max``); epochs past it keep
+        the rate ``lr_min``.
+    lr_min : float, default 0.0
+        The rate the cosine ends at.
+    """
 
     name = "cosine"
 
@@ -132,7 +177,17 @@ class Cosine(Schedule):
 
 
 class InverseScaling(Schedule):
-    """scikit-learn's ``invscaling``: ``lr0 / (t + 1) ** power``, ``t`` = examples seen so far."""
+    """scikit-learn's ``invscaling``: ``lr0 / (t + 1) ** power``, ``t`` = examples seen so far.
+
+    Parameters
+    ----------
+    lr : float
+        ``lr0``, the rate before any example was seen.
+    power : float
+        The exponent (scikit-learn's ``power_t``).
+    samples_per_epoch : int
+        The training set's size: ``t`` grows by it after every epoch.
+    """
 
     name = "invscaling"
 
@@ -160,6 +215,29 @@ class ReduceOnPlateau(Schedule):
     seen (``mode="max"``: the highest). With ``min_lr=math.inf`` every such
     plateau stops training: scikit-learn's ``tol`` / ``n_iter_no_change`` rule
     for its other schedules.
+
+    Parameters
+    ----------
+    lr : float
+        The rate until the first plateau.
+    patience : int, default 10
+        Epochs without improvement tolerated before the rate is divided.
+    tol : float, default 1e-4
+        How much better than the best value an epoch must be to count as an
+        improvement.
+    monitor : str, default "train_loss_running"
+        The key of the epoch's record that is watched (``train_loss`` when
+        the record lacks it).
+    mode : {"min", "max"}, default "min"
+        Whether the monitored value should go down (a loss) or up (a score).
+    min_lr : float, default 1e-6
+        At or below this rate a plateau stops training instead.
+
+    Raises
+    ------
+    BackproplabError
+        If ``mode`` is neither ``"min"`` nor ``"max"`` (and, through
+        :class:`Schedule`, if ``lr`` is not a positive number).
     """
 
     name = "plateau"
@@ -223,7 +301,42 @@ def check_schedule_options(lr_schedule: str = "constant", *, lr_step_size: int =
                            lr_gamma: float | None = None, lr_min: float = 0.0,
                            lr_power: float = 0.5, lr_patience: int = 10, lr_tol: float = 1e-4,
                            lr: float | None = None) -> None:
-    """Raise :class:`BackproplabError` naming the first bad schedule option."""
+    """Raise :class:`BackproplabError` naming the first bad schedule option.
+
+    Parameters
+    ----------
+    lr_schedule : str, default "constant"
+        One of :data:`SCHEDULES`.
+    lr_step_size : int, default 10
+        Epochs between steps of the ``step`` schedule, >= 1.
+    lr_gamma : float or None, default None
+        The factor of ``step`` and ``exponential``, in (0, 1]; ``None`` for
+        the schedule's default (:data:`DEFAULT_GAMMA`).
+    lr_min : float, default 0.0
+        The ``cosine`` schedule's final rate, >= 0 and, for ``cosine``, below
+        ``lr``.
+    lr_power : float, default 0.5
+        The ``invscaling`` exponent, >= 0.
+    lr_patience : int, default 10
+        The ``plateau`` schedule's patience in epochs, >= 1.
+    lr_tol : float, default 1e-4
+        The ``plateau`` schedule's tolerance, >= 0.
+    lr : float or None, default None
+        The learning rate, when known (checked against ``lr_min``).
+
+    Raises
+    ------
+    BackproplabError
+        For the first option out of its range, naming it.
+
+    Examples
+    --------
+    >>> check_schedule_options("step", lr_gamma=0.5)
+    >>> check_schedule_options("step", lr_gamma=2.0)
+    Traceback (most recent call last):
+    ...
+    backproplab.errors.BackproplabError: lr_gamma must be a number in (0, 1], ...
+    """
     if lr_schedule not in SCHEDULES:
         raise BackproplabError(
             f"unknown lr_schedule {lr_schedule!r}; choose {choose_from('lr_schedule', SCHEDULES)}")
@@ -263,7 +376,38 @@ def make_schedule(lr_schedule: str, lr: float, *, epochs: int | None = None,
 
     The keyword names are :class:`~backproplab.training.TrainConfig`'s fields.
     ``epochs`` is needed by ``cosine``, ``samples_per_epoch`` (the training set's
-    size) by ``invscaling``. Bad values raise :class:`BackproplabError`.
+    size) by ``invscaling``.
+
+    Parameters
+    ----------
+    lr_schedule : str
+        One of :data:`SCHEDULES`.
+    lr : float
+        The starting rate ``lr0``, > 0.
+    epochs : int or None, default None
+        The run's number of epochs; required by ``cosine``.
+    samples_per_epoch : int or None, default None
+        The training set's size; required by ``invscaling``.
+    lr_step_size, lr_gamma, lr_min, lr_power, lr_patience, lr_tol
+        The schedules' options, as in :func:`check_schedule_options`.
+
+    Returns
+    -------
+    Schedule
+        A :class:`Constant`, :class:`Step`, :class:`Exponential`,
+        :class:`Cosine`, :class:`InverseScaling` or :class:`ReduceOnPlateau`.
+
+    Raises
+    ------
+    BackproplabError
+        If an option is out of range, or ``cosine`` lacks ``epochs`` or
+        ``invscaling`` lacks ``samples_per_epoch``.
+
+    Examples
+    --------
+    >>> s = make_schedule("step", lr=0.1, lr_step_size=2, lr_gamma=0.5)
+    >>> s.rates(5)
+    [0.1, 0.1, 0.05, 0.05, 0.025]
     """
     check_schedule_options(lr_schedule, lr_step_size=lr_step_size, lr_gamma=lr_gamma,
                            lr_min=lr_min, lr_power=lr_power, lr_patience=lr_patience,

@@ -52,9 +52,26 @@ GRID_RESOLUTION = 100
 def forward(params: dict[str, np.ndarray], activation: str, X: np.ndarray):
     """The hidden activations and the class probabilities of ``X`` (float64).
 
-    ``params`` are ``W1, b1, ...`` as NumPy arrays (``W`` fan_in x fan_out);
-    returns ``(hidden, proba)`` with ``hidden`` a list, one (n, width) array per
-    hidden layer.
+    Parameters
+    ----------
+    params : dict of str to numpy.ndarray
+        ``W1, b1, ...`` (``W`` fan_in x fan_out), in any float dtype.
+    activation : str
+        The hidden layers' activation, a key of
+        :data:`backproplab.tensor.ACTIVATIONS`.
+    X : array_like, shape (n, n_features)
+        The inputs.
+
+    Returns
+    -------
+    tuple
+        ``(hidden, proba)``: ``hidden`` a list with one (n, width) float64 array
+        per hidden layer, ``proba`` the (n, n_classes) softmax probabilities.
+
+    Raises
+    ------
+    ValueError
+        If ``params`` holds no layer.
     """
     act = ACTIVATIONS[activation]
     n_layers = len(params) // 2
@@ -70,13 +87,42 @@ def forward(params: dict[str, np.ndarray], activation: str, X: np.ndarray):
 
 
 def histogram_edges(activation: str) -> np.ndarray:
-    """The :data:`HIST_BINS` + 1 fixed bin edges of ``activation``'s histograms."""
+    """The :data:`HIST_BINS` + 1 fixed bin edges of ``activation``'s histograms.
+
+    Parameters
+    ----------
+    activation : str
+        A key of :data:`HIST_RANGES` (``"sigmoid"``, ``"tanh"``, ``"relu"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Evenly spaced float64 edges over the activation's range.
+    """
     lo, hi = HIST_RANGES[activation]
     return np.linspace(lo, hi, HIST_BINS + 1)
 
 
 def histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Counts of ``values`` in the bins ``edges`` (values outside count in the outermost bins)."""
+    """Counts of ``values`` in the bins ``edges`` (values outside count in the outermost bins).
+
+    Parameters
+    ----------
+    values : array_like
+        Any shape; flattened.
+    edges : numpy.ndarray
+        Increasing bin edges, one more than the bins.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 counts, one per bin.
+
+    Examples
+    --------
+    >>> histogram(np.array([-5.0, 0.2, 0.7, 9.0]), np.array([0.0, 0.5, 1.0]))
+    array([2, 2], dtype=int32)
+    """
     clipped = np.clip(np.ravel(values), edges[0], edges[-1])
     return np.histogram(clipped, bins=edges)[0].astype(np.int32)
 

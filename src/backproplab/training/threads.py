@@ -194,7 +194,13 @@ def cpu_jiffies(cpus: set[int] | None = None, stat: str = "/proc/stat") -> tuple
 
 
 def own_cpu_seconds() -> float:
-    """CPU seconds this process (every thread) has used."""
+    """CPU seconds this process (every thread) has used.
+
+    Returns
+    -------
+    float
+        User and system time, from ``getrusage(RUSAGE_SELF)``.
+    """
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
 

@@ -32,7 +32,27 @@ FULL_BATCH = "full"
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """``"512,256"`` -> ``(512, 256)``; anything else raises :class:`BackproplabError`."""
+    """Hidden layer widths written as text: ``"512,256"`` -> ``(512, 256)``.
+
+    Parameters
+    ----------
+    text : str
+        Positive integers separated by commas.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    BackproplabError
+        If a part is not an integer >= 1, or there is none.
+
+    Examples
+    --------
+    >>> parse_hidden("512, 256")
+    (512, 256)
+    """
     parts = [t.strip() for t in str(text).split(",")]
     try:
         sizes = tuple(int(t) for t in parts)
@@ -46,7 +66,28 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 
 def parse_batch_size(text: str) -> int | str:
-    """``"16"`` -> 16, ``"full"`` -> ``"full"``; anything else raises :class:`BackproplabError`."""
+    """A batch size written as text: ``"16"`` -> 16, ``"full"`` -> ``"full"``.
+
+    Parameters
+    ----------
+    text : str
+        An integer >= 1 or ``full`` (any case, surrounding blanks ignored).
+
+    Returns
+    -------
+    int or str
+        The size, or ``"full"`` (:data:`FULL_BATCH`).
+
+    Raises
+    ------
+    BackproplabError
+        For anything else.
+
+    Examples
+    --------
+    >>> parse_batch_size("16"), parse_batch_size(" Full ")
+    (16, 'full')
+    """
     if str(text).strip().lower() == FULL_BATCH:
         return FULL_BATCH
     try:

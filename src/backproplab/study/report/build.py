@@ -1,6 +1,7 @@
 """The whole report: its sections in order, written into ``report.md`` and
-``report.html``, with ``study.md`` (the study's questions, which the report
-cites) copied beside them from the package."""
+``report.html``, with the documents the report cites (``study.md``,
+``derivations.md``: :data:`~backproplab.study.layout.NOTES`) copied beside them
+from the package."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from backproplab.fileio import atomic_write_text
-from backproplab.study.layout import REPORT_HTML, REPORT_MD, STUDY_NOTES, StudyFolder
+from backproplab.study.layout import NOTES, REPORT_HTML, REPORT_MD, StudyFolder
 from backproplab.study.report import closing, extras, q1_q3, q4, q5_q6, q7, summary
 from backproplab.study.report.context import Ctx
 from backproplab.study.report.document import Doc
@@ -58,22 +59,26 @@ def build_report(folder: StudyFolder) -> Doc:
     return doc
 
 
-def _study_notes() -> str:
-    """The text of ``study.md``: the study's questions Q1-Q7, what the original
-    write-up reported and where it was wrong (``docs/study.md``, shipped in the
-    package as ``backproplab/study/study.md``).
+def _note(name: str) -> str:
+    """The text of one of :data:`~backproplab.study.layout.NOTES`: ``docs/NAME``,
+    shipped in the package as ``backproplab/study/NAME``.
+
+    Parameters
+    ----------
+    name : str
+        The document's file name.
 
     Returns
     -------
     str
         The Markdown text.
     """
-    return resources.files("backproplab.study").joinpath(STUDY_NOTES).read_text(
-        encoding="utf-8")
+    return resources.files("backproplab.study").joinpath(name).read_text(encoding="utf-8")
 
 
 def write_report(out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into ``out``, and ``study.md`` beside them.
+    """Write ``report.md`` and ``report.html`` into ``out``, and the documents they cite
+    (:data:`~backproplab.study.layout.NOTES`) beside them.
 
     Parameters
     ----------
@@ -84,12 +89,14 @@ def write_report(out: str | os.PathLike) -> tuple[Path, Path]:
     -------
     tuple of pathlib.Path
         The paths of ``report.md`` and ``report.html``. The report links to
-        ``study.md`` by its bare name, so the link works wherever the folder is
-        (the file comes from the installed package, not from a checkout).
+        ``study.md`` and ``derivations.md`` by their bare names, so the links work
+        wherever the folder is (the files come from the installed package, not
+        from a checkout).
     """
     folder = StudyFolder(out)
     doc = build_report(folder)
-    atomic_write_text(folder.root / STUDY_NOTES, _study_notes())
+    for name in NOTES:
+        atomic_write_text(folder.root / name, _note(name))
     md = atomic_write_text(folder.root / REPORT_MD, doc.markdown())
     page = atomic_write_text(folder.root / REPORT_HTML, doc.html(folder.root))
     return md, page

@@ -105,7 +105,7 @@ def batch_sizes(ctx: Ctx) -> None:
                "training seconds per epoch (last)"], rows)
     ctx.figure("batch_sizes", "Batch sizes: validation accuracy against epochs, optimizer "
                               "steps (log scale) and training wall time; validation loss per "
-                              "epoch (mean ± std over seeds).")
+                              "epoch (mean over seeds; bands: 95% interval of the mean).")
     comparisons_table(ctx, "batch-sizes", "batch sizes")
     best = max(groups, key=lambda g: (final_stat(g, "eval_accuracy") or {}).get("mean") or -1)
     text = (f"After the same number of epochs the highest mean validation accuracy here is "
@@ -178,7 +178,8 @@ def unscaled_pixels(ctx: Ctx) -> None:
                  pm(final_stat(g, "eval_loss"), n=False)])
     doc.table(["inputs (batch 16, lr 0.01)", "validation acc (last epoch)", "validation loss"],
               rows)
-    ctx.figure("unscaled", "Scaled vs raw pixels at the same settings (mean ± std over seeds).")
+    ctx.figure("unscaled", "Scaled vs raw pixels at the same settings (mean over seeds; bands: "
+                          "95% interval of the mean).")
     _pixel_inspection(ctx, s)
     if ref:
         a = (final_stat(ref, "eval_accuracy") or {}).get("mean")

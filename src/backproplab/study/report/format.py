@@ -229,7 +229,7 @@ def final_values(group: Mapping | None, metric: str) -> list[float]:
             if v is not None]
 
 
-def oriented(c: Mapping[str, Any], a: str) -> dict[str, Any]:
+def _oriented(c: Mapping[str, Any], a: str) -> dict[str, Any]:
     """Comparison ``c`` written as ``a`` minus the other group.
 
     Parameters
@@ -247,7 +247,7 @@ def oriented(c: Mapping[str, Any], a: str) -> dict[str, Any]:
 
     Examples
     --------
-    >>> c = oriented({"a": "x", "b": "y", "difference": 0.5, "ci95": [0.1, 0.9]}, "y")
+    >>> c = _oriented({"a": "x", "b": "y", "difference": 0.5, "ci95": [0.1, 0.9]}, "y")
     >>> c["a"], c["b"], c["difference"], c["ci95"]
     ('y', 'x', -0.5, [-0.9, -0.1])
     """
@@ -274,11 +274,11 @@ def find_comparison(results: Mapping | None, metric: str, a: str, b: str) -> dic
     Returns
     -------
     dict or None
-        As ``a`` minus ``b`` (:func:`oriented`); ``None`` if there is none.
+        As ``a`` minus ``b`` (:func:`_oriented`); ``None`` if there is none.
     """
     for c in (results or {}).get("comparisons") or []:
         if c["metric"] == metric and {c["a"], c["b"]} == {a, b}:
-            return oriented(c, a)
+            return _oriented(c, a)
     return None
 
 
@@ -350,5 +350,5 @@ def against(values: Sequence[float], reference: float, label: str, ref_label: st
 
 
 __all__ = ["against", "epoch_stat", "final_stat", "final_values", "find_comparison",
-           "first_epoch_reaching", "fmt", "last_epoch", "oriented", "pm", "sci", "single_test",
+           "first_epoch_reaching", "fmt", "last_epoch", "pm", "sci", "single_test",
            "vec", "versus"]

@@ -4,38 +4,11 @@ respect to the logits, and the worked 2-3-2 example (all from the live checks)."
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
+from backproplab.study.layout import DERIVATIONS
 from backproplab.study.presets import ORIGINAL
 from backproplab.study.report.context import SECTIONS, Ctx
 from backproplab.study.report.format import fmt, sci, vec
-
-#: Where ``docs/derivations.md`` is when the report runs from the source tree.
-DERIVATIONS = Path(__file__).resolve().parents[4] / "docs" / "derivations.md"
-
-
-def derivations_link(root: Path) -> str:
-    """A link to docs/derivations.md when the source tree is at hand, else its name.
-
-    Parameters
-    ----------
-    root : pathlib.Path
-        The folder the report is written in (the link is relative to it).
-
-    Returns
-    -------
-    str
-        A Markdown link, or the file's name in backquotes with where to find it
-        (in an installed package, which does not ship ``docs/``).
-    """
-    if DERIVATIONS.is_file():
-        try:
-            rel = os.path.relpath(DERIVATIONS, root.resolve())
-        except ValueError:
-            rel = str(DERIVATIONS)
-        return f"[docs/derivations.md]({rel})"
-    return "`docs/derivations.md` (in the backproplab source tree)"
 
 
 def q1(ctx: Ctx) -> None:
@@ -51,7 +24,7 @@ def q1(ctx: Ctx) -> None:
     """
     doc = ctx.doc
     doc.h(2, SECTIONS[1])
-    doc.p(f"The derivations, step by step, are in {derivations_link(ctx.folder.root)}. "
+    doc.p(f"The derivations, step by step, are in [{DERIVATIONS}]({DERIVATIONS}). "
           "The results, for logits `o`, `y = softmax(o)`, an integer class `c` and the loss "
           "`l = -log y_c`:")
     doc.ul([("softmax: `dy_i/do_j = y_i (delta_ij - y_j)` (diagonal `y_i (1 - y_i)`, "
@@ -164,4 +137,4 @@ def q3(ctx: Ctx) -> None:
             f"{ORIGINAL['q3_dv_row3']})" if mt["reproduces_original"] else "original wrong")
 
 
-__all__ = ["derivations_link", "q1", "q2", "q3"]
+__all__ = ["q1", "q2", "q3"]

@@ -224,7 +224,8 @@ def _lr_pairs_phrase(ctx: Ctx) -> str:
 
 def learning_rates(ctx: Ctx) -> None:
     """Write section Q7 (3): the learning-rate comparison (the ``learning-rates``
-    preset, mean ± std over seeds per rate), with its summary row.
+    preset: mean ± std over seeds per rate in the table, 95% intervals in the figures),
+    with its summary row.
 
     Parameters
     ----------
@@ -252,10 +253,11 @@ def learning_rates(ctx: Ctx) -> None:
                "original (1 run" + (", MNIST)" if not ctx.mnist else ")")], rows,
               "after the last epoch; mean ± std over seeds")
     ctx.figure("learning_rates", "Validation and training curves per learning rate "
-                                 "(mean ± std over seeds).")
+                                 "(mean over seeds; bands: 95% interval of the mean).")
     ctx.figure("learning_rates_final", "Last-epoch validation accuracy and loss against the "
-                                       "learning rate" + (", with the original's single runs"
-                                                          if ctx.mnist else "") + ".")
+                                       "learning rate (mean over seeds, bars: 95% interval "
+                                       "of the mean)" + (", with the original's single runs"
+                                                         if ctx.mnist else "") + ".")
     comparisons_table(ctx, "learning-rates", "learning rates")
     best = max(groups, key=lambda g: (final_stat(g, "eval_accuracy") or {}).get("mean") or -1)
     why = (f"in {last_epoch(groups[0])} epochs plain SGD with smaller steps has not converged "
@@ -324,8 +326,8 @@ def final(ctx: Ctx) -> None:
           "above has seen.")
     acc, loss = final_stat(g, "eval_accuracy"), final_stat(g, "eval_loss")
     rows = [[f"seed {s}", "-", "-"] for s in g["seeds"]]
-    for i, t in enumerate(g.get("trials", [])):
-        s = RunFolder(ctx.folder.preset_dir("final") / t).summary or {}
+    for i, t in enumerate(ctx.folder.group_dirs("final", g)):
+        s = RunFolder(t).summary or {}
         rows[i][1:] = [fmt(s.get("eval_accuracy")), fmt(s.get("eval_loss"))]
     rows.append(["**mean ± std**", pm(acc), pm(loss, n=False)])
     doc.table(["run", "test accuracy", "test loss"], rows)
