@@ -8,22 +8,29 @@ happen inside those callables so that ``backproplab --help`` stays fast.
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import os
-import sys
-import warnings
-
 from backproplab import __version__
+from backproplab.commands.interrupt import (
+    catch_interrupts,
+    exit_if_interrupted,
+    final_status,
+    interrupted,
+    report_interrupt,
+)
 
 try:  # Ctrl-C while the libraries load: one line and status 130, no traceback
+    import argparse
+    import importlib
+    import os
+    import sys
+    import warnings
+
     from backproplab.commands.failures import decode_error_message, os_error_message
     from backproplab.commands.options import HelpFormatter, cli_message
     from backproplab.commands.output import json_stdout
     from backproplab.errors import BackproplabError, BackproplabWarning
-except KeyboardInterrupt:  # pragma: no cover - timing dependent (tests/faults)
-    print("backproplab: interrupted", file=sys.stderr)
-    sys.exit(130)
+except BaseException as exc:  # pragma: no cover - timing dependent (tests/faults)
+    exit_if_interrupted(exc)  # (an extension's import may make it an ImportError)
+    raise
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = (
@@ -120,19 +127,28 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings(), json_stdout(bool(getattr(args, "json", False))):
             warnings.showwarning = _show_warning
             status = args.func(args)
-    except BackproplabError as exc:
+    except KeyboardInterrupt:
+        return report_interrupt()
+    except Exception as exc:  # noqa: BLE001 - after a Ctrl-C any exception is that Ctrl-C
+        return _failure(exc)
+    return int(status or 0)
+
+
+def _failure(exc: Exception) -> int:
+    """The exit status for an exception :func:`main` caught, after saying what
+    went wrong; re-raises one that is not the user's to fix (a bug)."""
+    if interrupted():  # e.g. the ImportError of an interrupted NumPy import
+        return report_interrupt()
+    if isinstance(exc, BackproplabError):
         return _error(cli_message(exc))
-    except BrokenPipeError:  # the reader of stdout left (`| head`): stop quietly
+    if isinstance(exc, BrokenPipeError):  # the reader of stdout left (`| head`)
         _silence_stdout()
         return 141  # as a shell reports a process ended by SIGPIPE
-    except OSError as exc:
+    if isinstance(exc, OSError):
         return _error(os_error_message(exc))
-    except UnicodeDecodeError as exc:
+    if isinstance(exc, UnicodeDecodeError):
         return _error(decode_error_message(exc))
-    except KeyboardInterrupt:
-        print("backproplab: interrupted", file=sys.stderr)
-        return 130
-    return int(status or 0)
+    raise exc
 
 
 def _escape_unencodable() -> None:
@@ -160,15 +176,18 @@ def _error(sentence: str) -> int:
 def entry() -> None:  # pragma: no cover - exercised in subprocesses (tests/faults)
     """The ``backproplab`` console script: :func:`main`, then ``sys.exit`` with its status.
 
-    A Ctrl-C that comes before or after :func:`main` prints one line and exits
-    with status 130.
+    Ctrl-C is this process's from here on
+    (:func:`~backproplab.commands.interrupt.catch_interrupts`; ``python -m
+    backproplab`` arranges that before it imports this module): whenever it
+    comes, before, in or after :func:`main`, the command prints one line and
+    exits with status 130.
     """
+    catch_interrupts()
     try:
         status = main()
     except KeyboardInterrupt:
-        print("backproplab: interrupted", file=sys.stderr)
-        status = 130
-    sys.exit(status)
+        status = report_interrupt()
+    sys.exit(final_status(status))
 
 
 __all__ = ["COMMANDS", "build_parser", "entry", "main"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -72,6 +74,40 @@ def test_ctrl_c_while_starting_is_one_line_and_130(delay, tmp_path):
     code = stop(proc, signal.SIGINT)
     err = proc.stderr.read().decode()
     assert code == 130 and err == "backproplab: interrupted\n", (code, err)
+
+
+def test_ctrl_c_at_many_moments_of_the_start_is_one_line_and_130(tmp_path):
+    # one try per moment, from the imports (some of them run dataclass code that
+    # `exec` builds from a string) through the data loading to the first batches
+    results = []
+    for i, delay in enumerate([0.05 + 0.05 * k for k in range(16)]):
+        proc = start_train(*ARGS, "--out", tmp_path / f"run{i}")
+        _wait_for_the_interpreter(proc)
+        time.sleep(delay)
+        code = stop(proc, signal.SIGINT)
+        results.append((round(delay, 2), code, proc.stderr.read().decode()))
+    wrong = [r for r in results if r[1:] != (130, "backproplab: interrupted\n")]
+    assert not wrong, wrong
+
+
+def test_ctrl_c_inside_code_run_from_a_string_is_handled_where_caught():
+    # CPython marks a KeyboardInterrupt that leaves exec'd string code (dataclasses
+    # build their methods that way) as unhandled for the whole process: even caught,
+    # it made the interpreter kill itself with SIGINT at exit (status -2). The
+    # command's handler holds the interrupt until that code has returned.
+    script = (
+        "from backproplab.commands.interrupt import catch_interrupts, report_interrupt\n"
+        "catch_interrupts()\n"
+        "try:\n"
+        "    exec('import os, signal\\nos.kill(os.getpid(), signal.SIGINT)')\n"
+        "    while True:\n"
+        "        pass\n"
+        "except KeyboardInterrupt:\n"
+        "    report_interrupt()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert (r.returncode, r.stderr) == (0, "backproplab: interrupted\n")
 
 
 def test_ctrl_c_while_training_is_one_line_and_the_run_resumes(tmp_path, cli):
