@@ -388,15 +388,15 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
     }
 
 
-def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
+def aggregate_sweep(sweep_dir: str | Path | SweepFolder, *, write: bool = True,
                     test: str = "welch", running: bool = False) -> dict[str, Any]:
     """Aggregate the run folders of ``sweep_dir``; with ``write``, save
     ``results.json``, ``results.csv`` and ``results_batches.csv`` there.
 
     Parameters
     ----------
-    sweep_dir : str or Path
-        The sweep folder.
+    sweep_dir : str, Path or SweepFolder
+        The sweep folder (an opened one is read as it is, not opened again).
     write : bool
         Write the result files.
     test : {"welch", "paired", "permutation"}
@@ -415,8 +415,8 @@ def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
         For a folder that holds no sweep, or an unknown ``test``.
     """
     check_test(test)
-    root = Path(sweep_dir)
-    folder = SweepFolder(root).check()
+    folder = (sweep_dir if isinstance(sweep_dir, SweepFolder) else SweepFolder(sweep_dir)).check()
+    root = folder.path
     if not folder.trials:
         raise BackproplabError(
             f"{root} holds no sweep and no run folders; give the --out folder of a sweep")
