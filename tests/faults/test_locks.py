@@ -134,7 +134,7 @@ def test_out_refuses_empty_root_and_home(out, why, cli):
 def test_two_sweeps_at_once_are_refused_in_process(tmp_path):
     # the lock is per open file: even the same process cannot take it twice (a lock
     # that waited for it instead of refusing would never return here)
-    with lock_folder(tmp_path / "s", "sweep"):
-        with pytest.raises(BackproplabError, match="sweep folder .* is in use"):
-            run_sweep(Sweep({"dataset": "synth", "epochs": 1, "limit": 100}, {"lr": [0.1]},
-                            seeds=[0]), tmp_path / "s", workers=1, progress="quiet")
+    sweep = Sweep({"dataset": "synth", "epochs": 1, "limit": 100}, {"lr": [0.1]}, seeds=[0])
+    with (lock_folder(tmp_path / "s", "sweep"),
+          pytest.raises(BackproplabError, match="sweep folder .* is in use")):
+        run_sweep(sweep, tmp_path / "s", workers=1, progress="quiet")
