@@ -313,8 +313,8 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
     ``(data_sha256, allow_changed_data)``."""
     t_start = time.perf_counter()
     display = progress if isinstance(progress, Progress) else make_progress(progress)
-    cfg, dataset = _prepare(config, out, resume=resume, overwrite=overwrite, dataset=dataset,
-                            data=data)
+    cfg, dataset, sha = _prepare(config, out, resume=resume, overwrite=overwrite,
+                                 dataset=dataset, data=data)
     with threadpool_limits(limits=cfg.threads):
         if dataset is None:
             dataset = load_run_dataset(cfg)
@@ -323,7 +323,8 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
                 f"the dataset given to the run is {dataset.name!r} but its config asks for "
                 f"{cfg.dataset!r}; pass the data the config describes (or none)")
         display.message(_describe(dataset, cfg))
-        run = _Run(cfg, dataset, out, display, resume, allow_changed_data=data[1])
+        run = _Run(cfg, dataset, out, display, resume, allow_changed_data=data[1],
+                   data_sha256=sha)
         history = run.train()
     return run.finish(history, time.perf_counter() - t_start)
 
@@ -331,7 +332,8 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
 def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bool, dataset,
              data: tuple[str | None, bool]):
     """The run's resolved config, checked against the folder; a new run's folder is
-    cleared and gets ``config.json``. Returns ``(config, dataset or None)``."""
+    cleared and gets ``config.json``. Returns ``(config, dataset or None, the data's
+    fingerprint where a replay computed it, else None)``."""
     if resume:
         cfg = _merge_resume_config(RunFolder(out).train_config(TrainConfig), config)
         if cfg.tensorboard:
@@ -340,7 +342,7 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
             raise BackproplabError(
                 f"{out} has no {CHECKPOINT} to resume from (the run stopped before its first "
                 "epoch ended); start it again with overwrite=True")
-        return cfg, dataset
+        return cfg, dataset, None
     cfg = config.resolved()
     _check_fresh(out, overwrite)
     if cfg.tensorboard:
@@ -350,12 +352,14 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
         # dataset leaves --out as it was (no half-started run to refuse later)
         with threadpool_limits(limits=cfg.threads):
             dataset = load_run_dataset(cfg)
+    sha = None
     if data[0] is not None:  # a replay: the data must be the replayed run's
-        check_same_data(data[0], data_fingerprint(dataset), "the run replayed", data[1])
+        sha = data_fingerprint(dataset)
+        check_same_data(data[0], sha, "the run replayed", data[1])
     ENGINES[cfg.engine](cfg, dataset).check_memory()  # a model too large writes nothing
     _prepare_fresh(out, overwrite)
     atomic_write_json(out / CONFIG, cfg.to_dict())
-    return cfg, dataset
+    return cfg, dataset, sha
 
 
 class _Run:
@@ -363,9 +367,10 @@ class _Run:
     epoch writes (metrics, checkpoint, best weights, inspection snapshots)."""
 
     def __init__(self, cfg: TrainConfig, dataset, out: Path, display: Progress, resume: bool,
-                 allow_changed_data: bool = False):
+                 allow_changed_data: bool = False, data_sha256: str | None = None):
         self.cfg, self.dataset, self.out, self.display = cfg, dataset, out, display
-        self.data_sha256 = data_fingerprint(dataset)
+        # a replay hashed the data already (_prepare): hash it once per run
+        self.data_sha256 = data_sha256 or data_fingerprint(dataset)
         self.sleep = float(os.environ.get(BATCH_SLEEP_ENV, "0") or 0)
         self.engine = engine = ENGINES[cfg.engine](cfg, dataset)
         init_ss, self.shuffle_rng = run_seeds(cfg.seed)
