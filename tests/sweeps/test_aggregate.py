@@ -13,11 +13,8 @@ import pytest
 from scipy import stats as sps
 
 from backproplab.errors import BackproplabError
-from backproplab.sweeps.aggregate import (
-    aggregate_sweep,
-    group_key,
-    mean_std,
-)
+from backproplab.sweeps.aggregate import aggregate_sweep, group_key
+from backproplab.sweeps.power import mean_std
 from backproplab.sweeps.tables import results_table
 
 

@@ -85,7 +85,7 @@ def gather(paths: list[str]) -> tuple[list[dict], str | None]:
             groups.append({**_run_group(folder, name), "source": name})
             splits.add((folder.summary or {}).get("eval_split"))
             continue
-        results = read_sweep(path)
+        results = read_sweep(path, folder)
         splits.add(results.get("eval_split"))
         groups += [{**g, "label": f"{name}: {g['label']}", "source": name}
                    for g in results["groups"]]

@@ -26,7 +26,7 @@ from backproplab.commands.output import print_json
 from backproplab.errors import BackproplabError
 from backproplab.inspection import plot_all
 from backproplab.plots.sweeps import plot_sweep
-from backproplab.runs import SWEEP_FIGURE, RunFolder, open_folder
+from backproplab.runs import SWEEP_FIGURE, RunFolder, SweepFolder, open_folder
 from backproplab.sweeps.aggregate import aggregate_sweep
 from backproplab.sweeps.damage import incomplete_message
 
@@ -62,20 +62,21 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def read_sweep(path: str) -> dict:
-    """The aggregated results of the sweep folder ``path`` as far as it is finished
-    (trials still running give their finished epochs); the trials left out (not
-    started, running, failed, damaged) are named in one line on stderr."""
-    results = aggregate_sweep(path, write=False, running=True)
+def read_sweep(path: str, folder: SweepFolder) -> dict:
+    """The aggregated results of the opened sweep ``folder`` (given as ``path``) as far
+    as it is finished (trials still running give their finished epochs); the trials
+    left out (not started, running, failed, damaged) are named in one line on stderr."""
+    results = aggregate_sweep(folder, write=False, running=True)
     message = incomplete_message(results)
     if message:
         print(f"backproplab: {path}: {message}", file=sys.stderr)
     return results
 
 
-def plot_sweep_folder(path: str, out: str | None) -> Path:
-    """Draw ``sweep.png`` of the sweep folder ``path`` (into ``out`` when given)."""
-    results = read_sweep(path)
+def plot_sweep_folder(path: str, folder: SweepFolder, out: str | None) -> Path:
+    """Draw ``sweep.png`` of the opened sweep ``folder`` (given as ``path``; into
+    ``out`` when given)."""
+    results = read_sweep(path, folder)
     if not any(g["epochs"] for g in results["groups"]):
         raise BackproplabError(f"no trial of the sweep {path} has finished an epoch yet; "
                                "plot it again once one has")
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         key = "run_dir"
         paths = plot_all(args.run_dir, args.out, raw_weights=args.raw_weights)
     else:
-        key, paths = "sweep_dir", [plot_sweep_folder(args.run_dir, args.out)]
+        key, paths = "sweep_dir", [plot_sweep_folder(args.run_dir, folder, args.out)]
     if args.json:
         print_json({key: args.run_dir, "figures": [str(p) for p in paths]})
     else:

@@ -45,7 +45,8 @@ from backproplab.plots.panels import batch_loss_panel, eval_split, metric_label,
 from backproplab.plots.sweeps import BAND_NOTE, curve_panel, final_panel
 from backproplab.runs import BATCHES, RunFolder
 from backproplab.study.layout import seeds_phrase
-from backproplab.sweeps.aggregate import mean_std, summarize_runs
+from backproplab.sweeps.aggregate import summarize_runs
+from backproplab.sweeps.power import mean_std
 
 #: x axes :func:`compare` can draw against.
 X_AXES = {

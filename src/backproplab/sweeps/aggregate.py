@@ -44,7 +44,7 @@ from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text, is_finite_number
 from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
 from backproplab.sweeps.damage import config_damage, trial_damage
-from backproplab.sweeps.power import finite_values
+from backproplab.sweeps.power import mean_std
 from backproplab.sweeps.spec import MACHINE_OPTIONS
 from backproplab.sweeps.stats import check_test, compare_groups, t_interval
 
@@ -63,36 +63,6 @@ CI_NOTE = ("95% Student-t interval of the mean across seeds, [lo, hi]: mean -+ "
 #: The final metrics every pair of groups is compared on.
 COMPARED = ("eval_accuracy", "eval_loss")
 RESULTS_FORMAT = 1
-
-
-def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
-    """The mean, sample standard deviation and count of the finite values.
-
-    Parameters
-    ----------
-    values : iterable of float
-        NaN, inf, ``None`` and booleans are left out.
-
-    Returns
-    -------
-    tuple
-        ``(mean, std, n)``: ``std`` with ddof=1; ``mean`` and ``std`` are NaN
-        where undefined (no values; the std of one value).
-
-    Examples
-    --------
-    >>> mean_std([1.0, 2.0, 3.0, float("nan")])
-    (2.0, 1.0, 3)
-    >>> mean_std([2.0])
-    (2.0, nan, 1)
-    """
-    arr = finite_values(values)
-    n = int(arr.size)
-    if n == 0:
-        return math.nan, math.nan, 0
-    mean = float(arr.mean())
-    std = float(arr.std(ddof=1)) if n > 1 else math.nan
-    return mean, std, n
 
 
 def _stat(values: Iterable[float]) -> dict[str, Any] | None:
@@ -418,15 +388,15 @@ def aggregate_runs(folder: SweepFolder, *, test: str = "welch",
     }
 
 
-def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
+def aggregate_sweep(sweep_dir: str | Path | SweepFolder, *, write: bool = True,
                     test: str = "welch", running: bool = False) -> dict[str, Any]:
     """Aggregate the run folders of ``sweep_dir``; with ``write``, save
     ``results.json``, ``results.csv`` and ``results_batches.csv`` there.
 
     Parameters
     ----------
-    sweep_dir : str or Path
-        The sweep folder.
+    sweep_dir : str, Path or SweepFolder
+        The sweep folder (an opened one is read as it is, not opened again).
     write : bool
         Write the result files.
     test : {"welch", "paired", "permutation"}
@@ -445,8 +415,8 @@ def aggregate_sweep(sweep_dir: str | Path, *, write: bool = True,
         For a folder that holds no sweep, or an unknown ``test``.
     """
     check_test(test)
-    root = Path(sweep_dir)
-    folder = SweepFolder(root).check()
+    folder = (sweep_dir if isinstance(sweep_dir, SweepFolder) else SweepFolder(sweep_dir)).check()
+    root = folder.path
     if not folder.trials:
         raise BackproplabError(
             f"{root} holds no sweep and no run folders; give the --out folder of a sweep")
@@ -565,6 +535,5 @@ __all__ = [
     "comparisons",
     "format_cell",
     "group_key",
-    "mean_std",
     "summarize_runs",
     ]

@@ -72,6 +72,36 @@ def finite_values(values: Iterable[Any]) -> np.ndarray:
     return np.asarray([float(v) for v in items if is_finite_number(v)], dtype=np.float64)
 
 
+def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
+    """The mean, sample standard deviation and count of the finite values.
+
+    Parameters
+    ----------
+    values : iterable of float
+        NaN, inf, ``None`` and booleans are left out.
+
+    Returns
+    -------
+    tuple
+        ``(mean, std, n)``: ``std`` with ddof=1; ``mean`` and ``std`` are NaN
+        where undefined (no values; the std of one value).
+
+    Examples
+    --------
+    >>> mean_std([1.0, 2.0, 3.0, float("nan")])
+    (2.0, 1.0, 3)
+    >>> mean_std([2.0])
+    (2.0, nan, 1)
+    """
+    arr = finite_values(values)
+    n = int(arr.size)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = float(arr.mean())
+    std = float(arr.std(ddof=1)) if n > 1 else math.nan
+    return mean, std, n
+
+
 def power(n: int, effect: float, alpha: float = ALPHA, *, samples: int = 2) -> float:
     """Power of the two-sided t-test with ``n`` values per group.
 
@@ -204,4 +234,4 @@ def seeds_needed_against(values: Iterable[float], reference: float, *,
 
 
 __all__ = ["ALPHA", "FEW_SEEDS", "MAX_SEEDS", "NO_DIFFERENCE", "NO_SPREAD", "POWER",
-           "finite_values", "power", "scipy_stats", "seeds_needed", "seeds_needed_against"]
+           "finite_values", "mean_std", "power", "scipy_stats", "seeds_needed", "seeds_needed_against"]

@@ -55,6 +55,7 @@ from backproplab.sweeps.power import (
     NO_SPREAD,
     POWER,
     finite_values,
+    mean_std,
     power,
     scipy_stats,
     seeds_needed,
@@ -158,10 +159,7 @@ def mean_ci(values: Sequence[float],
     >>> mean_ci([1.0]) is None
     True
     """
-    x = finite_values(values)
-    if x.size < 2:
-        return None
-    return t_interval(float(x.mean()), float(x.std(ddof=1)), int(x.size), confidence)
+    return t_interval(*mean_std(values), confidence)
 
 
 def _t_result(test: str, diff: float, se: float, df: float, n: tuple[int, int],
@@ -570,5 +568,5 @@ def describe(c: Mapping[str, Any], digits: int = 4) -> str:
 
 __all__ = ["ALPHA", "CONFIDENCE", "FEW_SEEDS", "MAX_SEEDS", "NO_SPREAD", "POWER", "TESTS",
            "TEST_NAMES", "TestResult", "check_test", "compare_groups", "describe", "holm",
-           "mean_ci", "one_sample_test", "paired_test", "permutation_test", "power",
+           "mean_ci", "mean_std", "one_sample_test", "paired_test", "permutation_test", "power",
            "seeds_needed", "seeds_needed_against", "spread_test", "t_interval", "welch_test"]
