@@ -251,6 +251,9 @@ def test_evaluate_defaults_to_the_models_dataset(cli, tiny_synth_run):
 def test_evaluate_refuses_another_dataset(cli, tiny_fashion_run):
     res = cli("evaluate", tiny_fashion_run, "--dataset", "mnist")
     assert res.status == 2 and "trained on fashion-mnist, not mnist" in res.err
+    assert "evaluate it with --dataset fashion-mnist or on a labelled file" in res.err
+    with pytest.raises(BackproplabError, match="evaluate it with dataset='fashion-mnist' or"):
+        evaluate(load_predictor(tiny_fashion_run), "mnist")
 
 
 def test_scalar_engine_model_predicts(tmp_path):

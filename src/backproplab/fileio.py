@@ -258,8 +258,14 @@ def read_bounded(path: str | os.PathLike, max_bytes: int | None = None) -> bytes
         os.close(fd)
         raise
     with fh:
-        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
-    if max_bytes is not None and len(data) > max_bytes:
+        if max_bytes is None:
+            data = fh.read()
+        else:  # read(n) allocates n bytes first: ask for what the file holds
+            size = os.fstat(fh.fileno()).st_size
+            data = b"" if size > max_bytes else fh.read(size + 1)
+            if len(data) > size:  # it grew since: read on, up to the bound
+                data += fh.read(max_bytes + 1 - len(data))
+    if max_bytes is not None and (size > max_bytes or len(data) > max_bytes):
         raise OSError(errno.EFBIG, f"it holds more than {max_bytes} bytes, the most such a "
                       "file may hold", str(path))
     return data

@@ -89,6 +89,7 @@ def test_resume_and_config_replay_are_bit_identical_on_a_csv(cli, tmp_path, monk
     full = _weights(tmp_path / "full")
     for other in ("replay", "part"):
         params = _weights(tmp_path / other)
+        assert full and params.keys() == full.keys()
         assert all(np.array_equal(full[k], params[k]) for k in full)
     config = json.loads((tmp_path / "full" / "config.json").read_text())
     assert config["dataset"] == str(data) and config["target"] == "cultivar"

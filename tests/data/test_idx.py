@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import tracemalloc
 
@@ -203,3 +204,13 @@ def test_a_raw_file_larger_than_the_bound_is_refused_unread(tmp_path):
     with pytest.raises(BackproplabError, match="bytes on disk, more than an IDX file of at most 10"):
         read_idx(path, max_bytes=10)
     assert read_idx(path, max_bytes=5000).shape == (5000,)
+
+
+def test_a_fifo_a_device_or_a_folder_is_refused_without_reading(tmp_path):
+    # open() on a FIFO with no writer would block forever, and /dev/zero never ends
+    fifo = tmp_path / "pipe-idx1-ubyte"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "a FIFO"), ("/dev/zero", "a device"), (tmp_path, "a folder")):
+        with pytest.raises(BackproplabError, match=f"cannot be read \\(it is {kind}, not a "
+                                                   "regular file\\); pass the file itself"):
+            read_idx(path)

@@ -170,7 +170,6 @@ def cmd_download(args) -> int:
 
 
 def cmd_verify(args) -> int:
-
     """``backproplab data verify NAME``: check a dataset's files.
 
     Prints the folder, one line per file (shape, how it was checked, detail)

@@ -25,6 +25,7 @@ are converted to the native byte order (which needs a copy anyway).
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
@@ -39,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_bytes
+from backproplab.fileio import atomic_write_bytes, read_bounded
 
 #: IDX dtype code -> NumPy dtype (big-endian, as stored).
 CODE_TO_DTYPE = {
@@ -282,19 +283,23 @@ def _open(path: Path):
 
 
 def _read_bounded(path: Path, max_bytes: int | None, why: str) -> bytes:
-    """The bytes of ``path``, refused unread when larger than an IDX file under
-    ``max_bytes`` data bytes could be (raw or gzip)."""
-    with _open(path) as fh:
-        if max_bytes is not None:
-            size = os.fstat(fh.fileno()).st_size
-            if size > gzip_bound(max_bytes + IDX_MAX_HEADER):
-                raise _fail(path, f"{size} bytes on disk, more than an IDX file of at most "
-                                  f"{max_bytes} data bytes can be ({why})")
-        try:
-            return fh.read()
-        except OSError as exc:
-            raise BackproplabError(f"cannot read IDX file {path} ({exc.strerror}); "
-                                   "check its permissions") from None
+    """The bytes of ``path`` through :func:`backproplab.fileio.read_bounded`: a FIFO,
+    device or folder is refused unread, and a file larger than an IDX file under
+    ``max_bytes`` data bytes could be (raw or gzip) is refused."""
+    limit = None if max_bytes is None else gzip_bound(max_bytes + IDX_MAX_HEADER)
+    try:
+        return read_bounded(path, limit)
+    except FileNotFoundError:
+        raise BackproplabError(f"IDX file {path} does not exist; check the path") from None
+    except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise _fail(path, f"over {limit} bytes on disk, more than an IDX file of at most "
+                              f"{max_bytes} data bytes can be ({why})") from None
+        if exc.errno == errno.EINVAL:
+            raise BackproplabError(f"IDX file {path} cannot be read ({exc.strerror}); "
+                                   "pass the file itself") from None
+        raise BackproplabError(f"cannot read IDX file {path} ({exc.strerror}); "
+                               "check its permissions") from None
 
 
 def read_idx_file(path: str | os.PathLike, max_bytes: int | None = None,

@@ -248,7 +248,8 @@ def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32
     path = Path(path)
     kind = source_kind(path)
     listing = list_image_folder(path) if kind == "images" else None
-    check_fits(path, max_bytes, dtype, listing)
+    if max_bytes is not None:  # without a bound the estimate (headers, a listing) is waste
+        check_fits(path, max_bytes, dtype, listing)
     check_target(path, kind, target)
     if kind == "table":
         return read_table(path, target=target, dtype=dtype, features=features)

@@ -37,7 +37,7 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
     if dataset != pre.dataset and not is_file_dataset(dataset):
         raise BackproplabError(
             f"the model was trained on {pre.dataset}, not {dataset}; evaluate it with "
-            f"--dataset {pre.dataset} or on a labelled file", settings=("dataset",))
+            f"dataset={pre.dataset!r} or on a labelled file", settings=("dataset",))
     # the split as recorded; what is not recorded keeps load_dataset's default
     keys = ("val_size", "seed", "val_fraction", "test_data")
     split = {k: pre.split[k] for k in keys if pre.split.get(k) is not None}
