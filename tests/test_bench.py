@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -56,8 +57,10 @@ def test_quick_run_end_to_end_writes_the_documented_json(cli, tmp_path):
         assert row["median_seconds"] > 0 and row["gflops"] > 0 and row["fraction_of_peak"] > 0
         assert isinstance(row["loaded"], bool) and row["threads"] >= 1 and row["pools"]
     for bs in ("64", "full"):
-        if fashion:  # the bare loop runs with the threads train chose
-            assert by["backproplab", bs]["threads"] == by["train", bs]["threads"]
+        if fashion:  # train and the bare loop run with the default decided before any row
+            assert by["backproplab", bs]["threads"] == by["train", bs]["threads"] == \
+                res["default_threads"]["by_batch_size"][bs]
+            assert by["train", bs]["default_threads"] and by["backproplab", bs]["default_threads"]
             # train's epoch time is its train_seconds; the wall adds evaluation and checkpoint
             assert by["train", bs]["epoch_wall_seconds"][0] > by["train", bs]["epoch_seconds"][0]
         for name in torch_rows:
@@ -128,6 +131,71 @@ def test_peers_planned_per_thread_count():
     assert names(plan(["train", "torch"], "cpu", 3, 0, 2)) == [("train", 3), ("torch", 3)]
     assert names(plan(["train"], "cpu", None, 1, 2)) == [("train", None), ("train-1t", 1),
                                                          ("train-2t", 2)]
+
+
+class _FakePeer:
+    """A peer that records when it starts and exits and trains nothing (no process)."""
+
+    events: ClassVar[list] = []
+
+    def __init__(self, peer, settings):
+        self.peer = peer
+        self.events.append(("start", peer.name, settings["batch_size"]))
+        self.info = {"threads": peer.threads,
+                     "pools": {"pools": [], "direct_blas": {"enabled": True}}}
+
+    def epoch(self):
+        return {"seconds": 0.1, "wall": 0.1, "others": 0.0, "steal": 0.0}
+
+    def close(self):
+        self.events.append(("exit", self.peer.name, None))
+
+
+def test_default_threads_are_decided_once_before_any_row_and_given_to_each(monkeypatch):
+    # a peer deciding its own threads counted the previous row's spinning thread pools
+    # (or the parent's matmul-peak product) as other processes' load
+    from backproplab.bench import run as bench_run
+    from backproplab.training.threads import MachineFacts
+
+    more = usable_cpus() + 1  # a count no peer sampling this machine itself could reach
+    events = _FakePeer.events = []
+
+    def sample(**kw):
+        events.append(("sample", kw, None))
+        return MachineFacts(affinity=more, quota=None, others_busy=0.0)
+
+    monkeypatch.setattr(bench_run, "machine_facts", sample)
+    monkeypatch.setattr(bench_run, "PeerProcess", _FakePeer)
+    res = bench.run_benchmark("train,backproplab,numpy", "16,1024", epochs=2, warmup=1,
+                              quick=True, memory=False)
+    # one fresh sample (no cached one), taken before any peer started
+    assert events[0] == ("sample", {"max_age": 0.0}, None)
+    assert [e[0] for e in events].count("sample") == 1
+    assert res["default_threads"] == {
+        "machine": {"affinity": more, "quota": None, "others_busy": 0.0},
+        "free_cores": more, "why": f"{more} usable CPUs", "sampled": True,
+        "by_batch_size": {"16": 1, "1024": more}}  # batch 16: steps too small to share
+    by = {(r["impl"], r["batch_size"]): r for r in res["results"]}
+    for bs, n in (("16", 1), ("1024", more)):
+        for impl in ("train", "backproplab"):
+            assert (by[impl, bs]["threads"], by[impl, bs]["default_threads"]) == (n, True)
+        assert (by["numpy", bs]["threads"], by["numpy", bs]["default_threads"]) == \
+            (usable_cpus(), False)
+    # every peer of batch 16 has exited before the first of batch 1024 starts
+    first_1024 = events.index(("start", "train", "1024"))
+    assert sorted(e[1] for e in events[:first_1024] if e[0] == "exit") == \
+        ["backproplab", "numpy", "train"]
+
+
+def test_the_train_process_runs_with_the_threads_it_is_given(tmp_path):
+    from backproplab.training.threads import MachineFacts
+
+    more = usable_cpus() + 1
+    res = bench.run_benchmark("train", "1024", epochs=1, warmup=0, quick=True, memory=False,
+                              machine=MachineFacts(affinity=more))
+    assert res["default_threads"]["sampled"] is False
+    (row,) = res["results"]  # the threads train's own config.json recorded
+    assert (row["impl"], row["threads"], row["default_threads"]) == ("train", more, True)
 
 
 def _tiny_result(quick: bool) -> dict:

@@ -15,6 +15,16 @@ temporary run folder with its logs, progress display, divergence guard,
 evaluation and checkpoint. Its epoch time is the ``train_seconds`` it wrote to
 ``metrics.jsonl``; ``wall`` is the whole epoch (evaluation passes, checkpoint
 and logs included), from the end of one epoch to the end of the next.
+
+A peer never decides its own thread count: the default one (``train``'s rule,
+:func:`~backproplab.training.threads.choose_threads`) is resolved by the parent
+from one load sample taken before any row runs, and given to the peer as a
+number (:class:`Peer` ``default=True`` says it is the default). A peer sampling
+the load itself would count the previous row's still-spinning thread pools, or
+the parent's matmul-peak product, as other processes' load, and pick fewer
+threads than on a quiet machine. :meth:`PeerProcess.close` waits until the
+process has exited (it is killed if it does not), so no peer of one batch size
+outlives it into the next.
 """
 
 from __future__ import annotations
@@ -52,13 +62,16 @@ class Peer:
     impl : str
         ``"train"`` (``backproplab train`` itself) or a runner's name.
     threads : int or None
-        Its threads; ``None``: the train path's own default (for the bare loop:
-        the threads ``train`` chose).
+        Its threads; ``None`` in a plan: ``train``'s default, which the parent
+        resolves (:func:`~backproplab.bench.run.default_threads`) before the peer starts.
+    default : bool
+        Whether ``threads`` is that resolved default (reported as such).
     """
 
     name: str
     impl: str
     threads: int | None
+    default: bool = False
 
 
 class _Stop(Exception):
@@ -101,12 +114,30 @@ class _GatedProgress(PlainProgress):
         self._next()
 
 
+def train_config(settings: dict, threads: int | None) -> TrainConfig:
+    """The config of the ``train`` peer: the benchmark's network, data and SGD.
+
+    Parameters
+    ----------
+    settings : dict
+        As :func:`peer_settings` gives them (with a batch size).
+    threads : int or None
+        Its threads (``None``: not resolved yet).
+
+    Returns
+    -------
+    TrainConfig
+    """
+    s = settings
+    return TrainConfig(dataset="fashion-mnist", data_dir=s["data_dir"], limit=s["limit"],
+                       hidden=SIZES[1:-1], activation=ACTIVATION, optimizer="sgd", lr=s["lr"],
+                       batch_size="full" if s["batch_size"] == "full" else int(s["batch_size"]),
+                       epochs=s["max_epochs"], seed=s["seed"], dtype="float32",
+                       threads=threads, device=s["device"])
+
+
 def _train_peer(conn, peer: Peer, s: dict) -> None:
-    cfg = TrainConfig(dataset="fashion-mnist", data_dir=s["data_dir"], limit=s["limit"],
-                      hidden=SIZES[1:-1], activation=ACTIVATION, optimizer="sgd", lr=s["lr"],
-                      batch_size="full" if s["batch_size"] == "full" else int(s["batch_size"]),
-                      epochs=s["max_epochs"], seed=s["seed"], dtype="float32",
-                      threads=peer.threads, device=s["device"])
+    cfg = train_config(s, peer.threads)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp, \
             open(os.devnull, "w") as devnull:
         out = Path(tmp) / "run"
@@ -213,15 +244,17 @@ class PeerProcess:
         return self._receive()
 
     def close(self) -> None:
-        """Tell the peer to stop; end it if it does not within 10 seconds."""
+        """Tell the peer to stop and wait until its process has exited (terminated
+        after 10 seconds, killed after 5 more): no peer outlives its batch size."""
         try:
             self.conn.send("stop")
         except (OSError, ValueError):
             pass
         self.proc.join(10)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join(5)
+        for end in (self.proc.terminate, self.proc.kill):
+            if self.proc.is_alive():
+                end()
+                self.proc.join(5)
         self.conn.close()
 
 
@@ -259,4 +292,5 @@ def settle() -> None:
     time.sleep(SETTLE_SECONDS)
 
 
-__all__ = ["PEER_TIMEOUT", "SETTLE_SECONDS", "Peer", "PeerProcess", "peer_settings", "settle"]
+__all__ = ["PEER_TIMEOUT", "SETTLE_SECONDS", "Peer", "PeerProcess", "peer_settings", "settle",
+           "train_config"]

@@ -203,6 +203,26 @@ def _targets_table(result: dict):
     return tt
 
 
+def default_threads_line(record: dict) -> str:
+    """The line that says ``train``'s default threads and where they came from.
+
+    Parameters
+    ----------
+    record : dict
+        A result's ``default_threads`` (:func:`backproplab.bench.run.default_threads`
+        plus ``sampled``).
+
+    Returns
+    -------
+    str
+    """
+    source = ("one load sample before any row ran" if record["sampled"]
+              else "the machine facts given")
+    return (f"default threads (train and the bare loop), decided once from {source} "
+            f"({record['why']}): "
+            + ", ".join(f"{n} at batch {bs}" for bs, n in record["by_batch_size"].items()))
+
+
 def _machine_lines(result: dict) -> list[str]:
     """The closing lines: machine, libraries, load, thread pools, skipped implementations."""
     load, machine = result["load"], result["machine"]
@@ -221,6 +241,8 @@ def _machine_lines(result: dict) -> list[str]:
             line += (f"; other processes used {load['others_during_run']:.0%} of the CPUs "
                      "during the timings")
         lines.append(line)
+    if result.get("default_threads"):
+        lines.append(default_threads_line(result["default_threads"]))
     pools = {}
     for r in result["results"]:
         pools.setdefault(r["impl"], r.get("pools") or [])

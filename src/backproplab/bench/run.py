@@ -8,6 +8,11 @@ during which other processes used more than
 :data:`~backproplab.bench.probes.LOAD_FLAG` of the CPUs is run again, up to
 ``retries`` times. With ``load=N``, N busy processes run throughout (the
 busy-machine target); epochs are then not retried.
+
+``train``'s default thread count (and so the bare loop's) is decided once, in
+this process, from one load sample taken before any row runs (with ``load``,
+while the busy processes run), and passed to every ``train`` row as a number:
+see :func:`default_threads` and :mod:`~backproplab.bench.peers`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from backproplab.bench.memory import judge_memory, measure_memory
-from backproplab.bench.peers import Peer, PeerProcess, peer_settings, settle
+from backproplab.bench.peers import Peer, PeerProcess, peer_settings, settle, train_config
 from backproplab.bench.probes import (
     LOAD_FLAG,
     BusyLoad,
@@ -30,7 +35,7 @@ from backproplab.bench.probes import (
     machine_info,
     wait_for_quiet,
 )
-from backproplab.bench.report import compute_ratios, judge_targets
+from backproplab.bench.report import compute_ratios, default_threads_line, judge_targets
 from backproplab.bench.runners import available_impls
 from backproplab.bench.workload import (
     ACTIVATION,
@@ -53,7 +58,15 @@ from backproplab.bench.workload import (
 )
 from backproplab.errors import BackproplabError
 from backproplab.tensor.backend import get_array_module
-from backproplab.training.threads import MAX_THREADS, usable_cpus
+from backproplab.training.config import config_step_work
+from backproplab.training.threads import (
+    MAX_THREADS,
+    MachineFacts,
+    choose_threads,
+    free_cores,
+    machine_facts,
+    usable_cpus,
+)
 
 #: The fixed part of a result's ``config``: the network and the optimizer.
 _WORKLOAD = {"sizes": list(SIZES), "activation": ACTIVATION, "optimizer": "sgd",
@@ -79,9 +92,10 @@ def plan_peers(impls: list[str], device: str, threads: int | None, load: int,
                cores: int) -> list[Peer]:
     """The rows to time: each implementation at its thread counts.
 
-    ``train`` runs with its own default threads (or ``threads``); under a
+    ``train`` runs with its default threads (or ``threads``); under a
     ``load`` it also runs at 1 and 2 threads (the busy-machine target).
-    ``backproplab`` (the bare loop) uses the threads ``train`` chose.
+    ``backproplab`` (the bare loop) uses the same: ``threads=None`` in the plan,
+    resolved per batch size by :func:`default_threads` before the peers start.
     PyTorch on the CPU runs at 1 and at 2 threads (its best is the reference),
     unless ``threads`` forces one count. The others use ``threads`` or every core.
 
@@ -114,6 +128,43 @@ def plan_peers(impls: list[str], device: str, threads: int | None, load: int,
         else:
             out.append(Peer(impl, impl, threads or cores))
     return out
+
+
+def default_threads(facts: MachineFacts, batch_sizes: list[str], settings: dict) -> dict:
+    """``train``'s default thread count at each batch size, for one set of machine facts.
+
+    The rule is ``train``'s own (:func:`~backproplab.training.threads.choose_threads`
+    on the step of :func:`~backproplab.bench.peers.train_config`); the facts are
+    sampled once, before any row runs, so that no row's thread pools (nor the
+    matmul-peak product) count as other processes' load.
+
+    Parameters
+    ----------
+    facts : MachineFacts
+        Usable CPUs, quota and other processes' load.
+    batch_sizes : list of str
+        The batch sizes to time.
+    settings : dict
+        As :func:`~backproplab.bench.peers.peer_settings` gives them.
+
+    Returns
+    -------
+    dict
+        ``machine`` (the facts), ``free_cores`` and ``why`` (the cores a run may
+        plan on, and why), ``by_batch_size`` (batch size -> threads).
+    """
+    cores, why = free_cores(facts)
+    by_bs = {bs: choose_threads(facts, config_step_work(train_config({**settings,
+                                                                       "batch_size": bs},
+                                                                      None)))[0]
+             for bs in batch_sizes}
+    return {"machine": facts.to_dict(), "free_cores": cores, "why": why, "by_batch_size": by_bs}
+
+
+def _resolve(peers: list[Peer], chosen: int | None) -> list[Peer]:
+    """The peers with ``train``'s default (``threads=None``) replaced by ``chosen``."""
+    return [Peer(p.name, p.impl, chosen, default=True) if p.threads is None else p
+            for p in peers]
 
 
 def _check_options(epochs, warmup, retries, threads, load, device) -> None:
@@ -155,23 +206,19 @@ def _timed_epoch(proc: PeerProcess, timing: _Timing, label: str) -> tuple[dict, 
     return got, attempt + 1
 
 
-def _start_peers(peers: list[Peer], settings: dict, cores: int, say) -> dict:
-    """A process per peer (``train`` first: the bare loop takes the threads it chose)."""
+def _start_peers(peers: list[Peer], settings: dict, say) -> dict:
+    """A process per peer, each with its thread count given."""
     procs: dict[str, PeerProcess] = {}
-    chosen = None
     try:
-        for peer in sorted(peers, key=lambda p: p.impl != "train"):
-            if peer.impl == "backproplab" and peer.threads is None:
-                peer = Peer(peer.name, peer.impl, chosen or cores)
-            say(f"batch {settings['batch_size']}: starting {peer.name}")
+        for peer in peers:
+            say(f"batch {settings['batch_size']}: starting {peer.name}"
+                + (f" ({peer.threads} threads, the default)" if peer.default else ""))
             procs[peer.name] = PeerProcess(peer, settings)
-            if peer.name == "train":
-                chosen = procs[peer.name].info["threads"]
     except BaseException:
         for proc in procs.values():
             proc.close()
         raise
-    return {p.name: procs[p.name] for p in peers}
+    return procs
 
 
 def _row(name: str, proc: PeerProcess, bs: str, n: int, got: list[dict], tries: int) -> dict:
@@ -179,6 +226,7 @@ def _row(name: str, proc: PeerProcess, bs: str, n: int, got: list[dict], tries: 
     times = [g["seconds"] for g in got]
     pools = proc.info["pools"]
     return {"impl": name, "library": proc.peer.impl, "threads": proc.info["threads"],
+            "default_threads": proc.peer.default,
             "pools": [f"{p['internal_api']} {p['num_threads']}" for p in pools["pools"]]
             + ([f"torch {pools['torch']}"] if "torch" in pools else []),
             "direct_blas": pools["direct_blas"]["enabled"],
@@ -190,11 +238,11 @@ def _row(name: str, proc: PeerProcess, bs: str, n: int, got: list[dict], tries: 
             "loaded": bool(others) and is_loaded(max(others))}
 
 
-def _time_batch_size(peers: list[Peer], settings: dict, n: int, cores: int,
-                     timing: _Timing) -> list[dict]:
-    """Start every peer, warm each up, time them in turns; one result row per peer."""
+def _time_batch_size(peers: list[Peer], settings: dict, n: int, timing: _Timing) -> list[dict]:
+    """Start every peer, warm each up, time them in turns; one result row per peer (every
+    peer's process has exited when this returns)."""
     bs = settings["batch_size"]
-    procs = _start_peers(peers, settings, cores, timing.say)
+    procs = _start_peers(peers, settings, timing.say)
     try:
         for name, proc in procs.items():
             for w in range(timing.warmup):
@@ -215,21 +263,26 @@ def _time_batch_size(peers: list[Peer], settings: dict, n: int, cores: int,
             proc.close()
 
 
-def _time_all(peers, batch_sizes, n, *, settings, cores, timing, peak: MatmulPeak) -> list[dict]:
-    """Every batch size in turn, the matmul peak measured before and after each; the
-    result rows (with GFLOP/s and the fraction of NumPy's best GEMM rate)."""
+def _time_all(peers, batch_sizes, n, *, settings, busy: int, defaults: dict | None, timing,
+              peak: MatmulPeak) -> tuple[list[dict], dict]:
+    """Every batch size in turn (``train``'s default threads from ``defaults``), the
+    matmul peak measured before and after each; the result rows (with GFLOP/s and the
+    fraction of NumPy's best GEMM rate) and the result's ``load`` part."""
+    before, whole = loadavg(), LoadProbe().start()
     rows: list[dict] = []
     timing.say(f"matmul peak ({peak.size} x {peak.size} float32)")
     peak.measure()
     for bs in batch_sizes:
-        rows += _time_batch_size(peers, {**settings, "batch_size": bs}, n, cores, timing)
+        chosen = defaults["by_batch_size"][bs] if defaults else None
+        rows += _time_batch_size(_resolve(peers, chosen), {**settings, "batch_size": bs}, n,
+                                 timing)
         peak.measure()
     flops = flops_per_epoch(n)
     for row in rows:
         gflops = flops / row["median_seconds"] / 1e9
         row["gflops"] = round(gflops, 2)
         row["fraction_of_peak"] = round(gflops / peak.gflops, 4)
-    return rows
+    return rows, _load_record(before, whole, busy, rows, timing)
 
 
 def _memory_rows(run_impls, mem_sizes, data: dict, say, **settings) -> list[dict]:
@@ -241,6 +294,12 @@ def _memory_rows(run_impls, mem_sizes, data: dict, say, **settings) -> list[dict
             say(f"memory: {impl} at batch {bs} (fresh process)")
             rows.append(judge_memory(measure_memory(impl, bs, **settings), data["bytes"]))
     return rows
+
+
+def _data_facts(**kw) -> tuple[int, dict]:
+    """The rows and the description of the benchmark's data (every peer loads its own)."""
+    X, _, data = load_data(**kw)
+    return int(X.shape[0]), data
 
 
 def _runnable_here(run_impls: list[str], skipped: dict, data: dict) -> list[str]:
@@ -262,7 +321,8 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
                   memory: bool = True, retries: int = DEFAULT_RETRIES,
                   wait_quiet: float = 0.0, memory_batch_sizes=DEFAULT_MEMORY_BATCH_SIZES,
                   peak_size: int | None = None, command: str | None = None,
-                  progress: Callable[[str], None] | None = None) -> dict:
+                  progress: Callable[[str], None] | None = None,
+                  machine: MachineFacts | None = None) -> dict:
     """Time every peer at every batch size, each in its own process; returns the result.
 
     Parameters
@@ -281,6 +341,9 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
         Data, training, peak memory (fresh process each), waiting for quiet
         (seconds), the matmul-peak side, the recorded command line, and a
         callable receiving one line per step.
+    machine : MachineFacts, optional
+        The facts ``train``'s default threads follow; default: sampled once in
+        this process before any row runs (:func:`default_threads`).
 
     Returns
     -------
@@ -299,9 +362,7 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
     run_impls, skipped = _runnable(impls, device)
     mem_sizes = parse_batch_sizes(memory_batch_sizes, "--memory-batch-sizes")  # checked anyway
     limit = QUICK_ROWS if quick and limit is None else limit
-    X, y, data = load_data(quick=quick, synthetic=synthetic, data_dir=data_dir, limit=limit)
-    n = int(X.shape[0])
-    del X, y  # every peer loads its own copy
+    n, data = _data_facts(quick=quick, synthetic=synthetic, data_dir=data_dir, limit=limit)
     run_impls = _runnable_here(run_impls, skipped, data)
     peers = plan_peers(run_impls, device, threads, load, cores)
     settings = peer_settings("", lr=lr, seed=seed, device=device, quick=quick,
@@ -311,22 +372,20 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
     timing = _Timing(epochs, warmup, 0 if load else retries, wait_quiet, say)
     peak = MatmulPeak(peak_size or _PEAK_SIZES[device, quick], device, with_torch=False)
     with BusyLoad(load):
-        before, whole = loadavg(), LoadProbe().start()
-        results = _time_all(peers, batch_sizes, n, settings=settings, cores=cores,
-                            timing=timing, peak=peak)
-        load_record = _load_record(before, whole, load, results, timing)
+        defaults = None if threads else _decide_threads(machine, batch_sizes, settings, say)
+        results, load_record = _time_all(peers, batch_sizes, n, settings=settings, busy=load,
+                                         defaults=defaults, timing=timing, peak=peak)
     mem_rows = _memory_rows(run_impls, mem_sizes if memory else [], data, say,
                             threads=threads or cores, quick=quick, synthetic=synthetic,
                             data_dir=data_dir, limit=limit, lr=lr, seed=seed, device=device)
     result = {
-        "format": RESULT_FORMAT, "version": RESULT_VERSION, "started": started,
-        "command": command,
+        "format": RESULT_FORMAT, "version": RESULT_VERSION, "started": started, "command": command,
         "config": {**_WORKLOAD, "lr": lr, "epochs": epochs, "warmup": warmup,
                    "retries": timing.retries, "wait_quiet": wait_quiet,
                    "batch_sizes": batch_sizes, "threads": threads, "load": load,
                    "device": device, "quick": quick, "seed": seed,
                    "impls": [p.name for p in peers]},
-        "skipped": skipped, "data": data, "machine": machine_info(),
+        "skipped": skipped, "data": data, "machine": machine_info(), "default_threads": defaults,
         "libraries": library_versions(run_impls), "load": load_record,
         "matmul_peak": {**peak.best, "gflops": peak.gflops}, "flops_per_epoch": flops_per_epoch(n),
         "results": results, "ratios": compute_ratios(results), "memory": mem_rows,
@@ -334,6 +393,18 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
     # the targets are about the full data set; a quick run's numbers mean little
     result["targets"] = [] if quick else judge_targets(result)
     return result
+
+
+def _decide_threads(machine: MachineFacts | None, batch_sizes, settings, say) -> dict:
+    """:func:`default_threads` from ``machine``, or from one load sample taken now (after
+    a settle: before any row runs, nothing of the benchmark's own is spinning)."""
+    sampled = machine is None
+    if sampled:
+        settle()
+        machine = machine_facts(max_age=0.0)
+    record = {**default_threads(machine, batch_sizes, settings), "sampled": sampled}
+    say(default_threads_line(record))
+    return record
 
 
 def _load_record(before, whole: LoadProbe, busy: int, results: list[dict],

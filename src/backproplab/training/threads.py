@@ -233,23 +233,26 @@ def others_busy_cores(seconds: float = LOAD_SAMPLE_SECONDS,
     return round(min(n_cpus, max(0.0, busy / (end[1] - start[1]) * n_cpus)), 2)
 
 
-def machine_facts(sample_seconds: float = LOAD_SAMPLE_SECONDS) -> MachineFacts:
+def machine_facts(sample_seconds: float = LOAD_SAMPLE_SECONDS,
+                  max_age: float = FACTS_MAX_AGE) -> MachineFacts:
     """What the machine can give now: usable CPUs, cgroup quota, others' load.
 
-    A load sample taken less than :data:`FACTS_MAX_AGE` seconds ago is reused
-    (the CPUs and the quota are read every time: they cost microseconds).
+    A load sample taken less than ``max_age`` seconds ago is reused (the CPUs
+    and the quota are read every time: they cost microseconds).
 
     Parameters
     ----------
     sample_seconds : float
         Length of the load sample.
+    max_age : float
+        Seconds an earlier sample stays good (``0``: sample now).
 
     Returns
     -------
     MachineFacts
     """
     global _load_cache
-    if _load_cache is None or time.monotonic() - _load_cache[0] >= FACTS_MAX_AGE:
+    if _load_cache is None or time.monotonic() - _load_cache[0] >= max_age:
         _load_cache = (time.monotonic(), others_busy_cores(sample_seconds))
     return MachineFacts(usable_cpus(), cgroup_cpu_quota(), _load_cache[1])
 
