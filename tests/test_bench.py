@@ -198,6 +198,31 @@ def test_the_train_process_runs_with_the_threads_it_is_given(tmp_path):
     assert (row["impl"], row["threads"], row["default_threads"]) == ("train", more, True)
 
 
+def test_the_bare_loop_row_computes_exactly_what_the_train_row_computes(tmp_path):
+    # same data, weights and batch order: the two rows differ only by train's own work
+    from threadpoolctl import threadpool_limits
+
+    from backproplab.bench.peers import peer_settings, train_config
+    from backproplab.bench.runners import BackproplabRunner
+    from backproplab.runs import CHECKPOINT
+    from backproplab.tensor import load_checkpoint
+    from backproplab.training import run_training
+    from backproplab.training.progress import PlainProgress
+
+    settings = {**peer_settings("64", lr=0.05, seed=3, device="cpu", quick=True,
+                                synthetic=False, data_dir=None, limit=bench.QUICK_ROWS,
+                                max_epochs=2)}
+    run_training(train_config(settings, 1), tmp_path / "run", progress=PlainProgress(None))
+    X, y, info = bench.load_data(quick=True)
+    assert info["source"] == "fashion-mnist"  # train needs it (CI installs it)
+    with threadpool_limits(1):
+        runner = BackproplabRunner(X, y, "64", 0.05, 3)
+        runner.epoch(), runner.epoch()
+    trained, _, _ = load_checkpoint(tmp_path / "run" / CHECKPOINT)
+    for name, value in runner.model.params.items():
+        np.testing.assert_array_equal(value, trained.params[name], err_msg=name)
+
+
 def _tiny_result(quick: bool) -> dict:
     row = {"impl": "backproplab", "batch_size": "full", "median_seconds": 0.5, "loaded": False,
            "gflops": 10.0, "fraction_of_peak": 0.1}

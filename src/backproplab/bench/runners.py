@@ -18,6 +18,7 @@ import numpy as np
 from backproplab.bench.workload import ACTIVATION, GPU_IMPLS, SIZES, batch_rows, module_for
 from backproplab.errors import BackproplabError
 from backproplab.tensor import MLP, make_optimizer
+from backproplab.training.engines import run_seeds
 from backproplab.training.loop import fit
 
 
@@ -33,16 +34,21 @@ class Runner:
 
 
 class BackproplabRunner(Runner):
-    """This project: :class:`backproplab.tensor.MLP`, plain SGD, :func:`training.loop.fit`."""
+    """This project: :class:`backproplab.tensor.MLP`, plain SGD, :func:`training.loop.fit`.
+
+    Its weights and its batches' order come from the random streams a ``train``
+    run of the same seed draws (:func:`~backproplab.training.engines.run_seeds`),
+    so the bare loop computes exactly the numbers the ``train`` row computes and
+    the two rows differ only by ``train``'s own work.
+    """
 
     def __init__(self, X, y, batch_size: str, lr: float, seed: int, device: str = "cpu"):
-
-        self.model = MLP(list(SIZES), activation=ACTIVATION, dtype="float32", seed=seed,
-                         device=device)
+        init_ss, self.rng = run_seeds(seed)
+        self.model = MLP(list(SIZES), activation=ACTIVATION, dtype="float32",
+                         rng=np.random.default_rng(init_ss), device=device)
         self.opt = make_optimizer("sgd", self.model, lr)
         self.X, self.y = self.model.check_inputs(X, y)  # on the device once
         self.batch_size = "full" if batch_size == "full" else int(batch_size)
-        self.rng = np.random.default_rng(seed)
 
     def epoch(self) -> float:
         """One epoch of :func:`~backproplab.training.loop.fit`; its ``train_seconds``."""
