@@ -78,8 +78,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="before each timed epoch, wait up to SECONDS for other processes to "
                         "go quiet (default 0: do not wait; useful on shared machines)")
     p.add_argument("--threads", default=None, metavar="N",
-                   help="threads for every row (default: train picks its own, the bare loop "
-                        "takes train's, PyTorch runs at 1 and at 2, the others use all cores)")
+                   help="threads for every row (default: train and the bare loop run at "
+                        "train's default, decided once from a load sample before any row; "
+                        "PyTorch runs at 1 and at 2, the others use all cores)")
     p.add_argument("--load", default=None, metavar="N",
                    help="run N busy processes meanwhile and time train at its default threads "
                         "and at 1 and 2 (the busy-machine target; default 0)")
