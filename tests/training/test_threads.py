@@ -3,6 +3,7 @@ one thread for small steps; threads never change results."""
 
 import json
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -92,6 +93,17 @@ def test_others_busy_is_a_share_of_the_cpus_sampled():
     busy = threads.others_busy_cores(0.02)
     if os.path.exists("/proc/stat"):
         assert busy is not None and 0 <= busy <= threads.usable_cpus()
+
+
+def test_a_recent_load_sample_is_reused_unless_max_age_is_zero(monkeypatch):
+    samples = iter([0.0, 1.0, 2.0])
+    monkeypatch.setattr(threads, "others_busy_cores", lambda seconds: next(samples))
+    monkeypatch.setattr(threads, "_load_cache", None)
+    monkeypatch.setattr(threads, "time", SimpleNamespace(monotonic=lambda: 100.0))  # no clock
+    assert threads.machine_facts().others_busy == 0.0
+    assert threads.machine_facts().others_busy == 0.0  # the same instant: reused
+    assert threads.machine_facts(max_age=0.0).others_busy == 1.0  # sampled now
+    assert threads.machine_facts().others_busy == 1.0
 
 
 def _fake_machine(monkeypatch, facts):

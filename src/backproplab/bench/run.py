@@ -154,10 +154,10 @@ def default_threads(facts: MachineFacts, batch_sizes: list[str], settings: dict)
         plan on, and why), ``by_batch_size`` (batch size -> threads).
     """
     cores, why = free_cores(facts)
-    by_bs = {bs: choose_threads(facts, config_step_work(train_config({**settings,
-                                                                       "batch_size": bs},
-                                                                      None)))[0]
-             for bs in batch_sizes}
+    by_bs = {}
+    for bs in batch_sizes:
+        work = config_step_work(train_config({**settings, "batch_size": bs}, None))
+        by_bs[bs] = choose_threads(facts, work)[0]
     return {"machine": facts.to_dict(), "free_cores": cores, "why": why, "by_batch_size": by_bs}
 
 
