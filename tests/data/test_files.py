@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from backproplab.data import load_dataset
+from backproplab.data import describe, images, load_dataset, sources, tables
 from backproplab.data.describe import describe_source
 from backproplab.data.files import split_in_place, stratified_split
 from backproplab.data.mnist import SPLIT_SEED
@@ -183,6 +183,36 @@ def test_image_folder_grayscale_unit_scaled_and_described(tmp_path):
     info = describe_source(tmp_path / "pics")
     assert (info["rows"], info["features"], info["image_shape"]) == (12, 48, [6, 8])
     assert info["balance"] == {"dark": 6, "light": 6} and info["missing"] == {}
+
+
+def test_describe_lists_an_image_folder_once(tmp_path, monkeypatch):
+    pytest.importorskip("PIL")
+    _pngs(tmp_path / "pics")
+    listings = []
+
+    def counting(path):
+        listings.append(path)
+        return images.list_image_folder(path)
+
+    for module in (describe, sources):
+        monkeypatch.setattr(module, "list_image_folder", counting)
+    info = describe_source(tmp_path / "pics", max_bytes=2**30)
+    assert info["rows"] == 12 and listings == [tmp_path / "pics"]
+
+
+def test_a_tables_first_mib_is_read_once_for_its_estimate(tmp_path, monkeypatch):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c,label\n" + "1,2,3,x\n" * 10)
+    reads = []
+
+    def counting(file, *args, **kwargs):
+        reads.append(file)
+        return open(file, *args, **kwargs)
+
+    for module in (sources, tables):
+        monkeypatch.setattr(module, "open", counting, raising=False)
+    est = estimate(path)
+    assert (est.rows, est.features) == (10, 3) and reads == [path]
 
 
 def test_a_model_of_an_image_folder_predicts_images_of_its_own_size(cli, tmp_path):
