@@ -43,6 +43,7 @@ import numpy as np
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text, is_finite_number
 from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
+from backproplab.seedstats import column_stats
 from backproplab.sweeps.damage import config_damage, trial_damage
 from backproplab.sweeps.power import mean_std
 from backproplab.sweeps.spec import MACHINE_OPTIONS
@@ -231,13 +232,7 @@ def _batch_stats(runs: Sequence[RunFolder]) -> dict[str, list]:
     grid = np.full((len(tables), len(keys)), np.nan)
     for i, (f, (_, _, loss)) in enumerate(zip(flat, tables)):
         grid[i, np.searchsorted(keys, f)] = loss
-    finite = np.isfinite(grid)
-    counts = finite.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, np.where(finite, grid, 0.0).sum(axis=0) / counts, np.nan)
-        dev = np.where(finite, grid - means, 0.0)
-        var = np.where(counts > 1, (dev * dev).sum(axis=0) / (counts - 1), np.nan)
-    stds = np.sqrt(var)
+    means, stds, counts = column_stats(grid)
     return {
         "epoch": (keys // width).tolist(),
         "step": (keys % width).tolist(),
