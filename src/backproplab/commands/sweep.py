@@ -92,6 +92,10 @@ def register(subparsers) -> None:
                         "it; default: no limit)")
     s.add_argument("--overwrite", action="store_true",
                    help="discard what --out holds and run every trial again")
+    s.add_argument("--allow-changed-data", action="store_true",
+                   help="go on with a sweep whose data changed since its trials were "
+                        "recorded: finished trials are kept, interrupted ones resume on the "
+                        "data as it is now (refused otherwise)")
     s.add_argument("--aggregate-only", action="store_true",
                    help="train nothing: aggregate the run folders already in --out")
     s.add_argument("--test", choices=TESTS, default="welch",
@@ -228,8 +232,9 @@ def run(args: argparse.Namespace) -> int:
         results miss one (failed, damaged, unfinished) or Ray ended the
         watched child (``SIGTERM`` raises
         :class:`~backproplab.sweeps.lifetime.SweepTerminated`, which the CLI
-        reports with status 130). Bad options and a
-        folder holding another sweep raise
+        reports with status 130). Bad options, a
+        folder holding another sweep and data that changed since the sweep's
+        trials were recorded (unless ``--allow-changed-data``) raise
         :class:`~backproplab.errors.BackproplabError` (exit status 2).
 
     Raises
@@ -266,7 +271,8 @@ def run(args: argparse.Namespace) -> int:
         executor = make_executor(args.executor, workers, **options)
         with executor:
             outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
-                                progress="quiet" if args.quiet else "auto", test=args.test)
+                                progress="quiet" if args.quiet else "auto", test=args.test,
+                                allow_changed_data=args.allow_changed_data)
     return _report(args, outcome)
 
 
@@ -360,7 +366,8 @@ def _sweep_run_flags():
     """``(flag, dest)`` of every option that only a sweep that trains uses."""
     yield from ((flag(s.name), s.name) for s in settings() if s.name != "seed")
     yield from (("--seeds", "seeds"), ("--seed-list", "seed_list"), ("--workers", "workers"),
-                ("--trial-timeout", "trial_timeout"))
+                ("--trial-timeout", "trial_timeout"),
+                ("--allow-changed-data", "allow_changed_data"))
 
 
 def _print_table(results) -> None:
