@@ -20,7 +20,6 @@ from backproplab.commands.options import (
     add_training_options,
     cli_text,
     flag,
-    float_option,
     int_option,
 )
 from backproplab.commands.output import print_json, rich_console
@@ -86,10 +85,6 @@ def register(subparsers) -> None:
     s.add_argument("--out", metavar="DIR", required=True,
                    help="the sweep folder (one run folder per trial inside)")
     add_executor_options(s, "trials")
-    s.add_argument("--trial-timeout", metavar="SECONDS", default=None,
-                   help="stop a trial that runs longer than this and report it failed (a hung "
-                        "or stopped worker cannot stall the sweep; the same command resumes "
-                        "it; default: no limit)")
     s.add_argument("--overwrite", action="store_true",
                    help="discard what --out holds and run every trial again")
     s.add_argument("--allow-changed-data", action="store_true",
@@ -261,11 +256,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.executor == "ray" and getattr(args, "argv", None) and not ray_in_use():
         return _run_watched(args, sweep)
 
-    options = executor_options(args.executor, args.ray_address)
-    if args.trial_timeout is not None:
-        options["trial_timeout"] = float_option(
-            "--trial-timeout", args.trial_timeout, "a positive number of seconds",
-            lambda v: 0 < v < float("inf"))
+    options = executor_options(args.executor, args.ray_address, args.trial_timeout)
     # SIGTERM at any moment (a Ray instance starting or stopping too): one line, status 130
     with sigterm_interrupts():
         executor = make_executor(args.executor, workers, **options)

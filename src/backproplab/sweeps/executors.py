@@ -271,7 +271,7 @@ def check_trial_timeout(seconds: float | None) -> float | None:
     if not 0 < value < float("inf"):
         raise BackproplabError(
             f"trial_timeout must be a positive number of seconds, got {seconds!r}; give one "
-            "like 600, or leave it out for no limit")
+            "like 600, or leave it out for no limit", settings=("trial_timeout",))
     return value
 
 
