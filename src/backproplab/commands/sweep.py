@@ -254,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
     if is_child():
         enter_child()
     elif args.executor == "ray" and getattr(args, "argv", None) and not ray_in_use():
-        return _run_watched(args, sweep)
+        with sigterm_interrupts():  # while Ray is imported; then passed on to the child
+            return _run_watched(args, sweep)
 
     options = executor_options(args.executor, args.ray_address, args.trial_timeout)
     # SIGTERM at any moment (a Ray instance starting or stopping too): one line, status 130

@@ -21,6 +21,7 @@ from typing import Any
 
 from backproplab.errors import BackproplabError
 from backproplab.sweeps.executors import check_trial_timeout
+from backproplab.sweeps.lifetime import SweepTerminated
 
 #: How to install the optional dependency.
 INSTALL_HINT = 'pip install "backproplab[ray]"'
@@ -383,6 +384,12 @@ def connect(ray, address: str | None, *, cpus: int,
         sigterm = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address="local", num_cpus=cpus, **options)
+        except SystemExit as exc:
+            # a SIGTERM while ray.init runs meets the handler Ray sets there, which
+            # raises SystemExit(SIGTERM): it is a SIGTERM of the command like any other
+            if exc.code != signal.SIGTERM:
+                raise
+            raise SweepTerminated(f"terminated by signal {exc.code} while Ray started") from None
         except Exception as exc:  # noqa: BLE001 - any failure to start is the user's to fix
             text = " ".join(str(exc).split())[:300]
             raise BackproplabError(
