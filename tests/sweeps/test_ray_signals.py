@@ -37,17 +37,21 @@ def session_processes(sid: int) -> dict[int, str]:
     return found
 
 
-def start_ray_sweep(out: Path) -> subprocess.Popen:
-    """``backproplab sweep --executor ray`` (2 trials, 3 slow epochs) in a session of
-    its own (everything Ray starts stays in it); returns once a trial runs."""
+def popen_ray_sweep(out: Path, epochs: int, **env: str) -> subprocess.Popen:
+    """``backproplab sweep --executor ray`` (2 trials) in a session of its own
+    (everything Ray starts stays in it), with ``env`` added to its environment."""
     pytest.importorskip("ray", reason="the ray extra is not installed")
-    env = dict(os.environ, OMP_NUM_THREADS="1", BACKPROPLAB_TEST_BATCH_SLEEP="0.02")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backproplab", "sweep", "--limit", "300", "--epochs", "3",
-         "--hidden", "8", "--lr", "0.1,0.2", "--workers", "2", "--executor", "ray",
-         "--out", str(out), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "backproplab", "sweep", "--limit", "300", "--epochs",
+         str(epochs), "--hidden", "8", "--lr", "0.1,0.2", "--workers", "2", "--executor",
+         "ray", "--out", str(out), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1", **env), start_new_session=True)
+
+
+def start_ray_sweep(out: Path) -> subprocess.Popen:
+    """:func:`popen_ray_sweep` with 3 slow epochs; returns once a trial runs."""
+    proc = popen_ray_sweep(out, 3, BACKPROPLAB_TEST_BATCH_SLEEP="0.02")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # a trial runs, and with it the agents
         running = " ".join(session_processes(proc.pid).values())
@@ -153,19 +157,12 @@ def test_sigterm_while_ray_starts_is_one_line_and_130(tmp_path, where):
     # regression: Ray's own handler, set inside ray.init, made it exit 15 and say
     # nothing (and after its core worker started, print a stack dump too); the
     # watching process died of the signal (-15) while it imported Ray
-    pytest.importorskip("ray", reason="the ray extra is not installed")
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(TERM_IN_RAY_INIT)
     path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path, TEST_TERM_IN_RAY_INIT=where)
     out = tmp_path / "s"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backproplab", "sweep", "--limit", "300", "--epochs", "1",
-         "--hidden", "8", "--lr", "0.1,0.2", "--workers", "2", "--executor", "ray",
-         "--out", str(out), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True)
+    proc = popen_ray_sweep(out, 1, PYTHONPATH=path, TEST_TERM_IN_RAY_INIT=where)
     try:
         stdout, stderr = proc.communicate(timeout=180)
     finally:
