@@ -1,6 +1,7 @@
 """A dataset that differs from the one a run started on (a data file edited
 between runs) is refused on ``--resume`` and on a ``--config RUN/config.json``
-replay, unless ``--allow-changed-data`` (issue 21, group 1)."""
+replay, and a sweep whose recorded trials were trained on other data is refused
+when it is run again, unless ``--allow-changed-data`` (issue 21, group 1)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from tests.conftest import FASHION_MNIST_DIR, run_subprocess
 
-pytestmark = pytest.mark.skipif(not Path(FASHION_MNIST_DIR).is_dir(),
+needs_fashion = pytest.mark.skipif(not Path(FASHION_MNIST_DIR).is_dir(),
                                 reason="needs Debian's dataset-fashion-mnist")
 
 ARGS = ("--dataset", "fashion-mnist", "--limit", "300", "--hidden", "8", "--threads", "1",
@@ -24,6 +25,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ".lock"}
 
 
+@needs_fashion
 def test_changed_data_is_refused_on_resume_and_replay_unless_allowed(tmp_path):
     data, run = tmp_path / "data", tmp_path / "run"
     shutil.copytree(FASHION_MNIST_DIR, data)
@@ -61,3 +63,68 @@ def test_changed_data_is_refused_on_resume_and_replay_unless_allowed(tmp_path):
     r = run_subprocess("train", "--config", run / "config.json", "--limit", "200",
                        "--out", tmp_path / "other", "--quiet")
     assert r.returncode == 0, r.stderr
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (the lock file too): path -> bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_resumed_sweep_on_changed_data_is_refused_unless_allowed(tmp_path):
+    from backproplab.data import load_dataset
+    from backproplab.sweeps import Sweep
+    from backproplab.sweeps.spec import prepare_sweep_dir
+    from backproplab.training import TrainConfig, run_training
+    from backproplab.training.data_identity import data_fingerprint
+
+    # a table of 3 classes; the sweep's 2 trials: one finished, one interrupted
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4)).round(3)
+    data = tmp_path / "table.csv"
+    lines = ["a,b,c,d,label"] + [",".join(map(str, row)) + f",{i % 3}"
+                                 for i, row in enumerate(x)]
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "sweep"
+    sweep_args = ("sweep", "--dataset", data, "--hidden", "4", "--lr", "0.1,0.3",
+                  "--epochs", "2", "--workers", "1", "--threads", "1", "--out", out)
+    sweep = Sweep({"dataset": str(data), "hidden": (4,), "epochs": 2, "threads": 1},
+                  {"lr": [0.1, 0.3]}, [0])
+    prepare_sweep_dir(sweep, out)
+    done, cut = sweep.trials(out)
+    run_training(TrainConfig.from_dict(done.config), done.out_dir, progress="quiet")
+    run_training(TrainConfig.from_dict({**cut.config, "epochs": 1}), cut.out_dir,
+                 progress="quiet")
+    cut_dir = Path(cut.out_dir)
+    config = json.loads((cut_dir / "config.json").read_text())
+    (cut_dir / "config.json").write_text(json.dumps({**config, "epochs": 2}))  # as asked
+    for name in ("summary.json", "model.npz"):
+        (cut_dir / name).unlink()
+    old = json.loads((Path(done.out_dir) / "summary.json").read_text())["data_sha256"]
+
+    # one label edited: the finished trial's summary and the other's checkpoint
+    # were both trained on the data before
+    lines[5] = lines[5][:-1] + str((int(lines[5][-1]) + 1) % 3)
+    data.write_text("\n".join(lines) + "\n")
+    new = data_fingerprint(load_dataset(str(data)))
+    assert new != old
+    before = tree(out)
+    r = run_subprocess(*sweep_args, "--quiet")
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    (line,) = r.stderr.splitlines()  # one sentence, no traceback, no warning
+    assert line.startswith("backproplab: error: the data differs from the data the trial "
+                           "lr=0.1_seed=0 of this sweep was trained on"), line
+    assert old[:12] in line and new[:12] in line and "--allow-changed-data" in line, line
+    assert tree(out) == before  # nothing written, nothing removed, no lock taken
+
+    # --aggregate-only trains nothing: the flag does not belong there
+    r = run_subprocess("sweep", "--out", out, "--aggregate-only", "--allow-changed-data")
+    assert r.returncode == 2 and "drop --allow-changed-data" in r.stderr, r.stderr
+
+    r = run_subprocess(*sweep_args, "--allow-changed-data", "--json")
+    assert r.returncode == 0, r.stderr
+    counts = json.loads(r.stdout.splitlines()[-1])
+    assert (counts["ok"], counts["skipped"], counts["failed"]) == (1, 1, 0)
+    assert json.loads((Path(done.out_dir) / "summary.json").read_text())["data_sha256"] == old
+    resumed = json.loads((cut_dir / "summary.json").read_text())
+    assert resumed["data_sha256"] == new and resumed["epochs"] == 2

@@ -117,7 +117,9 @@ def add_training_options(parser, *, skip: tuple[str, ...] = (), repeatable: bool
 
 
 def add_executor_options(parser, unit: str) -> None:
-    """Add ``--workers``, ``--executor`` and ``--ray-address`` (``sweep`` and ``reproduce``).
+    """Add ``--workers``, ``--executor``, ``--ray-address`` and ``--trial-timeout``
+    (``sweep`` and ``reproduce``; :func:`backproplab.sweeps.ray_connect.executor_options`
+    reads them).
 
     Parameters
     ----------
@@ -133,6 +135,11 @@ def add_executor_options(parser, unit: str) -> None:
     parser.add_argument("--ray-address", default=None, metavar="ADDR",
                         help="with --executor ray: the Ray cluster, e.g. 10.0.0.5:6379 "
                              "(default: $RAY_ADDRESS, else a local Ray instance; docs/ray.md)")
+    parser.add_argument("--trial-timeout", metavar="SECONDS", default=None,
+                        help=f"a time limit for each of the {unit}: one that runs longer is "
+                             "stopped and reported failed (a hung or stopped worker cannot "
+                             "stall the command; running the same command again resumes it; "
+                             "default: no limit)")
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from backproplab.commands.options import add_executor_options, add_json_option, int_option
 from backproplab.commands.output import print_json
 from backproplab.study.reproduce import Options, reproduce
+from backproplab.sweeps.executors import check_trial_timeout
 
 
 def register(subparsers) -> None:
@@ -78,8 +79,9 @@ def cmd_reproduce(args) -> int:
     Returns
     -------
     int
-        0 when every run finished, 1 when a run failed (the report is still
-        written). Bad options raise :class:`~backproplab.errors.BackproplabError`
+        0 when every run finished, 1 when a run failed or ran longer than
+        ``--trial-timeout`` (the report is still written; the same command
+        resumes those runs). Bad options raise :class:`~backproplab.errors.BackproplabError`
         (exit status 2).
     """
     only = None
@@ -89,6 +91,7 @@ def cmd_reproduce(args) -> int:
     options = Options(out=out, dataset=args.dataset, quick=args.quick, limit=int_option("--limit", args.limit),
                       only=only, workers=int_option("--workers", args.workers), executor=args.executor,
                       ray_address=args.ray_address,
+                      trial_timeout=check_trial_timeout(args.trial_timeout),
                       overwrite=args.overwrite, data_dir=args.data_dir,
                       progress="quiet" if args.quiet else "auto")
     outcome = reproduce(options)

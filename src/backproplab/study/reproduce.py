@@ -97,6 +97,9 @@ class Options:
     executor : {"local", "ray"}, default "local"
     ray_address : str, optional
         With the ``"ray"`` executor: the cluster (docs/ray.md).
+    trial_timeout : float, optional
+        Seconds after which a run is stopped and reported failed
+        (``TrialTimeout``; the same call resumes it); ``None``: no limit.
     overwrite : bool, default False
         Replace an earlier reproduction in ``out``.
     progress : {"auto", "rich", "plain", "quiet"}, default "auto"
@@ -112,6 +115,7 @@ class Options:
     workers: int | None = None
     executor: str = "local"
     ray_address: str | None = None
+    trial_timeout: float | None = None
     overwrite: bool = False
     progress: str = "auto"
     data_dir: str | None = None
@@ -465,7 +469,8 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
                 "data_dir": options.data_dir}
     # build every sweep that can be built now (validates all options up front)
     sweeps = {p.name: p.sweep(**settings) for p in selected if not p.needs}
-    executor_opts = executor_options(options.executor, options.ray_address)
+    executor_opts = executor_options(options.executor, options.ray_address,
+                                     options.trial_timeout)
     if options.executor == "ray":  # Ray missing or its cluster unreachable: fail before writing
         preflight(options.ray_address)
     # one reproduction at a time in --out; someone else's folder is refused before the lock
