@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from backproplab.commands.options import (
+    add_changed_data_option,
     add_executor_options,
     add_json_option,
     add_training_options,
@@ -87,10 +88,7 @@ def register(subparsers) -> None:
     add_executor_options(s, "trials")
     s.add_argument("--overwrite", action="store_true",
                    help="discard what --out holds and run every trial again")
-    s.add_argument("--allow-changed-data", action="store_true",
-                   help="go on with a sweep whose data changed since its trials were "
-                        "recorded: finished trials are kept, interrupted ones resume on the "
-                        "data as it is now (refused otherwise)")
+    add_changed_data_option(s, "trials")
     s.add_argument("--aggregate-only", action="store_true",
                    help="train nothing: aggregate the run folders already in --out")
     s.add_argument("--test", choices=TESTS, default="welch",

@@ -160,7 +160,8 @@ def recorded_data(trial: Trial) -> str | None:
     return recorded if isinstance(recorded, str) else None
 
 
-def check_recorded_data(trials: Sequence[Trial], fingerprints: dict | None = None) -> None:
+def check_recorded_data(trials: Sequence[Trial], fingerprints: dict | None = None, *,
+                        where: str = "this sweep") -> None:
     """Refuse trials whose recorded runs (finished, or interrupted with a
     checkpoint) were trained on other data than their data options load now.
 
@@ -171,10 +172,12 @@ def check_recorded_data(trials: Sequence[Trial], fingerprints: dict | None = Non
     Parameters
     ----------
     trials : sequence of Trial
-        The sweep's trials.
+        The sweep's trials (``reproduce``: every preset's, named ``PRESET/TRIAL``).
     fingerprints : dict or None, default None
         Data key -> fingerprint of the data now; used and extended, so that a
         second call (the check under the sweep's lock) loads nothing again.
+    where : str, default "this sweep"
+        What the trials belong to, for the message (``"this reproduction"``).
 
     Raises
     ------
@@ -193,7 +196,7 @@ def check_recorded_data(trials: Sequence[Trial], fingerprints: dict | None = Non
             config = TrainConfig.from_dict(dict(trial.config))
             fingerprints[key] = data_fingerprint(load_run_dataset(config, download=False))
         check_same_data(recorded, fingerprints[key],
-                        f"the trial {trial.name} of this sweep", allow=False)
+                        f"the trial {trial.name} of {where}", allow=False)
 
 
 # ---------------------------------------------------------------------------
