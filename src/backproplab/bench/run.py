@@ -332,9 +332,8 @@ def run_benchmark(impls=DEFAULT_IMPLS, batch_sizes=DEFAULT_BATCH_SIZES, *,
     epochs, warmup, retries : int
         Timed epochs (median reported), untimed ones, re-runs of loaded epochs.
     threads : int, optional
-        One count for every row; default: ``train`` and the bare loop run at
-        ``train``'s default (:func:`default_threads`), PyTorch at 1 and 2, the
-        others use every core.
+        One count for every row; default: :func:`default_threads` for ``train``
+        and the bare loop, 1 and 2 for PyTorch, every core for the others.
     load : int
         Busy processes meanwhile (the busy-machine target; no retries).
     quick, synthetic, data_dir, limit, lr, seed, device, memory, memory_batch_sizes,
