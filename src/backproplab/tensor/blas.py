@@ -98,7 +98,8 @@ def require(name: str) -> None:
     if not present(name):
         raise BackproplabError(
             f"gemm={name!r} is not available in this Python environment (or hidden by "
-            f"BACKPROPLAB_BLAS); {_INSTALL[name]}, or choose gemm='numpy'",
+            f"BACKPROPLAB_BLAS); {_INSTALL[name]} (a run that used it replays and resumes "
+            "only with it), or choose another gemm for a new run",
             settings=("gemm",))
 
 
