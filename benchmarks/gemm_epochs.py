@@ -1,22 +1,24 @@
 """Epoch times of ``backproplab train`` with each GEMM library, and MKL's reproducibility modes.
 
 Part 1, the libraries: ``backproplab train --dataset fashion-mnist --epochs 3
---lr 0.1 --batch-size B --gemm G`` for every batch size and every GEMM present
+--lr 0.1 --batch-size B --gemm G --threads T`` for every (batch size, threads) row and every GEMM present
 (``openblas``, ``mkl``), each run a fresh process, the GEMMs alternating run by
 run (paired, so a change in the machine's load hits both alike), ``--rounds``
 times. Reported per run: the median of its epochs' ``train_seconds`` (from
-``metrics.jsonl``); per row: the median over the rounds, and mkl / openblas.
+``metrics.jsonl``) of epochs 2 and 3 (the first, with the libraries' warm-up,
+is given apart); per row: their median and minimum over the rounds (the
+minimum is the least disturbed by other processes), and mkl / openblas.
 
-Part 2, MKL's conditional numerical reproducibility (CNR): one epoch at batch
-16 and batch 1024, at 1 and 2 threads, with MKL loaded in each CNR mode
-(``off``, ``auto``, ``auto,strict``; backproplab uses ``auto,strict``):
-seconds per epoch, and whether the weights after the epoch are bit-identical
-between 1 and 2 threads and between two runs.
+Part 2, MKL's conditional numerical reproducibility (CNR): with MKL loaded in
+each CNR mode (``off``, ``auto``, ``auto,strict``; backproplab uses
+``auto,strict``), 3 epochs at batch 16 (1 thread) and 1024 (2 threads),
+alternating, and whether one epoch at 1 and at 2 threads gives bit-identical
+weights.
 
 One command, about 5 minutes on 2 cores::
 
     python benchmarks/gemm_epochs.py
-    python benchmarks/gemm_epochs.py --rounds 1 --batch-sizes 16 --no-cnr   # quicker
+    python benchmarks/gemm_epochs.py --rounds 1 --rows 16:1 --no-cnr   # quicker
 
 The load average before and after is printed: the machine may be shared.
 """
@@ -64,54 +66,67 @@ def _epoch_seconds(run_dir: Path) -> list[float]:
     return [float(r["train_seconds"]) for r in RunFolder(run_dir).epochs]
 
 
-def train_cli(gemm: str, batch_size: int, epochs: int, out: Path) -> list[float]:
+def _stats(runs: list[list[float]]) -> dict:
+    """Epoch seconds of several runs: the first epochs (warm-up) apart, then the
+    median and the minimum of all later epochs (the minimum is the least disturbed
+    by other processes on a shared machine)."""
+    later = [s for r in runs for s in r[1:]]
+    return {"median": round(statistics.median(later), 3), "min": round(min(later), 3),
+            "first": round(statistics.median(r[0] for r in runs), 3)}
+
+
+def train_cli(gemm: str, batch_size: int, threads: int, epochs: int, out: Path) -> list[float]:
     """One ``backproplab train`` run in its own process; its epochs' train_seconds."""
     cmd = [sys.executable, "-m", "backproplab", "train", "--dataset", "fashion-mnist",
            "--epochs", str(epochs), "--batch-size", str(batch_size), "--lr", "0.1",
-           "--gemm", gemm, "--quiet", "--out", str(out)]
+           "--gemm", gemm, "--threads", str(threads), "--quiet", "--out", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=900)
     return _epoch_seconds(out)
 
 
-def libraries(batch_sizes: list[int], rounds: int, tmp: Path) -> list[dict]:
-    """Part 1: every batch size x GEMM, alternating, ``rounds`` times."""
+def libraries(rows: list[tuple[int, int]], rounds: int, tmp: Path) -> list[dict]:
+    """Part 1: every (batch size, threads) x GEMM, alternating, ``rounds`` times."""
     gemms = [g for g in ("openblas", "mkl") if blas.present(g)]
-    rows: dict[tuple, list[float]] = {}
+    runs: dict[tuple, list[list[float]]] = {}
     for r in range(rounds):
-        for b in batch_sizes:
+        for b, t in rows:
             for g in (gemms if r % 2 == 0 else gemms[::-1]):
-                secs = train_cli(g, b, 3, tmp / f"{g}-{b}-{r}")
-                rows.setdefault((b, g), []).append(statistics.median(secs))
-                print(f"  round {r + 1}: batch {b} {g}: {[round(s, 3) for s in secs]}",
-                      file=sys.stderr, flush=True)
+                secs = train_cli(g, b, t, 3, tmp / f"{g}-{b}-{t}-{r}")
+                runs.setdefault((b, t, g), []).append(secs)
+                print(f"  round {r + 1}: batch {b}, {t} thread(s), {g}: "
+                      f"{[round(s, 3) for s in secs]}", file=sys.stderr, flush=True)
     out = []
-    for b in batch_sizes:
-        med = {g: statistics.median(rows[(b, g)]) for g in gemms}
-        out.append({"batch_size": b, **{g: round(med[g], 3) for g in gemms},
-                    "runs": {g: [round(s, 3) for s in rows[(b, g)]] for g in gemms},
-                    "ratio": round(med["mkl"] / med["openblas"], 3) if len(med) == 2 else None})
+    for b, t in rows:
+        st = {g: _stats(runs[(b, t, g)]) for g in gemms}
+        out.append({"batch_size": b, "threads": t, **st,
+                    "ratio": {k: round(st["mkl"][k] / st["openblas"][k], 3)
+                              for k in ("median", "min")} if len(st) == 2 else None})
     return out
 
 
-def _cnr_run(mode: int, batch_size: int, threads: int, out: Path) -> tuple[float, str]:
-    cfg = {"dataset": "fashion-mnist", "epochs": 1, "batch_size": batch_size, "lr": 0.1,
+def _cnr_run(mode: int, batch_size: int, threads: int, epochs: int, out: Path):
+    cfg = {"dataset": "fashion-mnist", "epochs": epochs, "batch_size": batch_size, "lr": 0.1,
            "threads": threads, "gemm": "mkl"}
     subprocess.run([sys.executable, "-c", _CNR_CHILD, str(mode), json.dumps(cfg), str(out)],
                    check=True, capture_output=True, timeout=900)
-    return _epoch_seconds(out)[0], _weights_digest(out)
+    return _epoch_seconds(out), _weights_digest(out)
 
 
-def cnr(tmp: Path) -> list[dict]:
-    """Part 2: each CNR mode at (batch 16, 1 thread / 2 threads) and (1024, 1 / 2)."""
+def cnr(rounds: int, tmp: Path) -> list[dict]:
+    """Part 2: each CNR mode at batch 16 (1 thread) and 1024 (2 threads), alternating;
+    then whether one epoch at 1 and at 2 threads gives the same weights."""
     rows = []
-    for b in (16, 1024):
+    for b, t in ((16, 1), (1024, 2)):
+        runs: dict[str, list[list[float]]] = {}
+        for r in range(rounds):
+            for name, mode in (CNR_MODES.items() if r % 2 == 0 else
+                               reversed(CNR_MODES.items())):
+                secs, _ = _cnr_run(mode, b, t, 3, tmp / f"cnr-{b}-{mode}-{r}")
+                runs.setdefault(name, []).append(secs)
         for name, mode in CNR_MODES.items():
-            runs = {t: [_cnr_run(mode, b, t, tmp / f"cnr-{b}-{mode}-{t}-{i}") for i in range(2)]
-                    for t in (1, 2)}
-            rows.append({"batch_size": b, "mode": name,
-                         "seconds": {t: round(min(s for s, _ in v), 3) for t, v in runs.items()},
-                         "same_twice": all(v[0][1] == v[1][1] for v in runs.values()),
-                         "same_1_vs_2_threads": runs[1][0][1] == runs[2][0][1]})
+            digests = [_cnr_run(mode, b, n, 1, tmp / f"same-{b}-{mode}-{n}")[1] for n in (1, 2)]
+            rows.append({"batch_size": b, "threads": t, "mode": name, **_stats(runs[name]),
+                         "same_1_vs_2_threads": digests[0] == digests[1]})
             print(f"  cnr {rows[-1]}", file=sys.stderr, flush=True)
     return rows
 
@@ -119,7 +134,8 @@ def cnr(tmp: Path) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     """Measure and print both parts (``--json`` for one JSON object)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--batch-sizes", default="16,128,1024")
+    p.add_argument("--rows", default="16:1,128:1,128:2,1024:1,1024:2",
+                   help="batch:threads pairs")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-cnr", action="store_true", help="skip part 2")
     p.add_argument("--json", action="store_true")
@@ -129,25 +145,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result = {"machine": machine_info(), "loadavg_before": loadavg()}
     with tempfile.TemporaryDirectory(prefix="gemm-epochs-") as tmp:
-        result["libraries"] = libraries([int(b) for b in args.batch_sizes.split(",")],
-                                        args.rounds, Path(tmp))
-        result["cnr"] = [] if args.no_cnr else cnr(Path(tmp))
+        rows = [tuple(int(v) for v in r.split(":")) for r in args.rows.split(",")]
+        result["libraries"] = libraries(rows, args.rounds, Path(tmp))
+        result["cnr"] = [] if args.no_cnr else cnr(args.rounds, Path(tmp))
     result["loadavg_after"] = loadavg()
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores; load "
           f"average {result['loadavg_before']} before, {result['loadavg_after']} after")
-    print("seconds per epoch (median over rounds of each run's median of 3 epochs)")
+    print("seconds per epoch: median / min of epochs 2-3 of every round (first epoch apart)")
     for r in result["libraries"]:
-        print(f"  batch {r['batch_size']:>5}: openblas {r.get('openblas')}  mkl {r.get('mkl')}"
-              f"  mkl/openblas {r['ratio']}")
+        o, m = r.get("openblas", {}), r.get("mkl", {})
+        print(f"  batch {r['batch_size']:>5}, {r['threads']} thr: openblas {o.get('median')} / "
+              f"{o.get('min')} (first {o.get('first')}); mkl {m.get('median')} / {m.get('min')} "
+              f"(first {m.get('first')}); mkl/openblas {r['ratio']}")
     if result["cnr"]:
-        print("MKL CNR modes: seconds per epoch at 1 / 2 threads; bit-identical weights")
+        print("MKL CNR modes: seconds per epoch median / min; 1 vs 2 threads bit-identical")
     for r in result["cnr"]:
-        print(f"  batch {r['batch_size']:>5} {r['mode']:<12} {r['seconds'][1]:.3f} / "
-              f"{r['seconds'][2]:.3f} s; two runs same: {r['same_twice']}; 1 vs 2 threads "
-              f"same: {r['same_1_vs_2_threads']}")
+        print(f"  batch {r['batch_size']:>5}, {r['threads']} thr, {r['mode']:<12} {r['median']:.3f} "
+              f"/ {r['min']:.3f} (first {r['first']:.3f}); same: {r['same_1_vs_2_threads']}")
     return 0
 
 
