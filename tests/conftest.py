@@ -5,11 +5,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
-
-import platform
 
 import pytest
 

@@ -11,8 +11,7 @@ import pytest
 from tests.conftest import needs_mkl
 
 from backproplab.errors import BackproplabError
-from backproplab.tensor import MLP, blas, make_optimizer, train_step
-from backproplab.tensor import blas_libs
+from backproplab.tensor import MLP, blas, blas_libs, make_optimizer, train_step
 
 
 def _batches(n_features=30, classes=5, sizes=(16, 16, 9, 16), seed=5, dtype="float32"):
@@ -109,13 +108,11 @@ def test_use_gemm_sets_mkls_threads_for_the_block_and_restores_them():
 
 
 def test_an_unknown_or_missing_gemm_is_one_sentence(monkeypatch):
-    with pytest.raises(BackproplabError, match="unknown gemm 'fast'"):
-        with blas.use_gemm("fast"):
-            pass
+    with pytest.raises(BackproplabError, match="unknown gemm 'fast'"), blas.use_gemm("fast"):
+        pass
     monkeypatch.setattr(blas, "library", lambda name: None)
-    with pytest.raises(BackproplabError) as err:
-        with blas.use_gemm("mkl"):
-            pass
+    with pytest.raises(BackproplabError) as err, blas.use_gemm("mkl"):
+        pass
     assert 'pip install "backproplab[mkl]"' in str(err.value)
     assert str(err.value).count(". ") == 0
 

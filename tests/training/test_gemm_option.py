@@ -96,11 +96,11 @@ def test_a_missing_mkl_is_one_sentence_for_a_new_run_a_replay_and_a_resume(cli, 
                       (["train", "--resume", "--epochs", "2", "--quiet"], tmp_path / "m")):
         r = run_subprocess(*args, "--out", out, env=hidden, timeout=120)
         assert r.returncode == 2, r.stderr
-        assert r.stderr.strip().splitlines() == [
+        assert r.stderr.strip().splitlines() == [(
             "backproplab: error: --gemm mkl is not available in this Python environment (or "
             "hidden by BACKPROPLAB_BLAS); install Intel's MKL with pip install "
             "\"backproplab[mkl]\" (a run that used it replays and resumes only with it), or "
-            "choose another --gemm for a new run"]
+            "choose another --gemm for a new run")]
         assert out == tmp_path / "m" or not out.exists()  # nothing written
     assert _gemm(tmp_path / "m") == "mkl"
 

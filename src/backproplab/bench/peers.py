@@ -32,6 +32,7 @@ from backproplab.bench.workload import ACTIVATION, SIZES, load_data
 from backproplab.errors import BackproplabError
 from backproplab.fileio import load_json, read_jsonl
 from backproplab.runs import CONFIG, METRICS
+from backproplab.tensor.blas import default_gemm, use_gemm
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.progress import PlainProgress
 
@@ -118,7 +119,9 @@ def _runner_peer(conn, peer: Peer, s: dict) -> None:
 
     X, y, _ = load_data(quick=s["quick"], synthetic=s["synthetic"], data_dir=s["data_dir"],
                         limit=s["limit"])
-    with threadpool_limits(limits=peer.threads):
+    # the bare loop computes with the GEMM that `train` picks by default (mkl or openblas)
+    gemm = default_gemm() if peer.impl == "backproplab" and s["device"] == "cpu" else None
+    with threadpool_limits(limits=peer.threads), use_gemm(gemm, threads=peer.threads):
         if peer.impl == "torch":
             import torch
 

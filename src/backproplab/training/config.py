@@ -553,6 +553,6 @@ def _default_threads(cfg: TrainConfig) -> int:
 
 
 __all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINE_DEFAULTS", "ENGINE_NAMES",
-           "FILE_DEFAULTS", "FULL_BATCH", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES",
-           "GEMMS", "TrainConfig", "config_step_work", "engine_defaults", "option",
+           "FILE_DEFAULTS", "FULL_BATCH", "GEMMS", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS",
+           "SCHEDULES", "TrainConfig", "config_step_work", "engine_defaults", "option",
            "parse_batch_size", "parse_hidden", "recorded_gemm", "usable_cpus"]
