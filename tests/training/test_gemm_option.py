@@ -114,3 +114,12 @@ def test_gemm_applies_to_the_tensor_engine_on_the_cpu_and_changes_results():
     # not a machine option that changes no result: a resume keeps it, sweeps group by it
     assert "gemm" not in RESUMABLE_CHANGES and "gemm" not in MACHINE_OPTIONS
     assert group_key({"lr": 0.1, "gemm": "mkl"}) != group_key({"lr": 0.1, "gemm": "openblas"})
+
+
+def test_a_sweep_trial_that_leaves_gemm_to_the_machine_matches_its_recorded_run():
+    from backproplab.sweeps.executors import configs_match
+
+    stored = TrainConfig(dataset="synth", gemm="numpy").resolved().to_dict()
+    assert configs_match(stored, {"dataset": "synth"})  # auto: whatever the run recorded
+    assert configs_match(stored, {"dataset": "synth", "gemm": "numpy"})
+    assert not configs_match(stored, {"dataset": "synth", "gemm": "openblas"})

@@ -115,7 +115,7 @@ class Gemm:
         """Set the library's own thread count where it has an API for it; the old one.
 
         OpenBLAS's pool is limited by threadpoolctl (the run does that); MKL's
-        is set here, through ``MKL_Set_Num_Threads``.
+        is set here, for the calling thread (``MKL_Set_Num_Threads_Local``).
         """
         return None
 
@@ -124,9 +124,9 @@ class MklGemm(Gemm):
     """:class:`Gemm` of oneMKL, with its thread count set through MKL's own API."""
 
     def set_threads(self, threads: int) -> int | None:
-        old = int(self.lib.MKL_Get_Max_Threads())
-        self.lib.MKL_Set_Num_Threads(ctypes.c_int(int(threads)))
-        return old
+        # the calling thread's own setting (as threadpoolctl sets it): it overrides the
+        # global one; the old value (0: none, the global one applies) restores it exactly
+        return int(self.lib.MKL_Set_Num_Threads_Local(ctypes.c_int(int(threads))))
 
     def threads(self) -> int:
         """MKL's current thread count."""
@@ -259,6 +259,7 @@ def _bind_mkl(path: Path) -> MklGemm | None:
         lib.MKL_Set_Threading_Layer.restype = ctypes.c_int
         lib.MKL_CBWR_Set.restype = ctypes.c_int
         lib.MKL_Get_Max_Threads.restype = ctypes.c_int
+        lib.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
         # both must come before MKL's first computation
         lib.MKL_Set_Threading_Layer(ctypes.c_int(_MKL_THREADING_INTEL))
         if lib.MKL_CBWR_Set(ctypes.c_int(MKL_CNR)) != 0:

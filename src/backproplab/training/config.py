@@ -56,7 +56,7 @@ from backproplab.tensor import DEVICES as _DEVICES
 from backproplab.tensor import DTYPES as _DTYPES
 from backproplab.tensor import INITIALIZERS as _INITIALIZERS
 from backproplab.tensor import OPTIMIZERS as _OPTIMIZERS
-from backproplab.tensor.blas import GEMMS, default_gemm, present, require
+from backproplab.tensor.blas import GEMMS, default_gemm, present
 from backproplab.training.divergence import DEFAULT_FACTOR as _DIVERGENCE_FACTOR
 from backproplab.training.divergence import DEFAULT_PATIENCE as _DIVERGENCE_PATIENCE
 from backproplab.training.early_stopping import MONITORS as _MONITORS
@@ -428,9 +428,8 @@ class TrainConfig:
         if out.threads is None:  # last: the rule needs the filled-in network and batch
             out = out.replace(threads=_default_threads(out))
         if out.gemm is None and out.engine == "tensor" and out.device == "cpu":
-            out = out.replace(gemm=default_gemm())
-        elif out.gemm is not None:
-            require(out.gemm)  # one sentence naming the fix, before anything is written
+            out = out.replace(gemm=default_gemm())  # what is installed here (run_training
+            # refuses a recorded or forced one that is missing, naming the fix)
         out.validate()
         return out
 

@@ -56,6 +56,7 @@ from backproplab.runs import (
     is_bookkeeping,
     resume_logs,
 )
+from backproplab.tensor.blas import require
 from backproplab.tensor.memory import available_memory
 from backproplab.training import board
 from backproplab.training.config import TrainConfig, recorded_gemm
@@ -300,6 +301,8 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     if config is None and not resume:
         raise BackproplabError("a new run needs a TrainConfig")
     out = check_out_folder(out_dir)
+    if config is not None and config.gemm is not None:
+        require(config.gemm)  # a GEMM library missing here: refused before anything is written
     # refused before the folder is created or locked, and again under the lock
     check = None if resume else (lambda path: _check_fresh(path, overwrite))
     with lock_folder(out, "run", check):
