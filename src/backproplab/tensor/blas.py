@@ -104,7 +104,13 @@ def require(name: str) -> None:
 
 
 def selected() -> str:
-    """The GEMM in use now (``numpy`` inside ``use_blas(False)``)."""
+    """The GEMM in use now.
+
+    Returns
+    -------
+    str
+        One of :data:`GEMMS` (``numpy`` inside ``use_blas(False)``).
+    """
     return _SELECTED if _ENABLED else "numpy"
 
 
@@ -119,7 +125,13 @@ def _all_products():
 
 
 def takes_every_product() -> bool:
-    """Whether the selected library computes every product (not only the update)."""
+    """Whether the selected library computes every product (not only the update).
+
+    Returns
+    -------
+    bool
+        ``True`` with ``mkl`` selected and found.
+    """
     return _all_products() is not None
 
 

@@ -69,7 +69,21 @@ class Gemm:
     """ctypes bindings of ``cblas_sgemm`` / ``cblas_dgemm`` in one loaded library.
 
     Calling it computes ``c = alpha * op(a) @ op(b) + beta * c`` in place and
-    returns whether it ran (``False``, nothing written, for arrays it cannot take).
+    returns whether it ran (``False``, nothing written, for arrays it cannot take:
+    not C-contiguous 2-D arrays of one float dtype, ``c`` read-only or overlapping).
+
+    Parameters
+    ----------
+    name : str
+        The library's name (:data:`LIBRARIES`).
+    path : str
+        The file it was loaded from.
+    lib : ctypes.CDLL
+        The loaded library.
+    prefix, suffix : str, default ""
+        Around the CBLAS names in this build (``scipy_cblas_sgemm64_``).
+    int64 : bool, default False
+        Whether its integers are 64-bit (an ILP64 build).
     """
 
     def __init__(self, name: str, path: str, lib: ctypes.CDLL, prefix: str = "",
@@ -121,7 +135,13 @@ class Gemm:
 
 
 class MklGemm(Gemm):
-    """:class:`Gemm` of oneMKL, with its thread count set through MKL's own API."""
+    """:class:`Gemm` of oneMKL, with its thread count set through MKL's own API.
+
+    Parameters
+    ----------
+    name, path, lib
+        As for :class:`Gemm` (MKL's ``libmkl_rt`` has plain 32-bit CBLAS names).
+    """
 
     def set_threads(self, threads: int) -> int | None:
         # the calling thread's own setting (as threadpoolctl sets it): it overrides the
@@ -129,7 +149,12 @@ class MklGemm(Gemm):
         return int(self.lib.MKL_Set_Num_Threads_Local(ctypes.c_int(int(threads))))
 
     def threads(self) -> int:
-        """MKL's current thread count."""
+        """MKL's thread count for the calling thread.
+
+        Returns
+        -------
+        int
+        """
         return int(self.lib.MKL_Get_Max_Threads())
 
 
