@@ -182,6 +182,7 @@ def _row(name: str, proc: PeerProcess, bs: str, n: int, got: list[dict], tries: 
             "pools": [f"{p['internal_api']} {p['num_threads']}" for p in pools["pools"]]
             + ([f"torch {pools['torch']}"] if "torch" in pools else []),
             "direct_blas": pools["direct_blas"]["enabled"],
+            "gemm": pools["direct_blas"].get("gemm"),
             "batch_size": bs, "steps_per_epoch": -(-n // batch_rows(bs, n)),
             "epoch_seconds": [round(t, 5) for t in times],
             "epoch_wall_seconds": [round(g["wall"], 5) for g in got],

@@ -322,6 +322,29 @@ def library(name: str) -> Gemm | None:
     return _find_mkl() if name == "mkl" else _find_openblas()
 
 
+def cpuinfo(field: str) -> str | None:
+    """The first value of ``field`` in /proc/cpuinfo (``vendor_id``, ``model name``).
+
+    Parameters
+    ----------
+    field : str
+
+    Returns
+    -------
+    str or None
+        ``None`` where it cannot be read (off Linux) or is not there.
+    """
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                name, sep, value = line.partition(":")
+                if sep and name.strip() == field:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
 def cpu_vendor() -> str | None:
     """The CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``), from /proc/cpuinfo.
 
@@ -330,15 +353,8 @@ def cpu_vendor() -> str | None:
     str or None
         ``None`` where it cannot be read (off Linux).
     """
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
+    return cpuinfo("vendor_id")
 
 
-__all__ = ["BLAS_ENV", "LIBRARIES", "MKL_CNR", "Gemm", "MklGemm", "allowed", "cpu_vendor",
+__all__ = ["BLAS_ENV", "LIBRARIES", "MKL_CNR", "Gemm", "MklGemm", "allowed", "cpu_vendor", "cpuinfo",
            "library", "mkl_paths", "self_test"]

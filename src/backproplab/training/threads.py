@@ -36,7 +36,9 @@ float32 rounding (after two epochs of the test run, by less than 1e-5). So a
 run is reproducible with its own thread count: ``config.json`` records the
 threads used, a replay (``--config``) and ``--resume`` take them from there,
 and the fingerprint tests (tests/test_same_results.py) pin ``--threads 1``
-(tests/training/test_threads.py checks all of this).
+(tests/training/test_threads.py checks all of this). Runs with ``gemm='mkl'`` do
+not depend on the threads: MKL computes with conditional numerical
+reproducibility ``AUTO | STRICT`` (:mod:`backproplab.tensor.blas_libs`).
 """
 
 from __future__ import annotations
