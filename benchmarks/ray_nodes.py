@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from backproplab.bench.probes import loadavg, machine_info
@@ -34,30 +35,40 @@ def grid(trials: int, limit: int, epochs: int) -> Sweep:
     return Sweep(base, {"lr": lrs}, seeds=[0])
 
 
-def time_cluster(nodes: int, cpus: int, sweep: Sweep) -> dict:
-    """Start a simulated cluster of ``nodes`` nodes, time the sweep on it, stop it."""
-    import ray
+@contextmanager
+def simulated_cluster(nodes: int, cpus: int):
+    """A Ray cluster of ``nodes`` simulated nodes of ``cpus`` CPUs each (a CPU-less
+    head for the driver), on this machine; yields ``(address, seconds to start)``."""
     from ray.cluster_utils import Cluster
 
     start = time.perf_counter()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    for _ in range(nodes):
-        cluster.add_node(num_cpus=cpus)
     try:
+        for _ in range(nodes):
+            cluster.add_node(num_cpus=cpus)
         cluster.wait_for_nodes()
-        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False,
-                 logging_level="error")
-        started = time.perf_counter() - start
-        with tempfile.TemporaryDirectory() as tmp, RayExecutor() as ex:
-            t0 = time.perf_counter()
-            outcome = run_sweep(sweep, Path(tmp) / "s", executor=ex, progress="quiet")
-            wall = time.perf_counter() - t0
-        if not outcome.ok:
-            raise SystemExit(f"ray_nodes: {len(outcome.failed)} trial(s) failed")
-        train = sum(float((r.summary or {}).get("seconds") or 0) for r in outcome.results)
+        yield cluster.address, time.perf_counter() - start
     finally:
-        ray.shutdown()
         cluster.shutdown()
+
+
+def time_cluster(nodes: int, cpus: int, sweep: Sweep) -> dict:
+    """Start a simulated cluster of ``nodes`` nodes, time the sweep on it, stop it."""
+    import ray
+
+    with simulated_cluster(nodes, cpus) as (address, started):
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 logging_level="error")
+        try:
+            with tempfile.TemporaryDirectory() as tmp, RayExecutor() as ex:
+                t0 = time.perf_counter()
+                outcome = run_sweep(sweep, Path(tmp) / "s", executor=ex, progress="quiet")
+                wall = time.perf_counter() - t0
+        finally:
+            ray.shutdown()
+    if not outcome.ok:
+        raise SystemExit(f"ray_nodes: {len(outcome.failed)} trial(s) failed")
+    train = sum(float((r.summary or {}).get("seconds") or 0) for r in outcome.results)
     return {"nodes": nodes, "cpus": nodes * cpus, "workers": ex.workers,
             "start_s": round(started, 2), "sweep_s": round(wall, 2),
             "train_s_total": round(train, 2)}

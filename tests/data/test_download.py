@@ -9,17 +9,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import hashlib
 import os
 import socket
 import threading
 import time
 import tracemalloc
+import types
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
-from backproplab.data import catalog, load_dataset
+from backproplab.data import catalog, idx, load_dataset, verify
+from backproplab.data import download as dl
 from backproplab.data.download import download, fetch_file
 from backproplab.errors import BackproplabError
 
@@ -125,6 +128,29 @@ def test_download_from_a_file_mirror(mirror):
     lines.clear()
     download("mnist", mirrors=[(root / "missing").as_uri()], progress=False, log=lines.append)
     assert all("already in the cache" in line for line in lines)
+
+
+def test_each_file_is_read_and_hashed_once(mirror, monkeypatch):
+    """A download verifies each file once: what it fetched (or found good in the cache)
+    is what the final consistency check uses, not a second read of the folder."""
+    root, _, _ = mirror
+    calls = []
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(idx, "hashlib", types.SimpleNamespace(
+        md5=counting("md5", hashlib.md5), sha256=hashlib.sha256))
+    monkeypatch.setattr(verify, "read_idx_file", counting("read", verify.read_idx_file))
+    monkeypatch.setattr(dl, "read_idx_file", counting("read", dl.read_idx_file))
+    download("mnist", mirrors=[(root / "good").as_uri()], progress=False)
+    assert calls == ["md5"] * 4  # fetched and verified, never read back
+    calls.clear()
+    download("mnist", mirrors=[(root / "missing").as_uri()], progress=False)
+    assert calls == ["read", "md5"] * 4  # found in the cache: read and verified once each
 
 
 def test_http_mirrors_are_tried_in_order(mirror, server):
@@ -245,7 +271,8 @@ def test_a_recompressed_copy_is_accepted_by_its_content_hash(tools, tmp_path, us
     with pytest.raises(BackproplabError) as info:
         download("fashion-mnist", mirrors=[(tmp_path / "other").as_uri()], progress=False)
     assert "train-labels-idx1-ubyte.gz: MD5" in str(info.value)
-    assert "content SHA-256 differs" in str(info.value)
+    assert "; content SHA-256 " in str(info.value)
+    assert "differs from the built-in" in str(info.value)
 
     lines = []
     loc = download("fashion-mnist", mirrors=[(tmp_path / "recompressed").as_uri()],

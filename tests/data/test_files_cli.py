@@ -139,6 +139,14 @@ def test_fashion_mnist_as_a_folder_of_pngs(tmp_path):
         "train", "--dataset", root, "--hidden", "64", "--lr", "0.1", "--epochs", "5",
         "--out", run, "--json", "--quiet")).stdout)
     assert summary["eval_accuracy"] >= 0.7  # 200 held-out images, 10 classes
-    png = next((root / names[0]).iterdir())
-    out = json.loads(_ok(run_subprocess("predict", run, png, "--json")).stdout)
-    assert out["class"] in names and 0 <= out["label"] < 10
+    # one image of every class: the command's answer is exactly the model's on the pixels
+    # written, named by the folder of that label (tests/data/test_files.py checks a
+    # folder whose right answer is fixed)
+    first = [int(np.flatnonzero(fashion.y_train == k)[0]) for k in range(10)]
+    pngs = [root / names[fashion.y_train[i]] / f"{i:05d}.png" for i in first]
+    lines = _ok(run_subprocess("predict", run, *pngs, "--json")).stdout.splitlines()
+    predictor = load_predictor(run)
+    expected = predictor.predict(pixels[first])
+    assert predictor.classes == folder.classes
+    assert [json.loads(line)["label"] for line in lines] == expected.tolist()
+    assert [json.loads(line)["class"] for line in lines] == [folder.classes[k] for k in expected]

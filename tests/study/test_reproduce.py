@@ -299,6 +299,39 @@ def test_a_failing_run_is_reported_and_the_rest_finishes(tmp_path, cli, monkeypa
     assert json.loads((out / "reproduce.json").read_text())["failed_trials"] == []
 
 
+def test_trial_timeout_stops_hung_runs_and_the_same_command_finishes_them(tmp_path):
+    # regression: reproduce had no --trial-timeout (sweep had), so one hung worker
+    # stalled the whole study; every batch here sleeps twice the limit
+    out = tmp_path / "timeout"
+    args = ("--dataset", "synth", "--only", "q4-synth", "--quick", "--limit", "300",
+            "--workers", "2", "--out", out)
+    r = run_cli(*args, "--trial-timeout", "1", "--json",
+                env={"BACKPROPLAB_TEST_BATCH_SLEEP": "2"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert json.loads(r.stdout)["failed_trials"] == ["q4-synth/seed=0", "q4-synth/seed=1"]
+    for seed in (0, 1):
+        error = (out / "presets" / "q4-synth" / f"seed={seed}" / "error.txt").read_text()
+        assert error.startswith("TrialTimeout: the trial ran longer than the trial timeout "
+                                "of 1 s"), error
+    assert "**Failed runs**: q4-synth/seed=0, q4-synth/seed=1" in (out / "report.md").read_text()
+    r = run_cli(*args, "--trial-timeout", "600", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "reproduce.json").read_text())["failed_trials"] == []
+
+
+def test_a_bad_trial_timeout_is_one_sentence_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    for value in ("0", "-1", "abc", "inf"):
+        r = run_cli("--dataset", "synth", "--quick", "--trial-timeout", value, "--out", out)
+        assert r.returncode == 2 and r.stderr == (
+            f"backproplab: error: --trial-timeout must be a positive number of seconds, got "
+            f"{value!r}; give one like 600, or leave it out for no limit\n"), r.stderr
+    assert not out.exists()
+    with pytest.raises(BackproplabError, match="trial_timeout must be a positive number"):
+        R.reproduce(R.Options(out=out, dataset="synth", trial_timeout=-1.0))
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------------------
 # the output folder
 

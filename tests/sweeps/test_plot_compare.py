@@ -21,7 +21,7 @@ from tests.conftest import run_subprocess
 from backproplab.plots import new_figure
 from backproplab.plots.sweeps import curve_panel, final_panel
 from backproplab.sweeps import Sweep, run_sweep
-from backproplab.sweeps.aggregate import aggregate_sweep
+from backproplab.sweeps.aggregate import aggregate_sweep, read_sweep
 from backproplab.training import TrainConfig, run_training
 
 SWEEP = Sweep(TrainConfig(limit=300, epochs=3, hidden=(4,)), {"lr": [2.0, 4.0]}, [0, 1, 2])
@@ -141,8 +141,11 @@ def test_plot_and_compare_read_a_sweep_mid_run(copy: Path, tmp_path: Path):
     assert len(note) == 1 and "2 of 6 trial(s) not aggregated" in note[0]
     assert f"{RUNNING} (incomplete)" in note[0] and f"{NOT_STARTED} (not started)" in note[0]
 
+    # the library's reading (both commands call it) gives that line to its log
+    notes = []
+    results = read_sweep(copy, log=notes.append)
+    assert [f"backproplab: {copy}: {n}" for n in notes] == note
     # its finished epoch draws; only finished runs count in the final metrics
-    results = aggregate_sweep(copy, write=False, running=True)
     low, high = results["groups"]
     assert [row["n"] for row in low["epochs"]] == [3, 2, 2]
     assert low["running"] == [RUNNING] and low["n"] == 2 and low["final"]["n"] == 2

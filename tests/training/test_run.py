@@ -14,6 +14,7 @@ from backproplab.errors import BackproplabError, DivergenceError
 from backproplab.fileio import read_jsonl
 from backproplab.runs import RunFolder
 from backproplab.training import SUMMARY_KEYS, TrainConfig, run_training
+from backproplab.training import run as run_module
 
 METRIC_KEYS = {"epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy",
                "train_seconds", "eval_seconds", "lr"}
@@ -108,6 +109,28 @@ def test_trials_sharing_a_seed_share_weights_and_batch_order(tmp_path):
         first[lr] = [b["loss"] for b in read_jsonl(tmp_path / str(lr) / "batches.jsonl")[:2]]
     assert first[0.01][0] == first[0.3][0]
     assert first[0.01][1] != first[0.3][1]
+
+
+@pytest.mark.parametrize("engine_kw", [{}, {"engine": "scalar", "limit": 60, "batch_size": 1}])
+def test_a_run_makes_its_engine_once(tmp_path, monkeypatch, engine_kw):
+    """The engine whose memory a new run checks is the one it trains (and a resume
+    makes one too)."""
+    made = []
+
+    def counting(cls):
+        def make(cfg, dataset):
+            engine = cls(cfg, dataset)
+            made.append(engine)
+            return engine
+        return make
+
+    monkeypatch.setattr(run_module, "ENGINES",
+                        {name: counting(cls) for name, cls in run_module.ENGINES.items()})
+    run_training(_cfg(**{**engine_kw, "epochs": 1}), tmp_path / "r", progress="quiet")
+    assert len(made) == 1 and hasattr(made[0], "model")  # checked, then built and trained
+    run_training(_cfg(**{**engine_kw, "epochs": 2}), tmp_path / "r", resume=True,
+                 progress="quiet")
+    assert len(made) == 2
 
 
 def test_existing_run_is_not_overwritten(tmp_path):

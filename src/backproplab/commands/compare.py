@@ -17,14 +17,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from backproplab.commands.output import print_json, rich_console
-from backproplab.commands.plot import read_sweep
+from backproplab.commands.output import print_json, rich_console, stderr_note
 from backproplab.errors import BackproplabError
 from backproplab.plots.sweeps import plot_groups
 from backproplab.runs import COMPARE_FIGURE, RunFolder, open_folder
 from backproplab.sweeps.aggregate import (
     COMPARED,
     comparisons,
+    read_sweep,
     summarize_runs,
 )
 from backproplab.sweeps.damage import run_damage
@@ -85,7 +85,7 @@ def gather(paths: list[str]) -> tuple[list[dict], str | None]:
             groups.append({**_run_group(folder, name), "source": name})
             splits.add((folder.summary or {}).get("eval_split"))
             continue
-        results = read_sweep(path, folder)
+        results = read_sweep(folder, log=stderr_note(path))
         splits.add(results.get("eval_split"))
         groups += [{**g, "label": f"{name}: {g['label']}", "source": name}
                    for g in results["groups"]]

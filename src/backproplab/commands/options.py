@@ -117,7 +117,9 @@ def add_training_options(parser, *, skip: tuple[str, ...] = (), repeatable: bool
 
 
 def add_executor_options(parser, unit: str) -> None:
-    """Add ``--workers``, ``--executor`` and ``--ray-address`` (``sweep`` and ``reproduce``).
+    """Add ``--workers``, ``--executor``, ``--ray-address`` and ``--trial-timeout``
+    (``sweep`` and ``reproduce``; :func:`backproplab.sweeps.ray_connect.executor_options`
+    reads them).
 
     Parameters
     ----------
@@ -133,6 +135,30 @@ def add_executor_options(parser, unit: str) -> None:
     parser.add_argument("--ray-address", default=None, metavar="ADDR",
                         help="with --executor ray: the Ray cluster, e.g. 10.0.0.5:6379 "
                              "(default: $RAY_ADDRESS, else a local Ray instance; docs/ray.md)")
+    parser.add_argument("--trial-timeout", metavar="SECONDS", default=None,
+                        help=f"a time limit for each of the {unit}: one that runs longer is "
+                             "stopped and reported failed (a hung or stopped worker cannot "
+                             "stall the command; running the same command again resumes it; "
+                             "default: no limit)")
+
+
+def add_changed_data_option(parser, unit: str) -> None:
+    """Add ``--allow-changed-data`` (``sweep`` and ``reproduce``: go on when the
+    data changed since the ``unit`` in ``--out`` were recorded; both pass it to the
+    one sweep driver, :func:`backproplab.sweeps.driver.check_recorded_data` refuses
+    without it).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+    unit : str
+        What the folder records, in the help text (``"trials"``, ``"runs"``).
+    """
+    parser.add_argument("--allow-changed-data", action="store_true",
+                        help=f"go on when the data changed since the {unit} in --out were "
+                             f"recorded: finished {unit} are kept, interrupted ones resume "
+                             "on the data as it is now (refused otherwise)")
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -327,6 +353,7 @@ def cli_text(text: str, settings_named: tuple[str, ...] | list[str] = ()) -> str
     return _pattern(assigned, bare).sub(_as_flags, text)
 
 
-__all__ = ["FLAG_NAMES", "RUN_ARGUMENTS", "HelpFormatter", "add_executor_options",
+__all__ = ["FLAG_NAMES", "RUN_ARGUMENTS", "HelpFormatter", "add_changed_data_option",
+           "add_executor_options",
            "add_training_options", "cli_message",
            "cli_text", "flag", "float_option", "given_options", "help_text", "int_option"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 #: The real stdouts of the active :func:`json_stdout` blocks (innermost last).
@@ -73,4 +73,21 @@ def rich_console():
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
-__all__ = ["json_stdout", "print_json", "rich_console"]
+def stderr_note(where: str) -> Callable[[str], None]:
+    """A ``log`` callback for library functions: each line printed on stderr as
+    ``backproplab: WHERE: line``.
+
+    Parameters
+    ----------
+    where : str
+        What the lines are about (a path as the user gave it).
+
+    Returns
+    -------
+    callable
+        Takes one line.
+    """
+    return lambda line: print(f"backproplab: {where}: {line}", file=sys.stderr)
+
+
+__all__ = ["json_stdout", "print_json", "rich_console", "stderr_note"]

@@ -18,17 +18,15 @@ with status 2.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from backproplab.commands.options import add_json_option
-from backproplab.commands.output import print_json
+from backproplab.commands.output import print_json, stderr_note
 from backproplab.errors import BackproplabError
 from backproplab.inspection import plot_all
 from backproplab.plots.sweeps import plot_sweep
 from backproplab.runs import SWEEP_FIGURE, RunFolder, SweepFolder, open_folder
-from backproplab.sweeps.aggregate import aggregate_sweep
-from backproplab.sweeps.damage import incomplete_message
+from backproplab.sweeps.aggregate import read_sweep
 
 
 def register(subparsers) -> None:
@@ -62,21 +60,10 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def read_sweep(path: str, folder: SweepFolder) -> dict:
-    """The aggregated results of the opened sweep ``folder`` (given as ``path``) as far
-    as it is finished (trials still running give their finished epochs); the trials
-    left out (not started, running, failed, damaged) are named in one line on stderr."""
-    results = aggregate_sweep(folder, write=False, running=True)
-    message = incomplete_message(results)
-    if message:
-        print(f"backproplab: {path}: {message}", file=sys.stderr)
-    return results
-
-
 def plot_sweep_folder(path: str, folder: SweepFolder, out: str | None) -> Path:
     """Draw ``sweep.png`` of the opened sweep ``folder`` (given as ``path``; into
     ``out`` when given)."""
-    results = read_sweep(path, folder)
+    results = read_sweep(folder, log=stderr_note(path))
     if not any(g["epochs"] for g in results["groups"]):
         raise BackproplabError(f"no trial of the sweep {path} has finished an epoch yet; "
                                "plot it again once one has")

@@ -8,9 +8,15 @@ Running the same command again resumes; ``--overwrite`` starts over.
 
 from __future__ import annotations
 
-from backproplab.commands.options import add_executor_options, add_json_option, int_option
+from backproplab.commands.options import (
+    add_changed_data_option,
+    add_executor_options,
+    add_json_option,
+    int_option,
+)
 from backproplab.commands.output import print_json
 from backproplab.study.reproduce import Options, reproduce
+from backproplab.sweeps.executors import check_trial_timeout
 
 
 def register(subparsers) -> None:
@@ -51,6 +57,7 @@ def register(subparsers) -> None:
                    help="folder holding the image dataset's files (default: search)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard an earlier reproduction in --out and start over")
+    add_changed_data_option(p, "runs")
     p.add_argument("--quiet", action="store_true",
                    help="print only the path of the report (errors still go to stderr)")
     add_json_option(p, "one JSON line, the only line on stdout: the output folder, "
@@ -78,9 +85,12 @@ def cmd_reproduce(args) -> int:
     Returns
     -------
     int
-        0 when every run finished, 1 when a run failed (the report is still
-        written). Bad options raise :class:`~backproplab.errors.BackproplabError`
-        (exit status 2).
+        0 when every run finished, 1 when a run failed or ran longer than
+        ``--trial-timeout`` (the report is still written; the same command
+        resumes those runs). Bad options, and runs recorded in ``--out`` on
+        data that changed since (unless ``--allow-changed-data``), raise
+        :class:`~backproplab.errors.BackproplabError` (exit status 2) before
+        anything is written.
     """
     only = None
     if args.only is not None:
@@ -89,7 +99,9 @@ def cmd_reproduce(args) -> int:
     options = Options(out=out, dataset=args.dataset, quick=args.quick, limit=int_option("--limit", args.limit),
                       only=only, workers=int_option("--workers", args.workers), executor=args.executor,
                       ray_address=args.ray_address,
-                      overwrite=args.overwrite, data_dir=args.data_dir,
+                      trial_timeout=check_trial_timeout(args.trial_timeout),
+                      overwrite=args.overwrite, allow_changed_data=args.allow_changed_data,
+                      data_dir=args.data_dir,
                       progress="quiet" if args.quiet else "auto")
     outcome = reproduce(options)
     if not args.quiet and outcome.failed:

@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 from backproplab.commands.options import (
+    add_changed_data_option,
     add_executor_options,
     add_json_option,
     add_training_options,
     cli_text,
     flag,
-    float_option,
     int_option,
 )
 from backproplab.commands.output import print_json, rich_console
@@ -86,12 +86,9 @@ def register(subparsers) -> None:
     s.add_argument("--out", metavar="DIR", required=True,
                    help="the sweep folder (one run folder per trial inside)")
     add_executor_options(s, "trials")
-    s.add_argument("--trial-timeout", metavar="SECONDS", default=None,
-                   help="stop a trial that runs longer than this and report it failed (a hung "
-                        "or stopped worker cannot stall the sweep; the same command resumes "
-                        "it; default: no limit)")
     s.add_argument("--overwrite", action="store_true",
                    help="discard what --out holds and run every trial again")
+    add_changed_data_option(s, "trials")
     s.add_argument("--aggregate-only", action="store_true",
                    help="train nothing: aggregate the run folders already in --out")
     s.add_argument("--test", choices=TESTS, default="welch",
@@ -228,8 +225,9 @@ def run(args: argparse.Namespace) -> int:
         results miss one (failed, damaged, unfinished) or Ray ended the
         watched child (``SIGTERM`` raises
         :class:`~backproplab.sweeps.lifetime.SweepTerminated`, which the CLI
-        reports with status 130). Bad options and a
-        folder holding another sweep raise
+        reports with status 130). Bad options, a
+        folder holding another sweep and data that changed since the sweep's
+        trials were recorded (unless ``--allow-changed-data``) raise
         :class:`~backproplab.errors.BackproplabError` (exit status 2).
 
     Raises
@@ -254,19 +252,17 @@ def run(args: argparse.Namespace) -> int:
     if is_child():
         enter_child()
     elif args.executor == "ray" and getattr(args, "argv", None) and not ray_in_use():
-        return _run_watched(args, sweep)
+        with sigterm_interrupts():  # while Ray is imported; then passed on to the child
+            return _run_watched(args, sweep)
 
-    options = executor_options(args.executor, args.ray_address)
-    if args.trial_timeout is not None:
-        options["trial_timeout"] = float_option(
-            "--trial-timeout", args.trial_timeout, "a positive number of seconds",
-            lambda v: 0 < v < float("inf"))
+    options = executor_options(args.executor, args.ray_address, args.trial_timeout)
     # SIGTERM at any moment (a Ray instance starting or stopping too): one line, status 130
     with sigterm_interrupts():
         executor = make_executor(args.executor, workers, **options)
         with executor:
             outcome = run_sweep(sweep, args.out, executor=executor, overwrite=args.overwrite,
-                                progress="quiet" if args.quiet else "auto", test=args.test)
+                                progress="quiet" if args.quiet else "auto", test=args.test,
+                                allow_changed_data=args.allow_changed_data)
     return _report(args, outcome)
 
 
@@ -360,7 +356,8 @@ def _sweep_run_flags():
     """``(flag, dest)`` of every option that only a sweep that trains uses."""
     yield from ((flag(s.name), s.name) for s in settings() if s.name != "seed")
     yield from (("--seeds", "seeds"), ("--seed-list", "seed_list"), ("--workers", "workers"),
-                ("--trial-timeout", "trial_timeout"))
+                ("--trial-timeout", "trial_timeout"),
+                ("--allow-changed-data", "allow_changed_data"))
 
 
 def _print_table(results) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.data.files import class_order
+from backproplab.data.images import list_image_folder
 from backproplab.data.sources import check_fits, check_target, read_source, source_kind
 from backproplab.data.tables import pandas, pick_target, read_csv, read_npz, table_columns
 
@@ -71,7 +72,8 @@ def describe_source(path: str | Path, *, target: str | None = None, dtype=np.flo
     """
     path = Path(path)
     kind = source_kind(path)
-    est = check_fits(path, max_bytes, dtype)
+    listing = list_image_folder(path) if kind == "images" else None  # listed once
+    est = check_fits(path, max_bytes, dtype, listing)
     out = {"path": str(path), "kind": kind, "target": None, "image_shape": None,
            "test_rows": None, "missing": {}, "text_columns": [], "feature_names": None}
     if kind == "table":
@@ -79,7 +81,7 @@ def describe_source(path: str | Path, *, target: str | None = None, dtype=np.flo
     else:
         check_target(path, kind, target)
         raw = read_npz(path, dtype=dtype, strict=False) if kind == "npz" else \
-            read_source(path, dtype=dtype)
+            read_source(path, dtype=dtype, listing=listing)
         bad = ~np.isfinite(raw.X) if raw.X.dtype.kind == "f" else np.zeros(raw.X.shape, bool)
         names = raw.feature_names or [f"x{i}" for i in range(raw.X.shape[1])]
         out.update(rows=raw.n, features=int(raw.X.shape[1]), balance=_balance(raw.labels,

@@ -3,22 +3,23 @@
 Each file is fetched from the dataset's mirrors in order (see
 :func:`backproplab.data.catalog.mirrors`; the ``BACKPROPLAB_MIRRORS_<NAME>``
 environment variable replaces the list). The response is streamed into a
-temporary file in the cache folder while its MD5 is computed, with a progress
-bar, and abandoned as soon as it grows past the most the file can take (its
-published size, or the size of its canonical content gzipped: see
-:meth:`~backproplab.data.catalog.FileSpec.max_download_bytes`); the file is then checked (published MD5, complete length, IDX structure,
-content hash where known) and only then moved over the final name with
-``os.replace`` (through :func:`backproplab.fileio.atomic_write_with`). A failed,
-corrupt or interrupted download removes its temporary file and leaves whatever
-was in the cache untouched; when every mirror fails, the error lists each
-mirror with its reason and says how to place the files by hand.
+temporary file in the cache folder, with a progress bar, and abandoned as soon
+as it grows past the most the file can take (its published size, or the size of
+its canonical content gzipped: see
+:meth:`~backproplab.data.catalog.FileSpec.max_download_bytes`); the file is
+then checked once (complete length, IDX structure, then the published MD5 or
+the known content hash through :func:`backproplab.data.verify.check_content`)
+and only then moved over the final name with ``os.replace`` (through
+:func:`backproplab.fileio.atomic_write_with`). A failed, corrupt or interrupted
+download removes its temporary file and leaves whatever was in the cache
+untouched; when every mirror fails, the error lists each mirror with its reason
+and says how to place the files by hand.
 
 No download ever happens at import time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import math
 import socket
@@ -31,9 +32,9 @@ from pathlib import Path
 
 from backproplab import __version__
 from backproplab.data import catalog
-from backproplab.data.catalog import DatasetSpec, FileSpec, Location, get_spec
-from backproplab.data.idx import GZIP_MAGIC, inflate_idx, parse_idx, read_idx_file
-from backproplab.data.verify import verify_location
+from backproplab.data.catalog import DatasetSpec, FileSpec, Location, get_spec, known_sha256
+from backproplab.data.idx import GZIP_MAGIC, IdxFile, inflate_idx, parse_idx, read_idx_file
+from backproplab.data.verify import VERIFIED, check_content, check_files
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_with
 
@@ -54,39 +55,16 @@ class MirrorFailed(Exception):
         self.reason = reason
 
 
-def file_md5(path: Path) -> str:
-    """The MD5 of a file on disk, read in chunks.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The file.
-
-    Returns
-    -------
-    str
-        The hex digest.
-    """
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _is_good(path: Path, fs: FileSpec) -> bool:
-    """A cached file that already matches its published MD5 or known content hash."""
+def _cached(path: Path, spec: DatasetSpec, fs: FileSpec) -> IdxFile | None:
+    """A cached file that already matches its published MD5 or known content hash, as
+    read (``None`` for a missing, damaged or other file)."""
     try:
         if not path.is_file():
-            return False
-        if fs.md5 is not None and file_md5(path) == fs.md5:
-            return True
-        if fs.sha256 is None:
-            return False
+            return None
         f = read_idx_file(path, fs.max_data_bytes, fs.limit_reason)
-        return tuple(f.array.shape) == tuple(fs.shape) and f.content_sha256 == fs.sha256
     except (OSError, BackproplabError):
-        return False
+        return None
+    return f if check_content(fs, f, *known_sha256(spec, fs.role))[0] in VERIFIED else None
 
 
 def _url(base: str, filename: str) -> str:
@@ -114,32 +92,26 @@ def _describe_error(exc: BaseException, timeout: float) -> str:
     return str(exc)
 
 
-def _verify_payload(data: bytes, fs: FileSpec, digest: str, url: str) -> None:
-    """Raise MirrorFailed unless ``data`` is the expected file.
-
-    The published MD5 must match, except for a re-compressed copy whose
-    decompressed content matches the known SHA-256 (a stronger check).
-    """
-    md5_ok = fs.md5 is None or digest == fs.md5
-    if not md5_ok and fs.sha256 is None:
-        raise MirrorFailed(f"MD5 {digest} instead of the published {fs.md5}")
+def _accept(data: bytes, fs: FileSpec, url: str, dest: Path) -> IdxFile:
+    """The fetched bytes as the file ``dest`` will hold; MirrorFailed unless they are
+    gzip IDX data that :func:`~backproplab.data.verify.check_content` verifies (the
+    published MD5, or for a re-compressed copy the known content SHA-256)."""
     if data[:2] != GZIP_MAGIC:
         raise MirrorFailed("not gzip data (the file is stored under its .gz name)")
     try:
         content = inflate_idx(data, url, fs.max_data_bytes, fs.limit_reason)
-        arr = parse_idx(content, url)
+        f = IdxFile(dest, parse_idx(content, url), True, data, content)
     except BackproplabError as exc:
         raise MirrorFailed(f"not a valid IDX file ({exc})") from None
-    if tuple(arr.shape) != tuple(fs.shape):
-        raise MirrorFailed(f"shape {tuple(arr.shape)} instead of {tuple(fs.shape)}")
-    if fs.sha256 is not None and hashlib.sha256(content).hexdigest() != fs.sha256:
-        if not md5_ok:
-            raise MirrorFailed(f"MD5 {digest} instead of the published {fs.md5}, and the "
-                               "content SHA-256 differs from the known one")
-        raise MirrorFailed("content SHA-256 differs from the known one")
+    status, detail = check_content(fs, f, fs.sha256)
+    if status not in VERIFIED:
+        md5 = f"MD5 {f.file_md5} instead of the published {fs.md5}" if fs.md5 else "no MD5"
+        raise MirrorFailed(f"{md5}; {detail}")
+    return f
 
 
-def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progress=None) -> int:
+def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progress=None,
+               ) -> IdxFile:
     """Fetch ``url`` into ``dest`` atomically, verified against ``fs``.
 
     The response is streamed in chunks and never held beyond
@@ -160,8 +132,8 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
 
     Returns
     -------
-    int
-        The bytes received.
+    IdxFile
+        The file as now at ``dest`` (its bytes, array and hashes), verified.
 
     Raises
     ------
@@ -183,10 +155,9 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
             raise MirrorFailed(f"announces {total} bytes, more than the {limit} bytes "
                                f"{fs.filename} can take")
         task = progress.add_task(fs.filename, total=total) if progress is not None else None
-        received = {"n": 0}
+        received = {}
 
         def stream(fh) -> None:
-            h = hashlib.md5(usedforsecurity=False)
             chunks = []
             n = 0
             try:
@@ -199,7 +170,6 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
                         raise MirrorFailed(f"sent more than the {limit} bytes {fs.filename} "
                                            "can take (a broken or hostile mirror); abandoned")
                     fh.write(chunk)
-                    h.update(chunk)
                     chunks.append(chunk)
                     if task is not None:
                         progress.update(task, completed=n)
@@ -209,15 +179,14 @@ def fetch_file(url: str, dest: Path, fs: FileSpec, timeout: float = 60.0, progre
                 raise MirrorFailed(f"{_describe_error(exc, timeout)} after {n} bytes") from None
             if total is not None and n != total:
                 raise MirrorFailed(f"connection closed after {n} of {total} bytes")
-            _verify_payload(b"".join(chunks), fs, h.hexdigest(), url)
-            received["n"] = n
+            received["file"] = _accept(b"".join(chunks), fs, url, dest)
 
         try:
             atomic_write_with(dest, stream)
         finally:
             if task is not None:
                 progress.remove_task(task)
-    return received["n"]
+    return received["file"]
 
 
 def _progress(enabled: bool | None):
@@ -290,8 +259,8 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
              log=None) -> Location:
     """Download a dataset's four files into the cache and return their location.
 
-    Files already in the cache that match their published MD5 are kept (unless
-    ``force``); a good cached file is never replaced by a bad download. The
+    Files already in the cache that match their published MD5 or known content
+    hash are kept (unless ``force``); a good cached file is never replaced by a bad download. The
     content hashes of MD5-verified files are recorded
     (:func:`~backproplab.data.catalog.record_hashes`).
 
@@ -338,27 +307,31 @@ def download(name: str | DatasetSpec, *, force: bool = False, mirrors=None,
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(folder, spec)
-        _download_files(spec, folder, urls, force, progress, timeout, log)
+        files = _download_files(spec, folder, urls, force, progress, timeout, log)
     except OSError as exc:  # the cache itself, not a mirror (those become MirrorFailed)
         raise BackproplabError(
             f"cannot write {spec.name}'s files into the cache folder {folder} "
             f"({exc.strerror or exc}); set XDG_CACHE_HOME to a writable folder, or put "
             f"{', '.join(spec.filenames)} into a folder you pass as data_dir",
             settings=("data_dir",)) from None
-    files = catalog.find_in(spec, folder)
-    location = Location(spec.name, "cache", folder, files)
-    # records the content hashes of MD5-verified files where none is built in
-    verify_location(spec, location, record=True)
+    location = Location(spec.name, "cache", folder, {r: f.path for r, f in files.items()})
+    # the files as fetched or found (each read and verified once); checks that the four
+    # agree and records the content hashes of MD5-verified files where none is built in
+    check_files(spec, location, files, record=True)
     return location
 
 
 def _download_files(spec: DatasetSpec, folder: Path, urls, force: bool, progress,
-                    timeout: float, log) -> None:
-    """Fetch each of ``spec``'s files missing from ``folder`` (or all, with ``force``)."""
+                    timeout: float, log) -> dict[str, IdxFile]:
+    """Fetch each of ``spec``'s files missing from ``folder`` (or all, with ``force``);
+    role -> each file as read and verified."""
+    files = {}
     with _progress(progress) as bar:
         for fs in spec.files:
             dest = folder / fs.filename
-            if not force and _is_good(dest, fs):
+            cached = None if force else _cached(dest, spec, fs)
+            if cached is not None:
+                files[fs.role] = cached
                 if log:
                     log(f"{fs.filename}: already in the cache, verified")
                 continue
@@ -366,18 +339,20 @@ def _download_files(spec: DatasetSpec, folder: Path, urls, force: bool, progress
             for base in urls:
                 url = _url(base, fs.filename)
                 try:
-                    n = fetch_file(url, dest, fs, timeout=timeout, progress=bar)
+                    files[fs.role] = fetch_file(url, dest, fs, timeout=timeout, progress=bar)
                 except MirrorFailed as exc:
                     failures.append(f"{url}: {exc.reason}")
                     continue
                 if log:
-                    log(f"{fs.filename}: {n} bytes from {url}, verified")
+                    log(f"{fs.filename}: {len(files[fs.role].file_bytes)} bytes from {url}, "
+                        "verified")
                 break
             else:
                 raise BackproplabError(
                     f"could not download {spec.name}'s {fs.filename} from any mirror ("
                     + "; ".join(failures) + f"); {manual_instructions(spec)}",
                     settings=("data_dir",))
+    return files
 
 
-__all__ = ["MirrorFailed", "download", "fetch_file", "file_md5", "manual_instructions"]
+__all__ = ["MirrorFailed", "download", "fetch_file", "manual_instructions"]

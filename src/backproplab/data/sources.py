@@ -103,10 +103,10 @@ class Estimate:
 
 
 def _table_estimate(path: Path, itemsize: int) -> Estimate:
-    with open(path, "rb") as fh:
-        header = fh.readline(HEAD_BYTES)
-    columns = header.count(SEPARATORS[path.suffix.lower()].encode()) + 1
-    rows = max(estimated_rows(path) - 1, 0)  # less the header
+    with open(path, "rb") as fh:  # the first MiB, read once: the header and the line lengths
+        head = fh.read(HEAD_BYTES)
+    columns = head.split(b"\n", 1)[0].count(SEPARATORS[path.suffix.lower()].encode()) + 1
+    rows = max(estimated_rows(path, head) - 1, 0)  # less the header
     return Estimate(rows, columns - 1, rows * (max(columns - 1, 1) * itemsize + 8),
                     f"estimated from its size of {path.stat().st_size / 2**20:.3g} MiB")
 
@@ -222,8 +222,8 @@ def check_target(path: Path, kind: str, target: str | None) -> None:
 
 
 def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32,
-                features: tuple[str, ...] | None = None, max_bytes: int | None = None
-                ) -> RawData:
+                features: tuple[str, ...] | None = None, max_bytes: int | None = None,
+                listing: FolderListing | None = None) -> RawData:
     """The raw examples of a user's file or folder (see the module docstring).
 
     Parameters
@@ -239,6 +239,8 @@ def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32
         Match a table's columns to these names (a model's).
     max_bytes : int or None, default None
         Refuse a file that would not fit this much memory (:func:`check_fits`).
+    listing : FolderListing or None, default None
+        An image folder's listing, if already made (the folder is listed once).
 
     Returns
     -------
@@ -247,7 +249,8 @@ def read_source(path: str | Path, *, target: str | None = None, dtype=np.float32
     """
     path = Path(path)
     kind = source_kind(path)
-    listing = list_image_folder(path) if kind == "images" else None
+    if kind == "images" and listing is None:
+        listing = list_image_folder(path)
     if max_bytes is not None:  # without a bound the estimate (headers, a listing) is waste
         check_fits(path, max_bytes, dtype, listing)
     check_target(path, kind, target)

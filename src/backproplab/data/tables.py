@@ -337,7 +337,7 @@ class _RowBuffer:
         return self.buffer[:self.n]
 
 
-def estimated_rows(path: Path) -> int:
+def estimated_rows(path: Path, head: bytes | None = None) -> int:
     """A table's rows (header included), estimated from its size and the complete
     lines of its first MiB (5% more, so that the estimate is rarely short).
 
@@ -345,6 +345,8 @@ def estimated_rows(path: Path) -> int:
     ----------
     path : pathlib.Path
         The file.
+    head : bytes or None, default None
+        Its first :data:`HEAD_BYTES` bytes, where the caller has read them already.
 
     Returns
     -------
@@ -352,8 +354,9 @@ def estimated_rows(path: Path) -> int:
         Exact for a file of at most :data:`HEAD_BYTES` bytes.
     """
     size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(HEAD_BYTES)
+    if head is None:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
     whole = head[:head.rfind(b"\n") + 1]
     lines = whole.count(b"\n")
     if len(head) == size:

@@ -28,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from backproplab.data.catalog import DatasetSpec, Location, get_spec, known_sha256, record_hashes
+from backproplab.data.catalog import (
+    DatasetSpec,
+    FileSpec,
+    Location,
+    get_spec,
+    known_sha256,
+    record_hashes,
+)
 from backproplab.data.idx import IdxFile, read_idx_file
 from backproplab.errors import BackproplabError
 
@@ -123,14 +130,44 @@ class Verification:
         }
 
 
-def _check_content(spec: DatasetSpec, role: str, f: IdxFile) -> tuple[str, str]:
-    fs = spec.file(role)
+def check_content(fs: FileSpec, f: IdxFile, expected: str | None, origin: str = "built-in",
+                  ) -> tuple[str, str]:
+    """How far one read file is the published one: the ONE place that accepts a digest.
+
+    The published MD5 (of a gzip file) or, for a file of the canonical shape, the
+    content SHA-256 ``expected`` verifies it.
+
+    Parameters
+    ----------
+    fs : FileSpec
+        What the file should be (published MD5, canonical shape).
+    f : IdxFile
+        The file as read.
+    expected : str or None
+        The known content SHA-256 (``None``: none known).
+    origin : str, default "built-in"
+        Where ``expected`` comes from (``"built-in"``, ``"recorded"``), for the detail.
+
+    Returns
+    -------
+    tuple of str
+        ``(status, detail)``: status ``"md5"`` or ``"sha256"`` (verified, see
+        :data:`VERIFIED`), ``"structure"`` or ``"mismatch"``; detail in words.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backproplab.data.idx import encode_idx
+    >>> raw = encode_idx(np.zeros(3, np.uint8))
+    >>> fs = FileSpec("test_labels", "x", None, None, (3,))
+    >>> check_content(fs, IdxFile(Path("x"), np.zeros(3, np.uint8), False, raw, raw), None)[0]
+    'structure'
+    """
     if f.compressed and fs.md5 and f.file_md5 == fs.md5:
         return "md5", "matches the published MD5"
     if tuple(f.array.shape) != tuple(fs.shape):
         return "structure", (f"not the canonical size (shape {tuple(f.array.shape)}, canonical "
                              f"{tuple(fs.shape)}), so no checksum applies")
-    expected, origin = known_sha256(spec, role)
     if expected is None:
         return "structure", ("no content hash known yet (one is recorded after a download "
                              "verifies by MD5)")
@@ -211,11 +248,41 @@ def verify_location(spec: DatasetSpec | str, location: Location, record: bool = 
     spec = get_spec(spec)
     files = {fs.role: read_idx_file(location.files[fs.role], fs.max_data_bytes, fs.limit_reason)
              for fs in spec.files}
+    return check_files(spec, location, files, record)
+
+
+def check_files(spec: DatasetSpec, location: Location, files: dict[str, IdxFile],
+                record: bool = True) -> Verification:
+    """Check four files already read (see :func:`verify_location`, which reads them).
+
+    A download hands over the files it fetched and verified, so that each is read
+    and checked once.
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        The dataset.
+    location : Location
+        Where the files are.
+    files : dict of str to IdxFile
+        Role -> the file as read.
+    record : bool, default True
+        As in :func:`verify_location`.
+
+    Returns
+    -------
+    Verification
+
+    Raises
+    ------
+    BackproplabError
+        When the four arrays do not form a consistent image dataset.
+    """
     arrays = {r: f.array for r, f in files.items()}
     _check_structure(spec, arrays, location.files, str(location.directory))
     checks = {}
     for role, f in files.items():
-        status, detail = _check_content(spec, role, f)
+        status, detail = check_content(spec.file(role), f, *known_sha256(spec, role))
         checks[role] = FileCheck(role, f.path, status, detail, tuple(f.array.shape))
     if record:
         to_record = {r: files[r].content_sha256 for r, c in checks.items()
@@ -227,5 +294,5 @@ def verify_location(spec: DatasetSpec | str, location: Location, record: bool = 
                 pass  # a read-only cache only means the hash is not remembered
     return Verification(spec, location, checks, arrays)
 
-
-__all__ = ["VERIFIED", "FileCheck", "Verification", "verify_location"]
+__all__ = ["VERIFIED", "FileCheck", "Verification", "check_content", "check_files",
+           "verify_location"]

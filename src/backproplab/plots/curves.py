@@ -2,7 +2,8 @@
 
 Where several runs are drawn (one configuration, several seeds) a curve is the
 mean across the runs and its band is mean +- one *sample* standard deviation
-(ddof=1), the statistic of :mod:`backproplab.sweeps.aggregate`.
+(ddof=1): :func:`backproplab.seedstats.column_stats`, the statistic of
+:mod:`backproplab.sweeps.aggregate` too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from backproplab.seedstats import column_stats
 
 #: The shortest smoothing window, in batches.
 _MIN_EMA_WINDOW = 20
@@ -108,13 +111,13 @@ def mean_band(curves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.
     Parameters
     ----------
     curves : sequence of array-like
-        One curve per run (lengths may differ; NaN marks a missing value).
+        One curve per run (lengths may differ; a non-finite value is left out).
 
     Returns
     -------
     tuple of numpy.ndarray
-        ``(mean, std, n)``: std uses ddof=1 and is NaN where fewer than two
-        curves have a value.
+        ``(mean, std, n)`` (:func:`backproplab.seedstats.column_stats`): std uses
+        ddof=1 and is NaN where fewer than two curves have a value.
 
     Example
     -------
@@ -122,13 +125,7 @@ def mean_band(curves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.
     >>> mean.tolist(), n.tolist()
     ([2.0, 2.0], [2, 1])
     """
-    arr = stack_curves(curves)
-    n = np.sum(np.isfinite(arr), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n > 0, np.nansum(arr, axis=0) / np.maximum(n, 1), np.nan)
-        dev = np.where(np.isfinite(arr), arr - mean, 0.0)
-        var = np.where(n > 1, np.sum(dev * dev, axis=0) / np.maximum(n - 1, 1), np.nan)
-    return mean, np.sqrt(var), n
+    return column_stats(stack_curves(curves))
 
 
 def thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_RAW_POINTS):

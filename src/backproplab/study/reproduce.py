@@ -28,7 +28,11 @@ its run folder is copied into the other presets' folders (its ``summary.json``
 says ``copied_from``).
 
 Resuming: running the same command again skips finished trials and continues
-interrupted ones from their checkpoints (the sweep machinery); ``--overwrite``
+interrupted ones from their checkpoints (the sweep machinery); when the data of
+a recorded trial changed since, it is refused before anything is written
+(:func:`backproplab.sweeps.driver.check_recorded_data`) unless
+``allow_changed_data``, which keeps finished trials and resumes the others on
+the data as it is now; ``--overwrite``
 removes what an earlier reproduction wrote in the output folder (only the
 entries listed above, and only in a folder whose ``reproduce.json`` says it is
 one) and starts over. A folder holding anything else is refused.
@@ -60,11 +64,11 @@ from backproplab.study.layout import MANIFEST, OUTPUTS, PRESETS_DIR
 from backproplab.study.outputs import make_checks, make_figures
 from backproplab.study.report import write_report
 from backproplab.sweeps.aggregate import aggregate_sweep
-from backproplab.sweeps.driver import make_executor, run_trials
+from backproplab.sweeps.driver import check_recorded_data, make_executor, run_trials
 from backproplab.sweeps.executors import EXECUTORS
 from backproplab.sweeps.progress import SweepProgress
 from backproplab.sweeps.ray_connect import executor_options, preflight
-from backproplab.sweeps.spec import prepare_sweep_dir
+from backproplab.sweeps.spec import Sweep, prepare_sweep_dir
 from backproplab.training.config import usable_cpus
 
 SETTINGS = ("dataset", "quick", "limit", "data_dir")
@@ -97,8 +101,15 @@ class Options:
     executor : {"local", "ray"}, default "local"
     ray_address : str, optional
         With the ``"ray"`` executor: the cluster (docs/ray.md).
+    trial_timeout : float, optional
+        Seconds after which a run is stopped and reported failed
+        (``TrialTimeout``; the same call resumes it); ``None``: no limit.
     overwrite : bool, default False
         Replace an earlier reproduction in ``out``.
+    allow_changed_data : bool, default False
+        Go on when recorded runs were trained on other data than loads now
+        (finished ones are kept, the others resume on the data now); refused
+        otherwise, before anything is written.
     progress : {"auto", "rich", "plain", "quiet"}, default "auto"
     data_dir : str, optional
         Where the image files are (default: search the usual places).
@@ -112,7 +123,9 @@ class Options:
     workers: int | None = None
     executor: str = "local"
     ray_address: str | None = None
+    trial_timeout: float | None = None
     overwrite: bool = False
+    allow_changed_data: bool = False
     progress: str = "auto"
     data_dir: str | None = None
 
@@ -307,19 +320,66 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
 # running trials
 
 
+def _preset_trials(batch: list[tuple[Any, Any, Path]],
+                   allow_changed_data: bool = False) -> list:
+    """The trials of ``(preset, sweep, sweep_folder)`` triples as one list, each
+    named ``preset/trial``."""
+    return [dataclasses.replace(t, name=f"{preset.name}/{t.name}")
+            for preset, sweep, root in batch
+            for t in sweep.trials(root, allow_changed_data=allow_changed_data)]
+
+
+def _recorded_sweep(root: Path) -> Sweep | None:
+    """The sweep a preset's folder records (``sweep.json``), or ``None`` when there
+    is none or it is damaged (:func:`_prepare_sweep` then starts it again)."""
+    description = SweepFolder(root).description
+    if description is None:
+        return None
+    try:
+        return Sweep.from_dict(description)
+    except (BackproplabError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _folder_check(settings: dict[str, Any], options: Options, selected,
+                  sweeps: dict) -> Callable[[Path], None]:
+    """The check of the output folder (before anything is created, and again under
+    its lock): it holds this reproduction or none (:func:`_check_out`), and unless
+    ``overwrite`` or ``allow_changed_data`` the selected presets' recorded trials
+    were trained on the data loaded now (:func:`check_recorded_data`; each data
+    loaded once for both). A preset whose sweep is built later (``final``, from
+    the sweeps it needs) is checked as its folder records it."""
+    fingerprints: dict = {}
+
+    def check(path: Path) -> None:
+        _check_out(path, settings, options.overwrite)
+        if options.overwrite or options.allow_changed_data:
+            return
+        batch = []
+        for preset in selected:
+            root = path / PRESETS_DIR / preset.name
+            sweep = sweeps.get(preset.name) or _recorded_sweep(root)
+            if sweep is not None:
+                batch.append((preset, sweep, root))
+        check_recorded_data(_preset_trials(batch), fingerprints, where="this reproduction")
+
+    return check
+
+
 def _run_presets(batch: list[tuple[Any, Any, Path]], executor, *, progress: str,
                 out: Path, say: Callable[[str], None],
-                sources: dict[str, Path] | None = None) -> list[str]:
+                sources: dict[str, Path] | None = None,
+                allow_changed_data: bool = False) -> list[str]:
     """Run the trials of several presets as one list on ``executor`` with the
     one sweep driver (:func:`backproplab.sweeps.driver.run_trials`).
 
     ``batch``: ``(preset, sweep, sweep_folder)`` triples (folders prepared).
     ``sources``: finished run folders by configuration, shared across calls so
-    that later phases copy what earlier ones trained. Returns the names of the
+    that later phases copy what earlier ones trained. ``allow_changed_data``:
+    interrupted trials resume on data that changed. Returns the names of the
     failed trials (``preset/trial``).
     """
-    trials = [dataclasses.replace(t, name=f"{preset.name}/{t.name}")
-              for preset, sweep, root in batch for t in sweep.trials(root)]
+    trials = _preset_trials(batch, allow_changed_data)
     display = SweepProgress(len(trials), executor.workers, progress, out_dir=out)
     with display:
         results = run_trials(trials, executor, display, sources=sources, say=say)
@@ -415,7 +475,7 @@ def _run_phases(selected, sweeps: dict, settings: dict, executor, options: Optio
             batch.append((preset, sweeps[preset.name], root))
         t0 = time.perf_counter()
         failed += _run_presets(batch, executor, progress=options.progress, out=out, say=say,
-                              sources=sources)
+                              sources=sources, allow_changed_data=options.allow_changed_data)
         for preset, _, root in batch:
             results[preset.name] = aggregate_sweep(root, write=True)
             counts = results[preset.name]["counts"]
@@ -448,8 +508,9 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
     Raises
     ------
     BackproplabError
-        For bad options or an output folder that holds something else, before
-        anything runs.
+        For bad options, an output folder that holds something else, or runs
+        recorded there on data that changed since (unless
+        ``options.allow_changed_data``), before anything runs.
     """
     start = time.perf_counter()
     _check_options(options)
@@ -465,11 +526,13 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
                 "data_dir": options.data_dir}
     # build every sweep that can be built now (validates all options up front)
     sweeps = {p.name: p.sweep(**settings) for p in selected if not p.needs}
-    executor_opts = executor_options(options.executor, options.ray_address)
+    executor_opts = executor_options(options.executor, options.ray_address,
+                                     options.trial_timeout)
     if options.executor == "ray":  # Ray missing or its cluster unreachable: fail before writing
         preflight(options.ray_address)
-    # one reproduction at a time in --out; someone else's folder is refused before the lock
-    with lock_folder(out, "reproduction", lambda path: _check_out(path, settings, options.overwrite)):
+    # one reproduction at a time in --out; someone else's folder, or one whose runs
+    # were trained on other data, is refused before the lock
+    with lock_folder(out, "reproduction", _folder_check(settings, options, selected, sweeps)):
         previous = prepare_out(out, settings, options.overwrite)
         say(f"dataset: {dataset_note}")
         say(f"presets: {', '.join(p.name for p in selected)}"

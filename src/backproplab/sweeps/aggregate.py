@@ -34,7 +34,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,8 @@ import numpy as np
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text, is_finite_number
 from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
-from backproplab.sweeps.damage import config_damage, trial_damage
+from backproplab.seedstats import column_stats
+from backproplab.sweeps.damage import config_damage, incomplete_message, trial_damage
 from backproplab.sweeps.power import mean_std
 from backproplab.sweeps.spec import MACHINE_OPTIONS
 from backproplab.sweeps.stats import check_test, compare_groups, t_interval
@@ -231,13 +232,7 @@ def _batch_stats(runs: Sequence[RunFolder]) -> dict[str, list]:
     grid = np.full((len(tables), len(keys)), np.nan)
     for i, (f, (_, _, loss)) in enumerate(zip(flat, tables)):
         grid[i, np.searchsorted(keys, f)] = loss
-    finite = np.isfinite(grid)
-    counts = finite.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, np.where(finite, grid, 0.0).sum(axis=0) / counts, np.nan)
-        dev = np.where(finite, grid - means, 0.0)
-        var = np.where(counts > 1, (dev * dev).sum(axis=0) / (counts - 1), np.nan)
-    stds = np.sqrt(var)
+    means, stds, counts = column_stats(grid)
     return {
         "epoch": (keys // width).tolist(),
         "step": (keys % width).tolist(),
@@ -427,6 +422,38 @@ def aggregate_sweep(sweep_dir: str | Path | SweepFolder, *, write: bool = True,
     return results
 
 
+def read_sweep(sweep_dir: str | Path | SweepFolder, log: Callable[[str], None] | None = None,
+               ) -> dict[str, Any]:
+    """A sweep's aggregate as far as it is finished, for reading it (nothing written).
+
+    Trials still running give their finished epochs; the trials left out (not
+    started, running, failed, damaged) are named in one line
+    (:func:`~backproplab.sweeps.damage.incomplete_message`) given to ``log``.
+
+    Parameters
+    ----------
+    sweep_dir : str, Path or SweepFolder
+        The sweep folder (an opened one is read as it is).
+    log : callable or None, default None
+        Called with that line when some trial is left out.
+
+    Returns
+    -------
+    dict
+        The ``results.json`` structure (:func:`aggregate_runs`).
+
+    Raises
+    ------
+    BackproplabError
+        For a folder that holds no sweep.
+    """
+    results = aggregate_sweep(sweep_dir, write=False, running=True)
+    message = incomplete_message(results)
+    if message and log is not None:
+        log(message)
+    return results
+
+
 # ---------------------------------------------------------------------------
 # output
 
@@ -535,5 +562,6 @@ __all__ = [
     "comparisons",
     "format_cell",
     "group_key",
+    "read_sweep",
     "summarize_runs",
     ]

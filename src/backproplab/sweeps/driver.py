@@ -35,6 +35,7 @@ from backproplab.runs import (
     RESULTS,
     STATUS,
     TRIAL_RECORD_FILES,
+    DamagedFile,
     RunFolder,
     is_bookkeeping,
     read_run_files,
@@ -44,12 +45,13 @@ from backproplab.runs import (
 from backproplab.sweeps.aggregate import aggregate_sweep
 from backproplab.sweeps.executors import EXECUTORS, LocalExecutor, config_key, configs_match
 from backproplab.sweeps.progress import SweepProgress
-from backproplab.sweeps.ray_executor import RayExecutor
+from backproplab.sweeps.ray_executor import RayExecutor, data_key
 from backproplab.sweeps.spec import Sweep, check_sweep_dir, prepare_sweep_dir
 from backproplab.sweeps.stats import check_test
 from backproplab.sweeps.trials import Executor, Trial, TrialResult, iter_results
 from backproplab.tensor.memory import available_memory
-from backproplab.training import board
+from backproplab.training import TrainConfig, board, load_run_dataset
+from backproplab.training.data_identity import DATA_KEY, check_same_data, data_fingerprint
 
 # ---------------------------------------------------------------------------
 # the trial folders
@@ -130,6 +132,71 @@ def _record_result(trial: Trial, result: TrialResult) -> None:
         else:
             (folder / ERROR).unlink(missing_ok=True)
         atomic_write_json(folder / STATUS, record)
+
+
+def recorded_data(trial: Trial) -> str | None:
+    """The data fingerprint a trial's recorded run was trained on: its
+    ``summary.json``'s when it finished, else its checkpoint's.
+
+    Parameters
+    ----------
+    trial : Trial
+        The trial; its folder is read, never written.
+
+    Returns
+    -------
+    str or None
+        The fingerprint (``data_sha256``), or ``None`` when the folder holds no
+        run of this trial with one (not started, another config, a damaged
+        checkpoint: :func:`plan_trials` and the run itself deal with those).
+    """
+    run = RunFolder(trial.out_dir)
+    if not run.is_run() or not configs_match(run.config, trial.config):
+        return None
+    try:
+        recorded = (run.summary or run.checkpoint_extra() or {}).get(DATA_KEY)
+    except DamagedFile:
+        return None
+    return recorded if isinstance(recorded, str) else None
+
+
+def check_recorded_data(trials: Sequence[Trial], fingerprints: dict | None = None, *,
+                        where: str = "this sweep") -> None:
+    """Refuse trials whose recorded runs (finished, or interrupted with a
+    checkpoint) were trained on other data than their data options load now.
+
+    The data of each set of data options (:func:`~backproplab.sweeps.ray_executor.data_key`)
+    is loaded and fingerprinted once, and only when a trial of it has a run
+    recorded; nothing is written.
+
+    Parameters
+    ----------
+    trials : sequence of Trial
+        The sweep's trials (``reproduce``: every preset's, named ``PRESET/TRIAL``).
+    fingerprints : dict or None, default None
+        Data key -> fingerprint of the data now; used and extended, so that a
+        second call (the check under the sweep's lock) loads nothing again.
+    where : str, default "this sweep"
+        What the trials belong to, for the message (``"this reproduction"``).
+
+    Raises
+    ------
+    BackproplabError
+        From :func:`~backproplab.training.data_identity.check_same_data`, for
+        the first trial whose data differs: naming both fingerprints and
+        ``allow_changed_data``.
+    """
+    fingerprints = {} if fingerprints is None else fingerprints
+    for trial in trials:
+        recorded = recorded_data(trial)
+        if recorded is None:
+            continue
+        key = data_key(trial.config)
+        if key not in fingerprints:
+            config = TrainConfig.from_dict(dict(trial.config))
+            fingerprints[key] = data_fingerprint(load_run_dataset(config, download=False))
+        check_same_data(recorded, fingerprints[key],
+                        f"the trial {trial.name} of {where}", allow=False)
 
 
 # ---------------------------------------------------------------------------
@@ -387,10 +454,26 @@ def run_trials(trials: Sequence[Trial], executor: Executor, display: SweepProgre
     return results
 
 
+def _folder_check(sweep: Sweep, overwrite: bool,
+                  allow_changed_data: bool) -> Callable[[Path], None]:
+    """The check of the sweep folder (before anything is created, and again under
+    its lock): it holds this sweep or none (:func:`check_sweep_dir`), and unless
+    ``overwrite`` or ``allow_changed_data`` its recorded trials were trained on
+    the data loaded now (:func:`check_recorded_data`; loaded once for both)."""
+    fingerprints: dict = {}
+
+    def check(path: Path) -> None:
+        check_sweep_dir(sweep, path, overwrite=overwrite)
+        if not (overwrite or allow_changed_data):
+            check_recorded_data(sweep.trials(path), fingerprints)
+
+    return check
+
+
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = None,
               workers: int | None = None, overwrite: bool = False, progress: str = "auto",
               aggregate: bool = True, console: Any = None,
-              test: str = "welch") -> SweepOutcome:
+              test: str = "welch", allow_changed_data: bool = False) -> SweepOutcome:
     """Run every trial of ``sweep`` under ``out_dir`` and aggregate the results.
 
     Parameters
@@ -415,6 +498,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     test : {"welch", "paired", "permutation"}
         How the aggregate compares the groups (:mod:`backproplab.sweeps.stats`):
         Welch's t-test, the paired t-test over shared seeds, or a permutation test.
+    allow_changed_data : bool, default False
+        Go on when recorded trials were trained on other data than loads now
+        (finished ones are kept, the others train on the data now).
 
     Returns
     -------
@@ -425,8 +511,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     Raises
     ------
     BackproplabError
-        For a bad sweep folder, a dataset that cannot be found or an unknown
-        ``test``, before any trial runs.
+        For a bad sweep folder, a dataset that cannot be found or changed
+        since trials were recorded, or an unknown ``test``, before any trial runs.
 
     Examples
     --------
@@ -447,10 +533,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         if sweep.base.get("tensorboard") or any(sweep.grid.get("tensorboard", ())):
             board.require()  # one sentence, not one failure per trial
         # one sweep at a time in a folder; each trial's run locks its own folder
-        with lock_folder(out_dir, "sweep",
-                         lambda path: check_sweep_dir(sweep, path, overwrite=overwrite)):
+        with lock_folder(out_dir, "sweep", _folder_check(sweep, overwrite, allow_changed_data)):
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
-            trials = sweep.trials(root)  # the executor sets the BLAS threads of each
+            trials = sweep.trials(root, allow_changed_data=allow_changed_data)
             executor.plan(trials)  # workers x threads for these trials and this machine
             display = SweepProgress(len(trials), executor.workers, progress,
                                     console=console, out_dir=root)
@@ -468,5 +553,5 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
 
 
 __all__ = [
-    "SweepOutcome", "make_executor", "plan_trials",
-    "run_sweep", "run_trials", ]
+    "SweepOutcome", "check_recorded_data", "make_executor", "plan_trials",
+    "recorded_data", "run_sweep", "run_trials", ]

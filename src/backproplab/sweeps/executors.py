@@ -170,7 +170,8 @@ def execute_trial(trial: Trial, out_dir: str | os.PathLike | None = None,
             resume = trial.resume or (target / CHECKPOINT).is_file()
             _check_trial_folder(target, trial)
             summary = run_training(config, target, resume=resume, overwrite=not resume,
-                                   progress="quiet", dataset=dataset)
+                                   progress="quiet", dataset=dataset,
+                                   allow_changed_data=trial.allow_changed_data)
         return TrialResult(trial.name, "ok", summary=dict(summary), resumed=resume,
                            seconds=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a failing trial must not stop the others
@@ -273,7 +274,7 @@ def check_trial_timeout(seconds: float | None) -> float | None:
     if not 0 < value < float("inf"):
         raise BackproplabError(
             f"trial_timeout must be a positive number of seconds, got {seconds!r}; give one "
-            "like 600, or leave it out for no limit")
+            "like 600, or leave it out for no limit", settings=("trial_timeout",))
     return value
 
 

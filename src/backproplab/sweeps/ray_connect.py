@@ -20,6 +20,8 @@ import threading
 from typing import Any
 
 from backproplab.errors import BackproplabError
+from backproplab.sweeps.executors import check_trial_timeout
+from backproplab.sweeps.lifetime import SweepTerminated
 
 #: How to install the optional dependency.
 INSTALL_HINT = 'pip install "backproplab[ray]"'
@@ -74,8 +76,10 @@ def ray_in_use() -> bool:
     return bool(ray is not None and ray.is_initialized())
 
 
-def executor_options(executor: str, ray_address: str | None) -> dict[str, Any]:
-    """:func:`make_executor`'s keyword options from ``--executor`` and ``--ray-address``.
+def executor_options(executor: str, ray_address: str | None,
+                     trial_timeout: float | str | None = None) -> dict[str, Any]:
+    """:func:`make_executor`'s keyword options from ``--executor``, ``--ray-address``
+    and ``--trial-timeout`` (``sweep`` and ``reproduce`` alike).
 
     Parameters
     ----------
@@ -83,22 +87,28 @@ def executor_options(executor: str, ray_address: str | None) -> dict[str, Any]:
         The ``--executor`` value.
     ray_address : str or None
         The ``--ray-address`` value, ``None`` when not given.
+    trial_timeout : float, str or None, default None
+        The ``--trial-timeout`` value (seconds), ``None`` for no limit.
 
     Returns
     -------
     dict
-        ``{"address": ray_address}``, or empty without an address.
+        ``address`` and ``trial_timeout`` (a float), each only when given.
 
     Raises
     ------
     BackproplabError
-        If ``--ray-address`` comes without ``--executor ray``.
+        If ``--ray-address`` comes without ``--executor ray``, or the timeout
+        is not a positive number of seconds.
     """
     if ray_address is not None and executor != "ray":
         raise BackproplabError(
             f"--ray-address needs --executor ray (got --executor {executor}); add "
             "--executor ray or drop --ray-address")
-    return {"address": ray_address} if ray_address is not None else {}
+    options: dict[str, Any] = {} if ray_address is None else {"address": ray_address}
+    if trial_timeout is not None:
+        options["trial_timeout"] = check_trial_timeout(trial_timeout)
+    return options
 
 
 def resolve_address(address: str | None) -> str | None:
@@ -374,6 +384,12 @@ def connect(ray, address: str | None, *, cpus: int,
         sigterm = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address="local", num_cpus=cpus, **options)
+        except SystemExit as exc:
+            # a SIGTERM while ray.init runs meets the handler Ray sets there, which
+            # raises SystemExit(SIGTERM): it is a SIGTERM of the command like any other
+            if exc.code != signal.SIGTERM:
+                raise
+            raise SweepTerminated(f"terminated by signal {exc.code} while Ray started") from None
         except Exception as exc:  # noqa: BLE001 - any failure to start is the user's to fix
             text = " ".join(str(exc).split())[:300]
             raise BackproplabError(

@@ -223,11 +223,12 @@ class Sweep:
         """The trial folder names, in run order."""
         return [name for name, _, _ in self._points]
 
-    def trials(self, out_dir: str | Path) -> list[Trial]:
-        """The trials, with their folders under ``out_dir``."""
+    def trials(self, out_dir: str | Path, *, allow_changed_data: bool = False) -> list[Trial]:
+        """The trials, with their folders under ``out_dir`` (``allow_changed_data``:
+        see :class:`~backproplab.sweeps.trials.Trial`)."""
         root = Path(out_dir).resolve()
         return [Trial(name=name, config=dict(config), values=dict(values),
-                      out_dir=str(root / name), index=i)
+                      out_dir=str(root / name), index=i, allow_changed_data=allow_changed_data)
                 for i, (name, values, config) in enumerate(self._points)]
 
     # -- (de)serialization ----------------------------------------------------

@@ -45,6 +45,9 @@ class Trial:
         Continue from the checkpoint in ``out_dir``.
     index : int, default 0
         Position in the sweep's trial list.
+    allow_changed_data : bool, default False
+        With ``resume``: continue even when the data differs from the data the
+        checkpoint was trained on (``run_training``'s ``allow_changed_data``).
     """
 
     name: str                 #: folder name under the sweep folder, unique in the sweep
@@ -53,6 +56,7 @@ class Trial:
     out_dir: str              #: the trial folder on the driver (absolute path)
     resume: bool = False      #: continue from the checkpoint in ``out_dir``
     index: int = 0            #: position in the sweep's trial list
+    allow_changed_data: bool = False  #: resume on data that differs from the checkpoint's
 
 
 @dataclass

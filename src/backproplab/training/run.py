@@ -316,8 +316,8 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
     ``(data_sha256, allow_changed_data)``."""
     t_start = time.perf_counter()
     display = progress if isinstance(progress, Progress) else make_progress(progress)
-    cfg, dataset, sha = _prepare(config, out, resume=resume, overwrite=overwrite,
-                                 dataset=dataset, data=data)
+    cfg, dataset, sha, engine = _prepare(config, out, resume=resume, overwrite=overwrite,
+                                         dataset=dataset, data=data)
     with computing(cfg.threads, cfg.gemm):
         if dataset is None:
             dataset = load_run_dataset(cfg)
@@ -327,7 +327,7 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
                 f"{cfg.dataset!r}; pass the data the config describes (or none)")
         display.message(_describe(dataset, cfg))
         run = _Run(cfg, dataset, out, display, resume, allow_changed_data=data[1],
-                   data_sha256=sha)
+                   data_sha256=sha, engine=engine)
         history = run.train()
     return run.finish(history, time.perf_counter() - t_start)
 
@@ -336,7 +336,8 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
              data: tuple[str | None, bool]):
     """The run's resolved config, checked against the folder; a new run's folder is
     cleared and gets ``config.json``. Returns ``(config, dataset or None, the data's
-    fingerprint where a replay computed it, else None)``."""
+    fingerprint where a replay computed it, else None, a new run's engine (its memory
+    checked, not yet built), else None)``."""
     if resume:
         cfg = _merge_resume_config(RunFolder(out).train_config(TrainConfig), config)
         if cfg.tensorboard:
@@ -345,7 +346,7 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
             raise BackproplabError(
                 f"{out} has no {CHECKPOINT} to resume from (the run stopped before its first "
                 "epoch ended); start it again with overwrite=True")
-        return cfg, dataset, None
+        return cfg, dataset, None, None
     cfg = config.resolved()
     _check_fresh(out, overwrite)
     if cfg.tensorboard:
@@ -359,10 +360,11 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
     if data[0] is not None:  # a replay: the data must be the replayed run's
         sha = data_fingerprint(dataset)
         check_same_data(data[0], sha, "the run replayed", data[1])
-    ENGINES[cfg.engine](cfg, dataset).check_memory()  # a model too large writes nothing
+    engine = ENGINES[cfg.engine](cfg, dataset)
+    engine.check_memory()  # a model too large writes nothing
     _prepare_fresh(out, overwrite)
     atomic_write_json(out / CONFIG, cfg.to_dict())
-    return cfg, dataset, sha
+    return cfg, dataset, sha, engine
 
 
 class _Run:
@@ -370,12 +372,14 @@ class _Run:
     epoch writes (metrics, checkpoint, best weights, inspection snapshots)."""
 
     def __init__(self, cfg: TrainConfig, dataset, out: Path, display: Progress, resume: bool,
-                 allow_changed_data: bool = False, data_sha256: str | None = None):
+                 allow_changed_data: bool = False, data_sha256: str | None = None,
+                 engine=None):
         self.cfg, self.dataset, self.out, self.display = cfg, dataset, out, display
         # a replay hashed the data already (_prepare): hash it once per run
         self.data_sha256 = data_sha256 or data_fingerprint(dataset)
         self.sleep = float(os.environ.get(BATCH_SLEEP_ENV, "0") or 0)
-        self.engine = engine = ENGINES[cfg.engine](cfg, dataset)
+        # a new run's engine comes from _prepare (its memory checked there): made once
+        self.engine = engine = engine if engine is not None else ENGINES[cfg.engine](cfg, dataset)
         init_ss, self.shuffle_rng = run_seeds(cfg.seed)
         self.schedule, self.stopper = run_controls(cfg, len(dataset.X_train))
         self.start_epoch, self.resumed_from, logs = 0, None, None
