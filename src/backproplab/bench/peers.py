@@ -55,11 +55,15 @@ class Peer:
     threads : int or None
         Its threads; ``None``: the train path's own default (for the bare loop:
         the threads ``train`` chose).
+    gemm : str or None
+        The train path's ``gemm`` (``None``: its default; the ``train-openblas`` row
+        forces NumPy's OpenBLAS where the default is MKL).
     """
 
     name: str
     impl: str
     threads: int | None
+    gemm: str | None = None
 
 
 class _Stop(Exception):
@@ -107,7 +111,7 @@ def _train_peer(conn, peer: Peer, s: dict) -> None:
                       hidden=SIZES[1:-1], activation=ACTIVATION, optimizer="sgd", lr=s["lr"],
                       batch_size="full" if s["batch_size"] == "full" else int(s["batch_size"]),
                       epochs=s["max_epochs"], seed=s["seed"], dtype="float32",
-                      threads=peer.threads, device=s["device"])
+                      threads=peer.threads, device=s["device"], gemm=peer.gemm)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp, \
             open(os.devnull, "w") as devnull:
         out = Path(tmp) / "run"
