@@ -14,6 +14,7 @@ from backproplab.bench import probes
 from backproplab.bench.report import compute_ratios, judge_targets
 from backproplab.bench.run import plan_peers
 from backproplab.errors import BackproplabError
+from backproplab.tensor import blas
 from backproplab.training.config import usable_cpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,9 @@ def test_quick_run_end_to_end_writes_the_documented_json(cli, tmp_path):
     assert res["format"] == "backproplab.bench.epoch_time" and res["version"] == 2
     fashion = res["data"]["source"] == "fashion-mnist"
     torch_rows = ["torch-1t", "torch-2t"][:usable_cpus()] if HAVE["torch"] else []
-    rows = (["train"] if fashion else []) + ["backproplab", "numpy"] + torch_rows + \
+    # train-openblas: where train's default GEMM is MKL (the mkl extra on an Intel CPU)
+    train_rows = ["train"] + (["train-openblas"] if blas.default_gemm() == "mkl" else [])
+    rows = (train_rows if fashion else []) + ["backproplab", "numpy"] + torch_rows + \
         (["sklearn-float32"] if HAVE["sklearn"] else [])
     assert res["config"]["impls"] == rows
     assert res["config"]["batch_sizes"] == ["64", "full"]
@@ -118,8 +121,11 @@ def test_targets_are_judged_from_the_measured_rows():
     }
 
 
-def test_peers_planned_per_thread_count():
+def test_peers_planned_per_thread_count(monkeypatch):
+    from backproplab.bench import run as bench_run
+
     plan = plan_peers
+    monkeypatch.setattr(bench_run, "default_gemm", lambda: "openblas")
     names = lambda peers: [(p.name, p.threads) for p in peers]
     assert names(plan(["train", "backproplab", "torch", "numpy"], "cpu", None, 0, 2)) == [
         ("train", None), ("backproplab", None), ("torch-1t", 1), ("torch-2t", 2), ("numpy", 2)]
@@ -128,6 +134,11 @@ def test_peers_planned_per_thread_count():
     assert names(plan(["train", "torch"], "cpu", 3, 0, 2)) == [("train", 3), ("torch", 3)]
     assert names(plan(["train"], "cpu", None, 1, 2)) == [("train", None), ("train-1t", 1),
                                                          ("train-2t", 2)]
+    monkeypatch.setattr(bench_run, "default_gemm", lambda: "mkl")  # MKL installed, Intel CPU
+    peers = plan(["train", "backproplab"], "cpu", None, 0, 2)
+    assert [(p.name, p.gemm) for p in peers] == [("train", None), ("train-openblas", "openblas"),
+                                                 ("backproplab", None)]
+    assert names(plan(["train"], "cpu", None, 1, 2))[1] == ("train-1t", 1)  # not with --load
 
 
 def _tiny_result(quick: bool) -> dict:

@@ -53,7 +53,7 @@ from backproplab.bench.workload import (
 )
 from backproplab.errors import BackproplabError
 from backproplab.tensor.backend import get_array_module
-from backproplab.tensor.blas import default_gemm, present
+from backproplab.tensor.blas import default_gemm
 from backproplab.training.threads import MAX_THREADS, usable_cpus
 
 #: The fixed part of a result's ``config``: the network and the optimizer.
@@ -106,8 +106,7 @@ def plan_peers(impls: list[str], device: str, threads: int | None, load: int,
     for impl in impls:
         if impl == "train":
             out.append(Peer("train", "train", threads))
-            if not load and device == "cpu" and default_gemm() != "openblas" and \
-                    present("openblas"):
+            if not load and device == "cpu" and default_gemm() == "mkl":
                 out.append(Peer("train-openblas", "train", threads, gemm="openblas"))
             if load and threads is None and device == "cpu":
                 out += [Peer(f"train-{n}t", "train", n) for n in (1, 2)]
