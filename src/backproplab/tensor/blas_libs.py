@@ -43,8 +43,9 @@ BLAS_ENV = "BACKPROPLAB_BLAS"
 LIBRARIES = ("openblas", "mkl")
 #: MKL's conditional numerical reproducibility: ``MKL_CBWR_AUTO | MKL_CBWR_STRICT``.
 MKL_CNR = 2 | 0x10000
-#: MKL's threading layers (``MKL_Set_Threading_Layer``): Intel OpenMP.
-_MKL_THREADING_INTEL = 0
+#: MKL's threading layer (``MKL_Set_Threading_Layer``): 0, Intel OpenMP (the ``mkl``
+#: wheel brings ``intel-openmp``); 1 would be sequential, 3 GNU OpenMP.
+MKL_THREADING_LAYER = 0
 
 
 def allowed(name: str) -> bool:
@@ -286,7 +287,7 @@ def _bind_mkl(path: Path) -> MklGemm | None:
         lib.MKL_Get_Max_Threads.restype = ctypes.c_int
         lib.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
         # both must come before MKL's first computation
-        lib.MKL_Set_Threading_Layer(ctypes.c_int(_MKL_THREADING_INTEL))
+        lib.MKL_Set_Threading_Layer(ctypes.c_int(MKL_THREADING_LAYER))
         if lib.MKL_CBWR_Set(ctypes.c_int(MKL_CNR)) != 0:
             return None
         gemm = MklGemm("mkl", str(path), lib)
@@ -356,5 +357,5 @@ def cpu_vendor() -> str | None:
     return cpuinfo("vendor_id")
 
 
-__all__ = ["BLAS_ENV", "LIBRARIES", "MKL_CNR", "Gemm", "MklGemm", "allowed", "cpu_vendor", "cpuinfo",
+__all__ = ["BLAS_ENV", "LIBRARIES", "MKL_CNR", "MKL_THREADING_LAYER", "Gemm", "MklGemm", "allowed", "cpu_vendor", "cpuinfo",
            "library", "mkl_paths", "self_test"]
