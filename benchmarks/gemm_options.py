@@ -8,8 +8,9 @@ loads), at 1 thread and at every usable core:
   kernels this CPU can run: Haswell needs AVX2, SkylakeX AVX-512, Cooperlake
   AVX-512 BF16, SapphireRapids AMX);
 - ``blis``: the ``blis`` wheel from PyPI (``blis.py.gemm``), where installed;
-- ``mkl``: Intel's ``mkl`` wheel through ``cblas_sgemm`` of ``libmkl_rt`` (found in
-  the environment's ``lib`` folder, or give ``--mkl-lib DIR``), where present;
+- ``mkl``: Intel's ``mkl`` wheel (``pip install "backproplab[mkl]"``) through the
+  project's own binding (:mod:`backproplab.tensor.blas_libs`: ``cblas_sgemm`` of
+  ``libmkl_rt``, Intel OpenMP, reproducibility ``AUTO | STRICT``), where present;
 - ``torch``: PyTorch's own product (MKL inside), what the PyTorch peer gets.
 
 The products are those of one training step of the study's 784-300-10
@@ -23,7 +24,7 @@ about 1e-5 would not be the same product).
 One command, about a minute::
 
     python benchmarks/gemm_options.py
-    python benchmarks/gemm_options.py --mkl-lib /path/to/venv/lib --json
+    python benchmarks/gemm_options.py --json
 
 The last lines say, per product, which option is fastest and how it compares
 with NumPy's OpenBLAS as configured (the library the training loop uses).
@@ -32,8 +33,6 @@ with NumPy's OpenBLAS as configured (the library the training loop uses).
 from __future__ import annotations
 
 import argparse
-import ctypes
-import glob
 import json
 import os
 import subprocess
@@ -43,6 +42,8 @@ import time
 import numpy as np
 
 from backproplab.bench.probes import cpu_flags, loadavg, machine_info
+from backproplab.tensor.blas import present
+from backproplab.tensor.blas_libs import library
 from backproplab.training.threads import usable_cpus
 
 #: (name, m, k, n, the first operand transposed)
@@ -57,33 +58,19 @@ SECONDS_PER_PRODUCT = 0.15
 
 
 # ------------------------------------------------------------------ child side
-def _mkl_gemm(lib_dir: str):
-    gomp = glob.glob(os.path.join(sys.prefix, "lib", "python*", "site-packages", "*.libs",
-                                  "libgomp*.so*"))
-    for path in gomp[:1]:  # MKL's GNU threading layer needs libgomp's symbols
-        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-    lib = ctypes.CDLL(os.path.join(lib_dir, "libmkl_rt.so.3" if os.path.exists(
-        os.path.join(lib_dir, "libmkl_rt.so.3")) else "libmkl_rt.so"))
-    fn = lib.cblas_sgemm
-    i, vp = ctypes.c_int, ctypes.c_void_p
-    fn.argtypes = [i, i, i, i, i, i, ctypes.c_float, vp, i, vp, i, ctypes.c_float, vp, i]
-
-    def gemm(a, b, c, trans):
-        m, n = c.shape
-        k = a.shape[0] if trans else a.shape[1]
-        fn(101, 112 if trans else 111, 111, m, n, k, 1.0, a.ctypes.data, a.shape[1],
-           b.ctypes.data, n, 0.0, c.ctypes.data, n)
-    return gemm
+def _mkl_gemm():
+    lib = library("mkl")  # the project's binding: CNR AUTO | STRICT, Intel OpenMP
+    return lambda a, b, c, trans: lib(a, b, c, 1.0, 0.0, trans)
 
 
-def _product(option: str, mkl_lib: str | None):
+def _product(option: str):
     """``f(a, b, c, trans)``: ``c = op(a) @ b`` with the option's library."""
     if option == "blis":
         import blis.py
 
         return lambda a, b, c, trans: blis.py.gemm(a, b, trans1=trans, out=c, alpha=1.0, beta=0.0)
     if option == "mkl":
-        return _mkl_gemm(mkl_lib)
+        return _mkl_gemm()
     if option == "torch":
         import torch
 
@@ -112,9 +99,9 @@ def _once(f, a, b, c, trans) -> float:
     return time.perf_counter() - t0
 
 
-def child(option: str, mkl_lib: str | None) -> dict:
+def child(option: str) -> dict:
     """Measure every product with one option (in this fresh process)."""
-    f = _product(option, mkl_lib)
+    f = _product(option)
     rng = np.random.default_rng(0)
     out = {}
     for name, m, k, n, trans in PRODUCTS:
@@ -136,14 +123,7 @@ def child(option: str, mkl_lib: str | None) -> dict:
 
 
 # ----------------------------------------------------------------- parent side
-def _find_mkl(given: str | None) -> str | None:
-    for d in ([given] if given else [os.path.join(sys.prefix, "lib")]):
-        if d and glob.glob(os.path.join(d, "libmkl_rt.so*")):
-            return d
-    return None
-
-
-def options(mkl_lib: str | None) -> list[str]:
+def options() -> list[str]:
     """The options this machine can run."""
     flags = set(cpu_flags())
     out = ["openblas"] + [f"openblas:{core}" for core, flag in CORES if flag in flags]
@@ -153,31 +133,28 @@ def options(mkl_lib: str | None) -> list[str]:
             out.append(mod)
         except ImportError:
             pass
-    if mkl_lib:
+    if present("mkl"):
         out.append("mkl")
     return out
 
 
-def _run_child(option: str, threads: int, mkl_lib: str | None) -> dict:
+def _run_child(option: str, threads: int) -> dict:
     env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
     if option.startswith("openblas:"):
         env["OPENBLAS_CORETYPE"] = option.split(":", 1)[1]
-    if option == "mkl":
-        env["MKL_THREADING_LAYER"] = "GNU" if threads > 1 else "SEQUENTIAL"
-    proc = subprocess.run([sys.executable, __file__, "--child", option] + (
-        ["--mkl-lib", mkl_lib] if mkl_lib else []), env=env, capture_output=True, text=True,
-        timeout=600, check=False)
+    proc = subprocess.run([sys.executable, __file__, "--child", option], env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": f"exit status {proc.returncode}: {tail}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(mkl_lib: str | None) -> dict:
+def measure() -> dict:
     """Every option at 1 thread and at every usable core."""
     counts = sorted({1, usable_cpus()})
-    rows = [{"option": o, "threads": t, **_run_child(o, t, mkl_lib)}
-            for t in counts for o in options(mkl_lib)]
+    rows = [{"option": o, "threads": t, **_run_child(o, t)}
+            for t in counts for o in options()]
     return {"machine": machine_info(), "loadavg": loadavg(), "rows": rows}
 
 
@@ -211,14 +188,13 @@ def print_table(result: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse the options; measure (or, with ``--child``, measure one option here)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--mkl-lib", default=None, help="folder holding libmkl_rt.so (mkl wheel)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.mkl_lib)))
+        print(json.dumps(child(args.child)))
         return 0
-    result = measure(_find_mkl(args.mkl_lib))
+    result = measure()
     print(json.dumps(result)) if args.json else print_table(result)
     return 0
 

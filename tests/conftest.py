@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import sys
 import pytest
 
 from backproplab.cli import main
+from backproplab.tensor import blas
 
 # No test may reach the internet: downloads are off for the whole suite (and for the
 # subprocesses it starts), and plots never need a display.
@@ -27,6 +29,13 @@ REQUIRED_EXTRAS = ("torch", "sklearn", "ray", "PIL", "onnx", "onnxruntime", "gra
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 #: Debian's Chromium, for the report's real-browser test (tests/study/html_checks.py).
 CHROMIUM = "/usr/bin/chromium"
+
+
+#: Intel's MKL (the ``mkl`` extra: a wheel of libraries, no Python module), for the
+#: ``gemm='mkl'`` tests; its wheels exist for x86-64 only, so only there is it required.
+HAS_MKL = blas.present("mkl")
+MKL_INSTALLABLE = platform.machine().lower() in ("x86_64", "amd64")
+needs_mkl = pytest.mark.skipif(not HAS_MKL, reason="Intel's MKL (mkl extra) is not installed")
 
 
 #: Graphviz (the ``graph`` extra and its ``dot`` program), for the computation graph.
@@ -46,6 +55,8 @@ def pytest_sessionstart(session):
         missing.append(f"Debian's chromium ({CHROMIUM})")
     if shutil.which("dot") is None:
         missing.append("Graphviz's dot (Debian's graphviz)")
+    if MKL_INSTALLABLE and not HAS_MKL:
+        missing.append("Intel's MKL (the mkl extra)")
     if missing:
         pytest.exit(f"BACKPROPLAB_REQUIRE_EXTRAS=1 but these are missing: {', '.join(missing)}; "
                     "their tests would only skip", returncode=1)

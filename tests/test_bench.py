@@ -15,6 +15,7 @@ from backproplab.bench import probes
 from backproplab.bench.report import compute_ratios, judge_targets
 from backproplab.bench.run import plan_peers
 from backproplab.errors import BackproplabError
+from backproplab.tensor import blas
 from backproplab.training.config import usable_cpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,9 @@ def test_quick_run_end_to_end_writes_the_documented_json(cli, tmp_path):
     assert res["format"] == "backproplab.bench.epoch_time" and res["version"] == 2
     fashion = res["data"]["source"] == "fashion-mnist"
     torch_rows = ["torch-1t", "torch-2t"][:usable_cpus()] if HAVE["torch"] else []
-    rows = (["train"] if fashion else []) + ["backproplab", "numpy"] + torch_rows + \
+    # train-openblas: where train's default GEMM is MKL (the mkl extra on an Intel CPU)
+    train_rows = ["train"] + (["train-openblas"] if blas.default_gemm() == "mkl" else [])
+    rows = (train_rows if fashion else []) + ["backproplab", "numpy"] + torch_rows + \
         (["sklearn-float32"] if HAVE["sklearn"] else [])
     assert res["config"]["impls"] == rows
     assert res["config"]["batch_sizes"] == ["64", "full"]
@@ -121,8 +124,11 @@ def test_targets_are_judged_from_the_measured_rows():
     }
 
 
-def test_peers_planned_per_thread_count():
+def test_peers_planned_per_thread_count(monkeypatch):
+    from backproplab.bench import run as bench_run
+
     plan = plan_peers
+    monkeypatch.setattr(bench_run, "default_gemm", lambda: "openblas")
     names = lambda peers: [(p.name, p.threads) for p in peers]
     assert names(plan(["train", "backproplab", "torch", "numpy"], "cpu", None, 0, 2)) == [
         ("train", None), ("backproplab", None), ("torch-1t", 1), ("torch-2t", 2), ("numpy", 2)]
@@ -131,6 +137,11 @@ def test_peers_planned_per_thread_count():
     assert names(plan(["train", "torch"], "cpu", 3, 0, 2)) == [("train", 3), ("torch", 3)]
     assert names(plan(["train"], "cpu", None, 1, 2)) == [("train", None), ("train-1t", 1),
                                                          ("train-2t", 2)]
+    monkeypatch.setattr(bench_run, "default_gemm", lambda: "mkl")  # MKL installed, Intel CPU
+    peers = plan(["train", "backproplab"], "cpu", None, 0, 2)
+    assert [(p.name, p.gemm) for p in peers] == [("train", None), ("train-openblas", "openblas"),
+                                                 ("backproplab", None)]
+    assert names(plan(["train"], "cpu", None, 1, 2))[1] == ("train-1t", 1)  # not with --load
 
 
 class _FakePeer:
@@ -176,15 +187,15 @@ def test_default_threads_are_decided_once_before_any_row_and_given_to_each(monke
         "free_cores": more, "why": f"{more} usable CPUs", "sampled": True,
         "by_batch_size": {"16": 1, "1024": more}}  # batch 16: steps too small to share
     by = {(r["impl"], r["batch_size"]): r for r in res["results"]}
+    ours = ["backproplab", "train"] + (["train-openblas"] if blas.default_gemm() == "mkl" else [])
     for bs, n in (("16", 1), ("1024", more)):
-        for impl in ("train", "backproplab"):
+        for impl in ours:
             assert (by[impl, bs]["threads"], by[impl, bs]["default_threads"]) == (n, True)
         assert (by["numpy", bs]["threads"], by["numpy", bs]["default_threads"]) == \
             (usable_cpus(), False)
     # every peer of batch 16 has exited before the first of batch 1024 starts
     first_1024 = events.index(("start", "train", "1024"))
-    assert sorted(e[1] for e in events[:first_1024] if e[0] == "exit") == \
-        ["backproplab", "numpy", "train"]
+    assert sorted(e[1] for e in events[:first_1024] if e[0] == "exit") == sorted(ours + ["numpy"])
 
 
 def test_the_train_process_runs_with_the_threads_it_is_given(tmp_path):
@@ -194,7 +205,8 @@ def test_the_train_process_runs_with_the_threads_it_is_given(tmp_path):
     res = bench.run_benchmark("train", "1024", epochs=1, warmup=0, quick=True, memory=False,
                               machine=MachineFacts(affinity=more))
     assert res["default_threads"]["sampled"] is False
-    (row,) = res["results"]  # the threads train's own config.json recorded
+    (row,) = [r for r in res["results"] if r["impl"] == "train"]  # (and train-openblas)
+    # the threads train's own config.json recorded
     assert (row["impl"], row["threads"], row["default_threads"]) == ("train", more, True)
 
 
@@ -215,7 +227,8 @@ def test_the_bare_loop_row_computes_exactly_what_the_train_row_computes(tmp_path
     run_training(train_config(settings, 1), tmp_path / "run", progress=PlainProgress(None))
     X, y, info = bench.load_data(quick=True)
     assert info["source"] == "fashion-mnist"  # train needs it (CI installs it)
-    with threadpool_limits(1):
+    # the peer computes with the GEMM train picks by default (bench/peers.py)
+    with threadpool_limits(1), blas.use_gemm(blas.default_gemm(), threads=1):
         runner = BackproplabRunner(X, y, "64", 0.05, 3)
         runner.epoch(), runner.epoch()
     trained, _, _ = load_checkpoint(tmp_path / "run" / CHECKPOINT)

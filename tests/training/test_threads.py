@@ -140,7 +140,7 @@ def test_threads_are_recorded_and_change_weights_only_at_float32_rounding(cli, t
     # size), so the two runs are NOT bit-identical: each is reproducible with its own
     # threads, which config.json records and a replay (--config) or --resume reuses.
     args = ["--dataset", "fashion-mnist", "--limit", "3000", "--epochs", "2", "--hidden", "300",
-            "--batch-size", "256", "--seed", "5", "--quiet"]
+            "--batch-size", "256", "--seed", "5", "--gemm", "openblas", "--quiet"]
     weights, prints = {}, {}
     for name, n in (("a", 1), ("b", 2), ("c", 2)):
         out = tmp_path / name

@@ -42,6 +42,7 @@ from backproplab.bench.workload import ACTIVATION, SIZES, load_data
 from backproplab.errors import BackproplabError
 from backproplab.fileio import load_json, read_jsonl
 from backproplab.runs import CONFIG, METRICS
+from backproplab.tensor.blas import default_gemm, use_gemm
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.progress import PlainProgress
 
@@ -66,12 +67,16 @@ class Peer:
         resolves (:func:`~backproplab.bench.run.default_threads`) before the peer starts.
     default : bool
         Whether ``threads`` is that resolved default (reported as such).
+    gemm : str or None
+        The train path's ``gemm`` (``None``: its default; the ``train-openblas`` row
+        forces NumPy's OpenBLAS where the default is MKL).
     """
 
     name: str
     impl: str
     threads: int | None
     default: bool = False
+    gemm: str | None = None
 
 
 class _Stop(Exception):
@@ -114,7 +119,7 @@ class _GatedProgress(PlainProgress):
         self._next()
 
 
-def train_config(settings: dict, threads: int | None) -> TrainConfig:
+def train_config(settings: dict, threads: int | None, gemm: str | None = None) -> TrainConfig:
     """The config of the ``train`` peer: the benchmark's network, data and SGD.
 
     Parameters
@@ -123,6 +128,8 @@ def train_config(settings: dict, threads: int | None) -> TrainConfig:
         As :func:`peer_settings` gives them (with a batch size).
     threads : int or None
         Its threads (``None``: not resolved yet).
+    gemm : str or None, default None
+        Its ``gemm`` (``None``: the run's default).
 
     Returns
     -------
@@ -133,11 +140,11 @@ def train_config(settings: dict, threads: int | None) -> TrainConfig:
                        hidden=SIZES[1:-1], activation=ACTIVATION, optimizer="sgd", lr=s["lr"],
                        batch_size="full" if s["batch_size"] == "full" else int(s["batch_size"]),
                        epochs=s["max_epochs"], seed=s["seed"], dtype="float32",
-                       threads=threads, device=s["device"])
+                       threads=threads, device=s["device"], gemm=gemm)
 
 
 def _train_peer(conn, peer: Peer, s: dict) -> None:
-    cfg = train_config(s, peer.threads)
+    cfg = train_config(s, peer.threads, peer.gemm)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp, \
             open(os.devnull, "w") as devnull:
         out = Path(tmp) / "run"
@@ -149,7 +156,9 @@ def _runner_peer(conn, peer: Peer, s: dict) -> None:
 
     X, y, _ = load_data(quick=s["quick"], synthetic=s["synthetic"], data_dir=s["data_dir"],
                         limit=s["limit"])
-    with threadpool_limits(limits=peer.threads):
+    # the bare loop computes with the GEMM that `train` picks by default (mkl or openblas)
+    gemm = default_gemm() if peer.impl == "backproplab" and s["device"] == "cpu" else None
+    with threadpool_limits(limits=peer.threads), use_gemm(gemm, threads=peer.threads):
         if peer.impl == "torch":
             import torch
 

@@ -17,6 +17,7 @@ from backproplab import __version__
 from backproplab.bench.workload import module_for
 from backproplab.tensor import blas
 from backproplab.tensor.backend import get_array_module
+from backproplab.tensor.blas_libs import cpuinfo
 from backproplab.training.threads import (
     cgroup_cpu_quota,
     cpu_jiffies,
@@ -100,14 +101,7 @@ def loadavg() -> list[float] | None:
 
 # --------------------------------------------------------------- machine
 def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def machine_info() -> dict:

@@ -247,6 +247,10 @@ def _machine_lines(result: dict) -> list[str]:
     for r in result["results"]:
         pools.setdefault(r["impl"], r.get("pools") or [])
     lines.append("thread pools: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in pools.items()))
+    gemms = {r["impl"]: r["gemm"] for r in result["results"]
+             if r.get("library") in ("train", "backproplab") and r.get("gemm")}
+    if gemms:  # the library of our rows' products (TrainConfig.gemm)
+        lines.append("GEMM: " + "; ".join(f"{k}: {v}" for k, v in gemms.items()))
     if any(r.get("direct_blas") is False for r in result["results"]
            if r.get("library") in ("train", "backproplab")):
         lines.append("direct BLAS calls are off: the plain NumPy update path is used")

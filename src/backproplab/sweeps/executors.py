@@ -117,10 +117,13 @@ def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -
     Returns
     -------
     bool
-        Whether both are valid and equal once resolved, machine options aside.
+        Whether both are valid and equal once resolved, machine options aside; a
+        trial that leaves ``gemm`` to the machine matches the one its run recorded.
     """
     if not isinstance(stored, Mapping):
         return False
+    if wanted.get("gemm") is None and stored.get("gemm") is not None:
+        wanted = {**wanted, "gemm": stored["gemm"]}  # chosen at the trial's start (auto)
     a = config_key(stored)
     return a is not None and a == config_key(wanted)
 

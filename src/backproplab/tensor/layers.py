@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from backproplab.errors import BackproplabError
+from backproplab.tensor import blas
 
 
 def _xp(array):
@@ -73,7 +74,7 @@ class Linear:
     def forward(self, X, out=None):
         """Return ``X @ W + b`` (written into ``out`` when given)."""
         xp = _xp(X)
-        out = xp.matmul(X, self.W, out=out)
+        out = blas.matmul(xp, X, self.W, out=out)
         out += self.b
         return out
 
@@ -84,11 +85,11 @@ class Linear:
         first layer: nobody needs the gradient of the data) returns ``None``.
         """
         xp = _xp(X)
-        xp.matmul(X.T, dY, out=self.dW)
+        blas.matmul(xp, X, dY, out=self.dW, trans_a=True)
         dY.sum(axis=0, out=self.db)
         if not need_dX:
             return None
-        return xp.matmul(dY, self.W.T, out=dX_out)
+        return blas.matmul(xp, dY, self.W, out=dX_out, trans_b=True)
 
 
 class Sigmoid:

@@ -11,7 +11,8 @@ plain one up to float rounding (a test checks it), and leaves ``model.grads``
 unspecified; call ``loss_and_grads`` when you need the gradients themselves.
 
 On the CPU the weight update is one BLAS call (gemm with beta = 1 into the
-weights, through :mod:`backproplab.tensor.blas`, on NumPy's own OpenBLAS), and a
+weights, through :mod:`backproplab.tensor.blas`: NumPy's own OpenBLAS, or with
+``mkl`` selected MKL, which then computes every product of the step), and a
 step on more than :data:`FUSED_CHUNK_ROWS` examples (a full batch) runs in
 chunks, so that its buffers stay small.
 """
@@ -117,8 +118,10 @@ def _add_product(xp, A, dY, C, buf, first: bool = False) -> None:
 
     The direct call (:mod:`backproplab.tensor.blas`, gemm with beta = 1) reads
     and writes ``C`` once; otherwise the product goes into ``buf`` and is added.
+    With a library that takes every product (``mkl``) the call is made whatever
+    the size, so that no product reaches NumPy's OpenBLAS.
     """
-    if xp is np and C.size >= DIRECT_GEMM_MIN_SIZE and \
+    if xp is np and (C.size >= DIRECT_GEMM_MIN_SIZE or blas.takes_every_product()) and \
             blas.gemm(A, dY, C, 1.0, 0.0 if first else 1.0, trans_a=True):
         return
     if first:
@@ -150,7 +153,7 @@ def _fused_sgd_step(model, lr: float, X, y) -> float:
         layer = model.layers[i]
         H_in = X if i == 0 else ws.out[i - 1]
         if i:  # gradient for the layer below, from the weights *before* this update
-            dH = xp.matmul(dY, layer.W.T, out=ws.grad[i - 1])
+            dH = blas.matmul(xp, dY, layer.W, out=ws.grad[i - 1], trans_b=True)
         _add_product(xp, H_in, dY, layer.W, ups[i])
         dY.sum(axis=0, out=layer.db)
         layer.b += layer.db
@@ -184,7 +187,7 @@ def _fused_sgd_step_chunked(model, lr: float, X, y, rows: int) -> float:
             layer = model.layers[i]
             H_in = Xc if i == 0 else ws.out[i - 1]
             if i:
-                dH = xp.matmul(dY, layer.W.T, out=ws.grad[i - 1])
+                dH = blas.matmul(xp, dY, layer.W, out=ws.grad[i - 1], trans_b=True)
             _add_product(xp, H_in, dY, ups[i], layer.dW, first=s == 0)
             db_sums[i] += dY.sum(axis=0)
             if i:

@@ -56,6 +56,7 @@ from backproplab.tensor import DEVICES as _DEVICES
 from backproplab.tensor import DTYPES as _DTYPES
 from backproplab.tensor import INITIALIZERS as _INITIALIZERS
 from backproplab.tensor import OPTIMIZERS as _OPTIMIZERS
+from backproplab.tensor.blas import GEMMS, default_gemm, present
 from backproplab.training.divergence import DEFAULT_FACTOR as _DIVERGENCE_FACTOR
 from backproplab.training.divergence import DEFAULT_PATIENCE as _DIVERGENCE_PATIENCE
 from backproplab.training.early_stopping import MONITORS as _MONITORS
@@ -243,7 +244,7 @@ class TrainConfig:
         ``seed``); early stopping (``early_stopping``, ``patience``,
         ``min_delta``, ``monitor``, ``restore_best``); divergence guard
         (``divergence_factor``, ``divergence_patience``); machine (``threads``,
-        ``device``). A ``None`` default means "the engine's default" (see the
+        ``device``, ``gemm``). A ``None`` default means "the engine's default" (see the
         module docstring), filled in by :meth:`resolved`.
 
     Raises
@@ -385,6 +386,13 @@ class TrainConfig:
                                  group="machine", resumable=True)
     device: str = option("cpu", "where the tensor engine computes (gpu needs CuPy)",
                          choices=DEVICES, group="machine")
+    # not resumable: the libraries agree to float rounding, not bit for bit
+    gemm: str | None = option(None, "the library of the matrix products on the CPU: mkl "
+                                    "(Intel's oneMKL, the mkl extra), openblas (NumPy's) or "
+                                    "numpy (NumPy's matmul only); results differ at float "
+                                    "rounding", choices=GEMMS, applies=("engine", ("tensor",)),
+                              none="mkl on an Intel CPU where the mkl extra is installed, "
+                                   "else openblas", group="machine")
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):  # accept [512, 256] as well as (512, 256)
@@ -419,6 +427,9 @@ class TrainConfig:
         out = self.replace(**changes)
         if out.threads is None:  # last: the rule needs the filled-in network and batch
             out = out.replace(threads=_default_threads(out))
+        if out.gemm is None and out.engine == "tensor" and out.device == "cpu":
+            out = out.replace(gemm=default_gemm())  # what is installed here (run_training
+            # refuses a recorded or forced one that is missing, naming the fix)
         out.validate()
         return out
 
@@ -502,6 +513,26 @@ def config_step_work(cfg: TrainConfig) -> int | None:
                              cfg.batch_size or defaults["batch_size"], cfg.limit)
 
 
+def recorded_gemm(saved: TrainConfig) -> str | None:
+    """The GEMM a recorded run computed with (:mod:`backproplab.tensor.blas`).
+
+    Parameters
+    ----------
+    saved : TrainConfig
+        A run folder's config.
+
+    Returns
+    -------
+    str or None
+        Its own ``gemm``; for a tensor run on the CPU recorded before the option
+        existed, what such runs used: ``openblas`` where it is found, else
+        ``numpy``; ``None`` for runs that compute no product on the CPU.
+    """
+    if saved.gemm is not None or saved.engine != "tensor" or saved.device != "cpu":
+        return saved.gemm
+    return "openblas" if present("openblas") else "numpy"
+
+
 def _default_threads(cfg: TrainConfig) -> int:
     """The ``threads`` of a run that sets none.
 
@@ -521,6 +552,6 @@ def _default_threads(cfg: TrainConfig) -> int:
 
 
 __all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINE_DEFAULTS", "ENGINE_NAMES",
-           "FILE_DEFAULTS", "FULL_BATCH", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS", "SCHEDULES",
-           "TrainConfig", "config_step_work", "engine_defaults", "option",
-           "parse_batch_size", "parse_hidden", "usable_cpus"]
+           "FILE_DEFAULTS", "FULL_BATCH", "GEMMS", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS",
+           "SCHEDULES", "TrainConfig", "config_step_work", "engine_defaults", "option",
+           "parse_batch_size", "parse_hidden", "recorded_gemm", "usable_cpus"]

@@ -35,8 +35,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
-
 from backproplab.data import load_configured
 from backproplab.data.files import is_file_dataset
 from backproplab.data.preprocess import Preprocessing
@@ -58,14 +56,16 @@ from backproplab.runs import (
     is_bookkeeping,
     resume_logs,
 )
+from backproplab.tensor.blas import require
 from backproplab.tensor.memory import available_memory
 from backproplab.training import board
-from backproplab.training.config import TrainConfig
+from backproplab.training.config import TrainConfig, recorded_gemm
 from backproplab.training.data_identity import DATA_KEY, check_same_data, data_fingerprint
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
 from backproplab.training.options import RESUMABLE_CHANGES, data_options
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.snapshots import Snapshots
+from backproplab.training.threads import computing
 
 #: Test-only: seconds to sleep after every batch, so that a test can kill a run
 #: in the middle of an epoch. Not part of the config: it changes no result.
@@ -163,9 +163,10 @@ def _fixed_options_changed(before: dict, after: dict) -> list[str]:
 
 
 def _merge_resume_config(saved: TrainConfig, config: TrainConfig | None) -> TrainConfig:
+    saved = saved.replace(gemm=recorded_gemm(saved))  # a resume computes as the run did
     if config is None:
         return saved
-    wanted = config.resolved()
+    wanted = config.replace(gemm=config.gemm or saved.gemm).resolved()
     a, b = saved.to_dict(), wanted.to_dict()
     differ = _fixed_options_changed(a, b)
     if differ:
@@ -300,6 +301,8 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     if config is None and not resume:
         raise BackproplabError("a new run needs a TrainConfig")
     out = check_out_folder(out_dir)
+    if config is not None and config.gemm is not None:
+        require(config.gemm)  # a GEMM library missing here: refused before anything is written
     # refused before the folder is created or locked, and again under the lock
     check = None if resume else (lambda path: _check_fresh(path, overwrite))
     with lock_folder(out, "run", check):
@@ -315,7 +318,7 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
     display = progress if isinstance(progress, Progress) else make_progress(progress)
     cfg, dataset, sha, engine = _prepare(config, out, resume=resume, overwrite=overwrite,
                                          dataset=dataset, data=data)
-    with threadpool_limits(limits=cfg.threads):
+    with computing(cfg.threads, cfg.gemm):
         if dataset is None:
             dataset = load_run_dataset(cfg)
         elif dataset.name != cfg.dataset:
@@ -351,7 +354,7 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
     if dataset is None:
         # load before anything is written or replaced: a missing or corrupt
         # dataset leaves --out as it was (no half-started run to refuse later)
-        with threadpool_limits(limits=cfg.threads):
+        with computing(cfg.threads, cfg.gemm):
             dataset = load_run_dataset(cfg)
     sha = None
     if data[0] is not None:  # a replay: the data must be the replayed run's

@@ -36,7 +36,9 @@ float32 rounding (after two epochs of the test run, by less than 1e-5). So a
 run is reproducible with its own thread count: ``config.json`` records the
 threads used, a replay (``--config``) and ``--resume`` take them from there,
 and the fingerprint tests (tests/test_same_results.py) pin ``--threads 1``
-(tests/training/test_threads.py checks all of this).
+(tests/training/test_threads.py checks all of this). Runs with ``gemm='mkl'`` do
+not depend on the threads: MKL computes with conditional numerical
+reproducibility ``AUTO | STRICT`` (:mod:`backproplab.tensor.blas_libs`).
 """
 
 from __future__ import annotations
@@ -46,10 +48,14 @@ import math
 import os
 import resource
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from backproplab.data.catalog import CATALOG
+from backproplab.tensor.blas import use_gemm
 
 #: Multiply-adds per step below which a second BLAS thread gains nothing (see above).
 SECOND_THREAD_MIN_WORK = 5_000_000
@@ -405,7 +411,32 @@ def split_cores(trials: int, cores: int, work_per_step: int | None = None,
     return workers, threads
 
 
+@contextmanager
+def computing(threads: int | None, gemm: str | None):
+    """A run's BLAS for its duration: ``threads`` threads in every pool, products by ``gemm``.
+
+    Parameters
+    ----------
+    threads : int or None
+        The run's ``threads`` (``None``: pools as they are).
+    gemm : str or None
+        The run's GEMM library (:data:`backproplab.tensor.blas.GEMMS`); ``None``
+        keeps the current selection (runs without products on the CPU).
+
+    Yields
+    ------
+    None
+
+    Raises
+    ------
+    BackproplabError
+        When ``gemm`` is not available here (one sentence naming the fix).
+    """
+    with use_gemm(gemm, threads=threads), threadpool_limits(limits=threads):
+        yield
+
+
 __all__ = ["FACTS_MAX_AGE", "LOAD_SAMPLE_SECONDS", "MAX_THREADS", "SECOND_THREAD_MIN_WORK",
-           "MachineFacts", "cgroup_cpu_quota", "choose_threads", "cpu_jiffies", "free_cores",
+           "MachineFacts", "cgroup_cpu_quota", "choose_threads", "computing", "cpu_jiffies", "free_cores",
            "machine_facts", "network_step_work", "others_busy_cores", "own_cpu_seconds", "split_cores", "step_work",
            "usable_cpus"]

@@ -169,6 +169,10 @@ def validate_config(cfg) -> None:
     # machine
     if cfg.threads is not None:
         _int("threads", cfg.threads, minimum=1, maximum=MAX_THREADS)
+    if cfg.gemm is not None and cfg.device != "cpu":
+        raise BackproplabError(f"gemm applies only to device='cpu' (CuPy computes the "
+                               f"products on the GPU); drop gemm={cfg.gemm!r}",
+                               settings=("gemm",))
     # what the scalar engine can do: the study's per-example SGD, sigmoid, normal init
     if cfg.engine == "scalar":
         _validate_scalar(cfg)
@@ -207,6 +211,8 @@ def _validate_scalar(cfg) -> None:
         raise unsupported(f"dtype={cfg.dtype!r} (Python floats are float64)")
     if cfg.device != "cpu":
         raise unsupported(f"device={cfg.device!r}")
+    if cfg.gemm is not None:
+        raise unsupported(f"gemm={cfg.gemm!r} (it computes no matrix product)")
     if cfg.weight_decay:
         raise unsupported(f"weight decay (weight_decay={cfg.weight_decay!r})")
     if cfg.clip_norm is not None:
