@@ -148,9 +148,11 @@ class _FakePeer:
     """A peer that records when it starts and exits and trains nothing (no process)."""
 
     events: ClassVar[list] = []
+    started: ClassVar[list] = []
 
     def __init__(self, peer, settings):
         self.peer = peer
+        self.started.append(peer)
         self.events.append(("start", peer.name, settings["batch_size"]))
         self.info = {"threads": peer.threads,
                      "pools": {"pools": [], "direct_blas": {"enabled": True}}}
@@ -170,6 +172,7 @@ def test_default_threads_are_decided_once_before_any_row_and_given_to_each(monke
 
     more = usable_cpus() + 1  # a count no peer sampling this machine itself could reach
     events = _FakePeer.events = []
+    _FakePeer.started = []
 
     def sample(**kw):
         events.append(("sample", kw, None))
@@ -186,6 +189,9 @@ def test_default_threads_are_decided_once_before_any_row_and_given_to_each(monke
         "machine": {"affinity": more, "quota": None, "others_busy": 0.0},
         "free_cores": more, "why": f"{more} usable CPUs", "sampled": True,
         "by_batch_size": {"16": 1, "1024": more}}  # batch 16: steps too small to share
+    if blas.default_gemm() == "mkl":  # the row keeps its forced GEMM (a regression)
+        assert [p.gemm for p in _FakePeer.started if p.name == "train-openblas"] == \
+            ["openblas", "openblas"]
     by = {(r["impl"], r["batch_size"]): r for r in res["results"]}
     ours = ["backproplab", "train"] + (["train-openblas"] if blas.default_gemm() == "mkl" else [])
     for bs, n in (("16", 1), ("1024", more)):

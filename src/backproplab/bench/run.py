@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from backproplab.bench.memory import judge_memory, measure_memory
@@ -166,7 +166,7 @@ def default_threads(facts: MachineFacts, batch_sizes: list[str], settings: dict)
 
 def _resolve(peers: list[Peer], chosen: int | None) -> list[Peer]:
     """The peers with ``train``'s default (``threads=None``) replaced by ``chosen``."""
-    return [Peer(p.name, p.impl, chosen, default=True) if p.threads is None else p
+    return [replace(p, threads=chosen, default=True) if p.threads is None else p
             for p in peers]
 
 
