@@ -8,6 +8,13 @@ and :func:`backproplab.bench.print_report`, called here directly)::
     python benchmarks/epoch_time.py --load 1 --batch-sizes 16,128,1024 --no-memory
                                                             # busy-machine target
     python benchmarks/epoch_time.py --quick                 # a smoke test
+    python benchmarks/epoch_time.py --kernels avx2          # every library on AVX2 kernels
+
+``--kernels avx2`` runs everything (this process and every row) with the
+libraries held to their AVX2 kernels (:data:`AVX2_KERNELS`: OpenBLAS's Haswell
+kernels, MKL's AVX2 code path, PyTorch's AVX2 build of its operators): an AVX2
+host's libraries on an AVX-512 machine, for the issue's "an AVX2 host and an
+AVX-512 host". Only the kernels change, not the cores, caches or clock.
 
 See ``--help`` and docs/performance.md.
 """
@@ -15,12 +22,17 @@ See ``--help`` and docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from backproplab.bench import print_report, run_benchmark
 from backproplab.bench.workload import DEFAULT_BATCH_SIZES, DEFAULT_EPOCHS, DEFAULT_IMPLS
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
+
+#: The environment that holds NumPy's OpenBLAS, MKL and PyTorch to their AVX2 kernels.
+AVX2_KERNELS = {"OPENBLAS_CORETYPE": "Haswell", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                "ATEN_CPU_CAPABILITY": "avx2"}
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -65,8 +77,16 @@ def run(args: argparse.Namespace, command: str, **fixed) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the options and run."""
-    args = parser("epoch_time.py", __doc__.split("\n\n")[0]).parse_args(argv)
-    return run(args, "python benchmarks/epoch_time.py " + " ".join(argv or sys.argv[1:]))
+    p = parser("epoch_time.py", __doc__.split("\n\n")[0])
+    p.add_argument("--kernels", choices=("native", "avx2"), default="native",
+                   help="avx2: hold every library to its AVX2 kernels (default: native)")
+    args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if args.kernels == "avx2" and any(os.environ.get(k) != v for k, v in AVX2_KERNELS.items()):
+        # the libraries read these when they load: start again with them set
+        os.execve(sys.executable, [sys.executable, __file__, *argv],
+                  {**os.environ, **AVX2_KERNELS})
+    return run(args, "python benchmarks/epoch_time.py " + " ".join(argv))
 
 
 if __name__ == "__main__":

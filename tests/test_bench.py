@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -483,3 +484,19 @@ def test_memory_is_measured_in_a_child_given_its_settings_on_stdin():
     assert "error" not in row, row
     assert (row["impl"], row["batch_size"]) == ("numpy", "full")
     assert row["peak_mb"] >= row["after_load_mb"] > 0 and row["device_peak_mb"] is None
+
+
+def test_avx2_kernels_run_every_row_with_the_libraries_held_to_avx2(tmp_path):
+    # the issue asks for an AVX2 host beside an AVX-512 one: the script starts again
+    # with the libraries' kernel variables set, so its rows and its report carry them
+    out = tmp_path / "avx2.json"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_CORETYPE", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")}
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "epoch_time.py"),
+                        "--kernels", "avx2", "--quick", "--no-memory",
+                        "--impl", "numpy", "--batch-sizes", "64", "--json-out", str(out)],
+                       capture_output=True, text=True, timeout=300, check=False, env=env)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(out.read_text())["machine"]["environment"]
+    assert got == {**got, "OPENBLAS_CORETYPE": "Haswell", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                   "ATEN_CPU_CAPABILITY": "avx2"}

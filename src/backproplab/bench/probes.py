@@ -118,6 +118,7 @@ def machine_info() -> dict:
 
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                       "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                      "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY",
                                       "BACKPROPLAB_BLAS")
            if k in os.environ}
     return {"cpu": _cpu_model(), "cores": usable_cpus(), "cpu_quota": cgroup_cpu_quota(),
