@@ -267,7 +267,6 @@ def thread_info(impls) -> dict:
     """Thread pools as threadpoolctl sees them, direct BLAS, and torch's thread count."""
     from threadpoolctl import threadpool_info
 
-
     pools = [{k: i.get(k) for k in ("user_api", "internal_api", "prefix", "version",
                                     "num_threads", "architecture", "filepath")}
              for i in threadpool_info()]
