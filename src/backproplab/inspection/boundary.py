@@ -147,7 +147,7 @@ def boundary_animation(run_dir, path=None, *, n_points: int = 2000, fps: int = _
     snaps = need_snapshots(run, "the boundary after each epoch")
     if "boundary" not in snaps:
         raise BackproplabError(f"{run.file(INSPECT)} holds no boundary grids; rerun the run "
-                               "with --inspect")
+                               "with inspect=True")
     grids, epochs = snaps["boundary"].astype(np.float64), snaps["epochs"]
     gx, gy, _ = synth.grid(grids.shape[1], float(snaps["grid_limit"]))
     fig, axes = new_figure(width=6.0, height=5.6, dpi=80)
