@@ -13,6 +13,7 @@ from backproplab.fileio import (
     parse_json,
     read_json,
     read_jsonl,
+    remove_entry,
 )
 
 
@@ -75,3 +76,18 @@ def test_deeply_nested_json_is_a_value_error_not_a_recursion_error(tmp_path):
     assert read_json(tmp_path / "a.json") is None
     (tmp_path / "m.jsonl").write_text('{"a": 1}\n' + deep + "\n")
     assert read_jsonl(tmp_path / "m.jsonl") == [{"a": 1}]
+
+
+def test_remove_entry_deletes_trees_files_and_links_without_following_them(tmp_path):
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "f.txt").write_text("x")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "g.txt").write_text("y")
+    (tmp_path / "file.txt").write_text("z")
+    (tmp_path / "link").symlink_to(kept, target_is_directory=True)
+    for name in ("tree", "file.txt", "link", "missing"):
+        remove_entry(tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+    assert (kept / "f.txt").read_text() == "x"  # the link went, not what it points to

@@ -8,6 +8,7 @@ import errno
 import json
 import math
 import os
+import shutil
 import stat
 import tempfile
 import zipfile
@@ -179,6 +180,34 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[IO], None]) -> P
         ``path``.
     """
     return _atomic(path, "wb", write)
+
+
+def remove_entry(path: str | os.PathLike) -> None:
+    """Delete ``path`` whatever it is: a folder with its tree, a file or a link.
+
+    A link is removed itself, never followed (a link to a folder leaves that
+    folder alone); a missing ``path`` is fine.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The entry to delete.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "sub").mkdir(); (root / "sub" / "f.txt").write_text("x")
+    1
+    >>> remove_entry(root / "sub"); remove_entry(root / "missing")
+    >>> list(root.iterdir())
+    []
+    """
+    target = Path(path)
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)
 
 
 def is_finite_number(value: Any) -> bool:
@@ -481,4 +510,4 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 
 __all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "atomic_write_with",
-           "is_finite_number", "parse_json", "read_json", "read_jsonl"]
+           "is_finite_number", "parse_json", "read_json", "read_jsonl", "remove_entry"]

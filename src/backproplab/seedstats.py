@@ -1,7 +1,8 @@
 """Mean and sample standard deviation across seeds, column by column.
 
-The one statistic behind a curve's mean +- std band (:mod:`backproplab.plots`)
-and a sweep's per-step loss aggregate (:mod:`backproplab.sweeps.aggregate`):
+The one statistic behind a curve's mean +- std band (:mod:`backproplab.plots`),
+a sweep's per-step loss aggregate (:mod:`backproplab.sweeps.aggregate`) and the
+per-group final metrics (:func:`backproplab.sweeps.power.mean_std`, one column):
 rows are runs (seeds), columns are positions (epochs, batch steps), and a
 non-finite value (NaN for a run that has no value there) is left out. Pure
 NumPy, below every layer that draws or aggregates runs.

@@ -88,6 +88,8 @@ def test_mean_std_is_sample_std():
     assert (mean, n) == (5.0, 1) and math.isnan(std)
     mean, std, n = mean_std([float("nan"), None, 2.0, 4.0])
     assert (mean, std, n) == (3.0, pytest.approx(math.sqrt(2)), 2)
+    mean, std, n = mean_std([None, True, float("inf")])  # nothing finite: no statistic
+    assert n == 0 and math.isnan(mean) and math.isnan(std)
 
 
 def test_groups_epochs_and_final_match_hand_computation(sweep_dir: Path):

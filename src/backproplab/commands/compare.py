@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json, rich_console, stderr_note
 from backproplab.errors import BackproplabError
 from backproplab.plots.sweeps import plot_groups
@@ -56,8 +57,7 @@ def register(subparsers) -> None:
     p.add_argument("--test", choices=TESTS, default="welch",
                    help="the test between two groups: welch (default), paired (on the seeds "
                         "both groups share) or permutation")
-    p.add_argument("--json", action="store_true",
-                   help='print one JSON object {"figure", "groups", "comparisons"} on stdout')
+    add_json_option(p, 'one JSON object {"figure", "groups", "comparisons"} on stdout')
     p.set_defaults(func=run)
 
 

@@ -76,7 +76,7 @@ def register(subparsers) -> None:
     pdesc.add_argument("path", metavar="PATH", help="the file or folder")
     pdesc.add_argument("--target", metavar="NAME",
                        help="a table's label column (default: the last column)")
-    pdesc.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_option(pdesc, "one JSON object")
     pdesc.set_defaults(func=cmd_describe)
 
 

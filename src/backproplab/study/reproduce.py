@@ -43,7 +43,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -56,7 +55,7 @@ from backproplab.data import DATASETS, catalog
 from backproplab.data.download import download
 from backproplab.data.mnist import find_dataset
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json, read_json
+from backproplab.fileio import atomic_write_json, read_json, remove_entry
 from backproplab.locks import lock_folder
 from backproplab.runs import SWEEP, SweepFolder, is_bookkeeping
 from backproplab.study import presets as P
@@ -306,11 +305,7 @@ def prepare_out(out: Path, settings: dict[str, Any], overwrite: bool) -> dict | 
     manifest = _check_out(out, settings, overwrite)
     if manifest is not None and overwrite:
         for name in OUTPUTS:
-            target = out / name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
+            remove_entry(out / name)
         manifest = None
     out.mkdir(parents=True, exist_ok=True)
     return manifest

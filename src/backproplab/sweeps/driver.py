@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from backproplab.data.files import is_file_dataset
 from backproplab.data.mnist import find_dataset
 from backproplab.data.sources import read_source
 from backproplab.errors import BackproplabError
-from backproplab.fileio import atomic_write_json, atomic_write_text
+from backproplab.fileio import atomic_write_json, atomic_write_text, remove_entry
 from backproplab.locks import lock_folder
 from backproplab.runs import (
     CHECKPOINT,
@@ -343,12 +342,8 @@ def _copy_run(src: Path, dst: Path) -> dict[str, Any]:
     summary = rewrite_summary(files, dst, copied_from=str(src))
     with lock_folder(dst, "trial"):  # what an earlier attempt left goes, under the lock
         for path in dst.iterdir():
-            if path.name == LOCK:
-                continue
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+            if path.name != LOCK:
+                remove_entry(path)
         write_run_files(dst, files)
     return summary
 

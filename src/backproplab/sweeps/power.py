@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from backproplab.fileio import is_finite_number
+from backproplab.seedstats import column_stats
 
 #: Significance level of every test.
 ALPHA = 0.05
@@ -75,6 +76,9 @@ def finite_values(values: Iterable[Any]) -> np.ndarray:
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
     """The mean, sample standard deviation and count of the finite values.
 
+    :func:`backproplab.seedstats.column_stats` of the values as one column: the
+    same statistic as a curve's band and a sweep's per-step aggregate.
+
     Parameters
     ----------
     values : iterable of float
@@ -93,13 +97,8 @@ def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
     >>> mean_std([2.0])
     (2.0, nan, 1)
     """
-    arr = finite_values(values)
-    n = int(arr.size)
-    if n == 0:
-        return math.nan, math.nan, 0
-    mean = float(arr.mean())
-    std = float(arr.std(ddof=1)) if n > 1 else math.nan
-    return mean, std, n
+    mean, std, n = column_stats(finite_values(values)[:, None])  # the one column: the values
+    return float(mean[0]), float(std[0]), int(n[0])
 
 
 def power(n: int, effect: float, alpha: float = ALPHA, *, samples: int = 2) -> float:
