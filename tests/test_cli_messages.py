@@ -137,3 +137,13 @@ def test_help_keeps_flags_whole(command, capsys):
         assert "--batch-size 16 --seeds 3" in " ".join(out.split())
     if command in ("sweep", "reproduce"):  # the executor flags, from options.add_executor_options
         assert "where trials execute" in out or "where runs execute" in out
+
+
+def test_a_missing_optional_package_is_one_sentence_naming_its_extra():
+    from backproplab.errors import import_optional
+
+    with pytest.raises(BackproplabError) as err:
+        import_optional("backproplab_no_such_module", package="Nothing", extra="nothing",
+                        needed_by="this test", otherwise="skip it")
+    assert str(err.value) == ('this test needs Nothing, which is not installed; install it '
+                              'with pip install "backproplab[nothing]" or skip it')

@@ -15,6 +15,8 @@ command line turns those names into its flags (``--lr``, ``--batch-size``,
 
 from __future__ import annotations
 
+import importlib
+
 
 class BackproplabError(Exception):
     """An error caused by input the user controls; the message says how to fix it.
@@ -69,4 +71,46 @@ def choose_from(name: str, choices) -> str:
     return f"{name}={listed}"
 
 
-__all__ = ["BackproplabError", "BackproplabWarning", "DivergenceError", "choose_from"]
+def import_optional(module: str, *, package: str, extra: str, needed_by: str,
+                    otherwise: str | None = None):
+    """Import an optional dependency, or raise the one sentence that names its extra.
+
+    Parameters
+    ----------
+    module : str
+        The module to import (``"pandas"``, ``"PIL.Image"``).
+    package : str
+        What the user installs, as the sentence names it (``"pandas"``, ``"Pillow"``).
+    extra : str
+        The ``backproplab`` extra that brings it.
+    needed_by : str
+        What needs it (``"reading images"``, ``"tensorboard=True"``).
+    otherwise : str, optional
+        The way to do without it, appended as ``or ...``.
+
+    Returns
+    -------
+    module
+        The imported module.
+
+    Raises
+    ------
+    BackproplabError
+        When ``module`` cannot be imported.
+
+    Examples
+    --------
+    >>> import_optional("json", package="json", extra="none", needed_by="this").__name__
+    'json'
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise BackproplabError(
+            f"{needed_by} needs {package}, which is not installed; install it with "
+            f'pip install "backproplab[{extra}]"'
+            + (f" or {otherwise}" if otherwise else "")) from None
+
+
+__all__ = ["BackproplabError", "BackproplabWarning", "DivergenceError", "choose_from",
+           "import_optional"]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, import_optional
 from backproplab.fileio import atomic_write_bytes
 
 #: The file types a graph can be written as (by the file's extension).
@@ -87,11 +87,8 @@ def build(values: dict, theirs: dict | None = None,
     BackproplabError
         When the ``graphviz`` Python package is not installed.
     """
-    try:
-        import graphviz
-    except ImportError:
-        raise BackproplabError("drawing the graph needs the graphviz Python package; install "
-                               "it with pip install 'backproplab[graph]'") from None
+    graphviz = import_optional("graphviz", package="the graphviz Python package",
+                               extra="graph", needed_by="drawing the graph")
     g = graphviz.Digraph("backprop", graph_attr={"rankdir": "LR"},
                          node_attr={"shape": "record", "fontname": "Helvetica",
                                     "fontsize": "10"})

@@ -125,12 +125,13 @@ def test_missing_package_is_one_sentence_and_writes_nothing(tmp_path):
                        env={"PYTHONPATH": f"{shadow.parent}:{src}"}, timeout=120)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [(
-        "backproplab: error: --tensorboard needs the tensorboard package; install it with "
-        "`pip install 'backproplab[tensorboard]'` or run without --tensorboard")]
+        "backproplab: error: --tensorboard needs the tensorboard package, which is not "
+        'installed; install it with pip install "backproplab[tensorboard]" or run without '
+        "--tensorboard")]
     assert not (out / "config.json").exists()
     r = run_subprocess("sweep", *SMALL, "--epochs", "1", "--tensorboard", "--out", out,
                        env={"PYTHONPATH": f"{shadow.parent}:{src}"}, timeout=120)
-    assert r.returncode == 2 and "`pip install 'backproplab[tensorboard]'`" in r.stderr
+    assert r.returncode == 2 and 'pip install "backproplab[tensorboard]"' in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
 
 

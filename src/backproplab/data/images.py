@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, import_optional
 
 #: File name endings read as images (through Pillow).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -43,12 +43,8 @@ def pillow():
     BackproplabError
         If Pillow is not installed (naming the ``images`` extra).
     """
-    try:
-        from PIL import Image
-    except ImportError:
-        raise BackproplabError(
-            "reading images needs Pillow; install it with `pip install 'backproplab[images]'` "
-            "(or give the pixels as .npy)") from None
+    Image = import_optional("PIL.Image", package="Pillow", extra="images",
+                            needed_by="reading images", otherwise="give the pixels as .npy")
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     return Image
 

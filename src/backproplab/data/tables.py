@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, import_optional
 from backproplab.fileio import npz_members
 
 #: File name endings read as tables, and their column separators.
@@ -91,13 +91,9 @@ def pandas():
     BackproplabError
         If pandas is not installed (naming the ``data`` extra).
     """
-    try:
-        import pandas
-    except ImportError:
-        raise BackproplabError("reading CSV and TSV files needs pandas; install it with "
-                               "`pip install 'backproplab[data]'` (or give the data as .npz)"
-                               ) from None
-    return pandas
+    return import_optional("pandas", package="pandas", extra="data",
+                           needed_by="reading CSV and TSV files",
+                           otherwise="give the data as .npz")
 
 
 def _encoding_hint(path: Path) -> str:

@@ -24,14 +24,13 @@ written with ``torch.save`` (tensors only) and loads with
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, import_optional
 from backproplab.fileio import atomic_write_bytes, atomic_write_json, atomic_write_with
 from backproplab.predict.predictor import Predictor
 
@@ -49,12 +48,8 @@ ACTIVATION_OPS = {"sigmoid": ("Sigmoid", "Sigmoid"), "relu": ("Relu", "ReLU"),
 
 
 def _optional(module: str, extra: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise BackproplabError(
-            f"this export needs {module.split('.')[0]}; install it with "
-            f"`pip install 'backproplab[{extra}]'`") from None
+    return import_optional(module, package=module.split(".")[0], extra=extra,
+                           needed_by="this export")
 
 
 def _layers(predictor: Predictor) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -19,12 +19,10 @@ import sys
 import threading
 from typing import Any
 
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, import_optional
 from backproplab.sweeps.executors import check_trial_timeout
 from backproplab.sweeps.lifetime import SweepTerminated
 
-#: How to install the optional dependency.
-INSTALL_HINT = 'pip install "backproplab[ray]"'
 #: The variable Ray itself reads for a cluster address.
 ADDRESS_ENV = "RAY_ADDRESS"
 #: Ray's switch for token authentication; with an explicit address Ray only
@@ -55,13 +53,8 @@ def import_ray():
         If Ray is not installed (naming the extra to install, or
         ``--executor local``).
     """
-    try:
-        import ray
-    except ImportError:
-        raise BackproplabError(
-            f"the ray executor needs Ray, which is not installed; install it with "
-            f"{INSTALL_HINT} or use --executor local") from None
-    return ray
+    return import_optional("ray", package="Ray", extra="ray", needed_by="the ray executor",
+                           otherwise="use --executor local")
 
 
 def ray_in_use() -> bool:
@@ -408,6 +401,6 @@ def connect(ray, address: str | None, *, cpus: int,
 
 
 __all__ = ["ADDRESS_ENV", "AUTH_MODE_ENV", "CONNECT_TIMEOUT_ENV", "DEFAULT_CLIENT_PORT",
-           "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_GCS_PORT", "INSTALL_HINT", "PORT_CHECK_TIMEOUT",
+           "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_GCS_PORT", "PORT_CHECK_TIMEOUT",
            "connect", "connect_timeout", "executor_options", "import_ray", "preflight",
            "ray_in_use", "resolve_address", "split_address"]

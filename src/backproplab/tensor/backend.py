@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backproplab.errors import BackproplabError
+from backproplab.errors import BackproplabError, import_optional
 
 #: Devices known by name (the CLI's ``--device`` choices).
 DEVICES = ("cpu", "gpu")
@@ -40,13 +40,7 @@ def get_array_module(device: str = "cpu"):
     if device == "cpu":
         return np
     if device == "gpu":
-        try:
-            import cupy
-        except ImportError:
-            raise BackproplabError(
-                'device "gpu" needs CuPy, which is not installed; '
-                'install it with: pip install "backproplab[gpu]"'
-            ) from None
+        cupy = import_optional("cupy", package="CuPy", extra="gpu", needed_by='device "gpu"')
         try:  # CuPy imports without a driver or a device; fail here, not mid-run
             count, why = int(cupy.cuda.runtime.getDeviceCount()), "no CUDA device"
         except Exception as exc:  # noqa: BLE001 - CUDARuntimeError, no driver library, ...

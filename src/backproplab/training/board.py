@@ -30,7 +30,6 @@ checkpoint, so TensorBoard drops what the interrupted run logged past that point
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import math
@@ -39,7 +38,7 @@ import socket
 import time
 from pathlib import Path
 
-from backproplab.errors import BackproplabError
+from backproplab.errors import import_optional
 from backproplab.runs import TENSORBOARD
 
 #: The pip extra that installs TensorBoard.
@@ -56,12 +55,8 @@ _FILES = itertools.count()  # event files opened by this process
 
 
 def _module(name: str):
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise BackproplabError(
-            "tensorboard=True needs the tensorboard package; install it with "
-            f"`pip install 'backproplab[{EXTRA}]'` or run without tensorboard=True") from None
+    return import_optional(name, package="the tensorboard package", extra=EXTRA,
+                           needed_by="tensorboard=True", otherwise="run without tensorboard=True")
 
 
 def require() -> None:
