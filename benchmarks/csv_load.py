@@ -29,13 +29,14 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from backproplab.bench.probes import child_json
 
 FEATURES = 20
 CLASSES = 10
@@ -79,10 +80,10 @@ def child(kind: str, path: str) -> dict:
 
 def measure(kind: str, path: Path) -> dict:
     """:func:`child` in a new Python process (so each peak is its own)."""
-    res = subprocess.run([sys.executable, __file__, "--child", kind, str(path)],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    row = child_json([__file__, "--child", kind, str(path)], threads=1)
+    if "error" in row:
+        raise SystemExit(f"csv_load.py: loading with {kind} failed: {row['error']}")
+    return row
 
 
 def write_csv(path: Path, rows: int) -> None:

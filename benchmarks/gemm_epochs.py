@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backproplab.bench.probes import loadavg, machine_info
+from backproplab.bench.probes import loadavg, machine_info, machine_line
 from backproplab.runs import RunFolder
 from backproplab.tensor import blas
 
@@ -152,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores; load "
-          f"average {result['loadavg_before']} before, {result['loadavg_after']} after")
+    print(f"{machine_line(result['machine'])}; load average {result['loadavg_before']} "
+          f"before, {result['loadavg_after']} after")
     print("seconds per epoch: median / min of epochs 2-3 of every round (first epoch apart)")
     for r in result["libraries"]:
         o, m = r.get("openblas", {}), r.get("mkl", {})

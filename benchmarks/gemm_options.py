@@ -34,14 +34,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
-from backproplab.bench.probes import cpu_flags, loadavg, machine_info
+from backproplab.bench.probes import child_json, cpu_flags, loadavg, machine_info, machine_line
 from backproplab.tensor.blas import present
 from backproplab.tensor.blas_libs import library
 from backproplab.training.threads import usable_cpus
@@ -53,7 +51,6 @@ PRODUCTS = [("forward 16", 16, 784, 300, False), ("update 16", 784, 16, 300, Tru
 #: OPENBLAS_CORETYPE values worth pinning, with the CPU flag each needs.
 CORES = (("Haswell", "avx2"), ("SkylakeX", "avx512f"), ("Cooperlake", "avx512_bf16"),
          ("SapphireRapids", "amx_tile"))
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 SECONDS_PER_PRODUCT = 0.15
 
 
@@ -139,15 +136,9 @@ def options() -> list[str]:
 
 
 def _run_child(option: str, threads: int) -> dict:
-    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
-    if option.startswith("openblas:"):
-        env["OPENBLAS_CORETYPE"] = option.split(":", 1)[1]
-    proc = subprocess.run([sys.executable, __file__, "--child", option], env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
-    if proc.returncode:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit status {proc.returncode}: {tail}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    core = option.partition(":")[2]  # OpenBLAS reads it when NumPy loads, in the child
+    return child_json([__file__, "--child", option], threads=threads, timeout=600,
+                      env={"OPENBLAS_CORETYPE": core} if core else None)
 
 
 def measure() -> dict:
@@ -161,8 +152,7 @@ def measure() -> dict:
 def print_table(result: dict) -> None:
     """The table and, per product, the fastest option against NumPy's OpenBLAS as is."""
     m = result["machine"]
-    print(f"machine: {m['cpu']} ({', '.join(m['cpu_flags'])}), {m['cores']} usable cores; "
-          f"OPENBLAS_CORETYPE={m['environment'].get('OPENBLAS_CORETYPE', '(unset)')}; "
+    print(f"{machine_line(m)}; OPENBLAS_CORETYPE={m['environment'].get('OPENBLAS_CORETYPE', '(unset)')}; "
           f"load average {result['loadavg']}")
     names = [p[0] for p in PRODUCTS]
     print(f"{'option':<24} {'thr':>3} " + " ".join(f"{n:>13}" for n in names) + "  max error")

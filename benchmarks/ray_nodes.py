@@ -22,8 +22,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from backproplab.bench.probes import loadavg, machine_info
-from backproplab.sweeps import Sweep, run_sweep
+from sweep_overhead import timed_sweep  # a sibling script
+
+from backproplab.bench.probes import loadavg, machine_info, machine_line
+from backproplab.sweeps import Sweep
 from backproplab.sweeps.ray_executor import RayExecutor
 from backproplab.training import TrainConfig
 
@@ -61,13 +63,9 @@ def time_cluster(nodes: int, cpus: int, sweep: Sweep) -> dict:
                  logging_level="error")
         try:
             with tempfile.TemporaryDirectory() as tmp, RayExecutor() as ex:
-                t0 = time.perf_counter()
-                outcome = run_sweep(sweep, Path(tmp) / "s", executor=ex, progress="quiet")
-                wall = time.perf_counter() - t0
+                outcome, wall = timed_sweep("ray_nodes.py", sweep, Path(tmp) / "s", ex)
         finally:
             ray.shutdown()
-    if not outcome.ok:
-        raise SystemExit(f"ray_nodes: {len(outcome.failed)} trial(s) failed")
     train = sum(float((r.summary or {}).get("seconds") or 0) for r in outcome.results)
     return {"nodes": nodes, "cpus": nodes * cpus, "workers": ex.workers,
             "start_s": round(started, 2), "sweep_s": round(wall, 2),
@@ -94,9 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report))
         return 0
     print(f"{args.trials} synth trials ({args.limit} points, {args.epochs} epochs, hidden 32) "
-          f"on simulated nodes of {args.cpus_per_node} CPU; this machine: "
-          f"{report['machine']['cpu']}, {report['machine']['cores']} usable cores, "
-          f"load average {report['load_average']}")
+          f"on simulated nodes of {args.cpus_per_node} CPU; this "
+          f"{machine_line(report['machine'])}, load average {report['load_average']}")
     print(f"{'nodes':>5} {'start s':>8} {'sweep s':>8} {'speed-up':>8} {'train s (sum)':>14}")
     for row in rows:
         print(f"{row['nodes']:>5} {row['start_s']:>8} {row['sweep_s']:>8} "

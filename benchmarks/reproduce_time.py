@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from backproplab.bench.probes import loadavg, machine_info
+from backproplab.bench.probes import loadavg, machine_info, machine_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ray_nodes import simulated_cluster  # a sibling script
@@ -109,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    m = report["machine"]
-    print(f"reproduce ({report['mode']}, {args.dataset}) on {m['cpu']}, {m['cores']} usable cores")
+    print(f"reproduce ({report['mode']}, {args.dataset}); {machine_line(report['machine'])}")
     print(f"{'row':<28} {'wall s':>8} {'trials':>7} {'trials/h':>9}  load before -> after")
     for r in table:
         print(f"{r['row']:<28} {r['wall_s']:>8} {r['trials']:>7} {r['trials_per_hour']:>9}  "

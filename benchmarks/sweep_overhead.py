@@ -36,13 +36,13 @@ import time
 from pathlib import Path
 
 from backproplab.bench.probes import loadavg, machine_info
+from backproplab.sweeps import LocalExecutor, Sweep, run_sweep
+from backproplab.sweeps.ray_executor import RayExecutor
+from backproplab.training import TrainConfig
 from backproplab.training.threads import usable_cpus
 
 
 def _sweep(trials: int, limit: int, epochs: int):
-    from backproplab.sweeps import Sweep
-    from backproplab.training import TrainConfig
-
     lrs = [0.02, 0.05, 0.1, 0.2]
     seeds = max(1, trials // len(lrs))
     base = TrainConfig(dataset="synth", limit=limit, hidden=(8,), batch_size=16, epochs=epochs)
@@ -52,8 +52,6 @@ def _sweep(trials: int, limit: int, epochs: int):
 def timed_sweep(name: str, sweep, out: Path, executor):
     """Run ``sweep`` into ``out`` quietly; ``(outcome, wall seconds)``; a failed trial
     ends the script naming ``name``."""
-    from backproplab.sweeps import run_sweep
-
     t0 = time.perf_counter()
     outcome = run_sweep(sweep, out, executor=executor, progress="quiet", aggregate=False)
     seconds = time.perf_counter() - t0
@@ -82,9 +80,6 @@ def _best(name: str, sweep, root: Path, executor, workers: int, repeat: int) -> 
 
 def measure(trials: int, workers: int, limit: int, epochs: int, repeat: int = 3) -> dict:
     """Run the sweeps (see the module docstring); returns the numbers."""
-    from backproplab.sweeps import LocalExecutor
-    from backproplab.sweeps.ray_executor import RayExecutor
-
     sweep = _sweep(trials, limit, epochs)
     load_before = loadavg()
     rows = []

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sweep_overhead import timed_sweep
 
-from backproplab.bench.probes import loadavg, machine_info
+from backproplab.bench.probes import loadavg, machine_info, machine_line
 from backproplab.sweeps import LocalExecutor, Sweep
 from backproplab.training import TrainConfig
 from backproplab.training.threads import free_cores, machine_facts, usable_cpus
@@ -84,8 +84,7 @@ def print_table(result: dict) -> None:
     """The table for people."""
     m = result["machine"]
     t = result["trial"]
-    print(f"machine: {m['cpu']} ({', '.join(m['cpu_flags'])}), {m['cores']} usable cores, "
-          f"quota {m['cpu_quota'] or 'none'}; free now: {m['free_now']}")
+    print(f"{machine_line(m)}; free now: {m['free_now']}")
     print(f"load average before {result['loadavg_before']}, after {result['loadavg_after']}")
     print(f"{t['trials']} trials of {t['epochs']} epoch(s), fashion-mnist "
           f"{t['limit'] or 'all 55,000'} examples, 784-300-10 sigmoid, SGD")

@@ -24,7 +24,7 @@ import sys
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from backproplab.bench.probes import LoadProbe, loadavg, machine_info
+from backproplab.bench.probes import LoadProbe, loadavg, machine_info, machine_line
 from backproplab.tensor import MLP, make_optimizer
 from backproplab.training.loop import fit
 from backproplab.training.threads import SECOND_THREAD_MIN_WORK, step_work
@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="alternations; the best counts")
     args = p.parse_args(argv)
     m = machine_info()
-    print(f"machine: {m['cpu']} ({', '.join(m['cpu_flags'])}), {m['cores']} usable cores; "
-          f"free now {m['free_now']}; load average {loadavg()}")
+    print(f"{machine_line(m)}; free now {m['free_now']}; load average {loadavg()}")
     rng = np.random.default_rng(0)
     X = rng.random((args.rows, 784), dtype=np.float32)
     y = rng.integers(0, 10, args.rows)

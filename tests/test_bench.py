@@ -486,6 +486,26 @@ def test_memory_is_measured_in_a_child_given_its_settings_on_stdin():
     assert row["peak_mb"] >= row["after_load_mb"] > 0 and row["device_peak_mb"] is None
 
 
+def test_a_child_gets_its_threads_env_and_stdin_and_a_failure_is_one_error():
+    # one helper runs the fresh processes of the memory rows and of the benchmark scripts
+    code = ("import json, os, sys; print('noise'); print(json.dumps({'in': sys.stdin.read(), "
+            "'omp': os.environ['OMP_NUM_THREADS'], 'blis': os.environ['BLIS_NUM_THREADS'], "
+            "'x': os.environ['BP_TEST_X']}))")
+    got = probes.child_json(["-c", code], threads=3, env={"BP_TEST_X": "y"}, input="abc")
+    assert got == {"in": "abc", "omp": "3", "blis": "3", "x": "y"}
+    failed = probes.child_json(["-c", "import sys; sys.exit('first\\nlast words')"])
+    assert failed == {"error": "exit status 1: last words"}
+    slow = probes.child_json(["-c", "import time; time.sleep(5)"], timeout=0.5)
+    assert slow == {"error": "timed out after 0.5 s"}
+
+
+def test_the_machine_line_is_the_one_every_report_prints():
+    m = {"cpu": "CPU X", "cpu_flags": [], "cores": 4, "cpu_quota": None}
+    assert probes.machine_line(m) == "machine: CPU X (?), 4 usable cores"
+    assert probes.machine_line({**m, "cpu_flags": ["avx2", "fma"], "cpu_quota": 2.5}) == (
+        "machine: CPU X (avx2, fma), 4 usable cores, cgroup quota 2.5 CPUs")
+
+
 def test_avx2_kernels_run_every_row_with_the_libraries_held_to_avx2(tmp_path):
     # the issue asks for an AVX2 host beside an AVX-512 one: the script starts again
     # with the libraries' kernel variables set, so its rows and its report carry them

@@ -16,6 +16,7 @@ from tests.conftest import FASHION_MNIST_DIR
 from tests.figure_checks import capture_figures, texts_off_the_canvas
 
 from backproplab import inspection as I
+from backproplab.commands.options import cli_message
 from backproplab.data import class_names, load_synth
 from backproplab.errors import BackproplabError
 from backproplab.predict import confusion_matrix
@@ -177,8 +178,9 @@ def test_weights_without_snapshots_show_only_after(tmp_path, fashion_run):
     names = [n for n, _ in I.available(copy)]
     assert "inspect_activations.png" not in names and "inspect_weights.png" in names
     assert_png(I.weights(copy, tmp_path / "w.png"))
-    with pytest.raises(BackproplabError, match="--inspect"):
+    with pytest.raises(BackproplabError, match="train the run with inspect=True") as err:
         I.activations(copy, tmp_path / "a.png")
+    assert "train the run with --inspect to draw" in cli_message(err.value)
 
 
 def _initial_first_layer(run_dir) -> np.ndarray:
@@ -293,6 +295,9 @@ def test_plot_command_on_a_run_without_inspect(cli, tmp_path):
     assert plain.out.splitlines() == [str(tmp_path / "elsewhere" / n) for n in
                                       ("loss.png", "inspect_boundary.png",
                                        "inspect_confusion.png")]
+    blocked = cli("plot", out, "--out", out / "loss.png" / "figures")  # below a file
+    assert blocked.status == 2 and "Traceback" not in blocked.err
+    assert blocked.err.strip().endswith("; choose another --out")
 
 
 @pytest.mark.parametrize("make, says", [

@@ -82,13 +82,20 @@ def test_train_val_png_with_marks(tmp_path, seeds):
     assert_png(F.train_val(seeds[:1], tmp_path / "tv1.png", show_seeds=False))
 
 
-def test_compare_every_x_axis(tmp_path):
+def test_compare_every_x_axis(tmp_path, monkeypatch):
+    saved = capture_figures(monkeypatch, F)
     groups = []
     for lr in (0.001, 0.01):
         dirs = [write_run(tmp_path / f"lr{lr}", f"s{s}", seed=s, lr=lr) for s in range(2)]
         groups.append((f"lr {lr}", dirs))
     panels = [("eval_accuracy", axis) for axis in F.X_AXES]
     assert_png(F.compare(groups, tmp_path / "cmp.png", panels=panels, log_x=("steps",)))
+    axes = saved[-1].axes
+    # a panel's title names its x axis briefly; the axis label says the rest
+    assert [ax.get_title() for ax in axes] == [
+        "validation accuracy per epoch"] + [f"validation accuracy vs {a}" for a in
+                                            ("steps", "examples", "seconds")]
+    assert [ax.get_xlabel() for ax in axes] == list(F.X_AXES.values())
     with pytest.raises(BackproplabError, match="x axis"):
         F.compare(groups, tmp_path / "bad.png", panels=[("eval_loss", "fortnights")])
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import resource
-import subprocess
 import sys
 
+from backproplab.bench.probes import child_json
 from backproplab.bench.runners import make_runner
 from backproplab.bench.workload import (
     MB,
@@ -153,20 +152,8 @@ def measure_memory(impl: str, batch_size: str, *, threads: int, quick: bool, syn
             "synthetic": synthetic, "data_dir": str(data_dir) if data_dir else None,
             "limit": limit, "lr": lr, "seed": seed, "device": device}
     code = "from backproplab.bench.memory import child_main; child_main()"
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(threads)
-    try:
-        proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec),
-                              capture_output=True, text=True, timeout=timeout, env=env,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return {"impl": impl, "batch_size": batch_size, "error": f"timed out after {timeout} s"}
-    if proc.returncode != 0:
-        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
-        return {"impl": impl, "batch_size": batch_size,
-                "error": f"exit status {proc.returncode}: {tail[0]}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    row = child_json(["-c", code], threads=threads, input=json.dumps(spec), timeout=timeout)
+    return {"impl": impl, "batch_size": batch_size, **row} if "error" in row else row
 
 
 def judge_memory(row: dict, data_bytes: int) -> dict:

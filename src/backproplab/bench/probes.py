@@ -4,6 +4,7 @@ drop), library versions and the matmul peak."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -25,6 +26,9 @@ from backproplab.training.threads import (
     own_cpu_seconds,
     usable_cpus,
 )
+
+#: The environment variables that set the BLAS/OpenMP thread pools of a child process.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 #: Others' share of the machine's CPU time above which a timing is flagged as loaded.
 LOAD_FLAG = 0.10
@@ -162,6 +166,74 @@ class BusyLoad:
         self.procs = []
 
 
+def child_json(args: list[str], *, threads: int | None = None, env: dict | None = None,
+               input: str | None = None, timeout: float = 900) -> dict:
+    """Run ``python ARGS`` in a fresh process and read the JSON object it prints last.
+
+    A fresh process per measurement keeps one measurement's peak memory, loaded
+    libraries and thread pools out of the next.
+
+    Parameters
+    ----------
+    args : list of str
+        The arguments after ``python`` (a script and its options, or ``-c CODE``).
+    threads : int or None, default None
+        Sets the child's ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+        ``MKL_NUM_THREADS`` and ``BLIS_NUM_THREADS``; ``None`` leaves them.
+    env : dict or None, default None
+        More environment variables of the child (on top of this process's).
+    input : str or None, default None
+        The child's stdin.
+    timeout : float, default 900
+        Seconds the child may take.
+
+    Returns
+    -------
+    dict
+        The child's last stdout line, parsed; ``{"error": ...}`` (the exit
+        status and the last line of its stderr, or the timeout) where it failed.
+
+    Examples
+    --------
+    >>> child_json(["-c", "print('{\\"n\\": 1}')"])
+    {'n': 1}
+    """
+    child_env = dict(os.environ, **(env or {}))
+    if threads is not None:
+        child_env.update({var: str(threads) for var in _THREAD_VARS})
+    try:
+        proc = subprocess.run([sys.executable, *args], input=input, capture_output=True,
+                              text=True, timeout=timeout, env=child_env, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    if proc.returncode != 0:
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"exit status {proc.returncode}: {tail[0]}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def machine_line(machine: dict) -> str:
+    """``machine: CPU (vector flags), N usable cores[, cgroup quota Q CPUs]``.
+
+    Parameters
+    ----------
+    machine : dict
+        What :func:`machine_info` returns.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> machine_line({"cpu": "Some CPU", "cpu_flags": ["avx2"], "cores": 2, "cpu_quota": 1.5})
+    'machine: Some CPU (avx2), 2 usable cores, cgroup quota 1.5 CPUs'
+    """
+    quota = machine.get("cpu_quota")
+    return (f"machine: {machine['cpu']} ({', '.join(machine.get('cpu_flags') or []) or '?'}), "
+            f"{machine['cores']} usable cores" + (f", cgroup quota {quota:g} CPUs" if quota else ""))
+
+
 def library_versions(impls) -> dict:
     """Versions of the libraries the implementations ``impls`` use."""
 
@@ -187,7 +259,6 @@ def library_versions(impls) -> dict:
 def thread_info(impls) -> dict:
     """Thread pools as threadpoolctl sees them, direct BLAS, and torch's thread count."""
     from threadpoolctl import threadpool_info
-
 
     pools = [{k: i.get(k) for k in ("user_api", "internal_api", "prefix", "version",
                                     "num_threads", "architecture", "filepath")}

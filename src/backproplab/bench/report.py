@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from backproplab.bench.probes import LOAD_FLAG
+from backproplab.bench.probes import LOAD_FLAG, machine_line
 from backproplab.bench.workload import (
     BUSY_RATIO_TARGET,
     GPU_TORCH_RATIO_TARGETS,
@@ -227,11 +227,7 @@ def _machine_lines(result: dict) -> list[str]:
     """The closing lines: machine, libraries, load, thread pools, skipped implementations."""
     load, machine = result["load"], result["machine"]
     before, after = load["loadavg_before"], load["loadavg_after"]
-    quota = machine.get("cpu_quota")
-    lines = [f"machine: {machine['cpu']} ({', '.join(machine.get('cpu_flags') or []) or '?'}), "
-             f"{machine['cores']} usable cores"
-             + (f", cgroup quota {quota:g} CPUs" if quota else "")
-             + "; libraries: " + ", ".join(f"{k} {v}" for k, v in result["libraries"].items())]
+    lines = [machine_line(machine) + "; libraries: " + ", ".join(f"{k} {v}" for k, v in result["libraries"].items())]
     env = machine.get("environment") or {}
     if env:
         lines.append("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()))

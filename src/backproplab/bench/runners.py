@@ -194,13 +194,6 @@ def make_runner(impl: str, X, y, batch_size: str, lr: float, seed: int,
     raise BackproplabError(f"unknown implementation {impl!r}")  # pragma: no cover
 
 
-def import_libraries(impls) -> None:
-    """Import the libraries of ``impls`` (threadpoolctl only sees loaded ones)."""
-    for impl in impls:
-        if module_for(impl) != "numpy":
-            importlib.import_module(module_for(impl))
-
-
 def available_impls(impls, device: str = "cpu") -> tuple[list[str], dict]:
     """Split ``impls`` into those that can run here and ``{name: why not}`` for the rest.
 

@@ -132,7 +132,7 @@ def plot_all(run_dir, out: str | os.PathLike | None = None, *,
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BackproplabError(f"cannot create the folder {folder} ({exc.strerror or exc}); "
-                               "choose another --out") from None
+                               "choose another out", settings=("out",)) from None
     paths = [plot_run(run.path, folder / PLOT)]
     for name, draw in figures:
         options = {"raw": raw_weights} if draw is weights else {}

@@ -32,11 +32,13 @@ def _check_synth(run: RunFolder) -> None:
             "boundaries are drawn for the 2-D synthetic set only")
 
 
-def _boundary_axes(fig, ax, run: RunFolder, n_points: int, limit: float):
-    """The static part of a boundary figure: validation points, the true
-    ellipse, the legend and the axes' limits and labels."""
+def _boundary_axes(fig, ax, filled, run: RunFolder, n_points: int, limit: float) -> None:
+    """The static part of a boundary figure: the colour bar of ``filled`` (the
+    filled P(class 1)), validation points, the true ellipse, the legend and the
+    axes' limits and labels."""
     from matplotlib.lines import Line2D
 
+    fig.colorbar(filled, ax=ax, label="learned P(class 1)")
     _, _, X_val, y_val = synth.generate(seed=run.config.get("data_seed", 0))
     k = min(n_points, len(X_val))
     ax.scatter(X_val[:k, 0], X_val[:k, 1], c=np.where(y_val[:k] == 1, "C3", "C0"), s=4,
@@ -103,8 +105,7 @@ def decision_boundary(run_dir, path=None, *, n_points: int = 3000, resolution: i
     fig, axes = new_figure(width=6.5, height=6.0)
     ax = axes[0][0]
     cf, _ = _draw_proba(ax, gx, gy, proba)
-    fig.colorbar(cf, ax=ax, label="learned P(class 1)")
-    _boundary_axes(fig, ax, run, n_points, synth.GRID_LIMIT)
+    _boundary_axes(fig, ax, cf, run, n_points, synth.GRID_LIMIT)
     acc = (run.summary or {}).get("eval_accuracy")
     ax.set_title(title or f"Decision boundary: {describe_config(run.config)}" +
                  (f"\n{(run.summary or {}).get('eval_split', 'validation')} accuracy {acc:.4f}"
@@ -146,14 +147,13 @@ def boundary_animation(run_dir, path=None, *, n_points: int = 2000, fps: int = _
     snaps = need_snapshots(run, "the boundary after each epoch")
     if "boundary" not in snaps:
         raise BackproplabError(f"{run.file(INSPECT)} holds no boundary grids; rerun the run "
-                               "with --inspect")
+                               "with inspect=True")
     grids, epochs = snaps["boundary"].astype(np.float64), snaps["epochs"]
     gx, gy, _ = synth.grid(grids.shape[1], float(snaps["grid_limit"]))
     fig, axes = new_figure(width=6.0, height=5.6, dpi=80)
     ax = axes[0][0]
     artists = _draw_proba(ax, gx, gy, grids[0])
-    fig.colorbar(artists[0], ax=ax, label="learned P(class 1)")
-    _boundary_axes(fig, ax, run, n_points, float(snaps["grid_limit"]))
+    _boundary_axes(fig, ax, artists[0], run, n_points, float(snaps["grid_limit"]))
     target = figure_path(run, path, BOUNDARY_ANIMATION)
     writer = PillowWriter(fps=fps)
     writer.setup(fig, str(target), dpi=fig.dpi)

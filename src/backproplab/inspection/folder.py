@@ -60,7 +60,7 @@ def need_snapshots(run: RunFolder, what: str) -> dict:
     """
     snaps = run.arrays(INSPECT)
     if snaps is None:
-        raise BackproplabError(f"{run.path} has no {INSPECT}; train the run with --inspect "
+        raise BackproplabError(f"{run.path} has no {INSPECT}; train the run with inspect=True "
                                f"to draw {what}", settings=("inspect",))
     return snaps
 

@@ -263,13 +263,12 @@ def weights(run_dir, path=None, *, units: int = 64, label: str | None = None,
     fig, axes = new_figure(ncols=len(panels), width=5.0, height=5.4)
     for ax, (when, W, per_tile) in zip(axes[0], panels):
         if per_tile:
-            im = ax.imshow(_mosaic(W / tile_limits(W), side, ncols), cmap=cmap, vmin=-1, vmax=1)
-            fig.colorbar(im, ax=ax, shrink=0.8, label="ΔW ÷ max|ΔW| of its tile")
+            W, m, unit = W / tile_limits(W), 1.0, "ΔW ÷ max|ΔW| of its tile"
         else:
-            m = float(np.max(np.abs(W))) or 1.0
-            im = ax.imshow(_mosaic(W, side, ncols), cmap=cmap, vmin=-m, vmax=m)
-            fig.colorbar(im, ax=ax, shrink=0.8, label="weight")
+            m, unit = float(np.max(np.abs(W))) or 1.0, "weight"
             when += f", one scale: ±{m:.3g}"
+        im = ax.imshow(_mosaic(W, side, ncols), cmap=cmap, vmin=-m, vmax=m)
+        fig.colorbar(im, ax=ax, shrink=0.8, label=unit)
         _off(ax)
         ax.set_title(when, fontsize=9)
     fig.suptitle(f"First-layer weights\n{label or describe_config(run.config)}", fontsize=10)

@@ -63,7 +63,7 @@ def _stat(entry: Mapping[str, Any] | None, metric: str) -> tuple[float, float, f
 
 def curve_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str, *,
                 split: str | None = None, x: Sequence[Mapping[int, float]] | None = None,
-                x_label: str = "epoch") -> None:
+                x_name: str = "epoch", x_label: str | None = None) -> None:
     """Draw every group's mean curve of ``metric`` per epoch, with its interval as a band.
 
     Parameters
@@ -79,8 +79,10 @@ def curve_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str, *,
     x : sequence of mapping of int to float, optional
         Per group, epoch -> where that epoch is drawn (optimizer steps, seconds...);
         by default the epoch itself.
-    x_label : str, default "epoch"
-        The x axis's label.
+    x_name : str, default "epoch"
+        What ``x`` is, in the panel's title (``"... vs steps"``).
+    x_label : str, optional
+        The x axis's label; default ``x_name``.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -93,11 +95,11 @@ def curve_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str, *,
         mean, lo, hi = np.array([_stat(r[metric], metric) for r in rows]).T
         interval_band(ax, xs, mean, lo, hi, group["label"], color=f"C{i % 10}",
                       marker="o" if len(rows) <= 30 else None, lw=1.4)
-    ax.set_xlabel(x_label)
+    ax.set_xlabel(x_label or x_name)
     if x is None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(_name(metric, split))
-    ax.set_title(f"{_name(metric, split)} " + ("per epoch" if x is None else f"vs {x_label}"))
+    ax.set_title(f"{_name(metric, split)} " + ("per epoch" if x is None else f"vs {x_name}"))
     ax.grid(alpha=0.3)
 
 

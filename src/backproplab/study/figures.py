@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.errors import BackproplabError
+from backproplab.inspection.folder import run_folder
 from backproplab.plots.figure import describe_config, new_figure, save_figure
 from backproplab.plots.panels import batch_loss_panel, eval_split, metric_label, train_eval_panel
 from backproplab.plots.sweeps import BAND_NOTE, curve_panel, final_panel
@@ -69,13 +70,11 @@ def _x_values(run: RunFolder, axis: str) -> np.ndarray:
         return steps
     if axis == "examples":
         return epochs * run.n_train()
-    if axis == "seconds":
-        return np.nancumsum(run.metric("train_seconds"))
-    raise BackproplabError(f"unknown x axis {axis!r}; choose one of {', '.join(X_AXES)}")
+    return np.nancumsum(run.metric("train_seconds"))  # "seconds" (compare checks the axis)
 
 
 def _runs(run_dirs: Iterable[str | os.PathLike | RunFolder]) -> list[RunFolder]:
-    runs = [r if isinstance(r, RunFolder) else RunFolder(r) for r in run_dirs]
+    runs = [run_folder(r) for r in run_dirs]
     if not runs:
         raise BackproplabError("no run folders to plot; run the experiment first")
     return runs
@@ -242,10 +241,8 @@ def compare(groups: Sequence[tuple[str, Sequence]], path, *,
     flat = [ax for row in axes for ax in row]
     for ax, (metric, axis) in zip(flat, panels):
         x = None if axis == "epoch" else [_epoch_x(runs, axis) for _, runs in loaded]
-        curve_panel(ax, stats, metric, split=eval_split(loaded[0][1]), x=x,
+        curve_panel(ax, stats, metric, split=eval_split(loaded[0][1]), x=x, x_name=axis,
                     x_label=X_AXES[axis])
-        if axis != "epoch":  # the axis's label says the rest
-            ax.set_title(f"{ax.get_ylabel()} vs {axis}")
         if axis in log_x:
             from matplotlib.ticker import NullFormatter
 
