@@ -148,7 +148,14 @@ def test_chunked_full_batch_step_uses_buffers_of_one_chunk(monkeypatch):
 def test_the_direct_call_is_really_taken_for_large_weight_matrices(monkeypatch):
     calls = []
     real = blas.gemm
-    monkeypatch.setattr(blas, "gemm", lambda *a, **k: calls.append(a[2].shape) or real(*a, **k))
+
+    def recorded(*a, **k):
+        ran = real(*a, **k)
+        if ran:
+            calls.append(a[2].shape)
+        return ran
+
+    monkeypatch.setattr(blas, "gemm", recorded)
     monkeypatch.setattr(train_mod, "DIRECT_GEMM_MIN_SIZE", 20 * 16)
     model = MLP([20, 16, 3], seed=0)
     (X, y), = _batches("float32", [8], n_features=20, classes=3)

@@ -92,10 +92,27 @@ def test_with_mkl_every_product_goes_through_mkl(monkeypatch, dtype, optimizer):
 
 def test_outside_a_selection_the_openblas_path_is_unchanged():
     assert blas.selected() == "openblas"
-    assert not blas.takes_every_product()
     with blas.use_gemm("numpy"):
         assert blas.selected() == "numpy" and not blas.available()
     assert blas.selected() == "openblas"
+    assert blas.available() == (blas_libs.library("openblas") is not None)
+
+
+def test_a_blocks_end_restores_the_bound_library_exactly(monkeypatch):
+    # the library is bound once per selection, not per product: a block that bound
+    # another one (here none at all) must leave the one from before it in place
+    before = blas.info()
+    with monkeypatch.context() as m:
+        m.setattr(blas, "library", lambda name: None)
+        with blas.use_gemm(None):  # keeps the selection, binds again
+            assert not blas.available()
+        with blas.use_blas(True):
+            assert not blas.available()
+    assert blas.info() == before
+    # and small updates stay NumPy's with openblas, whatever gemm is given
+    a, c = np.ones((4, 3)), np.zeros((3, 3))
+    assert not blas.gemm(a, a, c, trans_a=True, min_size=10)
+    assert blas.gemm(a, a, c, trans_a=True, min_size=9) == blas.available()
 
 
 @needs_mkl

@@ -104,6 +104,9 @@ def test_a_recent_load_sample_is_reused_unless_max_age_is_zero(monkeypatch):
     assert threads.machine_facts().others_busy == 0.0  # the same instant: reused
     assert threads.machine_facts(max_age=0.0).others_busy == 1.0  # sampled now
     assert threads.machine_facts().others_busy == 1.0
+    # the default age is FACTS_MAX_AGE as it is at the call (a test may set it to 0)
+    monkeypatch.setattr(threads, "FACTS_MAX_AGE", 0)
+    assert threads.machine_facts().others_busy == 2.0
 
 
 def _fake_machine(monkeypatch, facts):

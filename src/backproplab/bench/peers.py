@@ -42,9 +42,10 @@ from backproplab.bench.workload import ACTIVATION, SIZES, load_data
 from backproplab.errors import BackproplabError
 from backproplab.fileio import load_json, read_jsonl
 from backproplab.runs import CONFIG, METRICS
-from backproplab.tensor.blas import default_gemm, use_gemm
+from backproplab.tensor.blas import default_gemm
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.progress import PlainProgress
+from backproplab.training.threads import computing
 
 #: Seconds the parent waits before each epoch (idle thread pools stop spinning).
 SETTLE_SECONDS = 0.3
@@ -152,13 +153,11 @@ def _train_peer(conn, peer: Peer, s: dict) -> None:
 
 
 def _runner_peer(conn, peer: Peer, s: dict) -> None:
-    from threadpoolctl import threadpool_limits
-
     X, y, _ = load_data(quick=s["quick"], synthetic=s["synthetic"], data_dir=s["data_dir"],
                         limit=s["limit"])
     # the bare loop computes with the GEMM that `train` picks by default (mkl or openblas)
     gemm = default_gemm() if peer.impl == "backproplab" and s["device"] == "cpu" else None
-    with threadpool_limits(limits=peer.threads), use_gemm(gemm, threads=peer.threads):
+    with computing(peer.threads, gemm):  # as a run computes (training/threads.py)
         if peer.impl == "torch":
             import torch
 

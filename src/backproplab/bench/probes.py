@@ -134,15 +134,8 @@ def machine_info() -> dict:
 def cpu_flags() -> list[str]:
     """The vector instruction sets the CPU has (``avx2``, ``avx512f``...), from /proc/cpuinfo."""
     wanted = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "neon", "sve")
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith(("flags", "Features")):
-                    have = set(line.split(":", 1)[1].split())
-                    return [f for f in wanted if f in have]
-    except OSError:
-        pass
-    return []
+    have = set((cpuinfo("flags") or cpuinfo("Features") or "").split())  # x86, ARM
+    return [f for f in wanted if f in have]
 
 
 #: A loop that keeps one core busy until its parent (the benchmark) is gone.

@@ -47,6 +47,12 @@ _INSTALL = {"mkl": 'install Intel\'s MKL with pip install "backproplab[mkl]"',
 
 _ENABLED = True
 _SELECTED = "openblas"
+#: The bound library of the selection (``None``: numpy, not found, or switched off)
+#: and whether it takes every product; set by :func:`_bind` on first use and whenever
+#: the selection changes, so that the per-step calls look nothing up.
+_BOUND = False
+_LIB = None
+_EVERY = False
 
 
 def present(name: str) -> bool:
@@ -114,25 +120,28 @@ def selected() -> str:
     return _SELECTED if _ENABLED else "numpy"
 
 
-def _active():
-    """The bound library of the selection, or ``None`` (numpy, or not found)."""
-    return library(_SELECTED) if _ENABLED and _SELECTED != "numpy" else None
+def _bind():
+    """Bind the selection's library (once per change of selection, not per product)."""
+    global _BOUND, _LIB, _EVERY
+    _LIB = library(_SELECTED) if _ENABLED and _SELECTED != "numpy" else None
+    _EVERY = _LIB is not None and _SELECTED == "mkl"
+    _BOUND = True
+    return _LIB
 
 
-def _all_products():
-    """The library that takes every product (``mkl`` when selected), else ``None``."""
-    return library("mkl") if _ENABLED and _SELECTED == "mkl" else None
+def _lib():
+    """The bound library of the selection, or ``None``."""
+    return _LIB if _BOUND else _bind()
 
 
-def takes_every_product() -> bool:
-    """Whether the selected library computes every product (not only the update).
+def _state() -> tuple:
+    return _ENABLED, _SELECTED, _BOUND, _LIB, _EVERY
 
-    Returns
-    -------
-    bool
-        ``True`` with ``mkl`` selected and found.
-    """
-    return _all_products() is not None
+
+def _restore(state: tuple) -> None:
+    """Put back a :func:`_state` exactly (a ``with`` block's end)."""
+    global _ENABLED, _SELECTED, _BOUND, _LIB, _EVERY
+    _ENABLED, _SELECTED, _BOUND, _LIB, _EVERY = state
 
 
 def available() -> bool:
@@ -144,7 +153,7 @@ def available() -> bool:
         ``False`` with ``numpy`` selected, where the selected library is not
         found, or inside ``use_blas(False)``.
     """
-    return _active() is not None
+    return _lib() is not None
 
 
 def info() -> dict:
@@ -158,7 +167,7 @@ def info() -> dict:
         symbols bound and the width of its integers (``None`` for the last three
         where no library is bound).
     """
-    lib = _active()
+    lib = _lib()
     return {"enabled": lib is not None, "gemm": selected(),
             "library": lib.path if lib else None,
             "symbols": lib.symbols if lib else None,
@@ -166,7 +175,7 @@ def info() -> dict:
 
 
 def gemm(a, b, c, alpha: float = 1.0, beta: float = 1.0, trans_a: bool = False,
-         trans_b: bool = False) -> bool:
+         trans_b: bool = False, min_size: int = 0) -> bool:
     """``c = alpha * op(a) @ op(b) + beta * c`` in place, in one call of the selected library.
 
     ``op(x)`` is ``x.T`` with ``trans_x``. When a condition below does not hold or
@@ -182,16 +191,21 @@ def gemm(a, b, c, alpha: float = 1.0, beta: float = 1.0, trans_a: bool = False,
     alpha, beta : float, default 1.0
     trans_a, trans_b : bool, default False
         Multiply by ``a.T`` (``b.T``) instead of ``a`` (``b``).
+    min_size : int, default 0
+        Leave a ``c`` with fewer entries to the caller (NumPy's ``matmul`` and an
+        add cost less than the call), unless the selected library takes every
+        product (``mkl``: no product may reach NumPy's OpenBLAS, see the module
+        docstring).
 
     Returns
     -------
     bool
         Whether the call ran (``c`` was written).
     """
-    if not isinstance(c, np.ndarray):
+    lib = _LIB if _BOUND else _bind()
+    if lib is None or not isinstance(c, np.ndarray) or (c.size < min_size and not _EVERY):
         return False
-    lib = _active()
-    return lib is not None and lib(a, b, c, alpha, beta, trans_a, trans_b)
+    return lib(a, b, c, alpha, beta, trans_a, trans_b)
 
 
 def matmul(xp, a, b, out=None, trans_a: bool = False, trans_b: bool = False):
@@ -214,7 +228,7 @@ def matmul(xp, a, b, out=None, trans_a: bool = False, trans_b: bool = False):
     array
         ``out``, or a new array.
     """
-    lib = _all_products() if xp is np else None
+    lib = _LIB if _EVERY and xp is np else None
     if lib is not None and a.dtype == b.dtype and a.ndim == b.ndim == 2:
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         if out is None:
@@ -257,9 +271,9 @@ def use_gemm(name: str | None, threads: int | None = None):
     global _SELECTED
     if name is not None:
         require(name)
-    old, old_threads = _SELECTED, None
+    old, old_threads = _state(), None
     _SELECTED = name or _SELECTED
-    lib = _active()
+    lib = _bind()
     if lib is not None and threads is not None:
         old_threads = lib.set_threads(threads)
     try:
@@ -267,7 +281,7 @@ def use_gemm(name: str | None, threads: int | None = None):
     finally:
         if old_threads is not None:
             lib.set_threads(old_threads)
-        _SELECTED = old
+        _restore(old)
 
 
 @contextmanager
@@ -290,13 +304,15 @@ def use_blas(enabled: bool):
     False
     """
     global _ENABLED
-    old = _ENABLED
+    old = _state()
     _ENABLED = bool(enabled)
+    _bind()
     try:
         yield
     finally:
-        _ENABLED = old
+        _restore(old)
 
 
 __all__ = ["GEMMS", "available", "default_gemm", "gemm", "info", "matmul", "present",
-           "require", "selected", "takes_every_product", "use_blas", "use_gemm"]
+           "require", "selected", "use_blas", "use_gemm"]
+

@@ -118,11 +118,11 @@ def _add_product(xp, A, dY, C, buf, first: bool = False) -> None:
 
     The direct call (:mod:`backproplab.tensor.blas`, gemm with beta = 1) reads
     and writes ``C`` once; otherwise the product goes into ``buf`` and is added.
-    With a library that takes every product (``mkl``) the call is made whatever
-    the size, so that no product reaches NumPy's OpenBLAS.
+    :func:`backproplab.tensor.blas.gemm` decides whether a ``C`` smaller than
+    :data:`DIRECT_GEMM_MIN_SIZE` still takes the call (with ``mkl`` every one does).
     """
-    if xp is np and (C.size >= DIRECT_GEMM_MIN_SIZE or blas.takes_every_product()) and \
-            blas.gemm(A, dY, C, 1.0, 0.0 if first else 1.0, trans_a=True):
+    if xp is np and blas.gemm(A, dY, C, 1.0, 0.0 if first else 1.0, trans_a=True,
+                              min_size=DIRECT_GEMM_MIN_SIZE):
         return
     if first:
         xp.matmul(A.T, dY, out=C)

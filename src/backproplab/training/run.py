@@ -59,11 +59,12 @@ from backproplab.runs import (
 from backproplab.tensor.blas import require
 from backproplab.tensor.memory import available_memory
 from backproplab.training import board
-from backproplab.training.config import TrainConfig, recorded_gemm
+from backproplab.training.config import TrainConfig
 from backproplab.training.data_identity import DATA_KEY, check_same_data, data_fingerprint
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
-from backproplab.training.options import RESUMABLE_CHANGES, data_options
+from backproplab.training.options import data_options
 from backproplab.training.progress import Progress, make_progress
+from backproplab.training.resume import merge_resume_config, read_checkpoint, restore_controls
 from backproplab.training.snapshots import Snapshots
 from backproplab.training.threads import computing
 
@@ -154,27 +155,6 @@ def _prepare_fresh(out: Path, overwrite: bool) -> None:
 
 # ---------------------------------------------------------------------------
 # the run
-
-
-def _fixed_options_changed(before: dict, after: dict) -> list[str]:
-    """The options (present in both) that differ, other than those a resume may change."""
-    return sorted(k for k in after if k in before and before[k] != after[k]
-                  and k not in RESUMABLE_CHANGES)
-
-
-def _merge_resume_config(saved: TrainConfig, config: TrainConfig | None) -> TrainConfig:
-    saved = saved.replace(gemm=recorded_gemm(saved))  # a resume computes as the run did
-    if config is None:
-        return saved
-    wanted = config.replace(gemm=config.gemm or saved.gemm).resolved()
-    a, b = saved.to_dict(), wanted.to_dict()
-    differ = _fixed_options_changed(a, b)
-    if differ:
-        changes = ", ".join(f"{k} {a[k]!r} -> {b[k]!r}" for k in differ)
-        raise BackproplabError(
-            f"cannot resume with different options ({changes}); resume with the run's own "
-            "options or start a new run with another out_dir", settings=("out_dir",))
-    return wanted
 
 
 def _describe(dataset, cfg: TrainConfig) -> str:
@@ -339,7 +319,7 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
     fingerprint where a replay computed it, else None, a new run's engine (its memory
     checked, not yet built), else None)``."""
     if resume:
-        cfg = _merge_resume_config(RunFolder(out).train_config(TrainConfig), config)
+        cfg = merge_resume_config(RunFolder(out).train_config(TrainConfig), config)
         if cfg.tensorboard:
             board.require()
         if not (out / CHECKPOINT).is_file():
@@ -384,12 +364,12 @@ class _Run:
         self.schedule, self.stopper = run_controls(cfg, len(dataset.X_train))
         self.start_epoch, self.resumed_from, logs = 0, None, None
         if resume:
-            extra = _read_checkpoint(engine, out / CHECKPOINT, cfg, self.shuffle_rng)
+            extra = read_checkpoint(engine, out / CHECKPOINT, cfg, self.shuffle_rng)
             check_same_data(extra.get(DATA_KEY), self.data_sha256, f"the run in {out}",
                             allow_changed_data)
             self.start_epoch = self.resumed_from = int(extra["epoch"])
             logs = resume_logs(out, self.start_epoch, extra.get("steps"))
-            _restore_controls(out, extra, self.schedule, self.stopper, engine)
+            restore_controls(out, extra, self.schedule, self.stopper, engine)
             atomic_write_json(out / CONFIG, cfg.to_dict())  # epochs/threads may have changed
             display.message(f"resuming {out} after epoch {self.start_epoch} of {cfg.epochs}")
         else:
@@ -428,7 +408,7 @@ class _Run:
             "divergence": self.engine.guard.state_dict(), DATA_KEY: self.data_sha256,
             **controls})
         # after the checkpoint: a run stopped in between finds the best weights
-        # in the checkpoint (see _restore_controls)
+        # in the checkpoint (see restore_controls)
         if self.stopper is not None and self.stopper.restore_best and self.stopper.improved:
             self.engine.save(self.out / BEST, extra={"epoch": record["epoch"]},
                              with_optimizer=False)
@@ -481,32 +461,6 @@ class _Run:
         return summary
 
 
-def _restore_controls(out: Path, extra: dict, schedule, stopper, engine) -> None:
-    """Put the schedule's and early stopping's state from a checkpoint back (resume).
-
-    The best weights are the checkpoint's own when the best epoch is the
-    checkpoint's epoch (``best.npz`` is written after the checkpoint, so a run
-    stopped between the two has an older one); otherwise ``best.npz``, which
-    must be of the best epoch."""
-    if schedule is not None:
-        schedule.load_state_dict(extra.get("schedule") or {})
-    if stopper is not None:
-        state = extra.get("early_stopping") or {}
-        best, best_epoch = None, state.get("best_epoch")
-        if stopper.restore_best and best_epoch == extra.get("epoch"):
-            best = engine.arrays()
-        elif stopper.restore_best and best_epoch is not None:
-            saved = None
-            if (out / BEST).is_file():
-                best, best_extra = engine.read_weights(out / BEST)
-                saved = best_extra.get("epoch")
-            if saved != best_epoch:
-                raise BackproplabError(
-                    f"{out} has no {BEST} with the weights of the best epoch {best_epoch} to "
-                    "resume early stopping from; start the run again with overwrite=True")
-        stopper.load_state_dict(state, best)
-
-
 def _stop_info(history, stopper, schedule, metrics: list[dict]) -> dict:
     """Why and when training ended, and which epoch's weights the model holds."""
     reason = history.stopped_reason if history is not None else "epochs"
@@ -537,56 +491,6 @@ def _stop_summary(stop: dict, metrics: list[dict]) -> dict:
             out.update({k: row[k] for k in ("train_loss", "train_accuracy", "eval_loss",
                                              "eval_accuracy")})
     return out
-
-
-def _check_steps(engine, extra: dict, epoch: int) -> None:
-    """The checkpoint's step count (and its optimizer's) must be the steps that
-    ``epoch`` epochs of this config take; a checkpoint without one (older) passes."""
-    steps = extra.get("steps")
-    if steps is None:
-        return
-    want = epoch * engine.batches_per_epoch()
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps != want:
-        raise ValueError(f"its step count {steps!r} is not the {want} steps of {epoch} "
-                         "epoch(s) of this config")
-    optimizer = getattr(engine, "optimizer", None)  # the scalar engine's counts no steps
-    if getattr(optimizer, "steps", want) != want:
-        raise ValueError(f"its optimizer took {optimizer.steps} steps, not {want}")
-
-
-def _read_checkpoint(engine, path: Path, cfg: TrainConfig, shuffle_rng) -> dict:
-    """Restore the engine from ``path`` and the shuffling generator's state; returns
-    the checkpoint's ``extra`` (epoch, steps, rng_state, config)."""
-    try:
-        extra = engine.restore(path)
-        if not isinstance(extra, dict):
-            raise TypeError("no run information in it")
-        epoch = int(extra["epoch"])
-        if epoch < 1:
-            raise ValueError(f"epoch {epoch}")
-        shuffle_rng.bit_generator.state = extra["rng_state"]
-        _check_steps(engine, extra, epoch)
-        engine.guard.load_state_dict(extra.get("divergence", {}))
-    except BackproplabError as exc:
-        raise BackproplabError(f"cannot resume: the checkpoint is corrupt or does not fit the "
-                               f"run ({exc}); start the run again with overwrite=True") from None
-    except Exception as exc:  # noqa: BLE001 - a corrupt file fails in many ways (zip, JSON, keys)
-        raise BackproplabError(
-            f"the checkpoint {path} is corrupt or incomplete ({type(exc).__name__}: {exc}); "
-            "start again with overwrite=True") from None
-    saved = extra.get("config")
-    if isinstance(saved, dict):
-        differ = _fixed_options_changed(saved, cfg.to_dict())
-        if differ:
-            raise BackproplabError(
-                f"the checkpoint {path} was written with other options than {CONFIG} "
-                f"({', '.join(differ)}); restore the run's {CONFIG} or start again with "
-                "overwrite=True")
-    if epoch > cfg.epochs:
-        raise BackproplabError(
-            f"the checkpoint is at epoch {epoch}, beyond the {cfg.epochs} epochs asked for; "
-            f"resume with epochs={epoch} or more")
-    return extra
 
 
 __all__ = [

@@ -240,7 +240,7 @@ def others_busy_cores(seconds: float = LOAD_SAMPLE_SECONDS,
 
 
 def machine_facts(sample_seconds: float = LOAD_SAMPLE_SECONDS,
-                  max_age: float = FACTS_MAX_AGE) -> MachineFacts:
+                  max_age: float | None = None) -> MachineFacts:
     """What the machine can give now: usable CPUs, cgroup quota, others' load.
 
     A load sample taken less than ``max_age`` seconds ago is reused (the CPUs
@@ -250,14 +250,16 @@ def machine_facts(sample_seconds: float = LOAD_SAMPLE_SECONDS,
     ----------
     sample_seconds : float
         Length of the load sample.
-    max_age : float
-        Seconds an earlier sample stays good (``0``: sample now).
+    max_age : float, optional
+        Seconds an earlier sample stays good (``0``: sample now); default
+        :data:`FACTS_MAX_AGE`, read at the call.
 
     Returns
     -------
     MachineFacts
     """
     global _load_cache
+    max_age = FACTS_MAX_AGE if max_age is None else max_age
     if _load_cache is None or time.monotonic() - _load_cache[0] >= max_age:
         _load_cache = (time.monotonic(), others_busy_cores(sample_seconds))
     return MachineFacts(usable_cpus(), cgroup_cpu_quota(), _load_cache[1])
