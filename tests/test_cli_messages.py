@@ -147,3 +147,16 @@ def test_a_missing_optional_package_is_one_sentence_naming_its_extra():
                         needed_by="this test", otherwise="skip it")
     assert str(err.value) == ('this test needs Nothing, which is not installed; install it '
                               'with pip install "backproplab[nothing]" or skip it')
+
+
+def test_an_optional_package_hidden_after_its_submodule_was_imported_counts_as_missing(
+        monkeypatch):
+    # regression: importlib found the cached submodule (PIL.Image) of a removed package
+    import sys
+    import xml.dom  # noqa: F401 - cached, as PIL.Image is after a first image
+
+    from backproplab.errors import import_optional
+
+    monkeypatch.setitem(sys.modules, "xml", None)
+    with pytest.raises(BackproplabError, match=r'pip install "backproplab\[x\]"'):
+        import_optional("xml.dom", package="xml", extra="x", needed_by="this test")

@@ -103,7 +103,8 @@ def import_optional(module: str, *, package: str, extra: str, needed_by: str,
     >>> import_optional("json", package="json", extra="none", needed_by="this").__name__
     'json'
     """
-    try:
+    try:  # the top package first: a submodule imported before is cached on its own
+        importlib.import_module(module.partition(".")[0])
         return importlib.import_module(module)
     except ImportError:
         raise BackproplabError(
