@@ -25,7 +25,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 #: BACKPROPLAB_REQUIRE_EXTRAS=1, so that there a missing piece fails the run at once
 #: instead of letting its tests skip silently (locally they skip).
 REQUIRED_EXTRAS = ("torch", "sklearn", "ray", "PIL", "onnx", "onnxruntime", "graphviz",
-                   "tensorboard", "pandas")
+                   "tensorboard", "pandas", "numba")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 #: Debian's Chromium, for the report's real-browser test (tests/study/html_checks.py).
 CHROMIUM = "/usr/bin/chromium"

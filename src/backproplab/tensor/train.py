@@ -14,7 +14,10 @@ On the CPU the weight update is one BLAS call (gemm with beta = 1 into the
 weights, through :mod:`backproplab.tensor.blas`: NumPy's own OpenBLAS, or with
 ``mkl`` selected MKL, which then computes every product of the step), and a
 step on more than :data:`FUSED_CHUNK_ROWS` examples (a full batch) runs in
-chunks, so that its buffers stay small.
+chunks, so that its buffers stay small. The elementwise work between the
+products (biases, activation, softmax cross-entropy, column sums) is done by the
+kernels selected in :mod:`backproplab.tensor.kernels`: NumPy's operations, or
+with ``numba`` selected compiled loops, one pass per stage.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from backproplab.errors import BackproplabError
-from backproplab.tensor import blas
+from backproplab.tensor import blas, kernels
 from backproplab.tensor.optim import SGD, Optimizer
 
 
@@ -131,10 +134,38 @@ def _add_product(xp, A, dY, C, buf, first: bool = False) -> None:
         C += buf
 
 
-def _logits_direction(model, logits, y, scale):
-    """Loss of the batch, and ``scale * (softmax - onehot(y))`` written over ``logits``."""
-    loss, probs = model.loss_fn.forward(logits, y, probs_out=logits)
-    return loss, model.loss_fn.backward(probs, y, out=probs, scale=scale)
+def _forward(model, X, ws, ops):
+    """The forward pass into the workspace, with the elementwise stages of ``ops``;
+    returns the logits buffer."""
+    H = X
+    last = len(model.layers) - 1
+    for i, layer in enumerate(model.layers):
+        out = blas.matmul(model.xp, H, layer.W, out=ws.out[i])
+        if i < last:
+            ops.hidden_forward(out, layer.b, model.act)
+        else:
+            ops.logits_forward(out, layer.b)
+        H = out
+    return H
+
+
+def _backward_update(model, X, ws, dY, db, ops, targets, bufs, first: bool = False) -> None:
+    """From the scaled logits' gradient ``dY`` (its column sums already in ``db[-1]``):
+    add every layer's weight update into ``targets[i]`` (``bufs[i]``: scratch of its
+    shape) and fill ``db[i]`` of the layers below.
+
+    Each layer's gradient for the layer below is taken from its weights before
+    their update. ``first``: write the updates instead of adding them (chunks).
+    """
+    xp = model.xp
+    for i in range(len(model.layers) - 1, -1, -1):
+        layer = model.layers[i]
+        H_in = X if i == 0 else ws.out[i - 1]
+        if i:  # gradient for the layer below, from the weights *before* this update
+            dH = blas.matmul(xp, dY, layer.W, out=ws.grad[i - 1], trans_b=True)
+        _add_product(xp, H_in, dY, targets[i], bufs[i], first=first)
+        if i:
+            dY = ops.hidden_grad(dH, ws.out[i - 1], model.act, ws.tmp[i - 1], db[i - 1])
 
 
 def _fused_sgd_step(model, lr: float, X, y) -> float:
@@ -143,22 +174,16 @@ def _fused_sgd_step(model, lr: float, X, y) -> float:
     n = X.shape[0]
     if xp is np and n > FUSED_CHUNK_ROWS:
         return _fused_sgd_step_chunked(model, lr, X, y, FUSED_CHUNK_ROWS)
+    ops = kernels.step_ops(xp)
     ws = model._workspace(n)
-    logits = model._forward(X, ws)
+    logits = _forward(model, X, ws, ops)
+    db = [layer.db for layer in model.layers]
     # dY = -lr * (probs - onehot(y)) / n: the update direction of the logits' layer
-    loss, dY = _logits_direction(model, logits, y, -lr / n)
-    ups = _update_buffers(model)
-    act = model.act
-    for i in range(len(model.layers) - 1, -1, -1):
-        layer = model.layers[i]
-        H_in = X if i == 0 else ws.out[i - 1]
-        if i:  # gradient for the layer below, from the weights *before* this update
-            dH = blas.matmul(xp, dY, layer.W, out=ws.grad[i - 1], trans_b=True)
-        _add_product(xp, H_in, dY, layer.W, ups[i])
-        dY.sum(axis=0, out=layer.db)
+    loss = ops.direction(model.loss_fn, logits, y, -lr / n, db[-1])
+    _backward_update(model, X, ws, logits, db, ops, [layer.W for layer in model.layers],
+                     _update_buffers(model))
+    for layer in model.layers:
         layer.b += layer.db
-        if i:
-            dY = act.backward(dH, ws.out[i - 1], out=dH, tmp=ws.tmp[i - 1])
     return loss
 
 
@@ -172,27 +197,22 @@ def _fused_sgd_step_chunked(model, lr: float, X, y, rows: int) -> float:
     xp = model.xp
     n = X.shape[0]
     scale = -lr / n
+    ops = kernels.step_ops(xp)
     ups = _update_buffers(model)
     db_sums = [xp.zeros_like(layer.b) for layer in model.layers]
-    act = model.act
+    db = [layer.db for layer in model.layers]
     total = 0.0
     for s in range(0, n, rows):
         Xc, yc = X[s:s + rows], y[s:s + rows]
         k = Xc.shape[0]
         ws = model._workspace(k)
-        logits = model._forward(Xc, ws)
-        loss, dY = _logits_direction(model, logits, yc, scale)
-        total += loss * k
-        for i in range(len(model.layers) - 1, -1, -1):
-            layer = model.layers[i]
-            H_in = Xc if i == 0 else ws.out[i - 1]
-            if i:
-                dH = blas.matmul(xp, dY, layer.W, out=ws.grad[i - 1], trans_b=True)
-            _add_product(xp, H_in, dY, ups[i], layer.dW, first=s == 0)
-            db_sums[i] += dY.sum(axis=0)
-            if i:
-                dY = act.backward(dH, ws.out[i - 1], out=dH, tmp=ws.tmp[i - 1])
-    for layer, up, db in zip(model.layers, ups, db_sums):
+        logits = _forward(model, Xc, ws, ops)
+        total += ops.direction(model.loss_fn, logits, yc, scale, db[-1]) * k
+        _backward_update(model, Xc, ws, logits, db, ops, ups, [layer.dW for layer in model.layers],
+                         first=s == 0)
+        for sums, d in zip(db_sums, db):
+            sums += d
+    for layer, up, sums in zip(model.layers, ups, db_sums):
         layer.W += up
-        layer.b += db
+        layer.b += sums
     return total / n
