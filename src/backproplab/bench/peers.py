@@ -43,6 +43,7 @@ from backproplab.errors import BackproplabError
 from backproplab.fileio import load_json, read_jsonl
 from backproplab.runs import CONFIG, METRICS
 from backproplab.tensor.blas import default_gemm
+from backproplab.tensor.kernels import default_kernels
 from backproplab.training import TrainConfig, run_training
 from backproplab.training.progress import PlainProgress
 from backproplab.training.threads import computing
@@ -71,6 +72,9 @@ class Peer:
     gemm : str or None
         The train path's ``gemm`` (``None``: its default; the ``train-openblas`` row
         forces NumPy's OpenBLAS where the default is MKL).
+    kernels : str or None
+        The train path's ``kernels`` (``None``: its default; the
+        ``train-numpy-kernels`` row forces NumPy's where the default is Numba's).
     """
 
     name: str
@@ -78,6 +82,7 @@ class Peer:
     threads: int | None
     default: bool = False
     gemm: str | None = None
+    kernels: str | None = None
 
 
 class _Stop(Exception):
@@ -120,7 +125,8 @@ class _GatedProgress(PlainProgress):
         self._next()
 
 
-def train_config(settings: dict, threads: int | None, gemm: str | None = None) -> TrainConfig:
+def train_config(settings: dict, threads: int | None, gemm: str | None = None,
+                 kernels: str | None = None) -> TrainConfig:
     """The config of the ``train`` peer: the benchmark's network, data and SGD.
 
     Parameters
@@ -131,6 +137,8 @@ def train_config(settings: dict, threads: int | None, gemm: str | None = None) -
         Its threads (``None``: not resolved yet).
     gemm : str or None, default None
         Its ``gemm`` (``None``: the run's default).
+    kernels : str or None, default None
+        Its ``kernels`` (``None``: the run's default).
 
     Returns
     -------
@@ -141,11 +149,11 @@ def train_config(settings: dict, threads: int | None, gemm: str | None = None) -
                        hidden=SIZES[1:-1], activation=ACTIVATION, optimizer="sgd", lr=s["lr"],
                        batch_size="full" if s["batch_size"] == "full" else int(s["batch_size"]),
                        epochs=s["max_epochs"], seed=s["seed"], dtype="float32",
-                       threads=threads, device=s["device"], gemm=gemm)
+                       threads=threads, device=s["device"], gemm=gemm, kernels=kernels)
 
 
 def _train_peer(conn, peer: Peer, s: dict) -> None:
-    cfg = train_config(s, peer.threads, peer.gemm)
+    cfg = train_config(s, peer.threads, peer.gemm, peer.kernels)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp, \
             open(os.devnull, "w") as devnull:
         out = Path(tmp) / "run"
@@ -155,9 +163,10 @@ def _train_peer(conn, peer: Peer, s: dict) -> None:
 def _runner_peer(conn, peer: Peer, s: dict) -> None:
     X, y, _ = load_data(quick=s["quick"], synthetic=s["synthetic"], data_dir=s["data_dir"],
                         limit=s["limit"])
-    # the bare loop computes with the GEMM that `train` picks by default (mkl or openblas)
-    gemm = default_gemm() if peer.impl == "backproplab" and s["device"] == "cpu" else None
-    with computing(peer.threads, gemm):  # as a run computes (training/threads.py)
+    # the bare loop computes with the GEMM and kernels that `train` picks by default
+    ours = peer.impl == "backproplab" and s["device"] == "cpu"
+    with computing(peer.threads, default_gemm() if ours else None,
+                   default_kernels() if ours else None):  # as a run computes
         if peer.impl == "torch":
             import torch
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from backproplab import __version__
 from backproplab.bench.workload import module_for
-from backproplab.tensor import blas
+from backproplab.tensor import blas, kernels
 from backproplab.tensor.backend import get_array_module
 from backproplab.tensor.blas_libs import cpuinfo
 from backproplab.training.threads import (
@@ -257,13 +257,14 @@ def library_versions(impls) -> dict:
 
 
 def thread_info(impls) -> dict:
-    """Thread pools as threadpoolctl sees them, direct BLAS, and torch's thread count."""
+    """Thread pools as threadpoolctl sees them, direct BLAS, the step's kernels, and
+    torch's thread count."""
     from threadpoolctl import threadpool_info
 
     pools = [{k: i.get(k) for k in ("user_api", "internal_api", "prefix", "version",
                                     "num_threads", "architecture", "filepath")}
              for i in threadpool_info()]
-    out = {"pools": pools, "direct_blas": blas.info()}
+    out = {"pools": pools, "direct_blas": blas.info(), "kernels": kernels.selected()}
     if "torch" in impls:
         import torch
 

@@ -243,10 +243,11 @@ def _machine_lines(result: dict) -> list[str]:
     for r in result["results"]:
         pools.setdefault(r["impl"], r.get("pools") or [])
     lines.append("thread pools: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in pools.items()))
-    gemms = {r["impl"]: r["gemm"] for r in result["results"]
-             if r.get("library") in ("train", "backproplab") and r.get("gemm")}
-    if gemms:  # the library of our rows' products (TrainConfig.gemm)
-        lines.append("GEMM: " + "; ".join(f"{k}: {v}" for k, v in gemms.items()))
+    for key, title in (("gemm", "GEMM"), ("kernels", "kernels")):  # our rows' libraries
+        used = {r["impl"]: r[key] for r in result["results"]
+                if r.get("library") in ("train", "backproplab") and r.get(key)}
+        if used:  # (TrainConfig.gemm and .kernels)
+            lines.append(f"{title}: " + "; ".join(f"{k}: {v}" for k, v in used.items()))
     if any(r.get("direct_blas") is False for r in result["results"]
            if r.get("library") in ("train", "backproplab")):
         lines.append("direct BLAS calls are off: the plain NumPy update path is used")

@@ -59,6 +59,7 @@ from backproplab.bench.workload import (
 from backproplab.errors import BackproplabError
 from backproplab.tensor.backend import get_array_module
 from backproplab.tensor.blas import default_gemm
+from backproplab.tensor.kernels import default_kernels
 from backproplab.training.config import config_step_work
 from backproplab.training.threads import (
     MAX_THREADS,
@@ -122,6 +123,8 @@ def plan_peers(impls: list[str], device: str, threads: int | None, load: int,
             out.append(Peer("train", "train", threads))
             if not load and device == "cpu" and default_gemm() == "mkl":
                 out.append(Peer("train-openblas", "train", threads, gemm="openblas"))
+            if not load and device == "cpu" and default_kernels() == "numba":
+                out.append(Peer("train-numpy-kernels", "train", threads, kernels="numpy"))
             if load and threads is None and device == "cpu":
                 out += [Peer(f"train-{n}t", "train", n) for n in (1, 2)]
         elif impl == "backproplab":
@@ -233,7 +236,7 @@ def _row(name: str, proc: PeerProcess, bs: str, n: int, got: list[dict], tries: 
             "pools": [f"{p['internal_api']} {p['num_threads']}" for p in pools["pools"]]
             + ([f"torch {pools['torch']}"] if "torch" in pools else []),
             "direct_blas": pools["direct_blas"]["enabled"],
-            "gemm": pools["direct_blas"].get("gemm"),
+            "gemm": pools["direct_blas"].get("gemm"), "kernels": pools.get("kernels"),
             "batch_size": bs, "steps_per_epoch": -(-n // batch_rows(bs, n)),
             "epoch_seconds": [round(t, 5) for t in times],
             "epoch_wall_seconds": [round(g["wall"], 5) for g in got],

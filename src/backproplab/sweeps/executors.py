@@ -37,7 +37,7 @@ from backproplab.sweeps.trials import (
     notify,
 )
 from backproplab.training import TrainConfig, run_training
-from backproplab.training.config import config_step_work, usable_cpus
+from backproplab.training.config import LIBRARY_OPTIONS, config_step_work, usable_cpus
 from backproplab.training.options import MACHINE_OPTIONS
 from backproplab.training.threads import (
     SECOND_THREAD_MIN_WORK,
@@ -118,12 +118,13 @@ def configs_match(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -
     -------
     bool
         Whether both are valid and equal once resolved, machine options aside; a
-        trial that leaves ``gemm`` to the machine matches the one its run recorded.
+        trial that leaves ``gemm`` or ``kernels`` to the machine matches what its run recorded.
     """
     if not isinstance(stored, Mapping):
         return False
-    if wanted.get("gemm") is None and stored.get("gemm") is not None:
-        wanted = {**wanted, "gemm": stored["gemm"]}  # chosen at the trial's start (auto)
+    # libraries the trial left to the machine were chosen at its start: take the recorded ones
+    wanted = {**wanted, **{k: stored[k] for k in LIBRARY_OPTIONS
+                           if wanted.get(k) is None and stored.get(k) is not None}}
     a = config_key(stored)
     return a is not None and a == config_key(wanted)
 

@@ -56,7 +56,8 @@ from backproplab.tensor import DEVICES as _DEVICES
 from backproplab.tensor import DTYPES as _DTYPES
 from backproplab.tensor import INITIALIZERS as _INITIALIZERS
 from backproplab.tensor import OPTIMIZERS as _OPTIMIZERS
-from backproplab.tensor.blas import GEMMS, default_gemm, present
+from backproplab.tensor import kernels as _kernels
+from backproplab.tensor.blas import GEMMS, default_gemm, present, require
 from backproplab.training.divergence import DEFAULT_FACTOR as _DIVERGENCE_FACTOR
 from backproplab.training.divergence import DEFAULT_PATIENCE as _DIVERGENCE_PATIENCE
 from backproplab.training.early_stopping import MONITORS as _MONITORS
@@ -73,6 +74,7 @@ from backproplab.training.validation import (
     FULL_BATCH,
     parse_batch_size,
     parse_hidden,
+    plain_sgd,
     validate_config,
 )
 
@@ -244,7 +246,7 @@ class TrainConfig:
         ``seed``); early stopping (``early_stopping``, ``patience``,
         ``min_delta``, ``monitor``, ``restore_best``); divergence guard
         (``divergence_factor``, ``divergence_patience``); machine (``threads``,
-        ``device``, ``gemm``). A ``None`` default means "the engine's default" (see the
+        ``device``, ``gemm``, ``kernels``). A ``None`` default means "the engine's default" (see the
         module docstring), filled in by :meth:`resolved`.
 
     Raises
@@ -393,6 +395,13 @@ class TrainConfig:
                                     "rounding", choices=GEMMS, applies=("engine", ("tensor",)),
                               none="mkl on an Intel CPU where the mkl extra is installed, "
                                    "else openblas", group="machine")
+    # not resumable either: the softmax's exp and log differ at float rounding
+    kernels: str | None = option(None, "the elementwise work of the plain-SGD step on the CPU: "
+                                       "numba (compiled loops, the numba extra) or numpy; "
+                                       "results differ at float rounding",
+                                 choices=_kernels.KERNELS, applies=("engine", ("tensor",)),
+                                 none="numba where the numba extra is installed and the "
+                                      "step is plain SGD, else numpy", group="machine")
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):  # accept [512, 256] as well as (512, 256)
@@ -427,9 +436,11 @@ class TrainConfig:
         out = self.replace(**changes)
         if out.threads is None:  # last: the rule needs the filled-in network and batch
             out = out.replace(threads=_default_threads(out))
-        if out.gemm is None and out.engine == "tensor" and out.device == "cpu":
-            out = out.replace(gemm=default_gemm())  # what is installed here (run_training
-            # refuses a recorded or forced one that is missing, naming the fix)
+        if out.engine == "tensor" and out.device == "cpu":
+            # what is installed here (run_training refuses a recorded or forced one
+            # that is missing, naming the fix)
+            out = out.replace(gemm=out.gemm or default_gemm(),
+                              kernels=out.kernels or _default_kernels(out))
         out.validate()
         return out
 
@@ -513,8 +524,33 @@ def config_step_work(cfg: TrainConfig) -> int | None:
                              cfg.batch_size or defaults["batch_size"], cfg.limit)
 
 
-def recorded_gemm(saved: TrainConfig) -> str | None:
-    """The GEMM a recorded run computed with (:mod:`backproplab.tensor.blas`).
+#: The options that pick a library for the computing (the same maths, results that
+#: differ at float rounding): each is recorded, kept by a resume and a replay, and
+#: filled in from the machine where a run sets none.
+LIBRARY_OPTIONS = ("gemm", "kernels")
+
+
+def _default_kernels(cfg: TrainConfig) -> str:
+    """The ``kernels`` of a tensor run on the CPU that sets none."""
+    return _kernels.default_kernels() if plain_sgd(cfg) else "numpy"
+
+
+def require_libraries(cfg: TrainConfig) -> None:
+    """Raise the one sentence naming the fix when a library ``cfg`` names is missing here.
+
+    Raises
+    ------
+    BackproplabError
+        For a ``gemm`` or ``kernels`` that cannot be used on this machine.
+    """
+    if cfg.gemm is not None:
+        require(cfg.gemm)
+    if cfg.kernels is not None:
+        _kernels.require(cfg.kernels)
+
+
+def as_recorded(saved: TrainConfig) -> TrainConfig:
+    """A recorded run's config with the libraries it computed with (:data:`LIBRARY_OPTIONS`).
 
     Parameters
     ----------
@@ -523,14 +559,16 @@ def recorded_gemm(saved: TrainConfig) -> str | None:
 
     Returns
     -------
-    str or None
-        Its own ``gemm``; for a tensor run on the CPU recorded before the option
-        existed, what such runs used: ``openblas`` where it is found, else
-        ``numpy``; ``None`` for runs that compute no product on the CPU.
+    TrainConfig
+        ``saved``, where a tensor run on the CPU was recorded before an option
+        existed, with what such runs used: ``gemm`` ``openblas`` where it is
+        found, else ``numpy``; ``kernels`` ``numpy``.
     """
-    if saved.gemm is not None or saved.engine != "tensor" or saved.device != "cpu":
-        return saved.gemm
-    return "openblas" if present("openblas") else "numpy"
+    if saved.engine != "tensor" or saved.device != "cpu":
+        return saved
+    return saved.replace(
+        gemm=saved.gemm or ("openblas" if present("openblas") else "numpy"),
+        kernels=saved.kernels or "numpy")
 
 
 def _default_threads(cfg: TrainConfig) -> int:
@@ -551,7 +589,7 @@ def _default_threads(cfg: TrainConfig) -> int:
     return 1 if work is None else choose_threads(machine_facts(), work)[0]
 
 
-__all__ = ["ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINE_DEFAULTS", "ENGINE_NAMES",
+__all__ = ["LIBRARY_OPTIONS", "as_recorded", "require_libraries", "ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINE_DEFAULTS", "ENGINE_NAMES",
            "FILE_DEFAULTS", "FULL_BATCH", "GEMMS", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS",
            "SCHEDULES", "TrainConfig", "config_step_work", "engine_defaults", "option",
-           "parse_batch_size", "parse_hidden", "recorded_gemm", "usable_cpus"]
+           "parse_batch_size", "parse_hidden", "usable_cpus"]

@@ -49,7 +49,7 @@ def options_in(group: str) -> tuple[str, ...]:
     Examples
     --------
     >>> options_in("machine")
-    ('threads', 'device', 'gemm')
+    ('threads', 'device', 'gemm', 'kernels')
     """
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["group"] == group)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from backproplab.errors import BackproplabError
 from backproplab.runs import BEST, CONFIG
-from backproplab.training.config import TrainConfig, recorded_gemm
+from backproplab.training.config import LIBRARY_OPTIONS, TrainConfig, as_recorded
 from backproplab.training.options import RESUMABLE_CHANGES
 
 
@@ -37,17 +37,18 @@ def merge_resume_config(saved: TrainConfig, config: TrainConfig | None) -> Train
     Returns
     -------
     TrainConfig
-        Resolved; its ``gemm`` is the run's own where ``config`` sets none.
+        Resolved; its ``gemm`` and ``kernels`` are the run's own where ``config`` sets none.
 
     Raises
     ------
     BackproplabError
         When ``config`` changes an option a resume may not change.
     """
-    saved = saved.replace(gemm=recorded_gemm(saved))  # a resume computes as the run did
+    saved = as_recorded(saved)  # a resume computes with the libraries the run used
     if config is None:
         return saved
-    wanted = config.replace(gemm=config.gemm or saved.gemm).resolved()
+    wanted = config.replace(**{k: getattr(config, k) or getattr(saved, k)
+                               for k in LIBRARY_OPTIONS}).resolved()
     a, b = saved.to_dict(), wanted.to_dict()
     differ = _fixed_options_changed(a, b)
     if differ:

@@ -56,10 +56,9 @@ from backproplab.runs import (
     is_bookkeeping,
     resume_logs,
 )
-from backproplab.tensor.blas import require
 from backproplab.tensor.memory import available_memory
 from backproplab.training import board
-from backproplab.training.config import TrainConfig
+from backproplab.training.config import TrainConfig, require_libraries
 from backproplab.training.data_identity import DATA_KEY, check_same_data, data_fingerprint
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
 from backproplab.training.options import data_options
@@ -281,8 +280,8 @@ def run_training(config: TrainConfig | None, out_dir: str | os.PathLike, *,
     if config is None and not resume:
         raise BackproplabError("a new run needs a TrainConfig")
     out = check_out_folder(out_dir)
-    if config is not None and config.gemm is not None:
-        require(config.gemm)  # a GEMM library missing here: refused before anything is written
+    if config is not None:  # a library missing here: refused before anything is written
+        require_libraries(config)
     # refused before the folder is created or locked, and again under the lock
     check = None if resume else (lambda path: _check_fresh(path, overwrite))
     with lock_folder(out, "run", check):
@@ -298,7 +297,7 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
     display = progress if isinstance(progress, Progress) else make_progress(progress)
     cfg, dataset, sha, engine = _prepare(config, out, resume=resume, overwrite=overwrite,
                                          dataset=dataset, data=data)
-    with computing(cfg.threads, cfg.gemm):
+    with computing(cfg.threads, cfg.gemm, cfg.kernels):
         if dataset is None:
             dataset = load_run_dataset(cfg)
         elif dataset.name != cfg.dataset:
@@ -334,7 +333,7 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
     if dataset is None:
         # load before anything is written or replaced: a missing or corrupt
         # dataset leaves --out as it was (no half-started run to refuse later)
-        with computing(cfg.threads, cfg.gemm):
+        with computing(cfg.threads, cfg.gemm, cfg.kernels):
             dataset = load_run_dataset(cfg)
     sha = None
     if data[0] is not None:  # a replay: the data must be the replayed run's

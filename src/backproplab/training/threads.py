@@ -56,6 +56,7 @@ from threadpoolctl import threadpool_limits
 
 from backproplab.data.catalog import CATALOG
 from backproplab.tensor.blas import use_gemm
+from backproplab.tensor.kernels import use_kernels
 
 #: Multiply-adds per step below which a second BLAS thread gains nothing (see above).
 SECOND_THREAD_MIN_WORK = 5_000_000
@@ -414,8 +415,9 @@ def split_cores(trials: int, cores: int, work_per_step: int | None = None,
 
 
 @contextmanager
-def computing(threads: int | None, gemm: str | None):
-    """A run's BLAS for its duration: ``threads`` threads in every pool, products by ``gemm``.
+def computing(threads: int | None, gemm: str | None, kernels: str | None = None):
+    """A run's libraries for its duration: ``threads`` threads in every pool, products by
+    ``gemm``, the step's elementwise work by ``kernels``.
 
     Parameters
     ----------
@@ -424,6 +426,9 @@ def computing(threads: int | None, gemm: str | None):
     gemm : str or None
         The run's GEMM library (:data:`backproplab.tensor.blas.GEMMS`); ``None``
         keeps the current selection (runs without products on the CPU).
+    kernels : str or None, default None
+        The run's kernels (:data:`backproplab.tensor.kernels.KERNELS`); ``None``
+        keeps the current selection.
 
     Yields
     ------
@@ -432,9 +437,10 @@ def computing(threads: int | None, gemm: str | None):
     Raises
     ------
     BackproplabError
-        When ``gemm`` is not available here (one sentence naming the fix).
+        When ``gemm`` or ``kernels`` is not available here (one sentence naming the fix).
     """
-    with use_gemm(gemm, threads=threads), threadpool_limits(limits=threads):
+    with use_gemm(gemm, threads=threads), use_kernels(kernels), \
+            threadpool_limits(limits=threads):
         yield
 
 

@@ -173,10 +173,31 @@ def validate_config(cfg) -> None:
         raise BackproplabError(f"gemm applies only to device='cpu' (CuPy computes the "
                                f"products on the GPU); drop gemm={cfg.gemm!r}",
                                settings=("gemm",))
+    _validate_kernels(cfg)
     # what the scalar engine can do: the study's per-example SGD, sigmoid, normal init
     if cfg.engine == "scalar":
         _validate_scalar(cfg)
     return cfg
+
+def plain_sgd(cfg) -> bool:
+    """Whether a run's step is the fused plain-SGD step (``optimizer='sgd'``, no
+    ``weight_decay``, no ``clip_norm``): the step the compiled kernels compute."""
+    return cfg.optimizer == "sgd" and not cfg.weight_decay and cfg.clip_norm is None
+
+
+def _validate_kernels(cfg) -> None:
+    """The compiled kernels do only the plain-SGD step on the CPU: refuse them elsewhere."""
+    if cfg.kernels is None or cfg.kernels == "numpy":
+        return
+    if cfg.device != "cpu":
+        raise BackproplabError(f"kernels={cfg.kernels!r} applies only to device='cpu' (CuPy "
+                               "computes on the GPU); drop kernels", settings=("kernels",))
+    if not plain_sgd(cfg):
+        raise BackproplabError(
+            f"kernels={cfg.kernels!r} computes only the plain-SGD step (optimizer='sgd' "
+            "without weight decay or gradient clipping); drop kernels or train with plain SGD",
+            settings=("kernels",))
+
 
 def _validate_early_stopping(cfg) -> None:
     _bool("early_stopping", cfg.early_stopping)
@@ -213,6 +234,8 @@ def _validate_scalar(cfg) -> None:
         raise unsupported(f"device={cfg.device!r}")
     if cfg.gemm is not None:
         raise unsupported(f"gemm={cfg.gemm!r} (it computes no matrix product)")
+    if cfg.kernels is not None:
+        raise unsupported(f"kernels={cfg.kernels!r} (it computes no array)")
     if cfg.weight_decay:
         raise unsupported(f"weight decay (weight_decay={cfg.weight_decay!r})")
     if cfg.clip_norm is not None:
@@ -277,4 +300,4 @@ def _fraction(name: str, value: Any) -> None:
                                settings=(name,))
 
 
-__all__ = ["FULL_BATCH", "parse_batch_size", "parse_hidden", "validate_config"]
+__all__ = ["FULL_BATCH", "parse_batch_size", "parse_hidden", "plain_sgd", "validate_config"]
