@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import HAS_MKL, HAS_NUMBA, needs_numba
 
 from backproplab.errors import BackproplabError
 from backproplab.tensor import MLP, kernels, make_optimizer, train_step
 from backproplab.tensor.layers import ACTIVATIONS, Sigmoid, SoftmaxCrossEntropy
 from backproplab.tensor.train import FUSED_CHUNK_ROWS
 from backproplab.training.threads import computing
-from tests.conftest import HAS_MKL, HAS_NUMBA, needs_numba
 
 loops = importlib.import_module("backproplab.tensor.loops") if HAS_NUMBA else None
 
@@ -204,6 +204,7 @@ def test_xent_direction_of_huge_spreads_is_finite_and_floors_the_tiny_probabilit
     y = np.array([1, 0])
     loss, d, db = _loop_direction(z, y, -1.0)
     assert np.isfinite(loss)
+    np.testing.assert_array_equal(db, d.sum(axis=0))
     assert loss == pytest.approx(spread / 2, rel=1e-6)
     tiny = np.exp(dtype(floor))
     assert tiny >= np.finfo(dtype).tiny
