@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from backproplab.cli import main
-from backproplab.tensor import blas
+from backproplab.tensor import blas, kernels
 
 # No test may reach the internet: downloads are off for the whole suite (and for the
 # subprocesses it starts), and plots never need a display.
@@ -36,6 +36,10 @@ CHROMIUM = "/usr/bin/chromium"
 HAS_MKL = blas.present("mkl")
 MKL_INSTALLABLE = platform.machine().lower() in ("x86_64", "amd64")
 needs_mkl = pytest.mark.skipif(not HAS_MKL, reason="Intel's MKL (mkl extra) is not installed")
+
+#: Numba (the ``numba`` extra), for the compiled kernels of the fused SGD step.
+HAS_NUMBA = kernels.present("numba")
+needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="Numba (numba extra) is not installed")
 
 
 #: Graphviz (the ``graph`` extra and its ``dot`` program), for the computation graph.

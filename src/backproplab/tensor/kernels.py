@@ -85,7 +85,7 @@ def require(name: str) -> None:
         For an unknown name, or ``numba`` without Numba (naming the extra).
     """
     if name not in KERNELS:
-        raise BackproplabError(f"unknown kernels {name!r}; " + choose_from(KERNELS),
+        raise BackproplabError(f"unknown kernels {name!r}; choose {choose_from('kernels', KERNELS)}",
                                settings=("kernels",))
     if not present(name):
         import_optional("numba", package="Numba", extra="numba",
@@ -194,7 +194,10 @@ class LoopOps:
                                          db) / n
 
     def hidden_grad(self, dH, H, act, tmp, db):
-        """As :meth:`NumpyOps.hidden_grad`, in one pass."""
+        """As :meth:`NumpyOps.hidden_grad`, in one pass; a layer of one unit by NumPy,
+        which sums a single column pairwise, not row after row."""
+        if dH.shape[1] == 1:
+            return NumpyOps.hidden_grad(dH, H, act, tmp, db)
         self.loops.activation_grad(dH, H, self.loops.ACTIVATION_CODES[act.name], db)
         return dH
 

@@ -7,9 +7,13 @@ in one pass and one call (see :mod:`backproplab.tensor.kernels`, which selects
 them, and docs/performance.md for the measurements).
 
 Every loop computes what the NumPy operations it replaces compute, in the same
-order and the same precision, so that a run with these loops is bit-identical
+order and the same precision, NaN and infinities included (a diverging run's
+loss turns NaN as with NumPy), so that a run with these loops is bit-identical
 to one with NumPy's, except for :func:`xent_direction`: its ``exp`` and ``log``
 are the C library's, not NumPy's own, and agree with them to float rounding.
+Column sums are taken row after row, as NumPy takes them over two or more
+columns; a single column NumPy sums pairwise, so
+:class:`backproplab.tensor.kernels.LoopOps` leaves layers of one unit to NumPy.
 The loops are serial, so their results never depend on the thread count.
 
 Importing this module imports Numba; :mod:`backproplab.tensor.kernels` does so
@@ -62,18 +66,18 @@ def half_up(t):
 
 @_jit
 def bias_relu(z, b):
-    """``z = max(z + b, 0)``."""
+    """``z = max(z + b, 0)``, as ``np.maximum``: NaN stays NaN, ``-0.0`` becomes ``0.0``."""
     n, c = z.shape
     zero = z.dtype.type(0)
     for i in range(n):
         for j in range(c):
             v = z[i, j] + b[j]
-            z[i, j] = v if v > zero else zero
+            z[i, j] = zero if v <= zero else v  # noqa: FURB136 - max() drops NaN
 
 
 @_jit
 def column_sums(d, out):
-    """``out = d.sum(axis=0)``, the rows added in order (as NumPy does for this axis)."""
+    """``out = d.sum(axis=0)``, the rows added in order (as NumPy does for two or more columns)."""
     n, c = d.shape
     for j in range(c):
         out[j] = 0
@@ -114,7 +118,8 @@ def xent_direction(z, y, scale, floor, db):
     ``z`` becomes ``scale * (softmax(z) - onehot(y))`` and ``db`` its column
     sums; returns the summed loss (float64) ``sum_i log(sum_j exp(s_ij)) - s_iy``
     with ``s = z - max_j z`` (each shifted value floored at ``floor`` before
-    ``exp``, as :class:`backproplab.tensor.layers.SoftmaxCrossEntropy` does).
+    ``exp``, as :class:`backproplab.tensor.layers.SoftmaxCrossEntropy` does). A NaN
+    logit makes its row's maximum, and so the row and the loss, NaN, as with NumPy.
     """
     n, c = z.shape
     one = z.dtype.type(1)
@@ -126,13 +131,13 @@ def xent_direction(z, y, scale, floor, db):
             raise IndexError("a label is outside [0, number of classes)")
         m = z[i, 0]
         for j in range(1, c):
-            if z[i, j] > m:
+            if z[i, j] > m or z[i, j] != z[i, j]:  # NaN wins, as in np.max
                 m = z[i, j]
         s = z.dtype.type(0)
         picked = z[i, y[i]] - m
         for j in range(c):
             e = z[i, j] - m
-            e = math.exp(e if e > floor else floor)
+            e = math.exp(floor if e < floor else e)  # noqa: FURB136 - as np.maximum: NaN stays
             z[i, j] = e
             s += e
         total += math.log(s) - picked
