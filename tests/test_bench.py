@@ -17,6 +17,7 @@ from backproplab.bench.report import compute_ratios, judge_targets
 from backproplab.bench.run import plan_peers
 from backproplab.errors import BackproplabError
 from backproplab.tensor import blas
+from backproplab.tensor.kernels import default_kernels
 from backproplab.training.config import usable_cpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,8 @@ def test_quick_run_end_to_end_writes_the_documented_json(cli, tmp_path):
     fashion = res["data"]["source"] == "fashion-mnist"
     torch_rows = ["torch-1t", "torch-2t"][:usable_cpus()] if HAVE["torch"] else []
     # train-openblas: where train's default GEMM is MKL (the mkl extra on an Intel CPU)
-    train_rows = ["train"] + (["train-openblas"] if blas.default_gemm() == "mkl" else [])
+    train_rows = ["train"] + (["train-openblas"] if blas.default_gemm() == "mkl" else []) + \
+        (["train-numpy-kernels"] if default_kernels() == "numba" else [])
     rows = (train_rows if fashion else []) + ["backproplab", "numpy"] + torch_rows + \
         (["sklearn-float32"] if HAVE["sklearn"] else [])
     assert res["config"]["impls"] == rows
@@ -130,6 +132,7 @@ def test_peers_planned_per_thread_count(monkeypatch):
 
     plan = plan_peers
     monkeypatch.setattr(bench_run, "default_gemm", lambda: "openblas")
+    monkeypatch.setattr(bench_run, "default_kernels", lambda: "numpy")
     names = lambda peers: [(p.name, p.threads) for p in peers]
     assert names(plan(["train", "backproplab", "torch", "numpy"], "cpu", None, 0, 2)) == [
         ("train", None), ("backproplab", None), ("torch-1t", 1), ("torch-2t", 2), ("numpy", 2)]
@@ -142,6 +145,12 @@ def test_peers_planned_per_thread_count(monkeypatch):
     peers = plan(["train", "backproplab"], "cpu", None, 0, 2)
     assert [(p.name, p.gemm) for p in peers] == [("train", None), ("train-openblas", "openblas"),
                                                  ("backproplab", None)]
+    assert names(plan(["train"], "cpu", None, 1, 2))[1] == ("train-1t", 1)  # not with --load
+    monkeypatch.setattr(bench_run, "default_kernels", lambda: "numba")  # Numba installed
+    peers = plan(["train", "backproplab"], "cpu", None, 0, 2)
+    assert [(p.name, p.gemm, p.kernels) for p in peers] == [
+        ("train", None, None), ("train-openblas", "openblas", None),
+        ("train-numpy-kernels", None, "numpy"), ("backproplab", None, None)]
     assert names(plan(["train"], "cpu", None, 1, 2))[1] == ("train-1t", 1)  # not with --load
 
 
@@ -195,6 +204,7 @@ def test_default_threads_are_decided_once_before_any_row_and_given_to_each(monke
             ["openblas", "openblas"]
     by = {(r["impl"], r["batch_size"]): r for r in res["results"]}
     ours = ["backproplab", "train"] + (["train-openblas"] if blas.default_gemm() == "mkl" else [])
+    ours += ["train-numpy-kernels"] if default_kernels() == "numba" else []
     for bs, n in (("16", 1), ("1024", more)):
         for impl in ours:
             assert (by[impl, bs]["threads"], by[impl, bs]["default_threads"]) == (n, True)
@@ -225,6 +235,7 @@ def test_the_bare_loop_row_computes_exactly_what_the_train_row_computes(tmp_path
     from backproplab.bench.runners import BackproplabRunner
     from backproplab.runs import CHECKPOINT
     from backproplab.tensor import load_checkpoint
+    from backproplab.tensor.kernels import use_kernels
     from backproplab.training import run_training
     from backproplab.training.progress import PlainProgress
 
@@ -234,8 +245,9 @@ def test_the_bare_loop_row_computes_exactly_what_the_train_row_computes(tmp_path
     run_training(train_config(settings, 1), tmp_path / "run", progress=PlainProgress(None))
     X, y, info = bench.load_data(quick=True)
     assert info["source"] == "fashion-mnist"  # train needs it (CI installs it)
-    # the peer computes with the GEMM train picks by default (bench/peers.py)
-    with threadpool_limits(1), blas.use_gemm(blas.default_gemm(), threads=1):
+    # the peer computes with the GEMM and kernels train picks by default (bench/peers.py)
+    with threadpool_limits(1), blas.use_gemm(blas.default_gemm(), threads=1), \
+            use_kernels(default_kernels()):
         runner = BackproplabRunner(X, y, "64", 0.05, 3)
         runner.epoch(), runner.epoch()
     trained, _, _ = load_checkpoint(tmp_path / "run" / CHECKPOINT)

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from backproplab.errors import BackproplabError, choose_from, import_optional
-from backproplab.tensor.layers import _exp_floor
+from backproplab.tensor.layers import exp_floor
 
 #: The kernel choices, by name.
 KERNELS = ("numpy", "numba")
@@ -43,12 +43,17 @@ _SELECTED = "numpy"
 def _loops():
     """The compiled loops module, or ``None`` when Numba cannot be imported here."""
     try:
-        import_optional("numba", package="Numba", extra="numba", needed_by="kernels='numba'")
+        return _import_loops()
     except BackproplabError:
         return None
-    from backproplab.tensor import loops
 
-    return loops
+
+def _import_loops(**otherwise):
+    """Import the loops, or raise the one sentence naming the ``numba`` extra."""
+    need = {"package": "Numba", "extra": "numba", "needed_by": "kernels='numba'", **otherwise}
+    # Numba first: the loops module may be imported already while Numba is gone
+    import_optional("numba", **need)
+    return import_optional("backproplab.tensor.loops", **need)
 
 
 def present(name: str) -> bool:
@@ -79,6 +84,11 @@ def default_kernels() -> str:
 def require(name: str) -> None:
     """Raise the one sentence naming the fix when the kernels ``name`` cannot be used here.
 
+    Parameters
+    ----------
+    name : str
+        The kernels asked for.
+
     Raises
     ------
     BackproplabError
@@ -88,12 +98,17 @@ def require(name: str) -> None:
         raise BackproplabError(f"unknown kernels {name!r}; choose {choose_from('kernels', KERNELS)}",
                                settings=("kernels",))
     if not present(name):
-        import_optional("numba", package="Numba", extra="numba",
-                        needed_by="kernels='numba'", otherwise="kernels='numpy'")
+        _import_loops(otherwise="kernels='numpy'")
 
 
 def selected() -> str:
-    """The kernels selected now (``numpy`` outside a :func:`use_kernels` block)."""
+    """The kernels selected now.
+
+    Returns
+    -------
+    str
+        ``numpy`` outside a :func:`use_kernels` block.
+    """
     return _SELECTED
 
 
@@ -165,7 +180,13 @@ class NumpyOps:
 
 
 class LoopOps:
-    """The same stages as the compiled loops of :mod:`backproplab.tensor.loops`."""
+    """The same stages as the compiled loops of :mod:`backproplab.tensor.loops`.
+
+    Parameters
+    ----------
+    loops : module
+        :mod:`backproplab.tensor.loops` (imported only where Numba is installed).
+    """
 
     def __init__(self, loops):
         self.loops = loops
@@ -190,7 +211,7 @@ class LoopOps:
         """As :meth:`NumpyOps.direction`, in one pass."""
         t = logits.dtype.type
         n = logits.shape[0]
-        return self.loops.xent_direction(logits, y, t(scale), t(_exp_floor(logits.dtype)),
+        return self.loops.xent_direction(logits, y, t(scale), t(exp_floor(logits.dtype)),
                                          db) / n
 
     def hidden_grad(self, dH, H, act, tmp, db):
@@ -200,6 +221,21 @@ class LoopOps:
             return NumpyOps.hidden_grad(dH, H, act, tmp, db)
         self.loops.activation_grad(dH, H, self.loops.ACTIVATION_CODES[act.name], db)
         return dH
+
+
+def prepare(dtype) -> None:
+    """Compile (or load from Numba's cache) the selected kernels for ``dtype`` now.
+
+    A run calls it before its first timed step, so that no epoch's time holds
+    the compilation (about a second per dtype the first time, then a cache load).
+
+    Parameters
+    ----------
+    dtype : numpy.dtype or str
+        The run's float dtype.
+    """
+    if _SELECTED == "numba":
+        _loops().compile_all(dtype)
 
 
 def step_ops(xp):
@@ -224,5 +260,5 @@ def _loop_ops() -> LoopOps:
     return LoopOps(_loops())
 
 
-__all__ = ["KERNELS", "LoopOps", "NumpyOps", "default_kernels", "present", "require",
+__all__ = ["KERNELS", "LoopOps", "NumpyOps", "default_kernels", "prepare", "present", "require",
            "selected", "step_ops", "use_kernels"]

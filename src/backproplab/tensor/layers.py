@@ -169,7 +169,8 @@ def get_activation(name: str):
         ) from None
 
 
-def _exp_floor(dtype) -> float:
+def exp_floor(dtype) -> float:
+    """The floor of the max-shifted logits before ``exp`` in the softmax (by ``dtype``)."""
     # exp(floor) stays a normal number even after dividing by many classes and a
     # large batch, so no underflow is ever signalled (float32 min normal ~1.2e-38).
     return -75.0 if np.dtype(dtype).itemsize <= 4 else -650.0
@@ -225,7 +226,7 @@ def _shift(xp, logits, out=None):
 
 def _exp_normalize(xp, shifted):
     """Softmax of max-shifted logits, in place: ``(probs, row_sums_before_division)``."""
-    xp.maximum(shifted, _exp_floor(shifted.dtype), out=shifted)
+    xp.maximum(shifted, exp_floor(shifted.dtype), out=shifted)
     probs = xp.exp(shifted, out=shifted)
     total = probs.sum(axis=1, keepdims=True)
     probs /= total

@@ -152,7 +152,13 @@ def xent_direction(z, y, scale, floor, db):
 
 
 def compile_all(dtype) -> None:
-    """Compile (or load from the cache) every loop for ``dtype`` on tiny arrays."""
+    """Compile (or load from the cache) every loop for ``dtype`` on tiny arrays.
+
+    Parameters
+    ----------
+    dtype : numpy.dtype or str
+        ``float32`` or ``float64``.
+    """
     z = np.zeros((2, 3), dtype=dtype)
     b = np.zeros(3, dtype=dtype)
     add_bias(z, b)

@@ -538,6 +538,11 @@ def _default_kernels(cfg: TrainConfig) -> str:
 def require_libraries(cfg: TrainConfig) -> None:
     """Raise the one sentence naming the fix when a library ``cfg`` names is missing here.
 
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Its ``gemm`` and ``kernels`` (``None``: the machine's, always present).
+
     Raises
     ------
     BackproplabError

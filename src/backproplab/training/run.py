@@ -56,6 +56,7 @@ from backproplab.runs import (
     is_bookkeeping,
     resume_logs,
 )
+from backproplab.tensor.kernels import prepare as prepare_kernels
 from backproplab.tensor.memory import available_memory
 from backproplab.training import board
 from backproplab.training.config import TrainConfig, require_libraries
@@ -307,6 +308,7 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
         display.message(_describe(dataset, cfg))
         run = _Run(cfg, dataset, out, display, resume, allow_changed_data=data[1],
                    data_sha256=sha, engine=engine)
+        prepare_kernels(cfg.dtype)  # compiled before the first epoch's clock starts
         history = run.train()
     return run.finish(history, time.perf_counter() - t_start)
 

@@ -180,8 +180,17 @@ def validate_config(cfg) -> None:
     return cfg
 
 def plain_sgd(cfg) -> bool:
-    """Whether a run's step is the fused plain-SGD step (``optimizer='sgd'``, no
-    ``weight_decay``, no ``clip_norm``): the step the compiled kernels compute."""
+    """Whether a run's step is the fused plain-SGD step: the step the compiled kernels compute.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+
+    Returns
+    -------
+    bool
+        ``optimizer='sgd'`` without ``weight_decay`` or ``clip_norm``.
+    """
     return cfg.optimizer == "sgd" and not cfg.weight_decay and cfg.clip_norm is None
 
 
