@@ -594,7 +594,29 @@ def _default_threads(cfg: TrainConfig) -> int:
     return 1 if work is None else choose_threads(machine_facts(), work)[0]
 
 
-__all__ = ["LIBRARY_OPTIONS", "as_recorded", "require_libraries", "ACTIVATIONS", "DATASET_DEFAULTS", "DEVICES", "DTYPES", "ENGINE_DEFAULTS", "ENGINE_NAMES",
-           "FILE_DEFAULTS", "FULL_BATCH", "GEMMS", "GROUPS", "INITS", "MONITORS", "OPTIMIZERS",
-           "SCHEDULES", "TrainConfig", "config_step_work", "engine_defaults", "option",
-           "parse_batch_size", "parse_hidden", "usable_cpus"]
+__all__ = [
+    "ACTIVATIONS",
+    "DATASET_DEFAULTS",
+    "DEVICES",
+    "DTYPES",
+    "ENGINE_DEFAULTS",
+    "ENGINE_NAMES",
+    "FILE_DEFAULTS",
+    "FULL_BATCH",
+    "GEMMS",
+    "GROUPS",
+    "INITS",
+    "LIBRARY_OPTIONS",
+    "MONITORS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "TrainConfig",
+    "as_recorded",
+    "config_step_work",
+    "engine_defaults",
+    "option",
+    "parse_batch_size",
+    "parse_hidden",
+    "require_libraries",
+    "usable_cpus",
+]
