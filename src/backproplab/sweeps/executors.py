@@ -37,7 +37,8 @@ from backproplab.sweeps.trials import (
     notify,
 )
 from backproplab.training import TrainConfig, run_training
-from backproplab.training.config import LIBRARY_OPTIONS, config_step_work, usable_cpus
+from backproplab.training.config import config_step_work, usable_cpus
+from backproplab.training.libraries import LIBRARY_OPTIONS
 from backproplab.training.options import MACHINE_OPTIONS
 from backproplab.training.threads import (
     SECOND_THREAD_MIN_WORK,

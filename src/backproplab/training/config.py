@@ -57,7 +57,7 @@ from backproplab.tensor import DTYPES as _DTYPES
 from backproplab.tensor import INITIALIZERS as _INITIALIZERS
 from backproplab.tensor import OPTIMIZERS as _OPTIMIZERS
 from backproplab.tensor import kernels as _kernels
-from backproplab.tensor.blas import GEMMS, default_gemm, present, require
+from backproplab.tensor.blas import GEMMS, default_gemm
 from backproplab.training.divergence import DEFAULT_FACTOR as _DIVERGENCE_FACTOR
 from backproplab.training.divergence import DEFAULT_PATIENCE as _DIVERGENCE_PATIENCE
 from backproplab.training.early_stopping import MONITORS as _MONITORS
@@ -524,56 +524,9 @@ def config_step_work(cfg: TrainConfig) -> int | None:
                              cfg.batch_size or defaults["batch_size"], cfg.limit)
 
 
-#: The options that pick a library for the computing (the same maths, results that
-#: differ at float rounding): each is recorded, kept by a resume and a replay, and
-#: filled in from the machine where a run sets none.
-LIBRARY_OPTIONS = ("gemm", "kernels")
-
-
 def _default_kernels(cfg: TrainConfig) -> str:
     """The ``kernels`` of a tensor run on the CPU that sets none."""
     return _kernels.default_kernels() if plain_sgd(cfg) else "numpy"
-
-
-def require_libraries(cfg: TrainConfig) -> None:
-    """Raise the one sentence naming the fix when a library ``cfg`` names is missing here.
-
-    Parameters
-    ----------
-    cfg : TrainConfig
-        Its ``gemm`` and ``kernels`` (``None``: the machine's, always present).
-
-    Raises
-    ------
-    BackproplabError
-        For a ``gemm`` or ``kernels`` that cannot be used on this machine.
-    """
-    if cfg.gemm is not None:
-        require(cfg.gemm)
-    if cfg.kernels is not None:
-        _kernels.require(cfg.kernels)
-
-
-def as_recorded(saved: TrainConfig) -> TrainConfig:
-    """A recorded run's config with the libraries it computed with (:data:`LIBRARY_OPTIONS`).
-
-    Parameters
-    ----------
-    saved : TrainConfig
-        A run folder's config.
-
-    Returns
-    -------
-    TrainConfig
-        ``saved``, where a tensor run on the CPU was recorded before an option
-        existed, with what such runs used: ``gemm`` ``openblas`` where it is
-        found, else ``numpy``; ``kernels`` ``numpy``.
-    """
-    if saved.engine != "tensor" or saved.device != "cpu":
-        return saved
-    return saved.replace(
-        gemm=saved.gemm or ("openblas" if present("openblas") else "numpy"),
-        kernels=saved.kernels or "numpy")
 
 
 def _default_threads(cfg: TrainConfig) -> int:
@@ -606,17 +559,16 @@ __all__ = [
     "GEMMS",
     "GROUPS",
     "INITS",
-    "LIBRARY_OPTIONS",
     "MONITORS",
     "OPTIMIZERS",
     "SCHEDULES",
     "TrainConfig",
-    "as_recorded",
+    
     "config_step_work",
     "engine_defaults",
     "option",
     "parse_batch_size",
     "parse_hidden",
-    "require_libraries",
+    
     "usable_cpus",
 ]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from backproplab.errors import BackproplabError
 from backproplab.runs import BEST, CONFIG
-from backproplab.training.config import LIBRARY_OPTIONS, TrainConfig, as_recorded
+from backproplab.training.config import TrainConfig
+from backproplab.training.libraries import LIBRARY_OPTIONS, as_recorded
 from backproplab.training.options import RESUMABLE_CHANGES
 
 

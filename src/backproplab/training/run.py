@@ -59,9 +59,10 @@ from backproplab.runs import (
 from backproplab.tensor.kernels import prepare as prepare_kernels
 from backproplab.tensor.memory import available_memory
 from backproplab.training import board
-from backproplab.training.config import TrainConfig, require_libraries
+from backproplab.training.config import TrainConfig
 from backproplab.training.data_identity import DATA_KEY, check_same_data, data_fingerprint
 from backproplab.training.engines import ENGINES, run_controls, run_seeds
+from backproplab.training.libraries import require_libraries
 from backproplab.training.options import data_options
 from backproplab.training.progress import Progress, make_progress
 from backproplab.training.resume import merge_resume_config, read_checkpoint, restore_controls
