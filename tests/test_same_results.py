@@ -13,8 +13,10 @@ EXPECTED = json.loads(FIXTURE.read_text())
 
 def _pinned(args: list[str]) -> list[str]:
     """The run's arguments with the machine pinned as the baseline was made: one
-    thread and, for the tensor engine, NumPy's OpenBLAS (MKL agrees only to rounding)."""
-    return [*args, "--threads", "1"] + ([] if "scalar" in args else ["--gemm", "openblas"])
+    thread and, for the tensor engine, NumPy's OpenBLAS and NumPy's elementwise
+    kernels (MKL and the Numba loops agree only to rounding)."""
+    pinned = [] if "scalar" in args else ["--gemm", "openblas", "--kernels", "numpy"]
+    return [*args, "--threads", "1", *pinned]
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))

@@ -98,16 +98,6 @@ def test_bias_relu_keeps_nan_as_numpy_relu_does(dtype):
 
 
 @needs_numba
-@FEW
-@given(rows=st.integers(1, 300), cols=st.integers(2, 9), dtype=DTYPES, seed=SEEDS)
-def test_column_sums_add_the_rows_in_numpys_order_bit_for_bit(rows, cols, dtype, seed):
-    d = _random((rows, cols), dtype, seed)
-    out = np.full(cols, 7, dtype)  # overwritten, not added to
-    loops.column_sums(d, out)
-    np.testing.assert_array_equal(out, d.sum(axis=0))
-
-
-@needs_numba
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @FEW
 @given(shape=SUMMED_SHAPES, dtype=DTYPES, seed=SEEDS)
@@ -374,7 +364,8 @@ def without_numba(monkeypatch):
 
 
 NO_NUMBA = ("kernels='numba' needs Numba, which is not installed; install it with "
-            'pip install "backproplab[numba]" or kernels=\'numpy\'')
+            'pip install "backproplab[numba]" or kernels=\'numpy\' for a new run (a run '
+            "that used numba replays and resumes only with it)")
 
 
 def test_numba_kernels_without_numba_are_refused_naming_the_extra(without_numba):

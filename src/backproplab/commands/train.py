@@ -25,6 +25,7 @@ from backproplab.training import (
     run_training,
 )
 from backproplab.training.data_identity import DATA_KEY
+from backproplab.training.libraries import as_recorded
 from backproplab.training.options import DATA_OPTIONS
 from backproplab.training.progress import format_loss
 
@@ -88,6 +89,8 @@ def build_config(args: argparse.Namespace):
         config = RunFolder(args.out).train_config(TrainConfig).replace(**overrides)
     else:
         base = TrainConfig.from_json(args.config) if args.config else TrainConfig()
+        if _replayed_run(args) is not None:  # libraries the run used, recorded or not
+            base = as_recorded(base)
         config = base.replace(**overrides).resolved()
     check_settings_apply(overrides, config)
     return config
@@ -110,15 +113,24 @@ def refuse_trial_folder(out: str | None) -> None:
             "sweep again to finish it, or choose another out_dir", settings=("out_dir",))
 
 
+def _replayed_run(args: argparse.Namespace) -> RunFolder | None:
+    """The run folder whose own ``config.json`` ``--config`` names (a replay: the
+    folder holds a run's checkpoint), else ``None``."""
+    if not args.config or args.resume:
+        return None
+    run = RunFolder(Path(args.config).parent)
+    if run.file(CONFIG) != Path(args.config) or not run.file(CHECKPOINT).is_file():
+        return None
+    return run if run.is_run() else None
+
+
 def replayed_data(args: argparse.Namespace, config) -> str | None:
     """The data fingerprint of the run whose ``config.json`` ``--config`` replays
     (its ``summary.json``'s), when the replay keeps that run's data options;
     ``None`` otherwise."""
-    if not args.config or args.resume:
-        return None
-    run = RunFolder(Path(args.config).parent)
-    summary = run.summary if run.file(CONFIG) == Path(args.config) else None
-    if not summary or not isinstance(summary.get(DATA_KEY), str) or not run.is_run():
+    run = _replayed_run(args)
+    summary = run.summary if run is not None else None
+    if not summary or not isinstance(summary.get(DATA_KEY), str):
         return None
     replayed = run.config
     mine = config.to_dict()

@@ -10,8 +10,8 @@ kernels, by name (:data:`KERNELS`):
 - ``numba``: the loops of :mod:`backproplab.tensor.loops`, compiled by Numba (the
   optional ``numba`` extra), one call and one pass per stage of the step.
 
-The two agree to float rounding (the softmax's ``exp`` and ``log`` come from
-different libraries; every other stage is bit-identical), so a run records which
+The two agree to float rounding (the softmax cross-entropy's ``exp``, ``log``
+and sums differ at rounding; every other stage is bit-identical), so a run records which
 it used (``TrainConfig.kernels``) and enters it with :func:`use_kernels` for its
 duration; a replay or resume uses the same. Only the fused plain-SGD step
 (:func:`backproplab.tensor.train.train_step`) on the CPU uses them; evaluation,
@@ -98,7 +98,8 @@ def require(name: str) -> None:
         raise BackproplabError(f"unknown kernels {name!r}; choose {choose_from('kernels', KERNELS)}",
                                settings=("kernels",))
     if not present(name):
-        _import_loops(otherwise="kernels='numpy'")
+        _import_loops(otherwise="kernels='numpy' for a new run (a run that used numba "
+                                "replays and resumes only with it)")
 
 
 def selected() -> str:
@@ -200,8 +201,10 @@ class LoopOps:
         elif act.name == "tanh":
             self.loops.add_bias(Z, b)
             np.tanh(Z, out=Z)
-        else:
+        elif act.name == "relu":
             self.loops.bias_relu(Z, b)
+        else:  # an activation without a loop
+            NumpyOps.hidden_forward(Z, b, act)
 
     def logits_forward(self, Z, b):
         """``Z += b``."""
@@ -217,7 +220,7 @@ class LoopOps:
     def hidden_grad(self, dH, H, act, tmp, db):
         """As :meth:`NumpyOps.hidden_grad`, in one pass; a layer of one unit by NumPy,
         which sums a single column pairwise, not row after row."""
-        if dH.shape[1] == 1:
+        if dH.shape[1] == 1 or act.name not in self.loops.ACTIVATION_CODES:
             return NumpyOps.hidden_grad(dH, H, act, tmp, db)
         self.loops.activation_grad(dH, H, self.loops.ACTIVATION_CODES[act.name], db)
         return dH

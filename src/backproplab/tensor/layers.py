@@ -170,7 +170,18 @@ def get_activation(name: str):
 
 
 def exp_floor(dtype) -> float:
-    """The floor of the max-shifted logits before ``exp`` in the softmax (by ``dtype``)."""
+    """The floor of the max-shifted logits before ``exp`` in the softmax.
+
+    Parameters
+    ----------
+    dtype : numpy.dtype or str
+        The logits' float dtype.
+
+    Returns
+    -------
+    float
+        -75 for float32 and narrower, -650 for float64.
+    """
     # exp(floor) stays a normal number even after dividing by many classes and a
     # large batch, so no underflow is ever signalled (float32 min normal ~1.2e-38).
     return -75.0 if np.dtype(dtype).itemsize <= 4 else -650.0

@@ -10,7 +10,9 @@ Every loop computes what the NumPy operations it replaces compute, in the same
 order and the same precision, NaN and infinities included (a diverging run's
 loss turns NaN as with NumPy), so that a run with these loops is bit-identical
 to one with NumPy's, except for :func:`xent_direction`: its ``exp`` and ``log``
-are the C library's, not NumPy's own, and agree with them to float rounding.
+are the C library's, not NumPy's own, it adds each row's exponentials in order
+(NumPy adds eight or more pairwise) and the batch's loss in float64 (NumPy in
+two float32 sums), so its gradient and loss agree with NumPy's to float rounding.
 Column sums are taken row after row, as NumPy takes them over two or more
 columns; a single column NumPy sums pairwise, so
 :class:`backproplab.tensor.kernels.LoopOps` leaves layers of one unit to NumPy.
@@ -18,7 +20,9 @@ The loops are serial, so their results never depend on the thread count.
 
 Importing this module imports Numba; :mod:`backproplab.tensor.kernels` does so
 only when the ``numba`` kernels are used. Compiled code is cached on disk
-(``cache=True``), so only the first run after an install pays the compilation.
+(``cache=True``), so only the first run after an install pays the compilation
+(about a second per dtype); where no cache folder is writable (set
+``NUMBA_CACHE_DIR``), every process compiles again.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ import math
 import numba
 import numpy as np
 
-_jit = numba.njit(cache=True, nogil=True)
+
+def _jit(fn):
+    """Compile ``fn`` lazily with NumPy's float semantics (no zero-division check),
+    cached on disk where Numba finds a writable cache folder (``NUMBA_CACHE_DIR``,
+    next to this file, or the user's cache); else compiled again in each process."""
+    try:
+        return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True, error_model="numpy")(fn)
 
 #: The activation codes of :func:`activation_grad` (registry names of
 #: :data:`backproplab.tensor.layers.ACTIVATIONS`).
@@ -73,17 +85,6 @@ def bias_relu(z, b):
         for j in range(c):
             v = z[i, j] + b[j]
             z[i, j] = zero if v <= zero else v  # noqa: FURB136 - max() drops NaN
-
-
-@_jit
-def column_sums(d, out):
-    """``out = d.sum(axis=0)``, the rows added in order (as NumPy does for two or more columns)."""
-    n, c = d.shape
-    for j in range(c):
-        out[j] = 0
-    for i in range(n):
-        for j in range(c):
-            out[j] += d[i, j]
 
 
 @_jit
@@ -165,10 +166,9 @@ def compile_all(dtype) -> None:
     bias_half(z, b)
     half_up(z)
     bias_relu(z, b)
-    column_sums(z, b)
     activation_grad(z, z.copy(), 0, b)
     xent_direction(z, np.zeros(2, dtype=np.int64), z.dtype.type(1), z.dtype.type(-75), b)
 
 
 __all__ = ["ACTIVATION_CODES", "activation_grad", "add_bias", "bias_half", "bias_relu",
-           "column_sums", "compile_all", "half_up", "xent_direction"]
+           "compile_all", "half_up", "xent_direction"]

@@ -20,6 +20,7 @@ import numpy as np
 
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_with
+from backproplab.tensor import blas
 from backproplab.tensor.backend import get_array_module, to_numpy
 from backproplab.tensor.files import (
     check_layer_arrays,
@@ -30,6 +31,7 @@ from backproplab.tensor.files import (
     scalar_engine_arrays,
 )
 from backproplab.tensor.init import INITIALIZERS, init_weights
+from backproplab.tensor.kernels import NumpyOps
 from backproplab.tensor.layers import Linear, SoftmaxCrossEntropy, get_activation, softmax
 
 #: dtypes a model can use
@@ -332,16 +334,17 @@ class MLP:
         self._workspaces[n] = ws  # most recently used last
         return ws
 
-    def _forward(self, X, ws: _Workspace):
-        """Fill the workspace's layer outputs; returns the logits buffer."""
+    def _forward(self, X, ws: _Workspace, ops=NumpyOps):
+        """Fill the workspace's layer outputs; returns the logits buffer. ``ops``: the
+        elementwise stages (:func:`backproplab.tensor.kernels.step_ops`)."""
         H = X
-        act = self.act
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            out = ws.out[i]
-            layer.forward(H, out=out)
+            out = blas.matmul(self.xp, H, layer.W, out=ws.out[i])
             if i < last:
-                act.forward(out, out=out)
+                ops.hidden_forward(out, layer.b, self.act)
+            else:
+                ops.logits_forward(out, layer.b)
             H = out
         return H
 

@@ -30,7 +30,8 @@ from backproplab.tensor.optim import SGD, Optimizer
 
 
 def can_fuse(optimizer: Optimizer) -> bool:
-    """Whether ``train_step`` may use the fused plain-SGD path for ``optimizer``."""
+    """Whether ``train_step`` may use the fused plain-SGD path for ``optimizer``
+    (:func:`backproplab.training.validation.plain_sgd` is the same rule for a config)."""
     return (type(optimizer) is SGD and not optimizer.weight_decay
             and getattr(optimizer, "clip_norm", None) is None)
 
@@ -134,21 +135,6 @@ def _add_product(xp, A, dY, C, buf, first: bool = False) -> None:
         C += buf
 
 
-def _forward(model, X, ws, ops):
-    """The forward pass into the workspace, with the elementwise stages of ``ops``;
-    returns the logits buffer."""
-    H = X
-    last = len(model.layers) - 1
-    for i, layer in enumerate(model.layers):
-        out = blas.matmul(model.xp, H, layer.W, out=ws.out[i])
-        if i < last:
-            ops.hidden_forward(out, layer.b, model.act)
-        else:
-            ops.logits_forward(out, layer.b)
-        H = out
-    return H
-
-
 def _backward_update(model, X, ws, dY, db, ops, targets, bufs, first: bool = False) -> None:
     """From the scaled logits' gradient ``dY`` (its column sums already in ``db[-1]``):
     add every layer's weight update into ``targets[i]`` (``bufs[i]``: scratch of its
@@ -176,7 +162,7 @@ def _fused_sgd_step(model, lr: float, X, y) -> float:
         return _fused_sgd_step_chunked(model, lr, X, y, FUSED_CHUNK_ROWS)
     ops = kernels.step_ops(xp)
     ws = model._workspace(n)
-    logits = _forward(model, X, ws, ops)
+    logits = model._forward(X, ws, ops)
     db = [layer.db for layer in model.layers]
     # dY = -lr * (probs - onehot(y)) / n: the update direction of the logits' layer
     loss = ops.direction(model.loss_fn, logits, y, -lr / n, db[-1])
@@ -206,7 +192,7 @@ def _fused_sgd_step_chunked(model, lr: float, X, y, rows: int) -> float:
         Xc, yc = X[s:s + rows], y[s:s + rows]
         k = Xc.shape[0]
         ws = model._workspace(k)
-        logits = _forward(model, Xc, ws, ops)
+        logits = model._forward(Xc, ws, ops)
         total += ops.direction(model.loss_fn, logits, yc, scale, db[-1]) * k
         _backward_update(model, Xc, ws, logits, db, ops, ups, [layer.dW for layer in model.layers],
                          first=s == 0)

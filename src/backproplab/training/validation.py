@@ -182,6 +182,9 @@ def validate_config(cfg) -> None:
 def plain_sgd(cfg) -> bool:
     """Whether a run's step is the fused plain-SGD step: the step the compiled kernels compute.
 
+    The same rule as :func:`backproplab.tensor.train.can_fuse` for the optimizer
+    a config builds (keep the two in step).
+
     Parameters
     ----------
     cfg : TrainConfig
@@ -200,11 +203,12 @@ def _validate_kernels(cfg) -> None:
         return
     if cfg.device != "cpu":
         raise BackproplabError(f"kernels={cfg.kernels!r} applies only to device='cpu' (CuPy "
-                               "computes on the GPU); drop kernels", settings=("kernels",))
+                               "computes on the GPU); use kernels='numpy'", settings=("kernels",))
     if not plain_sgd(cfg):
         raise BackproplabError(
-            f"kernels={cfg.kernels!r} computes only the plain-SGD step (optimizer='sgd' "
-            "without weight decay or gradient clipping); drop kernels or train with plain SGD",
+            f"kernels={cfg.kernels!r} computes only the plain-SGD step (optimizer='sgd', "
+            "weight_decay=0 and no gradient clipping); use kernels='numpy' or train with "
+            "plain SGD",
             settings=("kernels",))
 
 
