@@ -153,3 +153,62 @@ def test_default_gemm_is_mkl_only_on_intel_cpus(monkeypatch):
     assert blas.default_gemm() == "openblas"
     monkeypatch.setattr(blas, "library", lambda name: None)
     assert blas.default_gemm() == "numpy"
+
+
+# ------------------------------------------------- MKL's JIT kernels for small products
+_SMALL_SHAPES = [(16, 10, 300, False, False), (16, 300, 10, False, True),
+                 (300, 10, 16, True, False), (16, 300, 784, False, False), (3, 5, 7, True, True)]
+
+
+def _product_operands(m, n, k, trans_a, trans_b, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.normal(size=(n, k) if trans_b else (k, n)).astype(dtype)
+    return a, b, rng.normal(size=(m, n)).astype(dtype)
+
+
+@needs_mkl
+@pytest.mark.parametrize("dtype,tol", [("float32", 2e-5), ("float64", 1e-12)])
+@pytest.mark.parametrize("shape", _SMALL_SHAPES)
+def test_small_mkl_products_run_a_jit_kernel_that_agrees_with_numpy(shape, dtype, tol):
+    *mnk, trans_a, trans_b = shape
+    a, b, c0 = _product_operands(*mnk, trans_a, trans_b, dtype)
+    want = 0.5 * ((a.T if trans_a else a) @ (b.T if trans_b else b)) + c0
+    with blas.use_gemm("mkl", threads=1):
+        lib = blas._LIB
+        c = c0.copy()
+        assert blas.gemm(a, b, c, 0.5, 1.0, trans_a=trans_a, trans_b=trans_b)
+        key = (np.dtype(dtype), blas_libs._TRANS if trans_a else blas_libs._NO_TRANS,
+               blas_libs._TRANS if trans_b else blas_libs._NO_TRANS, *mnk, 0.5,
+               a.shape[1], b.shape[1], 1.0)
+        assert lib._jits.get(key) is not None  # made for this shape, kept
+    np.testing.assert_allclose(c, want, rtol=tol, atol=tol)
+
+
+@needs_mkl
+def test_jit_and_threaded_products_do_not_depend_on_mkls_threads():
+    # small shapes run a single-threaded JIT kernel, large ones cblas_sgemm with STRICT
+    results = {}
+    for threads in (1, 2):
+        with blas.use_gemm("mkl", threads=threads):
+            for m, n, k, ta, tb in [*_SMALL_SHAPES, (1024, 300, 784, False, False),
+                                    (784, 300, 1024, True, False)]:
+                a, b, c = _product_operands(m, n, k, ta, tb, "float32", seed=m + n + k)
+                blas.gemm(a, b, c, 1.0, 1.0, trans_a=ta, trans_b=tb)
+                results.setdefault((m, n, k), []).append(c)
+    for shape, (one, two) in results.items():
+        assert one.tobytes() == two.tobytes(), shape
+
+
+@needs_mkl
+def test_jit_kernels_are_bounded_and_made_again_after_a_reset(monkeypatch):
+    monkeypatch.setattr(blas_libs, "MKL_JIT_MAX_KERNELS", 2)
+    with blas.use_gemm("mkl", threads=1):
+        lib = blas._LIB
+        lib._jits.clear()
+        for m in (3, 4, 5, 3):  # the fourth product is made again after the third reset
+            a, b, c = _product_operands(m, 6, 7, False, False, "float64", seed=m)
+            want = a @ b
+            assert blas.gemm(a, b, c, 1.0, 0.0)
+            np.testing.assert_allclose(c, want, rtol=1e-12)
+            assert len(lib._jits) <= 2

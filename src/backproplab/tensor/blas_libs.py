@@ -122,9 +122,16 @@ class Gemm:
         if _overlap(pc, c.nbytes, pa, a.nbytes) or _overlap(pc, c.nbytes, pb, b.nbytes):
             return False
         # row-major: the leading dimension is the row length as stored
-        fn(_ROW_MAJOR, _TRANS if trans_a else _NO_TRANS, _TRANS if trans_b else _NO_TRANS,
-           m, n, k, alpha, pa, a.shape[1], pb, b.shape[1], beta, pc, n)
+        self._product(fn, (c.dtype, _TRANS if trans_a else _NO_TRANS,
+                           _TRANS if trans_b else _NO_TRANS, m, n, k, alpha, a.shape[1],
+                           b.shape[1], beta), pa, pb, pc)
         return True
+
+    def _product(self, fn, shape: tuple, pa: int, pb: int, pc: int) -> None:
+        """One ``cblas_?gemm`` call; ``shape`` is ``(dtype, trans_a, trans_b, m, n, k, alpha,
+        lda, ldb, beta)`` (row-major, ``ldc = n``)."""
+        _, ta, tb, m, n, k, alpha, lda, ldb, beta = shape
+        fn(_ROW_MAJOR, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, n)
 
     def set_threads(self, threads: int) -> int | None:
         """Set the library's own thread count where it has an API for it; the old one.
@@ -138,11 +145,69 @@ class Gemm:
 class MklGemm(Gemm):
     """:class:`Gemm` of oneMKL, with its thread count set through MKL's own API.
 
+    A product of at most :data:`MKL_JIT_MAX_WORK` multiply-adds (and a result of at most
+    :data:`MKL_JIT_MAX_OUTPUT` entries) runs a kernel that
+    MKL generates for its exact shape (``mkl_cblas_jit_create_?gemm``, made on
+    first use and kept): single-threaded, so its result never depends on the
+    thread count, and without the fixed cost of a ``cblas_?gemm`` call with
+    ``STRICT`` reproducibility (1.2 against 6-8 us for a 16 x 300 by 300 x 10
+    product, 45 against 75 us for 16 x 784 by 784 x 300: docs/performance.md).
+    Larger products call ``cblas_?gemm`` with MKL's threads. Which of the two
+    computes a product depends on its shape alone.
+
     Parameters
     ----------
     name, path, lib
         As for :class:`Gemm` (MKL's ``libmkl_rt`` has plain 32-bit CBLAS names).
     """
+
+    def __init__(self, name: str, path: str, lib: ctypes.CDLL, **kw):
+        super().__init__(name, path, lib, **kw)
+        self._jits: dict[tuple, tuple | None] = {}
+        self._jit_fns = {}
+        vp, c_int = ctypes.c_void_p, ctypes.c_int
+        for dtype, letter, real in ((np.dtype(np.float32), "s", ctypes.c_float),
+                                    (np.dtype(np.float64), "d", ctypes.c_double)):
+            create = getattr(lib, f"mkl_cblas_jit_create_{letter}gemm", None)
+            get = getattr(lib, f"mkl_jit_get_{letter}gemm_ptr", None)
+            if create is None or get is None:  # an MKL without JIT: every product by gemm
+                continue
+            create.argtypes = [ctypes.POINTER(vp), c_int, c_int, c_int, c_int, c_int, c_int,
+                               real, c_int, c_int, real, c_int]
+            create.restype = c_int
+            get.argtypes, get.restype = [vp], vp
+            self._jit_fns[dtype] = (create, get)
+
+    def _product(self, fn, shape: tuple, pa: int, pb: int, pc: int) -> None:
+        _, _, _, m, n, k = shape[:6]
+        small = m * n * k <= MKL_JIT_MAX_WORK and m * n <= MKL_JIT_MAX_OUTPUT
+        kernel = self._jit(shape) if small else None
+        if kernel is None:
+            super()._product(fn, shape, pa, pb, pc)
+        else:
+            kernel[1](kernel[0], pa, pb, pc)
+
+    def _jit(self, shape: tuple):
+        """``(jitter, kernel)`` for ``shape``, made on first use; ``None`` where MKL makes
+        none (then ``cblas_?gemm`` computes it)."""
+        if shape in self._jits:
+            return self._jits[shape]
+        fns = self._jit_fns.get(shape[0])
+        if fns is None:
+            return None
+        if len(self._jits) >= MKL_JIT_MAX_KERNELS:  # many shapes: start again
+            for made in self._jits.values():
+                if made is not None:
+                    self.lib.mkl_jit_destroy(made[0])
+            self._jits.clear()
+        jitter = ctypes.c_void_p()
+        _, ta, tb, m, n, k, alpha, lda, ldb, beta = shape
+        status = fns[0](ctypes.byref(jitter), _ROW_MAJOR, ta, tb, m, n, k, alpha, lda, ldb,
+                        beta, n)
+        ptr = fns[1](jitter) if status in (0, 1) else None  # success, or MKL's own gemm
+        made = (jitter, _JIT_KERNEL(ptr)) if ptr else None
+        self._jits[shape] = made
+        return made
 
     def set_threads(self, threads: int) -> int | None:
         # the calling thread's own setting (as threadpoolctl sets it): it overrides the
@@ -157,6 +222,18 @@ class MklGemm(Gemm):
         int
         """
         return int(self.lib.MKL_Get_Max_Threads())
+
+
+#: Products of at most this many multiply-adds (m * n * k), with at most
+#: :data:`MKL_JIT_MAX_OUTPUT` entries in their result, run MKL's JIT kernels (a larger
+#: result gains more from MKL's threads than from the kernel).
+MKL_JIT_MAX_WORK = 1 << 22
+MKL_JIT_MAX_OUTPUT = 1 << 18
+#: JIT kernels kept at most (one per shape; all are freed when more are needed).
+MKL_JIT_MAX_KERNELS = 64
+#: ``void kernel(void *jitter, T *a, T *b, T *c)``: an MKL JIT gemm kernel.
+_JIT_KERNEL = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                               ctypes.c_void_p)
 
 
 def _address(x) -> int:
