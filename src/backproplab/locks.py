@@ -13,6 +13,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import final
@@ -91,10 +92,10 @@ class FolderLock:
                 f"the lock file {self.path / LOCK} keeps vanishing (another process removes "
                 f"it); stop that process or choose another out_dir", settings=("out_dir",))
         try:
+            os.ftruncate(self.fd, 0)  # the pid first: a second writer's refusal names it
+            os.write(self.fd, f"{os.getpid()}\n".encode())
             if self.check is not None:
                 self.check(self.path)  # the folder may have changed before we locked it
-            os.ftruncate(self.fd, 0)
-            os.write(self.fd, f"{os.getpid()}\n".encode())
             hold_folder(self.path, self.what)
             _HELD[_identity(self.path)] = self
             _remove_temporary(self.path)
@@ -202,12 +203,19 @@ def _identity(path: Path) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
 
 
-def _holder(lock: Path) -> str:
-    """The pid written into a lock file (``"unknown"`` while it is being written)."""
-    try:
-        return read_bounded(lock, 64).decode("ascii").strip() or "unknown"
-    except (OSError, ValueError):
-        return "unknown"
+def _holder(lock: Path, tries: int = 20) -> str:
+    """The pid written into a lock file; the holder writes it right after locking, so
+    an empty file is read again (``tries`` times, 10 ms apart) before ``"unknown"``."""
+    for attempt in range(tries):
+        try:
+            pid = read_bounded(lock, 64).decode("ascii").strip()
+        except (OSError, ValueError):
+            return "unknown"
+        if pid:
+            return pid
+        if attempt + 1 < tries:
+            time.sleep(0.01)
+    return "unknown"
 
 
 def lock_folder(path: str | os.PathLike, what: str = "run",

@@ -138,3 +138,22 @@ def test_two_sweeps_at_once_are_refused_in_process(tmp_path):
     with (lock_folder(tmp_path / "s", "sweep"),
           pytest.raises(BackproplabError, match="sweep folder .* is in use")):
         run_sweep(sweep, tmp_path / "s", workers=1, progress="quiet")
+
+
+def test_a_refusal_in_the_moment_after_locking_still_names_the_holders_pid(tmp_path):
+    # regression: a second writer that came between the holder's flock and its pid
+    # write said "pid unknown" (seen when two `train`s started at once)
+    import fcntl
+    import threading
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held, the pid not written yet
+        threading.Timer(0.05, os.write, (fd, b"4242\n")).start()
+        with pytest.raises(BackproplabError) as err, lock_folder(folder, "run"):
+            pass
+        assert IN_USE.search(str(err.value)).group(1) == "4242"
+    finally:
+        os.close(fd)
