@@ -11,12 +11,16 @@ loads), at 1 thread and at every usable core:
 - ``mkl``: Intel's ``mkl`` wheel (``pip install "backproplab[mkl]"``) through the
   project's own binding (:mod:`backproplab.tensor.blas_libs`: ``cblas_sgemm`` of
   ``libmkl_rt``, Intel OpenMP, reproducibility ``AUTO | STRICT``), where present;
+- ``mkl-nojit``: the same binding with MKL's JIT kernels for small products
+  switched off (``blas_libs.MKL_JIT_MAX_WORK = 0``): every product a
+  ``cblas_sgemm`` call with ``STRICT``, as in the first round;
 - ``torch``: PyTorch's own product (MKL inside), what the PyTorch peer gets.
 
 The products are those of one training step of the study's 784-300-10
 network in float32: the forward product ``X @ W1`` (batch x 784 times 784 x 300)
 and the weight update's ``X.T @ dZ`` (784 x batch times batch x 300), at batch
-16 and 1024, and a 2048 x 2048 product (the matmul peak). Reported: the best
+16 and 1024, the 300 x 10 layer's forward product at batch 16 and 128 and its
+update at 1024, and a 2048 x 2048 product (the matmul peak). Reported: the best
 GFLOP/s of each, and the largest error against a float64 product relative to
 ``|A| @ |B|`` (float32 rounding is about 6e-8 per addition; anything above
 about 1e-5 would not be the same product).
@@ -40,6 +44,7 @@ import time
 import numpy as np
 
 from backproplab.bench.probes import child_json, cpu_flags, loadavg, machine_info, machine_line
+from backproplab.tensor import blas_libs
 from backproplab.tensor.blas import present
 from backproplab.tensor.blas_libs import library
 from backproplab.training.threads import usable_cpus
@@ -47,6 +52,9 @@ from backproplab.training.threads import usable_cpus
 #: (name, m, k, n, the first operand transposed)
 PRODUCTS = [("forward 16", 16, 784, 300, False), ("update 16", 784, 16, 300, True),
             ("forward 1024", 1024, 784, 300, False), ("update 1024", 784, 1024, 300, True),
+            ("layer 2 forward 16", 16, 300, 10, False),
+            ("layer 2 forward 128", 128, 300, 10, False),
+            ("layer 2 update 1024", 300, 1024, 10, True),
             ("2048^2", 2048, 2048, 2048, False)]
 #: OPENBLAS_CORETYPE values worth pinning, with the CPU flag each needs.
 CORES = (("Haswell", "avx2"), ("SkylakeX", "avx512f"), ("Cooperlake", "avx512_bf16"),
@@ -55,7 +63,9 @@ SECONDS_PER_PRODUCT = 0.15
 
 
 # ------------------------------------------------------------------ child side
-def _mkl_gemm():
+def _mkl_gemm(jit: bool = True):
+    if not jit:  # every product by cblas_sgemm (before the binding is made)
+        blas_libs.MKL_JIT_MAX_WORK = 0
     lib = library("mkl")  # the project's binding: CNR AUTO | STRICT, Intel OpenMP
     return lambda a, b, c, trans: lib(a, b, c, 1.0, 0.0, trans)
 
@@ -66,8 +76,8 @@ def _product(option: str):
         import blis.py
 
         return lambda a, b, c, trans: blis.py.gemm(a, b, trans1=trans, out=c, alpha=1.0, beta=0.0)
-    if option == "mkl":
-        return _mkl_gemm()
+    if option in ("mkl", "mkl-nojit"):
+        return _mkl_gemm(jit=option == "mkl")
     if option == "torch":
         import torch
 
@@ -131,7 +141,7 @@ def options() -> list[str]:
         except ImportError:
             pass
     if present("mkl"):
-        out.append("mkl")
+        out += ["mkl", "mkl-nojit"]
     return out
 
 
