@@ -55,10 +55,10 @@ def _bias(shape, dtype, seed):
 @needs_numba
 @FEW
 @given(shape=SHAPES, dtype=DTYPES, seed=SEEDS)
-def test_add_bias_adds_the_bias_to_every_row_as_numpy_does(shape, dtype, seed):
+def test_bias_forward_plain_adds_the_bias_to_every_row_as_numpy_does(shape, dtype, seed):
     z, b = _random(shape, dtype, seed), _bias(shape, dtype, seed)
     want = z + b
-    loops.add_bias(z, b)
+    loops.bias_forward(z, b, loops.PLAIN)
     np.testing.assert_array_equal(z, want)
     assert z.dtype == dtype
 
@@ -66,10 +66,10 @@ def test_add_bias_adds_the_bias_to_every_row_as_numpy_does(shape, dtype, seed):
 @needs_numba
 @FEW
 @given(shape=SHAPES, dtype=DTYPES, seed=SEEDS)
-def test_bias_half_then_numpy_tanh_then_half_up_is_sigmoid_forward(shape, dtype, seed):
+def test_bias_forward_sigmoid_then_numpy_tanh_then_half_up_is_sigmoid_forward(shape, dtype, seed):
     z, b = _random(shape, dtype, seed), _bias(shape, dtype, seed)
     want = Sigmoid.forward(z + b)
-    loops.bias_half(z, b)
+    loops.bias_forward(z, b, loops.ACTIVATION_CODES["sigmoid"])
     np.tanh(z, out=z)
     loops.half_up(z)
     np.testing.assert_array_equal(z, want)
@@ -78,22 +78,22 @@ def test_bias_half_then_numpy_tanh_then_half_up_is_sigmoid_forward(shape, dtype,
 @needs_numba
 @FEW
 @given(shape=SHAPES, dtype=DTYPES, seed=SEEDS)
-def test_bias_relu_is_numpy_relu_of_the_biased_values(shape, dtype, seed):
+def test_bias_forward_relu_is_numpy_relu_of_the_biased_values(shape, dtype, seed):
     z, b = _random(shape, dtype, seed, zeros=True), _bias(shape, dtype, seed)
     want = ACTIVATIONS["relu"].forward(z + b)
-    loops.bias_relu(z, b)
+    loops.bias_forward(z, b, loops.ACTIVATION_CODES["relu"])
     np.testing.assert_array_equal(z, want)
     assert z.tobytes() == want.tobytes()  # not even the sign of a zero differs
 
 
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bias_relu_keeps_nan_as_numpy_relu_does(dtype):
+def test_bias_forward_relu_keeps_nan_as_numpy_relu_does(dtype):
     # a NaN unit (weights gone to inf) must stay NaN, so that the loss shows it
     z = np.array([[np.nan, -0.0, 1.5, -2.0, np.inf, -np.inf]], dtype)
     b = np.zeros(6, dtype)
     want = ACTIVATIONS["relu"].forward(z + b)
-    loops.bias_relu(z, b)
+    loops.bias_forward(z, b, loops.ACTIVATION_CODES["relu"])
     assert z.tobytes() == want.tobytes()
 
 

@@ -193,22 +193,21 @@ class LoopOps:
         self.loops = loops
 
     def hidden_forward(self, Z, b, act):
-        """``Z = act(Z + b)`` in place; sigmoid and tanh keep NumPy's ``tanh``."""
-        if act.name == "sigmoid":  # (1 + tanh(z / 2)) / 2, as layers.Sigmoid computes it
-            self.loops.bias_half(Z, b)
-            np.tanh(Z, out=Z)
-            self.loops.half_up(Z)
-        elif act.name == "tanh":
-            self.loops.add_bias(Z, b)
-            np.tanh(Z, out=Z)
-        elif act.name == "relu":
-            self.loops.bias_relu(Z, b)
-        else:  # an activation without a loop
+        """``Z = act(Z + b)`` in place; sigmoid and tanh keep NumPy's vectorized ``tanh``
+        (the sigmoid as ``(1 + tanh(z / 2)) / 2``, as ``layers.Sigmoid`` computes it)."""
+        code = self.loops.ACTIVATION_CODES.get(act.name)
+        if code is None:  # an activation without a loop
             NumpyOps.hidden_forward(Z, b, act)
+            return
+        self.loops.bias_forward(Z, b, code)
+        if act.name != "relu":
+            np.tanh(Z, out=Z)
+        if act.name == "sigmoid":
+            self.loops.half_up(Z)
 
     def logits_forward(self, Z, b):
         """``Z += b``."""
-        self.loops.add_bias(Z, b)
+        self.loops.bias_forward(Z, b, self.loops.PLAIN)
 
     def direction(self, loss_fn, logits, y, scale, db):
         """As :meth:`NumpyOps.direction`, in one pass."""

@@ -42,28 +42,34 @@ def _jit(fn):
     except RuntimeError:  # "cannot cache function ...: no locator available"
         return numba.njit(nogil=True, error_model="numpy")(fn)
 
-#: The activation codes of :func:`activation_grad` (registry names of
-#: :data:`backproplab.tensor.layers.ACTIVATIONS`).
+
+
+#: The activation codes of :func:`bias_forward` and :func:`activation_grad` (registry
+#: names of :data:`backproplab.tensor.layers.ACTIVATIONS`); the logits' layer adds its
+#: bias as ``tanh`` does (:data:`PLAIN`).
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2}
+PLAIN = 1
 
 
 @_jit
-def add_bias(z, b):
-    """``z += b`` on every row (the logits' layer)."""
-    n, c = z.shape
-    for i in range(n):
-        for j in range(c):
-            z[i, j] += b[j]
+def bias_forward(z, b, code):
+    """``z + b`` on every row, in place, as the activation ``code`` needs it next.
 
-
-@_jit
-def bias_half(z, b):
-    """``z = (z + b) * 0.5``: the sigmoid's argument of ``tanh`` (exact halving)."""
+    sigmoid (0): ``(z + b) * 0.5``, the argument of ``tanh`` (exact halving); tanh and
+    the logits (1): ``z + b``; relu (2): ``max(z + b, 0)`` as ``np.maximum`` (NaN stays
+    NaN, ``-0.0`` becomes ``0.0``).
+    """
     n, c = z.shape
     half = z.dtype.type(0.5)
+    zero = z.dtype.type(0)
     for i in range(n):
         for j in range(c):
-            z[i, j] = (z[i, j] + b[j]) * half
+            v = z[i, j] + b[j]
+            if code == 0:
+                v = v * half
+            elif code == 2:
+                v = zero if v <= zero else v  # noqa: FURB136 - max() drops NaN
+            z[i, j] = v
 
 
 @_jit
@@ -74,17 +80,6 @@ def half_up(t):
     for i in range(n):
         for j in range(c):
             t[i, j] = t[i, j] * half + half
-
-
-@_jit
-def bias_relu(z, b):
-    """``z = max(z + b, 0)``, as ``np.maximum``: NaN stays NaN, ``-0.0`` becomes ``0.0``."""
-    n, c = z.shape
-    zero = z.dtype.type(0)
-    for i in range(n):
-        for j in range(c):
-            v = z[i, j] + b[j]
-            z[i, j] = zero if v <= zero else v  # noqa: FURB136 - max() drops NaN
 
 
 @_jit
@@ -162,13 +157,12 @@ def compile_all(dtype) -> None:
     """
     z = np.zeros((2, 3), dtype=dtype)
     b = np.zeros(3, dtype=dtype)
-    add_bias(z, b)
-    bias_half(z, b)
+    for code in ACTIVATION_CODES.values():
+        bias_forward(z, b, code)
     half_up(z)
-    bias_relu(z, b)
     activation_grad(z, z.copy(), 0, b)
     xent_direction(z, np.zeros(2, dtype=np.int64), z.dtype.type(1), z.dtype.type(-75), b)
 
 
-__all__ = ["ACTIVATION_CODES", "activation_grad", "add_bias", "bias_half", "bias_relu",
-           "compile_all", "half_up", "xent_direction"]
+__all__ = ["ACTIVATION_CODES", "PLAIN", "activation_grad", "bias_forward", "compile_all",
+           "half_up", "xent_direction"]
