@@ -29,11 +29,28 @@ from backproplab.tensor import blas, kernels
 from backproplab.tensor.optim import SGD, Optimizer
 
 
+def fusable(optimizer: str, weight_decay: float, clip_norm: float | None) -> bool:
+    """The one rule of the fused plain-SGD step: SGD without weight decay or clipping.
+
+    Parameters
+    ----------
+    optimizer : str
+        The optimizer's registry name (``TrainConfig.optimizer``).
+    weight_decay : float
+    clip_norm : float or None
+
+    Returns
+    -------
+    bool
+        Whether its steps take the fused path (and so the selected kernels).
+    """
+    return optimizer == "sgd" and not weight_decay and clip_norm is None
+
+
 def can_fuse(optimizer: Optimizer) -> bool:
-    """Whether ``train_step`` may use the fused plain-SGD path for ``optimizer``
-    (:func:`backproplab.training.validation.plain_sgd` is the same rule for a config)."""
-    return (type(optimizer) is SGD and not optimizer.weight_decay
-            and getattr(optimizer, "clip_norm", None) is None)
+    """Whether ``train_step`` may use the fused plain-SGD path for ``optimizer`` (:func:`fusable`)."""
+    return type(optimizer) is SGD and fusable("sgd", optimizer.weight_decay,
+                                              getattr(optimizer, "clip_norm", None))
 
 
 def train_step(model, optimizer: Optimizer, X, y, check: bool = True, fused: bool | None = None) -> float:

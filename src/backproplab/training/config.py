@@ -58,6 +58,7 @@ from backproplab.tensor import INITIALIZERS as _INITIALIZERS
 from backproplab.tensor import OPTIMIZERS as _OPTIMIZERS
 from backproplab.tensor import kernels as _kernels
 from backproplab.tensor.blas import GEMMS, default_gemm
+from backproplab.tensor.train import fusable
 from backproplab.training.divergence import DEFAULT_FACTOR as _DIVERGENCE_FACTOR
 from backproplab.training.divergence import DEFAULT_PATIENCE as _DIVERGENCE_PATIENCE
 from backproplab.training.early_stopping import MONITORS as _MONITORS
@@ -74,7 +75,6 @@ from backproplab.training.validation import (
     FULL_BATCH,
     parse_batch_size,
     parse_hidden,
-    plain_sgd,
     validate_config,
 )
 
@@ -526,7 +526,8 @@ def config_step_work(cfg: TrainConfig) -> int | None:
 
 def _default_kernels(cfg: TrainConfig) -> str:
     """The ``kernels`` of a tensor run on the CPU that sets none."""
-    return _kernels.default_kernels() if plain_sgd(cfg) else "numpy"
+    plain = fusable(cfg.optimizer, cfg.weight_decay, cfg.clip_norm)  # the fused step
+    return _kernels.default_kernels() if plain else "numpy"
 
 
 def _default_threads(cfg: TrainConfig) -> int:

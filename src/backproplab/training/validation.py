@@ -18,6 +18,7 @@ from typing import Any
 
 from backproplab.data.files import check_file_options, is_file_dataset
 from backproplab.errors import BackproplabError, choose_from
+from backproplab.tensor.train import fusable
 from backproplab.training.divergence import check_divergence_options
 from backproplab.training.early_stopping import check_early_stopping_options
 from backproplab.training.schedules import check_schedule_options
@@ -179,23 +180,6 @@ def validate_config(cfg) -> None:
         _validate_scalar(cfg)
     return cfg
 
-def plain_sgd(cfg) -> bool:
-    """Whether a run's step is the fused plain-SGD step: the step the compiled kernels compute.
-
-    The same rule as :func:`backproplab.tensor.train.can_fuse` for the optimizer
-    a config builds (keep the two in step).
-
-    Parameters
-    ----------
-    cfg : TrainConfig
-
-    Returns
-    -------
-    bool
-        ``optimizer='sgd'`` without ``weight_decay`` or ``clip_norm``.
-    """
-    return cfg.optimizer == "sgd" and not cfg.weight_decay and cfg.clip_norm is None
-
 
 def _validate_kernels(cfg) -> None:
     """The compiled kernels do only the plain-SGD step on the CPU: refuse them elsewhere."""
@@ -204,7 +188,7 @@ def _validate_kernels(cfg) -> None:
     if cfg.device != "cpu":
         raise BackproplabError(f"kernels={cfg.kernels!r} applies only to device='cpu' (CuPy "
                                "computes on the GPU); use kernels='numpy'", settings=("kernels",))
-    if not plain_sgd(cfg):
+    if not fusable(cfg.optimizer, cfg.weight_decay, cfg.clip_norm):
         raise BackproplabError(
             f"kernels={cfg.kernels!r} computes only the plain-SGD step (optimizer='sgd', "
             "weight_decay=0 and no gradient clipping); use kernels='numpy' or train with "
@@ -313,4 +297,4 @@ def _fraction(name: str, value: Any) -> None:
                                settings=(name,))
 
 
-__all__ = ["FULL_BATCH", "parse_batch_size", "parse_hidden", "plain_sgd", "validate_config"]
+__all__ = ["FULL_BATCH", "parse_batch_size", "parse_hidden", "validate_config"]
