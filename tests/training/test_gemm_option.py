@@ -1,11 +1,11 @@
 """The run option ``gemm``: resolved at the start, recorded in config.json, reused by a
 replay and a resume (bit-identical), refused in one sentence where missing."""
 
-import json
 import os
 
 import pytest
 from tests.conftest import FASHION_MNIST_DIR, needs_mkl, run_subprocess
+from tests.library_options import check_recorded_before, check_resume_keeps, recorded
 from tests.same_results import fingerprint
 
 from backproplab.errors import BackproplabError
@@ -23,7 +23,7 @@ needs_fashion = pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
 
 
 def _gemm(run) -> str:
-    return json.loads((run / "config.json").read_text())["gemm"]
+    return recorded(run, "gemm")
 
 
 def test_config_records_the_gemm_and_a_replay_uses_it(cli, tmp_path):
@@ -42,33 +42,12 @@ def test_config_records_the_gemm_and_a_replay_uses_it(cli, tmp_path):
 
 @needs_mkl
 def test_resume_with_mkl_is_bit_identical_to_an_uninterrupted_run(cli, tmp_path):
-    r = cli("train", *SYNTH, "--gemm", "mkl", "--out", tmp_path / "full")
-    assert r.status == 0, r.err
-    r = cli("train", *SYNTH, "--gemm", "mkl", "--epochs", "1", "--out", tmp_path / "cut")
-    assert r.status == 0, r.err
-    r = cli("train", "--resume", "--epochs", "2", "--quiet", "--out", tmp_path / "cut")
-    assert r.status == 0, r.err
-    assert _gemm(tmp_path / "cut") == "mkl"
-    assert fingerprint(tmp_path / "cut") == fingerprint(tmp_path / "full")
-    r = cli("train", "--resume", "--epochs", "3", "--gemm", "openblas", "--quiet",
-            "--out", tmp_path / "cut")
-    assert r.status == 2
-    assert "cannot resume with different options (gemm 'mkl' -> 'openblas')" in r.err
+    check_resume_keeps(cli, tmp_path, SYNTH, "gemm", "mkl", "openblas")
 
 
-def test_a_run_recorded_before_the_option_resumes_with_openblas(cli, tmp_path):
-    r = cli("train", *SYNTH, "--gemm", "openblas", "--out", tmp_path / "full")
-    assert r.status == 0, r.err
-    old = tmp_path / "old"
-    r = cli("train", *SYNTH, "--gemm", "openblas", "--epochs", "1", "--out", old)
-    assert r.status == 0, r.err
-    config = json.loads((old / "config.json").read_text())
-    del config["gemm"]  # as written by a version without the option
-    (old / "config.json").write_text(json.dumps(config))
-    r = cli("train", "--resume", "--epochs", "2", "--quiet", "--out", old)
-    assert r.status == 0, r.err
-    assert _gemm(old) == "openblas"
-    assert fingerprint(old) == fingerprint(tmp_path / "full")
+@pytest.mark.parametrize("how", ["resume", "replay"])
+def test_a_run_recorded_before_the_option_continues_with_openblas(cli, tmp_path, how):
+    check_recorded_before(cli, tmp_path, SYNTH, "gemm", "openblas", how)
 
 
 @needs_mkl

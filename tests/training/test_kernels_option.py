@@ -2,11 +2,11 @@
 replay and a resume (bit-identical), refused in one sentence where it cannot act or is
 missing."""
 
-import json
 import os
 
 import pytest
 from tests.conftest import needs_numba, run_subprocess
+from tests.library_options import check_recorded_before, check_resume_keeps, recorded
 from tests.same_results import fingerprint
 
 from backproplab.errors import BackproplabError
@@ -21,7 +21,7 @@ SYNTH = ["--dataset", "synth", "--limit", "3000", "--hidden", "32", "--epochs", 
 
 
 def _kernels(run) -> str:
-    return json.loads((run / "config.json").read_text())["kernels"]
+    return recorded(run, "kernels")
 
 
 def test_config_records_the_kernels_and_a_replay_uses_them(cli, tmp_path):
@@ -42,40 +42,12 @@ def test_config_records_the_kernels_and_a_replay_uses_them(cli, tmp_path):
 
 @needs_numba
 def test_resume_with_numba_is_bit_identical_and_keeps_the_kernels(cli, tmp_path):
-    r = cli("train", *SYNTH, "--kernels", "numba", "--out", tmp_path / "full")
-    assert r.status == 0, r.err
-    r = cli("train", *SYNTH, "--kernels", "numba", "--epochs", "1", "--out", tmp_path / "cut")
-    assert r.status == 0, r.err
-    r = cli("train", "--resume", "--epochs", "2", "--quiet", "--out", tmp_path / "cut")
-    assert r.status == 0, r.err
-    assert _kernels(tmp_path / "cut") == "numba"
-    assert fingerprint(tmp_path / "cut") == fingerprint(tmp_path / "full")
-    r = cli("train", "--resume", "--epochs", "3", "--kernels", "numpy", "--quiet",
-            "--out", tmp_path / "cut")
-    assert r.status == 2
-    assert "cannot resume with different options (kernels 'numba' -> 'numpy')" in r.err
+    check_resume_keeps(cli, tmp_path, SYNTH, "kernels", "numba", "numpy")
 
 
 @pytest.mark.parametrize("how", ["resume", "replay"])
 def test_a_run_recorded_before_the_option_continues_with_numpy(cli, tmp_path, how):
-    r = cli("train", *SYNTH, "--kernels", "numpy", "--out", tmp_path / "full")
-    assert r.status == 0, r.err
-    old = tmp_path / "old"
-    epochs = "1" if how == "resume" else "2"
-    r = cli("train", *SYNTH, "--kernels", "numpy", "--epochs", epochs, "--out", old)
-    assert r.status == 0, r.err
-    config = json.loads((old / "config.json").read_text())
-    del config["kernels"]  # as written by a version without the option
-    (old / "config.json").write_text(json.dumps(config))
-    if how == "resume":
-        r = cli("train", "--resume", "--epochs", "2", "--quiet", "--out", old)
-        again = old
-    else:
-        again = tmp_path / "again"
-        r = cli("train", "--config", old / "config.json", "--quiet", "--out", again)
-    assert r.status == 0, r.err
-    assert _kernels(again) == "numpy"
-    assert fingerprint(again) == fingerprint(tmp_path / "full")
+    check_recorded_before(cli, tmp_path, SYNTH, "kernels", "numpy", how)
 
 
 def test_numba_is_refused_where_it_cannot_act(cli, tmp_path):
