@@ -152,10 +152,10 @@ def _add_product(xp, A, dY, C, buf, first: bool = False) -> None:
         C += buf
 
 
-def _backward_update(model, X, ws, dY, db, ops, targets, bufs, first: bool = False) -> None:
-    """From the scaled logits' gradient ``dY`` (its column sums already in ``db[-1]``):
-    add every layer's weight update into ``targets[i]`` (``bufs[i]``: scratch of its
-    shape) and fill ``db[i]`` of the layers below.
+def _backward_update(model, X, ws, dY, ops, targets, bufs, first: bool = False) -> None:
+    """From the scaled logits' gradient ``dY`` (its column sums already in the last
+    layer's ``db``): add every layer's weight update into ``targets[i]`` (``bufs[i]``:
+    scratch of its shape) and fill the ``db`` of the layers below.
 
     Each layer's gradient for the layer below is taken from its weights before
     their update. ``first``: write the updates instead of adding them (chunks).
@@ -168,7 +168,8 @@ def _backward_update(model, X, ws, dY, db, ops, targets, bufs, first: bool = Fal
             dH = blas.matmul(xp, dY, layer.W, out=ws.grad[i - 1], trans_b=True)
         _add_product(xp, H_in, dY, targets[i], bufs[i], first=first)
         if i:
-            dY = ops.hidden_grad(dH, ws.out[i - 1], model.act, ws.tmp[i - 1], db[i - 1])
+            dY = ops.hidden_grad(dH, ws.out[i - 1], model.act, ws.tmp[i - 1],
+                                 model.layers[i - 1].db)
 
 
 def _fused_sgd_step(model, lr: float, X, y) -> float:
@@ -180,10 +181,9 @@ def _fused_sgd_step(model, lr: float, X, y) -> float:
     ops = kernels.step_ops(xp)
     ws = model._workspace(n)
     logits = model._forward(X, ws, ops)
-    db = [layer.db for layer in model.layers]
     # dY = -lr * (probs - onehot(y)) / n: the update direction of the logits' layer
-    loss = ops.direction(model.loss_fn, logits, y, -lr / n, db[-1])
-    _backward_update(model, X, ws, logits, db, ops, [layer.W for layer in model.layers],
+    loss = ops.direction(model.loss_fn, logits, y, -lr / n, model.layers[-1].db)
+    _backward_update(model, X, ws, logits, ops, [layer.W for layer in model.layers],
                      _update_buffers(model))
     for layer in model.layers:
         layer.b += layer.db
@@ -203,18 +203,17 @@ def _fused_sgd_step_chunked(model, lr: float, X, y, rows: int) -> float:
     ops = kernels.step_ops(xp)
     ups = _update_buffers(model)
     db_sums = [xp.zeros_like(layer.b) for layer in model.layers]
-    db = [layer.db for layer in model.layers]
     total = 0.0
     for s in range(0, n, rows):
         Xc, yc = X[s:s + rows], y[s:s + rows]
         k = Xc.shape[0]
         ws = model._workspace(k)
         logits = model._forward(Xc, ws, ops)
-        total += ops.direction(model.loss_fn, logits, yc, scale, db[-1]) * k
-        _backward_update(model, Xc, ws, logits, db, ops, ups, [layer.dW for layer in model.layers],
+        total += ops.direction(model.loss_fn, logits, yc, scale, model.layers[-1].db) * k
+        _backward_update(model, Xc, ws, logits, ops, ups, [layer.dW for layer in model.layers],
                          first=s == 0)
-        for sums, d in zip(db_sums, db):
-            sums += d
+        for sums, layer in zip(db_sums, model.layers):
+            sums += layer.db
     for layer, up, sums in zip(model.layers, ups, db_sums):
         layer.W += up
         layer.b += sums
