@@ -23,6 +23,8 @@ GRADS = ["do", "dc", "dV", "dh", "dk", "db", "dW"]
 MISTAKES = {
     "sigmoid_derivative_at_preactivation": ("sigmoid-derivative-at-preactivation", HIDDEN),
     "missing_sigmoid_derivative": ("missing-sigmoid-derivative", HIDDEN),
+    # a mistake in one function only (backward right): named for the function that makes it
+    "missing_sigmoid_derivative_batch_only": ("missing-sigmoid-derivative", ["db", "dW"]),
     "sign_flipped": ("sign-flipped", GRADS),
     "target_class_only": ("target-class-only", ["dh", *HIDDEN]),
     "target_not_subtracted": ("target-not-subtracted", GRADS),
