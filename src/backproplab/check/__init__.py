@@ -14,6 +14,7 @@ This package uses the scalar engine only; it knows nothing of runs or the study.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,8 +28,8 @@ from backproplab.errors import BackproplabError
 
 
 def check_file(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
-               memory_mb: int = DEFAULT_MEMORY_MB,
-               probes: list[Probe] | None = None) -> tuple[FileReport, RawRun]:
+               memory_mb: int = DEFAULT_MEMORY_MB, probes: list[Probe] | None = None,
+               stop: threading.Event | None = None) -> tuple[FileReport, RawRun]:
     """Check one learner's file in its own process.
 
     Parameters
@@ -41,6 +42,9 @@ def check_file(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
         The process's memory (address space) limit in MiB; 0 for none.
     probes : list of Probe, optional
         Default: :func:`~backproplab.check.probes.make_probes`.
+    stop : threading.Event, optional
+        Set from another thread to kill the file's process at once (its report
+        is then of no use).
 
     Returns
     -------
@@ -54,7 +58,7 @@ def check_file(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
     'correct'
     """
     probes = make_probes() if probes is None else probes
-    raw = run_isolated(path, [p.payload() for p in probes], timeout, memory_mb)
+    raw = run_isolated(path, [p.payload() for p in probes], timeout, memory_mb, stop)
     return judge(str(path), raw, probes, timeout, memory_mb), raw
 
 
@@ -115,16 +119,21 @@ def check_files(files: list[Path], *, workers: int = 1, timeout: float = DEFAULT
     list of FileReport
         In the order of ``files``.
     """
-    probes = make_probes()
+    probes, stop = make_probes(), threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(check_file, f, timeout=timeout, memory_mb=memory_mb,
-                               probes=probes) for f in files]
+                               probes=probes, stop=stop) for f in files]
         reports = []
-        for fut in futures:
-            report, raw = fut.result()
-            if done is not None:
-                done(report, raw)
-            reports.append(report)
+        try:
+            for fut in futures:
+                report, raw = fut.result()
+                if done is not None:
+                    done(report, raw)
+                reports.append(report)
+        except BaseException:  # Ctrl-C, or `done` failing: kill what runs, start nothing
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return reports
 
 
