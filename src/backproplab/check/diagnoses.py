@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backproplab.check.compare import (
+    AXES,
     QUANTITIES,
     Observation,
     QuantityResult,
@@ -182,10 +183,11 @@ def _names(qs: list[str]) -> str:
 
 def _transposed_message(qs: list[str], results: dict[str, QuantityResult]) -> str:
     right = all(close(o.mine, o.ref) for q in qs for o in results[q].observations)
+    swapped = [" x ".join(reversed(AXES[q].split(" x "))) + f" instead of {AXES[q]}" for q in qs]
+    axes = swapped[0] if len(qs) == 1 else ", ".join(f"{q} {a}" for q, a in zip(qs, swapped))
     verb = "comes" if len(qs) == 1 else "come"
-    return (f"{_names(qs)} {verb} transposed (hidden x inputs instead of inputs x hidden, or the "
-            "like): each gradient must have its parameter's shape" +
-            (", and once transposed the values are right." if right else "."))
+    return (f"{_names(qs)} {verb} transposed ({axes}): each gradient must have its parameter's "
+            "shape" + (", and once transposed the values are right." if right else "."))
 
 
 def _overflow_message(qs: list[str], results: dict[str, QuantityResult]) -> str:
