@@ -192,3 +192,15 @@ def test_ctrl_c_stops_the_learners_at_once_and_starts_no_other(tmp_path):
         for pid in pids + [int(f.read_text()) for f in folder.glob("[bc].started")]:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_file_that_is_not_python_is_one_sentence(tmp_path):
+    # it used to be run, and reported as unusable with the checker's own internal
+    # AttributeError ('NoneType' object has no attribute 'loader') as "your traceback"
+    f = tmp_path / "my_backprop.ipynb"
+    f.write_text('{"cells": [], "nbformat": 4}')
+    r = run_subprocess("check", f, timeout=120)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == (f"backproplab: error: {f} is not a .py file; put your functions in a "
+                        ".py file (from a notebook: jupyter nbconvert --to script) and check "
+                        "that\n")

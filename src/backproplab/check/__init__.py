@@ -79,7 +79,8 @@ def collect_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     Raises
     ------
     BackproplabError
-        A path that does not exist, or a folder without ``.py`` files.
+        A path that does not exist, a file that is not a ``.py`` file, or a folder
+        without ``.py`` files.
     """
     files: list[Path] = []
     for p in map(Path, paths):
@@ -90,6 +91,10 @@ def collect_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
                                        "learners' files or the files themselves")
             files += found
         elif p.is_file():
+            if p.suffix != ".py":
+                raise BackproplabError(f"{p} is not a .py file; put your functions in a .py file "
+                                       "(from a notebook: jupyter nbconvert --to script) and "
+                                       "check that")
             files.append(p)
         else:
             raise BackproplabError(f"{p} does not exist; pass a learner's .py file or a folder "
