@@ -18,7 +18,8 @@ import pytest
 from tests.conftest import run_subprocess
 from tests.killing import stop
 
-from backproplab.check import check_files, collect_files
+from backproplab.check import check_file, check_files, collect_files
+from backproplab.errors import BackproplabError
 
 LEARNERS = Path(__file__).parent / "learners"
 LIMITS = {"timeout": 4.0, "memory_mb": 384}
@@ -204,3 +205,10 @@ def test_a_file_that_is_not_python_is_one_sentence(tmp_path):
     assert r.stderr == (f"backproplab: error: {f} is not a .py file; put your functions in a "
                         ".py file (from a notebook: jupyter nbconvert --to script) and check "
                         "that\n")
+
+
+def test_check_file_refuses_a_file_that_is_not_python(tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("def backward(x, t, W, b, V, c):\n    return {}\n")
+    with pytest.raises(BackproplabError, match=r"notes.txt is not a \.py file; put your"):
+        check_file(f)

@@ -27,6 +27,14 @@ from backproplab.check.verdict import EXIT_STATUS, FileReport, judge
 from backproplab.errors import BackproplabError
 
 
+def _python_file(path: Path) -> Path:
+    """``path``, or a :class:`BackproplabError` when it is not a ``.py`` file."""
+    if path.suffix != ".py":
+        raise BackproplabError(f"{path} is not a .py file; put your functions in a .py file "
+                               "(from a notebook: jupyter nbconvert --to script) and check that")
+    return path
+
+
 def check_file(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
                memory_mb: int = DEFAULT_MEMORY_MB, probes: list[Probe] | None = None,
                stop: threading.Event | None = None) -> tuple[FileReport, RawRun]:
@@ -51,12 +59,18 @@ def check_file(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
     (FileReport, RawRun)
         The verdict, and what the process returned (its values, for the graph).
 
+    Raises
+    ------
+    BackproplabError
+        ``path`` is not a ``.py`` file.
+
     Examples
     --------
     >>> report, _ = check_file("my_backprop.py")  # doctest: +SKIP
     >>> report.status  # doctest: +SKIP
     'correct'
     """
+    _python_file(Path(path))
     probes = make_probes() if probes is None else probes
     raw = run_isolated(path, [p.payload() for p in probes], timeout, memory_mb, stop)
     return judge(str(path), raw, probes, timeout, memory_mb), raw
@@ -91,11 +105,7 @@ def collect_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
                                        "learners' files or the files themselves")
             files += found
         elif p.is_file():
-            if p.suffix != ".py":
-                raise BackproplabError(f"{p} is not a .py file; put your functions in a .py file "
-                                       "(from a notebook: jupyter nbconvert --to script) and "
-                                       "check that")
-            files.append(p)
+            files.append(_python_file(p))
         else:
             raise BackproplabError(f"{p} does not exist; pass a learner's .py file or a folder "
                                    "of them")
