@@ -110,6 +110,36 @@ def test_ctrl_c_inside_code_run_from_a_string_is_handled_where_caught():
     assert (r.returncode, r.stderr) == (0, "backproplab: interrupted\n")
 
 
+def test_ctrl_c_inside_a_weakref_callback_is_not_dropped():
+    # Python cannot raise from a weakref callback (or a __del__): the interrupt was
+    # printed as "Exception ignored in ..." and dropped, and the command went on to
+    # its end (seen in `reproduce`, whose figures run matplotlib's weakref callbacks,
+    # about one Ctrl-C in six during that phase). The handler sends it again.
+    script = (
+        "from backproplab.commands.interrupt import catch_interrupts, report_interrupt\n"
+        "catch_interrupts()\n"
+        "import os, signal, time, weakref\n"
+        "class Thing:\n"
+        "    pass\n"
+        "def callback(ref):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(0.01)\n"
+        "try:\n"
+        "    thing = Thing()\n"
+        "    ref = weakref.ref(thing, callback)\n"
+        "    del thing\n"
+        "    deadline = time.monotonic() + 30\n"
+        "    while time.monotonic() < deadline:\n"
+        "        pass\n"
+        "    print('went on after the Ctrl-C')\n"
+        "except KeyboardInterrupt:\n"
+        "    report_interrupt()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "backproplab: interrupted\n")
+
+
 def test_ctrl_c_while_training_is_one_line_and_the_run_resumes(tmp_path, cli):
     out = tmp_path / "run"
     proc = start_train(*ARGS, "--out", out, sleep=0.01)
