@@ -516,3 +516,20 @@ def test_report_compares_directly_when_the_runs_are_mnist(fashion_repro, tmp_pat
     assert summary.count("here - original = ") >= 3  # learning curve, seeds, final run
     check_comparisons_are_tested(out, text)
     assert "LeCun" in text
+
+
+@needs_fashion
+def test_the_report_names_a_command_that_gives_every_preset_it_shows(tmp_path):
+    # presets added one `--only` at a time (as the report's "Not run" notes suggest)
+    # join one report; its closing command named only the last one, which rerun
+    # elsewhere gives a report without the others
+    out = tmp_path / "out"
+    for name in ("seeds", "train-vs-val"):
+        r = run_cli("--quick", "--dataset", "fashion-mnist", "--limit", "300", "--workers",
+                    "1", "--only", name, "--out", out)
+        assert r.returncode == 0, r.stderr[-2000:]
+    command = (f"backproplab reproduce --dataset fashion-mnist --quick --limit 300 "
+               f"--only train-vs-val,seeds --out {out}")
+    assert json.loads((out / MANIFEST).read_text())["command"] == command
+    made = section((out / "report.md").read_text(encoding="utf-8"), SECTIONS[16])
+    assert f"```\n{command}\n```" in made

@@ -45,7 +45,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -394,8 +394,10 @@ def _versions() -> dict[str, str]:
             "platform": platform.platform(), "cpus": str(usable_cpus())}
 
 
-def _command(options: Options, dataset: str) -> str:
-    """The command line that repeats (and resumes) this reproduction."""
+def _command(options: Options, dataset: str, held: Collection[str]) -> str:
+    """The command line that repeats (and resumes) this reproduction: with every
+    preset the folder holds (``held``: this command's and earlier ``--only`` runs'),
+    so that it gives every number of the report, not only the last command's."""
     import shlex
 
     parts = ["backproplab", "reproduce", "--dataset", dataset]
@@ -403,8 +405,9 @@ def _command(options: Options, dataset: str) -> str:
         parts.append("--quick")
     if options.limit is not None:
         parts += ["--limit", str(options.limit)]
-    if options.only:
-        parts += ["--only", ",".join(options.only)]
+    every = [p.name for p in P.select(None, synthetic_only=dataset == "synth")]
+    if not set(every) <= set(held):
+        parts += ["--only", ",".join(p.name for p in P.PRESETS if p.name in held)]
     if options.data_dir is not None:
         parts += ["--data-dir", str(options.data_dir)]
     parts += ["--out", str(options.out)]
@@ -535,7 +538,8 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
         manifest: dict[str, Any] = {
             "kind": "backproplab-reproduce", "format": FORMAT, "settings": settings,
             "dataset_note": dataset_note, "quick": bool(options.quick),
-            "command": _command(options, dataset),
+            "command": _command(options, dataset,
+                                {*(previous or {}).get("presets", {}), *(p.name for p in selected)}),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "presets": dict((previous or {}).get("presets", {})),
             "versions": _versions(),
