@@ -54,6 +54,7 @@ from backproplab import __version__
 from backproplab.data import DATASETS, catalog
 from backproplab.data.download import download
 from backproplab.data.mnist import find_dataset
+from backproplab.data.verify import other_dataset, verify_location
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, read_json, remove_entry
 from backproplab.locks import lock_folder
@@ -203,13 +204,19 @@ def pick_dataset(requested: str | None, data_dir: str | None = None) -> tuple[st
     if requested is not None:
         loc = catalog.locate(requested, data_dir)
         if loc is not None:
+            verify_location(requested, loc, record=False)  # another dataset's files: refused
             return requested, f"--dataset {requested}: found in {loc.describe()}"
         loc = find_dataset(requested, data_dir, download=True)
         return requested, f"--dataset {requested}: {loc.describe()}"
     mnist = catalog.locate("mnist", data_dir)
     note = ""
+    other = None if mnist is None else other_dataset("mnist", mnist)
+    if other is not None:  # a folder of Fashion-MNIST's files, named as MNIST's are
+        note = f"the files found for it in {mnist.describe()} are {other}'s"
+        mnist = None
     if mnist is None:
-        mnist, note = _try_mnist_download()
+        mnist, download_note = _try_mnist_download()
+        note = "; ".join(filter(None, (note, download_note)))
     if mnist is not None:
         return "mnist", f"mnist found in {mnist.describe()}; using it"
     fashion = catalog.locate("fashion-mnist", data_dir)
