@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from backproplab.predict import evaluate, load_predictor, top_k
 from backproplab.runs import MODEL
 from backproplab.tensor import load_checkpoint
 
-from .conftest import FASHION_MNIST_DIR
+from .conftest import FASHION_MNIST_DIR, run_subprocess
 
 
 def _fashion_eval(raw: bool):
@@ -225,6 +226,29 @@ def test_evaluate_reproduces_the_run_numbers(tiny_synth_run):
     assert C.sum() == 10_000 and np.trace(C) / C.sum() == res["accuracy"]
     assert res["per_class_accuracy"] == [C[i, i] / C[i].sum() for i in range(2)]
 
+
+
+def test_evaluate_refuses_the_validation_split_of_a_model_trained_with_final(tmp_path):
+    # a --final run trains on all 60,000 training images: evaluate's default, the
+    # validation split, reported accuracy on images it had trained on as "validation"
+    from backproplab.training import TrainConfig, run_training
+
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip("Fashion-MNIST is not installed")
+    out = tmp_path / "final"
+    summary = run_training(TrainConfig(dataset="fashion-mnist", final=True, hidden=(8,),
+                                       epochs=1, limit=300, threads=1,
+                                       data_dir=FASHION_MNIST_DIR), out, progress="quiet")
+    res = run_subprocess("evaluate", out, "--data-dir", FASHION_MNIST_DIR)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == (
+        "backproplab: error: the model was trained with --final on all of fashion-mnist's "
+        "training data, its validation split included; evaluate it with --final (its test "
+        "split) or on another labelled file\n")
+    res = run_subprocess("evaluate", out, "--final", "--data-dir", FASHION_MNIST_DIR, "--json")
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["split"] == "test" and got["accuracy"] == summary["eval_accuracy"]
 
 def test_evaluate_cli_json_and_table(cli, tiny_fashion_run):
     res = cli("evaluate", tiny_fashion_run, "--dataset", "fashion-mnist", "--final",
