@@ -177,6 +177,22 @@ def test_predict_npy_and_idx(cli, tmp_path, tiny_fashion_run):
     assert json.loads(a.out.splitlines()[2])["input"] == f"{tmp_path / 'x.npy'}[2]"
 
 
+
+def test_predict_refuses_pixels_already_scaled_to_0_1(tmp_path, tiny_fashion_run):
+    # docs/using-models.md: values already scaled to [0, 1] are an error; they were
+    # accepted and classified as nonsense (every image the same class)
+    raw = _fashion_eval(raw=True).X_eval[:3].reshape(3, 28, 28)
+    np.save(tmp_path / "scaled.npy", raw / 255.0)
+    res = run_subprocess("predict", tiny_fashion_run, tmp_path / "scaled.npy")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == (f"backproplab: error: {tmp_path / 'scaled.npy'} has fractional values "
+                          "from 0 to 1: pixels already scaled to [0, 1]; give raw pixel values "
+                          "(0-255), e.g. times 255\n")
+    np.save(tmp_path / "raw.npy", raw)  # whole numbers, also a dark image's 0s and 1s
+    np.save(tmp_path / "dark.npy", (raw > 128).astype(np.float64))
+    res = run_subprocess("predict", tiny_fashion_run, tmp_path / "raw.npy", tmp_path / "dark.npy")
+    assert res.returncode == 0 and len(res.stdout.splitlines()) == 6, res.stderr
+
 def test_predict_without_pillow_says_what_to_install(cli, tmp_path, tiny_fashion_run,
                                                      monkeypatch):
     import sys

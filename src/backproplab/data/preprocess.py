@@ -148,7 +148,9 @@ class Preprocessing:
         """Raw examples as a float64 matrix (n, n_features), checked against the contract.
 
         Accepts one example (``input_shape``, or a flat vector) or a stack of
-        them (``(n, *input_shape)`` or ``(n, n_features)``).
+        them (``(n, *input_shape)`` or ``(n, n_features)``). Values outside the raw
+        range, and images whose pixels were already scaled to [0, 1] (fractions, none
+        above 1), are refused.
         """
         X = np.asarray(raw)
         if X.dtype.kind not in "fiub":
@@ -177,6 +179,10 @@ class Preprocessing:
                     f"{source} has values from {X.min():g} to {X.max():g}, outside the raw "
                     f"range {lo:g}..{hi:g} the model was trained on; give raw pixel values "
                     f"(0-255), not already scaled ones")
+            if self.is_image and X.max() <= 1 and not np.array_equal(X, np.floor(X)):
+                raise BackproplabError(  # pixels are whole numbers: these were divided by 255
+                    f"{source} has fractional values from {X.min():g} to {X.max():g}: pixels "
+                    f"already scaled to [0, 1]; give raw pixel values (0-255), e.g. times 255")
         return X
 
     def transform(self, raw, dtype=np.float32, source: str = "the input") -> np.ndarray:
