@@ -88,8 +88,23 @@ def test_old_model_falls_back_to_the_run_config(tmp_path, tiny_synth_run):
     X = np.array([[0.0, 0.0], [2.0, -1.0]])
     assert np.array_equal(load_predictor(run).predict_proba(X),
                           load_predictor(tiny_synth_run).predict_proba(X))
-    with pytest.raises(BackproplabError, match="give its run folder"):
+    with pytest.raises(BackproplabError, match="give a run folder instead"):
         load_predictor(run / MODEL)
+
+
+def test_a_model_saved_from_python_is_not_called_an_old_file(tmp_path):
+    # the README's tour saves with MLP.save; predict/evaluate/export said the file was
+    # "saved by an older backproplab" and to "give its run folder": it has none
+    from backproplab.tensor import MLP
+
+    MLP([2, 4, 2], seed=0).save(tmp_path / "model.npz")
+    res = run_subprocess("export", tmp_path / "model.npz", "--format", "onnx")
+    assert res.returncode == 2 and res.stdout == "" and not (tmp_path / "model.onnx").exists()
+    assert res.stderr == (
+        f"backproplab: error: {tmp_path / 'model.npz'} does not record the preprocessing of "
+        "its data (a model saved by MLP.save or MLPClassifier.save, or by a run of an older "
+        "backproplab); give a run folder instead (an older run's preprocessing is rebuilt from "
+        "its config.json), or train the model with backproplab train\n")
 
 
 # --- input checks -----------------------------------------------------------
