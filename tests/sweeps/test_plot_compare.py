@@ -245,3 +245,13 @@ def test_compare_refuses_a_damaged_run_folder_in_one_sentence(sweep_dir: Path, t
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith(f"backproplab: error: {run / 'metrics.jsonl'} is damaged")
     assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("command", ["plot", "compare"])
+def test_help_prints_a_single_percent_sign(command):
+    # argparse formats an argument's help with %, not a parser's description: "95%%"
+    # there reached the user as written
+    r = run_subprocess(command, "--help", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "%%" not in r.stdout
+    assert "95% interval" in " ".join(r.stdout.split())
