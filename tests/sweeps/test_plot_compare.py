@@ -247,6 +247,25 @@ def test_compare_refuses_a_damaged_run_folder_in_one_sentence(sweep_dir: Path, t
     assert not (tmp_path / "c.png").exists()
 
 
+@pytest.mark.parametrize("damage", ["metrics.jsonl", "summary.json"])
+def test_a_damaged_run_folder_is_told_a_fix_for_a_run_not_a_sweep(damage, sweep_dir: Path,
+                                                                   tmp_path: Path):
+    # was "delete the trial folder and run the sweep again" for a folder of `train --out`
+    run = tmp_path / "run"
+    run_training(TrainConfig(limit=300, epochs=1, hidden=(4,)), run, progress="quiet")
+    if damage == "metrics.jsonl":
+        with (run / damage).open("a") as fh:
+            fh.write("x\n")
+    else:
+        (run / damage).write_text("[1]")
+    r = run_subprocess("compare", run, sweep_dir, "--out", tmp_path / "c.png", timeout=60)
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"backproplab: error: {run / damage} is damaged")
+    assert line.endswith("; restore the file or rerun the run")
+    assert "sweep" not in line and not (tmp_path / "c.png").exists()
+
+
 @pytest.mark.parametrize("command", ["plot", "compare"])
 def test_help_prints_a_single_percent_sign(command):
     # argparse formats an argument's help with %, not a parser's description: "95%%"

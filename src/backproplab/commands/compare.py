@@ -21,7 +21,7 @@ from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json, rich_console, stderr_note
 from backproplab.errors import BackproplabError
 from backproplab.plots.sweeps import plot_groups
-from backproplab.runs import COMPARE_FIGURE, RunFolder, open_folder
+from backproplab.runs import COMPARE_FIGURE, RERUN_FIX, RunFolder, open_folder
 from backproplab.sweeps.aggregate import (
     COMPARED,
     comparisons,
@@ -63,7 +63,7 @@ def register(subparsers) -> None:
 
 def _run_group(run: RunFolder, label: str) -> dict:
     """One run folder as a group of one run."""
-    damage = run_damage(run)
+    damage = run_damage(run, RERUN_FIX)  # a run of its own: no sweep to run again
     if damage:
         raise BackproplabError(damage)
     return {"label": label, "values": {}, **summarize_runs([run])}
