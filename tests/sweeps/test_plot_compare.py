@@ -274,3 +274,17 @@ def test_help_prints_a_single_percent_sign(command):
     assert r.returncode == 0, r.stderr
     assert "%%" not in r.stdout
     assert "95% interval" in " ".join(r.stdout.split())
+
+
+def test_compare_refuses_a_figure_name_that_is_not_png(sweep_dir: Path, tmp_path: Path):
+    # --out x.pdf wrote PNG bytes into x.pdf
+    for name in ("x.pdf", "x.svg", "x"):
+        r = run_subprocess("compare", sweep_dir, "--out", tmp_path / name, timeout=60)
+        assert r.returncode == 2, (name, r.stderr)
+        assert r.stderr.strip().splitlines() == [
+            (f"backproplab: error: --out {tmp_path / name} does not end in .png, but compare "
+             "draws a PNG; give a file name ending in .png, such as compare.png")]
+        assert not (tmp_path / name).exists()
+    r = run_subprocess("compare", sweep_dir, "--out", tmp_path / "X.PNG", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "X.PNG").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

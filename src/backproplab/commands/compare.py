@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     p.add_argument("folders", nargs="+", metavar="RUN_OR_SWEEP",
                    help="run folders (train --out) and sweep folders (sweep --out)")
     p.add_argument("--out", metavar="FILE", default=COMPARE_FIGURE,
-                   help=f"the figure to write (default: {COMPARE_FIGURE} in the current folder)")
+                   help=f"the PNG figure to write (default: {COMPARE_FIGURE} in the current folder)")
     p.add_argument("--test", choices=TESTS, default="welch",
                    help="the test between two groups: welch (default), paired (on the seeds "
                         "both groups share) or permutation")
@@ -120,9 +120,12 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0. A folder given twice, a damaged run, or folders without a finished
-        epoch raise :class:`~backproplab.errors.BackproplabError` (exit status 2).
+        0. An ``--out`` not ending in ``.png``, a folder given twice, a damaged
+        run, or folders without a finished epoch raise :class:`~backproplab.errors.BackproplabError` (exit status 2).
     """
+    if Path(args.out).suffix.lower() != ".png":  # the figure is always drawn as PNG
+        raise BackproplabError(f"--out {args.out} does not end in .png, but compare draws a "
+                               "PNG; give a file name ending in .png, such as compare.png")
     groups, split = gather(args.folders)
     results = {"varying": [], "eval_split": split, "groups": groups,
                "comparisons": comparisons(groups, test=args.test) if len(groups) > 1 else []}
