@@ -288,3 +288,17 @@ def test_compare_refuses_a_figure_name_that_is_not_png(sweep_dir: Path, tmp_path
     r = run_subprocess("compare", sweep_dir, "--out", tmp_path / "X.PNG", timeout=60)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "X.PNG").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_table_says_why_a_comparison_has_no_number(sweep_dir: Path, tmp_path: Path):
+    # a run alone is one seed: its rows showed '-' and nowhere said why
+    run = tmp_path / "one"
+    run_training(TrainConfig(limit=300, epochs=1, hidden=(4,)), run, progress="quiet")
+    r = run_subprocess("compare", sweep_dir, run, "--out", tmp_path / "c.png", timeout=60)
+    assert r.returncode == 0, r.stderr
+    tables = " ".join(r.stdout.split()).split("every pair of groups")[1:]
+    assert len(tables) == 2  # validation accuracy, then loss: each says it under itself
+    for table in tables:
+        assert "'-': p-value and interval: needs at least 2 seeds in each group" in table
+    r = run_subprocess("compare", sweep_dir, "--out", tmp_path / "d.png", timeout=60)
+    assert "'-'" not in r.stdout  # every pair has its numbers: no reason to give
