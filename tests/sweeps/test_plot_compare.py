@@ -302,3 +302,19 @@ def test_the_table_says_why_a_comparison_has_no_number(sweep_dir: Path, tmp_path
         assert "'-': p-value and interval: needs at least 2 seeds in each group" in table
     r = run_subprocess("compare", sweep_dir, "--out", tmp_path / "d.png", timeout=60)
     assert "'-'" not in r.stdout  # every pair has its numbers: no reason to give
+
+
+@pytest.mark.parametrize("command", ["compare", "sweep"])
+def test_a_table_reader_that_leaves_early_is_status_141(command, copy: Path, tmp_path: Path):
+    # `backproplab compare ... | head -1`: rich's console ended the process with status 1,
+    # which for sweep means "a trial failed"; as every command: 141, as for SIGPIPE, silent
+    import subprocess
+    import sys
+
+    args = (["compare", copy.name, "--out", "c.png"] if command == "compare"
+            else ["sweep", "--aggregate-only", "--out", copy.name])
+    proc = subprocess.Popen([sys.executable, "-m", "backproplab", *args], cwd=copy.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the tables are printed
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == b"", err.decode()
