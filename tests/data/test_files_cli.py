@@ -150,3 +150,18 @@ def test_fashion_mnist_as_a_folder_of_pngs(tmp_path):
     assert predictor.classes == folder.classes
     assert [json.loads(line)["label"] for line in lines] == expected.tolist()
     assert [json.loads(line)["class"] for line in lines] == [folder.classes[k] for k in expected]
+
+
+def test_a_sweep_over_two_files_given_relative_to_the_working_folder(tmp_path):
+    """sweep.json listed 'iris.csv' while each trial's config recorded the absolute
+    path: every trial was refused as 'another run' and the sweep failed."""
+    frame = datasets.load_iris(as_frame=True).frame
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    frame.iloc[::2].to_csv(tmp_path / "half.csv", index=False)
+    res = run_subprocess("sweep", "--dataset", "iris.csv,half.csv", "--hidden", "4",
+                         "--epochs", "1", "--workers", "1", "--out", "sweep", "--quiet",
+                         "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.splitlines()[-1])["ok"] == 2
+    listed = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["grid"]["dataset"]
+    assert listed == [str(tmp_path / "iris.csv"), str(tmp_path / "half.csv")]

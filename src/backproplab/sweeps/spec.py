@@ -175,7 +175,8 @@ class Sweep:
                     cfg = TrainConfig.from_dict({**base_dict, key: _as_config_value(key, value)})
                 except TypeError as exc:  # pragma: no cover - from_dict names bad keys first
                     raise BackproplabError(f"bad value {value!r} for {key}: {exc}") from None
-                canon_values.append(cfg.to_dict()[key])
+                # a file as its trial's run records it (absolute), not as typed
+                canon_values.append(cfg.with_absolute_paths().to_dict()[key])
             dupes = [v for i, v in enumerate(canon_values) if v in canon_values[:i]]
             if dupes:
                 raise BackproplabError(
