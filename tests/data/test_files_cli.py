@@ -165,3 +165,23 @@ def test_a_sweep_over_two_files_given_relative_to_the_working_folder(tmp_path):
     assert json.loads(res.stdout.splitlines()[-1])["ok"] == 2
     listed = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["grid"]["dataset"]
     assert listed == [str(tmp_path / "iris.csv"), str(tmp_path / "half.csv")]
+
+
+def test_evaluate_takes_a_labelled_file_of_the_other_form(tmp_path):
+    """A table's model evaluated on an .npz was told to 'drop --target', never given;
+    an .npz's model evaluated on a table took its label column for an extra feature."""
+    iris = datasets.load_iris()
+    names = ["sl", "sw", "pl", "pw"]
+    species = iris.target_names[iris.target]
+    frame = pd.DataFrame(iris.data, columns=names).assign(species=species)
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    np.savez(tmp_path / "iris.npz", X=iris.data, y=species, feature_names=np.array(names))
+    for form, other in (("csv", "npz"), ("npz", "csv")):
+        run = tmp_path / f"run-{form}"
+        _ok(run_subprocess("train", "--dataset", tmp_path / f"iris.{form}", "--hidden", "4",
+                           "--epochs", "1", "--out", run, "--quiet"))
+        res = _ok(run_subprocess("evaluate", run, "--dataset", tmp_path / f"iris.{other}",
+                                 "--json"))
+        result = json.loads(res.stdout)
+        assert result["n"] == 150 and result["split"] == "whole"
+        assert np.sum(result["confusion"], axis=1).tolist() == [50, 50, 50]

@@ -17,7 +17,7 @@ import numpy as np
 
 from backproplab.data import load_dataset
 from backproplab.data.files import encode, is_file_dataset
-from backproplab.data.sources import read_source
+from backproplab.data.sources import read_source, source_kind
 from backproplab.errors import BackproplabError
 from backproplab.predict.predictor import Predictor
 from backproplab.tensor.memory import available_memory
@@ -31,7 +31,9 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
     """``(raw X, y, split name)`` of the data the model is evaluated on."""
     if is_file_dataset(dataset) and not (is_file_dataset(pre.dataset)
                                          and _same_path(dataset, pre.dataset)):
-        raw = read_source(dataset, target=target or pre.target, dtype=np.float64,
+        if target is None and source_kind(Path(dataset)) == "table":
+            target = pre.target  # the model's label column, if it was trained on a table
+        raw = read_source(dataset, target=target, dtype=np.float64,
                           features=pre.features, max_bytes=max_bytes)
         return raw.X, encode(raw.labels, pre.classes, raw.path)[0], "whole"
     if dataset != pre.dataset and not is_file_dataset(dataset):
