@@ -47,8 +47,16 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
         split.pop("val_size", None)
         split.pop("seed", None)
         split.update(target=pre.target, max_bytes=max_bytes)
-    data = load_dataset(pre.dataset, final=final, limit=1, data_dir=data_dir, normalize="none",
-                        dtype=np.float64, **split)
+    try:
+        data = load_dataset(pre.dataset, final=final, limit=1, data_dir=data_dir,
+                            normalize="none", dtype=np.float64, **split)
+    except BackproplabError as exc:
+        if final and exc.settings == ("test_data",):  # load_dataset's fix is training's
+            raise BackproplabError(
+                f"final=True evaluates on the run's test set, but its run had no test set "
+                f"({pre.dataset} holds none); give a labelled file or folder as dataset, or "
+                "drop final=True", settings=("dataset",)) from None
+        raise
     return data.X_eval, data.y_eval, data.eval_split
 
 
