@@ -185,3 +185,18 @@ def test_evaluate_takes_a_labelled_file_of_the_other_form(tmp_path):
         result = json.loads(res.stdout)
         assert result["n"] == 150 and result["split"] == "whole"
         assert np.sum(result["confusion"], axis=1).tolist() == [50, 50, 50]
+
+
+def test_a_sweep_over_two_files_with_their_label_column(tmp_path):
+    """With the files in the grid, --target was checked against the base's default
+    dataset: '--target applies only to a dataset given as a PATH, not --dataset synth'."""
+    frame = wine_frame()  # the label column 'cultivar' is not the last
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    frame.iloc[::2].to_csv(tmp_path / "half.csv", index=False)
+    res = run_subprocess("sweep", "--dataset", f"{tmp_path / 'wine.csv'},{tmp_path / 'half.csv'}",
+                         "--target", "cultivar", "--hidden", "4", "--epochs", "1",
+                         "--workers", "1", "--out", tmp_path / "sweep", "--quiet", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.splitlines()[-1])["ok"] == 2
+    for trial in (tmp_path / "sweep").glob("dataset=*"):
+        assert json.loads((trial / "config.json").read_text())["target"] == "cultivar"
