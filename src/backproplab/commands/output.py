@@ -11,6 +11,7 @@ one way to reach the real stdout.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -66,11 +67,19 @@ def rich_console():
     -------
     rich.console.Console
         The terminal's width, or 200 columns off a terminal (rich would assume
-        80 and wrap the tables).
+        80 and wrap the tables). A reader of stdout that left (``| head``) raises
+        ``BrokenPipeError``, which the command line ends with status 141, where
+        rich would exit with status 1 (a failed check, for ``sweep``).
     """
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.on_broken_pipe = _reader_left
+    return console
+
+
+def _reader_left() -> None:
+    raise BrokenPipeError(errno.EPIPE, "the reader of stdout left")
 
 
 def stderr_note(where: str) -> Callable[[str], None]:
