@@ -48,7 +48,9 @@ class Preprocessing:
         The fitted normalization (statistics from the training split).
     split : dict
         How the evaluation split was drawn (``val_size``, ``seed``; for a user's
-        file ``val_fraction`` or the ``test_data`` file), for ``evaluate``.
+        file ``val_fraction`` or the ``test_data`` file; ``final``: True when the
+        model trained on the whole training set, validation rows included), for
+        ``evaluate``.
     features : tuple of str or None
         A table's feature columns in the order the network takes them (``predict``
         matches a CSV file's columns to them by name); None where the data names none.
@@ -85,6 +87,10 @@ class Preprocessing:
             image_shape = None  # not flattened images: keep the rows as they are
         normalizer = dataset.normalizer if dataset.normalizer is not None else \
             Normalizer("none").fit(dataset.X_train[:1])
+        split = {k: meta.get(k) for k in ("val_size", "seed", "val_fraction", "test_data")
+                 if k in ("val_size", "seed") or meta.get(k) is not None}
+        if dataset.eval_split == "test" and dataset.name != "synth":
+            split["final"] = True  # trained on the validation rows too (synth's are apart)
         return cls(
             dataset=dataset.name,
             classes=tuple(dataset.classes),
@@ -92,8 +98,7 @@ class Preprocessing:
             raw_range=(0.0, 255.0) if is_image else None,
             color="grayscale" if is_image else None,
             normalizer=normalizer,
-            split={k: meta.get(k) for k in ("val_size", "seed", "val_fraction", "test_data")
-                   if k in ("val_size", "seed") or meta.get(k) is not None},
+            split=split,
             features=tuple(meta["feature_names"]) if meta.get("feature_names") else None,
             target=meta.get("target"),
         )
@@ -143,7 +148,9 @@ class Preprocessing:
         """Raw examples as a float64 matrix (n, n_features), checked against the contract.
 
         Accepts one example (``input_shape``, or a flat vector) or a stack of
-        them (``(n, *input_shape)`` or ``(n, n_features)``).
+        them (``(n, *input_shape)`` or ``(n, n_features)``). Values outside the raw
+        range, and images whose pixels were already scaled to [0, 1] (fractions, none
+        above 1), are refused.
         """
         X = np.asarray(raw)
         if X.dtype.kind not in "fiub":
@@ -172,6 +179,10 @@ class Preprocessing:
                     f"{source} has values from {X.min():g} to {X.max():g}, outside the raw "
                     f"range {lo:g}..{hi:g} the model was trained on; give raw pixel values "
                     f"(0-255), not already scaled ones")
+            if self.is_image and X.max() <= 1 and not np.array_equal(X, np.floor(X)):
+                raise BackproplabError(  # pixels are whole numbers: these were divided by 255
+                    f"{source} has fractional values from {X.min():g} to {X.max():g}: pixels "
+                    f"already scaled to [0, 1]; give raw pixel values (0-255), e.g. times 255")
         return X
 
     def transform(self, raw, dtype=np.float32, source: str = "the input") -> np.ndarray:

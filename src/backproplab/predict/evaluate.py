@@ -40,6 +40,11 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
         raise BackproplabError(
             f"the model was trained on {pre.dataset}, not {dataset}; evaluate it with "
             f"dataset={pre.dataset!r} or on a labelled file", settings=("dataset",))
+    if pre.split.get("final") and not final:
+        raise BackproplabError(
+            f"the model was trained with final=True on all of {pre.dataset}'s training data, "
+            "its validation split included; evaluate it with final=True (its test split) or "
+            "on another labelled file", settings=("final",))
     # the split as recorded; what is not recorded keeps load_dataset's default
     keys = ("val_size", "seed", "val_fraction", "test_data")
     split = {k: pre.split[k] for k in keys if pre.split.get(k) is not None}
@@ -116,7 +121,9 @@ def evaluate(predictor: Predictor, dataset: str | None = None, *, final: bool = 
     ------
     BackproplabError
         For another built-in dataset, a file the model cannot read (other
-        features, a label it never saw: named), or a file too large for memory.
+        features, a label it never saw: named), a file too large for memory, or
+        the validation split of a model trained with ``final=True`` (it trained
+        on it).
     """
     pre = predictor.preprocessing
     dataset = pre.dataset if dataset is None else str(dataset)
