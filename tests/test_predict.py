@@ -193,6 +193,15 @@ def test_predict_npy_and_idx(cli, tmp_path, tiny_fashion_run):
 
 
 
+def test_predict_names_the_shape_of_a_whole_idx_file_of_another_form(cli, tmp_path,
+                                                                      tiny_fashion_run):
+    # regression: a labels file (5,000 entries) was said to 'have shape (4096,)', the
+    # shape of the first batch read, not of the file
+    write_idx(tmp_path / "y-labels-idx1-ubyte", np.zeros(5000, dtype=np.uint8))
+    res = cli("predict", tiny_fashion_run, tmp_path / "y-labels-idx1-ubyte")
+    assert res.status == 2 and "has shape (5000,)" in res.err and "28x28" in res.err
+    assert res.out == ""
+
 def test_predict_refuses_pixels_already_scaled_to_0_1(tmp_path, tiny_fashion_run):
     # docs/using-models.md: values already scaled to [0, 1] are an error; they were
     # accepted and classified as nonsense (every image the same class)

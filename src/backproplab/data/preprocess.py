@@ -159,14 +159,10 @@ class Preprocessing:
         shape, n = tuple(X.shape), self.n_features
         if shape in (self.input_shape, (n,)):
             X = X.reshape(1, n)
-        elif X.ndim >= 2 and (shape[1:] == self.input_shape or shape[1:] == (n,)):
+        elif self.fits(shape):
             X = X.reshape(shape[0], n)
         else:
-            what = "image" if self.is_image else "example"
-            want = "x".join(map(str, self.input_shape))
-            raise BackproplabError(
-                f"{source} has shape {shape}, but the model was trained on {self.dataset} with "
-                f"{n} features per example ({what} shape {want}); give inputs of that shape")
+            raise self.shape_error(shape, source)
         if X.shape[0] == 0:
             raise BackproplabError(f"{source} holds no examples; give at least one")
         X = X.astype(np.float64)
@@ -184,6 +180,41 @@ class Preprocessing:
                     f"{source} has fractional values from {X.min():g} to {X.max():g}: pixels "
                     f"already scaled to [0, 1]; give raw pixel values (0-255), e.g. times 255")
         return X
+
+    def fits(self, shape: tuple[int, ...]) -> bool:
+        """Whether an array of ``shape`` is one example or a stack of them for this model.
+
+        Parameters
+        ----------
+        shape : tuple of int
+
+        Returns
+        -------
+        bool
+        """
+        one = (self.input_shape, (self.n_features,))
+        return tuple(shape) in one or (len(shape) >= 2 and tuple(shape[1:]) in one)
+
+    def shape_error(self, shape: tuple[int, ...], source: str) -> BackproplabError:
+        """The one sentence for inputs of a ``shape`` the model cannot take (:meth:`fits`).
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The shape of all of ``source``'s examples.
+        source : str
+            What they came from (a file's path), for the sentence.
+
+        Returns
+        -------
+        BackproplabError
+        """
+        what = "image" if self.is_image else "example"
+        want = "x".join(map(str, self.input_shape))
+        return BackproplabError(
+            f"{source} has shape {tuple(shape)}, but the model was trained on {self.dataset} "
+            f"with {self.n_features} features per example ({what} shape {want}); give inputs "
+            "of that shape")
 
     def transform(self, raw, dtype=np.float32, source: str = "the input") -> np.ndarray:
         """Raw examples, checked (:meth:`as_rows`) and normalized as in training."""
