@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from backproplab.predict import evaluate, load_predictor, top_k
 from backproplab.runs import MODEL
 from backproplab.tensor import load_checkpoint
 
-from .conftest import FASHION_MNIST_DIR
+from .conftest import FASHION_MNIST_DIR, run_subprocess
 
 
 def _fashion_eval(raw: bool):
@@ -87,8 +88,23 @@ def test_old_model_falls_back_to_the_run_config(tmp_path, tiny_synth_run):
     X = np.array([[0.0, 0.0], [2.0, -1.0]])
     assert np.array_equal(load_predictor(run).predict_proba(X),
                           load_predictor(tiny_synth_run).predict_proba(X))
-    with pytest.raises(BackproplabError, match="give its run folder"):
+    with pytest.raises(BackproplabError, match="give a run folder instead"):
         load_predictor(run / MODEL)
+
+
+def test_a_model_saved_from_python_is_not_called_an_old_file(tmp_path):
+    # the README's tour saves with MLP.save; predict/evaluate/export said the file was
+    # "saved by an older backproplab" and to "give its run folder": it has none
+    from backproplab.tensor import MLP
+
+    MLP([2, 4, 2], seed=0).save(tmp_path / "model.npz")
+    res = run_subprocess("export", tmp_path / "model.npz", "--format", "onnx")
+    assert res.returncode == 2 and res.stdout == "" and not (tmp_path / "model.onnx").exists()
+    assert res.stderr == (
+        f"backproplab: error: {tmp_path / 'model.npz'} does not record the preprocessing of "
+        "its data (a model saved by MLP.save or MLPClassifier.save, or by a run of an older "
+        "backproplab); give a run folder instead (an older run's preprocessing is rebuilt from "
+        "its config.json), or train the model with backproplab train\n")
 
 
 # --- input checks -----------------------------------------------------------
@@ -176,6 +192,31 @@ def test_predict_npy_and_idx(cli, tmp_path, tiny_fashion_run):
     assert json.loads(a.out.splitlines()[2])["input"] == f"{tmp_path / 'x.npy'}[2]"
 
 
+
+def test_predict_names_the_shape_of_a_whole_idx_file_of_another_form(cli, tmp_path,
+                                                                      tiny_fashion_run):
+    # regression: a labels file (5,000 entries) was said to 'have shape (4096,)', the
+    # shape of the first batch read, not of the file
+    write_idx(tmp_path / "y-labels-idx1-ubyte", np.zeros(5000, dtype=np.uint8))
+    res = cli("predict", tiny_fashion_run, tmp_path / "y-labels-idx1-ubyte")
+    assert res.status == 2 and "has shape (5000,)" in res.err and "28x28" in res.err
+    assert res.out == ""
+
+def test_predict_refuses_pixels_already_scaled_to_0_1(tmp_path, tiny_fashion_run):
+    # docs/using-models.md: values already scaled to [0, 1] are an error; they were
+    # accepted and classified as nonsense (every image the same class)
+    raw = _fashion_eval(raw=True).X_eval[:3].reshape(3, 28, 28)
+    np.save(tmp_path / "scaled.npy", raw / 255.0)
+    res = run_subprocess("predict", tiny_fashion_run, tmp_path / "scaled.npy")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == (f"backproplab: error: {tmp_path / 'scaled.npy'} has fractional values "
+                          "from 0 to 1: pixels already scaled to [0, 1]; give raw pixel values "
+                          "(0-255), e.g. times 255\n")
+    np.save(tmp_path / "raw.npy", raw)  # whole numbers, also a dark image's 0s and 1s
+    np.save(tmp_path / "dark.npy", (raw > 128).astype(np.float64))
+    res = run_subprocess("predict", tiny_fashion_run, tmp_path / "raw.npy", tmp_path / "dark.npy")
+    assert res.returncode == 0 and len(res.stdout.splitlines()) == 6, res.stderr
+
 def test_predict_without_pillow_says_what_to_install(cli, tmp_path, tiny_fashion_run,
                                                      monkeypatch):
     import sys
@@ -226,6 +267,29 @@ def test_evaluate_reproduces_the_run_numbers(tiny_synth_run):
     assert res["per_class_accuracy"] == [C[i, i] / C[i].sum() for i in range(2)]
 
 
+
+def test_evaluate_refuses_the_validation_split_of_a_model_trained_with_final(tmp_path):
+    # a --final run trains on all 60,000 training images: evaluate's default, the
+    # validation split, reported accuracy on images it had trained on as "validation"
+    from backproplab.training import TrainConfig, run_training
+
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip("Fashion-MNIST is not installed")
+    out = tmp_path / "final"
+    summary = run_training(TrainConfig(dataset="fashion-mnist", final=True, hidden=(8,),
+                                       epochs=1, limit=300, threads=1,
+                                       data_dir=FASHION_MNIST_DIR), out, progress="quiet")
+    res = run_subprocess("evaluate", out, "--data-dir", FASHION_MNIST_DIR)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == (
+        "backproplab: error: the model was trained with --final on all of fashion-mnist's "
+        "training data, its validation split included; evaluate it with --final (its test "
+        "split) or on another labelled file\n")
+    res = run_subprocess("evaluate", out, "--final", "--data-dir", FASHION_MNIST_DIR, "--json")
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["split"] == "test" and got["accuracy"] == summary["eval_accuracy"]
+
 def test_evaluate_cli_json_and_table(cli, tiny_fashion_run):
     res = cli("evaluate", tiny_fashion_run, "--dataset", "fashion-mnist", "--final",
               "--data-dir", FASHION_MNIST_DIR, "--json")
@@ -247,6 +311,12 @@ def test_evaluate_defaults_to_the_models_dataset(cli, tiny_synth_run):
     assert res.json()["dataset"] == "synth"
     assert res.json()["accuracy"] == summary["eval_accuracy"]
 
+
+def test_evaluate_refuses_a_label_column_for_a_built_in_dataset(cli, tiny_synth_run):
+    # regression: --target was ignored without a word for a built-in dataset
+    res = cli("evaluate", tiny_synth_run, "--target", "y")
+    assert res.status == 2 and "--target applies only to a dataset given as a PATH" in res.err
+    assert "Traceback" not in res.err and res.out == ""
 
 def test_evaluate_refuses_another_dataset(cli, tiny_fashion_run):
     res = cli("evaluate", tiny_fashion_run, "--dataset", "mnist")

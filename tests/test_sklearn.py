@@ -351,6 +351,29 @@ def test_bad_data_and_partial_fit_misuse_raise_value_error():
         MLPClassifier(early_stopping=True).fit(X[:6], y[:6])
 
 
+
+def test_a_refused_fit_or_partial_fit_leaves_the_estimator_as_it_was():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), np.array(["a", "b", "c"])[np.arange(30) % 3]
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    before = clf.predict(X)
+    with pytest.raises(ValueError, match="at least 2 classes") as one_class:
+        clf.fit(X, np.full(30, "z"))  # refused: the fitted model and its classes stay
+    assert clf.classes_.tolist() == ["a", "b", "c"]
+    np.testing.assert_array_equal(clf.predict(X), before)
+    fresh = MLPClassifier(hidden_layer_sizes=(4,))
+    with pytest.raises(ValueError, match="labels not in classes_") as unknown:
+        fresh.partial_fit(X, y, classes=["a", "b"])  # refused: nothing is built or kept
+    assert not hasattr(fresh, "classes_")
+    # the labels are written as the user wrote them (not np.str_('z'))
+    assert "1 class ('z')" in str(one_class.value)
+    assert "classes_ ['a', 'b']: ['c'];" in str(unknown.value)
+    fresh.partial_fit(X, y, classes=["a", "b", "c"])  # the user's corrected call works
+    assert fresh.classes_.tolist() == ["a", "b", "c"] and fresh.n_iter_ == 1
+
 def test_divergence_is_a_value_error():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(30, 4)) * 1e300, np.arange(30) % 2

@@ -220,6 +220,21 @@ def test_fit_rejects_bad_data(synth):
             X_eval=bad, y_eval=synth.y_eval[:4])
 
 
+
+@pytest.mark.parametrize("engine", ["tensor", "scalar"])
+@pytest.mark.parametrize("given", ["X_eval", "y_eval"])
+def test_half_an_evaluation_set_is_refused_by_both_engines(synth, engine, given):
+    # X_eval alone crashed with a TypeError after the first epoch's training (tensor
+    # engine); y_eval alone was silently ignored: the run had no evaluation at all
+    if engine == "tensor":
+        model = _model()
+        opt = make_optimizer("sgd", model, lr=0.1)
+    else:
+        model, opt = _scalar_model(), ScalarSGD(0.1)
+    half = {given: getattr(synth, given)[:50]}
+    with pytest.raises(BackproplabError, match="pass both X_eval and y_eval, or neither"):
+        fit(model, opt, synth.X_train[:50], synth.y_train[:50], epochs=1, rng=0, **half)
+
 def _scalar_model():
     return scalar.MLP([2, 8, 2], seed=0, init_std=1.0)
 

@@ -48,7 +48,9 @@ class Preprocessing:
         The fitted normalization (statistics from the training split).
     split : dict
         How the evaluation split was drawn (``val_size``, ``seed``; for a user's
-        file ``val_fraction`` or the ``test_data`` file), for ``evaluate``.
+        file ``val_fraction`` or the ``test_data`` file; ``final``: True when the
+        model trained on the whole training set, validation rows included), for
+        ``evaluate``.
     features : tuple of str or None
         A table's feature columns in the order the network takes them (``predict``
         matches a CSV file's columns to them by name); None where the data names none.
@@ -85,6 +87,10 @@ class Preprocessing:
             image_shape = None  # not flattened images: keep the rows as they are
         normalizer = dataset.normalizer if dataset.normalizer is not None else \
             Normalizer("none").fit(dataset.X_train[:1])
+        split = {k: meta.get(k) for k in ("val_size", "seed", "val_fraction", "test_data")
+                 if k in ("val_size", "seed") or meta.get(k) is not None}
+        if dataset.eval_split == "test" and dataset.name != "synth":
+            split["final"] = True  # trained on the validation rows too (synth's are apart)
         return cls(
             dataset=dataset.name,
             classes=tuple(dataset.classes),
@@ -92,8 +98,7 @@ class Preprocessing:
             raw_range=(0.0, 255.0) if is_image else None,
             color="grayscale" if is_image else None,
             normalizer=normalizer,
-            split={k: meta.get(k) for k in ("val_size", "seed", "val_fraction", "test_data")
-                   if k in ("val_size", "seed") or meta.get(k) is not None},
+            split=split,
             features=tuple(meta["feature_names"]) if meta.get("feature_names") else None,
             target=meta.get("target"),
         )
@@ -143,7 +148,9 @@ class Preprocessing:
         """Raw examples as a float64 matrix (n, n_features), checked against the contract.
 
         Accepts one example (``input_shape``, or a flat vector) or a stack of
-        them (``(n, *input_shape)`` or ``(n, n_features)``).
+        them (``(n, *input_shape)`` or ``(n, n_features)``). Values outside the raw
+        range, and images whose pixels were already scaled to [0, 1] (fractions, none
+        above 1), are refused.
         """
         X = np.asarray(raw)
         if X.dtype.kind not in "fiub":
@@ -152,14 +159,10 @@ class Preprocessing:
         shape, n = tuple(X.shape), self.n_features
         if shape in (self.input_shape, (n,)):
             X = X.reshape(1, n)
-        elif X.ndim >= 2 and (shape[1:] == self.input_shape or shape[1:] == (n,)):
+        elif self.fits(shape):
             X = X.reshape(shape[0], n)
         else:
-            what = "image" if self.is_image else "example"
-            want = "x".join(map(str, self.input_shape))
-            raise BackproplabError(
-                f"{source} has shape {shape}, but the model was trained on {self.dataset} with "
-                f"{n} features per example ({what} shape {want}); give inputs of that shape")
+            raise self.shape_error(shape, source)
         if X.shape[0] == 0:
             raise BackproplabError(f"{source} holds no examples; give at least one")
         X = X.astype(np.float64)
@@ -172,7 +175,46 @@ class Preprocessing:
                     f"{source} has values from {X.min():g} to {X.max():g}, outside the raw "
                     f"range {lo:g}..{hi:g} the model was trained on; give raw pixel values "
                     f"(0-255), not already scaled ones")
+            if self.is_image and X.max() <= 1 and not np.array_equal(X, np.floor(X)):
+                raise BackproplabError(  # pixels are whole numbers: these were divided by 255
+                    f"{source} has fractional values from {X.min():g} to {X.max():g}: pixels "
+                    f"already scaled to [0, 1]; give raw pixel values (0-255), e.g. times 255")
         return X
+
+    def fits(self, shape: tuple[int, ...]) -> bool:
+        """Whether an array of ``shape`` is one example or a stack of them for this model.
+
+        Parameters
+        ----------
+        shape : tuple of int
+
+        Returns
+        -------
+        bool
+        """
+        one = (self.input_shape, (self.n_features,))
+        return tuple(shape) in one or (len(shape) >= 2 and tuple(shape[1:]) in one)
+
+    def shape_error(self, shape: tuple[int, ...], source: str) -> BackproplabError:
+        """The one sentence for inputs of a ``shape`` the model cannot take (:meth:`fits`).
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The shape of all of ``source``'s examples.
+        source : str
+            What they came from (a file's path), for the sentence.
+
+        Returns
+        -------
+        BackproplabError
+        """
+        what = "image" if self.is_image else "example"
+        want = "x".join(map(str, self.input_shape))
+        return BackproplabError(
+            f"{source} has shape {tuple(shape)}, but the model was trained on {self.dataset} "
+            f"with {self.n_features} features per example ({what} shape {want}); give inputs "
+            "of that shape")
 
     def transform(self, raw, dtype=np.float32, source: str = "the input") -> np.ndarray:
         """Raw examples, checked (:meth:`as_rows`) and normalized as in training."""

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.data import load_dataset
-from backproplab.data.files import encode, is_file_dataset
-from backproplab.data.sources import read_source
+from backproplab.data.files import check_file_options, encode, is_file_dataset
+from backproplab.data.sources import read_source, source_kind
 from backproplab.errors import BackproplabError
 from backproplab.predict.predictor import Predictor
 from backproplab.tensor.memory import available_memory
@@ -29,15 +29,23 @@ def _same_path(a: str, b: str) -> bool:
 
 def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
     """``(raw X, y, split name)`` of the data the model is evaluated on."""
+    check_file_options(dataset, target=target)  # a label column only for a file
     if is_file_dataset(dataset) and not (is_file_dataset(pre.dataset)
                                          and _same_path(dataset, pre.dataset)):
-        raw = read_source(dataset, target=target or pre.target, dtype=np.float64,
+        if target is None and source_kind(Path(dataset)) == "table":
+            target = pre.target  # the model's label column, if it was trained on a table
+        raw = read_source(dataset, target=target, dtype=np.float64,
                           features=pre.features, max_bytes=max_bytes)
         return raw.X, encode(raw.labels, pre.classes, raw.path)[0], "whole"
     if dataset != pre.dataset and not is_file_dataset(dataset):
         raise BackproplabError(
             f"the model was trained on {pre.dataset}, not {dataset}; evaluate it with "
             f"dataset={pre.dataset!r} or on a labelled file", settings=("dataset",))
+    if pre.split.get("final") and not final:
+        raise BackproplabError(
+            f"the model was trained with final=True on all of {pre.dataset}'s training data, "
+            "its validation split included; evaluate it with final=True (its test split) or "
+            "on another labelled file", settings=("final",))
     # the split as recorded; what is not recorded keeps load_dataset's default
     keys = ("val_size", "seed", "val_fraction", "test_data")
     split = {k: pre.split[k] for k in keys if pre.split.get(k) is not None}
@@ -45,8 +53,16 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
         split.pop("val_size", None)
         split.pop("seed", None)
         split.update(target=pre.target, max_bytes=max_bytes)
-    data = load_dataset(pre.dataset, final=final, limit=1, data_dir=data_dir, normalize="none",
-                        dtype=np.float64, **split)
+    try:
+        data = load_dataset(pre.dataset, final=final, limit=1, data_dir=data_dir,
+                            normalize="none", dtype=np.float64, **split)
+    except BackproplabError as exc:
+        if final and exc.settings == ("test_data",):  # load_dataset's fix is training's
+            raise BackproplabError(
+                f"final=True evaluates on the run's test set, but its run had no test set "
+                f"({pre.dataset} holds none); give a labelled file or folder as dataset, or "
+                "drop final=True", settings=("dataset",)) from None
+        raise
     return data.X_eval, data.y_eval, data.eval_split
 
 
@@ -106,7 +122,9 @@ def evaluate(predictor: Predictor, dataset: str | None = None, *, final: bool = 
     ------
     BackproplabError
         For another built-in dataset, a file the model cannot read (other
-        features, a label it never saw: named), or a file too large for memory.
+        features, a label it never saw: named), a file too large for memory, or
+        the validation split of a model trained with ``final=True`` (it trained
+        on it).
     """
     pre = predictor.preprocessing
     dataset = pre.dataset if dataset is None else str(dataset)

@@ -152,7 +152,8 @@ def input_batches(path: str | os.PathLike, input_shape: tuple[int, ...], invert:
     invert : bool
         Map every value v to 255 - v.
     preprocessing : Preprocessing, optional
-        The model's, for a CSV/TSV file (its feature names).
+        The model's, for a CSV/TSV file (its feature names), and to refuse an IDX
+        file of another shape from its header, before any of it is read.
     rows : int
         The most examples per batch.
 
@@ -171,6 +172,9 @@ def input_batches(path: str | os.PathLike, input_shape: tuple[int, ...], invert:
     n = math.prod(input_shape)
     if path.is_file() and path.name.lower().endswith(IDX_SUFFIXES):
         shape, pieces = iter_idx(path, rows)
+        if preprocessing is not None and shape and not preprocessing.fits(shape):
+            pieces.close()  # named by the whole file's shape, not one batch's
+            raise preprocessing.shape_error(shape, str(path))
         if shape and shape not in (tuple(input_shape), (n,)):
             count = shape[0]
         else:  # one example (small by definition), or a 0-dimensional file

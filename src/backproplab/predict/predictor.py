@@ -101,9 +101,10 @@ def _preprocessing_of(extra: dict, run: RunFolder | None, model_file: Path) -> P
         return Preprocessing.from_dict(record)
     if run is None:
         raise BackproplabError(
-            f"{model_file} does not record the preprocessing its training used (it was saved "
-            "by an older backproplab); give its run folder instead (the preprocessing is then "
-            "rebuilt from config.json), or retrain the model")
+            f"{model_file} does not record the preprocessing of its data (a model saved by "
+            "MLP.save or MLPClassifier.save, or by a run of an older backproplab); give a run "
+            "folder instead (an older run's preprocessing is rebuilt from its config.json), or "
+            "train the model with backproplab train")
     dataset = run_dataset(run)
     return Preprocessing.from_dataset(dataset)
 

@@ -182,15 +182,15 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
         X = _validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         return np.asarray(X, dtype=self._model.dtype)
 
-    def _encode(self, y) -> np.ndarray:
-        """Labels -> indices into ``classes_`` (ValueError for labels it does not know)."""
-        classes = self.classes_
+    @staticmethod
+    def _encode(y, classes) -> np.ndarray:
+        """Labels -> indices into ``classes`` (ValueError for labels it does not know)."""
         idx = np.searchsorted(classes, y)
         idx = np.clip(idx, 0, len(classes) - 1)
         unknown = classes[idx] != y
         if np.any(unknown):
-            raise _bad(f"y has labels not in classes_ {list(classes)}: "
-                       f"{list(unique_labels(np.asarray(y)[unknown]))[:5]}; pass every class "
+            raise _bad(f"y has labels not in classes_ {classes.tolist()}: "
+                       f"{unique_labels(np.asarray(y)[unknown]).tolist()[:5]}; pass every class "
                        "in classes= on the first call to partial_fit")
         return idx.astype(np.int64)
 
@@ -266,18 +266,19 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
         first = not self.warm_start or getattr(self, "_model", None) is None
         X, y = self._validate_xy(X, y, reset=first)
         if first:
-            self.classes_ = unique_labels(y)
-            if len(self.classes_) < 2:
+            classes = unique_labels(y)
+            if len(classes) < 2:  # refused before anything of a previous fit is replaced
                 raise _bad(f"MLPClassifier needs samples of at least 2 classes to train; y has "
-                           f"1 class ({self.classes_[0]!r})")
+                           f"1 class ({classes.tolist()[0]!r})")
+            self.classes_ = classes
             self._start(X, hidden)
         elif set(unique_labels(y)) != set(self.classes_):
             raise _bad(f"warm_start needs y with the same classes as the previous fit, "
-                       f"{list(self.classes_)}; got {list(unique_labels(y))}")
+                       f"{self.classes_.tolist()}; got {unique_labels(y).tolist()}")
         else:
             self._check_same_hidden(hidden)
         self._optimizer = new_optimizer(self, self._model)  # as scikit-learn: fresh per fit
-        self._train(X, self._encode(y), incremental=False)
+        self._train(X, self._encode(y, self.classes_), incremental=False)
         return self
 
     def partial_fit(self, X, y, classes=None):
@@ -313,20 +314,22 @@ best_validation_score_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_, out_
         if classes is not None:
             classes = unique_labels(classes)
             if known is not None and not np.array_equal(known, classes):
-                raise _bad(f"classes={list(classes)} is not the same as on the last call to "
-                           f"partial_fit, {list(known)}")
+                raise _bad(f"classes={classes.tolist()} is not the same as on the last call to "
+                           f"partial_fit, {known.tolist()}")
+        classes = known if classes is None else classes
         first = getattr(self, "_model", None) is None
         X, y = self._validate_xy(X, y, reset=first)
+        if first and len(classes) < 2:
+            raise _bad(f"MLPClassifier needs at least 2 classes, got 1 class "
+                       f"({classes.tolist()[0]!r}) in classes")
+        labels = self._encode(y, classes)  # refused before anything is built
         if first:
             self.classes_ = classes
-            if len(classes) < 2:
-                raise _bad(f"MLPClassifier needs at least 2 classes, got 1 class "
-                           f"({classes[0]!r}) in classes")
             self._start(X, hidden)
             self._optimizer = new_optimizer(self, self._model)
         else:
             self._check_same_hidden(hidden)
-        self._train(X, self._encode(y), incremental=True)
+        self._train(X, labels, incremental=True)
         return self
 
     def _check_same_hidden(self, hidden: list[int]) -> None:

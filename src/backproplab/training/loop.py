@@ -91,7 +91,8 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str | None = N
     Raises
     ------
     BackproplabError
-        For bad settings or data; ``DivergenceError`` when training diverges.
+        For bad settings or data (also ``X_eval`` without ``y_eval`` or the reverse);
+        ``DivergenceError`` when training diverges.
 
     Examples
     --------
@@ -103,6 +104,10 @@ def fit(model, optimizer, X, y, *, epochs: int, batch_size: int | str | None = N
     >>> [r["epoch"] for r in h], h.stopped_reason
     ([1, 2], 'epochs')
     """
+    if (X_eval is None) != (y_eval is None):
+        given, missing = ("X_eval", "y_eval") if y_eval is None else ("y_eval", "X_eval")
+        raise BackproplabError(f"fit got {given} without {missing}; pass both X_eval and "
+                               "y_eval, or neither")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     trainer = _trainer(model, optimizer, (X, y), (X_eval, y_eval), rng, batch_size=batch_size,
                        shuffle=shuffle, loss_term=loss_term, eval_batch_size=eval_batch_size)
