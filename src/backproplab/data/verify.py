@@ -326,17 +326,18 @@ def check_files(spec: DatasetSpec, location: Location, files: dict[str, IdxFile]
     """
     arrays = {r: f.array for r, f in files.items()}
     _check_structure(spec, arrays, location.files, str(location.directory))
-    other = _other_dataset(spec, files)
+    checks = {}
+    for role, f in files.items():
+        status, detail = check_content(spec.file(role), f, *known_sha256(spec, role))
+        checks[role] = FileCheck(role, f.path, status, detail, tuple(f.array.shape))
+    other = _other_dataset(spec, {r: f for r, f in files.items()
+                                  if checks[r].status not in VERIFIED})
     if other is not None:
         raise BackproplabError(
             f"the {spec.name} files found in {location.directory} are {other.name}'s, not "
             f"{spec.name}'s (their content is {other.name}'s published data); pass "
             f"dataset='{other.name}' to use them, or put {spec.name}'s own files there",
             settings=("dataset",))
-    checks = {}
-    for role, f in files.items():
-        status, detail = check_content(spec.file(role), f, *known_sha256(spec, role))
-        checks[role] = FileCheck(role, f.path, status, detail, tuple(f.array.shape))
     if record:
         to_record = {r: files[r].content_sha256 for r, c in checks.items()
                      if c.status == "md5" and spec.file(r).sha256 is None}
