@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "compare", help="overlay runs and sweeps in one figure and test their differences",
         description="Draw the runs and sweep groups of several folders together (mean curves "
-                    "with 95%% intervals over seeds) and print their final metrics with every "
+                    "with 95% intervals over seeds) and print their final metrics with every "
                     "pair of groups tested (Welch's t-test, Holm-adjusted, and the seeds a "
                     "decision would need). Reads the folders only, as far as they are "
                     "finished; never trains.",

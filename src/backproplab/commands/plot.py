@@ -45,7 +45,7 @@ def register(subparsers) -> None:
                     "hidden-activation "
                     "histograms, confusion matrix, synth's decision boundary and, for runs "
                     "trained with --inspect, its animation after each epoch). For a sweep: "
-                    "draw sweep.png (each group's curves with a band over the 95%% interval "
+                    "draw sweep.png (each group's curves with a band over the 95% interval "
                     "of the mean over seeds, and the final accuracy against the swept value), "
                     "from what has finished so far. Reads the folder only; never trains.",
     )
