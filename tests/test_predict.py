@@ -256,6 +256,15 @@ def test_evaluate_refuses_another_dataset(cli, tiny_fashion_run):
         evaluate(load_predictor(tiny_fashion_run), "mnist")
 
 
+def test_evaluate_refuses_a_target_with_a_built_in_dataset(cli, tiny_synth_run):
+    # regression: --target was silently ignored (no label column to choose in synth)
+    for extra in ((), ("--dataset", "synth")):
+        res = cli("evaluate", tiny_synth_run, *extra, "--target", "label")
+        assert res.status == 2 and res.out == "", res.err
+        assert res.err == ("backproplab: error: --target applies only to a dataset given as "
+                           "a PATH, not --dataset synth; drop --target\n"), res.err
+
+
 def test_scalar_engine_model_predicts(tmp_path):
     """A scalar-engine run's model.npz (arrays W1, b1, ... and a JSON extra) carries the
     record too, and predicts through the float64 tensor MLP."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.data import load_dataset
-from backproplab.data.files import encode, is_file_dataset
+from backproplab.data.files import check_file_options, encode, is_file_dataset
 from backproplab.data.sources import read_source
 from backproplab.errors import BackproplabError
 from backproplab.predict.predictor import Predictor
@@ -29,6 +29,7 @@ def _same_path(a: str, b: str) -> bool:
 
 def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
     """``(raw X, y, split name)`` of the data the model is evaluated on."""
+    check_file_options(dataset, target=target)  # a target beside a built-in name: refused
     if is_file_dataset(dataset) and not (is_file_dataset(pre.dataset)
                                          and _same_path(dataset, pre.dataset)):
         raw = read_source(dataset, target=target or pre.target, dtype=np.float64,
