@@ -91,3 +91,15 @@ def test_remove_entry_deletes_trees_files_and_links_without_following_them(tmp_p
         remove_entry(tmp_path / name)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
     assert (kept / "f.txt").read_text() == "x"  # the link went, not what it points to
+
+
+def test_a_folder_where_the_file_goes_is_named_without_the_temporary_file(tmp_path):
+    """Regression: the error named the hidden temporary file (``.x.csv.abc.tmp -> x.csv``),
+    which the user never asked for; it names the file being written, and no
+    temporary file is left behind."""
+    target = tmp_path / "x.csv"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as err:
+        atomic_write_text(target, "a,b\n")
+    assert err.value.filename == str(target) and err.value.filename2 is None
+    assert os.listdir(tmp_path) == ["x.csv"] and target.is_dir()

@@ -100,8 +100,10 @@ def _atomic(path: str | os.PathLike, mode: str, write: Callable[[IO], None]) -> 
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
-            # a failed write() names no file: name the one being written (disk full ...)
+        if isinstance(exc, OSError) and exc.errno is not None and \
+                (exc.filename is None or os.fsdecode(exc.filename) == tmp):
+            # a failed write() names no file, a failed replace() the temporary one:
+            # name the file being written (disk full, a folder in its place ...)
             raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
     return path

@@ -148,3 +148,17 @@ def test_template_is_a_starting_file_the_checker_reads(cli, tmp_path):
     r = cli("check", f)
     assert r.status == 0 and r.out.splitlines()[0].endswith("mine.py: correct")
     assert r.out.splitlines()[2].split()[:2] == ["k", "yes"]
+
+
+@needs_graphviz
+def test_check_graph_says_when_the_learners_function_raised_on_the_probe(tmp_path):
+    # it used to say "the file returns nothing for one example" of a file whose
+    # backward() returns values on every probe but the one it raised on
+    out = tmp_path / "g.svg"
+    r = run_subprocess("check", LEARNERS / "mistakes" / "softmax_overflow_lists.py",
+                       "--graph", out, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.splitlines()[-1] == (
+        f"graph of the probe 'logits of order 1,000' (the reference only: backward() raised "
+        f"OverflowError on it): {out}")
+    assert svg_nodes(out)["loss_"][0][0] == "loss"

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from tests.conftest import run_subprocess
+from tests.killing import stop
 
-from backproplab.check import check_files, collect_files
+from backproplab.check import check_file, check_files, collect_files
+from backproplab.errors import BackproplabError
 
 LEARNERS = Path(__file__).parent / "learners"
 LIMITS = {"timeout": 4.0, "memory_mb": 384}
@@ -138,3 +145,70 @@ def test_results_that_cannot_be_read(tmp_path, body, reason):
     f.write_text(f"def backward(x, t, W, b, V, c):\n    return {body}\n")
     [r] = check_files([f], **LIMITS)
     assert (r.status, r.reason) == ("unusable", reason)
+
+
+#: A learner's file that says it started (its process id) and then takes 5 minutes.
+SLOW_LEARNER = """import os, pathlib, time
+pathlib.Path(__file__).with_suffix(".started").write_text(str(os.getpid()))
+time.sleep(300)
+
+def backward(x, t, W, b, V, c):
+    return {}
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_ctrl_c_stops_the_learners_at_once_and_starts_no_other(tmp_path):
+    """Ctrl-C while a class's files run: one line and 130, the running learner's
+    process killed and the files still queued never started (it used to wait for
+    each file's own time limit, file after file)."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.py").write_text(SLOW_LEARNER)
+    proc = subprocess.Popen([sys.executable, "-m", "backproplab", "check", folder, "--workers",
+                             "1", "--timeout", "600", "--csv", tmp_path / "rows.csv"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    started = folder / "a.started"
+    pids = []
+    try:
+        while not started.exists() or not started.read_text():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.01)
+        pids.append(int(started.read_text()))
+        code = stop(proc, signal.SIGINT)  # Ctrl-C reaches the command, not the learners
+        assert (code, proc.stderr.read().decode()) == (130, "backproplab: interrupted\n")
+        assert not _alive(pids[0])
+        assert sorted(f.name for f in folder.glob("*.started")) == ["a.started"]
+        assert not (tmp_path / "rows.csv").exists()
+    finally:
+        for pid in pids + [int(f.read_text()) for f in folder.glob("[bc].started")]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_file_that_is_not_python_is_one_sentence(tmp_path):
+    # it used to be run, and reported as unusable with the checker's own internal
+    # AttributeError ('NoneType' object has no attribute 'loader') as "your traceback"
+    f = tmp_path / "my_backprop.ipynb"
+    f.write_text('{"cells": [], "nbformat": 4}')
+    r = run_subprocess("check", f, timeout=120)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == (f"backproplab: error: {f} is not a .py file; put your functions in a "
+                        ".py file (from a notebook: jupyter nbconvert --to script) and check "
+                        "that\n")
+
+
+def test_check_file_refuses_a_file_that_is_not_python(tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("def backward(x, t, W, b, V, c):\n    return {}\n")
+    with pytest.raises(BackproplabError, match=r"notes.txt is not a \.py file; put your"):
+        check_file(f)

@@ -23,6 +23,8 @@ GRADS = ["do", "dc", "dV", "dh", "dk", "db", "dW"]
 MISTAKES = {
     "sigmoid_derivative_at_preactivation": ("sigmoid-derivative-at-preactivation", HIDDEN),
     "missing_sigmoid_derivative": ("missing-sigmoid-derivative", HIDDEN),
+    # a mistake in one function only (backward right): named for the function that makes it
+    "missing_sigmoid_derivative_batch_only": ("missing-sigmoid-derivative", ["db", "dW"]),
     "sign_flipped": ("sign-flipped", GRADS),
     "target_class_only": ("target-class-only", ["dh", *HIDDEN]),
     "target_not_subtracted": ("target-not-subtracted", GRADS),
@@ -116,3 +118,27 @@ def test_fit_shape_accepts_rows_columns_and_one_element_losses():
         fit_shape([0.0] * 6, [[0.0] * 3] * 2, "dW")
     with pytest.raises(ShapeError, match="dV holds a str instead of numbers"):
         fit_shape([[{"type": "str"}]], [[0.0]], "dV")
+
+
+@pytest.mark.parametrize("dW, dV, message", [
+    ("np.outer(x, dk)", "np.outer(do, h)",
+     "dV comes transposed (outputs x hidden instead of hidden x outputs): each gradient must "
+     "have its parameter's shape, and once transposed the values are right."),
+    ("np.outer(dk, x)", "np.outer(do, h)",
+     "dV and dW come transposed (dV outputs x hidden instead of hidden x outputs, dW hidden x "
+     "inputs instead of inputs x hidden): each gradient must have its parameter's shape, and "
+     "once transposed the values are right."),
+])
+def test_transposed_message_names_the_axes_of_the_matrix_that_came_transposed(tmp_path, dW, dV,
+                                                                               message):
+    f = tmp_path / "mine.py"
+    f.write_text(
+        "import numpy as np\n\n\ndef backward(x, t, W, b, V, c):\n"
+        "    x, W, b, V, c = (np.asarray(a, dtype=float) for a in (x, W, b, V, c))\n"
+        "    h = 1.0 / (1.0 + np.exp(-(x @ W + b)))\n"
+        "    y = np.exp(h @ V + c - (h @ V + c).max())\n"
+        "    do = y / y.sum() - np.eye(len(c))[t]\n"
+        "    dk = (V @ do) * h * (1.0 - h)\n"
+        f"    return {{'dW': {dW}, 'db': dk, 'dV': {dV}, 'dc': do}}\n")
+    [r] = check_files([f])
+    assert [(d.id, d.message) for d in r.diagnoses] == [("transposed", message)]

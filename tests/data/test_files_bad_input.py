@@ -139,3 +139,15 @@ def test_an_npz_with_a_nan_names_its_row_and_column(cli, tmp_path):
     np.savez(tmp_path / "b.npz", X=X)
     _refused(cli("train", "--dataset", tmp_path / "b.npz", "--out", out), out,
              "no array 'y'")
+
+
+def test_evaluate_final_of_a_run_without_a_test_set_names_evaluates_own_options(tmp_path):
+    """It said 'give --test-data', an option evaluate does not have."""
+    train = _table(tmp_path, GOOD, "train.csv")
+    run = tmp_path / "run"
+    res = run_subprocess("train", "--dataset", train, "--out", run, "--epochs", "1", "--quiet")
+    assert res.returncode == 0, res.stderr
+    res = run_subprocess("evaluate", run, "--final")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "no test set" in res.stderr and "folder as --dataset," in res.stderr, res.stderr
+    assert "drop --final" in res.stderr and "--test-data" not in res.stderr, res.stderr

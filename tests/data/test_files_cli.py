@@ -150,3 +150,53 @@ def test_fashion_mnist_as_a_folder_of_pngs(tmp_path):
     assert predictor.classes == folder.classes
     assert [json.loads(line)["label"] for line in lines] == expected.tolist()
     assert [json.loads(line)["class"] for line in lines] == [folder.classes[k] for k in expected]
+
+
+def test_a_sweep_over_two_files_given_relative_to_the_working_folder(tmp_path):
+    """sweep.json listed 'iris.csv' while each trial's config recorded the absolute
+    path: every trial was refused as 'another run' and the sweep failed."""
+    frame = datasets.load_iris(as_frame=True).frame
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    frame.iloc[::2].to_csv(tmp_path / "half.csv", index=False)
+    res = run_subprocess("sweep", "--dataset", "iris.csv,half.csv", "--hidden", "4",
+                         "--epochs", "1", "--workers", "1", "--out", "sweep", "--quiet",
+                         "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.splitlines()[-1])["ok"] == 2
+    listed = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["grid"]["dataset"]
+    assert listed == [str(tmp_path / "iris.csv"), str(tmp_path / "half.csv")]
+
+
+def test_evaluate_takes_a_labelled_file_of_the_other_form(tmp_path):
+    """A table's model evaluated on an .npz was told to 'drop --target', never given;
+    an .npz's model evaluated on a table took its label column for an extra feature."""
+    iris = datasets.load_iris()
+    names = ["sl", "sw", "pl", "pw"]
+    species = iris.target_names[iris.target]
+    frame = pd.DataFrame(iris.data, columns=names).assign(species=species)
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    np.savez(tmp_path / "iris.npz", X=iris.data, y=species, feature_names=np.array(names))
+    for form, other in (("csv", "npz"), ("npz", "csv")):
+        run = tmp_path / f"run-{form}"
+        _ok(run_subprocess("train", "--dataset", tmp_path / f"iris.{form}", "--hidden", "4",
+                           "--epochs", "1", "--out", run, "--quiet"))
+        res = _ok(run_subprocess("evaluate", run, "--dataset", tmp_path / f"iris.{other}",
+                                 "--json"))
+        result = json.loads(res.stdout)
+        assert result["n"] == 150 and result["split"] == "whole"
+        assert np.sum(result["confusion"], axis=1).tolist() == [50, 50, 50]
+
+
+def test_a_sweep_over_two_files_with_their_label_column(tmp_path):
+    """With the files in the grid, --target was checked against the base's default
+    dataset: '--target applies only to a dataset given as a PATH, not --dataset synth'."""
+    frame = wine_frame()  # the label column 'cultivar' is not the last
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    frame.iloc[::2].to_csv(tmp_path / "half.csv", index=False)
+    res = run_subprocess("sweep", "--dataset", f"{tmp_path / 'wine.csv'},{tmp_path / 'half.csv'}",
+                         "--target", "cultivar", "--hidden", "4", "--epochs", "1",
+                         "--workers", "1", "--out", tmp_path / "sweep", "--quiet", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.splitlines()[-1])["ok"] == 2
+    for trial in (tmp_path / "sweep").glob("dataset=*"):
+        assert json.loads((trial / "config.json").read_text())["target"] == "cultivar"

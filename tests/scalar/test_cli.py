@@ -193,3 +193,13 @@ def test_gradcheck_knows_every_engine_and_no_other():
     with pytest.raises(BackproplabError, match="unknown engine 'gpu'; choose one of scalar, "
                                                "tensor or both"):
         gradcheck.run_checks("gpu")
+
+
+def test_worked_example_piped_into_a_reader_that_leaves_is_status_141(tmp_path):
+    # regression: `backproplab worked-example | head -1` exited with status 1 (rich's
+    # own broken-pipe handling), where every other command ends with 141, silently
+    proc = subprocess.Popen([sys.executable, "-m", "backproplab", "worked-example"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the tables are printed
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == b"", err.decode()

@@ -245,3 +245,76 @@ def test_compare_refuses_a_damaged_run_folder_in_one_sentence(sweep_dir: Path, t
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith(f"backproplab: error: {run / 'metrics.jsonl'} is damaged")
     assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("damage", ["metrics.jsonl", "summary.json"])
+def test_a_damaged_run_folder_is_told_a_fix_for_a_run_not_a_sweep(damage, sweep_dir: Path,
+                                                                   tmp_path: Path):
+    # was "delete the trial folder and run the sweep again" for a folder of `train --out`
+    run = tmp_path / "run"
+    run_training(TrainConfig(limit=300, epochs=1, hidden=(4,)), run, progress="quiet")
+    if damage == "metrics.jsonl":
+        with (run / damage).open("a") as fh:
+            fh.write("x\n")
+    else:
+        (run / damage).write_text("[1]")
+    r = run_subprocess("compare", run, sweep_dir, "--out", tmp_path / "c.png", timeout=60)
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"backproplab: error: {run / damage} is damaged")
+    assert line.endswith("; restore the file or rerun the run")
+    assert "sweep" not in line and not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("command", ["plot", "compare"])
+def test_help_prints_a_single_percent_sign(command):
+    # argparse formats an argument's help with %, not a parser's description: "95%%"
+    # there reached the user as written
+    r = run_subprocess(command, "--help", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "%%" not in r.stdout
+    assert "95% interval" in " ".join(r.stdout.split())
+
+
+def test_compare_refuses_a_figure_name_that_is_not_png(sweep_dir: Path, tmp_path: Path):
+    # --out x.pdf wrote PNG bytes into x.pdf
+    for name in ("x.pdf", "x.svg", "x"):
+        r = run_subprocess("compare", sweep_dir, "--out", tmp_path / name, timeout=60)
+        assert r.returncode == 2, (name, r.stderr)
+        assert r.stderr.strip().splitlines() == [
+            (f"backproplab: error: --out {tmp_path / name} does not end in .png, but compare "
+             "draws a PNG; give a file name ending in .png, such as compare.png")]
+        assert not (tmp_path / name).exists()
+    r = run_subprocess("compare", sweep_dir, "--out", tmp_path / "X.PNG", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "X.PNG").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_table_says_why_a_comparison_has_no_number(sweep_dir: Path, tmp_path: Path):
+    # a run alone is one seed: its rows showed '-' and nowhere said why
+    run = tmp_path / "one"
+    run_training(TrainConfig(limit=300, epochs=1, hidden=(4,)), run, progress="quiet")
+    r = run_subprocess("compare", sweep_dir, run, "--out", tmp_path / "c.png", timeout=60)
+    assert r.returncode == 0, r.stderr
+    tables = " ".join(r.stdout.split()).split("every pair of groups")[1:]
+    assert len(tables) == 2  # validation accuracy, then loss: each says it under itself
+    for table in tables:
+        assert "'-': p-value and interval: needs at least 2 seeds in each group" in table
+    r = run_subprocess("compare", sweep_dir, "--out", tmp_path / "d.png", timeout=60)
+    assert "'-'" not in r.stdout  # every pair has its numbers: no reason to give
+
+
+@pytest.mark.parametrize("command", ["compare", "sweep"])
+def test_a_table_reader_that_leaves_early_is_status_141(command, copy: Path, tmp_path: Path):
+    # `backproplab compare ... | head -1`: rich's console ended the process with status 1,
+    # which for sweep means "a trial failed"; as every command: 141, as for SIGPIPE, silent
+    import subprocess
+    import sys
+
+    args = (["compare", copy.name, "--out", "c.png"] if command == "compare"
+            else ["sweep", "--aggregate-only", "--out", copy.name])
+    proc = subprocess.Popen([sys.executable, "-m", "backproplab", *args], cwd=copy.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the tables are printed
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == b"", err.decode()

@@ -136,6 +136,9 @@ def test_compare_groups_paired_uses_shared_seeds_and_permutation_is_recorded():
     (c,) = S.compare_groups(groups, "m", test="paired",
                             seeds={"a": [0, 1, 2, 3, 4], "c": [7, 8, 9, 3, 4]})
     assert c["p_value"] == pytest.approx(sps.ttest_rel(A[3:], C[3:]).pvalue, rel=1e-10)
+    # as docs/experiments.md says: the difference is over the shared seeds, n over all
+    assert c["difference"] == pytest.approx(np.mean(np.subtract(A[3:], C[3:])), rel=1e-12)
+    assert (c["n_a"], c["n_b"]) == (5, 5) and c["mean_a"] == pytest.approx(np.mean(A))
     (c,) = S.compare_groups(groups, "m", test="paired", seeds={"a": [0] * 5, "c": [1] * 5})
     assert c["p_value"] is None and "shared" in c["note"]
     with pytest.raises(BackproplabError, match="seeds"):

@@ -14,6 +14,7 @@ This package uses the scalar engine only; it knows nothing of runs or the study.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,9 +27,17 @@ from backproplab.check.verdict import EXIT_STATUS, FileReport, judge
 from backproplab.errors import BackproplabError
 
 
+def _python_file(path: Path) -> Path:
+    """``path``, or a :class:`BackproplabError` when it is not a ``.py`` file."""
+    if path.suffix != ".py":
+        raise BackproplabError(f"{path} is not a .py file; put your functions in a .py file "
+                               "(from a notebook: jupyter nbconvert --to script) and check that")
+    return path
+
+
 def check_file(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
-               memory_mb: int = DEFAULT_MEMORY_MB,
-               probes: list[Probe] | None = None) -> tuple[FileReport, RawRun]:
+               memory_mb: int = DEFAULT_MEMORY_MB, probes: list[Probe] | None = None,
+               stop: threading.Event | None = None) -> tuple[FileReport, RawRun]:
     """Check one learner's file in its own process.
 
     Parameters
@@ -41,11 +50,19 @@ def check_file(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
         The process's memory (address space) limit in MiB; 0 for none.
     probes : list of Probe, optional
         Default: :func:`~backproplab.check.probes.make_probes`.
+    stop : threading.Event, optional
+        Set from another thread to kill the file's process at once (its report
+        is then of no use).
 
     Returns
     -------
     (FileReport, RawRun)
         The verdict, and what the process returned (its values, for the graph).
+
+    Raises
+    ------
+    BackproplabError
+        ``path`` is not a ``.py`` file.
 
     Examples
     --------
@@ -53,8 +70,9 @@ def check_file(path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
     >>> report.status  # doctest: +SKIP
     'correct'
     """
+    _python_file(Path(path))
     probes = make_probes() if probes is None else probes
-    raw = run_isolated(path, [p.payload() for p in probes], timeout, memory_mb)
+    raw = run_isolated(path, [p.payload() for p in probes], timeout, memory_mb, stop)
     return judge(str(path), raw, probes, timeout, memory_mb), raw
 
 
@@ -75,7 +93,8 @@ def collect_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     Raises
     ------
     BackproplabError
-        A path that does not exist, or a folder without ``.py`` files.
+        A path that does not exist, a file that is not a ``.py`` file, or a folder
+        without ``.py`` files.
     """
     files: list[Path] = []
     for p in map(Path, paths):
@@ -86,7 +105,7 @@ def collect_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
                                        "learners' files or the files themselves")
             files += found
         elif p.is_file():
-            files.append(p)
+            files.append(_python_file(p))
         else:
             raise BackproplabError(f"{p} does not exist; pass a learner's .py file or a folder "
                                    "of them")
@@ -115,16 +134,21 @@ def check_files(files: list[Path], *, workers: int = 1, timeout: float = DEFAULT
     list of FileReport
         In the order of ``files``.
     """
-    probes = make_probes()
+    probes, stop = make_probes(), threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(check_file, f, timeout=timeout, memory_mb=memory_mb,
-                               probes=probes) for f in files]
+                               probes=probes, stop=stop) for f in files]
         reports = []
-        for fut in futures:
-            report, raw = fut.result()
-            if done is not None:
-                done(report, raw)
-            reports.append(report)
+        try:
+            for fut in futures:
+                report, raw = fut.result()
+                if done is not None:
+                    done(report, raw)
+                reports.append(report)
+        except BaseException:  # Ctrl-C, or `done` failing: kill what runs, start nothing
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return reports
 
 

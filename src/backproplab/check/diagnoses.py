@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backproplab.check.compare import (
+    AXES,
     QUANTITIES,
     Observation,
     QuantityResult,
@@ -126,18 +127,22 @@ def _preactivation_as_input(e: Example) -> Example:
 def _by_prediction(mistake: Callable[[Example], Example]) -> Callable[..., bool]:
     """``explains`` for a mistake given as ``mistake(example) -> {quantity: value}``.
 
-    The learner's value must equal the mistaken one (the batch mean of it for
-    ``backward_batch``) on every probe, and differ from the right one on one.
+    In each function that gets the quantity wrong, the learner's value must equal
+    the mistaken one (the batch mean of it for ``backward_batch``) on every probe;
+    a function right on every probe (``backward`` beside a wrong
+    ``backward_batch``) does not make that mistake. At least one value differs
+    from the right one.
     """
 
     def explains(q: str, observations: list[Observation]) -> bool:
-        for o in observations:
+        wrong = {o.function for o in observations if not o.ok}
+        for o in (o for o in observations if o.function in wrong):
             predicted = [mistake(e) for e in o.probe.examples]
             if o.transposed or o.failed or any(q not in p for p in predicted):
                 return False
             if not close(o.mine, mean_of([p[q] for p in predicted])):
                 return False
-        return any(not o.ok for o in observations)
+        return bool(wrong)
 
     return explains
 
@@ -178,10 +183,11 @@ def _names(qs: list[str]) -> str:
 
 def _transposed_message(qs: list[str], results: dict[str, QuantityResult]) -> str:
     right = all(close(o.mine, o.ref) for q in qs for o in results[q].observations)
+    swapped = [" x ".join(reversed(AXES[q].split(" x "))) + f" instead of {AXES[q]}" for q in qs]
+    axes = swapped[0] if len(qs) == 1 else ", ".join(f"{q} {a}" for q, a in zip(qs, swapped))
     verb = "comes" if len(qs) == 1 else "come"
-    return (f"{_names(qs)} {verb} transposed (hidden x inputs instead of inputs x hidden, or the "
-            "like): each gradient must have its parameter's shape" +
-            (", and once transposed the values are right." if right else "."))
+    return (f"{_names(qs)} {verb} transposed ({axes}): each gradient must have its parameter's "
+            "shape" + (", and once transposed the values are right." if right else "."))
 
 
 def _overflow_message(qs: list[str], results: dict[str, QuantityResult]) -> str:

@@ -20,6 +20,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,8 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_MEMORY_MB = 2048
 #: How much of the learner's own output (stderr and prints) is kept, in bytes.
 OUTPUT_TAIL = 4000
+#: How often a file's wait looks at its ``stop`` event, in seconds.
+STOP_POLL = 0.05
 #: Environment variables that keep the child's numerical libraries to one thread.
 ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
@@ -64,7 +68,8 @@ MAX_RESULT_BYTES = 16 * 2**20
 
 
 def run_isolated(path: str | os.PathLike, probes: list[dict], timeout: float = DEFAULT_TIMEOUT,
-                 memory_mb: int = DEFAULT_MEMORY_MB) -> RawRun:
+                 memory_mb: int = DEFAULT_MEMORY_MB,
+                 stop: threading.Event | None = None) -> RawRun:
     """Run the learner's file ``path`` on ``probes`` in its own limited process.
 
     Parameters
@@ -78,6 +83,9 @@ def run_isolated(path: str | os.PathLike, probes: list[dict], timeout: float = D
         CPU-time limit is one second more.
     memory_mb : int, optional
         The process's address-space limit in MiB (0: none).
+    stop : threading.Event, optional
+        When set (a Ctrl-C in the caller), the process and its children are
+        killed at once and the run ends with no answer.
 
     Returns
     -------
@@ -91,11 +99,7 @@ def run_isolated(path: str | os.PathLike, probes: list[dict], timeout: float = D
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out_file, stderr=err,
                                 cwd=path.parent, env={**os.environ, **ONE_THREAD},
                                 start_new_session=True)
-        timed_out = False
-        try:
-            proc.communicate(json.dumps(probes).encode(), timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        timed_out = _wait(proc, json.dumps(probes).encode(), timeout, stop)
         _kill_group(proc)  # a timed-out learner, or anything its code left running
         err.seek(max(0, err.seek(0, os.SEEK_END) - OUTPUT_TAIL))
         output = err.read().decode("utf-8", "replace")
@@ -108,6 +112,23 @@ def run_isolated(path: str | os.PathLike, probes: list[dict], timeout: float = D
         except ValueError:
             data = None
     return RawRun(data if isinstance(data, dict) else None, timed_out, proc.returncode, output)
+
+
+def _wait(proc: subprocess.Popen, payload: bytes, timeout: float,
+          stop: threading.Event | None) -> bool:
+    """Give the process its probes and wait for it to end; True when it ran past
+    ``timeout``. With a ``stop`` event, returns (False) soon after it is set."""
+    deadline = time.monotonic() + timeout
+    while stop is None or not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True
+        try:  # called again after a timeout, communicate loses nothing (input only once)
+            proc.communicate(payload, timeout=left if stop is None else min(left, STOP_POLL))
+            return False
+        except subprocess.TimeoutExpired:
+            payload = None
+    return False
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

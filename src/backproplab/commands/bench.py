@@ -26,7 +26,7 @@ from backproplab.bench.workload import (
     QUICK_ROWS,
 )
 from backproplab.commands.options import add_json_option, float_option, int_option
-from backproplab.commands.output import json_stdout, print_json
+from backproplab.commands.output import json_stdout, print_json, rich_console
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
 
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace, command: str | None = None) -> int:
 
 
     kwargs = settings(args)
-    console = Console(stderr=bool(args.json))
+    console = rich_console(stderr=bool(args.json))
     status = Console(stderr=True)
     result = run_benchmark(**kwargs, command=command or command_line(args),
                            progress=lambda msg: status.log(msg) if status.is_terminal else None)

@@ -142,8 +142,11 @@ def _draw(report: FileReport, raw, out: str) -> None:
         return
     values, theirs, differs = learner_graph(report, raw, make_probes())
     graph.render(graph.build(values, theirs, differs), out)
-    shown = ("the reference only: the file returns nothing for one example" if theirs is None
-             else "reference and yours, differing nodes marked")
+    raised = sorted({f"{o.function}() raised {o.failed}" for r in report.quantities.values()
+                     for o in r.observations if o.failed and o.probe.name == values["probe"]})
+    shown = ("reference and yours, differing nodes marked" if theirs is not None
+             else f"the reference only: {', '.join(raised)} on it" if raised
+             else "the reference only: the file returns nothing for one example")
     print(f"graph of the probe '{values['probe']}' ({shown}): {out}")
 
 

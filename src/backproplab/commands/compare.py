@@ -21,7 +21,7 @@ from backproplab.commands.options import add_json_option
 from backproplab.commands.output import print_json, rich_console, stderr_note
 from backproplab.errors import BackproplabError
 from backproplab.plots.sweeps import plot_groups
-from backproplab.runs import COMPARE_FIGURE, RunFolder, open_folder
+from backproplab.runs import COMPARE_FIGURE, RERUN_FIX, RunFolder, open_folder
 from backproplab.sweeps.aggregate import (
     COMPARED,
     comparisons,
@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     p.add_argument("folders", nargs="+", metavar="RUN_OR_SWEEP",
                    help="run folders (train --out) and sweep folders (sweep --out)")
     p.add_argument("--out", metavar="FILE", default=COMPARE_FIGURE,
-                   help=f"the figure to write (default: {COMPARE_FIGURE} in the current folder)")
+                   help=f"the PNG figure to write (default: {COMPARE_FIGURE} in the current folder)")
     p.add_argument("--test", choices=TESTS, default="welch",
                    help="the test between two groups: welch (default), paired (on the seeds "
                         "both groups share) or permutation")
@@ -63,7 +63,7 @@ def register(subparsers) -> None:
 
 def _run_group(run: RunFolder, label: str) -> dict:
     """One run folder as a group of one run."""
-    damage = run_damage(run)
+    damage = run_damage(run, RERUN_FIX)  # a run of its own: no sweep to run again
     if damage:
         raise BackproplabError(damage)
     return {"label": label, "values": {}, **summarize_runs([run])}
@@ -120,9 +120,12 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0. A folder given twice, a damaged run, or folders without a finished
-        epoch raise :class:`~backproplab.errors.BackproplabError` (exit status 2).
+        0. An ``--out`` not ending in ``.png``, a folder given twice, a damaged
+        run, or folders without a finished epoch raise :class:`~backproplab.errors.BackproplabError` (exit status 2).
     """
+    if Path(args.out).suffix.lower() != ".png":  # the figure is always drawn as PNG
+        raise BackproplabError(f"--out {args.out} does not end in .png, but compare draws a "
+                               "PNG; give a file name ending in .png, such as compare.png")
     groups, split = gather(args.folders)
     results = {"varying": [], "eval_split": split, "groups": groups,
                "comparisons": comparisons(groups, test=args.test) if len(groups) > 1 else []}

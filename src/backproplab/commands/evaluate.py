@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from backproplab.commands.options import add_json_option
-from backproplab.commands.output import print_json
+from backproplab.commands.output import print_json, rich_console
 from backproplab.data import DATASETS
 from backproplab.predict import evaluate, load_predictor
 
@@ -75,10 +75,9 @@ def run(args: argparse.Namespace) -> int:
 
 def print_tables(result: dict) -> None:
     """The evaluation as two rich tables: per class, then the confusion matrix."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(100, 12 * len(result["classes"]) + 24))
+    console = rich_console(width=max(100, 12 * len(result["classes"]) + 24))
     console.print(f"{result['model']} on the {result['split']} split of {result['dataset']} "
                   f"({result['n']} examples): loss {result['loss']:.4f}, "
                   f"accuracy {result['accuracy']:.4f}")

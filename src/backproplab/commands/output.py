@@ -11,6 +11,7 @@ one way to reach the real stdout.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -59,18 +60,35 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj), file=stream, flush=True)
 
 
-def rich_console():
-    """A ``rich.console.Console`` on stdout for a command's tables.
+def rich_console(width: int | None = None, **options):
+    """A ``rich.console.Console`` for a command's tables (on stdout, unless ``stderr=True``).
+
+    Parameters
+    ----------
+    width : int, optional
+        Columns; by default the terminal's width, or 200 off a terminal (rich
+        would assume 80 and wrap the tables).
+    **options
+        More arguments of ``rich.console.Console`` (``stderr``, ``markup`` ...).
 
     Returns
     -------
     rich.console.Console
-        The terminal's width, or 200 columns off a terminal (rich would assume
-        80 and wrap the tables).
+        A reader that left (``| head``) raises ``BrokenPipeError``, which the
+        command line ends with status 141, where rich would exit with status 1
+        (a failed check, for ``sweep``).
     """
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    console = Console(width=width, **options)
+    if width is None and not console.is_terminal:
+        console.width = 200
+    console.on_broken_pipe = _reader_left
+    return console
+
+
+def _reader_left() -> None:
+    raise BrokenPipeError(errno.EPIPE, "the reader of stdout left")
 
 
 def stderr_note(where: str) -> Callable[[str], None]:

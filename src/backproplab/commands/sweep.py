@@ -246,9 +246,8 @@ def run(args: argparse.Namespace) -> int:
         base_config = TrainConfig(**base)
     except TypeError as exc:  # pragma: no cover - options map onto fields
         raise BackproplabError(f"bad training option: {exc}") from None
-    base_config = base_config.validate()
+    sweep = Sweep(base_config, grid, seeds)  # checks the base with the grid's values
     check_settings_apply({**base, **grid}, base_config, grid)
-    sweep = Sweep(base_config, grid, seeds)
     if is_child():
         enter_child()
     elif args.executor == "ray" and getattr(args, "argv", None) and not ray_in_use():

@@ -43,7 +43,9 @@ def register(subparsers) -> None:
         "train",
         help="train a network and write a run folder (metrics, checkpoints, model, plot)",
         description=(
-            "Train one network on synth, MNIST or Fashion-MNIST. The run folder (--out) "
+            "Train one network on synth, MNIST, Fashion-MNIST or your own data (--dataset "
+            "PATH: a .csv/.tsv table, an .npz file or a folder of class subfolders of "
+            "images; docs/datasets.md). The run folder (--out) "
             "gets config.json, metrics.jsonl, batches.jsonl, a checkpoint after every "
             "epoch, model.npz, summary.json and loss.png; --resume continues a run "
             "that was stopped, and --config RUN/config.json replays one."

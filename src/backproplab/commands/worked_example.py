@@ -16,7 +16,7 @@ import math
 
 from backproplab import graph
 from backproplab.commands.options import add_json_option
-from backproplab.commands.output import print_json
+from backproplab.commands.output import print_json, rich_console
 from backproplab.errors import BackproplabError
 from backproplab.fileio import load_json
 from backproplab.scalar import Q3, labelled_entries, worked_pass
@@ -217,9 +217,7 @@ def _matrix_table(M: list, row: str, col: str):
 
 
 def _print_tables(weights: dict, r: dict, is_q3: bool) -> None:
-    from rich.console import Console
-
-    con = Console(markup=False, highlight=False)
+    con = rich_console(markup=False, highlight=False)
     n_in, n_hid, n_out = len(weights["x"]), len(weights["b"]), len(weights["c"])
     name = "the study's Q3 network" if is_q3 else "network from --weights"
     con.print(f"Worked example: {name}, {n_in}-{n_hid}-{n_out}, sigmoid hidden layer, "

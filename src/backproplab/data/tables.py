@@ -286,6 +286,8 @@ def read_table(path: str | Path, *, target: str | None = None, dtype=np.float32,
         names = [c for c in columns if c != target]
     else:
         names = list(features)
+        if target is None and labelled and columns[-1] not in names:
+            target = columns[-1]  # the default label column, as for training
         _check_columns(path, columns, names, target)
         if target not in columns:
             target = None if not labelled else pick_target(path, columns, target)

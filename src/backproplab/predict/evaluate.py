@@ -17,7 +17,7 @@ import numpy as np
 
 from backproplab.data import load_dataset
 from backproplab.data.files import check_file_options, encode, is_file_dataset
-from backproplab.data.sources import read_source
+from backproplab.data.sources import read_source, source_kind
 from backproplab.errors import BackproplabError
 from backproplab.predict.predictor import Predictor
 from backproplab.tensor.memory import available_memory
@@ -32,7 +32,9 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
     check_file_options(dataset, target=target)  # a target beside a built-in name: refused
     if is_file_dataset(dataset) and not (is_file_dataset(pre.dataset)
                                          and _same_path(dataset, pre.dataset)):
-        raw = read_source(dataset, target=target or pre.target, dtype=np.float64,
+        if target is None and source_kind(Path(dataset)) == "table":
+            target = pre.target  # the model's label column, if it was trained on a table
+        raw = read_source(dataset, target=target, dtype=np.float64,
                           features=pre.features, max_bytes=max_bytes)
         return raw.X, encode(raw.labels, pre.classes, raw.path)[0], "whole"
     if dataset != pre.dataset and not is_file_dataset(dataset):
@@ -46,8 +48,16 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
         split.pop("val_size", None)
         split.pop("seed", None)
         split.update(target=pre.target, max_bytes=max_bytes)
-    data = load_dataset(pre.dataset, final=final, limit=1, data_dir=data_dir, normalize="none",
-                        dtype=np.float64, **split)
+    try:
+        data = load_dataset(pre.dataset, final=final, limit=1, data_dir=data_dir,
+                            normalize="none", dtype=np.float64, **split)
+    except BackproplabError as exc:
+        if final and exc.settings == ("test_data",):  # load_dataset's fix is training's
+            raise BackproplabError(
+                f"final=True evaluates on the run's test set, but its run had no test set "
+                f"({pre.dataset} holds none); give a labelled file or folder as dataset, or "
+                "drop final=True", settings=("dataset",)) from None
+        raise
     return data.X_eval, data.y_eval, data.eval_split
 
 

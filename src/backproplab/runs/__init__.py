@@ -33,7 +33,7 @@ time: :func:`backproplab.locks.lock_folder` takes an OS lock on the folder's
 """
 
 from backproplab.runs.folder import RunFolder, read_run_files, rewrite_summary, write_run_files
-from backproplab.runs.logs import DamagedFile, RunLog, read_log, resume_logs
+from backproplab.runs.logs import RERUN_FIX, DamagedFile, RunLog, read_log, resume_logs
 from backproplab.runs.names import (
     ACTIVATIONS_FIGURE,
     BATCHES,
@@ -92,6 +92,7 @@ __all__ = [
     "METRICS",
     "MODEL",
     "PLOT",
+    "RERUN_FIX",
     "RESULTS",
     "RESULTS_BATCHES_CSV",
     "RESULTS_CSV",

@@ -24,7 +24,7 @@ from backproplab.runs.names import BATCHES, METRICS
 _METRICS_FIELDS = ("epoch", "train_loss", "eval_accuracy")
 _BATCHES_FIELDS = ("epoch", "step", "loss")
 #: What to do about a damaged file of a run, unless the reader says otherwise.
-_RERUN_FIX = "restore the file or rerun the run"
+RERUN_FIX = "restore the file or rerun the run"
 
 
 class DamagedFile(BackproplabError):
@@ -36,11 +36,11 @@ class DamagedFile(BackproplabError):
         The file.
     why : str
         What is wrong with it (``"line 3 is not JSON"``).
-    fix : str, default=_RERUN_FIX
+    fix : str, default=RERUN_FIX
         What the user can do; readers with another context use :meth:`with_fix`.
     """
 
-    def __init__(self, path: str | os.PathLike, why: str, fix: str = _RERUN_FIX):
+    def __init__(self, path: str | os.PathLike, why: str, fix: str = RERUN_FIX):
         self.path, self.why = Path(path), why
         super().__init__(f"{path} is damaged: {why}; {fix}")
 
@@ -197,4 +197,4 @@ class RunLog:
                           "".join(json.dumps(r) + "\n" for r in self.metrics))
 
 
-__all__ = ["DamagedFile", "RunLog", "read_log", "resume_logs"]
+__all__ = ["RERUN_FIX", "DamagedFile", "RunLog", "read_log", "resume_logs"]

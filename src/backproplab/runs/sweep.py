@@ -13,6 +13,7 @@ from typing import Any
 from backproplab.errors import BackproplabError
 from backproplab.fileio import read_json
 from backproplab.runs.folder import RunFolder
+from backproplab.runs.logs import RERUN_FIX
 from backproplab.runs.names import CONFIG, SWEEP, inside
 
 
@@ -223,7 +224,7 @@ def open_folder(path: str | os.PathLike) -> RunFolder | SweepFolder:
         return sweep
     if run.file(CONFIG).exists():
         raise BackproplabError(f"{run.file(CONFIG)} is damaged (not a JSON object), so {folder} "
-                               "is not a readable run; restore the file or rerun the run")
+                               f"is not a readable run; {RERUN_FIX}")
     raise BackproplabError(f"{folder} holds no run ({CONFIG}) and no sweep ({SWEEP} or trial "
                            f"folders); {fix}")
 

@@ -53,7 +53,7 @@ def config_damage(run: RunFolder) -> str | None:
     return None
 
 
-def run_damage(run: RunFolder) -> str | None:
+def run_damage(run: RunFolder, fix: str = DAMAGE_FIX) -> str | None:
     """Why the files of ``run`` cannot be aggregated, or ``None`` when they can.
 
     Damage is: a ``summary.json`` that is there but not a JSON object; a log
@@ -64,22 +64,24 @@ def run_damage(run: RunFolder) -> str | None:
     Parameters
     ----------
     run : RunFolder
-        A trial's run folder.
+        A trial's run folder, or a run folder of its own.
+    fix : str, default DAMAGE_FIX
+        What the user can do: a trial's (:data:`DAMAGE_FIX`), or for a run of its
+        own :data:`backproplab.runs.RERUN_FIX`.
 
     Returns
     -------
     str or None
-        One sentence naming the damaged file and the fix
-        (:data:`DAMAGE_FIX`), or ``None``.
+        One sentence naming the damaged file and ``fix``, or ``None``.
     """
     if run.summary is None and run.file(SUMMARY).exists():
-        return f"{run.file(SUMMARY)} is damaged (not a JSON object); {DAMAGE_FIX}"
+        return f"{run.file(SUMMARY)} is damaged (not a JSON object); {fix}"
     try:
         epochs, _ = run.epochs, run.batches
     except DamagedFile as exc:
-        return str(exc.with_fix(DAMAGE_FIX))
+        return str(exc.with_fix(fix))
     if run.finished and not epochs:
-        return f"{run.file(METRICS)} holds no epoch record although the run finished; {DAMAGE_FIX}"
+        return f"{run.file(METRICS)} holds no epoch record although the run finished; {fix}"
     return None
 
 

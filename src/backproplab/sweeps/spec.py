@@ -152,8 +152,12 @@ class Sweep:
         if base is None:
             base = TrainConfig()
         base_dict = base.to_dict() if hasattr(base, "to_dict") else dict(base)
-        base_dict = TrainConfig.from_dict(base_dict).to_dict()  # validates, fills defaults
         fields = [f.name for f in dataclasses.fields(TrainConfig)]
+        # the base is checked with the grid's first values: a base option may need
+        # one (target, with a grid of files); every trial is checked whole below
+        firsts = _first_values(grid or {}, fields)
+        TrainConfig.from_dict({**base_dict, **firsts})
+        base_dict = TrainConfig(**base_dict).to_dict()  # fills defaults
 
         self.seeds = _check_seeds(seeds)
         clean_grid: dict[str, list[Any]] = {}
@@ -172,10 +176,12 @@ class Sweep:
             canon_values = []
             for value in values:
                 try:
-                    cfg = TrainConfig.from_dict({**base_dict, key: _as_config_value(key, value)})
+                    cfg = TrainConfig.from_dict(
+                        {**base_dict, **firsts, key: _as_config_value(key, value)})
                 except TypeError as exc:  # pragma: no cover - from_dict names bad keys first
                     raise BackproplabError(f"bad value {value!r} for {key}: {exc}") from None
-                canon_values.append(cfg.to_dict()[key])
+                # a file as its trial's run records it (absolute), not as typed
+                canon_values.append(cfg.with_absolute_paths().to_dict()[key])
             dupes = [v for i, v in enumerate(canon_values) if v in canon_values[:i]]
             if dupes:
                 raise BackproplabError(
@@ -186,7 +192,7 @@ class Sweep:
             else:
                 clean_grid[key] = canon_values
         base_dict["seed"] = self.seeds[0]
-        self.base = TrainConfig.from_dict(base_dict).to_dict()
+        self.base = TrainConfig(**base_dict).to_dict()
         self.grid = clean_grid
         self._points = self._make_points()
 
@@ -280,6 +286,14 @@ class Sweep:
         if trial_set(mine["trials"]) != trial_set(other.get("trials", [])):
             return False, "its grid or seeds differ"
         return True, ""
+
+
+def _first_values(grid: Mapping[str, Any], fields: list[str]) -> dict[str, Any]:
+    """The first value of each grid option that lists any (the others are refused
+    while the grid is read)."""
+    return {key: _as_config_value(key, values[0]) for key, values in grid.items()
+            if key in fields and key != "seed" and isinstance(values, Sequence)
+            and not isinstance(values, (str, bytes)) and values}
 
 
 def _as_config_value(key: str, value: Any) -> Any:

@@ -72,7 +72,8 @@ def comparisons_table(results: Mapping[str, Any], metric: str = "eval_accuracy")
 
     One row per pair of groups: the difference with its 95% interval, the raw
     and Holm-adjusted p-values, the verdict and the seeds per group a decision
-    would need.
+    would need; a cell without a number shows ``-``, and the caption says why
+    (each entry's ``note``, each reason once).
 
     Parameters
     ----------
@@ -91,10 +92,13 @@ def comparisons_table(results: Mapping[str, Any], metric: str = "eval_accuracy")
     rows = [c for c in results.get("comparisons") or [] if c["metric"] == metric]
     name = metric.replace("eval_", f"{split} ").replace("accuracy", "acc")
     test = rows[0]["test"] if rows else results.get("test", "welch")
+    # why a cell holds no number (too few seeds, no spread ...), each reason once
+    why = "".join(f"\n'-': {note}" for note in dict.fromkeys(c["note"] for c in rows
+                                                            if c.get("note")))
     table = Table(title=f"{name}: every pair of groups ({TEST_NAMES.get(test, test)}, "
                         f"Holm-adjusted)",
                   caption="a - b with its 95% interval; significant: adjusted p < 0.05; "
-                          "seeds needed: per group for 80% power at the observed spread")
+                          "seeds needed: per group for 80% power at the observed spread" + why)
     for col in ("a", "b", "a - b", "95% CI", "p", "p (Holm)", "significant", "seeds needed"):
         table.add_column(col, justify="left" if col in ("a", "b") else "right")
     for c in rows:

@@ -427,13 +427,9 @@ class TrainConfig:
         for key, value in defaults.items():
             if getattr(self, key) is None and value is not None:
                 changes[key] = value
-        if is_file_dataset(self.dataset):  # a path: absolute, so any folder can replay it
-            changes["dataset"] = str(Path(self.dataset).expanduser().absolute())
-            if self.test_data is not None:
-                changes["test_data"] = str(Path(self.test_data).expanduser().absolute())
         if self.lr_gamma is None and self.lr_schedule in _DEFAULT_GAMMA:
             changes["lr_gamma"] = _DEFAULT_GAMMA[self.lr_schedule]
-        out = self.replace(**changes)
+        out = self.replace(**changes).with_absolute_paths()
         if out.threads is None:  # last: the rule needs the filled-in network and batch
             out = out.replace(threads=_default_threads(out))
         if out.engine == "tensor" and out.device == "cpu":
@@ -443,6 +439,27 @@ class TrainConfig:
                               kernels=out.kernels or _default_kernels(out))
         out.validate()
         return out
+
+    def with_absolute_paths(self) -> TrainConfig:
+        """A copy whose user's data files (``dataset``, ``test_data``) are absolute paths.
+
+        What a run folder records, so that any folder can replay it; a sweep lists
+        its trials' files the same way.
+
+        Returns
+        -------
+        TrainConfig
+            ``self`` when ``dataset`` is a built-in name.
+
+        Example
+        -------
+        >>> TrainConfig(dataset="~/iris.csv").with_absolute_paths().dataset.startswith("~")
+        False
+        """
+        if not is_file_dataset(self.dataset):
+            return self
+        test_data = None if self.test_data is None else _absolute(self.test_data)
+        return self.replace(dataset=_absolute(self.dataset), test_data=test_data)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of every option (tuples become lists)."""
@@ -522,6 +539,10 @@ def config_step_work(cfg: TrainConfig) -> int | None:
     defaults = engine_defaults(cfg.engine)
     return network_step_work(cfg.dataset, cfg.hidden or defaults["hidden"],
                              cfg.batch_size or defaults["batch_size"], cfg.limit)
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().absolute())
 
 
 def _default_kernels(cfg: TrainConfig) -> str:
