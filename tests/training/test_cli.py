@@ -225,9 +225,12 @@ def test_out_folder_that_cannot_be_created_is_exit_2(cli, tmp_path):
     (["--dataset", "synth", "--data-dir", "."], "--data-dir"),
     (["--dataset", "synth", "--val-size", "100"], "--val-size"),
     (["--dataset", "fashion-mnist", "--data-seed", "3"], "--data-seed"),
+    (["--dataset", "synth", "--val-fraction", "0.5"], "--val-fraction"),
+    (["--dataset", "fashion-mnist", "--val-fraction", "0.2"], "--val-fraction"),
 ])
 def test_data_setting_the_dataset_ignores_is_refused(cli, tmp_path, args, flag):
-    # regression: `--dataset synth --data-dir X` silently ignored the folder
+    # regression: `--dataset synth --data-dir X` silently ignored the folder, and
+    # `--val-fraction 0.5` a built-in dataset's own split (synth's 10,000 points)
     r = cli("train", *args, "--out", tmp_path / "r", "--quiet")
     assert r.status == 2 and flag in r.err
     assert not (tmp_path / "r").exists()
