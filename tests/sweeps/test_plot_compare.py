@@ -345,7 +345,7 @@ def test_the_final_panels_legend_tells_its_series_apart_by_marker():
     groups = [{"label": f"h={h} {act}", "values": {"hidden": h, "activation": act},
                "final": {"eval_accuracy": {"mean": 0.9, "ci95": [0.85, 0.95], "n": 2}}}
               for h in (4, 8) for act in ("relu", "tanh")]
-    fig, axes = new_figure(ncols=1)
+    _, axes = new_figure(ncols=1)
     final_panel(axes[0][0], groups, setting="hidden")
     legend = axes[0][0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["activation=relu",
