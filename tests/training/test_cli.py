@@ -241,3 +241,16 @@ def test_the_result_line_counts_epochs_in_words(cli, tmp_path):
         r = cli("train", "--dataset", "synth", "--hidden", "4", "--limit", "200",
                 "--epochs", epochs, "--out", tmp_path / epochs)
         assert r.status == 0 and words in r.out, r.out
+
+
+def test_a_run_whose_losses_all_reach_zero_draws_its_plot_without_a_warning(tmp_path):
+    # regression: `train --limit 1` printed matplotlib's "identical low and high ylims"
+    # warning (every batch loss 0.0, so the loss axis was set to 0..0)
+    from tests.conftest import run_subprocess
+
+    p = run_subprocess("train", "--dataset", "synth", "--limit", "1", "--epochs", "2",
+                       "--quiet", "--out", tmp_path / "r", timeout=120)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    losses = [r["loss"] for r in read_jsonl(tmp_path / "r" / "batches.jsonl")]
+    assert losses and max(losses) == 0.0  # the case itself: nothing above zero to scale to
+    assert (tmp_path / "r" / "loss.png").read_bytes()[:4] == b"\x89PNG"
