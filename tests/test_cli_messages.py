@@ -139,6 +139,18 @@ def test_help_keeps_flags_whole(command, capsys):
         assert "where trials execute" in out or "where runs execute" in out
 
 
+def test_no_help_text_shows_a_doubled_percent_sign(capsys):
+    # regression: plot's and compare's descriptions read "the 95%% interval" (argparse
+    # formats flag help with %, never a description or an epilog)
+    from backproplab.cli import COMMANDS, main
+
+    for command in (*COMMANDS, "data list", "data download", "data verify", "data describe"):
+        with pytest.raises(SystemExit):
+            main([*command.split(), "--help"])
+        out = capsys.readouterr().out
+        assert "%%" not in out, (command, out)
+
+
 def test_a_missing_optional_package_is_one_sentence_naming_its_extra():
     from backproplab.errors import import_optional
 

@@ -312,18 +312,21 @@ def test_evaluate_defaults_to_the_models_dataset(cli, tiny_synth_run):
     assert res.json()["accuracy"] == summary["eval_accuracy"]
 
 
-def test_evaluate_refuses_a_label_column_for_a_built_in_dataset(cli, tiny_synth_run):
-    # regression: --target was ignored without a word for a built-in dataset
-    res = cli("evaluate", tiny_synth_run, "--target", "y")
-    assert res.status == 2 and "--target applies only to a dataset given as a PATH" in res.err
-    assert "Traceback" not in res.err and res.out == ""
-
 def test_evaluate_refuses_another_dataset(cli, tiny_fashion_run):
     res = cli("evaluate", tiny_fashion_run, "--dataset", "mnist")
     assert res.status == 2 and "trained on fashion-mnist, not mnist" in res.err
     assert "evaluate it with --dataset fashion-mnist or on a labelled file" in res.err
     with pytest.raises(BackproplabError, match="evaluate it with dataset='fashion-mnist' or"):
         evaluate(load_predictor(tiny_fashion_run), "mnist")
+
+
+def test_evaluate_refuses_a_target_with_a_built_in_dataset(cli, tiny_synth_run):
+    # regression: --target was silently ignored (no label column to choose in synth)
+    for extra in ((), ("--dataset", "synth")):
+        res = cli("evaluate", tiny_synth_run, *extra, "--target", "label")
+        assert res.status == 2 and res.out == "", res.err
+        assert res.err == ("backproplab: error: --target applies only to a dataset given as "
+                           "a PATH, not --dataset synth; drop --target\n"), res.err
 
 
 def test_scalar_engine_model_predicts(tmp_path):

@@ -77,7 +77,11 @@ class FolderLock:
             raise BackproplabError(f"{self.path} exists and is not a folder; choose another "
                                    "out_dir", settings=("out_dir",))
         if self.check is not None:
-            self.check(self.path)  # before anything is created
+            try:
+                self.check(self.path)  # before anything is created
+            except BackproplabError:
+                self._refuse_if_held()  # a writer at work: say so, not what its files hold
+                raise
         outer = _HELD.get(_identity(self.path))
         if outer is not None and outer.lent and check_held(outer.path):
             self.outer = outer
@@ -130,10 +134,7 @@ class FolderLock:
             os.close(fd)
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            raise BackproplabError(
-                f"the {self.what} folder {self.path} is in use by another backproplab "
-                f"process (pid {_holder(lock)}); wait for it to finish or stop it, or "
-                "choose another out_dir", settings=("out_dir",)) from None
+            raise self._in_use(lock) from None
         try:
             st, mine = os.lstat(lock), os.fstat(fd)
             same = (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
@@ -144,6 +145,31 @@ class FolderLock:
             return None
         self.made_lock = not existed
         return fd
+
+    def _in_use(self, lock: Path) -> BackproplabError:
+        """The refusal of a folder whose lock another process holds, naming it."""
+        return BackproplabError(
+            f"the {self.what} folder {self.path} is in use by another backproplab "
+            f"process (pid {_holder(lock)}); wait for it to finish or stop it, or "
+            "choose another out_dir", settings=("out_dir",))
+
+    def _refuse_if_held(self) -> None:
+        """Raise :meth:`_in_use` when another process holds the folder's lock now
+        (probed with a shared lock, dropped at once; creates nothing)."""
+        if _identity(self.path) in _HELD:  # this process holds it: the check's reason stands
+            return
+        lock = self.path / LOCK
+        try:
+            fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:  # no lock file (or a link): nobody holds it
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise self._in_use(lock) from None
+        finally:
+            os.close(fd)
 
     @contextlib.contextmanager
     def lend(self) -> Iterator[FolderLock]:

@@ -122,12 +122,12 @@ def test_fit_shape_accepts_rows_columns_and_one_element_losses():
 
 @pytest.mark.parametrize("dW, dV, message", [
     ("np.outer(x, dk)", "np.outer(do, h)",
-     "dV comes transposed (outputs x hidden instead of hidden x outputs): each gradient must "
-     "have its parameter's shape, and once transposed the values are right."),
+     ("dV comes transposed (outputs x hidden instead of hidden x outputs): each gradient must "
+      "have its parameter's shape, and once transposed the values are right.")),
     ("np.outer(dk, x)", "np.outer(do, h)",
-     "dV and dW come transposed (dV outputs x hidden instead of hidden x outputs, dW hidden x "
-     "inputs instead of inputs x hidden): each gradient must have its parameter's shape, and "
-     "once transposed the values are right."),
+     ("dV and dW come transposed (dV outputs x hidden instead of hidden x outputs, dW hidden x "
+      "inputs instead of inputs x hidden): each gradient must have its parameter's shape, and "
+      "once transposed the values are right.")),
 ])
 def test_transposed_message_names_the_axes_of_the_matrix_that_came_transposed(tmp_path, dW, dV,
                                                                                message):

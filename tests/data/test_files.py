@@ -270,3 +270,13 @@ def test_a_spreadsheet_export_with_bom_crlf_and_quoted_labels(tmp_path):
     ds = load_dataset(str(path), val_fraction=0.2)
     assert ds.classes == ("cat, big", "dog") and ds.meta["feature_names"] == ["x", "y"]
     assert len(ds.y_train) == 16 and np.bincount(ds.y_eval).tolist() == [2, 2]
+
+
+@pytest.mark.parametrize("option", [{"target": "y"}, {"val_fraction": 0.5},
+                                    {"test_data": "held_out.csv"}])
+def test_load_dataset_refuses_a_files_option_with_a_built_in_dataset(option):
+    # regression: load_dataset("synth", target=..., val_fraction=...) ignored them silently
+    (name,) = option
+    with pytest.raises(BackproplabError, match=f"{name} applies only to a dataset given as a "
+                                               f"PATH, not dataset='synth'; drop {name}"):
+        load_dataset("synth", **option)

@@ -42,14 +42,17 @@ def test_two_trains_at_once_one_wins_and_the_folder_is_consistent(tmp_path):
     print(f"\nconcurrent train: exit codes {codes}, winner seed {seed}, loser said: {loser.strip()}")
 
 
-def test_resume_or_overwrite_while_a_run_trains_is_refused_naming_its_pid(tmp_path, cli):
+def test_resume_overwrite_or_the_same_command_while_a_run_trains_is_refused_naming_its_pid(
+        tmp_path, cli):
+    # the same command again was told the folder "already holds a run; pass --resume",
+    # which the next try refused as in use: it is in use, and says so at once
     out = tmp_path / "run"
     proc = start_train(*ARGS, "--out", out, sleep=0.01)
     try:
         wait_for(out / "checkpoint.npz", proc)
         before = (out / "config.json").read_bytes()
-        for flag in ("--resume", "--overwrite"):
-            r = cli("train", *([] if flag == "--resume" else ARGS), "--out", out, flag, "--quiet")
+        for flags in (("--resume",), (*ARGS, "--overwrite"), ARGS):
+            r = cli("train", *flags, "--out", out, "--quiet")
             assert r.status == 2, r.err
             assert IN_USE.search(r.err).group(1) == str(proc.pid), r.err
             assert str(out) in r.err and "--out" in r.err and r.err.count("\n") == 1

@@ -142,3 +142,19 @@ def test_ctrl_c_while_training_is_one_line_and_the_run_resumes(tmp_path, cli):
     assert code == 130 and err == "backproplab: interrupted\n", (code, err)
     r = cli("train", "--out", out, "--resume", "--json")
     assert r.status == 0 and r.json()["epochs"] == 4, r.err
+
+
+def test_the_same_command_after_ctrl_c_in_the_first_epoch_names_overwrite_not_resume(
+        tmp_path, cli):
+    # regression: the rerun was told "already holds a run; pass --resume", and --resume
+    # then refused (no checkpoint): the advice now is the one that works
+    out = tmp_path / "run"
+    proc = start_train(*ARGS, "--out", out, sleep=0.05)  # 2 s per epoch
+    wait_for(out / "config.json", proc)
+    assert stop(proc, signal.SIGINT) == 130
+    assert not (out / "checkpoint.npz").exists(), "the first epoch ended before the Ctrl-C"
+    r = cli("train", *ARGS, "--out", out, "--quiet")
+    assert r.status == 2 and r.err.count("\n") == 1, r.err
+    assert "--resume" not in r.err and "pass --overwrite to start it again" in r.err, r.err
+    r = cli("train", *ARGS, "--out", out, "--overwrite", "--json")
+    assert r.status == 0 and r.json()["epochs"] == 4, r.err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -190,7 +191,11 @@ def test_compare_overlays_runs_and_sweeps_and_tests_them_as_scipy_does(sweep_dir
     shown = json.loads(r.stdout)
     assert shown["figure"] == "compare.png" and (tmp_path / "compare.png").is_file()
     labels = [g["label"] for g in shown["groups"]]
-    assert labels == [f"{sweep_dir}: lr=2.0", f"{sweep_dir}: lr=4.0", str(run)]
+    # labelled by the paths less the folders both share; the source is the path as given
+    shared = os.path.commonpath([sweep_dir, run])
+    short, one = (os.path.relpath(p, shared) for p in (sweep_dir, run))
+    assert labels == [f"{short}: lr=2.0", f"{short}: lr=4.0", one] and len(one) < len(str(run))
+    assert [g["source"] for g in shown["groups"]] == [str(sweep_dir)] * 2 + [str(run)]
     assert shown["groups"][2]["n"] == 1
     pairs = [(c["a"], c["b"], c["metric"]) for c in shown["comparisons"]]
     assert len(pairs) == 6 and len(set(pairs)) == 6  # 3 pairs x 2 metrics
@@ -318,3 +323,33 @@ def test_a_table_reader_that_leaves_early_is_status_141(command, copy: Path, tmp
     proc.stdout.close()  # the reader is gone before the tables are printed
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141 and err == b"", err.decode()
+
+
+def test_compare_of_folders_deep_in_long_paths_draws_a_readable_figure(sweep_dir: Path,
+                                                                     tmp_path: Path):
+    # regression: every label was the whole path, so the legend and the final panel's
+    # ticks took the figure's width (matplotlib: "constrained_layout not applied")
+    deep = tmp_path / "a_rather_long_folder_name_for_experiments" / "another_long_subfolder"
+    a, b = deep / "first_sweep_with_a_long_name", deep / "second_sweep_with_a_long_name"
+    shutil.copytree(sweep_dir, a)
+    shutil.copytree(sweep_dir, b)
+    r = run_subprocess("compare", a, b, "--out", tmp_path / "c.png", "--json", timeout=120)
+    assert r.returncode == 0 and "Warning" not in r.stderr, r.stderr
+    assert [g["label"] for g in json.loads(r.stdout)["groups"]] == [
+        "first_sweep_with_a_long_name: lr=2.0", "first_sweep_with_a_long_name: lr=4.0",
+        "second_sweep_with_a_long_name: lr=2.0", "second_sweep_with_a_long_name: lr=4.0"]
+
+
+def test_the_final_panels_legend_tells_its_series_apart_by_marker():
+    # regression: each series' legend entry was the same grey line without its marker
+    groups = [{"label": f"h={h} {act}", "values": {"hidden": h, "activation": act},
+               "final": {"eval_accuracy": {"mean": 0.9, "ci95": [0.85, 0.95], "n": 2}}}
+              for h in (4, 8) for act in ("relu", "tanh")]
+    _, axes = new_figure(ncols=1)
+    final_panel(axes[0][0], groups, setting="hidden")
+    legend = axes[0][0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["activation=relu",
+                                                         "activation=tanh"]
+    handles = legend.legend_handles
+    assert len({h.get_marker() for h in handles}) == 2
+    assert all(h.get_markersize() > 0 for h in handles)  # drawn, so it can be told apart

@@ -225,9 +225,12 @@ def test_out_folder_that_cannot_be_created_is_exit_2(cli, tmp_path):
     (["--dataset", "synth", "--data-dir", "."], "--data-dir"),
     (["--dataset", "synth", "--val-size", "100"], "--val-size"),
     (["--dataset", "fashion-mnist", "--data-seed", "3"], "--data-seed"),
+    (["--dataset", "synth", "--val-fraction", "0.5"], "--val-fraction"),
+    (["--dataset", "fashion-mnist", "--val-fraction", "0.2"], "--val-fraction"),
 ])
 def test_data_setting_the_dataset_ignores_is_refused(cli, tmp_path, args, flag):
-    # regression: `--dataset synth --data-dir X` silently ignored the folder
+    # regression: `--dataset synth --data-dir X` silently ignored the folder, and
+    # `--val-fraction 0.5` a built-in dataset's own split (synth's 10,000 points)
     r = cli("train", *args, "--out", tmp_path / "r", "--quiet")
     assert r.status == 2 and flag in r.err
     assert not (tmp_path / "r").exists()
@@ -238,3 +241,16 @@ def test_the_result_line_counts_epochs_in_words(cli, tmp_path):
         r = cli("train", "--dataset", "synth", "--hidden", "4", "--limit", "200",
                 "--epochs", epochs, "--out", tmp_path / epochs)
         assert r.status == 0 and words in r.out, r.out
+
+
+def test_a_run_whose_losses_all_reach_zero_draws_its_plot_without_a_warning(tmp_path):
+    # regression: `train --limit 1` printed matplotlib's "identical low and high ylims"
+    # warning (every batch loss 0.0, so the loss axis was set to 0..0)
+    from tests.conftest import run_subprocess
+
+    p = run_subprocess("train", "--dataset", "synth", "--limit", "1", "--epochs", "2",
+                       "--quiet", "--out", tmp_path / "r", timeout=120)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    losses = [r["loss"] for r in read_jsonl(tmp_path / "r" / "batches.jsonl")]
+    assert losses and max(losses) == 0.0  # the case itself: nothing above zero to scale to
+    assert (tmp_path / "r" / "loss.png").read_bytes()[:4] == b"\x89PNG"

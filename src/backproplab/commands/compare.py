@@ -15,6 +15,7 @@ status 2.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from backproplab.commands.options import add_json_option
@@ -69,25 +70,39 @@ def _run_group(run: RunFolder, label: str) -> dict:
     return {"label": label, "values": {}, **summarize_runs([run])}
 
 
+def _short_names(paths: list[str]) -> list[str]:
+    """Each path as given, less the folders all of them share (``runs/a``, ``runs/b`` ->
+    ``a``, ``b``; one path stays whole), so that labels stay short in the figure."""
+    names = [str(p).rstrip("/") or str(p) for p in paths]
+    try:
+        shared = os.path.commonpath(names) if len(names) > 1 else ""
+    except ValueError:  # absolute beside relative paths: nothing is shared
+        shared = ""
+    if shared in ("", "/") or shared in names:
+        return names
+    return [os.path.relpath(n, shared) for n in names]
+
+
 def gather(paths: list[str]) -> tuple[list[dict], str | None]:
-    """The groups of every folder in ``paths``, labelled by the path as given;
-    returns ``(groups, evaluation split)`` (the split ``None`` when they differ)."""
+    """The groups of every folder in ``paths``, labelled by the path as given less the
+    folders all share (:func:`_short_names`); each group's ``source`` is the path as
+    given. Returns ``(groups, evaluation split)`` (the split ``None`` when they differ)."""
     groups: list[dict] = []
     splits = set()
     seen = set()
-    for path in paths:
+    for path, label in zip(paths, _short_names(paths)):
         name = str(path).rstrip("/") or str(path)
         if Path(name).resolve() in seen:
             raise BackproplabError(f"{path} is given twice; give each folder once")
         seen.add(Path(name).resolve())
         folder = open_folder(path)
         if isinstance(folder, RunFolder):
-            groups.append({**_run_group(folder, name), "source": name})
+            groups.append({**_run_group(folder, label), "source": name})
             splits.add((folder.summary or {}).get("eval_split"))
             continue
         results = read_sweep(folder, log=stderr_note(path))
         splits.add(results.get("eval_split"))
-        groups += [{**g, "label": f"{name}: {g['label']}", "source": name}
+        groups += [{**g, "label": f"{label}: {g['label']}", "source": name}
                    for g in results["groups"]]
     if not any(g["epochs"] for g in groups):
         raise BackproplabError(f"no epoch has finished yet in {', '.join(paths)}; compare "

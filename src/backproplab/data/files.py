@@ -79,7 +79,8 @@ def check_file_options(dataset: str, *, target=None, val_fraction=DEFAULT_VAL_FR
     A dataset that is no built-in name must look like a path (it exists, holds
     a path separator, or ends in ``.csv``, ``.tsv`` or ``.npz``: a bare word like
     ``cifar`` is a mistyped name); ``target`` and ``test_data`` must be strings
-    given only with a path; ``val_fraction`` must lie in (0, 1).
+    given only with a path; ``val_fraction`` must lie in (0, 1), and differ from
+    its default only with a path.
 
     Parameters
     ----------
@@ -112,6 +113,10 @@ def check_file_options(dataset: str, *, target=None, val_fraction=DEFAULT_VAL_FR
             or not 0 < val_fraction < 1):
         raise BackproplabError(f"val_fraction must be a number between 0 and 1, got "
                                f"{val_fraction!r}", settings=("val_fraction",))
+    if val_fraction != DEFAULT_VAL_FRACTION and not is_file_dataset(dataset):
+        raise BackproplabError(  # a built-in dataset has its own split (val_size)
+            f"val_fraction applies only to a dataset given as a PATH, not dataset={dataset!r}; "
+            "drop val_fraction", settings=("val_fraction",))
 
 
 def class_order(labels: np.ndarray) -> tuple[str, ...]:

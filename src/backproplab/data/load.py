@@ -10,7 +10,7 @@ import numpy as np
 from backproplab.data import synth
 from backproplab.data.catalog import CATALOG
 from backproplab.data.dataset import DEFAULT_NORMALIZE, Dataset, check_limit
-from backproplab.data.files import DEFAULT_VAL_FRACTION, load_file_dataset
+from backproplab.data.files import DEFAULT_VAL_FRACTION, check_file_options, load_file_dataset
 from backproplab.data.mnist import load_image_dataset
 from backproplab.data.normalize import Normalizer, float_dtype
 
@@ -116,7 +116,8 @@ def load_dataset(
     Raises
     ------
     BackproplabError
-        For an unknown name, a bad ``limit``, or image files that are missing
+        For an unknown name, a file's option (``target``, ``val_fraction``,
+        ``test_data``) with a built-in one, a bad ``limit``, or image files that are missing
         (with ``download=False``), damaged or cannot be fetched; for a user's
         file that cannot be used (``docs/datasets.md`` lists the cases).
 
@@ -129,6 +130,8 @@ def load_dataset(
     >>> mnist = load_dataset("mnist", limit=1000)   # doctest: +SKIP
     >>> table = load_dataset("iris.csv", target="species")   # doctest: +SKIP
     """
+    check_file_options(str(name), target=target, val_fraction=val_fraction,
+                       test_data=test_data)  # a file's options only with a file
     if name == "synth":
         return load_synth(final=final, limit=limit, seed=seed,
                           normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype)

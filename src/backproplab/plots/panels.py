@@ -188,7 +188,8 @@ def batch_loss_panel(ax, runs: Sequence[RunFolder], *, beta: float | None = None
         top = float(np.percentile(finite, 99.5))
         if np.isfinite(mean).any():
             top = max(top, float(np.nanmax(mean)))
-        ax.set_ylim(0, top * 1.05)
+        if top > 0:  # every loss 0 (one example, learned): matplotlib's own limits
+            ax.set_ylim(0, top * 1.05)
     ax.legend(loc="upper right")
     return beta
 

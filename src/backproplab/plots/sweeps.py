@@ -123,7 +123,9 @@ def final_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str = FINAL, *,
     """Draw each group's final ``metric`` with its interval as error bars.
 
     With ``setting``, against that setting's value, one line per combination of
-    the groups' other values; without, one point per group, by label.
+    the groups' other values (each with its own marker in the legend); without,
+    one point per group, at its number (1 for the first of ``groups``), which
+    :func:`plot_groups` puts before each label in the legend.
 
     Parameters
     ----------
@@ -139,35 +141,38 @@ def final_panel(ax, groups: Sequence[Mapping[str, Any]], metric: str = FINAL, *,
     split : str, optional
         The evaluation split's name, for the axis label.
     """
+    from matplotlib.lines import Line2D  # matplotlib loads only when a figure is drawn
+
     done = [(i, g) for i, g in enumerate(groups) if (g.get("final") or {}).get(metric)]
-    xs, names, log = _positions([g["values"][setting] if setting else g["label"]
-                                 for _, g in done])
+    xs, names, log = _positions([g["values"][setting] if setting else str(i + 1)
+                                 for i, g in done])
     series: dict[str, list] = {}  # one line per combination of the other values
     for (i, g), x in zip(done, xs):
         rest = " ".join(f"{k}={_text(v)}" for k, v in g.get("values", {}).items()
                         if k != setting)
         series.setdefault(rest if setting else "", []).append(
             (x, i, _stat(g["final"][metric], metric)))
+    keys = []  # the legend: each series by its line and marker
     for n, (key, points) in enumerate(series.items()):
         points.sort(key=lambda p: p[0])
         marker = _MARKERS[n % len(_MARKERS)]
         if setting:  # the line joins a series; each point has its group's colour
             ax.plot([p[0] for p in points], [p[2][0] for p in points], color="0.6",
-                    linewidth=1, marker=marker, markersize=0, label=key or None)
+                    linewidth=1)
+            keys.append(Line2D([], [], color="0.4", linewidth=1, marker=marker, label=key))
         for x, i, (mean, lo, hi) in points:
             err = [[mean - lo], [hi - mean]] if math.isfinite(lo) else None
             ax.errorbar([x], [mean], yerr=err, fmt=marker, color=f"C{i % 10}", capsize=4)
     if log:
         ax.set_xscale("log")
     if names is not None:
-        ax.set_xticks(range(len(names)), names, rotation=0 if setting else 30,
-                      ha="center" if setting else "right")
+        ax.set_xticks(range(len(names)), names)
     elif len(set(xs)) <= 12:
         ax.set_xticks(sorted(set(xs)), [f"{v:g}" for v in sorted(set(xs))])
         ax.minorticks_off()
     if setting and len(series) > 1:
-        ax.legend(fontsize=8)
-    ax.set_xlabel(setting or "group")
+        ax.legend(handles=keys, fontsize=8)
+    ax.set_xlabel(setting or "group (its number in the legend)")
     ax.set_ylabel(f"final {_name(metric, split)}")
     ax.set_title(f"final {_name(metric, split)}" + (f" vs {setting}" if setting else ""))
     ax.grid(alpha=0.3)
@@ -197,6 +202,8 @@ def plot_groups(groups: Sequence[Mapping[str, Any]], path: str | os.PathLike, *,
     pathlib.Path
         ``path``.
     """
+    if setting is None:  # the final panel places the groups by number
+        groups = [{**g, "label": f"{i + 1}. {g['label']}"} for i, g in enumerate(groups)]
     fig, axes = new_figure(ncols=len(CURVES) + 1, width=4.6, height=3.8, dpi=110)
     for ax, metric in zip(axes[0], CURVES):
         curve_panel(ax, groups, metric, split=split)

@@ -123,6 +123,11 @@ def _check_fresh(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise BackproplabError(f"{out} exists and is not a folder; choose another out_dir",
                                settings=("out_dir",))
+    if _has_results(out) and not overwrite and not (out / CHECKPOINT).is_file():
+        raise BackproplabError(  # resume would refuse: nothing to continue from
+            f"{out} already holds a run that stopped before its first epoch ended (no "
+            f"{CHECKPOINT} to resume from); pass overwrite=True to start it again, or choose "
+            "another out_dir", settings=("out_dir",))
     if _has_results(out) and not overwrite:
         raise BackproplabError(
             f"{out} already holds a run; pass resume=True to continue it, overwrite=True to "
