@@ -130,8 +130,8 @@ def load_dataset(
     >>> mnist = load_dataset("mnist", limit=1000)   # doctest: +SKIP
     >>> table = load_dataset("iris.csv", target="species")   # doctest: +SKIP
     """
-    check_file_options(str(name), target=target, val_fraction=val_fraction,
-                       test_data=test_data)  # a file's options only with a file
+    if name == "synth" or name in CATALOG:  # a file's options only with a file
+        check_file_options(name, target=target, val_fraction=val_fraction, test_data=test_data)
     if name == "synth":
         return load_synth(final=final, limit=limit, seed=seed,
                           normalize=normalize or DEFAULT_NORMALIZE[name], dtype=dtype)
