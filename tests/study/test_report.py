@@ -9,8 +9,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from tests.conftest import HAS_GRAPHVIZ
+from tests.conftest import HAS_GRAPHVIZ, run_subprocess
 
+from backproplab.fileio import atomic_write_json
 from backproplab.study import report as rep
 from backproplab.study.layout import FIGURES, MANIFEST
 from backproplab.study.outputs import make_checks, make_figures
@@ -271,3 +272,28 @@ def test_every_link_of_the_report_resolves_to_a_file_in_its_folder(tmp_path):
     assert "## Where the write-up was wrong" in (moved / STUDY_NOTES).read_text()
     # study.md's own link to the derivations resolves there as well
     assert "](derivations.md)" in (moved / STUDY_NOTES).read_text()
+
+
+def test_q4_says_the_loss_drops_only_where_it_dropped(tmp_path):
+    """The caption of the per-example loss figure said "the loss drops" whatever the runs
+    did, under a paragraph that said in bold that it did not."""
+    out = tmp_path / "repro"
+    r = run_subprocess("reproduce", "--dataset", "synth", "--only", "q4-synth", "--quick",
+                       "--limit", "300", "--workers", "1", "--out", out, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    def q4_text() -> str:
+        return (out / "report.md").read_text(encoding="utf-8").split(
+            "## Q4: ")[1].split("\n## ")[0]
+
+    assert "raw and smoothed; the loss drops." in q4_text()
+    assert "The loss drops: running training loss" in q4_text()
+    results_path = out / "presets" / "q4-synth" / "results.json"
+    results = json.loads(results_path.read_text())
+    epochs = results["groups"][0]["epochs"]
+    epochs[-1]["train_loss_running"]["mean"] = epochs[0]["train_loss_running"]["mean"] + 1
+    atomic_write_json(results_path, results)
+    rep.write_report(out)
+    text = q4_text()
+    assert "**The loss did not drop**: check the runs." in text
+    assert "the loss drops" not in text.lower()

@@ -389,7 +389,13 @@ def test_overwrite_does_not_follow_symlinks(tmp_path):
 # which dataset
 
 
-def _fake_locate(available):
+def _fake_locate(available, monkeypatch=None):
+    """A ``catalog.locate`` that finds the ``available`` datasets in folders that do not
+    exist (with ``monkeypatch``: whose files are taken as the dataset's own)."""
+    if monkeypatch is not None:
+        monkeypatch.setattr(R, "other_dataset", lambda spec, location: None)
+        monkeypatch.setattr(R, "verify_location", lambda spec, location, record=True: None)
+
     def locate(spec, data_dir=None):
         name = spec if isinstance(spec, str) else spec.name
         if name in available:
@@ -401,7 +407,7 @@ def _fake_locate(available):
 def test_pick_dataset_prefers_mnist_then_fashion_then_synth(monkeypatch):
     from backproplab.data import catalog
 
-    monkeypatch.setattr(catalog, "locate", _fake_locate({"mnist", "fashion-mnist"}))
+    monkeypatch.setattr(catalog, "locate", _fake_locate({"mnist", "fashion-mnist"}, monkeypatch))
     name, why = R.pick_dataset(None)
     assert name == "mnist" and "/data/mnist" in why
     monkeypatch.setattr(catalog, "locate", _fake_locate({"fashion-mnist"}))
@@ -439,7 +445,7 @@ def test_reproduce_downloads_mnist_when_the_network_answers(monkeypatch):
 def test_pick_dataset_explicit(monkeypatch):
     from backproplab.data import catalog
 
-    monkeypatch.setattr(catalog, "locate", _fake_locate({"fashion-mnist"}))
+    monkeypatch.setattr(catalog, "locate", _fake_locate({"fashion-mnist"}, monkeypatch))
     assert R.pick_dataset("fashion-mnist")[0] == "fashion-mnist"
     assert R.pick_dataset("synth")[0] == "synth"
     with pytest.raises(BackproplabError, match="unknown dataset"):
@@ -516,3 +522,42 @@ def test_report_compares_directly_when_the_runs_are_mnist(fashion_repro, tmp_pat
     assert summary.count("here - original = ") >= 3  # learning curve, seeds, final run
     check_comparisons_are_tested(out, text)
     assert "LeCun" in text
+
+
+@needs_fashion
+def test_the_report_names_a_command_that_gives_every_preset_it_shows(tmp_path):
+    # presets added one `--only` at a time (as the report's "Not run" notes suggest)
+    # join one report; its closing command named only the last one, which rerun
+    # elsewhere gives a report without the others
+    out = tmp_path / "out"
+    for name in ("seeds", "train-vs-val"):
+        r = run_cli("--quick", "--dataset", "fashion-mnist", "--limit", "300", "--workers",
+                    "1", "--only", name, "--out", out)
+        assert r.returncode == 0, r.stderr[-2000:]
+    command = (f"backproplab reproduce --dataset fashion-mnist --quick --limit 300 "
+               f"--only train-vs-val,seeds --out {out}")
+    assert json.loads((out / MANIFEST).read_text())["command"] == command
+    made = section((out / "report.md").read_text(encoding="utf-8"), SECTIONS[16])
+    assert f"```\n{command}\n```" in made
+
+
+@needs_fashion
+def test_a_data_dir_of_fashion_mnist_files_is_not_taken_for_mnist(tmp_path):
+    # both datasets name their four files alike: a --data-dir holding Fashion-MNIST's was
+    # found as MNIST, and the report set its numbers beside the write-up's MNIST ones as
+    # directly comparable
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in FASHION.glob("*-ubyte.gz"):
+        (data / f.name).symlink_to(f)
+    offline = {"BACKPROPLAB_OFFLINE": "1"}
+    dataset, note = R.pick_dataset(None, str(data))
+    assert dataset == "fashion-mnist" and f"found for it in {data} (data-dir) are " \
+        "fashion-mnist's" in note
+    out = tmp_path / "never"
+    r = run_cli("--dataset", "mnist", "--data-dir", data, "--quick", "--out", out, env=offline)
+    assert r.returncode == 2 and r.stderr == (
+        f"backproplab: error: the mnist files found in {data} are fashion-mnist's, not "
+        "mnist's (their content is fashion-mnist's published data); pass --dataset "
+        "fashion-mnist to use them, or put mnist's own files there\n")
+    assert not out.exists()

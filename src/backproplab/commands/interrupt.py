@@ -12,12 +12,18 @@ KeyboardInterrupt`` not enough:
   printing its line and exiting with 130, the interpreter kills itself with
   ``SIGINT`` at the end of its shutdown (status -2 instead of 130);
 * the import of a compiled extension: NumPy turns an interrupt during its
-  import into an ``ImportError``.
+  import into an ``ImportError``;
+* code that Python runs where an exception cannot propagate (a weakref
+  callback, a ``__del__``, a garbage-collector callback: matplotlib runs many
+  while the study draws its figures). There the ``KeyboardInterrupt`` is
+  printed as "Exception ignored in ..." and dropped, and the command went on
+  as if no Ctrl-C had come.
 
 :func:`catch_interrupts` installs a handler that remembers every Ctrl-C and
 raises ``KeyboardInterrupt`` only outside string-run code (inside it, the
 interrupt is raised a moment later, from a ``SIGALRM`` timer, by when that code
-has returned); :func:`interrupted` then lets the command's error handler read
+has returned), and a ``sys.unraisablehook`` that sends a dropped interrupt
+again the same way, without printing it; :func:`interrupted` then lets the command's error handler read
 any exception that follows a Ctrl-C as that Ctrl-C, and
 :func:`report_interrupt` prints the one line with ``SIGINT`` ignored, so that a
 second Ctrl-C cannot end the process on its way out.
@@ -43,6 +49,8 @@ RETRY_SECONDS = 0.01
 STRING_CODE = "<string>"
 
 _STATE = {"installed": False, "received": False, "reported": False, "waiting": False}
+#: The ``sys.unraisablehook`` that was in place before :func:`catch_interrupts`.
+_PREVIOUS_HOOK = {"hook": sys.unraisablehook}
 
 
 def _inside_string_code(frame: FrameType | None) -> bool:
@@ -58,13 +66,33 @@ def _inside_string_code(frame: FrameType | None) -> bool:
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
     """The handler of ``SIGINT`` and, while an interrupt waits, of ``SIGALRM``."""
     _STATE["received"] = True
-    if _inside_string_code(frame):  # again in RETRY_SECONDS
-        _STATE["waiting"] = True
-        _signal.signal(_signal.SIGALRM, _on_sigint)
-        _signal.setitimer(_signal.ITIMER_REAL, RETRY_SECONDS)
+    if _inside_string_code(frame):
+        _send_again()
         return
     _stop_waiting()
     raise KeyboardInterrupt
+
+
+def _send_again() -> None:
+    """Run :func:`_on_sigint` again in :data:`RETRY_SECONDS`, from a ``SIGALRM`` timer
+    (main thread only: ``signal.signal`` raises ``ValueError`` elsewhere)."""
+    _STATE["waiting"] = True
+    _signal.signal(_signal.SIGALRM, _on_sigint)
+    _signal.setitimer(_signal.ITIMER_REAL, RETRY_SECONDS)
+
+
+def _on_unraisable(unraisable) -> None:
+    """``sys.unraisablehook``: a Ctrl-C that Python had to drop (raised in a weakref
+    callback, a ``__del__``, ...) is sent again, unprinted; anything else goes to the
+    hook that was in place before."""
+    if _STATE["received"] and not _STATE["reported"] \
+            and isinstance(unraisable.exc_value, KeyboardInterrupt):
+        try:
+            _send_again()
+            return
+        except ValueError:  # dropped outside the main thread: say so, as Python would
+            pass
+    _PREVIOUS_HOOK["hook"](unraisable)
 
 
 def _stop_waiting() -> None:
@@ -77,7 +105,8 @@ def _stop_waiting() -> None:
 
 def catch_interrupts() -> None:
     """Make Ctrl-C this process's :class:`KeyboardInterrupt`, never raised inside
-    string-run code, and remembered (:func:`interrupted`).
+    string-run code, never dropped (in a weakref callback or ``__del__``), and
+    remembered (:func:`interrupted`).
 
     For the ``backproplab`` command's process only (``__main__`` and
     :func:`backproplab.cli.entry` call it, as early as they can); does nothing
@@ -93,6 +122,9 @@ def catch_interrupts() -> None:
         _signal.signal(_signal.SIGINT, _on_sigint)
     except ValueError:  # not the main thread
         return
+    if sys.unraisablehook is not _on_unraisable:
+        _PREVIOUS_HOOK["hook"] = sys.unraisablehook
+        sys.unraisablehook = _on_unraisable
     _STATE["installed"] = True
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from backproplab.data.catalog import (
+    CATALOG,
     DatasetSpec,
     FileSpec,
     Location,
@@ -246,9 +247,53 @@ def verify_location(spec: DatasetSpec | str, location: Location, record: bool = 
         consistent image dataset.
     """
     spec = get_spec(spec)
-    files = {fs.role: read_idx_file(location.files[fs.role], fs.max_data_bytes, fs.limit_reason)
-             for fs in spec.files}
-    return check_files(spec, location, files, record)
+    return check_files(spec, location, _read(spec, location), record)
+
+
+def _read(spec: DatasetSpec, location: Location) -> dict[str, IdxFile]:
+    """The four files at ``location``, read within the dataset's bounds."""
+    return {fs.role: read_idx_file(location.files[fs.role], fs.max_data_bytes, fs.limit_reason)
+            for fs in spec.files}
+
+
+def _other_dataset(spec: DatasetSpec, files: dict[str, IdxFile]) -> DatasetSpec | None:
+    """The catalog dataset other than ``spec`` whose known content one of ``files``
+    has, or ``None``: MNIST and Fashion-MNIST name their files alike, so a folder of
+    one is found as the other."""
+    for role, f in files.items():
+        if tuple(f.array.shape) != tuple(spec.file(role).shape):
+            continue  # a subset: no content hash applies
+        for other in CATALOG.values():
+            if other.name != spec.name and known_sha256(other, role)[0] == f.content_sha256:
+                return other
+    return None
+
+
+def other_dataset(spec: DatasetSpec | str, location: Location) -> str | None:
+    """Which other dataset the files found for ``spec`` at ``location`` are.
+
+    Parameters
+    ----------
+    spec : DatasetSpec or str
+        The dataset looked for.
+    location : Location
+        Where its files were found.
+
+    Returns
+    -------
+    str or None
+        The name of the catalog dataset whose published content the files hold
+        (``"fashion-mnist"`` for Fashion-MNIST's files in a folder searched for
+        MNIST), or ``None``.
+
+    Raises
+    ------
+    BackproplabError
+        For an unreadable or damaged file.
+    """
+    spec = get_spec(spec)
+    other = _other_dataset(spec, _read(spec, location))
+    return None if other is None else other.name
 
 
 def check_files(spec: DatasetSpec, location: Location, files: dict[str, IdxFile],
@@ -276,7 +321,8 @@ def check_files(spec: DatasetSpec, location: Location, files: dict[str, IdxFile]
     Raises
     ------
     BackproplabError
-        When the four arrays do not form a consistent image dataset.
+        When the four arrays do not form a consistent image dataset, or are
+        another dataset's (Fashion-MNIST's files found for MNIST).
     """
     arrays = {r: f.array for r, f in files.items()}
     _check_structure(spec, arrays, location.files, str(location.directory))
@@ -284,6 +330,14 @@ def check_files(spec: DatasetSpec, location: Location, files: dict[str, IdxFile]
     for role, f in files.items():
         status, detail = check_content(spec.file(role), f, *known_sha256(spec, role))
         checks[role] = FileCheck(role, f.path, status, detail, tuple(f.array.shape))
+    other = _other_dataset(spec, {r: f for r, f in files.items()
+                                  if checks[r].status not in VERIFIED})
+    if other is not None:
+        raise BackproplabError(
+            f"the {spec.name} files found in {location.directory} are {other.name}'s, not "
+            f"{spec.name}'s (their content is {other.name}'s published data); pass "
+            f"dataset='{other.name}' to use them, or put {spec.name}'s own files there",
+            settings=("dataset",))
     if record:
         to_record = {r: files[r].content_sha256 for r, c in checks.items()
                      if c.status == "md5" and spec.file(r).sha256 is None}
@@ -295,4 +349,4 @@ def check_files(spec: DatasetSpec, location: Location, files: dict[str, IdxFile]
     return Verification(spec, location, checks, arrays)
 
 __all__ = ["VERIFIED", "FileCheck", "Verification", "check_content", "check_files",
-           "verify_location"]
+           "other_dataset", "verify_location"]

@@ -45,7 +45,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from backproplab import __version__
 from backproplab.data import DATASETS, catalog
 from backproplab.data.download import download
 from backproplab.data.mnist import find_dataset
+from backproplab.data.verify import other_dataset, verify_location
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json, read_json, remove_entry
 from backproplab.locks import lock_folder
@@ -203,13 +204,19 @@ def pick_dataset(requested: str | None, data_dir: str | None = None) -> tuple[st
     if requested is not None:
         loc = catalog.locate(requested, data_dir)
         if loc is not None:
+            verify_location(requested, loc, record=False)  # another dataset's files: refused
             return requested, f"--dataset {requested}: found in {loc.describe()}"
         loc = find_dataset(requested, data_dir, download=True)
         return requested, f"--dataset {requested}: {loc.describe()}"
     mnist = catalog.locate("mnist", data_dir)
     note = ""
+    other = None if mnist is None else other_dataset("mnist", mnist)
+    if other is not None:  # a folder of Fashion-MNIST's files, named as MNIST's are
+        note = f"the files found for it in {mnist.describe()} are {other}'s"
+        mnist = None
     if mnist is None:
-        mnist, note = _try_mnist_download()
+        mnist, download_note = _try_mnist_download()
+        note = "; ".join(filter(None, (note, download_note)))
     if mnist is not None:
         return "mnist", f"mnist found in {mnist.describe()}; using it"
     fashion = catalog.locate("fashion-mnist", data_dir)
@@ -394,8 +401,10 @@ def _versions() -> dict[str, str]:
             "platform": platform.platform(), "cpus": str(usable_cpus())}
 
 
-def _command(options: Options, dataset: str) -> str:
-    """The command line that repeats (and resumes) this reproduction."""
+def _command(options: Options, dataset: str, held: Collection[str]) -> str:
+    """The command line that repeats (and resumes) this reproduction: with every
+    preset the folder holds (``held``: this command's and earlier ``--only`` runs'),
+    so that it gives every number of the report, not only the last command's."""
     import shlex
 
     parts = ["backproplab", "reproduce", "--dataset", dataset]
@@ -403,8 +412,9 @@ def _command(options: Options, dataset: str) -> str:
         parts.append("--quick")
     if options.limit is not None:
         parts += ["--limit", str(options.limit)]
-    if options.only:
-        parts += ["--only", ",".join(options.only)]
+    every = [p.name for p in P.select(None, synthetic_only=dataset == "synth")]
+    if not set(every) <= set(held):
+        parts += ["--only", ",".join(p.name for p in P.PRESETS if p.name in held)]
     if options.data_dir is not None:
         parts += ["--data-dir", str(options.data_dir)]
     parts += ["--out", str(options.out)]
@@ -535,7 +545,8 @@ def reproduce(options: Options, *, say: Callable[[str], None] | None = None) -> 
         manifest: dict[str, Any] = {
             "kind": "backproplab-reproduce", "format": FORMAT, "settings": settings,
             "dataset_note": dataset_note, "quick": bool(options.quick),
-            "command": _command(options, dataset),
+            "command": _command(options, dataset,
+                                {*(previous or {}).get("presets", {}), *(p.name for p in selected)}),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "presets": dict((previous or {}).get("presets", {})),
             "versions": _versions(),

@@ -172,7 +172,8 @@ class Sweep:
                 raise BackproplabError(
                     f"the sweep values of {key} must be a list, got {values!r}")
             if not values:
-                raise BackproplabError(f"the sweep option {key} has no values; give at least one")
+                raise BackproplabError(f"the sweep option {key} has no values; give at least one",
+                                       settings=(key,))
             canon_values = []
             for value in values:
                 try:
@@ -186,7 +187,7 @@ class Sweep:
             if dupes:
                 raise BackproplabError(
                     f"the sweep option {key} lists {format_value(dupes[0])} twice; "
-                    "give each value once")
+                    "give each value once", settings=(key,))
             if len(canon_values) == 1:
                 base_dict[key] = canon_values[0]
             else:

@@ -44,15 +44,15 @@ def q4(ctx: Ctx) -> None:
                 every=1)
     ctx.figure("q4_train_val", "Q4: training and validation loss and accuracy per epoch "
                                "(scalar engine).")
+    first = epoch_stat(g, 1, "train_loss_running")
+    last = epoch_stat(g, last_epoch(g), "train_loss_running")
+    drop = first and last and last["mean"] < first["mean"]
     ctx.figure("q4_batch_loss", "Q4: the loss of every example before its update, raw and "
-                                "smoothed; the loss drops.")
+                                "smoothed" + ("; the loss drops." if drop else "."))
     ctx.figure("q4_boundary", "Q4: the learned decision boundary (P = 0.5, black) over the "
                               "validation points, with the true ellipse x^T Q x = 0.6 (dashed) "
                               "on top, in the raw coordinates of the data.")
     _boundary_animation(ctx, g)
-    first = epoch_stat(g, 1, "train_loss_running")
-    last = epoch_stat(g, last_epoch(g), "train_loss_running")
-    drop = first and last and last["mean"] < first["mean"]
     doc.p(f"The loss drops: running training loss {pm(first, n=False)} in epoch 1, "
           f"{pm(last, n=False)} in the last epoch." if drop else
           "**The loss did not drop**: check the runs.")
