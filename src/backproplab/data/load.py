@@ -81,14 +81,12 @@ def load_dataset(
     val_size : int, default=5000
         Examples held out for validation (images only).
     limit : int, optional
-        Keep the first ``limit`` training examples (after the validation split
-        is taken).
+        Keep the first ``limit`` training examples (after the validation split).
     data_dir : str or Path, optional
         Folder holding the IDX files; by default the usual folders are searched.
     normalize : str, optional
-        Input scaling, with statistics of the training split only; ``None``
-        picks the dataset's default (``"standardize"`` for synth, ``"unit"``
-        for images).
+        Input scaling (statistics of the training split only); ``None``: the
+        dataset's default (``"standardize"`` for synth, ``"unit"`` for images).
     dtype : numpy float dtype, default=numpy.float32
         The features' dtype (labels are int64).
     seed : int, default=0
@@ -116,10 +114,9 @@ def load_dataset(
     Raises
     ------
     BackproplabError
-        For an unknown name, a file's option (``target``, ``val_fraction``,
-        ``test_data``) with a built-in one, a bad ``limit``, or image files that are missing
-        (with ``download=False``), damaged or cannot be fetched; for a user's
-        file that cannot be used (``docs/datasets.md`` lists the cases).
+        For an unknown name, a file's option with a built-in name, a bad ``limit``,
+        image files missing (``download=False``), damaged or not fetched, or a
+        user's file that cannot be used (``docs/datasets.md`` lists the cases).
 
     Examples
     --------
