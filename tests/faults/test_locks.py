@@ -160,3 +160,23 @@ def test_a_refusal_in_the_moment_after_locking_still_names_the_holders_pid(tmp_p
         assert IN_USE.search(str(err.value)).group(1) == "4242"
     finally:
         os.close(fd)
+
+
+def test_aggregate_only_while_the_sweep_is_written_is_refused_and_writes_nothing(tmp_path, cli):
+    # regression: sweep --aggregate-only wrote results.* without the folder's lock, so
+    # beside a running sweep whichever wrote last won (stale results after a sweep)
+    folder = tmp_path / "s"
+    sweep = Sweep({"dataset": "synth", "epochs": 1, "limit": 100}, {"lr": [0.1, 0.2]},
+                  seeds=[0])
+    run_sweep(sweep, folder, workers=1, progress="quiet")
+    (folder / "results.json").unlink()
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"held\n"
+        r = cli("sweep", "--aggregate-only", "--out", folder, "--quiet")
+        assert r.status == 2 and IN_USE.search(r.err).group(1) == str(proc.pid), r.err
+        assert not (folder / "results.json").exists()
+    finally:
+        stop(proc, signal.SIGKILL)
+    r = cli("sweep", "--aggregate-only", "--out", folder, "--quiet")  # free again: it writes
+    assert r.status == 0 and (folder / "results.json").is_file(), r.err

@@ -42,6 +42,7 @@ import numpy as np
 
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text, is_finite_number
+from backproplab.locks import lock_folder
 from backproplab.runs import RESULTS, RESULTS_BATCHES_CSV, RESULTS_CSV, RunFolder, SweepFolder
 from backproplab.seedstats import column_stats
 from backproplab.sweeps.damage import config_damage, incomplete_message, trial_damage
@@ -407,7 +408,8 @@ def aggregate_sweep(sweep_dir: str | Path | SweepFolder, *, write: bool = True,
     Raises
     ------
     BackproplabError
-        For a folder that holds no sweep, or an unknown ``test``.
+        For a folder that holds no sweep, an unknown ``test``, or with ``write`` a
+        folder another process is writing (a sweep still running).
     """
     check_test(test)
     folder = (sweep_dir if isinstance(sweep_dir, SweepFolder) else SweepFolder(sweep_dir)).check()
@@ -415,10 +417,17 @@ def aggregate_sweep(sweep_dir: str | Path | SweepFolder, *, write: bool = True,
     if not folder.trials:
         raise BackproplabError(
             f"{root} holds no sweep and no run folders; give the --out folder of a sweep")
-    results = aggregate_runs(folder, test=test, running=running)
-    results["sweep_dir"] = str(root.resolve())
-    if write:
+    if not write:
+        return _aggregated(folder, test, running)
+    with lock_folder(root, "sweep"):  # not while a sweep writes it (its results would win)
+        results = _aggregated(folder, test, running)
         _write_results(root, results)
+    return results
+
+
+def _aggregated(folder: SweepFolder, test: str, running: bool) -> dict[str, Any]:
+    results = aggregate_runs(folder, test=test, running=running)
+    results["sweep_dir"] = str(folder.path.resolve())
     return results
 
 

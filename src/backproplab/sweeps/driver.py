@@ -491,17 +491,16 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
     console : rich.console.Console, optional
         Where the live bar is drawn.
     test : {"welch", "paired", "permutation"}
-        How the aggregate compares the groups (:mod:`backproplab.sweeps.stats`):
-        Welch's t-test, the paired t-test over shared seeds, or a permutation test.
+        How the aggregate compares the groups: Welch's t-test, the paired t-test
+        over shared seeds, or a permutation test (:mod:`backproplab.sweeps.stats`).
     allow_changed_data : bool, default False
-        Go on when recorded trials were trained on other data than loads now
-        (finished ones are kept, the others train on the data now).
+        Go on when recorded trials were trained on other data than loads now (finished
+        ones are kept, the others train on the data now).
 
     Returns
     -------
     SweepOutcome
-        One result per trial; a failing trial does not stop the others (check
-        :attr:`SweepOutcome.ok`).
+        One result per trial; a failing trial does not stop the others (``.ok``).
 
     Raises
     ------
@@ -527,8 +526,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         _ensure_datasets(sweep.base, sweep.grid)
         if sweep.base.get("tensorboard") or any(sweep.grid.get("tensorboard", ())):
             board.require()  # one sentence, not one failure per trial
-        # one sweep at a time in a folder; each trial's run locks its own folder
-        with lock_folder(out_dir, "sweep", _folder_check(sweep, overwrite, allow_changed_data)):
+        check = _folder_check(sweep, overwrite, allow_changed_data)
+        with lock_folder(out_dir, "sweep", check) as lock:  # each trial locks its own too
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
             trials = sweep.trials(root, allow_changed_data=allow_changed_data)
             executor.plan(trials)  # workers x threads for these trials and this machine
@@ -538,7 +537,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
                 results = run_trials(trials, executor, display)
             outcome = SweepOutcome(root, [results[t.name] for t in trials])
             if aggregate:
-                outcome.aggregate = aggregate_sweep(root, write=True, test=test)
+                with lock.lend():  # aggregate_sweep writes under this sweep's own lock
+                    outcome.aggregate = aggregate_sweep(root, write=True, test=test)
                 outcome.results_path = root / RESULTS
     finally:
         if own_executor:
