@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tests.conftest import FASHION_MNIST_DIR
+from tests.conftest import FASHION_MNIST_DIR, run_subprocess
 from tests.figure_checks import capture_figures, texts_off_the_canvas
 
 from backproplab import inspection as I
@@ -325,3 +325,51 @@ def test_plot_command_on_a_run_without_metrics(cli, tmp_path):
     (tmp_path / "r" / "config.json").write_text(json.dumps({"dataset": "synth"}))
     r = cli("plot", tmp_path / "r")
     assert r.status == 2 and len(r.err.strip().splitlines()) == 1
+
+
+def _plot(run_dir, out) -> list[str]:
+    """``backproplab plot RUN --out OUT --json`` in a child process: the figures' names."""
+    res = run_subprocess("plot", run_dir, "--out", out, "--json", timeout=300)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    figures = [Path(p) for p in json.loads(res.stdout)["figures"]]
+    for p in figures:
+        assert_png(p, min_bytes=1_000)
+    return sorted(p.name for p in figures)
+
+
+def test_plot_command_on_a_table_run_draws_what_a_table_allows(tmp_path):
+    """A CSV run (3 feature columns: no images) gets its loss, confusion matrix and
+    activations, not an exit 2 for the image figures it cannot have."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    rows = [f"{a:.4f},{b:.4f},{c:.4f},{int(a + b > 0)}" for a, b, c in X]
+    (tmp_path / "t.csv").write_text("a,b,c,label\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    run_training(TrainConfig(dataset=str(tmp_path / "t.csv"), inspect=True, hidden=(4,),
+                             epochs=1, threads=1), out, progress="quiet")
+    assert _plot(out, tmp_path / "figures") == [
+        "inspect_activations.png", "inspect_confusion.png", "loss.png"]
+
+
+def test_plot_command_draws_rectangular_images_in_their_own_shape(tmp_path, monkeypatch):
+    """A folder of 6x10 images is an image dataset: every image figure is drawn, each
+    example and each weight tile 6 pixels high and 10 wide."""
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("left", "right")):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(20):
+            pixels = rng.integers(0, 100, size=(6, 10)).astype(np.uint8)
+            pixels[:, 5 * c:5 * c + 5] = 255
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
+    out = tmp_path / "run"
+    run_training(TrainConfig(dataset=str(tmp_path / "imgs"), inspect=True, hidden=(3,),
+                             epochs=1, threads=1), out, progress="quiet")
+    assert _plot(out, tmp_path / "figures") == [
+        "inspect_activations.png", "inspect_confusion.png", "inspect_errors.png",
+        "inspect_examples.png", "inspect_weights.png", "loss.png"]
+    figures = capture_figures(monkeypatch, I.images)
+    I.examples(out, tmp_path / "e.png")
+    I.weights(out, tmp_path / "w.png")
+    example, tiles = (fig.axes[0].get_images()[0].get_array() for fig in (figures[0], figures[-1]))
+    assert example.shape == (6, 10)
+    assert tiles.shape == (6, 3 * 11 - 1)  # three 6x10 tiles in a row, a NaN column between
