@@ -351,19 +351,24 @@ def test_plot_command_on_a_table_run_draws_what_a_table_allows(tmp_path):
         "inspect_activations.png", "inspect_confusion.png", "loss.png"]
 
 
-def test_plot_command_draws_rectangular_images_in_their_own_shape(tmp_path, monkeypatch):
-    """A folder of 6x10 images is an image dataset: every image figure is drawn, each
-    example and each weight tile 6 pixels high and 10 wide."""
+def _image_folder(root: Path) -> Path:
+    """Two classes of twenty 6x10 grey images (white on the left or on the right half)."""
     rng = np.random.default_rng(0)
     for c, name in enumerate(("left", "right")):
-        (tmp_path / "imgs" / name).mkdir(parents=True)
+        (root / name).mkdir(parents=True)
         for i in range(20):
             pixels = rng.integers(0, 100, size=(6, 10)).astype(np.uint8)
             pixels[:, 5 * c:5 * c + 5] = 255
-            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_plot_command_draws_rectangular_images_in_their_own_shape(tmp_path, monkeypatch):
+    """A folder of 6x10 images is an image dataset: every image figure is drawn, each
+    example and each weight tile 6 pixels high and 10 wide."""
     out = tmp_path / "run"
-    run_training(TrainConfig(dataset=str(tmp_path / "imgs"), inspect=True, hidden=(3,),
-                             epochs=1, threads=1), out, progress="quiet")
+    run_training(TrainConfig(dataset=str(_image_folder(tmp_path / "imgs")), inspect=True,
+                             hidden=(3,), epochs=1, threads=1), out, progress="quiet")
     assert _plot(out, tmp_path / "figures") == [
         "inspect_activations.png", "inspect_confusion.png", "inspect_errors.png",
         "inspect_examples.png", "inspect_weights.png", "loss.png"]
@@ -373,3 +378,22 @@ def test_plot_command_draws_rectangular_images_in_their_own_shape(tmp_path, monk
     example, tiles = (fig.axes[0].get_images()[0].get_array() for fig in (figures[0], figures[-1]))
     assert example.shape == (6, 10)
     assert tiles.shape == (6, 3 * 11 - 1)  # three 6x10 tiles in a row, a NaN column between
+
+
+def test_weight_titles_say_what_the_snapshots_hold(tmp_path, monkeypatch):
+    """Resumed without its inspect.npz (as the damaged-file message suggests), a run's
+    first snapshot is epoch 1, not initialization; and 3 units are 3, not 64."""
+    out = tmp_path / "run"
+    cfg = TrainConfig(dataset=str(_image_folder(tmp_path / "imgs")), inspect=True,
+                      hidden=(3,), epochs=1, threads=1)
+    run_training(cfg, out, progress="quiet")
+    (out / INSPECT).unlink()
+    run_training(cfg.replace(epochs=2), out, resume=True, progress="quiet")
+    assert snapshots(out)["epochs"].tolist() == [1, 2]
+    saved = capture_figures(monkeypatch, I.images)
+    I.weights(out, tmp_path / "raw.png", raw=True)
+    I.weights(out, tmp_path / "change.png")
+    raw, change = ([ax.get_title() for ax in fig.axes if ax.get_images()] for fig in saved)
+    assert [t.split(", one scale")[0] for t in raw] == [
+        "raw weights after epoch 1\n(units 1-3)", "raw weights after epoch 2\n(units 1-3)"]
+    assert change[0].startswith("change since epoch 1 after epoch 2\n")

@@ -212,19 +212,22 @@ def tile_limits(W: np.ndarray) -> np.ndarray:
 
 def _first_layer(run: RunFolder, snaps: dict | None, units: int, raw: bool):
     """``[(panel title, W, per_tile)]``: what the weight figure draws."""
+    # a run resumed without its inspect.npz starts its snapshots at that epoch
+    first = None if snaps is None else int(snaps["epochs"][0])
     if snaps is not None and not raw:
         delta, last = first_layer_change(run, units)
         lim = tile_limits(delta)
-        title = (f"learned change W − W_init after epoch {last}\neach tile on its own "
+        change = "learned change W − W_init" if first == 0 else f"change since epoch {first}"
+        title = (f"{change} after epoch {last}\neach tile on its own "
                  f"symmetric scale ±max|ΔW| of that unit\n(from {lim.min():.2g} to "
                  f"{lim.max():.2g}; white: no change)")
         return [(title, delta, True)]
     if snaps is not None:
         last = int(snaps["epochs"][-1])
-        return [(f"raw weights at initialization\n(units 1-{units})",
-                 snaps["weights_init"][:, :units].astype(np.float64), False),
-                (f"raw weights after epoch {last}\n(units 1-{units})",
-                 snaps["weights_last"][:, :units].astype(np.float64), False)]
+        W0, W = (snaps[k][:, :units].astype(np.float64) for k in ("weights_init", "weights_last"))
+        start = "at initialization" if first == 0 else f"after epoch {first}"
+        return [(f"raw weights {start}\n(units 1-{W0.shape[1]})", W0, False),
+                (f"raw weights after epoch {last}\n(units 1-{W.shape[1]})", W, False)]
     W1 = np.asarray(run.load_model().params["W1"], dtype=np.float64)
     title = ("raw weights after training\n(no inspect.npz, so no initial weights: "
              "train with --inspect\nto see the learned change W − W_init)")
