@@ -337,13 +337,16 @@ def _plot(run_dir, out) -> list[str]:
     return sorted(p.name for p in figures)
 
 
-def test_plot_command_on_a_table_run_draws_what_a_table_allows(tmp_path):
-    """A CSV run (3 feature columns: no images) gets its loss, confusion matrix and
-    activations, not an exit 2 for the image figures it cannot have."""
+@pytest.mark.parametrize("columns", [3, 4])
+def test_plot_command_on_a_table_run_draws_what_a_table_allows(tmp_path, columns):
+    """A CSV run (3 feature columns, or 4 as in iris: no images) gets its loss,
+    confusion matrix and activations: no exit 2 for the image figures it cannot
+    have (3), no 2x2 'images' of its features (4)."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 3))
-    rows = [f"{a:.4f},{b:.4f},{c:.4f},{int(a + b > 0)}" for a, b, c in X]
-    (tmp_path / "t.csv").write_text("a,b,c,label\n" + "\n".join(rows) + "\n")
+    X = rng.normal(size=(120, columns))
+    rows = [",".join(f"{v:.4f}" for v in x) + f",{int(x[0] + x[1] > 0)}" for x in X]
+    header = ",".join(f"f{i}" for i in range(columns)) + ",label\n"
+    (tmp_path / "t.csv").write_text(header + "\n".join(rows) + "\n")
     out = tmp_path / "run"
     run_training(TrainConfig(dataset=str(tmp_path / "t.csv"), inspect=True, hidden=(4,),
                              epochs=1, threads=1), out, progress="quiet")

@@ -25,13 +25,19 @@ from backproplab.runs import (
 )
 
 
+#: The smallest side of square images a table's columns are taken for (8: the 64
+#: columns of scikit-learn's digits; a 4-column table such as iris is no 2x2 image).
+MIN_TABLE_IMAGE_SIDE = 8
+
+
 def image_shape(data) -> tuple[int, int] | None:
     """The ``(rows, cols)`` of a dataset's examples drawn as images, or ``None``.
 
     Image files keep their own shape (:attr:`Preprocessing.input_shape
     <backproplab.data.preprocess.Preprocessing>`, rectangular ones included); a
-    table whose columns are a square number of pixels (784 of a CSV of MNIST)
-    is drawn as square images; any other table, and synth's points, are not images.
+    table whose columns are a square number of pixels, at least
+    :data:`MIN_TABLE_IMAGE_SIDE` squared (784 of a CSV of MNIST), is drawn as
+    square images; any other table, and synth's points, are not images.
 
     Parameters
     ----------
@@ -46,7 +52,8 @@ def image_shape(data) -> tuple[int, int] | None:
     if len(shape) == 2:
         return int(shape[0]), int(shape[1])
     side = math.isqrt(data.n_features)
-    return (side, side) if side > 1 and side * side == data.n_features else None
+    square = side >= MIN_TABLE_IMAGE_SIDE and side * side == data.n_features
+    return (side, side) if square else None
 
 
 def _image_data(run: RunFolder, what: str):
@@ -398,5 +405,5 @@ def confusion(run_dir, path=None, *, title: str | None = None) -> Path:
 
 
 
-__all__ = ["activations", "confusion", "examples", "first_layer_change", "image_shape",
-           "misclassified", "tile_limits", "weights"]
+__all__ = ["MIN_TABLE_IMAGE_SIDE", "activations", "confusion", "examples", "first_layer_change",
+           "image_shape", "misclassified", "tile_limits", "weights"]
