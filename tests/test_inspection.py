@@ -400,3 +400,22 @@ def test_weight_titles_say_what_the_snapshots_hold(tmp_path, monkeypatch):
     assert [t.split(", one scale")[0] for t in raw] == [
         "raw weights after epoch 1\n(units 1-3)", "raw weights after epoch 2\n(units 1-3)"]
     assert change[0].startswith("change since epoch 1 after epoch 2\n")
+
+
+def test_plot_command_on_a_run_whose_data_file_is_gone(tmp_path):
+    """The CSV moved after training: loss.png (which needs no data) is still drawn, and
+    the one-line error names the run and the missing file, not a --dataset flag that
+    plot does not have."""
+    rows = [f"{a:.3f},{int(a > 0)}" for a in np.random.default_rng(0).normal(size=60)]
+    (tmp_path / "t.csv").write_text("a,label\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    run_training(TrainConfig(dataset=str(tmp_path / "t.csv"), hidden=(2,), epochs=1,
+                             threads=1), out, progress="quiet")
+    (tmp_path / "t.csv").rename(tmp_path / "moved.csv")
+    (out / "loss.png").unlink(missing_ok=True)
+    res = run_subprocess("plot", out, timeout=300)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.splitlines() == [
+        f"backproplab: error: {out} was trained on {tmp_path / 't.csv'}, which is not there "
+        "any more; put the data back at that path (its config.json names it) and run this again"]
+    assert_png(out / "loss.png")

@@ -132,14 +132,13 @@ def plot_all(run_dir, out: str | os.PathLike | None = None, *,
         raise BackproplabError(f"{run.path} is not a run folder (no readable {CONFIG}); "
                                "give the folder of a training run")
     folder = Path(out) if out is not None else run.path
-    figures = available(run)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BackproplabError(f"cannot create the folder {folder} ({exc.strerror or exc}); "
                                "choose another out", settings=("out",)) from None
-    paths = [plot_run(run.path, folder / PLOT)]
-    for name, draw in figures:
+    paths = [plot_run(run.path, folder / PLOT)]  # needs no data: drawn even if it is gone
+    for name, draw in available(run):
         options = {"raw": raw_weights} if draw is weights else {}
         paths.append(draw(run, folder / name, **options))
     return paths
