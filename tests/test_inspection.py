@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tests.conftest import FASHION_MNIST_DIR
+from tests.conftest import FASHION_MNIST_DIR, run_subprocess
 from tests.figure_checks import capture_figures, texts_off_the_canvas
 
 from backproplab import inspection as I
@@ -325,3 +325,97 @@ def test_plot_command_on_a_run_without_metrics(cli, tmp_path):
     (tmp_path / "r" / "config.json").write_text(json.dumps({"dataset": "synth"}))
     r = cli("plot", tmp_path / "r")
     assert r.status == 2 and len(r.err.strip().splitlines()) == 1
+
+
+def _plot(run_dir, out) -> list[str]:
+    """``backproplab plot RUN --out OUT --json`` in a child process: the figures' names."""
+    res = run_subprocess("plot", run_dir, "--out", out, "--json", timeout=300)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    figures = [Path(p) for p in json.loads(res.stdout)["figures"]]
+    for p in figures:
+        assert_png(p, min_bytes=1_000)
+    return sorted(p.name for p in figures)
+
+
+@pytest.mark.parametrize("columns", [3, 4])
+def test_plot_command_on_a_table_run_draws_what_a_table_allows(tmp_path, columns):
+    """A CSV run (3 feature columns, or 4 as in iris: no images) gets its loss,
+    confusion matrix and activations: no exit 2 for the image figures it cannot
+    have (3), no 2x2 'images' of its features (4)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, columns))
+    rows = [",".join(f"{v:.4f}" for v in x) + f",{int(x[0] + x[1] > 0)}" for x in X]
+    header = ",".join(f"f{i}" for i in range(columns)) + ",label\n"
+    (tmp_path / "t.csv").write_text(header + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    run_training(TrainConfig(dataset=str(tmp_path / "t.csv"), inspect=True, hidden=(4,),
+                             epochs=1, threads=1), out, progress="quiet")
+    assert _plot(out, tmp_path / "figures") == [
+        "inspect_activations.png", "inspect_confusion.png", "loss.png"]
+
+
+def _image_folder(root: Path) -> Path:
+    """Two classes of twenty 6x10 grey images (white on the left or on the right half)."""
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("left", "right")):
+        (root / name).mkdir(parents=True)
+        for i in range(20):
+            pixels = rng.integers(0, 100, size=(6, 10)).astype(np.uint8)
+            pixels[:, 5 * c:5 * c + 5] = 255
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_plot_command_draws_rectangular_images_in_their_own_shape(tmp_path, monkeypatch):
+    """A folder of 6x10 images is an image dataset: every image figure is drawn, each
+    example and each weight tile 6 pixels high and 10 wide."""
+    out = tmp_path / "run"
+    run_training(TrainConfig(dataset=str(_image_folder(tmp_path / "imgs")), inspect=True,
+                             hidden=(3,), epochs=1, threads=1), out, progress="quiet")
+    assert _plot(out, tmp_path / "figures") == [
+        "inspect_activations.png", "inspect_confusion.png", "inspect_errors.png",
+        "inspect_examples.png", "inspect_weights.png", "loss.png"]
+    figures = capture_figures(monkeypatch, I.images)
+    I.examples(out, tmp_path / "e.png")
+    I.weights(out, tmp_path / "w.png")
+    example, tiles = (fig.axes[0].get_images()[0].get_array() for fig in (figures[0], figures[-1]))
+    assert example.shape == (6, 10)
+    assert tiles.shape == (6, 3 * 11 - 1)  # three 6x10 tiles in a row, a NaN column between
+
+
+def test_weight_titles_say_what_the_snapshots_hold(tmp_path, monkeypatch):
+    """Resumed without its inspect.npz (as the damaged-file message suggests), a run's
+    first snapshot is epoch 1, not initialization; and 3 units are 3, not 64."""
+    out = tmp_path / "run"
+    cfg = TrainConfig(dataset=str(_image_folder(tmp_path / "imgs")), inspect=True,
+                      hidden=(3,), epochs=1, threads=1)
+    run_training(cfg, out, progress="quiet")
+    (out / INSPECT).unlink()
+    run_training(cfg.replace(epochs=2), out, resume=True, progress="quiet")
+    assert snapshots(out)["epochs"].tolist() == [1, 2]
+    saved = capture_figures(monkeypatch, I.images)
+    I.weights(out, tmp_path / "raw.png", raw=True)
+    I.weights(out, tmp_path / "change.png")
+    raw, change = ([ax.get_title() for ax in fig.axes if ax.get_images()] for fig in saved)
+    assert [t.split(", one scale")[0] for t in raw] == [
+        "raw weights after epoch 1\n(units 1-3)", "raw weights after epoch 2\n(units 1-3)"]
+    assert change[0].startswith("change since epoch 1 after epoch 2\n")
+
+
+def test_plot_command_on_a_run_whose_data_file_is_gone(tmp_path):
+    """The CSV moved after training: loss.png (which needs no data) is still drawn, and
+    the one-line error names the run and the missing file, not a --dataset flag that
+    plot does not have."""
+    rows = [f"{a:.3f},{int(a > 0)}" for a in np.random.default_rng(0).normal(size=60)]
+    (tmp_path / "t.csv").write_text("a,label\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    run_training(TrainConfig(dataset=str(tmp_path / "t.csv"), hidden=(2,), epochs=1,
+                             threads=1), out, progress="quiet")
+    (tmp_path / "t.csv").rename(tmp_path / "moved.csv")
+    (out / "loss.png").unlink(missing_ok=True)
+    res = run_subprocess("plot", out, timeout=300)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.splitlines() == [
+        f"backproplab: error: {out} was trained on {tmp_path / 't.csv'}, which is not there "
+        "any more; put the data back at that path (its config.json names it) and run this again"]
+    assert_png(out / "loss.png")

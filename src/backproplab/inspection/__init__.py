@@ -38,11 +38,13 @@ from backproplab.inspection.images import (
     confusion,
     examples,
     first_layer_change,
+    image_shape,
     misclassified,
     tile_limits,
     weights,
 )
 from backproplab.plots import plot_run
+from backproplab.predict import run_dataset
 from backproplab.runs import (
     ACTIVATIONS_FIGURE,
     BOUNDARY_ANIMATION,
@@ -62,9 +64,10 @@ def available(run_dir) -> list[tuple[str, Callable[..., Path]]]:
     """Every inspection figure the run's files and data allow.
 
     Synth runs get the boundary and confusion figures (with a saved model) and the
-    animation (with ``inspect.npz``); image runs get the examples, and with a
-    saved model the misclassified images and the confusion matrix, and the weight
-    tiles with a model or ``inspect.npz``; the activation histograms need
+    animation (with ``inspect.npz``); image runs (:func:`image_shape`) get the
+    examples, and with a saved model the misclassified images and the confusion
+    matrix, and the weight tiles with a model or ``inspect.npz``; other tables get
+    the confusion matrix (with a saved model); the activation histograms need
     ``inspect.npz``.
 
     Parameters
@@ -87,12 +90,14 @@ def available(run_dir) -> list[tuple[str, Callable[..., Path]]]:
             out += [(BOUNDARY_FIGURE, decision_boundary), (CONFUSION_FIGURE, confusion)]
         if has_snaps:
             out += [(BOUNDARY_ANIMATION, boundary_animation)]
-    else:
+    elif image_shape(run_dataset(run)) is not None:
         out.append((EXAMPLES_FIGURE, examples))
         if has_model:
             out += [(ERRORS_FIGURE, misclassified), (CONFUSION_FIGURE, confusion)]
         if has_model or has_snaps:
             out.append((WEIGHTS_FIGURE, weights))
+    elif has_model:
+        out.append((CONFUSION_FIGURE, confusion))
     if has_snaps:
         out.append((ACTIVATIONS_FIGURE, activations))
     return out
@@ -127,14 +132,13 @@ def plot_all(run_dir, out: str | os.PathLike | None = None, *,
         raise BackproplabError(f"{run.path} is not a run folder (no readable {CONFIG}); "
                                "give the folder of a training run")
     folder = Path(out) if out is not None else run.path
-    figures = available(run)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BackproplabError(f"cannot create the folder {folder} ({exc.strerror or exc}); "
                                "choose another out", settings=("out",)) from None
-    paths = [plot_run(run.path, folder / PLOT)]
-    for name, draw in figures:
+    paths = [plot_run(run.path, folder / PLOT)]  # needs no data: drawn even if it is gone
+    for name, draw in available(run):
         options = {"raw": raw_weights} if draw is weights else {}
         paths.append(draw(run, folder / name, **options))
     return paths

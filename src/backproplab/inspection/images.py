@@ -11,6 +11,7 @@ import numpy as np
 
 from backproplab.errors import BackproplabError
 from backproplab.inspection.folder import figure_path, need_snapshots, run_folder
+from backproplab.data.preprocess import Preprocessing
 from backproplab.plots import describe_config, new_figure, save_figure
 from backproplab.predict import confusion_matrix, run_dataset
 from backproplab.runs import (
@@ -24,19 +25,44 @@ from backproplab.runs import (
 )
 
 
-def _image_side(n_features: int) -> int | None:
-    """The side of square images with ``n_features`` pixels (28 for 784), else ``None``."""
-    side = math.isqrt(n_features)
-    return side if side > 1 and side * side == n_features else None
+#: The smallest side of square images a table's columns are taken for (8: the 64
+#: columns of scikit-learn's digits; a 4-column table such as iris is no 2x2 image).
+MIN_TABLE_IMAGE_SIDE = 8
+
+
+def image_shape(data) -> tuple[int, int] | None:
+    """The ``(rows, cols)`` of a dataset's examples drawn as images, or ``None``.
+
+    Image files keep their own shape (:attr:`Preprocessing.input_shape
+    <backproplab.data.preprocess.Preprocessing>`, rectangular ones included); a
+    table whose columns are a square number of pixels, at least
+    :data:`MIN_TABLE_IMAGE_SIDE` squared (784 of a CSV of MNIST), is drawn as
+    square images; any other table, and synth's points, are not images.
+
+    Parameters
+    ----------
+    data : backproplab.data.Dataset
+        A run's data (:func:`backproplab.predict.run_dataset`).
+
+    Returns
+    -------
+    tuple of int or None
+    """
+    shape = Preprocessing.from_dataset(data).input_shape
+    if len(shape) == 2:
+        return int(shape[0]), int(shape[1])
+    side = math.isqrt(data.n_features)
+    square = side >= MIN_TABLE_IMAGE_SIDE and side * side == data.n_features
+    return (side, side) if square else None
 
 
 def _image_data(run: RunFolder, what: str):
     data = run_dataset(run)
-    side = _image_side(data.n_features)
-    if side is None:
+    shape = image_shape(data)
+    if shape is None:
         raise BackproplabError(f"{run.path} was trained on {data.name}, whose examples are not "
                                f"images; {what} is drawn for image datasets only")
-    return data, side
+    return data, shape
 
 
 def _off(ax) -> None:
@@ -68,14 +94,14 @@ def examples(run_dir, path=None, *, per_class: int = 8) -> Path:
         When the run's dataset is not made of square images.
     """
     run = run_folder(run_dir)
-    data, side = _image_data(run, "a grid of examples")
+    data, shape = _image_data(run, "a grid of examples")
     fig, axes = new_figure(ncols=per_class, nrows=data.n_classes, width=0.9, height=0.9)
     for c, name in enumerate(data.classes):
         idx = np.flatnonzero(data.y_train == c)[:per_class]
         for j, ax in enumerate(axes[c]):
             _off(ax)
             if j < len(idx):
-                ax.imshow(data.X_train[idx[j]].reshape(side, side), cmap="gray_r")
+                ax.imshow(data.X_train[idx[j]].reshape(shape), cmap="gray_r")
         axes[c][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle(f"{data.name}: training examples by class", fontsize=11)
     return save_figure(fig, figure_path(run, path, EXAMPLES_FIGURE))
@@ -108,7 +134,7 @@ def misclassified(run_dir, path=None, *, n: int = 24, ncols: int = 6) -> Path:
         When the dataset is not made of images or the model cannot be read.
     """
     run = run_folder(run_dir)
-    data, side = _image_data(run, "the misclassified examples")
+    data, shape = _image_data(run, "the misclassified examples")
     proba = np.asarray(run.load_model().predict_proba(data.X_eval), dtype=np.float64)
     pred = proba.argmax(axis=1)
     loss = -np.log(np.maximum(proba[np.arange(len(pred)), data.y_eval], 1e-300))
@@ -121,7 +147,7 @@ def misclassified(run_dir, path=None, *, n: int = 24, ncols: int = 6) -> Path:
         _off(ax)
         if k < len(worst):
             i = worst[k]
-            ax.imshow(data.X_eval[i].reshape(side, side), cmap="gray_r")
+            ax.imshow(data.X_eval[i].reshape(shape), cmap="gray_r")
             ax.set_title(f"true {names[data.y_eval[i]]}\npred {names[pred[i]]} "
                          f"({proba[i, pred[i]]:.2f})", fontsize=8)
     if not len(worst):
@@ -132,15 +158,14 @@ def misclassified(run_dir, path=None, *, n: int = 24, ncols: int = 6) -> Path:
     return save_figure(fig, figure_path(run, path, ERRORS_FIGURE))
 
 
-def _mosaic(W: np.ndarray, side: int, ncols: int) -> np.ndarray:
-    """The columns of ``W`` (side*side, k) as tiles of a (rows, ncols) mosaic, NaN between."""
-    k = W.shape[1]
+def _mosaic(W: np.ndarray, shape: tuple[int, int], ncols: int) -> np.ndarray:
+    """The columns of ``W`` (h*w, k) as h x w tiles of a (rows, ncols) mosaic, NaN between."""
+    (h, w), k = shape, W.shape[1]
     nrows = -(-k // ncols)
-    out = np.full((nrows * (side + 1) - 1, ncols * (side + 1) - 1), np.nan)
+    out = np.full((nrows * (h + 1) - 1, ncols * (w + 1) - 1), np.nan)
     for u in range(k):
         r, c = divmod(u, ncols)
-        out[r * (side + 1):r * (side + 1) + side, c * (side + 1):c * (side + 1) + side] = \
-            W[:, u].reshape(side, side)
+        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = W[:, u].reshape(h, w)
     return out
 
 
@@ -194,19 +219,22 @@ def tile_limits(W: np.ndarray) -> np.ndarray:
 
 def _first_layer(run: RunFolder, snaps: dict | None, units: int, raw: bool):
     """``[(panel title, W, per_tile)]``: what the weight figure draws."""
+    # a run resumed without its inspect.npz starts its snapshots at that epoch
+    first = None if snaps is None else int(snaps["epochs"][0])
     if snaps is not None and not raw:
         delta, last = first_layer_change(run, units)
         lim = tile_limits(delta)
-        title = (f"learned change W − W_init after epoch {last}\neach tile on its own "
+        change = "learned change W − W_init" if first == 0 else f"change since epoch {first}"
+        title = (f"{change} after epoch {last}\neach tile on its own "
                  f"symmetric scale ±max|ΔW| of that unit\n(from {lim.min():.2g} to "
                  f"{lim.max():.2g}; white: no change)")
         return [(title, delta, True)]
     if snaps is not None:
         last = int(snaps["epochs"][-1])
-        return [(f"raw weights at initialization\n(units 1-{units})",
-                 snaps["weights_init"][:, :units].astype(np.float64), False),
-                (f"raw weights after epoch {last}\n(units 1-{units})",
-                 snaps["weights_last"][:, :units].astype(np.float64), False)]
+        W0, W = (snaps[k][:, :units].astype(np.float64) for k in ("weights_init", "weights_last"))
+        start = "at initialization" if first == 0 else f"after epoch {first}"
+        return [(f"raw weights {start}\n(units 1-{W0.shape[1]})", W0, False),
+                (f"raw weights after epoch {last}\n(units 1-{W.shape[1]})", W, False)]
     W1 = np.asarray(run.load_model().params["W1"], dtype=np.float64)
     title = ("raw weights after training\n(no inspect.npz, so no initial weights: "
              "train with --inspect\nto see the learned change W − W_init)")
@@ -248,14 +276,11 @@ def weights(run_dir, path=None, *, units: int = 64, label: str | None = None,
     Raises
     ------
     BackproplabError
-        If the run's inputs are not square images, or it has no weights to draw.
+        If the run's inputs are not images, or it has no weights to draw.
     """
     run = run_folder(run_dir)
+    _, shape = _image_data(run, "a grid of weight tiles")
     panels = _first_layer(run, run.arrays(INSPECT), units, raw)
-    side = _image_side(panels[0][1].shape[0])
-    if side is None:
-        raise BackproplabError(f"{run.path}'s inputs are not images ({panels[0][1].shape[0]} "
-                               "features); weight tiles are drawn for image datasets only")
     import matplotlib
 
     cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.75")
@@ -267,7 +292,7 @@ def weights(run_dir, path=None, *, units: int = 64, label: str | None = None,
         else:
             m, unit = float(np.max(np.abs(W))) or 1.0, "weight"
             when += f", one scale: ±{m:.3g}"
-        im = ax.imshow(_mosaic(W, side, ncols), cmap=cmap, vmin=-m, vmax=m)
+        im = ax.imshow(_mosaic(W, shape, ncols), cmap=cmap, vmin=-m, vmax=m)
         fig.colorbar(im, ax=ax, shrink=0.8, label=unit)
         _off(ax)
         ax.set_title(when, fontsize=9)
@@ -380,5 +405,5 @@ def confusion(run_dir, path=None, *, title: str | None = None) -> Path:
 
 
 
-__all__ = ["activations", "confusion", "examples", "first_layer_change", "misclassified",
-           "tile_limits", "weights"]
+__all__ = ["MIN_TABLE_IMAGE_SIDE", "activations", "confusion", "examples", "first_layer_change",
+           "image_shape", "misclassified", "tile_limits", "weights"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backproplab.data import load_configured
+from backproplab.data import DATASETS, load_configured
 from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError
 from backproplab.runs import MODEL, RunFolder
@@ -191,7 +191,13 @@ def run_dataset(run: RunFolder):
     BackproplabError
         When the dataset's files are not on this machine or do not match.
     """
-    return load_configured(data_options(run.config), download=False)
+    options = data_options(run.config)
+    name = str(options.get("dataset", ""))
+    if name not in DATASETS and not Path(name).exists():  # a user's file, moved or deleted
+        raise BackproplabError(f"{run.path} was trained on {name}, which is not there any "
+                               "more; put the data back at that path (its config.json names "
+                               "it) and run this again")
+    return load_configured(options, download=False)
 
 
 __all__ = ["Predictor", "load_predictor", "run_dataset", "top_k"]
