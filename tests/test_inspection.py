@@ -416,6 +416,7 @@ def test_plot_command_on_a_run_whose_data_file_is_gone(tmp_path):
     res = run_subprocess("plot", out, timeout=300)
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.splitlines() == [
-        f"backproplab: error: {out} was trained on {tmp_path / 't.csv'}, which is not there "
-        "any more; put the data back at that path (its config.json names it) and run this again"]
+        (f"backproplab: error: {out} was trained on {tmp_path / 't.csv'}, which is not there "
+         "any more; put the data back at that path (its config.json names it) and run this "
+         "again")]
     assert_png(out / "loss.png")

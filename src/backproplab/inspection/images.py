@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from backproplab.data.preprocess import Preprocessing
 from backproplab.errors import BackproplabError
 from backproplab.inspection.folder import figure_path, need_snapshots, run_folder
-from backproplab.data.preprocess import Preprocessing
 from backproplab.plots import describe_config, new_figure, save_figure
 from backproplab.predict import confusion_matrix, run_dataset
 from backproplab.runs import (
@@ -23,7 +23,6 @@ from backproplab.runs import (
     WEIGHTS_FIGURE,
     RunFolder,
 )
-
 
 #: The smallest side of square images a table's columns are taken for (8: the 64
 #: columns of scikit-learn's digits; a 4-column table such as iris is no 2x2 image).
