@@ -340,3 +340,23 @@ def test_scalar_engine_model_predicts(tmp_path):
     assert pred.model.dtype == np.float64 and pred.classes == ("inside", "outside")
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert evaluate(pred, "synth")["accuracy"] == summary["eval_accuracy"]
+
+
+def test_evaluate_a_run_whose_data_file_is_gone_names_the_missing_file(tmp_path):
+    # regression: the CSV moved after training; evaluate said '--dataset ... is neither a
+    # built-in name nor a file', as if the user had mistyped a flag they never gave
+    from backproplab.training import TrainConfig, run_training
+
+    rows = [f"{a:.3f},{int(a > 0)}" for a in np.random.default_rng(0).normal(size=60)]
+    (tmp_path / "t.csv").write_text("a,label\n" + "\n".join(rows) + "\n")
+    run_training(TrainConfig(dataset=str(tmp_path / "t.csv"), hidden=(2,), epochs=1,
+                             threads=1), tmp_path / "run", progress="quiet")
+    (tmp_path / "t.csv").rename(tmp_path / "moved.csv")
+    res = run_subprocess("evaluate", tmp_path / "run", timeout=300)
+    assert res.returncode == 2 and res.stdout == "", res.stderr
+    assert res.stderr == (f"backproplab: error: the model was trained on {tmp_path / 't.csv'}, "
+                          "which is not there any more; put the data back at that path, or "
+                          "evaluate it on a labelled file as --dataset\n")
+    res = run_subprocess("evaluate", tmp_path / "run", "--dataset", tmp_path / "moved.csv",
+                         timeout=300)
+    assert res.returncode == 0, res.stderr  # the fix it names works

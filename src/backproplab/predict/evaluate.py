@@ -50,6 +50,11 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
     keys = ("val_size", "seed", "val_fraction", "test_data")
     split = {k: pre.split[k] for k in keys if pre.split.get(k) is not None}
     if is_file_dataset(pre.dataset):
+        if not Path(pre.dataset).exists():  # moved or deleted since training
+            raise BackproplabError(
+                f"the model was trained on {pre.dataset}, which is not there any more; put "
+                "the data back at that path, or evaluate it on a labelled file as dataset",
+                settings=("dataset",))
         split.pop("val_size", None)
         split.pop("seed", None)
         split.update(target=pre.target, max_bytes=max_bytes)
