@@ -12,3 +12,14 @@ def test_missing_dataset_is_one_error_before_anything_is_written(cli, tmp_path, 
     assert "mnist" in r.err and "Traceback" not in r.err
     assert len(r.err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_momentum_no_trial_can_use_is_refused_before_any_trial_runs(cli, tmp_path):
+    # momentum 0 used to pass the sweep's check and fail as a trial, after the others ran
+    out = tmp_path / "sweep"
+    r = cli("sweep", "--dataset", "synth", "--limit", "100", "--hidden", "4", "--epochs", "1",
+            "--optimizer", "momentum", "--momentum", "0.5,0", "--workers", "1", "--out", out,
+            "--quiet")
+    assert r.status == 2 and "Traceback" not in r.err
+    assert "--momentum must be a number in (0, 1), got 0.0" in r.err
+    assert not out.exists()

@@ -121,6 +121,22 @@ def test_registry_and_classes():
     assert nest.state_dict()["name"] == "nesterov"
 
 
+@pytest.mark.parametrize("setting,bad,words", [
+    ("momentum", 1.5, "momentum must be a finite number > 0 and <= 1, got 1.5"),
+    ("momentum", 0.0, "momentum must be a finite number > 0 and <= 1, got 0.0"),
+    ("dampening", 1.5, "dampening must be a finite number >= 0 and <= 1, got 1.5"),
+])
+def test_a_range_message_says_what_the_check_accepts(setting, bad, words):
+    # momentum and dampening 1 are accepted (as torch does): the message said "< 1"
+    model = MLP([2, 3, 2], seed=0)
+    assert getattr(make_optimizer("momentum", model, 0.1, **{setting: 1.0}), setting) == 1.0
+    with pytest.raises(BackproplabError) as err:
+        make_optimizer("momentum", model, 0.1, **{setting: bad})
+    assert str(err.value) == words
+    with pytest.raises(BackproplabError, match="< 1, got 1.0"):
+        make_optimizer("adam", model, 0.1, beta1=1.0)
+
+
 def _run(name, steps, model=None, opt=None, start=0, **options):
     rng = np.random.default_rng(21)
     X, y = rng.normal(size=(96, 6)).astype(np.float32), rng.integers(0, 3, 96)

@@ -159,6 +159,9 @@ def test_resume_from_the_command_line(cli, tmp_path):
     (("--optimizer", "adam", "--momentum", "0.5"), "not adam"),
     (("--optimizer", "momentum", "--beta1", "0.8"), "--beta1 applies only to --optimizer adam"),
     (("--eps", "1e-6"), "--eps applies only to --optimizer adam, not sgd"),
+    # momentum 0 is no momentum: the option's own range says so, with the fix
+    (("--optimizer", "momentum", "--momentum", "0"),
+     "--momentum must be a number in (0, 1), got 0.0; for plain SGD use --optimizer sgd"),
     (("--resume",), "--out"),
     (("--resume", "--overwrite", "--out", "x"), "contradict"),
 ])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.conftest import needs_numba
+from tests.library_options import recorded
 from tests.same_results import fingerprint
 
 from backproplab.errors import BackproplabError
@@ -93,3 +95,25 @@ def test_from_json_names_the_file_and_the_key(tmp_path):
                                       "lr must be a positive number")
     path.write_text('{"lr": 0.5, "hidden": [16]}')
     assert TrainConfig.from_json(path) == TrainConfig(lr=0.5, hidden=(16,))
+
+
+@needs_numba
+@pytest.mark.parametrize("change", [("--optimizer", "adam", "--lr", "0.01"),
+                                    ("--weight-decay", "1e-4"), ("--clip-norm", "1")])
+def test_a_plain_sgd_run_replayed_with_another_step_takes_the_numpy_kernels(cli, tmp_path,
+                                                                             change):
+    # the replayed run recorded the compiled plain-SGD loops, which cannot compute the
+    # changed step: the replay used to be refused over a --kernels the user never gave
+    first = tmp_path / "sgd"
+    r = cli("train", "--dataset", "synth", "--limit", "200", "--epochs", "1", "--hidden", "4",
+            "--threads", "1", "--out", first, "--quiet")
+    assert r.status == 0, r.err
+    assert recorded(first, "kernels") == "numba"
+    other = tmp_path / "other"
+    r = cli("train", "--config", first / "config.json", *change, "--out", other, "--quiet")
+    assert r.status == 0, r.err
+    assert recorded(other, "kernels") == "numpy"
+    # the loops asked for by name are still refused
+    r = cli("train", "--config", first / "config.json", *change, "--kernels", "numba", "--out",
+            tmp_path / "never", "--quiet")
+    assert r.status == 2 and "--kernels numba computes only the plain-SGD step" in r.err

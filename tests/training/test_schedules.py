@@ -12,6 +12,7 @@ from backproplab.fileio import read_jsonl
 from backproplab.tensor import MLP, make_optimizer, train_step
 from backproplab.training import TrainConfig, fit, run_training
 from backproplab.training.schedules import ReduceOnPlateau, make_schedule
+from tests.conftest import run_subprocess
 
 
 def test_constant_step_and_exponential_rates_by_hand():
@@ -217,3 +218,25 @@ def test_loss_figure_draws_the_rate_of_every_epoch(tmp_path):
     cfg = TrainConfig(**SMALL, epochs=3, lr=0.4, lr_schedule="step", lr_step_size=1)
     run_training(cfg, tmp_path / "run", progress="quiet")
     assert plot_run(tmp_path / "run").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args,words", [
+    # (t + 1) ** lr_power beyond a float: was an OverflowError traceback after epoch 1
+    (("--lr-schedule", "invscaling", "--lr-power", "200"),
+     "the invscaling schedule's rate falls to 0.0 by epoch 3 (it must stay positive); choose a "
+     "smaller --lr-power or fewer epochs"),
+    # lr * lr_gamma ** 2 underflows: trained two epochs, then stopped with a folder that
+    # could not be resumed
+    (("--lr-schedule", "exponential", "--lr-gamma", "1e-200"),
+     "the exponential schedule's rate falls to 0.0 by epoch 3"),
+    (("--lr-schedule", "step", "--lr-step-size", "1", "--lr-gamma", "1e-200"),
+     "choose --lr-gamma closer to 1 or fewer epochs"),
+])
+def test_a_schedule_whose_rate_falls_to_zero_is_refused_before_training(tmp_path, args, words):
+    out = tmp_path / "x"
+    r = run_subprocess("train", "--limit", "100", "--hidden", "4", "--epochs", "3", *args,
+                       "--out", out, "--quiet")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("backproplab: error: the ") and words in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()

@@ -25,7 +25,7 @@ from backproplab.training import (
     run_training,
 )
 from backproplab.training.data_identity import DATA_KEY
-from backproplab.training.libraries import as_recorded
+from backproplab.training.libraries import as_recorded, with_overrides
 from backproplab.training.options import DATA_OPTIONS
 from backproplab.training.progress import format_loss
 
@@ -93,7 +93,7 @@ def build_config(args: argparse.Namespace):
         base = TrainConfig.from_json(args.config) if args.config else TrainConfig()
         if _replayed_run(args) is not None:  # libraries the run used, recorded or not
             base = as_recorded(base)
-        config = base.replace(**overrides).resolved()
+        config = with_overrides(base, overrides).resolved()
     check_settings_apply(overrides, config)
     return config
 

@@ -35,16 +35,18 @@ import math
 from backproplab.errors import BackproplabError
 
 
-def _check_number(name: str, value, low: float = 0.0, low_open: bool = False, high=None) -> float:
+def _check_number(name: str, value, low: float = 0.0, low_open: bool = False, high=None,
+                  high_open: bool = True) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
         raise BackproplabError(f"{name} must be a number, got {value!r}") from None
     bad = not math.isfinite(value) or value < low or (low_open and value == low)
-    if high is not None and value >= high:
+    if high is not None and (value > high or (high_open and value == high)):
         bad = True
     if bad:
-        rng = f"{'>' if low_open else '>='} {low:g}" + (f" and < {high:g}" if high is not None else "")
+        below = f" and {'<' if high_open else '<='} {high:g}" if high is not None else ""
+        rng = f"{'>' if low_open else '>='} {low:g}{below}"
         raise BackproplabError(f"{name} must be a finite number {rng}, got {value!r}")
     return value
 
@@ -333,8 +335,9 @@ class Momentum(Optimizer):
                  dampening: float = 0.0, weight_decay: float = 0.0, decay_biases: bool = False,
                  clip_norm: float | None = None):
         super().__init__(model, lr, decay_biases=decay_biases, clip_norm=clip_norm)
-        self.momentum = _check_number("momentum", momentum, 0.0, low_open=True, high=1.0 + 1e-12)
-        self.dampening = _check_number("dampening", dampening, 0.0, high=1.0 + 1e-12)
+        self.momentum = _check_number("momentum", momentum, 0.0, low_open=True, high=1.0,
+                                      high_open=False)
+        self.dampening = _check_number("dampening", dampening, 0.0, high=1.0, high_open=False)
         self.weight_decay = _check_number("weight_decay", weight_decay)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.dampening:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from backproplab.tensor import kernels
 from backproplab.tensor.blas import present, require
+from backproplab.tensor.train import fusable
 from backproplab.training.config import TrainConfig
 
 #: The options that pick a library for the computing (the same maths, results that
@@ -61,6 +62,39 @@ def as_recorded(saved: TrainConfig) -> TrainConfig:
         gemm=saved.gemm or ("openblas" if present("openblas") else "numpy"),
         kernels=saved.kernels or "numpy")
 
+def with_overrides(base: TrainConfig, overrides: dict) -> TrainConfig:
+    """``base`` (a config file's options) with ``overrides`` (the flags beside it) on top.
+
+    The file's ``kernels`` are kept, as a replay keeps them, unless they are the
+    compiled plain-SGD loops and the overrides change the step to one they do not
+    compute (another optimizer, weight decay, clipping): the run then takes the
+    machine's, as a run that sets none does, instead of being refused over an
+    option that the user never gave.
+
+    Parameters
+    ----------
+    base : TrainConfig
+        The options of ``--config FILE``.
+    overrides : dict
+        The options given beside it, by name.
+
+    Returns
+    -------
+    TrainConfig
+        Not yet resolved.
+
+    Example
+    -------
+    >>> sgd = TrainConfig(dataset="synth", kernels="numba")
+    >>> with_overrides(sgd, {"optimizer": "adam"}).kernels is None
+    True
+    """
+    config = base.replace(**overrides)
+    if ("kernels" not in overrides and config.kernels == "numba"
+            and fusable(base.optimizer, base.weight_decay, base.clip_norm)
+            and not fusable(config.optimizer, config.weight_decay, config.clip_norm)):
+        return config.replace(kernels=None)
+    return config
 
 
-__all__ = ["LIBRARY_OPTIONS", "as_recorded", "require_libraries"]
+__all__ = ["LIBRARY_OPTIONS", "as_recorded", "require_libraries", "with_overrides"]

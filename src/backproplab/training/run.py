@@ -349,6 +349,7 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
         check_same_data(data[0], sha, "the run replayed", data[1])
     engine = ENGINES[cfg.engine](cfg, dataset)
     engine.check_memory()  # a model too large writes nothing
+    run_controls(cfg, len(dataset.X_train))  # nor does a schedule whose rate falls to 0
     _prepare_fresh(out, overwrite)
     atomic_write_json(out / CONFIG, cfg.to_dict())
     return cfg, dataset, sha, engine

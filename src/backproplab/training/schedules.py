@@ -200,7 +200,10 @@ class InverseScaling(Schedule):
         return float(self.lr0) / (samples_seen + 1) ** self.power
 
     def rate(self, epoch: int) -> float:
-        return self.rate_after((epoch - 1) * self.samples_per_epoch)
+        try:
+            return self.rate_after((epoch - 1) * self.samples_per_epoch)
+        except OverflowError:  # (t + 1) ** power beyond a float: the rate is below any
+            return 0.0
 
 
 class ReduceOnPlateau(Schedule):
@@ -400,8 +403,9 @@ def make_schedule(lr_schedule: str, lr: float, *, epochs: int | None = None,
     Raises
     ------
     BackproplabError
-        If an option is out of range, or ``cosine`` lacks ``epochs`` or
-        ``invscaling`` lacks ``samples_per_epoch``.
+        If an option is out of range, ``cosine`` lacks ``epochs`` or
+        ``invscaling`` lacks ``samples_per_epoch``, or (with ``epochs``) the
+        rate of the last epoch is not a positive number (an underflow to 0).
 
     Examples
     --------
@@ -412,7 +416,30 @@ def make_schedule(lr_schedule: str, lr: float, *, epochs: int | None = None,
     check_schedule_options(lr_schedule, lr_step_size=lr_step_size, lr_gamma=lr_gamma,
                            lr_min=lr_min, lr_power=lr_power, lr_patience=lr_patience,
                            lr_tol=lr_tol, lr=lr)
-    gamma = DEFAULT_GAMMA.get(lr_schedule) if lr_gamma is None else float(lr_gamma)
+    schedule = _build(lr_schedule, lr, epochs, samples_per_epoch, lr_step_size,
+                      DEFAULT_GAMMA.get(lr_schedule) if lr_gamma is None else float(lr_gamma),
+                      lr_min, lr_power, lr_patience, lr_tol)
+    if epochs is not None and not isinstance(schedule, ReduceOnPlateau):
+        # the rates never rise, so the last epoch's is the smallest
+        last = schedule.rate(epochs)
+        if not (math.isfinite(last) and last > 0):
+            option = _RATE_OPTION.get(lr_schedule, "lr")
+            raise BackproplabError(
+                f"the {lr_schedule} schedule's rate falls to {last!r} by epoch {epochs} (it "
+                f"must stay positive); choose {_RATE_FIX.get(lr_schedule, 'a larger lr')} or "
+                "fewer epochs", settings=(option,))
+    return schedule
+
+
+#: The option that sets how fast a schedule's rate falls, and the change that slows it.
+_RATE_OPTION = {"step": "lr_gamma", "exponential": "lr_gamma", "invscaling": "lr_power"}
+_RATE_FIX = {"step": "lr_gamma closer to 1", "exponential": "lr_gamma closer to 1",
+             "invscaling": "a smaller lr_power"}
+
+
+def _build(lr_schedule, lr, epochs, samples_per_epoch, lr_step_size, gamma, lr_min, lr_power,
+           lr_patience, lr_tol) -> Schedule:
+    """The schedule :func:`make_schedule` describes (its options checked)."""
     if lr_schedule == "constant":
         return Constant(lr)
     if lr_schedule == "step":

@@ -143,7 +143,10 @@ def validate_config(cfg) -> None:
     # optimizer
     if cfg.lr is not None:
         _positive("lr", cfg.lr, hint="try lr=0.01")
-    _fraction("momentum", cfg.momentum)
+    if not _number(cfg.momentum) or not 0 < cfg.momentum < 1:
+        plain = "; for plain SGD use optimizer='sgd'" if cfg.momentum == 0 else ""
+        raise BackproplabError(f"momentum must be a number in (0, 1), got {cfg.momentum!r}"
+                               f"{plain}", settings=("momentum",))
     _fraction("beta1", cfg.beta1)
     _fraction("beta2", cfg.beta2)
     _positive("eps", cfg.eps)
