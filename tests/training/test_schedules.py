@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from tests.conftest import run_subprocess
 
 from backproplab.errors import BackproplabError
 from backproplab.fileio import read_jsonl
 from backproplab.tensor import MLP, make_optimizer, train_step
 from backproplab.training import TrainConfig, fit, run_training
 from backproplab.training.schedules import ReduceOnPlateau, make_schedule
-from tests.conftest import run_subprocess
 
 
 def test_constant_step_and_exponential_rates_by_hand():
@@ -223,8 +223,8 @@ def test_loss_figure_draws_the_rate_of_every_epoch(tmp_path):
 @pytest.mark.parametrize("args,words", [
     # (t + 1) ** lr_power beyond a float: was an OverflowError traceback after epoch 1
     (("--lr-schedule", "invscaling", "--lr-power", "200"),
-     "the invscaling schedule's rate falls to 0.0 by epoch 3 (it must stay positive); choose a "
-     "smaller --lr-power or fewer epochs"),
+     ("the invscaling schedule's rate falls to 0.0 by epoch 3 (it must stay positive); "
+      "choose a smaller --lr-power or fewer epochs")),
     # lr * lr_gamma ** 2 underflows: trained two epochs, then stopped with a folder that
     # could not be resumed
     (("--lr-schedule", "exponential", "--lr-gamma", "1e-200"),

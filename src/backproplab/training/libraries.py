@@ -62,6 +62,7 @@ def as_recorded(saved: TrainConfig) -> TrainConfig:
         gemm=saved.gemm or ("openblas" if present("openblas") else "numpy"),
         kernels=saved.kernels or "numpy")
 
+
 def with_overrides(base: TrainConfig, overrides: dict) -> TrainConfig:
     """``base`` (a config file's options) with ``overrides`` (the flags beside it) on top.
 
