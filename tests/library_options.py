@@ -28,7 +28,8 @@ def check_resume_keeps(cli, tmp_path: Path, args: list, option: str, value: str,
     r = cli("train", "--resume", "--epochs", "3", flag, other, "--quiet",
             "--out", tmp_path / "cut")
     assert r.status == 2
-    assert f"cannot resume with different options ({option} {value!r} -> {other!r})" in r.err
+    # named by its flag (the library's message names it by its Python name)
+    assert f"cannot resume with different options ({flag} {value!r} -> {other!r})" in r.err
 
 
 def check_recorded_before(cli, tmp_path: Path, args: list, option: str, value: str,

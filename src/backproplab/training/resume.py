@@ -56,7 +56,7 @@ def merge_resume_config(saved: TrainConfig, config: TrainConfig | None) -> Train
         changes = ", ".join(f"{k} {a[k]!r} -> {b[k]!r}" for k in differ)
         raise BackproplabError(
             f"cannot resume with different options ({changes}); resume with the run's own "
-            "options or start a new run with another out_dir", settings=("out_dir",))
+            "options or start a new run with another out_dir", settings=("out_dir", *differ))
     return wanted
 
 
