@@ -127,6 +127,25 @@ def test_fit_stops_a_finite_blow_up(synth):
     assert math.isfinite(h.last["train_loss"]) and h.last["train_loss"] > 100
 
 
+def test_under_a_schedule_the_hint_names_the_configured_lr_and_the_rate_in_use(synth):
+    # regression: with lr 0.1 halved every epoch, a run that diverged in epoch 3 was told
+    # "lower the learning rate lr (now 0.025; try 0.0025)", a rate 40 times below lr
+    from backproplab.training.schedules import make_schedule
+
+    model = tensor.MLP([2, 8, 2], seed=0)
+
+    def poison(record):  # the weights turn non-finite after epoch 2
+        if record["epoch"] == 2:
+            model.layers[0].W[0, 0] = np.nan
+
+    with pytest.raises(DivergenceError, match=r"epoch 3 at batch 1 of 375: the loss is nan; "
+                                              r"lower the learning rate lr \(now 0\.1, and "
+                                              r"0\.025 in this epoch by its schedule; try "
+                                              r"0\.01\)$"):
+        fit(model, tensor.make_optimizer("sgd", model, lr=0.1), synth.X_train, synth.y_train,
+            epochs=4, batch_size=16, rng=0, on_epoch=poison,
+            schedule=make_schedule("step", 0.1, lr_step_size=1, lr_gamma=0.5))
+
 def test_fit_full_batch_checks_once_per_epoch(synth):
     model = tensor.MLP([2, 8, 2], seed=0, init_std=1.0)
     guard = DivergenceGuard(10.0, 2, n_classes=2)

@@ -46,7 +46,7 @@ BLOWUP = 10.0
 
 
 def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: float | None,
-                     unit: str = "batch") -> DivergenceError:
+                     unit: str = "batch", lr0: float | None = None) -> DivergenceError:
     """The error of both guard rules, in one sentence.
 
     Parameters
@@ -59,6 +59,9 @@ def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: floa
         The learning rate in use; the message suggests one ten times smaller.
     unit : str
         ``"batch"``, or ``"example"`` for the scalar engine's per-example steps.
+    lr0 : float, optional
+        The configured ``lr`` where a schedule set the rate in use: the suggestion
+        is then ten times smaller than it, and the sentence tells the two apart.
 
     Returns
     -------
@@ -66,6 +69,8 @@ def divergence_error(epoch: int, batch: int, n_batches: int, what: str, lr: floa
         With ``epoch`` and ``batch`` attributes.
     """
     hint = f" lr (now {lr:g}; try {lr / 10:g})" if lr else ""
+    if lr and lr0 and lr0 != lr:  # a schedule's rate: the option to change is lr itself
+        hint = f" lr (now {lr0:g}, and {lr:g} in this epoch by its schedule; try {lr0 / 10:g})"
     err = DivergenceError(
         f"training diverged in epoch {epoch} at {unit} {batch} of {n_batches}: {what}; "
         f"lower the learning rate{hint}", settings=("lr",) if lr else ())
@@ -152,8 +157,9 @@ class DivergenceGuard:
         return min(n_batches, start + max(1, -(-CHECK_EXAMPLES // batch_size)))
 
     def check(self, epoch: int, batch: int, n_batches: int, total: float, seen: int,
-              lr: float | None, unit: str = "batch") -> None:
-        """Check the mean loss since the previous check.
+              lr: float | None, unit: str = "batch", lr0: float | None = None) -> None:
+        """Check the mean loss since the previous check (``lr``, ``lr0``: the rate in use and
+        a schedule's starting rate, for the hint, as :func:`divergence_error` takes them).
 
         ``batch`` batches of ``n_batches`` are done in ``epoch``; ``total`` is the
         sum of batch loss times batch size over the ``seen`` examples of this
@@ -182,7 +188,7 @@ class DivergenceGuard:
                 f"the mean training loss of the last {count} examples is {mean:.4g}, {how} "
                 f"(divergence_factor {self.factor:g} x max(initial loss {self.initial:.4g}, "
                 f"chance ln {self.n_classes} = {self.chance:.4g}))"
-                + ("" if blowup else f" at {self.strikes} checks in a row"), lr, unit)
+                + ("" if blowup else f" at {self.strikes} checks in a row"), lr, unit, lr0)
 
     def state_dict(self) -> dict:
         """The state a checkpoint keeps (JSON-safe)."""

@@ -186,7 +186,8 @@ def run_epochs(trainer, *, epochs: int, start_epoch: int = 0,
 
 
 def _diverged(trainer, epoch: int, batch: int, what: str) -> DivergenceError:
-    return divergence_error(epoch, batch, trainer.n_batches, what, trainer.lr, trainer.unit)
+    return divergence_error(epoch, batch, trainer.n_batches, what, trainer.lr, trainer.unit,
+                            trainer.lr0)
 
 
 def _stopped_before(early_stopping, schedule) -> str | None:
@@ -218,7 +219,7 @@ def _set_rate(schedule, trainer, epoch: int) -> None:
             f"the {schedule.name} schedule gives the rate {rate!r} for epoch "
             f"{epoch}; the rate must stay positive (check lr_gamma, lr_min)",
             settings=("lr_gamma", "lr_min"))
-    trainer.lr = rate
+    trainer.lr, trainer.lr0 = rate, schedule.lr0
 
 
 def _train_epoch(trainer, epoch: int, step: int, on_batch,
@@ -242,7 +243,8 @@ def _train_epoch(trainer, epoch: int, step: int, on_batch,
         if on_batch is not None:
             on_batch(epoch, b, step, loss)
         if b == check_at:
-            guard.check(epoch, b, n_batches, total, min(b * bs, n), trainer.lr, unit)
+            guard.check(epoch, b, n_batches, total, min(b * bs, n), trainer.lr, unit,
+                        trainer.lr0)
             check_at = guard.next_check(b, n_batches, bs)
     return total, step
 

@@ -149,6 +149,8 @@ class TensorTrainer:
     """
 
     unit = "batch"
+    #: The schedule's starting rate (the configured ``lr``) while a schedule sets ``lr``.
+    lr0 = None
     numeric_errors = ()  # NumPy gives NaN or infinity, which the loop looks for
 
     def __init__(self, model, optimizer, X, y, X_eval, y_eval, rng, *, batch_size,

@@ -128,6 +128,8 @@ class ScalarTrainer:
 
     unit = "example"
     batch_size = 1
+    #: The schedule's starting rate (the configured ``lr``) while a schedule sets ``lr``.
+    lr0 = None
     #: what pure-Python arithmetic raises when the numbers run away
     numeric_errors = (OverflowError, ZeroDivisionError, FloatingPointError, ValueError)
 
