@@ -71,6 +71,21 @@ def test_list_shows_invalid_files(cli, tools, tmp_path):
     assert rows["mnist"]["status"] == "invalid" and "truncated" in rows["mnist"]["summary"]
 
 
+def test_list_names_the_other_dataset_by_its_flag(cli, tools, tmp_path, use_spec):
+    # Fashion-MNIST's files in a folder: the mnist line says how to use them as a
+    # command-line user would (a flag), as `train` and `data verify` do
+    arrays = tools.image_set(n_train=40, n_test=10)
+    use_spec(tools.spec_for("fashion-mnist", arrays, sha256=True))
+    use_spec(tools.spec_for("mnist", arrays))  # these shapes are canonical for both
+    tools.write_set(tmp_path, arrays)
+    for args in ((), ("--json",)):
+        r = cli("data", "list", "--data-dir", tmp_path, *args)
+        assert r.status == 0, r.err
+        mnist_line = r.out.splitlines()[0] if not args else r.json()["datasets"][0]["summary"]
+        assert "fashion-mnist's, not mnist's" in mnist_line
+        assert "--dataset fashion-mnist" in mnist_line and "dataset=" not in mnist_line
+
+
 def test_download_command_uses_the_mirror_list(cli, tools, tmp_path, use_spec, monkeypatch):
     arrays = tools.image_set(n_train=40, n_test=10)
     good = tools.write_set(tmp_path / "m", arrays)
