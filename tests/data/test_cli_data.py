@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import tracemalloc
 
+from tests.conftest import run_subprocess
+
 from backproplab.data import catalog
 
 
@@ -176,3 +178,16 @@ def test_verify_a_gzip_bomb_is_refused_in_small_memory(cli, tools, tmp_path):
     assert r.status == 2 and "Traceback" not in r.err
     assert "declares shape (600000, 28, 28)" in r.err and "47040000 bytes" in r.err
     assert peak < 8 << 20
+
+
+def test_describe_a_missing_path_or_a_builtin_name_says_what_describe_reads(tmp_path):
+    # `data describe` has no --dataset and reads no built-in dataset: its sentence
+    # must not offer either
+    for arg, says in ((tmp_path / "nope.csv", "does not exist"),
+                      ("fashion-mnist", "`backproplab data verify fashion-mnist`"),
+                      ("synth", "generated")):
+        r = run_subprocess("data", "describe", arg, cwd=tmp_path)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+        assert says in r.stderr and "an .npz file" in r.stderr
+        assert "--dataset" not in r.stderr and "neither a built-in name" not in r.stderr
