@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 import tracemalloc
 
+import pytest
 from tests.conftest import run_subprocess
 
 from backproplab.data import catalog
@@ -191,3 +193,25 @@ def test_describe_a_missing_path_or_a_builtin_name_says_what_describe_reads(tmp_
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
         assert says in r.stderr and "an .npz file" in r.stderr
         assert "--dataset" not in r.stderr and "neither a built-in name" not in r.stderr
+
+
+def test_evaluate_reads_the_images_of_the_runs_data_dir(tools, tmp_path):
+    # a run trained on a folder given as a relative --data-dir; evaluate, from
+    # another folder and without --data-dir, must validate on that run's own
+    # split of those images (not on another copy found elsewhere), as documented:
+    # "on the run's own split its accuracy equals the run's final eval_accuracy"
+    tools.write_set(tmp_path / "imgs", tools.image_set(n_train=120, n_test=30))
+    r = run_subprocess("train", "--dataset", "fashion-mnist", "--data-dir", "imgs",
+                       "--val-size", "30", "--hidden", "8", "--epochs", "1", "--threads", "1",
+                       "--out", "run", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data_dir"] == str(tmp_path / "imgs")  # absolute: replays from anywhere
+    last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    (tmp_path / "elsewhere").mkdir()
+    for model in ("../run", "../run/model.npz"):
+        r = run_subprocess("evaluate", model, "--json", cwd=tmp_path / "elsewhere")
+        assert r.returncode == 0, r.stderr
+        result = json.loads(r.stdout)
+        assert (result["n"], result["accuracy"]) == (30, last["eval_accuracy"])
+        assert result["loss"] == pytest.approx(last["eval_loss"], rel=1e-6)  # float32 sums
