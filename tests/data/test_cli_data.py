@@ -215,3 +215,20 @@ def test_evaluate_reads_the_images_of_the_runs_data_dir(tools, tmp_path):
         result = json.loads(r.stdout)
         assert (result["n"], result["accuracy"]) == (30, last["eval_accuracy"])
         assert result["loss"] == pytest.approx(last["eval_loss"], rel=1e-6)  # float32 sums
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"", "empty (0 bytes); replace it with a good copy"),
+    (b"<html><body>404 Not Found</body></html>\n", "neither gzip nor IDX data"),
+])
+def test_a_gz_file_that_is_no_data_is_named_for_what_it_is(tools, tmp_path, content, says):
+    # an empty file or a saved error page is not something to "decompress by hand"
+    paths = tools.write_set(tmp_path / "imgs", tools.image_set(n_train=40, n_test=10))
+    paths["train_labels"].write_bytes(content)
+    for args in (("data", "verify", "fashion-mnist"), ("train", "--dataset", "fashion-mnist",
+                                                        "--epochs", "1", "--out", "run")):
+        r = run_subprocess(*args, "--data-dir", "imgs", cwd=tmp_path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert "train-labels-idx1-ubyte.gz" in r.stderr and says in r.stderr
+        assert "decompress it by hand" not in r.stderr
+    assert not (tmp_path / "run").exists()
