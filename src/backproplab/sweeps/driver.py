@@ -279,14 +279,19 @@ def _ensure_datasets(base: dict, grid: dict) -> None:
             find_dataset(name, data_dir=data_dir, download=True)
 
 
-def _require_machine(base: dict, grid: dict) -> None:
+def _require_machine(base: dict, grid: dict, local: bool) -> None:
     """Check, once and before anything is written, that this machine has what the
-    trials name: ``device="gpu"`` (CuPy and a CUDA device), a forced ``gemm`` or
-    ``kernels``. A missing one is then one sentence naming the fix, not one failed
-    trial each (for trials run here: a Ray cluster's machines may differ)."""
+    trials name: TensorBoard for ``tensorboard``; with ``local`` (trials run here: a
+    Ray cluster's machines may differ) ``device="gpu"`` (CuPy and a CUDA device), a
+    forced ``gemm`` or ``kernels``. A missing one is then one sentence naming the
+    fix, not one failed trial each."""
     def values(key):
         return [v for v in dict.fromkeys(grid.get(key) or [base.get(key)]) if v is not None]
 
+    if any(values("tensorboard")):
+        board.require()
+    if not local:
+        return
     if "gpu" in values("device"):
         get_array_module("gpu")
     for name in values("gemm"):
@@ -543,10 +548,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         executor = make_executor("local", workers)
     try:
         _ensure_datasets(sweep.base, sweep.grid)
-        if sweep.base.get("tensorboard") or any(sweep.grid.get("tensorboard", ())):
-            board.require()  # one sentence, not one failure per trial
-        if isinstance(executor, LocalExecutor):
-            _require_machine(sweep.base, sweep.grid)
+        _require_machine(sweep.base, sweep.grid, isinstance(executor, LocalExecutor))
         # one sweep at a time in a folder; each trial's run locks its own folder
         with lock_folder(out_dir, "sweep", _folder_check(sweep, overwrite, allow_changed_data)):
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)
