@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import json
 import tracemalloc
+
+import pytest
+from tests.conftest import run_subprocess
 
 from backproplab.data import catalog
 
@@ -69,6 +73,21 @@ def test_list_shows_invalid_files(cli, tools, tmp_path):
     r = cli("data", "list", "--data-dir", tmp_path, "--json")
     rows = {row["dataset"]: row for row in r.json()["datasets"]}
     assert rows["mnist"]["status"] == "invalid" and "truncated" in rows["mnist"]["summary"]
+
+
+def test_list_names_the_other_dataset_by_its_flag(cli, tools, tmp_path, use_spec):
+    # Fashion-MNIST's files in a folder: the mnist line says how to use them as a
+    # command-line user would (a flag), as `train` and `data verify` do
+    arrays = tools.image_set(n_train=40, n_test=10)
+    use_spec(tools.spec_for("fashion-mnist", arrays, sha256=True))
+    use_spec(tools.spec_for("mnist", arrays))  # these shapes are canonical for both
+    tools.write_set(tmp_path, arrays)
+    for args in ((), ("--json",)):
+        r = cli("data", "list", "--data-dir", tmp_path, *args)
+        assert r.status == 0, r.err
+        mnist_line = r.out.splitlines()[0] if not args else r.json()["datasets"][0]["summary"]
+        assert "fashion-mnist's, not mnist's" in mnist_line
+        assert "--dataset fashion-mnist" in mnist_line and "dataset=" not in mnist_line
 
 
 def test_download_command_uses_the_mirror_list(cli, tools, tmp_path, use_spec, monkeypatch):
@@ -161,3 +180,55 @@ def test_verify_a_gzip_bomb_is_refused_in_small_memory(cli, tools, tmp_path):
     assert r.status == 2 and "Traceback" not in r.err
     assert "declares shape (600000, 28, 28)" in r.err and "47040000 bytes" in r.err
     assert peak < 8 << 20
+
+
+def test_describe_a_missing_path_or_a_builtin_name_says_what_describe_reads(tmp_path):
+    # `data describe` has no --dataset and reads no built-in dataset: its sentence
+    # must not offer either
+    for arg, says in ((tmp_path / "nope.csv", "does not exist"),
+                      ("fashion-mnist", "`backproplab data verify fashion-mnist`"),
+                      ("synth", "generated")):
+        r = run_subprocess("data", "describe", arg, cwd=tmp_path)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+        assert says in r.stderr and "an .npz file" in r.stderr
+        assert "--dataset" not in r.stderr and "neither a built-in name" not in r.stderr
+
+
+def test_evaluate_reads_the_images_of_the_runs_data_dir(tools, tmp_path):
+    # a run trained on a folder given as a relative --data-dir; evaluate, from
+    # another folder and without --data-dir, must validate on that run's own
+    # split of those images (not on another copy found elsewhere), as documented:
+    # "on the run's own split its accuracy equals the run's final eval_accuracy"
+    tools.write_set(tmp_path / "imgs", tools.image_set(n_train=120, n_test=30))
+    r = run_subprocess("train", "--dataset", "fashion-mnist", "--data-dir", "imgs",
+                       "--val-size", "30", "--hidden", "8", "--epochs", "1", "--threads", "1",
+                       "--out", "run", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data_dir"] == str(tmp_path / "imgs")  # absolute: replays from anywhere
+    last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    (tmp_path / "elsewhere").mkdir()
+    for model in ("../run", "../run/model.npz"):
+        r = run_subprocess("evaluate", model, "--json", cwd=tmp_path / "elsewhere")
+        assert r.returncode == 0, r.stderr
+        result = json.loads(r.stdout)
+        assert (result["n"], result["accuracy"]) == (30, last["eval_accuracy"])
+        assert result["loss"] == pytest.approx(last["eval_loss"], rel=1e-6)  # float32 sums
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"", "empty (0 bytes); replace it with a good copy"),
+    (b"<html><body>404 Not Found</body></html>\n", "neither gzip nor IDX data"),
+])
+def test_a_gz_file_that_is_no_data_is_named_for_what_it_is(tools, tmp_path, content, says):
+    # an empty file or a saved error page is not something to "decompress by hand"
+    paths = tools.write_set(tmp_path / "imgs", tools.image_set(n_train=40, n_test=10))
+    paths["train_labels"].write_bytes(content)
+    for args in (("data", "verify", "fashion-mnist"), ("train", "--dataset", "fashion-mnist",
+                                                        "--epochs", "1", "--out", "run")):
+        r = run_subprocess(*args, "--data-dir", "imgs", cwd=tmp_path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert "train-labels-idx1-ubyte.gz" in r.stderr and says in r.stderr
+        assert "decompress it by hand" not in r.stderr
+    assert not (tmp_path / "run").exists()

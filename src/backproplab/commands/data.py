@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from backproplab.commands.options import add_json_option
+from backproplab.commands.options import add_json_option, cli_message
 from backproplab.commands.output import print_json
 from backproplab.data.catalog import CATALOG, get_spec, locate, looked_in
 from backproplab.data.describe import describe_source
@@ -119,7 +119,7 @@ def cmd_list(args) -> int:
         try:
             loc = locate(spec, args.data_dir)
         except BackproplabError as exc:
-            row["summary"] = str(exc)
+            row["summary"] = cli_message(exc)
             rows.append(row)
             continue
         if loc is None:
@@ -130,7 +130,7 @@ def cmd_list(args) -> int:
         try:
             ver = verify_location(spec, loc)
         except BackproplabError as exc:
-            row.update(status="invalid", summary=str(exc))
+            row.update(status="invalid", summary=cli_message(exc))
         else:
             row.update(status=ver.status, verified=ver.verified, summary=ver.summary())
         rows.append(row)

@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--final", action="store_true",
                    help="evaluate on the test split instead of the validation split")
     p.add_argument("--data-dir", default=None, metavar="DIR",
-                   help="where the dataset's files are (default: the usual places)")
+                   help="where the dataset's files are (default: the run's own --data-dir, "
+                        "else the usual places)")
     add_json_option(p, "the results as one JSON object on stdout, and nothing else")
     p.set_defaults(func=run)
 

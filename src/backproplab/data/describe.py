@@ -13,10 +13,27 @@ from pathlib import Path
 
 import numpy as np
 
+from backproplab.data.dataset import DATASETS
 from backproplab.data.files import class_order
 from backproplab.data.images import list_image_folder
 from backproplab.data.sources import check_fits, check_target, read_source, source_kind
 from backproplab.data.tables import pandas, pick_target, read_csv, read_npz, table_columns
+from backproplab.errors import BackproplabError
+
+_KINDS = "a .csv/.tsv file, an .npz file or a folder of class subfolders of images"
+
+
+def _check_exists(path: Path) -> None:
+    """Refuse a path that is not there, saying what this command reads (a built-in
+    dataset's name is not read here: ``data list`` and ``data verify`` show its files)."""
+    if path.exists():
+        return
+    if str(path) in DATASETS:
+        where = "it is generated, not read" if str(path) == "synth" else \
+            f"`backproplab data verify {path}` checks its files"
+        raise BackproplabError(f"{path} is a built-in dataset, not a file of your own ({where}); "
+                               f"describe reads {_KINDS}")
+    raise BackproplabError(f"{path} does not exist; give the path of {_KINDS}")
 
 
 def _balance(labels: np.ndarray, classes: tuple[str, ...] | None) -> dict[str, int]:
@@ -71,6 +88,7 @@ def describe_source(path: str | Path, *, target: str | None = None, dtype=np.flo
         npz, no images, images of different sizes, too large).
     """
     path = Path(path)
+    _check_exists(path)
     kind = source_kind(path)
     listing = list_image_folder(path) if kind == "images" else None  # listed once
     est = check_fits(path, max_bytes, dtype, listing)

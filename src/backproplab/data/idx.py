@@ -65,9 +65,16 @@ def _fail(path, problem: str, fix: str = "replace it with a good copy") -> Backp
     return BackproplabError(f"IDX file {path}: {problem}; {fix}")
 
 
-def _not_gzip(path) -> BackproplabError:
-    return _fail(path, "named .gz but it is not gzip data",
-                 "decompress it by hand or rename it without .gz if it is a raw IDX file")
+def _not_gzip(path, head: bytes) -> BackproplabError:
+    """A file named ``.gz`` whose first bytes ``head`` are not gzip's: raw IDX data
+    wants a new name; anything else (nothing at all, an HTML page) a good copy."""
+    if not head:
+        return _fail(path, "empty (0 bytes)")
+    if head[:2] == b"\0\0":
+        return _fail(path, "named .gz but it is not gzip data",
+                     "rename it without .gz (it starts like a raw IDX file)")
+    return _fail(path, f"named .gz but it is neither gzip nor IDX data (it starts with "
+                       f"{bytes(head[:16])!r})")
 
 
 def _header(content, source) -> tuple[int, np.dtype, tuple[int, ...], int]:
@@ -335,7 +342,7 @@ def read_idx_file(path: str | os.PathLike, max_bytes: int | None = None,
     data = _read_bounded(path, max_bytes, why)
     is_gzip = data[:2] == GZIP_MAGIC
     if path.suffix == ".gz" and not is_gzip:
-        raise _not_gzip(path)
+        raise _not_gzip(path, data[:16])
     content = inflate_idx(data, path, max_bytes, why) if is_gzip else data
     array = parse_idx(content, path, max_bytes, why)
     return IdxFile(path=path, array=array, compressed=is_gzip, file_bytes=data, content=content)
@@ -362,11 +369,12 @@ def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarra
 def _open_idx(path: Path):
     """``(raw file, stream, compressed)`` of the IDX file at ``path``, gzip or raw."""
     fh = _open(path)
-    is_gzip = fh.read(2) == GZIP_MAGIC
+    head = fh.read(16)
+    is_gzip = head[:2] == GZIP_MAGIC
     fh.seek(0)
     if path.suffix == ".gz" and not is_gzip:
         fh.close()
-        raise _not_gzip(path)
+        raise _not_gzip(path, head)
     return fh, (gzip.GzipFile(fileobj=fh) if is_gzip else fh), is_gzip
 
 

@@ -20,11 +20,21 @@ from backproplab.data.files import check_file_options, encode, is_file_dataset
 from backproplab.data.sources import read_source, source_kind
 from backproplab.errors import BackproplabError
 from backproplab.predict.predictor import Predictor
+from backproplab.runs import MODEL, RunFolder
 from backproplab.tensor.memory import available_memory
 
 
 def _same_path(a: str, b: str) -> bool:
     return Path(a).expanduser().absolute() == Path(b).expanduser().absolute()
+
+
+def _run_data_dir(predictor: Predictor) -> str | None:
+    """The ``data_dir`` recorded by the run whose ``model.npz`` the predictor holds (where
+    it read its images), or None: another model file, or a run that searched."""
+    run = RunFolder(predictor.source.parent)
+    if predictor.source.name != MODEL or not run.is_run():
+        return None
+    return run.config.get("data_dir")
 
 
 def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
@@ -112,7 +122,8 @@ def evaluate(predictor: Predictor, dataset: str | None = None, *, final: bool = 
     final : bool
         Evaluate on the canonical test split instead of the validation split.
     data_dir : path, optional
-        Where the dataset's files are (as for training).
+        Where the dataset's files are (as for training; default: where the
+        model's run read them, if it was given ``data_dir``, else the usual places).
     target : str, optional
         The label column of a CSV/TSV ``dataset`` (default: the model's).
 
@@ -133,6 +144,8 @@ def evaluate(predictor: Predictor, dataset: str | None = None, *, final: bool = 
     """
     pre = predictor.preprocessing
     dataset = pre.dataset if dataset is None else str(dataset)
+    if data_dir is None and dataset == pre.dataset:
+        data_dir = _run_data_dir(predictor)  # the copy the run validated on
     available = available_memory()
     X, y, split = _eval_data(pre, dataset, final=final, data_dir=data_dir, target=target,
                              max_bytes=None if available is None else available[0])

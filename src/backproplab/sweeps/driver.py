@@ -48,6 +48,8 @@ from backproplab.sweeps.ray_executor import RayExecutor, data_key
 from backproplab.sweeps.spec import Sweep, check_sweep_dir, prepare_sweep_dir
 from backproplab.sweeps.stats import check_test
 from backproplab.sweeps.trials import Executor, Trial, TrialResult, iter_results
+from backproplab.tensor import blas as gemms
+from backproplab.tensor import get_array_module, kernels
 from backproplab.tensor.memory import available_memory
 from backproplab.training import TrainConfig, board, load_run_dataset
 from backproplab.training.data_identity import DATA_KEY, check_same_data, data_fingerprint
@@ -275,6 +277,27 @@ def _ensure_datasets(base: dict, grid: dict) -> None:
             continue
         for data_dir in dict.fromkeys(data_dirs):
             find_dataset(name, data_dir=data_dir, download=True)
+
+
+def _require_machine(base: dict, grid: dict, local: bool) -> None:
+    """Check, once and before anything is written, that this machine has what the
+    trials name: TensorBoard for ``tensorboard``; with ``local`` (trials run here: a
+    Ray cluster's machines may differ) ``device="gpu"`` (CuPy and a CUDA device), a
+    forced ``gemm`` or ``kernels``. A missing one is then one sentence naming the
+    fix, not one failed trial each."""
+    def values(key):
+        return [v for v in dict.fromkeys(grid.get(key) or [base.get(key)]) if v is not None]
+
+    if any(values("tensorboard")):
+        board.require()
+    if not local:
+        return
+    if "gpu" in values("device"):
+        get_array_module("gpu")
+    for name in values("gemm"):
+        gemms.require(name)
+    for name in values("kernels"):
+        kernels.require(name)
 
 
 # ---------------------------------------------------------------------------
@@ -524,8 +547,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, executor: Executor | None = 
         executor = make_executor("local", workers)
     try:
         _ensure_datasets(sweep.base, sweep.grid)
-        if sweep.base.get("tensorboard") or any(sweep.grid.get("tensorboard", ())):
-            board.require()  # one sentence, not one failure per trial
+        _require_machine(sweep.base, sweep.grid, isinstance(executor, LocalExecutor))
         check = _folder_check(sweep, overwrite, allow_changed_data)
         with lock_folder(out_dir, "sweep", check) as lock:  # each trial locks its own too
             root = prepare_sweep_dir(sweep, out_dir, overwrite=overwrite)

@@ -441,15 +441,17 @@ class TrainConfig:
         return out
 
     def with_absolute_paths(self) -> TrainConfig:
-        """A copy whose user's data files (``dataset``, ``test_data``) are absolute paths.
+        """A copy whose user's data files (``dataset``, ``test_data``) and image
+        folder (``data_dir``) are absolute paths.
 
-        What a run folder records, so that any folder can replay it; a sweep lists
-        its trials' files the same way.
+        What a run folder records, so that any folder can replay it and
+        ``evaluate`` finds the files the run read; a sweep lists its trials'
+        files the same way.
 
         Returns
         -------
         TrainConfig
-            ``self`` when ``dataset`` is a built-in name.
+            ``self`` when ``dataset`` is a built-in name and no ``data_dir`` is set.
 
         Example
         -------
@@ -457,7 +459,8 @@ class TrainConfig:
         False
         """
         if not is_file_dataset(self.dataset):
-            return self
+            return self if self.data_dir is None else \
+                self.replace(data_dir=_absolute(self.data_dir))
         test_data = None if self.test_data is None else _absolute(self.test_data)
         return self.replace(dataset=_absolute(self.dataset), test_data=test_data)
 
