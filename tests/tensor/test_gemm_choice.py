@@ -145,6 +145,24 @@ def test_backproplab_blas_hides_mkl_from_a_process():
     assert r.stdout.split() == ["False", "True", "openblas"]
 
 
+def test_a_mistyped_backproplab_blas_is_one_sentence_not_every_library_hidden(monkeypatch,
+                                                                             tmp_path):
+    # regression: BACKPROPLAB_BLAS=bogus hid both libraries without a word, and runs
+    # silently computed with NumPy's matmul alone (gemm numpy)
+    monkeypatch.setenv("BACKPROPLAB_BLAS", "openblas,mkll")
+    with pytest.raises(BackproplabError, match=r"BACKPROPLAB_BLAS=openblas,mkll names no "
+                                               r"library \('mkll'\); set it to numpy"):
+        blas_libs.allowed("openblas")
+    r = subprocess.run([sys.executable, "-m", "backproplab", "train", "--epochs", "1",
+                        "--limit", "100", "--quiet", "--out", str(tmp_path / "r")],
+                       capture_output=True, text=True, check=False,
+                       env={**os.environ, "BACKPROPLAB_BLAS": "bogus"})
+    assert r.returncode == 2 and r.stderr.startswith("backproplab: error: BACKPROPLAB_BLAS=")
+    assert len(r.stderr.splitlines()) == 1 and not (tmp_path / "r").exists()
+    for fine in ("numpy", "off", "0", "openblas", " OpenBLAS , mkl "):
+        monkeypatch.setenv("BACKPROPLAB_BLAS", fine)
+        blas_libs.allowed("mkl")  # the documented forms are accepted
+
 def test_default_gemm_is_mkl_only_on_intel_cpus(monkeypatch):
     monkeypatch.setattr(blas, "library", lambda name: object())  # every library "found"
     monkeypatch.setattr(blas, "cpu_vendor", lambda: "GenuineIntel")

@@ -18,7 +18,7 @@ ever used (a wrong binding is never called twice):
 The environment variable ``BACKPROPLAB_BLAS`` limits what is found: unset, every
 library; ``numpy`` (or ``off``, ``0``) none; a comma-separated list of names
 (``openblas``) only those, so ``BACKPROPLAB_BLAS=openblas`` hides MKL from a
-process that has it installed. :mod:`backproplab.tensor.blas` chooses among the
+process that has it installed. Any other word is an error, not a library hidden. :mod:`backproplab.tensor.blas` chooses among the
 libraries found here and dispatches the products.
 """
 
@@ -32,6 +32,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from backproplab.errors import BackproplabError
 
 #: CBLAS enum values (the same in every CBLAS)
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -59,11 +61,23 @@ def allowed(name: str) -> bool:
     Returns
     -------
     bool
+
+    Raises
+    ------
+    BackproplabError
+        When the variable names something that is no library (a typo would
+        otherwise hide every library without a word).
     """
     text = os.environ.get(BLAS_ENV, "").strip().lower()
     if not text:
         return True
-    return name in {w.strip() for w in text.split(",")}
+    words = {w.strip() for w in text.split(",")}
+    unknown = sorted(words - set(LIBRARIES) - {"numpy", "off", "0"})
+    if unknown:
+        raise BackproplabError(
+            f"{BLAS_ENV}={text} names no library ({', '.join(map(repr, unknown))}); set it to "
+            f"numpy (none), to a comma-separated list of {' and '.join(LIBRARIES)}, or unset it")
+    return name in words
 
 
 class Gemm:
