@@ -263,6 +263,22 @@ def test_worker_dying_every_time_fails_the_trial_after_the_retries(ray_cluster, 
     assert status["status"] == "failed" and status["attempts"] == 2
 
 
+def test_timed_out_trial_says_the_rerun_trains_it_again(ray_cluster, tmp_path):
+    # the trial's checkpoints stay with its cancelled task: the rerun cannot
+    # resume it (the message used to promise "resume it from its checkpoint")
+    sweep = Sweep(BASE, {"lr": [0.1]}, seeds=[0])
+    with RayExecutor(env={SLEEP_ENV: "0.5"}, trial_timeout=2) as ex:
+        outcome = run_sweep(sweep, tmp_path, executor=ex, progress="quiet")
+    (result,) = outcome.results
+    folder = tmp_path / sweep.trial_names()[0]
+    assert result.status == "failed" and not (folder / "checkpoint.npz").exists()
+    assert result.error == (
+        "TrialTimeout: the trial ran longer than the trial timeout of 2 s, so its Ray task "
+        "was cancelled and what it trained on the worker is lost; run the same command "
+        "again with a larger --trial-timeout to train it again")
+    assert load(folder / "status.json")["error"] == result.error
+
+
 class InterruptAfterFirst(Executor):
     """Wraps an executor; the driver is 'interrupted' after the first result."""
 
