@@ -421,6 +421,22 @@ def test_address_parsing(monkeypatch):
         executor_options("local", "head:1")
 
 
+def test_malformed_ray_address_variable_is_named_in_the_error(tmp_path):
+    # RAY_ADDRESS=http://HOST:8265 is what Ray's docs export for `ray job submit`;
+    # the error named an address the user never gave on the command line
+    needs_ray()
+    proc = backproplab("sweep", "--limit", "300", "--epochs", "1", "--executor", "ray",
+                       "--out", tmp_path / "s", env={"RAY_ADDRESS": "http://127.0.0.1:8265"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr == (
+        "backproplab: error: the Ray address 'http://127.0.0.1:8265' starts with http://, "
+        "which Ray cannot connect a driver to (the dashboard's http:// address is for job "
+        "submission), and it comes from the environment variable RAY_ADDRESS; set "
+        "RAY_ADDRESS to the head node (HOST:6379 or ray://HOST:10001), unset it for a "
+        "local Ray instance, or give --ray-address\n")
+    assert not (tmp_path / "s").exists()
+
+
 def test_bad_executor_options_fail_before_connecting(ray_cluster):
     with pytest.raises(BackproplabError, match="--workers"):
         make_executor("ray", 0)
