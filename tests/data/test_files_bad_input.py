@@ -38,7 +38,11 @@ CASES = {
     "ragged": ("a,b,y\n1,2,p\n3,4,q,9\n", ("ragged", "line 3 has 4 fields", "header has 3")),
     "empty": ("", ("is empty",)),
     "header only": ("a,b,y\n", ("no rows",)),
-    "unknown target": (GOOD, ("no column 'label'", "a, b, y")),
+    "unknown target": (GOOD, ("no column 'label'", "'a', 'b', 'y'")),
+    # regression: the columns were listed unquoted, so ' y' (a space after the comma in
+    # the header) read as y and the refusal of --target y made no sense
+    "spaced header": (GOOD.replace("a,b,y", " a, b, y"), ("no column 'label'",
+                                                          "' a', ' b', ' y'")),
 }
 
 
@@ -46,7 +50,7 @@ CASES = {
 def test_bad_tables_are_one_sentence(cli, tmp_path, case):
     text, words = CASES[case]
     path = _table(tmp_path, text)
-    extra = ("--target", "label") if case == "unknown target" else ()
+    extra = ("--target", "label") if case in ("unknown target", "spaced header") else ()
     out = tmp_path / "run"
     _refused(cli("train", "--dataset", path, "--out", out, "--epochs", "1", *extra), out, *words)
 
