@@ -317,11 +317,14 @@ def test_json_out_that_cannot_be_written_gives_status_2(cli, tmp_path):
     r = cli("bench", "--quick", "--no-memory", "--impl", "numpy", "--json-out", tmp_path)
     assert r.status == 2 and "is a folder" in r.err and "Traceback" not in r.err
     assert "seconds per epoch" not in r.err + r.out
-    # a path below a file fails when written: one sentence, status 2
+    # a path below a file: refused before anything is timed too (it used to fail only
+    # when written, after the timings)
     (tmp_path / "plain").write_text("x")
     r = cli("bench", "--quick", "--no-memory", "--impl", "numpy", "--batch-sizes", "full",
             "--json-out", tmp_path / "plain" / "bench.json")
-    assert r.status == 2 and "cannot write --json-out" in r.err and "Traceback" not in r.err
+    assert r.status == 2 and "Traceback" not in r.err
+    assert f"cannot be written: {tmp_path / 'plain'} is a file" in r.err
+    assert "seconds per epoch" not in r.err + r.out
 
 
 def test_gpu_without_cupy_says_how_to_get_it(cli):

@@ -213,3 +213,18 @@ def test_check_file_refuses_a_file_that_is_not_python(tmp_path):
     f.write_text("def backward(x, t, W, b, V, c):\n    return {}\n")
     with pytest.raises(BackproplabError, match=r"notes.txt is not a \.py file; put your"):
         check_file(f)
+
+
+@pytest.mark.parametrize("flag", ["--csv", "--graph"])
+def test_an_output_that_cannot_be_written_is_refused_before_any_file_runs(tmp_path, flag):
+    # regression: a --csv (or --graph) that is a folder was found only when written,
+    # after every learner's file had run (minutes for a class)
+    f = tmp_path / "mine.py"
+    f.write_text("open('ran.txt', 'w').close()\n"
+                 "def backward(x, t, W, b, V, c):\n    return {}\n")
+    out = tmp_path / ("rows.csv" if flag == "--csv" else "graph.svg")
+    out.mkdir()
+    r = run_subprocess("check", f, flag, out, timeout=120)
+    assert (r.returncode, r.stdout) == (2, ""), r.stderr
+    assert r.stderr.startswith(f"backproplab: error: {flag} {out} is a folder; give a file")
+    assert not (tmp_path / "ran.txt").exists()  # the learner's file never ran

@@ -38,7 +38,11 @@ CASES = {
     "ragged": ("a,b,y\n1,2,p\n3,4,q,9\n", ("ragged", "line 3 has 4 fields", "header has 3")),
     "empty": ("", ("is empty",)),
     "header only": ("a,b,y\n", ("no rows",)),
-    "unknown target": (GOOD, ("no column 'label'", "a, b, y")),
+    "unknown target": (GOOD, ("no column 'label'", "'a', 'b', 'y'")),
+    # regression: the columns were listed unquoted, so ' y' (a space after the comma in
+    # the header) read as y and the refusal of --target y made no sense
+    "spaced header": (GOOD.replace("a,b,y", " a, b, y"), ("no column 'label'",
+                                                          "' a', ' b', ' y'")),
 }
 
 
@@ -46,7 +50,7 @@ CASES = {
 def test_bad_tables_are_one_sentence(cli, tmp_path, case):
     text, words = CASES[case]
     path = _table(tmp_path, text)
-    extra = ("--target", "label") if case == "unknown target" else ()
+    extra = ("--target", "label") if case in ("unknown target", "spaced header") else ()
     out = tmp_path / "run"
     _refused(cli("train", "--dataset", path, "--out", out, "--epochs", "1", *extra), out, *words)
 
@@ -118,6 +122,21 @@ def test_image_folders_of_mixed_sizes_or_without_images(cli, tmp_path):
     _refused(cli("train", "--dataset", empty, "--out", out), out, "holds no images",
              "CLASS/IMAGE.png")
 
+
+def test_an_image_folder_with_a_class_training_never_had_says_to_move_its_folder(cli, tmp_path):
+    # regression: the fix said "drop those rows", the wording for a table
+    pytest.importorskip("PIL")
+    for name, root in (("train", tmp_path / "pics"), ("other", tmp_path / "other")):
+        for i, label in enumerate(("cat", "dog", "zebra") if name == "other" else ("cat", "dog")):
+            for j in range(6):
+                _png(root / label / f"{j}.png", (8, 8), value=(40 * i + 10 * j) % 255)
+    run = tmp_path / "run"
+    assert cli("train", "--dataset", tmp_path / "pics", "--out", run, "--epochs", "1",
+               "--quiet").status == 0
+    res = cli("evaluate", run, "--dataset", tmp_path / "other")
+    assert res.status == 2 and res.err.count("\n") == 1, res.err
+    assert "the label 'zebra', which the training data never had" in res.err
+    assert "move its folder 'zebra' out or retrain with them" in res.err
 
 def test_options_of_a_path_only_with_a_path(cli, tmp_path):
     out = tmp_path / "run"

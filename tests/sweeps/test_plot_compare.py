@@ -295,6 +295,15 @@ def test_compare_refuses_a_figure_name_that_is_not_png(sweep_dir: Path, tmp_path
     assert (tmp_path / "X.PNG").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_compare_refuses_a_figure_path_under_a_file_before_reading(sweep_dir: Path,
+                                                                   tmp_path: Path):
+    # regression: a --out whose folder is a file failed only when the figure was saved
+    (tmp_path / "notes").write_text("a file, not a folder")
+    r = run_subprocess("compare", sweep_dir, "--out", tmp_path / "notes" / "c.png", timeout=60)
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert r.stderr == (f"backproplab: error: --out {tmp_path / 'notes' / 'c.png'} cannot be "
+                        f"written: {tmp_path / 'notes'} is a file; give a path in a folder\n")
+
 def test_the_table_says_why_a_comparison_has_no_number(sweep_dir: Path, tmp_path: Path):
     # a run alone is one seed: its rows showed '-' and nowhere said why
     run = tmp_path / "one"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 from backproplab.bench import print_report, run_benchmark
 from backproplab.bench.probes import LOAD_FLAG
@@ -26,7 +25,7 @@ from backproplab.bench.workload import (
     QUICK_ROWS,
 )
 from backproplab.commands.options import add_json_option, float_option, int_option
-from backproplab.commands.output import json_stdout, print_json, rich_console
+from backproplab.commands.output import check_out_file, json_stdout, print_json, rich_console
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_json
 
@@ -114,9 +113,8 @@ def settings(args: argparse.Namespace) -> dict:
     """The keyword arguments of :func:`backproplab.bench.run_benchmark` that the parsed
     options give (bad values raise :class:`BackproplabError` before anything is timed)."""
     quick = bool(args.quick)
-    if args.json_out and Path(args.json_out).is_dir():
-        raise BackproplabError(f"--json-out {args.json_out} is a folder; give a file name, "
-                               f"e.g. --json-out {Path(args.json_out) / 'bench.json'}")
+    if args.json_out:
+        check_out_file(args.json_out, "--json-out")
     load = int_option("--load", args.load, 0, 0)
     return {
         "impls": args.impl or ("train" if load else DEFAULT_IMPLS),

@@ -28,7 +28,7 @@ from backproplab.check import (
 )
 from backproplab.check.graph_values import learner_graph
 from backproplab.commands.options import add_json_option, float_option, int_option
-from backproplab.commands.output import print_json
+from backproplab.commands.output import check_out_file, print_json
 from backproplab.errors import BackproplabError
 from backproplab.fileio import atomic_write_text
 
@@ -116,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
             raise BackproplabError(f"--graph draws one file's values, but {len(files)} files "
                                    "were given; check one file with --graph")
         graph.check_format(args.graph)
+        check_out_file(args.graph, "--graph")
+    if args.csv:  # found now, not after every file has run
+        check_out_file(args.csv, "--csv")
     many = len(files) > 1
 
     def done(report: FileReport, raw) -> None:

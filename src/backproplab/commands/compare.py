@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from backproplab.commands.options import add_json_option
-from backproplab.commands.output import print_json, rich_console, stderr_note
+from backproplab.commands.output import check_out_file, print_json, rich_console, stderr_note
 from backproplab.errors import BackproplabError
 from backproplab.plots.sweeps import plot_groups
 from backproplab.runs import COMPARE_FIGURE, RERUN_FIX, RunFolder, open_folder
@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.out).suffix.lower() != ".png":  # the figure is always drawn as PNG
         raise BackproplabError(f"--out {args.out} does not end in .png, but compare draws a "
                                "PNG; give a file name ending in .png, such as compare.png")
+    check_out_file(args.out, "--out")
     groups, split = gather(args.folders)
     results = {"varying": [], "eval_split": split, "groups": groups,
                "comparisons": comparisons(groups, test=args.test) if len(groups) > 1 else []}

@@ -13,9 +13,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any
+
+from backproplab.errors import BackproplabError
 
 #: The real stdouts of the active :func:`json_stdout` blocks (innermost last).
 _JSON_STREAMS: list[IO[str]] = []
@@ -91,6 +95,37 @@ def _reader_left() -> None:
     raise BrokenPipeError(errno.EPIPE, "the reader of stdout left")
 
 
+def check_out_file(path: str | os.PathLike, flag: str) -> None:
+    """Refuse, before any work, an output file that could not be written at the end.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file a command will write (its folder is created if missing).
+    flag : str
+        The option that names it (``--csv``), for the sentence.
+
+    Raises
+    ------
+    BackproplabError
+        When ``path`` is a folder, or the nearest existing folder above it is a
+        file or cannot be written.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise BackproplabError(f"{flag} {path} is a folder; give a file name, e.g. "
+                               f"{flag} {target / ('out' + (target.suffix or '.txt'))}")
+    above = target.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise BackproplabError(f"{flag} {path} cannot be written: {above} is a file; give a "
+                               "path in a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise BackproplabError(f"{flag} {path} cannot be written: {above} is not writable; "
+                               "give a path in a folder you can write")
+
+
 def stderr_note(where: str) -> Callable[[str], None]:
     """A ``log`` callback for library functions: each line printed on stderr as
     ``backproplab: WHERE: line``.
@@ -108,4 +143,4 @@ def stderr_note(where: str) -> Callable[[str], None]:
     return lambda line: print(f"backproplab: {where}: {line}", file=sys.stderr)
 
 
-__all__ = ["json_stdout", "print_json", "rich_console", "stderr_note"]
+__all__ = ["check_out_file", "json_stdout", "print_json", "rich_console", "stderr_note"]

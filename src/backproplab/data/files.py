@@ -187,9 +187,11 @@ def encode(labels: np.ndarray, classes: tuple[str, ...] | None, source
     index = {name: i for i, name in enumerate(classes)}
     unseen = [name for name in names if name not in index]
     if unseen:
+        drop = (f"move its folder {unseen[0]!r} out" if Path(str(source)).is_dir()
+                else "drop those rows")  # a folder of class folders, or a table
         raise BackproplabError(
             f"{source} has the label {unseen[0]!r}, which the training data never had (its "
-            f"classes are {', '.join(classes)}); drop those rows or retrain with them")
+            f"classes are {', '.join(classes)}); {drop} or retrain with them")
     codes = np.asarray([index[name] for name in names], dtype=np.int64)
     return codes[inverse.reshape(-1)], tuple(classes)
 

@@ -220,7 +220,7 @@ def pick_target(path: Path, columns: list[str], target: str | None) -> str:
         return columns[-1]
     if target not in columns:
         raise BackproplabError(f"{path} has no column {target!r} (its columns are "
-                               f"{', '.join(columns)}); give one of them as target",
+                               f"{_names(columns)}); give one of them as target",
                                settings=("target",))
     return target
 
@@ -393,15 +393,20 @@ def _checked_labels(column, path: Path, offset: int) -> np.ndarray:
     return labels if labels.dtype.kind in "iu" else labels.astype(str)
 
 
+def _names(columns: list[str]) -> str:
+    """Column names quoted, so that a space in a header shows (``' y'`` is no ``'y'``)."""
+    return ", ".join(map(repr, columns))
+
+
 def _check_columns(path: Path, columns: list[str], names: list[str], target: str | None) -> None:
     missing = [n for n in names if n not in columns]
     if missing:
         raise BackproplabError(f"{path} lacks the feature column {missing[0]!r} the model was "
-                               f"trained with (it needs {', '.join(names)}); add it")
+                               f"trained with (it needs {_names(names)}); add it")
     extra = [c for c in columns if c not in names and c != target]
     if extra:
         raise BackproplabError(f"{path} has the column {extra[0]!r}, which is not a feature the "
-                               f"model was trained with ({', '.join(names)}); drop it")
+                               f"model was trained with ({_names(names)}); drop it")
 
 
 def _npz_array(z, name: str, path: Path) -> np.ndarray:
