@@ -263,6 +263,22 @@ def test_worker_dying_every_time_fails_the_trial_after_the_retries(ray_cluster, 
     assert status["status"] == "failed" and status["attempts"] == 2
 
 
+def test_timed_out_trial_says_the_rerun_trains_it_again(ray_cluster, tmp_path):
+    # the trial's checkpoints stay with its cancelled task: the rerun cannot
+    # resume it (the message used to promise "resume it from its checkpoint")
+    sweep = Sweep(BASE, {"lr": [0.1]}, seeds=[0])
+    with RayExecutor(env={SLEEP_ENV: "0.5"}, trial_timeout=2) as ex:
+        outcome = run_sweep(sweep, tmp_path, executor=ex, progress="quiet")
+    (result,) = outcome.results
+    folder = tmp_path / sweep.trial_names()[0]
+    assert result.status == "failed" and not (folder / "checkpoint.npz").exists()
+    assert result.error == (
+        "TrialTimeout: the trial ran longer than the trial timeout of 2 s, so its Ray task "
+        "was cancelled and what it trained on the worker is lost; run the same command "
+        "again with a larger --trial-timeout to train it again")
+    assert load(folder / "status.json")["error"] == result.error
+
+
 class InterruptAfterFirst(Executor):
     """Wraps an executor; the driver is 'interrupted' after the first result."""
 
@@ -403,6 +419,22 @@ def test_address_parsing(monkeypatch):
     assert executor_options("ray", "head:1") == {"address": "head:1"}
     with pytest.raises(BackproplabError, match="needs --executor ray"):
         executor_options("local", "head:1")
+
+
+def test_malformed_ray_address_variable_is_named_in_the_error(tmp_path):
+    # RAY_ADDRESS=http://HOST:8265 is what Ray's docs export for `ray job submit`;
+    # the error named an address the user never gave on the command line
+    needs_ray()
+    proc = backproplab("sweep", "--limit", "300", "--epochs", "1", "--executor", "ray",
+                       "--out", tmp_path / "s", env={"RAY_ADDRESS": "http://127.0.0.1:8265"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr == (
+        "backproplab: error: the Ray address 'http://127.0.0.1:8265' starts with http://, "
+        "which Ray cannot connect a driver to (the dashboard's http:// address is for job "
+        "submission), and it comes from the environment variable RAY_ADDRESS; set "
+        "RAY_ADDRESS to the head node (HOST:6379 or ray://HOST:10001), unset it for a "
+        "local Ray instance, or give --ray-address\n")
+    assert not (tmp_path / "s").exists()
 
 
 def test_bad_executor_options_fail_before_connecting(ray_cluster):

@@ -138,8 +138,8 @@ def add_executor_options(parser, unit: str) -> None:
     parser.add_argument("--trial-timeout", metavar="SECONDS", default=None,
                         help=f"a time limit for each of the {unit}: one that runs longer is "
                              "stopped and reported failed (a hung or stopped worker cannot "
-                             "stall the command; running the same command again resumes it; "
-                             "default: no limit)")
+                             "stall the command; running the same command again resumes it, "
+                             "or with --executor ray trains it again; default: no limit)")
 
 
 def add_changed_data_option(parser, unit: str) -> None:

@@ -520,22 +520,30 @@ class _PoolRun:
                            seconds=time.perf_counter() - self.started[trial.name])
 
 
-def timeout_error(seconds: float) -> str:
+def timeout_error(seconds: float, resumes: bool = True) -> str:
     """The error of a trial stopped by the per-trial timeout.
 
     Parameters
     ----------
     seconds : float
         The timeout.
+    resumes : bool, default True
+        Whether the trial's checkpoints are in its folder, so that the next
+        run resumes it (local workers); ``False`` where they stayed with the
+        stopped worker (Ray): the next run trains the trial again.
 
     Returns
     -------
     str
-        One line (``TrialTimeout: ...``) saying how to resume the trial.
+        One line (``TrialTimeout: ...``) saying how to run the trial again.
     """
-    return (f"TrialTimeout: the trial ran longer than the trial timeout of {seconds:g} s, so "
-            "its worker was stopped; run the same command again to resume it from its "
-            "checkpoint, with a larger --trial-timeout if it needs more time")
+    head = f"TrialTimeout: the trial ran longer than the trial timeout of {seconds:g} s, so "
+    if not resumes:
+        return head + ("its Ray task was cancelled and what it trained on the worker is "
+                       "lost; run the same command again with a larger --trial-timeout to "
+                       "train it again")
+    return head + ("its worker was stopped; run the same command again to resume it from its "
+                   "checkpoint, with a larger --trial-timeout if it needs more time")
 
 
 __all__ = ["EXECUTORS", "THREAD_ENV_VARS", "LocalExecutor", "check_trial_timeout", "config_key", "configs_match", "default_workers",

@@ -116,12 +116,28 @@ def resolve_address(address: str | None) -> str | None:
     -------
     str or None
         The address, stripped, or ``None`` to start a local instance.
+
+    Raises
+    ------
+    BackproplabError
+        If ``$RAY_ADDRESS`` (used when ``address`` is ``None``) is malformed
+        (:func:`split_address`): the message names the variable.
     """
-    if address is None:
+    from_env = address is None
+    if from_env:
         address = os.environ.get(ADDRESS_ENV)
     address = (address or "").strip()
     if not address or address == "local":
         return None
+    if from_env:
+        try:
+            split_address(address)
+        except BackproplabError as exc:
+            problem = str(exc).split(";", 1)[0]
+            raise BackproplabError(
+                f"{problem}, and it comes from the environment variable {ADDRESS_ENV}; set "
+                f"{ADDRESS_ENV} to the head node (HOST:6379 or ray://HOST:10001), unset it "
+                "for a local Ray instance, or give --ray-address") from None
     return address
 
 

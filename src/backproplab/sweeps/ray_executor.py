@@ -339,7 +339,8 @@ class _RayRun:
             trial = self.running.pop(ref)
             self.cancel(ref)
             yield TrialResult(trial.name, "failed", attempts=self.attempts[trial.name],
-                              error=timeout_error(self.executor.trial_timeout),
+                              error=timeout_error(self.executor.trial_timeout,
+                                                  resumes=False),
                               seconds=time.perf_counter() - self.started[trial.name])
 
     def cancel(self, ref: Any) -> None:
