@@ -120,6 +120,20 @@ def test_scalar_engine_refuses_what_it_cannot_do(changes, word):
         TrainConfig(engine="scalar", **changes).validate()
 
 
+def test_momentum_0_is_refused_only_where_an_optimizer_uses_it():
+    # momentum 0 is no momentum: refused for the momentum optimizers (which cannot run
+    # it), accepted where the option is not used (regression: sgd with momentum=0 was
+    # told "for plain SGD use optimizer='sgd'")
+    for optimizer in ("sgd", "adam"):
+        TrainConfig(optimizer=optimizer, momentum=0.0).validate()
+    for optimizer in ("momentum", "nesterov"):
+        with pytest.raises(BackproplabError, match=r"momentum must be a number in \(0, 1\), "
+                                                   r"got 0.0; for plain SGD use optimizer='sgd'"):
+            TrainConfig(optimizer=optimizer, momentum=0.0).validate()
+    with pytest.raises(BackproplabError, match=r"momentum must be a number in \[0, 1\), got "
+                                               r"-0.1$"):
+        TrainConfig(optimizer="sgd", momentum=-0.1).validate()
+
 def test_validate_returns_self_for_chaining():
     cfg = TrainConfig()
     assert cfg.validate() is cfg

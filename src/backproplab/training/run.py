@@ -123,12 +123,12 @@ def _check_fresh(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise BackproplabError(f"{out} exists and is not a folder; choose another out_dir",
                                settings=("out_dir",))
-    if _has_results(out) and not overwrite and not (out / CHECKPOINT).is_file():
-        raise BackproplabError(  # resume would refuse: nothing to continue from
-            f"{out} already holds a run that stopped before its first epoch ended (no "
-            f"{CHECKPOINT} to resume from); pass overwrite=True to start it again, or choose "
-            "another out_dir", settings=("out_dir",))
     if _has_results(out) and not overwrite:
+        if not (out / CHECKPOINT).is_file():  # resume would refuse: nothing to continue
+            raise BackproplabError(
+                f"{out} already holds a run that stopped before its first epoch ended (no "
+                f"{CHECKPOINT} to resume from); pass overwrite=True to start it again, or "
+                "choose another out_dir", settings=("out_dir",))
         raise BackproplabError(
             f"{out} already holds a run; pass resume=True to continue it, overwrite=True to "
             "replace it, or choose another out_dir", settings=("out_dir",))
@@ -302,8 +302,8 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
     ``(data_sha256, allow_changed_data)``."""
     t_start = time.perf_counter()
     display = progress if isinstance(progress, Progress) else make_progress(progress)
-    cfg, dataset, sha, engine = _prepare(config, out, resume=resume, overwrite=overwrite,
-                                         dataset=dataset, data=data)
+    cfg, dataset, sha, made = _prepare(config, out, resume=resume, overwrite=overwrite,
+                                       dataset=dataset, data=data)
     with computing(cfg.threads, cfg.gemm, cfg.kernels):
         if dataset is None:
             dataset = load_run_dataset(cfg)
@@ -313,7 +313,7 @@ def _train(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: bo
                 f"{cfg.dataset!r}; pass the data the config describes (or none)")
         display.message(_describe(dataset, cfg))
         run = _Run(cfg, dataset, out, display, resume, allow_changed_data=data[1],
-                   data_sha256=sha, engine=engine)
+                   data_sha256=sha, made=made)
         prepare_kernels(cfg.dtype)  # compiled before the first epoch's clock starts
         history = run.train()
     return run.finish(history, time.perf_counter() - t_start)
@@ -323,8 +323,9 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
              data: tuple[str | None, bool]):
     """The run's resolved config, checked against the folder; a new run's folder is
     cleared and gets ``config.json``. Returns ``(config, dataset or None, the data's
-    fingerprint where a replay computed it, else None, a new run's engine (its memory
-    checked, not yet built), else None)``."""
+    fingerprint where a replay computed it, else None, a new run's ``(engine, controls)``
+    (the engine's memory checked, not yet built; the schedule's rates checked), else
+    None)``."""
     if resume:
         cfg = merge_resume_config(RunFolder(out).train_config(TrainConfig), config)
         if cfg.tensorboard:
@@ -349,10 +350,10 @@ def _prepare(config: TrainConfig | None, out: Path, *, resume: bool, overwrite: 
         check_same_data(data[0], sha, "the run replayed", data[1])
     engine = ENGINES[cfg.engine](cfg, dataset)
     engine.check_memory()  # a model too large writes nothing
-    run_controls(cfg, len(dataset.X_train))  # nor does a schedule whose rate falls to 0
+    controls = run_controls(cfg, len(dataset.X_train))  # nor does a rate falling to 0
     _prepare_fresh(out, overwrite)
     atomic_write_json(out / CONFIG, cfg.to_dict())
-    return cfg, dataset, sha, engine
+    return cfg, dataset, sha, (engine, controls)
 
 
 class _Run:
@@ -361,15 +362,16 @@ class _Run:
 
     def __init__(self, cfg: TrainConfig, dataset, out: Path, display: Progress, resume: bool,
                  allow_changed_data: bool = False, data_sha256: str | None = None,
-                 engine=None):
+                 made: tuple | None = None):
         self.cfg, self.dataset, self.out, self.display = cfg, dataset, out, display
         # a replay hashed the data already (_prepare): hash it once per run
         self.data_sha256 = data_sha256 or data_fingerprint(dataset)
         self.sleep = float(os.environ.get(BATCH_SLEEP_ENV, "0") or 0)
-        # a new run's engine comes from _prepare (its memory checked there): made once
-        self.engine = engine = engine if engine is not None else ENGINES[cfg.engine](cfg, dataset)
+        # a new run's engine and controls come from _prepare (checked there): made once
+        engine, controls = made or (ENGINES[cfg.engine](cfg, dataset), None)
+        self.engine = engine
         init_ss, self.shuffle_rng = run_seeds(cfg.seed)
-        self.schedule, self.stopper = run_controls(cfg, len(dataset.X_train))
+        self.schedule, self.stopper = controls or run_controls(cfg, len(dataset.X_train))
         self.start_epoch, self.resumed_from, logs = 0, None, None
         if resume:
             extra = read_checkpoint(engine, out / CHECKPOINT, cfg, self.shuffle_rng)

@@ -18,6 +18,7 @@ from typing import Any
 
 from backproplab.data.files import check_file_options, is_file_dataset
 from backproplab.errors import BackproplabError, choose_from
+from backproplab.tensor.optim import OPTIMIZERS, Momentum
 from backproplab.tensor.train import fusable
 from backproplab.training.divergence import check_divergence_options
 from backproplab.training.early_stopping import check_early_stopping_options
@@ -143,10 +144,9 @@ def validate_config(cfg) -> None:
     # optimizer
     if cfg.lr is not None:
         _positive("lr", cfg.lr, hint="try lr=0.01")
-    if not _number(cfg.momentum) or not 0 < cfg.momentum < 1:
-        plain = "; for plain SGD use optimizer='sgd'" if cfg.momentum == 0 else ""
-        raise BackproplabError(f"momentum must be a number in (0, 1), got {cfg.momentum!r}"
-                               f"{plain}", settings=("momentum",))
+    # 0 is no momentum: the momentum optimizers refuse it (plain SGD is optimizer='sgd')
+    _fraction("momentum", cfg.momentum, low_open=OPTIMIZERS.get(cfg.optimizer) is Momentum,
+              hint="; for plain SGD use optimizer='sgd'")
     _fraction("beta1", cfg.beta1)
     _fraction("beta2", cfg.beta2)
     _positive("eps", cfg.eps)
@@ -294,10 +294,13 @@ def _positive(name: str, value: Any, hint: str = "") -> None:
             settings=(name,))
 
 
-def _fraction(name: str, value: Any) -> None:
-    if not _number(value) or not 0 <= value < 1:
-        raise BackproplabError(f"{name} must be a number in [0, 1), got {value!r}",
-                               settings=(name,))
+def _fraction(name: str, value: Any, low_open: bool = False, hint: str = "") -> None:
+    """Refuse a ``value`` outside [0, 1) (outside (0, 1) with ``low_open``: then ``hint``
+    follows a refused 0)."""
+    if not _number(value) or not (0 < value < 1 if low_open else 0 <= value < 1):
+        interval = "(0, 1)" if low_open else "[0, 1)"
+        raise BackproplabError(f"{name} must be a number in {interval}, got {value!r}"
+                               f"{hint if low_open and value == 0 else ''}", settings=(name,))
 
 
 __all__ = ["FULL_BATCH", "parse_batch_size", "parse_hidden", "validate_config"]
