@@ -18,8 +18,9 @@ ever used (a wrong binding is never called twice):
 The environment variable ``BACKPROPLAB_BLAS`` limits what is found: unset, every
 library; ``numpy`` (or ``off``, ``0``) none; a comma-separated list of names
 (``openblas``) only those, so ``BACKPROPLAB_BLAS=openblas`` hides MKL from a
-process that has it installed. Any other word is an error, not a library hidden. :mod:`backproplab.tensor.blas` chooses among the
-libraries found here and dispatches the products.
+process that has it installed; any other word is an error, not a library hidden.
+:mod:`backproplab.tensor.blas` chooses among the libraries found here and
+dispatches the products.
 """
 
 from __future__ import annotations

@@ -43,7 +43,6 @@ def _jit(fn):
         return numba.njit(nogil=True, error_model="numpy")(fn)
 
 
-
 #: The activation codes of :func:`bias_forward` and :func:`activation_grad` (registry
 #: names of :data:`backproplab.tensor.layers.ACTIVATIONS`); the logits' layer adds its
 #: bias as ``tanh`` does (:data:`PLAIN`).
