@@ -19,7 +19,7 @@ from backproplab.data import load_dataset
 from backproplab.data.files import check_file_options, encode, is_file_dataset
 from backproplab.data.sources import read_source, source_kind
 from backproplab.errors import BackproplabError
-from backproplab.predict.predictor import Predictor
+from backproplab.predict.predictor import Predictor, require_data
 from backproplab.runs import MODEL, RunFolder
 from backproplab.tensor.memory import available_memory
 
@@ -60,11 +60,7 @@ def _eval_data(pre, dataset: str, *, final: bool, data_dir, target, max_bytes):
     keys = ("val_size", "seed", "val_fraction", "test_data")
     split = {k: pre.split[k] for k in keys if pre.split.get(k) is not None}
     if is_file_dataset(pre.dataset):
-        if not Path(pre.dataset).exists():  # moved or deleted since training
-            raise BackproplabError(
-                f"the model was trained on {pre.dataset}, which is not there any more; put "
-                "the data back at that path, or evaluate it on a labelled file as dataset",
-                settings=("dataset",))
+        require_data(pre.dataset, "the model", ", or evaluate it on a labelled file as dataset")
         split.pop("val_size", None)
         split.pop("seed", None)
         split.update(target=pre.target, max_bytes=max_bytes)

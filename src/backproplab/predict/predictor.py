@@ -192,12 +192,32 @@ def run_dataset(run: RunFolder):
         When the dataset's files are not on this machine or do not match.
     """
     options = data_options(run.config)
-    name = str(options.get("dataset", ""))
-    if name not in DATASETS and not Path(name).exists():  # a user's file, moved or deleted
-        raise BackproplabError(f"{run.path} was trained on {name}, which is not there any "
-                               "more; put the data back at that path (its config.json names "
-                               "it) and run this again")
+    require_data(str(options.get("dataset", "")), str(run.path),
+                 " (its config.json names it) and run this again")
     return load_configured(options, download=False)
 
 
-__all__ = ["Predictor", "load_predictor", "run_dataset", "top_k"]
+def require_data(dataset: str, trained: str, fix: str) -> None:
+    """Refuse a user's data file that moved or was deleted after a model trained on it.
+
+    Parameters
+    ----------
+    dataset : str
+        The recorded ``dataset`` (a built-in name passes).
+    trained : str
+        What was trained on it (a run folder, "the model"), for the sentence.
+    fix : str
+        The end of the sentence, after "put the data back at that path".
+
+    Raises
+    ------
+    BackproplabError
+        When ``dataset`` is a path that is not there.
+    """
+    if dataset not in DATASETS and not Path(dataset).exists():
+        raise BackproplabError(f"{trained} was trained on {dataset}, which is not there any "
+                               f"more; put the data back at that path{fix}",
+                               settings=("dataset",))
+
+
+__all__ = ["Predictor", "load_predictor", "require_data", "run_dataset", "top_k"]
